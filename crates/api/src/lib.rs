@@ -1,0 +1,1 @@
+//! autosync-api (being built).

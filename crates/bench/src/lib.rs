@@ -1,0 +1,1 @@
+//! autosync-bench (being built).

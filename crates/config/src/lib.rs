@@ -1,0 +1,1 @@
+//! autosync-config (being built).

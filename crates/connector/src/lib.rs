@@ -1,0 +1,252 @@
+//! The connector contract: how the engine reads from and writes to a
+//! connected system. A connector knows its system and nothing else: not the
+//! store, not the rules, not the controller.
+//!
+//! * Import is a stream of batches, so memory does not grow with the size of
+//!   the source. Each item is an object or a per-object error (a malformed
+//!   row, a missing anchor, ...): one bad record never stops the rest.
+//! * Export is a session: batches of changes go in, one outcome per change
+//!   comes back, and `commit` makes the session's work durable. An export is
+//!   replayable: re-sending an add for an object that already exists updates
+//!   it in place, so a crash between the target accepting a change and the
+//!   engine recording it never creates an object twice.
+//! * Whole-step failures (server down, connectivity, bad settings) are a
+//!   [`ConnectorError`] whose kind maps to a `stopped-*` run status.
+
+pub mod compliance;
+
+use autosync_model::{AttrChanges, Attributes, ExportKind, RunStatus};
+use std::path::PathBuf;
+
+/// What a connector can do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// It can read only what changed since a watermark. Without it, a delta
+    /// import reads everything and the engine stages the differences.
+    pub delta_import: bool,
+    /// It can write to its system.
+    pub export: bool,
+    /// It can tell when its system changed (a change-notification trigger).
+    pub change_notification: bool,
+}
+
+/// The kind of a whole-step failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectorErrorKind {
+    /// The system did not answer (file missing, server refused).
+    ServerDown,
+    /// The connection broke during the step.
+    Connectivity,
+    /// The settings are wrong (caught at validation where possible).
+    Configuration,
+    /// The system's data cannot be read at all (not one object).
+    Data,
+    /// Anything else.
+    Other,
+}
+
+impl ConnectorErrorKind {
+    /// The run status a step that failed this way ends with.
+    pub fn status(self) -> RunStatus {
+        match self {
+            ConnectorErrorKind::ServerDown => RunStatus::StoppedServerDown,
+            ConnectorErrorKind::Connectivity => RunStatus::StoppedConnectivity,
+            ConnectorErrorKind::Configuration => RunStatus::StoppedConfiguration,
+            ConnectorErrorKind::Data | ConnectorErrorKind::Other => RunStatus::StoppedError,
+        }
+    }
+}
+
+/// A whole-step failure of a connector.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectorError {
+    pub kind: ConnectorErrorKind,
+    /// What failed and where, with no secret in it.
+    pub message: String,
+}
+
+impl ConnectorError {
+    pub fn new(kind: ConnectorErrorKind, message: impl Into<String>) -> Self {
+        ConnectorError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// How an imported object changed, as the source says. Full imports and
+/// connectors without delta support send `Full`: the complete current state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportChange {
+    /// The object as it is now (full import, or delta "add or update").
+    Full,
+    /// The object was deleted (delta import only).
+    Delete,
+}
+
+/// One object read from the connected system.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportedObject {
+    pub object_type: String,
+    pub anchor: String,
+    /// Display key (DN); the anchor when the system has none.
+    pub dn: String,
+    pub change: ImportChange,
+    /// Complete attributes (empty for a delete).
+    pub attributes: Attributes,
+}
+
+/// A record the connector could not turn into an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportRecordError {
+    /// The anchor, when it could be read.
+    pub anchor: Option<String>,
+    /// Where the record is, e.g. `hr.csv line 17`.
+    pub location: String,
+    /// Stable kebab-case type: `malformed-record`, `invalid-utf8`,
+    /// `missing-anchor`, `duplicate-anchor`, `value-too-large`, ...
+    pub error_type: String,
+    pub detail: String,
+}
+
+/// One item of an import batch.
+pub type ImportItem = Result<ImportedObject, ImportRecordError>;
+
+/// A running import: call `next_batch` until it returns `None`.
+pub trait ImportStream: Send {
+    /// The next batch of items, or `None` at the end.
+    fn next_batch(&mut self) -> Result<Option<Vec<ImportItem>>, ConnectorError>;
+
+    /// The watermark to save once every batch is staged (only meaningful at
+    /// the end of the stream). `None` when the connector keeps none.
+    fn watermark(&self) -> Option<String>;
+
+    /// Whether the source is unchanged since the watermark given to
+    /// `full_import`/`delta_import` (so nothing will be read). Lets the
+    /// engine skip diffing a source that did not change.
+    fn unchanged(&self) -> bool {
+        false
+    }
+}
+
+/// One change to send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportChange {
+    pub object_type: String,
+    pub anchor: String,
+    /// Current display key.
+    pub dn: String,
+    pub kind: ExportKind,
+    /// For an add: the complete attributes. For an update: replacements
+    /// (`None` removes the attribute).
+    pub changes: AttrChanges,
+    /// New display key (rename).
+    pub new_dn: Option<String>,
+}
+
+/// What happened to one change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExportOutcome {
+    /// Applied. `anchor` is set when the system assigned a new anchor.
+    Applied { anchor: Option<String> },
+    /// Rejected by the system (constraint violation, schema violation, ...).
+    /// The object keeps its pending export and is retried by later runs.
+    Failed { error_type: String, detail: String },
+}
+
+/// A running export.
+pub trait ExportSession: Send {
+    /// Send a batch; one outcome per change, in order.
+    fn apply(&mut self, batch: &[ExportChange]) -> Result<Vec<ExportOutcome>, ConnectorError>;
+
+    /// Whether a batch is durable in the system as soon as `apply` returns
+    /// (a database transaction per batch). When false, nothing is durable
+    /// until `commit` (a file written atomically at the end).
+    fn durable_per_batch(&self) -> bool;
+
+    /// Make everything applied durable.
+    fn commit(self: Box<Self>) -> Result<(), ConnectorError>;
+}
+
+/// A connector bound to one MA's settings.
+pub trait Connector: Send {
+    fn capabilities(&self) -> Capabilities;
+
+    /// Read every object. `watermark` is the one saved by the last
+    /// successful import, so a connector can tell that nothing changed.
+    fn full_import(&mut self, watermark: Option<&str>) -> Result<Box<dyn ImportStream + '_>, ConnectorError>;
+
+    /// Read the changes since `watermark` (`None`: from the beginning).
+    /// Connectors without delta support read everything.
+    fn delta_import(&mut self, watermark: Option<&str>) -> Result<Box<dyn ImportStream + '_>, ConnectorError>;
+
+    fn begin_export(&mut self) -> Result<Box<dyn ExportSession + '_>, ConnectorError>;
+}
+
+/// One problem with a connector's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingError {
+    /// The key inside the `connector` table, e.g. `path`.
+    pub key: String,
+    pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+/// Everything a factory needs besides the settings.
+#[derive(Clone, Debug)]
+pub struct BuildContext {
+    /// The MA's name.
+    pub ma: String,
+    /// Folder of the configuration file; relative paths resolve against it.
+    pub base_dir: PathBuf,
+    /// The MA's object types with their anchor and DN attributes.
+    pub object_types: Vec<autosync_model::ObjectTypeDef>,
+}
+
+/// Builds connectors of one type.
+pub trait ConnectorFactory: Send + Sync {
+    /// The `type` in configuration, e.g. `csv`.
+    fn kind(&self) -> &'static str;
+
+    /// Check settings without touching the system.
+    fn validate(
+        &self,
+        settings: &serde_json::Map<String, serde_json::Value>,
+        ctx: &BuildContext,
+    ) -> Result<(), Vec<SettingError>>;
+
+    fn build(
+        &self,
+        settings: &serde_json::Map<String, serde_json::Value>,
+        ctx: &BuildContext,
+    ) -> Result<Box<dyn Connector>, ConnectorError>;
+}
+
+/// The connector types a program knows.
+#[derive(Default)]
+pub struct Registry {
+    factories: Vec<Box<dyn ConnectorFactory>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.factories.iter().map(|x| x.kind())).finish()
+    }
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn register(&mut self, factory: Box<dyn ConnectorFactory>) {
+        self.factories.push(factory);
+    }
+    pub fn get(&self, kind: &str) -> Option<&dyn ConnectorFactory> {
+        self.factories.iter().find(|f| f.kind() == kind).map(|f| f.as_ref())
+    }
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.factories.iter().map(|f| f.kind()).collect()
+    }
+}

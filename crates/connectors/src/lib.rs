@@ -1,0 +1,1 @@
+//! autosync-connectors (being built).

@@ -1,0 +1,1 @@
+//! autosync-controller (being built).

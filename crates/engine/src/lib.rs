@@ -1,0 +1,1 @@
+//! autosync-engine (being built).

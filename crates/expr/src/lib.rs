@@ -1,0 +1,1 @@
+//! autosync-expr (being built).

@@ -1,0 +1,418 @@
+//! Definitions: what a validated configuration describes. The `config` crate
+//! reads TOML into these types (their serde form *is* the TOML form) and
+//! checks them; the engine and the controller only read them.
+//!
+//! TOML shape (abridged):
+//!
+//! ```toml
+//! [store]
+//! path = "state/autosync.db"
+//!
+//! [metaverse.person]
+//! attributes = ["employeeId", "displayName", "email"]
+//! precedence = { email = ["directory", "hr"] }   # ranked; or "equal"
+//!
+//! [[ma]]
+//! name = "hr"
+//! connector = { type = "csv", path = "data/hr.csv" }
+//! object_types = [{ name = "person", anchor = "employee_id" }]
+//! join = [{ on = [{ cs = "employee_id", mv = "employeeId" }] }]
+//! projection = [{ mv_type = "person" }]
+//! import_flows = [{ mv = "email", expr = "lower(email)" }]
+//! ```
+
+use crate::run::StepType;
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The whole system: store, metaverse schema and management agents.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemDef {
+    #[serde(default)]
+    pub store: StoreDef,
+    #[serde(default)]
+    pub metaverse: BTreeMap<String, MvTypeDef>,
+    #[serde(default, rename = "ma")]
+    pub mas: Vec<MaDef>,
+    /// Controller settings (the `autosync run` service). Kept as raw TOML-ish
+    /// data here; the controller crate owns its typed form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<serde_json::Value>,
+    /// Folder of the configuration file; relative paths resolve against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+impl SystemDef {
+    pub fn ma(&self, name: &str) -> Option<&MaDef> {
+        self.mas.iter().find(|m| m.name == name)
+    }
+}
+
+/// Where the engine keeps its state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreDef {
+    /// `sqlite` (the embedded default).
+    #[serde(default = "default_store_kind")]
+    pub kind: String,
+    /// For sqlite: the database file (relative to the config file's folder).
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+}
+
+fn default_store_kind() -> String {
+    "sqlite".into()
+}
+fn default_store_path() -> PathBuf {
+    PathBuf::from("autosync.db")
+}
+
+impl Default for StoreDef {
+    fn default() -> Self {
+        StoreDef {
+            kind: default_store_kind(),
+            path: default_store_path(),
+        }
+    }
+}
+
+/// One metaverse object type.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MvTypeDef {
+    /// The attributes of this type. Flows may only target these.
+    pub attributes: Vec<String>,
+    /// Per attribute: `"equal"` or a ranked list of MA names (highest first).
+    /// Attributes not listed are ranked in the order MAs appear in the file.
+    #[serde(default)]
+    pub precedence: BTreeMap<String, PrecedenceDef>,
+    /// When an MV object of this type is deleted.
+    #[serde(default)]
+    pub deletion: DeletionRule,
+}
+
+/// Precedence of one metaverse attribute.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PrecedenceDef {
+    /// Highest-ranked MA first; the highest-ranked MA that has a value wins.
+    Ranked(Vec<String>),
+    /// `"equal"`: the last writer wins.
+    Equal(EqualPrecedence),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EqualPrecedence {
+    Equal,
+}
+
+/// The metaverse object deletion rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "rule", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DeletionRule {
+    /// Delete the MV object when its last connector from an authoritative MA
+    /// is removed. `mas` defaults to the MAs that project this type.
+    LastAuthoritativeConnector {
+        #[serde(default)]
+        mas: Vec<String>,
+    },
+    /// Delete the MV object when its last connector (from any MA) is removed.
+    LastConnector,
+    /// Never delete MV objects of this type automatically.
+    Never,
+}
+
+impl Default for DeletionRule {
+    fn default() -> Self {
+        DeletionRule::LastAuthoritativeConnector { mas: Vec::new() }
+    }
+}
+
+/// One management agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaDef {
+    pub name: String,
+    /// Connector type (`type`) and its settings (every other key).
+    pub connector: ConnectorDef,
+    pub object_types: Vec<ObjectTypeDef>,
+    /// Connector filter: CS objects matching a condition stay (filtered)
+    /// disconnectors.
+    #[serde(default)]
+    pub filters: Vec<FilterDef>,
+    #[serde(default)]
+    pub join: Vec<JoinRuleDef>,
+    #[serde(default)]
+    pub projection: Vec<ProjectionDef>,
+    #[serde(default)]
+    pub import_flows: Vec<ImportFlowDef>,
+    #[serde(default)]
+    pub export_flows: Vec<ExportFlowDef>,
+    #[serde(default)]
+    pub provisioning: Vec<ProvisioningDef>,
+    /// What happens to this MA's connector when its MV object is deleted or
+    /// no longer meets the provisioning condition.
+    #[serde(default)]
+    pub deprovisioning: DeprovisionAction,
+    /// Run profiles by name. When absent, `full-import`, `delta-import`,
+    /// `full-sync`, `delta-sync` and `export` exist by convention.
+    #[serde(default)]
+    pub run_profiles: BTreeMap<String, Vec<StepType>>,
+    /// An export that would delete more objects than this stops with
+    /// `stopped-deletion-threshold-exceeded` until approved.
+    #[serde(default = "default_deletion_threshold")]
+    pub export_deletion_threshold: u64,
+    /// Per-MA controller settings (triggers, follow-ups, thresholds). Raw here;
+    /// the controller crate owns the typed form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<serde_json::Value>,
+}
+
+fn default_deletion_threshold() -> u64 {
+    500
+}
+
+impl MaDef {
+    /// The run profile's steps, including the conventional defaults.
+    pub fn profile(&self, name: &str) -> Option<Vec<StepType>> {
+        if let Some(steps) = self.run_profiles.get(name) {
+            return Some(steps.clone());
+        }
+        if self.run_profiles.is_empty() {
+            return StepType::parse(name).map(|s| vec![s]);
+        }
+        None
+    }
+
+    /// Every run profile name, including the conventional defaults.
+    pub fn profile_names(&self) -> Vec<String> {
+        if self.run_profiles.is_empty() {
+            StepType::ALL.iter().map(|s| s.as_str().to_owned()).collect()
+        } else {
+            self.run_profiles.keys().cloned().collect()
+        }
+    }
+
+    pub fn object_type(&self, name: &str) -> Option<&ObjectTypeDef> {
+        self.object_types.iter().find(|t| t.name == name)
+    }
+}
+
+/// Connector type and settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConnectorDef {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Every other key of the `connector` table, for the connector to read.
+    #[serde(flatten)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+/// An object type of a connected system.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectTypeDef {
+    pub name: String,
+    /// The attribute holding the immutable unique id.
+    pub anchor: String,
+    /// Attribute used as display key (DN); defaults to the anchor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dn: Option<String>,
+}
+
+/// A computed value: exactly one of `from` (copy an attribute), `constant`,
+/// `expr` (the small expression language) or `script` (Rhai, sandboxed).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceDef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constant: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+}
+
+/// The one kind of source a flow names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FlowSource<'a> {
+    Attribute(&'a str),
+    Constant(&'a Value),
+    Expression(&'a str),
+    Script(&'a str),
+}
+
+/// The source among the four keys, or `None` when not exactly one is set
+/// (configuration validation rejects that).
+pub fn pick_source<'a>(
+    from: &'a Option<String>,
+    constant: &'a Option<Value>,
+    expr: &'a Option<String>,
+    script: &'a Option<String>,
+) -> Option<FlowSource<'a>> {
+    let mut found = Vec::with_capacity(1);
+    if let Some(a) = from {
+        found.push(FlowSource::Attribute(a));
+    }
+    if let Some(c) = constant {
+        found.push(FlowSource::Constant(c));
+    }
+    if let Some(e) = expr {
+        found.push(FlowSource::Expression(e));
+    }
+    if let Some(s) = script {
+        found.push(FlowSource::Script(s));
+    }
+    if found.len() == 1 { found.pop() } else { None }
+}
+
+impl SourceDef {
+    pub fn source(&self) -> Option<FlowSource<'_>> {
+        pick_source(&self.from, &self.constant, &self.expr, &self.script)
+    }
+}
+
+/// Keeps matching CS objects as filtered disconnectors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterDef {
+    #[serde(default)]
+    pub object_type: Option<String>,
+    /// An expression over CS attributes; true means "filter out".
+    pub condition: String,
+}
+
+/// One join rule: all its conditions must match one MV object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRuleDef {
+    /// Defaults to the MA's only object type.
+    #[serde(default)]
+    pub object_type: Option<String>,
+    /// Defaults to the metaverse's only type.
+    #[serde(default)]
+    pub mv_type: Option<String>,
+    pub on: Vec<JoinCondition>,
+}
+
+/// `cs` value (an attribute, or `expr`) must equal MV attribute `mv`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinCondition {
+    /// CS attribute to match (or use `expr`).
+    #[serde(default)]
+    pub cs: Option<String>,
+    /// Expression over CS attributes to match.
+    #[serde(default)]
+    pub expr: Option<String>,
+    pub mv: String,
+}
+
+/// Projection: a disconnector that joins nothing creates an MV object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectionDef {
+    #[serde(default)]
+    pub object_type: Option<String>,
+    #[serde(default)]
+    pub mv_type: Option<String>,
+    /// Optional condition over CS attributes.
+    #[serde(default)]
+    pub condition: Option<String>,
+}
+
+/// Inbound attribute flow: CS → MV attribute `mv`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportFlowDef {
+    #[serde(default)]
+    pub object_type: Option<String>,
+    #[serde(default)]
+    pub mv_type: Option<String>,
+    pub mv: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constant: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+}
+
+/// Outbound attribute flow: MV → CS attribute `cs`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFlowDef {
+    #[serde(default)]
+    pub object_type: Option<String>,
+    #[serde(default)]
+    pub mv_type: Option<String>,
+    pub cs: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constant: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// Flow only when the object is provisioned (MIM's "initial flow only").
+    #[serde(default)]
+    pub initial_only: bool,
+}
+
+impl ImportFlowDef {
+    /// The flow's source; `None` when not exactly one is set.
+    pub fn source(&self) -> Option<FlowSource<'_>> {
+        pick_source(&self.from, &self.constant, &self.expr, &self.script)
+    }
+}
+
+impl ExportFlowDef {
+    /// The flow's source; `None` when not exactly one is set.
+    pub fn source(&self) -> Option<FlowSource<'_>> {
+        pick_source(&self.from, &self.constant, &self.expr, &self.script)
+    }
+}
+
+/// Provisioning: creates a CS object on this MA for MV objects of `mv_type`
+/// that meet `condition`, and removes it (per `deprovisioning`) when they no
+/// longer do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisioningDef {
+    #[serde(default)]
+    pub mv_type: Option<String>,
+    #[serde(default)]
+    pub object_type: Option<String>,
+    /// Expression over MV attributes; absent means always.
+    #[serde(default)]
+    pub condition: Option<String>,
+    /// The anchor of the new object: an expression over MV attributes.
+    pub anchor: String,
+    /// The display key (DN) of the new object; a change is a rename.
+    /// Defaults to the anchor.
+    #[serde(default)]
+    pub dn: Option<String>,
+}
+
+/// What deprovisioning does to a connector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeprovisionAction {
+    /// Stage an export delete in the connected system.
+    Delete,
+    /// Disconnect it (it may join again later).
+    #[default]
+    Disconnect,
+    /// Make it an explicit disconnector (never joined again).
+    ExplicitDisconnector,
+}

@@ -1,0 +1,13 @@
+//! Plain types shared by every autosync crate: attribute values, connector-space
+//! and metaverse objects, the definitions that configuration produces, run
+//! records with MIM's counters and statuses. Nothing here does I/O.
+
+pub mod def;
+pub mod object;
+pub mod run;
+pub mod value;
+
+pub use def::*;
+pub use object::*;
+pub use run::*;
+pub use value::{AttrChanges, Attributes, Value};

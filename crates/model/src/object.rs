@@ -1,0 +1,193 @@
+//! Connector-space and metaverse objects.
+
+use crate::value::{AttrChanges, Attributes, Value};
+use serde::{Deserialize, Serialize};
+
+/// Store-assigned id of a connector-space object (unique across all MAs).
+pub type CsId = i64;
+/// Store-assigned id of a metaverse object.
+pub type MvId = i64;
+/// Store-assigned id of a run.
+pub type RunId = i64;
+
+/// How a connector-space object relates to the metaverse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum Connection {
+    /// Not joined; join and projection rules are tried on the next sync.
+    Disconnector,
+    /// Joined to a metaverse object.
+    Connector { mv_id: MvId },
+    /// Never joined again until an operator says otherwise.
+    ExplicitDisconnector,
+}
+
+impl Connection {
+    pub fn mv_id(&self) -> Option<MvId> {
+        match self {
+            Connection::Connector { mv_id } => Some(*mv_id),
+            _ => None,
+        }
+    }
+}
+
+/// What an import staged for an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImportKind {
+    Add,
+    Update,
+    Delete,
+    /// The object was deleted and re-added with the same anchor (its object
+    /// type changed, or the source said so).
+    DeleteAdd,
+}
+
+/// A change staged by an import and not yet synchronised.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingImport {
+    pub kind: ImportKind,
+    /// The object's complete new attributes (empty for a delete).
+    pub attributes: Attributes,
+    /// The new display key, when it changed (a rename).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dn: Option<String>,
+    /// The new object type, for a delete-add that changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_type: Option<String>,
+}
+
+/// What synchronisation staged for an object on its target system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExportKind {
+    Add,
+    Update,
+    Rename,
+    Delete,
+    DeleteAdd,
+}
+
+/// A change staged by synchronisation and not yet sent (pending export), or
+/// sent and not yet seen back by a confirming import (unconfirmed export).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingExport {
+    pub kind: ExportKind,
+    /// Attribute replacements. For an add, the complete attributes.
+    pub changes: AttrChanges,
+    /// The new display key of a rename (or an add's display key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_dn: Option<String>,
+}
+
+/// Where a per-object error was raised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorStage {
+    Import,
+    Sync,
+    Export,
+}
+
+/// A per-object error, kept with the object (until a later run succeeds on
+/// it) and with the run that raised it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectError {
+    pub stage: ErrorStage,
+    /// A stable, kebab-case error type, e.g. `duplicate-anchor`,
+    /// `ambiguous-join`, `expression-failed`, `export-rejected`.
+    pub error_type: String,
+    /// Human detail: what and where.
+    pub detail: String,
+    /// The run that raised it.
+    pub run_id: Option<RunId>,
+}
+
+/// A connector-space object: the engine's staging copy of one object of a
+/// connected system.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CsObject {
+    /// 0 until the store assigns one.
+    pub id: CsId,
+    pub ma: String,
+    /// Immutable unique id in the connected system.
+    pub anchor: String,
+    /// Distinguished name or other display key.
+    pub dn: String,
+    pub object_type: String,
+    /// Attributes as last confirmed from the system and synchronised.
+    pub hologram: Attributes,
+    /// Whether the object exists in the connected system as far as we know
+    /// (false for an object provisioned but not yet exported).
+    pub present: bool,
+    pub connection: Connection,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_import: Option<PendingImport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_export: Option<PendingExport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unconfirmed_export: Option<PendingExport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ObjectError>,
+}
+
+impl CsObject {
+    /// A new object as an import first sees it.
+    pub fn new(ma: &str, anchor: &str, dn: &str, object_type: &str) -> Self {
+        CsObject {
+            id: 0,
+            ma: ma.to_owned(),
+            anchor: anchor.to_owned(),
+            dn: dn.to_owned(),
+            object_type: object_type.to_owned(),
+            hologram: Attributes::new(),
+            present: false,
+            connection: Connection::Disconnector,
+            pending_import: None,
+            pending_export: None,
+            unconfirmed_export: None,
+            error: None,
+        }
+    }
+
+    /// The value of an attribute as synchronisation sees it: the pending
+    /// import when there is one, else the hologram.
+    pub fn current(&self, attr: &str) -> Option<&Value> {
+        match &self.pending_import {
+            Some(p) if p.kind != ImportKind::Delete => p.attributes.get(attr),
+            Some(_) => None,
+            None => self.hologram.get(attr),
+        }
+    }
+}
+
+/// One metaverse attribute value with the MA that contributed it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MvValue {
+    pub value: Value,
+    /// Name of the MA whose inbound flow set this value.
+    pub contributor: String,
+}
+
+/// A metaverse object: the joined view of one identity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MvObject {
+    /// 0 until the store assigns one.
+    pub id: MvId,
+    pub object_type: String,
+    pub attributes: std::collections::BTreeMap<String, MvValue>,
+}
+
+impl MvObject {
+    pub fn new(object_type: &str) -> Self {
+        MvObject {
+            id: 0,
+            object_type: object_type.to_owned(),
+            attributes: Default::default(),
+        }
+    }
+
+    pub fn get(&self, attr: &str) -> Option<&Value> {
+        self.attributes.get(attr).map(|v| &v.value)
+    }
+}

@@ -1,0 +1,229 @@
+//! Attribute values and attribute sets.
+//!
+//! A value is a string, an integer, a boolean, binary data, or a list of those
+//! (a multi-valued attribute). An absent attribute is simply not in the map:
+//! there is no null value. JSON form: strings, numbers and booleans as
+//! themselves, a multi-valued attribute as an array, binary data as
+//! `{"base64": "..."}`.
+
+use base64::Engine as _;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Attributes of an object, sorted by name so that every rendering is stable.
+pub type Attributes = BTreeMap<String, Value>;
+
+/// A set of attribute replacements: `Some(v)` sets the attribute to `v`,
+/// `None` removes it.
+pub type AttrChanges = BTreeMap<String, Option<Value>>;
+
+/// One attribute value.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Value {
+    String(String),
+    Integer(i64),
+    Boolean(bool),
+    Binary(Vec<u8>),
+    /// A multi-valued attribute. Order is kept as the source gave it.
+    Multi(Vec<Value>),
+}
+
+impl Value {
+    /// The value as a string, when it is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A canonical text rendering used for joins, comparisons with text from
+    /// sources that have no types (CSV), and human output.
+    pub fn to_text(&self) -> String {
+        match self {
+            Value::String(s) => s.clone(),
+            Value::Integer(i) => i.to_string(),
+            Value::Boolean(b) => b.to_string(),
+            Value::Binary(b) => base64::engine::general_purpose::STANDARD.encode(b),
+            Value::Multi(vs) => vs.iter().map(Value::to_text).collect::<Vec<_>>().join(";"),
+        }
+    }
+
+    /// Whether this is an empty string or an empty list: such values are
+    /// treated as absent by flows.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Value::String(s) => s.is_empty(),
+            Value::Multi(v) => v.is_empty(),
+            Value::Binary(b) => b.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::String(s.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::String(s)
+    }
+}
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Integer(i)
+    }
+}
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Boolean(b)
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_text())
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::String(v) => s.serialize_str(v),
+            Value::Integer(v) => s.serialize_i64(*v),
+            Value::Boolean(v) => s.serialize_bool(*v),
+            Value::Binary(v) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("base64", &base64::engine::general_purpose::STANDARD.encode(v))?;
+                m.end()
+            }
+            Value::Multi(vs) => {
+                let mut seq = s.serialize_seq(Some(vs.len()))?;
+                for v in vs {
+                    seq.serialize_element(v)?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string, integer, boolean, list or {\"base64\": ...}")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Boolean(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Integer(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        i64::try_from(v)
+            .map(Value::Integer)
+            .map_err(|_| E::custom(format!("integer {v} is larger than the largest supported integer")))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        // Floating point numbers are kept as text so that nothing is rounded.
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element::<Value>()? {
+            out.push(v);
+        }
+        Ok(Value::Multi(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut data = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "base64" {
+                let text: String = map.next_value()?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(text.as_bytes())
+                    .map_err(|e| de::Error::custom(format!("invalid base64 value: {e}")))?;
+                data = Some(bytes);
+            } else {
+                return Err(de::Error::custom(format!(
+                    "unexpected key `{key}` in a value object: only {{\"base64\": ...}} is allowed"
+                )));
+            }
+        }
+        data.map(Value::Binary)
+            .ok_or_else(|| de::Error::custom("a value object needs a `base64` key"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+/// Apply replacements to an attribute set.
+pub fn apply_changes(attrs: &mut Attributes, changes: &AttrChanges) {
+    for (name, change) in changes {
+        match change {
+            Some(v) => {
+                attrs.insert(name.clone(), v.clone());
+            }
+            None => {
+                attrs.remove(name);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            ".*".prop_map(Value::String),
+            any::<i64>().prop_map(Value::Integer),
+            any::<bool>().prop_map(Value::Boolean),
+            proptest::collection::vec(any::<u8>(), 0..8).prop_map(Value::Binary),
+        ];
+        leaf.prop_recursive(2, 8, 4, |inner| {
+            proptest::collection::vec(inner, 0..4).prop_map(Value::Multi)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn every_value_round_trips_through_json(v in value()) {
+            let text = serde_json::to_string(&v).unwrap();
+            let back: Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(v, back);
+        }
+    }
+
+    #[test]
+    fn binary_values_are_written_as_base64_objects() {
+        let v = Value::Binary(vec![1, 2, 3]);
+        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"base64":"AQID"}"#);
+    }
+
+    #[test]
+    fn unknown_keys_in_value_objects_are_rejected() {
+        let err = serde_json::from_str::<Value>(r#"{"hex":"00"}"#).unwrap_err();
+        assert!(err.to_string().contains("unexpected key `hex`"));
+    }
+}

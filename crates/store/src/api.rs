@@ -1,0 +1,160 @@
+//! The store contract.
+
+use autosync_model::{CsId, CsObject, MvId, MvObject, RunId, RunObjectError, RunRecord, Value};
+
+/// Why a store operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// Another process holds the store (busy/locked past the timeout).
+    Busy,
+    /// The store cannot be written (read-only file or folder).
+    ReadOnly,
+    /// The disk is full.
+    Full,
+    /// The store's file is damaged or not a store at all.
+    Corrupt,
+    /// The store was written by a newer autosync.
+    Version,
+    /// A stored record could not be decoded.
+    Decode,
+    /// The operation is not possible (e.g. an attribute that is not indexed).
+    Invalid,
+    /// Any other I/O or database failure.
+    Io,
+}
+
+/// A store failure. The message names the store and what was being done.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    pub kind: StoreErrorKind,
+    pub message: String,
+}
+
+impl StoreError {
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        StoreError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which connector-space objects to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CsFilter {
+    All,
+    /// Objects with a pending import.
+    PendingImport,
+    /// Objects with a pending export.
+    PendingExport,
+    /// Objects with an unconfirmed export.
+    UnconfirmedExport,
+    /// Objects with an error.
+    Errors,
+}
+
+/// Which metaverse objects to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MvQuery {
+    pub object_type: Option<String>,
+    /// Attribute name and value (compared as text) that must match.
+    pub attribute: Option<(String, String)>,
+}
+
+/// Counts of one MA's connector space, for reconciliation and status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CsCounts {
+    pub total: u64,
+    pub pending_import: u64,
+    pub pending_export: u64,
+    pub unconfirmed_export: u64,
+    pub errors: u64,
+}
+
+/// Reads. Available on the store itself (a consistent snapshot per call) and
+/// inside a transaction (sees the transaction's own writes).
+pub trait StoreRead {
+    fn cs_get(&mut self, id: CsId) -> StoreResult<Option<CsObject>>;
+    fn cs_by_anchor(&mut self, ma: &str, anchor: &str) -> StoreResult<Option<CsObject>>;
+    /// Batch lookup by anchor; objects that do not exist are absent from the
+    /// result (order not guaranteed).
+    fn cs_by_anchors(&mut self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>>;
+    /// Objects of `ma` matching `filter` with `id > after`, in id order, at
+    /// most `limit`.
+    fn cs_page(&mut self, ma: &str, filter: CsFilter, after: CsId, limit: usize) -> StoreResult<Vec<CsObject>>;
+    /// Every connector (on any MA) joined to this MV object.
+    fn cs_by_mv(&mut self, mv_id: MvId) -> StoreResult<Vec<CsObject>>;
+    fn cs_counts(&mut self, ma: &str) -> StoreResult<CsCounts>;
+
+    fn mv_get(&mut self, id: MvId) -> StoreResult<Option<MvObject>>;
+    /// Batch lookup; missing ids are absent from the result.
+    fn mv_get_many(&mut self, ids: &[MvId]) -> StoreResult<Vec<MvObject>>;
+    /// MV objects of `object_type` whose `attr` has `value` (compared as
+    /// text; any value of a multi-valued attribute matches). `attr` must be
+    /// indexed (see [`Store::set_mv_index`]).
+    fn mv_find(&mut self, object_type: &str, attr: &str, value: &Value) -> StoreResult<Vec<MvId>>;
+    fn mv_page(&mut self, query: &MvQuery, after: MvId, limit: usize) -> StoreResult<Vec<MvObject>>;
+    fn mv_count(&mut self, object_type: Option<&str>) -> StoreResult<u64>;
+
+    fn watermark(&mut self, ma: &str) -> StoreResult<Option<String>>;
+
+    fn run_get(&mut self, id: RunId) -> StoreResult<Option<RunRecord>>;
+    /// Most recent first.
+    fn runs(&mut self, ma: Option<&str>, limit: usize) -> StoreResult<Vec<RunRecord>>;
+    /// Per-object errors recorded with a run, at most `limit`.
+    fn run_errors(&mut self, run_id: RunId, limit: usize) -> StoreResult<Vec<RunObjectError>>;
+
+    /// A small named value (approvals, configuration fingerprints, ...).
+    fn meta(&mut self, key: &str) -> StoreResult<Option<String>>;
+}
+
+/// Writes, all or nothing.
+pub trait StoreTxn: StoreRead {
+    /// Insert; sets `obj.id`. Fails if (ma, anchor) exists.
+    fn cs_insert(&mut self, obj: &mut CsObject) -> StoreResult<()>;
+    /// Replace the stored object with this id.
+    fn cs_update(&mut self, obj: &CsObject) -> StoreResult<()>;
+    fn cs_delete(&mut self, id: CsId) -> StoreResult<()>;
+
+    /// Insert; sets `obj.id`.
+    fn mv_insert(&mut self, obj: &mut MvObject) -> StoreResult<()>;
+    fn mv_update(&mut self, obj: &MvObject) -> StoreResult<()>;
+    fn mv_delete(&mut self, id: MvId) -> StoreResult<()>;
+
+    fn set_watermark(&mut self, ma: &str, watermark: Option<&str>) -> StoreResult<()>;
+
+    /// Insert; sets `run.id`.
+    fn run_insert(&mut self, run: &mut RunRecord) -> StoreResult<()>;
+    fn run_update(&mut self, run: &RunRecord) -> StoreResult<()>;
+    fn run_errors_insert(&mut self, errors: &[RunObjectError]) -> StoreResult<()>;
+
+    fn set_meta(&mut self, key: &str, value: Option<&str>) -> StoreResult<()>;
+
+    /// Make every write of this transaction durable. Dropping a transaction
+    /// without committing discards its writes.
+    fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// A store.
+pub trait Store: Send + Sync {
+    /// A read view (each call of its methods sees committed data).
+    fn read(&self) -> StoreResult<Box<dyn StoreRead + '_>>;
+
+    /// Begin a write transaction. Writers are serialised: keep
+    /// transactions short (one batch).
+    fn begin(&self) -> StoreResult<Box<dyn StoreTxn + '_>>;
+
+    /// Declare which (MV type, attribute) pairs `mv_find` must serve. The
+    /// store builds the index for existing objects and maintains it.
+    fn set_mv_index(&self, indexed: &[(String, String)]) -> StoreResult<()>;
+
+    /// Runs still marked `in-progress` (left by a crash); the caller closes
+    /// them.
+    fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>>;
+
+    /// Delete run records (and their errors) that ended before `before`.
+    fn trim_runs(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64>;
+}

@@ -1,0 +1,1 @@
+//! autosync-testkit (being built).
