@@ -1,1 +1,26 @@
-//! autosync-controller (being built).
+//! The autosync controller's pure core: deciding which run profiles follow a
+//! finished run (`decide`, `reconcile`), queuing them per MA (`queue`) and
+//! choosing what may start now under the sync lock, run modes and lock
+//! groups (`scheduler`). It sees the engine only through [`SyncEngine`].
+//! Nothing here does I/O, spawns threads or reads a clock: time is passed in.
+
+mod because;
+pub mod decide;
+pub mod engine_api;
+pub mod profiles;
+pub mod queue;
+pub mod request;
+pub mod scheduler;
+pub mod view;
+
+pub use decide::{Decision, Report, decide, reconcile};
+pub use engine_api::{CancelFlag, CsState, EngineCallError, MaInfo, SyncEngine, has_sync_step};
+pub use profiles::{
+    FollowUpKind, ProfileError, ProfileOverrides, ResolvedProfiles, resolve_profiles,
+};
+pub use queue::{MaQueue, PushOutcome, QueuedRequest, Queues, RequestId};
+pub use request::{ChainLink, Placement, Request};
+pub use scheduler::{
+    LockGroup, MaState, Plan, RunMode, Running, Scheduler, Slot, Start, WaitReason,
+};
+pub use view::{ControllerView, DEFAULT_OSCILLATION_LIMIT, FollowUps, MaView};

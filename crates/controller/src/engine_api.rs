@@ -1,0 +1,186 @@
+//! The narrow trait through which the controller sees a synchronisation
+//! engine: its management agents and run profiles, running a profile, the
+//! pending counts of a connector space, and the runs the controller did not
+//! start. Our engine is one implementation; a Microsoft MIM engine driven
+//! remotely could be another, so nothing in the controller reaches past it.
+//!
+//! The calls block; the executor calls them from blocking threads.
+
+use autosync_model::{MaDef, RunId, RunReason, RunRecord, StepType};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use thiserror::Error;
+
+/// A management agent as the controller sees it: its name and its run
+/// profiles with their steps.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaInfo {
+    pub name: String,
+    /// Run profile name → its steps, in order.
+    pub profiles: BTreeMap<String, Vec<StepType>>,
+}
+
+impl MaInfo {
+    /// The MA of a definition, with the conventional profiles when the
+    /// definition names none.
+    pub fn from_def(def: &MaDef) -> Self {
+        let profiles = def
+            .profile_names()
+            .into_iter()
+            .filter_map(|name| def.profile(&name).map(|steps| (name, steps)))
+            .collect();
+        MaInfo {
+            name: def.name.clone(),
+            profiles,
+        }
+    }
+
+    /// The steps of a run profile.
+    pub fn steps(&self, profile: &str) -> Option<&[StepType]> {
+        self.profiles.get(profile).map(Vec::as_slice)
+    }
+
+    /// Whether a profile has a synchronisation step (it then needs the
+    /// global sync lock). Unknown profiles have none.
+    pub fn has_sync(&self, profile: &str) -> bool {
+        self.steps(profile).is_some_and(has_sync_step)
+    }
+}
+
+/// Whether any of these steps is a synchronisation.
+pub fn has_sync_step(steps: &[StepType]) -> bool {
+    steps.iter().any(|s| s.is_sync())
+}
+
+/// What a connector space holds that still has to flow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CsState {
+    /// Objects with a change staged by an import and not yet synchronised.
+    pub pending_import: u64,
+    /// Objects with a change staged by synchronisation and not yet exported.
+    pub pending_export: u64,
+    /// Objects exported and not yet seen back by a confirming import.
+    pub unconfirmed_export: u64,
+}
+
+impl CsState {
+    /// Nothing left to flow.
+    pub fn is_quiescent(&self) -> bool {
+        self.pending_import == 0 && self.pending_export == 0 && self.unconfirmed_export == 0
+    }
+}
+
+/// Asks a running profile to stop at its next safe point. Cloning shares
+/// the flag.
+#[derive(Clone, Debug, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Ask the run to stop (it ends `stopped-user-requested`).
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Why a call to the engine did not give an answer. A run that started and
+/// then stopped is not an error: it is a [`RunRecord`] with a `stopped-*`
+/// status.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum EngineCallError {
+    #[error("management agent `{ma}` does not exist in the engine")]
+    UnknownMa { ma: String },
+    #[error("management agent `{ma}` has no run profile `{profile}`")]
+    UnknownProfile { ma: String, profile: String },
+    #[error("management agent `{ma}` is already running a profile")]
+    AlreadyRunning { ma: String },
+    /// The engine cannot be reached or is shutting down; worth retrying.
+    #[error("the engine is unavailable: {message}")]
+    Unavailable { message: String },
+    #[error("the engine failed: {message}")]
+    Failed { message: String },
+}
+
+impl EngineCallError {
+    /// Whether asking again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            EngineCallError::AlreadyRunning { .. } | EngineCallError::Unavailable { .. }
+        )
+    }
+}
+
+/// A synchronisation engine as the controller drives it.
+pub trait SyncEngine: Send + Sync {
+    /// Every management agent with its run profiles and their steps.
+    fn management_agents(&self) -> Vec<MaInfo>;
+
+    /// Runs a profile to its end (or until `cancel` is set) and returns its
+    /// record, whatever its status. The record carries `reason`.
+    fn run_profile(
+        &self,
+        ma: &str,
+        profile: &str,
+        reason: RunReason,
+        cancel: CancelFlag,
+    ) -> Result<RunRecord, EngineCallError>;
+
+    /// Pending import, pending export and unconfirmed export counts of an
+    /// MA's connector space.
+    fn cs_state(&self, ma: &str) -> Result<CsState, EngineCallError>;
+
+    /// Runs with an id greater than `after_run_id`, oldest first, including
+    /// those still in progress: how the controller sees runs it did not start.
+    fn runs_since(&self, after_run_id: RunId) -> Result<Vec<RunRecord>, EngineCallError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_flag_clones_should_share_one_flag() {
+        let flag = CancelFlag::new();
+        let seen_by_run = flag.clone();
+        assert!(!seen_by_run.is_cancelled());
+        flag.cancel();
+        assert!(seen_by_run.is_cancelled());
+    }
+
+    #[test]
+    fn ma_info_should_know_which_profiles_sync() {
+        let ma = MaInfo {
+            name: "hr".into(),
+            profiles: BTreeMap::from([
+                (
+                    "import-sync".into(),
+                    vec![StepType::DeltaImport, StepType::DeltaSync],
+                ),
+                ("export".into(), vec![StepType::Export]),
+            ]),
+        };
+        assert!(ma.has_sync("import-sync"));
+        assert!(!ma.has_sync("export"));
+        assert!(!ma.has_sync("missing"));
+    }
+
+    #[test]
+    fn only_busy_or_unavailable_engines_should_be_worth_retrying() {
+        assert!(
+            EngineCallError::Unavailable {
+                message: "down".into()
+            }
+            .is_retryable()
+        );
+        assert!(EngineCallError::AlreadyRunning { ma: "hr".into() }.is_retryable());
+        assert!(!EngineCallError::UnknownMa { ma: "hr".into() }.is_retryable());
+    }
+}
