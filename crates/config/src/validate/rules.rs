@@ -1,0 +1,259 @@
+//! Checks of one MA's rules: filters, join rules, projection, import and
+//! export flows, provisioning. Each rule's `object_type` and `mv_type` must
+//! exist (and may be left out only when there is one to choose from); every
+//! metaverse attribute a rule names must be declared; expressions compile.
+
+use super::exprs::{FlowSources, check_expr, check_flow_source};
+use super::{Checker, key_path};
+use crate::diagnostic::PathSegment;
+use crate::suggest;
+use autosync_model::MaDef;
+
+pub fn check_rules(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
+    for (r, filter) in ma.filters.iter().enumerate() {
+        let rule = key_path!["ma", i, "filters", r];
+        object_type(c, ma, &rule, &filter.object_type);
+        check_expr(c, with(&rule, "condition"), &filter.condition);
+    }
+    for (r, join) in ma.join.iter().enumerate() {
+        let rule = key_path!["ma", i, "join", r];
+        object_type(c, ma, &rule, &join.object_type);
+        let mv_type = mv_type(c, &rule, &join.mv_type);
+        if join.on.is_empty() {
+            c.error(
+                with(&rule, "on"),
+                "a join rule needs at least one condition in `on`",
+                "e.g. `on = [{ cs = \"employee_id\", mv = \"employeeId\" }]`".to_owned(),
+            );
+        }
+        for (k, cond) in join.on.iter().enumerate() {
+            let at = key_path!["ma", i, "join", r, "on", k];
+            match (&cond.cs, &cond.expr) {
+                (Some(_), Some(_)) => c.error(
+                    with(&at, "expr"),
+                    "this join condition has both `cs` and `expr`",
+                    "keep one: `cs` names a CS attribute, `expr` computes a value from CS attributes".to_owned(),
+                ),
+                (None, None) => c.error(
+                    at.clone(),
+                    "this join condition has neither `cs` nor `expr`",
+                    "add `cs = \"attribute\"` or `expr = \"...\"` to say what to match".to_owned(),
+                ),
+                (Some(cs), None) if cs.is_empty() => {
+                    c.error(with(&at, "cs"), "`cs` is empty: name the CS attribute to match", None)
+                }
+                (None, Some(expr)) => {
+                    check_expr(c, with(&at, "expr"), expr);
+                }
+                _ => {}
+            }
+            mv_attribute(c, mv_type.as_deref(), with(&at, "mv"), &cond.mv);
+        }
+    }
+    for (r, projection) in ma.projection.iter().enumerate() {
+        let rule = key_path!["ma", i, "projection", r];
+        object_type(c, ma, &rule, &projection.object_type);
+        mv_type(c, &rule, &projection.mv_type);
+        if let Some(condition) = &projection.condition {
+            check_expr(c, with(&rule, "condition"), condition);
+        }
+    }
+    for (r, flow) in ma.import_flows.iter().enumerate() {
+        let rule = key_path!["ma", i, "import_flows", r];
+        object_type(c, ma, &rule, &flow.object_type);
+        let mv_type = mv_type(c, &rule, &flow.mv_type);
+        mv_attribute(c, mv_type.as_deref(), with(&rule, "mv"), &flow.mv);
+        let sources = FlowSources {
+            from: &flow.from,
+            constant: &flow.constant,
+            expr: &flow.expr,
+            script: &flow.script,
+        };
+        check_flow_source(c, &rule, &sources);
+    }
+    for (r, flow) in ma.export_flows.iter().enumerate() {
+        let rule = key_path!["ma", i, "export_flows", r];
+        object_type(c, ma, &rule, &flow.object_type);
+        let mv_type = mv_type(c, &rule, &flow.mv_type);
+        if flow.cs.is_empty() {
+            c.error(
+                with(&rule, "cs"),
+                "`cs` is empty: name the attribute to write",
+                None,
+            );
+        }
+        let sources = FlowSources {
+            from: &flow.from,
+            constant: &flow.constant,
+            expr: &flow.expr,
+            script: &flow.script,
+        };
+        let program = check_flow_source(c, &rule, &sources);
+        if let (Some(from), true) = (&flow.from, flow.expr.is_none() && flow.script.is_none()) {
+            mv_attribute(c, mv_type.as_deref(), with(&rule, "from"), from);
+        }
+        if let (Some(program), Some(t), Some(expr)) = (program, mv_type.as_deref(), &flow.expr) {
+            let _ = expr;
+            reads_mv_attributes(c, t, with(&rule, "expr"), program.attributes());
+        }
+    }
+    for (r, rule_def) in ma.provisioning.iter().enumerate() {
+        let rule = key_path!["ma", i, "provisioning", r];
+        object_type(c, ma, &rule, &rule_def.object_type);
+        mv_type(c, &rule, &rule_def.mv_type);
+        if let Some(condition) = &rule_def.condition {
+            check_expr(c, with(&rule, "condition"), condition);
+        }
+        check_expr(c, with(&rule, "anchor"), &rule_def.anchor);
+        if let Some(dn) = &rule_def.dn {
+            check_expr(c, with(&rule, "dn"), dn);
+        }
+    }
+}
+
+fn with(path: &[PathSegment], key: &str) -> Vec<PathSegment> {
+    let mut p = path.to_vec();
+    p.push(PathSegment::key(key));
+    p
+}
+
+/// The rule's CS object type: the one named (which must exist), or the MA's
+/// only one.
+fn object_type(
+    c: &mut Checker<'_, '_>,
+    ma: &MaDef,
+    rule: &[PathSegment],
+    given: &Option<String>,
+) -> Option<String> {
+    let names: Vec<&str> = ma.object_types.iter().map(|t| t.name.as_str()).collect();
+    match given {
+        Some(name) if names.contains(&name.as_str()) => Some(name.clone()),
+        Some(name) => {
+            let help = if names.is_empty() {
+                "declare it in this MA's `object_types`".to_owned()
+            } else {
+                format!("{} (this MA's object_types)", suggest::hint(name, &names))
+            };
+            c.error(
+                with(rule, "object_type"),
+                format!("MA \"{}\" has no object type `{name}`", ma.name),
+                help,
+            );
+            None
+        }
+        None => match names.as_slice() {
+            [] => None,
+            [only] => Some((*only).to_owned()),
+            several => {
+                c.error(
+                    rule.to_vec(),
+                    "`object_type` is needed: this MA has several object types",
+                    format!(
+                        "add `object_type = ...`, one of: {}",
+                        suggest::list(several)
+                    ),
+                );
+                None
+            }
+        },
+    }
+}
+
+/// The rule's metaverse type: the one named (which must exist), or the
+/// metaverse's only one.
+fn mv_type(
+    c: &mut Checker<'_, '_>,
+    rule: &[PathSegment],
+    given: &Option<String>,
+) -> Option<String> {
+    let failed = &c.decoded.failed_mv_types;
+    let mut names: Vec<&str> = c.system().metaverse.keys().map(String::as_str).collect();
+    names.extend(failed.iter().map(String::as_str));
+    match given {
+        Some(name) if names.contains(&name.as_str()) => Some(name.clone()),
+        Some(name) => {
+            let help = if names.is_empty() {
+                format!("declare it: `[metaverse.{name}]` with `attributes = [...]`")
+            } else {
+                suggest::hint(name, &names)
+            };
+            c.error(
+                with(rule, "mv_type"),
+                format!("there is no metaverse type `{name}`"),
+                help,
+            );
+            None
+        }
+        None => match names.as_slice() {
+            [] => None,
+            [only] => Some((*only).to_owned()),
+            several => {
+                let help = format!("add `mv_type = ...`, one of: {}", suggest::list(several));
+                c.error(
+                    rule.to_vec(),
+                    "`mv_type` is needed: the metaverse has several types",
+                    help,
+                );
+                None
+            }
+        },
+    }
+}
+
+/// A metaverse attribute a rule names must be declared in its type.
+fn mv_attribute(
+    c: &mut Checker<'_, '_>,
+    mv_type: Option<&str>,
+    at: Vec<PathSegment>,
+    attribute: &str,
+) {
+    let Some(t) = mv_type else { return };
+    let Some(def) = c.system().metaverse.get(t) else {
+        return;
+    };
+    if def.attributes.iter().any(|a| a == attribute) {
+        return;
+    }
+    let names: Vec<&str> = def.attributes.iter().map(String::as_str).collect();
+    let help = match suggest::closest(attribute, names.iter().copied()) {
+        Some(close) => {
+            format!("did you mean `{close}`? or add `{attribute}` to [metaverse.{t}].attributes")
+        }
+        None => format!("add it to [metaverse.{t}].attributes"),
+    };
+    if attribute.is_empty() {
+        c.error(at, "the metaverse attribute name is empty", help);
+    } else {
+        c.error(
+            at,
+            format!("`{attribute}` is not an attribute of metaverse type `{t}`"),
+            help,
+        );
+    }
+}
+
+/// An export expression reading an undeclared metaverse attribute always
+/// sees nothing: worth a warning (scripts may compute names, so only
+/// expressions are checked).
+fn reads_mv_attributes(
+    c: &mut Checker<'_, '_>,
+    mv_type: &str,
+    at: Vec<PathSegment>,
+    attributes: &[String],
+) {
+    let Some(def) = c.system().metaverse.get(mv_type) else {
+        return;
+    };
+    let unknown: Vec<String> = attributes
+        .iter()
+        .filter(|a| !def.attributes.contains(a))
+        .cloned()
+        .collect();
+    for attribute in unknown {
+        c.warning(
+            at.clone(),
+            format!("the expression reads `{attribute}`, which is not an attribute of metaverse type `{mv_type}`: it will always be empty"),
+            format!("add it to [metaverse.{mv_type}].attributes, or fix the name"),
+        );
+    }
+}
