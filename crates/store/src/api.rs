@@ -84,7 +84,13 @@ pub trait StoreRead {
     fn cs_by_anchors(&mut self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>>;
     /// Objects of `ma` matching `filter` with `id > after`, in id order, at
     /// most `limit`.
-    fn cs_page(&mut self, ma: &str, filter: CsFilter, after: CsId, limit: usize) -> StoreResult<Vec<CsObject>>;
+    fn cs_page(
+        &mut self,
+        ma: &str,
+        filter: CsFilter,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsObject>>;
     /// Every connector (on any MA) joined to this MV object.
     fn cs_by_mv(&mut self, mv_id: MvId) -> StoreResult<Vec<CsObject>>;
     fn cs_counts(&mut self, ma: &str) -> StoreResult<CsCounts>;
@@ -96,7 +102,8 @@ pub trait StoreRead {
     /// text; any value of a multi-valued attribute matches). `attr` must be
     /// indexed (see [`Store::set_mv_index`]).
     fn mv_find(&mut self, object_type: &str, attr: &str, value: &Value) -> StoreResult<Vec<MvId>>;
-    fn mv_page(&mut self, query: &MvQuery, after: MvId, limit: usize) -> StoreResult<Vec<MvObject>>;
+    fn mv_page(&mut self, query: &MvQuery, after: MvId, limit: usize)
+    -> StoreResult<Vec<MvObject>>;
     fn mv_count(&mut self, object_type: Option<&str>) -> StoreResult<u64>;
 
     fn watermark(&mut self, ma: &str) -> StoreResult<Option<String>>;

@@ -1,1 +1,292 @@
-//! SQLite implementation (being built).
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! One writer connection sits behind a mutex: [`Store::begin`] takes it and
+//! runs `BEGIN IMMEDIATE`, and the transaction holds it until `commit` (or
+//! rolls back when dropped). Reads go through a small pool of reader
+//! connections, which WAL lets run while a write transaction is open; each
+//! read call sees the data committed when it starts. Every query is a cached
+//! prepared statement; objects are JSON bodies (inspect them with
+//! `sqlite3 FILE "SELECT data FROM cs LIMIT 5"`), with the columns filters use
+//! (MV connection, pending import/export, unconfirmed export, error) beside
+//! them so that every filter is an index lookup.
+//!
+//! Durability (see `schema`): WAL with `synchronous=NORMAL` keeps every
+//! committed transaction across a crash of the process; a power loss may
+//! lose the last few commits, never part of one. A store that is damaged,
+//! unreadable, read-only or written by a newer autosync makes
+//! [`SqliteStore::open`] fail: the store never silently starts empty.
+//!
+//! One process at a time should write a store: the metaverse index
+//! definitions are cached in memory (another process would see `Busy` while
+//! a write transaction is open anyway).
+
+mod codec;
+mod error;
+mod mvindex;
+mod read;
+mod schema;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+use crate::api::{Store, StoreRead, StoreResult, StoreTxn};
+use autosync_model::RunRecord;
+use mvindex::IndexDefs;
+use read::{Ctx, impl_store_read};
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+use write::{SqliteTxn, Writer};
+
+pub use schema::SCHEMA_VERSION;
+
+/// Tuning of a [`SqliteStore`]. The defaults suit a store of a few million
+/// objects on a small machine.
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    /// Page cache of the writer connection, in KiB (default 64 MiB).
+    pub cache_kib: u64,
+    /// Page cache of each reader connection, in KiB (default 16 MiB).
+    pub reader_cache_kib: u64,
+    /// How much of the file SQLite maps into memory (default 256 MiB).
+    pub mmap_bytes: u64,
+    /// Page size of a new store, in bytes (default 4096).
+    pub page_size: u32,
+    /// Pages written to the WAL before it is checkpointed (default 4096).
+    pub wal_autocheckpoint_pages: u32,
+    /// How long to wait for another process's lock before failing with
+    /// `Busy` (default 10 s).
+    pub busy_timeout: Duration,
+    /// Reader connections opened with the store and reused by reads
+    /// (default 4; a read when all are busy opens a short-lived one).
+    pub readers: usize,
+    /// Run `PRAGMA quick_check` when opening (default true).
+    pub quick_check: bool,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            cache_kib: 64 * 1024,
+            reader_cache_kib: 16 * 1024,
+            mmap_bytes: 256 * 1024 * 1024,
+            page_size: 4096,
+            wal_autocheckpoint_pages: 4096,
+            busy_timeout: Duration::from_secs(10),
+            readers: 4,
+            quick_check: true,
+        }
+    }
+}
+
+/// The SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    path: PathBuf,
+    options: SqliteOptions,
+    writer: Mutex<Writer>,
+    readers: Vec<Mutex<Connection>>,
+    /// The metaverse index definitions readers use (the writer has its own
+    /// copy, changed under its lock by `set_mv_index`).
+    defs: RwLock<Arc<IndexDefs>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Open the store at `path`, creating the file (and its folder) when
+    /// missing, with the default [`SqliteOptions`].
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// Open the store at `path` with the given tuning.
+    pub fn open_with(path: &Path, options: SqliteOptions) -> StoreResult<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            let kind = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                crate::api::StoreErrorKind::ReadOnly
+            } else {
+                crate::api::StoreErrorKind::Io
+            };
+            return Err(crate::api::StoreError::new(
+                kind,
+                format!(
+                    "cannot open store {}: cannot create folder {}: {e}",
+                    path.display(),
+                    dir.display()
+                ),
+            ));
+        }
+        let new = std::fs::metadata(path)
+            .map(|m| m.len() == 0)
+            .unwrap_or(true);
+        let conn = open_conn(path, &options, true)?;
+        schema::prepare(&conn, path, &options, new)?;
+        let defs = IndexDefs::load(&conn, path)?;
+        let readers = (0..options.readers)
+            .map(|_| open_conn(path, &options, false).map(Mutex::new))
+            .collect::<StoreResult<Vec<_>>>()?;
+        tracing::info!(store = %path.display(), "store opened");
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            defs: RwLock::new(Arc::new(defs.clone())),
+            writer: Mutex::new(Writer::new(conn, defs)),
+            readers,
+            options,
+        })
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn defs(&self) -> Arc<IndexDefs> {
+        Arc::clone(&self.defs.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn reader(&self) -> StoreResult<SqliteRead<'_>> {
+        let pooled = self.readers.iter().find_map(|slot| match slot.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        });
+        let conn = match pooled {
+            Some(guard) => ReaderConn::Pooled(guard),
+            None => ReaderConn::Owned(open_conn(&self.path, &self.options, false)?),
+        };
+        Ok(SqliteRead {
+            path: &self.path,
+            conn,
+            defs: self.defs(),
+        })
+    }
+}
+
+/// Open one connection and refuse a read-only file.
+fn open_conn(path: &Path, options: &SqliteOptions, writer: bool) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn =
+        Connection::open_with_flags(path, flags).map_err(|e| error::sql(path, "open store", e))?;
+    if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+        return Err(error::other(
+            crate::api::StoreErrorKind::ReadOnly,
+            path,
+            "cannot open store: the file is read-only (check the permissions of the store file and of its folder)",
+        ));
+    }
+    schema::configure(&conn, path, options, writer)?;
+    Ok(conn)
+}
+
+/// A reader connection: one of the store's, or a short-lived extra one
+/// when all are busy.
+enum ReaderConn<'s> {
+    Pooled(MutexGuard<'s, Connection>),
+    Owned(Connection),
+}
+
+/// A read view over one reader connection.
+struct SqliteRead<'s> {
+    path: &'s Path,
+    conn: ReaderConn<'s>,
+    defs: Arc<IndexDefs>,
+}
+
+impl SqliteRead<'_> {
+    fn ctx(&self) -> Ctx<'_> {
+        let conn = match &self.conn {
+            ReaderConn::Pooled(g) => g,
+            ReaderConn::Owned(c) => c,
+        };
+        Ctx {
+            conn,
+            path: self.path,
+            defs: &self.defs,
+        }
+    }
+}
+
+impl_store_read!(SqliteRead<'_>);
+
+impl Store for SqliteStore {
+    fn read(&self) -> StoreResult<Box<dyn StoreRead + '_>> {
+        Ok(Box::new(self.reader()?))
+    }
+
+    fn begin(&self) -> StoreResult<Box<dyn StoreTxn + '_>> {
+        let mut w = self.writer();
+        w.begin(&self.path)?;
+        Ok(Box::new(SqliteTxn {
+            w,
+            path: &self.path,
+        }))
+    }
+
+    fn set_mv_index(&self, indexed: &[(String, String)]) -> StoreResult<()> {
+        let mut w = self.writer();
+        w.begin(&self.path)?;
+        let defs = match mvindex::set_index(&w.conn, &self.path, indexed) {
+            Ok(d) => d,
+            Err(e) => {
+                w.reset(&self.path);
+                return Err(e);
+            }
+        };
+        if let Err(e) = w.commit(&self.path) {
+            w.reset(&self.path);
+            return Err(e);
+        }
+        *self.defs.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(defs.clone());
+        w.defs = defs;
+        Ok(())
+    }
+
+    fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>> {
+        self.reader()?.ctx().unfinished_runs()
+    }
+
+    fn trim_runs(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64> {
+        let mut w = self.writer();
+        w.begin(&self.path)?;
+        let cutoff = before.timestamp_millis();
+        let res = w
+            .conn
+            .execute(
+                "DELETE FROM run_error WHERE run_id IN (SELECT id FROM run WHERE ended_ms < ?1)",
+                [cutoff],
+            )
+            .and_then(|_| {
+                w.conn
+                    .execute("DELETE FROM run WHERE ended_ms < ?1", [cutoff])
+            });
+        let n = match res {
+            Ok(n) => n,
+            Err(e) => {
+                w.reset(&self.path);
+                return Err(error::sql(&self.path, "trim the run history of store", e));
+            }
+        };
+        if let Err(e) = w.commit(&self.path) {
+            w.reset(&self.path);
+            return Err(e);
+        }
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}

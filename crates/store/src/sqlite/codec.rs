@@ -1,0 +1,84 @@
+//! How objects are laid out in rows: the JSON body (readable with the
+//! `sqlite3` CLI) plus the columns that filters use (connection, flags).
+
+use super::error;
+use autosync_model::CsObject;
+use rusqlite::Row;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+/// JSON bytes bound as SQL text without a copy or a UTF-8 re-check
+/// (serde_json only writes UTF-8).
+pub(crate) struct JsonText<'a>(pub &'a [u8]);
+
+impl rusqlite::ToSql for JsonText<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(self.0)))
+    }
+}
+
+/// Serialise `value` into `buf` (cleared first).
+pub(crate) fn encode<T: serde::Serialize>(
+    buf: &mut Vec<u8>,
+    value: &T,
+    path: &Path,
+    what: impl std::fmt::Display,
+) -> crate::api::StoreResult<()> {
+    buf.clear();
+    serde_json::to_writer(&mut *buf, value).map_err(|e| {
+        crate::api::StoreError::new(
+            crate::api::StoreErrorKind::Invalid,
+            format!("cannot encode {what} for store {}: {e}", path.display()),
+        )
+    })
+}
+
+/// Decode the JSON body in column `col` of `row`.
+pub(crate) fn decode_col<T: DeserializeOwned>(
+    row: &Row<'_>,
+    col: usize,
+    path: &Path,
+    what: &dyn Fn() -> String,
+) -> crate::api::StoreResult<T> {
+    let bytes = match row.get_ref(col) {
+        Ok(ValueRef::Text(b)) | Ok(ValueRef::Blob(b)) => b,
+        Ok(other) => {
+            return Err(error::decode(
+                path,
+                what(),
+                format!("expected JSON text, found {:?}", other.data_type()),
+            ));
+        }
+        Err(e) => {
+            return Err(error::sql(
+                path,
+                format_args!("read {} from store", what()),
+                e,
+            ));
+        }
+    };
+    serde_json::from_slice(bytes).map_err(|e| error::decode(path, what(), e))
+}
+
+/// The filter columns of a connector-space object.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CsColumns {
+    pub mv_id: Option<i64>,
+    pub has_pi: bool,
+    pub has_pe: bool,
+    pub has_ue: bool,
+    pub has_err: bool,
+}
+
+impl CsColumns {
+    pub(crate) fn of(obj: &CsObject) -> Self {
+        CsColumns {
+            mv_id: obj.connection.mv_id(),
+            has_pi: obj.pending_import.is_some(),
+            has_pe: obj.pending_export.is_some(),
+            has_ue: obj.unconfirmed_export.is_some(),
+            has_err: obj.error.is_some(),
+        }
+    }
+}

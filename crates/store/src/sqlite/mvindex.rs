@@ -1,0 +1,229 @@
+//! The metaverse attribute index that serves `mv_find` (join rules): for
+//! each declared (MV type, attribute) pair, one `mv_key` row per value (each
+//! value of a multi-valued attribute), compared as text. The declared pairs
+//! are persisted in `mv_index`; `set_mv_index` adds and drops pairs and
+//! builds the keys of existing objects.
+
+use super::codec;
+use super::error;
+use crate::api::StoreResult;
+use autosync_model::{MvId, MvObject, Value};
+use rusqlite::{Connection, params};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+/// The declared index pairs, by MV type: (attribute, key id).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct IndexDefs {
+    by_type: HashMap<String, Vec<(String, i64)>>,
+}
+
+impl IndexDefs {
+    pub(crate) fn load(conn: &Connection, path: &Path) -> StoreResult<Self> {
+        let op = |e| error::sql(path, "read the metaverse index definitions of store", e);
+        let mut stmt = conn
+            .prepare("SELECT k, type, attr FROM mv_index ORDER BY k")
+            .map_err(op)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(op)?;
+        let mut defs = IndexDefs::default();
+        for (k, ty, attr) in rows {
+            defs.by_type.entry(ty).or_default().push((attr, k));
+        }
+        Ok(defs)
+    }
+
+    /// The key id of an indexed pair.
+    pub(crate) fn key(&self, object_type: &str, attr: &str) -> Option<i64> {
+        self.by_type
+            .get(object_type)?
+            .iter()
+            .find(|(a, _)| a == attr)
+            .map(|(_, k)| *k)
+    }
+
+    pub(crate) fn has_type(&self, object_type: &str) -> bool {
+        self.by_type.contains_key(object_type)
+    }
+
+    /// The index keys of `obj`, sorted and without duplicates, into `out`.
+    pub(crate) fn keys_of(&self, obj: &MvObject, out: &mut Vec<(i64, String)>) {
+        out.clear();
+        let Some(attrs) = self.by_type.get(&obj.object_type) else {
+            return;
+        };
+        for (attr, k) in attrs {
+            if let Some(v) = obj.get(attr) {
+                push_texts(*k, v, out);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// The texts a value is found by: itself, or each of its values.
+pub(crate) fn texts(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    push_texts(0, v, &mut out);
+    out.into_iter().map(|(_, t)| t).collect()
+}
+
+fn push_texts(k: i64, v: &Value, out: &mut Vec<(i64, String)>) {
+    match v {
+        Value::Multi(vs) => vs.iter().for_each(|v| push_texts(k, v, out)),
+        other => out.push((k, other.to_text())),
+    }
+}
+
+/// Insert the keys of a new object.
+pub(crate) fn insert_keys(
+    conn: &Connection,
+    path: &Path,
+    mv_id: MvId,
+    keys: &[(i64, String)],
+) -> StoreResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let op = |e| {
+        error::sql(
+            path,
+            format_args!("index metaverse object {mv_id} in store"),
+            e,
+        )
+    };
+    let mut stmt = conn
+        .prepare_cached("INSERT OR IGNORE INTO mv_key (k, value, mv_id) VALUES (?1, ?2, ?3)")
+        .map_err(op)?;
+    for (k, value) in keys {
+        stmt.execute(params![k, value, mv_id]).map_err(op)?;
+    }
+    Ok(())
+}
+
+/// Bring the keys of an updated object to `keys`, writing only when they
+/// changed (the usual case is a join attribute that stays the same).
+pub(crate) fn update_keys(
+    conn: &Connection,
+    path: &Path,
+    mv_id: MvId,
+    keys: &[(i64, String)],
+) -> StoreResult<()> {
+    let op = |e| {
+        error::sql(
+            path,
+            format_args!("index metaverse object {mv_id} in store"),
+            e,
+        )
+    };
+    let mut same = true;
+    let mut found = 0usize;
+    {
+        let mut stmt = conn
+            .prepare_cached("SELECT k, value FROM mv_key WHERE mv_id = ?1")
+            .map_err(op)?;
+        let mut rows = stmt.query([mv_id]).map_err(op)?;
+        while let Some(row) = rows.next().map_err(op)? {
+            let k: i64 = row.get(0).map_err(op)?;
+            let value = row
+                .get_ref(1)
+                .map_err(op)?
+                .as_str()
+                .map_err(|e| op(e.into()))?;
+            found += 1;
+            if keys
+                .binary_search_by(|(kk, vv)| (*kk, vv.as_str()).cmp(&(k, value)))
+                .is_err()
+            {
+                same = false;
+                break;
+            }
+        }
+    }
+    if same && found == keys.len() {
+        return Ok(());
+    }
+    delete_keys(conn, path, mv_id)?;
+    insert_keys(conn, path, mv_id, keys)
+}
+
+pub(crate) fn delete_keys(conn: &Connection, path: &Path, mv_id: MvId) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM mv_key WHERE mv_id = ?1")
+        .and_then(|mut s| s.execute([mv_id]))
+        .map_err(|e| {
+            error::sql(
+                path,
+                format_args!("unindex metaverse object {mv_id} in store"),
+                e,
+            )
+        })?;
+    Ok(())
+}
+
+/// Make the declared pairs exactly `wanted`: drop the keys of pairs no longer
+/// wanted, build the keys of new pairs from the stored objects. Runs inside
+/// the caller's write transaction; returns the new definitions.
+pub(crate) fn set_index(
+    conn: &Connection,
+    path: &Path,
+    wanted: &[(String, String)],
+) -> StoreResult<IndexDefs> {
+    let op = |e| error::sql(path, "change the metaverse index of store", e);
+    let current = IndexDefs::load(conn, path)?;
+    let wanted: BTreeSet<(&str, &str)> = wanted
+        .iter()
+        .map(|(t, a)| (t.as_str(), a.as_str()))
+        .collect();
+    for (ty, attrs) in &current.by_type {
+        for (attr, k) in attrs {
+            if !wanted.contains(&(ty.as_str(), attr.as_str())) {
+                conn.execute("DELETE FROM mv_key WHERE k = ?1", [k])
+                    .map_err(op)?;
+                conn.execute("DELETE FROM mv_index WHERE k = ?1", [k])
+                    .map_err(op)?;
+                tracing::info!(store = %path.display(), mv_type = %ty, attr = %attr, "metaverse index dropped");
+            }
+        }
+    }
+    let mut buf = Vec::new();
+    for (ty, attr) in wanted {
+        if current.key(ty, attr).is_some() {
+            continue;
+        }
+        conn.execute(
+            "INSERT INTO mv_index (type, attr) VALUES (?1, ?2)",
+            params![ty, attr],
+        )
+        .map_err(op)?;
+        let k = conn.last_insert_rowid();
+        let mut stmt = conn
+            .prepare("SELECT id, data FROM mv WHERE type = ?1")
+            .map_err(op)?;
+        let mut rows = stmt.query([ty]).map_err(op)?;
+        let mut n = 0u64;
+        while let Some(row) = rows.next().map_err(op)? {
+            let id: i64 = row.get(0).map_err(op)?;
+            let obj: MvObject =
+                codec::decode_col(row, 1, path, &|| format!("metaverse object {id}"))?;
+            if let Some(v) = obj.get(attr) {
+                buf.clear();
+                push_texts(k, v, &mut buf);
+                buf.sort_unstable();
+                buf.dedup();
+                insert_keys(conn, path, id, &buf)?;
+                n += 1;
+            }
+        }
+        tracing::info!(store = %path.display(), mv_type = %ty, attr = %attr, objects = n, "metaverse index built");
+    }
+    IndexDefs::load(conn, path)
+}

@@ -1,0 +1,231 @@
+//! The store's SQL schema, its version (`PRAGMA user_version`) and the
+//! migrations that bring an older store up to date, plus the per-connection
+//! settings (WAL, synchronous, caches).
+//!
+//! Durability: the store runs in WAL mode with `synchronous=NORMAL`. A
+//! committed transaction is in the WAL before `commit` returns, so it
+//! survives a crash of the process (SIGKILL, panic, OOM kill) at any point.
+//! A power loss or kernel crash may lose the last transactions committed
+//! before it (never corrupt the file, never keep part of a transaction):
+//! that is the guarantee we give, and it lets a commit avoid an fsync.
+
+use super::SqliteOptions;
+use super::error;
+use crate::api::{StoreErrorKind, StoreResult};
+use rusqlite::Connection;
+use std::path::Path;
+
+/// `PRAGMA application_id` of an autosync store ("ASYN").
+pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
+
+/// The schema version this build writes and understands.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `MIGRATIONS[v]` takes a store from version `v` to `v + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+const V1: &str = "
+CREATE TABLE cs (
+    id INTEGER PRIMARY KEY,
+    ma TEXT NOT NULL,
+    anchor TEXT NOT NULL,
+    mv_id INTEGER,
+    has_pi INTEGER NOT NULL DEFAULT 0,
+    has_pe INTEGER NOT NULL DEFAULT 0,
+    has_ue INTEGER NOT NULL DEFAULT 0,
+    has_err INTEGER NOT NULL DEFAULT 0,
+    data TEXT NOT NULL
+);
+CREATE UNIQUE INDEX cs_anchor ON cs (ma, anchor);
+CREATE INDEX cs_ma ON cs (ma);
+CREATE INDEX cs_pending_import ON cs (ma) WHERE has_pi = 1;
+CREATE INDEX cs_pending_export ON cs (ma) WHERE has_pe = 1;
+CREATE INDEX cs_unconfirmed_export ON cs (ma) WHERE has_ue = 1;
+CREATE INDEX cs_error ON cs (ma) WHERE has_err = 1;
+CREATE INDEX cs_mv ON cs (mv_id) WHERE mv_id IS NOT NULL;
+
+CREATE TABLE mv (
+    id INTEGER PRIMARY KEY,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX mv_type ON mv (type);
+
+CREATE TABLE mv_index (
+    k INTEGER PRIMARY KEY,
+    type TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    UNIQUE (type, attr)
+);
+CREATE TABLE mv_key (
+    k INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    mv_id INTEGER NOT NULL,
+    PRIMARY KEY (k, value, mv_id)
+) WITHOUT ROWID;
+CREATE INDEX mv_key_mv ON mv_key (mv_id);
+
+CREATE TABLE watermark (ma TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+CREATE TABLE run (
+    id INTEGER PRIMARY KEY,
+    ma TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_ms INTEGER,
+    data TEXT NOT NULL
+);
+CREATE INDEX run_ma ON run (ma);
+CREATE INDEX run_in_progress ON run (status) WHERE status = 'in-progress';
+CREATE INDEX run_ended ON run (ended_ms) WHERE ended_ms IS NOT NULL;
+
+CREATE TABLE run_error (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    ma TEXT NOT NULL,
+    object TEXT NOT NULL,
+    error_type TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX run_error_run ON run_error (run_id);
+
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+-- Next id to hand out per table, so that ids are never reused.
+CREATE TABLE seq (name TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID;
+";
+
+/// Settings every connection gets.
+pub(crate) fn configure(
+    conn: &Connection,
+    path: &Path,
+    opts: &SqliteOptions,
+    writer: bool,
+) -> StoreResult<()> {
+    let cache_kib = if writer {
+        opts.cache_kib
+    } else {
+        opts.reader_cache_kib
+    };
+    conn.busy_timeout(opts.busy_timeout)
+        .map_err(|e| error::sql(path, "configure store", e))?;
+    let sql = format!(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA cache_size = -{cache_kib};
+         PRAGMA mmap_size = {};
+         PRAGMA temp_store = MEMORY;
+         PRAGMA foreign_keys = OFF;
+         PRAGMA wal_autocheckpoint = {};",
+        opts.mmap_bytes, opts.wal_autocheckpoint_pages
+    );
+    conn.execute_batch(&sql)
+        .map_err(|e| error::sql(path, "configure store", e))?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(())
+}
+
+fn pragma_i64(conn: &Connection, path: &Path, name: &str) -> StoreResult<i64> {
+    conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+        .map_err(|e| error::sql(path, "open store", e))
+}
+
+/// Check that the file is an autosync store that this build understands,
+/// that it is intact (`PRAGMA quick_check`), and migrate it to
+/// [`SCHEMA_VERSION`]. `new` is true for a file created just now.
+pub(crate) fn prepare(
+    conn: &Connection,
+    path: &Path,
+    opts: &SqliteOptions,
+    new: bool,
+) -> StoreResult<()> {
+    let open_err = |e| error::sql(path, "open store", e);
+    if new {
+        conn.execute_batch(&format!("PRAGMA page_size = {}", opts.page_size))
+            .map_err(open_err)?;
+    }
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(open_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(error::other(
+            StoreErrorKind::Io,
+            path,
+            format!(
+                "cannot switch the store to WAL mode (journal mode is {mode}); is it on a network file system?"
+            ),
+        ));
+    }
+    let app_id = pragma_i64(conn, path, "application_id")?;
+    let version = pragma_i64(conn, path, "user_version")?;
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .map_err(open_err)?;
+    if app_id != APPLICATION_ID && (app_id != 0 || tables > 0) {
+        return Err(error::other(
+            StoreErrorKind::Corrupt,
+            path,
+            "cannot open store: the file is an SQLite database but not an autosync store (is the path right?)",
+        ));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(error::other(
+            StoreErrorKind::Version,
+            path,
+            format!(
+                "cannot open store: it was written by a newer autosync (schema version {version}; this build understands up to {SCHEMA_VERSION}): upgrade autosync or use another store"
+            ),
+        ));
+    }
+    if opts.quick_check && tables > 0 {
+        quick_check(conn, path)?;
+    }
+    migrate(conn, path, version)
+}
+
+fn quick_check(conn: &Connection, path: &Path) -> StoreResult<()> {
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| error::sql(path, "check store", e))?;
+    let problems: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| error::sql(path, "check store", e))?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        return Ok(());
+    }
+    Err(error::other(
+        StoreErrorKind::Corrupt,
+        path,
+        format!(
+            "cannot open store: the file is damaged ({}); restore it from a backup or move it away",
+            problems.join("; ")
+        ),
+    ))
+}
+
+fn migrate(conn: &Connection, path: &Path, from: i64) -> StoreResult<()> {
+    for v in from..SCHEMA_VERSION {
+        let Some(sql) = usize::try_from(v).ok().and_then(|i| MIGRATIONS.get(i)) else {
+            return Err(error::other(
+                StoreErrorKind::Version,
+                path,
+                format!("no migration from schema version {v}"),
+            ));
+        };
+        let next = v + 1;
+        let batch = format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {next}; COMMIT;"
+        );
+        if let Err(e) = conn.execute_batch(&batch) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(error::sql(
+                path,
+                format_args!("upgrade (to schema version {next}) store"),
+                e,
+            ));
+        }
+        tracing::info!(store = %path.display(), version = next, "store schema migrated");
+    }
+    Ok(())
+}

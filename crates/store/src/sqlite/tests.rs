@@ -1,0 +1,1 @@
+//! Tests that need the store's internals (a full disk simulated with max_page_count).

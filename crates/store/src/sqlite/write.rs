@@ -1,0 +1,495 @@
+//! Write transactions: the single writer connection (behind the store's
+//! mutex) and the [`StoreTxn`] that holds it from `BEGIN IMMEDIATE` to
+//! `COMMIT`, or rolls back when dropped.
+
+use super::codec::{CsColumns, JsonText, encode};
+use super::error;
+use super::mvindex::{self, IndexDefs};
+use super::read::{Ctx, impl_store_read};
+use crate::api::{StoreErrorKind, StoreResult, StoreTxn};
+use autosync_model::{CsId, CsObject, MvId, MvObject, RunObjectError, RunRecord};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::sync::MutexGuard;
+
+/// Tables whose ids come from the `seq` table (never reused).
+#[derive(Clone, Copy)]
+enum Seq {
+    Cs = 0,
+    Mv = 1,
+    Run = 2,
+}
+
+const SEQ_NAMES: [&str; 3] = ["cs", "mv", "run"];
+const SEQ_MAX: [&str; 3] = [
+    "SELECT coalesce(max(id), 0) + 1 FROM cs",
+    "SELECT coalesce(max(id), 0) + 1 FROM mv",
+    "SELECT coalesce(max(id), 0) + 1 FROM run",
+];
+
+/// The writer connection and its scratch space.
+pub(crate) struct Writer {
+    pub conn: Connection,
+    pub defs: IndexDefs,
+    buf: Vec<u8>,
+    keys: Vec<(i64, String)>,
+    /// Next id per [`Seq`], loaded on first use in a transaction.
+    seq: [Option<i64>; 3],
+    seq_dirty: [bool; 3],
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Connection, defs: IndexDefs) -> Self {
+        Writer {
+            conn,
+            defs,
+            buf: Vec::with_capacity(4096),
+            keys: Vec::new(),
+            seq: [None; 3],
+            seq_dirty: [false; 3],
+        }
+    }
+
+    /// Roll back whatever a panicking holder left open.
+    pub(crate) fn reset(&mut self, path: &Path) {
+        if !self.conn.is_autocommit()
+            && let Err(e) = self.conn.execute_batch("ROLLBACK")
+        {
+            tracing::warn!(store = %path.display(), error = %e, "rollback failed");
+        }
+        self.seq = [None; 3];
+        self.seq_dirty = [false; 3];
+    }
+
+    pub(crate) fn begin(&mut self, path: &Path) -> StoreResult<()> {
+        self.reset(path);
+        self.conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
+            .map_err(|e| error::sql(path, "begin a transaction in store", e))?;
+        Ok(())
+    }
+
+    pub(crate) fn commit(&mut self, path: &Path) -> StoreResult<()> {
+        for (i, name) in SEQ_NAMES.iter().enumerate() {
+            if let (true, Some(next)) = (self.seq_dirty[i], self.seq[i]) {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO seq (name, next) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET next = excluded.next",
+                    )
+                    .and_then(|mut s| s.execute(params![name, next]))
+                    .map_err(|e| error::sql(path, "save id counters in store", e))?;
+            }
+        }
+        self.conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+            .map_err(|e| error::sql(path, "commit a transaction to store", e))?;
+        self.seq = [None; 3];
+        self.seq_dirty = [false; 3];
+        Ok(())
+    }
+
+    fn next_id(&mut self, which: Seq, path: &Path) -> StoreResult<i64> {
+        let i = which as usize;
+        let next = match self.seq[i] {
+            Some(n) => n,
+            None => {
+                let err = |e| error::sql(path, "read id counters from store", e);
+                let saved: Option<i64> = self
+                    .conn
+                    .prepare_cached("SELECT next FROM seq WHERE name = ?1")
+                    .and_then(|mut s| s.query_row([SEQ_NAMES[i]], |r| r.get(0)).optional())
+                    .map_err(err)?;
+                let max: i64 = self
+                    .conn
+                    .prepare_cached(SEQ_MAX[i])
+                    .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                    .map_err(err)?;
+                saved.unwrap_or(1).max(max)
+            }
+        };
+        self.seq[i] = Some(next + 1);
+        self.seq_dirty[i] = true;
+        Ok(next)
+    }
+}
+
+/// A write transaction; holds the writer until committed or dropped.
+pub(crate) struct SqliteTxn<'s> {
+    pub(crate) w: MutexGuard<'s, Writer>,
+    pub(crate) path: &'s Path,
+}
+
+impl SqliteTxn<'_> {
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            conn: &self.w.conn,
+            path: self.path,
+            defs: &self.w.defs,
+        }
+    }
+}
+
+impl Drop for SqliteTxn<'_> {
+    fn drop(&mut self) {
+        self.w.reset(self.path);
+    }
+}
+
+impl_store_read!(SqliteTxn<'_>);
+
+fn changed(n: usize, path: &Path, what: impl FnOnce() -> String) -> StoreResult<()> {
+    if n == 0 {
+        return Err(error::other(
+            StoreErrorKind::Invalid,
+            path,
+            format!("{} does not exist", what()),
+        ));
+    }
+    Ok(())
+}
+
+impl StoreTxn for SqliteTxn<'_> {
+    fn cs_insert(&mut self, obj: &mut CsObject) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        let id = w.next_id(Seq::Cs, path)?;
+        obj.id = id;
+        let what = || format!("connector-space object {}/{}", obj.ma, obj.anchor);
+        encode(&mut w.buf, obj, path, what())?;
+        let c = CsColumns::of(obj);
+        let res = w
+            .conn
+            .prepare_cached(
+                "INSERT INTO cs (id, ma, anchor, mv_id, has_pi, has_pe, has_ue, has_err, data) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    obj.ma,
+                    obj.anchor,
+                    c.mv_id,
+                    c.has_pi,
+                    c.has_pe,
+                    c.has_ue,
+                    c.has_err,
+                    JsonText(&w.buf)
+                ])
+            });
+        if let Err(e) = res {
+            obj.id = 0;
+            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+                return Err(error::other(
+                    StoreErrorKind::Invalid,
+                    path,
+                    format!("{} already exists", what()),
+                ));
+            }
+            return Err(error::sql(
+                path,
+                format_args!("insert {} into store", what()),
+                e,
+            ));
+        }
+        Ok(())
+    }
+
+    fn cs_update(&mut self, obj: &CsObject) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        let id = obj.id;
+        let err = |e| {
+            error::sql(
+                path,
+                format_args!("update connector-space object {id} in store"),
+                e,
+            )
+        };
+        encode(
+            &mut w.buf,
+            obj,
+            path,
+            format_args!("connector-space object {id}"),
+        )?;
+        let c = CsColumns::of(obj);
+        let old = w
+            .conn
+            .prepare_cached(
+                "SELECT mv_id, has_pi, has_pe, has_ue, has_err, ma = ?2 AND anchor = ?3 FROM cs WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![id, obj.ma, obj.anchor], |r| {
+                    Ok((
+                        CsColumns {
+                            mv_id: r.get(0)?,
+                            has_pi: r.get(1)?,
+                            has_pe: r.get(2)?,
+                            has_ue: r.get(3)?,
+                            has_err: r.get(4)?,
+                        },
+                        r.get::<_, bool>(5)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(err)?;
+        let Some((old_cols, same_key)) = old else {
+            return Err(error::other(
+                StoreErrorKind::Invalid,
+                path,
+                format!("cannot update connector-space object {id}: it does not exist"),
+            ));
+        };
+        let data = JsonText(&w.buf);
+        if same_key && old_cols == c {
+            w.conn
+                .prepare_cached("UPDATE cs SET data = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id, data]))
+                .map_err(err)?;
+        } else if same_key {
+            w.conn
+                .prepare_cached(
+                    "UPDATE cs SET mv_id = ?2, has_pi = ?3, has_pe = ?4, has_ue = ?5, has_err = ?6, data = ?7 WHERE id = ?1",
+                )
+                .and_then(|mut s| s.execute(params![id, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, data]))
+                .map_err(err)?;
+        } else {
+            w.conn
+                .prepare_cached(
+                    "UPDATE cs SET ma = ?2, anchor = ?3, mv_id = ?4, has_pi = ?5, has_pe = ?6, has_ue = ?7, \
+                     has_err = ?8, data = ?9 WHERE id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        id, obj.ma, obj.anchor, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, data
+                    ])
+                })
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+
+    fn cs_delete(&mut self, id: CsId) -> StoreResult<()> {
+        self.w
+            .conn
+            .prepare_cached("DELETE FROM cs WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(|e| {
+                error::sql(
+                    self.path,
+                    format_args!("delete connector-space object {id} from store"),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    fn mv_insert(&mut self, obj: &mut MvObject) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        let id = w.next_id(Seq::Mv, path)?;
+        obj.id = id;
+        encode(&mut w.buf, obj, path, format_args!("metaverse object {id}"))?;
+        let res = w
+            .conn
+            .prepare_cached("INSERT INTO mv (id, type, data) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![id, obj.object_type, JsonText(&w.buf)]));
+        if let Err(e) = res {
+            obj.id = 0;
+            return Err(error::sql(
+                path,
+                format_args!("insert metaverse object {id} into store"),
+                e,
+            ));
+        }
+        if w.defs.has_type(&obj.object_type) {
+            w.defs.keys_of(obj, &mut w.keys);
+            mvindex::insert_keys(&w.conn, path, id, &w.keys)?;
+        }
+        Ok(())
+    }
+
+    fn mv_update(&mut self, obj: &MvObject) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        let id = obj.id;
+        let err = |e| {
+            error::sql(
+                path,
+                format_args!("update metaverse object {id} in store"),
+                e,
+            )
+        };
+        encode(&mut w.buf, obj, path, format_args!("metaverse object {id}"))?;
+        let n = w
+            .conn
+            .prepare_cached("UPDATE mv SET data = ?2 WHERE id = ?1 AND type = ?3")
+            .and_then(|mut s| s.execute(params![id, JsonText(&w.buf), obj.object_type]))
+            .map_err(err)?;
+        if n == 1 {
+            if w.defs.has_type(&obj.object_type) {
+                w.defs.keys_of(obj, &mut w.keys);
+                mvindex::update_keys(&w.conn, path, id, &w.keys)?;
+            }
+            return Ok(());
+        }
+        // The object type changed (or the object does not exist).
+        let n = w
+            .conn
+            .prepare_cached("UPDATE mv SET type = ?3, data = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![id, JsonText(&w.buf), obj.object_type]))
+            .map_err(err)?;
+        changed(n, path, || {
+            format!("cannot update metaverse object {id}: it")
+        })?;
+        mvindex::delete_keys(&w.conn, path, id)?;
+        w.defs.keys_of(obj, &mut w.keys);
+        mvindex::insert_keys(&w.conn, path, id, &w.keys)
+    }
+
+    fn mv_delete(&mut self, id: MvId) -> StoreResult<()> {
+        let path = self.path;
+        self.w
+            .conn
+            .prepare_cached("DELETE FROM mv WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(|e| {
+                error::sql(
+                    path,
+                    format_args!("delete metaverse object {id} from store"),
+                    e,
+                )
+            })?;
+        mvindex::delete_keys(&self.w.conn, path, id)
+    }
+
+    fn set_watermark(&mut self, ma: &str, watermark: Option<&str>) -> StoreResult<()> {
+        let res = match watermark {
+            Some(v) => self
+                .w
+                .conn
+                .prepare_cached(
+                    "INSERT INTO watermark (ma, value) VALUES (?1, ?2) ON CONFLICT (ma) DO UPDATE SET value = excluded.value",
+                )
+                .and_then(|mut s| s.execute([ma, v])),
+            None => self
+                .w
+                .conn
+                .prepare_cached("DELETE FROM watermark WHERE ma = ?1")
+                .and_then(|mut s| s.execute([ma])),
+        };
+        res.map_err(|e| {
+            error::sql(
+                self.path,
+                format_args!("save the watermark of {ma} in store"),
+                e,
+            )
+        })?;
+        Ok(())
+    }
+
+    fn run_insert(&mut self, run: &mut RunRecord) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        let id = w.next_id(Seq::Run, path)?;
+        run.id = id;
+        encode(&mut w.buf, run, path, format_args!("run {id}"))?;
+        let res = w
+            .conn
+            .prepare_cached(
+                "INSERT INTO run (id, ma, profile, status, started_at, ended_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    run.ma,
+                    run.profile,
+                    run.status.as_str(),
+                    run.started_at.to_rfc3339(),
+                    run.ended_at.map(|t| t.timestamp_millis()),
+                    JsonText(&w.buf)
+                ])
+            });
+        if let Err(e) = res {
+            run.id = 0;
+            return Err(error::sql(
+                path,
+                format_args!("insert run {id} into store"),
+                e,
+            ));
+        }
+        Ok(())
+    }
+
+    fn run_update(&mut self, run: &RunRecord) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        let id = run.id;
+        encode(&mut w.buf, run, path, format_args!("run {id}"))?;
+        let n = w
+            .conn
+            .prepare_cached(
+                "UPDATE run SET ma = ?2, profile = ?3, status = ?4, started_at = ?5, ended_ms = ?6, data = ?7 WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    run.ma,
+                    run.profile,
+                    run.status.as_str(),
+                    run.started_at.to_rfc3339(),
+                    run.ended_at.map(|t| t.timestamp_millis()),
+                    JsonText(&w.buf)
+                ])
+            })
+            .map_err(|e| error::sql(path, format_args!("update run {id} in store"), e))?;
+        changed(n, path, || format!("cannot update run {id}: it"))
+    }
+
+    fn run_errors_insert(&mut self, errors: &[RunObjectError]) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        for e in errors {
+            let run_id = e.run_id;
+            encode(
+                &mut w.buf,
+                e,
+                path,
+                format_args!("an error of run {run_id}"),
+            )?;
+            w.conn
+                .prepare_cached(
+                    "INSERT INTO run_error (run_id, ma, object, error_type, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut s| s.execute(params![run_id, e.ma, e.object, e.error.error_type, JsonText(&w.buf)]))
+                .map_err(|err| error::sql(path, format_args!("record an error of run {run_id} in store"), err))?;
+        }
+        Ok(())
+    }
+
+    fn set_meta(&mut self, key: &str, value: Option<&str>) -> StoreResult<()> {
+        let res = match value {
+            Some(v) => self
+                .w
+                .conn
+                .prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .and_then(|mut s| s.execute([key, v])),
+            None => self
+                .w
+                .conn
+                .prepare_cached("DELETE FROM meta WHERE key = ?1")
+                .and_then(|mut s| s.execute([key])),
+        };
+        res.map_err(|e| error::sql(self.path, format_args!("save meta value {key} in store"), e))?;
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        let path = self.path;
+        self.w.commit(path)
+    }
+}
