@@ -1,1 +1,142 @@
-//! autosync-engine (being built).
+//! The autosync synchronisation engine: the steps of a run profile (full and
+//! delta import, full and delta synchronisation, export) and MIM's rules
+//! (filters, join, projection, attribute flows with precedence, provisioning,
+//! deprovisioning, the metaverse deletion rule), over the [`Store`] and
+//! [`Connector`](autosync_connector::Connector) contracts.
+//!
+//! The engine runs what it is asked to run and never decides what runs next
+//! (that is the controller's job). Concurrency: only one synchronisation step
+//! at a time in the whole engine; at most one run per MA at a time; imports
+//! and exports of different MAs run concurrently in their callers' threads.
+//!
+//! Decisions worth knowing:
+//! * An export delete that the system applied removes the CS object at once
+//!   (there is nothing left to confirm).
+//! * A confirming import that sees other values than those exported stages
+//!   an update, and sync recomputes the export flows of that object.
+//! * A disconnector with a pending export delete is on its way out: sync
+//!   never joins or projects it.
+
+mod compute;
+mod error;
+mod export;
+mod history;
+mod import;
+mod options;
+mod rules;
+mod run;
+mod sync;
+mod values;
+
+pub use error::EngineError;
+pub use history::MAX_RECORDED_ERRORS;
+pub use options::{CancelFlag, ProgressSink, RunOptions};
+
+use autosync_connector::Registry;
+use autosync_model::{RunRecord, RunStatus, SystemDef};
+use autosync_store::Store;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+/// The meta key holding an operator's approval of one export over the
+/// deletion threshold.
+pub fn deletion_approval_key(ma: &str) -> String {
+    format!("approve-deletions:{ma}")
+}
+
+/// The synchronisation engine. `Send + Sync`; share it in an `Arc`.
+pub struct Engine {
+    system: Arc<SystemDef>,
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    rules: rules::Rules,
+    /// Held for the whole of a sync step.
+    sync_lock: Mutex<()>,
+    /// MAs with a run in progress in this process.
+    running: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("mas", &self.system.mas.iter().map(|m| &m.name).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Compiles every rule (expressions, scripts) once and declares the
+    /// metaverse join index to the store.
+    pub fn new(system: Arc<SystemDef>, store: Arc<dyn Store>, registry: Arc<Registry>) -> Result<Engine, EngineError> {
+        let rules = rules::Rules::compile(&system)?;
+        store.set_mv_index(&rules.join_index())?;
+        Ok(Engine {
+            system,
+            store,
+            registry,
+            rules,
+            sync_lock: Mutex::new(()),
+            running: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Run one run profile of one MA to completion. The run record is
+    /// persisted as it goes (in progress at start, updated after each step).
+    pub fn run_profile(&self, ma: &str, profile: &str, opts: RunOptions) -> Result<RunRecord, EngineError> {
+        run::run_profile(self, ma, profile, opts)
+    }
+
+    /// Let the next export of `ma` exceed its deletion threshold once.
+    pub fn approve_deletions(&self, ma: &str) -> Result<(), EngineError> {
+        self.ma_def(ma)?;
+        let mut txn = self.store.begin()?;
+        txn.set_meta(&deletion_approval_key(ma), Some("approved"))?;
+        txn.commit()?;
+        tracing::info!(ma, "deletions approved for the next export");
+        Ok(())
+    }
+
+    /// At start-up: close the runs a crash left in progress as
+    /// `stopped-server`. Their staged work is safe: every batch was committed
+    /// with what it covers, and exports are replayable.
+    pub fn close_unfinished_runs(&self) -> Result<Vec<RunRecord>, EngineError> {
+        let mut closed = Vec::new();
+        for mut run in self.store.unfinished_runs()? {
+            let now = chrono::Utc::now();
+            for step in &mut run.steps {
+                if step.status == RunStatus::InProgress {
+                    step.status = RunStatus::StoppedServer;
+                    step.ended_at = Some(now);
+                    step.message = Some("the process ended while this step was running".into());
+                }
+            }
+            run.status = RunStatus::StoppedServer;
+            run.ended_at = Some(now);
+            let mut txn = self.store.begin()?;
+            txn.run_update(&run)?;
+            txn.commit()?;
+            tracing::warn!(run_id = run.id, ma = %run.ma, profile = %run.profile, "closed a run left in progress");
+            closed.push(run);
+        }
+        Ok(closed)
+    }
+
+    pub fn system(&self) -> &SystemDef {
+        &self.system
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn ma_def(&self, name: &str) -> Result<&autosync_model::MaDef, EngineError> {
+        self.system.ma(name).ok_or_else(|| {
+            let known: Vec<String> = self.system.mas.iter().map(|m| m.name.clone()).collect();
+            EngineError::UnknownMa {
+                name: name.to_owned(),
+                suggestion: error::closest(name, known.iter().map(String::as_str)),
+                known,
+            }
+        })
+    }
+}

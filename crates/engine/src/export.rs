@@ -1,0 +1,302 @@
+//! Export: send pending exports to the connected system in batches, check
+//! the deletion threshold first, and record each object's outcome (applied:
+//! the pending export becomes unconfirmed; failed: a per-object error, the
+//! pending export kept for the next run). Outcomes are recorded after each
+//! batch when the connector makes batches durable, else after its commit.
+
+use crate::history::{StepErrors, StepOutcome, clear_error, completed};
+use crate::run::{PAGE, StepCtx};
+use crate::values::merge_changes;
+use crate::deletion_approval_key;
+use autosync_connector::{ExportChange, ExportOutcome};
+use autosync_model::{
+    CsId, CsObject, ErrorStage, ExportCounters, ExportKind, PendingExport, RunStatus, StepCounters,
+};
+use autosync_store::{CsFilter, StoreResult};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// One object sent: its id, a fingerprint of the pending export sent (to
+/// notice a sync that changed it meanwhile), its kind and the outcome.
+struct Sent {
+    id: CsId,
+    fingerprint: u64,
+    kind: ExportKind,
+    outcome: ExportOutcome,
+}
+
+fn fingerprint(p: &PendingExport) -> u64 {
+    let mut h = DefaultHasher::new();
+    std::mem::discriminant(&p.kind).hash(&mut h);
+    p.changes.hash(&mut h);
+    p.new_dn.hash(&mut h);
+    h.finish()
+}
+
+pub(crate) fn run(ctx: &StepCtx<'_>) -> StoreResult<StepOutcome> {
+    let mut exp = Exporter {
+        ctx,
+        counters: ExportCounters::default(),
+        errors: StepErrors::new(ctx.run_id, ctx.step_index, &ctx.ma.name, ErrorStage::Export),
+        processed: 0,
+    };
+    let stop = exp.export()?;
+    let (status, message) = match stop {
+        Some((s, m)) => (s, Some(m)),
+        None => (
+            completed(exp.counters.failures, RunStatus::CompletedExportErrors, exp.processed),
+            None,
+        ),
+    };
+    Ok(StepOutcome {
+        status,
+        counters: StepCounters::Export(exp.counters),
+        errors: exp.errors.count,
+        message,
+    })
+}
+
+struct Exporter<'a, 'c> {
+    ctx: &'a StepCtx<'c>,
+    counters: ExportCounters,
+    errors: StepErrors,
+    processed: u64,
+}
+
+type Stop = Option<(RunStatus, String)>;
+
+impl Exporter<'_, '_> {
+    /// Pending export deletes on the MA, counted only when there are more
+    /// pending exports than the threshold.
+    fn pending_deletes(&self, threshold: u64) -> StoreResult<u64> {
+        let ma = self.ctx.ma.name.as_str();
+        let mut read = self.ctx.store().read()?;
+        if read.cs_counts(ma)?.pending_export <= threshold {
+            return Ok(0);
+        }
+        let (mut after, mut deletes) = (0, 0);
+        loop {
+            let page = read.cs_page(ma, CsFilter::PendingExport, after, PAGE)?;
+            let Some(last) = page.last() else {
+                return Ok(deletes);
+            };
+            after = last.id;
+            deletes += page
+                .iter()
+                .filter(|o| o.pending_export.as_ref().is_some_and(|p| p.kind == ExportKind::Delete))
+                .count() as u64;
+        }
+    }
+
+    /// Check the deletion threshold; `Some` when the export must not start.
+    fn check_threshold(&self) -> StoreResult<Stop> {
+        let ma = self.ctx.ma.name.as_str();
+        let threshold = self.ctx.ma.export_deletion_threshold;
+        let deletes = self.pending_deletes(threshold)?;
+        if deletes <= threshold {
+            return Ok(None);
+        }
+        let key = deletion_approval_key(ma);
+        let mut txn = self.ctx.store().begin()?;
+        if txn.meta(&key)?.is_none() {
+            tracing::warn!(ma, deletes, threshold, "export stopped: deletion threshold exceeded");
+            return Ok(Some((
+                RunStatus::StoppedDeletionThresholdExceeded,
+                format!(
+                    "{deletes} pending export deletes exceed the deletion threshold of {threshold} \
+                     for management agent `{ma}`; nothing was sent. Check them, then approve the \
+                     deletions to let the next export through"
+                ),
+            )));
+        }
+        // The approval is consumed by the export it lets through.
+        txn.set_meta(&key, None)?;
+        txn.commit()?;
+        tracing::info!(ma, deletes, threshold, "deletions over the threshold approved");
+        Ok(None)
+    }
+
+    fn export(&mut self) -> StoreResult<Stop> {
+        if let Some(stop) = self.check_threshold()? {
+            return Ok(Some(stop));
+        }
+        let ctx = self.ctx;
+        let ma = ctx.ma.name.as_str();
+        let mut connector = match ctx.connector() {
+            Ok(c) => c,
+            Err(e) => return Ok(Some((e.kind.status(), e.message))),
+        };
+        let mut session = match connector.begin_export() {
+            Ok(s) => s,
+            Err(e) => return Ok(Some((e.kind.status(), e.message))),
+        };
+        let durable = session.durable_per_batch();
+        let mut log: Vec<Sent> = Vec::new();
+        let mut stop: Stop = None;
+        let mut after = 0;
+        loop {
+            if ctx.cancelled() {
+                stop = Some((RunStatus::StoppedUserRequested, "stopped by request".into()));
+                break;
+            }
+            let page = ctx.store().read()?.cs_page(ma, CsFilter::PendingExport, after, PAGE)?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            let (changes, mut sent) = changes_of(page);
+            let outcomes = match session.apply(&changes) {
+                Ok(o) if o.len() == changes.len() => o,
+                Ok(o) => {
+                    stop = Some((
+                        RunStatus::StoppedError,
+                        format!("the connector returned {} outcomes for {} changes", o.len(), changes.len()),
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    stop = Some((e.kind.status(), e.message));
+                    break;
+                }
+            };
+            for (s, outcome) in sent.iter_mut().zip(outcomes) {
+                s.outcome = outcome;
+            }
+            self.processed += sent.len() as u64;
+            if durable {
+                self.record(&sent)?;
+            } else {
+                log.extend(sent);
+            }
+            ctx.advanced(self.processed);
+        }
+        if durable {
+            return Ok(stop);
+        }
+        let user_stop = matches!(stop, Some((RunStatus::StoppedUserRequested, _)));
+        if stop.is_some() && !user_stop {
+            // Nothing is durable: every object keeps its pending export.
+            self.processed = 0;
+            return Ok(stop);
+        }
+        if let Err(e) = session.commit() {
+            self.processed = 0;
+            return Ok(Some((e.kind.status(), e.message)));
+        }
+        for chunk in log.chunks(PAGE) {
+            self.record(chunk)?;
+        }
+        Ok(stop)
+    }
+
+    /// Record outcomes (sorted by id) in one transaction per page.
+    fn record(&mut self, sent: &[Sent]) -> StoreResult<()> {
+        let ma = self.ctx.ma.name.as_str();
+        let Some(first) = sent.first() else {
+            return Ok(());
+        };
+        let mut txn = self.ctx.store().begin()?;
+        let mut after = first.id - 1;
+        let mut i = 0;
+        while i < sent.len() {
+            let page = txn.cs_page(ma, CsFilter::PendingExport, after, PAGE)?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for mut cs in page {
+                while i < sent.len() && sent[i].id < cs.id {
+                    i += 1;
+                }
+                if i < sent.len() && sent[i].id == cs.id {
+                    self.apply_outcome(txn.as_mut(), &mut cs, &sent[i])?;
+                    i += 1;
+                }
+            }
+        }
+        self.errors.flush(txn.as_mut())?;
+        txn.commit()
+    }
+
+    fn apply_outcome(
+        &mut self,
+        txn: &mut dyn autosync_store::StoreTxn,
+        cs: &mut CsObject,
+        sent: &Sent,
+    ) -> StoreResult<()> {
+        let unchanged = cs.pending_export.as_ref().is_some_and(|p| fingerprint(p) == sent.fingerprint);
+        match &sent.outcome {
+            ExportOutcome::Failed { error_type, detail } => {
+                self.counters.failures += 1;
+                let error = self.errors.push(&cs.anchor, error_type, detail.clone());
+                cs.error = Some(error);
+                txn.cs_update(cs)
+            }
+            ExportOutcome::Applied { anchor } => {
+                match sent.kind {
+                    ExportKind::Add => self.counters.adds += 1,
+                    ExportKind::Update => self.counters.updates += 1,
+                    ExportKind::Rename => self.counters.renames += 1,
+                    ExportKind::Delete => self.counters.deletes += 1,
+                    ExportKind::DeleteAdd => self.counters.delete_adds += 1,
+                }
+                if let Some(a) = anchor {
+                    cs.anchor.clone_from(a);
+                }
+                clear_error(cs, ErrorStage::Export);
+                if !unchanged {
+                    // A sync changed the pending export since it was sent:
+                    // keep it and send it again (exports are replayable).
+                    return txn.cs_update(cs);
+                }
+                if sent.kind == ExportKind::Delete {
+                    return txn.cs_delete(cs.id);
+                }
+                if let Some(done) = cs.pending_export.take() {
+                    if let Some(dn) = &done.new_dn {
+                        cs.dn.clone_from(dn);
+                    }
+                    cs.unconfirmed_export = Some(match cs.unconfirmed_export.take() {
+                        Some(mut earlier) => {
+                            merge_changes(&mut earlier.changes, &done.changes);
+                            if done.new_dn.is_some() {
+                                earlier.new_dn = done.new_dn;
+                            }
+                            earlier
+                        }
+                        None => done,
+                    });
+                }
+                txn.cs_update(cs)
+            }
+        }
+    }
+}
+
+/// The changes to send for a page of objects with a pending export.
+fn changes_of(page: Vec<CsObject>) -> (Vec<ExportChange>, Vec<Sent>) {
+    let mut changes = Vec::with_capacity(page.len());
+    let mut sent = Vec::with_capacity(page.len());
+    for cs in page {
+        let Some(p) = cs.pending_export else { continue };
+        sent.push(Sent {
+            id: cs.id,
+            fingerprint: fingerprint(&p),
+            kind: p.kind,
+            outcome: ExportOutcome::Applied { anchor: None },
+        });
+        let dn = match p.kind {
+            ExportKind::Add | ExportKind::DeleteAdd => p.new_dn.clone().unwrap_or(cs.dn),
+            _ => cs.dn,
+        };
+        let new_dn = if p.kind == ExportKind::Rename || p.kind == ExportKind::Update {
+            p.new_dn
+        } else {
+            None
+        };
+        changes.push(ExportChange {
+            object_type: cs.object_type,
+            anchor: cs.anchor,
+            dn,
+            kind: p.kind,
+            changes: p.changes,
+            new_dn,
+        });
+    }
+    (changes, sent)
+}

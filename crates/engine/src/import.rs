@@ -1,0 +1,367 @@
+//! Full and delta import: read the connected system batch by batch and stage
+//! what changed as pending imports, one store transaction per batch; confirm
+//! unconfirmed exports; on a full import, stage deletes for objects no longer
+//! there; save the watermark in the same transaction as the last batch.
+
+use crate::history::{StepErrors, StepOutcome, clear_error, completed};
+use crate::run::{PAGE, StepCtx};
+use crate::values::{same, same_attributes, without_empty};
+use autosync_connector::{ImportChange, ImportItem, ImportRecordError, ImportedObject};
+use autosync_model::{
+    CsId, CsObject, ErrorStage, ExportKind, ImportCounters, ImportKind, PendingImport, RunStatus, StepCounters,
+    value::apply_changes,
+};
+use autosync_store::{CsFilter, StoreResult, StoreTxn};
+use std::collections::{HashMap, HashSet};
+
+/// Run an import step.
+pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
+    let mut imp = Importer {
+        ctx,
+        counters: ImportCounters::default(),
+        errors: StepErrors::new(ctx.run_id, ctx.step_index, &ctx.ma.name, ErrorStage::Import),
+        seen: None,
+        processed: 0,
+    };
+    let stopped = imp.stream(full)?;
+    let processed = imp.processed;
+    let (status, message) = match stopped {
+        Some((status, message)) => (status, Some(message)),
+        None => (
+            completed(imp.counters.stage_failure, RunStatus::CompletedImportErrors, processed),
+            None,
+        ),
+    };
+    Ok(StepOutcome {
+        status,
+        counters: StepCounters::Import(imp.counters),
+        errors: imp.errors.count,
+        message,
+    })
+}
+
+struct Importer<'a, 'c> {
+    ctx: &'a StepCtx<'c>,
+    counters: ImportCounters,
+    errors: StepErrors,
+    /// CS objects seen by a full import.
+    seen: Option<HashSet<CsId>>,
+    processed: u64,
+}
+
+type Stop = Option<(RunStatus, String)>;
+
+impl Importer<'_, '_> {
+    /// Stream the connector's batches; `Some` when the step stopped.
+    fn stream(&mut self, full: bool) -> StoreResult<Stop> {
+        let ctx = self.ctx;
+        let ma = ctx.ma.name.as_str();
+        let mut connector = match ctx.connector() {
+            Ok(c) => c,
+            Err(e) => return Ok(Some((e.kind.status(), e.message))),
+        };
+        let watermark = ctx.store().read()?.watermark(ma)?;
+        let full = full || !connector.capabilities().delta_import;
+        let opened = if full {
+            connector.full_import(watermark.as_deref())
+        } else {
+            connector.delta_import(watermark.as_deref())
+        };
+        let mut stream = match opened {
+            Ok(s) => s,
+            Err(e) => return Ok(Some((e.kind.status(), e.message))),
+        };
+        if stream.unchanged() {
+            tracing::info!(ma, "source unchanged since the last import: nothing to read");
+            return Ok(None);
+        }
+        if full {
+            self.seen = Some(HashSet::new());
+        }
+        let mut current = match stream.next_batch() {
+            Ok(b) => b,
+            Err(e) => return Ok(Some((e.kind.status(), e.message))),
+        };
+        loop {
+            if ctx.cancelled() {
+                return Ok(Some((RunStatus::StoppedUserRequested, "stopped by request".into())));
+            }
+            let Some(batch) = current else { break };
+            // Look one batch ahead so the last batch carries the watermark.
+            let next = stream.next_batch();
+            let last = matches!(next, Ok(None));
+            let mut txn = ctx.store().begin()?;
+            self.stage_batch(txn.as_mut(), batch)?;
+            self.errors.flush(txn.as_mut())?;
+            if last && !full {
+                txn.set_watermark(ma, stream.watermark().as_deref())?;
+            }
+            txn.commit()?;
+            ctx.advanced(self.processed);
+            current = match next {
+                Ok(b) => b,
+                Err(e) => return Ok(Some((e.kind.status(), e.message))),
+            };
+        }
+        if full {
+            let watermark = stream.watermark();
+            drop(stream);
+            if let Some(stop) = self.stage_deletes(watermark.as_deref())? {
+                return Ok(Some(stop));
+            }
+        } else if self.processed == 0 {
+            // An empty stream: no batch carried the watermark.
+            let mut txn = ctx.store().begin()?;
+            txn.set_watermark(ma, stream.watermark().as_deref())?;
+            txn.commit()?;
+        }
+        Ok(None)
+    }
+
+    fn stage_batch(&mut self, txn: &mut dyn StoreTxn, items: Vec<ImportItem>) -> StoreResult<()> {
+        let ma = self.ctx.ma.name.as_str();
+        let anchors: Vec<&str> = items
+            .iter()
+            .filter_map(|i| match i {
+                Ok(o) => Some(o.anchor.as_str()),
+                Err(e) => e.anchor.as_deref(),
+            })
+            .collect();
+        let mut existing: HashMap<String, CsObject> = txn
+            .cs_by_anchors(ma, &anchors)?
+            .into_iter()
+            .map(|o| (o.anchor.clone(), o))
+            .collect();
+        for item in items {
+            self.processed += 1;
+            match item {
+                Ok(obj) => self.stage_object(txn, &mut existing, obj)?,
+                Err(e) => self.record_failure(txn, &mut existing, e)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn record_failure(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        existing: &mut HashMap<String, CsObject>,
+        e: ImportRecordError,
+    ) -> StoreResult<()> {
+        self.counters.stage_failure += 1;
+        let object = e.anchor.as_deref().unwrap_or(&e.location);
+        let error = self
+            .errors
+            .push(object, &e.error_type, format!("{}: {}", e.location, e.detail));
+        if let Some(cs) = e.anchor.as_ref().and_then(|a| existing.get_mut(a)) {
+            // The object is still there, only unreadable: never delete it.
+            if let Some(seen) = &mut self.seen {
+                seen.insert(cs.id);
+            }
+            cs.error = Some(error);
+            txn.cs_update(cs)?;
+        }
+        Ok(())
+    }
+
+    fn stage_object(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        existing: &mut HashMap<String, CsObject>,
+        obj: ImportedObject,
+    ) -> StoreResult<()> {
+        let ma = self.ctx.ma.name.as_str();
+        let Some(cs) = existing.get_mut(&obj.anchor) else {
+            if obj.change == ImportChange::Delete {
+                self.counters.stage_no_change += 1;
+                return Ok(());
+            }
+            let mut cs = CsObject::new(ma, &obj.anchor, &obj.dn, &obj.object_type);
+            cs.present = true;
+            cs.pending_import = Some(PendingImport {
+                kind: ImportKind::Add,
+                attributes: without_empty(obj.attributes),
+                dn: None,
+                object_type: None,
+            });
+            txn.cs_insert(&mut cs)?;
+            if let Some(seen) = &mut self.seen {
+                seen.insert(cs.id);
+            }
+            self.counters.stage_add += 1;
+            existing.insert(obj.anchor, cs);
+            return Ok(());
+        };
+        if let Some(seen) = &mut self.seen {
+            seen.insert(cs.id);
+        }
+        let changed = match obj.change {
+            ImportChange::Delete => self.stage_delete(cs),
+            ImportChange::Full => self.stage_full(cs, obj),
+        };
+        if changed {
+            txn.cs_update(cs)?;
+        }
+        Ok(())
+    }
+
+    /// A delete read from a delta import.
+    fn stage_delete(&mut self, cs: &mut CsObject) -> bool {
+        let known = cs.present || cs.unconfirmed_export.is_some() || cs.pending_import.is_some();
+        let already = cs.pending_import.as_ref().is_some_and(|p| p.kind == ImportKind::Delete);
+        if !known || already {
+            self.counters.stage_no_change += 1;
+            return false;
+        }
+        cs.pending_import = Some(PendingImport {
+            kind: ImportKind::Delete,
+            attributes: Default::default(),
+            dn: None,
+            object_type: None,
+        });
+        self.counters.stage_delete += 1;
+        true
+    }
+
+    /// The complete current state of an object already in the CS.
+    fn stage_full(&mut self, cs: &mut CsObject, obj: ImportedObject) -> bool {
+        let attrs = without_empty(obj.attributes);
+        let mut changed = clear_error(cs, ErrorStage::Import);
+        if !cs.present {
+            cs.present = true;
+            changed = true;
+        }
+        let staged_type = cs
+            .pending_import
+            .as_ref()
+            .and_then(|p| p.object_type.as_deref())
+            .unwrap_or(&cs.object_type);
+        if obj.object_type != staged_type {
+            cs.pending_import = Some(PendingImport {
+                kind: ImportKind::DeleteAdd,
+                attributes: attrs,
+                dn: Some(obj.dn),
+                object_type: Some(obj.object_type),
+            });
+            cs.unconfirmed_export = None;
+            self.counters.stage_delete_add += 1;
+            return true;
+        }
+        // Confirming import: was the unconfirmed export applied as sent?
+        let mut force = false;
+        if let Some(unconfirmed) = cs.unconfirmed_export.take() {
+            changed = true;
+            let values_match = unconfirmed.kind != ExportKind::Delete
+                && unconfirmed.changes.iter().all(|(k, v)| same(attrs.get(k), v.as_ref()));
+            let dn_matches =
+                unconfirmed.kind != ExportKind::Rename || unconfirmed.new_dn.as_deref() == Some(obj.dn.as_str());
+            if values_match && dn_matches {
+                self.counters.export_confirmed += 1;
+                apply_changes(&mut cs.hologram, &unconfirmed.changes);
+                if let Some(dn) = &unconfirmed.new_dn {
+                    cs.dn.clone_from(dn);
+                }
+                if cs.pending_import.is_none() && same_attributes(&attrs, &cs.hologram) && obj.dn == cs.dn {
+                    cs.hologram = attrs;
+                    return true;
+                }
+            } else {
+                // The system stored something else: let sync look again.
+                force = true;
+            }
+        }
+        changed | self.stage_difference(cs, attrs, obj.dn, force)
+    }
+
+    /// Stage `attrs`/`dn` against what sync would see; `force` stages an
+    /// update even when nothing differs from the hologram.
+    fn stage_difference(&mut self, cs: &mut CsObject, attrs: autosync_model::Attributes, dn: String, force: bool) -> bool {
+        let dn_changed = dn != cs.dn;
+        let back_to_hologram = !force && !dn_changed && same_attributes(&attrs, &cs.hologram);
+        let same_as_pending = cs.pending_import.as_ref().is_some_and(|p| {
+            p.kind != ImportKind::Delete
+                && same_attributes(&attrs, &p.attributes)
+                && p.dn.as_deref().unwrap_or(&cs.dn) == dn
+        });
+        match cs.pending_import.as_ref().map(|p| p.kind) {
+            None if back_to_hologram => {
+                self.counters.stage_no_change += 1;
+                false
+            }
+            Some(ImportKind::Update | ImportKind::Delete) if back_to_hologram => {
+                cs.pending_import = None;
+                self.counters.stage_no_change += 1;
+                true
+            }
+            Some(_) if same_as_pending && !force => {
+                self.counters.stage_no_change += 1;
+                false
+            }
+            Some(kind @ (ImportKind::Add | ImportKind::DeleteAdd)) => {
+                // Not yet synchronised: still an add, with the new state.
+                let object_type = cs.pending_import.as_mut().and_then(|p| p.object_type.take());
+                if kind == ImportKind::Add {
+                    cs.dn = dn.clone();
+                }
+                cs.pending_import = Some(PendingImport {
+                    kind,
+                    attributes: attrs,
+                    dn: (kind == ImportKind::DeleteAdd).then_some(dn),
+                    object_type,
+                });
+                self.counters.stage_update += 1;
+                true
+            }
+            _ => {
+                if dn_changed {
+                    self.counters.stage_rename += 1;
+                } else {
+                    self.counters.stage_update += 1;
+                }
+                cs.pending_import = Some(PendingImport {
+                    kind: ImportKind::Update,
+                    attributes: attrs,
+                    dn: dn_changed.then_some(dn),
+                    object_type: None,
+                });
+                true
+            }
+        }
+    }
+
+    /// After a full import: stage deletes for objects it did not see, and
+    /// save the watermark with the last page.
+    fn stage_deletes(&mut self, watermark: Option<&str>) -> StoreResult<Stop> {
+        let ctx = self.ctx;
+        let ma = ctx.ma.name.as_str();
+        let Some(seen) = self.seen.take() else {
+            return Ok(None);
+        };
+        let mut after = 0;
+        loop {
+            if ctx.cancelled() {
+                return Ok(Some((RunStatus::StoppedUserRequested, "stopped by request".into())));
+            }
+            // Read inside the transaction: a sync may be staging exports on
+            // these objects concurrently.
+            let mut txn = ctx.store().begin()?;
+            let page = txn.cs_page(ma, CsFilter::All, after, PAGE)?;
+            let last = page.len() < PAGE;
+            for mut cs in page {
+                after = cs.id;
+                let gone = !seen.contains(&cs.id) && cs.present;
+                if gone && self.stage_delete(&mut cs) {
+                    self.processed += 1;
+                    txn.cs_update(&cs)?;
+                }
+            }
+            if last {
+                txn.set_watermark(ma, watermark)?;
+            }
+            txn.commit()?;
+            if last {
+                return Ok(None);
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! What a caller passes to a run: why it runs, where progress goes, and a
+//! flag to stop it between batches.
+
+use autosync_model::{RunReason, StepRecord, StepType};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Receives a run's progress (a CLI progress bar, the service's live view).
+pub trait ProgressSink: Send + Sync {
+    /// A step begins; `expected` is the number of objects it will process
+    /// when known.
+    fn step_started(&self, index: usize, step: StepType, expected: Option<u64>);
+    /// Objects processed so far by the current step.
+    fn advanced(&self, processed: u64);
+    fn step_finished(&self, index: usize, record: &StepRecord);
+}
+
+/// Asks a run to stop; checked between batches. The run then ends with
+/// `stopped-user-requested`, its committed batches kept.
+#[derive(Clone, Debug, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Options of one run.
+#[derive(Clone)]
+pub struct RunOptions {
+    pub reason: RunReason,
+    pub progress: Option<Arc<dyn ProgressSink>>,
+    pub cancel: CancelFlag,
+}
+
+impl RunOptions {
+    /// A run with no progress sink and a fresh cancel flag.
+    pub fn new(reason: RunReason) -> Self {
+        RunOptions {
+            reason,
+            progress: None,
+            cancel: CancelFlag::new(),
+        }
+    }
+
+    /// A manual run started by `by`.
+    pub fn manual(by: &str) -> Self {
+        Self::new(RunReason::Manual { by: by.to_owned() })
+    }
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("reason", &self.reason)
+            .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel)
+            .finish()
+    }
+}

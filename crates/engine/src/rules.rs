@@ -1,0 +1,407 @@
+//! The rules of every management agent compiled once per engine: filters,
+//! join and projection rules, inbound and outbound attribute flows,
+//! provisioning, precedence and the metaverse deletion rule, with object and
+//! metaverse types resolved up front so that a sync step does no per-object
+//! work that can be done once.
+
+use crate::compute::{Compute, compile_expression};
+use crate::error::EngineError;
+use autosync_expr::Program;
+use autosync_model::{DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef};
+use std::collections::{HashMap, HashSet};
+
+/// Every MA's rules plus the metaverse's.
+pub(crate) struct Rules {
+    pub mas: Vec<MaRules>,
+    pub ma_index: HashMap<String, usize>,
+    pub mv_types: HashMap<String, MvTypeRules>,
+}
+
+/// Rules of one metaverse type.
+pub(crate) struct MvTypeRules {
+    /// Attributes with an explicit precedence.
+    pub precedence: HashMap<String, Precedence>,
+    pub deletion: Deletion,
+    /// MAs that have an outbound flow or a provisioning rule for this type,
+    /// in file order.
+    pub targets: Vec<usize>,
+}
+
+pub(crate) enum Precedence {
+    /// Last writer wins.
+    Equal,
+    /// MA indexes, highest first.
+    Ranked(Vec<usize>),
+}
+
+pub(crate) enum Deletion {
+    /// Delete when the last connector from one of these MAs goes.
+    LastAuthoritative(HashSet<usize>),
+    LastConnector,
+    Never,
+}
+
+pub(crate) struct Filter {
+    pub object_type: Option<String>,
+    pub condition: Program,
+}
+
+pub(crate) struct JoinCondition {
+    pub cs: Compute,
+    pub mv: String,
+}
+
+pub(crate) struct JoinRule {
+    pub object_type: Option<String>,
+    pub mv_type: String,
+    pub conditions: Vec<JoinCondition>,
+}
+
+pub(crate) struct Projection {
+    pub object_type: Option<String>,
+    pub mv_type: String,
+    pub condition: Option<Program>,
+}
+
+pub(crate) struct InboundFlow {
+    pub object_type: Option<String>,
+    /// `None`: every metaverse type that has the attribute.
+    pub mv_type: Option<String>,
+    pub mv_attr: String,
+    pub source: Compute,
+}
+
+pub(crate) struct OutboundFlow {
+    pub object_type: Option<String>,
+    pub mv_type: Option<String>,
+    pub cs_attr: String,
+    pub source: Compute,
+    pub initial_only: bool,
+}
+
+pub(crate) struct Provisioning {
+    pub mv_type: String,
+    pub object_type: String,
+    pub condition: Option<Program>,
+    pub anchor: Program,
+    pub dn: Option<Program>,
+}
+
+/// Rules of one MA.
+pub(crate) struct MaRules {
+    pub index: usize,
+    pub name: String,
+    pub filters: Vec<Filter>,
+    pub joins: Vec<JoinRule>,
+    pub projections: Vec<Projection>,
+    pub inbound: Vec<InboundFlow>,
+    pub outbound: Vec<OutboundFlow>,
+    pub provisioning: Vec<Provisioning>,
+    pub deprovisioning: DeprovisionAction,
+}
+
+fn applies(rule_type: &Option<String>, actual: &str) -> bool {
+    rule_type.as_deref().is_none_or(|t| t == actual)
+}
+
+impl Filter {
+    pub fn applies(&self, object_type: &str) -> bool {
+        applies(&self.object_type, object_type)
+    }
+}
+impl JoinRule {
+    pub fn applies(&self, object_type: &str) -> bool {
+        applies(&self.object_type, object_type)
+    }
+}
+impl Projection {
+    pub fn applies(&self, object_type: &str) -> bool {
+        applies(&self.object_type, object_type)
+    }
+}
+impl InboundFlow {
+    pub fn applies(&self, object_type: &str, mv_type: &str) -> bool {
+        applies(&self.object_type, object_type) && applies(&self.mv_type, mv_type)
+    }
+}
+impl OutboundFlow {
+    pub fn applies(&self, object_type: &str, mv_type: &str) -> bool {
+        applies(&self.object_type, object_type) && applies(&self.mv_type, mv_type)
+    }
+}
+
+impl Rules {
+    /// Rank of `ma` for `attr` of `mv_type` (lower is higher); `None` for
+    /// equal precedence.
+    pub fn rank(&self, mv_type: &str, attr: &str, ma: usize) -> Option<usize> {
+        match self.mv_types.get(mv_type).and_then(|t| t.precedence.get(attr)) {
+            Some(Precedence::Equal) => None,
+            Some(Precedence::Ranked(list)) => {
+                Some(list.iter().position(|m| *m == ma).unwrap_or(list.len() + ma))
+            }
+            None => Some(ma),
+        }
+    }
+
+    /// The (MV type, attribute) pairs join rules look up.
+    pub fn join_index(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for ma in &self.mas {
+            for j in &ma.joins {
+                if let Some(first) = j.conditions.first() {
+                    let pair = (j.mv_type.clone(), first.mv.clone());
+                    if !out.contains(&pair) {
+                        out.push(pair);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub fn compile(system: &SystemDef) -> Result<Rules, EngineError> {
+        let ma_index: HashMap<String, usize> =
+            system.mas.iter().enumerate().map(|(i, m)| (m.name.clone(), i)).collect();
+        let only_mv_type = if system.metaverse.len() == 1 {
+            system.metaverse.keys().next().cloned()
+        } else {
+            None
+        };
+        let mut mas = Vec::with_capacity(system.mas.len());
+        for (index, def) in system.mas.iter().enumerate() {
+            let c = MaCompiler {
+                def,
+                system,
+                only_mv_type: only_mv_type.as_deref(),
+            };
+            mas.push(c.compile(index)?);
+        }
+        let mut mv_types = HashMap::new();
+        for (name, def) in &system.metaverse {
+            let mut precedence = HashMap::new();
+            for (attr, p) in &def.precedence {
+                let p = match p {
+                    PrecedenceDef::Equal(_) => Precedence::Equal,
+                    PrecedenceDef::Ranked(list) => {
+                        let mut ranked = Vec::with_capacity(list.len());
+                        for m in list {
+                            let i = ma_index.get(m).copied().ok_or_else(|| EngineError::Rules {
+                                ma: m.clone(),
+                                rule: format!("precedence of metaverse attribute `{name}.{attr}`"),
+                                message: format!("there is no management agent `{m}`"),
+                            })?;
+                            ranked.push(i);
+                        }
+                        Precedence::Ranked(ranked)
+                    }
+                };
+                precedence.insert(attr.clone(), p);
+            }
+            let deletion = match &def.deletion {
+                DeletionRule::LastConnector => Deletion::LastConnector,
+                DeletionRule::Never => Deletion::Never,
+                DeletionRule::LastAuthoritativeConnector { mas: listed } => {
+                    let set: HashSet<usize> = if listed.is_empty() {
+                        mas.iter()
+                            .filter(|m| m.projections.iter().any(|p| &p.mv_type == name))
+                            .map(|m| m.index)
+                            .collect()
+                    } else {
+                        listed.iter().filter_map(|m| ma_index.get(m).copied()).collect()
+                    };
+                    Deletion::LastAuthoritative(set)
+                }
+            };
+            let targets = mas
+                .iter()
+                .filter(|m| {
+                    m.provisioning.iter().any(|p| &p.mv_type == name)
+                        || m.outbound.iter().any(|f| applies(&f.mv_type, name))
+                })
+                .map(|m| m.index)
+                .collect();
+            mv_types.insert(
+                name.clone(),
+                MvTypeRules {
+                    precedence,
+                    deletion,
+                    targets,
+                },
+            );
+        }
+        Ok(Rules {
+            mas,
+            ma_index,
+            mv_types,
+        })
+    }
+}
+
+struct MaCompiler<'a> {
+    def: &'a MaDef,
+    system: &'a SystemDef,
+    only_mv_type: Option<&'a str>,
+}
+
+impl MaCompiler<'_> {
+    fn err(&self, rule: String, message: impl Into<String>) -> EngineError {
+        EngineError::Rules {
+            ma: self.def.name.clone(),
+            rule,
+            message: message.into(),
+        }
+    }
+
+    fn expr(&self, rule: &str, text: &str) -> Result<Program, EngineError> {
+        compile_expression(text).map_err(|m| self.err(rule.to_owned(), m))
+    }
+
+    fn source(&self, rule: &str, source: Option<FlowSource<'_>>) -> Result<Compute, EngineError> {
+        let source = source.ok_or_else(|| {
+            self.err(
+                rule.to_owned(),
+                "exactly one of `from`, `constant`, `expr` or `script` must be set",
+            )
+        })?;
+        Compute::compile(source).map_err(|m| self.err(rule.to_owned(), m))
+    }
+
+    /// A metaverse type named by a rule, or the metaverse's only type.
+    fn mv_type(&self, rule: &str, named: &Option<String>) -> Result<String, EngineError> {
+        match named {
+            Some(t) if self.system.metaverse.contains_key(t) => Ok(t.clone()),
+            Some(t) => Err(self.err(rule.to_owned(), format!("there is no metaverse type `{t}`"))),
+            None => self.only_mv_type.map(str::to_owned).ok_or_else(|| {
+                self.err(
+                    rule.to_owned(),
+                    "`mv_type` is needed because the metaverse has several types (or none)",
+                )
+            }),
+        }
+    }
+
+    fn object_type(&self, rule: &str, named: &Option<String>) -> Result<Option<String>, EngineError> {
+        match named {
+            Some(t) if self.def.object_type(t).is_some() => Ok(Some(t.clone())),
+            Some(t) => Err(self.err(rule.to_owned(), format!("the MA has no object type `{t}`"))),
+            None => Ok(None),
+        }
+    }
+
+    fn mv_attr(&self, rule: &str, mv_type: &str, attr: &str) -> Result<(), EngineError> {
+        match self.system.metaverse.get(mv_type) {
+            Some(t) if t.attributes.iter().any(|a| a == attr) => Ok(()),
+            _ => Err(self.err(
+                rule.to_owned(),
+                format!("metaverse type `{mv_type}` has no attribute `{attr}`"),
+            )),
+        }
+    }
+
+    fn compile(&self, index: usize) -> Result<MaRules, EngineError> {
+        let d = self.def;
+        let mut filters = Vec::new();
+        for (i, f) in d.filters.iter().enumerate() {
+            let rule = format!("filter #{}", i + 1);
+            filters.push(Filter {
+                object_type: self.object_type(&rule, &f.object_type)?,
+                condition: self.expr(&rule, &f.condition)?,
+            });
+        }
+        let mut joins = Vec::new();
+        for (i, j) in d.join.iter().enumerate() {
+            let rule = format!("join rule #{}", i + 1);
+            let mv_type = self.mv_type(&rule, &j.mv_type)?;
+            let mut conditions = Vec::new();
+            for c in &j.on {
+                self.mv_attr(&rule, &mv_type, &c.mv)?;
+                let cs = match (&c.cs, &c.expr) {
+                    (Some(a), None) => Compute::Attribute(a.clone()),
+                    (None, Some(e)) => self.source(&rule, Some(FlowSource::Expression(e)))?,
+                    _ => return Err(self.err(rule, "each condition needs exactly one of `cs` or `expr`")),
+                };
+                conditions.push(JoinCondition { cs, mv: c.mv.clone() });
+            }
+            if conditions.is_empty() {
+                return Err(self.err(rule, "a join rule needs at least one condition in `on`"));
+            }
+            joins.push(JoinRule {
+                object_type: self.object_type(&rule, &j.object_type)?,
+                mv_type,
+                conditions,
+            });
+        }
+        let mut projections = Vec::new();
+        for (i, p) in d.projection.iter().enumerate() {
+            let rule = format!("projection rule #{}", i + 1);
+            projections.push(Projection {
+                object_type: self.object_type(&rule, &p.object_type)?,
+                mv_type: self.mv_type(&rule, &p.mv_type)?,
+                condition: p.condition.as_deref().map(|c| self.expr(&rule, c)).transpose()?,
+            });
+        }
+        let mut inbound = Vec::new();
+        for f in &d.import_flows {
+            let rule = format!("import flow to `{}`", f.mv);
+            let mv_type = match &f.mv_type {
+                Some(_) => Some(self.mv_type(&rule, &f.mv_type)?),
+                None => None,
+            };
+            match &mv_type {
+                Some(t) => self.mv_attr(&rule, t, &f.mv)?,
+                None if !self.system.metaverse.values().any(|t| t.attributes.contains(&f.mv)) => {
+                    return Err(self.err(rule, format!("no metaverse type has an attribute `{}`", f.mv)));
+                }
+                None => {}
+            }
+            inbound.push(InboundFlow {
+                object_type: self.object_type(&rule, &f.object_type)?,
+                mv_type,
+                mv_attr: f.mv.clone(),
+                source: self.source(&rule, f.source())?,
+            });
+        }
+        let mut outbound = Vec::new();
+        for f in &d.export_flows {
+            let rule = format!("export flow to `{}`", f.cs);
+            let mv_type = match &f.mv_type {
+                Some(_) => Some(self.mv_type(&rule, &f.mv_type)?),
+                None => None,
+            };
+            outbound.push(OutboundFlow {
+                object_type: self.object_type(&rule, &f.object_type)?,
+                mv_type,
+                cs_attr: f.cs.clone(),
+                source: self.source(&rule, f.source())?,
+                initial_only: f.initial_only,
+            });
+        }
+        let mut provisioning = Vec::new();
+        for (i, p) in d.provisioning.iter().enumerate() {
+            let rule = format!("provisioning rule #{}", i + 1);
+            let object_type = match self.object_type(&rule, &p.object_type)? {
+                Some(t) => t,
+                None if d.object_types.len() == 1 => d.object_types[0].name.clone(),
+                None => return Err(self.err(rule, "`object_type` is needed because the MA has several object types")),
+            };
+            provisioning.push(Provisioning {
+                mv_type: self.mv_type(&rule, &p.mv_type)?,
+                object_type,
+                condition: p.condition.as_deref().map(|c| self.expr(&rule, c)).transpose()?,
+                anchor: self.expr(&rule, &p.anchor)?,
+                dn: p.dn.as_deref().map(|c| self.expr(&rule, c)).transpose()?,
+            });
+        }
+        Ok(MaRules {
+            index,
+            name: d.name.clone(),
+            filters,
+            joins,
+            projections,
+            inbound,
+            outbound,
+            provisioning,
+            deprovisioning: d.deprovisioning,
+        })
+    }
+}

@@ -1,0 +1,208 @@
+//! Running a run profile: the per-MA guard, the run record persisted as it
+//! goes, one step after another until one stops, and what every step sees of
+//! the run (its context).
+
+use crate::error::{EngineError, closest};
+use crate::history::{StepOutcome, worst};
+use crate::options::RunOptions;
+use crate::{Engine, export, import, sync};
+use autosync_connector::{BuildContext, Connector, ConnectorError, ConnectorErrorKind};
+use autosync_model::{MaDef, RunId, RunRecord, RunStatus, StepCounters, StepRecord, StepType};
+use autosync_store::{Store, StoreResult};
+
+/// Objects per page and per transaction in sync and export.
+pub(crate) const PAGE: usize = 2000;
+
+/// What a step knows of its run.
+pub(crate) struct StepCtx<'a> {
+    pub engine: &'a Engine,
+    pub ma: &'a MaDef,
+    pub ma_index: usize,
+    pub run_id: RunId,
+    pub step_index: u32,
+    pub opts: &'a RunOptions,
+}
+
+impl StepCtx<'_> {
+    pub fn store(&self) -> &dyn Store {
+        self.engine.store.as_ref()
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.opts.cancel.is_cancelled()
+    }
+
+    pub fn advanced(&self, processed: u64) {
+        if let Some(p) = &self.opts.progress {
+            p.advanced(processed);
+        }
+    }
+
+    /// Build a connector for `ma` (this step's MA by default).
+    pub fn connector(&self) -> Result<Box<dyn Connector>, ConnectorError> {
+        let ma = self.ma;
+        let factory = self.engine.registry.get(&ma.connector.kind).ok_or_else(|| {
+            ConnectorError::new(
+                ConnectorErrorKind::Configuration,
+                format!(
+                    "management agent `{}`: unknown connector type `{}`; known types: {}",
+                    ma.name,
+                    ma.connector.kind,
+                    self.engine.registry.kinds().join(", ")
+                ),
+            )
+        })?;
+        let build = BuildContext {
+            ma: ma.name.clone(),
+            base_dir: self.engine.system.base_dir.clone(),
+            object_types: ma.object_types.clone(),
+        };
+        factory.build(&ma.connector.settings, &build)
+    }
+}
+
+/// Removes the MA from the running set when the run ends.
+struct MaGuard<'a> {
+    engine: &'a Engine,
+    ma: String,
+}
+
+impl<'a> MaGuard<'a> {
+    fn acquire(engine: &'a Engine, ma: &str) -> Option<MaGuard<'a>> {
+        let mut running = engine.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.insert(ma.to_owned()).then(|| MaGuard {
+            engine,
+            ma: ma.to_owned(),
+        })
+    }
+}
+
+impl Drop for MaGuard<'_> {
+    fn drop(&mut self) {
+        let mut running = self.engine.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.remove(&self.ma);
+    }
+}
+
+fn persist(engine: &Engine, record: &mut RunRecord) -> StoreResult<()> {
+    let mut txn = engine.store.begin()?;
+    if record.id == 0 {
+        txn.run_insert(record)?;
+    } else {
+        txn.run_update(record)?;
+    }
+    txn.commit()
+}
+
+pub(crate) fn run_profile(engine: &Engine, ma: &str, profile: &str, opts: RunOptions) -> Result<RunRecord, EngineError> {
+    let ma_def = engine.ma_def(ma)?;
+    let steps = ma_def.profile(profile).ok_or_else(|| {
+        let known = ma_def.profile_names();
+        EngineError::UnknownProfile {
+            ma: ma.to_owned(),
+            profile: profile.to_owned(),
+            suggestion: closest(profile, known.iter().map(String::as_str)),
+            known,
+        }
+    })?;
+    let ma_index = engine.rules.ma_index.get(ma).copied().unwrap_or_default();
+    let now = chrono::Utc::now();
+    let mut record = RunRecord {
+        id: 0,
+        ma: ma.to_owned(),
+        profile: profile.to_owned(),
+        status: RunStatus::InProgress,
+        started_at: now,
+        ended_at: None,
+        reason: opts.reason.clone(),
+        steps: Vec::new(),
+    };
+    let span = tracing::info_span!("run", ma, profile, run_id = tracing::field::Empty);
+    let _entered = span.enter();
+    let Some(_guard) = MaGuard::acquire(engine, ma) else {
+        record.status = RunStatus::NoStartMaAlreadyRunning;
+        record.ended_at = Some(now);
+        persist(engine, &mut record)?;
+        tracing::warn!("a run of this MA is already in progress");
+        return Ok(record);
+    };
+    persist(engine, &mut record)?;
+    span.record("run_id", record.id);
+    tracing::info!(reason = %record.reason, "run started");
+    for (index, step) in steps.iter().copied().enumerate() {
+        record.steps.push(StepRecord {
+            step_type: step,
+            status: RunStatus::InProgress,
+            started_at: chrono::Utc::now(),
+            ended_at: None,
+            counters: StepCounters::for_step(step),
+            errors: 0,
+            message: None,
+        });
+        persist(engine, &mut record)?;
+        let ctx = StepCtx {
+            engine,
+            ma: ma_def,
+            ma_index,
+            run_id: record.id,
+            step_index: u32::try_from(index).unwrap_or(u32::MAX),
+            opts: &opts,
+        };
+        let step_span = tracing::info_span!("step", ma, profile, run_id = record.id, step = %step, index);
+        let outcome = step_span.in_scope(|| run_step(&ctx, index, step));
+        let Some(step_record) = record.steps.last_mut() else {
+            break;
+        };
+        match outcome {
+            Ok(outcome) => outcome.fill(step_record),
+            Err(e) => {
+                step_record.status = RunStatus::StoppedError;
+                step_record.message = Some(format!("store: {e}"));
+                step_record.ended_at = Some(chrono::Utc::now());
+                record.status = RunStatus::StoppedError;
+                record.ended_at = Some(chrono::Utc::now());
+                // Best effort: the store just failed.
+                if let Err(again) = persist(engine, &mut record) {
+                    tracing::error!(error = %again, "could not record the failed run");
+                }
+                tracing::error!(error = %e, "run stopped by a store failure");
+                return Err(e.into());
+            }
+        }
+        let status = step_record.status;
+        tracing::info!(status = %status, errors = step_record.errors, "step finished");
+        if let Some(p) = &opts.progress {
+            p.step_finished(index, step_record);
+        }
+        persist(engine, &mut record)?;
+        if status.is_stopped() {
+            break;
+        }
+    }
+    record.status = worst(&record.steps);
+    record.ended_at = Some(chrono::Utc::now());
+    persist(engine, &mut record)?;
+    tracing::info!(status = %record.status, "run finished");
+    Ok(record)
+}
+
+fn run_step(ctx: &StepCtx<'_>, index: usize, step: StepType) -> StoreResult<StepOutcome> {
+    let expected = match step {
+        StepType::FullImport | StepType::DeltaImport => None,
+        StepType::FullSync => Some(ctx.store().read()?.cs_counts(&ctx.ma.name)?.total),
+        StepType::DeltaSync => Some(ctx.store().read()?.cs_counts(&ctx.ma.name)?.pending_import),
+        StepType::Export => Some(ctx.store().read()?.cs_counts(&ctx.ma.name)?.pending_export),
+    };
+    if let Some(p) = &ctx.opts.progress {
+        p.step_started(index, step, expected);
+    }
+    match step {
+        StepType::FullImport => import::run(ctx, true),
+        StepType::DeltaImport => import::run(ctx, false),
+        StepType::FullSync | StepType::DeltaSync => {
+            let _one_sync = ctx.engine.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
+            sync::run(ctx, step == StepType::FullSync)
+        }
+        StepType::Export => export::run(ctx),
+    }
+}

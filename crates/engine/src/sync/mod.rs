@@ -1,0 +1,261 @@
+//! Full and delta synchronisation: CS objects of one MA in id order, in
+//! batches of one store transaction each. Every object is worked out in
+//! memory first ([`Work`]) and written only when all its rules succeeded, so
+//! a failing expression leaves the object (and everything it would have
+//! touched) as it was, with its pending import kept for the next sync.
+
+mod inbound;
+mod outbound;
+
+use crate::history::{StepErrors, StepOutcome, clear_error, completed};
+use crate::rules::{MaRules, Rules};
+use crate::run::{PAGE, StepCtx};
+use autosync_model::{
+    Connection, CsId, CsObject, ErrorStage, MvId, MvObject, RunStatus, StepCounters, SyncCounters,
+};
+use autosync_store::{CsFilter, StoreError, StoreResult, StoreTxn};
+use std::collections::HashMap;
+
+/// Why one object's sync failed.
+pub(crate) enum Fail {
+    /// A per-object error: recorded, the rest carries on.
+    Object { error_type: &'static str, detail: String },
+    /// The store failed: the step stops.
+    Store(StoreError),
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+/// An expression failure as a per-object error.
+pub(crate) fn expression_failed(what: &str, e: impl std::fmt::Display) -> Fail {
+    Fail::Object {
+        error_type: "expression-failed",
+        detail: format!("{what}: {e}"),
+    }
+}
+
+/// What happens to another connector.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Keep,
+    Update,
+    Delete,
+}
+
+/// The metaverse object an object's sync works on.
+pub(crate) struct MvWork {
+    pub obj: MvObject,
+    /// Projected by this object (id 0 until written).
+    pub is_new: bool,
+    pub delete: bool,
+    /// Needs writing (values or contributors changed).
+    pub dirty: bool,
+    /// Connectors other than the object being synced, loaded on demand.
+    pub others: Option<Vec<(CsObject, Action)>>,
+}
+
+/// One object's sync, worked out in memory.
+pub(crate) struct Work {
+    pub source: CsObject,
+    pub source_dirty: bool,
+    pub source_delete: bool,
+    pub mv: Option<MvWork>,
+    /// The metaverse object the source left (disconnection, delete-add).
+    pub left: Option<MvWork>,
+    /// The source's hologram before its pending import was accepted.
+    pub previous: Option<autosync_model::Attributes>,
+    /// Objects provisioned on target MAs.
+    pub inserts: Vec<CsObject>,
+    pub counters: SyncCounters,
+}
+
+/// The state of one sync step.
+pub(crate) struct Syncer<'a, 'c> {
+    pub ctx: &'a StepCtx<'c>,
+    pub rules: &'a Rules,
+    pub ma: &'a MaRules,
+    pub full: bool,
+    pub counters: SyncCounters,
+    pub errors: StepErrors,
+    pub processed: u64,
+    /// Metaverse objects of the current batch.
+    pub mv_cache: HashMap<MvId, MvObject>,
+}
+
+pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
+    let rules = &ctx.engine.rules;
+    let Some(ma) = rules.mas.get(ctx.ma_index) else {
+        return Ok(StepOutcome {
+            status: RunStatus::StoppedConfiguration,
+            counters: StepCounters::Sync(SyncCounters::default()),
+            errors: 0,
+            message: Some("the MA has no compiled rules".into()),
+        });
+    };
+    let mut s = Syncer {
+        ctx,
+        rules,
+        ma,
+        full,
+        counters: SyncCounters::default(),
+        errors: StepErrors::new(ctx.run_id, ctx.step_index, &ctx.ma.name, ErrorStage::Sync),
+        processed: 0,
+        mv_cache: HashMap::new(),
+    };
+    let filter = if full { CsFilter::All } else { CsFilter::PendingImport };
+    let mut after: CsId = 0;
+    let mut stop = None;
+    loop {
+        if ctx.cancelled() {
+            stop = Some((RunStatus::StoppedUserRequested, "stopped by request".to_owned()));
+            break;
+        }
+        let mut txn = ctx.store().begin()?;
+        let page = txn.cs_page(&ma.name, filter, after, PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        s.batch(txn.as_mut(), page)?;
+        s.errors.flush(txn.as_mut())?;
+        txn.commit()?;
+        ctx.advanced(s.processed);
+    }
+    let (status, message) = match stop {
+        Some((st, m)) => (st, Some(m)),
+        None => (
+            completed(s.counters.failures, RunStatus::CompletedSyncErrors, s.processed),
+            None,
+        ),
+    };
+    Ok(StepOutcome {
+        status,
+        counters: StepCounters::Sync(s.counters),
+        errors: s.errors.count,
+        message,
+    })
+}
+
+impl Syncer<'_, '_> {
+    fn batch(&mut self, txn: &mut dyn StoreTxn, page: Vec<CsObject>) -> StoreResult<()> {
+        self.mv_cache.clear();
+        let ids: Vec<MvId> = page.iter().filter_map(|c| c.connection.mv_id()).collect();
+        if !ids.is_empty() {
+            for mv in txn.mv_get_many(&ids)? {
+                self.mv_cache.insert(mv.id, mv);
+            }
+        }
+        for cs in page {
+            self.processed += 1;
+            let id = cs.id;
+            let anchor = cs.anchor.clone();
+            match self.sync_object(txn, cs) {
+                Ok(work) => self.apply(txn, work)?,
+                Err(Fail::Store(e)) => return Err(e),
+                Err(Fail::Object { error_type, detail }) => {
+                    self.counters.failures += 1;
+                    let error = self.errors.push(&anchor, error_type, detail);
+                    if let Some(mut orig) = txn.cs_get(id)? {
+                        orig.error = Some(error);
+                        txn.cs_update(&orig)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A metaverse object, from the batch's cache or the store.
+    pub(crate) fn mv_load(&mut self, txn: &mut dyn StoreTxn, id: MvId) -> StoreResult<Option<MvObject>> {
+        if let Some(mv) = self.mv_cache.get(&id) {
+            return Ok(Some(mv.clone()));
+        }
+        txn.mv_get(id)
+    }
+
+    /// Write one object's work.
+    fn apply(&mut self, txn: &mut dyn StoreTxn, mut w: Work) -> StoreResult<()> {
+        let source_dirty = clear_error(&mut w.source, ErrorStage::Sync) | w.source_dirty;
+        if let Some(left) = &mut w.left {
+            self.write_mv(txn, left, &mut [])?;
+        }
+        if let Some(mv) = &mut w.mv
+            && mv.is_new
+        {
+            txn.mv_insert(&mut mv.obj)?;
+            let id = mv.obj.id;
+            fix_new_mv(&mut w.source, id);
+            for x in &mut w.inserts {
+                fix_new_mv(x, id);
+            }
+            for (x, _) in mv.others.iter_mut().flatten() {
+                fix_new_mv(x, id);
+            }
+        }
+        if w.source_delete {
+            txn.cs_delete(w.source.id)?;
+        } else if source_dirty {
+            txn.cs_update(&w.source)?;
+        }
+        if let Some(mv) = &mut w.mv {
+            self.write_mv(txn, mv, &mut w.inserts)?;
+        }
+        add_counters(&mut self.counters, &w.counters);
+        Ok(())
+    }
+
+    /// Write a metaverse object's work: its other connectors, the objects
+    /// provisioned for it, then the object itself.
+    fn write_mv(&mut self, txn: &mut dyn StoreTxn, mv: &mut MvWork, inserts: &mut [CsObject]) -> StoreResult<()> {
+        for (x, action) in mv.others.iter().flatten() {
+            match action {
+                Action::Keep => {}
+                Action::Update => txn.cs_update(x)?,
+                Action::Delete => txn.cs_delete(x.id)?,
+            }
+        }
+        for x in inserts.iter_mut() {
+            txn.cs_insert(x)?;
+        }
+        if mv.delete {
+            txn.mv_delete(mv.obj.id)?;
+            self.mv_cache.remove(&mv.obj.id);
+        } else {
+            if mv.dirty && !mv.is_new {
+                txn.mv_update(&mv.obj)?;
+            }
+            if let Some(cached) = self.mv_cache.get_mut(&mv.obj.id) {
+                cached.clone_from(&mv.obj);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fix_new_mv(cs: &mut CsObject, id: MvId) {
+    if cs.connection == (Connection::Connector { mv_id: 0 }) {
+        cs.connection = Connection::Connector { mv_id: id };
+    }
+}
+
+fn add_counters(total: &mut SyncCounters, one: &SyncCounters) {
+    total.projections += one.projections;
+    total.joins += one.joins;
+    total.filtered_disconnectors += one.filtered_disconnectors;
+    total.disconnections += one.disconnections;
+    total.connectors_with_flow_updates += one.connectors_with_flow_updates;
+    total.connectors_without_flow_updates += one.connectors_without_flow_updates;
+    total.deleted += one.deleted;
+    total.failures += one.failures;
+    for (ma, c) in &one.outbound {
+        let t = total.outbound.entry(ma.clone()).or_default();
+        t.provisioned_adds += c.provisioned_adds;
+        t.provisioned_renames += c.provisioned_renames;
+        t.provisioned_disconnects += c.provisioned_disconnects;
+        t.provisioned_delete_adds += c.provisioned_delete_adds;
+        t.export_attribute_flow += c.export_attribute_flow;
+        t.export_no_flow += c.export_no_flow;
+    }
+}
