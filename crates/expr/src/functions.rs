@@ -1,0 +1,231 @@
+//! The built-in functions of the expression language: their names, argument
+//! counts and signatures (used at compile time), and the "did you mean"
+//! suggestion for misspelt names.
+
+/// A built-in function, resolved at compile time so that evaluation never
+/// looks a function up by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Func {
+    Lower,
+    Upper,
+    Trim,
+    Concat,
+    Coalesce,
+    Left,
+    Right,
+    Substring,
+    Replace,
+    Split,
+    Join,
+    Len,
+    IsPresent,
+    IsEmpty,
+    ToString,
+    ToInt,
+    StartsWith,
+    EndsWith,
+    Contains,
+    If,
+    First,
+}
+
+/// Name, minimum and maximum argument count (`None`: any number), signature.
+struct Spec {
+    func: Func,
+    name: &'static str,
+    min: usize,
+    max: Option<usize>,
+    signature: &'static str,
+}
+
+const SPECS: &[Spec] = &[
+    spec(Func::Lower, "lower", 1, Some(1), "lower(text)"),
+    spec(Func::Upper, "upper", 1, Some(1), "upper(text)"),
+    spec(Func::Trim, "trim", 1, Some(1), "trim(text)"),
+    spec(Func::Concat, "concat", 1, None, "concat(a, b, ...)"),
+    spec(Func::Coalesce, "coalesce", 1, None, "coalesce(a, b, ...)"),
+    spec(Func::Left, "left", 2, Some(2), "left(text, count)"),
+    spec(Func::Right, "right", 2, Some(2), "right(text, count)"),
+    spec(
+        Func::Substring,
+        "substring",
+        3,
+        Some(3),
+        "substring(text, start, length)",
+    ),
+    spec(
+        Func::Replace,
+        "replace",
+        3,
+        Some(3),
+        "replace(text, from, to)",
+    ),
+    spec(Func::Split, "split", 2, Some(2), "split(text, separator)"),
+    spec(Func::Join, "join", 2, Some(2), "join(values, separator)"),
+    spec(Func::Len, "len", 1, Some(1), "len(value)"),
+    spec(
+        Func::IsPresent,
+        "is_present",
+        1,
+        Some(1),
+        "is_present(value)",
+    ),
+    spec(Func::IsEmpty, "is_empty", 1, Some(1), "is_empty(value)"),
+    spec(Func::ToString, "to_string", 1, Some(1), "to_string(value)"),
+    spec(Func::ToInt, "to_int", 1, Some(1), "to_int(value)"),
+    spec(
+        Func::StartsWith,
+        "starts_with",
+        2,
+        Some(2),
+        "starts_with(text, prefix)",
+    ),
+    spec(
+        Func::EndsWith,
+        "ends_with",
+        2,
+        Some(2),
+        "ends_with(text, suffix)",
+    ),
+    spec(
+        Func::Contains,
+        "contains",
+        2,
+        Some(2),
+        "contains(text, part)",
+    ),
+    spec(Func::If, "if", 3, Some(3), "if(condition, then, else)"),
+    spec(Func::First, "first", 1, Some(1), "first(values)"),
+];
+
+const fn spec(
+    func: Func,
+    name: &'static str,
+    min: usize,
+    max: Option<usize>,
+    signature: &'static str,
+) -> Spec {
+    Spec {
+        func,
+        name,
+        min,
+        max,
+        signature,
+    }
+}
+
+impl Func {
+    /// The function of that name.
+    pub(crate) fn by_name(name: &str) -> Option<Func> {
+        SPECS.iter().find(|s| s.name == name).map(|s| s.func)
+    }
+
+    fn spec(self) -> Option<&'static Spec> {
+        SPECS.iter().find(|s| s.func == self)
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        self.spec().map_or("?", |s| s.name)
+    }
+
+    /// `None` when `n` arguments are fine, else the error message and help.
+    pub(crate) fn check_arity(self, n: usize) -> Option<(String, String)> {
+        let spec = self.spec()?;
+        let ok = n >= spec.min && spec.max.is_none_or(|max| n <= max);
+        if ok {
+            return None;
+        }
+        let expected = match spec.max {
+            Some(max) if max == spec.min => format!(
+                "{} argument{}",
+                spec.min,
+                if spec.min == 1 { "" } else { "s" }
+            ),
+            Some(max) => format!("{} to {max} arguments", spec.min),
+            None => format!(
+                "at least {} argument{}",
+                spec.min,
+                if spec.min == 1 { "" } else { "s" }
+            ),
+        };
+        Some((
+            format!("`{}` takes {expected}, but {n} were given", spec.name),
+            format!("use {}", spec.signature),
+        ))
+    }
+}
+
+/// All function names, for documentation and suggestions.
+pub fn function_names() -> impl Iterator<Item = &'static str> {
+    SPECS.iter().map(|s| s.name)
+}
+
+/// The help text for an unknown function name.
+pub(crate) fn unknown_function_help(name: &str) -> String {
+    match name {
+        "now" | "today" | "random" | "rand" | "uuid" => {
+            return format!(
+                "`{name}()` is not provided: flows must give the same result every time they run"
+            );
+        }
+        _ => {}
+    }
+    match closest(name, function_names()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None => format!(
+            "the functions are: {}",
+            function_names().collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// The candidate nearest to `name`, when it is close enough to be a typo.
+pub(crate) fn closest<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let lowered = name.to_lowercase();
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .map(|c| (edit_distance(&lowered, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_typos_are_suggested_and_far_names_are_not() {
+        assert_eq!(closest("lowr", function_names()), Some("lower"));
+        assert_eq!(closest("UPPER", function_names()), Some("upper"));
+        assert_eq!(closest("startswith", function_names()), Some("starts_with"));
+        assert_eq!(closest("frobnicate", function_names()), None);
+    }
+
+    #[test]
+    fn every_function_resolves_by_its_own_name() {
+        for name in function_names() {
+            let f = Func::by_name(name).unwrap();
+            assert_eq!(f.name(), name);
+        }
+    }
+}
