@@ -1,1 +1,635 @@
-//! The compliance suite (being built).
+//! The compliance suite: checks every connector must pass against its real
+//! system (a real file, a real database), so that the engine can rely on the
+//! [`Connector`] contract whatever the connector.
+//!
+//! A connector's tests describe their system with a [`ComplianceTarget`]
+//! (how to empty it, how to build a connector on it, how to read it back
+//! without the connector) and call the checks, each a plain function that
+//! panics with a message naming the connector and what went wrong:
+//!
+//! ```ignore
+//! #[test]
+//! fn csv_connector_should_round_trip_exported_adds() {
+//!     compliance::export_adds_then_full_import_returns_exactly_them(&csv_target());
+//! }
+//! ```
+//!
+//! Test objects carry only string attributes (every system stores those the
+//! same way), one of them with commas, quotes, a newline and non-ASCII text.
+//!
+//! Enabled by the `compliance` cargo feature (test support code).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::{
+    Connector, ExportChange, ExportOutcome, ImportChange, ImportItem, ImportStream, ImportedObject,
+};
+use autosync_model::{AttrChanges, Attributes, ExportKind, ObjectTypeDef, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A connected system under test, with everything the suite needs.
+pub struct ComplianceTarget {
+    /// Shown in every assertion message, e.g. `csv`.
+    pub name: String,
+    /// The object type the connector is configured with (anchor and optional
+    /// DN attribute).
+    pub object_type: ObjectTypeDef,
+    /// Attributes (besides the anchor and DN ones) the system can store as
+    /// strings; at least two.
+    pub attributes: Vec<String>,
+    /// The import batch size the connector is configured with.
+    pub batch_size: usize,
+    /// How many objects the streaming check writes and reads (several batches).
+    pub large_count: usize,
+    /// Whether a delta import reports deletes (a change-tracking column cannot).
+    pub delta_sees_deletes: bool,
+    /// Whether a full import with an unchanged system reports `unchanged()`.
+    pub detects_unchanged: bool,
+    /// Empty the system (an empty file, an empty table).
+    pub reset: Box<dyn Fn()>,
+    /// A new connector on the system as it is now.
+    pub make: Box<dyn Fn() -> Box<dyn Connector>>,
+    /// The system's objects read without the connector: anchor -> attributes
+    /// (including the anchor and DN attributes).
+    pub read_back: Box<dyn Fn() -> BTreeMap<String, Attributes>>,
+}
+
+/// What a full import should return for one object.
+#[derive(Clone, Debug, PartialEq)]
+struct Expected {
+    object_type: String,
+    dn: String,
+    attributes: Attributes,
+}
+
+impl ComplianceTarget {
+    fn dn_attr(&self) -> Option<&str> {
+        self.object_type
+            .dn
+            .as_deref()
+            .filter(|d| *d != self.object_type.anchor)
+    }
+
+    fn anchor(i: usize) -> String {
+        format!("u{i:07}")
+    }
+
+    /// The attributes of test object `i`.
+    fn attrs(&self, i: usize) -> Attributes {
+        let mut a = Attributes::new();
+        a.insert(
+            self.object_type.anchor.clone(),
+            Value::from(Self::anchor(i)),
+        );
+        if let Some(dn) = self.dn_attr() {
+            a.insert(dn.to_owned(), Value::from(format!("cn=User {i},ou=people")));
+        }
+        for (k, name) in self.attributes.iter().enumerate() {
+            let v = if i == 1 && k == 0 {
+                "O'Brien, \"Jr\" é\nsecond line".to_owned()
+            } else {
+                format!("{name} {i}")
+            };
+            a.insert(name.clone(), Value::from(v));
+        }
+        a
+    }
+
+    fn expected(&self, attributes: Attributes) -> Expected {
+        let anchor = attributes[&self.object_type.anchor].to_text();
+        let dn = match self.dn_attr() {
+            Some(d) => attributes.get(d).map(Value::to_text).unwrap_or(anchor),
+            None => anchor,
+        };
+        Expected {
+            object_type: self.object_type.name.clone(),
+            dn,
+            attributes,
+        }
+    }
+
+    fn add(&self, i: usize) -> ExportChange {
+        self.add_with(i, self.attrs(i))
+    }
+
+    fn add_with(&self, i: usize, attrs: Attributes) -> ExportChange {
+        let e = self.expected(attrs.clone());
+        ExportChange {
+            object_type: self.object_type.name.clone(),
+            anchor: Self::anchor(i),
+            dn: e.dn,
+            kind: ExportKind::Add,
+            changes: attrs.into_iter().map(|(k, v)| (k, Some(v))).collect(),
+            new_dn: None,
+        }
+    }
+
+    fn update(&self, anchor: &str, changes: AttrChanges) -> ExportChange {
+        ExportChange {
+            object_type: self.object_type.name.clone(),
+            anchor: anchor.to_owned(),
+            dn: anchor.to_owned(),
+            kind: ExportKind::Update,
+            changes,
+            new_dn: None,
+        }
+    }
+
+    fn delete(&self, anchor: &str) -> ExportChange {
+        ExportChange {
+            kind: ExportKind::Delete,
+            ..self.update(anchor, AttrChanges::new())
+        }
+    }
+
+    fn attr(&self, k: usize) -> String {
+        assert!(
+            self.attributes.len() >= 2,
+            "[{}] the compliance target needs at least two attributes",
+            self.name
+        );
+        self.attributes[k].clone()
+    }
+
+    /// Export batches in one session, commit, and return every outcome.
+    fn export(&self, batches: &[Vec<ExportChange>]) -> Vec<ExportOutcome> {
+        let mut conn = (self.make)();
+        let mut session = conn
+            .begin_export()
+            .unwrap_or_else(|e| panic!("[{}] begin_export failed: {e}", self.name));
+        let mut out = Vec::new();
+        for batch in batches {
+            let outcomes = session
+                .apply(batch)
+                .unwrap_or_else(|e| panic!("[{}] export apply failed: {e}", self.name));
+            assert_eq!(
+                outcomes.len(),
+                batch.len(),
+                "[{}] export must return one outcome per change",
+                self.name
+            );
+            out.extend(outcomes);
+        }
+        session
+            .commit()
+            .unwrap_or_else(|e| panic!("[{}] export commit failed: {e}", self.name));
+        out
+    }
+
+    fn assert_all_applied(&self, outcomes: &[ExportOutcome], what: &str) {
+        for (i, o) in outcomes.iter().enumerate() {
+            assert!(
+                matches!(o, ExportOutcome::Applied { .. }),
+                "[{}] {what}: change #{i} should be applied, got {o:?}",
+                self.name
+            );
+        }
+    }
+
+    /// Seed the emptied system with objects `0..n`.
+    fn seed(&self, n: usize) -> BTreeMap<String, Expected> {
+        (self.reset)();
+        let adds: Vec<ExportChange> = (0..n).map(|i| self.add(i)).collect();
+        let batches: Vec<Vec<ExportChange>> = adds.chunks(1000).map(<[_]>::to_vec).collect();
+        let outcomes = self.export(&batches);
+        self.assert_all_applied(&outcomes, "seeding adds");
+        (0..n)
+            .map(|i| (Self::anchor(i), self.expected(self.attrs(i))))
+            .collect()
+    }
+
+    fn full_import(&self, watermark: Option<&str>) -> Imported {
+        let mut conn = (self.make)();
+        let stream = conn
+            .full_import(watermark)
+            .unwrap_or_else(|e| panic!("[{}] full_import failed: {e}", self.name));
+        drain(&self.name, stream)
+    }
+
+    fn delta_import(&self, watermark: Option<&str>) -> Imported {
+        let mut conn = (self.make)();
+        let stream = conn
+            .delta_import(watermark)
+            .unwrap_or_else(|e| panic!("[{}] delta_import failed: {e}", self.name));
+        drain(&self.name, stream)
+    }
+
+    fn objects(&self, imported: &Imported) -> BTreeMap<String, ImportedObject> {
+        let mut out = BTreeMap::new();
+        for item in imported.batches.iter().flatten() {
+            let obj = match item {
+                Ok(o) => o.clone(),
+                Err(e) => panic!("[{}] import returned a record error: {e:?}", self.name),
+            };
+            let anchor = obj.anchor.clone();
+            assert!(
+                out.insert(anchor.clone(), obj).is_none(),
+                "[{}] import returned anchor {anchor} twice",
+                self.name
+            );
+        }
+        out
+    }
+
+    fn assert_full_state(
+        &self,
+        imported: &Imported,
+        expected: &BTreeMap<String, Expected>,
+        what: &str,
+    ) {
+        let got = self.objects(imported);
+        let got_anchors: BTreeSet<&String> = got.keys().collect();
+        let want_anchors: BTreeSet<&String> = expected.keys().collect();
+        assert_eq!(
+            got_anchors, want_anchors,
+            "[{}] {what}: anchors imported",
+            self.name
+        );
+        for (anchor, want) in expected {
+            let obj = &got[anchor];
+            assert_eq!(
+                obj.change,
+                ImportChange::Full,
+                "[{}] {what}: {anchor} change",
+                self.name
+            );
+            assert_eq!(
+                obj.object_type, want.object_type,
+                "[{}] {what}: {anchor} object type",
+                self.name
+            );
+            assert_eq!(obj.dn, want.dn, "[{}] {what}: {anchor} dn", self.name);
+            assert_eq!(
+                obj.attributes, want.attributes,
+                "[{}] {what}: {anchor} attributes",
+                self.name
+            );
+        }
+    }
+
+    fn assert_read_back(&self, expected: &BTreeMap<String, Expected>, what: &str) {
+        let got = (self.read_back)();
+        let want: BTreeMap<String, Attributes> = expected
+            .iter()
+            .map(|(a, e)| (a.clone(), e.attributes.clone()))
+            .collect();
+        assert_eq!(
+            got, want,
+            "[{}] {what}: the system read back directly",
+            self.name
+        );
+    }
+}
+
+/// Everything an import stream yielded.
+struct Imported {
+    batches: Vec<Vec<ImportItem>>,
+    watermark: Option<String>,
+    unchanged: bool,
+}
+
+fn drain(name: &str, mut stream: Box<dyn ImportStream + '_>) -> Imported {
+    let unchanged = stream.unchanged();
+    let mut batches = Vec::new();
+    while let Some(batch) = stream
+        .next_batch()
+        .unwrap_or_else(|e| panic!("[{name}] next_batch failed: {e}"))
+    {
+        batches.push(batch);
+    }
+    Imported {
+        batches,
+        watermark: stream.watermark(),
+        unchanged,
+    }
+}
+
+/// Exported adds are what a full import returns: anchors, DNs, attributes;
+/// a session that is not durable per batch shows nothing before `commit`.
+pub fn export_adds_then_full_import_returns_exactly_them(t: &ComplianceTarget) {
+    (t.reset)();
+    let expected: BTreeMap<String, Expected> = (0..10)
+        .map(|i| (ComplianceTarget::anchor(i), t.expected(t.attrs(i))))
+        .collect();
+    let mut conn = (t.make)();
+    let mut session = conn
+        .begin_export()
+        .unwrap_or_else(|e| panic!("[{}] begin_export: {e}", t.name));
+    for range in [0..4, 4..10] {
+        let batch: Vec<ExportChange> = range.map(|i| t.add(i)).collect();
+        let outcomes = session
+            .apply(&batch)
+            .unwrap_or_else(|e| panic!("[{}] apply: {e}", t.name));
+        t.assert_all_applied(&outcomes, "adds");
+    }
+    let before_commit = (t.read_back)();
+    if session.durable_per_batch() {
+        assert_eq!(
+            before_commit.len(),
+            10,
+            "[{}] a durable-per-batch session must show applied batches",
+            t.name
+        );
+    } else {
+        assert!(
+            before_commit.is_empty(),
+            "[{}] a session that is not durable per batch must show nothing before commit, found {} objects",
+            t.name,
+            before_commit.len()
+        );
+    }
+    session
+        .commit()
+        .unwrap_or_else(|e| panic!("[{}] commit: {e}", t.name));
+    drop(conn);
+    t.assert_read_back(&expected, "after exporting adds");
+    t.assert_full_state(&t.full_import(None), &expected, "full import after adds");
+}
+
+/// Updates (set, remove an attribute) and deletes reach the system.
+pub fn export_update_remove_attribute_and_delete_round_trip(t: &ComplianceTarget) {
+    let mut expected = t.seed(5);
+    let (a0, a1) = (t.attr(0), t.attr(1));
+    let changes = vec![
+        t.update(
+            &ComplianceTarget::anchor(0),
+            [(a0.clone(), Some(Value::from("changed 0")))].into(),
+        ),
+        t.update(&ComplianceTarget::anchor(1), [(a1.clone(), None)].into()),
+        t.delete(&ComplianceTarget::anchor(2)),
+        t.update(
+            &ComplianceTarget::anchor(3),
+            [
+                (a0.clone(), Some(Value::from("changed 3"))),
+                (a1.clone(), None),
+            ]
+            .into(),
+        ),
+    ];
+    let outcomes = t.export(&[changes]);
+    t.assert_all_applied(&outcomes, "updates and deletes");
+    let e0 = expected.get_mut(&ComplianceTarget::anchor(0)).unwrap();
+    e0.attributes.insert(a0.clone(), Value::from("changed 0"));
+    expected
+        .get_mut(&ComplianceTarget::anchor(1))
+        .unwrap()
+        .attributes
+        .remove(&a1);
+    expected.remove(&ComplianceTarget::anchor(2));
+    let e3 = expected.get_mut(&ComplianceTarget::anchor(3)).unwrap();
+    e3.attributes.insert(a0, Value::from("changed 3"));
+    e3.attributes.remove(&a1);
+    t.assert_read_back(&expected, "after updates and deletes");
+    t.assert_full_state(
+        &t.full_import(None),
+        &expected,
+        "full import after updates and deletes",
+    );
+}
+
+/// Re-sending an add for an object that exists updates it in place: an
+/// export replayed after a crash never creates an object twice.
+pub fn re_sending_an_add_updates_in_place(t: &ComplianceTarget) {
+    let mut expected = t.seed(3);
+    let a0 = t.attr(0);
+    let mut attrs = t.attrs(1);
+    attrs.insert(a0, Value::from("replayed"));
+    let replay = vec![t.add_with(1, attrs.clone()), t.add(2)];
+    // The same batch twice, in two sessions: what a crash-and-retry does.
+    for _ in 0..2 {
+        let outcomes = t.export(std::slice::from_ref(&replay));
+        t.assert_all_applied(&outcomes, "re-sent adds");
+    }
+    expected.insert(ComplianceTarget::anchor(1), t.expected(attrs));
+    t.assert_read_back(&expected, "after re-sending adds");
+    t.assert_full_state(
+        &t.full_import(None),
+        &expected,
+        "full import after re-sent adds",
+    );
+}
+
+/// A change the system rejects fails alone; the rest of the batch is applied.
+pub fn failed_changes_do_not_stop_the_batch(t: &ComplianceTarget) {
+    (t.reset)();
+    let a0 = t.attr(0);
+    let batch = vec![
+        t.add(0),
+        t.update("no-such-object", [(a0, Some(Value::from("x")))].into()),
+        t.add(1),
+        t.delete("no-such-object-either"),
+    ];
+    let outcomes = t.export(&[batch]);
+    assert!(
+        matches!(&outcomes[1], ExportOutcome::Failed { error_type, detail } if !error_type.is_empty() && !detail.is_empty()),
+        "[{}] an update of a missing object must fail with an error type and detail, got {:?}",
+        t.name,
+        outcomes[1]
+    );
+    for i in [0, 2, 3] {
+        assert!(
+            matches!(outcomes[i], ExportOutcome::Applied { .. }),
+            "[{}] change #{i} must be applied despite the failed one (deleting a missing object is a no-op), got {:?}",
+            t.name,
+            outcomes[i]
+        );
+    }
+    let expected: BTreeMap<String, Expected> = [0, 1]
+        .into_iter()
+        .map(|i| (ComplianceTarget::anchor(i), t.expected(t.attrs(i))))
+        .collect();
+    t.assert_read_back(&expected, "after a batch with a failed change");
+    t.assert_full_state(
+        &t.full_import(None),
+        &expected,
+        "full import after a failed change",
+    );
+}
+
+/// A full import of many objects comes in batches no larger than the
+/// configured batch size, each object once.
+pub fn full_import_streams_in_bounded_batches(t: &ComplianceTarget) {
+    let n = t.large_count;
+    assert!(
+        n > t.batch_size * 2,
+        "[{}] large_count must span several batches",
+        t.name
+    );
+    let expected = t.seed(n);
+    let imported = t.full_import(None);
+    for (i, b) in imported.batches.iter().enumerate() {
+        assert!(
+            b.len() <= t.batch_size,
+            "[{}] batch #{i} has {} items, more than the batch size {}",
+            t.name,
+            b.len(),
+            t.batch_size
+        );
+    }
+    let non_empty = imported.batches.iter().filter(|b| !b.is_empty()).count();
+    assert!(
+        non_empty >= n.div_ceil(t.batch_size),
+        "[{}] {n} objects came in only {non_empty} batches",
+        t.name
+    );
+    t.assert_full_state(&imported, &expected, "large full import");
+}
+
+/// A delta import after changes returns them (everything, for a connector
+/// without delta support) and a watermark; a second delta returns nothing.
+pub fn delta_import_returns_changes_and_a_watermark(t: &ComplianceTarget) {
+    let mut expected = t.seed(6);
+    let caps = (t.make)().capabilities();
+    let first = t.full_import(None);
+    if caps.delta_import {
+        assert!(
+            first.watermark.is_some(),
+            "[{}] a delta-capable full import must return a watermark",
+            t.name
+        );
+    }
+    let a0 = t.attr(0);
+    let changes = vec![
+        t.update(
+            &ComplianceTarget::anchor(0),
+            [(a0.clone(), Some(Value::from("delta 0")))].into(),
+        ),
+        t.add(6),
+        t.delete(&ComplianceTarget::anchor(1)),
+    ];
+    t.assert_all_applied(&t.export(&[changes]), "changes before a delta import");
+    expected
+        .get_mut(&ComplianceTarget::anchor(0))
+        .unwrap()
+        .attributes
+        .insert(a0, Value::from("delta 0"));
+    expected.insert(ComplianceTarget::anchor(6), t.expected(t.attrs(6)));
+    expected.remove(&ComplianceTarget::anchor(1));
+
+    let delta = t.delta_import(first.watermark.as_deref());
+    assert!(
+        !delta.unchanged,
+        "[{}] a changed system must not report unchanged",
+        t.name
+    );
+    if !caps.delta_import {
+        t.assert_full_state(&delta, &expected, "delta import without delta support");
+        return;
+    }
+    let wm = delta
+        .watermark
+        .clone()
+        .unwrap_or_else(|| panic!("[{}] a delta import must return a watermark", t.name));
+    let got = t.objects(&delta);
+    for i in [0, 6] {
+        let anchor = ComplianceTarget::anchor(i);
+        let obj = got
+            .get(&anchor)
+            .unwrap_or_else(|| panic!("[{}] delta import misses changed object {anchor}", t.name));
+        assert_eq!(
+            obj.change,
+            ImportChange::Full,
+            "[{}] {anchor} change",
+            t.name
+        );
+        assert_eq!(
+            obj.attributes, expected[&anchor].attributes,
+            "[{}] {anchor} attributes",
+            t.name
+        );
+    }
+    let deleted = ComplianceTarget::anchor(1);
+    if t.delta_sees_deletes {
+        let obj = got
+            .get(&deleted)
+            .unwrap_or_else(|| panic!("[{}] delta import misses deleted object {deleted}", t.name));
+        assert_eq!(
+            obj.change,
+            ImportChange::Delete,
+            "[{}] {deleted} must be a delete",
+            t.name
+        );
+    }
+    for i in 2..6 {
+        let anchor = ComplianceTarget::anchor(i);
+        assert!(
+            !got.contains_key(&anchor),
+            "[{}] delta import returned unchanged object {anchor}",
+            t.name
+        );
+    }
+    let again = t.delta_import(Some(&wm));
+    assert!(
+        t.objects(&again).is_empty(),
+        "[{}] a delta import right after another must return nothing",
+        t.name
+    );
+}
+
+/// `unchanged()` is true only when nothing changed since the watermark (and
+/// then no batch comes); after a change it is false and the new state comes.
+pub fn unchanged_is_true_only_when_nothing_changed(t: &ComplianceTarget) {
+    let mut expected = t.seed(4);
+    let first = t.full_import(None);
+    assert!(
+        !first.unchanged,
+        "[{}] an import without a watermark cannot be unchanged",
+        t.name
+    );
+    let wm = first.watermark.clone();
+    let second = t.full_import(wm.as_deref());
+    if t.detects_unchanged {
+        assert!(
+            wm.is_some(),
+            "[{}] detecting an unchanged system needs a watermark",
+            t.name
+        );
+        assert!(
+            second.unchanged,
+            "[{}] an untouched system must report unchanged",
+            t.name
+        );
+    }
+    if second.unchanged {
+        assert!(
+            second.batches.iter().all(Vec::is_empty),
+            "[{}] an unchanged import must yield no objects",
+            t.name
+        );
+        assert_eq!(
+            second.watermark, wm,
+            "[{}] an unchanged import keeps the watermark",
+            t.name
+        );
+    } else {
+        t.assert_full_state(&second, &expected, "second full import");
+    }
+    let a1 = t.attr(1);
+    let change = t.update(
+        &ComplianceTarget::anchor(2),
+        [(a1.clone(), Some(Value::from("touched")))].into(),
+    );
+    t.assert_all_applied(&t.export(&[vec![change]]), "a change after the watermark");
+    expected
+        .get_mut(&ComplianceTarget::anchor(2))
+        .unwrap()
+        .attributes
+        .insert(a1, Value::from("touched"));
+    let third = t.full_import(wm.as_deref());
+    assert!(
+        !third.unchanged,
+        "[{}] a changed system must not report unchanged",
+        t.name
+    );
+    t.assert_full_state(&third, &expected, "full import after a change");
+}
+
+/// Every check, in turn.
+pub fn run_all(t: &ComplianceTarget) {
+    export_adds_then_full_import_returns_exactly_them(t);
+    export_update_remove_attribute_and_delete_round_trip(t);
+    re_sending_an_add_updates_in_place(t);
+    failed_changes_do_not_stop_the_batch(t);
+    full_import_streams_in_bounded_batches(t);
+    delta_import_returns_changes_and_a_watermark(t);
+    unchanged_is_true_only_when_nothing_changed(t);
+}

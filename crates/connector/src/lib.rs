@@ -13,6 +13,7 @@
 //! * Whole-step failures (server down, connectivity, bad settings) are a
 //!   [`ConnectorError`] whose kind maps to a `stopped-*` run status.
 
+#[cfg(feature = "compliance")]
 pub mod compliance;
 
 use autosync_model::{AttrChanges, Attributes, ExportKind, RunStatus};
@@ -175,11 +176,17 @@ pub trait Connector: Send {
 
     /// Read every object. `watermark` is the one saved by the last
     /// successful import, so a connector can tell that nothing changed.
-    fn full_import(&mut self, watermark: Option<&str>) -> Result<Box<dyn ImportStream + '_>, ConnectorError>;
+    fn full_import(
+        &mut self,
+        watermark: Option<&str>,
+    ) -> Result<Box<dyn ImportStream + '_>, ConnectorError>;
 
     /// Read the changes since `watermark` (`None`: from the beginning).
     /// Connectors without delta support read everything.
-    fn delta_import(&mut self, watermark: Option<&str>) -> Result<Box<dyn ImportStream + '_>, ConnectorError>;
+    fn delta_import(
+        &mut self,
+        watermark: Option<&str>,
+    ) -> Result<Box<dyn ImportStream + '_>, ConnectorError>;
 
     fn begin_export(&mut self) -> Result<Box<dyn ExportSession + '_>, ConnectorError>;
 }
@@ -232,7 +239,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.factories.iter().map(|x| x.kind())).finish()
+        f.debug_list()
+            .entries(self.factories.iter().map(|x| x.kind()))
+            .finish()
     }
 }
 
@@ -244,7 +253,10 @@ impl Registry {
         self.factories.push(factory);
     }
     pub fn get(&self, kind: &str) -> Option<&dyn ConnectorFactory> {
-        self.factories.iter().find(|f| f.kind() == kind).map(|f| f.as_ref())
+        self.factories
+            .iter()
+            .find(|f| f.kind() == kind)
+            .map(|f| f.as_ref())
     }
     pub fn kinds(&self) -> Vec<&'static str> {
         self.factories.iter().map(|f| f.kind()).collect()

@@ -1,1 +1,17 @@
-//! autosync-connectors (being built).
+//! The connectors that ship with autosync, one folder each: CSV files
+//! ([`csv`]), JSON Lines files ([`jsonl`]) and SQLite tables ([`sqlite`]).
+//! Each has a [`ConnectorFactory`](autosync_connector::ConnectorFactory)
+//! whose settings are the MA's `connector` table, validated in full (one
+//! error per problem) before anything is built; [`register_all`] adds them
+//! all to a registry.
+
+pub mod csv;
+pub mod file;
+pub mod settings;
+
+use autosync_connector::Registry;
+
+/// Register every connector type of this crate (`csv`, `jsonl`, `sqlite`).
+pub fn register_all(registry: &mut Registry) {
+    registry.register(Box::new(csv::CsvFactory));
+}

@@ -1,0 +1,165 @@
+//! Settings of the CSV connector and their validation.
+
+use crate::settings::{self, KeyHelp, ObjectTypes, Settings, error};
+use autosync_connector::{BuildContext, SettingError};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// The `connector` table of a `type = "csv"` MA.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvConfig {
+    /// The CSV file (relative to the configuration file's folder).
+    pub path: PathBuf,
+    /// Field delimiter, one ASCII character (default `,`).
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    /// Only `utf-8`.
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// Separator of values in multi-valued columns, e.g. `;`.
+    #[serde(default)]
+    pub multi_value_separator: Option<String>,
+    /// Columns whose cells hold several values.
+    #[serde(default)]
+    pub multi_valued: Vec<String>,
+    /// Objects per import batch (default 5000).
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    /// Column order of exported files.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Column holding each row's object type.
+    #[serde(default)]
+    pub object_type_column: Option<String>,
+}
+
+pub const KEYS: &[KeyHelp] = &[
+    KeyHelp {
+        key: "path",
+        help: "the CSV file, e.g. path = \"data/hr.csv\" (relative to the configuration file)",
+    },
+    KeyHelp {
+        key: "delimiter",
+        help: "one ASCII character, e.g. delimiter = \";\" (default \",\")",
+    },
+    KeyHelp {
+        key: "encoding",
+        help: "only encoding = \"utf-8\" is supported",
+    },
+    KeyHelp {
+        key: "multi_value_separator",
+        help: "the separator inside multi-valued cells, e.g. multi_value_separator = \";\"",
+    },
+    KeyHelp {
+        key: "multi_valued",
+        help: "the multi-valued columns, e.g. multi_valued = [\"groups\"]",
+    },
+    KeyHelp {
+        key: "batch_size",
+        help: "objects per import batch, 1 to 1000000 (default 5000)",
+    },
+    KeyHelp {
+        key: "columns",
+        help: "column order of the exported file, e.g. columns = [\"id\", \"name\"]",
+    },
+    KeyHelp {
+        key: "object_type_column",
+        help: "the column naming each row's object type (needed with several object types)",
+    },
+];
+
+/// The validated settings, with paths resolved.
+#[derive(Clone, Debug)]
+pub struct CsvSettings {
+    pub path: PathBuf,
+    pub delimiter: u8,
+    pub separator: Option<String>,
+    pub multi_valued: Vec<String>,
+    pub batch_size: usize,
+    pub columns: Option<Vec<String>>,
+    pub types: ObjectTypes,
+}
+
+pub const DEFAULT_BATCH_SIZE: usize = 5000;
+
+impl CsvSettings {
+    /// Parse and check everything; one error per problem.
+    pub fn from_settings(
+        map: &Settings,
+        ctx: &BuildContext,
+    ) -> Result<CsvSettings, Vec<SettingError>> {
+        let config: CsvConfig = settings::parse(map, KEYS)?;
+        let mut errors = Vec::new();
+        if config.path.as_os_str().is_empty() {
+            errors.push(error("path", "`path` is empty", Some(KEYS[0].help.into())));
+        }
+        let delimiter = match config.delimiter.as_deref() {
+            None => b',',
+            Some(d) if d.len() == 1 && d.is_ascii() && !matches!(d, "\"" | "\n" | "\r") => {
+                d.as_bytes()[0]
+            }
+            Some(d) => {
+                errors.push(error(
+                    "delimiter",
+                    &format!("delimiter {d:?} is not one ASCII character (other than a quote or a line break)"),
+                    Some(KEYS[1].help.into()),
+                ));
+                b','
+            }
+        };
+        if let Some(enc) = &config.encoding
+            && !matches!(enc.to_ascii_lowercase().as_str(), "utf-8" | "utf8")
+        {
+            errors.push(error(
+                "encoding",
+                &format!("encoding {enc:?} is not supported"),
+                Some("convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8) and set encoding = \"utf-8\"".into()),
+            ));
+        }
+        match (
+            &config.multi_value_separator,
+            config.multi_valued.is_empty(),
+        ) {
+            (Some(s), _) if s.is_empty() || s.as_bytes().contains(&delimiter) => {
+                errors.push(error(
+                    "multi_value_separator",
+                    &format!("separator {s:?} is empty or contains the delimiter"),
+                    Some(KEYS[3].help.into()),
+                ))
+            }
+            (None, false) => errors.push(error(
+                "multi_value_separator",
+                "`multi_valued` columns need a `multi_value_separator`",
+                Some(KEYS[3].help.into()),
+            )),
+            (Some(_), true) => errors.push(error(
+                "multi_valued",
+                "`multi_value_separator` is set but no column is listed in `multi_valued`",
+                Some(KEYS[4].help.into()),
+            )),
+            _ => {}
+        }
+        errors.extend(settings::check_batch_size(config.batch_size));
+        errors.extend(settings::check_object_types(
+            ctx,
+            config.object_type_column.as_deref(),
+        ));
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(CsvSettings {
+            path: settings::resolve(ctx, &config.path),
+            delimiter,
+            separator: config.multi_value_separator,
+            multi_valued: config.multi_valued,
+            batch_size: config.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
+            columns: config.columns,
+            types: ObjectTypes::new(ctx, config.object_type_column),
+        })
+    }
+
+    pub fn is_multi_valued(&self, column: &str) -> bool {
+        self.multi_valued.iter().any(|c| c == column)
+    }
+}

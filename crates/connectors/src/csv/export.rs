@@ -1,0 +1,311 @@
+//! Export to a CSV file: the session loads the current file (an output we
+//! own) keyed by anchor, applies batches in memory, and `commit` replaces the
+//! file atomically. Nothing is durable before `commit`; an add for an
+//! existing anchor replaces that row (replayable export). Row order is kept,
+//! new rows go at the end; the header is kept, new attributes are appended
+//! (or ordered by the `columns` setting).
+
+use super::config::CsvSettings;
+use super::import::{parse_header, reader};
+use crate::file;
+use crate::settings::ObjectTypes;
+use autosync_connector::{
+    ConnectorError, ConnectorErrorKind, ExportChange, ExportOutcome, ExportSession,
+};
+use autosync_model::{ExportKind, Value};
+use std::collections::HashMap;
+
+/// A running CSV export.
+pub struct CsvExport<'a> {
+    s: &'a CsvSettings,
+    header: Vec<String>,
+    columns: HashMap<String, usize>,
+    /// Rows in file order; `None` once deleted. Cells may be fewer than the
+    /// header (columns added later): missing cells are empty.
+    rows: Vec<Option<Vec<Box<str>>>>,
+    index: HashMap<Box<str>, usize>,
+}
+
+type Failure = (&'static str, String);
+
+impl<'a> CsvExport<'a> {
+    /// Load the current target file (none yet: an empty one).
+    pub fn begin(s: &'a CsvSettings) -> Result<CsvExport<'a>, ConnectorError> {
+        file::check_target_folder(&s.path)?;
+        let mut export = CsvExport {
+            s,
+            header: Vec::new(),
+            columns: HashMap::new(),
+            rows: Vec::new(),
+            index: HashMap::new(),
+        };
+        let f = match std::fs::File::open(&s.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(export),
+            Err(e) => return Err(file::io_error(&s.path, "cannot open", &e)),
+        };
+        let label = file::label(&s.path);
+        let bad = |line: u64, what: &str| {
+            ConnectorError::new(
+                ConnectorErrorKind::Data,
+                format!("cannot export to {label}: line {line}: {what}; fix or remove that line"),
+            )
+        };
+        let mut rdr = reader(s, std::io::BufReader::new(f));
+        let mut rec = ::csv::ByteRecord::new();
+        let read = |rdr: &mut ::csv::Reader<_>, rec: &mut ::csv::ByteRecord| {
+            rdr.read_byte_record(rec)
+                .map_err(|e| file::io_error(&s.path, "cannot read", &std::io::Error::other(e)))
+        };
+        if !read(&mut rdr, &mut rec)? {
+            return Ok(export);
+        }
+        for name in parse_header(&rec, &label)? {
+            export.column(&name);
+        }
+        while read(&mut rdr, &mut rec)? {
+            let line = rec.position().map(|p| p.line()).unwrap_or(0);
+            if rec.len() != export.header.len() {
+                return Err(bad(
+                    line,
+                    &format!(
+                        "expected {} fields, found {}",
+                        export.header.len(),
+                        rec.len()
+                    ),
+                ));
+            }
+            let mut cells = Vec::with_capacity(rec.len());
+            for f in rec.iter() {
+                let cell = std::str::from_utf8(f).map_err(|_| bad(line, "invalid UTF-8"))?;
+                cells.push(Box::<str>::from(cell));
+            }
+            let anchor = export
+                .row_anchor(&cells)
+                .map_err(|(_, detail)| bad(line, &detail))?;
+            if export.index.contains_key(anchor.as_str()) {
+                return Err(bad(line, &format!("anchor {anchor:?} appears twice")));
+            }
+            export.index.insert(anchor.into(), export.rows.len());
+            export.rows.push(Some(cells));
+        }
+        Ok(export)
+    }
+
+    /// The position of a column, appending it when new.
+    fn column(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.columns.get(name) {
+            return i;
+        }
+        self.header.push(name.to_owned());
+        self.columns.insert(name.to_owned(), self.header.len() - 1);
+        self.header.len() - 1
+    }
+
+    fn cell<'c>(&self, cells: &'c [Box<str>], column: &str) -> &'c str {
+        self.columns
+            .get(column)
+            .and_then(|&i| cells.get(i))
+            .map(|c| &**c)
+            .unwrap_or("")
+    }
+
+    /// The anchor of a loaded row.
+    fn row_anchor(&self, cells: &[Box<str>]) -> Result<String, Failure> {
+        let type_value = self
+            .s
+            .types
+            .type_column
+            .as_deref()
+            .map(|c| self.cell(cells, c));
+        let t = self.s.types.for_row(type_value)?;
+        let anchor = self.cell(cells, &t.anchor);
+        if anchor.is_empty() {
+            return Err(("missing-anchor", format!("column `{}` is empty", t.anchor)));
+        }
+        Ok(anchor.to_owned())
+    }
+
+    /// The text of one value in `column`.
+    fn render(&self, column: &str, v: &Value) -> Result<String, Failure> {
+        let multi = self.s.is_multi_valued(column);
+        let sep = self.s.separator.as_deref().unwrap_or("");
+        let check = |text: String| {
+            if multi && text.contains(sep) {
+                Err((
+                    "value-not-representable",
+                    format!(
+                        "a value of multi-valued column `{column}` contains the separator {sep:?}"
+                    ),
+                ))
+            } else {
+                Ok(text)
+            }
+        };
+        match v {
+            Value::Multi(values) if multi => {
+                let parts = values
+                    .iter()
+                    .map(|x| check(x.to_text()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(parts.join(sep))
+            }
+            Value::Multi(_) => Err((
+                "value-not-representable",
+                format!(
+                    "column `{column}` is not listed in `multi_valued`, so it cannot hold several values"
+                ),
+            )),
+            other => check(other.to_text()),
+        }
+    }
+
+    fn apply_one(&mut self, c: &ExportChange) -> Result<(), Failure> {
+        let types = &self.s.types;
+        let t = match &types.type_column {
+            Some(_) => types.get(&c.object_type),
+            None => types.types.first(),
+        }
+        .ok_or_else(|| {
+            (
+                "unknown-object-type",
+                format!("object type `{}` is not handled by this MA", c.object_type),
+            )
+        })?
+        .clone();
+        if let Some(Some(v)) = c.changes.get(&t.anchor)
+            && v.to_text() != c.anchor
+        {
+            return Err((
+                "anchor-mismatch",
+                format!("`{}` is the anchor and cannot change", t.anchor),
+            ));
+        }
+        let existing = self.index.get(c.anchor.as_str()).copied();
+        if matches!(c.kind, ExportKind::Delete) {
+            if let Some(i) = existing {
+                self.rows[i] = None;
+                self.index.remove(c.anchor.as_str());
+            }
+            return Ok(());
+        }
+        let is_add = matches!(c.kind, ExportKind::Add | ExportKind::DeleteAdd);
+        let mut cells: Vec<String> = match (is_add, existing) {
+            (true, _) => Vec::new(),
+            (false, Some(i)) => self.rows[i]
+                .iter()
+                .flatten()
+                .map(|c| c.to_string())
+                .collect(),
+            (false, None) => {
+                return Err((
+                    "object-not-found",
+                    format!("no row has anchor {:?}", c.anchor),
+                ));
+            }
+        };
+        let mut set = |me: &mut Self, name: &str, text: String| {
+            let i = me.column(name);
+            if cells.len() <= i {
+                cells.resize(i + 1, String::new());
+            }
+            cells[i] = text;
+        };
+        set(self, &t.anchor, c.anchor.clone());
+        if let Some(col) = &types.type_column {
+            set(self, col, c.object_type.clone());
+        }
+        let dn_attr = ObjectTypes::dn_attr(&t);
+        if let (true, Some(d)) = (is_add, dn_attr) {
+            set(self, d, c.dn.clone());
+        }
+        if let Some(new_dn) = &c.new_dn {
+            match dn_attr {
+                Some(d) => set(self, d, new_dn.clone()),
+                None => {
+                    return Err((
+                        "rename-not-supported",
+                        format!("object type `{}` has no DN attribute", t.name),
+                    ));
+                }
+            }
+        }
+        for (name, value) in &c.changes {
+            let text = match value {
+                Some(v) => self.render(name, v)?,
+                None => String::new(),
+            };
+            set(self, name, text);
+        }
+        let row = Some(cells.into_iter().map(String::into_boxed_str).collect());
+        match existing {
+            Some(i) => self.rows[i] = row,
+            None => {
+                self.index.insert(c.anchor.as_str().into(), self.rows.len());
+                self.rows.push(row);
+            }
+        }
+        Ok(())
+    }
+
+    /// Output column order: `columns` first, then the rest in header order.
+    fn order(&mut self) -> Vec<usize> {
+        let mut order = Vec::with_capacity(self.header.len());
+        for name in self.s.columns.clone().unwrap_or_default() {
+            let i = self.column(&name);
+            if !order.contains(&i) {
+                order.push(i);
+            }
+        }
+        for i in 0..self.header.len() {
+            if !order.contains(&i) {
+                order.push(i);
+            }
+        }
+        order
+    }
+}
+
+impl ExportSession for CsvExport<'_> {
+    fn apply(&mut self, batch: &[ExportChange]) -> Result<Vec<ExportOutcome>, ConnectorError> {
+        Ok(batch
+            .iter()
+            .map(|c| match self.apply_one(c) {
+                Ok(()) => ExportOutcome::Applied { anchor: None },
+                Err((error_type, detail)) => ExportOutcome::Failed {
+                    error_type: error_type.to_owned(),
+                    detail,
+                },
+            })
+            .collect())
+    }
+
+    fn durable_per_batch(&self) -> bool {
+        false
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), ConnectorError> {
+        let order = self.order();
+        let s = self.s;
+        file::write_atomically(&s.path, |out| {
+            if order.is_empty() {
+                return Ok(());
+            }
+            let mut w = ::csv::WriterBuilder::new()
+                .delimiter(s.delimiter)
+                .terminator(::csv::Terminator::Any(b'\n'))
+                .from_writer(out);
+            w.write_record(order.iter().map(|&i| self.header[i].as_str()))?;
+            for cells in self.rows.iter().flatten() {
+                w.write_record(
+                    order
+                        .iter()
+                        .map(|&i| cells.get(i).map(|c| &**c).unwrap_or("")),
+                )?;
+            }
+            w.flush()
+        })?;
+        tracing::debug!(file = %s.path.display(), rows = self.index.len(), "CSV export committed");
+        Ok(())
+    }
+}

@@ -1,0 +1,82 @@
+//! The CSV connector (`type = "csv"`): a file with a header row, one object
+//! per row. Streaming import in batches with per-record errors; no delta
+//! support (a delta import reads the whole file) but a fingerprint watermark
+//! so an untouched file is reported `unchanged`; atomic export.
+
+pub mod config;
+mod export;
+mod import;
+
+use crate::settings::{self, Settings};
+use autosync_connector::{
+    BuildContext, Capabilities, Connector, ConnectorError, ConnectorFactory, ExportSession,
+    ImportStream, SettingError,
+};
+pub use config::{CsvConfig, CsvSettings};
+
+/// Builds CSV connectors.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CsvFactory;
+
+impl ConnectorFactory for CsvFactory {
+    fn kind(&self) -> &'static str {
+        "csv"
+    }
+
+    fn validate(&self, settings: &Settings, ctx: &BuildContext) -> Result<(), Vec<SettingError>> {
+        CsvSettings::from_settings(settings, ctx).map(|_| ())
+    }
+
+    fn build(
+        &self,
+        settings: &Settings,
+        ctx: &BuildContext,
+    ) -> Result<Box<dyn Connector>, ConnectorError> {
+        let s = CsvSettings::from_settings(settings, ctx)
+            .map_err(|e| settings::into_connector_error(&ctx.ma, &e))?;
+        Ok(Box::new(CsvConnector { settings: s }))
+    }
+}
+
+/// A CSV connector bound to one MA's settings.
+#[derive(Clone, Debug)]
+pub struct CsvConnector {
+    settings: CsvSettings,
+}
+
+impl CsvConnector {
+    pub fn new(settings: CsvSettings) -> Self {
+        CsvConnector { settings }
+    }
+}
+
+impl Connector for CsvConnector {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            delta_import: false,
+            export: true,
+            change_notification: false,
+        }
+    }
+
+    fn full_import(
+        &mut self,
+        watermark: Option<&str>,
+    ) -> Result<Box<dyn ImportStream + '_>, ConnectorError> {
+        Ok(Box::new(import::CsvImport::start(
+            &self.settings,
+            watermark,
+        )?))
+    }
+
+    fn delta_import(
+        &mut self,
+        watermark: Option<&str>,
+    ) -> Result<Box<dyn ImportStream + '_>, ConnectorError> {
+        self.full_import(watermark)
+    }
+
+    fn begin_export(&mut self) -> Result<Box<dyn ExportSession + '_>, ConnectorError> {
+        Ok(Box::new(export::CsvExport::begin(&self.settings)?))
+    }
+}

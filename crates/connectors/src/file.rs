@@ -1,0 +1,229 @@
+//! What the file connectors (CSV, JSON Lines) share: opening a source with
+//! whole-step errors that map to run statuses, the file fingerprint used as
+//! watermark (so an untouched file is not diffed again), and the atomic
+//! write that replaces a target file without ever leaving it half-written.
+
+use autosync_connector::{ConnectorError, ConnectorErrorKind};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use xxhash_rust::xxh3::Xxh3;
+
+/// The name used in error locations, e.g. `hr.csv`.
+pub fn label(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+/// Map an I/O error on a file to a whole-step connector error.
+pub fn io_error(path: &Path, what: &str, e: &io::Error) -> ConnectorError {
+    let kind = match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => ConnectorErrorKind::ServerDown,
+        io::ErrorKind::InvalidData => ConnectorErrorKind::Data,
+        _ => ConnectorErrorKind::Connectivity,
+    };
+    ConnectorError::new(kind, format!("{what} {}: {e}", path.display()))
+}
+
+/// A file's fingerprint: size, modification time (informational) and an
+/// xxh3 hash of its bytes. Two files with the same size and hash are taken
+/// as byte-identical.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub size: u64,
+    pub mtime_ns: u128,
+    pub hash: u64,
+}
+
+impl Fingerprint {
+    /// The watermark text: `xxh3:<hash>:<size>:<mtime ns>`.
+    pub fn to_watermark(self) -> String {
+        format!("xxh3:{:016x}:{}:{}", self.hash, self.size, self.mtime_ns)
+    }
+
+    /// Parse a watermark; `None` for anything else (e.g. from another version).
+    pub fn parse(text: &str) -> Option<Fingerprint> {
+        let mut parts = text.strip_prefix("xxh3:")?.split(':');
+        let hash = u64::from_str_radix(parts.next()?, 16).ok()?;
+        let size = parts.next()?.parse().ok()?;
+        let mtime_ns = parts.next()?.parse().ok()?;
+        Some(Fingerprint {
+            size,
+            mtime_ns,
+            hash,
+        })
+    }
+
+    /// Whether the file at `path` is byte-identical to this fingerprint
+    /// (hashes it only when the size matches).
+    pub fn matches(&self, path: &Path) -> Result<bool, ConnectorError> {
+        let file = File::open(path).map_err(|e| io_error(path, "cannot open", &e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| io_error(path, "cannot read", &e))?;
+        if meta.len() != self.size {
+            return Ok(false);
+        }
+        let mut reader = HashingReader::new(file);
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_error(path, "cannot read", &e)),
+            }
+        }
+        Ok(reader.bytes == self.size && reader.hash() == self.hash)
+    }
+}
+
+/// Modification time in nanoseconds since the epoch (0 when unknown).
+pub fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// A reader that hashes every byte read through it, so an import computes
+/// the file's fingerprint in the same pass.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Box<Xxh3>,
+    pub bytes: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashingReader {
+            inner,
+            hasher: Box::new(Xxh3::new()),
+            bytes: 0,
+        }
+    }
+
+    pub fn hash(&self) -> u64 {
+        self.hasher.digest()
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(read) = buf.get(..n) {
+            self.hasher.update(read);
+        }
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Open a source file for import, with its metadata.
+pub fn open_source(path: &Path) -> Result<(File, std::fs::Metadata), ConnectorError> {
+    let file = File::open(path).map_err(|e| io_error(path, "cannot open", &e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| io_error(path, "cannot read", &e))?;
+    if meta.is_dir() {
+        return Err(ConnectorError::new(
+            ConnectorErrorKind::Configuration,
+            format!("{} is a folder, not a file", path.display()),
+        ));
+    }
+    Ok((file, meta))
+}
+
+/// Check that the folder a target file goes into exists.
+pub fn check_target_folder(path: &Path) -> Result<PathBuf, ConnectorError> {
+    let dir = folder(path);
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(ConnectorError::new(
+            ConnectorErrorKind::ServerDown,
+            format!("folder {} of {} does not exist", dir.display(), label(path)),
+        ))
+    }
+}
+
+fn folder(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Replace `target` atomically: write a temporary file in the same folder,
+/// fsync it, rename it over the target, fsync the folder. Readers see the
+/// old file or the new one, never a half-written one; on any error the
+/// temporary file is removed and the target is untouched.
+pub fn write_atomically(
+    target: &Path,
+    write: impl FnOnce(&mut BufWriter<&mut File>) -> io::Result<()>,
+) -> Result<(), ConnectorError> {
+    let dir = check_target_folder(target)?;
+    let wrap = |what: &str, e: io::Error| io_error(target, what, &e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", label(target)))
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(|e| wrap("cannot create a temporary file next to", e))?;
+    {
+        let mut w = BufWriter::with_capacity(1 << 16, tmp.as_file_mut());
+        write(&mut w).map_err(|e| wrap("cannot write", e))?;
+        w.flush().map_err(|e| wrap("cannot write", e))?;
+    }
+    match std::fs::metadata(target) {
+        Ok(meta) => std::fs::set_permissions(tmp.path(), meta.permissions())
+            .map_err(|e| wrap("cannot set permissions of", e))?,
+        Err(_) => {
+            set_default_permissions(tmp.path()).map_err(|e| wrap("cannot set permissions of", e))?
+        }
+    }
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| wrap("cannot sync", e))?;
+    tmp.persist(target)
+        .map_err(|e| wrap("cannot replace", e.error))?;
+    sync_folder(&dir).map_err(|e| wrap("cannot sync the folder of", e))
+}
+
+#[cfg(unix)]
+fn set_default_permissions(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn set_default_permissions(_path: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn sync_folder(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_folder(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_watermark_should_parse_back() {
+        let f = Fingerprint {
+            size: 42,
+            mtime_ns: 1_700_000_000_000_000_000,
+            hash: 0xdead_beef,
+        };
+        assert_eq!(Fingerprint::parse(&f.to_watermark()), Some(f));
+        assert_eq!(Fingerprint::parse("rowversion:12"), None);
+    }
+}

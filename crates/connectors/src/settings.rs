@@ -1,0 +1,249 @@
+//! Reading a connector's settings (the MA's `connector` table) into a typed
+//! config, reporting every problem at once: one [`SettingError`] per key, with
+//! a help text, and "did you mean ..." for unknown keys.
+
+use autosync_connector::{BuildContext, ConnectorError, ConnectorErrorKind, SettingError};
+use autosync_model::ObjectTypeDef;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+/// The settings map as the factory receives it.
+pub type Settings = Map<String, Value>;
+
+/// One setting a connector knows, with the help shown when it is wrong.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyHelp {
+    pub key: &'static str,
+    pub help: &'static str,
+}
+
+/// Deserialize `settings` into `T` (a `deny_unknown_fields` struct whose
+/// fields are `keys`), collecting one error per bad key instead of stopping
+/// at the first.
+pub fn parse<T: DeserializeOwned>(
+    settings: &Settings,
+    keys: &[KeyHelp],
+) -> Result<T, Vec<SettingError>> {
+    let mut errors = Vec::new();
+    let mut known = Settings::new();
+    for (key, value) in settings {
+        if key == "type" {
+            continue; // the connector type itself, when a caller leaves it in
+        }
+        match keys.iter().find(|k| k.key == key) {
+            Some(_) => {
+                known.insert(key.clone(), value.clone());
+            }
+            None => errors.push(unknown_key(key, keys)),
+        }
+    }
+    // Each key alone: type errors name their key; "missing field" errors
+    // are about the other keys and are reported by the whole parse below.
+    for (key, value) in &known {
+        let single: Settings = [(key.clone(), value.clone())].into_iter().collect();
+        if let Err(e) = serde_json::from_value::<T>(Value::Object(single)) {
+            let text = e.to_string();
+            if !text.starts_with("missing field") {
+                errors.push(error(key, &clean(&text), help(keys, key)));
+            }
+        }
+    }
+    match serde_json::from_value::<T>(Value::Object(known)) {
+        Ok(v) if errors.is_empty() => Ok(v),
+        Ok(_) => Err(errors),
+        Err(e) => {
+            let text = e.to_string();
+            if let Some(field) = text
+                .strip_prefix("missing field `")
+                .and_then(|t| t.split('`').next())
+            {
+                errors.push(error(
+                    field,
+                    &format!("`{field}` is required"),
+                    help(keys, field),
+                ));
+            } else if errors.is_empty() {
+                errors.push(error("", &clean(&text), None));
+            }
+            Err(errors)
+        }
+    }
+}
+
+/// Drop serde_json's "at line 0 column 0" tail, meaningless for a map.
+fn clean(text: &str) -> String {
+    text.split(" at line ").next().unwrap_or(text).to_owned()
+}
+
+fn help(keys: &[KeyHelp], key: &str) -> Option<String> {
+    keys.iter()
+        .find(|k| k.key == key)
+        .map(|k| k.help.to_owned())
+}
+
+/// A setting error.
+pub fn error(key: &str, message: &str, help: Option<String>) -> SettingError {
+    SettingError {
+        key: key.to_owned(),
+        message: message.to_owned(),
+        help,
+    }
+}
+
+fn unknown_key(key: &str, keys: &[KeyHelp]) -> SettingError {
+    let best = keys
+        .iter()
+        .map(|k| (edit_distance(key, k.key), k.key))
+        .min()
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3));
+    let known: Vec<&str> = keys.iter().map(|k| k.key).collect();
+    let help = match best {
+        Some((_, k)) => format!("did you mean `{k}`? Known settings: {}", known.join(", ")),
+        None => format!("known settings: {}", known.join(", ")),
+    };
+    error(key, &format!("unknown setting `{key}`"), Some(help))
+}
+
+/// Levenshtein distance, for "did you mean".
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// A path setting resolved against the configuration file's folder.
+pub fn resolve(ctx: &BuildContext, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        ctx.base_dir.join(path)
+    }
+}
+
+/// Checks on the MA's object types every connector shares: at least one,
+/// and a type column when there are several.
+pub fn check_object_types(
+    ctx: &BuildContext,
+    object_type_column: Option<&str>,
+) -> Vec<SettingError> {
+    let mut errors = Vec::new();
+    if ctx.object_types.is_empty() {
+        errors.push(error(
+            "object_types",
+            &format!("MA `{}` has no object type", ctx.ma),
+            Some("add object_types = [{ name = \"person\", anchor = \"id\" }] to the MA".into()),
+        ));
+    }
+    if ctx.object_types.len() > 1 && object_type_column.is_none() {
+        errors.push(error(
+            "object_type_column",
+            "`object_type_column` is required when the MA has several object types",
+            Some("name the column that holds each row's object type".into()),
+        ));
+    }
+    if matches!(object_type_column, Some("")) {
+        errors.push(error(
+            "object_type_column",
+            "`object_type_column` is empty",
+            None,
+        ));
+    }
+    errors
+}
+
+/// A batch size check (1 ..= 1,000,000).
+pub fn check_batch_size(batch_size: Option<usize>) -> Vec<SettingError> {
+    match batch_size {
+        Some(n) if n == 0 || n > 1_000_000 => vec![error(
+            "batch_size",
+            &format!("batch_size {n} is out of range"),
+            Some("use a number between 1 and 1000000 (default 5000)".into()),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// The configuration error `build` returns when settings do not validate.
+pub fn into_connector_error(ma: &str, errors: &[SettingError]) -> ConnectorError {
+    let text: Vec<String> = errors
+        .iter()
+        .map(|e| match &e.help {
+            Some(h) => format!("`{}`: {} ({h})", e.key, e.message),
+            None => format!("`{}`: {}", e.key, e.message),
+        })
+        .collect();
+    ConnectorError::new(
+        ConnectorErrorKind::Configuration,
+        format!("MA `{ma}`: invalid connector settings: {}", text.join("; ")),
+    )
+}
+
+/// How rows map to object types: every row one type, or a column names it.
+#[derive(Clone, Debug)]
+pub struct ObjectTypes {
+    pub types: Vec<ObjectTypeDef>,
+    /// The column holding each row's object type.
+    pub type_column: Option<String>,
+}
+
+impl ObjectTypes {
+    pub fn new(ctx: &BuildContext, type_column: Option<String>) -> Self {
+        ObjectTypes {
+            types: ctx.object_types.clone(),
+            type_column,
+        }
+    }
+
+    /// The type named by a row (or the only type). Err: error type and detail.
+    pub fn for_row(&self, value: Option<&str>) -> Result<&ObjectTypeDef, (&'static str, String)> {
+        match (&self.type_column, value) {
+            (None, _) => self.types.first().ok_or((
+                "unknown-object-type",
+                "the MA has no object type".to_owned(),
+            )),
+            (Some(col), None | Some("")) => {
+                Err(("missing-object-type", format!("no value in column `{col}`")))
+            }
+            (Some(col), Some(v)) => self.get(v).ok_or_else(|| {
+                let known: Vec<&str> = self.types.iter().map(|t| t.name.as_str()).collect();
+                (
+                    "unknown-object-type",
+                    format!(
+                        "`{v}` in column `{col}` is not an object type of this MA ({})",
+                        known.join(", ")
+                    ),
+                )
+            }),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ObjectTypeDef> {
+        self.types.iter().find(|t| t.name == name)
+    }
+
+    /// The DN attribute of a type, when it is not the anchor.
+    pub fn dn_attr(t: &ObjectTypeDef) -> Option<&str> {
+        t.dn.as_deref().filter(|d| *d != t.anchor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_should_count_single_character_edits() {
+        assert_eq!(edit_distance("delimeter", "delimiter"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("path", "path"), 0);
+    }
+}

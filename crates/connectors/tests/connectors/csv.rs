@@ -1,0 +1,414 @@
+//! The CSV connector against real files.
+
+use crate::common::{build, ctx, drain, import_all, person, settings};
+use autosync_connector::compliance::{self, ComplianceTarget};
+use autosync_connector::{
+    ConnectorErrorKind, ConnectorFactory, ExportChange, ExportOutcome, ImportItem,
+};
+use autosync_connectors::csv::CsvFactory;
+use autosync_model::{Attributes, ExportKind, ObjectTypeDef, Value};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+fn target() -> (TempDir, ComplianceTarget) {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().to_owned();
+    let path = base.join("users.csv");
+    let object_type = ObjectTypeDef {
+        dn: Some("dn".into()),
+        ..person()
+    };
+    let ot = object_type.clone();
+    let p1 = path.clone();
+    let p2 = path.clone();
+    let t = ComplianceTarget {
+        name: "csv".into(),
+        object_type,
+        attributes: vec!["name".into(), "mail".into(), "title".into()],
+        batch_size: 100,
+        large_count: 1000,
+        delta_sees_deletes: false,
+        detects_unchanged: true,
+        reset: Box::new(move || std::fs::write(&p1, b"").unwrap()),
+        make: Box::new(move || {
+            build(
+                &CsvFactory,
+                &base,
+                vec![ot.clone()],
+                json!({"path": "users.csv", "batch_size": 100}),
+            )
+        }),
+        read_back: Box::new(move || read_back(&p2)),
+    };
+    (dir, t)
+}
+
+/// The file's rows keyed by `id`, read with the csv crate directly.
+fn read_back(path: &Path) -> BTreeMap<String, Attributes> {
+    let mut out = BTreeMap::new();
+    if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 {
+        return out;
+    }
+    let mut rdr = csv::Reader::from_path(path).unwrap();
+    let header = rdr.headers().unwrap().clone();
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        let attrs: Attributes = header
+            .iter()
+            .zip(rec.iter())
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.to_owned(), Value::from(v)))
+            .collect();
+        out.insert(attrs["id"].to_text(), attrs);
+    }
+    out
+}
+
+#[test]
+fn csv_connector_should_return_exported_adds_on_full_import() {
+    let (_d, t) = target();
+    compliance::export_adds_then_full_import_returns_exactly_them(&t);
+}
+
+#[test]
+fn csv_connector_should_round_trip_updates_removals_and_deletes() {
+    let (_d, t) = target();
+    compliance::export_update_remove_attribute_and_delete_round_trip(&t);
+}
+
+#[test]
+fn csv_connector_should_update_in_place_when_an_add_is_re_sent() {
+    let (_d, t) = target();
+    compliance::re_sending_an_add_updates_in_place(&t);
+}
+
+#[test]
+fn csv_connector_should_apply_the_rest_of_a_batch_after_a_failed_change() {
+    let (_d, t) = target();
+    compliance::failed_changes_do_not_stop_the_batch(&t);
+}
+
+#[test]
+fn csv_connector_should_stream_full_imports_in_bounded_batches() {
+    let (_d, t) = target();
+    compliance::full_import_streams_in_bounded_batches(&t);
+}
+
+#[test]
+fn csv_connector_should_read_everything_on_delta_import() {
+    let (_d, t) = target();
+    compliance::delta_import_returns_changes_and_a_watermark(&t);
+}
+
+#[test]
+fn csv_connector_should_report_unchanged_only_for_an_untouched_file() {
+    let (_d, t) = target();
+    compliance::unchanged_is_true_only_when_nothing_changed(&t);
+}
+
+fn connector(dir: &Path, extra: serde_json::Value) -> Box<dyn autosync_connector::Connector> {
+    let mut s = settings(json!({"path": "users.csv"}));
+    s.extend(settings(extra));
+    CsvFactory.build(&s, &ctx(dir, vec![person()])).unwrap()
+}
+
+fn errors(items: &[ImportItem]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .filter_map(|i| i.as_ref().err())
+        .map(|e| (e.error_type.clone(), e.detail.clone()))
+        .collect()
+}
+
+fn anchors(items: &[ImportItem]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|i| i.as_ref().ok())
+        .map(|o| o.anchor.clone())
+        .collect()
+}
+
+#[test]
+fn each_bad_record_should_be_an_error_and_the_rest_of_the_file_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = b"id,name,mail\n1,Ann,ann@x\n2,Bob,bob@x,extra\n3,Cy\xff,cy@x\n,NoId,no@x\n1,Again,again@x\n".to_vec();
+    data.extend_from_slice(b"4,Dee,dee@x\n");
+    std::fs::write(dir.path().join("users.csv"), data).unwrap();
+    let items = import_all(&mut *connector(dir.path(), json!({})));
+    assert_eq!(anchors(&items), vec!["1", "4"]);
+    let first = items[0].as_ref().unwrap();
+    assert_eq!(
+        first.attributes["name"],
+        Value::from("Ann"),
+        "the first of two duplicates is kept"
+    );
+    assert_eq!(
+        errors(&items),
+        vec![
+            (
+                "malformed-record".into(),
+                "users.csv line 3: expected 3 fields, found 4".into()
+            ),
+            (
+                "invalid-utf8".into(),
+                "users.csv line 4: column `name` is not valid UTF-8".into()
+            ),
+            (
+                "missing-anchor".into(),
+                "users.csv line 5: no anchor: column `id` is empty".into()
+            ),
+            (
+                "duplicate-anchor".into(),
+                "users.csv line 6: anchor \"1\" was already read on line 2; the first is kept"
+                    .into()
+            ),
+        ]
+    );
+    let dup = items[4].as_ref().unwrap_err();
+    assert_eq!(
+        (dup.anchor.as_deref(), dup.location.as_str()),
+        (Some("1"), "users.csv line 6")
+    );
+}
+
+#[test]
+fn a_missing_file_should_stop_the_import_as_server_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = connector(dir.path(), json!({}));
+    let err = conn.full_import(None).err().unwrap();
+    assert_eq!(err.kind, ConnectorErrorKind::ServerDown);
+    assert!(err.message.contains("users.csv"), "{}", err.message);
+}
+
+fn add(id: &str, attrs: &[(&str, Value)]) -> ExportChange {
+    ExportChange {
+        object_type: "person".into(),
+        anchor: id.into(),
+        dn: id.into(),
+        kind: ExportKind::Add,
+        changes: attrs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Some(v.clone())))
+            .collect(),
+        new_dn: None,
+    }
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn an_export_that_never_commits_should_leave_the_file_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    let original = b"id,name\n1,Ann\n2,Bob\n";
+    std::fs::write(&path, original).unwrap();
+    let mut conn = connector(dir.path(), json!({}));
+    {
+        let mut session = conn.begin_export().unwrap();
+        let outcomes = session
+            .apply(&[add("3", &[("name", "Cy".into())])])
+            .unwrap();
+        assert_eq!(outcomes, vec![ExportOutcome::Applied { anchor: None }]);
+        // The step fails here (crash, error): the session is dropped, never committed.
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), original);
+    assert_eq!(files_in(dir.path()), vec![path]);
+}
+
+#[test]
+fn a_committed_export_should_leave_no_temporary_file_and_keep_the_header_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    std::fs::write(&path, "name,id\nAnn,1\nBob,2\n").unwrap();
+    let mut conn = connector(dir.path(), json!({}));
+    let mut session = conn.begin_export().unwrap();
+    session
+        .apply(&[add("3", &[("mail", "cy@x".into()), ("name", "Cy".into())])])
+        .unwrap();
+    session.commit().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "name,id,mail\nAnn,1,\nBob,2,\nCy,3,cy@x\n"
+    );
+    assert_eq!(files_in(dir.path()), vec![path]);
+}
+
+#[test]
+fn the_columns_setting_should_fix_the_exported_column_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    let mut conn = connector(dir.path(), json!({"columns": ["id", "name", "mail"]}));
+    let mut session = conn.begin_export().unwrap();
+    session
+        .apply(&[add(
+            "1",
+            &[
+                ("title", "Boss".into()),
+                ("mail", "a@x".into()),
+                ("name", "Ann".into()),
+            ],
+        )])
+        .unwrap();
+    session.commit().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "id,name,mail,title\n1,Ann,a@x,Boss\n"
+    );
+}
+
+#[test]
+fn multi_valued_columns_should_split_on_import_and_join_on_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    std::fs::write(&path, "id;groups\n1;\"a,b\"\n").unwrap();
+    let extra = json!({"delimiter": ";", "multi_value_separator": ",", "multi_valued": ["groups"]});
+    let mut conn = connector(dir.path(), extra);
+    let items = import_all(&mut *conn);
+    let obj = items[0].as_ref().unwrap();
+    assert_eq!(
+        obj.attributes["groups"],
+        Value::Multi(vec!["a".into(), "b".into()])
+    );
+    let mut session = conn.begin_export().unwrap();
+    let groups = Value::Multi(vec!["x".into(), "y".into()]);
+    let bad = Value::Multi(vec!["p,q".into()]);
+    let outcomes = session
+        .apply(&[
+            add("2", &[("groups", groups)]),
+            add("3", &[("groups", bad)]),
+        ])
+        .unwrap();
+    assert!(
+        matches!(&outcomes[1], ExportOutcome::Failed { error_type, .. } if error_type == "value-not-representable")
+    );
+    session.commit().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "id;groups\n1;a,b\n2;x,y\n"
+    );
+}
+
+#[test]
+fn an_unchanged_file_should_yield_no_batch_and_a_rewritten_one_should_be_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    std::fs::write(&path, "id,name\n1,Ann\n").unwrap();
+    let mut conn = connector(dir.path(), json!({}));
+    let (_, wm) = drain(conn.full_import(None).unwrap());
+    let wm = wm.unwrap();
+    let stream = conn.full_import(Some(&wm)).unwrap();
+    assert!(stream.unchanged());
+    let (batches, wm2) = drain(stream);
+    assert!(batches.is_empty());
+    assert_eq!(wm2.as_deref(), Some(wm.as_str()));
+    std::fs::write(&path, "id,name\n1,Bob\n").unwrap(); // same size, other bytes
+    let stream = conn.full_import(Some(&wm)).unwrap();
+    assert!(!stream.unchanged());
+    let (batches, wm3) = drain(stream);
+    assert_eq!(batches.concat().len(), 1);
+    assert_ne!(wm3.unwrap(), wm);
+}
+
+#[test]
+fn a_200k_row_file_should_import_in_batches_of_at_most_the_default_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    let mut data = String::from("id,name,mail,title,department\n");
+    for i in 0..200_000 {
+        data.push_str(&format!("{i},User {i},user{i}@example.com,Engineer,R&D\n"));
+    }
+    std::fs::write(&path, data).unwrap();
+    let mut conn = connector(dir.path(), json!({}));
+    let (batches, wm) = drain(conn.full_import(None).unwrap());
+    assert!(wm.is_some());
+    assert!(
+        batches.iter().all(|b| b.len() <= 5000),
+        "a batch exceeds 5000 items"
+    );
+    assert_eq!(batches.len(), 40);
+    assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 200_000);
+    assert!(batches.iter().flatten().all(Result::is_ok));
+}
+
+#[test]
+fn rows_should_take_their_object_type_from_the_type_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "kind,id,gid\nperson,1,\ngroup,,g1\nrobot,2,\n",
+    )
+    .unwrap();
+    let group = ObjectTypeDef {
+        name: "group".into(),
+        anchor: "gid".into(),
+        dn: None,
+    };
+    let mut conn = build(
+        &CsvFactory,
+        dir.path(),
+        vec![person(), group],
+        json!({"path": "users.csv", "object_type_column": "kind"}),
+    );
+    let items = import_all(&mut *conn);
+    let ok: Vec<(String, String)> = items
+        .iter()
+        .filter_map(|i| i.as_ref().ok())
+        .map(|o| (o.object_type.clone(), o.anchor.clone()))
+        .collect();
+    assert_eq!(
+        ok,
+        vec![("person".into(), "1".into()), ("group".into(), "g1".into())]
+    );
+    assert_eq!(errors(&items)[0].0, "unknown-object-type");
+    assert!(!items[0].as_ref().unwrap().attributes.contains_key("kind"));
+}
+
+#[test]
+fn validation_should_report_every_bad_setting_with_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(
+        json!({"delimeter": ";", "encoding": "latin1", "batch_size": 0, "multi_valued": ["g"]}),
+    );
+    let errs = CsvFactory
+        .validate(&s, &ctx(dir.path(), vec![person()]))
+        .unwrap_err();
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, vec!["delimeter", "path"]);
+    assert!(
+        errs[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `delimiter`?")
+    );
+    let s = settings(
+        json!({"path": "a.csv", "encoding": "latin1", "batch_size": 0, "multi_valued": ["g"]}),
+    );
+    let errs = CsvFactory
+        .validate(&s, &ctx(dir.path(), vec![person()]))
+        .unwrap_err();
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec!["encoding", "multi_value_separator", "batch_size"]
+    );
+    let s = settings(json!({"path": 5}));
+    let errs = CsvFactory
+        .validate(&s, &ctx(dir.path(), vec![person()]))
+        .unwrap_err();
+    assert_eq!(errs[0].key, "path");
+    assert!(
+        errs[0].message.contains("invalid type"),
+        "{}",
+        errs[0].message
+    );
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the shipped connectors against real files and real
+//! SQLite databases in temporary folders: the shared compliance suite, then
+//! each connector's own behaviour (per-record errors, atomic export,
+//! watermarks, delta, constraints, injection).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod common;
+mod csv;
