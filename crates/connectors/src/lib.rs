@@ -5,8 +5,10 @@
 //! error per problem) before anything is built; [`register_all`] adds them
 //! all to a registry.
 
+mod change;
 pub mod csv;
 pub mod file;
+pub mod jsonl;
 pub mod settings;
 
 use autosync_connector::Registry;
@@ -14,4 +16,5 @@ use autosync_connector::Registry;
 /// Register every connector type of this crate (`csv`, `jsonl`, `sqlite`).
 pub fn register_all(registry: &mut Registry) {
     registry.register(Box::new(csv::CsvFactory));
+    registry.register(Box::new(jsonl::JsonlFactory));
 }

@@ -1,0 +1,82 @@
+//! How one export change turns into a record's complete attributes, for the
+//! connectors that rewrite whole records (JSON Lines): object type checks,
+//! anchor immutability, DN attribute and renames, add-as-replace.
+
+use crate::settings::ObjectTypes;
+use autosync_connector::ExportChange;
+use autosync_model::{Attributes, ExportKind, ObjectTypeDef, Value, value::apply_changes};
+
+/// A per-object export failure: error type and detail.
+pub type Failure = (&'static str, String);
+
+/// The object type a change is for.
+pub fn object_type<'t>(
+    types: &'t ObjectTypes,
+    c: &ExportChange,
+) -> Result<&'t ObjectTypeDef, Failure> {
+    match &types.type_column {
+        Some(_) => types.get(&c.object_type),
+        None => types.types.first(),
+    }
+    .ok_or_else(|| {
+        (
+            "unknown-object-type",
+            format!("object type `{}` is not handled by this MA", c.object_type),
+        )
+    })
+}
+
+/// The record after `c` (not a delete): an add or delete-add replaces the
+/// record (an add for an existing anchor is an update in place), an update
+/// or rename changes `existing` (which must exist).
+pub fn apply(
+    types: &ObjectTypes,
+    c: &ExportChange,
+    existing: Option<Attributes>,
+) -> Result<Attributes, Failure> {
+    let t = object_type(types, c)?;
+    if let Some(Some(v)) = c.changes.get(&t.anchor)
+        && v.to_text() != c.anchor
+    {
+        return Err((
+            "anchor-mismatch",
+            format!("`{}` is the anchor and cannot change", t.anchor),
+        ));
+    }
+    let is_add = matches!(c.kind, ExportKind::Add | ExportKind::DeleteAdd);
+    let mut attrs = match (is_add, existing) {
+        (true, _) => Attributes::new(),
+        (false, Some(a)) => a,
+        (false, None) => {
+            return Err((
+                "object-not-found",
+                format!("no record has anchor {:?}", c.anchor),
+            ));
+        }
+    };
+    if !attrs.contains_key(&t.anchor) {
+        attrs.insert(t.anchor.clone(), Value::from(c.anchor.as_str()));
+    }
+    if let Some(col) = &types.type_column {
+        attrs.insert(col.clone(), Value::from(c.object_type.as_str()));
+    }
+    let dn_attr = ObjectTypes::dn_attr(t);
+    if let (true, Some(d)) = (is_add, dn_attr) {
+        attrs.insert(d.to_owned(), Value::from(c.dn.as_str()));
+    }
+    if let Some(new_dn) = &c.new_dn {
+        match dn_attr {
+            Some(d) => {
+                attrs.insert(d.to_owned(), Value::from(new_dn.as_str()));
+            }
+            None => {
+                return Err((
+                    "rename-not-supported",
+                    format!("object type `{}` has no DN attribute", t.name),
+                ));
+            }
+        }
+    }
+    apply_changes(&mut attrs, &c.changes);
+    Ok(attrs)
+}

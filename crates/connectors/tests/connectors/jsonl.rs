@@ -1,0 +1,238 @@
+//! The JSON Lines connector against real files.
+
+use crate::common::{build, drain, import_all, person};
+use autosync_connector::compliance::{self, ComplianceTarget};
+use autosync_connector::{ExportChange, ExportOutcome, ImportItem};
+use autosync_connectors::jsonl::JsonlFactory;
+use autosync_model::{Attributes, ExportKind, ObjectTypeDef, Value};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tempfile::TempDir;
+
+fn target() -> (TempDir, ComplianceTarget) {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().to_owned();
+    let path = base.join("users.jsonl");
+    let object_type = ObjectTypeDef {
+        dn: Some("dn".into()),
+        ..person()
+    };
+    let ot = object_type.clone();
+    let (p1, p2) = (path.clone(), path);
+    let t = ComplianceTarget {
+        name: "jsonl".into(),
+        object_type,
+        attributes: vec!["name".into(), "mail".into(), "title".into()],
+        batch_size: 100,
+        large_count: 1000,
+        delta_sees_deletes: false,
+        detects_unchanged: true,
+        reset: Box::new(move || std::fs::write(&p1, b"").unwrap()),
+        make: Box::new(move || {
+            build(
+                &JsonlFactory,
+                &base,
+                vec![ot.clone()],
+                json!({"path": "users.jsonl", "batch_size": 100}),
+            )
+        }),
+        read_back: Box::new(move || read_back(&p2)),
+    };
+    (dir, t)
+}
+
+fn read_back(path: &Path) -> BTreeMap<String, Attributes> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let a: Attributes = serde_json::from_str(l).unwrap();
+            (a["id"].to_text(), a)
+        })
+        .collect()
+}
+
+#[test]
+fn jsonl_connector_should_return_exported_adds_on_full_import() {
+    let (_d, t) = target();
+    compliance::export_adds_then_full_import_returns_exactly_them(&t);
+}
+
+#[test]
+fn jsonl_connector_should_round_trip_updates_removals_and_deletes() {
+    let (_d, t) = target();
+    compliance::export_update_remove_attribute_and_delete_round_trip(&t);
+}
+
+#[test]
+fn jsonl_connector_should_update_in_place_when_an_add_is_re_sent() {
+    let (_d, t) = target();
+    compliance::re_sending_an_add_updates_in_place(&t);
+}
+
+#[test]
+fn jsonl_connector_should_apply_the_rest_of_a_batch_after_a_failed_change() {
+    let (_d, t) = target();
+    compliance::failed_changes_do_not_stop_the_batch(&t);
+}
+
+#[test]
+fn jsonl_connector_should_stream_full_imports_in_bounded_batches() {
+    let (_d, t) = target();
+    compliance::full_import_streams_in_bounded_batches(&t);
+}
+
+#[test]
+fn jsonl_connector_should_read_everything_on_delta_import() {
+    let (_d, t) = target();
+    compliance::delta_import_returns_changes_and_a_watermark(&t);
+}
+
+#[test]
+fn jsonl_connector_should_report_unchanged_only_for_an_untouched_file() {
+    let (_d, t) = target();
+    compliance::unchanged_is_true_only_when_nothing_changed(&t);
+}
+
+fn connector(dir: &Path) -> Box<dyn autosync_connector::Connector> {
+    build(
+        &JsonlFactory,
+        dir,
+        vec![person()],
+        json!({"path": "users.jsonl"}),
+    )
+}
+
+fn errors(items: &[ImportItem]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .filter_map(|i| i.as_ref().err())
+        .map(|e| (e.error_type.clone(), e.location.clone()))
+        .collect()
+}
+
+#[test]
+fn each_bad_line_should_be_an_error_and_the_rest_of_the_file_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = Vec::new();
+    data.extend_from_slice(
+        b"{\"id\": \"1\", \"name\": \"Ann\", \"groups\": [\"a\", \"b\"], \"n\": 7, \"x\": null}\n",
+    );
+    data.extend_from_slice(b"{\"id\": \"2\", \"name\": \n");
+    data.extend_from_slice(b"[1, 2]\n");
+    data.extend_from_slice(b"{\"id\": \"3\", \"name\": \"C\xff\"}\n");
+    data.extend_from_slice(b"{\"name\": \"no id\"}\n");
+    data.extend_from_slice(b"\n");
+    data.extend_from_slice(b"{\"id\": \"1\", \"name\": \"again\"}\n");
+    data.extend_from_slice(b"{\"id\": 4, \"bin\": {\"base64\": \"AQI=\"}}\r\n");
+    std::fs::write(dir.path().join("users.jsonl"), data).unwrap();
+    let items = import_all(&mut *connector(dir.path()));
+    let ok: Vec<_> = items.iter().filter_map(|i| i.as_ref().ok()).collect();
+    assert_eq!(ok.len(), 2);
+    assert_eq!(ok[0].anchor, "1");
+    assert_eq!(ok[0].attributes["name"], Value::from("Ann"));
+    assert_eq!(
+        ok[0].attributes["groups"],
+        Value::Multi(vec!["a".into(), "b".into()])
+    );
+    assert_eq!(ok[0].attributes["n"], Value::Integer(7));
+    assert!(!ok[0].attributes.contains_key("x"), "null means absent");
+    assert_eq!(ok[1].anchor, "4");
+    assert_eq!(ok[1].attributes["bin"], Value::Binary(vec![1, 2]));
+    let l = |n: u32| format!("users.jsonl line {n}");
+    assert_eq!(
+        errors(&items),
+        vec![
+            ("invalid-json".into(), l(2)),
+            ("not-an-object".into(), l(3)),
+            ("invalid-utf8".into(), l(4)),
+            ("missing-anchor".into(), l(5)),
+            ("duplicate-anchor".into(), l(7)),
+        ]
+    );
+}
+
+fn change(id: &str, kind: ExportKind, attrs: &[(&str, Option<Value>)]) -> ExportChange {
+    ExportChange {
+        object_type: "person".into(),
+        anchor: id.into(),
+        dn: id.into(),
+        kind,
+        changes: attrs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+        new_dn: None,
+    }
+}
+
+#[test]
+fn exported_lines_should_be_sorted_by_anchor_and_untouched_lines_kept_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.jsonl");
+    std::fs::write(
+        &path,
+        "{ \"id\": \"m\",  \"name\": \"Kept as is\" }\n{\"id\":\"z\",\"name\":\"Zed\"}\n",
+    )
+    .unwrap();
+    let mut conn = connector(dir.path());
+    let mut session = conn.begin_export().unwrap();
+    let outcomes = session
+        .apply(&[
+            change(
+                "a",
+                ExportKind::Add,
+                &[("name", Some("Ann".into())), ("n", Some(Value::Integer(3)))],
+            ),
+            change(
+                "z",
+                ExportKind::Update,
+                &[("name", None), ("mail", Some("z@x".into()))],
+            ),
+        ])
+        .unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, ExportOutcome::Applied { .. }))
+    );
+    session.commit().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "{\"id\":\"a\",\"n\":3,\"name\":\"Ann\"}\n{ \"id\": \"m\",  \"name\": \"Kept as is\" }\n{\"id\":\"z\",\"mail\":\"z@x\"}\n"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file is left"
+    );
+}
+
+#[test]
+fn an_export_that_never_commits_should_leave_the_file_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.jsonl");
+    let original = "{\"id\":\"1\"}\n";
+    std::fs::write(&path, original).unwrap();
+    let mut conn = connector(dir.path());
+    {
+        let mut session = conn.begin_export().unwrap();
+        session
+            .apply(&[change("1", ExportKind::Delete, &[])])
+            .unwrap();
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn an_unchanged_jsonl_file_should_yield_no_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.jsonl"), "{\"id\":\"1\"}\n").unwrap();
+    let mut conn = connector(dir.path());
+    let (_, wm) = drain(conn.full_import(None).unwrap());
+    let stream = conn.full_import(wm.as_deref()).unwrap();
+    assert!(stream.unchanged());
+    assert!(drain(stream).0.is_empty());
+}
