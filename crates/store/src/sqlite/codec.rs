@@ -58,7 +58,10 @@ pub(crate) fn decode_col<T: DeserializeOwned>(
             ));
         }
     };
-    serde_json::from_slice(bytes).map_err(|e| error::decode(path, what(), e))
+    // One UTF-8 check of the whole body, then a parse that skips the check
+    // of each string.
+    let text = std::str::from_utf8(bytes).map_err(|e| error::decode(path, what(), e))?;
+    serde_json::from_str(text).map_err(|e| error::decode(path, what(), e))
 }
 
 /// The filter columns of a connector-space object.
