@@ -33,6 +33,15 @@ impl Compute {
         }
     }
 
+    /// The attributes it reads; `None` when a script may read any.
+    pub(crate) fn reads(&self) -> Option<Vec<String>> {
+        match self {
+            Compute::Attribute(a) => Some(vec![a.clone()]),
+            Compute::Constant(_) => Some(Vec::new()),
+            Compute::Program(p) => program_reads(p),
+        }
+    }
+
     /// Evaluate; an empty result is no value.
     pub(crate) fn eval(&self, view: &dyn Lookup) -> Result<Option<Value>, EvalError> {
         let v = match self {
@@ -42,6 +51,12 @@ impl Compute {
         };
         Ok(v.filter(|v| !v.is_empty()))
     }
+}
+
+/// The attributes a program reads; `None` when it is a script (which may
+/// read attributes by computed names).
+pub(crate) fn program_reads(p: &Program) -> Option<Vec<String>> {
+    (!p.is_script()).then(|| p.attributes().to_vec())
 }
 
 /// Compile an expression, rendering the error with its source.

@@ -261,7 +261,13 @@ impl Importer<'_, '_> {
                 if let Some(dn) = &unconfirmed.new_dn {
                     cs.dn.clone_from(dn);
                 }
-                if cs.pending_import.is_none() && same_attributes(&attrs, &cs.hologram) && obj.dn == cs.dn {
+                let reads = self.ctx.engine.rules.mas.get(self.ctx.ma_index).map(|m| &m.inbound_reads);
+                let nothing_to_sync = match reads {
+                    Some(Some(names)) => names.iter().all(|n| same(attrs.get(n), cs.hologram.get(n))),
+                    _ => same_attributes(&attrs, &cs.hologram),
+                };
+                if cs.pending_import.is_none() && nothing_to_sync && obj.dn == cs.dn {
+                    // Confirmed, and nothing the inbound rules read changed.
                     cs.hologram = attrs;
                     return true;
                 }

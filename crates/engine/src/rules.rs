@@ -4,7 +4,7 @@
 //! metaverse types resolved up front so that a sync step does no per-object
 //! work that can be done once.
 
-use crate::compute::{Compute, compile_expression};
+use crate::compute::{Compute, compile_expression, program_reads};
 use crate::error::EngineError;
 use autosync_expr::Program;
 use autosync_model::{DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef};
@@ -98,6 +98,9 @@ pub(crate) struct MaRules {
     pub outbound: Vec<OutboundFlow>,
     pub provisioning: Vec<Provisioning>,
     pub deprovisioning: DeprovisionAction,
+    /// The CS attributes a connector's inbound rules (flows, filters) read;
+    /// `None` when a script may read any.
+    pub inbound_reads: Option<HashSet<String>>,
 }
 
 fn applies(rule_type: &Option<String>, actual: &str) -> bool {
@@ -392,7 +395,19 @@ impl MaCompiler<'_> {
                 dn: p.dn.as_deref().map(|c| self.expr(&rule, c)).transpose()?,
             });
         }
+        let mut reads = Some(HashSet::new());
+        let all = inbound
+            .iter()
+            .map(|f| f.source.reads())
+            .chain(filters.iter().map(|f| program_reads(&f.condition)));
+        for r in all {
+            match (r, &mut reads) {
+                (Some(names), Some(set)) => set.extend(names),
+                _ => reads = None,
+            }
+        }
         Ok(MaRules {
+            inbound_reads: reads,
             index,
             name: d.name.clone(),
             filters,

@@ -33,7 +33,7 @@ fn join_matches(cs: Option<&Value>, mv: Option<&Value>) -> bool {
     }
 }
 
-impl Syncer<'_, '_> {
+impl Syncer<'_> {
     pub(crate) fn sync_object(&mut self, txn: &mut dyn StoreTxn, cs: CsObject) -> Result<Work, Fail> {
         let mut w = Work {
             source: cs,

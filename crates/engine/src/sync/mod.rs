@@ -74,8 +74,7 @@ pub(crate) struct Work {
 }
 
 /// The state of one sync step.
-pub(crate) struct Syncer<'a, 'c> {
-    pub ctx: &'a StepCtx<'c>,
+pub(crate) struct Syncer<'a> {
     pub rules: &'a Rules,
     pub ma: &'a MaRules,
     pub full: bool,
@@ -84,7 +83,17 @@ pub(crate) struct Syncer<'a, 'c> {
     pub processed: u64,
     /// Metaverse objects of the current batch.
     pub mv_cache: HashMap<MvId, MvObject>,
+    /// Whether any object synchronised without error yet.
+    pub any_success: bool,
+    /// Expression failures before the first success.
+    pub failures_before_success: u64,
+    pub last_failure: String,
 }
+
+/// When this many objects in a row fail in rules expressions or scripts
+/// from the start of a step and none succeeded, the rules are broken, not
+/// the data: the step stops with `stopped-extension-dll-exception`.
+pub(crate) const RULES_BROKEN_AFTER: u64 = 100;
 
 pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
     let rules = &ctx.engine.rules;
@@ -97,7 +106,6 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         });
     };
     let mut s = Syncer {
-        ctx,
         rules,
         ma,
         full,
@@ -105,6 +113,9 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         errors: StepErrors::new(ctx.run_id, ctx.step_index, &ctx.ma.name, ErrorStage::Sync),
         processed: 0,
         mv_cache: HashMap::new(),
+        any_success: false,
+        failures_before_success: 0,
+        last_failure: String::new(),
     };
     let filter = if full { CsFilter::All } else { CsFilter::PendingImport };
     let mut after: CsId = 0;
@@ -122,6 +133,16 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         s.errors.flush(txn.as_mut())?;
         txn.commit()?;
         ctx.advanced(s.processed);
+        if !s.any_success && s.failures_before_success >= RULES_BROKEN_AFTER {
+            stop = Some((
+                RunStatus::StoppedExtensionDllException,
+                format!(
+                    "the first {} objects all failed in the rules' expressions or scripts; last error: {}",
+                    s.failures_before_success, s.last_failure
+                ),
+            ));
+            break;
+        }
     }
     let (status, message) = match stop {
         Some((st, m)) => (st, Some(m)),
@@ -138,7 +159,7 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
     })
 }
 
-impl Syncer<'_, '_> {
+impl Syncer<'_> {
     fn batch(&mut self, txn: &mut dyn StoreTxn, page: Vec<CsObject>) -> StoreResult<()> {
         self.mv_cache.clear();
         let ids: Vec<MvId> = page.iter().filter_map(|c| c.connection.mv_id()).collect();
@@ -152,10 +173,17 @@ impl Syncer<'_, '_> {
             let id = cs.id;
             let anchor = cs.anchor.clone();
             match self.sync_object(txn, cs) {
-                Ok(work) => self.apply(txn, work)?,
+                Ok(work) => {
+                    self.any_success = true;
+                    self.apply(txn, work)?;
+                }
                 Err(Fail::Store(e)) => return Err(e),
                 Err(Fail::Object { error_type, detail }) => {
                     self.counters.failures += 1;
+                    if error_type == "expression-failed" && !self.any_success {
+                        self.failures_before_success += 1;
+                        self.last_failure.clone_from(&detail);
+                    }
                     let error = self.errors.push(&anchor, error_type, detail);
                     if let Some(mut orig) = txn.cs_get(id)? {
                         orig.error = Some(error);

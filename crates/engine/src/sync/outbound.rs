@@ -83,7 +83,7 @@ fn is_connector_of(x: &CsObject, mv: &MvObject) -> bool {
     x.connection == Connection::Connector { mv_id: mv.id }
 }
 
-impl Syncer<'_, '_> {
+impl Syncer<'_> {
     /// Rule 4 for one metaverse object. `(to_others, to_self)`: refresh the
     /// connectors on other MAs, and the source on its own MA. Returns
     /// whether the source changed.

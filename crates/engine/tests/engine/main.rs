@@ -1,0 +1,5 @@
+//! Engine tests against a real SQLite store and the real file connectors.
+
+mod fixture;
+mod import;
+mod scenario;
