@@ -85,3 +85,35 @@ impl CsColumns {
         }
     }
 }
+
+/// How a run's per-object error is stored. `RunObjectError` flattens its
+/// `ObjectError`, and both have a `run_id`, so its own JSON form has that
+/// field twice and does not read back: the store nests the error instead
+/// (the run id is the row's `run_id` column).
+#[derive(serde::Serialize)]
+pub(crate) struct RunErrorBody<'a> {
+    pub step_index: u32,
+    pub ma: &'a str,
+    pub object: &'a str,
+    pub error: &'a autosync_model::ObjectError,
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct RunErrorRow {
+    pub step_index: u32,
+    pub ma: String,
+    pub object: String,
+    pub error: autosync_model::ObjectError,
+}
+
+impl RunErrorRow {
+    pub(crate) fn into_error(self, run_id: i64) -> autosync_model::RunObjectError {
+        autosync_model::RunObjectError {
+            run_id,
+            step_index: self.step_index,
+            ma: self.ma,
+            object: self.object,
+            error: self.error,
+        }
+    }
+}

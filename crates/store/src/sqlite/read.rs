@@ -1,7 +1,7 @@
 //! The read queries, shared by read views and write transactions (which see
 //! their own writes). Every query is a cached prepared statement.
 
-use super::codec::decode_col;
+use super::codec::{RunErrorRow, decode_col};
 use super::error;
 use super::mvindex::{self, IndexDefs};
 use crate::api::{CsCounts, CsFilter, MvQuery, StoreErrorKind, StoreResult};
@@ -465,7 +465,10 @@ impl Ctx<'_> {
             "SELECT id, data FROM run_error WHERE run_id = ?1 ORDER BY id LIMIT ?2",
             params![run_id, lim],
             &|| format!("list the errors of run {run_id} from store"),
-            |row, path| decode_col(row, 1, path, &|| format!("an error of run {run_id}")),
+            |row, path| {
+                decode_col::<RunErrorRow>(row, 1, path, &|| format!("an error of run {run_id}"))
+                    .map(|e| e.into_error(run_id))
+            },
             &mut out,
         )?;
         Ok(out)

@@ -2,7 +2,7 @@
 //! mutex) and the [`StoreTxn`] that holds it from `BEGIN IMMEDIATE` to
 //! `COMMIT`, or rolls back when dropped.
 
-use super::codec::{CsColumns, JsonText, encode};
+use super::codec::{CsColumns, JsonText, RunErrorBody, encode};
 use super::error;
 use super::mvindex::{self, IndexDefs};
 use super::read::{Ctx, impl_store_read};
@@ -453,12 +453,13 @@ impl StoreTxn for SqliteTxn<'_> {
         let w = &mut *self.w;
         for e in errors {
             let run_id = e.run_id;
-            encode(
-                &mut w.buf,
-                e,
-                path,
-                format_args!("an error of run {run_id}"),
-            )?;
+            let body = RunErrorBody {
+                step_index: e.step_index,
+                ma: &e.ma,
+                object: &e.object,
+                error: &e.error,
+            };
+            encode(&mut w.buf, &body, path, format_args!("an error of run {run_id}"))?;
             w.conn
                 .prepare_cached(
                     "INSERT INTO run_error (run_id, ma, object, error_type, data) VALUES (?1, ?2, ?3, ?4, ?5)",
