@@ -56,8 +56,20 @@ impl Lookup for () {
     }
 }
 
-/// A small list of name/value pairs.
-impl Lookup for [(&str, Value)] {
+/// A small fixed list of name/value pairs (handy in tests and examples).
+impl<const N: usize> Lookup for [(&str, Value); N] {
+    fn get(&self, attr: &str) -> Option<&Value> {
+        self.iter().find(|(n, _)| *n == attr).map(|(_, v)| v)
+    }
+    fn for_each_attr(&self, visit: &mut dyn FnMut(&str, &Value)) {
+        for (name, value) in self {
+            visit(name, value);
+        }
+    }
+}
+
+/// A list of name/value pairs.
+impl Lookup for Vec<(&str, Value)> {
     fn get(&self, attr: &str) -> Option<&Value> {
         self.iter().find(|(n, _)| *n == attr).map(|(_, v)| v)
     }

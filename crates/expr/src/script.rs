@@ -134,7 +134,10 @@ pub(crate) fn compile_rhai(
     limits: &ScriptLimits,
 ) -> Result<ScriptProgram, CompileError> {
     let engine = engine_for(limits);
-    let scope = attrs_scope(Dynamic::from_map(Map::new()));
+    // A variable, not a constant, while compiling: the optimiser would
+    // otherwise fold `attrs["x"]` against this empty map.
+    let mut scope = Scope::new();
+    scope.push_dynamic("attrs", Dynamic::from_map(Map::new()));
     let ast = engine.compile_with_scope(&scope, src).map_err(|e| {
         let (message, help) = parse_message(&e.0.to_string());
         CompileError {
@@ -157,7 +160,7 @@ fn parse_message(message: &str) -> (String, Option<String>) {
         Some("`eval` is disabled in autosync scripts".to_owned())
     } else if lower.contains("import") {
         Some("scripts cannot import modules or read files".to_owned())
-    } else if lower.contains("variable not found") {
+    } else if lower.contains("undefined variable") {
         Some("read attributes with attr(\"name\") or attrs.name".to_owned())
     } else {
         None
