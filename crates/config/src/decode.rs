@@ -176,9 +176,32 @@ fn reword(message: &str, raw: &str, path: &[PathSegment]) -> (String, Option<Str
             Some(PathSegment::Key(k)) => Some(format!("check the value of `{k}`")),
             _ => None,
         };
-        return (format!("wrong type of value: found {rest}"), help);
+        return (
+            format!("wrong type of value: found {}", plain_types(&rest)),
+            help,
+        );
     }
     (message.to_owned(), None)
+}
+
+/// serde's type names in words.
+fn plain_types(text: &str) -> String {
+    let mut out = text.to_owned();
+    for (from, to) in [
+        ("expected u64", "expected a whole number (0 or more)"),
+        ("expected i64", "expected a whole number"),
+        ("expected a sequence", "expected an array `[...]`"),
+        ("expected a map", "expected a table"),
+        ("expected a boolean", "expected `true` or `false`"),
+        ("found sequence", "found an array"),
+        ("found map", "found a table"),
+    ] {
+        out = out.replace(from, to);
+    }
+    if let Some(i) = out.find("expected struct ") {
+        out.replace_range(i.., "expected a table");
+    }
+    out
 }
 
 fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
@@ -194,49 +217,48 @@ fn backticked_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The deepest key path whose key or value contains `span`.
+/// The deepest key path whose key or value contains `span`. Tables written
+/// as `[header]` or `[[array]]` sections have spans that do not cover their
+/// contents, so every branch is searched.
 pub fn path_of_span(root: &Spanned<DeTable<'_>>, span: &Range<usize>) -> Vec<PathSegment> {
     let mut path = Vec::new();
-    let mut current: &DeValue<'_> = &DeValue::Boolean(false);
-    let mut table = Some(root.get_ref());
-    loop {
-        let children: Vec<(
-            PathSegment,
-            Range<usize>,
-            Option<Range<usize>>,
-            &DeValue<'_>,
-        )> = match (table, current) {
-            (Some(t), _) | (None, DeValue::Table(t)) => t
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        PathSegment::key(k.get_ref().as_ref()),
-                        v.span(),
-                        Some(k.span()),
-                        v.get_ref(),
-                    )
-                })
-                .collect(),
-            (None, DeValue::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (PathSegment::Index(i), v.span(), None, v.get_ref()))
-                .collect(),
-            _ => return path,
-        };
-        let inside = |r: &Range<usize>| r.start <= span.start && span.end <= r.end && r != &(0..0);
-        let next = children
-            .into_iter()
-            .find(|(_, v, k, _)| inside(v) || k.as_ref().is_some_and(inside));
-        match next {
-            Some((segment, _, _, value)) => {
-                path.push(segment);
-                current = value;
-                table = None;
-            }
-            None => return path,
+    search_table(root.get_ref(), span, &mut path);
+    path
+}
+
+fn covers(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end && outer.end > outer.start
+}
+
+fn search_table(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<PathSegment>) -> bool {
+    for (key, value) in table.iter() {
+        path.push(PathSegment::key(key.get_ref().as_ref()));
+        if search_value(value, span, path) || covers(&key.span(), span) {
+            return true;
         }
+        path.pop();
     }
+    false
+}
+
+fn search_value(
+    value: &Spanned<DeValue<'_>>,
+    span: &Range<usize>,
+    path: &mut Vec<PathSegment>,
+) -> bool {
+    let found_inside = match value.get_ref() {
+        DeValue::Table(t) => search_table(t, span, path),
+        DeValue::Array(items) => items.iter().enumerate().any(|(i, item)| {
+            path.push(PathSegment::Index(i));
+            let found = search_value(item, span, path);
+            if !found {
+                path.pop();
+            }
+            found
+        }),
+        _ => false,
+    };
+    found_inside || covers(&value.span(), span)
 }
 
 #[cfg(test)]

@@ -251,9 +251,13 @@ impl miette::Diagnostic for FancyDiagnostic {
 /// prints them with source snippets for a terminal.
 #[derive(Debug)]
 pub struct ConfigError {
-    pub path: PathBuf,
-    /// Every problem found, errors and warnings, in file order.
-    pub diagnostics: Vec<Diagnostic>,
+    inner: Box<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    diagnostics: Vec<Diagnostic>,
     source_code: Option<NamedSource<Arc<String>>>,
     fancy: Vec<FancyDiagnostic>,
 }
@@ -275,18 +279,30 @@ impl ConfigError {
         diagnostics.sort_by_key(|d| d.span.map_or(0, |s| s.offset()));
         let fancy = diagnostics.iter().map(FancyDiagnostic::new).collect();
         ConfigError {
-            path: path.to_path_buf(),
-            diagnostics,
-            fancy,
-            source_code: source.map(|text| {
-                NamedSource::new(path.display().to_string(), text).with_language("toml")
+            inner: Box::new(Inner {
+                path: path.to_path_buf(),
+                diagnostics,
+                fancy,
+                source_code: source.map(|text| {
+                    NamedSource::new(path.display().to_string(), text).with_language("toml")
+                }),
             }),
         }
     }
 
+    /// The configuration file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Every problem found, in file order.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.inner.diagnostics
+    }
+
     /// The errors (not the warnings).
     pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
-        self.diagnostics.iter().filter(|d| d.is_error())
+        self.inner.diagnostics.iter().filter(|d| d.is_error())
     }
 }
 
@@ -294,7 +310,7 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
-        for d in &self.diagnostics {
+        for d in &self.inner.diagnostics {
             if !first {
                 f.write_str("\n")?;
             }
@@ -312,7 +328,7 @@ impl ConfigError {
     pub fn summary(&self) -> String {
         let errors = self.errors().count();
         let noun = if errors == 1 { "error" } else { "errors" };
-        format!("{errors} {noun} in {}", self.path.display())
+        format!("{errors} {noun} in {}", self.inner.path.display())
     }
 
     /// The diagnostics with source snippets and carets, for a terminal
@@ -364,14 +380,18 @@ impl miette::Diagnostic for Summary<'_> {
 /// [`ConfigError::render_fancy`], whose header is a one-line summary.
 impl miette::Diagnostic for ConfigError {
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.source_code
+        self.inner
+            .source_code
             .as_ref()
             .map(|s| s as &dyn miette::SourceCode)
     }
 
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
         Some(Box::new(
-            self.fancy.iter().map(|d| d as &dyn miette::Diagnostic),
+            self.inner
+                .fancy
+                .iter()
+                .map(|d| d as &dyn miette::Diagnostic),
         ))
     }
 }

@@ -207,8 +207,11 @@ pub fn render_key(root: &Spanned<DeTable<'_>>, path: &[PathSegment]) -> String {
         match segment {
             PathSegment::Key(k) => {
                 out.push_str(&display_key(k));
-                if k == "ma" && i == 0 {
-                    if let Some(PathSegment::Index(n)) = path.get(1) {
+                if k == "ma"
+                    && i == 0
+                    && let Some(PathSegment::Index(n)) = path.get(1)
+                {
+                    {
                         let name = value_at(root, &path[..2])
                             .and_then(|v| match v {
                                 DeValue::Table(t) => t.get("name"),

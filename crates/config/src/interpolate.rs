@@ -56,16 +56,10 @@ fn walk_value(
 ) {
     let span = value.span();
     match value.get_mut() {
-        DeValue::String(s) => {
-            if s.contains('$') {
-                match interpolate(s, env) {
-                    Ok(new) => *s = Cow::Owned(new),
-                    Err(e) => {
-                        problems.push(Problem::error(path.clone(), span, e.message).help(e.help))
-                    }
-                }
-            }
-        }
+        DeValue::String(s) if s.contains('$') => match interpolate(s, env) {
+            Ok(new) => *s = Cow::Owned(new),
+            Err(e) => problems.push(Problem::error(path.clone(), span, e.message).help(e.help)),
+        },
         DeValue::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 path.push(PathSegment::Index(i));
@@ -179,6 +173,7 @@ fn read_secret_files(
                     "keep one: `{base}` gives the value, `{name}` names a file holding it"
                 )),
             );
+            table.remove(name.as_str());
             continue;
         }
         let Some(file) = value.get_ref().as_str() else {

@@ -143,7 +143,14 @@ pub fn load_str_with_env(
         .map(|p| p.into_diagnostic(&root))
         .collect();
     if diagnostics.iter().any(Diagnostic::is_error) {
-        return Err(fail(diagnostics));
+        // Warnings wait until the errors are fixed: some are only echoes of
+        // an error (a misspelt attribute nothing flows into).
+        return Err(fail(
+            diagnostics
+                .into_iter()
+                .filter(Diagnostic::is_error)
+                .collect(),
+        ));
     }
 
     if system.store.path.is_relative() {

@@ -180,3 +180,120 @@ fn check_value(
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autosync_model::*;
+    use std::collections::BTreeMap;
+
+    /// A definition with every optional part present, so that its serde
+    /// form shows every key the file may hold.
+    fn everything() -> SystemDef {
+        let some = || Some("x".to_owned());
+        let mut precedence = BTreeMap::new();
+        precedence.insert("a".to_owned(), PrecedenceDef::Ranked(vec!["m".into()]));
+        let mut metaverse = BTreeMap::new();
+        metaverse.insert(
+            "person".to_owned(),
+            MvTypeDef {
+                attributes: vec!["a".into()],
+                precedence,
+                deletion: DeletionRule::LastAuthoritativeConnector {
+                    mas: vec!["m".into()],
+                },
+            },
+        );
+        let mut run_profiles = BTreeMap::new();
+        run_profiles.insert("p".to_owned(), vec![StepType::FullImport]);
+        let ma = MaDef {
+            name: "m".into(),
+            connector: ConnectorDef {
+                kind: "csv".into(),
+                settings: serde_json::Map::new(),
+            },
+            object_types: vec![ObjectTypeDef {
+                name: "t".into(),
+                anchor: "id".into(),
+                dn: some(),
+            }],
+            filters: vec![FilterDef {
+                object_type: some(),
+                condition: "x".into(),
+            }],
+            join: vec![JoinRuleDef {
+                object_type: some(),
+                mv_type: some(),
+                on: vec![JoinCondition {
+                    cs: some(),
+                    expr: some(),
+                    mv: "a".into(),
+                }],
+            }],
+            projection: vec![ProjectionDef {
+                object_type: some(),
+                mv_type: some(),
+                condition: some(),
+            }],
+            import_flows: vec![ImportFlowDef {
+                object_type: some(),
+                mv_type: some(),
+                mv: "a".into(),
+                from: some(),
+                constant: Some(Value::from("c")),
+                expr: some(),
+                script: some(),
+            }],
+            export_flows: vec![ExportFlowDef {
+                object_type: some(),
+                mv_type: some(),
+                cs: "a".into(),
+                from: some(),
+                constant: Some(Value::from("c")),
+                expr: some(),
+                script: some(),
+                initial_only: true,
+            }],
+            provisioning: vec![ProvisioningDef {
+                mv_type: some(),
+                object_type: some(),
+                condition: some(),
+                anchor: "x".into(),
+                dn: some(),
+            }],
+            deprovisioning: DeprovisionAction::Delete,
+            run_profiles,
+            export_deletion_threshold: 1,
+            controller: Some(serde_json::json!({ "any": { "thing": 1 } })),
+        };
+        SystemDef {
+            store: StoreDef::default(),
+            metaverse,
+            mas: vec![ma],
+            controller: Some(serde_json::json!({ "mode": "supported" })),
+            base_dir: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_schema_should_accept_every_key_the_definitions_serialize() {
+        let text = toml::to_string(&everything()).unwrap();
+        let root = crate::document::parse(&text).unwrap();
+        let unknown: Vec<String> = unknown_keys(&root).into_iter().map(|p| p.message).collect();
+        assert!(unknown.is_empty(), "{unknown:?}\n{text}");
+        // And the text reads back into the same definitions.
+        let back: SystemDef = toml::from_str(&text).unwrap();
+        assert_eq!(back, everything());
+    }
+
+    #[test]
+    fn the_schema_should_reject_a_key_the_definitions_do_not_have() {
+        let root = crate::document::parse("[[ma]]\nname = \"m\"\nprojections = []\n").unwrap();
+        let problems = unknown_keys(&root);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            problems[0].help.as_deref(),
+            Some("did you mean `projection`?")
+        );
+    }
+}

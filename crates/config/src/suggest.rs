@@ -26,7 +26,7 @@ where
 }
 
 /// `did you mean `x`?` or the list of valid names (`one of: a, b, c`).
-pub fn hint<'a>(word: &str, candidates: &[&'a str]) -> String {
+pub fn hint(word: &str, candidates: &[&str]) -> String {
     match closest(word, candidates.iter().copied()) {
         Some(c) => format!("did you mean `{c}`?"),
         None if candidates.is_empty() => "there is nothing of that kind to refer to".to_owned(),
@@ -36,13 +36,15 @@ pub fn hint<'a>(word: &str, candidates: &[&'a str]) -> String {
 
 /// `a, b, c` (with backticks), at most 12 names.
 pub fn list(candidates: &[&str]) -> String {
-    let mut shown: Vec<String> = candidates
-        .iter()
-        .take(12)
-        .map(|c| format!("`{c}`"))
-        .collect();
-    if candidates.len() > 12 {
-        shown.push(format!("... ({} more)", candidates.len() - 12));
+    let mut unique: Vec<&str> = Vec::new();
+    for c in candidates {
+        if !unique.contains(c) {
+            unique.push(c);
+        }
+    }
+    let mut shown: Vec<String> = unique.iter().take(12).map(|c| format!("`{c}`")).collect();
+    if unique.len() > 12 {
+        shown.push(format!("... ({} more)", unique.len() - 12));
     }
     shown.join(", ")
 }

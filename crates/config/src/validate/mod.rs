@@ -191,7 +191,12 @@ fn check_ma_names(c: &mut Checker<'_, '_>) {
         if let Some(first) = seen.get(&name) {
             let line = crate::diagnostic::Location::of(
                 c.text,
-                c.span(&key_path!["ma", *first, "name"]).start,
+                c.span(&[
+                    PathSegment::key("ma"),
+                    PathSegment::Index(*first),
+                    PathSegment::key("name"),
+                ])
+                .start,
             )
             .line;
             c.error(
@@ -229,17 +234,13 @@ fn check_connector(
     };
     if let Err(errors) = factory.validate(&ma.connector.settings, &ctx) {
         for e in errors {
-            let mut path = key_path!["ma", i, "connector"];
-            if !e.key.is_empty() {
-                path.push(PathSegment::key(e.key.as_str()));
+            // A setting that is there is reported at its value; a missing
+            // one at the connector table.
+            let mut path = key_path!["ma", i, "connector", e.key.as_str()];
+            if e.key.is_empty() || lookup(c.root, &path).is_none() {
+                path.pop();
             }
-            let key_exists = lookup(c.root, &path).is_some();
-            let message = if key_exists || e.key.is_empty() {
-                e.message
-            } else {
-                format!("`{}`: {}", e.key, e.message)
-            };
-            c.error(path, message, e.help);
+            c.error(path, e.message, e.help);
         }
     }
 }

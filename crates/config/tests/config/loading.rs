@@ -1,0 +1,171 @@
+//! Configurations that load: defaults, `${ENV}`, `*_file` secrets, relative
+//! paths, warnings, and locating keys for other crates' diagnostics.
+
+use crate::support::{ENV, VALID, load, registry};
+use autosync_config::{PathSegment, Severity, load_str_with_env, parse_key_path};
+use autosync_model::{DeprovisionAction, StepType};
+use std::fs;
+use std::path::Path;
+
+#[test]
+fn a_valid_configuration_should_load_with_its_definitions_and_no_warnings() {
+    let loaded = load(VALID).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let hr = loaded.system.ma("hr").unwrap();
+    assert_eq!(hr.connector.kind, "csv");
+    assert_eq!(hr.import_flows.len(), 3);
+    assert_eq!(hr.profile("delta-sync"), Some(vec![StepType::DeltaSync]));
+    let dir = loaded.system.ma("directory").unwrap();
+    assert_eq!(dir.export_deletion_threshold, 200);
+    assert_eq!(dir.deprovisioning, DeprovisionAction::Disconnect);
+    assert_eq!(hr.export_deletion_threshold, 500);
+}
+
+#[test]
+fn load_should_resolve_the_store_path_against_the_config_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("quickstart");
+    fs::create_dir(&folder).unwrap();
+    let file = folder.join("autosync.toml");
+    fs::write(&file, VALID).unwrap();
+    let loaded = autosync_config::load(&file, &registry()).unwrap();
+    let base = folder.canonicalize().unwrap();
+    assert_eq!(loaded.system.base_dir, base);
+    assert_eq!(loaded.system.store.path, base.join("state/autosync.db"));
+    assert_eq!(loaded.path, file);
+}
+
+#[test]
+fn an_absolute_store_path_should_be_kept_as_it_is() {
+    let text = VALID.replace("state/autosync.db", "/var/lib/autosync/state.db");
+    let loaded = load(&text).unwrap();
+    assert_eq!(
+        loaded.system.store.path,
+        Path::new("/var/lib/autosync/state.db")
+    );
+}
+
+#[test]
+fn a_missing_file_should_be_an_error_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nope.toml");
+    let err = autosync_config::load(&file, &registry()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with(&file.display().to_string()), "{text}");
+    assert!(
+        text.contains("cannot read the configuration file"),
+        "{text}"
+    );
+    assert!(text.contains("help: check the path"), "{text}");
+}
+
+#[test]
+fn env_variables_should_be_interpolated_with_defaults_and_escapes() {
+    let text = VALID
+        .replace("\"data/hr.csv\"", "\"${HR_FILE}\"")
+        .replace(
+            "\"data/directory.jsonl\"",
+            "\"${DIR_FILE:-data/dir.jsonl}\"",
+        )
+        .replace("\"state/autosync.db\"", "\"state/$${literal}.db\"");
+    let loaded = load(&text).unwrap();
+    let settings = &loaded.system.ma("hr").unwrap().connector.settings;
+    assert_eq!(settings["path"], "data/hr.csv");
+    let settings = &loaded.system.ma("directory").unwrap().connector.settings;
+    assert_eq!(settings["path"], "data/dir.jsonl");
+    assert!(loaded.system.store.path.ends_with("state/${literal}.db"));
+}
+
+#[test]
+fn a_secret_file_should_replace_the_file_key_with_its_trimmed_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("secrets")).unwrap();
+    fs::write(dir.path().join("secrets/hr-password"), "s3cr3t-value\n").unwrap();
+    let text = VALID.replace(
+        "{ type = \"csv\", path = \"data/hr.csv\" }",
+        "{ type = \"csv\", path = \"data/hr.csv\", password_file = \"secrets/hr-password\" }",
+    );
+    let file = dir.path().join("autosync.toml");
+    fs::write(&file, &text).unwrap();
+    let loaded = autosync_config::load(&file, &registry()).unwrap();
+    let settings = &loaded.system.ma("hr").unwrap().connector.settings;
+    assert_eq!(settings["password"], "s3cr3t-value");
+    assert!(!settings.contains_key("password_file"));
+    // Other crates find the secret's place in the file by its plain name.
+    let span = loaded
+        .span_of(&parse_key_path("ma[0].connector.password"))
+        .unwrap();
+    assert_eq!(
+        &loaded.source[span.offset()..span.offset() + span.len()],
+        "\"secrets/hr-password\""
+    );
+}
+
+#[test]
+fn a_secret_should_never_appear_in_error_output() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("pw"), "s3cr3t-value\n").unwrap();
+    // The secret is read, and the configuration has errors elsewhere, one of
+    // them about the very setting that holds the secret.
+    let text = VALID
+        .replace(
+            "{ type = \"csv\", path = \"data/hr.csv\" }",
+            "{ type = \"csv\", path = \"data/hr.csv\", password_file = \"pw\", colour = \"${SECRET_THRESHOLD}\" }",
+        )
+        .replace("export_deletion_threshold = 200", "export_deletion_threshold = \"${SECRET_THRESHOLD}\"");
+    let file = dir.path().join("autosync.toml");
+    fs::write(&file, &text).unwrap();
+    let err = autosync_config::load(&file, &registry()).unwrap_err();
+    let plain = err.to_string();
+    let fancy = err.render_fancy(false);
+    let debug = format!("{err:?}");
+    for output in [&plain, &fancy, &debug] {
+        assert!(!output.contains("s3cr3t-value"), "{output}");
+        assert!(!output.contains("hunter2"), "{output}");
+    }
+    assert!(plain.contains("interpolated value"), "{plain}");
+}
+
+#[test]
+fn warnings_should_not_stop_loading_and_should_name_their_place() {
+    let text = VALID
+        .replace(
+            "attributes = [\"employeeId\", \"displayName\", \"email\"]",
+            "attributes = [\"employeeId\", \"displayName\", \"email\", \"manager\"]",
+        )
+        .replace(
+            "{ email = [\"directory\", \"hr\"] }",
+            "{ displayName = [\"directory\", \"hr\"] }",
+        );
+    let loaded = load(&text).unwrap();
+    let rendered: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .all(|w| w.severity == Severity::Warning)
+    );
+    insta::assert_snapshot!(rendered.join("\n"));
+}
+
+#[test]
+fn diagnostic_at_should_locate_a_controller_key_for_another_crate() {
+    let text = format!("{VALID}controller = {{ triggers = [{{ cron = \"* * *\" }}] }}\n");
+    let loaded = load(&text).unwrap();
+    assert!(loaded.system.ma("directory").unwrap().controller.is_some());
+    let path = parse_key_path("ma[1].controller.triggers[0].cron");
+    let d = loaded.diagnostic_at(&path, "a cron expression needs 5 or 6 fields");
+    let err = loaded.error(vec![d.with_help("e.g. `0 */15 * * * *`")]);
+    insta::assert_snapshot!(err.to_string());
+    assert_eq!(path[0], PathSegment::key("ma"));
+}
+
+#[test]
+fn load_str_with_env_should_read_variables_only_from_the_given_lookup() {
+    let text = VALID.replace("\"data/hr.csv\"", "\"${HOME}\"");
+    let err = load_str_with_env(&text, Path::new("c.toml"), &registry(), ENV).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("environment variable `HOME` is not set")
+    );
+}

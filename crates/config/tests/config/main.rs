@@ -1,0 +1,8 @@
+//! Loading configuration files end to end: real files in temporary folders,
+//! a registry of connector factories (test data: they validate settings the
+//! way file connectors do, and build nothing), and the rendered diagnostics
+//! snapshotted as users see them.
+
+mod errors;
+mod loading;
+mod support;
