@@ -219,6 +219,23 @@ impl FileWatchTrigger {
         }
     }
 
+    /// The coalescing loop over a watch set up by [`FileWatchTrigger::watch`]
+    /// (kept alive until the loop ends).
+    pub async fn run_on(
+        &self,
+        active: ActiveWatch,
+        clock: &dyn Clock,
+        sink: &dyn RequestSink,
+        cancel: &CancellationToken,
+    ) {
+        let ActiveWatch {
+            _watcher: watcher,
+            events,
+        } = active;
+        self.run_with(events, clock, sink, cancel).await;
+        drop(watcher);
+    }
+
     /// The coalescing loop over a stream of filesystem events.
     pub async fn run_with(
         &self,

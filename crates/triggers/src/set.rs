@@ -50,7 +50,7 @@ pub struct TriggerDeps {
 #[derive(Clone, Debug)]
 pub enum Trigger {
     Interval(IntervalTrigger),
-    Schedule(ScheduleTrigger),
+    Schedule(Box<ScheduleTrigger>),
     AutoImport(AutoImportTrigger),
     FileWatch(FileWatchTrigger),
     Script(ScriptTrigger),
@@ -124,7 +124,9 @@ impl TriggerSet {
         for (index, config) in configs.iter().enumerate() {
             let built = match config {
                 TriggerConfig::Interval(c) => c.validate(ma, index).map(Trigger::Interval),
-                TriggerConfig::Schedule(c) => c.validate(ma, index).map(Trigger::Schedule),
+                TriggerConfig::Schedule(c) => c
+                    .validate(ma, index)
+                    .map(|t| Trigger::Schedule(Box::new(t))),
                 TriggerConfig::AutoImport(c) => c.validate(ma, index).map(Trigger::AutoImport),
                 TriggerConfig::FileWatch(c) => c
                     .validate(ma, index, ctx.base_dir, ctx.default_watch_path)
@@ -226,7 +228,7 @@ impl TriggerSet {
                 }
                 Trigger::Schedule(t) => {
                     let state = self.states.entry(t.ask.key.clone()).or_default().clone();
-                    tokio::spawn(t.run(state, clock, sink, token))
+                    tokio::spawn((*t).run(state, clock, sink, token))
                 }
                 Trigger::AutoImport(t) => {
                     tokio::spawn(t.run(self.last_import.subscribe(), clock, sink, token))

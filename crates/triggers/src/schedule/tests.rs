@@ -270,13 +270,21 @@ fn start(cron: &str, tz: &str, catch_up: bool, start: &str, state: TriggerState)
 
 impl Running {
     /// The next request, with the wall-clock time it was made at.
+    /// Fails (instead of hanging) when no request comes within 30 days of
+    /// paused tokio time.
     async fn next_request(&mut self) -> (TriggerRequest, DateTime<Utc>) {
-        loop {
-            match self.events.recv().await.unwrap() {
-                TriggerEvent::Request(r) => return (r, self.clock.now()),
-                TriggerEvent::State { .. } | TriggerEvent::Error(_) => {}
+        let wait = async {
+            loop {
+                match self.events.recv().await.unwrap() {
+                    TriggerEvent::Request(r) => return r,
+                    TriggerEvent::State { .. } | TriggerEvent::Error(_) => {}
+                }
             }
-        }
+        };
+        let request = tokio::time::timeout(std::time::Duration::from_secs(30 * 86_400), wait)
+            .await
+            .expect("a request");
+        (request, self.clock.now())
     }
 }
 
