@@ -169,3 +169,29 @@ fn load_str_with_env_should_read_variables_only_from_the_given_lookup() {
             .contains("environment variable `HOME` is not set")
     );
 }
+
+#[test]
+fn the_readme_example_should_load_without_warnings() {
+    let readme = include_str!("../../README.md");
+    let start = readme.find("## A complete example").unwrap();
+    let block = &readme[start..];
+    let block = &block[block.find("```toml\n").unwrap() + 8..];
+    let example = &block[..block.find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("secrets")).unwrap();
+    fs::write(dir.path().join("secrets/dir"), "pw\n").unwrap();
+    let file = dir.path().join("autosync.toml");
+    fs::write(&file, example).unwrap();
+    let loaded = match autosync_config::load(&file, &registry()) {
+        Ok(l) => l,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let directory = loaded.system.ma("directory").unwrap();
+    assert_eq!(directory.deprovisioning, DeprovisionAction::Delete);
+    assert_eq!(directory.connector.settings["password"], "pw");
+    assert_eq!(
+        directory.profile("delta-import-delta-sync"),
+        Some(vec![StepType::DeltaImport, StepType::DeltaSync])
+    );
+}

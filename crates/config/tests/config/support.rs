@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use std::path::Path;
 
 /// Checks `path` (required string), `delimiter` (one character) and
-/// `password` (non-empty when given); rejects any other key.
+/// `password` (non-empty when given), allows `table`; rejects any other key.
 struct FileFactory(&'static str);
 
 impl ConnectorFactory for FileFactory {
@@ -59,11 +59,11 @@ impl ConnectorFactory for FileFactory {
             }
         }
         for key in settings.keys() {
-            if !["path", "delimiter", "password"].contains(&key.as_str()) {
+            if !["path", "delimiter", "password", "table"].contains(&key.as_str()) {
                 error(
                     key,
                     "unknown setting",
-                    Some("settings are `path`, `delimiter`, `password`"),
+                    Some("settings are `path`, `delimiter`, `password`, `table`"),
                 );
             }
         }
