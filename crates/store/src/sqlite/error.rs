@@ -73,7 +73,7 @@ fn hint(kind: StoreErrorKind, e: &rusqlite::Error) -> &'static str {
 pub(crate) fn sql(path: &Path, op: impl Display, e: rusqlite::Error) -> StoreError {
     let kind = kind_of(&e, path);
     let detail = match &e {
-        rusqlite::Error::SqliteFailure(f, Some(msg)) => format!("{msg} ({:?})", f.code),
+        rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
         other => other.to_string(),
     };
     let hint = hint(kind, &e);

@@ -109,7 +109,7 @@ pub(crate) fn configure(
         opts.reader_cache_kib
     };
     conn.busy_timeout(opts.busy_timeout)
-        .map_err(|e| error::sql(path, "configure store", e))?;
+        .map_err(|e| error::sql(path, "open store", e))?;
     let sql = format!(
         "PRAGMA synchronous = NORMAL;
          PRAGMA cache_size = -{cache_kib};
@@ -120,7 +120,7 @@ pub(crate) fn configure(
         opts.mmap_bytes, opts.wal_autocheckpoint_pages
     );
     conn.execute_batch(&sql)
-        .map_err(|e| error::sql(path, "configure store", e))?;
+        .map_err(|e| error::sql(path, "open store", e))?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(())
 }
