@@ -34,6 +34,9 @@ pub struct BuildContext<'a> {
     pub base_dir: &'a Path,
     /// The MA connector's file, the default for file-watch triggers.
     pub default_watch_path: Option<&'a Path>,
+    /// The MA's run profile names: a trigger asking for another one is a
+    /// configuration error. Empty: not checked.
+    pub profiles: &'a [String],
 }
 
 /// What running triggers talk to.
@@ -76,6 +79,30 @@ impl Trigger {
     pub fn description(&self) -> &str {
         &self.ask().trigger
     }
+}
+
+fn check_known_profile(
+    ctx: &BuildContext<'_>,
+    index: usize,
+    kind: &str,
+    trigger: Trigger,
+) -> Result<Trigger, TriggerConfigError> {
+    let profile = &trigger.ask().profile;
+    let scripted = matches!(trigger, Trigger::Script(_));
+    if scripted || ctx.profiles.is_empty() || ctx.profiles.contains(profile) {
+        return Ok(trigger);
+    }
+    Err(TriggerConfigError {
+        ma: ctx.ma.to_owned(),
+        index,
+        kind: kind.to_owned(),
+        key: "profile".into(),
+        message: format!(
+            "MA `{}` has no run profile `{profile}` (it has: {})",
+            ctx.ma,
+            ctx.profiles.join(", ")
+        ),
+    })
 }
 
 struct Running {
@@ -135,9 +162,12 @@ impl TriggerSet {
                     c.validate(ma, index, ctx.base_dir).map(Trigger::Script)
                 }
             };
+            let built = built.and_then(|t| check_known_profile(ctx, index, config.kind(), t));
             match built {
                 Ok(trigger) => {
-                    if let Some(first) = seen.insert(trigger.key().to_owned(), index) {
+                    // Schedules keep state by key: two with one key would share it.
+                    let keyed = matches!(trigger, Trigger::Schedule(_));
+                    if keyed && let Some(first) = seen.insert(trigger.key().to_owned(), index) {
                         errors.push(TriggerConfigError {
                             ma: ma.to_owned(),
                             index,

@@ -32,6 +32,7 @@ fn build(toml_text: &str, base_dir: &Path, states: &BTreeMap<String, TriggerStat
         ma: "hr",
         base_dir,
         default_watch_path: None,
+        profiles: &[],
     };
     TriggerSet::build(&ctx, &configs(toml_text), states).unwrap()
 }
@@ -170,6 +171,28 @@ async fn a_failing_trigger_should_not_stop_the_others() {
 }
 
 #[test]
+fn a_trigger_asking_for_a_profile_the_ma_does_not_have_should_be_rejected() {
+    let profiles = ["delta-import".to_owned(), "full-import".to_owned()];
+    let ctx = BuildContext {
+        ma: "hr",
+        base_dir: Path::new("."),
+        default_watch_path: None,
+        profiles: &profiles,
+    };
+    let text = r#"triggers = [{ type = "interval", profile = "delta-import" }, { type = "auto-import", profile = "delta-imprt" }]"#;
+    let errors = TriggerSet::build(&ctx, &configs(text), &BTreeMap::new()).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!((errors[0].index, errors[0].key.as_str()), (1, "profile"));
+    assert!(
+        errors[0]
+            .message
+            .contains("has no run profile `delta-imprt` (it has: delta-import, full-import)"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
 fn building_a_set_should_report_every_bad_trigger_and_duplicates() {
     let text = r#"triggers = [
         { type = "schedule", cron = "0 25 * * *" },
@@ -181,6 +204,7 @@ fn building_a_set_should_report_every_bad_trigger_and_duplicates() {
         ma: "hr",
         base_dir: Path::new("."),
         default_watch_path: None,
+        profiles: &[],
     };
     let errors = TriggerSet::build(&ctx, &configs(text), &BTreeMap::new()).unwrap_err();
     let summary: Vec<_> = errors.iter().map(|e| (e.index, e.key.as_str())).collect();

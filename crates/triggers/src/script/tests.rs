@@ -307,3 +307,36 @@ async fn a_failing_script_with_on_error_continue_should_report_and_run_again_nex
     assert_eq!(start.elapsed(), Duration::from_secs(60), "second tick");
     task.abort();
 }
+
+#[test]
+fn the_readme_example_should_queue_an_import_only_when_the_change_counter_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let db = dir.path().join("data/source.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("create table changes(id integer); insert into changes values (1);")
+        .unwrap();
+    let mut c = config("");
+    c.script = Some(
+        r#"
+        let n = sql_scalar("data/source.db", "select count(*) from changes");
+        let before = if state.contains("n") { state.n } else { n };
+        state.n = n;
+        if n != before { "delta-import" }
+        "#
+        .into(),
+    );
+    let trigger = c.validate("hr", 0, dir.path()).unwrap();
+    let mut runner = runner_with(&trigger, Arc::new(NoScriptHost));
+    assert!(
+        runner.call().unwrap().is_unit(),
+        "first call only learns the count"
+    );
+    assert!(runner.call().unwrap().is_unit(), "nothing changed");
+    conn.execute("insert into changes values (2)", []).unwrap();
+    assert_eq!(
+        runner.call().unwrap().into_string().unwrap(),
+        "delta-import"
+    );
+    assert!(runner.call().unwrap().is_unit());
+}
