@@ -5,7 +5,8 @@
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use autosync_model::{
-    Attributes, Connection, CsObject, ExportKind, ImportKind, MvObject, MvValue, PendingExport, PendingImport, Value,
+    Attributes, Connection, CsObject, ExportKind, ImportKind, MvObject, MvValue, PendingExport,
+    PendingImport, Value,
 };
 use autosync_store::sqlite::{SqliteOptions, SqliteStore};
 use autosync_store::{CsFilter, Store};
@@ -18,12 +19,26 @@ fn person(i: usize) -> Attributes {
     a.insert("employeeId".into(), Value::from(format!("E{i:07}")));
     a.insert("givenName".into(), Value::from(format!("Given{i}")));
     a.insert("sn".into(), Value::from(format!("Surname{}", i % 5000)));
-    a.insert("displayName".into(), Value::from(format!("Given{i} Surname{}", i % 5000)));
-    a.insert("mail".into(), Value::from(format!("given{i}.surname@example.com")));
+    a.insert(
+        "displayName".into(),
+        Value::from(format!("Given{i} Surname{}", i % 5000)),
+    );
+    a.insert(
+        "mail".into(),
+        Value::from(format!("given{i}.surname@example.com")),
+    );
     a.insert("department".into(), Value::from(format!("Dept {}", i % 40)));
     a.insert("title".into(), Value::from("Engineer"));
     a.insert("manager".into(), Value::from(format!("E{:07}", i / 10)));
-    a.insert("telephoneNumber".into(), Value::from(format!("+33 1 23 {:02} {:02} {:02}", i % 97, i % 89, i % 83)));
+    a.insert(
+        "telephoneNumber".into(),
+        Value::from(format!(
+            "+33 1 23 {:02} {:02} {:02}",
+            i % 97,
+            i % 89,
+            i % 83
+        )),
+    );
     a.insert("location".into(), Value::from("Paris"));
     a
 }
@@ -33,7 +48,11 @@ fn person(i: usize) -> Attributes {
 fn cpu_secs() -> f64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")
         .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+        })
         .map_or(0.0, |ns| ns / 1e9)
 }
 
@@ -72,7 +91,10 @@ fn rss_peak_mib() -> u64 {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200_000);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
     // Tuning can be tried without rebuilding: STORE_MMAP (bytes),
@@ -92,7 +114,10 @@ fn main() {
     let store = SqliteStore::open_with(&path, options.clone()).unwrap();
     println!("{options:?}");
     store
-        .set_mv_index(&[("person".into(), "employeeId".into()), ("person".into(), "mail".into())])
+        .set_mv_index(&[
+            ("person".into(), "employeeId".into()),
+            ("person".into(), "mail".into()),
+        ])
         .unwrap();
     println!("store_ops: N = {n}, batches of {BATCH}, {}", path.display());
 
@@ -121,11 +146,15 @@ fn main() {
     report("json decode only", n, start);
     {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'x');")
-            .unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'x');",
+        )
+        .unwrap();
         let start = timer();
         for _ in 0..n {
-            let mut st = conn.prepare_cached("SELECT v FROM t WHERE id = ?1").unwrap();
+            let mut st = conn
+                .prepare_cached("SELECT v FROM t WHERE id = ?1")
+                .unwrap();
             let v: String = st.query_row([1], |r| r.get(0)).unwrap();
             std::hint::black_box(v);
         }
@@ -171,7 +200,8 @@ fn main() {
         let mut txn = store.begin().unwrap();
         for o in chunk.iter_mut() {
             if let Some(p) = o.pending_import.as_mut() {
-                p.attributes.insert("title".into(), Value::from("Senior Engineer"));
+                p.attributes
+                    .insert("title".into(), Value::from("Senior Engineer"));
             }
             txn.cs_update(o).unwrap();
         }
@@ -213,7 +243,9 @@ fn main() {
     let mut scanned = 0;
     let mut r = store.read().unwrap();
     loop {
-        let page = r.cs_page("hr", CsFilter::PendingImport, after, 1000).unwrap();
+        let page = r
+            .cs_page("hr", CsFilter::PendingImport, after, 1000)
+            .unwrap();
         let Some(last) = page.last() else { break };
         after = last.id;
         scanned += page.len();
@@ -230,7 +262,9 @@ fn main() {
     let mut synced = 0;
     loop {
         let mut txn = store.begin().unwrap();
-        let page = txn.cs_page("hr", CsFilter::PendingImport, after, BATCH).unwrap();
+        let page = txn
+            .cs_page("hr", CsFilter::PendingImport, after, BATCH)
+            .unwrap();
         let Some(last) = page.last() else { break };
         after = last.id;
         for mut o in page {
@@ -254,11 +288,20 @@ fn main() {
             txn.cs_update(&o).unwrap();
             let connectors = txn.cs_by_mv(mv.id).unwrap();
             assert_eq!(connectors.len(), 1);
-            let mut t = CsObject::new("ad", &o.anchor, &format!("CN={},OU=People", o.anchor), "user");
+            let mut t = CsObject::new(
+                "ad",
+                &o.anchor,
+                &format!("CN={},OU=People", o.anchor),
+                "user",
+            );
             t.connection = Connection::Connector { mv_id: mv.id };
             t.pending_export = Some(PendingExport {
                 kind: ExportKind::Add,
-                changes: o.hologram.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect(),
+                changes: o
+                    .hologram
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Some(v.clone())))
+                    .collect(),
                 new_dn: None,
             });
             txn.cs_insert(&mut t).unwrap();
@@ -275,7 +318,9 @@ fn main() {
         let mut r = store.read().unwrap();
         for _ in 0..n {
             let i = (rnd() % n as u64) as usize;
-            let got = r.mv_find("person", "employeeId", &Value::from(format!("E{i:07}"))).unwrap();
+            let got = r
+                .mv_find("person", "employeeId", &Value::from(format!("E{i:07}")))
+                .unwrap();
             assert_eq!(got.len(), 1);
         }
     }
@@ -326,7 +371,11 @@ fn main() {
     let mut after = 0;
     let mut exported = 0;
     loop {
-        let page = store.read().unwrap().cs_page("ad", CsFilter::PendingExport, after, BATCH).unwrap();
+        let page = store
+            .read()
+            .unwrap()
+            .cs_page("ad", CsFilter::PendingExport, after, BATCH)
+            .unwrap();
         let Some(last) = page.last() else { break };
         after = last.id;
         let mut txn = store.begin().unwrap();
@@ -342,5 +391,9 @@ fn main() {
     report("export mix (page + cs_update, flags change)", n, start);
 
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    println!("store file {} MiB, peak RSS {} MiB", size / (1 << 20), rss_peak_mib());
+    println!(
+        "store file {} MiB, peak RSS {} MiB",
+        size / (1 << 20),
+        rss_peak_mib()
+    );
 }

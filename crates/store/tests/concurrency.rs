@@ -2,6 +2,7 @@
 //! open, a dropped transaction leaves nothing behind, writers from several
 //! threads are serialised, and a thread that panics mid-transaction does not
 //! wedge the store.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 
@@ -42,7 +43,9 @@ fn a_reader_should_see_committed_data_while_a_write_transaction_is_open() {
 #[test]
 fn dropping_a_transaction_without_commit_should_discard_all_its_writes() {
     let t = store();
-    t.store.set_mv_index(&[("person".into(), "mail".into())]).unwrap();
+    t.store
+        .set_mv_index(&[("person".into(), "mail".into())])
+        .unwrap();
     {
         let mut txn = t.store.begin().unwrap();
         let mut o = cs("hr", "a");
@@ -56,7 +59,11 @@ fn dropping_a_transaction_without_commit_should_discard_all_its_writes() {
     let mut r = t.store.read().unwrap();
     assert_eq!(r.cs_counts("hr").unwrap().total, 0);
     assert_eq!(r.mv_count(None).unwrap(), 0);
-    assert!(r.mv_find("person", "mail", &"a@x".into()).unwrap().is_empty());
+    assert!(
+        r.mv_find("person", "mail", &"a@x".into())
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(r.watermark("hr").unwrap(), None);
     assert_eq!(r.meta("k").unwrap(), None);
     drop(r);
@@ -114,10 +121,20 @@ fn a_thread_that_panics_inside_a_transaction_should_leave_no_writes_and_a_usable
     })
     .join();
     assert!(res.is_err());
-    assert_eq!(store.read().unwrap().cs_by_anchor("hr", "half").unwrap(), None);
+    assert_eq!(
+        store.read().unwrap().cs_by_anchor("hr", "half").unwrap(),
+        None
+    );
     let mut txn = store.begin().unwrap();
     let mut o = cs("hr", "after");
     txn.cs_insert(&mut o).unwrap();
     txn.commit().unwrap();
-    assert!(store.read().unwrap().cs_by_anchor("hr", "after").unwrap().is_some());
+    assert!(
+        store
+            .read()
+            .unwrap()
+            .cs_by_anchor("hr", "after")
+            .unwrap()
+            .is_some()
+    );
 }

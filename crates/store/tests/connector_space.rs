@@ -1,5 +1,6 @@
 //! Connector-space objects in a real SQLite store: insert, read back by id
 //! and anchor, update, delete, filters and counts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 
@@ -21,7 +22,10 @@ fn insert(store: &dyn Store, objs: Vec<CsObject>) -> Vec<CsObject> {
 #[test]
 fn inserted_objects_should_read_back_equal_by_id_and_by_anchor() {
     let t = store();
-    let objs = insert(&t.store, vec![with_pending_import(cs("hr", "a1")), cs("hr", "a2")]);
+    let objs = insert(
+        &t.store,
+        vec![with_pending_import(cs("hr", "a1")), cs("hr", "a2")],
+    );
     assert!(objs.iter().all(|o| o.id > 0));
     assert_ne!(objs[0].id, objs[1].id);
     let mut r = t.store.read().unwrap();
@@ -67,9 +71,21 @@ fn cs_by_anchors_should_return_every_existing_object_across_chunks() {
     let mut expected: Vec<String> = (0..1234).step_by(2).map(|i| format!("a{i}")).collect();
     expected.sort();
     assert_eq!(got, expected);
-    let few = t.store.read().unwrap().cs_by_anchors("hr", &["a1", "nope"]).unwrap();
+    let few = t
+        .store
+        .read()
+        .unwrap()
+        .cs_by_anchors("hr", &["a1", "nope"])
+        .unwrap();
     assert_eq!(few.len(), 1);
-    assert!(t.store.read().unwrap().cs_by_anchors("hr", &[]).unwrap().is_empty());
+    assert!(
+        t.store
+            .read()
+            .unwrap()
+            .cs_by_anchors("hr", &[])
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -86,8 +102,15 @@ fn cs_update_should_replace_the_object_and_move_it_between_filters() {
     txn.commit().unwrap();
     let mut r = t.store.read().unwrap();
     assert_eq!(r.cs_get(o.id).unwrap().as_ref(), Some(&o));
-    assert!(r.cs_page("hr", CsFilter::PendingImport, 0, 10).unwrap().is_empty());
-    assert_eq!(r.cs_page("hr", CsFilter::PendingExport, 0, 10).unwrap(), vec![o.clone()]);
+    assert!(
+        r.cs_page("hr", CsFilter::PendingImport, 0, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        r.cs_page("hr", CsFilter::PendingExport, 0, 10).unwrap(),
+        vec![o.clone()]
+    );
     assert_eq!(r.cs_by_mv(7).unwrap(), vec![o]);
 }
 
@@ -111,7 +134,10 @@ fn cs_update_that_changes_the_anchor_should_be_found_by_the_new_anchor() {
     txn.cs_update(&o).unwrap();
     txn.commit().unwrap();
     let mut r = t.store.read().unwrap();
-    assert_eq!(r.cs_by_anchor("hr", "new").unwrap().map(|o| o.id), Some(o.id));
+    assert_eq!(
+        r.cs_by_anchor("hr", "new").unwrap().map(|o| o.id),
+        Some(o.id)
+    );
     assert_eq!(r.cs_by_anchor("hr", "old").unwrap(), None);
 }
 
@@ -145,15 +171,29 @@ fn cs_page_should_filter_by_ma_and_flag_in_id_order_with_paging() {
     );
     let anchors = |v: Vec<CsObject>| v.into_iter().map(|o| o.anchor).collect::<Vec<_>>();
     let mut r = t.store.read().unwrap();
-    assert_eq!(anchors(r.cs_page("hr", CsFilter::PendingImport, 0, 10).unwrap()), ["pi1", "pi2", "both"]);
-    assert_eq!(anchors(r.cs_page("hr", CsFilter::PendingExport, 0, 10).unwrap()), ["pe1", "both"]);
-    assert_eq!(anchors(r.cs_page("hr", CsFilter::UnconfirmedExport, 0, 10).unwrap()), ["ue1"]);
-    assert_eq!(anchors(r.cs_page("hr", CsFilter::Errors, 0, 10).unwrap()), ["err1"]);
+    assert_eq!(
+        anchors(r.cs_page("hr", CsFilter::PendingImport, 0, 10).unwrap()),
+        ["pi1", "pi2", "both"]
+    );
+    assert_eq!(
+        anchors(r.cs_page("hr", CsFilter::PendingExport, 0, 10).unwrap()),
+        ["pe1", "both"]
+    );
+    assert_eq!(
+        anchors(r.cs_page("hr", CsFilter::UnconfirmedExport, 0, 10).unwrap()),
+        ["ue1"]
+    );
+    assert_eq!(
+        anchors(r.cs_page("hr", CsFilter::Errors, 0, 10).unwrap()),
+        ["err1"]
+    );
     assert_eq!(r.cs_page("hr", CsFilter::All, 0, 100).unwrap().len(), 6);
     // Paging: limit, then continue after the last id.
     let first = r.cs_page("hr", CsFilter::PendingImport, 0, 2).unwrap();
     assert_eq!(anchors(first.clone()), ["pi1", "pi2"]);
-    let rest = r.cs_page("hr", CsFilter::PendingImport, first[1].id, 2).unwrap();
+    let rest = r
+        .cs_page("hr", CsFilter::PendingImport, first[1].id, 2)
+        .unwrap();
     assert_eq!(anchors(rest), ["both"]);
     assert_eq!(
         r.cs_counts("hr").unwrap(),
@@ -173,7 +213,12 @@ fn cs_by_mv_should_return_connectors_of_every_ma() {
     let t = store();
     insert(
         &t.store,
-        vec![joined(cs("hr", "a"), 5), joined(cs("ad", "a"), 5), joined(cs("ad", "b"), 6), cs("ad", "c")],
+        vec![
+            joined(cs("hr", "a"), 5),
+            joined(cs("ad", "a"), 5),
+            joined(cs("ad", "b"), 6),
+            cs("ad", "c"),
+        ],
     );
     let mut r = t.store.read().unwrap();
     let mut mas: Vec<String> = r.cs_by_mv(5).unwrap().into_iter().map(|o| o.ma).collect();

@@ -1,6 +1,7 @@
 //! A store that cannot be trusted refuses to open, with an error that says
 //! what and where: a file that is not a database, a damaged one, a read-only
 //! one, one written by a newer autosync, or another program's database.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use autosync_store::sqlite::{SCHEMA_VERSION, SqliteStore};
 use autosync_store::{Store, StoreErrorKind};
@@ -24,9 +25,17 @@ fn a_file_that_is_not_a_database_should_fail_to_open_as_corrupt() {
     std::fs::write(&path, "name,mail\nalice,a@x\n".repeat(400)).unwrap();
     let err = SqliteStore::open(&path).unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::Corrupt);
-    assert!(err.message.contains(&path.display().to_string()), "{}", err.message);
+    assert!(
+        err.message.contains(&path.display().to_string()),
+        "{}",
+        err.message
+    );
     assert!(err.message.contains("cannot open store"), "{}", err.message);
-    assert!(err.message.contains("is it an autosync store?"), "{}", err.message);
+    assert!(
+        err.message.contains("is it an autosync store?"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -47,7 +56,11 @@ fn a_damaged_store_should_fail_to_open_as_corrupt_not_start_empty() {
     drop(f);
     let err = SqliteStore::open(&path).unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::Corrupt, "{}", err.message);
-    assert!(err.message.contains(&path.display().to_string()), "{}", err.message);
+    assert!(
+        err.message.contains(&path.display().to_string()),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -55,11 +68,16 @@ fn another_programs_database_should_be_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("other.db");
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY)").unwrap();
+    conn.execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+        .unwrap();
     drop(conn);
     let err = SqliteStore::open(&path).unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::Corrupt);
-    assert!(err.message.contains("not an autosync store"), "{}", err.message);
+    assert!(
+        err.message.contains("not an autosync store"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -68,12 +86,18 @@ fn a_store_from_a_newer_autosync_should_be_refused_with_a_version_error() {
     let path = dir.path().join("store.db");
     drop(SqliteStore::open(&path).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
     drop(conn);
     let err = SqliteStore::open(&path).unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::Version);
     assert!(err.message.contains("newer autosync"), "{}", err.message);
-    assert!(err.message.contains(&format!("schema version {}", SCHEMA_VERSION + 1)), "{}", err.message);
+    assert!(
+        err.message
+            .contains(&format!("schema version {}", SCHEMA_VERSION + 1)),
+        "{}",
+        err.message
+    );
 }
 
 /// Make `path` unwritable even for root: permissions first, and when they do
@@ -89,7 +113,11 @@ fn make_read_only(path: &Path) -> bool {
         .arg(path)
         .status()
         .is_ok_and(|s| s.success());
-    assert!(ok, "cannot make {} read-only: permissions do not bind (root?) and chattr +i failed", path.display());
+    assert!(
+        ok,
+        "cannot make {} read-only: permissions do not bind (root?) and chattr +i failed",
+        path.display()
+    );
     true
 }
 
@@ -104,10 +132,17 @@ fn a_read_only_store_file_should_fail_to_open_as_read_only() {
     let immutable = make_read_only(&path);
     let res = SqliteStore::open(&path);
     if immutable {
-        let _ = std::process::Command::new("chattr").arg("-i").arg(&path).status();
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&path)
+            .status();
     }
     let err = res.unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::ReadOnly, "{}", err.message);
-    assert!(err.message.contains(&path.display().to_string()), "{}", err.message);
+    assert!(
+        err.message.contains(&path.display().to_string()),
+        "{}",
+        err.message
+    );
     assert!(err.message.contains("read-only"), "{}", err.message);
 }

@@ -1,5 +1,6 @@
 //! Metaverse objects and the attribute index behind `mv_find` (join rules),
 //! including multi-valued attributes and changes of the indexed set.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 
@@ -35,7 +36,10 @@ fn mv_objects_should_read_back_equal_singly_and_in_batches() {
     let objs = insert(
         &t.store,
         vec![
-            mv("person", &[("mail", Value::from("a@x")), ("age", Value::from(40))]),
+            mv(
+                "person",
+                &[("mail", Value::from("a@x")), ("age", Value::from(40))],
+            ),
             mv("group", &[("cn", Value::from("admins"))]),
         ],
     );
@@ -54,9 +58,17 @@ fn mv_objects_should_read_back_equal_singly_and_in_batches() {
 #[test]
 fn mv_get_many_should_handle_more_ids_than_one_query_takes() {
     let t = store();
-    let objs = insert(&t.store, (0..1100).map(|i| mv("person", &[("n", Value::from(i))])).collect());
+    let objs = insert(
+        &t.store,
+        (0..1100)
+            .map(|i| mv("person", &[("n", Value::from(i))]))
+            .collect(),
+    );
     let ids: Vec<i64> = objs.iter().map(|o| o.id).collect();
-    assert_eq!(t.store.read().unwrap().mv_get_many(&ids).unwrap().len(), 1100);
+    assert_eq!(
+        t.store.read().unwrap().mv_get_many(&ids).unwrap().len(),
+        1100
+    );
 }
 
 #[test]
@@ -68,18 +80,41 @@ fn mv_find_should_match_indexed_values_as_text_including_each_of_a_multi_value()
     let objs = insert(
         &t.store,
         vec![
-            mv("person", &[("mail", Value::Multi(vec!["a@x".into(), "alias@x".into()])), ("employeeId", Value::from(17))]),
-            mv("person", &[("mail", Value::from("b@x")), ("employeeId", Value::from("17"))]),
+            mv(
+                "person",
+                &[
+                    ("mail", Value::Multi(vec!["a@x".into(), "alias@x".into()])),
+                    ("employeeId", Value::from(17)),
+                ],
+            ),
+            mv(
+                "person",
+                &[
+                    ("mail", Value::from("b@x")),
+                    ("employeeId", Value::from("17")),
+                ],
+            ),
             mv("group", &[("mail", Value::from("a@x"))]),
         ],
     );
-    assert_eq!(find(&t.store, "person", "mail", "alias@x".into()), [objs[0].id]);
+    assert_eq!(
+        find(&t.store, "person", "mail", "alias@x".into()),
+        [objs[0].id]
+    );
     assert_eq!(find(&t.store, "person", "mail", "a@x".into()), [objs[0].id]);
     // Integers and strings compare as text.
-    assert_eq!(find(&t.store, "person", "employeeId", Value::from(17)), [objs[0].id, objs[1].id]);
+    assert_eq!(
+        find(&t.store, "person", "employeeId", Value::from(17)),
+        [objs[0].id, objs[1].id]
+    );
     // A multi-valued query matches any of its values.
     assert_eq!(
-        find(&t.store, "person", "mail", Value::Multi(vec!["b@x".into(), "a@x".into()])),
+        find(
+            &t.store,
+            "person",
+            "mail",
+            Value::Multi(vec!["b@x".into(), "a@x".into()])
+        ),
         [objs[0].id, objs[1].id]
     );
     assert!(find(&t.store, "person", "mail", "nobody@x".into()).is_empty());
@@ -96,23 +131,37 @@ fn mv_find_on_an_attribute_that_is_not_indexed_should_fail_as_invalid() {
         .mv_find("person", "sn", &"x".into())
         .unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::Invalid);
-    assert!(err.message.contains("sn") && err.message.contains("not indexed"), "{}", err.message);
+    assert!(
+        err.message.contains("sn") && err.message.contains("not indexed"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
 fn mv_update_and_delete_should_keep_the_index_in_step() {
     let t = store();
     t.store.set_mv_index(&[pair("person", "mail")]).unwrap();
-    let mut o = insert(&t.store, vec![mv("person", &[("mail", Value::from("old@x"))])]).remove(0);
+    let mut o = insert(
+        &t.store,
+        vec![mv("person", &[("mail", Value::from("old@x"))])],
+    )
+    .remove(0);
     o.attributes.get_mut("mail").unwrap().value = Value::from("new@x");
     let mut txn = t.store.begin().unwrap();
     txn.mv_update(&o).unwrap();
     // The transaction finds its own write.
-    assert_eq!(txn.mv_find("person", "mail", &"new@x".into()).unwrap(), [o.id]);
+    assert_eq!(
+        txn.mv_find("person", "mail", &"new@x".into()).unwrap(),
+        [o.id]
+    );
     txn.commit().unwrap();
     assert!(find(&t.store, "person", "mail", "old@x".into()).is_empty());
     assert_eq!(find(&t.store, "person", "mail", "new@x".into()), [o.id]);
-    assert_eq!(t.store.read().unwrap().mv_get(o.id).unwrap(), Some(o.clone()));
+    assert_eq!(
+        t.store.read().unwrap().mv_get(o.id).unwrap(),
+        Some(o.clone())
+    );
 
     // An update that changes the object type moves it out of the index.
     o.object_type = "contact".into();
@@ -120,9 +169,16 @@ fn mv_update_and_delete_should_keep_the_index_in_step() {
     txn.mv_update(&o).unwrap();
     txn.commit().unwrap();
     assert!(find(&t.store, "person", "mail", "new@x".into()).is_empty());
-    assert_eq!(t.store.read().unwrap().mv_count(Some("contact")).unwrap(), 1);
+    assert_eq!(
+        t.store.read().unwrap().mv_count(Some("contact")).unwrap(),
+        1
+    );
 
-    let mut p = insert(&t.store, vec![mv("person", &[("mail", Value::from("p@x"))])]).remove(0);
+    let mut p = insert(
+        &t.store,
+        vec![mv("person", &[("mail", Value::from("p@x"))])],
+    )
+    .remove(0);
     let mut txn = t.store.begin().unwrap();
     txn.mv_delete(p.id).unwrap();
     txn.commit().unwrap();
@@ -139,15 +195,26 @@ fn set_mv_index_should_build_new_pairs_from_existing_objects_and_drop_removed_on
     let objs = insert(
         &t.store,
         vec![
-            mv("person", &[("mail", Value::from("a@x")), ("uid", Value::from("a"))]),
-            mv("person", &[("uid", Value::Multi(vec!["b".into(), "bee".into()]))]),
+            mv(
+                "person",
+                &[("mail", Value::from("a@x")), ("uid", Value::from("a"))],
+            ),
+            mv(
+                "person",
+                &[("uid", Value::Multi(vec!["b".into(), "bee".into()]))],
+            ),
         ],
     );
     t.store.set_mv_index(&[pair("person", "uid")]).unwrap();
     assert_eq!(find(&t.store, "person", "uid", "bee".into()), [objs[1].id]);
     t.store.set_mv_index(&[pair("person", "mail")]).unwrap();
     assert_eq!(find(&t.store, "person", "mail", "a@x".into()), [objs[0].id]);
-    let err = t.store.read().unwrap().mv_find("person", "uid", &"a".into()).unwrap_err();
+    let err = t
+        .store
+        .read()
+        .unwrap()
+        .mv_find("person", "uid", &"a".into())
+        .unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::Invalid);
 }
 
@@ -156,7 +223,11 @@ fn the_index_set_should_persist_across_reopening() {
     let t = store();
     let path = t.store.path().to_path_buf();
     t.store.set_mv_index(&[pair("person", "mail")]).unwrap();
-    let o = insert(&t.store, vec![mv("person", &[("mail", Value::from("a@x"))])]).remove(0);
+    let o = insert(
+        &t.store,
+        vec![mv("person", &[("mail", Value::from("a@x"))])],
+    )
+    .remove(0);
     drop(t.store);
     let again = SqliteStore::open(&path).unwrap();
     assert_eq!(find(&again, "person", "mail", "a@x".into()), [o.id]);
@@ -169,15 +240,34 @@ fn mv_page_should_filter_by_type_and_attribute_indexed_or_not() {
     let objs = insert(
         &t.store,
         vec![
-            mv("person", &[("mail", Value::from("a@x")), ("dept", Value::from("IT"))]),
+            mv(
+                "person",
+                &[("mail", Value::from("a@x")), ("dept", Value::from("IT"))],
+            ),
             mv("group", &[("dept", Value::from("IT"))]),
-            mv("person", &[("mail", Value::from("b@x")), ("dept", Value::Multi(vec!["HR".into(), "IT".into()]))]),
+            mv(
+                "person",
+                &[
+                    ("mail", Value::from("b@x")),
+                    ("dept", Value::Multi(vec!["HR".into(), "IT".into()])),
+                ],
+            ),
         ],
     );
     let ids = |q: MvQuery, after: i64, limit: usize| -> Vec<i64> {
-        t.store.read().unwrap().mv_page(&q, after, limit).unwrap().into_iter().map(|o| o.id).collect()
+        t.store
+            .read()
+            .unwrap()
+            .mv_page(&q, after, limit)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.id)
+            .collect()
     };
-    assert_eq!(ids(MvQuery::default(), 0, 10), [objs[0].id, objs[1].id, objs[2].id]);
+    assert_eq!(
+        ids(MvQuery::default(), 0, 10),
+        [objs[0].id, objs[1].id, objs[2].id]
+    );
     assert_eq!(ids(MvQuery::default(), objs[0].id, 1), [objs[1].id]);
     let people = MvQuery {
         object_type: Some("person".into()),
@@ -193,6 +283,9 @@ fn mv_page_should_filter_by_type_and_attribute_indexed_or_not() {
         object_type: None,
         attribute: Some(("dept".into(), "IT".into())),
     };
-    assert_eq!(ids(it_anything.clone(), 0, 10), [objs[0].id, objs[1].id, objs[2].id]);
+    assert_eq!(
+        ids(it_anything.clone(), 0, 10),
+        [objs[0].id, objs[1].id, objs[2].id]
+    );
     assert_eq!(ids(it_anything, objs[0].id, 1), [objs[1].id]);
 }

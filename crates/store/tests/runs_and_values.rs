@@ -1,5 +1,6 @@
 //! Run history (insert, update, listing, errors, unfinished runs, trimming),
 //! watermarks and meta values.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 
@@ -65,8 +66,14 @@ fn runs_should_read_back_and_list_most_recent_first_per_ma() {
     assert_eq!(r.run_get(runs[1].id).unwrap().as_ref(), Some(&runs[1]));
     assert_eq!(r.run_get(777).unwrap(), None);
     let ids = |v: Vec<RunRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
-    assert_eq!(ids(r.runs(None, 10).unwrap()), [runs[2].id, runs[1].id, runs[0].id]);
-    assert_eq!(ids(r.runs(Some("hr"), 10).unwrap()), [runs[2].id, runs[0].id]);
+    assert_eq!(
+        ids(r.runs(None, 10).unwrap()),
+        [runs[2].id, runs[1].id, runs[0].id]
+    );
+    assert_eq!(
+        ids(r.runs(Some("hr"), 10).unwrap()),
+        [runs[2].id, runs[0].id]
+    );
     assert_eq!(ids(r.runs(None, 1).unwrap()), [runs[2].id]);
 }
 
@@ -80,7 +87,10 @@ fn run_update_should_replace_the_record_and_fail_for_a_missing_one() {
     let mut txn = t.store.begin().unwrap();
     txn.run_update(&r).unwrap();
     txn.commit().unwrap();
-    assert_eq!(t.store.read().unwrap().run_get(r.id).unwrap(), Some(r.clone()));
+    assert_eq!(
+        t.store.read().unwrap().run_get(r.id).unwrap(),
+        Some(r.clone())
+    );
     assert!(t.store.unfinished_runs().unwrap().is_empty());
     r.id = 999;
     let err = t.store.begin().unwrap().run_update(&r).unwrap_err();
@@ -92,12 +102,18 @@ fn run_errors_should_be_listed_per_run_in_order_up_to_the_limit() {
     let t = store();
     let runs = insert_runs(
         &t.store,
-        vec![run("hr", RunStatus::CompletedImportErrors, Some(0)), run("hr", RunStatus::Success, Some(0))],
+        vec![
+            run("hr", RunStatus::CompletedImportErrors, Some(0)),
+            run("hr", RunStatus::Success, Some(0)),
+        ],
     );
-    let errors: Vec<RunObjectError> = (0..5).map(|i| object_error(runs[0].id, &format!("o{i}"))).collect();
+    let errors: Vec<RunObjectError> = (0..5)
+        .map(|i| object_error(runs[0].id, &format!("o{i}")))
+        .collect();
     let mut txn = t.store.begin().unwrap();
     txn.run_errors_insert(&errors).unwrap();
-    txn.run_errors_insert(&[object_error(runs[1].id, "other")]).unwrap();
+    txn.run_errors_insert(&[object_error(runs[1].id, "other")])
+        .unwrap();
     txn.commit().unwrap();
     let mut r = t.store.read().unwrap();
     assert_eq!(r.run_errors(runs[0].id, 100).unwrap(), errors);

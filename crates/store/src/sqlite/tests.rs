@@ -17,7 +17,10 @@ fn a_full_disk_should_fail_the_write_as_full_and_keep_committed_data() {
     txn.commit().unwrap();
     {
         let w = store.writer();
-        let pages: i64 = w.conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        let pages: i64 = w
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
         w.conn
             .execute_batch(&format!("PRAGMA max_page_count = {}", pages + 4))
             .unwrap();
@@ -34,8 +37,16 @@ fn a_full_disk_should_fail_the_write_as_full_and_keep_committed_data() {
     drop(txn);
     let err = err.expect("the store never filled up");
     assert_eq!(err.kind, StoreErrorKind::Full, "{}", err.message);
-    assert!(err.message.contains(&path.display().to_string()), "{}", err.message);
-    assert!(err.message.contains("free some disk space"), "{}", err.message);
+    assert!(
+        err.message.contains(&path.display().to_string()),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains("free some disk space"),
+        "{}",
+        err.message
+    );
     let mut r = store.read().unwrap();
     assert!(r.cs_by_anchor("hr", "first").unwrap().is_some());
     assert_eq!(r.cs_counts("hr").unwrap().total, 1);

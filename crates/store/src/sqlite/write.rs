@@ -459,7 +459,12 @@ impl StoreTxn for SqliteTxn<'_> {
                 object: &e.object,
                 error: &e.error,
             };
-            encode(&mut w.buf, &body, path, format_args!("an error of run {run_id}"))?;
+            encode(
+                &mut w.buf,
+                &body,
+                path,
+                format_args!("an error of run {run_id}"),
+            )?;
             w.conn
                 .prepare_cached(
                     "INSERT INTO run_error (run_id, ma, object, error_type, data) VALUES (?1, ?2, ?3, ?4, ?5)",

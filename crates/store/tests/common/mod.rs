@@ -1,10 +1,11 @@
 //! Helpers shared by the store's integration tests: a store in a temporary
 //! folder and small object builders.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 #![allow(dead_code)]
 
 use autosync_model::{
-    Attributes, Connection, CsObject, ErrorStage, ExportKind, ImportKind, MvObject, MvValue, ObjectError,
-    PendingExport, PendingImport, Value,
+    Attributes, Connection, CsObject, ErrorStage, ExportKind, ImportKind, MvObject, MvValue,
+    ObjectError, PendingExport, PendingImport, Value,
 };
 use autosync_store::sqlite::SqliteStore;
 
@@ -20,7 +21,10 @@ pub fn store() -> TestStore {
 }
 
 pub fn attrs(pairs: &[(&str, &str)]) -> Attributes {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), Value::from(*v))).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+        .collect()
 }
 
 pub fn cs(ma: &str, anchor: &str) -> CsObject {
@@ -43,7 +47,9 @@ pub fn with_pending_import(mut o: CsObject) -> CsObject {
 pub fn with_pending_export(mut o: CsObject) -> CsObject {
     o.pending_export = Some(PendingExport {
         kind: ExportKind::Update,
-        changes: [("name".to_owned(), Some(Value::from("x")))].into_iter().collect(),
+        changes: [("name".to_owned(), Some(Value::from("x")))]
+            .into_iter()
+            .collect(),
         new_dn: None,
     });
     o
