@@ -39,7 +39,7 @@ impl World {
         let registry = registry();
         let loaded = match autosync_config::load_str(config, &path, &registry) {
             Ok(l) => l,
-            Err(e) => panic!("bad test configuration: {e:?}"),
+            Err(e) => panic!("bad test configuration: {e}"),
         };
         Arc::new(Engine::new(Arc::new(loaded.system), store, registry).unwrap())
     }

@@ -1,7 +1,11 @@
-//! Import staging.
+//! Import staging: adds, updates, no-change, deletes, delete-adds, renames,
+//! the unchanged-watermark skip, per-record errors and watermarks.
 
 use crate::fixture::*;
-use autosync_model::{ImportKind, RunStatus};
+use autosync_store::Store as _;
+use autosync_engine::{CancelFlag, ProgressSink, RunOptions};
+use autosync_model::{ImportKind, RunStatus, StepRecord, StepType};
+use std::sync::Arc;
 
 #[test]
 fn full_import_should_stage_an_add_per_new_row() {
@@ -14,4 +18,205 @@ fn full_import_should_stage_an_add_per_new_row() {
     assert_eq!(p.kind, ImportKind::Add);
     assert_eq!(p.attributes["first"].to_text(), "Ada");
     assert!(ada.present);
+}
+
+/// HR imported and synchronised: every object has a hologram.
+fn synced_hr() -> World {
+    let w = World::new(HR_DIR, &[("hr.csv", HR_CSV)]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w
+}
+
+#[test]
+fn full_import_should_stage_an_update_for_a_changed_row_and_no_change_for_the_rest() {
+    let w = synced_hr();
+    w.write("hr.csv", "id,first,last,dept\n1,Ada,Lovelace,Math\n2,Alan,Turing,R&D\n3,Grace,Hopper,Navy\n");
+    let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
+    assert_eq!((c.stage_update, c.stage_no_change, c.stage_add), (1, 2, 0));
+    let p = w.cs("hr", "1").unwrap().pending_import.unwrap();
+    assert_eq!(p.kind, ImportKind::Update);
+    assert_eq!(p.attributes["dept"].to_text(), "Math");
+    assert!(w.cs("hr", "2").unwrap().pending_import.is_none());
+}
+
+#[test]
+fn reimporting_identical_rows_should_stage_no_change() {
+    let w = synced_hr();
+    // Same rows in another order: the file changed, the objects did not.
+    w.write("hr.csv", "id,first,last,dept\n3,Grace,Hopper,Navy\n2,Alan,Turing,R&D\n1,Ada,Lovelace,R&D\n");
+    let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
+    assert_eq!((c.stage_no_change, c.staged()), (3, 0));
+}
+
+#[test]
+fn an_unchanged_source_should_be_skipped_by_its_watermark() {
+    let w = synced_hr();
+    let r = w.run_ok("hr", "full-import", RunStatus::CompletedNoObjects);
+    assert_eq!(import_counters(&r), Default::default());
+    let r = w.run_ok("hr", "delta-import", RunStatus::CompletedNoObjects);
+    assert_eq!(import_counters(&r), Default::default());
+}
+
+#[test]
+fn full_import_should_stage_deletes_for_rows_no_longer_there() {
+    let w = synced_hr();
+    w.write("hr.csv", "id,first,last,dept\n1,Ada,Lovelace,R&D\n");
+    let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
+    assert_eq!((c.stage_delete, c.stage_no_change), (2, 1));
+    assert_eq!(w.cs("hr", "2").unwrap().pending_import.unwrap().kind, ImportKind::Delete);
+}
+
+#[test]
+fn a_reimport_that_brings_an_object_back_to_its_hologram_should_clear_its_pending_import() {
+    let w = synced_hr();
+    w.write("hr.csv", "id,first,last,dept\n1,Ada,Lovelace,Math\n2,Alan,Turing,R&D\n3,Grace,Hopper,Navy\n");
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    assert!(w.cs("hr", "1").unwrap().pending_import.is_some());
+    w.write("hr.csv", HR_CSV);
+    let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
+    assert_eq!((c.stage_no_change, c.staged()), (3, 0));
+    assert!(w.cs("hr", "1").unwrap().pending_import.is_none());
+}
+
+const TYPED: &str = r#"
+[metaverse.person]
+attributes = ["employeeId", "name"]
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv", object_type_column = "kind" }
+object_types = [{ name = "employee", anchor = "id", dn = "login" }, { name = "contractor", anchor = "id", dn = "login" }]
+projection = [{ object_type = "employee", mv_type = "person" }, { object_type = "contractor", mv_type = "person" }]
+import_flows = [
+  { object_type = "employee", mv = "employeeId", from = "id" },
+  { object_type = "contractor", mv = "employeeId", from = "id" },
+]
+"#;
+
+const WITH_DN: &str = r#"
+[metaverse.person]
+attributes = ["employeeId"]
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "employee", anchor = "id", dn = "login" }]
+projection = [{ mv_type = "person" }]
+import_flows = [{ mv = "employeeId", from = "id" }]
+"#;
+
+#[test]
+fn an_object_type_change_should_stage_a_delete_add() {
+    let w = World::new(TYPED, &[("hr.csv", "id,kind,login,name\n1,employee,ada,Ada\n")]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w.write("hr.csv", "id,kind,login,name\n1,contractor,ada,Ada\n");
+    let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
+    assert_eq!(c.stage_delete_add, 1);
+    let p = w.cs("hr", "1").unwrap().pending_import.unwrap();
+    assert_eq!((p.kind, p.object_type.as_deref()), (ImportKind::DeleteAdd, Some("contractor")));
+    // Sync: the old MV object goes with its only connector, a new one comes.
+    let s = sync_counters(&w.run_ok("hr", "delta-sync", RunStatus::Success));
+    assert_eq!((s.deleted, s.projections), (1, 1));
+    assert_eq!(w.cs("hr", "1").unwrap().object_type, "contractor");
+    assert_eq!(w.mv_all().len(), 1);
+}
+
+#[test]
+fn a_display_key_change_should_stage_a_rename() {
+    let w = World::new(WITH_DN, &[("hr.csv", "id,login,name\n1,ada,Ada\n")]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    assert_eq!(w.cs("hr", "1").unwrap().dn, "ada");
+    w.write("hr.csv", "id,login,name\n1,ada.l,Ada\n");
+    let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
+    assert_eq!((c.stage_rename, c.stage_update), (1, 0));
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    assert_eq!(w.cs("hr", "1").unwrap().dn, "ada.l");
+}
+
+#[test]
+fn a_malformed_row_should_be_a_per_object_error_and_the_rest_should_carry_on() {
+    let w = World::new(HR_DIR, &[("hr.csv", "id,first,last,dept\n1,Ada,Lovelace,R&D\n2,Alan\n3,Grace,Hopper,Navy\n")]);
+    let r = w.run_ok("hr", "full-import", RunStatus::CompletedImportErrors);
+    let c = import_counters(&r);
+    assert_eq!((c.stage_add, c.stage_failure), (2, 1));
+    assert_eq!(r.steps[0].errors, 1);
+    let errors = w.store.read().unwrap().run_errors(r.id, 10).unwrap();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].object.contains("line 3") || errors[0].object == "2", "{errors:?}");
+}
+
+#[test]
+fn an_unreadable_row_of_a_known_object_should_keep_the_object_and_carry_the_error() {
+    let w = synced_hr();
+    w.write("hr.csv", "id,first,last,dept\n1,Ada,Lovelace,R&D\n2,Alan\n3,Grace,Hopper,Navy\n");
+    let r = w.run_ok("hr", "full-import", RunStatus::CompletedImportErrors);
+    let c = import_counters(&r);
+    assert_eq!(c.stage_failure, 1);
+    let alan = w.cs("hr", "2").unwrap();
+    if c.stage_delete == 0 {
+        // The connector could read the anchor: the object keeps its error.
+        assert!(alan.pending_import.is_none());
+        assert!(alan.error.is_some());
+    }
+    w.write("hr.csv", HR_CSV);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    assert!(w.cs("hr", "2").unwrap().error.is_none());
+}
+
+/// Cancels its run at the first progress report.
+struct CancelOnFirstBatch(CancelFlag);
+
+impl ProgressSink for CancelOnFirstBatch {
+    fn step_started(&self, _: usize, _: StepType, _: Option<u64>) {}
+    fn advanced(&self, _: u64) {
+        self.0.cancel();
+    }
+    fn step_finished(&self, _: usize, _: &StepRecord) {}
+}
+
+fn cancelling_run(w: &World, ma: &str, profile: &str) -> autosync_model::RunRecord {
+    let cancel = CancelFlag::new();
+    let mut opts = RunOptions::manual("test");
+    opts.cancel = cancel.clone();
+    opts.progress = Some(Arc::new(CancelOnFirstBatch(cancel)));
+    w.engine.run_profile(ma, profile, opts).unwrap()
+}
+
+const SMALL_BATCHES: &str = r#"
+[metaverse.person]
+attributes = ["employeeId"]
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv", batch_size = 1 }
+object_types = [{ name = "person", anchor = "id" }]
+projection = [{ mv_type = "person" }]
+import_flows = [{ mv = "employeeId", from = "id" }]
+"#;
+
+#[test]
+fn a_stopped_import_should_not_advance_the_watermark() {
+    let w = World::new(SMALL_BATCHES, &[("hr.csv", HR_CSV)]);
+    let r = cancelling_run(&w, "hr", "delta-import");
+    assert_eq!(r.status, RunStatus::StoppedUserRequested);
+    assert!(import_counters(&r).stage_add >= 1);
+    assert_eq!(w.store.read().unwrap().watermark("hr").unwrap(), None);
+    // The next import reads everything again and saves the watermark.
+    w.run_ok("hr", "delta-import", RunStatus::Success);
+    assert!(w.store.read().unwrap().watermark("hr").unwrap().is_some());
+    assert_eq!(w.cs_all("hr", autosync_store::CsFilter::PendingImport).len(), 3);
+}
+
+#[test]
+fn a_cancelled_sync_should_stop_with_stopped_user_requested_and_keep_its_committed_batches() {
+    let w = World::new(SMALL_BATCHES, &[("hr.csv", HR_CSV)]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    let r = cancelling_run(&w, "hr", "full-sync");
+    assert_eq!(r.status, RunStatus::StoppedUserRequested);
+    assert_eq!(r.steps[0].status, RunStatus::StoppedUserRequested);
+    // The first page was committed; a later sync finishes the rest.
+    assert_eq!(w.mv_all().len(), 3);
 }

@@ -3,3 +3,4 @@
 mod fixture;
 mod import;
 mod scenario;
+mod sync;
