@@ -232,6 +232,11 @@ impl Scheduler {
         let mut drainer: Option<(&str, bool)> = None;
         for c in candidates {
             if active.iter().any(|r| r.ma == c.ma) {
+                // Waits for its own MA's run; if it must run alone, it
+                // already holds newer requests back.
+                if drainer.is_none() && self.needs_idle(&c) {
+                    drainer = Some((c.ma, c.has_sync));
+                }
                 continue;
             }
             if c.in_blackout {

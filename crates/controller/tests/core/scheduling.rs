@@ -153,6 +153,23 @@ fn a_sync_waiting_for_idle_should_keep_newer_imports_and_exports_from_starting()
 }
 
 #[test]
+fn a_sync_queued_behind_its_own_mas_run_should_already_hold_newer_requests_back() {
+    let (s, i) = (head("hr", "delta-sync", 0), head("ad", "delta-import", 1));
+    let p = Scheduler::default().plan(&[running("hr", "delta-import")], &[slot(&s), slot(&i)]);
+    assert!(p.start.is_empty());
+    assert_eq!(
+        p.waiting["ad"],
+        WaitReason::DrainingForSync {
+            sync_ma: "hr".into()
+        }
+    );
+    assert!(
+        !p.waiting.contains_key("hr"),
+        "a running MA is shown running, not waiting"
+    );
+}
+
+#[test]
 fn an_idle_engine_should_start_the_oldest_sync_and_hold_newer_imports_in_supported_mode() {
     let (s, i) = (head("hr", "delta-sync", 0), head("ad", "delta-import", 1));
     let p = Scheduler::default().plan(&[], &[slot(&i), slot(&s)]);
