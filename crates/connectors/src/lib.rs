@@ -10,6 +10,7 @@ pub mod csv;
 pub mod file;
 pub mod jsonl;
 pub mod settings;
+pub mod sqlite;
 
 use autosync_connector::Registry;
 
@@ -17,4 +18,5 @@ use autosync_connector::Registry;
 pub fn register_all(registry: &mut Registry) {
     registry.register(Box::new(csv::CsvFactory));
     registry.register(Box::new(jsonl::JsonlFactory));
+    registry.register(Box::new(sqlite::SqliteFactory));
 }

@@ -19,13 +19,19 @@ pub struct KeyHelp {
 }
 
 /// Deserialize `settings` into `T` (a `deny_unknown_fields` struct whose
-/// fields are `keys`), collecting one error per bad key instead of stopping
-/// at the first.
+/// fields are `keys`, of which `required` must be present), collecting one
+/// error per bad key instead of stopping at the first.
 pub fn parse<T: DeserializeOwned>(
     settings: &Settings,
     keys: &[KeyHelp],
+    required: &[&str],
 ) -> Result<T, Vec<SettingError>> {
     let mut errors = Vec::new();
+    for key in required {
+        if !settings.contains_key(*key) {
+            errors.push(error(key, &format!("`{key}` is required"), help(keys, key)));
+        }
+    }
     let mut known = Settings::new();
     for (key, value) in settings {
         if key == "type" {
@@ -39,7 +45,7 @@ pub fn parse<T: DeserializeOwned>(
         }
     }
     // Each key alone: type errors name their key; "missing field" errors
-    // are about the other keys and are reported by the whole parse below.
+    // are about the other keys.
     for (key, value) in &known {
         let single: Settings = [(key.clone(), value.clone())].into_iter().collect();
         if let Err(e) = serde_json::from_value::<T>(Value::Object(single)) {
@@ -54,17 +60,18 @@ pub fn parse<T: DeserializeOwned>(
         Ok(_) => Err(errors),
         Err(e) => {
             let text = e.to_string();
-            if let Some(field) = text
+            let missing = text
                 .strip_prefix("missing field `")
-                .and_then(|t| t.split('`').next())
-            {
-                errors.push(error(
+                .and_then(|t| t.split('`').next());
+            match missing {
+                Some(field) if errors.iter().any(|e| e.key == field) => {}
+                Some(field) => errors.push(error(
                     field,
                     &format!("`{field}` is required"),
                     help(keys, field),
-                ));
-            } else if errors.is_empty() {
-                errors.push(error("", &clean(&text), None));
+                )),
+                None if errors.is_empty() => errors.push(error("", &clean(&text), None)),
+                None => {}
             }
             Err(errors)
         }

@@ -89,7 +89,7 @@ impl CsvSettings {
         map: &Settings,
         ctx: &BuildContext,
     ) -> Result<CsvSettings, Vec<SettingError>> {
-        let config: CsvConfig = settings::parse(map, KEYS)?;
+        let config: CsvConfig = settings::parse(map, KEYS, &["path"])?;
         let mut errors = Vec::new();
         if config.path.as_os_str().is_empty() {
             errors.push(error("path", "`path` is empty", Some(KEYS[0].help.into())));

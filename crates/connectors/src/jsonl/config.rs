@@ -48,7 +48,7 @@ impl JsonlSettings {
         map: &Settings,
         ctx: &BuildContext,
     ) -> Result<JsonlSettings, Vec<SettingError>> {
-        let config: JsonlConfig = settings::parse(map, KEYS)?;
+        let config: JsonlConfig = settings::parse(map, KEYS, &["path"])?;
         let mut errors = Vec::new();
         if config.path.as_os_str().is_empty() {
             errors.push(error("path", "`path` is empty", Some(KEYS[0].help.into())));

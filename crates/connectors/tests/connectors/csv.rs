@@ -382,9 +382,9 @@ fn validation_should_report_every_bad_setting_with_help() {
         .validate(&s, &ctx(dir.path(), vec![person()]))
         .unwrap_err();
     let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
-    assert_eq!(keys, vec!["delimeter", "path"]);
+    assert_eq!(keys, vec!["path", "delimeter"]);
     assert!(
-        errs[0]
+        errs[1]
             .help
             .as_deref()
             .unwrap()

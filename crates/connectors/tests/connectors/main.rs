@@ -7,3 +7,4 @@
 mod common;
 mod csv;
 mod jsonl;
+mod sqlite;

@@ -1,0 +1,167 @@
+//! Settings of the SQLite connector and their validation.
+
+use crate::settings::{self, KeyHelp, ObjectTypes, Settings, error};
+use autosync_connector::{BuildContext, SettingError};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// The `connector` table of a `type = "sqlite"` MA.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqliteConfig {
+    /// The database file (relative to the configuration file's folder).
+    pub path: PathBuf,
+    /// The table holding the objects.
+    pub table: String,
+    /// The column holding the anchor (default: the object type's anchor).
+    #[serde(default)]
+    pub anchor_column: Option<String>,
+    /// The columns read and written (default: every column but the delta one).
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// How a delta import finds changes (default: no delta support).
+    #[serde(default)]
+    pub delta: Option<DeltaConfig>,
+    /// Objects per import batch (default 5000).
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    /// Column holding each row's object type.
+    #[serde(default)]
+    pub object_type_column: Option<String>,
+    /// How long to wait for a locked database, in milliseconds (default 5000).
+    #[serde(default)]
+    pub busy_timeout_ms: Option<u64>,
+}
+
+/// How a delta import finds changes.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DeltaConfig {
+    /// A change-tracking column (e.g. `updated_at`): rows whose value is
+    /// greater than the watermark. Deletes cannot be seen this way.
+    Column { column: String },
+    /// A changelog table filled by triggers: rows after the last sequence.
+    Changelog {
+        table: String,
+        sequence_column: String,
+        /// The changed row's anchor (default: the main table's anchor column).
+        #[serde(default)]
+        anchor_column: Option<String>,
+        /// The operation (`I`/`U`/`D`); informational, the row's current
+        /// state decides (a missing row is a delete).
+        #[serde(default)]
+        operation_column: Option<String>,
+    },
+}
+
+pub const KEYS: &[KeyHelp] = &[
+    KeyHelp {
+        key: "path",
+        help: "the SQLite database file, e.g. path = \"data/hr.db\" (relative to the configuration file)",
+    },
+    KeyHelp {
+        key: "table",
+        help: "the table holding the objects, e.g. table = \"users\"",
+    },
+    KeyHelp {
+        key: "anchor_column",
+        help: "the column holding the anchor (default: the object type's anchor attribute)",
+    },
+    KeyHelp {
+        key: "columns",
+        help: "the columns read and written, e.g. columns = [\"id\", \"name\"] (default: all)",
+    },
+    KeyHelp {
+        key: "delta",
+        help: "delta = { kind = \"column\", column = \"updated_at\" } or delta = { kind = \"changelog\", table = \"users_changelog\", sequence_column = \"seq\", anchor_column = \"id\", operation_column = \"op\" }",
+    },
+    KeyHelp {
+        key: "batch_size",
+        help: "objects per import batch, 1 to 1000000 (default 5000)",
+    },
+    KeyHelp {
+        key: "object_type_column",
+        help: "the column naming each row's object type (needed with several object types)",
+    },
+    KeyHelp {
+        key: "busy_timeout_ms",
+        help: "milliseconds to wait for a locked database (default 5000)",
+    },
+];
+
+/// The validated settings, with the path resolved.
+#[derive(Clone, Debug)]
+pub struct SqliteSettings {
+    pub path: PathBuf,
+    pub table: String,
+    pub anchor_column: String,
+    pub columns: Option<Vec<String>>,
+    pub delta: Option<DeltaConfig>,
+    pub batch_size: usize,
+    pub busy_timeout_ms: u64,
+    pub types: ObjectTypes,
+}
+
+impl SqliteSettings {
+    /// Parse and check everything; one error per problem.
+    pub fn from_settings(
+        map: &Settings,
+        ctx: &BuildContext,
+    ) -> Result<SqliteSettings, Vec<SettingError>> {
+        let config: SqliteConfig = settings::parse(map, KEYS, &["path", "table"])?;
+        let mut errors = Vec::new();
+        if config.path.as_os_str().is_empty() {
+            errors.push(error("path", "`path` is empty", Some(KEYS[0].help.into())));
+        }
+        if config.table.is_empty() {
+            errors.push(error(
+                "table",
+                "`table` is empty",
+                Some(KEYS[1].help.into()),
+            ));
+        }
+        let mut anchors: Vec<&str> = ctx.object_types.iter().map(|t| t.anchor.as_str()).collect();
+        anchors.dedup();
+        let anchor_column = match (&config.anchor_column, anchors.as_slice()) {
+            (Some(a), _) => a.clone(),
+            (None, [a]) => (*a).to_owned(),
+            (None, _) => {
+                errors.push(error(
+                    "anchor_column",
+                    "the object types have different anchors: say which column holds the anchor",
+                    Some(KEYS[2].help.into()),
+                ));
+                String::new()
+            }
+        };
+        if let Some(DeltaConfig::Column { column }) = &config.delta
+            && column.is_empty()
+        {
+            errors.push(error(
+                "delta",
+                "`delta.column` is empty",
+                Some(KEYS[4].help.into()),
+            ));
+        }
+        errors.extend(settings::check_batch_size(config.batch_size));
+        errors.extend(settings::check_object_types(
+            ctx,
+            config.object_type_column.as_deref(),
+        ));
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(SqliteSettings {
+            path: settings::resolve(ctx, &config.path),
+            table: config.table,
+            anchor_column,
+            columns: config.columns,
+            delta: config.delta,
+            batch_size: config
+                .batch_size
+                .unwrap_or(crate::csv::config::DEFAULT_BATCH_SIZE),
+            busy_timeout_ms: config.busy_timeout_ms.unwrap_or(5000),
+            types: ObjectTypes::new(ctx, config.object_type_column),
+        })
+    }
+}

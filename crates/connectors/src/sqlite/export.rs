@@ -1,0 +1,245 @@
+//! Export to an SQLite table: one transaction per batch (durable as soon as
+//! `apply` returns), a SAVEPOINT per row so a row the database rejects (NOT
+//! NULL, UNIQUE, CHECK, type) fails alone and the rest of the batch commits.
+//! An add whose anchor exists updates the row in place (replayable); columns
+//! the add does not name are left as they are. Identifiers are quoted and
+//! values always bound.
+
+use super::config::SqliteSettings;
+use super::db::{Schema, q, row_rejection, step_error, to_sql};
+use crate::change::{self, Failure};
+use crate::settings::ObjectTypes;
+use autosync_connector::{ConnectorError, ExportChange, ExportOutcome, ExportSession};
+use autosync_model::{ExportKind, Value};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, params_from_iter};
+
+/// A running SQLite export.
+pub struct SqliteExport<'c> {
+    pub conn: &'c mut Connection,
+    pub s: &'c SqliteSettings,
+    pub schema: &'c Schema,
+}
+
+/// Why one change was not applied.
+enum RowError {
+    /// The database or the connector rejected this row only.
+    Rejected(Failure),
+    /// The step cannot go on (busy, I/O, ...).
+    Fatal(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for RowError {
+    fn from(e: rusqlite::Error) -> Self {
+        match row_rejection(&e) {
+            Some(kind) => RowError::Rejected((kind, e.to_string())),
+            None => RowError::Fatal(e),
+        }
+    }
+}
+
+impl From<Failure> for RowError {
+    fn from(f: Failure) -> Self {
+        RowError::Rejected(f)
+    }
+}
+
+impl SqliteExport<'_> {
+    /// The column values an add or update sets.
+    fn assignments(&self, c: &ExportChange) -> Result<Vec<(String, SqlValue)>, Failure> {
+        let t = change::object_type(&self.s.types, c)?;
+        let writable = |name: &str| self.schema.columns.iter().any(|col| col == name);
+        let mut sets: Vec<(String, SqlValue)> = Vec::with_capacity(c.changes.len() + 2);
+        for (name, value) in &c.changes {
+            if name == &self.s.anchor_column {
+                if value.as_ref().map(Value::to_text).as_deref() != Some(c.anchor.as_str()) {
+                    return Err((
+                        "anchor-mismatch",
+                        format!("`{name}` is the anchor and cannot change"),
+                    ));
+                }
+                continue;
+            }
+            if !writable(name) {
+                return Err((
+                    "unknown-attribute",
+                    format!(
+                        "`{name}` is not a column of table `{}` handled by this MA",
+                        self.s.table
+                    ),
+                ));
+            }
+            sets.push((name.clone(), to_sql(value.as_ref())));
+        }
+        let dn_attr = ObjectTypes::dn_attr(t).filter(|d| writable(d));
+        let is_add = matches!(c.kind, ExportKind::Add | ExportKind::DeleteAdd);
+        let new_dn = match (&c.new_dn, is_add) {
+            (Some(n), _) => Some(n),
+            (None, true) => Some(&c.dn),
+            (None, false) => None,
+        };
+        if let Some(dn) = new_dn {
+            match dn_attr {
+                Some(d) if !c.changes.contains_key(d) => {
+                    sets.push((d.to_owned(), SqlValue::Text(dn.clone())))
+                }
+                Some(_) => {}
+                None if c.new_dn.is_some() => {
+                    return Err((
+                        "rename-not-supported",
+                        format!("object type `{}` has no DN column", t.name),
+                    ));
+                }
+                None => {}
+            }
+        }
+        if let Some(col) = &self.s.types.type_column {
+            sets.push((col.clone(), SqlValue::Text(c.object_type.clone())));
+        }
+        Ok(sets)
+    }
+
+    fn exists(&self, anchor: &str) -> rusqlite::Result<bool> {
+        let sql = format!(
+            "SELECT 1 FROM {} WHERE {} = ?1 LIMIT 1",
+            q(&self.s.table),
+            q(&self.s.anchor_column)
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        stmt.exists([anchor])
+    }
+
+    fn delete(&self, anchor: &str) -> rusqlite::Result<usize> {
+        let sql = format!(
+            "DELETE FROM {} WHERE {} = ?1",
+            q(&self.s.table),
+            q(&self.s.anchor_column)
+        );
+        self.conn.prepare_cached(&sql)?.execute([anchor])
+    }
+
+    fn insert(&self, anchor: &str, sets: Vec<(String, SqlValue)>) -> rusqlite::Result<usize> {
+        let mut names = vec![q(&self.s.anchor_column)];
+        let mut values = vec![SqlValue::Text(anchor.to_owned())];
+        for (n, v) in sets {
+            names.push(q(&n));
+            values.push(v);
+        }
+        let marks: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            q(&self.s.table),
+            names.join(", "),
+            marks.join(", ")
+        );
+        self.conn
+            .prepare_cached(&sql)?
+            .execute(params_from_iter(values))
+    }
+
+    fn update(&self, anchor: &str, sets: Vec<(String, SqlValue)>) -> rusqlite::Result<usize> {
+        if sets.is_empty() {
+            return Ok(usize::from(self.exists(anchor)?));
+        }
+        let assigns: Vec<String> = sets
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| format!("{} = ?{}", q(n), i + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE {} SET {} WHERE {} = ?{}",
+            q(&self.s.table),
+            assigns.join(", "),
+            q(&self.s.anchor_column),
+            sets.len() + 1
+        );
+        let mut values: Vec<SqlValue> = sets.into_iter().map(|(_, v)| v).collect();
+        values.push(SqlValue::Text(anchor.to_owned()));
+        self.conn
+            .prepare_cached(&sql)?
+            .execute(params_from_iter(values))
+    }
+
+    fn apply_one(&self, c: &ExportChange) -> Result<(), RowError> {
+        if matches!(c.kind, ExportKind::Delete) {
+            change::object_type(&self.s.types, c)?;
+            self.delete(&c.anchor)?;
+            return Ok(());
+        }
+        let sets = self.assignments(c)?;
+        match c.kind {
+            ExportKind::DeleteAdd => {
+                self.delete(&c.anchor)?;
+                self.insert(&c.anchor, sets)?;
+            }
+            ExportKind::Add if self.exists(&c.anchor)? => {
+                self.update(&c.anchor, sets)?;
+            }
+            ExportKind::Add => {
+                self.insert(&c.anchor, sets)?;
+            }
+            _ => {
+                if self.update(&c.anchor, sets)? == 0 {
+                    let detail = format!(
+                        "no row of table `{}` has anchor {:?}",
+                        self.s.table, c.anchor
+                    );
+                    return Err(RowError::Rejected(("object-not-found", detail)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_batch(&self, batch: &[ExportChange]) -> Result<Vec<ExportOutcome>, rusqlite::Error> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for c in batch {
+            self.conn.execute_batch("SAVEPOINT autosync_row")?;
+            match self.apply_one(c) {
+                Ok(()) => {
+                    self.conn.execute_batch("RELEASE autosync_row")?;
+                    outcomes.push(ExportOutcome::Applied { anchor: None });
+                }
+                Err(RowError::Rejected((kind, detail))) => {
+                    self.conn
+                        .execute_batch("ROLLBACK TO autosync_row; RELEASE autosync_row")?;
+                    tracing::debug!(anchor = %c.anchor, error_type = kind, %detail, "row rejected");
+                    outcomes.push(ExportOutcome::Failed {
+                        error_type: kind.to_owned(),
+                        detail,
+                    });
+                }
+                Err(RowError::Fatal(e)) => return Err(e),
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
+impl ExportSession for SqliteExport<'_> {
+    fn apply(&mut self, batch: &[ExportChange]) -> Result<Vec<ExportOutcome>, ConnectorError> {
+        let what = format!("cannot export to table `{}`", self.s.table);
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| step_error(&e, &what))?;
+        let result = self
+            .apply_batch(batch)
+            .and_then(|outcomes| self.conn.execute_batch("COMMIT").map(|()| outcomes));
+        result.map_err(|e| {
+            if !self.conn.is_autocommit()
+                && let Err(r) = self.conn.execute_batch("ROLLBACK")
+            {
+                tracing::warn!(error = %r, "rolling back a failed export batch failed");
+            }
+            step_error(&e, &what)
+        })
+    }
+
+    fn durable_per_batch(&self) -> bool {
+        true
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,409 @@
+//! Streaming import from an SQLite table: keyset pagination (by rowid, or by
+//! anchor for WITHOUT ROWID tables) in batches, all inside one read
+//! transaction so the watermark taken at the start matches the rows read.
+//!
+//! Watermarks are JSON: `{"column": <max value>}` for a change-tracking
+//! column, `{"seq": <last sequence>}` for a changelog table.
+
+use super::config::{DeltaConfig, SqliteSettings};
+use super::db::{Schema, q, step_error, to_value};
+use autosync_connector::{
+    ConnectorError, ImportChange, ImportItem, ImportRecordError, ImportStream, ImportedObject,
+};
+use autosync_model::{Attributes, Value};
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{Connection, Row, params_from_iter};
+use std::collections::HashSet;
+
+/// What a stream reads.
+enum Mode {
+    /// Rows of the table, optionally only those whose delta column is
+    /// greater than `since`; `after` is the pagination key.
+    Scan {
+        since: Option<SqlValue>,
+        after: Option<SqlValue>,
+    },
+    /// Changelog entries in `(after, upto]`.
+    Changelog { after: i64, upto: i64 },
+}
+
+/// A running SQLite import.
+pub struct SqliteImport<'c> {
+    conn: &'c mut Connection,
+    s: &'c SqliteSettings,
+    schema: &'c Schema,
+    mode: Mode,
+    in_transaction: bool,
+    done: bool,
+    watermark: Option<String>,
+    /// Anchors already returned (duplicates in the table, repeats in a changelog).
+    seen: HashSet<String>,
+}
+
+fn parse_watermark(text: Option<&str>, key: &str) -> Option<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(text?).ok()?;
+    let found = v.get(key).cloned();
+    if found.is_none() {
+        tracing::warn!(
+            watermark = text,
+            "watermark of another delta kind: reading everything"
+        );
+    }
+    found
+}
+
+fn json_to_sql(v: &serde_json::Value) -> Option<SqlValue> {
+    match v {
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map(SqlValue::Integer)
+            .or_else(|| n.as_f64().map(SqlValue::Real)),
+        serde_json::Value::String(s) => Some(SqlValue::Text(s.clone())),
+        _ => None,
+    }
+}
+
+fn sql_to_json(v: SqlValue) -> Option<serde_json::Value> {
+    match v {
+        SqlValue::Integer(i) => Some(i.into()),
+        SqlValue::Real(f) => serde_json::Number::from_f64(f).map(serde_json::Value::Number),
+        SqlValue::Text(t) => Some(t.into()),
+        _ => None,
+    }
+}
+
+fn select_list(s: &SqliteSettings, schema: &Schema) -> String {
+    let mut cols: Vec<String> = schema.columns.iter().map(|c| q(c)).collect();
+    if let Some(t) = &s.types.type_column {
+        cols.push(q(t));
+    }
+    cols.join(", ")
+}
+
+/// A row (columns as in `select_list`, from `offset`) as an import item.
+fn item(
+    s: &SqliteSettings,
+    schema: &Schema,
+    seen: &mut HashSet<String>,
+    row: &Row<'_>,
+    offset: usize,
+    location: String,
+) -> rusqlite::Result<ImportItem> {
+    let err = |anchor: Option<String>, kind: &str, detail: String| {
+        Ok(Err(ImportRecordError {
+            anchor,
+            detail: format!("{location}: {detail}"),
+            location: location.clone(),
+            error_type: kind.to_owned(),
+        }))
+    };
+    let mut attrs = Attributes::new();
+    for (i, name) in schema.columns.iter().enumerate() {
+        match to_value(row.get_ref(offset + i)?) {
+            Ok(Some(v)) => {
+                attrs.insert(name.clone(), v);
+            }
+            Ok(None) => {}
+            Err(_) => {
+                return err(
+                    None,
+                    "invalid-utf8",
+                    format!("column `{name}` is not valid UTF-8"),
+                );
+            }
+        }
+    }
+    let type_value = match &s.types.type_column {
+        Some(_) => match row.get_ref(offset + schema.columns.len())? {
+            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Integer(i) => Some(i.to_string()),
+            _ => Some(String::new()),
+        },
+        None => None,
+    };
+    let t = match s.types.for_row(type_value.as_deref()) {
+        Ok(t) => t,
+        Err((kind, detail)) => return err(None, kind, detail),
+    };
+    let anchor = match attrs.get(&s.anchor_column) {
+        Some(Value::String(a)) if !a.is_empty() => a.clone(),
+        Some(Value::Integer(i)) => i.to_string(),
+        Some(Value::String(_)) | None => {
+            let detail = format!("no anchor: column `{}` is empty", s.anchor_column);
+            return err(None, "missing-anchor", detail);
+        }
+        Some(_) => {
+            let detail = format!("anchor column `{}` holds binary data", s.anchor_column);
+            return err(None, "invalid-anchor", detail);
+        }
+    };
+    if !seen.insert(anchor.clone()) {
+        let detail = format!("anchor {anchor:?} was already read; the first is kept");
+        return err(Some(anchor), "duplicate-anchor", detail);
+    }
+    let dn = crate::settings::ObjectTypes::dn_attr(t)
+        .and_then(|d| attrs.get(d))
+        .map(Value::to_text)
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| anchor.clone());
+    Ok(Ok(ImportedObject {
+        object_type: t.name.clone(),
+        anchor,
+        dn,
+        change: ImportChange::Full,
+        attributes: attrs,
+    }))
+}
+
+impl<'c> SqliteImport<'c> {
+    /// Start a read transaction and take the watermark. `delta`: read only
+    /// changes since `watermark` (when the connector has delta support).
+    pub fn start(
+        conn: &'c mut Connection,
+        s: &'c SqliteSettings,
+        schema: &'c Schema,
+        watermark: Option<&str>,
+        delta: bool,
+    ) -> Result<SqliteImport<'c>, ConnectorError> {
+        conn.execute_batch("BEGIN")
+            .map_err(|e| step_error(&e, "cannot start a read transaction"))?;
+        let mut import = SqliteImport {
+            conn,
+            s,
+            schema,
+            mode: Mode::Scan {
+                since: None,
+                after: None,
+            },
+            in_transaction: true,
+            done: false,
+            watermark: None,
+            seen: HashSet::new(),
+        };
+        let what = "cannot read the delta watermark";
+        match &s.delta {
+            None => {}
+            Some(DeltaConfig::Column { column }) => {
+                let sql = format!("SELECT max({}) FROM {}", q(column), q(&s.table));
+                let max: SqlValue = import
+                    .conn
+                    .query_row(&sql, [], |r| r.get(0))
+                    .map_err(|e| step_error(&e, what))?;
+                let since = parse_watermark(watermark, "column");
+                import.watermark = sql_to_json(max)
+                    .or_else(|| since.clone())
+                    .map(|v| serde_json::json!({ "column": v }).to_string());
+                if delta {
+                    import.mode = Mode::Scan {
+                        since: since.as_ref().and_then(json_to_sql),
+                        after: None,
+                    };
+                }
+            }
+            Some(DeltaConfig::Changelog {
+                table,
+                sequence_column,
+                ..
+            }) => {
+                let sql = format!("SELECT max({}) FROM {}", q(sequence_column), q(table));
+                let max: Option<i64> = import
+                    .conn
+                    .query_row(&sql, [], |r| r.get(0))
+                    .map_err(|e| step_error(&e, what))?;
+                let after = parse_watermark(watermark, "seq").and_then(|v| v.as_i64());
+                import.watermark = max
+                    .or(after)
+                    .map(|m| serde_json::json!({ "seq": m }).to_string());
+                if let (true, Some(after)) = (delta, after) {
+                    import.mode = Mode::Changelog {
+                        after,
+                        upto: max.unwrap_or(after),
+                    };
+                }
+            }
+        }
+        Ok(import)
+    }
+
+    fn scan_page(
+        &mut self,
+        since: Option<SqlValue>,
+        after: Option<SqlValue>,
+    ) -> rusqlite::Result<Vec<ImportItem>> {
+        let table = q(&self.s.table);
+        let key = if self.schema.rowid {
+            "_rowid_".to_owned()
+        } else {
+            q(&self.s.anchor_column)
+        };
+        let mut conds = Vec::new();
+        let mut params = Vec::new();
+        if let Some(v) = since.clone() {
+            let column = match &self.s.delta {
+                Some(DeltaConfig::Column { column }) => q(column),
+                _ => "NULL".to_owned(),
+            };
+            conds.push(format!("{column} > ?{}", params.len() + 1));
+            params.push(v);
+        }
+        if let Some(v) = after {
+            conds.push(format!("{key} > ?{}", params.len() + 1));
+            params.push(v);
+        }
+        let filter = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {key}, {} FROM {table} {filter} ORDER BY {key} LIMIT {}",
+            select_list(self.s, self.schema),
+            self.s.batch_size
+        );
+        let conn = &*self.conn;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(params.iter()))?;
+        let mut batch = Vec::with_capacity(self.s.batch_size.min(16_384));
+        let mut last = None;
+        while let Some(row) = rows.next()? {
+            let k: SqlValue = row.get(0)?;
+            let location = match &k {
+                SqlValue::Integer(i) if self.schema.rowid => {
+                    format!("table {} rowid {i}", self.s.table)
+                }
+                _ => format!("table {}", self.s.table),
+            };
+            batch.push(item(self.s, self.schema, &mut self.seen, row, 1, location)?);
+            last = Some(k);
+        }
+        if batch.len() < self.s.batch_size {
+            self.done = true;
+        }
+        self.mode = Mode::Scan { since, after: last };
+        Ok(batch)
+    }
+
+    fn changelog_page(&mut self, after: i64, upto: i64) -> rusqlite::Result<Vec<ImportItem>> {
+        let Some(DeltaConfig::Changelog {
+            table,
+            sequence_column,
+            anchor_column,
+            ..
+        }) = &self.s.delta
+        else {
+            self.done = true;
+            return Ok(Vec::new());
+        };
+        let seq = q(sequence_column);
+        let log_anchor = q(anchor_column.as_ref().unwrap_or(&self.s.anchor_column));
+        let log_sql = format!(
+            "SELECT {seq}, {log_anchor} FROM {} WHERE {seq} > ?1 AND {seq} <= ?2 ORDER BY {seq} LIMIT ?3",
+            q(table)
+        );
+        let row_sql = format!(
+            "SELECT {} FROM {} WHERE {} = ?1",
+            select_list(self.s, self.schema),
+            q(&self.s.table),
+            q(&self.s.anchor_column)
+        );
+        let conn = &*self.conn;
+        let mut batch = Vec::new();
+        let mut after = after;
+        while batch.len() < self.s.batch_size && !self.done {
+            let room = i64::try_from(self.s.batch_size - batch.len()).unwrap_or(i64::MAX);
+            let entries: Vec<(i64, SqlValue)> = conn
+                .prepare_cached(&log_sql)?
+                .query_map([after, upto, room], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            if (entries.len() as i64) < room {
+                self.done = true;
+            }
+            for (n, anchor) in entries {
+                after = n;
+                let text = match &anchor {
+                    SqlValue::Integer(i) => i.to_string(),
+                    SqlValue::Text(t) => t.clone(),
+                    _ => continue,
+                };
+                if self.seen.contains(&text) {
+                    continue;
+                }
+                let mut stmt = conn.prepare_cached(&row_sql)?;
+                let mut rows = stmt.query([&anchor])?;
+                let location = format!("changelog {table} {sequence_column} {n}");
+                match rows.next()? {
+                    Some(row) => {
+                        batch.push(item(self.s, self.schema, &mut self.seen, row, 0, location)?)
+                    }
+                    None => {
+                        self.seen.insert(text.clone());
+                        let object_type = self
+                            .s
+                            .types
+                            .types
+                            .first()
+                            .map(|t| t.name.clone())
+                            .unwrap_or_default();
+                        batch.push(Ok(ImportedObject {
+                            object_type,
+                            dn: text.clone(),
+                            anchor: text,
+                            change: ImportChange::Delete,
+                            attributes: Attributes::new(),
+                        }));
+                    }
+                }
+            }
+        }
+        self.mode = Mode::Changelog { after, upto };
+        Ok(batch)
+    }
+
+    fn end_transaction(&mut self) {
+        if self.in_transaction {
+            self.in_transaction = false;
+            if let Err(e) = self.conn.execute_batch("COMMIT") {
+                tracing::warn!(error = %e, "ending the read transaction failed");
+            }
+        }
+    }
+}
+
+impl ImportStream for SqliteImport<'_> {
+    fn next_batch(&mut self) -> Result<Option<Vec<ImportItem>>, ConnectorError> {
+        if self.done {
+            self.end_transaction();
+            return Ok(None);
+        }
+        let mode = std::mem::replace(
+            &mut self.mode,
+            Mode::Scan {
+                since: None,
+                after: None,
+            },
+        );
+        let page = match mode {
+            Mode::Scan { since, after } => self.scan_page(since, after),
+            Mode::Changelog { after, upto } => self.changelog_page(after, upto),
+        };
+        let batch = page.map_err(|e| {
+            self.end_transaction();
+            step_error(&e, &format!("cannot read table `{}`", self.s.table))
+        })?;
+        if batch.is_empty() {
+            self.end_transaction();
+            return Ok(None);
+        }
+        Ok(Some(batch))
+    }
+
+    fn watermark(&self) -> Option<String> {
+        self.watermark.clone()
+    }
+}
+
+impl Drop for SqliteImport<'_> {
+    fn drop(&mut self) {
+        self.end_transaction();
+    }
+}

@@ -1,0 +1,478 @@
+//! The SQLite connector against real databases: the compliance suite with a
+//! changelog table, a change-tracking column and no delta (on a WITHOUT
+//! ROWID table), then deltas from outside changes, constraint violations,
+//! injection attempts, types and whole-step errors.
+
+use crate::common::{build, ctx, drain, person, settings};
+use autosync_connector::compliance::{self, ComplianceTarget};
+use autosync_connector::{
+    ConnectorErrorKind, ConnectorFactory, ExportChange, ExportOutcome, ImportChange,
+};
+use autosync_connectors::sqlite::SqliteFactory;
+use autosync_model::{Attributes, ExportKind, ObjectTypeDef, Value};
+use rusqlite::Connection;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+const CHANGELOG_SCHEMA: &str = "
+CREATE TABLE users (id TEXT PRIMARY KEY, dn TEXT, name TEXT, mail TEXT, title TEXT);
+CREATE TABLE users_changelog (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, op TEXT NOT NULL);
+CREATE TRIGGER users_ai AFTER INSERT ON users BEGIN INSERT INTO users_changelog(id, op) VALUES (NEW.id, 'I'); END;
+CREATE TRIGGER users_au AFTER UPDATE ON users BEGIN INSERT INTO users_changelog(id, op) VALUES (NEW.id, 'U'); END;
+CREATE TRIGGER users_ad AFTER DELETE ON users BEGIN INSERT INTO users_changelog(id, op) VALUES (OLD.id, 'D'); END;
+";
+
+const COLUMN_SCHEMA: &str = "
+CREATE TABLE users (id TEXT PRIMARY KEY, dn TEXT, name TEXT, mail TEXT, title TEXT, updated_at INTEGER);
+CREATE TABLE clock (v INTEGER NOT NULL);
+INSERT INTO clock VALUES (0);
+CREATE TRIGGER users_ai AFTER INSERT ON users BEGIN
+  UPDATE clock SET v = v + 1;
+  UPDATE users SET updated_at = (SELECT v FROM clock) WHERE id = NEW.id;
+END;
+CREATE TRIGGER users_au AFTER UPDATE OF id, dn, name, mail, title ON users BEGIN
+  UPDATE clock SET v = v + 1;
+  UPDATE users SET updated_at = (SELECT v FROM clock) WHERE id = NEW.id;
+END;
+";
+
+const PLAIN_SCHEMA: &str = "CREATE TABLE users (id TEXT PRIMARY KEY, dn TEXT, name TEXT, mail TEXT, title TEXT) WITHOUT ROWID;";
+
+fn database(dir: &Path, schema: &str) -> PathBuf {
+    let path = dir.join("hr.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(schema)
+        .unwrap();
+    path
+}
+
+fn target(
+    schema: &'static str,
+    extra: serde_json::Value,
+    delta_sees_deletes: bool,
+) -> (TempDir, ComplianceTarget) {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().to_owned();
+    let path = database(&base, schema);
+    let object_type = ObjectTypeDef {
+        dn: Some("dn".into()),
+        ..person()
+    };
+    let ot = object_type.clone();
+    let mut s = settings(json!({"path": "hr.db", "table": "users", "batch_size": 100}));
+    s.extend(settings(extra));
+    let (p1, p2) = (path.clone(), path);
+    let t = ComplianceTarget {
+        name: "sqlite".into(),
+        object_type,
+        attributes: vec!["name".into(), "mail".into(), "title".into()],
+        batch_size: 100,
+        large_count: 1000,
+        delta_sees_deletes,
+        detects_unchanged: false,
+        reset: Box::new(move || {
+            Connection::open(&p1)
+                .unwrap()
+                .execute_batch("DELETE FROM users")
+                .unwrap()
+        }),
+        make: Box::new(move || {
+            SqliteFactory
+                .build(&s, &ctx(&base, vec![ot.clone()]))
+                .unwrap()
+        }),
+        read_back: Box::new(move || read_back(&p2)),
+    };
+    (dir, t)
+}
+
+fn read_back(path: &Path) -> BTreeMap<String, Attributes> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, dn, name, mail, title FROM users")
+        .unwrap();
+    let names = ["id", "dn", "name", "mail", "title"];
+    stmt.query_map([], |r| {
+        let mut a = Attributes::new();
+        for (i, n) in names.iter().enumerate() {
+            if let Some(v) = r.get::<_, Option<String>>(i)? {
+                a.insert((*n).to_owned(), Value::String(v));
+            }
+        }
+        Ok((a["id"].to_text(), a))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn changelog_target() -> (TempDir, ComplianceTarget) {
+    let delta = json!({"delta": {"kind": "changelog", "table": "users_changelog", "sequence_column": "seq", "anchor_column": "id", "operation_column": "op"}});
+    target(CHANGELOG_SCHEMA, delta, true)
+}
+
+fn column_target() -> (TempDir, ComplianceTarget) {
+    target(
+        COLUMN_SCHEMA,
+        json!({"delta": {"kind": "column", "column": "updated_at"}}),
+        false,
+    )
+}
+
+fn plain_target() -> (TempDir, ComplianceTarget) {
+    target(PLAIN_SCHEMA, json!({}), false)
+}
+
+macro_rules! compliance_tests {
+    ($module:ident, $target:ident) => {
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn should_return_exported_adds_on_full_import() {
+                compliance::export_adds_then_full_import_returns_exactly_them(&$target().1);
+            }
+
+            #[test]
+            fn should_round_trip_updates_removals_and_deletes() {
+                compliance::export_update_remove_attribute_and_delete_round_trip(&$target().1);
+            }
+
+            #[test]
+            fn should_update_in_place_when_an_add_is_re_sent() {
+                compliance::re_sending_an_add_updates_in_place(&$target().1);
+            }
+
+            #[test]
+            fn should_apply_the_rest_of_a_batch_after_a_failed_change() {
+                compliance::failed_changes_do_not_stop_the_batch(&$target().1);
+            }
+
+            #[test]
+            fn should_stream_full_imports_in_bounded_batches() {
+                compliance::full_import_streams_in_bounded_batches(&$target().1);
+            }
+
+            #[test]
+            fn should_return_changes_on_delta_import() {
+                compliance::delta_import_returns_changes_and_a_watermark(&$target().1);
+            }
+
+            #[test]
+            fn should_never_report_a_changed_table_unchanged() {
+                compliance::unchanged_is_true_only_when_nothing_changed(&$target().1);
+            }
+        }
+    };
+}
+
+compliance_tests!(sqlite_with_changelog, changelog_target);
+compliance_tests!(sqlite_with_change_column, column_target);
+compliance_tests!(sqlite_without_delta, plain_target);
+
+fn add(id: &str, attrs: &[(&str, Value)]) -> ExportChange {
+    ExportChange {
+        object_type: "person".into(),
+        anchor: id.into(),
+        dn: id.into(),
+        kind: ExportKind::Add,
+        changes: attrs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Some(v.clone())))
+            .collect(),
+        new_dn: None,
+    }
+}
+
+fn failed_type(o: &ExportOutcome) -> Option<&str> {
+    match o {
+        ExportOutcome::Failed { error_type, .. } => Some(error_type),
+        ExportOutcome::Applied { .. } => None,
+    }
+}
+
+#[test]
+fn a_constraint_violation_should_fail_only_its_row_and_the_rest_of_the_batch_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = database(
+        dir.path(),
+        "CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT NOT NULL, mail TEXT UNIQUE, age INTEGER CHECK (age >= 0));",
+    );
+    let mut conn = build(
+        &SqliteFactory,
+        dir.path(),
+        vec![person()],
+        json!({"path": "hr.db", "table": "users"}),
+    );
+    let mut session = conn.begin_export().unwrap();
+    assert!(session.durable_per_batch());
+    let outcomes = session
+        .apply(&[
+            add("1", &[("name", "Ann".into()), ("mail", "a@x".into())]),
+            add("2", &[("mail", "b@x".into())]),
+            add("3", &[("name", "Cy".into()), ("mail", "a@x".into())]),
+            add("4", &[("name", "Dee".into()), ("age", Value::Integer(-1))]),
+            add("5", &[("name", "Eve".into()), ("nope", "x".into())]),
+            add("6", &[("name", "Fay".into()), ("age", Value::Integer(30))]),
+        ])
+        .unwrap();
+    let kinds: Vec<Option<&str>> = outcomes.iter().map(failed_type).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            None,
+            Some("constraint-violation"),
+            Some("constraint-violation"),
+            Some("constraint-violation"),
+            Some("unknown-attribute"),
+            None
+        ]
+    );
+    let ExportOutcome::Failed { detail, .. } = &outcomes[1] else {
+        unreachable!()
+    };
+    assert!(detail.contains("NOT NULL"), "{detail}");
+    drop(session);
+    let db = Connection::open(&path).unwrap();
+    let ids: Vec<String> = db
+        .prepare("SELECT id FROM users ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ids, vec!["1", "6"]);
+}
+
+#[test]
+fn values_and_names_from_data_or_config_should_never_be_run_as_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = database(
+        dir.path(),
+        "CREATE TABLE \"we\"\"ird users\" (id TEXT PRIMARY KEY, \"full name\" TEXT, \"x\"\"; DROP TABLE keep; --\" TEXT);
+         CREATE TABLE keep (v TEXT);",
+    );
+    let evil = "'); DROP TABLE users; --";
+    let settings = json!({"path": "hr.db", "table": "we\"ird users"});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], settings);
+    let mut session = conn.begin_export().unwrap();
+    let attrs = [
+        ("full name", Value::from(evil)),
+        ("x\"; DROP TABLE keep; --", Value::from(evil)),
+    ];
+    let outcomes = session.apply(&[add(evil, &attrs)]).unwrap();
+    assert_eq!(outcomes, vec![ExportOutcome::Applied { anchor: None }]);
+    drop(session);
+    let items = drain(conn.full_import(None).unwrap()).0.concat();
+    let obj = items[0].as_ref().unwrap();
+    assert_eq!(obj.anchor, evil);
+    assert_eq!(obj.attributes["full name"], Value::from(evil));
+    assert_eq!(
+        obj.attributes["x\"; DROP TABLE keep; --"],
+        Value::from(evil)
+    );
+    let db = Connection::open(&path).unwrap();
+    let tables: i64 = db
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 2, "both tables are still there");
+}
+
+#[test]
+fn sqlite_types_should_map_to_attribute_values_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = database(
+        dir.path(),
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, score REAL, photo BLOB, n INTEGER, tags TEXT);
+         INSERT INTO users VALUES (7, 'Ann', 0.1, x'0102', NULL, NULL);",
+    );
+    let mut conn = build(
+        &SqliteFactory,
+        dir.path(),
+        vec![person()],
+        json!({"path": "hr.db", "table": "users"}),
+    );
+    let items = drain(conn.full_import(None).unwrap()).0.concat();
+    let obj = items[0].as_ref().unwrap();
+    assert_eq!(obj.anchor, "7");
+    let expected: Attributes = [
+        ("id".to_owned(), Value::Integer(7)),
+        ("name".to_owned(), Value::from("Ann")),
+        ("score".to_owned(), Value::from("0.1")),
+        ("photo".to_owned(), Value::Binary(vec![1, 2])),
+    ]
+    .into();
+    assert_eq!(
+        obj.attributes, expected,
+        "NULL is absent, REAL is text with no rounding"
+    );
+    let mut session = conn.begin_export().unwrap();
+    let tags = Value::Multi(vec!["a".into(), "b".into()]);
+    session
+        .apply(&[add("8", &[("n", Value::Boolean(true)), ("tags", tags)])])
+        .unwrap();
+    drop(session);
+    let db = Connection::open(&path).unwrap();
+    let (n, tags): (i64, String) = db
+        .query_row("SELECT n, tags FROM users WHERE id = 8", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((n, tags.as_str()), (1, "[\"a\",\"b\"]"));
+}
+
+#[test]
+fn a_changelog_delta_should_return_each_changed_row_once_in_its_current_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = database(dir.path(), CHANGELOG_SCHEMA);
+    let db = Connection::open(&path).unwrap();
+    db.execute_batch(
+        "INSERT INTO users (id, name) VALUES ('1', 'Ann'), ('2', 'Bob'), ('3', 'Cy');",
+    )
+    .unwrap();
+    let delta = json!({"kind": "changelog", "table": "users_changelog", "sequence_column": "seq"});
+    let s = json!({"path": "hr.db", "table": "users", "delta": delta, "batch_size": 2});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let (_, wm) = drain(conn.full_import(None).unwrap());
+    assert_eq!(wm.as_deref(), Some("{\"seq\":3}"));
+    db.execute_batch(
+        "UPDATE users SET name = 'Ann 1' WHERE id = '1';
+         UPDATE users SET name = 'Ann 2' WHERE id = '1';
+         DELETE FROM users WHERE id = '2';
+         INSERT INTO users (id, name) VALUES ('4', 'Dee');
+         INSERT INTO users (id, name) VALUES ('5', 'Gone');
+         DELETE FROM users WHERE id = '5';",
+    )
+    .unwrap();
+    let (batches, wm2) = drain(conn.delta_import(wm.as_deref()).unwrap());
+    assert!(batches.iter().all(|b| b.len() <= 2));
+    let got: Vec<(String, ImportChange, Option<Value>)> = batches
+        .concat()
+        .into_iter()
+        .map(|i| i.unwrap())
+        .map(|o| (o.anchor, o.change, o.attributes.get("name").cloned()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("1".into(), ImportChange::Full, Some("Ann 2".into())),
+            ("2".into(), ImportChange::Delete, None),
+            ("4".into(), ImportChange::Full, Some("Dee".into())),
+            ("5".into(), ImportChange::Delete, None),
+        ]
+    );
+    assert_eq!(wm2.as_deref(), Some("{\"seq\":9}"));
+}
+
+#[test]
+fn a_column_delta_should_return_rows_changed_after_the_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = database(
+        dir.path(),
+        "CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT, updated_at TEXT);",
+    );
+    let db = Connection::open(&path).unwrap();
+    db.execute_batch(
+        "INSERT INTO users VALUES ('1', 'Ann', '2024-01-01T10:00:00Z'), ('2', 'Bob', '2024-01-02T10:00:00Z');",
+    )
+    .unwrap();
+    let s = json!({"path": "hr.db", "table": "users", "delta": {"kind": "column", "column": "updated_at"}});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let (items, wm) = drain(conn.full_import(None).unwrap());
+    assert!(
+        !items.concat()[0]
+            .as_ref()
+            .unwrap()
+            .attributes
+            .contains_key("updated_at")
+    );
+    assert_eq!(wm.as_deref(), Some("{\"column\":\"2024-01-02T10:00:00Z\"}"));
+    db.execute_batch(
+        "UPDATE users SET name = 'Ann 2', updated_at = '2024-01-03T00:00:00Z' WHERE id = '1';",
+    )
+    .unwrap();
+    let (items, wm2) = drain(conn.delta_import(wm.as_deref()).unwrap());
+    let anchors: Vec<String> = items
+        .concat()
+        .into_iter()
+        .map(|i| i.unwrap().anchor)
+        .collect();
+    assert_eq!(anchors, vec!["1"]);
+    assert_eq!(
+        wm2.as_deref(),
+        Some("{\"column\":\"2024-01-03T00:00:00Z\"}")
+    );
+}
+
+#[test]
+fn a_locked_database_should_stop_the_export_as_server_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = database(dir.path(), PLAIN_SCHEMA);
+    let s = json!({"path": "hr.db", "table": "users", "busy_timeout_ms": 10});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let mut session = conn.begin_export().unwrap();
+    let locker = Connection::open(&path).unwrap();
+    locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let err = session.apply(&[add("1", &[])]).unwrap_err();
+    assert_eq!(err.kind, ConnectorErrorKind::ServerDown, "{}", err.message);
+    locker.execute_batch("ROLLBACK").unwrap();
+    let outcomes = session.apply(&[add("1", &[])]).unwrap();
+    assert_eq!(
+        outcomes,
+        vec![ExportOutcome::Applied { anchor: None }],
+        "the next batch works again"
+    );
+}
+
+#[test]
+fn a_missing_database_or_table_should_stop_the_step_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = json!({"path": "missing.db", "table": "users"});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let err = conn.full_import(None).err().unwrap();
+    assert_eq!(err.kind, ConnectorErrorKind::ServerDown);
+    assert!(
+        !dir.path().join("missing.db").exists(),
+        "the database is never created"
+    );
+    database(dir.path(), PLAIN_SCHEMA);
+    let mut conn = build(
+        &SqliteFactory,
+        dir.path(),
+        vec![person()],
+        json!({"path": "hr.db", "table": "people"}),
+    );
+    let err = conn.full_import(None).err().unwrap();
+    assert_eq!(err.kind, ConnectorErrorKind::Configuration);
+    assert!(
+        err.message.contains("table `people` does not exist"),
+        "{}",
+        err.message
+    );
+}
+
+#[test]
+fn sqlite_validation_should_name_every_bad_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(json!({"path": "hr.db", "tabel": "users", "delta": {"kind": "trigger"}}));
+    let errs = SqliteFactory
+        .validate(&s, &ctx(dir.path(), vec![person()]))
+        .unwrap_err();
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, vec!["table", "tabel", "delta"]);
+    assert!(
+        errs[1]
+            .help
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `table`?")
+    );
+    assert!(errs[2].message.contains("trigger"), "{}", errs[1].message);
+}
