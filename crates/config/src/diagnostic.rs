@@ -341,43 +341,63 @@ impl ConfigError {
         };
         let handler = miette::GraphicalReportHandler::new_themed(theme);
         let mut out = String::new();
-        if handler.render_report(&mut out, &Summary(self)).is_err() {
-            return self.to_string();
+        for diagnostic in &self.inner.fancy {
+            let report = WithSource {
+                diagnostic,
+                source: self.inner.source_code.as_ref(),
+            };
+            if handler.render_report(&mut out, &report).is_err() {
+                return self.to_string();
+            }
+            out.push('\n');
         }
+        out.push_str(&self.summary());
+        out.push('\n');
         out
     }
 }
 
-/// A [`ConfigError`] seen as one miette report: the summary as its message,
-/// each diagnostic as a related report.
-struct Summary<'a>(&'a ConfigError);
+/// One diagnostic with the file's text, rendered as a report of its own.
+struct WithSource<'a> {
+    diagnostic: &'a FancyDiagnostic,
+    source: Option<&'a NamedSource<Arc<String>>>,
+}
 
-impl fmt::Debug for Summary<'_> {
+impl fmt::Debug for WithSource<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.summary())
+        fmt::Debug::fmt(self.diagnostic, f)
     }
 }
 
-impl fmt::Display for Summary<'_> {
+impl fmt::Display for WithSource<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.summary())
+        fmt::Display::fmt(self.diagnostic, f)
     }
 }
 
-impl std::error::Error for Summary<'_> {}
+impl std::error::Error for WithSource<'_> {}
 
-impl miette::Diagnostic for Summary<'_> {
+impl miette::Diagnostic for WithSource<'_> {
+    fn severity(&self) -> Option<miette::Severity> {
+        self.diagnostic.severity()
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.diagnostic.help()
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.diagnostic.labels()
+    }
+
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        miette::Diagnostic::source_code(self.0)
-    }
-
-    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
-        miette::Diagnostic::related(self.0)
+        self.source.map(|s| s as &dyn miette::SourceCode)
     }
 }
 
-/// Source code and one related report per diagnostic; prefer
-/// [`ConfigError::render_fancy`], whose header is a one-line summary.
+/// Source code and one related report per diagnostic (for a `miette::Report`);
+/// [`ConfigError::render_fancy`] renders each diagnostic as a report of its
+/// own, which reads better.
 impl miette::Diagnostic for ConfigError {
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.inner

@@ -254,3 +254,13 @@ fn the_fancy_rendering_should_show_the_source_line_and_the_help() {
     let err = load(&replace("projection = [", "projections = [")).unwrap_err();
     insta::assert_snapshot!(err.render_fancy(false));
 }
+
+#[test]
+fn the_fancy_rendering_of_a_bad_expression_should_underline_the_character() {
+    let err = load(&replace(
+        "expr = \"lower(email)\"",
+        "expr = \"lower(email) +\"",
+    ))
+    .unwrap_err();
+    insta::assert_snapshot!(err.render_fancy(false));
+}

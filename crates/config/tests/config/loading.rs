@@ -195,3 +195,24 @@ fn the_readme_example_should_load_without_warnings() {
         Some(vec![StepType::DeltaImport, StepType::DeltaSync])
     );
 }
+
+#[test]
+fn the_shipped_connectors_should_validate_settings_with_errors_at_their_keys() {
+    let mut real = autosync_connector::Registry::new();
+    autosync_connectors::register_all(&mut real);
+    let good = load_str_with_env(VALID, Path::new("config.toml"), &real, ENV);
+    assert!(good.is_ok(), "{}", good.unwrap_err());
+    let text = VALID.replace(
+        "path = \"data/hr.csv\" }",
+        "path = \"data/hr.csv\", delimitr = \";\" }",
+    );
+    let err = load_str_with_env(&text, Path::new("config.toml"), &real, ENV).unwrap_err();
+    let d = &err.diagnostics()[0];
+    assert_eq!(err.errors().count(), 1, "{err}");
+    assert_eq!(d.key, "ma \"hr\" > connector > delimitr");
+    assert_eq!(d.location.unwrap().line, 10);
+    assert!(
+        d.help.as_deref().unwrap_or("").contains("delimiter"),
+        "{err}"
+    );
+}
