@@ -86,3 +86,40 @@ impl RequestSink for mpsc::UnboundedSender<TriggerEvent> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(profile: &str) -> TriggerRequest {
+        TriggerRequest {
+            ma: "hr".into(),
+            profile: profile.into(),
+            exclusive: false,
+            run_immediate: false,
+            trigger: "test".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_bounded_channel_should_delay_requests_never_drop_them() {
+        let (tx, mut rx) = mpsc::channel::<TriggerRequest>(1);
+        let sink: &dyn RequestSink = &tx;
+        for profile in ["a", "b", "c"] {
+            sink.request(request(profile)).unwrap();
+        }
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(rx.recv().await.unwrap().profile);
+        }
+        got.sort();
+        assert_eq!(got, ["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_closed_channel_should_tell_the_trigger() {
+        let (tx, rx) = mpsc::unbounded_channel::<TriggerRequest>();
+        drop(rx);
+        assert_eq!(tx.request(request("a")), Err(SinkClosed));
+    }
+}

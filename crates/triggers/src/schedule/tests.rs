@@ -392,3 +392,56 @@ async fn running_schedule_without_catch_up_should_skip_slots_missed_while_down()
     assert_eq!(at, utc("2024-05-05T02:00:00Z"));
     run.cancel.cancel();
 }
+
+#[test]
+fn catch_up_over_the_spring_forward_night_should_give_the_shifted_slot() {
+    let s = schedule("30 2 * * *", "Europe/Paris");
+    let state = fired("2024-03-30T01:30:00Z"); // 02:30 CET on 30 March
+    let slot = s
+        .catch_up_slot(&state, utc("2024-03-31T10:00:00Z"))
+        .unwrap();
+    assert_eq!(
+        slot,
+        Some(utc("2024-03-31T01:00:00Z")),
+        "03:00 CEST, as the forward search gives"
+    );
+}
+
+#[test]
+fn due_slot_inside_the_fall_back_hour_should_fire_a_fixed_time_only_once() {
+    let s = schedule("30 2 * * *", "Europe/Paris");
+    let armed = utc("2024-10-26T12:00:00Z");
+    let first = s
+        .due_slot(&TriggerState::default(), armed, utc("2024-10-27T00:30:00Z"))
+        .unwrap();
+    assert_eq!(first, Some(utc("2024-10-27T00:30:00Z")));
+    let state = TriggerState {
+        last_fired_slot: first,
+    };
+    // 02:30 CET, the second time the wall clock shows 02:30.
+    assert_eq!(
+        s.due_slot(&state, armed, utc("2024-10-27T01:30:00Z"))
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn running_schedule_should_fire_the_fall_back_day_once_then_the_next_day() {
+    let mut run = start(
+        "30 2 * * *",
+        "Europe/Paris",
+        false,
+        "2024-10-26T12:00:00Z",
+        TriggerState::default(),
+    );
+    let (_, at) = run.next_request().await;
+    assert_eq!(at, utc("2024-10-27T00:30:00Z"));
+    let (_, at) = run.next_request().await;
+    assert_eq!(
+        at,
+        utc("2024-10-28T01:30:00Z"),
+        "not at 02:30 CET on 27 October"
+    );
+    run.cancel.cancel();
+}
