@@ -18,6 +18,8 @@ enum Action {
     },
     /// The connected system changed `n` objects.
     Change { ma: usize, n: u64 },
+    /// An operator stops or starts an MA.
+    Toggle { ma: usize },
     /// One of the runs in progress ends.
     Complete { pick: usize, stopped: bool },
 }
@@ -29,6 +31,7 @@ fn action() -> impl Strategy<Value = Action> {
         ),
         2 => (0..MAS.len(), 1..5u64).prop_map(|(ma, n)| Action::Change { ma, n }),
         4 => (any::<usize>(), prop::bool::weighted(0.15)).prop_map(|(pick, stopped)| Action::Complete { pick, stopped }),
+        1 => (0..MAS.len()).prop_map(|ma| Action::Toggle { ma }),
     ]
 }
 
@@ -63,6 +66,15 @@ fn play(sim: &mut Sim, actions: &[Action]) {
                 *sim.world.source.entry(MAS[*ma].to_owned()).or_default() += n
             }
             Action::Complete { pick, stopped } => sim.complete(*pick, *stopped),
+            Action::Toggle { ma } => {
+                let queued = sim.queues.get(MAS[*ma]).map_or(0, |q| q.len());
+                sim.toggle(MAS[*ma]);
+                if sim.stopped_mas.contains(MAS[*ma]) {
+                    sim.schedule();
+                    let kept = sim.queues.get(MAS[*ma]).map_or(0, |q| q.len());
+                    assert_eq!(kept, queued, "stopping an MA keeps its queue");
+                }
+            }
         }
         sim.schedule();
     }
@@ -90,9 +102,14 @@ proptest! {
         echoes in 0u32..6,
         seed in any::<u64>(),
         stops in any::<bool>(),
+        lock_group in any::<bool>(),
     ) {
         let mut sim = Sim::new(mode, Some(echoes));
+        if lock_group {
+            sim = sim.with_lock_group();
+        }
         play(&mut sim, &actions);
+        sim.stopped_mas.clear();
         let mut picks = Picks(seed | 1);
         let steps = sim.settle(|| { let (pick, stop) = picks.next(); (pick, stop && stops) }, 5_000);
         prop_assert!(steps.is_some(), "the cycle did not settle");
@@ -114,6 +131,7 @@ proptest! {
     ) {
         let mut sim = Sim::new(mode, None);
         play(&mut sim, &actions);
+        sim.stopped_mas.clear();
         *sim.world.source.entry("hr".into()).or_default() += 1;
         sim.push(Request::trigger("hr", "delta-import", "storm"));
         let mut picks = Picks(seed | 1);

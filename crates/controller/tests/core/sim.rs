@@ -6,9 +6,9 @@
 
 use crate::support::at;
 use autosync_controller::{
-    ControllerView, CsState, MaInfo, MaState, MaView, ProfileOverrides, PushOutcome, QueuedRequest,
-    Queues, Report, Request, RequestId, RunMode, Running, Scheduler, Slot, decide, reconcile,
-    resolve_profiles,
+    ControllerView, CsState, LockGroup, MaInfo, MaState, MaView, ProfileOverrides, PushOutcome,
+    QueuedRequest, Queues, Report, Request, RequestId, RunMode, Running, Scheduler, Slot, decide,
+    reconcile, resolve_profiles,
 };
 use autosync_model::{
     ExportCounters, ImportCounters, OutboundCounters, RunRecord, RunStatus, StepCounters,
@@ -163,6 +163,8 @@ pub struct Sim {
     /// Ids started, in start order, with their MA and profile.
     pub started: Vec<(RequestId, String, String)>,
     pub merged: u64,
+    /// MAs an operator stopped: they start nothing and keep their queue.
+    pub stopped_mas: BTreeSet<String>,
     /// Every push, merged or not.
     pub pushes: u64,
     /// Runs that ended stopped.
@@ -197,11 +199,28 @@ impl Sim {
             live: BTreeSet::new(),
             started: Vec::new(),
             merged: 0,
+            stopped_mas: BTreeSet::new(),
             pushes: 0,
             stopped_runs: 0,
             reconciled: 0,
             clock: 0,
             next_run_id: 0,
+        }
+    }
+
+    /// Makes `ad` and `app` a lock group: they never run together.
+    pub fn with_lock_group(mut self) -> Self {
+        self.scheduler.lock_groups.push(LockGroup {
+            name: "directory".into(),
+            mas: ["ad".to_owned(), "app".to_owned()].into(),
+        });
+        self
+    }
+
+    /// An operator stops or starts an MA.
+    pub fn toggle(&mut self, ma: &str) {
+        if !self.stopped_mas.remove(ma) {
+            self.stopped_mas.insert(ma.to_owned());
         }
     }
 
@@ -254,7 +273,11 @@ impl Sim {
                     let head = self.queues.peek(ma);
                     Slot {
                         ma,
-                        state: MaState::Active,
+                        state: if self.stopped_mas.contains(*ma) {
+                            MaState::Stopped
+                        } else {
+                            MaState::Active
+                        },
                         in_blackout: false,
                         head,
                         head_has_sync: head.is_some_and(|h| self.infos[*ma].has_sync(&h.profile)),
@@ -378,7 +401,7 @@ impl Sim {
         for steps in 0..max_steps {
             self.schedule();
             if self.in_flight.is_empty() {
-                if self.queues.total() > 0 {
+                if self.queues.total() > 0 && self.stopped_mas.is_empty() {
                     panic!("an idle engine with queued requests started nothing");
                 }
                 if self.reconcile() == 0 {
