@@ -179,15 +179,14 @@ pub(crate) fn unknown_function_help(name: &str) -> String {
     }
 }
 
-/// The candidate nearest to `name`, when it is close enough to be a typo.
-pub(crate) fn closest<'a>(
-    name: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
+/// The candidate nearest to `name`, when it is close enough to be a typo
+/// (ignoring case). Configuration validation can use it
+/// for "unknown attribute `emial`; did you mean `email`?".
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let lowered = name.to_lowercase();
     let limit = (name.chars().count() / 3).max(1);
     candidates
-        .map(|c| (edit_distance(&lowered, c), c))
+        .map(|c| (edit_distance(&lowered, &c.to_lowercase()), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -219,6 +218,9 @@ mod tests {
         assert_eq!(closest("UPPER", function_names()), Some("upper"));
         assert_eq!(closest("startswith", function_names()), Some("starts_with"));
         assert_eq!(closest("frobnicate", function_names()), None);
+        let attrs = ["employeeId", "email", "displayName"];
+        assert_eq!(closest("emial", attrs.into_iter()), Some("email"));
+        assert_eq!(closest("EmployeeID", attrs.into_iter()), Some("employeeId"));
     }
 
     #[test]

@@ -28,6 +28,6 @@ mod script;
 mod script_scan;
 
 pub use error::{CompileError, EvalError};
-pub use functions::function_names;
+pub use functions::{closest, function_names};
 pub use program::{Lookup, Program, compile_expr, compile_script, compile_source};
 pub use script::ScriptLimits;

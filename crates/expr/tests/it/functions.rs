@@ -215,3 +215,51 @@ fn every_listed_function_compiles() {
         assert!(compile_expr(&src).is_ok(), "{src}");
     }
 }
+
+#[test]
+fn the_readme_expression_examples_work() {
+    let o = object(&[
+        ("first", "Ada".into()),
+        ("last", "Lovelace".into()),
+        ("first_name", "Ada".into()),
+        ("last_name", "Lovelace".into()),
+        ("display_name", "Ada Lovelace".into()),
+        ("department", "Sales".into()),
+        ("manager", "Charles".into()),
+        ("employee_number", "999".into()),
+        ("proxy-addresses", "a@x;b@x".into()),
+    ]);
+    assert_eq!(
+        eval(
+            "coalesce(preferred_name, first_name) + \" \" + upper(last_name)",
+            &o
+        ),
+        s("Ada LOVELACE")
+    );
+    assert_eq!(
+        eval(r#"lower(left(first, 1) + last) + "@contoso.com""#, &o),
+        s("alovelace@contoso.com")
+    );
+    assert_eq!(
+        eval(
+            r#""CN=" + display_name + ",OU=" + department + ",DC=contoso,DC=com""#,
+            &o
+        ),
+        s("CN=Ada Lovelace,OU=Sales,DC=contoso,DC=com")
+    );
+    assert_eq!(
+        eval(r#"department == "Sales" && !is_empty(manager)"#, &o),
+        b(true)
+    );
+    assert_eq!(
+        eval(
+            r#"to_int(employee_number) >= 1000 ? "staff" : "founder""#,
+            &o
+        ),
+        s("founder")
+    );
+    assert_eq!(
+        eval(r#"join(split(`proxy-addresses`, ";"), ",")"#, &o),
+        s("a@x,b@x")
+    );
+}

@@ -251,3 +251,20 @@ fn compile_source_covers_every_kind_of_flow_source() {
     let err = compile_source(&FlowSource::Expression("lowr(x)"), &limits).unwrap_err();
     assert_eq!(err.help.as_deref(), Some("did you mean `lower`?"));
 }
+
+#[test]
+fn the_readme_script_examples_work() {
+    let o = object(&[("display_name", "Augusta Ada King".into())]);
+    let limits = ScriptLimits::default();
+    let p = compile_script(r#"attr("manager") ?? "none""#, &limits).unwrap();
+    assert_eq!(p.eval(&o).unwrap(), s("none"));
+    let p = compile_script(
+        r#"let parts = attr("display_name").split(" ");
+if parts.len() > 1 { parts[parts.len() - 1] } else { () }"#,
+        &limits,
+    )
+    .unwrap();
+    assert_eq!(p.eval(&o).unwrap(), s("King"));
+    let single = object(&[("display_name", "Ada".into())]);
+    assert_eq!(p.eval(&single).unwrap(), None);
+}
