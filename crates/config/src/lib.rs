@@ -32,8 +32,9 @@ use document::Problem;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// A configuration that passed validation.
-#[derive(Debug, Clone)]
+/// A configuration that passed validation. Its `Debug` form leaves out the
+/// connector settings, which may hold secrets.
+#[derive(Clone)]
 pub struct Loaded {
     /// The definitions, with relative paths resolved and `base_dir` set.
     pub system: SystemDef,
@@ -44,6 +45,28 @@ pub struct Loaded {
     pub source: String,
     /// The file, as given.
     pub path: PathBuf,
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mas: Vec<(&str, &str)> = self
+            .system
+            .mas
+            .iter()
+            .map(|m| (m.name.as_str(), m.connector.kind.as_str()))
+            .collect();
+        f.debug_struct("Loaded")
+            .field("path", &self.path)
+            .field("base_dir", &self.system.base_dir)
+            .field("store", &self.system.store)
+            .field(
+                "metaverse_types",
+                &self.system.metaverse.keys().collect::<Vec<_>>(),
+            )
+            .field("mas", &mas)
+            .field("warnings", &self.warnings.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Loaded {

@@ -91,6 +91,7 @@ fn a_secret_file_should_replace_the_file_key_with_its_trimmed_contents() {
     let settings = &loaded.system.ma("hr").unwrap().connector.settings;
     assert_eq!(settings["password"], "s3cr3t-value");
     assert!(!settings.contains_key("password_file"));
+    assert!(!format!("{loaded:?}").contains("s3cr3t-value"));
     // Other crates find the secret's place in the file by its plain name.
     let span = loaded
         .span_of(&parse_key_path("ma[0].connector.password"))
