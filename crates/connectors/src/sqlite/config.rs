@@ -31,6 +31,11 @@ pub struct SqliteConfig {
     /// How long to wait for a locked database, in milliseconds (default 5000).
     #[serde(default)]
     pub busy_timeout_ms: Option<u64>,
+    /// Create the database file and the table (anchor column as primary key,
+    /// then `columns`) when they do not exist. Default false: a missing
+    /// database is a server that is down.
+    #[serde(default)]
+    pub create_table: bool,
 }
 
 /// How a delta import finds changes.
@@ -87,6 +92,10 @@ pub const KEYS: &[KeyHelp] = &[
         key: "busy_timeout_ms",
         help: "milliseconds to wait for a locked database (default 5000)",
     },
+    KeyHelp {
+        key: "create_table",
+        help: "create_table = true creates the database and the table (from `columns`) when missing",
+    },
 ];
 
 /// The validated settings, with the path resolved.
@@ -99,6 +108,7 @@ pub struct SqliteSettings {
     pub delta: Option<DeltaConfig>,
     pub batch_size: usize,
     pub busy_timeout_ms: u64,
+    pub create_table: bool,
     pub types: ObjectTypes,
 }
 
@@ -143,6 +153,13 @@ impl SqliteSettings {
                 Some(KEYS[4].help.into()),
             ));
         }
+        if config.create_table && config.columns.as_ref().is_none_or(|c| c.is_empty()) {
+            errors.push(error(
+                "create_table",
+                "`create_table = true` needs the table's `columns` to create it",
+                Some(KEYS[3].help.into()),
+            ));
+        }
         errors.extend(settings::check_batch_size(config.batch_size));
         errors.extend(settings::check_object_types(
             ctx,
@@ -161,6 +178,7 @@ impl SqliteSettings {
                 .batch_size
                 .unwrap_or(crate::csv::config::DEFAULT_BATCH_SIZE),
             busy_timeout_ms: config.busy_timeout_ms.unwrap_or(5000),
+            create_table: config.create_table,
             types: ObjectTypes::new(ctx, config.object_type_column),
         })
     }

@@ -44,8 +44,11 @@ pub fn row_rejection(e: &rusqlite::Error) -> Option<&'static str> {
     }
 }
 
-/// Open the database (never creating it).
+/// Open the database (creating it and the table only with `create_table`).
 pub fn open(s: &SqliteSettings) -> Result<Connection, ConnectorError> {
+    if s.create_table {
+        return open_creating(s);
+    }
     if !s.path.is_file() {
         return Err(ConnectorError::new(
             ConnectorErrorKind::ServerDown,
@@ -58,6 +61,36 @@ pub fn open(s: &SqliteSettings) -> Result<Connection, ConnectorError> {
     conn.busy_timeout(Duration::from_millis(s.busy_timeout_ms))
         .map_err(|e| step_error(&e, &what))?;
     conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Open or create the database, and create the table when missing.
+fn open_creating(s: &SqliteSettings) -> Result<Connection, ConnectorError> {
+    let what = format!("cannot create {}", s.path.display());
+    if let Some(parent) = s.path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            ConnectorError::new(ConnectorErrorKind::Configuration, format!("{what}: {e}"))
+        })?;
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(&s.path, flags).map_err(|e| step_error(&e, &what))?;
+    conn.busy_timeout(Duration::from_millis(s.busy_timeout_ms))
+        .map_err(|e| step_error(&e, &what))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    let mut cols = vec![format!("{} TEXT PRIMARY KEY NOT NULL", q(&s.anchor_column))];
+    for c in s.columns.iter().flatten() {
+        if c != &s.anchor_column {
+            cols.push(q(c));
+        }
+    }
+    if let Some(c) = &s.types.type_column {
+        cols.push(q(c));
+    }
+    let ddl = format!("CREATE TABLE IF NOT EXISTS {} ({})", q(&s.table), cols.join(", "));
+    conn.execute_batch(&ddl)
+        .map_err(|e| step_error(&e, &format!("cannot create table `{}`", s.table)))?;
     Ok(conn)
 }
 

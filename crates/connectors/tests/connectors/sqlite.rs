@@ -476,3 +476,31 @@ fn sqlite_validation_should_name_every_bad_setting() {
     );
     assert!(errs[2].message.contains("trigger"), "{}", errs[1].message);
 }
+
+#[test]
+fn create_table_should_create_the_database_and_table_then_export_into_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = json!({"path": "new/app.db", "table": "people", "create_table": true, "columns": ["id", "name"]});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let mut session = conn.begin_export().unwrap();
+    let outcomes = session
+        .apply(&[add("1", &[("name", Value::from("Ada"))])])
+        .unwrap();
+    assert_eq!(outcomes, vec![ExportOutcome::Applied { anchor: None }]);
+    session.commit().unwrap();
+    let db = Connection::open(dir.path().join("new/app.db")).unwrap();
+    let name: String = db
+        .query_row("SELECT name FROM people WHERE id = '1'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(name, "Ada");
+}
+
+#[test]
+fn create_table_without_columns_should_be_a_setting_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(json!({"path": "app.db", "table": "people", "create_table": true}));
+    let errs = SqliteFactory
+        .validate(&s, &ctx(dir.path(), vec![person()]))
+        .unwrap_err();
+    assert_eq!(errs[0].key, "create_table");
+}
