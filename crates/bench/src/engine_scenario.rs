@@ -1,0 +1,140 @@
+//! Scenario `engine`: the raw speed of the engine on the embedded default.
+//! N people in a CSV file; an HR source MA with a join rule, a projection
+//! rule and 10 import flows; an application MA (SQLite table) with 10 export
+//! flows and provisioning. Measures full import, full sync and export.
+
+use crate::machine;
+use anyhow::{Context, bail};
+use autosync_connector::Registry;
+use autosync_engine::{CancelFlag, Engine, RunOptions};
+use autosync_model::{RunReason, RunRecord, RunStatus};
+use autosync_store::sqlite::SqliteStore;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+const CONFIG: &str = r#"
+[store]
+path = "state/autosync.db"
+
+[metaverse.person]
+attributes = ["employeeId", "firstName", "lastName", "displayName", "email",
+  "department", "title", "managerId", "status", "accountName"]
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "person", anchor = "employee_id" }]
+join = [{ on = [{ cs = "employee_id", mv = "employeeId" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [
+  { mv = "employeeId", from = "employee_id" },
+  { mv = "firstName", from = "first_name" },
+  { mv = "lastName", from = "last_name" },
+  { mv = "displayName", expr = "first_name + ' ' + last_name" },
+  { mv = "email", expr = "lower(email)" },
+  { mv = "department", from = "department" },
+  { mv = "title", from = "title" },
+  { mv = "managerId", from = "manager_id" },
+  { mv = "status", expr = "lower(status)" },
+  { mv = "accountName", expr = "lower(left(first_name, 1) + last_name)" },
+]
+
+[[ma]]
+name = "app"
+connector = { type = "sqlite", path = "app.db", table = "users", create_table = true, columns = ["employee_id", "username", "display_name", "first_name", "last_name", "email", "department", "title", "manager_id", "status"] }
+object_types = [{ name = "user", anchor = "employee_id", dn = "username" }]
+join = [{ on = [{ cs = "employee_id", mv = "employeeId" }] }]
+export_flows = [
+  { cs = "username", from = "accountName" },
+  { cs = "display_name", from = "displayName" },
+  { cs = "first_name", from = "firstName" },
+  { cs = "last_name", from = "lastName" },
+  { cs = "email", from = "email" },
+  { cs = "department", from = "department" },
+  { cs = "title", from = "title" },
+  { cs = "manager_id", from = "managerId" },
+  { cs = "status", from = "status" },
+  { cs = "employee_id", from = "employeeId" },
+]
+provisioning = [{ anchor = "employeeId", dn = "accountName" }]
+"#;
+
+fn write_people(path: &Path, n: u64) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    writeln!(w, "employee_id,first_name,last_name,email,department,title,manager_id,status")?;
+    const FIRST: [&str; 8] = ["Ada", "Alan", "Grace", "Linus", "Radia", "Edsger", "Barbara", "Ken"];
+    const LAST: [&str; 8] = ["Lovelace", "Turing", "Hopper", "Torvalds", "Perlman", "Dijkstra", "Liskov", "Thompson"];
+    const DEPT: [&str; 5] = ["Engineering", "Finance", "Sales", "People", "Support"];
+    for i in 0..n {
+        let f = FIRST[(i % 8) as usize];
+        let l = LAST[((i / 8) % 8) as usize];
+        let d = DEPT[(i % 5) as usize];
+        let manager = if i >= 10 { format!("E{:08}", i / 10) } else { String::new() };
+        writeln!(
+            w,
+            "E{i:08},{f},{l}{i},{f}.{l}{i}@Example.com,{d},Title {},{manager},{}",
+            i % 37,
+            if i % 50 == 0 { "Terminated" } else { "Active" }
+        )?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn run_step(engine: &Engine, ma: &str, profile: &str) -> anyhow::Result<(RunRecord, f64)> {
+    let started = Instant::now();
+    let record = engine
+        .run_profile(
+            ma,
+            profile,
+            RunOptions {
+                reason: RunReason::Manual { by: "bench".into() },
+                progress: None,
+                cancel: CancelFlag::default(),
+            },
+        )
+        .with_context(|| format!("{ma} {profile}"))?;
+    let secs = started.elapsed().as_secs_f64();
+    if !matches!(record.status, RunStatus::Success) {
+        bail!("{ma} {profile} ended {}: {:?}", record.status, record.steps.last().and_then(|s| s.message.clone()));
+    }
+    Ok((record, secs))
+}
+
+/// Run the scenario and return its results.
+pub fn run(objects: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
+    let dir = tempfile::Builder::new().prefix("autosync-bench-").tempdir()?;
+    let root = dir.path().to_path_buf();
+    write_people(&root.join("hr.csv"), objects)?;
+    let cfg = root.join("autosync.toml");
+    std::fs::write(&cfg, CONFIG)?;
+
+    let mut registry = Registry::new();
+    autosync_connectors::register_all(&mut registry);
+    let loaded = autosync_config::load(&cfg, &registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let system = Arc::new(loaded.system);
+    let store = Arc::new(SqliteStore::open(&system.base_dir.join(&system.store.path))?);
+    let engine = Engine::new(system, store, Arc::new(registry))?;
+
+    let (_, import_s) = run_step(&engine, "hr", "full-import")?;
+    let (_, sync_s) = run_step(&engine, "hr", "full-sync")?;
+    let (_, export_s) = run_step(&engine, "app", "export")?;
+    let n = objects as f64;
+    let results = serde_json::json!({
+        "full_import_objects_per_s": (n / import_s).round(),
+        "full_sync_objects_per_s": (n / sync_s).round(),
+        "export_objects_per_s": (n / export_s).round(),
+        "full_import_s": import_s,
+        "full_sync_s": sync_s,
+        "export_s": export_s,
+        "peak_rss_bytes": machine::peak_rss_bytes(),
+    });
+    if keep {
+        let kept = dir.keep();
+        eprintln!("working folder kept: {}", kept.display());
+    }
+    Ok(results)
+}

@@ -1,1 +1,0 @@
-//! autosync-bench (being built).

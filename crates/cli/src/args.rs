@@ -1,0 +1,121 @@
+//! Command-line arguments (clap).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// autosync: identity synchronisation with event-driven automation.
+#[derive(Debug, Parser)]
+#[command(name = "autosync", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(short = 'c', long = "config", global = true, default_value = "autosync.toml", env = "AUTOSYNC_CONFIG")]
+    pub config: PathBuf,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration and say what it defines.
+    Check(JsonFlag),
+    /// Run one run profile of one management agent and show its result.
+    RunProfile(RunProfileArgs),
+    /// Show the run history, most recent first.
+    History(HistoryArgs),
+    /// Show a management agent's connector space.
+    Cs(CsArgs),
+    /// Show metaverse objects.
+    Mv(MvArgs),
+    /// Approve an export that stopped at the deletion threshold: the next
+    /// export of the MA may delete more objects than the threshold, once.
+    Approve(ApproveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunProfileArgs {
+    /// Management agent name.
+    pub ma: String,
+    /// Run profile name (e.g. full-import, delta-sync, export).
+    pub profile: String,
+    /// Print the run record as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Never draw a progress bar, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only runs of this management agent.
+    #[arg(long)]
+    pub ma: Option<String>,
+    /// At most this many runs.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub struct CsFilterArgs {
+    /// Only objects with a pending import.
+    #[arg(long)]
+    pub pending_import: bool,
+    /// Only objects with a pending export.
+    #[arg(long)]
+    pub pending_export: bool,
+    /// Only objects with an unconfirmed export.
+    #[arg(long)]
+    pub unconfirmed_export: bool,
+    /// Only objects with an error.
+    #[arg(long)]
+    pub errors: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CsArgs {
+    /// Management agent name.
+    pub ma: String,
+    #[command(flatten)]
+    pub filter: CsFilterArgs,
+    /// At most this many objects.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MvArgs {
+    /// Only objects of this metaverse type.
+    #[arg(long = "type")]
+    pub object_type: Option<String>,
+    /// Only objects whose attribute has this value: `attr=value`.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// At most this many objects.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// Management agent name.
+    pub ma: String,
+}

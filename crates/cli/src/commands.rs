@@ -1,0 +1,203 @@
+//! One function per subcommand: load what it needs, call the library, render.
+
+use crate::args::{ApproveArgs, Cli, Command, CsArgs, HistoryArgs, MvArgs, RunProfileArgs};
+use crate::exit::{Code, Failure};
+use crate::{progress, render};
+use anyhow::Context as _;
+use autosync_config::Loaded;
+use autosync_connector::Registry;
+use autosync_engine::{CancelFlag, Engine, RunOptions};
+use autosync_model::{RunReason, RunStatus, SystemDef};
+use autosync_store::{CsFilter, MvQuery, Store, sqlite::SqliteStore};
+use std::sync::Arc;
+
+pub fn dispatch(cli: &Cli) -> Result<Code, Failure> {
+    match &cli.command {
+        Command::Check(a) => check(cli, a.json),
+        Command::RunProfile(a) => run_profile(cli, a),
+        Command::History(a) => history(cli, a),
+        Command::Cs(a) => cs(cli, a),
+        Command::Mv(a) => mv(cli, a),
+        Command::Approve(a) => approve(cli, a),
+    }
+}
+
+fn registry() -> Registry {
+    let mut r = Registry::new();
+    autosync_connectors::register_all(&mut r);
+    r
+}
+
+fn load(cli: &Cli) -> Result<(Loaded, Arc<Registry>), Failure> {
+    let registry = registry();
+    let loaded = autosync_config::load(&cli.config, &registry).map_err(Failure::Config)?;
+    Ok((loaded, Arc::new(registry)))
+}
+
+fn open_store(system: &SystemDef) -> Result<Arc<dyn Store>, Failure> {
+    let path = system.base_dir.join(&system.store.path);
+    let store = SqliteStore::open(&path)?;
+    Ok(Arc::new(store))
+}
+
+fn engine(cli: &Cli) -> Result<Engine, Failure> {
+    let (loaded, registry) = load(cli)?;
+    let system = Arc::new(loaded.system);
+    let store = open_store(&system)?;
+    let engine = Engine::new(system, store, registry).context("cannot start the engine")?;
+    engine
+        .close_unfinished_runs()
+        .context("cannot close runs left unfinished by an earlier crash")?;
+    Ok(engine)
+}
+
+fn check_ma(system: &SystemDef, ma: &str) -> Result<(), Failure> {
+    if system.ma(ma).is_some() {
+        return Ok(());
+    }
+    let names: Vec<&str> = system.mas.iter().map(|m| m.name.as_str()).collect();
+    Err(Failure::Usage(format!(
+        "no management agent named `{ma}` in the configuration (there are: {})",
+        names.join(", ")
+    )))
+}
+
+fn check(cli: &Cli, json: bool) -> Result<Code, Failure> {
+    let (loaded, _) = load(cli)?;
+    let out = render::check(&loaded, json);
+    print!("{out}");
+    Ok(Code::Ok)
+}
+
+fn run_profile(cli: &Cli, a: &RunProfileArgs) -> Result<Code, Failure> {
+    let engine = engine(cli)?;
+    check_ma(engine.system(), &a.ma)?;
+    let ma = engine.system().ma(&a.ma).ok_or_else(|| Failure::Usage(a.ma.clone()))?;
+    if ma.profile(&a.profile).is_none() {
+        return Err(Failure::Usage(format!(
+            "management agent `{}` has no run profile `{}` (it has: {})",
+            a.ma,
+            a.profile,
+            ma.profile_names().join(", ")
+        )));
+    }
+    let sink = progress::sink(a.no_progress || a.json);
+    let opts = RunOptions {
+        reason: RunReason::Manual { by: "cli".into() },
+        progress: Some(sink.clone()),
+        cancel: CancelFlag::default(),
+    };
+    let record = engine
+        .run_profile(&a.ma, &a.profile, opts)
+        .with_context(|| format!("run profile `{}` of `{}` could not run", a.profile, a.ma))?;
+    sink.finish();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&render::run_json(&record)).context("cannot encode the run record")?);
+    } else {
+        let errors = engine.store().read()?.run_errors(record.id, 10)?;
+        print!("{}", render::run(&record, &errors));
+    }
+    Ok(status_code(record.status))
+}
+
+/// The exit code of a finished run.
+pub fn status_code(status: RunStatus) -> Code {
+    match status {
+        RunStatus::Success | RunStatus::CompletedNoObjects | RunStatus::CompletedWarnings => Code::Ok,
+        RunStatus::CompletedExportErrors | RunStatus::CompletedImportErrors | RunStatus::CompletedSyncErrors => {
+            Code::ObjectErrors
+        }
+        _ => Code::Stopped,
+    }
+}
+
+fn history(cli: &Cli, a: &HistoryArgs) -> Result<Code, Failure> {
+    let (loaded, _) = load(cli)?;
+    if let Some(ma) = &a.ma {
+        check_ma(&loaded.system, ma)?;
+    }
+    let store = open_store(&loaded.system)?;
+    let runs = store.read()?.runs(a.ma.as_deref(), a.limit)?;
+    if a.json {
+        let v: Vec<_> = runs.iter().map(render::run_json).collect();
+        println!("{}", serde_json::to_string_pretty(&v).context("cannot encode the history")?);
+    } else {
+        print!("{}", render::history(&runs));
+    }
+    Ok(Code::Ok)
+}
+
+fn cs(cli: &Cli, a: &CsArgs) -> Result<Code, Failure> {
+    let (loaded, _) = load(cli)?;
+    check_ma(&loaded.system, &a.ma)?;
+    let store = open_store(&loaded.system)?;
+    let filter = if a.filter.pending_import {
+        CsFilter::PendingImport
+    } else if a.filter.pending_export {
+        CsFilter::PendingExport
+    } else if a.filter.unconfirmed_export {
+        CsFilter::UnconfirmedExport
+    } else if a.filter.errors {
+        CsFilter::Errors
+    } else {
+        CsFilter::All
+    };
+    let mut read = store.read()?;
+    let objects = read.cs_page(&a.ma, filter, 0, a.limit)?;
+    let counts = read.cs_counts(&a.ma)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&objects).context("cannot encode connector space objects")?);
+    } else {
+        print!("{}", render::cs(&a.ma, &objects, &counts));
+    }
+    Ok(Code::Ok)
+}
+
+fn mv(cli: &Cli, a: &MvArgs) -> Result<Code, Failure> {
+    let (loaded, _) = load(cli)?;
+    let attribute = match &a.filter {
+        None => None,
+        Some(f) => match f.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Some((k.trim().to_owned(), v.to_owned())),
+            _ => {
+                return Err(Failure::Usage(format!(
+                    "--filter `{f}` is not of the form attr=value (e.g. --filter department=Sales)"
+                )));
+            }
+        },
+    };
+    if let Some(t) = &a.object_type {
+        if !loaded.system.metaverse.contains_key(t) {
+            let types: Vec<&str> = loaded.system.metaverse.keys().map(String::as_str).collect();
+            return Err(Failure::Usage(format!(
+                "no metaverse type `{t}` (there are: {})",
+                types.join(", ")
+            )));
+        }
+    }
+    let store = open_store(&loaded.system)?;
+    let query = MvQuery {
+        object_type: a.object_type.clone(),
+        attribute,
+    };
+    let objects = store.read()?.mv_page(&query, 0, a.limit)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&objects).context("cannot encode metaverse objects")?);
+    } else {
+        print!("{}", render::mv(&objects));
+    }
+    Ok(Code::Ok)
+}
+
+fn approve(cli: &Cli, a: &ApproveArgs) -> Result<Code, Failure> {
+    let engine = engine(cli)?;
+    check_ma(engine.system(), &a.ma)?;
+    engine
+        .approve_deletions(&a.ma)
+        .with_context(|| format!("cannot record the approval for `{}`", a.ma))?;
+    println!(
+        "approved: the next export of `{}` may exceed its deletion threshold once",
+        a.ma
+    );
+    Ok(Code::Ok)
+}

@@ -1,0 +1,311 @@
+//! Text and JSON renderings of configuration summaries, run records,
+//! connector spaces and metaverse objects. Text is for people: aligned,
+//! short, zero counters left out; JSON is for programs: everything.
+
+use autosync_config::Loaded;
+use autosync_model::{CsObject, MvObject, RunObjectError, RunRecord, StepCounters, Value};
+use autosync_store::CsCounts;
+use std::fmt::Write as _;
+
+/// `autosync check`.
+pub fn check(loaded: &Loaded, json: bool) -> String {
+    let s = &loaded.system;
+    if json {
+        let mas: Vec<_> = s
+            .mas
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "name": m.name,
+                    "connector": m.connector.kind,
+                    "object_types": m.object_types.iter().map(|t| &t.name).collect::<Vec<_>>(),
+                    "run_profiles": m.profile_names(),
+                })
+            })
+            .collect();
+        let v = serde_json::json!({
+            "config": loaded.path.display().to_string(),
+            "valid": true,
+            "store": s.base_dir.join(&s.store.path).display().to_string(),
+            "metaverse_types": s.metaverse.keys().collect::<Vec<_>>(),
+            "management_agents": mas,
+            "warnings": loaded.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+        });
+        return format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: configuration is valid", loaded.path.display());
+    let _ = writeln!(out, "store: {}", s.base_dir.join(&s.store.path).display());
+    for (name, t) in &s.metaverse {
+        let _ = writeln!(out, "metaverse type {name}: {} attributes", t.attributes.len());
+    }
+    for m in &s.mas {
+        let _ = writeln!(
+            out,
+            "management agent {} ({}): {} join rules, {} projection rules, {} import flows, {} export flows, {} provisioning rules; run profiles: {}",
+            m.name,
+            m.connector.kind,
+            m.join.len(),
+            m.projection.len(),
+            m.import_flows.len(),
+            m.export_flows.len(),
+            m.provisioning.len(),
+            m.profile_names().join(", ")
+        );
+    }
+    for w in &loaded.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}
+
+/// The JSON form of a run record (what `history --json` lists).
+pub fn run_json(run: &RunRecord) -> serde_json::Value {
+    serde_json::to_value(run).unwrap_or(serde_json::Value::Null)
+}
+
+/// Named counters of a step, in MIM's order.
+pub fn counters(c: &StepCounters) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = Vec::new();
+    match c {
+        StepCounters::Import(i) => {
+            v.push(("stage-no-change".into(), i.stage_no_change));
+            v.push(("stage-add".into(), i.stage_add));
+            v.push(("stage-update".into(), i.stage_update));
+            v.push(("stage-rename".into(), i.stage_rename));
+            v.push(("stage-delete".into(), i.stage_delete));
+            v.push(("stage-delete-add".into(), i.stage_delete_add));
+            v.push(("stage-failure".into(), i.stage_failure));
+            v.push(("export-confirmed".into(), i.export_confirmed));
+        }
+        StepCounters::Sync(s) => {
+            v.push(("projections".into(), s.projections));
+            v.push(("joins".into(), s.joins));
+            v.push(("filtered-disconnectors".into(), s.filtered_disconnectors));
+            v.push(("disconnections".into(), s.disconnections));
+            v.push(("connectors-with-flow-updates".into(), s.connectors_with_flow_updates));
+            v.push(("connectors-without-flow-updates".into(), s.connectors_without_flow_updates));
+            v.push(("deleted".into(), s.deleted));
+            v.push(("failures".into(), s.failures));
+            for (ma, o) in &s.outbound {
+                v.push((format!("{ma}: provisioned-adds"), o.provisioned_adds));
+                v.push((format!("{ma}: provisioned-renames"), o.provisioned_renames));
+                v.push((format!("{ma}: provisioned-disconnects"), o.provisioned_disconnects));
+                v.push((format!("{ma}: provisioned-delete-adds"), o.provisioned_delete_adds));
+                v.push((format!("{ma}: export-attribute-flow"), o.export_attribute_flow));
+                v.push((format!("{ma}: export-no-flow"), o.export_no_flow));
+            }
+        }
+        StepCounters::Export(e) => {
+            v.push(("adds".into(), e.adds));
+            v.push(("updates".into(), e.updates));
+            v.push(("renames".into(), e.renames));
+            v.push(("deletes".into(), e.deletes));
+            v.push(("delete-adds".into(), e.delete_adds));
+            v.push(("failures".into(), e.failures));
+        }
+    }
+    v
+}
+
+fn duration(run: &RunRecord) -> String {
+    match run.ended_at {
+        Some(end) => {
+            let ms = (end - run.started_at).num_milliseconds().max(0);
+            format!("{}.{:03} s", ms / 1000, ms % 1000)
+        }
+        None => "running".into(),
+    }
+}
+
+/// `autosync run-profile`: one run with its steps, non-zero counters and
+/// first errors.
+pub fn run(run: &RunRecord, errors: &[RunObjectError]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "run {}: {} / {}: {} ({})",
+        run.id,
+        run.ma,
+        run.profile,
+        run.status,
+        duration(run)
+    );
+    let _ = writeln!(out, "  reason: {}", run.reason);
+    for (i, step) in run.steps.iter().enumerate() {
+        let _ = writeln!(out, "  step {} {}: {}", i + 1, step.step_type, step.status);
+        if let Some(m) = &step.message {
+            let _ = writeln!(out, "    {m}");
+        }
+        let nonzero: Vec<String> = counters(&step.counters)
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        if nonzero.is_empty() {
+            let _ = writeln!(out, "    no changes");
+        } else {
+            for line in nonzero {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+        if step.errors > 0 {
+            let _ = writeln!(out, "    errors {}", step.errors);
+        }
+    }
+    if !errors.is_empty() {
+        let _ = writeln!(out, "  first errors:");
+        for e in errors {
+            let _ = writeln!(out, "    {}: {}: {}", e.object, e.error.error_type, e.error.detail);
+        }
+    }
+    out
+}
+
+/// `autosync history`.
+pub fn history(runs: &[RunRecord]) -> String {
+    if runs.is_empty() {
+        return "no runs yet\n".into();
+    }
+    let mut rows = vec![vec![
+        "ID".to_owned(),
+        "MA".into(),
+        "PROFILE".into(),
+        "STATUS".into(),
+        "STARTED".into(),
+        "DURATION".into(),
+        "CHANGES".into(),
+        "REASON".into(),
+    ]];
+    for r in runs {
+        let changes: u64 = r
+            .steps
+            .iter()
+            .map(|s| match &s.counters {
+                StepCounters::Import(c) => c.staged(),
+                StepCounters::Sync(c) => {
+                    c.projections + c.joins + c.disconnections + c.connectors_with_flow_updates + c.deleted
+                }
+                StepCounters::Export(c) => c.adds + c.updates + c.renames + c.deletes + c.delete_adds,
+            })
+            .sum();
+        rows.push(vec![
+            r.id.to_string(),
+            r.ma.clone(),
+            r.profile.clone(),
+            r.status.to_string(),
+            r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            duration(r),
+            changes.to_string(),
+            r.reason.to_string(),
+        ]);
+    }
+    table(&rows)
+}
+
+fn attr_text(v: &Value) -> String {
+    let t = v.to_text();
+    if t.chars().count() > 40 {
+        let cut: String = t.chars().take(39).collect();
+        format!("{cut}…")
+    } else {
+        t
+    }
+}
+
+/// `autosync cs`.
+pub fn cs(ma: &str, objects: &[CsObject], counts: &CsCounts) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{ma}: {} objects, {} pending import, {} pending export, {} unconfirmed export, {} with errors",
+        counts.total, counts.pending_import, counts.pending_export, counts.unconfirmed_export, counts.errors
+    );
+    let mut rows = vec![vec![
+        "ANCHOR".to_owned(),
+        "DN".into(),
+        "TYPE".into(),
+        "STATE".into(),
+        "PENDING".into(),
+        "ERROR".into(),
+    ]];
+    for o in objects {
+        let state = match o.connection {
+            autosync_model::Connection::Connector { mv_id } => format!("connector (mv {mv_id})"),
+            autosync_model::Connection::Disconnector => "disconnector".into(),
+            autosync_model::Connection::ExplicitDisconnector => "explicit-disconnector".into(),
+        };
+        let mut pending = Vec::new();
+        if let Some(p) = &o.pending_import {
+            pending.push(format!("import {}", kebab(&p.kind)));
+        }
+        if let Some(p) = &o.pending_export {
+            pending.push(format!("export {}", kebab(&p.kind)));
+        }
+        if let Some(p) = &o.unconfirmed_export {
+            pending.push(format!("unconfirmed {}", kebab(&p.kind)));
+        }
+        rows.push(vec![
+            o.anchor.clone(),
+            o.dn.clone(),
+            o.object_type.clone(),
+            state,
+            pending.join(", "),
+            o.error
+                .as_ref()
+                .map(|e| format!("{}: {}", e.error_type, e.detail))
+                .unwrap_or_default(),
+        ]);
+    }
+    out.push_str(&table(&rows));
+    out
+}
+
+fn kebab<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+/// `autosync mv`.
+pub fn mv(objects: &[MvObject]) -> String {
+    if objects.is_empty() {
+        return "no metaverse objects match\n".into();
+    }
+    let mut out = String::new();
+    for o in objects {
+        let _ = writeln!(out, "{} #{}", o.object_type, o.id);
+        for (name, v) in &o.attributes {
+            let _ = writeln!(out, "  {name} = {}  ({})", attr_text(&v.value), v.contributor);
+        }
+    }
+    out
+}
+
+/// Left-aligned columns separated by two spaces.
+fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0usize; cols];
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, c) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(c);
+            } else {
+                let pad = widths[i] - c.chars().count();
+                line.push_str(c);
+                line.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

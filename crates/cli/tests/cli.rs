@@ -1,0 +1,10 @@
+//! Integration tests of the `autosync` binary: one test binary for the
+//! crate (modules below), driving the real binary on real files.
+
+mod cli {
+    pub mod support;
+
+    mod commands;
+    mod crash;
+    mod quickstart;
+}

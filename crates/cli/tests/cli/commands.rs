@@ -1,0 +1,193 @@
+//! Each command's human and JSON output, snapshotted, and its exit codes.
+
+use super::support::*;
+
+const SMALL: &str = r#"
+[store]
+path = "state/autosync.db"
+
+[metaverse.person]
+attributes = ["employeeId", "displayName", "email", "status"]
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "person", anchor = "id" }]
+join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [
+  { mv = "employeeId", from = "id" },
+  { mv = "displayName", expr = "first + ' ' + last" },
+  { mv = "email", expr = "lower(email)" },
+  { mv = "status", from = "status" },
+]
+
+[[ma]]
+name = "dir"
+connector = { type = "jsonl", path = "dir.jsonl" }
+object_types = [{ name = "account", anchor = "id" }]
+join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
+export_flows = [
+  { cs = "cn", from = "displayName" },
+  { cs = "mail", from = "email" },
+]
+provisioning = [{ condition = "status == 'active'", anchor = "employeeId" }]
+deprovisioning = "delete"
+export_deletion_threshold = 2
+"#;
+
+const PEOPLE: &str = "id,first,last,email,status
+1,Ada,Lovelace,Ada@Example.com,active
+2,Alan,Turing,alan@example.com,active
+3,Grace,Hopper,GRACE@example.com,active
+4,Linus,Torvalds,linus@example.com,terminated
+5,bad,row
+6,Barbara,Liskov,barbara@example.com,active
+";
+
+fn small() -> Workdir {
+    let w = Workdir::with_config(SMALL);
+    std::fs::write(w.path().join("hr.csv"), PEOPLE).unwrap();
+    w
+}
+
+fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.add_filter(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)?", "[time]");
+    s.add_filter(r"\d+\.\d{3} s", "[duration]");
+    s.add_filter(r"/tmp/[^/\s]+/", "[dir]/");
+    s.add_filter(r"/tmp/[^/\s]+", "[dir]");
+    s
+}
+
+#[test]
+fn check_should_summarise_a_valid_configuration() {
+    let w = small();
+    let out = w.expect(&["check"], 0);
+    settings().bind(|| insta::assert_snapshot!(out));
+}
+
+#[test]
+fn check_should_name_file_line_and_key_of_a_configuration_error_and_exit_2() {
+    let w = Workdir::with_config(&SMALL.replace("{ mv = \"status\", from = \"status\" }", "{ mv = \"state\", from = \"status\" }"));
+    let out = w.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("autosync.toml:"), "{err}");
+    assert!(err.contains("state"), "{err}");
+    settings().bind(|| insta::assert_snapshot!(err));
+}
+
+#[test]
+fn run_profile_should_print_counters_and_first_errors_and_exit_1_on_object_errors() {
+    let w = small();
+    let out = w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 1);
+    assert!(out.contains("completed-import-errors"), "{out}");
+    assert!(out.contains("stage-add 5"), "{out}");
+    settings().bind(|| insta::assert_snapshot!(out));
+}
+
+#[test]
+fn run_profile_json_should_print_the_run_record() {
+    let w = small();
+    let out = w.expect(&["run-profile", "hr", "full-import", "--json"], 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ma"], "hr");
+    assert_eq!(v["steps"][0]["type"], "full-import");
+    assert_eq!(v["steps"][0]["counters"]["stage-add"], 5);
+    settings().bind(|| insta::assert_snapshot!(out));
+}
+
+#[test]
+fn history_should_list_runs_most_recent_first_in_text_and_json() {
+    let w = small();
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 1);
+    w.expect(&["run-profile", "hr", "full-sync", "--no-progress"], 0);
+    w.expect(&["run-profile", "dir", "export", "--no-progress"], 0);
+    let text = w.expect(&["history"], 0);
+    let json = w.expect(&["history", "--json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let runs = v.as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[0]["profile"], "export");
+    for key in ["id", "ma", "profile", "status", "started_at", "ended_at", "reason", "steps"] {
+        assert!(runs[0].get(key).is_some(), "history --json lacks `{key}`");
+    }
+    assert_eq!(runs[1]["steps"][0]["counters"]["outbound"]["dir"]["provisioned-adds"], 4);
+    let limited = w.expect(&["history", "--ma", "hr", "--limit", "1", "--json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&limited).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["profile"], "full-sync");
+    settings().bind(|| {
+        insta::assert_snapshot!("history_text", text);
+        insta::assert_snapshot!("history_json", json);
+    });
+}
+
+#[test]
+fn cs_should_show_pending_exports_and_errors() {
+    let w = small();
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 1);
+    w.expect(&["run-profile", "hr", "full-sync", "--no-progress"], 0);
+    let pending = w.expect(&["cs", "dir", "--pending-export"], 0);
+    assert!(pending.contains("4 pending export"), "{pending}");
+    let json = w.expect(&["cs", "dir", "--pending-export", "--json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 4);
+    let errors = w.expect(&["cs", "hr", "--errors"], 0);
+    settings().bind(|| {
+        insta::assert_snapshot!("cs_pending_export", pending);
+        insta::assert_snapshot!("cs_errors", errors);
+    });
+}
+
+#[test]
+fn mv_should_filter_by_attribute_value() {
+    let w = small();
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 1);
+    w.expect(&["run-profile", "hr", "full-sync", "--no-progress"], 0);
+    let out = w.expect(&["mv", "--filter", "email=grace@example.com"], 0);
+    assert!(out.contains("Grace Hopper"), "{out}");
+    assert!(!out.contains("Ada"), "{out}");
+    let json = w.expect(&["mv", "--type", "person", "--json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 5);
+    settings().bind(|| insta::assert_snapshot!(out));
+}
+
+#[test]
+fn unknown_management_agent_should_be_a_usage_error_listing_the_known_ones() {
+    let w = small();
+    let out = w.run(&["run-profile", "hrr", "full-import"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("`hrr`") && err.contains("hr, dir"), "{err}");
+    let out = w.run(&["mv", "--filter", "nonsense"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn export_over_the_deletion_threshold_should_stop_until_approved() {
+    let w = small();
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 1);
+    w.expect(&["run-profile", "hr", "full-sync", "--no-progress"], 0);
+    w.expect(&["run-profile", "dir", "export", "--no-progress"], 0);
+    // Everyone but Ada leaves: three deletions, threshold two.
+    std::fs::write(
+        w.path().join("hr.csv"),
+        "id,first,last,email,status\n1,Ada,Lovelace,Ada@Example.com,active\n",
+    )
+    .unwrap();
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
+    w.expect(&["run-profile", "hr", "full-sync", "--no-progress"], 0);
+    let out = w.expect(&["run-profile", "dir", "export", "--no-progress"], 3);
+    assert!(out.contains("stopped-deletion-threshold-exceeded"), "{out}");
+    assert_eq!(std::fs::read_to_string(w.path().join("dir.jsonl")).unwrap().lines().count(), 4);
+    w.expect(&["approve", "dir"], 0);
+    w.expect(&["run-profile", "dir", "export", "--no-progress"], 0);
+    assert_eq!(std::fs::read_to_string(w.path().join("dir.jsonl")).unwrap().lines().count(), 1);
+    // The approval was used up.
+    let history: serde_json::Value =
+        serde_json::from_str(&w.expect(&["history", "--ma", "dir", "--limit", "1", "--json"], 0)).unwrap();
+    assert_eq!(history[0]["steps"][0]["counters"]["deletes"], 3);
+}

@@ -1,0 +1,96 @@
+//! The quickstart works end to end, from a copy of its folder anywhere.
+
+use super::support::*;
+
+#[test]
+fn quickstart_cycle_should_give_every_active_person_an_account_in_both_targets() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let active = hr_with_status(w.path(), "active");
+    let users: Vec<String> = app_users(w.path()).into_iter().map(|u| u.0).collect();
+    assert_eq!(users, active);
+    let mut ids: Vec<String> = directory(w.path())
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, active);
+    // Values flow through the expressions: e-mail trimmed and lower-cased.
+    for o in directory(w.path()) {
+        let mail = o["mail"].as_str().unwrap();
+        assert_eq!(mail, mail.trim().to_lowercase());
+    }
+}
+
+#[test]
+fn quickstart_second_cycle_should_change_nothing_when_the_source_did_not_change() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let before = (app_users(w.path()), directory(w.path()));
+    w.cycle();
+    assert_eq!((app_users(w.path()), directory(w.path())), before);
+    let history: serde_json::Value =
+        serde_json::from_str(&w.expect(&["history", "--limit", "8", "--json"], 0)).unwrap();
+    for run in history.as_array().unwrap() {
+        let status = run["status"].as_str().unwrap();
+        assert!(
+            status == "completed-no-objects" || status == "success",
+            "second cycle run {} {} ended {status}",
+            run["ma"],
+            run["profile"]
+        );
+        for step in run["steps"].as_array().unwrap() {
+            let c = &step["counters"];
+            for key in ["stage-add", "stage-update", "stage-delete", "adds", "updates", "deletes", "projections"] {
+                if let Some(n) = c.get(key) {
+                    assert_eq!(n.as_u64(), Some(0), "{key} in {run}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn quickstart_should_update_and_deprovision_after_hr_changes() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let active = hr_with_status(w.path(), "active");
+    let (changed, terminated) = (active[0].clone(), active[1].clone());
+    w.edit("data/hr.csv", |text| {
+        text.lines()
+            .map(|l| {
+                let mut f: Vec<String> = l.split(',').map(str::to_owned).collect();
+                if f[0] == changed {
+                    f[5] = "Chief Synchronisation Officer".into();
+                }
+                if f[0] == terminated {
+                    f[7] = "terminated".into();
+                }
+                f.join(",")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    });
+    w.cycle();
+    let users = app_users(w.path());
+    assert!(users.iter().all(|u| u.0 != terminated), "terminated person still in app");
+    let row = users.iter().find(|u| u.0 == changed).unwrap();
+    assert_eq!(row.2, "Chief Synchronisation Officer");
+    assert!(directory(w.path()).iter().all(|o| o["id"] != terminated.as_str()));
+    assert_eq!(users.len(), active.len() - 1);
+}
+
+#[test]
+fn quickstart_folder_should_work_when_copied_elsewhere_and_run_from_another_directory() {
+    let w = Workdir::quickstart();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .current_dir(elsewhere.path())
+        .args(["-c", w.config().to_str().unwrap(), "run-profile", "hr", "full-import", "--no-progress"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(w.path().join("state/autosync.db").exists());
+    assert!(!elsewhere.path().join("state").exists());
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every test of autosync on this machine, installing or starting what the
+# tests need first: cargo-nextest, the PostgreSQL and MariaDB servers on
+# loopback. Safe to run again. This is the one test command: the README
+# names it and .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+# --- tools -------------------------------------------------------------------
+if ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+# --- servers the tests talk to (loopback only) -------------------------------
+need_apt=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  say "installing ${need_apt[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  say "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+fi
+if ! mariadb-admin -h 127.0.0.1 -uroot ping >/dev/null 2>&1; then
+  say "starting MariaDB"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+  for _ in $(seq 1 30); do mariadb-admin -h 127.0.0.1 -uroot ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+
+# --- checks ------------------------------------------------------------------
+say "cargo fmt --check"
+cargo fmt --all --check
+say "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+say "cargo nextest"
+cargo nextest run --workspace --no-fail-fast --profile ci
