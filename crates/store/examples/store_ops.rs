@@ -236,6 +236,17 @@ fn main() {
         }
     }
     report("cs_by_anchor (random)", n, start);
+    let start = timer();
+    {
+        // Inside a write transaction (as a sync step reads): no per-call
+        // read-lock round trip.
+        let mut txn = store.begin().unwrap();
+        for _ in 0..n {
+            let id = ids[(rnd() % n as u64) as usize];
+            txn.cs_get(id).unwrap().unwrap();
+        }
+    }
+    report("cs_get (random id, inside a transaction)", n, start);
 
     // Scan with a filter.
     let start = timer();

@@ -13,3 +13,4 @@ mod api;
 pub mod sqlite;
 
 pub use api::*;
+pub use sqlite::{SqliteOptions, SqliteStore};

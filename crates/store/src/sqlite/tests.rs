@@ -51,3 +51,41 @@ fn a_full_disk_should_fail_the_write_as_full_and_keep_committed_data() {
     assert!(r.cs_by_anchor("hr", "first").unwrap().is_some());
     assert_eq!(r.cs_counts("hr").unwrap().total, 1);
 }
+
+#[test]
+fn every_filter_and_lookup_should_be_an_index_search_not_a_table_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+    let w = store.writer();
+    let queries = [
+        "SELECT id, data FROM cs WHERE ma = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT id, data FROM cs WHERE ma = ?1 AND has_pi = 1 AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT id, data FROM cs WHERE ma = ?1 AND has_pe = 1 AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT id, data FROM cs WHERE ma = ?1 AND has_ue = 1 AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT id, data FROM cs WHERE ma = ?1 AND has_err = 1 AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT id, data FROM cs WHERE ma = ?1 AND anchor = ?2",
+        "SELECT id, data FROM cs WHERE mv_id = ?1 ORDER BY id",
+        "SELECT mv_id FROM mv_key WHERE k = ?1 AND value = ?2",
+        "SELECT k, value FROM mv_key WHERE mv_id = ?1",
+        "SELECT id, data FROM mv WHERE type = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT id, data FROM run WHERE status = 'in-progress' ORDER BY id",
+        "SELECT id, data FROM run_error WHERE run_id = ?1 ORDER BY id LIMIT ?2",
+    ];
+    for sql in queries {
+        let mut stmt = w
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let mut rows = stmt.raw_query();
+        let mut plan = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            plan.push(row.get::<_, String>(3).unwrap());
+        }
+        let plan = plan.join(" | ");
+        assert!(plan.contains("SEARCH"), "{sql}: {plan}");
+        assert!(
+            !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"),
+            "{sql}: {plan}"
+        );
+    }
+}
