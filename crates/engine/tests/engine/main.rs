@@ -5,3 +5,4 @@ mod import;
 mod scenario;
 mod sync;
 mod export;
+mod runs;
