@@ -76,12 +76,24 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 #[error("{message}")]
 pub struct EvalError {
     pub message: String,
+    /// Whether a script (rather than an expression) failed: a rules script
+    /// that throws or runs out of time, which MIM reports as an extension
+    /// exception.
+    pub script: bool,
 }
 
 impl EvalError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
         EvalError {
             message: message.into(),
+            script: false,
+        }
+    }
+
+    pub(crate) fn from_script(message: impl Into<String>) -> Self {
+        EvalError {
+            message: message.into(),
+            script: true,
         }
     }
 

@@ -188,7 +188,8 @@ impl Program {
     pub fn eval_bool(&self, input: &dyn Lookup) -> Result<bool, EvalError> {
         match &self.inner.body {
             Body::Expr(node) => node.eval_bool(input, "the condition"),
-            Body::Script(script) => truth(script.eval(input)?.as_ref(), "the script's result"),
+            Body::Script(script) => truth(script.eval(input)?.as_ref(), "the script's result")
+                .map_err(|e| EvalError::from_script(e.message)),
         }
     }
 
@@ -197,6 +198,16 @@ impl Program {
     /// `attrs["x"]`).
     pub fn attributes(&self) -> &[String] {
         &self.inner.attributes
+    }
+
+    /// Whether the program may read attributes not in
+    /// [`attributes`](Self::attributes): a script that computes names
+    /// (`attr(n)`) or uses the `attrs` map as a whole.
+    pub fn reads_any_attribute(&self) -> bool {
+        match &self.inner.body {
+            Body::Expr(_) => false,
+            Body::Script(script) => script.reads_any_attribute(),
+        }
     }
 
     /// The attribute name when the program is a bare attribute reference.

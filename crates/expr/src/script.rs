@@ -193,6 +193,10 @@ impl ScriptProgram {
         &self.reads.names
     }
 
+    pub(crate) fn reads_any_attribute(&self) -> bool {
+        self.reads.all
+    }
+
     pub(crate) fn eval(&self, input: &dyn Lookup) -> Result<Option<Value>, EvalError> {
         let mut map = Map::new();
         if self.reads.all {
@@ -216,7 +220,8 @@ impl ScriptProgram {
         DEADLINE.with(|d| d.set(previous_deadline));
         CURRENT.with(|c| c.replace(previous_attrs));
         match result {
-            Ok(value) => from_dynamic(value, "the script's result"),
+            Ok(value) => from_dynamic(value, "the script's result")
+                .map_err(|e| EvalError::from_script(e.message)),
             Err(e) => Err(self.eval_error(*e)),
         }
     }
@@ -245,7 +250,7 @@ impl ScriptProgram {
             ),
             _ => format!("script failed: {e}"),
         };
-        EvalError::new(message)
+        EvalError::from_script(message)
     }
 }
 

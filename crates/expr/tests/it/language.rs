@@ -60,6 +60,7 @@ fn integer_overflow_is_an_evaluation_error() {
     let p = object(&[("big", Value::Integer(i64::MAX))]);
     let err = compile_expr("big + 1").unwrap().eval(&p).unwrap_err();
     assert!(err.message.contains("does not fit"), "{}", err.message);
+    assert!(!err.script);
 }
 
 #[test]

@@ -71,6 +71,9 @@ fn scripts_list_the_attributes_they_read_literally() {
     )
     .unwrap();
     assert_eq!(p.attributes(), ["first", "last", "mail-nickname"]);
+    assert!(!p.reads_any_attribute());
+    let p = compile_script(r#"let n = "mail"; attr(n)"#, &ScriptLimits::default()).unwrap();
+    assert!(p.reads_any_attribute());
     assert!(p.is_script());
     assert_eq!(p.as_attribute(), None);
 }
@@ -97,6 +100,7 @@ fn an_endless_loop_stops_at_the_time_budget_with_a_clear_error() {
     let p = compile_script("loop {}", &ScriptLimits::default()).unwrap();
     let err = p.eval(&person()).unwrap_err();
     assert_eq!(err.message, "script exceeded its time budget of 100 ms");
+    assert!(err.script);
 
     let short = ScriptLimits {
         time_budget: Duration::from_millis(5),
