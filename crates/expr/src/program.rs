@@ -87,6 +87,12 @@ pub struct Program {
     inner: Arc<Inner>,
 }
 
+// Programs are shared by the engine's worker threads.
+const _: fn() = || {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Program>();
+};
+
 struct Inner {
     source: String,
     body: Body,
