@@ -257,19 +257,23 @@ impl Importer<'_, '_> {
                 unconfirmed.kind != ExportKind::Rename || unconfirmed.new_dn.as_deref() == Some(obj.dn.as_str());
             if values_match && dn_matches {
                 self.counters.export_confirmed += 1;
-                apply_changes(&mut cs.hologram, &unconfirmed.changes);
-                if let Some(dn) = &unconfirmed.new_dn {
-                    cs.dn.clone_from(dn);
-                }
+                // Compared with what inbound rules last saw (the hologram
+                // before the export): exported values they read must sync.
                 let reads = self.ctx.engine.rules.mas.get(self.ctx.ma_index).map(|m| &m.inbound_reads);
                 let nothing_to_sync = match reads {
                     Some(Some(names)) => names.iter().all(|n| same(attrs.get(n), cs.hologram.get(n))),
-                    _ => same_attributes(&attrs, &cs.hologram),
+                    _ => false,
                 };
-                if cs.pending_import.is_none() && nothing_to_sync && obj.dn == cs.dn {
-                    // Confirmed, and nothing the inbound rules read changed.
-                    cs.hologram = attrs;
-                    return true;
+                if nothing_to_sync {
+                    apply_changes(&mut cs.hologram, &unconfirmed.changes);
+                    if let Some(dn) = &unconfirmed.new_dn {
+                        cs.dn.clone_from(dn);
+                    }
+                    if cs.pending_import.is_none() && obj.dn == cs.dn {
+                        // Confirmed, and nothing the inbound rules read changed.
+                        cs.hologram = attrs;
+                        return true;
+                    }
                 }
             } else {
                 // The system stored something else: let sync look again.

@@ -6,3 +6,4 @@ mod scenario;
 mod sync;
 mod export;
 mod runs;
+mod converge;
