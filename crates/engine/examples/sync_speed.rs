@@ -69,7 +69,11 @@ fn counters(r: &RunRecord) -> String {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_env_filter("warn").init();
-    let n: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(100_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(100_000);
     let dir = tempfile::tempdir()?;
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(dir.path().join("hr.csv"))?);
@@ -89,11 +93,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&path, CONFIG)?;
     let mut registry = Registry::new();
     autosync_connectors::register_all(&mut registry);
-    let loaded = autosync_config::load_str(CONFIG, &path, &registry).map_err(|e| format!("{e:?}"))?;
+    let loaded =
+        autosync_config::load_str(CONFIG, &path, &registry).map_err(|e| format!("{e:?}"))?;
     let store = Arc::new(SqliteStore::open(&dir.path().join("state.db"))?);
     let engine = Engine::new(Arc::new(loaded.system), store, Arc::new(registry))?;
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let mut line = |ma: &str, profile: &str| -> Result<(), Box<dyn std::error::Error>> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let line = |ma: &str, profile: &str| -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         let r = engine.run_profile(ma, profile, RunOptions::manual("bench"))?;
         let s = t.elapsed().as_secs_f64();

@@ -20,9 +20,11 @@ impl Compute {
             FlowSource::Attribute(a) => Ok(Compute::Attribute(a.to_owned())),
             FlowSource::Constant(c) => Ok(Compute::Constant(c.clone())),
             FlowSource::Expression(e) => compile_expression(e).map(Compute::from_program),
-            FlowSource::Script(s) => autosync_expr::compile_script(s, &autosync_expr::ScriptLimits::default())
-                .map(Compute::Program)
-                .map_err(|e| e.render(s)),
+            FlowSource::Script(s) => {
+                autosync_expr::compile_script(s, &autosync_expr::ScriptLimits::default())
+                    .map(Compute::Program)
+                    .map_err(|e| e.render(s))
+            }
         }
     }
 

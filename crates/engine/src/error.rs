@@ -25,7 +25,11 @@ pub enum EngineError {
     /// A rule of the configuration cannot be used (an expression that does
     /// not compile, a type that does not exist, ...).
     #[error("management agent `{ma}`, {rule}: {message}")]
-    Rules { ma: String, rule: String, message: String },
+    Rules {
+        ma: String,
+        rule: String,
+        message: String,
+    },
 
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -40,7 +44,10 @@ fn did_you_mean(suggestion: &Option<String>) -> String {
 
 /// The closest name to `wanted` among `known`, when one is close enough to be
 /// a likely typo.
-pub(crate) fn closest<'a>(wanted: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn closest<'a>(
+    wanted: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     known
         .into_iter()
         .map(|k| (strsim::damerau_levenshtein(wanted, k), k))

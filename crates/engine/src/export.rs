@@ -4,10 +4,10 @@
 //! pending export kept for the next run). Outcomes are recorded after each
 //! batch when the connector makes batches durable, else after its commit.
 
+use crate::deletion_approval_key;
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
 use crate::run::{PAGE, StepCtx};
 use crate::values::merge_changes;
-use crate::deletion_approval_key;
 use autosync_connector::{ExportChange, ExportOutcome};
 use autosync_model::{
     CsId, CsObject, ErrorStage, ExportCounters, ExportKind, PendingExport, RunStatus, StepCounters,
@@ -43,7 +43,11 @@ pub(crate) fn run(ctx: &StepCtx<'_>) -> StoreResult<StepOutcome> {
     let (status, message) = match stop {
         Some((s, m)) => (s, Some(m)),
         None => (
-            completed(exp.counters.failures, RunStatus::CompletedExportErrors, exp.processed),
+            completed(
+                exp.counters.failures,
+                RunStatus::CompletedExportErrors,
+                exp.processed,
+            ),
             None,
         ),
     };
@@ -82,7 +86,11 @@ impl Exporter<'_, '_> {
             after = last.id;
             deletes += page
                 .iter()
-                .filter(|o| o.pending_export.as_ref().is_some_and(|p| p.kind == ExportKind::Delete))
+                .filter(|o| {
+                    o.pending_export
+                        .as_ref()
+                        .is_some_and(|p| p.kind == ExportKind::Delete)
+                })
                 .count() as u64;
         }
     }
@@ -98,7 +106,12 @@ impl Exporter<'_, '_> {
         let key = deletion_approval_key(ma);
         let mut txn = self.ctx.store().begin()?;
         if txn.meta(&key)?.is_none() {
-            tracing::warn!(ma, deletes, threshold, "export stopped: deletion threshold exceeded");
+            tracing::warn!(
+                ma,
+                deletes,
+                threshold,
+                "export stopped: deletion threshold exceeded"
+            );
             return Ok(Some((
                 RunStatus::StoppedDeletionThresholdExceeded,
                 format!(
@@ -111,7 +124,12 @@ impl Exporter<'_, '_> {
         // The approval is consumed by the export it lets through.
         txn.set_meta(&key, None)?;
         txn.commit()?;
-        tracing::info!(ma, deletes, threshold, "deletions over the threshold approved");
+        tracing::info!(
+            ma,
+            deletes,
+            threshold,
+            "deletions over the threshold approved"
+        );
         Ok(None)
     }
 
@@ -138,7 +156,10 @@ impl Exporter<'_, '_> {
                 stop = Some((RunStatus::StoppedUserRequested, "stopped by request".into()));
                 break;
             }
-            let page = ctx.store().read()?.cs_page(ma, CsFilter::PendingExport, after, PAGE)?;
+            let page = ctx
+                .store()
+                .read()?
+                .cs_page(ma, CsFilter::PendingExport, after, PAGE)?;
             let Some(last) = page.last() else { break };
             after = last.id;
             let (changes, mut sent) = changes_of(page);
@@ -147,7 +168,11 @@ impl Exporter<'_, '_> {
                 Ok(o) => {
                     stop = Some((
                         RunStatus::StoppedError,
-                        format!("the connector returned {} outcomes for {} changes", o.len(), changes.len()),
+                        format!(
+                            "the connector returned {} outcomes for {} changes",
+                            o.len(),
+                            changes.len()
+                        ),
                     ));
                     break;
                 }
@@ -219,7 +244,10 @@ impl Exporter<'_, '_> {
         cs: &mut CsObject,
         sent: &Sent,
     ) -> StoreResult<()> {
-        let unchanged = cs.pending_export.as_ref().is_some_and(|p| fingerprint(p) == sent.fingerprint);
+        let unchanged = cs
+            .pending_export
+            .as_ref()
+            .is_some_and(|p| fingerprint(p) == sent.fingerprint);
         match &sent.outcome {
             ExportOutcome::Failed { error_type, detail } => {
                 self.counters.failures += 1;

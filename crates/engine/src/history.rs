@@ -116,7 +116,9 @@ pub(crate) fn worst(steps: &[StepRecord]) -> RunStatus {
         out = Some(match out {
             None => s.status,
             Some(o) if s.status.severity() > o.severity() => s.status,
-            Some(RunStatus::CompletedNoObjects) if s.status == RunStatus::Success => RunStatus::Success,
+            Some(RunStatus::CompletedNoObjects) if s.status == RunStatus::Success => {
+                RunStatus::Success
+            }
             Some(o) => o,
         });
     }
@@ -151,7 +153,10 @@ mod tests {
         assert_eq!(worst(&steps[..2]), RunStatus::Success);
         assert_eq!(worst(&steps[..1]), RunStatus::CompletedNoObjects);
         assert_eq!(
-            worst(&[step(RunStatus::Success), step(RunStatus::StoppedUserRequested)]),
+            worst(&[
+                step(RunStatus::Success),
+                step(RunStatus::StoppedUserRequested)
+            ]),
             RunStatus::StoppedUserRequested
         );
     }

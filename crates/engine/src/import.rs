@@ -8,8 +8,8 @@ use crate::run::{PAGE, StepCtx};
 use crate::values::{same, same_attributes, without_empty};
 use autosync_connector::{ImportChange, ImportItem, ImportRecordError, ImportedObject};
 use autosync_model::{
-    CsId, CsObject, ErrorStage, ExportKind, ImportCounters, ImportKind, PendingImport, RunStatus, StepCounters,
-    value::apply_changes,
+    CsId, CsObject, ErrorStage, ExportKind, ImportCounters, ImportKind, PendingImport, RunStatus,
+    StepCounters, value::apply_changes,
 };
 use autosync_store::{CsFilter, StoreResult, StoreTxn};
 use std::collections::{HashMap, HashSet};
@@ -28,7 +28,11 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
     let (status, message) = match stopped {
         Some((status, message)) => (status, Some(message)),
         None => (
-            completed(imp.counters.stage_failure, RunStatus::CompletedImportErrors, processed),
+            completed(
+                imp.counters.stage_failure,
+                RunStatus::CompletedImportErrors,
+                processed,
+            ),
             None,
         ),
     };
@@ -72,7 +76,10 @@ impl Importer<'_, '_> {
             Err(e) => return Ok(Some((e.kind.status(), e.message))),
         };
         if stream.unchanged() {
-            tracing::info!(ma, "source unchanged since the last import: nothing to read");
+            tracing::info!(
+                ma,
+                "source unchanged since the last import: nothing to read"
+            );
             return Ok(None);
         }
         if full {
@@ -84,7 +91,10 @@ impl Importer<'_, '_> {
         };
         loop {
             if ctx.cancelled() {
-                return Ok(Some((RunStatus::StoppedUserRequested, "stopped by request".into())));
+                return Ok(Some((
+                    RunStatus::StoppedUserRequested,
+                    "stopped by request".into(),
+                )));
             }
             let Some(batch) = current else { break };
             // Look one batch ahead so the last batch carries the watermark.
@@ -150,9 +160,11 @@ impl Importer<'_, '_> {
     ) -> StoreResult<()> {
         self.counters.stage_failure += 1;
         let object = e.anchor.as_deref().unwrap_or(&e.location);
-        let error = self
-            .errors
-            .push(object, &e.error_type, format!("{}: {}", e.location, e.detail));
+        let error = self.errors.push(
+            object,
+            &e.error_type,
+            format!("{}: {}", e.location, e.detail),
+        );
         if let Some(cs) = e.anchor.as_ref().and_then(|a| existing.get_mut(a)) {
             // The object is still there, only unreadable: never delete it.
             if let Some(seen) = &mut self.seen {
@@ -208,7 +220,10 @@ impl Importer<'_, '_> {
     /// A delete read from a delta import.
     fn stage_delete(&mut self, cs: &mut CsObject) -> bool {
         let known = cs.present || cs.unconfirmed_export.is_some() || cs.pending_import.is_some();
-        let already = cs.pending_import.as_ref().is_some_and(|p| p.kind == ImportKind::Delete);
+        let already = cs
+            .pending_import
+            .as_ref()
+            .is_some_and(|p| p.kind == ImportKind::Delete);
         if !known || already {
             self.counters.stage_no_change += 1;
             return false;
@@ -252,16 +267,27 @@ impl Importer<'_, '_> {
         if let Some(unconfirmed) = cs.unconfirmed_export.take() {
             changed = true;
             let values_match = unconfirmed.kind != ExportKind::Delete
-                && unconfirmed.changes.iter().all(|(k, v)| same(attrs.get(k), v.as_ref()));
-            let dn_matches =
-                unconfirmed.kind != ExportKind::Rename || unconfirmed.new_dn.as_deref() == Some(obj.dn.as_str());
+                && unconfirmed
+                    .changes
+                    .iter()
+                    .all(|(k, v)| same(attrs.get(k), v.as_ref()));
+            let dn_matches = unconfirmed.kind != ExportKind::Rename
+                || unconfirmed.new_dn.as_deref() == Some(obj.dn.as_str());
             if values_match && dn_matches {
                 self.counters.export_confirmed += 1;
                 // Compared with what inbound rules last saw (the hologram
                 // before the export): exported values they read must sync.
-                let reads = self.ctx.engine.rules.mas.get(self.ctx.ma_index).map(|m| &m.inbound_reads);
+                let reads = self
+                    .ctx
+                    .engine
+                    .rules
+                    .mas
+                    .get(self.ctx.ma_index)
+                    .map(|m| &m.inbound_reads);
                 let nothing_to_sync = match reads {
-                    Some(Some(names)) => names.iter().all(|n| same(attrs.get(n), cs.hologram.get(n))),
+                    Some(Some(names)) => {
+                        names.iter().all(|n| same(attrs.get(n), cs.hologram.get(n)))
+                    }
                     _ => false,
                 };
                 if nothing_to_sync {
@@ -285,7 +311,13 @@ impl Importer<'_, '_> {
 
     /// Stage `attrs`/`dn` against what sync would see; `force` stages an
     /// update even when nothing differs from the hologram.
-    fn stage_difference(&mut self, cs: &mut CsObject, attrs: autosync_model::Attributes, dn: String, force: bool) -> bool {
+    fn stage_difference(
+        &mut self,
+        cs: &mut CsObject,
+        attrs: autosync_model::Attributes,
+        dn: String,
+        force: bool,
+    ) -> bool {
         let dn_changed = dn != cs.dn;
         let back_to_hologram = !force && !dn_changed && same_attributes(&attrs, &cs.hologram);
         let same_as_pending = cs.pending_import.as_ref().is_some_and(|p| {
@@ -309,7 +341,10 @@ impl Importer<'_, '_> {
             }
             Some(kind @ (ImportKind::Add | ImportKind::DeleteAdd)) => {
                 // Not yet synchronised: still an add, with the new state.
-                let object_type = cs.pending_import.as_mut().and_then(|p| p.object_type.take());
+                let object_type = cs
+                    .pending_import
+                    .as_mut()
+                    .and_then(|p| p.object_type.take());
                 if kind == ImportKind::Add {
                     cs.dn = dn.clone();
                 }
@@ -350,7 +385,10 @@ impl Importer<'_, '_> {
         let mut after = 0;
         loop {
             if ctx.cancelled() {
-                return Ok(Some((RunStatus::StoppedUserRequested, "stopped by request".into())));
+                return Ok(Some((
+                    RunStatus::StoppedUserRequested,
+                    "stopped by request".into(),
+                )));
             }
             // Read inside the transaction: a sync may be staging exports on
             // these objects concurrently.

@@ -59,7 +59,10 @@ pub struct Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("mas", &self.system.mas.iter().map(|m| &m.name).collect::<Vec<_>>())
+            .field(
+                "mas",
+                &self.system.mas.iter().map(|m| &m.name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -67,7 +70,11 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Compiles every rule (expressions, scripts) once and declares the
     /// metaverse join index to the store.
-    pub fn new(system: Arc<SystemDef>, store: Arc<dyn Store>, registry: Arc<Registry>) -> Result<Engine, EngineError> {
+    pub fn new(
+        system: Arc<SystemDef>,
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+    ) -> Result<Engine, EngineError> {
         let rules = rules::Rules::compile(&system)?;
         store.set_mv_index(&rules.join_index())?;
         Ok(Engine {
@@ -82,7 +89,12 @@ impl Engine {
 
     /// Run one run profile of one MA to completion. The run record is
     /// persisted as it goes (in progress at start, updated after each step).
-    pub fn run_profile(&self, ma: &str, profile: &str, opts: RunOptions) -> Result<RunRecord, EngineError> {
+    pub fn run_profile(
+        &self,
+        ma: &str,
+        profile: &str,
+        opts: RunOptions,
+    ) -> Result<RunRecord, EngineError> {
         run::run_profile(self, ma, profile, opts)
     }
 

@@ -7,7 +7,9 @@
 use crate::compute::{Compute, compile_expression, program_reads};
 use crate::error::EngineError;
 use autosync_expr::Program;
-use autosync_model::{DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef};
+use autosync_model::{
+    DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef,
+};
 use std::collections::{HashMap, HashSet};
 
 /// Every MA's rules plus the metaverse's.
@@ -137,11 +139,17 @@ impl Rules {
     /// Rank of `ma` for `attr` of `mv_type` (lower is higher); `None` for
     /// equal precedence.
     pub fn rank(&self, mv_type: &str, attr: &str, ma: usize) -> Option<usize> {
-        match self.mv_types.get(mv_type).and_then(|t| t.precedence.get(attr)) {
+        match self
+            .mv_types
+            .get(mv_type)
+            .and_then(|t| t.precedence.get(attr))
+        {
             Some(Precedence::Equal) => None,
-            Some(Precedence::Ranked(list)) => {
-                Some(list.iter().position(|m| *m == ma).unwrap_or(list.len() + ma))
-            }
+            Some(Precedence::Ranked(list)) => Some(
+                list.iter()
+                    .position(|m| *m == ma)
+                    .unwrap_or(list.len() + ma),
+            ),
             None => Some(ma),
         }
     }
@@ -163,8 +171,12 @@ impl Rules {
     }
 
     pub fn compile(system: &SystemDef) -> Result<Rules, EngineError> {
-        let ma_index: HashMap<String, usize> =
-            system.mas.iter().enumerate().map(|(i, m)| (m.name.clone(), i)).collect();
+        let ma_index: HashMap<String, usize> = system
+            .mas
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
         let only_mv_type = if system.metaverse.len() == 1 {
             system.metaverse.keys().next().cloned()
         } else {
@@ -210,7 +222,10 @@ impl Rules {
                             .map(|m| m.index)
                             .collect()
                     } else {
-                        listed.iter().filter_map(|m| ma_index.get(m).copied()).collect()
+                        listed
+                            .iter()
+                            .filter_map(|m| ma_index.get(m).copied())
+                            .collect()
                     };
                     Deletion::LastAuthoritative(set)
                 }
@@ -283,7 +298,11 @@ impl MaCompiler<'_> {
         }
     }
 
-    fn object_type(&self, rule: &str, named: &Option<String>) -> Result<Option<String>, EngineError> {
+    fn object_type(
+        &self,
+        rule: &str,
+        named: &Option<String>,
+    ) -> Result<Option<String>, EngineError> {
         match named {
             Some(t) if self.def.object_type(t).is_some() => Ok(Some(t.clone())),
             Some(t) => Err(self.err(rule.to_owned(), format!("the MA has no object type `{t}`"))),
@@ -321,9 +340,16 @@ impl MaCompiler<'_> {
                 let cs = match (&c.cs, &c.expr) {
                     (Some(a), None) => Compute::Attribute(a.clone()),
                     (None, Some(e)) => self.source(&rule, Some(FlowSource::Expression(e)))?,
-                    _ => return Err(self.err(rule, "each condition needs exactly one of `cs` or `expr`")),
+                    _ => {
+                        return Err(
+                            self.err(rule, "each condition needs exactly one of `cs` or `expr`")
+                        );
+                    }
                 };
-                conditions.push(JoinCondition { cs, mv: c.mv.clone() });
+                conditions.push(JoinCondition {
+                    cs,
+                    mv: c.mv.clone(),
+                });
             }
             if conditions.is_empty() {
                 return Err(self.err(rule, "a join rule needs at least one condition in `on`"));
@@ -340,7 +366,11 @@ impl MaCompiler<'_> {
             projections.push(Projection {
                 object_type: self.object_type(&rule, &p.object_type)?,
                 mv_type: self.mv_type(&rule, &p.mv_type)?,
-                condition: p.condition.as_deref().map(|c| self.expr(&rule, c)).transpose()?,
+                condition: p
+                    .condition
+                    .as_deref()
+                    .map(|c| self.expr(&rule, c))
+                    .transpose()?,
             });
         }
         let mut inbound = Vec::new();
@@ -352,8 +382,16 @@ impl MaCompiler<'_> {
             };
             match &mv_type {
                 Some(t) => self.mv_attr(&rule, t, &f.mv)?,
-                None if !self.system.metaverse.values().any(|t| t.attributes.contains(&f.mv)) => {
-                    return Err(self.err(rule, format!("no metaverse type has an attribute `{}`", f.mv)));
+                None if !self
+                    .system
+                    .metaverse
+                    .values()
+                    .any(|t| t.attributes.contains(&f.mv)) =>
+                {
+                    return Err(self.err(
+                        rule,
+                        format!("no metaverse type has an attribute `{}`", f.mv),
+                    ));
                 }
                 None => {}
             }
@@ -385,12 +423,21 @@ impl MaCompiler<'_> {
             let object_type = match self.object_type(&rule, &p.object_type)? {
                 Some(t) => t,
                 None if d.object_types.len() == 1 => d.object_types[0].name.clone(),
-                None => return Err(self.err(rule, "`object_type` is needed because the MA has several object types")),
+                None => {
+                    return Err(self.err(
+                        rule,
+                        "`object_type` is needed because the MA has several object types",
+                    ));
+                }
             };
             provisioning.push(Provisioning {
                 mv_type: self.mv_type(&rule, &p.mv_type)?,
                 object_type,
-                condition: p.condition.as_deref().map(|c| self.expr(&rule, c)).transpose()?,
+                condition: p
+                    .condition
+                    .as_deref()
+                    .map(|c| self.expr(&rule, c))
+                    .transpose()?,
                 anchor: self.expr(&rule, &p.anchor)?,
                 dn: p.dn.as_deref().map(|c| self.expr(&rule, c)).transpose()?,
             });

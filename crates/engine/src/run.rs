@@ -41,17 +41,21 @@ impl StepCtx<'_> {
     /// Build a connector for `ma` (this step's MA by default).
     pub fn connector(&self) -> Result<Box<dyn Connector>, ConnectorError> {
         let ma = self.ma;
-        let factory = self.engine.registry.get(&ma.connector.kind).ok_or_else(|| {
-            ConnectorError::new(
-                ConnectorErrorKind::Configuration,
-                format!(
-                    "management agent `{}`: unknown connector type `{}`; known types: {}",
-                    ma.name,
-                    ma.connector.kind,
-                    self.engine.registry.kinds().join(", ")
-                ),
-            )
-        })?;
+        let factory = self
+            .engine
+            .registry
+            .get(&ma.connector.kind)
+            .ok_or_else(|| {
+                ConnectorError::new(
+                    ConnectorErrorKind::Configuration,
+                    format!(
+                        "management agent `{}`: unknown connector type `{}`; known types: {}",
+                        ma.name,
+                        ma.connector.kind,
+                        self.engine.registry.kinds().join(", ")
+                    ),
+                )
+            })?;
         let build = BuildContext {
             ma: ma.name.clone(),
             base_dir: self.engine.system.base_dir.clone(),
@@ -79,7 +83,11 @@ impl<'a> MaGuard<'a> {
 
 impl Drop for MaGuard<'_> {
     fn drop(&mut self) {
-        let mut running = self.engine.running.lock().unwrap_or_else(|e| e.into_inner());
+        let mut running = self
+            .engine
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         running.remove(&self.ma);
     }
 }
@@ -94,7 +102,12 @@ fn persist(engine: &Engine, record: &mut RunRecord) -> StoreResult<()> {
     txn.commit()
 }
 
-pub(crate) fn run_profile(engine: &Engine, ma: &str, profile: &str, opts: RunOptions) -> Result<RunRecord, EngineError> {
+pub(crate) fn run_profile(
+    engine: &Engine,
+    ma: &str,
+    profile: &str,
+    opts: RunOptions,
+) -> Result<RunRecord, EngineError> {
     let ma_def = engine.ma_def(ma)?;
     let steps = ma_def.profile(profile).ok_or_else(|| {
         let known = ma_def.profile_names();
@@ -148,7 +161,8 @@ pub(crate) fn run_profile(engine: &Engine, ma: &str, profile: &str, opts: RunOpt
             step_index: u32::try_from(index).unwrap_or(u32::MAX),
             opts: &opts,
         };
-        let step_span = tracing::info_span!("step", ma, profile, run_id = record.id, step = %step, index);
+        let step_span =
+            tracing::info_span!("step", ma, profile, run_id = record.id, step = %step, index);
         let outcome = step_span.in_scope(|| run_step(&ctx, index, step));
         let Some(step_record) = record.steps.last_mut() else {
             break;
@@ -200,7 +214,11 @@ fn run_step(ctx: &StepCtx<'_>, index: usize, step: StepType) -> StoreResult<Step
         StepType::FullImport => import::run(ctx, true),
         StepType::DeltaImport => import::run(ctx, false),
         StepType::FullSync | StepType::DeltaSync => {
-            let _one_sync = ctx.engine.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
+            let _one_sync = ctx
+                .engine
+                .sync_lock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             sync::run(ctx, step == StepType::FullSync)
         }
         StepType::Export => export::run(ctx),

@@ -22,7 +22,11 @@ pub(crate) fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
 fn loosely_equal(x: &Value, y: &Value) -> bool {
     match (x, y) {
         (Value::Multi(xs), Value::Multi(ys)) => {
-            xs.len() == ys.len() && xs.iter().zip(ys).all(|(a, b)| a == b || loosely_equal(a, b))
+            xs.len() == ys.len()
+                && xs
+                    .iter()
+                    .zip(ys)
+                    .all(|(a, b)| a == b || loosely_equal(a, b))
         }
         (Value::Multi(xs), other) | (other, Value::Multi(xs)) => {
             xs.len() == 1 && (xs[0] == *other || loosely_equal(&xs[0], other))
@@ -33,7 +37,9 @@ fn loosely_equal(x: &Value, y: &Value) -> bool {
 
 /// Whether two attribute sets are the same for synchronisation.
 pub(crate) fn same_attributes(a: &Attributes, b: &Attributes) -> bool {
-    a.iter().all(|(k, v)| same(Some(v), b.get(k))) && b.iter().all(|(k, v)| a.contains_key(k) || same(None, Some(v)))
+    a.iter().all(|(k, v)| same(Some(v), b.get(k)))
+        && b.iter()
+            .all(|(k, v)| a.contains_key(k) || same(None, Some(v)))
 }
 
 /// Attributes without their empty values.
@@ -66,7 +72,10 @@ mod tests {
     #[test]
     fn values_of_different_types_with_the_same_text_should_be_the_same() {
         assert!(same(Some(&Value::Integer(5)), Some(&Value::from("5"))));
-        assert!(same(Some(&Value::Boolean(true)), Some(&Value::from("true"))));
+        assert!(same(
+            Some(&Value::Boolean(true)),
+            Some(&Value::from("true"))
+        ));
         assert!(!same(Some(&Value::Integer(5)), Some(&Value::from("6"))));
         assert!(!same(Some(&Value::from("5")), Some(&Value::from("05"))));
     }

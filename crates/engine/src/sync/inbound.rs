@@ -28,13 +28,19 @@ fn accept(cs: &mut CsObject) -> Option<Attributes> {
 /// Whether a CS value matches an MV value (any value of a multi-valued one).
 fn join_matches(cs: Option<&Value>, mv: Option<&Value>) -> bool {
     match mv {
-        Some(Value::Multi(vs)) if !matches!(cs, Some(Value::Multi(_))) => vs.iter().any(|v| same(cs, Some(v))),
+        Some(Value::Multi(vs)) if !matches!(cs, Some(Value::Multi(_))) => {
+            vs.iter().any(|v| same(cs, Some(v)))
+        }
         _ => cs.is_some() && same(cs, mv),
     }
 }
 
 impl Syncer<'_> {
-    pub(crate) fn sync_object(&mut self, txn: &mut dyn StoreTxn, cs: CsObject) -> Result<Work, Fail> {
+    pub(crate) fn sync_object(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        cs: CsObject,
+    ) -> Result<Work, Fail> {
         let mut w = Work {
             source: cs,
             source_dirty: false,
@@ -65,7 +71,11 @@ impl Syncer<'_> {
         let joined_now = match w.source.connection {
             Connection::ExplicitDisconnector => return Ok(w),
             Connection::Disconnector => {
-                let leaving = w.source.pending_export.as_ref().is_some_and(|p| p.kind == ExportKind::Delete);
+                let leaving = w
+                    .source
+                    .pending_export
+                    .as_ref()
+                    .is_some_and(|p| p.kind == ExportKind::Delete);
                 if leaving {
                     return Ok(w);
                 }
@@ -102,7 +112,11 @@ impl Syncer<'_> {
                 match self.mv_load(txn, mv_id)? {
                     Some(mv) => w.mv = Some(MvWork::existing(mv)),
                     None => {
-                        tracing::warn!(cs = w.source.id, mv_id, "connector joined to a missing metaverse object");
+                        tracing::warn!(
+                            cs = w.source.id,
+                            mv_id,
+                            "connector joined to a missing metaverse object"
+                        );
                         w.source.connection = Connection::Disconnector;
                         w.source_dirty = true;
                         return Ok(w);
@@ -136,7 +150,12 @@ impl Syncer<'_> {
     }
 
     /// Load the metaverse object's connectors other than `source`.
-    pub(crate) fn load_others(&mut self, txn: &mut dyn StoreTxn, mv: &mut MvWork, source: CsId) -> StoreResult<()> {
+    pub(crate) fn load_others(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        mv: &mut MvWork,
+        source: CsId,
+    ) -> StoreResult<()> {
         if mv.others.is_none() {
             let others = if mv.is_new {
                 Vec::new()
@@ -204,7 +223,14 @@ impl Syncer<'_> {
             }
         }
         if !mine.is_empty() {
-            self.outbound(txn, &mut mv, None, &mut w.inserts, &mut w.counters, (true, false))?;
+            self.outbound(
+                txn,
+                &mut mv,
+                None,
+                &mut w.inserts,
+                &mut w.counters,
+                (true, false),
+            )?;
         }
         w.left = Some(mv);
         Ok(())
@@ -220,7 +246,9 @@ impl Syncer<'_> {
             if *action == Action::Delete || x.connection.mv_id() != Some(mv.obj.id) {
                 continue;
             }
-            let Some(&mi) = rules.ma_index.get(&x.ma) else { continue };
+            let Some(&mi) = rules.ma_index.get(&x.ma) else {
+                continue;
+            };
             let Some(rank) = rules.rank(mv_type, attr, mi) else {
                 return Ok(None);
             };
@@ -229,12 +257,17 @@ impl Syncer<'_> {
             }
             let flows = rules.mas[mi].inbound.iter().filter(|f| f.mv_attr == attr);
             for f in flows.filter(|f| f.applies(&x.object_type, mv_type)) {
-                let v = f
-                    .source
-                    .eval(&AttrView(&x.hologram))
-                    .map_err(|e| expression_failed(&format!("import flow of `{}` to `{attr}`", x.ma), e))?;
+                let v = f.source.eval(&AttrView(&x.hologram)).map_err(|e| {
+                    expression_failed(&format!("import flow of `{}` to `{attr}`", x.ma), e)
+                })?;
                 if let Some(value) = v {
-                    best = Some((rank, MvValue { value, contributor: x.ma.clone() }));
+                    best = Some((
+                        rank,
+                        MvValue {
+                            value,
+                            contributor: x.ma.clone(),
+                        },
+                    ));
                     break;
                 }
             }
@@ -265,21 +298,34 @@ impl Syncer<'_> {
             let what = || format!("join rule #{}", i + 1);
             let mut values = Vec::with_capacity(rule.conditions.len());
             for c in &rule.conditions {
-                values.push(c.cs.eval(&CsView(cs)).map_err(|e| expression_failed(&what(), e))?);
+                values.push(
+                    c.cs.eval(&CsView(cs))
+                        .map_err(|e| expression_failed(&what(), e))?,
+                );
             }
-            let Some(Some(first)) = values.first() else { continue };
+            let Some(Some(first)) = values.first() else {
+                continue;
+            };
             if values.iter().any(Option::is_none) {
                 continue;
             }
             let ids = txn.mv_find(&rule.mv_type, &rule.conditions[0].mv, first)?;
             let mut found = Vec::new();
             for id in ids {
-                let Some(mv) = self.mv_load(txn, id)? else { continue };
+                let Some(mv) = self.mv_load(txn, id)? else {
+                    continue;
+                };
                 let rest = rule.conditions.iter().zip(&values).skip(1);
-                if !rest.into_iter().all(|(c, v)| join_matches(v.as_ref(), mv.get(&c.mv))) {
+                if !rest
+                    .into_iter()
+                    .all(|(c, v)| join_matches(v.as_ref(), mv.get(&c.mv)))
+                {
                     continue;
                 }
-                let taken = txn.cs_by_mv(id)?.iter().any(|x| x.ma == ma.name && x.id != cs.id);
+                let taken = txn
+                    .cs_by_mv(id)?
+                    .iter()
+                    .any(|x| x.ma == ma.name && x.id != cs.id);
                 if !taken {
                     found.push(mv);
                 }
@@ -326,7 +372,12 @@ impl Syncer<'_> {
 
     /// Rule 3: inbound flows under precedence; returns whether a metaverse
     /// value changed.
-    fn inbound(&mut self, txn: &mut dyn StoreTxn, w: &mut Work, joined_now: bool) -> Result<bool, Fail> {
+    fn inbound(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        w: &mut Work,
+        joined_now: bool,
+    ) -> Result<bool, Fail> {
         let ma = self.ma;
         let Some(mv) = w.mv.as_mut() else {
             return Ok(false);
@@ -337,13 +388,19 @@ impl Syncer<'_> {
                 continue;
             }
             let what = || format!("import flow to `{}`", f.mv_attr);
-            let v = f.source.eval(&CsView(&w.source)).map_err(|e| expression_failed(&what(), e))?;
+            let v = f
+                .source
+                .eval(&CsView(&w.source))
+                .map_err(|e| expression_failed(&what(), e))?;
             let rank = self.rules.rank(&mv.obj.object_type, &f.mv_attr, ma.index);
             if rank.is_none() && !joined_now && mv.obj.attributes.contains_key(&f.mv_attr) {
                 // Equal precedence: only a value that changed is written, so
                 // that the last writer keeps winning over full syncs.
                 let before = match &w.previous {
-                    Some(prev) => f.source.eval(&AttrView(prev)).map_err(|e| expression_failed(&what(), e))?,
+                    Some(prev) => f
+                        .source
+                        .eval(&AttrView(prev))
+                        .map_err(|e| expression_failed(&what(), e))?,
                     None => v.clone(),
                 };
                 if same(before.as_ref(), v.as_ref()) {
@@ -369,7 +426,13 @@ impl Syncer<'_> {
         let current = mv.obj.attributes.get(attr);
         match (v, current) {
             (Some(value), None) => {
-                mv.obj.attributes.insert(attr.to_owned(), MvValue { value, contributor: me.to_owned() });
+                mv.obj.attributes.insert(
+                    attr.to_owned(),
+                    MvValue {
+                        value,
+                        contributor: me.to_owned(),
+                    },
+                );
                 mv.dirty = true;
                 Ok(true)
             }
@@ -390,7 +453,13 @@ impl Syncer<'_> {
                 if !wins || (!value_changed && cur.contributor == me) {
                     return Ok(false);
                 }
-                mv.obj.attributes.insert(attr.to_owned(), MvValue { value, contributor: me.to_owned() });
+                mv.obj.attributes.insert(
+                    attr.to_owned(),
+                    MvValue {
+                        value,
+                        contributor: me.to_owned(),
+                    },
+                );
                 mv.dirty = true;
                 Ok(value_changed)
             }

@@ -19,7 +19,10 @@ use std::collections::HashMap;
 /// Why one object's sync failed.
 pub(crate) enum Fail {
     /// A per-object error: recorded, the rest carries on.
-    Object { error_type: &'static str, detail: String },
+    Object {
+        error_type: &'static str,
+        detail: String,
+    },
     /// The store failed: the step stops.
     Store(StoreError),
 }
@@ -117,12 +120,19 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         failures_before_success: 0,
         last_failure: String::new(),
     };
-    let filter = if full { CsFilter::All } else { CsFilter::PendingImport };
+    let filter = if full {
+        CsFilter::All
+    } else {
+        CsFilter::PendingImport
+    };
     let mut after: CsId = 0;
     let mut stop = None;
     loop {
         if ctx.cancelled() {
-            stop = Some((RunStatus::StoppedUserRequested, "stopped by request".to_owned()));
+            stop = Some((
+                RunStatus::StoppedUserRequested,
+                "stopped by request".to_owned(),
+            ));
             break;
         }
         let mut txn = ctx.store().begin()?;
@@ -147,7 +157,11 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
     let (status, message) = match stop {
         Some((st, m)) => (st, Some(m)),
         None => (
-            completed(s.counters.failures, RunStatus::CompletedSyncErrors, s.processed),
+            completed(
+                s.counters.failures,
+                RunStatus::CompletedSyncErrors,
+                s.processed,
+            ),
             None,
         ),
     };
@@ -196,7 +210,11 @@ impl Syncer<'_> {
     }
 
     /// A metaverse object, from the batch's cache or the store.
-    pub(crate) fn mv_load(&mut self, txn: &mut dyn StoreTxn, id: MvId) -> StoreResult<Option<MvObject>> {
+    pub(crate) fn mv_load(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        id: MvId,
+    ) -> StoreResult<Option<MvObject>> {
         if let Some(mv) = self.mv_cache.get(&id) {
             return Ok(Some(mv.clone()));
         }
@@ -236,7 +254,12 @@ impl Syncer<'_> {
 
     /// Write a metaverse object's work: its other connectors, the objects
     /// provisioned for it, then the object itself.
-    fn write_mv(&mut self, txn: &mut dyn StoreTxn, mv: &mut MvWork, inserts: &mut [CsObject]) -> StoreResult<()> {
+    fn write_mv(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        mv: &mut MvWork,
+        inserts: &mut [CsObject],
+    ) -> StoreResult<()> {
         for (x, action) in mv.others.iter().flatten() {
             match action {
                 Action::Keep => {}

@@ -147,7 +147,11 @@ impl Syncer<'_> {
         mv: &MvObject,
     ) -> Result<(bool, Option<&'r Provisioning>), Fail> {
         let mut has = false;
-        for p in target.provisioning.iter().filter(|p| p.mv_type == mv.object_type) {
+        for p in target
+            .provisioning
+            .iter()
+            .filter(|p| p.mv_type == mv.object_type)
+        {
             has = true;
             let met = match &p.condition {
                 None => true,
@@ -172,7 +176,10 @@ impl Syncer<'_> {
         rule: Option<&Provisioning>,
         counters: &mut SyncCounters,
     ) -> Result<bool, Fail> {
-        if x.pending_export.as_ref().is_some_and(|p| p.kind == ExportKind::Delete) {
+        if x.pending_export
+            .as_ref()
+            .is_some_and(|p| p.kind == ExportKind::Delete)
+        {
             return Ok(false);
         }
         let view = MvView(&mv.attributes);
@@ -182,7 +189,10 @@ impl Syncer<'_> {
                 continue;
             }
             let d = f.source.eval(&view).map_err(|e| {
-                expression_failed(&format!("export flow of `{}` to `{}`", target.name, f.cs_attr), e)
+                expression_failed(
+                    &format!("export flow of `{}` to `{}`", target.name, f.cs_attr),
+                    e,
+                )
             })?;
             if !same(effective(x, &f.cs_attr), d.as_ref()) {
                 changes.insert(f.cs_attr.clone(), d);
@@ -200,10 +210,16 @@ impl Syncer<'_> {
         if let Some(dn_rule) = rule.and_then(|r| r.dn.as_ref()) {
             let dn = dn_rule
                 .eval(&view)
-                .map_err(|e| expression_failed(&format!("provisioning DN of `{}`", target.name), e))?
+                .map_err(|e| {
+                    expression_failed(&format!("provisioning DN of `{}`", target.name), e)
+                })?
                 .filter(|v| !v.is_empty())
                 .map(|v| v.to_text());
-            let current = x.pending_export.as_ref().and_then(|p| p.new_dn.as_deref()).unwrap_or(&x.dn);
+            let current = x
+                .pending_export
+                .as_ref()
+                .and_then(|p| p.new_dn.as_deref())
+                .unwrap_or(&x.dn);
             if let Some(dn) = dn
                 && dn != current
             {
@@ -250,7 +266,10 @@ impl Syncer<'_> {
         }
         .unwrap_or_else(|| anchor.clone());
         if let Some(mut x) = txn.cs_by_anchor(&target.name, &anchor)? {
-            let leaving = x.pending_export.as_ref().is_some_and(|p| p.kind == ExportKind::Delete);
+            let leaving = x
+                .pending_export
+                .as_ref()
+                .is_some_and(|p| p.kind == ExportKind::Delete);
             match x.connection {
                 Connection::Disconnector if !leaving => {
                     x.connection = Connection::Connector { mv_id: mv.id };
@@ -272,9 +291,16 @@ impl Syncer<'_> {
         let mut x = CsObject::new(&target.name, &anchor, &dn, &rule.object_type);
         x.connection = Connection::Connector { mv_id: mv.id };
         let mut changes = AttrChanges::new();
-        for f in target.outbound.iter().filter(|f| f.applies(&rule.object_type, &mv.object_type)) {
+        for f in target
+            .outbound
+            .iter()
+            .filter(|f| f.applies(&rule.object_type, &mv.object_type))
+        {
             let v = f.source.eval(&view).map_err(|e| {
-                expression_failed(&format!("export flow of `{}` to `{}`", target.name, f.cs_attr), e)
+                expression_failed(
+                    &format!("export flow of `{}` to `{}`", target.name, f.cs_attr),
+                    e,
+                )
             })?;
             if let Some(v) = v {
                 changes.insert(f.cs_attr.clone(), Some(v));
@@ -293,12 +319,19 @@ impl Syncer<'_> {
     /// Deprovision a connector per its MA's action: an object never exported
     /// leaves the CS; otherwise delete (pending export delete), disconnect,
     /// or make it an explicit disconnector.
-    pub(crate) fn deprovision(&self, x: &mut CsObject, action: &mut Action, counters: &mut SyncCounters) {
+    pub(crate) fn deprovision(
+        &self,
+        x: &mut CsObject,
+        action: &mut Action,
+        counters: &mut SyncCounters,
+    ) {
         let how = self
             .rules
             .ma_index
             .get(&x.ma)
-            .map_or(DeprovisionAction::Disconnect, |&i| self.rules.mas[i].deprovisioning);
+            .map_or(DeprovisionAction::Disconnect, |&i| {
+                self.rules.mas[i].deprovisioning
+            });
         outbound_of(counters, &x.ma).provisioned_disconnects += 1;
         if !x.present && x.unconfirmed_export.is_none() {
             *action = Action::Delete;

@@ -56,7 +56,12 @@ fn activity(r: &RunRecord) -> u64 {
         .iter()
         .map(|s| match &s.counters {
             StepCounters::Import(c) => c.staged() + c.export_confirmed,
-            StepCounters::Sync(c) => c.outbound.values().map(|o| o.staged()).sum::<u64>() + c.projections + c.joins + c.deleted,
+            StepCounters::Sync(c) => {
+                c.outbound.values().map(|o| o.staged()).sum::<u64>()
+                    + c.projections
+                    + c.joins
+                    + c.deleted
+            }
             StepCounters::Export(c) => c.activity(),
         })
         .sum()
@@ -70,7 +75,10 @@ pub fn converge(w: &World) -> usize {
         for ma in MAS {
             for profile in ["full-import", "delta-sync", "export"] {
                 let r = w.run(ma, profile);
-                assert!(!r.status.is_stopped() && r.status.severity() < 3, "{ma} {profile}: {r:#?}");
+                assert!(
+                    !r.status.is_stopped() && r.status.severity() < 3,
+                    "{ma} {profile}: {r:#?}"
+                );
                 work += activity(&r);
             }
         }
@@ -83,7 +91,9 @@ pub fn converge(w: &World) -> usize {
 
 fn accounts(w: &World) -> Vec<(String, String, String, String)> {
     let db = rusqlite::Connection::open(w.path("accounts.db")).unwrap();
-    let mut stmt = db.prepare("SELECT uid, name, mail, dept FROM accounts ORDER BY uid").unwrap();
+    let mut stmt = db
+        .prepare("SELECT uid, name, mail, dept FROM accounts ORDER BY uid")
+        .unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()
         .map(Result::unwrap)
@@ -106,7 +116,11 @@ fn metaverse(w: &World) -> BTreeMap<String, BTreeMap<String, String>> {
     w.mv_all()
         .into_iter()
         .map(|m| {
-            let attrs: BTreeMap<String, String> = m.attributes.iter().map(|(k, v)| (k.clone(), v.value.to_text())).collect();
+            let attrs: BTreeMap<String, String> = m
+                .attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.to_text()))
+                .collect();
             (attrs.get("employeeId").cloned().unwrap_or_default(), attrs)
         })
         .collect()
@@ -118,15 +132,29 @@ fn hr_people_should_converge_into_sqlite_accounts_and_a_jsonl_phone_book() {
     converge(&w);
     let acc = accounts(&w);
     assert_eq!(acc.len(), 3);
-    assert_eq!(acc[0], ("a1".into(), "Ada Lovelace".into(), "ada.lovelace@example.com".into(), "R&D".into()));
+    assert_eq!(
+        acc[0],
+        (
+            "a1".into(),
+            "Ada Lovelace".into(),
+            "ada.lovelace@example.com".into(),
+            "R&D".into()
+        )
+    );
     // The account's mail flowed back into the metaverse and on to the phone book.
     let pb = phonebook(&w);
     assert_eq!(pb.len(), 2, "Grace is in the Navy: {pb:?}");
     assert_eq!(pb["1"]["email"], "ada.lovelace@example.com");
-    assert_eq!(w.mv_text("hr", "1", "email").as_deref(), Some("ada.lovelace@example.com"));
+    assert_eq!(
+        w.mv_text("hr", "1", "email").as_deref(),
+        Some("ada.lovelace@example.com")
+    );
 
     // Ada moves to the Navy, Alan leaves, Linus arrives.
-    w.write("hr.csv", "id,first,last,dept\n1,Ada,Lovelace,Navy\n3,Grace,Hopper,Navy\n4,Linus,Torvalds,Kernel\n");
+    w.write(
+        "hr.csv",
+        "id,first,last,dept\n1,Ada,Lovelace,Navy\n3,Grace,Hopper,Navy\n4,Linus,Torvalds,Kernel\n",
+    );
     converge(&w);
     let uids: Vec<String> = accounts(&w).into_iter().map(|a| a.0).collect();
     assert_eq!(uids, ["a1", "a3", "a4"]);
@@ -140,7 +168,10 @@ fn hr_people_should_converge_into_sqlite_accounts_and_a_jsonl_phone_book() {
 }
 
 fn hr_file() -> impl Strategy<Value = String> {
-    let row = (prop::sample::select(vec!["Ada", "Alan", "Grace"]), prop::sample::select(vec!["Navy", "R&D", "Ops"]));
+    let row = (
+        prop::sample::select(vec!["Ada", "Alan", "Grace"]),
+        prop::sample::select(vec!["Navy", "R&D", "Ops"]),
+    );
     prop::collection::btree_map(1u8..6, row, 0..5).prop_map(|rows| {
         let mut text = String::from("id,first,last,dept\n");
         for (id, (first, dept)) in rows {
@@ -157,10 +188,20 @@ enum Action {
 }
 
 fn action() -> impl Strategy<Value = Action> {
-    let profiles = ["full-import", "delta-import", "full-sync", "delta-sync", "export"];
+    let profiles = [
+        "full-import",
+        "delta-import",
+        "full-sync",
+        "delta-sync",
+        "export",
+    ];
     prop_oneof![
         hr_file().prop_map(Action::Edit),
-        (prop::sample::select(MAS.to_vec()), prop::sample::select(profiles.to_vec())).prop_map(|(m, p)| Action::Run(m, p)),
+        (
+            prop::sample::select(MAS.to_vec()),
+            prop::sample::select(profiles.to_vec())
+        )
+            .prop_map(|(m, p)| Action::Run(m, p)),
     ]
 }
 

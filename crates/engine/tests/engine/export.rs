@@ -31,9 +31,15 @@ fn provisioning_should_stage_an_export_add_with_every_flow_value() {
     assert!(!ada.present);
     let p = ada.pending_export.unwrap();
     assert_eq!(p.kind, ExportKind::Add);
-    assert_eq!(p.changes["name"].as_ref().unwrap().to_text(), "Ada Lovelace");
+    assert_eq!(
+        p.changes["name"].as_ref().unwrap().to_text(),
+        "Ada Lovelace"
+    );
     assert_eq!(p.changes["employee"].as_ref().unwrap().to_text(), "1");
-    assert_eq!(ada.connection.mv_id(), w.cs("hr", "1").unwrap().connection.mv_id());
+    assert_eq!(
+        ada.connection.mv_id(),
+        w.cs("hr", "1").unwrap().connection.mv_id()
+    );
 }
 
 #[test]
@@ -59,7 +65,10 @@ fn export_should_move_pending_exports_to_unconfirmed_and_a_confirming_import_sho
 #[test]
 fn a_confirming_import_that_sees_other_values_should_stage_them_and_sync_should_export_again() {
     let w = exported(HR_DIR);
-    hr_round(&w, &HR_CSV.replace("2,Alan,Turing,R&D", "2,Alan,Turing,Research"));
+    hr_round(
+        &w,
+        &HR_CSV.replace("2,Alan,Turing,R&D", "2,Alan,Turing,Research"),
+    );
     w.run_ok("dir", "export", RunStatus::Success);
     // Someone changes the row before the confirming import.
     let edited = w.read("dir.csv").replace("alan.2,Research", "alan.2,Sales");
@@ -80,15 +89,25 @@ fn a_failed_export_should_keep_its_pending_export_and_succeed_on_a_later_run_onc
     let w = exported(HR_DIR);
     // Someone removes Ada's row; we do not import the directory.
     let original = w.read("dir.csv");
-    let without_ada: String = original.lines().filter(|l| !l.starts_with("ada.1")).map(|l| format!("{l}\n")).collect();
+    let without_ada: String = original
+        .lines()
+        .filter(|l| !l.starts_with("ada.1"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     w.write("dir.csv", &without_ada);
-    hr_round(&w, &HR_CSV.replace("1,Ada,Lovelace,R&D", "1,Ada,Lovelace,Math"));
+    hr_round(
+        &w,
+        &HR_CSV.replace("1,Ada,Lovelace,R&D", "1,Ada,Lovelace,Math"),
+    );
     let r = w.run_ok("dir", "export", RunStatus::CompletedExportErrors);
     assert_eq!(export_counters(&r).failures, 1);
     let ada = w.cs("dir", "ada.1").unwrap();
     assert!(ada.pending_export.is_some());
     assert_eq!(ada.error.as_ref().unwrap().error_type, "object-not-found");
-    assert_eq!(w.store.read().unwrap().run_errors(r.id, 10).unwrap().len(), 1);
+    assert_eq!(
+        w.store.read().unwrap().run_errors(r.id, 10).unwrap().len(),
+        1
+    );
     // The row comes back: the next export applies the update.
     w.write("dir.csv", &original);
     let e = export_counters(&w.run_ok("dir", "export", RunStatus::Success));
@@ -125,7 +144,9 @@ provisioning = [{ mv_type = "person", object_type = "user", anchor = '"u" + empl
 "#;
 
 fn renaming(threshold: Option<u64>) -> String {
-    let line = threshold.map(|t| format!("export_deletion_threshold = {t}")).unwrap_or_default();
+    let line = threshold
+        .map(|t| format!("export_deletion_threshold = {t}"))
+        .unwrap_or_default();
     RENAMING.replace("export_threshold_placeholder = 0", &line)
 }
 
@@ -135,8 +156,14 @@ fn a_provisioned_display_key_change_should_stage_and_export_a_rename() {
     assert_eq!(w.cs("dir", "u1").unwrap().dn, "Ada Lovelace");
     let s = hr_round(&w, &HR_CSV.replace("1,Ada,Lovelace", "1,Ada,King"));
     assert_eq!(s.outbound["dir"].provisioned_renames, 1);
-    assert_eq!(w.cs("dir", "u1").unwrap().pending_export.unwrap().kind, ExportKind::Rename);
-    assert_eq!(export_counters(&w.run_ok("dir", "export", RunStatus::Success)).renames, 1);
+    assert_eq!(
+        w.cs("dir", "u1").unwrap().pending_export.unwrap().kind,
+        ExportKind::Rename
+    );
+    assert_eq!(
+        export_counters(&w.run_ok("dir", "export", RunStatus::Success)).renames,
+        1
+    );
     assert!(w.read("dir.csv").contains("Ada King"));
     let c = import_counters(&w.run_ok("dir", "full-import", RunStatus::Success));
     assert_eq!((c.export_confirmed, c.staged()), (1, 0));
@@ -146,10 +173,19 @@ fn a_provisioned_display_key_change_should_stage_and_export_a_rename() {
 #[test]
 fn an_object_that_no_longer_meets_the_provisioning_condition_should_be_deprovisioned() {
     let w = exported(&renaming(None));
-    let s = hr_round(&w, &HR_CSV.replace("1,Ada,Lovelace,R&D", "1,Ada,Lovelace,Gone"));
+    let s = hr_round(
+        &w,
+        &HR_CSV.replace("1,Ada,Lovelace,R&D", "1,Ada,Lovelace,Gone"),
+    );
     assert_eq!(s.outbound["dir"].provisioned_disconnects, 1);
-    assert_eq!(w.cs("dir", "u1").unwrap().pending_export.unwrap().kind, ExportKind::Delete);
-    assert_eq!(export_counters(&w.run_ok("dir", "export", RunStatus::Success)).deletes, 1);
+    assert_eq!(
+        w.cs("dir", "u1").unwrap().pending_export.unwrap().kind,
+        ExportKind::Delete
+    );
+    assert_eq!(
+        export_counters(&w.run_ok("dir", "export", RunStatus::Success)).deletes,
+        1
+    );
     assert!(!w.read("dir.csv").contains("u1,"));
     assert!(w.cs("dir", "u1").is_none());
     // The person stays in the metaverse.
@@ -158,7 +194,13 @@ fn an_object_that_no_longer_meets_the_provisioning_condition_should_be_deprovisi
 
 #[test]
 fn provisioning_should_join_an_existing_disconnector_with_the_same_anchor_instead_of_adding() {
-    let w = World::new(HR_DIR, &[("hr.csv", HR_CSV), ("dir.csv", "uid,name\nada.1,Old Name\n")]);
+    let w = World::new(
+        HR_DIR,
+        &[
+            ("hr.csv", HR_CSV),
+            ("dir.csv", "uid,name\nada.1,Old Name\n"),
+        ],
+    );
     w.run_ok("dir", "full-import", RunStatus::Success);
     w.run_ok("dir", "full-sync", RunStatus::Success);
     w.run_ok("hr", "full-import", RunStatus::Success);
@@ -168,7 +210,10 @@ fn provisioning_should_join_an_existing_disconnector_with_the_same_anchor_instea
     assert!(ada.connection.mv_id().is_some());
     let p = ada.pending_export.unwrap();
     assert_eq!(p.kind, ExportKind::Update);
-    assert_eq!(p.changes["name"].as_ref().unwrap().to_text(), "Ada Lovelace");
+    assert_eq!(
+        p.changes["name"].as_ref().unwrap().to_text(),
+        "Ada Lovelace"
+    );
 }
 
 #[test]
@@ -177,15 +222,28 @@ fn an_export_over_the_deletion_threshold_should_stop_until_approved_once() {
     hr_round(&w, "id,first,last,dept\n3,Grace,Hopper,Navy\n");
     let before = w.read("dir.csv");
     let r = w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
-    assert!(r.steps[0].message.as_deref().unwrap().contains("2 pending export deletes"));
+    assert!(
+        r.steps[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("2 pending export deletes")
+    );
     assert_eq!(w.read("dir.csv"), before, "nothing was sent");
     assert_eq!(w.cs_all("dir", CsFilter::PendingExport).len(), 2);
     w.engine.approve_deletions("dir").unwrap();
     let e = export_counters(&w.run_ok("dir", "export", RunStatus::Success));
     assert_eq!(e.deletes, 2);
-    assert_eq!(w.store.read().unwrap().meta(&deletion_approval_key("dir")).unwrap(), None);
+    assert_eq!(
+        w.store
+            .read()
+            .unwrap()
+            .meta(&deletion_approval_key("dir"))
+            .unwrap(),
+        None
+    );
     // The approval was consumed: the next mass deletion stops again.
-    hr_round(&w, &HR_CSV);
+    hr_round(&w, HR_CSV);
     w.run_ok("dir", "export", RunStatus::Success);
     w.run_ok("dir", "full-import", RunStatus::Success);
     hr_round(&w, "id,first,last,dept\n");

@@ -3,7 +3,10 @@
 
 use autosync_connector::Registry;
 use autosync_engine::{Engine, RunOptions};
-use autosync_model::{CsObject, MvObject, RunRecord, RunStatus, StepCounters, SyncCounters, ImportCounters, ExportCounters};
+use autosync_model::{
+    CsObject, ExportCounters, ImportCounters, MvObject, RunRecord, RunStatus, StepCounters,
+    SyncCounters,
+};
 use autosync_store::sqlite::SqliteStore;
 use autosync_store::{CsFilter, MvQuery, Store};
 use std::path::PathBuf;
@@ -62,7 +65,9 @@ impl World {
     }
 
     pub fn run(&self, ma: &str, profile: &str) -> RunRecord {
-        self.engine.run_profile(ma, profile, RunOptions::manual("test")).unwrap()
+        self.engine
+            .run_profile(ma, profile, RunOptions::manual("test"))
+            .unwrap()
     }
 
     /// Run and assert the status.
@@ -77,11 +82,19 @@ impl World {
     }
 
     pub fn cs_all(&self, ma: &str, filter: CsFilter) -> Vec<CsObject> {
-        self.store.read().unwrap().cs_page(ma, filter, 0, 100_000).unwrap()
+        self.store
+            .read()
+            .unwrap()
+            .cs_page(ma, filter, 0, 100_000)
+            .unwrap()
     }
 
     pub fn mv_all(&self) -> Vec<MvObject> {
-        self.store.read().unwrap().mv_page(&MvQuery::default(), 0, 100_000).unwrap()
+        self.store
+            .read()
+            .unwrap()
+            .mv_page(&MvQuery::default(), 0, 100_000)
+            .unwrap()
     }
 
     /// The MV object joined to a CS object.
@@ -150,4 +163,5 @@ export_flows = [
 provisioning = [{ mv_type = "person", object_type = "user", anchor = 'lower(firstName) + "." + employeeId' }]
 "#;
 
-pub const HR_CSV: &str = "id,first,last,dept\n1,Ada,Lovelace,R&D\n2,Alan,Turing,R&D\n3,Grace,Hopper,Navy\n";
+pub const HR_CSV: &str =
+    "id,first,last,dept\n1,Ada,Lovelace,R&D\n2,Alan,Turing,R&D\n3,Grace,Hopper,Navy\n";

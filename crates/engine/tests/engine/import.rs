@@ -2,9 +2,9 @@
 //! the unchanged-watermark skip, per-record errors and watermarks.
 
 use crate::fixture::*;
-use autosync_store::Store as _;
 use autosync_engine::{CancelFlag, ProgressSink, RunOptions};
 use autosync_model::{ImportKind, RunStatus, StepRecord, StepType};
+use autosync_store::Store as _;
 use std::sync::Arc;
 
 #[test]
@@ -31,7 +31,10 @@ fn synced_hr() -> World {
 #[test]
 fn full_import_should_stage_an_update_for_a_changed_row_and_no_change_for_the_rest() {
     let w = synced_hr();
-    w.write("hr.csv", "id,first,last,dept\n1,Ada,Lovelace,Math\n2,Alan,Turing,R&D\n3,Grace,Hopper,Navy\n");
+    w.write(
+        "hr.csv",
+        "id,first,last,dept\n1,Ada,Lovelace,Math\n2,Alan,Turing,R&D\n3,Grace,Hopper,Navy\n",
+    );
     let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
     assert_eq!((c.stage_update, c.stage_no_change, c.stage_add), (1, 2, 0));
     let p = w.cs("hr", "1").unwrap().pending_import.unwrap();
@@ -44,7 +47,10 @@ fn full_import_should_stage_an_update_for_a_changed_row_and_no_change_for_the_re
 fn reimporting_identical_rows_should_stage_no_change() {
     let w = synced_hr();
     // Same rows in another order: the file changed, the objects did not.
-    w.write("hr.csv", "id,first,last,dept\n3,Grace,Hopper,Navy\n2,Alan,Turing,R&D\n1,Ada,Lovelace,R&D\n");
+    w.write(
+        "hr.csv",
+        "id,first,last,dept\n3,Grace,Hopper,Navy\n2,Alan,Turing,R&D\n1,Ada,Lovelace,R&D\n",
+    );
     let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
     assert_eq!((c.stage_no_change, c.staged()), (3, 0));
 }
@@ -64,13 +70,19 @@ fn full_import_should_stage_deletes_for_rows_no_longer_there() {
     w.write("hr.csv", "id,first,last,dept\n1,Ada,Lovelace,R&D\n");
     let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
     assert_eq!((c.stage_delete, c.stage_no_change), (2, 1));
-    assert_eq!(w.cs("hr", "2").unwrap().pending_import.unwrap().kind, ImportKind::Delete);
+    assert_eq!(
+        w.cs("hr", "2").unwrap().pending_import.unwrap().kind,
+        ImportKind::Delete
+    );
 }
 
 #[test]
 fn a_reimport_that_brings_an_object_back_to_its_hologram_should_clear_its_pending_import() {
     let w = synced_hr();
-    w.write("hr.csv", "id,first,last,dept\n1,Ada,Lovelace,Math\n2,Alan,Turing,R&D\n3,Grace,Hopper,Navy\n");
+    w.write(
+        "hr.csv",
+        "id,first,last,dept\n1,Ada,Lovelace,Math\n2,Alan,Turing,R&D\n3,Grace,Hopper,Navy\n",
+    );
     w.run_ok("hr", "full-import", RunStatus::Success);
     assert!(w.cs("hr", "1").unwrap().pending_import.is_some());
     w.write("hr.csv", HR_CSV);
@@ -108,14 +120,20 @@ import_flows = [{ mv = "employeeId", from = "id" }]
 
 #[test]
 fn an_object_type_change_should_stage_a_delete_add() {
-    let w = World::new(TYPED, &[("hr.csv", "id,kind,login,name\n1,employee,ada,Ada\n")]);
+    let w = World::new(
+        TYPED,
+        &[("hr.csv", "id,kind,login,name\n1,employee,ada,Ada\n")],
+    );
     w.run_ok("hr", "full-import", RunStatus::Success);
     w.run_ok("hr", "full-sync", RunStatus::Success);
     w.write("hr.csv", "id,kind,login,name\n1,contractor,ada,Ada\n");
     let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
     assert_eq!(c.stage_delete_add, 1);
     let p = w.cs("hr", "1").unwrap().pending_import.unwrap();
-    assert_eq!((p.kind, p.object_type.as_deref()), (ImportKind::DeleteAdd, Some("contractor")));
+    assert_eq!(
+        (p.kind, p.object_type.as_deref()),
+        (ImportKind::DeleteAdd, Some("contractor"))
+    );
     // Sync: the old MV object goes with its only connector, a new one comes.
     let s = sync_counters(&w.run_ok("hr", "delta-sync", RunStatus::Success));
     assert_eq!((s.deleted, s.projections), (1, 1));
@@ -138,20 +156,32 @@ fn a_display_key_change_should_stage_a_rename() {
 
 #[test]
 fn a_malformed_row_should_be_a_per_object_error_and_the_rest_should_carry_on() {
-    let w = World::new(HR_DIR, &[("hr.csv", "id,first,last,dept\n1,Ada,Lovelace,R&D\n2,Alan\n3,Grace,Hopper,Navy\n")]);
+    let w = World::new(
+        HR_DIR,
+        &[(
+            "hr.csv",
+            "id,first,last,dept\n1,Ada,Lovelace,R&D\n2,Alan\n3,Grace,Hopper,Navy\n",
+        )],
+    );
     let r = w.run_ok("hr", "full-import", RunStatus::CompletedImportErrors);
     let c = import_counters(&r);
     assert_eq!((c.stage_add, c.stage_failure), (2, 1));
     assert_eq!(r.steps[0].errors, 1);
     let errors = w.store.read().unwrap().run_errors(r.id, 10).unwrap();
     assert_eq!(errors.len(), 1);
-    assert!(errors[0].object.contains("line 3") || errors[0].object == "2", "{errors:?}");
+    assert!(
+        errors[0].object.contains("line 3") || errors[0].object == "2",
+        "{errors:?}"
+    );
 }
 
 #[test]
 fn an_unreadable_row_of_a_known_object_should_keep_the_object_and_carry_the_error() {
     let w = synced_hr();
-    w.write("hr.csv", "id,first,last,dept\n1,Ada,Lovelace,R&D\n2,Alan\n3,Grace,Hopper,Navy\n");
+    w.write(
+        "hr.csv",
+        "id,first,last,dept\n1,Ada,Lovelace,R&D\n2,Alan\n3,Grace,Hopper,Navy\n",
+    );
     let r = w.run_ok("hr", "full-import", RunStatus::CompletedImportErrors);
     let c = import_counters(&r);
     assert_eq!(c.stage_failure, 1);
@@ -207,7 +237,11 @@ fn a_stopped_import_should_not_advance_the_watermark() {
     // The next import reads everything again and saves the watermark.
     w.run_ok("hr", "delta-import", RunStatus::Success);
     assert!(w.store.read().unwrap().watermark("hr").unwrap().is_some());
-    assert_eq!(w.cs_all("hr", autosync_store::CsFilter::PendingImport).len(), 3);
+    assert_eq!(
+        w.cs_all("hr", autosync_store::CsFilter::PendingImport)
+            .len(),
+        3
+    );
 }
 
 #[test]

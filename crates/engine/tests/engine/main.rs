@@ -1,9 +1,10 @@
 //! Engine tests against a real SQLite store and the real file connectors.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod converge;
+mod export;
 mod fixture;
 mod import;
+mod runs;
 mod scenario;
 mod sync;
-mod export;
-mod runs;
-mod converge;

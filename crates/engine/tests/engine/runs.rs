@@ -3,7 +3,7 @@
 use crate::fixture::*;
 use autosync_engine::{EngineError, ProgressSink, RunOptions};
 use autosync_model::{RunReason, RunRecord, RunStatus, StepCounters, StepRecord, StepType};
-use autosync_store::{Store as _, StoreTxn as _};
+use autosync_store::Store as _;
 use std::sync::{Arc, Mutex, OnceLock};
 
 #[test]
@@ -34,7 +34,11 @@ fn a_stopped_step_should_stop_the_remaining_steps_of_its_profile() {
     w.write("hr.csv", "id,first,last,dept\n");
     w.run_ok("hr", "full-import", RunStatus::Success);
     w.run_ok("hr", "delta-sync", RunStatus::Success);
-    let r = w.run_ok("dir", "export-then-import", RunStatus::StoppedDeletionThresholdExceeded);
+    let r = w.run_ok(
+        "dir",
+        "export-then-import",
+        RunStatus::StoppedDeletionThresholdExceeded,
+    );
     assert_eq!(r.steps.len(), 1);
 }
 
@@ -48,10 +52,16 @@ fn a_missing_source_should_stop_the_import_with_stopped_server_down() {
 #[test]
 fn unknown_names_should_be_an_error_with_a_suggestion() {
     let w = World::new(HR_DIR, &[("hr.csv", HR_CSV)]);
-    let e = w.engine.run_profile("hrr", "full-import", RunOptions::manual("test")).unwrap_err();
+    let e = w
+        .engine
+        .run_profile("hrr", "full-import", RunOptions::manual("test"))
+        .unwrap_err();
     assert!(matches!(e, EngineError::UnknownMa { .. }));
     assert!(e.to_string().contains("did you mean `hr`?"), "{e}");
-    let e = w.engine.run_profile("hr", "ful-import", RunOptions::manual("test")).unwrap_err();
+    let e = w
+        .engine
+        .run_profile("hr", "ful-import", RunOptions::manual("test"))
+        .unwrap_err();
     assert!(e.to_string().contains("did you mean `full-import`?"), "{e}");
 }
 
@@ -64,7 +74,9 @@ struct Reentrant {
 impl ProgressSink for Reentrant {
     fn step_started(&self, _: usize, _: StepType, _: Option<u64>) {
         if let Some(engine) = self.world.get() {
-            let r = engine.run_profile("hr", "full-sync", RunOptions::manual("second")).unwrap();
+            let r = engine
+                .run_profile("hr", "full-sync", RunOptions::manual("second"))
+                .unwrap();
             *self.second.lock().unwrap() = Some(r);
         }
     }

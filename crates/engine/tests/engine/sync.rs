@@ -43,7 +43,8 @@ import_flows = [
 }
 
 const BY_ID: &str = r#"{ on = [{ cs = "emp", mv = "employeeId" }] }"#;
-const HR: &str = "id,first,last,dept,phone\n1,Ada,Lovelace,R&D,999\n2,Alan,Turing,R&D,\n3,Grace,Hopper,Navy,\n";
+const HR: &str =
+    "id,first,last,dept,phone\n1,Ada,Lovelace,R&D,999\n2,Alan,Turing,R&D,\n3,Grace,Hopper,Navy,\n";
 
 fn world(config: &str, badge_csv: &str) -> World {
     let w = World::new(config, &[("hr.csv", HR), ("badge.csv", badge_csv)]);
@@ -59,22 +60,34 @@ fn import_and_sync(w: &World, ma: &str) -> autosync_model::SyncCounters {
 
 #[test]
 fn a_join_rule_should_connect_a_disconnector_to_the_one_matching_person() {
-    let w = world(&badge_config(BY_ID, "", ""), "badge,emp,phone,dept\nb1,1,,\n");
+    let w = world(
+        &badge_config(BY_ID, "", ""),
+        "badge,emp,phone,dept\nb1,1,,\n",
+    );
     let s = import_and_sync(&w, "badge");
     assert_eq!((s.joins, s.projections), (1, 0));
     let b1 = w.cs("badge", "b1").unwrap();
-    assert_eq!(b1.connection.mv_id(), w.cs("hr", "1").unwrap().connection.mv_id());
+    assert_eq!(
+        b1.connection.mv_id(),
+        w.cs("hr", "1").unwrap().connection.mv_id()
+    );
     assert_eq!(w.mv_all().len(), 3);
 }
 
 #[test]
 fn a_join_rule_with_several_conditions_should_join_only_when_all_of_them_match() {
     let join = r#"{ on = [{ cs = "emp", mv = "employeeId" }, { cs = "last", mv = "lastName" }] }"#;
-    let w = world(&badge_config(join, "", ""), "badge,emp,last,phone,dept\nb1,1,Lovelace,,\nb2,2,Wrong,,\n");
+    let w = world(
+        &badge_config(join, "", ""),
+        "badge,emp,last,phone,dept\nb1,1,Lovelace,,\nb2,2,Wrong,,\n",
+    );
     let s = import_and_sync(&w, "badge");
     assert_eq!(s.joins, 1);
     assert!(w.cs("badge", "b1").unwrap().connection.mv_id().is_some());
-    assert_eq!(w.cs("badge", "b2").unwrap().connection, Connection::Disconnector);
+    assert_eq!(
+        w.cs("badge", "b2").unwrap().connection,
+        Connection::Disconnector
+    );
 }
 
 #[test]
@@ -82,9 +95,12 @@ fn an_ambiguous_join_should_be_a_per_object_error_and_the_rest_should_carry_on()
     let join = r#"{ on = [{ cs = "dept", mv = "department" }] }"#;
     // Two people are in R&D, one in the Navy.
     let config = badge_config(join, "", "");
-    let config = config.replace(r#"  { mv = "department", from = "dept" },
+    let config = config.replace(
+        r#"  { mv = "department", from = "dept" },
 ]
-"#, "]\n");
+"#,
+        "]\n",
+    );
     let w = world(&config, "badge,dept,phone\nb1,R&D,\nb2,Navy,\n");
     w.run_ok("badge", "full-import", RunStatus::Success);
     let r = w.run_ok("badge", "delta-sync", RunStatus::CompletedSyncErrors);
@@ -106,7 +122,10 @@ fn a_projection_rule_with_a_condition_should_project_only_matching_objects() {
     w.run_ok("hr", "full-import", RunStatus::Success);
     let s = sync_counters(&w.run_ok("hr", "full-sync", RunStatus::Success));
     assert_eq!(s.projections, 2);
-    assert_eq!(w.cs("hr", "3").unwrap().connection, Connection::Disconnector);
+    assert_eq!(
+        w.cs("hr", "3").unwrap().connection,
+        Connection::Disconnector
+    );
     assert!(w.cs("hr", "3").unwrap().pending_import.is_none());
 }
 
@@ -120,18 +139,30 @@ fn a_filter_should_keep_matching_objects_as_filtered_disconnectors_and_disconnec
     let mut w = w;
     w.reconfigure(&filtered);
     let s = sync_counters(&w.run_ok("hr", "full-sync", RunStatus::Success));
-    assert_eq!((s.filtered_disconnectors, s.disconnections, s.deleted), (1, 1, 1));
-    assert_eq!(w.cs("hr", "3").unwrap().connection, Connection::Disconnector);
+    assert_eq!(
+        (s.filtered_disconnectors, s.disconnections, s.deleted),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        w.cs("hr", "3").unwrap().connection,
+        Connection::Disconnector
+    );
     assert_eq!(w.mv_all().len(), 2);
 }
 
 #[test]
 fn ranked_precedence_should_let_the_higher_ranked_ma_win_and_fall_back_when_its_value_goes() {
-    let w = world(&badge_config(BY_ID, "", r#"precedence = { phone = ["badge", "hr"] }"#), "badge,emp,phone,dept\nb1,1,111,\n");
+    let w = world(
+        &badge_config(BY_ID, "", r#"precedence = { phone = ["badge", "hr"] }"#),
+        "badge,emp,phone,dept\nb1,1,111,\n",
+    );
     assert_eq!(w.mv_text("hr", "1", "phone").as_deref(), Some("999"));
     import_and_sync(&w, "badge");
     assert_eq!(w.mv_text("hr", "1", "phone").as_deref(), Some("111"));
-    assert_eq!(w.mv_of("hr", "1").unwrap().attributes["phone"].contributor, "badge");
+    assert_eq!(
+        w.mv_of("hr", "1").unwrap().attributes["phone"].contributor,
+        "badge"
+    );
     // A lower-ranked change never overwrites the higher-ranked value.
     w.write("hr.csv", &HR.replace("999", "998"));
     import_and_sync(&w, "hr");
@@ -141,15 +172,27 @@ fn ranked_precedence_should_let_the_higher_ranked_ma_win_and_fall_back_when_its_
     let s = import_and_sync(&w, "badge");
     assert_eq!(s.connectors_with_flow_updates, 1);
     assert_eq!(w.mv_text("hr", "1", "phone").as_deref(), Some("998"));
-    assert_eq!(w.mv_of("hr", "1").unwrap().attributes["phone"].contributor, "hr");
+    assert_eq!(
+        w.mv_of("hr", "1").unwrap().attributes["phone"].contributor,
+        "hr"
+    );
 }
 
 #[test]
 fn equal_precedence_should_let_the_last_writer_win_and_survive_full_syncs() {
-    let w = world(&badge_config(BY_ID, "", r#"precedence = { department = "equal" }"#), "badge,emp,phone,dept\nb1,1,,Badges\n");
+    let w = world(
+        &badge_config(BY_ID, "", r#"precedence = { department = "equal" }"#),
+        "badge,emp,phone,dept\nb1,1,,Badges\n",
+    );
     import_and_sync(&w, "badge");
-    assert_eq!(w.mv_text("hr", "1", "department").as_deref(), Some("Badges"));
-    w.write("hr.csv", &HR.replace("1,Ada,Lovelace,R&D", "1,Ada,Lovelace,Math"));
+    assert_eq!(
+        w.mv_text("hr", "1", "department").as_deref(),
+        Some("Badges")
+    );
+    w.write(
+        "hr.csv",
+        &HR.replace("1,Ada,Lovelace,R&D", "1,Ada,Lovelace,Math"),
+    );
     import_and_sync(&w, "hr");
     assert_eq!(w.mv_text("hr", "1", "department").as_deref(), Some("Math"));
     w.run_ok("badge", "full-sync", RunStatus::Success);
@@ -158,14 +201,20 @@ fn equal_precedence_should_let_the_last_writer_win_and_survive_full_syncs() {
 
 #[test]
 fn the_default_deletion_rule_should_delete_a_person_only_with_its_last_authoritative_connector() {
-    let w = world(&badge_config(BY_ID, "", ""), "badge,emp,phone,dept\nb1,1,,\n");
+    let w = world(
+        &badge_config(BY_ID, "", ""),
+        "badge,emp,phone,dept\nb1,1,,\n",
+    );
     import_and_sync(&w, "badge");
     w.write("badge.csv", "badge,emp,phone,dept\n");
     let s = import_and_sync(&w, "badge");
     assert_eq!((s.disconnections, s.deleted), (1, 0));
     assert!(w.cs("badge", "b1").is_none());
     assert_eq!(w.mv_all().len(), 3);
-    w.write("hr.csv", "id,first,last,dept,phone\n2,Alan,Turing,R&D,\n3,Grace,Hopper,Navy,\n");
+    w.write(
+        "hr.csv",
+        "id,first,last,dept,phone\n2,Alan,Turing,R&D,\n3,Grace,Hopper,Navy,\n",
+    );
     let s = import_and_sync(&w, "hr");
     assert_eq!((s.disconnections, s.deleted), (1, 1));
     assert_eq!(w.mv_all().len(), 2);
@@ -173,9 +222,15 @@ fn the_default_deletion_rule_should_delete_a_person_only_with_its_last_authorita
 
 #[test]
 fn the_last_connector_deletion_rule_should_keep_a_person_while_any_connector_remains() {
-    let w = world(&badge_config(BY_ID, "", r#"deletion = { rule = "last-connector" }"#), "badge,emp,phone,dept\nb1,1,,\n");
+    let w = world(
+        &badge_config(BY_ID, "", r#"deletion = { rule = "last-connector" }"#),
+        "badge,emp,phone,dept\nb1,1,,\n",
+    );
     import_and_sync(&w, "badge");
-    w.write("hr.csv", "id,first,last,dept,phone\n2,Alan,Turing,R&D,\n3,Grace,Hopper,Navy,\n");
+    w.write(
+        "hr.csv",
+        "id,first,last,dept,phone\n2,Alan,Turing,R&D,\n3,Grace,Hopper,Navy,\n",
+    );
     let s = import_and_sync(&w, "hr");
     assert_eq!((s.disconnections, s.deleted), (1, 0));
     assert_eq!(w.mv_all().len(), 3);
@@ -189,13 +244,22 @@ fn the_last_connector_deletion_rule_should_keep_a_person_while_any_connector_rem
 
 #[test]
 fn deprovisioning_to_a_disconnector_should_let_the_object_join_again() {
-    let w = world(&badge_config(BY_ID, r#"deprovisioning = "disconnect""#, ""), "badge,emp,phone,dept\nb1,1,,\n");
+    let w = world(
+        &badge_config(BY_ID, r#"deprovisioning = "disconnect""#, ""),
+        "badge,emp,phone,dept\nb1,1,,\n",
+    );
     import_and_sync(&w, "badge");
-    w.write("hr.csv", "id,first,last,dept,phone\n2,Alan,Turing,R&D,\n3,Grace,Hopper,Navy,\n");
+    w.write(
+        "hr.csv",
+        "id,first,last,dept,phone\n2,Alan,Turing,R&D,\n3,Grace,Hopper,Navy,\n",
+    );
     let s = import_and_sync(&w, "hr");
     assert_eq!(s.outbound["badge"].provisioned_disconnects, 1);
     let b1 = w.cs("badge", "b1").unwrap();
-    assert_eq!((b1.connection, b1.pending_export), (Connection::Disconnector, None));
+    assert_eq!(
+        (b1.connection, b1.pending_export),
+        (Connection::Disconnector, None)
+    );
     w.write("hr.csv", HR);
     import_and_sync(&w, "hr");
     let s = sync_counters(&w.run_ok("badge", "full-sync", RunStatus::Success));
@@ -204,16 +268,28 @@ fn deprovisioning_to_a_disconnector_should_let_the_object_join_again() {
 
 #[test]
 fn an_explicit_disconnector_should_never_be_joined_again() {
-    let w = world(&badge_config(BY_ID, r#"deprovisioning = "explicit-disconnector""#, ""), "badge,emp,phone,dept\nb1,1,,\n");
+    let w = world(
+        &badge_config(BY_ID, r#"deprovisioning = "explicit-disconnector""#, ""),
+        "badge,emp,phone,dept\nb1,1,,\n",
+    );
     import_and_sync(&w, "badge");
-    w.write("hr.csv", "id,first,last,dept,phone\n2,Alan,Turing,R&D,\n3,Grace,Hopper,Navy,\n");
+    w.write(
+        "hr.csv",
+        "id,first,last,dept,phone\n2,Alan,Turing,R&D,\n3,Grace,Hopper,Navy,\n",
+    );
     import_and_sync(&w, "hr");
-    assert_eq!(w.cs("badge", "b1").unwrap().connection, Connection::ExplicitDisconnector);
+    assert_eq!(
+        w.cs("badge", "b1").unwrap().connection,
+        Connection::ExplicitDisconnector
+    );
     w.write("hr.csv", HR);
     import_and_sync(&w, "hr");
     let s = sync_counters(&w.run(ma_badge(), "full-sync"));
     assert_eq!(s.joins, 0);
-    assert_eq!(w.cs("badge", "b1").unwrap().connection, Connection::ExplicitDisconnector);
+    assert_eq!(
+        w.cs("badge", "b1").unwrap().connection,
+        Connection::ExplicitDisconnector
+    );
 }
 
 fn ma_badge() -> &'static str {
@@ -234,7 +310,16 @@ name = "badge""#,
 [[ma]]
 name = "badge""#,
     );
-    let w = World::new(&config, &[("hr.csv", &HR.replace("1,Ada,Lovelace,R&D,999", "1,Ada,Lovelace,R&D,abc")), ("badge.csv", "")]);
+    let w = World::new(
+        &config,
+        &[
+            (
+                "hr.csv",
+                &HR.replace("1,Ada,Lovelace,R&D,999", "1,Ada,Lovelace,R&D,abc"),
+            ),
+            ("badge.csv", ""),
+        ],
+    );
     w.run_ok("hr", "full-import", RunStatus::Success);
     let r = w.run_ok("hr", "full-sync", RunStatus::CompletedSyncErrors);
     let s = sync_counters(&r);
@@ -242,7 +327,10 @@ name = "badge""#,
     let ada = w.cs("hr", "1").unwrap();
     assert_eq!(ada.error.as_ref().unwrap().error_type, "expression-failed");
     assert!(ada.pending_import.is_some() && ada.connection == Connection::Disconnector);
-    let errors = autosync_store::Store::read(w.store.as_ref()).unwrap().run_errors(r.id, 10).unwrap();
+    let errors = autosync_store::Store::read(w.store.as_ref())
+        .unwrap()
+        .run_errors(r.id, 10)
+        .unwrap();
     assert_eq!(errors.len(), 1);
     w.write("hr.csv", HR);
     w.run_ok("hr", "full-import", RunStatus::Success);
