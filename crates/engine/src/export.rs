@@ -21,8 +21,12 @@ struct Sent {
     id: CsId,
     fingerprint: u64,
     kind: ExportKind,
-    outcome: ExportOutcome,
+    /// `None` for the common case, applied with no new anchor (kept small:
+    /// a non-durable export holds one of these per object until commit).
+    outcome: Option<Box<ExportOutcome>>,
 }
+
+const APPLIED: ExportOutcome = ExportOutcome::Applied { anchor: None };
 
 fn fingerprint(p: &PendingExport) -> u64 {
     let mut h = DefaultHasher::new();
@@ -182,7 +186,7 @@ impl Exporter<'_, '_> {
                 }
             };
             for (s, outcome) in sent.iter_mut().zip(outcomes) {
-                s.outcome = outcome;
+                s.outcome = (outcome != APPLIED).then(|| Box::new(outcome));
             }
             self.processed += sent.len() as u64;
             if durable {
@@ -248,7 +252,7 @@ impl Exporter<'_, '_> {
             .pending_export
             .as_ref()
             .is_some_and(|p| fingerprint(p) == sent.fingerprint);
-        match &sent.outcome {
+        match sent.outcome.as_deref().unwrap_or(&APPLIED) {
             ExportOutcome::Failed { error_type, detail } => {
                 self.counters.failures += 1;
                 let error = self.errors.push(&cs.anchor, error_type, detail.clone());
@@ -306,7 +310,7 @@ fn changes_of(page: Vec<CsObject>) -> (Vec<ExportChange>, Vec<Sent>) {
             id: cs.id,
             fingerprint: fingerprint(&p),
             kind: p.kind,
-            outcome: ExportOutcome::Applied { anchor: None },
+            outcome: None,
         });
         let dn = match p.kind {
             ExportKind::Add | ExportKind::DeleteAdd => p.new_dn.clone().unwrap_or(cs.dn),

@@ -152,3 +152,12 @@ impl Engine {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_engine_should_be_shareable_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<super::Engine>();
+    }
+}
