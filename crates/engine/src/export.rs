@@ -4,6 +4,7 @@
 //! pending export kept for the next run). Outcomes are recorded after each
 //! batch when the connector makes batches durable, else after its commit.
 
+use crate::crashpoint::crash_point;
 use crate::deletion_approval_key;
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
 use crate::run::{PAGE, StepCtx};
@@ -185,6 +186,7 @@ impl Exporter<'_, '_> {
                     break;
                 }
             };
+            crash_point("export.batch.applied");
             for (s, outcome) in sent.iter_mut().zip(outcomes) {
                 s.outcome = (outcome != APPLIED).then(|| Box::new(outcome));
             }
@@ -205,10 +207,12 @@ impl Exporter<'_, '_> {
             self.processed = 0;
             return Ok(stop);
         }
+        crash_point("export.session.before-commit");
         if let Err(e) = session.commit() {
             self.processed = 0;
             return Ok(Some((e.kind.status(), e.message)));
         }
+        crash_point("export.session.committed");
         for chunk in log.chunks(PAGE) {
             self.record(chunk)?;
         }
@@ -239,7 +243,10 @@ impl Exporter<'_, '_> {
             }
         }
         self.errors.flush(txn.as_mut())?;
-        txn.commit()
+        crash_point("export.record.before-commit");
+        txn.commit()?;
+        crash_point("export.record.committed");
+        Ok(())
     }
 
     fn apply_outcome(

@@ -3,6 +3,7 @@
 //! unconfirmed exports; on a full import, stage deletes for objects no longer
 //! there; save the watermark in the same transaction as the last batch.
 
+use crate::crashpoint::crash_point;
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
 use crate::run::{PAGE, StepCtx};
 use crate::values::{same, same_attributes, without_empty};
@@ -106,7 +107,9 @@ impl Importer<'_, '_> {
             if last && !full {
                 txn.set_watermark(ma, stream.watermark().as_deref())?;
             }
+            crash_point("import.batch.before-commit");
             txn.commit()?;
+            crash_point("import.batch.committed");
             ctx.advanced(self.processed);
             current = match next {
                 Ok(b) => b,
@@ -406,7 +409,9 @@ impl Importer<'_, '_> {
             if last {
                 txn.set_watermark(ma, watermark)?;
             }
+            crash_point("import.deletes.before-commit");
             txn.commit()?;
+            crash_point("import.deletes.committed");
             if last {
                 return Ok(None);
             }

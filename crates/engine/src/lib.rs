@@ -18,6 +18,7 @@
 //!   never joins or projects it.
 
 mod compute;
+mod crashpoint;
 mod error;
 mod export;
 mod history;

@@ -314,6 +314,6 @@ pub struct RunObjectError {
     /// The object's anchor, or where in the source the bad record was (file
     /// and line) when it has no usable anchor.
     pub object: String,
-    #[serde(flatten)]
+    /// The error (its `run_id` is this record's run).
     pub error: ObjectError,
 }

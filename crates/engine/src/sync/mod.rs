@@ -141,7 +141,9 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         after = last.id;
         s.batch(txn.as_mut(), page)?;
         s.errors.flush(txn.as_mut())?;
+        crate::crashpoint::crash_point("sync.batch.before-commit");
         txn.commit()?;
+        crate::crashpoint::crash_point("sync.batch.committed");
         ctx.advanced(s.processed);
         if !s.any_success && s.failures_before_success >= RULES_BROKEN_AFTER {
             stop = Some((
