@@ -134,11 +134,29 @@ fn cs_should_show_pending_exports_and_errors() {
     let json = w.expect(&["cs", "dir", "--pending-export", "--json"], 0);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 4);
+    settings().bind(|| insta::assert_snapshot!("cs_pending_export", pending));
+}
+
+#[test]
+fn cs_errors_should_show_the_error_kept_with_the_object_while_the_rest_synchronise() {
+    // Person 4's status cannot be turned into a number: a per-object sync
+    // error on that object only.
+    let w = Workdir::with_config(&SMALL.replace(
+        "{ mv = \"status\", from = \"status\" }",
+        "{ mv = \"status\", expr = \"id == '4' ? to_int(status) : status\" }",
+    ));
+    std::fs::write(w.path().join("hr.csv"), PEOPLE).unwrap();
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 1);
+    let out = w.expect(&["run-profile", "hr", "full-sync", "--no-progress"], 1);
+    assert!(out.contains("completed-sync-errors"), "{out}");
+    assert!(out.contains("projections 4"), "{out}");
     let errors = w.expect(&["cs", "hr", "--errors"], 0);
-    settings().bind(|| {
-        insta::assert_snapshot!("cs_pending_export", pending);
-        insta::assert_snapshot!("cs_errors", errors);
-    });
+    assert!(errors.contains("1 with errors"), "{errors}");
+    assert!(errors.contains("expression-failed"), "{errors}");
+    let json: serde_json::Value = serde_json::from_str(&w.expect(&["cs", "hr", "--errors", "--json"], 0)).unwrap();
+    assert_eq!(json[0]["anchor"], "4");
+    assert!(json[0]["pending_import"].is_object(), "the object keeps its pending import for the next sync");
+    settings().bind(|| insta::assert_snapshot!(errors));
 }
 
 #[test]
