@@ -19,7 +19,9 @@ static PASSED: AtomicU64 = AtomicU64::new(0);
 
 fn plan() -> &'static Option<Plan> {
     PLAN.get_or_init(|| {
-        let kill_at = std::env::var("AUTOSYNC_CRASH_AFTER").ok().and_then(|v| v.parse().ok());
+        let kill_at = std::env::var("AUTOSYNC_CRASH_AFTER")
+            .ok()
+            .and_then(|v| v.parse().ok());
         let trace = std::env::var_os("AUTOSYNC_CRASH_TRACE").and_then(|p| {
             std::fs::OpenOptions::new()
                 .create(true)
@@ -40,14 +42,18 @@ fn plan() -> &'static Option<Plan> {
 pub fn crash_point(name: &str) {
     let Some(plan) = plan() else { return };
     let n = PASSED.fetch_add(1, Ordering::SeqCst) + 1;
-    if let Some(trace) = &plan.trace {
-        if let Ok(mut f) = trace.lock() {
-            let _ = writeln!(f, "{n} {name}");
-        }
+    if let Some(trace) = &plan.trace
+        && let Ok(mut f) = trace.lock()
+    {
+        let _ = writeln!(f, "{n} {name}");
     }
     if plan.kill_at == Some(n) {
-        tracing::warn!(point = name, "crash point reached: killing this process (AUTOSYNC_CRASH_AFTER)");
-        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+        tracing::warn!(
+            point = name,
+            "crash point reached: killing this process (AUTOSYNC_CRASH_AFTER)"
+        );
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
         // SIGKILL cannot be caught; if it somehow was not delivered, stop anyway.
         std::process::abort();
     }

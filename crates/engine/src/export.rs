@@ -143,7 +143,6 @@ impl Exporter<'_, '_> {
             return Ok(Some(stop));
         }
         let ctx = self.ctx;
-        let ma = ctx.ma.name.as_str();
         let mut connector = match ctx.connector() {
             Ok(c) => c,
             Err(e) => return Ok(Some((e.kind.status(), e.message))),
@@ -153,79 +152,195 @@ impl Exporter<'_, '_> {
             Err(e) => return Ok(Some((e.kind.status(), e.message))),
         };
         let durable = session.durable_per_batch();
-        let mut log: Vec<Sent> = Vec::new();
-        let mut stop: Stop = None;
-        let mut after = 0;
-        loop {
-            if ctx.cancelled() {
-                stop = Some((RunStatus::StoppedUserRequested, "stopped by request".into()));
-                break;
-            }
-            let page = ctx
-                .store()
-                .read()?
-                .cs_page(ma, CsFilter::PendingExport, after, PAGE)?;
-            let Some(last) = page.last() else { break };
-            after = last.id;
-            let (changes, mut sent) = changes_of(page);
-            let outcomes = match session.apply(&changes) {
-                Ok(o) if o.len() == changes.len() => o,
-                Ok(o) => {
-                    stop = Some((
-                        RunStatus::StoppedError,
-                        format!(
-                            "the connector returned {} outcomes for {} changes",
-                            o.len(),
-                            changes.len()
-                        ),
-                    ));
-                    break;
+        let store = ctx.store();
+        let ma = ctx.ma.name.as_str();
+        // Three stages on two cores: a reader thread reads and decodes the
+        // next page while this thread sends the current one, and (when the
+        // connector makes batches durable) a recorder thread records the
+        // outcomes of the previous one. A crash between a batch's apply and
+        // its record replays it, exactly as without the pipeline.
+        let mut slot = Some(Recorder {
+            store,
+            ma,
+            counters: std::mem::take(&mut self.counters),
+            errors: std::mem::replace(
+                &mut self.errors,
+                StepErrors::new(ctx.run_id, ctx.step_index, ma, ErrorStage::Export),
+            ),
+        });
+        let processed = &mut self.processed;
+        let result = std::thread::scope(|scope| {
+            let (page_tx, page_rx) = std::sync::mpsc::sync_channel::<StoreResult<Batch>>(1);
+            scope.spawn(move || read_pages(store, ma, &page_tx));
+            let recorder = match (durable, slot.take()) {
+                (true, Some(mut rec)) => {
+                    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Sent>>(1);
+                    let handle = scope.spawn(move || {
+                        for sent in rx {
+                            if let Err(e) = rec.record(&sent) {
+                                return (Err(e), rec);
+                            }
+                        }
+                        (Ok(()), rec)
+                    });
+                    Some((tx, handle))
                 }
-                Err(e) => {
-                    stop = Some((e.kind.status(), e.message));
-                    break;
+                (_, rec) => {
+                    slot = rec;
+                    None
                 }
             };
-            crash_point("export.batch.applied");
-            for (s, outcome) in sent.iter_mut().zip(outcomes) {
-                s.outcome = (outcome != APPLIED).then(|| Box::new(outcome));
+            let (rec_tx, rec_handle) = match recorder {
+                Some((tx, h)) => (Some(tx), Some(h)),
+                None => (None, None),
+            };
+            let mut log: Vec<Sent> = Vec::new();
+            let mut stop: Stop = None;
+            let mut failed: Option<StoreResult<()>> = None;
+            loop {
+                if ctx.cancelled() {
+                    stop = Some((RunStatus::StoppedUserRequested, "stopped by request".into()));
+                    break;
+                }
+                let (changes, mut sent) = match page_rx.recv() {
+                    Ok(Ok(batch)) => batch,
+                    Ok(Err(e)) => {
+                        failed = Some(Err(e));
+                        break;
+                    }
+                    Err(_) => break,
+                };
+                let outcomes = match session.apply(&changes) {
+                    Ok(o) if o.len() == changes.len() => o,
+                    Ok(o) => {
+                        stop = Some((
+                            RunStatus::StoppedError,
+                            format!(
+                                "the connector returned {} outcomes for {} changes",
+                                o.len(),
+                                changes.len()
+                            ),
+                        ));
+                        break;
+                    }
+                    Err(e) => {
+                        stop = Some((e.kind.status(), e.message));
+                        break;
+                    }
+                };
+                drop(changes);
+                crash_point("export.batch.applied");
+                for (s, outcome) in sent.iter_mut().zip(outcomes) {
+                    s.outcome = (outcome != APPLIED).then(|| Box::new(outcome));
+                }
+                *processed += sent.len() as u64;
+                match &rec_tx {
+                    Some(tx) => {
+                        if tx.send(sent).is_err() {
+                            // The recorder stopped on a store error.
+                            break;
+                        }
+                    }
+                    None => log.extend(sent),
+                }
+                ctx.advanced(*processed);
             }
-            self.processed += sent.len() as u64;
+            // Let the reader end, then wait for the recorder.
+            drop(page_rx);
+            drop(rec_tx);
+            if let Some(h) = rec_handle {
+                match h.join() {
+                    Ok((res, rec)) => {
+                        slot = Some(rec);
+                        res?;
+                    }
+                    Err(_) => {
+                        return Err(autosync_store::StoreError::new(
+                            autosync_store::StoreErrorKind::Io,
+                            format!("recording the export outcomes of {ma} failed unexpectedly"),
+                        ));
+                    }
+                }
+            }
+            if let Some(Err(e)) = failed {
+                return Err(e);
+            }
             if durable {
-                self.record(&sent)?;
-            } else {
-                log.extend(sent);
+                return Ok(stop);
             }
-            ctx.advanced(self.processed);
+            let user_stop = matches!(stop, Some((RunStatus::StoppedUserRequested, _)));
+            if stop.is_some() && !user_stop {
+                // Nothing is durable: every object keeps its pending export.
+                *processed = 0;
+                return Ok(stop);
+            }
+            crash_point("export.session.before-commit");
+            if let Err(e) = session.commit() {
+                *processed = 0;
+                return Ok(Some((e.kind.status(), e.message)));
+            }
+            crash_point("export.session.committed");
+            if let Some(rec) = slot.as_mut() {
+                for chunk in log.chunks(PAGE) {
+                    rec.record(chunk)?;
+                }
+            }
+            Ok(stop)
+        });
+        if let Some(rec) = slot {
+            self.counters = rec.counters;
+            self.errors = rec.errors;
         }
-        if durable {
-            return Ok(stop);
-        }
-        let user_stop = matches!(stop, Some((RunStatus::StoppedUserRequested, _)));
-        if stop.is_some() && !user_stop {
-            // Nothing is durable: every object keeps its pending export.
-            self.processed = 0;
-            return Ok(stop);
-        }
-        crash_point("export.session.before-commit");
-        if let Err(e) = session.commit() {
-            self.processed = 0;
-            return Ok(Some((e.kind.status(), e.message)));
-        }
-        crash_point("export.session.committed");
-        for chunk in log.chunks(PAGE) {
-            self.record(chunk)?;
-        }
-        Ok(stop)
+        result
     }
+}
 
+/// One page to send: the changes and what is remembered of each.
+type Batch = (Vec<ExportChange>, Vec<Sent>);
+
+/// Read the pages of pending exports of `ma` until there are none or the
+/// receiver hangs up.
+fn read_pages(
+    store: &dyn autosync_store::Store,
+    ma: &str,
+    tx: &std::sync::mpsc::SyncSender<StoreResult<Batch>>,
+) {
+    let mut after = 0;
+    loop {
+        let page = store
+            .read()
+            .and_then(|mut r| r.cs_page(ma, CsFilter::PendingExport, after, PAGE));
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        let Some(last) = page.last() else { return };
+        after = last.id;
+        if tx.send(Ok(changes_of(page))).is_err() {
+            return;
+        }
+    }
+}
+
+/// Records export outcomes in the store.
+struct Recorder<'a> {
+    store: &'a dyn autosync_store::Store,
+    ma: &'a str,
+    counters: ExportCounters,
+    errors: StepErrors,
+}
+
+impl Recorder<'_> {
     /// Record outcomes (sorted by id) in one transaction per page.
     fn record(&mut self, sent: &[Sent]) -> StoreResult<()> {
-        let ma = self.ctx.ma.name.as_str();
+        let ma = self.ma;
         let Some(first) = sent.first() else {
             return Ok(());
         };
-        let mut txn = self.ctx.store().begin()?;
+        let mut txn = self.store.begin()?;
         let mut after = first.id - 1;
         let mut i = 0;
         while i < sent.len() {

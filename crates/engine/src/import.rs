@@ -5,7 +5,7 @@
 
 use crate::crashpoint::crash_point;
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
-use crate::run::{PAGE, StepCtx};
+use crate::run::StepCtx;
 use crate::values::{same, same_attributes, without_empty};
 use autosync_connector::{ImportChange, ImportItem, ImportRecordError, ImportedObject};
 use autosync_model::{
@@ -13,7 +13,7 @@ use autosync_model::{
     StepCounters, value::apply_changes,
 };
 use autosync_store::{CsFilter, StoreResult, StoreTxn};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Run an import step.
 pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
@@ -50,11 +50,37 @@ struct Importer<'a, 'c> {
     counters: ImportCounters,
     errors: StepErrors,
     /// CS objects seen by a full import.
-    seen: Option<HashSet<CsId>>,
+    seen: Option<IdSet>,
     processed: u64,
 }
 
 type Stop = Option<(RunStatus, String)>;
+
+/// A set of CS ids as a bitmap (ids are dense and never reused: one bit
+/// per id up to the highest seen, 125 KB per million).
+#[derive(Default)]
+struct IdSet(Vec<u64>);
+
+impl IdSet {
+    fn insert(&mut self, id: CsId) {
+        let Ok(i) = usize::try_from(id) else { return };
+        let word = i / 64;
+        if word >= self.0.len() {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << (i % 64);
+    }
+
+    fn contains(&self, id: &CsId) -> bool {
+        usize::try_from(*id)
+            .ok()
+            .and_then(|i| self.0.get(i / 64).map(|w| w & (1 << (i % 64)) != 0))
+            .unwrap_or(false)
+    }
+}
+
+/// Ids per transaction when a full import looks for objects it did not see.
+const DELETE_SCAN_PAGE: usize = 20_000;
 
 impl Importer<'_, '_> {
     /// Stream the connector's batches; `Some` when the step stopped.
@@ -84,7 +110,7 @@ impl Importer<'_, '_> {
             return Ok(None);
         }
         if full {
-            self.seen = Some(HashSet::new());
+            self.seen = Some(IdSet::default());
         }
         let mut current = match stream.next_batch() {
             Ok(b) => b,
@@ -395,13 +421,19 @@ impl Importer<'_, '_> {
             }
             // Read inside the transaction: a sync may be staging exports on
             // these objects concurrently.
+            // Ids only: the objects seen (usually all of them) are not read.
             let mut txn = ctx.store().begin()?;
-            let page = txn.cs_page(ma, CsFilter::All, after, PAGE)?;
-            let last = page.len() < PAGE;
-            for mut cs in page {
-                after = cs.id;
-                let gone = !seen.contains(&cs.id) && cs.present;
-                if gone && self.stage_delete(&mut cs) {
+            let ids = txn.cs_page_ids(ma, CsFilter::All, after, DELETE_SCAN_PAGE)?;
+            let last = ids.len() < DELETE_SCAN_PAGE;
+            for id in ids {
+                after = id;
+                if seen.contains(&id) {
+                    continue;
+                }
+                let Some(mut cs) = txn.cs_get(id)? else {
+                    continue;
+                };
+                if cs.present && self.stage_delete(&mut cs) {
                     self.processed += 1;
                     txn.cs_update(&cs)?;
                 }

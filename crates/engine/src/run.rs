@@ -11,7 +11,7 @@ use autosync_model::{MaDef, RunId, RunRecord, RunStatus, StepCounters, StepRecor
 use autosync_store::{Store, StoreResult};
 
 /// Objects per page and per transaction in sync and export.
-pub(crate) const PAGE: usize = 2000;
+pub(crate) const PAGE: usize = 5000;
 
 /// What a step knows of its run.
 pub(crate) struct StepCtx<'a> {

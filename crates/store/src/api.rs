@@ -91,6 +91,21 @@ pub trait StoreRead {
         after: CsId,
         limit: usize,
     ) -> StoreResult<Vec<CsObject>>;
+    /// The ids [`StoreRead::cs_page`] would return, without reading the
+    /// objects (cheap: a store may serve it from an index alone).
+    fn cs_page_ids(
+        &mut self,
+        ma: &str,
+        filter: CsFilter,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsId>> {
+        Ok(self
+            .cs_page(ma, filter, after, limit)?
+            .into_iter()
+            .map(|o| o.id)
+            .collect())
+    }
     /// Every connector (on any MA) joined to this MV object.
     fn cs_by_mv(&mut self, mv_id: MvId) -> StoreResult<Vec<CsObject>>;
     fn cs_counts(&mut self, ma: &str) -> StoreResult<CsCounts>;
@@ -102,6 +117,24 @@ pub trait StoreRead {
     /// text; any value of a multi-valued attribute matches). `attr` must be
     /// indexed (see [`Store::set_mv_index`]).
     fn mv_find(&mut self, object_type: &str, attr: &str, value: &Value) -> StoreResult<Vec<MvId>>;
+    /// [`StoreRead::mv_find`] for many values at once: `(i, id)` for each
+    /// metaverse object `id` that `values[i]` finds (order not guaranteed).
+    fn mv_find_many(
+        &mut self,
+        object_type: &str,
+        attr: &str,
+        values: &[Value],
+    ) -> StoreResult<Vec<(usize, MvId)>> {
+        let mut out = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            out.extend(
+                self.mv_find(object_type, attr, v)?
+                    .into_iter()
+                    .map(|id| (i, id)),
+            );
+        }
+        Ok(out)
+    }
     fn mv_page(&mut self, query: &MvQuery, after: MvId, limit: usize)
     -> StoreResult<Vec<MvObject>>;
     fn mv_count(&mut self, object_type: Option<&str>) -> StoreResult<u64>;

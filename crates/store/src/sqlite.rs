@@ -50,11 +50,14 @@ pub struct SqliteOptions {
     pub cache_kib: u64,
     /// Page cache of each reader connection, in KiB (default 16 MiB).
     pub reader_cache_kib: u64,
-    /// How much of the file SQLite maps into memory (default 256 MiB).
+    /// How much of the file SQLite maps into memory (default 64 MiB). Each
+    /// connection maps its own window and the mapped pages count towards the
+    /// process's resident memory, so this stays small.
     pub mmap_bytes: u64,
     /// Page size of a new store, in bytes (default 4096).
     pub page_size: u32,
-    /// Pages written to the WAL before it is checkpointed (default 4096).
+    /// Pages written to the WAL before it is checkpointed (default 16384,
+    /// 64 MiB with 4 KiB pages: fewer checkpoints rewrite hot pages less).
     pub wal_autocheckpoint_pages: u32,
     /// How long to wait for another process's lock before failing with
     /// `Busy` (default 10 s).
@@ -71,9 +74,9 @@ impl Default for SqliteOptions {
         SqliteOptions {
             cache_kib: 64 * 1024,
             reader_cache_kib: 16 * 1024,
-            mmap_bytes: 256 * 1024 * 1024,
+            mmap_bytes: 64 * 1024 * 1024,
             page_size: 4096,
-            wal_autocheckpoint_pages: 4096,
+            wal_autocheckpoint_pages: 16384,
             busy_timeout: Duration::from_secs(10),
             readers: 4,
             quick_check: true,

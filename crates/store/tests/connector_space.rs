@@ -249,3 +249,37 @@ fn objects_should_survive_closing_and_reopening_the_store() {
     let reopened = autosync_store::sqlite::SqliteStore::open(&path).unwrap();
     assert_eq!(reopened.read().unwrap().cs_get(o.id).unwrap(), Some(o));
 }
+
+#[test]
+fn cs_page_ids_should_list_the_ids_cs_page_returns() {
+    let t = store();
+    let objs = insert(
+        &t.store,
+        (0..600)
+            .map(|i| {
+                let o = cs("hr", &format!("a{i}"));
+                if i % 3 == 0 {
+                    with_pending_export(o)
+                } else {
+                    o
+                }
+            })
+            .collect(),
+    );
+    let mut r = t.store.read().unwrap();
+    // A long page (decoded on two threads) keeps id order and every body.
+    let page = r.cs_page("hr", CsFilter::All, 0, 1000).unwrap();
+    assert_eq!(page, objs);
+    let ids = r
+        .cs_page_ids("hr", CsFilter::PendingExport, objs[2].id, 100)
+        .unwrap();
+    let expected: Vec<i64> = r
+        .cs_page("hr", CsFilter::PendingExport, objs[2].id, 100)
+        .unwrap()
+        .iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(ids.len(), 100);
+    assert_eq!(ids, expected);
+    assert_eq!(ids[0], objs[3].id);
+}

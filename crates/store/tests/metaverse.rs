@@ -289,3 +289,38 @@ fn mv_page_should_filter_by_type_and_attribute_indexed_or_not() {
     );
     assert_eq!(ids(it_anything, objs[0].id, 1), [objs[1].id]);
 }
+
+#[test]
+fn mv_find_many_should_say_which_value_found_which_object_across_chunks() {
+    let t = store();
+    t.store.set_mv_index(&[pair("person", "mail")]).unwrap();
+    let objs = insert(
+        &t.store,
+        (0..700)
+            .map(|i| mv("person", &[("mail", Value::from(format!("p{i}@x")))]))
+            .chain([mv(
+                "person",
+                &[(
+                    "mail",
+                    Value::Multi(vec![Value::from("m1@x"), Value::from("m2@x")]),
+                )],
+            )])
+            .collect(),
+    );
+    let mut values: Vec<Value> = (0..700)
+        .rev()
+        .map(|i| Value::from(format!("p{i}@x")))
+        .collect();
+    values.push(Value::from("nobody@x"));
+    values.push(Value::Multi(vec![Value::from("m2@x"), Value::from("zz")]));
+    let mut r = t.store.read().unwrap();
+    let mut found = r.mv_find_many("person", "mail", &values).unwrap();
+    found.sort();
+    assert_eq!(found.len(), 701);
+    for (i, id) in &found[..700] {
+        assert_eq!(*id, objs[699 - i].id, "value {i}");
+    }
+    assert_eq!(found[700], (701, objs[700].id));
+    let err = r.mv_find_many("person", "age", &values).unwrap_err();
+    assert_eq!(err.kind, StoreErrorKind::Invalid);
+}

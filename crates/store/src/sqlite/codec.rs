@@ -64,6 +64,87 @@ pub(crate) fn decode_col<T: DeserializeOwned>(
     serde_json::from_str(text).map_err(|e| error::decode(path, what(), e))
 }
 
+/// An object row read but not decoded yet: its id and body.
+pub(crate) struct RawRow {
+    pub id: i64,
+    pub body: Vec<u8>,
+}
+
+/// Copy the id (column 0) and body (column 1) of `row`.
+pub(crate) fn raw_row(row: &Row<'_>, path: &Path) -> crate::api::StoreResult<RawRow> {
+    let id: i64 = row
+        .get(0)
+        .map_err(|e| error::sql(path, "read object from store", e))?;
+    let body = match row.get_ref(1) {
+        Ok(ValueRef::Text(b)) | Ok(ValueRef::Blob(b)) => b.to_vec(),
+        Ok(other) => {
+            return Err(error::decode(
+                path,
+                format!("object {id}"),
+                format!("expected JSON text, found {:?}", other.data_type()),
+            ));
+        }
+        Err(e) => return Err(error::sql(path, "read object from store", e)),
+    };
+    Ok(RawRow { id, body })
+}
+
+/// Pages at least this long are decoded on two threads.
+const PARALLEL_MIN: usize = 256;
+
+fn parallelism() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn decode_slice<T: DeserializeOwned>(
+    rows: &[RawRow],
+    path: &Path,
+    kind: &str,
+    set_id: fn(&mut T, i64),
+) -> crate::api::StoreResult<Vec<T>> {
+    rows.iter()
+        .map(|r| {
+            let what = || format!("{kind} {}", r.id);
+            let text = std::str::from_utf8(&r.body).map_err(|e| error::decode(path, what(), e))?;
+            let mut obj: T =
+                serde_json::from_str(text).map_err(|e| error::decode(path, what(), e))?;
+            set_id(&mut obj, r.id);
+            Ok(obj)
+        })
+        .collect()
+}
+
+/// Decode rows read with [`raw_row`], in order. A long page is split in two
+/// and decoded on two threads (decoding is most of the cost of a page read,
+/// and the store's callers are single-threaded).
+pub(crate) fn decode_rows<T: DeserializeOwned + Send>(
+    rows: &[RawRow],
+    path: &Path,
+    kind: &str,
+    set_id: fn(&mut T, i64),
+) -> crate::api::StoreResult<Vec<T>> {
+    if rows.len() < PARALLEL_MIN || parallelism() < 2 {
+        return decode_slice(rows, path, kind, set_id);
+    }
+    let (first, second) = rows.split_at(rows.len() / 2);
+    let (a, b) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| decode_slice(second, path, kind, set_id));
+        let a = decode_slice(first, path, kind, set_id);
+        let b = other.join().unwrap_or_else(|_| {
+            Err(error::decode(
+                path,
+                kind.to_owned(),
+                "the decoding thread failed",
+            ))
+        });
+        (a, b)
+    });
+    let mut out = a?;
+    out.extend(b?);
+    Ok(out)
+}
+
 /// The filter columns of a connector-space object.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CsColumns {

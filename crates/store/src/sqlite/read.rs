@@ -1,7 +1,7 @@
 //! The read queries, shared by read views and write transactions (which see
 //! their own writes). Every query is a cached prepared statement.
 
-use super::codec::{RunErrorRow, decode_col};
+use super::codec::{RunErrorRow, decode_col, decode_rows, raw_row};
 use super::error;
 use super::mvindex::{self, IndexDefs};
 use crate::api::{CsCounts, CsFilter, MvQuery, StoreErrorKind, StoreResult};
@@ -39,6 +39,14 @@ fn mv_row(row: &Row<'_>, path: &Path) -> StoreResult<MvObject> {
     let mut obj: MvObject = decode_col(row, 1, path, &|| format!("metaverse object {id}"))?;
     obj.id = id;
     Ok(obj)
+}
+
+fn set_cs_id(obj: &mut CsObject, id: i64) {
+    obj.id = id;
+}
+
+fn set_mv_id(obj: &mut MvObject, id: i64) {
+    obj.id = id;
 }
 
 fn run_row(row: &Row<'_>, path: &Path) -> StoreResult<RunRecord> {
@@ -112,7 +120,7 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn cs_by_anchors(&self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>> {
-        let mut out = Vec::with_capacity(anchors.len());
+        let mut raw = Vec::with_capacity(anchors.len());
         let op = || {
             format!(
                 "read {} connector-space objects of {ma} from store",
@@ -145,10 +153,10 @@ impl Ctx<'_> {
             }
             let mut rows = stmt.raw_query();
             while let Some(row) = rows.next().map_err(err)? {
-                out.push(cs_row(row, self.path)?);
+                raw.push(raw_row(row, self.path)?);
             }
         }
-        Ok(out)
+        decode_rows(&raw, self.path, "connector-space object", set_cs_id)
     }
 
     pub(crate) fn cs_page(
@@ -176,12 +184,49 @@ impl Ctx<'_> {
             }
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut out = Vec::new();
+        let mut raw = Vec::new();
         self.collect(
             sql,
             params![ma, after, limit],
             &|| format!("list connector-space objects of {ma} from store"),
-            cs_row,
+            raw_row,
+            &mut raw,
+        )?;
+        decode_rows(&raw, self.path, "connector-space object", set_cs_id)
+    }
+
+    pub(crate) fn cs_page_ids(
+        &self,
+        ma: &str,
+        filter: CsFilter,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsId>> {
+        let sql = match filter {
+            CsFilter::All => "SELECT id FROM cs WHERE ma = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+            CsFilter::PendingImport => {
+                "SELECT id FROM cs WHERE ma = ?1 AND has_pi = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+            CsFilter::PendingExport => {
+                "SELECT id FROM cs WHERE ma = ?1 AND has_pe = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+            CsFilter::UnconfirmedExport => {
+                "SELECT id FROM cs WHERE ma = ?1 AND has_ue = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+            CsFilter::Errors => {
+                "SELECT id FROM cs WHERE ma = ?1 AND has_err = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut out = Vec::new();
+        self.collect(
+            sql,
+            params![ma, after, limit],
+            &|| format!("list connector-space object ids of {ma} from store"),
+            |row, path| {
+                row.get(0)
+                    .map_err(|e| error::sql(path, "read connector-space object id from store", e))
+            },
             &mut out,
         )?;
         Ok(out)
@@ -231,7 +276,7 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn mv_get_many(&self, ids: &[MvId]) -> StoreResult<Vec<MvObject>> {
-        let mut out = Vec::with_capacity(ids.len());
+        let mut raw = Vec::with_capacity(ids.len());
         let op = || format!("read {} metaverse objects from store", ids.len());
         let mut rest = ids;
         while !rest.is_empty() {
@@ -259,10 +304,10 @@ impl Ctx<'_> {
             }
             let mut rows = stmt.raw_query();
             while let Some(row) = rows.next().map_err(err)? {
-                out.push(mv_row(row, self.path)?);
+                raw.push(raw_row(row, self.path)?);
             }
         }
-        Ok(out)
+        decode_rows(&raw, self.path, "metaverse object", set_mv_id)
     }
 
     pub(crate) fn mv_find(
@@ -312,6 +357,70 @@ impl Ctx<'_> {
             out.sort_unstable();
             out.dedup();
         }
+        Ok(out)
+    }
+
+    pub(crate) fn mv_find_many(
+        &self,
+        object_type: &str,
+        attr: &str,
+        values: &[Value],
+    ) -> StoreResult<Vec<(usize, MvId)>> {
+        let Some(k) = self.defs.key(object_type, attr) else {
+            return Err(error::other(
+                StoreErrorKind::Invalid,
+                self.path,
+                format!(
+                    "cannot find {object_type} objects by {attr}: that attribute is not indexed (declare it with set_mv_index)"
+                ),
+            ));
+        };
+        let err = |e| {
+            error::sql(
+                self.path,
+                format_args!("find {object_type} objects by {attr} in store"),
+                e,
+            )
+        };
+        // Each text a value is found by, with the values it comes from.
+        let mut by_text: std::collections::HashMap<String, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, v) in values.iter().enumerate() {
+            for t in mvindex::texts(v) {
+                let ix = by_text.entry(t).or_default();
+                if ix.last() != Some(&i) {
+                    ix.push(i);
+                }
+            }
+        }
+        let texts: Vec<&str> = by_text.keys().map(String::as_str).collect();
+        let mut out = Vec::new();
+        for chunk in texts.chunks(CHUNK) {
+            let mut stmt = self.conn.prepare_cached(&MV_FIND_BIG).map_err(err)?;
+            stmt.raw_bind_parameter(1, k).map_err(err)?;
+            for i in 0..CHUNK {
+                match chunk.get(i) {
+                    Some(t) => stmt.raw_bind_parameter(i + 2, *t).map_err(err)?,
+                    None => stmt
+                        .raw_bind_parameter(i + 2, SqlValue::Null)
+                        .map_err(err)?,
+                }
+            }
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next().map_err(err)? {
+                let text = row
+                    .get_ref(0)
+                    .map_err(err)?
+                    .as_str()
+                    .map_err(|e| err(e.into()))?;
+                let id: i64 = row.get(1).map_err(err)?;
+                for &i in by_text.get(text).map(Vec::as_slice).unwrap_or_default() {
+                    out.push((i, id));
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
         Ok(out)
     }
 
@@ -503,6 +612,13 @@ static BY_ANCHORS_SMALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
         placeholders(SMALL_CHUNK)
     )
 });
+static MV_FIND_BIG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT value, mv_id FROM mv_key WHERE k = ?1 AND value IN ({})",
+        placeholders(CHUNK)
+    )
+});
+
 static MV_MANY_BIG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT id, data FROM mv WHERE id IN ({})",
@@ -555,6 +671,15 @@ macro_rules! impl_store_read {
             ) -> $crate::api::StoreResult<Vec<autosync_model::CsObject>> {
                 self.ctx().cs_page(ma, filter, after, limit)
             }
+            fn cs_page_ids(
+                &mut self,
+                ma: &str,
+                filter: $crate::api::CsFilter,
+                after: autosync_model::CsId,
+                limit: usize,
+            ) -> $crate::api::StoreResult<Vec<autosync_model::CsId>> {
+                self.ctx().cs_page_ids(ma, filter, after, limit)
+            }
             fn cs_by_mv(
                 &mut self,
                 mv_id: autosync_model::MvId,
@@ -583,6 +708,14 @@ macro_rules! impl_store_read {
                 value: &autosync_model::Value,
             ) -> $crate::api::StoreResult<Vec<autosync_model::MvId>> {
                 self.ctx().mv_find(object_type, attr, value)
+            }
+            fn mv_find_many(
+                &mut self,
+                object_type: &str,
+                attr: &str,
+                values: &[autosync_model::Value],
+            ) -> $crate::api::StoreResult<Vec<(usize, autosync_model::MvId)>> {
+                self.ctx().mv_find_many(object_type, attr, values)
             }
             fn mv_page(
                 &mut self,
