@@ -34,6 +34,18 @@ pub enum Command {
     /// Approve an export that stopped at the deletion threshold: the next
     /// export of the MA may delete more objects than the threshold, once.
     Approve(ApproveArgs),
+    /// Run the service: triggers ask for imports, the controller runs every
+    /// follow-up (delta sync, exports, confirming imports) until quiescent.
+    /// Stops gracefully on SIGINT/SIGTERM, keeping its queue.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Start, reconcile, run what sources changed since their last import
+    /// and everything that follows until nothing is left to do, then exit.
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Debug, Args)]

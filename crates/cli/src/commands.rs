@@ -19,6 +19,7 @@ pub fn dispatch(cli: &Cli) -> Result<Code, Failure> {
         Command::Cs(a) => cs(cli, a),
         Command::Mv(a) => mv(cli, a),
         Command::Approve(a) => approve(cli, a),
+        Command::Run(a) => crate::service::run(cli, a),
     }
 }
 
@@ -28,13 +29,13 @@ fn registry() -> Registry {
     r
 }
 
-fn load(cli: &Cli) -> Result<(Loaded, Arc<Registry>), Failure> {
+pub fn load(cli: &Cli) -> Result<(Loaded, Arc<Registry>), Failure> {
     let registry = registry();
     let loaded = autosync_config::load(&cli.config, &registry).map_err(Failure::Config)?;
     Ok((loaded, Arc::new(registry)))
 }
 
-fn open_store(system: &SystemDef) -> Result<Arc<dyn Store>, Failure> {
+pub fn open_store(system: &SystemDef) -> Result<Arc<dyn Store>, Failure> {
     let path = system.base_dir.join(&system.store.path);
     let store = SqliteStore::open(&path)?;
     Ok(Arc::new(store))
@@ -64,6 +65,7 @@ fn check_ma(system: &SystemDef, ma: &str) -> Result<(), Failure> {
 
 fn check(cli: &Cli, json: bool) -> Result<Code, Failure> {
     let (loaded, _) = load(cli)?;
+    autosync_service::controller_config(&loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
     let out = render::check(&loaded, json);
     print!("{out}");
     Ok(Code::Ok)

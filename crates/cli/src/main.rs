@@ -8,13 +8,15 @@ mod commands;
 mod exit;
 mod progress;
 mod render;
+mod service;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = args::Cli::parse();
-    init_tracing(args.verbose);
+    let service = matches!(args.command, args::Command::Run(_));
+    init_tracing(args.verbose, service);
     match commands::dispatch(&args) {
         Ok(code) => code.into(),
         Err(failure) => {
@@ -24,8 +26,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
+/// The service logs what it does (info) by default; commands only warn.
+fn init_tracing(verbose: u8, service: bool) {
     let default = match verbose {
+        0 if service => "info",
         0 => "warn",
         1 => "info",
         2 => "debug",

@@ -7,4 +7,5 @@ mod cli {
     mod commands;
     mod crash;
     mod quickstart;
+    mod service;
 }

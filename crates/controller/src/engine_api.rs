@@ -9,8 +9,8 @@
 use autosync_model::{MaDef, RunId, RunReason, RunRecord, StepType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
 /// A management agent as the controller sees it: its name and its run
@@ -72,10 +72,25 @@ impl CsState {
     }
 }
 
+/// A hook run once when a [`CancelFlag`] is set.
+type CancelHook = Box<dyn FnOnce() + Send>;
+
 /// Asks a running profile to stop at its next safe point. Cloning shares
-/// the flag.
-#[derive(Clone, Debug, Default)]
-pub struct CancelFlag(Arc<AtomicBool>);
+/// the flag. An engine whose own cancellation is another type registers a
+/// hook with [`CancelFlag::on_cancel`] to forward it (no polling).
+#[derive(Clone, Default)]
+pub struct CancelFlag {
+    flag: Arc<AtomicBool>,
+    hooks: Arc<Mutex<Vec<CancelHook>>>,
+}
+
+impl std::fmt::Debug for CancelFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CancelFlag")
+            .field(&self.is_cancelled())
+            .finish()
+    }
+}
 
 impl CancelFlag {
     pub fn new() -> Self {
@@ -83,10 +98,28 @@ impl CancelFlag {
     }
     /// Ask the run to stop (it ends `stopped-user-requested`).
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.flag.store(true, Ordering::SeqCst);
+        let hooks: Vec<CancelHook> = {
+            let mut guard = self.hooks.lock().unwrap_or_else(|e| e.into_inner());
+            guard.drain(..).collect()
+        };
+        for hook in hooks {
+            hook();
+        }
     }
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.flag.load(Ordering::SeqCst)
+    }
+    /// Runs `hook` when the flag is set (at once when it already is).
+    pub fn on_cancel(&self, hook: impl FnOnce() + Send + 'static) {
+        {
+            let mut guard = self.hooks.lock().unwrap_or_else(|e| e.into_inner());
+            if !self.is_cancelled() {
+                guard.push(Box::new(hook));
+                return;
+            }
+        }
+        hook();
     }
 }
 
@@ -153,6 +186,21 @@ mod tests {
         assert!(!seen_by_run.is_cancelled());
         flag.cancel();
         assert!(seen_by_run.is_cancelled());
+    }
+
+    #[test]
+    fn cancel_hooks_should_run_once_when_the_flag_is_set_or_at_once_if_already_set() {
+        let flag = CancelFlag::new();
+        let forwarded = Arc::new(AtomicBool::new(false));
+        let f = forwarded.clone();
+        flag.on_cancel(move || f.store(true, Ordering::SeqCst));
+        assert!(!forwarded.load(Ordering::SeqCst));
+        flag.clone().cancel();
+        assert!(forwarded.load(Ordering::SeqCst));
+        let late = Arc::new(AtomicBool::new(false));
+        let l = late.clone();
+        flag.on_cancel(move || l.store(true, Ordering::SeqCst));
+        assert!(late.load(Ordering::SeqCst));
     }
 
     #[test]

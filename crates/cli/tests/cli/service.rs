@@ -1,0 +1,278 @@
+//! `autosync run`: the service converges the quickstart by itself (`--once`
+//! and in the foreground), records why each run ran, runs nothing while
+//! nothing changes, and stops cleanly on SIGTERM keeping its queue.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
+
+use super::support::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Generous bound for waiting on an event (not a timing assertion).
+const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn history(w: &Workdir) -> Vec<Value> {
+    let text = w.expect(&["history", "--limit", "1000", "--json"], 0);
+    serde_json::from_str::<Value>(&text)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The directory's objects sorted by id (line order is not part of the
+/// contract).
+fn directory_sorted(dir: &Path) -> Vec<Value> {
+    let mut objects = directory(dir);
+    objects.sort_by_key(|o| o["id"].as_str().unwrap_or_default().to_owned());
+    objects
+}
+
+/// (employee_id, title) of the app table, or None while it cannot be read.
+fn app_titles(dir: &Path) -> Option<Vec<(String, String)>> {
+    let conn = rusqlite::Connection::open(dir.join("data/app.db")).ok()?;
+    let mut stmt = conn
+        .prepare("SELECT employee_id, title FROM users ORDER BY employee_id")
+        .ok()?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .ok()?
+        .collect::<Result<Vec<_>, _>>()
+        .ok()?;
+    Some(rows)
+}
+
+/// Directory (id, title), or None while the file cannot be read whole.
+fn directory_titles(dir: &Path) -> Option<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(dir.join("data/directory.jsonl")).ok()?;
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).ok()?;
+        rows.push((
+            v["id"].as_str()?.to_owned(),
+            v["title"].as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    rows.sort();
+    Some(rows)
+}
+
+/// Waits until `done` holds, checking when the target files change.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < EVENT_TIMEOUT,
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Service(Child);
+
+impl Service {
+    fn start(w: &Workdir) -> Service {
+        let child = Command::new(BIN)
+            .arg("-c")
+            .arg(w.config())
+            .arg("run")
+            .env_remove("AUTOSYNC_CONFIG")
+            .env("AUTOSYNC_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Service(child)
+    }
+
+    /// SIGTERM, then the exit code and the log.
+    fn terminate(mut self) -> (Option<i32>, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = std::mem::replace(&mut self.0, Command::new("true").spawn().unwrap())
+            .wait_with_output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn set_title(w: &Workdir, id: &str, title: &str) {
+    w.edit("data/hr.csv", |text| {
+        text.lines()
+            .map(|l| {
+                let mut f: Vec<String> = l.split(',').map(str::to_owned).collect();
+                if f[0] == id {
+                    f[5] = title.into();
+                }
+                f.join(",")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    });
+}
+
+fn controller_state(dir: &Path) -> Option<String> {
+    let conn = rusqlite::Connection::open(dir.join("state/autosync.db")).ok()?;
+    conn.query_row(
+        "SELECT value FROM meta WHERE key = 'controller.state'",
+        [],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+/// The persisted controller state shows nothing queued and nothing running
+/// (it is written after every change, so this is quiescence).
+fn controller_idle(dir: &Path) -> bool {
+    let Some(text) = controller_state(dir) else {
+        return false;
+    };
+    let state: Value = serde_json::from_str(&text).unwrap();
+    let running = state["running"].as_array().is_none_or(Vec::is_empty);
+    let queued = state["queues"]["queues"]
+        .as_object()
+        .map(|q| {
+            q.values()
+                .any(|q| q["items"].as_array().is_some_and(|i| !i.is_empty()))
+        })
+        .unwrap_or(false);
+    running && !queued
+}
+
+#[test]
+fn run_once_on_a_fresh_quickstart_should_give_the_same_targets_as_the_manual_cycle() {
+    let manual = Workdir::quickstart();
+    manual.cycle();
+    let service = Workdir::quickstart();
+    service.expect(&["run", "--once"], 0);
+    assert_eq!(app_users(service.path()), app_users(manual.path()));
+    assert_eq!(
+        directory_sorted(service.path()),
+        directory_sorted(manual.path())
+    );
+    assert!(!app_users(service.path()).is_empty());
+}
+
+#[test]
+fn run_once_should_record_that_each_export_followed_the_sync_that_caused_it() {
+    let w = Workdir::quickstart();
+    w.expect(&["run", "--once"], 0);
+    let runs = history(&w);
+    let sync = runs
+        .iter()
+        .find(|r| r["ma"] == "hr" && r["profile"] == "delta-sync")
+        .expect("a delta sync of hr ran");
+    assert_eq!(sync["reason"]["kind"], "follow-up");
+    let import_id = sync["reason"]["run_id"].as_i64().unwrap();
+    let import = runs
+        .iter()
+        .find(|r| r["id"].as_i64() == Some(import_id))
+        .unwrap();
+    assert_eq!(import["ma"], "hr");
+    assert_eq!(import["reason"]["kind"], "trigger");
+    for target in ["app", "directory"] {
+        let export = runs
+            .iter()
+            .find(|r| r["ma"] == target && r["profile"] == "export")
+            .unwrap_or_else(|| panic!("an export of {target} ran"));
+        assert_eq!(export["reason"]["kind"], "follow-up");
+        assert_eq!(
+            export["reason"]["run_id"], sync["id"],
+            "{target} export: {export}"
+        );
+        let because = export["reason"]["because"].as_str().unwrap();
+        assert!(because.contains("provisioned add"), "{because}");
+    }
+}
+
+#[test]
+fn run_once_again_with_nothing_changed_should_run_nothing() {
+    let w = Workdir::quickstart();
+    w.expect(&["run", "--once"], 0);
+    let before = history(&w).len();
+    w.expect(&["run", "--once"], 0);
+    assert_eq!(history(&w).len(), before);
+}
+
+#[test]
+fn running_service_should_propagate_an_hr_edit_to_both_targets_and_stop_cleanly_on_sigterm() {
+    let w = Workdir::quickstart();
+    let active = hr_with_status(w.path(), "active");
+    let service = Service::start(&w);
+    let converged = |w: &Workdir| {
+        let ids = |rows: Option<Vec<(String, String)>>| {
+            rows.map(|r| r.into_iter().map(|(id, _)| id).collect::<Vec<_>>())
+        };
+        ids(app_titles(w.path())).as_ref() == Some(&active)
+            && ids(directory_titles(w.path())).as_ref() == Some(&active)
+    };
+    wait_for("the first convergence", || converged(&w));
+    wait_for("the cycle to end", || controller_idle(w.path()));
+
+    // Nothing changes: nothing runs (a bounded wait, then the history).
+    let settled = history(&w).len();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(history(&w).len(), settled, "runs while nothing changed");
+
+    let who = active[0].clone();
+    set_title(&w, &who, "Head of Automation");
+    let has_title = |rows: Option<Vec<(String, String)>>| {
+        rows.is_some_and(|r| {
+            r.iter()
+                .any(|(id, t)| *id == who && t == "Head of Automation")
+        })
+    };
+    wait_for("the edit in the app table", || {
+        has_title(app_titles(w.path()))
+    });
+    wait_for("the edit in the directory", || {
+        has_title(directory_titles(w.path()))
+    });
+
+    let (code, log) = service.terminate();
+    assert_eq!(code, Some(0), "log:\n{log}");
+    let state: Value =
+        serde_json::from_str(&controller_state(w.path()).expect("state persisted")).unwrap();
+    assert!(state.get("queues").is_some(), "{state}");
+    assert!(history(&w).iter().all(|r| r["status"] != "in-progress"));
+}
+
+#[test]
+fn check_should_locate_a_bad_controller_key_by_line() {
+    let w = Workdir::quickstart();
+    w.edit("autosync.toml", |t| {
+        t.replace("start_stagger = \"0s\"", "start_stagger = \"soon\"")
+    });
+    let out = w.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("start_stagger"), "{err}");
+    assert!(err.contains("invalid duration"), "{err}");
+    let line = std::fs::read_to_string(w.config())
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("soon"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!(":{line}:")),
+        "line {line} not in: {err}"
+    );
+}

@@ -1,0 +1,84 @@
+//! Our engine seen through the controller's narrow [`SyncEngine`] trait:
+//! MAs and profiles from the definitions, runs through
+//! `Engine::run_profile`, connector-space counts and run history from the
+//! store.
+
+use autosync_controller::{CancelFlag, CsState, EngineCallError, MaInfo, SyncEngine};
+use autosync_engine::{Engine, EngineError, RunOptions};
+use autosync_model::{RunId, RunReason, RunRecord};
+use autosync_store::StoreError;
+use std::sync::Arc;
+
+/// How many recent runs `runs_since` looks at.
+const RECENT_RUNS: usize = 1000;
+
+/// [`SyncEngine`] over our [`Engine`].
+#[derive(Clone, Debug)]
+pub struct EngineAdapter(pub Arc<Engine>);
+
+fn store_error(e: StoreError) -> EngineCallError {
+    EngineCallError::Unavailable {
+        message: format!("store: {e}"),
+    }
+}
+
+fn engine_error(e: EngineError) -> EngineCallError {
+    match e {
+        EngineError::UnknownMa { name, .. } => EngineCallError::UnknownMa { ma: name },
+        EngineError::UnknownProfile { ma, profile, .. } => {
+            EngineCallError::UnknownProfile { ma, profile }
+        }
+        EngineError::Store(e) => store_error(e),
+        other => EngineCallError::Failed {
+            message: other.to_string(),
+        },
+    }
+}
+
+impl SyncEngine for EngineAdapter {
+    fn management_agents(&self) -> Vec<MaInfo> {
+        self.0.system().mas.iter().map(MaInfo::from_def).collect()
+    }
+
+    fn run_profile(
+        &self,
+        ma: &str,
+        profile: &str,
+        reason: RunReason,
+        cancel: CancelFlag,
+    ) -> Result<RunRecord, EngineCallError> {
+        let opts = RunOptions::new(reason);
+        let engine_cancel = opts.cancel.clone();
+        cancel.on_cancel(move || engine_cancel.cancel());
+        self.0.run_profile(ma, profile, opts).map_err(engine_error)
+    }
+
+    fn cs_state(&self, ma: &str) -> Result<CsState, EngineCallError> {
+        if self.0.system().ma(ma).is_none() {
+            return Err(EngineCallError::UnknownMa { ma: ma.to_owned() });
+        }
+        let counts = self
+            .0
+            .store()
+            .read()
+            .and_then(|mut r| r.cs_counts(ma))
+            .map_err(store_error)?;
+        Ok(CsState {
+            pending_import: counts.pending_import,
+            pending_export: counts.pending_export,
+            unconfirmed_export: counts.unconfirmed_export,
+        })
+    }
+
+    fn runs_since(&self, after_run_id: RunId) -> Result<Vec<RunRecord>, EngineCallError> {
+        let mut runs = self
+            .0
+            .store()
+            .read()
+            .and_then(|mut r| r.runs(None, RECENT_RUNS))
+            .map_err(store_error)?;
+        runs.retain(|r| r.id > after_run_id);
+        runs.reverse();
+        Ok(runs)
+    }
+}

@@ -1,0 +1,338 @@
+//! The controller's typed configuration, read from the raw `[controller]`
+//! table (global) and each `[ma.controller]` table of a loaded
+//! configuration. Every problem becomes a located [`Diagnostic`] (file,
+//! line, key), so `autosync check` and `autosync run` report them alike.
+//!
+//! Defaults: a *source* file MA (its connector has a `path` and it has more
+//! import flows than export flows) with no `triggers` key gets one
+//! file-watch trigger on its connector's file, so a simple file-to-targets
+//! setup needs no controller section at all. Targets need no trigger: the
+//! cycle exports to them and confirms.
+
+use autosync_config::{Diagnostic, Loaded, PathSegment};
+use autosync_controller::{
+    DEFAULT_OSCILLATION_LIMIT, FollowUps, LockGroup, MaInfo, ProfileError, ProfileOverrides,
+    RunMode, Scheduler, resolve_profiles,
+};
+use autosync_model::{MaDef, SystemDef};
+use autosync_triggers::{BuildContext, HumanDuration, TriggerConfig, TriggerSet, parse_triggers};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Global keys of `[controller]`.
+const GLOBAL_KEYS: &[&str] = &[
+    "run_mode",
+    "start_stagger",
+    "lock_groups",
+    "oscillation_limit",
+    "auto_start",
+    "reconcile_every",
+];
+/// Keys of `[ma.controller]`.
+const MA_KEYS: &[&str] = &["triggers", "follow_ups", "profiles", "auto_start"];
+
+/// Default time between two starts that would overlap.
+pub const DEFAULT_START_STAGGER: Duration = Duration::from_secs(1);
+/// Default period of reconciliation.
+pub const DEFAULT_RECONCILE_EVERY: Duration = Duration::from_secs(3600);
+
+/// The whole controller configuration.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    pub scheduler: Scheduler,
+    /// Minimum time between two starts while something runs (0: none).
+    pub start_stagger: Duration,
+    pub oscillation_limit: usize,
+    /// Period of reconciliation (±10 %).
+    pub reconcile_every: Duration,
+    /// Per MA, in configuration order.
+    pub mas: BTreeMap<String, MaControllerConfig>,
+    /// Folder of the configuration file (trigger paths resolve against it).
+    pub base_dir: PathBuf,
+}
+
+/// One MA's controller settings.
+#[derive(Clone, Debug)]
+pub struct MaControllerConfig {
+    pub info: MaInfo,
+    pub triggers: Vec<TriggerConfig>,
+    /// The triggers came from the default (no `triggers` key).
+    pub default_triggers: bool,
+    pub follow_ups: FollowUps,
+    pub profiles: ProfileOverrides,
+    /// Start this MA's triggers and runs at service start.
+    pub auto_start: bool,
+    /// The connector's file, when it has one (default file-watch path).
+    pub connector_path: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FollowUpsToml {
+    #[serde(default = "yes")]
+    delta_sync: bool,
+    #[serde(default = "yes")]
+    export: bool,
+    #[serde(default = "yes")]
+    confirming_import: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfilesToml {
+    #[serde(default)]
+    delta_sync: Option<String>,
+    #[serde(default)]
+    export: Option<String>,
+    #[serde(default)]
+    confirming_import: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockGroupToml {
+    name: String,
+    mas: BTreeSet<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Collects diagnostics while reading.
+struct Reader<'a> {
+    loaded: &'a Loaded,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Reader<'_> {
+    fn error(&mut self, path: &[PathSegment], message: impl Into<String>) {
+        let d = self.loaded.diagnostic_at(path, message);
+        self.diagnostics.push(d);
+    }
+
+    /// Decodes `table[key]` when present.
+    fn get<T: DeserializeOwned>(
+        &mut self,
+        table: &serde_json::Map<String, serde_json::Value>,
+        base: &[PathSegment],
+        key: &str,
+    ) -> Option<T> {
+        let value = table.get(key)?;
+        match serde_json::from_value::<T>(value.clone()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let mut path = base.to_vec();
+                path.push(PathSegment::key(key));
+                self.error(&path, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// The table at `base` (an error when the value is not a table).
+    fn table<'v>(
+        &mut self,
+        value: Option<&'v serde_json::Value>,
+        base: &[PathSegment],
+        known: &[&str],
+    ) -> Option<&'v serde_json::Map<String, serde_json::Value>> {
+        let value = value?;
+        let Some(table) = value.as_object() else {
+            self.error(base, "must be a table");
+            return None;
+        };
+        for key in table.keys().filter(|k| !known.contains(&k.as_str())) {
+            let mut path = base.to_vec();
+            path.push(PathSegment::key(key.as_str()));
+            self.error(
+                &path,
+                format!("unknown key `{key}` (known keys: {})", known.join(", ")),
+            );
+        }
+        Some(table)
+    }
+
+    fn duration(
+        &mut self,
+        table: &serde_json::Map<String, serde_json::Value>,
+        base: &[PathSegment],
+        key: &str,
+        default: Duration,
+    ) -> Duration {
+        self.get::<HumanDuration>(table, base, key)
+            .map(|d| d.0)
+            .unwrap_or(default)
+    }
+}
+
+/// The connector's `path` setting, resolved against the configuration's
+/// folder.
+fn connector_path(system: &SystemDef, ma: &MaDef) -> Option<PathBuf> {
+    let path = ma.connector.settings.get("path")?.as_str()?;
+    Some(system.base_dir.join(path))
+}
+
+/// The triggers of an MA with no `triggers` key.
+fn default_triggers(ma: &MaDef, path: Option<&PathBuf>) -> Vec<TriggerConfig> {
+    let is_source = ma.import_flows.len() > ma.export_flows.len();
+    if !is_source || path.is_none() {
+        return Vec::new();
+    }
+    match serde_json::from_value(serde_json::json!({ "type": "file-watch" })) {
+        Ok(t) => vec![t],
+        Err(e) => {
+            tracing::error!("the default file-watch trigger does not decode: {e}");
+            Vec::new()
+        }
+    }
+}
+
+/// Reads the controller configuration of `loaded`, reporting every problem.
+pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagnostic>> {
+    let system = &loaded.system;
+    let mut r = Reader {
+        loaded,
+        diagnostics: Vec::new(),
+    };
+    let gbase = [PathSegment::key("controller")];
+    let global = r
+        .table(system.controller.as_ref(), &gbase, GLOBAL_KEYS)
+        .cloned();
+    let global = global.unwrap_or_default();
+    let mode: RunMode = r.get(&global, &gbase, "run_mode").unwrap_or_default();
+    let start_stagger = r.duration(&global, &gbase, "start_stagger", DEFAULT_START_STAGGER);
+    let reconcile_every = r.duration(&global, &gbase, "reconcile_every", DEFAULT_RECONCILE_EVERY);
+    let oscillation_limit = r
+        .get::<usize>(&global, &gbase, "oscillation_limit")
+        .unwrap_or(DEFAULT_OSCILLATION_LIMIT);
+    let auto_start_all = r.get::<bool>(&global, &gbase, "auto_start").unwrap_or(true);
+    let groups: Vec<LockGroupToml> = r.get(&global, &gbase, "lock_groups").unwrap_or_default();
+    let mut lock_groups = Vec::new();
+    for (i, g) in groups.into_iter().enumerate() {
+        for ma in g.mas.iter().filter(|m| system.ma(m).is_none()) {
+            r.error(
+                &[
+                    PathSegment::key("controller"),
+                    PathSegment::key("lock_groups"),
+                    PathSegment::Index(i),
+                    PathSegment::key("mas"),
+                ],
+                format!(
+                    "lock group `{}` names `{ma}`, which is not a management agent",
+                    g.name
+                ),
+            );
+        }
+        lock_groups.push(LockGroup {
+            name: g.name,
+            mas: g.mas,
+        });
+    }
+
+    let mut mas = BTreeMap::new();
+    for (index, ma) in system.mas.iter().enumerate() {
+        let base = [
+            PathSegment::key("ma"),
+            PathSegment::Index(index),
+            PathSegment::key("controller"),
+        ];
+        let table = r.table(ma.controller.as_ref(), &base, MA_KEYS).cloned();
+        let table = table.unwrap_or_default();
+        let info = MaInfo::from_def(ma);
+        let path = connector_path(system, ma);
+        let (triggers, default) = match table.get("triggers") {
+            None => (default_triggers(ma, path.as_ref()), true),
+            Some(value) => match parse_triggers(&ma.name, value) {
+                Ok(t) => (t, false),
+                Err(errors) => {
+                    for e in errors {
+                        let mut p = base.to_vec();
+                        p.push(PathSegment::key("triggers"));
+                        if e.key != "triggers" {
+                            p.push(PathSegment::Index(e.index));
+                        }
+                        r.error(&p, e.to_string());
+                    }
+                    (Vec::new(), false)
+                }
+            },
+        };
+        let names: Vec<String> = info.profiles.keys().cloned().collect();
+        let ctx = BuildContext {
+            ma: &ma.name,
+            base_dir: &system.base_dir,
+            default_watch_path: path.as_deref(),
+            profiles: &names,
+        };
+        if let Err(errors) = TriggerSet::build(&ctx, &triggers, &BTreeMap::new()) {
+            for e in errors {
+                let mut p = base.to_vec();
+                p.push(PathSegment::key("triggers"));
+                p.push(PathSegment::Index(e.index));
+                if !e.key.is_empty() && !default {
+                    p.push(PathSegment::key(e.key.as_str()));
+                }
+                r.error(&p, e.to_string());
+            }
+        }
+        let follow_ups = r
+            .get::<FollowUpsToml>(&table, &base, "follow_ups")
+            .map(|f| FollowUps {
+                delta_sync: f.delta_sync,
+                export: f.export,
+                confirming_import: f.confirming_import,
+            })
+            .unwrap_or_default();
+        let profiles = r
+            .get::<ProfilesToml>(&table, &base, "profiles")
+            .map(|p| ProfileOverrides {
+                delta_sync: p.delta_sync,
+                export: p.export,
+                confirming_import: p.confirming_import,
+            })
+            .unwrap_or_default();
+        let resolved = resolve_profiles(&info, &profiles);
+        for (key, result) in [
+            ("delta_sync", &resolved.delta_sync),
+            ("export", &resolved.export),
+            ("confirming_import", &resolved.confirming_import),
+        ] {
+            if let Err(e @ ProfileError::OverrideMissing { .. }) = result {
+                let mut p = base.to_vec();
+                p.push(PathSegment::key("profiles"));
+                p.push(PathSegment::key(key));
+                r.error(&p, e.to_string());
+            }
+        }
+        let auto_start = r
+            .get::<bool>(&table, &base, "auto_start")
+            .unwrap_or(auto_start_all);
+        mas.insert(
+            ma.name.clone(),
+            MaControllerConfig {
+                info,
+                triggers,
+                default_triggers: default,
+                follow_ups,
+                profiles,
+                auto_start,
+                connector_path: path,
+            },
+        );
+    }
+    if !r.diagnostics.is_empty() {
+        return Err(r.diagnostics);
+    }
+    Ok(ControllerConfig {
+        scheduler: Scheduler { mode, lock_groups },
+        start_stagger,
+        oscillation_limit,
+        reconcile_every,
+        mas,
+        base_dir: system.base_dir.clone(),
+    })
+}

@@ -1,0 +1,227 @@
+//! The service: start-up (interrupted requests queued again, reconciliation,
+//! sources changed while the service was stopped), the triggers, the
+//! executor, and graceful stop. `run(once = true)` processes what start-up
+//! finds until quiescent and returns, without starting triggers.
+
+use crate::config::ControllerConfig;
+use crate::executor::{Command, Executor, Summary};
+use crate::persist::{self, PersistError};
+use autosync_controller::SyncEngine;
+use autosync_model::{RunRecord, RunStatus};
+use autosync_store::Store;
+use autosync_triggers::{
+    BuildContext, ScriptHost, SystemClock, Trigger, TriggerDeps, TriggerEvent, TriggerRequest,
+    TriggerSet,
+};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Why the service could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    #[error("the triggers of management agent `{ma}` cannot be built: {message}")]
+    Triggers { ma: String, message: String },
+}
+
+/// Scripts see the store's run history.
+struct StoreHost(Arc<dyn Store>);
+
+impl ScriptHost for StoreHost {
+    fn last_run(&self, ma: &str) -> Option<RunRecord> {
+        let mut read = self.0.read().ok()?;
+        read.runs(Some(ma), 1).ok()?.into_iter().next()
+    }
+}
+
+/// The autosync service.
+pub struct Service {
+    engine: Arc<dyn SyncEngine>,
+    store: Arc<dyn Store>,
+    config: ControllerConfig,
+    shutdown: CancellationToken,
+    commands_tx: mpsc::UnboundedSender<Command>,
+    commands_rx: mpsc::UnboundedReceiver<Command>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("mas", &self.config.mas.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// When the MA last started an import (any import, whatever its cause).
+fn last_import(store: &dyn Store, ma: &str) -> Option<DateTime<Utc>> {
+    let runs = store.read().ok()?.runs(Some(ma), 100).ok()?;
+    runs.into_iter()
+        .filter(|r| !matches!(r.status, RunStatus::NoStartMaAlreadyRunning))
+        .find(|r| r.steps.iter().any(|s| s.step_type.is_import()))
+        .map(|r| r.started_at)
+}
+
+impl Service {
+    /// A service over `engine` (whose runs it starts) and `store` (where it
+    /// keeps its state). The caller closes runs a crash left unfinished
+    /// before calling [`Service::run`].
+    pub fn new(
+        engine: Arc<dyn SyncEngine>,
+        store: Arc<dyn Store>,
+        config: ControllerConfig,
+    ) -> Service {
+        let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        Service {
+            engine,
+            store,
+            config,
+            shutdown: CancellationToken::new(),
+            commands_tx,
+            commands_rx,
+        }
+    }
+
+    /// Cancel it to stop the service gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Where operator commands go.
+    pub fn commands(&self) -> mpsc::UnboundedSender<Command> {
+        self.commands_tx.clone()
+    }
+
+    /// Builds every MA's triggers with their persisted states.
+    fn build_triggers(
+        &self,
+        states: &BTreeMap<String, BTreeMap<String, autosync_triggers::TriggerState>>,
+    ) -> Result<BTreeMap<String, TriggerSet>, ServiceError> {
+        let empty = BTreeMap::new();
+        let mut sets = BTreeMap::new();
+        for (name, ma) in &self.config.mas {
+            let profiles: Vec<String> = ma.info.profiles.keys().cloned().collect();
+            let ctx = BuildContext {
+                ma: name,
+                base_dir: &self.config.base_dir,
+                default_watch_path: ma.connector_path.as_deref(),
+                profiles: &profiles,
+            };
+            let set = TriggerSet::build(&ctx, &ma.triggers, states.get(name).unwrap_or(&empty))
+                .map_err(|errors| ServiceError::Triggers {
+                    ma: name.clone(),
+                    message: errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                })?;
+            if let Some(at) = last_import(self.store.as_ref(), name) {
+                set.record_import(at);
+            }
+            sets.insert(name.clone(), set);
+        }
+        Ok(sets)
+    }
+
+    /// The requests of file-watch triggers whose file changed after the
+    /// MA's last import (or that never imported): changes made while the
+    /// service was not running.
+    fn changed_while_stopped(&self, sets: &BTreeMap<String, TriggerSet>) -> Vec<TriggerRequest> {
+        let mut requests = Vec::new();
+        for (name, set) in sets {
+            if !self.config.mas.get(name).is_some_and(|m| m.auto_start) {
+                continue;
+            }
+            let last = last_import(self.store.as_ref(), name);
+            for trigger in set.triggers() {
+                let Trigger::FileWatch(t) = trigger else {
+                    continue;
+                };
+                let path = t.folder.join(&t.file_name);
+                let modified = match std::fs::metadata(&path).and_then(|m| m.modified()) {
+                    Ok(m) => DateTime::<Utc>::from(m),
+                    Err(e) => {
+                        tracing::warn!(ma = %name, path = %path.display(), "cannot read the watched file's time: {e}");
+                        continue;
+                    }
+                };
+                if last.is_none_or(|l| modified > l) {
+                    let mut request = t.ask.request();
+                    request.trigger = format!("{} (changed before start)", request.trigger);
+                    requests.push(request);
+                }
+            }
+        }
+        requests
+    }
+
+    /// Runs the service until its shutdown token is cancelled, or with
+    /// `once` until nothing is left to do. Returns what ran.
+    pub async fn run(self, once: bool) -> Result<Summary, ServiceError> {
+        let state = persist::load(self.store.as_ref())?;
+        let mut sets = self.build_triggers(&state.triggers)?;
+        let initial = self.changed_while_stopped(&sets);
+        let Service {
+            engine,
+            store,
+            config,
+            shutdown,
+            commands_tx,
+            commands_rx,
+        } = self;
+        drop(commands_tx);
+        let auto_start: Vec<String> = config
+            .mas
+            .iter()
+            .filter(|(_, m)| m.auto_start)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let mut executor = Executor::new(engine, store.clone(), config, state);
+        executor.requeue_interrupted();
+        executor.reconcile();
+        for request in initial {
+            executor.trigger_request(request);
+        }
+        let (events_tx, events_rx) = mpsc::unbounded_channel::<TriggerEvent>();
+        if !once {
+            let deps = TriggerDeps {
+                sink: Arc::new(events_tx.clone()),
+                clock: Arc::new(SystemClock),
+                host: Arc::new(StoreHost(store)) as Arc<dyn ScriptHost>,
+                rng_seed: None,
+            };
+            for ma in &auto_start {
+                if let Some(set) = sets.get_mut(ma) {
+                    set.start(&deps);
+                }
+            }
+        }
+        let summary = {
+            let sets_ref = &sets;
+            let on_run = move |record: &RunRecord| {
+                if record.steps.iter().any(|s| s.step_type.is_import())
+                    && let Some(set) = sets_ref.get(&record.ma)
+                {
+                    set.record_import(record.started_at);
+                }
+            };
+            executor
+                .run(once, events_rx, commands_rx, shutdown, &on_run)
+                .await
+        };
+        for set in sets.values_mut() {
+            set.stop().await;
+        }
+        drop(events_tx);
+        tracing::info!(
+            runs = summary.runs.len(),
+            queued = summary.queued,
+            "service stopped"
+        );
+        Ok(summary)
+    }
+}
