@@ -309,7 +309,11 @@ impl Syncer<'_> {
             if values.iter().any(Option::is_none) {
                 continue;
             }
-            let ids = txn.mv_find(&rule.mv_type, &rule.conditions[0].mv, first)?;
+            let ids = if self.join_surely_absent(i, first) {
+                Vec::new()
+            } else {
+                txn.mv_find(&rule.mv_type, &rule.conditions[0].mv, first)?
+            };
             let mut found = Vec::new();
             for id in ids {
                 let Some(mv) = self.mv_load(txn, id)? else {

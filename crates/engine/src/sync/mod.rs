@@ -6,6 +6,7 @@
 
 mod inbound;
 mod outbound;
+mod prefetch;
 
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
 use crate::rules::{MaRules, Rules};
@@ -91,6 +92,8 @@ pub(crate) struct Syncer<'a> {
     /// Expression failures before the first success.
     pub failures_before_success: u64,
     pub last_failure: String,
+    /// The batch's join lookups.
+    pub joins: prefetch::JoinPrefetch,
 }
 
 /// When this many objects in a row fail in rules expressions or scripts
@@ -119,6 +122,7 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         any_success: false,
         failures_before_success: 0,
         last_failure: String::new(),
+        joins: prefetch::JoinPrefetch::default(),
     };
     let filter = if full {
         CsFilter::All
@@ -184,6 +188,7 @@ impl Syncer<'_> {
                 self.mv_cache.insert(mv.id, mv);
             }
         }
+        self.prefetch_joins(txn, &page)?;
         for cs in page {
             self.processed += 1;
             let id = cs.id;
@@ -233,6 +238,7 @@ impl Syncer<'_> {
             && mv.is_new
         {
             txn.mv_insert(&mut mv.obj)?;
+            self.note_mv_written(&mv.obj);
             let id = mv.obj.id;
             fix_new_mv(&mut w.source, id);
             for x in &mut w.inserts {
@@ -278,6 +284,7 @@ impl Syncer<'_> {
         } else {
             if mv.dirty && !mv.is_new {
                 txn.mv_update(&mv.obj)?;
+                self.note_mv_written(&mv.obj);
             }
             if let Some(cached) = self.mv_cache.get_mut(&mv.obj.id) {
                 cached.clone_from(&mv.obj);
