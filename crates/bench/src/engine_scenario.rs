@@ -62,17 +62,29 @@ provisioning = [{ anchor = "employeeId", dn = "accountName" }]
 "#;
 
 fn write_people(path: &Path, n: u64) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-    writeln!(w, "employee_id,first_name,last_name,email,department,title,manager_id,status")?;
-    const FIRST: [&str; 8] = ["Ada", "Alan", "Grace", "Linus", "Radia", "Edsger", "Barbara", "Ken"];
-    const LAST: [&str; 8] = ["Lovelace", "Turing", "Hopper", "Torvalds", "Perlman", "Dijkstra", "Liskov", "Thompson"];
+    writeln!(
+        w,
+        "employee_id,first_name,last_name,email,department,title,manager_id,status"
+    )?;
+    const FIRST: [&str; 8] = [
+        "Ada", "Alan", "Grace", "Linus", "Radia", "Edsger", "Barbara", "Ken",
+    ];
+    const LAST: [&str; 8] = [
+        "Lovelace", "Turing", "Hopper", "Torvalds", "Perlman", "Dijkstra", "Liskov", "Thompson",
+    ];
     const DEPT: [&str; 5] = ["Engineering", "Finance", "Sales", "People", "Support"];
     for i in 0..n {
         let f = FIRST[(i % 8) as usize];
         let l = LAST[((i / 8) % 8) as usize];
         let d = DEPT[(i % 5) as usize];
-        let manager = if i >= 10 { format!("E{:08}", i / 10) } else { String::new() };
+        let manager = if i >= 10 {
+            format!("E{:08}", i / 10)
+        } else {
+            String::new()
+        };
         writeln!(
             w,
             "E{i:08},{f},{l}{i},{f}.{l}{i}@Example.com,{d},Title {},{manager},{}",
@@ -99,14 +111,41 @@ fn run_step(engine: &Engine, ma: &str, profile: &str) -> anyhow::Result<(RunReco
         .with_context(|| format!("{ma} {profile}"))?;
     let secs = started.elapsed().as_secs_f64();
     if !matches!(record.status, RunStatus::Success) {
-        bail!("{ma} {profile} ended {}: {:?}", record.status, record.steps.last().and_then(|s| s.message.clone()));
+        bail!(
+            "{ma} {profile} ended {}: {:?}",
+            record.status,
+            record.steps.last().and_then(|s| s.message.clone())
+        );
     }
     Ok((record, secs))
 }
 
+/// The bars of docs/performance (spec): each figure's bar and whether the
+/// run met it. The RSS bar applies at 1M objects (reported at any N).
+pub fn bars(results: &serde_json::Value, objects: u64) -> serde_json::Value {
+    let rate = |key: &str, bar: f64| {
+        let got = results[key].as_f64().unwrap_or(0.0);
+        serde_json::json!({ "bar": bar, "met": got >= bar })
+    };
+    let rss = results["peak_rss_bytes"].as_u64().unwrap_or(u64::MAX);
+    serde_json::json!({
+        "full_import_objects_per_s": rate("full_import_objects_per_s", 50_000.0),
+        "full_sync_objects_per_s": rate("full_sync_objects_per_s", 100_000.0),
+        "export_objects_per_s": rate("export_objects_per_s", 50_000.0),
+        "peak_rss_bytes": {
+            "bar": 1u64 << 30,
+            "at_objects": 1_000_000,
+            "met": rss <= 1 << 30,
+            "applies": objects >= 1_000_000,
+        },
+    })
+}
+
 /// Run the scenario and return its results.
 pub fn run(objects: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
-    let dir = tempfile::Builder::new().prefix("autosync-bench-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("autosync-bench-")
+        .tempdir()?;
     let root = dir.path().to_path_buf();
     write_people(&root.join("hr.csv"), objects)?;
     let cfg = root.join("autosync.toml");
@@ -116,7 +155,9 @@ pub fn run(objects: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
     autosync_connectors::register_all(&mut registry);
     let loaded = autosync_config::load(&cfg, &registry).map_err(|e| anyhow::anyhow!("{e}"))?;
     let system = Arc::new(loaded.system);
-    let store = Arc::new(SqliteStore::open(&system.base_dir.join(&system.store.path))?);
+    let store = Arc::new(SqliteStore::open(
+        &system.base_dir.join(&system.store.path),
+    )?);
     let engine = Engine::new(system, store, Arc::new(registry))?;
 
     let (_, import_s) = run_step(&engine, "hr", "full-import")?;

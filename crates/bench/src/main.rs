@@ -6,6 +6,7 @@ mod engine_scenario;
 mod machine;
 
 use clap::{Parser, Subcommand};
+use std::io::Write as _;
 
 #[derive(Debug, Parser)]
 #[command(name = "autosync-bench", about = "autosync benchmarks")]
@@ -34,19 +35,32 @@ enum Scenario {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.scenario {
-        Scenario::Engine { objects, json, keep } => {
+        Scenario::Engine {
+            objects,
+            json,
+            keep,
+        } => {
+            let load_before = machine::load_average();
             let report = engine_scenario::run(objects, keep)?;
+            let mut described = machine::describe();
+            described["load_average_before"] = serde_json::json!(load_before);
+            described["load_average_after"] = serde_json::json!(machine::load_average());
+            let bars = engine_scenario::bars(&report, objects);
             let out = serde_json::json!({
                 "scenario": "engine",
                 "objects": objects,
-                "machine": machine::describe(),
+                "machine": described,
                 "results": report,
+                "bars": bars,
             });
-            if json {
-                println!("{}", serde_json::to_string(&out)?);
+            let text = if json {
+                serde_json::to_string(&out)?
             } else {
-                println!("{}", serde_json::to_string_pretty(&out)?);
-            }
+                serde_json::to_string_pretty(&out)?
+            };
+            // The report is the program's output.
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{text}")?;
         }
     }
     Ok(())

@@ -8,7 +8,13 @@
 //! prepared statement; objects are JSON bodies (inspect them with
 //! `sqlite3 FILE "SELECT data FROM cs LIMIT 5"`), with the columns filters use
 //! (MV connection, pending import/export, unconfirmed export, error) beside
-//! them so that every filter is an index lookup.
+//! them so that every filter is an index lookup. Long pages (`cs_page`,
+//! `cs_by_anchors`, `mv_get_many`) are read first and decoded on two
+//! threads: decoding JSON is most of the cost of a page, and the engine's
+//! callers are single-threaded. The bodies stay JSON on purpose (readable
+//! with `sqlite3`, and serde's self-describing form is what the model's
+//! tagged enums and skipped fields need); see BENCHMARKS.md for what that
+//! costs.
 //!
 //! Durability (see `schema`): WAL with `synchronous=NORMAL` keeps every
 //! committed transaction across a crash of the process; a power loss may
