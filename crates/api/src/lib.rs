@@ -1,1 +1,182 @@
-//! autosync-api (being built).
+//! The autosync HTTP API over the running service, on loopback, guarded by
+//! a bearer token:
+//!
+//! - `GET /api/v1/status`: every MA's state and queue ([`Status`]);
+//! - `POST /api/v1/queue` with `{"ma": "hr", "profile": "delta-import"}`
+//!   (optional `exclusive`, `run_immediate`): queue a run.
+//!
+//! The service writes [`ApiFile`] (URL and token) next to its store, mode
+//! 0600, so that the CLI on the same machine (and only users who may read
+//! the store) can reach it; the file is removed when the service stops.
+
+use autosync_service::{Command, Status};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tokio::sync::{mpsc, oneshot};
+
+/// The file's name, in the store's folder.
+pub const API_FILE: &str = "api.json";
+
+/// How the CLI finds the running service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiFile {
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    pub token: String,
+}
+
+impl ApiFile {
+    /// Where the file of a store at `store_path` is.
+    pub fn path_for(store_path: &Path) -> PathBuf {
+        store_path
+            .parent()
+            .map(|p| p.join(API_FILE))
+            .unwrap_or_else(|| PathBuf::from(API_FILE))
+    }
+
+    /// Reads the file, if a service wrote one.
+    pub fn read(path: &Path) -> Option<ApiFile> {
+        let text = std::fs::read_to_string(path).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Writes the file readable by its owner only.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string(self).map_err(std::io::Error::other)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        use std::io::Write;
+        let mut file = options.open(path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        file.write_all(text.as_bytes())
+    }
+}
+
+/// A fresh random token (128 bits, hex).
+pub fn new_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// The body of `POST /api/v1/queue`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueBody {
+    pub ma: String,
+    pub profile: String,
+    #[serde(default)]
+    pub exclusive: bool,
+    #[serde(default)]
+    pub run_immediate: bool,
+}
+
+/// The answer of `POST /api/v1/queue`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueAnswer {
+    /// The id under which the request waits.
+    pub request: u64,
+    /// An equal request was already queued.
+    pub merged: bool,
+}
+
+#[derive(Clone)]
+struct AppState {
+    commands: mpsc::UnboundedSender<Command>,
+    token: String,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+fn authorised(state: &AppState, headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t == state.token)
+}
+
+async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !authorised(&state, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    }
+    let (reply, answer) = oneshot::channel::<Status>();
+    if state.commands.send(Command::Status { reply }).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping");
+    }
+    match answer.await {
+        Ok(status) => Json(status).into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping"),
+    }
+}
+
+async fn queue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<QueueBody>,
+) -> Response {
+    if !authorised(&state, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    }
+    let (reply, answer) = oneshot::channel();
+    let command = Command::Queue {
+        ma: body.ma,
+        profile: body.profile,
+        exclusive: body.exclusive,
+        run_immediate: body.run_immediate,
+        by: "api".into(),
+        reply,
+    };
+    if state.commands.send(command).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping");
+    }
+    match answer.await {
+        Ok(Ok(outcome)) => Json(QueueAnswer {
+            request: outcome.id().0,
+            merged: matches!(outcome, autosync_service::PushOutcome::Merged { .. }),
+        })
+        .into_response(),
+        Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping"),
+    }
+}
+
+/// The API's routes over the service's command channel.
+pub fn router(commands: mpsc::UnboundedSender<Command>, token: String) -> Router {
+    Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/queue", post(queue))
+        .with_state(AppState { commands, token })
+}
+
+/// Binds `addr` (loopback), returning the listener and its real address.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Serves the API until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -38,6 +38,28 @@ pub enum Command {
     /// follow-up (delta sync, exports, confirming imports) until quiescent.
     /// Stops gracefully on SIGINT/SIGTERM, keeping its queue.
     Run(RunArgs),
+    /// Show every management agent's state and queue (from the running
+    /// service, else from the store).
+    Status(JsonFlag),
+    /// Queue a run profile on a management agent (through the running
+    /// service, else in the store for the next start).
+    Queue(QueueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// Management agent name.
+    pub ma: String,
+    /// Run profile name.
+    pub profile: String,
+    /// Run alone, whatever the run mode.
+    #[arg(long)]
+    pub exclusive: bool,
+    /// Front of the MA's queue instead of the back.
+    #[arg(long)]
+    pub run_immediate: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -46,6 +68,13 @@ pub struct RunArgs {
     /// and everything that follows until nothing is left to do, then exit.
     #[arg(long)]
     pub once: bool,
+    /// Address of the HTTP API (loopback only; port 0: any free port). Its
+    /// URL and token go to `api.json` next to the store (mode 0600).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub api: std::net::SocketAddr,
+    /// Do not serve the HTTP API.
+    #[arg(long)]
+    pub no_api: bool,
 }
 
 #[derive(Debug, Args)]

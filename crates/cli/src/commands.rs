@@ -20,6 +20,8 @@ pub fn dispatch(cli: &Cli) -> Result<Code, Failure> {
         Command::Mv(a) => mv(cli, a),
         Command::Approve(a) => approve(cli, a),
         Command::Run(a) => crate::service::run(cli, a),
+        Command::Status(a) => crate::control::status(cli, a.json),
+        Command::Queue(a) => crate::control::queue(cli, a),
     }
 }
 

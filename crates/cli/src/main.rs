@@ -5,6 +5,7 @@
 
 mod args;
 mod commands;
+mod control;
 mod exit;
 mod progress;
 mod render;

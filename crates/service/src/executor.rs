@@ -7,6 +7,7 @@
 
 use crate::config::ControllerConfig;
 use crate::persist::{self, PersistedState};
+use crate::status::{MaStateView, MaStatus, Status};
 use autosync_controller::{
     CancelFlag, ControllerView, EngineCallError, MaState, MaView, PushOutcome, QueuedRequest,
     Request, Running, Slot, SyncEngine, decide, reconcile, resolve_profiles,
@@ -32,6 +33,8 @@ pub enum Command {
         by: String,
         reply: oneshot::Sender<Result<PushOutcome, String>>,
     },
+    /// Every MA's state and queue.
+    Status { reply: oneshot::Sender<Status> },
 }
 
 /// What a service run did.
@@ -66,6 +69,8 @@ pub(crate) struct Executor {
     ma_states: BTreeMap<String, MaState>,
     active: BTreeMap<String, Active>,
     last_start: Option<Instant>,
+    /// What each waiting MA waited for at the last planning.
+    waiting: BTreeMap<String, String>,
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: Option<mpsc::UnboundedReceiver<Done>>,
     summary: Summary,
@@ -111,6 +116,7 @@ impl Executor {
             ma_states,
             active: BTreeMap::new(),
             last_start: None,
+            waiting: BTreeMap::new(),
             done_tx,
             done_rx: Some(done_rx),
             summary: Summary::default(),
@@ -224,7 +230,54 @@ impl Executor {
                 };
                 let _ = reply.send(answer);
             }
+            Command::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
         }
+    }
+
+    fn status(&self) -> Status {
+        let mut read = self.store.read().ok();
+        let mas = self
+            .config
+            .mas
+            .keys()
+            .map(|name| {
+                let queue: Vec<QueuedRequest> = self
+                    .state
+                    .queues
+                    .get(name)
+                    .map(|q| q.iter().cloned().collect())
+                    .unwrap_or_default();
+                let state = if let Some(a) = self.active.get(name) {
+                    MaStateView::Running {
+                        profile: a.request.profile.clone(),
+                        reason: a.request.reason.to_string(),
+                    }
+                } else if self.ma_states.get(name).copied().unwrap_or_default() != MaState::Active {
+                    MaStateView::Stopped
+                } else if let Some(reason) = self.waiting.get(name) {
+                    MaStateView::Waiting {
+                        reason: reason.clone(),
+                    }
+                } else {
+                    MaStateView::Idle
+                };
+                let last_run = read
+                    .as_mut()
+                    .and_then(|r| r.runs(Some(name), 1).ok())
+                    .and_then(|runs| runs.into_iter().next());
+                (
+                    name.clone(),
+                    MaStatus {
+                        state,
+                        queue,
+                        last_run,
+                    },
+                )
+            })
+            .collect();
+        Status { service: true, mas }
     }
 
     /// Starts what the scheduler allows; returns when to look again if the
@@ -252,6 +305,11 @@ impl Executor {
         for (ma, reason) in &plan.waiting {
             tracing::debug!(ma = %ma, "{reason}");
         }
+        self.waiting = plan
+            .waiting
+            .iter()
+            .map(|(ma, r)| (ma.clone(), r.to_string()))
+            .collect();
         let stagger = self.config.start_stagger;
         for start in plan.start {
             if !stagger.is_zero()

@@ -8,6 +8,7 @@
 //!   `SyncEngine` trait;
 //! - `executor`: the event loop that starts runs and queues follow-ups;
 //! - [`persist`]: the queues and trigger states in the store's meta table;
+//! - [`status`]: per-MA state and queue, from the service or the store;
 //! - [`service`]: [`Service`], start-up (reconciliation, changes made while
 //!   stopped), triggers, the executor, and graceful stop.
 
@@ -16,9 +17,13 @@ pub mod config;
 mod executor;
 pub mod persist;
 pub mod service;
+pub mod status;
 
 pub use adapter::EngineAdapter;
+pub use autosync_controller::PushOutcome;
 pub use config::{ControllerConfig, MaControllerConfig, controller_config};
 pub use executor::{Command, Summary};
 pub use persist::{PersistedState, STATE_KEY};
 pub use service::{Service, ServiceError};
+pub use status::{MaStateView, MaStatus, Status, status_from_store};
+pub use tokio_util::sync::CancellationToken;

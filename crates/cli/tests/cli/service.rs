@@ -276,3 +276,56 @@ fn check_should_locate_a_bad_controller_key_by_line() {
         "line {line} not in: {err}"
     );
 }
+
+#[test]
+fn queue_without_a_service_should_wait_in_the_store_and_run_at_the_next_start() {
+    let w = Workdir::quickstart();
+    w.expect(&["run", "--once"], 0);
+    let out = w.expect(&["queue", "app", "full-import"], 0);
+    assert!(out.contains("no service running"), "{out}");
+    let status: Value = serde_json::from_str(&w.expect(&["status", "--json"], 0)).unwrap();
+    assert_eq!(status["service"], false);
+    assert_eq!(status["mas"]["app"]["state"], "queued");
+    assert_eq!(status["mas"]["app"]["queue"][0]["profile"], "full-import");
+    w.expect(&["run", "--once"], 0);
+    let runs = history(&w);
+    let manual = runs
+        .iter()
+        .find(|r| r["ma"] == "app" && r["profile"] == "full-import")
+        .expect("the queued run ran at the next start");
+    assert_eq!(manual["reason"]["kind"], "manual");
+    let status: Value = serde_json::from_str(&w.expect(&["status", "--json"], 0)).unwrap();
+    assert_eq!(status["mas"]["app"]["state"], "idle");
+}
+
+#[test]
+fn status_and_queue_should_go_through_the_running_services_api() {
+    let w = Workdir::quickstart();
+    let service = Service::start(&w);
+    let api_file = w.path().join("state/api.json");
+    wait_for("the service's API file", || api_file.exists());
+    wait_for("the first cycle to end", || controller_idle(w.path()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&api_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let status: Value = serde_json::from_str(&w.expect(&["status", "--json"], 0)).unwrap();
+    assert_eq!(status["service"], true);
+    assert_eq!(status["mas"]["hr"]["state"], "idle");
+    let answer: Value =
+        serde_json::from_str(&w.expect(&["queue", "hr", "full-import", "--json"], 0)).unwrap();
+    assert!(answer["request"].as_u64().is_some(), "{answer}");
+    wait_for("the queued full import to run", || {
+        history(&w).iter().any(|r| {
+            r["ma"] == "hr" && r["profile"] == "full-import" && r["reason"]["kind"] == "manual"
+        })
+    });
+    let bad = w.run(&["queue", "hr", "no-such-profile"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no-such-profile"));
+    let (code, log) = service.terminate();
+    assert_eq!(code, Some(0), "log:\n{log}");
+    assert!(!api_file.exists(), "the API file outlived the service");
+}

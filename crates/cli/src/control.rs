@@ -1,0 +1,228 @@
+//! `autosync status` and `autosync queue`: through the running service's
+//! HTTP API when `api.json` next to the store names one that answers, else
+//! straight from the store (the queue then waits for the next start).
+
+#![allow(clippy::print_stdout)] // printing is what these commands are for
+
+use crate::args::{Cli, QueueArgs};
+use crate::commands::{load, open_store};
+use crate::exit::{Code, Failure};
+use anyhow::Context as _;
+use autosync_api::{ApiFile, QueueAnswer, QueueBody};
+use autosync_controller::{PushOutcome, Request};
+use autosync_model::RunReason;
+use autosync_service::{MaStateView, Status, controller_config, persist, status_from_store};
+use std::fmt::Write as _;
+
+/// An agent that hands back error statuses as answers.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// The running service's API, if `api.json` names one.
+fn api(cli: &Cli) -> Result<Option<ApiFile>, Failure> {
+    let (loaded, _) = load(cli)?;
+    let store_path = loaded.system.base_dir.join(&loaded.system.store.path);
+    Ok(ApiFile::read(&ApiFile::path_for(&store_path)))
+}
+
+/// Calls the API; `None` when nothing answers (no service runs).
+fn call(api: &ApiFile, path: &str, body: Option<String>) -> Option<Result<(u16, String), Failure>> {
+    let url = format!("{}{path}", api.url);
+    let auth = format!("Bearer {}", api.token);
+    let agent = agent();
+    let answer = match body {
+        None => agent.get(&url).header("Authorization", &auth).call(),
+        Some(b) => agent
+            .post(&url)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send(b),
+    };
+    match answer {
+        Ok(mut response) => {
+            let code = response.status().as_u16();
+            Some(
+                response
+                    .body_mut()
+                    .read_to_string()
+                    .map(|text| (code, text))
+                    .map_err(|e| {
+                        Failure::Other(anyhow::anyhow!("cannot read the API's answer: {e}"))
+                    }),
+            )
+        }
+        Err(e) => {
+            tracing::info!("the service's API does not answer ({e}); using the store");
+            None
+        }
+    }
+}
+
+fn api_error(code: u16, text: &str) -> Failure {
+    let message = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| text.to_owned());
+    if code == 400 {
+        Failure::Usage(message)
+    } else {
+        Failure::Other(anyhow::anyhow!("the API answered {code}: {message}"))
+    }
+}
+
+fn render_status(status: &Status) -> String {
+    let mut out = String::new();
+    let source = if status.service {
+        "service"
+    } else {
+        "store (no service running)"
+    };
+    let _ = writeln!(out, "from the {source}");
+    let _ = writeln!(
+        out,
+        "{:<16} {:<40} {:>6}  last run",
+        "MA", "STATE", "QUEUED"
+    );
+    for (ma, s) in &status.mas {
+        let state = match &s.state {
+            MaStateView::Idle => "idle".to_owned(),
+            MaStateView::Running { profile, .. } => format!("running {profile}"),
+            MaStateView::Waiting { reason } => reason.clone(),
+            MaStateView::Stopped => "stopped".to_owned(),
+            MaStateView::Queued => "queued".to_owned(),
+        };
+        let last = s
+            .last_run
+            .as_ref()
+            .map(|r| format!("{} {} ({})", r.profile, r.status, r.id))
+            .unwrap_or_else(|| "none".to_owned());
+        let _ = writeln!(out, "{ma:<16} {state:<40} {:>6}  {last}", s.queue.len());
+        for q in &s.queue {
+            let _ = writeln!(out, "  {} {}: {}", q.id, q.profile, q.reason);
+        }
+    }
+    out
+}
+
+pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
+    let from_api = match api(cli)? {
+        Some(api) => call(&api, "/api/v1/status", None),
+        None => None,
+    };
+    let status: Status = match from_api {
+        Some(answer) => {
+            let (code, text) = answer?;
+            if code != 200 {
+                return Err(api_error(code, &text));
+            }
+            serde_json::from_str(&text).context("the API's status cannot be decoded")?
+        }
+        None => {
+            let (loaded, _) = load(cli)?;
+            let config =
+                controller_config(&loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
+            let store = open_store(&loaded.system)?;
+            status_from_store(store.as_ref(), &config)
+                .context("cannot read the controller's state")?
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).context("cannot encode the status")?
+        );
+    } else {
+        print!("{}", render_status(&status));
+    }
+    Ok(Code::Ok)
+}
+
+pub fn queue(cli: &Cli, a: &QueueArgs) -> Result<Code, Failure> {
+    let body = QueueBody {
+        ma: a.ma.clone(),
+        profile: a.profile.clone(),
+        exclusive: a.exclusive,
+        run_immediate: a.run_immediate,
+    };
+    let from_api = match api(cli)? {
+        Some(api) => {
+            let text = serde_json::to_string(&body).context("cannot encode the request")?;
+            call(&api, "/api/v1/queue", Some(text))
+        }
+        None => None,
+    };
+    let (answer, service) = match from_api {
+        Some(answer) => {
+            let (code, text) = answer?;
+            if code != 200 {
+                return Err(api_error(code, &text));
+            }
+            let answer: QueueAnswer =
+                serde_json::from_str(&text).context("the API's answer cannot be decoded")?;
+            (answer, true)
+        }
+        None => (queue_in_store(cli, body)?, false),
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&answer).context("cannot encode the answer")?
+        );
+    } else {
+        let how = if answer.merged {
+            "already queued as"
+        } else {
+            "queued as"
+        };
+        let when = if service {
+            ""
+        } else {
+            " (no service running: it runs at the next start)"
+        };
+        println!("{} {}: {how} #{}{when}", a.ma, a.profile, answer.request);
+    }
+    Ok(Code::Ok)
+}
+
+/// Adds the request to the persisted queue, for the next service start.
+fn queue_in_store(cli: &Cli, body: QueueBody) -> Result<QueueAnswer, Failure> {
+    let (loaded, _) = load(cli)?;
+    let config = controller_config(&loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
+    let Some(ma) = config.mas.get(&body.ma) else {
+        let names: Vec<&str> = config.mas.keys().map(String::as_str).collect();
+        return Err(Failure::Usage(format!(
+            "no management agent named `{}` in the configuration (there are: {})",
+            body.ma,
+            names.join(", ")
+        )));
+    };
+    if ma.info.steps(&body.profile).is_none() {
+        let names: Vec<&str> = ma.info.profiles.keys().map(String::as_str).collect();
+        return Err(Failure::Usage(format!(
+            "management agent `{}` has no run profile `{}` (it has: {})",
+            body.ma,
+            body.profile,
+            names.join(", ")
+        )));
+    }
+    let store = open_store(&loaded.system)?;
+    let mut state = persist::load(store.as_ref()).context("cannot read the controller's state")?;
+    let request = Request {
+        ma: body.ma,
+        profile: body.profile,
+        exclusive: body.exclusive,
+        run_immediate: body.run_immediate,
+        reason: RunReason::Manual { by: "cli".into() },
+        chain: Vec::new(),
+    };
+    let outcome = state.queues.push(request, chrono::Utc::now());
+    persist::save(store.as_ref(), &state).context("cannot write the controller's state")?;
+    Ok(QueueAnswer {
+        request: outcome.id().0,
+        merged: matches!(outcome, PushOutcome::Merged { .. }),
+    })
+}
