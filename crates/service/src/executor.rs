@@ -12,7 +12,7 @@ use autosync_controller::{
     CancelFlag, ControllerView, EngineCallError, MaState, MaView, PushOutcome, QueuedRequest,
     Request, Running, Slot, SyncEngine, decide, reconcile, resolve_profiles,
 };
-use autosync_model::{RunReason, RunRecord, StepType};
+use autosync_model::{RunReason, RunRecord, RunStatus, StepType};
 use autosync_store::Store;
 use autosync_triggers::{TriggerEvent, TriggerRequest};
 use std::collections::BTreeMap;
@@ -20,6 +20,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+/// How long an MA found busy is held back before its request is tried again.
+const HOLD_BACK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// An operator's command to a running service.
 #[derive(Debug)]
@@ -69,6 +72,8 @@ pub(crate) struct Executor {
     ma_states: BTreeMap<String, MaState>,
     active: BTreeMap<String, Active>,
     last_start: Option<Instant>,
+    /// MAs held back until then (their last start found the MA busy).
+    held: BTreeMap<String, Instant>,
     /// What each waiting MA waited for at the last planning.
     waiting: BTreeMap<String, String>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -116,6 +121,7 @@ impl Executor {
             ma_states,
             active: BTreeMap::new(),
             last_start: None,
+            held: BTreeMap::new(),
             waiting: BTreeMap::new(),
             done_tx,
             done_rx: Some(done_rx),
@@ -281,8 +287,27 @@ impl Executor {
     }
 
     /// Starts what the scheduler allows; returns when to look again if the
-    /// start stagger holds a start back.
+    /// start stagger or a held-back MA holds a start back.
     fn start_ready(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        self.held.retain(|_, until| *until > now);
+        let release = self.held.values().min().copied();
+        self.start_planned().or(release)
+    }
+
+    /// Queues a request again at the front, held back for a while: the MA
+    /// was busy with a run the controller did not start, or the engine was
+    /// unavailable. The request is never dropped.
+    fn hold_back(&mut self, request: QueuedRequest, why: &str) {
+        tracing::warn!(ma = %request.ma, profile = %request.profile, "{why}; trying again in {}s", HOLD_BACK.as_secs());
+        self.held
+            .insert(request.ma.clone(), Instant::now() + HOLD_BACK);
+        let mut again = request.request();
+        again.run_immediate = true;
+        self.push(vec![again]);
+    }
+
+    fn start_planned(&mut self) -> Option<Instant> {
         let running: Vec<Running> = self.active.values().map(|a| a.running.clone()).collect();
         let plan = {
             let slots: Vec<Slot<'_>> = self
@@ -294,7 +319,7 @@ impl Executor {
                     Slot {
                         ma: name,
                         state: self.ma_states.get(name).copied().unwrap_or_default(),
-                        in_blackout: false,
+                        in_blackout: self.held.contains_key(name.as_str()),
                         head,
                         head_has_sync: head.is_some_and(|h| m.info.has_sync(&h.profile)),
                     }
@@ -308,7 +333,14 @@ impl Executor {
         self.waiting = plan
             .waiting
             .iter()
-            .map(|(ma, r)| (ma.clone(), r.to_string()))
+            .map(|(ma, r)| {
+                let reason = if self.held.contains_key(ma) {
+                    "waiting: held back after finding the MA busy".to_owned()
+                } else {
+                    r.to_string()
+                };
+                (ma.clone(), reason)
+            })
             .collect();
         let stagger = self.config.start_stagger;
         for start in plan.start {
@@ -370,7 +402,18 @@ impl Executor {
         let request = done.request;
         self.active.remove(&request.ma);
         let record = match done.result {
+            Ok(record) if record.status == RunStatus::NoStartMaAlreadyRunning => {
+                self.hold_back(
+                    request,
+                    "the MA is running a profile the controller did not start",
+                );
+                return None;
+            }
             Ok(record) => record,
+            Err(e) if e.is_retryable() => {
+                self.hold_back(request, &format!("the run could not start: {e}"));
+                return None;
+            }
             Err(e) => {
                 tracing::error!(ma = %request.ma, profile = %request.profile, "the run could not start: {e}");
                 self.persist();
