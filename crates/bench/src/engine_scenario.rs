@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use autosync_connector::Registry;
 use autosync_engine::{CancelFlag, Engine, RunOptions};
 use autosync_model::{RunReason, RunRecord, RunStatus};
+use autosync_store::Store;
 use autosync_store::sqlite::SqliteStore;
 use std::io::Write;
 use std::path::Path;
@@ -158,11 +159,29 @@ pub fn run(objects: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
     let store = Arc::new(SqliteStore::open(
         &system.base_dir.join(&system.store.path),
     )?);
-    let engine = Engine::new(system, store, Arc::new(registry))?;
+    let engine = Engine::new(
+        system,
+        Arc::clone(&store) as Arc<dyn Store>,
+        Arc::new(registry),
+    )?;
 
     let (_, import_s) = run_step(&engine, "hr", "full-import")?;
     let (_, sync_s) = run_step(&engine, "hr", "full-sync")?;
-    let (_, export_s) = run_step(&engine, "app", "export")?;
+    let (exported, export_s) = run_step(&engine, "app", "export")?;
+    // The figures count only if the work was all done.
+    let adds = exported.steps.iter().map(|s| match &s.counters {
+        autosync_model::StepCounters::Export(c) => c.adds,
+        _ => 0,
+    });
+    let adds: u64 = adds.sum();
+    let counts = store.read()?.cs_counts("app")?;
+    if adds != objects || counts.unconfirmed_export != objects || counts.pending_export != 0 {
+        bail!(
+            "export incomplete: {adds} adds, {} unconfirmed and {} pending exports for {objects} people",
+            counts.unconfirmed_export,
+            counts.pending_export
+        );
+    }
     let n = objects as f64;
     let results = serde_json::json!({
         "full_import_objects_per_s": (n / import_s).round(),

@@ -3,6 +3,9 @@
 //! the pending export becomes unconfirmed; failed: a per-object error, the
 //! pending export kept for the next run). Outcomes are recorded after each
 //! batch when the connector makes batches durable, else after its commit.
+//! Reading the next page, sending the current one and recording the
+//! previous one's outcomes run on three threads (two cores): a crash between
+//! sending a batch and recording it replays that batch, as it always could.
 
 use crate::crashpoint::crash_point;
 use crate::deletion_approval_key;
