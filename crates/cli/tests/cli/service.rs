@@ -329,3 +329,32 @@ fn status_and_queue_should_go_through_the_running_services_api() {
     assert_eq!(code, Some(0), "log:\n{log}");
     assert!(!api_file.exists(), "the API file outlived the service");
 }
+
+#[test]
+fn sigterm_should_keep_what_is_queued_for_the_next_start() {
+    let w = Workdir::quickstart();
+    w.edit("autosync.toml", |t| {
+        t.replacen(
+            "deprovisioning = \"delete\"",
+            "deprovisioning = \"delete\"\ncontroller = { auto_start = false }",
+            1,
+        )
+    });
+    let service = Service::start(&w);
+    let api_file = w.path().join("state/api.json");
+    wait_for("the service's API file", || api_file.exists());
+    let out = w.expect(&["queue", "app", "full-import"], 0);
+    assert!(!out.contains("no service running"), "{out}");
+    let (code, log) = service.terminate();
+    assert_eq!(code, Some(0), "log:\n{log}");
+    let status: Value = serde_json::from_str(&w.expect(&["status", "--json"], 0)).unwrap();
+    assert_eq!(status["service"], false);
+    assert_eq!(status["mas"]["app"]["state"], "stopped");
+    let queued: Vec<&str> = status["mas"]["app"]["queue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["profile"].as_str().unwrap())
+        .collect();
+    assert!(queued.contains(&"full-import"), "{status}");
+}
