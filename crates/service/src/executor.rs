@@ -514,8 +514,16 @@ impl Executor {
             let Some(done) = done_rx.recv().await else {
                 break;
             };
+            let request = done.request.clone();
             if let Some(record) = self.finished(done) {
                 on_run(&record);
+                // What the cancelled run did not get to must run at the next
+                // start: its request goes back to the front.
+                if record.status == RunStatus::StoppedUserRequested {
+                    let mut again = request.request();
+                    again.run_immediate = true;
+                    self.push(vec![again]);
+                }
             }
         }
         self.persist();

@@ -209,3 +209,48 @@ fn a_source_file_ma_without_triggers_should_watch_its_file_and_targets_nothing()
     assert!(config.mas["directory"].triggers.is_empty());
     assert!(config.start_stagger.is_zero());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_an_import_should_cancel_it_and_queue_it_again_for_the_next_start() {
+    let dir = quickstart(|t| t);
+    // A source big enough that the import is still running when we stop.
+    let mut text =
+        String::from("employee_id,first_name,last_name,email,department,title,manager_id,status\n");
+    for i in 0..300_000 {
+        text.push_str(&format!(
+            "E{i:07},Ann,Lee{i},ann.lee{i}@example.com,Ops,Clerk,,active\n"
+        ));
+    }
+    std::fs::write(dir.path().join("data/hr.csv"), text).unwrap();
+    let (service, store) = start_service(dir.path());
+    let stop = service.shutdown_token();
+    let running = tokio::spawn(service.run(false));
+    // The state is persisted when a run starts: wait for the import to start.
+    let started = std::time::Instant::now();
+    while persist::load(store.as_ref()).unwrap().running.is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the import never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    stop.cancel();
+    let summary = running.await.unwrap().unwrap();
+    let import = &summary.runs[0];
+    assert_eq!(
+        (import.ma.as_str(), import.profile.as_str()),
+        ("hr", "delta-import")
+    );
+    assert_eq!(
+        import.status,
+        autosync_model::RunStatus::StoppedUserRequested
+    );
+    let state = persist::load(store.as_ref()).unwrap();
+    assert!(state.running.is_empty());
+    let hr: Vec<String> = state
+        .queues
+        .get("hr")
+        .map(|q| q.iter().map(|r| r.profile.clone()).collect())
+        .unwrap_or_default();
+    assert!(hr.contains(&"delta-import".to_owned()), "hr queue: {hr:?}");
+}
