@@ -8,7 +8,13 @@ use std::path::PathBuf;
 #[command(name = "autosync", version, about, long_about = None)]
 pub struct Cli {
     /// Configuration file.
-    #[arg(short = 'c', long = "config", global = true, default_value = "autosync.toml", env = "AUTOSYNC_CONFIG")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        global = true,
+        default_value = "autosync.toml",
+        env = "AUTOSYNC_CONFIG"
+    )]
     pub config: PathBuf,
 
     /// More log output on stderr (-v info, -vv debug, -vvv trace).

@@ -76,7 +76,10 @@ fn check(cli: &Cli, json: bool) -> Result<Code, Failure> {
 fn run_profile(cli: &Cli, a: &RunProfileArgs) -> Result<Code, Failure> {
     let engine = engine(cli)?;
     check_ma(engine.system(), &a.ma)?;
-    let ma = engine.system().ma(&a.ma).ok_or_else(|| Failure::Usage(a.ma.clone()))?;
+    let ma = engine
+        .system()
+        .ma(&a.ma)
+        .ok_or_else(|| Failure::Usage(a.ma.clone()))?;
     if ma.profile(&a.profile).is_none() {
         return Err(Failure::Usage(format!(
             "management agent `{}` has no run profile `{}` (it has: {})",
@@ -96,7 +99,11 @@ fn run_profile(cli: &Cli, a: &RunProfileArgs) -> Result<Code, Failure> {
         .with_context(|| format!("run profile `{}` of `{}` could not run", a.profile, a.ma))?;
     sink.finish();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&render::run_json(&record)).context("cannot encode the run record")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&render::run_json(&record))
+                .context("cannot encode the run record")?
+        );
     } else {
         let errors = engine.store().read()?.run_errors(record.id, 10)?;
         print!("{}", render::run(&record, &errors));
@@ -107,10 +114,12 @@ fn run_profile(cli: &Cli, a: &RunProfileArgs) -> Result<Code, Failure> {
 /// The exit code of a finished run.
 pub fn status_code(status: RunStatus) -> Code {
     match status {
-        RunStatus::Success | RunStatus::CompletedNoObjects | RunStatus::CompletedWarnings => Code::Ok,
-        RunStatus::CompletedExportErrors | RunStatus::CompletedImportErrors | RunStatus::CompletedSyncErrors => {
-            Code::ObjectErrors
+        RunStatus::Success | RunStatus::CompletedNoObjects | RunStatus::CompletedWarnings => {
+            Code::Ok
         }
+        RunStatus::CompletedExportErrors
+        | RunStatus::CompletedImportErrors
+        | RunStatus::CompletedSyncErrors => Code::ObjectErrors,
         _ => Code::Stopped,
     }
 }
@@ -124,7 +133,10 @@ fn history(cli: &Cli, a: &HistoryArgs) -> Result<Code, Failure> {
     let runs = store.read()?.runs(a.ma.as_deref(), a.limit)?;
     if a.json {
         let v: Vec<_> = runs.iter().map(render::run_json).collect();
-        println!("{}", serde_json::to_string_pretty(&v).context("cannot encode the history")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).context("cannot encode the history")?
+        );
     } else {
         print!("{}", render::history(&runs));
     }
@@ -150,7 +162,11 @@ fn cs(cli: &Cli, a: &CsArgs) -> Result<Code, Failure> {
     let objects = read.cs_page(&a.ma, filter, 0, a.limit)?;
     let counts = read.cs_counts(&a.ma)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&objects).context("cannot encode connector space objects")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&objects)
+                .context("cannot encode connector space objects")?
+        );
     } else {
         print!("{}", render::cs(&a.ma, &objects, &counts));
     }
@@ -170,14 +186,14 @@ fn mv(cli: &Cli, a: &MvArgs) -> Result<Code, Failure> {
             }
         },
     };
-    if let Some(t) = &a.object_type {
-        if !loaded.system.metaverse.contains_key(t) {
-            let types: Vec<&str> = loaded.system.metaverse.keys().map(String::as_str).collect();
-            return Err(Failure::Usage(format!(
-                "no metaverse type `{t}` (there are: {})",
-                types.join(", ")
-            )));
-        }
+    if let Some(t) = &a.object_type
+        && !loaded.system.metaverse.contains_key(t)
+    {
+        let types: Vec<&str> = loaded.system.metaverse.keys().map(String::as_str).collect();
+        return Err(Failure::Usage(format!(
+            "no metaverse type `{t}` (there are: {})",
+            types.join(", ")
+        )));
     }
     let store = open_store(&loaded.system)?;
     let query = MvQuery {
@@ -186,7 +202,10 @@ fn mv(cli: &Cli, a: &MvArgs) -> Result<Code, Failure> {
     };
     let objects = store.read()?.mv_page(&query, 0, a.limit)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&objects).context("cannot encode metaverse objects")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&objects).context("cannot encode metaverse objects")?
+        );
     } else {
         print!("{}", render::mv(&objects));
     }

@@ -3,6 +3,8 @@
 //! and renders their results for people (tables, progress bars) and programs
 //! (`--json`).
 
+#![allow(clippy::print_stdout)] // a command-line program prints its results
+
 mod args;
 mod commands;
 mod control;

@@ -26,12 +26,11 @@ pub fn sink(quiet: bool) -> Arc<Progress> {
 
 impl Progress {
     pub fn finish(&self) {
-        if let Progress::Bar(b) = self {
-            if let Ok(mut b) = b.lock() {
-                if let Some(bar) = b.take() {
-                    bar.finish_and_clear();
-                }
-            }
+        if let Progress::Bar(b) = self
+            && let Ok(mut b) = b.lock()
+            && let Some(bar) = b.take()
+        {
+            bar.finish_and_clear();
         }
     }
 }
@@ -54,10 +53,10 @@ impl ProgressSink for Progress {
                     bar.set_style(style.progress_chars("=> "));
                 }
                 bar.set_prefix(format!("{}. {}", index + 1, step));
-                if let Ok(mut slot) = b.lock() {
-                    if let Some(old) = slot.replace(bar) {
-                        old.finish_and_clear();
-                    }
+                if let Ok(mut slot) = b.lock()
+                    && let Some(old) = slot.replace(bar)
+                {
+                    old.finish_and_clear();
                 }
             }
             Progress::Lines => eprintln!("step {}: {} started", index + 1, step),
@@ -66,25 +65,29 @@ impl ProgressSink for Progress {
     }
 
     fn advanced(&self, processed: u64) {
-        if let Progress::Bar(b) = self {
-            if let Ok(b) = b.lock() {
-                if let Some(bar) = b.as_ref() {
-                    bar.set_position(processed);
-                }
-            }
+        if let Progress::Bar(b) = self
+            && let Ok(b) = b.lock()
+            && let Some(bar) = b.as_ref()
+        {
+            bar.set_position(processed);
         }
     }
 
     fn step_finished(&self, index: usize, record: &StepRecord) {
         match self {
             Progress::Bar(b) => {
-                if let Ok(mut b) = b.lock() {
-                    if let Some(bar) = b.take() {
-                        bar.finish_and_clear();
-                    }
+                if let Ok(mut b) = b.lock()
+                    && let Some(bar) = b.take()
+                {
+                    bar.finish_and_clear();
                 }
             }
-            Progress::Lines => eprintln!("step {}: {} finished: {}", index + 1, record.step_type, record.status),
+            Progress::Lines => eprintln!(
+                "step {}: {} finished: {}",
+                index + 1,
+                record.step_type,
+                record.status
+            ),
             Progress::Quiet => {}
         }
     }

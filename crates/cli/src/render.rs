@@ -37,7 +37,11 @@ pub fn check(loaded: &Loaded, json: bool) -> String {
     let _ = writeln!(out, "{}: configuration is valid", loaded.path.display());
     let _ = writeln!(out, "store: {}", s.base_dir.join(&s.store.path).display());
     for (name, t) in &s.metaverse {
-        let _ = writeln!(out, "metaverse type {name}: {} attributes", t.attributes.len());
+        let _ = writeln!(
+            out,
+            "metaverse type {name}: {} attributes",
+            t.attributes.len()
+        );
     }
     for m in &s.mas {
         let _ = writeln!(
@@ -83,16 +87,31 @@ pub fn counters(c: &StepCounters) -> Vec<(String, u64)> {
             v.push(("joins".into(), s.joins));
             v.push(("filtered-disconnectors".into(), s.filtered_disconnectors));
             v.push(("disconnections".into(), s.disconnections));
-            v.push(("connectors-with-flow-updates".into(), s.connectors_with_flow_updates));
-            v.push(("connectors-without-flow-updates".into(), s.connectors_without_flow_updates));
+            v.push((
+                "connectors-with-flow-updates".into(),
+                s.connectors_with_flow_updates,
+            ));
+            v.push((
+                "connectors-without-flow-updates".into(),
+                s.connectors_without_flow_updates,
+            ));
             v.push(("deleted".into(), s.deleted));
             v.push(("failures".into(), s.failures));
             for (ma, o) in &s.outbound {
                 v.push((format!("{ma}: provisioned-adds"), o.provisioned_adds));
                 v.push((format!("{ma}: provisioned-renames"), o.provisioned_renames));
-                v.push((format!("{ma}: provisioned-disconnects"), o.provisioned_disconnects));
-                v.push((format!("{ma}: provisioned-delete-adds"), o.provisioned_delete_adds));
-                v.push((format!("{ma}: export-attribute-flow"), o.export_attribute_flow));
+                v.push((
+                    format!("{ma}: provisioned-disconnects"),
+                    o.provisioned_disconnects,
+                ));
+                v.push((
+                    format!("{ma}: provisioned-delete-adds"),
+                    o.provisioned_delete_adds,
+                ));
+                v.push((
+                    format!("{ma}: export-attribute-flow"),
+                    o.export_attribute_flow,
+                ));
                 v.push((format!("{ma}: export-no-flow"), o.export_no_flow));
             }
         }
@@ -156,7 +175,11 @@ pub fn run(run: &RunRecord, errors: &[RunObjectError]) -> String {
     if !errors.is_empty() {
         let _ = writeln!(out, "  first errors:");
         for e in errors {
-            let _ = writeln!(out, "    {}: {}: {}", e.object, e.error.error_type, e.error.detail);
+            let _ = writeln!(
+                out,
+                "    {}: {}: {}",
+                e.object, e.error.error_type, e.error.detail
+            );
         }
     }
     out
@@ -184,9 +207,15 @@ pub fn history(runs: &[RunRecord]) -> String {
             .map(|s| match &s.counters {
                 StepCounters::Import(c) => c.staged(),
                 StepCounters::Sync(c) => {
-                    c.projections + c.joins + c.disconnections + c.connectors_with_flow_updates + c.deleted
+                    c.projections
+                        + c.joins
+                        + c.disconnections
+                        + c.connectors_with_flow_updates
+                        + c.deleted
                 }
-                StepCounters::Export(c) => c.adds + c.updates + c.renames + c.deletes + c.delete_adds,
+                StepCounters::Export(c) => {
+                    c.adds + c.updates + c.renames + c.deletes + c.delete_adds
+                }
             })
             .sum();
         rows.push(vec![
@@ -219,7 +248,11 @@ pub fn cs(ma: &str, objects: &[CsObject], counts: &CsCounts) -> String {
     let _ = writeln!(
         out,
         "{ma}: {} objects, {} pending import, {} pending export, {} unconfirmed export, {} with errors",
-        counts.total, counts.pending_import, counts.pending_export, counts.unconfirmed_export, counts.errors
+        counts.total,
+        counts.pending_import,
+        counts.pending_export,
+        counts.unconfirmed_export,
+        counts.errors
     );
     let mut rows = vec![vec![
         "ANCHOR".to_owned(),
@@ -277,7 +310,12 @@ pub fn mv(objects: &[MvObject]) -> String {
     for o in objects {
         let _ = writeln!(out, "{} #{}", o.object_type, o.id);
         for (name, v) in &o.attributes {
-            let _ = writeln!(out, "  {name} = {}  ({})", attr_text(&v.value), v.contributor);
+            let _ = writeln!(
+                out,
+                "  {name} = {}  ({})",
+                attr_text(&v.value),
+                v.contributor
+            );
         }
     }
     out

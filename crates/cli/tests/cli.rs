@@ -1,6 +1,8 @@
 //! Integration tests of the `autosync` binary: one test binary for the
 //! crate (modules below), driving the real binary on real files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod cli {
     pub mod support;
 

@@ -53,7 +53,10 @@ fn small() -> Workdir {
 
 fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
-    s.add_filter(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)?", "[time]");
+    s.add_filter(
+        r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|\+00:00)?",
+        "[time]",
+    );
     s.add_filter(r"\d+\.\d{3} s", "[duration]");
     s.add_filter(r"/tmp/[^/\s]+/", "[dir]/");
     s.add_filter(r"/tmp/[^/\s]+", "[dir]");
@@ -69,7 +72,10 @@ fn check_should_summarise_a_valid_configuration() {
 
 #[test]
 fn check_should_name_file_line_and_key_of_a_configuration_error_and_exit_2() {
-    let w = Workdir::with_config(&SMALL.replace("{ mv = \"status\", from = \"status\" }", "{ mv = \"state\", from = \"status\" }"));
+    let w = Workdir::with_config(&SMALL.replace(
+        "{ mv = \"status\", from = \"status\" }",
+        "{ mv = \"state\", from = \"status\" }",
+    ));
     let out = w.run(&["check"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
@@ -110,10 +116,22 @@ fn history_should_list_runs_most_recent_first_in_text_and_json() {
     let runs = v.as_array().unwrap();
     assert_eq!(runs.len(), 3);
     assert_eq!(runs[0]["profile"], "export");
-    for key in ["id", "ma", "profile", "status", "started_at", "ended_at", "reason", "steps"] {
+    for key in [
+        "id",
+        "ma",
+        "profile",
+        "status",
+        "started_at",
+        "ended_at",
+        "reason",
+        "steps",
+    ] {
         assert!(runs[0].get(key).is_some(), "history --json lacks `{key}`");
     }
-    assert_eq!(runs[1]["steps"][0]["counters"]["outbound"]["dir"]["provisioned-adds"], 4);
+    assert_eq!(
+        runs[1]["steps"][0]["counters"]["outbound"]["dir"]["provisioned-adds"],
+        4
+    );
     let limited = w.expect(&["history", "--ma", "hr", "--limit", "1", "--json"], 0);
     let v: serde_json::Value = serde_json::from_str(&limited).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);
@@ -153,9 +171,13 @@ fn cs_errors_should_show_the_error_kept_with_the_object_while_the_rest_synchroni
     let errors = w.expect(&["cs", "hr", "--errors"], 0);
     assert!(errors.contains("1 with errors"), "{errors}");
     assert!(errors.contains("expression-failed"), "{errors}");
-    let json: serde_json::Value = serde_json::from_str(&w.expect(&["cs", "hr", "--errors", "--json"], 0)).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&w.expect(&["cs", "hr", "--errors", "--json"], 0)).unwrap();
     assert_eq!(json[0]["anchor"], "4");
-    assert!(json[0]["pending_import"].is_object(), "the object keeps its pending import for the next sync");
+    assert!(
+        json[0]["pending_import"].is_object(),
+        "the object keeps its pending import for the next sync"
+    );
     settings().bind(|| insta::assert_snapshot!(errors));
 }
 
@@ -200,12 +222,25 @@ fn export_over_the_deletion_threshold_should_stop_until_approved() {
     w.expect(&["run-profile", "hr", "full-sync", "--no-progress"], 0);
     let out = w.expect(&["run-profile", "dir", "export", "--no-progress"], 3);
     assert!(out.contains("stopped-deletion-threshold-exceeded"), "{out}");
-    assert_eq!(std::fs::read_to_string(w.path().join("dir.jsonl")).unwrap().lines().count(), 4);
+    assert_eq!(
+        std::fs::read_to_string(w.path().join("dir.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        4
+    );
     w.expect(&["approve", "dir"], 0);
     w.expect(&["run-profile", "dir", "export", "--no-progress"], 0);
-    assert_eq!(std::fs::read_to_string(w.path().join("dir.jsonl")).unwrap().lines().count(), 1);
+    assert_eq!(
+        std::fs::read_to_string(w.path().join("dir.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
     // The approval was used up.
     let history: serde_json::Value =
-        serde_json::from_str(&w.expect(&["history", "--ma", "dir", "--limit", "1", "--json"], 0)).unwrap();
+        serde_json::from_str(&w.expect(&["history", "--ma", "dir", "--limit", "1", "--json"], 0))
+            .unwrap();
     assert_eq!(history[0]["steps"][0]["counters"]["deletes"], 3);
 }

@@ -73,24 +73,40 @@ fn scenario(w: &Workdir, crash: Option<(usize, u64)>, trace: Option<&Path>) -> b
         let args = ["run-profile", ma, profile, "--no-progress", "--json"];
         let mut env: Vec<(&str, String)> = Vec::new();
         if let Some(t) = trace {
-            env.push(("AUTOSYNC_CRASH_TRACE", t.join(format!("{i:03}")).display().to_string()));
+            env.push((
+                "AUTOSYNC_CRASH_TRACE",
+                t.join(format!("{i:03}")).display().to_string(),
+            ));
         }
-        if let Some((ci, n)) = crash {
-            if ci == i {
-                env.push(("AUTOSYNC_CRASH_AFTER", n.to_string()));
-            }
+        if let Some((ci, n)) = crash
+            && ci == i
+        {
+            env.push(("AUTOSYNC_CRASH_AFTER", n.to_string()));
         }
         let env_ref: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let out = w.run_env(&args, &env_ref);
         if crash.map(|c| c.0) == Some(i) {
             use std::os::unix::process::ExitStatusExt;
-            assert_eq!(out.status.signal(), Some(9), "expected the crash point to kill {ma} {profile}");
+            assert_eq!(
+                out.status.signal(),
+                Some(9),
+                "expected the crash point to kill {ma} {profile}"
+            );
             crashed = true;
             // The same run again, without the crash.
             let again = w.run(&args);
-            assert!(again.status.success(), "{ma} {profile} after crash: {}", String::from_utf8_lossy(&again.stderr));
+            assert!(
+                again.status.success(),
+                "{ma} {profile} after crash: {}",
+                String::from_utf8_lossy(&again.stderr)
+            );
         } else {
-            assert!(out.status.success(), "{ma} {profile}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{ma} {profile}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
     crashed
@@ -98,11 +114,15 @@ fn scenario(w: &Workdir, crash: Option<(usize, u64)>, trace: Option<&Path>) -> b
 
 /// Everything that must converge, with store ids replaced by stable keys.
 fn end_state(w: &Workdir) -> serde_json::Value {
-    let mv: serde_json::Value = serde_json::from_str(&w.expect(&["mv", "--json", "--limit", "100000"], 0)).unwrap();
+    let mv: serde_json::Value =
+        serde_json::from_str(&w.expect(&["mv", "--json", "--limit", "100000"], 0)).unwrap();
     let mut by_id = std::collections::HashMap::new();
     let mut people = Vec::new();
     for o in mv.as_array().unwrap() {
-        let key = o["attributes"]["employeeId"]["value"].as_str().unwrap().to_owned();
+        let key = o["attributes"]["employeeId"]["value"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         by_id.insert(o["id"].as_i64().unwrap(), key.clone());
         let mut o = o.clone();
         o.as_object_mut().unwrap().remove("id");
@@ -122,7 +142,10 @@ fn end_state(w: &Workdir) -> serde_json::Value {
                 let m = o.as_object_mut().unwrap();
                 m.remove("id");
                 if let Some(id) = m["connection"].get("mv_id").and_then(|v| v.as_i64()) {
-                    m.insert("connection".into(), serde_json::json!({"mv": by_id.get(&id)}));
+                    m.insert(
+                        "connection".into(),
+                        serde_json::json!({"mv": by_id.get(&id)}),
+                    );
                 }
                 if let Some(e) = m.get_mut("error") {
                     e.as_object_mut().unwrap().remove("run_id");
@@ -147,7 +170,10 @@ fn inserts(w: &Workdir) -> Vec<(String, i64)> {
     let mut stmt = conn
         .prepare("SELECT employee_id, count(*) FROM audit_insert GROUP BY employee_id ORDER BY employee_id")
         .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 #[test]
@@ -169,17 +195,35 @@ fn sigkill_at_random_crash_points_should_converge_to_the_uninterrupted_end_state
             points.push((i, k));
         }
     }
-    assert!(points.len() > 40, "too few crash points to be meaningful: {}", points.len());
+    assert!(
+        points.len() > 40,
+        "too few crash points to be meaningful: {}",
+        points.len()
+    );
 
-    let seeds: u64 = std::env::var("AUTOSYNC_CRASH_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(24);
+    let seeds: u64 = std::env::var("AUTOSYNC_CRASH_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(24);
     let mut rng = Lcg(0x5eed_2026_1123);
     for seed in 0..seeds {
         let pick = points[(rng.next() % points.len() as u64) as usize];
         let w = prepare();
-        assert!(scenario(&w, Some(pick), None), "seed {seed}: no crash at {pick:?}");
+        assert!(
+            scenario(&w, Some(pick), None),
+            "seed {seed}: no crash at {pick:?}"
+        );
         let got = end_state(&w);
-        assert!(got == expected, "seed {seed}: crash at {pick:?} diverged\n{}", diff(&expected, &got));
-        assert_eq!(inserts(&w), expected_inserts, "seed {seed}: crash at {pick:?} inserted an object twice");
+        assert!(
+            got == expected,
+            "seed {seed}: crash at {pick:?} diverged\n{}",
+            diff(&expected, &got)
+        );
+        assert_eq!(
+            inserts(&w),
+            expected_inserts,
+            "seed {seed}: crash at {pick:?} inserted an object twice"
+        );
     }
 }
 
@@ -187,7 +231,10 @@ fn sigkill_at_random_crash_points_should_converge_to_the_uninterrupted_end_state
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 }

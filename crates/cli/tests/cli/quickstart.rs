@@ -41,7 +41,15 @@ fn quickstart_second_cycle_should_change_nothing_when_the_source_did_not_change(
         );
         for step in run["steps"].as_array().unwrap() {
             let c = &step["counters"];
-            for key in ["stage-add", "stage-update", "stage-delete", "adds", "updates", "deletes", "projections"] {
+            for key in [
+                "stage-add",
+                "stage-update",
+                "stage-delete",
+                "adds",
+                "updates",
+                "deletes",
+                "projections",
+            ] {
                 if let Some(n) = c.get(key) {
                     assert_eq!(n.as_u64(), Some(0), "{key} in {run}");
                 }
@@ -74,10 +82,17 @@ fn quickstart_should_update_and_deprovision_after_hr_changes() {
     });
     w.cycle();
     let users = app_users(w.path());
-    assert!(users.iter().all(|u| u.0 != terminated), "terminated person still in app");
+    assert!(
+        users.iter().all(|u| u.0 != terminated),
+        "terminated person still in app"
+    );
     let row = users.iter().find(|u| u.0 == changed).unwrap();
     assert_eq!(row.2, "Chief Synchronisation Officer");
-    assert!(directory(w.path()).iter().all(|o| o["id"] != terminated.as_str()));
+    assert!(
+        directory(w.path())
+            .iter()
+            .all(|o| o["id"] != terminated.as_str())
+    );
     assert_eq!(users.len(), active.len() - 1);
 }
 
@@ -87,10 +102,22 @@ fn quickstart_folder_should_work_when_copied_elsewhere_and_run_from_another_dire
     let elsewhere = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(BIN)
         .current_dir(elsewhere.path())
-        .args(["-c", w.config().to_str().unwrap(), "run-profile", "hr", "full-import", "--no-progress"])
+        .args([
+            "-c",
+            w.config().to_str().unwrap(),
+            "run-profile",
+            "hr",
+            "full-import",
+            "--no-progress",
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(w.path().join("state/autosync.db").exists());
     assert!(!elsewhere.path().join("state").exists());
 }

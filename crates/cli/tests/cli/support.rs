@@ -132,7 +132,9 @@ pub fn app_users(dir: &Path) -> Vec<(String, String, String)> {
 /// The directory file's objects, by line.
 pub fn directory(dir: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(dir.join("data/directory.jsonl")).unwrap_or_default();
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// People in the HR file with the given status: employee ids.
