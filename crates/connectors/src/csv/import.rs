@@ -198,7 +198,7 @@ impl<'a> CsvImport<'a> {
             anchor,
             location: format!("{} line {line}", self.label),
             error_type: error_type.to_owned(),
-            detail: format!("{} line {line}: {detail}", self.label),
+            detail,
         })
     }
 

@@ -132,7 +132,7 @@ impl<'a> JsonlImport<'a> {
                 anchor,
                 location: format!("{} line {line}", self.label),
                 error_type: kind.to_owned(),
-                detail: format!("{} line {line}: {detail}", self.label),
+                detail,
             })
         };
         let Ok(text) = std::str::from_utf8(bytes) else {

@@ -118,7 +118,7 @@ fn errors(items: &[ImportItem]) -> Vec<(String, String)> {
     items
         .iter()
         .filter_map(|i| i.as_ref().err())
-        .map(|e| (e.error_type.clone(), e.detail.clone()))
+        .map(|e| (e.error_type.clone(), format!("{}: {}", e.location, e.detail)))
         .collect()
 }
 
