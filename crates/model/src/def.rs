@@ -192,7 +192,10 @@ impl MaDef {
     /// Every run profile name, including the conventional defaults.
     pub fn profile_names(&self) -> Vec<String> {
         if self.run_profiles.is_empty() {
-            StepType::ALL.iter().map(|s| s.as_str().to_owned()).collect()
+            StepType::ALL
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect()
         } else {
             self.run_profiles.keys().cloned().collect()
         }

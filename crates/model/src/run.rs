@@ -152,7 +152,11 @@ pub struct ImportCounters {
 impl ImportCounters {
     /// Changes staged: what makes a delta sync necessary.
     pub fn staged(&self) -> u64 {
-        self.stage_add + self.stage_update + self.stage_rename + self.stage_delete + self.stage_delete_add
+        self.stage_add
+            + self.stage_update
+            + self.stage_rename
+            + self.stage_delete
+            + self.stage_delete_add
     }
 }
 
@@ -272,7 +276,9 @@ impl fmt::Display for RunReason {
         match self {
             RunReason::Manual { by } => write!(f, "manual ({by})"),
             RunReason::Trigger { trigger } => write!(f, "trigger {trigger}"),
-            RunReason::FollowUp { run_id, because } => write!(f, "follow-up of run {run_id}: {because}"),
+            RunReason::FollowUp { run_id, because } => {
+                write!(f, "follow-up of run {run_id}: {because}")
+            }
             RunReason::Reconciliation { because } => write!(f, "reconciliation: {because}"),
         }
     }

@@ -99,7 +99,10 @@ impl Serialize for Value {
             Value::Boolean(v) => s.serialize_bool(*v),
             Value::Binary(v) => {
                 let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("base64", &base64::engine::general_purpose::STANDARD.encode(v))?;
+                m.serialize_entry(
+                    "base64",
+                    &base64::engine::general_purpose::STANDARD.encode(v),
+                )?;
                 m.end()
             }
             Value::Multi(vs) => {
@@ -128,9 +131,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Integer(v))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        i64::try_from(v)
-            .map(Value::Integer)
-            .map_err(|_| E::custom(format!("integer {v} is larger than the largest supported integer")))
+        i64::try_from(v).map(Value::Integer).map_err(|_| {
+            E::custom(format!(
+                "integer {v} is larger than the largest supported integer"
+            ))
+        })
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
         // Floating point numbers are kept as text so that nothing is rounded.

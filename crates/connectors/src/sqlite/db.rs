@@ -88,7 +88,11 @@ fn open_creating(s: &SqliteSettings) -> Result<Connection, ConnectorError> {
     if let Some(c) = &s.types.type_column {
         cols.push(q(c));
     }
-    let ddl = format!("CREATE TABLE IF NOT EXISTS {} ({})", q(&s.table), cols.join(", "));
+    let ddl = format!(
+        "CREATE TABLE IF NOT EXISTS {} ({})",
+        q(&s.table),
+        cols.join(", ")
+    );
     conn.execute_batch(&ddl)
         .map_err(|e| step_error(&e, &format!("cannot create table `{}`", s.table)))?;
     Ok(conn)

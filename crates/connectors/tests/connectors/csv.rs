@@ -118,7 +118,12 @@ fn errors(items: &[ImportItem]) -> Vec<(String, String)> {
     items
         .iter()
         .filter_map(|i| i.as_ref().err())
-        .map(|e| (e.error_type.clone(), format!("{}: {}", e.location, e.detail)))
+        .map(|e| {
+            (
+                e.error_type.clone(),
+                format!("{}: {}", e.location, e.detail),
+            )
+        })
         .collect()
 }
 
