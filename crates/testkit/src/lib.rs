@@ -1,1 +1,0 @@
-//! autosync-testkit (being built).
