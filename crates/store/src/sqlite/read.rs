@@ -15,6 +15,19 @@ pub(crate) const CHUNK: usize = 500;
 /// The small `IN (...)` query used for short remainders.
 const SMALL_CHUNK: usize = 16;
 
+/// The next chunk of a batch lookup: up to `CHUNK` items for the big
+/// statement, or the last few for the small one; `size` is the statement's
+/// number of slots (the chunk is padded with NULLs up to it).
+fn next_chunk<T>(rest: &[T]) -> (&[T], usize, &[T]) {
+    let size = if rest.len() > SMALL_CHUNK {
+        CHUNK
+    } else {
+        SMALL_CHUNK
+    };
+    let (chunk, tail) = rest.split_at(rest.len().min(size));
+    (chunk, size, tail)
+}
+
 /// What a query needs: the connection, the store path (for messages) and
 /// the metaverse index definitions.
 pub(crate) struct Ctx<'a> {
@@ -129,12 +142,7 @@ impl Ctx<'_> {
         };
         let mut rest = anchors;
         while !rest.is_empty() {
-            let size = if rest.len() > SMALL_CHUNK {
-                CHUNK
-            } else {
-                SMALL_CHUNK
-            };
-            let (chunk, tail) = rest.split_at(rest.len().min(size));
+            let (chunk, size, tail) = next_chunk(rest);
             rest = tail;
             let sql = if size == CHUNK {
                 &*BY_ANCHORS_BIG
@@ -280,12 +288,7 @@ impl Ctx<'_> {
         let op = || format!("read {} metaverse objects from store", ids.len());
         let mut rest = ids;
         while !rest.is_empty() {
-            let size = if rest.len() > SMALL_CHUNK {
-                CHUNK
-            } else {
-                SMALL_CHUNK
-            };
-            let (chunk, tail) = rest.split_at(rest.len().min(size));
+            let (chunk, size, tail) = next_chunk(rest);
             rest = tail;
             let sql = if size == CHUNK {
                 &*MV_MANY_BIG
