@@ -6,6 +6,7 @@
 //! queues the follow-ups. The queues are persisted after every change.
 
 use crate::config::ControllerConfig;
+use crate::control::Control;
 use crate::persist::{self, PersistedState};
 use crate::status::{MaStateView, MaStatus, Status};
 use autosync_controller::{
@@ -38,6 +39,15 @@ pub enum Command {
     },
     /// Every MA's state and queue.
     Status { reply: oneshot::Sender<Status> },
+    /// An operator's control (start, stop, cancel, clear-queue, pause,
+    /// resume, approve, reject, maintenance) on one MA or, with `ma: None`,
+    /// on every MA / the whole service. The reply says what was done.
+    Control {
+        action: Control,
+        ma: Option<String>,
+        by: String,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
 }
 
 /// What a service run did.

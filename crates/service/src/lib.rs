@@ -14,6 +14,8 @@
 
 pub mod adapter;
 pub mod config;
+pub mod discover;
+pub mod control;
 mod executor;
 pub mod persist;
 pub mod service;
@@ -21,6 +23,7 @@ pub mod status;
 
 pub use adapter::EngineAdapter;
 pub use autosync_controller::PushOutcome;
+pub use control::Control;
 pub use config::{ControllerConfig, MaControllerConfig, controller_config};
 pub use executor::{Command, Summary};
 pub use persist::{PersistedState, STATE_KEY};
