@@ -1,0 +1,418 @@
+//! `[controller.notifications]`: which statuses to ignore, the reminder
+//! period, the SMTP server and the webhooks. Secrets (the SMTP password,
+//! webhook header values, webhook URLs, which often carry a token) are
+//! redacted in `Debug` output.
+
+use autosync_model::RunStatus;
+use autosync_triggers::HumanDuration;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// Default time after which a repeated failure is notified again.
+pub const DEFAULT_REMINDER_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// Default time limit of one send (SMTP conversation, webhook request).
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Statuses not notified (and which reset suppression) by default.
+pub const DEFAULT_IGNORE_STATUSES: &[RunStatus] =
+    &[RunStatus::Success, RunStatus::CompletedNoObjects];
+
+/// Every run status, to check and list names.
+const ALL_STATUSES: &[RunStatus] = &[
+    RunStatus::InProgress,
+    RunStatus::Success,
+    RunStatus::CompletedNoObjects,
+    RunStatus::CompletedWarnings,
+    RunStatus::CompletedExportErrors,
+    RunStatus::CompletedSyncErrors,
+    RunStatus::CompletedImportErrors,
+    RunStatus::StoppedServerDown,
+    RunStatus::StoppedConnectivity,
+    RunStatus::StoppedDeadlocked,
+    RunStatus::StoppedExtensionDllException,
+    RunStatus::StoppedUserRequested,
+    RunStatus::StoppedDeletionThresholdExceeded,
+    RunStatus::StoppedServer,
+    RunStatus::StoppedConfiguration,
+    RunStatus::StoppedError,
+    RunStatus::NoStartMaAlreadyRunning,
+];
+
+/// A secret string: readable with [`Secret::expose`], never printed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+/// `[controller.notifications]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Run statuses (MIM names) that are not notified; a run ending in one
+    /// of them resets suppression for its MA and profile.
+    pub ignore_statuses: Vec<String>,
+    /// A failure that keeps repeating is notified again after this long.
+    pub reminder_after: HumanDuration,
+    /// Send a "recovered" notice when a notified failure clears.
+    pub notify_recovered: bool,
+    /// Email; none: no email.
+    pub smtp: Option<SmtpConfig>,
+    /// Webhooks (HTTP POST of a JSON document), each independent.
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            ignore_statuses: DEFAULT_IGNORE_STATUSES
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            reminder_after: HumanDuration(DEFAULT_REMINDER_AFTER),
+            notify_recovered: true,
+            smtp: None,
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Security {
+    /// Plain text (only for a relay on the same host or network).
+    None,
+    /// Plain connection upgraded with STARTTLS, which is required.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    Tls,
+}
+
+impl Security {
+    /// The usual port for this security.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Security::None => 25,
+            Security::Starttls => 587,
+            Security::Tls => 465,
+        }
+    }
+}
+
+/// `[controller.notifications.smtp]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// Default: 25 (`none`), 587 (`starttls`), 465 (`tls`).
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub security: Security,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Also `password_file` (read by the configuration layer).
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Sender, `addr@example.org` or `Name <addr@example.org>`.
+    pub from: String,
+    /// Recipients (at least one).
+    pub to: Vec<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+impl SmtpConfig {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(self.security.default_port())
+    }
+}
+
+/// One `[[controller.notifications.webhooks]]`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http://` or `https://` URL the JSON document is POSTed to.
+    pub url: Secret,
+    /// Extra request headers (e.g. `Authorization`); values are secret.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+impl WebhookConfig {
+    /// The URL without what may be secret (user info, path, query): for
+    /// logs and error messages.
+    pub fn target(&self) -> String {
+        redact_url(self.url.expose())
+    }
+}
+
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: BTreeMap<&str, &Secret> =
+            self.headers.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.target())
+            .field("headers", &headers)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+fn default_timeout() -> HumanDuration {
+    HumanDuration(DEFAULT_SEND_TIMEOUT)
+}
+
+/// `scheme://host[:port]/…`: the URL with user info, path and query cut
+/// (webhook URLs of chat services carry their token in the path).
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (s, r),
+        None => return "<invalid url>".into(),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let cut = rest.len() > authority.len();
+    format!("{scheme}://{host}{}", if cut { "/…" } else { "" })
+}
+
+/// One step of the path to a key, relative to `[controller.notifications]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySegment {
+    Key(String),
+    Index(usize),
+}
+
+/// A problem found by [`NotifyConfig::validate`]: where and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Path below `[controller.notifications]`, e.g. `smtp`, `to`, `1`.
+    pub path: Vec<KeySegment>,
+    pub message: String,
+}
+
+impl ConfigProblem {
+    fn new(path: Vec<KeySegment>, message: impl Into<String>) -> Self {
+        ConfigProblem {
+            path,
+            message: message.into(),
+        }
+    }
+
+    /// The dotted key, e.g. `controller.notifications.smtp.to[1]`.
+    pub fn key(&self) -> String {
+        let mut out = String::from("controller.notifications");
+        for seg in &self.path {
+            match seg {
+                KeySegment::Key(k) => {
+                    out.push('.');
+                    out.push_str(k);
+                }
+                KeySegment::Index(i) => out.push_str(&format!("[{i}]")),
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.key(), self.message)
+    }
+}
+
+fn key(k: &str) -> KeySegment {
+    KeySegment::Key(k.to_owned())
+}
+
+impl NotifyConfig {
+    /// Every problem of the configuration, each naming its key; empty when
+    /// it can be used.
+    pub fn validate(&self) -> Result<(), Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        for (i, name) in self.ignore_statuses.iter().enumerate() {
+            if RunStatus::parse(name).is_none() {
+                let names: Vec<&str> = ALL_STATUSES.iter().map(|s| s.as_str()).collect();
+                let hint = closest(name, &names)
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                problems.push(ConfigProblem::new(
+                    vec![key("ignore_statuses"), KeySegment::Index(i)],
+                    format!(
+                        "unknown run status `{name}`{hint}; the statuses are: {}",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(smtp) = &self.smtp {
+            validate_smtp(smtp, &mut problems);
+        }
+        for (i, hook) in self.webhooks.iter().enumerate() {
+            validate_webhook(hook, i, &mut problems);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The statuses that are not notified (names that do not parse are
+    /// skipped: [`NotifyConfig::validate`] reports them).
+    pub fn ignored_statuses(&self) -> Vec<RunStatus> {
+        self.ignore_statuses
+            .iter()
+            .filter_map(|s| RunStatus::parse(s))
+            .collect()
+    }
+}
+
+fn validate_smtp(smtp: &SmtpConfig, problems: &mut Vec<ConfigProblem>) {
+    let at = |k: &str| vec![key("smtp"), key(k)];
+    if smtp.host.trim().is_empty() || smtp.host.contains(char::is_whitespace) {
+        problems.push(ConfigProblem::new(
+            at("host"),
+            format!(
+                "`{}` is not a host name or address (write e.g. \"smtp.example.org\")",
+                smtp.host
+            ),
+        ));
+    }
+    if smtp.port == Some(0) {
+        problems.push(ConfigProblem::new(at("port"), "port 0 is not a port"));
+    }
+    if let Err(e) = smtp.from.parse::<lettre::message::Mailbox>() {
+        problems.push(ConfigProblem::new(
+            at("from"),
+            format!(
+                "`{}` is not an email address ({e}); write e.g. \"autosync@example.org\" or \"Autosync <autosync@example.org>\"",
+                smtp.from
+            ),
+        ));
+    }
+    if smtp.to.is_empty() {
+        problems.push(ConfigProblem::new(
+            at("to"),
+            "no recipient: give at least one address, e.g. to = [\"ops@example.org\"]",
+        ));
+    }
+    for (i, to) in smtp.to.iter().enumerate() {
+        if let Err(e) = to.parse::<lettre::message::Mailbox>() {
+            problems.push(ConfigProblem::new(
+                vec![key("smtp"), key("to"), KeySegment::Index(i)],
+                format!("`{to}` is not an email address ({e})"),
+            ));
+        }
+    }
+    match (&smtp.username, &smtp.password) {
+        (Some(_), None) => problems.push(ConfigProblem::new(
+            at("password"),
+            "`username` is set but no `password` (or `password_file`)",
+        )),
+        (None, Some(_)) => problems.push(ConfigProblem::new(
+            at("username"),
+            "`password` is set but no `username`",
+        )),
+        _ => {}
+    }
+    if smtp.timeout.0.is_zero() {
+        problems.push(ConfigProblem::new(
+            at("timeout"),
+            "must be more than 0 (e.g. \"10s\")",
+        ));
+    }
+}
+
+fn validate_webhook(hook: &WebhookConfig, i: usize, problems: &mut Vec<ConfigProblem>) {
+    let at = |k: &str| vec![key("webhooks"), KeySegment::Index(i), key(k)];
+    let url = hook.url.expose();
+    match url.parse::<ureq::http::Uri>() {
+        Ok(uri) => {
+            let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+            if !scheme_ok || uri.host().is_none_or(str::is_empty) {
+                problems.push(ConfigProblem::new(
+                    at("url"),
+                    format!(
+                        "`{}` is not an http:// or https:// URL with a host",
+                        redact_url(url)
+                    ),
+                ));
+            }
+        }
+        Err(e) => problems.push(ConfigProblem::new(
+            at("url"),
+            format!(
+                "not a valid URL ({e}); write e.g. \"https://hooks.example.org/autosync\""
+            ),
+        )),
+    }
+    for (name, value) in &hook.headers {
+        if ureq::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            problems.push(ConfigProblem::new(
+                vec![key("webhooks"), KeySegment::Index(i), key("headers")],
+                format!("`{name}` is not a valid HTTP header name"),
+            ));
+        }
+        if ureq::http::HeaderValue::from_str(value.expose()).is_err() {
+            problems.push(ConfigProblem::new(
+                vec![
+                    key("webhooks"),
+                    KeySegment::Index(i),
+                    key("headers"),
+                    key(name),
+                ],
+                "the value is not a valid HTTP header value (control characters or line breaks)",
+            ));
+        }
+    }
+    if hook.timeout.0.is_zero() {
+        problems.push(ConfigProblem::new(
+            at("timeout"),
+            "must be more than 0 (e.g. \"10s\")",
+        ));
+    }
+}
+
+/// The candidate nearest to `word` by edit distance, when close enough.
+fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

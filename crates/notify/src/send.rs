@@ -1,0 +1,188 @@
+//! Delivery over SMTP (lettre, async) and webhooks (ureq on a blocking
+//! thread). Every send has a time limit; a failure is a value, never a panic.
+
+use crate::config::{Security, SmtpConfig, WebhookConfig};
+use crate::render::Rendered;
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, Message};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::fmt;
+use std::time::Duration;
+
+/// Extra time given to a send beyond its own time limit before the caller
+/// stops waiting for it.
+const GRACE: Duration = Duration::from_secs(1);
+
+/// Where a notice went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// `host:port` of the SMTP server.
+    Email { server: String },
+    /// Index in `webhooks` and the URL without its secret parts.
+    Webhook { index: usize, target: String },
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Channel::Email { server } => write!(f, "email via {server}"),
+            Channel::Webhook { index, target } => write!(f, "webhook {index} ({target})"),
+        }
+    }
+}
+
+/// Why a send failed (never holds a secret).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("the email could not be built: {0}")]
+    EmailBuild(String),
+    #[error("SMTP server {server}: {message}")]
+    Smtp { server: String, message: String },
+    #[error("webhook {target}: {message}")]
+    Webhook { target: String, message: String },
+    #[error("webhook {target} answered HTTP {status}")]
+    WebhookStatus { target: String, status: u16 },
+    #[error("{channel}: no answer within {timeout:?}")]
+    Timeout { channel: String, timeout: Duration },
+}
+
+/// What happened on one channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelOutcome {
+    pub channel: Channel,
+    pub result: Result<(), SendError>,
+}
+
+fn build_message(smtp: &SmtpConfig, r: &Rendered) -> Result<Message, SendError> {
+    let bad = |what: &str, e: &dyn fmt::Display| SendError::EmailBuild(format!("{what}: {e}"));
+    let from: Mailbox = smtp
+        .from
+        .parse()
+        .map_err(|e| bad(&format!("sender `{}`", smtp.from), &e))?;
+    let mut builder = Message::builder()
+        .from(from)
+        .subject(r.subject.as_str())
+        .header(ContentType::TEXT_PLAIN);
+    for to in &smtp.to {
+        let mailbox: Mailbox = to
+            .parse()
+            .map_err(|e| bad(&format!("recipient `{to}`"), &e))?;
+        builder = builder.to(mailbox);
+    }
+    builder
+        .body(r.text.clone())
+        .map_err(|e| bad("message", &e))
+}
+
+fn build_transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
+    let server = format!("{}:{}", smtp.host, smtp.port());
+    let tls = match smtp.security {
+        Security::None => Tls::None,
+        Security::Starttls | Security::Tls => {
+            let params = TlsParameters::new(smtp.host.clone()).map_err(|e| SendError::Smtp {
+                server: server.clone(),
+                message: format!("TLS set-up failed: {e}"),
+            })?;
+            if smtp.security == Security::Tls {
+                Tls::Wrapper(params)
+            } else {
+                Tls::Required(params)
+            }
+        }
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.as_str())
+        .port(smtp.port())
+        .tls(tls)
+        .timeout(Some(smtp.timeout.0));
+    if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
+        builder = builder.credentials(Credentials::new(
+            user.clone(),
+            password.expose().to_owned(),
+        ));
+    }
+    Ok(builder.build())
+}
+
+/// Sends `r` by email.
+pub async fn send_email(smtp: &SmtpConfig, r: &Rendered) -> Result<(), SendError> {
+    let server = format!("{}:{}", smtp.host, smtp.port());
+    let message = build_message(smtp, r)?;
+    let transport = build_transport(smtp)?;
+    let limit = smtp.timeout.0.saturating_add(GRACE);
+    match tokio::time::timeout(limit, transport.send(message)).await {
+        Ok(Ok(_response)) => Ok(()),
+        Ok(Err(e)) => Err(SendError::Smtp {
+            server,
+            message: e.to_string(),
+        }),
+        Err(_) => Err(SendError::Timeout {
+            channel: format!("SMTP server {server}"),
+            timeout: smtp.timeout.0,
+        }),
+    }
+}
+
+/// POSTs `body` (JSON) to one webhook.
+pub async fn send_webhook(hook: &WebhookConfig, body: Vec<u8>) -> Result<(), SendError> {
+    let target = hook.target();
+    let timeout = hook.timeout.0;
+    let owned = hook.clone();
+    let task = tokio::task::spawn_blocking(move || post(&owned, &body));
+    match tokio::time::timeout(timeout.saturating_add(GRACE), task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => Err(SendError::Webhook {
+            target,
+            message: format!("the sending thread failed: {join}"),
+        }),
+        Err(_) => Err(SendError::Timeout {
+            channel: format!("webhook {target}"),
+            timeout,
+        }),
+    }
+}
+
+fn post(hook: &WebhookConfig, body: &[u8]) -> Result<(), SendError> {
+    let target = hook.target();
+    let url = hook.url.expose();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(hook.timeout.0))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("autosync/", env!("CARGO_PKG_VERSION")))
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build(),
+        )
+        .build()
+        .new_agent();
+    let mut request = agent
+        .post(url)
+        .header("content-type", "application/json");
+    for (name, value) in &hook.headers {
+        request = request.header(name.as_str(), value.expose());
+    }
+    match request.send(body) {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(SendError::WebhookStatus {
+            target,
+            status: response.status().as_u16(),
+        }),
+        Err(ureq::Error::Timeout(_)) => Err(SendError::Timeout {
+            channel: format!("webhook {target}"),
+            timeout: hook.timeout.0,
+        }),
+        Err(e) => {
+            // An error may quote the URL, whose path can be the secret.
+            let mut message = e.to_string().replace(url, &target);
+            for value in hook.headers.values() {
+                if !value.expose().is_empty() {
+                    message = message.replace(value.expose(), "<redacted>");
+                }
+            }
+            Err(SendError::Webhook { target, message })
+        }
+    }
+}
