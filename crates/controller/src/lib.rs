@@ -10,7 +10,9 @@ pub mod engine_api;
 pub mod profiles;
 pub mod queue;
 pub mod request;
+pub mod retry;
 pub mod scheduler;
+pub mod thresholds;
 pub mod view;
 
 pub use decide::{Decision, Report, decide, reconcile};
@@ -20,6 +22,8 @@ pub use profiles::{
 };
 pub use queue::{MaQueue, PushOutcome, QueuedRequest, Queues, RequestId};
 pub use request::{ChainLink, Placement, Request};
+pub use retry::{DEFAULT_RETRY_STATUSES, RetryDecision, RetryPolicy};
+pub use thresholds::{Exceeded, Limit, StagingThresholds};
 pub use scheduler::{
     LockGroup, MaState, Plan, RunMode, Running, Scheduler, Slot, Start, WaitReason,
 };
