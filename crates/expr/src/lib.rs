@@ -21,6 +21,7 @@ mod builtins;
 mod error;
 mod eval;
 mod functions;
+mod hook;
 mod lexer;
 mod parser;
 mod program;
@@ -29,5 +30,6 @@ mod script_scan;
 
 pub use error::{CompileError, EvalError};
 pub use functions::{closest, function_names};
+pub use hook::{HookScript, compile_hook};
 pub use program::{Lookup, Program, compile_expr, compile_script, compile_source};
 pub use script::ScriptLimits;

@@ -57,7 +57,7 @@ const CLOCK_EVERY: u64 = 64;
 
 thread_local! {
     /// When the evaluation running on this thread must stop.
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    pub(crate) static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
     /// The attributes of the evaluation running on this thread (a shared
     /// map, also bound to `attrs`), for `attr("name")`.
     static CURRENT: RefCell<Option<Dynamic>> = const { RefCell::new(None) };
@@ -75,7 +75,7 @@ pub(crate) struct ScriptProgram {
 type EngineCache = Mutex<Vec<(ScriptLimits, Arc<Engine>)>>;
 
 /// Engines are shared between scripts that have the same limits.
-fn engine_for(limits: &ScriptLimits) -> Arc<Engine> {
+pub(crate) fn engine_for(limits: &ScriptLimits) -> Arc<Engine> {
     static ENGINES: OnceLock<EngineCache> = OnceLock::new();
     let engines = ENGINES.get_or_init(|| Mutex::new(Vec::new()));
     let mut engines = engines.lock().unwrap_or_else(|e| e.into_inner());
@@ -154,7 +154,7 @@ pub(crate) fn compile_rhai(
     })
 }
 
-fn parse_message(message: &str) -> (String, Option<String>) {
+pub(crate) fn parse_message(message: &str) -> (String, Option<String>) {
     let lower = message.to_lowercase();
     let help = if lower.contains("eval") {
         Some("`eval` is disabled in autosync scripts".to_owned())
@@ -169,7 +169,7 @@ fn parse_message(message: &str) -> (String, Option<String>) {
 }
 
 /// The byte offset of a Rhai position (1-based line and character).
-fn byte_offset(src: &str, pos: Position) -> Option<usize> {
+pub(crate) fn byte_offset(src: &str, pos: Position) -> Option<usize> {
     let line = pos.line()?;
     let line_start = if line <= 1 {
         0
@@ -222,36 +222,36 @@ impl ScriptProgram {
         match result {
             Ok(value) => from_dynamic(value, "the script's result")
                 .map_err(|e| EvalError::from_script(e.message)),
-            Err(e) => Err(self.eval_error(*e)),
+            Err(e) => Err(limit_error(*e, &self.limits)),
         }
     }
+}
 
-    fn eval_error(&self, e: EvalAltResult) -> EvalError {
-        let limits = &self.limits;
-        // A limit hit inside a script function arrives wrapped.
-        let mut root = &e;
-        while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
-        | EvalAltResult::ErrorInModule(_, inner, _) = root
-        {
-            root = inner;
-        }
-        let message = match root {
-            EvalAltResult::ErrorTerminated(..) => format!(
-                "script exceeded its time budget of {} ms",
-                limits.time_budget.as_millis()
-            ),
-            EvalAltResult::ErrorTooManyOperations(pos) => format!(
-                "script exceeded its operation limit of {} operations ({pos})",
-                limits.max_operations
-            ),
-            EvalAltResult::ErrorStackOverflow(pos) => format!(
-                "script exceeded its call depth limit of {} ({pos})",
-                limits.max_call_levels
-            ),
-            _ => format!("script failed: {e}"),
-        };
-        EvalError::from_script(message)
+/// A failed evaluation as an [`EvalError`], naming the limit it hit.
+pub(crate) fn limit_error(e: EvalAltResult, limits: &ScriptLimits) -> EvalError {
+    // A limit hit inside a script function arrives wrapped.
+    let mut root = &e;
+    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _)
+    | EvalAltResult::ErrorInModule(_, inner, _) = root
+    {
+        root = inner;
     }
+    let message = match root {
+        EvalAltResult::ErrorTerminated(..) => format!(
+            "script exceeded its time budget of {} ms",
+            limits.time_budget.as_millis()
+        ),
+        EvalAltResult::ErrorTooManyOperations(pos) => format!(
+            "script exceeded its operation limit of {} operations ({pos})",
+            limits.max_operations
+        ),
+        EvalAltResult::ErrorStackOverflow(pos) => format!(
+            "script exceeded its call depth limit of {} ({pos})",
+            limits.max_call_levels
+        ),
+        _ => format!("script failed: {e}"),
+    };
+    EvalError::from_script(message)
 }
 
 /// An attribute value as a Rhai value.
