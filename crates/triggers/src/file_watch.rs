@@ -12,7 +12,7 @@ use crate::coalescer::Coalescer;
 use crate::config::{Ask, Common, check_profile, default_profile, key_error};
 use crate::duration::HumanDuration;
 use crate::sink::RequestSink;
-use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
+use notify::event::{MetadataKind, ModifyKind};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
@@ -142,14 +142,17 @@ impl FileWatchConfig {
 
 /// Whether a filesystem event is a change of the watched file: it names the
 /// file, and it is a creation, a modification of content or metadata (not
-/// of the access time), a removal, a rename, or the close of a write. Reads
-/// and opens are not changes. An event saying events were lost is relevant.
+/// of the access time), a removal or a rename. Reads, opens and closes are
+/// not changes, not even the close of a file opened for writing: a process
+/// that opens a file read-write and writes nothing (SQLite opens its
+/// database so, our own import of it included) changes nothing, and every
+/// write that does change it is seen as a modification before the close.
+/// An event saying events were lost is relevant.
 pub fn is_change_of(event: &Event, file_name: &OsString) -> bool {
     if event.need_rescan() {
         return true;
     }
     let kind_is_change = match event.kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
         EventKind::Access(_) => false,
         EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
         EventKind::Any | EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
@@ -295,7 +298,7 @@ mod tests {
     use super::*;
     use crate::TriggerRequest;
     use crate::clock::SystemClock;
-    use notify::event::{CreateKind, DataChange, ModifyKind, RenameMode};
+    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, ModifyKind, RenameMode};
 
     fn event(kind: EventKind, path: &str) -> Event {
         Event::new(kind).add_path(PathBuf::from(path))
@@ -312,7 +315,6 @@ mod tests {
             EventKind::Modify(ModifyKind::Data(DataChange::Content)),
             EventKind::Modify(ModifyKind::Name(RenameMode::To)),
             EventKind::Remove(notify::event::RemoveKind::File),
-            EventKind::Access(AccessKind::Close(AccessMode::Write)),
         ] {
             assert!(
                 is_change_of(&event(kind, "/data/hr.csv"), &name()),
@@ -326,6 +328,9 @@ mod tests {
         for kind in [
             EventKind::Access(AccessKind::Open(AccessMode::Read)),
             EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            // SQLite opens its database read-write even to read it.
+            EventKind::Access(AccessKind::Open(AccessMode::Write)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
             EventKind::Access(AccessKind::Read),
             EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
         ] {
@@ -333,6 +338,59 @@ mod tests {
                 !is_change_of(&event(kind, "/data/hr.csv"), &name()),
                 "{kind:?}"
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn opening_the_real_file_read_write_without_writing_should_not_be_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hr.csv");
+        std::fs::write(&path, "a\n").unwrap();
+        let config = FileWatchConfig {
+            name: None,
+            profile: "delta-import".into(),
+            exclusive: false,
+            run_immediate: false,
+            path: Some(path.clone()),
+            debounce: "1s".parse().unwrap(),
+            max_delay: "5s".parse().unwrap(),
+        };
+        let trigger = config.validate("hr", 0, dir.path(), None).unwrap();
+        let mut active = trigger.watch().unwrap();
+        // What SQLite does to read its database: open read-write, read, close.
+        {
+            use std::io::Read as _;
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .unwrap();
+            let mut s = String::new();
+            f.read_to_string(&mut s).unwrap();
+        }
+        // Then a real write, so that the events end.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"b\n"))
+            .unwrap();
+        let mut before_write = Vec::new();
+        loop {
+            let event = active.events.recv().await.unwrap().unwrap();
+            if matches!(event.kind, EventKind::Modify(ModifyKind::Data(_))) {
+                assert!(is_change_of(&event, &trigger.file_name));
+                break;
+            }
+            before_write.push(event);
+        }
+        assert!(
+            before_write
+                .iter()
+                .any(|e| e.kind == EventKind::Access(AccessKind::Close(AccessMode::Write))),
+            "the read-write open's close was reported: {before_write:?}"
+        );
+        for e in &before_write {
+            assert!(!is_change_of(e, &trigger.file_name), "{e:?}");
         }
     }
 
