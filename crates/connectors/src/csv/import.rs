@@ -3,8 +3,8 @@
 //! file's fingerprint computed in the same pass as the watermark.
 //!
 //! Memory: constant in the file size except for the set of anchors seen
-//! (to report duplicates): about 60 bytes per row plus the anchor's length,
-//! i.e. roughly 60-70 MB for a million rows with short anchors.
+//! (to report duplicates): about 70 bytes per row plus the anchor's length,
+//! i.e. roughly 70-80 MB for a million rows with short anchors.
 
 use super::config::CsvSettings;
 use crate::file::{self, Fingerprint, HashingReader};
@@ -13,8 +13,10 @@ use autosync_connector::{
     ImportedObject,
 };
 use autosync_model::{Attributes, Value};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 
 /// Column positions, computed once from the header.
 #[derive(Debug)]
@@ -111,6 +113,22 @@ pub fn reader<R: std::io::Read>(s: &CsvSettings, inner: R) -> ::csv::Reader<R> {
         .from_reader(inner)
 }
 
+/// Where the csv reader says a record is (see [`CsvImport::line`]).
+#[derive(Clone, Copy, Debug)]
+struct At {
+    line: u64,
+    byte: u64,
+}
+
+impl At {
+    fn of(pos: Option<&::csv::Position>) -> At {
+        pos.map_or(At { line: 0, byte: 0 }, |p| At {
+            line: p.line(),
+            byte: p.byte(),
+        })
+    }
+}
+
 /// A running CSV import.
 pub struct CsvImport<'a> {
     s: &'a CsvSettings,
@@ -118,8 +136,10 @@ pub struct CsvImport<'a> {
     reader: Option<::csv::Reader<HashingReader<File>>>,
     layout: Option<Layout>,
     record: ::csv::ByteRecord,
-    /// Anchor -> line where it was first read.
-    seen: HashMap<Box<str>, u64>,
+    /// Anchor -> where it was first read.
+    seen: HashMap<Box<str>, At>,
+    /// A second handle on the file, to find the line of a record in error.
+    lookup: RefCell<Option<File>>,
     mtime_ns: u128,
     watermark: Option<String>,
     unchanged: bool,
@@ -142,6 +162,7 @@ impl<'a> CsvImport<'a> {
                 layout: None,
                 record: ::csv::ByteRecord::new(),
                 seen: HashMap::new(),
+                lookup: RefCell::new(None),
                 mtime_ns: fp.mtime_ns,
                 watermark: Some(fp.to_watermark()),
                 unchanged: true,
@@ -168,6 +189,7 @@ impl<'a> CsvImport<'a> {
             layout,
             record,
             seen: HashMap::new(),
+            lookup: RefCell::new(None),
             mtime_ns: file::mtime_ns(&meta),
             watermark: None,
             unchanged: false,
@@ -185,25 +207,57 @@ impl<'a> CsvImport<'a> {
             self.watermark = Some(fp.to_watermark());
         }
         self.seen = HashMap::new();
+        self.lookup = RefCell::new(None);
+    }
+
+    /// The line a record starts on. The csv reader positions a record
+    /// before the line breaks it skips (blank lines, the `\n` of the `\r\n`
+    /// that ended the previous record), so those are counted from the file;
+    /// only for messages, so only on errors.
+    fn line(&self, at: At) -> u64 {
+        let skipped = || -> std::io::Result<u64> {
+            let mut lookup = self.lookup.borrow_mut();
+            let f = match lookup.as_mut() {
+                Some(f) => f,
+                None => lookup.insert(File::open(&self.s.path)?),
+            };
+            f.seek(SeekFrom::Start(at.byte))?;
+            let mut newlines = 0;
+            let mut buf = [0u8; 512];
+            loop {
+                let n = f.read(&mut buf)?;
+                for b in buf.get(..n).unwrap_or_default() {
+                    match b {
+                        b'\n' => newlines += 1,
+                        b'\r' => {}
+                        _ => return Ok(newlines),
+                    }
+                }
+                if n == 0 {
+                    return Ok(newlines);
+                }
+            }
+        };
+        at.line + skipped().unwrap_or(0)
     }
 
     fn record_error(
         &self,
-        line: u64,
+        at: At,
         anchor: Option<String>,
         error_type: &str,
         detail: String,
     ) -> ImportItem {
         Err(ImportRecordError {
             anchor,
-            location: format!("{} line {line}", self.label),
+            location: format!("{} line {}", self.label, self.line(at)),
             error_type: error_type.to_owned(),
             detail,
         })
     }
 
     /// Turn the current record into an object or a record error.
-    fn item(&mut self, layout: &Layout, line: u64) -> ImportItem {
+    fn item(&mut self, layout: &Layout, line: At) -> ImportItem {
         let rec = &self.record;
         let field_str = |i: usize| rec.get(i).and_then(|f| std::str::from_utf8(f).ok());
         let fallback_anchor = || {
@@ -261,8 +315,10 @@ impl<'a> CsvImport<'a> {
             return self.record_error(line, None, "missing-anchor", detail);
         }
         if let Some(first) = self.seen.get(anchor) {
-            let detail =
-                format!("anchor {anchor:?} was already read on line {first}; the first is kept");
+            let detail = format!(
+                "anchor {anchor:?} was already read on line {}; the first is kept",
+                self.line(*first)
+            );
             return self.record_error(line, Some(anchor.to_owned()), "duplicate-anchor", detail);
         }
         self.seen.insert(anchor.into(), line);
@@ -317,7 +373,7 @@ impl ImportStream for CsvImport<'_> {
             };
             match reader.read_byte_record(&mut self.record) {
                 Ok(true) => {
-                    let line = self.record.position().map(|p| p.line()).unwrap_or(0);
+                    let line = At::of(self.record.position());
                     let item = self.item(&layout, line);
                     batch.push(item);
                 }
@@ -326,7 +382,7 @@ impl ImportStream for CsvImport<'_> {
                     break;
                 }
                 Err(e) => {
-                    let line = e.position().map(|p| p.line()).unwrap_or(0);
+                    let line = At::of(e.position());
                     if let ::csv::ErrorKind::Io(io) = e.kind() {
                         return Err(file::io_error(&self.s.path, "cannot read", io));
                     }

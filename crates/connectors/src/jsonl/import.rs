@@ -127,6 +127,10 @@ impl<'a> JsonlImport<'a> {
         while let [rest @ .., b'\n' | b'\r'] = bytes {
             bytes = rest;
         }
+        if line == 1 {
+            // A byte order mark (Windows tools write one) is not data.
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
         let err = |anchor: Option<String>, (kind, detail): Failure| {
             Err(ImportRecordError {
                 anchor,

@@ -6,5 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 mod csv;
+mod fuzz;
 mod jsonl;
 mod sqlite;
