@@ -2,11 +2,18 @@
 //! `{"scenario", "objects", "machine", "results": {...}}`. Figures are
 //! measured here, never in tests. See BENCHMARKS.md for the latest figures.
 
+mod controller_scenarios;
 mod engine_scenario;
 mod machine;
+mod service_proc;
+mod workload;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use controller_scenarios::Common;
 use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+use workload::Workload;
 
 #[derive(Debug, Parser)]
 #[command(name = "autosync-bench", about = "autosync benchmarks")]
@@ -30,6 +37,121 @@ enum Scenario {
         #[arg(long)]
         keep: bool,
     },
+    /// The quickstart under `autosync run`: K changes to data/hr.csv (add,
+    /// change, terminate), one every interval; time from each write to the
+    /// change showing in both targets; run profiles; follow-up overhead.
+    Quickstart {
+        #[command(flatten)]
+        service: ServiceArgs,
+        /// Number of changes.
+        #[arg(long, default_value_t = 60)]
+        changes: usize,
+        /// Time between two changes, in ms.
+        #[arg(long, default_value_t = 500)]
+        interval_ms: u64,
+    },
+    /// The service with 3 MAs, each with a file watch, and no change: run
+    /// profiles executed and CPU used over the window.
+    Idle {
+        #[command(flatten)]
+        service: ServiceArgs,
+        /// Length of the window, in seconds.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+    },
+    /// The same steady changes to data/hr.csv once under the service and
+    /// once under a fixed-order scheduler (every interval: import all, sync
+    /// all, export all) on the same engine.
+    VsFixedOrder {
+        #[command(flatten)]
+        service: ServiceArgs,
+        /// Number of changes.
+        #[arg(long, default_value_t = 60)]
+        changes: usize,
+        /// Time between two changes, in ms.
+        #[arg(long, default_value_t = 1000)]
+        interval_ms: u64,
+        /// The fixed-order scheduler's interval, in ms.
+        #[arg(long, default_value_t = 5000)]
+        fixed_interval_ms: u64,
+    },
+}
+
+/// Options of the scenarios that start the service.
+#[derive(Debug, Args)]
+struct ServiceArgs {
+    /// Print one JSON object instead of indented JSON.
+    #[arg(long)]
+    json: bool,
+    /// Keep the working folders (printed) instead of deleting them.
+    #[arg(long)]
+    keep: bool,
+    /// The `autosync` binary (default: $AUTOSYNC, else next to this program).
+    #[arg(long)]
+    autosync: Option<PathBuf>,
+    /// The quickstart folder to copy (default: examples/quickstart of this
+    /// repository).
+    #[arg(long)]
+    example: Option<PathBuf>,
+    /// A change not visible in both targets after this many seconds fails
+    /// the benchmark.
+    #[arg(long, default_value_t = 60)]
+    timeout_s: u64,
+}
+
+impl ServiceArgs {
+    fn common(&self) -> anyhow::Result<Common> {
+        Ok(Common {
+            autosync: service_proc::find_binary(self.autosync.clone())?,
+            example: self
+                .example
+                .clone()
+                .unwrap_or_else(controller_scenarios::default_example),
+            keep: self.keep,
+        })
+    }
+
+    fn workload(&self, changes: usize, interval_ms: u64, in_place: bool) -> Workload {
+        Workload {
+            changes,
+            interval: Duration::from_millis(interval_ms),
+            timeout: Duration::from_secs(self.timeout_s),
+            poll: Duration::from_millis(1),
+            in_place,
+        }
+    }
+}
+
+/// Prints the report of a scenario.
+fn report(
+    scenario: &str,
+    objects: u64,
+    json: bool,
+    load_before: Option<[f64; 3]>,
+    results: serde_json::Value,
+    bars: serde_json::Value,
+) -> anyhow::Result<()> {
+    let mut described = machine::describe();
+    described["load_average_before"] = serde_json::json!(load_before);
+    described["load_average_after"] = serde_json::json!(machine::load_average());
+    let mut out = serde_json::json!({
+        "scenario": scenario,
+        "objects": objects,
+        "machine": described,
+        "results": results,
+    });
+    if !bars.is_null() {
+        out["bars"] = bars;
+    }
+    let text = if json {
+        serde_json::to_string(&out)?
+    } else {
+        serde_json::to_string_pretty(&out)?
+    };
+    // The report is the program's output.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +183,42 @@ fn main() -> anyhow::Result<()> {
             // The report is the program's output.
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{text}")?;
+        }
+        Scenario::Quickstart {
+            service,
+            changes,
+            interval_ms,
+        } => {
+            let common = service.common()?;
+            let objects = controller_scenarios::people(&common)? as u64;
+            let load_before = machine::load_average();
+            let w = service.workload(changes, interval_ms, true);
+            let (results, bars) = controller_scenarios::quickstart(&common, w)?;
+            report("quickstart", objects, service.json, load_before, results, bars)?;
+        }
+        Scenario::Idle { service, seconds } => {
+            let common = service.common()?;
+            let objects = controller_scenarios::people(&common)? as u64;
+            let load_before = machine::load_average();
+            let (results, bars) = controller_scenarios::idle(&common, seconds)?;
+            report("idle", objects, service.json, load_before, results, bars)?;
+        }
+        Scenario::VsFixedOrder {
+            service,
+            changes,
+            interval_ms,
+            fixed_interval_ms,
+        } => {
+            let common = service.common()?;
+            let objects = controller_scenarios::people(&common)? as u64;
+            let load_before = machine::load_average();
+            let w = service.workload(changes, interval_ms, false);
+            let (results, bars) = controller_scenarios::vs_fixed_order(
+                &common,
+                w,
+                Duration::from_millis(fixed_interval_ms),
+            )?;
+            report("vs-fixed-order", objects, service.json, load_before, results, bars)?;
         }
     }
     Ok(())

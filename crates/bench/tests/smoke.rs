@@ -1,0 +1,115 @@
+//! Smoke tests of the controller scenarios: each runs with tiny sizes
+//! against the real `autosync` binary and prints one valid JSON object with
+//! its result fields. Nothing here is timed: figures come from the
+//! benchmark program run by hand (BENCHMARKS.md).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The `autosync` binary of this build's profile, built if needed (cargo
+/// builds only this package's own binary for its tests).
+fn autosync() -> PathBuf {
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_autosync-bench"));
+    let bin_dir = bench.parent().unwrap();
+    let target_dir = bin_dir.parent().unwrap();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--quiet", "-p", "autosync", "--bin", "autosync"])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir);
+    if bin_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cannot run cargo");
+    assert!(status.success(), "cargo build -p autosync failed");
+    let bin = bin_dir.join(format!("autosync{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.is_file(), "{} was not built", bin.display());
+    bin
+}
+
+/// Runs a scenario with `--json` and returns its report.
+fn bench(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_autosync-bench"))
+        .args(args)
+        .arg("--json")
+        .arg("--autosync")
+        .arg(autosync())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "autosync-bench {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.lines().count(), 1, "one JSON object on one line");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["scenario"], args[0]);
+    assert_eq!(report["objects"], 320, "people in the quickstart's hr.csv");
+    assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
+    report
+}
+
+fn number(v: &Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("`{key}` is not a number in {v}"))
+}
+
+#[test]
+fn quickstart_should_measure_every_change_in_both_targets_and_the_follow_ups() {
+    let report = bench(&["quickstart", "--changes", "3", "--interval-ms", "200"]);
+    let r = &report["results"];
+    assert_eq!(r["changes"], 3);
+    for kind in ["add", "change", "terminate"] {
+        assert_eq!(r["by_kind"][kind]["changes"], 1, "{kind}: {r}");
+    }
+    let (p50, p99, max) = (number(r, "p50_ms"), number(r, "p99_ms"), number(r, "max_ms"));
+    assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{r}");
+    // Each change needs at least an import, a sync and an export to each
+    // target (several changes may share runs).
+    assert!(number(r, "run_profiles") >= 4.0, "{r}");
+    assert!(number(r, "follow_ups") >= 3.0, "{r}");
+    assert!(number(r, "follow_up_p50_ms") <= number(r, "follow_up_p99_ms"));
+    assert!(report["bars"]["p99_ms"]["met"].is_boolean());
+    assert!(report["bars"]["follow_up_p99_ms"]["met"].is_boolean());
+}
+
+#[test]
+fn idle_should_run_nothing_when_nothing_changes() {
+    let report = bench(&["idle", "--seconds", "2"]);
+    let r = &report["results"];
+    assert_eq!(r["run_profiles"], 0, "runs while idle: {}", r["runs"]);
+    assert_eq!(report["bars"]["run_profiles"]["met"], true);
+    let cpu = number(r, "cpu_fraction");
+    assert!((0.0..=2.0).contains(&cpu), "{r}");
+    assert!(number(r, "seconds") >= 2.0);
+}
+
+#[test]
+fn vs_fixed_order_should_measure_both_schedulers_on_the_same_workload() {
+    let report = bench(&[
+        "vs-fixed-order",
+        "--changes",
+        "3",
+        "--interval-ms",
+        "200",
+        "--fixed-interval-ms",
+        "500",
+    ]);
+    let r = &report["results"];
+    assert_eq!(r["changes"], 3);
+    assert!(number(r, "controller_runs") >= 4.0, "{r}");
+    // At least one whole cycle (3 MAs x import, sync, export) ran.
+    assert!(number(r, "fixed_runs") >= 9.0, "{r}");
+    assert!(number(r, "controller_p50_ms") > 0.0);
+    assert!(number(r, "fixed_p50_ms") > 0.0);
+    assert!(r["p50_ratio_fixed_to_controller"].is_number(), "{r}");
+}
