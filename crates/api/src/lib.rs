@@ -3,14 +3,20 @@
 //!
 //! - `GET /api/v1/status`: every MA's state and queue ([`Status`]);
 //! - `POST /api/v1/queue` with `{"ma": "hr", "profile": "delta-import"}`
-//!   (optional `exclusive`, `run_immediate`): queue a run.
+//!   (optional `exclusive`, `run_immediate`): queue a run;
+//! - `POST /api/v1/mas/{ma}/{action}` and `POST /api/v1/{action}` (every MA,
+//!   or the whole service), optional body `{"by": "..."}`: an operator's
+//!   [`Control`] (`start`, `stop`, `cancel`, `clear-queue`, `pause`,
+//!   `resume`, `approve`, `reject`, `maintenance`, `end-maintenance`),
+//!   answered with [`ControlAnswer`].
 //!
 //! The service writes [`ApiFile`] (URL and token) next to its store, mode
 //! 0600, so that the CLI on the same machine (and only users who may read
 //! the store) can reach it; the file is removed when the service stops.
 
-use autosync_service::{Command, Status};
-use axum::extract::State;
+use autosync_service::{Command, Control, Status};
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -92,6 +98,47 @@ pub struct QueueAnswer {
     pub merged: bool,
 }
 
+/// The optional body of a control route.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlBody {
+    /// Who asks (recorded by the service); `api` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// The answer of a control route the service carried out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlAnswer {
+    pub ok: bool,
+    /// The service's sentence saying what it did.
+    pub message: String,
+}
+
+/// The path of the control `action` on `ma`, or on every MA / the whole
+/// service without one.
+/// An MA's name is percent-encoded unless it is made of `A-Za-z0-9_.-`
+/// (which every valid name is).
+pub fn control_path(action: Control, ma: Option<&str>) -> String {
+    match ma {
+        Some(ma) => format!("/api/v1/mas/{}/{}", path_segment(ma), action.name()),
+        None => format!("/api/v1/{}", action.name()),
+    }
+}
+
+/// Percent-encodes what may not stand in a path segment as it is.
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 #[derive(Clone)]
 struct AppState {
     commands: mpsc::UnboundedSender<Command>,
@@ -155,11 +202,111 @@ async fn queue(
     }
 }
 
+fn action_names() -> String {
+    Control::ALL
+        .iter()
+        .map(|c| c.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks the action against where it was asked (one MA or none).
+fn parse_action(action: &str, ma: Option<&str>) -> Result<Control, (StatusCode, String)> {
+    let Some(control) = Control::from_name(action) else {
+        return Err((
+            StatusCode::NOT_FOUND,
+            format!("no action `{action}` (there are: {})", action_names()),
+        ));
+    };
+    match ma {
+        Some(ma) if control.global_only() => Err((
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`{action}` applies to the whole service, not to management agent `{ma}`: POST {}",
+                control_path(control, None)
+            ),
+        )),
+        None if control.needs_ma() => Err((
+            StatusCode::BAD_REQUEST,
+            format!("`{action}` needs a management agent: POST /api/v1/mas/{{ma}}/{action}"),
+        )),
+        _ => Ok(control),
+    }
+}
+
+/// Decodes the optional body; an empty body is `{}`.
+fn control_body(body: &[u8]) -> Result<ControlBody, (StatusCode, String)> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ControlBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("the body is not `{{\"by\": \"...\"}}`: {e}"),
+        )
+    })
+}
+
+async fn control(
+    state: &AppState,
+    headers: &HeaderMap,
+    action: &str,
+    ma: Option<String>,
+    body: &[u8],
+) -> Response {
+    if !authorised(state, headers) {
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    }
+    let action = match parse_action(action, ma.as_deref()) {
+        Ok(action) => action,
+        Err((status, message)) => return error(status, message),
+    };
+    let by = match control_body(body) {
+        Ok(body) => body.by.unwrap_or_else(|| "api".into()),
+        Err((status, message)) => return error(status, message),
+    };
+    let (reply, answer) = oneshot::channel();
+    let command = Command::Control {
+        action,
+        ma,
+        by,
+        reply,
+    };
+    if state.commands.send(command).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping");
+    }
+    match answer.await {
+        Ok(Ok(message)) => Json(ControlAnswer { ok: true, message }).into_response(),
+        Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping"),
+    }
+}
+
+async fn control_ma(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath((ma, action)): UrlPath<(String, String)>,
+    body: Bytes,
+) -> Response {
+    control(&state, &headers, &action, Some(ma), &body).await
+}
+
+async fn control_all(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    UrlPath(action): UrlPath<String>,
+    body: Bytes,
+) -> Response {
+    control(&state, &headers, &action, None, &body).await
+}
+
 /// The API's routes over the service's command channel.
 pub fn router(commands: mpsc::UnboundedSender<Command>, token: String) -> Router {
     Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/queue", post(queue))
+        .route("/api/v1/mas/{ma}/{action}", post(control_ma))
+        .route("/api/v1/{action}", post(control_all))
         .with_state(AppState { commands, token })
 }
 

@@ -98,3 +98,183 @@ fn the_api_file_should_be_readable_by_its_owner_only() {
         );
     }
 }
+
+/// A POST with the token and an optional JSON body.
+fn post(path: &str, token: &str, body: Option<&str>) -> String {
+    let body = body.unwrap_or_default();
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The JSON body of an answer.
+fn json_body(answer: &str) -> serde_json::Value {
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
+
+/// Answers the next command, which must be a control, with `result`, and
+/// hands back what it asked.
+async fn answer_control(
+    rx: &mut mpsc::UnboundedReceiver<Command>,
+    result: Result<String, String>,
+) -> (autosync_service::Control, Option<String>, String) {
+    match rx.recv().await.unwrap() {
+        Command::Control {
+            action,
+            ma,
+            by,
+            reply,
+        } => {
+            reply.send(result).unwrap();
+            (action, ma, by)
+        }
+        other => panic!("unexpected command {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_control_on_an_ma_should_reach_the_service_and_answer_its_sentence() {
+    use autosync_service::Control;
+    let (addr, mut rx) = serve().await;
+    for control in Control::ALL.into_iter().filter(|c| !c.global_only()) {
+        let path = autosync_api::control_path(control, Some("hr"));
+        assert_eq!(path, format!("/api/v1/mas/hr/{}", control.name()));
+        let asking = tokio::spawn(http(addr, post(&path, "secret", None)));
+        let asked = answer_control(&mut rx, Ok(format!("{control}: done"))).await;
+        assert_eq!(asked, (control, Some("hr".to_owned()), "api".to_owned()));
+        let answer = asking.await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert_eq!(
+            json_body(&answer),
+            serde_json::json!({ "ok": true, "message": format!("{control}: done") })
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_global_control_should_reach_the_service_without_an_ma_and_record_who_asked() {
+    use autosync_service::Control;
+    let (addr, mut rx) = serve().await;
+    for control in Control::ALL.into_iter().filter(|c| !c.needs_ma()) {
+        let path = autosync_api::control_path(control, None);
+        assert_eq!(path, format!("/api/v1/{}", control.name()));
+        let asking = tokio::spawn(http(addr, post(&path, "secret", Some(r#"{"by":"alice"}"#))));
+        let asked = answer_control(&mut rx, Ok("all done".into())).await;
+        assert_eq!(asked, (control, None, "alice".to_owned()));
+        let answer = asking.await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert_eq!(json_body(&answer)["message"], "all done");
+    }
+}
+
+#[tokio::test]
+async fn a_control_the_service_refuses_should_answer_400_with_its_reason() {
+    let (addr, mut rx) = serve().await;
+    let asking = tokio::spawn(http(addr, post("/api/v1/mas/hr/cancel", "secret", None)));
+    let asked = answer_control(
+        &mut rx,
+        Err("management agent `hr` is not running anything to cancel".into()),
+    )
+    .await;
+    assert_eq!(asked.0, autosync_service::Control::Cancel);
+    let answer = asking.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(
+        json_body(&answer)["error"],
+        "management agent `hr` is not running anything to cancel"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_action_should_answer_404_with_the_list_of_actions() {
+    let (addr, mut rx) = serve().await;
+    for path in ["/api/v1/mas/hr/explode", "/api/v1/explode"] {
+        let answer = http(addr, post(path, "secret", None)).await;
+        assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+        let error = json_body(&answer)["error"].as_str().unwrap().to_owned();
+        assert!(error.contains("`explode`"), "{error}");
+        for control in autosync_service::Control::ALL {
+            assert!(error.contains(control.name()), "{error}");
+        }
+    }
+    assert!(
+        rx.try_recv().is_err(),
+        "an unknown action reached the service"
+    );
+}
+
+#[tokio::test]
+async fn a_control_asked_in_the_wrong_place_should_answer_400_without_reaching_the_service() {
+    let (addr, mut rx) = serve().await;
+    let answer = http(addr, post("/api/v1/cancel", "secret", None)).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let error = json_body(&answer)["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("needs a management agent"), "{error}");
+    let answer = http(addr, post("/api/v1/mas/hr/maintenance", "secret", None)).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let error = json_body(&answer)["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("whole service"), "{error}");
+    let answer = http(
+        addr,
+        post("/api/v1/mas/hr/stop", "secret", Some(r#"{"who":"x"}"#)),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        rx.try_recv().is_err(),
+        "a misplaced control reached the service"
+    );
+}
+
+#[tokio::test]
+async fn a_control_without_the_token_should_be_refused_before_anything_else() {
+    let (addr, mut rx) = serve().await;
+    for path in ["/api/v1/mas/hr/stop", "/api/v1/stop", "/api/v1/explode"] {
+        let answer = http(addr, post(path, "guess", None)).await;
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        let no_token = http(
+            addr,
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ),
+        )
+        .await;
+        assert!(no_token.starts_with("HTTP/1.1 401"), "{no_token}");
+    }
+    assert!(
+        rx.try_recv().is_err(),
+        "an unauthorised control reached the service"
+    );
+}
+
+#[tokio::test]
+async fn a_control_while_the_service_stops_should_answer_503() {
+    let (addr, mut rx) = serve().await;
+    // The service takes the command but stops before answering.
+    let asking = tokio::spawn(http(addr, post("/api/v1/stop", "secret", None)));
+    drop(rx.recv().await.unwrap());
+    let answer = asking.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    // The service is gone.
+    drop(rx);
+    let answer = http(addr, post("/api/v1/mas/hr/start", "secret", None)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+}
+
+#[tokio::test]
+async fn an_ma_name_that_is_not_url_safe_should_reach_the_service_as_typed() {
+    use autosync_service::Control;
+    let path = autosync_api::control_path(Control::Stop, Some("h r/ä"));
+    assert_eq!(path, "/api/v1/mas/h%20r%2F%C3%A4/stop");
+    let (addr, mut rx) = serve().await;
+    let asking = tokio::spawn(http(addr, post(&path, "secret", None)));
+    let asked = answer_control(&mut rx, Err("no management agent named `h r/ä`".into())).await;
+    assert_eq!(
+        asked,
+        (Control::Stop, Some("h r/ä".to_owned()), "api".to_owned())
+    );
+    let answer = asking.await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+}
