@@ -361,9 +361,7 @@ fn validate_webhook(hook: &WebhookConfig, i: usize, problems: &mut Vec<ConfigPro
         }
         Err(e) => problems.push(ConfigProblem::new(
             at("url"),
-            format!(
-                "not a valid URL ({e}); write e.g. \"https://hooks.example.org/autosync\""
-            ),
+            format!("not a valid URL ({e}); write e.g. \"https://hooks.example.org/autosync\""),
         )),
     }
     for (name, value) in &hook.headers {

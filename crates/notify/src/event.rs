@@ -232,7 +232,9 @@ impl Event {
                 trigger,
                 message,
             } => Some((SuppressionKey::new(kind, ma, trigger), message.clone())),
-            Event::Oscillation { ma, .. } => Some((SuppressionKey::new(kind, ma, ""), String::new())),
+            Event::Oscillation { ma, .. } => {
+                Some((SuppressionKey::new(kind, ma, ""), String::new()))
+            }
             Event::ConfigReloadRejected { message } => {
                 Some((SuppressionKey::new(kind, "", ""), message.clone()))
             }

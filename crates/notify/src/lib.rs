@@ -117,7 +117,8 @@ impl Notifier {
         first_errors: Vec<ObjectErrorSummary>,
         now: DateTime<Utc>,
     ) -> Delivery {
-        self.notify(Event::RunFailed { run, first_errors }, now).await
+        self.notify(Event::RunFailed { run, first_errors }, now)
+            .await
     }
 
     /// Notifies `event` unless it repeats a failure notified less than

@@ -162,7 +162,7 @@ fn run_details(out: &mut String, run: &RunRecord, first_errors: &[ObjectErrorSum
         for (i, step) in run.steps.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "  {}. {} — {}, {} per-object error(s)",
+                "  {}. {}: {}, {} per-object error(s)",
                 i + 1,
                 step.step_type,
                 step.status,
@@ -343,11 +343,7 @@ pub fn render(event: &Event, ctx: &Context) -> Rendered {
                 ts(ctx.now),
                 ts(*failing_since)
             );
-            format!(
-                "{}/{}: recovered",
-                one_line(ma, 60),
-                one_line(profile, 60)
-            )
+            format!("{}/{}: recovered", one_line(ma, 60), one_line(profile, 60))
         }
     };
     if ctx.reminder {

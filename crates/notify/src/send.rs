@@ -71,9 +71,7 @@ fn build_message(smtp: &SmtpConfig, r: &Rendered) -> Result<Message, SendError> 
             .map_err(|e| bad(&format!("recipient `{to}`"), &e))?;
         builder = builder.to(mailbox);
     }
-    builder
-        .body(r.text.clone())
-        .map_err(|e| bad("message", &e))
+    builder.body(r.text.clone()).map_err(|e| bad("message", &e))
 }
 
 fn build_transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
@@ -97,10 +95,7 @@ fn build_transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executo
         .tls(tls)
         .timeout(Some(smtp.timeout.0));
     if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
-        builder = builder.credentials(Credentials::new(
-            user.clone(),
-            password.expose().to_owned(),
-        ));
+        builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
     }
     Ok(builder.build())
 }
@@ -158,9 +153,7 @@ fn post(hook: &WebhookConfig, body: &[u8]) -> Result<(), SendError> {
         )
         .build()
         .new_agent();
-    let mut request = agent
-        .post(url)
-        .header("content-type", "application/json");
+    let mut request = agent.post(url).header("content-type", "application/json");
     for (name, value) in &hook.headers {
         request = request.header(name.as_str(), value.expose());
     }

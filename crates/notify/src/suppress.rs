@@ -38,7 +38,10 @@ pub struct Entry {
 impl Entry {
     /// The run status of a run-failed or ma-failed fingerprint.
     pub fn status(&self) -> Option<RunStatus> {
-        self.fingerprint.split('|').next().and_then(RunStatus::parse)
+        self.fingerprint
+            .split('|')
+            .next()
+            .and_then(RunStatus::parse)
     }
 }
 

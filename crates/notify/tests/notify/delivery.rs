@@ -1,0 +1,307 @@
+use crate::peers::{SmtpSink, dead_port, errors, http_sink, run, silent_server, t};
+use autosync_model::RunStatus;
+use autosync_notify::{
+    Channel, Delivery, Event, EventKind, Notifier, NotifyConfig, SendError, SuppressionState,
+};
+
+/// A configuration from TOML (as `[controller.notifications]`).
+fn config(text: &str) -> NotifyConfig {
+    let c: NotifyConfig = toml::from_str(text).unwrap();
+    c.validate().unwrap();
+    c
+}
+
+fn smtp_toml(port: u16) -> String {
+    format!(
+        r#"
+        [smtp]
+        host = "127.0.0.1"
+        port = {port}
+        security = "none"
+        username = "autosync"
+        password = "smtp-s3cret"
+        from = "Autosync <autosync@example.org>"
+        to = ["ops@example.org", "oncall@example.org"]
+        timeout = "5s"
+        "#
+    )
+}
+
+fn failed(id: i64) -> Event {
+    Event::RunFailed {
+        run: run(id, "hr", "Delta Import", RunStatus::CompletedImportErrors),
+        first_errors: errors(12, "duplicate-anchor"),
+    }
+}
+
+fn channels(d: &Delivery) -> &[autosync_notify::ChannelOutcome] {
+    match d {
+        Delivery::Sent { channels, .. } => channels,
+        other => panic!("expected a send, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_should_reach_the_smtp_server_with_subject_body_and_recipients() {
+    let sink = SmtpSink::start();
+    let mut n = Notifier::new(config(&smtp_toml(sink.port)), SuppressionState::new());
+    let d = n.notify(failed(42), t(10, 2)).await;
+    let ch = channels(&d);
+    assert_eq!(ch.len(), 1);
+    assert_eq!(
+        ch[0].channel,
+        Channel::Email {
+            server: format!("127.0.0.1:{}", sink.port)
+        }
+    );
+    assert_eq!(ch[0].result, Ok(()));
+
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
+    assert_eq!(m.mail_from, "autosync@example.org");
+    assert_eq!(m.rcpt_tos, ["ops@example.org", "oncall@example.org"]);
+    assert_eq!(
+        m.login.as_deref(),
+        Some(&["autosync".to_owned(), "smtp-s3cret".to_owned()][..]),
+        "credentials are sent to the server"
+    );
+    assert_eq!(
+        m.header("Subject").as_deref(),
+        Some("[autosync] hr/Delta Import: completed-import-errors (run 42)")
+    );
+    let to = m.header("To").unwrap();
+    assert!(
+        to.contains("ops@example.org") && to.contains("oncall@example.org"),
+        "{to}"
+    );
+    let body = m.body();
+    for expected in [
+        "Run id:    42",
+        "Status:    completed-import-errors",
+        "Per-object errors (first 10 of 12):",
+        "`emp-009`: duplicate-anchor: detail of error 9",
+    ] {
+        assert!(body.contains(expected), "{expected:?} not in:\n{body}");
+    }
+    assert!(
+        !m.data.contains("smtp-s3cret"),
+        "the password is not in the message"
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_should_receive_a_json_post_with_its_headers() {
+    let (base, mut rx) = http_sink(204).await;
+    let cfg = config(&format!(
+        r#"
+        [[webhooks]]
+        url = "{base}/hook?key=q-s3cret"
+        headers = {{ Authorization = "Bearer tok-s3cret", X-Team = "identity" }}
+        "#
+    ));
+    let mut n = Notifier::new(cfg, SuppressionState::new());
+    let d = n.notify(failed(42), t(10, 2)).await;
+    assert_eq!(channels(&d)[0].result, Ok(()));
+    let req = rx.recv().await.unwrap();
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/hook?key=q-s3cret");
+    assert_eq!(req.header("content-type"), Some("application/json"));
+    assert_eq!(req.header("authorization"), Some("Bearer tok-s3cret"));
+    assert_eq!(req.header("x-team"), Some("identity"));
+    let json = req.json();
+    assert_eq!(json["event"], "run-failed");
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["run_id"], 42);
+    assert_eq!(json["ma"], "hr");
+    assert_eq!(json["first_errors"].as_array().unwrap().len(), 10);
+    let body = String::from_utf8(req.body.clone()).unwrap();
+    assert!(!body.contains("s3cret"), "no secret in the payload: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_never_answers_should_time_out_and_email_still_go_out() {
+    let sink = SmtpSink::start();
+    let silent = silent_server().await;
+    let cfg = config(&format!(
+        "{}\n[[webhooks]]\nurl = \"{silent}/hook\"\ntimeout = \"1s\"\n",
+        smtp_toml(sink.port)
+    ));
+    let mut n = Notifier::new(cfg, SuppressionState::new());
+    let d = n.notify(failed(1), t(10, 2)).await;
+    let ch = channels(&d);
+    assert_eq!(ch.len(), 2);
+    assert_eq!(ch[0].result, Ok(()), "email");
+    assert!(
+        matches!(&ch[1].result, Err(SendError::Timeout { .. })),
+        "webhook: {:?}",
+        ch[1].result
+    );
+    assert!(d.delivered());
+    assert_eq!(d.failures().len(), 1);
+    assert_eq!(sink.mails().len(), 1);
+}
+
+#[tokio::test]
+async fn a_dead_smtp_server_should_not_stop_webhooks() {
+    let (base, mut rx) = http_sink(200).await;
+    let cfg = config(&format!(
+        "{}\n[[webhooks]]\nurl = \"{base}/a\"\n[[webhooks]]\nurl = \"{base}/b\"\n",
+        smtp_toml(dead_port())
+    ));
+    let mut n = Notifier::new(cfg, SuppressionState::new());
+    let d = n.notify(failed(1), t(10, 2)).await;
+    let ch = channels(&d);
+    assert_eq!(ch.len(), 3);
+    let email_error = ch[0].result.clone().unwrap_err();
+    assert!(
+        matches!(email_error, SendError::Smtp { .. }),
+        "{email_error:?}"
+    );
+    assert!(!email_error.to_string().contains("smtp-s3cret"));
+    assert_eq!(ch[1].result, Ok(()));
+    assert_eq!(ch[2].result, Ok(()));
+    let mut paths = vec![rx.recv().await.unwrap().path, rx.recv().await.unwrap().path];
+    paths.sort();
+    assert_eq!(paths, ["/a", "/b"]);
+}
+
+#[tokio::test]
+async fn a_webhook_error_status_should_be_a_failure_without_the_secret_url() {
+    let (base, _rx) = http_sink(500).await;
+    let dead = dead_port();
+    let cfg = config(&format!(
+        "[[webhooks]]\nurl = \"{base}/services/T0/tok-s3cret\"\n\
+         [[webhooks]]\nurl = \"http://127.0.0.1:{dead}/services/T0/tok-s3cret\"\n"
+    ));
+    let mut n = Notifier::new(cfg, SuppressionState::new());
+    let d = n.notify(failed(1), t(10, 2)).await;
+    let ch = channels(&d);
+    match &ch[0].result {
+        Err(SendError::WebhookStatus { status, .. }) => assert_eq!(*status, 500),
+        other => panic!("{other:?}"),
+    }
+    let refused = ch[1].result.clone().unwrap_err();
+    assert!(matches!(refused, SendError::Webhook { .. }), "{refused:?}");
+    for outcome in ch {
+        let text = format!(
+            "{} {:?} {}",
+            outcome.channel,
+            outcome.result,
+            outcome.result.clone().unwrap_err()
+        );
+        assert!(!text.contains("tok-s3cret"), "{text}");
+    }
+    assert!(!d.delivered());
+}
+
+#[tokio::test]
+async fn repeats_should_be_suppressed_until_a_success_resets_them() {
+    let (base, mut rx) = http_sink(200).await;
+    let cfg = config(&format!(
+        "reminder_after = \"4h\"\n[[webhooks]]\nurl = \"{base}/hook\"\n"
+    ));
+    let mut n = Notifier::new(cfg.clone(), SuppressionState::new());
+
+    assert!(n.notify(failed(1), t(8, 0)).await.delivered());
+    assert_eq!(rx.recv().await.unwrap().json()["run_id"], 1);
+    assert!(matches!(
+        n.notify(failed(2), t(8, 30)).await,
+        Delivery::Suppressed { suppressed: 1, .. }
+    ));
+
+    // Persisted and restored across a restart: still suppressed.
+    let saved = serde_json::to_string(n.state()).unwrap();
+    let mut n = Notifier::new(cfg, serde_json::from_str(&saved).unwrap());
+    assert!(matches!(
+        n.notify(failed(3), t(9, 0)).await,
+        Delivery::Suppressed { suppressed: 2, .. }
+    ));
+
+    // After the period, a reminder.
+    let d = n.notify(failed(4), t(12, 0)).await;
+    assert!(matches!(d, Delivery::Sent { reminder: true, .. }), "{d:?}");
+    let reminder = rx.recv().await.unwrap().json();
+    assert_eq!(reminder["reminder"], true);
+    assert_eq!(reminder["suppressed_since_last"], 2);
+    assert_eq!(reminder["first_seen"], "2026-11-23T08:00:00Z");
+
+    // A success: a recovered notice, and the same error is notified again.
+    let ok = run(5, "hr", "Delta Import", RunStatus::Success);
+    let d = n.run_finished(ok.clone(), vec![], t(12, 30)).await;
+    assert!(
+        matches!(
+            d,
+            Delivery::Sent {
+                kind: EventKind::Recovered,
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+    let recovered = rx.recv().await.unwrap().json();
+    assert_eq!(recovered["event"], "recovered");
+    assert_eq!(recovered["failures"], 4);
+    assert_eq!(recovered["status"], "completed-import-errors");
+    assert!(n.state().is_empty());
+    assert_eq!(
+        n.run_finished(ok, vec![], t(12, 40)).await,
+        Delivery::Ignored
+    );
+
+    assert!(n.notify(failed(6), t(13, 0)).await.delivered());
+    let again = rx.recv().await.unwrap().json();
+    assert_eq!(
+        (again["run_id"].clone(), again["reminder"].clone()),
+        (6.into(), false.into())
+    );
+    assert!(rx.try_recv().is_err(), "nothing else was sent");
+}
+
+#[tokio::test]
+async fn a_notice_no_channel_delivered_should_be_retried_on_the_next_repeat() {
+    let cfg = config(&format!(
+        "[[webhooks]]\nurl = \"http://127.0.0.1:{}/hook\"\n",
+        dead_port()
+    ));
+    let mut n = Notifier::new(cfg, SuppressionState::new());
+    let first = n.notify(failed(1), t(8, 0)).await;
+    assert!(!first.delivered());
+    let second = n.notify(failed(2), t(8, 1)).await;
+    assert!(
+        matches!(
+            second,
+            Delivery::Sent {
+                reminder: false,
+                ..
+            }
+        ),
+        "{second:?}"
+    );
+}
+
+#[tokio::test]
+async fn ignored_statuses_and_disabled_recovered_notices_should_send_nothing() {
+    let (base, mut rx) = http_sink(200).await;
+    let cfg = config(&format!(
+        "ignore_statuses = [\"success\", \"completed-warnings\"]\nnotify_recovered = false\n\
+         [[webhooks]]\nurl = \"{base}/hook\"\n"
+    ));
+    let mut n = Notifier::new(cfg, SuppressionState::new());
+    let warn = run(1, "hr", "Delta Import", RunStatus::CompletedWarnings);
+    assert_eq!(
+        n.run_finished(warn, vec![], t(8, 0)).await,
+        Delivery::Ignored
+    );
+    let none = run(2, "hr", "Delta Import", RunStatus::CompletedNoObjects);
+    assert!(
+        n.run_finished(none, vec![], t(8, 1)).await.delivered(),
+        "not ignored here"
+    );
+    assert_eq!(
+        rx.recv().await.unwrap().json()["status"],
+        "completed-no-objects"
+    );
+    assert_eq!(n.on_success("hr", "Delta Import", t(8, 2)), None);
+    assert!(n.state().is_empty(), "reset even without a notice");
+}
