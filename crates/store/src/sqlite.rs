@@ -5,16 +5,13 @@
 //! rolls back when dropped). Reads go through a small pool of reader
 //! connections, which WAL lets run while a write transaction is open; each
 //! read call sees the data committed when it starts. Every query is a cached
-//! prepared statement; objects are JSON bodies (inspect them with
-//! `sqlite3 FILE "SELECT data FROM cs LIMIT 5"`), with the columns filters use
-//! (MV connection, pending import/export, unconfirmed export, error) beside
-//! them so that every filter is an index lookup. Long pages (`cs_page`,
-//! `cs_by_anchors`, `mv_get_many`) are read first and decoded on two
-//! threads: decoding JSON is most of the cost of a page, and the engine's
-//! callers are single-threaded. The bodies stay JSON on purpose (readable
-//! with `sqlite3`, and serde's self-describing form is what the model's
-//! tagged enums and skipped fields need); see BENCHMARKS.md for what that
-//! costs.
+//! prepared statement; connector-space and metaverse objects are compact
+//! binary bodies (see `bin`; runs and their errors stay JSON), with the
+//! columns filters use (MV connection, pending import/export, unconfirmed
+//! export, error) beside them so that every filter is an index lookup. Long
+//! pages (`cs_page`, `cs_by_anchors`, `mv_get_many`) are read first and
+//! decoded on two threads. Schema version 2 (binary bodies) refuses stores
+//! of version 1 (JSON bodies) with a clear error.
 //!
 //! Durability (see `schema`): WAL with `synchronous=NORMAL` keeps every
 //! committed transaction across a crash of the process; a power loss may
@@ -26,6 +23,7 @@
 //! definitions are cached in memory (another process would see `Busy` while
 //! a write transaction is open anyway).
 
+mod bin;
 mod codec;
 mod error;
 mod mvindex;

@@ -100,6 +100,21 @@ fn a_store_from_a_newer_autosync_should_be_refused_with_a_version_error() {
     );
 }
 
+#[test]
+fn a_store_of_schema_version_1_with_json_bodies_should_be_refused_with_a_version_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert_eq!(err.kind, StoreErrorKind::Version);
+    assert!(err.message.contains("older autosync"), "{}", err.message);
+    assert!(err.message.contains("schema version 1"), "{}", err.message);
+    assert!(err.message.contains("full import"), "{}", err.message);
+}
+
 /// Make `path` unwritable even for root: permissions first, and when they do
 /// not bind (root), the immutable attribute.
 fn make_read_only(path: &Path) -> bool {

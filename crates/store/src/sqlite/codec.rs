@@ -1,5 +1,7 @@
-//! How objects are laid out in rows: the JSON body (readable with the
-//! `sqlite3` CLI) plus the columns that filters use (connection, flags).
+//! How objects are laid out in rows: a binary body (see `bin`) for
+//! connector-space and metaverse objects, a JSON body for runs and their
+//! errors (readable with the `sqlite3` CLI), plus the columns that filters
+//! use (connection, flags).
 
 use super::error;
 use autosync_model::CsObject;
@@ -97,40 +99,39 @@ fn parallelism() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-fn decode_slice<T: DeserializeOwned>(
+/// How a binary body is decoded (see `bin`): the row id and the body in,
+/// the object or why not out.
+pub(crate) type Decoder<T> = fn(i64, &[u8]) -> Result<T, String>;
+
+fn decode_slice<T>(
     rows: &[RawRow],
     path: &Path,
     kind: &str,
-    set_id: fn(&mut T, i64),
+    decode: Decoder<T>,
 ) -> crate::api::StoreResult<Vec<T>> {
     rows.iter()
         .map(|r| {
-            let what = || format!("{kind} {}", r.id);
-            let text = std::str::from_utf8(&r.body).map_err(|e| error::decode(path, what(), e))?;
-            let mut obj: T =
-                serde_json::from_str(text).map_err(|e| error::decode(path, what(), e))?;
-            set_id(&mut obj, r.id);
-            Ok(obj)
+            decode(r.id, &r.body).map_err(|e| error::decode(path, format!("{kind} {}", r.id), e))
         })
         .collect()
 }
 
 /// Decode rows read with [`raw_row`], in order. A long page is split in two
-/// and decoded on two threads (decoding is most of the cost of a page read,
+/// and decoded on two threads (decoding is much of the cost of a page read,
 /// and the store's callers are single-threaded).
-pub(crate) fn decode_rows<T: DeserializeOwned + Send>(
+pub(crate) fn decode_rows<T: Send>(
     rows: &[RawRow],
     path: &Path,
     kind: &str,
-    set_id: fn(&mut T, i64),
+    decode: Decoder<T>,
 ) -> crate::api::StoreResult<Vec<T>> {
     if rows.len() < PARALLEL_MIN || parallelism() < 2 {
-        return decode_slice(rows, path, kind, set_id);
+        return decode_slice(rows, path, kind, decode);
     }
     let (first, second) = rows.split_at(rows.len() / 2);
     let (a, b) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| decode_slice(second, path, kind, set_id));
-        let a = decode_slice(first, path, kind, set_id);
+        let other = scope.spawn(|| decode_slice(second, path, kind, decode));
+        let a = decode_slice(first, path, kind, decode);
         let b = other.join().unwrap_or_else(|_| {
             Err(error::decode(
                 path,
@@ -143,6 +144,42 @@ pub(crate) fn decode_rows<T: DeserializeOwned + Send>(
     let mut out = a?;
     out.extend(b?);
     Ok(out)
+}
+
+/// Decode the binary body in column `col` of `row` (id in column 0).
+pub(crate) fn decode_bin<T>(
+    row: &Row<'_>,
+    path: &Path,
+    kind: &str,
+    decode: Decoder<T>,
+) -> crate::api::StoreResult<T> {
+    let id: i64 = row
+        .get(0)
+        .map_err(|e| error::sql(path, format_args!("read {kind} from store"), e))?;
+    match row.get_ref(1) {
+        Ok(ValueRef::Blob(b)) | Ok(ValueRef::Text(b)) => {
+            decode(id, b).map_err(|e| error::decode(path, format!("{kind} {id}"), e))
+        }
+        Ok(other) => Err(error::decode(
+            path,
+            format!("{kind} {id}"),
+            format!("expected a binary body, found {:?}", other.data_type()),
+        )),
+        Err(e) => Err(error::sql(
+            path,
+            format_args!("read {kind} {id} from store"),
+            e,
+        )),
+    }
+}
+
+/// Bytes bound as an SQL BLOB without a copy.
+pub(crate) struct Blob<'a>(pub &'a [u8]);
+
+impl rusqlite::ToSql for Blob<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Blob(self.0)))
+    }
 }
 
 /// The filter columns of a connector-space object.

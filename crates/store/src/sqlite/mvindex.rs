@@ -213,7 +213,7 @@ pub(crate) fn set_index(
         while let Some(row) = rows.next().map_err(op)? {
             let id: i64 = row.get(0).map_err(op)?;
             let obj: MvObject =
-                codec::decode_col(row, 1, path, &|| format!("metaverse object {id}"))?;
+                codec::decode_bin(row, path, "metaverse object", super::bin::decode_mv)?;
             if let Some(v) = obj.get(attr) {
                 buf.clear();
                 push_texts(k, v, &mut buf);

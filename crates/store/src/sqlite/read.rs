@@ -1,7 +1,8 @@
 //! The read queries, shared by read views and write transactions (which see
 //! their own writes). Every query is a cached prepared statement.
 
-use super::codec::{RunErrorRow, decode_col, decode_rows, raw_row};
+use super::bin;
+use super::codec::{RunErrorRow, decode_bin, decode_col, decode_rows, raw_row};
 use super::error;
 use super::mvindex::{self, IndexDefs};
 use crate::api::{CsCounts, CsFilter, MvQuery, StoreErrorKind, StoreResult};
@@ -37,29 +38,11 @@ pub(crate) struct Ctx<'a> {
 }
 
 fn cs_row(row: &Row<'_>, path: &Path) -> StoreResult<CsObject> {
-    let id: i64 = row
-        .get(0)
-        .map_err(|e| error::sql(path, "read connector-space object from store", e))?;
-    let mut obj: CsObject = decode_col(row, 1, path, &|| format!("connector-space object {id}"))?;
-    obj.id = id;
-    Ok(obj)
+    decode_bin(row, path, "connector-space object", bin::decode_cs)
 }
 
 fn mv_row(row: &Row<'_>, path: &Path) -> StoreResult<MvObject> {
-    let id: i64 = row
-        .get(0)
-        .map_err(|e| error::sql(path, "read metaverse object from store", e))?;
-    let mut obj: MvObject = decode_col(row, 1, path, &|| format!("metaverse object {id}"))?;
-    obj.id = id;
-    Ok(obj)
-}
-
-fn set_cs_id(obj: &mut CsObject, id: i64) {
-    obj.id = id;
-}
-
-fn set_mv_id(obj: &mut MvObject, id: i64) {
-    obj.id = id;
+    decode_bin(row, path, "metaverse object", bin::decode_mv)
 }
 
 fn run_row(row: &Row<'_>, path: &Path) -> StoreResult<RunRecord> {
@@ -164,7 +147,7 @@ impl Ctx<'_> {
                 raw.push(raw_row(row, self.path)?);
             }
         }
-        decode_rows(&raw, self.path, "connector-space object", set_cs_id)
+        decode_rows(&raw, self.path, "connector-space object", bin::decode_cs)
     }
 
     pub(crate) fn cs_page(
@@ -200,7 +183,7 @@ impl Ctx<'_> {
             raw_row,
             &mut raw,
         )?;
-        decode_rows(&raw, self.path, "connector-space object", set_cs_id)
+        decode_rows(&raw, self.path, "connector-space object", bin::decode_cs)
     }
 
     pub(crate) fn cs_page_ids(
@@ -310,7 +293,7 @@ impl Ctx<'_> {
                 raw.push(raw_row(row, self.path)?);
             }
         }
-        decode_rows(&raw, self.path, "metaverse object", set_mv_id)
+        decode_rows(&raw, self.path, "metaverse object", bin::decode_mv)
     }
 
     pub(crate) fn mv_find(

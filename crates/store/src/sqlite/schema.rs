@@ -19,12 +19,21 @@ use std::path::Path;
 pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+///
+/// Version 2 stores connector-space and metaverse objects as binary bodies
+/// (see `bin`); version 1 stored JSON. A store of an older version is
+/// refused with a clear error (there is no migration: re-create it).
+pub const SCHEMA_VERSION: i64 = 2;
 
-/// `MIGRATIONS[v]` takes a store from version `v` to `v + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+/// The oldest schema version this build opens.
+const OLDEST_SUPPORTED: i64 = 2;
 
-const V1: &str = "
+/// `MIGRATIONS[v]` takes a store from version `v` to `v + 1`; a new store
+/// gets `SCHEMA` directly.
+const MIGRATIONS: &[&str] = &[];
+
+/// The whole schema of a new store.
+const SCHEMA: &str = "
 CREATE TABLE cs (
     id INTEGER PRIMARY KEY,
     ma TEXT NOT NULL,
@@ -34,7 +43,7 @@ CREATE TABLE cs (
     has_pe INTEGER NOT NULL DEFAULT 0,
     has_ue INTEGER NOT NULL DEFAULT 0,
     has_err INTEGER NOT NULL DEFAULT 0,
-    data TEXT NOT NULL
+    data BLOB NOT NULL
 );
 CREATE UNIQUE INDEX cs_anchor ON cs (ma, anchor);
 CREATE INDEX cs_ma ON cs (ma);
@@ -47,7 +56,7 @@ CREATE INDEX cs_mv ON cs (mv_id) WHERE mv_id IS NOT NULL;
 CREATE TABLE mv (
     id INTEGER PRIMARY KEY,
     type TEXT NOT NULL,
-    data TEXT NOT NULL
+    data BLOB NOT NULL
 );
 CREATE INDEX mv_type ON mv (type);
 
@@ -177,10 +186,34 @@ pub(crate) fn prepare(
             ),
         ));
     }
+    if tables > 0 && version < OLDEST_SUPPORTED {
+        return Err(error::other(
+            StoreErrorKind::Version,
+            path,
+            format!(
+                "cannot open store: it was written by an older autosync (schema version {version}; this build reads schema version {OLDEST_SUPPORTED} and later, and has no migration from it): move the store away and run a full import and full sync again"
+            ),
+        ));
+    }
     if opts.quick_check && tables > 0 {
         quick_check(conn, path)?;
     }
+    if tables == 0 {
+        return create(conn, path);
+    }
     migrate(conn, path, version)
+}
+
+fn create(conn: &Connection, path: &Path) -> StoreResult<()> {
+    let batch = format!(
+        "BEGIN IMMEDIATE; {SCHEMA}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    );
+    if let Err(e) = conn.execute_batch(&batch) {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(error::sql(path, "create store", e));
+    }
+    tracing::info!(store = %path.display(), version = SCHEMA_VERSION, "store created");
+    Ok(())
 }
 
 fn quick_check(conn: &Connection, path: &Path) -> StoreResult<()> {
@@ -206,7 +239,10 @@ fn quick_check(conn: &Connection, path: &Path) -> StoreResult<()> {
 
 fn migrate(conn: &Connection, path: &Path, from: i64) -> StoreResult<()> {
     for v in from..SCHEMA_VERSION {
-        let Some(sql) = usize::try_from(v).ok().and_then(|i| MIGRATIONS.get(i)) else {
+        let Some(sql) = usize::try_from(v - OLDEST_SUPPORTED)
+            .ok()
+            .and_then(|i| MIGRATIONS.get(i))
+        else {
             return Err(error::other(
                 StoreErrorKind::Version,
                 path,

@@ -2,7 +2,8 @@
 //! mutex) and the [`StoreTxn`] that holds it from `BEGIN IMMEDIATE` to
 //! `COMMIT`, or rolls back when dropped.
 
-use super::codec::{CsColumns, JsonText, RunErrorBody, encode};
+use super::bin;
+use super::codec::{Blob, CsColumns, JsonText, RunErrorBody, encode};
 use super::error;
 use super::mvindex::{self, IndexDefs};
 use super::read::{Ctx, impl_store_read};
@@ -157,7 +158,7 @@ impl StoreTxn for SqliteTxn<'_> {
         let id = w.next_id(Seq::Cs, path)?;
         obj.id = id;
         let what = || format!("connector-space object {}/{}", obj.ma, obj.anchor);
-        encode(&mut w.buf, obj, path, what())?;
+        bin::encode_cs(&mut w.buf, obj);
         let c = CsColumns::of(obj);
         let res = w
             .conn
@@ -175,7 +176,7 @@ impl StoreTxn for SqliteTxn<'_> {
                     c.has_pe,
                     c.has_ue,
                     c.has_err,
-                    JsonText(&w.buf)
+                    Blob(&w.buf)
                 ])
             });
         if let Err(e) = res {
@@ -207,12 +208,7 @@ impl StoreTxn for SqliteTxn<'_> {
                 e,
             )
         };
-        encode(
-            &mut w.buf,
-            obj,
-            path,
-            format_args!("connector-space object {id}"),
-        )?;
+        bin::encode_cs(&mut w.buf, obj);
         let c = CsColumns::of(obj);
         let old = w
             .conn
@@ -242,7 +238,7 @@ impl StoreTxn for SqliteTxn<'_> {
                 format!("cannot update connector-space object {id}: it does not exist"),
             ));
         };
-        let data = JsonText(&w.buf);
+        let data = Blob(&w.buf);
         if same_key && old_cols == c {
             w.conn
                 .prepare_cached("UPDATE cs SET data = ?2 WHERE id = ?1")
@@ -291,11 +287,11 @@ impl StoreTxn for SqliteTxn<'_> {
         let w = &mut *self.w;
         let id = w.next_id(Seq::Mv, path)?;
         obj.id = id;
-        encode(&mut w.buf, obj, path, format_args!("metaverse object {id}"))?;
+        bin::encode_mv(&mut w.buf, obj);
         let res = w
             .conn
             .prepare_cached("INSERT INTO mv (id, type, data) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![id, obj.object_type, JsonText(&w.buf)]));
+            .and_then(|mut s| s.execute(params![id, obj.object_type, Blob(&w.buf)]));
         if let Err(e) = res {
             obj.id = 0;
             return Err(error::sql(
@@ -322,11 +318,11 @@ impl StoreTxn for SqliteTxn<'_> {
                 e,
             )
         };
-        encode(&mut w.buf, obj, path, format_args!("metaverse object {id}"))?;
+        bin::encode_mv(&mut w.buf, obj);
         let n = w
             .conn
             .prepare_cached("UPDATE mv SET data = ?2 WHERE id = ?1 AND type = ?3")
-            .and_then(|mut s| s.execute(params![id, JsonText(&w.buf), obj.object_type]))
+            .and_then(|mut s| s.execute(params![id, Blob(&w.buf), obj.object_type]))
             .map_err(err)?;
         if n == 1 {
             if w.defs.has_type(&obj.object_type) {
@@ -339,7 +335,7 @@ impl StoreTxn for SqliteTxn<'_> {
         let n = w
             .conn
             .prepare_cached("UPDATE mv SET type = ?3, data = ?2 WHERE id = ?1")
-            .and_then(|mut s| s.execute(params![id, JsonText(&w.buf), obj.object_type]))
+            .and_then(|mut s| s.execute(params![id, Blob(&w.buf), obj.object_type]))
             .map_err(err)?;
         changed(n, path, || {
             format!("cannot update metaverse object {id}: it")
