@@ -37,8 +37,11 @@ pub enum Command {
     Cs(CsArgs),
     /// Show metaverse objects.
     Mv(MvArgs),
-    /// Approve an export that stopped at the deletion threshold: the next
-    /// export of the MA may delete more objects than the threshold, once.
+    /// Approve what a threshold stopped on an MA: through the running
+    /// service, whatever the MA waits for (staged changes over the staging
+    /// threshold, or an export stopped at the deletion threshold); without
+    /// a service, the next export of the MA may exceed its deletion
+    /// threshold, once.
     Approve(ApproveArgs),
     /// Run the service: triggers ask for imports, the controller runs every
     /// follow-up (delta sync, exports, confirming imports) until quiescent.
@@ -50,6 +53,62 @@ pub enum Command {
     /// Queue a run profile on a management agent (through the running
     /// service, else in the store for the next start).
     Queue(QueueArgs),
+    /// Start the controller of an MA (or of every MA) in the running
+    /// service: its triggers fire and its queue runs again.
+    Start(ControlArgs),
+    /// Stop the controller of an MA (or of every MA) in the running service:
+    /// no new run starts, triggers pause, the queue is kept.
+    Stop(ControlArgs),
+    /// Cancel the run of an MA at its next safe point (running service).
+    Cancel(MaControlArgs),
+    /// Drop every queued request of an MA (running service).
+    ClearQueue(MaControlArgs),
+    /// Pause the triggers of an MA (or of every MA): follow-ups still run
+    /// (running service).
+    Pause(ControlArgs),
+    /// Resume paused triggers (running service).
+    Resume(ControlArgs),
+    /// Discard the changes a staging threshold stopped on an MA; the next
+    /// import reads the source again (running service).
+    Reject(MaControlArgs),
+    /// Maintenance mode of the running service: `on`, no run starts (running
+    /// ones finish, triggers still queue); `off`, runs start again.
+    Maintenance(MaintenanceArgs),
+}
+
+/// A control on one MA or, without one, on every MA.
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// Management agent name (every MA when absent).
+    pub ma: Option<String>,
+    /// Print the service's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A control on one MA.
+#[derive(Debug, Args)]
+pub struct MaControlArgs {
+    /// Management agent name.
+    pub ma: String,
+    /// Print the service's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MaintenanceArgs {
+    /// `on` or `off`.
+    pub mode: OnOff,
+    /// Print the service's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Debug, Args)]
@@ -165,4 +224,7 @@ pub struct MvArgs {
 pub struct ApproveArgs {
     /// Management agent name.
     pub ma: String,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -1,6 +1,7 @@
 //! One function per subcommand: load what it needs, call the library, render.
 
-use crate::args::{ApproveArgs, Cli, Command, CsArgs, HistoryArgs, MvArgs, RunProfileArgs};
+use crate::args::{Cli, Command, CsArgs, HistoryArgs, MvArgs, RunProfileArgs};
+use crate::control::control;
 use crate::exit::{Code, Failure};
 use crate::{progress, render};
 use anyhow::Context as _;
@@ -8,6 +9,7 @@ use autosync_config::Loaded;
 use autosync_connector::Registry;
 use autosync_engine::{CancelFlag, Engine, RunOptions};
 use autosync_model::{RunReason, RunStatus, SystemDef};
+use autosync_service::Control;
 use autosync_store::{CsFilter, MvQuery, Store, sqlite::SqliteStore};
 use std::sync::Arc;
 
@@ -18,10 +20,18 @@ pub fn dispatch(cli: &Cli) -> Result<Code, Failure> {
         Command::History(a) => history(cli, a),
         Command::Cs(a) => cs(cli, a),
         Command::Mv(a) => mv(cli, a),
-        Command::Approve(a) => approve(cli, a),
+        Command::Approve(a) => crate::control::approve(cli, a),
         Command::Run(a) => crate::service::run(cli, a),
         Command::Status(a) => crate::control::status(cli, a.json),
         Command::Queue(a) => crate::control::queue(cli, a),
+        Command::Start(a) => control(cli, Control::Start, a.ma.as_deref(), a.json),
+        Command::Stop(a) => control(cli, Control::Stop, a.ma.as_deref(), a.json),
+        Command::Cancel(a) => control(cli, Control::Cancel, Some(&a.ma), a.json),
+        Command::ClearQueue(a) => control(cli, Control::ClearQueue, Some(&a.ma), a.json),
+        Command::Pause(a) => control(cli, Control::Pause, a.ma.as_deref(), a.json),
+        Command::Resume(a) => control(cli, Control::Resume, a.ma.as_deref(), a.json),
+        Command::Reject(a) => control(cli, Control::Reject, Some(&a.ma), a.json),
+        Command::Maintenance(a) => crate::control::maintenance(cli, a.mode, a.json),
     }
 }
 
@@ -212,15 +222,15 @@ fn mv(cli: &Cli, a: &MvArgs) -> Result<Code, Failure> {
     Ok(Code::Ok)
 }
 
-fn approve(cli: &Cli, a: &ApproveArgs) -> Result<Code, Failure> {
+/// Records in the store that the next export of `ma` may exceed its
+/// deletion threshold once; returns the sentence to print.
+pub(crate) fn approve_in_store(cli: &Cli, ma: &str) -> Result<String, Failure> {
     let engine = engine(cli)?;
-    check_ma(engine.system(), &a.ma)?;
+    check_ma(engine.system(), ma)?;
     engine
-        .approve_deletions(&a.ma)
-        .with_context(|| format!("cannot record the approval for `{}`", a.ma))?;
-    println!(
-        "approved: the next export of `{}` may exceed its deletion threshold once",
-        a.ma
-    );
-    Ok(Code::Ok)
+        .approve_deletions(ma)
+        .with_context(|| format!("cannot record the approval for `{ma}`"))?;
+    Ok(format!(
+        "approved: the next export of `{ma}` may exceed its deletion threshold once"
+    ))
 }

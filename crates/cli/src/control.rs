@@ -1,17 +1,25 @@
 //! `autosync status` and `autosync queue`: through the running service's
 //! HTTP API when `api.json` next to the store names one that answers, else
 //! straight from the store (the queue then waits for the next start).
+//!
+//! The operators' controls (`start`, `stop`, `cancel`, `clear-queue`,
+//! `pause`, `resume`, `reject`, `maintenance`) need the running service:
+//! without one they fail with [`Code::NoService`]. `approve` goes through
+//! the service when one runs, else records a deletion-threshold approval in
+//! the store.
 
 #![allow(clippy::print_stdout)] // printing is what these commands are for
 
-use crate::args::{Cli, QueueArgs};
+use crate::args::{ApproveArgs, Cli, OnOff, QueueArgs};
 use crate::commands::{load, open_store};
 use crate::exit::{Code, Failure};
 use anyhow::Context as _;
-use autosync_api::{ApiFile, QueueAnswer, QueueBody};
+use autosync_api::{ApiFile, ControlAnswer, ControlBody, QueueAnswer, QueueBody};
 use autosync_controller::{PushOutcome, Request};
 use autosync_model::RunReason;
-use autosync_service::{MaStateView, Status, controller_config, persist, status_from_store};
+use autosync_service::{
+    Control, MaStateView, Status, controller_config, persist, status_from_store,
+};
 use std::fmt::Write as _;
 
 /// An agent that hands back error statuses as answers.
@@ -22,11 +30,16 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// The running service's API, if `api.json` names one.
-fn api(cli: &Cli) -> Result<Option<ApiFile>, Failure> {
+/// Where the running service's `api.json` is for this configuration.
+fn api_path(cli: &Cli) -> Result<std::path::PathBuf, Failure> {
     let (loaded, _) = load(cli)?;
     let store_path = loaded.system.base_dir.join(&loaded.system.store.path);
-    Ok(ApiFile::read(&ApiFile::path_for(&store_path)))
+    Ok(ApiFile::path_for(&store_path))
+}
+
+/// The running service's API, if `api.json` names one.
+fn api(cli: &Cli) -> Result<Option<ApiFile>, Failure> {
+    Ok(ApiFile::read(&api_path(cli)?))
 }
 
 /// Calls the API; `None` when nothing answers (no service runs).
@@ -225,4 +238,89 @@ fn queue_in_store(cli: &Cli, body: QueueBody) -> Result<QueueAnswer, Failure> {
         request: outcome.id().0,
         merged: matches!(outcome, PushOutcome::Merged { .. }),
     })
+}
+
+/// What became of a control sent to the service.
+enum Sent {
+    /// The service carried it out.
+    Done(ControlAnswer),
+    /// No service runs or answers; the sentence says why.
+    NoService(String),
+}
+
+/// Sends `action` (on `ma`, or on every MA / the service) to the running
+/// service. A refusal is a usage failure carrying the service's reason.
+fn send_control(cli: &Cli, action: Control, ma: Option<&str>) -> Result<Sent, Failure> {
+    let path = api_path(cli)?;
+    let Some(api) = ApiFile::read(&path) else {
+        return Ok(Sent::NoService(format!(
+            "no autosync service is running for this configuration (no {}); start it with `autosync run`",
+            path.display()
+        )));
+    };
+    let body = serde_json::to_string(&ControlBody {
+        by: Some("cli".into()),
+    })
+    .context("cannot encode the request")?;
+    let Some(answer) = call(&api, &autosync_api::control_path(action, ma), Some(body)) else {
+        return Ok(Sent::NoService(format!(
+            "no autosync service answers at {} (named by {}, which a service that did not stop cleanly left behind); start it with `autosync run`",
+            api.url,
+            path.display()
+        )));
+    };
+    let (code, text) = answer?;
+    if code != 200 {
+        return Err(api_error(code, &text));
+    }
+    let answer: ControlAnswer =
+        serde_json::from_str(&text).context("the API's answer cannot be decoded")?;
+    Ok(Sent::Done(answer))
+}
+
+fn print_answer(answer: &ControlAnswer, json: bool) -> Result<Code, Failure> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(answer).context("cannot encode the answer")?
+        );
+    } else {
+        println!("{}", answer.message);
+    }
+    Ok(Code::Ok)
+}
+
+/// `autosync start|stop|cancel|clear-queue|pause|resume|reject`: the
+/// control through the running service, which must run.
+pub fn control(cli: &Cli, action: Control, ma: Option<&str>, json: bool) -> Result<Code, Failure> {
+    match send_control(cli, action, ma)? {
+        Sent::Done(answer) => print_answer(&answer, json),
+        Sent::NoService(why) => Err(Failure::NoService(why)),
+    }
+}
+
+/// `autosync maintenance on|off`.
+pub fn maintenance(cli: &Cli, mode: OnOff, json: bool) -> Result<Code, Failure> {
+    let action = match mode {
+        OnOff::On => Control::Maintenance,
+        OnOff::Off => Control::EndMaintenance,
+    };
+    control(cli, action, None, json)
+}
+
+/// `autosync approve MA`: whatever the MA waits for, through the running
+/// service; without one, the deletion threshold of its next export, in the
+/// store.
+pub fn approve(cli: &Cli, a: &ApproveArgs) -> Result<Code, Failure> {
+    let answer = match send_control(cli, Control::Approve, Some(&a.ma))? {
+        Sent::Done(answer) => answer,
+        Sent::NoService(why) => {
+            tracing::info!("{why}: approving in the store");
+            ControlAnswer {
+                ok: true,
+                message: crate::commands::approve_in_store(cli, &a.ma)?,
+            }
+        }
+    };
+    print_answer(&answer, a.json)
 }

@@ -16,6 +16,8 @@ pub enum Code {
     Stopped = 3,
     /// The store or the system failed (nothing trustworthy to show).
     Failure = 4,
+    /// A control needs the running service and none runs (or answers).
+    NoService = 5,
 }
 
 impl From<Code> for ExitCode {
@@ -30,6 +32,8 @@ pub enum Failure {
     Config(autosync_config::ConfigError),
     /// A usage error (unknown MA, bad filter, ...).
     Usage(String),
+    /// No service runs (or answers) for a command that needs one.
+    NoService(String),
     /// Anything else.
     Other(anyhow::Error),
 }
@@ -39,6 +43,7 @@ impl Failure {
         match self {
             Failure::Config(_) | Failure::Usage(_) => Code::Config,
             Failure::Other(_) => Code::Failure,
+            Failure::NoService(_) => Code::NoService,
         }
     }
 
@@ -53,7 +58,7 @@ impl Failure {
                     eprintln!("{e}");
                 }
             }
-            Failure::Usage(m) => eprintln!("error: {m}"),
+            Failure::Usage(m) | Failure::NoService(m) => eprintln!("error: {m}"),
             Failure::Other(e) => eprintln!("error: {e:#}"),
         }
     }

@@ -7,6 +7,7 @@ mod cli {
     pub mod support;
 
     mod commands;
+    mod controls;
     mod crash;
     mod quickstart;
     mod service;

@@ -1,0 +1,344 @@
+//! The operators' controls (`start`, `stop`, `cancel`, `clear-queue`,
+//! `pause`, `resume`, `approve`, `reject`, `maintenance`) on a real running
+//! service over its API, and their documented failure without one.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
+
+use super::support::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Generous bound for waiting on an event (not a timing assertion).
+const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The exit code of a control when no service runs (README, exit codes).
+const NO_SERVICE: i32 = 5;
+
+/// Waits until `done` holds, looking again every 50 ms.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < EVENT_TIMEOUT,
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A service (`autosync run`) on the folder, killed when dropped.
+struct Service(Child);
+
+impl Service {
+    /// Starts the service and waits until its API answers and the first
+    /// cycle over the quickstart has ended (every MA idle, nothing queued).
+    fn start(w: &Workdir) -> Service {
+        let child = Command::new(BIN)
+            .arg("-c")
+            .arg(w.config())
+            .arg("run")
+            .env_remove("AUTOSYNC_CONFIG")
+            .env("AUTOSYNC_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let service = Service(child);
+        let api_file = w.path().join("state/api.json");
+        wait_for("the service's API file", || api_file.exists());
+        wait_for("the first cycle to end", || {
+            let status = status(w);
+            status["service"] == true
+                && !history(w).is_empty()
+                && status["mas"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .all(|m| m["state"] == "idle" && queue(m).is_empty())
+        });
+        service
+    }
+
+    /// SIGTERM, then the exit code.
+    fn terminate(mut self) -> Option<i32> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.0.wait().unwrap().code()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn status(w: &Workdir) -> Value {
+    serde_json::from_str(&w.expect(&["status", "--json"], 0)).unwrap()
+}
+
+/// The profiles queued in an MA's status.
+fn queue(ma: &Value) -> Vec<String> {
+    ma["queue"]
+        .as_array()
+        .map(|q| {
+            q.iter()
+                .map(|r| r["profile"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn history(w: &Workdir) -> Vec<Value> {
+    let text = w.expect(&["history", "--limit", "1000", "--json"], 0);
+    serde_json::from_str::<Value>(&text)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// Runs of `ma` in the history.
+fn runs_of(w: &Workdir, ma: &str) -> usize {
+    history(w).iter().filter(|r| r["ma"] == ma).count()
+}
+
+/// Runs `autosync args...`, expecting success; returns the `--json` answer.
+fn control(w: &Workdir, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let answer: Value = serde_json::from_str(&w.expect(&all, 0)).unwrap();
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert!(
+        !answer["message"].as_str().unwrap_or_default().is_empty(),
+        "{answer}"
+    );
+    answer
+}
+
+/// Runs `autosync args...`, expecting exit code `code`; returns stderr.
+fn refused(w: &Workdir, args: &[&str], code: i32) -> String {
+    let out = w.run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "autosync {args:?}\nstdout:\n{}\nstderr:\n{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
+fn set_title(w: &Workdir, id: &str, title: &str) {
+    w.edit("data/hr.csv", |text| {
+        text.lines()
+            .map(|l| {
+                let mut f: Vec<String> = l.split(',').map(str::to_owned).collect();
+                if f[0] == id {
+                    f[5] = title.into();
+                }
+                f.join(",")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    });
+}
+
+/// Whether the app table shows `title` for `id`.
+fn app_has_title(dir: &Path, id: &str, title: &str) -> bool {
+    let Ok(conn) = rusqlite::Connection::open(dir.join("data/app.db")) else {
+        return false;
+    };
+    conn.query_row(
+        "SELECT count(*) FROM users WHERE employee_id = ?1 AND title = ?2",
+        [id, title],
+        |r| r.get::<_, i64>(0),
+    )
+    .is_ok_and(|n| n == 1)
+}
+
+/// Someone active in the quickstart's HR file.
+fn someone(w: &Workdir) -> String {
+    hr_with_status(w.path(), "active").remove(0)
+}
+
+#[test]
+fn controls_without_a_service_should_fail_with_the_documented_message_and_exit_code() {
+    let w = Workdir::quickstart();
+    w.expect(&["run", "--once"], 0);
+    for args in [
+        &["start"][..],
+        &["start", "hr"],
+        &["stop"],
+        &["stop", "hr"],
+        &["cancel", "hr"],
+        &["clear-queue", "hr"],
+        &["pause"],
+        &["resume", "hr"],
+        &["reject", "hr"],
+        &["maintenance", "on"],
+        &["maintenance", "off", "--json"],
+    ] {
+        let stderr = refused(&w, args, NO_SERVICE);
+        assert!(
+            stderr.contains("no autosync service is running for this configuration"),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains("api.json"), "{args:?}: {stderr}");
+        assert!(stderr.contains("autosync run"), "{args:?}: {stderr}");
+    }
+    // A file left behind by a service that did not stop cleanly names no
+    // one who answers: the same exit code, and it says so.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    std::fs::write(
+        w.path().join("state/api.json"),
+        format!(r#"{{"url":"{url}","token":"stale"}}"#),
+    )
+    .unwrap();
+    let stderr = refused(&w, &["stop", "hr"], NO_SERVICE);
+    assert!(stderr.contains("no autosync service answers"), "{stderr}");
+    // `approve` without a service keeps approving in the store.
+    let out = w.expect(&["approve", "directory"], 0);
+    assert!(out.contains("deletion threshold"), "{out}");
+}
+
+#[test]
+fn a_stopped_ma_should_queue_a_change_but_not_run_it_until_started() {
+    let w = Workdir::quickstart();
+    let service = Service::start(&w);
+    let who = someone(&w);
+    let answer = control(&w, &["stop", "hr"]);
+    assert!(
+        answer["message"].as_str().unwrap().contains("hr"),
+        "{answer}"
+    );
+    assert_eq!(status(&w)["mas"]["hr"]["state"], "stopped");
+    let runs = runs_of(&w, "hr");
+
+    set_title(&w, &who, "Head of Stopping");
+    wait_for("the change to be queued on hr", || {
+        !queue(&status(&w)["mas"]["hr"]).is_empty()
+    });
+    assert_eq!(runs_of(&w, "hr"), runs, "a stopped MA ran");
+    assert!(!app_has_title(w.path(), &who, "Head of Stopping"));
+
+    control(&w, &["start", "hr"]);
+    wait_for("the change to reach the app", || {
+        app_has_title(w.path(), &who, "Head of Stopping")
+    });
+    assert!(runs_of(&w, "hr") > runs);
+    assert_eq!(service.terminate(), Some(0));
+}
+
+#[test]
+fn clear_queue_should_drop_what_a_stopped_ma_had_queued() {
+    let w = Workdir::quickstart();
+    let service = Service::start(&w);
+    control(&w, &["stop", "app"]);
+    w.expect(&["queue", "app", "full-import"], 0);
+    assert_eq!(queue(&status(&w)["mas"]["app"]), ["full-import"]);
+
+    let answer = control(&w, &["clear-queue", "app"]);
+    assert!(
+        answer["message"].as_str().unwrap().contains("app"),
+        "{answer}"
+    );
+    assert!(queue(&status(&w)["mas"]["app"]).is_empty());
+
+    // Started again, the MA runs what is queued next; had the full import
+    // still been queued, it would have run first.
+    control(&w, &["start", "app"]);
+    w.expect(&["queue", "app", "delta-sync"], 0);
+    wait_for("the queued delta sync to run", || {
+        history(&w).iter().any(|r| {
+            r["ma"] == "app" && r["profile"] == "delta-sync" && r["reason"]["kind"] == "manual"
+        })
+    });
+    assert!(
+        !history(&w).iter().any(|r| {
+            r["ma"] == "app" && r["profile"] == "full-import" && r["reason"]["kind"] == "manual"
+        }),
+        "the cleared full import ran"
+    );
+    assert_eq!(service.terminate(), Some(0));
+}
+
+#[test]
+fn a_paused_ma_should_defer_what_its_triggers_ask_until_resumed() {
+    let w = Workdir::quickstart();
+    let service = Service::start(&w);
+    let who = someone(&w);
+    control(&w, &["pause", "hr"]);
+    let runs = runs_of(&w, "hr");
+
+    set_title(&w, &who, "Head of Pausing");
+    // A follow-up still runs on a paused MA: the trigger's change is not
+    // imported while an operator's request is.
+    w.expect(&["queue", "hr", "delta-sync"], 0);
+    wait_for("the queued delta sync to run", || {
+        history(&w).iter().any(|r| {
+            r["ma"] == "hr" && r["profile"] == "delta-sync" && r["reason"]["kind"] == "manual"
+        })
+    });
+    assert!(
+        !history(&w).iter().any(|r| r["ma"] == "hr"
+            && r["reason"]["kind"] == "trigger"
+            && r["id"].as_i64() > Some(0)
+            && runs_of(&w, "hr") > runs + 1),
+        "a paused trigger ran"
+    );
+    assert!(!app_has_title(w.path(), &who, "Head of Pausing"));
+
+    control(&w, &["resume", "hr"]);
+    wait_for("the deferred change to reach the app", || {
+        app_has_title(w.path(), &who, "Head of Pausing")
+    });
+    assert_eq!(service.terminate(), Some(0));
+}
+
+#[test]
+fn refused_controls_should_say_why_and_exit_2() {
+    let w = Workdir::quickstart();
+    let service = Service::start(&w);
+    let stderr = refused(&w, &["cancel", "hr"], 2);
+    assert!(stderr.contains("hr"), "{stderr}");
+    let stderr = refused(&w, &["approve", "hr"], 2);
+    assert!(stderr.contains("hr"), "{stderr}");
+    let stderr = refused(&w, &["stop", "nobody"], 2);
+    assert!(stderr.contains("nobody"), "{stderr}");
+    assert_eq!(service.terminate(), Some(0));
+}
+
+#[test]
+fn maintenance_should_hold_every_run_until_it_ends() {
+    let w = Workdir::quickstart();
+    let service = Service::start(&w);
+    let who = someone(&w);
+    let answer = control(&w, &["maintenance", "on"]);
+    assert!(
+        answer["message"].as_str().unwrap().contains("maintenance"),
+        "{answer}"
+    );
+    let runs = history(&w).len();
+
+    set_title(&w, &who, "Head of Maintenance");
+    wait_for("the change to be queued on hr", || {
+        !queue(&status(&w)["mas"]["hr"]).is_empty()
+    });
+    assert_eq!(history(&w).len(), runs, "a run started in maintenance");
+
+    control(&w, &["maintenance", "off"]);
+    wait_for("the change to reach the app", || {
+        app_has_title(w.path(), &who, "Head of Maintenance")
+    });
+    assert_eq!(service.terminate(), Some(0));
+}
