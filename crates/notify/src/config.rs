@@ -8,6 +8,7 @@ use autosync_triggers::HumanDuration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Default time after which a repeated failure is notified again.
@@ -137,6 +138,10 @@ pub struct SmtpConfig {
     pub to: Vec<String>,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    /// PEM file of CA certificates trusted for the server's certificate in
+    /// addition to the system's (an internal CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl SmtpConfig {
@@ -277,6 +282,17 @@ impl NotifyConfig {
         }
     }
 
+    /// Makes relative file paths (`smtp.ca_file`) relative to `base` (the
+    /// configuration file's folder).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if let Some(smtp) = &mut self.smtp
+            && let Some(ca) = &mut smtp.ca_file
+            && ca.is_relative()
+        {
+            *ca = base.join(&*ca);
+        }
+    }
+
     /// The statuses that are not notified (names that do not parse are
     /// skipped: [`NotifyConfig::validate`] reports them).
     pub fn ignored_statuses(&self) -> Vec<RunStatus> {
@@ -334,6 +350,16 @@ fn validate_smtp(smtp: &SmtpConfig, problems: &mut Vec<ConfigProblem>) {
             "`password` is set but no `username`",
         )),
         _ => {}
+    }
+    if let Some(ca) = &smtp.ca_file {
+        if smtp.security == Security::None {
+            problems.push(ConfigProblem::new(
+                at("ca_file"),
+                "is only used with security = \"starttls\" or \"tls\"",
+            ));
+        } else if let Err(e) = crate::send::load_ca(ca) {
+            problems.push(ConfigProblem::new(at("ca_file"), e.to_string()));
+        }
     }
     if smtp.timeout.0.is_zero() {
         problems.push(ConfigProblem::new(

@@ -6,9 +6,10 @@ use crate::render::Rendered;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 /// Extra time given to a send beyond its own time limit before the caller
@@ -38,6 +39,8 @@ impl fmt::Display for Channel {
 pub enum SendError {
     #[error("the email could not be built: {0}")]
     EmailBuild(String),
+    #[error("CA file {path}: {message}")]
+    CaFile { path: String, message: String },
     #[error("SMTP server {server}: {message}")]
     Smtp { server: String, message: String },
     #[error("webhook {target}: {message}")]
@@ -79,7 +82,11 @@ fn build_transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executo
     let tls = match smtp.security {
         Security::None => Tls::None,
         Security::Starttls | Security::Tls => {
-            let params = TlsParameters::new(smtp.host.clone()).map_err(|e| SendError::Smtp {
+            let mut params = TlsParameters::builder(smtp.host.clone());
+            if let Some(ca) = &smtp.ca_file {
+                params = params.add_root_certificate(load_ca(ca)?);
+            }
+            let params = params.build().map_err(|e| SendError::Smtp {
                 server: server.clone(),
                 message: format!("TLS set-up failed: {e}"),
             })?;
@@ -98,6 +105,22 @@ fn build_transport(smtp: &SmtpConfig) -> Result<AsyncSmtpTransport<Tokio1Executo
         builder = builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
     }
     Ok(builder.build())
+}
+
+/// Reads a PEM file of CA certificates.
+pub(crate) fn load_ca(path: &Path) -> Result<Certificate, SendError> {
+    let err = |message: String| SendError::CaFile {
+        path: path.display().to_string(),
+        message,
+    };
+    let pem = std::fs::read(path).map_err(|e| err(format!("cannot be read: {e}")))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(err(
+            "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    Certificate::from_pem(&pem)
+        .map_err(|e| err(format!("is not a valid PEM certificate file: {e}")))
 }
 
 /// Sends `r` by email.

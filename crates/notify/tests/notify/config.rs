@@ -162,3 +162,35 @@ fn debug_output_should_not_show_secrets() {
     assert!(debug.contains("Authorization"), "{debug}");
     assert_eq!(c.webhooks[0].target(), "https://hooks.example.org/…");
 }
+
+#[test]
+fn a_ca_file_should_exist_hold_certificates_and_need_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("junk.pem"), "not a certificate").unwrap();
+    crate::peers::write_certificates(dir.path());
+    let smtp = |security: &str, ca: &str| {
+        let mut c = parse(&format!(
+            "[smtp]\nhost = \"mx\"\nfrom = \"a@b.org\"\nto = [\"c@d.org\"]\n\
+             security = \"{security}\"\nca_file = \"{ca}\"\n"
+        ))
+        .unwrap();
+        c.resolve_paths(dir.path());
+        c
+    };
+    let ok = smtp("tls", "ca.pem");
+    assert_eq!(
+        ok.smtp.as_ref().unwrap().ca_file.as_deref(),
+        Some(dir.path().join("ca.pem").as_path())
+    );
+    assert!(ok.validate().is_ok(), "{:?}", ok.validate());
+    for (security, file, expected) in [
+        ("none", "ca.pem", "only used with"),
+        ("starttls", "missing.pem", "cannot be read"),
+        ("starttls", "junk.pem", "no PEM certificate"),
+    ] {
+        let problems = smtp(security, file).validate().unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].key(), "controller.notifications.smtp.ca_file");
+        assert!(problems[0].message.contains(expected), "{}", problems[0]);
+    }
+}

@@ -1,4 +1,4 @@
-use crate::peers::{SmtpSink, dead_port, errors, http_sink, run, silent_server, t};
+use crate::peers::{SinkTls, SmtpSink, dead_port, errors, http_sink, run, silent_server, t};
 use autosync_model::RunStatus;
 use autosync_notify::{
     Channel, Delivery, Event, EventKind, Notifier, NotifyConfig, SendError, SuppressionState,
@@ -304,4 +304,62 @@ async fn ignored_statuses_and_disabled_recovered_notices_should_send_nothing() {
     );
     assert_eq!(n.on_success("hr", "Delta Import", t(8, 2)), None);
     assert!(n.state().is_empty(), "reset even without a notice");
+}
+
+fn tls_toml(sink: &SmtpSink, security: &str, ca: bool) -> String {
+    let ca_line = if ca {
+        format!("ca_file = {:?}", sink.ca_file().display().to_string())
+    } else {
+        String::new()
+    };
+    format!(
+        r#"
+        [smtp]
+        host = "127.0.0.1"
+        port = {}
+        security = "{security}"
+        username = "autosync"
+        password = "smtp-s3cret"
+        from = "autosync@example.org"
+        to = ["ops@example.org"]
+        timeout = "5s"
+        {ca_line}
+        "#,
+        sink.port
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_and_tls_should_deliver_to_a_server_whose_ca_is_trusted() {
+    for (mode, security) in [(SinkTls::Starttls, "starttls"), (SinkTls::Tls, "tls")] {
+        let sink = SmtpSink::start_with(mode);
+        let mut n = Notifier::new(
+            config(&tls_toml(&sink, security, true)),
+            SuppressionState::new(),
+        );
+        let d = n.notify(failed(7), t(10, 2)).await;
+        assert_eq!(channels(&d)[0].result, Ok(()), "{security}");
+        let mails = sink.mails();
+        assert_eq!(mails.len(), 1, "{security}");
+        assert!(mails[0].tls, "{security}: the message went over TLS");
+        assert_eq!(mails[0].login.as_ref().unwrap()[0], "autosync");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_server_certificate_should_be_refused() {
+    let sink = SmtpSink::start_with(SinkTls::Starttls);
+    let mut n = Notifier::new(
+        config(&tls_toml(&sink, "starttls", false)),
+        SuppressionState::new(),
+    );
+    let d = n.notify(failed(7), t(10, 2)).await;
+    let error = channels(&d)[0].result.clone().unwrap_err();
+    assert!(matches!(error, SendError::Smtp { .. }), "{error:?}");
+    assert!(
+        error.to_string().to_lowercase().contains("certificate"),
+        "{error}"
+    );
+    assert!(sink.mails().is_empty());
+    assert!(!error.to_string().contains("smtp-s3cret"));
 }

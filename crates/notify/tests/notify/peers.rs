@@ -18,8 +18,13 @@ const SMTP_SINK: &str = r#"
 import asyncio, json, os, sys
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-out = sys.argv[1]
+out, mode = sys.argv[1], sys.argv[2]
 count = 0
+ctx = None
+if mode != "plain":
+    import ssl
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
 
 class Handler:
     async def handle_DATA(self, server, session, envelope):
@@ -30,9 +35,11 @@ class Handler:
         login = None
         if isinstance(auth, LoginPassword):
             login = [auth.login.decode(), auth.password.decode()]
+        tls = session.ssl is not None or \
+            server.transport.get_extra_info("ssl_object") is not None
         with open(path + ".tmp", "w") as f:
             json.dump({"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
-                       "login": login,
+                       "login": login, "tls": tls,
                        "data": envelope.content.decode("utf8", "replace")}, f)
         os.rename(path + ".tmp", path)
         return "250 OK"
@@ -43,9 +50,13 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 async def main():
     loop = asyncio.get_running_loop()
     handler = Handler()
-    srv = await loop.create_server(
-        lambda: SMTP(handler, authenticator=authenticator, auth_require_tls=False),
-        "127.0.0.1", 0)
+    if mode == "starttls":
+        factory = lambda: SMTP(handler, authenticator=authenticator, auth_require_tls=True,
+                               tls_context=ctx, require_starttls=True)
+    else:
+        factory = lambda: SMTP(handler, authenticator=authenticator, auth_require_tls=False)
+    srv = await loop.create_server(factory, "127.0.0.1", 0,
+                                   ssl=ctx if mode == "tls" else None)
     print(srv.sockets[0].getsockname()[1], flush=True)
     await srv.serve_forever()
 
@@ -89,6 +100,7 @@ pub struct Mail {
     pub mail_from: String,
     pub rcpt_tos: Vec<String>,
     pub login: Option<Vec<String>>,
+    pub tls: bool,
     pub data: String,
 }
 
@@ -142,17 +154,69 @@ fn decode_qp(s: &str) -> String {
     String::from_utf8_lossy(&out).replace("\r\n", "\n")
 }
 
+/// How the SMTP sink secures connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SinkTls {
+    Plain,
+    /// STARTTLS offered and required before AUTH and MAIL.
+    Starttls,
+    /// TLS from the first byte.
+    Tls,
+}
+
+/// A test CA and a server certificate for `localhost` and 127.0.0.1 that
+/// it signed, written as PEM files `ca.pem`, `server.pem`, `server.key`.
+pub fn write_certificates(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "autosync test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+}
+
 impl SmtpSink {
-    /// Starts the server and waits until it listens (it prints its port).
+    /// Starts a plain-text server.
     pub fn start() -> SmtpSink {
+        Self::start_with(SinkTls::Plain)
+    }
+
+    /// The test CA's certificate file (TLS modes).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Starts the server and waits until it listens (it prints its port).
+    pub fn start_with(tls: SinkTls) -> SmtpSink {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("sink.py");
         std::fs::write(&script, SMTP_SINK).unwrap();
         let mails = dir.path().join("mails");
         std::fs::create_dir(&mails).unwrap();
+        let mode = match tls {
+            SinkTls::Plain => "plain",
+            SinkTls::Starttls => "starttls",
+            SinkTls::Tls => "tls",
+        };
+        if tls != SinkTls::Plain {
+            write_certificates(dir.path());
+        }
         let mut child = Command::new(python())
             .arg(&script)
             .arg(&mails)
+            .arg(mode)
+            .arg(dir.path().join("server.pem"))
+            .arg(dir.path().join("server.key"))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
