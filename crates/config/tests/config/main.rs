@@ -4,5 +4,6 @@
 //! snapshotted as users see them.
 
 mod errors;
+mod fuzz;
 mod loading;
 mod support;
