@@ -5,6 +5,7 @@
 //! Nothing here does I/O, spawns threads or reads a clock: time is passed in.
 
 mod because;
+pub mod blackout;
 pub mod decide;
 pub mod engine_api;
 pub mod profiles;
@@ -15,16 +16,20 @@ pub mod scheduler;
 pub mod thresholds;
 pub mod view;
 
+pub use blackout::{BlackoutConfig, BlackoutWindow, Blackouts};
 pub use decide::{Decision, Report, decide, reconcile};
-pub use engine_api::{CancelFlag, CsState, EngineCallError, MaInfo, SyncEngine, has_sync_step};
+pub use engine_api::{
+    CancelFlag, CsState, EngineCallError, MaInfo, ProgressState, RunProgress, SyncEngine,
+    has_sync_step,
+};
 pub use profiles::{
     FollowUpKind, ProfileError, ProfileOverrides, ResolvedProfiles, resolve_profiles,
 };
 pub use queue::{MaQueue, PushOutcome, QueuedRequest, Queues, RequestId};
 pub use request::{ChainLink, Placement, Request};
 pub use retry::{DEFAULT_RETRY_STATUSES, RetryDecision, RetryPolicy};
-pub use thresholds::{Exceeded, Limit, StagingThresholds};
 pub use scheduler::{
     LockGroup, MaState, Plan, RunMode, Running, Scheduler, Slot, Start, WaitReason,
 };
+pub use thresholds::{Exceeded, Limit, StagingThresholds};
 pub use view::{ControllerView, DEFAULT_OSCILLATION_LIMIT, FollowUps, MaView};
