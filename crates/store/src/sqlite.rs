@@ -60,8 +60,11 @@ pub struct SqliteOptions {
     pub mmap_bytes: u64,
     /// Page size of a new store, in bytes (default 4096).
     pub page_size: u32,
-    /// Pages written to the WAL before it is checkpointed (default 16384,
-    /// 64 MiB with 4 KiB pages: fewer checkpoints rewrite hot pages less).
+    /// Pages in the WAL after a commit that start a checkpoint (default
+    /// 16384, 64 MiB with 4 KiB pages: fewer checkpoints rewrite hot pages
+    /// less). The checkpoint runs on a background thread with its own
+    /// connection, off the writer's path; when the WAL reaches four times
+    /// this size anyway, the committing writer checkpoints itself.
     pub wal_autocheckpoint_pages: u32,
     /// How long to wait for another process's lock before failing with
     /// `Busy` (default 10 s).
@@ -97,6 +100,51 @@ pub struct SqliteStore {
     /// The metaverse index definitions readers use (the writer has its own
     /// copy, changed under its lock by `set_mv_index`).
     defs: RwLock<Arc<IndexDefs>>,
+    /// The background checkpoint thread (declared last: dropped after the
+    /// writer, which holds its wake-up sender).
+    checkpointer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Dropping the writer's sender ends the thread.
+        self.writer().ckpt = None;
+        if let Some(h) = self.checkpointer.take()
+            && h.join().is_err()
+        {
+            tracing::warn!(store = %self.path.display(), "the checkpoint thread failed");
+        }
+    }
+}
+
+/// Start the thread that checkpoints the WAL when the writer asks (one
+/// request at a time; requests while it works are merged).
+fn start_checkpointer(
+    path: &Path,
+    options: &SqliteOptions,
+) -> StoreResult<(std::sync::mpsc::SyncSender<()>, std::thread::JoinHandle<()>)> {
+    let conn = open_conn(path, options, false)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+    let shown = path.display().to_string();
+    let handle = std::thread::Builder::new()
+        .name("autosync-store-checkpoint".into())
+        .spawn(move || {
+            for () in rx {
+                if let Err(e) = write::checkpoint(&conn) {
+                    tracing::warn!(store = %shown, error = %e, "WAL checkpoint failed");
+                }
+            }
+        })
+        .map_err(|e| {
+            crate::api::StoreError::new(
+                crate::api::StoreErrorKind::Io,
+                format!(
+                    "cannot open store {}: cannot start the checkpoint thread: {e}",
+                    path.display()
+                ),
+            )
+        })?;
+    Ok((tx, handle))
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -142,13 +190,17 @@ impl SqliteStore {
         let readers = (0..options.readers)
             .map(|_| open_conn(path, &options, false).map(Mutex::new))
             .collect::<StoreResult<Vec<_>>>()?;
+        let (ckpt, checkpointer) = start_checkpointer(path, &options)?;
+        let mut writer = Writer::new(conn, defs);
+        writer.watch_wal(ckpt, options.wal_autocheckpoint_pages);
         tracing::info!(store = %path.display(), "store opened");
         Ok(SqliteStore {
             path: path.to_path_buf(),
-            defs: RwLock::new(Arc::new(defs.clone())),
-            writer: Mutex::new(Writer::new(conn, defs)),
+            defs: RwLock::new(Arc::new(writer.defs.clone())),
+            writer: Mutex::new(writer),
             readers,
             options,
+            checkpointer: Some(checkpointer),
         })
     }
 

@@ -125,8 +125,8 @@ pub(crate) fn configure(
          PRAGMA mmap_size = {};
          PRAGMA temp_store = MEMORY;
          PRAGMA foreign_keys = OFF;
-         PRAGMA wal_autocheckpoint = {};",
-        opts.mmap_bytes, opts.wal_autocheckpoint_pages
+         PRAGMA wal_autocheckpoint = 0;",
+        opts.mmap_bytes
     );
     conn.execute_batch(&sql)
         .map_err(|e| error::sql(path, "open store", e))?;

@@ -28,6 +28,23 @@ const SEQ_MAX: [&str; 3] = [
     "SELECT coalesce(max(id), 0) + 1 FROM run",
 ];
 
+thread_local! {
+    /// Frames in the WAL after the last commit on this thread (set by the
+    /// writer's WAL hook, which runs inside `COMMIT` on the committing
+    /// thread).
+    static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+fn note_wal(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.with(|c| c.set(pages));
+    Ok(())
+}
+
+/// A passive checkpoint (never blocks the writer or readers).
+pub(crate) fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+}
+
 /// The writer connection and its scratch space.
 pub(crate) struct Writer {
     pub conn: Connection,
@@ -37,9 +54,21 @@ pub(crate) struct Writer {
     /// Next id per [`Seq`], loaded on first use in a transaction.
     seq: [Option<i64>; 3],
     seq_dirty: [bool; 3],
+    /// Wakes the checkpoint thread.
+    pub ckpt: Option<std::sync::mpsc::SyncSender<()>>,
+    /// WAL frames after a commit that ask for a checkpoint.
+    ckpt_pages: i32,
 }
 
 impl Writer {
+    /// Ask `ckpt` for a checkpoint whenever a commit leaves `pages` frames
+    /// or more in the WAL.
+    pub(crate) fn watch_wal(&mut self, ckpt: std::sync::mpsc::SyncSender<()>, pages: u32) {
+        self.conn.wal_hook(Some(note_wal));
+        self.ckpt = Some(ckpt);
+        self.ckpt_pages = i32::try_from(pages.max(1)).unwrap_or(i32::MAX);
+    }
+
     pub(crate) fn new(conn: Connection, defs: IndexDefs) -> Self {
         Writer {
             conn,
@@ -48,6 +77,8 @@ impl Writer {
             keys: Vec::new(),
             seq: [None; 3],
             seq_dirty: [false; 3],
+            ckpt: None,
+            ckpt_pages: i32::MAX,
         }
     }
 
@@ -88,6 +119,18 @@ impl Writer {
             .map_err(|e| error::sql(path, "commit a transaction to store", e))?;
         self.seq = [None; 3];
         self.seq_dirty = [false; 3];
+        let pages = WAL_PAGES.with(|c| c.replace(0));
+        if pages >= self.ckpt_pages {
+            if let Some(tx) = &self.ckpt {
+                // Full: a checkpoint is already asked for.
+                let _ = tx.try_send(());
+            }
+            if pages / 4 >= self.ckpt_pages
+                && let Err(e) = checkpoint(&self.conn)
+            {
+                tracing::warn!(store = %path.display(), error = %e, "WAL checkpoint failed");
+            }
+        }
         Ok(())
     }
 
