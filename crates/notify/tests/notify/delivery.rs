@@ -363,3 +363,60 @@ async fn an_untrusted_server_certificate_should_be_refused() {
     assert!(sink.mails().is_empty());
     assert!(!error.to_string().contains("smtp-s3cret"));
 }
+
+/// A log sink for one test thread.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_should_tell_what_failed_without_secrets() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (base, _rx) = http_sink(500).await;
+    let cfg = config(&format!(
+        "{}\n[[webhooks]]\nurl = \"{base}/services/T0/tok-s3cret?k=q-s3cret\"\n\
+         headers = {{ Authorization = \"Bearer h-s3cret\" }}\n\
+         [[webhooks]]\nurl = \"http://127.0.0.1:{}/services/tok-s3cret\"\n",
+        smtp_toml(dead_port()),
+        dead_port()
+    ));
+    let mut n = Notifier::new(cfg, SuppressionState::new());
+    let d = n.notify(failed(1), t(8, 0)).await;
+    assert_eq!(d.failures().len(), 3);
+    n.notify(
+        Event::ConfigReloadRejected {
+            message: "x".into(),
+        },
+        t(8, 1),
+    )
+    .await;
+    let debug = format!("{n:?} {d:?}");
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(
+        text.matches("notification not delivered").count(),
+        6,
+        "{text}"
+    );
+    assert!(text.contains("answered HTTP 500"), "{text}");
+    for secret in ["s3cret"] {
+        assert!(!text.contains(secret), "{secret} in the logs:\n{text}");
+        assert!(!debug.contains(secret), "{secret} in Debug:\n{debug}");
+    }
+}
