@@ -15,6 +15,7 @@
 pub mod adapter;
 pub mod config;
 pub mod discover;
+pub mod hooks;
 pub mod control;
 mod executor;
 pub mod persist;
