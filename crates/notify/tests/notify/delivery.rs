@@ -415,8 +415,6 @@ async fn logs_should_tell_what_failed_without_secrets() {
         "{text}"
     );
     assert!(text.contains("answered HTTP 500"), "{text}");
-    for secret in ["s3cret"] {
-        assert!(!text.contains(secret), "{secret} in the logs:\n{text}");
-        assert!(!debug.contains(secret), "{secret} in Debug:\n{debug}");
-    }
+    assert!(!text.contains("s3cret"), "a secret in the logs:\n{text}");
+    assert!(!debug.contains("s3cret"), "a secret in Debug:\n{debug}");
 }
