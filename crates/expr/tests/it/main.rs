@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod functions;
+mod fuzz;
 mod language;
 mod parsing;
 mod properties;
