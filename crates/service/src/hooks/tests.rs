@@ -406,3 +406,30 @@ fn the_config_reads_from_toml_with_a_default_timeout() {
     let err = toml::from_str::<HooksConfig>("befor = \"x\"").unwrap_err();
     assert!(err.to_string().contains("unknown field `befor`"), "{err}");
 }
+
+#[test]
+fn the_readme_threshold_example_works() {
+    let hooks = after_only(
+        r#"
+        // a custom threshold
+        let exports = run.steps.filter(|s| s.type == "export");
+        if exports.len() > 0 && exports[0].counters.deletes > 10 {
+            #{ action: "stop-ma", reason: `${exports[0].counters.deletes} deletes on ${run.ma}` }
+        }
+        "#,
+    );
+    let now = at("2026-06-10T12:05:00Z");
+    assert_eq!(
+        hooks.after(&record(12), now),
+        HookOutcome {
+            decision: AfterDecision::StopMa {
+                reason: "12 deletes on ad".into()
+            },
+            error: None
+        }
+    );
+    assert_eq!(
+        hooks.after(&record(3), now).decision,
+        AfterDecision::Continue
+    );
+}
