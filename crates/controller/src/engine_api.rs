@@ -63,6 +63,9 @@ pub struct CsState {
     pub pending_export: u64,
     /// Objects exported and not yet seen back by a confirming import.
     pub unconfirmed_export: u64,
+    /// Objects in the connector space (what percentage thresholds are of).
+    #[serde(default)]
+    pub total: u64,
 }
 
 impl CsState {
@@ -173,6 +176,72 @@ pub trait SyncEngine: Send + Sync {
     /// Runs with an id greater than `after_run_id`, oldest first, including
     /// those still in progress: how the controller sees runs it did not start.
     fn runs_since(&self, after_run_id: RunId) -> Result<Vec<RunRecord>, EngineCallError>;
+
+    /// [`SyncEngine::run_profile`] reporting its progress into `progress`
+    /// (for the status a dashboard shows). Engines that cannot report
+    /// progress run the profile without it.
+    fn run_profile_with_progress(
+        &self,
+        ma: &str,
+        profile: &str,
+        reason: RunReason,
+        cancel: CancelFlag,
+        progress: RunProgress,
+    ) -> Result<RunRecord, EngineCallError> {
+        let _ = progress;
+        self.run_profile(ma, profile, reason, cancel)
+    }
+
+    /// Lets the next export of `ma` go over the export deletion threshold
+    /// once (an operator's approval).
+    fn approve_deletions(&self, ma: &str) -> Result<(), EngineCallError> {
+        Err(EngineCallError::Failed {
+            message: format!("this engine cannot approve the deletions of `{ma}`"),
+        })
+    }
+
+    /// Drops what imports of `ma` staged and did not synchronise yet (an
+    /// operator's rejection of a staging threshold); the next import reads
+    /// the source again. Returns a sentence saying what was dropped.
+    fn discard_staged(&self, ma: &str) -> Result<String, EngineCallError> {
+        Err(EngineCallError::Failed {
+            message: format!("this engine cannot discard the staged changes of `{ma}`"),
+        })
+    }
+}
+
+/// Where a run is: its current step and how many objects it processed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressState {
+    /// 0-based index of the current step, `None` before the first starts.
+    pub step_index: Option<usize>,
+    pub step: Option<StepType>,
+    pub processed: u64,
+    /// Objects the step expects to process, when known.
+    pub expected: Option<u64>,
+}
+
+/// A run's live progress, written by the engine's thread and read by the
+/// status. Cloning shares it.
+#[derive(Clone, Debug, Default)]
+pub struct RunProgress(Arc<Mutex<ProgressState>>);
+
+impl RunProgress {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The progress now.
+    pub fn get(&self) -> ProgressState {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Changes the progress.
+    pub fn update(&self, f: impl FnOnce(&mut ProgressState)) {
+        if let Ok(mut state) = self.0.lock() {
+            f(&mut state);
+        }
+    }
 }
 
 #[cfg(test)]

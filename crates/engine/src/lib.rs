@@ -19,6 +19,8 @@
 
 mod compute;
 mod crashpoint;
+mod discard;
+pub use discard::{DiscardError, Discarded};
 mod error;
 mod export;
 mod history;

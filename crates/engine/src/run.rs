@@ -66,13 +66,13 @@ impl StepCtx<'_> {
 }
 
 /// Removes the MA from the running set when the run ends.
-struct MaGuard<'a> {
+pub(crate) struct MaGuard<'a> {
     engine: &'a Engine,
     ma: String,
 }
 
 impl<'a> MaGuard<'a> {
-    fn acquire(engine: &'a Engine, ma: &str) -> Option<MaGuard<'a>> {
+    pub(crate) fn acquire(engine: &'a Engine, ma: &str) -> Option<MaGuard<'a>> {
         let mut running = engine.running.lock().unwrap_or_else(|e| e.into_inner());
         running.insert(ma.to_owned()).then(|| MaGuard {
             engine,

@@ -3,8 +3,11 @@
 //! `Engine::run_profile`, connector-space counts and run history from the
 //! store.
 
-use autosync_controller::{CancelFlag, CsState, EngineCallError, MaInfo, SyncEngine};
-use autosync_engine::{Engine, EngineError, RunOptions};
+use autosync_controller::{
+    CancelFlag, CsState, EngineCallError, MaInfo, RunProgress, SyncEngine,
+};
+use autosync_engine::{DiscardError, Engine, EngineError, ProgressSink, RunOptions};
+use autosync_model::{StepRecord, StepType};
 use autosync_model::{RunId, RunReason, RunRecord};
 use autosync_store::StoreError;
 use std::sync::Arc;
@@ -67,7 +70,38 @@ impl SyncEngine for EngineAdapter {
             pending_import: counts.pending_import,
             pending_export: counts.pending_export,
             unconfirmed_export: counts.unconfirmed_export,
+            total: counts.total,
         })
+    }
+
+    fn run_profile_with_progress(
+        &self,
+        ma: &str,
+        profile: &str,
+        reason: RunReason,
+        cancel: CancelFlag,
+        progress: RunProgress,
+    ) -> Result<RunRecord, EngineCallError> {
+        let mut opts = RunOptions::new(reason);
+        opts.progress = Some(Arc::new(ProgressBridge(progress)));
+        let engine_cancel = opts.cancel.clone();
+        cancel.on_cancel(move || engine_cancel.cancel());
+        self.0.run_profile(ma, profile, opts).map_err(engine_error)
+    }
+
+    fn approve_deletions(&self, ma: &str) -> Result<(), EngineCallError> {
+        self.0.approve_deletions(ma).map_err(engine_error)
+    }
+
+    fn discard_staged(&self, ma: &str) -> Result<String, EngineCallError> {
+        match self.0.discard_staged(ma) {
+            Ok(d) => Ok(format!(
+                "discarded {} staged change(s) and {} object(s) that only existed as a staged add; the next import of `{ma}` reads the source again",
+                d.changes, d.removed
+            )),
+            Err(DiscardError::Engine(e)) => Err(engine_error(e)),
+            Err(DiscardError::Running { ma }) => Err(EngineCallError::AlreadyRunning { ma }),
+        }
     }
 
     fn runs_since(&self, after_run_id: RunId) -> Result<Vec<RunRecord>, EngineCallError> {
@@ -81,4 +115,25 @@ impl SyncEngine for EngineAdapter {
         runs.reverse();
         Ok(runs)
     }
+}
+
+/// The engine's progress callbacks written into the controller's shared
+/// progress cell.
+struct ProgressBridge(RunProgress);
+
+impl ProgressSink for ProgressBridge {
+    fn step_started(&self, index: usize, step: StepType, expected: Option<u64>) {
+        self.0.update(|p| {
+            p.step_index = Some(index);
+            p.step = Some(step);
+            p.processed = 0;
+            p.expected = expected;
+        });
+    }
+
+    fn advanced(&self, processed: u64) {
+        self.0.update(|p| p.processed = processed);
+    }
+
+    fn step_finished(&self, _index: usize, _record: &StepRecord) {}
 }

@@ -12,9 +12,9 @@
 use autosync_config::{Diagnostic, Loaded, PathSegment};
 use autosync_controller::{
     DEFAULT_OSCILLATION_LIMIT, FollowUps, LockGroup, MaInfo, ProfileError, ProfileOverrides,
-    RunMode, Scheduler, resolve_profiles,
+    RetryPolicy, RunMode, Scheduler, StagingThresholds, resolve_profiles,
 };
-use autosync_model::{MaDef, SystemDef};
+use autosync_model::{MaDef, RunStatus, SystemDef};
 use autosync_triggers::{BuildContext, HumanDuration, TriggerConfig, TriggerSet, parse_triggers};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -30,14 +30,26 @@ const GLOBAL_KEYS: &[&str] = &[
     "oscillation_limit",
     "auto_start",
     "reconcile_every",
+    "retry",
+    "keep_history",
+    "notifications",
 ];
 /// Keys of `[ma.controller]`.
-const MA_KEYS: &[&str] = &["triggers", "follow_ups", "profiles", "auto_start"];
+const MA_KEYS: &[&str] = &[
+    "triggers",
+    "follow_ups",
+    "profiles",
+    "auto_start",
+    "retry",
+    "staging_thresholds",
+];
 
 /// Default time between two starts that would overlap.
 pub const DEFAULT_START_STAGGER: Duration = Duration::from_secs(1);
 /// Default period of reconciliation.
 pub const DEFAULT_RECONCILE_EVERY: Duration = Duration::from_secs(3600);
+/// Default time run history is kept.
+pub const DEFAULT_KEEP_HISTORY: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// The whole controller configuration.
 #[derive(Clone, Debug)]
@@ -48,6 +60,10 @@ pub struct ControllerConfig {
     pub oscillation_limit: usize,
     /// Period of reconciliation (±10 %).
     pub reconcile_every: Duration,
+    /// Run history older than this is trimmed in the background.
+    pub keep_history: Duration,
+    /// The raw `[controller.notifications]` table (null when absent).
+    pub notifications: serde_json::Value,
     /// Per MA, in configuration order.
     pub mas: BTreeMap<String, MaControllerConfig>,
     /// Folder of the configuration file (trigger paths resolve against it).
@@ -67,6 +83,37 @@ pub struct MaControllerConfig {
     pub auto_start: bool,
     /// The connector's file, when it has one (default file-watch path).
     pub connector_path: Option<PathBuf>,
+    /// Retries of runs that end in a retryable status (`[controller.retry]`
+    /// with this MA's `retry` keys over it).
+    pub retry: RetryPolicy,
+    /// Staging thresholds checked after each import.
+    pub thresholds: StagingThresholds,
+}
+
+/// `retry = { ... }`, globally or per MA (an MA's keys override the
+/// global ones).
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryToml {
+    #[serde(default)]
+    statuses: Option<Vec<RunStatus>>,
+    #[serde(default)]
+    max_attempts: Option<u32>,
+    #[serde(default)]
+    backoff: Option<HumanDuration>,
+    #[serde(default)]
+    max_backoff: Option<HumanDuration>,
+}
+
+impl RetryToml {
+    fn over(&self, base: &RetryPolicy) -> RetryPolicy {
+        RetryPolicy {
+            statuses: self.statuses.clone().unwrap_or_else(|| base.statuses.clone()),
+            max_attempts: self.max_attempts.unwrap_or(base.max_attempts),
+            backoff: self.backoff.map_or(base.backoff, |d| d.0),
+            max_backoff: self.max_backoff.map_or(base.max_backoff, |d| d.0),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -210,6 +257,15 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
         .get::<usize>(&global, &gbase, "oscillation_limit")
         .unwrap_or(DEFAULT_OSCILLATION_LIMIT);
     let auto_start_all = r.get::<bool>(&global, &gbase, "auto_start").unwrap_or(true);
+    let keep_history = r.duration(&global, &gbase, "keep_history", DEFAULT_KEEP_HISTORY);
+    let global_retry = r
+        .get::<RetryToml>(&global, &gbase, "retry")
+        .unwrap_or_default()
+        .over(&RetryPolicy::default());
+    let notifications = global
+        .get("notifications")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
     let groups: Vec<LockGroupToml> = r.get(&global, &gbase, "lock_groups").unwrap_or_default();
     let mut lock_groups = Vec::new();
     for (i, g) in groups.into_iter().enumerate() {
@@ -311,6 +367,13 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
         let auto_start = r
             .get::<bool>(&table, &base, "auto_start")
             .unwrap_or(auto_start_all);
+        let retry = r
+            .get::<RetryToml>(&table, &base, "retry")
+            .unwrap_or_default()
+            .over(&global_retry);
+        let thresholds = r
+            .get::<StagingThresholds>(&table, &base, "staging_thresholds")
+            .unwrap_or_default();
         mas.insert(
             ma.name.clone(),
             MaControllerConfig {
@@ -321,6 +384,8 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
                 profiles,
                 auto_start,
                 connector_path: path,
+                retry,
+                thresholds,
             },
         );
     }
@@ -332,6 +397,8 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
         start_stagger,
         oscillation_limit,
         reconcile_every,
+        keep_history,
+        notifications,
         mas,
         base_dir: system.base_dir.clone(),
     })

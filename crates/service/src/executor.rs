@@ -7,13 +7,14 @@
 
 use crate::config::ControllerConfig;
 use crate::control::Control;
-use crate::persist::{self, PersistedState};
+use crate::persist::{self, Failed, HeldThreshold, MaControl, PersistedState, Since};
 use crate::status::{MaStateView, MaStatus, Status};
 use autosync_controller::{
     CancelFlag, ControllerView, EngineCallError, MaState, MaView, PushOutcome, QueuedRequest,
-    Request, Running, Slot, SyncEngine, decide, reconcile, resolve_profiles,
+    Request, RetryDecision, RunProgress, Running, Slot, SyncEngine, decide, reconcile,
+    resolve_profiles,
 };
-use autosync_model::{RunReason, RunRecord, RunStatus, StepType};
+use autosync_model::{RunReason, RunRecord, RunStatus, StepCounters, StepType};
 use autosync_store::Store;
 use autosync_triggers::{TriggerEvent, TriggerRequest};
 use std::collections::BTreeMap;
@@ -24,6 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 /// How long an MA found busy is held back before its request is tried again.
 const HOLD_BACK: std::time::Duration = std::time::Duration::from_secs(5);
+/// The first trim of the run history after start, then every `TRIM_EVERY`.
+const FIRST_TRIM: std::time::Duration = std::time::Duration::from_secs(60);
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 /// An operator's command to a running service.
 #[derive(Debug)]
@@ -64,6 +68,32 @@ struct Active {
     running: Running,
     request: QueuedRequest,
     cancel: CancelFlag,
+    progress: RunProgress,
+}
+
+/// Something an operator should hear about (logged; sent by the notifier
+/// when one is configured).
+#[derive(Clone, Debug)]
+pub(crate) enum Notice {
+    /// A run ended (the notifier decides, by status, whether it is news).
+    RunEnded(RunRecord),
+    /// Retries are used up: the MA is failed.
+    MaFailed {
+        ma: String,
+        profile: String,
+        attempts: u32,
+        status: RunStatus,
+    },
+    /// An import went over a staging threshold.
+    ThresholdExceeded {
+        ma: String,
+        run_id: autosync_model::RunId,
+        exceeded: Vec<String>,
+    },
+    /// A trigger failed.
+    TriggerError { message: String },
+    /// The cycle was stopped at the oscillation limit, or similar.
+    Report { message: String },
 }
 
 /// A run that ended.
@@ -79,7 +109,6 @@ pub(crate) struct Executor {
     config: ControllerConfig,
     view: ControllerView,
     pub(crate) state: PersistedState,
-    ma_states: BTreeMap<String, MaState>,
     active: BTreeMap<String, Active>,
     last_start: Option<Instant>,
     /// MAs held back until then (their last start found the MA busy).
@@ -89,13 +118,36 @@ pub(crate) struct Executor {
     done_tx: mpsc::UnboundedSender<Done>,
     done_rx: Option<mpsc::UnboundedReceiver<Done>>,
     summary: Summary,
+    /// Where notices go.
+    notices: Option<mpsc::UnboundedSender<Notice>>,
 }
 
-/// ±10 % of `d`, from the clock's sub-second noise (no RNG needed).
-fn jittered(d: std::time::Duration) -> std::time::Duration {
+/// A number in `[-1, 1]` from the clock's sub-second noise (no RNG needed).
+fn jitter_unit() -> f64 {
     let nanos = chrono::Utc::now().timestamp_subsec_nanos();
-    let factor = 0.9 + 0.2 * (f64::from(nanos % 1000) / 1000.0);
-    d.mul_f64(factor)
+    f64::from(nanos % 1000) / 500.0 - 1.0
+}
+
+/// ±10 % of `d`.
+fn jittered(d: std::time::Duration) -> std::time::Duration {
+    d.mul_f64(1.0 + 0.1 * jitter_unit())
+}
+
+/// The counters of the last import step of a run.
+fn last_import(record: &RunRecord) -> Option<&autosync_model::ImportCounters> {
+    record.steps.iter().rev().find_map(|s| match &s.counters {
+        StepCounters::Import(c) => Some(c),
+        _ => None,
+    })
+}
+
+/// "1 MA" / "3 MAs".
+fn count_mas(n: usize) -> String {
+    if n == 1 {
+        "1 management agent".to_owned()
+    } else {
+        format!("{n} management agents")
+    }
 }
 
 impl Executor {
@@ -109,17 +161,10 @@ impl Executor {
             oscillation_limit: config.oscillation_limit,
             ..ControllerView::default()
         };
-        let mut ma_states = BTreeMap::new();
         for (name, ma) in &config.mas {
             let mut m = MaView::new(resolve_profiles(&ma.info, &ma.profiles));
             m.follow_ups = ma.follow_ups;
             view.mas.insert(name.clone(), m);
-            let state = if ma.auto_start {
-                MaState::Active
-            } else {
-                MaState::Stopped
-            };
-            ma_states.insert(name.clone(), state);
         }
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         Executor {
@@ -128,7 +173,6 @@ impl Executor {
             config,
             view,
             state,
-            ma_states,
             active: BTreeMap::new(),
             last_start: None,
             held: BTreeMap::new(),
@@ -136,7 +180,62 @@ impl Executor {
             done_tx,
             done_rx: Some(done_rx),
             summary: Summary::default(),
+            notices: None,
         }
+    }
+
+    /// Sends notices to `tx` (the notifier's task).
+    pub(crate) fn with_notices(mut self, tx: mpsc::UnboundedSender<Notice>) -> Self {
+        self.notices = Some(tx);
+        self
+    }
+
+    fn notice(&self, notice: Notice) {
+        if let Some(tx) = &self.notices {
+            let _ = tx.send(notice);
+        }
+    }
+
+    /// Whether the scheduler may start runs of `ma`: an operator's start or
+    /// stop wins over the configuration's `auto_start`.
+    fn ma_state(&self, ma: &str) -> MaState {
+        let Some(config) = self.config.mas.get(ma) else {
+            return MaState::Disabled;
+        };
+        match self.state.mas.get(ma).and_then(|c| c.started) {
+            Some(true) => MaState::Active,
+            Some(false) => MaState::Stopped,
+            None if config.auto_start => MaState::Active,
+            None => MaState::Stopped,
+        }
+    }
+
+    fn control_of(&mut self, ma: &str) -> &mut MaControl {
+        self.state.mas.entry(ma.to_owned()).or_default()
+    }
+
+    /// Sync requests of an MA whose staging threshold waits for an
+    /// operator are held with it (nothing of what was staged may flow);
+    /// returns the other requests.
+    fn divert_held(&mut self, requests: Vec<Request>) -> Vec<Request> {
+        let mut rest = Vec::with_capacity(requests.len());
+        for r in requests {
+            let holds = self
+                .config
+                .mas
+                .get(&r.ma)
+                .is_some_and(|m| m.info.has_sync(&r.profile));
+            match self.state.mas.get_mut(&r.ma).and_then(|c| c.threshold.as_mut()) {
+                Some(t) if holds => {
+                    if !t.held.iter().any(|h| h.profile == r.profile) {
+                        tracing::info!(ma = %r.ma, profile = %r.profile, "held until the staging threshold is approved or rejected");
+                        t.held.push(r);
+                    }
+                }
+                _ => rest.push(r),
+            }
+        }
+        rest
     }
 
     /// Writes the state; a failure is logged (the service carries on).
@@ -149,6 +248,7 @@ impl Executor {
 
     /// Queues requests and persists the queues.
     pub(crate) fn push(&mut self, requests: Vec<Request>) -> Vec<PushOutcome> {
+        let requests = self.divert_held(requests);
         if requests.is_empty() {
             return Vec::new();
         }
@@ -196,13 +296,31 @@ impl Executor {
         let mut request = Request::trigger(&t.ma, &t.profile, &t.trigger);
         request.exclusive = t.exclusive;
         request.run_immediate = t.run_immediate;
+        let control = self.control_of(&t.ma);
+        if control.paused {
+            if !control
+                .deferred
+                .iter()
+                .any(|d| d.profile == request.profile && d.exclusive == request.exclusive)
+            {
+                tracing::info!(ma = %t.ma, profile = %t.profile, trigger = %t.trigger, "triggers paused: the request waits for resume");
+                control.deferred.push(request);
+            }
+            self.persist();
+            return;
+        }
         self.push(vec![request]);
     }
 
     fn trigger_event(&mut self, event: TriggerEvent) {
         match event {
             TriggerEvent::Request(t) => self.trigger_request(t),
-            TriggerEvent::Error(e) => tracing::warn!("{e}"),
+            TriggerEvent::Error(e) => {
+                tracing::warn!("{e}");
+                self.notice(Notice::TriggerError {
+                    message: e.to_string(),
+                });
+            }
             TriggerEvent::State { ma, key, state } => {
                 self.state
                     .triggers
@@ -229,6 +347,14 @@ impl Executor {
                     Some(m) if m.info.steps(&profile).is_none() => Err(format!(
                         "management agent `{ma}` has no run profile `{profile}`"
                     )),
+                    Some(m)
+                        if m.info.has_sync(&profile)
+                            && self.state.mas.get(&ma).is_some_and(|c| c.threshold.is_some()) =>
+                    {
+                        Err(format!(
+                            "`{ma}` waits for an operator: an import went over a staging threshold, so its syncs are held; `autosync approve {ma}` lets the staged changes flow, `autosync reject {ma}` discards them"
+                        ))
+                    }
                     Some(_) => {
                         let request = Request {
                             ma,
@@ -249,7 +375,219 @@ impl Executor {
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            Command::Control {
+                action,
+                ma,
+                by,
+                reply,
+            } => {
+                let answer = self.control(action, ma.as_deref(), &by);
+                match &answer {
+                    Ok(message) => tracing::info!(by = %by, action = %action, "{message}"),
+                    Err(message) => tracing::warn!(by = %by, action = %action, "refused: {message}"),
+                }
+                self.persist();
+                let _ = reply.send(answer);
+            }
         }
+    }
+
+    /// The MAs an action applies to: the one named, or every MA.
+    fn targets(&self, action: Control, ma: Option<&str>) -> Result<Vec<String>, String> {
+        match ma {
+            Some(_) if action.global_only() => Err(format!(
+                "`{action}` applies to the whole service, not to one management agent"
+            )),
+            Some(name) if self.config.mas.contains_key(name) => Ok(vec![name.to_owned()]),
+            Some(name) => Err(format!(
+                "no management agent named `{name}` (management agents: {})",
+                self.config.mas.keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+            None if action.needs_ma() => Err(format!("`{action}` needs a management agent")),
+            None => Ok(self.config.mas.keys().cloned().collect()),
+        }
+    }
+
+    /// Carries out an operator's control; the answer says what was done.
+    fn control(&mut self, action: Control, ma: Option<&str>, by: &str) -> Result<String, String> {
+        let targets = self.targets(action, ma)?;
+        let one = targets.first().cloned().unwrap_or_default();
+        let now = chrono::Utc::now();
+        match action {
+            Control::Start => {
+                for t in &targets {
+                    let c = self.control_of(t);
+                    c.started = Some(true);
+                    c.failed = None;
+                    c.attempts = 0;
+                    self.held.remove(t);
+                }
+                Ok(match ma {
+                    Some(m) => format!("started `{m}`"),
+                    None => format!("started {}", count_mas(targets.len())),
+                })
+            }
+            Control::Stop => {
+                for t in &targets {
+                    self.control_of(t).started = Some(false);
+                }
+                let running: Vec<String> = targets
+                    .iter()
+                    .filter_map(|t| self.active.get(t).map(|a| format!("`{}` on `{t}`", a.request.profile)))
+                    .collect();
+                let what = match ma {
+                    Some(m) => format!("stopped `{m}`"),
+                    None => format!("stopped {}", count_mas(targets.len())),
+                };
+                Ok(if running.is_empty() {
+                    format!("{what}: no new run starts; queued requests are kept")
+                } else {
+                    format!(
+                        "{what}: no new run starts; queued requests are kept; still running: {} (cancel with `autosync cancel MA`)",
+                        running.join(", ")
+                    )
+                })
+            }
+            Control::Cancel => match self.active.get(&one) {
+                Some(a) => {
+                    a.cancel.cancel();
+                    Ok(format!(
+                        "cancelling `{}` on `{one}`: it stops at its next safe point, keeping what it committed",
+                        a.request.profile
+                    ))
+                }
+                None => Err(format!("`{one}` is not running a profile")),
+            },
+            Control::ClearQueue => {
+                let dropped = self.state.queues.get_mut(&one).clear();
+                let deferred = std::mem::take(&mut self.control_of(&one).deferred);
+                Ok(format!(
+                    "dropped {} queued request(s) of `{one}`{}",
+                    dropped.len() + deferred.len(),
+                    if deferred.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} waiting for resume)", deferred.len())
+                    }
+                ))
+            }
+            Control::Pause => {
+                for t in &targets {
+                    self.control_of(t).paused = true;
+                }
+                Ok(format!(
+                    "paused the triggers of {}: their requests wait for resume; follow-ups still run",
+                    ma.map_or_else(|| count_mas(targets.len()), |m| format!("`{m}`"))
+                ))
+            }
+            Control::Resume => {
+                let mut deferred = Vec::new();
+                for t in &targets {
+                    let c = self.control_of(t);
+                    c.paused = false;
+                    deferred.append(&mut c.deferred);
+                }
+                let n = deferred.len();
+                self.push(deferred);
+                Ok(format!(
+                    "resumed the triggers of {}; {n} request(s) that waited are queued",
+                    ma.map_or_else(|| count_mas(targets.len()), |m| format!("`{m}`"))
+                ))
+            }
+            Control::Approve => self.approve(&one),
+            Control::Reject => self.reject(&one),
+            Control::Maintenance => {
+                self.state.maintenance = Some(Since {
+                    by: by.to_owned(),
+                    at: now,
+                });
+                Ok(format!(
+                    "maintenance mode on: no run starts ({} running finish); triggers still queue",
+                    self.active.len()
+                ))
+            }
+            Control::EndMaintenance => {
+                if self.state.maintenance.take().is_none() {
+                    return Err("maintenance mode is not on".to_owned());
+                }
+                Ok("maintenance mode off: queued runs start".to_owned())
+            }
+        }
+    }
+
+    /// Lets what a threshold stopped flow.
+    fn approve(&mut self, ma: &str) -> Result<String, String> {
+        if let Some(t) = self.control_of(ma).threshold.take() {
+            let n = t.held.len();
+            let mut held = t.held;
+            for r in &mut held {
+                r.run_immediate = true;
+            }
+            self.push(held);
+            return Ok(format!(
+                "approved the changes staged by run {} of `{ma}` ({}); {n} held request(s) queued",
+                t.run_id,
+                t.exceeded.join(", ")
+            ));
+        }
+        let last = self
+            .store
+            .read()
+            .ok()
+            .and_then(|mut r| r.runs(Some(ma), 1).ok())
+            .and_then(|runs| runs.into_iter().next());
+        match last {
+            Some(run) if run.status == RunStatus::StoppedDeletionThresholdExceeded => {
+                self.engine
+                    .approve_deletions(ma)
+                    .map_err(|e| e.to_string())?;
+                let export = self
+                    .view
+                    .mas
+                    .get(ma)
+                    .and_then(|m| m.profiles.export.clone().ok())
+                    .unwrap_or_else(|| run.profile.clone());
+                let mut request = Request {
+                    ma: ma.to_owned(),
+                    profile: export.clone(),
+                    exclusive: false,
+                    run_immediate: true,
+                    reason: RunReason::Manual {
+                        by: "approve".to_owned(),
+                    },
+                    chain: Vec::new(),
+                };
+                request.run_immediate = true;
+                self.push(vec![request]);
+                Ok(format!(
+                    "approved the deletions of `{ma}` over the export deletion threshold (run {}); `{export}` queued",
+                    run.id
+                ))
+            }
+            _ => Err(format!(
+                "`{ma}` waits for no approval (no staging threshold exceeded, and its last run did not stop at the deletion threshold)"
+            )),
+        }
+    }
+
+    /// Discards what a staging threshold stopped.
+    fn reject(&mut self, ma: &str) -> Result<String, String> {
+        let Some(t) = self.state.mas.get(ma).and_then(|c| c.threshold.clone()) else {
+            return Err(format!("`{ma}` waits for no approval: no staging threshold was exceeded"));
+        };
+        if let Some(a) = self.active.get(ma) {
+            return Err(format!(
+                "`{ma}` is running `{}`; reject again when it ends",
+                a.request.profile
+            ));
+        }
+        let message = self.engine.discard_staged(ma).map_err(|e| e.to_string())?;
+        self.control_of(ma).threshold = None;
+        Ok(format!(
+            "rejected the changes staged by run {} of `{ma}` ({}): {message}",
+            t.run_id,
+            t.exceeded.join(", ")
+        ))
     }
 
     fn status(&self) -> Status {
@@ -265,13 +603,39 @@ impl Executor {
                     .get(name)
                     .map(|q| q.iter().cloned().collect())
                     .unwrap_or_default();
+                let control = self.state.mas.get(name);
                 let state = if let Some(a) = self.active.get(name) {
+                    let p = a.progress.get();
                     MaStateView::Running {
                         profile: a.request.profile.clone(),
                         reason: a.request.reason.to_string(),
+                        step: p.step.map(|s| s.to_string()),
+                        step_index: p.step_index,
+                        processed: p.processed,
+                        expected: p.expected,
                     }
-                } else if self.ma_states.get(name).copied().unwrap_or_default() != MaState::Active {
+                } else if let Some(t) = control.and_then(|c| c.threshold.as_ref()) {
+                    MaStateView::ThresholdExceeded {
+                        run_id: t.run_id,
+                        exceeded: t.exceeded.clone(),
+                        held: t.held.iter().map(|r| r.profile.clone()).collect(),
+                    }
+                } else if let Some(f) = control.and_then(|c| c.failed.as_ref()) {
+                    MaStateView::Failed {
+                        profile: f.profile.clone(),
+                        status: f.status,
+                        run_id: f.run_id,
+                        attempts: f.attempts,
+                        since: f.since,
+                    }
+                } else if self.ma_state(name) == MaState::Disabled {
+                    MaStateView::Disabled
+                } else if self.ma_state(name) != MaState::Active {
                     MaStateView::Stopped
+                } else if self.state.maintenance.is_some() && !queue.is_empty() {
+                    MaStateView::Waiting {
+                        reason: "maintenance mode".to_owned(),
+                    }
                 } else if let Some(reason) = self.waiting.get(name) {
                     MaStateView::Waiting {
                         reason: reason.clone(),
@@ -288,12 +652,18 @@ impl Executor {
                     MaStatus {
                         state,
                         queue,
+                        paused: control.is_some_and(|c| c.paused),
+                        deferred: control.map(|c| c.deferred.clone()).unwrap_or_default(),
                         last_run,
                     },
                 )
             })
             .collect();
-        Status { service: true, mas }
+        Status {
+            service: true,
+            maintenance: self.state.maintenance.clone(),
+            mas,
+        }
     }
 
     /// Starts what the scheduler allows; returns when to look again if the
@@ -328,8 +698,9 @@ impl Executor {
                     let head = self.state.queues.peek(name);
                     Slot {
                         ma: name,
-                        state: self.ma_states.get(name).copied().unwrap_or_default(),
-                        in_blackout: self.held.contains_key(name.as_str()),
+                        state: self.ma_state(name),
+                        in_blackout: self.held.contains_key(name.as_str())
+                            || self.state.maintenance.is_some(),
                         head,
                         head_has_sync: head.is_some_and(|h| m.info.has_sync(&h.profile)),
                     }
@@ -344,8 +715,10 @@ impl Executor {
             .waiting
             .iter()
             .map(|(ma, r)| {
-                let reason = if self.held.contains_key(ma) {
-                    "waiting: held back after finding the MA busy".to_owned()
+                let reason = if self.state.maintenance.is_some() {
+                    "waiting: maintenance mode".to_owned()
+                } else if self.held.contains_key(ma) {
+                    "waiting: held back (retry backoff, or the MA was busy)".to_owned()
                 } else {
                     r.to_string()
                 };
@@ -388,8 +761,10 @@ impl Executor {
         tracing::info!(ma = %ma, profile = %profile, reason = %reason, "starting");
         let flag = cancel.clone();
         let req = request.clone();
+        let progress = RunProgress::new();
+        let shared = progress.clone();
         tokio::task::spawn_blocking(move || {
-            let result = engine.run_profile(&ma, &profile, reason, flag);
+            let result = engine.run_profile_with_progress(&ma, &profile, reason, flag, shared);
             let _ = done.send(Done {
                 request: req,
                 result,
@@ -402,6 +777,7 @@ impl Executor {
                 running,
                 request,
                 cancel,
+                progress,
             },
         );
         self.persist();
@@ -448,20 +824,181 @@ impl Executor {
         let decision = decide(&record, &steps, &self.view);
         for report in &decision.reports {
             tracing::warn!("{report}");
+            self.notice(Notice::Report {
+                message: report.to_string(),
+            });
         }
-        self.push(decision.requests);
+        self.state.last_seen_run = self.state.last_seen_run.max(record.id);
+        let requests = self.check_thresholds(&record, &steps, decision.requests);
+        self.push(requests);
+        self.retry(&record, &request);
+        self.notice(Notice::RunEnded(record.clone()));
         self.persist();
         self.summary.runs.push(record.clone());
         Some(record)
     }
 
+    /// After an import: whether it went over a staging threshold of its MA.
+    /// If so the MA's syncs (this run's follow-up, and any queued) are held
+    /// for an operator; the other requests go on.
+    fn check_thresholds(
+        &mut self,
+        record: &RunRecord,
+        steps: &[StepType],
+        requests: Vec<Request>,
+    ) -> Vec<Request> {
+        let Some(config) = self.config.mas.get(&record.ma) else {
+            return requests;
+        };
+        let Some(counters) = last_import(record) else {
+            return requests;
+        };
+        if !config.thresholds.is_set() {
+            return requests;
+        }
+        if let Some(pos) = steps.iter().rposition(|s| s.is_import())
+            && steps[pos..].iter().any(|s| s.is_sync())
+        {
+            tracing::warn!(ma = %record.ma, profile = %record.profile, "the staging thresholds of `{}` cannot stop this profile: its sync step runs right after its import", record.ma);
+        }
+        let total = self
+            .view
+            .mas
+            .get(&record.ma)
+            .and_then(|m| m.cs)
+            .map_or(0, |cs| cs.total)
+            .saturating_sub(counters.stage_add);
+        let exceeded: Vec<String> = config
+            .thresholds
+            .evaluate(counters, total)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        if exceeded.is_empty() {
+            return requests;
+        }
+        tracing::error!(
+            ma = %record.ma, run_id = record.id,
+            "staging threshold exceeded ({}): the MA's syncs wait for `autosync approve {}` or `autosync reject {}`",
+            exceeded.join(", "), record.ma, record.ma
+        );
+        // Syncs already queued for this MA are held too.
+        let queued_syncs: Vec<QueuedRequest> = self
+            .state
+            .queues
+            .get(&record.ma)
+            .map(|q| {
+                q.iter()
+                    .filter(|r| config.info.has_sync(&r.profile))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut held: Vec<Request> = Vec::new();
+        for q in queued_syncs {
+            self.state.queues.get_mut(&record.ma).remove(q.id);
+            held.push(q.request());
+        }
+        let threshold = self
+            .control_of(&record.ma)
+            .threshold
+            .get_or_insert_with(|| HeldThreshold {
+                run_id: record.id,
+                profile: record.profile.clone(),
+                exceeded: Vec::new(),
+                held: Vec::new(),
+                since: chrono::Utc::now(),
+            });
+        threshold.exceeded.extend(exceeded.iter().cloned());
+        for r in held {
+            if !threshold.held.iter().any(|h| h.profile == r.profile) {
+                threshold.held.push(r);
+            }
+        }
+        self.notice(Notice::ThresholdExceeded {
+            ma: record.ma.clone(),
+            run_id: record.id,
+            exceeded,
+        });
+        requests
+    }
+
+    /// A run ended in a retryable status: run it again after a backoff;
+    /// once the attempts are used up the MA is failed (and still retried
+    /// at the capped backoff, so it recovers by itself). Any other end
+    /// resets the count and clears the failed state.
+    fn retry(&mut self, record: &RunRecord, request: &QueuedRequest) {
+        let Some(policy) = self.config.mas.get(&record.ma).map(|m| m.retry.clone()) else {
+            return;
+        };
+        let ma = record.ma.clone();
+        if !policy.retries(record.status) {
+            if record.status == RunStatus::StoppedUserRequested {
+                return;
+            }
+            let control = self.control_of(&ma);
+            control.attempts = 0;
+            if let Some(f) = control.failed.take() {
+                tracing::info!(ma = %ma, "recovered: `{}` ended {} after the MA failed ({} attempts)", record.profile, record.status, f.attempts);
+            }
+            return;
+        }
+        let control = self.control_of(&ma);
+        let decision = policy.decide(control.attempts, jitter_unit());
+        let (attempt, delay) = match decision {
+            RetryDecision::Retry { attempt, delay } | RetryDecision::Failed { attempt, delay } => {
+                (attempt, delay)
+            }
+        };
+        control.attempts = attempt;
+        if matches!(decision, RetryDecision::Failed { .. }) && control.failed.is_none() {
+            control.failed = Some(Failed {
+                profile: record.profile.clone(),
+                status: record.status,
+                run_id: record.id,
+                attempts: attempt - 1,
+                since: chrono::Utc::now(),
+            });
+            tracing::error!(ma = %ma, profile = %record.profile, status = %record.status, "failed after {} retries; still trying every {}s", attempt - 1, delay.as_secs());
+            self.notice(Notice::MaFailed {
+                ma: ma.clone(),
+                profile: record.profile.clone(),
+                attempts: attempt - 1,
+                status: record.status,
+            });
+        } else {
+            tracing::warn!(ma = %ma, profile = %record.profile, status = %record.status, "retry {attempt} in {:.1}s", delay.as_secs_f64());
+        }
+        self.held.insert(ma, Instant::now() + delay);
+        let mut again = request.request();
+        again.run_immediate = true;
+        self.push(vec![again]);
+    }
+
+    /// Trims run history older than `keep_history`, on a blocking thread
+    /// (the store may take a while; nothing waits for it).
+    pub(crate) fn trim_history(&self) {
+        let Ok(keep) = chrono::Duration::from_std(self.config.keep_history) else {
+            return;
+        };
+        let before = chrono::Utc::now() - keep;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || match store.trim_runs(before) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(runs = n, before = %before, "trimmed run history"),
+            Err(e) => tracing::warn!("cannot trim the run history: {e}"),
+        });
+    }
+
     /// Nothing runs and no active MA has a queued request.
     fn quiescent(&self) -> bool {
         self.active.is_empty()
-            && self.state.queues.iter().all(|(ma, q)| {
-                q.is_empty()
-                    || self.ma_states.get(ma).copied().unwrap_or_default() != MaState::Active
-            })
+            && (self.state.maintenance.is_some()
+                || self
+                    .state
+                    .queues
+                    .iter()
+                    .all(|(ma, q)| q.is_empty() || self.ma_state(ma) != MaState::Active))
     }
 
     /// Runs until shutdown (or, with `once`, until quiescent). `events`
@@ -476,6 +1013,7 @@ impl Executor {
         on_run: &(dyn Fn(&RunRecord) + Send + Sync),
     ) -> Summary {
         let mut next_reconcile = Instant::now() + jittered(self.config.reconcile_every);
+        let mut next_trim = Instant::now() + FIRST_TRIM;
         let Some(mut done_rx) = self.done_rx.take() else {
             return self.summary;
         };
@@ -497,6 +1035,10 @@ impl Executor {
                 _ = tokio::time::sleep_until(next_reconcile) => {
                     self.reconcile();
                     next_reconcile = Instant::now() + jittered(self.config.reconcile_every);
+                }
+                _ = tokio::time::sleep_until(next_trim), if !once => {
+                    self.trim_history();
+                    next_trim = Instant::now() + jittered(TRIM_EVERY);
                 }
                 _ = shutdown.cancelled() => break,
             }

@@ -4,9 +4,10 @@
 //! persisted state.
 
 use crate::config::ControllerConfig;
-use crate::persist::{self, PersistError};
-use autosync_controller::QueuedRequest;
-use autosync_model::RunRecord;
+use crate::persist::{self, PersistError, Since};
+use autosync_controller::{QueuedRequest, Request};
+use autosync_model::{RunId, RunRecord, RunStatus};
+use chrono::{DateTime, Utc};
 use autosync_store::Store;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -19,11 +20,39 @@ pub enum MaStateView {
     Running {
         profile: String,
         reason: String,
+        /// The current step (`None` while the run starts).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step_index: Option<usize>,
+        /// Objects the step processed so far.
+        #[serde(default)]
+        processed: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected: Option<u64>,
     },
     Waiting {
         reason: String,
     },
     Stopped,
+    /// The MA is not in the configuration the service runs.
+    Disabled,
+    /// Retries are used up; the MA is still retried at the capped backoff.
+    Failed {
+        profile: String,
+        status: RunStatus,
+        run_id: RunId,
+        attempts: u32,
+        since: DateTime<Utc>,
+    },
+    /// An import went over a staging threshold: the MA's syncs wait for
+    /// `autosync approve` or `autosync reject`.
+    ThresholdExceeded {
+        run_id: RunId,
+        exceeded: Vec<String>,
+        /// The held requests' profiles.
+        held: Vec<String>,
+    },
     /// Requests are queued but no service runs to start them.
     Queued,
 }
@@ -34,6 +63,11 @@ pub struct MaStatus {
     #[serde(flatten)]
     pub state: MaStateView,
     pub queue: Vec<QueuedRequest>,
+    /// Triggers paused (their requests wait in `deferred`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<Request>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<RunRecord>,
 }
@@ -43,6 +77,9 @@ pub struct MaStatus {
 pub struct Status {
     /// Whether a running service answered (else: read from the store).
     pub service: bool,
+    /// Maintenance mode: who turned it on, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<Since>,
     pub mas: BTreeMap<String, MaStatus>,
 }
 
@@ -60,7 +97,23 @@ pub fn status_from_store(
             .get(name)
             .map(|q| q.iter().cloned().collect())
             .unwrap_or_default();
-        let state_view = if !ma.auto_start {
+        let control = state.mas.get(name);
+        let started = control.and_then(|c| c.started).unwrap_or(ma.auto_start);
+        let state_view = if let Some(t) = control.and_then(|c| c.threshold.as_ref()) {
+            MaStateView::ThresholdExceeded {
+                run_id: t.run_id,
+                exceeded: t.exceeded.clone(),
+                held: t.held.iter().map(|r| r.profile.clone()).collect(),
+            }
+        } else if let Some(f) = control.and_then(|c| c.failed.as_ref()) {
+            MaStateView::Failed {
+                profile: f.profile.clone(),
+                status: f.status,
+                run_id: f.run_id,
+                attempts: f.attempts,
+                since: f.since,
+            }
+        } else if !started {
             MaStateView::Stopped
         } else if queue.is_empty() {
             MaStateView::Idle
@@ -73,12 +126,15 @@ pub fn status_from_store(
             MaStatus {
                 state: state_view,
                 queue,
+                paused: control.is_some_and(|c| c.paused),
+                deferred: control.map(|c| c.deferred.clone()).unwrap_or_default(),
                 last_run,
             },
         );
     }
     Ok(Status {
         service: false,
+        maintenance: state.maintenance.clone(),
         mas,
     })
 }

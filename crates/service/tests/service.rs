@@ -199,7 +199,12 @@ fn bad_controller_keys_should_be_reported_with_their_line_and_key() {
 
 #[test]
 fn a_source_file_ma_without_triggers_should_watch_its_file_and_targets_nothing() {
-    let dir = quickstart(|t| t);
+    let dir = quickstart(|t| {
+        t.replace(
+            r#"triggers = [{ type = "file-watch", debounce = "100ms", max_delay = "1s" }]"#,
+            "",
+        )
+    });
     let config = controller_config(&load(dir.path()).unwrap()).unwrap();
     let hr = &config.mas["hr"];
     assert!(hr.default_triggers);
