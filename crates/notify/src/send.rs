@@ -67,6 +67,7 @@ fn build_message(smtp: &SmtpConfig, r: &Rendered) -> Result<Message, SendError> 
     let mut builder = Message::builder()
         .from(from)
         .subject(r.subject.as_str())
+        .message_id(None)
         .header(ContentType::TEXT_PLAIN);
     for to in &smtp.to {
         let mailbox: Mailbox = to

@@ -70,6 +70,7 @@ async fn an_email_should_reach_the_smtp_server_with_subject_body_and_recipients(
         m.header("Subject").as_deref(),
         Some("[autosync] hr/Delta Import: completed-import-errors (run 42)")
     );
+    assert!(m.header("Message-ID").is_some() && m.header("Date").is_some());
     let to = m.header("To").unwrap();
     assert!(
         to.contains("ops@example.org") && to.contains("oncall@example.org"),
