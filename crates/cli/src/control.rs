@@ -87,6 +87,57 @@ fn api_error(code: u16, text: &str) -> Failure {
     }
 }
 
+/// One MA's state in words.
+fn render_state(state: &MaStateView) -> String {
+    match state {
+        MaStateView::Idle => "idle".to_owned(),
+        MaStateView::Running {
+            profile,
+            step,
+            step_index,
+            processed,
+            expected,
+            ..
+        } => {
+            let mut text = format!("running {profile}");
+            if let Some(step) = step {
+                match step_index {
+                    Some(i) => {
+                        let _ = write!(text, ", step {} {step}", i + 1);
+                    }
+                    None => {
+                        let _ = write!(text, ", {step}");
+                    }
+                }
+            }
+            match expected {
+                Some(expected) => {
+                    let _ = write!(text, " {processed}/{expected}");
+                }
+                None if *processed > 0 => {
+                    let _ = write!(text, " {processed} objects");
+                }
+                None => {}
+            }
+            text
+        }
+        MaStateView::Waiting { reason } => reason.clone(),
+        MaStateView::Stopped => "stopped".to_owned(),
+        MaStateView::Disabled => "disabled".to_owned(),
+        MaStateView::Failed {
+            profile,
+            status,
+            attempts,
+            ..
+        } => format!("failed: {profile} {status} after {attempts} attempt(s)"),
+        MaStateView::ThresholdExceeded { exceeded, .. } => format!(
+            "threshold exceeded ({}): approve or reject",
+            exceeded.join(", ")
+        ),
+        MaStateView::Queued => "queued".to_owned(),
+    }
+}
+
 fn render_status(status: &Status) -> String {
     let mut out = String::new();
     let source = if status.service {
@@ -95,19 +146,24 @@ fn render_status(status: &Status) -> String {
         "store (no service running)"
     };
     let _ = writeln!(out, "from the {source}");
+    if let Some(m) = &status.maintenance {
+        let _ = writeln!(
+            out,
+            "maintenance mode on since {} (by {}): no run starts",
+            m.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            m.by
+        );
+    }
     let _ = writeln!(
         out,
         "{:<16} {:<40} {:>6}  last run",
         "MA", "STATE", "QUEUED"
     );
     for (ma, s) in &status.mas {
-        let state = match &s.state {
-            MaStateView::Idle => "idle".to_owned(),
-            MaStateView::Running { profile, .. } => format!("running {profile}"),
-            MaStateView::Waiting { reason } => reason.clone(),
-            MaStateView::Stopped => "stopped".to_owned(),
-            MaStateView::Queued => "queued".to_owned(),
-        };
+        let mut state = render_state(&s.state);
+        if s.paused {
+            state.push_str(" (triggers paused)");
+        }
         let last = s
             .last_run
             .as_ref()
@@ -116,6 +172,9 @@ fn render_status(status: &Status) -> String {
         let _ = writeln!(out, "{ma:<16} {state:<40} {:>6}  {last}", s.queue.len());
         for q in &s.queue {
             let _ = writeln!(out, "  {} {}: {}", q.id, q.profile, q.reason);
+        }
+        for d in &s.deferred {
+            let _ = writeln!(out, "  waiting for resume {}: {}", d.profile, d.reason);
         }
     }
     out

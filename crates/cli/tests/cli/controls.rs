@@ -277,31 +277,38 @@ fn a_paused_ma_should_defer_what_its_triggers_ask_until_resumed() {
     let w = Workdir::quickstart();
     let service = Service::start(&w);
     let who = someone(&w);
-    control(&w, &["pause", "hr"]);
+    let answer = control(&w, &["pause", "hr"]);
+    assert!(
+        answer["message"].as_str().unwrap().contains("hr"),
+        "{answer}"
+    );
+    assert_eq!(status(&w)["mas"]["hr"]["paused"], true);
+    let text = w.expect(&["status"], 0);
+    let hr_line = text.lines().find(|l| l.starts_with("hr ")).unwrap();
+    assert!(hr_line.contains("triggers paused"), "{text}");
     let runs = runs_of(&w, "hr");
 
     set_title(&w, &who, "Head of Pausing");
-    // A follow-up still runs on a paused MA: the trigger's change is not
-    // imported while an operator's request is.
-    w.expect(&["queue", "hr", "delta-sync"], 0);
-    wait_for("the queued delta sync to run", || {
-        history(&w).iter().any(|r| {
-            r["ma"] == "hr" && r["profile"] == "delta-sync" && r["reason"]["kind"] == "manual"
-        })
+    wait_for("the trigger's request to be deferred", || {
+        status(&w)["mas"]["hr"]["deferred"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty())
     });
-    assert!(
-        !history(&w).iter().any(|r| r["ma"] == "hr"
-            && r["reason"]["kind"] == "trigger"
-            && r["id"].as_i64() > Some(0)
-            && runs_of(&w, "hr") > runs + 1),
-        "a paused trigger ran"
-    );
+    let hr = &status(&w)["mas"]["hr"];
+    assert!(queue(hr).is_empty(), "a paused trigger queued: {hr}");
+    assert_eq!(runs_of(&w, "hr"), runs, "a paused trigger ran");
     assert!(!app_has_title(w.path(), &who, "Head of Pausing"));
 
-    control(&w, &["resume", "hr"]);
+    let answer = control(&w, &["resume", "hr"]);
+    assert!(
+        answer["message"].as_str().unwrap().contains("hr"),
+        "{answer}"
+    );
     wait_for("the deferred change to reach the app", || {
         app_has_title(w.path(), &who, "Head of Pausing")
     });
+    let hr = &status(&w)["mas"]["hr"];
+    assert!(hr.get("paused").is_none_or(|p| p == false), "{hr}");
     assert_eq!(service.terminate(), Some(0));
 }
 
@@ -329,6 +336,8 @@ fn maintenance_should_hold_every_run_until_it_ends() {
         "{answer}"
     );
     let runs = history(&w).len();
+    let text = w.expect(&["status"], 0);
+    assert!(text.contains("maintenance mode on"), "{text}");
 
     set_title(&w, &who, "Head of Maintenance");
     wait_for("the change to be queued on hr", || {
@@ -340,5 +349,49 @@ fn maintenance_should_hold_every_run_until_it_ends() {
     wait_for("the change to reach the app", || {
         app_has_title(w.path(), &who, "Head of Maintenance")
     });
+    assert_eq!(service.terminate(), Some(0));
+}
+
+#[test]
+fn an_import_over_a_staging_threshold_should_wait_for_approve_or_reject() {
+    let w = Workdir::quickstart();
+    // Any staged update of hr stops its cycle (the first import only adds).
+    w.edit("autosync.toml", |t| {
+        t.replacen(
+            "[ma.controller]\n",
+            "[ma.controller]\nstaging_thresholds = { updates = 0 }\n",
+            1,
+        )
+    });
+    let service = Service::start(&w);
+    let who = someone(&w);
+    let over = |w: &Workdir| status(w)["mas"]["hr"]["state"] == "threshold-exceeded";
+
+    set_title(&w, &who, "Head of Approving");
+    wait_for("the import over the threshold", || over(&w));
+    let text = w.expect(&["status"], 0);
+    let hr_line = text.lines().find(|l| l.starts_with("hr ")).unwrap();
+    assert!(hr_line.contains("threshold exceeded"), "{text}");
+    assert!(!app_has_title(w.path(), &who, "Head of Approving"));
+    let answer = control(&w, &["approve", "hr"]);
+    assert!(
+        answer["message"].as_str().unwrap().contains("approved"),
+        "{answer}"
+    );
+    wait_for("the approved change to reach the app", || {
+        app_has_title(w.path(), &who, "Head of Approving")
+    });
+
+    set_title(&w, &who, "Head of Rejecting");
+    wait_for("the import over the threshold", || over(&w));
+    let answer = control(&w, &["reject", "hr"]);
+    assert!(
+        answer["message"].as_str().unwrap().contains("rejected"),
+        "{answer}"
+    );
+    assert!(!over(&w));
+    assert!(!app_has_title(w.path(), &who, "Head of Rejecting"));
+    let stderr = refused(&w, &["reject", "hr"], 2);
+    assert!(stderr.contains("hr"), "{stderr}");
     assert_eq!(service.terminate(), Some(0));
 }
