@@ -53,6 +53,9 @@ pub enum Command {
     /// Queue a run profile on a management agent (through the running
     /// service, else in the store for the next start).
     Queue(QueueArgs),
+    /// Propose a controller configuration (triggers, profiles by role) from
+    /// the management agents and their run history, as TOML to paste.
+    Discover(DiscoverArgs),
     /// Start the controller of an MA (or of every MA) in the running
     /// service: its triggers fire and its queue runs again.
     Start(ControlArgs),
@@ -74,6 +77,19 @@ pub enum Command {
     /// Maintenance mode of the running service: `on`, no run starts (running
     /// ones finish, triggers still queue); `off`, runs start again.
     Maintenance(MaintenanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Also write the proposal (TOML) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Overwrite the --write file when it exists.
+    #[arg(long, requires = "write")]
+    pub force: bool,
+    /// Print the proposal as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A control on one MA or, without one, on every MA.

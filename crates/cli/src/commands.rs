@@ -24,6 +24,7 @@ pub fn dispatch(cli: &Cli) -> Result<Code, Failure> {
         Command::Run(a) => crate::service::run(cli, a),
         Command::Status(a) => crate::control::status(cli, a.json),
         Command::Queue(a) => crate::control::queue(cli, a),
+        Command::Discover(a) => crate::discover::discover(cli, a),
         Command::Start(a) => control(cli, Control::Start, a.ma.as_deref(), a.json),
         Command::Stop(a) => control(cli, Control::Stop, a.ma.as_deref(), a.json),
         Command::Cancel(a) => control(cli, Control::Cancel, Some(&a.ma), a.json),

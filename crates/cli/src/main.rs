@@ -8,6 +8,7 @@
 mod args;
 mod commands;
 mod control;
+mod discover;
 mod exit;
 mod progress;
 mod render;

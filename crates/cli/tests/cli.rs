@@ -9,6 +9,7 @@ mod cli {
     mod commands;
     mod controls;
     mod crash;
+    mod discover;
     mod quickstart;
     mod service;
 }

@@ -1,0 +1,69 @@
+//! `autosync discover`: print (or write) the controller configuration that
+//! `autosync_service::discover` proposes from the configuration and the run
+//! history.
+
+use crate::args::{Cli, DiscoverArgs};
+use crate::commands::load;
+use crate::exit::{Code, Failure};
+use anyhow::Context as _;
+use autosync_service::discover::{self, History};
+use autosync_store::{Store, sqlite::SqliteStore};
+use std::io::Write as _;
+
+pub fn discover(cli: &Cli, a: &DiscoverArgs) -> Result<Code, Failure> {
+    let (loaded, _) = load(cli)?;
+    if let Err(diagnostics) = autosync_service::controller_config(&loaded) {
+        eprintln!(
+            "warning: the controller settings have problems; they are kept in the proposal as written:\n{}",
+            loaded.error(diagnostics)
+        );
+    }
+    // Read the history only from a store that exists: discover creates nothing.
+    let store_path = loaded.system.base_dir.join(&loaded.system.store.path);
+    let history = if store_path.exists() {
+        let store = SqliteStore::open(&store_path)?;
+        discover::read_history(&loaded, &mut *store.read()?)?
+    } else {
+        History::default()
+    };
+    let proposal = discover::propose(&loaded, &history);
+    let toml = discover::to_toml(&proposal);
+    if let Some(path) = &a.write {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true);
+        if a.force {
+            options.create(true).truncate(true);
+        } else {
+            options.create_new(true);
+        }
+        let mut file = match options.open(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Failure::Usage(format!(
+                    "{} exists; pass --force to overwrite it",
+                    path.display()
+                )));
+            }
+            other => other.with_context(|| format!("cannot create {}", path.display()))?,
+        };
+        file.write_all(toml.as_bytes())
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&proposal).context("cannot encode the proposal")?
+        );
+    } else if let Some(path) = &a.write {
+        println!(
+            "wrote the proposed controller configuration to {}",
+            path.display()
+        );
+        for line in discover::summary_lines_of(&proposal) {
+            println!("{}", line.trim_start_matches("discover: "));
+        }
+    } else {
+        print!("{toml}");
+    }
+    Ok(Code::Ok)
+}
