@@ -186,7 +186,7 @@ fn ma_toml(out: &mut String, ma: &MaProposal) {
             }
         }
     } else {
-        comment(out, &format!("{}.", capitalise(&ma.triggers_why)));
+        comment(out, &format!("{}.", ma.triggers_why));
         if !ma.triggers.is_empty() {
             out.push_str("triggers = [\n");
             for t in &ma.triggers {
@@ -211,14 +211,6 @@ fn ma_toml(out: &mut String, ma: &MaProposal) {
     }
     for kept in ma.kept.iter().filter(|k| k.key != "triggers") {
         let _ = writeln!(out, "{} = {}  # yours", kept.key, kept.toml);
-    }
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 
