@@ -282,6 +282,11 @@ impl SqliteRead<'_> {
     }
 }
 
+impl SqliteRead<'_> {
+    #[inline]
+    fn note_cs(&mut self, _: &[autosync_model::CsObject]) {}
+}
+
 impl_store_read!(SqliteRead<'_>);
 
 impl Store for SqliteStore {

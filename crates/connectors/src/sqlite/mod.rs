@@ -118,6 +118,6 @@ impl Connector for SqliteConnector {
 
     fn begin_export(&mut self) -> Result<Box<dyn ExportSession + '_>, ConnectorError> {
         let (conn, schema, s) = self.ready()?;
-        Ok(Box::new(export::SqliteExport { conn, s, schema }))
+        Ok(Box::new(export::SqliteExport::new(conn, s, schema)))
     }
 }

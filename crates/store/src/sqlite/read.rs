@@ -625,6 +625,9 @@ static MV_MANY_SMALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
 });
 
 /// The read methods of [`crate::api::StoreRead`], forwarded to [`Ctx`].
+/// The type has a `note_cs(&mut self, &[CsObject])` that sees every
+/// connector-space object read (a write transaction remembers their filter
+/// columns; a read view ignores them).
 macro_rules! impl_store_read {
     ($ty:ty) => {
         impl $crate::api::StoreRead for $ty {
@@ -632,21 +635,27 @@ macro_rules! impl_store_read {
                 &mut self,
                 id: autosync_model::CsId,
             ) -> $crate::api::StoreResult<Option<autosync_model::CsObject>> {
-                self.ctx().cs_get(id)
+                let o = self.ctx().cs_get(id)?;
+                self.note_cs(o.as_slice());
+                Ok(o)
             }
             fn cs_by_anchor(
                 &mut self,
                 ma: &str,
                 anchor: &str,
             ) -> $crate::api::StoreResult<Option<autosync_model::CsObject>> {
-                self.ctx().cs_by_anchor(ma, anchor)
+                let o = self.ctx().cs_by_anchor(ma, anchor)?;
+                self.note_cs(o.as_slice());
+                Ok(o)
             }
             fn cs_by_anchors(
                 &mut self,
                 ma: &str,
                 anchors: &[&str],
             ) -> $crate::api::StoreResult<Vec<autosync_model::CsObject>> {
-                self.ctx().cs_by_anchors(ma, anchors)
+                let o = self.ctx().cs_by_anchors(ma, anchors)?;
+                self.note_cs(&o);
+                Ok(o)
             }
             fn cs_page(
                 &mut self,
@@ -655,7 +664,9 @@ macro_rules! impl_store_read {
                 after: autosync_model::CsId,
                 limit: usize,
             ) -> $crate::api::StoreResult<Vec<autosync_model::CsObject>> {
-                self.ctx().cs_page(ma, filter, after, limit)
+                let o = self.ctx().cs_page(ma, filter, after, limit)?;
+                self.note_cs(&o);
+                Ok(o)
             }
             fn cs_page_ids(
                 &mut self,
@@ -670,7 +681,9 @@ macro_rules! impl_store_read {
                 &mut self,
                 mv_id: autosync_model::MvId,
             ) -> $crate::api::StoreResult<Vec<autosync_model::CsObject>> {
-                self.ctx().cs_by_mv(mv_id)
+                let o = self.ctx().cs_by_mv(mv_id)?;
+                self.note_cs(&o);
+                Ok(o)
             }
             fn cs_counts(&mut self, ma: &str) -> $crate::api::StoreResult<$crate::api::CsCounts> {
                 self.ctx().cs_counts(ma)

@@ -54,6 +54,10 @@ pub(crate) struct Writer {
     /// Next id per [`Seq`], loaded on first use in a transaction.
     seq: [Option<i64>; 3],
     seq_dirty: [bool; 3],
+    /// The stored filter columns and key of connector-space objects this
+    /// transaction read or wrote: `cs_update` then needs no `SELECT` of
+    /// them (cleared at every begin and commit).
+    known: std::collections::HashMap<i64, Known>,
     /// Wakes the checkpoint thread.
     pub ckpt: Option<std::sync::mpsc::SyncSender<()>>,
     /// WAL frames after a commit that ask for a checkpoint.
@@ -77,6 +81,7 @@ impl Writer {
             keys: Vec::new(),
             seq: [None; 3],
             seq_dirty: [false; 3],
+            known: std::collections::HashMap::new(),
             ckpt: None,
             ckpt_pages: i32::MAX,
         }
@@ -91,6 +96,7 @@ impl Writer {
         }
         self.seq = [None; 3];
         self.seq_dirty = [false; 3];
+        self.known.clear();
     }
 
     pub(crate) fn begin(&mut self, path: &Path) -> StoreResult<()> {
@@ -119,6 +125,7 @@ impl Writer {
             .map_err(|e| error::sql(path, "commit a transaction to store", e))?;
         self.seq = [None; 3];
         self.seq_dirty = [false; 3];
+        self.known.clear();
         let pages = WAL_PAGES.with(|c| c.replace(0));
         if pages >= self.ckpt_pages {
             if let Some(tx) = &self.ckpt {
@@ -159,6 +166,27 @@ impl Writer {
     }
 }
 
+/// What a row of `cs` holds in its key and filter columns.
+pub(crate) struct Known {
+    cols: CsColumns,
+    ma: String,
+    anchor: String,
+}
+
+impl Known {
+    fn of(obj: &CsObject) -> Self {
+        Known {
+            cols: CsColumns::of(obj),
+            ma: obj.ma.clone(),
+            anchor: obj.anchor.clone(),
+        }
+    }
+}
+
+/// Most objects a transaction remembers the columns of (beyond that,
+/// `cs_update` reads them).
+const KNOWN_MAX: usize = 100_000;
+
 /// A write transaction; holds the writer until committed or dropped.
 pub(crate) struct SqliteTxn<'s> {
     pub(crate) w: MutexGuard<'s, Writer>,
@@ -171,6 +199,19 @@ impl SqliteTxn<'_> {
             conn: &self.w.conn,
             path: self.path,
             defs: &self.w.defs,
+        }
+    }
+}
+
+impl SqliteTxn<'_> {
+    /// Remember the columns of objects read (they are what is stored).
+    fn note_cs(&mut self, objs: &[CsObject]) {
+        let known = &mut self.w.known;
+        if known.len() + objs.len() > KNOWN_MAX {
+            return;
+        }
+        for o in objs {
+            known.insert(o.id, Known::of(o));
         }
     }
 }
@@ -237,6 +278,9 @@ impl StoreTxn for SqliteTxn<'_> {
                 e,
             ));
         }
+        if w.known.len() < KNOWN_MAX {
+            w.known.insert(id, Known::of(obj));
+        }
         Ok(())
     }
 
@@ -253,27 +297,30 @@ impl StoreTxn for SqliteTxn<'_> {
         };
         bin::encode_cs(&mut w.buf, obj);
         let c = CsColumns::of(obj);
-        let old = w
-            .conn
-            .prepare_cached(
-                "SELECT mv_id, has_pi, has_pe, has_ue, has_err, ma = ?2 AND anchor = ?3 FROM cs WHERE id = ?1",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![id, obj.ma, obj.anchor], |r| {
-                    Ok((
-                        CsColumns {
-                            mv_id: r.get(0)?,
-                            has_pi: r.get(1)?,
-                            has_pe: r.get(2)?,
-                            has_ue: r.get(3)?,
-                            has_err: r.get(4)?,
-                        },
-                        r.get::<_, bool>(5)?,
-                    ))
+        let old = match w.known.get(&id) {
+            Some(k) => Some((k.cols, k.ma == obj.ma && k.anchor == obj.anchor)),
+            None => w
+                .conn
+                .prepare_cached(
+                    "SELECT mv_id, has_pi, has_pe, has_ue, has_err, ma = ?2 AND anchor = ?3 FROM cs WHERE id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![id, obj.ma, obj.anchor], |r| {
+                        Ok((
+                            CsColumns {
+                                mv_id: r.get(0)?,
+                                has_pi: r.get(1)?,
+                                has_pe: r.get(2)?,
+                                has_ue: r.get(3)?,
+                                has_err: r.get(4)?,
+                            },
+                            r.get::<_, bool>(5)?,
+                        ))
+                    })
+                    .optional()
                 })
-                .optional()
-            })
-            .map_err(err)?;
+                .map_err(err)?,
+        };
         let Some((old_cols, same_key)) = old else {
             return Err(error::other(
                 StoreErrorKind::Invalid,
@@ -307,10 +354,16 @@ impl StoreTxn for SqliteTxn<'_> {
                 })
                 .map_err(err)?;
         }
+        if same_key && old_cols == c {
+            // Unchanged columns: what is remembered still holds.
+        } else if let Some(k) = w.known.get_mut(&id) {
+            *k = Known::of(obj);
+        }
         Ok(())
     }
 
     fn cs_delete(&mut self, id: CsId) -> StoreResult<()> {
+        self.w.known.remove(&id);
         self.w
             .conn
             .prepare_cached("DELETE FROM cs WHERE id = ?1")
