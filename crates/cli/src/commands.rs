@@ -36,7 +36,7 @@ pub fn dispatch(cli: &Cli) -> Result<Code, Failure> {
     }
 }
 
-fn registry() -> Registry {
+pub fn registry() -> Registry {
     let mut r = Registry::new();
     autosync_connectors::register_all(&mut r);
     r

@@ -29,7 +29,11 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
         .context("cannot start the async runtime")?;
     let api_file = ApiFile::path_for(&store_path);
     let summary = runtime.block_on(async {
-        let service = Service::new(Arc::new(EngineAdapter(Arc::new(engine))), store, config);
+        let service = Service::new(
+            Arc::new(EngineAdapter(Arc::new(engine))),
+            store.clone(),
+            config,
+        );
         let token = service.shutdown_token();
         let stop = token.clone();
         tokio::spawn(async move {
@@ -39,6 +43,15 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
         });
         if !a.once && !a.no_api {
             start_api(a.api, &api_file, service.commands(), token.clone()).await?;
+        }
+        if !a.once {
+            let reload = Reloader {
+                config_path: cli.config.clone(),
+                store: store.clone(),
+                store_path: store_path.clone(),
+                commands: service.commands(),
+            };
+            tokio::spawn(reload.on_sighup(token.clone()));
         }
         let summary = service.run(a.once).await;
         token.cancel();
@@ -50,6 +63,103 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
     let summary = summary?.context("the service failed")?;
     tracing::info!(runs = summary.runs.len(), queued = summary.queued, "done");
     Ok(Code::Ok)
+}
+
+/// Reloads the configuration on SIGHUP: a file that does not load or
+/// validate is refused with its diagnostics (file, line, key) and the
+/// running configuration stays.
+struct Reloader {
+    config_path: std::path::PathBuf,
+    store: Arc<dyn autosync_store::Store>,
+    store_path: std::path::PathBuf,
+    commands: tokio::sync::mpsc::UnboundedSender<autosync_service::Command>,
+}
+
+impl Reloader {
+    async fn on_sighup(self, stop: CancellationToken) {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut hup = match signal(SignalKind::hangup()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("cannot listen for SIGHUP (no reload on signal): {e}");
+                    return;
+                }
+            };
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    got = hup.recv() => if got.is_none() { return },
+                }
+                tracing::info!(file = %self.config_path.display(), "SIGHUP: reloading the configuration");
+                self.reload().await;
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = stop;
+            let _ = &self.commands;
+        }
+    }
+
+    async fn reload(&self) {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        match self.prepare() {
+            Ok((engine, config)) => {
+                let command = autosync_service::Command::Reload {
+                    engine,
+                    config: Box::new(config),
+                    reply,
+                };
+                if self.commands.send(command).is_err() {
+                    return;
+                }
+                match answer.await {
+                    Ok(Ok(m)) => tracing::info!("{m}"),
+                    Ok(Err(m)) => tracing::error!("the reload failed: {m}"),
+                    Err(_) => {}
+                }
+            }
+            Err(message) => {
+                tracing::error!("{message}");
+                let _ = self
+                    .commands
+                    .send(autosync_service::Command::ReloadRejected { message });
+            }
+        }
+    }
+
+    /// Loads, validates and builds everything the new configuration needs,
+    /// or says why it cannot be used.
+    fn prepare(
+        &self,
+    ) -> Result<
+        (
+            Arc<dyn autosync_service::SyncEngine>,
+            autosync_service::ControllerConfig,
+        ),
+        String,
+    > {
+        let keep = "the running configuration stays; fix the file and send SIGHUP again";
+        let registry = crate::commands::registry();
+        let loaded = autosync_config::load(&self.config_path, &registry)
+            .map_err(|e| format!("configuration reload refused ({keep}):\n{e}"))?;
+        let config = controller_config(&loaded)
+            .map_err(|d| format!("configuration reload refused ({keep}):\n{}", loaded.error(d)))?;
+        let system = Arc::new(loaded.system);
+        let new_store = system.base_dir.join(&system.store.path);
+        if new_store != self.store_path {
+            return Err(format!(
+                "configuration reload refused ({keep}): the store moved from {} to {}; a new store needs a restart",
+                self.store_path.display(),
+                new_store.display()
+            ));
+        }
+        let engine = Engine::new(system, self.store.clone(), Arc::new(registry))
+            .map_err(|e| format!("configuration reload refused ({keep}): {e}"))?;
+        Ok((Arc::new(EngineAdapter(Arc::new(engine))), config))
+    }
 }
 
 /// Serves the HTTP API on loopback and writes its URL and token next to

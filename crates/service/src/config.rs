@@ -10,11 +10,13 @@
 //! cycle exports to them and confirms.
 
 use autosync_config::{Diagnostic, Loaded, PathSegment};
+use crate::hooks::{Hooks, HooksConfig};
 use autosync_controller::{
-    DEFAULT_OSCILLATION_LIMIT, FollowUps, LockGroup, MaInfo, ProfileError, ProfileOverrides,
+    BlackoutConfig, Blackouts, DEFAULT_OSCILLATION_LIMIT, FollowUps, LockGroup, MaInfo, ProfileError, ProfileOverrides,
     RetryPolicy, RunMode, Scheduler, StagingThresholds, resolve_profiles,
 };
 use autosync_model::{MaDef, RunStatus, SystemDef};
+use autosync_notify::{KeySegment, NotifyConfig};
 use autosync_triggers::{BuildContext, HumanDuration, TriggerConfig, TriggerSet, parse_triggers};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -33,6 +35,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "retry",
     "keep_history",
     "notifications",
+    "full_sync_on_rule_change",
 ];
 /// Keys of `[ma.controller]`.
 const MA_KEYS: &[&str] = &[
@@ -42,6 +45,8 @@ const MA_KEYS: &[&str] = &[
     "auto_start",
     "retry",
     "staging_thresholds",
+    "blackouts",
+    "hooks",
 ];
 
 /// Default time between two starts that would overlap.
@@ -62,8 +67,11 @@ pub struct ControllerConfig {
     pub reconcile_every: Duration,
     /// Run history older than this is trimmed in the background.
     pub keep_history: Duration,
-    /// The raw `[controller.notifications]` table (null when absent).
-    pub notifications: serde_json::Value,
+    /// `[controller.notifications]`, validated (none when absent).
+    pub notifications: Option<NotifyConfig>,
+    /// On a reload that changes an MA's sync rules, queue the full sync
+    /// the affected MAs need (else the controller only says so).
+    pub full_sync_on_rule_change: bool,
     /// Per MA, in configuration order.
     pub mas: BTreeMap<String, MaControllerConfig>,
     /// Folder of the configuration file (trigger paths resolve against it).
@@ -88,6 +96,41 @@ pub struct MaControllerConfig {
     pub retry: RetryPolicy,
     /// Staging thresholds checked after each import.
     pub thresholds: StagingThresholds,
+    /// Times when no run of this MA starts.
+    pub blackouts: Blackouts,
+    /// Scripts run before and after each run of this MA.
+    pub hooks: Hooks,
+    /// The MA has import flows (a full sync of it recomputes what it
+    /// contributes).
+    pub imports: bool,
+    /// A digest of the MA's whole definition (connector, rules, profiles)
+    /// and controller section: a reload restarts the MA when it changes.
+    pub fingerprint: String,
+    /// A digest of the MA's synchronisation rules only (join, projection,
+    /// flows, provisioning): when it changes, the MA needs a full sync.
+    pub rules_fingerprint: String,
+}
+
+/// A stable digest of a JSON value (its canonical text: serde_json's maps
+/// are ordered).
+fn digest(value: &serde_json::Value) -> String {
+    use std::hash::{Hash, Hasher};
+    let text = value.to_string();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    format!("{:016x}-{}", h.finish(), text.len())
+}
+
+/// The digests of an MA: of everything, and of its sync rules.
+fn fingerprints(ma: &MaDef) -> (String, String) {
+    let whole = serde_json::to_value(ma).unwrap_or(serde_json::Value::Null);
+    let mut rules = whole.clone();
+    if let Some(map) = rules.as_object_mut() {
+        for key in ["connector", "controller", "run_profiles", "profiles", "name"] {
+            map.remove(key);
+        }
+    }
+    (digest(&whole), digest(&rules))
 }
 
 /// `retry = { ... }`, globally or per MA (an MA's keys override the
@@ -238,6 +281,38 @@ fn default_triggers(ma: &MaDef, path: Option<&PathBuf>) -> Vec<TriggerConfig> {
     }
 }
 
+/// `[controller.notifications]`, decoded and validated.
+fn notifications(
+    r: &mut Reader<'_>,
+    global: &serde_json::Map<String, serde_json::Value>,
+    base_dir: &std::path::Path,
+) -> Option<NotifyConfig> {
+    let base = [PathSegment::key("controller"), PathSegment::key("notifications")];
+    let value = global.get("notifications")?;
+    let mut config = match serde_json::from_value::<NotifyConfig>(value.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            r.error(&base, e.to_string());
+            return None;
+        }
+    };
+    if let Err(problems) = config.validate() {
+        for p in problems {
+            let mut path = base.to_vec();
+            for seg in &p.path {
+                path.push(match seg {
+                    KeySegment::Key(k) => PathSegment::key(k.as_str()),
+                    KeySegment::Index(i) => PathSegment::Index(*i),
+                });
+            }
+            r.error(&path, p.message);
+        }
+        return None;
+    }
+    config.resolve_paths(base_dir);
+    Some(config)
+}
+
 /// Reads the controller configuration of `loaded`, reporting every problem.
 pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagnostic>> {
     let system = &loaded.system;
@@ -257,15 +332,15 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
         .get::<usize>(&global, &gbase, "oscillation_limit")
         .unwrap_or(DEFAULT_OSCILLATION_LIMIT);
     let auto_start_all = r.get::<bool>(&global, &gbase, "auto_start").unwrap_or(true);
+    let full_sync_on_rule_change = r
+        .get::<bool>(&global, &gbase, "full_sync_on_rule_change")
+        .unwrap_or(false);
     let keep_history = r.duration(&global, &gbase, "keep_history", DEFAULT_KEEP_HISTORY);
     let global_retry = r
         .get::<RetryToml>(&global, &gbase, "retry")
         .unwrap_or_default()
         .over(&RetryPolicy::default());
-    let notifications = global
-        .get("notifications")
-        .cloned()
-        .unwrap_or(serde_json::Value::Null);
+    let notifications = notifications(&mut r, &global, &system.base_dir);
     let groups: Vec<LockGroupToml> = r.get(&global, &gbase, "lock_groups").unwrap_or_default();
     let mut lock_groups = Vec::new();
     for (i, g) in groups.into_iter().enumerate() {
@@ -374,9 +449,35 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
         let thresholds = r
             .get::<StagingThresholds>(&table, &base, "staging_thresholds")
             .unwrap_or_default();
+        let blackouts = match r.get::<Vec<BlackoutConfig>>(&table, &base, "blackouts") {
+            None => Blackouts::default(),
+            Some(configs) => Blackouts::from_configs(&configs).unwrap_or_else(|errors| {
+                let mut p = base.to_vec();
+                p.push(PathSegment::key("blackouts"));
+                for e in errors {
+                    r.error(&p, e);
+                }
+                Blackouts::default()
+            }),
+        };
+        let hooks = match r.get::<HooksConfig>(&table, &base, "hooks") {
+            None => Hooks::default(),
+            Some(config) => Hooks::compile(&config, &system.base_dir).unwrap_or_else(|errors| {
+                let mut p = base.to_vec();
+                p.push(PathSegment::key("hooks"));
+                for e in errors {
+                    r.error(&p, e);
+                }
+                Hooks::default()
+            }),
+        };
+        let (fingerprint, rules_fingerprint) = fingerprints(ma);
         mas.insert(
             ma.name.clone(),
             MaControllerConfig {
+                fingerprint,
+                rules_fingerprint,
+                imports: !ma.import_flows.is_empty(),
                 info,
                 triggers,
                 default_triggers: default,
@@ -386,6 +487,8 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
                 connector_path: path,
                 retry,
                 thresholds,
+                blackouts,
+                hooks,
             },
         );
     }
@@ -399,6 +502,7 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
         reconcile_every,
         keep_history,
         notifications,
+        full_sync_on_rule_change,
         mas,
         base_dir: system.base_dir.clone(),
     })

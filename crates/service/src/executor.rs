@@ -7,6 +7,7 @@
 
 use crate::config::ControllerConfig;
 use crate::control::Control;
+use crate::hooks::{AfterDecision, BeforeDecision};
 use crate::persist::{self, Failed, HeldThreshold, MaControl, PersistedState, Since};
 use crate::status::{MaStateView, MaStatus, Status};
 use autosync_controller::{
@@ -16,7 +17,7 @@ use autosync_controller::{
 };
 use autosync_model::{RunReason, RunRecord, RunStatus, StepCounters, StepType};
 use autosync_store::Store;
-use autosync_triggers::{TriggerEvent, TriggerRequest};
+use autosync_triggers::{BuildContext, TriggerDeps, TriggerEvent, TriggerRequest, TriggerSet};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -30,7 +31,6 @@ const FIRST_TRIM: std::time::Duration = std::time::Duration::from_secs(60);
 const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 /// An operator's command to a running service.
-#[derive(Debug)]
 pub enum Command {
     /// Queue `profile` on `ma` (back of the queue unless `run_immediate`).
     Queue {
@@ -52,6 +52,35 @@ pub enum Command {
         by: String,
         reply: oneshot::Sender<Result<String, String>>,
     },
+    /// A new configuration was loaded and validated (and its engine built):
+    /// switch to it. Running profiles finish on the engine they started on;
+    /// MAs whose definition changed get new triggers; requests for MAs or
+    /// profiles that no longer exist are dropped with a warning. The reply
+    /// says what changed.
+    Reload {
+        engine: Arc<dyn SyncEngine>,
+        config: Box<ControllerConfig>,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// A configuration reload was refused (it did not load or validate):
+    /// the running one stays; the notice goes to operators.
+    ReloadRejected { message: String },
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Queue { ma, profile, .. } => {
+                write!(f, "Queue {{ ma: {ma:?}, profile: {profile:?} }}")
+            }
+            Command::Status { .. } => f.write_str("Status"),
+            Command::Control { action, ma, by, .. } => {
+                write!(f, "Control {{ action: {action}, ma: {ma:?}, by: {by:?} }}")
+            }
+            Command::Reload { .. } => f.write_str("Reload"),
+            Command::ReloadRejected { message } => write!(f, "ReloadRejected({message:?})"),
+        }
+    }
 }
 
 /// What a service run did.
@@ -91,15 +120,27 @@ pub(crate) enum Notice {
         exceeded: Vec<String>,
     },
     /// A trigger failed.
-    TriggerError { message: String },
-    /// The cycle was stopped at the oscillation limit, or similar.
-    Report { message: String },
+    TriggerError {
+        ma: String,
+        trigger: String,
+        message: String,
+    },
+    /// The cycle was stopped at the oscillation limit.
+    Oscillation { ma: String, detail: String },
+    /// A configuration reload was refused.
+    ReloadRejected { message: String },
+    /// A controller hook failed (its safe default was used).
+    HookError { ma: String, message: String },
 }
 
-/// A run that ended.
+/// A run that ended (or that its before hook skipped).
 struct Done {
     request: QueuedRequest,
     result: Result<RunRecord, EngineCallError>,
+    /// The before hook said not to run it (why).
+    skipped: Option<String>,
+    /// What the after hook decided.
+    after: AfterDecision,
 }
 
 /// The executor's state.
@@ -120,6 +161,11 @@ pub(crate) struct Executor {
     summary: Summary,
     /// Where notices go.
     notices: Option<mpsc::UnboundedSender<Notice>>,
+    /// Every MA's triggers, and what they need to run (none with `once`).
+    triggers: BTreeMap<String, TriggerSet>,
+    trigger_deps: Option<TriggerDeps>,
+    /// Cancelled by an after hook that stops the service.
+    shutdown: CancellationToken,
 }
 
 /// A number in `[-1, 1]` from the clock's sub-second noise (no RNG needed).
@@ -181,7 +227,214 @@ impl Executor {
             done_rx: Some(done_rx),
             summary: Summary::default(),
             notices: None,
+            triggers: BTreeMap::new(),
+            trigger_deps: None,
+            shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Hands the executor every MA's triggers; with `deps` they start now
+    /// (without, as with `run --once`, they only record imports).
+    pub(crate) fn with_triggers(
+        mut self,
+        triggers: BTreeMap<String, TriggerSet>,
+        deps: Option<TriggerDeps>,
+    ) -> Self {
+        self.triggers = triggers;
+        self.trigger_deps = deps;
+        if let Some(deps) = &self.trigger_deps {
+            for set in self.triggers.values_mut() {
+                set.start(deps);
+            }
+        }
+        self
+    }
+
+    /// Stops every trigger (their states were persisted as they changed).
+    async fn stop_triggers(&mut self) {
+        for set in self.triggers.values_mut() {
+            set.stop().await;
+        }
+    }
+
+    /// Switches to a new configuration and engine (see [`Command::Reload`]).
+    async fn reload(
+        &mut self,
+        engine: Arc<dyn SyncEngine>,
+        config: ControllerConfig,
+    ) -> Result<String, String> {
+        let old = std::mem::replace(&mut self.config, config);
+        self.engine = engine;
+        let mut changed = Vec::new();
+        let mut added = Vec::new();
+        let mut removed = Vec::new();
+        let mut rules_changed = Vec::new();
+        for (name, ma) in &self.config.mas {
+            match old.mas.get(name) {
+                None => added.push(name.clone()),
+                Some(o) if o.fingerprint != ma.fingerprint => {
+                    changed.push(name.clone());
+                    if o.rules_fingerprint != ma.rules_fingerprint {
+                        rules_changed.push(name.clone());
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        for name in old.mas.keys() {
+            if !self.config.mas.contains_key(name) {
+                removed.push(name.clone());
+            }
+        }
+        // The view: new profiles and follow-up settings, chains kept.
+        let mut view = ControllerView {
+            oscillation_limit: self.config.oscillation_limit,
+            ..ControllerView::default()
+        };
+        for (name, ma) in &self.config.mas {
+            let mut m = MaView::new(resolve_profiles(&ma.info, &ma.profiles));
+            m.follow_ups = ma.follow_ups;
+            if let Some(o) = self.view.mas.get(name) {
+                m.chain = o.chain.clone();
+                m.cs = o.cs;
+            }
+            view.mas.insert(name.clone(), m);
+        }
+        self.view = view;
+        // Requests that no longer make sense are dropped, loudly.
+        let mut dropped = Vec::new();
+        let names: Vec<String> = self.state.queues.iter().map(|(n, _)| n.to_owned()).collect();
+        for name in names {
+            let stale: Vec<QueuedRequest> = self
+                .state
+                .queues
+                .get(&name)
+                .map(|q| {
+                    q.iter()
+                        .filter(|r| {
+                            self.config
+                                .mas
+                                .get(&name)
+                                .is_none_or(|m| m.info.steps(&r.profile).is_none())
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            for r in stale {
+                self.state.queues.get_mut(&name).remove(r.id);
+                tracing::warn!(ma = %r.ma, profile = %r.profile, "dropped a queued request: the new configuration has no such management agent or run profile");
+                dropped.push(format!("{} {}", r.ma, r.profile));
+            }
+        }
+        for name in &removed {
+            self.state.mas.remove(name);
+        }
+        // Triggers: MAs that changed, came or went get new ones.
+        let restart: Vec<String> = changed
+            .iter()
+            .chain(added.iter())
+            .chain(removed.iter())
+            .cloned()
+            .collect();
+        for name in &restart {
+            if let Some(mut set) = self.triggers.remove(name) {
+                set.stop().await;
+            }
+            let Some(ma) = self.config.mas.get(name) else {
+                continue;
+            };
+            let profiles: Vec<String> = ma.info.profiles.keys().cloned().collect();
+            let ctx = BuildContext {
+                ma: name,
+                base_dir: &self.config.base_dir,
+                default_watch_path: ma.connector_path.as_deref(),
+                profiles: &profiles,
+            };
+            let empty = BTreeMap::new();
+            let states = self.state.triggers.get(name).unwrap_or(&empty);
+            match TriggerSet::build(&ctx, &ma.triggers, states) {
+                Ok(mut set) => {
+                    if let Some(deps) = &self.trigger_deps {
+                        set.start(deps);
+                    }
+                    self.triggers.insert(name.clone(), set);
+                }
+                Err(errors) => {
+                    // Validated before the reload; report rather than stop.
+                    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    tracing::error!(ma = %name, "the triggers cannot be built: {}", text.join("; "));
+                }
+            }
+        }
+        // Changed sync rules: a full sync recomputes what they produce.
+        let mut full_syncs = Vec::new();
+        if !rules_changed.is_empty() {
+            let sources: Vec<String> = self
+                .config
+                .mas
+                .iter()
+                .filter(|(n, m)| rules_changed.contains(n) || m.imports)
+                .map(|(n, _)| n.clone())
+                .collect();
+            for name in sources {
+                let Some(ma) = self.config.mas.get(&name) else {
+                    continue;
+                };
+                let profile = ma
+                    .info
+                    .profiles
+                    .iter()
+                    .find(|(_, steps)| steps.iter().any(|s| *s == StepType::FullSync))
+                    .map(|(p, _)| p.clone());
+                match profile {
+                    Some(p) if self.config.full_sync_on_rule_change => {
+                        full_syncs.push(format!("{name} {p}"));
+                        self.push(vec![Request {
+                            ma: name.clone(),
+                            profile: p,
+                            exclusive: false,
+                            run_immediate: false,
+                            reason: RunReason::Reconciliation {
+                                because: "the synchronisation rules changed".to_owned(),
+                            },
+                            chain: Vec::new(),
+                        }]);
+                    }
+                    Some(p) => full_syncs.push(format!("{name} {p}")),
+                    None => full_syncs.push(format!("{name} (no full-sync profile)")),
+                }
+            }
+        }
+        self.persist();
+        let mut parts = vec!["configuration reloaded".to_owned()];
+        let list = |v: &[String]| v.join(", ");
+        if !changed.is_empty() {
+            parts.push(format!("changed: {}", list(&changed)));
+        }
+        if !added.is_empty() {
+            parts.push(format!("added: {}", list(&added)));
+        }
+        if !removed.is_empty() {
+            parts.push(format!("removed: {}", list(&removed)));
+        }
+        if changed.is_empty() && added.is_empty() && removed.is_empty() {
+            parts.push("no management agent changed".to_owned());
+        }
+        if !dropped.is_empty() {
+            parts.push(format!("dropped queued requests: {}", list(&dropped)));
+        }
+        if !full_syncs.is_empty() {
+            if self.config.full_sync_on_rule_change {
+                parts.push(format!("sync rules changed; full syncs queued: {}", list(&full_syncs)));
+            } else {
+                parts.push(format!(
+                    "sync rules changed; these need a full sync (queue them, or set `full_sync_on_rule_change = true`): {}",
+                    list(&full_syncs)
+                ));
+            }
+        }
+        Ok(parts.join("; "))
     }
 
     /// Sends notices to `tx` (the notifier's task).
@@ -319,6 +572,8 @@ impl Executor {
                 tracing::warn!("{e}");
                 self.notice(Notice::TriggerError {
                     message: e.to_string(),
+                    ma: e.ma,
+                    trigger: e.trigger,
                 });
             }
             TriggerEvent::State { ma, key, state } => {
@@ -374,6 +629,13 @@ impl Executor {
             }
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
+            }
+            Command::Reload { reply, .. } => {
+                let _ = reply.send(Err("the service is stopping".to_owned()));
+            }
+            Command::ReloadRejected { message } => {
+                tracing::error!("{message}");
+                self.notice(Notice::ReloadRejected { message });
             }
             Command::Control {
                 action,
@@ -687,8 +949,34 @@ impl Executor {
         self.push(vec![again]);
     }
 
+    /// The MAs in one of their blackout windows now.
+    fn in_blackout(&self) -> std::collections::BTreeSet<String> {
+        let now = chrono::Utc::now();
+        self.config
+            .mas
+            .iter()
+            .filter(|(_, m)| !m.blackouts.is_empty() && m.blackouts.active_at(now))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// When the next blackout window of any MA starts or ends.
+    fn next_blackout_change(&self) -> Option<Instant> {
+        let now = chrono::Utc::now();
+        let next = self
+            .config
+            .mas
+            .values()
+            .filter(|m| !m.blackouts.is_empty())
+            .filter_map(|m| m.blackouts.next_change(now))
+            .min()?;
+        let wait = (next - now).to_std().unwrap_or_default();
+        Some(Instant::now() + wait + std::time::Duration::from_millis(1))
+    }
+
     fn start_planned(&mut self) -> Option<Instant> {
         let running: Vec<Running> = self.active.values().map(|a| a.running.clone()).collect();
+        let blackout = self.in_blackout();
         let plan = {
             let slots: Vec<Slot<'_>> = self
                 .config
@@ -700,7 +988,8 @@ impl Executor {
                         ma: name,
                         state: self.ma_state(name),
                         in_blackout: self.held.contains_key(name.as_str())
-                            || self.state.maintenance.is_some(),
+                            || self.state.maintenance.is_some()
+                            || blackout.contains(name.as_str()),
                         head,
                         head_has_sync: head.is_some_and(|h| m.info.has_sync(&h.profile)),
                     }
@@ -717,6 +1006,8 @@ impl Executor {
             .map(|(ma, r)| {
                 let reason = if self.state.maintenance.is_some() {
                     "waiting: maintenance mode".to_owned()
+                } else if blackout.contains(ma) {
+                    "waiting: in a blackout window".to_owned()
                 } else if self.held.contains_key(ma) {
                     "waiting: held back (retry backoff, or the MA was busy)".to_owned()
                 } else {
@@ -763,11 +1054,56 @@ impl Executor {
         let req = request.clone();
         let progress = RunProgress::new();
         let shared = progress.clone();
+        let hooks = self
+            .config
+            .mas
+            .get(&ma)
+            .map(|m| m.hooks.clone())
+            .unwrap_or_default();
+        let notices = self.notices.clone();
+        let hook_error = move |e: crate::hooks::HookError| {
+            tracing::warn!("{e}");
+            if let Some(tx) = &notices {
+                let _ = tx.send(Notice::HookError {
+                    ma: e.ma.clone(),
+                    message: e.to_string(),
+                });
+            }
+        };
         tokio::task::spawn_blocking(move || {
+            if hooks.has_before() {
+                let outcome = hooks.before(&ma, &profile, &reason, chrono::Utc::now());
+                if let Some(e) = outcome.error {
+                    hook_error(e);
+                }
+                if let BeforeDecision::Skip { reason: why } = outcome.decision {
+                    let _ = done.send(Done {
+                        request: req,
+                        result: Err(EngineCallError::Failed {
+                            message: format!("skipped by the before hook: {why}"),
+                        }),
+                        skipped: Some(why),
+                        after: AfterDecision::Continue,
+                    });
+                    return;
+                }
+            }
             let result = engine.run_profile_with_progress(&ma, &profile, reason, flag, shared);
+            let mut after = AfterDecision::Continue;
+            if hooks.has_after()
+                && let Ok(record) = &result
+            {
+                let outcome = hooks.after(record, chrono::Utc::now());
+                if let Some(e) = outcome.error {
+                    hook_error(e);
+                }
+                after = outcome.decision;
+            }
             let _ = done.send(Done {
                 request: req,
                 result,
+                skipped: None,
+                after,
             });
         });
         self.last_start = Some(Instant::now());
@@ -787,6 +1123,22 @@ impl Executor {
     fn finished(&mut self, done: Done) -> Option<RunRecord> {
         let request = done.request;
         self.active.remove(&request.ma);
+        if let Some(why) = done.skipped {
+            tracing::info!(ma = %request.ma, profile = %request.profile, "not run: the before hook skipped it ({why})");
+            self.persist();
+            return None;
+        }
+        match &done.after {
+            AfterDecision::Continue => {}
+            AfterDecision::StopMa { reason } => {
+                tracing::warn!(ma = %request.ma, "the after hook stopped the MA: {reason}");
+                self.control_of(&request.ma).started = Some(false);
+            }
+            AfterDecision::StopService { reason } => {
+                tracing::warn!(ma = %request.ma, "the after hook stops the service: {reason}");
+                self.shutdown.cancel();
+            }
+        }
         let record = match done.result {
             Ok(record) if record.status == RunStatus::NoStartMaAlreadyRunning => {
                 self.hold_back(
@@ -824,11 +1176,19 @@ impl Executor {
         let decision = decide(&record, &steps, &self.view);
         for report in &decision.reports {
             tracing::warn!("{report}");
-            self.notice(Notice::Report {
-                message: report.to_string(),
-            });
+            if let autosync_controller::Report::Oscillation { ma, .. } = report {
+                self.notice(Notice::Oscillation {
+                    ma: ma.clone(),
+                    detail: report.to_string(),
+                });
+            }
         }
         self.state.last_seen_run = self.state.last_seen_run.max(record.id);
+        if record.steps.iter().any(|s| s.step_type.is_import())
+            && let Some(set) = self.triggers.get(&record.ma)
+        {
+            set.record_import(record.started_at);
+        }
         let requests = self.check_thresholds(&record, &steps, decision.requests);
         self.push(requests);
         self.retry(&record, &request);
@@ -1002,36 +1362,49 @@ impl Executor {
     }
 
     /// Runs until shutdown (or, with `once`, until quiescent). `events`
-    /// brings trigger events, `commands` operator commands. `on_run` sees
-    /// every finished run (the service records imports for its triggers).
+    /// brings trigger events, `commands` operator commands.
     pub(crate) async fn run(
         mut self,
         once: bool,
         mut events: mpsc::UnboundedReceiver<TriggerEvent>,
         mut commands: mpsc::UnboundedReceiver<Command>,
         shutdown: CancellationToken,
-        on_run: &(dyn Fn(&RunRecord) + Send + Sync),
     ) -> Summary {
         let mut next_reconcile = Instant::now() + jittered(self.config.reconcile_every);
         let mut next_trim = Instant::now() + FIRST_TRIM;
         let Some(mut done_rx) = self.done_rx.take() else {
             return self.summary;
         };
+        self.shutdown = shutdown.clone();
         loop {
             let stagger_wake = self.start_ready();
+            let blackout_wake = self.next_blackout_change();
             if once && stagger_wake.is_none() && self.quiescent() {
                 break;
             }
             let stagger_at = stagger_wake.unwrap_or_else(Instant::now);
             tokio::select! {
                 Some(done) = done_rx.recv() => {
-                    if let Some(record) = self.finished(done) {
-                        on_run(&record);
-                    }
+                    self.finished(done);
                 }
                 Some(event) = events.recv() => self.trigger_event(event),
-                Some(command) = commands.recv() => self.command(command),
+                Some(command) = commands.recv() => match command {
+                    Command::Reload { engine, config, reply } => {
+                        let answer = self.reload(engine, *config).await;
+                        match &answer {
+                            Ok(m) => tracing::info!("{m}"),
+                            Err(m) => tracing::error!("reload failed: {m}"),
+                        }
+                        let _ = reply.send(answer);
+                    }
+                    Command::ReloadRejected { message } => {
+                        tracing::error!("{message}");
+                        self.notice(Notice::ReloadRejected { message });
+                    }
+                    other => self.command(other),
+                },
                 _ = tokio::time::sleep_until(stagger_at), if stagger_wake.is_some() => {}
+                _ = tokio::time::sleep_until(blackout_wake.unwrap_or_else(Instant::now)), if blackout_wake.is_some() => {}
                 _ = tokio::time::sleep_until(next_reconcile) => {
                     self.reconcile();
                     next_reconcile = Instant::now() + jittered(self.config.reconcile_every);
@@ -1043,16 +1416,12 @@ impl Executor {
                 _ = shutdown.cancelled() => break,
             }
         }
-        self.stop(done_rx, on_run).await
+        self.stop(done_rx).await
     }
 
     /// Graceful stop: cancel running profiles at their next safe point,
     /// wait for them, queue their follow-ups, persist.
-    async fn stop(
-        mut self,
-        mut done_rx: mpsc::UnboundedReceiver<Done>,
-        on_run: &(dyn Fn(&RunRecord) + Send + Sync),
-    ) -> Summary {
+    async fn stop(mut self, mut done_rx: mpsc::UnboundedReceiver<Done>) -> Summary {
         if !self.active.is_empty() {
             tracing::info!(
                 running = self.active.len(),
@@ -1068,7 +1437,6 @@ impl Executor {
             };
             let request = done.request.clone();
             if let Some(record) = self.finished(done) {
-                on_run(&record);
                 // What the cancelled run did not get to must run at the next
                 // start: its request goes back to the front.
                 if record.status == RunStatus::StoppedUserRequested {
@@ -1078,6 +1446,7 @@ impl Executor {
                 }
             }
         }
+        self.stop_triggers().await;
         self.persist();
         self.summary.queued = self.state.queues.total();
         self.summary

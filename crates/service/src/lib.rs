@@ -18,12 +18,13 @@ pub mod discover;
 pub mod hooks;
 pub mod control;
 mod executor;
+mod notices;
 pub mod persist;
 pub mod service;
 pub mod status;
 
 pub use adapter::EngineAdapter;
-pub use autosync_controller::PushOutcome;
+pub use autosync_controller::{PushOutcome, SyncEngine};
 pub use control::Control;
 pub use config::{ControllerConfig, MaControllerConfig, controller_config};
 pub use executor::{Command, Summary};

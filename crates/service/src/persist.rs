@@ -31,9 +31,6 @@ pub struct PersistedState {
     /// Maintenance mode: no run starts anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<Since>,
-    /// The notifier's suppression state (opaque here).
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub notifications: serde_json::Value,
     /// The newest run the controller has seen (its own or not): runs after
     /// it were started by someone else while the service was not looking.
     #[serde(default)]

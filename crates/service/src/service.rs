@@ -174,49 +174,33 @@ impl Service {
             commands_rx,
         } = self;
         drop(commands_tx);
-        let auto_start: Vec<String> = config
-            .mas
-            .iter()
-            .filter(|(_, m)| m.auto_start)
-            .map(|(n, _)| n.clone())
-            .collect();
-        let mut executor = Executor::new(engine, store.clone(), config, state);
+        let (notices, notifier) = crate::notices::spawn(config.notifications.clone(), store.clone());
+        let mut executor =
+            Executor::new(engine, store.clone(), config, state).with_notices(notices);
         executor.requeue_interrupted();
         executor.reconcile();
         for request in initial {
             executor.trigger_request(request);
         }
         let (events_tx, events_rx) = mpsc::unbounded_channel::<TriggerEvent>();
-        if !once {
-            let deps = TriggerDeps {
-                sink: Arc::new(events_tx.clone()),
-                clock: Arc::new(SystemClock),
-                host: Arc::new(StoreHost(store)) as Arc<dyn ScriptHost>,
-                rng_seed: None,
-            };
-            for ma in &auto_start {
-                if let Some(set) = sets.get_mut(ma) {
-                    set.start(&deps);
-                }
-            }
-        }
-        let summary = {
-            let sets_ref = &sets;
-            let on_run = move |record: &RunRecord| {
-                if record.steps.iter().any(|s| s.step_type.is_import())
-                    && let Some(set) = sets_ref.get(&record.ma)
-                {
-                    set.record_import(record.started_at);
-                }
-            };
-            executor
-                .run(once, events_rx, commands_rx, shutdown, &on_run)
-                .await
-        };
-        for set in sets.values_mut() {
-            set.stop().await;
-        }
+        // Every MA's triggers run, stopped MAs' too: their requests wait in
+        // the queue (nothing is lost) until an operator starts the MA.
+        let deps = (!once).then(|| TriggerDeps {
+            sink: Arc::new(events_tx.clone()),
+            clock: Arc::new(SystemClock),
+            host: Arc::new(StoreHost(store)) as Arc<dyn ScriptHost>,
+            rng_seed: None,
+        });
+        let summary = executor
+            .with_triggers(std::mem::take(&mut sets), deps)
+            .run(once, events_rx, commands_rx, shutdown)
+            .await;
         drop(events_tx);
+        // The executor is gone, so is the notices' sender: the notifier
+        // sends what is left and ends.
+        if let Err(e) = notifier.await {
+            tracing::warn!("the notifier ended abnormally: {e}");
+        }
         tracing::info!(
             runs = summary.runs.len(),
             queued = summary.queued,
