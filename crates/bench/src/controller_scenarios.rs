@@ -104,7 +104,11 @@ impl Work {
 pub fn people(c: &Common) -> anyhow::Result<usize> {
     let text = std::fs::read_to_string(c.example.join("data/hr.csv"))
         .with_context(|| format!("cannot read {}", c.example.join("data/hr.csv").display()))?;
-    Ok(text.lines().skip(1).filter(|l| !l.trim().is_empty()).count())
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .count())
 }
 
 fn latencies_ms(d: &Driven) -> Vec<f64> {
@@ -176,10 +180,7 @@ fn controller_run(c: &Common, root: &Path, w: Workload) -> anyhow::Result<Contro
     let all = service.history()?;
     service.stop()?;
     let window = service_proc::runs_after(&all, baseline);
-    if let Some(bad) = window
-        .iter()
-        .find(|r| !ok(r.status))
-    {
+    if let Some(bad) = window.iter().find(|r| !ok(r.status)) {
         eprintln!(
             "note: run {} ({} {}) ended {}",
             bad.id, bad.ma, bad.profile, bad.status
@@ -224,7 +225,10 @@ pub fn quickstart(c: &Common, w: Workload) -> anyhow::Result<(Value, Value)> {
 
 /// The file-watch triggers the `idle` scenario adds to the quickstart's
 /// targets (the source `hr` keeps its own, or the default one).
-const IDLE_TRIGGERS: [(&str, &str); 2] = [("app", "data/app.db"), ("directory", "data/directory.jsonl")];
+const IDLE_TRIGGERS: [(&str, &str); 2] = [
+    ("app", "data/app.db"),
+    ("directory", "data/directory.jsonl"),
+];
 
 /// Adds a file watch on its own file to each target MA of the copied
 /// quickstart configuration.
@@ -326,7 +330,12 @@ struct FixedOutcome {
     runs: usize,
 }
 
-fn fixed_run(c: &Common, root: &Path, w: Workload, period: Duration) -> anyhow::Result<FixedOutcome> {
+fn fixed_run(
+    c: &Common,
+    root: &Path,
+    w: Workload,
+    period: Duration,
+) -> anyhow::Result<FixedOutcome> {
     workload::copy_quickstart(&c.example, root)?;
     let cfg = root.join("autosync.toml");
     let mut registry = Registry::new();
@@ -334,7 +343,9 @@ fn fixed_run(c: &Common, root: &Path, w: Workload, period: Duration) -> anyhow::
     let loaded = autosync_config::load(&cfg, &registry).map_err(|e| anyhow::anyhow!("{e}"))?;
     let system = Arc::new(loaded.system);
     let mas: Vec<String> = system.mas.iter().map(|m| m.name.clone()).collect();
-    let store = Arc::new(SqliteStore::open(&system.base_dir.join(&system.store.path))?);
+    let store = Arc::new(SqliteStore::open(
+        &system.base_dir.join(&system.store.path),
+    )?);
     let engine = Arc::new(Engine::new(
         system,
         Arc::clone(&store) as Arc<dyn Store>,

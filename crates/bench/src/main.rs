@@ -68,8 +68,9 @@ enum Scenario {
         /// Number of changes.
         #[arg(long, default_value_t = 60)]
         changes: usize,
-        /// Time between two changes, in ms.
-        #[arg(long, default_value_t = 1000)]
+        /// Time between two changes, in ms (not a divisor of the fixed
+        /// interval, so that changes land at every phase of its cycle).
+        #[arg(long, default_value_t = 700)]
         interval_ms: u64,
         /// The fixed-order scheduler's interval, in ms.
         #[arg(long, default_value_t = 5000)]
@@ -194,7 +195,14 @@ fn main() -> anyhow::Result<()> {
             let load_before = machine::load_average();
             let w = service.workload(changes, interval_ms, true);
             let (results, bars) = controller_scenarios::quickstart(&common, w)?;
-            report("quickstart", objects, service.json, load_before, results, bars)?;
+            report(
+                "quickstart",
+                objects,
+                service.json,
+                load_before,
+                results,
+                bars,
+            )?;
         }
         Scenario::Idle { service, seconds } => {
             let common = service.common()?;
@@ -218,7 +226,14 @@ fn main() -> anyhow::Result<()> {
                 w,
                 Duration::from_millis(fixed_interval_ms),
             )?;
-            report("vs-fixed-order", objects, service.json, load_before, results, bars)?;
+            report(
+                "vs-fixed-order",
+                objects,
+                service.json,
+                load_before,
+                results,
+                bars,
+            )?;
         }
     }
     Ok(())

@@ -149,7 +149,12 @@ impl ServiceProc {
                     .as_object()
                     .map(|mas| {
                         mas.iter()
-                            .map(|(k, m)| format!("{k}:{}:{};", m["last_run"]["id"], m["last_run"]["ended_at"]))
+                            .map(|(k, m)| {
+                                format!(
+                                    "{k}:{}:{};",
+                                    m["last_run"]["id"], m["last_run"]["ended_at"]
+                                )
+                            })
                             .collect()
                     })
                     .unwrap_or_default();
@@ -197,7 +202,11 @@ impl ServiceProc {
             .status();
         let start = Instant::now();
         loop {
-            if child.try_wait().context("cannot wait for the service")?.is_some() {
+            if child
+                .try_wait()
+                .context("cannot wait for the service")?
+                .is_some()
+            {
                 return Ok(());
             }
             if start.elapsed() > Duration::from_secs(30) {
