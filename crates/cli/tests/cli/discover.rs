@@ -6,12 +6,33 @@ use autosync_model::{RunReason, RunRecord, RunStatus, StepCounters, StepRecord, 
 use autosync_store::Store;
 use autosync_store::sqlite::SqliteStore;
 
-/// The quickstart with its `[controller]` section taken out.
+/// The quickstart with its controller sections (`[controller]` and every
+/// `[ma.controller]`) taken out.
 fn quickstart_without_controller() -> Workdir {
     let w = Workdir::quickstart();
     w.edit("autosync.toml", |text| {
-        let cut = text.find("\n[controller]").expect("a controller section");
-        text[..cut].to_owned() + "\n"
+        let mut out = String::new();
+        let mut skipping = false;
+        for line in text.lines() {
+            let t = line.trim();
+            if t == "[controller]" || t == "[ma.controller]" {
+                skipping = true;
+                continue;
+            }
+            if skipping && (t.is_empty() || t.starts_with('#') || t.starts_with('[')) {
+                skipping = false;
+            }
+            if !skipping {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        assert!(
+            !out.lines()
+                .any(|l| l.trim().ends_with("controller]") && !l.trim().starts_with('#')),
+            "{out}"
+        );
+        out
     });
     w
 }

@@ -22,15 +22,39 @@ fn load(dir: &Path, text: &str) -> Loaded {
         .unwrap_or_else(|e| panic!("{e}\n---\n{text}"))
 }
 
-/// The quickstart's configuration without its `[controller]` section.
+/// The quickstart's configuration without its controller sections
+/// (`[controller]` and every `[ma.controller]`).
 fn quickstart_text() -> String {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/autosync.toml");
-    let text = std::fs::read_to_string(path).unwrap();
-    let cut = text
-        .find("\n[controller]")
-        .expect("the quickstart has a controller section");
-    text[..cut].to_owned()
+    let out = without_controller(&std::fs::read_to_string(path).unwrap());
+    assert!(
+        !out.lines()
+            .any(|l| l.trim().ends_with("controller]") && !l.trim().starts_with('#')),
+        "{out}"
+    );
+    out
+}
+
+/// `text` without its `[controller]` and `[ma.controller]` sections.
+fn without_controller(text: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t == "[controller]" || t == "[ma.controller]" {
+            skipping = true;
+            continue;
+        }
+        if skipping && (t.is_empty() || t.starts_with('#') || t.starts_with('[')) {
+            skipping = false;
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 fn at(s: &str) -> DateTime<Utc> {
