@@ -25,6 +25,7 @@ mod error;
 mod export;
 mod history;
 mod import;
+pub mod lease;
 mod options;
 mod rules;
 mod run;
@@ -114,9 +115,24 @@ impl Engine {
     /// At start-up: close the runs a crash left in progress as
     /// `stopped-server`. Their staged work is safe: every batch was committed
     /// with what it covers, and exports are replayable.
+    /// Runs of MAs running in this process, or whose MA another live
+    /// process holds (see [`lease`]), are still running and are left alone;
+    /// so this also closes, at any time, the runs of a process that died.
     pub fn close_unfinished_runs(&self) -> Result<Vec<RunRecord>, EngineError> {
         let mut closed = Vec::new();
         for mut run in self.store.unfinished_runs()? {
+            let here = self
+                .running
+                .lock()
+                .map(|r| r.contains(&run.ma))
+                .unwrap_or(true);
+            if here {
+                continue;
+            }
+            if let Some(owner) = lease::holder(self.store.as_ref(), &run.ma)? {
+                tracing::info!(run_id = run.id, ma = %run.ma, pid = owner.pid, "a run in progress in another process; left alone");
+                continue;
+            }
             let now = chrono::Utc::now();
             for step in &mut run.steps {
                 if step.status == RunStatus::InProgress {

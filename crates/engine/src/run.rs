@@ -92,6 +92,23 @@ impl Drop for MaGuard<'_> {
     }
 }
 
+/// Releases this process's store lease of the MA when the run ends.
+struct LeaseGuard<'a> {
+    engine: &'a Engine,
+    ma: &'a str,
+}
+
+impl Drop for LeaseGuard<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = crate::lease::release(self.engine.store.as_ref(), self.ma) {
+            tracing::warn!(
+                ma = self.ma,
+                "cannot release the MA's lease (the next run takes it over): {e}"
+            );
+        }
+    }
+}
+
 fn persist(engine: &Engine, record: &mut RunRecord) -> StoreResult<()> {
     let mut txn = engine.store.begin()?;
     if record.id == 0 {
@@ -139,7 +156,20 @@ pub(crate) fn run_profile(
         tracing::warn!("a run of this MA is already in progress");
         return Ok(record);
     };
+    if let Err(owner) = crate::lease::acquire(engine.store.as_ref(), ma)? {
+        record.status = RunStatus::NoStartMaAlreadyRunning;
+        record.ended_at = Some(now);
+        persist(engine, &mut record)?;
+        tracing::warn!(
+            pid = owner.pid,
+            run_id = owner.run_id,
+            "a run of this MA is in progress in another process"
+        );
+        return Ok(record);
+    }
+    let _lease = LeaseGuard { engine, ma };
     persist(engine, &mut record)?;
+    crate::lease::record_run(engine.store.as_ref(), ma, record.id)?;
     span.record("run_id", record.id);
     tracing::info!(reason = %record.reason, "run started");
     for (index, step) in steps.iter().copied().enumerate() {

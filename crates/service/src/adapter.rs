@@ -8,7 +8,7 @@ use autosync_controller::{
 };
 use autosync_engine::{DiscardError, Engine, EngineError, ProgressSink, RunOptions};
 use autosync_model::{StepRecord, StepType};
-use autosync_model::{RunId, RunReason, RunRecord};
+use autosync_model::{RunId, RunReason, RunRecord, RunStatus};
 use autosync_store::StoreError;
 use std::sync::Arc;
 
@@ -112,6 +112,18 @@ impl SyncEngine for EngineAdapter {
             .and_then(|mut r| r.runs(None, RECENT_RUNS))
             .map_err(store_error)?;
         runs.retain(|r| r.id > after_run_id);
+        if runs.iter().any(|r| r.status == RunStatus::InProgress) {
+            // Runs of a process that died are closed (`stopped-server`), so
+            // nobody waits for them forever.
+            let closed = self.0.close_unfinished_runs().map_err(engine_error)?;
+            if !closed.is_empty() {
+                for run in &mut runs {
+                    if let Some(c) = closed.iter().find(|c| c.id == run.id) {
+                        *run = c.clone();
+                    }
+                }
+            }
+        }
         runs.reverse();
         Ok(runs)
     }

@@ -29,6 +29,8 @@ const HOLD_BACK: std::time::Duration = std::time::Duration::from_secs(5);
 /// The first trim of the run history after start, then every `TRIM_EVERY`.
 const FIRST_TRIM: std::time::Duration = std::time::Duration::from_secs(60);
 const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+/// How often the store is checked for runs the controller did not start.
+const UNMANAGED_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// An operator's command to a running service.
 pub enum Command {
@@ -166,6 +168,12 @@ pub(crate) struct Executor {
     trigger_deps: Option<TriggerDeps>,
     /// Cancelled by an after hook that stops the service.
     shutdown: CancellationToken,
+    /// Runs after `state.last_seen_run` already handled (ours, or
+    /// unmanaged ones that ended).
+    seen: std::collections::BTreeSet<autosync_model::RunId>,
+    /// Runs in progress that another process started, per MA: they hold
+    /// their locks in the scheduler until they end.
+    unmanaged: BTreeMap<String, RunRecord>,
 }
 
 /// A number in `[-1, 1]` from the clock's sub-second noise (no RNG needed).
@@ -230,7 +238,85 @@ impl Executor {
             triggers: BTreeMap::new(),
             trigger_deps: None,
             shutdown: CancellationToken::new(),
+            seen: std::collections::BTreeSet::new(),
+            unmanaged: BTreeMap::new(),
         }
+    }
+
+    /// Runs that exist now are history: reconciliation at start covers
+    /// what they left to do, so only later runs count as unmanaged.
+    pub(crate) fn skip_past_runs(&mut self) {
+        let newest = self
+            .store
+            .read()
+            .ok()
+            .and_then(|mut r| r.runs(None, 1).ok())
+            .and_then(|runs| runs.first().map(|r| r.id))
+            .unwrap_or(0);
+        self.state.last_seen_run = self.state.last_seen_run.max(newest);
+        self.seen.clear();
+    }
+
+    /// Looks for runs the controller did not start (e.g. `autosync
+    /// run-profile` while the service runs): one in progress holds its
+    /// MA's locks; one that ended is handled as the controller's own
+    /// (follow-ups, thresholds, notifications). Cheap when nothing changed:
+    /// one read of the newest run id.
+    pub(crate) fn poll_unmanaged(&mut self) {
+        let newest = self
+            .store
+            .read()
+            .ok()
+            .and_then(|mut r| r.runs(None, 1).ok())
+            .and_then(|runs| runs.first().map(|r| r.id))
+            .unwrap_or(0);
+        if newest <= self.state.last_seen_run && self.unmanaged.is_empty() {
+            return;
+        }
+        let runs = match self.engine.runs_since(self.state.last_seen_run) {
+            Ok(runs) => runs,
+            Err(e) => {
+                tracing::warn!("cannot read the runs started outside the controller: {e}");
+                return;
+            }
+        };
+        let mut cursor_blocked = false;
+        for run in runs {
+            let handled = self.seen.contains(&run.id);
+            if run.status == RunStatus::InProgress {
+                cursor_blocked = true;
+                if !self.active.contains_key(&run.ma) && !handled {
+                    if !self.unmanaged.contains_key(&run.ma) {
+                        tracing::info!(ma = %run.ma, profile = %run.profile, run_id = run.id, "a run started outside the controller is in progress; its MA's locks are held until it ends");
+                    }
+                    self.unmanaged.insert(run.ma.clone(), run);
+                }
+                continue;
+            }
+            if !handled {
+                let ours_in_flight = self.active.contains_key(&run.ma)
+                    && self.unmanaged.get(&run.ma).is_none_or(|u| u.id != run.id);
+                if ours_in_flight {
+                    // Ours, ending now: `finished` handles it.
+                    cursor_blocked = true;
+                    continue;
+                }
+                if self.unmanaged.get(&run.ma).is_some_and(|u| u.id == run.id) {
+                    self.unmanaged.remove(&run.ma);
+                }
+                self.seen.insert(run.id);
+                if run.status != RunStatus::NoStartMaAlreadyRunning {
+                    tracing::info!(ma = %run.ma, profile = %run.profile, run_id = run.id, status = %run.status, "a run started outside the controller ended; its follow-ups are queued");
+                    self.followed_up(&run, Vec::new());
+                    self.notice(Notice::RunEnded(run.clone()));
+                }
+            }
+            if !cursor_blocked {
+                self.state.last_seen_run = run.id;
+                self.seen.retain(|id| *id > run.id);
+            }
+        }
+        self.persist();
     }
 
     /// Hands the executor every MA's triggers; with `deps` they start now
@@ -866,7 +952,16 @@ impl Executor {
                     .map(|q| q.iter().cloned().collect())
                     .unwrap_or_default();
                 let control = self.state.mas.get(name);
-                let state = if let Some(a) = self.active.get(name) {
+                let state = if let Some(u) = self.unmanaged.get(name) {
+                    MaStateView::Running {
+                        profile: u.profile.clone(),
+                        reason: format!("started outside the controller (run {})", u.id),
+                        step: None,
+                        step_index: None,
+                        processed: 0,
+                        expected: None,
+                    }
+                } else if let Some(a) = self.active.get(name) {
                     let p = a.progress.get();
                     MaStateView::Running {
                         profile: a.request.profile.clone(),
@@ -975,7 +1070,19 @@ impl Executor {
     }
 
     fn start_planned(&mut self) -> Option<Instant> {
-        let running: Vec<Running> = self.active.values().map(|a| a.running.clone()).collect();
+        let mut running: Vec<Running> = self.active.values().map(|a| a.running.clone()).collect();
+        for (ma, run) in &self.unmanaged {
+            running.push(Running {
+                ma: ma.clone(),
+                profile: run.profile.clone(),
+                has_sync: self
+                    .config
+                    .mas
+                    .get(ma)
+                    .is_some_and(|m| m.info.has_sync(&run.profile)),
+                exclusive: false,
+            });
+        }
         let blackout = self.in_blackout();
         let plan = {
             let slots: Vec<Slot<'_>> = self
@@ -1139,6 +1246,9 @@ impl Executor {
                 self.shutdown.cancel();
             }
         }
+        if let Ok(record) = &done.result {
+            self.seen.insert(record.id);
+        }
         let record = match done.result {
             Ok(record) if record.status == RunStatus::NoStartMaAlreadyRunning => {
                 self.hold_back(
@@ -1162,6 +1272,18 @@ impl Executor {
             ma = %record.ma, profile = %record.profile, run_id = record.id,
             status = %record.status, "run ended"
         );
+        self.followed_up(&record, request.chain.clone());
+        self.retry(&record, &request);
+        self.notice(Notice::RunEnded(record.clone()));
+        self.persist();
+        self.summary.runs.push(record.clone());
+        Some(record)
+    }
+
+    /// What follows a run that ended (the controller's or not): triggers
+    /// learn of its import, `decide` queues its follow-ups, staging
+    /// thresholds may hold its MA's syncs.
+    fn followed_up(&mut self, record: &RunRecord, chain: Vec<autosync_controller::ChainLink>) {
         let steps: Vec<StepType> = self
             .config
             .mas
@@ -1171,9 +1293,9 @@ impl Executor {
             .unwrap_or_default();
         self.refresh_cs();
         if let Some(m) = self.view.mas.get_mut(&record.ma) {
-            m.chain = request.chain.clone();
+            m.chain = chain;
         }
-        let decision = decide(&record, &steps, &self.view);
+        let decision = decide(record, &steps, &self.view);
         for report in &decision.reports {
             tracing::warn!("{report}");
             if let autosync_controller::Report::Oscillation { ma, .. } = report {
@@ -1183,19 +1305,13 @@ impl Executor {
                 });
             }
         }
-        self.state.last_seen_run = self.state.last_seen_run.max(record.id);
         if record.steps.iter().any(|s| s.step_type.is_import())
             && let Some(set) = self.triggers.get(&record.ma)
         {
             set.record_import(record.started_at);
         }
-        let requests = self.check_thresholds(&record, &steps, decision.requests);
+        let requests = self.check_thresholds(record, &steps, decision.requests);
         self.push(requests);
-        self.retry(&record, &request);
-        self.notice(Notice::RunEnded(record.clone()));
-        self.persist();
-        self.summary.runs.push(record.clone());
-        Some(record)
     }
 
     /// After an import: whether it went over a staging threshold of its MA.
@@ -1372,6 +1488,7 @@ impl Executor {
     ) -> Summary {
         let mut next_reconcile = Instant::now() + jittered(self.config.reconcile_every);
         let mut next_trim = Instant::now() + FIRST_TRIM;
+        let mut next_poll = Instant::now() + UNMANAGED_POLL;
         let Some(mut done_rx) = self.done_rx.take() else {
             return self.summary;
         };
@@ -1408,6 +1525,10 @@ impl Executor {
                 _ = tokio::time::sleep_until(next_reconcile) => {
                     self.reconcile();
                     next_reconcile = Instant::now() + jittered(self.config.reconcile_every);
+                }
+                _ = tokio::time::sleep_until(next_poll) => {
+                    self.poll_unmanaged();
+                    next_poll = Instant::now() + UNMANAGED_POLL;
                 }
                 _ = tokio::time::sleep_until(next_trim), if !once => {
                     self.trim_history();

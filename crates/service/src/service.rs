@@ -178,6 +178,7 @@ impl Service {
         let mut executor =
             Executor::new(engine, store.clone(), config, state).with_notices(notices);
         executor.requeue_interrupted();
+        executor.skip_past_runs();
         executor.reconcile();
         for request in initial {
             executor.trigger_request(request);

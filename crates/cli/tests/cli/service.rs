@@ -358,3 +358,58 @@ fn sigterm_should_keep_what_is_queued_for_the_next_start() {
         .collect();
     assert!(queued.contains(&"full-import"), "{status}");
 }
+
+#[test]
+fn a_run_started_outside_the_service_should_be_followed_up_as_its_own() {
+    // No trigger on the source: only the operator's CLI run imports it.
+    let w = Workdir::quickstart();
+    w.edit("autosync.toml", |t| {
+        t.replace(
+            r#"triggers = [{ type = "file-watch", debounce = "100ms", max_delay = "1s" }]"#,
+            "triggers = []",
+        )
+    });
+    // A fresh folder: converge once with the service itself.
+    w.expect(&["run-profile", "hr", "full-import"], 0);
+    let service = Service::start(&w);
+    let active = hr_with_status(w.path(), "active");
+    wait_for("the first convergence", || {
+        app_titles(w.path()).is_some_and(|r| r.len() == active.len())
+            && directory_titles(w.path()).is_some_and(|r| r.len() == active.len())
+    });
+    wait_for("the cycle to end", || controller_idle(w.path()));
+
+    // The operator imports by hand while the service runs: the service
+    // sees that run end and runs its delta sync and the exports.
+    let who = active[1].clone();
+    set_title(&w, &who, "Chief Unmanaged Officer");
+    let out = w.expect(&["run-profile", "hr", "delta-import"], 0);
+    assert!(out.contains("stage-update") || out.contains("update"), "{out}");
+    let has_title = |rows: Option<Vec<(String, String)>>| {
+        rows.is_some_and(|r| {
+            r.iter()
+                .any(|(id, t)| *id == who && t == "Chief Unmanaged Officer")
+        })
+    };
+    wait_for("the edit in the app table", || has_title(app_titles(w.path())));
+    wait_for("the edit in the directory", || {
+        has_title(directory_titles(w.path()))
+    });
+    // The sync that followed names the unmanaged run as its cause.
+    let runs = history(&w);
+    let import = runs
+        .iter()
+        .find(|r| r["profile"] == "delta-import" && r["reason"]["kind"] == "manual")
+        .expect("the CLI's import in the history");
+    let sync = runs
+        .iter()
+        .find(|r| {
+            r["profile"] == "delta-sync"
+                && r["reason"]["kind"] == "follow-up"
+                && r["reason"]["run_id"] == import["id"]
+        });
+    assert!(sync.is_some(), "no delta sync followed run {}: {runs:#?}", import["id"]);
+    let (code, log) = service.terminate();
+    assert_eq!(code, Some(0), "log:\n{log}");
+    assert!(log.contains("started outside the controller"), "{log}");
+}
