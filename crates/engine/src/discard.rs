@@ -6,7 +6,7 @@
 use crate::Engine;
 use crate::error::EngineError;
 use crate::run::MaGuard;
-use autosync_model::{ImportKind, RunStatus};
+use autosync_model::ImportKind;
 use autosync_store::CsFilter;
 
 /// Objects handled per transaction.
@@ -28,7 +28,9 @@ pub struct Discarded {
 pub enum DiscardError {
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("management agent `{ma}` is running a profile; discard its staged changes when it ends")]
+    #[error(
+        "management agent `{ma}` is running a profile; discard its staged changes when it ends"
+    )]
     Running { ma: String },
 }
 
@@ -49,9 +51,7 @@ impl Engine {
         let Some(_guard) = MaGuard::acquire(self, ma) else {
             return Err(DiscardError::Running { ma: ma.to_owned() });
         };
-        if let Some(run) = self.store().unfinished_runs()?.into_iter().find(|r| r.ma == ma)
-            && run.status == RunStatus::InProgress
-        {
+        if crate::lease::holder(self.store().as_ref(), ma)?.is_some() {
             return Err(DiscardError::Running { ma: ma.to_owned() });
         }
         let mut done = Discarded::default();
