@@ -16,9 +16,23 @@ use std::sync::Arc;
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
     let (loaded, registry) = load(cli)?;
     let config = controller_config(&loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
+    let no_controller_section = loaded.system.controller.is_none()
+        && loaded.system.mas.iter().all(|m| m.controller.is_none());
+    let store = open_store(&loaded.system)?;
+    if no_controller_section {
+        // Without a controller section: say what the service will do, as
+        // `autosync discover` would propose it.
+        if let Ok(mut read) = store.read() {
+            tracing::info!(
+                "no controller section: running on defaults (`autosync discover` prints a configuration to start from)"
+            );
+            for line in autosync_service::discover::summary_lines(&loaded, &mut *read) {
+                tracing::info!("{line}");
+            }
+        }
+    }
     let system = Arc::new(loaded.system);
     let store_path = system.base_dir.join(&system.store.path);
-    let store = open_store(&system)?;
     let engine = Engine::new(system, store.clone(), registry).context("cannot start the engine")?;
     engine
         .close_unfinished_runs()
