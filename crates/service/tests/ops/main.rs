@@ -1,0 +1,19 @@
+//! End-to-end tests of the controller's operations through the real
+//! Service + Engine + SQLite store + file/SQLite connectors on copies of
+//! the quickstart: retries and the failed state, staging thresholds,
+//! operators' controls, blackout windows, hooks, reload, notifications,
+//! and one test per known problem of the original (`known_problems`).
+//! Peers (webhook receiver, SMTP server) are real, on loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+mod blackouts;
+mod controls;
+mod email;
+mod hooks;
+mod known_problems;
+mod reload;
+mod retries;
+mod thresholds;
