@@ -8,7 +8,10 @@
 //!   or the whole service), optional body `{"by": "..."}`: an operator's
 //!   [`Control`] (`start`, `stop`, `cancel`, `clear-queue`, `pause`,
 //!   `resume`, `approve`, `reject`, `maintenance`, `end-maintenance`),
-//!   answered with [`ControlAnswer`].
+//!   answered with [`ControlAnswer`];
+//! - `POST /api/v1/reload` (with [`router_with_reload`]): reload the
+//!   configuration file, answered with [`ControlAnswer`] or 400 with why it
+//!   was refused.
 //!
 //! The service writes [`ApiFile`] (URL and token) next to its store, mode
 //! 0600, so that the CLI on the same machine (and only users who may read
@@ -139,10 +142,21 @@ fn path_segment(text: &str) -> String {
     out
 }
 
+/// Reloads the running service's configuration from its file (load,
+/// validate, build the engine, then [`Command::Reload`]); the answer says
+/// what changed, or why the file was refused (the running configuration
+/// then stays).
+pub type Reload = std::sync::Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send>>
+        + Send
+        + Sync,
+>;
+
 #[derive(Clone)]
 struct AppState {
     commands: mpsc::UnboundedSender<Command>,
     token: String,
+    reload: Option<Reload>,
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -300,14 +314,52 @@ async fn control_all(
     control(&state, &headers, &action, None, &body).await
 }
 
+async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !authorised(&state, &headers) {
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    }
+    let Some(reload) = &state.reload else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "this service does not reload its configuration over the API",
+        );
+    };
+    match reload().await {
+        Ok(message) => Json(ControlAnswer { ok: true, message }).into_response(),
+        Err(message) => error(StatusCode::BAD_REQUEST, message),
+    }
+}
+
 /// The API's routes over the service's command channel.
 pub fn router(commands: mpsc::UnboundedSender<Command>, token: String) -> Router {
+    routes(AppState {
+        commands,
+        token,
+        reload: None,
+    })
+}
+
+/// [`router`], and `POST /api/v1/reload` calling `reload`.
+pub fn router_with_reload(
+    commands: mpsc::UnboundedSender<Command>,
+    token: String,
+    reload: Reload,
+) -> Router {
+    routes(AppState {
+        commands,
+        token,
+        reload: Some(reload),
+    })
+}
+
+fn routes(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/queue", post(queue))
+        .route("/api/v1/reload", post(reload))
         .route("/api/v1/mas/{ma}/{action}", post(control_ma))
         .route("/api/v1/{action}", post(control_all))
-        .with_state(AppState { commands, token })
+        .with_state(state)
 }
 
 /// Binds `addr` (loopback), returning the listener and its real address.

@@ -278,3 +278,54 @@ async fn an_ma_name_that_is_not_url_safe_should_reach_the_service_as_typed() {
     let answer = asking.await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
 }
+
+#[tokio::test]
+async fn reload_should_answer_what_the_reload_said() {
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let (listener, addr) = autosync_api::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let reload: autosync_api::Reload = std::sync::Arc::new(move || {
+        let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            if n == 0 {
+                Ok("configuration reloaded: `hr` changed".to_owned())
+            } else {
+                Err("configuration reload refused: autosync.toml:3:1 ...".to_owned())
+            }
+        })
+    });
+    let router = autosync_api::router_with_reload(tx, "secret".into(), reload);
+    tokio::spawn(autosync_api::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    let answer = http(addr, post("/api/v1/reload", "guess", None)).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let answer = http(addr, post("/api/v1/reload", "secret", None)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(
+        json_body(&answer)["message"],
+        "configuration reloaded: `hr` changed"
+    );
+    let answer = http(addr, post("/api/v1/reload", "secret", None)).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        json_body(&answer)["error"]
+            .as_str()
+            .unwrap()
+            .contains("refused"),
+        "{answer}"
+    );
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn reload_without_a_reloader_should_answer_404() {
+    let (addr, _rx) = serve().await;
+    let answer = http(addr, post("/api/v1/reload", "secret", None)).await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+}
