@@ -174,6 +174,8 @@ pub(crate) struct Executor {
     /// Runs in progress that another process started, per MA: they hold
     /// their locks in the scheduler until they end.
     unmanaged: BTreeMap<String, RunRecord>,
+    /// The state changed since it was last written.
+    dirty: bool,
 }
 
 /// A number in `[-1, 1]` from the clock's sub-second noise (no RNG needed).
@@ -240,6 +242,7 @@ impl Executor {
             shutdown: CancellationToken::new(),
             seen: std::collections::BTreeSet::new(),
             unmanaged: BTreeMap::new(),
+            dirty: false,
         }
     }
 
@@ -471,7 +474,7 @@ impl Executor {
                     .info
                     .profiles
                     .iter()
-                    .find(|(_, steps)| steps.iter().any(|s| *s == StepType::FullSync))
+                    .find(|(_, steps)| steps.contains(&StepType::FullSync))
                     .map(|(p, _)| p.clone());
                 match profile {
                     Some(p) if self.config.full_sync_on_rule_change => {
@@ -578,10 +581,26 @@ impl Executor {
     }
 
     /// Writes the state; a failure is logged (the service carries on).
+    /// Marks the state for writing at the end of this turn of the loop
+    /// (after the starts it allows: a follow-up never waits for a store
+    /// write). Nothing is lost if the process dies before the write: the
+    /// previous state still holds the request, and reconciliation finds
+    /// what a finished run left to do.
     fn persist(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Writes the state if it changed; a failure is logged (the service
+    /// carries on and writes again at the next change).
+    pub(crate) fn flush(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
         self.state.running = self.active.values().map(|a| a.request.clone()).collect();
         if let Err(e) = persist::save(self.store.as_ref(), &self.state) {
             tracing::error!("{e}");
+            self.dirty = true;
         }
     }
 
@@ -711,6 +730,7 @@ impl Executor {
                             .ok_or_else(|| "nothing queued".to_owned())
                     }
                 };
+                self.flush();
                 let _ = reply.send(answer);
             }
             Command::Status { reply } => {
@@ -735,6 +755,7 @@ impl Executor {
                     Err(message) => tracing::warn!(by = %by, action = %action, "refused: {message}"),
                 }
                 self.persist();
+                self.flush();
                 let _ = reply.send(answer);
             }
         }
@@ -1495,6 +1516,7 @@ impl Executor {
         self.shutdown = shutdown.clone();
         loop {
             let stagger_wake = self.start_ready();
+            self.flush();
             let blackout_wake = self.next_blackout_change();
             if once && stagger_wake.is_none() && self.quiescent() {
                 break;
@@ -1512,6 +1534,7 @@ impl Executor {
                             Ok(m) => tracing::info!("{m}"),
                             Err(m) => tracing::error!("reload failed: {m}"),
                         }
+                        self.flush();
                         let _ = reply.send(answer);
                     }
                     Command::ReloadRejected { message } => {
@@ -1569,6 +1592,7 @@ impl Executor {
         }
         self.stop_triggers().await;
         self.persist();
+        self.flush();
         self.summary.queued = self.state.queues.total();
         self.summary
     }
