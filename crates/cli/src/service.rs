@@ -55,17 +55,24 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
             tracing::info!("stop requested; stopping gracefully");
             stop.cancel();
         });
+        let reloader = Reloader {
+            config_path: cli.config.clone(),
+            store: store.clone(),
+            store_path: store_path.clone(),
+            commands: service.commands(),
+        };
         if !a.once && !a.no_api {
-            start_api(a.api, &api_file, service.commands(), token.clone()).await?;
+            start_api(
+                a.api,
+                &api_file,
+                service.commands(),
+                reloader.clone(),
+                token.clone(),
+            )
+            .await?;
         }
         if !a.once {
-            let reload = Reloader {
-                config_path: cli.config.clone(),
-                store: store.clone(),
-                store_path: store_path.clone(),
-                commands: service.commands(),
-            };
-            tokio::spawn(reload.on_sighup(token.clone()));
+            tokio::spawn(reloader.on_sighup(token.clone()));
         }
         let summary = service.run(a.once).await;
         token.cancel();
@@ -81,7 +88,8 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
 
 /// Reloads the configuration on SIGHUP: a file that does not load or
 /// validate is refused with its diagnostics (file, line, key) and the
-/// running configuration stays.
+/// running configuration stays. `POST /api/v1/reload` does the same.
+#[derive(Clone)]
 struct Reloader {
     config_path: std::path::PathBuf,
     store: Arc<dyn autosync_store::Store>,
@@ -107,7 +115,7 @@ impl Reloader {
                     got = hup.recv() => if got.is_none() { return },
                 }
                 tracing::info!(file = %self.config_path.display(), "SIGHUP: reloading the configuration");
-                self.reload().await;
+                let _ = self.reload().await;
             }
         }
         #[cfg(not(unix))]
@@ -117,7 +125,9 @@ impl Reloader {
         }
     }
 
-    async fn reload(&self) {
+    /// Reloads; the answer says what changed, or why nothing did.
+    async fn reload(&self) -> Result<String, String> {
+        let stopping = || "the service is stopping".to_owned();
         let (reply, answer) = tokio::sync::oneshot::channel();
         match self.prepare() {
             Ok((engine, config)) => {
@@ -127,19 +137,23 @@ impl Reloader {
                     reply,
                 };
                 if self.commands.send(command).is_err() {
-                    return;
+                    return Err(stopping());
                 }
-                match answer.await {
-                    Ok(Ok(m)) => tracing::info!("{m}"),
-                    Ok(Err(m)) => tracing::error!("the reload failed: {m}"),
-                    Err(_) => {}
+                let answer = answer.await.map_err(|_| stopping())?;
+                match &answer {
+                    Ok(m) => tracing::info!("{m}"),
+                    Err(m) => tracing::error!("the reload failed: {m}"),
                 }
+                answer
             }
             Err(message) => {
                 tracing::error!("{message}");
                 let _ = self
                     .commands
-                    .send(autosync_service::Command::ReloadRejected { message });
+                    .send(autosync_service::Command::ReloadRejected {
+                        message: message.clone(),
+                    });
+                Err(message)
             }
         }
     }
@@ -182,6 +196,7 @@ async fn start_api(
     addr: std::net::SocketAddr,
     api_file: &std::path::Path,
     commands: tokio::sync::mpsc::UnboundedSender<autosync_service::Command>,
+    reloader: Reloader,
     stop: CancellationToken,
 ) -> Result<(), Failure> {
     if !addr.ip().is_loopback() {
@@ -200,7 +215,11 @@ async fn start_api(
     .write(api_file)
     .with_context(|| format!("cannot write {}", api_file.display()))?;
     tracing::info!(%local, file = %api_file.display(), "API listening");
-    let router = autosync_api::router(commands, token);
+    let reload: autosync_api::Reload = Arc::new(move || {
+        let reloader = reloader.clone();
+        Box::pin(async move { reloader.reload().await })
+    });
+    let router = autosync_api::router_with_reload(commands, token, reload);
     tokio::spawn(async move {
         if let Err(e) =
             autosync_api::serve(listener, router, async move { stop.cancelled().await }).await

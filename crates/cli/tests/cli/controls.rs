@@ -395,3 +395,54 @@ fn an_import_over_a_staging_threshold_should_wait_for_approve_or_reject() {
     assert!(stderr.contains("hr"), "{stderr}");
     assert_eq!(service.terminate(), Some(0));
 }
+
+/// POSTs to the running service's API with the token of its `api.json`:
+/// (status code, body).
+fn post_api(w: &Workdir, path: &str) -> (u16, Value) {
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("state/api.json")).unwrap())
+            .unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut answer = agent
+        .post(&format!("{}{path}", file["url"].as_str().unwrap()))
+        .header(
+            "Authorization",
+            &format!("Bearer {}", file["token"].as_str().unwrap()),
+        )
+        .send_empty()
+        .unwrap();
+    let code = answer.status().as_u16();
+    let body = answer.body_mut().read_to_string().unwrap();
+    (code, serde_json::from_str(&body).unwrap())
+}
+
+#[test]
+fn reload_over_the_api_should_say_what_changed_or_why_the_file_was_refused() {
+    let w = Workdir::quickstart();
+    let service = Service::start(&w);
+    w.edit("autosync.toml", |t| {
+        t.replacen(
+            "[ma.controller]\n",
+            "[ma.controller]\nauto_start = false\n",
+            1,
+        )
+    });
+    let (code, answer) = post_api(&w, "/api/v1/reload");
+    assert_eq!(code, 200, "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("reloaded"),
+        "{answer}"
+    );
+    w.edit("autosync.toml", |t| {
+        t.replacen("[controller]\n", "[controller]\nstart_stager = \"1s\"\n", 1)
+    });
+    let (code, answer) = post_api(&w, "/api/v1/reload");
+    assert_eq!(code, 400, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(error.contains("refused"), "{error}");
+    assert!(error.contains("start_stager"), "{error}");
+    assert_eq!(service.terminate(), Some(0));
+}
