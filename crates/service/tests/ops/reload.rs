@@ -1,0 +1,117 @@
+//! Reload (`Command::Reload` with a configuration and engine built as
+//! `autosync run` builds them on SIGHUP): an added trigger takes effect, a
+//! queued request for a profile that no longer exists is dropped while the
+//! rest runs, and a refused reload is notified.
+
+use crate::support::*;
+use autosync_model::RunReason;
+use autosync_service::{Command, Control};
+use tokio::sync::oneshot;
+
+/// Reloads the folder's configuration into the running service.
+pub async fn reload(svc: &Running) -> Result<String, String> {
+    let (engine, config) = build(&svc.dir, &svc.store);
+    let (reply, answer) = oneshot::channel();
+    svc.commands
+        .send(Command::Reload {
+            engine,
+            config: Box::new(config),
+            reply,
+        })
+        .unwrap();
+    answer.await.unwrap()
+}
+
+/// app's profiles without `full-import` (its imports are delta imports).
+pub const APP_PROFILES_WITHOUT_FULL_IMPORT: &str = r#"run_profiles = { "delta-import" = ["delta-import"], "delta-sync" = ["delta-sync"], "full-sync" = ["full-sync"], "export" = ["export"] }"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_adds_a_trigger_and_drops_only_the_requests_it_cannot_run() {
+    let dir = converged_quickstart().await;
+    let hook = WebhookSink::start();
+    edit_config(dir.path(), |t| {
+        let t = hr_controller(&t, "triggers = []");
+        global_controller(&t, &webhook_section(&hook.url))
+    });
+    let svc = Running::start(dir.path());
+    svc.wait_quiet("start-up").await;
+    // app waits (stopped) with two requests; one names a profile the new
+    // configuration removes.
+    svc.control(Control::Stop, Some("app")).await.unwrap();
+    svc.queue("app", "full-import").await.unwrap();
+    svc.queue("app", "export").await.unwrap();
+
+    edit_config(dir.path(), |t| {
+        let t = t.replacen(
+            "deprovisioning = \"delete\"",
+            &format!("deprovisioning = \"delete\"\n{APP_PROFILES_WITHOUT_FULL_IMPORT}"),
+            1,
+        );
+        target_controller(
+            &t,
+            "app",
+            r#"triggers = [{ type = "interval", every = "300ms", name = "app-poll" }]"#,
+        )
+    });
+    let answer = reload(&svc).await.unwrap();
+    assert!(answer.contains("changed: app"), "{answer}");
+    assert!(answer.contains("dropped queued requests: app full-import"), "{answer}");
+    let status = svc.status().await;
+    let queued: Vec<&str> = status.mas["app"].queue.iter().map(|r| r.profile.as_str()).collect();
+    assert!(queued.contains(&"export"), "{queued:?}");
+    assert!(!queued.contains(&"full-import"), "{queued:?}");
+
+    // The rest runs; the new trigger asks for app's delta import.
+    svc.control(Control::Start, Some("app")).await.unwrap();
+    wait_for("a run of app's new trigger", || {
+        svc.runs(Some("app")).iter().any(|r| {
+            matches!(&r.reason, RunReason::Trigger { trigger } if trigger.contains("app-poll"))
+        })
+    })
+    .await;
+    let app = svc.runs(Some("app"));
+    assert!(app.iter().any(|r| r.profile == "export"
+        && matches!(&r.reason, RunReason::Manual { .. })));
+    assert!(!app.iter().any(|r| r.profile == "full-import"
+        && matches!(&r.reason, RunReason::Manual { .. })));
+    // Other MAs still run after the reload.
+    svc.queue("hr", "delta-import").await.unwrap();
+    svc.wait("hr ran after the reload", |s| s.mas["hr"].queue.is_empty()
+        && s.mas["hr"].last_run.as_ref().is_some_and(|r| matches!(&r.reason, RunReason::Manual { .. })))
+    .await;
+    assert!(hook.events("config-reload-rejected").is_empty());
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_reload_is_notified_and_the_running_configuration_stays() {
+    let dir = converged_quickstart().await;
+    let hook = WebhookSink::start();
+    edit_config(dir.path(), |t| {
+        let t = hr_controller(&t, "triggers = []");
+        global_controller(&t, &webhook_section(&hook.url))
+    });
+    let svc = Running::start(dir.path());
+    // What `autosync run` sends when the file does not load.
+    let text = std::fs::read_to_string(dir.path().join("autosync.toml")).unwrap();
+    std::fs::write(dir.path().join("autosync.toml"), &text[..text.len() / 2]).unwrap();
+    let error = load(dir.path()).unwrap_err().to_string();
+    assert!(error.contains("autosync.toml:"), "{error}");
+    svc.commands
+        .send(Command::ReloadRejected {
+            message: format!("configuration reload refused:\n{error}"),
+        })
+        .unwrap();
+    let sent = hook.wait_events("config-reload-rejected", 1).await;
+    assert!(sent[0]["message"].as_str().unwrap().contains("autosync.toml:"), "{:#}", sent[0]);
+    // The running configuration still works.
+    let id = first_active(dir.path());
+    std::fs::write(dir.path().join("autosync.toml"), &text).unwrap();
+    set_title(dir.path(), &id, "Still Running");
+    svc.queue("hr", "delta-import").await.unwrap();
+    svc.wait("the change flowed", |s| {
+        quiet(s) && app_titles(dir.path()).contains(&(id.clone(), "Still Running".into()))
+    })
+    .await;
+    svc.shutdown().await;
+}
