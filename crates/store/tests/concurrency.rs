@@ -138,3 +138,28 @@ fn a_thread_that_panics_inside_a_transaction_should_leave_no_writes_and_a_usable
             .is_some()
     );
 }
+
+#[test]
+fn processes_opening_a_fresh_store_at_once_should_all_succeed() {
+    // The service and `autosync status` may open a store that does not
+    // exist yet at the same moment: only one creates it, the others see it.
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("fresh-{round}.db"));
+        let barrier = Arc::new(std::sync::Barrier::new(6));
+        let openers: Vec<_> = (0..6)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    autosync_store::SqliteStore::open(&path).map(|_| ())
+                })
+            })
+            .collect();
+        for o in openers {
+            if let Err(e) = o.join().unwrap() {
+                panic!("round {round}: {e}");
+            }
+        }
+    }
+}

@@ -139,6 +139,25 @@ fn pragma_i64(conn: &Connection, path: &Path, name: &str) -> StoreResult<i64> {
         .map_err(|e| error::sql(path, "open store", e))
 }
 
+/// Switches the store to WAL. Changing the journal mode of a fresh file
+/// needs an exclusive lock, and SQLite answers "busy" at once (without the
+/// busy handler) while another process opens the same file: try again
+/// within the busy timeout.
+fn wal_mode(conn: &Connection, opts: &SqliteOptions) -> rusqlite::Result<String> {
+    let deadline = std::time::Instant::now() + opts.busy_timeout;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Check that the file is an autosync store that this build understands,
 /// that it is intact (`PRAGMA quick_check`), and migrate it to
 /// [`SCHEMA_VERSION`]. `new` is true for a file created just now.
@@ -153,9 +172,7 @@ pub(crate) fn prepare(
         conn.execute_batch(&format!("PRAGMA page_size = {}", opts.page_size))
             .map_err(open_err)?;
     }
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(open_err)?;
+    let mode = wal_mode(conn, opts).map_err(open_err)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(error::other(
             StoreErrorKind::Io,
@@ -165,6 +182,22 @@ pub(crate) fn prepare(
             ),
         ));
     }
+    // Checks and creation or migration happen in one write transaction, so
+    // two processes opening a fresh store at once (the service and
+    // `autosync status`, say) cannot both try to create it.
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(open_err)?;
+    let result = check_and_build(conn, path, opts);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    if let Err(e) = conn.execute_batch(end) {
+        let _ = conn.execute_batch("ROLLBACK");
+        result?;
+        return Err(error::sql(path, "prepare store", e));
+    }
+    result
+}
+
+fn check_and_build(conn: &Connection, path: &Path, opts: &SqliteOptions) -> StoreResult<()> {
+    let open_err = |e| error::sql(path, "open store", e);
     let app_id = pragma_i64(conn, path, "application_id")?;
     let version = pragma_i64(conn, path, "user_version")?;
     let tables: i64 = conn
@@ -204,14 +237,13 @@ pub(crate) fn prepare(
     migrate(conn, path, version)
 }
 
+/// Creates the schema (inside the caller's transaction).
 fn create(conn: &Connection, path: &Path) -> StoreResult<()> {
     let batch = format!(
-        "BEGIN IMMEDIATE; {SCHEMA}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        "{SCHEMA}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
     );
-    if let Err(e) = conn.execute_batch(&batch) {
-        let _ = conn.execute_batch("ROLLBACK");
-        return Err(error::sql(path, "create store", e));
-    }
+    conn.execute_batch(&batch)
+        .map_err(|e| error::sql(path, "create store", e))?;
     tracing::info!(store = %path.display(), version = SCHEMA_VERSION, "store created");
     Ok(())
 }
@@ -237,6 +269,7 @@ fn quick_check(conn: &Connection, path: &Path) -> StoreResult<()> {
     ))
 }
 
+/// Migrates to [`SCHEMA_VERSION`] (inside the caller's transaction).
 fn migrate(conn: &Connection, path: &Path, from: i64) -> StoreResult<()> {
     for v in from..SCHEMA_VERSION {
         let Some(sql) = usize::try_from(v - OLDEST_SUPPORTED)
@@ -251,10 +284,9 @@ fn migrate(conn: &Connection, path: &Path, from: i64) -> StoreResult<()> {
         };
         let next = v + 1;
         let batch = format!(
-            "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {next}; COMMIT;"
+            "{sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {next};"
         );
         if let Err(e) = conn.execute_batch(&batch) {
-            let _ = conn.execute_batch("ROLLBACK");
             return Err(error::sql(
                 path,
                 format_args!("upgrade (to schema version {next}) store"),
