@@ -173,8 +173,12 @@ impl Reloader {
         let registry = crate::commands::registry();
         let loaded = autosync_config::load(&self.config_path, &registry)
             .map_err(|e| format!("configuration reload refused ({keep}):\n{e}"))?;
-        let config = controller_config(&loaded)
-            .map_err(|d| format!("configuration reload refused ({keep}):\n{}", loaded.error(d)))?;
+        let config = controller_config(&loaded).map_err(|d| {
+            format!(
+                "configuration reload refused ({keep}):\n{}",
+                loaded.error(d)
+            )
+        })?;
         let system = Arc::new(loaded.system);
         let new_store = system.base_dir.join(&system.store.path);
         if new_store != self.store_path {

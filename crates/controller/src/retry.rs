@@ -106,9 +106,18 @@ mod tests {
             max_attempts: 2,
             ..RetryPolicy::default()
         };
-        assert!(matches!(p.decide(0, 0.0), RetryDecision::Retry { attempt: 1, .. }));
-        assert!(matches!(p.decide(1, 0.0), RetryDecision::Retry { attempt: 2, .. }));
-        assert!(matches!(p.decide(2, 0.0), RetryDecision::Failed { attempt: 3, .. }));
+        assert!(matches!(
+            p.decide(0, 0.0),
+            RetryDecision::Retry { attempt: 1, .. }
+        ));
+        assert!(matches!(
+            p.decide(1, 0.0),
+            RetryDecision::Retry { attempt: 2, .. }
+        ));
+        assert!(matches!(
+            p.decide(2, 0.0),
+            RetryDecision::Failed { attempt: 3, .. }
+        ));
     }
 
     proptest! {

@@ -190,7 +190,10 @@ mod tests {
         let over = t.evaluate(&counters, 1000);
         assert_eq!(over.len(), 1, "{over:?}");
         assert_eq!(over[0].what, "deletes");
-        assert_eq!(over[0].to_string(), "deletes 120 > 10% (12.0% of 1000 objects)");
+        assert_eq!(
+            over[0].to_string(),
+            "deletes 120 > 10% (12.0% of 1000 objects)"
+        );
         let counters = ImportCounters {
             stage_add: 101,
             ..ImportCounters::default()

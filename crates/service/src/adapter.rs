@@ -3,12 +3,10 @@
 //! `Engine::run_profile`, connector-space counts and run history from the
 //! store.
 
-use autosync_controller::{
-    CancelFlag, CsState, EngineCallError, MaInfo, RunProgress, SyncEngine,
-};
+use autosync_controller::{CancelFlag, CsState, EngineCallError, MaInfo, RunProgress, SyncEngine};
 use autosync_engine::{DiscardError, Engine, EngineError, ProgressSink, RunOptions};
-use autosync_model::{StepRecord, StepType};
 use autosync_model::{RunId, RunReason, RunRecord, RunStatus};
+use autosync_model::{StepRecord, StepType};
 use autosync_store::StoreError;
 use std::sync::Arc;
 

@@ -9,11 +9,12 @@
 //! setup needs no controller section at all. Targets need no trigger: the
 //! cycle exports to them and confirms.
 
-use autosync_config::{Diagnostic, Loaded, PathSegment};
 use crate::hooks::{Hooks, HooksConfig};
+use autosync_config::{Diagnostic, Loaded, PathSegment};
 use autosync_controller::{
-    BlackoutConfig, Blackouts, DEFAULT_OSCILLATION_LIMIT, FollowUps, LockGroup, MaInfo, ProfileError, ProfileOverrides,
-    RetryPolicy, RunMode, Scheduler, StagingThresholds, resolve_profiles,
+    BlackoutConfig, Blackouts, DEFAULT_OSCILLATION_LIMIT, FollowUps, LockGroup, MaInfo,
+    ProfileError, ProfileOverrides, RetryPolicy, RunMode, Scheduler, StagingThresholds,
+    resolve_profiles,
 };
 use autosync_model::{MaDef, RunStatus, SystemDef};
 use autosync_notify::{KeySegment, NotifyConfig};
@@ -126,7 +127,13 @@ fn fingerprints(ma: &MaDef) -> (String, String) {
     let whole = serde_json::to_value(ma).unwrap_or(serde_json::Value::Null);
     let mut rules = whole.clone();
     if let Some(map) = rules.as_object_mut() {
-        for key in ["connector", "controller", "run_profiles", "profiles", "name"] {
+        for key in [
+            "connector",
+            "controller",
+            "run_profiles",
+            "profiles",
+            "name",
+        ] {
             map.remove(key);
         }
     }
@@ -151,7 +158,10 @@ struct RetryToml {
 impl RetryToml {
     fn over(&self, base: &RetryPolicy) -> RetryPolicy {
         RetryPolicy {
-            statuses: self.statuses.clone().unwrap_or_else(|| base.statuses.clone()),
+            statuses: self
+                .statuses
+                .clone()
+                .unwrap_or_else(|| base.statuses.clone()),
             max_attempts: self.max_attempts.unwrap_or(base.max_attempts),
             backoff: self.backoff.map_or(base.backoff, |d| d.0),
             max_backoff: self.max_backoff.map_or(base.max_backoff, |d| d.0),
@@ -287,7 +297,10 @@ fn notifications(
     global: &serde_json::Map<String, serde_json::Value>,
     base_dir: &std::path::Path,
 ) -> Option<NotifyConfig> {
-    let base = [PathSegment::key("controller"), PathSegment::key("notifications")];
+    let base = [
+        PathSegment::key("controller"),
+        PathSegment::key("notifications"),
+    ];
     let value = global.get("notifications")?;
     let mut config = match serde_json::from_value::<NotifyConfig>(value.clone()) {
         Ok(c) => c,

@@ -392,7 +392,12 @@ impl Executor {
         self.view = view;
         // Requests that no longer make sense are dropped, loudly.
         let mut dropped = Vec::new();
-        let names: Vec<String> = self.state.queues.iter().map(|(n, _)| n.to_owned()).collect();
+        let names: Vec<String> = self
+            .state
+            .queues
+            .iter()
+            .map(|(n, _)| n.to_owned())
+            .collect();
         for name in names {
             let stale: Vec<QueuedRequest> = self
                 .state
@@ -515,7 +520,10 @@ impl Executor {
         }
         if !full_syncs.is_empty() {
             if self.config.full_sync_on_rule_change {
-                parts.push(format!("sync rules changed; full syncs queued: {}", list(&full_syncs)));
+                parts.push(format!(
+                    "sync rules changed; full syncs queued: {}",
+                    list(&full_syncs)
+                ));
             } else {
                 parts.push(format!(
                     "sync rules changed; these need a full sync (queue them, or set `full_sync_on_rule_change = true`): {}",
@@ -567,7 +575,12 @@ impl Executor {
                 .mas
                 .get(&r.ma)
                 .is_some_and(|m| m.info.has_sync(&r.profile));
-            match self.state.mas.get_mut(&r.ma).and_then(|c| c.threshold.as_mut()) {
+            match self
+                .state
+                .mas
+                .get_mut(&r.ma)
+                .and_then(|c| c.threshold.as_mut())
+            {
                 Some(t) if holds => {
                     if !t.held.iter().any(|h| h.profile == r.profile) {
                         tracing::info!(ma = %r.ma, profile = %r.profile, "held until the staging threshold is approved or rejected");
@@ -709,7 +722,11 @@ impl Executor {
                     )),
                     Some(m)
                         if m.info.has_sync(&profile)
-                            && self.state.mas.get(&ma).is_some_and(|c| c.threshold.is_some()) =>
+                            && self
+                                .state
+                                .mas
+                                .get(&ma)
+                                .is_some_and(|c| c.threshold.is_some()) =>
                     {
                         Err(format!(
                             "`{ma}` waits for an operator: an import went over a staging threshold, so its syncs are held; `autosync approve {ma}` lets the staged changes flow, `autosync reject {ma}` discards them"
@@ -752,7 +769,9 @@ impl Executor {
                 let answer = self.control(action, ma.as_deref(), &by);
                 match &answer {
                     Ok(message) => tracing::info!(by = %by, action = %action, "{message}"),
-                    Err(message) => tracing::warn!(by = %by, action = %action, "refused: {message}"),
+                    Err(message) => {
+                        tracing::warn!(by = %by, action = %action, "refused: {message}")
+                    }
                 }
                 self.persist();
                 self.flush();
@@ -770,7 +789,12 @@ impl Executor {
             Some(name) if self.config.mas.contains_key(name) => Ok(vec![name.to_owned()]),
             Some(name) => Err(format!(
                 "no management agent named `{name}` (management agents: {})",
-                self.config.mas.keys().cloned().collect::<Vec<_>>().join(", ")
+                self.config
+                    .mas
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
             None if action.needs_ma() => Err(format!("`{action}` needs a management agent")),
             None => Ok(self.config.mas.keys().cloned().collect()),
@@ -802,7 +826,11 @@ impl Executor {
                 }
                 let running: Vec<String> = targets
                     .iter()
-                    .filter_map(|t| self.active.get(t).map(|a| format!("`{}` on `{t}`", a.request.profile)))
+                    .filter_map(|t| {
+                        self.active
+                            .get(t)
+                            .map(|a| format!("`{}` on `{t}`", a.request.profile))
+                    })
                     .collect();
                 let what = match ma {
                     Some(m) => format!("stopped `{m}`"),
@@ -942,7 +970,9 @@ impl Executor {
     /// Discards what a staging threshold stopped.
     fn reject(&mut self, ma: &str) -> Result<String, String> {
         let Some(t) = self.state.mas.get(ma).and_then(|c| c.threshold.clone()) else {
-            return Err(format!("`{ma}` waits for no approval: no staging threshold was exceeded"));
+            return Err(format!(
+                "`{ma}` waits for no approval: no staging threshold was exceeded"
+            ));
         };
         if let Some(a) = self.active.get(ma) {
             return Err(format!(

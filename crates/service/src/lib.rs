@@ -14,10 +14,10 @@
 
 pub mod adapter;
 pub mod config;
-pub mod discover;
-pub mod hooks;
 pub mod control;
+pub mod discover;
 mod executor;
+pub mod hooks;
 mod notices;
 pub mod persist;
 pub mod service;
@@ -25,8 +25,8 @@ pub mod status;
 
 pub use adapter::EngineAdapter;
 pub use autosync_controller::{PushOutcome, SyncEngine};
-pub use control::Control;
 pub use config::{ControllerConfig, MaControllerConfig, controller_config};
+pub use control::Control;
 pub use executor::{Command, Summary};
 pub use persist::{PersistedState, STATE_KEY};
 pub use service::{Service, ServiceError};

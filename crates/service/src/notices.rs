@@ -4,7 +4,7 @@
 //! `controller.notifications`) so a restart does not re-send or forget.
 
 use crate::executor::Notice;
-use autosync_notify::{Event, NotifyConfig, Notifier, ObjectErrorSummary, SuppressionState};
+use autosync_notify::{Event, Notifier, NotifyConfig, ObjectErrorSummary, SuppressionState};
 use autosync_store::Store;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -19,7 +19,9 @@ fn load_state(store: &dyn Store) -> SuppressionState {
     let text = store.read().and_then(|mut r| r.meta(NOTIFY_STATE_KEY));
     match text {
         Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_else(|e| {
-            tracing::warn!("the notifications' suppression state cannot be decoded ({e}); starting afresh");
+            tracing::warn!(
+                "the notifications' suppression state cannot be decoded ({e}); starting afresh"
+            );
             SuppressionState::default()
         }),
         Ok(None) => SuppressionState::default(),

@@ -5,9 +5,9 @@
 
 use autosync_controller::{QueuedRequest, Queues, Request};
 use autosync_model::{RunId, RunStatus};
-use chrono::{DateTime, Utc};
 use autosync_store::{Store, StoreError};
 use autosync_triggers::TriggerState;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -174,7 +174,8 @@ impl Service {
             commands_rx,
         } = self;
         drop(commands_tx);
-        let (notices, notifier) = crate::notices::spawn(config.notifications.clone(), store.clone());
+        let (notices, notifier) =
+            crate::notices::spawn(config.notifications.clone(), store.clone());
         let mut executor =
             Executor::new(engine, store.clone(), config, state).with_notices(notices);
         executor.requeue_interrupted();

@@ -7,8 +7,8 @@ use crate::config::ControllerConfig;
 use crate::persist::{self, PersistError, Since};
 use autosync_controller::{QueuedRequest, Request};
 use autosync_model::{RunId, RunRecord, RunStatus};
-use chrono::{DateTime, Utc};
 use autosync_store::Store;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

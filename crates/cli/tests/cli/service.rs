@@ -384,14 +384,19 @@ fn a_run_started_outside_the_service_should_be_followed_up_as_its_own() {
     let who = active[1].clone();
     set_title(&w, &who, "Chief Unmanaged Officer");
     let out = w.expect(&["run-profile", "hr", "delta-import"], 0);
-    assert!(out.contains("stage-update") || out.contains("update"), "{out}");
+    assert!(
+        out.contains("stage-update") || out.contains("update"),
+        "{out}"
+    );
     let has_title = |rows: Option<Vec<(String, String)>>| {
         rows.is_some_and(|r| {
             r.iter()
                 .any(|(id, t)| *id == who && t == "Chief Unmanaged Officer")
         })
     };
-    wait_for("the edit in the app table", || has_title(app_titles(w.path())));
+    wait_for("the edit in the app table", || {
+        has_title(app_titles(w.path()))
+    });
     wait_for("the edit in the directory", || {
         has_title(directory_titles(w.path()))
     });
@@ -401,14 +406,16 @@ fn a_run_started_outside_the_service_should_be_followed_up_as_its_own() {
         .iter()
         .find(|r| r["profile"] == "delta-import" && r["reason"]["kind"] == "manual")
         .expect("the CLI's import in the history");
-    let sync = runs
-        .iter()
-        .find(|r| {
-            r["profile"] == "delta-sync"
-                && r["reason"]["kind"] == "follow-up"
-                && r["reason"]["run_id"] == import["id"]
-        });
-    assert!(sync.is_some(), "no delta sync followed run {}: {runs:#?}", import["id"]);
+    let sync = runs.iter().find(|r| {
+        r["profile"] == "delta-sync"
+            && r["reason"]["kind"] == "follow-up"
+            && r["reason"]["run_id"] == import["id"]
+    });
+    assert!(
+        sync.is_some(),
+        "no delta sync followed run {}: {runs:#?}",
+        import["id"]
+    );
     let (code, log) = service.terminate();
     assert_eq!(code, Some(0), "log:\n{log}");
     assert!(log.contains("started outside the controller"), "{log}");
