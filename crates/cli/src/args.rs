@@ -60,7 +60,7 @@ pub enum Command {
     /// service: its triggers fire and its queue runs again.
     Start(ControlArgs),
     /// Stop the controller of an MA (or of every MA) in the running service:
-    /// no new run starts, triggers pause, the queue is kept.
+    /// no new run starts; trigger requests wait in the queue, which is kept.
     Stop(ControlArgs),
     /// Cancel the run of an MA at its next safe point (running service).
     Cancel(MaControlArgs),

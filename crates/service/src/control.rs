@@ -14,9 +14,9 @@ pub enum Control {
     /// Start the controller of an MA (or of every MA): its triggers fire and
     /// its queue runs again. Also clears the `failed` state.
     Start,
-    /// Stop the controller of an MA (or of every MA): no new run starts and
-    /// its triggers are paused; the queue is kept; a running profile
-    /// finishes.
+    /// Stop the controller of an MA (or of every MA): no new run starts;
+    /// its triggers' requests wait in the queue, which is kept; a running
+    /// profile finishes.
     Stop,
     /// Cancel the MA's running profile at its next safe point.
     Cancel,
