@@ -339,3 +339,57 @@ name = "badge""#,
     assert!(w.cs("hr", "1").unwrap().error.is_none());
     assert_eq!(w.mv_text("hr", "1", "phone").as_deref(), Some("999"));
 }
+
+/// More objects than one sync batch holds (20,000), so the later pages are
+/// read ahead while a batch is written; a delta sync after an update of
+/// every other person then crosses pages of pending imports.
+#[test]
+fn a_sync_over_several_batches_should_sync_every_object_exactly_once() {
+    const N: usize = 41_234;
+    let mut hr = String::from("id,first,last,dept,phone\n");
+    for i in 0..N {
+        hr.push_str(&format!("{i},F{i},L{i},D{},\n", i % 7));
+    }
+    let w = World::new(
+        &badge_config(BY_ID, "", ""),
+        &[("hr.csv", &hr), ("badge.csv", "badge,emp,phone,dept\n")],
+    );
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    let s = sync_counters(&w.run_ok("hr", "full-sync", RunStatus::Success));
+    assert_eq!(s.projections, N as u64);
+    assert_eq!(w.mv_all().len(), N);
+    let hr_objects = w.cs_all("hr", autosync_store::CsFilter::All);
+    assert_eq!(hr_objects.len(), N);
+    assert!(
+        hr_objects
+            .iter()
+            .all(|o| o.connection.mv_id().is_some() && o.pending_import.is_none())
+    );
+
+    let mut changed = String::from("id,first,last,dept,phone\n");
+    for i in 0..N {
+        let dept = if i % 2 == 0 {
+            "Moved".to_owned()
+        } else {
+            format!("D{}", i % 7)
+        };
+        changed.push_str(&format!("{i},F{i},L{i},{dept},\n"));
+    }
+    w.write("hr.csv", &changed);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    let s = sync_counters(&w.run_ok("hr", "delta-sync", RunStatus::Success));
+    assert_eq!(s.connectors_with_flow_updates, N.div_ceil(2) as u64);
+    assert_eq!(s.projections, 0);
+    assert_eq!(
+        w.mv_text("hr", "40000", "department").as_deref(),
+        Some("Moved")
+    );
+    assert_eq!(
+        w.mv_text("hr", "40001", "department").as_deref(),
+        Some("D3")
+    );
+    assert!(
+        w.cs_all("hr", autosync_store::CsFilter::PendingImport)
+            .is_empty()
+    );
+}
