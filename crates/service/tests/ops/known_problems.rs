@@ -174,6 +174,18 @@ async fn no_186_no_waiting_forever_for_an_unmanaged_run_that_does_not_exist() {
         txn.run_insert(&mut ghost).unwrap();
         txn.commit().unwrap();
     }
+    // The controller finds it (it polls for runs it did not start), sees
+    // that no live process holds the MA, and closes it.
+    let ghost_id = ghost.id;
+    let closed = |svc: &Running| {
+        svc.runs(Some("hr"))
+            .into_iter()
+            .find(|r| r.id == ghost_id)
+            .is_some_and(|r| r.status != RunStatus::InProgress)
+    };
+    wait_for("the dead run closed", || closed(&svc)).await;
+    let ghost_after = svc.runs(Some("hr")).into_iter().find(|r| r.id == ghost_id).unwrap();
+    assert_eq!(ghost_after.status, RunStatus::StoppedServer);
     let id = first_active(dir.path());
     set_title(dir.path(), &id, "Not Waiting");
     svc.queue("hr", "delta-import").await.unwrap();
@@ -583,5 +595,49 @@ async fn no_185_truncated_config() {
         quiet(s) && app_titles(dir.path()).contains(&(id.clone(), "Last Good Config".into()))
     })
     .await;
+    svc.shutdown().await;
+}
+
+/// #186, the other half: a run the controller did not start (the CLI, in
+/// another process) is noticed while the service runs, and its result is
+/// handled as the controller's own: its follow-ups run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_186_an_unmanaged_run_is_noticed_and_followed_up() {
+    let dir = converged_quickstart().await;
+    edit_config(dir.path(), |t| hr_controller(&t, "triggers = []"));
+    let svc = Running::start(dir.path());
+    svc.wait_quiet("start-up").await;
+    let id = first_active(dir.path());
+    set_title(dir.path(), &id, "Imported Elsewhere");
+    // Another engine over the same store, as `autosync run-profile` is.
+    let loaded = load(dir.path()).unwrap();
+    let other = autosync_engine::Engine::new(
+        std::sync::Arc::new(loaded.system),
+        svc.store.clone(),
+        std::sync::Arc::new(registry()),
+    )
+    .unwrap();
+    let record = tokio::task::spawn_blocking(move || {
+        other
+            .run_profile(
+                "hr",
+                "delta-import",
+                autosync_engine::RunOptions::new(RunReason::Manual { by: "cli".into() }),
+            )
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(record.status, RunStatus::Success);
+    svc.wait("the unmanaged import's follow-ups", |s| {
+        quiet(s) && app_titles(dir.path()).contains(&(id.clone(), "Imported Elsewhere".into()))
+    })
+    .await;
+    let sync = svc
+        .runs(Some("hr"))
+        .into_iter()
+        .find(|r| r.id > record.id && r.profile == "delta-sync")
+        .unwrap();
+    assert!(matches!(sync.reason, RunReason::FollowUp { run_id, .. } if run_id == record.id));
     svc.shutdown().await;
 }
