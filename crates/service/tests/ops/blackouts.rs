@@ -29,14 +29,21 @@ async fn a_run_waits_while_its_ma_is_in_a_blackout_window_and_others_run() {
     svc.queue("app", "full-import").await.unwrap();
     svc.queue("directory", "full-import").await.unwrap();
     let status = svc
-        .wait("directory ran", |s| s.mas["directory"].queue.is_empty() && Running::state(s, "directory") == MaStateView::Idle)
+        .wait("directory ran", |s| {
+            s.mas["directory"].queue.is_empty()
+                && Running::state(s, "directory") == MaStateView::Idle
+        })
         .await;
     match Running::state(&status, "app") {
         MaStateView::Waiting { reason } => assert!(reason.contains("blackout"), "{reason}"),
         other => panic!("app is not waiting for its blackout: {other:?}"),
     }
     assert_eq!(status.mas["app"].queue.len(), 1);
-    assert_eq!(svc.runs(Some("app")).len(), before, "app ran in its blackout");
+    assert_eq!(
+        svc.runs(Some("app")).len(),
+        before,
+        "app ran in its blackout"
+    );
     svc.shutdown().await;
 }
 
@@ -44,7 +51,9 @@ async fn a_run_waits_while_its_ma_is_in_a_blackout_window_and_others_run() {
 async fn a_run_queued_in_a_window_starts_when_the_window_ends() {
     let dir = converged_quickstart().await;
     // A cron window that started a second ago and lasts 4 s.
-    let start = Utc::now().duration_trunc(ChronoDuration::seconds(1)).unwrap()
+    let start = Utc::now()
+        .duration_trunc(ChronoDuration::seconds(1))
+        .unwrap()
         - ChronoDuration::seconds(1);
     let end = start + ChronoDuration::seconds(4);
     let cron = format!(

@@ -22,8 +22,10 @@ async fn a_stopped_ma_keeps_its_queue_and_runs_it_when_started() {
     assert_eq!(svc.runs(Some("app")).len(), before, "a stopped MA ran");
     // Other MAs still run.
     svc.queue("directory", "full-import").await.unwrap();
-    svc.wait("directory ran", |s| s.mas["directory"].queue.is_empty() && quiet(s))
-        .await;
+    svc.wait("directory ran", |s| {
+        s.mas["directory"].queue.is_empty() && quiet(s)
+    })
+    .await;
     assert_eq!(svc.runs(Some("app")).len(), before);
 
     svc.control(Control::Start, Some("app")).await.unwrap();
@@ -56,7 +58,9 @@ async fn paused_triggers_defer_their_requests_and_resume_queues_them_without_los
     let active = hr_active(dir.path());
     set_title(dir.path(), &active[0], "Paused One");
     let status = svc
-        .wait("the file-watch request deferred", |s| !s.mas["hr"].deferred.is_empty())
+        .wait("the file-watch request deferred", |s| {
+            !s.mas["hr"].deferred.is_empty()
+        })
         .await;
     assert!(status.mas["hr"].paused);
     assert!(status.mas["hr"].queue.is_empty());
@@ -65,8 +69,10 @@ async fn paused_triggers_defer_their_requests_and_resume_queues_them_without_los
     set_title(dir.path(), &active[1], "Paused Two");
     // Follow-ups and manual requests still run while paused.
     svc.queue("app", "full-import").await.unwrap();
-    svc.wait("app ran while hr paused", |s| quiet(s) && s.mas["app"].queue.is_empty())
-        .await;
+    svc.wait("app ran while hr paused", |s| {
+        quiet(s) && s.mas["app"].queue.is_empty()
+    })
+    .await;
     let status = svc.status().await;
     assert_eq!(status.mas["hr"].deferred.len(), 1, "{status:#?}");
     assert_eq!(svc.runs(Some("hr")).len(), hr_runs);
@@ -103,8 +109,10 @@ async fn cancel_stops_a_running_import_and_clear_queue_drops_what_waits() {
     assert!(answer.contains("still running"), "{answer}");
     let answer = svc.control(Control::Cancel, Some("hr")).await.unwrap();
     assert!(answer.contains("cancelling `delta-import`"), "{answer}");
-    svc.wait("the import stopped", |s| Running::state(s, "hr") == MaStateView::Stopped)
-        .await;
+    svc.wait("the import stopped", |s| {
+        Running::state(s, "hr") == MaStateView::Stopped
+    })
+    .await;
     let last = svc.runs(Some("hr")).pop().unwrap();
     assert_eq!(last.status, RunStatus::StoppedUserRequested);
     // Requests wait while the MA is stopped; clear-queue drops them.
@@ -113,7 +121,10 @@ async fn cancel_stops_a_running_import_and_clear_queue_drops_what_waits() {
     let queued = status.mas["hr"].queue.len();
     assert!(queued >= 1);
     let answer = svc.control(Control::ClearQueue, Some("hr")).await.unwrap();
-    assert!(answer.contains(&format!("dropped {queued} queued request(s)")), "{answer}");
+    assert!(
+        answer.contains(&format!("dropped {queued} queued request(s)")),
+        "{answer}"
+    );
     let status = svc.status().await;
     assert!(status.mas["hr"].queue.is_empty());
     // Cancelling an idle MA is refused.
@@ -146,8 +157,16 @@ async fn maintenance_mode_holds_every_start_until_it_ends() {
     svc.control(Control::EndMaintenance, None).await.unwrap();
     svc.wait_quiet("the queued runs ran").await;
     let after = svc.runs(None);
-    assert!(after.iter().any(|r| r.id > before as i64 && r.ma == "app" && r.profile == "full-import"));
-    assert!(after.iter().any(|r| r.id > before as i64 && r.ma == "hr" && r.profile == "full-import"));
+    assert!(
+        after
+            .iter()
+            .any(|r| r.id > before as i64 && r.ma == "app" && r.profile == "full-import")
+    );
+    assert!(
+        after
+            .iter()
+            .any(|r| r.id > before as i64 && r.ma == "hr" && r.profile == "full-import")
+    );
     svc.shutdown().await;
 }
 
@@ -156,10 +175,22 @@ async fn refused_controls_say_what_is_wrong() {
     let dir = converged_quickstart().await;
     let svc = Running::start(dir.path());
     let cases: [(Control, Option<&str>, &str); 7] = [
-        (Control::Start, Some("payroll"), "no management agent named `payroll` (management agents: app, directory, hr)"),
+        (
+            Control::Start,
+            Some("payroll"),
+            "no management agent named `payroll` (management agents: app, directory, hr)",
+        ),
         (Control::Cancel, None, "`cancel` needs a management agent"),
-        (Control::Cancel, Some("app"), "`app` is not running a profile"),
-        (Control::Maintenance, Some("app"), "applies to the whole service"),
+        (
+            Control::Cancel,
+            Some("app"),
+            "`app` is not running a profile",
+        ),
+        (
+            Control::Maintenance,
+            Some("app"),
+            "applies to the whole service",
+        ),
         (Control::EndMaintenance, None, "maintenance mode is not on"),
         (Control::Approve, Some("hr"), "waits for no approval"),
         (Control::Reject, Some("hr"), "waits for no approval"),
@@ -169,6 +200,9 @@ async fn refused_controls_say_what_is_wrong() {
         assert!(refused.contains(expected), "{action} {ma:?}: {refused}");
     }
     let unknown = svc.queue("app", "nightly").await.unwrap_err();
-    assert!(unknown.contains("has no run profile `nightly`"), "{unknown}");
+    assert!(
+        unknown.contains("has no run profile `nightly`"),
+        "{unknown}"
+    );
     svc.shutdown().await;
 }

@@ -18,7 +18,11 @@ async fn a_before_hook_skips_the_profile_it_names_and_lets_others_run() {
     let before = svc.runs(Some("app")).len();
     svc.queue("app", "full-import").await.unwrap();
     svc.wait_quiet("the skipped request handled").await;
-    assert_eq!(svc.runs(Some("app")).len(), before, "the skipped profile ran");
+    assert_eq!(
+        svc.runs(Some("app")).len(),
+        before,
+        "the skipped profile ran"
+    );
     svc.queue("app", "delta-import").await.unwrap();
     svc.wait_quiet("the delta import ran").await;
     let app = svc.runs(Some("app"));
@@ -45,9 +49,16 @@ async fn an_after_hook_stops_its_ma_when_a_counter_exceeds_its_limit() {
         .filter(|r| r.ma == "app")
         .map(|r| r.profile.as_str())
         .collect();
-    assert_eq!(app, vec!["export"], "the confirming import waits: app is stopped");
+    assert_eq!(
+        app,
+        vec!["export"],
+        "the confirming import waits: app is stopped"
+    );
     assert!(
-        summary.runs.iter().any(|r| r.ma == "directory" && r.profile == "delta-import"),
+        summary
+            .runs
+            .iter()
+            .any(|r| r.ma == "directory" && r.profile == "delta-import"),
         "the other target carried on"
     );
     assert!(summary.queued >= 1);
@@ -61,8 +72,11 @@ async fn an_after_hook_stops_its_ma_when_a_counter_exceeds_its_limit() {
 async fn an_after_hook_can_end_the_service() {
     let dir = converged_quickstart().await;
     edit_config(dir.path(), |t| {
-        hr_controller(&t, r#"triggers = []
-hooks = { after = 'if run.profile == "full-import" { "stop-service" }' }"#)
+        hr_controller(
+            &t,
+            r#"triggers = []
+hooks = { after = 'if run.profile == "full-import" { "stop-service" }' }"#,
+        )
     });
     let mut svc = Running::start(dir.path());
     svc.queue("hr", "delta-import").await.unwrap();
@@ -75,5 +89,10 @@ hooks = { after = 'if run.profile == "full-import" { "stop-service" }' }"#)
         .expect("the after hook did not end the service")
         .unwrap()
         .unwrap();
-    assert!(summary.runs.iter().any(|r| r.ma == "hr" && r.profile == "full-import"));
+    assert!(
+        summary
+            .runs
+            .iter()
+            .any(|r| r.ma == "hr" && r.profile == "full-import")
+    );
 }

@@ -11,7 +11,9 @@ use autosync_triggers::schedule::Schedule;
 use chrono::{DateTime, Utc};
 
 fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// #157: a failed run does not freeze the queue: the MA's next requests and
@@ -46,7 +48,10 @@ async fn no_157_queue_keeps_running_after_a_failed_run() {
             ("full-import", RunStatus::StoppedServerDown)
         ]
     );
-    assert!(new.iter().any(|r| r.ma == "app" && r.profile == "full-import"));
+    assert!(
+        new.iter()
+            .any(|r| r.ma == "app" && r.profile == "full-import")
+    );
     // The cause is fixed: the next request runs and the change flows.
     std::fs::rename(&away, &hr).unwrap();
     let id = first_active(dir.path());
@@ -79,22 +84,35 @@ async fn no_158_schedule_fires_after_controller_stop_start() {
             .count()
     };
     let svc = Running::start(dir.path());
-    wait_for("a scheduled run", || scheduled(&svc.runs(Some("hr")), 0) >= 1).await;
+    wait_for("a scheduled run", || {
+        scheduled(&svc.runs(Some("hr")), 0) >= 1
+    })
+    .await;
     svc.control(Control::Stop, Some("hr")).await.unwrap();
-    svc.wait("hr stopped", |s| Running::state(s, "hr") == MaStateView::Stopped)
-        .await;
+    svc.wait("hr stopped", |s| {
+        Running::state(s, "hr") == MaStateView::Stopped
+    })
+    .await;
     // While stopped, the schedule's request waits in the queue.
     svc.wait("a scheduled request queued while stopped", |s| {
-        s.mas["hr"].queue.iter().any(|r| r.profile == "delta-import")
+        s.mas["hr"]
+            .queue
+            .iter()
+            .any(|r| r.profile == "delta-import")
     })
     .await;
     let last = svc.runs(None).last().map_or(0, |r| r.id);
     svc.control(Control::Start, Some("hr")).await.unwrap();
-    wait_for("scheduled runs after start", || scheduled(&svc.runs(Some("hr")), last) >= 2).await;
+    wait_for("scheduled runs after start", || {
+        scheduled(&svc.runs(Some("hr")), last) >= 2
+    })
+    .await;
     svc.shutdown().await;
 
     // A restart of the whole service: the schedule fires again.
-    let last = runs(open_store(dir.path()).as_ref(), None).last().map_or(0, |r| r.id);
+    let last = runs(open_store(dir.path()).as_ref(), None)
+        .last()
+        .map_or(0, |r| r.id);
     let svc = Running::start(dir.path());
     wait_for("scheduled runs after a restart", || {
         scheduled(&svc.runs(Some("hr")), last) >= 2
@@ -140,11 +158,20 @@ fn no_156_schedule_not_fired_twice_after_a_clock_correction() {
         last_fired_slot: Some(utc("2024-05-01T02:00:00Z")),
     };
     let armed = utc("2024-04-30T12:00:00Z");
-    for now in ["2024-05-01T01:00:05Z", "2024-05-01T02:00:00Z", "2024-05-01T02:30:00Z"] {
-        assert_eq!(s.due_slot(&state, armed, utc(now)).unwrap(), None, "at {now}");
+    for now in [
+        "2024-05-01T01:00:05Z",
+        "2024-05-01T02:00:00Z",
+        "2024-05-01T02:30:00Z",
+    ] {
+        assert_eq!(
+            s.due_slot(&state, armed, utc(now)).unwrap(),
+            None,
+            "at {now}"
+        );
     }
     assert_eq!(
-        s.due_slot(&state, armed, utc("2024-05-02T02:00:01Z")).unwrap(),
+        s.due_slot(&state, armed, utc("2024-05-02T02:00:01Z"))
+            .unwrap(),
         Some(utc("2024-05-02T02:00:00Z"))
     );
 }
@@ -166,7 +193,9 @@ async fn no_186_no_waiting_forever_for_an_unmanaged_run_that_does_not_exist() {
         status: RunStatus::InProgress,
         started_at: now,
         ended_at: None,
-        reason: RunReason::Manual { by: "a crashed CLI".into() },
+        reason: RunReason::Manual {
+            by: "a crashed CLI".into(),
+        },
         steps: Vec::new(),
     };
     {
@@ -184,7 +213,11 @@ async fn no_186_no_waiting_forever_for_an_unmanaged_run_that_does_not_exist() {
             .is_some_and(|r| r.status != RunStatus::InProgress)
     };
     wait_for("the dead run closed", || closed(&svc)).await;
-    let ghost_after = svc.runs(Some("hr")).into_iter().find(|r| r.id == ghost_id).unwrap();
+    let ghost_after = svc
+        .runs(Some("hr"))
+        .into_iter()
+        .find(|r| r.id == ghost_id)
+        .unwrap();
     assert_eq!(ghost_after.status, RunStatus::StoppedServer);
     let id = first_active(dir.path());
     set_title(dir.path(), &id, "Not Waiting");
@@ -194,7 +227,11 @@ async fn no_186_no_waiting_forever_for_an_unmanaged_run_that_does_not_exist() {
     })
     .await;
     let hr = svc.runs(Some("hr"));
-    assert!(hr.iter().any(|r| r.id > ghost.id && r.profile == "delta-import" && r.status == RunStatus::Success));
+    assert!(
+        hr.iter().any(|r| r.id > ghost.id
+            && r.profile == "delta-import"
+            && r.status == RunStatus::Success)
+    );
     svc.shutdown().await;
 }
 
@@ -220,7 +257,11 @@ async fn no_175_completed_export_errors_is_finished_and_followed_up() {
     svc.queue("hr", "delta-import").await.unwrap();
     let status = svc.wait_quiet("the cycle ended").await;
     assert_eq!(Running::state(&status, "app"), MaStateView::Idle);
-    let app: Vec<RunRecord> = svc.runs(Some("app")).into_iter().filter(|r| r.id > before).collect();
+    let app: Vec<RunRecord> = svc
+        .runs(Some("app"))
+        .into_iter()
+        .filter(|r| r.id > before)
+        .collect();
     let export = app.iter().find(|r| r.profile == "export").unwrap();
     assert_eq!(export.status, RunStatus::CompletedExportErrors);
     let confirming = app
@@ -262,14 +303,24 @@ async fn no_167_profile_added_or_renamed_on_reload_without_crash() {
         )
     });
     let answer = reload(&svc).await.unwrap();
-    assert!(answer.contains("dropped queued requests: app full-import"), "{answer}");
+    assert!(
+        answer.contains("dropped queued requests: app full-import"),
+        "{answer}"
+    );
     svc.control(Control::Start, Some("app")).await.unwrap();
     svc.queue("app", "full-import-all").await.unwrap();
     svc.queue("app", "import-and-sync").await.unwrap();
     svc.wait_quiet("the rest ran").await;
-    let profiles: Vec<String> = svc.runs(Some("app")).iter().map(|r| r.profile.clone()).collect();
+    let profiles: Vec<String> = svc
+        .runs(Some("app"))
+        .iter()
+        .map(|r| r.profile.clone())
+        .collect();
     for p in ["delta-import", "full-import-all", "import-and-sync"] {
-        assert!(profiles.iter().any(|q| q == p), "{p} did not run: {profiles:?}");
+        assert!(
+            profiles.iter().any(|q| q == p),
+            "{p} did not run: {profiles:?}"
+        );
     }
     let status = svc.status().await;
     assert!(status.service);
@@ -300,10 +351,13 @@ async fn no_116_pending_exports_at_startup_are_exported() {
     persist::save(store.as_ref(), &PersistedState::default()).unwrap();
     drop(store);
     assert!(!app_titles(dir.path()).contains(&(active[0].clone(), "Pending Export".into())));
-    edit_config(dir.path(), |t| t.replace("controller = { auto_start = false }", ""));
+    edit_config(dir.path(), |t| {
+        t.replace("controller = { auto_start = false }", "")
+    });
     let (service, _store) = service(dir.path());
     let summary = service.run(true).await.unwrap();
-    assert!(summary.runs.iter().any(|r| r.ma == "app" && r.profile == "export"
+    assert!(summary.runs.iter().any(|r| r.ma == "app"
+        && r.profile == "export"
         && matches!(r.reason, RunReason::Reconciliation { .. })));
     assert!(app_titles(dir.path()).contains(&(active[0].clone(), "Pending Export".into())));
 }
@@ -313,10 +367,16 @@ async fn no_116_pending_exports_at_startup_are_exported() {
 async fn no_154_percentage_thresholds() {
     let dir = converged_quickstart().await;
     edit_config(dir.path(), |t| {
-        hr_controller(&t, "triggers = []\nstaging_thresholds = { changes = \"5%\" }")
+        hr_controller(
+            &t,
+            "triggers = []\nstaging_thresholds = { changes = \"5%\" }",
+        )
     });
     let (_, lines) = hr_lines(dir.path());
-    let ids: Vec<String> = lines.iter().map(|l| l.split(',').next().unwrap().to_owned()).collect();
+    let ids: Vec<String> = lines
+        .iter()
+        .map(|l| l.split(',').next().unwrap().to_owned())
+        .collect();
     let svc = Running::start(dir.path());
     // 3 % of 320 changed: under.
     for id in &ids[..10] {
@@ -332,7 +392,10 @@ async fn no_154_percentage_thresholds() {
     svc.queue("hr", "delta-import").await.unwrap();
     let status = svc
         .wait("over the percentage", |s| {
-            matches!(Running::state(s, "hr"), MaStateView::ThresholdExceeded { .. })
+            matches!(
+                Running::state(s, "hr"),
+                MaStateView::ThresholdExceeded { .. }
+            )
         })
         .await;
     let MaStateView::ThresholdExceeded { exceeded, .. } = Running::state(&status, "hr") else {
@@ -369,14 +432,21 @@ async fn repeated_error_renotified_after_recovery() {
     std::fs::rename(&away, &hr).unwrap();
     svc.queue("hr", "delta-import").await.unwrap();
     svc.wait("recovered", |s| {
-        quiet(s) && s.mas["hr"].last_run.as_ref().is_some_and(|r| matches!(r.status, RunStatus::Success | RunStatus::CompletedNoObjects))
+        quiet(s)
+            && s.mas["hr"].last_run.as_ref().is_some_and(|r| {
+                matches!(r.status, RunStatus::Success | RunStatus::CompletedNoObjects)
+            })
     })
     .await;
     // The notices are handled in order: once the recovery is notified, the
     // repeat before it has been handled too.
     let recovered = hook.wait_events("recovered", 1).await;
     assert_eq!(recovered[0]["ma"], "hr");
-    assert_eq!(hook.events("run-failed").len(), 1, "the repeat was suppressed");
+    assert_eq!(
+        hook.events("run-failed").len(),
+        1,
+        "the repeat was suppressed"
+    );
     std::fs::rename(&hr, &away).unwrap();
     svc.queue("hr", "delta-import").await.unwrap();
     let sent = hook.wait_events("run-failed", 2).await;
@@ -388,7 +458,11 @@ async fn repeated_error_renotified_after_recovery() {
 /// Adds a `last_logon` column (no flow reads it) to hr.csv.
 fn add_logon_column(dir: &std::path::Path, stamp: &str) {
     let (header, lines) = hr_lines(dir);
-    let header = if header.ends_with(",last_logon") { header } else { format!("{header},last_logon") };
+    let header = if header.ends_with(",last_logon") {
+        header
+    } else {
+        format!("{header},last_logon")
+    };
     let lines: Vec<String> = lines
         .iter()
         .map(|l| {
@@ -453,7 +527,12 @@ async fn no_118_trigger_filters_changes_by_attribute() {
         quiet(s) && app_titles(dir.path()).contains(&(id.clone(), "Relevant".into()))
     })
     .await;
-    let imports = svc.runs(Some("hr")).iter().skip(before).filter(|r| r.profile == "delta-import").count();
+    let imports = svc
+        .runs(Some("hr"))
+        .iter()
+        .skip(before)
+        .filter(|r| r.profile == "delta-import")
+        .count();
     assert_eq!(imports, 1);
     svc.shutdown().await;
 }
@@ -464,7 +543,10 @@ async fn no_118_trigger_filters_changes_by_attribute() {
 async fn changes_inside_min_interval_coalesced_not_dropped() {
     let dir = converged_quickstart().await;
     edit_config(dir.path(), |t| {
-        hr_controller(&t, r#"triggers = [{ type = "file-watch", debounce = "300ms", max_delay = "2s" }]"#)
+        hr_controller(
+            &t,
+            r#"triggers = [{ type = "file-watch", debounce = "300ms", max_delay = "2s" }]"#,
+        )
     });
     let svc = Running::start(dir.path());
     svc.wait_quiet("start-up").await;
@@ -498,23 +580,42 @@ async fn no_123_maintenance_windows() {
     let dir = converged_quickstart().await;
     edit_config(dir.path(), |t| {
         // Every day, all day: hr is always in its window.
-        hr_controller(&t, "triggers = []\nblackouts = [{ start = \"00:00\", end = \"24:00\" }]")
+        hr_controller(
+            &t,
+            "triggers = []\nblackouts = [{ start = \"00:00\", end = \"24:00\" }]",
+        )
     });
     let svc = Running::start(dir.path());
     svc.queue("hr", "delta-import").await.unwrap();
     svc.queue("app", "full-import").await.unwrap();
-    let status = svc.wait("app ran", |s| s.mas["app"].queue.is_empty() && Running::state(s, "app") == MaStateView::Idle).await;
+    let status = svc
+        .wait("app ran", |s| {
+            s.mas["app"].queue.is_empty() && Running::state(s, "app") == MaStateView::Idle
+        })
+        .await;
     assert!(
         matches!(Running::state(&status, "hr"), MaStateView::Waiting { reason } if reason.contains("blackout"))
     );
     svc.control(Control::Maintenance, None).await.unwrap();
     svc.queue("app", "delta-import").await.unwrap();
     let status = svc.status().await;
-    assert_eq!(Running::state(&status, "app"), MaStateView::Waiting { reason: "maintenance mode".into() });
+    assert_eq!(
+        Running::state(&status, "app"),
+        MaStateView::Waiting {
+            reason: "maintenance mode".into()
+        }
+    );
     svc.control(Control::EndMaintenance, None).await.unwrap();
-    svc.wait("app ran after maintenance", |s| s.mas["app"].queue.is_empty() && Running::state(s, "app") == MaStateView::Idle).await;
+    svc.wait("app ran after maintenance", |s| {
+        s.mas["app"].queue.is_empty() && Running::state(s, "app") == MaStateView::Idle
+    })
+    .await;
     let status = svc.status().await;
-    assert_eq!(status.mas["hr"].queue.len(), 1, "hr still waits for its window");
+    assert_eq!(
+        status.mas["hr"].queue.len(),
+        1,
+        "hr still waits for its window"
+    );
     svc.shutdown().await;
 }
 
@@ -533,9 +634,16 @@ async fn no_14_one_follow_up_switched_off() {
     let before = svc.runs(None).last().map_or(0, |r| r.id);
     svc.queue("hr", "delta-import").await.unwrap();
     svc.wait_quiet("the cycle ended").await;
-    let new: Vec<RunRecord> = svc.runs(None).into_iter().filter(|r| r.id > before).collect();
+    let new: Vec<RunRecord> = svc
+        .runs(None)
+        .into_iter()
+        .filter(|r| r.id > before)
+        .collect();
     assert!(!new.iter().any(|r| r.ma == "app"), "app ran by itself");
-    assert!(new.iter().any(|r| r.ma == "directory" && r.profile == "export"));
+    assert!(
+        new.iter()
+            .any(|r| r.ma == "directory" && r.profile == "export")
+    );
     assert!(!app_titles(dir.path()).contains(&(id.clone(), "Operator Exports".into())));
     let (engine, _) = build(dir.path(), &svc.store);
     assert!(engine.cs_state("app").unwrap().pending_export >= 1);
@@ -554,17 +662,25 @@ async fn no_43_service_starts_with_mas_stopped() {
     let svc = Running::start(dir.path());
     svc.queue("hr", "delta-import").await.unwrap();
     let status = svc.status().await;
-    assert!(status.mas.values().all(|m| m.state == MaStateView::Stopped), "{status:#?}");
+    assert!(
+        status.mas.values().all(|m| m.state == MaStateView::Stopped),
+        "{status:#?}"
+    );
     assert!(svc.runs(None).is_empty());
     svc.control(Control::Start, None).await.unwrap();
-    svc.wait("converged", |s| quiet(s) && app_ids(dir.path()) == hr_active(dir.path()))
-        .await;
+    svc.wait("converged", |s| {
+        quiet(s) && app_ids(dir.path()) == hr_active(dir.path())
+    })
+    .await;
     svc.shutdown().await;
     // The operator's start is kept across a restart.
     let store = open_store(dir.path());
     let (_, config) = build(dir.path(), &store);
     let status = status_from_store(store.as_ref(), &config).unwrap();
-    assert!(status.mas.values().all(|m| m.state == MaStateView::Idle), "{status:#?}");
+    assert!(
+        status.mas.values().all(|m| m.state == MaStateView::Idle),
+        "{status:#?}"
+    );
 }
 
 /// #185: a truncated configuration says what is wrong and where, and a

@@ -55,29 +55,45 @@ async fn a_reload_adds_a_trigger_and_drops_only_the_requests_it_cannot_run() {
     });
     let answer = reload(&svc).await.unwrap();
     assert!(answer.contains("changed: app"), "{answer}");
-    assert!(answer.contains("dropped queued requests: app full-import"), "{answer}");
+    assert!(
+        answer.contains("dropped queued requests: app full-import"),
+        "{answer}"
+    );
     let status = svc.status().await;
-    let queued: Vec<&str> = status.mas["app"].queue.iter().map(|r| r.profile.as_str()).collect();
+    let queued: Vec<&str> = status.mas["app"]
+        .queue
+        .iter()
+        .map(|r| r.profile.as_str())
+        .collect();
     assert!(queued.contains(&"export"), "{queued:?}");
     assert!(!queued.contains(&"full-import"), "{queued:?}");
 
     // The rest runs; the new trigger asks for app's delta import.
     svc.control(Control::Start, Some("app")).await.unwrap();
     wait_for("a run of app's new trigger", || {
-        svc.runs(Some("app")).iter().any(|r| {
-            matches!(&r.reason, RunReason::Trigger { trigger } if trigger.contains("app-poll"))
-        })
+        svc.runs(Some("app")).iter().any(
+            |r| matches!(&r.reason, RunReason::Trigger { trigger } if trigger.contains("app-poll")),
+        )
     })
     .await;
     let app = svc.runs(Some("app"));
-    assert!(app.iter().any(|r| r.profile == "export"
-        && matches!(&r.reason, RunReason::Manual { .. })));
-    assert!(!app.iter().any(|r| r.profile == "full-import"
-        && matches!(&r.reason, RunReason::Manual { .. })));
+    assert!(
+        app.iter()
+            .any(|r| r.profile == "export" && matches!(&r.reason, RunReason::Manual { .. }))
+    );
+    assert!(
+        !app.iter()
+            .any(|r| r.profile == "full-import" && matches!(&r.reason, RunReason::Manual { .. }))
+    );
     // Other MAs still run after the reload.
     svc.queue("hr", "delta-import").await.unwrap();
-    svc.wait("hr ran after the reload", |s| s.mas["hr"].queue.is_empty()
-        && s.mas["hr"].last_run.as_ref().is_some_and(|r| matches!(&r.reason, RunReason::Manual { .. })))
+    svc.wait("hr ran after the reload", |s| {
+        s.mas["hr"].queue.is_empty()
+            && s.mas["hr"]
+                .last_run
+                .as_ref()
+                .is_some_and(|r| matches!(&r.reason, RunReason::Manual { .. }))
+    })
     .await;
     assert!(hook.events("config-reload-rejected").is_empty());
     svc.shutdown().await;
@@ -103,7 +119,14 @@ async fn a_refused_reload_is_notified_and_the_running_configuration_stays() {
         })
         .unwrap();
     let sent = hook.wait_events("config-reload-rejected", 1).await;
-    assert!(sent[0]["message"].as_str().unwrap().contains("autosync.toml:"), "{:#}", sent[0]);
+    assert!(
+        sent[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("autosync.toml:"),
+        "{:#}",
+        sent[0]
+    );
     // The running configuration still works.
     let id = first_active(dir.path());
     std::fs::write(dir.path().join("autosync.toml"), &text).unwrap();

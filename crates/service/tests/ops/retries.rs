@@ -31,7 +31,10 @@ retry = { backoff = "50ms", max_backoff = "200ms", max_attempts = 2 }"#,
         })
         .await;
     let MaStateView::Failed {
-        profile, status: st, attempts, ..
+        profile,
+        status: st,
+        attempts,
+        ..
     } = Running::state(&status, "hr")
     else {
         unreachable!()
@@ -58,7 +61,11 @@ retry = { backoff = "50ms", max_backoff = "200ms", max_attempts = 2 }"#,
     })
     .await;
     assert_eq!(hook.events("ma-failed").len(), 1, "{:#?}", hook.bodies());
-    assert_eq!(app_titles(dir.path()), before, "nothing flowed while failing");
+    assert_eq!(
+        app_titles(dir.path()),
+        before,
+        "nothing flowed while failing"
+    );
 
     // The cause is fixed (with a change in it): the next retry succeeds,
     // the failed state clears and the change reaches the targets.
@@ -106,7 +113,11 @@ async fn a_missing_target_folder_is_retried_and_the_export_runs_when_it_is_back(
             matches!(Running::state(s, "directory"), MaStateView::Failed { .. })
         })
         .await;
-    let MaStateView::Failed { profile, status: st, .. } = Running::state(&status, "directory")
+    let MaStateView::Failed {
+        profile,
+        status: st,
+        ..
+    } = Running::state(&status, "directory")
     else {
         unreachable!()
     };

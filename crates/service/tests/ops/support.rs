@@ -76,7 +76,10 @@ pub fn edit_config(dir: &Path, edit: impl FnOnce(String) -> String) {
 /// The configuration text with `hr`'s `[ma.controller]` keys replaced by
 /// `keys` (one or more `key = value` lines).
 pub fn hr_controller(text: &str, keys: &str) -> String {
-    assert!(text.contains(HR_TRIGGER), "the quickstart's hr trigger moved");
+    assert!(
+        text.contains(HR_TRIGGER),
+        "the quickstart's hr trigger moved"
+    );
     text.replacen(HR_TRIGGER, keys, 1)
 }
 
@@ -146,7 +149,10 @@ pub fn service(dir: &Path) -> (Service, Arc<dyn Store>) {
     let engine = Engine::new(system, store.clone(), Arc::new(registry())).unwrap();
     engine.close_unfinished_runs().unwrap();
     let adapter = EngineAdapter(Arc::new(engine));
-    (Service::new(Arc::new(adapter), store.clone(), config), store)
+    (
+        Service::new(Arc::new(adapter), store.clone(), config),
+        store,
+    )
 }
 
 /// Runs the service once (until quiescent) over the folder: the targets
@@ -286,7 +292,10 @@ pub fn quiet(status: &Status) -> bool {
 pub async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
-        assert!(start.elapsed() < EVENT_TIMEOUT, "gave up waiting for {what}");
+        assert!(
+            start.elapsed() < EVENT_TIMEOUT,
+            "gave up waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -313,10 +322,15 @@ pub fn app_titles(dir: &Path) -> Vec<(String, String)> {
     let mut stmt = conn
         .prepare("SELECT employee_id, title FROM users ORDER BY employee_id")
         .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default())))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
 }
 
 /// The directory file's ids.

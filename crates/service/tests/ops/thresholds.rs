@@ -44,15 +44,28 @@ async fn trip(svc: &Running) -> (i64, Vec<String>) {
     svc.queue("hr", "delta-import").await.unwrap();
     let status = svc
         .wait("threshold exceeded", |s| {
-            matches!(Running::state(s, "hr"), MaStateView::ThresholdExceeded { .. })
-                && s.mas.values().all(|m| !matches!(m.state, MaStateView::Running { .. }))
+            matches!(
+                Running::state(s, "hr"),
+                MaStateView::ThresholdExceeded { .. }
+            ) && s
+                .mas
+                .values()
+                .all(|m| !matches!(m.state, MaStateView::Running { .. }))
         })
         .await;
-    let MaStateView::ThresholdExceeded { run_id, exceeded, held } = Running::state(&status, "hr")
+    let MaStateView::ThresholdExceeded {
+        run_id,
+        exceeded,
+        held,
+    } = Running::state(&status, "hr")
     else {
         unreachable!()
     };
-    assert_eq!(held, vec!["delta-sync".to_owned()], "the follow-up sync is held");
+    assert_eq!(
+        held,
+        vec!["delta-sync".to_owned()],
+        "the follow-up sync is held"
+    );
     (run_id, exceeded)
 }
 
@@ -65,7 +78,10 @@ async fn deletes_over_a_percentage_hold_the_sync_until_approved_then_flow() {
     assert!(removed_active > 0);
     let svc = Running::start(dir.path());
     let (run_id, exceeded) = trip(&svc).await;
-    assert!(exceeded.iter().any(|e| e.contains("deletes")), "{exceeded:?}");
+    assert!(
+        exceeded.iter().any(|e| e.contains("deletes")),
+        "{exceeded:?}"
+    );
     assert_eq!(hr_syncs_after(&svc, run_id), 0, "no sync ran");
     assert_eq!(app_ids(dir.path()), app_before, "app unchanged");
     assert_eq!(directory_ids(dir.path()), dir_before, "directory unchanged");
@@ -99,7 +115,10 @@ async fn rejected_changes_are_discarded_and_the_next_import_stages_and_trips_aga
     let answer = svc.control(Control::Reject, Some("hr")).await.unwrap();
     assert!(answer.contains("rejected"), "{answer}");
     let status = svc.status().await;
-    assert!(matches!(Running::state(&status, "hr"), MaStateView::Idle), "{status:#?}");
+    assert!(
+        matches!(Running::state(&status, "hr"), MaStateView::Idle),
+        "{status:#?}"
+    );
     assert!(status.mas["hr"].queue.is_empty());
     // The connector space holds no staged change any more.
     let (engine, _) = build(dir.path(), &svc.store);
@@ -115,7 +134,10 @@ async fn rejected_changes_are_discarded_and_the_next_import_stages_and_trips_aga
     // and trip again.
     let (second, exceeded) = trip(&svc).await;
     assert!(second > first);
-    assert!(exceeded.iter().any(|e| e.contains("deletes")), "{exceeded:?}");
+    assert!(
+        exceeded.iter().any(|e| e.contains("deletes")),
+        "{exceeded:?}"
+    );
     let cs = engine.cs_state("hr").unwrap();
     assert!(cs.pending_import >= 100, "{cs:?}");
     hook.wait_events("threshold-exceeded", 2).await;
@@ -135,14 +157,20 @@ async fn a_count_threshold_trips_on_updates_and_a_small_change_passes() {
     svc.queue("hr", "delta-import").await.unwrap();
     svc.wait_quiet("the small change flowed").await;
     let status = svc.status().await;
-    assert!(matches!(Running::state(&status, "hr"), MaStateView::Idle), "{status:#?}");
+    assert!(
+        matches!(Running::state(&status, "hr"), MaStateView::Idle),
+        "{status:#?}"
+    );
     assert!(app_titles(dir.path()).contains(&(active[0].clone(), "Small Change".into())));
     // Five updates: over.
     for id in &active[2..7] {
         set_title(dir.path(), id, "Big Change");
     }
     let (run_id, exceeded) = trip(&svc).await;
-    assert!(exceeded.iter().any(|e| e.contains("updates")), "{exceeded:?}");
+    assert!(
+        exceeded.iter().any(|e| e.contains("updates")),
+        "{exceeded:?}"
+    );
     assert!(!app_titles(dir.path()).contains(&(active[2].clone(), "Big Change".into())));
     svc.control(Control::Approve, Some("hr")).await.unwrap();
     svc.wait("approved", |s| {
