@@ -11,5 +11,6 @@ mod cli {
     mod crash;
     mod discover;
     mod quickstart;
+    mod reload;
     mod service;
 }

@@ -1,0 +1,155 @@
+//! Reload of the real binary on SIGHUP (#185 of the original): a truncated
+//! configuration is refused with its location (file:line) while the service
+//! keeps running on the last good one; a valid changed configuration is
+//! then applied.
+
+use super::support::{BIN, Workdir, app_users, hr_with_status};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `autosync run` in the background, its log collected as it comes.
+struct Service {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Service {
+    fn start(w: &Workdir) -> Service {
+        let mut child = Command::new(BIN)
+            .arg("-c")
+            .arg(w.config())
+            .args(["run", "--no-api"])
+            .env_remove("AUTOSYNC_CONFIG")
+            .env("AUTOSYNC_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Service { child, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until `done` holds, failing with the log.
+    fn wait(&mut self, what: &str, mut done: impl FnMut(&str) -> bool) {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if done(&log) {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("the service ended ({status}) while waiting for {what}; log:\n{log}");
+            }
+            assert!(
+                start.elapsed() < EVENT_TIMEOUT,
+                "gave up waiting for {what}; log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The application table holds every active person (the first cycle ran).
+fn converged(w: &Workdir) -> bool {
+    let rows = rusqlite::Connection::open_with_flags(
+        w.path().join("data/app.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .and_then(|c| c.query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0)));
+    rows.is_ok_and(|n| n as usize == hr_with_status(w.path(), "active").len())
+        && app_users(w.path()).len() == hr_with_status(w.path(), "active").len()
+}
+
+#[test]
+fn sighup_with_a_truncated_config_keeps_running_and_says_where_then_applies_a_valid_one() {
+    let w = Workdir::quickstart();
+    let good = std::fs::read_to_string(w.config()).unwrap();
+    let mut svc = Service::start(&w);
+    // The first cycle has run: the SIGHUP handler is in place by then.
+    let start = Instant::now();
+    while !converged(&w) {
+        assert!(
+            start.elapsed() < EVENT_TIMEOUT,
+            "no first cycle; log:\n{}",
+            svc.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    svc.wait("the first cycle logged", |log| log.contains("run ended"));
+
+    // A truncated file (cut inside the `app` MA's table).
+    let cut = good.find("[[ma]]\nname = \"app\"").unwrap() + 30;
+    std::fs::write(w.config(), &good[..cut]).unwrap();
+    svc.signal("HUP");
+    svc.wait("the refusal", |log| log.contains("reload refused"));
+    let log = svc.log();
+    let refusal = &log[log.find("reload refused").unwrap()..];
+    assert!(
+        refusal.contains("autosync.toml:"),
+        "the refusal does not say where: {refusal}"
+    );
+    let located = refusal
+        .split("autosync.toml:")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    assert!(
+        located.is_some_and(|line| line >= 1),
+        "no line number: {refusal}"
+    );
+    assert!(svc.child.try_wait().unwrap().is_none(), "the service ended");
+
+    // A valid, changed configuration: an interval trigger on app.
+    let changed = good.replacen(
+        "deprovisioning = \"delete\"",
+        "deprovisioning = \"delete\"\ncontroller = { triggers = [{ type = \"interval\", every = \"300ms\", name = \"after-reload\" }] }",
+        1,
+    );
+    std::fs::write(w.config(), changed).unwrap();
+    svc.signal("HUP");
+    svc.wait("the reload", |log| log.contains("configuration reloaded"));
+    let log = svc.log();
+    let reloaded = &log[log.find("configuration reloaded").unwrap()..];
+    assert!(reloaded.contains("changed: app"), "{reloaded}");
+    svc.wait("a run of the new trigger", |log| {
+        log.contains("after-reload")
+    });
+
+    svc.signal("TERM");
+    let status = svc.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "log:\n{}", svc.log());
+}
