@@ -17,6 +17,12 @@ mod service;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc: the engine allocates and frees many small values per object;
+/// the benchmark measured import +40 % and export +25 % over the system
+/// allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = args::Cli::parse();
     let service = matches!(args.command, args::Command::Run(_));
