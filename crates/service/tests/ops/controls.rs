@@ -206,3 +206,34 @@ async fn refused_controls_say_what_is_wrong() {
     );
     svc.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_deferred_requests_and_maintenance_survive_a_restart() {
+    let dir = converged_quickstart().await;
+    let svc = Running::start(dir.path());
+    svc.wait_quiet("start-up").await;
+    svc.control(Control::Pause, Some("hr")).await.unwrap();
+    let id = first_active(dir.path());
+    set_title(dir.path(), &id, "Deferred Across Restart");
+    svc.wait("the request deferred", |s| !s.mas["hr"].deferred.is_empty())
+        .await;
+    svc.control(Control::Maintenance, None).await.unwrap();
+    svc.shutdown().await;
+
+    let svc = Running::start(dir.path());
+    let status = svc.status().await;
+    assert!(status.maintenance.is_some(), "maintenance forgotten");
+    assert!(status.mas["hr"].paused, "pause forgotten");
+    assert_eq!(status.mas["hr"].deferred.len(), 1, "{status:#?}");
+    let runs = svc.runs(None).len();
+    svc.control(Control::Resume, Some("hr")).await.unwrap();
+    let status = svc.status().await;
+    assert!(!status.mas["hr"].queue.is_empty());
+    assert_eq!(svc.runs(None).len(), runs, "a run started in maintenance mode");
+    svc.control(Control::EndMaintenance, None).await.unwrap();
+    svc.wait("the deferred change flowed", |s| {
+        quiet(s) && app_titles(dir.path()).contains(&(id.clone(), "Deferred Across Restart".into()))
+    })
+    .await;
+    svc.shutdown().await;
+}

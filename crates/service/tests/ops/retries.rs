@@ -138,3 +138,43 @@ async fn a_missing_target_folder_is_retried_and_the_export_runs_when_it_is_back(
     assert_eq!(text.lines().count(), hr_active(dir.path()).len());
     svc.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_start_clears_the_failed_state_and_retries_at_once() {
+    let dir = converged_quickstart().await;
+    edit_config(dir.path(), |t| {
+        hr_controller(
+            &t,
+            r#"triggers = []
+retry = { backoff = "50ms", max_backoff = "1h", max_attempts = 1 }"#,
+        )
+    });
+    let hr = dir.path().join("data/hr.csv");
+    let away = dir.path().join("hr.csv.away");
+    std::fs::rename(&hr, &away).unwrap();
+    let svc = Running::start(dir.path());
+    svc.queue("hr", "delta-import").await.unwrap();
+    let status = svc
+        .wait("hr failed", |s| {
+            matches!(Running::state(s, "hr"), MaStateView::Failed { .. })
+        })
+        .await;
+    // The next automatic retry is an hour away; the request waits at the
+    // front of the queue.
+    assert_eq!(status.mas["hr"].queue.len(), 1);
+    std::fs::rename(&away, &hr).unwrap();
+    let id = first_active(dir.path());
+    set_title(dir.path(), &id, "Started By Hand");
+    let answer = svc
+        .control(autosync_service::Control::Start, Some("hr"))
+        .await
+        .unwrap();
+    assert!(answer.contains("started `hr`"), "{answer}");
+    svc.wait("the retry ran at once and the change flowed", |s| {
+        quiet(s)
+            && Running::state(s, "hr") == MaStateView::Idle
+            && app_titles(dir.path()).contains(&(id.clone(), "Started By Hand".into()))
+    })
+    .await;
+    svc.shutdown().await;
+}

@@ -191,3 +191,34 @@ async fn a_count_threshold_trips_on_updates_and_a_small_change_passes() {
     );
     svc.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threshold_waiting_for_an_operator_survives_a_restart() {
+    let (dir, _hook) = setup(r#"{ deletes = "10%" }"#).await;
+    let app_before = app_ids(dir.path());
+    remove_rows(dir.path(), 100);
+    let svc = Running::start(dir.path());
+    let (run_id, _) = trip(&svc).await;
+    svc.shutdown().await;
+
+    let svc = Running::start(dir.path());
+    let status = svc.status().await;
+    match Running::state(&status, "hr") {
+        MaStateView::ThresholdExceeded { run_id: r, held, .. } => {
+            assert_eq!(r, run_id);
+            assert_eq!(held, vec!["delta-sync".to_owned()]);
+        }
+        other => panic!("the threshold was forgotten: {other:?}"),
+    }
+    // Reconciliation at start must not sync what waits for the operator.
+    svc.wait_quiet("start-up").await;
+    assert_eq!(hr_syncs_after(&svc, run_id), 0);
+    assert_eq!(app_ids(dir.path()), app_before);
+    svc.control(Control::Approve, Some("hr")).await.unwrap();
+    svc.wait("approved after the restart", |s| {
+        quiet(s) && matches!(Running::state(s, "hr"), MaStateView::Idle)
+    })
+    .await;
+    assert_eq!(app_ids(dir.path()), hr_active(dir.path()));
+    svc.shutdown().await;
+}
