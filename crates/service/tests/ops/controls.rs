@@ -229,7 +229,11 @@ async fn pause_deferred_requests_and_maintenance_survive_a_restart() {
     svc.control(Control::Resume, Some("hr")).await.unwrap();
     let status = svc.status().await;
     assert!(!status.mas["hr"].queue.is_empty());
-    assert_eq!(svc.runs(None).len(), runs, "a run started in maintenance mode");
+    assert_eq!(
+        svc.runs(None).len(),
+        runs,
+        "a run started in maintenance mode"
+    );
     svc.control(Control::EndMaintenance, None).await.unwrap();
     svc.wait("the deferred change flowed", |s| {
         quiet(s) && app_titles(dir.path()).contains(&(id.clone(), "Deferred Across Restart".into()))

@@ -96,3 +96,29 @@ hooks = { after = 'if run.profile == "full-import" { "stop-service" }' }"#,
             .any(|r| r.ma == "hr" && r.profile == "full-import")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_before_hook_lets_the_run_go_ahead_and_is_notified() {
+    let dir = converged_quickstart().await;
+    let hook = WebhookSink::start();
+    edit_config(dir.path(), |t| {
+        let t = target_controller(
+            &t,
+            "app",
+            r#"hooks = { before = 'if profile == "full-import" { throw "broken hook" }' }"#,
+        );
+        global_controller(&t, &webhook_section(&hook.url))
+    });
+    let svc = Running::start(dir.path());
+    let before = svc.runs(Some("app")).len();
+    svc.queue("app", "full-import").await.unwrap();
+    svc.wait_quiet("the run went ahead").await;
+    let app = svc.runs(Some("app"));
+    assert_eq!(app.len(), before + 1);
+    assert_eq!(app.last().unwrap().profile, "full-import");
+    let sent = hook.wait_events("trigger-error", 1).await;
+    assert_eq!(sent[0]["ma"], "app");
+    let message = sent[0]["message"].as_str().unwrap();
+    assert!(message.contains("broken hook"), "{message}");
+    svc.shutdown().await;
+}

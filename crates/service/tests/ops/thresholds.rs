@@ -204,7 +204,9 @@ async fn a_threshold_waiting_for_an_operator_survives_a_restart() {
     let svc = Running::start(dir.path());
     let status = svc.status().await;
     match Running::state(&status, "hr") {
-        MaStateView::ThresholdExceeded { run_id: r, held, .. } => {
+        MaStateView::ThresholdExceeded {
+            run_id: r, held, ..
+        } => {
             assert_eq!(r, run_id);
             assert_eq!(held, vec!["delta-sync".to_owned()]);
         }
