@@ -263,7 +263,15 @@ impl TriggerSet {
                 Trigger::AutoImport(t) => {
                     tokio::spawn(t.run(self.last_import.subscribe(), clock, sink, token))
                 }
-                Trigger::FileWatch(t) => tokio::spawn(t.run(clock, sink, token)),
+                // The watch is armed before `start` returns, so a change made
+                // after it is seen (a failure is retried by `run`).
+                Trigger::FileWatch(t) => match t.watch() {
+                    Ok(active) => tokio::spawn(async move {
+                        t.run_on(active, clock.as_ref(), sink.as_ref(), &token)
+                            .await;
+                    }),
+                    Err(_) => tokio::spawn(t.run(clock, sink, token)),
+                },
                 Trigger::Script(t) => tokio::spawn(t.run(deps.host.clone(), clock, sink, token)),
             };
             tasks.push(task);
