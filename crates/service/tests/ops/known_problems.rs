@@ -757,3 +757,39 @@ async fn no_186_an_unmanaged_run_is_noticed_and_followed_up() {
     assert!(matches!(sync.reason, RunReason::FollowUp { run_id, .. } if run_id == record.id));
     svc.shutdown().await;
 }
+
+/// #167 across a restart: the configuration changed while the service was
+/// stopped, and a persisted request names a profile that no longer exists.
+/// The service starts, drops that request, and runs the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_167_a_persisted_request_for_a_removed_profile_does_not_block_the_start() {
+    let dir = converged_quickstart().await;
+    edit_config(dir.path(), |t| hr_controller(&t, "triggers = []"));
+    let svc = Running::start(dir.path());
+    svc.control(Control::Stop, Some("app")).await.unwrap();
+    svc.queue("app", "full-import").await.unwrap();
+    svc.queue("app", "delta-import").await.unwrap();
+    svc.shutdown().await;
+    edit_config(dir.path(), |t| {
+        t.replacen(
+            "deprovisioning = \"delete\"",
+            &format!("deprovisioning = \"delete\"\n{APP_PROFILES_WITHOUT_FULL_IMPORT}"),
+            1,
+        )
+    });
+    let svc = Running::start(dir.path());
+    let before = svc.runs(Some("app")).len();
+    svc.control(Control::Start, Some("app")).await.unwrap();
+    svc.wait("app's queue handled", |s| {
+        quiet(s) && Running::state(s, "app") == MaStateView::Idle
+    })
+    .await;
+    let ran: Vec<String> = svc
+        .runs(Some("app"))
+        .into_iter()
+        .skip(before)
+        .map(|r| r.profile)
+        .collect();
+    assert_eq!(ran, vec!["delta-import".to_owned()], "{ran:?}");
+    svc.shutdown().await;
+}
