@@ -164,6 +164,23 @@ impl Service {
     pub async fn run(self, once: bool) -> Result<Summary, ServiceError> {
         let state = persist::load(self.store.as_ref())?;
         let mut sets = self.build_triggers(&state.triggers)?;
+        let (events_tx, events_rx) = mpsc::unbounded_channel::<TriggerEvent>();
+        // Every MA's triggers run, stopped MAs' too: their requests wait in
+        // the queue (nothing is lost) until an operator starts the MA.
+        let deps = (!once).then(|| TriggerDeps {
+            sink: Arc::new(events_tx.clone()),
+            clock: Arc::new(SystemClock),
+            host: Arc::new(StoreHost(self.store.clone())) as Arc<dyn ScriptHost>,
+            rng_seed: None,
+        });
+        // The file watches are armed before the files are compared with the
+        // last imports, so a change made meanwhile is seen by one or the
+        // other (their requests wait in the channel until the executor runs).
+        if let Some(deps) = &deps {
+            for set in sets.values_mut() {
+                set.start(deps);
+            }
+        }
         let initial = self.changed_while_stopped(&sets);
         let Service {
             engine,
@@ -184,15 +201,6 @@ impl Service {
         for request in initial {
             executor.trigger_request(request);
         }
-        let (events_tx, events_rx) = mpsc::unbounded_channel::<TriggerEvent>();
-        // Every MA's triggers run, stopped MAs' too: their requests wait in
-        // the queue (nothing is lost) until an operator starts the MA.
-        let deps = (!once).then(|| TriggerDeps {
-            sink: Arc::new(events_tx.clone()),
-            clock: Arc::new(SystemClock),
-            host: Arc::new(StoreHost(store)) as Arc<dyn ScriptHost>,
-            rng_seed: None,
-        });
         let summary = executor
             .with_triggers(std::mem::take(&mut sets), deps)
             .run(once, events_rx, commands_rx, shutdown)
