@@ -246,16 +246,20 @@ impl Executor {
         }
     }
 
-    /// Runs that exist now are history: reconciliation at start covers
-    /// what they left to do, so only later runs count as unmanaged.
-    pub(crate) fn skip_past_runs(&mut self) {
-        let newest = self
-            .store
+    /// The id of the newest run in the store (0 when none or unreadable).
+    fn newest_run_id(&self) -> autosync_model::RunId {
+        self.store
             .read()
             .ok()
             .and_then(|mut r| r.runs(None, 1).ok())
             .and_then(|runs| runs.first().map(|r| r.id))
-            .unwrap_or(0);
+            .unwrap_or(0)
+    }
+
+    /// Runs that exist now are history: reconciliation at start covers
+    /// what they left to do, so only later runs count as unmanaged.
+    pub(crate) fn skip_past_runs(&mut self) {
+        let newest = self.newest_run_id();
         self.state.last_seen_run = self.state.last_seen_run.max(newest);
         self.seen.clear();
     }
@@ -266,13 +270,7 @@ impl Executor {
     /// (follow-ups, thresholds, notifications). Cheap when nothing changed:
     /// one read of the newest run id.
     pub(crate) fn poll_unmanaged(&mut self) {
-        let newest = self
-            .store
-            .read()
-            .ok()
-            .and_then(|mut r| r.runs(None, 1).ok())
-            .and_then(|runs| runs.first().map(|r| r.id))
-            .unwrap_or(0);
+        let newest = self.newest_run_id();
         if newest <= self.state.last_seen_run && self.unmanaged.is_empty() {
             return;
         }
@@ -1022,20 +1020,8 @@ impl Executor {
                         processed: p.processed,
                         expected: p.expected,
                     }
-                } else if let Some(t) = control.and_then(|c| c.threshold.as_ref()) {
-                    MaStateView::ThresholdExceeded {
-                        run_id: t.run_id,
-                        exceeded: t.exceeded.clone(),
-                        held: t.held.iter().map(|r| r.profile.clone()).collect(),
-                    }
-                } else if let Some(f) = control.and_then(|c| c.failed.as_ref()) {
-                    MaStateView::Failed {
-                        profile: f.profile.clone(),
-                        status: f.status,
-                        run_id: f.run_id,
-                        attempts: f.attempts,
-                        since: f.since,
-                    }
+                } else if let Some(v) = control.and_then(MaStateView::from_control) {
+                    v
                 } else if self.ma_state(name) == MaState::Disabled {
                     MaStateView::Disabled
                 } else if self.ma_state(name) != MaState::Active {

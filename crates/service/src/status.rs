@@ -4,7 +4,7 @@
 //! persisted state.
 
 use crate::config::ControllerConfig;
-use crate::persist::{self, PersistError, Since};
+use crate::persist::{self, MaControl, PersistError, Since};
 use autosync_controller::{QueuedRequest, Request};
 use autosync_model::{RunId, RunRecord, RunStatus};
 use autosync_store::Store;
@@ -57,6 +57,27 @@ pub enum MaStateView {
     Queued,
 }
 
+impl MaStateView {
+    /// The state an MA's persisted control shows, when it overrides the
+    /// others: a held staging threshold, then the failed state.
+    pub fn from_control(control: &MaControl) -> Option<MaStateView> {
+        if let Some(t) = &control.threshold {
+            return Some(MaStateView::ThresholdExceeded {
+                run_id: t.run_id,
+                exceeded: t.exceeded.clone(),
+                held: t.held.iter().map(|r| r.profile.clone()).collect(),
+            });
+        }
+        control.failed.as_ref().map(|f| MaStateView::Failed {
+            profile: f.profile.clone(),
+            status: f.status,
+            run_id: f.run_id,
+            attempts: f.attempts,
+            since: f.since,
+        })
+    }
+}
+
 /// One MA in the status.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MaStatus {
@@ -99,20 +120,8 @@ pub fn status_from_store(
             .unwrap_or_default();
         let control = state.mas.get(name);
         let started = control.and_then(|c| c.started).unwrap_or(ma.auto_start);
-        let state_view = if let Some(t) = control.and_then(|c| c.threshold.as_ref()) {
-            MaStateView::ThresholdExceeded {
-                run_id: t.run_id,
-                exceeded: t.exceeded.clone(),
-                held: t.held.iter().map(|r| r.profile.clone()).collect(),
-            }
-        } else if let Some(f) = control.and_then(|c| c.failed.as_ref()) {
-            MaStateView::Failed {
-                profile: f.profile.clone(),
-                status: f.status,
-                run_id: f.run_id,
-                attempts: f.attempts,
-                since: f.since,
-            }
+        let state_view = if let Some(v) = control.and_then(MaStateView::from_control) {
+            v
         } else if !started {
             MaStateView::Stopped
         } else if queue.is_empty() {
