@@ -31,7 +31,8 @@ impl ChangeFilter {
         }
     }
 
-    fn ignores(&self, attribute: &str) -> bool {
+    /// Whether `attribute` is ignored (names compare case-insensitively).
+    pub fn ignores(&self, attribute: &str) -> bool {
         self.ignore_attributes
             .iter()
             .any(|a| a.eq_ignore_ascii_case(attribute))

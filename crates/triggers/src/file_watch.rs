@@ -7,6 +7,7 @@
 //! are not changes. If the folder cannot be watched, the error is reported
 //! and the watch is retried every 30 s.
 
+use crate::change_filter::ChangeFilter;
 use crate::clock::Clock;
 use crate::coalescer::Coalescer;
 use crate::config::{Ask, Common, check_profile, default_profile, key_error};
@@ -42,6 +43,10 @@ pub struct FileWatchConfig {
     pub debounce: HumanDuration,
     #[serde(default = "default_max_delay")]
     pub max_delay: HumanDuration,
+    /// Columns (CSV) or keys (JSON lines) whose changes ask for no import,
+    /// e.g. a last-logon timestamp that changes all day.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_attributes: Vec<String>,
 }
 
 fn default_debounce() -> HumanDuration {
@@ -60,6 +65,8 @@ pub struct FileWatchTrigger {
     pub file_name: OsString,
     pub debounce: Duration,
     pub max_delay: Duration,
+    /// Attributes whose changes ask for no import (empty: every change asks).
+    pub ignore: ChangeFilter,
 }
 
 impl FileWatchConfig {
@@ -136,6 +143,7 @@ impl FileWatchConfig {
             file_name: file_name.to_os_string(),
             debounce: self.debounce.0,
             max_delay: self.max_delay.0,
+            ignore: ChangeFilter::new(self.ignore_attributes.iter().cloned()),
         })
     }
 }
@@ -249,6 +257,12 @@ impl FileWatchTrigger {
     ) {
         let mut coalescer = Coalescer::new(self.debounce, self.max_delay);
         let mut open = true;
+        let filtering = !self.ignore.ignore_attributes.is_empty();
+        let mut last = if filtering {
+            self.relevant_fingerprint().await
+        } else {
+            None
+        };
         loop {
             let deadline = coalescer.next_deadline();
             tokio::select! {
@@ -270,6 +284,14 @@ impl FileWatchTrigger {
                 },
                 () = sleep_until(deadline) => {
                     if let Some(fire) = coalescer.poll(tokio::time::Instant::now()) {
+                        if filtering {
+                            let now = self.relevant_fingerprint().await;
+                            if now.is_some() && now == last {
+                                tracing::info!(ma = %self.ask.ma, trigger = %self.ask.trigger, "file changed in ignored attributes only: no import");
+                                continue;
+                            }
+                            last = now;
+                        }
                         tracing::info!(ma = %self.ask.ma, trigger = %self.ask.trigger, events = fire.events, "file changed");
                         if sink.request(self.ask.request()).is_err() {
                             return;
@@ -282,6 +304,27 @@ impl FileWatchTrigger {
                 cancel.cancelled().await;
                 return;
             }
+        }
+    }
+}
+
+impl FileWatchTrigger {
+    /// The fingerprint of the file without the ignored attributes, read on
+    /// a blocking thread; `None` when it cannot be read (the change then
+    /// counts: a change is never dropped).
+    async fn relevant_fingerprint(&self) -> Option<u64> {
+        let path = self.folder.join(&self.file_name);
+        let filter = self.ignore.clone();
+        let result =
+            tokio::task::spawn_blocking(move || crate::content_filter::fingerprint(&path, &filter))
+                .await;
+        match result {
+            Ok(Ok(fp)) => Some(fp),
+            Ok(Err(e)) => {
+                tracing::debug!(ma = %self.ask.ma, "cannot fingerprint the watched file ({e}); the change counts");
+                None
+            }
+            Err(_) => None,
         }
     }
 }
@@ -354,6 +397,7 @@ mod tests {
             path: Some(path.clone()),
             debounce: "1s".parse().unwrap(),
             max_delay: "5s".parse().unwrap(),
+            ignore_attributes: Vec::new(),
         };
         let trigger = config.validate("hr", 0, dir.path(), None).unwrap();
         let mut active = trigger.watch().unwrap();
@@ -417,6 +461,7 @@ mod tests {
             path: Some("hr.csv".into()),
             debounce: "2s".parse().unwrap(),
             max_delay: "1s".parse().unwrap(),
+            ignore_attributes: Vec::new(),
         };
         let err = config
             .validate("hr", 0, Path::new("/cfg"), None)
@@ -447,6 +492,7 @@ mod tests {
             path: Some("data/hr.csv".into()),
             debounce: "1s".parse().unwrap(),
             max_delay: "5s".parse().unwrap(),
+            ignore_attributes: Vec::new(),
         };
         let trigger = config.validate("hr", 0, Path::new("/cfg"), None).unwrap();
         assert_eq!(trigger.folder, PathBuf::from("/cfg/data"));

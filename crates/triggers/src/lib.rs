@@ -19,6 +19,7 @@ pub mod auto_import;
 pub mod change_filter;
 pub mod clock;
 pub mod coalescer;
+pub mod content_filter;
 pub mod config;
 pub mod duration;
 pub mod file_watch;
