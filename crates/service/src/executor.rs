@@ -631,9 +631,44 @@ impl Executor {
 
     /// Requests that were running when the last service ended without
     /// finishing them go back into their queues.
+    ///
+    /// A request whose run did complete (the process died after the run
+    /// ended, before the state was written) is not run again: its run is in
+    /// the history with the request's reason, started after it was queued,
+    /// and not closed as `stopped-server` by the crash. What it left to do
+    /// is found by reconciliation.
     pub(crate) fn requeue_interrupted(&mut self) {
         let interrupted = std::mem::take(&mut self.state.running);
-        let requests: Vec<Request> = interrupted.iter().map(QueuedRequest::request).collect();
+        let mut requests = Vec::new();
+        for r in &interrupted {
+            let completed = self
+                .store
+                .read()
+                .ok()
+                .and_then(|mut read| read.runs(Some(&r.ma), 100).ok())
+                .and_then(|runs| {
+                    runs.into_iter().find(|run| {
+                        run.profile == r.profile
+                            && run.reason == r.reason
+                            && run.started_at >= r.enqueued_at
+                            && run.ended_at.is_some()
+                            && !matches!(
+                                run.status,
+                                RunStatus::StoppedServer
+                                    | RunStatus::InProgress
+                                    | RunStatus::NoStartMaAlreadyRunning
+                                    | RunStatus::StoppedUserRequested
+                            )
+                    })
+                });
+            match completed {
+                Some(run) => tracing::info!(
+                    ma = %r.ma, profile = %r.profile, run_id = run.id, status = %run.status,
+                    "the run of an interrupted request had completed; not run again"
+                ),
+                None => requests.push(r.request()),
+            }
+        }
         self.push(requests);
     }
 

@@ -259,3 +259,66 @@ async fn a_stop_during_an_import_should_cancel_it_and_queue_it_again_for_the_nex
         .unwrap_or_default();
     assert!(hr.contains(&"delta-import".to_owned()), "hr queue: {hr:?}");
 }
+
+/// After a kill, the requests the state says were running go back to their
+/// queues, except one whose run had completed before the kill (its run is
+/// in the history with the request's reason): it is not run again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_kill_only_requests_whose_run_did_not_complete_should_run_again() {
+    use autosync_controller::{QueuedRequest, RequestId};
+    let dir = quickstart(|t| t);
+    let (service, store) = start_service(dir.path());
+    service.run(true).await.unwrap();
+
+    let reason = RunReason::Trigger {
+        trigger: "schedule (test)".into(),
+    };
+    let request = |at| QueuedRequest {
+        id: RequestId(9001),
+        ma: "hr".into(),
+        profile: "full-import".into(),
+        exclusive: false,
+        run_immediate: false,
+        reason: reason.clone(),
+        chain: Vec::new(),
+        enqueued_at: at,
+        merged: 0,
+    };
+    let write_running = |r: QueuedRequest| {
+        let mut state = persist::load(store.as_ref()).unwrap();
+        state.running = vec![r];
+        persist::save(store.as_ref(), &state).unwrap();
+    };
+
+    // The request's run completed, then the process died before writing
+    // its state.
+    let queued_at = chrono::Utc::now();
+    {
+        let loaded = load(dir.path()).unwrap();
+        let mut registry = Registry::new();
+        autosync_connectors::register_all(&mut registry);
+        let engine =
+            Engine::new(Arc::new(loaded.system), store.clone(), Arc::new(registry)).unwrap();
+        let opts = autosync_engine::RunOptions::new(reason.clone());
+        let record = engine.run_profile("hr", "full-import", opts).unwrap();
+        assert_eq!(record.reason, reason);
+    }
+    write_running(request(queued_at));
+    let (service, _) = start_service(dir.path());
+    let summary = service.run(true).await.unwrap();
+    assert!(
+        !ran(&summary).contains(&("hr".into(), "full-import".into())),
+        "a completed run ran again: {:?}",
+        ran(&summary)
+    );
+
+    // A request whose run never completed (queued after that run) runs.
+    write_running(request(chrono::Utc::now()));
+    let (service, _) = start_service(dir.path());
+    let summary = service.run(true).await.unwrap();
+    assert!(
+        ran(&summary).contains(&("hr".into(), "full-import".into())),
+        "{:?}",
+        ran(&summary)
+    );
+}
