@@ -48,6 +48,7 @@ const MA_KEYS: &[&str] = &[
     "staging_thresholds",
     "blackouts",
     "hooks",
+    "enabled",
 ];
 
 /// Default time between two starts that would overlap.
@@ -90,6 +91,9 @@ pub struct MaControllerConfig {
     pub profiles: ProfileOverrides,
     /// Start this MA's triggers and runs at service start.
     pub auto_start: bool,
+    /// `false`: the MA is disabled: no trigger, no run, whatever operators
+    /// do; its queue is kept for when it is enabled again.
+    pub enabled: bool,
     /// The connector's file, when it has one (default file-watch path).
     pub connector_path: Option<PathBuf>,
     /// Retries of runs that end in a retryable status (`[controller.retry]`
@@ -455,6 +459,7 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
         let auto_start = r
             .get::<bool>(&table, &base, "auto_start")
             .unwrap_or(auto_start_all);
+        let enabled = r.get::<bool>(&table, &base, "enabled").unwrap_or(true);
         let retry = r
             .get::<RetryToml>(&table, &base, "retry")
             .unwrap_or_default()
@@ -497,6 +502,7 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
                 follow_ups,
                 profiles,
                 auto_start,
+                enabled,
                 connector_path: path,
                 retry,
                 thresholds,

@@ -433,7 +433,7 @@ impl Executor {
             if let Some(mut set) = self.triggers.remove(name) {
                 set.stop().await;
             }
-            let Some(ma) = self.config.mas.get(name) else {
+            let Some(ma) = self.config.mas.get(name).filter(|m| m.enabled) else {
                 continue;
             };
             let profiles: Vec<String> = ma.info.profiles.keys().cloned().collect();
@@ -547,7 +547,7 @@ impl Executor {
     /// Whether the scheduler may start runs of `ma`: an operator's start or
     /// stop wins over the configuration's `auto_start`.
     fn ma_state(&self, ma: &str) -> MaState {
-        let Some(config) = self.config.mas.get(ma) else {
+        let Some(config) = self.config.mas.get(ma).filter(|m| m.enabled) else {
             return MaState::Disabled;
         };
         match self.state.mas.get(ma).and_then(|c| c.started) {
@@ -841,6 +841,13 @@ impl Executor {
         let now = chrono::Utc::now();
         match action {
             Control::Start => {
+                if let Some(m) = ma
+                    && self.ma_state(m) == MaState::Disabled
+                {
+                    return Err(format!(
+                        "`{m}` is disabled in the configuration (`enabled = false` under its `[ma.controller]`); enable it and reload"
+                    ));
+                }
                 for t in &targets {
                     let c = self.control_of(t);
                     c.started = Some(true);

@@ -103,6 +103,9 @@ impl Service {
         let empty = BTreeMap::new();
         let mut sets = BTreeMap::new();
         for (name, ma) in &self.config.mas {
+            if !ma.enabled {
+                continue;
+            }
             let profiles: Vec<String> = ma.info.profiles.keys().cloned().collect();
             let ctx = BuildContext {
                 ma: name,

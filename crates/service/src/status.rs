@@ -120,7 +120,9 @@ pub fn status_from_store(
             .unwrap_or_default();
         let control = state.mas.get(name);
         let started = control.and_then(|c| c.started).unwrap_or(ma.auto_start);
-        let state_view = if let Some(v) = control.and_then(MaStateView::from_control) {
+        let state_view = if !ma.enabled {
+            MaStateView::Disabled
+        } else if let Some(v) = control.and_then(MaStateView::from_control) {
             v
         } else if !started {
             MaStateView::Stopped

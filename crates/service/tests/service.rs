@@ -322,3 +322,31 @@ async fn after_a_kill_only_requests_whose_run_did_not_complete_should_run_again(
         ran(&summary)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_ma_should_run_nothing_and_show_disabled() {
+    let dir = quickstart(|t| {
+        t.replace(
+            r#"triggers = [{ type = "file-watch", debounce = "100ms", max_delay = "1s" }]"#,
+            r#"triggers = [{ type = "file-watch", debounce = "100ms", max_delay = "1s" }]
+enabled = false"#,
+        )
+    });
+    let (service, store) = start_service(dir.path());
+    let summary = service.run(true).await.unwrap();
+    assert!(
+        summary.runs.iter().all(|r| r.ma != "hr"),
+        "{:?}",
+        ran(&summary)
+    );
+    let config = controller_config(&load(dir.path()).unwrap()).unwrap();
+    let status = autosync_service::status_from_store(store.as_ref(), &config).unwrap();
+    assert_eq!(
+        status.mas["hr"].state,
+        autosync_service::MaStateView::Disabled
+    );
+    assert_ne!(
+        status.mas["app"].state,
+        autosync_service::MaStateView::Disabled
+    );
+}
