@@ -420,3 +420,47 @@ fn a_run_started_outside_the_service_should_be_followed_up_as_its_own() {
     assert_eq!(code, Some(0), "log:\n{log}");
     assert!(log.contains("started outside the controller"), "{log}");
 }
+
+#[test]
+fn after_a_sigkill_the_service_should_resume_without_losing_or_repeating_a_run() {
+    let w = Workdir::quickstart();
+    let active = hr_with_status(w.path(), "active");
+    let service = Service::start(&w);
+    // Kill it in the middle of its first cycle: once some runs ended and
+    // others are queued or running.
+    wait_for("the cycle to be under way", || {
+        history(&w)
+            .iter()
+            .filter(|r| r["status"] != "in-progress")
+            .count()
+            >= 2
+    });
+    let mut child = service;
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+
+    // The restarted service (to quiescence) converges.
+    w.expect(&["run", "--once"], 0);
+    let ids = |rows: Option<Vec<(String, String)>>| {
+        rows.map(|r| r.into_iter().map(|(id, _)| id).collect::<Vec<_>>())
+    };
+    assert_eq!(ids(app_titles(w.path())).as_ref(), Some(&active));
+    assert_eq!(ids(directory_titles(w.path())).as_ref(), Some(&active));
+    // No request ran to completion twice: a (MA, profile, reason) has at
+    // most one run that was not cut short by the kill.
+    let runs = history(&w);
+    let mut seen = std::collections::BTreeMap::new();
+    for r in &runs {
+        if r["status"] == "stopped-server" || r["status"] == "in-progress" {
+            continue;
+        }
+        let key = (
+            r["ma"].to_string(),
+            r["profile"].to_string(),
+            r["reason"].to_string(),
+        );
+        *seen.entry(key).or_insert(0) += 1;
+    }
+    let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "ran twice: {repeated:?}\n{runs:#?}");
+}
