@@ -282,6 +282,7 @@ impl Executor {
             }
         };
         let mut cursor_blocked = false;
+        let cursor_before = self.state.last_seen_run;
         for run in runs {
             let handled = self.seen.contains(&run.id);
             if run.status == RunStatus::InProgress {
@@ -317,7 +318,9 @@ impl Executor {
                 self.seen.retain(|id| *id > run.id);
             }
         }
-        self.persist();
+        if self.state.last_seen_run != cursor_before {
+            self.persist();
+        }
     }
 
     /// Hands the executor every MA's triggers; with `deps` they start now
