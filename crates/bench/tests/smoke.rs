@@ -10,14 +10,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The `autosync` binary: `$AUTOSYNC` when set, else the one of this
-/// build's profile, built if needed (cargo builds only this package's own
-/// binary for its tests).
+/// build's profile: a workspace test run (`scripts/test.sh`) has built it
+/// already; only when it is missing (this package's tests run alone) is it
+/// built here. (Building it here when it exists would re-resolve features
+/// for one package and rebuild much of the tree: minutes on a clean CI.)
 fn autosync() -> PathBuf {
     if let Some(given) = std::env::var_os("AUTOSYNC") {
         return PathBuf::from(given);
     }
     let bench = PathBuf::from(env!("CARGO_BIN_EXE_autosync-bench"));
     let bin_dir = bench.parent().unwrap();
+    let built = bin_dir.join(format!("autosync{}", std::env::consts::EXE_SUFFIX));
+    if built.is_file() {
+        return built;
+    }
     let target_dir = bin_dir.parent().unwrap();
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
