@@ -13,7 +13,7 @@
 //! The service is the real binary (`autosync -c ... run`), as users run it.
 
 use crate::service_proc::{self, ServiceProc};
-use crate::workload::{self, Driven, HrFile, Kind, Tracker, Workload, WriteMode};
+use crate::workload::{self, Driven, HrFile, Kind, Measured, Tracker, Workload, WriteMode};
 use anyhow::{Context as _, bail};
 use autosync_connector::Registry;
 use autosync_engine::{CancelFlag, Engine, RunOptions};
@@ -118,20 +118,23 @@ fn latencies_ms(d: &Driven) -> Vec<f64> {
         .collect()
 }
 
+/// `{ "changes", "p50_ms", "max_ms" }` of the measured changes that `keep`
+/// selects.
+fn summary_of(d: &Driven, keep: impl Fn(&Measured) -> bool) -> Value {
+    let mut v: Vec<f64> = d
+        .measured
+        .iter()
+        .filter(|m| keep(m))
+        .map(|m| m.latency.as_secs_f64() * 1000.0)
+        .collect();
+    let n = v.len();
+    json!({ "changes": n, "p50_ms": ms(percentile(&mut v, 0.5)), "max_ms": ms(percentile(&mut v, 1.0)) })
+}
+
 fn by_kind(d: &Driven) -> Value {
     let mut out = serde_json::Map::new();
     for kind in [Kind::Add, Kind::Change, Kind::Terminate] {
-        let mut v: Vec<f64> = d
-            .measured
-            .iter()
-            .filter(|m| m.kind == kind)
-            .map(|m| m.latency.as_secs_f64() * 1000.0)
-            .collect();
-        let n = v.len();
-        out.insert(
-            kind.as_str().into(),
-            json!({ "changes": n, "p50_ms": ms(percentile(&mut v, 0.5)), "max_ms": ms(percentile(&mut v, 1.0)) }),
-        );
+        out.insert(kind.as_str().into(), summary_of(d, |m| m.kind == kind));
     }
     Value::Object(out)
 }
@@ -139,17 +142,7 @@ fn by_kind(d: &Driven) -> Value {
 fn by_write(d: &Driven) -> Value {
     let mut out = serde_json::Map::new();
     for mode in [WriteMode::Rename, WriteMode::InPlace] {
-        let mut v: Vec<f64> = d
-            .measured
-            .iter()
-            .filter(|m| m.mode == mode)
-            .map(|m| m.latency.as_secs_f64() * 1000.0)
-            .collect();
-        let n = v.len();
-        out.insert(
-            mode.as_str().into(),
-            json!({ "changes": n, "p50_ms": ms(percentile(&mut v, 0.5)), "max_ms": ms(percentile(&mut v, 1.0)) }),
-        );
+        out.insert(mode.as_str().into(), summary_of(d, |m| m.mode == mode));
     }
     Value::Object(out)
 }

@@ -677,7 +677,15 @@ impl Executor {
 
     /// Refreshes every MA's connector-space counts in the view.
     fn refresh_cs(&mut self) {
+        self.refresh_cs_of(|_| true);
+    }
+
+    /// Refreshes the connector-space counts of the MAs `which` selects.
+    fn refresh_cs_of(&mut self, which: impl Fn(&str) -> bool) {
         for (name, m) in self.view.mas.iter_mut() {
+            if !which(name) {
+                continue;
+            }
             m.cs = match self.engine.cs_state(name) {
                 Ok(cs) => Some(cs),
                 Err(e) => {
@@ -1373,7 +1381,18 @@ impl Executor {
             .and_then(|m| m.info.steps(&record.profile))
             .map(<[StepType]>::to_vec)
             .unwrap_or_default();
-        self.refresh_cs();
+        // `decide` reads the counts of the run's MA and of the MAs its
+        // sync sent changes to; the others are not read on this path.
+        let targets: Vec<&str> = record
+            .steps
+            .iter()
+            .filter_map(|s| match &s.counters {
+                StepCounters::Sync(c) => Some(c.outbound.keys().map(String::as_str)),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        self.refresh_cs_of(|name| name == record.ma || targets.contains(&name));
         if let Some(m) = self.view.mas.get_mut(&record.ma) {
             m.chain = chain;
         }
