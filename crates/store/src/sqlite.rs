@@ -298,7 +298,7 @@ impl Store for SqliteStore {
         let mut w = self.writer();
         w.begin(&self.path)?;
         Ok(Box::new(SqliteTxn {
-            w,
+            w: write::WriterRef::Guard(w),
             path: &self.path,
         }))
     }

@@ -15,7 +15,7 @@ use std::sync::MutexGuard;
 
 /// Tables whose ids come from the `seq` table (never reused).
 #[derive(Clone, Copy)]
-enum Seq {
+pub(crate) enum Seq {
     Cs = 0,
     Mv = 1,
     Run = 2,
@@ -141,6 +141,24 @@ impl Writer {
         Ok(())
     }
 
+    /// The next id of `which` this transaction would hand out, without
+    /// taking it.
+    pub(crate) fn peek_id(&mut self, which: Seq, path: &Path) -> StoreResult<i64> {
+        let next = self.next_id(which, path)?;
+        self.seq[which as usize] = Some(next);
+        Ok(next)
+    }
+
+    /// Ids of `which` below `next` are taken (by a bulk transaction that
+    /// handed them out itself).
+    pub(crate) fn ids_taken_below(&mut self, which: Seq, next: i64) {
+        let i = which as usize;
+        if self.seq[i].is_none_or(|n| n < next) {
+            self.seq[i] = Some(next);
+            self.seq_dirty[i] = true;
+        }
+    }
+
     fn next_id(&mut self, which: Seq, path: &Path) -> StoreResult<i64> {
         let i = which as usize;
         let next = match self.seq[i] {
@@ -174,7 +192,7 @@ pub(crate) struct Known {
 }
 
 impl Known {
-    fn of(obj: &CsObject) -> Self {
+    pub(crate) fn of(obj: &CsObject) -> Self {
         Known {
             cols: CsColumns::of(obj),
             ma: obj.ma.clone(),
@@ -187,9 +205,35 @@ impl Known {
 /// `cs_update` reads them).
 const KNOWN_MAX: usize = 100_000;
 
+/// The writer, held for a transaction: through the store's mutex, or lent
+/// to the background thread of a bulk transaction (see `bulk`).
+pub(crate) enum WriterRef<'s> {
+    Guard(MutexGuard<'s, Writer>),
+    Lent(&'s mut Writer),
+}
+
+impl std::ops::Deref for WriterRef<'_> {
+    type Target = Writer;
+    fn deref(&self) -> &Writer {
+        match self {
+            WriterRef::Guard(g) => g,
+            WriterRef::Lent(w) => w,
+        }
+    }
+}
+
+impl std::ops::DerefMut for WriterRef<'_> {
+    fn deref_mut(&mut self) -> &mut Writer {
+        match self {
+            WriterRef::Guard(g) => g,
+            WriterRef::Lent(w) => w,
+        }
+    }
+}
+
 /// A write transaction; holds the writer until committed or dropped.
 pub(crate) struct SqliteTxn<'s> {
-    pub(crate) w: MutexGuard<'s, Writer>,
+    pub(crate) w: WriterRef<'s>,
     pub(crate) path: &'s Path,
 }
 
@@ -235,12 +279,13 @@ fn changed(n: usize, path: &Path, what: impl FnOnce() -> String) -> StoreResult<
     Ok(())
 }
 
-impl StoreTxn for SqliteTxn<'_> {
-    fn cs_insert(&mut self, obj: &mut CsObject) -> StoreResult<()> {
+impl SqliteTxn<'_> {
+    /// Insert a connector-space object whose id (`obj.id`) is already
+    /// taken from the id counter.
+    pub(crate) fn cs_insert_at(&mut self, obj: &CsObject) -> StoreResult<()> {
         let path = self.path;
         let w = &mut *self.w;
-        let id = w.next_id(Seq::Cs, path)?;
-        obj.id = id;
+        let id = obj.id;
         let what = || format!("connector-space object {}/{}", obj.ma, obj.anchor);
         bin::encode_cs(&mut w.buf, obj);
         let c = CsColumns::of(obj);
@@ -264,7 +309,6 @@ impl StoreTxn for SqliteTxn<'_> {
                 ])
             });
         if let Err(e) = res {
-            obj.id = 0;
             if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
                 return Err(error::other(
                     StoreErrorKind::Invalid,
@@ -284,6 +328,49 @@ impl StoreTxn for SqliteTxn<'_> {
         Ok(())
     }
 
+    /// Insert a metaverse object whose id (`obj.id`) is already taken from
+    /// the id counter.
+    pub(crate) fn mv_insert_at(&mut self, obj: &MvObject) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        let id = obj.id;
+        bin::encode_mv(&mut w.buf, obj);
+        w.conn
+            .prepare_cached("INSERT INTO mv (id, type, data) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![id, obj.object_type, Blob(&w.buf)]))
+            .map_err(|e| {
+                error::sql(
+                    path,
+                    format_args!("insert metaverse object {id} into store"),
+                    e,
+                )
+            })?;
+        if w.defs.has_type(&obj.object_type) {
+            w.defs.keys_of(obj, &mut w.keys);
+            mvindex::insert_keys(&w.conn, path, id, &w.keys)?;
+        }
+        Ok(())
+    }
+
+    /// Remember what the stored row of a connector-space object holds (its
+    /// columns as read by another connection of the same transaction).
+    pub(crate) fn know(&mut self, id: CsId, known: Known) {
+        if self.w.known.len() < KNOWN_MAX {
+            self.w.known.insert(id, known);
+        }
+    }
+}
+
+impl StoreTxn for SqliteTxn<'_> {
+    fn cs_insert(&mut self, obj: &mut CsObject) -> StoreResult<()> {
+        let id = self.w.next_id(Seq::Cs, self.path)?;
+        obj.id = id;
+        let res = self.cs_insert_at(obj);
+        if res.is_err() {
+            obj.id = 0;
+        }
+        res
+    }
     fn cs_update(&mut self, obj: &CsObject) -> StoreResult<()> {
         let path = self.path;
         let w = &mut *self.w;
@@ -379,28 +466,13 @@ impl StoreTxn for SqliteTxn<'_> {
     }
 
     fn mv_insert(&mut self, obj: &mut MvObject) -> StoreResult<()> {
-        let path = self.path;
-        let w = &mut *self.w;
-        let id = w.next_id(Seq::Mv, path)?;
+        let id = self.w.next_id(Seq::Mv, self.path)?;
         obj.id = id;
-        bin::encode_mv(&mut w.buf, obj);
-        let res = w
-            .conn
-            .prepare_cached("INSERT INTO mv (id, type, data) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![id, obj.object_type, Blob(&w.buf)]));
-        if let Err(e) = res {
+        let res = self.mv_insert_at(obj);
+        if res.is_err() {
             obj.id = 0;
-            return Err(error::sql(
-                path,
-                format_args!("insert metaverse object {id} into store"),
-                e,
-            ));
         }
-        if w.defs.has_type(&obj.object_type) {
-            w.defs.keys_of(obj, &mut w.keys);
-            mvindex::insert_keys(&w.conn, path, id, &w.keys)?;
-        }
-        Ok(())
+        res
     }
 
     fn mv_update(&mut self, obj: &MvObject) -> StoreResult<()> {
