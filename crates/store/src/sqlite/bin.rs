@@ -318,6 +318,35 @@ impl<'a> Reader<'a> {
         })
     }
 
+    fn skip_value(&mut self, depth: u32) -> R<()> {
+        match self.byte()? {
+            T_STRING | T_BINARY => {
+                self.bytes()?;
+            }
+            T_INTEGER => {
+                self.u64()?;
+            }
+            T_FALSE | T_TRUE => {}
+            T_MULTI => {
+                if depth >= MAX_DEPTH {
+                    return Err("values nested too deeply".into());
+                }
+                let n = self.len()?;
+                for _ in 0..n {
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            t => return Err(format!("bad value tag {t} at byte {}", self.at - 1)),
+        }
+        Ok(())
+    }
+
+    fn str_ref(&mut self) -> R<&'a str> {
+        let at = self.at;
+        let b = self.bytes()?;
+        std::str::from_utf8(b).map_err(|e| format!("text at byte {at} is not UTF-8: {e}"))
+    }
+
     fn value(&mut self) -> R<Value> {
         let t = self.byte()?;
         self.value_tagged(t, 0)
@@ -459,6 +488,31 @@ pub(crate) fn decode_cs(id: i64, b: &[u8]) -> R<CsObject> {
         unconfirmed_export,
         error,
     })
+}
+
+/// The values of some attributes of a metaverse body, without decoding
+/// the rest (the index keys of a stored object): `found(attr, value)` for
+/// each attribute `pick` selects.
+pub(crate) fn mv_attrs(
+    b: &[u8],
+    pick: &dyn Fn(&str) -> bool,
+    found: &mut dyn FnMut(&str, &Value),
+) -> R<()> {
+    let mut r = Reader { b, at: 0 };
+    r.format()?;
+    r.bytes()?;
+    let n = r.len()?;
+    for _ in 0..n {
+        let k = r.str_ref()?;
+        if pick(k) {
+            let v = r.value()?;
+            found(k, &v);
+        } else {
+            r.skip_value(0)?;
+        }
+        r.bytes()?;
+    }
+    r.end()
 }
 
 /// Decode a metaverse object; its id is set to `id`.
@@ -607,7 +661,18 @@ mod tests {
             };
             let mut buf = Vec::new();
             encode_mv(&mut buf, &o);
-            prop_assert_eq!(decode_mv(3, &buf).unwrap(), o);
+            prop_assert_eq!(decode_mv(3, &buf).unwrap(), o.clone());
+            // Picking some attributes finds exactly those, skipping the rest.
+            let picked = |k: &str| k.len().is_multiple_of(2);
+            let mut found = Vec::new();
+            mv_attrs(&buf, &picked, &mut |k, v| found.push((k.to_owned(), v.clone()))).unwrap();
+            let expected: Vec<(String, Value)> = o
+                .attributes
+                .iter()
+                .filter(|(k, _)| picked(k))
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect();
+            prop_assert_eq!(found, expected);
         }
 
         #[test]
@@ -622,6 +687,7 @@ mod tests {
             buf[i] ^= flip.1 | 1;
             let _ = decode_cs(1, &buf);
             let _ = decode_mv(1, &buf);
+            let _ = mv_attrs(&buf, &|_| true, &mut |_, _| {});
         }
     }
 

@@ -110,14 +110,71 @@ pub(crate) fn insert_keys(
     Ok(())
 }
 
-/// Bring the keys of an updated object to `keys`, writing only when they
-/// changed (the usual case is a join attribute that stays the same).
-pub(crate) fn update_keys(
+/// The index keys of stored metaverse object `mv_id`, sorted, into `out`
+/// (computed from its stored body: the keys are a function of the body and
+/// the definitions, which `set_index` keeps them in step with). `None` if
+/// the object does not exist, else whether its type is indexed.
+pub(crate) fn stored_keys(
+    conn: &Connection,
+    path: &Path,
+    defs: &IndexDefs,
+    mv_id: MvId,
+    out: &mut Vec<(i64, String)>,
+) -> StoreResult<Option<bool>> {
+    out.clear();
+    let op = |e| {
+        error::sql(
+            path,
+            format_args!("read metaverse object {mv_id} from store"),
+            e,
+        )
+    };
+    let mut stmt = conn
+        .prepare_cached("SELECT type, data FROM mv WHERE id = ?1")
+        .map_err(op)?;
+    let mut rows = stmt.query([mv_id]).map_err(op)?;
+    let Some(row) = rows.next().map_err(op)? else {
+        return Ok(None);
+    };
+    let ty = row
+        .get_ref(0)
+        .map_err(op)?
+        .as_str()
+        .map_err(|e| op(e.into()))?;
+    let Some(attrs) = defs.by_type.get(ty) else {
+        return Ok(Some(false));
+    };
+    let body = row
+        .get_ref(1)
+        .map_err(op)?
+        .as_bytes()
+        .map_err(|e| op(e.into()))?;
+    let pick = |name: &str| attrs.iter().any(|(a, _)| a == name);
+    let mut found = |name: &str, v: &Value| {
+        if let Some((_, k)) = attrs.iter().find(|(a, _)| a == name) {
+            push_texts(*k, v, out);
+        }
+    };
+    super::bin::mv_attrs(body, &pick, &mut found)
+        .map_err(|e| error::decode(path, format!("metaverse object {mv_id}"), e))?;
+    out.sort_unstable();
+    out.dedup();
+    Ok(Some(true))
+}
+
+/// Change the keys of object `mv_id` from `old` to `new` (both sorted and
+/// without duplicates), writing only the keys that differ (the usual case
+/// is a join attribute that stays the same: no write at all).
+pub(crate) fn change_keys(
     conn: &Connection,
     path: &Path,
     mv_id: MvId,
-    keys: &[(i64, String)],
+    old: &[(i64, String)],
+    new: &[(i64, String)],
 ) -> StoreResult<()> {
+    if old == new {
+        return Ok(());
+    }
     let op = |e| {
         error::sql(
             path,
@@ -125,48 +182,26 @@ pub(crate) fn update_keys(
             e,
         )
     };
-    let mut same = true;
-    let mut found = 0usize;
-    {
-        let mut stmt = conn
-            .prepare_cached("SELECT k, value FROM mv_key WHERE mv_id = ?1")
-            .map_err(op)?;
-        let mut rows = stmt.query([mv_id]).map_err(op)?;
-        while let Some(row) = rows.next().map_err(op)? {
-            let k: i64 = row.get(0).map_err(op)?;
-            let value = row
-                .get_ref(1)
-                .map_err(op)?
-                .as_str()
-                .map_err(|e| op(e.into()))?;
-            found += 1;
-            if keys
-                .binary_search_by(|(kk, vv)| (*kk, vv.as_str()).cmp(&(k, value)))
-                .is_err()
-            {
-                same = false;
-                break;
-            }
-        }
+    let gone = old.iter().filter(|k| new.binary_search(k).is_err());
+    let mut del = None;
+    for (k, value) in gone {
+        let stmt = match &mut del {
+            Some(s) => s,
+            None => del.insert(
+                conn.prepare_cached(
+                    "DELETE FROM mv_key WHERE k = ?1 AND value = ?2 AND mv_id = ?3",
+                )
+                .map_err(op)?,
+            ),
+        };
+        stmt.execute(params![k, value, mv_id]).map_err(op)?;
     }
-    if same && found == keys.len() {
-        return Ok(());
-    }
-    delete_keys(conn, path, mv_id)?;
-    insert_keys(conn, path, mv_id, keys)
-}
-
-pub(crate) fn delete_keys(conn: &Connection, path: &Path, mv_id: MvId) -> StoreResult<()> {
-    conn.prepare_cached("DELETE FROM mv_key WHERE mv_id = ?1")
-        .and_then(|mut s| s.execute([mv_id]))
-        .map_err(|e| {
-            error::sql(
-                path,
-                format_args!("unindex metaverse object {mv_id} in store"),
-                e,
-            )
-        })?;
-    Ok(())
+    let added: Vec<(i64, String)> = new
+        .iter()
+        .filter(|k| old.binary_search(k).is_err())
+        .cloned()
+        .collect();
+    insert_keys(conn, path, mv_id, &added)
 }
 
 /// Make the declared pairs exactly `wanted`: drop the keys of pairs no longer

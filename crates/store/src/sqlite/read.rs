@@ -108,7 +108,7 @@ impl Ctx<'_> {
 
     pub(crate) fn cs_by_anchor(&self, ma: &str, anchor: &str) -> StoreResult<Option<CsObject>> {
         self.one(
-            "SELECT id, data FROM cs WHERE ma = ?1 AND anchor = ?2",
+            "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND anchor = ?2",
             [ma, anchor],
             &|| format!("read connector-space object {ma}/{anchor} from store"),
             cs_row,
@@ -159,19 +159,19 @@ impl Ctx<'_> {
     ) -> StoreResult<Vec<CsObject>> {
         let sql = match filter {
             CsFilter::All => {
-                "SELECT id, data FROM cs WHERE ma = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+                "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND id > ?2 ORDER BY id LIMIT ?3"
             }
             CsFilter::PendingImport => {
-                "SELECT id, data FROM cs WHERE ma = ?1 AND has_pi = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+                "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pi = 1 AND id > ?2 ORDER BY id LIMIT ?3"
             }
             CsFilter::PendingExport => {
-                "SELECT id, data FROM cs WHERE ma = ?1 AND has_pe = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+                "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pe = 1 AND id > ?2 ORDER BY id LIMIT ?3"
             }
             CsFilter::UnconfirmedExport => {
-                "SELECT id, data FROM cs WHERE ma = ?1 AND has_ue = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+                "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_ue = 1 AND id > ?2 ORDER BY id LIMIT ?3"
             }
             CsFilter::Errors => {
-                "SELECT id, data FROM cs WHERE ma = ?1 AND has_err = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+                "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_err = 1 AND id > ?2 ORDER BY id LIMIT ?3"
             }
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -194,18 +194,20 @@ impl Ctx<'_> {
         limit: usize,
     ) -> StoreResult<Vec<CsId>> {
         let sql = match filter {
-            CsFilter::All => "SELECT id FROM cs WHERE ma = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+            CsFilter::All => {
+                "SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND id > ?2 ORDER BY id LIMIT ?3"
+            }
             CsFilter::PendingImport => {
-                "SELECT id FROM cs WHERE ma = ?1 AND has_pi = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+                "SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pi = 1 AND id > ?2 ORDER BY id LIMIT ?3"
             }
             CsFilter::PendingExport => {
-                "SELECT id FROM cs WHERE ma = ?1 AND has_pe = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+                "SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pe = 1 AND id > ?2 ORDER BY id LIMIT ?3"
             }
             CsFilter::UnconfirmedExport => {
-                "SELECT id FROM cs WHERE ma = ?1 AND has_ue = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+                "SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_ue = 1 AND id > ?2 ORDER BY id LIMIT ?3"
             }
             CsFilter::Errors => {
-                "SELECT id FROM cs WHERE ma = ?1 AND has_err = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+                "SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_err = 1 AND id > ?2 ORDER BY id LIMIT ?3"
             }
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -249,11 +251,19 @@ impl Ctx<'_> {
             Ok(u64::try_from(n).unwrap_or(0))
         };
         Ok(CsCounts {
-            total: count("SELECT count(*) FROM cs WHERE ma = ?1")?,
-            pending_import: count("SELECT count(*) FROM cs WHERE ma = ?1 AND has_pi = 1")?,
-            pending_export: count("SELECT count(*) FROM cs WHERE ma = ?1 AND has_pe = 1")?,
-            unconfirmed_export: count("SELECT count(*) FROM cs WHERE ma = ?1 AND has_ue = 1")?,
-            errors: count("SELECT count(*) FROM cs WHERE ma = ?1 AND has_err = 1")?,
+            total: count("SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1)")?,
+            pending_import: count(
+                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pi = 1",
+            )?,
+            pending_export: count(
+                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pe = 1",
+            )?,
+            unconfirmed_export: count(
+                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_ue = 1",
+            )?,
+            errors: count(
+                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_err = 1",
+            )?,
         })
     }
 
@@ -588,13 +598,13 @@ fn matches_query(
 
 static BY_ANCHORS_BIG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT id, data FROM cs WHERE ma = ?1 AND anchor IN ({})",
+        "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND anchor IN ({})",
         placeholders(CHUNK)
     )
 });
 static BY_ANCHORS_SMALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT id, data FROM cs WHERE ma = ?1 AND anchor IN ({})",
+        "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND anchor IN ({})",
         placeholders(SMALL_CHUNK)
     )
 });

@@ -21,22 +21,63 @@ pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
 /// The schema version this build writes and understands.
 ///
 /// Version 2 stores connector-space and metaverse objects as binary bodies
-/// (see `bin`); version 1 stored JSON. A store of an older version is
-/// refused with a clear error (there is no migration: re-create it).
-pub const SCHEMA_VERSION: i64 = 2;
+/// (see `bin`); version 1 stored JSON and is refused with a clear error
+/// (there is no migration: re-create it). Version 3 numbers management
+/// agents (table `ma`: `cs.ma` is that number, not the name, so the keys of
+/// the connector-space indexes are small integers) and drops two indexes a
+/// write paid for: `mv_type` (listing or counting metaverse objects of one
+/// type scans the table; only the CLI does it) and `mv_key_mv` (the keys of
+/// an updated or deleted metaverse object are computed from its stored
+/// body). A version-2 store is migrated in place when opened.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The oldest schema version this build opens.
 const OLDEST_SUPPORTED: i64 = 2;
 
-/// `MIGRATIONS[v]` takes a store from version `v` to `v + 1`; a new store
-/// gets `SCHEMA` directly.
-const MIGRATIONS: &[&str] = &[];
+/// `MIGRATIONS[v - OLDEST_SUPPORTED]` takes a store from version `v` to
+/// `v + 1`; a new store gets `SCHEMA` directly.
+const MIGRATIONS: &[&str] = &[
+    // 2 -> 3: MA numbers in `cs`, no `mv_type` or `mv_key_mv`.
+    "
+CREATE TABLE ma (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+INSERT INTO ma (name) SELECT DISTINCT ma FROM cs ORDER BY ma;
+CREATE TABLE cs_v3 (
+    id INTEGER PRIMARY KEY,
+    ma INTEGER NOT NULL,
+    anchor TEXT NOT NULL,
+    mv_id INTEGER,
+    has_pi INTEGER NOT NULL DEFAULT 0,
+    has_pe INTEGER NOT NULL DEFAULT 0,
+    has_ue INTEGER NOT NULL DEFAULT 0,
+    has_err INTEGER NOT NULL DEFAULT 0,
+    data BLOB NOT NULL
+);
+INSERT INTO cs_v3 (id, ma, anchor, mv_id, has_pi, has_pe, has_ue, has_err, data)
+    SELECT c.id, m.id, c.anchor, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, c.data
+    FROM cs AS c JOIN ma AS m ON m.name = c.ma ORDER BY c.id;
+DROP TABLE cs;
+ALTER TABLE cs_v3 RENAME TO cs;
+CREATE UNIQUE INDEX cs_anchor ON cs (ma, anchor);
+CREATE INDEX cs_ma ON cs (ma);
+CREATE INDEX cs_pending_import ON cs (ma) WHERE has_pi = 1;
+CREATE INDEX cs_pending_export ON cs (ma) WHERE has_pe = 1;
+CREATE INDEX cs_unconfirmed_export ON cs (ma) WHERE has_ue = 1;
+CREATE INDEX cs_error ON cs (ma) WHERE has_err = 1;
+CREATE INDEX cs_mv ON cs (mv_id) WHERE mv_id IS NOT NULL;
+DROP INDEX mv_type;
+DROP INDEX mv_key_mv;
+",
+];
 
 /// The whole schema of a new store.
 const SCHEMA: &str = "
+-- Management agents by number (`cs.ma`); a name gets its number when its
+-- first connector-space object is written, and keeps it.
+CREATE TABLE ma (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+
 CREATE TABLE cs (
     id INTEGER PRIMARY KEY,
-    ma TEXT NOT NULL,
+    ma INTEGER NOT NULL,
     anchor TEXT NOT NULL,
     mv_id INTEGER,
     has_pi INTEGER NOT NULL DEFAULT 0,
@@ -58,7 +99,6 @@ CREATE TABLE mv (
     type TEXT NOT NULL,
     data BLOB NOT NULL
 );
-CREATE INDEX mv_type ON mv (type);
 
 CREATE TABLE mv_index (
     k INTEGER PRIMARY KEY,
@@ -72,7 +112,6 @@ CREATE TABLE mv_key (
     mv_id INTEGER NOT NULL,
     PRIMARY KEY (k, value, mv_id)
 ) WITHOUT ROWID;
-CREATE INDEX mv_key_mv ON mv_key (mv_id);
 
 CREATE TABLE watermark (ma TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 
@@ -296,4 +335,62 @@ fn migrate(conn: &Connection, path: &Path, from: i64) -> StoreResult<()> {
         tracing::info!(store = %path.display(), version = next, "store schema migrated");
     }
     Ok(())
+}
+
+/// The writer's cache of management-agent numbers (table `ma`): the names
+/// committed, and those the open transaction numbered (forgotten if it rolls
+/// back, since the numbers go with it).
+#[derive(Debug, Default)]
+pub(crate) struct MaIds {
+    committed: std::collections::HashMap<String, i64>,
+    added: Vec<(String, i64)>,
+}
+
+impl MaIds {
+    /// The number of MA `name`, numbering it now (in the open transaction)
+    /// if it has none yet.
+    pub(crate) fn get(&mut self, conn: &Connection, path: &Path, name: &str) -> StoreResult<i64> {
+        if let Some(&id) = self.committed.get(name) {
+            return Ok(id);
+        }
+        if let Some((_, id)) = self.added.iter().find(|(n, _)| n == name) {
+            return Ok(*id);
+        }
+        let err = |e| {
+            error::sql(
+                path,
+                format_args!("number management agent {name} in store"),
+                e,
+            )
+        };
+        let found: Option<i64> = conn
+            .prepare_cached("SELECT id FROM ma WHERE name = ?1")
+            .and_then(|mut s| {
+                rusqlite::OptionalExtension::optional(s.query_row([name], |r| r.get(0)))
+            })
+            .map_err(err)?;
+        if let Some(id) = found {
+            // Not numbered by this transaction, so committed.
+            self.committed.insert(name.to_owned(), id);
+            return Ok(id);
+        }
+        let id: i64 = conn
+            .prepare_cached("INSERT INTO ma (name) VALUES (?1) RETURNING id")
+            .and_then(|mut s| s.query_row([name], |r| r.get(0)))
+            .map_err(err)?;
+        self.added.push((name.to_owned(), id));
+        Ok(id)
+    }
+
+    /// The open transaction committed.
+    pub(crate) fn committed(&mut self) {
+        for (name, id) in self.added.drain(..) {
+            self.committed.insert(name, id);
+        }
+    }
+
+    /// The open transaction rolled back (or none was open).
+    pub(crate) fn rolled_back(&mut self) {
+        self.added.clear();
+    }
 }

@@ -58,16 +58,17 @@ fn every_filter_and_lookup_should_be_an_index_search_not_a_table_scan() {
     let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
     let w = store.writer();
     let queries = [
-        "SELECT id, data FROM cs WHERE ma = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-        "SELECT id, data FROM cs WHERE ma = ?1 AND has_pi = 1 AND id > ?2 ORDER BY id LIMIT ?3",
-        "SELECT id, data FROM cs WHERE ma = ?1 AND has_pe = 1 AND id > ?2 ORDER BY id LIMIT ?3",
-        "SELECT id, data FROM cs WHERE ma = ?1 AND has_ue = 1 AND id > ?2 ORDER BY id LIMIT ?3",
-        "SELECT id, data FROM cs WHERE ma = ?1 AND has_err = 1 AND id > ?2 ORDER BY id LIMIT ?3",
-        "SELECT id, data FROM cs WHERE ma = ?1 AND anchor = ?2",
+        "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pi = 1 AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pe = 1 AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_ue = 1 AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_err = 1 AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND anchor = ?2",
+        "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pe = 1",
         "SELECT id, data FROM cs WHERE mv_id = ?1 ORDER BY id",
         "SELECT mv_id FROM mv_key WHERE k = ?1 AND value = ?2",
-        "SELECT k, value FROM mv_key WHERE mv_id = ?1",
-        "SELECT id, data FROM mv WHERE type = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        "SELECT type, data FROM mv WHERE id = ?1",
+        "DELETE FROM mv_key WHERE k = ?1 AND value = ?2 AND mv_id = ?3",
         "SELECT id, data FROM run WHERE status = 'in-progress' ORDER BY id",
         "SELECT id, data FROM run_error WHERE run_id = ?1 ORDER BY id LIMIT ?2",
     ];
@@ -88,4 +89,184 @@ fn every_filter_and_lookup_should_be_an_index_search_not_a_table_scan() {
             "{sql}: {plan}"
         );
     }
+}
+
+/// The schema of version 2 (before MA numbers), enough of it to write a
+/// store that version would have written.
+const SCHEMA_V2: &str = "
+CREATE TABLE cs (id INTEGER PRIMARY KEY, ma TEXT NOT NULL, anchor TEXT NOT NULL, mv_id INTEGER,
+    has_pi INTEGER NOT NULL DEFAULT 0, has_pe INTEGER NOT NULL DEFAULT 0,
+    has_ue INTEGER NOT NULL DEFAULT 0, has_err INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL);
+CREATE UNIQUE INDEX cs_anchor ON cs (ma, anchor);
+CREATE INDEX cs_ma ON cs (ma);
+CREATE INDEX cs_pending_import ON cs (ma) WHERE has_pi = 1;
+CREATE INDEX cs_pending_export ON cs (ma) WHERE has_pe = 1;
+CREATE INDEX cs_unconfirmed_export ON cs (ma) WHERE has_ue = 1;
+CREATE INDEX cs_error ON cs (ma) WHERE has_err = 1;
+CREATE INDEX cs_mv ON cs (mv_id) WHERE mv_id IS NOT NULL;
+CREATE TABLE mv (id INTEGER PRIMARY KEY, type TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX mv_type ON mv (type);
+CREATE TABLE mv_index (k INTEGER PRIMARY KEY, type TEXT NOT NULL, attr TEXT NOT NULL, UNIQUE (type, attr));
+CREATE TABLE mv_key (k INTEGER NOT NULL, value TEXT NOT NULL, mv_id INTEGER NOT NULL,
+    PRIMARY KEY (k, value, mv_id)) WITHOUT ROWID;
+CREATE INDEX mv_key_mv ON mv_key (mv_id);
+CREATE TABLE watermark (ma TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE run (id INTEGER PRIMARY KEY, ma TEXT NOT NULL, profile TEXT NOT NULL, status TEXT NOT NULL,
+    started_at TEXT NOT NULL, ended_ms INTEGER, data TEXT NOT NULL);
+CREATE INDEX run_ma ON run (ma);
+CREATE INDEX run_in_progress ON run (status) WHERE status = 'in-progress';
+CREATE INDEX run_ended ON run (ended_ms) WHERE ended_ms IS NOT NULL;
+CREATE TABLE run_error (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, ma TEXT NOT NULL,
+    object TEXT NOT NULL, error_type TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX run_error_run ON run_error (run_id);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE seq (name TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID;
+";
+
+#[test]
+fn a_version_2_store_should_be_migrated_in_place_keeping_every_object() {
+    use crate::api::{CsFilter, MvQuery};
+    use autosync_model::{Connection, MvObject, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V2).unwrap();
+        conn.pragma_update(None, "application_id", super::schema::APPLICATION_ID)
+            .unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        let mut buf = Vec::new();
+        let mut mv = MvObject::new("person");
+        mv.id = 7;
+        mv.attributes.insert(
+            "employeeId".into(),
+            autosync_model::MvValue {
+                value: Value::String("E1".into()),
+                contributor: "hr".into(),
+            },
+        );
+        super::bin::encode_mv(&mut buf, &mv);
+        conn.execute(
+            "INSERT INTO mv (id, type, data) VALUES (7, 'person', ?1)",
+            [&buf],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO mv_index (k, type, attr) VALUES (1, 'person', 'employeeId');
+             INSERT INTO mv_key (k, value, mv_id) VALUES (1, 'E1', 7);
+             INSERT INTO seq (name, next) VALUES ('cs', 10), ('mv', 8);",
+        )
+        .unwrap();
+        for (id, ma, anchor, mv_id) in [(3, "hr", "E1", Some(7)), (5, "app", "E1", None)] {
+            let mut cs = CsObject::new(ma, anchor, &format!("cn={anchor}"), "person");
+            cs.id = id;
+            if let Some(m) = mv_id {
+                cs.connection = Connection::Connector { mv_id: m };
+            }
+            super::bin::encode_cs(&mut buf, &cs);
+            conn.execute(
+                "INSERT INTO cs (id, ma, anchor, mv_id, has_pi, data) VALUES (?1, ?2, ?3, ?4, 1, ?5)",
+                rusqlite::params![id, ma, anchor, mv_id, buf],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    {
+        let w = store.writer();
+        let v: i64 = w
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, super::SCHEMA_VERSION);
+        let gone: i64 = w
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('mv_type', 'mv_key_mv', 'cs_v3')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(gone, 0);
+    }
+    let mut r = store.read().unwrap();
+    let hr = r.cs_by_anchor("hr", "E1").unwrap().unwrap();
+    assert_eq!(hr.id, 3);
+    assert_eq!(hr.connection.mv_id(), Some(7));
+    assert_eq!(r.cs_by_anchor("app", "E1").unwrap().unwrap().id, 5);
+    assert_eq!(r.cs_counts("hr").unwrap().total, 1);
+    let pending = r.cs_page("app", CsFilter::PendingImport, 0, 10).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(r.cs_by_mv(7).unwrap().len(), 1);
+    assert_eq!(
+        r.mv_find("person", "employeeId", &Value::String("E1".into()))
+            .unwrap(),
+        [7]
+    );
+    let people = MvQuery {
+        object_type: Some("person".into()),
+        ..MvQuery::default()
+    };
+    assert_eq!(r.mv_page(&people, 0, 10).unwrap().len(), 1);
+    drop(r);
+    // Writes after the migration: a new MA, ids after the old ones, keys
+    // of an updated and a deleted object.
+    let mut txn = store.begin().unwrap();
+    let mut ad = CsObject::new("ad", "E1", "cn=E1", "person");
+    txn.cs_insert(&mut ad).unwrap();
+    assert_eq!(ad.id, 10);
+    let mut mv = txn.mv_get(7).unwrap().unwrap();
+    mv.attributes.insert(
+        "employeeId".into(),
+        autosync_model::MvValue {
+            value: Value::String("E2".into()),
+            contributor: "hr".into(),
+        },
+    );
+    txn.mv_update(&mv).unwrap();
+    txn.commit().unwrap();
+    let mut r = store.read().unwrap();
+    assert_eq!(r.cs_by_anchor("ad", "E1").unwrap().unwrap().id, 10);
+    assert!(
+        r.mv_find("person", "employeeId", &Value::String("E1".into()))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        r.mv_find("person", "employeeId", &Value::String("E2".into()))
+            .unwrap(),
+        [7]
+    );
+    drop(r);
+    let mut txn = store.begin().unwrap();
+    txn.mv_delete(7).unwrap();
+    txn.commit().unwrap();
+    let keys: i64 = store
+        .writer()
+        .conn
+        .query_row("SELECT count(*) FROM mv_key", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(keys, 0);
+}
+
+#[test]
+fn a_management_agent_numbered_by_a_rolled_back_transaction_should_be_numbered_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+    let mut txn = store.begin().unwrap();
+    let mut a = CsObject::new("gone", "a", "cn=a", "person");
+    txn.cs_insert(&mut a).unwrap();
+    drop(txn);
+    let mut txn = store.begin().unwrap();
+    let mut b = CsObject::new("hr", "b", "cn=b", "person");
+    txn.cs_insert(&mut b).unwrap();
+    let mut c = CsObject::new("gone", "c", "cn=c", "person");
+    txn.cs_insert(&mut c).unwrap();
+    txn.commit().unwrap();
+    let mut r = store.read().unwrap();
+    assert_eq!(r.cs_counts("hr").unwrap().total, 1);
+    assert_eq!(r.cs_counts("gone").unwrap().total, 1);
+    assert!(r.cs_by_anchor("hr", "c").unwrap().is_none());
+    assert!(r.cs_by_anchor("gone", "b").unwrap().is_none());
+    assert_eq!(r.cs_by_anchor("gone", "c").unwrap().unwrap().id, c.id);
 }

@@ -7,6 +7,7 @@ use super::codec::{Blob, CsColumns, JsonText, RunErrorBody, encode};
 use super::error;
 use super::mvindex::{self, IndexDefs};
 use super::read::{Ctx, impl_store_read};
+use super::schema::MaIds;
 use crate::api::{StoreErrorKind, StoreResult, StoreTxn};
 use autosync_model::{CsId, CsObject, MvId, MvObject, RunObjectError, RunRecord};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -62,6 +63,10 @@ pub(crate) struct Writer {
     pub ckpt: Option<std::sync::mpsc::SyncSender<()>>,
     /// WAL frames after a commit that ask for a checkpoint.
     ckpt_pages: i32,
+    /// Management-agent numbers (`cs.ma`).
+    ma_ids: MaIds,
+    /// Scratch: the index keys a metaverse object had before a write.
+    old_keys: Vec<(i64, String)>,
 }
 
 impl Writer {
@@ -84,6 +89,8 @@ impl Writer {
             known: std::collections::HashMap::new(),
             ckpt: None,
             ckpt_pages: i32::MAX,
+            ma_ids: MaIds::default(),
+            old_keys: Vec::new(),
         }
     }
 
@@ -97,6 +104,7 @@ impl Writer {
         self.seq = [None; 3];
         self.seq_dirty = [false; 3];
         self.known.clear();
+        self.ma_ids.rolled_back();
     }
 
     pub(crate) fn begin(&mut self, path: &Path) -> StoreResult<()> {
@@ -123,6 +131,7 @@ impl Writer {
             .prepare_cached("COMMIT")
             .and_then(|mut s| s.execute([]))
             .map_err(|e| error::sql(path, "commit a transaction to store", e))?;
+        self.ma_ids.committed();
         self.seq = [None; 3];
         self.seq_dirty = [false; 3];
         self.known.clear();
@@ -287,6 +296,7 @@ impl SqliteTxn<'_> {
         let w = &mut *self.w;
         let id = obj.id;
         let what = || format!("connector-space object {}/{}", obj.ma, obj.anchor);
+        let ma = w.ma_ids.get(&w.conn, path, &obj.ma)?;
         bin::encode_cs(&mut w.buf, obj);
         let c = CsColumns::of(obj);
         let res = w
@@ -298,7 +308,7 @@ impl SqliteTxn<'_> {
             .and_then(|mut s| {
                 s.execute(params![
                     id,
-                    obj.ma,
+                    ma,
                     obj.anchor,
                     c.mv_id,
                     c.has_pi,
@@ -386,13 +396,14 @@ impl StoreTxn for SqliteTxn<'_> {
         let c = CsColumns::of(obj);
         let old = match w.known.get(&id) {
             Some(k) => Some((k.cols, k.ma == obj.ma && k.anchor == obj.anchor)),
-            None => w
-                .conn
+            None => {
+                let ma = w.ma_ids.get(&w.conn, path, &obj.ma)?;
+                w.conn
                 .prepare_cached(
                     "SELECT mv_id, has_pi, has_pe, has_ue, has_err, ma = ?2 AND anchor = ?3 FROM cs WHERE id = ?1",
                 )
                 .and_then(|mut s| {
-                    s.query_row(params![id, obj.ma, obj.anchor], |r| {
+                    s.query_row(params![id, ma, obj.anchor], |r| {
                         Ok((
                             CsColumns {
                                 mv_id: r.get(0)?,
@@ -406,7 +417,8 @@ impl StoreTxn for SqliteTxn<'_> {
                     })
                     .optional()
                 })
-                .map_err(err)?,
+                .map_err(err)?
+            }
         };
         let Some((old_cols, same_key)) = old else {
             return Err(error::other(
@@ -429,6 +441,7 @@ impl StoreTxn for SqliteTxn<'_> {
                 .and_then(|mut s| s.execute(params![id, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, data]))
                 .map_err(err)?;
         } else {
+            let ma = w.ma_ids.get(&w.conn, path, &obj.ma)?;
             w.conn
                 .prepare_cached(
                     "UPDATE cs SET ma = ?2, anchor = ?3, mv_id = ?4, has_pi = ?5, has_pe = ?6, has_ue = ?7, \
@@ -436,7 +449,7 @@ impl StoreTxn for SqliteTxn<'_> {
                 )
                 .and_then(|mut s| {
                     s.execute(params![
-                        id, obj.ma, obj.anchor, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, data
+                        id, ma, obj.anchor, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, data
                     ])
                 })
                 .map_err(err)?;
@@ -486,37 +499,37 @@ impl StoreTxn for SqliteTxn<'_> {
                 e,
             )
         };
+        // The keys the stored object has (from its stored body: there is
+        // no index from an object to its keys).
+        let old_indexed = mvindex::stored_keys(&w.conn, path, &w.defs, id, &mut w.old_keys)?;
+        let Some(old_indexed) = old_indexed else {
+            return Err(error::other(
+                StoreErrorKind::Invalid,
+                path,
+                format!("cannot update metaverse object {id}: it does not exist"),
+            ));
+        };
         bin::encode_mv(&mut w.buf, obj);
-        let n = w
-            .conn
-            .prepare_cached("UPDATE mv SET data = ?2 WHERE id = ?1 AND type = ?3")
-            .and_then(|mut s| s.execute(params![id, Blob(&w.buf), obj.object_type]))
-            .map_err(err)?;
-        if n == 1 {
-            if w.defs.has_type(&obj.object_type) {
-                w.defs.keys_of(obj, &mut w.keys);
-                mvindex::update_keys(&w.conn, path, id, &w.keys)?;
-            }
-            return Ok(());
-        }
-        // The object type changed (or the object does not exist).
-        let n = w
-            .conn
+        w.conn
             .prepare_cached("UPDATE mv SET type = ?3, data = ?2 WHERE id = ?1")
             .and_then(|mut s| s.execute(params![id, Blob(&w.buf), obj.object_type]))
             .map_err(err)?;
-        changed(n, path, || {
-            format!("cannot update metaverse object {id}: it")
-        })?;
-        mvindex::delete_keys(&w.conn, path, id)?;
+        let new_indexed = w.defs.has_type(&obj.object_type);
+        if !old_indexed && !new_indexed {
+            return Ok(());
+        }
         w.defs.keys_of(obj, &mut w.keys);
-        mvindex::insert_keys(&w.conn, path, id, &w.keys)
+        mvindex::change_keys(&w.conn, path, id, &w.old_keys, &w.keys)
     }
 
     fn mv_delete(&mut self, id: MvId) -> StoreResult<()> {
         let path = self.path;
-        self.w
-            .conn
+        let w = &mut *self.w;
+        let found = mvindex::stored_keys(&w.conn, path, &w.defs, id, &mut w.old_keys)?;
+        if found.is_none() {
+            return Ok(());
+        }
+        w.conn
             .prepare_cached("DELETE FROM mv WHERE id = ?1")
             .and_then(|mut s| s.execute([id]))
             .map_err(|e| {
@@ -526,7 +539,7 @@ impl StoreTxn for SqliteTxn<'_> {
                     e,
                 )
             })?;
-        mvindex::delete_keys(&self.w.conn, path, id)
+        mvindex::change_keys(&w.conn, path, id, &w.old_keys, &[])
     }
 
     fn set_watermark(&mut self, ma: &str, watermark: Option<&str>) -> StoreResult<()> {
