@@ -4,6 +4,7 @@
 
 use autosync_expr::{EvalError, Lookup, Program};
 use autosync_model::{Attributes, CsObject, FlowSource, MvValue, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A compiled value source.
@@ -46,13 +47,36 @@ impl Compute {
 
     /// Evaluate; an empty result is no value.
     pub(crate) fn eval(&self, view: &dyn Lookup) -> Result<Option<Value>, EvalError> {
+        Ok(self.eval_ref(view)?.map(Cow::into_owned))
+    }
+
+    /// Evaluate, borrowing the value from the view or the constant when the
+    /// source is an attribute copy or a constant (no copy is made until the
+    /// caller keeps the value); an empty result is no value.
+    pub(crate) fn eval_ref<'a>(
+        &'a self,
+        view: &'a dyn Lookup,
+    ) -> Result<Option<Cow<'a, Value>>, EvalError> {
         let v = match self {
-            Compute::Attribute(a) => view.get(a).cloned(),
-            Compute::Constant(c) => Some(c.clone()),
-            Compute::Program(p) => p.eval(view)?,
+            Compute::Attribute(a) => view.get(a).map(Cow::Borrowed),
+            Compute::Constant(c) => Some(Cow::Borrowed(c)),
+            Compute::Program(p) => p.eval(view)?.map(Cow::Owned),
         };
         Ok(v.filter(|v| !v.is_empty()))
     }
+}
+
+/// A program's value as text, `None` when it is absent or empty (a bare
+/// attribute reference renders the attribute without copying it first).
+pub(crate) fn eval_text(p: &Program, view: &dyn Lookup) -> Result<Option<String>, EvalError> {
+    let text = match p.as_attribute() {
+        Some(a) => view.get(a).filter(|v| !v.is_empty()).map(Value::to_text),
+        None => p.eval(view)?.filter(|v| !v.is_empty()).map(|v| match v {
+            Value::String(s) => s,
+            other => other.to_text(),
+        }),
+    };
+    Ok(text)
 }
 
 /// The attributes a program reads; `None` when it is a script (which may

@@ -10,19 +10,22 @@ use autosync_expr::Program;
 use autosync_model::{
     DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef,
 };
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::HashSet;
 
-/// Every MA's rules plus the metaverse's.
+/// Every MA's rules plus the metaverse's. The maps are looked up per object
+/// by sync, with short keys: they use the Fx hasher (the keys come from the
+/// configuration, not from connected systems).
 pub(crate) struct Rules {
     pub mas: Vec<MaRules>,
-    pub ma_index: HashMap<String, usize>,
-    pub mv_types: HashMap<String, MvTypeRules>,
+    pub ma_index: FxHashMap<String, usize>,
+    pub mv_types: FxHashMap<String, MvTypeRules>,
 }
 
 /// Rules of one metaverse type.
 pub(crate) struct MvTypeRules {
     /// Attributes with an explicit precedence.
-    pub precedence: HashMap<String, Precedence>,
+    pub precedence: FxHashMap<String, Precedence>,
     pub deletion: Deletion,
     /// MAs that have an outbound flow or a provisioning rule for this type,
     /// in file order.
@@ -38,7 +41,7 @@ pub(crate) enum Precedence {
 
 pub(crate) enum Deletion {
     /// Delete when the last connector from one of these MAs goes.
-    LastAuthoritative(HashSet<usize>),
+    LastAuthoritative(FxHashSet<usize>),
     LastConnector,
     Never,
 }
@@ -71,7 +74,14 @@ pub(crate) struct InboundFlow {
     pub mv_type: Option<String>,
     pub mv_attr: String,
     pub source: Compute,
+    /// The MA's rank for `mv_attr` under each metaverse type (as
+    /// [`Rules::rank`] gives it), worked out once when the rules are
+    /// compiled; see [`Rules::inbound_rank`].
+    pub ranks: Ranks,
 }
+
+/// Ranks by metaverse type name.
+pub(crate) type Ranks = Vec<(String, Option<usize>)>;
 
 pub(crate) struct OutboundFlow {
     pub object_type: Option<String>,
@@ -154,6 +164,15 @@ impl Rules {
         }
     }
 
+    /// [`rank`](Self::rank) of MA `ma` for the attribute inbound flow `f`
+    /// (one of that MA's) sets on a metaverse object of type `mv_type`.
+    pub fn inbound_rank(&self, f: &InboundFlow, mv_type: &str, ma: usize) -> Option<usize> {
+        match f.ranks.iter().find(|(t, _)| t == mv_type) {
+            Some((_, rank)) => *rank,
+            None => self.rank(mv_type, &f.mv_attr, ma),
+        }
+    }
+
     /// The (MV type, attribute) pairs join rules look up.
     pub fn join_index(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
@@ -171,7 +190,7 @@ impl Rules {
     }
 
     pub fn compile(system: &SystemDef) -> Result<Rules, EngineError> {
-        let ma_index: HashMap<String, usize> = system
+        let ma_index: FxHashMap<String, usize> = system
             .mas
             .iter()
             .enumerate()
@@ -191,9 +210,9 @@ impl Rules {
             };
             mas.push(c.compile(index)?);
         }
-        let mut mv_types = HashMap::new();
+        let mut mv_types = FxHashMap::default();
         for (name, def) in &system.metaverse {
-            let mut precedence = HashMap::new();
+            let mut precedence = FxHashMap::default();
             for (attr, p) in &def.precedence {
                 let p = match p {
                     PrecedenceDef::Equal(_) => Precedence::Equal,
@@ -216,7 +235,7 @@ impl Rules {
                 DeletionRule::LastConnector => Deletion::LastConnector,
                 DeletionRule::Never => Deletion::Never,
                 DeletionRule::LastAuthoritativeConnector { mas: listed } => {
-                    let set: HashSet<usize> = if listed.is_empty() {
+                    let set: FxHashSet<usize> = if listed.is_empty() {
                         mas.iter()
                             .filter(|m| m.projections.iter().any(|p| &p.mv_type == name))
                             .map(|m| m.index)
@@ -247,11 +266,34 @@ impl Rules {
                 },
             );
         }
-        Ok(Rules {
+        let mut rules = Rules {
             mas,
             ma_index,
             mv_types,
-        })
+        };
+        let mut types: Vec<&String> = rules.mv_types.keys().collect();
+        types.sort();
+        let ranks: Vec<Vec<Ranks>> = rules
+            .mas
+            .iter()
+            .map(|ma| {
+                ma.inbound
+                    .iter()
+                    .map(|f| {
+                        types
+                            .iter()
+                            .map(|&t| (t.clone(), rules.rank(t, &f.mv_attr, ma.index)))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        for (ma, ranks) in rules.mas.iter_mut().zip(ranks) {
+            for (f, ranks) in ma.inbound.iter_mut().zip(ranks) {
+                f.ranks = ranks;
+            }
+        }
+        Ok(rules)
     }
 }
 
@@ -400,6 +442,7 @@ impl MaCompiler<'_> {
                 mv_type,
                 mv_attr: f.mv.clone(),
                 source: self.source(&rule, f.source())?,
+                ranks: Vec::new(),
             });
         }
         let mut outbound = Vec::new();

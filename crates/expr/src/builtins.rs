@@ -23,8 +23,22 @@ pub(crate) fn call<'a>(
         }
     };
     match func {
-        Func::Lower => map_text(name, arg(0)?, |s| s.to_lowercase()),
-        Func::Upper => map_text(name, arg(0)?, |s| s.to_uppercase()),
+        Func::Lower => match arg(0)? {
+            // A string computed just now (`lower(a + b)`) is lowered in
+            // place when it is ASCII (the same result as `to_lowercase`).
+            Val::Own(Value::String(mut s)) if s.is_ascii() => {
+                s.make_ascii_lowercase();
+                Ok(Val::Own(Value::String(s)))
+            }
+            v => map_text(name, v, |s| s.to_lowercase()),
+        },
+        Func::Upper => match arg(0)? {
+            Val::Own(Value::String(mut s)) if s.is_ascii() => {
+                s.make_ascii_uppercase();
+                Ok(Val::Own(Value::String(s)))
+            }
+            v => map_text(name, v, |s| s.to_uppercase()),
+        },
         Func::Trim => map_text(name, arg(0)?, |s| s.trim().to_owned()),
         Func::Left => {
             let n = count(name, &arg(1)?)?;

@@ -6,12 +6,13 @@
 
 use super::{Action, Fail, MvWork, Syncer, Work, expression_failed};
 use crate::compute::{AttrView, CsView};
-use crate::rules::Deletion;
+use crate::rules::{Deletion, MaRules};
 use crate::values::same;
 use autosync_model::{
     Attributes, Connection, CsId, CsObject, ExportKind, ImportKind, MvObject, MvValue, Value,
 };
 use autosync_store::{StoreResult, StoreTxn};
+use std::borrow::Cow;
 
 /// Move the pending import into the hologram; returns the old hologram.
 fn accept(cs: &mut CsObject) -> Option<Attributes> {
@@ -35,7 +36,7 @@ fn join_matches(cs: Option<&Value>, mv: Option<&Value>) -> bool {
     }
 }
 
-impl Syncer<'_> {
+impl<'a> Syncer<'a> {
     pub(crate) fn sync_object(
         &mut self,
         txn: &mut dyn StoreTxn,
@@ -91,7 +92,7 @@ impl Syncer<'_> {
                     w.counters.projections += 1;
                     w.source.connection = Connection::Connector { mv_id: 0 };
                     w.mv = Some(MvWork {
-                        obj: MvObject::new(&mv_type),
+                        obj: MvObject::new(mv_type),
                         is_new: true,
                         delete: false,
                         dirty: true,
@@ -291,6 +292,7 @@ impl Syncer<'_> {
     /// Rule 2: the join rules in order; exactly one candidate joins.
     fn join(&mut self, txn: &mut dyn StoreTxn, cs: &CsObject) -> Result<Option<MvObject>, Fail> {
         let ma = self.ma;
+        let view = CsView(cs);
         for (i, rule) in ma.joins.iter().enumerate() {
             if !rule.applies(&cs.object_type) {
                 continue;
@@ -299,7 +301,7 @@ impl Syncer<'_> {
             let mut values = Vec::with_capacity(rule.conditions.len());
             for c in &rule.conditions {
                 values.push(
-                    c.cs.eval(&CsView(cs))
+                    c.cs.eval_ref(&view)
                         .map_err(|e| expression_failed(&what(), e))?,
                 );
             }
@@ -309,7 +311,7 @@ impl Syncer<'_> {
             if values.iter().any(Option::is_none) {
                 continue;
             }
-            let ids = if self.join_surely_absent(i, first) {
+            let ids = if self.join_surely_absent(i, cs.id, first) {
                 Vec::new()
             } else {
                 txn.mv_find(&rule.mv_type, &rule.conditions[0].mv, first)?
@@ -322,7 +324,7 @@ impl Syncer<'_> {
                 let rest = rule.conditions.iter().zip(&values).skip(1);
                 if !rest
                     .into_iter()
-                    .all(|(c, v)| join_matches(v.as_ref(), mv.get(&c.mv)))
+                    .all(|(c, v)| join_matches(v.as_deref(), mv.get(&c.mv)))
                 {
                     continue;
                 }
@@ -355,9 +357,11 @@ impl Syncer<'_> {
         Ok(None)
     }
 
-    /// Rule 2: the first projection rule that applies, if any.
-    fn projection(&self, cs: &CsObject) -> Result<Option<String>, Fail> {
-        for (i, p) in self.ma.projections.iter().enumerate() {
+    /// Rule 2: the first projection rule that applies, if any (its
+    /// metaverse type).
+    fn projection(&self, cs: &CsObject) -> Result<Option<&'a str>, Fail> {
+        let ma: &'a MaRules = self.ma;
+        for (i, p) in ma.projections.iter().enumerate() {
             if !p.applies(&cs.object_type) {
                 continue;
             }
@@ -368,7 +372,7 @@ impl Syncer<'_> {
                     .map_err(|e| expression_failed(&format!("projection rule #{}", i + 1), e))?,
             };
             if met {
-                return Ok(Some(p.mv_type.clone()));
+                return Ok(Some(&p.mv_type));
             }
         }
         Ok(None)
@@ -387,6 +391,7 @@ impl Syncer<'_> {
             return Ok(false);
         };
         let mut changed = false;
+        let view = CsView(&w.source);
         for f in &ma.inbound {
             if !f.applies(&w.source.object_type, &mv.obj.object_type) {
                 continue;
@@ -394,20 +399,24 @@ impl Syncer<'_> {
             let what = || format!("import flow to `{}`", f.mv_attr);
             let v = f
                 .source
-                .eval(&CsView(&w.source))
+                .eval_ref(&view)
                 .map_err(|e| expression_failed(&what(), e))?;
-            let rank = self.rules.rank(&mv.obj.object_type, &f.mv_attr, ma.index);
+            let rank = self.rules.inbound_rank(f, &mv.obj.object_type, ma.index);
             if rank.is_none() && !joined_now && mv.obj.attributes.contains_key(&f.mv_attr) {
                 // Equal precedence: only a value that changed is written, so
                 // that the last writer keeps winning over full syncs.
-                let before = match &w.previous {
-                    Some(prev) => f
+                if let Some(prev) = &w.previous {
+                    let prev = AttrView(prev);
+                    let before = f
                         .source
-                        .eval(&AttrView(prev))
-                        .map_err(|e| expression_failed(&what(), e))?,
-                    None => v.clone(),
-                };
-                if same(before.as_ref(), v.as_ref()) {
+                        .eval_ref(&prev)
+                        .map_err(|e| expression_failed(&what(), e))?;
+                    if same(before.as_deref(), v.as_deref()) {
+                        continue;
+                    }
+                } else {
+                    // Without a previous hologram, the value is compared
+                    // with itself: nothing changed.
                     continue;
                 }
             }
@@ -416,24 +425,26 @@ impl Syncer<'_> {
         Ok(changed)
     }
 
+    /// Set `attr` of the metaverse object to `v` (the source's value)
+    /// under precedence; the value is copied only when it is kept.
     fn set_value(
         &mut self,
         txn: &mut dyn StoreTxn,
         mv: &mut MvWork,
         source: CsId,
         attr: &str,
-        v: Option<Value>,
+        v: Option<Cow<'_, Value>>,
         rank: Option<usize>,
     ) -> Result<bool, Fail> {
         let rules = self.rules;
         let me = self.ma.name.as_str();
-        let current = mv.obj.attributes.get(attr);
+        let current = mv.obj.attributes.get_mut(attr);
         match (v, current) {
             (Some(value), None) => {
                 mv.obj.attributes.insert(
                     attr.to_owned(),
                     MvValue {
-                        value,
+                        value: value.into_owned(),
                         contributor: me.to_owned(),
                     },
                 );
@@ -442,7 +453,8 @@ impl Syncer<'_> {
             }
             (Some(value), Some(cur)) => {
                 let value_changed = !same(Some(&cur.value), Some(&value));
-                let wins = cur.contributor == me
+                let mine = cur.contributor == me;
+                let wins = mine
                     || match rank {
                         None => value_changed,
                         Some(r) => {
@@ -454,16 +466,15 @@ impl Syncer<'_> {
                             r <= theirs
                         }
                     };
-                if !wins || (!value_changed && cur.contributor == me) {
+                if !wins || (!value_changed && mine) {
                     return Ok(false);
                 }
-                mv.obj.attributes.insert(
-                    attr.to_owned(),
-                    MvValue {
-                        value,
-                        contributor: me.to_owned(),
-                    },
-                );
+                // Replace in place: the name (and this MA's name, when it
+                // was already the contributor) are kept, not copied again.
+                cur.value = value.into_owned();
+                if !mine {
+                    me.clone_into(&mut cur.contributor);
+                }
                 mv.dirty = true;
                 Ok(value_changed)
             }

@@ -4,17 +4,27 @@
 //! (adds, renames) and deprovisioning per the target MA's action.
 
 use super::{Action, Fail, MvWork, Syncer, expression_failed};
-use crate::compute::MvView;
+use crate::compute::{MvView, eval_text};
 use crate::rules::{MaRules, Provisioning};
 use crate::values::{merge_changes, same};
 use autosync_model::{
-    AttrChanges, Connection, CsObject, DeprovisionAction, ExportKind, MvObject, OutboundCounters,
-    PendingExport, SyncCounters, Value,
+    AttrChanges, Attributes, Connection, CsObject, DeprovisionAction, ExportKind, MvObject,
+    OutboundCounters, PendingExport, SyncCounters, Value,
 };
 use autosync_store::StoreTxn;
+use std::borrow::Cow;
 
-fn outbound_of<'c>(counters: &'c mut SyncCounters, ma: &str) -> &'c mut OutboundCounters {
-    counters.outbound.entry(ma.to_owned()).or_default()
+/// Count on the outbound counters of target `ma` (its name is copied only
+/// the first time).
+fn count_outbound(
+    counters: &mut SyncCounters,
+    ma: &str,
+    count: impl FnOnce(&mut OutboundCounters),
+) {
+    match counters.outbound.get_mut(ma) {
+        Some(c) => count(c),
+        None => count(counters.outbound.entry(ma.to_owned()).or_default()),
+    }
 }
 
 /// What the connected system will hold for `attr` once the pending and
@@ -188,33 +198,28 @@ impl Syncer<'_> {
             if f.initial_only || !f.applies(&x.object_type, &mv.object_type) {
                 continue;
             }
-            let d = f.source.eval(&view).map_err(|e| {
+            let d = f.source.eval_ref(&view).map_err(|e| {
                 expression_failed(
                     &format!("export flow of `{}` to `{}`", target.name, f.cs_attr),
                     e,
                 )
             })?;
-            if !same(effective(x, &f.cs_attr), d.as_ref()) {
-                changes.insert(f.cs_attr.clone(), d);
+            if !same(effective(x, &f.cs_attr), d.as_deref()) {
+                changes.insert(f.cs_attr.clone(), d.map(Cow::into_owned));
             }
         }
-        let oc = outbound_of(counters, &target.name);
         let mut changed = false;
         if changes.is_empty() {
-            oc.export_no_flow += 1;
+            count_outbound(counters, &target.name, |c| c.export_no_flow += 1);
         } else {
-            oc.export_attribute_flow += 1;
+            count_outbound(counters, &target.name, |c| c.export_attribute_flow += 1);
             stage_changes(x, changes);
             changed = true;
         }
         if let Some(dn_rule) = rule.and_then(|r| r.dn.as_ref()) {
-            let dn = dn_rule
-                .eval(&view)
-                .map_err(|e| {
-                    expression_failed(&format!("provisioning DN of `{}`", target.name), e)
-                })?
-                .filter(|v| !v.is_empty())
-                .map(|v| v.to_text());
+            let dn = eval_text(dn_rule, &view).map_err(|e| {
+                expression_failed(&format!("provisioning DN of `{}`", target.name), e)
+            })?;
             let current = x
                 .pending_export
                 .as_ref()
@@ -224,7 +229,7 @@ impl Syncer<'_> {
                 && dn != current
             {
                 stage_rename(x, dn);
-                outbound_of(counters, &target.name).provisioned_renames += 1;
+                count_outbound(counters, &target.name, |c| c.provisioned_renames += 1);
                 changed = true;
             }
         }
@@ -246,22 +251,14 @@ impl Syncer<'_> {
     ) -> Result<(), Fail> {
         let what = || format!("provisioning rule of `{}`", target.name);
         let view = MvView(&mv.attributes);
-        let anchor = rule
-            .anchor
-            .eval(&view)
+        let anchor = eval_text(&rule.anchor, &view)
             .map_err(|e| expression_failed(&what(), e))?
-            .filter(|v| !v.is_empty())
-            .map(|v| v.to_text())
             .ok_or_else(|| Fail::Object {
                 error_type: "provisioning-failed",
                 detail: format!("{}: the anchor expression gave no value", what()),
             })?;
         let dn = match &rule.dn {
-            Some(p) => p
-                .eval(&view)
-                .map_err(|e| expression_failed(&what(), e))?
-                .filter(|v| !v.is_empty())
-                .map(|v| v.to_text()),
+            Some(p) => eval_text(p, &view).map_err(|e| expression_failed(&what(), e))?,
             None => None,
         }
         .unwrap_or_else(|| anchor.clone());
@@ -288,8 +285,20 @@ impl Syncer<'_> {
             }?;
             return Ok(());
         }
-        let mut x = CsObject::new(&target.name, &anchor, &dn, &rule.object_type);
-        x.connection = Connection::Connector { mv_id: mv.id };
+        let mut x = CsObject {
+            id: 0,
+            ma: target.name.clone(),
+            anchor,
+            dn: dn.clone(),
+            object_type: rule.object_type.clone(),
+            hologram: Attributes::new(),
+            present: false,
+            connection: Connection::Connector { mv_id: mv.id },
+            pending_import: None,
+            pending_export: None,
+            unconfirmed_export: None,
+            error: None,
+        };
         let mut changes = AttrChanges::new();
         for f in target
             .outbound
@@ -311,7 +320,7 @@ impl Syncer<'_> {
             changes,
             new_dn: Some(dn),
         });
-        outbound_of(counters, &target.name).provisioned_adds += 1;
+        count_outbound(counters, &target.name, |c| c.provisioned_adds += 1);
         inserts.push(x);
         Ok(())
     }
@@ -332,7 +341,7 @@ impl Syncer<'_> {
             .map_or(DeprovisionAction::Disconnect, |&i| {
                 self.rules.mas[i].deprovisioning
             });
-        outbound_of(counters, &x.ma).provisioned_disconnects += 1;
+        count_outbound(counters, &x.ma, |c| c.provisioned_disconnects += 1);
         if !x.present && x.unconfirmed_export.is_none() {
             *action = Action::Delete;
             return;
