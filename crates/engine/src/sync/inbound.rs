@@ -13,6 +13,7 @@ use autosync_model::{
 };
 use autosync_store::{StoreResult, StoreTxn};
 use std::borrow::Cow;
+use std::collections::btree_map::Entry;
 
 /// Move the pending import into the hologram; returns the old hologram.
 fn accept(cs: &mut CsObject) -> Option<Attributes> {
@@ -433,11 +434,28 @@ impl<'a> Syncer<'a> {
         mv: &mut MvWork,
         source: CsId,
         attr: &str,
-        v: Option<Cow<'_, Value>>,
+        mut v: Option<Cow<'_, Value>>,
         rank: Option<usize>,
     ) -> Result<bool, Fail> {
         let rules = self.rules;
         let me = self.ma.name.as_str();
+        if mv.is_new
+            && let Some(value) = v
+        {
+            // An object projected just now usually lacks the attribute:
+            // one search, with the name copied up front.
+            match mv.obj.attributes.entry(attr.to_owned()) {
+                Entry::Vacant(e) => {
+                    e.insert(MvValue {
+                        value: value.into_owned(),
+                        contributor: me.to_owned(),
+                    });
+                    mv.dirty = true;
+                    return Ok(true);
+                }
+                Entry::Occupied(_) => v = Some(value),
+            }
+        }
         let current = mv.obj.attributes.get_mut(attr);
         match (v, current) {
             (Some(value), None) => {
