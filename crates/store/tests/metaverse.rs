@@ -324,3 +324,37 @@ fn mv_find_many_should_say_which_value_found_which_object_across_chunks() {
     let err = r.mv_find_many("person", "age", &values).unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::Invalid);
 }
+
+#[test]
+fn an_update_should_write_only_the_keys_that_changed_and_follow_type_changes() {
+    let t = store();
+    t.store.set_mv_index(&[pair("person", "mail")]).unwrap();
+    let multi = |vs: &[&str]| Value::Multi(vs.iter().map(|v| Value::from(*v)).collect());
+    let mut o = insert(
+        &t.store,
+        vec![mv("contact", &[("mail", multi(&["a@x", "b@x"]))])],
+    )
+    .remove(0);
+    assert!(find(&t.store, "person", "mail", "a@x".into()).is_empty());
+    // Unindexed type to indexed: keys appear.
+    o.object_type = "person".into();
+    let mut txn = t.store.begin().unwrap();
+    txn.mv_update(&o).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(find(&t.store, "person", "mail", "a@x".into()), [o.id]);
+    // One value kept, one gone, one new.
+    o.attributes.get_mut("mail").unwrap().value = multi(&["b@x", "c@x"]);
+    let mut txn = t.store.begin().unwrap();
+    txn.mv_update(&o).unwrap();
+    txn.commit().unwrap();
+    assert!(find(&t.store, "person", "mail", "a@x".into()).is_empty());
+    assert_eq!(find(&t.store, "person", "mail", "b@x".into()), [o.id]);
+    assert_eq!(find(&t.store, "person", "mail", "c@x".into()), [o.id]);
+    // The attribute removed: no keys left.
+    o.attributes.remove("mail");
+    let mut txn = t.store.begin().unwrap();
+    txn.mv_update(&o).unwrap();
+    txn.commit().unwrap();
+    assert!(find(&t.store, "person", "mail", "b@x".into()).is_empty());
+    assert!(find(&t.store, "person", "mail", "c@x".into()).is_empty());
+}
