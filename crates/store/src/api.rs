@@ -159,10 +159,32 @@ pub trait StoreTxn: StoreRead {
     fn cs_update(&mut self, obj: &CsObject) -> StoreResult<()>;
     fn cs_delete(&mut self, id: CsId) -> StoreResult<()>;
 
+    /// [`StoreTxn::cs_insert`] of an object the caller gives away: returns
+    /// its id. A store that queues writes keeps the object without a copy.
+    fn cs_insert_owned(&mut self, mut obj: CsObject) -> StoreResult<CsId> {
+        self.cs_insert(&mut obj)?;
+        Ok(obj.id)
+    }
+    /// [`StoreTxn::cs_update`] of an object the caller gives away.
+    fn cs_update_owned(&mut self, obj: CsObject) -> StoreResult<()> {
+        self.cs_update(&obj)
+    }
+
     /// Insert; sets `obj.id`.
     fn mv_insert(&mut self, obj: &mut MvObject) -> StoreResult<()>;
     fn mv_update(&mut self, obj: &MvObject) -> StoreResult<()>;
     fn mv_delete(&mut self, id: MvId) -> StoreResult<()>;
+
+    /// [`StoreTxn::mv_insert`] of an object the caller gives away: returns
+    /// its id.
+    fn mv_insert_owned(&mut self, mut obj: MvObject) -> StoreResult<MvId> {
+        self.mv_insert(&mut obj)?;
+        Ok(obj.id)
+    }
+    /// [`StoreTxn::mv_update`] of an object the caller gives away.
+    fn mv_update_owned(&mut self, obj: MvObject) -> StoreResult<()> {
+        self.mv_update(&obj)
+    }
 
     fn set_watermark(&mut self, ma: &str, watermark: Option<&str>) -> StoreResult<()>;
 
@@ -186,6 +208,22 @@ pub trait Store: Send + Sync {
     /// Begin a write transaction. Writers are serialised: keep
     /// transactions short (one batch).
     fn begin(&self) -> StoreResult<Box<dyn StoreTxn + '_>>;
+
+    /// Run `work` in one write transaction, committed when `work` returns
+    /// `Ok` and rolled back on `Err`: for large batches (a full
+    /// synchronisation). A store may run the transaction's writes in the
+    /// background while `work` goes on (the SQLite store does, on a second
+    /// thread): reads inside `work` still see every earlier write of the
+    /// transaction, but a write's failure may be returned by a later call
+    /// or by the commit instead of by the write itself.
+    fn write_bulk(
+        &self,
+        work: &mut dyn FnMut(&mut dyn StoreTxn) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let mut txn = self.begin()?;
+        work(txn.as_mut())?;
+        txn.commit()
+    }
 
     /// Declare which (MV type, attribute) pairs `mv_find` must serve. The
     /// store builds the index for existing objects and maintains it.

@@ -10,8 +10,10 @@
 //! columns filters use (MV connection, pending import/export, unconfirmed
 //! export, error) beside them so that every filter is an index lookup. Long
 //! pages (`cs_page`, `cs_by_anchors`, `mv_get_many`) are read first and
-//! decoded on two threads. Schema version 2 (binary bodies) refuses stores
-//! of version 1 (JSON bodies) with a clear error.
+//! decoded on two threads. Schema version 3 (MA numbers in `cs`, binary
+//! bodies); a version-2 store is migrated in place, version 1 (JSON bodies)
+//! is refused with a clear error. [`Store::write_bulk`] runs a transaction's
+//! writes on a second thread (see `bulk`).
 //!
 //! Durability (see `schema`): WAL with `synchronous=NORMAL` keeps every
 //! committed transaction across a crash of the process; a power loss may
@@ -24,6 +26,7 @@
 //! a write transaction is open anyway).
 
 mod bin;
+mod bulk;
 mod codec;
 mod error;
 mod mvindex;
@@ -301,6 +304,13 @@ impl Store for SqliteStore {
             w: write::WriterRef::Guard(w),
             path: &self.path,
         }))
+    }
+
+    fn write_bulk(
+        &self,
+        work: &mut dyn FnMut(&mut dyn StoreTxn) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        bulk::run(self, work)
     }
 
     fn set_mv_index(&self, indexed: &[(String, String)]) -> StoreResult<()> {

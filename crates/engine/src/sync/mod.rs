@@ -137,6 +137,10 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
     };
     let mut after: CsId = 0;
     let mut stop = None;
+    // Bulk transactions (writes on the store's second thread) pay for
+    // themselves on large batches: a full sync, or a delta sync whose
+    // first page was full.
+    let mut bulk = full;
     loop {
         if ctx.cancelled() {
             stop = Some((
@@ -145,14 +149,32 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
             ));
             break;
         }
-        let mut txn = ctx.store().begin()?;
-        let page = txn.cs_page(&ma.name, filter, after, SYNC_PAGE)?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        s.batch(txn.as_mut(), page)?;
-        s.errors.flush(txn.as_mut())?;
-        crate::crashpoint::crash_point("sync.batch.before-commit");
-        txn.commit()?;
+        let mut page_len = 0;
+        let mut batch = |txn: &mut dyn StoreTxn| -> StoreResult<()> {
+            let page = txn.cs_page(&ma.name, filter, after, SYNC_PAGE)?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = last.id;
+            page_len = page.len();
+            s.batch(txn, page)?;
+            s.errors.flush(txn)?;
+            crate::crashpoint::crash_point("sync.batch.before-commit");
+            Ok(())
+        };
+        if bulk {
+            ctx.store().write_bulk(&mut batch)?;
+        } else {
+            let mut txn = ctx.store().begin()?;
+            batch(txn.as_mut())?;
+            if page_len > 0 {
+                txn.commit()?;
+            }
+        }
+        if page_len == 0 {
+            break;
+        }
+        bulk = bulk || page_len == SYNC_PAGE;
         crate::crashpoint::crash_point("sync.batch.committed");
         ctx.advanced(s.processed);
         if !s.any_success && s.failures_before_success >= RULES_BROKEN_AFTER {
@@ -237,15 +259,19 @@ impl Syncer<'_> {
     /// Write one object's work.
     fn apply(&mut self, txn: &mut dyn StoreTxn, mut w: Work) -> StoreResult<()> {
         let source_dirty = clear_error(&mut w.source, ErrorStage::Sync) | w.source_dirty;
-        if let Some(left) = &mut w.left {
-            self.write_mv(txn, left, &mut [])?;
+        if let Some(left) = w.left.take() {
+            self.write_mv(txn, left, Vec::new())?;
         }
-        if let Some(mv) = &mut w.mv
+        let mut mv = w.mv.take();
+        if let Some(mv) = &mut mv
             && mv.is_new
         {
-            txn.mv_insert(&mut mv.obj)?;
             self.note_mv_written(&mv.obj);
-            let id = mv.obj.id;
+            // The store keeps the object itself (no copy); what stays here
+            // is its id.
+            let placeholder = MvObject::new(&mv.obj.object_type);
+            let id = txn.mv_insert_owned(std::mem::replace(&mut mv.obj, placeholder))?;
+            mv.obj.id = id;
             fix_new_mv(&mut w.source, id);
             for x in &mut w.inserts {
                 fix_new_mv(x, id);
@@ -254,46 +280,48 @@ impl Syncer<'_> {
                 fix_new_mv(x, id);
             }
         }
+        add_counters(&mut self.counters, &w.counters);
+        let inserts = std::mem::take(&mut w.inserts);
         if w.source_delete {
             txn.cs_delete(w.source.id)?;
         } else if source_dirty {
-            txn.cs_update(&w.source)?;
+            txn.cs_update_owned(w.source)?;
         }
-        if let Some(mv) = &mut w.mv {
-            self.write_mv(txn, mv, &mut w.inserts)?;
+        if let Some(mv) = mv {
+            self.write_mv(txn, mv, inserts)?;
         }
-        add_counters(&mut self.counters, &w.counters);
         Ok(())
     }
 
     /// Write a metaverse object's work: its other connectors, the objects
-    /// provisioned for it, then the object itself.
+    /// provisioned for it, then the object itself (a new one is written
+    /// already). The objects go to the store without copies.
     fn write_mv(
         &mut self,
         txn: &mut dyn StoreTxn,
-        mv: &mut MvWork,
-        inserts: &mut [CsObject],
+        mut mv: MvWork,
+        inserts: Vec<CsObject>,
     ) -> StoreResult<()> {
-        for (x, action) in mv.others.iter().flatten() {
+        for (x, action) in mv.others.take().into_iter().flatten() {
             match action {
                 Action::Keep => {}
-                Action::Update => txn.cs_update(x)?,
+                Action::Update => txn.cs_update_owned(x)?,
                 Action::Delete => txn.cs_delete(x.id)?,
             }
         }
-        for x in inserts.iter_mut() {
-            txn.cs_insert(x)?;
+        for x in inserts {
+            txn.cs_insert_owned(x)?;
         }
         if mv.delete {
             txn.mv_delete(mv.obj.id)?;
             self.mv_cache.remove(&mv.obj.id);
-        } else {
-            if mv.dirty && !mv.is_new {
-                txn.mv_update(&mv.obj)?;
-                self.note_mv_written(&mv.obj);
-            }
+        } else if !mv.is_new {
             if let Some(cached) = self.mv_cache.get_mut(&mv.obj.id) {
                 cached.clone_from(&mv.obj);
+            }
+            if mv.dirty {
+                self.note_mv_written(&mv.obj);
+                txn.mv_update_owned(mv.obj)?;
             }
         }
         Ok(())

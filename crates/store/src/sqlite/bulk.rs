@@ -1,0 +1,668 @@
+//! Bulk transactions ([`crate::Store::write_bulk`]): the same transaction
+//! as [`crate::Store::begin`] (`BEGIN IMMEDIATE` on the writer connection,
+//! committed at the end, all or nothing), but its writes run on a
+//! background thread while the caller goes on computing the next ones: a
+//! full synchronisation spends about half its time in SQLite, and this puts
+//! that half on the second core.
+//!
+//! How reads stay exact while writes are still queued: the transaction
+//! notes what it wrote (connector-space ids, their anchors and metaverse
+//! objects, metaverse ids and their join keys; keys as 64-bit hashes). A
+//! read answers from a reader connection when it touches nothing written:
+//! that reader sees exactly the data committed when the transaction began,
+//! since the transaction holds SQLite's write lock from its begin and
+//! nobody else can commit in between. A read that touches something
+//! written (or whose answer does) waits for the queue to drain and runs on
+//! the writer connection itself, inside the transaction. A hash that
+//! matches by chance only costs that wait. In a full synchronisation the
+//! reads of each object touch nothing the earlier objects wrote, so the two
+//! threads rarely wait for each other.
+//!
+//! Ids of new objects are handed out by the caller's side (the counters
+//! are read at begin, inside the transaction, and saved at commit), so an
+//! insert returns its id at once.
+//!
+//! A write that fails on the background thread (disk full, a constraint)
+//! makes every later write a no-op, and the failure is returned by the next
+//! read that waits for the queue, by the next write, or by the commit,
+//! which then rolls back: nothing of the transaction is kept.
+
+use super::SqliteRead;
+use super::SqliteStore;
+use super::error;
+use super::mvindex::{self, IndexDefs};
+use super::write::{Known, Seq, SqliteTxn, Writer, WriterRef};
+use crate::api::{
+    CsCounts, CsFilter, MvQuery, StoreError, StoreErrorKind, StoreRead, StoreResult, StoreTxn,
+};
+use autosync_model::{CsId, CsObject, MvId, MvObject, RunId, RunObjectError, RunRecord, Value};
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+/// A queued write, run on the writer thread inside the transaction.
+type Job = Box<dyn for<'a> FnOnce(&mut SqliteTxn<'a>) -> StoreResult<()> + Send>;
+
+/// A call on the writer thread: gets the transaction and the first failure
+/// so far (if any), and answers through its own channel.
+type Call = Box<dyn for<'a> FnOnce(&mut SqliteTxn<'a>, Option<&StoreError>) + Send>;
+
+enum Msg {
+    Jobs(Vec<Job>),
+    Call(Call),
+}
+
+/// Queued writes are sent in groups of this many.
+const GROUP: usize = 256;
+/// Groups in flight before the caller waits for the writer thread.
+const GROUPS_IN_FLIGHT: usize = 32;
+
+/// Run `work` in one bulk transaction and commit it if `work` succeeds.
+pub(crate) fn run(
+    store: &SqliteStore,
+    work: &mut dyn FnMut(&mut dyn StoreTxn) -> StoreResult<()>,
+) -> StoreResult<()> {
+    let path = store.path.as_path();
+    let mut guard = store.writer();
+    guard.begin(path)?;
+    let start = (|| -> StoreResult<_> {
+        let next_cs = guard.peek_id(Seq::Cs, path)?;
+        let next_mv = guard.peek_id(Seq::Mv, path)?;
+        Ok((next_cs, next_mv, store.reader()?))
+    })();
+    let (next_cs, next_mv, reader) = match start {
+        Ok(v) => v,
+        Err(e) => {
+            guard.reset(path);
+            return Err(e);
+        }
+    };
+    let defs = store.defs();
+    let (tx, rx) = sync_channel::<Msg>(GROUPS_IN_FLIGHT);
+    let abandon = AtomicBool::new(false);
+    let failed = AtomicBool::new(false);
+    let writer: &mut Writer = &mut guard;
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("autosync-store-bulk".into())
+            .spawn_scoped(scope, || worker(writer, path, rx, &abandon, &failed));
+        let handle = match spawned {
+            Ok(h) => h,
+            Err(e) => {
+                return Err(error::other(
+                    StoreErrorKind::Io,
+                    path,
+                    format!("cannot start the store's writer thread: {e}"),
+                ));
+            }
+        };
+        let mut txn = BulkTxn {
+            path,
+            tx: Some(tx),
+            queue: Vec::with_capacity(GROUP),
+            failed: &failed,
+            reader,
+            defs,
+            wrote: false,
+            next_cs,
+            next_mv,
+            touched: Touched::default(),
+            db_known: FxHashMap::default(),
+            absent: FxHashSet::default(),
+            keys: Vec::new(),
+        };
+        let result = work(&mut txn).and_then(|()| txn.commit_now());
+        if result.is_err() {
+            abandon.store(true, Ordering::Relaxed);
+        }
+        // Closing the channel ends the writer thread, which rolls back
+        // whatever was not committed.
+        drop(txn);
+        match handle.join() {
+            Ok(()) => result,
+            Err(_) => Err(error::other(
+                StoreErrorKind::Io,
+                path,
+                "the store's writer thread failed; the transaction was rolled back",
+            )),
+        }
+    })
+}
+
+/// The writer thread: runs queued writes in order until the channel
+/// closes; after the first failure it only answers calls. Dropping the
+/// transaction at the end rolls back anything not committed.
+fn worker(
+    w: &mut Writer,
+    path: &Path,
+    rx: Receiver<Msg>,
+    abandon: &AtomicBool,
+    failed_flag: &AtomicBool,
+) {
+    let mut txn = SqliteTxn {
+        w: WriterRef::Lent(w),
+        path,
+    };
+    let mut failed: Option<StoreError> = None;
+    for msg in rx {
+        match msg {
+            Msg::Jobs(jobs) => {
+                for job in jobs {
+                    if failed.is_some() || abandon.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if let Err(e) = job(&mut txn) {
+                        failed = Some(e);
+                        failed_flag.store(true, Ordering::Release);
+                    }
+                }
+            }
+            Msg::Call(call) => call(&mut txn, failed.as_ref()),
+        }
+    }
+}
+
+/// What the transaction wrote, for deciding which reads need the writer.
+#[derive(Default)]
+struct Touched {
+    cs: FxHashSet<CsId>,
+    /// Hashes of (MA, anchor) written.
+    cs_keys: FxHashSet<u64>,
+    /// Metaverse objects that written connector-space objects join.
+    cs_mv: FxHashSet<MvId>,
+    mv: FxHashSet<MvId>,
+    /// Hashes of (key id, text) of metaverse objects written.
+    mv_keys: FxHashSet<u64>,
+}
+
+fn cs_key(ma: &str, anchor: &str) -> u64 {
+    let mut h = FxHasher::default();
+    ma.hash(&mut h);
+    anchor.hash(&mut h);
+    h.finish()
+}
+
+fn mv_key(k: i64, text: &str) -> u64 {
+    let mut h = FxHasher::default();
+    k.hash(&mut h);
+    text.hash(&mut h);
+    h.finish()
+}
+
+/// The caller's side of a bulk transaction.
+struct BulkTxn<'s, 'f> {
+    path: &'s Path,
+    /// `None` once closed.
+    tx: Option<SyncSender<Msg>>,
+    queue: Vec<Job>,
+    failed: &'f AtomicBool,
+    reader: SqliteRead<'s>,
+    defs: Arc<IndexDefs>,
+    /// Whether anything was written yet (until then every read goes to the
+    /// reader).
+    wrote: bool,
+    next_cs: i64,
+    next_mv: i64,
+    touched: Touched,
+    /// The stored columns of objects read from the reader (what the writer
+    /// thread's `cs_update` would otherwise `SELECT`).
+    db_known: FxHashMap<CsId, Known>,
+    /// Hashes of (MA, anchor) the reader found no object for (an insert
+    /// of one needs no check; a chance match is caught by the unique index
+    /// at commit).
+    absent: FxHashSet<u64>,
+    keys: Vec<(i64, String)>,
+}
+
+fn lost(path: &Path) -> StoreError {
+    error::other(
+        StoreErrorKind::Io,
+        path,
+        "the store's writer thread stopped; the transaction was rolled back",
+    )
+}
+
+/// Most objects whose stored columns the transaction remembers.
+const KNOWN_MAX: usize = 200_000;
+
+impl BulkTxn<'_, '_> {
+    fn send(&mut self, msg: Msg) -> StoreResult<()> {
+        let Some(tx) = &self.tx else {
+            return Err(lost(self.path));
+        };
+        tx.send(msg).map_err(|_| lost(self.path))
+    }
+
+    /// Send the queued writes; if the writer thread failed, return its
+    /// error.
+    fn flush(&mut self) -> StoreResult<()> {
+        if self.failed.load(Ordering::Acquire) {
+            return self.call(|_| Ok(()));
+        }
+        if !self.queue.is_empty() {
+            let jobs = std::mem::replace(&mut self.queue, Vec::with_capacity(GROUP));
+            self.send(Msg::Jobs(jobs))?;
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, job: Job) -> StoreResult<()> {
+        self.wrote = true;
+        self.queue.push(job);
+        if self.queue.len() >= GROUP {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Run `f` on the writer thread after every queued write, and return
+    /// its answer (or the first failure of the queue).
+    fn call<R: Send + 'static>(
+        &mut self,
+        f: impl for<'a> FnOnce(&mut SqliteTxn<'a>) -> StoreResult<R> + Send + 'static,
+    ) -> StoreResult<R> {
+        if !self.queue.is_empty() {
+            let jobs = std::mem::take(&mut self.queue);
+            self.send(Msg::Jobs(jobs))?;
+        }
+        let (rtx, rrx) = sync_channel::<StoreResult<R>>(1);
+        self.send(Msg::Call(Box::new(move |t, failed| {
+            let r = match failed {
+                Some(e) => Err(e.clone()),
+                None => f(t),
+            };
+            let _ = rtx.send(r);
+        })))?;
+        rrx.recv().map_err(|_| lost(self.path))?
+    }
+
+    fn commit_now(&mut self) -> StoreResult<()> {
+        let (cs, mv) = (self.next_cs, self.next_mv);
+        self.call(move |t| {
+            t.w.ids_taken_below(Seq::Cs, cs);
+            t.w.ids_taken_below(Seq::Mv, mv);
+            let path = t.path;
+            t.w.commit(path)
+        })?;
+        self.tx = None;
+        Ok(())
+    }
+
+    fn note_db(&mut self, objs: &[CsObject]) {
+        if self.db_known.len() + objs.len() > KNOWN_MAX {
+            return;
+        }
+        for o in objs {
+            self.db_known.insert(o.id, Known::of(o));
+        }
+    }
+
+    fn any_cs_touched(&self, objs: &[CsObject]) -> bool {
+        objs.iter().any(|o| self.touched.cs.contains(&o.id))
+    }
+
+    fn note_cs_written(&mut self, obj: &CsObject) {
+        self.touched.cs.insert(obj.id);
+        self.touched.cs_keys.insert(cs_key(&obj.ma, &obj.anchor));
+        if let Some(m) = obj.connection.mv_id() {
+            self.touched.cs_mv.insert(m);
+        }
+    }
+
+    fn note_mv_written(&mut self, obj: &MvObject) {
+        self.touched.mv.insert(obj.id);
+        if self.defs.has_type(&obj.object_type) {
+            self.defs.keys_of(obj, &mut self.keys);
+            for (k, text) in &self.keys {
+                self.touched.mv_keys.insert(mv_key(*k, text));
+            }
+        }
+    }
+
+    /// Whether a search of `attr` for `values` could find an object this
+    /// transaction wrote.
+    fn mv_search_touched(&self, object_type: &str, attr: &str, values: &[Value]) -> bool {
+        if self.touched.mv_keys.is_empty() {
+            return false;
+        }
+        let Some(k) = self.defs.key(object_type, attr) else {
+            return false;
+        };
+        values.iter().any(|v| {
+            mvindex::texts(v)
+                .iter()
+                .any(|t| self.touched.mv_keys.contains(&mv_key(k, t)))
+        })
+    }
+}
+
+impl StoreRead for BulkTxn<'_, '_> {
+    fn cs_get(&mut self, id: CsId) -> StoreResult<Option<CsObject>> {
+        if self.touched.cs.contains(&id) {
+            return self.call(move |t| t.cs_get(id));
+        }
+        let o = self.reader.cs_get(id)?;
+        self.note_db(o.as_slice());
+        Ok(o)
+    }
+
+    fn cs_by_anchor(&mut self, ma: &str, anchor: &str) -> StoreResult<Option<CsObject>> {
+        let key = cs_key(ma, anchor);
+        if !self.touched.cs_keys.contains(&key) {
+            match self.reader.cs_by_anchor(ma, anchor)? {
+                None => {
+                    self.absent.insert(key);
+                    return Ok(None);
+                }
+                Some(o) if !self.touched.cs.contains(&o.id) => {
+                    self.note_db(std::slice::from_ref(&o));
+                    return Ok(Some(o));
+                }
+                Some(_) => {}
+            }
+        }
+        let (ma, anchor) = (ma.to_owned(), anchor.to_owned());
+        self.call(move |t| t.cs_by_anchor(&ma, &anchor))
+    }
+
+    fn cs_by_anchors(&mut self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>> {
+        if !anchors
+            .iter()
+            .any(|a| self.touched.cs_keys.contains(&cs_key(ma, a)))
+        {
+            let found = self.reader.cs_by_anchors(ma, anchors)?;
+            if !self.any_cs_touched(&found) {
+                self.note_db(&found);
+                return Ok(found);
+            }
+        }
+        let ma = ma.to_owned();
+        let anchors: Vec<String> = anchors.iter().map(|a| (*a).to_owned()).collect();
+        self.call(move |t| {
+            let refs: Vec<&str> = anchors.iter().map(String::as_str).collect();
+            t.cs_by_anchors(&ma, &refs)
+        })
+    }
+
+    fn cs_page(
+        &mut self,
+        ma: &str,
+        filter: CsFilter,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsObject>> {
+        if !self.wrote {
+            let page = self.reader.cs_page(ma, filter, after, limit)?;
+            self.note_db(&page);
+            return Ok(page);
+        }
+        let ma = ma.to_owned();
+        self.call(move |t| t.cs_page(&ma, filter, after, limit))
+    }
+
+    fn cs_page_ids(
+        &mut self,
+        ma: &str,
+        filter: CsFilter,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsId>> {
+        if !self.wrote {
+            return self.reader.cs_page_ids(ma, filter, after, limit);
+        }
+        let ma = ma.to_owned();
+        self.call(move |t| t.cs_page_ids(&ma, filter, after, limit))
+    }
+
+    fn cs_by_mv(&mut self, mv_id: MvId) -> StoreResult<Vec<CsObject>> {
+        if !self.touched.cs_mv.contains(&mv_id) {
+            let found = self.reader.cs_by_mv(mv_id)?;
+            if !self.any_cs_touched(&found) {
+                self.note_db(&found);
+                return Ok(found);
+            }
+        }
+        self.call(move |t| t.cs_by_mv(mv_id))
+    }
+
+    fn cs_counts(&mut self, ma: &str) -> StoreResult<CsCounts> {
+        if !self.wrote {
+            return self.reader.cs_counts(ma);
+        }
+        let ma = ma.to_owned();
+        self.call(move |t| t.cs_counts(&ma))
+    }
+
+    fn mv_get(&mut self, id: MvId) -> StoreResult<Option<MvObject>> {
+        if self.touched.mv.contains(&id) {
+            return self.call(move |t| t.mv_get(id));
+        }
+        self.reader.mv_get(id)
+    }
+
+    fn mv_get_many(&mut self, ids: &[MvId]) -> StoreResult<Vec<MvObject>> {
+        let (written, rest): (Vec<MvId>, Vec<MvId>) =
+            ids.iter().partition(|id| self.touched.mv.contains(id));
+        let mut out = if rest.is_empty() {
+            Vec::new()
+        } else {
+            self.reader.mv_get_many(&rest)?
+        };
+        if !written.is_empty() {
+            out.extend(self.call(move |t| t.mv_get_many(&written))?);
+        }
+        Ok(out)
+    }
+
+    fn mv_find(&mut self, object_type: &str, attr: &str, value: &Value) -> StoreResult<Vec<MvId>> {
+        if !self.mv_search_touched(object_type, attr, std::slice::from_ref(value)) {
+            let found = self.reader.mv_find(object_type, attr, value)?;
+            if !found.iter().any(|id| self.touched.mv.contains(id)) {
+                return Ok(found);
+            }
+        }
+        let (object_type, attr, value) = (object_type.to_owned(), attr.to_owned(), value.clone());
+        self.call(move |t| t.mv_find(&object_type, &attr, &value))
+    }
+
+    fn mv_find_many(
+        &mut self,
+        object_type: &str,
+        attr: &str,
+        values: &[Value],
+    ) -> StoreResult<Vec<(usize, MvId)>> {
+        if !self.mv_search_touched(object_type, attr, values) {
+            let found = self.reader.mv_find_many(object_type, attr, values)?;
+            if !found.iter().any(|(_, id)| self.touched.mv.contains(id)) {
+                return Ok(found);
+            }
+        }
+        let (object_type, attr, values) =
+            (object_type.to_owned(), attr.to_owned(), values.to_vec());
+        self.call(move |t| t.mv_find_many(&object_type, &attr, &values))
+    }
+
+    fn mv_page(
+        &mut self,
+        query: &MvQuery,
+        after: MvId,
+        limit: usize,
+    ) -> StoreResult<Vec<MvObject>> {
+        if !self.wrote {
+            return self.reader.mv_page(query, after, limit);
+        }
+        let query = query.clone();
+        self.call(move |t| t.mv_page(&query, after, limit))
+    }
+
+    fn mv_count(&mut self, object_type: Option<&str>) -> StoreResult<u64> {
+        if !self.wrote {
+            return self.reader.mv_count(object_type);
+        }
+        let object_type = object_type.map(str::to_owned);
+        self.call(move |t| t.mv_count(object_type.as_deref()))
+    }
+
+    fn watermark(&mut self, ma: &str) -> StoreResult<Option<String>> {
+        if !self.wrote {
+            return self.reader.watermark(ma);
+        }
+        let ma = ma.to_owned();
+        self.call(move |t| t.watermark(&ma))
+    }
+
+    fn run_get(&mut self, id: RunId) -> StoreResult<Option<RunRecord>> {
+        if !self.wrote {
+            return self.reader.run_get(id);
+        }
+        self.call(move |t| t.run_get(id))
+    }
+
+    fn runs(&mut self, ma: Option<&str>, limit: usize) -> StoreResult<Vec<RunRecord>> {
+        if !self.wrote {
+            return self.reader.runs(ma, limit);
+        }
+        let ma = ma.map(str::to_owned);
+        self.call(move |t| t.runs(ma.as_deref(), limit))
+    }
+
+    fn run_errors(&mut self, run_id: RunId, limit: usize) -> StoreResult<Vec<RunObjectError>> {
+        if !self.wrote {
+            return self.reader.run_errors(run_id, limit);
+        }
+        self.call(move |t| t.run_errors(run_id, limit))
+    }
+
+    fn meta(&mut self, key: &str) -> StoreResult<Option<String>> {
+        if !self.wrote {
+            return self.reader.meta(key);
+        }
+        let key = key.to_owned();
+        self.call(move |t| t.meta(&key))
+    }
+}
+
+impl StoreTxn for BulkTxn<'_, '_> {
+    fn cs_insert(&mut self, obj: &mut CsObject) -> StoreResult<()> {
+        obj.id = self.cs_insert_owned(obj.clone())?;
+        Ok(())
+    }
+
+    fn cs_insert_owned(&mut self, mut obj: CsObject) -> StoreResult<CsId> {
+        let key = cs_key(&obj.ma, &obj.anchor);
+        let exists = if self.touched.cs_keys.contains(&key) || !self.absent.contains(&key) {
+            self.cs_by_anchor(&obj.ma, &obj.anchor)?.is_some()
+        } else {
+            false
+        };
+        // Like a plain transaction, an insert uses up its id even when it
+        // fails.
+        let id = self.next_cs;
+        self.next_cs += 1;
+        if exists {
+            return Err(error::other(
+                StoreErrorKind::Invalid,
+                self.path,
+                format!(
+                    "connector-space object {}/{} already exists",
+                    obj.ma, obj.anchor
+                ),
+            ));
+        }
+        obj.id = id;
+        self.note_cs_written(&obj);
+        self.push(Box::new(move |t| t.cs_insert_at(&obj)))?;
+        Ok(id)
+    }
+
+    fn cs_update(&mut self, obj: &CsObject) -> StoreResult<()> {
+        self.cs_update_owned(obj.clone())
+    }
+
+    fn cs_update_owned(&mut self, obj: CsObject) -> StoreResult<()> {
+        let id = obj.id;
+        let known = self.db_known.remove(&id);
+        self.note_cs_written(&obj);
+        self.push(Box::new(move |t| {
+            if let Some(k) = known {
+                t.know(id, k);
+            }
+            t.cs_update(&obj)
+        }))
+    }
+
+    fn cs_delete(&mut self, id: CsId) -> StoreResult<()> {
+        self.db_known.remove(&id);
+        self.touched.cs.insert(id);
+        self.push(Box::new(move |t| t.cs_delete(id)))
+    }
+
+    fn mv_insert(&mut self, obj: &mut MvObject) -> StoreResult<()> {
+        obj.id = self.mv_insert_owned(obj.clone())?;
+        Ok(())
+    }
+
+    fn mv_insert_owned(&mut self, mut obj: MvObject) -> StoreResult<MvId> {
+        let id = self.next_mv;
+        self.next_mv += 1;
+        obj.id = id;
+        self.note_mv_written(&obj);
+        self.push(Box::new(move |t| t.mv_insert_at(&obj)))?;
+        Ok(id)
+    }
+
+    fn mv_update(&mut self, obj: &MvObject) -> StoreResult<()> {
+        self.mv_update_owned(obj.clone())
+    }
+
+    fn mv_update_owned(&mut self, obj: MvObject) -> StoreResult<()> {
+        self.note_mv_written(&obj);
+        self.push(Box::new(move |t| t.mv_update(&obj)))
+    }
+
+    fn mv_delete(&mut self, id: MvId) -> StoreResult<()> {
+        self.touched.mv.insert(id);
+        self.push(Box::new(move |t| t.mv_delete(id)))
+    }
+
+    fn set_watermark(&mut self, ma: &str, watermark: Option<&str>) -> StoreResult<()> {
+        let ma = ma.to_owned();
+        let watermark = watermark.map(str::to_owned);
+        self.push(Box::new(move |t| {
+            t.set_watermark(&ma, watermark.as_deref())
+        }))
+    }
+
+    fn run_insert(&mut self, run: &mut RunRecord) -> StoreResult<()> {
+        self.wrote = true;
+        let mut copy = run.clone();
+        run.id = self.call(move |t| {
+            t.run_insert(&mut copy)?;
+            Ok(copy.id)
+        })?;
+        Ok(())
+    }
+
+    fn run_update(&mut self, run: &RunRecord) -> StoreResult<()> {
+        let run = run.clone();
+        self.push(Box::new(move |t| t.run_update(&run)))
+    }
+
+    fn run_errors_insert(&mut self, errors: &[RunObjectError]) -> StoreResult<()> {
+        let errors = errors.to_vec();
+        self.push(Box::new(move |t| t.run_errors_insert(&errors)))
+    }
+
+    fn set_meta(&mut self, key: &str, value: Option<&str>) -> StoreResult<()> {
+        let key = key.to_owned();
+        let value = value.map(str::to_owned);
+        self.push(Box::new(move |t| t.set_meta(&key, value.as_deref())))
+    }
+
+    fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        self.commit_now()
+    }
+}

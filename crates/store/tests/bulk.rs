@@ -1,0 +1,518 @@
+//! Bulk transactions (`Store::write_bulk`): their writes run on a second
+//! thread while reads inside the transaction answer from an overlay merged
+//! with a reader connection. The same random operations, run in a plain
+//! transaction on one store and in a bulk transaction on another, must give
+//! the same answer to every read and the same committed data.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod common;
+
+use autosync_model::{Connection, CsObject, MvObject, Value};
+use autosync_store::{CsFilter, MvQuery, Store, StoreError, StoreErrorKind, StoreResult, StoreTxn};
+use common::{cs, joined, mv, with_pending_export, with_pending_import};
+use proptest::prelude::*;
+
+const MAS: [&str; 2] = ["hr", "app"];
+
+/// One step of a random transaction; numbers pick among existing objects
+/// or anchors by index (modulo), so every generated step applies.
+#[derive(Clone, Debug)]
+enum Op {
+    CsInsert {
+        ma: usize,
+        anchor: u8,
+        mv: Option<usize>,
+        pi: bool,
+    },
+    CsUpdate {
+        pick: usize,
+        anchor: Option<u8>,
+        mv: Option<Option<usize>>,
+        pe: bool,
+    },
+    CsDelete {
+        pick: usize,
+    },
+    MvInsert {
+        email: u8,
+    },
+    MvUpdate {
+        pick: usize,
+        email: Option<u8>,
+    },
+    MvDelete {
+        pick: usize,
+    },
+    ReadCsGet {
+        pick: usize,
+    },
+    ReadCsByAnchor {
+        ma: usize,
+        anchor: u8,
+    },
+    ReadCsByAnchors {
+        ma: usize,
+        anchors: Vec<u8>,
+    },
+    ReadCsByMv {
+        pick: usize,
+    },
+    ReadMvGet {
+        pick: usize,
+    },
+    ReadMvGetMany {
+        picks: Vec<usize>,
+    },
+    ReadMvFind {
+        email: u8,
+    },
+    ReadMvFindMany {
+        emails: Vec<u8>,
+    },
+    ReadCsPage {
+        ma: usize,
+        pi: bool,
+    },
+    ReadCsCounts {
+        ma: usize,
+    },
+    ReadMvCount,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let n = 0usize..64;
+    prop_oneof![
+        3 => (0usize..2, 0u8..24, proptest::option::of(0usize..64), any::<bool>())
+            .prop_map(|(ma, anchor, mv, pi)| Op::CsInsert { ma, anchor, mv, pi }),
+        3 => (n.clone(), proptest::option::of(0u8..24), proptest::option::of(proptest::option::of(0usize..64)), any::<bool>())
+            .prop_map(|(pick, anchor, mv, pe)| Op::CsUpdate { pick, anchor, mv, pe }),
+        1 => n.clone().prop_map(|pick| Op::CsDelete { pick }),
+        2 => (0u8..12).prop_map(|email| Op::MvInsert { email }),
+        2 => (n.clone(), proptest::option::of(0u8..12)).prop_map(|(pick, email)| Op::MvUpdate { pick, email }),
+        1 => n.clone().prop_map(|pick| Op::MvDelete { pick }),
+        2 => n.clone().prop_map(|pick| Op::ReadCsGet { pick }),
+        2 => (0usize..2, 0u8..24).prop_map(|(ma, anchor)| Op::ReadCsByAnchor { ma, anchor }),
+        1 => (0usize..2, proptest::collection::vec(0u8..24, 0..6)).prop_map(|(ma, anchors)| Op::ReadCsByAnchors { ma, anchors }),
+        2 => n.clone().prop_map(|pick| Op::ReadCsByMv { pick }),
+        1 => n.clone().prop_map(|pick| Op::ReadMvGet { pick }),
+        1 => proptest::collection::vec(0usize..64, 0..6).prop_map(|picks| Op::ReadMvGetMany { picks }),
+        2 => (0u8..12).prop_map(|email| Op::ReadMvFind { email }),
+        1 => proptest::collection::vec(0u8..12, 0..5).prop_map(|emails| Op::ReadMvFindMany { emails }),
+        1 => (0usize..2, any::<bool>()).prop_map(|(ma, pi)| Op::ReadCsPage { ma, pi }),
+        1 => (0usize..2).prop_map(|ma| Op::ReadCsCounts { ma }),
+        1 => Just(Op::ReadMvCount),
+    ]
+}
+
+fn email(n: u8) -> Value {
+    Value::from(format!("p{n}@example.org").as_str())
+}
+
+/// The ids of live objects, as both sides know them (ids agree because
+/// both stores hand out the same ids in the same order).
+#[derive(Default)]
+struct Ids {
+    cs: Vec<i64>,
+    mv: Vec<i64>,
+}
+
+fn pick(ids: &[i64], i: usize) -> Option<i64> {
+    (!ids.is_empty()).then(|| ids[i % ids.len()])
+}
+
+/// What a read answered, in a form that compares across the two stores.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Cs(Option<Box<CsObject>>),
+    CsList(Vec<CsObject>),
+    Mv(Option<MvObject>),
+    MvList(Vec<MvObject>),
+    Ids(Vec<i64>),
+    Pairs(Vec<(usize, i64)>),
+    Count(u64),
+    Counts(String),
+    Write(Result<Option<i64>, StoreErrorKind>),
+}
+
+fn sorted_cs(mut v: Vec<CsObject>) -> Vec<CsObject> {
+    v.sort_by_key(|o| o.id);
+    v
+}
+
+fn sorted_mv(mut v: Vec<MvObject>) -> Vec<MvObject> {
+    v.sort_by_key(|o| o.id);
+    v
+}
+
+/// Apply one step to a transaction and say what it answered.
+fn apply(t: &mut dyn StoreTxn, op: &Op, ids: &Ids) -> StoreResult<Answer> {
+    let kind = |r: StoreResult<Option<i64>>| Answer::Write(r.map_err(|e| e.kind));
+    Ok(match op {
+        Op::CsInsert { ma, anchor, mv, pi } => {
+            let mut o = cs(MAS[*ma], &format!("a{anchor}"));
+            if let Some(m) = mv.and_then(|m| pick(&ids.mv, m)) {
+                o = joined(o, m);
+            }
+            if *pi {
+                o = with_pending_import(o);
+            }
+            kind(t.cs_insert(&mut o).map(|()| Some(o.id)))
+        }
+        Op::CsUpdate {
+            pick: p,
+            anchor,
+            mv,
+            pe,
+        } => {
+            let Some(id) = pick(&ids.cs, *p) else {
+                return Ok(Answer::Write(Ok(None)));
+            };
+            let Some(mut o) = t.cs_get(id)? else {
+                return Ok(Answer::Write(Ok(None)));
+            };
+            if let Some(a) = anchor {
+                o.anchor = format!("a{a}");
+            }
+            match mv {
+                Some(Some(m)) => {
+                    if let Some(m) = pick(&ids.mv, *m) {
+                        o.connection = Connection::Connector { mv_id: m };
+                    }
+                }
+                Some(None) => o.connection = Connection::Disconnector,
+                None => {}
+            }
+            o.pending_import = None;
+            if *pe {
+                o = with_pending_export(o);
+            } else {
+                o.pending_export = None;
+            }
+            // An anchor another object holds makes the update fail at
+            // commit in both (it is a constraint); keep the steps valid.
+            if anchor.is_some()
+                && let Some(other) = t.cs_by_anchor(&o.ma, &o.anchor)?
+                && other.id != o.id
+            {
+                return Ok(Answer::Write(Ok(None)));
+            }
+            kind(t.cs_update(&o).map(|()| None))
+        }
+        Op::CsDelete { pick: p } => match pick(&ids.cs, *p) {
+            Some(id) => kind(t.cs_delete(id).map(|()| None)),
+            None => Answer::Write(Ok(None)),
+        },
+        Op::MvInsert { email: e } => {
+            let mut m = mv("person", &[("email", email(*e))]);
+            kind(t.mv_insert(&mut m).map(|()| Some(m.id)))
+        }
+        Op::MvUpdate { pick: p, email: e } => {
+            let Some(id) = pick(&ids.mv, *p) else {
+                return Ok(Answer::Write(Ok(None)));
+            };
+            let Some(mut m) = t.mv_get(id)? else {
+                return Ok(Answer::Write(Ok(None)));
+            };
+            match e {
+                Some(e) => {
+                    if let Some(v) = m.attributes.get_mut("email") {
+                        v.value = email(*e);
+                    }
+                }
+                None => {
+                    m.attributes.remove("email");
+                }
+            }
+            kind(t.mv_update(&m).map(|()| None))
+        }
+        Op::MvDelete { pick: p } => match pick(&ids.mv, *p) {
+            Some(id) => kind(t.mv_delete(id).map(|()| None)),
+            None => Answer::Write(Ok(None)),
+        },
+        Op::ReadCsGet { pick: p } => Answer::Cs(match pick(&ids.cs, *p) {
+            Some(id) => t.cs_get(id)?.map(Box::new),
+            None => None,
+        }),
+        Op::ReadCsByAnchor { ma, anchor } => Answer::Cs(
+            t.cs_by_anchor(MAS[*ma], &format!("a{anchor}"))?
+                .map(Box::new),
+        ),
+        Op::ReadCsByAnchors { ma, anchors } => {
+            let names: Vec<String> = anchors.iter().map(|a| format!("a{a}")).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            Answer::CsList(sorted_cs(t.cs_by_anchors(MAS[*ma], &refs)?))
+        }
+        Op::ReadCsByMv { pick: p } => Answer::CsList(match pick(&ids.mv, *p) {
+            Some(id) => t.cs_by_mv(id)?,
+            None => Vec::new(),
+        }),
+        Op::ReadMvGet { pick: p } => Answer::Mv(match pick(&ids.mv, *p) {
+            Some(id) => t.mv_get(id)?,
+            None => None,
+        }),
+        Op::ReadMvGetMany { picks } => {
+            let wanted: Vec<i64> = picks.iter().filter_map(|p| pick(&ids.mv, *p)).collect();
+            Answer::MvList(sorted_mv(t.mv_get_many(&wanted)?))
+        }
+        Op::ReadMvFind { email: e } => Answer::Ids(t.mv_find("person", "email", &email(*e))?),
+        Op::ReadMvFindMany { emails } => {
+            let values: Vec<Value> = emails.iter().map(|e| email(*e)).collect();
+            let mut found = t.mv_find_many("person", "email", &values)?;
+            found.sort_unstable();
+            Answer::Pairs(found)
+        }
+        Op::ReadCsPage { ma, pi } => {
+            let filter = if *pi {
+                CsFilter::PendingImport
+            } else {
+                CsFilter::All
+            };
+            Answer::CsList(t.cs_page(MAS[*ma], filter, 0, 1000)?)
+        }
+        Op::ReadCsCounts { ma } => Answer::Counts(format!("{:?}", t.cs_counts(MAS[*ma])?)),
+        Op::ReadMvCount => Answer::Count(t.mv_count(Some("person"))?),
+    })
+}
+
+/// Both stores with the same committed objects: a few of each kind, some
+/// joined.
+fn seeded() -> (common::TestStore, common::TestStore) {
+    let a = common::store();
+    let b = common::store();
+    for s in [&a.store, &b.store] {
+        s.set_mv_index(&[("person".into(), "email".into())])
+            .unwrap();
+        let mut t = s.begin().unwrap();
+        for i in 0..6u8 {
+            let mut m = mv("person", &[("email", email(i))]);
+            t.mv_insert(&mut m).unwrap();
+            for ma in MAS {
+                let mut o = with_pending_import(joined(cs(ma, &format!("a{i}")), m.id));
+                t.cs_insert(&mut o).unwrap();
+            }
+        }
+        t.commit().unwrap();
+    }
+    (a, b)
+}
+
+/// Every object of a store, for comparing the committed results.
+fn dump(s: &dyn Store) -> (Vec<CsObject>, Vec<MvObject>) {
+    let mut r = s.read().unwrap();
+    let mut all = Vec::new();
+    for ma in MAS {
+        all.extend(r.cs_page(ma, CsFilter::All, 0, 10_000).unwrap());
+    }
+    let mvs = r.mv_page(&MvQuery::default(), 0, 10_000).unwrap();
+    (sorted_cs(all), mvs)
+}
+
+fn initial_ids(s: &dyn Store) -> Ids {
+    let (cs, mv) = dump(s);
+    Ids {
+        cs: cs.iter().map(|o| o.id).collect(),
+        mv: mv.iter().map(|o| o.id).collect(),
+    }
+}
+
+/// Track ids created and deleted by a write step.
+fn track(ids: &mut Ids, op: &Op, answer: &Answer) {
+    match (op, answer) {
+        (Op::CsInsert { .. }, Answer::Write(Ok(Some(id)))) => ids.cs.push(*id),
+        (Op::MvInsert { .. }, Answer::Write(Ok(Some(id)))) => ids.mv.push(*id),
+        (Op::CsDelete { pick: p }, Answer::Write(Ok(_))) => {
+            if let Some(id) = pick(&ids.cs, *p) {
+                ids.cs.retain(|x| *x != id);
+            }
+        }
+        (Op::MvDelete { pick: p }, Answer::Write(Ok(_))) => {
+            if let Some(id) = pick(&ids.mv, *p) {
+                ids.mv.retain(|x| *x != id);
+            }
+        }
+        _ => {}
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_bulk_transaction_should_read_and_commit_exactly_like_a_plain_one(
+        ops in proptest::collection::vec(op(), 1..80)
+    ) {
+        let (plain, bulk) = seeded();
+        let mut ids = initial_ids(&plain.store);
+        let mut plain_txn = plain.store.begin().unwrap();
+        bulk.store
+            .write_bulk(&mut |t| {
+                for (i, op) in ops.iter().enumerate() {
+                    let want = apply(plain_txn.as_mut(), op, &ids).unwrap();
+                    let got = apply(t, op, &ids)?;
+                    assert_eq!(got, want, "step {i}: {op:?}");
+                    track(&mut ids, op, &want);
+                }
+                Ok(())
+            })
+            .unwrap();
+        plain_txn.commit().unwrap();
+        prop_assert_eq!(dump(&bulk.store), dump(&plain.store));
+        // The id counters were saved: the next insert gets the same id.
+        let mut next = Vec::new();
+        for s in [&plain.store, &bulk.store] {
+            let mut t = s.begin().unwrap();
+            let mut o = cs("hr", "after");
+            t.cs_insert(&mut o).unwrap();
+            let mut m = mv("person", &[]);
+            t.mv_insert(&mut m).unwrap();
+            t.commit().unwrap();
+            next.push((o.id, m.id));
+        }
+        prop_assert_eq!(next[0], next[1]);
+    }
+}
+
+#[test]
+fn a_write_that_fails_on_the_writer_thread_should_fail_the_commit_and_keep_nothing() {
+    let (_, s) = seeded();
+    let before = dump(&s.store);
+    let err = s
+        .store
+        .write_bulk(&mut |t| {
+            let mut o = cs("hr", "new-one");
+            t.cs_insert(&mut o)?;
+            // No such object: the update fails on the writer thread.
+            let mut ghost = cs("hr", "ghost");
+            ghost.id = 999_999;
+            t.cs_update(&ghost)?;
+            let mut m = mv("person", &[("email", email(99))]);
+            t.mv_insert(&mut m)?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(err.kind, StoreErrorKind::Invalid, "{err}");
+    assert!(err.message.contains("999999"), "{err}");
+    assert_eq!(dump(&s.store), before);
+    // The store is usable afterwards, in both kinds of transaction.
+    let mut t = s.store.begin().unwrap();
+    let mut o = cs("hr", "later");
+    t.cs_insert(&mut o).unwrap();
+    t.commit().unwrap();
+    s.store
+        .write_bulk(&mut |t| {
+            let mut o = cs("hr", "later-bulk");
+            t.cs_insert(&mut o)
+        })
+        .unwrap();
+    assert!(
+        s.store
+            .read()
+            .unwrap()
+            .cs_by_anchor("hr", "later-bulk")
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn work_that_returns_an_error_should_roll_back_every_write() {
+    let (_, s) = seeded();
+    let before = dump(&s.store);
+    let err = s
+        .store
+        .write_bulk(&mut |t| {
+            for i in 0..2000 {
+                let mut o = cs("app", &format!("bulk{i}"));
+                t.cs_insert(&mut o)?;
+            }
+            Err(StoreError::new(StoreErrorKind::Io, "stop here"))
+        })
+        .unwrap_err();
+    assert_eq!(err.message, "stop here");
+    assert_eq!(dump(&s.store), before);
+}
+
+#[test]
+fn inserting_an_anchor_that_exists_should_fail_at_once_as_invalid() {
+    let (_, s) = seeded();
+    s.store
+        .write_bulk(&mut |t| {
+            // Committed before the transaction.
+            let mut dup = cs("hr", "a1");
+            let e = t.cs_insert(&mut dup).unwrap_err();
+            assert_eq!(e.kind, StoreErrorKind::Invalid);
+            assert!(e.message.contains("hr/a1"), "{e}");
+            // Written by this transaction, still queued.
+            let mut o = cs("hr", "fresh");
+            t.cs_insert(&mut o)?;
+            let mut again = cs("hr", "fresh");
+            assert_eq!(
+                t.cs_insert(&mut again).unwrap_err().kind,
+                StoreErrorKind::Invalid
+            );
+            // Freed by this transaction: the anchor can be taken again.
+            let a2 = t.cs_by_anchor("hr", "a2")?.unwrap();
+            t.cs_delete(a2.id)?;
+            let mut reuse = cs("hr", "a2");
+            t.cs_insert(&mut reuse)
+        })
+        .unwrap();
+    let mut r = s.store.read().unwrap();
+    assert!(r.cs_by_anchor("hr", "fresh").unwrap().is_some());
+    assert!(r.cs_by_anchor("hr", "a2").unwrap().is_some());
+}
+
+#[test]
+fn another_writer_should_wait_for_a_bulk_transaction_and_then_land() {
+    let (_, s) = seeded();
+    let store = &s.store;
+    std::thread::scope(|scope| {
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let bulk = scope.spawn(move || {
+            store
+                .write_bulk(&mut |t| {
+                    let mut o = cs("hr", "from-bulk");
+                    t.cs_insert(&mut o)?;
+                    started_tx.send(()).unwrap();
+                    go_rx.recv().unwrap();
+                    Ok(())
+                })
+                .unwrap();
+        });
+        started_rx.recv().unwrap();
+        let other = scope.spawn(move || {
+            let mut t = store.begin().unwrap();
+            // The bulk transaction's object is committed by now.
+            assert!(t.cs_by_anchor("hr", "from-bulk").unwrap().is_some());
+            let mut o = cs("hr", "from-other");
+            t.cs_insert(&mut o).unwrap();
+            t.commit().unwrap();
+        });
+        go_tx.send(()).unwrap();
+        bulk.join().unwrap();
+        other.join().unwrap();
+    });
+    let mut r = store.read().unwrap();
+    assert!(r.cs_by_anchor("hr", "from-other").unwrap().is_some());
+}
+
+#[test]
+fn a_committed_bulk_transaction_should_survive_reopening_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        let s = autosync_store::sqlite::SqliteStore::open(&path).unwrap();
+        s.write_bulk(&mut |t| {
+            for i in 0..3000 {
+                let mut o = cs("hr", &format!("p{i}"));
+                t.cs_insert(&mut o)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    let s = autosync_store::sqlite::SqliteStore::open(&path).unwrap();
+    let counts = s.read().unwrap().cs_counts("hr").unwrap();
+    assert_eq!(counts.total, 3000);
+}
