@@ -29,9 +29,11 @@
 
 use super::SqliteRead;
 use super::SqliteStore;
+use super::bin;
+use super::codec::CsColumns;
 use super::error;
 use super::mvindex::{self, IndexDefs};
-use super::write::{Known, Seq, SqliteTxn, Writer, WriterRef};
+use super::write::{CsRow, Known, Seq, SqliteTxn, Writer, WriterRef};
 use crate::api::{
     CsCounts, CsFilter, MvQuery, StoreError, StoreErrorKind, StoreRead, StoreResult, StoreTxn,
 };
@@ -161,6 +163,40 @@ fn worker(
                 }
             }
             Msg::Call(call) => call(&mut txn, failed.as_ref()),
+        }
+    }
+}
+
+/// A connector-space object encoded on the caller's thread: the writer
+/// thread only runs the SQL (and frees a flat buffer, not an object).
+struct OwnedRow {
+    id: CsId,
+    ma: String,
+    anchor: String,
+    cols: CsColumns,
+    data: Vec<u8>,
+}
+
+impl OwnedRow {
+    fn of(mut obj: CsObject) -> Self {
+        let mut data = Vec::with_capacity(512);
+        bin::encode_cs(&mut data, &obj);
+        OwnedRow {
+            id: obj.id,
+            cols: CsColumns::of(&obj),
+            ma: std::mem::take(&mut obj.ma),
+            anchor: std::mem::take(&mut obj.anchor),
+            data,
+        }
+    }
+
+    fn row(&self) -> CsRow<'_> {
+        CsRow {
+            id: self.id,
+            ma: &self.ma,
+            anchor: &self.anchor,
+            cols: self.cols,
+            data: &self.data,
         }
     }
 }
@@ -574,7 +610,8 @@ impl StoreTxn for BulkTxn<'_, '_> {
         }
         obj.id = id;
         self.note_cs_written(&obj);
-        self.push(Box::new(move |t| t.cs_insert_at(&obj)))?;
+        let row = OwnedRow::of(obj);
+        self.push(Box::new(move |t| t.cs_insert_row(&row.row())))?;
         Ok(id)
     }
 
@@ -586,11 +623,12 @@ impl StoreTxn for BulkTxn<'_, '_> {
         let id = obj.id;
         let known = self.db_known.remove(&id);
         self.note_cs_written(&obj);
+        let row = OwnedRow::of(obj);
         self.push(Box::new(move |t| {
             if let Some(k) = known {
                 t.know(id, k);
             }
-            t.cs_update(&obj)
+            t.cs_update_row(&row.row())
         }))
     }
 
@@ -610,7 +648,19 @@ impl StoreTxn for BulkTxn<'_, '_> {
         self.next_mv += 1;
         obj.id = id;
         self.note_mv_written(&obj);
-        self.push(Box::new(move |t| t.mv_insert_at(&obj)))?;
+        // `note_mv_written` left the object's index keys in `self.keys`.
+        let keys = if self.defs.has_type(&obj.object_type) {
+            std::mem::take(&mut self.keys)
+        } else {
+            Vec::new()
+        };
+        let mut data = Vec::with_capacity(256);
+        bin::encode_mv(&mut data, &obj);
+        let object_type = std::mem::take(&mut obj.object_type);
+        drop(obj);
+        self.push(Box::new(move |t| {
+            t.mv_insert_row(id, &object_type, &data, &keys)
+        }))?;
         Ok(id)
     }
 

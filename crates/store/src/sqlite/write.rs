@@ -210,6 +210,36 @@ impl Known {
     }
 }
 
+/// A connector-space object as its row: key, filter columns and encoded
+/// body (a bulk transaction encodes on the caller's thread).
+pub(crate) struct CsRow<'a> {
+    pub id: CsId,
+    pub ma: &'a str,
+    pub anchor: &'a str,
+    pub cols: CsColumns,
+    pub data: &'a [u8],
+}
+
+impl<'a> CsRow<'a> {
+    pub(crate) fn new(obj: &'a CsObject, data: &'a [u8]) -> Self {
+        CsRow {
+            id: obj.id,
+            ma: &obj.ma,
+            anchor: &obj.anchor,
+            cols: CsColumns::of(obj),
+            data,
+        }
+    }
+
+    fn known(&self) -> Known {
+        Known {
+            cols: self.cols,
+            ma: self.ma.to_owned(),
+            anchor: self.anchor.to_owned(),
+        }
+    }
+}
+
 /// Most objects a transaction remembers the columns of (beyond that,
 /// `cs_update` reads them).
 const KNOWN_MAX: usize = 100_000;
@@ -292,13 +322,21 @@ impl SqliteTxn<'_> {
     /// Insert a connector-space object whose id (`obj.id`) is already
     /// taken from the id counter.
     pub(crate) fn cs_insert_at(&mut self, obj: &CsObject) -> StoreResult<()> {
+        let mut buf = std::mem::take(&mut self.w.buf);
+        bin::encode_cs(&mut buf, obj);
+        let res = self.cs_insert_row(&CsRow::new(obj, &buf));
+        self.w.buf = buf;
+        res
+    }
+
+    /// Insert a connector-space object already encoded.
+    pub(crate) fn cs_insert_row(&mut self, r: &CsRow<'_>) -> StoreResult<()> {
         let path = self.path;
         let w = &mut *self.w;
-        let id = obj.id;
-        let what = || format!("connector-space object {}/{}", obj.ma, obj.anchor);
-        let ma = w.ma_ids.get(&w.conn, path, &obj.ma)?;
-        bin::encode_cs(&mut w.buf, obj);
-        let c = CsColumns::of(obj);
+        let id = r.id;
+        let what = || format!("connector-space object {}/{}", r.ma, r.anchor);
+        let ma = w.ma_ids.get(&w.conn, path, r.ma)?;
+        let c = r.cols;
         let res = w
             .conn
             .prepare_cached(
@@ -309,13 +347,13 @@ impl SqliteTxn<'_> {
                 s.execute(params![
                     id,
                     ma,
-                    obj.anchor,
+                    r.anchor,
                     c.mv_id,
                     c.has_pi,
                     c.has_pe,
                     c.has_ue,
                     c.has_err,
-                    Blob(&w.buf)
+                    Blob(r.data)
                 ])
             });
         if let Err(e) = res {
@@ -333,7 +371,88 @@ impl SqliteTxn<'_> {
             ));
         }
         if w.known.len() < KNOWN_MAX {
-            w.known.insert(id, Known::of(obj));
+            w.known.insert(id, r.known());
+        }
+        Ok(())
+    }
+
+    /// Replace a connector-space object with one already encoded.
+    pub(crate) fn cs_update_row(&mut self, r: &CsRow<'_>) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        let id = r.id;
+        let err = |e| {
+            error::sql(
+                path,
+                format_args!("update connector-space object {id} in store"),
+                e,
+            )
+        };
+        let c = r.cols;
+        let old = match w.known.get(&id) {
+            Some(k) => Some((k.cols, k.ma == r.ma && k.anchor == r.anchor)),
+            None => {
+                let ma = w.ma_ids.get(&w.conn, path, r.ma)?;
+                w.conn
+                .prepare_cached(
+                    "SELECT mv_id, has_pi, has_pe, has_ue, has_err, ma = ?2 AND anchor = ?3 FROM cs WHERE id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![id, ma, r.anchor], |r| {
+                        Ok((
+                            CsColumns {
+                                mv_id: r.get(0)?,
+                                has_pi: r.get(1)?,
+                                has_pe: r.get(2)?,
+                                has_ue: r.get(3)?,
+                                has_err: r.get(4)?,
+                            },
+                            r.get::<_, bool>(5)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(err)?
+            }
+        };
+        let Some((old_cols, same_key)) = old else {
+            return Err(error::other(
+                StoreErrorKind::Invalid,
+                path,
+                format!("cannot update connector-space object {id}: it does not exist"),
+            ));
+        };
+        let data = Blob(r.data);
+        if same_key && old_cols == c {
+            w.conn
+                .prepare_cached("UPDATE cs SET data = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id, data]))
+                .map_err(err)?;
+        } else if same_key {
+            w.conn
+                .prepare_cached(
+                    "UPDATE cs SET mv_id = ?2, has_pi = ?3, has_pe = ?4, has_ue = ?5, has_err = ?6, data = ?7 WHERE id = ?1",
+                )
+                .and_then(|mut s| s.execute(params![id, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, data]))
+                .map_err(err)?;
+        } else {
+            let ma = w.ma_ids.get(&w.conn, path, r.ma)?;
+            w.conn
+                .prepare_cached(
+                    "UPDATE cs SET ma = ?2, anchor = ?3, mv_id = ?4, has_pi = ?5, has_pe = ?6, has_ue = ?7, \
+                     has_err = ?8, data = ?9 WHERE id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        id, ma, r.anchor, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, data
+                    ])
+                })
+                .map_err(err)?;
+        }
+        if same_key && old_cols == c {
+            // Unchanged columns: what is remembered still holds.
+        } else if let Some(k) = w.known.get_mut(&id) {
+            *k = r.known();
         }
         Ok(())
     }
@@ -362,6 +481,29 @@ impl SqliteTxn<'_> {
         Ok(())
     }
 
+    /// Insert a metaverse object already encoded, with its index keys.
+    pub(crate) fn mv_insert_row(
+        &mut self,
+        id: MvId,
+        object_type: &str,
+        data: &[u8],
+        keys: &[(i64, String)],
+    ) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        w.conn
+            .prepare_cached("INSERT INTO mv (id, type, data) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![id, object_type, Blob(data)]))
+            .map_err(|e| {
+                error::sql(
+                    path,
+                    format_args!("insert metaverse object {id} into store"),
+                    e,
+                )
+            })?;
+        mvindex::insert_keys(&w.conn, path, id, keys)
+    }
+
     /// Remember what the stored row of a connector-space object holds (its
     /// columns as read by another connection of the same transaction).
     pub(crate) fn know(&mut self, id: CsId, known: Known) {
@@ -382,84 +524,11 @@ impl StoreTxn for SqliteTxn<'_> {
         res
     }
     fn cs_update(&mut self, obj: &CsObject) -> StoreResult<()> {
-        let path = self.path;
-        let w = &mut *self.w;
-        let id = obj.id;
-        let err = |e| {
-            error::sql(
-                path,
-                format_args!("update connector-space object {id} in store"),
-                e,
-            )
-        };
-        bin::encode_cs(&mut w.buf, obj);
-        let c = CsColumns::of(obj);
-        let old = match w.known.get(&id) {
-            Some(k) => Some((k.cols, k.ma == obj.ma && k.anchor == obj.anchor)),
-            None => {
-                let ma = w.ma_ids.get(&w.conn, path, &obj.ma)?;
-                w.conn
-                .prepare_cached(
-                    "SELECT mv_id, has_pi, has_pe, has_ue, has_err, ma = ?2 AND anchor = ?3 FROM cs WHERE id = ?1",
-                )
-                .and_then(|mut s| {
-                    s.query_row(params![id, ma, obj.anchor], |r| {
-                        Ok((
-                            CsColumns {
-                                mv_id: r.get(0)?,
-                                has_pi: r.get(1)?,
-                                has_pe: r.get(2)?,
-                                has_ue: r.get(3)?,
-                                has_err: r.get(4)?,
-                            },
-                            r.get::<_, bool>(5)?,
-                        ))
-                    })
-                    .optional()
-                })
-                .map_err(err)?
-            }
-        };
-        let Some((old_cols, same_key)) = old else {
-            return Err(error::other(
-                StoreErrorKind::Invalid,
-                path,
-                format!("cannot update connector-space object {id}: it does not exist"),
-            ));
-        };
-        let data = Blob(&w.buf);
-        if same_key && old_cols == c {
-            w.conn
-                .prepare_cached("UPDATE cs SET data = ?2 WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![id, data]))
-                .map_err(err)?;
-        } else if same_key {
-            w.conn
-                .prepare_cached(
-                    "UPDATE cs SET mv_id = ?2, has_pi = ?3, has_pe = ?4, has_ue = ?5, has_err = ?6, data = ?7 WHERE id = ?1",
-                )
-                .and_then(|mut s| s.execute(params![id, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, data]))
-                .map_err(err)?;
-        } else {
-            let ma = w.ma_ids.get(&w.conn, path, &obj.ma)?;
-            w.conn
-                .prepare_cached(
-                    "UPDATE cs SET ma = ?2, anchor = ?3, mv_id = ?4, has_pi = ?5, has_pe = ?6, has_ue = ?7, \
-                     has_err = ?8, data = ?9 WHERE id = ?1",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        id, ma, obj.anchor, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, data
-                    ])
-                })
-                .map_err(err)?;
-        }
-        if same_key && old_cols == c {
-            // Unchanged columns: what is remembered still holds.
-        } else if let Some(k) = w.known.get_mut(&id) {
-            *k = Known::of(obj);
-        }
-        Ok(())
+        let mut buf = std::mem::take(&mut self.w.buf);
+        bin::encode_cs(&mut buf, obj);
+        let res = self.cs_update_row(&CsRow::new(obj, &buf));
+        self.w.buf = buf;
+        res
     }
 
     fn cs_delete(&mut self, id: CsId) -> StoreResult<()> {
