@@ -33,7 +33,7 @@ use super::bin;
 use super::codec::CsColumns;
 use super::error;
 use super::mvindex::{self, IndexDefs};
-use super::write::{CsRow, Known, Seq, SqliteTxn, Writer, WriterRef};
+use super::write::{CsRow, KNOWN_MAX, Known, Seq, SqliteTxn, Writer, WriterRef};
 use crate::api::{
     CsCounts, CsFilter, MvQuery, StoreError, StoreErrorKind, StoreRead, StoreResult, StoreTxn,
 };
@@ -260,9 +260,6 @@ fn lost(path: &Path) -> StoreError {
         "the store's writer thread stopped; the transaction was rolled back",
     )
 }
-
-/// Most objects whose stored columns the transaction remembers.
-const KNOWN_MAX: usize = 200_000;
 
 impl BulkTxn<'_, '_> {
     fn send(&mut self, msg: Msg) -> StoreResult<()> {

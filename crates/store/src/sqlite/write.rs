@@ -242,7 +242,7 @@ impl<'a> CsRow<'a> {
 
 /// Most objects a transaction remembers the columns of (beyond that,
 /// `cs_update` reads them).
-const KNOWN_MAX: usize = 100_000;
+pub(crate) const KNOWN_MAX: usize = 100_000;
 
 /// The writer, held for a transaction: through the store's mutex, or lent
 /// to the background thread of a bulk transaction (see `bulk`).
