@@ -272,16 +272,51 @@ struct SqliteRead<'s> {
 }
 
 impl SqliteRead<'_> {
-    fn ctx(&self) -> Ctx<'_> {
-        let conn = match &self.conn {
+    fn conn(&self) -> &Connection {
+        match &self.conn {
             ReaderConn::Pooled(g) => g,
             ReaderConn::Owned(c) => c,
-        };
+        }
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
         Ctx {
-            conn,
+            conn: self.conn(),
             path: self.path,
             defs: &self.defs,
         }
+    }
+
+    /// Read every later query from one snapshot (a read transaction, taken
+    /// at the first query and ended when the reader is dropped): each
+    /// query then skips the locking and checks of a snapshot of its own.
+    /// Only for callers that know nothing commits in between, or want the
+    /// snapshot: a bulk transaction, which holds the write lock.
+    fn hold_snapshot(&self) -> StoreResult<()> {
+        self.conn()
+            .prepare_cached("BEGIN")
+            .and_then(|mut s| s.execute([]))
+            .map_err(|e| error::sql(self.path, "begin a read transaction in store", e))?;
+        Ok(())
+    }
+
+    /// End the snapshot [`SqliteRead::hold_snapshot`] took (if any): a
+    /// reader on an old snapshot keeps a checkpoint from copying, and the
+    /// WAL from starting over, past that snapshot.
+    fn release_snapshot(&self) {
+        let conn = self.conn();
+        if !conn.is_autocommit()
+            && let Err(e) = conn.execute_batch("ROLLBACK")
+        {
+            tracing::warn!(store = %self.path.display(), error = %e, "ending a read transaction failed");
+        }
+    }
+}
+
+impl Drop for SqliteRead<'_> {
+    /// A reader goes back to the pool without a read transaction.
+    fn drop(&mut self) {
+        self.release_snapshot();
     }
 }
 

@@ -12,7 +12,9 @@ use autosync_store::{CsFilter, MvQuery, Store, StoreError, StoreErrorKind, Store
 use common::{cs, joined, mv, with_pending_export, with_pending_import};
 use proptest::prelude::*;
 
-const MAS: [&str; 2] = ["hr", "app"];
+/// The MAs of the random steps; the last one has no objects when the
+/// transaction begins.
+const MAS: [&str; 3] = ["hr", "app", "new"];
 
 /// One step of a random transaction; numbers pick among existing objects
 /// or anchors by index (modulo), so every generated step applies.
@@ -72,6 +74,10 @@ enum Op {
     ReadCsPage {
         ma: usize,
         pi: bool,
+        /// Start after this object (an index into the known ids; `None`:
+        /// from the start).
+        after: Option<usize>,
+        limit: usize,
     },
     ReadCsCounts {
         ma: usize,
@@ -82,7 +88,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let n = 0usize..64;
     prop_oneof![
-        3 => (0usize..2, 0u8..24, proptest::option::of(0usize..64), any::<bool>())
+        3 => (0usize..3, 0u8..24, proptest::option::of(0usize..64), any::<bool>())
             .prop_map(|(ma, anchor, mv, pi)| Op::CsInsert { ma, anchor, mv, pi }),
         3 => (n.clone(), proptest::option::of(0u8..24), proptest::option::of(proptest::option::of(0usize..64)), any::<bool>())
             .prop_map(|(pick, anchor, mv, pe)| Op::CsUpdate { pick, anchor, mv, pe }),
@@ -91,15 +97,16 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (n.clone(), proptest::option::of(0u8..12)).prop_map(|(pick, email)| Op::MvUpdate { pick, email }),
         1 => n.clone().prop_map(|pick| Op::MvDelete { pick }),
         2 => n.clone().prop_map(|pick| Op::ReadCsGet { pick }),
-        2 => (0usize..2, 0u8..24).prop_map(|(ma, anchor)| Op::ReadCsByAnchor { ma, anchor }),
-        1 => (0usize..2, proptest::collection::vec(0u8..24, 0..6)).prop_map(|(ma, anchors)| Op::ReadCsByAnchors { ma, anchors }),
+        2 => (0usize..3, 0u8..24).prop_map(|(ma, anchor)| Op::ReadCsByAnchor { ma, anchor }),
+        1 => (0usize..3, proptest::collection::vec(0u8..24, 0..6)).prop_map(|(ma, anchors)| Op::ReadCsByAnchors { ma, anchors }),
         2 => n.clone().prop_map(|pick| Op::ReadCsByMv { pick }),
         1 => n.clone().prop_map(|pick| Op::ReadMvGet { pick }),
         1 => proptest::collection::vec(0usize..64, 0..6).prop_map(|picks| Op::ReadMvGetMany { picks }),
         2 => (0u8..12).prop_map(|email| Op::ReadMvFind { email }),
         1 => proptest::collection::vec(0u8..12, 0..5).prop_map(|emails| Op::ReadMvFindMany { emails }),
-        1 => (0usize..2, any::<bool>()).prop_map(|(ma, pi)| Op::ReadCsPage { ma, pi }),
-        1 => (0usize..2).prop_map(|ma| Op::ReadCsCounts { ma }),
+        2 => (0usize..3, any::<bool>(), proptest::option::of(0usize..64), 1usize..8)
+            .prop_map(|(ma, pi, after, limit)| Op::ReadCsPage { ma, pi, after, limit }),
+        1 => (0usize..3).prop_map(|ma| Op::ReadCsCounts { ma }),
         1 => Just(Op::ReadMvCount),
     ]
 }
@@ -261,13 +268,19 @@ fn apply(t: &mut dyn StoreTxn, op: &Op, ids: &Ids) -> StoreResult<Answer> {
             found.sort_unstable();
             Answer::Pairs(found)
         }
-        Op::ReadCsPage { ma, pi } => {
+        Op::ReadCsPage {
+            ma,
+            pi,
+            after,
+            limit,
+        } => {
             let filter = if *pi {
                 CsFilter::PendingImport
             } else {
                 CsFilter::All
             };
-            Answer::CsList(t.cs_page(MAS[*ma], filter, 0, 1000)?)
+            let after = after.and_then(|i| pick(&ids.cs, i)).unwrap_or(0);
+            Answer::CsList(t.cs_page(MAS[*ma], filter, after, *limit)?)
         }
         Op::ReadCsCounts { ma } => Answer::Counts(format!("{:?}", t.cs_counts(MAS[*ma])?)),
         Op::ReadMvCount => Answer::Count(t.mv_count(Some("person"))?),
@@ -286,7 +299,7 @@ fn seeded() -> (common::TestStore, common::TestStore) {
         for i in 0..6u8 {
             let mut m = mv("person", &[("email", email(i))]);
             t.mv_insert(&mut m).unwrap();
-            for ma in MAS {
+            for ma in &MAS[..2] {
                 let mut o = with_pending_import(joined(cs(ma, &format!("a{i}")), m.id));
                 t.cs_insert(&mut o).unwrap();
             }

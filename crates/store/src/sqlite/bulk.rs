@@ -73,7 +73,9 @@ pub(crate) fn run(
     let start = (|| -> StoreResult<_> {
         let next_cs = guard.peek_id(Seq::Cs, path)?;
         let next_mv = guard.peek_id(Seq::Mv, path)?;
-        Ok((next_cs, next_mv, store.reader()?))
+        let reader = store.reader()?;
+        reader.hold_snapshot()?;
+        Ok((next_cs, next_mv, reader))
     })();
     let (next_cs, next_mv, reader) = match start {
         Ok(v) => v,
@@ -115,6 +117,7 @@ pub(crate) fn run(
             db_known: FxHashMap::default(),
             absent: FxHashSet::default(),
             keys: Vec::new(),
+            empty_at_begin: FxHashMap::default(),
         };
         let result = work(&mut txn).and_then(|()| txn.commit_now());
         if result.is_err() {
@@ -212,6 +215,29 @@ struct Touched {
     mv: FxHashSet<MvId>,
     /// Hashes of (key id, text) of metaverse objects written.
     mv_keys: FxHashSet<u64>,
+    /// Per hash of an MA name: the highest id of a connector-space object
+    /// of that MA written (inserted, or updated, as it is now).
+    cs_ma_max: FxHashMap<u64, CsId>,
+}
+
+impl Touched {
+    /// Whether a page of `ma` after `after` could miss an object inside
+    /// the transaction that the reader does not see: one the transaction
+    /// inserted into `ma` past `after`, or updated so that it is in `ma` or
+    /// matches the page's filter now. What the reader does return is
+    /// checked by the caller against every id written (deleted, updated,
+    /// moved out of `ma`).
+    fn cs_page_differs(&self, ma: &str, after: CsId) -> bool {
+        self.cs_ma_max
+            .get(&ma_key(ma))
+            .is_some_and(|max| *max > after)
+    }
+}
+
+fn ma_key(ma: &str) -> u64 {
+    let mut h = FxHasher::default();
+    ma.hash(&mut h);
+    h.finish()
 }
 
 fn cs_key(ma: &str, anchor: &str) -> u64 {
@@ -251,6 +277,10 @@ struct BulkTxn<'s, 'f> {
     /// at commit).
     absent: FxHashSet<u64>,
     keys: Vec<(i64, String)>,
+    /// Per MA asked about: whether it had no connector-space object when
+    /// the transaction began (its anchors need no lookup then: an initial
+    /// provisioning into a new target looks up every anchor it adds).
+    empty_at_begin: FxHashMap<String, bool>,
 }
 
 fn lost(path: &Path) -> StoreError {
@@ -313,6 +343,9 @@ impl BulkTxn<'_, '_> {
     }
 
     fn commit_now(&mut self) -> StoreResult<()> {
+        // The reader's snapshot ends first: a checkpoint right after the
+        // commit can then copy everything, and the WAL start over.
+        self.reader.release_snapshot();
         let (cs, mv) = (self.next_cs, self.next_mv);
         self.call(move |t| {
             t.w.ids_taken_below(Seq::Cs, cs);
@@ -322,6 +355,17 @@ impl BulkTxn<'_, '_> {
         })?;
         self.tx = None;
         Ok(())
+    }
+
+    /// Whether `ma` had no connector-space object at the begin (asked once
+    /// per transaction and MA, on the reader, which sees the begin state).
+    fn empty_at_begin(&mut self, ma: &str) -> StoreResult<bool> {
+        if let Some(empty) = self.empty_at_begin.get(ma) {
+            return Ok(*empty);
+        }
+        let empty = !self.reader.ctx().cs_any(ma)?;
+        self.empty_at_begin.insert(ma.to_owned(), empty);
+        Ok(empty)
     }
 
     fn note_db(&mut self, objs: &[CsObject]) {
@@ -340,6 +384,8 @@ impl BulkTxn<'_, '_> {
     fn note_cs_written(&mut self, obj: &CsObject) {
         self.touched.cs.insert(obj.id);
         self.touched.cs_keys.insert(cs_key(&obj.ma, &obj.anchor));
+        let max = self.touched.cs_ma_max.entry(ma_key(&obj.ma)).or_default();
+        *max = (*max).max(obj.id);
         if let Some(m) = obj.connection.mv_id() {
             self.touched.cs_mv.insert(m);
         }
@@ -385,6 +431,10 @@ impl StoreRead for BulkTxn<'_, '_> {
     fn cs_by_anchor(&mut self, ma: &str, anchor: &str) -> StoreResult<Option<CsObject>> {
         let key = cs_key(ma, anchor);
         if !self.touched.cs_keys.contains(&key) {
+            if self.empty_at_begin(ma)? {
+                self.absent.insert(key);
+                return Ok(None);
+            }
             match self.reader.cs_by_anchor(ma, anchor)? {
                 None => {
                     self.absent.insert(key);
@@ -406,6 +456,9 @@ impl StoreRead for BulkTxn<'_, '_> {
             .iter()
             .any(|a| self.touched.cs_keys.contains(&cs_key(ma, a)))
         {
+            if self.empty_at_begin(ma)? {
+                return Ok(Vec::new());
+            }
             let found = self.reader.cs_by_anchors(ma, anchors)?;
             if !self.any_cs_touched(&found) {
                 self.note_db(&found);
@@ -427,10 +480,14 @@ impl StoreRead for BulkTxn<'_, '_> {
         after: CsId,
         limit: usize,
     ) -> StoreResult<Vec<CsObject>> {
-        if !self.wrote {
+        // After writes too, the reader answers when none of them could
+        // change the page.
+        if !self.touched.cs_page_differs(ma, after) {
             let page = self.reader.cs_page(ma, filter, after, limit)?;
-            self.note_db(&page);
-            return Ok(page);
+            if !self.any_cs_touched(&page) {
+                self.note_db(&page);
+                return Ok(page);
+            }
         }
         let ma = ma.to_owned();
         self.call(move |t| t.cs_page(&ma, filter, after, limit))
@@ -443,8 +500,11 @@ impl StoreRead for BulkTxn<'_, '_> {
         after: CsId,
         limit: usize,
     ) -> StoreResult<Vec<CsId>> {
-        if !self.wrote {
-            return self.reader.cs_page_ids(ma, filter, after, limit);
+        if !self.touched.cs_page_differs(ma, after) {
+            let ids = self.reader.cs_page_ids(ma, filter, after, limit)?;
+            if !ids.iter().any(|id| self.touched.cs.contains(id)) {
+                return Ok(ids);
+            }
         }
         let ma = ma.to_owned();
         self.call(move |t| t.cs_page_ids(&ma, filter, after, limit))

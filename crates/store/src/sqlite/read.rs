@@ -237,6 +237,22 @@ impl Ctx<'_> {
         Ok(out)
     }
 
+    /// Whether `ma` has any connector-space object.
+    pub(crate) fn cs_any(&self, ma: &str) -> StoreResult<bool> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1))",
+            )
+            .and_then(|mut s| s.query_row([ma], |r| r.get(0)))
+            .map_err(|e| {
+                error::sql(
+                    self.path,
+                    format_args!("look for connector-space objects of {ma} in store"),
+                    e,
+                )
+            })
+    }
+
     pub(crate) fn cs_counts(&self, ma: &str) -> StoreResult<CsCounts> {
         let err = |e| {
             error::sql(
