@@ -61,10 +61,14 @@ pub struct SqliteOptions {
     /// connection maps its own window and the mapped pages count towards the
     /// process's resident memory, so this stays small.
     pub mmap_bytes: u64,
-    /// Page size of a new store, in bytes (default 4096).
+    /// Page size of a new store, in bytes (default 8192: a commit writes
+    /// each dirty page to the WAL with two system calls, and a synchronised
+    /// person dirties about as many pages of 8 KiB as of 4 KiB; full sync
+    /// +9 % at 200k objects, +3 % at 1M against 4096). An existing store
+    /// keeps the page size it was made with.
     pub page_size: u32,
     /// Pages in the WAL after a commit that start a checkpoint (default
-    /// 16384, 64 MiB with 4 KiB pages: fewer checkpoints rewrite hot pages
+    /// 8192, 64 MiB with 8 KiB pages: fewer checkpoints rewrite hot pages
     /// less). The checkpoint runs on a background thread with its own
     /// connection, off the writer's path; when the WAL reaches four times
     /// this size anyway, the committing writer checkpoints itself.
@@ -85,8 +89,8 @@ impl Default for SqliteOptions {
             cache_kib: 64 * 1024,
             reader_cache_kib: 16 * 1024,
             mmap_bytes: 64 * 1024 * 1024,
-            page_size: 4096,
-            wal_autocheckpoint_pages: 16384,
+            page_size: 8192,
+            wal_autocheckpoint_pages: 8192,
             busy_timeout: Duration::from_secs(10),
             readers: 4,
             quick_check: true,
