@@ -22,6 +22,13 @@ pub(crate) struct StepErrors {
 }
 
 impl StepErrors {
+    /// Forget the errors after the first `count` (their writes were rolled
+    /// back).
+    pub fn rewind(&mut self, count: u64) {
+        self.count = count;
+        self.pending.clear();
+    }
+
     pub fn new(run_id: RunId, step_index: u32, ma: &str, stage: ErrorStage) -> Self {
         StepErrors {
             run_id,

@@ -7,6 +7,11 @@ use autosync_model::{CsId, CsObject, MvId, MvObject, RunId, RunObjectError, RunR
 pub enum StoreErrorKind {
     /// Another process holds the store (busy/locked past the timeout).
     Busy,
+    /// Another process committed between two commits of a bulk
+    /// transaction ([`StoreTxn::commit_so_far`]): the part after the last
+    /// commit was rolled back, the parts before it are kept, and doing
+    /// the rolled-back part again is safe.
+    Conflict,
     /// The store cannot be written (read-only file or folder).
     ReadOnly,
     /// The disk is full.
@@ -194,6 +199,20 @@ pub trait StoreTxn: StoreRead {
     fn run_errors_insert(&mut self, errors: &[RunObjectError]) -> StoreResult<()>;
 
     fn set_meta(&mut self, key: &str, value: Option<&str>) -> StoreResult<()>;
+
+    /// Make every write so far durable and go on in a new transaction
+    /// (this same object): if anything later fails or the transaction is
+    /// dropped, only the writes after the last `commit_so_far` are lost.
+    ///
+    /// A store may queue the commit and return at once (the SQLite store
+    /// does in a bulk transaction, see [`Store::write_bulk`]). Then a
+    /// failure of that commit, or a [`StoreErrorKind::Conflict`] (another
+    /// process committed between the two parts, so what the next part read
+    /// may be stale), is returned while the caller works on the next part:
+    /// by a later call, at the latest by the next `commit_so_far` or by
+    /// [`StoreTxn::commit`]. Either way the part the caller is working on
+    /// when the error comes is the one lost; the parts before it are kept.
+    fn commit_so_far(&mut self) -> StoreResult<()>;
 
     /// Make every write of this transaction durable. Dropping a transaction
     /// without committing discards its writes.

@@ -1,5 +1,6 @@
 //! Full and delta synchronisation: CS objects of one MA in id order, in
-//! batches of one store transaction each. Every object is worked out in
+//! batches committed one by one (a large sync in bulk transactions of
+//! several batches, whose commits do not wait). Every object is worked out in
 //! memory first ([`Work`]) and written only when all its rules succeeded, so
 //! a failing expression leaves the object (and everything it would have
 //! touched) as it was, with its pending import kept for the next sync.
@@ -14,7 +15,7 @@ use crate::run::StepCtx;
 use autosync_model::{
     Connection, CsId, CsObject, ErrorStage, MvId, MvObject, RunStatus, StepCounters, SyncCounters,
 };
-use autosync_store::{CsFilter, StoreError, StoreResult, StoreTxn};
+use autosync_store::{CsFilter, StoreError, StoreErrorKind, StoreResult, StoreTxn};
 use std::collections::HashMap;
 
 /// Why one object's sync failed.
@@ -101,11 +102,35 @@ pub(crate) struct Syncer<'a> {
 /// the data: the step stops with `stopped-extension-dll-exception`.
 pub(crate) const RULES_BROKEN_AFTER: u64 = 100;
 
-/// Objects per sync batch (one transaction). Larger than the export page:
-/// a commit rewrites every index page the batch touched, and the keys of a
+/// Objects per sync batch (one commit). Larger than the export page: a
+/// commit rewrites every index page the batch touched, and the keys of a
 /// batch are spread over the whole index, so fewer, larger batches write
-/// fewer pages in all.
+/// fewer pages in all (but not too large: a transaction whose dirty pages
+/// outgrow the store's cache spills them, and checkpoints copy more).
 const SYNC_PAGE: usize = 20_000;
+
+/// Batches per bulk transaction. Each batch is committed on its own
+/// ([`StoreTxn::commit_so_far`]), without waiting: the next page is read
+/// and worked out while the store still writes and commits the last one.
+/// Bounded because the store remembers what a bulk transaction wrote, and
+/// other writers of this process wait until it ends.
+const BATCHES_PER_BULK: usize = 5;
+
+/// A sync whose batch is lost this many times in a row to another
+/// process's commits ([`StoreErrorKind::Conflict`]) stops with the error.
+const CONFLICTS_MAX: u32 = 10;
+
+/// Where a sync stood when a batch began: a batch lost to a conflict is
+/// done again from here.
+struct Resume {
+    after: CsId,
+    counters: SyncCounters,
+    errors: u64,
+    processed: u64,
+    any_success: bool,
+    failures_before_success: u64,
+    last_failure: String,
+}
 
 pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
     let rules = &ctx.engine.rules;
@@ -141,6 +166,7 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
     // themselves on large batches: a full sync, or a delta sync whose
     // first page was full.
     let mut bulk = full;
+    let mut conflicts = 0;
     loop {
         if ctx.cancelled() {
             stop = Some((
@@ -149,35 +175,59 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
             ));
             break;
         }
+        let mut pages = 0;
         let mut page_len = 0;
+        let mut resume = s.resume_point(after);
         let mut batch = |txn: &mut dyn StoreTxn| -> StoreResult<()> {
-            let page = txn.cs_page(&ma.name, filter, after, SYNC_PAGE)?;
-            let Some(last) = page.last() else {
-                return Ok(());
-            };
-            after = last.id;
-            page_len = page.len();
-            s.batch(txn, page)?;
-            s.errors.flush(txn)?;
+            loop {
+                resume = s.resume_point(after);
+                let page = txn.cs_page(&ma.name, filter, after, SYNC_PAGE)?;
+                page_len = page.len();
+                let Some(last) = page.last() else {
+                    break;
+                };
+                after = last.id;
+                pages += 1;
+                s.batch(txn, page)?;
+                s.errors.flush(txn)?;
+                ctx.advanced(s.processed);
+                if !bulk || pages >= BATCHES_PER_BULK || ctx.cancelled() || s.rules_broken() {
+                    break;
+                }
+                crate::crashpoint::crash_point("sync.batch.before-commit");
+                txn.commit_so_far()?;
+            }
             crate::crashpoint::crash_point("sync.batch.before-commit");
             Ok(())
         };
         if bulk {
-            ctx.store().write_bulk(&mut batch)?;
+            match ctx.store().write_bulk(&mut batch) {
+                Ok(()) => conflicts = 0,
+                Err(e) if e.kind == StoreErrorKind::Conflict && conflicts < CONFLICTS_MAX => {
+                    // The batches before the lost one are committed; do
+                    // the lost one again, counting it once.
+                    conflicts += 1;
+                    tracing::info!(ma = %ma.name, error = %e, "sync batch done again");
+                    after = s.resume(resume);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             let mut txn = ctx.store().begin()?;
             batch(txn.as_mut())?;
-            if page_len > 0 {
+            if pages > 0 {
                 txn.commit()?;
             }
+        }
+        if pages > 0 {
+            crate::crashpoint::crash_point("sync.batch.committed");
         }
         if page_len == 0 {
             break;
         }
         bulk = bulk || page_len == SYNC_PAGE;
-        crate::crashpoint::crash_point("sync.batch.committed");
-        ctx.advanced(s.processed);
-        if !s.any_success && s.failures_before_success >= RULES_BROKEN_AFTER {
+        if s.rules_broken() {
             stop = Some((
                 RunStatus::StoppedExtensionDllException,
                 format!(
@@ -208,6 +258,35 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
 }
 
 impl Syncer<'_> {
+    fn resume_point(&self, after: CsId) -> Resume {
+        Resume {
+            after,
+            counters: self.counters.clone(),
+            errors: self.errors.count,
+            processed: self.processed,
+            any_success: self.any_success,
+            failures_before_success: self.failures_before_success,
+            last_failure: self.last_failure.clone(),
+        }
+    }
+
+    /// Go back to `r` (the work since was rolled back); returns where the
+    /// next page starts.
+    fn resume(&mut self, r: Resume) -> CsId {
+        self.counters = r.counters;
+        self.errors.rewind(r.errors);
+        self.processed = r.processed;
+        self.any_success = r.any_success;
+        self.failures_before_success = r.failures_before_success;
+        self.last_failure = r.last_failure;
+        r.after
+    }
+
+    /// Whether the rules look broken: every object so far failed in them.
+    fn rules_broken(&self) -> bool {
+        !self.any_success && self.failures_before_success >= RULES_BROKEN_AFTER
+    }
+
     fn batch(&mut self, txn: &mut dyn StoreTxn, page: Vec<CsObject>) -> StoreResult<()> {
         self.mv_cache.clear();
         let ids: Vec<MvId> = page.iter().filter_map(|c| c.connection.mv_id()).collect();

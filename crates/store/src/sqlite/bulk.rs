@@ -73,11 +73,12 @@ pub(crate) fn run(
     let start = (|| -> StoreResult<_> {
         let next_cs = guard.peek_id(Seq::Cs, path)?;
         let next_mv = guard.peek_id(Seq::Mv, path)?;
+        let version = guard.data_version(path)?;
         let reader = store.reader()?;
         reader.hold_snapshot()?;
-        Ok((next_cs, next_mv, reader))
+        Ok((next_cs, next_mv, version, reader))
     })();
-    let (next_cs, next_mv, reader) = match start {
+    let (next_cs, next_mv, data_version, reader) = match start {
         Ok(v) => v,
         Err(e) => {
             guard.reset(path);
@@ -113,6 +114,8 @@ pub(crate) fn run(
             wrote: false,
             next_cs,
             next_mv,
+            data_version,
+            last_commit: None,
             touched: Touched::default(),
             db_known: FxHashMap::default(),
             absent: FxHashSet::default(),
@@ -121,6 +124,10 @@ pub(crate) fn run(
         };
         let result = work(&mut txn).and_then(|()| txn.commit_now());
         if result.is_err() {
+            // A part committed with `commit_so_far` stays committed even
+            // when the work fails after it: let its queued commit run
+            // (its own failure, if any, was or will be the one reported).
+            let _ = txn.confirm_last_commit();
             abandon.store(true, Ordering::Relaxed);
         }
         // Closing the channel ends the writer thread, which rolls back
@@ -268,6 +275,12 @@ struct BulkTxn<'s, 'f> {
     wrote: bool,
     next_cs: i64,
     next_mv: i64,
+    /// The writer's `PRAGMA data_version` at the begin: another process's
+    /// commit between two parts ([`StoreTxn::commit_so_far`]) changes it.
+    data_version: i64,
+    /// Signalled when the last queued `commit_so_far` succeeded (dropped
+    /// unsignalled when it failed or was skipped after a failure).
+    last_commit: Option<Receiver<()>>,
     touched: Touched,
     /// The stored columns of objects read from the reader (what the writer
     /// thread's `cs_update` would otherwise `SELECT`).
@@ -340,6 +353,19 @@ impl BulkTxn<'_, '_> {
             let _ = rtx.send(r);
         })))?;
         rrx.recv().map_err(|_| lost(self.path))?
+    }
+
+    /// Wait for the last queued `commit_so_far` and return its failure
+    /// (or the first failure before it), if any.
+    fn confirm_last_commit(&mut self) -> StoreResult<()> {
+        if let Some(done) = self.last_commit.take()
+            && done.recv().is_err()
+        {
+            // The writer failed: `call` returns its first failure.
+            self.call(|_| Ok(()))?;
+            return Err(lost(self.path));
+        }
+        Ok(())
     }
 
     fn commit_now(&mut self) -> StoreResult<()> {
@@ -767,6 +793,46 @@ impl StoreTxn for BulkTxn<'_, '_> {
         let key = key.to_owned();
         let value = value.map(str::to_owned);
         self.push(Box::new(move |t| t.set_meta(&key, value.as_deref())))
+    }
+
+    /// Queue a commit and the begin of the next part, and go on at once:
+    /// the next objects are read and worked out while the writer thread
+    /// still writes and commits the last ones. Reads stay exact as before
+    /// (what the transaction wrote is remembered across its parts) as long
+    /// as no other process commits between two parts: the writer checks
+    /// that at the next begin (`PRAGMA data_version`), and if one did, the
+    /// part after it fails with a `Conflict` error. Before queueing its own
+    /// commit, a part waits for the outcome of the one before it (long done
+    /// unless the part is small), so the error always comes while the
+    /// caller works on the part that was lost.
+    fn commit_so_far(&mut self) -> StoreResult<()> {
+        self.confirm_last_commit()?;
+        let (cs, mv, version) = (self.next_cs, self.next_mv, self.data_version);
+        let (done_tx, done_rx) = sync_channel::<()>(1);
+        self.push(Box::new(move |t| {
+            t.w.ids_taken_below(Seq::Cs, cs);
+            t.w.ids_taken_below(Seq::Mv, mv);
+            let path = t.path;
+            t.w.commit(path)?;
+            #[cfg(test)]
+            super::tests::between_parts(path);
+            t.w.begin(path)?;
+            if t.w.data_version(path)? != version {
+                return Err(error::other(
+                    StoreErrorKind::Conflict,
+                    path,
+                    "another process wrote to the store between two commits of a bulk transaction; the part after the last commit was rolled back (doing it again is safe)",
+                ));
+            }
+            let _ = done_tx.send(());
+            Ok(())
+        }))?;
+        self.last_commit = Some(done_rx);
+        self.flush()?;
+        // A new snapshot from the next read on: an old one would keep the
+        // checkpoints from copying what the parts committed.
+        self.reader.release_snapshot();
+        self.reader.hold_snapshot()
     }
 
     fn commit(mut self: Box<Self>) -> StoreResult<()> {

@@ -270,3 +270,95 @@ fn a_management_agent_numbered_by_a_rolled_back_transaction_should_be_numbered_a
     assert!(r.cs_by_anchor("gone", "b").unwrap().is_none());
     assert_eq!(r.cs_by_anchor("gone", "c").unwrap().unwrap().id, c.id);
 }
+
+/// Stores (by path) where another connection commits between two parts of
+/// a bulk transaction, as another process could.
+static FOREIGN_WRITER_AT: std::sync::Mutex<Vec<std::path::PathBuf>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Called by a bulk transaction's writer thread between a part's commit and
+/// the next part's begin.
+pub(super) fn between_parts(path: &std::path::Path) {
+    let wanted = FOREIGN_WRITER_AT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .any(|p| p == path);
+    if wanted {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('foreign', 'x') ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [],
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_commit_by_another_process_between_two_parts_should_fail_only_the_part_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path).unwrap();
+    FOREIGN_WRITER_AT.lock().unwrap().push(path.clone());
+    let mut at_next_part = None;
+    let res = store.write_bulk(&mut |t| {
+        t.cs_insert(&mut CsObject::new("hr", "first", "cn=first", "person"))?;
+        // Queued: the other connection commits before the next part begins.
+        t.commit_so_far()?;
+        t.cs_insert(&mut CsObject::new("hr", "second", "cn=second", "person"))?;
+        // Waits for the outcome of the first commit and the begin after it.
+        let r = t.commit_so_far();
+        at_next_part = Some(r.clone());
+        r
+    });
+    let err = res.expect_err("the part after the foreign commit must fail");
+    assert_eq!(err.kind, StoreErrorKind::Conflict, "{}", err.message);
+    assert!(err.message.contains("rolled back"), "{}", err.message);
+    let seen = at_next_part.expect("the work ran to its second commit");
+    assert_eq!(
+        seen.map_err(|e| e.kind),
+        Err(StoreErrorKind::Conflict),
+        "the error comes at the latest at the next part's commit"
+    );
+    let mut r = store.read().unwrap();
+    assert!(r.cs_by_anchor("hr", "first").unwrap().is_some());
+    assert!(r.cs_by_anchor("hr", "second").unwrap().is_none());
+    assert_eq!(r.meta("foreign").unwrap().as_deref(), Some("x"));
+    // The store goes on: the lost part is written again.
+    let mut t = store.begin().unwrap();
+    t.cs_insert(&mut CsObject::new("hr", "second", "cn=second", "person"))
+        .unwrap();
+    t.commit().unwrap();
+    assert_eq!(store.read().unwrap().cs_counts("hr").unwrap().total, 2);
+}
+
+#[test]
+fn parts_of_a_bulk_transaction_should_commit_one_by_one_and_read_their_own_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let res = store.write_bulk(&mut |t| {
+        for part in 0..3 {
+            for i in 0..300 {
+                t.cs_insert(&mut CsObject::new(
+                    "hr",
+                    &format!("p{part}-{i}"),
+                    "cn=x",
+                    "person",
+                ))?;
+            }
+            // What the earlier parts wrote is read back exactly, committed
+            // or still queued.
+            let page = t.cs_page("hr", crate::api::CsFilter::All, 0, 100_000)?;
+            assert_eq!(page.len(), 300 * (part + 1));
+            t.commit_so_far()?;
+        }
+        Err(crate::api::StoreError {
+            kind: StoreErrorKind::Invalid,
+            message: "stop after three parts".into(),
+        })
+    });
+    assert_eq!(res.unwrap_err().kind, StoreErrorKind::Invalid);
+    // The three committed parts stay; nothing came after them.
+    assert_eq!(store.read().unwrap().cs_counts("hr").unwrap().total, 900);
+}

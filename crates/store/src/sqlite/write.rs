@@ -107,6 +107,15 @@ impl Writer {
         self.ma_ids.rolled_back();
     }
 
+    /// `PRAGMA data_version`: changes when another connection commits (not
+    /// for this connection's own commits).
+    pub(crate) fn data_version(&self, path: &Path) -> StoreResult<i64> {
+        self.conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(|e| error::sql(path, "read the store's data version", e))
+    }
+
     pub(crate) fn begin(&mut self, path: &Path) -> StoreResult<()> {
         self.reset(path);
         self.conn
@@ -738,6 +747,12 @@ impl StoreTxn for SqliteTxn<'_> {
         };
         res.map_err(|e| error::sql(self.path, format_args!("save meta value {key} in store"), e))?;
         Ok(())
+    }
+
+    fn commit_so_far(&mut self) -> StoreResult<()> {
+        let path = self.path;
+        self.w.commit(path)?;
+        self.w.begin(path)
     }
 
     fn commit(mut self: Box<Self>) -> StoreResult<()> {
