@@ -29,6 +29,7 @@ mod bin;
 mod bulk;
 mod codec;
 mod error;
+mod fresh;
 mod mvindex;
 mod read;
 mod schema;

@@ -529,3 +529,92 @@ fn a_committed_bulk_transaction_should_survive_reopening_the_store() {
     let counts = s.read().unwrap().cs_counts("hr").unwrap();
     assert_eq!(counts.total, 3000);
 }
+
+/// Fill the empty MA `target` in one bulk transaction (the store learns
+/// which anchors it may hold) and return the store.
+fn filled_target() -> common::TestStore {
+    let s = common::store();
+    s.store
+        .write_bulk(&mut |t| {
+            for i in 0..50 {
+                let anchor = format!("t{i}");
+                assert!(t.cs_by_anchor("target", &anchor)?.is_none());
+                t.cs_insert(&mut cs("target", &anchor))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    s
+}
+
+/// In a new bulk transaction: whether `target` has `anchor`, and whether
+/// inserting it fails as a duplicate.
+fn bulk_sees(store: &dyn Store, anchor: &str) -> (bool, bool) {
+    let mut seen = (false, false);
+    store
+        .write_bulk(&mut |t| {
+            seen.0 = t.cs_by_anchor("target", anchor)?.is_some();
+            seen.1 = t
+                .cs_insert(&mut cs("target", anchor))
+                .is_err_and(|e| e.kind == StoreErrorKind::Invalid);
+            Err(StoreError::new(StoreErrorKind::Io, "look only"))
+        })
+        .unwrap_err();
+    seen
+}
+
+#[test]
+fn a_later_bulk_transaction_should_find_what_earlier_ones_put_in_an_ma_they_filled() {
+    let s = filled_target();
+    assert_eq!(bulk_sees(&s.store, "t7"), (true, true));
+    assert_eq!(bulk_sees(&s.store, "t49"), (true, true));
+    assert_eq!(bulk_sees(&s.store, "nobody"), (false, false));
+}
+
+#[test]
+fn a_bulk_transaction_should_find_what_a_plain_transaction_added_to_an_ma_bulk_filled() {
+    let s = filled_target();
+    let mut t = s.store.begin().unwrap();
+    t.cs_insert(&mut cs("target", "plain")).unwrap();
+    // Moved into `target` from another MA by an update.
+    let mut moved = cs("other", "m");
+    t.cs_insert(&mut moved).unwrap();
+    moved.ma = "target".into();
+    moved.anchor = "moved".into();
+    t.cs_update(&moved).unwrap();
+    t.commit().unwrap();
+    assert_eq!(bulk_sees(&s.store, "plain"), (true, true));
+    assert_eq!(bulk_sees(&s.store, "moved"), (true, true));
+}
+
+#[test]
+fn a_bulk_transaction_should_find_what_another_process_added_to_an_ma_bulk_filled() {
+    let s = filled_target();
+    // Another connection (as another process would) adds an object.
+    let other =
+        autosync_store::sqlite::SqliteStore::open(&s.dir.path().join("state").join("store.db"))
+            .unwrap();
+    let mut t = other.begin().unwrap();
+    t.cs_insert(&mut cs("target", "elsewhere")).unwrap();
+    t.commit().unwrap();
+    drop(other);
+    assert_eq!(bulk_sees(&s.store, "elsewhere"), (true, true));
+}
+
+#[test]
+fn a_bulk_transaction_that_failed_should_leave_nothing_the_next_one_trusts() {
+    let s = common::store();
+    // Fails after learning `target` was empty and adding to it.
+    s.store
+        .write_bulk(&mut |t| {
+            assert!(t.cs_by_anchor("target", "a")?.is_none());
+            t.cs_insert(&mut cs("target", "a"))?;
+            Err(StoreError::new(StoreErrorKind::Io, "stop"))
+        })
+        .unwrap_err();
+    let mut t = s.store.begin().unwrap();
+    t.cs_insert(&mut cs("target", "b")).unwrap();
+    t.commit().unwrap();
+    assert_eq!(bulk_sees(&s.store, "a"), (false, false));
+    assert_eq!(bulk_sees(&s.store, "b"), (true, true));
+}

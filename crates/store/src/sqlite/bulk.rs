@@ -32,6 +32,7 @@ use super::SqliteStore;
 use super::bin;
 use super::codec::CsColumns;
 use super::error;
+use super::fresh::{Fresh, cs_key};
 use super::mvindex::{self, IndexDefs};
 use super::write::{CsRow, KNOWN_MAX, Known, Seq, SqliteTxn, Writer, WriterRef};
 use crate::api::{
@@ -82,15 +83,23 @@ pub(crate) fn run(
         Ok(v) => v,
         Err(e) => {
             guard.reset(path);
+            guard.fresh = None;
             return Err(e);
         }
     };
+    // What an earlier bulk transaction learnt about MAs it filled holds
+    // if nobody else committed since.
+    let fresh = guard
+        .fresh
+        .take()
+        .filter(|f| f.version == data_version)
+        .unwrap_or_else(|| Fresh::at(data_version));
     let defs = store.defs();
     let (tx, rx) = sync_channel::<Msg>(GROUPS_IN_FLIGHT);
     let abandon = AtomicBool::new(false);
     let failed = AtomicBool::new(false);
     let writer: &mut Writer = &mut guard;
-    std::thread::scope(|scope| {
+    let outcome = std::thread::scope(|scope| {
         let spawned = std::thread::Builder::new()
             .name("autosync-store-bulk".into())
             .spawn_scoped(scope, || worker(writer, path, rx, &abandon, &failed));
@@ -121,8 +130,10 @@ pub(crate) fn run(
             absent: FxHashSet::default(),
             keys: Vec::new(),
             empty_at_begin: FxHashMap::default(),
+            fresh: Some(fresh),
         };
         let result = work(&mut txn).and_then(|()| txn.commit_now());
+        let fresh = txn.fresh.take().filter(|_| result.is_ok());
         if result.is_err() {
             // A part committed with `commit_so_far` stays committed even
             // when the work fails after it: let its queued commit run
@@ -134,14 +145,24 @@ pub(crate) fn run(
         // whatever was not committed.
         drop(txn);
         match handle.join() {
-            Ok(()) => result,
+            Ok(()) => result.map(|()| fresh),
             Err(_) => Err(error::other(
                 StoreErrorKind::Io,
                 path,
                 "the store's writer thread failed; the transaction was rolled back",
             )),
         }
-    })
+    });
+    match outcome {
+        Ok(fresh) => {
+            guard.fresh = fresh;
+            Ok(())
+        }
+        Err(e) => {
+            guard.fresh = None;
+            Err(e)
+        }
+    }
 }
 
 /// The writer thread: runs queued writes in order until the channel
@@ -247,13 +268,6 @@ fn ma_key(ma: &str) -> u64 {
     h.finish()
 }
 
-fn cs_key(ma: &str, anchor: &str) -> u64 {
-    let mut h = FxHasher::default();
-    ma.hash(&mut h);
-    anchor.hash(&mut h);
-    h.finish()
-}
-
 fn mv_key(k: i64, text: &str) -> u64 {
     let mut h = FxHasher::default();
     k.hash(&mut h);
@@ -294,6 +308,9 @@ struct BulkTxn<'s, 'f> {
     /// the transaction began (its anchors need no lookup then: an initial
     /// provisioning into a new target looks up every anchor it adds).
     empty_at_begin: FxHashMap<String, bool>,
+    /// The same across transactions (see `fresh`): handed back to the
+    /// writer when this transaction commits; `None` once too large.
+    fresh: Option<Fresh>,
 }
 
 fn lost(path: &Path) -> StoreError {
@@ -391,7 +408,25 @@ impl BulkTxn<'_, '_> {
         }
         let empty = !self.reader.ctx().cs_any(ma)?;
         self.empty_at_begin.insert(ma.to_owned(), empty);
+        // Known from now on only if this transaction wrote nothing to it
+        // yet (what it wrote before is in `touched`, not in `fresh`).
+        if empty
+            && !self.touched.cs_ma_max.contains_key(&ma_key(ma))
+            && let Some(f) = &mut self.fresh
+        {
+            f.add_empty(ma);
+        }
         Ok(empty)
+    }
+
+    /// Whether `ma` surely holds no object whose (MA, anchor) hash is
+    /// `key`, other than one this transaction wrote (the caller checks
+    /// `touched` first).
+    fn surely_absent(&mut self, ma: &str, key: u64) -> StoreResult<bool> {
+        match &self.fresh {
+            Some(f) if f.knows(ma) => Ok(!f.may_hold(key)),
+            _ => self.empty_at_begin(ma),
+        }
     }
 
     fn note_db(&mut self, objs: &[CsObject]) {
@@ -408,8 +443,14 @@ impl BulkTxn<'_, '_> {
     }
 
     fn note_cs_written(&mut self, obj: &CsObject) {
+        let key = cs_key(&obj.ma, &obj.anchor);
         self.touched.cs.insert(obj.id);
-        self.touched.cs_keys.insert(cs_key(&obj.ma, &obj.anchor));
+        self.touched.cs_keys.insert(key);
+        if let Some(f) = &mut self.fresh
+            && !f.wrote(&obj.ma, key)
+        {
+            self.fresh = None;
+        }
         let max = self.touched.cs_ma_max.entry(ma_key(&obj.ma)).or_default();
         *max = (*max).max(obj.id);
         if let Some(m) = obj.connection.mv_id() {
@@ -457,7 +498,7 @@ impl StoreRead for BulkTxn<'_, '_> {
     fn cs_by_anchor(&mut self, ma: &str, anchor: &str) -> StoreResult<Option<CsObject>> {
         let key = cs_key(ma, anchor);
         if !self.touched.cs_keys.contains(&key) {
-            if self.empty_at_begin(ma)? {
+            if self.surely_absent(ma, key)? {
                 self.absent.insert(key);
                 return Ok(None);
             }

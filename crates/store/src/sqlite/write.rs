@@ -5,6 +5,7 @@
 use super::bin;
 use super::codec::{Blob, CsColumns, JsonText, RunErrorBody, encode};
 use super::error;
+use super::fresh::{self, Fresh};
 use super::mvindex::{self, IndexDefs};
 use super::read::{Ctx, impl_store_read};
 use super::schema::MaIds;
@@ -67,6 +68,9 @@ pub(crate) struct Writer {
     ma_ids: MaIds,
     /// Scratch: the index keys a metaverse object had before a write.
     old_keys: Vec<(i64, String)>,
+    /// MAs this connection filled from empty and the anchors they may
+    /// hold (see `fresh`); taken by a bulk transaction while it runs.
+    pub fresh: Option<Fresh>,
 }
 
 impl Writer {
@@ -91,6 +95,7 @@ impl Writer {
             ckpt_pages: i32::MAX,
             ma_ids: MaIds::default(),
             old_keys: Vec::new(),
+            fresh: None,
         }
     }
 
@@ -114,6 +119,17 @@ impl Writer {
             .prepare_cached("PRAGMA data_version")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(|e| error::sql(path, "read the store's data version", e))
+    }
+
+    /// An object of `ma` with `anchor` was written (inserted, or updated
+    /// and perhaps moved): keep what `fresh` knows a superset.
+    fn fresh_wrote(&mut self, ma: &str, anchor: &str) {
+        if let Some(f) = &mut self.fresh
+            && f.knows(ma)
+            && !f.wrote(ma, fresh::cs_key(ma, anchor))
+        {
+            self.fresh = None;
+        }
     }
 
     pub(crate) fn begin(&mut self, path: &Path) -> StoreResult<()> {
@@ -345,6 +361,7 @@ impl SqliteTxn<'_> {
         let id = r.id;
         let what = || format!("connector-space object {}/{}", r.ma, r.anchor);
         let ma = w.ma_ids.get(&w.conn, path, r.ma)?;
+        w.fresh_wrote(r.ma, r.anchor);
         let c = r.cols;
         let res = w
             .conn
@@ -398,6 +415,7 @@ impl SqliteTxn<'_> {
             )
         };
         let c = r.cols;
+        w.fresh_wrote(r.ma, r.anchor);
         let old = match w.known.get(&id) {
             Some(k) => Some((k.cols, k.ma == r.ma && k.anchor == r.anchor)),
             None => {

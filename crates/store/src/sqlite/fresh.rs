@@ -1,0 +1,103 @@
+//! What the writer connection knows about management agents whose
+//! connector space it filled itself, starting from empty: the anchors they
+//! can hold. An initial provisioning into a new target asks, for every
+//! object it adds, whether the target already has one with that anchor;
+//! at a million objects those lookups cost more than a tenth of the
+//! synchronisation's time, and for an MA filled only by this connection
+//! the answer is known without asking SQLite.
+//!
+//! The knowledge is a superset: a hash of (MA, anchor) of every object
+//! written to the MA since it was seen empty (inserts, and updates that
+//! may move an object into it). An anchor whose hash is not there has no
+//! object; one whose hash is there (written, or a chance match) is looked
+//! up as usual. Deletes and rolled-back writes leave hashes behind, which
+//! only costs a lookup.
+//!
+//! It holds while no other connection commits: a bulk transaction takes
+//! it at its begin only if `PRAGMA data_version` is what it was when the
+//! knowledge was last handed back, and drops it on any failure. Writes of
+//! plain transactions on the same connection add their hashes
+//! (`SqliteTxn::cs_insert_row` and `cs_update_row`).
+
+use rustc_hash::{FxHashSet, FxHasher};
+use std::hash::{Hash, Hasher};
+
+/// Hashes kept at most; past this the knowledge is dropped (lookups go to
+/// SQLite again). Two million hashes take about 36 MiB.
+const KEYS_MAX: usize = 2_000_000;
+
+/// Hash of a connector-space object's (MA, anchor).
+pub(crate) fn cs_key(ma: &str, anchor: &str) -> u64 {
+    let mut h = FxHasher::default();
+    ma.hash(&mut h);
+    anchor.hash(&mut h);
+    h.finish()
+}
+
+/// MAs known to hold no object but those written since they were empty.
+#[derive(Default)]
+pub(crate) struct Fresh {
+    /// The writer's `PRAGMA data_version` when this was last valid.
+    pub(crate) version: i64,
+    mas: FxHashSet<String>,
+    keys: FxHashSet<u64>,
+}
+
+impl Fresh {
+    /// A new, empty knowledge, valid at `version`.
+    pub(crate) fn at(version: i64) -> Self {
+        Fresh {
+            version,
+            ..Fresh::default()
+        }
+    }
+
+    /// Whether `ma` is known (filled only by this connection).
+    pub(crate) fn knows(&self, ma: &str) -> bool {
+        self.mas.contains(ma)
+    }
+
+    /// `ma` had no object just now (and this transaction has written none
+    /// to it yet).
+    pub(crate) fn add_empty(&mut self, ma: &str) {
+        if !self.mas.contains(ma) {
+            self.mas.insert(ma.to_owned());
+        }
+    }
+
+    /// Whether an object with this (MA, anchor) hash may exist in a known
+    /// MA (`false`: it surely does not).
+    pub(crate) fn may_hold(&self, key: u64) -> bool {
+        self.keys.contains(&key)
+    }
+
+    /// An object of `ma` with this (MA, anchor) hash was written. Returns
+    /// `false` when the knowledge grew too large and must be dropped.
+    #[must_use]
+    pub(crate) fn wrote(&mut self, ma: &str, key: u64) -> bool {
+        if self.mas.contains(ma) {
+            self.keys.insert(key);
+        }
+        self.keys.len() <= KEYS_MAX
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn only_written_anchors_of_known_mas_may_exist() {
+        let mut f = Fresh::at(7);
+        assert!(!f.knows("target"));
+        f.add_empty("target");
+        assert!(f.knows("target"));
+        assert!(f.wrote("target", cs_key("target", "a")));
+        assert!(f.wrote("source", cs_key("source", "b")));
+        assert!(f.may_hold(cs_key("target", "a")));
+        assert!(!f.may_hold(cs_key("target", "b")));
+        // Not remembered: `source` is not known.
+        assert!(!f.may_hold(cs_key("source", "b")));
+        assert_eq!(f.version, 7);
+    }
+}
