@@ -304,6 +304,7 @@ fn fixed_cycle(engine: &Engine, mas: &[String], starts: &mut Vec<Instant>) -> an
                         },
                         progress: None,
                         cancel: CancelFlag::default(),
+                        sync_batch: None,
                     },
                 )
                 .with_context(|| format!("{ma} {profile}"))?;

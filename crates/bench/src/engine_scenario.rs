@@ -113,6 +113,7 @@ fn run_step(engine: &Engine, ma: &str, profile: &str) -> anyhow::Result<(RunReco
                 reason: RunReason::Manual { by: "bench".into() },
                 progress: None,
                 cancel: CancelFlag::default(),
+                sync_batch: None,
             },
         )
         .with_context(|| format!("{ma} {profile}"))?;

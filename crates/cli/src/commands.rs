@@ -104,6 +104,7 @@ fn run_profile(cli: &Cli, a: &RunProfileArgs) -> Result<Code, Failure> {
         reason: RunReason::Manual { by: "cli".into() },
         progress: Some(sink.clone()),
         cancel: CancelFlag::default(),
+        sync_batch: None,
     };
     let record = engine
         .run_profile(&a.ma, &a.profile, opts)

@@ -2,6 +2,7 @@
 //! flag to stop it between batches.
 
 use autosync_model::{RunReason, StepRecord, StepType};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -38,6 +39,10 @@ pub struct RunOptions {
     pub reason: RunReason,
     pub progress: Option<Arc<dyn ProgressSink>>,
     pub cancel: CancelFlag,
+    /// Objects per sync batch, one commit each; `None` is the default
+    /// (20,000). For tests that need many batches without many objects;
+    /// not in the configuration file or the CLI.
+    pub sync_batch: Option<NonZeroUsize>,
 }
 
 impl RunOptions {
@@ -47,7 +52,13 @@ impl RunOptions {
             reason,
             progress: None,
             cancel: CancelFlag::new(),
+            sync_batch: None,
         }
+    }
+
+    /// Objects per sync batch: [`RunOptions::sync_batch`] or `default`.
+    pub(crate) fn sync_page(&self, default: usize) -> usize {
+        self.sync_batch.map_or(default, NonZeroUsize::get)
     }
 
     /// A manual run started by `by`.
@@ -62,6 +73,7 @@ impl std::fmt::Debug for RunOptions {
             .field("reason", &self.reason)
             .field("progress", &self.progress.is_some())
             .field("cancel", &self.cancel)
+            .field("sync_batch", &self.sync_batch)
             .finish()
     }
 }

@@ -116,8 +116,10 @@ const SYNC_PAGE: usize = 20_000;
 /// other writers of this process wait until it ends.
 const BATCHES_PER_BULK: usize = 5;
 
-/// A sync whose batch is lost this many times in a row to another
-/// process's commits ([`StoreErrorKind::Conflict`]) stops with the error.
+/// A batch lost to another process's commits ([`StoreErrorKind::Conflict`])
+/// is done again at most this many times in a row; lost once more, the
+/// sync stops with the error. Losses of different batches do not add up: a
+/// sync that committed batches since its last loss made progress.
 const CONFLICTS_MAX: u32 = 10;
 
 /// Where a sync stood when a batch began: a batch lost to a conflict is
@@ -166,7 +168,9 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
     // themselves on large batches: a full sync, or a delta sync whose
     // first page was full.
     let mut bulk = full;
+    // Losses in a row of the batch that begins after `lost_after`.
     let mut conflicts = 0;
+    let mut lost_after = None;
     loop {
         if ctx.cancelled() {
             stop = Some((
@@ -181,7 +185,7 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         let mut batch = |txn: &mut dyn StoreTxn| -> StoreResult<()> {
             loop {
                 resume = s.resume_point(after);
-                let page = txn.cs_page(&ma.name, filter, after, SYNC_PAGE)?;
+                let page = txn.cs_page(&ma.name, filter, after, ctx.opts.sync_page(SYNC_PAGE))?;
                 page_len = page.len();
                 let Some(last) = page.last() else {
                     break;
@@ -203,9 +207,16 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         if bulk {
             match ctx.store().write_bulk(&mut batch) {
                 Ok(()) => conflicts = 0,
-                Err(e) if e.kind == StoreErrorKind::Conflict && conflicts < CONFLICTS_MAX => {
+                Err(e) if e.kind == StoreErrorKind::Conflict => {
                     // The batches before the lost one are committed; do
                     // the lost one again, counting it once.
+                    if lost_after != Some(resume.after) {
+                        lost_after = Some(resume.after);
+                        conflicts = 0;
+                    }
+                    if conflicts >= CONFLICTS_MAX {
+                        return Err(e);
+                    }
                     conflicts += 1;
                     tracing::info!(ma = %ma.name, error = %e, "sync batch done again");
                     after = s.resume(resume);
@@ -226,7 +237,7 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         if page_len == 0 {
             break;
         }
-        bulk = bulk || page_len == SYNC_PAGE;
+        bulk = bulk || page_len == ctx.opts.sync_page(SYNC_PAGE);
         if s.rules_broken() {
             stop = Some((
                 RunStatus::StoppedExtensionDllException,

@@ -36,7 +36,8 @@ impl World {
         World { dir, engine, store }
     }
 
-    fn engine_for(dir: &tempfile::TempDir, config: &str, store: Arc<SqliteStore>) -> Arc<Engine> {
+    /// An engine for `config` (written to the folder) over `store`.
+    pub fn engine_for(dir: &tempfile::TempDir, config: &str, store: Arc<dyn Store>) -> Arc<Engine> {
         let path = dir.path().join("autosync.toml");
         std::fs::write(&path, config).unwrap();
         let registry = registry();

@@ -1,6 +1,7 @@
 //! Engine tests against a real SQLite store and the real file connectors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod conflict;
 mod converge;
 mod export;
 mod fixture;
