@@ -53,8 +53,44 @@ type Job = Box<dyn for<'a> FnOnce(&mut SqliteTxn<'a>) -> StoreResult<()> + Send>
 /// so far (if any), and answers through its own channel.
 type Call = Box<dyn for<'a> FnOnce(&mut SqliteTxn<'a>, Option<&StoreError>) + Send>;
 
+/// A queued write: the frequent ones of a synchronisation as plain data
+/// (no boxed closure to allocate, call and free per object), the rest as
+/// a job.
+enum Write {
+    CsInsert(OwnedRow),
+    CsUpdate(OwnedRow, Option<Known>),
+    MvInsert {
+        id: MvId,
+        object_type: Arc<str>,
+        data: Vec<u8>,
+        keys: Vec<(i64, String)>,
+    },
+    Job(Job),
+}
+
+impl Write {
+    fn run(self, t: &mut SqliteTxn<'_>) -> StoreResult<()> {
+        match self {
+            Write::CsInsert(row) => t.cs_insert_row(&row.row(t.path)?),
+            Write::CsUpdate(row, known) => {
+                if let Some(k) = known {
+                    t.know(row.id, k);
+                }
+                t.cs_update_row(&row.row(t.path)?)
+            }
+            Write::MvInsert {
+                id,
+                object_type,
+                data,
+                keys,
+            } => t.mv_insert_row(id, &object_type, &data, &keys),
+            Write::Job(job) => job(t),
+        }
+    }
+}
+
 enum Msg {
-    Jobs(Vec<Job>),
+    Jobs(Vec<Write>),
     Call(Call),
 }
 
@@ -118,6 +154,7 @@ pub(crate) fn run(
             tx: Some(tx),
             queue: Vec::with_capacity(GROUP),
             failed: &failed,
+            names: FxHashMap::default(),
             reader,
             defs,
             wrote: false,
@@ -187,7 +224,7 @@ fn worker(
                     if failed.is_some() || abandon.load(Ordering::Relaxed) {
                         break;
                     }
-                    if let Err(e) = job(&mut txn) {
+                    if let Err(e) = job.run(&mut txn) {
                         failed = Some(e);
                         failed_flag.store(true, Ordering::Release);
                     }
@@ -199,36 +236,52 @@ fn worker(
 }
 
 /// A connector-space object encoded on the caller's thread: the writer
-/// thread only runs the SQL (and frees a flat buffer, not an object).
+/// thread only runs the SQL and frees one flat buffer (the body, then the
+/// anchor), not an object; the object itself is freed on the thread that
+/// made it.
 struct OwnedRow {
     id: CsId,
-    ma: String,
-    anchor: String,
+    ma: Arc<str>,
     cols: CsColumns,
+    /// The body, then the anchor from `anchor_at`.
     data: Vec<u8>,
+    anchor_at: usize,
 }
 
 impl OwnedRow {
-    fn of(mut obj: CsObject) -> Self {
+    fn of(obj: &CsObject, ma: Arc<str>) -> Self {
         let mut data = Vec::with_capacity(512);
-        bin::encode_cs(&mut data, &obj);
+        bin::encode_cs(&mut data, obj);
+        let anchor_at = data.len();
+        data.extend_from_slice(obj.anchor.as_bytes());
         OwnedRow {
             id: obj.id,
-            cols: CsColumns::of(&obj),
-            ma: std::mem::take(&mut obj.ma),
-            anchor: std::mem::take(&mut obj.anchor),
+            cols: CsColumns::of(obj),
+            ma,
             data,
+            anchor_at,
         }
     }
 
-    fn row(&self) -> CsRow<'_> {
-        CsRow {
+    fn row(&self, path: &Path) -> StoreResult<CsRow<'_>> {
+        let (data, anchor) = self.data.split_at(self.anchor_at);
+        let anchor = std::str::from_utf8(anchor).map_err(|_| {
+            error::other(
+                StoreErrorKind::Io,
+                path,
+                format!(
+                    "connector-space object {}: its anchor was damaged in memory",
+                    self.id
+                ),
+            )
+        })?;
+        Ok(CsRow {
             id: self.id,
             ma: &self.ma,
-            anchor: &self.anchor,
+            anchor,
             cols: self.cols,
-            data: &self.data,
-        }
+            data,
+        })
     }
 }
 
@@ -280,8 +333,10 @@ struct BulkTxn<'s, 'f> {
     path: &'s Path,
     /// `None` once closed.
     tx: Option<SyncSender<Msg>>,
-    queue: Vec<Job>,
+    queue: Vec<Write>,
     failed: &'f AtomicBool,
+    /// MA names and object types handed to the writer thread, shared.
+    names: FxHashMap<String, Arc<str>>,
     reader: SqliteRead<'s>,
     defs: Arc<IndexDefs>,
     /// Whether anything was written yet (until then every read goes to the
@@ -342,7 +397,21 @@ impl BulkTxn<'_, '_> {
         Ok(())
     }
 
-    fn push(&mut self, job: Job) -> StoreResult<()> {
+    /// `name` as a shared string for the writer thread.
+    fn name(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.names.get(name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.names.insert(name.to_owned(), n.clone());
+        n
+    }
+
+    fn push_job(&mut self, job: Job) -> StoreResult<()> {
+        self.push(Write::Job(job))
+    }
+
+    fn push(&mut self, job: Write) -> StoreResult<()> {
         self.wrote = true;
         self.queue.push(job);
         if self.queue.len() >= GROUP {
@@ -734,8 +803,10 @@ impl StoreTxn for BulkTxn<'_, '_> {
         }
         obj.id = id;
         self.note_cs_written(&obj);
-        let row = OwnedRow::of(obj);
-        self.push(Box::new(move |t| t.cs_insert_row(&row.row())))?;
+        let ma = self.name(&obj.ma);
+        let row = OwnedRow::of(&obj, ma);
+        drop(obj);
+        self.push(Write::CsInsert(row))?;
         Ok(id)
     }
 
@@ -747,19 +818,16 @@ impl StoreTxn for BulkTxn<'_, '_> {
         let id = obj.id;
         let known = self.db_known.remove(&id);
         self.note_cs_written(&obj);
-        let row = OwnedRow::of(obj);
-        self.push(Box::new(move |t| {
-            if let Some(k) = known {
-                t.know(id, k);
-            }
-            t.cs_update_row(&row.row())
-        }))
+        let ma = self.name(&obj.ma);
+        let row = OwnedRow::of(&obj, ma);
+        drop(obj);
+        self.push(Write::CsUpdate(row, known))
     }
 
     fn cs_delete(&mut self, id: CsId) -> StoreResult<()> {
         self.db_known.remove(&id);
         self.touched.cs.insert(id);
-        self.push(Box::new(move |t| t.cs_delete(id)))
+        self.push_job(Box::new(move |t| t.cs_delete(id)))
     }
 
     fn mv_insert(&mut self, obj: &mut MvObject) -> StoreResult<()> {
@@ -780,11 +848,14 @@ impl StoreTxn for BulkTxn<'_, '_> {
         };
         let mut data = Vec::with_capacity(256);
         bin::encode_mv(&mut data, &obj);
-        let object_type = std::mem::take(&mut obj.object_type);
+        let object_type = self.name(&obj.object_type);
         drop(obj);
-        self.push(Box::new(move |t| {
-            t.mv_insert_row(id, &object_type, &data, &keys)
-        }))?;
+        self.push(Write::MvInsert {
+            id,
+            object_type,
+            data,
+            keys,
+        })?;
         Ok(id)
     }
 
@@ -794,18 +865,18 @@ impl StoreTxn for BulkTxn<'_, '_> {
 
     fn mv_update_owned(&mut self, obj: MvObject) -> StoreResult<()> {
         self.note_mv_written(&obj);
-        self.push(Box::new(move |t| t.mv_update(&obj)))
+        self.push_job(Box::new(move |t| t.mv_update(&obj)))
     }
 
     fn mv_delete(&mut self, id: MvId) -> StoreResult<()> {
         self.touched.mv.insert(id);
-        self.push(Box::new(move |t| t.mv_delete(id)))
+        self.push_job(Box::new(move |t| t.mv_delete(id)))
     }
 
     fn set_watermark(&mut self, ma: &str, watermark: Option<&str>) -> StoreResult<()> {
         let ma = ma.to_owned();
         let watermark = watermark.map(str::to_owned);
-        self.push(Box::new(move |t| {
+        self.push_job(Box::new(move |t| {
             t.set_watermark(&ma, watermark.as_deref())
         }))
     }
@@ -822,18 +893,18 @@ impl StoreTxn for BulkTxn<'_, '_> {
 
     fn run_update(&mut self, run: &RunRecord) -> StoreResult<()> {
         let run = run.clone();
-        self.push(Box::new(move |t| t.run_update(&run)))
+        self.push_job(Box::new(move |t| t.run_update(&run)))
     }
 
     fn run_errors_insert(&mut self, errors: &[RunObjectError]) -> StoreResult<()> {
         let errors = errors.to_vec();
-        self.push(Box::new(move |t| t.run_errors_insert(&errors)))
+        self.push_job(Box::new(move |t| t.run_errors_insert(&errors)))
     }
 
     fn set_meta(&mut self, key: &str, value: Option<&str>) -> StoreResult<()> {
         let key = key.to_owned();
         let value = value.map(str::to_owned);
-        self.push(Box::new(move |t| t.set_meta(&key, value.as_deref())))
+        self.push_job(Box::new(move |t| t.set_meta(&key, value.as_deref())))
     }
 
     /// Queue a commit and the begin of the next part, and go on at once:
@@ -850,7 +921,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
         self.confirm_last_commit()?;
         let (cs, mv, version) = (self.next_cs, self.next_mv, self.data_version);
         let (done_tx, done_rx) = sync_channel::<()>(1);
-        self.push(Box::new(move |t| {
+        self.push_job(Box::new(move |t| {
             t.w.ids_taken_below(Seq::Cs, cs);
             t.w.ids_taken_below(Seq::Mv, mv);
             let path = t.path;

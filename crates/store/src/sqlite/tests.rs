@@ -362,3 +362,34 @@ fn parts_of_a_bulk_transaction_should_commit_one_by_one_and_read_their_own_write
     // The three committed parts stay; nothing came after them.
     assert_eq!(store.read().unwrap().cs_counts("hr").unwrap().total, 900);
 }
+
+#[test]
+fn an_update_whose_key_only_hashes_like_the_stored_one_should_still_move_the_object() {
+    use super::fresh::cs_key;
+    use super::write::{Known, SqliteTxn, WriterRef};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+    let mut txn = store.begin().unwrap();
+    let mut o = CsObject::new("hr", "old", "cn=old", "person");
+    txn.cs_insert(&mut o).unwrap();
+    txn.commit().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        let mut w = store.writer();
+        w.begin(&path).unwrap();
+        let mut t = SqliteTxn {
+            w: WriterRef::Guard(w),
+            path: &path,
+        };
+        let mut moved = o.clone();
+        moved.anchor = "new".into();
+        // The writer believes the stored key hashes like the new one (a
+        // chance match of the 64-bit hash).
+        t.know(o.id, Known::claiming(&o, cs_key("hr", "new")));
+        crate::api::StoreTxn::cs_update(&mut t, &moved).unwrap();
+        crate::api::StoreTxn::commit(Box::new(t)).unwrap();
+    }
+    let mut r = store.read().unwrap();
+    assert!(r.cs_by_anchor("hr", "old").unwrap().is_none());
+    assert_eq!(r.cs_by_anchor("hr", "new").unwrap().unwrap().id, o.id);
+}

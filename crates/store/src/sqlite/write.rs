@@ -12,6 +12,7 @@ use super::schema::MaIds;
 use crate::api::{StoreErrorKind, StoreResult, StoreTxn};
 use autosync_model::{CsId, CsObject, MvId, MvObject, RunObjectError, RunRecord};
 use rusqlite::{Connection, OptionalExtension, params};
+use rustc_hash::FxHashMap;
 use std::path::Path;
 use std::sync::MutexGuard;
 
@@ -59,7 +60,7 @@ pub(crate) struct Writer {
     /// The stored filter columns and key of connector-space objects this
     /// transaction read or wrote: `cs_update` then needs no `SELECT` of
     /// them (cleared at every begin and commit).
-    known: std::collections::HashMap<i64, Known>,
+    known: FxHashMap<i64, Known>,
     /// Wakes the checkpoint thread.
     pub ckpt: Option<std::sync::mpsc::SyncSender<()>>,
     /// WAL frames after a commit that ask for a checkpoint.
@@ -90,7 +91,7 @@ impl Writer {
             keys: Vec::new(),
             seq: [None; 3],
             seq_dirty: [false; 3],
-            known: std::collections::HashMap::new(),
+            known: FxHashMap::default(),
             ckpt: None,
             ckpt_pages: i32::MAX,
             ma_ids: MaIds::default(),
@@ -218,19 +219,32 @@ impl Writer {
     }
 }
 
-/// What a row of `cs` holds in its key and filter columns.
+/// What a row of `cs` holds in its filter columns, and a hash of its key
+/// (MA, anchor): an update whose key has the same hash is written with a
+/// check that the key is indeed the same (`WHERE ma = .. AND anchor = ..`)
+/// and done again the long way if it was not, so a chance match costs
+/// one more statement, never a wrong row. No strings: a full sync notes
+/// every object it reads.
+#[derive(Clone, Copy)]
 pub(crate) struct Known {
     cols: CsColumns,
-    ma: String,
-    anchor: String,
+    key: u64,
 }
 
 impl Known {
+    /// A remembered row whose key hash is `key` (tests: a chance match).
+    #[cfg(test)]
+    pub(crate) fn claiming(obj: &CsObject, key: u64) -> Self {
+        Known {
+            cols: CsColumns::of(obj),
+            key,
+        }
+    }
+
     pub(crate) fn of(obj: &CsObject) -> Self {
         Known {
             cols: CsColumns::of(obj),
-            ma: obj.ma.clone(),
-            anchor: obj.anchor.clone(),
+            key: fresh::cs_key(&obj.ma, &obj.anchor),
         }
     }
 }
@@ -259,8 +273,7 @@ impl<'a> CsRow<'a> {
     fn known(&self) -> Known {
         Known {
             cols: self.cols,
-            ma: self.ma.to_owned(),
-            anchor: self.anchor.to_owned(),
+            key: fresh::cs_key(self.ma, self.anchor),
         }
     }
 }
@@ -416,32 +429,59 @@ impl SqliteTxn<'_> {
         };
         let c = r.cols;
         w.fresh_wrote(r.ma, r.anchor);
-        let old = match w.known.get(&id) {
-            Some(k) => Some((k.cols, k.ma == r.ma && k.anchor == r.anchor)),
-            None => {
-                let ma = w.ma_ids.get(&w.conn, path, r.ma)?;
+        let data = Blob(r.data);
+        // Known columns and a key that is probably the same: write with a
+        // check of the key, which fails only on a chance hash match.
+        if let Some(k) = w.known.get(&id).copied()
+            && k.key == fresh::cs_key(r.ma, r.anchor)
+        {
+            let ma = w.ma_ids.get(&w.conn, path, r.ma)?;
+            let changed = if k.cols == c {
                 w.conn
-                .prepare_cached(
-                    "SELECT mv_id, has_pi, has_pe, has_ue, has_err, ma = ?2 AND anchor = ?3 FROM cs WHERE id = ?1",
-                )
-                .and_then(|mut s| {
-                    s.query_row(params![id, ma, r.anchor], |r| {
-                        Ok((
-                            CsColumns {
-                                mv_id: r.get(0)?,
-                                has_pi: r.get(1)?,
-                                has_pe: r.get(2)?,
-                                has_ue: r.get(3)?,
-                                has_err: r.get(4)?,
-                            },
-                            r.get::<_, bool>(5)?,
-                        ))
+                    .prepare_cached("UPDATE cs SET data = ?2 WHERE id = ?1 AND ma = ?3 AND anchor = ?4")
+                    .and_then(|mut s| s.execute(params![id, data, ma, r.anchor]))
+            } else {
+                w.conn
+                    .prepare_cached(
+                        "UPDATE cs SET mv_id = ?2, has_pi = ?3, has_pe = ?4, has_ue = ?5, has_err = ?6, data = ?7 \
+                         WHERE id = ?1 AND ma = ?8 AND anchor = ?9",
+                    )
+                    .and_then(|mut s| {
+                        s.execute(params![id, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, data, ma, r.anchor])
                     })
-                    .optional()
-                })
-                .map_err(err)?
             }
-        };
+            .map_err(err)?;
+            if changed == 1 {
+                if k.cols != c
+                    && let Some(k) = w.known.get_mut(&id)
+                {
+                    k.cols = c;
+                }
+                return Ok(());
+            }
+        }
+        let ma = w.ma_ids.get(&w.conn, path, r.ma)?;
+        let old = w
+            .conn
+            .prepare_cached(
+                "SELECT mv_id, has_pi, has_pe, has_ue, has_err, ma = ?2 AND anchor = ?3 FROM cs WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![id, ma, r.anchor], |r| {
+                    Ok((
+                        CsColumns {
+                            mv_id: r.get(0)?,
+                            has_pi: r.get(1)?,
+                            has_pe: r.get(2)?,
+                            has_ue: r.get(3)?,
+                            has_err: r.get(4)?,
+                        },
+                        r.get::<_, bool>(5)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(err)?;
         let Some((old_cols, same_key)) = old else {
             return Err(error::other(
                 StoreErrorKind::Invalid,
@@ -449,7 +489,6 @@ impl SqliteTxn<'_> {
                 format!("cannot update connector-space object {id}: it does not exist"),
             ));
         };
-        let data = Blob(r.data);
         if same_key && old_cols == c {
             w.conn
                 .prepare_cached("UPDATE cs SET data = ?2 WHERE id = ?1")
@@ -463,7 +502,6 @@ impl SqliteTxn<'_> {
                 .and_then(|mut s| s.execute(params![id, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, data]))
                 .map_err(err)?;
         } else {
-            let ma = w.ma_ids.get(&w.conn, path, r.ma)?;
             w.conn
                 .prepare_cached(
                     "UPDATE cs SET ma = ?2, anchor = ?3, mv_id = ?4, has_pi = ?5, has_pe = ?6, has_ue = ?7, \
@@ -476,10 +514,8 @@ impl SqliteTxn<'_> {
                 })
                 .map_err(err)?;
         }
-        if same_key && old_cols == c {
-            // Unchanged columns: what is remembered still holds.
-        } else if let Some(k) = w.known.get_mut(&id) {
-            *k = r.known();
+        if w.known.len() < KNOWN_MAX {
+            w.known.insert(id, r.known());
         }
         Ok(())
     }
