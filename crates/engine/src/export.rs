@@ -163,6 +163,7 @@ impl Exporter<'_, '_> {
         // outcomes of the previous one. A crash between a batch's apply and
         // its record replays it, exactly as without the pipeline.
         let mut slot = Some(Recorder {
+            ctx,
             store,
             ma,
             counters: std::mem::take(&mut self.counters),
@@ -330,6 +331,7 @@ fn read_pages(
 
 /// Records export outcomes in the store.
 struct Recorder<'a> {
+    ctx: &'a StepCtx<'a>,
     store: &'a dyn autosync_store::Store,
     ma: &'a str,
     counters: ExportCounters,
@@ -364,6 +366,10 @@ impl Recorder<'_> {
         crash_point("export.record.before-commit");
         txn.commit()?;
         crash_point("export.record.committed");
+        self.ctx.committed(
+            StepCounters::Export(self.counters.clone()),
+            self.errors.count,
+        );
         Ok(())
     }
 

@@ -45,6 +45,16 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
     })
 }
 
+impl Importer<'_, '_> {
+    /// Tell the run what is committed so far.
+    fn committed(&self) {
+        self.ctx.committed(
+            StepCounters::Import(self.counters.clone()),
+            self.errors.count,
+        );
+    }
+}
+
 struct Importer<'a, 'c> {
     ctx: &'a StepCtx<'c>,
     counters: ImportCounters,
@@ -136,6 +146,7 @@ impl Importer<'_, '_> {
             crash_point("import.batch.before-commit");
             txn.commit()?;
             crash_point("import.batch.committed");
+            self.committed();
             ctx.advanced(self.processed);
             current = match next {
                 Ok(b) => b,
@@ -444,6 +455,7 @@ impl Importer<'_, '_> {
             crash_point("import.deletes.before-commit");
             txn.commit()?;
             crash_point("import.deletes.committed");
+            self.committed();
             if last {
                 return Ok(None);
             }

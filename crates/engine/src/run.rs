@@ -21,6 +21,9 @@ pub(crate) struct StepCtx<'a> {
     pub run_id: RunId,
     pub step_index: u32,
     pub opts: &'a RunOptions,
+    /// The step's counters and error count as of its last commit: what
+    /// its record shows if the store then fails and the step stops.
+    pub durable: std::sync::Mutex<Option<(StepCounters, u64)>>,
 }
 
 impl StepCtx<'_> {
@@ -30,6 +33,18 @@ impl StepCtx<'_> {
 
     pub fn cancelled(&self) -> bool {
         self.opts.cancel.is_cancelled()
+    }
+
+    /// Everything counted so far is committed (`counters`, `errors`).
+    pub fn committed(&self, counters: StepCounters, errors: u64) {
+        *self.durable.lock().unwrap_or_else(|e| e.into_inner()) = Some((counters, errors));
+    }
+
+    fn take_durable(&self) -> Option<(StepCounters, u64)> {
+        self.durable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     pub fn advanced(&self, processed: u64) {
@@ -190,6 +205,7 @@ pub(crate) fn run_profile(
             run_id: record.id,
             step_index: u32::try_from(index).unwrap_or(u32::MAX),
             opts: &opts,
+            durable: std::sync::Mutex::new(None),
         };
         let step_span =
             tracing::info_span!("step", ma, profile, run_id = record.id, step = %step, index);
@@ -200,6 +216,11 @@ pub(crate) fn run_profile(
         match outcome {
             Ok(outcome) => outcome.fill(step_record),
             Err(e) => {
+                // What the step committed before the failure is counted.
+                if let Some((counters, errors)) = ctx.take_durable() {
+                    step_record.counters = counters;
+                    step_record.errors = errors;
+                }
                 step_record.status = RunStatus::StoppedError;
                 step_record.message = Some(format!("store: {e}"));
                 step_record.ended_at = Some(chrono::Utc::now());

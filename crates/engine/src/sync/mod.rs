@@ -200,6 +200,9 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
                 }
                 crate::crashpoint::crash_point("sync.batch.before-commit");
                 txn.commit_so_far()?;
+                // The parts before this one are surely committed now (this
+                // one's commit is confirmed by the next `commit_so_far`).
+                ctx.committed(StepCounters::Sync(resume.counters.clone()), resume.errors);
             }
             crate::crashpoint::crash_point("sync.batch.before-commit");
             Ok(())
@@ -215,6 +218,8 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
                         conflicts = 0;
                     }
                     if conflicts >= CONFLICTS_MAX {
+                        // A conflict loses only the part it came in.
+                        ctx.committed(StepCounters::Sync(resume.counters.clone()), resume.errors);
                         return Err(e);
                     }
                     conflicts += 1;
@@ -233,6 +238,7 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         }
         if pages > 0 {
             crate::crashpoint::crash_point("sync.batch.committed");
+            ctx.committed(StepCounters::Sync(s.counters.clone()), s.errors.count);
         }
         if page_len == 0 {
             break;

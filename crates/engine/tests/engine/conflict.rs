@@ -559,6 +559,18 @@ fn a_batch_lost_to_conflicts_more_than_conflicts_max_times_should_stop_the_step(
         // The batches committed before the conflicts are whole: the first
         // `first - 1` batches synced, the rest untouched.
         let done = (first as usize - 1) * BATCH;
+        // The stopped step's record counts what it committed.
+        let stopped = sync_counters(&record[0]);
+        assert_eq!(
+            stopped.projections,
+            (0..done).filter(|i| !fails(*i)).count() as u64,
+            "{record:#?}"
+        );
+        assert_eq!(
+            record[0].steps[0].errors,
+            (0..done).filter(|i| fails(*i)).count() as u64,
+            "{record:#?}"
+        );
         let hr = w.cs_all("hr", CsFilter::All);
         assert_eq!(hr.len(), PEOPLE);
         for (i, o) in hr.iter().enumerate() {
