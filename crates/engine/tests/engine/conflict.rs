@@ -53,6 +53,8 @@ struct Seen {
     bulks: AtomicU64,
     commits_so_far: AtomicU64,
     conflicts: AtomicU64,
+    /// Commits of plain transactions that wrote connector-space objects.
+    cs_commits: AtomicU64,
 }
 
 /// The real store, except that the `commit_so_far` calls its plan names
@@ -61,6 +63,9 @@ struct Seen {
 struct FaultyStore {
     inner: Arc<SqliteStore>,
     plan: Mutex<Plan>,
+    /// Which commits of plain transactions that wrote connector-space
+    /// objects fail with an I/O error instead (numbered from 1).
+    commit_plan: Mutex<Plan>,
     seen: Seen,
 }
 
@@ -69,6 +74,7 @@ impl FaultyStore {
         FaultyStore {
             inner,
             plan: Mutex::new(Plan::Never),
+            commit_plan: Mutex::new(Plan::Never),
             seen: Seen::default(),
         }
     }
@@ -96,7 +102,11 @@ impl Store for FaultyStore {
     }
 
     fn begin(&self) -> StoreResult<Box<dyn StoreTxn + '_>> {
-        self.inner.begin()
+        Ok(Box::new(FaultyTxn {
+            inner: Held::Own(self.inner.begin()?),
+            store: self,
+            wrote_cs: false,
+        }))
     }
 
     fn write_bulk(
@@ -106,8 +116,9 @@ impl Store for FaultyStore {
         self.seen.bulks.fetch_add(1, Ordering::SeqCst);
         self.inner.write_bulk(&mut |txn| {
             let mut faulty = FaultyTxn {
-                inner: txn,
+                inner: Held::Lent(txn),
                 store: self,
+                wrote_cs: false,
             };
             work(&mut faulty)
         })
@@ -126,11 +137,38 @@ impl Store for FaultyStore {
     }
 }
 
-/// A bulk transaction of the real store; every call is forwarded (the
+/// A transaction of the real store, lent by `write_bulk` or owned (a
+/// plain one).
+enum Held<'a> {
+    Lent(&'a mut dyn StoreTxn),
+    Own(Box<dyn StoreTxn + 'a>),
+}
+
+impl<'a> std::ops::Deref for Held<'a> {
+    type Target = dyn StoreTxn + 'a;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Held::Lent(t) => &**t,
+            Held::Own(t) => &**t,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            Held::Lent(t) => &mut **t,
+            Held::Own(t) => &mut **t,
+        }
+    }
+}
+
+/// A transaction of the real store; every call is forwarded (the
 /// provided methods too, which the real store overrides).
 struct FaultyTxn<'a> {
-    inner: &'a mut dyn StoreTxn,
+    inner: Held<'a>,
     store: &'a FaultyStore,
+    wrote_cs: bool,
 }
 
 impl StoreRead for FaultyTxn<'_> {
@@ -218,18 +256,23 @@ impl StoreRead for FaultyTxn<'_> {
 
 impl StoreTxn for FaultyTxn<'_> {
     fn cs_insert(&mut self, obj: &mut CsObject) -> StoreResult<()> {
+        self.wrote_cs = true;
         self.inner.cs_insert(obj)
     }
     fn cs_update(&mut self, obj: &CsObject) -> StoreResult<()> {
+        self.wrote_cs = true;
         self.inner.cs_update(obj)
     }
     fn cs_delete(&mut self, id: CsId) -> StoreResult<()> {
+        self.wrote_cs = true;
         self.inner.cs_delete(id)
     }
     fn cs_insert_owned(&mut self, obj: CsObject) -> StoreResult<CsId> {
+        self.wrote_cs = true;
         self.inner.cs_insert_owned(obj)
     }
     fn cs_update_owned(&mut self, obj: CsObject) -> StoreResult<()> {
+        self.wrote_cs = true;
         self.inner.cs_update_owned(obj)
     }
     fn mv_insert(&mut self, obj: &mut MvObject) -> StoreResult<()> {
@@ -277,11 +320,32 @@ impl StoreTxn for FaultyTxn<'_> {
     }
 
     fn commit(self: Box<Self>) -> StoreResult<()> {
-        // The work of `write_bulk` gets a `&mut`: it never commits itself.
-        Err(StoreError::new(
-            StoreErrorKind::Invalid,
-            "a bulk transaction is committed by write_bulk",
-        ))
+        let FaultyTxn {
+            inner,
+            store,
+            wrote_cs,
+        } = *self;
+        match inner {
+            // The work of `write_bulk` gets a `&mut`: it never commits
+            // itself.
+            Held::Lent(_) => Err(StoreError::new(
+                StoreErrorKind::Invalid,
+                "a bulk transaction is committed by write_bulk",
+            )),
+            Held::Own(txn) => {
+                if wrote_cs {
+                    let call = store.seen.cs_commits.fetch_add(1, Ordering::SeqCst) + 1;
+                    if store.commit_plan.lock().unwrap().fails(call) {
+                        // Dropped uncommitted: rolled back.
+                        return Err(StoreError::new(
+                            StoreErrorKind::Io,
+                            format!("injected failure of commit {call}"),
+                        ));
+                    }
+                }
+                txn.commit()
+            }
+        }
     }
 }
 
@@ -625,4 +689,31 @@ fn a_batch_of_a_delta_sync_lost_to_a_conflict_should_be_done_again() {
         assert_eq!(state(&w), base_state, "{plan:?}");
         assert_one_pending_add_per_person(&w);
     }
+}
+
+/// A step stopped by a store failure records what it committed before it:
+/// an import of five batches whose third commit fails counts the first
+/// two (the sync's case is checked above, with conflicts).
+#[test]
+fn an_import_stopped_by_a_store_failure_should_count_the_batches_it_committed() {
+    let config = CONFIG.replace(
+        r#"connector = { type = "csv", path = "hr.csv" }"#,
+        r#"connector = { type = "csv", path = "hr.csv", batch_size = 50 }"#,
+    );
+    let mut w = World::new(&config, &[("hr.csv", &hr_csv("D"))]);
+    let store = Arc::new(FaultyStore::new(w.store.clone()));
+    w.engine = World::engine_for(&w.dir, &config, store.clone());
+    *store.commit_plan.lock().unwrap() = Plan::At(vec![3]);
+    let err = w
+        .engine
+        .run_profile("hr", "full-import", RunOptions::manual("test"))
+        .unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    let record = w.store.read().unwrap().runs(Some("hr"), 1).unwrap();
+    assert_eq!(record[0].status, RunStatus::StoppedError, "{record:#?}");
+    let counters = import_counters(&record[0]);
+    // Every 17th person from the 4th fails nothing at import (the phone is
+    // read by the sync's flow), so each batch stages 50 adds.
+    assert_eq!(counters.stage_add, 100, "{record:#?}");
+    assert_eq!(w.cs_all("hr", CsFilter::All).len(), 100);
 }
