@@ -162,7 +162,11 @@ pub(crate) fn run(
             next_mv,
             data_version,
             last_commit: None,
-            touched: Touched::default(),
+            touched: Touched {
+                cs_start: next_cs,
+                mv_start: next_mv,
+                ..Touched::default()
+            },
             db_known: FxHashMap::default(),
             absent: FxHashSet::default(),
             keys: Vec::new(),
@@ -286,13 +290,19 @@ impl OwnedRow {
 }
 
 /// What the transaction wrote, for deciding which reads need the writer.
+/// Ids from `cs_start` / `mv_start` on are all the transaction's own (it
+/// hands them out), so only writes of older objects are kept in sets.
 #[derive(Default)]
 struct Touched {
+    cs_start: CsId,
+    mv_start: MvId,
+    /// Older connector-space objects written.
     cs: FxHashSet<CsId>,
     /// Hashes of (MA, anchor) written.
     cs_keys: FxHashSet<u64>,
-    /// Metaverse objects that written connector-space objects join.
+    /// Older metaverse objects that written connector-space objects join.
     cs_mv: FxHashSet<MvId>,
+    /// Older metaverse objects written.
     mv: FxHashSet<MvId>,
     /// Hashes of (key id, text) of metaverse objects written.
     mv_keys: FxHashSet<u64>,
@@ -302,6 +312,32 @@ struct Touched {
 }
 
 impl Touched {
+    fn cs_written(&self, id: CsId) -> bool {
+        id >= self.cs_start || self.cs.contains(&id)
+    }
+
+    fn mv_written(&self, id: MvId) -> bool {
+        id >= self.mv_start || self.mv.contains(&id)
+    }
+
+    /// Whether a written connector-space object joins `mv` (every object
+    /// joining a new metaverse object was written by the transaction).
+    fn joins_written(&self, mv: MvId) -> bool {
+        mv >= self.mv_start || self.cs_mv.contains(&mv)
+    }
+
+    fn note_cs(&mut self, id: CsId) {
+        if id < self.cs_start {
+            self.cs.insert(id);
+        }
+    }
+
+    fn note_mv(&mut self, id: MvId) {
+        if id < self.mv_start {
+            self.mv.insert(id);
+        }
+    }
+
     /// Whether a page of `ma` after `after` could miss an object inside
     /// the transaction that the reader does not see: one the transaction
     /// inserted into `ma` past `after`, or updated so that it is in `ma` or
@@ -508,12 +544,12 @@ impl BulkTxn<'_, '_> {
     }
 
     fn any_cs_touched(&self, objs: &[CsObject]) -> bool {
-        objs.iter().any(|o| self.touched.cs.contains(&o.id))
+        objs.iter().any(|o| self.touched.cs_written(o.id))
     }
 
     fn note_cs_written(&mut self, obj: &CsObject) {
         let key = cs_key(&obj.ma, &obj.anchor);
-        self.touched.cs.insert(obj.id);
+        self.touched.note_cs(obj.id);
         self.touched.cs_keys.insert(key);
         if let Some(f) = &mut self.fresh
             && !f.wrote(&obj.ma, key)
@@ -522,13 +558,15 @@ impl BulkTxn<'_, '_> {
         }
         let max = self.touched.cs_ma_max.entry(ma_key(&obj.ma)).or_default();
         *max = (*max).max(obj.id);
-        if let Some(m) = obj.connection.mv_id() {
+        if let Some(m) = obj.connection.mv_id()
+            && m < self.touched.mv_start
+        {
             self.touched.cs_mv.insert(m);
         }
     }
 
     fn note_mv_written(&mut self, obj: &MvObject) {
-        self.touched.mv.insert(obj.id);
+        self.touched.note_mv(obj.id);
         if self.defs.has_type(&obj.object_type) {
             self.defs.keys_of(obj, &mut self.keys);
             for (k, text) in &self.keys {
@@ -556,7 +594,7 @@ impl BulkTxn<'_, '_> {
 
 impl StoreRead for BulkTxn<'_, '_> {
     fn cs_get(&mut self, id: CsId) -> StoreResult<Option<CsObject>> {
-        if self.touched.cs.contains(&id) {
+        if self.touched.cs_written(id) {
             return self.call(move |t| t.cs_get(id));
         }
         let o = self.reader.cs_get(id)?;
@@ -568,7 +606,6 @@ impl StoreRead for BulkTxn<'_, '_> {
         let key = cs_key(ma, anchor);
         if !self.touched.cs_keys.contains(&key) {
             if self.surely_absent(ma, key)? {
-                self.absent.insert(key);
                 return Ok(None);
             }
             match self.reader.cs_by_anchor(ma, anchor)? {
@@ -576,7 +613,7 @@ impl StoreRead for BulkTxn<'_, '_> {
                     self.absent.insert(key);
                     return Ok(None);
                 }
-                Some(o) if !self.touched.cs.contains(&o.id) => {
+                Some(o) if !self.touched.cs_written(o.id) => {
                     self.note_db(std::slice::from_ref(&o));
                     return Ok(Some(o));
                 }
@@ -638,7 +675,7 @@ impl StoreRead for BulkTxn<'_, '_> {
     ) -> StoreResult<Vec<CsId>> {
         if !self.touched.cs_page_differs(ma, after) {
             let ids = self.reader.cs_page_ids(ma, filter, after, limit)?;
-            if !ids.iter().any(|id| self.touched.cs.contains(id)) {
+            if !ids.iter().any(|id| self.touched.cs_written(*id)) {
                 return Ok(ids);
             }
         }
@@ -647,7 +684,7 @@ impl StoreRead for BulkTxn<'_, '_> {
     }
 
     fn cs_by_mv(&mut self, mv_id: MvId) -> StoreResult<Vec<CsObject>> {
-        if !self.touched.cs_mv.contains(&mv_id) {
+        if !self.touched.joins_written(mv_id) {
             let found = self.reader.cs_by_mv(mv_id)?;
             if !self.any_cs_touched(&found) {
                 self.note_db(&found);
@@ -666,7 +703,7 @@ impl StoreRead for BulkTxn<'_, '_> {
     }
 
     fn mv_get(&mut self, id: MvId) -> StoreResult<Option<MvObject>> {
-        if self.touched.mv.contains(&id) {
+        if self.touched.mv_written(id) {
             return self.call(move |t| t.mv_get(id));
         }
         self.reader.mv_get(id)
@@ -674,7 +711,7 @@ impl StoreRead for BulkTxn<'_, '_> {
 
     fn mv_get_many(&mut self, ids: &[MvId]) -> StoreResult<Vec<MvObject>> {
         let (written, rest): (Vec<MvId>, Vec<MvId>) =
-            ids.iter().partition(|id| self.touched.mv.contains(id));
+            ids.iter().partition(|id| self.touched.mv_written(**id));
         let mut out = if rest.is_empty() {
             Vec::new()
         } else {
@@ -689,7 +726,7 @@ impl StoreRead for BulkTxn<'_, '_> {
     fn mv_find(&mut self, object_type: &str, attr: &str, value: &Value) -> StoreResult<Vec<MvId>> {
         if !self.mv_search_touched(object_type, attr, std::slice::from_ref(value)) {
             let found = self.reader.mv_find(object_type, attr, value)?;
-            if !found.iter().any(|id| self.touched.mv.contains(id)) {
+            if !found.iter().any(|id| self.touched.mv_written(*id)) {
                 return Ok(found);
             }
         }
@@ -705,7 +742,7 @@ impl StoreRead for BulkTxn<'_, '_> {
     ) -> StoreResult<Vec<(usize, MvId)>> {
         if !self.mv_search_touched(object_type, attr, values) {
             let found = self.reader.mv_find_many(object_type, attr, values)?;
-            if !found.iter().any(|(_, id)| self.touched.mv.contains(id)) {
+            if !found.iter().any(|(_, id)| self.touched.mv_written(*id)) {
                 return Ok(found);
             }
         }
@@ -782,10 +819,12 @@ impl StoreTxn for BulkTxn<'_, '_> {
 
     fn cs_insert_owned(&mut self, mut obj: CsObject) -> StoreResult<CsId> {
         let key = cs_key(&obj.ma, &obj.anchor);
-        let exists = if self.touched.cs_keys.contains(&key) || !self.absent.contains(&key) {
+        let exists = if self.touched.cs_keys.contains(&key) {
             self.cs_by_anchor(&obj.ma, &obj.anchor)?.is_some()
-        } else {
+        } else if self.absent.contains(&key) || self.surely_absent(&obj.ma, key)? {
             false
+        } else {
+            self.cs_by_anchor(&obj.ma, &obj.anchor)?.is_some()
         };
         // Like a plain transaction, an insert uses up its id even when it
         // fails.
@@ -826,7 +865,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
 
     fn cs_delete(&mut self, id: CsId) -> StoreResult<()> {
         self.db_known.remove(&id);
-        self.touched.cs.insert(id);
+        self.touched.note_cs(id);
         self.push_job(Box::new(move |t| t.cs_delete(id)))
     }
 
@@ -869,7 +908,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
     }
 
     fn mv_delete(&mut self, id: MvId) -> StoreResult<()> {
-        self.touched.mv.insert(id);
+        self.touched.note_mv(id);
         self.push_job(Box::new(move |t| t.mv_delete(id)))
     }
 
