@@ -7,7 +7,8 @@
 //!
 //! How reads stay exact while writes are still queued: the transaction
 //! notes what it wrote (connector-space ids, their anchors and metaverse
-//! objects, metaverse ids and their join keys; keys as 64-bit hashes). A
+//! objects, metaverse ids and their join keys; keys as 64-bit hashes; ids
+//! it handed out itself count as written by range, without a note). A
 //! read answers from a reader connection when it touches nothing written:
 //! that reader sees exactly the data committed when the transaction began,
 //! since the transaction holds SQLite's write lock from its begin and
