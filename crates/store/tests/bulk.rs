@@ -602,7 +602,7 @@ fn a_bulk_transaction_should_find_what_another_process_added_to_an_ma_bulk_fille
 }
 
 #[test]
-fn a_bulk_transaction_that_failed_should_leave_nothing_the_next_one_trusts() {
+fn after_a_failed_bulk_transaction_later_ones_should_find_exactly_what_was_committed() {
     let s = common::store();
     // Fails after learning `target` was empty and adding to it.
     s.store

@@ -72,12 +72,12 @@ enum Write {
 impl Write {
     fn run(self, t: &mut SqliteTxn<'_>) -> StoreResult<()> {
         match self {
-            Write::CsInsert(row) => t.cs_insert_row(&row.row(t.path)?),
+            Write::CsInsert(row) => t.cs_insert_row(&row.row()),
             Write::CsUpdate(row, known) => {
                 if let Some(k) = known {
                     t.know(row.id, k);
                 }
-                t.cs_update_row(&row.row(t.path)?)
+                t.cs_update_row(&row.row())
             }
             Write::MvInsert {
                 id,
@@ -241,52 +241,37 @@ fn worker(
 }
 
 /// A connector-space object encoded on the caller's thread: the writer
-/// thread only runs the SQL and frees one flat buffer (the body, then the
-/// anchor), not an object; the object itself is freed on the thread that
-/// made it.
+/// thread only runs the SQL and frees the body and the anchor, not an
+/// object (the rest of the object is freed on the thread that made it).
 struct OwnedRow {
     id: CsId,
     ma: Arc<str>,
+    anchor: String,
     cols: CsColumns,
-    /// The body, then the anchor from `anchor_at`.
     data: Vec<u8>,
-    anchor_at: usize,
 }
 
 impl OwnedRow {
-    fn of(obj: &CsObject, ma: Arc<str>) -> Self {
+    fn of(obj: &mut CsObject, ma: Arc<str>) -> Self {
         let mut data = Vec::with_capacity(512);
         bin::encode_cs(&mut data, obj);
-        let anchor_at = data.len();
-        data.extend_from_slice(obj.anchor.as_bytes());
         OwnedRow {
             id: obj.id,
             cols: CsColumns::of(obj),
             ma,
+            anchor: std::mem::take(&mut obj.anchor),
             data,
-            anchor_at,
         }
     }
 
-    fn row(&self, path: &Path) -> StoreResult<CsRow<'_>> {
-        let (data, anchor) = self.data.split_at(self.anchor_at);
-        let anchor = std::str::from_utf8(anchor).map_err(|_| {
-            error::other(
-                StoreErrorKind::Io,
-                path,
-                format!(
-                    "connector-space object {}: its anchor was damaged in memory",
-                    self.id
-                ),
-            )
-        })?;
-        Ok(CsRow {
+    fn row(&self) -> CsRow<'_> {
+        CsRow {
             id: self.id,
             ma: &self.ma,
-            anchor,
+            anchor: &self.anchor,
             cols: self.cols,
-            data,
-        })
+            data: &self.data,
+        }
     }
 }
 
@@ -844,7 +829,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
         obj.id = id;
         self.note_cs_written(&obj);
         let ma = self.name(&obj.ma);
-        let row = OwnedRow::of(&obj, ma);
+        let row = OwnedRow::of(&mut obj, ma);
         drop(obj);
         self.push(Write::CsInsert(row))?;
         Ok(id)
@@ -854,12 +839,12 @@ impl StoreTxn for BulkTxn<'_, '_> {
         self.cs_update_owned(obj.clone())
     }
 
-    fn cs_update_owned(&mut self, obj: CsObject) -> StoreResult<()> {
+    fn cs_update_owned(&mut self, mut obj: CsObject) -> StoreResult<()> {
         let id = obj.id;
         let known = self.db_known.remove(&id);
         self.note_cs_written(&obj);
         let ma = self.name(&obj.ma);
-        let row = OwnedRow::of(&obj, ma);
+        let row = OwnedRow::of(&mut obj, ma);
         drop(obj);
         self.push(Write::CsUpdate(row, known))
     }

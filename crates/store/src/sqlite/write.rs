@@ -126,7 +126,6 @@ impl Writer {
     /// and perhaps moved): keep what `fresh` knows a superset.
     fn fresh_wrote(&mut self, ma: &str, anchor: &str) {
         if let Some(f) = &mut self.fresh
-            && f.knows(ma)
             && !f.wrote(ma, fresh::cs_key(ma, anchor))
         {
             self.fresh = None;
