@@ -355,6 +355,9 @@ impl Store for SqliteStore {
 
     fn set_mv_index(&self, indexed: &[(String, String)]) -> StoreResult<()> {
         let mut w = self.writer();
+        // Building the keys of a new pair fills its index behind the fresh
+        // knowledge's back.
+        w.fresh = None;
         w.begin(&self.path)?;
         let defs = match mvindex::set_index(&w.conn, &self.path, indexed) {
             Ok(d) => d,

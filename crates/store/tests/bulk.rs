@@ -618,3 +618,158 @@ fn after_a_failed_bulk_transaction_later_ones_should_find_exactly_what_was_commi
     assert_eq!(bulk_sees(&s.store, "a"), (false, false));
     assert_eq!(bulk_sees(&s.store, "b"), (true, true));
 }
+
+/// Fill the empty join index of `person.employeeId` in one bulk transaction
+/// (the store learns which texts it may hold) and return the store.
+fn filled_index() -> common::TestStore {
+    let s = common::store();
+    s.store
+        .set_mv_index(&[("person".into(), "employeeId".into())])
+        .unwrap();
+    s.store
+        .write_bulk(&mut |t| {
+            let values: Vec<Value> = (0..50).map(|i| Value::from(format!("E{i}"))).collect();
+            assert!(t.mv_find_many("person", "employeeId", &values)?.is_empty());
+            for v in values {
+                t.mv_insert(&mut mv("person", &[("employeeId", v)]))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    s
+}
+
+/// In a new bulk transaction: how many objects `mv_find` and
+/// `mv_find_many` find for `text` (the latter among values that find
+/// nothing).
+fn bulk_finds(store: &dyn Store, text: &str) -> (usize, usize) {
+    let mut found = (0, 0);
+    store
+        .write_bulk(&mut |t| {
+            found.0 = t.mv_find("person", "employeeId", &Value::from(text))?.len();
+            let values = [
+                Value::from("nobody-1"),
+                Value::from(text),
+                Value::from("nobody-2"),
+            ];
+            let many = t.mv_find_many("person", "employeeId", &values)?;
+            assert!(many.iter().all(|(i, _)| *i == 1), "{many:?}");
+            found.1 = many.len();
+            Err(StoreError::new(StoreErrorKind::Io, "look only"))
+        })
+        .unwrap_err();
+    found
+}
+
+#[test]
+fn a_later_bulk_transaction_should_find_what_earlier_ones_put_in_a_join_index_they_filled() {
+    let s = filled_index();
+    assert_eq!(bulk_finds(&s.store, "E7"), (1, 1));
+    assert_eq!(bulk_finds(&s.store, "E49"), (1, 1));
+    assert_eq!(bulk_finds(&s.store, "nobody"), (0, 0));
+    // Written and read in the same bulk transaction, after the index was
+    // known empty.
+    let mut seen = 0;
+    s.store
+        .write_bulk(&mut |t| {
+            t.mv_insert(&mut mv("person", &[("employeeId", Value::from("new"))]))?;
+            seen = t
+                .mv_find_many("person", "employeeId", &[Value::from("new")])?
+                .len();
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, 1);
+    assert_eq!(bulk_finds(&s.store, "new"), (1, 1));
+}
+
+#[test]
+fn a_bulk_transaction_should_find_what_a_plain_transaction_added_to_a_join_index_bulk_filled() {
+    let s = filled_index();
+    let mut t = s.store.begin().unwrap();
+    t.mv_insert(&mut mv("person", &[("employeeId", Value::from("plain"))]))
+        .unwrap();
+    // A text an update gives an existing object (and a multi-valued one).
+    let mut changed = mv("person", &[("employeeId", Value::from("before"))]);
+    t.mv_insert(&mut changed).unwrap();
+    changed.attributes.get_mut("employeeId").unwrap().value =
+        Value::Multi(vec![Value::from("after-1"), Value::from("after-2")]);
+    t.mv_update(&changed).unwrap();
+    t.commit().unwrap();
+    assert_eq!(bulk_finds(&s.store, "plain"), (1, 1));
+    assert_eq!(bulk_finds(&s.store, "after-2"), (1, 1));
+    assert_eq!(bulk_finds(&s.store, "before"), (0, 0));
+}
+
+#[test]
+fn a_bulk_transaction_should_find_what_another_process_added_to_a_join_index_bulk_filled() {
+    let s = filled_index();
+    let other =
+        autosync_store::sqlite::SqliteStore::open(&s.dir.path().join("state").join("store.db"))
+            .unwrap();
+    let mut t = other.begin().unwrap();
+    t.mv_insert(&mut mv(
+        "person",
+        &[("employeeId", Value::from("elsewhere"))],
+    ))
+    .unwrap();
+    t.commit().unwrap();
+    drop(other);
+    assert_eq!(bulk_finds(&s.store, "elsewhere"), (1, 1));
+}
+
+#[test]
+fn a_bulk_transaction_should_find_objects_indexed_by_a_pair_declared_after_it_learnt_the_index() {
+    let s = filled_index();
+    // Objects stored before `mail` is indexed; declaring it builds their
+    // keys.
+    let mut t = s.store.begin().unwrap();
+    t.mv_insert(&mut mv("person", &[("mail", Value::from("a@x"))]))
+        .unwrap();
+    t.commit().unwrap();
+    s.store
+        .write_bulk(&mut |t| {
+            // `mail` is not indexed yet: the search is refused.
+            assert!(
+                t.mv_find_many("person", "mail", &[Value::from("a@x")])
+                    .is_err()
+            );
+            Ok(())
+        })
+        .unwrap();
+    s.store
+        .set_mv_index(&[
+            ("person".into(), "employeeId".into()),
+            ("person".into(), "mail".into()),
+        ])
+        .unwrap();
+    let mut found = 0;
+    s.store
+        .write_bulk(&mut |t| {
+            found = t
+                .mv_find_many("person", "mail", &[Value::from("a@x")])?
+                .len();
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(found, 1);
+    assert_eq!(bulk_finds(&s.store, "E3"), (1, 1));
+}
+
+#[test]
+fn a_bulk_transaction_should_find_objects_of_a_join_index_dropped_and_declared_again() {
+    let s = filled_index();
+    s.store.set_mv_index(&[]).unwrap();
+    // Stored while the attribute is not indexed.
+    let mut t = s.store.begin().unwrap();
+    t.mv_insert(&mut mv("person", &[("employeeId", Value::from("late"))]))
+        .unwrap();
+    t.commit().unwrap();
+    // Declared again (its key id may be the old one): the keys of every
+    // stored object are built.
+    s.store
+        .set_mv_index(&[("person".into(), "employeeId".into())])
+        .unwrap();
+    assert_eq!(bulk_finds(&s.store, "late"), (1, 1));
+    assert_eq!(bulk_finds(&s.store, "E3"), (1, 1));
+}

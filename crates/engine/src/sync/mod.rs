@@ -16,7 +16,7 @@ use autosync_model::{
     Connection, CsId, CsObject, ErrorStage, MvId, MvObject, RunStatus, StepCounters, SyncCounters,
 };
 use autosync_store::{CsFilter, StoreError, StoreErrorKind, StoreResult, StoreTxn};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// Why one object's sync failed.
 pub(crate) enum Fail {
@@ -87,7 +87,7 @@ pub(crate) struct Syncer<'a> {
     pub errors: StepErrors,
     pub processed: u64,
     /// Metaverse objects of the current batch.
-    pub mv_cache: HashMap<MvId, MvObject>,
+    pub mv_cache: FxHashMap<MvId, MvObject>,
     /// Whether any object synchronised without error yet.
     pub any_success: bool,
     /// Expression failures before the first success.
@@ -151,7 +151,7 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         counters: SyncCounters::default(),
         errors: StepErrors::new(ctx.run_id, ctx.step_index, &ctx.ma.name, ErrorStage::Sync),
         processed: 0,
-        mv_cache: HashMap::new(),
+        mv_cache: FxHashMap::default(),
         any_success: false,
         failures_before_success: 0,
         last_failure: String::new(),

@@ -33,7 +33,7 @@ use super::SqliteStore;
 use super::bin;
 use super::codec::CsColumns;
 use super::error;
-use super::fresh::{Fresh, cs_key};
+use super::fresh::{Fresh, cs_key, mv_text_key};
 use super::mvindex::{self, IndexDefs};
 use super::write::{CsRow, KNOWN_MAX, Known, Seq, SqliteTxn, Writer, WriterRef};
 use crate::api::{
@@ -58,33 +58,63 @@ type Call = Box<dyn for<'a> FnOnce(&mut SqliteTxn<'a>, Option<&StoreError>) + Se
 /// (no boxed closure to allocate, call and free per object), the rest as
 /// a job.
 enum Write {
+    /// The next name (MA name or object type) of the transaction: later
+    /// writes name it by its number, in order of arrival ([`Names`]).
+    Name(String),
     CsInsert(OwnedRow),
     CsUpdate(OwnedRow, Option<Known>),
     MvInsert {
         id: MvId,
-        object_type: Arc<str>,
+        object_type: u32,
         data: Vec<u8>,
         keys: Vec<(i64, String)>,
     },
     Job(Job),
 }
 
+/// The writer thread's names, by number.
+#[derive(Default)]
+struct Names(Vec<String>);
+
+impl Names {
+    fn get(&self, n: u32, path: &Path) -> StoreResult<&str> {
+        usize::try_from(n)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .map(String::as_str)
+            .ok_or_else(|| {
+                error::other(
+                    StoreErrorKind::Io,
+                    path,
+                    format!("the store's writer thread has no name number {n}"),
+                )
+            })
+    }
+}
+
 impl Write {
-    fn run(self, t: &mut SqliteTxn<'_>) -> StoreResult<()> {
+    fn run(self, t: &mut SqliteTxn<'_>, names: &mut Names) -> StoreResult<()> {
         match self {
-            Write::CsInsert(row) => t.cs_insert_row(&row.row()),
+            Write::Name(name) => {
+                names.0.push(name);
+                Ok(())
+            }
+            Write::CsInsert(row) => t.cs_insert_row(&row.row(names.get(row.ma, t.path)?)),
             Write::CsUpdate(row, known) => {
                 if let Some(k) = known {
                     t.know(row.id, k);
                 }
-                t.cs_update_row(&row.row())
+                t.cs_update_row(&row.row(names.get(row.ma, t.path)?))
             }
             Write::MvInsert {
                 id,
                 object_type,
                 data,
                 keys,
-            } => t.mv_insert_row(id, &object_type, &data, &keys),
+            } => {
+                let object_type = names.get(object_type, t.path)?;
+                t.mv_insert_row(id, object_type, &data, &keys)
+            }
             Write::Job(job) => job(t),
         }
     }
@@ -173,6 +203,8 @@ pub(crate) fn run(
             keys: Vec::new(),
             empty_at_begin: FxHashMap::default(),
             fresh: Some(fresh),
+            mv_empty_at_begin: FxHashMap::default(),
+            mv_ks_written: FxHashSet::default(),
         };
         let result = work(&mut txn).and_then(|()| txn.commit_now());
         let fresh = txn.fresh.take().filter(|_| result.is_ok());
@@ -222,6 +254,7 @@ fn worker(
         path,
     };
     let mut failed: Option<StoreError> = None;
+    let mut names = Names::default();
     for msg in rx {
         match msg {
             Msg::Jobs(jobs) => {
@@ -229,7 +262,7 @@ fn worker(
                     if failed.is_some() || abandon.load(Ordering::Relaxed) {
                         break;
                     }
-                    if let Err(e) = job.run(&mut txn) {
+                    if let Err(e) = job.run(&mut txn, &mut names) {
                         failed = Some(e);
                         failed_flag.store(true, Ordering::Release);
                     }
@@ -245,14 +278,15 @@ fn worker(
 /// object (the rest of the object is freed on the thread that made it).
 struct OwnedRow {
     id: CsId,
-    ma: Arc<str>,
+    /// The MA's name by number ([`Write::Name`]).
+    ma: u32,
     anchor: String,
     cols: CsColumns,
     data: Vec<u8>,
 }
 
 impl OwnedRow {
-    fn of(obj: &mut CsObject, ma: Arc<str>) -> Self {
+    fn of(obj: &mut CsObject, ma: u32) -> Self {
         let mut data = Vec::with_capacity(512);
         bin::encode_cs(&mut data, obj);
         OwnedRow {
@@ -264,10 +298,10 @@ impl OwnedRow {
         }
     }
 
-    fn row(&self) -> CsRow<'_> {
+    fn row<'r>(&'r self, ma: &'r str) -> CsRow<'r> {
         CsRow {
             id: self.id,
-            ma: &self.ma,
+            ma,
             anchor: &self.anchor,
             cols: self.cols,
             data: &self.data,
@@ -343,13 +377,6 @@ fn ma_key(ma: &str) -> u64 {
     h.finish()
 }
 
-fn mv_key(k: i64, text: &str) -> u64 {
-    let mut h = FxHasher::default();
-    k.hash(&mut h);
-    text.hash(&mut h);
-    h.finish()
-}
-
 /// The caller's side of a bulk transaction.
 struct BulkTxn<'s, 'f> {
     path: &'s Path,
@@ -357,8 +384,9 @@ struct BulkTxn<'s, 'f> {
     tx: Option<SyncSender<Msg>>,
     queue: Vec<Write>,
     failed: &'f AtomicBool,
-    /// MA names and object types handed to the writer thread, shared.
-    names: FxHashMap<String, Arc<str>>,
+    /// MA names and object types handed to the writer thread, by number
+    /// ([`Write::Name`]).
+    names: FxHashMap<String, u32>,
     reader: SqliteRead<'s>,
     defs: Arc<IndexDefs>,
     /// Whether anything was written yet (until then every read goes to the
@@ -388,6 +416,11 @@ struct BulkTxn<'s, 'f> {
     /// The same across transactions (see `fresh`): handed back to the
     /// writer when this transaction commits; `None` once too large.
     fresh: Option<Fresh>,
+    /// Per metaverse index key asked about: whether it held no text when
+    /// the transaction began.
+    mv_empty_at_begin: FxHashMap<i64, bool>,
+    /// Metaverse index keys this transaction wrote texts to.
+    mv_ks_written: FxHashSet<i64>,
 }
 
 fn lost(path: &Path) -> StoreError {
@@ -419,14 +452,23 @@ impl BulkTxn<'_, '_> {
         Ok(())
     }
 
-    /// `name` as a shared string for the writer thread.
-    fn name(&mut self, name: &str) -> Arc<str> {
+    /// The number the writer thread knows `name` by: a name travels once
+    /// per transaction, then only its number (no string, no shared
+    /// counter touched by both threads per object).
+    fn name(&mut self, name: &str) -> StoreResult<u32> {
         if let Some(n) = self.names.get(name) {
-            return n.clone();
+            return Ok(*n);
         }
-        let n: Arc<str> = Arc::from(name);
-        self.names.insert(name.to_owned(), n.clone());
-        n
+        let n = u32::try_from(self.names.len()).map_err(|_| {
+            error::other(
+                StoreErrorKind::Invalid,
+                self.path,
+                "too many distinct names in one bulk transaction",
+            )
+        })?;
+        self.names.insert(name.to_owned(), n);
+        self.push(Write::Name(name.to_owned()))?;
+        Ok(n)
     }
 
     fn push_job(&mut self, job: Job) -> StoreResult<()> {
@@ -556,9 +598,89 @@ impl BulkTxn<'_, '_> {
         if self.defs.has_type(&obj.object_type) {
             self.defs.keys_of(obj, &mut self.keys);
             for (k, text) in &self.keys {
-                self.touched.mv_keys.insert(mv_key(*k, text));
+                let key = mv_text_key(*k, text);
+                self.touched.mv_keys.insert(key);
+                self.mv_ks_written.insert(*k);
+                if let Some(f) = &mut self.fresh
+                    && !f.wrote_mv(*k, key)
+                {
+                    self.fresh = None;
+                }
             }
         }
+    }
+
+    /// Whether every text metaverse index key `k` holds, in the store or
+    /// written by this transaction, is in the fresh knowledge (asked once
+    /// per transaction and key, on the reader, which sees the begin state).
+    fn mv_known(&mut self, k: i64) -> StoreResult<bool> {
+        if self.fresh.as_ref().is_some_and(|f| f.knows_mv(k)) {
+            return Ok(true);
+        }
+        let empty = match self.mv_empty_at_begin.get(&k) {
+            Some(e) => *e,
+            None => {
+                let e = !self.reader.ctx().mv_key_any(k)?;
+                self.mv_empty_at_begin.insert(k, e);
+                e
+            }
+        };
+        // Known from now on only if this transaction wrote nothing to it
+        // yet (what it wrote before is in `touched`, not in `fresh`).
+        if empty
+            && !self.mv_ks_written.contains(&k)
+            && let Some(f) = &mut self.fresh
+        {
+            f.add_empty_mv(k);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The values of a search of `attr` that may find something: the
+    /// indexes of `values` whose texts the fresh knowledge may hold, or
+    /// `None` when it does not know the key (every value may).
+    fn mv_maybe(
+        &mut self,
+        object_type: &str,
+        attr: &str,
+        values: &[Value],
+    ) -> StoreResult<Option<Vec<usize>>> {
+        let Some(k) = self.defs.key(object_type, attr) else {
+            return Ok(None);
+        };
+        if !self.mv_known(k)? {
+            return Ok(None);
+        }
+        let Some(f) = &self.fresh else {
+            return Ok(None);
+        };
+        let maybe = values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| mvindex::any_text(v, &mut |t| f.may_hold_mv(mv_text_key(k, t))))
+            .map(|(i, _)| i)
+            .collect();
+        Ok(Some(maybe))
+    }
+
+    /// `mv_find_many` of every value: on the reader unless the search
+    /// could find something this transaction wrote.
+    fn mv_find_many_all(
+        &mut self,
+        object_type: &str,
+        attr: &str,
+        values: &[Value],
+    ) -> StoreResult<Vec<(usize, MvId)>> {
+        if !self.mv_search_touched(object_type, attr, values) {
+            let found = self.reader.mv_find_many(object_type, attr, values)?;
+            if !found.iter().any(|(_, id)| self.touched.mv_written(*id)) {
+                return Ok(found);
+            }
+        }
+        let (object_type, attr, values) =
+            (object_type.to_owned(), attr.to_owned(), values.to_vec());
+        self.call(move |t| t.mv_find_many(&object_type, &attr, &values))
     }
 
     /// Whether a search of `attr` for `values` could find an object this
@@ -573,7 +695,7 @@ impl BulkTxn<'_, '_> {
         values.iter().any(|v| {
             mvindex::texts(v)
                 .iter()
-                .any(|t| self.touched.mv_keys.contains(&mv_key(k, t)))
+                .any(|t| self.touched.mv_keys.contains(&mv_text_key(k, t)))
         })
     }
 }
@@ -710,6 +832,12 @@ impl StoreRead for BulkTxn<'_, '_> {
     }
 
     fn mv_find(&mut self, object_type: &str, attr: &str, value: &Value) -> StoreResult<Vec<MvId>> {
+        if self
+            .mv_maybe(object_type, attr, std::slice::from_ref(value))?
+            .is_some_and(|m| m.is_empty())
+        {
+            return Ok(Vec::new());
+        }
         if !self.mv_search_touched(object_type, attr, std::slice::from_ref(value)) {
             let found = self.reader.mv_find(object_type, attr, value)?;
             if !found.iter().any(|id| self.touched.mv_written(*id)) {
@@ -726,15 +854,23 @@ impl StoreRead for BulkTxn<'_, '_> {
         attr: &str,
         values: &[Value],
     ) -> StoreResult<Vec<(usize, MvId)>> {
-        if !self.mv_search_touched(object_type, attr, values) {
-            let found = self.reader.mv_find_many(object_type, attr, values)?;
-            if !found.iter().any(|(_, id)| self.touched.mv_written(*id)) {
-                return Ok(found);
+        // Only the values the fresh knowledge may hold are looked up.
+        match self.mv_maybe(object_type, attr, values)? {
+            Some(maybe) if maybe.is_empty() => return Ok(Vec::new()),
+            Some(maybe) if maybe.len() < values.len() => {
+                let subset: Vec<Value> = maybe
+                    .iter()
+                    .filter_map(|&i| values.get(i).cloned())
+                    .collect();
+                let found = self.mv_find_many_all(object_type, attr, &subset)?;
+                return Ok(found
+                    .into_iter()
+                    .filter_map(|(i, id)| maybe.get(i).map(|&orig| (orig, id)))
+                    .collect());
             }
+            _ => {}
         }
-        let (object_type, attr, values) =
-            (object_type.to_owned(), attr.to_owned(), values.to_vec());
-        self.call(move |t| t.mv_find_many(&object_type, &attr, &values))
+        self.mv_find_many_all(object_type, attr, values)
     }
 
     fn mv_page(
@@ -828,7 +964,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
         }
         obj.id = id;
         self.note_cs_written(&obj);
-        let ma = self.name(&obj.ma);
+        let ma = self.name(&obj.ma)?;
         let row = OwnedRow::of(&mut obj, ma);
         drop(obj);
         self.push(Write::CsInsert(row))?;
@@ -843,7 +979,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
         let id = obj.id;
         let known = self.db_known.remove(&id);
         self.note_cs_written(&obj);
-        let ma = self.name(&obj.ma);
+        let ma = self.name(&obj.ma)?;
         let row = OwnedRow::of(&mut obj, ma);
         drop(obj);
         self.push(Write::CsUpdate(row, known))
@@ -873,7 +1009,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
         };
         let mut data = Vec::with_capacity(256);
         bin::encode_mv(&mut data, &obj);
-        let object_type = self.name(&obj.object_type);
+        let object_type = self.name(&obj.object_type)?;
         drop(obj);
         self.push(Write::MvInsert {
             id,

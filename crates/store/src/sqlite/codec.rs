@@ -66,29 +66,61 @@ pub(crate) fn decode_col<T: DeserializeOwned>(
     serde_json::from_str(text).map_err(|e| error::decode(path, what(), e))
 }
 
-/// An object row read but not decoded yet: its id and body.
-pub(crate) struct RawRow {
-    pub id: i64,
-    pub body: Vec<u8>,
+/// Object rows read but not decoded yet: their ids and bodies, the bodies
+/// in one buffer (a page of 20,000 rows is one allocation, not 20,000).
+#[derive(Default)]
+pub(crate) struct RawRows {
+    ids: Vec<i64>,
+    /// Where each body ends in `bytes`.
+    ends: Vec<usize>,
+    bytes: Vec<u8>,
 }
 
-/// Copy the id (column 0) and body (column 1) of `row`.
-pub(crate) fn raw_row(row: &Row<'_>, path: &Path) -> crate::api::StoreResult<RawRow> {
-    let id: i64 = row
-        .get(0)
-        .map_err(|e| error::sql(path, "read object from store", e))?;
-    let body = match row.get_ref(1) {
-        Ok(ValueRef::Text(b)) | Ok(ValueRef::Blob(b)) => b.to_vec(),
-        Ok(other) => {
-            return Err(error::decode(
-                path,
-                format!("object {id}"),
-                format!("expected JSON text, found {:?}", other.data_type()),
-            ));
+impl RawRows {
+    /// Room for `rows` rows (of a typical body size).
+    pub(crate) fn with_capacity(rows: usize) -> Self {
+        RawRows {
+            ids: Vec::with_capacity(rows),
+            ends: Vec::with_capacity(rows),
+            bytes: Vec::with_capacity(rows.saturating_mul(320)),
         }
-        Err(e) => return Err(error::sql(path, "read object from store", e)),
-    };
-    Ok(RawRow { id, body })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Copy the id (column 0) and body (column 1) of `row`.
+    pub(crate) fn push(&mut self, row: &Row<'_>, path: &Path) -> crate::api::StoreResult<()> {
+        let id: i64 = row
+            .get(0)
+            .map_err(|e| error::sql(path, "read object from store", e))?;
+        match row.get_ref(1) {
+            Ok(ValueRef::Text(b)) | Ok(ValueRef::Blob(b)) => self.bytes.extend_from_slice(b),
+            Ok(other) => {
+                return Err(error::decode(
+                    path,
+                    format!("object {id}"),
+                    format!("expected a binary body, found {:?}", other.data_type()),
+                ));
+            }
+            Err(e) => return Err(error::sql(path, "read object from store", e)),
+        }
+        self.ids.push(id);
+        self.ends.push(self.bytes.len());
+        Ok(())
+    }
+
+    /// Row `i`: its id and body.
+    fn get(&self, i: usize) -> Option<(i64, &[u8])> {
+        let id = *self.ids.get(i)?;
+        let end = *self.ends.get(i)?;
+        let start = match i.checked_sub(1) {
+            Some(p) => *self.ends.get(p)?,
+            None => 0,
+        };
+        Some((id, self.bytes.get(start..end)?))
+    }
 }
 
 /// Pages at least this long are decoded on two threads.
@@ -103,35 +135,47 @@ fn parallelism() -> usize {
 /// the object or why not out.
 pub(crate) type Decoder<T> = fn(i64, &[u8]) -> Result<T, String>;
 
-fn decode_slice<T>(
-    rows: &[RawRow],
+/// Decode rows `range` of `rows` onto the end of `out`.
+fn decode_range<T>(
+    rows: &RawRows,
+    range: std::ops::Range<usize>,
     path: &Path,
     kind: &str,
     decode: Decoder<T>,
-) -> crate::api::StoreResult<Vec<T>> {
-    rows.iter()
-        .map(|r| {
-            decode(r.id, &r.body).map_err(|e| error::decode(path, format!("{kind} {}", r.id), e))
-        })
-        .collect()
+    out: &mut Vec<T>,
+) -> crate::api::StoreResult<()> {
+    out.reserve(range.len());
+    for i in range {
+        let Some((id, body)) = rows.get(i) else {
+            break;
+        };
+        out.push(decode(id, body).map_err(|e| error::decode(path, format!("{kind} {id}"), e))?);
+    }
+    Ok(())
 }
 
-/// Decode rows read with [`raw_row`], in order. A long page is split in two
-/// and decoded on two threads (decoding is much of the cost of a page read,
-/// and the store's callers are single-threaded).
+/// Decode rows read into [`RawRows`], in order. A long page is split in
+/// two and decoded on two threads (decoding is much of the cost of a page
+/// read, and the store's callers are single-threaded).
 pub(crate) fn decode_rows<T: Send>(
-    rows: &[RawRow],
+    rows: &RawRows,
     path: &Path,
     kind: &str,
     decode: Decoder<T>,
 ) -> crate::api::StoreResult<Vec<T>> {
-    if rows.len() < PARALLEL_MIN || parallelism() < 2 {
-        return decode_slice(rows, path, kind, decode);
+    let n = rows.len();
+    let mut out = Vec::with_capacity(n);
+    if n < PARALLEL_MIN || parallelism() < 2 {
+        decode_range(rows, 0..n, path, kind, decode, &mut out)?;
+        return Ok(out);
     }
-    let (first, second) = rows.split_at(rows.len() / 2);
+    let half = n / 2;
     let (a, b) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| decode_slice(second, path, kind, decode));
-        let a = decode_slice(first, path, kind, decode);
+        let other = scope.spawn(|| {
+            let mut b = Vec::new();
+            decode_range(rows, half..n, path, kind, decode, &mut b).map(|()| b)
+        });
+        let a = decode_range(rows, 0..half, path, kind, decode, &mut out);
         let b = other.join().unwrap_or_else(|_| {
             Err(error::decode(
                 path,
@@ -141,7 +185,7 @@ pub(crate) fn decode_rows<T: Send>(
         });
         (a, b)
     });
-    let mut out = a?;
+    a?;
     out.extend(b?);
     Ok(out)
 }

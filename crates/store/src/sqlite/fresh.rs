@@ -13,6 +13,13 @@
 //! up as usual. Deletes and rolled-back writes leave hashes behind, which
 //! only costs a lookup.
 //!
+//! The same holds for the metaverse's join index (`mv_key`): per key id
+//! (an indexed pair of MV type and attribute) seen empty, a hash of every
+//! (key id, text) written since, so that the join lookups of an initial
+//! synchronisation into an empty metaverse need not ask SQLite either.
+//! Plain transactions add the keys they write (`SqliteTxn::mv_insert_at`
+//! and `mv_update`); `set_mv_index` drops the knowledge.
+//!
 //! It holds while no other connection commits: a bulk transaction takes
 //! it at its begin only if `PRAGMA data_version` is what it was when the
 //! knowledge was last handed back, and drops it on any failure. Writes of
@@ -34,13 +41,26 @@ pub(crate) fn cs_key(ma: &str, anchor: &str) -> u64 {
     h.finish()
 }
 
-/// MAs known to hold no object but those written since they were empty.
+/// Hash of a metaverse index key (key id, text).
+pub(crate) fn mv_text_key(k: i64, text: &str) -> u64 {
+    let mut h = FxHasher::default();
+    k.hash(&mut h);
+    text.hash(&mut h);
+    h.finish()
+}
+
+/// MAs known to hold no object but those written since they were empty,
+/// and metaverse index keys known to hold no text but those written since.
 #[derive(Default)]
 pub(crate) struct Fresh {
     /// The writer's `PRAGMA data_version` when this was last valid.
     pub(crate) version: i64,
     mas: FxHashSet<String>,
     keys: FxHashSet<u64>,
+    /// Metaverse index key ids known.
+    mv_ks: FxHashSet<i64>,
+    /// Hashes of (key id, text) written to known key ids.
+    mv_texts: FxHashSet<u64>,
 }
 
 impl Fresh {
@@ -80,6 +100,35 @@ impl Fresh {
         }
         self.keys.len() <= KEYS_MAX
     }
+
+    /// Whether metaverse index key `k` is known (filled only by this
+    /// connection).
+    pub(crate) fn knows_mv(&self, k: i64) -> bool {
+        self.mv_ks.contains(&k)
+    }
+
+    /// Index key `k` had no text just now (and this transaction has written
+    /// none to it yet).
+    pub(crate) fn add_empty_mv(&mut self, k: i64) {
+        self.mv_ks.insert(k);
+    }
+
+    /// Whether a text with this (key id, text) hash may be in a known key
+    /// (`false`: it surely is not).
+    pub(crate) fn may_hold_mv(&self, key: u64) -> bool {
+        self.mv_texts.contains(&key)
+    }
+
+    /// A metaverse object with this (key id, text) hash was written.
+    /// Returns `false` when the knowledge grew too large and must be
+    /// dropped.
+    #[must_use]
+    pub(crate) fn wrote_mv(&mut self, k: i64, key: u64) -> bool {
+        if self.mv_ks.contains(&k) {
+            self.mv_texts.insert(key);
+        }
+        self.mv_texts.len() <= KEYS_MAX
+    }
 }
 
 #[cfg(test)]
@@ -99,5 +148,19 @@ mod unit {
         // Not remembered: `source` is not known.
         assert!(!f.may_hold(cs_key("source", "b")));
         assert_eq!(f.version, 7);
+    }
+
+    #[test]
+    fn only_written_texts_of_known_index_keys_may_exist() {
+        let mut f = Fresh::at(1);
+        assert!(!f.knows_mv(3));
+        f.add_empty_mv(3);
+        assert!(f.knows_mv(3));
+        assert!(f.wrote_mv(3, mv_text_key(3, "E1")));
+        assert!(f.wrote_mv(4, mv_text_key(4, "E2")));
+        assert!(f.may_hold_mv(mv_text_key(3, "E1")));
+        assert!(!f.may_hold_mv(mv_text_key(3, "E2")));
+        // Not remembered: key 4 is not known.
+        assert!(!f.may_hold_mv(mv_text_key(4, "E2")));
     }
 }

@@ -9,13 +9,14 @@ use super::error;
 use crate::api::StoreResult;
 use autosync_model::{MvId, MvObject, Value};
 use rusqlite::{Connection, params};
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The declared index pairs, by MV type: (attribute, key id).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct IndexDefs {
-    by_type: HashMap<String, Vec<(String, i64)>>,
+    by_type: FxHashMap<String, Vec<(String, i64)>>,
 }
 
 impl IndexDefs {
@@ -75,6 +76,16 @@ pub(crate) fn texts(v: &Value) -> Vec<String> {
     let mut out = Vec::new();
     push_texts(0, v, &mut out);
     out.into_iter().map(|(_, t)| t).collect()
+}
+
+/// Call `f` with each text a value is found by (see [`texts`]), borrowing
+/// strings; stops at the first `true` and returns whether there was one.
+pub(crate) fn any_text(v: &Value, f: &mut dyn FnMut(&str) -> bool) -> bool {
+    match v {
+        Value::String(s) => f(s),
+        Value::Multi(vs) => vs.iter().any(|v| any_text(v, f)),
+        other => f(&other.to_text()),
+    }
 }
 
 fn push_texts(k: i64, v: &Value, out: &mut Vec<(i64, String)>) {

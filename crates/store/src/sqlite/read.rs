@@ -2,7 +2,7 @@
 //! their own writes). Every query is a cached prepared statement.
 
 use super::bin;
-use super::codec::{RunErrorRow, decode_bin, decode_col, decode_rows, raw_row};
+use super::codec::{RawRows, RunErrorRow, decode_bin, decode_col, decode_rows};
 use super::error;
 use super::mvindex::{self, IndexDefs};
 use crate::api::{CsCounts, CsFilter, MvQuery, StoreErrorKind, StoreResult};
@@ -62,6 +62,9 @@ fn placeholders(n: usize) -> String {
         .join(", ")
 }
 
+/// Most rows a page read makes room for up front.
+const PAGE_ROOM: usize = 50_000;
+
 impl Ctx<'_> {
     /// Run `sql` (bound with `params`) and decode each row with `f`.
     fn collect<T>(
@@ -116,7 +119,7 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn cs_by_anchors(&self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>> {
-        let mut raw = Vec::with_capacity(anchors.len());
+        let mut raw = RawRows::with_capacity(anchors.len());
         let op = || {
             format!(
                 "read {} connector-space objects of {ma} from store",
@@ -144,7 +147,7 @@ impl Ctx<'_> {
             }
             let mut rows = stmt.raw_query();
             while let Some(row) = rows.next().map_err(err)? {
-                raw.push(raw_row(row, self.path)?);
+                raw.push(row, self.path)?;
             }
         }
         decode_rows(&raw, self.path, "connector-space object", bin::decode_cs)
@@ -175,14 +178,19 @@ impl Ctx<'_> {
             }
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut raw = Vec::new();
-        self.collect(
-            sql,
-            params![ma, after, limit],
-            &|| format!("list connector-space objects of {ma} from store"),
-            raw_row,
-            &mut raw,
-        )?;
+        let mut raw = RawRows::with_capacity(usize::try_from(limit).unwrap_or(0).min(PAGE_ROOM));
+        let err = |e| {
+            error::sql(
+                self.path,
+                format_args!("list connector-space objects of {ma} from store"),
+                e,
+            )
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+        let mut rows = stmt.query(params![ma, after, limit]).map_err(err)?;
+        while let Some(row) = rows.next().map_err(err)? {
+            raw.push(row, self.path)?;
+        }
         decode_rows(&raw, self.path, "connector-space object", bin::decode_cs)
     }
 
@@ -235,6 +243,14 @@ impl Ctx<'_> {
             &mut out,
         )?;
         Ok(out)
+    }
+
+    /// Whether metaverse index key `k` holds any text.
+    pub(crate) fn mv_key_any(&self, k: i64) -> StoreResult<bool> {
+        self.conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM mv_key WHERE k = ?1)")
+            .and_then(|mut s| s.query_row([k], |r| r.get(0)))
+            .map_err(|e| error::sql(self.path, "look for metaverse index keys in store", e))
     }
 
     /// Whether `ma` has any connector-space object.
@@ -293,7 +309,7 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn mv_get_many(&self, ids: &[MvId]) -> StoreResult<Vec<MvObject>> {
-        let mut raw = Vec::with_capacity(ids.len());
+        let mut raw = RawRows::with_capacity(ids.len());
         let op = || format!("read {} metaverse objects from store", ids.len());
         let mut rest = ids;
         while !rest.is_empty() {
@@ -316,7 +332,7 @@ impl Ctx<'_> {
             }
             let mut rows = stmt.raw_query();
             while let Some(row) = rows.next().map_err(err)? {
-                raw.push(raw_row(row, self.path)?);
+                raw.push(row, self.path)?;
             }
         }
         decode_rows(&raw, self.path, "metaverse object", bin::decode_mv)

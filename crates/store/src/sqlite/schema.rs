@@ -342,7 +342,7 @@ fn migrate(conn: &Connection, path: &Path, from: i64) -> StoreResult<()> {
 /// back, since the numbers go with it).
 #[derive(Debug, Default)]
 pub(crate) struct MaIds {
-    committed: std::collections::HashMap<String, i64>,
+    committed: rustc_hash::FxHashMap<String, i64>,
     added: Vec<(String, i64)>,
 }
 

@@ -132,6 +132,19 @@ impl Writer {
         }
     }
 
+    /// Note the metaverse index keys in `self.keys` (just written by a
+    /// plain transaction) in the fresh knowledge.
+    fn fresh_wrote_mv(&mut self) {
+        if let Some(f) = &mut self.fresh
+            && !self
+                .keys
+                .iter()
+                .all(|(k, text)| f.wrote_mv(*k, fresh::mv_text_key(*k, text)))
+        {
+            self.fresh = None;
+        }
+    }
+
     pub(crate) fn begin(&mut self, path: &Path) -> StoreResult<()> {
         self.reset(path);
         self.conn
@@ -538,6 +551,7 @@ impl SqliteTxn<'_> {
             })?;
         if w.defs.has_type(&obj.object_type) {
             w.defs.keys_of(obj, &mut w.keys);
+            w.fresh_wrote_mv();
             mvindex::insert_keys(&w.conn, path, id, &w.keys)?;
         }
         Ok(())
@@ -650,6 +664,7 @@ impl StoreTxn for SqliteTxn<'_> {
             return Ok(());
         }
         w.defs.keys_of(obj, &mut w.keys);
+        w.fresh_wrote_mv();
         mvindex::change_keys(&w.conn, path, id, &w.old_keys, &w.keys)
     }
 
