@@ -9,8 +9,8 @@
 //! binary bodies (see `bin`; runs and their errors stay JSON), with the
 //! columns filters use (MV connection, pending import/export, unconfirmed
 //! export, error) beside them so that every filter is an index lookup. Long
-//! pages (`cs_page`, `cs_by_anchors`, `mv_get_many`) are read first and
-//! decoded on two threads. Schema version 3 (MA numbers in `cs`, binary
+//! pages (`cs_page`, `cs_by_anchors`, `mv_get_many`) are read into one
+//! buffer first, then decoded. Schema version 3 (MA numbers in `cs`, binary
 //! bodies); a version-2 store is migrated in place, version 1 (JSON bodies)
 //! is refused with a clear error. [`Store::write_bulk`] runs a transaction's
 //! writes on a second thread (see `bulk`).

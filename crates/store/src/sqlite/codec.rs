@@ -123,70 +123,28 @@ impl RawRows {
     }
 }
 
-/// Pages at least this long are decoded on two threads.
-const PARALLEL_MIN: usize = 256;
-
-fn parallelism() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
 /// How a binary body is decoded (see `bin`): the row id and the body in,
 /// the object or why not out.
 pub(crate) type Decoder<T> = fn(i64, &[u8]) -> Result<T, String>;
 
-/// Decode rows `range` of `rows` onto the end of `out`.
-fn decode_range<T>(
-    rows: &RawRows,
-    range: std::ops::Range<usize>,
-    path: &Path,
-    kind: &str,
-    decode: Decoder<T>,
-    out: &mut Vec<T>,
-) -> crate::api::StoreResult<()> {
-    out.reserve(range.len());
-    for i in range {
-        let Some((id, body)) = rows.get(i) else {
-            break;
-        };
-        out.push(decode(id, body).map_err(|e| error::decode(path, format!("{kind} {id}"), e))?);
-    }
-    Ok(())
-}
-
-/// Decode rows read into [`RawRows`], in order. A long page is split in
-/// two and decoded on two threads (decoding is much of the cost of a page
-/// read, and the store's callers are single-threaded).
-pub(crate) fn decode_rows<T: Send>(
+/// Decode rows read into [`RawRows`], in order, on the caller's thread.
+/// (Decoding a long page on a second thread was a gain while the store's
+/// writer left a core idle; with bulk writes on their own thread both
+/// cores are busy during a sync, and a thread started per page only added
+/// its start, fresh memory and frees across threads.)
+pub(crate) fn decode_rows<T>(
     rows: &RawRows,
     path: &Path,
     kind: &str,
     decode: Decoder<T>,
 ) -> crate::api::StoreResult<Vec<T>> {
-    let n = rows.len();
-    let mut out = Vec::with_capacity(n);
-    if n < PARALLEL_MIN || parallelism() < 2 {
-        decode_range(rows, 0..n, path, kind, decode, &mut out)?;
-        return Ok(out);
+    let mut out = Vec::with_capacity(rows.len());
+    for i in 0..rows.len() {
+        let Some((id, body)) = rows.get(i) else {
+            break;
+        };
+        out.push(decode(id, body).map_err(|e| error::decode(path, format!("{kind} {id}"), e))?);
     }
-    let half = n / 2;
-    let (a, b) = std::thread::scope(|scope| {
-        let other = scope.spawn(|| {
-            let mut b = Vec::new();
-            decode_range(rows, half..n, path, kind, decode, &mut b).map(|()| b)
-        });
-        let a = decode_range(rows, 0..half, path, kind, decode, &mut out);
-        let b = other.join().unwrap_or_else(|_| {
-            Err(error::decode(
-                path,
-                kind.to_owned(),
-                "the decoding thread failed",
-            ))
-        });
-        (a, b)
-    });
-    a?;
-    out.extend(b?);
     Ok(out)
 }
 
