@@ -30,6 +30,7 @@ mod bulk;
 mod codec;
 mod error;
 mod fresh;
+mod hot;
 mod mvindex;
 mod read;
 mod schema;

@@ -34,6 +34,7 @@ use super::bin;
 use super::codec::CsColumns;
 use super::error;
 use super::fresh::{Fresh, cs_key, mv_text_key};
+use super::hot::Hot;
 use super::mvindex::{self, IndexDefs};
 use super::write::{CsRow, KNOWN_MAX, Known, Seq, SqliteTxn, Writer, WriterRef};
 use crate::api::{
@@ -89,34 +90,6 @@ impl Names {
                     format!("the store's writer thread has no name number {n}"),
                 )
             })
-    }
-}
-
-impl Write {
-    fn run(self, t: &mut SqliteTxn<'_>, names: &mut Names) -> StoreResult<()> {
-        match self {
-            Write::Name(name) => {
-                names.0.push(name);
-                Ok(())
-            }
-            Write::CsInsert(row) => t.cs_insert_row(&row.row(names.get(row.ma, t.path)?)),
-            Write::CsUpdate(row, known) => {
-                if let Some(k) = known {
-                    t.know(row.id, k);
-                }
-                t.cs_update_row(&row.row(names.get(row.ma, t.path)?))
-            }
-            Write::MvInsert {
-                id,
-                object_type,
-                data,
-                keys,
-            } => {
-                let object_type = names.get(object_type, t.path)?;
-                t.mv_insert_row(id, object_type, &data, &keys)
-            }
-            Write::Job(job) => job(t),
-        }
     }
 }
 
@@ -241,7 +214,8 @@ pub(crate) fn run(
 
 /// The writer thread: runs queued writes in order until the channel
 /// closes; after the first failure it only answers calls. Dropping the
-/// transaction at the end rolls back anything not committed.
+/// transaction at the end rolls back anything not committed. A run of
+/// frequent writes in a group shares its prepared statements ([`Hot`]).
 fn worker(
     w: &mut Writer,
     path: &Path,
@@ -258,19 +232,71 @@ fn worker(
     for msg in rx {
         match msg {
             Msg::Jobs(jobs) => {
-                for job in jobs {
+                let mut jobs = jobs.into_iter();
+                loop {
                     if failed.is_some() || abandon.load(Ordering::Relaxed) {
                         break;
                     }
-                    if let Err(e) = job.run(&mut txn, &mut names) {
+                    let (job, res) = run_hot(&mut txn.w, path, &mut jobs, &mut names, abandon);
+                    let res = match (res, job) {
+                        (Ok(()), Some(job)) => job(&mut txn),
+                        (res, _) => res,
+                    };
+                    if let Err(e) = res {
                         failed = Some(e);
                         failed_flag.store(true, Ordering::Release);
+                    }
+                    if jobs.len() == 0 {
+                        break;
                     }
                 }
             }
             Msg::Call(call) => call(&mut txn, failed.as_ref()),
         }
     }
+}
+
+/// Run the frequent writes at the head of `jobs` with shared statements,
+/// up to the first job (returned, not run), failure or abandon.
+fn run_hot(
+    w: &mut Writer,
+    path: &Path,
+    jobs: &mut std::vec::IntoIter<Write>,
+    names: &mut Names,
+    abandon: &AtomicBool,
+) -> (Option<Job>, StoreResult<()>) {
+    let mut p = w.parts();
+    let mut hot = Hot::default();
+    for write in jobs.by_ref() {
+        if abandon.load(Ordering::Relaxed) {
+            break;
+        }
+        let res = match write {
+            Write::Job(job) => return (Some(job), Ok(())),
+            Write::Name(name) => {
+                names.0.push(name);
+                Ok(())
+            }
+            Write::CsInsert(row) => names
+                .get(row.ma, path)
+                .and_then(|ma| p.cs_insert_row(&mut hot, path, &row.row(ma))),
+            Write::CsUpdate(row, known) => names
+                .get(row.ma, path)
+                .and_then(|ma| p.cs_update_row(&mut hot, path, &row.row(ma), known)),
+            Write::MvInsert {
+                id,
+                object_type,
+                data,
+                keys,
+            } => names.get(object_type, path).and_then(|object_type| {
+                p.mv_insert_row(&mut hot, path, id, object_type, &data, &keys)
+            }),
+        };
+        if res.is_err() {
+            return (None, res);
+        }
+    }
+    (None, Ok(()))
 }
 
 /// A connector-space object encoded on the caller's thread: the writer

@@ -6,6 +6,7 @@ use super::bin;
 use super::codec::{Blob, CsColumns, JsonText, RunErrorBody, encode};
 use super::error;
 use super::fresh::{self, Fresh};
+use super::hot::{Hot, Parts};
 use super::mvindex::{self, IndexDefs};
 use super::read::{Ctx, impl_store_read};
 use super::schema::MaIds;
@@ -124,11 +125,15 @@ impl Writer {
 
     /// An object of `ma` with `anchor` was written (inserted, or updated
     /// and perhaps moved): keep what `fresh` knows a superset.
-    fn fresh_wrote(&mut self, ma: &str, anchor: &str) {
-        if let Some(f) = &mut self.fresh
-            && !f.wrote(ma, fresh::cs_key(ma, anchor))
-        {
-            self.fresh = None;
+    /// The connection and, borrowed apart from it, what the frequent
+    /// writes update (so that statements borrowed from the connection can
+    /// live across many writes: see [`Hot`]).
+    pub(crate) fn parts(&mut self) -> Parts<'_> {
+        Parts {
+            conn: &self.conn,
+            known: &mut self.known,
+            ma_ids: &mut self.ma_ids,
+            fresh: &mut self.fresh,
         }
     }
 
@@ -239,8 +244,8 @@ impl Writer {
 /// every object it reads.
 #[derive(Clone, Copy)]
 pub(crate) struct Known {
-    cols: CsColumns,
-    key: u64,
+    pub(crate) cols: CsColumns,
+    pub(crate) key: u64,
 }
 
 impl Known {
@@ -282,7 +287,7 @@ impl<'a> CsRow<'a> {
         }
     }
 
-    fn known(&self) -> Known {
+    pub(crate) fn known(&self) -> Known {
         Known {
             cols: self.cols,
             key: fresh::cs_key(self.ma, self.anchor),
@@ -382,154 +387,15 @@ impl SqliteTxn<'_> {
     /// Insert a connector-space object already encoded.
     pub(crate) fn cs_insert_row(&mut self, r: &CsRow<'_>) -> StoreResult<()> {
         let path = self.path;
-        let w = &mut *self.w;
-        let id = r.id;
-        let what = || format!("connector-space object {}/{}", r.ma, r.anchor);
-        let ma = w.ma_ids.get(&w.conn, path, r.ma)?;
-        w.fresh_wrote(r.ma, r.anchor);
-        let c = r.cols;
-        let res = w
-            .conn
-            .prepare_cached(
-                "INSERT INTO cs (id, ma, anchor, mv_id, has_pi, has_pe, has_ue, has_err, data) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    id,
-                    ma,
-                    r.anchor,
-                    c.mv_id,
-                    c.has_pi,
-                    c.has_pe,
-                    c.has_ue,
-                    c.has_err,
-                    Blob(r.data)
-                ])
-            });
-        if let Err(e) = res {
-            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
-                return Err(error::other(
-                    StoreErrorKind::Invalid,
-                    path,
-                    format!("{} already exists", what()),
-                ));
-            }
-            return Err(error::sql(
-                path,
-                format_args!("insert {} into store", what()),
-                e,
-            ));
-        }
-        if w.known.len() < KNOWN_MAX {
-            w.known.insert(id, r.known());
-        }
-        Ok(())
+        self.w.parts().cs_insert_row(&mut Hot::default(), path, r)
     }
 
     /// Replace a connector-space object with one already encoded.
     pub(crate) fn cs_update_row(&mut self, r: &CsRow<'_>) -> StoreResult<()> {
         let path = self.path;
-        let w = &mut *self.w;
-        let id = r.id;
-        let err = |e| {
-            error::sql(
-                path,
-                format_args!("update connector-space object {id} in store"),
-                e,
-            )
-        };
-        let c = r.cols;
-        w.fresh_wrote(r.ma, r.anchor);
-        let data = Blob(r.data);
-        // Known columns and a key that is probably the same: write with a
-        // check of the key, which fails only on a chance hash match.
-        if let Some(k) = w.known.get(&id).copied()
-            && k.key == fresh::cs_key(r.ma, r.anchor)
-        {
-            let ma = w.ma_ids.get(&w.conn, path, r.ma)?;
-            let changed = if k.cols == c {
-                w.conn
-                    .prepare_cached("UPDATE cs SET data = ?2 WHERE id = ?1 AND ma = ?3 AND anchor = ?4")
-                    .and_then(|mut s| s.execute(params![id, data, ma, r.anchor]))
-            } else {
-                w.conn
-                    .prepare_cached(
-                        "UPDATE cs SET mv_id = ?2, has_pi = ?3, has_pe = ?4, has_ue = ?5, has_err = ?6, data = ?7 \
-                         WHERE id = ?1 AND ma = ?8 AND anchor = ?9",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![id, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, data, ma, r.anchor])
-                    })
-            }
-            .map_err(err)?;
-            if changed == 1 {
-                if k.cols != c
-                    && let Some(k) = w.known.get_mut(&id)
-                {
-                    k.cols = c;
-                }
-                return Ok(());
-            }
-        }
-        let ma = w.ma_ids.get(&w.conn, path, r.ma)?;
-        let old = w
-            .conn
-            .prepare_cached(
-                "SELECT mv_id, has_pi, has_pe, has_ue, has_err, ma = ?2 AND anchor = ?3 FROM cs WHERE id = ?1",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![id, ma, r.anchor], |r| {
-                    Ok((
-                        CsColumns {
-                            mv_id: r.get(0)?,
-                            has_pi: r.get(1)?,
-                            has_pe: r.get(2)?,
-                            has_ue: r.get(3)?,
-                            has_err: r.get(4)?,
-                        },
-                        r.get::<_, bool>(5)?,
-                    ))
-                })
-                .optional()
-            })
-            .map_err(err)?;
-        let Some((old_cols, same_key)) = old else {
-            return Err(error::other(
-                StoreErrorKind::Invalid,
-                path,
-                format!("cannot update connector-space object {id}: it does not exist"),
-            ));
-        };
-        if same_key && old_cols == c {
-            w.conn
-                .prepare_cached("UPDATE cs SET data = ?2 WHERE id = ?1")
-                .and_then(|mut s| s.execute(params![id, data]))
-                .map_err(err)?;
-        } else if same_key {
-            w.conn
-                .prepare_cached(
-                    "UPDATE cs SET mv_id = ?2, has_pi = ?3, has_pe = ?4, has_ue = ?5, has_err = ?6, data = ?7 WHERE id = ?1",
-                )
-                .and_then(|mut s| s.execute(params![id, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, data]))
-                .map_err(err)?;
-        } else {
-            w.conn
-                .prepare_cached(
-                    "UPDATE cs SET ma = ?2, anchor = ?3, mv_id = ?4, has_pi = ?5, has_pe = ?6, has_ue = ?7, \
-                     has_err = ?8, data = ?9 WHERE id = ?1",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        id, ma, r.anchor, c.mv_id, c.has_pi, c.has_pe, c.has_ue, c.has_err, data
-                    ])
-                })
-                .map_err(err)?;
-        }
-        if w.known.len() < KNOWN_MAX {
-            w.known.insert(id, r.known());
-        }
-        Ok(())
+        self.w
+            .parts()
+            .cs_update_row(&mut Hot::default(), path, r, None)
     }
 
     /// Insert a metaverse object whose id (`obj.id`) is already taken from
@@ -557,31 +423,9 @@ impl SqliteTxn<'_> {
         Ok(())
     }
 
-    /// Insert a metaverse object already encoded, with its index keys.
-    pub(crate) fn mv_insert_row(
-        &mut self,
-        id: MvId,
-        object_type: &str,
-        data: &[u8],
-        keys: &[(i64, String)],
-    ) -> StoreResult<()> {
-        let path = self.path;
-        let w = &mut *self.w;
-        w.conn
-            .prepare_cached("INSERT INTO mv (id, type, data) VALUES (?1, ?2, ?3)")
-            .and_then(|mut s| s.execute(params![id, object_type, Blob(data)]))
-            .map_err(|e| {
-                error::sql(
-                    path,
-                    format_args!("insert metaverse object {id} into store"),
-                    e,
-                )
-            })?;
-        mvindex::insert_keys(&w.conn, path, id, keys)
-    }
-
     /// Remember what the stored row of a connector-space object holds (its
     /// columns as read by another connection of the same transaction).
+    #[cfg(test)]
     pub(crate) fn know(&mut self, id: CsId, known: Known) {
         if self.w.known.len() < KNOWN_MAX {
             self.w.known.insert(id, known);
