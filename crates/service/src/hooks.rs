@@ -140,8 +140,12 @@ impl Hooks {
         if timeout.is_zero() {
             errors.push("hooks: `timeout` must be longer than 0 (e.g. \"2s\")".to_owned());
         }
+        // The hook's `timeout` is its limit: the default operation limit
+        // would stop a long hook early on a fast machine (50 million
+        // operations can take less than 100 ms), whatever the timeout says.
         let limits = ScriptLimits {
             time_budget: timeout,
+            max_operations: 0,
             ..ScriptLimits::default()
         };
         let before = compile_one(
