@@ -307,18 +307,21 @@ struct OwnedRow {
     /// The MA's name by number ([`Write::Name`]).
     ma: u32,
     anchor: String,
+    /// `cs_key(ma, anchor)`, computed once on the caller's thread.
+    key: u64,
     cols: CsColumns,
     data: Vec<u8>,
 }
 
 impl OwnedRow {
-    fn of(obj: &mut CsObject, ma: u32) -> Self {
+    fn of(obj: &mut CsObject, ma: u32, key: u64) -> Self {
         let mut data = Vec::with_capacity(512);
         bin::encode_cs(&mut data, obj);
         OwnedRow {
             id: obj.id,
             cols: CsColumns::of(obj),
             ma,
+            key,
             anchor: std::mem::take(&mut obj.anchor),
             data,
         }
@@ -329,6 +332,7 @@ impl OwnedRow {
             id: self.id,
             ma,
             anchor: &self.anchor,
+            key: self.key,
             cols: self.cols,
             data: &self.data,
         }
@@ -601,8 +605,8 @@ impl BulkTxn<'_, '_> {
         objs.iter().any(|o| self.touched.cs_written(o.id))
     }
 
-    fn note_cs_written(&mut self, obj: &CsObject) {
-        let key = cs_key(&obj.ma, &obj.anchor);
+    /// Note `obj` (whose `cs_key` is `key`) written.
+    fn note_cs_written(&mut self, obj: &CsObject, key: u64) {
         self.touched.note_cs(obj.id);
         self.touched.cs_keys.insert(key);
         if let Some(f) = &mut self.fresh
@@ -989,9 +993,9 @@ impl StoreTxn for BulkTxn<'_, '_> {
             ));
         }
         obj.id = id;
-        self.note_cs_written(&obj);
+        self.note_cs_written(&obj, key);
         let ma = self.name(&obj.ma)?;
-        let row = OwnedRow::of(&mut obj, ma);
+        let row = OwnedRow::of(&mut obj, ma, key);
         drop(obj);
         self.push(Write::CsInsert(row))?;
         Ok(id)
@@ -1004,9 +1008,10 @@ impl StoreTxn for BulkTxn<'_, '_> {
     fn cs_update_owned(&mut self, mut obj: CsObject) -> StoreResult<()> {
         let id = obj.id;
         let known = self.db_known.remove(&id);
-        self.note_cs_written(&obj);
+        let key = cs_key(&obj.ma, &obj.anchor);
+        self.note_cs_written(&obj, key);
         let ma = self.name(&obj.ma)?;
-        let row = OwnedRow::of(&mut obj, ma);
+        let row = OwnedRow::of(&mut obj, ma, key);
         drop(obj);
         self.push(Write::CsUpdate(row, known))
     }

@@ -9,7 +9,8 @@
 
 use super::codec::{Blob, CsColumns};
 use super::error;
-use super::fresh::{self, Fresh};
+use super::fresh::Fresh;
+use super::mvindex;
 use super::schema::MaIds;
 use super::write::{CsRow, KNOWN_MAX, Known};
 use crate::api::{StoreErrorKind, StoreResult};
@@ -25,7 +26,6 @@ const CS_UPDATE_DATA: &str = "UPDATE cs SET data = ?2 WHERE id = ?1 AND ma = ?3 
 const CS_UPDATE_COLS: &str = "UPDATE cs SET mv_id = ?2, has_pi = ?3, has_pe = ?4, has_ue = ?5, has_err = ?6, data = ?7 \
                               WHERE id = ?1 AND ma = ?8 AND anchor = ?9";
 const MV_INSERT: &str = "INSERT INTO mv (id, type, data) VALUES (?1, ?2, ?3)";
-const MV_KEY_INSERT: &str = "INSERT OR IGNORE INTO mv_key (k, value, mv_id) VALUES (?1, ?2, ?3)";
 
 /// Statements of the frequent writes, prepared on first use and kept until
 /// dropped (then they go back to the connection's cache).
@@ -62,11 +62,11 @@ pub(crate) struct Parts<'w> {
 }
 
 impl<'w> Parts<'w> {
-    /// Note an object of `ma` with `anchor` written, in the fresh
-    /// knowledge (dropped when it grew too large).
-    fn fresh_wrote(&mut self, ma: &str, anchor: &str) {
+    /// Note row `r` written, in the fresh knowledge (dropped when it grew
+    /// too large).
+    fn fresh_wrote(&mut self, r: &CsRow<'_>) {
         if let Some(f) = self.fresh.as_mut()
-            && !f.wrote(ma, fresh::cs_key(ma, anchor))
+            && !f.wrote(r.ma, r.key)
         {
             *self.fresh = None;
         }
@@ -83,7 +83,7 @@ impl<'w> Parts<'w> {
         let id = r.id;
         let what = || format!("connector-space object {}/{}", r.ma, r.anchor);
         let ma = self.ma_ids.get(conn, path, r.ma)?;
-        self.fresh_wrote(r.ma, r.anchor);
+        self.fresh_wrote(r);
         let c = r.cols;
         let res = stmt(&mut hot.cs_insert, conn, CS_INSERT).and_then(|s| {
             s.execute(params![
@@ -139,12 +139,12 @@ impl<'w> Parts<'w> {
             )
         };
         let c = r.cols;
-        self.fresh_wrote(r.ma, r.anchor);
+        self.fresh_wrote(r);
         let data = Blob(r.data);
         // Known columns and a key that is probably the same: write with a
         // check of the key, which fails only on a chance hash match.
         if let Some(k) = known.or_else(|| self.known.get(&id).copied())
-            && k.key == fresh::cs_key(r.ma, r.anchor)
+            && k.key == r.key
         {
             let ma = self.ma_ids.get(conn, path, r.ma)?;
             let changed = if k.cols == c {
@@ -255,17 +255,8 @@ impl<'w> Parts<'w> {
         if keys.is_empty() {
             return Ok(());
         }
-        let op = |e| {
-            error::sql(
-                path,
-                format_args!("index metaverse object {id} in store"),
-                e,
-            )
-        };
-        let s = stmt(&mut hot.mv_key, conn, MV_KEY_INSERT).map_err(op)?;
-        for (k, value) in keys {
-            s.execute(params![k, value, id]).map_err(op)?;
-        }
-        Ok(())
+        let s = stmt(&mut hot.mv_key, conn, mvindex::KEY_INSERT)
+            .map_err(|e| mvindex::index_error(path, id, e))?;
+        mvindex::insert_keys_with(s, path, id, keys)
     }
 }

@@ -6,9 +6,9 @@
 
 use super::codec;
 use super::error;
-use crate::api::StoreResult;
+use crate::api::{StoreError, StoreResult};
 use autosync_model::{MvId, MvObject, Value};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Statement, params};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -95,6 +95,19 @@ fn push_texts(k: i64, v: &Value, out: &mut Vec<(i64, String)>) {
     }
 }
 
+/// The statement that inserts one index key.
+pub(crate) const KEY_INSERT: &str =
+    "INSERT OR IGNORE INTO mv_key (k, value, mv_id) VALUES (?1, ?2, ?3)";
+
+/// The error of indexing metaverse object `mv_id`.
+pub(crate) fn index_error(path: &Path, mv_id: MvId, e: rusqlite::Error) -> StoreError {
+    error::sql(
+        path,
+        format_args!("index metaverse object {mv_id} in store"),
+        e,
+    )
+}
+
 /// Insert the keys of a new object.
 pub(crate) fn insert_keys(
     conn: &Connection,
@@ -105,18 +118,23 @@ pub(crate) fn insert_keys(
     if keys.is_empty() {
         return Ok(());
     }
-    let op = |e| {
-        error::sql(
-            path,
-            format_args!("index metaverse object {mv_id} in store"),
-            e,
-        )
-    };
     let mut stmt = conn
-        .prepare_cached("INSERT OR IGNORE INTO mv_key (k, value, mv_id) VALUES (?1, ?2, ?3)")
-        .map_err(op)?;
+        .prepare_cached(KEY_INSERT)
+        .map_err(|e| index_error(path, mv_id, e))?;
+    insert_keys_with(&mut stmt, path, mv_id, keys)
+}
+
+/// Insert the keys of a new object with `stmt` (prepared from
+/// [`KEY_INSERT`]).
+pub(crate) fn insert_keys_with(
+    stmt: &mut Statement<'_>,
+    path: &Path,
+    mv_id: MvId,
+    keys: &[(i64, String)],
+) -> StoreResult<()> {
     for (k, value) in keys {
-        stmt.execute(params![k, value, mv_id]).map_err(op)?;
+        stmt.execute(params![k, value, mv_id])
+            .map_err(|e| index_error(path, mv_id, e))?;
     }
     Ok(())
 }

@@ -272,6 +272,9 @@ pub(crate) struct CsRow<'a> {
     pub id: CsId,
     pub ma: &'a str,
     pub anchor: &'a str,
+    /// `fresh::cs_key(ma, anchor)`, computed once per row (a bulk
+    /// transaction computes it on the caller's thread).
+    pub key: u64,
     pub cols: CsColumns,
     pub data: &'a [u8],
 }
@@ -282,6 +285,7 @@ impl<'a> CsRow<'a> {
             id: obj.id,
             ma: &obj.ma,
             anchor: &obj.anchor,
+            key: fresh::cs_key(&obj.ma, &obj.anchor),
             cols: CsColumns::of(obj),
             data,
         }
@@ -290,7 +294,7 @@ impl<'a> CsRow<'a> {
     pub(crate) fn known(&self) -> Known {
         Known {
             cols: self.cols,
-            key: fresh::cs_key(self.ma, self.anchor),
+            key: self.key,
         }
     }
 }
