@@ -38,3 +38,31 @@ pub fn load_average() -> Option<[f64; 3]> {
     let mut it = s.split_whitespace().map(|v| v.parse::<f64>().ok());
     Some([it.next()??, it.next()??, it.next()??])
 }
+
+/// Milliseconds this machine takes for a fixed piece of work much like a
+/// sync's own (short strings formatted, allocated, compared and looked up
+/// in a `BTreeMap`); best of three. The VM's speed changes by a third or
+/// more over minutes, so a figure is read beside the reference measured
+/// in the same run: a slower reference means a slower machine, not slower
+/// code.
+pub fn cpu_reference_ms() -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let mut map = std::collections::BTreeMap::new();
+        // A fixed permutation of 0..N (N prime, step coprime to it).
+        const N: u64 = 100_003;
+        let mut i = 0u64;
+        for _ in 0..N {
+            i = (i + 7_919) % N;
+            map.insert(format!("E{i:08}"), i);
+        }
+        let mut sum = 0u64;
+        for j in 0..N {
+            sum = sum.wrapping_add(map.get(&format!("E{j:08}")).copied().unwrap_or(0));
+        }
+        std::hint::black_box(sum);
+        best = best.min(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    (best * 10.0).round() / 10.0
+}

@@ -132,7 +132,27 @@ fn report(
     results: serde_json::Value,
     bars: serde_json::Value,
 ) -> anyhow::Result<()> {
-    let mut described = machine::describe();
+    report_on(
+        scenario,
+        objects,
+        json,
+        machine::describe(),
+        load_before,
+        results,
+        bars,
+    )
+}
+
+/// Prints the report of a scenario, with `described` as its machine.
+fn report_on(
+    scenario: &str,
+    objects: u64,
+    json: bool,
+    mut described: serde_json::Value,
+    load_before: Option<[f64; 3]>,
+    results: serde_json::Value,
+    bars: serde_json::Value,
+) -> anyhow::Result<()> {
     described["load_average_before"] = serde_json::json!(load_before);
     described["load_average_after"] = serde_json::json!(machine::load_average());
     let mut out = serde_json::json!({
@@ -164,26 +184,21 @@ fn main() -> anyhow::Result<()> {
             keep,
         } => {
             let load_before = machine::load_average();
-            let report = engine_scenario::run(objects, keep)?;
+            let cpu_before = machine::cpu_reference_ms();
+            let results = engine_scenario::run(objects, keep)?;
+            let bars = engine_scenario::bars(&results, objects);
             let mut described = machine::describe();
-            described["load_average_before"] = serde_json::json!(load_before);
-            described["load_average_after"] = serde_json::json!(machine::load_average());
-            let bars = engine_scenario::bars(&report, objects);
-            let out = serde_json::json!({
-                "scenario": "engine",
-                "objects": objects,
-                "machine": described,
-                "results": report,
-                "bars": bars,
-            });
-            let text = if json {
-                serde_json::to_string(&out)?
-            } else {
-                serde_json::to_string_pretty(&out)?
-            };
-            // The report is the program's output.
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{text}")?;
+            described["cpu_reference_ms"] =
+                serde_json::json!([cpu_before, machine::cpu_reference_ms()]);
+            report_on(
+                "engine",
+                objects,
+                json,
+                described,
+                load_before,
+                results,
+                bars,
+            )?;
         }
         Scenario::Quickstart {
             service,

@@ -73,7 +73,7 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// Compiles every rule (expressions, scripts) once and declares the
-    /// metaverse join index to the store.
+    /// metaverse join index and the configuration's names to the store.
     pub fn new(
         system: Arc<SystemDef>,
         store: Arc<dyn Store>,
@@ -81,6 +81,8 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let rules = rules::Rules::compile(&system)?;
         store.set_mv_index(&rules.join_index())?;
+        let names = rules.store_names(&system);
+        store.declare_names(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
         Ok(Engine {
             system,
             store,

@@ -189,6 +189,65 @@ impl Rules {
         out
     }
 
+    /// Every name the configuration uses: MA names, object and MV types,
+    /// attribute names (of the MV schema, of flows, joins, provisioning and
+    /// what their expressions read). The store may number them (see
+    /// `Store::declare_names`).
+    pub fn store_names(&self, system: &SystemDef) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (ty, def) in &system.metaverse {
+            out.push(ty.clone());
+            out.extend(def.attributes.iter().cloned());
+        }
+        for ma in &system.mas {
+            out.push(ma.name.clone());
+            for t in &ma.object_types {
+                out.push(t.name.clone());
+                out.push(t.anchor.clone());
+                out.extend(t.dn.iter().cloned());
+            }
+        }
+        let program = |p: &Program, out: &mut Vec<String>| {
+            out.extend(p.attributes().iter().cloned());
+        };
+        let compute = |c: &Compute, out: &mut Vec<String>| {
+            out.extend(c.reads().into_iter().flatten());
+        };
+        for ma in &self.mas {
+            for f in &ma.filters {
+                program(&f.condition, &mut out);
+            }
+            for j in &ma.joins {
+                for c in &j.conditions {
+                    compute(&c.cs, &mut out);
+                    out.push(c.mv.clone());
+                }
+            }
+            for p in &ma.projections {
+                if let Some(c) = &p.condition {
+                    program(c, &mut out);
+                }
+            }
+            for f in &ma.inbound {
+                out.push(f.mv_attr.clone());
+                compute(&f.source, &mut out);
+            }
+            for f in &ma.outbound {
+                out.push(f.cs_attr.clone());
+                compute(&f.source, &mut out);
+            }
+            for p in &ma.provisioning {
+                out.push(p.object_type.clone());
+                for c in p.condition.iter().chain([&p.anchor]).chain(p.dn.iter()) {
+                    program(c, &mut out);
+                }
+            }
+        }
+        let mut seen = FxHashSet::default();
+        out.retain(|n| seen.insert(n.clone()));
+        out
+    }
+
     pub fn compile(system: &SystemDef) -> Result<Rules, EngineError> {
         let ma_index: FxHashMap<String, usize> = system
             .mas

@@ -248,6 +248,15 @@ pub trait Store: Send + Sync {
     /// store builds the index for existing objects and maintains it.
     fn set_mv_index(&self, indexed: &[(String, String)]) -> StoreResult<()>;
 
+    /// Names the configuration uses (attribute names, object types, MA
+    /// names): a store may keep them in a dictionary and write a number in
+    /// place of each in every object it stores. Only a hint: objects may
+    /// hold any other name too, and a store may ignore it.
+    fn declare_names(&self, names: &[&str]) -> StoreResult<()> {
+        let _ = names;
+        Ok(())
+    }
+
     /// Runs still marked `in-progress` (left by a crash); the caller closes
     /// them.
     fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>>;

@@ -10,9 +10,10 @@
 //! columns filters use (MV connection, pending import/export, unconfirmed
 //! export, error) beside them so that every filter is an index lookup. Long
 //! pages (`cs_page`, `cs_by_anchors`, `mv_get_many`) are read into one
-//! buffer first, then decoded. Schema version 3 (MA numbers in `cs`, binary
-//! bodies); a version-2 store is migrated in place, version 1 (JSON bodies)
-//! is refused with a clear error. [`Store::write_bulk`] runs a transaction's
+//! buffer first, then decoded. Schema version 4 (MA numbers in `cs`, binary
+//! bodies that carry numbers of the name dictionary, see `names`); a
+//! version-2 or -3 store is migrated in place, version 1 (JSON bodies) is
+//! refused with a clear error. [`Store::write_bulk`] runs a transaction's
 //! writes on a second thread (see `bulk`).
 //!
 //! Durability (see `schema`): WAL with `synchronous=NORMAL` keeps every
@@ -32,6 +33,7 @@ mod error;
 mod fresh;
 mod hot;
 mod mvindex;
+mod names;
 mod read;
 mod schema;
 mod write;
@@ -42,6 +44,7 @@ mod tests;
 use crate::api::{Store, StoreRead, StoreResult, StoreTxn};
 use autosync_model::RunRecord;
 use mvindex::IndexDefs;
+use names::{NameCache, Names};
 use read::{Ctx, impl_store_read};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -109,6 +112,8 @@ pub struct SqliteStore {
     /// The metaverse index definitions readers use (the writer has its own
     /// copy, changed under its lock by `set_mv_index`).
     defs: RwLock<Arc<IndexDefs>>,
+    /// The name dictionary every connection decodes and encodes with.
+    names: Arc<NameCache>,
     /// The background checkpoint thread (declared last: dropped after the
     /// writer, which holds its wake-up sender).
     checkpointer: Option<std::thread::JoinHandle<()>>,
@@ -196,17 +201,19 @@ impl SqliteStore {
         let conn = open_conn(path, &options, true)?;
         schema::prepare(&conn, path, &options, new)?;
         let defs = IndexDefs::load(&conn, path)?;
+        let names = Arc::new(NameCache::new(Names::load(&conn, path)?));
         let readers = (0..options.readers)
             .map(|_| open_conn(path, &options, false).map(Mutex::new))
             .collect::<StoreResult<Vec<_>>>()?;
         let (ckpt, checkpointer) = start_checkpointer(path, &options)?;
-        let mut writer = Writer::new(conn, defs);
+        let mut writer = Writer::new(conn, defs, Arc::clone(&names));
         writer.watch_wal(ckpt, options.wal_autocheckpoint_pages);
         tracing::info!(store = %path.display(), "store opened");
         Ok(SqliteStore {
             path: path.to_path_buf(),
             defs: RwLock::new(Arc::new(writer.defs.clone())),
             writer: Mutex::new(writer),
+            names,
             readers,
             options,
             checkpointer: Some(checkpointer),
@@ -240,6 +247,7 @@ impl SqliteStore {
             path: &self.path,
             conn,
             defs: self.defs(),
+            names: &self.names,
         })
     }
 }
@@ -275,6 +283,7 @@ struct SqliteRead<'s> {
     path: &'s Path,
     conn: ReaderConn<'s>,
     defs: Arc<IndexDefs>,
+    names: &'s NameCache,
 }
 
 impl SqliteRead<'_> {
@@ -290,6 +299,7 @@ impl SqliteRead<'_> {
             conn: self.conn(),
             path: self.path,
             defs: &self.defs,
+            names: self.names,
         }
     }
 
@@ -360,7 +370,7 @@ impl Store for SqliteStore {
         // knowledge's back.
         w.fresh = None;
         w.begin(&self.path)?;
-        let defs = match mvindex::set_index(&w.conn, &self.path, indexed) {
+        let defs = match mvindex::set_index(&w.conn, &self.path, &self.names, indexed) {
             Ok(d) => d,
             Err(e) => {
                 w.reset(&self.path);
@@ -373,6 +383,31 @@ impl Store for SqliteStore {
         }
         *self.defs.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(defs.clone());
         w.defs = defs;
+        Ok(())
+    }
+
+    fn declare_names(&self, names: &[&str]) -> StoreResult<()> {
+        // Nothing to do when every name has its number already (the usual
+        // case: the same configuration as last time).
+        let have = self.names.get();
+        if names.iter().all(|n| have.id(n).is_some()) {
+            return Ok(());
+        }
+        let mut w = self.writer();
+        w.begin(&self.path)?;
+        let dict = match names::declare(&w.conn, &self.path, names) {
+            Ok(d) => d,
+            Err(e) => {
+                w.reset(&self.path);
+                return Err(e);
+            }
+        };
+        if let Err(e) = w.commit(&self.path) {
+            w.reset(&self.path);
+            return Err(e);
+        }
+        // Only now, committed, may bodies use the new numbers.
+        self.names.committed(dict);
         Ok(())
     }
 

@@ -393,3 +393,55 @@ fn a_sync_over_several_batches_should_sync_every_object_exactly_once() {
             .is_empty()
     );
 }
+
+/// The names of the store's dictionary (see `Store::declare_names`).
+fn dictionary(w: &World) -> Vec<String> {
+    let conn = rusqlite::Connection::open(w.path("state.db")).unwrap();
+    let mut stmt = conn.prepare("SELECT name FROM name ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn the_engine_should_declare_its_configurations_names_to_the_store() {
+    let mut w = World::new(HR_DIR, &[("hr.csv", HR_CSV)]);
+    let names = dictionary(&w);
+    // MA names, object and MV types, anchors, flow targets and sources,
+    // and what expressions read (firstName and employeeId only there).
+    for n in [
+        "hr",
+        "dir",
+        "person",
+        "user",
+        "id",
+        "uid",
+        "employeeId",
+        "firstName",
+        "lastName",
+        "department",
+        "email",
+        "first",
+        "last",
+        "dept",
+        "name",
+        "employee",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+    // A new configuration adds its new names after the old ones, which
+    // keep their numbers.
+    w.reconfigure(&HR_DIR.replace(
+        r#"{ mv = "department", from = "dept" },"#,
+        r#"{ mv = "department", from = "dept" },
+  { mv = "email", expr = "lower(mail)" },"#,
+    ));
+    let again = dictionary(&w);
+    assert_eq!(again[..names.len()], names[..]);
+    assert_eq!(again[names.len()..], ["mail".to_owned()]);
+    // Everything still runs on it.
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    assert_eq!(w.mv_text("hr", "1", "firstName").as_deref(), Some("Ada"));
+}

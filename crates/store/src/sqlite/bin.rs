@@ -4,6 +4,11 @@
 //! and about half the size.
 //!
 //! Layout: a format byte ([`FORMAT`]), then the fields in declaration order.
+//! Names (attribute names, object types, MA names and contributors) are a
+//! varint `v`: `v` odd is number `v >> 1` of the store's dictionary (see
+//! `names`), `v` even is text of `v >> 1` bytes that follow. Format
+//! [`FORMAT_V1`] (schema version 3, before the dictionary) wrote names as
+//! plain strings; it is still read.
 //! Integers are LEB128 varints (signed ones zigzag-encoded), strings and
 //! byte strings a varint length then the bytes, options a `0`/`1` byte then
 //! the value, maps a varint count then key/value pairs. A [`Value`] is a tag
@@ -11,14 +16,17 @@
 //! then its payload. Decoding checks every length and every string's UTF-8:
 //! a damaged body is a decode error naming the object, never a panic.
 
+use super::names::Names;
 use autosync_model::{
     AttrChanges, Attributes, Connection, CsObject, ErrorStage, ExportKind, ImportKind, MvObject,
     MvValue, ObjectError, PendingExport, PendingImport, Value,
 };
 use std::collections::BTreeMap;
 
-/// The first byte of every body of this format.
-pub(crate) const FORMAT: u8 = 0xB1;
+/// The first byte of every body this build writes.
+pub(crate) const FORMAT: u8 = 0xB2;
+/// The format of schema version 3: every name written as text.
+pub(crate) const FORMAT_V1: u8 = 0xB1;
 
 const T_STRING: u8 = 0;
 const T_INTEGER: u8 = 1;
@@ -60,6 +68,18 @@ fn put_str(buf: &mut Vec<u8>, s: &str) {
     put_bytes(buf, s.as_bytes());
 }
 
+/// A name: its number when the dictionary has one, else its text.
+#[inline]
+fn put_name(buf: &mut Vec<u8>, names: &Names, s: &str) {
+    match names.id(s) {
+        Some(id) => put_u64(buf, (u64::from(id) << 1) | 1),
+        None => {
+            put_u64(buf, (s.len() as u64) << 1);
+            buf.extend_from_slice(s.as_bytes());
+        }
+    }
+}
+
 fn put_opt_str(buf: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => {
@@ -96,18 +116,18 @@ fn put_value(buf: &mut Vec<u8>, v: &Value) {
     }
 }
 
-fn put_attributes(buf: &mut Vec<u8>, attrs: &Attributes) {
+fn put_attributes(buf: &mut Vec<u8>, names: &Names, attrs: &Attributes) {
     put_len(buf, attrs.len());
     for (k, v) in attrs {
-        put_str(buf, k);
+        put_name(buf, names, k);
         put_value(buf, v);
     }
 }
 
-fn put_changes(buf: &mut Vec<u8>, changes: &AttrChanges) {
+fn put_changes(buf: &mut Vec<u8>, names: &Names, changes: &AttrChanges) {
     put_len(buf, changes.len());
     for (k, v) in changes {
-        put_str(buf, k);
+        put_name(buf, names, k);
         match v {
             Some(v) => put_value(buf, v),
             None => buf.push(T_REMOVE),
@@ -134,26 +154,26 @@ fn export_kind(k: ExportKind) -> u8 {
     }
 }
 
-fn put_pending_export(buf: &mut Vec<u8>, p: Option<&PendingExport>) {
+fn put_pending_export(buf: &mut Vec<u8>, names: &Names, p: Option<&PendingExport>) {
     let Some(p) = p else {
         buf.push(0);
         return;
     };
     buf.push(1);
     buf.push(export_kind(p.kind));
-    put_changes(buf, &p.changes);
+    put_changes(buf, names, &p.changes);
     put_opt_str(buf, p.new_dn.as_deref());
 }
 
 /// Encode a connector-space object (its id is the row's id, not stored).
-pub(crate) fn encode_cs(buf: &mut Vec<u8>, o: &CsObject) {
+pub(crate) fn encode_cs(buf: &mut Vec<u8>, names: &Names, o: &CsObject) {
     buf.clear();
     buf.push(FORMAT);
-    put_str(buf, &o.ma);
+    put_name(buf, names, &o.ma);
     put_str(buf, &o.anchor);
     put_str(buf, &o.dn);
-    put_str(buf, &o.object_type);
-    put_attributes(buf, &o.hologram);
+    put_name(buf, names, &o.object_type);
+    put_attributes(buf, names, &o.hologram);
     buf.push(u8::from(o.present));
     match o.connection {
         Connection::Disconnector => buf.push(0),
@@ -167,14 +187,14 @@ pub(crate) fn encode_cs(buf: &mut Vec<u8>, o: &CsObject) {
         Some(p) => {
             buf.push(1);
             buf.push(import_kind(p.kind));
-            put_attributes(buf, &p.attributes);
+            put_attributes(buf, names, &p.attributes);
             put_opt_str(buf, p.dn.as_deref());
             put_opt_str(buf, p.object_type.as_deref());
         }
         None => buf.push(0),
     }
-    put_pending_export(buf, o.pending_export.as_ref());
-    put_pending_export(buf, o.unconfirmed_export.as_ref());
+    put_pending_export(buf, names, o.pending_export.as_ref());
+    put_pending_export(buf, names, o.unconfirmed_export.as_ref());
     match &o.error {
         Some(e) => {
             buf.push(1);
@@ -198,9 +218,100 @@ pub(crate) fn encode_cs(buf: &mut Vec<u8>, o: &CsObject) {
 }
 
 /// Encode a metaverse object (its id is the row's id, not stored).
-pub(crate) fn encode_mv(buf: &mut Vec<u8>, o: &MvObject) {
+pub(crate) fn encode_mv(buf: &mut Vec<u8>, names: &Names, o: &MvObject) {
     buf.clear();
     buf.push(FORMAT);
+    put_name(buf, names, &o.object_type);
+    put_len(buf, o.attributes.len());
+    for (k, v) in &o.attributes {
+        put_name(buf, names, k);
+        put_value(buf, &v.value);
+        put_name(buf, names, &v.contributor);
+    }
+}
+
+/// The encoder of format 0xB1 (schema version 3), kept to prove that
+/// its bodies still decode.
+#[cfg(test)]
+pub(crate) fn encode_cs_v1(buf: &mut Vec<u8>, o: &CsObject) {
+    buf.clear();
+    buf.push(FORMAT_V1);
+    put_str(buf, &o.ma);
+    put_str(buf, &o.anchor);
+    put_str(buf, &o.dn);
+    put_str(buf, &o.object_type);
+    let attrs = |buf: &mut Vec<u8>, a: &Attributes| {
+        put_len(buf, a.len());
+        for (k, v) in a {
+            put_str(buf, k);
+            put_value(buf, v);
+        }
+    };
+    let export = |buf: &mut Vec<u8>, p: Option<&PendingExport>| match p {
+        None => buf.push(0),
+        Some(p) => {
+            buf.push(1);
+            buf.push(export_kind(p.kind));
+            put_len(buf, p.changes.len());
+            for (k, v) in &p.changes {
+                put_str(buf, k);
+                match v {
+                    Some(v) => put_value(buf, v),
+                    None => buf.push(T_REMOVE),
+                }
+            }
+            put_opt_str(buf, p.new_dn.as_deref());
+        }
+    };
+    attrs(buf, &o.hologram);
+    buf.push(u8::from(o.present));
+    match o.connection {
+        Connection::Disconnector => buf.push(0),
+        Connection::Connector { mv_id } => {
+            buf.push(1);
+            put_i64(buf, mv_id);
+        }
+        Connection::ExplicitDisconnector => buf.push(2),
+    }
+    match &o.pending_import {
+        Some(p) => {
+            buf.push(1);
+            buf.push(import_kind(p.kind));
+            attrs(buf, &p.attributes);
+            put_opt_str(buf, p.dn.as_deref());
+            put_opt_str(buf, p.object_type.as_deref());
+        }
+        None => buf.push(0),
+    }
+    export(buf, o.pending_export.as_ref());
+    export(buf, o.unconfirmed_export.as_ref());
+    match &o.error {
+        Some(e) => {
+            buf.push(1);
+            buf.push(match e.stage {
+                ErrorStage::Import => 0,
+                ErrorStage::Sync => 1,
+                ErrorStage::Export => 2,
+            });
+            put_str(buf, &e.error_type);
+            put_str(buf, &e.detail);
+            match e.run_id {
+                Some(id) => {
+                    buf.push(1);
+                    put_i64(buf, id);
+                }
+                None => buf.push(0),
+            }
+        }
+        None => buf.push(0),
+    }
+}
+
+/// The metaverse encoder of format 0xB1 (schema version 3).
+#[cfg(test)]
+pub(crate) fn encode_mv_v1(buf: &mut Vec<u8>, o: &MvObject) {
+    buf.clear();
+    buf.push(FORMAT_V1);
     put_str(buf, &o.object_type);
     put_len(buf, o.attributes.len());
     for (k, v) in &o.attributes {
@@ -212,15 +323,92 @@ pub(crate) fn encode_mv(buf: &mut Vec<u8>, o: &MvObject) {
 
 // ---- decoding -------------------------------------------------------------
 
+/// Why a body did not decode.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// The body uses a name number the dictionary copy lacks: read the
+    /// dictionary again and retry (see `names`).
+    UnknownName(u64),
+    /// The body is damaged (or of an unknown format): why.
+    Damaged(String),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::UnknownName(n) => {
+                write!(f, "name number {n} is not in the store's name dictionary")
+            }
+            BodyError::Damaged(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Reads a body; every method fails with a short reason on damaged input.
 struct Reader<'a> {
     b: &'a [u8],
     at: usize,
+    names: &'a Names,
+    /// Names may be numbers (format [`FORMAT`]; else [`FORMAT_V1`]).
+    numbered: bool,
+    /// A name number the dictionary lacked (the error is then this, not
+    /// damage).
+    unknown: Option<u64>,
 }
 
 type R<T> = Result<T, String>;
 
 impl<'a> Reader<'a> {
+    fn new(b: &'a [u8], names: &'a Names) -> Self {
+        Reader {
+            b,
+            at: 0,
+            names,
+            numbered: false,
+            unknown: None,
+        }
+    }
+
+    /// The outcome of a decode, told apart: a missing name number or damage.
+    fn outcome<T>(&self, res: R<T>) -> Result<T, BodyError> {
+        res.map_err(|why| match self.unknown {
+            Some(n) => BodyError::UnknownName(n),
+            None => BodyError::Damaged(why),
+        })
+    }
+
+    /// A name (see the module's layout), borrowed from the body or the
+    /// dictionary.
+    fn name_ref(&mut self) -> R<&'a str> {
+        if !self.numbered {
+            return self.str_ref();
+        }
+        let at = self.at;
+        let v = self.u64()?;
+        if v & 1 == 1 {
+            let n = v >> 1;
+            let names: &'a Names = self.names;
+            return names.name(n).ok_or_else(|| {
+                self.unknown = Some(n);
+                format!("unknown name number {n} at byte {at}")
+            });
+        }
+        let n = usize::try_from(v >> 1).map_err(|_| format!("length at byte {at} too large"))?;
+        if n > self.b.len() - self.at {
+            return Err(format!(
+                "length {n} at byte {at} runs past the end ({} bytes)",
+                self.b.len()
+            ));
+        }
+        let b = &self.b[self.at..self.at + n];
+        self.at += n;
+        std::str::from_utf8(b).map_err(|e| format!("text at byte {at} is not UTF-8: {e}"))
+    }
+
+    fn name(&mut self) -> R<String> {
+        self.name_ref().map(str::to_owned)
+    }
+
     fn byte(&mut self) -> R<u8> {
         let v = *self
             .b
@@ -356,7 +544,7 @@ impl<'a> Reader<'a> {
         let n = self.len()?;
         let mut out = BTreeMap::new();
         for _ in 0..n {
-            let k = self.str()?;
+            let k = self.name()?;
             let v = self.value()?;
             out.insert(k, v);
         }
@@ -367,7 +555,7 @@ impl<'a> Reader<'a> {
         let n = self.len()?;
         let mut out = BTreeMap::new();
         for _ in 0..n {
-            let k = self.str()?;
+            let k = self.name()?;
             let t = self.byte()?;
             let v = if t == T_REMOVE {
                 None
@@ -400,7 +588,11 @@ impl<'a> Reader<'a> {
 
     fn format(&mut self) -> R<()> {
         match self.byte()? {
-            FORMAT => Ok(()),
+            FORMAT => {
+                self.numbered = true;
+                Ok(())
+            }
+            FORMAT_V1 => Ok(()),
             b'{' => Err("a JSON body of an older store (schema version 1)".into()),
             b => Err(format!("unknown body format {b:#x}")),
         }
@@ -419,13 +611,18 @@ impl<'a> Reader<'a> {
 }
 
 /// Decode a connector-space object; its id is set to `id`.
-pub(crate) fn decode_cs(id: i64, b: &[u8]) -> R<CsObject> {
-    let mut r = Reader { b, at: 0 };
+pub(crate) fn decode_cs(id: i64, b: &[u8], names: &Names) -> Result<CsObject, BodyError> {
+    let mut r = Reader::new(b, names);
+    let res = cs_fields(&mut r, id);
+    r.outcome(res)
+}
+
+fn cs_fields(r: &mut Reader<'_>, id: i64) -> R<CsObject> {
     r.format()?;
-    let ma = r.str()?;
+    let ma = r.name()?;
     let anchor = r.str()?;
     let dn = r.str()?;
-    let object_type = r.str()?;
+    let object_type = r.name()?;
     let hologram = r.attributes()?;
     let present = r.flag("present")?;
     let connection = match r.byte()? {
@@ -495,37 +692,52 @@ pub(crate) fn decode_cs(id: i64, b: &[u8]) -> R<CsObject> {
 /// each attribute `pick` selects.
 pub(crate) fn mv_attrs(
     b: &[u8],
+    names: &Names,
+    pick: &dyn Fn(&str) -> bool,
+    found: &mut dyn FnMut(&str, &Value),
+) -> Result<(), BodyError> {
+    let mut r = Reader::new(b, names);
+    let res = mv_attr_fields(&mut r, pick, found);
+    r.outcome(res)
+}
+
+fn mv_attr_fields(
+    r: &mut Reader<'_>,
     pick: &dyn Fn(&str) -> bool,
     found: &mut dyn FnMut(&str, &Value),
 ) -> R<()> {
-    let mut r = Reader { b, at: 0 };
     r.format()?;
-    r.bytes()?;
+    r.name_ref()?;
     let n = r.len()?;
     for _ in 0..n {
-        let k = r.str_ref()?;
+        let k = r.name_ref()?;
         if pick(k) {
             let v = r.value()?;
             found(k, &v);
         } else {
             r.skip_value(0)?;
         }
-        r.bytes()?;
+        r.name_ref()?;
     }
     r.end()
 }
 
 /// Decode a metaverse object; its id is set to `id`.
-pub(crate) fn decode_mv(id: i64, b: &[u8]) -> R<MvObject> {
-    let mut r = Reader { b, at: 0 };
+pub(crate) fn decode_mv(id: i64, b: &[u8], names: &Names) -> Result<MvObject, BodyError> {
+    let mut r = Reader::new(b, names);
+    let res = mv_fields(&mut r, id);
+    r.outcome(res)
+}
+
+fn mv_fields(r: &mut Reader<'_>, id: i64) -> R<MvObject> {
     r.format()?;
-    let object_type = r.str()?;
+    let object_type = r.name()?;
     let n = r.len()?;
     let mut attributes = BTreeMap::new();
     for _ in 0..n {
-        let k = r.str()?;
+        let k = r.name()?;
         let value = r.value()?;
-        let contributor = r.str()?;
+        let contributor = r.name()?;
         attributes.insert(k, MvValue { value, contributor });
     }
     r.end()?;
@@ -638,12 +850,30 @@ mod tests {
             )
     }
 
+    /// A dictionary holding some of the names the strategies make (short
+    /// ones), so that bodies mix numbers and text.
+    fn dict() -> Names {
+        Names::of(&["", "a", "b", "c", "hr", "0", "ab", "person"])
+    }
+
     proptest! {
         #[test]
         fn every_cs_object_round_trips(o in cs()) {
+            for names in [Names::default(), dict()] {
+                let mut buf = Vec::new();
+                encode_cs(&mut buf, &names, &o);
+                prop_assert_eq!(decode_cs(7, &buf, &names).unwrap(), o.clone());
+            }
+        }
+
+        #[test]
+        fn a_body_of_schema_version_3_still_decodes(o in cs()) {
+            // Format 0xB1 wrote every name as text: what `encode_cs` writes
+            // with an empty dictionary, but for the varint of each name's
+            // length, which was the plain length.
             let mut buf = Vec::new();
-            encode_cs(&mut buf, &o);
-            prop_assert_eq!(decode_cs(7, &buf).unwrap(), o);
+            encode_cs_v1(&mut buf, &o);
+            prop_assert_eq!(decode_cs(7, &buf, &dict()).unwrap(), o);
         }
 
         #[test]
@@ -659,13 +889,14 @@ mod tests {
                     .map(|(k, (value, contributor))| (k, MvValue { value, contributor }))
                     .collect(),
             };
+            let names = dict();
             let mut buf = Vec::new();
-            encode_mv(&mut buf, &o);
-            prop_assert_eq!(decode_mv(3, &buf).unwrap(), o.clone());
+            encode_mv(&mut buf, &names, &o);
+            prop_assert_eq!(decode_mv(3, &buf, &names).unwrap(), o.clone());
             // Picking some attributes finds exactly those, skipping the rest.
             let picked = |k: &str| k.len().is_multiple_of(2);
             let mut found = Vec::new();
-            mv_attrs(&buf, &picked, &mut |k, v| found.push((k.to_owned(), v.clone()))).unwrap();
+            mv_attrs(&buf, &names, &picked, &mut |k, v| found.push((k.to_owned(), v.clone()))).unwrap();
             let expected: Vec<(String, Value)> = o
                 .attributes
                 .iter()
@@ -679,21 +910,64 @@ mod tests {
         fn a_truncated_or_damaged_body_is_an_error_never_a_panic(
             o in cs(), cut in any::<prop::sample::Index>(), flip in any::<(prop::sample::Index, u8)>()
         ) {
+            let names = dict();
             let mut buf = Vec::new();
-            encode_cs(&mut buf, &o);
+            encode_cs(&mut buf, &names, &o);
             let n = cut.index(buf.len());
-            prop_assert!(decode_cs(1, &buf[..n]).is_err());
+            prop_assert!(decode_cs(1, &buf[..n], &names).is_err());
             let i = flip.0.index(buf.len());
             buf[i] ^= flip.1 | 1;
-            let _ = decode_cs(1, &buf);
-            let _ = decode_mv(1, &buf);
-            let _ = mv_attrs(&buf, &|_| true, &mut |_, _| {});
+            let _ = decode_cs(1, &buf, &names);
+            let _ = decode_mv(1, &buf, &names);
+            let _ = mv_attrs(&buf, &names, &|_| true, &mut |_, _| {});
         }
     }
 
     #[test]
     fn a_json_body_of_an_older_store_is_named_as_such() {
-        let err = decode_cs(1, br#"{"ma":"hr"}"#).unwrap_err();
-        assert!(err.contains("schema version 1"), "{err}");
+        let err = decode_cs(1, br#"{"ma":"hr"}"#, &Names::default()).unwrap_err();
+        assert!(err.to_string().contains("schema version 1"), "{err}");
+    }
+
+    #[test]
+    fn names_are_numbers_when_the_dictionary_has_them_and_text_otherwise() {
+        let mut o = MvObject {
+            id: 1,
+            object_type: "person".into(),
+            attributes: BTreeMap::new(),
+        };
+        for (k, v) in [("mail", "ada@example.com"), ("employeeId", "E1")] {
+            o.attributes.insert(
+                k.into(),
+                MvValue {
+                    value: Value::String(v.into()),
+                    contributor: "hr".into(),
+                },
+            );
+        }
+        let text = {
+            let mut b = Vec::new();
+            encode_mv(&mut b, &Names::default(), &o);
+            b
+        };
+        let names = Names::of(&["person", "hr", "mail", "employeeId"]);
+        let mut numbered = Vec::new();
+        encode_mv(&mut numbered, &names, &o);
+        // Five names of 6, 4, 10, 2 and 2 bytes, each after a one-byte
+        // length, became five one-byte numbers.
+        assert_eq!(text.len() - numbered.len(), 6 + 4 + 10 + 2 + 2);
+        assert_eq!(decode_mv(1, &numbered, &names).unwrap(), o);
+        // A copy of the dictionary that lacks a number says so (the caller
+        // reads the dictionary again), instead of calling the body damaged
+        // (attributes are in name order: employeeId, number 4, comes first).
+        let older = Names::of(&["person", "hr"]);
+        assert!(matches!(
+            decode_mv(1, &numbered, &older),
+            Err(BodyError::UnknownName(4))
+        ));
+        assert!(matches!(
+            mv_attrs(&numbered, &older, &|_| true, &mut |_, _| {}),
+            Err(BodyError::UnknownName(4))
+        ));
     }
 }

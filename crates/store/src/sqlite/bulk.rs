@@ -36,6 +36,7 @@ use super::error;
 use super::fresh::{Fresh, cs_key, mv_text_key};
 use super::hot::Hot;
 use super::mvindex::{self, IndexDefs};
+use super::names::Names as Dict;
 use super::write::{CsRow, KNOWN_MAX, Known, Seq, SqliteTxn, Writer, WriterRef};
 use crate::api::{
     CsCounts, CsFilter, MvQuery, StoreError, StoreErrorKind, StoreRead, StoreResult, StoreTxn,
@@ -159,6 +160,7 @@ pub(crate) fn run(
             queue: Vec::with_capacity(GROUP),
             failed: &failed,
             names: FxHashMap::default(),
+            dict: store.names.get(),
             reader,
             defs,
             wrote: false,
@@ -314,9 +316,9 @@ struct OwnedRow {
 }
 
 impl OwnedRow {
-    fn of(obj: &mut CsObject, ma: u32, key: u64) -> Self {
+    fn of(obj: &mut CsObject, ma: u32, key: u64, dict: &Dict) -> Self {
         let mut data = Vec::with_capacity(512);
-        bin::encode_cs(&mut data, obj);
+        bin::encode_cs(&mut data, dict, obj);
         OwnedRow {
             id: obj.id,
             cols: CsColumns::of(obj),
@@ -417,6 +419,9 @@ struct BulkTxn<'s, 'f> {
     /// MA names and object types handed to the writer thread, by number
     /// ([`Write::Name`]).
     names: FxHashMap<String, u32>,
+    /// The store's name dictionary as the transaction began (bodies use
+    /// its numbers; see `names`).
+    dict: Arc<Dict>,
     reader: SqliteRead<'s>,
     defs: Arc<IndexDefs>,
     /// Whether anything was written yet (until then every read goes to the
@@ -995,7 +1000,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
         obj.id = id;
         self.note_cs_written(&obj, key);
         let ma = self.name(&obj.ma)?;
-        let row = OwnedRow::of(&mut obj, ma, key);
+        let row = OwnedRow::of(&mut obj, ma, key, &self.dict);
         drop(obj);
         self.push(Write::CsInsert(row))?;
         Ok(id)
@@ -1011,7 +1016,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
         let key = cs_key(&obj.ma, &obj.anchor);
         self.note_cs_written(&obj, key);
         let ma = self.name(&obj.ma)?;
-        let row = OwnedRow::of(&mut obj, ma, key);
+        let row = OwnedRow::of(&mut obj, ma, key, &self.dict);
         drop(obj);
         self.push(Write::CsUpdate(row, known))
     }
@@ -1039,7 +1044,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
             Vec::new()
         };
         let mut data = Vec::with_capacity(256);
-        bin::encode_mv(&mut data, &obj);
+        bin::encode_mv(&mut data, &self.dict, &obj);
         let object_type = self.name(&obj.object_type)?;
         drop(obj);
         self.push(Write::MvInsert {

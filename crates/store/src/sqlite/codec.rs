@@ -3,12 +3,15 @@
 //! errors (readable with the `sqlite3` CLI), plus the columns that filters
 //! use (connection, flags).
 
+use super::bin::BodyError;
 use super::error;
+use super::names::{NameCache, Names};
 use autosync_model::CsObject;
-use rusqlite::Row;
 use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, Row};
 use serde::de::DeserializeOwned;
 use std::path::Path;
+use std::sync::Arc;
 
 /// JSON bytes bound as SQL text without a copy or a UTF-8 re-check
 /// (serde_json only writes UTF-8).
@@ -123,9 +126,40 @@ impl RawRows {
     }
 }
 
-/// How a binary body is decoded (see `bin`): the row id and the body in,
-/// the object or why not out.
-pub(crate) type Decoder<T> = fn(i64, &[u8]) -> Result<T, String>;
+/// How a binary body is decoded (see `bin`): the row id, the body and the
+/// name dictionary in, the object or why not out.
+pub(crate) type Decoder<T> = fn(i64, &[u8], &Names) -> Result<T, BodyError>;
+
+/// Where a decode finds the names of a body: the store's copy of the
+/// dictionary, and the connection whose snapshot the body was read from
+/// (to read the dictionary again when a body uses a number the copy
+/// lacks).
+#[derive(Clone, Copy)]
+pub(crate) struct NameSrc<'a> {
+    pub cache: &'a NameCache,
+    pub conn: &'a Connection,
+}
+
+/// Decode one body, reading the dictionary again (once) if the body uses a
+/// number `names` lacks; `names` is then the newer copy.
+fn decode_one<T>(
+    src: NameSrc<'_>,
+    names: &mut Arc<Names>,
+    path: &Path,
+    kind: &str,
+    id: i64,
+    body: &[u8],
+    decode: Decoder<T>,
+) -> crate::api::StoreResult<T> {
+    let first = match decode(id, body, names) {
+        Err(BodyError::UnknownName(_)) => {
+            *names = src.cache.reload(src.conn, path)?;
+            decode(id, body, names)
+        }
+        other => other,
+    };
+    first.map_err(|e| error::decode(path, format!("{kind} {id}"), e))
+}
 
 /// Decode rows read into [`RawRows`], in order, on the caller's thread.
 /// (Decoding a long page on a second thread was a gain while the store's
@@ -137,13 +171,15 @@ pub(crate) fn decode_rows<T>(
     path: &Path,
     kind: &str,
     decode: Decoder<T>,
+    src: NameSrc<'_>,
 ) -> crate::api::StoreResult<Vec<T>> {
+    let mut names = src.cache.get();
     let mut out = Vec::with_capacity(rows.len());
     for i in 0..rows.len() {
         let Some((id, body)) = rows.get(i) else {
             break;
         };
-        out.push(decode(id, body).map_err(|e| error::decode(path, format!("{kind} {id}"), e))?);
+        out.push(decode_one(src, &mut names, path, kind, id, body, decode)?);
     }
     Ok(out)
 }
@@ -154,13 +190,14 @@ pub(crate) fn decode_bin<T>(
     path: &Path,
     kind: &str,
     decode: Decoder<T>,
+    src: NameSrc<'_>,
 ) -> crate::api::StoreResult<T> {
     let id: i64 = row
         .get(0)
         .map_err(|e| error::sql(path, format_args!("read {kind} from store"), e))?;
     match row.get_ref(1) {
         Ok(ValueRef::Blob(b)) | Ok(ValueRef::Text(b)) => {
-            decode(id, b).map_err(|e| error::decode(path, format!("{kind} {id}"), e))
+            decode_one(src, &mut src.cache.get(), path, kind, id, b, decode)
         }
         Ok(other) => Err(error::decode(
             path,

@@ -4,8 +4,10 @@
 //! are persisted in `mv_index`; `set_mv_index` adds and drops pairs and
 //! builds the keys of existing objects.
 
+use super::bin::BodyError;
 use super::codec;
 use super::error;
+use super::names::NameCache;
 use crate::api::{StoreError, StoreResult};
 use autosync_model::{MvId, MvObject, Value};
 use rusqlite::{Connection, Statement, params};
@@ -147,6 +149,7 @@ pub(crate) fn stored_keys(
     conn: &Connection,
     path: &Path,
     defs: &IndexDefs,
+    names: &NameCache,
     mv_id: MvId,
     out: &mut Vec<(i64, String)>,
 ) -> StoreResult<Option<bool>> {
@@ -184,8 +187,19 @@ pub(crate) fn stored_keys(
             push_texts(*k, v, out);
         }
     };
-    super::bin::mv_attrs(body, &pick, &mut found)
-        .map_err(|e| error::decode(path, format!("metaverse object {mv_id}"), e))?;
+    let mut res = super::bin::mv_attrs(body, &names.get(), &pick, &mut found);
+    if let Err(BodyError::UnknownName(_)) = res {
+        // A number declared after this copy was read: read it again.
+        let newer = names.reload(conn, path)?;
+        out.clear();
+        let mut found = |name: &str, v: &Value| {
+            if let Some((_, k)) = attrs.iter().find(|(a, _)| a == name) {
+                push_texts(*k, v, out);
+            }
+        };
+        res = super::bin::mv_attrs(body, &newer, &pick, &mut found);
+    }
+    res.map_err(|e| error::decode(path, format!("metaverse object {mv_id}"), e))?;
     out.sort_unstable();
     out.dedup();
     Ok(Some(true))
@@ -239,6 +253,7 @@ pub(crate) fn change_keys(
 pub(crate) fn set_index(
     conn: &Connection,
     path: &Path,
+    names: &NameCache,
     wanted: &[(String, String)],
 ) -> StoreResult<IndexDefs> {
     let op = |e| error::sql(path, "change the metaverse index of store", e);
@@ -276,8 +291,13 @@ pub(crate) fn set_index(
         let mut n = 0u64;
         while let Some(row) = rows.next().map_err(op)? {
             let id: i64 = row.get(0).map_err(op)?;
-            let obj: MvObject =
-                codec::decode_bin(row, path, "metaverse object", super::bin::decode_mv)?;
+            let obj: MvObject = codec::decode_bin(
+                row,
+                path,
+                "metaverse object",
+                super::bin::decode_mv,
+                codec::NameSrc { cache: names, conn },
+            )?;
             if let Some(v) = obj.get(attr) {
                 buf.clear();
                 push_texts(k, v, &mut buf);

@@ -2,9 +2,10 @@
 //! their own writes). Every query is a cached prepared statement.
 
 use super::bin;
-use super::codec::{RawRows, RunErrorRow, decode_bin, decode_col, decode_rows};
+use super::codec::{NameSrc, RawRows, RunErrorRow, decode_bin, decode_col, decode_rows};
 use super::error;
 use super::mvindex::{self, IndexDefs};
+use super::names::NameCache;
 use crate::api::{CsCounts, CsFilter, MvQuery, StoreErrorKind, StoreResult};
 use autosync_model::{CsId, CsObject, MvId, MvObject, RunId, RunObjectError, RunRecord, Value};
 use rusqlite::types::Value as SqlValue;
@@ -29,20 +30,13 @@ fn next_chunk<T>(rest: &[T]) -> (&[T], usize, &[T]) {
     (chunk, size, tail)
 }
 
-/// What a query needs: the connection, the store path (for messages) and
-/// the metaverse index definitions.
+/// What a query needs: the connection, the store path (for messages), the
+/// metaverse index definitions and the name dictionary.
 pub(crate) struct Ctx<'a> {
     pub conn: &'a Connection,
     pub path: &'a Path,
     pub defs: &'a IndexDefs,
-}
-
-fn cs_row(row: &Row<'_>, path: &Path) -> StoreResult<CsObject> {
-    decode_bin(row, path, "connector-space object", bin::decode_cs)
-}
-
-fn mv_row(row: &Row<'_>, path: &Path) -> StoreResult<MvObject> {
-    decode_bin(row, path, "metaverse object", bin::decode_mv)
+    pub names: &'a NameCache,
 }
 
 fn run_row(row: &Row<'_>, path: &Path) -> StoreResult<RunRecord> {
@@ -66,6 +60,28 @@ fn placeholders(n: usize) -> String {
 const PAGE_ROOM: usize = 50_000;
 
 impl Ctx<'_> {
+    /// Where decodes through this context find names.
+    pub(crate) fn names(&self) -> NameSrc<'_> {
+        NameSrc {
+            cache: self.names,
+            conn: self.conn,
+        }
+    }
+
+    fn cs_row(&self, row: &Row<'_>, path: &Path) -> StoreResult<CsObject> {
+        decode_bin(
+            row,
+            path,
+            "connector-space object",
+            bin::decode_cs,
+            self.names(),
+        )
+    }
+
+    fn mv_row(&self, row: &Row<'_>, path: &Path) -> StoreResult<MvObject> {
+        decode_bin(row, path, "metaverse object", bin::decode_mv, self.names())
+    }
+
     /// Run `sql` (bound with `params`) and decode each row with `f`.
     fn collect<T>(
         &self,
@@ -105,7 +121,7 @@ impl Ctx<'_> {
             "SELECT id, data FROM cs WHERE id = ?1",
             [id],
             &|| format!("read connector-space object {id} from store"),
-            cs_row,
+            |r, p| self.cs_row(r, p),
         )
     }
 
@@ -114,7 +130,7 @@ impl Ctx<'_> {
             "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND anchor = ?2",
             [ma, anchor],
             &|| format!("read connector-space object {ma}/{anchor} from store"),
-            cs_row,
+            |r, p| self.cs_row(r, p),
         )
     }
 
@@ -150,7 +166,13 @@ impl Ctx<'_> {
                 raw.push(row, self.path)?;
             }
         }
-        decode_rows(&raw, self.path, "connector-space object", bin::decode_cs)
+        decode_rows(
+            &raw,
+            self.path,
+            "connector-space object",
+            bin::decode_cs,
+            self.names(),
+        )
     }
 
     pub(crate) fn cs_page(
@@ -191,7 +213,13 @@ impl Ctx<'_> {
         while let Some(row) = rows.next().map_err(err)? {
             raw.push(row, self.path)?;
         }
-        decode_rows(&raw, self.path, "connector-space object", bin::decode_cs)
+        decode_rows(
+            &raw,
+            self.path,
+            "connector-space object",
+            bin::decode_cs,
+            self.names(),
+        )
     }
 
     pub(crate) fn cs_page_ids(
@@ -239,7 +267,7 @@ impl Ctx<'_> {
             "SELECT id, data FROM cs WHERE mv_id = ?1 ORDER BY id",
             [mv_id],
             &|| format!("read the connectors of metaverse object {mv_id} from store"),
-            cs_row,
+            |r, p| self.cs_row(r, p),
             &mut out,
         )?;
         Ok(out)
@@ -304,7 +332,7 @@ impl Ctx<'_> {
             "SELECT id, data FROM mv WHERE id = ?1",
             [id],
             &|| format!("read metaverse object {id} from store"),
-            mv_row,
+            |r, p| self.mv_row(r, p),
         )
     }
 
@@ -335,7 +363,13 @@ impl Ctx<'_> {
                 raw.push(row, self.path)?;
             }
         }
-        decode_rows(&raw, self.path, "metaverse object", bin::decode_mv)
+        decode_rows(
+            &raw,
+            self.path,
+            "metaverse object",
+            bin::decode_mv,
+            self.names(),
+        )
     }
 
     pub(crate) fn mv_find(
@@ -471,14 +505,14 @@ impl Ctx<'_> {
                  WHERE x.k = ?1 AND x.value = ?2 AND x.mv_id > ?3 ORDER BY x.mv_id LIMIT ?4",
                 params![k, v, after, lim],
                 &op,
-                mv_row,
+                |r, p| self.mv_row(r, p),
                 &mut out,
             )?,
             (Some(t), None, _) => self.collect(
                 "SELECT id, data FROM mv WHERE type = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
                 params![t, after, lim],
                 &op,
-                mv_row,
+                |r, p| self.mv_row(r, p),
                 &mut out,
             )?,
             (_, attr, _) => {
@@ -490,7 +524,7 @@ impl Ctx<'_> {
                         "SELECT id, data FROM mv WHERE id > ?1 ORDER BY id LIMIT 1000",
                         [after],
                         &op,
-                        mv_row,
+                        |r, p| self.mv_row(r, p),
                         &mut page,
                     )?;
                     let Some(last) = page.last() else { break };

@@ -28,8 +28,11 @@ pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
 /// write paid for: `mv_type` (listing or counting metaverse objects of one
 /// type scans the table; only the CLI does it) and `mv_key_mv` (the keys of
 /// an updated or deleted metaverse object are computed from its stored
-/// body). A version-2 store is migrated in place when opened.
-pub const SCHEMA_VERSION: i64 = 3;
+/// body). Version 4 adds the name dictionary (table `name`, see `names`):
+/// bodies written since carry numbers for the names it holds (format
+/// `0xB2`); bodies of format `0xB1` are still read. A version-2 or -3
+/// store is migrated in place when opened.
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The oldest schema version this build opens.
 const OLDEST_SUPPORTED: i64 = 2;
@@ -67,7 +70,14 @@ CREATE INDEX cs_mv ON cs (mv_id) WHERE mv_id IS NOT NULL;
 DROP INDEX mv_type;
 DROP INDEX mv_key_mv;
 ",
+    // 3 -> 4: the name dictionary.
+    NAME_TABLE,
 ];
+
+/// The name dictionary (see `names`): append only.
+const NAME_TABLE: &str = "
+CREATE TABLE name (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+";
 
 /// The whole schema of a new store.
 const SCHEMA: &str = "
@@ -139,6 +149,9 @@ CREATE TABLE run_error (
 CREATE INDEX run_error_run ON run_error (run_id);
 
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+-- The name dictionary (see `names`): append only.
+CREATE TABLE name (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 
 -- Next id to hand out per table, so that ids are never reused.
 CREATE TABLE seq (name TEXT PRIMARY KEY, next INTEGER NOT NULL) WITHOUT ROWID;

@@ -145,7 +145,7 @@ fn a_version_2_store_should_be_migrated_in_place_keeping_every_object() {
                 contributor: "hr".into(),
             },
         );
-        super::bin::encode_mv(&mut buf, &mv);
+        super::bin::encode_mv_v1(&mut buf, &mv);
         conn.execute(
             "INSERT INTO mv (id, type, data) VALUES (7, 'person', ?1)",
             [&buf],
@@ -163,7 +163,7 @@ fn a_version_2_store_should_be_migrated_in_place_keeping_every_object() {
             if let Some(m) = mv_id {
                 cs.connection = Connection::Connector { mv_id: m };
             }
-            super::bin::encode_cs(&mut buf, &cs);
+            super::bin::encode_cs_v1(&mut buf, &cs);
             conn.execute(
                 "INSERT INTO cs (id, ma, anchor, mv_id, has_pi, data) VALUES (?1, ?2, ?3, ?4, 1, ?5)",
                 rusqlite::params![id, ma, anchor, mv_id, buf],

@@ -8,6 +8,7 @@ use super::error;
 use super::fresh::{self, Fresh};
 use super::hot::{Hot, Parts};
 use super::mvindex::{self, IndexDefs};
+use super::names::NameCache;
 use super::read::{Ctx, impl_store_read};
 use super::schema::MaIds;
 use crate::api::{StoreErrorKind, StoreResult, StoreTxn};
@@ -15,7 +16,7 @@ use autosync_model::{CsId, CsObject, MvId, MvObject, RunObjectError, RunRecord};
 use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxHashMap;
 use std::path::Path;
-use std::sync::MutexGuard;
+use std::sync::{Arc, MutexGuard};
 
 /// Tables whose ids come from the `seq` table (never reused).
 #[derive(Clone, Copy)]
@@ -53,6 +54,8 @@ pub(crate) fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
 pub(crate) struct Writer {
     pub conn: Connection,
     pub defs: IndexDefs,
+    /// The store's name dictionary (shared with its readers).
+    pub names: Arc<NameCache>,
     buf: Vec<u8>,
     keys: Vec<(i64, String)>,
     /// Next id per [`Seq`], loaded on first use in a transaction.
@@ -84,10 +87,11 @@ impl Writer {
         self.ckpt_pages = i32::try_from(pages.max(1)).unwrap_or(i32::MAX);
     }
 
-    pub(crate) fn new(conn: Connection, defs: IndexDefs) -> Self {
+    pub(crate) fn new(conn: Connection, defs: IndexDefs, names: Arc<NameCache>) -> Self {
         Writer {
             conn,
             defs,
+            names,
             buf: Vec::with_capacity(4096),
             keys: Vec::new(),
             seq: [None; 3],
@@ -341,6 +345,7 @@ impl SqliteTxn<'_> {
             conn: &self.w.conn,
             path: self.path,
             defs: &self.w.defs,
+            names: &self.w.names,
         }
     }
 }
@@ -382,7 +387,7 @@ impl SqliteTxn<'_> {
     /// taken from the id counter.
     pub(crate) fn cs_insert_at(&mut self, obj: &CsObject) -> StoreResult<()> {
         let mut buf = std::mem::take(&mut self.w.buf);
-        bin::encode_cs(&mut buf, obj);
+        bin::encode_cs(&mut buf, &self.w.names.get(), obj);
         let res = self.cs_insert_row(&CsRow::new(obj, &buf));
         self.w.buf = buf;
         res
@@ -408,7 +413,7 @@ impl SqliteTxn<'_> {
         let path = self.path;
         let w = &mut *self.w;
         let id = obj.id;
-        bin::encode_mv(&mut w.buf, obj);
+        bin::encode_mv(&mut w.buf, &w.names.get(), obj);
         w.conn
             .prepare_cached("INSERT INTO mv (id, type, data) VALUES (?1, ?2, ?3)")
             .and_then(|mut s| s.execute(params![id, obj.object_type, Blob(&w.buf)]))
@@ -449,7 +454,7 @@ impl StoreTxn for SqliteTxn<'_> {
     }
     fn cs_update(&mut self, obj: &CsObject) -> StoreResult<()> {
         let mut buf = std::mem::take(&mut self.w.buf);
-        bin::encode_cs(&mut buf, obj);
+        bin::encode_cs(&mut buf, &self.w.names.get(), obj);
         let res = self.cs_update_row(&CsRow::new(obj, &buf));
         self.w.buf = buf;
         res
@@ -494,7 +499,8 @@ impl StoreTxn for SqliteTxn<'_> {
         };
         // The keys the stored object has (from its stored body: there is
         // no index from an object to its keys).
-        let old_indexed = mvindex::stored_keys(&w.conn, path, &w.defs, id, &mut w.old_keys)?;
+        let old_indexed =
+            mvindex::stored_keys(&w.conn, path, &w.defs, &w.names, id, &mut w.old_keys)?;
         let Some(old_indexed) = old_indexed else {
             return Err(error::other(
                 StoreErrorKind::Invalid,
@@ -502,7 +508,7 @@ impl StoreTxn for SqliteTxn<'_> {
                 format!("cannot update metaverse object {id}: it does not exist"),
             ));
         };
-        bin::encode_mv(&mut w.buf, obj);
+        bin::encode_mv(&mut w.buf, &w.names.get(), obj);
         w.conn
             .prepare_cached("UPDATE mv SET type = ?3, data = ?2 WHERE id = ?1")
             .and_then(|mut s| s.execute(params![id, Blob(&w.buf), obj.object_type]))
@@ -519,7 +525,7 @@ impl StoreTxn for SqliteTxn<'_> {
     fn mv_delete(&mut self, id: MvId) -> StoreResult<()> {
         let path = self.path;
         let w = &mut *self.w;
-        let found = mvindex::stored_keys(&w.conn, path, &w.defs, id, &mut w.old_keys)?;
+        let found = mvindex::stored_keys(&w.conn, path, &w.defs, &w.names, id, &mut w.old_keys)?;
         if found.is_none() {
             return Ok(());
         }
