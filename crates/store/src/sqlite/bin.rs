@@ -344,6 +344,14 @@ impl std::fmt::Display for BodyError {
     }
 }
 
+/// The map of `pairs`, written in key order by the encoder: building it in
+/// one go compares each key with its neighbour only, where inserting one by
+/// one searches the map for each (a damaged body out of order still gives
+/// a map; the encoder never writes a key twice).
+fn sorted_map<V>(pairs: Vec<(String, V)>) -> BTreeMap<String, V> {
+    pairs.into_iter().collect()
+}
+
 /// Reads a body; every method fails with a short reason on damaged input.
 struct Reader<'a> {
     b: &'a [u8],
@@ -541,19 +549,20 @@ impl<'a> Reader<'a> {
     }
 
     fn attributes(&mut self) -> R<Attributes> {
+        // `len` is at most the bytes left, so the room made is bounded.
         let n = self.len()?;
-        let mut out = BTreeMap::new();
+        let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let k = self.name()?;
             let v = self.value()?;
-            out.insert(k, v);
+            out.push((k, v));
         }
-        Ok(out)
+        Ok(sorted_map(out))
     }
 
     fn changes(&mut self) -> R<AttrChanges> {
         let n = self.len()?;
-        let mut out = BTreeMap::new();
+        let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let k = self.name()?;
             let t = self.byte()?;
@@ -562,9 +571,9 @@ impl<'a> Reader<'a> {
             } else {
                 Some(self.value_tagged(t, 0)?)
             };
-            out.insert(k, v);
+            out.push((k, v));
         }
-        Ok(out)
+        Ok(sorted_map(out))
     }
 
     fn pending_export(&mut self) -> R<Option<PendingExport>> {
@@ -733,18 +742,18 @@ fn mv_fields(r: &mut Reader<'_>, id: i64) -> R<MvObject> {
     r.format()?;
     let object_type = r.name()?;
     let n = r.len()?;
-    let mut attributes = BTreeMap::new();
+    let mut attributes = Vec::with_capacity(n);
     for _ in 0..n {
         let k = r.name()?;
         let value = r.value()?;
         let contributor = r.name()?;
-        attributes.insert(k, MvValue { value, contributor });
+        attributes.push((k, MvValue { value, contributor }));
     }
     r.end()?;
     Ok(MvObject {
         id,
         object_type,
-        attributes,
+        attributes: sorted_map(attributes),
     })
 }
 

@@ -20,7 +20,6 @@
 use super::error;
 use crate::api::StoreResult;
 use rusqlite::Connection;
-use rustc_hash::FxHashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -33,17 +32,101 @@ pub(crate) const MAX_NAMES: usize = 100_000;
 pub(crate) struct Names {
     /// `by_id[n - 1]` is the text of number `n`.
     by_id: Vec<Box<str>>,
-    by_name: FxHashMap<Box<str>, u32>,
+    /// Numbers by name: open addressing on [`Slot`]s, a power of two of
+    /// them, at most half full (empty when there are no names).
+    slots: Vec<Slot>,
+}
+
+/// A name's number beside its length and its first and last eight bytes:
+/// a name of up to 16 bytes is found by comparing integers, with no call
+/// to `memcmp` or hasher (every name of every body is looked up: a
+/// general hash map took 60-70 instructions per name, more than the text
+/// it saved cost).
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    /// 0 for an empty slot.
+    id: u32,
+    len: u32,
+    head: u64,
+    tail: u64,
+}
+
+/// A name's first and last eight bytes (zero-padded when shorter; for up
+/// to 16 bytes they cover the whole name).
+#[inline]
+fn words(b: &[u8]) -> (u64, u64) {
+    match (b.first_chunk::<8>(), b.last_chunk::<8>()) {
+        (Some(h), Some(t)) => (u64::from_le_bytes(*h), u64::from_le_bytes(*t)),
+        _ => {
+            let mut w = 0u64;
+            for (i, byte) in b.iter().enumerate() {
+                w |= u64::from(*byte) << (8 * i);
+            }
+            (w, 0)
+        }
+    }
+}
+
+#[inline]
+fn slot_of(len: usize, head: u64, tail: u64, mask: usize) -> usize {
+    let h = (head ^ tail.rotate_left(29) ^ (len as u64).rotate_right(8))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 32) as usize & mask
 }
 
 impl Names {
     /// The number of `name`, if it has one.
     #[inline]
     pub(crate) fn id(&self, name: &str) -> Option<u32> {
-        if self.by_id.is_empty() {
+        if self.slots.is_empty() {
             return None;
         }
-        self.by_name.get(name).copied()
+        let b = name.as_bytes();
+        let (head, tail) = words(b);
+        let mask = self.slots.len() - 1;
+        let mut i = slot_of(b.len(), head, tail, mask);
+        loop {
+            let s = self.slots.get(i)?;
+            if s.id == 0 {
+                return None;
+            }
+            if s.len as usize == b.len()
+                && s.head == head
+                && s.tail == tail
+                && (b.len() <= 16 || self.name(u64::from(s.id)) == Some(name))
+            {
+                return Some(s.id);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Add `text` as number `by_id.len() + 1` (the caller checked it is
+    /// new).
+    fn push(&mut self, text: Box<str>) {
+        let Ok(id) = u32::try_from(self.by_id.len() + 1) else {
+            return;
+        };
+        self.by_id.push(text);
+        if self.by_id.len() * 2 > self.slots.len() {
+            self.rehash();
+        } else if let Some(last) = self.by_id.last() {
+            let (head, tail) = words(last.as_bytes());
+            let len = last.len();
+            place(&mut self.slots, id, len, head, tail);
+        }
+    }
+
+    /// Rebuild the slots for the names there are, at most half full.
+    fn rehash(&mut self) {
+        let want = (self.by_id.len() * 2).next_power_of_two().max(16);
+        let mut slots = vec![Slot::default(); want];
+        for (i, text) in self.by_id.iter().enumerate() {
+            let Ok(id) = u32::try_from(i + 1) else { break };
+            let (head, tail) = words(text.as_bytes());
+            place(&mut slots, id, text.len(), head, tail);
+        }
+        self.slots = slots;
     }
 
     /// The text of number `id`.
@@ -58,9 +141,7 @@ impl Names {
     pub(crate) fn of(names: &[&str]) -> Names {
         let mut d = Names::default();
         for n in names {
-            let id = u32::try_from(d.by_id.len() + 1).unwrap();
-            d.by_name.insert((*n).into(), id);
-            d.by_id.push((*n).into());
+            d.push((*n).into());
         }
         d
     }
@@ -92,13 +173,29 @@ impl Names {
                     ),
                 ));
             }
-            let text: Box<str> = text.into();
-            names
-                .by_name
-                .insert(text.clone(), u32::try_from(id).unwrap_or(u32::MAX));
-            names.by_id.push(text);
+            names.push(text.into());
         }
         Ok(names)
+    }
+}
+
+/// Put number `id` in the first free slot of its probe sequence.
+fn place(slots: &mut [Slot], id: u32, len: usize, head: u64, tail: u64) {
+    let mask = slots.len().wrapping_sub(1);
+    let mut i = slot_of(len, head, tail, mask);
+    for _ in 0..slots.len() {
+        match slots.get_mut(i) {
+            Some(s) if s.id == 0 => {
+                *s = Slot {
+                    id,
+                    len: u32::try_from(len).unwrap_or(u32::MAX),
+                    head,
+                    tail,
+                };
+                return;
+            }
+            _ => i = (i + 1) & mask,
+        }
     }
 }
 
@@ -173,5 +270,49 @@ pub(crate) fn declare(conn: &Connection, path: &Path, names: &[&str]) -> StoreRe
         Names::load(conn, path)
     } else {
         Ok(have)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn every_name_is_found_with_its_number_and_no_other_is(
+            names in proptest::collection::btree_set(".{0,24}", 0..80),
+            others in proptest::collection::vec(".{0,24}", 0..40),
+        ) {
+            let list: Vec<&str> = names.iter().map(String::as_str).collect();
+            let d = Names::of(&list);
+            for (i, n) in list.iter().enumerate() {
+                prop_assert_eq!(d.id(n), Some(u32::try_from(i + 1).unwrap()));
+                prop_assert_eq!(d.name(u64::try_from(i + 1).unwrap()), Some(*n));
+            }
+            for o in &others {
+                if !names.contains(o) {
+                    prop_assert_eq!(d.id(o), None);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_alike_in_length_head_and_tail_are_told_apart() {
+        // Same length, same first and last eight bytes, different middles.
+        let a = "employee_A_identifier";
+        let b = "employee_B_identifier";
+        let d = Names::of(&[a, "", "x", "x\0", "12345678", "123456789"]);
+        assert_eq!(d.id(a), Some(1));
+        assert_eq!(d.id(b), None);
+        assert_eq!(d.id(""), Some(2));
+        assert_eq!(d.id("x"), Some(3));
+        assert_eq!(d.id("x\0"), Some(4));
+        assert_eq!(d.id("x\0\0"), None);
+        assert_eq!(d.id("12345678"), Some(5));
+        assert_eq!(d.id("123456789"), Some(6));
+        assert_eq!(d.id("12345679"), None);
+        assert_eq!(Names::default().id("x"), None);
     }
 }
