@@ -210,7 +210,11 @@ fn a_version_2_store_should_be_migrated_in_place_keeping_every_object() {
     assert_eq!(r.mv_page(&people, 0, 10).unwrap().len(), 1);
     drop(r);
     // Writes after the migration: a new MA, ids after the old ones, keys
-    // of an updated and a deleted object.
+    // of an updated and a deleted object; with the (new) name dictionary,
+    // so that new bodies carry numbers beside the old ones' text.
+    store
+        .declare_names(&["ad", "person", "employeeId", "hr"])
+        .unwrap();
     let mut txn = store.begin().unwrap();
     let mut ad = CsObject::new("ad", "E1", "cn=E1", "person");
     txn.cs_insert(&mut ad).unwrap();
@@ -227,6 +231,25 @@ fn a_version_2_store_should_be_migrated_in_place_keeping_every_object() {
     txn.commit().unwrap();
     let mut r = store.read().unwrap();
     assert_eq!(r.cs_by_anchor("ad", "E1").unwrap().unwrap().id, 10);
+    assert_eq!(r.mv_get(7).unwrap().unwrap(), mv);
+    assert_eq!(r.cs_by_anchor("hr", "E1").unwrap().unwrap(), hr);
+    let formats: Vec<u8> = store
+        .writer()
+        .conn
+        .prepare("SELECT substr(data, 1, 1) FROM cs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|b| b.unwrap()[0])
+        .collect();
+    assert_eq!(
+        formats,
+        [
+            super::bin::FORMAT_V1,
+            super::bin::FORMAT_V1,
+            super::bin::FORMAT
+        ]
+    );
     assert!(
         r.mv_find("person", "employeeId", &Value::String("E1".into()))
             .unwrap()
