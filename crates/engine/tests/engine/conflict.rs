@@ -128,6 +128,10 @@ impl Store for FaultyStore {
         self.inner.set_mv_index(indexed)
     }
 
+    fn declare_names(&self, names: &[&str]) -> StoreResult<()> {
+        self.inner.declare_names(names)
+    }
+
     fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>> {
         self.inner.unfinished_runs()
     }

@@ -361,7 +361,13 @@ pub fn write_hr(dir: &Path, header: &str, lines: &[String]) {
         text.push_str(l);
         text.push('\n');
     }
-    std::fs::write(dir.join("data/hr.csv"), text).unwrap();
+    // Written aside and renamed into place, as a careful HR export does: a
+    // file watch never reads a half-written file (on a loaded machine the
+    // truncate and the write of a plain rewrite can land more than a
+    // debounce window apart, and the half-written file is a change).
+    let tmp = dir.join("data/.hr.csv.tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, dir.join("data/hr.csv")).unwrap();
 }
 
 /// Active employees of the HR file.
