@@ -252,6 +252,21 @@ impl SqliteStore {
     }
 }
 
+/// Run `f` in a write transaction of the writer connection and commit it;
+/// roll back when `f` or the commit fails.
+fn in_txn<T>(
+    w: &mut Writer,
+    path: &Path,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    w.begin(path)?;
+    let out = f(&w.conn).and_then(|out| w.commit(path).map(|()| out));
+    if out.is_err() {
+        w.reset(path);
+    }
+    out
+}
+
 /// Open one connection and refuse a read-only file.
 fn open_conn(path: &Path, options: &SqliteOptions, writer: bool) -> StoreResult<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -369,18 +384,9 @@ impl Store for SqliteStore {
         // Building the keys of a new pair fills its index behind the fresh
         // knowledge's back.
         w.fresh = None;
-        w.begin(&self.path)?;
-        let defs = match mvindex::set_index(&w.conn, &self.path, &self.names, indexed) {
-            Ok(d) => d,
-            Err(e) => {
-                w.reset(&self.path);
-                return Err(e);
-            }
-        };
-        if let Err(e) = w.commit(&self.path) {
-            w.reset(&self.path);
-            return Err(e);
-        }
+        let defs = in_txn(&mut w, &self.path, |conn| {
+            mvindex::set_index(conn, &self.path, &self.names, indexed)
+        })?;
         *self.defs.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(defs.clone());
         w.defs = defs;
         Ok(())
@@ -393,19 +399,9 @@ impl Store for SqliteStore {
         if names.iter().all(|n| have.id(n).is_some()) {
             return Ok(());
         }
-        let mut w = self.writer();
-        w.begin(&self.path)?;
-        let dict = match names::declare(&w.conn, &self.path, names) {
-            Ok(d) => d,
-            Err(e) => {
-                w.reset(&self.path);
-                return Err(e);
-            }
-        };
-        if let Err(e) = w.commit(&self.path) {
-            w.reset(&self.path);
-            return Err(e);
-        }
+        let dict = in_txn(&mut self.writer(), &self.path, |conn| {
+            names::declare(conn, &self.path, names)
+        })?;
         // Only now, committed, may bodies use the new numbers.
         self.names.committed(dict);
         Ok(())
@@ -416,30 +412,15 @@ impl Store for SqliteStore {
     }
 
     fn trim_runs(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64> {
-        let mut w = self.writer();
-        w.begin(&self.path)?;
         let cutoff = before.timestamp_millis();
-        let res = w
-            .conn
-            .execute(
+        let n = in_txn(&mut self.writer(), &self.path, |conn| {
+            conn.execute(
                 "DELETE FROM run_error WHERE run_id IN (SELECT id FROM run WHERE ended_ms < ?1)",
                 [cutoff],
             )
-            .and_then(|_| {
-                w.conn
-                    .execute("DELETE FROM run WHERE ended_ms < ?1", [cutoff])
-            });
-        let n = match res {
-            Ok(n) => n,
-            Err(e) => {
-                w.reset(&self.path);
-                return Err(error::sql(&self.path, "trim the run history of store", e));
-            }
-        };
-        if let Err(e) = w.commit(&self.path) {
-            w.reset(&self.path);
-            return Err(e);
-        }
+            .and_then(|_| conn.execute("DELETE FROM run WHERE ended_ms < ?1", [cutoff]))
+            .map_err(|e| error::sql(&self.path, "trim the run history of store", e))
+        })?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }

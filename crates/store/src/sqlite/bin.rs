@@ -68,15 +68,35 @@ fn put_str(buf: &mut Vec<u8>, s: &str) {
     put_bytes(buf, s.as_bytes());
 }
 
+/// How an encoder writes a name: a dictionary (format [`FORMAT`]) or as
+/// plain text (format [`FORMAT_V1`], kept for tests).
+trait PutName: Copy {
+    fn put(self, buf: &mut Vec<u8>, s: &str);
+}
+
 /// A name: its number when the dictionary has one, else its text.
-#[inline]
-fn put_name(buf: &mut Vec<u8>, names: &Names, s: &str) {
-    match names.id(s) {
-        Some(id) => put_u64(buf, (u64::from(id) << 1) | 1),
-        None => {
-            put_u64(buf, (s.len() as u64) << 1);
-            buf.extend_from_slice(s.as_bytes());
+impl PutName for &Names {
+    #[inline]
+    fn put(self, buf: &mut Vec<u8>, s: &str) {
+        match self.id(s) {
+            Some(id) => put_u64(buf, (u64::from(id) << 1) | 1),
+            None => {
+                put_u64(buf, (s.len() as u64) << 1);
+                buf.extend_from_slice(s.as_bytes());
+            }
         }
+    }
+}
+
+/// Every name as a plain string (format [`FORMAT_V1`]).
+#[cfg(test)]
+#[derive(Clone, Copy)]
+struct Text;
+
+#[cfg(test)]
+impl PutName for Text {
+    fn put(self, buf: &mut Vec<u8>, s: &str) {
+        put_str(buf, s);
     }
 }
 
@@ -116,18 +136,18 @@ fn put_value(buf: &mut Vec<u8>, v: &Value) {
     }
 }
 
-fn put_attributes(buf: &mut Vec<u8>, names: &Names, attrs: &Attributes) {
+fn put_attributes(buf: &mut Vec<u8>, names: impl PutName, attrs: &Attributes) {
     put_len(buf, attrs.len());
     for (k, v) in attrs {
-        put_name(buf, names, k);
+        names.put(buf, k);
         put_value(buf, v);
     }
 }
 
-fn put_changes(buf: &mut Vec<u8>, names: &Names, changes: &AttrChanges) {
+fn put_changes(buf: &mut Vec<u8>, names: impl PutName, changes: &AttrChanges) {
     put_len(buf, changes.len());
     for (k, v) in changes {
-        put_name(buf, names, k);
+        names.put(buf, k);
         match v {
             Some(v) => put_value(buf, v),
             None => buf.push(T_REMOVE),
@@ -154,7 +174,7 @@ fn export_kind(k: ExportKind) -> u8 {
     }
 }
 
-fn put_pending_export(buf: &mut Vec<u8>, names: &Names, p: Option<&PendingExport>) {
+fn put_pending_export(buf: &mut Vec<u8>, names: impl PutName, p: Option<&PendingExport>) {
     let Some(p) = p else {
         buf.push(0);
         return;
@@ -167,12 +187,16 @@ fn put_pending_export(buf: &mut Vec<u8>, names: &Names, p: Option<&PendingExport
 
 /// Encode a connector-space object (its id is the row's id, not stored).
 pub(crate) fn encode_cs(buf: &mut Vec<u8>, names: &Names, o: &CsObject) {
+    encode_cs_as(buf, FORMAT, names, o);
+}
+
+fn encode_cs_as(buf: &mut Vec<u8>, format: u8, names: impl PutName, o: &CsObject) {
     buf.clear();
-    buf.push(FORMAT);
-    put_name(buf, names, &o.ma);
+    buf.push(format);
+    names.put(buf, &o.ma);
     put_str(buf, &o.anchor);
     put_str(buf, &o.dn);
-    put_name(buf, names, &o.object_type);
+    names.put(buf, &o.object_type);
     put_attributes(buf, names, &o.hologram);
     buf.push(u8::from(o.present));
     match o.connection {
@@ -219,106 +243,31 @@ pub(crate) fn encode_cs(buf: &mut Vec<u8>, names: &Names, o: &CsObject) {
 
 /// Encode a metaverse object (its id is the row's id, not stored).
 pub(crate) fn encode_mv(buf: &mut Vec<u8>, names: &Names, o: &MvObject) {
+    encode_mv_as(buf, FORMAT, names, o);
+}
+
+fn encode_mv_as(buf: &mut Vec<u8>, format: u8, names: impl PutName, o: &MvObject) {
     buf.clear();
-    buf.push(FORMAT);
-    put_name(buf, names, &o.object_type);
+    buf.push(format);
+    names.put(buf, &o.object_type);
     put_len(buf, o.attributes.len());
     for (k, v) in &o.attributes {
-        put_name(buf, names, k);
+        names.put(buf, k);
         put_value(buf, &v.value);
-        put_name(buf, names, &v.contributor);
+        names.put(buf, &v.contributor);
     }
 }
 
-/// The encoder of format 0xB1 (schema version 3), kept to prove that
-/// its bodies still decode.
+/// The encoders of format 0xB1 (schema version 3), kept to prove that
+/// its bodies still decode: the same layout with every name as text.
 #[cfg(test)]
 pub(crate) fn encode_cs_v1(buf: &mut Vec<u8>, o: &CsObject) {
-    buf.clear();
-    buf.push(FORMAT_V1);
-    put_str(buf, &o.ma);
-    put_str(buf, &o.anchor);
-    put_str(buf, &o.dn);
-    put_str(buf, &o.object_type);
-    let attrs = |buf: &mut Vec<u8>, a: &Attributes| {
-        put_len(buf, a.len());
-        for (k, v) in a {
-            put_str(buf, k);
-            put_value(buf, v);
-        }
-    };
-    let export = |buf: &mut Vec<u8>, p: Option<&PendingExport>| match p {
-        None => buf.push(0),
-        Some(p) => {
-            buf.push(1);
-            buf.push(export_kind(p.kind));
-            put_len(buf, p.changes.len());
-            for (k, v) in &p.changes {
-                put_str(buf, k);
-                match v {
-                    Some(v) => put_value(buf, v),
-                    None => buf.push(T_REMOVE),
-                }
-            }
-            put_opt_str(buf, p.new_dn.as_deref());
-        }
-    };
-    attrs(buf, &o.hologram);
-    buf.push(u8::from(o.present));
-    match o.connection {
-        Connection::Disconnector => buf.push(0),
-        Connection::Connector { mv_id } => {
-            buf.push(1);
-            put_i64(buf, mv_id);
-        }
-        Connection::ExplicitDisconnector => buf.push(2),
-    }
-    match &o.pending_import {
-        Some(p) => {
-            buf.push(1);
-            buf.push(import_kind(p.kind));
-            attrs(buf, &p.attributes);
-            put_opt_str(buf, p.dn.as_deref());
-            put_opt_str(buf, p.object_type.as_deref());
-        }
-        None => buf.push(0),
-    }
-    export(buf, o.pending_export.as_ref());
-    export(buf, o.unconfirmed_export.as_ref());
-    match &o.error {
-        Some(e) => {
-            buf.push(1);
-            buf.push(match e.stage {
-                ErrorStage::Import => 0,
-                ErrorStage::Sync => 1,
-                ErrorStage::Export => 2,
-            });
-            put_str(buf, &e.error_type);
-            put_str(buf, &e.detail);
-            match e.run_id {
-                Some(id) => {
-                    buf.push(1);
-                    put_i64(buf, id);
-                }
-                None => buf.push(0),
-            }
-        }
-        None => buf.push(0),
-    }
+    encode_cs_as(buf, FORMAT_V1, Text, o);
 }
 
-/// The metaverse encoder of format 0xB1 (schema version 3).
 #[cfg(test)]
 pub(crate) fn encode_mv_v1(buf: &mut Vec<u8>, o: &MvObject) {
-    buf.clear();
-    buf.push(FORMAT_V1);
-    put_str(buf, &o.object_type);
-    put_len(buf, o.attributes.len());
-    for (k, v) in &o.attributes {
-        put_str(buf, k);
-        put_value(buf, &v.value);
-        put_str(buf, &v.contributor);
-    }
+    encode_mv_as(buf, FORMAT_V1, Text, o);
 }
 
 // ---- decoding -------------------------------------------------------------

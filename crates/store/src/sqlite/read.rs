@@ -78,6 +78,17 @@ impl Ctx<'_> {
         )
     }
 
+    /// Decode connector-space rows read into `raw`.
+    fn cs_objects(&self, raw: &RawRows) -> StoreResult<Vec<CsObject>> {
+        decode_rows(
+            raw,
+            self.path,
+            "connector-space object",
+            bin::decode_cs,
+            self.names(),
+        )
+    }
+
     fn mv_row(&self, row: &Row<'_>, path: &Path) -> StoreResult<MvObject> {
         decode_bin(row, path, "metaverse object", bin::decode_mv, self.names())
     }
@@ -166,13 +177,7 @@ impl Ctx<'_> {
                 raw.push(row, self.path)?;
             }
         }
-        decode_rows(
-            &raw,
-            self.path,
-            "connector-space object",
-            bin::decode_cs,
-            self.names(),
-        )
+        self.cs_objects(&raw)
     }
 
     pub(crate) fn cs_page(
@@ -213,13 +218,7 @@ impl Ctx<'_> {
         while let Some(row) = rows.next().map_err(err)? {
             raw.push(row, self.path)?;
         }
-        decode_rows(
-            &raw,
-            self.path,
-            "connector-space object",
-            bin::decode_cs,
-            self.names(),
-        )
+        self.cs_objects(&raw)
     }
 
     pub(crate) fn cs_page_ids(
