@@ -108,6 +108,49 @@ impl<R: Read> HashingReader<R> {
     pub fn hash(&self) -> u64 {
         self.hasher.digest()
     }
+
+    /// The reader read from.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+}
+
+/// Check that a source file read whole was not changed while it was read:
+/// it had `size` bytes and modification time `mtime_ns` when opened, and
+/// the open file (`file`: a file renamed over the path meanwhile is another
+/// file, and the one read stays whole) still has them, all `read` of them.
+/// Another program rewriting the file in place makes the import fail with
+/// `Connectivity` (retried like a dropped connection) instead of handing
+/// the engine a half-written file, whose missing rows would look like
+/// deletes.
+pub fn check_read_whole(
+    label: &str,
+    file: &File,
+    size: u64,
+    mtime: u128,
+    read: u64,
+) -> Result<(), ConnectorError> {
+    let now = file.metadata().ok();
+    let (now_size, now_mtime) = now
+        .as_ref()
+        .map_or((u64::MAX, 0), |m| (m.len(), mtime_ns(m)));
+    if read == size && now_size == size && now_mtime == mtime {
+        return Ok(());
+    }
+    Err(ConnectorError::new(
+        ConnectorErrorKind::Connectivity,
+        format!(
+            "{label} changed while it was read ({size} bytes when opened, {read} read, {} now): \
+             another program is writing it in place; nothing was staged for deletion. Run the \
+             import again once the file is written (a program that writes it aside and renames \
+             it into place avoids this)",
+            if now_size == u64::MAX {
+                "unknown".to_owned()
+            } else {
+                now_size.to_string()
+            }
+        ),
+    ))
 }
 
 impl<R: Read> Read for HashingReader<R> {

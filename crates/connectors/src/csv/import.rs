@@ -141,6 +141,8 @@ pub struct CsvImport<'a> {
     /// A second handle on the file, to find the line of a record in error.
     lookup: RefCell<Option<File>>,
     mtime_ns: u128,
+    /// The file's size when opened (see `file::check_read_whole`).
+    size: u64,
     watermark: Option<String>,
     unchanged: bool,
 }
@@ -164,6 +166,7 @@ impl<'a> CsvImport<'a> {
                 seen: HashMap::new(),
                 lookup: RefCell::new(None),
                 mtime_ns: fp.mtime_ns,
+                size: fp.size,
                 watermark: Some(fp.to_watermark()),
                 unchanged: true,
             });
@@ -191,14 +194,24 @@ impl<'a> CsvImport<'a> {
             seen: HashMap::new(),
             lookup: RefCell::new(None),
             mtime_ns: file::mtime_ns(&meta),
+            size: meta.len(),
             watermark: None,
             unchanged: false,
         })
     }
 
-    fn finish(&mut self) {
+    /// The file was read to its end: check it was not changed meanwhile,
+    /// and make the watermark.
+    fn finish(&mut self) -> Result<(), ConnectorError> {
         if let Some(reader) = self.reader.take() {
             let inner = reader.into_inner();
+            file::check_read_whole(
+                &self.label,
+                inner.get_ref(),
+                self.size,
+                self.mtime_ns,
+                inner.bytes,
+            )?;
             let fp = Fingerprint {
                 size: inner.bytes,
                 mtime_ns: self.mtime_ns,
@@ -208,6 +221,7 @@ impl<'a> CsvImport<'a> {
         }
         self.seen = HashMap::new();
         self.lookup = RefCell::new(None);
+        Ok(())
     }
 
     /// The line a record starts on. The csv reader positions a record
@@ -361,7 +375,7 @@ impl<'a> CsvImport<'a> {
 impl ImportStream for CsvImport<'_> {
     fn next_batch(&mut self) -> Result<Option<Vec<ImportItem>>, ConnectorError> {
         let Some(layout) = self.layout.take() else {
-            self.finish();
+            self.finish()?;
             return Ok(None);
         };
         let mut batch = Vec::with_capacity(self.s.batch_size.min(16_384));
@@ -391,7 +405,7 @@ impl ImportStream for CsvImport<'_> {
             }
         }
         if done {
-            self.finish();
+            self.finish()?;
         } else {
             self.layout = Some(layout);
         }

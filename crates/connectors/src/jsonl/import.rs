@@ -88,6 +88,8 @@ pub struct JsonlImport<'a> {
     buf: Vec<u8>,
     seen: HashMap<Box<str>, u64>,
     mtime_ns: u128,
+    /// The file's size when opened (see `file::check_read_whole`).
+    size: u64,
     watermark: Option<String>,
     unchanged: bool,
 }
@@ -105,6 +107,7 @@ impl<'a> JsonlImport<'a> {
             buf: Vec::new(),
             seen: HashMap::new(),
             mtime_ns: 0,
+            size: 0,
             watermark: None,
             unchanged: false,
         };
@@ -117,6 +120,7 @@ impl<'a> JsonlImport<'a> {
         }
         let (f, meta) = file::open_source(&s.path)?;
         import.mtime_ns = file::mtime_ns(&meta);
+        import.size = meta.len();
         import.reader = Some(BufReader::with_capacity(1 << 16, HashingReader::new(f)));
         Ok(import)
     }
@@ -174,9 +178,18 @@ impl<'a> JsonlImport<'a> {
         }))
     }
 
-    fn finish(&mut self) {
+    /// The file was read to its end: check it was not changed meanwhile,
+    /// and make the watermark.
+    fn finish(&mut self) -> Result<(), ConnectorError> {
         if let Some(reader) = self.reader.take() {
             let inner = reader.into_inner();
+            file::check_read_whole(
+                &self.label,
+                inner.get_ref(),
+                self.size,
+                self.mtime_ns,
+                inner.bytes,
+            )?;
             let fp = Fingerprint {
                 size: inner.bytes,
                 mtime_ns: self.mtime_ns,
@@ -185,6 +198,7 @@ impl<'a> JsonlImport<'a> {
             self.watermark = Some(fp.to_watermark());
         }
         self.seen = HashMap::new();
+        Ok(())
     }
 }
 
@@ -198,7 +212,7 @@ impl ImportStream for JsonlImport<'_> {
             self.buf.clear();
             match reader.read_until(b'\n', &mut self.buf) {
                 Ok(0) => {
-                    self.finish();
+                    self.finish()?;
                     break;
                 }
                 Ok(_) => {

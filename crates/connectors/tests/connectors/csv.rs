@@ -417,3 +417,70 @@ fn validation_should_report_every_bad_setting_with_help() {
         errs[0].message
     );
 }
+
+/// What a read of `path` sees when `change` happens after its first batch:
+/// every item read, or the error that stopped it.
+fn read_while(
+    dir: &Path,
+    path: &Path,
+    change: impl FnOnce(),
+) -> Result<(usize, Option<String>), autosync_connector::ConnectorError> {
+    let rows: String = (0..50).map(|i| format!("{i},Person {i}\n")).collect();
+    std::fs::write(path, format!("id,name\n{rows}")).unwrap();
+    let mut conn = build(
+        &CsvFactory,
+        dir,
+        vec![person()],
+        json!({"path": "p.csv", "batch_size": 10}),
+    );
+    let mut stream = conn.full_import(None).unwrap();
+    let mut n = stream.next_batch()?.map_or(0, |b| b.len());
+    change();
+    while let Some(b) = stream.next_batch()? {
+        n += b.len();
+    }
+    Ok((n, stream.watermark()))
+}
+
+#[test]
+fn a_file_rewritten_in_place_while_it_is_read_should_stop_the_import_not_end_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.csv");
+    // Another program truncates the file and writes a shorter one in place.
+    let err = read_while(dir.path(), &path, || {
+        std::fs::write(&path, "id,name\n0,Person 0\n").unwrap()
+    })
+    .unwrap_err();
+    assert_eq!(err.kind, ConnectorErrorKind::Connectivity, "{err}");
+    assert!(
+        err.message.contains("p.csv changed while it was read")
+            && err.message.contains("nothing was staged for deletion"),
+        "{err}"
+    );
+    // Appended to in place: the same.
+    let err = read_while(dir.path(), &path, || {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        writeln!(f, "99,Late Person").unwrap();
+    })
+    .unwrap_err();
+    assert_eq!(err.kind, ConnectorErrorKind::Connectivity, "{err}");
+}
+
+#[test]
+fn a_file_replaced_by_rename_while_it_is_read_should_be_read_whole_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.csv");
+    let aside = dir.path().join("p.csv.tmp");
+    let (n, wm) = read_while(dir.path(), &path, || {
+        std::fs::write(&aside, "id,name\n0,Person 0\n").unwrap();
+        std::fs::rename(&aside, &path).unwrap();
+    })
+    .unwrap();
+    // The file opened was read whole; the next import reads the new one.
+    assert_eq!(n, 50);
+    assert!(wm.is_some());
+}

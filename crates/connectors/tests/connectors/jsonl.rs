@@ -236,3 +236,35 @@ fn an_unchanged_jsonl_file_should_yield_no_batch() {
     assert!(stream.unchanged());
     assert!(drain(stream).0.is_empty());
 }
+
+#[test]
+fn a_jsonl_file_rewritten_in_place_while_it_is_read_should_stop_the_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.jsonl");
+    let lines: String = (0..50)
+        .map(|i| format!("{{\"id\":\"{i}\",\"name\":\"Person {i}\"}}\n"))
+        .collect();
+    std::fs::write(&path, &lines).unwrap();
+    let mut conn = build(
+        &JsonlFactory,
+        dir.path(),
+        vec![person()],
+        json!({"path": "p.jsonl", "batch_size": 10}),
+    );
+    let mut stream = conn.full_import(None).unwrap();
+    assert_eq!(stream.next_batch().unwrap().map(|b| b.len()), Some(10));
+    std::fs::write(&path, "{\"id\":\"0\",\"name\":\"Person 0\"}\n").unwrap();
+    let err = loop {
+        match stream.next_batch() {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the import ended on a file rewritten while it was read"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        err.kind,
+        autosync_connector::ConnectorErrorKind::Connectivity,
+        "{err}"
+    );
+    assert!(err.message.contains("changed while it was read"), "{err}");
+}
