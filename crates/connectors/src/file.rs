@@ -108,10 +108,25 @@ impl<R: Read> HashingReader<R> {
     pub fn hash(&self) -> u64 {
         self.hasher.digest()
     }
+}
 
-    /// The reader read from.
-    pub fn get_ref(&self) -> &R {
-        &self.inner
+impl HashingReader<File> {
+    /// A source file read to its end (`size` bytes and modification time
+    /// `mtime_ns` when opened): check that it did not change while it was
+    /// read ([`check_read_whole`]) and return its watermark.
+    pub fn whole_file_watermark(
+        &self,
+        label: &str,
+        size: u64,
+        mtime_ns: u128,
+    ) -> Result<String, ConnectorError> {
+        check_read_whole(label, &self.inner, size, mtime_ns, self.bytes)?;
+        let fp = Fingerprint {
+            size: self.bytes,
+            mtime_ns,
+            hash: self.hash(),
+        };
+        Ok(fp.to_watermark())
     }
 }
 

@@ -183,19 +183,8 @@ impl<'a> JsonlImport<'a> {
     fn finish(&mut self) -> Result<(), ConnectorError> {
         if let Some(reader) = self.reader.take() {
             let inner = reader.into_inner();
-            file::check_read_whole(
-                &self.label,
-                inner.get_ref(),
-                self.size,
-                self.mtime_ns,
-                inner.bytes,
-            )?;
-            let fp = Fingerprint {
-                size: inner.bytes,
-                mtime_ns: self.mtime_ns,
-                hash: inner.hash(),
-            };
-            self.watermark = Some(fp.to_watermark());
+            self.watermark =
+                Some(inner.whole_file_watermark(&self.label, self.size, self.mtime_ns)?);
         }
         self.seen = HashMap::new();
         Ok(())
