@@ -8,7 +8,7 @@ use super::error;
 use super::fresh::{self, Fresh};
 use super::hot::{Hot, Parts};
 use super::mvindex::{self, IndexDefs};
-use super::names::NameCache;
+use super::names::{NameCache, Names};
 use super::read::{Ctx, impl_store_read};
 use super::schema::MaIds;
 use crate::api::{StoreErrorKind, StoreResult, StoreTxn};
@@ -56,6 +56,10 @@ pub(crate) struct Writer {
     pub defs: IndexDefs,
     /// The store's name dictionary (shared with its readers).
     pub names: Arc<NameCache>,
+    /// The copy of it this transaction's bodies are encoded with, taken at
+    /// `begin` (not once per object; an older copy only writes a few more
+    /// names as text).
+    dict: Arc<Names>,
     buf: Vec<u8>,
     keys: Vec<(i64, String)>,
     /// Next id per [`Seq`], loaded on first use in a transaction.
@@ -91,6 +95,7 @@ impl Writer {
         Writer {
             conn,
             defs,
+            dict: names.get(),
             names,
             buf: Vec::with_capacity(4096),
             keys: Vec::new(),
@@ -156,6 +161,7 @@ impl Writer {
 
     pub(crate) fn begin(&mut self, path: &Path) -> StoreResult<()> {
         self.reset(path);
+        self.dict = self.names.get();
         self.conn
             .prepare_cached("BEGIN IMMEDIATE")
             .and_then(|mut s| s.execute([]))
@@ -387,7 +393,7 @@ impl SqliteTxn<'_> {
     /// taken from the id counter.
     pub(crate) fn cs_insert_at(&mut self, obj: &CsObject) -> StoreResult<()> {
         let mut buf = std::mem::take(&mut self.w.buf);
-        bin::encode_cs(&mut buf, &self.w.names.get(), obj);
+        bin::encode_cs(&mut buf, &self.w.dict, obj);
         let res = self.cs_insert_row(&CsRow::new(obj, &buf));
         self.w.buf = buf;
         res
@@ -413,7 +419,7 @@ impl SqliteTxn<'_> {
         let path = self.path;
         let w = &mut *self.w;
         let id = obj.id;
-        bin::encode_mv(&mut w.buf, &w.names.get(), obj);
+        bin::encode_mv(&mut w.buf, &w.dict, obj);
         w.conn
             .prepare_cached("INSERT INTO mv (id, type, data) VALUES (?1, ?2, ?3)")
             .and_then(|mut s| s.execute(params![id, obj.object_type, Blob(&w.buf)]))
@@ -454,7 +460,7 @@ impl StoreTxn for SqliteTxn<'_> {
     }
     fn cs_update(&mut self, obj: &CsObject) -> StoreResult<()> {
         let mut buf = std::mem::take(&mut self.w.buf);
-        bin::encode_cs(&mut buf, &self.w.names.get(), obj);
+        bin::encode_cs(&mut buf, &self.w.dict, obj);
         let res = self.cs_update_row(&CsRow::new(obj, &buf));
         self.w.buf = buf;
         res
@@ -508,7 +514,7 @@ impl StoreTxn for SqliteTxn<'_> {
                 format!("cannot update metaverse object {id}: it does not exist"),
             ));
         };
-        bin::encode_mv(&mut w.buf, &w.names.get(), obj);
+        bin::encode_mv(&mut w.buf, &w.dict, obj);
         w.conn
             .prepare_cached("UPDATE mv SET type = ?3, data = ?2 WHERE id = ?1")
             .and_then(|mut s| s.execute(params![id, Blob(&w.buf), obj.object_type]))
