@@ -721,3 +721,57 @@ fn an_import_stopped_by_a_store_failure_should_count_the_batches_it_committed() 
     assert_eq!(counters.stage_add, 100, "{record:#?}");
     assert_eq!(w.cs_all("hr", CsFilter::All).len(), 100);
 }
+
+/// An export whose outcomes cannot be recorded (the store fails the
+/// commit) stops with the store's error and keeps every pending export:
+/// nothing is counted as exported. The next export sends the same changes
+/// again, and the target (a replayable CSV file) holds each person once.
+#[test]
+fn an_export_stopped_by_a_store_failure_should_keep_its_pending_exports_and_replay_them() {
+    let (w, store) = world();
+    run(&w, "hr", "full-sync").unwrap();
+    let people = w.mv_all().len();
+    assert_eq!(people as u64, PEOPLE as u64 - failing());
+    // The export records its outcomes in the next plain commit that writes
+    // connector-space objects.
+    let next = store.seen.cs_commits.load(Ordering::SeqCst) + 1;
+    *store.commit_plan.lock().unwrap() = Plan::At(vec![next]);
+    let err = w
+        .engine
+        .run_profile("dir", "export", RunOptions::manual("test"))
+        .unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    let record = w.store.read().unwrap().runs(Some("dir"), 1).unwrap();
+    assert_eq!(record[0].status, RunStatus::StoppedError, "{record:#?}");
+    assert!(
+        record[0].steps[0]
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("injected failure")),
+        "{record:#?}"
+    );
+    let stopped = export_counters(&record[0]);
+    assert_eq!(stopped.adds, 0, "nothing recorded is counted: {record:#?}");
+    // The file was written (the connector committed before the record
+    // failed), but the store still has every add pending.
+    let written = w.read("dir.csv");
+    assert_eq!(written.lines().count(), people + 1, "{written}");
+    assert_one_pending_add_per_person(&w);
+    assert!(w.cs_all("dir", CsFilter::All).iter().all(|o| !o.present));
+
+    // The next export replays the adds: counted once, and the file still
+    // holds each person once.
+    let again = w.run_ok("dir", "export", RunStatus::Success);
+    assert_eq!(export_counters(&again).adds, people as u64, "{again:#?}");
+    let text = w.read("dir.csv");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let uid = header.iter().position(|c| *c == "uid").unwrap();
+    let mut anchors: Vec<&str> = lines.map(|l| l.split(',').nth(uid).unwrap()).collect();
+    assert_eq!(anchors.len(), people, "{text}");
+    anchors.sort_unstable();
+    anchors.dedup();
+    assert_eq!(anchors.len(), people, "an anchor written twice: {text}");
+    assert!(w.cs_all("dir", CsFilter::PendingExport).is_empty());
+    assert_eq!(w.cs_all("dir", CsFilter::UnconfirmedExport).len(), people);
+}
