@@ -1,5 +1,6 @@
 //! Import staging: adds, updates, no-change, deletes, delete-adds, renames,
-//! the unchanged-watermark skip, per-record errors and watermarks.
+//! the unchanged-watermark skip, every kind of per-record error, delta
+//! imports of a file and of a SQLite changelog, and watermarks.
 
 use crate::fixture::*;
 use autosync_engine::{CancelFlag, ProgressSink, RunOptions};
@@ -253,4 +254,157 @@ fn a_cancelled_sync_should_stop_with_stopped_user_requested_and_keep_its_committ
     assert_eq!(r.steps[0].status, RunStatus::StoppedUserRequested);
     // The first page was committed; a later sync finishes the rest.
     assert_eq!(w.mv_all().len(), 3);
+}
+
+/// Every kind of bad record of a file in one import: each is a per-object
+/// error of its own kind that names its line, every good row is staged,
+/// and the sync that follows projects the good rows.
+#[test]
+fn each_kind_of_bad_record_should_be_its_own_error_and_the_rest_should_import_and_sync() {
+    let w = World::new(HR_DIR, &[]);
+    let data: &[u8] = b"id,first,last,dept\n\
+        1,Ada,Lovelace,R&D\n\
+        2,Alan,Turing,R&D,extra\n\
+        3,Gr\xffce,Hopper,Navy\n\
+        ,No,Anchor,Ops\n\
+        1,Ada,Again,Ops\n\
+        4,Linus,Torvalds,Kernel\n";
+    std::fs::write(w.path("hr.csv"), data).unwrap();
+    let r = w.run_ok("hr", "full-import", RunStatus::CompletedImportErrors);
+    let c = import_counters(&r);
+    assert_eq!((c.stage_add, c.stage_failure), (2, 4), "{r:#?}");
+    assert_eq!(r.steps[0].errors, 4);
+    let mut errors: Vec<(String, String)> = w
+        .store
+        .read()
+        .unwrap()
+        .run_errors(r.id, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.error.error_type, e.error.detail))
+        .collect();
+    errors.sort();
+    let kinds: Vec<&str> = errors.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "duplicate-anchor",
+            "invalid-utf8",
+            "malformed-record",
+            "missing-anchor"
+        ]
+    );
+    let lines: Vec<bool> = errors
+        .iter()
+        .zip(["line 6", "line 4", "line 3", "line 5"])
+        .map(|((_, detail), line)| detail.contains(&format!("hr.csv {line}")))
+        .collect();
+    assert_eq!(lines, [true; 4], "{errors:#?}");
+    // The first of two rows with one anchor is the one kept.
+    let ada = w.cs("hr", "1").unwrap().pending_import.unwrap();
+    assert_eq!(ada.attributes["last"].to_text(), "Lovelace");
+    assert!(w.cs("hr", "4").unwrap().pending_import.is_some());
+
+    let r = w.run_ok("hr", "full-sync", RunStatus::Success);
+    assert_eq!(sync_counters(&r).projections, 2);
+    let mut people: Vec<String> = w
+        .mv_all()
+        .iter()
+        .map(|m| m.get("employeeId").unwrap().to_text())
+        .collect();
+    people.sort();
+    assert_eq!(people, ["1", "4"]);
+}
+
+/// A delta import of a file compares it with the connector space: one row
+/// changed, one gone and one new stage an update, a delete and an add, and
+/// the unchanged row stages nothing.
+#[test]
+fn a_delta_import_of_a_file_should_stage_what_differs_from_the_connector_space() {
+    let w = synced_hr();
+    w.write(
+        "hr.csv",
+        "id,first,last,dept\n1,Ada,Lovelace,Math\n3,Grace,Hopper,Navy\n4,Linus,Torvalds,Kernel\n",
+    );
+    let r = w.run_ok("hr", "delta-import", RunStatus::Success);
+    let c = import_counters(&r);
+    assert_eq!(
+        (
+            c.stage_add,
+            c.stage_update,
+            c.stage_delete,
+            c.stage_no_change
+        ),
+        (1, 1, 1, 1),
+        "{r:#?}"
+    );
+    let kind = |anchor: &str| w.cs("hr", anchor).unwrap().pending_import.map(|p| p.kind);
+    assert_eq!(kind("1"), Some(ImportKind::Update));
+    assert_eq!(kind("2"), Some(ImportKind::Delete));
+    assert_eq!(kind("3"), None);
+    assert_eq!(kind("4"), Some(ImportKind::Add));
+    // The delta sync applies exactly those.
+    let s = sync_counters(&w.run_ok("hr", "delta-sync", RunStatus::Success));
+    assert_eq!((s.projections, s.disconnections), (1, 1), "{s:#?}");
+    assert_eq!(w.mv_text("hr", "1", "department").as_deref(), Some("Math"));
+}
+
+const SQLITE_HR: &str = r#"
+[metaverse.person]
+attributes = ["employeeId", "firstName", "department"]
+
+[[ma]]
+name = "hr"
+connector = { type = "sqlite", path = "hr.db", table = "people", delta = { kind = "changelog", table = "people_changelog", sequence_column = "seq", anchor_column = "id", operation_column = "op" } }
+object_types = [{ name = "person", anchor = "id" }]
+join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [
+  { mv = "employeeId", from = "id" },
+  { mv = "firstName", from = "first" },
+  { mv = "department", from = "dept" },
+]
+"#;
+
+/// A delta import from a SQLite changelog stages only the rows changed
+/// since the last import's watermark; a second one finds nothing.
+#[test]
+fn a_delta_import_from_a_sqlite_changelog_should_stage_only_the_changes_since_its_watermark() {
+    let w = World::new(SQLITE_HR, &[]);
+    let db = rusqlite::Connection::open(w.path("hr.db")).unwrap();
+    db.execute_batch(
+        "CREATE TABLE people (id TEXT PRIMARY KEY, first TEXT, dept TEXT);
+         CREATE TABLE people_changelog (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, op TEXT NOT NULL);
+         CREATE TRIGGER people_ai AFTER INSERT ON people BEGIN INSERT INTO people_changelog(id, op) VALUES (NEW.id, 'I'); END;
+         CREATE TRIGGER people_au AFTER UPDATE ON people BEGIN INSERT INTO people_changelog(id, op) VALUES (NEW.id, 'U'); END;
+         CREATE TRIGGER people_ad AFTER DELETE ON people BEGIN INSERT INTO people_changelog(id, op) VALUES (OLD.id, 'D'); END;
+         INSERT INTO people VALUES ('1', 'Ada', 'R&D'), ('2', 'Alan', 'R&D'), ('3', 'Grace', 'Navy');",
+    )
+    .unwrap();
+    let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
+    assert_eq!(c.stage_add, 3);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+
+    db.execute_batch(
+        "UPDATE people SET dept = 'Math' WHERE id = '1';
+         DELETE FROM people WHERE id = '2';
+         INSERT INTO people VALUES ('4', 'Linus', 'Kernel');",
+    )
+    .unwrap();
+    let r = w.run_ok("hr", "delta-import", RunStatus::Success);
+    let c = import_counters(&r);
+    assert_eq!(
+        (c.stage_add, c.stage_update, c.stage_delete),
+        (1, 1, 1),
+        "{r:#?}"
+    );
+    assert!(w.cs("hr", "3").unwrap().pending_import.is_none());
+    // The watermark moved with the staged rows: nothing is read twice.
+    let again = w.run_ok("hr", "delta-import", RunStatus::CompletedNoObjects);
+    assert_eq!(import_counters(&again), Default::default());
+
+    let s = sync_counters(&w.run_ok("hr", "delta-sync", RunStatus::Success));
+    assert_eq!((s.projections, s.disconnections), (1, 1), "{s:#?}");
+    assert_eq!(w.mv_text("hr", "1", "department").as_deref(), Some("Math"));
+    assert_eq!(w.mv_text("hr", "4", "firstName").as_deref(), Some("Linus"));
 }
