@@ -127,3 +127,44 @@ fn vs_fixed_order_should_measure_both_schedulers_on_the_same_workload() {
     assert!(number(r, "fixed_p50_ms") > 0.0);
     assert!(r["p50_ratio_fixed_to_controller"].is_number(), "{r}");
 }
+
+/// The `engine` scenario (in-process, no `autosync` binary): one JSON
+/// object with the keys, each figure a positive number, and each
+/// bar with whether the run met it.
+#[test]
+fn engine_should_report_every_figure_and_bar() {
+    let out = Command::new(env!("CARGO_BIN_EXE_autosync-bench"))
+        .args(["engine", "--objects", "2000", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "autosync-bench engine failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
+    assert_eq!(report["scenario"], "engine");
+    assert_eq!(report["objects"], 2000);
+    assert_eq!(report["machine"]["cores"].as_u64(), Some(num_cores()));
+    let results = &report["results"];
+    for key in [
+        "full_import_objects_per_s",
+        "full_sync_objects_per_s",
+        "export_objects_per_s",
+        "peak_rss_bytes",
+    ] {
+        let v = results[key].as_f64();
+        assert!(v.is_some_and(|v| v > 0.0), "{key}: {results}");
+        assert!(
+            report["bars"][key]["met"].is_boolean(),
+            "{key}: {}",
+            report["bars"]
+        );
+    }
+}
+
+fn num_cores() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+}
