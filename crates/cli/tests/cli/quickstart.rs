@@ -121,3 +121,54 @@ fn quickstart_folder_should_work_when_copied_elsewhere_and_run_from_another_dire
     assert!(w.path().join("state/autosync.db").exists());
     assert!(!elsewhere.path().join("state").exists());
 }
+
+/// Runs the copied folder's `demo.sh` (the README's first command) with
+/// this build's binary, from another directory.
+fn demo(w: &Workdir) -> String {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(w.path().join("demo.sh"))
+        .current_dir(elsewhere.path())
+        .env("AUTOSYNC", BIN)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "demo.sh failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The README's first command works on a copy of the folder: every active
+/// person gets an account in both targets, the output shows the runs and
+/// the history, and a second run changes nothing.
+#[test]
+fn the_quickstart_demo_script_should_run_end_to_end_and_change_nothing_the_second_time() {
+    let w = Workdir::quickstart();
+    let first = demo(&w);
+    for shown in [
+        "$ autosync run-profile hr full-import",
+        "$ autosync run-profile app export",
+        "$ autosync history",
+        "accounts)",
+    ] {
+        assert!(first.contains(shown), "{shown:?} not shown:\n{first}");
+    }
+    let active = hr_with_status(w.path(), "active");
+    let users: Vec<String> = app_users(w.path()).into_iter().map(|u| u.0).collect();
+    assert_eq!(users, active);
+    assert_eq!(directory(w.path()).len(), active.len());
+    let before = (app_users(w.path()), directory(w.path()));
+    let second = demo(&w);
+    for quiet in [
+        "hr / full-import: completed-no-objects",
+        "app / export: completed-no-objects",
+        "directory / export: completed-no-objects",
+    ] {
+        assert!(second.contains(quiet), "{quiet:?} not shown:\n{second}");
+    }
+    assert_eq!((app_users(w.path()), directory(w.path())), before);
+}
