@@ -101,7 +101,10 @@ pub struct ImportedObject {
 /// A record the connector could not turn into an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportRecordError {
-    /// The anchor, when it could be read.
+    /// The anchor, when it could be read: a record that fails for another
+    /// reason than its anchor should still name it, since a full import
+    /// keeps a known object named by an error (with the error) and stages
+    /// the delete of an object it did not see.
     pub anchor: Option<String>,
     /// Where the record is, e.g. `hr.csv line 17`.
     pub location: String,

@@ -42,6 +42,23 @@ pub fn parse_line(text: &str) -> Result<Attributes, Failure> {
     }
 }
 
+/// The anchor of a line that cannot be imported, when it can still be
+/// read: the line (with invalid UTF-8 replaced) is a JSON object whose
+/// anchor attribute (of the first object type, as the CSV connector does)
+/// is a non-empty string or an integer. A full import keeps the object
+/// so named, with the error, instead of staging its delete.
+fn fallback_anchor(types: &ObjectTypes, text: &str) -> Option<String> {
+    let t = types.types.first()?;
+    let serde_json::Value::Object(map) = serde_json::from_str(text).ok()? else {
+        return None;
+    };
+    match map.get(&t.anchor)? {
+        serde_json::Value::String(a) if !a.is_empty() && !a.contains('\u{FFFD}') => Some(a.clone()),
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// A record's object type, anchor and DN.
 pub fn identify<'t>(
     types: &'t ObjectTypes,
@@ -144,8 +161,9 @@ impl<'a> JsonlImport<'a> {
             })
         };
         let Ok(text) = std::str::from_utf8(bytes) else {
+            let anchor = fallback_anchor(&self.s.types, &String::from_utf8_lossy(bytes));
             return Some(err(
-                None,
+                anchor,
                 ("invalid-utf8", "the line is not valid UTF-8".into()),
             ));
         };
@@ -154,10 +172,15 @@ impl<'a> JsonlImport<'a> {
         }
         let mut attrs = match parse_line(text) {
             Ok(a) => a,
-            Err(f) => return Some(err(None, f)),
+            Err(f) => return Some(err(fallback_anchor(&self.s.types, text), f)),
         };
         let (t, anchor, dn) = match identify(&self.s.types, &attrs) {
             Ok(x) => x,
+            // A missing or unusable anchor is the error itself; only an
+            // unknown object type leaves an anchor to name.
+            Err(f) if f.0.ends_with("object-type") => {
+                return Some(err(fallback_anchor(&self.s.types, text), f));
+            }
             Err(f) => return Some(err(None, f)),
         };
         if let Some(first) = self.seen.get(anchor.as_str()) {

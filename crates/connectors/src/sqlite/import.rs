@@ -97,6 +97,20 @@ fn item(
             error_type: kind.to_owned(),
         }))
     };
+    // The anchor, when its column is readable: a row that fails for
+    // another reason still names its object, which a full import then
+    // keeps (with the error) instead of staging its delete.
+    let anchor_hint = || {
+        let i = schema.columns.iter().position(|c| *c == s.anchor_column)?;
+        match row.get_ref(offset + i).ok()? {
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned),
+            ValueRef::Integer(n) => Some(n.to_string()),
+            _ => None,
+        }
+    };
     let mut attrs = Attributes::new();
     for (i, name) in schema.columns.iter().enumerate() {
         match to_value(row.get_ref(offset + i)?) {
@@ -106,7 +120,7 @@ fn item(
             Ok(None) => {}
             Err(_) => {
                 return err(
-                    None,
+                    anchor_hint(),
                     "invalid-utf8",
                     format!("column `{name}` is not valid UTF-8"),
                 );
@@ -123,7 +137,7 @@ fn item(
     };
     let t = match s.types.for_row(type_value.as_deref()) {
         Ok(t) => t,
-        Err((kind, detail)) => return err(None, kind, detail),
+        Err((kind, detail)) => return err(anchor_hint(), kind, detail),
     };
     let anchor = match attrs.get(&s.anchor_column) {
         Some(Value::String(a)) if !a.is_empty() => a.clone(),

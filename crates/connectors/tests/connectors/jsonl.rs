@@ -126,6 +126,7 @@ fn each_bad_line_should_be_an_error_and_the_rest_of_the_file_imported() {
     data.extend_from_slice(b"\n");
     data.extend_from_slice(b"{\"id\": \"1\", \"name\": \"again\"}\n");
     data.extend_from_slice(b"{\"id\": 4, \"bin\": {\"base64\": \"AQI=\"}}\r\n");
+    data.extend_from_slice(b"{\"id\": \"5\", \"name\": {\"first\": \"E\"}}\n");
     std::fs::write(dir.path().join("users.jsonl"), data).unwrap();
     let items = import_all(&mut *connector(dir.path()));
     let ok: Vec<_> = items.iter().filter_map(|i| i.as_ref().ok()).collect();
@@ -149,8 +150,17 @@ fn each_bad_line_should_be_an_error_and_the_rest_of_the_file_imported() {
             ("invalid-utf8".into(), l(4)),
             ("missing-anchor".into(), l(5)),
             ("duplicate-anchor".into(), l(7)),
+            ("invalid-value".into(), l(9)),
         ]
     );
+    // A line that still names its object carries the anchor (a full
+    // import then keeps that object instead of staging its delete).
+    let anchors: Vec<Option<&str>> = items
+        .iter()
+        .filter_map(|i| i.as_ref().err())
+        .map(|e| e.anchor.as_deref())
+        .collect();
+    assert_eq!(anchors, [None, None, Some("3"), None, Some("1"), Some("5")]);
 }
 
 fn change(id: &str, kind: ExportKind, attrs: &[(&str, Option<Value>)]) -> ExportChange {

@@ -504,3 +504,57 @@ fn create_table_without_columns_should_be_a_setting_error() {
         .unwrap_err();
     assert_eq!(errs[0].key, "create_table");
 }
+
+/// Every kind of bad row in one import: each is an error of its kind, the
+/// rest is imported, and a row that fails for another reason than its
+/// anchor names its object (a full import then keeps that object).
+#[test]
+fn each_bad_row_should_be_an_error_and_the_rest_of_the_table_imported() {
+    let dir = tempfile::tempdir().unwrap();
+    // No primary key: the table itself allows a missing or repeated id.
+    let path = database(dir.path(), "CREATE TABLE users (id TEXT, name TEXT);");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO users (rowid, id, name) VALUES
+               (1, '1', 'Ann'),
+               (2, NULL, 'No id'),
+               (3, '', 'Empty id'),
+               (4, '3', CAST(X'43FF' AS TEXT)),
+               (5, X'0102', 'Binary id'),
+               (6, '1', 'Again'),
+               (7, '4', 'Dee');",
+        )
+        .unwrap();
+    let mut conn = build(
+        &SqliteFactory,
+        dir.path(),
+        vec![person()],
+        json!({"path": "hr.db", "table": "users"}),
+    );
+    let (batches, _) = drain(conn.full_import(None).unwrap());
+    let items: Vec<_> = batches.into_iter().flatten().collect();
+    let ok: Vec<(&str, Value)> = items
+        .iter()
+        .filter_map(|i| i.as_ref().ok())
+        .map(|o| (o.anchor.as_str(), o.attributes["name"].clone()))
+        .collect();
+    assert_eq!(ok, [("1", Value::from("Ann")), ("4", Value::from("Dee"))]);
+    let errors: Vec<(&str, Option<&str>)> = items
+        .iter()
+        .filter_map(|i| i.as_ref().err())
+        .map(|e| (e.error_type.as_str(), e.anchor.as_deref()))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            ("missing-anchor", None),
+            ("missing-anchor", None),
+            ("invalid-utf8", Some("3")),
+            ("invalid-anchor", None),
+            ("duplicate-anchor", Some("1")),
+        ]
+    );
+    let utf8 = items[3].as_ref().unwrap_err();
+    assert!(utf8.detail.contains("column `name`"), "{}", utf8.detail);
+}

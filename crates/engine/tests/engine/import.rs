@@ -366,10 +366,9 @@ import_flows = [
 ]
 "#;
 
-/// A delta import from a SQLite changelog stages only the rows changed
-/// since the last import's watermark; a second one finds nothing.
-#[test]
-fn a_delta_import_from_a_sqlite_changelog_should_stage_only_the_changes_since_its_watermark() {
+/// HR in a SQLite table with a changelog filled by triggers: three people,
+/// imported and synchronised.
+fn sqlite_hr() -> (World, rusqlite::Connection) {
     let w = World::new(SQLITE_HR, &[]);
     let db = rusqlite::Connection::open(w.path("hr.db")).unwrap();
     db.execute_batch(
@@ -384,6 +383,14 @@ fn a_delta_import_from_a_sqlite_changelog_should_stage_only_the_changes_since_it
     let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
     assert_eq!(c.stage_add, 3);
     w.run_ok("hr", "full-sync", RunStatus::Success);
+    (w, db)
+}
+
+/// A delta import from a SQLite changelog stages only the rows changed
+/// since the last import's watermark; a second one finds nothing.
+#[test]
+fn a_delta_import_from_a_sqlite_changelog_should_stage_only_the_changes_since_its_watermark() {
+    let (w, db) = sqlite_hr();
 
     db.execute_batch(
         "UPDATE people SET dept = 'Math' WHERE id = '1';
@@ -407,4 +414,58 @@ fn a_delta_import_from_a_sqlite_changelog_should_stage_only_the_changes_since_it
     assert_eq!((s.projections, s.disconnections), (1, 1), "{s:#?}");
     assert_eq!(w.mv_text("hr", "1", "department").as_deref(), Some("Math"));
     assert_eq!(w.mv_text("hr", "4", "firstName").as_deref(), Some("Linus"));
+}
+
+/// A known person whose row can no longer be read (a column of invalid
+/// UTF-8) keeps the object: the full import records the error on it and
+/// stages no delete, so nothing downstream is deprovisioned. Once the row
+/// is fixed, the error goes.
+#[test]
+fn a_known_sqlite_row_that_turns_unreadable_should_keep_its_object_and_carry_the_error() {
+    let (w, db) = sqlite_hr();
+    db.execute_batch("UPDATE people SET first = CAST(X'41FF' AS TEXT) WHERE id = '2';")
+        .unwrap();
+    let r = w.run_ok("hr", "full-import", RunStatus::CompletedImportErrors);
+    let c = import_counters(&r);
+    assert_eq!((c.stage_failure, c.stage_delete), (1, 0), "{r:#?}");
+    let alan = w.cs("hr", "2").unwrap();
+    assert!(alan.pending_import.is_none(), "{alan:#?}");
+    assert_eq!(alan.error.unwrap().error_type, "invalid-utf8");
+
+    db.execute_batch("UPDATE people SET first = 'Alan' WHERE id = '2';")
+        .unwrap();
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    assert!(w.cs("hr", "2").unwrap().error.is_none());
+    assert_eq!(w.mv_all().len(), 3);
+}
+
+/// The same for a JSON-lines source: a line that is no longer valid but
+/// still names its anchor keeps its object.
+#[test]
+fn a_known_json_line_that_turns_invalid_should_keep_its_object_and_carry_the_error() {
+    let config = HR_DIR.replace(
+        r#"connector = { type = "csv", path = "hr.csv" }"#,
+        r#"connector = { type = "jsonl", path = "hr.jsonl" }"#,
+    );
+    let lines = |second: &str| {
+        format!(
+            "{{\"id\": \"1\", \"first\": \"Ada\"}}\n{second}\n{{\"id\": \"3\", \"first\": \"Grace\"}}\n"
+        )
+    };
+    let w = World::new(
+        &config,
+        &[("hr.jsonl", &lines(r#"{"id": "2", "first": "Alan"}"#))],
+    );
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w.write(
+        "hr.jsonl",
+        &lines(r#"{"id": "2", "first": {"given": "Alan"}}"#),
+    );
+    let r = w.run_ok("hr", "full-import", RunStatus::CompletedImportErrors);
+    let c = import_counters(&r);
+    assert_eq!((c.stage_failure, c.stage_delete), (1, 0), "{r:#?}");
+    let alan = w.cs("hr", "2").unwrap();
+    assert!(alan.pending_import.is_none(), "{alan:#?}");
+    assert_eq!(alan.error.unwrap().error_type, "invalid-value");
 }
