@@ -93,6 +93,28 @@ fn run_profile_should_print_counters_and_first_errors_and_exit_1_on_object_error
     settings().bind(|| insta::assert_snapshot!(out));
 }
 
+/// Without a terminal (a pipe, a CI log) progress is plain lines on
+/// stderr: the step's start, then its end with status, objects and rate;
+/// stdout keeps only the run's report.
+#[test]
+fn run_profile_without_a_terminal_should_print_plain_progress_lines_on_stderr() {
+    let w = small();
+    let out = w.run(&["run-profile", "hr", "full-import"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("step 1:")).collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert_eq!(lines[0], "step 1: full-import started");
+    assert!(
+        lines[1]
+            .starts_with("step 1: full-import finished: completed-import-errors, 6 objects in "),
+        "{err}"
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains("step 1: full-import started"), "{stdout}");
+    assert!(stdout.contains("stage-add 5"), "{stdout}");
+}
+
 #[test]
 fn run_profile_json_should_print_the_run_record() {
     let w = small();
