@@ -68,6 +68,10 @@ fn check_should_summarise_a_valid_configuration() {
     let w = small();
     let out = w.expect(&["check"], 0);
     settings().bind(|| insta::assert_snapshot!(out));
+    let json = w.expect(&["check", "--json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v.is_object(), "{json}");
+    settings().bind(|| insta::assert_snapshot!("check_json", json));
 }
 
 #[test]
@@ -175,6 +179,46 @@ fn cs_should_show_pending_exports_and_errors() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 4);
     settings().bind(|| insta::assert_snapshot!("cs_pending_export", pending));
+    settings().bind(|| insta::assert_snapshot!("cs_pending_export_json", json));
+}
+
+/// The other connector-space filters, human and JSON: pending imports
+/// before a sync, unconfirmed exports after an export.
+#[test]
+fn cs_should_show_pending_imports_and_unconfirmed_exports() {
+    let w = small();
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 1);
+    let pending = w.expect(&["cs", "hr", "--pending-import"], 0);
+    assert!(pending.contains("5 pending import"), "{pending}");
+    let json = w.expect(&["cs", "hr", "--pending-import", "--json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 5);
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["pending_import"]["kind"] == "add")
+    );
+    settings().bind(|| insta::assert_snapshot!("cs_pending_import", pending));
+
+    w.expect(&["run-profile", "hr", "full-sync", "--no-progress"], 0);
+    w.expect(&["run-profile", "dir", "export", "--no-progress"], 0);
+    let unconfirmed = w.expect(&["cs", "dir", "--unconfirmed-export"], 0);
+    assert!(
+        unconfirmed.contains("4 unconfirmed export"),
+        "{unconfirmed}"
+    );
+    let json = w.expect(&["cs", "dir", "--unconfirmed-export", "--json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 4);
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o.get("pending_export").is_none())
+    );
+    settings().bind(|| insta::assert_snapshot!("cs_unconfirmed_export", unconfirmed));
+    settings().bind(|| insta::assert_snapshot!("cs_unconfirmed_export_json", json));
 }
 
 #[test]
@@ -201,6 +245,12 @@ fn cs_errors_should_show_the_error_kept_with_the_object_while_the_rest_synchroni
         "the object keeps its pending import for the next sync"
     );
     settings().bind(|| insta::assert_snapshot!(errors));
+    settings().bind(|| {
+        insta::assert_snapshot!(
+            "cs_errors_json",
+            w.expect(&["cs", "hr", "--errors", "--json"], 0)
+        )
+    });
 }
 
 #[test]
@@ -215,6 +265,7 @@ fn mv_should_filter_by_attribute_value() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 5);
     settings().bind(|| insta::assert_snapshot!(out));
+    settings().bind(|| insta::assert_snapshot!("mv_json", json));
 }
 
 #[test]
