@@ -6,7 +6,11 @@
 //! commit, after each export batch is applied, ...). With
 //! `AUTOSYNC_CRASH_TRACE=file` it appends each point it passes to `file`;
 //! with `AUTOSYNC_CRASH_AFTER=n` it SIGKILLs itself at the n-th point. A
-//! reference run counts the points; each seed picks one at random.
+//! reference run lists the points; the test crashes once at each kind of
+//! point of each kind of step of each MA (a random instance of it), then at
+//! random points up to `AUTOSYNC_CRASH_SEEDS` (default 24). The scenario
+//! has full and delta cycles, so a watermark saved ahead of the changes it
+//! covers (a delta import would then skip them) shows up as a divergence.
 
 use super::support::*;
 use std::path::Path;
@@ -26,8 +30,9 @@ fn prepare() -> Workdir {
     w
 }
 
-/// Change the HR file: new titles, terminations, new hires, removed rows.
-fn change_hr(w: &Workdir) {
+/// Change the HR file (change number `round`): new titles, terminations,
+/// new hires, removed rows.
+fn change_hr(w: &Workdir, round: usize) {
     w.edit("data/hr.csv", |text| {
         let mut lines: Vec<String> = Vec::new();
         for (i, l) in text.lines().enumerate() {
@@ -46,28 +51,48 @@ fn change_hr(w: &Workdir) {
         }
         for n in 0..6 {
             lines.push(format!(
-                "N{n:04},New,Hire{n},new.hire{n}@example.com,Engineering,Engineer,,active"
+                "N{round}{n:03},New,Hire{round}x{n},new.hire{round}x{n}@example.com,Engineering,Engineer,,active"
             ));
         }
         lines.join("\n") + "\n"
     });
 }
 
-/// The runs of the scenario: a cycle, a change, a cycle, a cycle.
+/// The quickstart's cycle with delta steps: the HR file compared with the
+/// connector space (its watermark skips an unchanged file, so a watermark
+/// saved ahead of its staged changes would lose them), a delta sync of the
+/// pending imports only, and delta confirming imports.
+const DELTA_CYCLE: [(&str, &str); 8] = [
+    ("hr", "delta-import"),
+    ("hr", "delta-sync"),
+    ("app", "export"),
+    ("directory", "export"),
+    ("app", "delta-import"),
+    ("directory", "delta-import"),
+    ("app", "delta-sync"),
+    ("directory", "delta-sync"),
+];
+
+/// The runs of the scenario: a full cycle, a change, a delta cycle, a
+/// change, a full cycle, a delta cycle.
 fn commands() -> Vec<(&'static str, &'static str)> {
     let mut v = CYCLE.to_vec();
     v.push(("--change--", ""));
+    v.extend(DELTA_CYCLE);
+    v.push(("--change--", ""));
     v.extend(CYCLE);
-    v.extend(CYCLE);
+    v.extend(DELTA_CYCLE);
     v
 }
 
 /// Run the scenario; `crash` = (command index, n-th crash point in it).
 fn scenario(w: &Workdir, crash: Option<(usize, u64)>, trace: Option<&Path>) -> bool {
     let mut crashed = false;
+    let mut changes = 0;
     for (i, (ma, profile)) in commands().into_iter().enumerate() {
         if ma == "--change--" {
-            change_hr(w);
+            changes += 1;
+            change_hr(w, changes);
             continue;
         }
         let args = ["run-profile", ma, profile, "--no-progress", "--json"];
@@ -185,14 +210,18 @@ fn sigkill_at_random_crash_points_should_converge_to_the_uninterrupted_end_state
     let expected_inserts = inserts(&reference);
     assert!(expected_inserts.iter().all(|(_, n)| *n == 1));
 
-    // Crash points per command of the reference run.
+    // Crash points per command of the reference run, grouped by MA, kind
+    // of step and the point's name.
     let mut points: Vec<(usize, u64)> = Vec::new();
-    for (i, _) in commands().iter().enumerate() {
-        let n = std::fs::read_to_string(trace.path().join(format!("{i:03}")))
-            .map(|t| t.lines().count() as u64)
-            .unwrap_or(0);
-        for k in 1..=n {
-            points.push((i, k));
+    let mut kinds: Kinds = Default::default();
+    for (i, (ma, profile)) in commands().iter().enumerate() {
+        let text =
+            std::fs::read_to_string(trace.path().join(format!("{i:03}"))).unwrap_or_default();
+        for (k, line) in text.lines().enumerate() {
+            let point = (i, k as u64 + 1);
+            points.push(point);
+            let name = line.split_once(' ').map_or(line, |(_, n)| n).to_owned();
+            kinds.entry((ma, profile, name)).or_default().push(point);
         }
     }
     assert!(
@@ -201,13 +230,22 @@ fn sigkill_at_random_crash_points_should_converge_to_the_uninterrupted_end_state
         points.len()
     );
 
+    // One crash at each kind of point in each kind of step of each MA (a
+    // random one of its instances), then random points up to the seed
+    // count.
     let seeds: u64 = std::env::var("AUTOSYNC_CRASH_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(24);
     let mut rng = Lcg(0x5eed_2026_1123);
-    for seed in 0..seeds {
-        let pick = points[(rng.next() % points.len() as u64) as usize];
+    let mut picks: Vec<(usize, u64)> = kinds
+        .values()
+        .map(|v| v[(rng.next() % v.len() as u64) as usize])
+        .collect();
+    while (picks.len() as u64) < seeds.max(kinds.len() as u64 + 8) {
+        picks.push(points[(rng.next() % points.len() as u64) as usize]);
+    }
+    for (seed, pick) in picks.into_iter().enumerate() {
         let w = prepare();
         assert!(
             scenario(&w, Some(pick), None),
@@ -226,6 +264,9 @@ fn sigkill_at_random_crash_points_should_converge_to_the_uninterrupted_end_state
         );
     }
 }
+
+/// Crash points by (MA, step, point name): (command index, n-th point).
+type Kinds = std::collections::BTreeMap<(&'static str, &'static str, String), Vec<(usize, u64)>>;
 
 /// A tiny deterministic generator: the seeds are reproducible.
 struct Lcg(u64);
