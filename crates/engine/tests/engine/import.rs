@@ -349,35 +349,27 @@ fn a_delta_import_of_a_file_should_stage_what_differs_from_the_connector_space()
     assert_eq!(w.mv_text("hr", "1", "department").as_deref(), Some("Math"));
 }
 
-const SQLITE_HR: &str = r#"
-[metaverse.person]
-attributes = ["employeeId", "firstName", "department"]
-
-[[ma]]
-name = "hr"
-connector = { type = "sqlite", path = "hr.db", table = "people", delta = { kind = "changelog", table = "people_changelog", sequence_column = "seq", anchor_column = "id", operation_column = "op" } }
-object_types = [{ name = "person", anchor = "id" }]
-join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
-projection = [{ mv_type = "person" }]
-import_flows = [
-  { mv = "employeeId", from = "id" },
-  { mv = "firstName", from = "first" },
-  { mv = "department", from = "dept" },
-]
-"#;
+/// `HR_DIR` with HR in a SQLite table whose changelog triggers fill.
+fn sqlite_config() -> String {
+    HR_DIR.replace(
+        r#"connector = { type = "csv", path = "hr.csv" }"#,
+        r#"connector = { type = "sqlite", path = "hr.db", table = "people", delta = { kind = "changelog", table = "people_changelog", sequence_column = "seq", anchor_column = "id", operation_column = "op" } }"#,
+    )
+}
 
 /// HR in a SQLite table with a changelog filled by triggers: three people,
 /// imported and synchronised.
 fn sqlite_hr() -> (World, rusqlite::Connection) {
-    let w = World::new(SQLITE_HR, &[]);
+    let w = World::new(&sqlite_config(), &[]);
     let db = rusqlite::Connection::open(w.path("hr.db")).unwrap();
     db.execute_batch(
-        "CREATE TABLE people (id TEXT PRIMARY KEY, first TEXT, dept TEXT);
+        "CREATE TABLE people (id TEXT PRIMARY KEY, first TEXT, last TEXT, dept TEXT);
          CREATE TABLE people_changelog (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, op TEXT NOT NULL);
          CREATE TRIGGER people_ai AFTER INSERT ON people BEGIN INSERT INTO people_changelog(id, op) VALUES (NEW.id, 'I'); END;
          CREATE TRIGGER people_au AFTER UPDATE ON people BEGIN INSERT INTO people_changelog(id, op) VALUES (NEW.id, 'U'); END;
          CREATE TRIGGER people_ad AFTER DELETE ON people BEGIN INSERT INTO people_changelog(id, op) VALUES (OLD.id, 'D'); END;
-         INSERT INTO people VALUES ('1', 'Ada', 'R&D'), ('2', 'Alan', 'R&D'), ('3', 'Grace', 'Navy');",
+         INSERT INTO people VALUES ('1', 'Ada', 'Lovelace', 'R&D'), ('2', 'Alan', 'Turing', 'R&D'),
+           ('3', 'Grace', 'Hopper', 'Navy');",
     )
     .unwrap();
     let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
@@ -395,7 +387,7 @@ fn a_delta_import_from_a_sqlite_changelog_should_stage_only_the_changes_since_it
     db.execute_batch(
         "UPDATE people SET dept = 'Math' WHERE id = '1';
          DELETE FROM people WHERE id = '2';
-         INSERT INTO people VALUES ('4', 'Linus', 'Kernel');",
+         INSERT INTO people VALUES ('4', 'Linus', 'Torvalds', 'Kernel');",
     )
     .unwrap();
     let r = w.run_ok("hr", "delta-import", RunStatus::Success);
