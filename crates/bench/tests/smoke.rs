@@ -44,13 +44,11 @@ fn autosync() -> PathBuf {
     bin
 }
 
-/// Runs a scenario with `--json` and returns its report.
-fn bench(args: &[&str]) -> Value {
+/// Runs `autosync-bench ARGS --json` and returns its one JSON object.
+fn report(args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_autosync-bench"))
         .args(args)
         .arg("--json")
-        .arg("--autosync")
-        .arg(autosync())
         .output()
         .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -62,8 +60,17 @@ fn bench(args: &[&str]) -> Value {
     assert_eq!(stdout.lines().count(), 1, "one JSON object on one line");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["scenario"], args[0]);
-    assert_eq!(report["objects"], 320, "people in the quickstart's hr.csv");
     assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
+    report
+}
+
+/// Runs a controller scenario against the `autosync` binary.
+fn bench(args: &[&str]) -> Value {
+    let binary = autosync();
+    let mut all = args.to_vec();
+    all.extend(["--autosync", binary.to_str().unwrap()]);
+    let report = report(&all);
+    assert_eq!(report["objects"], 320, "people in the quickstart's hr.csv");
     report
 }
 
@@ -133,19 +140,7 @@ fn vs_fixed_order_should_measure_both_schedulers_on_the_same_workload() {
 /// bar with whether the run met it.
 #[test]
 fn engine_should_report_every_figure_and_bar() {
-    let out = Command::new(env!("CARGO_BIN_EXE_autosync-bench"))
-        .args(["engine", "--objects", "2000", "--json"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "autosync-bench engine failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
-    assert_eq!(report["scenario"], "engine");
+    let report = report(&["engine", "--objects", "2000"]);
     assert_eq!(report["objects"], 2000);
     assert_eq!(report["machine"]["cores"].as_u64(), Some(num_cores()));
     let results = &report["results"];
