@@ -55,3 +55,45 @@ pub fn import_all(conn: &mut dyn Connector) -> Vec<ImportItem> {
         .flatten()
         .collect()
 }
+
+/// The compliance suite for one connector: in module `$module`, a test per
+/// check of `autosync_connector::compliance` (each on a fresh target from
+/// `$target`, a `fn() -> (TempDir, ComplianceTarget)`), and a test that
+/// fails when the suite has a check this list lacks.
+macro_rules! compliance_suite {
+    ($module:ident, $target:expr) => {
+        crate::common::compliance_suite!(@checks $module, $target, [
+            export_adds_then_full_import_returns_exactly_them,
+            export_update_remove_attribute_and_delete_round_trip,
+            re_sending_an_add_updates_in_place,
+            failed_changes_do_not_stop_the_batch,
+            full_import_streams_in_bounded_batches,
+            delta_import_returns_changes_and_a_watermark,
+            unchanged_is_true_only_when_nothing_changed,
+        ]);
+    };
+    (@checks $module:ident, $target:expr, [$($check:ident),* $(,)?]) => {
+        mod $module {
+            use super::*;
+
+            $(
+                #[test]
+                fn $check() {
+                    let (_dir, t) = $target();
+                    autosync_connector::compliance::$check(&t);
+                }
+            )*
+
+            #[test]
+            fn every_check_of_the_suite_should_have_its_test() {
+                let tested = [$(stringify!($check)),*];
+                let suite: Vec<&str> = autosync_connector::compliance::CHECKS
+                    .iter()
+                    .map(|c| c.0)
+                    .collect();
+                assert_eq!(tested.to_vec(), suite);
+            }
+        }
+    };
+}
+pub(crate) use compliance_suite;

@@ -1,7 +1,7 @@
 //! The CSV connector against real files.
 
 use crate::common::{build, ctx, drain, import_all, person, settings};
-use autosync_connector::compliance::{self, ComplianceTarget};
+use autosync_connector::compliance::ComplianceTarget;
 use autosync_connector::{
     ConnectorErrorKind, ConnectorFactory, ExportChange, ExportOutcome, ImportItem,
 };
@@ -66,47 +66,7 @@ fn read_back(path: &Path) -> BTreeMap<String, Attributes> {
     out
 }
 
-#[test]
-fn csv_connector_should_return_exported_adds_on_full_import() {
-    let (_d, t) = target();
-    compliance::export_adds_then_full_import_returns_exactly_them(&t);
-}
-
-#[test]
-fn csv_connector_should_round_trip_updates_removals_and_deletes() {
-    let (_d, t) = target();
-    compliance::export_update_remove_attribute_and_delete_round_trip(&t);
-}
-
-#[test]
-fn csv_connector_should_update_in_place_when_an_add_is_re_sent() {
-    let (_d, t) = target();
-    compliance::re_sending_an_add_updates_in_place(&t);
-}
-
-#[test]
-fn csv_connector_should_apply_the_rest_of_a_batch_after_a_failed_change() {
-    let (_d, t) = target();
-    compliance::failed_changes_do_not_stop_the_batch(&t);
-}
-
-#[test]
-fn csv_connector_should_stream_full_imports_in_bounded_batches() {
-    let (_d, t) = target();
-    compliance::full_import_streams_in_bounded_batches(&t);
-}
-
-#[test]
-fn csv_connector_should_read_everything_on_delta_import() {
-    let (_d, t) = target();
-    compliance::delta_import_returns_changes_and_a_watermark(&t);
-}
-
-#[test]
-fn csv_connector_should_report_unchanged_only_for_an_untouched_file() {
-    let (_d, t) = target();
-    compliance::unchanged_is_true_only_when_nothing_changed(&t);
-}
+crate::common::compliance_suite!(suite, target);
 
 fn connector(dir: &Path, extra: serde_json::Value) -> Box<dyn autosync_connector::Connector> {
     let mut s = settings(json!({"path": "users.csv"}));

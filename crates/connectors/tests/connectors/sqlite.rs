@@ -4,7 +4,7 @@
 //! injection attempts, types and whole-step errors.
 
 use crate::common::{build, ctx, drain, person, settings};
-use autosync_connector::compliance::{self, ComplianceTarget};
+use autosync_connector::compliance::ComplianceTarget;
 use autosync_connector::{
     ConnectorErrorKind, ConnectorFactory, ExportChange, ExportOutcome, ImportChange,
 };
@@ -126,52 +126,9 @@ fn plain_target() -> (TempDir, ComplianceTarget) {
     target(PLAIN_SCHEMA, json!({}), false)
 }
 
-macro_rules! compliance_tests {
-    ($module:ident, $target:ident) => {
-        mod $module {
-            use super::*;
-
-            #[test]
-            fn should_return_exported_adds_on_full_import() {
-                compliance::export_adds_then_full_import_returns_exactly_them(&$target().1);
-            }
-
-            #[test]
-            fn should_round_trip_updates_removals_and_deletes() {
-                compliance::export_update_remove_attribute_and_delete_round_trip(&$target().1);
-            }
-
-            #[test]
-            fn should_update_in_place_when_an_add_is_re_sent() {
-                compliance::re_sending_an_add_updates_in_place(&$target().1);
-            }
-
-            #[test]
-            fn should_apply_the_rest_of_a_batch_after_a_failed_change() {
-                compliance::failed_changes_do_not_stop_the_batch(&$target().1);
-            }
-
-            #[test]
-            fn should_stream_full_imports_in_bounded_batches() {
-                compliance::full_import_streams_in_bounded_batches(&$target().1);
-            }
-
-            #[test]
-            fn should_return_changes_on_delta_import() {
-                compliance::delta_import_returns_changes_and_a_watermark(&$target().1);
-            }
-
-            #[test]
-            fn should_never_report_a_changed_table_unchanged() {
-                compliance::unchanged_is_true_only_when_nothing_changed(&$target().1);
-            }
-        }
-    };
-}
-
-compliance_tests!(sqlite_with_changelog, changelog_target);
-compliance_tests!(sqlite_with_change_column, column_target);
-compliance_tests!(sqlite_without_delta, plain_target);
+crate::common::compliance_suite!(with_changelog, changelog_target);
+crate::common::compliance_suite!(with_change_column, column_target);
+crate::common::compliance_suite!(without_delta, plain_target);
 
 fn add(id: &str, attrs: &[(&str, Value)]) -> ExportChange {
     ExportChange {
