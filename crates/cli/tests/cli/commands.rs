@@ -317,3 +317,83 @@ fn export_over_the_deletion_threshold_should_stop_until_approved() {
             .unwrap();
     assert_eq!(history[0]["steps"][0]["counters"]["deletes"], 3);
 }
+
+/// `autosync` with no `-c`, run in `cwd` with `env`.
+fn bare(cwd: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.current_dir(cwd)
+        .args(args)
+        .env_remove("AUTOSYNC_CONFIG")
+        .env_remove("AUTOSYNC_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// The configuration comes from `-c`, else `$AUTOSYNC_CONFIG`, else
+/// `./autosync.toml`; a missing one is exit 2 naming the path.
+#[test]
+fn the_configuration_should_come_from_the_flag_then_the_environment_then_the_current_folder() {
+    let w = small();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config = w.config();
+    let config = config.to_str().unwrap();
+    // ./autosync.toml
+    let out = bare(w.path(), &["check"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // Nothing in the current folder.
+    let out = bare(elsewhere.path(), &["check"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("autosync.toml") && err.contains("--config"),
+        "{err}"
+    );
+    // $AUTOSYNC_CONFIG
+    let out = bare(elsewhere.path(), &["check"], &[("AUTOSYNC_CONFIG", config)]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // -c wins over the environment.
+    let missing = elsewhere.path().join("missing.toml");
+    let out = bare(
+        elsewhere.path(),
+        &["-c", missing.to_str().unwrap(), "check"],
+        &[("AUTOSYNC_CONFIG", config)],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+/// A configuration error stops `run-profile` before anything runs: exit 2,
+/// and no store is created.
+#[test]
+fn run_profile_with_a_configuration_error_should_exit_2_and_run_nothing() {
+    let w = Workdir::with_config(&SMALL.replace(
+        "{ mv = \"status\", from = \"status\" }",
+        "{ mv = \"state\", from = \"status\" }",
+    ));
+    let out = w.run(&["run-profile", "hr", "full-import", "--no-progress"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("autosync.toml:"));
+    assert!(!w.path().join("state").exists(), "a store was created");
+}
+
+/// A store that cannot be opened (here a file that is not a database) is
+/// exit 4, with the store's path in the message.
+#[test]
+fn a_store_that_cannot_be_opened_should_exit_4_naming_it() {
+    let w = small();
+    std::fs::create_dir_all(w.path().join("state")).unwrap();
+    std::fs::write(
+        w.path().join("state/autosync.db"),
+        "not a database, not at all",
+    )
+    .unwrap();
+    let out = w.run(&["run-profile", "hr", "full-import", "--no-progress"]);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("state/autosync.db") && err.contains("not a database"),
+        "{err}"
+    );
+}
