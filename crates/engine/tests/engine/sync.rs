@@ -1,5 +1,6 @@
 //! Synchronisation rules: join, projection, filters, precedence, the
-//! metaverse deletion rule and deprovisioning of other connectors.
+//! metaverse deletion rule, deprovisioning of other connectors and constant
+//! flows.
 
 use crate::fixture::*;
 use autosync_model::{Connection, RunStatus};
@@ -444,4 +445,48 @@ fn the_engine_should_declare_its_configurations_names_to_the_store() {
     w.run_ok("hr", "full-import", RunStatus::Success);
     w.run_ok("hr", "full-sync", RunStatus::Success);
     assert_eq!(w.mv_text("hr", "1", "firstName").as_deref(), Some("Ada"));
+}
+
+/// A constant flows like any value: into the metaverse on import (with
+/// its contributor), and out to a target on export.
+#[test]
+fn constant_flows_should_set_the_same_value_on_every_object_in_and_out() {
+    let config = HR_DIR
+        .replace(
+            r#"attributes = ["employeeId", "firstName", "lastName", "department", "email"]"#,
+            r#"attributes = ["employeeId", "firstName", "lastName", "department", "email", "source"]"#,
+        )
+        .replace(
+            r#"  { mv = "department", from = "dept" },
+]"#,
+            r#"  { mv = "department", from = "dept" },
+  { mv = "source", constant = "hr" },
+]"#,
+        )
+        .replace(
+            r#"  { cs = "employee", from = "employeeId" },
+]"#,
+            r#"  { cs = "employee", from = "employeeId" },
+  { cs = "managed", constant = true },
+]"#,
+        );
+    let w = World::new(&config, &[("hr.csv", HR_CSV)]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    let people = w.mv_all();
+    assert_eq!(people.len(), 3);
+    for p in &people {
+        let v = &p.attributes["source"];
+        assert_eq!(
+            (v.value.to_text().as_str(), v.contributor.as_str()),
+            ("hr", "hr")
+        );
+    }
+    w.run_ok("dir", "export", RunStatus::Success);
+    let dir = w.read("dir.csv");
+    let mut lines = dir.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let managed = header.iter().position(|c| *c == "managed").unwrap();
+    let values: Vec<&str> = lines.map(|l| l.split(',').nth(managed).unwrap()).collect();
+    assert_eq!(values, ["true"; 3], "{dir}");
 }
