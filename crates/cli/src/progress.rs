@@ -45,7 +45,7 @@ impl Lines {
         }
     }
 
-    /// `n objects, r/s` since the step started.
+    /// `N objects in S s, R/s`: the step's count, time and rate so far.
     fn counts(&self) -> String {
         let secs = self.started.elapsed().as_secs_f64();
         let rate = if secs > 0.0 {
