@@ -133,6 +133,9 @@ pub(crate) enum Notice {
     ReloadRejected { message: String },
     /// A controller hook failed (its safe default was used).
     HookError { ma: String, message: String },
+    /// A reload was accepted: notify through these settings from now on
+    /// (none: stop notifying), keeping what was already sent.
+    Reconfigure(Option<autosync_notify::NotifyConfig>),
 }
 
 /// A run that ended (or that its before hook skipped).
@@ -502,6 +505,9 @@ impl Executor {
             }
         }
         self.persist();
+        // Notification settings take effect with the rest; repeats already
+        // suppressed stay suppressed.
+        self.notice(Notice::Reconfigure(self.config.notifications.clone()));
         let mut parts = vec!["configuration reloaded".to_owned()];
         let list = |v: &[String]| v.join(", ");
         if !changed.is_empty() {

@@ -48,20 +48,27 @@ fn save_state(store: &dyn Store, state: &SuppressionState) {
 
 /// Starts the notifier's task; notices sent to the returned channel are
 /// handled in order. Without a configuration, notices are only logged
-/// (the executor logs them already).
+/// (the executor logs them already). A reload's [`Notice::Reconfigure`]
+/// switches the settings, keeping the suppression state.
 pub(crate) fn spawn(
     config: Option<NotifyConfig>,
     store: Arc<dyn Store>,
 ) -> (mpsc::UnboundedSender<Notice>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<Notice>();
     let handle = tokio::spawn(async move {
-        let Some(config) = config else {
-            while rx.recv().await.is_some() {}
-            return;
-        };
-        let state = load_state(store.as_ref());
-        let mut notifier = Notifier::new(config, state);
+        let mut notifier = config.map(|c| Notifier::new(c, load_state(store.as_ref())));
         while let Some(notice) = rx.recv().await {
+            if let Notice::Reconfigure(config) = notice {
+                let state = match &notifier {
+                    Some(n) => n.state().clone(),
+                    None => load_state(store.as_ref()),
+                };
+                notifier = config.map(|c| Notifier::new(c, state));
+                continue;
+            }
+            let Some(notifier) = notifier.as_mut() else {
+                continue;
+            };
             let now = chrono::Utc::now();
             let delivery = match notice {
                 Notice::RunEnded(run) => {
@@ -138,5 +145,6 @@ fn event_of(notice: Notice) -> Option<Event> {
             trigger: "controller hook".to_owned(),
             message,
         },
+        Notice::Reconfigure(_) => return None,
     })
 }

@@ -138,3 +138,30 @@ async fn a_refused_reload_is_notified_and_the_running_configuration_stays() {
     .await;
     svc.shutdown().await;
 }
+
+/// Notification settings are reloaded with the rest: a service started
+/// without any notifies through the webhook a reload added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_adds_notifications_notifies_from_then_on() {
+    let dir = converged_quickstart().await;
+    edit_config(dir.path(), |t| hr_controller(&t, "triggers = []"));
+    let svc = Running::start(dir.path());
+    let hook = WebhookSink::start();
+    edit_config(dir.path(), |t| {
+        global_controller(&t, &webhook_section(&hook.url))
+    });
+    let answer = reload(&svc).await.unwrap();
+    assert!(answer.contains("configuration reloaded"), "{answer}");
+    svc.commands
+        .send(Command::ReloadRejected {
+            message: "configuration reload refused: a test".to_owned(),
+        })
+        .unwrap();
+    let sent = hook.wait_events("config-reload-rejected", 1).await;
+    assert!(
+        sent[0]["message"].as_str().unwrap().contains("a test"),
+        "{:#}",
+        sent[0]
+    );
+    svc.shutdown().await;
+}
