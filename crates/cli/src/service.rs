@@ -11,11 +11,69 @@ use autosync_engine::Engine;
 use autosync_service::CancellationToken;
 use autosync_service::{EngineAdapter, Service, controller_config};
 use signals::wait_for_signal;
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The file a service locks (next to its store) while it runs: one
+/// service per store, and no queueing into the store behind its back.
+pub(crate) fn lock_path(store_path: &Path) -> PathBuf {
+    let mut name = store_path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".service-lock");
+    store_path.with_file_name(name)
+}
+
+/// Takes the service lock of the store at `store_path`: `Some(file)` (the
+/// lock lasts as long as the file, and ends with the process however it
+/// ends), `None` when a running service holds it.
+pub(crate) fn try_lock(store_path: &Path) -> Result<Option<File>, Failure> {
+    let path = lock_path(store_path);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create folder {}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open the service lock {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Ok(None),
+        Err(TryLockError::Error(e)) => Err(anyhow::Error::new(e)
+            .context(format!("cannot lock {}", path.display()))
+            .into()),
+    }
+}
+
+/// Takes the service lock for `autosync run`, waiting a little for a
+/// command that holds it briefly (`autosync queue` without a service).
+fn lock_for_service(store_path: &Path) -> Result<File, Failure> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        if let Some(file) = try_lock(store_path)? {
+            return Ok(file);
+        }
+        if Instant::now() >= deadline {
+            return Err(Failure::Usage(format!(
+                "another autosync service runs on the store {} (it holds {}): one service per store; stop it first",
+                store_path.display(),
+                lock_path(store_path).display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
 
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
     let (loaded, registry) = load(cli)?;
     let config = controller_config(&loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
+    let _lock = lock_for_service(&loaded.system.base_dir.join(&loaded.system.store.path))?;
     let no_controller_section = loaded.system.controller.is_none()
         && loaded.system.mas.iter().all(|m| m.controller.is_none());
     let store = open_store(&loaded.system)?;

@@ -75,10 +75,16 @@ struct Service(Child);
 
 impl Service {
     fn start(w: &Workdir) -> Service {
+        Service::start_with(w, &[])
+    }
+
+    /// `autosync run ARGS`.
+    fn start_with(w: &Workdir, args: &[&str]) -> Service {
         let child = Command::new(BIN)
             .arg("-c")
             .arg(w.config())
             .arg("run")
+            .args(args)
             .env_remove("AUTOSYNC_CONFIG")
             .env("AUTOSYNC_LOG", "info")
             .stdout(Stdio::null())
@@ -463,4 +469,31 @@ fn after_a_sigkill_the_service_should_resume_without_losing_or_repeating_a_run()
     }
     let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "ran twice: {repeated:?}\n{runs:#?}");
+}
+
+/// One service per store: a second `autosync run` is refused, and so is
+/// `autosync queue` writing the store behind a service that runs without
+/// its API (the service would overwrite the queue it saved). Once the
+/// service stops, both work again.
+#[test]
+fn a_second_service_and_offline_queueing_should_be_refused_while_a_service_runs() {
+    let w = Workdir::quickstart();
+    let service = Service::start_with(&w, &["--no-api"]);
+    wait_for("the first cycle to end", || controller_idle(w.path()));
+    let second = w.run(&["run", "--once"]);
+    assert_eq!(second.status.code(), Some(2), "{second:?}");
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("another autosync service runs on the store"),
+        "{err}"
+    );
+    let queued = w.run(&["queue", "hr", "full-import"]);
+    assert_eq!(queued.status.code(), Some(2), "{queued:?}");
+    let err = String::from_utf8_lossy(&queued.stderr);
+    assert!(err.contains("its API is off"), "{err}");
+    let (code, log) = service.terminate();
+    assert_eq!(code, Some(0), "log:\n{log}");
+    let out = w.expect(&["queue", "hr", "full-import"], 0);
+    assert!(out.contains("no service running"), "{out}");
+    w.expect(&["run", "--once"], 0);
 }
