@@ -31,7 +31,7 @@ pub fn dispatch(cli: &Cli) -> Result<Code, Failure> {
         Command::ClearQueue(a) => control(cli, Control::ClearQueue, Some(&a.ma), a.json),
         Command::Pause(a) => control(cli, Control::Pause, a.ma.as_deref(), a.json),
         Command::Resume(a) => control(cli, Control::Resume, a.ma.as_deref(), a.json),
-        Command::Reject(a) => control(cli, Control::Reject, Some(&a.ma), a.json),
+        Command::Reject(a) => crate::control::reject(cli, a),
         Command::Maintenance(a) => crate::control::maintenance(cli, a.mode, a.json),
     }
 }
@@ -224,15 +224,31 @@ fn mv(cli: &Cli, a: &MvArgs) -> Result<Code, Failure> {
     Ok(Code::Ok)
 }
 
-/// Records in the store that the next export of `ma` may exceed its
-/// deletion threshold once; returns the sentence to print.
+/// Approves in the store what a threshold stopped on `ma` (no service
+/// runs): the syncs a staging threshold held may run, and the next export
+/// may exceed the deletion threshold once. Returns the sentence to print.
 pub(crate) fn approve_in_store(cli: &Cli, ma: &str) -> Result<String, Failure> {
     let engine = engine(cli)?;
     check_ma(engine.system(), ma)?;
-    engine
-        .approve_deletions(ma)
+    let approval = engine
+        .approve(ma)
         .with_context(|| format!("cannot record the approval for `{ma}`"))?;
-    Ok(format!(
-        "approved: the next export of `{ma}` may exceed its deletion threshold once"
-    ))
+    Ok(approval.describe(ma))
+}
+
+/// Rejects in the store what a threshold stopped on `ma` (no service
+/// runs). Returns the sentence to print; a rejection with nothing to
+/// reject, or while the MA runs, is refused (exit 2).
+pub(crate) fn reject_in_store(cli: &Cli, ma: &str) -> Result<String, Failure> {
+    let engine = engine(cli)?;
+    check_ma(engine.system(), ma)?;
+    match engine.reject(ma) {
+        Ok(r) => Ok(r.describe(ma)),
+        Err(autosync_engine::RejectError::Discard(autosync_engine::DiscardError::Engine(e))) => {
+            Err(anyhow::Error::new(e)
+                .context(format!("cannot reject for `{ma}`"))
+                .into())
+        }
+        Err(e) => Err(Failure::Usage(e.to_string())),
+    }
 }

@@ -10,7 +10,7 @@
 
 #![allow(clippy::print_stdout)] // printing is what these commands are for
 
-use crate::args::{ApproveArgs, Cli, OnOff, QueueArgs};
+use crate::args::{ApproveArgs, Cli, MaControlArgs, OnOff, QueueArgs};
 use crate::commands::{load, open_store};
 use crate::exit::{Code, Failure};
 use anyhow::Context as _;
@@ -374,6 +374,22 @@ pub fn maintenance(cli: &Cli, mode: OnOff, json: bool) -> Result<Code, Failure> 
         OnOff::Off => Control::EndMaintenance,
     };
     control(cli, action, None, json)
+}
+
+/// `autosync reject MA`: whatever the MA waits for, through the running
+/// service; without one, in the store.
+pub fn reject(cli: &Cli, a: &MaControlArgs) -> Result<Code, Failure> {
+    let answer = match send_control(cli, Control::Reject, Some(&a.ma))? {
+        Sent::Done(answer) => answer,
+        Sent::NoService(why) => {
+            tracing::info!("{why}: rejecting in the store");
+            ControlAnswer {
+                ok: true,
+                message: crate::commands::reject_in_store(cli, &a.ma)?,
+            }
+        }
+    };
+    print_answer(&answer, a.json)
 }
 
 /// `autosync approve MA`: whatever the MA waits for, through the running

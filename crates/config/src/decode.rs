@@ -6,7 +6,7 @@
 use crate::diagnostic::PathSegment;
 use crate::document::Problem;
 use crate::suggest;
-use autosync_model::{MaDef, MvTypeDef, StoreDef, SystemDef};
+use autosync_model::{MaDef, MvTypeDef, StagingThresholds, StoreDef, SystemDef};
 use serde::Deserialize;
 use serde::de::IntoDeserializer;
 use std::collections::BTreeSet;
@@ -75,7 +75,9 @@ pub fn decode(root: &Spanned<DeTable<'_>>, text: &str) -> Decoded {
         match mas.get_ref() {
             DeValue::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    match read::<MaDef>(item, root, text) {
+                    match read::<MaDef>(item, root, text)
+                        .and_then(|ma| staging_thresholds_of_controller(ma, item, root, text))
+                    {
                         Ok(ma) => {
                             out.system.mas.push(ma);
                             out.ma_index.push(i);
@@ -110,6 +112,38 @@ pub fn decode(root: &Spanned<DeTable<'_>>, text: &str) -> Decoded {
         }
     }
     out
+}
+
+/// `[ma.controller] staging_thresholds`, where staging thresholds were
+/// set before the engine enforced them, still sets the MA's thresholds
+/// (`[[ma]] staging_thresholds`); both at once is an error.
+fn staging_thresholds_of_controller(
+    mut ma: MaDef,
+    item: &Spanned<DeValue<'_>>,
+    root: &Spanned<DeTable<'_>>,
+    text: &str,
+) -> Result<MaDef, Problem> {
+    let Some(old) = item
+        .get_ref()
+        .get("controller")
+        .and_then(|c| c.get_ref().get("staging_thresholds"))
+    else {
+        return Ok(ma);
+    };
+    if item.get_ref().get("staging_thresholds").is_some() {
+        let path = path_of_span(root, &old.span());
+        return Err(Problem::error(
+            path,
+            old.span(),
+            "staging thresholds are set twice: under `[[ma]]` and under `[ma.controller]`",
+        )
+        .help("keep `staging_thresholds` under `[[ma]]` only"));
+    }
+    ma.staging_thresholds = read::<StagingThresholds>(old, root, text)?;
+    if let Some(serde_json::Value::Object(c)) = &mut ma.controller {
+        c.remove("staging_thresholds");
+    }
+    Ok(ma)
 }
 
 fn read<T: for<'de> Deserialize<'de>>(
@@ -179,6 +213,17 @@ fn reword(message: &str, raw: &str, path: &[PathSegment]) -> (String, Option<Str
         return (
             format!("wrong type of value: found {}", plain_types(&rest)),
             help,
+        );
+    }
+    if raw.contains("${") {
+        // The value came from the environment or a file: say so, and do
+        // not show it (serde's message may quote it).
+        return (
+            "an interpolated value that is not valid here".to_owned(),
+            Some(format!(
+                "check the variable or file it comes from; expected: {}",
+                message.split_once(": ").map_or(message, |(_, rest)| rest)
+            )),
         );
     }
     (message.to_owned(), None)

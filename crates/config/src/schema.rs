@@ -106,12 +106,26 @@ const MA: Node = Node::Table(&[
             ("condition", LEAF),
             ("anchor", LEAF),
             ("dn", LEAF),
+            ("when_absent", LEAF),
+            ("adopt", LEAF),
         ])),
     ),
     ("deprovisioning", LEAF),
+    ("deprovision_joined", LEAF),
     ("run_profiles", Node::Map(&LEAF)),
     ("export_deletion_threshold", LEAF),
+    ("reject_deletions", LEAF),
+    ("staging_thresholds", STAGING),
     ("controller", Node::Free),
+]);
+
+const STAGING: Node = Node::Table(&[
+    ("adds", LEAF),
+    ("updates", LEAF),
+    ("renames", LEAF),
+    ("deletes", LEAF),
+    ("delete_adds", LEAF),
+    ("changes", LEAF),
 ]);
 
 /// Every key of the document that its table does not allow.
@@ -260,10 +274,25 @@ mod tests {
                 condition: some(),
                 anchor: "x".into(),
                 dn: some(),
+                when_absent: WhenAbsent::Evaluate,
+                adopt: true,
             }],
             deprovisioning: DeprovisionAction::Delete,
+            deprovision_joined: true,
             run_profiles,
-            export_deletion_threshold: 1,
+            export_deletion_threshold: DeletionThreshold {
+                count: Limit::Count(1),
+                share: Limit::Percent(2.0),
+            },
+            reject_deletions: RejectDeletions::ExplicitDisconnector,
+            staging_thresholds: StagingThresholds {
+                adds: Limit::Count(1),
+                updates: Limit::Percent(3.0),
+                renames: Limit::Count(4),
+                deletes: Limit::Off,
+                delete_adds: Limit::Count(5),
+                changes: Limit::Count(6),
+            },
             controller: Some(serde_json::json!({ "any": { "thing": 1 } })),
         };
         SystemDef {

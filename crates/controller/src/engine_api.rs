@@ -192,20 +192,24 @@ pub trait SyncEngine: Send + Sync {
         self.run_profile(ma, profile, reason, cancel)
     }
 
-    /// Lets the next export of `ma` go over the export deletion threshold
-    /// once (an operator's approval).
-    fn approve_deletions(&self, ma: &str) -> Result<(), EngineCallError> {
+    /// An operator's approval of what a threshold stopped on `ma`: the
+    /// syncs a staging threshold held may run, and the next export may go
+    /// over the export deletion threshold once. Returns a sentence saying
+    /// what was approved.
+    fn approve(&self, ma: &str) -> Result<String, EngineCallError> {
         Err(EngineCallError::Failed {
-            message: format!("this engine cannot approve the deletions of `{ma}`"),
+            message: format!("this engine cannot approve what a threshold stopped on `{ma}`"),
         })
     }
 
-    /// Drops what imports of `ma` staged and did not synchronise yet (an
-    /// operator's rejection of a staging threshold); the next import reads
-    /// the source again. Returns a sentence saying what was dropped.
-    fn discard_staged(&self, ma: &str) -> Result<String, EngineCallError> {
+    /// An operator's rejection of what a threshold stopped on `ma`: what
+    /// an import over a staging threshold staged is dropped (the next
+    /// import reads the source again), and the pending deletes of an
+    /// export stopped at the deletion threshold are dropped. Returns a
+    /// sentence saying what was dropped.
+    fn reject(&self, ma: &str) -> Result<String, EngineCallError> {
         Err(EngineCallError::Failed {
-            message: format!("this engine cannot discard the staged changes of `{ma}`"),
+            message: format!("this engine cannot reject what a threshold stopped on `{ma}`"),
         })
     }
 }

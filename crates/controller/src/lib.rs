@@ -13,9 +13,11 @@ pub mod queue;
 pub mod request;
 pub mod retry;
 pub mod scheduler;
-pub mod thresholds;
 pub mod view;
 
+/// Staging thresholds are the engine's (an import over one stops before the
+/// sync); re-exported for the controller's users.
+pub use autosync_model::threshold::{Exceeded, Limit, StagingThresholds};
 pub use blackout::{BlackoutConfig, BlackoutWindow, Blackouts};
 pub use decide::{Decision, Report, decide, reconcile};
 pub use engine_api::{
@@ -31,5 +33,4 @@ pub use retry::{DEFAULT_RETRY_STATUSES, RetryDecision, RetryPolicy};
 pub use scheduler::{
     LockGroup, MaState, Plan, RunMode, Running, Scheduler, Slot, Start, WaitReason,
 };
-pub use thresholds::{Exceeded, Limit, StagingThresholds};
 pub use view::{ControllerView, DEFAULT_OSCILLATION_LIMIT, FollowUps, MaView};

@@ -8,9 +8,11 @@
 //! sending a batch and recording it replays that batch, as it always could.
 
 use crate::crashpoint::crash_point;
-use crate::deletion_approval_key;
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
 use crate::run::{PAGE, StepCtx};
+use crate::thresholds::{
+    DeletionStop, clear_deletion_stop, deletion_approval_key, deletion_stop_key,
+};
 use crate::values::merge_changes;
 use autosync_connector::{ExportChange, ExportOutcome};
 use autosync_model::{
@@ -104,38 +106,63 @@ impl Exporter<'_, '_> {
     }
 
     /// Check the deletion threshold; `Some` when the export must not start.
+    /// An export under it forgets an earlier stop and any approval (an
+    /// approval never waits for a later mass delete).
     fn check_threshold(&self) -> StoreResult<Stop> {
         let ma = self.ctx.ma.name.as_str();
         let threshold = self.ctx.ma.export_deletion_threshold;
-        let deletes = self.pending_deletes(threshold)?;
-        if deletes <= threshold {
+        let total = self.ctx.store().read()?.cs_counts(ma)?.total;
+        let deletes = match threshold.allowed(total) {
+            Some(allowed) => self.pending_deletes(allowed)?,
+            None => 0,
+        };
+        let allowed = threshold.allowed(total).unwrap_or(u64::MAX);
+        let mut txn = self.ctx.store().begin()?;
+        let approved = txn.meta(&deletion_approval_key(ma))?.is_some();
+        if deletes <= allowed {
+            if approved || txn.meta(&deletion_stop_key(ma))?.is_some() {
+                clear_deletion_stop(txn.as_mut(), ma)?;
+                txn.commit()?;
+            }
             return Ok(None);
         }
-        let key = deletion_approval_key(ma);
-        let mut txn = self.ctx.store().begin()?;
-        if txn.meta(&key)?.is_none() {
+        if !approved {
+            let stop = DeletionStop {
+                run_id: self.ctx.run_id,
+                deletes,
+                allowed,
+                cs_total: total,
+            };
+            txn.set_meta(
+                &deletion_stop_key(ma),
+                Some(&serde_json::to_string(&stop).unwrap_or_default()),
+            )?;
+            txn.commit()?;
             tracing::warn!(
                 ma,
                 deletes,
-                threshold,
+                allowed,
+                total,
                 "export stopped: deletion threshold exceeded"
             );
             return Ok(Some((
                 RunStatus::StoppedDeletionThresholdExceeded,
                 format!(
-                    "{deletes} pending export deletes exceed the deletion threshold of {threshold} \
-                     for management agent `{ma}`; nothing was sent. Check them, then approve the \
-                     deletions to let the next export through"
+                    "{deletes} pending export deletes exceed the deletion threshold of management \
+                     agent `{ma}` ({threshold}: at most {allowed} of its {total} objects); nothing \
+                     was sent. Check them (`autosync cs {ma} --pending-export`), then `autosync \
+                     approve {ma}` lets the next export delete them, or `autosync reject {ma}` \
+                     drops the deletes"
                 ),
             )));
         }
         // The approval is consumed by the export it lets through.
-        txn.set_meta(&key, None)?;
+        clear_deletion_stop(txn.as_mut(), ma)?;
         txn.commit()?;
         tracing::info!(
             ma,
             deletes,
-            threshold,
+            allowed,
             "deletions over the threshold approved"
         );
         Ok(None)

@@ -30,23 +30,22 @@ mod options;
 mod rules;
 mod run;
 mod sync;
+pub mod thresholds;
 mod values;
 
 pub use error::EngineError;
 pub use history::MAX_RECORDED_ERRORS;
 pub use options::{CancelFlag, ProgressSink, RunOptions};
+pub use thresholds::{
+    Approval, DeletionStop, RejectError, RejectedDeletes, Rejection, StagingHold,
+    deletion_approval_key,
+};
 
 use autosync_connector::Registry;
 use autosync_model::{RunRecord, RunStatus, SystemDef};
 use autosync_store::Store;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-
-/// The meta key holding an operator's approval of one export over the
-/// deletion threshold.
-pub fn deletion_approval_key(ma: &str) -> String {
-    format!("approve-deletions:{ma}")
-}
 
 /// The synchronisation engine. `Send + Sync`; share it in an `Arc`.
 pub struct Engine {
@@ -102,16 +101,6 @@ impl Engine {
         opts: RunOptions,
     ) -> Result<RunRecord, EngineError> {
         run::run_profile(self, ma, profile, opts)
-    }
-
-    /// Let the next export of `ma` exceed its deletion threshold once.
-    pub fn approve_deletions(&self, ma: &str) -> Result<(), EngineError> {
-        self.ma_def(ma)?;
-        let mut txn = self.store.begin()?;
-        txn.set_meta(&deletion_approval_key(ma), Some("approved"))?;
-        txn.commit()?;
-        tracing::info!(ma, "deletions approved for the next export");
-        Ok(())
     }
 
     /// At start-up: close the runs a crash left in progress as

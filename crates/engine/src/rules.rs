@@ -8,7 +8,7 @@ use crate::compute::{Compute, compile_expression, program_reads};
 use crate::error::EngineError;
 use autosync_expr::Program;
 use autosync_model::{
-    DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef,
+    DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef, WhenAbsent,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::HashSet;
@@ -95,8 +95,16 @@ pub(crate) struct Provisioning {
     pub mv_type: String,
     pub object_type: String,
     pub condition: Option<Program>,
+    /// The metaverse attributes the condition reads: while one of them has
+    /// no value the condition is undecided (unless `evaluate_absent`).
+    pub condition_reads: Vec<String>,
+    /// `when_absent = "evaluate"`: the condition decides with values absent.
+    pub evaluate_absent: bool,
     pub anchor: Program,
     pub dn: Option<Program>,
+    /// Join an existing, unjoined object with the new object's anchor
+    /// instead of reporting `object-already-exists`.
+    pub adopt: bool,
 }
 
 /// Rules of one MA.
@@ -110,6 +118,9 @@ pub(crate) struct MaRules {
     pub outbound: Vec<OutboundFlow>,
     pub provisioning: Vec<Provisioning>,
     pub deprovisioning: DeprovisionAction,
+    /// Also deprovision joined (not provisioned) connectors when the
+    /// provisioning condition turns false.
+    pub deprovision_joined: bool,
     /// The CS attributes a connector's inbound rules (flows, filters) read;
     /// `None` when a script may read any.
     pub inbound_reads: Option<HashSet<String>>,
@@ -532,16 +543,24 @@ impl MaCompiler<'_> {
                     ));
                 }
             };
+            let condition = p
+                .condition
+                .as_deref()
+                .map(|c| self.expr(&rule, c))
+                .transpose()?;
+            let condition_reads = condition
+                .as_ref()
+                .map(|c| c.attributes().to_vec())
+                .unwrap_or_default();
             provisioning.push(Provisioning {
                 mv_type: self.mv_type(&rule, &p.mv_type)?,
                 object_type,
-                condition: p
-                    .condition
-                    .as_deref()
-                    .map(|c| self.expr(&rule, c))
-                    .transpose()?,
+                condition,
+                condition_reads,
+                evaluate_absent: p.when_absent == WhenAbsent::Evaluate,
                 anchor: self.expr(&rule, &p.anchor)?,
                 dn: p.dn.as_deref().map(|c| self.expr(&rule, c)).transpose()?,
+                adopt: p.adopt,
             });
         }
         let mut reads = Some(HashSet::new());
@@ -566,6 +585,7 @@ impl MaCompiler<'_> {
             outbound,
             provisioning,
             deprovisioning: d.deprovisioning,
+            deprovision_joined: d.deprovision_joined,
         })
     }
 }

@@ -5,7 +5,7 @@
 use crate::error::{EngineError, closest};
 use crate::history::{StepOutcome, worst};
 use crate::options::RunOptions;
-use crate::{Engine, export, import, sync};
+use crate::{Engine, export, import, sync, thresholds};
 use autosync_connector::{BuildContext, Connector, ConnectorError, ConnectorErrorKind};
 use autosync_model::{MaDef, RunId, RunRecord, RunStatus, StepCounters, StepRecord, StepType};
 use autosync_store::{Store, StoreResult};
@@ -262,9 +262,29 @@ fn run_step(ctx: &StepCtx<'_>, index: usize, step: StepType) -> StoreResult<Step
         p.step_started(index, step, expected);
     }
     match step {
-        StepType::FullImport => import::run(ctx, true),
-        StepType::DeltaImport => import::run(ctx, false),
+        StepType::FullImport | StepType::DeltaImport => {
+            let before = ctx.store().read()?.cs_counts(&ctx.ma.name)?.total;
+            let mut outcome = import::run(ctx, step == StepType::FullImport)?;
+            if let StepCounters::Import(counters) = &outcome.counters
+                && !outcome.status.is_stopped()
+                && let Some(message) =
+                    thresholds::check_staging(ctx.store(), ctx.ma, ctx.run_id, counters, before)?
+            {
+                outcome.status = RunStatus::StoppedStagingThresholdExceeded;
+                outcome.message = Some(message);
+            }
+            Ok(outcome)
+        }
         StepType::FullSync | StepType::DeltaSync => {
+            if let Some(message) = thresholds::sync_held(ctx.store(), &ctx.ma.name)? {
+                tracing::warn!("{message}");
+                return Ok(StepOutcome {
+                    status: RunStatus::StoppedStagingThresholdExceeded,
+                    counters: StepCounters::for_step(step),
+                    errors: 0,
+                    message: Some(message),
+                });
+            }
             let _one_sync = ctx
                 .engine
                 .sync_lock

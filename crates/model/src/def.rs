@@ -22,6 +22,7 @@
 //! ```
 
 use crate::run::StepType;
+use crate::threshold::{DeletionThreshold, StagingThresholds};
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -163,18 +164,29 @@ pub struct MaDef {
     /// `full-sync`, `delta-sync` and `export` exist by convention.
     #[serde(default)]
     pub run_profiles: BTreeMap<String, Vec<StepType>>,
+    /// Also deprovision connectors that were joined (not created by
+    /// provisioning) when their metaverse object no longer meets this MA's
+    /// provisioning condition. Off by default: an account that existed
+    /// before autosync is never deleted because a rule stopped matching.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprovision_joined: bool,
     /// An export that would delete more objects than this stops with
-    /// `stopped-deletion-threshold-exceeded` until approved.
-    #[serde(default = "default_deletion_threshold")]
-    pub export_deletion_threshold: u64,
+    /// `stopped-deletion-threshold-exceeded` until approved or rejected.
+    #[serde(default)]
+    pub export_deletion_threshold: DeletionThreshold,
+    /// What `autosync reject` does to the pending deletes of an export
+    /// stopped at the deletion threshold.
+    #[serde(default)]
+    pub reject_deletions: RejectDeletions,
+    /// An import that stages more than these stops before the sync until an
+    /// operator approves or rejects (default: deletes over 10% of the
+    /// connector space).
+    #[serde(default)]
+    pub staging_thresholds: StagingThresholds,
     /// Per-MA controller settings (triggers, follow-ups, thresholds). Raw here;
     /// the controller crate owns the typed form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controller: Option<serde_json::Value>,
-}
-
-fn default_deletion_threshold() -> u64 {
-    500
 }
 
 impl MaDef {
@@ -405,6 +417,48 @@ pub struct ProvisioningDef {
     /// Defaults to the anchor.
     #[serde(default)]
     pub dn: Option<String>,
+    /// When an attribute the condition reads has no value: `keep` (the
+    /// default) leaves the object as it is (nothing provisioned, nothing
+    /// deprovisioned); `evaluate` lets the condition decide with the value
+    /// absent.
+    #[serde(default, skip_serializing_if = "WhenAbsent::is_keep")]
+    pub when_absent: WhenAbsent,
+    /// Join an existing disconnector with the new object's anchor instead
+    /// of reporting `object-already-exists` (MIM's behaviour, the default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
+}
+
+/// How a provisioning condition treats an attribute without a value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WhenAbsent {
+    /// The condition is undecided: keep what is there.
+    #[default]
+    Keep,
+    /// Evaluate the condition with the attribute absent.
+    Evaluate,
+}
+
+impl WhenAbsent {
+    pub fn is_keep(&self) -> bool {
+        *self == WhenAbsent::Keep
+    }
+}
+
+/// What `autosync reject MA` does to the pending export deletes that
+/// stopped an export at the deletion threshold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RejectDeletions {
+    /// Drop each delete; the object stays in the connected system and goes
+    /// through its MA's join rules again at that MA's next sync (it joins
+    /// its metaverse object again if that still exists).
+    #[default]
+    ReEvaluate,
+    /// Drop each delete and make the object an explicit disconnector: it
+    /// stays in the connected system and is never joined again.
+    ExplicitDisconnector,
 }
 
 /// What deprovisioning does to a connector.

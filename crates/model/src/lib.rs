@@ -5,9 +5,11 @@
 pub mod def;
 pub mod object;
 pub mod run;
+pub mod threshold;
 pub mod value;
 
 pub use def::*;
 pub use object::*;
 pub use run::*;
+pub use threshold::{DeletionThreshold, Exceeded, Limit, StagingThresholds};
 pub use value::{AttrChanges, Attributes, Value};

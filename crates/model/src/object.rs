@@ -120,6 +120,11 @@ pub struct CsObject {
     /// Whether the object exists in the connected system as far as we know
     /// (false for an object provisioned but not yet exported).
     pub present: bool,
+    /// Created by provisioning (not imported and joined): only such
+    /// connectors are deprovisioned when their metaverse object stops
+    /// meeting the provisioning condition, unless the MA says otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provisioned: bool,
     pub connection: Connection,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_import: Option<PendingImport>,
@@ -142,6 +147,7 @@ impl CsObject {
             object_type: object_type.to_owned(),
             hologram: Attributes::new(),
             present: false,
+            provisioned: false,
             connection: Connection::Disconnector,
             pending_import: None,
             pending_export: None,

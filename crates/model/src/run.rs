@@ -73,6 +73,10 @@ pub enum RunStatus {
     StoppedExtensionDllException,
     StoppedUserRequested,
     StoppedDeletionThresholdExceeded,
+    /// An import staged more than the MA's staging thresholds allow: the
+    /// changes are staged, and no sync of the MA runs until an operator
+    /// approves or rejects them (not a MIM status: see the docs).
+    StoppedStagingThresholdExceeded,
     /// The process ended while the run was in progress (found at start-up).
     StoppedServer,
     StoppedConfiguration,
@@ -96,6 +100,7 @@ impl RunStatus {
             RunStatus::StoppedExtensionDllException => "stopped-extension-dll-exception",
             RunStatus::StoppedUserRequested => "stopped-user-requested",
             RunStatus::StoppedDeletionThresholdExceeded => "stopped-deletion-threshold-exceeded",
+            RunStatus::StoppedStagingThresholdExceeded => "stopped-staging-threshold-exceeded",
             RunStatus::StoppedServer => "stopped-server",
             RunStatus::StoppedConfiguration => "stopped-configuration",
             RunStatus::StoppedError => "stopped-error",

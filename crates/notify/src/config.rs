@@ -34,6 +34,7 @@ const ALL_STATUSES: &[RunStatus] = &[
     RunStatus::StoppedExtensionDllException,
     RunStatus::StoppedUserRequested,
     RunStatus::StoppedDeletionThresholdExceeded,
+    RunStatus::StoppedStagingThresholdExceeded,
     RunStatus::StoppedServer,
     RunStatus::StoppedConfiguration,
     RunStatus::StoppedError,

@@ -4,7 +4,7 @@
 //! store.
 
 use autosync_controller::{CancelFlag, CsState, EngineCallError, MaInfo, RunProgress, SyncEngine};
-use autosync_engine::{DiscardError, Engine, EngineError, ProgressSink, RunOptions};
+use autosync_engine::{DiscardError, Engine, EngineError, ProgressSink, RejectError, RunOptions};
 use autosync_model::{RunId, RunReason, RunRecord, RunStatus};
 use autosync_model::{StepRecord, StepType};
 use autosync_store::StoreError;
@@ -87,18 +87,23 @@ impl SyncEngine for EngineAdapter {
         self.0.run_profile(ma, profile, opts).map_err(engine_error)
     }
 
-    fn approve_deletions(&self, ma: &str) -> Result<(), EngineCallError> {
-        self.0.approve_deletions(ma).map_err(engine_error)
+    fn approve(&self, ma: &str) -> Result<String, EngineCallError> {
+        self.0
+            .approve(ma)
+            .map(|a| a.describe(ma))
+            .map_err(engine_error)
     }
 
-    fn discard_staged(&self, ma: &str) -> Result<String, EngineCallError> {
-        match self.0.discard_staged(ma) {
-            Ok(d) => Ok(format!(
-                "discarded {} staged change(s) and {} object(s) that only existed as a staged add; the next import of `{ma}` reads the source again",
-                d.changes, d.removed
-            )),
-            Err(DiscardError::Engine(e)) => Err(engine_error(e)),
-            Err(DiscardError::Running { ma }) => Err(EngineCallError::AlreadyRunning { ma }),
+    fn reject(&self, ma: &str) -> Result<String, EngineCallError> {
+        match self.0.reject(ma) {
+            Ok(r) => Ok(r.describe(ma)),
+            Err(RejectError::Discard(DiscardError::Engine(e))) => Err(engine_error(e)),
+            Err(RejectError::Discard(DiscardError::Running { ma })) => {
+                Err(EngineCallError::AlreadyRunning { ma })
+            }
+            Err(e @ RejectError::Nothing { .. }) => Err(EngineCallError::Failed {
+                message: e.to_string(),
+            }),
         }
     }
 

@@ -13,8 +13,7 @@ use crate::hooks::{Hooks, HooksConfig};
 use autosync_config::{Diagnostic, Loaded, PathSegment};
 use autosync_controller::{
     BlackoutConfig, Blackouts, DEFAULT_OSCILLATION_LIMIT, FollowUps, LockGroup, MaInfo,
-    ProfileError, ProfileOverrides, RetryPolicy, RunMode, Scheduler, StagingThresholds,
-    resolve_profiles,
+    ProfileError, ProfileOverrides, RetryPolicy, RunMode, Scheduler, resolve_profiles,
 };
 use autosync_model::{MaDef, RunStatus, SystemDef};
 use autosync_notify::{KeySegment, NotifyConfig};
@@ -45,7 +44,6 @@ const MA_KEYS: &[&str] = &[
     "profiles",
     "auto_start",
     "retry",
-    "staging_thresholds",
     "blackouts",
     "hooks",
     "enabled",
@@ -99,8 +97,6 @@ pub struct MaControllerConfig {
     /// Retries of runs that end in a retryable status (`[controller.retry]`
     /// with this MA's `retry` keys over it).
     pub retry: RetryPolicy,
-    /// Staging thresholds checked after each import.
-    pub thresholds: StagingThresholds,
     /// Times when no run of this MA starts.
     pub blackouts: Blackouts,
     /// Scripts run before and after each run of this MA.
@@ -464,9 +460,6 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
             .get::<RetryToml>(&table, &base, "retry")
             .unwrap_or_default()
             .over(&global_retry);
-        let thresholds = r
-            .get::<StagingThresholds>(&table, &base, "staging_thresholds")
-            .unwrap_or_default();
         let blackouts = match r.get::<Vec<BlackoutConfig>>(&table, &base, "blackouts") {
             None => Blackouts::default(),
             Some(configs) => Blackouts::from_configs(&configs).unwrap_or_else(|errors| {
@@ -505,7 +498,6 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
                 enabled,
                 connector_path: path,
                 retry,
-                thresholds,
                 blackouts,
                 hooks,
             },

@@ -192,14 +192,6 @@ fn jittered(d: std::time::Duration) -> std::time::Duration {
     d.mul_f64(1.0 + 0.1 * jitter_unit())
 }
 
-/// The counters of the last import step of a run.
-fn last_import(record: &RunRecord) -> Option<&autosync_model::ImportCounters> {
-    record.steps.iter().rev().find_map(|s| match &s.counters {
-        StepCounters::Import(c) => Some(c),
-        _ => None,
-    })
-}
-
 /// "1 MA" / "3 MAs".
 fn count_mas(n: usize) -> String {
     if n == 1 {
@@ -969,81 +961,90 @@ impl Executor {
         }
     }
 
-    /// Lets what a threshold stopped flow.
+    /// Lets what a threshold stopped flow: the held syncs are queued (run
+    /// immediately), and an export stopped at the deletion threshold is
+    /// queued again.
     fn approve(&mut self, ma: &str) -> Result<String, String> {
-        if let Some(t) = self.control_of(ma).threshold.take() {
-            let n = t.held.len();
-            let mut held = t.held;
-            for r in &mut held {
-                r.run_immediate = true;
-            }
-            self.push(held);
-            return Ok(format!(
-                "approved the changes staged by run {} of `{ma}` ({}); {n} held request(s) queued",
-                t.run_id,
-                t.exceeded.join(", ")
+        let store = self.store.as_ref();
+        let stopped_export = autosync_engine::thresholds::deletion_stop(store, ma)
+            .map_err(|e| e.to_string())?
+            .is_some();
+        let held_staging = autosync_engine::thresholds::staging_hold(store, ma)
+            .map_err(|e| e.to_string())?
+            .is_some();
+        let threshold = self.control_of(ma).threshold.take();
+        if threshold.is_none() && !stopped_export && !held_staging {
+            return Err(format!(
+                "`{ma}` waits for no approval (no staging threshold exceeded, and no export stopped at the deletion threshold)"
             ));
         }
-        let last = self
-            .store
-            .read()
-            .ok()
-            .and_then(|mut r| r.runs(Some(ma), 1).ok())
-            .and_then(|runs| runs.into_iter().next());
-        match last {
-            Some(run) if run.status == RunStatus::StoppedDeletionThresholdExceeded => {
-                self.engine
-                    .approve_deletions(ma)
-                    .map_err(|e| e.to_string())?;
-                let export = self
-                    .view
-                    .mas
-                    .get(ma)
-                    .and_then(|m| m.profiles.export.clone().ok())
-                    .unwrap_or_else(|| run.profile.clone());
-                let mut request = Request {
-                    ma: ma.to_owned(),
-                    profile: export.clone(),
-                    exclusive: false,
-                    run_immediate: true,
-                    reason: RunReason::Manual {
-                        by: "approve".to_owned(),
-                    },
-                    chain: Vec::new(),
-                };
-                request.run_immediate = true;
-                self.push(vec![request]);
-                Ok(format!(
-                    "approved the deletions of `{ma}` over the export deletion threshold (run {}); `{export}` queued",
-                    run.id
-                ))
-            }
-            _ => Err(format!(
-                "`{ma}` waits for no approval (no staging threshold exceeded, and its last run did not stop at the deletion threshold)"
-            )),
+        let message = self.engine.approve(ma).map_err(|e| e.to_string())?;
+        let mut queued: Vec<Request> = threshold.map(|t| t.held).unwrap_or_default();
+        if stopped_export
+            && let Some(export) = self
+                .view
+                .mas
+                .get(ma)
+                .and_then(|m| m.profiles.export.clone().ok())
+        {
+            queued.push(Request {
+                ma: ma.to_owned(),
+                profile: export,
+                exclusive: false,
+                run_immediate: true,
+                reason: RunReason::Manual {
+                    by: "approve".to_owned(),
+                },
+                chain: Vec::new(),
+            });
         }
+        for r in &mut queued {
+            r.run_immediate = true;
+        }
+        let n = queued.len();
+        self.push(queued);
+        Ok(format!("{message}; {n} request(s) queued"))
     }
 
-    /// Discards what a staging threshold stopped.
+    /// Discards what a threshold stopped: the changes an import staged over
+    /// a staging threshold, the pending deletes of an export stopped at
+    /// the deletion threshold. When the dropped deletes leave objects to be
+    /// joined again, the MA's delta sync is queued.
     fn reject(&mut self, ma: &str) -> Result<String, String> {
-        let Some(t) = self.state.mas.get(ma).and_then(|c| c.threshold.clone()) else {
-            return Err(format!(
-                "`{ma}` waits for no approval: no staging threshold was exceeded"
-            ));
-        };
         if let Some(a) = self.active.get(ma) {
             return Err(format!(
                 "`{ma}` is running `{}`; reject again when it ends",
                 a.request.profile
             ));
         }
-        let message = self.engine.discard_staged(ma).map_err(|e| e.to_string())?;
+        let message = self.engine.reject(ma).map_err(|e| e.to_string())?;
         self.control_of(ma).threshold = None;
-        Ok(format!(
-            "rejected the changes staged by run {} of `{ma}` ({}): {message}",
-            t.run_id,
-            t.exceeded.join(", ")
-        ))
+        self.persist();
+        let pending = self
+            .store
+            .read()
+            .and_then(|mut r| r.cs_counts(ma))
+            .map(|c| c.pending_import)
+            .unwrap_or(0);
+        if pending > 0
+            && let Some(sync) = self
+                .view
+                .mas
+                .get(ma)
+                .and_then(|m| m.profiles.delta_sync.clone().ok())
+        {
+            self.push(vec![Request {
+                ma: ma.to_owned(),
+                profile: sync,
+                exclusive: false,
+                run_immediate: false,
+                reason: RunReason::Manual {
+                    by: "reject".to_owned(),
+                },
+                chain: Vec::new(),
+            }]);
+        }
+        Ok(message)
     }
 
     fn status(&self) -> Status {
@@ -1421,43 +1422,63 @@ impl Executor {
         self.push(requests);
     }
 
-    /// After an import: whether it went over a staging threshold of its MA.
-    /// If so the MA's syncs (this run's follow-up, and any queued) are held
-    /// for an operator; the other requests go on.
+    /// After a run: whether it stopped at a staging threshold of its MA
+    /// (its import went over one, or a sync found one holding). If so the
+    /// MA's syncs (this run's follow-up, and any queued) are held for an
+    /// operator; the other requests go on.
     fn check_thresholds(
         &mut self,
         record: &RunRecord,
-        steps: &[StepType],
+        _steps: &[StepType],
         requests: Vec<Request>,
     ) -> Vec<Request> {
         let Some(config) = self.config.mas.get(&record.ma) else {
             return requests;
         };
-        let Some(counters) = last_import(record) else {
-            return requests;
-        };
-        if !config.thresholds.is_set() {
+        let stopped_sync = record.steps.iter().find(|s| {
+            s.status == RunStatus::StoppedStagingThresholdExceeded && s.step_type.is_sync()
+        });
+        let stopped = record
+            .steps
+            .iter()
+            .any(|s| s.status == RunStatus::StoppedStagingThresholdExceeded);
+        if !stopped {
             return requests;
         }
-        if let Some(pos) = steps.iter().rposition(|s| s.is_import())
-            && steps[pos..].iter().any(|s| s.is_sync())
-        {
-            tracing::warn!(ma = %record.ma, profile = %record.profile, "the staging thresholds of `{}` cannot stop this profile: its sync step runs right after its import", record.ma);
+        let hold = autosync_engine::thresholds::staging_hold(self.store.as_ref(), &record.ma)
+            .ok()
+            .flatten();
+        let exceeded: Vec<String> = hold
+            .as_ref()
+            .map(|h| h.exceeded.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        let mut held: Vec<Request> = Vec::new();
+        if stopped_sync.is_some() {
+            // A sync that found the hold waits with it, as queued ones do.
+            held.push(Request {
+                ma: record.ma.clone(),
+                profile: record.profile.clone(),
+                exclusive: false,
+                run_immediate: false,
+                reason: record.reason.clone(),
+                chain: Vec::new(),
+            });
         }
-        let total = self
-            .view
+        if self
+            .state
             .mas
             .get(&record.ma)
-            .and_then(|m| m.cs)
-            .map_or(0, |cs| cs.total)
-            .saturating_sub(counters.stage_add);
-        let exceeded: Vec<String> = config
-            .thresholds
-            .evaluate(counters, total)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        if exceeded.is_empty() {
+            .is_some_and(|c| c.threshold.is_some())
+            && stopped_sync.is_some()
+        {
+            // Already waiting for an operator: nothing new to announce.
+            if let Some(t) = self.control_of(&record.ma).threshold.as_mut() {
+                for r in held {
+                    if !t.held.iter().any(|h| h.profile == r.profile) {
+                        t.held.push(r);
+                    }
+                }
+            }
             return requests;
         }
         tracing::error!(
@@ -1477,7 +1498,6 @@ impl Executor {
                     .collect()
             })
             .unwrap_or_default();
-        let mut held: Vec<Request> = Vec::new();
         for q in queued_syncs {
             self.state.queues.get_mut(&record.ma).remove(q.id);
             held.push(q.request());

@@ -182,7 +182,6 @@ fn controls_without_a_service_should_fail_with_the_documented_message_and_exit_c
         &["clear-queue", "hr"],
         &["pause"],
         &["resume", "hr"],
-        &["reject", "hr"],
         &["maintenance", "on"],
         &["maintenance", "off", "--json"],
     ] {

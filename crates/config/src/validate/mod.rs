@@ -277,11 +277,12 @@ fn check_ma_basics(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
             );
         }
     }
-    if ma.export_deletion_threshold == 0 {
+    if ma.export_deletion_threshold.count == autosync_model::Limit::Count(0) {
         c.error(
             key_path!["ma", i, "export_deletion_threshold"],
             "an export deletion threshold of 0 would stop every export that deletes anything",
-            "use a large number (e.g. 1000000) to disable the threshold".to_owned(),
+            "write `\"off\"` to disable the threshold, or a count of the deletes one export may make"
+                .to_owned(),
         );
     }
     for (name, steps) in &ma.run_profiles {

@@ -173,7 +173,7 @@ fn duplicate_ma_names_should_point_at_the_second_and_mention_the_first() {
 }
 
 #[test]
-fn a_zero_export_deletion_threshold_should_suggest_a_large_number() {
+fn a_zero_export_deletion_threshold_should_suggest_off() {
     insta::assert_snapshot!(errors(&replace(
         "export_deletion_threshold = 200",
         "export_deletion_threshold = 0"

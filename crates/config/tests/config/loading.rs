@@ -16,9 +16,16 @@ fn a_valid_configuration_should_load_with_its_definitions_and_no_warnings() {
     assert_eq!(hr.import_flows.len(), 3);
     assert_eq!(hr.profile("delta-sync"), Some(vec![StepType::DeltaSync]));
     let dir = loaded.system.ma("directory").unwrap();
-    assert_eq!(dir.export_deletion_threshold, 200);
+    assert_eq!(dir.export_deletion_threshold.allowed(10_000), Some(200));
     assert_eq!(dir.deprovisioning, DeprovisionAction::Disconnect);
-    assert_eq!(hr.export_deletion_threshold, 500);
+    assert_eq!(
+        hr.export_deletion_threshold,
+        autosync_model::DeletionThreshold::default()
+    );
+    assert_eq!(
+        hr.staging_thresholds,
+        autosync_model::StagingThresholds::default()
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! projected; a connector's inbound flows update its metaverse object under
 //! the precedence rules.
 
+use super::outbound::Deprovision;
 use super::{Action, Fail, MvWork, Syncer, Work, expression_failed};
 use crate::compute::{AttrView, CsView};
 use crate::rules::{Deletion, MaRules};
@@ -138,15 +139,18 @@ impl<'a> Syncer<'a> {
         let to_others = changed || joined_now || self.full;
         let to_self = pending.is_some() || joined_now || self.full;
         if let Some(mv) = w.mv.as_mut() {
-            let source_changed = self.outbound(
+            match self.outbound(
                 txn,
                 mv,
                 Some(&mut w.source),
                 &mut w.inserts,
                 &mut w.counters,
                 (to_others, to_self),
-            )?;
-            w.source_dirty |= source_changed;
+            )? {
+                Action::Keep => {}
+                Action::Update => w.source_dirty = true,
+                Action::Delete => w.source_delete = true,
+            }
         }
         Ok(w)
     }
@@ -203,7 +207,7 @@ impl<'a> Syncer<'a> {
             w.counters.deleted += 1;
             mv.delete = true;
             for (x, action) in mv.others.iter_mut().flatten() {
-                self.deprovision(x, action, &mut w.counters);
+                *action = self.deprovision(x, Deprovision::MvDeleted, &mut w.counters);
             }
             w.left = Some(mv);
             return Ok(());

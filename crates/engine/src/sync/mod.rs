@@ -43,8 +43,8 @@ pub(crate) fn expression_failed(what: &str, e: impl std::fmt::Display) -> Fail {
     }
 }
 
-/// What happens to another connector.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// What happens to another connector (ordered: the strongest wins).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Action {
     Keep,
     Update,

@@ -193,30 +193,6 @@ fn an_object_that_no_longer_meets_the_provisioning_condition_should_be_deprovisi
 }
 
 #[test]
-fn provisioning_should_join_an_existing_disconnector_with_the_same_anchor_instead_of_adding() {
-    let w = World::new(
-        HR_DIR,
-        &[
-            ("hr.csv", HR_CSV),
-            ("dir.csv", "uid,name\nada.1,Old Name\n"),
-        ],
-    );
-    w.run_ok("dir", "full-import", RunStatus::Success);
-    w.run_ok("dir", "full-sync", RunStatus::Success);
-    w.run_ok("hr", "full-import", RunStatus::Success);
-    let s = sync_counters(&w.run_ok("hr", "full-sync", RunStatus::Success));
-    assert_eq!(s.outbound["dir"].provisioned_adds, 2);
-    let ada = w.cs("dir", "ada.1").unwrap();
-    assert!(ada.connection.mv_id().is_some());
-    let p = ada.pending_export.unwrap();
-    assert_eq!(p.kind, ExportKind::Update);
-    assert_eq!(
-        p.changes["name"].as_ref().unwrap().to_text(),
-        "Ada Lovelace"
-    );
-}
-
-#[test]
 fn an_export_over_the_deletion_threshold_should_stop_until_approved_once() {
     let w = exported(&renaming(Some(1)));
     hr_round(&w, "id,first,last,dept\n3,Grace,Hopper,Navy\n");

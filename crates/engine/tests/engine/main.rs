@@ -8,4 +8,6 @@ mod fixture;
 mod import;
 mod runs;
 mod scenario;
+mod scope;
 mod sync;
+mod thresholds;

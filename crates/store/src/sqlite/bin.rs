@@ -198,7 +198,9 @@ fn encode_cs_as(buf: &mut Vec<u8>, format: u8, names: impl PutName, o: &CsObject
     put_str(buf, &o.dn);
     names.put(buf, &o.object_type);
     put_attributes(buf, names, &o.hologram);
-    buf.push(u8::from(o.present));
+    // Bit 0: present; bit 1: created by provisioning (bodies written
+    // before that bit existed hold 0 or 1, read as not provisioned).
+    buf.push(u8::from(o.present) | (u8::from(o.provisioned) << 1));
     match o.connection {
         Connection::Disconnector => buf.push(0),
         Connection::Connector { mv_id } => {
@@ -582,7 +584,10 @@ fn cs_fields(r: &mut Reader<'_>, id: i64) -> R<CsObject> {
     let dn = r.str()?;
     let object_type = r.name()?;
     let hologram = r.attributes()?;
-    let present = r.flag("present")?;
+    let (present, provisioned) = match r.byte()? {
+        b @ 0..=3 => (b & 1 != 0, b & 2 != 0),
+        b => return Err(format!("bad object flags {b}")),
+    };
     let connection = match r.byte()? {
         0 => Connection::Disconnector,
         1 => Connection::Connector { mv_id: r.i64()? },
@@ -637,6 +642,7 @@ fn cs_fields(r: &mut Reader<'_>, id: i64) -> R<CsObject> {
         object_type,
         hologram,
         present,
+        provisioned,
         connection,
         pending_import,
         pending_export,
@@ -784,12 +790,12 @@ mod tests {
             ),
         );
         (
-            (".*", ".*", ".*", ".*", attrs(), any::<bool>()),
+            (".*", ".*", ".*", ".*", attrs(), any::<(bool, bool)>()),
             (connection, import, export(), export(), error),
         )
             .prop_map(
                 |(
-                    (ma, anchor, dn, object_type, hologram, present),
+                    (ma, anchor, dn, object_type, hologram, (present, provisioned)),
                     (connection, pending_import, pending_export, unconfirmed_export, error),
                 )| CsObject {
                     id: 7,
@@ -799,6 +805,7 @@ mod tests {
                     object_type,
                     hologram,
                     present,
+                    provisioned,
                     connection,
                     pending_import,
                     pending_export,

@@ -1,0 +1,287 @@
+//! Provisioning scope and deprovisioning: only what provisioning created is
+//! deprovisioned on a false condition, an absent value keeps what is there,
+//! a pending delete is cancelled when the object comes back in scope,
+//! a new metaverse object provisioned onto a leaving object replaces it with
+//! a delete-add, and an unjoined object with the same anchor is not adopted
+//! unless the rule says so.
+
+use crate::fixture::*;
+use autosync_model::{Connection, ExportKind, RunStatus};
+use autosync_store::CsFilter;
+
+/// HR with a `status`; a directory that joins existing accounts by
+/// employee id and provisions active people.
+pub const SCOPED: &str = r#"
+[metaverse.person]
+attributes = ["employeeId", "name", "status"]
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "person", anchor = "id" }]
+join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [
+  { mv = "employeeId", from = "id" },
+  { mv = "name", from = "name" },
+  { mv = "status", from = "status" },
+]
+staging_thresholds = { deletes = "off" }
+
+[[ma]]
+name = "dir"
+connector = { type = "csv", path = "dir.csv" }
+object_types = [{ name = "user", anchor = "uid" }]
+join = [{ on = [{ cs = "employee", mv = "employeeId" }] }]
+deprovisioning = "delete"
+export_deletion_threshold = "off"
+# extra
+export_flows = [
+  { cs = "name", from = "name" },
+  { cs = "employee", from = "employeeId" },
+]
+provisioning = [{ condition = "status == 'active'", anchor = '"u" + employeeId' }]
+"#;
+
+/// `n` people, all active.
+pub fn people(n: usize, status: impl Fn(usize) -> &'static str) -> String {
+    let mut s = String::from("id,name,status\n");
+    for i in 1..=n {
+        s.push_str(&format!("{i},Person {i},{}\n", status(i)));
+    }
+    s
+}
+
+/// HR of `n` active people synchronised; the directory holds `joined`
+/// accounts that existed before (ids 1..=joined), joined by employee id
+/// before provisioning ran (MIM's initial load: join, then provision), and
+/// provisioned accounts for the others; everything exported and confirmed.
+pub fn converged(config: &str, n: usize, joined: usize) -> World {
+    let mut dir = String::from("uid,name,employee\n");
+    for i in 1..=joined {
+        dir.push_str(&format!("old{i},Person {i},{i}\n"));
+    }
+    let without_provisioning: String = config
+        .lines()
+        .filter(|l| !l.starts_with("provisioning"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut w = World::new(
+        &without_provisioning,
+        &[("hr.csv", &people(n, |_| "active")), ("dir.csv", &dir)],
+    );
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w.run("dir", "full-import");
+    w.run("dir", "full-sync");
+    w.reconfigure(config);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w.run("dir", "export");
+    w.run("dir", "full-import");
+    w.run("dir", "delta-sync");
+    assert!(w.cs_all("dir", CsFilter::PendingExport).is_empty());
+    assert!(w.cs_all("dir", CsFilter::PendingImport).is_empty());
+    assert_eq!(w.cs_all("dir", CsFilter::All).len(), n);
+    w
+}
+
+fn hr_round(w: &World, hr_csv: &str) -> autosync_model::SyncCounters {
+    w.write("hr.csv", hr_csv);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    sync_counters(&w.run_ok("hr", "delta-sync", RunStatus::Success))
+}
+
+fn pending_deletes(w: &World) -> Vec<String> {
+    w.cs_all("dir", CsFilter::PendingExport)
+        .into_iter()
+        .filter(|o| o.pending_export.as_ref().unwrap().kind == ExportKind::Delete)
+        .map(|o| o.anchor)
+        .collect()
+}
+
+#[test]
+fn a_false_condition_should_deprovision_only_the_accounts_provisioning_created() {
+    // People 1-2 had accounts before autosync (joined); 3-4 were provisioned.
+    let w = converged(SCOPED, 4, 2);
+    assert!(!w.cs("dir", "old1").unwrap().provisioned);
+    assert!(w.cs("dir", "u3").unwrap().provisioned);
+    let s = hr_round(&w, &people(4, |_| "on-leave"));
+    assert_eq!(s.outbound["dir"].provisioned_disconnects, 2);
+    let mut deletes = pending_deletes(&w);
+    deletes.sort();
+    assert_eq!(deletes, ["u3", "u4"]);
+    // The joined accounts stay connectors, and keep receiving flows.
+    let old = w.cs("dir", "old1").unwrap();
+    assert!(old.connection.mv_id().is_some());
+    assert!(old.pending_export.is_none());
+}
+
+#[test]
+fn an_ma_that_opts_in_should_deprovision_joined_accounts_too() {
+    let config = SCOPED.replace("# extra", "deprovision_joined = true");
+    let w = converged(&config, 4, 2);
+    hr_round(&w, &people(4, |_| "on-leave"));
+    let mut deletes = pending_deletes(&w);
+    deletes.sort();
+    assert_eq!(deletes, ["old1", "old2", "u3", "u4"]);
+}
+
+#[test]
+fn an_absent_value_in_the_condition_should_keep_every_account() {
+    let w = converged(SCOPED, 4, 0);
+    // A renamed column: nobody has a status any more.
+    let renamed = people(4, |_| "active").replace("id,name,status", "id,name,state");
+    let s = hr_round(&w, &renamed);
+    assert_eq!(s.outbound["dir"].provisioned_disconnects, 0);
+    assert!(pending_deletes(&w).is_empty());
+    // An empty cell for one person keeps theirs too.
+    let s = hr_round(&w, &people(4, |i| if i == 2 { "" } else { "active" }));
+    assert_eq!(s.outbound["dir"].provisioned_disconnects, 0);
+    assert!(pending_deletes(&w).is_empty());
+    assert!(w.cs("dir", "u2").unwrap().connection.mv_id().is_some());
+}
+
+#[test]
+fn a_rule_that_evaluates_absent_values_should_deprovision_on_an_absent_status() {
+    let config = SCOPED.replace(
+        "provisioning = [{ condition = \"status == 'active'\",",
+        "provisioning = [{ when_absent = \"evaluate\", condition = \"status == 'active'\",",
+    );
+    let w = converged(&config, 4, 0);
+    hr_round(&w, &people(4, |i| if i == 2 { "" } else { "active" }));
+    assert_eq!(pending_deletes(&w), ["u2"]);
+}
+
+#[test]
+fn an_absent_value_should_not_provision_either() {
+    let w = World::new(SCOPED, &[("hr.csv", "id,name,status\n1,Ada,\n")]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    let s = sync_counters(&w.run_ok("hr", "full-sync", RunStatus::Success));
+    assert!(
+        s.outbound
+            .get("dir")
+            .is_none_or(|c| c.provisioned_adds == 0)
+    );
+    assert!(w.cs("dir", "u1").is_none());
+}
+
+#[test]
+fn a_termination_reverted_before_the_export_should_cancel_the_pending_delete() {
+    let w = converged(SCOPED, 3, 0);
+    let before = w.read("dir.csv");
+    hr_round(
+        &w,
+        &people(3, |i| if i == 2 { "terminated" } else { "active" }),
+    );
+    assert_eq!(pending_deletes(&w), ["u2"]);
+    // HR reverts the termination before the export runs.
+    hr_round(&w, &people(3, |_| "active"));
+    assert!(pending_deletes(&w).is_empty());
+    let u2 = w.cs("dir", "u2").unwrap();
+    assert!(u2.pending_export.is_none(), "{u2:?}");
+    assert_eq!(
+        u2.connection,
+        Connection::Connector {
+            mv_id: w.mv_of("hr", "2").unwrap().id
+        }
+    );
+    let e = export_counters(&w.run_ok("dir", "export", RunStatus::CompletedNoObjects));
+    assert_eq!(e.deletes, 0);
+    assert_eq!(w.read("dir.csv"), before);
+}
+
+#[test]
+fn a_provisioning_after_the_delete_was_exported_should_recreate_the_account_in_the_same_sync() {
+    let w = converged(SCOPED, 3, 0);
+    hr_round(
+        &w,
+        &people(3, |i| if i == 2 { "terminated" } else { "active" }),
+    );
+    let e = export_counters(&w.run_ok("dir", "export", RunStatus::Success));
+    assert_eq!(e.deletes, 1);
+    assert!(!w.read("dir.csv").contains("Person 2"));
+    let s = hr_round(&w, &people(3, |_| "active"));
+    assert_eq!(s.outbound["dir"].provisioned_adds, 1);
+    let e = export_counters(&w.run_ok("dir", "export", RunStatus::Success));
+    assert_eq!(e.adds, 1);
+    assert!(w.read("dir.csv").contains("Person 2"));
+}
+
+#[test]
+fn a_new_person_provisioned_onto_an_account_whose_delete_is_pending_should_replace_it_with_a_delete_add()
+ {
+    let w = converged(SCOPED, 3, 0);
+    // Person 2 leaves HR: the metaverse object goes, the account's delete
+    // is staged.
+    hr_round(&w, "id,name,status\n1,Person 1,active\n3,Person 3,active\n");
+    assert_eq!(pending_deletes(&w), ["u2"]);
+    let u2 = w.cs("dir", "u2").unwrap();
+    assert_eq!(u2.connection, Connection::Disconnector);
+    // Before the export, person 2 is back (a new metaverse object).
+    let s = hr_round(
+        &w,
+        &people(3, |_| "active").replace("Person 2", "Person Two"),
+    );
+    assert_eq!(s.outbound["dir"].provisioned_delete_adds, 1);
+    let u2 = w.cs("dir", "u2").unwrap();
+    let p = u2.pending_export.clone().unwrap();
+    assert_eq!(p.kind, ExportKind::DeleteAdd);
+    assert_eq!(p.changes["name"].as_ref().unwrap().to_text(), "Person Two");
+    assert_eq!(u2.connection.mv_id(), Some(w.mv_of("hr", "2").unwrap().id));
+    let e = export_counters(&w.run_ok("dir", "export", RunStatus::Success));
+    assert_eq!((e.delete_adds, e.deletes, e.adds), (1, 0, 0));
+    assert!(w.read("dir.csv").contains("Person Two"));
+    let c = import_counters(&w.run_ok("dir", "full-import", RunStatus::Success));
+    assert_eq!((c.export_confirmed, c.staged()), (1, 0));
+}
+
+/// A directory without a join rule: its existing accounts stay
+/// disconnectors.
+fn unjoined(adopt: bool) -> World {
+    let config = SCOPED
+        .replace(
+            "join = [{ on = [{ cs = \"employee\", mv = \"employeeId\" }] }]\n",
+            "",
+        )
+        .replace(
+            "anchor = '\"u\" + employeeId' }]",
+            &format!("anchor = '\"u\" + employeeId', adopt = {adopt} }}]"),
+        );
+    let w = World::new(
+        &config,
+        &[
+            ("hr.csv", &people(2, |_| "active")),
+            ("dir.csv", "uid,name,employee\nu1,Old Name,1\n"),
+        ],
+    );
+    w.run_ok("dir", "full-import", RunStatus::Success);
+    w.run_ok("dir", "full-sync", RunStatus::Success);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w
+}
+
+#[test]
+fn provisioning_onto_an_unjoined_object_should_report_that_it_already_exists() {
+    let w = unjoined(false);
+    let r = w.run_ok("hr", "full-sync", RunStatus::CompletedSyncErrors);
+    assert_eq!(sync_counters(&r).outbound["dir"].provisioned_adds, 1);
+    let error = w.cs("hr", "1").unwrap().error.unwrap();
+    assert_eq!(error.error_type, "object-already-exists");
+    assert!(error.detail.contains("`u1`"), "{}", error.detail);
+    assert!(error.detail.contains("adopt = true"), "{}", error.detail);
+    let u1 = w.cs("dir", "u1").unwrap();
+    assert_eq!(u1.connection, Connection::Disconnector);
+    assert!(u1.pending_export.is_none());
+}
+
+#[test]
+fn a_rule_that_adopts_should_join_the_unjoined_object_with_the_same_anchor() {
+    let w = unjoined(true);
+    let s = sync_counters(&w.run_ok("hr", "full-sync", RunStatus::Success));
+    assert_eq!(s.outbound["dir"].provisioned_adds, 1);
+    let u1 = w.cs("dir", "u1").unwrap();
+    assert!(u1.connection.mv_id().is_some() && u1.provisioned);
+    let p = u1.pending_export.unwrap();
+    assert_eq!(p.kind, ExportKind::Update);
+    assert_eq!(p.changes["name"].as_ref().unwrap().to_text(), "Person 1");
+}

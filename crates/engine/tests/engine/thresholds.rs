@@ -1,0 +1,232 @@
+//! The thresholds that stop mass changes: an import over a staging
+//! threshold holds the MA's syncs until approved or rejected (by default
+//! deletes over 10% of the connector space), and an export over the
+//! deletion threshold (by default 500 objects or 10%, whichever is smaller)
+//! sends nothing until approved or rejected.
+
+use crate::fixture::*;
+use crate::scope::{SCOPED, converged, people};
+use autosync_engine::RejectError;
+use autosync_model::{Connection, ExportKind, RunStatus};
+use autosync_store::CsFilter;
+
+/// SCOPED with the default thresholds.
+fn defaults() -> String {
+    SCOPED
+        .replace("staging_thresholds = { deletes = \"off\" }\n", "")
+        .replace("export_deletion_threshold = \"off\"\n", "")
+}
+
+fn pending_deletes(w: &World) -> usize {
+    w.cs_all("dir", CsFilter::PendingExport)
+        .iter()
+        .filter(|o| o.pending_export.as_ref().unwrap().kind == ExportKind::Delete)
+        .count()
+}
+
+#[test]
+fn a_header_only_source_file_should_stop_the_import_before_the_sync() {
+    let w = converged(&defaults(), 40, 0);
+    let mv_before = w.mv_all();
+    w.write("hr.csv", "id,name,status\n");
+    let r = w.run_ok(
+        "hr",
+        "full-import",
+        RunStatus::StoppedStagingThresholdExceeded,
+    );
+    assert_eq!(import_counters(&r).stage_delete, 40);
+    let message = r.steps[0].message.clone().unwrap();
+    assert!(message.contains("deletes 40 > 10%"), "{message}");
+    assert!(message.contains("autosync approve hr"), "{message}");
+    // No sync of hr runs, full or delta, until an operator decides.
+    for profile in ["delta-sync", "full-sync"] {
+        let r = w.run_ok("hr", profile, RunStatus::StoppedStagingThresholdExceeded);
+        assert!(
+            r.steps[0]
+                .message
+                .as_deref()
+                .unwrap()
+                .contains("autosync reject hr")
+        );
+    }
+    assert_eq!(w.mv_all(), mv_before);
+    assert_eq!(pending_deletes(&w), 0);
+    // Rejected: the staged deletes are dropped, and the next import reads
+    // the (fixed) source again.
+    let rejected = w.engine.reject("hr").unwrap();
+    assert_eq!(rejected.staging.as_ref().unwrap().1.changes, 40);
+    assert!(rejected.describe("hr").contains("discarded"));
+    w.write("hr.csv", &people(40, |_| "active"));
+    let r = w.run_ok("hr", "full-import", RunStatus::Success);
+    assert_eq!(import_counters(&r).staged(), 0);
+    w.run_ok("hr", "delta-sync", RunStatus::CompletedNoObjects);
+    assert_eq!(w.mv_all(), mv_before);
+}
+
+#[test]
+fn an_approved_staging_threshold_should_let_the_held_changes_flow() {
+    let w = converged(&defaults(), 40, 0);
+    w.write("hr.csv", &people(20, |_| "active"));
+    w.run_ok(
+        "hr",
+        "full-import",
+        RunStatus::StoppedStagingThresholdExceeded,
+    );
+    let approval = w.engine.approve("hr").unwrap();
+    assert_eq!(approval.staging.unwrap().exceeded[0].value, 20);
+    let s = sync_counters(&w.run_ok("hr", "delta-sync", RunStatus::Success));
+    assert_eq!(s.deleted, 20);
+    assert_eq!(pending_deletes(&w), 20);
+}
+
+#[test]
+fn a_source_that_deletes_a_few_objects_should_not_be_stopped() {
+    let w = converged(&defaults(), 40, 0);
+    // Ten deletes are never stopped by a share, even of 40 objects.
+    w.write("hr.csv", &people(30, |_| "active"));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    w.run_ok("dir", "export", RunStatus::Success);
+    assert_eq!(w.cs_all("dir", CsFilter::All).len(), 30);
+}
+
+#[test]
+fn the_default_deletion_threshold_should_stop_an_export_deleting_over_a_tenth() {
+    // 40 accounts; terminating 12 is 30% (and over the floor of 10).
+    let w = converged(&defaults(), 40, 0);
+    w.write(
+        "hr.csv",
+        &people(40, |i| if i <= 12 { "terminated" } else { "active" }),
+    );
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    let before = w.read("dir.csv");
+    let r = w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
+    let message = r.steps[0].message.clone().unwrap();
+    assert!(message.contains("12 pending export deletes"), "{message}");
+    assert!(
+        message.contains("at most 10 of its 40 objects"),
+        "{message}"
+    );
+    assert!(message.contains("autosync reject dir"), "{message}");
+    assert_eq!(w.read("dir.csv"), before);
+    // Approved: the next export deletes them, once.
+    let approval = w.engine.approve("dir").unwrap();
+    assert_eq!(approval.deletions.unwrap().deletes, 12);
+    let e = export_counters(&w.run_ok("dir", "export", RunStatus::Success));
+    assert_eq!(e.deletes, 12);
+    assert!(
+        autosync_engine::thresholds::deletion_stop(w.store.as_ref(), "dir")
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn a_rejected_mass_delete_should_keep_every_account_and_rejoin_when_hr_is_fixed() {
+    let w = converged(&defaults(), 40, 0);
+    let before = w.read("dir.csv");
+    let terminated = people(40, |i| if i <= 12 { "terminated" } else { "active" });
+    w.write("hr.csv", &terminated);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
+    let rejected = w.engine.reject("dir").unwrap();
+    let (_, dropped) = rejected.deletions.clone().unwrap();
+    assert_eq!(dropped.dropped, 12);
+    assert!(rejected.describe("dir").contains("nothing was deleted"));
+    assert_eq!(pending_deletes(&w), 0);
+    w.run_ok("dir", "export", RunStatus::CompletedNoObjects);
+    assert_eq!(w.read("dir.csv"), before);
+    // The accounts are still joined; HR fixes its file and nothing moves.
+    assert!(w.cs("dir", "u1").unwrap().connection.mv_id().is_some());
+    w.write("hr.csv", &people(40, |_| "active"));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    assert_eq!(pending_deletes(&w), 0);
+    assert!(w.cs_all("dir", CsFilter::PendingExport).is_empty());
+    // Nothing waits any more.
+    assert!(matches!(
+        w.engine.reject("dir"),
+        Err(RejectError::Nothing { .. })
+    ));
+}
+
+#[test]
+fn a_rejection_configured_as_explicit_disconnectors_should_never_join_them_again() {
+    let config = defaults().replace("# extra", "reject_deletions = \"explicit-disconnector\"");
+    let w = converged(&config, 40, 0);
+    w.write(
+        "hr.csv",
+        &people(40, |i| if i <= 12 { "terminated" } else { "active" }),
+    );
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
+    w.engine.reject("dir").unwrap();
+    let u1 = w.cs("dir", "u1").unwrap();
+    assert_eq!(u1.connection, Connection::ExplicitDisconnector);
+    assert!(u1.pending_export.is_none());
+    // Back in scope: the explicit disconnector is left alone.
+    w.write("hr.csv", &people(40, |_| "active"));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    assert_eq!(
+        w.cs("dir", "u1").unwrap().connection,
+        Connection::ExplicitDisconnector
+    );
+    assert_eq!(w.cs_all("dir", CsFilter::All).len(), 40);
+}
+
+#[test]
+fn a_rejected_delete_of_a_deleted_person_should_be_joined_again_when_the_person_returns() {
+    // The metaverse objects went (deletion rule): the accounts are
+    // disconnectors with a pending delete.
+    let config = SCOPED.replace("export_deletion_threshold = \"off\"\n", "");
+    let w = converged(&config, 40, 0);
+    w.write("hr.csv", &people(25, |_| "active"));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
+    w.engine.reject("dir").unwrap();
+    assert_eq!(pending_deletes(&w), 0);
+    // The accounts wait for their MA's next sync to try the join rules.
+    let u30 = w.cs("dir", "u30").unwrap();
+    assert_eq!(u30.connection, Connection::Disconnector);
+    assert!(u30.pending_import.is_some());
+    let s = sync_counters(&w.run_ok("dir", "delta-sync", RunStatus::Success));
+    assert_eq!(s.joins, 0, "nobody to join yet");
+    // HR restores the people: new metaverse objects, and provisioning
+    // takes back the accounts it created (no delete, no add).
+    w.write("hr.csv", &people(40, |_| "active"));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    let s = sync_counters(&w.run_ok("hr", "delta-sync", RunStatus::Success));
+    assert_eq!(s.outbound["dir"].provisioned_adds, 0);
+    let u30 = w.cs("dir", "u30").unwrap();
+    assert_eq!(
+        u30.connection.mv_id(),
+        Some(w.mv_of("hr", "30").unwrap().id)
+    );
+    assert_eq!(pending_deletes(&w), 0);
+}
+
+#[test]
+fn an_export_under_the_threshold_should_forget_an_earlier_approval() {
+    let w = converged(&defaults(), 40, 0);
+    w.engine.approve("dir").unwrap();
+    w.write(
+        "hr.csv",
+        &people(40, |i| if i <= 2 { "terminated" } else { "active" }),
+    );
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    w.run_ok("dir", "export", RunStatus::Success);
+    // A later mass delete is stopped: the approval did not wait for it.
+    w.write(
+        "hr.csv",
+        &people(40, |i| if i <= 20 { "terminated" } else { "active" }),
+    );
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
+}

@@ -1,0 +1,479 @@
+//! Thresholds that stop mass changes before they reach other systems: the
+//! staging thresholds of an import (checked before the sync) and the
+//! deletion threshold of an export. A limit is a count, a share of the
+//! connector space, or off.
+//!
+//! A share is never applied below [`SHARE_FLOOR`] objects: on a connector
+//! space of 30 objects "10%" would otherwise stop the deletion of a fourth
+//! leaver, and a rule that stops ordinary work gets turned off.
+
+use crate::run::ImportCounters;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+use std::fmt;
+
+/// A share limit never stops this many changes or fewer.
+pub const SHARE_FLOOR: u64 = 10;
+
+/// One limit: an absolute count, a percentage of the objects in the
+/// connector space, or none.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Limit {
+    Count(u64),
+    Percent(f64),
+    Off,
+}
+
+impl Serialize for Limit {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Limit::Count(n) => s.serialize_u64(*n),
+            Limit::Percent(p) => s.serialize_str(&format!("{p}%")),
+            Limit::Off => s.serialize_str("off"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LimitVisitor)
+    }
+}
+
+struct LimitVisitor;
+
+impl de::Visitor<'_> for LimitVisitor {
+    type Value = Limit;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a count (e.g. 500), a percentage as a string (e.g. \"10%\") or \"off\"")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Limit, E> {
+        Ok(Limit::Count(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Limit, E> {
+        u64::try_from(v)
+            .map(Limit::Count)
+            .map_err(|_| E::custom(format!("a threshold cannot be negative ({v})")))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Limit, E> {
+        Limit::parse(v).map_err(E::custom)
+    }
+}
+
+impl Limit {
+    /// `500`, `"10%"` or `"off"`.
+    pub fn parse(text: &str) -> Result<Limit, String> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("off") {
+            return Ok(Limit::Off);
+        }
+        let Some(number) = t.strip_suffix('%') else {
+            return t.parse::<u64>().map(Limit::Count).map_err(|_| {
+                "invalid threshold: write a count (500), a percentage (\"10%\") or \"off\""
+                    .to_owned()
+            });
+        };
+        match number.trim().parse::<f64>() {
+            Ok(p) if (0.0..=100.0).contains(&p) => Ok(Limit::Percent(p)),
+            _ => {
+                Err("invalid threshold: a percentage between 0% and 100%, e.g. \"10%\"".to_owned())
+            }
+        }
+    }
+
+    /// The most changes allowed on a connector space of `total` objects;
+    /// `None` when there is no limit. A percentage of an empty connector
+    /// space is no limit (the first import of a new MA adds everything),
+    /// and a percentage never allows fewer than [`SHARE_FLOOR`].
+    pub fn allowed(self, total: u64) -> Option<u64> {
+        match self {
+            Limit::Count(n) => Some(n),
+            Limit::Percent(_) if total == 0 => None,
+            Limit::Percent(p) => {
+                let share = (p * total as f64 / 100.0).floor();
+                // A share of a huge connector space saturates.
+                let share = if share >= u64::MAX as f64 {
+                    u64::MAX
+                } else {
+                    share as u64
+                };
+                Some(share.max(SHARE_FLOOR))
+            }
+            Limit::Off => None,
+        }
+    }
+
+    /// Whether `value` is over the limit for a connector space of `total`
+    /// objects.
+    pub fn exceeded(self, value: u64, total: u64) -> bool {
+        self.allowed(total).is_some_and(|max| value > max)
+    }
+
+    pub fn is_off(self) -> bool {
+        self == Limit::Off
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Count(n) => write!(f, "{n}"),
+            Limit::Percent(p) => write!(f, "{p}%"),
+            Limit::Off => f.write_str("off"),
+        }
+    }
+}
+
+fn off() -> Limit {
+    Limit::Off
+}
+
+fn ten_percent() -> Limit {
+    Limit::Percent(10.0)
+}
+
+fn is_off(l: &Limit) -> bool {
+    l.is_off()
+}
+
+/// An MA's staging thresholds (`[[ma]] staging_thresholds`): an import that
+/// stages more than allowed stops before the sync, until an operator
+/// approves or rejects. By default only deletes are limited, to 10% of the
+/// connector space.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StagingThresholds {
+    #[serde(default = "off", skip_serializing_if = "is_off")]
+    pub adds: Limit,
+    #[serde(default = "off", skip_serializing_if = "is_off")]
+    pub updates: Limit,
+    #[serde(default = "off", skip_serializing_if = "is_off")]
+    pub renames: Limit,
+    #[serde(default = "ten_percent")]
+    pub deletes: Limit,
+    #[serde(default = "off", skip_serializing_if = "is_off")]
+    pub delete_adds: Limit,
+    /// All staged changes together.
+    #[serde(default = "off", skip_serializing_if = "is_off")]
+    pub changes: Limit,
+}
+
+impl Default for StagingThresholds {
+    fn default() -> Self {
+        StagingThresholds {
+            adds: Limit::Off,
+            updates: Limit::Off,
+            renames: Limit::Off,
+            deletes: ten_percent(),
+            delete_adds: Limit::Off,
+            changes: Limit::Off,
+        }
+    }
+}
+
+/// One threshold an import went over.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Exceeded {
+    /// `adds`, `updates`, `renames`, `deletes`, `delete_adds` or `changes`.
+    pub what: String,
+    pub value: u64,
+    pub limit: Limit,
+    /// Objects in the connector space before the import.
+    pub cs_total: u64,
+}
+
+impl fmt::Display for Exceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} > {}", self.what, self.value, self.limit)?;
+        if matches!(self.limit, Limit::Percent(_)) && self.cs_total > 0 {
+            let pct = (self.value as f64) * 100.0 / (self.cs_total as f64);
+            write!(f, " ({pct:.1}% of {} objects)", self.cs_total)?;
+        }
+        Ok(())
+    }
+}
+
+impl StagingThresholds {
+    /// No threshold at all.
+    pub fn off() -> Self {
+        StagingThresholds {
+            deletes: Limit::Off,
+            ..Default::default()
+        }
+    }
+
+    /// Whether any threshold is set.
+    pub fn is_set(&self) -> bool {
+        [
+            self.adds,
+            self.updates,
+            self.renames,
+            self.deletes,
+            self.delete_adds,
+            self.changes,
+        ]
+        .iter()
+        .any(|l| !l.is_off())
+    }
+
+    /// Every threshold that `counters` (an import step's) go over, for a
+    /// connector space of `cs_total` objects before the import.
+    pub fn evaluate(&self, counters: &ImportCounters, cs_total: u64) -> Vec<Exceeded> {
+        let checks = [
+            ("adds", self.adds, counters.stage_add),
+            ("updates", self.updates, counters.stage_update),
+            ("renames", self.renames, counters.stage_rename),
+            ("deletes", self.deletes, counters.stage_delete),
+            ("delete_adds", self.delete_adds, counters.stage_delete_add),
+            ("changes", self.changes, counters.staged()),
+        ];
+        checks
+            .into_iter()
+            .filter(|(_, limit, value)| limit.exceeded(*value, cs_total))
+            .map(|(what, limit, value)| Exceeded {
+                what: what.to_owned(),
+                value,
+                limit,
+                cs_total,
+            })
+            .collect()
+    }
+}
+
+/// The export deletion threshold (`[[ma]] export_deletion_threshold`): an
+/// export that would delete more than a count, or more than a share of the
+/// MA's connector space, stops until an operator approves or rejects. The
+/// default is 500 objects or 10%, whichever is smaller (500 is Microsoft
+/// Entra Connect's default).
+///
+/// In the file: `500` (a count only), `"10%"` (a share only), `"off"`, or
+/// `{ count = 500, share = "10%" }` (both: whichever is smaller).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeletionThreshold {
+    pub count: Limit,
+    pub share: Limit,
+}
+
+impl Default for DeletionThreshold {
+    fn default() -> Self {
+        DeletionThreshold {
+            count: Limit::Count(500),
+            share: ten_percent(),
+        }
+    }
+}
+
+impl DeletionThreshold {
+    /// The most deletes allowed on a connector space of `total` objects;
+    /// `None` when there is no limit.
+    pub fn allowed(&self, total: u64) -> Option<u64> {
+        match (self.count.allowed(total), self.share.allowed(total)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn exceeded(&self, deletes: u64, total: u64) -> bool {
+        self.allowed(total).is_some_and(|max| deletes > max)
+    }
+
+    pub fn is_off(&self) -> bool {
+        self.count.is_off() && self.share.is_off()
+    }
+}
+
+impl fmt::Display for DeletionThreshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.count, self.share) {
+            (Limit::Off, Limit::Off) => f.write_str("off"),
+            (c, Limit::Off) => write!(f, "{c} objects"),
+            (Limit::Off, s) => write!(f, "{s} of the connector space"),
+            (c, s) => write!(
+                f,
+                "{c} objects or {s} of the connector space, whichever is smaller"
+            ),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeletionThresholdTable {
+    #[serde(default = "off")]
+    count: Limit,
+    #[serde(default = "off")]
+    share: Limit,
+}
+
+impl Serialize for DeletionThreshold {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        DeletionThresholdTable {
+            count: self.count,
+            share: self.share,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeletionThreshold {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            One(Limit),
+            Both(DeletionThresholdTable),
+        }
+        let form = Form::deserialize(d).map_err(|_| {
+            de::Error::custom(
+                "expected a count (500), a share (\"10%\"), \"off\", or a table \
+                 `{ count = 500, share = \"10%\" }`",
+            )
+        })?;
+        let t = match form {
+            Form::One(l @ Limit::Count(_)) => DeletionThreshold {
+                count: l,
+                share: Limit::Off,
+            },
+            Form::One(l @ Limit::Percent(_)) => DeletionThreshold {
+                count: Limit::Off,
+                share: l,
+            },
+            Form::One(Limit::Off) => DeletionThreshold {
+                count: Limit::Off,
+                share: Limit::Off,
+            },
+            Form::Both(t) => DeletionThreshold {
+                count: t.count,
+                share: t.share,
+            },
+        };
+        if matches!(t.count, Limit::Percent(_)) {
+            return Err(de::Error::custom(
+                "`count` is a number of objects (e.g. 500); put a percentage under `share`",
+            ));
+        }
+        if matches!(t.share, Limit::Count(_)) {
+            return Err(de::Error::custom(
+                "`share` is a percentage of the connector space (e.g. \"10%\"); put a number under `count`",
+            ));
+        }
+        Ok(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staging(json: &str) -> Result<StagingThresholds, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    fn deletion(json: &str) -> Result<DeletionThreshold, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn limits_should_parse_counts_percentages_and_off() {
+        let t = staging(r#"{"adds": 100, "deletes": "10%", "changes": "250"}"#).unwrap();
+        assert_eq!(t.adds, Limit::Count(100));
+        assert_eq!(t.deletes, Limit::Percent(10.0));
+        assert_eq!(t.changes, Limit::Count(250));
+        assert_eq!(
+            staging(r#"{"deletes": "off"}"#).unwrap(),
+            StagingThresholds::off()
+        );
+        let e = staging(r#"{"deletes": "110%"}"#).unwrap_err();
+        assert!(e.contains("between 0% and 100%"), "{e}");
+        let e = staging(r#"{"deletes": -3}"#).unwrap_err();
+        assert!(e.contains("cannot be negative"), "{e}");
+        let e = staging(r#"{"delets": 3}"#).unwrap_err();
+        assert!(e.contains("unknown field `delets`"), "{e}");
+    }
+
+    #[test]
+    fn by_default_only_deletes_should_be_limited_to_a_tenth() {
+        let t = staging("{}").unwrap();
+        assert_eq!(t, StagingThresholds::default());
+        assert_eq!(t.deletes, Limit::Percent(10.0));
+        let all_deleted = ImportCounters {
+            stage_delete: 288,
+            ..ImportCounters::default()
+        };
+        let over = t.evaluate(&all_deleted, 288);
+        assert_eq!(over.len(), 1, "{over:?}");
+        assert_eq!(
+            over[0].to_string(),
+            "deletes 288 > 10% (100.0% of 288 objects)"
+        );
+        let one_leaver = ImportCounters {
+            stage_delete: 1,
+            stage_add: 5000,
+            ..ImportCounters::default()
+        };
+        assert!(t.evaluate(&one_leaver, 288).is_empty());
+    }
+
+    #[test]
+    fn a_share_should_never_stop_ten_changes_or_fewer() {
+        let l = Limit::Percent(10.0);
+        assert!(!l.exceeded(SHARE_FLOOR, 20));
+        assert!(l.exceeded(SHARE_FLOOR + 1, 20));
+        assert!(!l.exceeded(28, 288));
+        assert!(l.exceeded(29, 288));
+        assert!(!l.exceeded(500, 0), "a share of an empty connector space");
+        assert!(!Limit::Off.exceeded(u64::MAX, 1));
+        assert!(Limit::Count(0).exceeded(1, 0));
+    }
+
+    #[test]
+    fn a_deletion_threshold_should_take_the_smaller_of_count_and_share() {
+        let d = DeletionThreshold::default();
+        assert_eq!(d.allowed(288), Some(28));
+        assert_eq!(d.allowed(1_000_000), Some(500));
+        assert_eq!(d.allowed(0), Some(500));
+        assert!(d.exceeded(288, 288));
+        assert!(!d.exceeded(28, 288));
+        assert_eq!(deletion("500").unwrap().allowed(288), Some(500));
+        assert_eq!(deletion(r#""5%""#).unwrap().allowed(1000), Some(50));
+        assert!(deletion(r#""off""#).unwrap().is_off());
+        let both = deletion(r#"{"count": 100, "share": "20%"}"#).unwrap();
+        assert_eq!(both.allowed(200), Some(40));
+        assert_eq!(both.allowed(10_000), Some(100));
+        let e = deletion(r#"{"count": "10%"}"#).unwrap_err();
+        assert!(e.contains("`count` is a number"), "{e}");
+        let e = deletion(r#"{"cuont": 5}"#).unwrap_err();
+        assert!(e.contains("expected a count"), "{e}");
+    }
+
+    #[test]
+    fn thresholds_should_round_trip_through_their_file_form() {
+        for d in [
+            DeletionThreshold::default(),
+            deletion("7").unwrap(),
+            deletion(r#""off""#).unwrap(),
+        ] {
+            let text = serde_json::to_string(&d).unwrap();
+            assert_eq!(deletion(&text).unwrap(), d, "{text}");
+        }
+        for t in [StagingThresholds::default(), StagingThresholds::off()] {
+            let text = serde_json::to_string(&t).unwrap();
+            assert_eq!(staging(&text).unwrap(), t, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_total_should_count_every_kind_of_change() {
+        let t = staging(r#"{"changes": 10, "deletes": "off"}"#).unwrap();
+        let counters = ImportCounters {
+            stage_add: 3,
+            stage_update: 3,
+            stage_rename: 2,
+            stage_delete: 2,
+            stage_delete_add: 1,
+            stage_no_change: 1000,
+            ..ImportCounters::default()
+        };
+        assert_eq!(t.evaluate(&counters, 1000)[0].value, 11);
+    }
+}
