@@ -2,6 +2,7 @@
 //! to an enum and constant sub-expressions already folded.
 
 use crate::functions::Func;
+use crate::shared::Prepared;
 use autosync_model::Value;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,18 +45,21 @@ pub(crate) enum Node {
     /// `cond ? then : else`, also `if(cond, then, else)`.
     Cond(Box<Node>, Box<Node>, Box<Node>),
     Call(Func, Box<[Node]>),
+    /// A literal argument compiled with the expression (a regular
+    /// expression or a date format); it evaluates to the literal.
+    Prepared(Box<Prepared>),
 }
 
 impl Node {
     pub(crate) fn is_const(&self) -> bool {
-        matches!(self, Node::Const(_))
+        matches!(self, Node::Const(_) | Node::Prepared(_))
     }
 
     /// Whether every direct operand is a constant (so the node can be
     /// evaluated at compile time).
     pub(crate) fn operands_are_const(&self) -> bool {
         match self {
-            Node::Const(_) | Node::Attr(_) => false,
+            Node::Const(_) | Node::Attr(_) | Node::Prepared(_) => false,
             Node::Add(parts) | Node::Call(_, parts) => parts.iter().all(Node::is_const),
             Node::Cmp(_, a, b) | Node::And(a, b) | Node::Or(a, b) => a.is_const() && b.is_const(),
             Node::Not(a) | Node::Neg(a) => a.is_const(),

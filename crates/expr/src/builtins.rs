@@ -8,6 +8,7 @@ use crate::error::{EvalError, describe};
 use crate::eval::{Val, equals, scalar, text};
 use crate::functions::Func;
 use crate::program::Lookup;
+use crate::shared::{Call, MAX_ARGS, Shared};
 use autosync_model::Value;
 
 pub(crate) fn call<'a>(
@@ -130,7 +131,33 @@ pub(crate) fn call<'a>(
             Val::Own(Value::Multi(vs)) => vs.into_iter().next().map_or(Val::Absent, Val::Own),
             other => other,
         }),
+        Func::Shared(shared) => call_shared(shared, name, args, input),
     }
+}
+
+/// A function shared with scripts: its arguments evaluated, the second one
+/// already compiled when it was a literal pattern or format.
+fn call_shared<'a>(
+    shared: Shared,
+    name: &'static str,
+    args: &'a [Node],
+    input: &'a dyn Lookup,
+) -> Result<Val<'a>, EvalError> {
+    let mut values: [Val<'a>; MAX_ARGS] = std::array::from_fn(|_| Val::Absent);
+    for (slot, node) in values.iter_mut().zip(args) {
+        *slot = node.eval(input)?;
+    }
+    let refs = values.each_ref().map(Val::get);
+    let prepared = match args.get(1) {
+        Some(Node::Prepared(p)) => Some(&**p),
+        _ => None,
+    };
+    let call = Call {
+        name,
+        args: &refs[..args.len().min(MAX_ARGS)],
+        prepared,
+    };
+    Ok(shared.call(&call)?.map_or(Val::Absent, Val::Own))
 }
 
 /// Apply a text function to a value, element-wise on multi-values.

@@ -86,6 +86,7 @@ impl Node {
                 }
             }
             Node::Call(func, args) => builtins::call(*func, args, input),
+            Node::Prepared(p) => Ok(Val::Ref(&p.literal)),
         }
     }
 

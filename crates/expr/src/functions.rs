@@ -2,6 +2,8 @@
 //! counts and signatures (used at compile time), and the "did you mean"
 //! suggestion for misspelt names.
 
+use crate::shared::Shared;
+
 /// A built-in function, resolved at compile time so that evaluation never
 /// looks a function up by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +29,9 @@ pub(crate) enum Func {
     Contains,
     If,
     First,
+    /// A function shared with scripts (DN, regular expressions, dates,
+    /// bits): see `shared`.
+    Shared(Shared),
 }
 
 /// Name, minimum and maximum argument count (`None`: any number), signature.
@@ -96,6 +101,122 @@ const SPECS: &[Spec] = &[
     ),
     spec(Func::If, "if", 3, Some(3), "if(condition, then, else)"),
     spec(Func::First, "first", 1, Some(1), "first(values)"),
+    shared(Shared::EscapeDn, "escape_dn", 1, 1, "escape_dn(value)"),
+    shared(
+        Shared::EscapeDnComponent,
+        "escape_dn_component",
+        1,
+        1,
+        "escape_dn_component(\"CN=\" + value)",
+    ),
+    shared(
+        Shared::UnescapeDn,
+        "unescape_dn",
+        1,
+        1,
+        "unescape_dn(value)",
+    ),
+    shared(
+        Shared::DnComponent,
+        "dn_component",
+        2,
+        2,
+        "dn_component(dn, n)",
+    ),
+    shared(
+        Shared::DnComponentRev,
+        "dn_component_rev",
+        2,
+        3,
+        "dn_component_rev(dn, n) or dn_component_rev(dn, n, \"DC\")",
+    ),
+    shared(
+        Shared::RegexMatch,
+        "regex_match",
+        2,
+        2,
+        "regex_match(text, pattern)",
+    ),
+    shared(
+        Shared::RegexReplace,
+        "regex_replace",
+        3,
+        3,
+        "regex_replace(text, pattern, replacement)",
+    ),
+    shared(
+        Shared::RegexExtract,
+        "regex_extract",
+        2,
+        3,
+        "regex_extract(text, pattern) or regex_extract(text, pattern, group)",
+    ),
+    shared(
+        Shared::ParseDate,
+        "parse_date",
+        1,
+        2,
+        "parse_date(text) or parse_date(text, format)",
+    ),
+    shared(
+        Shared::FormatDate,
+        "format_date",
+        2,
+        2,
+        "format_date(date, format)",
+    ),
+    shared(
+        Shared::IsDate,
+        "is_date",
+        1,
+        2,
+        "is_date(text) or is_date(text, format)",
+    ),
+    shared(Shared::AddDays, "add_days", 2, 2, "add_days(date, days)"),
+    shared(
+        Shared::AddHours,
+        "add_hours",
+        2,
+        2,
+        "add_hours(date, hours)",
+    ),
+    shared(
+        Shared::AddMinutes,
+        "add_minutes",
+        2,
+        2,
+        "add_minutes(date, minutes)",
+    ),
+    shared(
+        Shared::AddMonths,
+        "add_months",
+        2,
+        2,
+        "add_months(date, months)",
+    ),
+    shared(
+        Shared::FromFiletime,
+        "from_filetime",
+        1,
+        1,
+        "from_filetime(filetime)",
+    ),
+    shared(Shared::ToFiletime, "to_filetime", 1, 1, "to_filetime(date)"),
+    shared(Shared::FromUnix, "from_unix", 1, 1, "from_unix(seconds)"),
+    shared(Shared::ToUnix, "to_unix", 1, 1, "to_unix(date)"),
+    shared(Shared::BitAnd, "bit_and", 2, 2, "bit_and(a, b)"),
+    shared(Shared::BitOr, "bit_or", 2, 2, "bit_or(a, b)"),
+    shared(Shared::BitXor, "bit_xor", 2, 2, "bit_xor(a, b)"),
+    shared(Shared::BitNot, "bit_not", 1, 1, "bit_not(n)"),
+    shared(Shared::SetBits, "set_bits", 2, 2, "set_bits(value, mask)"),
+    shared(
+        Shared::ClearBits,
+        "clear_bits",
+        2,
+        2,
+        "clear_bits(value, mask)",
+    ),
+    shared(Shared::HasBits, "has_bits", 2, 2, "has_bits(value, mask)"),
 ];
 
 const fn spec(
@@ -112,6 +233,25 @@ const fn spec(
         max,
         signature,
     }
+}
+
+/// A shared function takes a fixed range of arguments.
+const fn shared(
+    shared: Shared,
+    name: &'static str,
+    min: usize,
+    max: usize,
+    signature: &'static str,
+) -> Spec {
+    spec(Func::Shared(shared), name, min, Some(max), signature)
+}
+
+/// The shared functions: each one's name and least and most arguments.
+pub(crate) fn shared_functions() -> impl Iterator<Item = (Shared, &'static str, usize, usize)> {
+    SPECS.iter().filter_map(|s| match s.func {
+        Func::Shared(shared) => Some((shared, s.name, s.min, s.max.unwrap_or(s.min))),
+        _ => None,
+    })
 }
 
 impl Func {
@@ -163,7 +303,8 @@ pub fn function_names() -> impl Iterator<Item = &'static str> {
 /// The help text for an unknown function name.
 pub(crate) fn unknown_function_help(name: &str) -> String {
     match name {
-        "now" | "today" | "random" | "rand" | "uuid" => {
+        "now" | "today" | "utc_now" | "utcnow" | "random" | "rand" | "random_num" | "uuid"
+        | "guid" => {
             return format!(
                 "`{name}()` is not provided: flows must give the same result every time they run"
             );
@@ -241,6 +382,16 @@ mod tests {
         for name in function_names() {
             let f = Func::by_name(name).unwrap();
             assert_eq!(f.name(), name);
+        }
+    }
+
+    #[test]
+    fn shared_functions_take_at_most_the_arguments_scripts_are_registered_for() {
+        let shared: Vec<_> = shared_functions().collect();
+        assert_eq!(shared.len(), 26);
+        for (_, name, min, max) in shared {
+            assert!(min >= 1 && min <= max, "{name}");
+            assert!(max <= crate::shared::MAX_ARGS, "{name}");
         }
     }
 }

@@ -106,7 +106,16 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, CompileError> {
                 Tok::Quoted(name.to_owned())
             }
             '0'..='9' => {
-                let mut end = offset;
+                chars.next();
+                if c == '0' && matches!(chars.peek(), Some((_, 'x' | 'X'))) {
+                    chars.next();
+                    out.push(Token {
+                        tok: Tok::Int(lex_hex(src, offset, &mut chars)?),
+                        offset,
+                    });
+                    continue;
+                }
+                let mut end = offset + 1;
                 while let Some(&(i, ch)) = chars.peek() {
                     if ch.is_ascii_digit() {
                         end = i + 1;
@@ -190,6 +199,40 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, CompileError> {
         offset: src.len(),
     });
     Ok(out)
+}
+
+/// The digits of a hexadecimal integer after its `0x` (at `offset`).
+fn lex_hex(
+    src: &str,
+    offset: usize,
+    chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>,
+) -> Result<i64, CompileError> {
+    let start = offset + 2;
+    let mut end = start;
+    while let Some(&(i, ch)) = chars.peek() {
+        if ch.is_ascii_hexdigit() {
+            end = i + 1;
+            chars.next();
+        } else if is_ident_char(ch) {
+            return Err(
+                CompileError::at(i, format!("`{ch}` is not a hexadecimal digit"))
+                    .with_help("hexadecimal integers use the digits 0-9 and a-f: 0x200"),
+            );
+        } else {
+            break;
+        }
+    }
+    let digits = &src[start..end];
+    if digits.is_empty() {
+        return Err(
+            CompileError::at(offset, "`0x` must be followed by hexadecimal digits")
+                .with_help("write a hexadecimal integer such as 0x2"),
+        );
+    }
+    i64::from_str_radix(digits, 16).map_err(|_| {
+        CompileError::at(offset, format!("integer 0x{digits} is too large"))
+            .with_help("integers must lie between -0x8000000000000000 and 0x7fffffffffffffff")
+    })
 }
 
 fn lex_string(

@@ -27,6 +27,7 @@ mod parser;
 mod program;
 mod script;
 mod script_scan;
+mod shared;
 
 pub use error::{CompileError, EvalError};
 pub use functions::{closest, function_names};

@@ -9,6 +9,8 @@ use crate::ast::{CmpOp, Node};
 use crate::error::CompileError;
 use crate::functions::{Func, unknown_function_help};
 use crate::lexer::{Tok, Token, lex};
+use crate::shared::{Prepared, Shared};
+use autosync_model::Value;
 
 /// How deeply expressions may nest (parentheses, calls, operators).
 const MAX_DEPTH: usize = 64;
@@ -285,8 +287,10 @@ impl Parser<'_> {
         self.enter(offset)?;
         self.bump(); // `(`
         let mut args = Vec::new();
+        let mut offsets = Vec::new();
         if !self.eat(&Tok::RParen) {
             loop {
+                offsets.push(self.peek().offset);
                 args.push(self.ternary()?);
                 if self.eat(&Tok::Comma) {
                     continue;
@@ -308,6 +312,9 @@ impl Parser<'_> {
         if let Some((message, help)) = func.check_arity(args.len()) {
             return Err(CompileError::at(offset, message).with_help(help));
         }
+        if let Func::Shared(shared) = func {
+            prepare_literals(shared, &name, &mut args, &offsets)?;
+        }
         let node = if func == Func::If {
             let mut it = args.into_iter();
             match (it.next(), it.next(), it.next()) {
@@ -319,6 +326,38 @@ impl Parser<'_> {
         };
         fold(node, offset)
     }
+}
+
+/// Compile a literal pattern or date format (the second argument) now, so
+/// that it is compiled once and a mistake in it is a compile error; check a
+/// literal group of `regex_extract` against it.
+fn prepare_literals(
+    shared: Shared,
+    name: &str,
+    args: &mut [Node],
+    offsets: &[usize],
+) -> Result<(), CompileError> {
+    let Some(kind) = shared.literal() else {
+        return Ok(());
+    };
+    let offset = |i: usize| offsets.get(i).copied().unwrap_or_default();
+    let Some(arg) = args.get_mut(1) else {
+        return Ok(());
+    };
+    let Node::Const(Some(Value::String(literal))) = arg else {
+        return Ok(());
+    };
+    let prepared = Prepared::compile(kind, name, literal)
+        .map_err(|e| CompileError::at(offset(1), e.message).with_help(e.help))?;
+    if let Some(Node::Const(group)) = args.get(2) {
+        shared
+            .check_group(name, &prepared, group.as_ref())
+            .map_err(|e| CompileError::at(offset(2), e.message))?;
+    }
+    if let Some(arg) = args.get_mut(1) {
+        *arg = Node::Prepared(Box::new(prepared));
+    }
+    Ok(())
 }
 
 fn cmp_op(tok: &Tok) -> Option<CmpOp> {

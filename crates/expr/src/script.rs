@@ -111,6 +111,7 @@ fn build_engine(limits: &ScriptLimits) -> Engine {
         let deadline = DEADLINE.with(Cell::get)?;
         (Instant::now() >= deadline).then(|| Dynamic::from("time budget"))
     });
+    crate::shared::register(&mut engine);
     engine.register_fn("attr", |name: ImmutableString| -> Dynamic {
         CURRENT.with(|current| {
             current

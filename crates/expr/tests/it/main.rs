@@ -2,11 +2,16 @@
 // Helpers outside #[test] functions unwrap too: a failure there is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod bits;
+mod dates;
+mod dn;
 mod functions;
 mod fuzz;
 mod language;
 mod parsing;
+mod patterns;
 mod properties;
+mod script_functions;
 mod scripts;
 
 use autosync_model::{Attributes, Value};
