@@ -12,5 +12,6 @@ mod cli {
     mod discover;
     mod quickstart;
     mod reload;
+    mod secrets;
     mod service;
 }
