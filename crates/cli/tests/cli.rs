@@ -14,4 +14,5 @@ mod cli {
     mod reload;
     mod secrets;
     mod service;
+    mod sync_lease;
 }

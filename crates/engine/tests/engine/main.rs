@@ -9,3 +9,4 @@ mod import;
 mod runs;
 mod scenario;
 mod sync;
+mod sync_lease;
