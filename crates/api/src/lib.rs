@@ -13,8 +13,8 @@
 //!   configuration file, answered with [`ControlAnswer`] or 400 with why it
 //!   was refused.
 //!
-//! The service writes [`ApiFile`] (URL and token) next to its store, mode
-//! 0600, so that the CLI on the same machine (and only users who may read
+//! The token is compared in constant time ([`token_matches`]). The service
+//! writes [`ApiFile`] (URL and token) next to its store, mode 0600, so that the CLI on the same machine (and only users who may read
 //! the store) can reach it; the file is removed when the service stops.
 
 use autosync_service::{Command, Control, Status};
@@ -55,24 +55,35 @@ impl ApiFile {
         serde_json::from_str(&text).ok()
     }
 
-    /// Writes the file readable by its owner only.
+    /// Writes the file readable by its owner only: a new file created
+    /// 0600 beside it, then renamed over the old one. The token never goes
+    /// into an older file (whose mode may be wider, and which another user
+    /// may hold open).
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let text = serde_json::to_string(self).map_err(std::io::Error::other)?;
+        let mut name = std::ffi::OsString::from(".");
+        name.push(path.file_name().unwrap_or_default());
+        name.push(format!(".{}.tmp", std::process::id()));
+        let temp = path.with_file_name(name);
         let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
+        options.write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        use std::io::Write;
-        let mut file = options.open(path)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        let written = options
+            .open(&temp)
+            .and_then(|mut file| {
+                use std::io::Write;
+                file.write_all(text.as_bytes())?;
+                file.sync_all()
+            })
+            .and_then(|()| std::fs::rename(&temp, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temp);
         }
-        file.write_all(text.as_bytes())
+        written
     }
 }
 
@@ -168,7 +179,16 @@ fn authorised(state: &AppState, headers: &HeaderMap) -> bool {
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t == state.token)
+        .is_some_and(|t| token_matches(&state.token, t))
+}
+
+/// Whether `given` is the token, compared in constant time (`subtle`): how
+/// long the answer takes says nothing about how much of a guess was right.
+/// Only a difference in length answers at once (every token has the same
+/// length, 32 hex digits, and that is no secret).
+pub fn token_matches(token: &str, given: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    bool::from(token.as_bytes().ct_eq(given.as_bytes()))
 }
 
 async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -99,6 +99,66 @@ fn the_api_file_should_be_readable_by_its_owner_only() {
     }
 }
 
+#[cfg(unix)]
+#[test]
+fn a_new_api_file_should_never_put_the_token_into_an_older_wider_file() {
+    use std::io::Read as _;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = autosync_api::ApiFile::path_for(&dir.path().join("autosync.db"));
+    // A stale file from an earlier service, readable by everyone, held open
+    // by someone else.
+    std::fs::write(&path, "{}").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut held_open = std::fs::File::open(&path).unwrap();
+    let file = autosync_api::ApiFile {
+        url: "http://127.0.0.1:1".into(),
+        token: autosync_api::new_token(),
+    };
+    file.write(&path).unwrap();
+    let mut seen = String::new();
+    held_open.read_to_string(&mut seen).unwrap();
+    assert_eq!(seen, "{}", "the token went into the old file");
+    assert_eq!(autosync_api::ApiFile::read(&path), Some(file));
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file is left"
+    );
+}
+
+#[test]
+fn the_token_comparison_should_accept_the_token_and_refuse_any_other() {
+    let token = autosync_api::new_token();
+    assert_eq!(token.len(), 32);
+    assert!(autosync_api::token_matches(&token, &token.clone()));
+    let mut same_length = token.clone().into_bytes();
+    same_length[31] = if same_length[31] == b'0' { b'1' } else { b'0' };
+    let same_length = String::from_utf8(same_length).unwrap();
+    assert!(!autosync_api::token_matches(&token, &same_length));
+    assert!(!autosync_api::token_matches(&token, &token[..31]));
+    assert!(!autosync_api::token_matches(&token, &format!("{token}0")));
+    assert!(!autosync_api::token_matches(&token, ""));
+}
+
+#[tokio::test]
+async fn status_with_a_wrong_token_of_the_right_length_should_be_refused() {
+    let (addr, _rx) = serve().await;
+    // The server's token is "secret".
+    for guess in ["secreT", "secre", "secrets"] {
+        let answer = http(
+            addr,
+            format!("GET /api/v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {guess}\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 401"), "{guess}: {answer}");
+    }
+}
+
 /// A POST with the token and an optional JSON body.
 fn post(path: &str, token: &str, body: Option<&str>) -> String {
     let body = body.unwrap_or_default();

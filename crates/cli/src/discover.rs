@@ -1,14 +1,15 @@
 //! `autosync discover`: print (or write) the controller configuration that
 //! `autosync_service::discover` proposes from the configuration and the run
-//! history.
+//! history. Settings are shown as the file writes them (`${ENV}`, `X_file`),
+//! never the secrets they stand for; the `--write` file is created 0600.
 
 use crate::args::{Cli, DiscoverArgs};
 use crate::commands::load;
 use crate::exit::{Code, Failure};
+use crate::private_file;
 use anyhow::Context as _;
 use autosync_service::discover::{self, History};
 use autosync_store::{Store, sqlite::SqliteStore};
-use std::io::Write as _;
 
 pub fn discover(cli: &Cli, a: &DiscoverArgs) -> Result<Code, Failure> {
     let (loaded, _) = load(cli)?;
@@ -29,25 +30,21 @@ pub fn discover(cli: &Cli, a: &DiscoverArgs) -> Result<Code, Failure> {
     let proposal = discover::propose(&loaded, &history);
     let toml = discover::to_toml(&proposal);
     if let Some(path) = &a.write {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true);
-        if a.force {
-            options.create(true).truncate(true);
+        // Readable by its owner only: it holds the user's settings.
+        let written = if a.force {
+            private_file::replace(path, toml.as_bytes())
         } else {
-            options.create_new(true);
-        }
-        let mut file = match options.open(path) {
+            private_file::create_new(path, toml.as_bytes())
+        };
+        match written {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Failure::Usage(format!(
                     "{} exists; pass --force to overwrite it",
                     path.display()
                 )));
             }
-            other => other.with_context(|| format!("cannot create {}", path.display()))?,
-        };
-        file.write_all(toml.as_bytes())
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+            other => other.with_context(|| format!("cannot write {}", path.display()))?,
+        }
     }
     if a.json {
         println!(

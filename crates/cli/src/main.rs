@@ -10,6 +10,7 @@ mod commands;
 mod control;
 mod discover;
 mod exit;
+mod private_file;
 mod progress;
 mod render;
 mod service;

@@ -4,6 +4,10 @@
 //! Plain lines: one when a step starts, one every [`LINE_EVERY`] while it
 //! runs (objects so far and the rate), and one when it ends (its status,
 //! objects and rate), so a long step in a log is never silent.
+//!
+//! A step that waits before it starts (a sync step while another process
+//! syncs) says so on stderr in every mode, even `--json` and
+//! `--no-progress`: a command that seems to hang must say why.
 
 use autosync_engine::ProgressSink;
 use autosync_model::{StepRecord, StepType};
@@ -150,6 +154,35 @@ impl ProgressSink for Progress {
         }
     }
 
+    fn waiting(&self, index: usize, step: StepType, why: &str) {
+        let text = format!("step {}: {step}: {why}", index + 1);
+        match self {
+            Progress::Bar(b) => {
+                let bar = ProgressBar::new_spinner();
+                bar.set_draw_target(ProgressDrawTarget::stderr());
+                if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+                    bar.set_style(style);
+                }
+                bar.set_message(text);
+                bar.enable_steady_tick(Duration::from_millis(200));
+                if let Ok(mut slot) = b.lock()
+                    && let Some(old) = slot.replace(bar)
+                {
+                    old.finish_and_clear();
+                }
+            }
+            Progress::Lines(l) => {
+                if let Ok(mut l) = l.lock() {
+                    l.line(&text);
+                }
+            }
+            Progress::Quiet => {
+                let mut err = std::io::stderr();
+                let _ = writeln!(err, "{text}");
+            }
+        }
+    }
+
     fn step_finished(&self, index: usize, record: &StepRecord) {
         match self {
             Progress::Bar(b) => {
@@ -238,6 +271,26 @@ mod tests {
             "{got:#?}"
         );
         assert!(got[1..].iter().all(|l| l.ends_with("/s")), "{got:#?}");
+    }
+
+    #[test]
+    fn plain_lines_should_say_what_a_step_waits_for_before_it_starts() {
+        let out = Shared::default();
+        let p = Progress::Lines(Mutex::new(Lines::new(
+            Box::new(out.clone()),
+            Duration::from_secs(3600),
+        )));
+        p.waiting(
+            0,
+            StepType::FullSync,
+            "waiting for the sync of `hr` in process 1234 (run 17)",
+        );
+        p.step_started(0, StepType::FullSync, Some(10));
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            text,
+            "step 1: full-sync: waiting for the sync of `hr` in process 1234 (run 17)\nstep 1: full-sync started\n"
+        );
     }
 
     #[test]

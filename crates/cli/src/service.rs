@@ -36,11 +36,7 @@ pub(crate) fn try_lock(store_path: &Path) -> Result<Option<File>, Failure> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create folder {}", dir.display()))?;
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(&path)
+    let file = crate::private_file::open_lock(&path)
         .with_context(|| format!("cannot open the service lock {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),

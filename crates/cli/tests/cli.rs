@@ -12,5 +12,7 @@ mod cli {
     mod discover;
     mod quickstart;
     mod reload;
+    mod secrets;
     mod service;
+    mod sync_lease;
 }

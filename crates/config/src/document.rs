@@ -168,6 +168,24 @@ pub fn value_at<'a, 'i>(
     value
 }
 
+/// The value at a key path, with its span (`None` for the root or a path
+/// that is not in the document).
+pub fn spanned_at<'a, 'i>(
+    root: &'a Spanned<DeTable<'i>>,
+    path: &[PathSegment],
+) -> Option<&'a Spanned<DeValue<'i>>> {
+    let mut value: Option<&Spanned<DeValue<'i>>> = None;
+    for segment in path {
+        value = match (segment, value.map(Spanned::get_ref)) {
+            (PathSegment::Key(name), None) => Some(root.get_ref().get(name.as_str())?),
+            (PathSegment::Key(name), Some(DeValue::Table(t))) => Some(t.get(name.as_str())?),
+            (PathSegment::Index(i), Some(DeValue::Array(items))) => Some(items.get(*i)?),
+            _ => return None,
+        };
+    }
+    value
+}
+
 /// Removes the key at `path` (an unknown key, once reported, so the rest of
 /// its table can still be read).
 pub fn remove(root: &mut Spanned<DeTable<'_>>, path: &[PathSegment]) {

@@ -87,6 +87,22 @@ impl Loaded {
         document::lookup(&root, &alt).map(|f| document::to_span(f.value))
     }
 
+    /// The value at `key_path` as the file writes it: before `${ENV}`
+    /// interpolation and `X_file` substitution, so `${NAME}` references and
+    /// `X_file` keys stay as they are and no value they stand for is in it
+    /// (a key read from a file is found under its `X_file` name only).
+    /// `None` when the file has no value there.
+    ///
+    /// Use it to *show* configuration (`autosync discover` proposes the
+    /// user's own settings back to them); [`Loaded::system`] holds the
+    /// values to *run* with.
+    pub fn written(&self, key_path: &[PathSegment]) -> Option<serde_json::Value> {
+        use serde::de::{Deserialize as _, IntoDeserializer as _};
+        let root = document::parse(&self.source).ok()?;
+        let value = document::spanned_at(&root, key_path)?;
+        serde_json::Value::deserialize(value.clone().into_deserializer()).ok()
+    }
+
     /// An error diagnostic about the value at `key_path`, with the key
     /// rendered readably (`ma "hr" > controller > triggers[0]`) and its span.
     pub fn diagnostic_at(

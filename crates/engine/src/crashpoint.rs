@@ -3,7 +3,10 @@
 //! a batch). They cost one atomic load when unused. The crash-safety test
 //! sets `AUTOSYNC_CRASH_AFTER=n` to have the process SIGKILL itself at the
 //! n-th point it passes, and `AUTOSYNC_CRASH_TRACE=file` to list the points
-//! passed (so that a reference run can count them). Nothing else uses them.
+//! passed (so that a reference run can count them). With
+//! `AUTOSYNC_CRASH_SIGNAL=STOP` the n-th point freezes the process (SIGSTOP)
+//! instead: alive, holding what it holds there, until a SIGCONT, so a test
+//! can show what other processes do meanwhile. Nothing else uses them.
 
 use std::io::Write as _;
 use std::sync::OnceLock;
@@ -11,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 struct Plan {
     kill_at: Option<u64>,
+    /// SIGSTOP rather than SIGKILL at `kill_at`.
+    stop: bool,
     trace: Option<std::sync::Mutex<std::fs::File>>,
 }
 
@@ -30,10 +35,15 @@ fn plan() -> &'static Option<Plan> {
                 .ok()
                 .map(std::sync::Mutex::new)
         });
+        let stop = std::env::var("AUTOSYNC_CRASH_SIGNAL").is_ok_and(|v| v == "STOP");
         if kill_at.is_none() && trace.is_none() {
             None
         } else {
-            Some(Plan { kill_at, trace })
+            Some(Plan {
+                kill_at,
+                stop,
+                trace,
+            })
         }
     })
 }
@@ -46,6 +56,15 @@ pub fn crash_point(name: &str) {
         && let Ok(mut f) = trace.lock()
     {
         let _ = writeln!(f, "{n} {name}");
+    }
+    if plan.kill_at == Some(n) && plan.stop {
+        tracing::warn!(
+            point = name,
+            "crash point reached: freezing this process until SIGCONT (AUTOSYNC_CRASH_SIGNAL=STOP)"
+        );
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::STOP);
+        return;
     }
     if plan.kill_at == Some(n) {
         tracing::warn!(

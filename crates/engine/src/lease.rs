@@ -5,9 +5,14 @@
 //! whose process is gone (a crash, a SIGKILL) is taken over: the process is
 //! identified by its pid *and* its start time, so a recycled pid does not
 //! keep a dead lease alive.
+//!
+//! The same for *the* sync: one synchronisation step at a time in the whole
+//! engine, across processes ([`SYNC_LEASE_KEY`], held for one sync step
+//! with the MA and the run; see `sync_turn`). A sync lease whose run has
+//! ended (its release failed) is taken over too.
 
-use autosync_model::RunId;
-use autosync_store::{Store, StoreResult};
+use autosync_model::{RunId, RunStatus};
+use autosync_store::{Store, StoreRead, StoreResult};
 use serde::{Deserialize, Serialize};
 
 /// The meta key of an MA's lease.
@@ -47,6 +52,15 @@ impl LeaseOwner {
         }
     }
 
+    /// Process `pid`, while it runs (`None` when it does not).
+    pub fn of_process(pid: u32, run_id: RunId) -> Option<LeaseOwner> {
+        Some(LeaseOwner {
+            pid,
+            started: process_start(pid)?,
+            run_id,
+        })
+    }
+
     /// Whether the owning process still runs. Without `/proc` (not Linux)
     /// a lease is taken as alive.
     pub fn is_alive(&self) -> bool {
@@ -59,7 +73,7 @@ impl LeaseOwner {
         }
     }
 
-    fn is_me(&self) -> bool {
+    pub(crate) fn is_me(&self) -> bool {
         self.pid == std::process::id()
     }
 }
@@ -108,6 +122,90 @@ pub(crate) fn release(store: &dyn Store, ma: &str) -> StoreResult<()> {
         .is_some_and(|o| o.is_me());
     if ours {
         txn.set_meta(&key, None)?;
+    }
+    txn.commit()
+}
+
+/// The meta key of the sync lease (no MA's lease key, `lease:<ma>`, can be
+/// it).
+pub const SYNC_LEASE_KEY: &str = "sync-lease";
+
+/// Who holds the sync lease: the MA whose sync step runs, in which process
+/// and run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncHolder {
+    pub ma: String,
+    #[serde(flatten)]
+    pub owner: LeaseOwner,
+}
+
+impl std::fmt::Display for SyncHolder {
+    /// `the sync of `hr` in process 1234 (run 17)`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the sync of `{}` in process {} (run {})",
+            self.ma, self.owner.pid, self.owner.run_id
+        )
+    }
+}
+
+/// The sync lease's holder in `read`, when it is another process that
+/// still runs the run that took it.
+fn live_sync_holder(read: &mut dyn StoreRead) -> StoreResult<Option<SyncHolder>> {
+    let Some(holder) = read
+        .meta(SYNC_LEASE_KEY)?
+        .and_then(|t| serde_json::from_str::<SyncHolder>(&t).ok())
+    else {
+        return Ok(None);
+    };
+    if holder.owner.is_me() || !holder.owner.is_alive() {
+        return Ok(None);
+    }
+    // A process that lives on (a service) but whose run ended without
+    // releasing the lease (the store failed then) holds nothing.
+    let run_going_on = holder.owner.run_id == 0
+        || read
+            .run_get(holder.owner.run_id)?
+            .is_some_and(|r| r.status == RunStatus::InProgress);
+    Ok(run_going_on.then_some(holder))
+}
+
+/// The live holder of the sync lease in another process, if any.
+pub fn sync_holder(store: &dyn Store) -> StoreResult<Option<SyncHolder>> {
+    live_sync_holder(&mut *store.read()?)
+}
+
+/// Takes the sync lease for the sync of `ma` in run `run_id`, unless
+/// another process's sync holds it (then returns who).
+pub(crate) fn acquire_sync(
+    store: &dyn Store,
+    ma: &str,
+    run_id: RunId,
+) -> StoreResult<Result<(), SyncHolder>> {
+    let mut txn = store.begin()?;
+    if let Some(holder) = live_sync_holder(txn.as_mut())? {
+        return Ok(Err(holder));
+    }
+    let me = SyncHolder {
+        ma: ma.to_owned(),
+        owner: LeaseOwner::me(run_id),
+    };
+    let text = serde_json::to_string(&me).unwrap_or_default();
+    txn.set_meta(SYNC_LEASE_KEY, Some(&text))?;
+    txn.commit()?;
+    Ok(Ok(()))
+}
+
+/// Releases this process's sync lease (another's is left alone).
+pub(crate) fn release_sync(store: &dyn Store) -> StoreResult<()> {
+    let mut txn = store.begin()?;
+    let ours = txn
+        .meta(SYNC_LEASE_KEY)?
+        .and_then(|t| serde_json::from_str::<SyncHolder>(&t).ok())
+        .is_some_and(|h| h.owner.is_me());
+    if ours {
+        txn.set_meta(SYNC_LEASE_KEY, None)?;
     }
     txn.commit()
 }

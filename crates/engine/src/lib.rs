@@ -6,8 +6,10 @@
 //!
 //! The engine runs what it is asked to run and never decides what runs next
 //! (that is the controller's job). Concurrency: only one synchronisation step
-//! at a time in the whole engine; at most one run per MA at a time; imports
-//! and exports of different MAs run concurrently in their callers' threads.
+//! at a time in the whole engine, across processes that share the store (a
+//! sync step waits for another's: see `sync_turn`); at most one run per MA at
+//! a time; imports and exports of different MAs run concurrently in their
+//! callers' threads.
 //!
 //! Decisions worth knowing:
 //! * An export delete that the system applied removes the CS object at once
@@ -31,6 +33,7 @@ mod rules;
 mod run;
 mod sync;
 pub mod thresholds;
+mod sync_turn;
 mod values;
 
 pub use error::EngineError;
@@ -53,7 +56,8 @@ pub struct Engine {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     rules: rules::Rules,
-    /// Held for the whole of a sync step.
+    /// Held for the whole of a sync step (with the store's sync lease,
+    /// which orders the syncs of other processes: `sync_turn`).
     sync_lock: Mutex<()>,
     /// MAs with a run in progress in this process.
     running: Mutex<HashSet<String>>,

@@ -14,6 +14,13 @@ pub trait ProgressSink: Send + Sync {
     /// Objects processed so far by the current step.
     fn advanced(&self, processed: u64);
     fn step_finished(&self, index: usize, record: &StepRecord);
+    /// The step waits before it starts, and why, as a sentence: "waiting
+    /// for the sync of `hr` in process 1234 (run 17)" (another process's
+    /// sync step runs). Said once per reason; `step_started` follows when
+    /// the wait ends.
+    fn waiting(&self, index: usize, step: StepType, why: &str) {
+        let _ = (index, step, why);
+    }
 }
 
 /// Asks a run to stop; checked between batches. The run then ends with

@@ -1,6 +1,6 @@
 //! Running a run profile: the per-MA guard, the run record persisted as it
-//! goes, one step after another until one stops, and what every step sees of
-//! the run (its context).
+//! goes, one step after another until one stops (a sync step once it is its
+//! turn: `sync_turn`), and what every step sees of the run (its context).
 
 use crate::error::{EngineError, closest};
 use crate::history::{StepOutcome, worst};
@@ -188,6 +188,16 @@ pub(crate) fn run_profile(
     span.record("run_id", record.id);
     tracing::info!(reason = %record.reason, "run started");
     for (index, step) in steps.iter().copied().enumerate() {
+        // A sync step starts when it is its turn (it may wait for another
+        // process's sync); its record starts then.
+        let _sync_turn = if step.is_sync() {
+            match sync_turn(engine, &mut record, &opts, index, step)? {
+                Some(turn) => Some(turn),
+                None => break,
+            }
+        } else {
+            None
+        };
         record.steps.push(StepRecord {
             step_type: step,
             status: RunStatus::InProgress,
@@ -251,6 +261,58 @@ pub(crate) fn run_profile(
     Ok(record)
 }
 
+/// Waits for the turn of a sync step of `record`'s run. When the run is
+/// cancelled while it waits (`None`), or the store fails, the step is
+/// recorded as never started, with why.
+fn sync_turn<'a>(
+    engine: &'a Engine,
+    record: &mut RunRecord,
+    opts: &RunOptions,
+    index: usize,
+    step: StepType,
+) -> Result<Option<crate::sync_turn::SyncTurn<'a>>, EngineError> {
+    let waited_from = chrono::Utc::now();
+    let (status, message, failure) =
+        match crate::sync_turn::take(engine, &record.ma, record.id, opts, index, step) {
+            Ok(Some(turn)) => return Ok(Some(turn)),
+            Ok(None) => (
+                RunStatus::StoppedUserRequested,
+                "stopped by request while waiting for another process's sync to end".to_owned(),
+                None,
+            ),
+            Err(e) => (RunStatus::StoppedError, format!("store: {e}"), Some(e)),
+        };
+    record.steps.push(StepRecord {
+        step_type: step,
+        status,
+        started_at: waited_from,
+        ended_at: Some(chrono::Utc::now()),
+        counters: StepCounters::for_step(step),
+        errors: 0,
+        message: Some(message),
+    });
+    if let Some(p) = &opts.progress
+        && let Some(step_record) = record.steps.last()
+    {
+        p.step_finished(index, step_record);
+    }
+    match failure {
+        None => {
+            persist(engine, record)?;
+            Ok(None)
+        }
+        Some(e) => {
+            record.status = RunStatus::StoppedError;
+            record.ended_at = Some(chrono::Utc::now());
+            if let Err(again) = persist(engine, record) {
+                tracing::error!(error = %again, "could not record the failed run");
+            }
+            tracing::error!(error = %e, "run stopped by a store failure");
+            Err(e.into())
+        }
+    }
+}
+
 fn run_step(ctx: &StepCtx<'_>, index: usize, step: StepType) -> StoreResult<StepOutcome> {
     let expected = match step {
         StepType::FullImport | StepType::DeltaImport => None,
@@ -285,11 +347,7 @@ fn run_step(ctx: &StepCtx<'_>, index: usize, step: StepType) -> StoreResult<Step
                     message: Some(message),
                 });
             }
-            let _one_sync = ctx
-                .engine
-                .sync_lock
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            // The caller holds the sync's turn (`sync_turn`).
             sync::run(ctx, step == StepType::FullSync)
         }
         StepType::Export => export::run(ctx),

@@ -14,6 +14,9 @@
 //!   roles are named.
 //! - Settings the user already has under `[controller]` or `[ma.controller]`
 //!   are kept as written and marked as theirs.
+//! - Everything shown comes from the file as written ([`Loaded::written`]):
+//!   `${ENV}` references and `X_file` keys stay as they are, so no secret
+//!   they stand for is ever printed (the decisions use the values).
 //!
 //! [`propose`] is pure: the loaded configuration and the run history
 //! ([`History`], read by [`read_history`]) in, a [`Proposal`] out. Rendering
@@ -122,6 +125,8 @@ pub struct Proposal {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct KeptKey {
     pub key: String,
+    /// The value as written (`${ENV}` references and `X_file` keys as they
+    /// are, never the values they stand for).
     pub value: serde_json::Value,
     /// The value's TOML text as written in the file (or rendered from the
     /// value when the file's text cannot be reused).
@@ -172,8 +177,8 @@ pub struct MaProposal {
     pub history: Option<HistorySummary>,
     /// The user's `[ma.controller]` keys, kept.
     pub kept: Vec<KeptKey>,
-    /// The `[ma.controller]` table to use: the user's keys plus what is
-    /// proposed, in configuration form.
+    /// The `[ma.controller]` table to use: the user's keys (as written) plus
+    /// what is proposed, in configuration form.
     pub controller: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -301,13 +306,8 @@ pub struct HistorySummary {
 
 /// Proposes a controller configuration for `loaded`, given its run history.
 pub fn propose(loaded: &Loaded, history: &History) -> Proposal {
-    let controller = loaded
-        .system
-        .controller
-        .as_ref()
-        .and_then(|c| c.as_object())
-        .map(|table| kept_keys(loaded, &[PathSegment::key("controller")], table))
-        .unwrap_or_default();
+    let base = [PathSegment::key("controller")];
+    let controller = kept_keys(loaded, &base, &written_table(loaded, &base));
     let mas = loaded
         .system
         .mas
@@ -325,7 +325,18 @@ pub fn propose(loaded: &Loaded, history: &History) -> Proposal {
     Proposal { controller, mas }
 }
 
-/// The user's keys of a table, with their text from the file.
+/// The table at `path` as the file writes it (empty when there is none).
+fn written_table(
+    loaded: &Loaded,
+    path: &[PathSegment],
+) -> serde_json::Map<String, serde_json::Value> {
+    match loaded.written(path) {
+        Some(serde_json::Value::Object(table)) => table,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// The user's keys of a table (as written), with their text from the file.
 fn kept_keys(
     loaded: &Loaded,
     base: &[PathSegment],
@@ -362,7 +373,16 @@ fn propose_ma(loaded: &Loaded, index: usize, ma: &MaDef, imports: &[DateTime<Utc
         PathSegment::Index(index),
         PathSegment::key("controller"),
     ];
-    let kept = kept_keys(loaded, &base, &user);
+    let written = written_table(loaded, &base);
+    let kept = kept_keys(loaded, &base, &written);
+    let connector = written_table(
+        loaded,
+        &[
+            PathSegment::key("ma"),
+            PathSegment::Index(index),
+            PathSegment::key("connector"),
+        ],
+    );
     let info = MaInfo::from_def(ma);
     let user_profiles = user.get("profiles").map(|p| ProfileOverrides {
         delta_sync: string_at(p, "delta_sync"),
@@ -384,10 +404,12 @@ fn propose_ma(loaded: &Loaded, index: usize, ma: &MaDef, imports: &[DateTime<Utc
             Vec::new(),
             "no trigger: the MA has no import profile to ask for (add one whose only step is delta-import or full-import)".into(),
         ),
-        (MaKind::Source, Some(profile)) => source_triggers(ma, &profile, imports, &history),
+        (MaKind::Source, Some(profile)) => {
+            source_triggers(ma, &connector, &profile, imports, &history)
+        }
     };
     let triggers_kept = user.contains_key("triggers");
-    let mut controller = user.clone();
+    let mut controller = written;
     if !triggers_kept && !triggers.is_empty() {
         controller.insert(
             "triggers".into(),
@@ -433,21 +455,27 @@ fn string_at(table: &serde_json::Value, key: &str) -> Option<String> {
     table.get(key)?.as_str().map(str::to_owned)
 }
 
-/// The connector setting `key` as written.
-fn setting<'a>(ma: &'a MaDef, key: &str) -> Option<&'a str> {
-    ma.connector.settings.get(key)?.as_str()
+/// The connector setting `key` as written (`None` when it is read from a
+/// file: its value is not shown).
+fn setting<'a>(
+    written: &'a serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> Option<&'a str> {
+    written.get(key)?.as_str()
 }
 
-/// The triggers of a source, and why.
+/// The triggers of a source, and why. `connector` is its connector table
+/// as written: what is shown comes from it.
 fn source_triggers(
     ma: &MaDef,
+    connector: &serde_json::Map<String, serde_json::Value>,
     profile: &str,
     imports: &[DateTime<Utc>],
     history: &Option<HistorySummary>,
 ) -> (Vec<ProposedTrigger>, String) {
     let kind = ma.connector.kind.as_str();
     if matches!(kind, "csv" | "jsonl")
-        && let Some(path) = setting(ma, "path")
+        && let Some(path) = setting(connector, "path")
     {
         return (
             vec![ProposedTrigger::FileWatch {
@@ -460,7 +488,7 @@ fn source_triggers(
         );
     }
     if kind == "sqlite"
-        && let Some(poll) = sqlite_poll(ma, profile)
+        && let Some(poll) = sqlite_poll(ma, connector, profile)
     {
         return poll;
     }
@@ -507,18 +535,24 @@ fn source_triggers(
     }
 }
 
-/// A poll of a SQLite source's changelog or change-tracking column.
-fn sqlite_poll(ma: &MaDef, profile: &str) -> Option<(Vec<ProposedTrigger>, String)> {
-    let path = setting(ma, "path")?;
-    let delta = ma.connector.settings.get("delta")?;
-    let (table, column, what) = match delta.get("kind")?.as_str()? {
+/// A poll of a SQLite source's changelog or change-tracking column (names
+/// as written in `connector`).
+fn sqlite_poll(
+    ma: &MaDef,
+    connector: &serde_json::Map<String, serde_json::Value>,
+    profile: &str,
+) -> Option<(Vec<ProposedTrigger>, String)> {
+    let path = setting(connector, "path")?;
+    let kind = ma.connector.settings.get("delta")?.get("kind")?.as_str()?;
+    let delta = connector.get("delta")?;
+    let (table, column, what) = match kind {
         "changelog" => (
             delta.get("table")?.as_str()?,
             delta.get("sequence_column")?.as_str()?,
             "changelog",
         ),
         "column" => (
-            setting(ma, "table")?,
+            setting(connector, "table")?,
             delta.get("column")?.as_str()?,
             "change-tracking column",
         ),

@@ -22,6 +22,9 @@
 //! unreadable, read-only or written by a newer autosync makes
 //! [`SqliteStore::open`] fail: the store never silently starts empty.
 //!
+//! A new store file is created mode 0600 (its `-wal` and `-shm` follow it:
+//! SQLite gives them the database file's mode).
+//!
 //! One process at a time should write a store: the metaverse index
 //! definitions are cached in memory (another process would see `Busy` while
 //! a write transaction is open anyway).
@@ -195,6 +198,7 @@ impl SqliteStore {
                 ),
             ));
         }
+        create_private(path)?;
         let new = std::fs::metadata(path)
             .map(|m| m.len() == 0)
             .unwrap_or(true);
@@ -265,6 +269,39 @@ fn in_txn<T>(
         w.reset(path);
     }
     out
+}
+
+/// Creates a missing store file empty, readable and writable by its owner
+/// only (0600), before SQLite opens it: it holds identities. SQLite gives
+/// the `-wal` and `-shm` files it creates the database file's mode, so they
+/// are 0600 too. An existing file keeps its mode (an administrator may have
+/// chosen a group), and so do its `-wal` and `-shm`.
+fn create_private(path: &Path) -> StoreResult<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => {
+            let kind = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                crate::api::StoreErrorKind::ReadOnly
+            } else {
+                crate::api::StoreErrorKind::Io
+            };
+            Err(crate::api::StoreError::new(
+                kind,
+                format!(
+                    "cannot create store {}: {e} (check the permissions of its folder)",
+                    path.display()
+                ),
+            ))
+        }
+    }
 }
 
 /// Open one connection and refuse a read-only file.

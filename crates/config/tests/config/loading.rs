@@ -110,6 +110,44 @@ fn a_secret_file_should_replace_the_file_key_with_its_trimmed_contents() {
 }
 
 #[test]
+fn written_should_give_env_references_and_file_keys_as_the_file_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("pw"), "s3cr3t-value\n").unwrap();
+    let text = VALID.replace(
+        "{ type = \"csv\", path = \"data/hr.csv\" }",
+        "{ type = \"csv\", path = \"${HR_DIR}/hr.csv\", password_file = \"pw\" }",
+    ) + "\n[controller.notifications.smtp]\npassword = \"${SMTP_PASSWORD}\"\n";
+    let file = dir.path().join("autosync.toml");
+    fs::write(&file, &text).unwrap();
+    let env = |name: &str| match name {
+        "HR_DIR" => Some("data".to_owned()),
+        "SMTP_PASSWORD" => Some("hunter2".to_owned()),
+        _ => None,
+    };
+    let loaded = load_str_with_env(&text, &file, &registry(), &env).unwrap();
+    // The system runs with the values ...
+    let settings = &loaded.system.ma("hr").unwrap().connector.settings;
+    assert_eq!(settings["path"], "data/hr.csv");
+    assert_eq!(settings["password"], "s3cr3t-value");
+    // ... and shows what was written.
+    let connector = loaded.written(&parse_key_path("ma[0].connector")).unwrap();
+    assert_eq!(
+        connector,
+        serde_json::json!({ "type": "csv", "path": "${HR_DIR}/hr.csv", "password_file": "pw" })
+    );
+    assert_eq!(
+        loaded.written(&parse_key_path("controller.notifications")),
+        Some(serde_json::json!({ "smtp": { "password": "${SMTP_PASSWORD}" } }))
+    );
+    assert_eq!(
+        loaded.written(&parse_key_path("ma[0].connector.password")),
+        None,
+        "a secret read from a file is only under its `_file` key"
+    );
+    assert_eq!(loaded.written(&parse_key_path("ma[9]")), None);
+}
+
+#[test]
 fn a_secret_should_never_appear_in_error_output() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("pw"), "s3cr3t-value\n").unwrap();

@@ -10,4 +10,5 @@ mod runs;
 mod scenario;
 mod scope;
 mod sync;
+mod sync_lease;
 mod thresholds;

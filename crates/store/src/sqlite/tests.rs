@@ -1,6 +1,7 @@
 //! Tests that need the store's internals: a full disk, simulated with
 //! `PRAGMA max_page_count` on the writer connection (SQLite then fails with
-//! the same SQLITE_FULL error a full disk gives).
+//! the same SQLITE_FULL error a full disk gives); the files' modes while
+//! the store is open.
 
 use super::SqliteStore;
 use crate::api::{Store, StoreErrorKind};
@@ -415,4 +416,56 @@ fn an_update_whose_key_only_hashes_like_the_stored_one_should_still_move_the_obj
     let mut r = store.read().unwrap();
     assert!(r.cs_by_anchor("hr", "old").unwrap().is_none());
     assert_eq!(r.cs_by_anchor("hr", "new").unwrap().unwrap().id, o.id);
+}
+
+/// The permission bits of `path`.
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// The store file and the `-wal` and `-shm` files beside it.
+fn store_files(path: &std::path::Path) -> [std::path::PathBuf; 3] {
+    let with = |suffix: &str| {
+        let mut name = path.file_name().unwrap().to_os_string();
+        name.push(suffix);
+        path.with_file_name(name)
+    };
+    [path.to_path_buf(), with("-wal"), with("-shm")]
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_store_and_its_wal_and_shm_files_should_be_readable_by_their_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/store.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let mut txn = store.begin().unwrap();
+    let mut person = CsObject::new("hr", "1", "cn=one", "person");
+    txn.cs_insert(&mut person).unwrap();
+    txn.commit().unwrap();
+    // Open, with a commit in the WAL: all three files exist.
+    for file in store_files(&path) {
+        assert!(file.exists(), "{} is missing", file.display());
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn an_existing_store_should_keep_the_mode_its_administrator_gave_it() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    drop(SqliteStore::open(&path).unwrap());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    let mut txn = store.begin().unwrap();
+    let mut person = CsObject::new("hr", "1", "cn=one", "person");
+    txn.cs_insert(&mut person).unwrap();
+    txn.commit().unwrap();
+    for file in store_files(&path) {
+        assert_eq!(mode(&file), 0o640, "{}", file.display());
+    }
 }
