@@ -246,6 +246,9 @@ pub struct SourceSchema {
     /// Whether an export may add attributes not listed (a CSV export adds
     /// a column): then what the MA's own exports write counts as present.
     pub export_adds_attributes: bool,
+    /// Settings the system contradicts (a configured column the table does
+    /// not have), each at its key in the `connector` table: errors.
+    pub problems: Vec<SettingError>,
 }
 
 /// The attributes of one object type.
@@ -282,6 +285,7 @@ impl SourceSchema {
                 })
                 .collect(),
             export_adds_attributes,
+            problems: Vec::new(),
         }
     }
 }

@@ -1,9 +1,11 @@
 //! The CSV connector's schema before any run: the file's header row, read
 //! with the connector's dialect (delimiter, byte order mark, names trimmed).
-//! A file that does not exist yet, or is empty, has no schema to read.
+//! A file that does not exist yet, or is empty, has no schema to read; an
+//! object type column the header lacks is a problem at its key.
 
 use super::config::CsvSettings;
 use super::import::{parse_header, reader};
+use crate::settings::error;
 use autosync_connector::{SchemaLookup, SourceSchema};
 use std::fs::File;
 use std::io::ErrorKind;
@@ -31,12 +33,19 @@ pub fn read(s: &CsvSettings, written: &str) -> SchemaLookup {
         Ok(h) => h,
         Err(e) => return SchemaLookup::Unavailable(e.message),
     };
+    let mut problems = Vec::new();
+    if let Some(c) = &s.types.type_column
+        && !header.contains(c)
+    {
+        problems.push(error(
+            "object_type_column",
+            &format!("the object type column `{c}` is not a column of {written}"),
+            Some(format!("{written} has: {}", header.join(", "))),
+        ));
+    }
     header.retain(|h| Some(h) != s.types.type_column.as_ref());
-    SchemaLookup::Known(SourceSchema::uniform(
-        written,
-        &s.types.types,
-        &header,
-        |t| t.anchor.clone(),
-        true,
-    ))
+    let mut schema =
+        SourceSchema::uniform(written, &s.types.types, &header, |t| t.anchor.clone(), true);
+    schema.problems = problems;
+    SchemaLookup::Known(schema)
 }

@@ -149,7 +149,7 @@ fn a_sqlite_table_the_connector_will_create_should_have_the_configured_columns_a
 }
 
 #[test]
-fn a_missing_sqlite_database_table_or_column_should_have_no_schema_and_say_why() {
+fn a_missing_sqlite_database_or_table_should_have_no_schema_and_say_why() {
     let dir = tempfile::tempdir().unwrap();
     let why = unavailable(lookup(
         &SqliteFactory,
@@ -167,13 +167,77 @@ fn a_missing_sqlite_database_table_or_column_should_have_no_schema_and_say_why()
         dir.path(),
         json!({"path": "app.db", "table": "accounts"}),
     ));
-    assert!(why.contains("table `accounts` does not exist"), "{why}");
-    let why = unavailable(lookup(
+    assert_eq!(why, "table `accounts` does not exist in app.db");
+}
+
+#[test]
+fn settings_naming_columns_a_sqlite_table_lacks_should_be_problems_at_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    Connection::open(dir.path().join("app.db"))
+        .unwrap()
+        .execute_batch("CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT, kind TEXT);")
+        .unwrap();
+    let schema = known(lookup(
         &SqliteFactory,
         dir.path(),
-        json!({"path": "app.db", "table": "users", "columns": ["nmae"]}),
+        json!({"path": "app.db", "table": "users", "columns": ["nmae", "name"],
+               "object_type_column": "type", "delta": {"kind": "column", "column": "changed"}}),
     ));
-    assert!(why.contains("`nmae` is not a column"), "{why}");
+    let problems: Vec<(&str, &str)> = schema
+        .problems
+        .iter()
+        .map(|p| (p.key.as_str(), p.message.as_str()))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            (
+                "delta",
+                "the delta column `changed` is not a column of table `users`"
+            ),
+            (
+                "object_type_column",
+                "the object type column `type` is not a column of table `users`"
+            ),
+            ("columns", "column `nmae` is not a column of table `users`"),
+        ]
+    );
+    assert_eq!(
+        schema.problems[2].help.as_deref(),
+        Some("table `users` has: id, name, kind")
+    );
+    assert_eq!(
+        names(&schema, "person"),
+        ["id", "name"],
+        "what exists is read"
+    );
+    let missing_anchor = known(lookup(
+        &SqliteFactory,
+        dir.path(),
+        json!({"path": "app.db", "table": "users", "anchor_column": "uid"}),
+    ));
+    assert_eq!(names(&missing_anchor, "person"), ["id", "name", "kind"]);
+    assert_eq!(
+        missing_anchor.object_types["person"].anchor, "uid",
+        "left for `check` to report where the anchor is named"
+    );
+}
+
+#[test]
+fn a_csv_header_without_the_object_type_column_should_be_a_problem_at_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("all.csv"), "id,name\n").unwrap();
+    let schema = known(lookup(
+        &CsvFactory,
+        dir.path(),
+        json!({"path": "all.csv", "object_type_column": "kind"}),
+    ));
+    assert_eq!(schema.problems.len(), 1, "{:?}", schema.problems);
+    assert_eq!(schema.problems[0].key, "object_type_column");
+    assert_eq!(
+        schema.problems[0].message,
+        "the object type column `kind` is not a column of all.csv"
+    );
 }
 
 #[test]
