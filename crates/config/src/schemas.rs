@@ -134,7 +134,7 @@ fn check_ma(report: &mut Report<'_>, ma: &MaDef, i: usize, schema: &SourceSchema
         let Some(ts) = schema.object_types.get(&t.name) else {
             continue;
         };
-        if present(schema, ma, &t.name, &ts.anchor) {
+        if schema.has(ma, &t.name, &ts.anchor) {
             continue;
         }
         // Read from the object type's `anchor`, or from a connector setting
@@ -168,7 +168,7 @@ fn check_ma(report: &mut Report<'_>, ma: &MaDef, i: usize, schema: &SourceSchema
             .into_iter()
             .filter(|t| schema.object_types.contains_key(*t))
             .collect();
-        if known.is_empty() || known.iter().any(|t| present(schema, ma, t, &read.name)) {
+        if known.is_empty() || known.iter().any(|t| schema.has(ma, t, &read.name)) {
             continue;
         }
         let attributes: Vec<String> = known
@@ -198,29 +198,6 @@ fn report_read(report: &mut Report<'_>, read: &CsRead<'_>, source: &str, attribu
     let at_name = read.source.map(|src| (src, name.as_str()));
     let help = fix(name, attributes, source);
     report.push(read.at.clone(), at_name, d, Some(help));
-}
-
-/// Whether objects of type `object_type` have `name`: the schema lists it,
-/// or the MA's own exports write it into a system whose export adds
-/// attributes (a CSV export adds the column).
-fn present(schema: &SourceSchema, ma: &MaDef, object_type: &str, name: &str) -> bool {
-    let listed = schema
-        .object_types
-        .get(object_type)
-        .is_none_or(|t| t.attributes.iter().any(|a| a == name));
-    listed || (schema.export_adds_attributes && exported(ma, object_type, name))
-}
-
-fn exported(ma: &MaDef, object_type: &str, name: &str) -> bool {
-    let applies = |t: &Option<String>| t.as_deref().is_none_or(|t| t == object_type);
-    let flows = ma.export_flows.iter().filter(|f| applies(&f.object_type));
-    let provisions = ma.provisioning.iter().any(|p| applies(&p.object_type));
-    let key = ma
-        .object_type(object_type)
-        .is_some_and(|t| t.anchor == name || t.dn.as_deref() == Some(name));
-    let mut flows = flows.peekable();
-    let exports = flows.peek().is_some();
-    flows.any(|f| f.cs == name) || (key && (provisions || exports))
 }
 
 /// "did you mean `title`?" or the names the source has.

@@ -20,9 +20,11 @@
 
 #[cfg(feature = "compliance")]
 pub mod compliance;
+mod schema;
+
+pub use schema::{ObjectTypeSchema, SchemaLookup, SourceSchema};
 
 use autosync_model::{AttrChanges, Attributes, ExportKind, RunStatus};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// What a connector can do.
@@ -219,75 +221,6 @@ pub struct BuildContext {
     pub base_dir: PathBuf,
     /// The MA's object types with their anchor and DN attributes.
     pub object_types: Vec<autosync_model::ObjectTypeDef>,
-}
-
-/// What a connector can tell of its system's schema without importing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SchemaLookup {
-    /// The attributes are known (a CSV file's header, a table's columns).
-    Known(SourceSchema),
-    /// The system declares no schema (JSON lines: each object has the keys
-    /// it has): only a run can tell.
-    Undeclared,
-    /// The system has a schema but it cannot be read now: why, naming what
-    /// (a file that does not exist yet, a database that cannot be opened).
-    Unavailable(String),
-}
-
-/// The attribute names a connected system's objects can have, as read from
-/// the system itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceSchema {
-    /// Where the names were read, for messages: `data/hr.csv`, or
-    /// ``table `users` of data/app.db``. No secret in it.
-    pub source: String,
-    /// Per object type of the MA (by name): its objects' attributes.
-    pub object_types: BTreeMap<String, ObjectTypeSchema>,
-    /// Whether an export may add attributes not listed (a CSV export adds
-    /// a column): then what the MA's own exports write counts as present.
-    pub export_adds_attributes: bool,
-    /// Settings the system contradicts (a configured column the table does
-    /// not have), each at its key in the `connector` table: errors.
-    pub problems: Vec<SettingError>,
-}
-
-/// The attributes of one object type.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObjectTypeSchema {
-    /// Every attribute an imported object of this type can have.
-    pub attributes: Vec<String>,
-    /// The attribute the connector reads each object's anchor from: the
-    /// object type's `anchor`, unless a setting names another (SQLite's
-    /// `anchor_column`).
-    pub anchor: String,
-}
-
-impl SourceSchema {
-    /// A schema whose object types all have the same attributes (one CSV
-    /// header, one table), each type's anchor read from `anchor(type)`.
-    pub fn uniform(
-        source: impl Into<String>,
-        object_types: &[autosync_model::ObjectTypeDef],
-        attributes: &[String],
-        anchor: impl Fn(&autosync_model::ObjectTypeDef) -> String,
-        export_adds_attributes: bool,
-    ) -> SourceSchema {
-        SourceSchema {
-            source: source.into(),
-            object_types: object_types
-                .iter()
-                .map(|t| {
-                    let schema = ObjectTypeSchema {
-                        attributes: attributes.to_vec(),
-                        anchor: anchor(t),
-                    };
-                    (t.name.clone(), schema)
-                })
-                .collect(),
-            export_adds_attributes,
-            problems: Vec::new(),
-        }
-    }
 }
 
 /// Builds connectors of one type.
