@@ -84,8 +84,9 @@ pub fn check(loaded: &Loaded, schemas: &SchemaCheck, json: bool) -> String {
         };
         let _ = writeln!(out, "  names read from the connector space: {checked}");
     }
+    // Each reads `file:line:column: warning: key: message`.
     for w in &warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "{w}");
     }
     out
 }
