@@ -4,7 +4,8 @@
 //! `ConnectorFactory::schema`). Unlike [`crate::load`], this reads the
 //! systems (never changing them), so it is a step of its own: `autosync
 //! check` runs it. A name a known schema lacks is an error (the flow would
-//! blank its attribute everywhere, the filter or join would never match); a
+//! blank its attribute everywhere, the filter or join would never match;
+//! an export flow into a table's missing column would fail every export); a
 //! schema that cannot be read now (a file that does not exist yet) is a
 //! warning; a schema the system does not declare (JSON lines) is left to
 //! the run, whose full import warns about names no object had.
@@ -160,24 +161,54 @@ fn check_ma(report: &mut Report<'_>, ma: &MaDef, i: usize, schema: &SourceSchema
         report.push(at, None, Diagnostic::error("", message), Some(help));
     }
     for read in cs_reads(ma, i) {
-        let types: Vec<&str> = match read.object_type {
-            Some(t) => vec![t],
-            None => ma.object_types.iter().map(|t| t.name.as_str()).collect(),
-        };
-        let known: Vec<&str> = types
-            .into_iter()
-            .filter(|t| schema.object_types.contains_key(*t))
-            .collect();
-        if known.is_empty() || known.iter().any(|t| schema.has(ma, t, &read.name)) {
-            continue;
+        if let Some(attributes) = lacking(schema, ma, read.object_type, &read.name) {
+            report_read(report, &read, source, &attributes);
         }
-        let attributes: Vec<String> = known
+    }
+    // A system whose columns are fixed (a table) refuses an export of an
+    // attribute it lacks, on every object.
+    if !schema.export_adds_attributes {
+        for (r, f) in ma.export_flows.iter().enumerate() {
+            if let Some(attributes) = lacking(schema, ma, f.object_type.as_deref(), &f.cs) {
+                let at = key_path!["ma", i, "export_flows", r, "cs"];
+                let message = format!(
+                    "export flow to `{}` writes an attribute {source} does not have",
+                    f.cs
+                );
+                let help = fix(&f.cs, &attributes, source);
+                report.push(at, None, Diagnostic::error("", message), Some(help));
+            }
+        }
+    }
+}
+
+/// When no object type a rule of `object_type` (`None`: every type)
+/// applies to has `name`, the attributes they have (for the suggestion);
+/// `None` when one has it or the schema knows none of them.
+fn lacking(
+    schema: &SourceSchema,
+    ma: &MaDef,
+    object_type: Option<&str>,
+    name: &str,
+) -> Option<Vec<String>> {
+    let types: Vec<&str> = match object_type {
+        Some(t) => vec![t],
+        None => ma.object_types.iter().map(|t| t.name.as_str()).collect(),
+    };
+    let known: Vec<&str> = types
+        .into_iter()
+        .filter(|t| schema.object_types.contains_key(*t))
+        .collect();
+    if known.is_empty() || known.iter().any(|t| schema.has(ma, t, name)) {
+        return None;
+    }
+    Some(
+        known
             .iter()
             .filter_map(|t| schema.object_types.get(*t))
             .flat_map(|ts| ts.attributes.iter().cloned())
-            .collect();
-        report_read(report, &read, source, &attributes);
-    }
+            .collect(),
+    )
 }
 
 fn report_read(report: &mut Report<'_>, read: &CsRead<'_>, source: &str, attributes: &[String]) {

@@ -256,6 +256,35 @@ fn a_sqlite_setting_naming_a_column_the_table_lacks_should_be_an_error_at_its_ke
 }
 
 #[test]
+fn an_export_flow_into_a_column_the_table_lacks_should_be_an_error_but_not_into_a_csv_file() {
+    let dir = tempfile::tempdir().unwrap();
+    rusqlite_table(
+        &dir.path().join("app.db"),
+        "CREATE TABLE users (uid TEXT PRIMARY KEY, kind TEXT, employee_number TEXT, username TEXT);",
+    );
+    let text = format!(
+        "{APP}export_flows = [{{ object_type = \"user\", cs = \"usrname\", from = \"accountName\" }}]\n"
+    );
+    let loaded = load(dir.path(), &text);
+    let errors = lines(&check(&loaded), Severity::Error);
+    assert_eq!(
+        errors,
+        [
+            r#"10:46: ma "app" > export_flows[0] > cs: export flow to `usrname` writes an attribute table `users` of app.db does not have (did you mean `username`?)"#
+        ]
+    );
+    let text =
+        format!("{CONFIG}export_flows = [{{ cs = \"nickname\", from = \"displayName\" }}]\n");
+    let (_dir, loaded) = folder(&text);
+    let check = check(&loaded);
+    assert!(
+        check.diagnostics.is_empty(),
+        "a CSV export adds the column: {:?}",
+        check.diagnostics
+    );
+}
+
+#[test]
 fn a_json_lines_source_should_be_left_to_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let text = CONFIG.replace(
