@@ -35,70 +35,39 @@ pub fn cs_reads(ma: &MaDef, index: usize) -> Vec<CsRead<'_>> {
     for (r, f) in ma.filters.iter().enumerate() {
         let at = key_path!["ma", index, "filters", r, "condition"];
         let rule = format!("filter #{}", r + 1);
-        add(
-            at,
-            &rule,
-            f.object_type.as_deref(),
-            Value::Expression(&f.condition),
-        );
+        let value = Value::Expression(&f.condition);
+        add(at, &rule, f.object_type.as_deref(), value);
     }
     for (r, j) in ma.join.iter().enumerate() {
         let rule = format!("join rule #{}", r + 1);
         for (k, on) in j.on.iter().enumerate() {
-            let at = |key: &str| key_path!["ma", index, "join", r, "on", k, key];
-            match (&on.cs, &on.expr) {
-                (Some(cs), None) => add(
-                    at("cs"),
-                    &rule,
-                    j.object_type.as_deref(),
-                    Value::Attribute(cs),
-                ),
-                (None, Some(e)) => add(
-                    at("expr"),
-                    &rule,
-                    j.object_type.as_deref(),
-                    Value::Expression(e),
-                ),
-                _ => {}
-            }
+            let (key, value) = match (&on.cs, &on.expr) {
+                (Some(cs), None) => ("cs", Value::Attribute(cs)),
+                (None, Some(e)) => ("expr", Value::Expression(e)),
+                _ => continue,
+            };
+            let at = key_path!["ma", index, "join", r, "on", k, key];
+            add(at, &rule, j.object_type.as_deref(), value);
         }
     }
     for (r, p) in ma.projection.iter().enumerate() {
         if let Some(condition) = &p.condition {
             let at = key_path!["ma", index, "projection", r, "condition"];
             let rule = format!("projection rule #{}", r + 1);
-            add(
-                at,
-                &rule,
-                p.object_type.as_deref(),
-                Value::Expression(condition),
-            );
+            let value = Value::Expression(condition);
+            add(at, &rule, p.object_type.as_deref(), value);
         }
     }
     for (r, f) in ma.import_flows.iter().enumerate() {
-        let at = |key: &str| key_path!["ma", index, "import_flows", r, key];
+        let (key, value) = match (&f.from, &f.constant, &f.expr, &f.script) {
+            (Some(a), None, None, None) => ("from", Value::Attribute(a)),
+            (None, None, Some(e), None) => ("expr", Value::Expression(e)),
+            (None, None, None, Some(s)) => ("script", Value::Script(s)),
+            _ => continue,
+        };
+        let at = key_path!["ma", index, "import_flows", r, key];
         let rule = format!("import flow to `{}`", f.mv);
-        match (&f.from, &f.constant, &f.expr, &f.script) {
-            (Some(a), None, None, None) => add(
-                at("from"),
-                &rule,
-                f.object_type.as_deref(),
-                Value::Attribute(a),
-            ),
-            (None, None, Some(e), None) => add(
-                at("expr"),
-                &rule,
-                f.object_type.as_deref(),
-                Value::Expression(e),
-            ),
-            (None, None, None, Some(s)) => add(
-                at("script"),
-                &rule,
-                f.object_type.as_deref(),
-                Value::Script(s),
-            ),
-            _ => {}
-        }
+        add(at, &rule, f.object_type.as_deref(), value);
     }
     for (k, t) in ma.object_types.iter().enumerate() {
         if let Some(dn) = t.dn.as_deref().filter(|d| *d != t.anchor) {
