@@ -77,10 +77,27 @@ fn check_ma(system: &SystemDef, ma: &str) -> Result<(), Failure> {
 }
 
 fn check(cli: &Cli, json: bool) -> Result<Code, Failure> {
-    let (loaded, _) = load(cli)?;
-    autosync_service::controller_config(&loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
-    let out = render::check(&loaded, json);
-    print!("{out}");
+    let registry = registry();
+    let invalid = |e: autosync_config::ConfigError| -> Result<Code, Failure> {
+        if json {
+            print!("{}", render::check_invalid(&e));
+            return Ok(Code::Config);
+        }
+        Err(Failure::Config(e))
+    };
+    let loaded = match autosync_config::load(&cli.config, &registry) {
+        Ok(loaded) => loaded,
+        Err(e) => return invalid(e),
+    };
+    if let Err(d) = autosync_service::controller_config(&loaded) {
+        return invalid(loaded.error(d));
+    }
+    let schemas = autosync_config::check_schemas(&loaded, &registry);
+    if schemas.has_errors() {
+        let errors = schemas.diagnostics.iter().filter(|d| d.is_error());
+        return invalid(loaded.error(errors.cloned().collect()));
+    }
+    print!("{}", render::check(&loaded, &schemas, json));
     Ok(Code::Ok)
 }
 

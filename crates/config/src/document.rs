@@ -290,6 +290,29 @@ pub fn string_content_start(text: &str, value: &Range<usize>, decoded: &str) -> 
     None
 }
 
+/// The span of attribute `name` inside the string value at `value` whose
+/// decoded text is `src` (an expression or a script): its first occurrence
+/// as a whole word (`` `name` `` first), else the whole value.
+pub fn name_span(text: &str, value: &Range<usize>, src: &str, name: &str) -> Range<usize> {
+    let Some(start) = string_content_start(text, value, src) else {
+        return value.clone();
+    };
+    let quoted = format!("`{name}`");
+    if let Some(i) = src.find(&quoted) {
+        return start + i..start + i + quoted.len();
+    }
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let found = src.match_indices(name).find(|(i, _)| {
+        let before = src[..*i].chars().next_back();
+        let after = src[i + name.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    });
+    match found {
+        Some((i, _)) if !name.is_empty() => start + i..start + i + name.len(),
+        _ => value.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +333,22 @@ mod tests {
         let root = parse(text).unwrap();
         let key = render_key(&root, &parse_key_path("ma[0].import_flows[0].mv"));
         assert_eq!(key, "ma \"hr\" > import_flows[0] > mv");
+    }
+
+    #[test]
+    fn name_span_should_find_the_attribute_as_a_whole_word_inside_the_string() {
+        let text = "a = \"status_code == stat\"\nb = \"x + `stat`\"\n";
+        let root = parse(text).unwrap();
+        let a = lookup(&root, &parse_key_path("a")).unwrap().value;
+        let span = name_span(text, &a, "status_code == stat", "stat");
+        assert_eq!(&text[span], "stat");
+        assert_eq!(
+            name_span(text, &a, "status_code == stat", "title"),
+            a,
+            "not found: the whole value"
+        );
+        let b = lookup(&root, &parse_key_path("b")).unwrap().value;
+        assert_eq!(&text[name_span(text, &b, "x + `stat`", "stat")], "`stat`");
     }
 
     #[test]

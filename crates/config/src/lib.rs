@@ -9,21 +9,30 @@
 //! `autosync_model` definitions; resolve relative paths against the file's
 //! folder; check everything that refers to something else (MAs, object
 //! types, metaverse types and attributes, connector settings, expressions,
-//! precedence, flow loops). Nothing here starts or connects to anything.
+//! precedence, flow loops, names read from the metaverse). Nothing here
+//! starts or connects to anything.
+//!
+//! [`check_schemas`] is a step of its own: it asks each MA's connector for
+//! the schema of its system (reading a CSV header or a table's columns,
+//! changing nothing) and checks every name the MA's rules read from the
+//! connector space against it.
 //!
 //! The file format is documented in this crate's README.md.
 
+mod cs_reads;
 mod decode;
 pub mod diagnostic;
 mod document;
 mod interpolate;
 mod schema;
+mod schemas;
 mod suggest;
 mod validate;
 
 pub use diagnostic::{ConfigError, Diagnostic, Location, PathSegment, Severity, parse_key_path};
 pub use interpolate::{EnvLookup, SECRET_TABLES};
 pub use miette::SourceSpan;
+pub use schemas::{SchemaCheck, check_schemas};
 pub use validate::STORE_KINDS;
 
 use autosync_connector::Registry;

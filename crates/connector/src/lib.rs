@@ -12,9 +12,17 @@
 //!   engine recording it never creates an object twice.
 //! * Whole-step failures (server down, connectivity, bad settings) are a
 //!   [`ConnectorError`] whose kind maps to a `stopped-*` run status.
+//! * A factory can say what attributes its system's objects have before
+//!   any run ([`ConnectorFactory::schema`]: a CSV header, a table's
+//!   columns), so that `autosync check` finds a rule reading a name the
+//!   system does not have; where that cannot be known (JSON lines), the
+//!   answer says so and a full import warns instead.
 
 #[cfg(feature = "compliance")]
 pub mod compliance;
+mod schema;
+
+pub use schema::{ObjectTypeSchema, SchemaLookup, SourceSchema};
 
 use autosync_model::{AttrChanges, Attributes, ExportKind, RunStatus};
 use std::path::PathBuf;
@@ -232,6 +240,20 @@ pub trait ConnectorFactory: Send + Sync {
         settings: &serde_json::Map<String, serde_json::Value>,
         ctx: &BuildContext,
     ) -> Result<Box<dyn Connector>, ConnectorError>;
+
+    /// The attributes the system's objects have, read without importing
+    /// and without changing anything (no file or table is created), from
+    /// settings that passed [`validate`](Self::validate). The default is
+    /// [`SchemaLookup::Undeclared`]: a connector type whose system has a
+    /// schema (a header, columns, an LDAP schema) implements this.
+    fn schema(
+        &self,
+        settings: &serde_json::Map<String, serde_json::Value>,
+        ctx: &BuildContext,
+    ) -> SchemaLookup {
+        let _ = (settings, ctx);
+        SchemaLookup::Undeclared
+    }
 }
 
 /// The connector types a program knows.

@@ -136,6 +136,15 @@ pub fn resolve(ctx: &BuildContext, path: &Path) -> PathBuf {
     }
 }
 
+/// The `path` setting as the configuration writes it (relative paths stay
+/// relative: messages read like the file), else the resolved path.
+pub fn written_path(settings: &Settings, resolved: &Path) -> String {
+    match settings.get("path") {
+        Some(Value::String(p)) if !p.is_empty() => p.clone(),
+        _ => resolved.display().to_string(),
+    }
+}
+
 /// Checks on the MA's object types every connector shares: at least one,
 /// and a type column when there are several.
 pub fn check_object_types(

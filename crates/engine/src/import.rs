@@ -5,6 +5,7 @@
 
 use crate::crashpoint::crash_point;
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
+use crate::import_schema::FlowReads;
 use crate::run::StepCtx;
 use crate::values::{same, same_attributes, without_empty};
 use autosync_connector::{ImportChange, ImportItem, ImportRecordError, ImportedObject};
@@ -22,19 +23,21 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         counters: ImportCounters::default(),
         errors: StepErrors::new(ctx.run_id, ctx.step_index, &ctx.ma.name, ErrorStage::Import),
         seen: None,
+        flow_reads: None,
         processed: 0,
     };
     let stopped = imp.stream(full)?;
     let processed = imp.processed;
     let (status, message) = match stopped {
         Some((status, message)) => (status, Some(message)),
-        None => (
+        None => crate::import_schema::settle(
+            imp.flow_reads.as_ref(),
+            &ctx.ma.name,
             completed(
                 imp.counters.stage_failure,
                 RunStatus::CompletedImportErrors,
                 processed,
             ),
-            None,
         ),
     };
     Ok(StepOutcome {
@@ -61,6 +64,8 @@ struct Importer<'a, 'c> {
     errors: StepErrors,
     /// CS objects seen by a full import.
     seen: Option<IdSet>,
+    /// What a full read shows of the attributes import flows read.
+    flow_reads: Option<FlowReads>,
     processed: u64,
 }
 
@@ -121,6 +126,7 @@ impl Importer<'_, '_> {
         }
         if full {
             self.seen = Some(IdSet::default());
+            self.flow_reads = FlowReads::for_step(ctx);
         }
         let mut current = match stream.next_batch() {
             Ok(b) => b,
@@ -182,6 +188,9 @@ impl Importer<'_, '_> {
             .into_iter()
             .map(|o| (o.anchor.clone(), o))
             .collect();
+        if let Some(reads) = &mut self.flow_reads {
+            reads.observe(&items);
+        }
         for item in items {
             self.processed += 1;
             match item {

@@ -27,6 +27,7 @@ mod error;
 mod export;
 mod history;
 mod import;
+mod import_schema;
 pub mod lease;
 mod options;
 mod rules;

@@ -5,6 +5,7 @@
 
 mod exprs;
 mod metaverse;
+mod mv_reads;
 mod rules;
 
 use crate::decode::Decoded;

@@ -1,9 +1,11 @@
 //! Checks of one MA's rules: filters, join rules, projection, import and
 //! export flows, provisioning. Each rule's `object_type` and `mv_type` must
 //! exist (and may be left out only when there is one to choose from); every
-//! metaverse attribute a rule names must be declared; expressions compile.
+//! metaverse attribute a rule names or reads must be declared; expressions
+//! compile.
 
 use super::exprs::{FlowSources, check_expr, check_flow_source};
+use super::mv_reads::check_mv_reads;
 use super::{Checker, key_path};
 use crate::diagnostic::PathSegment;
 use crate::suggest;
@@ -92,21 +94,39 @@ pub fn check_rules(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
         if let (Some(from), true) = (&flow.from, flow.expr.is_none() && flow.script.is_none()) {
             mv_attribute(c, mv_type.as_deref(), with(&rule, "from"), from);
         }
-        if let (Some(program), Some(t), Some(expr)) = (program, mv_type.as_deref(), &flow.expr) {
-            let _ = expr;
-            reads_mv_attributes(c, t, with(&rule, "expr"), program.attributes());
+        let text = match (&flow.expr, &flow.script) {
+            (Some(expr), _) => Some(("expr", expr)),
+            (None, Some(script)) => Some(("script", script)),
+            (None, None) => None,
+        };
+        if let (Some(program), Some((key, src))) = (program, text) {
+            let what = format!("export flow to `{}`", flow.cs);
+            check_mv_reads(
+                c,
+                mv_type.as_deref(),
+                &with(&rule, key),
+                &what,
+                &program,
+                src,
+            );
         }
     }
     for (r, rule_def) in ma.provisioning.iter().enumerate() {
         let rule = key_path!["ma", i, "provisioning", r];
         object_type(c, ma, &rule, &rule_def.object_type);
-        mv_type(c, &rule, &rule_def.mv_type);
-        if let Some(condition) = &rule_def.condition {
-            check_expr(c, with(&rule, "condition"), condition);
-        }
-        check_expr(c, with(&rule, "anchor"), &rule_def.anchor);
-        if let Some(dn) = &rule_def.dn {
-            check_expr(c, with(&rule, "dn"), dn);
+        let mv_type = mv_type(c, &rule, &rule_def.mv_type);
+        let expressions = [
+            ("condition", "condition", rule_def.condition.as_ref()),
+            ("anchor", "anchor", Some(&rule_def.anchor)),
+            ("dn", "DN", rule_def.dn.as_ref()),
+        ];
+        for (key, name, src) in expressions {
+            let Some(src) = src else { continue };
+            let at = with(&rule, key);
+            if let Some(program) = check_expr(c, at.clone(), src) {
+                let what = format!("the provisioning {name}");
+                check_mv_reads(c, mv_type.as_deref(), &at, &what, &program, src);
+            }
         }
     }
 }
@@ -228,32 +248,6 @@ fn mv_attribute(
             at,
             format!("`{attribute}` is not an attribute of metaverse type `{t}`"),
             help,
-        );
-    }
-}
-
-/// An export expression reading an undeclared metaverse attribute always
-/// sees nothing: worth a warning (scripts may compute names, so only
-/// expressions are checked).
-fn reads_mv_attributes(
-    c: &mut Checker<'_, '_>,
-    mv_type: &str,
-    at: Vec<PathSegment>,
-    attributes: &[String],
-) {
-    let Some(def) = c.system().metaverse.get(mv_type) else {
-        return;
-    };
-    let unknown: Vec<String> = attributes
-        .iter()
-        .filter(|a| !def.attributes.contains(a))
-        .cloned()
-        .collect();
-    for attribute in unknown {
-        c.warning(
-            at.clone(),
-            format!("the expression reads `{attribute}`, which is not an attribute of metaverse type `{mv_type}`: it will always be empty"),
-            format!("add it to [metaverse.{mv_type}].attributes, or fix the name"),
         );
     }
 }

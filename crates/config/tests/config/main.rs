@@ -3,7 +3,11 @@
 //! way file connectors do, and build nothing), and the rendered diagnostics
 //! snapshotted as users see them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod errors;
 mod fuzz;
 mod loading;
+mod mv_reads;
+mod schemas;
 mod support;

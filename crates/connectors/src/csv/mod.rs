@@ -6,11 +6,12 @@
 pub mod config;
 mod export;
 mod import;
+mod schema;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{
     BuildContext, Capabilities, Connector, ConnectorError, ConnectorFactory, ExportSession,
-    ImportStream, SettingError,
+    ImportStream, SchemaLookup, SettingError,
 };
 pub use config::{CsvConfig, CsvSettings};
 
@@ -35,6 +36,16 @@ impl ConnectorFactory for CsvFactory {
         let s = CsvSettings::from_settings(settings, ctx)
             .map_err(|e| settings::into_connector_error(&ctx.ma, &e))?;
         Ok(Box::new(CsvConnector { settings: s }))
+    }
+
+    /// The file's header row; unavailable while the file does not exist.
+    fn schema(&self, settings: &Settings, ctx: &BuildContext) -> SchemaLookup {
+        match CsvSettings::from_settings(settings, ctx) {
+            Ok(s) => schema::read(&s, &settings::written_path(settings, &s.path)),
+            Err(e) => {
+                SchemaLookup::Unavailable(settings::into_connector_error(&ctx.ma, &e).message)
+            }
+        }
     }
 }
 

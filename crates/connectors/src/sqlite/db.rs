@@ -108,7 +108,8 @@ pub struct Schema {
     pub rowid: bool,
 }
 
-fn table_columns(conn: &Connection, table: &str) -> Result<Vec<String>, ConnectorError> {
+/// The names of a table's columns (none when the table does not exist).
+pub fn table_columns(conn: &Connection, table: &str) -> Result<Vec<String>, ConnectorError> {
     let what = format!("cannot read the columns of table `{table}`");
     let mut stmt = conn
         .prepare("SELECT name FROM pragma_table_info(?1)")

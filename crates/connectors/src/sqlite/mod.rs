@@ -13,11 +13,12 @@ pub mod config;
 mod db;
 mod export;
 mod import;
+mod schema;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{
     BuildContext, Capabilities, Connector, ConnectorError, ConnectorFactory, ExportSession,
-    ImportStream, SettingError,
+    ImportStream, SchemaLookup, SettingError,
 };
 pub use config::{DeltaConfig, SqliteConfig, SqliteSettings};
 use rusqlite::Connection;
@@ -43,6 +44,17 @@ impl ConnectorFactory for SqliteFactory {
         let s = SqliteSettings::from_settings(settings, ctx)
             .map_err(|e| settings::into_connector_error(&ctx.ma, &e))?;
         Ok(Box::new(SqliteConnector::new(s)))
+    }
+
+    /// The table's columns as an import reads them (from `columns` when the
+    /// connector will create the table); the database is opened read-only.
+    fn schema(&self, settings: &Settings, ctx: &BuildContext) -> SchemaLookup {
+        match SqliteSettings::from_settings(settings, ctx) {
+            Ok(s) => schema::read(&s, &settings::written_path(settings, &s.path)),
+            Err(e) => {
+                SchemaLookup::Unavailable(settings::into_connector_error(&ctx.ma, &e).message)
+            }
+        }
     }
 }
 

@@ -8,4 +8,5 @@ mod common;
 mod csv;
 mod fuzz;
 mod jsonl;
+mod schema;
 mod sqlite;

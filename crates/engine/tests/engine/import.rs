@@ -441,7 +441,7 @@ fn a_known_json_line_that_turns_invalid_should_keep_its_object_and_carry_the_err
     );
     let lines = |second: &str| {
         format!(
-            "{{\"id\": \"1\", \"first\": \"Ada\"}}\n{second}\n{{\"id\": \"3\", \"first\": \"Grace\"}}\n"
+            "{{\"id\": \"1\", \"first\": \"Ada\", \"last\": \"Lovelace\", \"dept\": \"R&D\"}}\n{second}\n{{\"id\": \"3\", \"first\": \"Grace\"}}\n"
         )
     };
     let w = World::new(

@@ -5,6 +5,7 @@ mod conflict;
 mod converge;
 mod export;
 mod fixture;
+mod flow_reads;
 mod import;
 mod runs;
 mod scenario;

@@ -1,0 +1,112 @@
+//! `autosync check` catches the typos that delete data, through the real
+//! binary on the quickstart: a provisioning condition naming an undeclared
+//! attribute (which would deprovision everyone) and an import flow reading
+//! a column the HR file does not have (which would blank a field
+//! everywhere). Both exit 2 with file, line, key and a suggestion.
+
+use super::support::*;
+
+const TITLE: &str = r#"{ mv = "title", from = "title" }"#;
+const CONDITION: &str =
+    r#"condition = "status == 'active'", anchor = "employeeId", dn = "accountName""#;
+
+fn quickstart_with(from: &str, to: &str) -> Workdir {
+    let w = Workdir::quickstart();
+    w.edit("autosync.toml", |text| {
+        assert!(
+            text.contains(from),
+            "the quickstart should contain {from:?}"
+        );
+        text.replacen(from, to, 1)
+    });
+    w
+}
+
+/// The 1-based line and column of the first `needle` in the configuration.
+fn position(w: &Workdir, needle: &str) -> (usize, usize) {
+    let text = std::fs::read_to_string(w.config()).unwrap();
+    let at = text.find(needle).unwrap();
+    let line = text[..at].matches('\n').count() + 1;
+    let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+fn stderr_of_check(w: &Workdir) -> String {
+    let out = w.run(&["check"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    err
+}
+
+#[test]
+fn check_should_reject_an_import_flow_reading_a_column_the_hr_file_lacks() {
+    let w = quickstart_with(TITLE, r#"{ mv = "title", from = "titel" }"#);
+    let err = stderr_of_check(&w);
+    let (line, column) = position(&w, r#""titel""#);
+    let expected = format!(
+        "{}:{line}:{column}: ma \"hr\" > import_flows[6] > from: import flow to `title` reads `titel`, which data/hr.csv does not have\n  help: did you mean `title`?\n",
+        w.config().display()
+    );
+    assert_eq!(err, expected);
+}
+
+#[test]
+fn check_should_reject_a_provisioning_condition_naming_an_undeclared_attribute() {
+    let w = quickstart_with(CONDITION, &CONDITION.replace("status ==", "stat =="));
+    let err = stderr_of_check(&w);
+    let (line, column) = position(&w, "stat ==");
+    let expected = format!(
+        "{}:{line}:{column}: ma \"app\" > provisioning[0] > condition: the provisioning condition reads `stat`, which is not an attribute of metaverse type `person`: it would always be empty\n  help: did you mean `status`? or add `stat` to [metaverse.person].attributes\n",
+        w.config().display()
+    );
+    assert_eq!(err, expected);
+}
+
+#[test]
+fn check_json_should_carry_the_errors_and_exit_2() {
+    let w = quickstart_with(TITLE, r#"{ mv = "title", from = "titel" }"#);
+    let out = w.run(&["check", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    let errors = v["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{v:#}");
+    let error = errors[0].as_str().unwrap();
+    assert!(
+        error.contains("reads `titel`, which data/hr.csv does not have"),
+        "{error}"
+    );
+    assert!(error.contains("help: did you mean `title`?"), "{error}");
+}
+
+#[test]
+fn check_should_only_warn_when_the_source_file_does_not_exist_yet() {
+    let w = Workdir::quickstart();
+    std::fs::remove_file(w.path().join("data/hr.csv")).unwrap();
+    let out = w.expect(&["check"], 0);
+    assert!(
+        out.contains("warning: ") && out.contains("data/hr.csv does not exist yet"),
+        "{out}"
+    );
+    let json = w.expect(&["check", "--json"], 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let hr = &v["management_agents"][0];
+    assert_eq!(hr["schema"]["status"], "unavailable", "{v:#}");
+    assert_eq!(v["warnings"].as_array().unwrap().len(), 1, "{v:#}");
+}
+
+#[test]
+fn check_should_pass_the_quickstart_and_say_what_each_source_was_checked_against() {
+    let w = Workdir::quickstart();
+    let out = w.expect(&["check"], 0);
+    assert!(out.contains("checked against data/hr.csv"), "{out}");
+    assert!(
+        out.contains("checked against table `users` of data/app.db"),
+        "{out}"
+    );
+    assert!(!out.contains("warning"), "{out}");
+    assert!(
+        !w.path().join("data/app.db").exists(),
+        "check creates nothing"
+    );
+}

@@ -1,0 +1,247 @@
+//! The names each MA's rules read from its connector space, checked against
+//! the schema its connector reads from the connected system before any run
+//! (a CSV file's header, a SQLite table's columns: see
+//! `ConnectorFactory::schema`). Unlike [`crate::load`], this reads the
+//! systems (never changing them), so it is a step of its own: `autosync
+//! check` runs it. A name a known schema lacks is an error (the flow would
+//! blank its attribute everywhere, the filter or join would never match;
+//! an export flow into a table's missing column would fail every export); a
+//! schema that cannot be read now (a file that does not exist yet) is a
+//! warning; a schema the system does not declare (JSON lines) is left to
+//! the run, whose full import warns about names no object had.
+
+use crate::Loaded;
+use crate::cs_reads::{CsRead, cs_reads};
+use crate::diagnostic::{Diagnostic, PathSegment};
+use crate::document::{self, lookup, name_span, render_key, to_span};
+use crate::suggest;
+use crate::validate::key_path;
+use autosync_connector::{BuildContext, Registry, SchemaLookup, SourceSchema};
+use autosync_model::MaDef;
+use std::ops::Range;
+
+/// What the connectors said and what did not match.
+#[derive(Clone, Debug)]
+pub struct SchemaCheck {
+    /// Per MA, in file order: its name and its connector's answer.
+    pub schemas: Vec<(String, SchemaLookup)>,
+    /// Errors (a name a known schema lacks) and warnings (a schema that
+    /// cannot be read now, a name a script reads), located in the file.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl SchemaCheck {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Asks each MA's connector for its schema and checks every name the MA's
+/// rules read from the connector space against it.
+pub fn check_schemas(loaded: &Loaded, registry: &Registry) -> SchemaCheck {
+    let mut report = Report {
+        loaded,
+        root: document::parse(&loaded.source).ok(),
+        diagnostics: Vec::new(),
+    };
+    let mut schemas = Vec::new();
+    for (i, ma) in loaded.system.mas.iter().enumerate() {
+        let Some(factory) = registry.get(&ma.connector.kind) else {
+            continue;
+        };
+        let ctx = BuildContext {
+            ma: ma.name.clone(),
+            base_dir: loaded.system.base_dir.clone(),
+            object_types: ma.object_types.clone(),
+        };
+        let answer = factory.schema(&ma.connector.settings, &ctx);
+        match &answer {
+            SchemaLookup::Known(schema) => check_ma(&mut report, ma, i, schema),
+            SchemaLookup::Unavailable(why) => report.push(
+                key_path!["ma", i, "connector"],
+                None,
+                Diagnostic::warning("", format!("the names MA `{}` reads from its connector space cannot be checked: {why}", ma.name)),
+                Some("they are checked once it can be read; meanwhile a full import warns about an import flow whose attribute no object had".to_owned()),
+            ),
+            SchemaLookup::Undeclared => {}
+        }
+        schemas.push((ma.name.clone(), answer));
+    }
+    SchemaCheck {
+        schemas,
+        diagnostics: report.diagnostics,
+    }
+}
+
+struct Report<'a> {
+    loaded: &'a Loaded,
+    root: Option<toml::Spanned<toml::de::DeTable<'a>>>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Report<'_> {
+    /// Adds `d` at the value at `at` (at the name inside `source`, when the
+    /// value is an expression or script).
+    fn push(
+        &mut self,
+        at: Vec<PathSegment>,
+        name: Option<(&str, &str)>,
+        d: Diagnostic,
+        help: Option<String>,
+    ) {
+        let (key, span) = match &self.root {
+            Some(root) => {
+                let span = self.span(root, &at, name);
+                (render_key(root, &at), span)
+            }
+            None => (String::new(), None),
+        };
+        let d = Diagnostic { key, help, ..d }
+            .with_span(span.map(to_span))
+            .locate(&self.loaded.path, &self.loaded.source);
+        self.diagnostics.push(d);
+    }
+
+    fn span(
+        &self,
+        root: &toml::Spanned<toml::de::DeTable<'_>>,
+        at: &[PathSegment],
+        name: Option<(&str, &str)>,
+    ) -> Option<Range<usize>> {
+        let value = lookup(root, at)?.value;
+        Some(match name {
+            Some((source, name)) => name_span(&self.loaded.source, &value, source, name),
+            None => value,
+        })
+    }
+}
+
+fn check_ma(report: &mut Report<'_>, ma: &MaDef, i: usize, schema: &SourceSchema) {
+    let source = &schema.source;
+    for problem in &schema.problems {
+        let mut at = key_path!["ma", i, "connector"];
+        if ma.connector.settings.contains_key(&problem.key) {
+            at.push(PathSegment::key(problem.key.as_str()));
+        }
+        let message = problem.message.clone();
+        report.push(
+            at,
+            None,
+            Diagnostic::error("", message),
+            problem.help.clone(),
+        );
+    }
+    for (k, t) in ma.object_types.iter().enumerate() {
+        let Some(ts) = schema.object_types.get(&t.name) else {
+            continue;
+        };
+        if schema.has(ma, &t.name, &ts.anchor) {
+            continue;
+        }
+        // Read from the object type's `anchor`, or from a connector setting
+        // naming another attribute (found by its value).
+        let at = if ts.anchor == t.anchor {
+            key_path!["ma", i, "object_types", k, "anchor"]
+        } else {
+            let setting = ma
+                .connector
+                .settings
+                .iter()
+                .find(|(_, v)| v.as_str() == Some(ts.anchor.as_str()))
+                .map(|(key, _)| key.clone());
+            let mut at = key_path!["ma", i, "connector"];
+            at.extend(setting.map(PathSegment::Key));
+            at
+        };
+        let message = format!(
+            "anchors of object type `{}` are read from `{}`, which {source} does not have",
+            t.name, ts.anchor
+        );
+        let help = fix(&ts.anchor, &ts.attributes, source);
+        report.push(at, None, Diagnostic::error("", message), Some(help));
+    }
+    for read in cs_reads(ma, i) {
+        if let Some(attributes) = lacking(schema, ma, read.object_type, &read.name) {
+            report_read(report, &read, source, &attributes);
+        }
+    }
+    // A system whose columns are fixed (a table) refuses an export of an
+    // attribute it lacks, on every object.
+    if !schema.export_adds_attributes {
+        for (r, f) in ma.export_flows.iter().enumerate() {
+            if let Some(attributes) = lacking(schema, ma, f.object_type.as_deref(), &f.cs) {
+                let at = key_path!["ma", i, "export_flows", r, "cs"];
+                let message = format!(
+                    "export flow to `{}` writes an attribute {source} does not have",
+                    f.cs
+                );
+                let help = fix(&f.cs, &attributes, source);
+                report.push(at, None, Diagnostic::error("", message), Some(help));
+            }
+        }
+    }
+}
+
+/// When no object type a rule of `object_type` (`None`: every type)
+/// applies to has `name`, the attributes they have (for the suggestion);
+/// `None` when one has it or the schema knows none of them.
+fn lacking(
+    schema: &SourceSchema,
+    ma: &MaDef,
+    object_type: Option<&str>,
+    name: &str,
+) -> Option<Vec<String>> {
+    let types: Vec<&str> = match object_type {
+        Some(t) => vec![t],
+        None => ma.object_types.iter().map(|t| t.name.as_str()).collect(),
+    };
+    let known: Vec<&str> = types
+        .into_iter()
+        .filter(|t| schema.object_types.contains_key(*t))
+        .collect();
+    if known.is_empty() || known.iter().any(|t| schema.has(ma, t, name)) {
+        return None;
+    }
+    Some(
+        known
+            .iter()
+            .filter_map(|t| schema.object_types.get(*t))
+            .flat_map(|ts| ts.attributes.iter().cloned())
+            .collect(),
+    )
+}
+
+fn report_read(report: &mut Report<'_>, read: &CsRead<'_>, source: &str, attributes: &[String]) {
+    let CsRead { rule, name, .. } = read;
+    let d = if read.by_script {
+        Diagnostic::warning(
+            "",
+            format!(
+                "{rule}: the script reads `{name}`, which {source} does not have: it will always be empty"
+            ),
+        )
+    } else {
+        Diagnostic::error(
+            "",
+            format!("{rule} reads `{name}`, which {source} does not have"),
+        )
+    };
+    let at_name = read.source.map(|src| (src, name.as_str()));
+    let help = fix(name, attributes, source);
+    report.push(read.at.clone(), at_name, d, Some(help));
+}
+
+/// "did you mean `title`?" or the names the source has.
+fn fix(name: &str, attributes: &[String], source: &str) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for a in attributes {
+        if !names.contains(&a.as_str()) {
+            names.push(a);
+        }
+    }
+    match suggest::closest(name, names.iter().copied()) {
+        Some(close) => format!("did you mean `{close}`?"),
+        None if names.is_empty() => format!("{source} has no attributes"),
+        None => format!("{source} has: {}", suggest::list(&names)),
+    }
+}

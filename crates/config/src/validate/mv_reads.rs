@@ -1,0 +1,66 @@
+//! Names that rules read from the metaverse (provisioning conditions,
+//! anchors and DNs, export flows) checked against the attributes declared
+//! for the metaverse type they run on. An undeclared name is always empty:
+//! a provisioning condition reading one is never true, and every connector
+//! it provisioned would be deprovisioned. So an expression reading one is an
+//! error; a script's literal read (`attr("x")`, `attrs.x`) is a warning,
+//! since a script may test for an attribute on purpose.
+
+use super::Checker;
+use crate::diagnostic::PathSegment;
+use crate::document::name_span;
+use crate::suggest;
+use autosync_expr::Program;
+
+/// Reports every name `program` (compiled from `src`, the value at `at`)
+/// reads that metaverse type `mv_type` does not declare. `rule` names the
+/// rule in messages (`provisioning rule #1`).
+pub fn check_mv_reads(
+    c: &mut Checker<'_, '_>,
+    mv_type: Option<&str>,
+    at: &[PathSegment],
+    rule: &str,
+    program: &Program,
+    src: &str,
+) {
+    let Some(t) = mv_type else { return };
+    let Some(def) = c.system().metaverse.get(t) else {
+        return;
+    };
+    let declared: Vec<String> = def.attributes.clone();
+    let unknown: Vec<String> = program
+        .attributes()
+        .iter()
+        .filter(|a| !declared.contains(a))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
+        return;
+    }
+    let value = c.span(at);
+    for name in unknown {
+        let span = name_span(c.text, &value, src, &name);
+        let fix = match suggest::closest(&name, declared.iter().map(String::as_str)) {
+            Some(close) => {
+                format!("did you mean `{close}`? or add `{name}` to [metaverse.{t}].attributes")
+            }
+            None => format!("add `{name}` to [metaverse.{t}].attributes, or fix the name"),
+        };
+        let (message, warning) = if program.is_script() {
+            (
+                format!(
+                    "{rule}: the script reads `{name}`, which is not an attribute of metaverse type `{t}`: it will always be empty"
+                ),
+                true,
+            )
+        } else {
+            (
+                format!(
+                    "{rule} reads `{name}`, which is not an attribute of metaverse type `{t}`: it would always be empty"
+                ),
+                false,
+            )
+        };
+        c.push(at.to_vec(), span, message, Some(fix), warning);
+    }
+}

@@ -1,0 +1,109 @@
+//! What a connector can tell of its system's schema before any run (a CSV
+//! header, a table's columns), and whether an MA's rules can find a name in
+//! it: `autosync check` reports a rule reading a name the schema lacks, and
+//! a full import warns about one.
+
+use crate::SettingError;
+use autosync_model::{MaDef, ObjectTypeDef};
+use std::collections::BTreeMap;
+
+/// What a connector can tell of its system's schema without importing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SchemaLookup {
+    /// The attributes are known (a CSV file's header, a table's columns).
+    Known(SourceSchema),
+    /// The system declares no schema (JSON lines: each object has the keys
+    /// it has): only a run can tell.
+    Undeclared,
+    /// The system has a schema but it cannot be read now: why, naming what
+    /// (a file that does not exist yet, a database that cannot be opened).
+    Unavailable(String),
+}
+
+/// The attribute names a connected system's objects can have, as read from
+/// the system itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceSchema {
+    /// Where the names were read, for messages: `data/hr.csv`, or
+    /// ``table `users` of data/app.db``. No secret in it.
+    pub source: String,
+    /// Per object type of the MA (by name): its objects' attributes.
+    pub object_types: BTreeMap<String, ObjectTypeSchema>,
+    /// Whether an export may add attributes not listed (a CSV export adds
+    /// a column): then what the MA's own exports write counts as present.
+    pub export_adds_attributes: bool,
+    /// Settings the system contradicts (a configured column the table does
+    /// not have), each at its key in the `connector` table: errors.
+    pub problems: Vec<SettingError>,
+}
+
+/// The attributes of one object type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectTypeSchema {
+    /// Every attribute an imported object of this type can have.
+    pub attributes: Vec<String>,
+    /// The attribute the connector reads each object's anchor from: the
+    /// object type's `anchor`, unless a setting names another (SQLite's
+    /// `anchor_column`).
+    pub anchor: String,
+}
+
+impl SourceSchema {
+    /// A schema whose object types all have the same attributes (one CSV
+    /// header, one table), each type's anchor read from `anchor(type)`.
+    pub fn uniform(
+        source: impl Into<String>,
+        object_types: &[ObjectTypeDef],
+        attributes: &[String],
+        anchor: impl Fn(&ObjectTypeDef) -> String,
+        export_adds_attributes: bool,
+    ) -> SourceSchema {
+        SourceSchema {
+            source: source.into(),
+            object_types: object_types
+                .iter()
+                .map(|t| {
+                    let schema = ObjectTypeSchema {
+                        attributes: attributes.to_vec(),
+                        anchor: anchor(t),
+                    };
+                    (t.name.clone(), schema)
+                })
+                .collect(),
+            export_adds_attributes,
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl SourceSchema {
+    /// Whether objects of `object_type` of `ma` (the MA this schema is
+    /// for) have attribute `name`: the schema lists it, or the MA's own
+    /// exports write it into a system whose export adds attributes (it is
+    /// there after the first export). An object type the schema does not
+    /// list is unknown: anything may be there.
+    pub fn has(&self, ma: &MaDef, object_type: &str, name: &str) -> bool {
+        let listed = self
+            .object_types
+            .get(object_type)
+            .is_none_or(|t| t.attributes.iter().any(|a| a == name));
+        listed || (self.export_adds_attributes && exported(ma, object_type, name))
+    }
+}
+
+/// Whether `ma`'s exports write `name` on objects of `object_type`: an
+/// export flow's target, or the anchor or DN attribute of an object type
+/// that is provisioned or exported to.
+fn exported(ma: &MaDef, object_type: &str, name: &str) -> bool {
+    let applies = |t: &Option<String>| t.as_deref().is_none_or(|t| t == object_type);
+    let mut flows = ma
+        .export_flows
+        .iter()
+        .filter(|f| applies(&f.object_type))
+        .peekable();
+    let exports = flows.peek().is_some() || ma.provisioning.iter().any(|p| applies(&p.object_type));
+    let key = ma
+        .object_type(object_type)
+        .is_some_and(|t| t.anchor == name || t.dn.as_deref() == Some(name));
+    (key && exports) || flows.any(|f| f.cs == name)
+}

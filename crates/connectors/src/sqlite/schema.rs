@@ -1,0 +1,114 @@
+//! The SQLite connector's schema before any run: the columns the import
+//! would read (those of `columns`, or every column but the delta one; the
+//! anchor column; not the object type column), read from the table opened
+//! read-only, or taken from `columns` when the connector will create the
+//! table. Settings the table contradicts (a listed column it does not have)
+//! are reported as problems at their key. Nothing is created or changed.
+
+use super::config::{DeltaConfig, SqliteSettings};
+use super::db::table_columns;
+use crate::settings::error;
+use autosync_connector::{SchemaLookup, SettingError, SourceSchema};
+use rusqlite::{Connection, OpenFlags};
+use std::time::Duration;
+
+/// The columns of `s.table` as the attributes of every object type, each
+/// type's anchor read from `anchor_column`. `written` is the database path
+/// as the settings give it, for messages.
+pub fn read(s: &SqliteSettings, written: &str) -> SchemaLookup {
+    let known = |columns: Vec<String>, problems: Vec<SettingError>| {
+        let mut schema = SourceSchema::uniform(
+            format!("table `{}` of {written}", s.table),
+            &s.types.types,
+            &columns,
+            |_| s.anchor_column.clone(),
+            false,
+        );
+        schema.problems = problems;
+        SchemaLookup::Known(schema)
+    };
+    if !s.path.is_file() {
+        return match s.create_table {
+            true => known(created_columns(s), Vec::new()),
+            false => SchemaLookup::Unavailable(format!("database file {written} does not exist")),
+        };
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = match Connection::open_with_flags(&s.path, flags) {
+        Ok(c) => c,
+        Err(e) => return SchemaLookup::Unavailable(format!("cannot open {written}: {e}")),
+    };
+    if let Err(e) = conn.busy_timeout(Duration::from_millis(s.busy_timeout_ms)) {
+        return SchemaLookup::Unavailable(format!("cannot open {written}: {e}"));
+    }
+    let all = match table_columns(&conn, &s.table) {
+        Ok(all) => all,
+        Err(e) => return SchemaLookup::Unavailable(e.message),
+    };
+    if all.is_empty() {
+        return match s.create_table {
+            true => known(created_columns(s), Vec::new()),
+            false => SchemaLookup::Unavailable(format!(
+                "table `{}` does not exist in {written}",
+                s.table
+            )),
+        };
+    }
+    let (columns, problems) = read_columns(s, &all);
+    known(columns, problems)
+}
+
+/// The columns an import of a table with columns `all` reads, and the
+/// settings naming a column it does not have.
+fn read_columns(s: &SqliteSettings, all: &[String]) -> (Vec<String>, Vec<SettingError>) {
+    let has = |c: &str| all.iter().any(|a| a == c);
+    let missing = |key: &str, what: &str, column: &str| {
+        error(
+            key,
+            &format!("{what} `{column}` is not a column of table `{}`", s.table),
+            Some(format!("table `{}` has: {}", s.table, all.join(", "))),
+        )
+    };
+    let mut problems = Vec::new();
+    let delta_column = match &s.delta {
+        Some(DeltaConfig::Column { column }) => Some(column.as_str()),
+        _ => None,
+    };
+    if let Some(c) = delta_column.filter(|c| !has(c)) {
+        problems.push(missing("delta", "the delta column", c));
+    }
+    if let Some(c) = s.types.type_column.as_deref().filter(|c| !has(c)) {
+        problems.push(missing("object_type_column", "the object type column", c));
+    }
+    let mut columns: Vec<String> = match &s.columns {
+        Some(list) => {
+            for c in list.iter().filter(|c| !has(c)) {
+                problems.push(missing("columns", "column", c));
+            }
+            list.iter().filter(|c| has(c)).cloned().collect()
+        }
+        None => all
+            .iter()
+            .filter(|c| Some(c.as_str()) != delta_column)
+            .cloned()
+            .collect(),
+    };
+    // A missing anchor column is left for the caller to report where the
+    // anchor is named (`anchor_column`, or the object type's `anchor`).
+    if has(&s.anchor_column) && !columns.contains(&s.anchor_column) {
+        columns.insert(0, s.anchor_column.clone());
+    }
+    columns.retain(|c| Some(c) != s.types.type_column.as_ref());
+    (columns, problems)
+}
+
+/// The columns of the table `create_table` makes, as an import reads them:
+/// the anchor column, then `columns`; not the object type column.
+fn created_columns(s: &SqliteSettings) -> Vec<String> {
+    let mut columns: Vec<String> = s.columns.clone().unwrap_or_default();
+    if !columns.contains(&s.anchor_column) {
+        columns.insert(0, s.anchor_column.clone());
+    }
+    columns.retain(|c| Some(c) != s.types.type_column.as_ref());
+    columns
+}
