@@ -13,6 +13,7 @@ mod cli {
     mod discover;
     mod quickstart;
     mod reload;
+    mod safety;
     mod secrets;
     mod service;
     mod sync_lease;

@@ -357,8 +357,8 @@ fn an_import_over_a_staging_threshold_should_wait_for_approve_or_reject() {
     // Any staged update of hr stops its cycle (the first import only adds).
     w.edit("autosync.toml", |t| {
         t.replacen(
-            "[ma.controller]\n",
-            "[ma.controller]\nstaging_thresholds = { updates = 0 }\n",
+            "staging_thresholds = { deletes = \"10%\" }",
+            "staging_thresholds = { updates = 0 }",
             1,
         )
     });

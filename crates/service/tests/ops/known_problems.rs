@@ -368,8 +368,12 @@ async fn no_154_percentage_thresholds() {
     let dir = converged_quickstart().await;
     edit_config(dir.path(), |t| {
         hr_controller(
-            &t,
-            "triggers = []\nstaging_thresholds = { changes = \"5%\" }",
+            &t.replacen(
+                QUICKSTART_STAGING,
+                "staging_thresholds = { changes = \"5%\" }",
+                1,
+            ),
+            "triggers = []",
         )
     });
     let (_, lines) = hr_lines(dir.path());

@@ -75,6 +75,9 @@ pub fn edit_config(dir: &Path, edit: impl FnOnce(String) -> String) {
 
 /// The configuration text with `hr`'s `[ma.controller]` keys replaced by
 /// `keys` (one or more `key = value` lines).
+/// The quickstart's staging thresholds of hr, as its file writes them.
+pub const QUICKSTART_STAGING: &str = "staging_thresholds = { deletes = \"10%\" }";
+
 pub fn hr_controller(text: &str, keys: &str) -> String {
     assert!(
         text.contains(HR_TRIGGER),

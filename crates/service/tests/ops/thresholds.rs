@@ -26,13 +26,15 @@ async fn setup(thresholds: &str) -> (tempfile::TempDir, WebhookSink) {
         // The targets' export deletion thresholds are not what these tests
         // are about: an approved deletion goes all the way.
         let t = t.replace(
-            "deprovisioning = \"delete\"\n",
-            "deprovisioning = \"delete\"\nexport_deletion_threshold = \"off\"\n",
+            "export_deletion_threshold = { count = 500, share = \"10%\" }",
+            "export_deletion_threshold = \"off\"",
         );
-        let t = hr_controller(
-            &t,
-            &format!("triggers = []\nstaging_thresholds = {thresholds}"),
+        let t = t.replacen(
+            QUICKSTART_STAGING,
+            &format!("staging_thresholds = {thresholds}"),
+            1,
         );
+        let t = hr_controller(&t, "triggers = []");
         global_controller(&t, &webhook_section(&hook.url))
     });
     (dir, hook)

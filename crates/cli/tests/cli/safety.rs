@@ -1,0 +1,166 @@
+//! Wrong HR files, tried as a new user would on the quickstart: a truncated
+//! export, a renamed column, a mass termination. Nobody is deleted by
+//! mistake: the import or the export stops and asks for `approve` or
+//! `reject` (which work without a running service), and a reverted
+//! termination cancels the pending deletes.
+
+use super::support::*;
+
+/// Rewrite the quickstart's HR file row by row (`f` gets the fields of
+/// each data row).
+fn edit_rows(w: &Workdir, mut f: impl FnMut(&mut Vec<String>)) {
+    w.edit("data/hr.csv", |text| {
+        let mut lines = text.lines();
+        let mut out = vec![lines.next().unwrap().to_owned()];
+        for l in lines {
+            let mut fields: Vec<String> = l.split(',').map(str::to_owned).collect();
+            f(&mut fields);
+            out.push(fields.join(","));
+        }
+        out.join("\n") + "\n"
+    });
+}
+
+fn run_profile(w: &Workdir, ma: &str, profile: &str, code: i32) -> String {
+    w.expect(&["run-profile", ma, profile, "--no-progress"], code)
+}
+
+/// The stderr of a run that must exit `code`.
+fn run_profile_err(w: &Workdir, ma: &str, profile: &str, code: i32) -> String {
+    let out = w.run(&["run-profile", ma, profile, "--no-progress"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{stdout}\n{stderr}");
+    stdout + &stderr
+}
+
+/// A terminated person's status in `count` active rows.
+fn terminate(w: &Workdir, count: usize) -> Vec<String> {
+    let mut done = Vec::new();
+    edit_rows(w, |f| {
+        if done.len() < count && f[7] == "active" {
+            f[7] = "terminated".into();
+            done.push(f[0].clone());
+        }
+    });
+    done
+}
+
+#[test]
+fn a_header_only_hr_file_should_stop_before_the_sync_and_a_rejection_should_recover() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let users = app_users(w.path());
+    let original = std::fs::read_to_string(w.path().join("data/hr.csv")).unwrap();
+    let header = original.lines().next().unwrap().to_owned();
+    std::fs::write(w.path().join("data/hr.csv"), header + "\n").unwrap();
+    let out = run_profile_err(&w, "hr", "full-import", 3);
+    assert!(out.contains("stopped-staging-threshold-exceeded"), "{out}");
+    assert!(out.contains("autosync approve hr"), "{out}");
+    // A sync is refused, whoever asks.
+    let out = run_profile_err(&w, "hr", "delta-sync", 3);
+    assert!(out.contains("staging threshold"), "{out}");
+    run_profile_err(&w, "hr", "full-sync", 3);
+    assert_eq!(app_users(w.path()), users);
+    // Rejected without a service: the staged deletes are gone, and the
+    // fixed file flows as if nothing happened.
+    let said = w.expect(&["reject", "hr"], 0);
+    assert!(said.contains("discarded"), "{said}");
+    std::fs::write(w.path().join("data/hr.csv"), original).unwrap();
+    w.cycle();
+    assert_eq!(app_users(w.path()), users);
+    assert_eq!(directory(w.path()).len(), users.len());
+}
+
+#[test]
+fn a_renamed_status_column_should_delete_nobody() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let users = app_users(w.path());
+    let accounts = directory(w.path()).len();
+    w.edit("data/hr.csv", |t| {
+        t.replacen(",manager_id,status\n", ",manager_id,state\n", 1)
+    });
+    w.cycle();
+    assert_eq!(app_users(w.path()), users);
+    assert_eq!(directory(w.path()).len(), accounts);
+}
+
+#[test]
+fn an_empty_status_cell_should_keep_the_account() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let users = app_users(w.path());
+    let mut emptied = None;
+    edit_rows(&w, |f| {
+        if emptied.is_none() && f[7] == "active" {
+            f[7] = String::new();
+            emptied = Some(f[0].clone());
+        }
+    });
+    w.cycle();
+    assert_eq!(app_users(w.path()), users);
+}
+
+#[test]
+fn a_mass_termination_should_stop_at_the_export_until_rejected_or_approved() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let users = app_users(w.path());
+    let gone = terminate(&w, 50);
+    run_profile(&w, "hr", "full-import", 0);
+    run_profile(&w, "hr", "delta-sync", 0);
+    let out = run_profile_err(&w, "app", "export", 3);
+    assert!(out.contains("stopped-deletion-threshold-exceeded"), "{out}");
+    assert_eq!(app_users(w.path()), users, "nothing was sent");
+    // The app's deletes are rejected: every account stays.
+    let said = w.expect(&["reject", "app"], 0);
+    assert!(said.contains("dropped 50 pending export delete"), "{said}");
+    run_profile(&w, "app", "export", 0);
+    assert_eq!(app_users(w.path()), users);
+    // The directory's are approved: its next export deletes them, once.
+    run_profile_err(&w, "directory", "export", 3);
+    let said = w.expect(&["approve", "directory"], 0);
+    assert!(said.contains("may delete 50 objects"), "{said}");
+    run_profile(&w, "directory", "export", 0);
+    let left: Vec<String> = directory(w.path())
+        .iter()
+        .map(|o| o["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(left.len(), users.len() - 50);
+    assert!(gone.iter().all(|id| !left.contains(id)));
+}
+
+#[test]
+fn a_mass_termination_reverted_before_the_export_should_delete_nobody() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let users = app_users(w.path());
+    let original = std::fs::read_to_string(w.path().join("data/hr.csv")).unwrap();
+    terminate(&w, 50);
+    run_profile(&w, "hr", "full-import", 0);
+    run_profile(&w, "hr", "delta-sync", 0);
+    std::fs::write(w.path().join("data/hr.csv"), original).unwrap();
+    run_profile(&w, "hr", "full-import", 0);
+    run_profile(&w, "hr", "delta-sync", 0);
+    let cs: serde_json::Value = serde_json::from_str(&w.expect(
+        &["cs", "app", "--pending-export", "--json"],
+        0,
+    ))
+    .unwrap();
+    assert_eq!(cs.as_array().unwrap().len(), 0, "{cs}");
+    run_profile(&w, "app", "export", 0);
+    run_profile(&w, "directory", "export", 0);
+    assert_eq!(app_users(w.path()), users);
+    assert_eq!(directory(w.path()).len(), users.len());
+}
+
+#[test]
+fn a_rejection_with_nothing_waiting_should_be_refused() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let out = w.run(&["reject", "app"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("waits for no approval"), "{stderr}");
+}
