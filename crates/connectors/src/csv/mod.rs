@@ -6,6 +6,8 @@
 pub mod config;
 mod export;
 mod import;
+mod quotes;
+mod source;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{
