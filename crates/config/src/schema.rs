@@ -111,6 +111,7 @@ const MA: Node = Node::Table(&[
     ("deprovisioning", LEAF),
     ("run_profiles", Node::Map(&LEAF)),
     ("export_deletion_threshold", LEAF),
+    ("max_value_size", LEAF),
     ("controller", Node::Free),
 ]);
 
@@ -264,6 +265,7 @@ mod tests {
             deprovisioning: DeprovisionAction::Delete,
             run_profiles,
             export_deletion_threshold: 1,
+            max_value_size: 2,
             controller: Some(serde_json::json!({ "any": { "thing": 1 } })),
         };
         SystemDef {

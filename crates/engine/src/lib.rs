@@ -16,6 +16,11 @@
 //!   an update, and sync recomputes the export flows of that object.
 //! * A disconnector with a pending export delete is on its way out: sync
 //!   never joins or projects it.
+//! * A full import reads its source every time (no watermark skip), so its
+//!   errors are reported by every full import; a delta import may skip a
+//!   source its watermark shows unchanged.
+//! * An imported value over the MA's `max_value_size` makes its object a
+//!   `value-too-large` error (known objects are kept, with the error).
 
 mod compute;
 mod crashpoint;
@@ -27,6 +32,8 @@ mod history;
 mod import;
 pub mod lease;
 mod options;
+mod record_errors;
+pub use record_errors::{RecordError, record_errors};
 mod rules;
 mod run;
 mod sync;

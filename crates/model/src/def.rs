@@ -167,6 +167,11 @@ pub struct MaDef {
     /// `stopped-deletion-threshold-exceeded` until approved.
     #[serde(default = "default_deletion_threshold")]
     pub export_deletion_threshold: u64,
+    /// An imported value (a string or binary value, one value of a
+    /// multi-valued attribute, the DN) larger than this many bytes makes its
+    /// object a `value-too-large` import error.
+    #[serde(default = "default_max_value_size")]
+    pub max_value_size: u64,
     /// Per-MA controller settings (triggers, follow-ups, thresholds). Raw here;
     /// the controller crate owns the typed form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,6 +180,11 @@ pub struct MaDef {
 
 fn default_deletion_threshold() -> u64 {
     500
+}
+
+/// 1 MiB.
+fn default_max_value_size() -> u64 {
+    1 << 20
 }
 
 impl MaDef {

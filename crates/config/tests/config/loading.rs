@@ -19,6 +19,7 @@ fn a_valid_configuration_should_load_with_its_definitions_and_no_warnings() {
     assert_eq!(dir.export_deletion_threshold, 200);
     assert_eq!(dir.deprovisioning, DeprovisionAction::Disconnect);
     assert_eq!(hr.export_deletion_threshold, 500);
+    assert_eq!(hr.max_value_size, 1 << 20, "1 MiB by default");
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod converge;
 mod export;
 mod fixture;
 mod import;
+mod import_errors;
 mod runs;
 mod scenario;
 mod sync;
