@@ -105,6 +105,16 @@ pub fn parse_header(
     Ok(header)
 }
 
+/// The anchor (of the first object type) among a record's fields, when it
+/// is there, valid UTF-8 and not empty: what a record error names.
+fn anchor_in<'f>(layout: &Layout, field: impl Fn(usize) -> Option<&'f [u8]>) -> Option<String> {
+    let (column, _) = layout.per_type.first()?;
+    std::str::from_utf8(field(*column)?)
+        .ok()
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+}
+
 /// A CSV reader with the connector's dialect.
 pub fn reader<R: std::io::Read>(s: &CsvSettings, inner: R) -> ::csv::Reader<R> {
     ::csv::ReaderBuilder::new()
@@ -301,26 +311,19 @@ impl<'a> CsvImport<'a> {
             }))
         };
         if !spans_lines && !source.capped() {
-            let Some(quote) = quotes::misplaced_quote(raw, self.s.delimiter) else {
+            // The record right after one that spans lines.
+            let Some(quote) =
+                quotes::misplaced_quote(raw, self.s.delimiter).filter(|_| after_multi_line)
+            else {
                 return Ok(None);
             };
-            let anchor = layout
-                .per_type
-                .first()
-                .and_then(|(a, _)| self.record.get(*a))
-                .and_then(|f| std::str::from_utf8(f).ok())
-                .filter(|a| !a.is_empty())
-                .map(str::to_owned);
             let detail = format!(
                 "a quote stands inside a field on line {}: the record before spans lines, so this \
                  one is read strictly (a quote left open earlier may have ended that record inside \
                  this row)",
                 at.line + quotes::newlines(raw.get(..quote).unwrap_or_default())
             );
-            if !after_multi_line {
-                return Ok(None);
-            }
-            let item = error(anchor, detail);
+            let item = error(anchor_in(layout, |i| self.record.get(i)), detail);
             reader.get_mut().record_done(end);
             return Ok(item);
         }
@@ -334,13 +337,7 @@ impl<'a> CsvImport<'a> {
             return Ok(None);
         };
         let fields = quotes::first_line_fields(raw, self.s.delimiter);
-        let anchor = layout
-            .per_type
-            .first()
-            .and_then(|(a, _)| fields.get(*a))
-            .and_then(|f| std::str::from_utf8(f).ok())
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned);
+        let anchor = anchor_in(layout, |i| fields.get(i).map(Vec::as_slice));
         let item = error(anchor, unclosed.why);
         let resume = raw.get(..unclosed.resume).unwrap_or(raw);
         let mut pos = ::csv::Position::new();

@@ -174,3 +174,27 @@ fn an_unclosed_quote_before_the_anchor_should_be_an_error_without_anchor() {
         )]
     );
 }
+
+/// The limit of what can be told: a quote left open on row 1 that the
+/// opening quote of row 2's multi-line field closes makes one sound record
+/// of row 1 and the first line of row 2. What is left of row 2 is then read
+/// strictly: an error on its line, not a row imported from its remains.
+#[test]
+fn the_rest_of_a_row_swallowed_in_part_should_be_an_error_not_an_object() {
+    let data = "id,name,mail,x\n1,x,\"xyz\n2,\",\nb,c\",m,g\n3,Cy,c@x,y\n";
+    let (items, _) = import(data.as_bytes(), json!({}));
+    assert_eq!(anchors(&items), ["1", "3"]);
+    assert_eq!(
+        errors(&items),
+        [(
+            Some("b".to_owned()),
+            "users.csv line 4".to_owned(),
+            "malformed-record".to_owned()
+        )]
+    );
+    let detail = &items[1].as_ref().unwrap_err().detail;
+    assert!(
+        detail.contains("a quote stands inside a field on line 4"),
+        "{detail}"
+    );
+}
