@@ -17,9 +17,12 @@
 //!   record with the header's number of fields (a row the quote swallowed).
 //!
 //! Otherwise the quote that opened it is judged unclosed: the import reports
-//! the record at its first line and reads on from the next line. A record on
-//! one line is never judged here (the lenient reading stands), and this
-//! costs nothing for the records that hold no line break.
+//! the record at its first line and reads on from the next line. The record
+//! right after one that stands is checked for misplaced quotes
+//! ([`misplaced_quote`]): what is left of a row whose first line a stray
+//! quote swallowed. Any other record on one line is never judged here (the
+//! lenient reading stands), and this costs nothing for the records that
+//! hold no line break.
 
 /// Where a strict reading of one record stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
