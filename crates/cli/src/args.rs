@@ -31,7 +31,8 @@ pub enum Command {
     Check(JsonFlag),
     /// Run one run profile of one management agent and show its result.
     RunProfile(RunProfileArgs),
-    /// Show the run history, most recent first.
+    /// Show the run history, most recent first; with a run's id, that run
+    /// and its per-object errors.
     History(HistoryArgs),
     /// Show a management agent's connector space.
     Cs(CsArgs),
@@ -181,10 +182,13 @@ pub struct RunProfileArgs {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
+    /// Show this run, with its per-object errors, instead of the list.
+    #[arg(value_name = "RUN_ID")]
+    pub run: Option<i64>,
     /// Only runs of this management agent.
     #[arg(long)]
     pub ma: Option<String>,
-    /// At most this many runs.
+    /// At most this many runs (with RUN_ID: errors).
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
     #[arg(long)]
@@ -203,7 +207,8 @@ pub struct CsFilterArgs {
     /// Only objects with an unconfirmed export.
     #[arg(long)]
     pub unconfirmed_export: bool,
-    /// Only objects with an error.
+    /// Only objects with an error, then the import errors of records that
+    /// are no object (a new row the import could not read).
     #[arg(long)]
     pub errors: bool,
 }

@@ -159,6 +159,9 @@ fn history(cli: &Cli, a: &HistoryArgs) -> Result<Code, Failure> {
         check_ma(&loaded.system, ma)?;
     }
     let store = open_store(&loaded.system)?;
+    if let Some(id) = a.run {
+        return history_run(&store, a, id);
+    }
     let runs = store.read()?.runs(a.ma.as_deref(), a.limit)?;
     if a.json {
         let v: Vec<_> = runs.iter().map(render::run_json).collect();
@@ -168,6 +171,34 @@ fn history(cli: &Cli, a: &HistoryArgs) -> Result<Code, Failure> {
         );
     } else {
         print!("{}", render::history(&runs));
+    }
+    Ok(Code::Ok)
+}
+
+/// `autosync history RUN_ID`: one run and its per-object errors.
+fn history_run(store: &Arc<dyn Store>, a: &HistoryArgs, id: i64) -> Result<Code, Failure> {
+    let mut read = store.read()?;
+    let Some(run) = read.run_get(id)? else {
+        return Err(Failure::Usage(format!(
+            "there is no run {id} in the history (`autosync history` lists the runs)"
+        )));
+    };
+    if let Some(ma) = a.ma.as_deref().filter(|ma| *ma != run.ma) {
+        return Err(Failure::Usage(format!(
+            "run {id} is a run of `{}`, not of `{ma}`",
+            run.ma
+        )));
+    }
+    let errors = read.run_errors(id, a.limit)?;
+    if a.json {
+        let mut v = render::run_json(&run);
+        v["errors"] = serde_json::to_value(&errors).context("cannot encode the errors")?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).context("cannot encode the run")?
+        );
+    } else {
+        print!("{}", render::run_with_errors(&run, &errors));
     }
     Ok(Code::Ok)
 }
@@ -190,14 +221,35 @@ fn cs(cli: &Cli, a: &CsArgs) -> Result<Code, Failure> {
     let mut read = store.read()?;
     let objects = read.cs_page(&a.ma, filter, 0, a.limit)?;
     let counts = read.cs_counts(&a.ma)?;
+    let mut records = if filter == CsFilter::Errors {
+        autosync_engine::record_errors(read.as_mut(), &a.ma)?
+    } else {
+        Vec::new()
+    };
+    records.truncate(a.limit);
     if a.json {
+        // The objects, then the record errors (`anchor`, `location`,
+        // `error`: the keys they share with objects, plus `location`).
+        #[derive(serde::Serialize)]
+        #[serde(untagged)]
+        enum Listed<'a> {
+            Object(&'a autosync_model::CsObject),
+            Record(&'a autosync_engine::RecordError),
+        }
+        let all: Vec<Listed<'_>> = objects
+            .iter()
+            .map(Listed::Object)
+            .chain(records.iter().map(Listed::Record))
+            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&objects)
-                .context("cannot encode connector space objects")?
+            serde_json::to_string_pretty(&all).context("cannot encode connector space objects")?
         );
     } else {
         print!("{}", render::cs(&a.ma, &objects, &counts));
+        if filter == CsFilter::Errors {
+            print!("{}", render::record_errors(&records));
+        }
     }
     Ok(Code::Ok)
 }

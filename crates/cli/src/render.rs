@@ -245,6 +245,66 @@ pub fn run(run: &RunRecord, errors: &[RunObjectError]) -> String {
     out
 }
 
+/// `autosync history RUN_ID`: the run as `run-profile` shows it, then its
+/// recorded per-object errors.
+pub fn run_with_errors(run: &RunRecord, errors: &[RunObjectError]) -> String {
+    let mut out = self::run(run, &[]);
+    let total: u64 = run.steps.iter().map(|s| s.errors).sum();
+    if total == 0 {
+        return out;
+    }
+    if (errors.len() as u64) < total {
+        let _ = writeln!(
+            out,
+            "  errors ({} of {total}; --limit shows more):",
+            errors.len()
+        );
+    } else {
+        let _ = writeln!(out, "  errors:");
+    }
+    for e in errors {
+        let step = if run.steps.len() > 1 {
+            format!("step {}: ", e.step_index + 1)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "    {step}{}: {}: {}",
+            e.object, e.error.error_type, e.error.detail
+        );
+    }
+    out
+}
+
+/// `autosync cs MA --errors`, after the objects: the import errors of
+/// records that are no connector-space object.
+pub fn record_errors(records: &[autosync_engine::RecordError]) -> String {
+    if records.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\nrecords the import could not read, not in the connector space: {}\n",
+        records.len()
+    );
+    let mut rows = vec![vec![
+        "LOCATION".to_owned(),
+        "ANCHOR".into(),
+        "RUN".into(),
+        "ERROR".into(),
+    ]];
+    for r in records {
+        rows.push(vec![
+            r.location.clone(),
+            r.anchor.clone().unwrap_or_default(),
+            r.error.run_id.map(|id| id.to_string()).unwrap_or_default(),
+            format!("{}: {}", r.error.error_type, r.error.detail),
+        ]);
+    }
+    out.push_str(&table(&rows));
+    out
+}
+
 /// `autosync history`.
 pub fn history(runs: &[RunRecord]) -> String {
     if runs.is_empty() {

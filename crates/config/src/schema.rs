@@ -116,6 +116,7 @@ const MA: Node = Node::Table(&[
     ("export_deletion_threshold", LEAF),
     ("reject_deletions", LEAF),
     ("staging_thresholds", STAGING),
+    ("max_value_size", LEAF),
     ("controller", Node::Free),
 ]);
 
@@ -293,6 +294,7 @@ mod tests {
                 delete_adds: Limit::Count(5),
                 changes: Limit::Count(6),
             },
+            max_value_size: 2,
             controller: Some(serde_json::json!({ "any": { "thing": 1 } })),
         };
         SystemDef {

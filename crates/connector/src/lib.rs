@@ -185,8 +185,12 @@ pub trait ExportSession: Send {
 pub trait Connector: Send {
     fn capabilities(&self) -> Capabilities;
 
-    /// Read every object. `watermark` is the one saved by the last
-    /// successful import, so a connector can tell that nothing changed.
+    /// Read every object. `watermark`, when given, is the one saved by the
+    /// last successful import, so a connector can tell that nothing changed
+    /// ([`ImportStream::unchanged`]). The engine gives it only for a delta
+    /// import step of a connector without delta support; a full import step
+    /// gives `None`, so the source is read, and its bad records reported,
+    /// every time.
     fn full_import(
         &mut self,
         watermark: Option<&str>,

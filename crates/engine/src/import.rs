@@ -6,12 +6,13 @@
 use crate::crashpoint::crash_point;
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
 use crate::import_schema::FlowReads;
+use crate::record_errors::{RecordError, RecordErrors};
 use crate::run::StepCtx;
 use crate::values::{same, same_attributes, without_empty};
 use autosync_connector::{ImportChange, ImportItem, ImportRecordError, ImportedObject};
 use autosync_model::{
-    CsId, CsObject, ErrorStage, ExportKind, ImportCounters, ImportKind, PendingImport, RunStatus,
-    StepCounters, value::apply_changes,
+    CsId, CsObject, ErrorStage, ExportKind, ImportCounters, ImportKind, ObjectError, PendingImport,
+    RunStatus, StepCounters, Value, value::apply_changes,
 };
 use autosync_store::{CsFilter, StoreResult, StoreTxn};
 use std::collections::HashMap;
@@ -25,9 +26,17 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         seen: None,
         flow_reads: None,
         processed: 0,
+        record_errors: RecordErrors::load(ctx.store(), &ctx.ma.name)?,
+        max_value_size: usize::try_from(ctx.ma.max_value_size).unwrap_or(usize::MAX),
+        read_whole: false,
+        skipped: false,
     };
     let stopped = imp.stream(full)?;
     let processed = imp.processed;
+    if !imp.skipped {
+        let whole = imp.read_whole && stopped.is_none();
+        imp.record_errors.save(ctx.store(), &ctx.ma.name, whole)?;
+    }
     let (status, message) = match stopped {
         Some((status, message)) => (status, Some(message)),
         None => crate::import_schema::settle(
@@ -67,6 +76,14 @@ struct Importer<'a, 'c> {
     /// What a full read shows of the attributes import flows read.
     flow_reads: Option<FlowReads>,
     processed: u64,
+    /// Errors of records that are no CS object.
+    record_errors: RecordErrors,
+    /// The MA's `max_value_size`.
+    max_value_size: usize,
+    /// A full import read the source to its end.
+    read_whole: bool,
+    /// The source was unchanged: nothing was read.
+    skipped: bool,
 }
 
 type Stop = Option<(RunStatus, String)>;
@@ -107,9 +124,13 @@ impl Importer<'_, '_> {
             Err(e) => return Ok(Some((e.kind.status(), e.message))),
         };
         let watermark = ctx.store().read()?.watermark(ma)?;
+        let delta_step = !full;
         let full = full || !connector.capabilities().delta_import;
         let opened = if full {
-            connector.full_import(watermark.as_deref())
+            // A full import step reads the source every time, so that its
+            // errors are seen again; a delta import step may skip a source
+            // its watermark shows unchanged.
+            connector.full_import(watermark.as_deref().filter(|_| delta_step))
         } else {
             connector.delta_import(watermark.as_deref())
         };
@@ -122,6 +143,7 @@ impl Importer<'_, '_> {
                 ma,
                 "source unchanged since the last import: nothing to read"
             );
+            self.skipped = true;
             return Ok(None);
         }
         if full {
@@ -193,12 +215,53 @@ impl Importer<'_, '_> {
         }
         for item in items {
             self.processed += 1;
-            match item {
+            match item.and_then(|obj| self.within_size(obj)) {
                 Ok(obj) => self.stage_object(txn, &mut existing, obj)?,
                 Err(e) => self.record_failure(txn, &mut existing, e)?,
             }
         }
         Ok(())
+    }
+
+    /// The object, or a `value-too-large` error when a value (or its DN) is
+    /// larger than the MA's `max_value_size`: a length compare per value.
+    fn within_size(&self, obj: ImportedObject) -> Result<ImportedObject, ImportRecordError> {
+        fn size(v: &Value) -> usize {
+            match v {
+                Value::String(s) => s.len(),
+                Value::Binary(b) => b.len(),
+                Value::Multi(vs) => vs.iter().map(size).max().unwrap_or(0),
+                Value::Integer(_) | Value::Boolean(_) => 0,
+            }
+        }
+        let max = self.max_value_size;
+        let too_large = obj
+            .attributes
+            .iter()
+            .map(|(name, v)| (size(v), format!("attribute `{name}`")))
+            .find(|(n, _)| *n > max)
+            .or_else(|| {
+                (obj.dn.len() > max).then(|| (obj.dn.len(), "the display key (DN)".into()))
+            });
+        let Some((bytes, what)) = too_large else {
+            return Ok(obj);
+        };
+        let anchor_len = obj.anchor.len();
+        let anchor = (anchor_len <= max).then_some(obj.anchor);
+        Err(ImportRecordError {
+            location: match &anchor {
+                Some(a) => format!("{} object {a:?}", self.ctx.ma.name),
+                None => format!(
+                    "{} object with an anchor of {anchor_len} bytes",
+                    self.ctx.ma.name
+                ),
+            },
+            anchor,
+            error_type: "value-too-large".to_owned(),
+            detail: format!(
+                "{what} holds a value of {bytes} bytes, more than the MA's max_value_size of {max} bytes"
+            ),
+        })
     }
 
     fn record_failure(
@@ -219,8 +282,19 @@ impl Importer<'_, '_> {
             if let Some(seen) = &mut self.seen {
                 seen.insert(cs.id);
             }
+            self.record_errors.staged(&cs.anchor);
             cs.error = Some(error);
             txn.cs_update(cs)?;
+        } else {
+            // No object to keep the error on: the MA's list keeps it.
+            self.record_errors.push(RecordError {
+                anchor: e.anchor,
+                location: e.location,
+                error: ObjectError {
+                    detail: e.detail,
+                    ..error
+                },
+            });
         }
         Ok(())
     }
@@ -232,6 +306,7 @@ impl Importer<'_, '_> {
         obj: ImportedObject,
     ) -> StoreResult<()> {
         let ma = self.ctx.ma.name.as_str();
+        self.record_errors.staged(&obj.anchor);
         let Some(cs) = existing.get_mut(&obj.anchor) else {
             if obj.change == ImportChange::Delete {
                 self.counters.stage_no_change += 1;
@@ -466,6 +541,7 @@ impl Importer<'_, '_> {
             crash_point("import.deletes.committed");
             self.committed();
             if last {
+                self.read_whole = true;
                 return Ok(None);
             }
         }

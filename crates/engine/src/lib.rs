@@ -18,6 +18,11 @@
 //!   an update, and sync recomputes the export flows of that object.
 //! * A disconnector with a pending export delete is on its way out: sync
 //!   never joins or projects it.
+//! * A full import reads its source every time (no watermark skip), so its
+//!   errors are reported by every full import; a delta import may skip a
+//!   source its watermark shows unchanged.
+//! * An imported value over the MA's `max_value_size` makes its object a
+//!   `value-too-large` error (known objects are kept, with the error).
 
 mod compute;
 mod crashpoint;
@@ -30,11 +35,13 @@ mod import;
 mod import_schema;
 pub mod lease;
 mod options;
+mod record_errors;
+pub use record_errors::{RecordError, record_errors};
 mod rules;
 mod run;
 mod sync;
-pub mod thresholds;
 mod sync_turn;
+pub mod thresholds;
 mod values;
 
 pub use error::EngineError;

@@ -183,10 +183,20 @@ pub struct MaDef {
     /// connector space).
     #[serde(default)]
     pub staging_thresholds: StagingThresholds,
+    /// An imported value (a string or binary value, one value of a
+    /// multi-valued attribute, the DN) larger than this many bytes makes its
+    /// object a `value-too-large` import error.
+    #[serde(default = "default_max_value_size")]
+    pub max_value_size: u64,
     /// Per-MA controller settings (triggers, follow-ups, thresholds). Raw here;
     /// the controller crate owns the typed form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub controller: Option<serde_json::Value>,
+}
+
+/// 1 MiB.
+fn default_max_value_size() -> u64 {
+    1 << 20
 }
 
 impl MaDef {

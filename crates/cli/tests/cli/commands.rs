@@ -253,6 +253,111 @@ fn cs_errors_should_show_the_error_kept_with_the_object_while_the_rest_synchroni
     });
 }
 
+/// A row that never became a connector-space object (row 5 of `PEOPLE` is
+/// short and new) is listed after the objects with its location, error type
+/// and detail, in text and JSON, until an import reads it.
+#[test]
+fn cs_errors_should_list_the_rows_that_never_became_objects() {
+    let w = small();
+    let out = w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 1);
+    let run_id = out.split_whitespace().nth(1).unwrap().trim_end_matches(':');
+    let text = w.expect(&["cs", "hr", "--errors"], 0);
+    assert!(
+        text.contains("records the import could not read, not in the connector space: 1"),
+        "{text}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("hr.csv line 6"))
+        .unwrap();
+    let cells: Vec<&str> = row
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            "hr.csv line 6",
+            "5",
+            run_id,
+            "malformed-record: expected 5 fields, found 3"
+        ],
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&w.expect(&["cs", "hr", "--errors", "--json"], 0)).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([{
+            "anchor": "5",
+            "location": "hr.csv line 6",
+            "error": {
+                "stage": "import",
+                "error_type": "malformed-record",
+                "detail": "expected 5 fields, found 3",
+                "run_id": run_id.parse::<i64>().unwrap(),
+            }
+        }])
+    );
+    // Fixed in the file: the next import reads it, and it is no longer listed.
+    w.edit("hr.csv", |t| {
+        t.replace("5,bad,row", "5,Bad,Row,bad@example.com,active")
+    });
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
+    let text = w.expect(&["cs", "hr", "--errors"], 0);
+    assert!(
+        !text.contains("records the import could not read"),
+        "{text}"
+    );
+    assert!(w.expect(&["cs", "hr", "--errors", "--json"], 0).trim() == "[]");
+}
+
+/// `history RUN_ID` shows one run with every recorded error, in text and
+/// JSON; an unknown id is a usage error.
+#[test]
+fn history_with_a_run_id_should_show_the_run_and_its_errors() {
+    let w = Workdir::with_config(SMALL);
+    std::fs::write(
+        w.path().join("hr.csv"),
+        format!("{PEOPLE}7,short\n,No,Anchor,none@example.com,active\n"),
+    )
+    .unwrap();
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 1);
+    let text = w.expect(&["history", "1"], 0);
+    let listed: Vec<&str> = text
+        .split("  errors:\n")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "    5: malformed-record: hr.csv line 6: expected 5 fields, found 3",
+            "    7: malformed-record: hr.csv line 8: expected 5 fields, found 2",
+            "    hr.csv line 9: missing-anchor: hr.csv line 9: no anchor: column `id` is empty",
+        ],
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&w.expect(&["history", "1", "--json"], 0)).unwrap();
+    assert_eq!(json["id"], 1);
+    assert_eq!(json["errors"].as_array().unwrap().len(), 3);
+    assert_eq!(json["errors"][2]["object"], "hr.csv line 9");
+    assert_eq!(json["errors"][2]["error"]["error_type"], "missing-anchor");
+    let limited = w.expect(&["history", "1", "--limit", "1"], 0);
+    assert!(
+        limited.contains("errors (1 of 3; --limit shows more):"),
+        "{limited}"
+    );
+    settings().bind(|| insta::assert_snapshot!("history_run_text", text));
+    let out = w.run(&["history", "42"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("there is no run 42 in the history"), "{err}");
+}
+
 #[test]
 fn mv_should_filter_by_attribute_value() {
     let w = small();

@@ -143,11 +143,8 @@ fn a_mass_termination_reverted_before_the_export_should_delete_nobody() {
     std::fs::write(w.path().join("data/hr.csv"), original).unwrap();
     run_profile(&w, "hr", "full-import", 0);
     run_profile(&w, "hr", "delta-sync", 0);
-    let cs: serde_json::Value = serde_json::from_str(&w.expect(
-        &["cs", "app", "--pending-export", "--json"],
-        0,
-    ))
-    .unwrap();
+    let cs: serde_json::Value =
+        serde_json::from_str(&w.expect(&["cs", "app", "--pending-export", "--json"], 0)).unwrap();
     assert_eq!(cs.as_array().unwrap().len(), 0, "{cs}");
     run_profile(&w, "app", "export", 0);
     run_profile(&w, "directory", "export", 0);

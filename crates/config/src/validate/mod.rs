@@ -286,6 +286,14 @@ fn check_ma_basics(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
                 .to_owned(),
         );
     }
+    if ma.max_value_size == 0 {
+        c.error(
+            key_path!["ma", i, "max_value_size"],
+            "a max_value_size of 0 would make every imported value an error",
+            "give the largest value, in bytes, an import accepts (default 1048576, 1 MiB)"
+                .to_owned(),
+        );
+    }
     for (name, steps) in &ma.run_profiles {
         let path = key_path!["ma", i, "run_profiles", name.as_str()];
         if name.trim().is_empty() {

@@ -181,6 +181,14 @@ fn a_zero_export_deletion_threshold_should_suggest_off() {
 }
 
 #[test]
+fn a_zero_max_value_size_should_name_the_key_and_the_default() {
+    insta::assert_snapshot!(errors(&replace(
+        "export_deletion_threshold = 200",
+        "export_deletion_threshold = 200\nmax_value_size = 0"
+    )));
+}
+
+#[test]
 fn an_ambiguous_object_type_should_ask_for_it_and_list_the_choices() {
     insta::assert_snapshot!(errors(&replace(
         "object_types = [{ name = \"user\", anchor = \"uid\" }]",

@@ -26,6 +26,7 @@ fn a_valid_configuration_should_load_with_its_definitions_and_no_warnings() {
         hr.staging_thresholds,
         autosync_model::StagingThresholds::default()
     );
+    assert_eq!(hr.max_value_size, 1 << 20, "1 MiB by default");
 }
 
 #[test]

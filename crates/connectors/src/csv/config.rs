@@ -32,6 +32,10 @@ pub struct CsvConfig {
     /// Column holding each row's object type.
     #[serde(default)]
     pub object_type_column: Option<String>,
+    /// The most lines one record may span (line breaks in quoted fields);
+    /// a quoted field running longer is judged unclosed (default 100).
+    #[serde(default)]
+    pub max_record_lines: Option<u64>,
 }
 
 pub const KEYS: &[KeyHelp] = &[
@@ -67,6 +71,10 @@ pub const KEYS: &[KeyHelp] = &[
         key: "object_type_column",
         help: "the column naming each row's object type (needed with several object types)",
     },
+    KeyHelp {
+        key: "max_record_lines",
+        help: "the most lines a record may span through quoted line breaks, 1 to 1000000 (default 100)",
+    },
 ];
 
 /// The validated settings, with paths resolved.
@@ -79,9 +87,15 @@ pub struct CsvSettings {
     pub batch_size: usize,
     pub columns: Option<Vec<String>>,
     pub types: ObjectTypes,
+    /// The most lines a record may span (see `quotes`).
+    pub max_record_lines: u64,
 }
 
 pub const DEFAULT_BATCH_SIZE: usize = 5000;
+
+/// How many lines a record may span by default: a quoted field that runs
+/// longer is judged unclosed.
+pub const DEFAULT_MAX_RECORD_LINES: u64 = 100;
 
 impl CsvSettings {
     /// Parse and check everything; one error per problem.
@@ -141,6 +155,18 @@ impl CsvSettings {
             _ => {}
         }
         errors.extend(settings::check_batch_size(config.batch_size));
+        if let Some(n) = config.max_record_lines
+            && !(1..=1_000_000).contains(&n)
+        {
+            errors.push(error(
+                "max_record_lines",
+                &format!("max_record_lines = {n} is out of range"),
+                Some(
+                    "the most lines a record may span, 1 to 1000000, e.g. max_record_lines = 100"
+                        .into(),
+                ),
+            ));
+        }
         errors.extend(settings::check_object_types(
             ctx,
             config.object_type_column.as_deref(),
@@ -156,6 +182,7 @@ impl CsvSettings {
             batch_size: config.batch_size.unwrap_or(DEFAULT_BATCH_SIZE),
             columns: config.columns,
             types: ObjectTypes::new(ctx, config.object_type_column),
+            max_record_lines: config.max_record_lines.unwrap_or(DEFAULT_MAX_RECORD_LINES),
         })
     }
 

@@ -7,6 +7,8 @@
 //! i.e. roughly 70-80 MB for a million rows with short anchors.
 
 use super::config::CsvSettings;
+use super::quotes;
+use super::source::Source;
 use crate::file::{self, Fingerprint, HashingReader};
 use autosync_connector::{
     ConnectorError, ConnectorErrorKind, ImportChange, ImportItem, ImportRecordError, ImportStream,
@@ -103,6 +105,16 @@ pub fn parse_header(
     Ok(header)
 }
 
+/// The anchor (of the first object type) among a record's fields, when it
+/// is there, valid UTF-8 and not empty: what a record error names.
+fn anchor_in<'f>(layout: &Layout, field: impl Fn(usize) -> Option<&'f [u8]>) -> Option<String> {
+    let (column, _) = layout.per_type.first()?;
+    std::str::from_utf8(field(*column)?)
+        .ok()
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+}
+
 /// A CSV reader with the connector's dialect.
 pub fn reader<R: std::io::Read>(s: &CsvSettings, inner: R) -> ::csv::Reader<R> {
     ::csv::ReaderBuilder::new()
@@ -133,7 +145,7 @@ impl At {
 pub struct CsvImport<'a> {
     s: &'a CsvSettings,
     label: String,
-    reader: Option<::csv::Reader<HashingReader<File>>>,
+    reader: Option<::csv::Reader<Source>>,
     layout: Option<Layout>,
     record: ::csv::ByteRecord,
     /// Anchor -> where it was first read.
@@ -145,6 +157,8 @@ pub struct CsvImport<'a> {
     size: u64,
     watermark: Option<String>,
     unchanged: bool,
+    /// The last record read spans lines (see `check_quotes`).
+    after_multi_line: bool,
 }
 
 impl<'a> CsvImport<'a> {
@@ -169,13 +183,18 @@ impl<'a> CsvImport<'a> {
                 size: fp.size,
                 watermark: Some(fp.to_watermark()),
                 unchanged: true,
+                after_multi_line: false,
             });
         }
         let (f, meta) = file::open_source(&s.path)?;
-        let mut reader = reader(s, HashingReader::new(f));
+        let mut reader = reader(s, Source::new(HashingReader::new(f), s.max_record_lines));
         let mut record = ::csv::ByteRecord::new();
         let layout = match reader.read_byte_record(&mut record) {
-            Ok(true) => Some(Layout::new(parse_header(&record, &label)?, s, &label)?),
+            Ok(true) => {
+                let end = reader.position().byte();
+                reader.get_mut().record_done(end);
+                Some(Layout::new(parse_header(&record, &label)?, s, &label)?)
+            }
             Ok(false) => None, // an empty file: no objects
             Err(e) => {
                 return Err(file::io_error(
@@ -197,6 +216,7 @@ impl<'a> CsvImport<'a> {
             size: meta.len(),
             watermark: None,
             unchanged: false,
+            after_multi_line: false,
         })
     }
 
@@ -204,7 +224,7 @@ impl<'a> CsvImport<'a> {
     /// and make the watermark.
     fn finish(&mut self) -> Result<(), ConnectorError> {
         if let Some(reader) = self.reader.take() {
-            let inner = reader.into_inner();
+            let inner = reader.into_inner().into_inner();
             self.watermark =
                 Some(inner.whole_file_watermark(&self.label, self.size, self.mtime_ns)?);
         }
@@ -257,6 +277,78 @@ impl<'a> CsvImport<'a> {
             error_type: error_type.to_owned(),
             detail,
         })
+    }
+
+    /// Check the quotes of the current record (at `at`, ending at `end`)
+    /// where the lenient csv reader could hide an unclosed one (see
+    /// [`quotes`]): a record holding a line break in a quoted field (or cut
+    /// at the line limit) is judged, and one judged unclosed is a
+    /// `malformed-record` error at its first line, with its anchor when its
+    /// first line holds it, and reading goes on from its second line; the
+    /// record right after one spanning lines must have its quotes in place.
+    fn check_quotes(
+        &mut self,
+        layout: &Layout,
+        at: At,
+        end: u64,
+        spans_lines: bool,
+    ) -> Result<Option<ImportItem>, ConnectorError> {
+        let after_multi_line = std::mem::take(&mut self.after_multi_line);
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(None);
+        };
+        let source = reader.get_ref();
+        let Some(raw) = source.bytes(at.byte, end) else {
+            return Ok(None);
+        };
+        let first_line = at.line + quotes::newlines(&raw[..quotes::content_start(raw)]);
+        let error = |anchor: Option<String>, detail: String| {
+            Some(Err(ImportRecordError {
+                anchor,
+                location: format!("{} line {first_line}", self.label),
+                error_type: "malformed-record".to_owned(),
+                detail,
+            }))
+        };
+        if !spans_lines && !source.capped() {
+            // The record right after one that spans lines.
+            let Some(quote) =
+                quotes::misplaced_quote(raw, self.s.delimiter).filter(|_| after_multi_line)
+            else {
+                return Ok(None);
+            };
+            let detail = format!(
+                "a quote stands inside a field on line {}: the record before spans lines, so this \
+                 one is read strictly (a quote left open earlier may have ended that record inside \
+                 this row)",
+                at.line + quotes::newlines(raw.get(..quote).unwrap_or_default())
+            );
+            let item = error(anchor_in(layout, |i| self.record.get(i)), detail);
+            reader.get_mut().record_done(end);
+            return Ok(item);
+        }
+        let rules = quotes::Rules {
+            delimiter: self.s.delimiter,
+            fields: layout.header.len(),
+            max_lines: self.s.max_record_lines,
+        };
+        let Some(unclosed) = quotes::judge(raw, &rules, source.capped(), first_line) else {
+            self.after_multi_line = true;
+            return Ok(None);
+        };
+        let fields = quotes::first_line_fields(raw, self.s.delimiter);
+        let anchor = anchor_in(layout, |i| fields.get(i).map(Vec::as_slice));
+        let item = error(anchor, unclosed.why);
+        let resume = raw.get(..unclosed.resume).unwrap_or(raw);
+        let mut pos = ::csv::Position::new();
+        pos.set_byte(at.byte + resume.len() as u64)
+            .set_line(at.line + quotes::newlines(resume))
+            .set_record(reader.position().record());
+        let byte = pos.byte();
+        reader
+            .seek_raw(SeekFrom::Start(byte), pos)
+            .map_err(|e| file::io_error(&self.s.path, "cannot read", &std::io::Error::other(e)))?;
+        Ok(item)
     }
 
     /// Turn the current record into an object or a record error.
@@ -377,6 +469,18 @@ impl ImportStream for CsvImport<'_> {
             match reader.read_byte_record(&mut self.record) {
                 Ok(true) => {
                     let line = At::of(self.record.position());
+                    let end = reader.position().byte();
+                    let spans_lines =
+                        memchr::memchr2(b'\n', b'\r', self.record.as_slice()).is_some();
+                    if (spans_lines || self.after_multi_line || reader.get_ref().capped())
+                        && let Some(error) = self.check_quotes(&layout, line, end, spans_lines)?
+                    {
+                        batch.push(error);
+                        continue;
+                    }
+                    if let Some(reader) = self.reader.as_mut() {
+                        reader.get_mut().record_done(end);
+                    }
                     let item = self.item(&layout, line);
                     batch.push(item);
                 }

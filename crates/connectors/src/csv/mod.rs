@@ -6,7 +6,9 @@
 pub mod config;
 mod export;
 mod import;
+mod quotes;
 mod schema;
+mod source;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{

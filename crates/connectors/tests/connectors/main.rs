@@ -6,7 +6,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 mod csv;
+mod csv_quotes;
 mod fuzz;
+mod fuzz_files;
 mod jsonl;
 mod schema;
 mod sqlite;

@@ -7,6 +7,7 @@ mod export;
 mod fixture;
 mod flow_reads;
 mod import;
+mod import_errors;
 mod runs;
 mod scenario;
 mod scope;
