@@ -214,9 +214,13 @@ pub struct CsFilterArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct CsArgs {
+    #[command(subcommand)]
+    pub action: Option<CsAction>,
     /// Management agent name.
-    pub ma: String,
+    #[arg(required = true)]
+    pub ma: Option<String>,
     #[command(flatten)]
     pub filter: CsFilterArgs,
     /// At most this many objects.
@@ -224,6 +228,31 @@ pub struct CsArgs {
     pub limit: usize,
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `autosync cs` can do besides showing a connector space.
+#[derive(Debug, Subcommand)]
+pub enum CsAction {
+    /// Delete a management agent's connector space (one that left the
+    /// configuration, or one to rebuild): every object is disconnected as
+    /// if deleted in its system, so the metaverse deletion rule and
+    /// deprovisioning apply, then removed.
+    Delete(CsDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CsDeleteArgs {
+    /// Management agent name (configured or not).
+    pub ma: String,
+    /// Delete it; without this, only say what would happen.
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the run record as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Never draw a progress bar, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 #[derive(Debug, Args)]

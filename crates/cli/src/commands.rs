@@ -1,6 +1,6 @@
 //! One function per subcommand: load what it needs, call the library, render.
 
-use crate::args::{Cli, Command, CsArgs, HistoryArgs, MvArgs, RunProfileArgs};
+use crate::args::{Cli, Command, CsAction, CsArgs, HistoryArgs, MvArgs, RunProfileArgs};
 use crate::control::control;
 use crate::exit::{Code, Failure};
 use crate::{progress, render};
@@ -54,7 +54,7 @@ pub fn open_store(system: &SystemDef) -> Result<Arc<dyn Store>, Failure> {
     Ok(Arc::new(store))
 }
 
-fn engine(cli: &Cli) -> Result<Engine, Failure> {
+pub(crate) fn engine(cli: &Cli) -> Result<Engine, Failure> {
     let (loaded, registry) = load(cli)?;
     let system = Arc::new(loaded.system);
     let store = open_store(&system)?;
@@ -204,8 +204,13 @@ fn history_run(store: &Arc<dyn Store>, a: &HistoryArgs, id: i64) -> Result<Code,
 }
 
 fn cs(cli: &Cli, a: &CsArgs) -> Result<Code, Failure> {
+    let ma = match (&a.action, &a.ma) {
+        (Some(CsAction::Delete(d)), _) => return crate::cs_delete::run(cli, d),
+        (None, Some(ma)) => ma,
+        (None, None) => return Err(Failure::Usage("name a management agent".to_owned())),
+    };
     let (loaded, _) = load(cli)?;
-    check_ma(&loaded.system, &a.ma)?;
+    check_ma(&loaded.system, ma)?;
     let store = open_store(&loaded.system)?;
     let filter = if a.filter.pending_import {
         CsFilter::PendingImport
@@ -219,10 +224,10 @@ fn cs(cli: &Cli, a: &CsArgs) -> Result<Code, Failure> {
         CsFilter::All
     };
     let mut read = store.read()?;
-    let objects = read.cs_page(&a.ma, filter, 0, a.limit)?;
-    let counts = read.cs_counts(&a.ma)?;
+    let objects = read.cs_page(ma, filter, 0, a.limit)?;
+    let counts = read.cs_counts(ma)?;
     let mut records = if filter == CsFilter::Errors {
-        autosync_engine::record_errors(read.as_mut(), &a.ma)?
+        autosync_engine::record_errors(read.as_mut(), ma)?
     } else {
         Vec::new()
     };
@@ -246,7 +251,7 @@ fn cs(cli: &Cli, a: &CsArgs) -> Result<Code, Failure> {
             serde_json::to_string_pretty(&all).context("cannot encode connector space objects")?
         );
     } else {
-        print!("{}", render::cs(&a.ma, &objects, &counts));
+        print!("{}", render::cs(ma, &objects, &counts));
         if filter == CsFilter::Errors {
             print!("{}", render::record_errors(&records));
         }

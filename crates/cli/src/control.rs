@@ -176,6 +176,12 @@ fn render_status(status: &Status) -> String {
         for d in &s.deferred {
             let _ = writeln!(out, "  waiting for resume {}: {}", d.profile, d.reason);
         }
+        if let Some(why) = &s.full_sync_needed {
+            let _ = writeln!(
+                out,
+                "  full sync needed: {why} (queue one: `autosync queue {ma} full-sync`)"
+            );
+        }
     }
     out
 }

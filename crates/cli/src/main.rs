@@ -8,6 +8,7 @@
 mod args;
 mod commands;
 mod control;
+mod cs_delete;
 mod discover;
 mod exit;
 mod private_file;

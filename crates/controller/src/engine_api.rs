@@ -192,6 +192,13 @@ pub trait SyncEngine: Send + Sync {
         self.run_profile(ma, profile, reason, cancel)
     }
 
+    /// The MAs whose connector space was last synchronised under other
+    /// rules than the current ones, each with why: a full sync of each
+    /// re-applies them. An engine that cannot tell says none.
+    fn full_syncs_needed(&self) -> Result<Vec<(String, String)>, EngineCallError> {
+        Ok(Vec::new())
+    }
+
     /// An operator's approval of what a threshold stopped on `ma`: the
     /// syncs a staging threshold held may run, and the next export may go
     /// over the export deletion threshold once. Returns a sentence saying

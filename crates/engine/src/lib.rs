@@ -24,6 +24,7 @@
 //! * An imported value over the MA's `max_value_size` makes its object a
 //!   `value-too-large` error (known objects are kept, with the error).
 
+pub mod applied;
 mod compute;
 mod crashpoint;
 mod discard;
@@ -44,9 +45,11 @@ mod sync_turn;
 pub mod thresholds;
 mod values;
 
+pub use applied::FullSyncNeeded;
 pub use error::EngineError;
 pub use history::MAX_RECORDED_ERRORS;
 pub use options::{CancelFlag, ProgressSink, RunOptions};
+pub use run::DELETE_CONNECTOR_SPACE;
 pub use thresholds::{
     Approval, DeletionStop, RejectError, RejectedDeletes, Rejection, StagingHold,
     deletion_approval_key,
@@ -64,6 +67,8 @@ pub struct Engine {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     rules: rules::Rules,
+    /// The fingerprints of the rules, to record what each sync ran under.
+    fingerprints: applied::Fingerprints,
     /// Held for the whole of a sync step (with the store's sync lease,
     /// which orders the syncs of other processes: `sync_turn`).
     sync_lock: Mutex<()>,
@@ -94,11 +99,13 @@ impl Engine {
         store.set_mv_index(&rules.join_index())?;
         let names = rules.store_names(&system);
         store.declare_names(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let fingerprints = applied::Fingerprints::of(&system);
         Ok(Engine {
             system,
             store,
             registry,
             rules,
+            fingerprints,
             sync_lock: Mutex::new(()),
             running: Mutex::new(HashSet::new()),
         })
@@ -113,6 +120,20 @@ impl Engine {
         opts: RunOptions,
     ) -> Result<RunRecord, EngineError> {
         run::run_profile(self, ma, profile, opts)
+    }
+
+    /// Delete the connector space of `ma`, configured or no longer in the
+    /// configuration: every object is disconnected as if deleted in its
+    /// system (the metaverse deletion rule decides whether its metaverse
+    /// object goes, and deprovisioning what becomes of that object's other
+    /// connectors) and removed. Recorded as a run of profile
+    /// `delete-connector-space` with one sync step.
+    pub fn delete_connector_space(
+        &self,
+        ma: &str,
+        opts: RunOptions,
+    ) -> Result<RunRecord, EngineError> {
+        run::delete_connector_space(self, ma, opts)
     }
 
     /// At start-up: close the runs a crash left in progress as

@@ -124,6 +124,37 @@ pub(crate) struct MaRules {
     /// The CS attributes a connector's inbound rules (flows, filters) read;
     /// `None` when a script may read any.
     pub inbound_reads: Option<HashSet<String>>,
+    /// The metaverse attributes this MA's inbound flows set, by CS object
+    /// type and then metaverse type.
+    pub flows_into: FxHashMap<String, FxHashMap<String, FxHashSet<String>>>,
+}
+
+impl MaRules {
+    /// The rules of an MA no longer in the configuration: none (its
+    /// connector space can still be deleted; `index` is outside the
+    /// configured MAs, so no deletion rule counts it as authoritative).
+    pub fn retired(name: &str, index: usize) -> MaRules {
+        MaRules {
+            index,
+            name: name.to_owned(),
+            filters: Vec::new(),
+            joins: Vec::new(),
+            projections: Vec::new(),
+            inbound: Vec::new(),
+            outbound: Vec::new(),
+            provisioning: Vec::new(),
+            deprovisioning: DeprovisionAction::Disconnect,
+            deprovision_joined: false,
+            inbound_reads: Some(HashSet::new()),
+            flows_into: FxHashMap::default(),
+        }
+    }
+
+    /// The metaverse attributes this MA's inbound flows set on a metaverse
+    /// object of `mv_type` from a CS object of `object_type`.
+    pub fn flows_into(&self, object_type: &str, mv_type: &str) -> Option<&FxHashSet<String>> {
+        self.flows_into.get(object_type)?.get(mv_type)
+    }
 }
 
 fn applies(rule_type: &Option<String>, actual: &str) -> bool {
@@ -574,7 +605,21 @@ impl MaCompiler<'_> {
                 _ => reads = None,
             }
         }
+        let mut flows_into: FxHashMap<String, FxHashMap<String, FxHashSet<String>>> =
+            FxHashMap::default();
+        for t in &d.object_types {
+            let by_mv = flows_into.entry(t.name.clone()).or_default();
+            for mv_type in self.system.metaverse.keys() {
+                let attrs: FxHashSet<String> = inbound
+                    .iter()
+                    .filter(|f| f.applies(&t.name, mv_type))
+                    .map(|f| f.mv_attr.clone())
+                    .collect();
+                by_mv.insert(mv_type.clone(), attrs);
+            }
+        }
         Ok(MaRules {
+            flows_into,
             inbound_reads: reads,
             index,
             name: d.name.clone(),

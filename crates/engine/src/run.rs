@@ -24,6 +24,10 @@ pub(crate) struct StepCtx<'a> {
     /// The step's counters and error count as of its last commit: what
     /// its record shows if the store then fails and the step stops.
     pub durable: std::sync::Mutex<Option<(StepCounters, u64)>>,
+    /// A deletion of the connector space: the sync step disconnects and
+    /// removes every object, under these rules (the MA's own, or none for an
+    /// MA no longer in the configuration).
+    pub delete_all: Option<&'a crate::rules::MaRules>,
 }
 
 impl StepCtx<'_> {
@@ -151,6 +155,53 @@ pub(crate) fn run_profile(
         }
     })?;
     let ma_index = engine.rules.ma_index.get(ma).copied().unwrap_or_default();
+    run_steps(engine, ma_def, ma_index, profile, &steps, opts, None)
+}
+
+/// The run profile name of a connector-space deletion.
+pub const DELETE_CONNECTOR_SPACE: &str = "delete-connector-space";
+
+/// Deletes the connector space of `ma` (configured or no longer): one run
+/// with one sync step that disconnects every object (the metaverse
+/// deletion rule decides whether its metaverse object goes, and
+/// deprovisioning what happens to that object's other connectors) and
+/// removes it.
+pub(crate) fn delete_connector_space(
+    engine: &Engine,
+    ma: &str,
+    opts: RunOptions,
+) -> Result<RunRecord, EngineError> {
+    let retired_def;
+    let retired_rules;
+    let (ma_def, ma_index, rules) = match engine.rules.ma_index.get(ma) {
+        Some(&i) => (engine.ma_def(ma)?, i, &engine.rules.mas[i]),
+        None => {
+            retired_def = MaDef::retired(ma);
+            retired_rules = crate::rules::MaRules::retired(ma, engine.rules.mas.len());
+            (&retired_def, usize::MAX, &retired_rules)
+        }
+    };
+    run_steps(
+        engine,
+        ma_def,
+        ma_index,
+        DELETE_CONNECTOR_SPACE,
+        &[StepType::FullSync],
+        opts,
+        Some(rules),
+    )
+}
+
+fn run_steps(
+    engine: &Engine,
+    ma_def: &MaDef,
+    ma_index: usize,
+    profile: &str,
+    steps: &[StepType],
+    opts: RunOptions,
+    delete_all: Option<&crate::rules::MaRules>,
+) -> Result<RunRecord, EngineError> {
+    let ma = ma_def.name.as_str();
     let now = chrono::Utc::now();
     let mut record = RunRecord {
         id: 0,
@@ -216,6 +267,7 @@ pub(crate) fn run_profile(
             step_index: u32::try_from(index).unwrap_or(u32::MAX),
             opts: &opts,
             durable: std::sync::Mutex::new(None),
+            delete_all,
         };
         let step_span =
             tracing::info_span!("step", ma, profile, run_id = record.id, step = %step, index);
@@ -337,6 +389,9 @@ fn run_step(ctx: &StepCtx<'_>, index: usize, step: StepType) -> StoreResult<Step
             }
             Ok(outcome)
         }
+        StepType::FullSync | StepType::DeltaSync if ctx.delete_all.is_some() => {
+            sync::delete_all(ctx)
+        }
         StepType::FullSync | StepType::DeltaSync => {
             if let Some(message) = thresholds::sync_held(ctx.store(), &ctx.ma.name)? {
                 tracing::warn!("{message}");
@@ -348,7 +403,12 @@ fn run_step(ctx: &StepCtx<'_>, index: usize, step: StepType) -> StoreResult<Step
                 });
             }
             // The caller holds the sync's turn (`sync_turn`).
-            sync::run(ctx, step == StepType::FullSync)
+            let full = step == StepType::FullSync;
+            let outcome = sync::run(ctx, full)?;
+            if !outcome.status.is_stopped() {
+                crate::applied::record(ctx.store(), &ctx.engine.fingerprints, &ctx.ma.name, full)?;
+            }
+            Ok(outcome)
         }
         StepType::Export => export::run(ctx),
     }

@@ -200,6 +200,33 @@ fn default_max_value_size() -> u64 {
 }
 
 impl MaDef {
+    /// The definition of an MA that is no longer in the configuration but
+    /// still has a connector space: a name and nothing else.
+    pub fn retired(name: &str) -> MaDef {
+        MaDef {
+            name: name.to_owned(),
+            connector: ConnectorDef {
+                kind: String::new(),
+                settings: serde_json::Map::new(),
+            },
+            object_types: Vec::new(),
+            filters: Vec::new(),
+            join: Vec::new(),
+            projection: Vec::new(),
+            import_flows: Vec::new(),
+            export_flows: Vec::new(),
+            provisioning: Vec::new(),
+            deprovisioning: DeprovisionAction::default(),
+            deprovision_joined: false,
+            run_profiles: BTreeMap::new(),
+            export_deletion_threshold: DeletionThreshold::default(),
+            reject_deletions: RejectDeletions::default(),
+            staging_thresholds: StagingThresholds::default(),
+            max_value_size: default_max_value_size(),
+            controller: None,
+        }
+    }
+
     /// The run profile's steps, including the conventional defaults.
     pub fn profile(&self, name: &str) -> Option<Vec<StepType>> {
         if let Some(steps) = self.run_profiles.get(name) {

@@ -74,6 +74,9 @@ pub enum Event {
     },
     /// The controller saw runs of an MA keep causing each other.
     Oscillation { ma: String, detail: String },
+    /// The synchronisation rules changed since the MA's connector space
+    /// was last fully synchronised: a full sync re-applies them.
+    FullSyncNeeded { ma: String, because: String },
     /// A new configuration was not applied; the old one still runs.
     ConfigReloadRejected { message: String },
     /// A notified failure of an MA and profile cleared: a run ended in an
@@ -99,6 +102,7 @@ pub enum EventKind {
     ThresholdExceeded,
     TriggerError,
     Oscillation,
+    FullSyncNeeded,
     ConfigReloadRejected,
     Recovered,
 }
@@ -111,6 +115,7 @@ impl EventKind {
             EventKind::ThresholdExceeded => "threshold-exceeded",
             EventKind::TriggerError => "trigger-error",
             EventKind::Oscillation => "oscillation",
+            EventKind::FullSyncNeeded => "full-sync-needed",
             EventKind::ConfigReloadRejected => "config-reload-rejected",
             EventKind::Recovered => "recovered",
         }
@@ -165,6 +170,7 @@ impl Event {
             Event::ThresholdExceeded { .. } => EventKind::ThresholdExceeded,
             Event::TriggerError { .. } => EventKind::TriggerError,
             Event::Oscillation { .. } => EventKind::Oscillation,
+            Event::FullSyncNeeded { .. } => EventKind::FullSyncNeeded,
             Event::ConfigReloadRejected { .. } => EventKind::ConfigReloadRejected,
             Event::Recovered { .. } => EventKind::Recovered,
         }
@@ -178,6 +184,7 @@ impl Event {
             | Event::ThresholdExceeded { ma, .. }
             | Event::TriggerError { ma, .. }
             | Event::Oscillation { ma, .. }
+            | Event::FullSyncNeeded { ma, .. }
             | Event::Recovered { ma, .. } => Some(ma),
             Event::ConfigReloadRejected { .. } => None,
         }
@@ -201,6 +208,7 @@ impl Event {
     /// - threshold-exceeded: MA; same run (each new run is notified)
     /// - trigger-error: MA + trigger; same message
     /// - oscillation: MA; any detail
+    /// - full-sync-needed: MA; same reason
     /// - config-reload-rejected: same message
     pub fn suppression(&self) -> Option<(SuppressionKey, String)> {
         let kind = self.kind();
@@ -234,6 +242,9 @@ impl Event {
             } => Some((SuppressionKey::new(kind, ma, trigger), message.clone())),
             Event::Oscillation { ma, .. } => {
                 Some((SuppressionKey::new(kind, ma, ""), String::new()))
+            }
+            Event::FullSyncNeeded { ma, because } => {
+                Some((SuppressionKey::new(kind, ma, ""), because.clone()))
             }
             Event::ConfigReloadRejected { message } => {
                 Some((SuppressionKey::new(kind, "", ""), message.clone()))

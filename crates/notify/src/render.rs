@@ -314,6 +314,17 @@ pub fn render(event: &Event, ctx: &Context) -> Rendered {
             );
             format!("{}: oscillation detected", one_line(ma, 60))
         }
+        Event::FullSyncNeeded { ma, because } => {
+            let _ = writeln!(
+                text,
+                "MA \"{ma}\" needs a full sync: {because}. Until one runs, what it \
+                 contributes and what is exported from it follow the old rules. Queue it with \
+                 `autosync queue {ma} full-sync` (or set `full_sync_on_rule_change = true` \
+                 under [controller] to queue it by itself)."
+            );
+            p.message = Some(because);
+            format!("{}: full sync needed", one_line(ma, 60))
+        }
         Event::ConfigReloadRejected { message } => {
             p.message = Some(message);
             let _ = writeln!(

@@ -87,6 +87,13 @@ impl SyncEngine for EngineAdapter {
         self.0.run_profile(ma, profile, opts).map_err(engine_error)
     }
 
+    fn full_syncs_needed(&self) -> Result<Vec<(String, String)>, EngineCallError> {
+        self.0
+            .full_syncs_needed()
+            .map(|v| v.into_iter().map(|n| (n.ma, n.because)).collect())
+            .map_err(engine_error)
+    }
+
     fn approve(&self, ma: &str) -> Result<String, EngineCallError> {
         self.0
             .approve(ma)

@@ -129,6 +129,8 @@ pub(crate) enum Notice {
     },
     /// The cycle was stopped at the oscillation limit.
     Oscillation { ma: String, detail: String },
+    /// The rules changed since the MA's last full sync.
+    FullSyncNeeded { ma: String, because: String },
     /// A configuration reload was refused.
     ReloadRejected { message: String },
     /// A controller hook failed (its safe default was used).
@@ -177,6 +179,9 @@ pub(crate) struct Executor {
     /// Runs in progress that another process started, per MA: they hold
     /// their locks in the scheduler until they end.
     unmanaged: BTreeMap<String, RunRecord>,
+    /// MAs whose rules changed since their last full sync, with why, until
+    /// one runs.
+    full_sync_needed: BTreeMap<String, String>,
     /// The state changed since it was last written.
     dirty: bool,
 }
@@ -237,7 +242,61 @@ impl Executor {
             shutdown: CancellationToken::new(),
             seen: std::collections::BTreeSet::new(),
             unmanaged: BTreeMap::new(),
+            full_sync_needed: BTreeMap::new(),
             dirty: false,
+        }
+    }
+
+    /// The MAs whose rules changed since their last full sync (a
+    /// configuration edited while the service was stopped, or reloaded):
+    /// with `full_sync_on_rule_change` their full syncs are queued; by
+    /// default the service asks for them (in `status`, the log and a
+    /// notification) and leaves the choice to an operator.
+    pub(crate) fn check_rules_applied(&mut self) {
+        let needed = match self.engine.full_syncs_needed() {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("cannot tell which MAs need a full sync: {e}");
+                return;
+            }
+        };
+        for (ma, because) in needed {
+            let Some(config) = self.config.mas.get(&ma) else {
+                continue;
+            };
+            let profile = config
+                .info
+                .profiles
+                .iter()
+                .find(|(_, steps)| steps.contains(&StepType::FullSync))
+                .map(|(p, _)| p.clone());
+            match profile {
+                Some(p) if self.config.full_sync_on_rule_change => {
+                    tracing::info!(ma = %ma, profile = %p, "{because}: full sync queued");
+                    self.push(vec![Request {
+                        ma: ma.clone(),
+                        profile: p,
+                        exclusive: false,
+                        run_immediate: false,
+                        reason: RunReason::Reconciliation {
+                            because: because.clone(),
+                        },
+                        chain: Vec::new(),
+                    }]);
+                }
+                profile => {
+                    if self.full_sync_needed.get(&ma) == Some(&because) {
+                        continue;
+                    }
+                    let how = match profile {
+                        Some(p) => format!("`autosync queue {ma} {p}`"),
+                        None => format!("a run profile with a full sync step on `{ma}`"),
+                    };
+                    tracing::warn!(ma = %ma, "{because}: a full sync re-applies the rules; queue one with {how}, or set `full_sync_on_rule_change = true`");
+                    self.full_sync_needed.insert(ma.clone(), because.clone());
+                    self.notice(Notice::FullSyncNeeded { ma, because });
+                }
+            }
         }
     }
 
@@ -497,6 +556,9 @@ impl Executor {
             }
         }
         self.persist();
+        // What changed is now known to the status and the notifications
+        // too (the full syncs queued above are not queued twice).
+        self.check_rules_applied();
         // Notification settings take effect with the rest; repeats already
         // suppressed stay suppressed.
         self.notice(Notice::Reconfigure(self.config.notifications.clone()));
@@ -1109,6 +1171,7 @@ impl Executor {
                         paused: control.is_some_and(|c| c.paused),
                         deferred: control.map(|c| c.deferred.clone()).unwrap_or_default(),
                         last_run,
+                        full_sync_needed: self.full_sync_needed.get(name).cloned(),
                     },
                 )
             })
@@ -1412,6 +1475,13 @@ impl Executor {
                     detail: report.to_string(),
                 });
             }
+        }
+        if record
+            .steps
+            .iter()
+            .any(|s| s.step_type == StepType::FullSync && !s.status.is_stopped())
+        {
+            self.full_sync_needed.remove(&record.ma);
         }
         if record.steps.iter().any(|s| s.step_type.is_import())
             && let Some(set) = self.triggers.get(&record.ma)

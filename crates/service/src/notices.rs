@@ -139,6 +139,7 @@ fn event_of(notice: Notice) -> Option<Event> {
             message,
         },
         Notice::Oscillation { ma, detail } => Event::Oscillation { ma, detail },
+        Notice::FullSyncNeeded { ma, because } => Event::FullSyncNeeded { ma, because },
         Notice::ReloadRejected { message } => Event::ConfigReloadRejected { message },
         Notice::HookError { ma, message } => Event::TriggerError {
             ma,

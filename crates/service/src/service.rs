@@ -201,6 +201,7 @@ impl Service {
         executor.requeue_interrupted();
         executor.skip_past_runs();
         executor.reconcile();
+        executor.check_rules_applied();
         for request in initial {
             executor.trigger_request(request);
         }

@@ -91,6 +91,10 @@ pub struct MaStatus {
     pub deferred: Vec<Request>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run: Option<RunRecord>,
+    /// Why the MA needs a full sync (its rules changed since its last
+    /// one), while none has run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_sync_needed: Option<String>,
 }
 
 /// The status of every MA.
@@ -140,6 +144,7 @@ pub fn status_from_store(
                 paused: control.is_some_and(|c| c.paused),
                 deferred: control.map(|c| c.deferred.clone()).unwrap_or_default(),
                 last_run,
+                full_sync_needed: None,
             },
         );
     }

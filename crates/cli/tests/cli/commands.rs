@@ -502,3 +502,43 @@ fn a_store_that_cannot_be_opened_should_exit_4_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn cs_delete_should_delete_the_connector_space_of_a_retired_ma_once_confirmed() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let users = app_users(w.path());
+    let accounts = std::fs::read_to_string(w.path().join("data/directory.jsonl")).unwrap();
+    // The directory is retired: its MA leaves the configuration.
+    w.edit("autosync.toml", |t| {
+        let start = t.find("# --- Target: the directory").unwrap();
+        let end = t.find("# --- Automation").unwrap();
+        format!("{}{}", &t[..start], &t[end..])
+    });
+    let out = w.run(&["cs", "delete", "directory"]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("--yes"), "{said}");
+    assert!(said.contains("no longer in the configuration"), "{said}");
+    let text = w.expect(&["cs", "delete", "directory", "--yes", "--no-progress"], 0);
+    assert!(text.contains("delete-connector-space"), "{text}");
+    let runs: serde_json::Value =
+        serde_json::from_str(&w.expect(&["history", "--limit", "1", "--json"], 0)).unwrap();
+    assert_eq!(runs[0]["ma"], "directory");
+    assert_eq!(runs[0]["profile"], "delete-connector-space");
+    assert_eq!(
+        runs[0]["steps"][0]["counters"]["disconnections"],
+        users.len()
+    );
+    // Nothing else moved: the people, their app accounts, the file.
+    assert_eq!(app_users(w.path()), users);
+    assert_eq!(
+        std::fs::read_to_string(w.path().join("data/directory.jsonl")).unwrap(),
+        accounts
+    );
+    // A second time there is nothing to delete.
+    let out = w.run(&["cs", "delete", "directory", "--yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    // Showing a connector space still needs a configured MA.
+    w.expect(&["cs", "hr", "--limit", "1"], 0);
+}

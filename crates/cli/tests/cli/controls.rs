@@ -445,3 +445,69 @@ fn reload_over_the_api_should_say_what_changed_or_why_the_file_was_refused() {
     assert!(error.contains("start_stager"), "{error}");
     assert_eq!(service.terminate(), Some(0));
 }
+
+/// The quickstart, synchronised by hand, then its rules edited (the title
+/// is now upper-cased) while no service ran.
+fn rules_edited_while_stopped(controller_extra: &str) -> Workdir {
+    let w = Workdir::quickstart();
+    w.cycle();
+    w.edit("autosync.toml", |t| {
+        t.replacen(
+            r#"{ mv = "title", from = "title" }"#,
+            r#"{ mv = "title", expr = "upper(title)" }"#,
+            1,
+        )
+        .replacen(
+            "[controller]\n",
+            &format!("[controller]\n{controller_extra}"),
+            1,
+        )
+    });
+    w
+}
+
+#[test]
+fn rules_edited_while_the_service_was_stopped_should_ask_for_a_full_sync_at_start() {
+    let w = rules_edited_while_stopped("");
+    let _service = Service::start(&w);
+    let s = status(&w);
+    let why = s["mas"]["hr"]["full_sync_needed"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("rules changed"), "{s:#}");
+    // The targets' own rules did not change.
+    assert!(s["mas"]["app"].get("full_sync_needed").is_none(), "{s:#}");
+    let text = w.expect(&["status"], 0);
+    assert!(text.contains("full sync needed"), "{text}");
+    // Nothing ran by itself: the titles are as they were.
+    assert!(
+        app_users(w.path())
+            .iter()
+            .any(|u| u.2 != u.2.to_uppercase())
+    );
+    w.expect(&["queue", "hr", "full-sync"], 0);
+    wait_for("the full sync to clear the request", || {
+        status(&w)["mas"]["hr"].get("full_sync_needed").is_none()
+            && app_users(w.path())
+                .iter()
+                .all(|u| u.2 == u.2.to_uppercase())
+    });
+}
+
+#[test]
+fn rules_edited_while_the_service_was_stopped_should_queue_full_syncs_when_configured_to() {
+    let w = rules_edited_while_stopped("full_sync_on_rule_change = true\n");
+    let _service = Service::start(&w);
+    wait_for("the queued full sync to flow", || {
+        app_users(w.path())
+            .iter()
+            .all(|u| u.2 == u.2.to_uppercase())
+    });
+    let runs = history(&w);
+    assert!(
+        runs.iter()
+            .any(|r| r["ma"] == "hr" && r["profile"] == "full-sync"),
+        "{runs:#?}"
+    );
+    assert!(status(&w)["mas"]["hr"].get("full_sync_needed").is_none());
+}

@@ -396,6 +396,9 @@ impl<'a> Syncer<'a> {
             return Ok(false);
         };
         let mut changed = false;
+        if self.full && !mv.is_new {
+            changed |= self.recall_stale(txn, mv, &w.source)?;
+        }
         let view = CsView(&w.source);
         for f in &ma.inbound {
             if !f.applies(&w.source.object_type, &mv.obj.object_type) {
@@ -407,9 +410,14 @@ impl<'a> Syncer<'a> {
                 .eval_ref(&view)
                 .map_err(|e| expression_failed(&what(), e))?;
             let rank = self.rules.inbound_rank(f, &mv.obj.object_type, ma.index);
-            if rank.is_none() && !joined_now && mv.obj.attributes.contains_key(&f.mv_attr) {
-                // Equal precedence: only a value that changed is written, so
-                // that the last writer keeps winning over full syncs.
+            if rank.is_none()
+                && !joined_now
+                && !self.full
+                && mv.obj.attributes.contains_key(&f.mv_attr)
+            {
+                // Equal precedence: a delta sync writes only a value that
+                // changed, so the last writer keeps winning; a full sync
+                // re-applies every flow (as MIM's does).
                 if let Some(prev) = &w.previous {
                     let prev = AttrView(prev);
                     let before = f
@@ -428,6 +436,49 @@ impl<'a> Syncer<'a> {
             changed |= self.set_value(txn, mv, w.source.id, &f.mv_attr, v, rank)?;
         }
         Ok(changed)
+    }
+
+    /// A full sync re-applies all rules: a value this MA contributed
+    /// through a flow that no longer exists for this object, or that an MA
+    /// no longer in the configuration contributed, is recalled, and the
+    /// next source by precedence takes over. Returns whether a value
+    /// changed.
+    fn recall_stale(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        mv: &mut MvWork,
+        source: &CsObject,
+    ) -> Result<bool, Fail> {
+        let rules = self.rules;
+        let me = self.ma.name.as_str();
+        let flows = self.ma.flows_into(&source.object_type, &mv.obj.object_type);
+        let stale: Vec<String> = mv
+            .obj
+            .attributes
+            .iter()
+            .filter(|(attr, v)| {
+                if v.contributor == me {
+                    !flows.is_some_and(|f| f.contains(attr.as_str()))
+                } else {
+                    !rules.ma_index.contains_key(&v.contributor)
+                }
+            })
+            .map(|(attr, _)| attr.clone())
+            .collect();
+        if stale.is_empty() {
+            return Ok(false);
+        }
+        self.load_others(txn, mv, source.id)?;
+        for attr in &stale {
+            if let Some(old) = mv.obj.attributes.remove(attr) {
+                tracing::info!(mv_id = mv.obj.id, attr = %attr, contributor = %old.contributor, "recalled a value whose flow is no longer configured");
+            }
+            mv.dirty = true;
+            if let Some(v) = self.fallback(mv, attr)? {
+                mv.obj.attributes.insert(attr.clone(), v);
+            }
+        }
+        Ok(true)
     }
 
     /// Set `attr` of the metaverse object to `v` (the source's value)

@@ -13,7 +13,8 @@ use crate::history::{StepErrors, StepOutcome, clear_error, completed};
 use crate::rules::{MaRules, Rules};
 use crate::run::StepCtx;
 use autosync_model::{
-    Connection, CsId, CsObject, ErrorStage, MvId, MvObject, RunStatus, StepCounters, SyncCounters,
+    Connection, CsId, CsObject, ErrorStage, ImportKind, MvId, MvObject, PendingImport, RunStatus,
+    StepCounters, SyncCounters,
 };
 use autosync_store::{CsFilter, StoreError, StoreErrorKind, StoreResult, StoreTxn};
 use rustc_hash::FxHashMap;
@@ -83,6 +84,8 @@ pub(crate) struct Syncer<'a> {
     pub rules: &'a Rules,
     pub ma: &'a MaRules,
     pub full: bool,
+    /// Every object is treated as deleted in its system.
+    pub delete_all: bool,
     pub counters: SyncCounters,
     pub errors: StepErrors,
     pub processed: u64,
@@ -134,9 +137,20 @@ struct Resume {
     last_failure: String,
 }
 
+/// What a sync step goes through.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Every object, re-applying every rule.
+    Full,
+    /// Objects with a pending import.
+    Delta,
+    /// Every object, as if deleted in its system: the connector space is
+    /// being deleted.
+    DeleteAll,
+}
+
 pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
-    let rules = &ctx.engine.rules;
-    let Some(ma) = rules.mas.get(ctx.ma_index) else {
+    let Some(ma) = ctx.engine.rules.mas.get(ctx.ma_index) else {
         return Ok(StepOutcome {
             status: RunStatus::StoppedConfiguration,
             counters: StepCounters::Sync(SyncCounters::default()),
@@ -144,10 +158,27 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
             message: Some("the MA has no compiled rules".into()),
         });
     };
+    run_pass(ctx, ma, if full { Pass::Full } else { Pass::Delta })
+}
+
+/// Delete the connector space: every object is disconnected (the deletion
+/// rule and deprovisioning apply as for an object deleted in its system)
+/// and removed.
+pub(crate) fn delete_all(ctx: &StepCtx<'_>) -> StoreResult<StepOutcome> {
+    match ctx.delete_all {
+        Some(ma) => run_pass(ctx, ma, Pass::DeleteAll),
+        None => run(ctx, true),
+    }
+}
+
+fn run_pass(ctx: &StepCtx<'_>, ma: &MaRules, pass: Pass) -> StoreResult<StepOutcome> {
+    let rules = &ctx.engine.rules;
+    let full = pass == Pass::Full;
     let mut s = Syncer {
         rules,
         ma,
         full,
+        delete_all: pass == Pass::DeleteAll,
         counters: SyncCounters::default(),
         errors: StepErrors::new(ctx.run_id, ctx.step_index, &ctx.ma.name, ErrorStage::Sync),
         processed: 0,
@@ -157,17 +188,17 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         last_failure: String::new(),
         joins: prefetch::JoinPrefetch::default(),
     };
-    let filter = if full {
-        CsFilter::All
-    } else {
+    let filter = if pass == Pass::Delta {
         CsFilter::PendingImport
+    } else {
+        CsFilter::All
     };
     let mut after: CsId = 0;
     let mut stop = None;
     // Bulk transactions (writes on the store's second thread) pay for
     // themselves on large batches: a full sync, or a delta sync whose
     // first page was full.
-    let mut bulk = full;
+    let mut bulk = pass != Pass::Delta;
     // Losses in a row of the batch that begins after `lost_after`.
     let mut conflicts = 0;
     let mut lost_after = None;
@@ -313,8 +344,16 @@ impl Syncer<'_> {
             }
         }
         self.prefetch_joins(txn, &page)?;
-        for cs in page {
+        for mut cs in page {
             self.processed += 1;
+            if self.delete_all {
+                cs.pending_import = Some(PendingImport {
+                    kind: ImportKind::Delete,
+                    attributes: Default::default(),
+                    dn: None,
+                    object_type: None,
+                });
+            }
             let id = cs.id;
             let anchor = cs.anchor.clone();
             match self.sync_object(txn, cs) {

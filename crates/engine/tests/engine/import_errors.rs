@@ -134,7 +134,10 @@ fn a_value_over_max_value_size_should_be_an_error_naming_the_attribute_and_its_s
     oversized_values_through(&config, |w, people| {
         let mut text = String::new();
         for (id, first) in people {
-            text.push_str(&serde_json::json!({"id": id, "first": first}).to_string());
+            text.push_str(
+                &serde_json::json!({"id": id, "first": first, "last": "L", "dept": "D"})
+                    .to_string(),
+            );
             text.push('\n');
         }
         w.write("hr.jsonl", &text);

@@ -3,11 +3,13 @@
 
 mod conflict;
 mod converge;
+mod cs_delete;
 mod export;
 mod fixture;
 mod flow_reads;
 mod import;
 mod import_errors;
+mod rules_applied;
 mod runs;
 mod scenario;
 mod scope;

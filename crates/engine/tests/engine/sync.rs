@@ -180,7 +180,7 @@ fn ranked_precedence_should_let_the_higher_ranked_ma_win_and_fall_back_when_its_
 }
 
 #[test]
-fn equal_precedence_should_let_the_last_writer_win_and_survive_full_syncs() {
+fn equal_precedence_should_let_the_last_writer_win_until_a_full_sync_reapplies_the_flows() {
     let w = world(
         &badge_config(BY_ID, "", r#"precedence = { department = "equal" }"#),
         "badge,emp,phone,dept\nb1,1,,Badges\n",
@@ -196,8 +196,65 @@ fn equal_precedence_should_let_the_last_writer_win_and_survive_full_syncs() {
     );
     import_and_sync(&w, "hr");
     assert_eq!(w.mv_text("hr", "1", "department").as_deref(), Some("Math"));
-    w.run_ok("badge", "full-sync", RunStatus::Success);
+    // A delta sync of badge with nothing new keeps the last writer's value.
+    import_and_sync(&w, "badge");
     assert_eq!(w.mv_text("hr", "1", "department").as_deref(), Some("Math"));
+    // A full sync re-applies every rule: badge's flow writes again (MIM's
+    // equal precedence: the last MA synchronised wins).
+    w.run_ok("badge", "full-sync", RunStatus::Success);
+    assert_eq!(
+        w.mv_text("hr", "1", "department").as_deref(),
+        Some("Badges")
+    );
+    assert_eq!(
+        w.mv_of("hr", "1").unwrap().attributes["department"].contributor,
+        "badge"
+    );
+}
+
+#[test]
+fn a_full_sync_should_recall_a_value_whose_flow_was_removed_and_let_the_next_source_take_over() {
+    let config = badge_config(BY_ID, "", "");
+    let mut w = world(&config, "badge,emp,phone,dept\nb1,1,111,Badges\n");
+    import_and_sync(&w, "badge");
+    // hr ranks first (file order): its department wins.
+    assert_eq!(w.mv_text("hr", "1", "department").as_deref(), Some("R&D"));
+    // hr's department flow is removed from the configuration.
+    w.reconfigure(&config.replacen("  { mv = \"department\", from = \"dept\" },\n", "", 1));
+    // A delta sync re-applies nothing.
+    w.run_ok("hr", "delta-sync", RunStatus::CompletedNoObjects);
+    assert_eq!(w.mv_text("hr", "1", "department").as_deref(), Some("R&D"));
+    let s = sync_counters(&w.run_ok("hr", "full-sync", RunStatus::Success));
+    assert!(s.connectors_with_flow_updates >= 1, "{s:?}");
+    assert_eq!(
+        w.mv_text("hr", "1", "department").as_deref(),
+        Some("Badges")
+    );
+    assert_eq!(
+        w.mv_of("hr", "1").unwrap().attributes["department"].contributor,
+        "badge"
+    );
+    // Nobody else has a department any more.
+    assert_eq!(w.mv_text("hr", "2", "department"), None);
+}
+
+#[test]
+fn a_full_sync_should_recall_what_a_removed_ma_contributed() {
+    let config = badge_config(BY_ID, "", r#"precedence = { phone = ["badge", "hr"] }"#);
+    let mut w = world(&config, "badge,emp,phone,dept\nb1,1,111,\n");
+    import_and_sync(&w, "badge");
+    assert_eq!(w.mv_text("hr", "1", "phone").as_deref(), Some("111"));
+    // The badge system is retired: its MA leaves the configuration, and
+    // nothing else gives phones.
+    let without_badge = config[..config.find("[[ma]]\nname = \"badge\"").unwrap()]
+        .replace(r#"precedence = { phone = ["badge", "hr"] }"#, "")
+        .replace("  { mv = \"phone\", from = \"phone\" },\n", "");
+    w.reconfigure(&without_badge);
+    w.run_ok("hr", "delta-sync", RunStatus::CompletedNoObjects);
+    assert_eq!(w.mv_text("hr", "1", "phone").as_deref(), Some("111"));
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    assert_eq!(w.mv_text("hr", "1", "phone"), None);
+    assert_eq!(w.mv_text("hr", "1", "firstName").as_deref(), Some("Ada"));
 }
 
 #[test]

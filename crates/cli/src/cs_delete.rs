@@ -1,0 +1,64 @@
+//! `autosync cs delete MA [--yes]`: delete a management agent's connector
+//! space, configured or no longer in the configuration. Without `--yes` it
+//! says what would happen and changes nothing (exit 2).
+
+use crate::args::{Cli, CsDeleteArgs};
+use crate::commands::{engine, status_code};
+use crate::exit::{Code, Failure};
+use crate::{progress, render};
+use anyhow::Context as _;
+use autosync_engine::{CancelFlag, RunOptions};
+use autosync_model::RunReason;
+
+pub fn run(cli: &Cli, a: &CsDeleteArgs) -> Result<Code, Failure> {
+    let engine = engine(cli)?;
+    let counts = engine.store().read()?.cs_counts(&a.ma)?;
+    let configured = engine.system().ma(&a.ma).is_some();
+    if counts.total == 0 {
+        return Err(Failure::Usage(format!(
+            "`{}` has no connector space in the store: nothing to delete",
+            a.ma
+        )));
+    }
+    if !a.yes {
+        let effect = if configured {
+            "it is in the configuration: the metaverse deletion rule may delete the metaverse \
+             objects it is authoritative for, and deprovisioning applies to their other \
+             connectors (an export deletion threshold still stops a mass delete); its next full \
+             import and full sync build it again"
+        } else {
+            "it is no longer in the configuration: what it contributed to the metaverse is \
+             recalled (the next source by precedence takes over), and a metaverse object whose \
+             deletion rule counts every connector goes with its last one"
+        };
+        return Err(Failure::Usage(format!(
+            "deleting the connector space of `{}` disconnects and removes its {} object(s); {effect}. \
+             Run `autosync cs delete {} --yes` to do it",
+            a.ma, counts.total, a.ma
+        )));
+    }
+    let sink = progress::sink(a.no_progress || a.json);
+    let opts = RunOptions {
+        reason: RunReason::Manual {
+            by: "cs delete".into(),
+        },
+        progress: Some(sink.clone()),
+        cancel: CancelFlag::default(),
+        sync_batch: None,
+    };
+    let record = engine
+        .delete_connector_space(&a.ma, opts)
+        .with_context(|| format!("the connector space of `{}` could not be deleted", a.ma))?;
+    sink.finish();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&render::run_json(&record))
+                .context("cannot encode the run record")?
+        );
+    } else {
+        let errors = engine.store().read()?.run_errors(record.id, 10)?;
+        print!("{}", render::run(&record, &errors));
+    }
+    Ok(status_code(record.status))
+}

@@ -1,0 +1,94 @@
+//! Deleting a connector space: of an MA that left the configuration (what
+//! it contributed is recalled, the metaverse objects stay), and of a
+//! configured source MA (the deletion rule deletes what it was
+//! authoritative for, and deprovisioning applies).
+
+use crate::fixture::*;
+use autosync_engine::{DELETE_CONNECTOR_SPACE, RunOptions};
+use autosync_model::{ExportKind, RunStatus, StepCounters};
+use autosync_store::{CsFilter, Store as _};
+
+const TWO_SOURCES: &str = r#"
+[metaverse.person]
+attributes = ["employeeId", "name", "phone"]
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "person", anchor = "id" }]
+join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [{ mv = "employeeId", from = "id" }, { mv = "name", from = "name" }]
+
+[[ma]]
+name = "badge"
+connector = { type = "csv", path = "badge.csv" }
+object_types = [{ name = "badge", anchor = "badge" }]
+join = [{ on = [{ cs = "emp", mv = "employeeId" }] }]
+import_flows = [{ mv = "phone", from = "phone" }]
+"#;
+
+fn delete(w: &World, ma: &str) -> autosync_model::RunRecord {
+    w.engine
+        .delete_connector_space(ma, RunOptions::manual("test"))
+        .unwrap()
+}
+
+#[test]
+fn deleting_the_connector_space_of_a_retired_ma_should_recall_what_it_contributed() {
+    let mut w = World::new(
+        TWO_SOURCES,
+        &[
+            ("hr.csv", "id,name\n1,Ada\n2,Alan\n"),
+            ("badge.csv", "badge,emp,phone\nb1,1,111\nb2,2,222\n"),
+        ],
+    );
+    for ma in ["hr", "badge"] {
+        w.run_ok(ma, "full-import", RunStatus::Success);
+        w.run_ok(ma, "full-sync", RunStatus::Success);
+    }
+    assert_eq!(w.mv_text("hr", "1", "phone").as_deref(), Some("111"));
+    // The badge system is retired: its MA leaves the configuration.
+    w.reconfigure(&TWO_SOURCES[..TWO_SOURCES.find("[[ma]]\nname = \"badge\"").unwrap()]);
+    let r = delete(&w, "badge");
+    assert_eq!(r.status, RunStatus::Success, "{r:#?}");
+    assert_eq!(r.profile, DELETE_CONNECTOR_SPACE);
+    let StepCounters::Sync(s) = &r.steps[0].counters else {
+        panic!("not a sync step: {r:#?}")
+    };
+    assert_eq!((s.disconnections, s.deleted), (2, 0));
+    assert!(w.cs_all("badge", CsFilter::All).is_empty());
+    assert_eq!(w.mv_all().len(), 2, "the people stay");
+    assert_eq!(w.mv_text("hr", "1", "phone"), None, "its value is recalled");
+    assert_eq!(w.mv_text("hr", "1", "name").as_deref(), Some("Ada"));
+    // It is in the run history like any run.
+    let runs = w.store.read().unwrap().runs(Some("badge"), 1).unwrap();
+    assert_eq!(runs[0].profile, DELETE_CONNECTOR_SPACE);
+}
+
+#[test]
+fn deleting_the_connector_space_of_a_source_should_delete_its_people_and_deprovision_them() {
+    let config = HR_DIR.replace(
+        "[[ma]]\nname = \"dir\"",
+        "[[ma]]\nname = \"dir\"\nexport_deletion_threshold = \"off\"",
+    );
+    let w = World::new(&config, &[("hr.csv", HR_CSV)]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w.run_ok("dir", "export", RunStatus::Success);
+    w.run_ok("dir", "full-import", RunStatus::Success);
+    let r = delete(&w, "hr");
+    let StepCounters::Sync(s) = &r.steps[0].counters else {
+        panic!("not a sync step: {r:#?}")
+    };
+    assert_eq!((s.disconnections, s.deleted), (3, 3));
+    assert_eq!(s.outbound["dir"].provisioned_disconnects, 3);
+    assert!(w.mv_all().is_empty());
+    assert!(w.cs_all("hr", CsFilter::All).is_empty());
+    let deletes = w
+        .cs_all("dir", CsFilter::PendingExport)
+        .iter()
+        .filter(|o| o.pending_export.as_ref().unwrap().kind == ExportKind::Delete)
+        .count();
+    assert_eq!(deletes, 3);
+}
