@@ -46,6 +46,10 @@ pub enum ConnectorErrorKind {
     ServerDown,
     /// The connection broke during the step.
     Connectivity,
+    /// The system answered but kept the data locked (a database deadlock,
+    /// another writer holding the lock past the timeout): MIM's
+    /// `stopped-deadlocked`, retried by default.
+    Deadlocked,
     /// The settings are wrong (caught at validation where possible).
     Configuration,
     /// The system's data cannot be read at all (not one object).
@@ -60,6 +64,7 @@ impl ConnectorErrorKind {
         match self {
             ConnectorErrorKind::ServerDown => RunStatus::StoppedServerDown,
             ConnectorErrorKind::Connectivity => RunStatus::StoppedConnectivity,
+            ConnectorErrorKind::Deadlocked => RunStatus::StoppedDeadlocked,
             ConnectorErrorKind::Configuration => RunStatus::StoppedConfiguration,
             ConnectorErrorKind::Data | ConnectorErrorKind::Other => RunStatus::StoppedError,
         }

@@ -7,11 +7,16 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Statuses retried by default: the connected system or the engine was
-/// briefly unavailable.
-pub const DEFAULT_RETRY_STATUSES: [RunStatus; 3] = [
+/// briefly unavailable, and runs that completed with per-object sync or
+/// export errors (their objects are tried again by the next run of the
+/// profile; the service does not hold the MA back or mark it failed for
+/// them).
+pub const DEFAULT_RETRY_STATUSES: [RunStatus; 5] = [
     RunStatus::StoppedDeadlocked,
     RunStatus::StoppedServerDown,
     RunStatus::StoppedConnectivity,
+    RunStatus::CompletedSyncErrors,
+    RunStatus::CompletedExportErrors,
 ];
 
 /// How runs that ended in a retryable status are tried again.
@@ -83,12 +88,14 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn default_policy_should_retry_the_transient_statuses_only() {
+    fn default_policy_should_retry_the_transient_statuses_and_object_errors() {
         let p = RetryPolicy::default();
         assert!(p.retries(RunStatus::StoppedServerDown));
         assert!(p.retries(RunStatus::StoppedConnectivity));
         assert!(p.retries(RunStatus::StoppedDeadlocked));
-        assert!(!p.retries(RunStatus::CompletedExportErrors));
+        assert!(p.retries(RunStatus::CompletedExportErrors));
+        assert!(p.retries(RunStatus::CompletedSyncErrors));
+        assert!(!p.retries(RunStatus::CompletedImportErrors));
         assert!(!p.retries(RunStatus::StoppedUserRequested));
     }
 

@@ -39,6 +39,30 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
     }
     let (status, message) = match stopped {
         Some((status, message)) => (status, Some(message)),
+        None if imp.counters.stage_failure > 0 => {
+            // The watermark did not move past the failed records: the next
+            // import reads them again (and anything after them).
+            let (status, message) = crate::import_schema::settle(
+                imp.flow_reads.as_ref(),
+                &ctx.ma.name,
+                completed(
+                    imp.counters.stage_failure,
+                    RunStatus::CompletedImportErrors,
+                    processed,
+                ),
+            );
+            let kept = format!(
+                "{} record(s) could not be imported: the watermark stays where it was, so the next import reads them again",
+                imp.counters.stage_failure
+            );
+            (
+                status,
+                Some(match message {
+                    Some(m) => format!("{m}; {kept}"),
+                    None => kept,
+                }),
+            )
+        }
         None => crate::import_schema::settle(
             imp.flow_reads.as_ref(),
             &ctx.ma.name,
@@ -168,7 +192,7 @@ impl Importer<'_, '_> {
             let mut txn = ctx.store().begin()?;
             self.stage_batch(txn.as_mut(), batch)?;
             self.errors.flush(txn.as_mut())?;
-            if last && !full {
+            if last && !full && self.counters.stage_failure == 0 {
                 txn.set_watermark(ma, stream.watermark().as_deref())?;
             }
             crash_point("import.batch.before-commit");
@@ -533,7 +557,7 @@ impl Importer<'_, '_> {
                     txn.cs_update(&cs)?;
                 }
             }
-            if last {
+            if last && self.counters.stage_failure == 0 {
                 txn.set_watermark(ma, watermark)?;
             }
             crash_point("import.deletes.before-commit");

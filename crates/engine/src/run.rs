@@ -283,14 +283,32 @@ fn run_steps(
                     step_record.counters = counters;
                     step_record.errors = errors;
                 }
-                step_record.status = RunStatus::StoppedError;
+                // Another process held the store's write lock past the
+                // timeout: MIM's `stopped-deadlocked` (retried by default);
+                // anything else is a store failure.
+                let locked = e.kind == autosync_store::StoreErrorKind::Busy;
+                let status = if locked {
+                    RunStatus::StoppedDeadlocked
+                } else {
+                    RunStatus::StoppedError
+                };
+                step_record.status = status;
                 step_record.message = Some(format!("store: {e}"));
                 step_record.ended_at = Some(chrono::Utc::now());
-                record.status = RunStatus::StoppedError;
+                record.status = status;
                 record.ended_at = Some(chrono::Utc::now());
                 // Best effort: the store just failed.
                 if let Err(again) = persist(engine, &mut record) {
                     tracing::error!(error = %again, "could not record the failed run");
+                }
+                if locked {
+                    tracing::warn!(error = %e, "run stopped: the store stayed locked by another process");
+                    if let Some(p) = &opts.progress
+                        && let Some(step_record) = record.steps.last()
+                    {
+                        p.step_finished(index, step_record);
+                    }
+                    return Ok(record);
                 }
                 tracing::error!(error = %e, "run stopped by a store failure");
                 return Err(e.into());

@@ -140,6 +140,24 @@ pub(crate) enum Notice {
     Reconfigure(Option<autosync_notify::NotifyConfig>),
 }
 
+/// Retries of a run that completed with per-object errors.
+struct ObjectRetry {
+    /// Retries made so far (this one included, once due).
+    attempt: u32,
+    /// When it is due, and what to queue then; `None` once queued.
+    due: Option<(Instant, Request)>,
+}
+
+/// Whether a status says the run completed with per-object errors that a
+/// later run of the same profile tries again (their objects keep their
+/// pending import or export).
+fn is_object_errors(status: RunStatus) -> bool {
+    matches!(
+        status,
+        RunStatus::CompletedSyncErrors | RunStatus::CompletedExportErrors
+    )
+}
+
 /// A run that ended (or that its before hook skipped).
 struct Done {
     request: QueuedRequest,
@@ -161,6 +179,10 @@ pub(crate) struct Executor {
     last_start: Option<Instant>,
     /// MAs held back until then (their last start found the MA busy).
     held: BTreeMap<String, Instant>,
+    /// Runs that completed with per-object errors, to run again after a
+    /// backoff (by MA and profile): the attempts so far, and when the next
+    /// one is due with its request (none while one is queued or running).
+    object_retries: BTreeMap<(String, String), ObjectRetry>,
     /// What each waiting MA waited for at the last planning.
     waiting: BTreeMap<String, String>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -232,6 +254,7 @@ impl Executor {
             active: BTreeMap::new(),
             last_start: None,
             held: BTreeMap::new(),
+            object_retries: BTreeMap::new(),
             waiting: BTreeMap::new(),
             done_tx,
             done_rx: Some(done_rx),
@@ -1605,6 +1628,14 @@ impl Executor {
             return;
         };
         let ma = record.ma.clone();
+        self.retry_object_errors(record, request, &policy);
+        if is_object_errors(record.status) {
+            // The system answered: whatever was transient is over.
+            let control = self.control_of(&ma);
+            control.attempts = 0;
+            control.failed = None;
+            return;
+        }
         if !policy.retries(record.status) {
             if record.status == RunStatus::StoppedUserRequested {
                 return;
@@ -1646,6 +1677,77 @@ impl Executor {
         let mut again = request.request();
         again.run_immediate = true;
         self.push(vec![again]);
+    }
+
+    /// A run that completed with per-object errors (sync or export errors,
+    /// when the retry policy lists their status) runs again after the
+    /// policy's backoff, without holding the MA back (its other requests go
+    /// on): the objects keep their pending import or export, so the run
+    /// tries them again. After `max_attempts` the errors are left to the
+    /// next change or reconciliation, still listed with their objects. A run
+    /// of the profile without them ends the retries.
+    fn retry_object_errors(
+        &mut self,
+        record: &RunRecord,
+        request: &QueuedRequest,
+        policy: &autosync_controller::RetryPolicy,
+    ) {
+        let key = (record.ma.clone(), record.profile.clone());
+        if !is_object_errors(record.status) || !policy.retries(record.status) {
+            if record.status != RunStatus::StoppedUserRequested {
+                self.object_retries.remove(&key);
+            }
+            return;
+        }
+        let attempt = self
+            .object_retries
+            .get(&key)
+            .map_or(1, |r| r.attempt.saturating_add(1));
+        if attempt > policy.max_attempts {
+            tracing::warn!(ma = %record.ma, profile = %record.profile, status = %record.status, "per-object errors after {} retries: left to the next change or reconciliation (the errors stay listed with their objects)", attempt - 1);
+            self.object_retries.remove(&key);
+            return;
+        }
+        let delay = policy.delay(attempt, jitter_unit());
+        tracing::info!(ma = %record.ma, profile = %record.profile, status = %record.status, "per-object errors: retry {attempt} in {:.1}s", delay.as_secs_f64());
+        let mut again = request.request();
+        again.reason = RunReason::Reconciliation {
+            because: format!(
+                "retry {attempt} of run {} that ended {}",
+                record.id, record.status
+            ),
+        };
+        self.object_retries.insert(
+            key,
+            ObjectRetry {
+                attempt,
+                due: Some((Instant::now() + delay, again)),
+            },
+        );
+    }
+
+    /// When the next retry of per-object errors is due.
+    fn next_object_retry(&self) -> Option<Instant> {
+        self.object_retries
+            .values()
+            .filter_map(|r| r.due.as_ref().map(|(at, _)| *at))
+            .min()
+    }
+
+    /// Queues the retries of per-object errors that are due.
+    fn release_object_retries(&mut self) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for r in self.object_retries.values_mut() {
+            if r.due.as_ref().is_some_and(|(at, _)| *at <= now)
+                && let Some((_, request)) = r.due.take()
+            {
+                due.push(request);
+            }
+        }
+        if !due.is_empty() {
+            self.push(due);
+        }
     }
 
     /// Trims run history older than `keep_history`, on a blocking thread
@@ -1698,7 +1800,11 @@ impl Executor {
                 break;
             }
             let stagger_at = stagger_wake.unwrap_or_else(Instant::now);
+            let retry_wake = self.next_object_retry();
             tokio::select! {
+                _ = tokio::time::sleep_until(retry_wake.unwrap_or_else(Instant::now)), if retry_wake.is_some() => {
+                    self.release_object_retries();
+                }
                 Some(done) = done_rx.recv() => {
                     self.finished(done);
                 }

@@ -17,9 +17,8 @@ pub fn q(name: &str) -> String {
 /// How an SQLite error stops a step.
 pub fn step_error(e: &rusqlite::Error, what: &str) -> ConnectorError {
     let kind = match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen) => {
-            ConnectorErrorKind::ServerDown
-        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => ConnectorErrorKind::Deadlocked,
+        Some(ErrorCode::CannotOpen) => ConnectorErrorKind::ServerDown,
         Some(ErrorCode::SystemIoFailure | ErrorCode::FileLockingProtocolFailed) => {
             ConnectorErrorKind::Connectivity
         }

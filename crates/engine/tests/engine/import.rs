@@ -410,6 +410,44 @@ fn a_delta_import_from_a_sqlite_changelog_should_stage_only_the_changes_since_it
     assert_eq!(w.mv_text("hr", "4", "firstName").as_deref(), Some("Linus"));
 }
 
+/// A delta import whose records partly fail does not move its watermark
+/// past them: the next delta import reads the failed record again (with
+/// what came after it), until it can be imported.
+#[test]
+fn a_delta_import_with_a_failed_record_should_keep_its_watermark_and_read_it_again() {
+    let (w, db) = sqlite_hr();
+    let before = w.store.read().unwrap().watermark("hr").unwrap();
+    db.execute_batch(
+        "UPDATE people SET first = CAST(X'41FF' AS TEXT) WHERE id = '2';
+         UPDATE people SET dept = 'Math' WHERE id = '1';",
+    )
+    .unwrap();
+    let r = w.run_ok("hr", "delta-import", RunStatus::CompletedImportErrors);
+    let c = import_counters(&r);
+    assert_eq!((c.stage_failure, c.stage_update), (1, 1), "{r:#?}");
+    assert!(
+        r.steps[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("reads them again"),
+        "{r:#?}"
+    );
+    assert_eq!(w.store.read().unwrap().watermark("hr").unwrap(), before);
+    // Read again: the failure is still there, the good change is staged
+    // once (nothing new to stage).
+    let r = w.run_ok("hr", "delta-import", RunStatus::CompletedImportErrors);
+    let c = import_counters(&r);
+    assert_eq!((c.stage_failure, c.staged()), (1, 0), "{r:#?}");
+    // Fixed at the source: imported, and the watermark moves on.
+    db.execute_batch("UPDATE people SET first = 'Alan' WHERE id = '2';")
+        .unwrap();
+    let r = w.run_ok("hr", "delta-import", RunStatus::Success);
+    assert_eq!(import_counters(&r).stage_failure, 0);
+    assert_ne!(w.store.read().unwrap().watermark("hr").unwrap(), before);
+    w.run_ok("hr", "delta-import", RunStatus::CompletedNoObjects);
+}
+
 /// A known person whose row can no longer be read (a column of invalid
 /// UTF-8) keeps the object: the full import records the error on it and
 /// stages no delete, so nothing downstream is deprovisioned. Once the row

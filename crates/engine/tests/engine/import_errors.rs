@@ -221,8 +221,9 @@ fn errors_of_rows_that_never_became_objects_should_stay_listed_until_the_rows_ar
     let first = &listed(&w)[0];
     assert_eq!(first.error.run_id, Some(r.id));
     assert_eq!(first.error.detail, "no anchor: column `id` is empty");
-    // A delta import of the unchanged file skips it: the list stays.
-    w.run_ok("hr", "delta-import", RunStatus::CompletedNoObjects);
+    // A delta import reads it again (its records failed, so the watermark
+    // stayed): the same errors, listed once.
+    w.run_ok("hr", "delta-import", RunStatus::CompletedImportErrors);
     assert_eq!(listed_briefly(&w), expected);
     // A full import reads it again: the same errors, listed once.
     w.run_ok("hr", "full-import", RunStatus::CompletedImportErrors);
@@ -271,10 +272,11 @@ fn a_delta_import_should_keep_earlier_record_errors_until_their_rows_are_read() 
     let anchors =
         |w: &World| -> Vec<Option<String>> { listed(w).into_iter().map(|e| e.anchor).collect() };
     assert_eq!(anchors(&w), [Some("2".into()), Some("3".into())]);
-    // Only row 2 changes: it is read, row 3 (not read again) stays listed.
+    // Only row 2 changes: it is read and imported; row 3 is read again
+    // too (the watermark did not move past it) and stays listed.
     db.execute_batch("UPDATE people SET first = 'Alan' WHERE id = '2';")
         .unwrap();
-    w.run_ok("hr", "delta-import", RunStatus::Success);
+    w.run_ok("hr", "delta-import", RunStatus::CompletedImportErrors);
     assert_eq!(anchors(&w), [Some("3".into())]);
     assert_eq!(
         w.cs("hr", "2").unwrap().pending_import.unwrap().kind,
@@ -287,7 +289,7 @@ fn a_delta_import_should_keep_earlier_record_errors_until_their_rows_are_read() 
 
 /// A full import reads the source even when its watermark says it is
 /// unchanged, so its bad rows are reported by every full import; a delta
-/// import may skip it.
+/// import skips an unchanged source only once its records all imported.
 #[test]
 fn a_full_import_of_an_unchanged_file_should_read_it_and_report_its_errors_again() {
     let w = World::new(HR_DIR, &[]);
@@ -297,6 +299,13 @@ fn a_full_import_of_an_unchanged_file_should_read_it_and_report_its_errors_again
     let c = import_counters(&r);
     assert_eq!((c.stage_failure, c.stage_no_change), (2, 1), "{r:#?}");
     assert_eq!(r.steps[0].errors, 2);
+    // A delta import reads it again too: the failed records kept the
+    // watermark from moving past them.
+    let r = w.run_ok("hr", "delta-import", RunStatus::CompletedImportErrors);
+    assert_eq!(import_counters(&r).stage_failure, 2);
+    // Fixed: imported, and then an unchanged file is skipped by a delta.
+    std::fs::write(w.path("hr.csv"), HR_CSV).unwrap();
+    w.run("hr", "full-import");
     let r = w.run_ok("hr", "delta-import", RunStatus::CompletedNoObjects);
     assert_eq!(import_counters(&r), Default::default());
 }

@@ -136,3 +136,25 @@ fn runs_left_in_progress_by_a_crash_should_be_closed_as_stopped_server() {
     assert_eq!(stored.steps[0].status, RunStatus::StoppedServer);
     assert!(w.engine.close_unfinished_runs().unwrap().is_empty());
 }
+
+/// A target database that another writer keeps locked past the
+/// connector's busy timeout stops the export `stopped-deadlocked` (MIM's
+/// status, retried by default), and the next export goes through.
+#[test]
+fn a_target_locked_by_another_writer_should_stop_the_export_deadlocked() {
+    let config = HR_DIR.replace(
+        r#"connector = { type = "csv", path = "dir.csv" }"#,
+        r#"connector = { type = "sqlite", path = "dir.db", table = "users", columns = ["uid", "name", "dept", "employee"], create_table = true, busy_timeout_ms = 50 }"#,
+    );
+    let w = World::new(&config, &[("hr.csv", HR_CSV)]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w.run("dir", "full-import");
+    let other = rusqlite::Connection::open(w.path("dir.db")).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let r = w.run_ok("dir", "export", RunStatus::StoppedDeadlocked);
+    assert!(r.steps[0].message.is_some(), "{r:#?}");
+    other.execute_batch("ROLLBACK").unwrap();
+    let e = export_counters(&w.run_ok("dir", "export", RunStatus::Success));
+    assert_eq!(e.adds, 3);
+}

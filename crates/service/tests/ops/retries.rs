@@ -178,3 +178,64 @@ retry = { backoff = "50ms", max_backoff = "1h", max_attempts = 1 }"#,
     .await;
     svc.shutdown().await;
 }
+
+/// An export that completed with a per-object error is run again after
+/// the retry backoff, without a new change at the source and without
+/// holding the MA back or marking it failed; once the target accepts the
+/// object, the retries stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_error_is_retried_by_the_cycle_until_the_target_accepts_it() {
+    let dir = converged_quickstart().await;
+    edit_config(dir.path(), |t| {
+        let t = hr_controller(&t, "triggers = []");
+        global_controller(
+            &t,
+            r#"retry = { backoff = "100ms", max_backoff = "300ms", max_attempts = 50 }"#,
+        )
+    });
+    // The application refuses one title, for now.
+    let app = rusqlite::Connection::open(dir.path().join("data/app.db")).unwrap();
+    app.execute_batch(
+        "CREATE TRIGGER refuse_title BEFORE UPDATE ON users WHEN NEW.title = 'Refused Title'
+         BEGIN SELECT RAISE(ABORT, 'this title is refused'); END;",
+    )
+    .unwrap();
+    let who = first_active(dir.path());
+    set_title(dir.path(), &who, "Refused Title");
+    let svc = Running::start(dir.path());
+    svc.queue("hr", "delta-import").await.unwrap();
+    wait_for("the export to fail on the object", || {
+        svc.runs(Some("app"))
+            .iter()
+            .any(|r| r.status == RunStatus::CompletedExportErrors)
+    })
+    .await;
+    // Retried: more failing exports come, with no change at the source,
+    // and the MA is neither held nor failed.
+    wait_for("retries of the export", || {
+        svc.runs(Some("app"))
+            .iter()
+            .filter(|r| r.status == RunStatus::CompletedExportErrors)
+            .count()
+            >= 3
+    })
+    .await;
+    let status = svc.status().await;
+    assert!(
+        !matches!(Running::state(&status, "app"), MaStateView::Failed { .. }),
+        "{status:#?}"
+    );
+    // The application accepts it now: the next retry exports it.
+    app.execute_batch("DROP TRIGGER refuse_title").unwrap();
+    wait_for("the title to reach the application", || {
+        app_titles(dir.path())
+            .iter()
+            .any(|(id, title)| id == &who && title == "Refused Title")
+    })
+    .await;
+    let status = svc.wait_quiet("the retries to end").await;
+    assert_eq!(Running::state(&status, "app"), MaStateView::Idle);
+    let last = svc.runs(Some("app"));
+    assert_eq!(last[0].status, RunStatus::Success, "{:#?}", last[0]);
+    svc.shutdown().await;
+}
