@@ -110,3 +110,24 @@ fn check_should_pass_the_quickstart_and_say_what_each_source_was_checked_against
         "check creates nothing"
     );
 }
+
+/// The complete example of the configuration reference passes the real
+/// `autosync check` (with the real connectors, not the config crate's test
+/// doubles): a reader who copies it gets a configuration that loads.
+#[test]
+fn the_configuration_references_complete_example_should_pass_check() {
+    let readme = include_str!("../../../config/README.md");
+    let start = readme.find("## A complete example").unwrap();
+    let block = &readme[start..];
+    let block = &block[block.find("```toml\n").unwrap() + 8..];
+    let example = &block[..block.find("```").unwrap()];
+    let w = Workdir::with_config(example);
+    let out = w.run(&["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

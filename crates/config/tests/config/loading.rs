@@ -225,8 +225,6 @@ fn the_readme_example_should_load_without_warnings() {
     let block = &block[block.find("```toml\n").unwrap() + 8..];
     let example = &block[..block.find("```").unwrap()];
     let dir = tempfile::tempdir().unwrap();
-    fs::create_dir(dir.path().join("secrets")).unwrap();
-    fs::write(dir.path().join("secrets/dir"), "pw\n").unwrap();
     let file = dir.path().join("autosync.toml");
     fs::write(&file, example).unwrap();
     let loaded = match autosync_config::load(&file, &registry()) {
@@ -236,7 +234,7 @@ fn the_readme_example_should_load_without_warnings() {
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let directory = loaded.system.ma("directory").unwrap();
     assert_eq!(directory.deprovisioning, DeprovisionAction::Delete);
-    assert_eq!(directory.connector.settings["password"], "pw");
+    assert_eq!(directory.staging_thresholds.adds, autosync_model::Limit::Count(1000));
     assert_eq!(
         directory.profile("delta-import-delta-sync"),
         Some(vec![StepType::DeltaImport, StepType::DeltaSync])

@@ -78,7 +78,7 @@ pub const KEYS: &[KeyHelp] = &[
     },
     KeyHelp {
         key: "delta",
-        help: "delta = { kind = \"column\", column = \"updated_at\" } or delta = { kind = \"changelog\", table = \"users_changelog\", sequence_column = \"seq\", anchor_column = \"id\", operation_column = \"op\" }",
+        help: "delta = { kind = \"column\", column = \"updated_at\" } or delta = { kind = \"changelog\", table = \"users_changelog\", sequence_column = \"seq\", anchor_column = \"id\" }",
     },
     KeyHelp {
         key: "batch_size",
