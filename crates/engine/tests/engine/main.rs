@@ -7,6 +7,7 @@ mod export;
 mod fixture;
 mod flow_reads;
 mod import;
+mod joins;
 mod runs;
 mod scenario;
 mod scope;
