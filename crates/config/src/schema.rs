@@ -61,8 +61,14 @@ const MA: Node = Node::Table(&[
             ("mv_type", LEAF),
             (
                 "on",
-                Node::Array(&Node::Table(&[("cs", LEAF), ("expr", LEAF), ("mv", LEAF)])),
+                Node::Array(&Node::Table(&[
+                    ("cs", LEAF),
+                    ("expr", LEAF),
+                    ("mv", LEAF),
+                    ("mv_expr", LEAF),
+                ])),
             ),
+            ("case_sensitive", LEAF),
         ])),
     ),
     (
@@ -242,8 +248,10 @@ mod tests {
                 on: vec![JoinCondition {
                     cs: some(),
                     expr: some(),
-                    mv: "a".into(),
+                    mv: some(),
+                    mv_expr: some(),
                 }],
+                case_sensitive: true,
             }],
             projection: vec![ProjectionDef {
                 object_type: some(),

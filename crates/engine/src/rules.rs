@@ -13,6 +13,9 @@ use autosync_model::{
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::HashSet;
 
+mod join;
+pub(crate) use join::{JoinRule, values_match};
+
 /// Every MA's rules plus the metaverse's. The maps are looked up per object
 /// by sync, with short keys: they use the Fx hasher (the keys come from the
 /// configuration, not from connected systems).
@@ -49,17 +52,6 @@ pub(crate) enum Deletion {
 pub(crate) struct Filter {
     pub object_type: Option<String>,
     pub condition: Program,
-}
-
-pub(crate) struct JoinCondition {
-    pub cs: Compute,
-    pub mv: String,
-}
-
-pub(crate) struct JoinRule {
-    pub object_type: Option<String>,
-    pub mv_type: String,
-    pub conditions: Vec<JoinCondition>,
 }
 
 pub(crate) struct Projection {
@@ -166,11 +158,6 @@ impl Filter {
         applies(&self.object_type, object_type)
     }
 }
-impl JoinRule {
-    pub fn applies(&self, object_type: &str) -> bool {
-        applies(&self.object_type, object_type)
-    }
-}
 impl Projection {
     pub fn applies(&self, object_type: &str) -> bool {
         applies(&self.object_type, object_type)
@@ -215,22 +202,6 @@ impl Rules {
         }
     }
 
-    /// The (MV type, attribute) pairs join rules look up.
-    pub fn join_index(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
-        for ma in &self.mas {
-            for j in &ma.joins {
-                if let Some(first) = j.conditions.first() {
-                    let pair = (j.mv_type.clone(), first.mv.clone());
-                    if !out.contains(&pair) {
-                        out.push(pair);
-                    }
-                }
-            }
-        }
-        out
-    }
-
     /// Every name the configuration uses: MA names, object and MV types,
     /// attribute names (of the MV schema, of flows, joins, provisioning and
     /// what their expressions read). The store may number them (see
@@ -262,7 +233,7 @@ impl Rules {
             for j in &ma.joins {
                 for c in &j.conditions {
                     compute(&c.cs, &mut out);
-                    out.push(c.mv.clone());
+                    out.extend(c.mv.reads());
                 }
             }
             for p in &ma.projections {
@@ -473,36 +444,7 @@ impl MaCompiler<'_> {
                 condition: self.expr(&rule, &f.condition)?,
             });
         }
-        let mut joins = Vec::new();
-        for (i, j) in d.join.iter().enumerate() {
-            let rule = format!("join rule #{}", i + 1);
-            let mv_type = self.mv_type(&rule, &j.mv_type)?;
-            let mut conditions = Vec::new();
-            for c in &j.on {
-                self.mv_attr(&rule, &mv_type, &c.mv)?;
-                let cs = match (&c.cs, &c.expr) {
-                    (Some(a), None) => Compute::Attribute(a.clone()),
-                    (None, Some(e)) => self.source(&rule, Some(FlowSource::Expression(e)))?,
-                    _ => {
-                        return Err(
-                            self.err(rule, "each condition needs exactly one of `cs` or `expr`")
-                        );
-                    }
-                };
-                conditions.push(JoinCondition {
-                    cs,
-                    mv: c.mv.clone(),
-                });
-            }
-            if conditions.is_empty() {
-                return Err(self.err(rule, "a join rule needs at least one condition in `on`"));
-            }
-            joins.push(JoinRule {
-                object_type: self.object_type(&rule, &j.object_type)?,
-                mv_type,
-                conditions,
-            });
-        }
+        let joins = self.joins()?;
         let mut projections = Vec::new();
         for (i, p) in d.projection.iter().enumerate() {
             let rule = format!("projection rule #{}", i + 1);

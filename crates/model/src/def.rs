@@ -352,10 +352,15 @@ pub struct JoinRuleDef {
     #[serde(default)]
     pub mv_type: Option<String>,
     pub on: Vec<JoinCondition>,
+    /// Compare strings exactly in every condition. Off by default: joins
+    /// ignore case, as MIM's do (`E10001` joins `e10001`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub case_sensitive: bool,
 }
 
-/// `cs` value (an attribute, or `expr`) must equal MV attribute `mv`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The CS value (attribute `cs`, or expression `expr`) must equal the MV
+/// value (attribute `mv`, or expression `mv_expr` over MV attributes).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JoinCondition {
     /// CS attribute to match (or use `expr`).
@@ -364,7 +369,12 @@ pub struct JoinCondition {
     /// Expression over CS attributes to match.
     #[serde(default)]
     pub expr: Option<String>,
-    pub mv: String,
+    /// MV attribute to match (or use `mv_expr`).
+    #[serde(default)]
+    pub mv: Option<String>,
+    /// Expression over MV attributes to match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mv_expr: Option<String>,
 }
 
 /// Projection: a disconnector that joins nothing creates an MV object.

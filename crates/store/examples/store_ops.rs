@@ -115,8 +115,8 @@ fn main() {
     println!("{options:?}");
     store
         .set_mv_index(&[
-            ("person".into(), "employeeId".into()),
-            ("person".into(), "mail".into()),
+            autosync_store::MvIndexDef::attribute("person", "employeeId"),
+            autosync_store::MvIndexDef::attribute("person", "mail"),
         ])
         .unwrap();
     println!("store_ops: N = {n}, batches of {BATCH}, {}", path.display());

@@ -1,6 +1,8 @@
 //! The store contract.
 
 use autosync_model::{CsId, CsObject, MvId, MvObject, RunId, RunObjectError, RunRecord, Value};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// Why a store operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,8 +67,137 @@ pub enum CsFilter {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MvQuery {
     pub object_type: Option<String>,
-    /// Attribute name and value (compared as text) that must match.
+    /// Attribute name and value that must match (compared as text, and
+    /// ignoring case, as [`fold_case`] does: as join rules compare).
     pub attribute: Option<(String, String)>,
+}
+
+/// The text a join index holds for `text`, and that lookups compare: its
+/// lower case (Unicode's, as `str::to_lowercase`; no allocation for text
+/// without upper-case letters). Joins ignore case as MIM's do; a rule that
+/// must not compares the values again itself.
+///
+/// Only string values are folded: the text of binary data (base64),
+/// integers and booleans is compared as it is (see [`join_texts`]).
+pub fn fold_case(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() {
+        if text.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(text.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(text)
+        }
+    } else {
+        let lower = text.to_lowercase();
+        if lower == text {
+            Cow::Borrowed(text)
+        } else {
+            Cow::Owned(lower)
+        }
+    }
+}
+
+/// Call `f` with each text a join index holds for `value` (and that a
+/// lookup of `value` compares): each value of a multi-value; a string
+/// folded by [`fold_case`], any other value as [`Value::to_text`] renders
+/// it. Stops at the first `false`; returns `None` when there was no text
+/// (an empty multi-value), else whether every call returned `true`.
+pub fn join_texts(value: &Value, f: &mut dyn FnMut(&str) -> bool) -> Option<bool> {
+    match value {
+        Value::String(s) => Some(with_folded(s, f)),
+        Value::Multi(vs) => {
+            let mut any = None;
+            for v in vs {
+                match join_texts(v, f) {
+                    Some(false) => return Some(false),
+                    Some(true) => any = Some(true),
+                    None => {}
+                }
+            }
+            any
+        }
+        other => Some(f(&other.to_text())),
+    }
+}
+
+/// `f` of [`fold_case`]`(text)`; a short ASCII text is folded on the stack
+/// (the join lookups of a sync do this for every object).
+fn with_folded(text: &str, f: &mut dyn FnMut(&str) -> bool) -> bool {
+    let mut buf = [0u8; 64];
+    match buf.get_mut(..text.len()) {
+        Some(short) if text.is_ascii() => {
+            short.copy_from_slice(text.as_bytes());
+            short.make_ascii_lowercase();
+            match std::str::from_utf8(short) {
+                Ok(folded) => f(folded),
+                Err(_) => f(&fold_case(text)),
+            }
+        }
+        _ => f(&fold_case(text)),
+    }
+}
+
+/// How the keys of a derived join index are computed from a metaverse
+/// object (the engine's `mv_expr` of a join condition). The store calls it
+/// whenever it writes an object of the index's type, and for every stored
+/// object when the index is declared.
+pub trait MvKeyDerive: Send + Sync {
+    /// The attributes it reads: the store decodes only these when it
+    /// computes the keys a stored object had.
+    fn reads(&self) -> &[String];
+    /// The key value of `obj` (each value of a multi-value is a key; the
+    /// store folds them as [`join_texts`] says); `None`: no key.
+    fn derive(&self, obj: &MvObject) -> Option<Value>;
+}
+
+/// One join index [`StoreRead::mv_find`] serves: the metaverse objects of
+/// `object_type` by the values of attribute `key`, or, with `derive`, by
+/// the values it computes (then `key` is only the index's name, unique per
+/// type, that lookups give; a changed computation needs a new name).
+#[derive(Clone)]
+pub struct MvIndexDef {
+    pub object_type: String,
+    pub key: String,
+    pub derive: Option<Arc<dyn MvKeyDerive>>,
+}
+
+impl MvIndexDef {
+    /// An index of an attribute's own values.
+    pub fn attribute(object_type: &str, attr: &str) -> Self {
+        MvIndexDef {
+            object_type: object_type.to_owned(),
+            key: attr.to_owned(),
+            derive: None,
+        }
+    }
+
+    /// An index of the values `derive` computes, named `key`.
+    pub fn derived(object_type: &str, key: &str, derive: Arc<dyn MvKeyDerive>) -> Self {
+        MvIndexDef {
+            object_type: object_type.to_owned(),
+            key: key.to_owned(),
+            derive: Some(derive),
+        }
+    }
+}
+
+impl std::fmt::Debug for MvIndexDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MvIndexDef")
+            .field("object_type", &self.object_type)
+            .field("key", &self.key)
+            .field("derived", &self.derive.is_some())
+            .finish()
+    }
+}
+
+impl PartialEq for MvIndexDef {
+    /// Same type, name and kind (two derived indexes of one name are
+    /// taken to compute the same keys).
+    fn eq(&self, other: &Self) -> bool {
+        self.object_type == other.object_type
+            && self.key == other.key
+            && self.derive.is_some() == other.derive.is_some()
+    }
 }
 
 /// Counts of one MA's connector space, for reconciliation and status.
@@ -118,9 +249,11 @@ pub trait StoreRead {
     fn mv_get(&mut self, id: MvId) -> StoreResult<Option<MvObject>>;
     /// Batch lookup; missing ids are absent from the result.
     fn mv_get_many(&mut self, ids: &[MvId]) -> StoreResult<Vec<MvObject>>;
-    /// MV objects of `object_type` whose `attr` has `value` (compared as
-    /// text; any value of a multi-valued attribute matches). `attr` must be
-    /// indexed (see [`Store::set_mv_index`]).
+    /// MV objects of `object_type` whose join index `attr` (an attribute,
+    /// or a derived index's name) holds `value`: compared as text, strings
+    /// ignoring case ([`join_texts`]); any value of a multi-valued
+    /// attribute or of `value` matches. `attr` must be indexed (see
+    /// [`Store::set_mv_index`]).
     fn mv_find(&mut self, object_type: &str, attr: &str, value: &Value) -> StoreResult<Vec<MvId>>;
     /// [`StoreRead::mv_find`] for many values at once: `(i, id)` for each
     /// metaverse object `id` that `values[i]` finds (order not guaranteed).
@@ -244,9 +377,11 @@ pub trait Store: Send + Sync {
         txn.commit()
     }
 
-    /// Declare which (MV type, attribute) pairs `mv_find` must serve. The
-    /// store builds the index for existing objects and maintains it.
-    fn set_mv_index(&self, indexed: &[(String, String)]) -> StoreResult<()>;
+    /// Declare the join indexes `mv_find` must serve (every other is
+    /// dropped). The store builds a new index from the existing objects
+    /// and maintains it. A store opened by a process that has not declared
+    /// its derived indexes refuses to write objects of their types.
+    fn set_mv_index(&self, indexed: &[MvIndexDef]) -> StoreResult<()>;
 
     /// Names the configuration uses (attribute names, object types, MA
     /// names): a store may keep them in a dictionary and write a number in
@@ -263,4 +398,32 @@ pub trait Store: Send + Sync {
 
     /// Delete run records (and their errors) that ended before `before`.
     fn trim_runs(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_texts_should_fold_every_string_as_fold_case_does() {
+        let long = "A".repeat(100);
+        for text in [
+            "E10001",
+            "e10001",
+            "Ada@Example.COM",
+            "ÜNAL",
+            "ΟΔΟΣ",
+            &long,
+            "",
+        ] {
+            let mut seen = Vec::new();
+            join_texts(&Value::from(text), &mut |t| {
+                seen.push(t.to_owned());
+                true
+            });
+            assert_eq!(seen, [fold_case(text).into_owned()], "{text}");
+            assert_eq!(fold_case(text), text.to_lowercase(), "{text}");
+        }
+        assert!(matches!(fold_case("already lower"), Cow::Borrowed(_)));
+    }
 }

@@ -416,7 +416,7 @@ impl Store for SqliteStore {
         bulk::run(self, work)
     }
 
-    fn set_mv_index(&self, indexed: &[(String, String)]) -> StoreResult<()> {
+    fn set_mv_index(&self, indexed: &[crate::api::MvIndexDef]) -> StoreResult<()> {
         let mut w = self.writer();
         // Building the keys of a new pair fills its index behind the fresh
         // knowledge's back.

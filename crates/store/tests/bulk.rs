@@ -111,8 +111,14 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Emails `n` and `n + 6` differ only in case: the join index finds both
+/// by either.
 fn email(n: u8) -> Value {
-    Value::from(format!("p{n}@example.org").as_str())
+    if n >= 6 {
+        Value::from(format!("P{}@Example.ORG", n - 6).as_str())
+    } else {
+        Value::from(format!("p{n}@example.org").as_str())
+    }
 }
 
 /// The ids of live objects, as both sides know them (ids agree because
@@ -293,7 +299,7 @@ fn seeded() -> (common::TestStore, common::TestStore) {
     let a = common::store();
     let b = common::store();
     for s in [&a.store, &b.store] {
-        s.set_mv_index(&[("person".into(), "email".into())])
+        s.set_mv_index(&[autosync_store::MvIndexDef::attribute("person", "email")])
             .unwrap();
         let mut t = s.begin().unwrap();
         for i in 0..6u8 {
@@ -624,7 +630,10 @@ fn after_a_failed_bulk_transaction_later_ones_should_find_exactly_what_was_commi
 fn filled_index() -> common::TestStore {
     let s = common::store();
     s.store
-        .set_mv_index(&[("person".into(), "employeeId".into())])
+        .set_mv_index(&[autosync_store::MvIndexDef::attribute(
+            "person",
+            "employeeId",
+        )])
         .unwrap();
     s.store
         .write_bulk(&mut |t| {
@@ -684,6 +693,30 @@ fn a_later_bulk_transaction_should_find_what_earlier_ones_put_in_a_join_index_th
 }
 
 #[test]
+fn a_bulk_transaction_should_find_a_text_of_a_join_index_it_filled_in_any_case() {
+    let s = filled_index();
+    assert_eq!(bulk_finds(&s.store, "e7"), (1, 1));
+    // Written and read in other cases, in one bulk transaction and later.
+    let mut seen = 0;
+    s.store
+        .write_bulk(&mut |t| {
+            t.mv_insert(&mut mv("person", &[("employeeId", Value::from("Mixed"))]))?;
+            seen = t
+                .mv_find_many("person", "employeeId", &[Value::from("MIXED")])?
+                .len();
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, 1);
+    assert_eq!(bulk_finds(&s.store, "mixed"), (1, 1));
+    let mut t = s.store.begin().unwrap();
+    t.mv_insert(&mut mv("person", &[("employeeId", Value::from("PLAIN"))]))
+        .unwrap();
+    t.commit().unwrap();
+    assert_eq!(bulk_finds(&s.store, "Plain"), (1, 1));
+}
+
+#[test]
 fn a_bulk_transaction_should_find_what_a_plain_transaction_added_to_a_join_index_bulk_filled() {
     let s = filled_index();
     let mut t = s.store.begin().unwrap();
@@ -739,8 +772,8 @@ fn a_bulk_transaction_should_find_objects_indexed_by_a_pair_declared_after_it_le
         .unwrap();
     s.store
         .set_mv_index(&[
-            ("person".into(), "employeeId".into()),
-            ("person".into(), "mail".into()),
+            autosync_store::MvIndexDef::attribute("person", "employeeId"),
+            autosync_store::MvIndexDef::attribute("person", "mail"),
         ])
         .unwrap();
     let mut found = 0;
@@ -768,7 +801,10 @@ fn a_bulk_transaction_should_find_objects_of_a_join_index_dropped_and_declared_a
     // Declared again (its key id may be the old one): the keys of every
     // stored object are built.
     s.store
-        .set_mv_index(&[("person".into(), "employeeId".into())])
+        .set_mv_index(&[autosync_store::MvIndexDef::attribute(
+            "person",
+            "employeeId",
+        )])
         .unwrap();
     assert_eq!(bulk_finds(&s.store, "late"), (1, 1));
     assert_eq!(bulk_finds(&s.store, "E3"), (1, 1));

@@ -44,7 +44,7 @@ fn a_reader_should_see_committed_data_while_a_write_transaction_is_open() {
 fn dropping_a_transaction_without_commit_should_discard_all_its_writes() {
     let t = store();
     t.store
-        .set_mv_index(&[("person".into(), "mail".into())])
+        .set_mv_index(&[autosync_store::MvIndexDef::attribute("person", "mail")])
         .unwrap();
     {
         let mut txn = t.store.begin().unwrap();

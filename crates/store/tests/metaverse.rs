@@ -1,16 +1,18 @@
 //! Metaverse objects and the attribute index behind `mv_find` (join rules),
-//! including multi-valued attributes and changes of the indexed set.
+//! including multi-valued attributes, changes of the indexed set, strings
+//! compared ignoring case and derived indexes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 
 use autosync_model::{MvObject, Value};
 use autosync_store::sqlite::SqliteStore;
-use autosync_store::{MvQuery, Store, StoreErrorKind};
+use autosync_store::{MvIndexDef, MvKeyDerive, MvQuery, Store, StoreErrorKind};
 use common::*;
+use std::sync::Arc;
 
-fn pair(t: &str, a: &str) -> (String, String) {
-    (t.to_owned(), a.to_owned())
+fn pair(t: &str, a: &str) -> MvIndexDef {
+    MvIndexDef::attribute(t, a)
 }
 
 fn insert(store: &dyn Store, objs: Vec<MvObject>) -> Vec<MvObject> {
@@ -357,4 +359,189 @@ fn an_update_should_write_only_the_keys_that_changed_and_follow_type_changes() {
     txn.commit().unwrap();
     assert!(find(&t.store, "person", "mail", "b@x".into()).is_empty());
     assert!(find(&t.store, "person", "mail", "c@x".into()).is_empty());
+}
+
+#[test]
+fn mv_find_should_ignore_the_case_of_strings_but_not_of_binary_data() {
+    let t = store();
+    t.store
+        .set_mv_index(&[pair("person", "mail"), pair("person", "badge")])
+        .unwrap();
+    let badge = Value::Binary(b"AB".to_vec());
+    let objs = insert(
+        &t.store,
+        vec![
+            mv(
+                "person",
+                &[
+                    ("mail", Value::from("Ada.Lovelace@Example.com")),
+                    ("badge", badge.clone()),
+                ],
+            ),
+            mv(
+                "person",
+                &[(
+                    "mail",
+                    Value::Multi(vec!["Ünal@Example.com".into(), "alias@x".into()]),
+                )],
+            ),
+        ],
+    );
+    for text in ["ada.lovelace@example.com", "ADA.LOVELACE@EXAMPLE.COM"] {
+        assert_eq!(
+            find(&t.store, "person", "mail", text.into()),
+            [objs[0].id],
+            "{text}"
+        );
+    }
+    assert_eq!(
+        find(&t.store, "person", "mail", "ünal@example.com".into()),
+        [objs[1].id]
+    );
+    let mut r = t.store.read().unwrap();
+    let values = [Value::from("ÜNAL@EXAMPLE.COM"), Value::from("Alias@X")];
+    let mut found = r.mv_find_many("person", "mail", &values).unwrap();
+    found.sort();
+    assert_eq!(found, [(0, objs[1].id), (1, objs[1].id)]);
+    // Binary data is found by its text (base64, `QUI=`) as it is.
+    assert_eq!(r.mv_find("person", "badge", &badge).unwrap(), [objs[0].id]);
+    assert!(
+        r.mv_find("person", "badge", &Value::from("qui="))
+            .unwrap()
+            .is_empty()
+    );
+    // Listing by an attribute ignores case too, through the index (with a
+    // type) or not.
+    for object_type in [Some("person".to_owned()), None] {
+        let q = MvQuery {
+            object_type: object_type.clone(),
+            attribute: Some(("mail".into(), "ALIAS@X".into())),
+        };
+        let page = r.mv_page(&q, 0, 10).unwrap();
+        assert_eq!(
+            page.iter().map(|o| o.id).collect::<Vec<_>>(),
+            [objs[1].id],
+            "{object_type:?}"
+        );
+    }
+}
+
+/// A derived index: the object's `givenName.sn`, as the engine's
+/// `mv_expr` would compute it.
+struct DottedName(Vec<String>);
+
+impl DottedName {
+    fn def() -> MvIndexDef {
+        let reads = vec!["givenName".to_owned(), "sn".to_owned()];
+        MvIndexDef::derived("person", "mv_expr:dotted", Arc::new(DottedName(reads)))
+    }
+}
+
+impl MvKeyDerive for DottedName {
+    fn reads(&self) -> &[String] {
+        &self.0
+    }
+    fn derive(&self, obj: &MvObject) -> Option<Value> {
+        let text = |a: &str| obj.get(a).map(Value::to_text);
+        Some(Value::from(
+            format!("{}.{}", text("givenName")?, text("sn")?).as_str(),
+        ))
+    }
+}
+
+fn person(given: &str, sn: &str) -> MvObject {
+    mv(
+        "person",
+        &[("givenName", Value::from(given)), ("sn", Value::from(sn))],
+    )
+}
+
+#[test]
+fn a_derived_index_should_find_objects_by_the_key_it_computes_as_they_change() {
+    let t = store();
+    // Stored before the index is declared: its keys are built from them.
+    let mut ada = insert(&t.store, vec![person("Ada", "Lovelace")]).remove(0);
+    t.store.set_mv_index(&[DottedName::def()]).unwrap();
+    let key = "mv_expr:dotted";
+    assert_eq!(
+        find(&t.store, "person", key, "ada.lovelace".into()),
+        [ada.id]
+    );
+    let alan = insert(&t.store, vec![person("Alan", "Turing")]).remove(0);
+    assert_eq!(
+        find(&t.store, "person", key, "ALAN.TURING".into()),
+        [alan.id]
+    );
+    // An update changes the key; a delete removes it.
+    ada.attributes.get_mut("sn").unwrap().value = Value::from("King");
+    let mut txn = t.store.begin().unwrap();
+    txn.mv_update(&ada).unwrap();
+    txn.mv_delete(alan.id).unwrap();
+    txn.commit().unwrap();
+    assert!(find(&t.store, "person", key, "ada.lovelace".into()).is_empty());
+    assert_eq!(find(&t.store, "person", key, "ada.king".into()), [ada.id]);
+    assert!(find(&t.store, "person", key, "alan.turing".into()).is_empty());
+    // The same in a bulk transaction.
+    let mut found = Vec::new();
+    t.store
+        .write_bulk(&mut |txn| {
+            let mut grace = person("Grace", "Hopper");
+            txn.mv_insert(&mut grace)?;
+            found = txn.mv_find("person", key, &"grace.hopper".into())?;
+            assert_eq!(found, [grace.id]);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(find(&t.store, "person", key, "Grace.Hopper".into()), found);
+    // `mv_page` lists by attributes, not by a derived index's name.
+    let q = MvQuery {
+        object_type: Some("person".into()),
+        attribute: Some((key.into(), "ada.king".into())),
+    };
+    assert!(
+        t.store
+            .read()
+            .unwrap()
+            .mv_page(&q, 0, 10)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_store_whose_derived_index_this_process_did_not_declare_should_refuse_to_write_its_type() {
+    let t = store();
+    let path = t.store.path().to_path_buf();
+    t.store.set_mv_index(&[DottedName::def()]).unwrap();
+    let ada = insert(&t.store, vec![person("Ada", "Lovelace")]).remove(0);
+    drop(t.store);
+    let again = SqliteStore::open(&path).unwrap();
+    // Reads need no computation.
+    assert_eq!(
+        find(&again, "person", "mv_expr:dotted", "ada.lovelace".into()),
+        [ada.id]
+    );
+    let mut txn = again.begin().unwrap();
+    let err = txn.mv_insert(&mut person("Alan", "Turing")).unwrap_err();
+    assert_eq!(err.kind, StoreErrorKind::Invalid);
+    assert!(
+        err.message.contains("mv_expr:dotted") && err.message.contains("set_mv_index"),
+        "{}",
+        err.message
+    );
+    // Other types are written as usual.
+    txn.mv_insert(&mut mv("group", &[("cn", Value::from("admins"))]))
+        .unwrap();
+    drop(txn);
+    let err = again
+        .write_bulk(&mut |txn| txn.mv_insert(&mut person("Alan", "Turing")))
+        .unwrap_err();
+    assert_eq!(err.kind, StoreErrorKind::Invalid);
+    // Declared again, it writes, and the index was kept.
+    again.set_mv_index(&[DottedName::def()]).unwrap();
+    let alan = insert(&again, vec![person("Alan", "Turing")]).remove(0);
+    assert_eq!(
+        find(&again, "person", "mv_expr:dotted", "alan.turing".into()),
+        [alan.id]
+    );
 }

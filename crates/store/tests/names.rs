@@ -100,7 +100,10 @@ fn a_store_opened_before_names_were_declared_should_read_bodies_that_use_them() 
     let t = store();
     let path = t.dir.path().join("state").join("store.db");
     t.store
-        .set_mv_index(&[("person".into(), "employeeId".into())])
+        .set_mv_index(&[autosync_store::MvIndexDef::attribute(
+            "person",
+            "employeeId",
+        )])
         .unwrap();
     // Other processes' views: opened now, with an empty dictionary.
     let writer = SqliteStore::open(&path).unwrap();

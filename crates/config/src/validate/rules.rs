@@ -49,7 +49,7 @@ pub fn check_rules(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
                 }
                 _ => {}
             }
-            mv_attribute(c, mv_type.as_deref(), with(&at, "mv"), &cond.mv);
+            join_mv(c, mv_type.as_deref(), &at, cond);
         }
     }
     for (r, projection) in ma.projection.iter().enumerate() {
@@ -126,6 +126,39 @@ pub fn check_rules(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
             if let Some(program) = check_expr(c, at.clone(), src) {
                 let what = format!("the provisioning {name}");
                 check_mv_reads(c, mv_type.as_deref(), &at, &what, &program, src);
+            }
+        }
+    }
+}
+
+/// The MV side of join condition `cond` (at `at`): exactly one of `mv`
+/// (a declared attribute) or `mv_expr` (an expression that compiles and
+/// reads only declared attributes).
+fn join_mv(
+    c: &mut Checker<'_, '_>,
+    mv_type: Option<&str>,
+    at: &[PathSegment],
+    cond: &autosync_model::JoinCondition,
+) {
+    match (&cond.mv, &cond.mv_expr) {
+        (Some(_), Some(_)) => c.error(
+            with(at, "mv_expr"),
+            "this join condition has both `mv` and `mv_expr`",
+            "keep one: `mv` names an MV attribute, `mv_expr` computes a value from MV attributes"
+                .to_owned(),
+        ),
+        (None, None) => c.error(
+            at.to_vec(),
+            "this join condition has neither `mv` nor `mv_expr`",
+            "add `mv = \"attribute\"` or `mv_expr = \"...\"` to say what to match in the metaverse"
+                .to_owned(),
+        ),
+        (Some(mv), None) => mv_attribute(c, mv_type, with(at, "mv"), mv),
+        (None, Some(expr)) => {
+            let key = with(at, "mv_expr");
+            if let Some(program) = check_expr(c, key.clone(), expr) {
+                let what = "the join condition's `mv_expr`";
+                check_mv_reads(c, mv_type, &key, what, &program, expr);
             }
         }
     }

@@ -1,5 +1,5 @@
 //! Names rules read from the metaverse (provisioning condition, anchor and
-//! DN; export flows) are checked against the metaverse type's attributes:
+//! DN; export flows; a join condition's `mv_expr`) are checked against the metaverse type's attributes:
 //! an undeclared one would always be empty (a provisioning condition never
 //! true deprovisions everyone), so an expression reading one is an error
 //! with the line and a suggestion; a script's literal read is a warning.
@@ -91,5 +91,71 @@ fn a_script_reading_an_undeclared_attribute_literally_should_only_be_a_warning()
     assert!(
         warnings[0].contains("export flow to `cn`: the script reads `nickname`"),
         "{warnings:?}"
+    );
+}
+
+const DIRECTORY_JOIN: &str = r#"join = [{ on = [{ cs = "employeeNumber", mv = "employeeId" }] }]"#;
+
+#[test]
+fn a_join_with_an_mv_expression_and_case_sensitive_comparison_should_load() {
+    let text = replace(
+        DIRECTORY_JOIN,
+        r#"join = [{ case_sensitive = true, on = [{ cs = "mail", mv_expr = 'lower(displayName) + "@x"' }] }]"#,
+    );
+    let loaded = load(&text).unwrap();
+    let rule = &loaded.system.mas[1].join[0];
+    assert!(rule.case_sensitive);
+    assert_eq!(rule.on[0].mv, None);
+    assert_eq!(
+        rule.on[0].mv_expr.as_deref(),
+        Some(r#"lower(displayName) + "@x""#)
+    );
+    // Not said: joins ignore case.
+    assert!(!loaded.system.mas[0].join[0].case_sensitive);
+}
+
+#[test]
+fn a_join_mv_expression_reading_an_undeclared_attribute_should_be_an_error_with_a_suggestion() {
+    let text = replace(
+        DIRECTORY_JOIN,
+        r#"join = [{ on = [{ cs = "mail", mv_expr = "lower(emial)" }] }]"#,
+    );
+    let err = errors(&text);
+    assert!(
+        err.contains("join[0] > on[0] > mv_expr: the join condition's `mv_expr` reads `emial`, which is not an attribute of metaverse type `person`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `email`?"), "{err}");
+}
+
+#[test]
+fn a_join_mv_expression_that_does_not_compile_should_be_an_error_at_its_key() {
+    let text = replace(
+        DIRECTORY_JOIN,
+        r#"join = [{ on = [{ cs = "mail", mv_expr = "lower(email" }] }]"#,
+    );
+    let err = errors(&text);
+    assert!(
+        err.contains("join[0] > on[0] > mv_expr: invalid expression"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_join_condition_should_have_exactly_one_of_mv_and_mv_expr() {
+    let both = replace(
+        DIRECTORY_JOIN,
+        r#"join = [{ on = [{ cs = "mail", mv = "email", mv_expr = "lower(email)" }] }]"#,
+    );
+    let err = errors(&both);
+    assert!(
+        err.contains("join[0] > on[0] > mv_expr: this join condition has both `mv` and `mv_expr`"),
+        "{err}"
+    );
+    let neither = replace(DIRECTORY_JOIN, r#"join = [{ on = [{ cs = "mail" }] }]"#);
+    let err = errors(&neither);
+    assert!(
+        err.contains("join[0] > on[0]: this join condition has neither `mv` nor `mv_expr`"),
+        "{err}"
     );
 }

@@ -7,7 +7,7 @@
 use super::outbound::Deprovision;
 use super::{Action, Fail, MvWork, Syncer, Work, expression_failed};
 use crate::compute::{AttrView, CsView};
-use crate::rules::{Deletion, MaRules};
+use crate::rules::{Deletion, JoinRule, MaRules, values_match};
 use crate::values::same;
 use autosync_model::{
     Attributes, Connection, CsId, CsObject, ExportKind, ImportKind, MvObject, MvValue, Value,
@@ -28,14 +28,18 @@ fn accept(cs: &mut CsObject) -> Option<Attributes> {
     Some(std::mem::replace(&mut cs.hologram, p.attributes))
 }
 
-/// Whether a CS value matches an MV value (any value of a multi-valued one).
-fn join_matches(cs: Option<&Value>, mv: Option<&Value>) -> bool {
-    match mv {
-        Some(Value::Multi(vs)) if !matches!(cs, Some(Value::Multi(_))) => {
-            vs.iter().any(|v| same(cs, Some(v)))
-        }
-        _ => cs.is_some() && same(cs, mv),
-    }
+/// Whether metaverse object `mv`, a candidate the join index found for the
+/// first condition's value, meets every condition of `rule`, given the CS
+/// side's `values`: any value of a multi-valued one matches; strings
+/// ignore case unless the rule is case-sensitive (the index ignores case,
+/// so such a rule compares the first condition again).
+fn join_matches(rule: &JoinRule, values: &[Option<Cow<'_, Value>>], mv: &MvObject) -> bool {
+    let skip = usize::from(!rule.case_sensitive);
+    rule.conditions
+        .iter()
+        .zip(values)
+        .skip(skip)
+        .all(|(c, v)| values_match(v.as_deref(), c.mv.value(mv).as_deref(), rule.case_sensitive))
 }
 
 impl<'a> Syncer<'a> {
@@ -316,21 +320,18 @@ impl<'a> Syncer<'a> {
             if values.iter().any(Option::is_none) {
                 continue;
             }
+            let first_mv = &rule.conditions[0].mv;
             let ids = if self.join_surely_absent(i, cs.id, first) {
                 Vec::new()
             } else {
-                txn.mv_find(&rule.mv_type, &rule.conditions[0].mv, first)?
+                txn.mv_find(&rule.mv_type, first_mv.index(), first)?
             };
             let mut found = Vec::new();
             for id in ids {
                 let Some(mv) = self.mv_load(txn, id)? else {
                     continue;
                 };
-                let rest = rule.conditions.iter().zip(&values).skip(1);
-                if !rest
-                    .into_iter()
-                    .all(|(c, v)| join_matches(v.as_deref(), mv.get(&c.mv)))
-                {
+                if !join_matches(rule, &values, &mv) {
                     continue;
                 }
                 let taken = txn
@@ -345,15 +346,28 @@ impl<'a> Syncer<'a> {
                 0 => continue,
                 1 => return Ok(found.pop()),
                 n => {
-                    let ids: Vec<String> = found.iter().map(|m| m.id.to_string()).collect();
+                    // Each candidate with its value: they may differ only
+                    // in case.
+                    let candidates: Vec<String> = found
+                        .iter()
+                        .map(|m| match first_mv.value(m) {
+                            Some(v) => format!("{} (`{v}`)", m.id),
+                            None => m.id.to_string(),
+                        })
+                        .collect();
+                    let compared = if rule.case_sensitive {
+                        ""
+                    } else {
+                        ", ignoring case"
+                    };
                     return Err(Fail::Object {
                         error_type: "ambiguous-join",
                         detail: format!(
-                            "{} matches {n} metaverse objects of type `{}` (ids {}) on `{}` = `{first}`",
+                            "{} matches {n} metaverse objects of type `{}` on `{}` = `{first}`{compared}: ids {}",
                             what(),
                             rule.mv_type,
-                            ids.join(", "),
-                            rule.conditions[0].mv
+                            first_mv.index(),
+                            candidates.join(", ")
                         ),
                     });
                 }

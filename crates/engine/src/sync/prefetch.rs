@@ -4,8 +4,10 @@
 //! page is evaluated and looked up with `mv_find_many`; the objects whose
 //! value found nothing are remembered, per join rule. During the batch,
 //! every metaverse object written records the texts it now has under each
-//! join rule in a small bit filter (which may say "maybe written" for a text
-//! that was not, never the other way round). The join of a remembered
+//! join rule (its first condition's MV side, folded as the store's join
+//! index folds them: `autosync_store::join_texts`) in a small bit filter
+//! (which may say "maybe written" for a text that was not, never the other
+//! way round). The join of a remembered
 //! object whose texts the filter has surely not seen finds nothing without
 //! asking the store (no copy of the value, no lookup in a large table); any
 //! other join asks the store as before, so the answer is always exact (the
@@ -14,7 +16,7 @@
 use super::Syncer;
 use crate::compute::CsView;
 use autosync_model::{Connection, CsId, CsObject, ImportKind, MvObject, Value};
-use autosync_store::{StoreResult, StoreTxn};
+use autosync_store::{StoreResult, StoreTxn, join_texts};
 use rustc_hash::FxBuildHasher;
 use std::hash::BuildHasher;
 
@@ -69,26 +71,14 @@ pub(crate) struct JoinPrefetch {
     rules: Vec<RulePrefetch>,
 }
 
-/// Call `f` with every text a value is found by (as the store's index
-/// compares them: each value of a multi-valued one, rendered as text),
-/// borrowing strings instead of rendering them; stops at the first `false`.
-/// Returns whether every call returned `true`, `None` when there was none.
+/// Call `f` with every text a value is found by, exactly as the store's
+/// join index compares them (each value of a multi-valued one, rendered as
+/// text, strings folded to lower case: `autosync_store::join_texts`), so
+/// that a text written in one case is never "surely absent" in another;
+/// stops at the first `false`. Returns whether every call returned `true`,
+/// `None` when there was none.
 fn all_texts(v: &Value, f: &mut dyn FnMut(&str) -> bool) -> Option<bool> {
-    match v {
-        Value::String(s) => Some(f(s)),
-        Value::Multi(vs) => {
-            let mut any = None;
-            for v in vs {
-                match all_texts(v, f) {
-                    Some(false) => return Some(false),
-                    Some(true) => any = Some(true),
-                    None => {}
-                }
-            }
-            any
-        }
-        other => Some(f(&other.to_text())),
-    }
+    join_texts(v, f)
 }
 
 /// Whether sync may try to join `cs` (a disconnector, or one that a
@@ -134,7 +124,7 @@ impl Syncer<'_> {
             if values.is_empty() {
                 continue;
             }
-            let found = txn.mv_find_many(&rule.mv_type, &first.mv, &values)?;
+            let found = txn.mv_find_many(&rule.mv_type, first.mv.index(), &values)?;
             let mut hit = vec![false; values.len()];
             for (i, _) in found {
                 if let Some(h) = hit.get_mut(i) {
@@ -170,10 +160,10 @@ impl Syncer<'_> {
             if rule.mv_type != obj.object_type || known.absent.is_empty() {
                 continue;
             }
-            let Some(v) = rule.conditions.first().and_then(|c| obj.get(&c.mv)) else {
+            let Some(v) = rule.conditions.first().and_then(|c| c.mv.value(obj)) else {
                 continue;
             };
-            all_texts(v, &mut |t| {
+            all_texts(&v, &mut |t| {
                 known.note_written(t);
                 true
             });
@@ -205,6 +195,20 @@ mod tests {
     }
 
     #[test]
+    fn a_text_written_in_one_case_should_never_be_surely_absent_in_another() {
+        let mut r = RulePrefetch::default();
+        all_texts(&Value::from("Ada.Lovelace@Example.com"), &mut |t| {
+            r.note_written(t);
+            true
+        });
+        let other_case = Value::from("ADA.LOVELACE@EXAMPLE.COM");
+        assert_eq!(
+            all_texts(&other_case, &mut |t| r.surely_not_written(t)),
+            Some(false)
+        );
+    }
+
+    #[test]
     fn every_text_of_a_value_is_visited() {
         let v = Value::Multi(vec![
             Value::from("a"),
@@ -218,6 +222,12 @@ mod tests {
         });
         assert_eq!(all, Some(true));
         assert_eq!(seen, ["a", "5"]);
+        let mut seen = Vec::new();
+        all_texts(&Value::from("E10001"), &mut |t| {
+            seen.push(t.to_owned());
+            true
+        });
+        assert_eq!(seen, ["e10001"], "as the store's index holds it");
         assert_eq!(all_texts(&Value::Multi(vec![]), &mut |_| true), None);
         assert_eq!(all_texts(&Value::from("x"), &mut |_| false), Some(false));
     }

@@ -124,7 +124,7 @@ impl Store for FaultyStore {
         })
     }
 
-    fn set_mv_index(&self, indexed: &[(String, String)]) -> StoreResult<()> {
+    fn set_mv_index(&self, indexed: &[autosync_store::MvIndexDef]) -> StoreResult<()> {
         self.inner.set_mv_index(indexed)
     }
 

@@ -9,6 +9,7 @@ mod fixture;
 mod flow_reads;
 mod import;
 mod import_errors;
+mod joins;
 mod rules_applied;
 mod runs;
 mod scenario;

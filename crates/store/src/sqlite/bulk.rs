@@ -628,10 +628,10 @@ impl BulkTxn<'_, '_> {
         }
     }
 
-    fn note_mv_written(&mut self, obj: &MvObject) {
+    fn note_mv_written(&mut self, obj: &MvObject) -> StoreResult<()> {
         self.touched.note_mv(obj.id);
         if self.defs.has_type(&obj.object_type) {
-            self.defs.keys_of(obj, &mut self.keys);
+            self.defs.keys_of(obj, self.path, &mut self.keys)?;
             for (k, text) in &self.keys {
                 let key = mv_text_key(*k, text);
                 self.touched.mv_keys.insert(key);
@@ -643,6 +643,7 @@ impl BulkTxn<'_, '_> {
                 }
             }
         }
+        Ok(())
     }
 
     /// Whether every text metaverse index key `k` holds, in the store or
@@ -1034,9 +1035,9 @@ impl StoreTxn for BulkTxn<'_, '_> {
 
     fn mv_insert_owned(&mut self, mut obj: MvObject) -> StoreResult<MvId> {
         let id = self.next_mv;
-        self.next_mv += 1;
         obj.id = id;
-        self.note_mv_written(&obj);
+        self.note_mv_written(&obj)?;
+        self.next_mv += 1;
         // `note_mv_written` left the object's index keys in `self.keys`.
         let keys = if self.defs.has_type(&obj.object_type) {
             std::mem::take(&mut self.keys)
@@ -1061,7 +1062,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
     }
 
     fn mv_update_owned(&mut self, obj: MvObject) -> StoreResult<()> {
-        self.note_mv_written(&obj);
+        self.note_mv_written(&obj)?;
         self.push_job(Box::new(move |t| t.mv_update(&obj)))
     }
 

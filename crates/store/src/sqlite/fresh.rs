@@ -14,9 +14,11 @@
 //! only costs a lookup.
 //!
 //! The same holds for the metaverse's join index (`mv_key`): per key id
-//! (an indexed pair of MV type and attribute) seen empty, a hash of every
-//! (key id, text) written since, so that the join lookups of an initial
-//! synchronisation into an empty metaverse need not ask SQLite either.
+//! (a declared join index) seen empty, a hash of every (key id, text)
+//! written since, so that the join lookups of an initial synchronisation
+//! into an empty metaverse need not ask SQLite either. The texts are the
+//! index's own (strings folded to lower case, `mvindex::texts`), and a
+//! lookup hashes its values folded the same way (`mvindex::any_text`).
 //! Plain transactions add the keys they write (`SqliteTxn::mv_insert_at`
 //! and `mv_update`); `set_mv_index` drops the knowledge.
 //!
@@ -41,7 +43,8 @@ pub(crate) fn cs_key(ma: &str, anchor: &str) -> u64 {
     h.finish()
 }
 
-/// Hash of a metaverse index key (key id, text).
+/// Hash of a metaverse index key (key id, text as the index holds it:
+/// folded).
 pub(crate) fn mv_text_key(k: i64, text: &str) -> u64 {
     let mut h = FxHasher::default();
     k.hash(&mut h);

@@ -1,31 +1,92 @@
-//! The metaverse attribute index that serves `mv_find` (join rules): for
-//! each declared (MV type, attribute) pair, one `mv_key` row per value (each
-//! value of a multi-valued attribute), compared as text. The declared pairs
-//! are persisted in `mv_index`; `set_mv_index` adds and drops pairs and
+//! The metaverse join indexes that serve `mv_find` (join rules): for each
+//! declared index (an MV type and an attribute, or a key the engine
+//! derives from the object: `MvKeyDerive`), one `mv_key` row per value
+//! (each value of a multi-valued attribute), as text, strings folded to
+//! lower case (`api::join_texts`), so that a lookup is one probe and
+//! ignores case. The declared indexes are persisted in `mv_index` (a
+//! derived one with `derived = 1`: its computation is known only to the
+//! process that declared it); `set_mv_index` adds and drops indexes and
 //! builds the keys of existing objects.
 
 use super::bin::BodyError;
 use super::codec;
 use super::error;
-use super::names::NameCache;
-use crate::api::{StoreError, StoreResult};
-use autosync_model::{MvId, MvObject, Value};
+use super::names::{NameCache, Names};
+use crate::api::{MvIndexDef, MvKeyDerive, StoreError, StoreErrorKind, StoreResult, join_texts};
+use autosync_model::{MvId, MvObject, MvValue, Value};
 use rusqlite::{Connection, Statement, params};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
-/// The declared index pairs, by MV type: (attribute, key id).
-#[derive(Debug, Default, Clone)]
+/// One declared index of a type.
+#[derive(Clone)]
+struct IndexKey {
+    /// The attribute, or the derived index's name.
+    name: String,
+    /// Its number in `mv_key`.
+    k: i64,
+    derived: bool,
+    /// How a derived index's keys are computed: `None` until the process
+    /// declares it (`set_mv_index`).
+    derive: Option<Arc<dyn MvKeyDerive>>,
+}
+
+impl IndexKey {
+    /// Push the texts of `obj` under this index into `out`.
+    fn push(&self, obj: &MvObject, path: &Path, out: &mut Vec<(i64, String)>) -> StoreResult<()> {
+        if !self.derived {
+            if let Some(v) = obj.get(&self.name) {
+                push_texts(self.k, v, out);
+            }
+            return Ok(());
+        }
+        let Some(derive) = &self.derive else {
+            return Err(undeclared(path, &obj.object_type, &self.name));
+        };
+        if let Some(v) = derive.derive(obj) {
+            push_texts(self.k, &v, out);
+        }
+        Ok(())
+    }
+}
+
+/// The error of writing an object whose derived index this process cannot
+/// compute.
+fn undeclared(path: &Path, object_type: &str, name: &str) -> StoreError {
+    error::other(
+        StoreErrorKind::Invalid,
+        path,
+        format!(
+            "cannot write a metaverse object of type {object_type}: its join index `{name}` is computed by the engine, and this process has not declared it (set_mv_index)"
+        ),
+    )
+}
+
+/// The declared indexes, by MV type.
+#[derive(Default, Clone)]
 pub(crate) struct IndexDefs {
-    by_type: FxHashMap<String, Vec<(String, i64)>>,
+    by_type: FxHashMap<String, Vec<IndexKey>>,
+}
+
+impl std::fmt::Debug for IndexDefs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        for (ty, keys) in &self.by_type {
+            let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+            m.entry(ty, &names);
+        }
+        m.finish()
+    }
 }
 
 impl IndexDefs {
+    /// The persisted definitions (derived ones without their computation).
     pub(crate) fn load(conn: &Connection, path: &Path) -> StoreResult<Self> {
         let op = |e| error::sql(path, "read the metaverse index definitions of store", e);
         let mut stmt = conn
-            .prepare("SELECT k, type, attr FROM mv_index ORDER BY k")
+            .prepare("SELECT k, type, attr, derived FROM mv_index ORDER BY k")
             .map_err(op)?;
         let rows = stmt
             .query_map([], |r| {
@@ -33,24 +94,55 @@ impl IndexDefs {
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, bool>(3)?,
                 ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(op)?;
         let mut defs = IndexDefs::default();
-        for (k, ty, attr) in rows {
-            defs.by_type.entry(ty).or_default().push((attr, k));
+        for (k, ty, name, derived) in rows {
+            defs.by_type.entry(ty).or_default().push(IndexKey {
+                name,
+                k,
+                derived,
+                derive: None,
+            });
         }
         Ok(defs)
     }
 
-    /// The key id of an indexed pair.
-    pub(crate) fn key(&self, object_type: &str, attr: &str) -> Option<i64> {
+    /// These definitions with the computations of the derived indexes of
+    /// `declared`.
+    fn with_derives(mut self, declared: &[MvIndexDef]) -> Self {
+        for d in declared {
+            let Some(derive) = &d.derive else { continue };
+            if let Some(key) = self
+                .by_type
+                .get_mut(&d.object_type)
+                .and_then(|keys| keys.iter_mut().find(|k| k.derived && k.name == d.key))
+            {
+                key.derive = Some(Arc::clone(derive));
+            }
+        }
+        self
+    }
+
+    /// The key id of an index (an attribute, or a derived index's name).
+    pub(crate) fn key(&self, object_type: &str, name: &str) -> Option<i64> {
         self.by_type
             .get(object_type)?
             .iter()
-            .find(|(a, _)| a == attr)
-            .map(|(_, k)| *k)
+            .find(|key| key.name == name)
+            .map(|key| key.k)
+    }
+
+    /// The key id of the index of attribute `attr` (not a derived one).
+    pub(crate) fn attribute_key(&self, object_type: &str, attr: &str) -> Option<i64> {
+        self.by_type
+            .get(object_type)?
+            .iter()
+            .find(|key| !key.derived && key.name == attr)
+            .map(|key| key.k)
     }
 
     pub(crate) fn has_type(&self, object_type: &str) -> bool {
@@ -58,22 +150,29 @@ impl IndexDefs {
     }
 
     /// The index keys of `obj`, sorted and without duplicates, into `out`.
-    pub(crate) fn keys_of(&self, obj: &MvObject, out: &mut Vec<(i64, String)>) {
+    /// Fails when a derived index of its type was not declared by this
+    /// process.
+    pub(crate) fn keys_of(
+        &self,
+        obj: &MvObject,
+        path: &Path,
+        out: &mut Vec<(i64, String)>,
+    ) -> StoreResult<()> {
         out.clear();
-        let Some(attrs) = self.by_type.get(&obj.object_type) else {
-            return;
+        let Some(keys) = self.by_type.get(&obj.object_type) else {
+            return Ok(());
         };
-        for (attr, k) in attrs {
-            if let Some(v) = obj.get(attr) {
-                push_texts(*k, v, out);
-            }
+        for key in keys {
+            key.push(obj, path, out)?;
         }
         out.sort_unstable();
         out.dedup();
+        Ok(())
     }
 }
 
-/// The texts a value is found by: itself, or each of its values.
+/// The texts a value is found by: itself, or each of its values, strings
+/// folded (see `api::join_texts`).
 pub(crate) fn texts(v: &Value) -> Vec<String> {
     let mut out = Vec::new();
     push_texts(0, v, &mut out);
@@ -81,18 +180,18 @@ pub(crate) fn texts(v: &Value) -> Vec<String> {
 }
 
 /// Call `f` with each text a value is found by (see [`texts`]), borrowing
-/// strings; stops at the first `true` and returns whether there was one.
+/// strings when they need no folding; stops at the first `true` and returns
+/// whether there was one.
 pub(crate) fn any_text(v: &Value, f: &mut dyn FnMut(&str) -> bool) -> bool {
-    match v {
-        Value::String(s) => f(s),
-        Value::Multi(vs) => vs.iter().any(|v| any_text(v, f)),
-        other => f(&other.to_text()),
-    }
+    join_texts(v, &mut |t| !f(t)) == Some(false)
 }
 
+/// The texts of `v` (as `api::join_texts` gives them), owned, under key
+/// id `k`.
 fn push_texts(k: i64, v: &Value, out: &mut Vec<(i64, String)>) {
     match v {
         Value::Multi(vs) => vs.iter().for_each(|v| push_texts(k, v, out)),
+        Value::String(s) => out.push((k, crate::api::fold_case(s).into_owned())),
         other => out.push((k, other.to_text())),
     }
 }
@@ -173,7 +272,7 @@ pub(crate) fn stored_keys(
         .map_err(op)?
         .as_str()
         .map_err(|e| op(e.into()))?;
-    let Some(attrs) = defs.by_type.get(ty) else {
+    let Some(keys) = defs.by_type.get(ty) else {
         return Ok(Some(false));
     };
     let body = row
@@ -181,28 +280,74 @@ pub(crate) fn stored_keys(
         .map_err(op)?
         .as_bytes()
         .map_err(|e| op(e.into()))?;
-    let pick = |name: &str| attrs.iter().any(|(a, _)| a == name);
-    let mut found = |name: &str, v: &Value| {
-        if let Some((_, k)) = attrs.iter().find(|(a, _)| a == name) {
-            push_texts(*k, v, out);
-        }
-    };
-    let mut res = super::bin::mv_attrs(body, &names.get(), &pick, &mut found);
-    if let Err(BodyError::UnknownName(_)) = res {
+    let mut res = stored_texts(ty, body, &names.get(), keys, path, out);
+    if let Err(Found::Body(BodyError::UnknownName(_))) = res {
         // A number declared after this copy was read: read it again.
         let newer = names.reload(conn, path)?;
-        out.clear();
-        let mut found = |name: &str, v: &Value| {
-            if let Some((_, k)) = attrs.iter().find(|(a, _)| a == name) {
-                push_texts(*k, v, out);
-            }
-        };
-        res = super::bin::mv_attrs(body, &newer, &pick, &mut found);
+        res = stored_texts(ty, body, &newer, keys, path, out);
     }
-    res.map_err(|e| error::decode(path, format!("metaverse object {mv_id}"), e))?;
+    match res {
+        Ok(()) => {}
+        Err(Found::Body(e)) => {
+            return Err(error::decode(path, format!("metaverse object {mv_id}"), e));
+        }
+        Err(Found::Store(e)) => return Err(e),
+    }
     out.sort_unstable();
     out.dedup();
     Ok(Some(true))
+}
+
+/// Why the keys of a stored body could not be computed.
+enum Found {
+    Body(BodyError),
+    Store(StoreError),
+}
+
+/// The texts of a stored body of type `ty` under `keys` into `out`
+/// (cleared first), decoding only the attributes they read.
+fn stored_texts(
+    ty: &str,
+    body: &[u8],
+    names: &Names,
+    keys: &[IndexKey],
+    path: &Path,
+    out: &mut Vec<(i64, String)>,
+) -> Result<(), Found> {
+    out.clear();
+    let derived = keys.iter().any(|k| k.derived);
+    let pick = |name: &str| {
+        keys.iter().any(|k| {
+            if k.derived {
+                k.derive
+                    .as_ref()
+                    .is_some_and(|d| d.reads().iter().any(|r| r == name))
+            } else {
+                k.name == name
+            }
+        })
+    };
+    // What derived keys read, as an object of its own.
+    let mut read = MvObject::new(ty);
+    let mut found = |name: &str, v: &Value| {
+        for key in keys.iter().filter(|k| !k.derived && k.name == name) {
+            push_texts(key.k, v, out);
+        }
+        if derived {
+            read.attributes.insert(
+                name.to_owned(),
+                MvValue {
+                    value: v.clone(),
+                    contributor: String::new(),
+                },
+            );
+        }
+    };
+    super::bin::mv_attrs(body, names, &pick, &mut found).map_err(Found::Body)?;
+    for key in keys.iter().filter(|k| k.derived) {
+        key.push(&read, path, out).map_err(Found::Store)?;
+    }
+    Ok(())
 }
 
 /// Change the keys of object `mv_id` from `old` to `new` (both sorted and
@@ -247,67 +392,120 @@ pub(crate) fn change_keys(
     insert_keys(conn, path, mv_id, &added)
 }
 
-/// Make the declared pairs exactly `wanted`: drop the keys of pairs no longer
-/// wanted, build the keys of new pairs from the stored objects. Runs inside
-/// the caller's write transaction; returns the new definitions.
+/// Make the declared indexes exactly `wanted`: drop the keys of indexes no
+/// longer wanted, build the keys of new ones from the stored objects. Runs
+/// inside the caller's write transaction; returns the new definitions.
 pub(crate) fn set_index(
     conn: &Connection,
     path: &Path,
     names: &NameCache,
-    wanted: &[(String, String)],
+    wanted: &[MvIndexDef],
 ) -> StoreResult<IndexDefs> {
     let op = |e| error::sql(path, "change the metaverse index of store", e);
     let current = IndexDefs::load(conn, path)?;
-    let wanted: BTreeSet<(&str, &str)> = wanted
+    let wanted_set: BTreeSet<(&str, &str, bool)> = wanted
         .iter()
-        .map(|(t, a)| (t.as_str(), a.as_str()))
+        .map(|d| (d.object_type.as_str(), d.key.as_str(), d.derive.is_some()))
         .collect();
-    for (ty, attrs) in &current.by_type {
-        for (attr, k) in attrs {
-            if !wanted.contains(&(ty.as_str(), attr.as_str())) {
-                conn.execute("DELETE FROM mv_key WHERE k = ?1", [k])
-                    .map_err(op)?;
-                conn.execute("DELETE FROM mv_index WHERE k = ?1", [k])
-                    .map_err(op)?;
-                tracing::info!(store = %path.display(), mv_type = %ty, attr = %attr, "metaverse index dropped");
+    for (ty, keys) in &current.by_type {
+        for key in keys {
+            if !wanted_set.contains(&(ty.as_str(), key.name.as_str(), key.derived)) {
+                drop_index(conn, path, key.k)?;
+                tracing::info!(store = %path.display(), mv_type = %ty, index = %key.name, "metaverse index dropped");
             }
         }
     }
-    let mut buf = Vec::new();
-    for (ty, attr) in wanted {
-        if current.key(ty, attr).is_some() {
+    let mut added = BTreeSet::new();
+    for d in wanted {
+        let derived = d.derive.is_some();
+        let present = current.by_type.get(&d.object_type).is_some_and(|keys| {
+            keys.iter()
+                .any(|key| key.derived == derived && key.name == d.key)
+        });
+        if present || !added.insert((d.object_type.as_str(), d.key.as_str())) {
             continue;
         }
         conn.execute(
-            "INSERT INTO mv_index (type, attr) VALUES (?1, ?2)",
-            params![ty, attr],
+            "INSERT INTO mv_index (type, attr, derived) VALUES (?1, ?2, ?3)",
+            params![d.object_type, d.key, derived],
         )
         .map_err(op)?;
-        let k = conn.last_insert_rowid();
-        let mut stmt = conn
-            .prepare("SELECT id, data FROM mv WHERE type = ?1")
-            .map_err(op)?;
-        let mut rows = stmt.query([ty]).map_err(op)?;
-        let mut n = 0u64;
-        while let Some(row) = rows.next().map_err(op)? {
-            let id: i64 = row.get(0).map_err(op)?;
-            let obj: MvObject = codec::decode_bin(
-                row,
-                path,
-                "metaverse object",
-                super::bin::decode_mv,
-                codec::NameSrc { cache: names, conn },
-            )?;
-            if let Some(v) = obj.get(attr) {
-                buf.clear();
-                push_texts(k, v, &mut buf);
-                buf.sort_unstable();
-                buf.dedup();
-                insert_keys(conn, path, id, &buf)?;
-                n += 1;
+        let key = IndexKey {
+            name: d.key.clone(),
+            k: conn.last_insert_rowid(),
+            derived,
+            derive: d.derive.clone(),
+        };
+        build(conn, path, names, &d.object_type, &key)?;
+    }
+    Ok(IndexDefs::load(conn, path)?.with_derives(wanted))
+}
+
+fn drop_index(conn: &Connection, path: &Path, k: i64) -> StoreResult<()> {
+    let op = |e| error::sql(path, "change the metaverse index of store", e);
+    conn.execute("DELETE FROM mv_key WHERE k = ?1", [k])
+        .map_err(op)?;
+    conn.execute("DELETE FROM mv_index WHERE k = ?1", [k])
+        .map_err(op)?;
+    Ok(())
+}
+
+/// Build the keys of index `key` (of type `ty`, holding none yet) from the
+/// stored objects.
+fn build(
+    conn: &Connection,
+    path: &Path,
+    names: &NameCache,
+    ty: &str,
+    key: &IndexKey,
+) -> StoreResult<()> {
+    let op = |e| error::sql(path, "build the metaverse index of store", e);
+    let mut stmt = conn
+        .prepare("SELECT id, data FROM mv WHERE type = ?1")
+        .map_err(op)?;
+    let mut rows = stmt.query([ty]).map_err(op)?;
+    let mut buf = Vec::new();
+    let mut n = 0u64;
+    while let Some(row) = rows.next().map_err(op)? {
+        let id: i64 = row.get(0).map_err(op)?;
+        let obj: MvObject = codec::decode_bin(
+            row,
+            path,
+            "metaverse object",
+            super::bin::decode_mv,
+            codec::NameSrc { cache: names, conn },
+        )?;
+        buf.clear();
+        key.push(&obj, path, &mut buf)?;
+        if !buf.is_empty() {
+            buf.sort_unstable();
+            buf.dedup();
+            insert_keys(conn, path, id, &buf)?;
+            n += 1;
+        }
+    }
+    tracing::info!(store = %path.display(), mv_type = %ty, index = %key.name, objects = n, "metaverse index built");
+    Ok(())
+}
+
+/// Build the keys of every declared attribute index again from the stored
+/// objects (the migration to folded keys: schema version 5); a derived
+/// index, whose computation the store does not know, is dropped, to be
+/// built again when the engine declares it. Runs inside the caller's
+/// write transaction.
+pub(crate) fn rebuild(conn: &Connection, path: &Path) -> StoreResult<()> {
+    let names = NameCache::new(Names::load(conn, path)?);
+    let defs = IndexDefs::load(conn, path)?;
+    conn.execute("DELETE FROM mv_key", [])
+        .map_err(|e| error::sql(path, "rebuild the metaverse index of store", e))?;
+    for (ty, keys) in &defs.by_type {
+        for key in keys {
+            if key.derived {
+                drop_index(conn, path, key.k)?;
+            } else {
+                build(conn, path, &names, ty, key)?;
             }
         }
-        tracing::info!(store = %path.display(), mv_type = %ty, attr = %attr, objects = n, "metaverse index built");
     }
-    IndexDefs::load(conn, path)
+    Ok(())
 }

@@ -406,7 +406,7 @@ impl Ctx<'_> {
             Ok(())
         };
         match value {
-            Value::String(s) => find(s)?,
+            Value::String(s) => find(&crate::api::fold_case(s))?,
             Value::Multi(_) => {
                 for t in mvindex::texts(value) {
                     find(&t)?;
@@ -495,14 +495,14 @@ impl Ctx<'_> {
         let op = || "list metaverse objects from store".to_owned();
         let lim = i64::try_from(limit).unwrap_or(i64::MAX);
         let indexed = match (&query.object_type, &query.attribute) {
-            (Some(t), Some((a, _))) => self.defs.key(t, a),
+            (Some(t), Some((a, _))) => self.defs.attribute_key(t, a),
             _ => None,
         };
         match (&query.object_type, &query.attribute, indexed) {
             (Some(_), Some((_, v)), Some(k)) => self.collect(
                 "SELECT m.id, m.data FROM mv_key AS x JOIN mv AS m ON m.id = x.mv_id \
                  WHERE x.k = ?1 AND x.value = ?2 AND x.mv_id > ?3 ORDER BY x.mv_id LIMIT ?4",
-                params![k, v, after, lim],
+                params![k, crate::api::fold_case(v), after, lim],
                 &op,
                 |r, p| self.mv_row(r, p),
                 &mut out,
@@ -655,9 +655,11 @@ fn matches_query(
     }
     match attr {
         None => true,
-        Some((a, v)) => obj
-            .get(a)
-            .is_some_and(|val| mvindex::texts(val).iter().any(|t| t == v)),
+        Some((a, v)) => {
+            let v = crate::api::fold_case(v);
+            obj.get(a)
+                .is_some_and(|val| mvindex::any_text(val, &mut |t| t == v))
+        }
     }
 }
 

@@ -30,9 +30,13 @@ pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
 /// an updated or deleted metaverse object are computed from its stored
 /// body). Version 4 adds the name dictionary (table `name`, see `names`):
 /// bodies written since carry numbers for the names it holds (format
-/// `0xB2`); bodies of format `0xB1` are still read. A version-2 or -3
-/// store is migrated in place when opened.
-pub const SCHEMA_VERSION: i64 = 4;
+/// `0xB2`); bodies of format `0xB1` are still read. Version 5 folds the
+/// texts of the join indexes to lower case (joins ignore case, see
+/// `mvindex`) and marks derived indexes (`mv_index.derived`); the
+/// migration builds every index's keys again from the stored bodies, in
+/// the same transaction. A version-2, -3 or -4 store is migrated in place
+/// when opened.
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The oldest schema version this build opens.
 const OLDEST_SUPPORTED: i64 = 2;
@@ -72,7 +76,14 @@ DROP INDEX mv_key_mv;
 ",
     // 3 -> 4: the name dictionary.
     NAME_TABLE,
+    // 4 -> 5: derived join indexes; the keys are built again, folded
+    // (`REBUILD_JOIN_KEYS`).
+    "ALTER TABLE mv_index ADD COLUMN derived INTEGER NOT NULL DEFAULT 0;",
 ];
+
+/// The version whose migration builds the join index's keys again from
+/// the stored bodies (after its SQL, in the same transaction).
+const REBUILD_JOIN_KEYS: i64 = 5;
 
 /// The name dictionary (see `names`): append only.
 const NAME_TABLE: &str = "
@@ -110,12 +121,16 @@ CREATE TABLE mv (
     data BLOB NOT NULL
 );
 
+-- The declared join indexes: an attribute of a type, or (derived = 1) a
+-- key the engine computes, by its name.
 CREATE TABLE mv_index (
     k INTEGER PRIMARY KEY,
     type TEXT NOT NULL,
     attr TEXT NOT NULL,
+    derived INTEGER NOT NULL DEFAULT 0,
     UNIQUE (type, attr)
 );
+-- One row per text an object is found by (strings in lower case).
 CREATE TABLE mv_key (
     k INTEGER NOT NULL,
     value TEXT NOT NULL,
@@ -344,6 +359,9 @@ fn migrate(conn: &Connection, path: &Path, from: i64) -> StoreResult<()> {
                 format_args!("upgrade (to schema version {next}) store"),
                 e,
             ));
+        }
+        if next == REBUILD_JOIN_KEYS {
+            super::mvindex::rebuild(conn, path)?;
         }
         tracing::info!(store = %path.display(), version = next, "store schema migrated");
     }

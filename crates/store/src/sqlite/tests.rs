@@ -204,6 +204,12 @@ fn a_version_2_store_should_be_migrated_in_place_keeping_every_object() {
             .unwrap(),
         [7]
     );
+    // The keys were built again, folded (schema version 5).
+    assert_eq!(
+        r.mv_find("person", "employeeId", &Value::String("e1".into()))
+            .unwrap(),
+        [7]
+    );
     let people = MvQuery {
         object_type: Some("person".into()),
         ..MvQuery::default()
@@ -271,6 +277,92 @@ fn a_version_2_store_should_be_migrated_in_place_keeping_every_object() {
         .query_row("SELECT count(*) FROM mv_key", [], |r| r.get(0))
         .unwrap();
     assert_eq!(keys, 0);
+}
+
+#[test]
+fn a_version_4_store_should_get_join_keys_that_ignore_case_in_the_migration() {
+    use crate::api::MvIndexDef;
+    use autosync_model::{MvObject, MvValue, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let person = |id: &str, mail: &str| {
+        let mut o = MvObject::new("person");
+        for (k, v) in [("employeeId", id), ("mail", mail)] {
+            let value = Value::String(v.into());
+            o.attributes.insert(
+                k.into(),
+                MvValue {
+                    value,
+                    contributor: "hr".into(),
+                },
+            );
+        }
+        o
+    };
+    let (mut ada, mut alan) = (
+        person("E1", "Ada@Example.com"),
+        person("E2", "alan@example.com"),
+    );
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .declare_names(&["person", "employeeId", "mail"])
+            .unwrap();
+        store
+            .set_mv_index(&[
+                MvIndexDef::attribute("person", "employeeId"),
+                MvIndexDef::attribute("person", "mail"),
+            ])
+            .unwrap();
+        let mut txn = store.begin().unwrap();
+        txn.mv_insert(&mut ada).unwrap();
+        txn.mv_insert(&mut alan).unwrap();
+        txn.commit().unwrap();
+    }
+    // What version 4 wrote: the texts as they were, no `derived` column.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE mv_index DROP COLUMN derived;
+             DELETE FROM mv_key;
+             INSERT INTO mv_key (k, value, mv_id)
+                 SELECT k, 'E1', 1 FROM mv_index WHERE attr = 'employeeId';
+             INSERT INTO mv_key (k, value, mv_id)
+                 SELECT k, 'Ada@Example.com', 1 FROM mv_index WHERE attr = 'mail';
+             INSERT INTO mv_key (k, value, mv_id)
+                 SELECT k, 'E2', 2 FROM mv_index WHERE attr = 'employeeId';
+             INSERT INTO mv_key (k, value, mv_id)
+                 SELECT k, 'alan@example.com', 2 FROM mv_index WHERE attr = 'mail';
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        assert_eq!((ada.id, alan.id), (1, 2));
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let mut r = store.read().unwrap();
+    for (attr, text, id) in [
+        ("employeeId", "e1", ada.id),
+        ("employeeId", "E2", alan.id),
+        ("mail", "ada@example.com", ada.id),
+        ("mail", "ALAN@EXAMPLE.COM", alan.id),
+    ] {
+        assert_eq!(
+            r.mv_find("person", attr, &Value::from(text)).unwrap(),
+            [id],
+            "{attr} = {text}"
+        );
+    }
+    drop(r);
+    let texts: Vec<String> = store
+        .writer()
+        .conn
+        .prepare("SELECT value FROM mv_key ORDER BY value")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(texts, ["ada@example.com", "alan@example.com", "e1", "e2"]);
 }
 
 #[test]

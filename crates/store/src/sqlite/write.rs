@@ -431,7 +431,7 @@ impl SqliteTxn<'_> {
                 )
             })?;
         if w.defs.has_type(&obj.object_type) {
-            w.defs.keys_of(obj, &mut w.keys);
+            w.defs.keys_of(obj, path, &mut w.keys)?;
             w.fresh_wrote_mv();
             mvindex::insert_keys(&w.conn, path, id, &w.keys)?;
         }
@@ -523,7 +523,7 @@ impl StoreTxn for SqliteTxn<'_> {
         if !old_indexed && !new_indexed {
             return Ok(());
         }
-        w.defs.keys_of(obj, &mut w.keys);
+        w.defs.keys_of(obj, path, &mut w.keys)?;
         w.fresh_wrote_mv();
         mvindex::change_keys(&w.conn, path, id, &w.old_keys, &w.keys)
     }
