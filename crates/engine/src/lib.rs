@@ -25,6 +25,7 @@ mod discard;
 pub use discard::{DiscardError, Discarded};
 mod error;
 mod export;
+mod extensions;
 mod history;
 mod import;
 mod import_schema;
@@ -77,14 +78,21 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// Compiles every rule (expressions, scripts) once and declares the
-    /// metaverse join index and the configuration's names to the store.
+    /// metaverse index (the join attributes and what scripts' lookups
+    /// search) and the configuration's names to the store.
     pub fn new(
         system: Arc<SystemDef>,
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
     ) -> Result<Engine, EngineError> {
         let rules = rules::Rules::compile(&system)?;
-        store.set_mv_index(&rules.join_index())?;
+        let mut index = rules.join_index();
+        for pair in rules.lookup_index() {
+            if !index.contains(&pair) {
+                index.push(pair);
+            }
+        }
+        store.set_mv_index(&index)?;
         let names = rules.store_names(&system);
         store.declare_names(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
         Ok(Engine {

@@ -2,13 +2,16 @@
 //! join and projection rules, inbound and outbound attribute flows,
 //! provisioning, precedence and the metaverse deletion rule, with object and
 //! metaverse types resolved up front so that a sync step does no per-object
-//! work that can be done once.
+//! work that can be done once. Rules scripts (MIM's rules extensions) are
+//! compiled here too, and the metaverse attributes their lookups search
+//! are gathered for the store's index.
 
 use crate::compute::{Compute, compile_expression, program_reads};
 use crate::error::EngineError;
-use autosync_expr::Program;
+use autosync_expr::{Program, RuleScript, ScriptLimits, compile_rule_script};
 use autosync_model::{
     DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef, WhenAbsent,
+    script_variables,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::HashSet;
@@ -20,6 +23,8 @@ pub(crate) struct Rules {
     pub mas: Vec<MaRules>,
     pub ma_index: FxHashMap<String, usize>,
     pub mv_types: FxHashMap<String, MvTypeRules>,
+    /// The (MV type, attribute) pairs scripts' `mv_find` calls search.
+    pub lookups: Vec<(String, String)>,
 }
 
 /// Rules of one metaverse type.
@@ -44,6 +49,8 @@ pub(crate) enum Deletion {
     LastAuthoritative(FxHashSet<usize>),
     LastConnector,
     Never,
+    /// A script decides (MIM's `ShouldDeleteFromMV`).
+    Script(RuleScript),
 }
 
 pub(crate) struct Filter {
@@ -60,12 +67,18 @@ pub(crate) struct JoinRule {
     pub object_type: Option<String>,
     pub mv_type: String,
     pub conditions: Vec<JoinCondition>,
+    /// Picks one of the candidates (MIM's `ResolveJoinSearch`).
+    pub resolve: Option<RuleScript>,
 }
 
 pub(crate) struct Projection {
     pub object_type: Option<String>,
-    pub mv_type: String,
+    /// `None`: a script that names the type (the metaverse has several).
+    pub mv_type: Option<String>,
     pub condition: Option<Program>,
+    /// Decides instead of `condition` (MIM's `ShouldProjectToMV`): a
+    /// boolean, or the name of the metaverse type to project as.
+    pub script: Option<Program>,
 }
 
 pub(crate) struct InboundFlow {
@@ -100,8 +113,12 @@ pub(crate) struct Provisioning {
     pub condition_reads: Vec<String>,
     /// `when_absent = "evaluate"`: the condition decides with values absent.
     pub evaluate_absent: bool,
-    pub anchor: Program,
+    /// `None` only with a script (whose objects give it).
+    pub anchor: Option<Program>,
     pub dn: Option<Program>,
+    /// Decides after `condition` (MIM's `Provision`): in or out of scope,
+    /// undecided, or the objects to provision.
+    pub script: Option<RuleScript>,
     /// Join an existing, unjoined object with the new object's anchor
     /// instead of reporting `object-already-exists`.
     pub adopt: bool,
@@ -111,6 +128,8 @@ pub(crate) struct Provisioning {
 pub(crate) struct MaRules {
     pub index: usize,
     pub name: String,
+    /// The MA's object types.
+    pub object_types: Vec<String>,
     pub filters: Vec<Filter>,
     pub joins: Vec<JoinRule>,
     pub projections: Vec<Projection>,
@@ -118,6 +137,8 @@ pub(crate) struct MaRules {
     pub outbound: Vec<OutboundFlow>,
     pub provisioning: Vec<Provisioning>,
     pub deprovisioning: DeprovisionAction,
+    /// Decides the action per connector (MIM's `Deprovision`).
+    pub deprovisioning_script: Option<RuleScript>,
     /// Also deprovision joined (not provisioned) connectors when the
     /// provisioning condition turns false.
     pub deprovision_joined: bool,
@@ -200,6 +221,12 @@ impl Rules {
         out
     }
 
+    /// The (MV type, attribute) pairs scripts look metaverse objects up by:
+    /// the store must index them, like the join attributes.
+    pub fn lookup_index(&self) -> Vec<(String, String)> {
+        self.lookups.clone()
+    }
+
     /// Every name the configuration uses: MA names, object and MV types,
     /// attribute names (of the MV schema, of flows, joins, provisioning and
     /// what their expressions read). The store may number them (see
@@ -235,7 +262,7 @@ impl Rules {
                 }
             }
             for p in &ma.projections {
-                if let Some(c) = &p.condition {
+                for c in p.condition.iter().chain(p.script.iter()) {
                     program(c, &mut out);
                 }
             }
@@ -249,7 +276,7 @@ impl Rules {
             }
             for p in &ma.provisioning {
                 out.push(p.object_type.clone());
-                for c in p.condition.iter().chain([&p.anchor]).chain(p.dn.iter()) {
+                for c in p.condition.iter().chain(&p.anchor).chain(p.dn.iter()) {
                     program(c, &mut out);
                 }
             }
@@ -281,6 +308,7 @@ impl Rules {
             mas.push(c.compile(index)?);
         }
         let mut mv_types = FxHashMap::default();
+        let mut deletion_scripts = Vec::new();
         for (name, def) in &system.metaverse {
             let mut precedence = FxHashMap::default();
             for (attr, p) in &def.precedence {
@@ -307,7 +335,11 @@ impl Rules {
                 DeletionRule::LastAuthoritativeConnector { mas: listed } => {
                     let set: FxHashSet<usize> = if listed.is_empty() {
                         mas.iter()
-                            .filter(|m| m.projections.iter().any(|p| &p.mv_type == name))
+                            .filter(|m| {
+                                m.projections
+                                    .iter()
+                                    .any(|p| p.mv_type.as_ref().is_none_or(|t| t == name))
+                            })
                             .map(|m| m.index)
                             .collect()
                     } else {
@@ -317,6 +349,20 @@ impl Rules {
                             .collect()
                     };
                     Deletion::LastAuthoritative(set)
+                }
+                DeletionRule::Script { script } => {
+                    let compiled = compile_rule_script(
+                        script,
+                        script_variables::MV_DELETION,
+                        &ScriptLimits::default(),
+                    )
+                    .map_err(|e| EngineError::Rules {
+                        ma: String::new(),
+                        rule: format!("deletion script of metaverse type `{name}`"),
+                        message: e.render(script),
+                    })?;
+                    deletion_scripts.push(compiled.clone());
+                    Deletion::Script(compiled)
                 }
             };
             let targets = mas
@@ -336,10 +382,12 @@ impl Rules {
                 },
             );
         }
+        let lookups = crate::extensions::lookup_pairs(&mas, &deletion_scripts);
         let mut rules = Rules {
             mas,
             ma_index,
             mv_types,
+            lookups,
         };
         let mut types: Vec<&String> = rules.mv_types.keys().collect();
         types.sort();
@@ -384,6 +432,21 @@ impl MaCompiler<'_> {
 
     fn expr(&self, rule: &str, text: &str) -> Result<Program, EngineError> {
         compile_expression(text).map_err(|m| self.err(rule.to_owned(), m))
+    }
+
+    fn script(&self, rule: &str, text: &str) -> Result<Program, EngineError> {
+        autosync_expr::compile_script(text, &ScriptLimits::default())
+            .map_err(|e| self.err(rule.to_owned(), e.render(text)))
+    }
+
+    fn rule_script(
+        &self,
+        rule: &str,
+        text: &str,
+        variables: &[&str],
+    ) -> Result<RuleScript, EngineError> {
+        compile_rule_script(text, variables, &ScriptLimits::default())
+            .map_err(|e| self.err(rule.to_owned(), e.render(text)))
     }
 
     fn source(&self, rule: &str, source: Option<FlowSource<'_>>) -> Result<Compute, EngineError> {
@@ -437,9 +500,18 @@ impl MaCompiler<'_> {
         let mut filters = Vec::new();
         for (i, f) in d.filters.iter().enumerate() {
             let rule = format!("filter #{}", i + 1);
+            let condition = match (&f.condition, &f.script) {
+                (Some(c), None) => self.expr(&rule, c)?,
+                (None, Some(s)) => self.script(&rule, s)?,
+                _ => {
+                    return Err(
+                        self.err(rule, "exactly one of `condition` or `script` must be set")
+                    );
+                }
+            };
             filters.push(Filter {
                 object_type: self.object_type(&rule, &f.object_type)?,
-                condition: self.expr(&rule, &f.condition)?,
+                condition,
             });
         }
         let mut joins = Vec::new();
@@ -449,13 +521,15 @@ impl MaCompiler<'_> {
             let mut conditions = Vec::new();
             for c in &j.on {
                 self.mv_attr(&rule, &mv_type, &c.mv)?;
-                let cs = match (&c.cs, &c.expr) {
-                    (Some(a), None) => Compute::Attribute(a.clone()),
-                    (None, Some(e)) => self.source(&rule, Some(FlowSource::Expression(e)))?,
+                let cs = match (&c.cs, &c.expr, &c.script) {
+                    (Some(a), None, None) => Compute::Attribute(a.clone()),
+                    (None, Some(e), None) => self.source(&rule, Some(FlowSource::Expression(e)))?,
+                    (None, None, Some(s)) => self.source(&rule, Some(FlowSource::Script(s)))?,
                     _ => {
-                        return Err(
-                            self.err(rule, "each condition needs exactly one of `cs` or `expr`")
-                        );
+                        return Err(self.err(
+                            rule,
+                            "each condition needs exactly one of `cs`, `expr` or `script`",
+                        ));
                     }
                 };
                 conditions.push(JoinCondition {
@@ -466,23 +540,41 @@ impl MaCompiler<'_> {
             if conditions.is_empty() {
                 return Err(self.err(rule, "a join rule needs at least one condition in `on`"));
             }
+            let resolve = j
+                .resolve
+                .as_deref()
+                .map(|s| self.rule_script(&rule, s, script_variables::JOIN_RESOLVE))
+                .transpose()?;
             joins.push(JoinRule {
                 object_type: self.object_type(&rule, &j.object_type)?,
                 mv_type,
                 conditions,
+                resolve,
             });
         }
         let mut projections = Vec::new();
         for (i, p) in d.projection.iter().enumerate() {
             let rule = format!("projection rule #{}", i + 1);
+            let script = p
+                .script
+                .as_deref()
+                .map(|s| self.script(&rule, s))
+                .transpose()?;
+            // A script may name the type itself.
+            let mv_type = match self.mv_type(&rule, &p.mv_type) {
+                Ok(t) => Some(t),
+                Err(_) if script.is_some() && p.mv_type.is_none() => None,
+                Err(e) => return Err(e),
+            };
             projections.push(Projection {
                 object_type: self.object_type(&rule, &p.object_type)?,
-                mv_type: self.mv_type(&rule, &p.mv_type)?,
+                mv_type,
                 condition: p
                     .condition
                     .as_deref()
                     .map(|c| self.expr(&rule, c))
                     .transpose()?,
+                script,
             });
         }
         let mut inbound = Vec::new();
@@ -558,9 +650,20 @@ impl MaCompiler<'_> {
                 condition,
                 condition_reads,
                 evaluate_absent: p.when_absent == WhenAbsent::Evaluate,
-                anchor: self.expr(&rule, &p.anchor)?,
+                anchor: match (&p.anchor, &p.script) {
+                    (Some(a), _) => Some(self.expr(&rule, a)?),
+                    (None, Some(_)) => None,
+                    (None, None) => {
+                        return Err(self.err(rule, "`anchor` is needed (or a `script`)"));
+                    }
+                },
                 dn: p.dn.as_deref().map(|c| self.expr(&rule, c)).transpose()?,
                 adopt: p.adopt,
+                script: p
+                    .script
+                    .as_deref()
+                    .map(|s| self.rule_script(&rule, s, script_variables::PROVISIONING))
+                    .transpose()?,
             });
         }
         let mut reads = Some(HashSet::new());
@@ -578,6 +681,7 @@ impl MaCompiler<'_> {
             inbound_reads: reads,
             index,
             name: d.name.clone(),
+            object_types: d.object_types.iter().map(|t| t.name.clone()).collect(),
             filters,
             joins,
             projections,
@@ -585,6 +689,13 @@ impl MaCompiler<'_> {
             outbound,
             provisioning,
             deprovisioning: d.deprovisioning,
+            deprovisioning_script: d
+                .deprovisioning_script
+                .as_deref()
+                .map(|s| {
+                    self.rule_script("deprovisioning script", s, script_variables::DEPROVISIONING)
+                })
+                .transpose()?,
             deprovision_joined: d.deprovision_joined,
         })
     }

@@ -106,6 +106,11 @@ impl RuleScript {
         self.script.finds()
     }
 
+    /// Whether the script reads `mv`.
+    pub fn reads_mv(&self) -> bool {
+        self.script.reads_mv()
+    }
+
     /// Whether the script makes metaverse lookups.
     pub fn makes_lookups(&self) -> bool {
         self.script.makes_lookups()

@@ -4,6 +4,7 @@
 mod conflict;
 mod converge;
 mod export;
+mod extensions;
 mod fixture;
 mod flow_reads;
 mod import;
