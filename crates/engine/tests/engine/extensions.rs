@@ -423,3 +423,26 @@ fn a_lookup_should_see_people_written_earlier_in_the_same_sync_and_names_should_
         ["jsmith2", "jsmith3", "jsmith"]
     );
 }
+
+#[test]
+fn lookups_should_see_the_names_given_in_earlier_batches_and_bulk_parts() {
+    let mut hr = String::from("id,first,last,dept,roles\n");
+    for i in 1..=50 {
+        hr.push_str(&format!("{i},John,Smith,,\n"));
+    }
+    let w = world(&unique_config(), &hr);
+    // Batches of 7: five per bulk transaction, committed part by part.
+    let mut opts = autosync_engine::RunOptions::manual("test");
+    opts.sync_batch = std::num::NonZeroUsize::new(7);
+    let r = w.engine.run_profile("hr", "full-sync", opts).unwrap();
+    assert_eq!(r.status, RunStatus::Success);
+    let mut names: Vec<String> = w
+        .mv_all()
+        .iter()
+        .filter_map(|m| m.get("accountName").map(|v| v.to_text()))
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 50, "{names:?}");
+    assert!(names.contains(&"jsmith".to_owned()) && names.contains(&"jsmith50".to_owned()));
+}
