@@ -203,8 +203,10 @@ fn quickstart_should_give_people_with_the_same_name_distinct_usernames_and_keep_
     // Zed leaves and a third namesake arrives: Zoe keeps `zquux2`, the new
     // person gets the name that became free.
     w.edit("data/hr.csv", |text| {
-        text.replace("E99001,Zed,Quux,Zed.Quux@example.com,Sales,Rep,,active\n", "")
-            + "E99003,Zack,Quux,Zack.Quux@example.com,Sales,Rep,,active\n"
+        text.replace(
+            "E99001,Zed,Quux,Zed.Quux@example.com,Sales,Rep,,active\n",
+            "",
+        ) + "E99003,Zack,Quux,Zack.Quux@example.com,Sales,Rep,,active\n"
     });
     w.cycle();
     let after = usernames(&w);

@@ -446,3 +446,13 @@ fn lookups_should_see_the_names_given_in_earlier_batches_and_bulk_parts() {
     assert_eq!(names.len(), 50, "{names:?}");
     assert!(names.contains(&"jsmith".to_owned()) && names.contains(&"jsmith50".to_owned()));
 }
+
+#[test]
+fn the_config_readme_example_of_every_hook_should_load_and_compile() {
+    let readme = include_str!("../../../config/README.md");
+    let section = &readme[readme.find("## Rules extensions: scripts").unwrap()..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let end = start + section[start..].find("```").unwrap();
+    let w = World::new(&section[start..end], &[]);
+    assert_eq!(w.engine.system().mas.len(), 3);
+}
