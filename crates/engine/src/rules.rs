@@ -4,14 +4,15 @@
 //! metaverse types resolved up front so that a sync step does no per-object
 //! work that can be done once. Rules scripts (MIM's rules extensions) are
 //! compiled here too, and the metaverse attributes their lookups search
-//! are gathered for the store's index.
+//! are gathered for the store's index (`scripted`).
+
+mod scripted;
 
 use crate::compute::{Compute, compile_expression, program_reads};
 use crate::error::EngineError;
-use autosync_expr::{Program, RuleScript, ScriptLimits, compile_rule_script};
+use autosync_expr::{Program, RuleScript};
 use autosync_model::{
-    DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef, WhenAbsent,
-    script_variables,
+    DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef, script_variables,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::HashSet;
@@ -351,16 +352,7 @@ impl Rules {
                     Deletion::LastAuthoritative(set)
                 }
                 DeletionRule::Script { script } => {
-                    let compiled = compile_rule_script(
-                        script,
-                        script_variables::MV_DELETION,
-                        &ScriptLimits::default(),
-                    )
-                    .map_err(|e| EngineError::Rules {
-                        ma: String::new(),
-                        rule: format!("deletion script of metaverse type `{name}`"),
-                        message: e.render(script),
-                    })?;
+                    let compiled = scripted::deletion_script(name, script)?;
                     deletion_scripts.push(compiled.clone());
                     Deletion::Script(compiled)
                 }
@@ -382,7 +374,7 @@ impl Rules {
                 },
             );
         }
-        let lookups = crate::extensions::lookup_pairs(&mas, &deletion_scripts);
+        let lookups = scripted::lookup_pairs(&mas, &deletion_scripts);
         let mut rules = Rules {
             mas,
             ma_index,
@@ -434,21 +426,6 @@ impl MaCompiler<'_> {
         compile_expression(text).map_err(|m| self.err(rule.to_owned(), m))
     }
 
-    fn script(&self, rule: &str, text: &str) -> Result<Program, EngineError> {
-        autosync_expr::compile_script(text, &ScriptLimits::default())
-            .map_err(|e| self.err(rule.to_owned(), e.render(text)))
-    }
-
-    fn rule_script(
-        &self,
-        rule: &str,
-        text: &str,
-        variables: &[&str],
-    ) -> Result<RuleScript, EngineError> {
-        compile_rule_script(text, variables, &ScriptLimits::default())
-            .map_err(|e| self.err(rule.to_owned(), e.render(text)))
-    }
-
     fn source(&self, rule: &str, source: Option<FlowSource<'_>>) -> Result<Compute, EngineError> {
         let source = source.ok_or_else(|| {
             self.err(
@@ -497,23 +474,7 @@ impl MaCompiler<'_> {
 
     fn compile(&self, index: usize) -> Result<MaRules, EngineError> {
         let d = self.def;
-        let mut filters = Vec::new();
-        for (i, f) in d.filters.iter().enumerate() {
-            let rule = format!("filter #{}", i + 1);
-            let condition = match (&f.condition, &f.script) {
-                (Some(c), None) => self.expr(&rule, c)?,
-                (None, Some(s)) => self.script(&rule, s)?,
-                _ => {
-                    return Err(
-                        self.err(rule, "exactly one of `condition` or `script` must be set")
-                    );
-                }
-            };
-            filters.push(Filter {
-                object_type: self.object_type(&rule, &f.object_type)?,
-                condition,
-            });
-        }
+        let filters = self.filters()?;
         let mut joins = Vec::new();
         for (i, j) in d.join.iter().enumerate() {
             let rule = format!("join rule #{}", i + 1);
@@ -552,31 +513,7 @@ impl MaCompiler<'_> {
                 resolve,
             });
         }
-        let mut projections = Vec::new();
-        for (i, p) in d.projection.iter().enumerate() {
-            let rule = format!("projection rule #{}", i + 1);
-            let script = p
-                .script
-                .as_deref()
-                .map(|s| self.script(&rule, s))
-                .transpose()?;
-            // A script may name the type itself.
-            let mv_type = match self.mv_type(&rule, &p.mv_type) {
-                Ok(t) => Some(t),
-                Err(_) if script.is_some() && p.mv_type.is_none() => None,
-                Err(e) => return Err(e),
-            };
-            projections.push(Projection {
-                object_type: self.object_type(&rule, &p.object_type)?,
-                mv_type,
-                condition: p
-                    .condition
-                    .as_deref()
-                    .map(|c| self.expr(&rule, c))
-                    .transpose()?,
-                script,
-            });
-        }
+        let projections = self.projections()?;
         let mut inbound = Vec::new();
         for f in &d.import_flows {
             let rule = format!("import flow to `{}`", f.mv);
@@ -622,50 +559,7 @@ impl MaCompiler<'_> {
                 initial_only: f.initial_only,
             });
         }
-        let mut provisioning = Vec::new();
-        for (i, p) in d.provisioning.iter().enumerate() {
-            let rule = format!("provisioning rule #{}", i + 1);
-            let object_type = match self.object_type(&rule, &p.object_type)? {
-                Some(t) => t,
-                None if d.object_types.len() == 1 => d.object_types[0].name.clone(),
-                None => {
-                    return Err(self.err(
-                        rule,
-                        "`object_type` is needed because the MA has several object types",
-                    ));
-                }
-            };
-            let condition = p
-                .condition
-                .as_deref()
-                .map(|c| self.expr(&rule, c))
-                .transpose()?;
-            let condition_reads = condition
-                .as_ref()
-                .map(|c| c.attributes().to_vec())
-                .unwrap_or_default();
-            provisioning.push(Provisioning {
-                mv_type: self.mv_type(&rule, &p.mv_type)?,
-                object_type,
-                condition,
-                condition_reads,
-                evaluate_absent: p.when_absent == WhenAbsent::Evaluate,
-                anchor: match (&p.anchor, &p.script) {
-                    (Some(a), _) => Some(self.expr(&rule, a)?),
-                    (None, Some(_)) => None,
-                    (None, None) => {
-                        return Err(self.err(rule, "`anchor` is needed (or a `script`)"));
-                    }
-                },
-                dn: p.dn.as_deref().map(|c| self.expr(&rule, c)).transpose()?,
-                adopt: p.adopt,
-                script: p
-                    .script
-                    .as_deref()
-                    .map(|s| self.rule_script(&rule, s, script_variables::PROVISIONING))
-                    .transpose()?,
-            });
-        }
+        let provisioning = self.provisioning()?;
         let mut reads = Some(HashSet::new());
         let all = inbound
             .iter()

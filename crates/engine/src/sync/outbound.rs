@@ -187,27 +187,28 @@ impl Syncer<'_> {
             self.load_others(txn, mv, source_id)?;
             let MvWork { obj, others, .. } = mv;
             let others = others.get_or_insert_with(Vec::new);
-            let mut connected: Vec<String> = Vec::new();
+            let mut connected = false;
+            // Under `Scope::Several`: the anchors the MA has.
+            let mut anchors: Vec<String> = Vec::new();
             for (x, action) in others.iter_mut() {
                 if x.ma != target.name || *action == Action::Delete || !is_connector_of(x, obj) {
                     continue;
                 }
+                connected = true;
                 if matches!(scope, Scope::Several(_)) {
-                    connected.push(x.anchor.clone());
-                } else if connected.is_empty() {
-                    connected.push(String::new());
+                    anchors.push(x.anchor.clone());
                 }
                 let a = self.keep_in_step(txn, target, x, obj, &scope.of(x), counters)?;
                 *action = (*action).max(a);
             }
             match &scope {
-                Scope::In(plan) if connected.is_empty() => {
+                Scope::In(plan) if !connected => {
                     self.provision(txn, target, plan, obj, others, inserts, counters)?;
                 }
                 Scope::Several(plans) => {
                     let missing = plans
                         .iter()
-                        .filter(|p| p.anchor.as_ref().is_some_and(|a| !connected.contains(a)));
+                        .filter(|p| p.anchor.as_ref().is_some_and(|a| !anchors.contains(a)));
                     for plan in missing {
                         self.provision(txn, target, plan, obj, others, inserts, counters)?;
                     }
