@@ -154,7 +154,7 @@ pub(crate) fn compile_with(
         let help = match help {
             Some(h) if !variables.is_empty() && message.contains("ndefined variable") => {
                 Some(format!(
-                    "{h}; this script can also read: `mv`, {}",
+                    "{h}; this script can also read: {}",
                     variables
                         .iter()
                         .map(|v| format!("`{v}`"))
