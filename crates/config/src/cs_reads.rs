@@ -7,7 +7,7 @@
 
 use crate::diagnostic::PathSegment;
 use crate::validate::key_path;
-use autosync_expr::{ScriptLimits, compile_expr, compile_script};
+use autosync_expr::{ScriptLimits, compile_expr, compile_rule_script, compile_script};
 use autosync_model::MaDef;
 
 /// One name read from the connector space.
@@ -33,20 +33,30 @@ pub fn cs_reads(ma: &MaDef, index: usize) -> Vec<CsRead<'_>> {
     let mut out = Vec::new();
     let mut add = |at, rule: &str, object_type, value| push(&mut out, at, rule, object_type, value);
     for (r, f) in ma.filters.iter().enumerate() {
-        let at = key_path!["ma", index, "filters", r, "condition"];
+        let (key, value) = match (&f.condition, &f.script) {
+            (Some(c), None) => ("condition", Value::Expression(c)),
+            (None, Some(s)) => ("script", Value::Script(s)),
+            _ => continue,
+        };
+        let at = key_path!["ma", index, "filters", r, key];
         let rule = format!("filter #{}", r + 1);
-        let value = Value::Expression(&f.condition);
         add(at, &rule, f.object_type.as_deref(), value);
     }
     for (r, j) in ma.join.iter().enumerate() {
         let rule = format!("join rule #{}", r + 1);
         for (k, on) in j.on.iter().enumerate() {
-            let (key, value) = match (&on.cs, &on.expr) {
-                (Some(cs), None) => ("cs", Value::Attribute(cs)),
-                (None, Some(e)) => ("expr", Value::Expression(e)),
+            let (key, value) = match (&on.cs, &on.expr, &on.script) {
+                (Some(cs), None, None) => ("cs", Value::Attribute(cs)),
+                (None, Some(e), None) => ("expr", Value::Expression(e)),
+                (None, None, Some(s)) => ("script", Value::Script(s)),
                 _ => continue,
             };
             let at = key_path!["ma", index, "join", r, "on", k, key];
+            add(at, &rule, j.object_type.as_deref(), value);
+        }
+        if let Some(resolve) = &j.resolve {
+            let at = key_path!["ma", index, "join", r, "resolve"];
+            let value = Value::RuleScript(resolve, autosync_model::script_variables::JOIN_RESOLVE);
             add(at, &rule, j.object_type.as_deref(), value);
         }
     }
@@ -56,6 +66,11 @@ pub fn cs_reads(ma: &MaDef, index: usize) -> Vec<CsRead<'_>> {
             let rule = format!("projection rule #{}", r + 1);
             let value = Value::Expression(condition);
             add(at, &rule, p.object_type.as_deref(), value);
+        }
+        if let Some(script) = &p.script {
+            let at = key_path!["ma", index, "projection", r, "script"];
+            let rule = format!("projection rule #{}", r + 1);
+            add(at, &rule, p.object_type.as_deref(), Value::Script(script));
         }
     }
     for (r, f) in ma.import_flows.iter().enumerate() {
@@ -96,6 +111,12 @@ fn push<'a>(
             Ok(p) => (p.attributes().to_vec(), Some(src), true),
             Err(_) => return,
         },
+        Value::RuleScript(src, variables) => {
+            match compile_rule_script(src, variables, &ScriptLimits::default()) {
+                Ok(p) => (p.attributes().to_vec(), Some(src), true),
+                Err(_) => return,
+            }
+        }
     };
     for name in names {
         out.push(CsRead {
@@ -114,4 +135,6 @@ enum Value<'a> {
     Attribute(&'a str),
     Expression(&'a str),
     Script(&'a str),
+    /// A rules script reading these variables besides `attrs`.
+    RuleScript(&'a str, &'static [&'static str]),
 }

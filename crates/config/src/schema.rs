@@ -36,7 +36,10 @@ pub const ROOT: Node = Node::Table(&[
 const MV_TYPE: Node = Node::Table(&[
     ("attributes", LEAF),
     ("precedence", Node::Map(&LEAF)),
-    ("deletion", Node::Table(&[("rule", LEAF), ("mas", LEAF)])),
+    (
+        "deletion",
+        Node::Table(&[("rule", LEAF), ("mas", LEAF), ("script", LEAF)]),
+    ),
 ]);
 
 const MA: Node = Node::Table(&[
@@ -52,7 +55,11 @@ const MA: Node = Node::Table(&[
     ),
     (
         "filters",
-        Node::Array(&Node::Table(&[("object_type", LEAF), ("condition", LEAF)])),
+        Node::Array(&Node::Table(&[
+            ("object_type", LEAF),
+            ("condition", LEAF),
+            ("script", LEAF),
+        ])),
     ),
     (
         "join",
@@ -64,11 +71,13 @@ const MA: Node = Node::Table(&[
                 Node::Array(&Node::Table(&[
                     ("cs", LEAF),
                     ("expr", LEAF),
+                    ("script", LEAF),
                     ("mv", LEAF),
                     ("mv_expr", LEAF),
                 ])),
             ),
             ("case_sensitive", LEAF),
+            ("resolve", LEAF),
         ])),
     ),
     (
@@ -77,6 +86,7 @@ const MA: Node = Node::Table(&[
             ("object_type", LEAF),
             ("mv_type", LEAF),
             ("condition", LEAF),
+            ("script", LEAF),
         ])),
     ),
     (
@@ -114,9 +124,11 @@ const MA: Node = Node::Table(&[
             ("dn", LEAF),
             ("when_absent", LEAF),
             ("adopt", LEAF),
+            ("script", LEAF),
         ])),
     ),
     ("deprovisioning", LEAF),
+    ("deprovisioning_script", LEAF),
     ("deprovision_joined", LEAF),
     ("run_profiles", Node::Map(&LEAF)),
     ("export_deletion_threshold", LEAF),
@@ -225,6 +237,16 @@ mod tests {
                 },
             },
         );
+        metaverse.insert(
+            "group".to_owned(),
+            MvTypeDef {
+                attributes: vec!["a".into()],
+                precedence: BTreeMap::new(),
+                deletion: DeletionRule::Script {
+                    script: "true".into(),
+                },
+            },
+        );
         let mut run_profiles = BTreeMap::new();
         run_profiles.insert("p".to_owned(), vec![StepType::FullImport]);
         let ma = MaDef {
@@ -240,7 +262,8 @@ mod tests {
             }],
             filters: vec![FilterDef {
                 object_type: some(),
-                condition: "x".into(),
+                condition: some(),
+                script: some(),
             }],
             join: vec![JoinRuleDef {
                 object_type: some(),
@@ -248,15 +271,18 @@ mod tests {
                 on: vec![JoinCondition {
                     cs: some(),
                     expr: some(),
+                    script: some(),
                     mv: some(),
                     mv_expr: some(),
                 }],
                 case_sensitive: true,
+                resolve: some(),
             }],
             projection: vec![ProjectionDef {
                 object_type: some(),
                 mv_type: some(),
                 condition: some(),
+                script: some(),
             }],
             import_flows: vec![ImportFlowDef {
                 object_type: some(),
@@ -281,12 +307,14 @@ mod tests {
                 mv_type: some(),
                 object_type: some(),
                 condition: some(),
-                anchor: "x".into(),
+                anchor: some(),
                 dn: some(),
                 when_absent: WhenAbsent::Evaluate,
                 adopt: true,
+                script: some(),
             }],
             deprovisioning: DeprovisionAction::Delete,
+            deprovisioning_script: some(),
             deprovision_joined: true,
             run_profiles,
             export_deletion_threshold: DeletionThreshold {

@@ -31,6 +31,7 @@ mod discard;
 pub use discard::{DiscardError, Discarded};
 mod error;
 mod export;
+mod extensions;
 mod history;
 mod import;
 mod import_schema;
@@ -89,14 +90,22 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// Compiles every rule (expressions, scripts) once and declares the
-    /// metaverse join index and the configuration's names to the store.
+    /// metaverse index (the join attributes and what scripts' lookups
+    /// search) and the configuration's names to the store.
     pub fn new(
         system: Arc<SystemDef>,
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
     ) -> Result<Engine, EngineError> {
         let rules = rules::Rules::compile(&system)?;
-        store.set_mv_index(&rules.join_index())?;
+        let mut index = rules.join_index();
+        for (mv_type, attr) in rules.lookup_index() {
+            let def = autosync_store::MvIndexDef::attribute(&mv_type, &attr);
+            if !index.contains(&def) {
+                index.push(def);
+            }
+        }
+        store.set_mv_index(&index)?;
         let names = rules.store_names(&system);
         store.declare_names(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
         let fingerprints = applied::Fingerprints::of(&system);

@@ -2,13 +2,17 @@
 //! join and projection rules, inbound and outbound attribute flows,
 //! provisioning, precedence and the metaverse deletion rule, with object and
 //! metaverse types resolved up front so that a sync step does no per-object
-//! work that can be done once.
+//! work that can be done once. Rules scripts (MIM's rules extensions) are
+//! compiled here too, and the metaverse attributes their lookups search
+//! are gathered for the store's index (`scripted`).
+
+mod scripted;
 
 use crate::compute::{Compute, compile_expression, program_reads};
 use crate::error::EngineError;
-use autosync_expr::Program;
+use autosync_expr::{Program, RuleScript};
 use autosync_model::{
-    DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef, WhenAbsent,
+    DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef, script_variables,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::HashSet;
@@ -23,6 +27,8 @@ pub(crate) struct Rules {
     pub mas: Vec<MaRules>,
     pub ma_index: FxHashMap<String, usize>,
     pub mv_types: FxHashMap<String, MvTypeRules>,
+    /// The (MV type, attribute) pairs scripts' `mv_find` calls search.
+    pub lookups: Vec<(String, String)>,
 }
 
 /// Rules of one metaverse type.
@@ -47,6 +53,8 @@ pub(crate) enum Deletion {
     LastAuthoritative(FxHashSet<usize>),
     LastConnector,
     Never,
+    /// A script decides (MIM's `ShouldDeleteFromMV`).
+    Script(RuleScript),
 }
 
 pub(crate) struct Filter {
@@ -56,8 +64,12 @@ pub(crate) struct Filter {
 
 pub(crate) struct Projection {
     pub object_type: Option<String>,
-    pub mv_type: String,
+    /// `None`: a script that names the type (the metaverse has several).
+    pub mv_type: Option<String>,
     pub condition: Option<Program>,
+    /// Decides instead of `condition` (MIM's `ShouldProjectToMV`): a
+    /// boolean, or the name of the metaverse type to project as.
+    pub script: Option<Program>,
 }
 
 pub(crate) struct InboundFlow {
@@ -92,8 +104,12 @@ pub(crate) struct Provisioning {
     pub condition_reads: Vec<String>,
     /// `when_absent = "evaluate"`: the condition decides with values absent.
     pub evaluate_absent: bool,
-    pub anchor: Program,
+    /// `None` only with a script (whose objects give it).
+    pub anchor: Option<Program>,
     pub dn: Option<Program>,
+    /// Decides after `condition` (MIM's `Provision`): in or out of scope,
+    /// undecided, or the objects to provision.
+    pub script: Option<RuleScript>,
     /// Join an existing, unjoined object with the new object's anchor
     /// instead of reporting `object-already-exists`.
     pub adopt: bool,
@@ -103,6 +119,8 @@ pub(crate) struct Provisioning {
 pub(crate) struct MaRules {
     pub index: usize,
     pub name: String,
+    /// The MA's object types.
+    pub object_types: Vec<String>,
     pub filters: Vec<Filter>,
     pub joins: Vec<JoinRule>,
     pub projections: Vec<Projection>,
@@ -110,6 +128,8 @@ pub(crate) struct MaRules {
     pub outbound: Vec<OutboundFlow>,
     pub provisioning: Vec<Provisioning>,
     pub deprovisioning: DeprovisionAction,
+    /// Decides the action per connector (MIM's `Deprovision`).
+    pub deprovisioning_script: Option<RuleScript>,
     /// Also deprovision joined (not provisioned) connectors when the
     /// provisioning condition turns false.
     pub deprovision_joined: bool,
@@ -129,6 +149,8 @@ impl MaRules {
         MaRules {
             index,
             name: name.to_owned(),
+            object_types: Vec::new(),
+            deprovisioning_script: None,
             filters: Vec::new(),
             joins: Vec::new(),
             projections: Vec::new(),
@@ -202,6 +224,12 @@ impl Rules {
         }
     }
 
+    /// The (MV type, attribute) pairs scripts look metaverse objects up by:
+    /// the store must index them, like the join attributes.
+    pub fn lookup_index(&self) -> Vec<(String, String)> {
+        self.lookups.clone()
+    }
+
     /// Every name the configuration uses: MA names, object and MV types,
     /// attribute names (of the MV schema, of flows, joins, provisioning and
     /// what their expressions read). The store may number them (see
@@ -237,7 +265,7 @@ impl Rules {
                 }
             }
             for p in &ma.projections {
-                if let Some(c) = &p.condition {
+                for c in p.condition.iter().chain(p.script.iter()) {
                     program(c, &mut out);
                 }
             }
@@ -251,7 +279,7 @@ impl Rules {
             }
             for p in &ma.provisioning {
                 out.push(p.object_type.clone());
-                for c in p.condition.iter().chain([&p.anchor]).chain(p.dn.iter()) {
+                for c in p.condition.iter().chain(&p.anchor).chain(p.dn.iter()) {
                     program(c, &mut out);
                 }
             }
@@ -283,6 +311,7 @@ impl Rules {
             mas.push(c.compile(index)?);
         }
         let mut mv_types = FxHashMap::default();
+        let mut deletion_scripts = Vec::new();
         for (name, def) in &system.metaverse {
             let mut precedence = FxHashMap::default();
             for (attr, p) in &def.precedence {
@@ -309,7 +338,11 @@ impl Rules {
                 DeletionRule::LastAuthoritativeConnector { mas: listed } => {
                     let set: FxHashSet<usize> = if listed.is_empty() {
                         mas.iter()
-                            .filter(|m| m.projections.iter().any(|p| &p.mv_type == name))
+                            .filter(|m| {
+                                m.projections
+                                    .iter()
+                                    .any(|p| p.mv_type.as_ref().is_none_or(|t| t == name))
+                            })
                             .map(|m| m.index)
                             .collect()
                     } else {
@@ -319,6 +352,11 @@ impl Rules {
                             .collect()
                     };
                     Deletion::LastAuthoritative(set)
+                }
+                DeletionRule::Script { script } => {
+                    let compiled = scripted::deletion_script(name, script)?;
+                    deletion_scripts.push(compiled.clone());
+                    Deletion::Script(compiled)
                 }
             };
             let targets = mas
@@ -338,10 +376,12 @@ impl Rules {
                 },
             );
         }
+        let lookups = scripted::lookup_pairs(&mas, &deletion_scripts);
         let mut rules = Rules {
             mas,
             ma_index,
             mv_types,
+            lookups,
         };
         let mut types: Vec<&String> = rules.mv_types.keys().collect();
         types.sort();
@@ -436,28 +476,9 @@ impl MaCompiler<'_> {
 
     fn compile(&self, index: usize) -> Result<MaRules, EngineError> {
         let d = self.def;
-        let mut filters = Vec::new();
-        for (i, f) in d.filters.iter().enumerate() {
-            let rule = format!("filter #{}", i + 1);
-            filters.push(Filter {
-                object_type: self.object_type(&rule, &f.object_type)?,
-                condition: self.expr(&rule, &f.condition)?,
-            });
-        }
+        let filters = self.filters()?;
         let joins = self.joins()?;
-        let mut projections = Vec::new();
-        for (i, p) in d.projection.iter().enumerate() {
-            let rule = format!("projection rule #{}", i + 1);
-            projections.push(Projection {
-                object_type: self.object_type(&rule, &p.object_type)?,
-                mv_type: self.mv_type(&rule, &p.mv_type)?,
-                condition: p
-                    .condition
-                    .as_deref()
-                    .map(|c| self.expr(&rule, c))
-                    .transpose()?,
-            });
-        }
+        let projections = self.projections()?;
         let mut inbound = Vec::new();
         for f in &d.import_flows {
             let rule = format!("import flow to `{}`", f.mv);
@@ -503,39 +524,7 @@ impl MaCompiler<'_> {
                 initial_only: f.initial_only,
             });
         }
-        let mut provisioning = Vec::new();
-        for (i, p) in d.provisioning.iter().enumerate() {
-            let rule = format!("provisioning rule #{}", i + 1);
-            let object_type = match self.object_type(&rule, &p.object_type)? {
-                Some(t) => t,
-                None if d.object_types.len() == 1 => d.object_types[0].name.clone(),
-                None => {
-                    return Err(self.err(
-                        rule,
-                        "`object_type` is needed because the MA has several object types",
-                    ));
-                }
-            };
-            let condition = p
-                .condition
-                .as_deref()
-                .map(|c| self.expr(&rule, c))
-                .transpose()?;
-            let condition_reads = condition
-                .as_ref()
-                .map(|c| c.attributes().to_vec())
-                .unwrap_or_default();
-            provisioning.push(Provisioning {
-                mv_type: self.mv_type(&rule, &p.mv_type)?,
-                object_type,
-                condition,
-                condition_reads,
-                evaluate_absent: p.when_absent == WhenAbsent::Evaluate,
-                anchor: self.expr(&rule, &p.anchor)?,
-                dn: p.dn.as_deref().map(|c| self.expr(&rule, c)).transpose()?,
-                adopt: p.adopt,
-            });
-        }
+        let provisioning = self.provisioning()?;
         let mut reads = Some(HashSet::new());
         let all = inbound
             .iter()
@@ -565,6 +554,7 @@ impl MaCompiler<'_> {
             inbound_reads: reads,
             index,
             name: d.name.clone(),
+            object_types: d.object_types.iter().map(|t| t.name.clone()).collect(),
             filters,
             joins,
             projections,
@@ -572,6 +562,13 @@ impl MaCompiler<'_> {
             outbound,
             provisioning,
             deprovisioning: d.deprovisioning,
+            deprovisioning_script: d
+                .deprovisioning_script
+                .as_deref()
+                .map(|s| {
+                    self.rule_script("deprovisioning script", s, script_variables::DEPROVISIONING)
+                })
+                .transpose()?,
             deprovision_joined: d.deprovision_joined,
         })
     }

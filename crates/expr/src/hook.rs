@@ -92,7 +92,7 @@ impl HookScript {
     }
 }
 
-fn json_to_dynamic(value: &Json) -> Dynamic {
+pub(crate) fn json_to_dynamic(value: &Json) -> Dynamic {
     match value {
         Json::Null => Dynamic::UNIT,
         Json::Bool(b) => Dynamic::from_bool(*b),
@@ -113,7 +113,7 @@ fn json_to_dynamic(value: &Json) -> Dynamic {
     }
 }
 
-fn dynamic_to_json(value: Dynamic, what: &str) -> Result<Json, EvalError> {
+pub(crate) fn dynamic_to_json(value: Dynamic, what: &str) -> Result<Json, EvalError> {
     let value = value.flatten();
     let type_name = value.type_name();
     if value.is_unit() {
@@ -156,7 +156,7 @@ fn dynamic_to_json(value: Dynamic, what: &str) -> Result<Json, EvalError> {
     };
     converted.ok_or_else(|| {
         EvalError::from_script(format!(
-            "{what} is a {type_name}, which a hook cannot return (use a string, integer, boolean, array, map or nothing)"
+            "{what} is a {type_name}, which the script cannot return (use a string, integer, boolean, array, map or nothing)"
         ))
     })
 }

@@ -4,6 +4,7 @@
 use crate::ast::Node;
 use crate::error::{CompileError, EvalError};
 use crate::eval::truth;
+use crate::lookups::Context;
 use crate::parser::parse;
 use crate::script::{ScriptLimits, ScriptProgram, compile_rhai};
 use autosync_model::{Attributes, FlowSource, Value};
@@ -183,19 +184,66 @@ impl Program {
 
     /// The value for one input; `None` means absent.
     pub fn eval(&self, input: &dyn Lookup) -> Result<Option<Value>, EvalError> {
+        self.eval_in(input, &mut Context::default())
+    }
+
+    /// The value for one input, in a context: the metaverse object a
+    /// script reads as `mv`, and what answers its metaverse lookups
+    /// (needed only when [`needs_context`](Self::needs_context)).
+    pub fn eval_in(
+        &self,
+        input: &dyn Lookup,
+        ctx: &mut Context<'_>,
+    ) -> Result<Option<Value>, EvalError> {
         match &self.inner.body {
             Body::Expr(node) => Ok(node.eval(input)?.into_value()),
-            Body::Script(script) => script.eval(input),
+            Body::Script(script) => script.eval(input, ctx),
         }
     }
 
     /// The value as a condition: absent is false, a non-boolean value is an
     /// error.
     pub fn eval_bool(&self, input: &dyn Lookup) -> Result<bool, EvalError> {
+        self.eval_bool_in(input, &mut Context::default())
+    }
+
+    /// [`eval_bool`](Self::eval_bool) in a context (see
+    /// [`eval_in`](Self::eval_in)).
+    pub fn eval_bool_in(
+        &self,
+        input: &dyn Lookup,
+        ctx: &mut Context<'_>,
+    ) -> Result<bool, EvalError> {
         match &self.inner.body {
             Body::Expr(node) => node.eval_bool(input, "the condition"),
-            Body::Script(script) => truth(script.eval(input)?.as_ref(), "the script's result")
+            Body::Script(script) => truth(script.eval(input, ctx)?.as_ref(), "the script's result")
                 .map_err(|e| EvalError::from_script(e.message)),
+        }
+    }
+
+    /// Whether the program needs a [`Context`]: a script that reads `mv` or
+    /// makes metaverse lookups.
+    pub fn needs_context(&self) -> bool {
+        self.reads_mv() || self.makes_lookups()
+    }
+
+    /// Whether the program is a script that reads `mv` (the metaverse
+    /// object of an import flow).
+    pub fn reads_mv(&self) -> bool {
+        matches!(&self.inner.body, Body::Script(s) if s.reads_mv())
+    }
+
+    /// Whether the program is a script that makes metaverse lookups.
+    pub fn makes_lookups(&self) -> bool {
+        matches!(&self.inner.body, Body::Script(s) if s.makes_lookups())
+    }
+
+    /// The (metaverse type, attribute) pairs the script's `mv_find` calls
+    /// search (they must be indexed).
+    pub fn mv_finds(&self) -> &[(String, String)] {
+        match &self.inner.body {
+            Body::Expr(_) => &[],
+            Body::Script(s) => s.finds(),
         }
     }
 

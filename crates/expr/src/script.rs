@@ -10,6 +10,7 @@
 //! budget checked from Rhai's progress callback.
 
 use crate::error::{CompileError, EvalError};
+use crate::lookups::{ANSWERS, Answers, Context, MAX_LOOKUPS, answer, attrs_map};
 use crate::program::Lookup;
 use crate::script_scan::{Reads, scan};
 use autosync_model::Value;
@@ -112,6 +113,7 @@ fn build_engine(limits: &ScriptLimits) -> Engine {
         (Instant::now() >= deadline).then(|| Dynamic::from("time budget"))
     });
     crate::shared::register(&mut engine);
+    crate::lookups::register(&mut engine);
     engine.register_fn("attr", |name: ImmutableString| -> Dynamic {
         CURRENT.with(|current| {
             current
@@ -124,37 +126,67 @@ fn build_engine(limits: &ScriptLimits) -> Engine {
     engine
 }
 
-fn attrs_scope(attrs: Dynamic) -> Scope<'static> {
-    let mut scope = Scope::new();
-    scope.push_constant_dynamic("attrs", attrs);
-    scope
-}
-
 pub(crate) fn compile_rhai(
     src: &str,
     limits: &ScriptLimits,
 ) -> Result<ScriptProgram, CompileError> {
+    compile_with(src, &[], limits)
+}
+
+/// Compile a script that reads `attrs`, `mv` and `variables` (other names
+/// are compile errors).
+pub(crate) fn compile_with(
+    src: &str,
+    variables: &[&str],
+    limits: &ScriptLimits,
+) -> Result<ScriptProgram, CompileError> {
     let engine = engine_for(limits);
-    // A variable, not a constant, while compiling: the optimiser would
+    // Variables, not constants, while compiling: the optimiser would
     // otherwise fold `attrs["x"]` against this empty map.
     let mut scope = Scope::new();
     scope.push_dynamic("attrs", Dynamic::from_map(Map::new()));
+    scope.push_dynamic("mv", Dynamic::from_map(Map::new()));
+    for name in variables {
+        scope.push_dynamic(*name, Dynamic::UNIT);
+    }
     let ast = engine.compile_with_scope(&scope, src).map_err(|e| {
         let (message, help) = parse_message(&e.0.to_string());
+        let help = match help {
+            Some(h) if !variables.is_empty() && message.contains("ndefined variable") => {
+                Some(format!(
+                    "{h}; this script can also read: {}",
+                    variables
+                        .iter()
+                        .map(|v| format!("`{v}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+            other => other,
+        };
         CompileError {
             message,
             offset: byte_offset(src, e.1),
             help,
         }
     })?;
+    let reads = scan(src);
+    if let Some(at) = reads.computed_find {
+        return Err(CompileError::at(
+            at,
+            "mv_find must name its metaverse type and attribute as literal strings",
+        )
+        .with_help(
+            "write e.g. mv_find(\"person\", \"accountName\", name): autosync indexes what lookups search before the sync",
+        ));
+    }
     Ok(ScriptProgram {
         engine,
         ast,
         limits: limits.clone(),
-        reads: scan(src),
+        reads,
     })
 }
-
 pub(crate) fn parse_message(message: &str) -> (String, Option<String>) {
     let lower = message.to_lowercase();
     let help = if lower.contains("eval") {
@@ -198,7 +230,38 @@ impl ScriptProgram {
         self.reads.all
     }
 
-    pub(crate) fn eval(&self, input: &dyn Lookup) -> Result<Option<Value>, EvalError> {
+    /// Whether the script reads `mv`.
+    pub(crate) fn reads_mv(&self) -> bool {
+        self.reads.mv
+    }
+
+    /// Whether the script makes metaverse lookups.
+    pub(crate) fn makes_lookups(&self) -> bool {
+        self.reads.lookups
+    }
+
+    /// The (metaverse type, attribute) pairs `mv_find` searches.
+    pub(crate) fn finds(&self) -> &[(String, String)] {
+        &self.reads.finds
+    }
+
+    pub(crate) fn eval(
+        &self,
+        input: &dyn Lookup,
+        ctx: &mut Context<'_>,
+    ) -> Result<Option<Value>, EvalError> {
+        let value = self.run(input, &[], ctx)?;
+        from_dynamic(value, "the script's result").map_err(|e| EvalError::from_script(e.message))
+    }
+
+    /// Run the script over `input` (`attrs`) with these other variables;
+    /// lookups are answered by `ctx` (see `lookups`: by replay).
+    pub(crate) fn run(
+        &self,
+        input: &dyn Lookup,
+        variables: &[(&str, Dynamic)],
+        ctx: &mut Context<'_>,
+    ) -> Result<Dynamic, EvalError> {
         let mut map = Map::new();
         if self.reads.all {
             input.for_each_attr(&mut |name, value| {
@@ -211,19 +274,63 @@ impl ScriptProgram {
             }
         }
         let attrs = Dynamic::from_map(map).into_shared();
-        let mut scope = attrs_scope(attrs.clone());
-        let previous_attrs = CURRENT.with(|c| c.replace(Some(attrs)));
-        let previous_deadline =
-            DEADLINE.with(|d| d.replace(Instant::now().checked_add(self.limits.time_budget)));
-        let result = self
-            .engine
-            .eval_ast_with_scope::<Dynamic>(&mut scope, &self.ast);
-        DEADLINE.with(|d| d.set(previous_deadline));
-        CURRENT.with(|c| c.replace(previous_attrs));
-        match result {
-            Ok(value) => from_dynamic(value, "the script's result")
-                .map_err(|e| EvalError::from_script(e.message)),
-            Err(e) => Err(limit_error(*e, &self.limits)),
+        let mv = match ctx.mv {
+            Some(view) if self.reads.mv => Dynamic::from_map(attrs_map(view)),
+            _ => Dynamic::from_map(Map::new()),
+        };
+        let mut known = Vec::new();
+        let mut spent = Duration::ZERO;
+        loop {
+            let Some(left) = self.limits.time_budget.checked_sub(spent) else {
+                return Err(limit_error(
+                    EvalAltResult::ErrorTerminated(Dynamic::UNIT, Position::NONE),
+                    &self.limits,
+                ));
+            };
+            let mut scope = Scope::new();
+            scope.push_constant_dynamic("attrs", attrs.clone());
+            scope.push_constant_dynamic("mv", mv.clone());
+            for (name, value) in variables {
+                scope.push_constant_dynamic(*name, value.clone());
+            }
+            let previous_answers = self.reads.lookups.then(|| {
+                let answers = Answers {
+                    enabled: ctx.metaverse.is_some(),
+                    known: std::mem::take(&mut known),
+                    asked: None,
+                };
+                ANSWERS.with(|a| a.replace(Some(answers)))
+            });
+            let previous_attrs = CURRENT.with(|c| c.replace(Some(attrs.clone())));
+            let started = Instant::now();
+            let previous_deadline = DEADLINE.with(|d| d.replace(started.checked_add(left)));
+            let result = self
+                .engine
+                .eval_ast_with_scope::<Dynamic>(&mut scope, &self.ast);
+            spent += started.elapsed();
+            DEADLINE.with(|d| d.set(previous_deadline));
+            CURRENT.with(|c| c.replace(previous_attrs));
+            let asked = match previous_answers {
+                Some(previous) => {
+                    let answers = ANSWERS.with(|a| a.replace(previous)).unwrap_or_default();
+                    known = answers.known;
+                    answers.asked
+                }
+                None => None,
+            };
+            // A question without an answer: answer it and run again, even
+            // when the script caught the stop (`try { } catch { }`).
+            if let (Some(question), Some(metaverse)) = (asked, ctx.metaverse.as_deref_mut()) {
+                if known.len() >= MAX_LOOKUPS {
+                    return Err(EvalError::from_script(format!(
+                        "script made more than {MAX_LOOKUPS} metaverse lookups"
+                    )));
+                }
+                let answer = answer(metaverse, &question)?;
+                known.push((question, answer));
+                continue;
+            }
+            return result.map_err(|e| limit_error(*e, &self.limits));
         }
     }
 }

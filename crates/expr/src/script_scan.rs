@@ -2,7 +2,11 @@
 //! literally: `attr("name")`, `attrs.name`, `attrs["name"]`. Comments and
 //! string contents are skipped. Anything it cannot see through (a computed
 //! name, `attrs` passed around whole) marks the script as reading every
-//! attribute.
+//! attribute. The scan also notes whether the script reads the metaverse
+//! object of an import flow (`mv`) and which metaverse lookups it makes
+//! (`mv_find("type", "attribute", ...)`, `mv_connectors(id)`), so that the
+//! engine indexes what the lookups search and sets up lookups only for the
+//! scripts that make them.
 
 /// What a script reads.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -11,6 +15,16 @@ pub(crate) struct Reads {
     pub names: Vec<String>,
     /// Whether the script may read attributes not in `names`.
     pub all: bool,
+    /// Whether the script reads `mv` (the metaverse object of an import
+    /// flow).
+    pub mv: bool,
+    /// Whether the script calls `mv_find` or `mv_connectors`.
+    pub lookups: bool,
+    /// The (metaverse type, attribute) pairs `mv_find` searches.
+    pub finds: Vec<(String, String)>,
+    /// Where an `mv_find` names its type or attribute other than by a
+    /// literal string (the byte offset of the call).
+    pub computed_find: Option<usize>,
 }
 
 pub(crate) fn scan(src: &str) -> Reads {
@@ -56,6 +70,12 @@ pub(crate) fn scan(src: &str) -> Reads {
                     match ident {
                         "attr" => i = after_attr_call(src, i, &mut reads),
                         "attrs" => i = after_attrs(src, i, &mut reads),
+                        "mv" => reads.mv = true,
+                        "mv_connectors" => reads.lookups = true,
+                        "mv_find" => {
+                            reads.lookups = true;
+                            after_mv_find(src, start, i, &mut reads);
+                        }
                         _ => {}
                     }
                 } else if ident == "attr" {
@@ -143,6 +163,28 @@ fn after_attr_call(src: &str, i: usize, reads: &mut Reads) -> usize {
     }
 }
 
+/// `mv_find("type", "attribute", ...)`: note the pair, or where the call
+/// names them otherwise.
+fn after_mv_find(src: &str, start: usize, i: usize, reads: &mut Reads) {
+    let b = src.as_bytes();
+    let j = skip_ws(b, i);
+    let pair = (b.get(j) == Some(&b'('))
+        .then(|| literal_then(src, j + 1, b','))
+        .flatten()
+        .and_then(|(ty, next)| Some((ty, literal_then(src, next, b',')?.0)));
+    match pair {
+        Some((ty, attr)) => {
+            let pair = (ty.to_owned(), attr.to_owned());
+            if !reads.finds.contains(&pair) {
+                reads.finds.push(pair);
+            }
+        }
+        None => {
+            reads.computed_find.get_or_insert(start);
+        }
+    }
+}
+
 fn after_attrs(src: &str, i: usize, reads: &mut Reads) -> usize {
     let b = src.as_bytes();
     let mut j = skip_ws(b, i);
@@ -202,6 +244,26 @@ mod tests {
         );
         assert_eq!(r.names, vec!["givenName", "sn", "mail"]);
         assert!(!r.all);
+    }
+
+    #[test]
+    fn metaverse_reads_and_lookups_are_found() {
+        let r = scan(
+            r#"if mv.accountName != () { return mv.accountName; }
+            let n = attrs.last; // mv_find("x", "y", 1)
+            while mv_find( "person" , "accountName", n).len() > 0 { n += "2" }
+            mv_find("person", "accountName", n); n"#,
+        );
+        assert!(r.mv && r.lookups);
+        assert_eq!(
+            r.finds,
+            vec![("person".to_owned(), "accountName".to_owned())]
+        );
+        assert_eq!(r.computed_find, None);
+        let r = scan(r#"let t = "person"; mv_find(t, "mail", 1)"#);
+        assert_eq!(r.computed_find, Some(18));
+        let r = scan("attrs.mv + mv_connectors(1)");
+        assert!(!r.mv && r.lookups && r.finds.is_empty());
     }
 
     #[test]

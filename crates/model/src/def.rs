@@ -28,6 +28,26 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// The variables each kind of rules script reads besides `attrs` (the
+/// attributes of the object it is about) and `mv`; any other name is a
+/// compile error.
+pub mod script_variables {
+    /// A join rule's `resolve`: the metaverse objects the conditions found,
+    /// each `#{ id, object_type, attrs }`.
+    pub const JOIN_RESOLVE: &[&str] = &["candidates"];
+    /// A provisioning rule's `script`: the metaverse object's id (0 while
+    /// it is being projected).
+    pub const PROVISIONING: &[&str] = &["id"];
+    /// An MA's `deprovisioning_script`: the connector (`#{ ma, anchor, dn,
+    /// object_type, provisioned }`) and why (`"mv-deleted"`,
+    /// `"out-of-scope"`).
+    pub const DEPROVISIONING: &[&str] = &["cs", "reason"];
+    /// A metaverse type's deletion script: the object's id, the connector
+    /// leaving and the remaining connectors (each `#{ ma, anchor, dn,
+    /// object_type }`).
+    pub const MV_DELETION: &[&str] = &["id", "leaving", "connectors"];
+}
+
 /// The whole system: store, metaverse schema and management agents.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -126,6 +146,10 @@ pub enum DeletionRule {
     LastConnector,
     /// Never delete MV objects of this type automatically.
     Never,
+    /// A script decides (MIM's `ShouldDeleteFromMV`): it reads the MV
+    /// object's attributes (`attrs`), the connector leaving (`leaving`) and
+    /// the remaining connectors (`connectors`), and returns `true` to delete.
+    Script { script: String },
 }
 
 impl Default for DeletionRule {
@@ -160,6 +184,11 @@ pub struct MaDef {
     /// no longer meets the provisioning condition.
     #[serde(default)]
     pub deprovisioning: DeprovisionAction,
+    /// A script that decides the deprovisioning action per connector (MIM's
+    /// `Deprovision`): it returns `"delete"`, `"disconnect"`,
+    /// `"explicit-disconnector"`, or nothing for `deprovisioning`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprovisioning_script: Option<String>,
     /// Run profiles by name. When absent, `full-import`, `delta-import`,
     /// `full-sync`, `delta-sync` and `export` exist by convention.
     #[serde(default)]
@@ -217,6 +246,7 @@ impl MaDef {
             export_flows: Vec::new(),
             provisioning: Vec::new(),
             deprovisioning: DeprovisionAction::default(),
+            deprovisioning_script: None,
             deprovision_joined: false,
             run_profiles: BTreeMap::new(),
             export_deletion_threshold: DeletionThreshold::default(),
@@ -331,14 +361,20 @@ impl SourceDef {
     }
 }
 
-/// Keeps matching CS objects as filtered disconnectors.
+/// Keeps matching CS objects as filtered disconnectors. Exactly one of
+/// `condition` and `script`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterDef {
     #[serde(default)]
     pub object_type: Option<String>,
     /// An expression over CS attributes; true means "filter out".
-    pub condition: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// A script over CS attributes (MIM's `FilterForDisconnection`); true
+    /// means "filter out".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
 }
 
 /// One join rule: all its conditions must match one MV object.
@@ -356,6 +392,12 @@ pub struct JoinRuleDef {
     /// ignore case, as MIM's do (`E10001` joins `e10001`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub case_sensitive: bool,
+    /// A script that picks one of the metaverse objects the conditions
+    /// found, or none (MIM's `ResolveJoinSearch`): it reads the CS object
+    /// (`attrs`) and the candidates (`candidates`), and returns the chosen
+    /// one's `id`, or nothing to try the next join rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve: Option<String>,
 }
 
 /// The CS value (attribute `cs`, or expression `expr`) must equal the MV
@@ -369,6 +411,9 @@ pub struct JoinCondition {
     /// Expression over CS attributes to match.
     #[serde(default)]
     pub expr: Option<String>,
+    /// Script over CS attributes to match (MIM's `MapAttributesForJoin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
     /// MV attribute to match (or use `mv_expr`).
     #[serde(default)]
     pub mv: Option<String>,
@@ -388,6 +433,11 @@ pub struct ProjectionDef {
     /// Optional condition over CS attributes.
     #[serde(default)]
     pub condition: Option<String>,
+    /// A script over CS attributes (MIM's `ShouldProjectToMV`): `true`
+    /// projects as `mv_type`, a string projects as that metaverse type,
+    /// `false` or nothing does not project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
 }
 
 /// Inbound attribute flow: CS → MV attribute `mv`.
@@ -459,7 +509,9 @@ pub struct ProvisioningDef {
     #[serde(default)]
     pub condition: Option<String>,
     /// The anchor of the new object: an expression over MV attributes.
-    pub anchor: String,
+    /// Required unless `script` gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<String>,
     /// The display key (DN) of the new object; a change is a rename.
     /// Defaults to the anchor.
     #[serde(default)]
@@ -474,6 +526,13 @@ pub struct ProvisioningDef {
     /// of reporting `object-already-exists` (MIM's behaviour, the default).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
+    /// A script over MV attributes that decides (MIM's `Provision`), after
+    /// `condition` if any: `true` provisions as the other keys say, a map
+    /// (`#{ anchor, dn, object_type }`) one object, an array of maps
+    /// several objects (each known by its anchor), `false` or an empty
+    /// array none (out of scope), and nothing keeps what is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
 }
 
 /// How a provisioning condition treats an attribute without a value.

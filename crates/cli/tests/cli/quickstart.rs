@@ -176,3 +176,45 @@ fn the_quickstart_demo_script_should_run_end_to_end_and_change_nothing_the_secon
     }
     assert_eq!((app_users(w.path()), directory(w.path())), before);
 }
+
+/// The application's usernames by employee id.
+fn usernames(w: &Workdir) -> std::collections::BTreeMap<String, String> {
+    app_users(w.path())
+        .into_iter()
+        .map(|(id, username, _)| (id, username))
+        .collect()
+}
+
+#[test]
+fn quickstart_should_give_people_with_the_same_name_distinct_usernames_and_keep_them() {
+    let w = Workdir::quickstart();
+    let namesakes = "E99001,Zed,Quux,Zed.Quux@example.com,Sales,Rep,,active\n\
+                     E99002,Zoe,Quux,Zoe.Quux@example.com,Sales,Rep,,active\n";
+    w.edit("data/hr.csv", |text| text + namesakes);
+    w.cycle();
+    let names = usernames(&w);
+    assert_eq!(names["E99001"], "zquux");
+    assert_eq!(names["E99002"], "zquux2");
+    // Nobody in the whole file shares a username (the file has namesakes
+    // of its own: several people are `a` + the same last name).
+    let mut all: Vec<&String> = names.values().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), names.len(), "usernames repeat");
+    // A second cycle renames nobody.
+    w.cycle();
+    assert_eq!(usernames(&w), names);
+    // Zed leaves and a third namesake arrives: Zoe keeps `zquux2`, the new
+    // person gets the name that became free.
+    w.edit("data/hr.csv", |text| {
+        text.replace(
+            "E99001,Zed,Quux,Zed.Quux@example.com,Sales,Rep,,active\n",
+            "",
+        ) + "E99003,Zack,Quux,Zack.Quux@example.com,Sales,Rep,,active\n"
+    });
+    w.cycle();
+    let after = usernames(&w);
+    assert!(!after.contains_key("E99001"));
+    assert_eq!(after["E99002"], "zquux2");
+    assert_eq!(after["E99003"], "zquux");
+}

@@ -76,6 +76,15 @@ pub fn check_metaverse(c: &mut Checker<'_, '_>) {
                 }
             }
         }
+        if let DeletionRule::Script { script } = &def.deletion {
+            let at = key_path!["metaverse", t.as_str(), "deletion", "script"];
+            let vars = autosync_model::script_variables::MV_DELETION;
+            if let Some(program) = super::exprs::check_rule_script(c, at.clone(), script, vars) {
+                let what = "the deletion script";
+                let names = program.attributes();
+                super::mv_reads::check_mv_reads_of(c, Some(t), &at, what, names, true, script);
+            }
+        }
         if let DeletionRule::LastAuthoritativeConnector { mas } = &def.deletion {
             for (k, name) in mas.iter().enumerate() {
                 if !c.ma_exists(name) {

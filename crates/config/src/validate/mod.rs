@@ -129,6 +129,7 @@ pub fn validate(
         check_connector(&mut checker, ma, i, registry, base_dir);
         check_ma_basics(&mut checker, ma, i);
         rules::check_rules(&mut checker, ma, i);
+        rules::check_deprovisioning(&mut checker, ma, i);
     }
     metaverse::check_metaverse(&mut checker);
     checker.problems

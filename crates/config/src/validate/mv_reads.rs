@@ -23,13 +23,26 @@ pub fn check_mv_reads(
     program: &Program,
     src: &str,
 ) {
+    let names = program.attributes();
+    check_mv_reads_of(c, mv_type, at, rule, names, program.is_script(), src);
+}
+
+/// [`check_mv_reads`] of the names a script or expression reads.
+pub fn check_mv_reads_of(
+    c: &mut Checker<'_, '_>,
+    mv_type: Option<&str>,
+    at: &[PathSegment],
+    rule: &str,
+    names: &[String],
+    is_script: bool,
+    src: &str,
+) {
     let Some(t) = mv_type else { return };
     let Some(def) = c.system().metaverse.get(t) else {
         return;
     };
     let declared: Vec<String> = def.attributes.clone();
-    let unknown: Vec<String> = program
-        .attributes()
+    let unknown: Vec<String> = names
         .iter()
         .filter(|a| !declared.contains(a))
         .cloned()
@@ -46,7 +59,7 @@ pub fn check_mv_reads(
             }
             None => format!("add `{name}` to [metaverse.{t}].attributes, or fix the name"),
         };
-        let (message, warning) = if program.is_script() {
+        let (message, warning) = if is_script {
             (
                 format!(
                     "{rule}: the script reads `{name}`, which is not an attribute of metaverse type `{t}`: it will always be empty"

@@ -4,18 +4,35 @@
 //! metaverse attribute a rule names or reads must be declared; expressions
 //! compile.
 
-use super::exprs::{FlowSources, check_expr, check_flow_source};
-use super::mv_reads::check_mv_reads;
+use super::exprs::{FlowSources, check_expr, check_flow_source, check_rule_script, check_script};
+use super::mv_reads::{check_mv_reads, check_mv_reads_of};
 use super::{Checker, key_path};
 use crate::diagnostic::PathSegment;
 use crate::suggest;
-use autosync_model::MaDef;
+use autosync_model::{MaDef, script_variables};
 
 pub fn check_rules(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
     for (r, filter) in ma.filters.iter().enumerate() {
         let rule = key_path!["ma", i, "filters", r];
         object_type(c, ma, &rule, &filter.object_type);
-        check_expr(c, with(&rule, "condition"), &filter.condition);
+        match (&filter.condition, &filter.script) {
+            (Some(condition), None) => {
+                check_expr(c, with(&rule, "condition"), condition);
+            }
+            (None, Some(script)) => {
+                check_script(c, with(&rule, "script"), script, false);
+            }
+            (Some(_), Some(_)) => c.error(
+                with(&rule, "script"),
+                "this filter has both `condition` and `script`",
+                "keep one: `condition` is an expression, `script` a Rhai script; either is true for the objects to filter out".to_owned(),
+            ),
+            (None, None) => c.error(
+                rule.clone(),
+                "this filter has neither `condition` nor `script`",
+                "add `condition = \"...\"`, an expression that is true for the objects to filter out (or `script = '...'`)".to_owned(),
+            ),
+        }
     }
     for (r, join) in ma.join.iter().enumerate() {
         let rule = key_path!["ma", i, "join", r];
@@ -30,34 +47,69 @@ pub fn check_rules(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
         }
         for (k, cond) in join.on.iter().enumerate() {
             let at = key_path!["ma", i, "join", r, "on", k];
-            match (&cond.cs, &cond.expr) {
-                (Some(_), Some(_)) => c.error(
-                    with(&at, "expr"),
-                    "this join condition has both `cs` and `expr`",
-                    "keep one: `cs` names a CS attribute, `expr` computes a value from CS attributes".to_owned(),
+            let given: Vec<&str> = [
+                ("cs", cond.cs.is_some()),
+                ("expr", cond.expr.is_some()),
+                ("script", cond.script.is_some()),
+            ]
+            .into_iter()
+            .filter(|(_, set)| *set)
+            .map(|(k, _)| k)
+            .collect();
+            match (given.as_slice(), &cond.cs, &cond.expr, &cond.script) {
+                ([_, second, ..], ..) => c.error(
+                    with(&at, second),
+                    format!("this join condition has both `{}` and `{second}`", given[0]),
+                    "keep one: `cs` names a CS attribute, `expr` (an expression) or `script` computes a value from CS attributes".to_owned(),
                 ),
-                (None, None) => c.error(
+                ([], ..) => c.error(
                     at.clone(),
                     "this join condition has neither `cs` nor `expr`",
                     "add `cs = \"attribute\"` or `expr = \"...\"` to say what to match".to_owned(),
                 ),
-                (Some(cs), None) if cs.is_empty() => {
+                (_, Some(cs), ..) if cs.is_empty() => {
                     c.error(with(&at, "cs"), "`cs` is empty: name the CS attribute to match", None)
                 }
-                (None, Some(expr)) => {
+                (_, _, Some(expr), _) => {
                     check_expr(c, with(&at, "expr"), expr);
+                }
+                (_, _, _, Some(script)) => {
+                    check_script(c, with(&at, "script"), script, false);
                 }
                 _ => {}
             }
             join_mv(c, mv_type.as_deref(), &at, cond);
         }
+        if let Some(resolve) = &join.resolve {
+            check_rule_script(
+                c,
+                with(&rule, "resolve"),
+                resolve,
+                script_variables::JOIN_RESOLVE,
+            );
+        }
     }
     for (r, projection) in ma.projection.iter().enumerate() {
         let rule = key_path!["ma", i, "projection", r];
         object_type(c, ma, &rule, &projection.object_type);
-        mv_type(c, &rule, &projection.mv_type);
-        if let Some(condition) = &projection.condition {
-            check_expr(c, with(&rule, "condition"), condition);
+        // A script may name the type itself.
+        if projection.script.is_none() || projection.mv_type.is_some() {
+            mv_type(c, &rule, &projection.mv_type);
+        }
+        match (&projection.condition, &projection.script) {
+            (Some(_), Some(_)) => c.error(
+                with(&rule, "script"),
+                "this projection rule has both `condition` and `script`",
+                "keep one: a `script` decides on its own (and may name the metaverse type)"
+                    .to_owned(),
+            ),
+            (Some(condition), None) => {
+                check_expr(c, with(&rule, "condition"), condition);
+            }
+            (None, Some(script)) => {
+                check_script(c, with(&rule, "script"), script, false);
+            }
+            (None, None) => {}
         }
     }
     for (r, flow) in ma.import_flows.iter().enumerate() {
@@ -70,6 +122,7 @@ pub fn check_rules(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
             constant: &flow.constant,
             expr: &flow.expr,
             script: &flow.script,
+            mv_allowed: true,
         };
         check_flow_source(c, &rule, &sources);
     }
@@ -89,6 +142,7 @@ pub fn check_rules(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
             constant: &flow.constant,
             expr: &flow.expr,
             script: &flow.script,
+            mv_allowed: false,
         };
         let program = check_flow_source(c, &rule, &sources);
         if let (Some(from), true) = (&flow.from, flow.expr.is_none() && flow.script.is_none()) {
@@ -117,9 +171,25 @@ pub fn check_rules(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
         let mv_type = mv_type(c, &rule, &rule_def.mv_type);
         let expressions = [
             ("condition", "condition", rule_def.condition.as_ref()),
-            ("anchor", "anchor", Some(&rule_def.anchor)),
+            ("anchor", "anchor", rule_def.anchor.as_ref()),
             ("dn", "DN", rule_def.dn.as_ref()),
         ];
+        if rule_def.anchor.is_none() && rule_def.script.is_none() {
+            c.error(
+                rule.clone(),
+                "this provisioning rule has no `anchor`",
+                "add `anchor = \"...\"`, an expression over metaverse attributes giving the new object's unique id (or a `script` whose objects give it)".to_owned(),
+            );
+        }
+        if let Some(src) = &rule_def.script {
+            let at = with(&rule, "script");
+            let vars = script_variables::PROVISIONING;
+            if let Some(script) = check_rule_script(c, at.clone(), src, vars) {
+                let what = "the provisioning script";
+                let names = script.attributes();
+                check_mv_reads_of(c, mv_type.as_deref(), &at, what, names, true, src);
+            }
+        }
         for (key, name, src) in expressions {
             let Some(src) = src else { continue };
             let at = with(&rule, key);
@@ -161,6 +231,14 @@ fn join_mv(
                 check_mv_reads(c, mv_type, &key, what, &program, expr);
             }
         }
+    }
+}
+
+/// An MA's `deprovisioning_script`.
+pub fn check_deprovisioning(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
+    if let Some(src) = &ma.deprovisioning_script {
+        let at = key_path!["ma", i, "deprovisioning_script"];
+        check_rule_script(c, at, src, script_variables::DEPROVISIONING);
     }
 }
 

@@ -234,7 +234,10 @@ fn the_readme_example_should_load_without_warnings() {
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let directory = loaded.system.ma("directory").unwrap();
     assert_eq!(directory.deprovisioning, DeprovisionAction::Delete);
-    assert_eq!(directory.staging_thresholds.adds, autosync_model::Limit::Count(1000));
+    assert_eq!(
+        directory.staging_thresholds.adds,
+        autosync_model::Limit::Count(1000)
+    );
     assert_eq!(
         directory.profile("delta-import-delta-sync"),
         Some(vec![StepType::DeltaImport, StepType::DeltaSync])

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod errors;
+mod extensions;
 mod fuzz;
 mod loading;
 mod mv_reads;

@@ -89,6 +89,8 @@ pub(crate) struct JoinRule {
     pub conditions: Vec<JoinCondition>,
     /// Strings compare exactly (the default ignores case, as MIM does).
     pub case_sensitive: bool,
+    /// Picks one of the candidates (MIM's `ResolveJoinSearch`).
+    pub resolve: Option<autosync_expr::RuleScript>,
 }
 
 impl JoinRule {
@@ -164,13 +166,15 @@ impl MaCompiler<'_> {
             let mv_type = self.mv_type(&rule, &j.mv_type)?;
             let mut conditions = Vec::new();
             for c in &j.on {
-                let cs = match (&c.cs, &c.expr) {
-                    (Some(a), None) => Compute::Attribute(a.clone()),
-                    (None, Some(e)) => self.source(&rule, Some(FlowSource::Expression(e)))?,
+                let cs = match (&c.cs, &c.expr, &c.script) {
+                    (Some(a), None, None) => Compute::Attribute(a.clone()),
+                    (None, Some(e), None) => self.source(&rule, Some(FlowSource::Expression(e)))?,
+                    (None, None, Some(s)) => self.source(&rule, Some(FlowSource::Script(s)))?,
                     _ => {
-                        return Err(
-                            self.err(rule, "each condition needs exactly one of `cs` or `expr`")
-                        );
+                        return Err(self.err(
+                            rule,
+                            "each condition needs exactly one of `cs`, `expr` or `script`",
+                        ));
                     }
                 };
                 let mv = match (&c.mv, &c.mv_expr) {
@@ -200,11 +204,17 @@ impl MaCompiler<'_> {
             if conditions.is_empty() {
                 return Err(self.err(rule, "a join rule needs at least one condition in `on`"));
             }
+            let resolve = j
+                .resolve
+                .as_deref()
+                .map(|s| self.rule_script(&rule, s, autosync_model::script_variables::JOIN_RESOLVE))
+                .transpose()?;
             joins.push(JoinRule {
                 object_type: self.object_type(&rule, &j.object_type)?,
                 mv_type,
                 conditions,
                 case_sensitive: j.case_sensitive,
+                resolve,
             });
         }
         Ok(joins)

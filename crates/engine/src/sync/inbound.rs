@@ -6,8 +6,9 @@
 
 use super::outbound::Deprovision;
 use super::{Action, Fail, MvWork, Syncer, Work, expression_failed};
-use crate::compute::{AttrView, CsView};
-use crate::rules::{Deletion, JoinRule, MaRules, values_match};
+use crate::compute::{AttrView, CsView, MvView};
+use crate::extensions::{eval_condition, eval_source, in_context, resolve_join, should_delete};
+use crate::rules::{Deletion, JoinRule, MaRules, Rules, values_match};
 use crate::values::same;
 use autosync_model::{
     Attributes, Connection, CsId, CsObject, ExportKind, ImportKind, MvObject, MvValue, Value,
@@ -86,7 +87,7 @@ impl<'a> Syncer<'a> {
                 if leaving {
                     return Ok(w);
                 }
-                if self.filtered(&w.source)? {
+                if self.filtered(txn, &w.source)? {
                     w.counters.filtered_disconnectors += 1;
                     return Ok(w);
                 }
@@ -94,7 +95,7 @@ impl<'a> Syncer<'a> {
                     w.counters.joins += 1;
                     w.source.connection = Connection::Connector { mv_id: mv.id };
                     w.mv = Some(MvWork::existing(mv));
-                } else if let Some(mv_type) = self.projection(&w.source)? {
+                } else if let Some(mv_type) = self.projection(txn, &w.source)? {
                     w.counters.projections += 1;
                     w.source.connection = Connection::Connector { mv_id: 0 };
                     w.mv = Some(MvWork {
@@ -111,7 +112,7 @@ impl<'a> Syncer<'a> {
                 true
             }
             Connection::Connector { mv_id } => {
-                if self.filtered(&w.source)? {
+                if self.filtered(txn, &w.source)? {
                     w.counters.filtered_disconnectors += 1;
                     self.disconnect(txn, &mut w)?;
                     return Ok(w);
@@ -206,12 +207,15 @@ impl<'a> Syncer<'a> {
             }
             Some(Deletion::LastConnector) => others.is_empty(),
             Some(Deletion::Never) | None => false,
+            Some(Deletion::Script(script)) => {
+                should_delete(txn, script, &mv.obj, &w.source, others)?
+            }
         };
         if delete {
             w.counters.deleted += 1;
             mv.delete = true;
             for (x, action) in mv.others.iter_mut().flatten() {
-                *action = self.deprovision(x, Deprovision::MvDeleted, &mut w.counters);
+                *action = self.deprovision(txn, x, Deprovision::MvDeleted, &mut w.counters)?;
             }
             w.left = Some(mv);
             return Ok(());
@@ -228,7 +232,7 @@ impl<'a> Syncer<'a> {
         for attr in &mine {
             mv.obj.attributes.remove(attr);
             mv.dirty = true;
-            if let Some(v) = self.fallback(&mv, attr)? {
+            if let Some(v) = self.fallback(txn, &mv, attr)? {
                 mv.obj.attributes.insert(attr.clone(), v);
             }
         }
@@ -248,7 +252,12 @@ impl<'a> Syncer<'a> {
 
     /// The value the highest-ranked other connector gives `attr`, computed
     /// from its hologram (ranked precedence only).
-    fn fallback(&self, mv: &MvWork, attr: &str) -> Result<Option<MvValue>, Fail> {
+    fn fallback(
+        &self,
+        txn: &mut dyn StoreTxn,
+        mv: &MvWork,
+        attr: &str,
+    ) -> Result<Option<MvValue>, Fail> {
         let rules = self.rules;
         let mv_type = mv.obj.object_type.as_str();
         let mut best: Option<(usize, MvValue)> = None;
@@ -267,14 +276,15 @@ impl<'a> Syncer<'a> {
             }
             let flows = rules.mas[mi].inbound.iter().filter(|f| f.mv_attr == attr);
             for f in flows.filter(|f| f.applies(&x.object_type, mv_type)) {
-                let v = f.source.eval(&AttrView(&x.hologram)).map_err(|e| {
-                    expression_failed(&format!("import flow of `{}` to `{attr}`", x.ma), e)
-                })?;
+                let view = AttrView(&x.hologram);
+                let what = || format!("import flow of `{}` to `{attr}`", x.ma);
+                let current = MvView(&mv.obj.attributes);
+                let v = eval_source(txn, &f.source, &view, Some(&current), what)?;
                 if let Some(value) = v {
                     best = Some((
                         rank,
                         MvValue {
-                            value,
+                            value: value.into_owned(),
                             contributor: x.ma.clone(),
                         },
                     ));
@@ -285,12 +295,12 @@ impl<'a> Syncer<'a> {
         Ok(best.map(|(_, v)| v))
     }
 
-    fn filtered(&self, cs: &CsObject) -> Result<bool, Fail> {
+    fn filtered(&self, txn: &mut dyn StoreTxn, cs: &CsObject) -> Result<bool, Fail> {
         for (i, f) in self.ma.filters.iter().enumerate() {
             if f.applies(&cs.object_type)
-                && f.condition
-                    .eval_bool(&CsView(cs))
-                    .map_err(|e| expression_failed(&format!("filter #{}", i + 1), e))?
+                && eval_condition(txn, &f.condition, &CsView(cs), || {
+                    format!("filter #{}", i + 1)
+                })?
             {
                 return Ok(true);
             }
@@ -309,10 +319,7 @@ impl<'a> Syncer<'a> {
             let what = || format!("join rule #{}", i + 1);
             let mut values = Vec::with_capacity(rule.conditions.len());
             for c in &rule.conditions {
-                values.push(
-                    c.cs.eval_ref(&view)
-                        .map_err(|e| expression_failed(&what(), e))?,
-                );
+                values.push(eval_source(txn, &c.cs, &view, None, what)?);
             }
             let Some(Some(first)) = values.first() else {
                 continue;
@@ -340,6 +347,14 @@ impl<'a> Syncer<'a> {
                     .any(|x| x.ma == ma.name && x.id != cs.id);
                 if !taken {
                     found.push(mv);
+                }
+            }
+            if let Some(script) = &rule.resolve
+                && !found.is_empty()
+            {
+                match resolve_join(txn, script, cs, found, what)? {
+                    Some(mv) => return Ok(Some(mv)),
+                    None => continue,
                 }
             }
             match found.len() {
@@ -378,23 +393,69 @@ impl<'a> Syncer<'a> {
 
     /// Rule 2: the first projection rule that applies, if any (its
     /// metaverse type).
-    fn projection(&self, cs: &CsObject) -> Result<Option<&'a str>, Fail> {
+    fn projection(&self, txn: &mut dyn StoreTxn, cs: &CsObject) -> Result<Option<&'a str>, Fail> {
         let ma: &'a MaRules = self.ma;
         for (i, p) in ma.projections.iter().enumerate() {
             if !p.applies(&cs.object_type) {
                 continue;
             }
+            let what = || format!("projection rule #{}", i + 1);
+            if let Some(script) = &p.script {
+                match self.projection_script(txn, script, p.mv_type.as_deref(), cs, what)? {
+                    Some(t) => return Ok(Some(t)),
+                    None => continue,
+                }
+            }
             let met = match &p.condition {
                 None => true,
-                Some(c) => c
-                    .eval_bool(&CsView(cs))
-                    .map_err(|e| expression_failed(&format!("projection rule #{}", i + 1), e))?,
+                Some(c) => eval_condition(txn, c, &CsView(cs), what)?,
             };
             if met {
-                return Ok(Some(&p.mv_type));
+                return Ok(p.mv_type.as_deref());
             }
         }
         Ok(None)
+    }
+
+    /// A projection script's decision (MIM's `ShouldProjectToMV`): `true`
+    /// projects as the rule's type, a string as the type it names.
+    fn projection_script(
+        &self,
+        txn: &mut dyn StoreTxn,
+        script: &autosync_expr::Program,
+        rule_type: Option<&'a str>,
+        cs: &CsObject,
+        what: impl Fn() -> String,
+    ) -> Result<Option<&'a str>, Fail> {
+        let view = CsView(cs);
+        let v = if script.needs_context() {
+            in_context(txn, None, &what, |ctx| script.eval_in(&view, ctx))?
+        } else {
+            script
+                .eval(&view)
+                .map_err(|e| expression_failed(&what(), e))?
+        };
+        let rules: &'a Rules = self.rules;
+        let failed = |detail: String| Fail::Object {
+            error_type: "expression-failed",
+            detail: format!("{}: {detail}", what()),
+        };
+        match v {
+            None | Some(Value::Boolean(false)) => Ok(None),
+            Some(Value::Boolean(true)) => rule_type.map(Some).ok_or_else(|| {
+                failed("the script returned true, but the rule has no `mv_type`: return the metaverse type's name".into())
+            }),
+            Some(Value::String(t)) => match rules.mv_types.get_key_value(&t) {
+                Some((name, _)) => Ok(Some(name.as_str())),
+                None => Err(failed(format!(
+                    "the script names metaverse type `{t}`, which is not declared"
+                ))),
+            },
+            Some(other) => Err(failed(format!(
+                "the script returned {}; return true, false, nothing or a metaverse type's name",
+                other.to_text()
+            ))),
+        }
     }
 
     /// Rule 3: inbound flows under precedence; returns whether a metaverse
@@ -419,10 +480,8 @@ impl<'a> Syncer<'a> {
                 continue;
             }
             let what = || format!("import flow to `{}`", f.mv_attr);
-            let v = f
-                .source
-                .eval_ref(&view)
-                .map_err(|e| expression_failed(&what(), e))?;
+            let current = MvView(&mv.obj.attributes);
+            let v = eval_source(txn, &f.source, &view, Some(&current), what)?;
             let rank = self.rules.inbound_rank(f, &mv.obj.object_type, ma.index);
             if rank.is_none()
                 && !joined_now
@@ -434,10 +493,8 @@ impl<'a> Syncer<'a> {
                 // re-applies every flow (as MIM's does).
                 if let Some(prev) = &w.previous {
                     let prev = AttrView(prev);
-                    let before = f
-                        .source
-                        .eval_ref(&prev)
-                        .map_err(|e| expression_failed(&what(), e))?;
+                    let current = MvView(&mv.obj.attributes);
+                    let before = eval_source(txn, &f.source, &prev, Some(&current), what)?;
                     if same(before.as_deref(), v.as_deref()) {
                         continue;
                     }
@@ -488,7 +545,7 @@ impl<'a> Syncer<'a> {
                 tracing::info!(mv_id = mv.obj.id, attr = %attr, contributor = %old.contributor, "recalled a value whose flow is no longer configured");
             }
             mv.dirty = true;
-            if let Some(v) = self.fallback(mv, attr)? {
+            if let Some(v) = self.fallback(txn, mv, attr)? {
                 mv.obj.attributes.insert(attr.clone(), v);
             }
         }
@@ -569,7 +626,7 @@ impl<'a> Syncer<'a> {
                 mv.obj.attributes.remove(attr);
                 mv.dirty = true;
                 self.load_others(txn, mv, source)?;
-                if let Some(fallback) = self.fallback(mv, attr)? {
+                if let Some(fallback) = self.fallback(txn, mv, attr)? {
                     mv.obj.attributes.insert(attr.to_owned(), fallback);
                 }
                 Ok(true)

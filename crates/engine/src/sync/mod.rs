@@ -7,6 +7,7 @@
 
 mod inbound;
 mod outbound;
+mod plan;
 mod prefetch;
 
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};

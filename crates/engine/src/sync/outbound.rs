@@ -1,11 +1,15 @@
 //! Rule 4 of synchronisation: for a metaverse object, outbound flows to its
 //! connectors on target MAs (staging pending export updates where the value
 //! differs from hologram + unconfirmed + pending export), provisioning
-//! (adds, renames) and deprovisioning per the target MA's action.
+//! (adds, renames; one object per MA, or several when a provisioning script
+//! asks for them) and deprovisioning per the target MA's action (or its
+//! deprovisioning script).
 
-use super::{Action, Fail, MvWork, Syncer, expression_failed};
-use crate::compute::{MvView, eval_text};
-use crate::rules::{MaRules, Provisioning};
+use super::plan::{Decision, Plan, decide};
+use super::{Action, Fail, MvWork, Syncer};
+use crate::compute::MvView;
+use crate::extensions::{deprovision_action, eval_condition, eval_source, eval_text};
+use crate::rules::MaRules;
 use crate::values::{merge_changes, same};
 use autosync_model::{
     AttrChanges, Connection, CsObject, DeprovisionAction, ExportKind, MvObject, OutboundCounters,
@@ -94,17 +98,36 @@ fn is_connector_of(x: &CsObject, mv: &MvObject) -> bool {
 }
 
 /// What a target MA's provisioning rules say of one metaverse object.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) enum Scope<'r> {
     /// The MA has no provisioning rule for the object's type.
     NoRule,
-    /// The object meets this rule's condition.
-    In(&'r Provisioning),
+    /// The object meets this rule's condition (and its script, if any,
+    /// asked for one object).
+    In(Plan<'r>),
     /// An attribute this rule's condition reads has no value (and the rule
-    /// does not evaluate absent values): what is there stays as it is.
-    Undecided(&'r Provisioning),
+    /// does not evaluate absent values), or its script returned nothing:
+    /// what is there stays as it is.
+    Undecided(&'r crate::rules::Provisioning),
     /// The object meets no rule's condition.
     Out,
+    /// The rule's script asked for these objects, each known by its
+    /// anchor: a connector whose anchor is not among them is out of scope.
+    Several(Vec<Plan<'r>>),
+}
+
+impl<'r> Scope<'r> {
+    /// The scope of one connector: under [`Scope::Several`], in scope when
+    /// its anchor is asked for, else out.
+    fn of(&self, x: &CsObject) -> Scope<'r> {
+        match self {
+            Scope::Several(plans) => plans
+                .iter()
+                .find(|p| p.anchor.as_deref() == Some(x.anchor.as_str()))
+                .map_or(Scope::Out, |p| Scope::In(p.clone())),
+            other => other.clone(),
+        }
+    }
 }
 
 /// Why a connector is deprovisioned.
@@ -150,12 +173,13 @@ impl Syncer<'_> {
             if (own && !to_self) || (!own && !to_others) {
                 continue;
             }
-            let scope = self.scope(target, &mv.obj)?;
+            let scope = self.scope(txn, target, &mv.obj)?;
             if own {
                 if let Some(src) = source.as_deref_mut()
                     && is_connector_of(src, &mv.obj)
                 {
-                    let a = self.keep_in_step(target, src, &mv.obj, scope, counters)?;
+                    let scope = scope.of(src);
+                    let a = self.keep_in_step(txn, target, src, &mv.obj, &scope, counters)?;
                     source_action = source_action.max(a);
                 }
                 continue;
@@ -164,25 +188,47 @@ impl Syncer<'_> {
             let MvWork { obj, others, .. } = mv;
             let others = others.get_or_insert_with(Vec::new);
             let mut connected = false;
+            // Under `Scope::Several`: the anchors the MA has.
+            let mut anchors: Vec<String> = Vec::new();
             for (x, action) in others.iter_mut() {
                 if x.ma != target.name || *action == Action::Delete || !is_connector_of(x, obj) {
                     continue;
                 }
                 connected = true;
-                let a = self.keep_in_step(target, x, obj, scope, counters)?;
+                if matches!(scope, Scope::Several(_)) {
+                    anchors.push(x.anchor.clone());
+                }
+                let a = self.keep_in_step(txn, target, x, obj, &scope.of(x), counters)?;
                 *action = (*action).max(a);
             }
-            if !connected && let Scope::In(rule) = scope {
-                self.provision(txn, target, rule, obj, others, inserts, counters)?;
+            match &scope {
+                Scope::In(plan) if !connected => {
+                    self.provision(txn, target, plan, obj, others, inserts, counters)?;
+                }
+                Scope::Several(plans) => {
+                    let missing = plans
+                        .iter()
+                        .filter(|p| p.anchor.as_ref().is_some_and(|a| !anchors.contains(a)));
+                    for plan in missing {
+                        self.provision(txn, target, plan, obj, others, inserts, counters)?;
+                    }
+                }
+                _ => {}
             }
         }
         Ok(source_action)
     }
 
     /// What `target`'s provisioning rules say of `mv`: the first rule whose
-    /// condition is met, or undecided at the first rule whose condition
-    /// reads an attribute without a value.
-    fn scope<'r>(&self, target: &'r MaRules, mv: &MvObject) -> Result<Scope<'r>, Fail> {
+    /// condition (and script) is met, or undecided at the first rule whose
+    /// condition reads an attribute without a value (or whose script
+    /// returns nothing).
+    fn scope<'r>(
+        &self,
+        txn: &mut dyn StoreTxn,
+        target: &'r MaRules,
+        mv: &MvObject,
+    ) -> Result<Scope<'r>, Fail> {
         let mut any = false;
         for p in target
             .provisioning
@@ -190,21 +236,27 @@ impl Syncer<'_> {
             .filter(|p| p.mv_type == mv.object_type)
         {
             any = true;
-            let Some(c) = &p.condition else {
-                return Ok(Scope::In(p));
-            };
-            if !p.evaluate_absent
-                && p.condition_reads
-                    .iter()
-                    .any(|a| mv.attributes.get(a).is_none_or(|v| v.value.is_empty()))
-            {
-                return Ok(Scope::Undecided(p));
+            if let Some(c) = &p.condition {
+                if !p.evaluate_absent
+                    && p.condition_reads
+                        .iter()
+                        .any(|a| mv.attributes.get(a).is_none_or(|v| v.value.is_empty()))
+                {
+                    return Ok(Scope::Undecided(p));
+                }
+                let what = || format!("provisioning condition of `{}`", target.name);
+                if !eval_condition(txn, c, &MvView(&mv.attributes), what)? {
+                    continue;
+                }
             }
-            let met = c.eval_bool(&MvView(&mv.attributes)).map_err(|e| {
-                expression_failed(&format!("provisioning condition of `{}`", target.name), e)
-            })?;
-            if met {
-                return Ok(Scope::In(p));
+            let Some(script) = &p.script else {
+                return Ok(Scope::In(Plan::of(p)));
+            };
+            match decide(txn, target, p, script, mv)? {
+                Decision::Keep => return Ok(Scope::Undecided(p)),
+                Decision::Out => {}
+                Decision::In(plan) => return Ok(Scope::In(plan)),
+                Decision::Several(plans) => return Ok(Scope::Several(plans)),
             }
         }
         Ok(if any { Scope::Out } else { Scope::NoRule })
@@ -218,14 +270,15 @@ impl Syncer<'_> {
     /// unless the MA says otherwise).
     fn keep_in_step(
         &self,
+        txn: &mut dyn StoreTxn,
         target: &MaRules,
         x: &mut CsObject,
         mv: &MvObject,
-        scope: Scope<'_>,
+        scope: &Scope<'_>,
         counters: &mut SyncCounters,
     ) -> Result<Action, Fail> {
         let changed = match scope {
-            Scope::In(rule) => {
+            Scope::In(plan) => {
                 let mut changed = false;
                 if leaving(x) {
                     // Back in scope before the export ran: the object stays.
@@ -233,19 +286,22 @@ impl Syncer<'_> {
                     x.pending_export = None;
                     changed = true;
                 }
-                if x.provisioned && x.object_type != rule.object_type {
-                    self.stage_delete_add(target, x, mv, rule, counters)?;
+                if x.provisioned && x.object_type != plan.object_type() {
+                    self.stage_delete_add(txn, target, x, mv, plan, counters)?;
                     return Ok(Action::Update);
                 }
-                self.refresh(target, x, mv, Some(rule), counters)? || changed
+                self.refresh(txn, target, x, mv, Some(plan), counters)? || changed
             }
-            Scope::Undecided(rule) => self.refresh(target, x, mv, Some(rule), counters)?,
-            Scope::NoRule => self.refresh(target, x, mv, None, counters)?,
-            Scope::Out if leaving(x) => false,
-            Scope::Out if x.provisioned || target.deprovision_joined => {
-                return Ok(self.deprovision(x, Deprovision::OutOfScope, counters));
+            Scope::Undecided(rule) => {
+                let plan = Plan::of(rule);
+                self.refresh(txn, target, x, mv, Some(&plan), counters)?
             }
-            Scope::Out => self.refresh(target, x, mv, None, counters)?,
+            Scope::NoRule => self.refresh(txn, target, x, mv, None, counters)?,
+            Scope::Out | Scope::Several(_) if leaving(x) => false,
+            Scope::Out | Scope::Several(_) if x.provisioned || target.deprovision_joined => {
+                return self.deprovision(txn, x, Deprovision::OutOfScope, counters);
+            }
+            Scope::Out | Scope::Several(_) => self.refresh(txn, target, x, mv, None, counters)?,
         };
         Ok(if changed {
             Action::Update
@@ -258,10 +314,11 @@ impl Syncer<'_> {
     /// pending export changed.
     fn refresh(
         &self,
+        txn: &mut dyn StoreTxn,
         target: &MaRules,
         x: &mut CsObject,
         mv: &MvObject,
-        rule: Option<&Provisioning>,
+        plan: Option<&Plan<'_>>,
         counters: &mut SyncCounters,
     ) -> Result<bool, Fail> {
         if leaving(x) {
@@ -273,12 +330,8 @@ impl Syncer<'_> {
             if f.initial_only || !f.applies(&x.object_type, &mv.object_type) {
                 continue;
             }
-            let d = f.source.eval_ref(&view).map_err(|e| {
-                expression_failed(
-                    &format!("export flow of `{}` to `{}`", target.name, f.cs_attr),
-                    e,
-                )
-            })?;
+            let what = || format!("export flow of `{}` to `{}`", target.name, f.cs_attr);
+            let d = eval_source(txn, &f.source, &view, None, what)?;
             if !same(effective(x, &f.cs_attr), d.as_deref()) {
                 changes.insert(f.cs_attr.clone(), d.map(Cow::into_owned));
             }
@@ -291,10 +344,21 @@ impl Syncer<'_> {
             stage_changes(x, changes);
             changed = true;
         }
-        if let Some(dn_rule) = rule.and_then(|r| r.dn.as_ref()) {
-            let dn = eval_text(dn_rule, &view).map_err(|e| {
-                expression_failed(&format!("provisioning DN of `{}`", target.name), e)
-            })?;
+        let dn = match plan {
+            Some(Plan { dn: Some(dn), .. }) => Some(Some(dn.clone())),
+            Some(Plan {
+                rule:
+                    crate::rules::Provisioning {
+                        dn: Some(dn_rule), ..
+                    },
+                ..
+            }) => {
+                let what = || format!("provisioning DN of `{}`", target.name);
+                Some(eval_text(txn, dn_rule, &view, what)?)
+            }
+            _ => None,
+        };
+        if let Some(dn) = dn {
             let current = x
                 .pending_export
                 .as_ref()
@@ -315,33 +379,29 @@ impl Syncer<'_> {
     /// `object_type` for `mv`, and its display key.
     fn initial_export(
         &self,
+        txn: &mut dyn StoreTxn,
         target: &MaRules,
-        rule: &Provisioning,
+        plan: &Plan<'_>,
         mv: &MvObject,
         anchor: &str,
     ) -> Result<(AttrChanges, String), Fail> {
         let view = MvView(&mv.attributes);
-        let dn = match &rule.dn {
-            Some(p) => eval_text(p, &view).map_err(|e| {
-                expression_failed(&format!("provisioning DN of `{}`", target.name), e)
-            })?,
-            None => None,
+        let what = || format!("provisioning DN of `{}`", target.name);
+        let dn = match (&plan.dn, &plan.rule.dn) {
+            (Some(dn), _) => Some(dn.clone()),
+            (None, Some(p)) => eval_text(txn, p, &view, what)?,
+            (None, None) => None,
         }
         .unwrap_or_else(|| anchor.to_owned());
         let mut changes = AttrChanges::new();
         for f in target
             .outbound
             .iter()
-            .filter(|f| f.applies(&rule.object_type, &mv.object_type))
+            .filter(|f| f.applies(plan.object_type(), &mv.object_type))
         {
-            let v = f.source.eval(&view).map_err(|e| {
-                expression_failed(
-                    &format!("export flow of `{}` to `{}`", target.name, f.cs_attr),
-                    e,
-                )
-            })?;
-            if let Some(v) = v {
-                changes.insert(f.cs_attr.clone(), Some(v));
+            let what = || format!("export flow of `{}` to `{}`", target.name, f.cs_attr);
+            if let Some(v) = eval_source(txn, &f.source, &view, None, what)? {
+                changes.insert(f.cs_attr.clone(), Some(v.into_owned()));
             }
         }
         Ok((changes, dn))
@@ -354,14 +414,15 @@ impl Syncer<'_> {
     /// pending.
     fn stage_delete_add(
         &self,
+        txn: &mut dyn StoreTxn,
         target: &MaRules,
         x: &mut CsObject,
         mv: &MvObject,
-        rule: &Provisioning,
+        plan: &Plan<'_>,
         counters: &mut SyncCounters,
     ) -> Result<(), Fail> {
-        let (changes, dn) = self.initial_export(target, rule, mv, &x.anchor)?;
-        x.object_type.clone_from(&rule.object_type);
+        let (changes, dn) = self.initial_export(txn, target, plan, mv, &x.anchor)?;
+        plan.object_type().clone_into(&mut x.object_type);
         x.connection = Connection::Connector { mv_id: mv.id };
         x.provisioned = true;
         x.pending_export = Some(PendingExport {
@@ -383,20 +444,24 @@ impl Syncer<'_> {
         &self,
         txn: &mut dyn StoreTxn,
         target: &MaRules,
-        rule: &Provisioning,
+        plan: &Plan<'_>,
         mv: &MvObject,
         others: &mut Vec<(CsObject, Action)>,
         inserts: &mut Vec<CsObject>,
         counters: &mut SyncCounters,
     ) -> Result<(), Fail> {
+        let rule = plan.rule;
         let what = || format!("provisioning rule of `{}`", target.name);
         let view = MvView(&mv.attributes);
-        let anchor = eval_text(&rule.anchor, &view)
-            .map_err(|e| expression_failed(&what(), e))?
-            .ok_or_else(|| Fail::Object {
-                error_type: "provisioning-failed",
-                detail: format!("{}: the anchor expression gave no value", what()),
-            })?;
+        let anchor = match (&plan.anchor, &rule.anchor) {
+            (Some(a), _) => Some(a.clone()),
+            (None, Some(p)) => eval_text(txn, p, &view, what)?,
+            (None, None) => None,
+        }
+        .ok_or_else(|| Fail::Object {
+            error_type: "provisioning-failed",
+            detail: format!("{}: the anchor expression gave no value", what()),
+        })?;
         if let Some(mut x) = txn.cs_by_anchor(&target.name, &anchor)? {
             match x.connection {
                 Connection::ExplicitDisconnector => return Ok(()),
@@ -412,12 +477,12 @@ impl Syncer<'_> {
                 Connection::Disconnector if leaving(&x) => {
                     // Its metaverse object went and its delete is not yet
                     // exported: the new one replaces it.
-                    self.stage_delete_add(target, &mut x, mv, rule, counters)?;
+                    self.stage_delete_add(txn, target, &mut x, mv, plan, counters)?;
                 }
                 Connection::Disconnector if x.provisioned || rule.adopt => {
                     x.connection = Connection::Connector { mv_id: mv.id };
                     x.provisioned = true;
-                    self.refresh(target, &mut x, mv, Some(rule), counters)?;
+                    self.refresh(txn, target, &mut x, mv, Some(plan), counters)?;
                 }
                 Connection::Disconnector => {
                     return Err(Fail::Object {
@@ -436,8 +501,8 @@ impl Syncer<'_> {
             others.push((x, Action::Update));
             return Ok(());
         }
-        let (changes, dn) = self.initial_export(target, rule, mv, &anchor)?;
-        let mut x = CsObject::new(&target.name, &anchor, &dn, &rule.object_type);
+        let (changes, dn) = self.initial_export(txn, target, plan, mv, &anchor)?;
+        let mut x = CsObject::new(&target.name, &anchor, &dn, plan.object_type());
         x.provisioned = true;
         x.connection = Connection::Connector { mv_id: mv.id };
         x.pending_export = Some(PendingExport {
@@ -450,28 +515,36 @@ impl Syncer<'_> {
         Ok(())
     }
 
-    /// Deprovision a connector per its MA's action: an object never exported
-    /// leaves the CS; otherwise delete (pending export delete), disconnect,
-    /// or make it an explicit disconnector. Returns what becomes of it.
+    /// Deprovision a connector per its MA's action (or its deprovisioning
+    /// script): an object never exported leaves the CS; otherwise delete
+    /// (pending export delete), disconnect, or make it an explicit
+    /// disconnector. Returns what becomes of it.
     pub(crate) fn deprovision(
         &self,
+        txn: &mut dyn StoreTxn,
         x: &mut CsObject,
         why: Deprovision,
         counters: &mut SyncCounters,
-    ) -> Action {
-        let how = self
+    ) -> Result<Action, Fail> {
+        let ma = self
             .rules
             .ma_index
             .get(&x.ma)
-            .map_or(DeprovisionAction::Disconnect, |&i| {
-                self.rules.mas[i].deprovisioning
-            });
+            .and_then(|&i| self.rules.mas.get(i));
         if !leaving(x) {
             count_outbound(counters, &x.ma, |c| c.provisioned_disconnects += 1);
         }
         if !x.present && x.unconfirmed_export.is_none() {
-            return Action::Delete;
+            return Ok(Action::Delete);
         }
+        let reason = match why {
+            Deprovision::MvDeleted => "mv-deleted",
+            Deprovision::OutOfScope => "out-of-scope",
+        };
+        let how = match ma {
+            Some(ma) => deprovision_action(txn, ma, x, reason)?,
+            None => DeprovisionAction::Disconnect,
+        };
         match how {
             DeprovisionAction::Delete => {
                 if why == Deprovision::MvDeleted {
@@ -492,6 +565,6 @@ impl Syncer<'_> {
                 x.pending_export = None;
             }
         }
-        Action::Update
+        Ok(Action::Update)
     }
 }

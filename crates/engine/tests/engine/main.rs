@@ -5,6 +5,7 @@ mod conflict;
 mod converge;
 mod cs_delete;
 mod export;
+mod extensions;
 mod fixture;
 mod flow_reads;
 mod import;

@@ -8,6 +8,7 @@ mod dn;
 mod functions;
 mod fuzz;
 mod language;
+mod lookups;
 mod parsing;
 mod patterns;
 mod properties;
