@@ -37,6 +37,7 @@ const MV_TYPE: Node = Node::Table(&[
     ("attributes", LEAF),
     ("precedence", Node::Map(&LEAF)),
     ("deletion", Node::Table(&[("rule", LEAF), ("mas", LEAF)])),
+    ("ordered", LEAF),
 ]);
 
 const MA: Node = Node::Table(&[
@@ -217,6 +218,7 @@ mod tests {
                 deletion: DeletionRule::LastAuthoritativeConnector {
                     mas: vec!["m".into()],
                 },
+                ordered: vec!["a".into()],
             },
         );
         let mut run_profiles = BTreeMap::new();

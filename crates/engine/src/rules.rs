@@ -6,9 +6,11 @@
 
 use crate::compute::{Compute, compile_expression, program_reads};
 use crate::error::EngineError;
+use crate::order;
 use autosync_expr::Program;
 use autosync_model::{
-    DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef, WhenAbsent,
+    DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef, ValueOrder,
+    WhenAbsent,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::HashSet;
@@ -30,6 +32,8 @@ pub(crate) struct MvTypeRules {
     /// MAs that have an outbound flow or a provisioning rule for this type,
     /// in file order.
     pub targets: Vec<usize>,
+    /// Attributes declared `ordered`: their values compare as sequences.
+    pub ordered: FxHashSet<String>,
 }
 
 pub(crate) enum Precedence {
@@ -78,6 +82,8 @@ pub(crate) struct InboundFlow {
     /// [`Rules::rank`] gives it), worked out once when the rules are
     /// compiled; see [`Rules::inbound_rank`].
     pub ranks: Ranks,
+    /// How the values of `mv_attr` compare (ordered when it is declared so).
+    pub order: ValueOrder,
 }
 
 /// Ranks by metaverse type name.
@@ -89,6 +95,9 @@ pub(crate) struct OutboundFlow {
     pub cs_attr: String,
     pub source: Compute,
     pub initial_only: bool,
+    /// How the values of `cs_attr` compare: ordered when the flow reads a
+    /// metaverse attribute declared ordered.
+    pub order: ValueOrder,
 }
 
 pub(crate) struct Provisioning {
@@ -124,6 +133,10 @@ pub(crate) struct MaRules {
     /// The CS attributes a connector's inbound rules (flows, filters) read;
     /// `None` when a script may read any.
     pub inbound_reads: Option<HashSet<String>>,
+    /// The CS attributes whose values compare in order: those an outbound
+    /// flow fills from an ordered metaverse attribute, and those an inbound
+    /// flow reads into one. Usually empty.
+    pub ordered_cs: FxHashSet<String>,
 }
 
 fn applies(rule_type: &Option<String>, actual: &str) -> bool {
@@ -333,6 +346,7 @@ impl Rules {
                     precedence,
                     deletion,
                     targets,
+                    ordered: def.ordered.iter().cloned().collect(),
                 },
             );
         }
@@ -507,12 +521,14 @@ impl MaCompiler<'_> {
                 }
                 None => {}
             }
+            let order = order::declared(self.system, mv_type.as_deref(), &f.mv);
             inbound.push(InboundFlow {
                 object_type: self.object_type(&rule, &f.object_type)?,
                 mv_type,
                 mv_attr: f.mv.clone(),
                 source: self.source(&rule, f.source())?,
                 ranks: Vec::new(),
+                order,
             });
         }
         let mut outbound = Vec::new();
@@ -522,12 +538,15 @@ impl MaCompiler<'_> {
                 Some(_) => Some(self.mv_type(&rule, &f.mv_type)?),
                 None => None,
             };
+            let source = self.source(&rule, f.source())?;
+            let order = order::of_outbound(self.system, mv_type.as_deref(), &source);
             outbound.push(OutboundFlow {
                 object_type: self.object_type(&rule, &f.object_type)?,
                 mv_type,
                 cs_attr: f.cs.clone(),
-                source: self.source(&rule, f.source())?,
+                source,
                 initial_only: f.initial_only,
+                order,
             });
         }
         let mut provisioning = Vec::new();
@@ -575,6 +594,7 @@ impl MaCompiler<'_> {
             }
         }
         Ok(MaRules {
+            ordered_cs: order::ordered_cs(&inbound, &outbound),
             inbound_reads: reads,
             index,
             name: d.name.clone(),

@@ -8,7 +8,7 @@ use super::outbound::Deprovision;
 use super::{Action, Fail, MvWork, Syncer, Work, expression_failed};
 use crate::compute::{AttrView, CsView};
 use crate::rules::{Deletion, MaRules};
-use crate::values::same;
+use crate::values::{same, same_in};
 use autosync_model::{
     Attributes, Connection, CsId, CsObject, ExportKind, ImportKind, MvObject, MvValue, Value,
 };
@@ -416,7 +416,7 @@ impl<'a> Syncer<'a> {
                         .source
                         .eval_ref(&prev)
                         .map_err(|e| expression_failed(&what(), e))?;
-                    if same(before.as_deref(), v.as_deref()) {
+                    if same_in(before.as_deref(), v.as_deref(), f.order) {
                         continue;
                     }
                 } else {
@@ -474,7 +474,8 @@ impl<'a> Syncer<'a> {
                 Ok(true)
             }
             (Some(value), Some(cur)) => {
-                let value_changed = !same(Some(&cur.value), Some(&value));
+                let order = rules.mv_order(&mv.obj.object_type, attr);
+                let value_changed = !same_in(Some(&cur.value), Some(&value), order);
                 let mine = cur.contributor == me;
                 let wins = mine
                     || match rank {

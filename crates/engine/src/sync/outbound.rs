@@ -6,7 +6,7 @@
 use super::{Action, Fail, MvWork, Syncer, expression_failed};
 use crate::compute::{MvView, eval_text};
 use crate::rules::{MaRules, Provisioning};
-use crate::values::{merge_changes, same};
+use crate::values::{merge_changes, same_in};
 use autosync_model::{
     AttrChanges, Connection, CsObject, DeprovisionAction, ExportKind, MvObject, OutboundCounters,
     PendingExport, SyncCounters, Value,
@@ -279,7 +279,7 @@ impl Syncer<'_> {
                     e,
                 )
             })?;
-            if !same(effective(x, &f.cs_attr), d.as_deref()) {
+            if !same_in(effective(x, &f.cs_attr), d.as_deref(), f.order) {
                 changes.insert(f.cs_attr.clone(), d.map(Cow::into_owned));
             }
         }
