@@ -14,3 +14,4 @@ mod scope;
 mod sync;
 mod sync_lease;
 mod thresholds;
+mod types;
