@@ -72,6 +72,9 @@ impl MaRules {
 impl Rules {
     /// How the values of metaverse attribute `attr` of `mv_type` compare.
     pub fn mv_order(&self, mv_type: &str, attr: &str) -> ValueOrder {
+        if !self.any_ordered {
+            return ValueOrder::Unordered;
+        }
         match self.mv_types.get(mv_type) {
             Some(t) if !t.ordered.is_empty() && t.ordered.contains(attr) => ValueOrder::Ordered,
             _ => ValueOrder::Unordered,

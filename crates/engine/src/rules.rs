@@ -22,6 +22,9 @@ pub(crate) struct Rules {
     pub mas: Vec<MaRules>,
     pub ma_index: FxHashMap<String, usize>,
     pub mv_types: FxHashMap<String, MvTypeRules>,
+    /// Whether any metaverse type declares an ordered attribute (when not,
+    /// [`Rules::mv_order`] answers without a lookup).
+    pub any_ordered: bool,
 }
 
 /// Rules of one metaverse type.
@@ -351,6 +354,7 @@ impl Rules {
             );
         }
         let mut rules = Rules {
+            any_ordered: mv_types.values().any(|t| !t.ordered.is_empty()),
             mas,
             ma_index,
             mv_types,

@@ -169,6 +169,9 @@ pub fn write(column: &str, c: Column, v: Option<&Value>) -> Result<SqlValue, Unr
     let t = c.holds;
     let bound = bind(column, t, v)?;
     let stored = stored(c.affinity, bound);
+    if stored_as_given(v, &stored, t) {
+        return Ok(stored);
+    }
     let back = read(ValueRef::from(&stored), t).ok().flatten();
     if same_value(Some(v), back.as_ref(), ValueOrder::Unordered) {
         return Ok(stored);
@@ -193,6 +196,19 @@ pub fn write(column: &str, c: Column, v: Option<&Value>) -> Result<SqlValue, Unr
             shown(back.as_ref()),
         ),
     ))
+}
+
+/// Whether `stored` plainly reads back as `v` (the usual case, checked
+/// without building the value read back).
+fn stored_as_given(v: &Value, stored: &SqlValue, t: ColumnType) -> bool {
+    match (v, stored) {
+        (Value::String(s), SqlValue::Text(x)) => t != ColumnType::Json && s == x,
+        (Value::Integer(i), SqlValue::Integer(x)) => {
+            i == x && !(t == ColumnType::Boolean && matches!(i, 0 | 1))
+        }
+        (Value::Binary(b), SqlValue::Blob(x)) => b == x,
+        _ => false,
+    }
 }
 
 /// A value for a message: its JSON form, cut short.
