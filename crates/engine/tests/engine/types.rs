@@ -282,3 +282,49 @@ fn an_ordered_attribute_reordered_by_the_target_should_be_exported_again_in_orde
     assert_eq!((c.export_confirmed, c.staged()), (1, 0));
     assert_settled(&w, "target", "after the order was restored");
 }
+
+#[test]
+fn a_value_the_target_column_would_alter_should_be_an_export_error_not_a_loop() {
+    let w = World::new(
+        &config(
+            r#"{ type = "sqlite", path = "target.db", table = "people" }"#,
+            "",
+        ),
+        &[("hr.jsonl", HR_JSONL)],
+    );
+    let table = TYPED_TABLE.replace(r#""leading_zero_id" TEXT"#, r#""leading_zero_id" INTEGER"#);
+    rusqlite::Connection::open(w.path("target.db"))
+        .unwrap()
+        .execute_batch(&table)
+        .unwrap();
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    let e = export_counters(&w.run_ok("target", "export", RunStatus::CompletedExportErrors));
+    assert_eq!(
+        (e.adds, e.failures),
+        (1, 1),
+        "person 2 has no leading-zero id"
+    );
+    let one = w.cs("target", "1").unwrap();
+    let error = one.error.unwrap();
+    assert_eq!(error.error_type, "value-not-representable");
+    assert!(
+        error.detail.contains("`leading_zero_id`") && error.detail.contains("123"),
+        "the error names the column and what it would store: {}",
+        error.detail
+    );
+    assert!(
+        one.pending_export.is_some(),
+        "kept for when the column is fixed"
+    );
+    let rows: i64 = rusqlite::Connection::open(w.path("target.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM people WHERE id = '1'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(rows, 0, "nothing altered was stored");
+    // Person 2 is confirmed; nothing is staged again and again.
+    let c = import_counters(&w.run_ok("target", "full-import", RunStatus::Success));
+    assert_eq!((c.export_confirmed, c.staged()), (1, 0));
+}
