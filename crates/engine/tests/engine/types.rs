@@ -143,7 +143,11 @@ fn assert_quiescent_after_the_confirming_import(w: &World) {
     assert_settled(w, "target", "after the confirming import");
     w.run_ok("target", "delta-sync", RunStatus::CompletedNoObjects);
     w.run_ok("target", "export", RunStatus::CompletedNoObjects);
-    // A second cycle, all of it: nothing to stage, nothing to export.
+    assert_quiescent_after_a_second_cycle(w);
+}
+
+/// A second cycle, all of it: nothing to stage, nothing to export.
+fn assert_quiescent_after_a_second_cycle(w: &World) {
     for ma in ["hr", "target"] {
         let c = import_counters(&w.run(ma, "full-import"));
         assert_eq!(c.staged(), 0, "{ma}: a second full import stages nothing");
@@ -327,4 +331,53 @@ fn a_value_the_target_column_would_alter_should_be_an_export_error_not_a_loop() 
     // Person 2 is confirmed; nothing is staged again and again.
     let c = import_counters(&w.run_ok("target", "full-import", RunStatus::Success));
     assert_eq!((c.export_confirmed, c.staged()), (1, 0));
+}
+
+/// HR's file with person 1's address lines in another order.
+fn hr_with_address_lines_reordered(w: &World) {
+    let reordered = HR_JSONL.replace(
+        r#"["1 Main St","Flat 2","Springfield"]"#,
+        r#"["Springfield","1 Main St","Flat 2"]"#,
+    );
+    assert_ne!(reordered, HR_JSONL);
+    w.write("hr.jsonl", &reordered);
+}
+
+#[test]
+fn a_source_that_reorders_a_multi_valued_value_should_change_nothing() {
+    let w = exported(r#"{ type = "jsonl", path = "target.jsonl" }"#, "", |_| {});
+    w.run_ok("target", "full-import", RunStatus::Success);
+    hr_with_address_lines_reordered(&w);
+    let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
+    assert_eq!(
+        (c.staged(), c.stage_no_change),
+        (0, 2),
+        "the same set of values"
+    );
+}
+
+#[test]
+fn a_source_that_reorders_an_ordered_attribute_should_flow_the_new_order_to_the_target() {
+    let ordered = r#"ordered = ["addressLines"]"#;
+    let w = exported(
+        r#"{ type = "jsonl", path = "target.jsonl" }"#,
+        ordered,
+        |_| {},
+    );
+    w.run_ok("target", "full-import", RunStatus::Success);
+    hr_with_address_lines_reordered(&w);
+    let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
+    assert_eq!(c.stage_update, 1);
+    let s = sync_counters(&w.run_ok("hr", "delta-sync", RunStatus::Success));
+    assert_eq!(s.outbound["target"].export_attribute_flow, 1);
+    let want = Value::Multi(
+        ["Springfield", "1 Main St", "Flat 2"]
+            .map(Value::from)
+            .to_vec(),
+    );
+    assert_eq!(w.mv_of("hr", "1").unwrap().get("addressLines"), Some(&want));
+    w.run_ok("target", "export", RunStatus::Success);
+    let c = import_counters(&w.run_ok("target", "full-import", RunStatus::Success));
+    assert_eq!((c.export_confirmed, c.staged()), (1, 0));
+    assert_quiescent_after_a_second_cycle(&w);
 }
