@@ -40,6 +40,7 @@ const MV_TYPE: Node = Node::Table(&[
         "deletion",
         Node::Table(&[("rule", LEAF), ("mas", LEAF), ("script", LEAF)]),
     ),
+    ("ordered", LEAF),
 ]);
 
 const MA: Node = Node::Table(&[
@@ -235,6 +236,7 @@ mod tests {
                 deletion: DeletionRule::LastAuthoritativeConnector {
                     mas: vec!["m".into()],
                 },
+                ordered: vec!["a".into()],
             },
         );
         metaverse.insert(
@@ -245,6 +247,7 @@ mod tests {
                 deletion: DeletionRule::Script {
                     script: "true".into(),
                 },
+                ordered: vec!["a".into()],
             },
         );
         let mut run_profiles = BTreeMap::new();

@@ -15,7 +15,10 @@
 //! ```
 //!
 //! Test objects carry only string attributes (every system stores those the
-//! same way), one of them with commas, quotes, a newline and non-ASCII text.
+//! same way), one of them with commas, quotes, a newline and non-ASCII text;
+//! but one check ([`every_value_type_reads_back_equal`]) exports every value
+//! type to a system set up for them (`make_typed`) and asserts each reads
+//! back equal under the engine's comparison.
 //!
 //! Enabled by the `compliance` cargo feature (test support code).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -25,6 +28,9 @@ use crate::{
 };
 use autosync_model::{AttrChanges, Attributes, ExportKind, ObjectTypeDef, Value};
 use std::collections::{BTreeMap, BTreeSet};
+
+mod value_types;
+pub use value_types::{VALUE_TYPES, every_value_type_reads_back_equal};
 
 /// A connected system under test, with everything the suite needs.
 pub struct ComplianceTarget {
@@ -51,6 +57,12 @@ pub struct ComplianceTarget {
     /// The system's objects read without the connector: anchor -> attributes
     /// (including the anchor and DN attributes).
     pub read_back: Box<dyn Fn() -> BTreeMap<String, Attributes>>,
+    /// A new connector on an empty system (another file, another table)
+    /// whose objects have, besides the anchor, one attribute per name of
+    /// [`VALUE_TYPES`], each able to hold its kind of value (a column of
+    /// the fitting type, multi-valued columns declared as such); same
+    /// object type as `make`.
+    pub make_typed: Box<dyn Fn() -> Box<dyn Connector>>,
 }
 
 /// What a full import should return for one object.
@@ -656,6 +668,10 @@ pub const CHECKS: &[Check] = &[
     (
         "unchanged_is_true_only_when_nothing_changed",
         unchanged_is_true_only_when_nothing_changed,
+    ),
+    (
+        "every_value_type_reads_back_equal",
+        every_value_type_reads_back_equal,
     ),
 ];
 

@@ -7,9 +7,11 @@ use crate::crashpoint::crash_point;
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
 use crate::import_schema::FlowReads;
 use crate::record_errors::{RecordError, RecordErrors};
+use crate::rules::MaRules;
 use crate::run::StepCtx;
-use crate::values::{same, same_attributes, without_empty};
+use crate::values::{same_attributes, same_in, without_empty};
 use autosync_connector::{ImportChange, ImportItem, ImportRecordError, ImportedObject};
+use autosync_model::ValueOrder;
 use autosync_model::{
     CsId, CsObject, ErrorStage, ExportKind, ImportCounters, ImportKind, ObjectError, PendingImport,
     RunStatus, StepCounters, Value, value::apply_changes,
@@ -138,7 +140,7 @@ impl IdSet {
 /// Ids per transaction when a full import looks for objects it did not see.
 const DELETE_SCAN_PAGE: usize = 20_000;
 
-impl Importer<'_, '_> {
+impl<'c> Importer<'_, 'c> {
     /// Stream the connector's batches; `Some` when the step stopped.
     fn stream(&mut self, full: bool) -> StoreResult<Stop> {
         let ctx = self.ctx;
@@ -386,6 +388,11 @@ impl Importer<'_, '_> {
         true
     }
 
+    /// The compiled rules of this step's MA.
+    fn rules(&self) -> Option<&'c MaRules> {
+        self.ctx.engine.rules.mas.get(self.ctx.ma_index)
+    }
+
     /// The complete current state of an object already in the CS.
     fn stage_full(&mut self, cs: &mut CsObject, obj: ImportedObject) -> bool {
         let attrs = without_empty(obj.attributes);
@@ -412,30 +419,25 @@ impl Importer<'_, '_> {
         }
         // Confirming import: was the unconfirmed export applied as sent?
         let mut force = false;
+        let rules = self.rules();
         if let Some(unconfirmed) = cs.unconfirmed_export.take() {
             changed = true;
             let values_match = unconfirmed.kind != ExportKind::Delete
                 && unconfirmed
                     .changes
                     .iter()
-                    .all(|(k, v)| same(attrs.get(k), v.as_ref()));
+                    .all(|(k, v)| same_in(attrs.get(k), v.as_ref(), cs_order(rules, k)));
             let dn_matches = unconfirmed.kind != ExportKind::Rename
                 || unconfirmed.new_dn.as_deref() == Some(obj.dn.as_str());
             if values_match && dn_matches {
                 self.counters.export_confirmed += 1;
                 // Compared with what inbound rules last saw (the hologram
                 // before the export): exported values they read must sync.
-                let reads = self
-                    .ctx
-                    .engine
-                    .rules
-                    .mas
-                    .get(self.ctx.ma_index)
-                    .map(|m| &m.inbound_reads);
+                let reads = rules.map(|m| &m.inbound_reads);
                 let nothing_to_sync = match reads {
-                    Some(Some(names)) => {
-                        names.iter().all(|n| same(attrs.get(n), cs.hologram.get(n)))
-                    }
+                    Some(Some(names)) => names
+                        .iter()
+                        .all(|n| same_in(attrs.get(n), cs.hologram.get(n), cs_order(rules, n))),
                     _ => false,
                 };
                 if nothing_to_sync {
@@ -467,10 +469,13 @@ impl Importer<'_, '_> {
         force: bool,
     ) -> bool {
         let dn_changed = dn != cs.dn;
-        let back_to_hologram = !force && !dn_changed && same_attributes(&attrs, &cs.hologram);
+        let rules = self.rules();
+        let order = |k: &str| cs_order(rules, k);
+        let back_to_hologram =
+            !force && !dn_changed && same_attributes(&attrs, &cs.hologram, order);
         let same_as_pending = cs.pending_import.as_ref().is_some_and(|p| {
             p.kind != ImportKind::Delete
-                && same_attributes(&attrs, &p.attributes)
+                && same_attributes(&attrs, &p.attributes, order)
                 && p.dn.as_deref().unwrap_or(&cs.dn) == dn
         });
         match cs.pending_import.as_ref().map(|p| p.kind) {
@@ -570,4 +575,9 @@ impl Importer<'_, '_> {
             }
         }
     }
+}
+
+/// How the values of CS attribute `attr` compare on this MA.
+fn cs_order(rules: Option<&MaRules>, attr: &str) -> ValueOrder {
+    rules.map_or(ValueOrder::Unordered, |r| r.cs_order(attr))
 }

@@ -37,6 +37,7 @@ mod import;
 mod import_schema;
 pub mod lease;
 mod options;
+mod order;
 mod record_errors;
 pub use record_errors::{RecordError, record_errors};
 mod rules;

@@ -10,9 +10,11 @@ mod scripted;
 
 use crate::compute::{Compute, compile_expression, program_reads};
 use crate::error::EngineError;
+use crate::order;
 use autosync_expr::{Program, RuleScript};
 use autosync_model::{
-    DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef, script_variables,
+    DeletionRule, DeprovisionAction, FlowSource, MaDef, PrecedenceDef, SystemDef, ValueOrder,
+    script_variables,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::HashSet;
@@ -29,6 +31,9 @@ pub(crate) struct Rules {
     pub mv_types: FxHashMap<String, MvTypeRules>,
     /// The (MV type, attribute) pairs scripts' `mv_find` calls search.
     pub lookups: Vec<(String, String)>,
+    /// Whether any metaverse type declares an ordered attribute (when not,
+    /// [`Rules::mv_order`] answers without a lookup).
+    pub any_ordered: bool,
 }
 
 /// Rules of one metaverse type.
@@ -39,6 +44,8 @@ pub(crate) struct MvTypeRules {
     /// MAs that have an outbound flow or a provisioning rule for this type,
     /// in file order.
     pub targets: Vec<usize>,
+    /// Attributes declared `ordered`: their values compare as sequences.
+    pub ordered: FxHashSet<String>,
 }
 
 pub(crate) enum Precedence {
@@ -82,6 +89,8 @@ pub(crate) struct InboundFlow {
     /// [`Rules::rank`] gives it), worked out once when the rules are
     /// compiled; see [`Rules::inbound_rank`].
     pub ranks: Ranks,
+    /// How the values of `mv_attr` compare (ordered when it is declared so).
+    pub order: ValueOrder,
 }
 
 /// Ranks by metaverse type name.
@@ -93,6 +102,9 @@ pub(crate) struct OutboundFlow {
     pub cs_attr: String,
     pub source: Compute,
     pub initial_only: bool,
+    /// How the values of `cs_attr` compare: ordered when the flow reads a
+    /// metaverse attribute declared ordered.
+    pub order: ValueOrder,
 }
 
 pub(crate) struct Provisioning {
@@ -139,6 +151,10 @@ pub(crate) struct MaRules {
     /// The metaverse attributes this MA's inbound flows set, by CS object
     /// type and then metaverse type.
     pub flows_into: FxHashMap<String, FxHashMap<String, FxHashSet<String>>>,
+    /// The CS attributes whose values compare in order: those an outbound
+    /// flow fills from an ordered metaverse attribute, and those an inbound
+    /// flow reads into one. Usually empty.
+    pub ordered_cs: FxHashSet<String>,
 }
 
 impl MaRules {
@@ -161,6 +177,7 @@ impl MaRules {
             deprovision_joined: false,
             inbound_reads: Some(HashSet::new()),
             flows_into: FxHashMap::default(),
+            ordered_cs: FxHashSet::default(),
         }
     }
 
@@ -373,11 +390,13 @@ impl Rules {
                     precedence,
                     deletion,
                     targets,
+                    ordered: def.ordered.iter().cloned().collect(),
                 },
             );
         }
         let lookups = scripted::lookup_pairs(&mas, &deletion_scripts);
         let mut rules = Rules {
+            any_ordered: mv_types.values().any(|t| !t.ordered.is_empty()),
             mas,
             ma_index,
             mv_types,
@@ -501,12 +520,14 @@ impl MaCompiler<'_> {
                 }
                 None => {}
             }
+            let order = order::declared(self.system, mv_type.as_deref(), &f.mv);
             inbound.push(InboundFlow {
                 object_type: self.object_type(&rule, &f.object_type)?,
                 mv_type,
                 mv_attr: f.mv.clone(),
                 source: self.source(&rule, f.source())?,
                 ranks: Vec::new(),
+                order,
             });
         }
         let mut outbound = Vec::new();
@@ -516,12 +537,15 @@ impl MaCompiler<'_> {
                 Some(_) => Some(self.mv_type(&rule, &f.mv_type)?),
                 None => None,
             };
+            let source = self.source(&rule, f.source())?;
+            let order = order::of_outbound(self.system, mv_type.as_deref(), &source);
             outbound.push(OutboundFlow {
                 object_type: self.object_type(&rule, &f.object_type)?,
                 mv_type,
                 cs_attr: f.cs.clone(),
-                source: self.source(&rule, f.source())?,
+                source,
                 initial_only: f.initial_only,
+                order,
             });
         }
         let provisioning = self.provisioning()?;
@@ -551,6 +575,7 @@ impl MaCompiler<'_> {
         }
         Ok(MaRules {
             flows_into,
+            ordered_cs: order::ordered_cs(&inbound, &outbound),
             inbound_reads: reads,
             index,
             name: d.name.clone(),

@@ -1,45 +1,29 @@
-//! Comparing attribute values the way synchronisation needs: an empty value
-//! is an absent one, and values of different types that render to the same
-//! text are the same (a CSV file gives back `"5"` for an exported `5`), so
-//! that an export confirmed by a text-only source never loops.
+//! Comparing attribute values the way synchronisation needs (the rules live
+//! in `autosync_model::compare`, shared with the connectors' compliance
+//! suite): an empty value is an absent one, values of different types that
+//! render to the same text are the same (a CSV file gives back `"5"` for an
+//! exported `5`), and multi-valued values are sets unless their attribute
+//! is declared ordered, so that an export confirmed by a system that keeps
+//! no types or no order never loops.
 
-use autosync_model::{AttrChanges, Attributes, Value};
+use autosync_model::compare;
+use autosync_model::{AttrChanges, Attributes, Value, ValueOrder};
 
-/// The value, or `None` when it is absent or empty.
-pub(crate) fn present(v: Option<&Value>) -> Option<&Value> {
-    v.filter(|v| !v.is_empty())
+/// Whether two optional values are the same for synchronisation, their
+/// multi-valued values compared as `order` says (the attribute's, from the
+/// compiled rules).
+pub(crate) fn same_in(a: Option<&Value>, b: Option<&Value>, order: ValueOrder) -> bool {
+    compare::same_value(a, b, order)
 }
 
-/// Whether two optional values are the same for synchronisation.
-pub(crate) fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
-    match (present(a), present(b)) {
-        (None, None) => true,
-        (Some(x), Some(y)) => x == y || loosely_equal(x, y),
-        _ => false,
-    }
-}
-
-fn loosely_equal(x: &Value, y: &Value) -> bool {
-    match (x, y) {
-        (Value::Multi(xs), Value::Multi(ys)) => {
-            xs.len() == ys.len()
-                && xs
-                    .iter()
-                    .zip(ys)
-                    .all(|(a, b)| a == b || loosely_equal(a, b))
-        }
-        (Value::Multi(xs), other) | (other, Value::Multi(xs)) => {
-            xs.len() == 1 && (xs[0] == *other || loosely_equal(&xs[0], other))
-        }
-        _ => std::mem::discriminant(x) != std::mem::discriminant(y) && x.to_text() == y.to_text(),
-    }
-}
-
-/// Whether two attribute sets are the same for synchronisation.
-pub(crate) fn same_attributes(a: &Attributes, b: &Attributes) -> bool {
-    a.iter().all(|(k, v)| same(Some(v), b.get(k)))
-        && b.iter()
-            .all(|(k, v)| a.contains_key(k) || same(None, Some(v)))
+/// Whether two attribute sets are the same for synchronisation; `order`
+/// gives each attribute's order (see `MaRules::cs_order`).
+pub(crate) fn same_attributes(
+    a: &Attributes,
+    b: &Attributes,
+    order: impl Fn(&str) -> ValueOrder,
+) -> bool {
+    compare::same_attributes(a, b, order)
 }
 
 /// Attributes without their empty values.
@@ -62,11 +46,8 @@ pub(crate) fn merge_changes(earlier: &mut AttrChanges, later: &AttrChanges) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn empty_values_should_be_the_same_as_absent_ones() {
-        assert!(same(Some(&Value::from("")), None));
-        assert!(same(Some(&Value::Multi(vec![])), None));
-        assert!(!same(Some(&Value::from("a")), None));
+    fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
+        same_in(a, b, ValueOrder::Unordered)
     }
 
     #[test]
@@ -81,15 +62,10 @@ mod tests {
     }
 
     #[test]
-    fn attribute_sets_should_ignore_empty_values_when_compared() {
-        let mut a = Attributes::new();
-        a.insert("x".into(), Value::from("1"));
-        let mut b = a.clone();
-        b.insert("y".into(), Value::from(""));
-        assert!(same_attributes(&a, &b));
-        assert!(same_attributes(&b, &a));
-        b.insert("z".into(), Value::from("2"));
-        assert!(!same_attributes(&a, &b));
-        assert!(!same_attributes(&b, &a));
+    fn multi_valued_values_should_be_sets_unless_the_order_is_kept() {
+        let ab = Value::Multi(vec![Value::from("a"), Value::from("b")]);
+        let ba = Value::Multi(vec![Value::from("b"), Value::from("a")]);
+        assert!(same(Some(&ab), Some(&ba)));
+        assert!(!same_in(Some(&ab), Some(&ba), ValueOrder::Ordered));
     }
 }

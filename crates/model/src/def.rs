@@ -11,6 +11,7 @@
 //! [metaverse.person]
 //! attributes = ["employeeId", "displayName", "email"]
 //! precedence = { email = ["directory", "hr"] }   # ranked; or "equal"
+//! ordered = ["postalAddressLines"]               # values compared in order
 //!
 //! [[ma]]
 //! name = "hr"
@@ -114,6 +115,12 @@ pub struct MvTypeDef {
     /// When an MV object of this type is deleted.
     #[serde(default)]
     pub deletion: DeletionRule,
+    /// Multi-valued attributes whose order counts (e.g. address lines):
+    /// their values compare as sequences. Every other multi-valued
+    /// attribute is a set, as in MIM: order and repeated values do not
+    /// count when an export is confirmed or a change is detected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ordered: Vec<String>,
 }
 
 /// Precedence of one metaverse attribute.

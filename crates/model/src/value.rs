@@ -27,7 +27,9 @@ pub enum Value {
     Integer(i64),
     Boolean(bool),
     Binary(Vec<u8>),
-    /// A multi-valued attribute. Order is kept as the source gave it.
+    /// A multi-valued attribute. Order is kept as the source gave it, but
+    /// synchronisation compares it as a set unless its attribute is
+    /// declared ordered (see [`crate::compare`]).
     Multi(Vec<Value>),
 }
 

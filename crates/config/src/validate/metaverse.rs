@@ -1,6 +1,6 @@
 //! Checks of the metaverse schema against the MAs: attributes declared once,
-//! precedence naming real attributes and MAs that flow into them, deletion
-//! rules naming real MAs, equal-precedence flow loops, and attributes that
+//! precedence naming real attributes and MAs that flow into them, ordered
+//! attributes naming real attributes, deletion rules naming real MAs, equal-precedence flow loops, and attributes that
 //! nothing flows into.
 
 use super::{Checker, key_path};
@@ -84,6 +84,24 @@ pub fn check_metaverse(c: &mut Checker<'_, '_>) {
                 let names = program.attributes();
                 super::mv_reads::check_mv_reads_of(c, Some(t), &at, what, names, true, script);
             }
+        }
+        let mut ordered: Vec<&str> = Vec::new();
+        for (k, attribute) in def.ordered.iter().enumerate() {
+            let at = key_path!["metaverse", t.as_str(), "ordered", k];
+            if !def.attributes.contains(attribute) {
+                c.error(
+                    at,
+                    format!("`{attribute}` is declared ordered but is not an attribute of `{t}`"),
+                    suggest::hint(attribute, &seen),
+                );
+            } else if ordered.contains(&attribute.as_str()) {
+                c.error(
+                    at,
+                    format!("`{attribute}` is listed twice in `ordered`"),
+                    "list each attribute once".to_owned(),
+                );
+            }
+            ordered.push(attribute);
         }
         if let DeletionRule::LastAuthoritativeConnector { mas } = &def.deletion {
             for (k, name) in mas.iter().enumerate() {

@@ -272,3 +272,11 @@ fn the_fancy_rendering_of_a_bad_expression_should_underline_the_character() {
     .unwrap_err();
     insta::assert_snapshot!(err.render_fancy(false));
 }
+
+#[test]
+fn an_ordered_attribute_that_is_not_declared_should_suggest_the_declared_one() {
+    insta::assert_snapshot!(errors(&replace(
+        "precedence = { email = [\"directory\", \"hr\"] }",
+        "precedence = { email = [\"directory\", \"hr\"] }\nordered = [\"emial\"]"
+    )));
+}

@@ -264,3 +264,19 @@ fn the_shipped_connectors_should_validate_settings_with_errors_at_their_keys() {
         "{err}"
     );
 }
+
+#[test]
+fn ordered_attributes_should_load_into_the_metaverse_type() {
+    let text = VALID.replacen(
+        "precedence = { email = [\"directory\", \"hr\"] }",
+        "precedence = { email = [\"directory\", \"hr\"] }\nordered = [\"displayName\"]",
+        1,
+    );
+    let loaded = load(&text).unwrap();
+    assert_eq!(loaded.system.metaverse["person"].ordered, ["displayName"]);
+    assert!(
+        load(VALID).unwrap().system.metaverse["person"]
+            .ordered
+            .is_empty()
+    );
+}

@@ -126,38 +126,31 @@ impl<'a> CsvExport<'a> {
         Ok(anchor.to_owned())
     }
 
-    /// The text of one value in `column`.
+    /// The text of one value in `column`: in a multi-valued column, its
+    /// values escaped and joined (see `multi`).
     fn render(&self, column: &str, v: &Value) -> Result<String, Failure> {
-        let multi = self.s.is_multi_valued(column);
-        let sep = self.s.separator.as_deref().unwrap_or("");
-        let check = |text: String| {
-            if multi && text.contains(sep) {
-                Err((
-                    "value-not-representable",
-                    format!(
-                        "a value of multi-valued column `{column}` contains the separator {sep:?}"
-                    ),
-                ))
-            } else {
-                Ok(text)
-            }
+        let sep = match &self.s.separator {
+            Some(sep) if self.s.is_multi_valued(column) => sep.as_str(),
+            _ => return render_single(column, v),
         };
-        match v {
-            Value::Multi(values) if multi => {
-                let parts = values
-                    .iter()
-                    .map(|x| check(x.to_text()))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(parts.join(sep))
+        let values: &[Value] = match v {
+            Value::Multi(values) => values,
+            one => std::slice::from_ref(one),
+        };
+        let mut cell = String::new();
+        for x in values.iter().filter(|x| !x.is_empty()) {
+            if let Value::Multi(_) = x {
+                return Err((
+                    "value-not-representable",
+                    format!("a value of multi-valued column `{column}` is itself a list"),
+                ));
             }
-            Value::Multi(_) => Err((
-                "value-not-representable",
-                format!(
-                    "column `{column}` is not listed in `multi_valued`, so it cannot hold several values"
-                ),
-            )),
-            other => check(other.to_text()),
+            if !cell.is_empty() {
+                cell.push_str(sep);
+            }
+            cell.push_str(&super::multi::escape(&x.to_text(), sep));
         }
+        Ok(cell)
     }
 
     fn apply_one(&mut self, c: &ExportChange) -> Result<(), Failure> {
@@ -263,6 +256,30 @@ impl<'a> CsvExport<'a> {
             }
         }
         order
+    }
+}
+
+/// The text of a value in a column holding one value (a list of one
+/// distinct value is that value).
+fn render_single(column: &str, v: &Value) -> Result<String, Failure> {
+    match v {
+        Value::Multi(values) => {
+            let mut present = values.iter().filter(|x| !x.is_empty());
+            let first = present.next();
+            match first {
+                None => Ok(String::new()),
+                Some(one) if present.all(|x| x.to_text() == one.to_text()) => {
+                    render_single(column, one)
+                }
+                Some(_) => Err((
+                    "value-not-representable",
+                    format!(
+                        "column `{column}` is not listed in `multi_valued`, so it cannot hold several values"
+                    ),
+                )),
+            }
+        }
+        other => Ok(other.to_text()),
     }
 }
 

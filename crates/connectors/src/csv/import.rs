@@ -425,10 +425,9 @@ impl<'a> CsvImport<'a> {
             }
             let value = match (&self.s.separator, layout.multi.get(i)) {
                 (Some(sep), Some(true)) => {
-                    let values: Vec<Value> = cell
-                        .split(sep.as_str())
-                        .filter(|v| !v.is_empty())
-                        .map(Value::from)
+                    let values: Vec<Value> = super::multi::split(cell, sep)
+                        .into_iter()
+                        .map(|v| Value::String(v.into_owned()))
                         .collect();
                     if values.is_empty() {
                         continue;

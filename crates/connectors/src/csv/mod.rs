@@ -6,6 +6,7 @@
 pub mod config;
 mod export;
 mod import;
+mod multi;
 mod quotes;
 mod schema;
 mod source;

@@ -1,8 +1,10 @@
 //! Settings of the SQLite connector and their validation.
 
+use super::types::ColumnType;
 use crate::settings::{self, KeyHelp, ObjectTypes, Settings, error};
 use autosync_connector::{BuildContext, SettingError};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The `connector` table of a `type = "sqlite"` MA.
@@ -36,6 +38,11 @@ pub struct SqliteConfig {
     /// database is a server that is down.
     #[serde(default)]
     pub create_table: bool,
+    /// Column types that the table's declared types do not say (e.g.
+    /// `{ enabled = "boolean", tags = "json" }`); also the types
+    /// `create_table` declares.
+    #[serde(default)]
+    pub column_types: BTreeMap<String, ColumnType>,
 }
 
 /// How a delta import finds changes.
@@ -96,6 +103,10 @@ pub const KEYS: &[KeyHelp] = &[
         key: "create_table",
         help: "create_table = true creates the database and the table (from `columns`) when missing",
     },
+    KeyHelp {
+        key: "column_types",
+        help: "types the table's declared types do not give, e.g. column_types = { enabled = \"boolean\", tags = \"json\" } (text, integer, real, boolean, binary, json)",
+    },
 ];
 
 /// The validated settings, with the path resolved.
@@ -110,6 +121,8 @@ pub struct SqliteSettings {
     pub busy_timeout_ms: u64,
     pub create_table: bool,
     pub types: ObjectTypes,
+    /// Column types given by `column_types`.
+    pub column_types: BTreeMap<String, ColumnType>,
 }
 
 impl SqliteSettings {
@@ -160,6 +173,13 @@ impl SqliteSettings {
                 Some(KEYS[3].help.into()),
             ));
         }
+        if config.column_types.contains_key(&anchor_column) {
+            errors.push(error(
+                "column_types",
+                &format!("`{anchor_column}` is the anchor column: anchors are always text"),
+                Some("remove it from column_types".into()),
+            ));
+        }
         errors.extend(settings::check_batch_size(config.batch_size));
         errors.extend(settings::check_object_types(
             ctx,
@@ -180,6 +200,7 @@ impl SqliteSettings {
             busy_timeout_ms: config.busy_timeout_ms.unwrap_or(5000),
             create_table: config.create_table,
             types: ObjectTypes::new(ctx, config.object_type_column),
+            column_types: config.column_types,
         })
     }
 }

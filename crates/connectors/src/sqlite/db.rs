@@ -1,11 +1,10 @@
 //! SQLite plumbing of the connector: opening the database, quoting
 //! identifiers, mapping SQLite errors to whole-step or per-row failures,
-//! reading the table's schema, converting values both ways.
+//! reading the table's schema (its columns and their types).
 
 use super::config::{DeltaConfig, SqliteSettings};
+use super::types::Column;
 use autosync_connector::{ConnectorError, ConnectorErrorKind};
-use autosync_model::Value;
-use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use std::time::Duration;
 
@@ -81,7 +80,10 @@ fn open_creating(s: &SqliteSettings) -> Result<Connection, ConnectorError> {
     let mut cols = vec![format!("{} TEXT PRIMARY KEY NOT NULL", q(&s.anchor_column))];
     for c in s.columns.iter().flatten() {
         if c != &s.anchor_column {
-            cols.push(q(c));
+            match s.column_types.get(c) {
+                Some(t) => cols.push(format!("{} {}", q(c), t.declared())),
+                None => cols.push(q(c)),
+            }
         }
     }
     if let Some(c) = &s.types.type_column {
@@ -103,18 +105,35 @@ pub struct Schema {
     /// The columns read on import and writable on export (anchor included,
     /// object type column excluded).
     pub columns: Vec<String>,
+    /// How each of `columns` is treated (its declared type, or
+    /// `column_types`).
+    pub types: Vec<Column>,
     /// Whether rows have a rowid (not a WITHOUT ROWID table).
     pub rowid: bool,
 }
 
 /// The names of a table's columns (none when the table does not exist).
 pub fn table_columns(conn: &Connection, table: &str) -> Result<Vec<String>, ConnectorError> {
+    Ok(declared_columns(conn, table)?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect())
+}
+
+/// A table's columns with their declared types (none when the table does
+/// not exist).
+pub fn declared_columns(
+    conn: &Connection,
+    table: &str,
+) -> Result<Vec<(String, String)>, ConnectorError> {
     let what = format!("cannot read the columns of table `{table}`");
     let mut stmt = conn
-        .prepare("SELECT name FROM pragma_table_info(?1)")
+        .prepare("SELECT name, type FROM pragma_table_info(?1)")
         .map_err(|e| step_error(&e, &what))?;
     let names = stmt
-        .query_map([table], |r| r.get::<_, String>(0))
+        .query_map([table], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(|e| step_error(&e, &what))?;
     Ok(names)
@@ -127,7 +146,8 @@ fn config_error(message: String) -> ConnectorError {
 impl Schema {
     /// Read and check the table, the configured columns and the delta source.
     pub fn read(conn: &Connection, s: &SqliteSettings) -> Result<Schema, ConnectorError> {
-        let all = table_columns(conn, &s.table)?;
+        let declared = declared_columns(conn, &s.table)?;
+        let all: Vec<String> = declared.iter().map(|(n, _)| n.clone()).collect();
         if all.is_empty() {
             return Err(config_error(format!(
                 "table `{}` does not exist in {}",
@@ -197,35 +217,29 @@ impl Schema {
             columns.insert(0, s.anchor_column.clone());
         }
         columns.retain(|c| Some(c) != s.types.type_column.as_ref());
+        for c in s.column_types.keys() {
+            if !columns.contains(c) {
+                return Err(config_error(format!(
+                    "column_types names `{c}`, which is not a column this MA reads and writes (columns: {})",
+                    columns.join(", ")
+                )));
+            }
+        }
+        let types = columns
+            .iter()
+            .map(|c| {
+                let d = declared.iter().find(|(n, _)| n == c).map_or("", |(_, d)| d);
+                Column::new(d, s.column_types.get(c).copied())
+            })
+            .collect();
         let rowid = conn
             .prepare(&format!("SELECT _rowid_ FROM {} LIMIT 0", q(&s.table)))
             .is_ok();
-        Ok(Schema { columns, rowid })
-    }
-}
-
-/// An SQLite value as an attribute value; `None` for NULL. Text that is not
-/// UTF-8 is an error (the caller makes it a record error).
-pub fn to_value(v: ValueRef<'_>) -> Result<Option<Value>, std::str::Utf8Error> {
-    Ok(match v {
-        ValueRef::Null => None,
-        ValueRef::Integer(i) => Some(Value::Integer(i)),
-        ValueRef::Real(f) => Some(Value::String(f.to_string())),
-        ValueRef::Text(t) => Some(Value::String(std::str::from_utf8(t)?.to_owned())),
-        ValueRef::Blob(b) => Some(Value::Binary(b.to_vec())),
-    })
-}
-
-/// An attribute value as an SQLite value: booleans as 0/1, multi-valued
-/// attributes as JSON text.
-pub fn to_sql(v: Option<&Value>) -> SqlValue {
-    match v {
-        None => SqlValue::Null,
-        Some(Value::String(s)) => SqlValue::Text(s.clone()),
-        Some(Value::Integer(i)) => SqlValue::Integer(*i),
-        Some(Value::Boolean(b)) => SqlValue::Integer(i64::from(*b)),
-        Some(Value::Binary(b)) => SqlValue::Blob(b.clone()),
-        Some(m @ Value::Multi(_)) => SqlValue::Text(serde_json::to_string(m).unwrap_or_default()),
+        Ok(Schema {
+            columns,
+            types,
+            rowid,
+        })
     }
 }
 

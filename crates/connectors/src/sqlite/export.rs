@@ -6,7 +6,8 @@
 //! values always bound.
 
 use super::config::SqliteSettings;
-use super::db::{Schema, q, row_rejection, step_error, to_sql};
+use super::db::{Schema, q, row_rejection, step_error};
+use super::types;
 use crate::change::{self, Failure};
 use crate::settings::ObjectTypes;
 use autosync_connector::{ConnectorError, ExportChange, ExportOutcome, ExportSession};
@@ -75,7 +76,8 @@ impl<'c> SqliteExport<'c> {
     /// The column values an add or update sets.
     fn assignments(&self, c: &ExportChange) -> Result<Vec<(String, SqlValue)>, Failure> {
         let t = change::object_type(&self.s.types, c)?;
-        let writable = |name: &str| self.schema.columns.iter().any(|col| col == name);
+        let column = |name: &str| self.schema.columns.iter().position(|col| col == name);
+        let writable = |name: &str| column(name).is_some();
         let mut sets: Vec<(String, SqlValue)> = Vec::with_capacity(c.changes.len() + 2);
         for (name, value) in &c.changes {
             if name == &self.s.anchor_column {
@@ -87,7 +89,7 @@ impl<'c> SqliteExport<'c> {
                 }
                 continue;
             }
-            if !writable(name) {
+            let Some(i) = column(name) else {
                 return Err((
                     "unknown-attribute",
                     format!(
@@ -95,8 +97,9 @@ impl<'c> SqliteExport<'c> {
                         self.s.table
                     ),
                 ));
-            }
-            sets.push((name.clone(), to_sql(value.as_ref())));
+            };
+            let t = self.schema.types[i];
+            sets.push((name.clone(), types::write(name, t, value.as_ref())?));
         }
         let dn_attr = ObjectTypes::dn_attr(t).filter(|d| writable(d));
         let is_add = matches!(c.kind, ExportKind::Add | ExportKind::DeleteAdd);

@@ -6,7 +6,8 @@
 //! column, `{"seq": <last sequence>}` for a changelog table.
 
 use super::config::{DeltaConfig, SqliteSettings};
-use super::db::{Schema, q, step_error, to_value};
+use super::db::{Schema, q, step_error};
+use super::types;
 use autosync_connector::{
     ConnectorError, ImportChange, ImportItem, ImportRecordError, ImportStream, ImportedObject,
 };
@@ -112,8 +113,8 @@ fn item(
         }
     };
     let mut attrs = Attributes::new();
-    for (i, name) in schema.columns.iter().enumerate() {
-        match to_value(row.get_ref(offset + i)?) {
+    for (i, (name, t)) in schema.columns.iter().zip(&schema.types).enumerate() {
+        match types::read(row.get_ref(offset + i)?, t.holds) {
             Ok(Some(v)) => {
                 attrs.insert(name.clone(), v);
             }

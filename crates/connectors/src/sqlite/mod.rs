@@ -5,15 +5,17 @@
 //! per row. Identifiers are quoted and values bound: nothing from data or
 //! configuration is spliced into SQL as text.
 //!
-//! Types: INTEGER -> integer, TEXT -> string, BLOB -> binary, REAL -> string
-//! (no rounding), NULL -> absent. On export booleans bind as 0/1 and
-//! multi-valued attributes as JSON text.
+//! Types (see `types`): each column's declared type (or `column_types`)
+//! says how values are stored and read back: BOOLEAN 0/1 as booleans, JSON
+//! as any value (lists as arrays), INTEGER, TEXT, BLOB, REAL (read as text,
+//! no rounding), NULL absent; a value a column would alter fails its row.
 
 pub mod config;
 mod db;
 mod export;
 mod import;
 mod schema;
+pub mod types;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{

@@ -99,6 +99,13 @@ fn read_columns(s: &SqliteSettings, all: &[String]) -> (Vec<String>, Vec<Setting
         columns.insert(0, s.anchor_column.clone());
     }
     columns.retain(|c| Some(c) != s.types.type_column.as_ref());
+    for c in s.column_types.keys().filter(|c| !columns.contains(c)) {
+        problems.push(error(
+            "column_types",
+            &format!("column_types names `{c}`, which is not a column this MA reads and writes"),
+            Some(format!("the MA reads and writes: {}", columns.join(", "))),
+        ));
+    }
     (columns, problems)
 }
 

@@ -70,6 +70,7 @@ macro_rules! compliance_suite {
             full_import_streams_in_bounded_batches,
             delta_import_returns_changes_and_a_watermark,
             unchanged_is_true_only_when_nothing_changed,
+            every_value_type_reads_back_equal,
         ]);
     };
     (@checks $module:ident, $target:expr, [$($check:ident),* $(,)?]) => {

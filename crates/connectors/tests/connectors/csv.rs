@@ -23,6 +23,7 @@ fn target() -> (TempDir, ComplianceTarget) {
     let ot = object_type.clone();
     let p1 = path.clone();
     let p2 = path.clone();
+    let (typed_base, typed_type) = (base.clone(), ot.clone());
     let t = ComplianceTarget {
         name: "csv".into(),
         object_type,
@@ -41,6 +42,18 @@ fn target() -> (TempDir, ComplianceTarget) {
             )
         }),
         read_back: Box::new(move || read_back(&p2)),
+        make_typed: Box::new(move || {
+            build(
+                &CsvFactory,
+                &typed_base,
+                vec![typed_type.clone()],
+                json!({
+                    "path": "typed.csv",
+                    "multi_value_separator": ";",
+                    "multi_valued": ["multi_text", "multi_integer", "empty_multi"],
+                }),
+            )
+        }),
     };
     (dir, t)
 }
@@ -245,20 +258,27 @@ fn multi_valued_columns_should_split_on_import_and_join_on_export() {
     );
     let mut session = conn.begin_export().unwrap();
     let groups = Value::Multi(vec!["x".into(), "y".into()]);
-    let bad = Value::Multi(vec!["p,q".into()]);
+    let with_separator = Value::Multi(vec!["p,q".into(), r"C:\dir".into()]);
     let outcomes = session
         .apply(&[
             add("2", &[("groups", groups)]),
-            add("3", &[("groups", bad)]),
+            add("3", &[("groups", with_separator.clone())]),
         ])
         .unwrap();
     assert!(
-        matches!(&outcomes[1], ExportOutcome::Failed { error_type, .. } if error_type == "value-not-representable")
+        outcomes
+            .iter()
+            .all(|o| matches!(o, ExportOutcome::Applied { .. }))
     );
     session.commit().unwrap();
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
-        "id;groups\n1;a,b\n2;x,y\n"
+        "id;groups\n1;a,b\n2;x,y\n3;p\\,q,C:\\\\dir\n"
+    );
+    let items = import_all(&mut *conn);
+    assert_eq!(
+        items[2].as_ref().unwrap().attributes["groups"],
+        with_separator
     );
 }
 

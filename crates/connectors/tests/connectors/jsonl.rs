@@ -20,6 +20,7 @@ fn target() -> (TempDir, ComplianceTarget) {
     };
     let ot = object_type.clone();
     let (p1, p2) = (path.clone(), path);
+    let (typed_base, typed_type) = (base.clone(), ot.clone());
     let t = ComplianceTarget {
         name: "jsonl".into(),
         object_type,
@@ -38,6 +39,14 @@ fn target() -> (TempDir, ComplianceTarget) {
             )
         }),
         read_back: Box::new(move || read_back(&p2)),
+        make_typed: Box::new(move || {
+            build(
+                &JsonlFactory,
+                &typed_base,
+                vec![typed_type.clone()],
+                json!({"path": "typed.jsonl"}),
+            )
+        }),
     };
     (dir, t)
 }

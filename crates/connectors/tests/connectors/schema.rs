@@ -224,6 +224,37 @@ fn settings_naming_columns_a_sqlite_table_lacks_should_be_problems_at_their_keys
 }
 
 #[test]
+fn column_types_naming_a_column_the_ma_does_not_handle_should_be_a_problem_at_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    Connection::open(dir.path().join("app.db"))
+        .unwrap()
+        .execute_batch("CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT, active INTEGER);")
+        .unwrap();
+    let schema = known(lookup(
+        &SqliteFactory,
+        dir.path(),
+        json!({"path": "app.db", "table": "users",
+               "column_types": {"active": "boolean", "activ": "boolean"}}),
+    ));
+    let problems: Vec<(&str, &str)> = schema
+        .problems
+        .iter()
+        .map(|p| (p.key.as_str(), p.message.as_str()))
+        .collect();
+    assert_eq!(
+        problems,
+        [(
+            "column_types",
+            "column_types names `activ`, which is not a column this MA reads and writes"
+        )]
+    );
+    assert_eq!(
+        schema.problems[0].help.as_deref(),
+        Some("the MA reads and writes: id, name, active")
+    );
+}
+
+#[test]
 fn a_csv_header_without_the_object_type_column_should_be_a_problem_at_its_key() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("all.csv"), "id,name\n").unwrap();

@@ -40,6 +40,27 @@ END;
 
 const PLAIN_SCHEMA: &str = "CREATE TABLE users (id TEXT PRIMARY KEY, dn TEXT, name TEXT, mail TEXT, title TEXT) WITHOUT ROWID;";
 
+/// A table for every value type of the compliance suite, each column of
+/// its declared type (SQLite keeps the name: BOOLEAN, JSON).
+const TYPED_SCHEMA: &str = r#"
+CREATE TABLE typed (
+  "id" TEXT PRIMARY KEY, "text" TEXT, "unicode" VARCHAR(200), "number_like_text" TEXT,
+  "leading_zero_id" TEXT, "integer" INTEGER, "integer_in_text" TEXT,
+  "boolean_true" BOOLEAN, "boolean_false" BOOL, "binary" BLOB,
+  "multi_text" JSON, "multi_integer" JSON, "empty_multi" JSON
+);
+"#;
+
+/// The same table without declared types: the `column_types` setting
+/// gives them.
+const UNTYPED_SCHEMA: &str = r#"
+CREATE TABLE typed (
+  "id" TEXT PRIMARY KEY, "text", "unicode", "number_like_text", "leading_zero_id",
+  "integer", "integer_in_text", "boolean_true", "boolean_false", "binary",
+  "multi_text", "multi_integer", "empty_multi"
+) WITHOUT ROWID;
+"#;
+
 fn database(dir: &Path, schema: &str) -> PathBuf {
     let path = dir.join("hr.db");
     Connection::open(&path)
@@ -54,9 +75,21 @@ fn target(
     extra: serde_json::Value,
     delta_sees_deletes: bool,
 ) -> (TempDir, ComplianceTarget) {
+    target_typed(schema, extra, delta_sees_deletes, TYPED_SCHEMA, json!({}))
+}
+
+/// A target whose typed table is made by `typed_schema` and read with
+/// the settings `typed_extra`.
+fn target_typed(
+    schema: &'static str,
+    extra: serde_json::Value,
+    delta_sees_deletes: bool,
+    typed_schema: &'static str,
+    typed_extra: serde_json::Value,
+) -> (TempDir, ComplianceTarget) {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().to_owned();
-    let path = database(&base, schema);
+    let path = database(&base, &format!("{schema}{typed_schema}"));
     let object_type = ObjectTypeDef {
         dn: Some("dn".into()),
         ..person()
@@ -65,6 +98,9 @@ fn target(
     let mut s = settings(json!({"path": "hr.db", "table": "users", "batch_size": 100}));
     s.extend(settings(extra));
     let (p1, p2) = (path.clone(), path);
+    let mut typed = settings(json!({"path": "hr.db", "table": "typed"}));
+    typed.extend(settings(typed_extra));
+    let (typed_base, typed_type) = (base.clone(), ot.clone());
     let t = ComplianceTarget {
         name: "sqlite".into(),
         object_type,
@@ -85,6 +121,11 @@ fn target(
                 .unwrap()
         }),
         read_back: Box::new(move || read_back(&p2)),
+        make_typed: Box::new(move || {
+            SqliteFactory
+                .build(&typed, &ctx(&typed_base, vec![typed_type.clone()]))
+                .unwrap()
+        }),
     };
     (dir, t)
 }
@@ -123,7 +164,13 @@ fn column_target() -> (TempDir, ComplianceTarget) {
 }
 
 fn plain_target() -> (TempDir, ComplianceTarget) {
-    target(PLAIN_SCHEMA, json!({}), false)
+    let column_types = json!({"column_types": {
+        "text": "text", "unicode": "text", "number_like_text": "text",
+        "leading_zero_id": "text", "integer": "integer", "integer_in_text": "text",
+        "boolean_true": "boolean", "boolean_false": "boolean", "binary": "binary",
+        "multi_text": "json", "multi_integer": "json", "empty_multi": "json",
+    }});
+    target_typed(PLAIN_SCHEMA, json!({}), false, UNTYPED_SCHEMA, column_types)
 }
 
 crate::common::compliance_suite!(with_changelog, changelog_target);
@@ -247,8 +294,8 @@ fn sqlite_types_should_map_to_attribute_values_both_ways() {
     let dir = tempfile::tempdir().unwrap();
     let path = database(
         dir.path(),
-        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, score REAL, photo BLOB, n INTEGER, tags TEXT);
-         INSERT INTO users VALUES (7, 'Ann', 0.1, x'0102', NULL, NULL);",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, score REAL, photo BLOB, n INTEGER, tags TEXT, flag BOOLEAN, groups JSON);
+         INSERT INTO users VALUES (7, 'Ann', 0.1, x'0102', NULL, NULL, 0, '[\"x\"]');",
     );
     let mut conn = build(
         &SqliteFactory,
@@ -264,25 +311,49 @@ fn sqlite_types_should_map_to_attribute_values_both_ways() {
         ("name".to_owned(), Value::from("Ann")),
         ("score".to_owned(), Value::from("0.1")),
         ("photo".to_owned(), Value::Binary(vec![1, 2])),
+        ("flag".to_owned(), Value::Boolean(false)),
+        ("groups".to_owned(), Value::Multi(vec!["x".into()])),
     ]
     .into();
     assert_eq!(
         obj.attributes, expected,
-        "NULL is absent, REAL is text with no rounding"
+        "NULL is absent, REAL is text with no rounding, BOOLEAN 0/1 a boolean, JSON its value"
     );
     let mut session = conn.begin_export().unwrap();
     let tags = Value::Multi(vec!["a".into(), "b".into()]);
-    session
-        .apply(&[add("8", &[("n", Value::Boolean(true)), ("tags", tags)])])
+    let outcomes = session
+        .apply(&[
+            add(
+                "8",
+                &[("flag", Value::Boolean(true)), ("groups", tags.clone())],
+            ),
+            add("9", &[("n", Value::Boolean(true))]),
+            add("10", &[("tags", tags.clone())]),
+        ])
         .unwrap();
     drop(session);
+    assert!(matches!(outcomes[0], ExportOutcome::Applied { .. }));
+    for (o, hint) in outcomes[1..]
+        .iter()
+        .zip(["n = \"boolean\"", "tags = \"json\""])
+    {
+        assert!(
+            matches!(o, ExportOutcome::Failed { error_type, detail }
+                if error_type == "value-not-representable" && detail.contains(hint)),
+            "a value the column would alter is refused, saying what to declare: {o:?}"
+        );
+    }
     let db = Connection::open(&path).unwrap();
-    let (n, tags): (i64, String) = db
-        .query_row("SELECT n, tags FROM users WHERE id = 8", [], |r| {
+    let (flag, groups): (i64, String) = db
+        .query_row("SELECT flag, groups FROM users WHERE id = 8", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .unwrap();
-    assert_eq!((n, tags.as_str()), (1, "[\"a\",\"b\"]"));
+    assert_eq!((flag, groups.as_str()), (1, "[\"a\",\"b\"]"));
+    let items = drain(conn.full_import(None).unwrap()).0.concat();
+    let obj = items[1].as_ref().unwrap();
+    assert_eq!(obj.attributes["flag"], Value::Boolean(true));
+    assert_eq!(obj.attributes["groups"], tags);
 }
 
 #[test]
@@ -460,6 +531,80 @@ fn create_table_without_columns_should_be_a_setting_error() {
         .validate(&s, &ctx(dir.path(), vec![person()]))
         .unwrap_err();
     assert_eq!(errs[0].key, "create_table");
+}
+
+#[test]
+fn create_table_should_declare_the_column_types_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = json!({"path": "app.db", "table": "people", "create_table": true,
+        "columns": ["id", "active", "groups", "note"],
+        "column_types": {"active": "boolean", "groups": "json"}});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let groups = Value::Multi(vec!["b".into(), "a".into()]);
+    let mut session = conn.begin_export().unwrap();
+    let outcomes = session
+        .apply(&[add(
+            "1",
+            &[("active", Value::Boolean(true)), ("groups", groups.clone())],
+        )])
+        .unwrap();
+    assert_eq!(outcomes, vec![ExportOutcome::Applied { anchor: None }]);
+    session.commit().unwrap();
+    let db = Connection::open(dir.path().join("app.db")).unwrap();
+    let declared: Vec<(String, String)> = db
+        .prepare("SELECT name, type FROM pragma_table_info('people')")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let declared: Vec<(&str, &str)> = declared
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    assert_eq!(
+        declared,
+        [
+            ("id", "TEXT"),
+            ("active", "BOOLEAN"),
+            ("groups", "JSON"),
+            ("note", "")
+        ]
+    );
+    let items = crate::common::import_all(&mut *conn);
+    let obj = items[0].as_ref().unwrap();
+    assert_eq!(obj.attributes["active"], Value::Boolean(true));
+    assert_eq!(obj.attributes["groups"], groups);
+}
+
+#[test]
+fn column_types_should_name_columns_the_ma_handles_and_not_the_anchor() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(json!({"path": "app.db", "table": "people",
+        "column_types": {"id": "integer"}}));
+    let errs = SqliteFactory
+        .validate(&s, &ctx(dir.path(), vec![person()]))
+        .unwrap_err();
+    assert_eq!(errs[0].key, "column_types");
+    assert!(errs[0].message.contains("anchor"), "{}", errs[0].message);
+    let s = settings(json!({"path": "app.db", "table": "people",
+        "column_types": {"active": "bool"}}));
+    let errs = SqliteFactory
+        .validate(&s, &ctx(dir.path(), vec![person()]))
+        .unwrap_err();
+    assert_eq!(errs[0].key, "column_types");
+    database(
+        dir.path(),
+        "CREATE TABLE people (id TEXT PRIMARY KEY, name TEXT);",
+    );
+    let mut conn = build(
+        &SqliteFactory,
+        dir.path(),
+        vec![person()],
+        json!({"path": "hr.db", "table": "people", "column_types": {"nmae": "text"}}),
+    );
+    let err = conn.full_import(None).err().unwrap();
+    assert!(err.message.contains("`nmae`"), "{}", err.message);
 }
 
 /// Every kind of bad row in one import: each is an error of its kind, the

@@ -9,7 +9,7 @@ use super::{Action, Fail, MvWork, Syncer, Work, expression_failed};
 use crate::compute::{AttrView, CsView, MvView};
 use crate::extensions::{eval_condition, eval_source, in_context, resolve_join, should_delete};
 use crate::rules::{Deletion, JoinRule, MaRules, Rules, values_match};
-use crate::values::same;
+use crate::values::same_in;
 use autosync_model::{
     Attributes, Connection, CsId, CsObject, ExportKind, ImportKind, MvObject, MvValue, Value,
 };
@@ -495,7 +495,7 @@ impl<'a> Syncer<'a> {
                     let prev = AttrView(prev);
                     let current = MvView(&mv.obj.attributes);
                     let before = eval_source(txn, &f.source, &prev, Some(&current), what)?;
-                    if same(before.as_deref(), v.as_deref()) {
+                    if same_in(before.as_deref(), v.as_deref(), f.order) {
                         continue;
                     }
                 } else {
@@ -596,7 +596,8 @@ impl<'a> Syncer<'a> {
                 Ok(true)
             }
             (Some(value), Some(cur)) => {
-                let value_changed = !same(Some(&cur.value), Some(&value));
+                let order = rules.mv_order(&mv.obj.object_type, attr);
+                let value_changed = !same_in(Some(&cur.value), Some(&value), order);
                 let mine = cur.contributor == me;
                 let wins = mine
                     || match rank {

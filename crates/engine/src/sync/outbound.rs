@@ -10,7 +10,7 @@ use super::{Action, Fail, MvWork, Syncer};
 use crate::compute::MvView;
 use crate::extensions::{deprovision_action, eval_condition, eval_source, eval_text};
 use crate::rules::MaRules;
-use crate::values::{merge_changes, same};
+use crate::values::{merge_changes, same_in};
 use autosync_model::{
     AttrChanges, Connection, CsObject, DeprovisionAction, ExportKind, MvObject, OutboundCounters,
     PendingExport, SyncCounters, Value,
@@ -332,7 +332,7 @@ impl Syncer<'_> {
             }
             let what = || format!("export flow of `{}` to `{}`", target.name, f.cs_attr);
             let d = eval_source(txn, &f.source, &view, None, what)?;
-            if !same(effective(x, &f.cs_attr), d.as_deref()) {
+            if !same_in(effective(x, &f.cs_attr), d.as_deref(), f.order) {
                 changes.insert(f.cs_attr.clone(), d.map(Cow::into_owned));
             }
         }

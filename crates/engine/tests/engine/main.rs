@@ -18,3 +18,4 @@ mod scope;
 mod sync;
 mod sync_lease;
 mod thresholds;
+mod types;
