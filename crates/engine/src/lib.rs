@@ -33,8 +33,8 @@ mod options;
 mod rules;
 mod run;
 mod sync;
-pub mod thresholds;
 mod sync_turn;
+pub mod thresholds;
 mod values;
 
 pub use error::EngineError;
