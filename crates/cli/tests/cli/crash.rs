@@ -10,14 +10,19 @@
 //! point of each kind of step of each MA (a random instance of it), then at
 //! random points up to `AUTOSYNC_CRASH_SEEDS` (default 24). The scenario
 //! has full and delta cycles, and every import reads its source in batches
-//! of 100 (a few per step), so a watermark saved ahead of the changes it
-//! covers (a delta import would then skip them) shows up as a divergence.
+//! of 100 (a few commits per step).
 //!
 //! What is compared with the uninterrupted run ([`state`] says what is left
-//! out and why): the store's metaverse and connector spaces (every field
-//! of every object), every MA's watermark, the application database whole
-//! (its schema and every column of every row), and the directory file
-//! whole (its export rewrites it whole, so the file is its own record).
+//! out and why): after every run (the crashed one run again included), the
+//! store's watermarks and each connector-space object's state (pending
+//! import, pending export, unconfirmed export, error, joined) and the
+//! number of metaverse objects, so a watermark saved ahead of the changes
+//! it covers (the next import skips an unchanged file) is seen at once,
+//! before a later full read of a changed file hides it; at the end, the
+//! store's metaverse and connector spaces (every field of every object),
+//! every MA's watermark, the application database whole (its schema and
+//! every column of every row), and the directory file whole (its export
+//! rewrites it whole, so the file is its own record).
 //!
 //! The application table's writes are audited by SQLite triggers the test
 //! creates (the database's own record: every INSERT, UPDATE and DELETE, with
@@ -129,9 +134,17 @@ fn commands() -> Vec<(&'static str, &'static str)> {
     v
 }
 
+/// What a run of the scenario did: whether it crashed, and the store's
+/// state after each command (index, [`state::after_run`]).
+struct Scenario {
+    crashed: bool,
+    after_each: Vec<(usize, Vec<String>)>,
+}
+
 /// Run the scenario; `crash` = (command index, n-th crash point in it).
-fn scenario(w: &Workdir, crash: Option<(usize, u64)>, trace: Option<&Path>) -> bool {
+fn scenario(w: &Workdir, crash: Option<(usize, u64)>, trace: Option<&Path>) -> Scenario {
     let mut crashed = false;
+    let mut after_each = Vec::new();
     let mut changes = 0;
     for (i, (ma, profile)) in commands().into_iter().enumerate() {
         if ma == "--change--" {
@@ -177,15 +190,35 @@ fn scenario(w: &Workdir, crash: Option<(usize, u64)>, trace: Option<&Path>) -> b
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+        after_each.push((i, state::after_run(w.path())));
     }
-    crashed
+    Scenario {
+        crashed,
+        after_each,
+    }
+}
+
+/// The first command after which the store's state differs.
+fn first_step_difference(expected: &Scenario, got: &Scenario) -> Option<String> {
+    for ((i, want), (_, have)) in expected.after_each.iter().zip(&got.after_each) {
+        if want != have {
+            let (ma, profile) = commands()[*i];
+            let line = want.iter().zip(have).find(|(a, b)| a != b).map_or_else(
+                || format!("{} lines, expected {}", have.len(), want.len()),
+                |(a, b)| format!("expected `{a}`, got `{b}`"),
+            );
+            return Some(format!("after command {i} ({ma} {profile}): {line}"));
+        }
+    }
+    None
 }
 
 #[test]
 fn sigkill_at_random_crash_points_should_converge_to_the_uninterrupted_end_state() {
     let reference = prepare();
     let trace = tempfile::tempdir().unwrap();
-    assert!(!scenario(&reference, None, Some(trace.path())));
+    let reference_run = scenario(&reference, None, Some(trace.path()));
+    assert!(!reference_run.crashed);
     let expected = end_state(&reference);
     let expected_audit = Audit::read(reference.path());
     // The reference is worth comparing with: it inserted, updated and
@@ -262,10 +295,11 @@ fn sigkill_at_random_crash_points_should_converge_to_the_uninterrupted_end_state
         );
         replaying_picks += replays;
         let w = prepare();
-        assert!(
-            scenario(&w, Some(pick), None),
-            "seed {seed}: no crash at {pick:?} ({name})"
-        );
+        let run = scenario(&w, Some(pick), None);
+        assert!(run.crashed, "seed {seed}: no crash at {pick:?} ({name})");
+        if let Some(d) = first_step_difference(&reference_run, &run) {
+            panic!("seed {seed}: crash at {pick:?} ({name}): the store diverged {d}");
+        }
         let got = end_state(&w);
         assert!(
             got == expected,

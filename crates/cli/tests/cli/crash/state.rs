@@ -143,6 +143,54 @@ fn store_objects(w: &Workdir) -> (Value, Value) {
     (Value::Array(metaverse), Value::Object(cs))
 }
 
+/// The store's state after one run, cheap enough to take after every run:
+/// every MA's watermark, and one line per connector-space object (MA,
+/// anchor, whether it holds a pending import, a pending export, an
+/// unconfirmed export, an error, and whether it is joined) and the number
+/// of metaverse objects. Read from the store's tables (schema version 4):
+/// after a crashed run is run again, the store must be where the
+/// uninterrupted run left it, not only at the end (a later full import can
+/// hide an import that skipped changes behind a watermark saved too early).
+pub fn after_run(dir: &Path) -> Vec<String> {
+    let store = rusqlite::Connection::open(dir.join("state/autosync.db")).unwrap();
+    let mut lines: Vec<String> = watermarks(dir)
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(ma, v)| format!("watermark {ma} {v}"))
+        .collect();
+    let mut stmt = store
+        .prepare(
+            "SELECT m.name, c.anchor, c.has_pi, c.has_pe, c.has_ue, c.has_err, c.mv_id IS NOT NULL
+             FROM cs c JOIN ma m ON m.id = c.ma ORDER BY m.name, c.anchor",
+        )
+        .unwrap();
+    let objects = stmt
+        .query_map([], |r| {
+            let flag = |i: usize, name: &'static str| -> rusqlite::Result<&'static str> {
+                Ok(if r.get::<_, i64>(i)? != 0 { name } else { "-" })
+            };
+            Ok(format!(
+                "cs {} {} {} {} {} {} {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                flag(2, "pending-import")?,
+                flag(3, "pending-export")?,
+                flag(4, "unconfirmed-export")?,
+                flag(5, "error")?,
+                flag(6, "joined")?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap);
+    lines.extend(objects);
+    let mv: i64 = store
+        .query_row("SELECT count(*) FROM mv", [], |r| r.get(0))
+        .unwrap();
+    lines.push(format!("metaverse objects {mv}"));
+    lines
+}
+
 /// Every MA's watermark as the store holds it, a file fingerprint without
 /// its modification time (`xxh3:<hash>:<size>`).
 fn watermarks(dir: &Path) -> Value {
