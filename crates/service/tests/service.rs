@@ -250,6 +250,11 @@ async fn a_stop_during_an_import_should_cancel_it_and_queue_it_again_for_the_nex
         import.status,
         autosync_model::RunStatus::StoppedUserRequested
     );
+    // Cancelled between batches, not after reading every row.
+    let autosync_model::StepCounters::Import(c) = &import.steps[0].counters else {
+        panic!("not an import: {import:?}");
+    };
+    assert!(c.stage_add < 300_000, "the import was not cut short: {c:?}");
     let state = persist::load(store.as_ref()).unwrap();
     assert!(state.running.is_empty());
     let hr: Vec<String> = state

@@ -1,6 +1,6 @@
 //! Crash safety: a SIGKILL at any crash point of any step, followed by the
-//! same runs again, gives the same end state as an uninterrupted run (MV,
-//! every CS, every target), and never inserts an object twice in a target.
+//! same runs again, gives the same end state as an uninterrupted run, and
+//! the application table receives the same changes, none applied twice.
 //!
 //! The engine has named crash points (before and after each batch's store
 //! commit, after each export batch is applied, ...). With
@@ -9,24 +9,73 @@
 //! reference run lists the points; the test crashes once at each kind of
 //! point of each kind of step of each MA (a random instance of it), then at
 //! random points up to `AUTOSYNC_CRASH_SEEDS` (default 24). The scenario
-//! has full and delta cycles, so a watermark saved ahead of the changes it
-//! covers (a delta import would then skip them) shows up as a divergence.
+//! has full and delta cycles, and every import reads its source in batches
+//! of 100 (a few commits per step).
+//!
+//! What is compared with the uninterrupted run ([`state`] says what is left
+//! out and why): after every run (the crashed one run again included), the
+//! store's watermarks and each connector-space object's state (pending
+//! import, pending export, unconfirmed export, error, joined) and the
+//! number of metaverse objects, so a watermark saved ahead of the changes
+//! it covers (the next import skips an unchanged file) is seen at once,
+//! before a later full read of a changed file hides it; at the end, the
+//! store's metaverse and connector spaces (every field of every object),
+//! every MA's watermark, the application database whole (its schema and
+//! every column of every row), and the directory file whole (its export
+//! rewrites it whole, so the file is its own record).
+//!
+//! The application table's writes are audited by SQLite triggers the test
+//! creates (the database's own record: every INSERT, UPDATE and DELETE, with
+//! the row before and after). What counts as a change applied twice: the
+//! architecture promises that exports are replayable, and that a pending
+//! export becomes unconfirmed only after the target accepted it. So a crash
+//! after the target accepted an export batch and before the engine recorded
+//! its outcomes (`export.batch.applied`, `export.record.before-commit` of
+//! the `app` export) re-sends that batch, once: an add of an existing row
+//! updates it in place with the values it already has, an update sets them
+//! again, a delete finds nothing to delete. Such a replay is a write that
+//! changes nothing. The rule is therefore: for every row, the writes that
+//! changed it (INSERT, DELETE, an UPDATE that changed a column) are exactly
+//! those of the uninterrupted run, in the same order; writes that changed
+//! nothing appear as often as in the uninterrupted run (which has none),
+//! plus at most one per row when the crash hit one of those two points,
+//! and none otherwise. An add sent again as an insert, a change re-sent
+//! after a later one, a row deleted and re-created, or a replay after any
+//! other crash point all fail the test.
+
+mod state;
 
 use super::support::*;
+use state::{Audit, end_state, first_difference};
+use std::collections::HashMap;
 use std::path::Path;
 
-const USERS_DDL: &str = "
-CREATE TABLE users (employee_id TEXT PRIMARY KEY, username TEXT, display_name TEXT,
-  email TEXT, department TEXT, title TEXT, manager_id TEXT);
-CREATE TABLE audit_insert (employee_id TEXT);
-CREATE TRIGGER users_audit AFTER INSERT ON users BEGIN
-  INSERT INTO audit_insert VALUES (NEW.employee_id);
-END;";
+/// Crash points of the `app` export after which the batch in flight is
+/// sent again: the target accepted it, the store does not know yet.
+const REPLAYING_POINTS: [&str; 2] = ["export.batch.applied", "export.record.before-commit"];
+
+/// Objects per import batch in the test's configuration.
+const IMPORT_BATCH: &str = "batch_size = 100";
 
 fn prepare() -> Workdir {
     let w = Workdir::quickstart();
     let conn = rusqlite::Connection::open(w.path().join("data/app.db")).unwrap();
-    conn.execute_batch(USERS_DDL).unwrap();
+    conn.execute_batch(&state::users_ddl()).unwrap();
+    w.edit("autosync.toml", |text| {
+        let mut text = text;
+        for connector in [
+            r#"path = "data/hr.csv""#,
+            r#"table = "users""#,
+            r#"path = "data/directory.jsonl""#,
+        ] {
+            assert!(
+                text.contains(connector),
+                "the quickstart has no `{connector}`"
+            );
+            text = text.replace(connector, &format!("{connector}, {IMPORT_BATCH}"));
+        }
+        text
+    });
     w
 }
 
@@ -85,9 +134,17 @@ fn commands() -> Vec<(&'static str, &'static str)> {
     v
 }
 
+/// What a run of the scenario did: whether it crashed, and the store's
+/// state after each command (index, [`state::after_run`]).
+struct Scenario {
+    crashed: bool,
+    after_each: Vec<(usize, Vec<String>)>,
+}
+
 /// Run the scenario; `crash` = (command index, n-th crash point in it).
-fn scenario(w: &Workdir, crash: Option<(usize, u64)>, trace: Option<&Path>) -> bool {
+fn scenario(w: &Workdir, crash: Option<(usize, u64)>, trace: Option<&Path>) -> Scenario {
     let mut crashed = false;
+    let mut after_each = Vec::new();
     let mut changes = 0;
     for (i, (ma, profile)) in commands().into_iter().enumerate() {
         if ma == "--change--" {
@@ -133,86 +190,62 @@ fn scenario(w: &Workdir, crash: Option<(usize, u64)>, trace: Option<&Path>) -> b
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+        after_each.push((i, state::after_run(w.path())));
     }
-    crashed
+    Scenario {
+        crashed,
+        after_each,
+    }
 }
 
-/// Everything that must converge, with store ids replaced by stable keys.
-fn end_state(w: &Workdir) -> serde_json::Value {
-    let mv: serde_json::Value =
-        serde_json::from_str(&w.expect(&["mv", "--json", "--limit", "100000"], 0)).unwrap();
-    let mut by_id = std::collections::HashMap::new();
-    let mut people = Vec::new();
-    for o in mv.as_array().unwrap() {
-        let key = o["attributes"]["employeeId"]["value"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        by_id.insert(o["id"].as_i64().unwrap(), key.clone());
-        let mut o = o.clone();
-        o.as_object_mut().unwrap().remove("id");
-        people.push((key, o));
+/// The first command after which the store's state differs.
+fn first_step_difference(expected: &Scenario, got: &Scenario) -> Option<String> {
+    for ((i, want), (_, have)) in expected.after_each.iter().zip(&got.after_each) {
+        if want != have {
+            let (ma, profile) = commands()[*i];
+            let line = want.iter().zip(have).find(|(a, b)| a != b).map_or_else(
+                || format!("{} lines, expected {}", have.len(), want.len()),
+                |(a, b)| format!("expected `{a}`, got `{b}`"),
+            );
+            return Some(format!("after command {i} ({ma} {profile}): {line}"));
+        }
     }
-    people.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut spaces = serde_json::Map::new();
-    for ma in ["hr", "app", "directory"] {
-        let cs: serde_json::Value =
-            serde_json::from_str(&w.expect(&["cs", ma, "--json", "--limit", "100000"], 0)).unwrap();
-        let mut objs: Vec<serde_json::Value> = cs
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| {
-                let mut o = o.clone();
-                let m = o.as_object_mut().unwrap();
-                m.remove("id");
-                if let Some(id) = m["connection"].get("mv_id").and_then(|v| v.as_i64()) {
-                    m.insert(
-                        "connection".into(),
-                        serde_json::json!({"mv": by_id.get(&id)}),
-                    );
-                }
-                if let Some(e) = m.get_mut("error") {
-                    e.as_object_mut().unwrap().remove("run_id");
-                }
-                o
-            })
-            .collect();
-        objs.sort_by(|a, b| a["anchor"].as_str().cmp(&b["anchor"].as_str()));
-        spaces.insert(ma.into(), serde_json::Value::Array(objs));
-    }
-    let users = app_users(w.path());
-    serde_json::json!({
-        "mv": people.into_iter().map(|p| p.1).collect::<Vec<_>>(),
-        "cs": spaces,
-        "app": users,
-        "directory": std::fs::read_to_string(w.path().join("data/directory.jsonl")).unwrap(),
-    })
-}
-
-fn inserts(w: &Workdir) -> Vec<(String, i64)> {
-    let conn = rusqlite::Connection::open(w.path().join("data/app.db")).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT employee_id, count(*) FROM audit_insert GROUP BY employee_id ORDER BY employee_id")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    None
 }
 
 #[test]
 fn sigkill_at_random_crash_points_should_converge_to_the_uninterrupted_end_state() {
     let reference = prepare();
     let trace = tempfile::tempdir().unwrap();
-    assert!(!scenario(&reference, None, Some(trace.path())));
+    let reference_run = scenario(&reference, None, Some(trace.path()));
+    assert!(!reference_run.crashed);
     let expected = end_state(&reference);
-    let expected_inserts = inserts(&reference);
-    assert!(expected_inserts.iter().all(|(_, n)| *n == 1));
+    let expected_audit = Audit::read(reference.path());
+    // The reference is worth comparing with: it inserted, updated and
+    // deleted rows, and wrote nothing twice.
+    for op in ["insert", "update", "delete"] {
+        assert!(
+            expected_audit.count(op) > 0,
+            "the scenario never does an {op}"
+        );
+    }
+    assert!(
+        expected_audit.unchanged.is_empty(),
+        "an uninterrupted run wrote rows without changing them: {:?}",
+        expected_audit.unchanged
+    );
+    assert!(
+        expected_audit.changes.values().all(|w| w[0].op == "insert"),
+        "an uninterrupted run changed a row before inserting it"
+    );
+    assert!(
+        expected["watermarks"]["hr"].is_string() && expected["watermarks"]["directory"].is_string()
+    );
 
     // Crash points per command of the reference run, grouped by MA, kind
     // of step and the point's name.
     let mut points: Vec<(usize, u64)> = Vec::new();
+    let mut names: HashMap<(usize, u64), String> = HashMap::new();
     let mut kinds: Kinds = Default::default();
     for (i, (ma, profile)) in commands().iter().enumerate() {
         let text =
@@ -221,6 +254,7 @@ fn sigkill_at_random_crash_points_should_converge_to_the_uninterrupted_end_state
             let point = (i, k as u64 + 1);
             points.push(point);
             let name = line.split_once(' ').map_or(line, |(_, n)| n).to_owned();
+            names.insert(point, name.clone());
             kinds.entry((ma, profile, name)).or_default().push(point);
         }
     }
@@ -228,6 +262,13 @@ fn sigkill_at_random_crash_points_should_converge_to_the_uninterrupted_end_state
         points.len() > 40,
         "too few crash points to be meaningful: {}",
         points.len()
+    );
+    let batches = kinds
+        .get(&("hr", "delta-import", "import.batch.committed".into()))
+        .map_or(0, Vec::len);
+    assert!(
+        batches >= 3,
+        "the HR delta import should read the file in several batches, not {batches}"
     );
 
     // One crash at each kind of point in each kind of step of each MA (a
@@ -245,24 +286,47 @@ fn sigkill_at_random_crash_points_should_converge_to_the_uninterrupted_end_state
     while (picks.len() as u64) < seeds.max(kinds.len() as u64 + 8) {
         picks.push(points[(rng.next() % points.len() as u64) as usize]);
     }
+    let mut replayed = 0;
+    let mut replaying_picks = 0;
     for (seed, pick) in picks.into_iter().enumerate() {
-        let w = prepare();
-        assert!(
-            scenario(&w, Some(pick), None),
-            "seed {seed}: no crash at {pick:?}"
+        let name = &names[&pick];
+        let replays = usize::from(
+            commands()[pick.0] == ("app", "export") && REPLAYING_POINTS.contains(&name.as_str()),
         );
+        replaying_picks += replays;
+        let w = prepare();
+        let run = scenario(&w, Some(pick), None);
+        assert!(run.crashed, "seed {seed}: no crash at {pick:?} ({name})");
+        if let Some(d) = first_step_difference(&reference_run, &run) {
+            panic!("seed {seed}: crash at {pick:?} ({name}): the store diverged {d}");
+        }
         let got = end_state(&w);
         assert!(
             got == expected,
-            "seed {seed}: crash at {pick:?} diverged\n{}",
-            diff(&expected, &got)
+            "seed {seed}: crash at {pick:?} ({name}) diverged from the uninterrupted run {}",
+            first_difference(&expected, &got)
         );
-        assert_eq!(
-            inserts(&w),
-            expected_inserts,
-            "seed {seed}: crash at {pick:?} inserted an object twice"
-        );
+        match Audit::read(w.path()).check_against(&expected_audit, replays) {
+            Ok(n) => replayed += n,
+            Err(e) => panic!("seed {seed}: crash at {pick:?} ({name}): {e}"),
+        }
     }
+    eprintln!(
+        "{} crash points in the reference run; {replaying_picks} crashes replayed an app export \
+         batch, {replayed} rows written again without a change",
+        points.len()
+    );
+    // The audit sees the replays the crashes cause (it would see a change
+    // applied twice): the export batches here all hold adds or updates.
+    assert!(
+        replaying_picks > 0,
+        "no crash between an export's apply and its record"
+    );
+    assert!(
+        replayed > 0,
+        "{replaying_picks} crashes between the app export's apply and its record, and no row \
+         written again: the audit does not see the replays"
+    );
 }
 
 /// Crash points by (MA, step, point name): (command index, n-th point).
@@ -278,15 +342,4 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
-}
-
-fn diff(a: &serde_json::Value, b: &serde_json::Value) -> String {
-    let a = serde_json::to_string_pretty(a).unwrap();
-    let b = serde_json::to_string_pretty(b).unwrap();
-    for (i, (x, y)) in a.lines().zip(b.lines()).enumerate() {
-        if x != y {
-            return format!("first difference at line {i}:\n  expected: {x}\n  got:      {y}");
-        }
-    }
-    format!("lengths differ: {} vs {}", a.len(), b.len())
 }

@@ -31,7 +31,10 @@ fn quickstart_second_cycle_should_change_nothing_when_the_source_did_not_change(
     assert_eq!((app_users(w.path()), directory(w.path())), before);
     let history: serde_json::Value =
         serde_json::from_str(&w.expect(&["history", "--limit", "8", "--json"], 0)).unwrap();
-    for run in history.as_array().unwrap() {
+    let runs = history.as_array().unwrap();
+    assert_eq!(runs.len(), 8);
+    let mut checked = std::collections::BTreeSet::new();
+    for run in runs {
         let status = run["status"].as_str().unwrap();
         assert!(
             status == "completed-no-objects" || status == "success",
@@ -52,10 +55,13 @@ fn quickstart_second_cycle_should_change_nothing_when_the_source_did_not_change(
             ] {
                 if let Some(n) = c.get(key) {
                     assert_eq!(n.as_u64(), Some(0), "{key} in {run}");
+                    checked.insert(key);
                 }
             }
         }
     }
+    // Every counter was found somewhere (a renamed key would skip its check).
+    assert_eq!(checked.len(), 7, "counters checked: {checked:?}");
 }
 
 #[test]

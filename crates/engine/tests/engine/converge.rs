@@ -3,9 +3,10 @@
 //! run orders converges to what a from-scratch run gives.
 
 use crate::fixture::*;
-use autosync_model::{RunRecord, RunStatus, StepCounters};
+use autosync_model::{MvId, RunRecord, RunStatus, StepCounters};
+use autosync_store::CsFilter;
 use proptest::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub const HR_SQL_JSONL: &str = r#"
 [metaverse.person]
@@ -83,6 +84,7 @@ pub fn converge(w: &World) -> usize {
             }
         }
         if work == 0 {
+            assert_one_metaverse_object_per_person(w);
             return cycle;
         }
     }
@@ -100,30 +102,78 @@ fn accounts(w: &World) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
+/// The phone book's entries by id (an id on two lines fails: a map would
+/// hide the second).
 fn phonebook(w: &World) -> BTreeMap<String, serde_json::Value> {
-    w.read("phonebook.jsonl")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["id"].as_str().unwrap().to_owned(), v)
-        })
-        .collect()
+    let mut entries = BTreeMap::new();
+    for line in w.read("phonebook.jsonl").lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = v["id"].as_str().unwrap().to_owned();
+        assert!(
+            !entries.contains_key(&id),
+            "two phone book entries for {id}"
+        );
+        entries.insert(id, v);
+    }
+    entries
 }
 
-/// The metaverse as (employeeId -> attribute texts).
-fn metaverse(w: &World) -> BTreeMap<String, BTreeMap<String, String>> {
-    w.mv_all()
+/// One metaverse object: its connectors (`ma:anchor`, sorted) and its
+/// attributes as texts.
+type MvEntry = (Vec<String>, BTreeMap<String, String>);
+
+/// The metaverse as a sorted list of its objects, each with the connectors
+/// joined to it: two objects for one person stay two entries (keyed by
+/// `employeeId`, the second would replace the first).
+fn metaverse(w: &World) -> Vec<MvEntry> {
+    let mut connectors: HashMap<MvId, Vec<String>> = HashMap::new();
+    for ma in MAS {
+        for cs in w.cs_all(ma, CsFilter::All) {
+            if let Some(id) = cs.connection.mv_id() {
+                connectors
+                    .entry(id)
+                    .or_default()
+                    .push(format!("{ma}:{}", cs.anchor));
+            }
+        }
+    }
+    let mut objects: Vec<MvEntry> = w
+        .mv_all()
         .into_iter()
         .map(|m| {
-            let attrs: BTreeMap<String, String> = m
+            let mut joined = connectors.remove(&m.id).unwrap_or_default();
+            joined.sort();
+            let attrs = m
                 .attributes
                 .iter()
                 .map(|(k, v)| (k.clone(), v.value.to_text()))
                 .collect();
-            (attrs.get("employeeId").cloned().unwrap_or_default(), attrs)
+            (joined, attrs)
         })
-        .collect()
+        .collect();
+    objects.sort();
+    objects
+}
+
+/// Every metaverse object stands for exactly one person: it has exactly one
+/// HR connector, and no two objects share an `employeeId` (the join value).
+fn assert_one_metaverse_object_per_person(w: &World) {
+    let mut people: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (connectors, attrs) in metaverse(w) {
+        let hr: Vec<&String> = connectors.iter().filter(|c| c.starts_with("hr:")).collect();
+        assert_eq!(
+            hr.len(),
+            1,
+            "a metaverse object without exactly one HR connector: {connectors:?} {attrs:?}"
+        );
+        let id = attrs.get("employeeId").cloned().unwrap_or_default();
+        if let Some(other) = people.insert(id.clone(), connectors.clone()) {
+            panic!("two metaverse objects for employee {id:?}: {other:?} and {connectors:?}");
+        }
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use crate::fixture::*;
 use autosync_engine::{CancelFlag, ProgressSink, RunOptions};
 use autosync_model::{ImportKind, RunStatus, StepRecord, StepType};
-use autosync_store::Store as _;
+use autosync_store::{CsFilter, Store as _};
 use std::sync::Arc;
 
 #[test]
@@ -211,10 +211,22 @@ impl ProgressSink for CancelOnFirstBatch {
 }
 
 fn cancelling_run(w: &World, ma: &str, profile: &str) -> autosync_model::RunRecord {
+    cancelling_run_in_batches_of(w, ma, profile, None)
+}
+
+/// A run cancelled at its first progress report; `sync_batch`: objects per
+/// sync batch (one commit each).
+fn cancelling_run_in_batches_of(
+    w: &World,
+    ma: &str,
+    profile: &str,
+    sync_batch: Option<usize>,
+) -> autosync_model::RunRecord {
     let cancel = CancelFlag::new();
     let mut opts = RunOptions::manual("test");
     opts.cancel = cancel.clone();
     opts.progress = Some(Arc::new(CancelOnFirstBatch(cancel)));
+    opts.sync_batch = sync_batch.and_then(std::num::NonZeroUsize::new);
     w.engine.run_profile(ma, profile, opts).unwrap()
 }
 
@@ -235,27 +247,41 @@ fn a_stopped_import_should_not_advance_the_watermark() {
     let w = World::new(SMALL_BATCHES, &[("hr.csv", HR_CSV)]);
     let r = cancelling_run(&w, "hr", "delta-import");
     assert_eq!(r.status, RunStatus::StoppedUserRequested);
-    assert!(import_counters(&r).stage_add >= 1);
+    // One row per batch: the first was staged, the other two never read.
+    assert_eq!(import_counters(&r).stage_add, 1);
+    assert_eq!(w.cs_all("hr", CsFilter::PendingImport).len(), 1);
     assert_eq!(w.store.read().unwrap().watermark("hr").unwrap(), None);
     // The next import reads everything again and saves the watermark.
     w.run_ok("hr", "delta-import", RunStatus::Success);
     assert!(w.store.read().unwrap().watermark("hr").unwrap().is_some());
-    assert_eq!(
-        w.cs_all("hr", autosync_store::CsFilter::PendingImport)
-            .len(),
-        3
-    );
+    assert_eq!(w.cs_all("hr", CsFilter::PendingImport).len(), 3);
 }
 
 #[test]
 fn a_cancelled_sync_should_stop_with_stopped_user_requested_and_keep_its_committed_batches() {
     let w = World::new(SMALL_BATCHES, &[("hr.csv", HR_CSV)]);
     w.run_ok("hr", "full-import", RunStatus::Success);
-    let r = cancelling_run(&w, "hr", "full-sync");
+    assert_eq!(w.cs_all("hr", CsFilter::PendingImport).len(), 3);
+    // One object per sync batch: the run is cancelled during the first of
+    // three batches.
+    let r = cancelling_run_in_batches_of(&w, "hr", "full-sync", Some(1));
     assert_eq!(r.status, RunStatus::StoppedUserRequested);
     assert_eq!(r.steps[0].status, RunStatus::StoppedUserRequested);
-    // The first page was committed; a later sync finishes the rest.
+    assert_eq!(sync_counters(&r).projections, 1);
+    // The first batch was committed; the other two are still pending.
+    assert_eq!(w.mv_all().len(), 1);
+    let pending: Vec<String> = w
+        .cs_all("hr", CsFilter::PendingImport)
+        .into_iter()
+        .map(|o| o.anchor)
+        .collect();
+    assert_eq!(pending, ["2", "3"]);
+    assert_eq!(w.mv_text("hr", "1", "employeeId").as_deref(), Some("1"));
+    // A later sync finishes the rest.
+    let s = sync_counters(&w.run_ok("hr", "delta-sync", RunStatus::Success));
+    assert_eq!(s.projections, 2);
     assert_eq!(w.mv_all().len(), 3);
+    assert!(w.cs_all("hr", CsFilter::PendingImport).is_empty());
 }
 
 /// Every kind of bad record of a file in one import: each is a per-object

@@ -3,7 +3,7 @@
 //! lost), cancel, clear-queue, maintenance, and clear refusals.
 
 use crate::support::*;
-use autosync_model::RunStatus;
+use autosync_model::{RunStatus, StepCounters};
 use autosync_service::{Control, MaStateView};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,6 +115,14 @@ async fn cancel_stops_a_running_import_and_clear_queue_drops_what_waits() {
     .await;
     let last = svc.runs(Some("hr")).pop().unwrap();
     assert_eq!(last.status, RunStatus::StoppedUserRequested);
+    // Stopped between batches: not every row was read, and what its
+    // committed batches staged is kept, as pending imports.
+    let StepCounters::Import(c) = &last.steps[0].counters else {
+        panic!("not an import: {last:?}");
+    };
+    assert!(c.stage_add < 200_000, "the import was not cut short: {c:?}");
+    let hr = svc.store.read().unwrap().cs_counts("hr").unwrap();
+    assert_eq!((hr.total, hr.pending_import), (c.stage_add, c.stage_add));
     // Requests wait while the MA is stopped; clear-queue drops them.
     svc.queue("hr", "full-import").await.unwrap();
     let status = svc.status().await;

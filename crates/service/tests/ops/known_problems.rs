@@ -4,7 +4,7 @@
 
 use crate::reload::{APP_PROFILES_WITHOUT_FULL_IMPORT, reload};
 use crate::support::*;
-use autosync_model::{RunReason, RunRecord, RunStatus, StepType};
+use autosync_model::{RunReason, RunRecord, RunStatus, StepCounters, StepType};
 use autosync_service::{Control, MaStateView, PersistedState, persist, status_from_store};
 use autosync_triggers::TriggerState;
 use autosync_triggers::schedule::Schedule;
@@ -492,12 +492,28 @@ async fn no_126_logon_timestamp_changes_do_not_cycle() {
     add_logon_column(dir.path(), "2026-11-23T08:00:00Z");
     svc.queue("hr", "delta-import").await.unwrap();
     svc.wait_quiet("the cycle ended").await;
-    let new: Vec<(String, String)> = svc
+    let runs: Vec<RunRecord> = svc
         .runs(None)
         .into_iter()
         .filter(|r| r.id > before)
-        .map(|r| (r.ma, r.profile))
         .collect();
+    let new: Vec<(String, String)> = runs
+        .iter()
+        .map(|r| (r.ma.clone(), r.profile.clone()))
+        .collect();
+    // The import ran and saw the change (else nothing below could fail).
+    assert_eq!(
+        new.first(),
+        Some(&("hr".to_owned(), "delta-import".to_owned())),
+        "{new:?}"
+    );
+    let StepCounters::Import(c) = &runs[0].steps[0].counters else {
+        panic!("not an import: {:?}", runs[0]);
+    };
+    assert!(
+        c.stage_update > 0,
+        "the logon change was not imported: {c:?}"
+    );
     assert!(
         new.iter().all(|(ma, _)| ma == "hr"),
         "a logon timestamp reached a target: {new:?}"
