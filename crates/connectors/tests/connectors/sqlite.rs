@@ -440,7 +440,7 @@ fn a_column_delta_should_return_rows_changed_after_the_watermark() {
 }
 
 #[test]
-fn a_locked_database_should_stop_the_export_as_server_down() {
+fn a_locked_database_should_stop_the_export_as_deadlocked() {
     let dir = tempfile::tempdir().unwrap();
     let path = database(dir.path(), PLAIN_SCHEMA);
     let s = json!({"path": "hr.db", "table": "users", "busy_timeout_ms": 10});
@@ -449,7 +449,7 @@ fn a_locked_database_should_stop_the_export_as_server_down() {
     let locker = Connection::open(&path).unwrap();
     locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let err = session.apply(&[add("1", &[])]).unwrap_err();
-    assert_eq!(err.kind, ConnectorErrorKind::ServerDown, "{}", err.message);
+    assert_eq!(err.kind, ConnectorErrorKind::Deadlocked, "{}", err.message);
     locker.execute_batch("ROLLBACK").unwrap();
     let outcomes = session.apply(&[add("1", &[])]).unwrap();
     assert_eq!(

@@ -353,7 +353,7 @@ fn a_bad_return_value_is_explained_and_the_safe_default_kept() {
         ("[1, 2]", "the hook returned [1,2]; expected"),
         (
             "|| 1",
-            "the script's result is a Fn, which a hook cannot return",
+            "the script's result is a Fn, which the script cannot return",
         ),
     ];
     for (src, expected) in cases {

@@ -110,7 +110,12 @@ async fn a_refused_reload_is_notified_and_the_running_configuration_stays() {
     let svc = Running::start(dir.path());
     // What `autosync run` sends when the file does not load.
     let text = std::fs::read_to_string(dir.path().join("autosync.toml")).unwrap();
-    std::fs::write(dir.path().join("autosync.toml"), &text[..text.len() / 2]).unwrap();
+    // A half-written file: a table header cut short.
+    std::fs::write(
+        dir.path().join("autosync.toml"),
+        format!("{text}\n[[ma]\nname = "),
+    )
+    .unwrap();
     let error = load(dir.path()).unwrap_err().to_string();
     assert!(error.contains("autosync.toml:"), "{error}");
     svc.commands
