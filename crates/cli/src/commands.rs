@@ -127,15 +127,25 @@ fn run_profile(cli: &Cli, a: &RunProfileArgs) -> Result<Code, Failure> {
         .run_profile(&a.ma, &a.profile, opts)
         .with_context(|| format!("run profile `{}` of `{}` could not run", a.profile, a.ma))?;
     sink.finish();
-    if a.json {
+    print_run(&engine, &record, a.json)
+}
+
+/// Prints a finished run (as JSON, or as text with its first errors) and
+/// gives its exit code.
+pub(crate) fn print_run(
+    engine: &Engine,
+    record: &autosync_model::RunRecord,
+    json: bool,
+) -> Result<Code, Failure> {
+    if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&render::run_json(&record))
+            serde_json::to_string_pretty(&render::run_json(record))
                 .context("cannot encode the run record")?
         );
     } else {
         let errors = engine.store().read()?.run_errors(record.id, 10)?;
-        print!("{}", render::run(&record, &errors));
+        print!("{}", render::run(record, &errors));
     }
     Ok(status_code(record.status))
 }

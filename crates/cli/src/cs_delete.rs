@@ -3,9 +3,9 @@
 //! says what would happen and changes nothing (exit 2).
 
 use crate::args::{Cli, CsDeleteArgs};
-use crate::commands::{engine, status_code};
+use crate::commands::{engine, print_run};
 use crate::exit::{Code, Failure};
-use crate::{progress, render};
+use crate::progress;
 use anyhow::Context as _;
 use autosync_engine::{CancelFlag, RunOptions};
 use autosync_model::RunReason;
@@ -50,15 +50,5 @@ pub fn run(cli: &Cli, a: &CsDeleteArgs) -> Result<Code, Failure> {
         .delete_connector_space(&a.ma, opts)
         .with_context(|| format!("the connector space of `{}` could not be deleted", a.ma))?;
     sink.finish();
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&render::run_json(&record))
-                .context("cannot encode the run record")?
-        );
-    } else {
-        let errors = engine.store().read()?.run_errors(record.id, 10)?;
-        print!("{}", render::run(&record, &errors));
-    }
-    Ok(status_code(record.status))
+    print_run(&engine, &record, a.json)
 }

@@ -140,6 +140,15 @@ pub(crate) enum Notice {
     Reconfigure(Option<autosync_notify::NotifyConfig>),
 }
 
+/// The MA's first run profile with a full sync step, if any.
+fn full_sync_profile(ma: &crate::config::MaControllerConfig) -> Option<String> {
+    ma.info
+        .profiles
+        .iter()
+        .find(|(_, steps)| steps.contains(&StepType::FullSync))
+        .map(|(p, _)| p.clone())
+}
+
 /// Retries of a run that completed with per-object errors.
 struct ObjectRetry {
     /// Retries made so far (this one included, once due).
@@ -287,13 +296,7 @@ impl Executor {
             let Some(config) = self.config.mas.get(&ma) else {
                 continue;
             };
-            let profile = config
-                .info
-                .profiles
-                .iter()
-                .find(|(_, steps)| steps.contains(&StepType::FullSync))
-                .map(|(p, _)| p.clone());
-            match profile {
+            match full_sync_profile(config) {
                 Some(p) if self.config.full_sync_on_rule_change => {
                     tracing::info!(ma = %ma, profile = %p, "{because}: full sync queued");
                     self.push(vec![Request {
@@ -553,13 +556,7 @@ impl Executor {
                 let Some(ma) = self.config.mas.get(&name) else {
                     continue;
                 };
-                let profile = ma
-                    .info
-                    .profiles
-                    .iter()
-                    .find(|(_, steps)| steps.contains(&StepType::FullSync))
-                    .map(|(p, _)| p.clone());
-                match profile {
+                match full_sync_profile(ma) {
                     Some(p) if self.config.full_sync_on_rule_change => {
                         full_syncs.push(format!("{name} {p}"));
                         self.push(vec![Request {
