@@ -149,12 +149,9 @@ pub fn bars(results: &serde_json::Value, objects: u64) -> serde_json::Value {
     })
 }
 
-/// Run the scenario and return its results.
-pub fn run(objects: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
-    let dir = tempfile::Builder::new()
-        .prefix("autosync-bench-")
-        .tempdir()?;
-    let root = dir.path().to_path_buf();
+/// The scenario's folder under `root`: N people in `hr.csv`, the
+/// configuration in `autosync.toml`; the engine on its store.
+fn setup(root: &Path, objects: u64) -> anyhow::Result<(Engine, Arc<SqliteStore>)> {
     write_people(&root.join("hr.csv"), objects)?;
     let cfg = root.join("autosync.toml");
     std::fs::write(&cfg, CONFIG)?;
@@ -171,6 +168,27 @@ pub fn run(objects: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
         Arc::clone(&store) as Arc<dyn Store>,
         Arc::new(registry),
     )?;
+    Ok((engine, store))
+}
+
+/// The scenario's folder under `root` with its work done (full import,
+/// full sync, export), for scenarios that go on from there; returns the
+/// store's path (the configuration is `root/autosync.toml`).
+pub fn prepare(root: &Path, objects: u64) -> anyhow::Result<std::path::PathBuf> {
+    let (engine, _store) = setup(root, objects)?;
+    run_step(&engine, "hr", "full-import")?;
+    run_step(&engine, "hr", "full-sync")?;
+    run_step(&engine, "app", "export")?;
+    Ok(root.join("state/autosync.db"))
+}
+
+/// Run the scenario and return its results.
+pub fn run(objects: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
+    let dir = tempfile::Builder::new()
+        .prefix("autosync-bench-")
+        .tempdir()?;
+    let root = dir.path().to_path_buf();
+    let (engine, store) = setup(&root, objects)?;
 
     let (_, import_s) = run_step(&engine, "hr", "full-import")?;
     let (_, sync_s) = run_step(&engine, "hr", "full-sync")?;

@@ -6,6 +6,7 @@ mod controller_scenarios;
 mod engine_scenario;
 mod machine;
 mod service_proc;
+mod status_scenario;
 mod workload;
 
 use clap::{Args, Parser, Subcommand};
@@ -49,6 +50,23 @@ enum Scenario {
         /// Time between two changes, in ms.
         #[arg(long, default_value_t = 500)]
         interval_ms: u64,
+    },
+    /// The service on N people (the `engine` scenario's folder, its work
+    /// done): latency of `GET /api/v1/status` during a full sync of every
+    /// object, and while another process holds the store's write lock.
+    StatusUnderLoad {
+        /// Number of people.
+        #[arg(long, default_value_t = 1_000_000)]
+        objects: u64,
+        /// Print one JSON object instead of indented JSON.
+        #[arg(long)]
+        json: bool,
+        /// Keep the working folder (printed) instead of deleting it.
+        #[arg(long)]
+        keep: bool,
+        /// The `autosync` binary (default: $AUTOSYNC, else next to this program).
+        #[arg(long)]
+        autosync: Option<PathBuf>,
     },
     /// The service with 3 MAs, each with a file watch, and no change: run
     /// profiles executed and CPU used over the window.
@@ -218,6 +236,17 @@ fn main() -> anyhow::Result<()> {
                 results,
                 bars,
             )?;
+        }
+        Scenario::StatusUnderLoad {
+            objects,
+            json,
+            keep,
+            autosync,
+        } => {
+            let bin = service_proc::find_binary(autosync)?;
+            let load_before = machine::load_average();
+            let (results, bars) = status_scenario::run(&bin, objects, keep)?;
+            report("status-under-load", objects, json, load_before, results, bars)?;
         }
         Scenario::Idle { service, seconds } => {
             let common = service.common()?;

@@ -160,6 +160,38 @@ fn engine_should_report_every_figure_and_bar() {
     }
 }
 
+/// The `status-under-load` scenario at a small size: the service answered
+/// status requests in both windows (a full sync, the store locked), and
+/// each window says its percentiles and whether the bar was met.
+#[test]
+fn status_under_load_should_measure_both_windows() {
+    let binary = autosync();
+    let report = report(&[
+        "status-under-load",
+        "--objects",
+        "500",
+        "--autosync",
+        binary.to_str().unwrap(),
+    ]);
+    assert_eq!(report["objects"], 500);
+    let r = &report["results"];
+    for window in ["during_full_sync", "while_store_locked"] {
+        let w = &r[window];
+        assert!(number(w, "requests") >= 1.0, "{window}: {r}");
+        assert_eq!(w["failed"], 0, "{window}: {r}");
+        let (p50, p99, max) = (number(w, "p50_ms"), number(w, "p99_ms"), number(w, "max_ms"));
+        assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{window}: {r}");
+    }
+    // The store was locked for the whole window (four seconds).
+    assert!(number(&r["while_store_locked"], "seconds") >= 4.0, "{r}");
+    for bar in [
+        "status_p99_ms_during_full_sync",
+        "status_p99_ms_while_store_locked",
+    ] {
+        assert!(report["bars"][bar]["met"].is_boolean(), "{bar}: {}", report["bars"]);
+    }
+}
+
 fn num_cores() -> u64 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
 }
