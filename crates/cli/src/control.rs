@@ -178,8 +178,8 @@ fn render_status(status: &Status) -> String {
 pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
     let located = Located::find(&cli.config)?;
     located.warn();
-    let from_api = ApiFile::read(&located.api_path())
-        .and_then(|api| call(&api, "/api/v1/status", None));
+    let from_api =
+        ApiFile::read(&located.api_path()).and_then(|api| call(&api, "/api/v1/status", None));
     let status: Status = match from_api {
         Some(answer) => {
             let (code, text) = answer?;
@@ -192,8 +192,8 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
             let store = located.open_store()?;
             match located.loaded() {
                 Some(loaded) => {
-                    let config = controller_config(loaded)
-                        .map_err(|d| Failure::Config(loaded.error(d)))?;
+                    let config =
+                        controller_config(loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
                     status_from_store(store.as_ref(), &config)
                 }
                 None => status_from_store_alone(store.as_ref()),

@@ -9,8 +9,8 @@
 //! values valid. Anything less is `None` (the caller then reports the
 //! configuration's errors as usual).
 
-use crate::interpolate::interpolate;
 use crate::base_dir_of;
+use crate::interpolate::interpolate;
 use autosync_model::def::StoreDef;
 use serde::Deserialize as _;
 use serde::de::IntoDeserializer as _;
@@ -104,7 +104,10 @@ mod tests {
     use std::path::PathBuf;
 
     fn store(text: &str) -> Option<PathBuf> {
-        store_in(text, &|name| (name == "STATE").then(|| "/srv/state".to_owned())).map(|s| s.path)
+        store_in(text, &|name| {
+            (name == "STATE").then(|| "/srv/state".to_owned())
+        })
+        .map(|s| s.path)
     }
 
     #[test]
@@ -145,7 +148,10 @@ mod tests {
     #[test]
     fn a_dotted_or_inline_store_should_be_read() {
         assert_eq!(store("store.path = \"x.db\"\n[[ma]\n"), Some("x.db".into()));
-        assert_eq!(store("store = { path = \"y.db\" }\n[[ma]\n"), Some("y.db".into()));
+        assert_eq!(
+            store("store = { path = \"y.db\" }\n[[ma]\n"),
+            Some("y.db".into())
+        );
     }
 
     #[test]

@@ -135,13 +135,20 @@ fn status_and_history_should_read_the_store_while_the_configuration_does_not_loa
     let (out, stderr) = outputs(&w, &["history", "--ma", "hr", "--json"], 0);
     assert_warned_once(&stderr, line);
     let runs: Vec<Value> = serde_json::from_str(&out).unwrap();
-    assert!(!runs.is_empty() && runs.iter().all(|r| r["ma"] == "hr"), "{out}");
+    assert!(
+        !runs.is_empty() && runs.iter().all(|r| r["ma"] == "hr"),
+        "{out}"
+    );
     let id = runs[0]["id"].to_string();
     outputs(&w, &["history", &id], 0);
 
     // The controls say that no service runs (exit 5), not that the file
     // is broken.
-    for args in [&["stop", "hr"][..], &["cancel", "hr"], &["maintenance", "on"]] {
+    for args in [
+        &["stop", "hr"][..],
+        &["cancel", "hr"],
+        &["maintenance", "on"],
+    ] {
         let stderr = refused(&w, args, NO_SERVICE);
         assert_warned_once(&stderr, line);
         assert!(
