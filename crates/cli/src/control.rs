@@ -143,22 +143,44 @@ fn render_status(status: &Status) -> String {
             m.by
         );
     }
+    let states: Vec<String> = status
+        .mas
+        .values()
+        .map(|s| {
+            let mut state = render_state(&s.state);
+            if s.paused {
+                state.push_str(" (triggers paused)");
+            }
+            state
+        })
+        .collect();
+    // Columns as wide as their longest cell (at least 16 and 40), so a
+    // long state (`failed: ...`) does not push its row out of line.
+    let ma_width = status
+        .mas
+        .keys()
+        .map(|m| m.chars().count())
+        .fold(16, usize::max);
+    let state_width = states
+        .iter()
+        .map(|s| s.chars().count())
+        .fold(40, usize::max);
     let _ = writeln!(
         out,
-        "{:<16} {:<40} {:>6}  last run",
+        "{:<ma_width$} {:<state_width$} {:>6}  last run",
         "MA", "STATE", "QUEUED"
     );
-    for (ma, s) in &status.mas {
-        let mut state = render_state(&s.state);
-        if s.paused {
-            state.push_str(" (triggers paused)");
-        }
+    for ((ma, s), state) in status.mas.iter().zip(&states) {
         let last = s
             .last_run
             .as_ref()
             .map(|r| format!("{} {} ({})", r.profile, r.status, r.id))
             .unwrap_or_else(|| "none".to_owned());
-        let _ = writeln!(out, "{ma:<16} {state:<40} {:>6}  {last}", s.queue.len());
+        let _ = writeln!(
+            out,
+            "{ma:<ma_width$} {state:<state_width$} {:>6}  {last}",
+            s.queue.len()
+        );
         for q in &s.queue {
             let _ = writeln!(out, "  {} {}: {}", q.id, q.profile, q.reason);
         }

@@ -225,6 +225,17 @@ fn run_once_should_exit_3_and_warn_with_the_reason_when_a_source_stays_unreachab
     let status = w.expect(&["status", "--json"], 0);
     let status: Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["mas"]["hr"]["state"], "failed", "{status}");
+    // The long state keeps the table in line: each row's last run starts
+    // under `last run`.
+    let text = w.expect(&["status"], 0);
+    let header = text.lines().find(|l| l.starts_with("MA ")).unwrap();
+    let column = header.find("last run").unwrap();
+    for ma in ["app ", "directory ", "hr "] {
+        let row = text.lines().find(|l| l.starts_with(ma)).unwrap();
+        assert!(row.len() > column, "{text}");
+        assert_eq!(&row[column - 2..column], "  ", "{text}");
+        assert_ne!(&row[column..=column], " ", "{text}");
+    }
 
     // The next `--once` tries the failed MA again (once): still exit 3.
     outputs(&w, &["run", "--once"], 3);
