@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// autosync: identity synchronisation with event-driven automation.
 #[derive(Debug, Parser)]
-#[command(name = "autosync", version, about, long_about = None)]
+#[command(name = "autosync", version, about, long_about = None, after_help = crate::exit::HELP)]
 pub struct Cli {
     /// Configuration file.
     #[arg(
@@ -147,7 +147,10 @@ pub struct QueueArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Start, reconcile, run what sources changed since their last import
-    /// and everything that follows until nothing is left to do, then exit.
+    /// and everything that follows until nothing is left to do, then exit:
+    /// 0 when every MA's profiles last ended well, 1 when one completed
+    /// with per-object errors, 3 when one stopped (cron and systemd see
+    /// it). An MA whose retries are used up is not waited for.
     #[arg(long)]
     pub once: bool,
     /// Address of the HTTP API (loopback only; port 0: any free port). Its

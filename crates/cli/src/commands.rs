@@ -3,12 +3,13 @@
 use crate::args::{Cli, Command, CsAction, CsArgs, HistoryArgs, MvArgs, RunProfileArgs};
 use crate::control::control;
 use crate::exit::{Code, Failure};
+use crate::locate::Located;
 use crate::{progress, render};
 use anyhow::Context as _;
 use autosync_config::Loaded;
 use autosync_connector::Registry;
 use autosync_engine::{CancelFlag, Engine, RunOptions};
-use autosync_model::{RunReason, RunStatus, SystemDef};
+use autosync_model::{RunReason, SystemDef};
 use autosync_service::Control;
 use autosync_store::{CsFilter, MvQuery, Store, sqlite::SqliteStore};
 use std::sync::Arc;
@@ -55,7 +56,12 @@ pub fn open_store(system: &SystemDef) -> Result<Arc<dyn Store>, Failure> {
 }
 
 pub(crate) fn engine(cli: &Cli) -> Result<Engine, Failure> {
-    let (loaded, registry) = load(cli)?;
+    engine_of(load(cli)?)
+}
+
+/// The engine over a loaded configuration, with the runs a crash left
+/// unfinished closed.
+fn engine_of((loaded, registry): (Loaded, Arc<Registry>)) -> Result<Engine, Failure> {
     let system = Arc::new(loaded.system);
     let store = open_store(&system)?;
     let engine = Engine::new(system, store, registry).context("cannot start the engine")?;
@@ -147,28 +153,19 @@ pub(crate) fn print_run(
         let errors = engine.store().read()?.run_errors(record.id, 10)?;
         print!("{}", render::run(record, &errors));
     }
-    Ok(status_code(record.status))
+    Ok(Code::of_run(record.status))
 }
 
-/// The exit code of a finished run.
-pub fn status_code(status: RunStatus) -> Code {
-    match status {
-        RunStatus::Success | RunStatus::CompletedNoObjects | RunStatus::CompletedWarnings => {
-            Code::Ok
-        }
-        RunStatus::CompletedExportErrors
-        | RunStatus::CompletedImportErrors
-        | RunStatus::CompletedSyncErrors => Code::ObjectErrors,
-        _ => Code::Stopped,
-    }
-}
-
+/// `autosync history`: it reads the store only, so it goes on (with a
+/// warning) while the configuration does not load; `--ma` is then not
+/// checked against it.
 fn history(cli: &Cli, a: &HistoryArgs) -> Result<Code, Failure> {
-    let (loaded, _) = load(cli)?;
-    if let Some(ma) = &a.ma {
+    let located = Located::find(&cli.config)?;
+    located.warn();
+    if let (Some(ma), Some(loaded)) = (&a.ma, located.loaded()) {
         check_ma(&loaded.system, ma)?;
     }
-    let store = open_store(&loaded.system)?;
+    let store = located.open_store()?;
     if let Some(id) = a.run {
         return history_run(&store, a, id);
     }
@@ -311,8 +308,8 @@ fn mv(cli: &Cli, a: &MvArgs) -> Result<Code, Failure> {
 /// Approves in the store what a threshold stopped on `ma` (no service
 /// runs): the syncs a staging threshold held may run, and the next export
 /// may exceed the deletion threshold once. Returns the sentence to print.
-pub(crate) fn approve_in_store(cli: &Cli, ma: &str) -> Result<String, Failure> {
-    let engine = engine(cli)?;
+pub(crate) fn approve_in_store(located: Located, ma: &str) -> Result<String, Failure> {
+    let engine = engine_of(located.into_loaded()?)?;
     check_ma(engine.system(), ma)?;
     let approval = engine
         .approve(ma)
@@ -323,8 +320,8 @@ pub(crate) fn approve_in_store(cli: &Cli, ma: &str) -> Result<String, Failure> {
 /// Rejects in the store what a threshold stopped on `ma` (no service
 /// runs). Returns the sentence to print; a rejection with nothing to
 /// reject, or while the MA runs, is refused (exit 2).
-pub(crate) fn reject_in_store(cli: &Cli, ma: &str) -> Result<String, Failure> {
-    let engine = engine(cli)?;
+pub(crate) fn reject_in_store(located: Located, ma: &str) -> Result<String, Failure> {
+    let engine = engine_of(located.into_loaded()?)?;
     check_ma(engine.system(), ma)?;
     match engine.reject(ma) {
         Ok(r) => Ok(r.describe(ma)),

@@ -11,14 +11,15 @@
 #![allow(clippy::print_stdout)] // printing is what these commands are for
 
 use crate::args::{ApproveArgs, Cli, MaControlArgs, OnOff, QueueArgs};
-use crate::commands::{load, open_store};
 use crate::exit::{Code, Failure};
+use crate::locate::Located;
 use anyhow::Context as _;
 use autosync_api::{ApiFile, ControlAnswer, ControlBody, QueueAnswer, QueueBody};
 use autosync_controller::{PushOutcome, Request};
 use autosync_model::RunReason;
 use autosync_service::{
     Control, MaStateView, Status, controller_config, persist, status_from_store,
+    status_from_store_alone,
 };
 use std::fmt::Write as _;
 
@@ -28,18 +29,6 @@ fn agent() -> ureq::Agent {
         .http_status_as_error(false)
         .build()
         .into()
-}
-
-/// Where the running service's `api.json` is for this configuration.
-fn api_path(cli: &Cli) -> Result<std::path::PathBuf, Failure> {
-    let (loaded, _) = load(cli)?;
-    let store_path = loaded.system.base_dir.join(&loaded.system.store.path);
-    Ok(ApiFile::path_for(&store_path))
-}
-
-/// The running service's API, if `api.json` names one.
-fn api(cli: &Cli) -> Result<Option<ApiFile>, Failure> {
-    Ok(ApiFile::read(&api_path(cli)?))
 }
 
 /// Calls the API; `None` when nothing answers (no service runs).
@@ -154,22 +143,44 @@ fn render_status(status: &Status) -> String {
             m.by
         );
     }
+    let states: Vec<String> = status
+        .mas
+        .values()
+        .map(|s| {
+            let mut state = render_state(&s.state);
+            if s.paused {
+                state.push_str(" (triggers paused)");
+            }
+            state
+        })
+        .collect();
+    // Columns as wide as their longest cell (at least 16 and 40), so a
+    // long state (`failed: ...`) does not push its row out of line.
+    let ma_width = status
+        .mas
+        .keys()
+        .map(|m| m.chars().count())
+        .fold(16, usize::max);
+    let state_width = states
+        .iter()
+        .map(|s| s.chars().count())
+        .fold(40, usize::max);
     let _ = writeln!(
         out,
-        "{:<16} {:<40} {:>6}  last run",
+        "{:<ma_width$} {:<state_width$} {:>6}  last run",
         "MA", "STATE", "QUEUED"
     );
-    for (ma, s) in &status.mas {
-        let mut state = render_state(&s.state);
-        if s.paused {
-            state.push_str(" (triggers paused)");
-        }
+    for ((ma, s), state) in status.mas.iter().zip(&states) {
         let last = s
             .last_run
             .as_ref()
             .map(|r| format!("{} {} ({})", r.profile, r.status, r.id))
             .unwrap_or_else(|| "none".to_owned());
-        let _ = writeln!(out, "{ma:<16} {state:<40} {:>6}  {last}", s.queue.len());
+        let _ = writeln!(
+            out,
+            "{ma:<ma_width$} {state:<state_width$} {:>6}  {last}",
+            s.queue.len()
+        );
         for q in &s.queue {
             let _ = writeln!(out, "  {} {}: {}", q.id, q.profile, q.reason);
         }
@@ -187,10 +198,10 @@ fn render_status(status: &Status) -> String {
 }
 
 pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
-    let from_api = match api(cli)? {
-        Some(api) => call(&api, "/api/v1/status", None),
-        None => None,
-    };
+    let located = Located::find(&cli.config)?;
+    located.warn();
+    let from_api =
+        ApiFile::read(&located.api_path()).and_then(|api| call(&api, "/api/v1/status", None));
     let status: Status = match from_api {
         Some(answer) => {
             let (code, text) = answer?;
@@ -200,12 +211,16 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
             serde_json::from_str(&text).context("the API's status cannot be decoded")?
         }
         None => {
-            let (loaded, _) = load(cli)?;
-            let config =
-                controller_config(&loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
-            let store = open_store(&loaded.system)?;
-            status_from_store(store.as_ref(), &config)
-                .context("cannot read the controller's state")?
+            let store = located.open_store()?;
+            match located.loaded() {
+                Some(loaded) => {
+                    let config =
+                        controller_config(loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
+                    status_from_store(store.as_ref(), &config)
+                }
+                None => status_from_store_alone(store.as_ref()),
+            }
+            .context("cannot read the controller's state")?
         }
     };
     if json {
@@ -214,6 +229,11 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
             serde_json::to_string_pretty(&status).context("cannot encode the status")?
         );
     } else {
+        if !status.service && located.loaded().is_none() {
+            println!(
+                "(the configuration does not load: the MAs are those the store knows, their settings unknown)"
+            );
+        }
         print!("{}", render_status(&status));
     }
     Ok(Code::Ok)
@@ -226,7 +246,8 @@ pub fn queue(cli: &Cli, a: &QueueArgs) -> Result<Code, Failure> {
         exclusive: a.exclusive,
         run_immediate: a.run_immediate,
     };
-    let from_api = match api(cli)? {
+    let located = Located::find(&cli.config)?;
+    let from_api = match ApiFile::read(&located.api_path()) {
         Some(api) => {
             let text = serde_json::to_string(&body).context("cannot encode the request")?;
             call(&api, "/api/v1/queue", Some(text))
@@ -235,6 +256,7 @@ pub fn queue(cli: &Cli, a: &QueueArgs) -> Result<Code, Failure> {
     };
     let (answer, service) = match from_api {
         Some(answer) => {
+            located.warn();
             let (code, text) = answer?;
             if code != 200 {
                 return Err(api_error(code, &text));
@@ -243,7 +265,7 @@ pub fn queue(cli: &Cli, a: &QueueArgs) -> Result<Code, Failure> {
                 serde_json::from_str(&text).context("the API's answer cannot be decoded")?;
             (answer, true)
         }
-        None => (queue_in_store(cli, body)?, false),
+        None => (queue_in_store(located, body)?, false),
     };
     if a.json {
         println!(
@@ -266,9 +288,10 @@ pub fn queue(cli: &Cli, a: &QueueArgs) -> Result<Code, Failure> {
     Ok(Code::Ok)
 }
 
-/// Adds the request to the persisted queue, for the next service start.
-fn queue_in_store(cli: &Cli, body: QueueBody) -> Result<QueueAnswer, Failure> {
-    let (loaded, _) = load(cli)?;
+/// Adds the request to the persisted queue, for the next service start
+/// (it needs the configuration, to check the MA and the profile).
+fn queue_in_store(located: Located, body: QueueBody) -> Result<QueueAnswer, Failure> {
+    let (loaded, _) = located.into_loaded()?;
     let config = controller_config(&loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
     let Some(ma) = config.mas.get(&body.ma) else {
         let names: Vec<&str> = config.mas.keys().map(String::as_str).collect();
@@ -296,7 +319,7 @@ fn queue_in_store(cli: &Cli, body: QueueBody) -> Result<QueueAnswer, Failure> {
             store_path.display()
         )));
     };
-    let store = open_store(&loaded.system)?;
+    let store = crate::commands::open_store(&loaded.system)?;
     let mut state = persist::load(store.as_ref()).context("cannot read the controller's state")?;
     let request = Request {
         ma: body.ma,
@@ -324,8 +347,9 @@ enum Sent {
 
 /// Sends `action` (on `ma`, or on every MA / the service) to the running
 /// service. A refusal is a usage failure carrying the service's reason.
-fn send_control(cli: &Cli, action: Control, ma: Option<&str>) -> Result<Sent, Failure> {
-    let path = api_path(cli)?;
+/// Warns that the configuration does not load once the service answered.
+fn send_control(located: &Located, action: Control, ma: Option<&str>) -> Result<Sent, Failure> {
+    let path = located.api_path();
     let Some(api) = ApiFile::read(&path) else {
         return Ok(Sent::NoService(format!(
             "no autosync service is running for this configuration (no {}); start it with `autosync run`",
@@ -343,6 +367,7 @@ fn send_control(cli: &Cli, action: Control, ma: Option<&str>) -> Result<Sent, Fa
             path.display()
         )));
     };
+    located.warn();
     let (code, text) = answer?;
     if code != 200 {
         return Err(api_error(code, &text));
@@ -367,9 +392,13 @@ fn print_answer(answer: &ControlAnswer, json: bool) -> Result<Code, Failure> {
 /// `autosync start|stop|cancel|clear-queue|pause|resume|reject`: the
 /// control through the running service, which must run.
 pub fn control(cli: &Cli, action: Control, ma: Option<&str>, json: bool) -> Result<Code, Failure> {
-    match send_control(cli, action, ma)? {
+    let located = Located::find(&cli.config)?;
+    match send_control(&located, action, ma)? {
         Sent::Done(answer) => print_answer(&answer, json),
-        Sent::NoService(why) => Err(Failure::NoService(why)),
+        Sent::NoService(why) => {
+            located.warn();
+            Err(Failure::NoService(why))
+        }
     }
 }
 
@@ -385,13 +414,14 @@ pub fn maintenance(cli: &Cli, mode: OnOff, json: bool) -> Result<Code, Failure> 
 /// `autosync reject MA`: whatever the MA waits for, through the running
 /// service; without one, in the store.
 pub fn reject(cli: &Cli, a: &MaControlArgs) -> Result<Code, Failure> {
-    let answer = match send_control(cli, Control::Reject, Some(&a.ma))? {
+    let located = Located::find(&cli.config)?;
+    let answer = match send_control(&located, Control::Reject, Some(&a.ma))? {
         Sent::Done(answer) => answer,
         Sent::NoService(why) => {
             tracing::info!("{why}: rejecting in the store");
             ControlAnswer {
                 ok: true,
-                message: crate::commands::reject_in_store(cli, &a.ma)?,
+                message: crate::commands::reject_in_store(located, &a.ma)?,
             }
         }
     };
@@ -402,13 +432,14 @@ pub fn reject(cli: &Cli, a: &MaControlArgs) -> Result<Code, Failure> {
 /// service; without one, the deletion threshold of its next export, in the
 /// store.
 pub fn approve(cli: &Cli, a: &ApproveArgs) -> Result<Code, Failure> {
-    let answer = match send_control(cli, Control::Approve, Some(&a.ma))? {
+    let located = Located::find(&cli.config)?;
+    let answer = match send_control(&located, Control::Approve, Some(&a.ma))? {
         Sent::Done(answer) => answer,
         Sent::NoService(why) => {
             tracing::info!("{why}: approving in the store");
             ControlAnswer {
                 ok: true,
-                message: crate::commands::approve_in_store(cli, &a.ma)?,
+                message: crate::commands::approve_in_store(located, &a.ma)?,
             }
         }
     };

@@ -11,6 +11,7 @@ mod control;
 mod cs_delete;
 mod discover;
 mod exit;
+mod locate;
 mod private_file;
 mod progress;
 mod render;

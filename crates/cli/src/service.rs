@@ -137,7 +137,18 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
     }
     let summary = summary?.context("the service failed")?;
     tracing::info!(runs = summary.runs.len(), queued = summary.queued, "done");
-    Ok(Code::Ok)
+    if !a.once {
+        return Ok(Code::Ok);
+    }
+    let code = Code::of_runs(&summary.runs);
+    if code != Code::Ok {
+        tracing::warn!(
+            "exiting with code {}: {}",
+            code as u8,
+            crate::exit::not_ok(&summary.runs).join(", ")
+        );
+    }
+    Ok(code)
 }
 
 /// Reloads the configuration on SIGHUP: a file that does not load or

@@ -11,6 +11,7 @@ mod cli {
     mod controls;
     mod crash;
     mod discover;
+    mod operator;
     mod quickstart;
     mod reload;
     mod safety;

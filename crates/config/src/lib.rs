@@ -17,6 +17,10 @@
 //! changing nothing) and checks every name the MA's rules read from the
 //! connector space against it.
 //!
+//! [`locate_store`] reads only the `[store]` table, for the commands that
+//! talk to the running service and its store while the rest of the file
+//! does not load.
+//!
 //! The file format is documented in this crate's README.md.
 
 mod cs_reads;
@@ -24,6 +28,7 @@ mod decode;
 pub mod diagnostic;
 mod document;
 mod interpolate;
+mod locate;
 mod schema;
 mod schemas;
 mod suggest;
@@ -31,6 +36,7 @@ mod validate;
 
 pub use diagnostic::{ConfigError, Diagnostic, Location, PathSegment, Severity, parse_key_path};
 pub use interpolate::{EnvLookup, SECRET_TABLES};
+pub use locate::locate_store;
 pub use miette::SourceSpan;
 pub use schemas::{SchemaCheck, check_schemas};
 pub use validate::STORE_KINDS;

@@ -1448,10 +1448,7 @@ impl Executor {
                 return None;
             }
         };
-        tracing::info!(
-            ma = %record.ma, profile = %record.profile, run_id = record.id,
-            status = %record.status, "run ended"
-        );
+        crate::notices::log_run_ended(&record);
         self.followed_up(&record, request.chain.clone());
         self.retry(&record, &request);
         self.notice(Notice::RunEnded(record.clone()));
@@ -1762,15 +1759,20 @@ impl Executor {
         });
     }
 
-    /// Nothing runs and no active MA has a queued request.
+    /// Nothing runs and no active MA has a queued request (the retry of a
+    /// failed MA that waits for its backoff is not waited for: `run --once`
+    /// ends, and says it failed; the next start tries the MA again).
     fn quiescent(&self) -> bool {
         self.active.is_empty()
             && (self.state.maintenance.is_some()
-                || self
-                    .state
-                    .queues
-                    .iter()
-                    .all(|(ma, q)| q.is_empty() || self.ma_state(ma) != MaState::Active))
+                || self.state.queues.iter().all(|(ma, q)| {
+                    q.is_empty() || self.ma_state(ma) != MaState::Active || self.failed_held(ma)
+                }))
+    }
+
+    /// The MA is failed and its retry waits for its backoff.
+    fn failed_held(&self, ma: &str) -> bool {
+        self.held.contains_key(ma) && self.state.mas.get(ma).is_some_and(|c| c.failed.is_some())
     }
 
     /// Runs until shutdown (or, with `once`, until quiescent). `events`
@@ -1793,7 +1795,9 @@ impl Executor {
             let stagger_wake = self.start_ready();
             self.flush();
             let blackout_wake = self.next_blackout_change();
-            if once && stagger_wake.is_none() && self.quiescent() {
+            let only_failed_wait =
+                !self.held.is_empty() && self.held.keys().all(|ma| self.failed_held(ma));
+            if once && (stagger_wake.is_none() || only_failed_wait) && self.quiescent() {
                 break;
             }
             let stagger_at = stagger_wake.unwrap_or_else(Instant::now);

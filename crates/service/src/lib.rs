@@ -30,5 +30,5 @@ pub use control::Control;
 pub use executor::{Command, Summary};
 pub use persist::{PersistedState, STATE_KEY};
 pub use service::{Service, ServiceError};
-pub use status::{MaStateView, MaStatus, Status, status_from_store};
+pub use status::{MaStateView, MaStatus, Status, status_from_store, status_from_store_alone};
 pub use tokio_util::sync::CancellationToken;

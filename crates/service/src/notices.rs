@@ -4,6 +4,7 @@
 //! `controller.notifications`) so a restart does not re-send or forget.
 
 use crate::executor::Notice;
+use autosync_model::{RunRecord, RunStatus};
 use autosync_notify::{Event, Notifier, NotifyConfig, ObjectErrorSummary, SuppressionState};
 use autosync_store::Store;
 use std::sync::Arc;
@@ -148,4 +149,72 @@ fn event_of(notice: Notice) -> Option<Event> {
         },
         Notice::Reconfigure(_) => return None,
     })
+}
+
+/// Logs the end of a run the service started. A run that stopped is a
+/// WARN with why (the first step's error text; see [`stop_reason`]),
+/// except an operator's cancel or a graceful stop (`stopped-user-requested`:
+/// INFO, it was asked for); one that completed with per-object errors is a
+/// WARN with their count and where to read them; any other end is INFO.
+pub(crate) fn log_run_ended(record: &RunRecord) {
+    let errors: u64 = record.steps.iter().map(|s| s.errors).sum();
+    if record.status == RunStatus::StoppedUserRequested {
+        tracing::info!(
+            ma = %record.ma, profile = %record.profile, run_id = record.id,
+            status = %record.status, "run ended: {}", stop_reason(record)
+        );
+    } else if record.status.is_stopped() {
+        tracing::warn!(
+            ma = %record.ma, profile = %record.profile, run_id = record.id,
+            status = %record.status, "run stopped: {}", stop_reason(record)
+        );
+    } else if matches!(
+        record.status,
+        RunStatus::CompletedImportErrors
+            | RunStatus::CompletedSyncErrors
+            | RunStatus::CompletedExportErrors
+    ) {
+        tracing::warn!(
+            ma = %record.ma, profile = %record.profile, run_id = record.id,
+            status = %record.status,
+            "run ended with {errors} per-object error(s) (`autosync history {}` lists them)",
+            record.id
+        );
+    } else {
+        tracing::info!(
+            ma = %record.ma, profile = %record.profile, run_id = record.id,
+            status = %record.status, "run ended"
+        );
+    }
+}
+
+/// Why a run stopped, in words: its status, then the error text of the
+/// step that stopped it (else of the first step that has one), else where
+/// to look.
+pub(crate) fn stop_reason(record: &RunRecord) -> String {
+    let stopping = record
+        .steps
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.status.is_stopped() && s.message.is_some())
+        .or_else(|| {
+            record
+                .steps
+                .iter()
+                .enumerate()
+                .find(|(_, s)| s.message.is_some())
+        });
+    match stopping {
+        Some((i, step)) => format!(
+            "{} at step {} {}: {}",
+            record.status,
+            i + 1,
+            step.step_type,
+            step.message.as_deref().unwrap_or_default()
+        ),
+        None => format!(
+            "{} (no error text recorded; `autosync history {}` shows the run)",
+            record.status, record.id
+        ),
+    }
 }

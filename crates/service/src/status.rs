@@ -113,10 +113,61 @@ pub fn status_from_store(
     store: &dyn Store,
     config: &ControllerConfig,
 ) -> Result<Status, PersistError> {
+    let mas = config
+        .mas
+        .iter()
+        .map(|(name, ma)| {
+            let settings = Settings {
+                enabled: ma.enabled,
+                auto_start: ma.auto_start,
+            };
+            (name.clone(), settings)
+        })
+        .collect();
+    from_store(store, persist::load(store)?, mas)
+}
+
+/// How many recent runs [`status_from_store_alone`] reads to find MAs.
+const RECENT_RUNS: usize = 1000;
+
+/// The status read from the store when no service runs and the
+/// configuration does not load: the MAs are those the store knows (the
+/// controller's persisted state, the recent run history), each shown as
+/// enabled and auto-started (those settings are in the configuration;
+/// an operator's start or stop, kept in the store, still shows).
+pub fn status_from_store_alone(store: &dyn Store) -> Result<Status, PersistError> {
     let state = persist::load(store)?;
+    let mut names: std::collections::BTreeSet<String> = state
+        .queues
+        .iter()
+        .map(|(ma, _)| ma.to_owned())
+        .chain(state.mas.keys().cloned())
+        .chain(state.triggers.keys().cloned())
+        .collect();
+    let recent = store.read()?.runs(None, RECENT_RUNS)?;
+    names.extend(recent.into_iter().map(|r| r.ma));
+    let settings = || Settings {
+        enabled: true,
+        auto_start: true,
+    };
+    let mas = names.into_iter().map(|n| (n, settings())).collect();
+    from_store(store, state, mas)
+}
+
+/// What the store's status needs of an MA's configuration.
+struct Settings {
+    enabled: bool,
+    auto_start: bool,
+}
+
+fn from_store(
+    store: &dyn Store,
+    state: persist::PersistedState,
+    configured: BTreeMap<String, Settings>,
+) -> Result<Status, PersistError> {
     let mut read = store.read()?;
     let mut mas = BTreeMap::new();
-    for (name, ma) in &config.mas {
+    for (name, ma) in &configured {
         let queue: Vec<QueuedRequest> = state
             .queues
             .get(name)

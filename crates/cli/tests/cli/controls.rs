@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The exit code of a control when no service runs (README, exit codes).
-const NO_SERVICE: i32 = 5;
+pub(super) const NO_SERVICE: i32 = 5;
 
 /// Waits until `done` holds, looking again every 50 ms.
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+pub(super) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(
@@ -29,12 +29,12 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 /// A service (`autosync run`) on the folder, killed when dropped.
-struct Service(Child);
+pub(super) struct Service(Child);
 
 impl Service {
     /// Starts the service and waits until its API answers and the first
     /// cycle over the quickstart has ended (every MA idle, nothing queued).
-    fn start(w: &Workdir) -> Service {
+    pub(super) fn start(w: &Workdir) -> Service {
         let child = Command::new(BIN)
             .arg("-c")
             .arg(w.config())
@@ -62,7 +62,7 @@ impl Service {
     }
 
     /// SIGTERM, then the exit code.
-    fn terminate(mut self) -> Option<i32> {
+    pub(super) fn terminate(mut self) -> Option<i32> {
         let status = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
             .status()
@@ -79,7 +79,7 @@ impl Drop for Service {
     }
 }
 
-fn status(w: &Workdir) -> Value {
+pub(super) fn status(w: &Workdir) -> Value {
     serde_json::from_str(&w.expect(&["status", "--json"], 0)).unwrap()
 }
 
@@ -95,7 +95,7 @@ fn queue(ma: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn history(w: &Workdir) -> Vec<Value> {
+pub(super) fn history(w: &Workdir) -> Vec<Value> {
     let text = w.expect(&["history", "--limit", "1000", "--json"], 0);
     serde_json::from_str::<Value>(&text)
         .unwrap()
@@ -123,7 +123,7 @@ fn control(w: &Workdir, args: &[&str]) -> Value {
 }
 
 /// Runs `autosync args...`, expecting exit code `code`; returns stderr.
-fn refused(w: &Workdir, args: &[&str], code: i32) -> String {
+pub(super) fn refused(w: &Workdir, args: &[&str], code: i32) -> String {
     let out = w.run(args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
