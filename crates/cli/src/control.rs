@@ -291,7 +291,12 @@ fn queue_in_store(cli: &Cli, body: QueueBody) -> Result<QueueAnswer, Failure> {
     // queue saved here with its own: refuse rather than lose the request.
     let store_path = loaded.system.base_dir.join(&loaded.system.store.path);
     let store = open_store(&loaded.system)?;
-    let _lease = match crate::service::take_service_lease(&store, &store_path, "queue", std::time::Duration::ZERO) {
+    let _lease = match crate::service::take_service_lease(
+        &store,
+        &store_path,
+        "queue",
+        std::time::Duration::ZERO,
+    ) {
         Err(Failure::Usage(_)) => {
             return Err(Failure::Usage(format!(
                 "an autosync service runs on the store {} but its API is off (`--no-api`) or does not answer: queue through a service with its API, or stop it and queue again",

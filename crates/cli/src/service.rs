@@ -10,9 +10,9 @@ use autosync_api::ApiFile;
 use autosync_engine::Engine;
 use autosync_service::CancellationToken;
 use autosync_service::{EngineAdapter, Service, controller_config};
-use signals::wait_for_signal;
 use autosync_service::{ServiceLease, ServiceLeaseError};
 use autosync_store::lease::{Instance, LeaseTiming, Leases};
+use signals::wait_for_signal;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,10 +27,12 @@ pub(crate) fn take_service_lease(
     wait: Duration,
 ) -> Result<ServiceLease, Failure> {
     let leases = Leases::new(store.clone(), Instance::current(), LeaseTiming::default());
-    ServiceLease::take(leases, &store_path.display().to_string(), command, wait).map_err(|e| match e {
-        ServiceLeaseError::Held { .. } => Failure::Usage(e.to_string()),
-        ServiceLeaseError::Store(_) => anyhow::Error::new(e).into(),
-    })
+    ServiceLease::take(leases, &store_path.display().to_string(), command, wait).map_err(
+        |e| match e {
+            ServiceLeaseError::Held { .. } => Failure::Usage(e.to_string()),
+            ServiceLeaseError::Store(_) => anyhow::Error::new(e).into(),
+        },
+    )
 }
 
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {

@@ -247,9 +247,10 @@ fn run_steps(
     }
     let _lease = LeaseGuard { engine, ma };
     let cancel = opts.cancel.clone();
-    engine
-        .leases
-        .on_lost(&crate::lease::lease_key(ma), Box::new(move || cancel.cancel()));
+    engine.leases.on_lost(
+        &crate::lease::lease_key(ma),
+        Box::new(move || cancel.cancel()),
+    );
     persist(engine, &mut record)?;
     if !crate::lease::record_run(&engine.leases, ma, record.id)? {
         tracing::warn!("this MA's lease was taken over by another process before the run started");

@@ -134,11 +134,13 @@ mod tests {
         )
         .unwrap();
         for second in [Instance::fresh(), Instance::elsewhere("node-b", 1)] {
-            let err = ServiceLease::take(leases(&path, second), "store.db", "run", POLL)
-                .unwrap_err();
+            let err =
+                ServiceLease::take(leases(&path, second), "store.db", "run", POLL).unwrap_err();
             let text = err.to_string();
             assert!(
-                text.starts_with("another autosync service runs on the store store.db (autosync run, process "),
+                text.starts_with(
+                    "another autosync service runs on the store store.db (autosync run, process "
+                ),
                 "{text}"
             );
             assert!(text.contains(", since "), "{text}");

@@ -211,8 +211,7 @@ impl Drop for PermissiveService {
 }
 
 #[test]
-fn the_store_its_wal_and_shm_and_the_api_file_should_be_readable_by_their_owner_only()
- {
+fn the_store_its_wal_and_shm_and_the_api_file_should_be_readable_by_their_owner_only() {
     let w = quickstart_with_secrets();
     let service = PermissiveService(
         permissive_command(&w, &["run"])

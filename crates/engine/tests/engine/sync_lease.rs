@@ -279,7 +279,13 @@ fn a_second_node_should_neither_run_an_ma_nor_sync_while_the_first_node_holds_th
     let engine = w.engine.clone();
     let first = std::thread::spawn(move || engine.run_profile("hr", "full-sync", opts).unwrap());
     started.recv_timeout(EVENT_TIMEOUT).unwrap();
-    let first_run = w.store.read().unwrap().runs(Some("hr"), 1).unwrap().remove(0);
+    let first_run = w
+        .store
+        .read()
+        .unwrap()
+        .runs(Some("hr"), 1)
+        .unwrap()
+        .remove(0);
 
     // The second node: `hr` runs on the first; its run there is left alone.
     let run = second
@@ -304,7 +310,10 @@ fn a_second_node_should_neither_run_an_ma_nor_sync_while_the_first_node_holds_th
     let first = first.join().unwrap();
     assert_eq!(first.status, RunStatus::Success, "{first:#?}");
     let run = syncing.join().unwrap();
-    assert!(run.steps[0].started_at >= first.ended_at.unwrap(), "{run:#?}");
+    assert!(
+        run.steps[0].started_at >= first.ended_at.unwrap(),
+        "{run:#?}"
+    );
     assert_eq!(sync_lease(&w), None);
     assert!(told.try_recv().is_err(), "said once");
 }

@@ -269,4 +269,3 @@ pub fn cs_page_ids_should_list_the_ids_cs_page_returns(t: &ConformanceTarget) {
     assert_eq!(ids, expected);
     assert_eq!(ids[0], objs[3].id);
 }
-

@@ -119,7 +119,9 @@ pub fn run_errors_should_be_listed_per_run_in_order_up_to_the_limit(t: &Conforma
     assert_eq!(r.run_errors(runs[1].id, 100).unwrap().len(), 1);
 }
 
-pub fn trim_runs_should_delete_runs_ended_before_the_cutoff_with_their_errors(t: &ConformanceTarget) {
+pub fn trim_runs_should_delete_runs_ended_before_the_cutoff_with_their_errors(
+    t: &ConformanceTarget,
+) {
     let s = (t.fresh)();
     let store = &*s.store;
     let runs = insert_runs(
@@ -175,14 +177,26 @@ pub fn compare_and_set_meta_should_change_only_the_value_it_expects(t: &Conforma
     let store = &*s.store;
     let get = || store.read().unwrap().meta("k").unwrap();
     // Absent is expected as `None`.
-    assert!(!store.compare_and_set_meta("k", Some("x"), Some("1")).unwrap());
+    assert!(
+        !store
+            .compare_and_set_meta("k", Some("x"), Some("1"))
+            .unwrap()
+    );
     assert_eq!(get(), None);
     assert!(store.compare_and_set_meta("k", None, Some("1")).unwrap());
     assert_eq!(get().as_deref(), Some("1"));
     assert!(!store.compare_and_set_meta("k", None, Some("2")).unwrap());
-    assert!(!store.compare_and_set_meta("k", Some("0"), Some("2")).unwrap());
+    assert!(
+        !store
+            .compare_and_set_meta("k", Some("0"), Some("2"))
+            .unwrap()
+    );
     assert_eq!(get().as_deref(), Some("1"));
-    assert!(store.compare_and_set_meta("k", Some("1"), Some("2")).unwrap());
+    assert!(
+        store
+            .compare_and_set_meta("k", Some("1"), Some("2"))
+            .unwrap()
+    );
     assert_eq!(get().as_deref(), Some("2"));
     // `None` as the new value removes it.
     assert!(store.compare_and_set_meta("k", Some("2"), None).unwrap());
@@ -192,7 +206,10 @@ pub fn compare_and_set_meta_should_change_only_the_value_it_expects(t: &Conforma
     txn.set_meta("other", Some("o")).unwrap();
     txn.commit().unwrap();
     assert!(store.compare_and_set_meta("k", None, Some("3")).unwrap());
-    assert_eq!(store.read().unwrap().meta("other").unwrap().as_deref(), Some("o"));
+    assert_eq!(
+        store.read().unwrap().meta("other").unwrap().as_deref(),
+        Some("o")
+    );
 }
 
 /// Threads on two handles add one to a counter each, many times, by

@@ -94,13 +94,12 @@ pub fn mv_get_many_should_handle_more_ids_than_one_query_takes(t: &ConformanceTa
             .collect(),
     );
     let ids: Vec<i64> = objs.iter().map(|o| o.id).collect();
-    assert_eq!(
-        store.read().unwrap().mv_get_many(&ids).unwrap().len(),
-        1100
-    );
+    assert_eq!(store.read().unwrap().mv_get_many(&ids).unwrap().len(), 1100);
 }
 
-pub fn mv_find_should_match_indexed_values_as_text_including_each_of_a_multi_value(t: &ConformanceTarget) {
+pub fn mv_find_should_match_indexed_values_as_text_including_each_of_a_multi_value(
+    t: &ConformanceTarget,
+) {
     let s = (t.fresh)();
     let store = &*s.store;
     store
@@ -170,11 +169,7 @@ pub fn mv_update_and_delete_should_keep_the_index_in_step(t: &ConformanceTarget)
     let s = (t.fresh)();
     let store = &*s.store;
     store.set_mv_index(&[pair("person", "mail")]).unwrap();
-    let mut o = insert(
-        store,
-        vec![mv("person", &[("mail", Value::from("old@x"))])],
-    )
-    .remove(0);
+    let mut o = insert(store, vec![mv("person", &[("mail", Value::from("old@x"))])]).remove(0);
     o.attributes.get_mut("mail").unwrap().value = Value::from("new@x");
     let mut txn = store.begin().unwrap();
     txn.mv_update(&o).unwrap();
@@ -186,10 +181,7 @@ pub fn mv_update_and_delete_should_keep_the_index_in_step(t: &ConformanceTarget)
     txn.commit().unwrap();
     assert!(find(store, "person", "mail", "old@x".into()).is_empty());
     assert_eq!(find(store, "person", "mail", "new@x".into()), [o.id]);
-    assert_eq!(
-        store.read().unwrap().mv_get(o.id).unwrap(),
-        Some(o.clone())
-    );
+    assert_eq!(store.read().unwrap().mv_get(o.id).unwrap(), Some(o.clone()));
 
     // An update that changes the object type moves it out of the index.
     o.object_type = "contact".into();
@@ -197,16 +189,9 @@ pub fn mv_update_and_delete_should_keep_the_index_in_step(t: &ConformanceTarget)
     txn.mv_update(&o).unwrap();
     txn.commit().unwrap();
     assert!(find(store, "person", "mail", "new@x".into()).is_empty());
-    assert_eq!(
-        store.read().unwrap().mv_count(Some("contact")).unwrap(),
-        1
-    );
+    assert_eq!(store.read().unwrap().mv_count(Some("contact")).unwrap(), 1);
 
-    let mut p = insert(
-        store,
-        vec![mv("person", &[("mail", Value::from("p@x"))])],
-    )
-    .remove(0);
+    let mut p = insert(store, vec![mv("person", &[("mail", Value::from("p@x"))])]).remove(0);
     let mut txn = store.begin().unwrap();
     txn.mv_delete(p.id).unwrap();
     txn.commit().unwrap();
@@ -217,7 +202,9 @@ pub fn mv_update_and_delete_should_keep_the_index_in_step(t: &ConformanceTarget)
     assert_eq!(err.kind, StoreErrorKind::Invalid);
 }
 
-pub fn set_mv_index_should_build_new_pairs_from_existing_objects_and_drop_removed_ones(t: &ConformanceTarget) {
+pub fn set_mv_index_should_build_new_pairs_from_existing_objects_and_drop_removed_ones(
+    t: &ConformanceTarget,
+) {
     let s = (t.fresh)();
     let store = &*s.store;
     let objs = insert(
@@ -249,11 +236,7 @@ pub fn the_index_set_should_be_kept_for_another_handle(t: &ConformanceTarget) {
     let s = (t.fresh)();
     let store = &*s.store;
     store.set_mv_index(&[pair("person", "mail")]).unwrap();
-    let o = insert(
-        store,
-        vec![mv("person", &[("mail", Value::from("a@x"))])],
-    )
-    .remove(0);
+    let o = insert(store, vec![mv("person", &[("mail", Value::from("a@x"))])]).remove(0);
     let again = (s.open_again)();
     assert_eq!(find(&*again, "person", "mail", "a@x".into()), [o.id]);
 }
@@ -350,7 +333,9 @@ pub fn mv_find_many_should_say_which_value_found_which_object_across_chunks(t: &
     assert_eq!(err.kind, StoreErrorKind::Invalid);
 }
 
-pub fn an_update_should_write_only_the_keys_that_changed_and_follow_type_changes(t: &ConformanceTarget) {
+pub fn an_update_should_write_only_the_keys_that_changed_and_follow_type_changes(
+    t: &ConformanceTarget,
+) {
     let s = (t.fresh)();
     let store = &*s.store;
     store.set_mv_index(&[pair("person", "mail")]).unwrap();
@@ -449,22 +434,18 @@ pub fn mv_find_should_ignore_the_case_of_strings_but_not_of_binary_data(t: &Conf
     }
 }
 
-pub fn a_derived_index_should_find_objects_by_the_key_it_computes_as_they_change(t: &ConformanceTarget) {
+pub fn a_derived_index_should_find_objects_by_the_key_it_computes_as_they_change(
+    t: &ConformanceTarget,
+) {
     let s = (t.fresh)();
     let store = &*s.store;
     // Stored before the index is declared: its keys are built from them.
     let mut ada = insert(store, vec![person("Ada", "Lovelace")]).remove(0);
     store.set_mv_index(&[DottedName::def()]).unwrap();
     let key = "mv_expr:dotted";
-    assert_eq!(
-        find(store, "person", key, "ada.lovelace".into()),
-        [ada.id]
-    );
+    assert_eq!(find(store, "person", key, "ada.lovelace".into()), [ada.id]);
     let alan = insert(store, vec![person("Alan", "Turing")]).remove(0);
-    assert_eq!(
-        find(store, "person", key, "ALAN.TURING".into()),
-        [alan.id]
-    );
+    assert_eq!(find(store, "person", key, "ALAN.TURING".into()), [alan.id]);
     // An update changes the key; a delete removes it.
     ada.attributes.get_mut("sn").unwrap().value = Value::from("King");
     let mut txn = store.begin().unwrap();
@@ -491,14 +472,7 @@ pub fn a_derived_index_should_find_objects_by_the_key_it_computes_as_they_change
         object_type: Some("person".into()),
         attribute: Some((key.into(), "ada.king".into())),
     };
-    assert!(
-        store
-            .read()
-            .unwrap()
-            .mv_page(&q, 0, 10)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.read().unwrap().mv_page(&q, 0, 10).unwrap().is_empty());
 }
 
 pub fn a_handle_that_did_not_declare_a_derived_index_should_refuse_to_write_its_type(
@@ -539,4 +513,3 @@ pub fn a_handle_that_did_not_declare_a_derived_index_should_refuse_to_write_its_
         [alan.id]
     );
 }
-

@@ -23,9 +23,7 @@ fn anchors(store: &dyn Store, ma: &str) -> Vec<String> {
     v
 }
 
-pub fn a_reader_should_see_committed_data_while_a_write_transaction_is_open(
-    t: &ConformanceTarget,
-) {
+pub fn a_reader_should_see_committed_data_while_a_write_transaction_is_open(t: &ConformanceTarget) {
     let s = (t.fresh)();
     let store = &*s.store;
     // Opened first: opening may itself write (a schema check).
@@ -58,9 +56,7 @@ pub fn a_reader_should_see_committed_data_while_a_write_transaction_is_open(
     assert_eq!(anchors(&*again, "hr"), ["committed", "pending"]);
 }
 
-pub fn dropping_a_transaction_without_commit_should_discard_all_its_writes(
-    t: &ConformanceTarget,
-) {
+pub fn dropping_a_transaction_without_commit_should_discard_all_its_writes(t: &ConformanceTarget) {
     let s = (t.fresh)();
     let store = &*s.store;
     store
@@ -210,9 +206,7 @@ pub fn writers_on_two_handles_should_all_land(t: &ConformanceTarget) {
 /// A bulk transaction on one handle and a plain one on another: the plain
 /// one waits (or is told the store is busy, and tries again) and lands
 /// after; both are kept whole.
-pub fn a_writer_on_another_handle_should_land_beside_a_bulk_transaction(
-    t: &ConformanceTarget,
-) {
+pub fn a_writer_on_another_handle_should_land_beside_a_bulk_transaction(t: &ConformanceTarget) {
     let s = (t.fresh)();
     let store = &*s.store;
     let again = (s.open_again)();

@@ -165,9 +165,7 @@ impl Holder {
         }
         // Same host and scope: the pid is this host's (without `/proc` the
         // scope is empty and every process counts as alive).
-        if self.host == me.host
-            && self.scope == me.scope
-            && !process_alive(self.pid, self.started)
+        if self.host == me.host && self.scope == me.scope && !process_alive(self.pid, self.started)
         {
             return Standing::Gone(Gone::ProcessEnded);
         }
@@ -268,7 +266,10 @@ mod tests {
             ..me.holder(at(0), Duration::from_secs(60))
         };
         let third = Instance::fresh();
-        assert_eq!(recycled.standing(&third, at(1)), Standing::Gone(Gone::ProcessEnded));
+        assert_eq!(
+            recycled.standing(&third, at(1)),
+            Standing::Gone(Gone::ProcessEnded)
+        );
     }
 
     #[test]

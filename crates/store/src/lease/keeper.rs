@@ -155,11 +155,7 @@ pub(super) fn renew_due(leases: &Leases, all: bool) -> StoreResult<()> {
         match renewed {
             Ok(true) => held.due = Instant::now() + every,
             Ok(false) => {
-                let callbacks = st
-                    .held
-                    .remove(&key)
-                    .map(|h| h.on_lost)
-                    .unwrap_or_default();
+                let callbacks = st.held.remove(&key).map(|h| h.on_lost).unwrap_or_default();
                 st.lost.insert(key.clone());
                 drop(st);
                 let by = leases

@@ -63,7 +63,9 @@ fn still_held(_: &Claim) -> StoreResult<bool> {
 fn a_second_node_should_not_take_a_live_lease() {
     let clock = TestClock::default();
     let n = nodes(&clock, LeaseTiming::default());
-    n.a.acquire(KEY, &fields(1), &mut still_held).unwrap().unwrap();
+    n.a.acquire(KEY, &fields(1), &mut still_held)
+        .unwrap()
+        .unwrap();
     let held = n.b.acquire(KEY, &fields(2), &mut still_held).unwrap();
     let claim = held.expect_err("b took a's live lease");
     assert_eq!(claim.holder.as_ref().unwrap().instance, n.a.instance().id());
@@ -72,7 +74,11 @@ fn a_second_node_should_not_take_a_live_lease() {
     assert!(n.a.live_holder(KEY).unwrap().is_none(), "a's own lease");
     // 59 s later, still within its time to live.
     clock.advance(59);
-    assert!(n.b.acquire(KEY, &fields(2), &mut still_held).unwrap().is_err());
+    assert!(
+        n.b.acquire(KEY, &fields(2), &mut still_held)
+            .unwrap()
+            .is_err()
+    );
     // b releasing leaves a's lease alone.
     n.b.release(KEY).unwrap();
     assert_eq!(n.b.read(KEY).unwrap(), Some(claim));
@@ -82,9 +88,13 @@ fn a_second_node_should_not_take_a_live_lease() {
 fn a_second_node_should_take_a_lease_whose_heartbeat_lapsed() {
     let clock = TestClock::default();
     let n = nodes(&clock, LeaseTiming::default());
-    n.a.acquire(KEY, &fields(1), &mut still_held).unwrap().unwrap();
+    n.a.acquire(KEY, &fields(1), &mut still_held)
+        .unwrap()
+        .unwrap();
     clock.advance(61);
-    n.b.acquire(KEY, &fields(2), &mut still_held).unwrap().unwrap();
+    n.b.acquire(KEY, &fields(2), &mut still_held)
+        .unwrap()
+        .unwrap();
     let claim = n.a.read(KEY).unwrap().unwrap();
     assert_eq!(claim.holder.unwrap().instance, n.b.instance().id());
     // a is told at its next renewal, and can no longer change it.
@@ -102,20 +112,28 @@ fn a_second_node_should_take_a_lease_whose_heartbeat_lapsed() {
 fn a_second_node_should_never_take_a_lease_its_holder_keeps_renewing() {
     let clock = TestClock::default();
     let n = nodes(&clock, LeaseTiming::default());
-    n.a.acquire(KEY, &fields(1), &mut still_held).unwrap().unwrap();
+    n.a.acquire(KEY, &fields(1), &mut still_held)
+        .unwrap()
+        .unwrap();
     for _ in 0..10 {
         clock.advance(40);
         n.a.renew_now().unwrap();
         clock.advance(40);
         // 80 s after the take, 40 s after the last heartbeat.
-        assert!(n.b.acquire(KEY, &fields(2), &mut still_held).unwrap().is_err());
+        assert!(
+            n.b.acquire(KEY, &fields(2), &mut still_held)
+                .unwrap()
+                .is_err()
+        );
     }
     assert!(!n.a.lost(KEY));
     // Its fields survive the heartbeats.
     assert_eq!(n.b.read(KEY).unwrap().unwrap().value["run_id"], 1);
     n.a.release(KEY).unwrap();
     assert_eq!(n.b.read(KEY).unwrap(), None);
-    n.b.acquire(KEY, &fields(2), &mut still_held).unwrap().unwrap();
+    n.b.acquire(KEY, &fields(2), &mut still_held)
+        .unwrap()
+        .unwrap();
 }
 
 #[test]
@@ -131,12 +149,17 @@ fn the_keeper_thread_should_renew_a_held_lease_on_its_own() {
     let open = || -> Arc<dyn Store> { Arc::new(SqliteStore::open(&path).unwrap()) };
     let a = Leases::new(open(), Instance::fresh(), timing);
     let b = Leases::new(open(), Instance::fresh(), timing);
-    a.acquire(KEY, &fields(1), &mut still_held).unwrap().unwrap();
+    a.acquire(KEY, &fields(1), &mut still_held)
+        .unwrap()
+        .unwrap();
     let beat = |l: &Leases| l.read(KEY).unwrap().unwrap().holder.unwrap().renewed_at;
     let mut seen = vec![beat(&b)];
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while seen.len() < 4 {
-        assert!(std::time::Instant::now() < deadline, "no heartbeats: {seen:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no heartbeats: {seen:?}"
+        );
         let now = beat(&b);
         if Some(&now) != seen.last() {
             assert!(now > *seen.last().unwrap());
@@ -144,7 +167,11 @@ fn the_keeper_thread_should_renew_a_held_lease_on_its_own() {
         }
         std::thread::yield_now();
     }
-    assert!(b.acquire(KEY, &fields(2), &mut still_held).unwrap().is_err());
+    assert!(
+        b.acquire(KEY, &fields(2), &mut still_held)
+            .unwrap()
+            .is_err()
+    );
     // Dropping a's leases stops its keeper, and releases nothing: the lease
     // lapses after its time to live.
     let a_id = a.instance().id().to_owned();
@@ -157,7 +184,9 @@ fn the_keeper_thread_should_renew_a_held_lease_on_its_own() {
 fn a_lease_whose_holder_says_it_no_longer_holds_should_be_taken() {
     let clock = TestClock::default();
     let n = nodes(&clock, LeaseTiming::default());
-    n.a.acquire(KEY, &fields(1), &mut still_held).unwrap().unwrap();
+    n.a.acquire(KEY, &fields(1), &mut still_held)
+        .unwrap()
+        .unwrap();
     // The caller's own rule (the run named in it has ended, say).
     let mut ended = |c: &Claim| Ok(c.value["run_id"] != 1);
     n.b.acquire(KEY, &fields(2), &mut ended).unwrap().unwrap();
@@ -171,19 +200,37 @@ fn a_lease_of_a_process_that_ended_on_this_host_should_be_taken_at_once() {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let gone = Instance::local_process(child.id()).unwrap();
     child.wait().unwrap();
-    let text = serde_json::to_string(&gone.holder((clock.clock())(), Duration::from_secs(60)))
+    let text =
+        serde_json::to_string(&gone.holder((clock.clock())(), Duration::from_secs(60))).unwrap();
+    assert!(
+        n.a.store()
+            .compare_and_set_meta(KEY, None, Some(&text))
+            .unwrap()
+    );
+    n.b.acquire(KEY, &fields(2), &mut still_held)
+        .unwrap()
         .unwrap();
-    assert!(n.a.store().compare_and_set_meta(KEY, None, Some(&text)).unwrap());
-    n.b.acquire(KEY, &fields(2), &mut still_held).unwrap().unwrap();
     // A lease of the old format (pid and start time only) likewise.
     let old = format!(r#"{{"pid":{},"started":1,"run_id":3}}"#, gone.pid());
     let current = n.a.read(KEY).unwrap().unwrap().text;
-    assert!(n.a.store().compare_and_set_meta(KEY, Some(&current), Some(&old)).unwrap());
-    n.a.acquire(KEY, &fields(4), &mut still_held).unwrap().unwrap();
+    assert!(
+        n.a.store()
+            .compare_and_set_meta(KEY, Some(&current), Some(&old))
+            .unwrap()
+    );
+    n.a.acquire(KEY, &fields(4), &mut still_held)
+        .unwrap()
+        .unwrap();
     // Unreadable text is no lease.
     let current = n.a.read(KEY).unwrap().unwrap().text;
-    assert!(n.a.store().compare_and_set_meta(KEY, Some(&current), Some("junk")).unwrap());
-    n.b.acquire(KEY, &fields(5), &mut still_held).unwrap().unwrap();
+    assert!(
+        n.a.store()
+            .compare_and_set_meta(KEY, Some(&current), Some("junk"))
+            .unwrap()
+    );
+    n.b.acquire(KEY, &fields(5), &mut still_held)
+        .unwrap()
+        .unwrap();
 }
 
 #[test]
@@ -191,7 +238,9 @@ fn a_take_should_fail_when_the_lease_changed_since_it_was_read() {
     let clock = TestClock::default();
     let n = nodes(&clock, LeaseTiming::default());
     let seen = n.b.read(KEY).unwrap();
-    n.a.acquire(KEY, &fields(1), &mut still_held).unwrap().unwrap();
+    n.a.acquire(KEY, &fields(1), &mut still_held)
+        .unwrap()
+        .unwrap();
     // b judged it free before a took it: its take must not overwrite a's.
     assert!(!n.b.take(KEY, seen.as_ref(), &fields(2)).unwrap());
     assert_eq!(n.b.read(KEY).unwrap().unwrap().value["run_id"], 1);

@@ -16,4 +16,3 @@ pub fn store() -> TestStore {
     let store = SqliteStore::open(&dir.path().join("state").join("store.db")).unwrap();
     TestStore { dir, store }
 }
-
