@@ -226,13 +226,13 @@ impl Leases {
     /// Replaces the fields of `key` while this instance holds it (and
     /// stamps a heartbeat): `false` when it does not (it lost the lease).
     pub fn update(&self, key: &str, fields: &Map<String, Value>) -> StoreResult<bool> {
-        self.rewrite(key, &mut |_| fields.clone())
+        self.rewrite(key, Some(fields))
     }
 
     /// Stamps a heartbeat on `key` while this instance holds it; `false`
     /// when it does not.
     pub fn renew(&self, key: &str) -> StoreResult<bool> {
-        self.rewrite(key, &mut |old| old.clone())
+        self.rewrite(key, None)
     }
 
     /// Renews every lease this instance holds now, as the keeper does every
@@ -293,13 +293,9 @@ impl Leases {
         Value::Object(value).to_string()
     }
 
-    /// Rewrites `key` with the fields `f` gives for its current ones, while
-    /// this instance holds it.
-    fn rewrite(
-        &self,
-        key: &str,
-        f: &mut dyn FnMut(&Map<String, Value>) -> Map<String, Value>,
-    ) -> StoreResult<bool> {
+    /// Rewrites `key` with a new heartbeat and `fields` (`None`: its
+    /// current ones), while this instance holds it.
+    fn rewrite(&self, key: &str, fields: Option<&Map<String, Value>>) -> StoreResult<bool> {
         loop {
             let Some(claim) = self.read(key)? else {
                 return Ok(false);
@@ -307,11 +303,13 @@ impl Leases {
             if self.standing(&claim) != Standing::Mine {
                 return Ok(false);
             }
-            let fields = match &claim.value {
-                Value::Object(m) => f(m),
-                _ => f(&Map::new()),
+            let empty = Map::new();
+            let fields = match (fields, &claim.value) {
+                (Some(new), _) => new,
+                (None, Value::Object(old)) => old,
+                (None, _) => &empty,
             };
-            let text = self.record(&fields);
+            let text = self.record(fields);
             if self
                 .inner
                 .store

@@ -6,7 +6,7 @@
 
 mod common;
 
-use autosync_store::{CsFilter, Store};
+use autosync_store::Store;
 use common::*;
 use std::sync::Arc;
 

@@ -7,9 +7,9 @@
 
 mod common;
 
+use autosync_store::Store;
 use autosync_store::conformance::{ConformanceTarget, FreshStore};
 use autosync_store::sqlite::SqliteStore;
-use autosync_store::{Store, StoreRead as _};
 use common::*;
 use std::sync::Arc;
 
