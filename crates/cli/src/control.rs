@@ -313,13 +313,21 @@ fn queue_in_store(located: Located, body: QueueBody) -> Result<QueueAnswer, Fail
     // A service that runs without a reachable API would overwrite the
     // queue saved here with its own: refuse rather than lose the request.
     let store_path = loaded.system.base_dir.join(&loaded.system.store.path);
-    let Some(_lock) = crate::service::try_lock(&store_path)? else {
-        return Err(Failure::Usage(format!(
-            "an autosync service runs on the store {} but its API is off (`--no-api`) or does not answer: queue through a service with its API, or stop it and queue again",
-            store_path.display()
-        )));
-    };
     let store = crate::commands::open_store(&loaded.system)?;
+    let _lease = match crate::service::take_service_lease(
+        &store,
+        &store_path,
+        "queue",
+        std::time::Duration::ZERO,
+    ) {
+        Err(Failure::Usage(_)) => {
+            return Err(Failure::Usage(format!(
+                "an autosync service runs on the store {} but its API is off (`--no-api`) or does not answer: queue through a service with its API, or stop it and queue again",
+                store_path.display()
+            )));
+        }
+        other => other?,
+    };
     let mut state = persist::load(store.as_ref()).context("cannot read the controller's state")?;
     let request = Request {
         ma: body.ma,

@@ -1,9 +1,9 @@
 //! Files the command writes that may hold secrets or identities (the
-//! `discover --write` proposal; the service lock next to the store),
+//! `discover --write` proposal),
 //! created readable and writable by their owner only (mode 0600) from the
 //! start: never a moment with the process umask's wider mode.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -48,16 +48,6 @@ fn temp_beside(path: &Path) -> PathBuf {
     name.push(path.file_name().unwrap_or_default());
     name.push(format!(".{}.tmp", std::process::id()));
     path.with_file_name(name)
-}
-
-/// Opens (creating it 0600 when missing) a file to lock, without
-/// truncating it.
-pub fn open_lock(path: &Path) -> std::io::Result<File> {
-    options()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(path)
 }
 
 #[cfg(test)]

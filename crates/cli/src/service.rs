@@ -10,69 +10,43 @@ use autosync_api::ApiFile;
 use autosync_engine::Engine;
 use autosync_service::CancellationToken;
 use autosync_service::{EngineAdapter, Service, controller_config};
+use autosync_service::{ServiceLease, ServiceLeaseError};
+use autosync_store::lease::{Instance, LeaseTiming, Leases};
 use signals::wait_for_signal;
-use std::fs::{File, TryLockError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The file a service locks (next to its store) while it runs: one
-/// service per store, and no queueing into the store behind its back.
-pub(crate) fn lock_path(store_path: &Path) -> PathBuf {
-    let mut name = store_path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".service-lock");
-    store_path.with_file_name(name)
-}
-
-/// Takes the service lock of the store at `store_path`: `Some(file)` (the
-/// lock lasts as long as the file, and ends with the process however it
-/// ends), `None` when a running service holds it.
-pub(crate) fn try_lock(store_path: &Path) -> Result<Option<File>, Failure> {
-    let path = lock_path(store_path);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create folder {}", dir.display()))?;
-    }
-    let file = crate::private_file::open_lock(&path)
-        .with_context(|| format!("cannot open the service lock {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(anyhow::Error::new(e)
-            .context(format!("cannot lock {}", path.display()))
-            .into()),
-    }
-}
-
-/// Takes the service lock for `autosync run`, waiting a little for a
-/// command that holds it briefly (`autosync queue` without a service).
-fn lock_for_service(store_path: &Path) -> Result<File, Failure> {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        if let Some(file) = try_lock(store_path)? {
-            return Ok(file);
-        }
-        if Instant::now() >= deadline {
-            return Err(Failure::Usage(format!(
-                "another autosync service runs on the store {} (it holds {}): one service per store; stop it first",
-                store_path.display(),
-                lock_path(store_path).display()
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// Takes the store's service lease (one service per store, on this host
+/// or any other sharing it) for `command`, waiting `wait` for a command
+/// that holds it briefly (`autosync queue` without a service).
+pub(crate) fn take_service_lease(
+    store: &Arc<dyn autosync_store::Store>,
+    store_path: &Path,
+    command: &str,
+    wait: Duration,
+) -> Result<ServiceLease, Failure> {
+    let leases = Leases::new(store.clone(), Instance::current(), LeaseTiming::default());
+    ServiceLease::take(leases, &store_path.display().to_string(), command, wait).map_err(
+        |e| match e {
+            ServiceLeaseError::Held { .. } => Failure::Usage(e.to_string()),
+            ServiceLeaseError::Store(_) => anyhow::Error::new(e).into(),
+        },
+    )
 }
 
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
     let (loaded, registry) = load(cli)?;
     let config = controller_config(&loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
-    let _lock = lock_for_service(&loaded.system.base_dir.join(&loaded.system.store.path))?;
     let no_controller_section = loaded.system.controller.is_none()
         && loaded.system.mas.iter().all(|m| m.controller.is_none());
     let store = open_store(&loaded.system)?;
+    let lease = take_service_lease(
+        &store,
+        &loaded.system.base_dir.join(&loaded.system.store.path),
+        "run",
+        Duration::from_secs(2),
+    )?;
     if no_controller_section {
         // Without a controller section: say what the service will do, as
         // `autosync discover` would propose it.
@@ -103,6 +77,8 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
             config,
         );
         let token = service.shutdown_token();
+        let lost = token.clone();
+        lease.when_lost(Box::new(move || lost.cancel()));
         let stop = token.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -134,6 +110,12 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
     });
     if !a.once && !a.no_api {
         let _ = std::fs::remove_file(&api_file);
+    }
+    if lease.is_lost() {
+        return Err(anyhow::anyhow!(
+            "the service stopped: another process took over its lease on the store (this one was frozen or cut off from the store too long)"
+        )
+        .into());
     }
     let summary = summary?.context("the service failed")?;
     tracing::info!(runs = summary.runs.len(), queued = summary.queued, "done");

@@ -51,7 +51,7 @@ impl Engine {
         let Some(_guard) = MaGuard::acquire(self, ma) else {
             return Err(DiscardError::Running { ma: ma.to_owned() });
         };
-        if crate::lease::holder(self.store().as_ref(), ma)?.is_some() {
+        if crate::lease::holder(&self.leases, ma)?.is_some() {
             return Err(DiscardError::Running { ma: ma.to_owned() });
         }
         let mut done = Discarded::default();

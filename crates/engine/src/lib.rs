@@ -60,6 +60,7 @@ pub use thresholds::{
 use autosync_connector::Registry;
 use autosync_model::{RunRecord, RunStatus, SystemDef};
 use autosync_store::Store;
+use autosync_store::lease::{Instance, LeaseTiming, Leases};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
@@ -76,6 +77,8 @@ pub struct Engine {
     sync_lock: Mutex<()>,
     /// MAs with a run in progress in this process.
     running: Mutex<HashSet<String>>,
+    /// The MA and sync leases this engine takes (see [`lease`]).
+    leases: Leases,
 }
 
 impl std::fmt::Debug for Engine {
@@ -110,7 +113,9 @@ impl Engine {
         let names = rules.store_names(&system);
         store.declare_names(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
         let fingerprints = applied::Fingerprints::of(&system);
+        let leases = Leases::new(store.clone(), Instance::current(), LeaseTiming::default());
         Ok(Engine {
+            leases,
             system,
             store,
             registry,
@@ -119,6 +124,18 @@ impl Engine {
             sync_lock: Mutex::new(()),
             running: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// This engine taking its leases as `leases` (on the same store): a
+    /// second node in one process, or a short time to live (tests).
+    pub fn with_leases(mut self, leases: Leases) -> Engine {
+        self.leases = leases;
+        self
+    }
+
+    /// The leases this engine takes: this process's instance on its store.
+    pub fn leases(&self) -> &Leases {
+        &self.leases
     }
 
     /// Run one run profile of one MA to completion. The run record is
@@ -150,7 +167,7 @@ impl Engine {
     /// `stopped-server`. Their staged work is safe: every batch was committed
     /// with what it covers, and exports are replayable.
     /// Runs of MAs running in this process, or whose MA another live
-    /// process holds (see [`lease`]), are still running and are left alone;
+    /// instance holds (see [`lease`]), are still running and are left alone;
     /// so this also closes, at any time, the runs of a process that died.
     pub fn close_unfinished_runs(&self) -> Result<Vec<RunRecord>, EngineError> {
         let mut closed = Vec::new();
@@ -163,8 +180,8 @@ impl Engine {
             if here {
                 continue;
             }
-            if let Some(owner) = lease::holder(self.store.as_ref(), &run.ma)? {
-                tracing::info!(run_id = run.id, ma = %run.ma, pid = owner.pid, "a run in progress in another process; left alone");
+            if let Some(owner) = lease::holder(&self.leases, &run.ma)? {
+                tracing::info!(run_id = run.id, ma = %run.ma, pid = owner.holder.pid, host = %owner.holder.host, "a run in progress in another process; left alone");
                 continue;
             }
             let now = chrono::Utc::now();

@@ -39,6 +39,17 @@ impl StepCtx<'_> {
         self.opts.cancel.is_cancelled()
     }
 
+    /// Renews this engine's leases that are due, from the step's thread
+    /// between two of its transactions: the keeper thread waits for the
+    /// store's writer, which a sync takes again at once after each bulk
+    /// transaction. Never inside a transaction (the writer is this
+    /// thread's then).
+    pub fn renew_leases(&self) {
+        if let Err(e) = self.engine.leases.renew_due() {
+            tracing::warn!("cannot renew this run's leases (tried again shortly): {e}");
+        }
+    }
+
     /// Everything counted so far is committed (`counters`, `errors`).
     pub fn committed(&self, counters: StepCounters, errors: u64) {
         *self.durable.lock().unwrap_or_else(|e| e.into_inner()) = Some((counters, errors));
@@ -119,7 +130,7 @@ struct LeaseGuard<'a> {
 
 impl Drop for LeaseGuard<'_> {
     fn drop(&mut self) {
-        if let Err(e) = crate::lease::release(self.engine.store.as_ref(), self.ma) {
+        if let Err(e) = crate::lease::release(&self.engine.leases, self.ma) {
             tracing::warn!(
                 ma = self.ma,
                 "cannot release the MA's lease (the next run takes it over): {e}"
@@ -222,20 +233,29 @@ fn run_steps(
         tracing::warn!("a run of this MA is already in progress");
         return Ok(record);
     };
-    if let Err(owner) = crate::lease::acquire(engine.store.as_ref(), ma)? {
+    if let Err(owner) = crate::lease::acquire(&engine.leases, ma)? {
         record.status = RunStatus::NoStartMaAlreadyRunning;
         record.ended_at = Some(now);
         persist(engine, &mut record)?;
         tracing::warn!(
-            pid = owner.pid,
+            pid = owner.holder.pid,
+            host = %owner.holder.host,
             run_id = owner.run_id,
             "a run of this MA is in progress in another process"
         );
         return Ok(record);
     }
     let _lease = LeaseGuard { engine, ma };
+    let cancel = opts.cancel.clone();
+    engine.leases.on_lost(
+        &crate::lease::lease_key(ma),
+        Box::new(move || cancel.cancel()),
+    );
     persist(engine, &mut record)?;
-    crate::lease::record_run(engine.store.as_ref(), ma, record.id)?;
+    if !crate::lease::record_run(&engine.leases, ma, record.id)? {
+        tracing::warn!("this MA's lease was taken over by another process before the run started");
+        opts.cancel.cancel();
+    }
     span.record("run_id", record.id);
     tracing::info!(reason = %record.reason, "run started");
     for (index, step) in steps.iter().copied().enumerate() {

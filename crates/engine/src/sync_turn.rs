@@ -7,8 +7,10 @@
 //! it reads the lease again after a short, growing pause (up to
 //! [`MAX_POLL`]), says once per holder who it waits for (an INFO log line
 //! and [`ProgressSink::waiting`](crate::ProgressSink::waiting)), and takes
-//! the lease as soon as that sync ends, or its process is gone (a crash, a
-//! SIGKILL: the lease is taken over). There is no bound on the wait: a
+//! the lease as soon as that sync ends, or its holder is gone (a process
+//! of this host that ended, by a crash or a SIGKILL, at once; any other
+//! once its heartbeat lapsed: the lease is taken over). There is no bound
+//! on the wait: a
 //! sync ends, a dead holder is seen at the next read, and the waiting run
 //! can be cancelled (its cancel flag is read at every pause: the service's
 //! `autosync cancel`, or Ctrl-C from a shell).
@@ -37,7 +39,7 @@ pub(crate) struct SyncTurn<'a> {
 
 impl Drop for SyncTurn<'_> {
     fn drop(&mut self) {
-        if let Err(e) = lease::release_sync(self.engine.store.as_ref()) {
+        if let Err(e) = lease::release_sync(&self.engine.leases) {
             tracing::warn!(
                 "cannot release the sync lease (the next sync takes it over once this run has ended): {e}"
             );
@@ -58,20 +60,22 @@ pub(crate) fn take<'a>(
     step: StepType,
 ) -> StoreResult<Option<SyncTurn<'a>>> {
     let in_process = engine.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
-    let store = engine.store.as_ref();
+    let leases = &engine.leases;
     let mut pause = FIRST_POLL;
     let mut told: Option<SyncHolder> = None;
     loop {
         // Read first, write only to take a free lease: a read never waits
         // for the holder's write transactions; a write would.
-        let holder = match lease::sync_holder(store)? {
+        let holder = match lease::sync_holder(leases)? {
             Some(holder) => holder,
-            None => match lease::acquire_sync(store, ma, run_id)? {
+            None => match lease::acquire_sync(leases, ma, run_id)? {
                 Ok(()) => {
+                    let cancel = opts.cancel.clone();
+                    leases.on_lost(lease::SYNC_LEASE_KEY, Box::new(move || cancel.cancel()));
                     if let Some(holder) = told {
                         tracing::info!(
                             holder_ma = %holder.ma,
-                            pid = holder.owner.pid,
+                            pid = holder.owner.holder.pid,
                             holder_run_id = holder.owner.run_id,
                             "{holder} has ended; this sync starts"
                         );
@@ -84,10 +88,10 @@ pub(crate) fn take<'a>(
                 Err(holder) => holder,
             },
         };
-        if told.as_ref() != Some(&holder) {
+        if !told.as_ref().is_some_and(|t| t.is_same_sync(&holder)) {
             tracing::info!(
                 holder_ma = %holder.ma,
-                pid = holder.owner.pid,
+                pid = holder.owner.holder.pid,
                 holder_run_id = holder.owner.run_id,
                 "waiting for {holder}"
             );

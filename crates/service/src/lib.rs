@@ -10,7 +10,8 @@
 //! - [`persist`]: the queues and trigger states in the store's meta table;
 //! - [`status`]: per-MA state and queue, from the service or the store;
 //! - [`service`]: [`Service`], start-up (reconciliation, changes made while
-//!   stopped), triggers, the executor, and graceful stop.
+//!   stopped), triggers, the executor, and graceful stop;
+//! - [`service_lease`]: one service per store, across hosts.
 
 pub mod adapter;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod hooks;
 mod notices;
 pub mod persist;
 pub mod service;
+pub mod service_lease;
 pub mod status;
 
 pub use adapter::EngineAdapter;
@@ -30,5 +32,6 @@ pub use control::Control;
 pub use executor::{Command, Summary};
 pub use persist::{PersistedState, STATE_KEY};
 pub use service::{Service, ServiceError};
+pub use service_lease::{ServiceLease, ServiceLeaseError};
 pub use status::{MaStateView, MaStatus, Status, status_from_store, status_from_store_alone};
 pub use tokio_util::sync::CancellationToken;

@@ -392,6 +392,31 @@ pub trait Store: Send + Sync {
         Ok(())
     }
 
+    /// Sets meta value `key` to `new` (`None`: removes it) if it is
+    /// `expected` now (`None`: absent), atomically: no write of `key` by
+    /// any handle or process comes between the comparison and the set.
+    /// `Ok(false)`, changing nothing, when it is not. Leases are built on
+    /// it (see [`crate::lease`]).
+    ///
+    /// The default is one write transaction, right for a store whose
+    /// writers are serialised from [`Store::begin`] on (SQLite's `BEGIN
+    /// IMMEDIATE`); a store with concurrent writers compares in the write
+    /// itself.
+    fn compare_and_set_meta(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        new: Option<&str>,
+    ) -> StoreResult<bool> {
+        let mut txn = self.begin()?;
+        if txn.meta(key)?.as_deref() != expected {
+            return Ok(false);
+        }
+        txn.set_meta(key, new)?;
+        txn.commit()?;
+        Ok(true)
+    }
+
     /// Runs still marked `in-progress` (left by a crash); the caller closes
     /// them.
     fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>>;

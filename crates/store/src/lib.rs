@@ -8,8 +8,15 @@
 //! none of it (a crash, a dropped transaction). That is what makes steps
 //! crash-safe: a batch of staged changes and the watermark that covers them
 //! are committed together.
+//!
+//! Built on it: [`lease`] (one holder at a time of a named claim, across
+//! processes and hosts, with a heartbeat). The `conformance` feature adds
+//! the suite every `Store` implementation passes (`conformance`).
 
 mod api;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod lease;
 pub mod sqlite;
 
 pub use api::*;

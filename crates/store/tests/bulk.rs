@@ -392,66 +392,6 @@ proptest! {
 }
 
 #[test]
-fn a_write_that_fails_on_the_writer_thread_should_fail_the_commit_and_keep_nothing() {
-    let (_, s) = seeded();
-    let before = dump(&s.store);
-    let err = s
-        .store
-        .write_bulk(&mut |t| {
-            let mut o = cs("hr", "new-one");
-            t.cs_insert(&mut o)?;
-            // No such object: the update fails on the writer thread.
-            let mut ghost = cs("hr", "ghost");
-            ghost.id = 999_999;
-            t.cs_update(&ghost)?;
-            let mut m = mv("person", &[("email", email(99))]);
-            t.mv_insert(&mut m)?;
-            Ok(())
-        })
-        .unwrap_err();
-    assert_eq!(err.kind, StoreErrorKind::Invalid, "{err}");
-    assert!(err.message.contains("999999"), "{err}");
-    assert_eq!(dump(&s.store), before);
-    // The store is usable afterwards, in both kinds of transaction.
-    let mut t = s.store.begin().unwrap();
-    let mut o = cs("hr", "later");
-    t.cs_insert(&mut o).unwrap();
-    t.commit().unwrap();
-    s.store
-        .write_bulk(&mut |t| {
-            let mut o = cs("hr", "later-bulk");
-            t.cs_insert(&mut o)
-        })
-        .unwrap();
-    assert!(
-        s.store
-            .read()
-            .unwrap()
-            .cs_by_anchor("hr", "later-bulk")
-            .unwrap()
-            .is_some()
-    );
-}
-
-#[test]
-fn work_that_returns_an_error_should_roll_back_every_write() {
-    let (_, s) = seeded();
-    let before = dump(&s.store);
-    let err = s
-        .store
-        .write_bulk(&mut |t| {
-            for i in 0..2000 {
-                let mut o = cs("app", &format!("bulk{i}"));
-                t.cs_insert(&mut o)?;
-            }
-            Err(StoreError::new(StoreErrorKind::Io, "stop here"))
-        })
-        .unwrap_err();
-    assert_eq!(err.message, "stop here");
-    assert_eq!(dump(&s.store), before);
-}
-
-#[test]
 fn inserting_an_anchor_that_exists_should_fail_at_once_as_invalid() {
     let (_, s) = seeded();
     s.store

@@ -211,8 +211,7 @@ impl Drop for PermissiveService {
 }
 
 #[test]
-fn the_store_its_wal_and_shm_the_service_lock_and_the_api_file_should_be_readable_by_their_owner_only()
- {
+fn the_store_its_wal_and_shm_and_the_api_file_should_be_readable_by_their_owner_only() {
     let w = quickstart_with_secrets();
     let service = PermissiveService(
         permissive_command(&w, &["run"])
@@ -237,7 +236,6 @@ fn the_store_its_wal_and_shm_the_service_lock_and_the_api_file_should_be_readabl
         "autosync.db",
         "autosync.db-wal",
         "autosync.db-shm",
-        "autosync.db.service-lock",
         "api.json",
     ] {
         assert_eq!(mode(&state.join(name)), 0o600, "{name}, under umask 000");

@@ -272,6 +272,8 @@ fn run_pass(ctx: &StepCtx<'_>, ma: &MaRules, pass: Pass) -> StoreResult<StepOutc
             crate::crashpoint::crash_point("sync.batch.committed");
             ctx.committed(StepCounters::Sync(s.counters.clone()), s.errors.count);
         }
+        // Between two transactions: the heartbeat of this run's leases.
+        ctx.renew_leases();
         if page_len == 0 {
             break;
         }

@@ -7,6 +7,7 @@ use autosync_model::{
     CsObject, ExportCounters, ImportCounters, MvObject, RunRecord, RunStatus, StepCounters,
     SyncCounters,
 };
+use autosync_store::lease::{Instance, LeaseTiming, Leases};
 use autosync_store::sqlite::SqliteStore;
 use autosync_store::{CsFilter, MvQuery, Store};
 use std::path::PathBuf;
@@ -46,6 +47,17 @@ impl World {
             Err(e) => panic!("bad test configuration: {e}"),
         };
         Arc::new(Engine::new(Arc::new(loaded.system), store, registry).unwrap())
+    }
+
+    /// A second node on this world's store: an engine with its own store
+    /// handle and its own lease instance id (this host, this process).
+    pub fn second_node(&self) -> Arc<Engine> {
+        let config = std::fs::read_to_string(self.dir.path().join("autosync.toml")).unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&self.dir.path().join("state.db")).unwrap());
+        let engine = Arc::try_unwrap(Self::engine_for(&self.dir, &config, store.clone())).unwrap();
+        let leases = Leases::new(store, Instance::fresh(), LeaseTiming::default());
+        Arc::new(engine.with_leases(leases))
     }
 
     /// Replace the engine with one for another configuration, same store.

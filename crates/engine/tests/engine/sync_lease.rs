@@ -3,7 +3,10 @@
 //! for), can be cancelled while it waits, starts once that process is gone,
 //! does not wait for a lease whose run has ended, and releases its own
 //! lease however its step ends. The other process is a real one (`sleep`),
-//! named in the lease with its pid and start time.
+//! named in the lease with its pid and start time. And two nodes in this
+//! process (two engines with their own store handles and instance ids):
+//! the second neither runs an MA the first runs nor syncs while the first
+//! does.
 
 use crate::fixture::*;
 use autosync_engine::lease::{LeaseOwner, SYNC_LEASE_KEY, SyncHolder};
@@ -120,7 +123,7 @@ fn a_sync_should_wait_for_another_processs_sync_and_start_once_that_process_is_g
         said,
         format!(
             "step 1: full-sync: waiting for the sync of `dir` in process {} (run {})",
-            other.holder.owner.pid, other.holder.owner.run_id
+            other.holder.owner.holder.pid, other.holder.owner.run_id
         )
     );
     assert_eq!(
@@ -229,7 +232,7 @@ fn a_sync_should_hold_the_lease_while_it_runs_and_release_it_however_it_ends() {
     let held: SyncHolder =
         serde_json::from_str(peek.1.lock().unwrap().as_deref().unwrap()).unwrap();
     assert_eq!(held.ma, "hr");
-    assert_eq!(held.owner.pid, std::process::id());
+    assert_eq!(held.owner.holder.pid, std::process::id());
     assert_eq!(held.owner.run_id, run.id);
     assert_eq!(sync_lease(&w), None);
     // An import takes no sync lease.
@@ -239,4 +242,78 @@ fn a_sync_should_hold_the_lease_while_it_runs_and_release_it_however_it_ends() {
     *peek.1.lock().unwrap() = None;
     w.engine.run_profile("hr", "full-import", opts).unwrap();
     assert_eq!(*peek.1.lock().unwrap(), None);
+}
+
+/// Holds a run inside its first step until told to go on.
+struct HoldAtStart {
+    started: Mutex<mpsc::Sender<()>>,
+    go: Mutex<mpsc::Receiver<()>>,
+}
+
+impl ProgressSink for HoldAtStart {
+    fn step_started(&self, _: usize, _: StepType, _: Option<u64>) {
+        self.started.lock().unwrap().send(()).unwrap();
+        self.go.lock().unwrap().recv().unwrap();
+    }
+    fn advanced(&self, _: u64) {}
+    fn step_finished(&self, _: usize, _: &StepRecord) {}
+}
+
+#[test]
+fn a_second_node_should_neither_run_an_ma_nor_sync_while_the_first_node_holds_them() {
+    let w = World::new(HR_DIR, &[("hr.csv", HR_CSV)]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    let second = w.second_node();
+    assert_ne!(
+        second.leases().instance().id(),
+        w.engine.leases().instance().id()
+    );
+    // The first node: a sync of `hr`, held inside its step.
+    let (started_tx, started) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel();
+    let mut opts = RunOptions::manual("node 1");
+    opts.progress = Some(Arc::new(HoldAtStart {
+        started: Mutex::new(started_tx),
+        go: Mutex::new(go_rx),
+    }));
+    let engine = w.engine.clone();
+    let first = std::thread::spawn(move || engine.run_profile("hr", "full-sync", opts).unwrap());
+    started.recv_timeout(EVENT_TIMEOUT).unwrap();
+    let first_run = w
+        .store
+        .read()
+        .unwrap()
+        .runs(Some("hr"), 1)
+        .unwrap()
+        .remove(0);
+
+    // The second node: `hr` runs on the first; its run there is left alone.
+    let run = second
+        .run_profile("hr", "full-import", RunOptions::manual("node 2"))
+        .unwrap();
+    assert_eq!(run.status, RunStatus::NoStartMaAlreadyRunning, "{run:#?}");
+    assert!(second.close_unfinished_runs().unwrap().is_empty());
+    // Its sync of `dir` waits for the first node's sync.
+    let (opts, told) = telling(false);
+    let node = second.clone();
+    let syncing = std::thread::spawn(move || node.run_profile("dir", "full-sync", opts).unwrap());
+    let said = told.recv_timeout(EVENT_TIMEOUT).unwrap();
+    assert_eq!(
+        said,
+        format!(
+            "step 1: full-sync: waiting for the sync of `hr` in process {} (run {})",
+            std::process::id(),
+            first_run.id
+        )
+    );
+    go.send(()).unwrap();
+    let first = first.join().unwrap();
+    assert_eq!(first.status, RunStatus::Success, "{first:#?}");
+    let run = syncing.join().unwrap();
+    assert!(
+        run.steps[0].started_at >= first.ended_at.unwrap(),
+        "{run:#?}"
+    );
+    assert_eq!(sync_lease(&w), None);
+    assert!(told.try_recv().is_err(), "said once");
 }

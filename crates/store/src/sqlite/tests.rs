@@ -449,37 +449,6 @@ fn a_commit_by_another_process_between_two_parts_should_fail_only_the_part_after
 }
 
 #[test]
-fn parts_of_a_bulk_transaction_should_commit_one_by_one_and_read_their_own_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.db");
-    let store = SqliteStore::open(&path).unwrap();
-    let res = store.write_bulk(&mut |t| {
-        for part in 0..3 {
-            for i in 0..300 {
-                t.cs_insert(&mut CsObject::new(
-                    "hr",
-                    &format!("p{part}-{i}"),
-                    "cn=x",
-                    "person",
-                ))?;
-            }
-            // What the earlier parts wrote is read back exactly, committed
-            // or still queued.
-            let page = t.cs_page("hr", crate::api::CsFilter::All, 0, 100_000)?;
-            assert_eq!(page.len(), 300 * (part + 1));
-            t.commit_so_far()?;
-        }
-        Err(crate::api::StoreError {
-            kind: StoreErrorKind::Invalid,
-            message: "stop after three parts".into(),
-        })
-    });
-    assert_eq!(res.unwrap_err().kind, StoreErrorKind::Invalid);
-    // The three committed parts stay; nothing came after them.
-    assert_eq!(store.read().unwrap().cs_counts("hr").unwrap().total, 900);
-}
-
-#[test]
 fn an_update_whose_key_only_hashes_like_the_stored_one_should_still_move_the_object() {
     use super::fresh::cs_key;
     use super::write::{Known, SqliteTxn, WriterRef};

@@ -1,14 +1,11 @@
-//! Metaverse objects and the attribute index behind `mv_find` (join rules),
-//! including multi-valued attributes, changes of the indexed set, strings
-//! compared ignoring case and derived indexes.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+//! Metaverse objects and the join index behind `mv_find`: multi-valued
+//! attributes, changes of the indexed set, strings compared ignoring case,
+//! derived indexes.
 
-mod common;
-
+use super::ConformanceTarget;
+use super::fixtures::*;
+use crate::api::{MvIndexDef, MvKeyDerive, MvQuery, Store, StoreErrorKind};
 use autosync_model::{MvObject, Value};
-use autosync_store::sqlite::SqliteStore;
-use autosync_store::{MvIndexDef, MvKeyDerive, MvQuery, Store, StoreErrorKind};
-use common::*;
 use std::sync::Arc;
 
 fn pair(t: &str, a: &str) -> MvIndexDef {
@@ -32,11 +29,41 @@ fn find(store: &dyn Store, t: &str, a: &str, v: Value) -> Vec<i64> {
     ids
 }
 
-#[test]
-fn mv_objects_should_read_back_equal_singly_and_in_batches() {
-    let t = store();
+/// A derived index: the object's `givenName.sn`, as the engine's
+/// `mv_expr` would compute it.
+struct DottedName(Vec<String>);
+
+impl DottedName {
+    fn def() -> MvIndexDef {
+        let reads = vec!["givenName".to_owned(), "sn".to_owned()];
+        MvIndexDef::derived("person", "mv_expr:dotted", Arc::new(DottedName(reads)))
+    }
+}
+
+impl MvKeyDerive for DottedName {
+    fn reads(&self) -> &[String] {
+        &self.0
+    }
+    fn derive(&self, obj: &MvObject) -> Option<Value> {
+        let text = |a: &str| obj.get(a).map(Value::to_text);
+        Some(Value::from(
+            format!("{}.{}", text("givenName")?, text("sn")?).as_str(),
+        ))
+    }
+}
+
+fn person(given: &str, sn: &str) -> MvObject {
+    mv(
+        "person",
+        &[("givenName", Value::from(given)), ("sn", Value::from(sn))],
+    )
+}
+
+pub fn mv_objects_should_read_back_equal_singly_and_in_batches(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
     let objs = insert(
-        &t.store,
+        store,
         vec![
             mv(
                 "person",
@@ -45,7 +72,7 @@ fn mv_objects_should_read_back_equal_singly_and_in_batches() {
             mv("group", &[("cn", Value::from("admins"))]),
         ],
     );
-    let mut r = t.store.read().unwrap();
+    let mut r = store.read().unwrap();
     assert_eq!(r.mv_get(objs[0].id).unwrap().as_ref(), Some(&objs[0]));
     assert_eq!(r.mv_get(12345).unwrap(), None);
     let ids: Vec<i64> = objs.iter().map(|o| o.id).chain([999]).collect();
@@ -57,30 +84,29 @@ fn mv_objects_should_read_back_equal_singly_and_in_batches() {
     assert_eq!(r.mv_count(Some("nobody")).unwrap(), 0);
 }
 
-#[test]
-fn mv_get_many_should_handle_more_ids_than_one_query_takes() {
-    let t = store();
+pub fn mv_get_many_should_handle_more_ids_than_one_query_takes(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
     let objs = insert(
-        &t.store,
+        store,
         (0..1100)
             .map(|i| mv("person", &[("n", Value::from(i))]))
             .collect(),
     );
     let ids: Vec<i64> = objs.iter().map(|o| o.id).collect();
-    assert_eq!(
-        t.store.read().unwrap().mv_get_many(&ids).unwrap().len(),
-        1100
-    );
+    assert_eq!(store.read().unwrap().mv_get_many(&ids).unwrap().len(), 1100);
 }
 
-#[test]
-fn mv_find_should_match_indexed_values_as_text_including_each_of_a_multi_value() {
-    let t = store();
-    t.store
+pub fn mv_find_should_match_indexed_values_as_text_including_each_of_a_multi_value(
+    t: &ConformanceTarget,
+) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    store
         .set_mv_index(&[pair("person", "mail"), pair("person", "employeeId")])
         .unwrap();
     let objs = insert(
-        &t.store,
+        store,
         vec![
             mv(
                 "person",
@@ -100,34 +126,33 @@ fn mv_find_should_match_indexed_values_as_text_including_each_of_a_multi_value()
         ],
     );
     assert_eq!(
-        find(&t.store, "person", "mail", "alias@x".into()),
+        find(store, "person", "mail", "alias@x".into()),
         [objs[0].id]
     );
-    assert_eq!(find(&t.store, "person", "mail", "a@x".into()), [objs[0].id]);
+    assert_eq!(find(store, "person", "mail", "a@x".into()), [objs[0].id]);
     // Integers and strings compare as text.
     assert_eq!(
-        find(&t.store, "person", "employeeId", Value::from(17)),
+        find(store, "person", "employeeId", Value::from(17)),
         [objs[0].id, objs[1].id]
     );
     // A multi-valued query matches any of its values.
     assert_eq!(
         find(
-            &t.store,
+            store,
             "person",
             "mail",
             Value::Multi(vec!["b@x".into(), "a@x".into()])
         ),
         [objs[0].id, objs[1].id]
     );
-    assert!(find(&t.store, "person", "mail", "nobody@x".into()).is_empty());
+    assert!(find(store, "person", "mail", "nobody@x".into()).is_empty());
 }
 
-#[test]
-fn mv_find_on_an_attribute_that_is_not_indexed_should_fail_as_invalid() {
-    let t = store();
-    t.store.set_mv_index(&[pair("person", "mail")]).unwrap();
-    let err = t
-        .store
+pub fn mv_find_on_an_attribute_that_is_not_indexed_should_fail_as_invalid(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    store.set_mv_index(&[pair("person", "mail")]).unwrap();
+    let err = store
         .read()
         .unwrap()
         .mv_find("person", "sn", &"x".into())
@@ -140,17 +165,13 @@ fn mv_find_on_an_attribute_that_is_not_indexed_should_fail_as_invalid() {
     );
 }
 
-#[test]
-fn mv_update_and_delete_should_keep_the_index_in_step() {
-    let t = store();
-    t.store.set_mv_index(&[pair("person", "mail")]).unwrap();
-    let mut o = insert(
-        &t.store,
-        vec![mv("person", &[("mail", Value::from("old@x"))])],
-    )
-    .remove(0);
+pub fn mv_update_and_delete_should_keep_the_index_in_step(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    store.set_mv_index(&[pair("person", "mail")]).unwrap();
+    let mut o = insert(store, vec![mv("person", &[("mail", Value::from("old@x"))])]).remove(0);
     o.attributes.get_mut("mail").unwrap().value = Value::from("new@x");
-    let mut txn = t.store.begin().unwrap();
+    let mut txn = store.begin().unwrap();
     txn.mv_update(&o).unwrap();
     // The transaction finds its own write.
     assert_eq!(
@@ -158,44 +179,36 @@ fn mv_update_and_delete_should_keep_the_index_in_step() {
         [o.id]
     );
     txn.commit().unwrap();
-    assert!(find(&t.store, "person", "mail", "old@x".into()).is_empty());
-    assert_eq!(find(&t.store, "person", "mail", "new@x".into()), [o.id]);
-    assert_eq!(
-        t.store.read().unwrap().mv_get(o.id).unwrap(),
-        Some(o.clone())
-    );
+    assert!(find(store, "person", "mail", "old@x".into()).is_empty());
+    assert_eq!(find(store, "person", "mail", "new@x".into()), [o.id]);
+    assert_eq!(store.read().unwrap().mv_get(o.id).unwrap(), Some(o.clone()));
 
     // An update that changes the object type moves it out of the index.
     o.object_type = "contact".into();
-    let mut txn = t.store.begin().unwrap();
+    let mut txn = store.begin().unwrap();
     txn.mv_update(&o).unwrap();
     txn.commit().unwrap();
-    assert!(find(&t.store, "person", "mail", "new@x".into()).is_empty());
-    assert_eq!(
-        t.store.read().unwrap().mv_count(Some("contact")).unwrap(),
-        1
-    );
+    assert!(find(store, "person", "mail", "new@x".into()).is_empty());
+    assert_eq!(store.read().unwrap().mv_count(Some("contact")).unwrap(), 1);
 
-    let mut p = insert(
-        &t.store,
-        vec![mv("person", &[("mail", Value::from("p@x"))])],
-    )
-    .remove(0);
-    let mut txn = t.store.begin().unwrap();
+    let mut p = insert(store, vec![mv("person", &[("mail", Value::from("p@x"))])]).remove(0);
+    let mut txn = store.begin().unwrap();
     txn.mv_delete(p.id).unwrap();
     txn.commit().unwrap();
-    assert!(find(&t.store, "person", "mail", "p@x".into()).is_empty());
-    assert_eq!(t.store.read().unwrap().mv_get(p.id).unwrap(), None);
+    assert!(find(store, "person", "mail", "p@x".into()).is_empty());
+    assert_eq!(store.read().unwrap().mv_get(p.id).unwrap(), None);
     p.id = 4242;
-    let err = t.store.begin().unwrap().mv_update(&p).unwrap_err();
+    let err = store.begin().unwrap().mv_update(&p).unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::Invalid);
 }
 
-#[test]
-fn set_mv_index_should_build_new_pairs_from_existing_objects_and_drop_removed_ones() {
-    let t = store();
+pub fn set_mv_index_should_build_new_pairs_from_existing_objects_and_drop_removed_ones(
+    t: &ConformanceTarget,
+) {
+    let s = (t.fresh)();
+    let store = &*s.store;
     let objs = insert(
-        &t.store,
+        store,
         vec![
             mv(
                 "person",
@@ -207,12 +220,11 @@ fn set_mv_index_should_build_new_pairs_from_existing_objects_and_drop_removed_on
             ),
         ],
     );
-    t.store.set_mv_index(&[pair("person", "uid")]).unwrap();
-    assert_eq!(find(&t.store, "person", "uid", "bee".into()), [objs[1].id]);
-    t.store.set_mv_index(&[pair("person", "mail")]).unwrap();
-    assert_eq!(find(&t.store, "person", "mail", "a@x".into()), [objs[0].id]);
-    let err = t
-        .store
+    store.set_mv_index(&[pair("person", "uid")]).unwrap();
+    assert_eq!(find(store, "person", "uid", "bee".into()), [objs[1].id]);
+    store.set_mv_index(&[pair("person", "mail")]).unwrap();
+    assert_eq!(find(store, "person", "mail", "a@x".into()), [objs[0].id]);
+    let err = store
         .read()
         .unwrap()
         .mv_find("person", "uid", &"a".into())
@@ -220,27 +232,21 @@ fn set_mv_index_should_build_new_pairs_from_existing_objects_and_drop_removed_on
     assert_eq!(err.kind, StoreErrorKind::Invalid);
 }
 
-#[test]
-fn the_index_set_should_persist_across_reopening() {
-    let t = store();
-    let path = t.store.path().to_path_buf();
-    t.store.set_mv_index(&[pair("person", "mail")]).unwrap();
-    let o = insert(
-        &t.store,
-        vec![mv("person", &[("mail", Value::from("a@x"))])],
-    )
-    .remove(0);
-    drop(t.store);
-    let again = SqliteStore::open(&path).unwrap();
-    assert_eq!(find(&again, "person", "mail", "a@x".into()), [o.id]);
+pub fn the_index_set_should_be_kept_for_another_handle(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    store.set_mv_index(&[pair("person", "mail")]).unwrap();
+    let o = insert(store, vec![mv("person", &[("mail", Value::from("a@x"))])]).remove(0);
+    let again = (s.open_again)();
+    assert_eq!(find(&*again, "person", "mail", "a@x".into()), [o.id]);
 }
 
-#[test]
-fn mv_page_should_filter_by_type_and_attribute_indexed_or_not() {
-    let t = store();
-    t.store.set_mv_index(&[pair("person", "mail")]).unwrap();
+pub fn mv_page_should_filter_by_type_and_attribute_indexed_or_not(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    store.set_mv_index(&[pair("person", "mail")]).unwrap();
     let objs = insert(
-        &t.store,
+        store,
         vec![
             mv(
                 "person",
@@ -257,7 +263,7 @@ fn mv_page_should_filter_by_type_and_attribute_indexed_or_not() {
         ],
     );
     let ids = |q: MvQuery, after: i64, limit: usize| -> Vec<i64> {
-        t.store
+        store
             .read()
             .unwrap()
             .mv_page(&q, after, limit)
@@ -292,12 +298,12 @@ fn mv_page_should_filter_by_type_and_attribute_indexed_or_not() {
     assert_eq!(ids(it_anything, objs[0].id, 1), [objs[1].id]);
 }
 
-#[test]
-fn mv_find_many_should_say_which_value_found_which_object_across_chunks() {
-    let t = store();
-    t.store.set_mv_index(&[pair("person", "mail")]).unwrap();
+pub fn mv_find_many_should_say_which_value_found_which_object_across_chunks(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    store.set_mv_index(&[pair("person", "mail")]).unwrap();
     let objs = insert(
-        &t.store,
+        store,
         (0..700)
             .map(|i| mv("person", &[("mail", Value::from(format!("p{i}@x")))]))
             .chain([mv(
@@ -315,7 +321,7 @@ fn mv_find_many_should_say_which_value_found_which_object_across_chunks() {
         .collect();
     values.push(Value::from("nobody@x"));
     values.push(Value::Multi(vec![Value::from("m2@x"), Value::from("zz")]));
-    let mut r = t.store.read().unwrap();
+    let mut r = store.read().unwrap();
     let mut found = r.mv_find_many("person", "mail", &values).unwrap();
     found.sort();
     assert_eq!(found.len(), 701);
@@ -327,49 +333,51 @@ fn mv_find_many_should_say_which_value_found_which_object_across_chunks() {
     assert_eq!(err.kind, StoreErrorKind::Invalid);
 }
 
-#[test]
-fn an_update_should_write_only_the_keys_that_changed_and_follow_type_changes() {
-    let t = store();
-    t.store.set_mv_index(&[pair("person", "mail")]).unwrap();
+pub fn an_update_should_write_only_the_keys_that_changed_and_follow_type_changes(
+    t: &ConformanceTarget,
+) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    store.set_mv_index(&[pair("person", "mail")]).unwrap();
     let multi = |vs: &[&str]| Value::Multi(vs.iter().map(|v| Value::from(*v)).collect());
     let mut o = insert(
-        &t.store,
+        store,
         vec![mv("contact", &[("mail", multi(&["a@x", "b@x"]))])],
     )
     .remove(0);
-    assert!(find(&t.store, "person", "mail", "a@x".into()).is_empty());
+    assert!(find(store, "person", "mail", "a@x".into()).is_empty());
     // Unindexed type to indexed: keys appear.
     o.object_type = "person".into();
-    let mut txn = t.store.begin().unwrap();
+    let mut txn = store.begin().unwrap();
     txn.mv_update(&o).unwrap();
     txn.commit().unwrap();
-    assert_eq!(find(&t.store, "person", "mail", "a@x".into()), [o.id]);
+    assert_eq!(find(store, "person", "mail", "a@x".into()), [o.id]);
     // One value kept, one gone, one new.
     o.attributes.get_mut("mail").unwrap().value = multi(&["b@x", "c@x"]);
-    let mut txn = t.store.begin().unwrap();
+    let mut txn = store.begin().unwrap();
     txn.mv_update(&o).unwrap();
     txn.commit().unwrap();
-    assert!(find(&t.store, "person", "mail", "a@x".into()).is_empty());
-    assert_eq!(find(&t.store, "person", "mail", "b@x".into()), [o.id]);
-    assert_eq!(find(&t.store, "person", "mail", "c@x".into()), [o.id]);
+    assert!(find(store, "person", "mail", "a@x".into()).is_empty());
+    assert_eq!(find(store, "person", "mail", "b@x".into()), [o.id]);
+    assert_eq!(find(store, "person", "mail", "c@x".into()), [o.id]);
     // The attribute removed: no keys left.
     o.attributes.remove("mail");
-    let mut txn = t.store.begin().unwrap();
+    let mut txn = store.begin().unwrap();
     txn.mv_update(&o).unwrap();
     txn.commit().unwrap();
-    assert!(find(&t.store, "person", "mail", "b@x".into()).is_empty());
-    assert!(find(&t.store, "person", "mail", "c@x".into()).is_empty());
+    assert!(find(store, "person", "mail", "b@x".into()).is_empty());
+    assert!(find(store, "person", "mail", "c@x".into()).is_empty());
 }
 
-#[test]
-fn mv_find_should_ignore_the_case_of_strings_but_not_of_binary_data() {
-    let t = store();
-    t.store
+pub fn mv_find_should_ignore_the_case_of_strings_but_not_of_binary_data(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    store
         .set_mv_index(&[pair("person", "mail"), pair("person", "badge")])
         .unwrap();
     let badge = Value::Binary(b"AB".to_vec());
     let objs = insert(
-        &t.store,
+        store,
         vec![
             mv(
                 "person",
@@ -389,16 +397,16 @@ fn mv_find_should_ignore_the_case_of_strings_but_not_of_binary_data() {
     );
     for text in ["ada.lovelace@example.com", "ADA.LOVELACE@EXAMPLE.COM"] {
         assert_eq!(
-            find(&t.store, "person", "mail", text.into()),
+            find(store, "person", "mail", text.into()),
             [objs[0].id],
             "{text}"
         );
     }
     assert_eq!(
-        find(&t.store, "person", "mail", "ünal@example.com".into()),
+        find(store, "person", "mail", "ünal@example.com".into()),
         [objs[1].id]
     );
-    let mut r = t.store.read().unwrap();
+    let mut r = store.read().unwrap();
     let values = [Value::from("ÜNAL@EXAMPLE.COM"), Value::from("Alias@X")];
     let mut found = r.mv_find_many("person", "mail", &values).unwrap();
     found.sort();
@@ -426,64 +434,30 @@ fn mv_find_should_ignore_the_case_of_strings_but_not_of_binary_data() {
     }
 }
 
-/// A derived index: the object's `givenName.sn`, as the engine's
-/// `mv_expr` would compute it.
-struct DottedName(Vec<String>);
-
-impl DottedName {
-    fn def() -> MvIndexDef {
-        let reads = vec!["givenName".to_owned(), "sn".to_owned()];
-        MvIndexDef::derived("person", "mv_expr:dotted", Arc::new(DottedName(reads)))
-    }
-}
-
-impl MvKeyDerive for DottedName {
-    fn reads(&self) -> &[String] {
-        &self.0
-    }
-    fn derive(&self, obj: &MvObject) -> Option<Value> {
-        let text = |a: &str| obj.get(a).map(Value::to_text);
-        Some(Value::from(
-            format!("{}.{}", text("givenName")?, text("sn")?).as_str(),
-        ))
-    }
-}
-
-fn person(given: &str, sn: &str) -> MvObject {
-    mv(
-        "person",
-        &[("givenName", Value::from(given)), ("sn", Value::from(sn))],
-    )
-}
-
-#[test]
-fn a_derived_index_should_find_objects_by_the_key_it_computes_as_they_change() {
-    let t = store();
+pub fn a_derived_index_should_find_objects_by_the_key_it_computes_as_they_change(
+    t: &ConformanceTarget,
+) {
+    let s = (t.fresh)();
+    let store = &*s.store;
     // Stored before the index is declared: its keys are built from them.
-    let mut ada = insert(&t.store, vec![person("Ada", "Lovelace")]).remove(0);
-    t.store.set_mv_index(&[DottedName::def()]).unwrap();
+    let mut ada = insert(store, vec![person("Ada", "Lovelace")]).remove(0);
+    store.set_mv_index(&[DottedName::def()]).unwrap();
     let key = "mv_expr:dotted";
-    assert_eq!(
-        find(&t.store, "person", key, "ada.lovelace".into()),
-        [ada.id]
-    );
-    let alan = insert(&t.store, vec![person("Alan", "Turing")]).remove(0);
-    assert_eq!(
-        find(&t.store, "person", key, "ALAN.TURING".into()),
-        [alan.id]
-    );
+    assert_eq!(find(store, "person", key, "ada.lovelace".into()), [ada.id]);
+    let alan = insert(store, vec![person("Alan", "Turing")]).remove(0);
+    assert_eq!(find(store, "person", key, "ALAN.TURING".into()), [alan.id]);
     // An update changes the key; a delete removes it.
     ada.attributes.get_mut("sn").unwrap().value = Value::from("King");
-    let mut txn = t.store.begin().unwrap();
+    let mut txn = store.begin().unwrap();
     txn.mv_update(&ada).unwrap();
     txn.mv_delete(alan.id).unwrap();
     txn.commit().unwrap();
-    assert!(find(&t.store, "person", key, "ada.lovelace".into()).is_empty());
-    assert_eq!(find(&t.store, "person", key, "ada.king".into()), [ada.id]);
-    assert!(find(&t.store, "person", key, "alan.turing".into()).is_empty());
+    assert!(find(store, "person", key, "ada.lovelace".into()).is_empty());
+    assert_eq!(find(store, "person", key, "ada.king".into()), [ada.id]);
+    assert!(find(store, "person", key, "alan.turing".into()).is_empty());
     // The same in a bulk transaction.
     let mut found = Vec::new();
-    t.store
+    store
         .write_bulk(&mut |txn| {
             let mut grace = person("Grace", "Hopper");
             txn.mv_insert(&mut grace)?;
@@ -492,33 +466,27 @@ fn a_derived_index_should_find_objects_by_the_key_it_computes_as_they_change() {
             Ok(())
         })
         .unwrap();
-    assert_eq!(find(&t.store, "person", key, "Grace.Hopper".into()), found);
+    assert_eq!(find(store, "person", key, "Grace.Hopper".into()), found);
     // `mv_page` lists by attributes, not by a derived index's name.
     let q = MvQuery {
         object_type: Some("person".into()),
         attribute: Some((key.into(), "ada.king".into())),
     };
-    assert!(
-        t.store
-            .read()
-            .unwrap()
-            .mv_page(&q, 0, 10)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.read().unwrap().mv_page(&q, 0, 10).unwrap().is_empty());
 }
 
-#[test]
-fn a_store_whose_derived_index_this_process_did_not_declare_should_refuse_to_write_its_type() {
-    let t = store();
-    let path = t.store.path().to_path_buf();
-    t.store.set_mv_index(&[DottedName::def()]).unwrap();
-    let ada = insert(&t.store, vec![person("Ada", "Lovelace")]).remove(0);
-    drop(t.store);
-    let again = SqliteStore::open(&path).unwrap();
+pub fn a_handle_that_did_not_declare_a_derived_index_should_refuse_to_write_its_type(
+    t: &ConformanceTarget,
+) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    store.set_mv_index(&[DottedName::def()]).unwrap();
+    let ada = insert(store, vec![person("Ada", "Lovelace")]).remove(0);
+    let again = (s.open_again)();
+    let again = &*again;
     // Reads need no computation.
     assert_eq!(
-        find(&again, "person", "mv_expr:dotted", "ada.lovelace".into()),
+        find(again, "person", "mv_expr:dotted", "ada.lovelace".into()),
         [ada.id]
     );
     let mut txn = again.begin().unwrap();
@@ -539,9 +507,9 @@ fn a_store_whose_derived_index_this_process_did_not_declare_should_refuse_to_wri
     assert_eq!(err.kind, StoreErrorKind::Invalid);
     // Declared again, it writes, and the index was kept.
     again.set_mv_index(&[DottedName::def()]).unwrap();
-    let alan = insert(&again, vec![person("Alan", "Turing")]).remove(0);
+    let alan = insert(again, vec![person("Alan", "Turing")]).remove(0);
     assert_eq!(
-        find(&again, "person", "mv_expr:dotted", "alan.turing".into()),
+        find(again, "person", "mv_expr:dotted", "alan.turing".into()),
         [alan.id]
     );
 }

@@ -1,12 +1,10 @@
-//! Connector-space objects in a real SQLite store: insert, read back by id
-//! and anchor, update, delete, filters and counts.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+//! Connector-space objects: insert, read back by id and anchor, update,
+//! delete, filters, paging and counts.
 
-mod common;
-
+use super::ConformanceTarget;
+use super::fixtures::*;
+use crate::api::{CsCounts, CsFilter, Store, StoreErrorKind};
 use autosync_model::{Connection, CsObject};
-use autosync_store::{CsCounts, CsFilter, Store, StoreErrorKind};
-use common::*;
 
 fn insert(store: &dyn Store, objs: Vec<CsObject>) -> Vec<CsObject> {
     let mut txn = store.begin().unwrap();
@@ -19,27 +17,27 @@ fn insert(store: &dyn Store, objs: Vec<CsObject>) -> Vec<CsObject> {
     out
 }
 
-#[test]
-fn inserted_objects_should_read_back_equal_by_id_and_by_anchor() {
-    let t = store();
+pub fn inserted_objects_should_read_back_equal_by_id_and_by_anchor(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
     let objs = insert(
-        &t.store,
+        store,
         vec![with_pending_import(cs("hr", "a1")), cs("hr", "a2")],
     );
     assert!(objs.iter().all(|o| o.id > 0));
     assert_ne!(objs[0].id, objs[1].id);
-    let mut r = t.store.read().unwrap();
+    let mut r = store.read().unwrap();
     assert_eq!(r.cs_get(objs[0].id).unwrap().as_ref(), Some(&objs[0]));
     assert_eq!(r.cs_by_anchor("hr", "a2").unwrap().as_ref(), Some(&objs[1]));
     assert_eq!(r.cs_by_anchor("ad", "a2").unwrap(), None);
     assert_eq!(r.cs_get(9999).unwrap(), None);
 }
 
-#[test]
-fn inserting_an_existing_anchor_should_fail_as_invalid_and_name_it() {
-    let t = store();
-    insert(&t.store, vec![cs("hr", "a1")]);
-    let mut txn = t.store.begin().unwrap();
+pub fn inserting_an_existing_anchor_should_fail_as_invalid_and_name_it(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    insert(store, vec![cs("hr", "a1")]);
+    let mut txn = store.begin().unwrap();
     let mut dup = cs("hr", "a1");
     let err = txn.cs_insert(&mut dup).unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::Invalid);
@@ -51,15 +49,14 @@ fn inserting_an_existing_anchor_should_fail_as_invalid_and_name_it() {
     txn.commit().unwrap();
 }
 
-#[test]
-fn cs_by_anchors_should_return_every_existing_object_across_chunks() {
-    let t = store();
+pub fn cs_by_anchors_should_return_every_existing_object_across_chunks(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
     let objs: Vec<CsObject> = (0..1234).map(|i| cs("hr", &format!("a{i}"))).collect();
-    insert(&t.store, objs);
+    insert(store, objs);
     let wanted: Vec<String> = (0..1300).step_by(2).map(|i| format!("a{i}")).collect();
     let refs: Vec<&str> = wanted.iter().map(String::as_str).collect();
-    let mut got: Vec<String> = t
-        .store
+    let mut got: Vec<String> = store
         .read()
         .unwrap()
         .cs_by_anchors("hr", &refs)
@@ -71,15 +68,14 @@ fn cs_by_anchors_should_return_every_existing_object_across_chunks() {
     let mut expected: Vec<String> = (0..1234).step_by(2).map(|i| format!("a{i}")).collect();
     expected.sort();
     assert_eq!(got, expected);
-    let few = t
-        .store
+    let few = store
         .read()
         .unwrap()
         .cs_by_anchors("hr", &["a1", "nope"])
         .unwrap();
     assert_eq!(few.len(), 1);
     assert!(
-        t.store
+        store
             .read()
             .unwrap()
             .cs_by_anchors("hr", &[])
@@ -88,19 +84,19 @@ fn cs_by_anchors_should_return_every_existing_object_across_chunks() {
     );
 }
 
-#[test]
-fn cs_update_should_replace_the_object_and_move_it_between_filters() {
-    let t = store();
-    let mut o = insert(&t.store, vec![with_pending_import(cs("hr", "a1"))]).remove(0);
+pub fn cs_update_should_replace_the_object_and_move_it_between_filters(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    let mut o = insert(store, vec![with_pending_import(cs("hr", "a1"))]).remove(0);
     o.pending_import = None;
     o.hologram = attrs(&[("name", "changed")]);
     o = with_pending_export(joined(o, 7));
-    let mut txn = t.store.begin().unwrap();
+    let mut txn = store.begin().unwrap();
     txn.cs_update(&o).unwrap();
     // The transaction sees its own write.
     assert_eq!(txn.cs_get(o.id).unwrap().as_ref(), Some(&o));
     txn.commit().unwrap();
-    let mut r = t.store.read().unwrap();
+    let mut r = store.read().unwrap();
     assert_eq!(r.cs_get(o.id).unwrap().as_ref(), Some(&o));
     assert!(
         r.cs_page("hr", CsFilter::PendingImport, 0, 10)
@@ -114,26 +110,26 @@ fn cs_update_should_replace_the_object_and_move_it_between_filters() {
     assert_eq!(r.cs_by_mv(7).unwrap(), vec![o]);
 }
 
-#[test]
-fn cs_update_of_a_missing_object_should_fail_as_invalid() {
-    let t = store();
+pub fn cs_update_of_a_missing_object_should_fail_as_invalid(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
     let mut o = cs("hr", "a1");
     o.id = 42;
-    let mut txn = t.store.begin().unwrap();
+    let mut txn = store.begin().unwrap();
     let err = txn.cs_update(&o).unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::Invalid);
     assert!(err.message.contains("42"), "{}", err.message);
 }
 
-#[test]
-fn cs_update_that_changes_the_anchor_should_be_found_by_the_new_anchor() {
-    let t = store();
-    let mut o = insert(&t.store, vec![cs("hr", "old")]).remove(0);
+pub fn cs_update_that_changes_the_anchor_should_be_found_by_the_new_anchor(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    let mut o = insert(store, vec![cs("hr", "old")]).remove(0);
     o.anchor = "new".into();
-    let mut txn = t.store.begin().unwrap();
+    let mut txn = store.begin().unwrap();
     txn.cs_update(&o).unwrap();
     txn.commit().unwrap();
-    let mut r = t.store.read().unwrap();
+    let mut r = store.read().unwrap();
     assert_eq!(
         r.cs_by_anchor("hr", "new").unwrap().map(|o| o.id),
         Some(o.id)
@@ -141,24 +137,24 @@ fn cs_update_that_changes_the_anchor_should_be_found_by_the_new_anchor() {
     assert_eq!(r.cs_by_anchor("hr", "old").unwrap(), None);
 }
 
-#[test]
-fn cs_delete_should_remove_the_object_everywhere() {
-    let t = store();
-    let o = insert(&t.store, vec![with_error(joined(cs("hr", "a1"), 3))]).remove(0);
-    let mut txn = t.store.begin().unwrap();
+pub fn cs_delete_should_remove_the_object_everywhere(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    let o = insert(store, vec![with_error(joined(cs("hr", "a1"), 3))]).remove(0);
+    let mut txn = store.begin().unwrap();
     txn.cs_delete(o.id).unwrap();
     txn.commit().unwrap();
-    let mut r = t.store.read().unwrap();
+    let mut r = store.read().unwrap();
     assert_eq!(r.cs_get(o.id).unwrap(), None);
     assert!(r.cs_by_mv(3).unwrap().is_empty());
     assert_eq!(r.cs_counts("hr").unwrap(), CsCounts::default());
 }
 
-#[test]
-fn cs_page_should_filter_by_ma_and_flag_in_id_order_with_paging() {
-    let t = store();
+pub fn cs_page_should_filter_by_ma_and_flag_in_id_order_with_paging(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
     let objs = insert(
-        &t.store,
+        store,
         vec![
             with_pending_import(cs("hr", "pi1")),
             with_pending_export(cs("hr", "pe1")),
@@ -170,7 +166,7 @@ fn cs_page_should_filter_by_ma_and_flag_in_id_order_with_paging() {
         ],
     );
     let anchors = |v: Vec<CsObject>| v.into_iter().map(|o| o.anchor).collect::<Vec<_>>();
-    let mut r = t.store.read().unwrap();
+    let mut r = store.read().unwrap();
     assert_eq!(
         anchors(r.cs_page("hr", CsFilter::PendingImport, 0, 10).unwrap()),
         ["pi1", "pi2", "both"]
@@ -208,11 +204,11 @@ fn cs_page_should_filter_by_ma_and_flag_in_id_order_with_paging() {
     assert!(objs.windows(2).all(|w| w[0].id < w[1].id));
 }
 
-#[test]
-fn cs_by_mv_should_return_connectors_of_every_ma() {
-    let t = store();
+pub fn cs_by_mv_should_return_connectors_of_every_ma(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
     insert(
-        &t.store,
+        store,
         vec![
             joined(cs("hr", "a"), 5),
             joined(cs("ad", "a"), 5),
@@ -220,7 +216,7 @@ fn cs_by_mv_should_return_connectors_of_every_ma() {
             cs("ad", "c"),
         ],
     );
-    let mut r = t.store.read().unwrap();
+    let mut r = store.read().unwrap();
     let mut mas: Vec<String> = r.cs_by_mv(5).unwrap().into_iter().map(|o| o.ma).collect();
     mas.sort();
     assert_eq!(mas, ["ad", "hr"]);
@@ -229,32 +225,22 @@ fn cs_by_mv_should_return_connectors_of_every_ma() {
     assert_eq!(disconnector.connection, Connection::Disconnector);
 }
 
-#[test]
-fn ids_should_never_be_reused_after_a_delete() {
-    let t = store();
-    let o = insert(&t.store, vec![cs("hr", "a")]).remove(0);
-    let mut txn = t.store.begin().unwrap();
+pub fn ids_should_never_be_reused_after_a_delete(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    let o = insert(store, vec![cs("hr", "a")]).remove(0);
+    let mut txn = store.begin().unwrap();
     txn.cs_delete(o.id).unwrap();
     txn.commit().unwrap();
-    let again = insert(&t.store, vec![cs("hr", "a")]).remove(0);
+    let again = insert(store, vec![cs("hr", "a")]).remove(0);
     assert!(again.id > o.id);
 }
 
-#[test]
-fn objects_should_survive_closing_and_reopening_the_store() {
-    let t = store();
-    let path = t.store.path().to_path_buf();
-    let o = insert(&t.store, vec![with_pending_import(cs("hr", "a"))]).remove(0);
-    drop(t.store);
-    let reopened = autosync_store::sqlite::SqliteStore::open(&path).unwrap();
-    assert_eq!(reopened.read().unwrap().cs_get(o.id).unwrap(), Some(o));
-}
-
-#[test]
-fn cs_page_ids_should_list_the_ids_cs_page_returns() {
-    let t = store();
+pub fn cs_page_ids_should_list_the_ids_cs_page_returns(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
     let objs = insert(
-        &t.store,
+        store,
         (0..600)
             .map(|i| {
                 let o = cs("hr", &format!("a{i}"));
@@ -266,7 +252,7 @@ fn cs_page_ids_should_list_the_ids_cs_page_returns() {
             })
             .collect(),
     );
-    let mut r = t.store.read().unwrap();
+    let mut r = store.read().unwrap();
     // A long page (decoded on two threads) keeps id order and every body.
     let page = r.cs_page("hr", CsFilter::All, 0, 1000).unwrap();
     assert_eq!(page, objs);

@@ -1,0 +1,307 @@
+//! Who holds a lease: an [`Instance`] (a random id per process, with its
+//! host and pid for people to read) and the [`Holder`] record it writes
+//! into the lease, with its heartbeat and expiry.
+//!
+//! A pid means something only where the process table it comes from can be
+//! seen: the same kernel boot and the same pid namespace. That is the
+//! holder's *scope* (`/proc/sys/kernel/random/boot_id` and the link
+//! `/proc/self/ns/pid`); only a holder of the same scope can be known dead
+//! from its pid (and start time, so that a recycled pid is not taken for
+//! it). Elsewhere (another host, another container, no `/proc`) only the
+//! heartbeat tells.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// One participant in the leases of a store: this process, normally
+/// ([`Instance::current`]). Two instances never share an id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instance {
+    id: String,
+    host: String,
+    pid: u32,
+    /// The process's start time (clock ticks since boot); 0 where unknown.
+    started: u64,
+    /// Where `pid` names this process (see the module's documentation);
+    /// empty where that cannot be known.
+    scope: String,
+}
+
+impl Instance {
+    /// This process: generated once, the same for every lease it takes.
+    pub fn current() -> Instance {
+        static CURRENT: OnceLock<Instance> = OnceLock::new();
+        CURRENT.get_or_init(Instance::fresh).clone()
+    }
+
+    /// This process under a new id: a second node in the same process (a
+    /// test of two nodes sharing a store).
+    pub fn fresh() -> Instance {
+        let pid = std::process::id();
+        Instance {
+            id: new_id(),
+            host: host_name(),
+            pid,
+            started: process_start(pid).unwrap_or(0),
+            scope: local_scope(),
+        }
+    }
+
+    /// An instance on another host, whose pid means nothing here (tests
+    /// of a second host; tools).
+    pub fn elsewhere(host: &str, pid: u32) -> Instance {
+        let id = new_id();
+        Instance {
+            scope: format!("elsewhere:{id}"),
+            id,
+            host: host.to_owned(),
+            pid,
+            started: 0,
+        }
+    }
+
+    /// Process `pid` of this host while it runs (`None` when it does not),
+    /// under a new id: a lease record naming another local process (tests).
+    pub fn local_process(pid: u32) -> Option<Instance> {
+        Some(Instance {
+            id: new_id(),
+            host: host_name(),
+            pid,
+            started: process_start(pid)?,
+            scope: local_scope(),
+        })
+    }
+
+    /// 32 hex digits (128 random bits).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The record this instance writes into a lease it takes or renews at
+    /// `now`, valid for `ttl`.
+    pub fn holder(&self, now: DateTime<Utc>, ttl: Duration) -> Holder {
+        Holder {
+            instance: self.id.clone(),
+            host: self.host.clone(),
+            pid: self.pid,
+            started: self.started,
+            scope: self.scope.clone(),
+            renewed_at: Some(now),
+            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// The holder's part of a lease as stored (JSON; the lease's other fields
+/// sit beside these). Leases written before instance ids have only `pid`
+/// and `started` (their holder is judged by its process alone, as then).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// The holder's [`Instance::id`]; empty in a lease of the old format.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub instance: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    pub pid: u32,
+    /// The process's start time (clock ticks since boot); 0 where unknown.
+    #[serde(default)]
+    pub started: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    /// The last heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewed_at: Option<DateTime<Utc>>,
+    /// How long after its last heartbeat the lease lapses.
+    #[serde(default)]
+    pub ttl_ms: u64,
+}
+
+/// What a lease's holder is to the instance that reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// Held by this instance.
+    Mine,
+    /// Held by another instance that lives: a lease it holds is not taken.
+    Live,
+    /// Its holder is gone: the lease may be taken over.
+    Gone(Gone),
+}
+
+/// How a holder is known to be gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gone {
+    /// Its process, in the reader's scope, has ended.
+    ProcessEnded,
+    /// No heartbeat within its time to live.
+    Expired,
+}
+
+impl Holder {
+    /// This holder as `me` sees it at `now`.
+    pub fn standing(&self, me: &Instance, now: DateTime<Utc>) -> Standing {
+        if self.instance.is_empty() {
+            // The old format: one host, the process decides.
+            if self.pid == me.pid && (self.started == me.started || self.started == 0) {
+                return Standing::Mine;
+            }
+            return if process_alive(self.pid, self.started) {
+                Standing::Live
+            } else {
+                Standing::Gone(Gone::ProcessEnded)
+            };
+        }
+        if self.instance == me.id {
+            return Standing::Mine;
+        }
+        // Same host and scope: the pid is this host's (without `/proc` the
+        // scope is empty and every process counts as alive).
+        if self.host == me.host && self.scope == me.scope && !process_alive(self.pid, self.started)
+        {
+            return Standing::Gone(Gone::ProcessEnded);
+        }
+        let ttl = chrono::Duration::milliseconds(i64::try_from(self.ttl_ms).unwrap_or(i64::MAX));
+        match self.renewed_at.and_then(|t| t.checked_add_signed(ttl)) {
+            Some(until) if now < until => Standing::Live,
+            _ => Standing::Gone(Gone::Expired),
+        }
+    }
+
+    /// `process 1234`, or `process 1234 on host-b` when it is not on
+    /// `me`'s host.
+    pub fn describe(&self, me: &Instance) -> String {
+        if self.host.is_empty() || self.host == me.host {
+            format!("process {}", self.pid)
+        } else {
+            format!("process {} on {}", self.pid, self.host)
+        }
+    }
+}
+
+fn new_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+fn host_name() -> String {
+    hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The boot and pid namespace of this process (empty without `/proc`).
+fn local_scope() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id");
+    let ns = std::fs::read_link("/proc/self/ns/pid");
+    match (boot, ns) {
+        (Ok(boot), Ok(ns)) => format!("{}/{}", boot.trim(), ns.display()),
+        _ => String::new(),
+    }
+}
+
+/// The start time of process `pid`, from `/proc/<pid>/stat` (field 22).
+/// `None` when the process does not exist.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether process `pid` started at `started` (0: any) runs on this host.
+/// Without `/proc` (not Linux) a process is taken as alive.
+fn process_alive(pid: u32, started: u64) -> bool {
+    if !std::path::Path::new("/proc/self/stat").exists() {
+        return true;
+    }
+    match process_start(pid) {
+        None => false,
+        Some(s) => started == 0 || s == started,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_750_000_000 + secs, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_holder_should_live_until_its_heartbeat_is_older_than_its_time_to_live() {
+        let me = Instance::fresh();
+        let other = Instance::elsewhere("host-b", 77);
+        let h = other.holder(at(0), Duration::from_secs(60));
+        assert_eq!(h.standing(&other, at(0)), Standing::Mine);
+        assert_eq!(h.standing(&me, at(59)), Standing::Live);
+        assert_eq!(h.standing(&me, at(60)), Standing::Gone(Gone::Expired));
+        assert_eq!(h.describe(&me), "process 77 on host-b");
+    }
+
+    #[test]
+    fn a_local_holder_whose_process_ended_should_be_gone_at_once() {
+        let me = Instance::fresh();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let alive = Instance::local_process(pid).unwrap();
+        child.wait().unwrap();
+        let h = alive.holder(at(0), Duration::from_secs(60));
+        assert_eq!(h.standing(&me, at(1)), Standing::Gone(Gone::ProcessEnded));
+        // Another node in this very process lives while it renews.
+        let twin = Instance::fresh().holder(at(0), Duration::from_secs(60));
+        assert_eq!(twin.standing(&me, at(1)), Standing::Live);
+        assert_eq!(twin.describe(&me), format!("process {}", me.pid()));
+        // A recycled pid does not keep a lease.
+        let recycled = Holder {
+            started: me.started + 1,
+            ..me.holder(at(0), Duration::from_secs(60))
+        };
+        let third = Instance::fresh();
+        assert_eq!(
+            recycled.standing(&third, at(1)),
+            Standing::Gone(Gone::ProcessEnded)
+        );
+    }
+
+    #[test]
+    fn a_lease_of_the_old_format_should_be_judged_by_its_process_alone() {
+        let me = Instance::fresh();
+        let old: Holder = serde_json::from_str(&format!(
+            r#"{{"pid":{},"started":{},"run_id":4}}"#,
+            me.pid, me.started
+        ))
+        .unwrap();
+        assert_eq!(old.standing(&me, at(0)), Standing::Mine);
+        let child = std::process::Command::new("sleep").arg("60").spawn();
+        let mut child = child.unwrap();
+        let other = Instance::local_process(child.id()).unwrap();
+        let old = Holder {
+            pid: other.pid,
+            started: other.started,
+            ..Holder::default()
+        };
+        assert_eq!(old.standing(&me, at(10_000)), Standing::Live, "no expiry");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(old.standing(&me, at(0)), Standing::Gone(Gone::ProcessEnded));
+    }
+
+    #[test]
+    fn instances_should_have_distinct_ids_of_128_bits() {
+        let (a, b) = (Instance::fresh(), Instance::fresh());
+        assert_ne!(a.id(), b.id());
+        assert_eq!(a.id().len(), 32);
+        assert_eq!(Instance::current(), Instance::current());
+        assert!(!a.scope.is_empty(), "no /proc here?");
+        assert!(a.started > 0);
+    }
+}
