@@ -1,33 +1,35 @@
-//! The autosync service (`autosync run`): wires the triggers, the
-//! controller's pure core (queues, scheduler, `decide`, `reconcile`) and the
-//! engine together.
+//! The autosync service (`autosync run`): the thin shell around the
+//! controller's state machine (`autosync_controller::Machine`), wiring it
+//! to the triggers, the engine, the store and the notifier.
 //!
 //! - [`config`]: the controller's typed configuration from the raw
 //!   `[controller]` and `[ma.controller]` tables, with located diagnostics;
 //! - [`adapter`]: [`EngineAdapter`], our engine behind the controller's
 //!   `SyncEngine` trait;
-//! - `executor`: the event loop that starts runs and queues follow-ups;
-//! - [`persist`]: the queues and trigger states in the store's meta table;
+//! - `executor`: the event loop: events in, the machine's effects carried
+//!   out (`jobs` on blocking threads, `persister` writing the state);
+//! - [`persist`]: the controller's state in the store's meta table;
 //! - [`status`]: per-MA state and queue, from the service or the store;
 //! - [`service`]: [`Service`], start-up (reconciliation, changes made while
 //!   stopped), triggers, the executor, and graceful stop.
 
 pub mod adapter;
 pub mod config;
-pub mod control;
 pub mod discover;
 mod executor;
 pub mod hooks;
+mod jobs;
 mod notices;
 pub mod persist;
+mod persister;
 pub mod service;
 pub mod status;
 
 pub use adapter::EngineAdapter;
-pub use autosync_controller::{PushOutcome, SyncEngine};
+pub use autosync_controller::machine::Summary;
+pub use autosync_controller::{Control, PushOutcome, SyncEngine};
 pub use config::{ControllerConfig, MaControllerConfig, controller_config};
-pub use control::Control;
-pub use executor::{Command, Summary};
+pub use executor::Command;
 pub use persist::{PersistedState, STATE_KEY};
 pub use service::{Service, ServiceError};
 pub use status::{MaStateView, MaStatus, Status, status_from_store};

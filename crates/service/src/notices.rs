@@ -3,7 +3,7 @@
 //! reminders; the suppression state is kept in the store (meta
 //! `controller.notifications`) so a restart does not re-send or forget.
 
-use crate::executor::Notice;
+use autosync_controller::machine::Notice;
 use autosync_notify::{Event, Notifier, NotifyConfig, ObjectErrorSummary, SuppressionState};
 use autosync_store::Store;
 use std::sync::Arc;
@@ -11,6 +11,14 @@ use tokio::sync::mpsc;
 
 /// The meta key of the notifier's suppression state.
 pub const NOTIFY_STATE_KEY: &str = "controller.notifications";
+
+/// What the notifier's task is sent.
+pub(crate) enum NotifierMessage {
+    Notice(Notice),
+    /// A reload was accepted: notify through these settings from now on
+    /// (none: stop notifying), keeping what was already sent.
+    Reconfigure(Option<NotifyConfig>),
+}
 
 /// Per-object errors attached to a failed run's notification.
 const FIRST_ERRORS: usize = 10;
@@ -48,24 +56,31 @@ fn save_state(store: &dyn Store, state: &SuppressionState) {
 
 /// Starts the notifier's task; notices sent to the returned channel are
 /// handled in order. Without a configuration, notices are only logged
-/// (the executor logs them already). A reload's [`Notice::Reconfigure`]
-/// switches the settings, keeping the suppression state.
+/// (the machine logs them already). A reload's
+/// [`NotifierMessage::Reconfigure`] switches the settings, keeping the
+/// suppression state.
 pub(crate) fn spawn(
     config: Option<NotifyConfig>,
     store: Arc<dyn Store>,
-) -> (mpsc::UnboundedSender<Notice>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Notice>();
+) -> (
+    mpsc::UnboundedSender<NotifierMessage>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<NotifierMessage>();
     let handle = tokio::spawn(async move {
         let mut notifier = config.map(|c| Notifier::new(c, load_state(store.as_ref())));
-        while let Some(notice) = rx.recv().await {
-            if let Notice::Reconfigure(config) = notice {
-                let state = match &notifier {
-                    Some(n) => n.state().clone(),
-                    None => load_state(store.as_ref()),
-                };
-                notifier = config.map(|c| Notifier::new(c, state));
-                continue;
-            }
+        while let Some(message) = rx.recv().await {
+            let notice = match message {
+                NotifierMessage::Notice(notice) => notice,
+                NotifierMessage::Reconfigure(config) => {
+                    let state = match &notifier {
+                        Some(n) => n.state().clone(),
+                        None => load_state(store.as_ref()),
+                    };
+                    notifier = config.map(|c| Notifier::new(c, state));
+                    continue;
+                }
+            };
             let Some(notifier) = notifier.as_mut() else {
                 continue;
             };
@@ -146,6 +161,5 @@ fn event_of(notice: Notice) -> Option<Event> {
             trigger: "controller hook".to_owned(),
             message,
         },
-        Notice::Reconfigure(_) => return None,
     })
 }
