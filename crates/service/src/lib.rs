@@ -8,6 +8,7 @@
 //!   `SyncEngine` trait;
 //! - `executor`: the event loop: events in, the machine's effects carried
 //!   out (`jobs` on blocking threads, `persister` writing the state);
+//!   `wiring`: the commands and the machine's view of the configuration;
 //! - [`persist`]: the controller's state in the store's meta table;
 //! - [`status`]: per-MA state and queue, from the service or the store;
 //! - [`service`]: [`Service`], start-up (reconciliation, changes made while
@@ -24,13 +25,14 @@ pub mod persist;
 mod persister;
 pub mod service;
 pub mod status;
+mod wiring;
 
 pub use adapter::EngineAdapter;
 pub use autosync_controller::machine::Summary;
 pub use autosync_controller::{Control, PushOutcome, SyncEngine};
 pub use config::{ControllerConfig, MaControllerConfig, controller_config};
-pub use executor::Command;
 pub use persist::{PersistedState, STATE_KEY};
 pub use service::{Service, ServiceError};
 pub use status::{MaStateView, MaStatus, Status, status_from_store};
 pub use tokio_util::sync::CancellationToken;
+pub use wiring::Command;

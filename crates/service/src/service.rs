@@ -4,8 +4,9 @@
 //! finds until quiescent and returns, without starting triggers.
 
 use crate::config::ControllerConfig;
-use crate::executor::{Command, Executor, request_of, trigger_states};
+use crate::executor::Executor;
 use crate::persist::{self, PersistError};
+use crate::wiring::{Command, request_of, trigger_states};
 use autosync_controller::SyncEngine;
 use autosync_controller::machine::{Startup, Summary};
 use autosync_model::{RunRecord, RunStatus};
