@@ -117,8 +117,15 @@ fn render_state(state: &MaStateView) -> String {
             profile,
             status,
             attempts,
+            next_retry,
             ..
-        } => format!("failed: {profile} {status} after {attempts} attempt(s)"),
+        } => {
+            let mut text = format!("failed: {profile} {status} after {attempts} attempt(s)");
+            if let Some(at) = next_retry {
+                let _ = write!(text, "; next try at {}", at.format("%H:%M:%S UTC"));
+            }
+            text
+        }
         MaStateView::ThresholdExceeded { exceeded, .. } => format!(
             "threshold exceeded ({}): approve or reject",
             exceeded.join(", ")

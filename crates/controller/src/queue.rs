@@ -40,6 +40,11 @@ pub struct QueuedRequest {
     /// How many equal requests were merged into this one.
     #[serde(default)]
     pub merged: u64,
+    /// When its run started (set while it runs: the persisted `running`
+    /// requests carry it, so that after a crash the run that completed it
+    /// is told from an earlier run of the same profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 impl QueuedRequest {
@@ -134,6 +139,7 @@ impl MaQueue {
             chain: request.chain,
             enqueued_at,
             merged: 0,
+            started_at: None,
         };
         match placement {
             Placement::Front => self.items.push_front(queued),

@@ -49,12 +49,9 @@ const MA_KEYS: &[&str] = &[
     "enabled",
 ];
 
-/// Default time between two starts that would overlap.
-pub const DEFAULT_START_STAGGER: Duration = Duration::from_secs(1);
-/// Default period of reconciliation.
-pub const DEFAULT_RECONCILE_EVERY: Duration = Duration::from_secs(3600);
-/// Default time run history is kept.
-pub const DEFAULT_KEEP_HISTORY: Duration = Duration::from_secs(90 * 24 * 3600);
+pub use autosync_controller::machine::{
+    DEFAULT_KEEP_HISTORY, DEFAULT_RECONCILE_EVERY, DEFAULT_START_STAGGER,
+};
 
 /// The whole controller configuration.
 #[derive(Clone, Debug)]

@@ -91,13 +91,8 @@ pub enum BeforeDecision {
     Skip { reason: String },
 }
 
-/// What the after hook decided.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AfterDecision {
-    Continue,
-    StopMa { reason: String },
-    StopService { reason: String },
-}
+/// What the after hook decided (the controller's machine acts on it).
+pub use autosync_controller::machine::AfterDecision;
 
 /// A hook that failed; the decision next to it is the safe default.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -1,13 +1,15 @@
-//! The autosync service (`autosync run`): wires the triggers, the
-//! controller's pure core (queues, scheduler, `decide`, `reconcile`) and the
-//! engine together.
+//! The autosync service (`autosync run`): the thin shell around the
+//! controller's state machine (`autosync_controller::Machine`), wiring it
+//! to the triggers, the engine, the store and the notifier.
 //!
 //! - [`config`]: the controller's typed configuration from the raw
 //!   `[controller]` and `[ma.controller]` tables, with located diagnostics;
 //! - [`adapter`]: [`EngineAdapter`], our engine behind the controller's
 //!   `SyncEngine` trait;
-//! - `executor`: the event loop that starts runs and queues follow-ups;
-//! - [`persist`]: the queues and trigger states in the store's meta table;
+//! - `executor`: the event loop: events in, the machine's effects carried
+//!   out (`jobs` on blocking threads, `persister` writing the state);
+//!   `wiring`: the commands and the machine's view of the configuration;
+//! - [`persist`]: the controller's state in the store's meta table;
 //! - [`status`]: per-MA state and queue, from the service or the store;
 //! - [`service`]: [`Service`], start-up (reconciliation, changes made while
 //!   stopped), triggers, the executor, and graceful stop;
@@ -15,23 +17,25 @@
 
 pub mod adapter;
 pub mod config;
-pub mod control;
 pub mod discover;
 mod executor;
 pub mod hooks;
+mod jobs;
 mod notices;
 pub mod persist;
+mod persister;
 pub mod service;
 pub mod service_lease;
 pub mod status;
+mod wiring;
 
 pub use adapter::EngineAdapter;
-pub use autosync_controller::{PushOutcome, SyncEngine};
+pub use autosync_controller::machine::Summary;
+pub use autosync_controller::{Control, PushOutcome, SyncEngine};
 pub use config::{ControllerConfig, MaControllerConfig, controller_config};
-pub use control::Control;
-pub use executor::{Command, Summary};
 pub use persist::{PersistedState, STATE_KEY};
 pub use service::{Service, ServiceError};
 pub use service_lease::{ServiceLease, ServiceLeaseError};
 pub use status::{MaStateView, MaStatus, Status, status_from_store, status_from_store_alone};
 pub use tokio_util::sync::CancellationToken;
+pub use wiring::Command;

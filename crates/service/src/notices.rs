@@ -3,8 +3,7 @@
 //! reminders; the suppression state is kept in the store (meta
 //! `controller.notifications`) so a restart does not re-send or forget.
 
-use crate::executor::Notice;
-use autosync_model::{RunRecord, RunStatus};
+use autosync_controller::machine::Notice;
 use autosync_notify::{Event, Notifier, NotifyConfig, ObjectErrorSummary, SuppressionState};
 use autosync_store::Store;
 use std::sync::Arc;
@@ -12,6 +11,14 @@ use tokio::sync::mpsc;
 
 /// The meta key of the notifier's suppression state.
 pub const NOTIFY_STATE_KEY: &str = "controller.notifications";
+
+/// What the notifier's task is sent.
+pub(crate) enum NotifierMessage {
+    Notice(Notice),
+    /// A reload was accepted: notify through these settings from now on
+    /// (none: stop notifying), keeping what was already sent.
+    Reconfigure(Option<NotifyConfig>),
+}
 
 /// Per-object errors attached to a failed run's notification.
 const FIRST_ERRORS: usize = 10;
@@ -49,24 +56,31 @@ fn save_state(store: &dyn Store, state: &SuppressionState) {
 
 /// Starts the notifier's task; notices sent to the returned channel are
 /// handled in order. Without a configuration, notices are only logged
-/// (the executor logs them already). A reload's [`Notice::Reconfigure`]
-/// switches the settings, keeping the suppression state.
+/// (the machine logs them already). A reload's
+/// [`NotifierMessage::Reconfigure`] switches the settings, keeping the
+/// suppression state.
 pub(crate) fn spawn(
     config: Option<NotifyConfig>,
     store: Arc<dyn Store>,
-) -> (mpsc::UnboundedSender<Notice>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Notice>();
+) -> (
+    mpsc::UnboundedSender<NotifierMessage>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<NotifierMessage>();
     let handle = tokio::spawn(async move {
         let mut notifier = config.map(|c| Notifier::new(c, load_state(store.as_ref())));
-        while let Some(notice) = rx.recv().await {
-            if let Notice::Reconfigure(config) = notice {
-                let state = match &notifier {
-                    Some(n) => n.state().clone(),
-                    None => load_state(store.as_ref()),
-                };
-                notifier = config.map(|c| Notifier::new(c, state));
-                continue;
-            }
+        while let Some(message) = rx.recv().await {
+            let notice = match message {
+                NotifierMessage::Notice(notice) => notice,
+                NotifierMessage::Reconfigure(config) => {
+                    let state = match &notifier {
+                        Some(n) => n.state().clone(),
+                        None => load_state(store.as_ref()),
+                    };
+                    notifier = config.map(|c| Notifier::new(c, state));
+                    continue;
+                }
+            };
             let Some(notifier) = notifier.as_mut() else {
                 continue;
             };
@@ -147,74 +161,5 @@ fn event_of(notice: Notice) -> Option<Event> {
             trigger: "controller hook".to_owned(),
             message,
         },
-        Notice::Reconfigure(_) => return None,
     })
-}
-
-/// Logs the end of a run the service started. A run that stopped is a
-/// WARN with why (the first step's error text; see [`stop_reason`]),
-/// except an operator's cancel or a graceful stop (`stopped-user-requested`:
-/// INFO, it was asked for); one that completed with per-object errors is a
-/// WARN with their count and where to read them; any other end is INFO.
-pub(crate) fn log_run_ended(record: &RunRecord) {
-    let errors: u64 = record.steps.iter().map(|s| s.errors).sum();
-    if record.status == RunStatus::StoppedUserRequested {
-        tracing::info!(
-            ma = %record.ma, profile = %record.profile, run_id = record.id,
-            status = %record.status, "run ended: {}", stop_reason(record)
-        );
-    } else if record.status.is_stopped() {
-        tracing::warn!(
-            ma = %record.ma, profile = %record.profile, run_id = record.id,
-            status = %record.status, "run stopped: {}", stop_reason(record)
-        );
-    } else if matches!(
-        record.status,
-        RunStatus::CompletedImportErrors
-            | RunStatus::CompletedSyncErrors
-            | RunStatus::CompletedExportErrors
-    ) {
-        tracing::warn!(
-            ma = %record.ma, profile = %record.profile, run_id = record.id,
-            status = %record.status,
-            "run ended with {errors} per-object error(s) (`autosync history {}` lists them)",
-            record.id
-        );
-    } else {
-        tracing::info!(
-            ma = %record.ma, profile = %record.profile, run_id = record.id,
-            status = %record.status, "run ended"
-        );
-    }
-}
-
-/// Why a run stopped, in words: its status, then the error text of the
-/// step that stopped it (else of the first step that has one), else where
-/// to look.
-pub(crate) fn stop_reason(record: &RunRecord) -> String {
-    let stopping = record
-        .steps
-        .iter()
-        .enumerate()
-        .find(|(_, s)| s.status.is_stopped() && s.message.is_some())
-        .or_else(|| {
-            record
-                .steps
-                .iter()
-                .enumerate()
-                .find(|(_, s)| s.message.is_some())
-        });
-    match stopping {
-        Some((i, step)) => format!(
-            "{} at step {} {}: {}",
-            record.status,
-            i + 1,
-            step.step_type,
-            step.message.as_deref().unwrap_or_default()
-        ),
-        None => format!(
-            "{} (no error text recorded; `autosync history {}` shows the run)",
-            record.status, record.id
-        ),
-    }
 }

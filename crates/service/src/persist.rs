@@ -1,102 +1,15 @@
 //! The controller's state kept in the store's meta table as JSON, written
-//! after every change and read at start: the per-MA queues, the requests
-//! that were running (queued again after a crash, so no requested run is
-//! lost) and the triggers' persisted states.
+//! after every change (off the event loop, by the executor's writer) and
+//! read at start: the per-MA queues, the requests that were running
+//! (queued again after a crash, so no requested run is lost), the
+//! triggers' persisted states and what was decided about each MA. The
+//! state itself is the machine's ([`PersistedState`]).
 
-use autosync_controller::{QueuedRequest, Queues, Request};
-use autosync_model::{RunId, RunStatus};
+pub use autosync_controller::machine::{Failed, HeldThreshold, MaControl, PersistedState, Since};
 use autosync_store::{Store, StoreError};
-use autosync_triggers::TriggerState;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// The meta key of the controller's state.
 pub const STATE_KEY: &str = "controller.state";
-
-/// What the controller persists.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PersistedState {
-    #[serde(default)]
-    pub queues: Queues,
-    /// Requests whose run had started when the state was written.
-    #[serde(default)]
-    pub running: Vec<QueuedRequest>,
-    /// MA → trigger key → state.
-    #[serde(default)]
-    pub triggers: BTreeMap<String, BTreeMap<String, TriggerState>>,
-    /// What operators and the controller decided about each MA.
-    #[serde(default)]
-    pub mas: BTreeMap<String, MaControl>,
-    /// Maintenance mode: no run starts anywhere.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub maintenance: Option<Since>,
-    /// The newest run the controller has seen (its own or not): runs after
-    /// it were started by someone else while the service was not looking.
-    #[serde(default)]
-    pub last_seen_run: RunId,
-}
-
-/// Who did something, and when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Since {
-    pub by: String,
-    pub at: DateTime<Utc>,
-}
-
-/// One MA's controller state that survives a restart.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MaControl {
-    /// An operator's start (`true`) or stop (`false`); it wins over the
-    /// configuration's `auto_start` from then on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub started: Option<bool>,
-    /// Triggers paused: their requests wait in `deferred`.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub paused: bool,
-    /// Trigger requests that came while paused (one per profile), queued on
-    /// resume: a paused trigger never loses a change.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub deferred: Vec<Request>,
-    /// Consecutive runs of this MA that ended in a retryable status.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub attempts: u32,
-    /// Retries used up: the MA is failed (still retried, at the capped
-    /// backoff, until a run succeeds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed: Option<Failed>,
-    /// An import went over a staging threshold: the cycle of this MA waits
-    /// for an operator.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub threshold: Option<HeldThreshold>,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
-/// Why an MA is failed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Failed {
-    pub profile: String,
-    pub status: RunStatus,
-    pub run_id: RunId,
-    pub attempts: u32,
-    pub since: DateTime<Utc>,
-}
-
-/// What a staging threshold holds back.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HeldThreshold {
-    /// The import run that went over.
-    pub run_id: RunId,
-    pub profile: String,
-    /// Each threshold exceeded, e.g. `deletes 120 > 10% (12.0% of 1000 objects)`.
-    pub exceeded: Vec<String>,
-    /// The follow-ups that wait for approval.
-    pub held: Vec<Request>,
-    pub since: DateTime<Utc>,
-}
 
 /// Why the state could not be read or written.
 #[derive(Debug, thiserror::Error)]

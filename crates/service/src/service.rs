@@ -1,12 +1,14 @@
-//! The service: start-up (interrupted requests queued again, reconciliation,
+//! The service: start-up (the persisted state and what the store says,
 //! sources changed while the service was stopped), the triggers, the
 //! executor, and graceful stop. `run(once = true)` processes what start-up
 //! finds until quiescent and returns, without starting triggers.
 
 use crate::config::ControllerConfig;
-use crate::executor::{Command, Executor, Summary};
+use crate::executor::Executor;
 use crate::persist::{self, PersistError};
+use crate::wiring::{Command, request_of, trigger_states};
 use autosync_controller::SyncEngine;
+use autosync_controller::machine::{Startup, Summary};
 use autosync_model::{RunRecord, RunStatus};
 use autosync_store::Store;
 use autosync_triggers::{
@@ -26,6 +28,8 @@ pub enum ServiceError {
     Persist(#[from] PersistError),
     #[error("the triggers of management agent `{ma}` cannot be built: {message}")]
     Triggers { ma: String, message: String },
+    #[error("the service's start-up failed: {0}")]
+    Startup(String),
 }
 
 /// Scripts see the store's run history.
@@ -98,7 +102,7 @@ impl Service {
     /// Builds every MA's triggers with their persisted states.
     fn build_triggers(
         &self,
-        states: &BTreeMap<String, BTreeMap<String, autosync_triggers::TriggerState>>,
+        states: &BTreeMap<String, BTreeMap<String, serde_json::Value>>,
     ) -> Result<BTreeMap<String, TriggerSet>, ServiceError> {
         let empty = BTreeMap::new();
         let mut sets = BTreeMap::new();
@@ -113,15 +117,17 @@ impl Service {
                 default_watch_path: ma.connector_path.as_deref(),
                 profiles: &profiles,
             };
-            let set = TriggerSet::build(&ctx, &ma.triggers, states.get(name).unwrap_or(&empty))
-                .map_err(|errors| ServiceError::Triggers {
+            let states = trigger_states(name, states.get(name).unwrap_or(&empty));
+            let set = TriggerSet::build(&ctx, &ma.triggers, &states).map_err(|errors| {
+                ServiceError::Triggers {
                     ma: name.clone(),
                     message: errors
                         .iter()
                         .map(ToString::to_string)
                         .collect::<Vec<_>>()
                         .join("; "),
-                })?;
+                }
+            })?;
             if let Some(at) = last_import(self.store.as_ref(), name) {
                 set.record_import(at);
             }
@@ -196,18 +202,22 @@ impl Service {
         drop(commands_tx);
         let (notices, notifier) =
             crate::notices::spawn(config.notifications.clone(), store.clone());
-        let mut executor =
-            Executor::new(engine, store.clone(), config, state).with_notices(notices);
-        executor.requeue_interrupted();
-        executor.skip_past_runs();
-        executor.reconcile();
-        executor.check_rules_applied();
-        for request in initial {
-            executor.trigger_request(request);
-        }
-        let summary = executor
+        let startup = Startup {
+            state,
+            initial: initial.into_iter().map(request_of).collect(),
+            ..Startup::default()
+        };
+        let mas: Vec<String> = config.mas.keys().cloned().collect();
+        let (e, s) = (engine.clone(), store.clone());
+        let startup = tokio::task::spawn_blocking(move || {
+            crate::jobs::startup(e.as_ref(), s.as_ref(), &mas, startup)
+        })
+        .await
+        .map_err(|e| ServiceError::Startup(e.to_string()))?;
+        let (answers_tx, answers_rx) = mpsc::unbounded_channel();
+        let summary = Executor::new(engine, store, config, once, notices, answers_tx)
             .with_triggers(std::mem::take(&mut sets), deps)
-            .run(once, events_rx, commands_rx, shutdown)
+            .run(startup, events_rx, commands_rx, answers_rx, shutdown)
             .await;
         drop(events_tx);
         // The executor is gone, so is the notices' sender: the notifier

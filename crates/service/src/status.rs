@@ -1,112 +1,16 @@
-//! What a dashboard shows per MA: its state (idle, running a profile,
-//! waiting and why, stopped) and its queue. The running service answers
-//! from memory; without a service, [`status_from_store`] reads the
-//! persisted state.
+//! What a dashboard shows per MA. The running service answers from the
+//! machine's memory ([`autosync_controller::Machine::status`]); without a
+//! service, [`status_from_store`] reads the persisted state. Both decide
+//! each MA's state with the machine's one precedence
+//! ([`autosync_controller::machine::state_view`]).
 
 use crate::config::ControllerConfig;
-use crate::persist::{self, MaControl, PersistError, Since};
-use autosync_controller::{QueuedRequest, Request};
-use autosync_model::{RunId, RunRecord, RunStatus};
+use crate::persist::{self, PersistError};
+use autosync_controller::QueuedRequest;
+pub use autosync_controller::machine::{MaStateView, MaStatus, Status};
+use autosync_controller::machine::{StateFacts, state_view};
 use autosync_store::Store;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// One MA's state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "kebab-case")]
-pub enum MaStateView {
-    Idle,
-    Running {
-        profile: String,
-        reason: String,
-        /// The current step (`None` while the run starts).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        step: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        step_index: Option<usize>,
-        /// Objects the step processed so far.
-        #[serde(default)]
-        processed: u64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        expected: Option<u64>,
-    },
-    Waiting {
-        reason: String,
-    },
-    Stopped,
-    /// The MA is not in the configuration the service runs.
-    Disabled,
-    /// Retries are used up; the MA is still retried at the capped backoff.
-    Failed {
-        profile: String,
-        status: RunStatus,
-        run_id: RunId,
-        attempts: u32,
-        since: DateTime<Utc>,
-    },
-    /// An import went over a staging threshold: the MA's syncs wait for
-    /// `autosync approve` or `autosync reject`.
-    ThresholdExceeded {
-        run_id: RunId,
-        exceeded: Vec<String>,
-        /// The held requests' profiles.
-        held: Vec<String>,
-    },
-    /// Requests are queued but no service runs to start them.
-    Queued,
-}
-
-impl MaStateView {
-    /// The state an MA's persisted control shows, when it overrides the
-    /// others: a held staging threshold, then the failed state.
-    pub fn from_control(control: &MaControl) -> Option<MaStateView> {
-        if let Some(t) = &control.threshold {
-            return Some(MaStateView::ThresholdExceeded {
-                run_id: t.run_id,
-                exceeded: t.exceeded.clone(),
-                held: t.held.iter().map(|r| r.profile.clone()).collect(),
-            });
-        }
-        control.failed.as_ref().map(|f| MaStateView::Failed {
-            profile: f.profile.clone(),
-            status: f.status,
-            run_id: f.run_id,
-            attempts: f.attempts,
-            since: f.since,
-        })
-    }
-}
-
-/// One MA in the status.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MaStatus {
-    #[serde(flatten)]
-    pub state: MaStateView,
-    pub queue: Vec<QueuedRequest>,
-    /// Triggers paused (their requests wait in `deferred`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub paused: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub deferred: Vec<Request>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_run: Option<RunRecord>,
-    /// Why the MA needs a full sync (its rules changed since its last
-    /// one), while none has run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub full_sync_needed: Option<String>,
-}
-
-/// The status of every MA.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Status {
-    /// Whether a running service answered (else: read from the store).
-    pub service: bool,
-    /// Maintenance mode: who turned it on, and when.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub maintenance: Option<Since>,
-    pub mas: BTreeMap<String, MaStatus>,
-}
 
 /// The status read from the store when no service runs.
 pub fn status_from_store(
@@ -174,18 +78,17 @@ fn from_store(
             .map(|q| q.iter().cloned().collect())
             .unwrap_or_default();
         let control = state.mas.get(name);
-        let started = control.and_then(|c| c.started).unwrap_or(ma.auto_start);
-        let state_view = if !ma.enabled {
-            MaStateView::Disabled
-        } else if let Some(v) = control.and_then(MaStateView::from_control) {
-            v
-        } else if !started {
-            MaStateView::Stopped
-        } else if queue.is_empty() {
-            MaStateView::Idle
-        } else {
-            MaStateView::Queued
-        };
+        let state_view = state_view(StateFacts {
+            running: None,
+            enabled: ma.enabled,
+            control,
+            started: control.and_then(|c| c.started).unwrap_or(ma.auto_start),
+            queued: !queue.is_empty(),
+            maintenance: state.maintenance.is_some(),
+            waiting: None,
+            next_retry: None,
+            service: false,
+        });
         let last_run = read.runs(Some(name), 1)?.into_iter().next();
         mas.insert(
             name.clone(),

@@ -6,6 +6,8 @@
 
 mod blackouts;
 mod cycle;
+mod machine;
+mod machine_life;
 mod profiles;
 mod properties;
 mod queues;

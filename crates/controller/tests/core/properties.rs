@@ -1,37 +1,118 @@
-//! Property tests of the controller's invariants, driving decide, the
-//! queues and the scheduler together in the simulated loop of `sim`.
+//! Property tests of the controller's invariants, driving the real state
+//! machine in the simulated world of `sim`, in every run mode, with the
+//! hard cases in the mix: crashes and restarts mid-cycle (the persisted
+//! state round-tripped through JSON, then reconciled with the store), runs
+//! started outside the service, blackout windows opening and closing,
+//! cancels, outages that fail an MA and end, staging thresholds approved
+//! or rejected, reloads, and `run_immediate` storms against a waiting sync.
 
-use crate::sim::{MAS, Sim};
-use autosync_controller::{Request, RunMode};
+use crate::sim::{MAS, Setup, Sim};
+use autosync_controller::machine::Answer;
+use autosync_controller::{Control, Request, RunMode};
 use autosync_model::RunReason;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
 enum Action {
-    /// A trigger (or an operator) asks for a profile.
+    /// A trigger asks for a profile.
     Trigger {
         ma: usize,
         profile: usize,
         run_immediate: bool,
         exclusive: bool,
     },
+    /// An operator queues a profile.
+    Queue {
+        ma: usize,
+        profile: usize,
+    },
     /// The connected system changed `n` objects.
-    Change { ma: usize, n: u64 },
-    /// An operator stops or starts an MA.
-    Toggle { ma: usize },
+    Change {
+        ma: usize,
+        n: u64,
+    },
     /// One of the runs in progress ends.
-    Complete { pick: usize, stopped: bool },
+    Complete {
+        pick: usize,
+        stopped: bool,
+    },
+    /// One answer of the engine or store comes back (in any order).
+    Deliver {
+        pick: usize,
+    },
+    /// Time passes.
+    Advance {
+        secs: i64,
+    },
+    /// An operator cancels the MA's run.
+    Cancel {
+        ma: usize,
+    },
+    /// An operator stops or starts an MA.
+    Toggle {
+        ma: usize,
+    },
+    /// An operator pauses or resumes an MA's triggers.
+    Pause {
+        ma: usize,
+    },
+    /// Another process runs a profile (the CLI, without the service).
+    External {
+        ma: usize,
+        profile: usize,
+    },
+    ExternalEnd {
+        pick: usize,
+    },
+    /// A connected system goes down, or comes back.
+    Outage {
+        ma: usize,
+    },
+    Approve {
+        ma: usize,
+    },
+    Reject {
+        ma: usize,
+    },
+    ClearQueue {
+        ma: usize,
+    },
+    /// The service dies (runs in flight die, or had completed) and starts.
+    Crash {
+        completed_first: bool,
+    },
+    /// A graceful stop and a start.
+    Restart,
+    Reload {
+        without_import_sync: bool,
+        rules_changed: bool,
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
+    let ma = || 0..MAS.len();
     prop_oneof![
-        3 => (0..MAS.len(), 0..8usize, prop::bool::weighted(0.15), prop::bool::weighted(0.1)).prop_map(
+        6 => (ma(), 0..8usize, prop::bool::weighted(0.15), prop::bool::weighted(0.1)).prop_map(
             |(ma, profile, run_immediate, exclusive)| Action::Trigger { ma, profile, run_immediate, exclusive }
         ),
-        2 => (0..MAS.len(), 1..5u64).prop_map(|(ma, n)| Action::Change { ma, n }),
-        4 => (any::<usize>(), prop::bool::weighted(0.15)).prop_map(|(pick, stopped)| Action::Complete { pick, stopped }),
-        1 => (0..MAS.len()).prop_map(|ma| Action::Toggle { ma }),
+        1 => (ma(), 0..8usize).prop_map(|(ma, profile)| Action::Queue { ma, profile }),
+        4 => (ma(), 1..5u64).prop_map(|(ma, n)| Action::Change { ma, n }),
+        8 => (any::<usize>(), prop::bool::weighted(0.15)).prop_map(|(pick, stopped)| Action::Complete { pick, stopped }),
+        4 => any::<usize>().prop_map(|pick| Action::Deliver { pick }),
+        2 => (1..1200i64).prop_map(|secs| Action::Advance { secs }),
+        1 => ma().prop_map(|ma| Action::Cancel { ma }),
+        1 => ma().prop_map(|ma| Action::Toggle { ma }),
+        1 => ma().prop_map(|ma| Action::Pause { ma }),
+        1 => (ma(), 0..8usize).prop_map(|(ma, profile)| Action::External { ma, profile }),
+        1 => any::<usize>().prop_map(|pick| Action::ExternalEnd { pick }),
+        1 => ma().prop_map(|ma| Action::Outage { ma }),
+        1 => ma().prop_map(|ma| Action::Approve { ma }),
+        1 => ma().prop_map(|ma| Action::Reject { ma }),
+        1 => ma().prop_map(|ma| Action::ClearQueue { ma }),
+        1 => any::<bool>().prop_map(|completed_first| Action::Crash { completed_first }),
+        1 => Just(Action::Restart),
+        1 => (any::<bool>(), any::<bool>()).prop_map(|(without_import_sync, rules_changed)| Action::Reload { without_import_sync, rules_changed }),
     ]
 }
 
@@ -43,8 +124,37 @@ fn run_mode() -> impl Strategy<Value = RunMode> {
     ]
 }
 
-/// Plays the actions, scheduling after each (the invariants are checked
-/// after every start).
+fn setup() -> impl Strategy<Value = Setup> {
+    (
+        run_mode(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        prop::option::of(2..8u64),
+    )
+        .prop_map(|(mode, lock_group, stagger, blackout, threshold)| Setup {
+            mode,
+            lock_group,
+            stagger,
+            blackout,
+            threshold,
+            ..Setup::default()
+        })
+}
+
+/// The MA's profile at `index` (modulo).
+fn profile_of(sim: &Sim, ma: &str, index: usize) -> String {
+    let profiles: Vec<String> = sim
+        .machine
+        .config()
+        .mas
+        .get(ma)
+        .map(|m| m.info.profiles.keys().cloned().collect())
+        .unwrap_or_default();
+    profiles[index % profiles.len()].clone()
+}
+
+/// Plays the actions (the invariants are checked after every start).
 fn play(sim: &mut Sim, actions: &[Action]) {
     for action in actions {
         match action {
@@ -54,29 +164,83 @@ fn play(sim: &mut Sim, actions: &[Action]) {
                 run_immediate,
                 exclusive,
             } => {
-                let ma = MAS[*ma];
-                let profiles = sim.profiles(ma);
-                let mut request =
-                    Request::trigger(ma, &profiles[profile % profiles.len()], "storm");
-                request.run_immediate = *run_immediate;
-                request.exclusive = *exclusive;
-                sim.push(request);
+                let p = profile_of(sim, MAS[*ma], *profile);
+                sim.trigger(MAS[*ma], &p, *run_immediate, *exclusive);
+            }
+            Action::Queue { ma, profile } => {
+                let p = profile_of(sim, MAS[*ma], *profile);
+                let answer = sim.queue(MAS[*ma], &p);
+                if let Answer::Queued(Err(e)) = answer {
+                    // Only a sync held by a staging threshold is refused.
+                    assert!(e.contains("staging threshold"), "{e}");
+                    sim.made.pop();
+                }
             }
             Action::Change { ma, n } => {
-                *sim.world.source.entry(MAS[*ma].to_owned()).or_default() += n
+                *sim.world.source.entry(MAS[*ma].to_owned()).or_default() += n;
             }
             Action::Complete { pick, stopped } => sim.complete(*pick, *stopped),
+            Action::Deliver { pick } => sim.deliver(*pick),
+            Action::Advance { secs } => sim.advance(*secs),
+            Action::Cancel { ma } => {
+                let _ = sim.control(Control::Cancel, Some(MAS[*ma]));
+            }
             Action::Toggle { ma } => {
-                let queued = sim.queues.get(MAS[*ma]).map_or(0, |q| q.len());
-                sim.toggle(MAS[*ma]);
-                if sim.stopped_mas.contains(MAS[*ma]) {
-                    sim.schedule();
-                    let kept = sim.queues.get(MAS[*ma]).map_or(0, |q| q.len());
+                let ma = MAS[*ma];
+                if let Some(i) = sim.stopped_mas.iter().position(|m| m == ma) {
+                    sim.stopped_mas.remove(i);
+                    sim.control(Control::Start, Some(ma)).unwrap();
+                } else {
+                    let queued = sim.machine.state().queues.get(ma).map_or(0, |q| q.len());
+                    sim.control(Control::Stop, Some(ma)).unwrap();
+                    sim.stopped_mas.push(ma.to_owned());
+                    let kept = sim.machine.state().queues.get(ma).map_or(0, |q| q.len());
                     assert_eq!(kept, queued, "stopping an MA keeps its queue");
                 }
             }
+            Action::Pause { ma } => {
+                let ma = MAS[*ma];
+                if let Some(i) = sim.paused_mas.iter().position(|m| m == ma) {
+                    sim.paused_mas.remove(i);
+                    sim.control(Control::Resume, Some(ma)).unwrap();
+                } else {
+                    sim.control(Control::Pause, Some(ma)).unwrap();
+                    sim.paused_mas.push(ma.to_owned());
+                }
+            }
+            Action::External { ma, profile } => {
+                let p = profile_of(sim, MAS[*ma], *profile);
+                sim.external_start(MAS[*ma], &p);
+            }
+            Action::ExternalEnd { pick } => sim.external_end(*pick),
+            Action::Outage { ma } => {
+                let ma = MAS[*ma].to_owned();
+                if !sim.world.down.remove(&ma) {
+                    sim.world.down.insert(ma);
+                }
+            }
+            Action::Approve { ma } => {
+                let _ = sim.control(Control::Approve, Some(MAS[*ma]));
+            }
+            Action::Reject { ma } => {
+                let ma = MAS[*ma];
+                if sim.control(Control::Reject, Some(ma)).is_ok() {
+                    sim.allow_drops(ma, true);
+                }
+            }
+            Action::ClearQueue { ma } => {
+                sim.allow_drops(MAS[*ma], false);
+                sim.control(Control::ClearQueue, Some(MAS[*ma])).unwrap();
+            }
+            Action::Crash { completed_first } => sim.crash(*completed_first),
+            Action::Restart => sim.stop_and_start(),
+            Action::Reload {
+                without_import_sync,
+                rules_changed,
+            } => {
+                sim.reload(*without_import_sync, *rules_changed);
+            }
         }
-        sim.schedule();
     }
 }
 
@@ -93,34 +257,29 @@ impl Picks {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(150))]
 
     #[test]
-    fn the_cycle_should_settle_with_every_rule_kept_when_counters_converge(
-        mode in run_mode(),
+    fn the_cycle_should_settle_with_every_rule_kept_and_no_request_lost(
+        setup in setup(),
         actions in vec(action(), 0..80),
         echoes in 0u32..6,
         seed in any::<u64>(),
         stops in any::<bool>(),
-        lock_group in any::<bool>(),
     ) {
-        let mut sim = Sim::new(mode, Some(echoes));
-        if lock_group {
-            sim = sim.with_lock_group();
-        }
+        let mut sim = Sim::new(Setup { echoes: Some(echoes), ..setup });
         play(&mut sim, &actions);
-        sim.stopped_mas.clear();
+        sim.check_no_request_lost();
+        sim.operators_step_in();
         let mut picks = Picks(seed | 1);
-        let steps = sim.settle(|| { let (pick, stop) = picks.next(); (pick, stop && stops) }, 5_000);
+        let steps = sim.settle(|| { let (pick, stop) = picks.next(); (pick, stop && stops) }, 50_000);
         prop_assert!(steps.is_some(), "the cycle did not settle");
         prop_assert!(sim.world.quiescent(), "connector spaces still hold work: {:?}", sim.world.cs);
-        prop_assert_eq!(sim.oscillations(), 0, "reports: {:?}", sim.reports);
-        prop_assert_eq!(sim.queues.total(), 0);
-        if sim.stopped_runs == 0 {
-            // Without stopped runs, the follow-ups alone finish the cycle:
-            // reconciliation finds nothing left.
-            prop_assert_eq!(sim.reconciled, 0);
-        }
+        prop_assert_eq!(sim.oscillations(), 0, "notices: {:?}", sim.notices);
+        prop_assert_eq!(sim.machine.state().queues.total(), 0);
+        prop_assert!(sim.machine.state().mas.values().all(|c| c.failed.is_none() && c.threshold.is_none()),
+            "an MA is still failed or held: {:?}", sim.machine.state().mas);
+        sim.check_no_request_lost();
     }
 
     #[test]
@@ -129,61 +288,67 @@ proptest! {
         actions in vec(action(), 0..40),
         seed in any::<u64>(),
     ) {
-        let mut sim = Sim::new(mode, None);
+        let mut sim = Sim::new(Setup::mode(mode));
         play(&mut sim, &actions);
-        sim.stopped_mas.clear();
+        sim.operators_step_in();
         *sim.world.source.entry("hr".into()).or_default() += 1;
-        sim.push(Request::trigger("hr", "delta-import", "storm"));
+        sim.trigger("hr", "delta-import", false, false);
         let mut picks = Picks(seed | 1);
-        let steps = sim.settle(|| picks.next(), 10_000);
+        let steps = sim.settle(|| picks.next(), 50_000);
         prop_assert!(steps.is_some(), "the loop was never stopped");
         prop_assert!(sim.oscillations() > 0, "a loop that never converges must be reported");
-        prop_assert_eq!(sim.queues.total(), 0);
+        prop_assert_eq!(sim.machine.state().queues.total(), 0);
     }
 
     #[test]
-    fn no_request_should_be_lost_or_queued_twice_under_trigger_storms(
-        mode in run_mode(),
+    fn no_request_should_be_lost_or_queued_twice_under_storms_crashes_and_restarts(
+        setup in setup(),
         actions in vec(action(), 0..200),
     ) {
-        let mut sim = Sim::new(mode, Some(2));
+        let mut sim = Sim::new(Setup { echoes: Some(2), ..setup });
         play(&mut sim, &actions);
-        // Every push is started, still queued, or merged into a queued one
-        // (checked at the merge); `check_invariants` compared the queues
-        // with the pushes' outcomes after every start.
-        let accounted = sim.started.len() as u64 + sim.live.len() as u64 + sim.merged;
-        prop_assert_eq!(sim.pushes, accounted);
-        sim.check_invariants();
+        sim.check_no_request_lost();
+        for (ma, q) in sim.machine.state().queues.iter() {
+            let mut keys = std::collections::BTreeSet::new();
+            for r in q.iter() {
+                prop_assert!(keys.insert((r.profile.clone(), r.exclusive)), "duplicate {} queued on {}", r.profile, ma);
+            }
+        }
     }
 
     #[test]
-    fn a_waiting_sync_should_not_starve_under_a_continuous_import_storm(
-        seed in any::<u64>(),
+    fn a_waiting_sync_should_not_starve_under_a_run_immediate_storm(
+        mode in run_mode(),
         busy_first in vec(0..MAS.len(), 0..6),
+        run_immediate in any::<bool>(),
     ) {
-        let mut sim = Sim::new(RunMode::Supported, Some(0));
+        let mut sim = Sim::new(Setup { echoes: Some(0), ..Setup::mode(mode) });
         for ma in &busy_first {
-            sim.push(Request::trigger(MAS[*ma], "full-import", "storm"));
+            sim.trigger(MAS[*ma], "full-import", false, false);
         }
-        sim.schedule();
-        let sync = sim.push(Request {
+        let sync = Request {
             reason: RunReason::FollowUp { run_id: 1, because: "staged 1 change (1 update)".into() },
             ..Request::trigger("hr", "delta-sync", "cycle")
-        }).id();
-        let mut picks = Picks(seed | 1);
+        };
+        sim.handle(autosync_controller::machine::Event::Triggered(sync));
         let bound = 2 * MAS.len() + 2;
         let mut started_after = None;
         for completions in 0..=bound {
-            for ma in MAS {
-                sim.push(Request::trigger(ma, "full-import", "storm"));
-            }
-            sim.schedule();
-            if sim.started.iter().any(|(id, _, _)| *id == sync) {
+            if sim.starts.iter().any(|s| s.ma == "hr" && s.profile == "delta-sync") {
                 started_after = Some(completions);
                 break;
             }
-            let (pick, _) = picks.next();
-            sim.complete(pick, false);
+            // The storm asks on every other MA (on the sync's own MA a
+            // `run_immediate` request goes before it, by definition).
+            for ma in MAS.iter().filter(|m| **m != "hr") {
+                sim.trigger(ma, "full-import", run_immediate, false);
+            }
+            if sim.flights.is_empty() {
+                match sim.wake { Some(at) => sim.advance_to(at), None => break }
+                continue;
+            }
+            // Runs end in the order they started.
+            sim.complete(0, false);
         }
         prop_assert!(started_after.is_some(), "the sync still waits after {} completions", bound);
     }

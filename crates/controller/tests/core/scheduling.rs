@@ -19,6 +19,7 @@ fn head(ma: &str, profile: &str, t: i64) -> QueuedRequest {
         chain: Vec::new(),
         enqueued_at: at(t),
         merged: 0,
+        started_at: None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! End-to-end tests of the controller's operations through the real
 //! Service + Engine + SQLite store + file/SQLite connectors on copies of
 //! the quickstart: retries and the failed state, staging thresholds,
-//! operators' controls, blackout windows, hooks, reload, notifications,
+//! operators' controls, hooks, reload, notifications,
 //! and one test per known problem of the original (`known_problems`).
 //! Peers (webhook receiver, SMTP server) are real, on loopback.
 
@@ -9,7 +9,6 @@
 
 mod support;
 
-mod blackouts;
 mod controls;
 mod email;
 mod hooks;

@@ -1,7 +1,8 @@
 //! Operators' controls of a running service: start/stop (per MA or all),
 //! cancel a run, clear a queue, pause/resume triggers, approve/reject what
 //! a threshold stopped, and maintenance mode. The CLI and the HTTP API send
-//! them as [`crate::Command::Control`]; the executor answers with a
+//! them to the service, whose state machine
+//! ([`Event::Control`](crate::machine::Event::Control)) answers with a
 //! sentence saying what it did, or an error naming what was wrong.
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,383 @@
+//! Operators' requests and controls, and trigger requests: queue a
+//! profile, start/stop, cancel, clear a queue, pause/resume triggers
+//! (their requests deferred, never lost), approve/reject what a threshold
+//! stopped, maintenance mode. Each answer says what was done, or what is
+//! wrong.
+
+use super::state::Since;
+use super::{Answer, Effect, Machine, ReplyId, Stops, count_mas};
+use crate::control::Control;
+use crate::request::Request;
+use crate::scheduler::MaState;
+use autosync_model::RunReason;
+use chrono::{DateTime, Utc};
+
+impl Machine {
+    /// A trigger's request: queued, or deferred while the MA's triggers
+    /// are paused.
+    pub(super) fn trigger_request(&mut self, request: Request, now: DateTime<Utc>) {
+        let control = self.control_of(&request.ma);
+        if control.paused {
+            if !control
+                .deferred
+                .iter()
+                .any(|d| d.profile == request.profile && d.exclusive == request.exclusive)
+            {
+                tracing::info!(ma = %request.ma, profile = %request.profile, reason = %request.reason, "triggers paused: the request waits for resume");
+                control.deferred.push(request);
+            }
+            self.dirty = true;
+            return;
+        }
+        self.retry_now_if_unavailable(&request.ma);
+        self.push(vec![request], now);
+    }
+
+    /// An operator's request to queue a profile.
+    pub(super) fn queue(&mut self, reply: ReplyId, request: Request, now: DateTime<Utc>) {
+        let (ma, profile) = (request.ma.clone(), request.profile.clone());
+        let answer = match self.config.mas.get(&ma) {
+            None => Err(format!("no management agent named `{ma}`")),
+            Some(m) if m.info.steps(&profile).is_none() => Err(format!(
+                "management agent `{ma}` has no run profile `{profile}`"
+            )),
+            Some(m)
+                if m.info.has_sync(&profile)
+                    && self
+                        .state
+                        .mas
+                        .get(&ma)
+                        .is_some_and(|c| c.threshold.is_some()) =>
+            {
+                Err(format!(
+                    "`{ma}` waits for an operator: an import went over a staging threshold, so its syncs are held; `autosync approve {ma}` lets the staged changes flow, `autosync reject {ma}` discards them"
+                ))
+            }
+            Some(_) => {
+                self.retry_now_if_unavailable(&ma);
+                self.push(vec![request], now)
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| "nothing queued".to_owned())
+            }
+        };
+        self.reply(reply, Answer::Queued(answer));
+    }
+
+    /// The MAs an action applies to: the one named, or every MA.
+    fn targets(&self, action: Control, ma: Option<&str>) -> Result<Vec<String>, String> {
+        match ma {
+            Some(_) if action.global_only() => Err(format!(
+                "`{action}` applies to the whole service, not to one management agent"
+            )),
+            Some(name) if self.config.mas.contains_key(name) => Ok(vec![name.to_owned()]),
+            Some(name) => Err(format!(
+                "no management agent named `{name}` (management agents: {})",
+                self.config
+                    .mas
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            None if action.needs_ma() => Err(format!("`{action}` needs a management agent")),
+            None => Ok(self.config.mas.keys().cloned().collect()),
+        }
+    }
+
+    /// An operator's control: answered now, or (approve, reject) once the
+    /// engine has answered.
+    pub(super) fn control(
+        &mut self,
+        reply: ReplyId,
+        action: Control,
+        ma: Option<&str>,
+        by: &str,
+        now: DateTime<Utc>,
+    ) {
+        let answer = match self.targets(action, ma) {
+            Err(e) => Err(e),
+            Ok(targets) => match action {
+                Control::Approve => {
+                    let one = targets.into_iter().next().unwrap_or_default();
+                    self.chores.calls.insert(reply, (action, by.to_owned()));
+                    self.effects.push(Effect::CheckApproval { reply, ma: one });
+                    return;
+                }
+                Control::Reject => {
+                    let one = targets.into_iter().next().unwrap_or_default();
+                    match self.active.get(&one) {
+                        Some(a) => Err(format!(
+                            "`{one}` is running `{}`; reject again when it ends",
+                            a.request.profile
+                        )),
+                        None => {
+                            self.chores.calls.insert(reply, (action, by.to_owned()));
+                            self.effects.push(Effect::Reject { reply, ma: one });
+                            return;
+                        }
+                    }
+                }
+                _ => self.act(action, ma, &targets, by, now),
+            },
+        };
+        self.answer_control(reply, action, by, answer);
+    }
+
+    /// Logs and sends a control's answer; the state is persisted first.
+    fn answer_control(
+        &mut self,
+        reply: ReplyId,
+        action: Control,
+        by: &str,
+        answer: Result<String, String>,
+    ) {
+        match &answer {
+            Ok(message) => tracing::info!(by = %by, action = %action, "{message}"),
+            Err(message) => tracing::warn!(by = %by, action = %action, "refused: {message}"),
+        }
+        self.dirty = true;
+        self.reply(reply, Answer::Done(answer));
+    }
+
+    /// Carries out a control that needs no engine call.
+    fn act(
+        &mut self,
+        action: Control,
+        ma: Option<&str>,
+        targets: &[String],
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, String> {
+        let one = targets.first().cloned().unwrap_or_default();
+        let which = || ma.map_or_else(|| count_mas(targets.len()), |m| format!("`{m}`"));
+        match action {
+            Control::Start => {
+                if let Some(m) = ma
+                    && self.ma_state(m) == MaState::Disabled
+                {
+                    return Err(format!(
+                        "`{m}` is disabled in the configuration (`enabled = false` under its `[ma.controller]`); enable it and reload"
+                    ));
+                }
+                for t in targets {
+                    self.control_of(t).started = Some(true);
+                    self.clear_retries(t);
+                }
+                Ok(match ma {
+                    Some(m) => format!("started `{m}`"),
+                    None => format!("started {}", count_mas(targets.len())),
+                })
+            }
+            Control::Stop => {
+                for t in targets {
+                    self.control_of(t).started = Some(false);
+                }
+                let running: Vec<String> = targets
+                    .iter()
+                    .filter_map(|t| {
+                        self.active
+                            .get(t)
+                            .map(|a| format!("`{}` on `{t}`", a.request.profile))
+                    })
+                    .collect();
+                let what = match ma {
+                    Some(m) => format!("stopped `{m}`"),
+                    None => format!("stopped {}", count_mas(targets.len())),
+                };
+                Ok(if running.is_empty() {
+                    format!("{what}: no new run starts; queued requests are kept")
+                } else {
+                    format!(
+                        "{what}: no new run starts; queued requests are kept; still running: {} (cancel with `autosync cancel MA`)",
+                        running.join(", ")
+                    )
+                })
+            }
+            Control::Cancel => match self.active.get(&one) {
+                Some(a) => {
+                    let profile = a.request.profile.clone();
+                    self.effects.push(Effect::Cancel { ma: one.clone() });
+                    Ok(format!(
+                        "cancelling `{profile}` on `{one}`: it stops at its next safe point, keeping what it committed"
+                    ))
+                }
+                None => Err(format!("`{one}` is not running a profile")),
+            },
+            Control::ClearQueue => {
+                let dropped = self.state.queues.get_mut(&one).clear();
+                let deferred = std::mem::take(&mut self.control_of(&one).deferred);
+                Ok(format!(
+                    "dropped {} queued request(s) of `{one}`{}",
+                    dropped.len() + deferred.len(),
+                    if deferred.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} waiting for resume)", deferred.len())
+                    }
+                ))
+            }
+            Control::Pause => {
+                for t in targets {
+                    self.control_of(t).paused = true;
+                }
+                Ok(format!(
+                    "paused the triggers of {}: their requests wait for resume; follow-ups still run",
+                    which()
+                ))
+            }
+            Control::Resume => {
+                let mut deferred = Vec::new();
+                for t in targets {
+                    let c = self.control_of(t);
+                    c.paused = false;
+                    deferred.append(&mut c.deferred);
+                }
+                let n = deferred.len();
+                self.push(deferred, now);
+                Ok(format!(
+                    "resumed the triggers of {}; {n} request(s) that waited are queued",
+                    which()
+                ))
+            }
+            Control::Maintenance => {
+                self.state.maintenance = Some(Since {
+                    by: by.to_owned(),
+                    at: now,
+                });
+                Ok(format!(
+                    "maintenance mode on: no run starts ({} running finish); triggers still queue",
+                    self.active.len()
+                ))
+            }
+            Control::EndMaintenance => {
+                if self.state.maintenance.take().is_none() {
+                    return Err("maintenance mode is not on".to_owned());
+                }
+                Ok("maintenance mode off: queued runs start".to_owned())
+            }
+            Control::Approve | Control::Reject => Err(format!("`{action}` needs the engine")),
+        }
+    }
+
+    /// Answers a control that waited for the engine.
+    fn answer_call(&mut self, reply: ReplyId, answer: Result<String, String>) {
+        let (action, by) = self
+            .chores
+            .calls
+            .remove(&reply)
+            .unwrap_or((Control::Approve, String::new()));
+        self.answer_control(reply, action, &by, answer);
+    }
+
+    /// What a threshold stopped on `ma` is known: approve it through the
+    /// engine, or say that nothing waits for an approval.
+    pub(super) fn approval_checked(
+        &mut self,
+        reply: ReplyId,
+        ma: &str,
+        found: Result<Stops, String>,
+    ) {
+        let threshold = self
+            .state
+            .mas
+            .get(ma)
+            .is_some_and(|c| c.threshold.is_some());
+        let answer = match found {
+            Err(e) => Err(e),
+            Ok(stops) if !threshold && !stops.stopped_export && !stops.held_staging => {
+                Err(format!(
+                    "`{ma}` waits for no approval (no staging threshold exceeded, and no export stopped at the deletion threshold)"
+                ))
+            }
+            Ok(stops) => {
+                self.effects.push(Effect::Approve {
+                    reply,
+                    ma: ma.to_owned(),
+                    stopped_export: stops.stopped_export,
+                });
+                return;
+            }
+        };
+        self.answer_call(reply, answer);
+    }
+
+    /// The engine approved: the held syncs are queued (run immediately),
+    /// and an export stopped at the deletion threshold is queued again.
+    pub(super) fn approved(
+        &mut self,
+        reply: ReplyId,
+        ma: &str,
+        stopped_export: bool,
+        result: Result<String, String>,
+        now: DateTime<Utc>,
+    ) {
+        let answer = result.map(|message| {
+            let threshold = self.control_of(ma).threshold.take();
+            let mut queued: Vec<Request> = threshold.map(|t| t.held).unwrap_or_default();
+            if stopped_export
+                && let Some(export) = self
+                    .view
+                    .mas
+                    .get(ma)
+                    .and_then(|m| m.profiles.export.clone().ok())
+            {
+                queued.push(Request {
+                    ma: ma.to_owned(),
+                    profile: export,
+                    exclusive: false,
+                    run_immediate: true,
+                    reason: RunReason::Manual {
+                        by: "approve".to_owned(),
+                    },
+                    chain: Vec::new(),
+                });
+            }
+            for r in &mut queued {
+                r.run_immediate = true;
+            }
+            let n = queued.len();
+            self.push(queued, now);
+            format!("{message}; {n} request(s) queued")
+        });
+        self.answer_call(reply, answer);
+    }
+
+    /// The engine rejected: the staging threshold no longer holds; when the
+    /// dropped deletes leave objects to be joined again, the MA's delta
+    /// sync is queued.
+    pub(super) fn rejected(
+        &mut self,
+        reply: ReplyId,
+        ma: &str,
+        result: Result<(String, u64), String>,
+        now: DateTime<Utc>,
+    ) {
+        let answer = result.map(|(message, pending_import)| {
+            self.control_of(ma).threshold = None;
+            if pending_import > 0
+                && let Some(sync) = self
+                    .view
+                    .mas
+                    .get(ma)
+                    .and_then(|m| m.profiles.delta_sync.clone().ok())
+            {
+                self.push(
+                    vec![Request {
+                        ma: ma.to_owned(),
+                        profile: sync,
+                        exclusive: false,
+                        run_immediate: false,
+                        reason: RunReason::Manual {
+                            by: "reject".to_owned(),
+                        },
+                        chain: Vec::new(),
+                    }],
+                    now,
+                );
+            }
+            message
+        });
+        self.answer_call(reply, answer);
+    }
+}

@@ -1,0 +1,350 @@
+//! Start, reload and stop. At start the persisted state is reconciled with
+//! the store (requests whose run completed before a crash are not run
+//! again; the others are queued again), requests the configuration cannot
+//! run are dropped, connector spaces are reconciled, and MAs whose rules
+//! changed are told of. A reload plans the switch to a new configuration;
+//! a stop cancels what runs and waits for it.
+
+use super::config::MachineConfig;
+use super::{Answer, Effect, Machine, Notice, Phase, ReplyId, Startup, view_of};
+use crate::decide::reconcile;
+use crate::engine_api::CsState;
+use crate::queue::QueuedRequest;
+use crate::request::Request;
+use autosync_model::{RunReason, RunRecord, RunStatus};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// Whether `run` is the completed run of the interrupted request `r`: the
+/// request's profile and reason, started when the request's run started
+/// (or after it was queued, for a state that does not say), and not
+/// closed by the crash.
+fn completes(run: &RunRecord, r: &QueuedRequest) -> bool {
+    run.profile == r.profile
+        && run.reason == r.reason
+        && run.started_at >= r.started_at.unwrap_or(r.enqueued_at)
+        && run.ended_at.is_some()
+        && !matches!(
+            run.status,
+            RunStatus::StoppedServer
+                | RunStatus::InProgress
+                | RunStatus::NoStartMaAlreadyRunning
+                | RunStatus::StoppedUserRequested
+        )
+}
+
+impl Machine {
+    /// Start-up: see the module documentation.
+    pub(super) fn started(&mut self, startup: Startup, now: DateTime<Utc>) {
+        self.state = startup.state;
+        self.last_run = startup.last_runs;
+        self.requeue_interrupted(&startup.recent_runs, now);
+        // The configuration may have changed while the service was stopped.
+        if !self.drop_stale_requests().is_empty() {
+            self.dirty = true;
+        }
+        // Runs that exist now are history: reconciliation covers what they
+        // left to do, so only later runs count as unmanaged.
+        self.state.last_seen_run = self.state.last_seen_run.max(startup.newest_run);
+        self.seen.clear();
+        self.phase = super::Phase::Running;
+        self.reconcile_with(startup.cs, now);
+        self.check_rules_applied(startup.full_syncs_needed, now);
+        for request in startup.initial {
+            self.trigger_request(request, now);
+        }
+        self.schedule_chores(now);
+    }
+
+    /// Requests that were running when the last service ended without
+    /// finishing them go back into their queues, unless the store shows
+    /// their run completed (the process died after the run ended, before
+    /// the state was written): what it left to do is found by
+    /// reconciliation.
+    fn requeue_interrupted(
+        &mut self,
+        recent: &BTreeMap<String, Vec<RunRecord>>,
+        now: DateTime<Utc>,
+    ) {
+        let interrupted = std::mem::take(&mut self.state.running);
+        let mut requests = Vec::new();
+        for r in &interrupted {
+            let completed = recent
+                .get(&r.ma)
+                .and_then(|runs| runs.iter().find(|run| completes(run, r)));
+            match completed {
+                Some(run) => tracing::info!(
+                    ma = %r.ma, profile = %r.profile, run_id = run.id, status = %run.status,
+                    "the run of an interrupted request had completed; not run again"
+                ),
+                None => requests.push(r.request()),
+            }
+        }
+        if !interrupted.is_empty() {
+            self.dirty = true;
+        }
+        self.push(requests, now);
+    }
+
+    /// Drops queued requests whose MA or profile the configuration does
+    /// not have (loudly); returns them as `MA profile`.
+    fn drop_stale_requests(&mut self) -> Vec<String> {
+        let mut dropped = Vec::new();
+        let names: Vec<String> = self
+            .state
+            .queues
+            .iter()
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        for name in names {
+            let stale: Vec<QueuedRequest> = self
+                .state
+                .queues
+                .get(&name)
+                .map(|q| {
+                    q.iter()
+                        .filter(|r| {
+                            self.config
+                                .mas
+                                .get(&name)
+                                .is_none_or(|m| m.info.steps(&r.profile).is_none())
+                        })
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            for r in stale {
+                self.state.queues.get_mut(&name).remove(r.id);
+                tracing::warn!(ma = %r.ma, profile = %r.profile, "dropped a queued request: the configuration has no such management agent or run profile");
+                dropped.push(format!("{} {}", r.ma, r.profile));
+            }
+        }
+        dropped
+    }
+
+    /// The counts asked for reconciliation came.
+    pub(super) fn counts_read(
+        &mut self,
+        cs: BTreeMap<String, Option<CsState>>,
+        now: DateTime<Utc>,
+    ) {
+        self.chores.reading_counts = false;
+        if self.phase == Phase::Running {
+            self.reconcile_with(cs, now);
+        }
+    }
+
+    /// Queues what the connector spaces still need.
+    fn reconcile_with(&mut self, cs: BTreeMap<String, Option<CsState>>, now: DateTime<Utc>) {
+        for (ma, counts) in cs {
+            if let Some(m) = self.view.mas.get_mut(&ma) {
+                m.cs = counts;
+            }
+        }
+        let decision = reconcile(&self.view);
+        for report in &decision.reports {
+            tracing::warn!("{report}");
+        }
+        self.push(decision.requests, now);
+    }
+
+    /// The MAs whose rules changed since their last full sync (a
+    /// configuration edited while the service was stopped, or reloaded):
+    /// with `full_sync_on_rule_change` their full syncs are queued; by
+    /// default the service asks for them (in `status`, the log and a
+    /// notification) and leaves the choice to an operator.
+    pub(super) fn check_rules_applied(
+        &mut self,
+        needed: Result<Vec<(String, String)>, String>,
+        now: DateTime<Utc>,
+    ) {
+        let needed = match needed {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("cannot tell which MAs need a full sync: {e}");
+                return;
+            }
+        };
+        for (ma, because) in needed {
+            let Some(config) = self.config.mas.get(&ma) else {
+                continue;
+            };
+            match config.full_sync_profile() {
+                Some(p) if self.config.full_sync_on_rule_change => {
+                    tracing::info!(ma = %ma, profile = %p, "{because}: full sync queued");
+                    self.push(
+                        vec![Request {
+                            ma: ma.clone(),
+                            profile: p,
+                            exclusive: false,
+                            run_immediate: false,
+                            reason: RunReason::Reconciliation {
+                                because: because.clone(),
+                            },
+                            chain: Vec::new(),
+                        }],
+                        now,
+                    );
+                }
+                profile => {
+                    if self.full_sync_needed.get(&ma) == Some(&because) {
+                        continue;
+                    }
+                    let how = match profile {
+                        Some(p) => format!("`autosync queue {ma} {p}`"),
+                        None => format!("a run profile with a full sync step on `{ma}`"),
+                    };
+                    tracing::warn!(ma = %ma, "{because}: a full sync re-applies the rules; queue one with {how}, or set `full_sync_on_rule_change = true`");
+                    self.full_sync_needed.insert(ma.clone(), because.clone());
+                    self.notify(Notice::FullSyncNeeded { ma, because });
+                }
+            }
+        }
+    }
+
+    /// Switches to a new configuration. Running profiles finish; MAs whose
+    /// definition changed, came or went get new triggers; requests for MAs
+    /// or profiles that no longer exist are dropped with a warning; changed
+    /// sync rules need full syncs. The answer says what changed.
+    pub(super) fn reload(&mut self, reply: ReplyId, config: MachineConfig, now: DateTime<Utc>) {
+        if self.phase != Phase::Running {
+            self.reply(
+                reply,
+                Answer::Done(Err("the service is stopping".to_owned())),
+            );
+            return;
+        }
+        let old = std::mem::replace(&mut self.config, config);
+        let (mut changed, mut added, mut removed, mut rules_changed) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (name, ma) in &self.config.mas {
+            match old.mas.get(name) {
+                None => added.push(name.clone()),
+                Some(o) if o.fingerprint != ma.fingerprint => {
+                    changed.push(name.clone());
+                    if o.rules_fingerprint != ma.rules_fingerprint {
+                        rules_changed.push(name.clone());
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        for name in old.mas.keys() {
+            if !self.config.mas.contains_key(name) {
+                removed.push(name.clone());
+            }
+        }
+        self.view = view_of(&self.config, Some(&self.view));
+        let dropped = self.drop_stale_requests();
+        for name in &removed {
+            self.state.mas.remove(name);
+        }
+        self.forget_retries_of_removed();
+        for name in changed.iter().chain(&added).chain(&removed) {
+            let start = self.config.mas.get(name).is_some_and(|m| m.enabled);
+            self.effects.push(Effect::RestartTriggers {
+                ma: name.clone(),
+                start,
+            });
+        }
+        let full_syncs = self.full_syncs_for(&rules_changed, now);
+        self.dirty = true;
+        // What changed is now known to the status and the notifications
+        // too (the full syncs queued above are not queued twice).
+        self.chores.checking_rules = true;
+        self.effects.push(Effect::CheckRules);
+        let mut parts = vec!["configuration reloaded".to_owned()];
+        let list = |v: &[String]| v.join(", ");
+        if !changed.is_empty() {
+            parts.push(format!("changed: {}", list(&changed)));
+        }
+        if !added.is_empty() {
+            parts.push(format!("added: {}", list(&added)));
+        }
+        if !removed.is_empty() {
+            parts.push(format!("removed: {}", list(&removed)));
+        }
+        if changed.is_empty() && added.is_empty() && removed.is_empty() {
+            parts.push("no management agent changed".to_owned());
+        }
+        if !dropped.is_empty() {
+            parts.push(format!("dropped queued requests: {}", list(&dropped)));
+        }
+        if !full_syncs.is_empty() {
+            if self.config.full_sync_on_rule_change {
+                parts.push(format!(
+                    "sync rules changed; full syncs queued: {}",
+                    list(&full_syncs)
+                ));
+            } else {
+                parts.push(format!(
+                    "sync rules changed; these need a full sync (queue them, or set `full_sync_on_rule_change = true`): {}",
+                    list(&full_syncs)
+                ));
+            }
+        }
+        let message = parts.join("; ");
+        tracing::info!("{message}");
+        self.reply(reply, Answer::Done(Ok(message)));
+    }
+
+    /// Changed sync rules: a full sync of each MA whose rules changed, and
+    /// of each MA with import flows, recomputes what they produce. Queued
+    /// with `full_sync_on_rule_change`; returns them as `MA profile`.
+    fn full_syncs_for(&mut self, rules_changed: &[String], now: DateTime<Utc>) -> Vec<String> {
+        let mut full_syncs = Vec::new();
+        if rules_changed.is_empty() {
+            return full_syncs;
+        }
+        let sources: Vec<(String, Option<String>)> = self
+            .config
+            .mas
+            .iter()
+            .filter(|(n, m)| rules_changed.contains(n) || m.imports)
+            .map(|(n, m)| (n.clone(), m.full_sync_profile()))
+            .collect();
+        for (name, profile) in sources {
+            match profile {
+                Some(p) if self.config.full_sync_on_rule_change => {
+                    full_syncs.push(format!("{name} {p}"));
+                    self.push(
+                        vec![Request {
+                            ma: name.clone(),
+                            profile: p,
+                            exclusive: false,
+                            run_immediate: false,
+                            reason: RunReason::Reconciliation {
+                                because: "the synchronisation rules changed".to_owned(),
+                            },
+                            chain: Vec::new(),
+                        }],
+                        now,
+                    );
+                }
+                Some(p) => full_syncs.push(format!("{name} {p}")),
+                None => full_syncs.push(format!("{name} (no full-sync profile)")),
+            }
+        }
+        full_syncs
+    }
+
+    /// Graceful stop: cancel running profiles at their next safe point;
+    /// [`Effect::Stopped`] follows once they (and any approval or
+    /// rejection the engine is carrying out) ended.
+    pub(super) fn shutdown(&mut self) {
+        if matches!(self.phase, Phase::Stopping | Phase::Stopped) {
+            return;
+        }
+        if !self.active.is_empty() {
+            tracing::info!(
+                running = self.active.len(),
+                "stopping: cancelling running profiles"
+            );
+        }
+        let mas: Vec<String> = self.active.keys().cloned().collect();
+        for ma in mas {
+            self.effects.push(Effect::Cancel { ma });
+        }
+        self.phase = Phase::Stopping;
+    }
+}

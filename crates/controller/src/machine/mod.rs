@@ -1,0 +1,545 @@
+//! The controller as a pure state machine: [`Machine::handle`] takes an
+//! [`Event`] and the time, changes the machine's state and returns the
+//! [`Effect`]s the service carries out (start a run, cancel one, persist,
+//! notify, approve or reject, restart triggers, read the store, reply to a
+//! caller, wake me at). Every policy of the controller lives here:
+//!
+//! - the cycle's follow-ups (`decide`), reconciliation, the queues and the
+//!   scheduler (run modes, lock groups, no starvation), start stagger and
+//!   blackout windows, maintenance mode (`schedule`);
+//! - retries with backoff and the failed state, retries of per-object
+//!   errors, MAs held back because they were busy (`retries`);
+//! - staging thresholds that hold an MA's syncs, approve and reject,
+//!   operators' controls and queue requests (`runs`, `controls`);
+//! - start-up (crash recovery), reload planning, full syncs needed after a
+//!   rule change, runs started outside the controller (`lifecycle`,
+//!   `unmanaged`);
+//! - the status of every MA ([`Machine::status`]) and quiescence for
+//!   `autosync run --once` ([`Machine::quiescent`]).
+//!
+//! No I/O, no async, no clock: `now` is an argument, and randomness (the
+//! ±10 % jitter of backoffs and periods) comes from a seeded generator.
+
+mod config;
+mod controls;
+mod event;
+mod lifecycle;
+mod notice;
+mod retries;
+mod runs;
+mod schedule;
+mod state;
+mod status;
+mod unmanaged;
+
+pub use config::{
+    DEFAULT_KEEP_HISTORY, DEFAULT_RECONCILE_EVERY, DEFAULT_START_STAGGER, MaConfig, MachineConfig,
+};
+pub use event::{
+    AfterDecision, Answer, Effect, Event, ReplyId, RunEnd, RunFacts, RunOutcome, SeenRun, Startup,
+    Stops, facts_wanted,
+};
+pub use notice::Notice;
+pub use state::{Failed, HeldThreshold, MaControl, PersistedState, Since};
+pub use status::{MaStateView, MaStatus, StateFacts, Status, state_view};
+
+use crate::engine_api::ProgressState;
+use crate::profiles::resolve_profiles;
+use crate::queue::{PushOutcome, QueuedRequest};
+use crate::request::Request;
+use crate::scheduler::{MaState, Running};
+use crate::view::{ControllerView, MaView};
+use autosync_model::{RunId, RunRecord};
+use chrono::{DateTime, Utc};
+use retries::{Hold, ObjectRetry};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// How long an MA found busy is held back before its request is tried again.
+pub const HOLD_BACK: Duration = Duration::from_secs(5);
+/// How often the store is looked at for runs the controller did not start.
+pub const UNMANAGED_POLL: Duration = Duration::from_secs(5);
+/// The first trim of the run history after start, then every `TRIM_EVERY`.
+pub const FIRST_TRIM: Duration = Duration::from_secs(60);
+pub const TRIM_EVERY: Duration = Duration::from_secs(6 * 3600);
+
+/// What a service run did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    /// The controller's runs that ended, in the order they ended.
+    pub runs: Vec<RunRecord>,
+    /// Requests still queued at the end.
+    pub queued: usize,
+}
+
+/// A run the machine started.
+#[derive(Clone, Debug)]
+struct Active {
+    running: Running,
+    request: QueuedRequest,
+}
+
+/// Where the machine is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for [`Event::Started`]: nothing starts.
+    Starting,
+    Running,
+    /// Cancelling what runs; nothing new starts.
+    Stopping,
+    Stopped,
+}
+
+/// Periodic chores and the reads in flight.
+#[derive(Clone, Debug, Default)]
+struct Chores {
+    next_reconcile: Option<DateTime<Utc>>,
+    next_poll: Option<DateTime<Utc>>,
+    next_trim: Option<DateTime<Utc>>,
+    reading_counts: bool,
+    looking_for_runs: bool,
+    checking_rules: bool,
+    /// Engine calls (approve, reject) in flight, with the control they
+    /// answer and who asked.
+    calls: BTreeMap<ReplyId, (crate::control::Control, String)>,
+}
+
+/// How the service runs the machine.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// `autosync run --once`: no history trim, and an MA that failed does
+    /// not keep the run from ending ([`Machine::quiescent`]).
+    pub once: bool,
+    /// Seed of the jitter (any value; tests fix it).
+    pub seed: u64,
+}
+
+/// The controller's state and policies. See the module documentation.
+#[derive(Debug)]
+pub struct Machine {
+    config: MachineConfig,
+    view: ControllerView,
+    state: PersistedState,
+    active: BTreeMap<String, Active>,
+    last_start: Option<DateTime<Utc>>,
+    /// MAs held back until a time (retry backoff, busy, unavailable).
+    held: BTreeMap<String, Hold>,
+    /// Runs that completed with per-object errors, by MA and profile.
+    object_retries: BTreeMap<(String, String), ObjectRetry>,
+    /// What each waiting MA waited for at the last planning.
+    waiting: BTreeMap<String, String>,
+    /// When the start stagger lets the next start go.
+    stagger_until: Option<DateTime<Utc>>,
+    /// Runs after `state.last_seen_run` already handled.
+    seen: BTreeSet<RunId>,
+    /// Runs in progress that another process started, per MA.
+    unmanaged: BTreeMap<String, RunRecord>,
+    /// MAs whose rules changed since their last full sync, with why.
+    full_sync_needed: BTreeMap<String, String>,
+    /// Each MA's newest run that ended (or one found in progress).
+    last_run: BTreeMap<String, RunRecord>,
+    summary: Summary,
+    chores: Chores,
+    phase: Phase,
+    once: bool,
+    /// The state changed since it was last persisted.
+    dirty: bool,
+    rng: u64,
+    effects: Vec<Effect>,
+    replies: Vec<Effect>,
+}
+
+impl Machine {
+    /// A machine for `config`; it starts nothing before [`Event::Started`].
+    pub fn new(config: MachineConfig, options: Options) -> Machine {
+        let view = view_of(&config, None);
+        Machine {
+            config,
+            view,
+            state: PersistedState::default(),
+            active: BTreeMap::new(),
+            last_start: None,
+            held: BTreeMap::new(),
+            object_retries: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            stagger_until: None,
+            seen: BTreeSet::new(),
+            unmanaged: BTreeMap::new(),
+            full_sync_needed: BTreeMap::new(),
+            last_run: BTreeMap::new(),
+            summary: Summary::default(),
+            chores: Chores::default(),
+            phase: Phase::Starting,
+            once: options.once,
+            dirty: false,
+            // xorshift needs a non-zero state.
+            rng: options.seed | 1,
+            effects: Vec::new(),
+            replies: Vec::new(),
+        }
+    }
+
+    /// Handles one event at `now`; returns what to do, in order: the
+    /// effects of the event, the runs that start, the state to persist,
+    /// the replies (sent once that state is written), and when to wake.
+    pub fn handle(&mut self, event: Event, now: DateTime<Utc>) -> Vec<Effect> {
+        match event {
+            Event::Started(startup) => self.started(*startup, now),
+            Event::Triggered(request) => self.trigger_request(request, now),
+            Event::TriggerFailed {
+                ma,
+                trigger,
+                message,
+            } => self.notify(Notice::TriggerError {
+                ma,
+                trigger,
+                message,
+            }),
+            Event::TriggerState { ma, key, state } => {
+                self.state
+                    .triggers
+                    .entry(ma)
+                    .or_default()
+                    .insert(key, state);
+                self.dirty = true;
+            }
+            Event::Queue { reply, request } => self.queue(reply, request, now),
+            Event::Control {
+                reply,
+                action,
+                ma,
+                by,
+            } => self.control(reply, action, ma.as_deref(), &by, now),
+            Event::RunEnded(end) => self.run_ended(*end, now),
+            Event::RunsSeen(runs) => self.runs_seen(runs, now),
+            Event::Counts(cs) => self.counts_read(cs, now),
+            Event::RulesChecked(needed) => {
+                self.chores.checking_rules = false;
+                self.check_rules_applied(needed, now);
+            }
+            Event::ApprovalChecked { reply, ma, found } => self.approval_checked(reply, &ma, found),
+            Event::Approved {
+                reply,
+                ma,
+                stopped_export,
+                result,
+            } => self.approved(reply, &ma, stopped_export, result, now),
+            Event::Rejected { reply, ma, result } => self.rejected(reply, &ma, result, now),
+            Event::Reload { reply, config } => self.reload(reply, *config, now),
+            Event::ReloadRejected { message } => {
+                tracing::error!("{message}");
+                self.notify(Notice::ReloadRejected { message });
+            }
+            Event::Tick => {}
+            Event::Shutdown => self.shutdown(),
+        }
+        self.settle(now);
+        let mut effects = std::mem::take(&mut self.effects);
+        effects.append(&mut self.replies);
+        if let Some(at) = self.next_wake(now) {
+            effects.push(Effect::WakeAt(at));
+        }
+        effects
+    }
+
+    /// After every event: release what is due, start what may start,
+    /// persist what changed, finish a graceful stop.
+    fn settle(&mut self, now: DateTime<Utc>) {
+        match self.phase {
+            Phase::Running => {
+                self.release_due(now);
+                self.chores_due(now);
+                self.stagger_until = self.start_planned(now);
+            }
+            Phase::Stopping if self.active.is_empty() && self.chores.calls.is_empty() => {
+                self.dirty = true;
+                self.flush();
+                self.summary.queued = self.state.queues.total();
+                self.phase = Phase::Stopped;
+                self.effects.push(Effect::Stopped);
+                return;
+            }
+            _ => {}
+        }
+        self.flush();
+    }
+
+    /// The earliest time something is due.
+    fn next_wake(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.phase != Phase::Running {
+            return None;
+        }
+        let chores = &self.chores;
+        [
+            self.stagger_until,
+            self.held.values().map(|h| h.until).min(),
+            self.next_object_retry(),
+            self.next_blackout_change(now),
+            chores.next_reconcile,
+            chores.next_poll,
+            chores.next_trim,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Nothing runs or is being asked of the store, and no MA that may run
+    /// has a queued request: `autosync run --once` ends here. With `once`,
+    /// an MA in the failed state counts as done (its request stays queued
+    /// for the next run).
+    pub fn quiescent(&self) -> bool {
+        self.phase == Phase::Running
+            && self.active.is_empty()
+            && !self.chores.reading_counts
+            && !self.chores.looking_for_runs
+            && !self.chores.checking_rules
+            && self.chores.calls.is_empty()
+            && (self.state.maintenance.is_some()
+                || self.state.queues.iter().all(|(ma, q)| {
+                    q.is_empty()
+                        || self.ma_state(ma) != MaState::Active
+                        || (self.once && self.is_failed(ma))
+                }))
+    }
+
+    /// The graceful stop is complete ([`Effect::Stopped`] was given).
+    pub fn stopped(&self) -> bool {
+        self.phase == Phase::Stopped
+    }
+
+    /// What the service ran; `queued` is set once stopped.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// The state as it is persisted.
+    pub fn state(&self) -> &PersistedState {
+        &self.state
+    }
+
+    /// The persisted states of one MA's triggers.
+    pub fn trigger_states(&self, ma: &str) -> BTreeMap<String, serde_json::Value> {
+        self.state.triggers.get(ma).cloned().unwrap_or_default()
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &MachineConfig {
+        &self.config
+    }
+
+    /// Every MA's state and queue, from memory. `progress` gives the
+    /// progress of the run on an MA (the service's shared cells).
+    pub fn status(&self, progress: impl Fn(&str) -> Option<ProgressState>) -> Status {
+        let mas = self
+            .config
+            .mas
+            .iter()
+            .map(|(name, ma)| {
+                let queue: Vec<QueuedRequest> = self
+                    .state
+                    .queues
+                    .get(name)
+                    .map(|q| q.iter().cloned().collect())
+                    .unwrap_or_default();
+                let control = self.state.mas.get(name);
+                let state = state_view(StateFacts {
+                    running: self.running_view(name, &progress),
+                    enabled: ma.enabled,
+                    control,
+                    started: self.started_flag(name),
+                    queued: !queue.is_empty(),
+                    maintenance: self.state.maintenance.is_some(),
+                    waiting: self.waiting.get(name).map(String::as_str),
+                    next_retry: self.held.get(name).map(|h| h.until),
+                    service: true,
+                });
+                let status = MaStatus {
+                    state,
+                    queue,
+                    paused: control.is_some_and(|c| c.paused),
+                    deferred: control.map(|c| c.deferred.clone()).unwrap_or_default(),
+                    last_run: self.last_run.get(name).cloned(),
+                    full_sync_needed: self.full_sync_needed.get(name).cloned(),
+                };
+                (name.clone(), status)
+            })
+            .collect();
+        Status {
+            service: true,
+            maintenance: self.state.maintenance.clone(),
+            mas,
+        }
+    }
+
+    fn running_view(
+        &self,
+        ma: &str,
+        progress: &impl Fn(&str) -> Option<ProgressState>,
+    ) -> Option<MaStateView> {
+        if let Some(u) = self.unmanaged.get(ma) {
+            return Some(MaStateView::Running {
+                profile: u.profile.clone(),
+                reason: format!("started outside the controller (run {})", u.id),
+                step: None,
+                step_index: None,
+                processed: 0,
+                expected: None,
+            });
+        }
+        let a = self.active.get(ma)?;
+        let p = progress(ma).unwrap_or_default();
+        Some(MaStateView::Running {
+            profile: a.request.profile.clone(),
+            reason: a.request.reason.to_string(),
+            step: p.step.map(|s| s.to_string()),
+            step_index: p.step_index,
+            processed: p.processed,
+            expected: p.expected,
+        })
+    }
+
+    /// An operator's start or stop, else the configuration's `auto_start`.
+    fn started_flag(&self, ma: &str) -> bool {
+        match self.state.mas.get(ma).and_then(|c| c.started) {
+            Some(started) => started,
+            None => self.config.mas.get(ma).is_some_and(|m| m.auto_start),
+        }
+    }
+
+    /// Whether the scheduler may start runs of `ma`: an operator's start or
+    /// stop wins over the configuration's `auto_start`.
+    fn ma_state(&self, ma: &str) -> MaState {
+        if !self.config.mas.get(ma).is_some_and(|m| m.enabled) {
+            return MaState::Disabled;
+        }
+        if self.started_flag(ma) {
+            MaState::Active
+        } else {
+            MaState::Stopped
+        }
+    }
+
+    fn is_failed(&self, ma: &str) -> bool {
+        self.state.mas.get(ma).is_some_and(|c| c.failed.is_some())
+    }
+
+    fn control_of(&mut self, ma: &str) -> &mut MaControl {
+        self.state.mas.entry(ma.to_owned()).or_default()
+    }
+
+    fn notify(&mut self, notice: Notice) {
+        self.effects.push(Effect::Notify(notice));
+    }
+
+    fn reply(&mut self, reply: ReplyId, answer: Answer) {
+        self.replies.push(Effect::Reply { reply, answer });
+    }
+
+    /// Writes the state if it changed.
+    fn flush(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
+        self.state.running = self.active.values().map(|a| a.request.clone()).collect();
+        self.effects
+            .push(Effect::Persist(Box::new(self.state.clone())));
+    }
+
+    /// Sync requests of an MA whose staging threshold waits for an
+    /// operator are held with it (nothing of what was staged may flow);
+    /// returns the other requests.
+    fn divert_held(&mut self, requests: Vec<Request>) -> Vec<Request> {
+        let mut rest = Vec::with_capacity(requests.len());
+        for r in requests {
+            let syncs = self
+                .config
+                .mas
+                .get(&r.ma)
+                .is_some_and(|m| m.info.has_sync(&r.profile));
+            match self
+                .state
+                .mas
+                .get_mut(&r.ma)
+                .and_then(|c| c.threshold.as_mut())
+            {
+                Some(t) if syncs => {
+                    if !t
+                        .held
+                        .iter()
+                        .any(|h| h.profile == r.profile && h.exclusive == r.exclusive)
+                    {
+                        tracing::info!(ma = %r.ma, profile = %r.profile, "held until the staging threshold is approved or rejected");
+                        t.held.push(r);
+                        self.dirty = true;
+                    }
+                }
+                _ => rest.push(r),
+            }
+        }
+        rest
+    }
+
+    /// Queues requests (those a staging threshold holds are held with it).
+    fn push(&mut self, requests: Vec<Request>, now: DateTime<Utc>) -> Vec<PushOutcome> {
+        let requests = self.divert_held(requests);
+        if requests.is_empty() {
+            return Vec::new();
+        }
+        for r in &requests {
+            tracing::info!(ma = %r.ma, profile = %r.profile, reason = %r.reason, "queued");
+        }
+        self.dirty = true;
+        self.state.queues.push_all(requests, now)
+    }
+
+    /// A number in `[-1, 1]` (xorshift64).
+    fn jitter_unit(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        f64::from((self.rng >> 11) as u32 % 2001) / 1000.0 - 1.0
+    }
+
+    /// ±10 % of `d`.
+    fn jittered(&mut self, d: Duration) -> Duration {
+        d.mul_f64(1.0 + 0.1 * self.jitter_unit())
+    }
+}
+
+/// `now + d`, saturating.
+fn after(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The view `decide` reads: profiles and follow-ups from `config`, the
+/// chains and counts of `old` kept.
+fn view_of(config: &MachineConfig, old: Option<&ControllerView>) -> ControllerView {
+    let mut view = ControllerView {
+        oscillation_limit: config.oscillation_limit,
+        ..ControllerView::default()
+    };
+    for (name, ma) in &config.mas {
+        let mut m = MaView::new(resolve_profiles(&ma.info, &ma.profiles));
+        m.follow_ups = ma.follow_ups;
+        if let Some(o) = old.and_then(|o| o.mas.get(name)) {
+            m.chain = o.chain.clone();
+            m.cs = o.cs;
+        }
+        view.mas.insert(name.clone(), m);
+    }
+    view
+}
+
+/// "1 management agent" / "3 management agents".
+fn count_mas(n: usize) -> String {
+    if n == 1 {
+        "1 management agent".to_owned()
+    } else {
+        format!("{n} management agents")
+    }
+}

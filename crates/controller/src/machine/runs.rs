@@ -1,0 +1,294 @@
+//! A run ended: its follow-ups (`decide`), the staging threshold that may
+//! hold its MA's syncs for an operator, its retries, the after hook's
+//! decision, and, during a graceful stop, its request queued again.
+
+use super::retries::HoldWhy;
+use super::state::HeldThreshold;
+use super::{Effect, Machine, Notice, Phase, RunEnd, RunFacts, RunOutcome};
+use crate::decide::{Report, decide};
+use crate::queue::QueuedRequest;
+use crate::request::{ChainLink, Request};
+use autosync_model::{RunRecord, RunStatus, StepType};
+use chrono::{DateTime, Utc};
+
+impl Machine {
+    /// A run that [`Effect::Start`] asked for ended.
+    pub(super) fn run_ended(&mut self, end: RunEnd, now: DateTime<Utc>) {
+        let Some(active) = self.active.remove(&end.ma) else {
+            tracing::warn!(ma = %end.ma, "a run ended that the controller does not know of");
+            return;
+        };
+        let request = active.request;
+        self.dirty = true;
+        let record = match end.outcome {
+            RunOutcome::Skipped(why) => {
+                tracing::info!(ma = %request.ma, profile = %request.profile, "not run: the before hook skipped it ({why})");
+                return;
+            }
+            RunOutcome::Ran(record) => record,
+            RunOutcome::NotStarted(e) if e.is_retryable() => {
+                self.after_hook(&request.ma, end.after);
+                self.hold_back(request, HoldWhy::Unavailable(e.to_string()), now);
+                return;
+            }
+            RunOutcome::NotStarted(e) => {
+                self.after_hook(&request.ma, end.after);
+                tracing::error!(ma = %request.ma, profile = %request.profile, "the run could not start: {e}");
+                return;
+            }
+        };
+        self.after_hook(&request.ma, end.after);
+        self.seen.insert(record.id);
+        if record.status == RunStatus::NoStartMaAlreadyRunning {
+            self.hold_back(request, HoldWhy::Busy, now);
+            return;
+        }
+        log_run_ended(&record);
+        self.followed_up(&record, request.chain.clone(), &end.facts, now);
+        self.retry(&record, &request, now);
+        self.notify(Notice::RunEnded(record.clone()));
+        if self.phase == Phase::Stopping && record.status == RunStatus::StoppedUserRequested {
+            // What the cancelled run did not get to must run at the next
+            // start: its request goes back to the front.
+            let mut again = request.request();
+            again.run_immediate = true;
+            self.push(vec![again], now);
+        }
+        self.summary.runs.push(record);
+    }
+
+    /// What the after hook decided about the MA or the service.
+    fn after_hook(&mut self, ma: &str, after: super::AfterDecision) {
+        match after {
+            super::AfterDecision::Continue => {}
+            super::AfterDecision::StopMa { reason } => {
+                tracing::warn!(ma, "the after hook stopped the MA: {reason}");
+                self.control_of(ma).started = Some(false);
+            }
+            super::AfterDecision::StopService { reason } => {
+                tracing::warn!(ma, "the after hook stops the service: {reason}");
+                self.effects.push(Effect::StopService { reason });
+            }
+        }
+    }
+
+    /// What follows a run that ended (the controller's or not): triggers
+    /// learn of its import, `decide` queues its follow-ups, staging
+    /// thresholds may hold its MA's syncs.
+    pub(super) fn followed_up(
+        &mut self,
+        record: &RunRecord,
+        chain: Vec<ChainLink>,
+        facts: &RunFacts,
+        now: DateTime<Utc>,
+    ) {
+        self.last_run.insert(record.ma.clone(), record.clone());
+        let steps: Vec<StepType> = self
+            .config
+            .mas
+            .get(&record.ma)
+            .and_then(|m| m.info.steps(&record.profile))
+            .map(<[StepType]>::to_vec)
+            .unwrap_or_default();
+        for (ma, cs) in &facts.cs {
+            if let Some(m) = self.view.mas.get_mut(ma) {
+                m.cs = *cs;
+            }
+        }
+        if let Some(m) = self.view.mas.get_mut(&record.ma) {
+            m.chain = chain;
+        }
+        let decision = decide(record, &steps, &self.view);
+        for report in &decision.reports {
+            tracing::warn!("{report}");
+            if let Report::Oscillation { ma, .. } = report {
+                self.notify(Notice::Oscillation {
+                    ma: ma.clone(),
+                    detail: report.to_string(),
+                });
+            }
+        }
+        if record
+            .steps
+            .iter()
+            .any(|s| s.step_type == StepType::FullSync && !s.status.is_stopped())
+        {
+            self.full_sync_needed.remove(&record.ma);
+        }
+        if record.steps.iter().any(|s| s.step_type.is_import()) {
+            self.effects.push(Effect::ImportSeen {
+                ma: record.ma.clone(),
+                at: record.started_at,
+            });
+        }
+        self.check_thresholds(record, &facts.staging_exceeded, now);
+        self.push(decision.requests, now);
+    }
+
+    /// After a run: whether it stopped at a staging threshold of its MA
+    /// (its import went over one, or a sync found one holding). If so the
+    /// MA's syncs (a sync that found the hold, and any queued) are held for
+    /// an operator, and the follow-up syncs pushed after this are held too.
+    fn check_thresholds(&mut self, record: &RunRecord, exceeded: &[String], now: DateTime<Utc>) {
+        let Some(config) = self.config.mas.get(&record.ma) else {
+            return;
+        };
+        let stopped_sync = record.steps.iter().any(|s| {
+            s.status == RunStatus::StoppedStagingThresholdExceeded && s.step_type.is_sync()
+        });
+        let stopped = record
+            .steps
+            .iter()
+            .any(|s| s.status == RunStatus::StoppedStagingThresholdExceeded);
+        if !stopped {
+            return;
+        }
+        let mut held: Vec<Request> = Vec::new();
+        if stopped_sync {
+            // A sync that found the hold waits with it, as queued ones do.
+            held.push(Request {
+                ma: record.ma.clone(),
+                profile: record.profile.clone(),
+                exclusive: false,
+                run_immediate: false,
+                reason: record.reason.clone(),
+                chain: Vec::new(),
+            });
+        }
+        let waiting = self
+            .state
+            .mas
+            .get(&record.ma)
+            .is_some_and(|c| c.threshold.is_some());
+        if waiting && stopped_sync {
+            // Already waiting for an operator: nothing new to announce.
+            if let Some(t) = self.control_of(&record.ma).threshold.as_mut() {
+                for r in held {
+                    if !t
+                        .held
+                        .iter()
+                        .any(|h| h.profile == r.profile && h.exclusive == r.exclusive)
+                    {
+                        t.held.push(r);
+                    }
+                }
+            }
+            return;
+        }
+        tracing::error!(
+            ma = %record.ma, run_id = record.id,
+            "staging threshold exceeded ({}): the MA's syncs wait for `autosync approve {}` or `autosync reject {}`",
+            exceeded.join(", "), record.ma, record.ma
+        );
+        // Syncs already queued for this MA are held too.
+        let queued_syncs: Vec<QueuedRequest> = self
+            .state
+            .queues
+            .get(&record.ma)
+            .map(|q| {
+                q.iter()
+                    .filter(|r| config.info.has_sync(&r.profile))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        for q in queued_syncs {
+            self.state.queues.get_mut(&record.ma).remove(q.id);
+            held.push(q.request());
+        }
+        let threshold = self
+            .control_of(&record.ma)
+            .threshold
+            .get_or_insert_with(|| HeldThreshold {
+                run_id: record.id,
+                profile: record.profile.clone(),
+                exceeded: Vec::new(),
+                held: Vec::new(),
+                since: now,
+            });
+        threshold.exceeded.extend(exceeded.iter().cloned());
+        for r in held {
+            if !threshold
+                .held
+                .iter()
+                .any(|h| h.profile == r.profile && h.exclusive == r.exclusive)
+            {
+                threshold.held.push(r);
+            }
+        }
+        self.dirty = true;
+        self.notify(Notice::ThresholdExceeded {
+            ma: record.ma.clone(),
+            run_id: record.id,
+            exceeded: exceeded.to_vec(),
+        });
+    }
+}
+
+/// Logs the end of a run the service started. A run that stopped is a
+/// WARN with why (the first step's error text; see [`stop_reason`]),
+/// except an operator's cancel or a graceful stop (`stopped-user-requested`:
+/// INFO, it was asked for); one that completed with per-object errors is a
+/// WARN with their count and where to read them; any other end is INFO.
+pub fn log_run_ended(record: &RunRecord) {
+    let errors: u64 = record.steps.iter().map(|s| s.errors).sum();
+    if record.status == RunStatus::StoppedUserRequested {
+        tracing::info!(
+            ma = %record.ma, profile = %record.profile, run_id = record.id,
+            status = %record.status, "run ended: {}", stop_reason(record)
+        );
+    } else if record.status.is_stopped() {
+        tracing::warn!(
+            ma = %record.ma, profile = %record.profile, run_id = record.id,
+            status = %record.status, "run stopped: {}", stop_reason(record)
+        );
+    } else if matches!(
+        record.status,
+        RunStatus::CompletedImportErrors
+            | RunStatus::CompletedSyncErrors
+            | RunStatus::CompletedExportErrors
+    ) {
+        tracing::warn!(
+            ma = %record.ma, profile = %record.profile, run_id = record.id,
+            status = %record.status,
+            "run ended with {errors} per-object error(s) (`autosync history {}` lists them)",
+            record.id
+        );
+    } else {
+        tracing::info!(
+            ma = %record.ma, profile = %record.profile, run_id = record.id,
+            status = %record.status, "run ended"
+        );
+    }
+}
+
+/// Why a run stopped, in words: its status, then the error text of the
+/// step that stopped it (else of the first step that has one), else where
+/// to look.
+pub fn stop_reason(record: &RunRecord) -> String {
+    let stopping = record
+        .steps
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.status.is_stopped() && s.message.is_some())
+        .or_else(|| {
+            record
+                .steps
+                .iter()
+                .enumerate()
+                .find(|(_, s)| s.message.is_some())
+        });
+    match stopping {
+        Some((i, step)) => format!(
+            "{} at step {} {}: {}",
+            record.status,
+            i + 1,
+            step.step_type,
+            step.message.as_deref().unwrap_or_default()
+        ),
+        None => format!(
+            "{} (no error text recorded; `autosync history {}` shows the run)",
+            record.status, record.id
+        ),
+    }
+}

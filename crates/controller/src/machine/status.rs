@@ -1,0 +1,166 @@
+//! What a dashboard shows per MA: its state (idle, running a profile,
+//! waiting and why, stopped, disabled, failed, threshold exceeded) and its
+//! queue. The running service answers from the machine's memory
+//! ([`Machine::status`](super::Machine::status)); without a service, the
+//! persisted state is shown. Both go through [`state_view`], so they agree.
+
+use super::state::{MaControl, Since};
+use crate::queue::QueuedRequest;
+use crate::request::Request;
+use autosync_model::{RunId, RunRecord, RunStatus};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One MA's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum MaStateView {
+    Idle,
+    Running {
+        profile: String,
+        reason: String,
+        /// The current step (`None` while the run starts).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step_index: Option<usize>,
+        /// Objects the step processed so far.
+        #[serde(default)]
+        processed: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expected: Option<u64>,
+    },
+    Waiting {
+        reason: String,
+    },
+    Stopped,
+    /// The MA is disabled in the configuration (`enabled = false`).
+    Disabled,
+    /// Retries are used up; the MA is still retried at the capped backoff.
+    Failed {
+        profile: String,
+        status: RunStatus,
+        run_id: RunId,
+        attempts: u32,
+        since: DateTime<Utc>,
+        /// When the service tries again (a running service only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_retry: Option<DateTime<Utc>>,
+    },
+    /// An import went over a staging threshold: the MA's syncs wait for
+    /// `autosync approve` or `autosync reject`.
+    ThresholdExceeded {
+        run_id: RunId,
+        exceeded: Vec<String>,
+        /// The held requests' profiles.
+        held: Vec<String>,
+    },
+    /// Requests are queued but no service runs to start them.
+    Queued,
+}
+
+/// One MA in the status.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaStatus {
+    #[serde(flatten)]
+    pub state: MaStateView,
+    pub queue: Vec<QueuedRequest>,
+    /// Triggers paused (their requests wait in `deferred`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred: Vec<Request>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<RunRecord>,
+    /// Why the MA needs a full sync (its rules changed since its last
+    /// one), while none has run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_sync_needed: Option<String>,
+}
+
+/// The status of every MA.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Whether a running service answered (else: read from the store).
+    pub service: bool,
+    /// Maintenance mode: who turned it on, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<Since>,
+    pub mas: BTreeMap<String, MaStatus>,
+}
+
+/// Everything one MA's state is decided from.
+#[derive(Clone, Debug, Default)]
+pub struct StateFacts<'a> {
+    /// What runs on the MA now (a running service only).
+    pub running: Option<MaStateView>,
+    /// Enabled in the configuration.
+    pub enabled: bool,
+    pub control: Option<&'a MaControl>,
+    /// Runs may start: an operator's start, or `auto_start`.
+    pub started: bool,
+    /// Requests are queued.
+    pub queued: bool,
+    /// Maintenance mode is on.
+    pub maintenance: bool,
+    /// What a queued request waits for (a running service only).
+    pub waiting: Option<&'a str>,
+    /// When a failed MA is tried again (a running service only).
+    pub next_retry: Option<DateTime<Utc>>,
+    /// A running service answers (else the persisted state is shown).
+    pub service: bool,
+}
+
+/// One MA's state, by one precedence everywhere: running, then disabled
+/// (the configuration's word: nothing runs or retries, whatever else is
+/// recorded), then a staging threshold waiting for an operator, then the
+/// failed state, then stopped; then, from a running service, waiting
+/// (maintenance mode, or what the scheduler said) or idle, and from the
+/// store, queued or idle.
+pub fn state_view(facts: StateFacts<'_>) -> MaStateView {
+    if let Some(running) = facts.running {
+        return running;
+    }
+    if !facts.enabled {
+        return MaStateView::Disabled;
+    }
+    if let Some(t) = facts.control.and_then(|c| c.threshold.as_ref()) {
+        return MaStateView::ThresholdExceeded {
+            run_id: t.run_id,
+            exceeded: t.exceeded.clone(),
+            held: t.held.iter().map(|r| r.profile.clone()).collect(),
+        };
+    }
+    if let Some(f) = facts.control.and_then(|c| c.failed.as_ref()) {
+        return MaStateView::Failed {
+            profile: f.profile.clone(),
+            status: f.status,
+            run_id: f.run_id,
+            attempts: f.attempts,
+            since: f.since,
+            next_retry: facts.next_retry,
+        };
+    }
+    if !facts.started {
+        return MaStateView::Stopped;
+    }
+    if !facts.service {
+        return if facts.queued {
+            MaStateView::Queued
+        } else {
+            MaStateView::Idle
+        };
+    }
+    if facts.maintenance && facts.queued {
+        return MaStateView::Waiting {
+            reason: "maintenance mode".to_owned(),
+        };
+    }
+    match facts.waiting {
+        Some(reason) => MaStateView::Waiting {
+            reason: reason.to_owned(),
+        },
+        None => MaStateView::Idle,
+    }
+}

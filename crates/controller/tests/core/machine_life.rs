@@ -1,0 +1,330 @@
+//! The state machine's life: start-up after a crash (the persisted state
+//! round-tripped and reconciled with the store's runs), reload planning,
+//! the graceful stop, quiescence for `--once`, the hooks' decisions, and
+//! full syncs after a rule change.
+
+use crate::sim::{Setup, Sim};
+use autosync_controller::machine::{
+    AfterDecision, Effect, Event, Machine, Notice, Options, RunEnd, RunFacts, RunOutcome, Startup,
+};
+use autosync_controller::{Control, Request};
+use autosync_model::{RunReason, RunStatus};
+
+fn ran(sim: &Sim, ma: &str, profile: &str) -> usize {
+    sim.starts
+        .iter()
+        .filter(|s| s.ma == ma && s.profile == profile)
+        .count()
+}
+
+#[test]
+fn a_request_whose_run_died_with_the_service_runs_again_after_the_restart() {
+    let mut sim = Sim::new(Setup::default());
+    *sim.world.source.get_mut("hr").unwrap() = 1;
+    sim.trigger("hr", "delta-import", false, false);
+    assert_eq!(ran(&sim, "hr", "delta-import"), 1);
+    sim.crash(false);
+    assert_eq!(sim.runs[&1].status, RunStatus::StoppedServer);
+    assert_eq!(
+        ran(&sim, "hr", "delta-import"),
+        2,
+        "queued again and started"
+    );
+    sim.check_no_request_lost();
+}
+
+#[test]
+fn a_request_whose_run_completed_before_the_crash_is_not_run_again_and_its_follow_ups_are_found() {
+    let mut sim = Sim::new(Setup::default());
+    *sim.world.source.get_mut("hr").unwrap() = 1;
+    sim.trigger("hr", "delta-import", false, false);
+    sim.crash(true);
+    assert_eq!(ran(&sim, "hr", "delta-import"), 1, "not run twice");
+    // Reconciliation at start found the staged change: the sync follows.
+    assert_eq!(ran(&sim, "hr", "delta-sync"), 1);
+    let sync = &sim.flights[0].request;
+    assert!(matches!(sync.reason, RunReason::Reconciliation { .. }));
+}
+
+#[test]
+fn the_persisted_state_keeps_queues_stops_pauses_and_thresholds_across_a_restart() {
+    let mut sim = Sim::new(Setup {
+        threshold: Some(1),
+        ..Setup::default()
+    });
+    *sim.world.source.get_mut("hr").unwrap() = 5;
+    sim.control(Control::Stop, Some("app")).unwrap();
+    sim.stopped_mas.push("app".into());
+    sim.trigger("app", "full-import", false, false);
+    sim.control(Control::Pause, Some("ad")).unwrap();
+    sim.trigger("ad", "delta-import", false, false);
+    sim.trigger("hr", "delta-import", false, false);
+    sim.complete_on("hr", false);
+    sim.crash(false);
+    let status = sim.machine.status(|_| None);
+    assert_eq!(status.mas["app"].queue.len(), 1);
+    assert!(status.mas["ad"].paused);
+    assert_eq!(status.mas["ad"].deferred.len(), 1);
+    assert!(matches!(
+        status.mas["hr"].state,
+        autosync_controller::machine::MaStateView::ThresholdExceeded { .. }
+    ));
+    assert_eq!(sim.restarts, 1);
+    sim.check_no_request_lost();
+}
+
+#[test]
+fn a_graceful_stop_cancels_what_runs_and_keeps_its_request_for_the_next_start() {
+    let mut sim = Sim::new(Setup::default());
+    *sim.world.source.get_mut("hr").unwrap() = 4;
+    sim.trigger("hr", "delta-import", false, false);
+    sim.trigger("app", "full-import", false, false);
+    sim.stop_and_start();
+    let cancelled = sim.runs[&1].clone();
+    assert_eq!(cancelled.status, RunStatus::StoppedUserRequested);
+    let kept = sim.machine.state().queues.get("hr").is_some_and(|q| {
+        q.iter()
+            .any(|r| r.profile == "delta-import" && r.run_immediate)
+    }) || sim
+        .flights
+        .iter()
+        .any(|f| f.request.profile == "delta-import");
+    assert!(kept, "{:?}", sim.machine.state().queues);
+    let mut n = 0;
+    sim.settle(
+        || {
+            n += 1;
+            (n, false)
+        },
+        1_000,
+    )
+    .expect("settles");
+    assert_eq!(ran(&sim, "hr", "delta-import"), 2);
+    sim.check_no_request_lost();
+}
+
+#[test]
+fn a_reload_drops_only_the_requests_it_cannot_run_and_restarts_changed_triggers() {
+    let mut sim = Sim::new(Setup::default());
+    sim.control(Control::Stop, Some("hr")).unwrap();
+    sim.trigger("hr", "import-sync", false, false);
+    sim.trigger("hr", "full-import", false, false);
+    let message = sim.reload(true, false);
+    assert!(message.contains("changed: ad, app, hr, ldap"), "{message}");
+    assert!(
+        message.contains("dropped queued requests: hr import-sync"),
+        "{message}"
+    );
+    assert_eq!(sim.trigger_restarts, 4);
+    let queue: Vec<String> = sim
+        .machine
+        .state()
+        .queues
+        .get("hr")
+        .unwrap()
+        .iter()
+        .map(|r| r.profile.clone())
+        .collect();
+    assert_eq!(queue, vec!["full-import".to_owned()]);
+}
+
+#[test]
+fn a_reload_that_changes_sync_rules_says_which_full_syncs_are_needed() {
+    let mut sim = Sim::new(Setup::default());
+    let message = sim.reload(false, true);
+    assert!(
+        message.contains("these need a full sync") && message.contains("hr full-sync"),
+        "{message}"
+    );
+    sim.deliver_all();
+    assert!(
+        sim.notices
+            .iter()
+            .any(|n| matches!(n, Notice::FullSyncNeeded { ma, .. } if ma == "hr"))
+    );
+    let status = sim.machine.status(|_| None);
+    assert!(status.mas["hr"].full_sync_needed.is_some());
+    sim.trigger("hr", "full-sync", false, false);
+    sim.complete_on("hr", false);
+    let status = sim.machine.status(|_| None);
+    assert_eq!(status.mas["hr"].full_sync_needed, None, "the full sync ran");
+}
+
+#[test]
+fn with_full_sync_on_rule_change_the_full_sync_is_queued_at_start() {
+    let mut config = Setup::default().config(0);
+    config.full_sync_on_rule_change = true;
+    let mut machine = Machine::new(config, Options::default());
+    let startup = Startup {
+        full_syncs_needed: Ok(vec![("hr".into(), "the rules changed".into())]),
+        ..Startup::default()
+    };
+    let effects = machine.handle(Event::Started(Box::new(startup)), crate::support::at(0));
+    let started: Vec<(String, String)> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Start(r) => Some((r.ma.clone(), r.profile.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started, vec![("hr".to_owned(), "full-sync".to_owned())]);
+}
+
+/// Handles `event`, answering the reads it asks for (nothing found).
+fn answer_reads(
+    machine: &mut Machine,
+    event: Event,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Effect> {
+    let effects = machine.handle(event, now);
+    for e in &effects {
+        let answer = match e {
+            Effect::ReadCounts { .. } => Event::Counts(Default::default()),
+            Effect::LookForRuns { .. } => Event::RunsSeen(Ok(Vec::new())),
+            Effect::CheckRules => Event::RulesChecked(Ok(Vec::new())),
+            _ => continue,
+        };
+        machine.handle(answer, now);
+    }
+    effects
+}
+
+#[test]
+fn once_ends_when_nothing_is_left_but_not_while_a_retry_waits_unless_the_ma_failed() {
+    let config = Setup::default().config(0);
+    let mut machine = Machine::new(
+        config,
+        Options {
+            once: true,
+            seed: 1,
+        },
+    );
+    let now = crate::support::at(0);
+    assert!(!machine.quiescent(), "not before the start");
+    let startup = Startup {
+        initial: vec![Request::trigger("hr", "delta-import", "file")],
+        ..Startup::default()
+    };
+    machine.handle(Event::Started(Box::new(startup)), now);
+    assert!(!machine.quiescent(), "a run is in flight");
+    let mut record = autosync_model::RunRecord {
+        id: 1,
+        ma: "hr".into(),
+        profile: "delta-import".into(),
+        status: RunStatus::StoppedServerDown,
+        started_at: now,
+        ended_at: Some(now),
+        reason: RunReason::Trigger {
+            trigger: "file".into(),
+        },
+        steps: Vec::new(),
+    };
+    let end = |record: &autosync_model::RunRecord| {
+        Event::RunEnded(Box::new(RunEnd {
+            ma: "hr".into(),
+            outcome: RunOutcome::Ran(record.clone()),
+            after: AfterDecision::Continue,
+            facts: RunFacts::default(),
+        }))
+    };
+    let mut t = now;
+    for attempt in 1..=3 {
+        answer_reads(&mut machine, end(&record), t);
+        if attempt <= 2 {
+            assert!(!machine.quiescent(), "a retry waits (attempt {attempt})");
+            t += chrono::Duration::seconds(60);
+            let effects = answer_reads(&mut machine, Event::Tick, t);
+            assert!(effects.iter().any(|e| matches!(e, Effect::Start(_))));
+            record.id += 1;
+        }
+    }
+    assert!(
+        machine.quiescent(),
+        "a failed MA does not keep --once running"
+    );
+    let effects = machine.handle(Event::Shutdown, t);
+    assert!(effects.contains(&Effect::Stopped));
+    assert_eq!(machine.summary().queued, 1, "its request stays queued");
+}
+
+#[test]
+fn the_after_hook_may_stop_the_ma_or_the_service_and_a_skipped_run_has_no_follow_ups() {
+    let config = Setup::default().config(0);
+    let mut machine = Machine::new(config, Options::default());
+    let now = crate::support::at(0);
+    let startup = Startup {
+        initial: vec![
+            Request::trigger("hr", "delta-import", "file"),
+            Request::trigger("app", "delta-import", "file"),
+        ],
+        ..Startup::default()
+    };
+    machine.handle(Event::Started(Box::new(startup)), now);
+    let skipped = machine.handle(
+        Event::RunEnded(Box::new(RunEnd {
+            ma: "app".into(),
+            outcome: RunOutcome::Skipped("maintenance window".into()),
+            after: AfterDecision::Continue,
+            facts: RunFacts::default(),
+        })),
+        now,
+    );
+    assert!(!skipped.iter().any(|e| matches!(e, Effect::Start(_))));
+    let record = autosync_model::RunRecord {
+        id: 1,
+        ma: "hr".into(),
+        profile: "delta-import".into(),
+        status: RunStatus::Success,
+        started_at: now,
+        ended_at: Some(now),
+        reason: RunReason::Trigger {
+            trigger: "file".into(),
+        },
+        steps: Vec::new(),
+    };
+    let effects = machine.handle(
+        Event::RunEnded(Box::new(RunEnd {
+            ma: "hr".into(),
+            outcome: RunOutcome::Ran(record),
+            after: AfterDecision::StopService {
+                reason: "too many deletes".into(),
+            },
+            facts: RunFacts::default(),
+        })),
+        now,
+    );
+    assert!(effects.contains(&Effect::StopService {
+        reason: "too many deletes".into()
+    }));
+}
+
+#[test]
+fn a_sync_held_by_a_threshold_is_persisted_with_it_and_survives_a_crash() {
+    let mut sim = Sim::new(Setup {
+        threshold: Some(2),
+        ..Setup::default()
+    });
+    *sim.world.source.get_mut("ad").unwrap() = 3;
+    sim.trigger("ad", "delta-import", false, false);
+    sim.complete_on("ad", false);
+    sim.trigger("ad", "full-sync", false, true);
+    sim.crash(false);
+    let held: Vec<(String, bool)> = sim.machine.state().mas["ad"]
+        .threshold
+        .as_ref()
+        .map(|t| {
+            t.held
+                .iter()
+                .map(|r| (r.profile.clone(), r.exclusive))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        held,
+        vec![
+            ("delta-sync".to_owned(), false),
+            ("full-sync".to_owned(), true)
+        ]
+    );
+    sim.check_no_request_lost();
+}

@@ -1,0 +1,121 @@
+//! How the service meets the state machine: operators' commands to the
+//! running service, the machine's view of the configuration, and the
+//! triggers' requests and states as the machine takes them.
+
+use crate::config::ControllerConfig;
+use crate::status::Status;
+use autosync_controller::machine::{MaConfig, MachineConfig};
+use autosync_controller::{PushOutcome, Request, SyncEngine};
+use autosync_triggers::{TriggerRequest, TriggerState};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// An operator's command to a running service.
+pub enum Command {
+    /// Queue `profile` on `ma` (back of the queue unless `run_immediate`).
+    Queue {
+        ma: String,
+        profile: String,
+        exclusive: bool,
+        run_immediate: bool,
+        by: String,
+        reply: oneshot::Sender<Result<PushOutcome, String>>,
+    },
+    /// Every MA's state and queue (from memory).
+    Status { reply: oneshot::Sender<Status> },
+    /// An operator's control (start, stop, cancel, clear-queue, pause,
+    /// resume, approve, reject, maintenance) on one MA or, with `ma: None`,
+    /// on every MA / the whole service. The reply says what was done.
+    Control {
+        action: crate::Control,
+        ma: Option<String>,
+        by: String,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// A new configuration was loaded and validated (and its engine built):
+    /// switch to it. Running profiles finish on the engine they started on;
+    /// MAs whose definition changed get new triggers; requests for MAs or
+    /// profiles that no longer exist are dropped with a warning. The reply
+    /// says what changed.
+    Reload {
+        engine: Arc<dyn SyncEngine>,
+        config: Box<ControllerConfig>,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// A configuration reload was refused (it did not load or validate):
+    /// the running one stays; the notice goes to operators.
+    ReloadRejected { message: String },
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Queue { ma, profile, .. } => {
+                write!(f, "Queue {{ ma: {ma:?}, profile: {profile:?} }}")
+            }
+            Command::Status { .. } => f.write_str("Status"),
+            Command::Control { action, ma, by, .. } => {
+                write!(f, "Control {{ action: {action}, ma: {ma:?}, by: {by:?} }}")
+            }
+            Command::Reload { .. } => f.write_str("Reload"),
+            Command::ReloadRejected { message } => write!(f, "ReloadRejected({message:?})"),
+        }
+    }
+}
+
+/// The machine's view of the service's configuration.
+pub(crate) fn machine_config(config: &ControllerConfig) -> MachineConfig {
+    MachineConfig {
+        scheduler: config.scheduler.clone(),
+        start_stagger: config.start_stagger,
+        oscillation_limit: config.oscillation_limit,
+        reconcile_every: config.reconcile_every,
+        keep_history: config.keep_history,
+        full_sync_on_rule_change: config.full_sync_on_rule_change,
+        mas: config
+            .mas
+            .iter()
+            .map(|(name, m)| {
+                let ma = MaConfig {
+                    info: m.info.clone(),
+                    follow_ups: m.follow_ups,
+                    profiles: m.profiles.clone(),
+                    auto_start: m.auto_start,
+                    enabled: m.enabled,
+                    retry: m.retry.clone(),
+                    blackouts: m.blackouts.clone(),
+                    imports: m.imports,
+                    fingerprint: m.fingerprint.clone(),
+                    rules_fingerprint: m.rules_fingerprint.clone(),
+                };
+                (name.clone(), ma)
+            })
+            .collect(),
+    }
+}
+
+/// A trigger's request as the controller queues it.
+pub(crate) fn request_of(t: TriggerRequest) -> Request {
+    let mut request = Request::trigger(&t.ma, &t.profile, &t.trigger);
+    request.exclusive = t.exclusive;
+    request.run_immediate = t.run_immediate;
+    request
+}
+
+/// The triggers' persisted states (opaque to the machine) as they read them.
+pub(crate) fn trigger_states(
+    ma: &str,
+    values: &BTreeMap<String, serde_json::Value>,
+) -> BTreeMap<String, TriggerState> {
+    values
+        .iter()
+        .filter_map(|(key, value)| match serde_json::from_value(value.clone()) {
+            Ok(state) => Some((key.clone(), state)),
+            Err(e) => {
+                tracing::warn!(ma, trigger = %key, "the trigger's saved state cannot be read ({e}); starting afresh");
+                None
+            }
+        })
+        .collect()
+}
