@@ -89,7 +89,7 @@ fn check(cli: &Cli, json: bool) -> Result<Code, Failure> {
         Ok(loaded) => loaded,
         Err(e) => return invalid(e),
     };
-    if let Err(d) = autosync_service::controller_config(&loaded) {
+    if let Err(d) = autosync_service::controller_config(&loaded, &registry) {
         return invalid(loaded.error(d));
     }
     let schemas = autosync_config::check_schemas(&loaded, &registry);

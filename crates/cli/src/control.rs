@@ -200,9 +200,9 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
             serde_json::from_str(&text).context("the API's status cannot be decoded")?
         }
         None => {
-            let (loaded, _) = load(cli)?;
-            let config =
-                controller_config(&loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
+            let (loaded, registry) = load(cli)?;
+            let config = controller_config(&loaded, &registry)
+                .map_err(|d| Failure::Config(loaded.error(d)))?;
             let store = open_store(&loaded.system)?;
             status_from_store(store.as_ref(), &config)
                 .context("cannot read the controller's state")?
@@ -268,8 +268,9 @@ pub fn queue(cli: &Cli, a: &QueueArgs) -> Result<Code, Failure> {
 
 /// Adds the request to the persisted queue, for the next service start.
 fn queue_in_store(cli: &Cli, body: QueueBody) -> Result<QueueAnswer, Failure> {
-    let (loaded, _) = load(cli)?;
-    let config = controller_config(&loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
+    let (loaded, registry) = load(cli)?;
+    let config =
+        controller_config(&loaded, &registry).map_err(|d| Failure::Config(loaded.error(d)))?;
     let Some(ma) = config.mas.get(&body.ma) else {
         let names: Vec<&str> = config.mas.keys().map(String::as_str).collect();
         return Err(Failure::Usage(format!(

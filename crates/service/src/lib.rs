@@ -6,6 +6,9 @@
 //!   `[controller]` and `[ma.controller]` tables, with located diagnostics;
 //! - [`adapter`]: [`EngineAdapter`], our engine behind the controller's
 //!   `SyncEngine` trait;
+//! - [`changes`]: what each MA's connector offers to notice changes (asked
+//!   through the connector registry), made into default triggers and
+//!   given to the triggers that use it;
 //! - `executor`: the event loop that starts runs and queues follow-ups;
 //! - [`persist`]: the queues and trigger states in the store's meta table;
 //! - [`status`]: per-MA state and queue, from the service or the store;
@@ -13,6 +16,7 @@
 //!   stopped), triggers, the executor, and graceful stop.
 
 pub mod adapter;
+pub mod changes;
 pub mod config;
 pub mod control;
 pub mod discover;

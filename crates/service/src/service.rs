@@ -6,6 +6,7 @@
 use crate::config::ControllerConfig;
 use crate::executor::{Command, Executor, Summary};
 use crate::persist::{self, PersistError};
+use autosync_connector::ScriptFunction;
 use autosync_controller::SyncEngine;
 use autosync_model::{RunRecord, RunStatus};
 use autosync_store::Store;
@@ -28,13 +29,21 @@ pub enum ServiceError {
     Triggers { ma: String, message: String },
 }
 
-/// Scripts see the store's run history.
-struct StoreHost(Arc<dyn Store>);
+/// Scripts see the store's run history and the functions connector types
+/// lend (`sql_scalar`).
+struct StoreHost {
+    store: Arc<dyn Store>,
+    functions: Vec<ScriptFunction>,
+}
 
 impl ScriptHost for StoreHost {
     fn last_run(&self, ma: &str) -> Option<RunRecord> {
-        let mut read = self.0.read().ok()?;
+        let mut read = self.store.read().ok()?;
         read.runs(Some(ma), 1).ok()?.into_iter().next()
+    }
+
+    fn functions(&self) -> &[ScriptFunction] {
+        &self.functions
     }
 }
 
@@ -173,7 +182,10 @@ impl Service {
         let deps = (!once).then(|| TriggerDeps {
             sink: Arc::new(events_tx.clone()),
             clock: Arc::new(SystemClock),
-            host: Arc::new(StoreHost(self.store.clone())) as Arc<dyn ScriptHost>,
+            host: Arc::new(StoreHost {
+                store: self.store.clone(),
+                functions: self.config.script_functions.clone(),
+            }) as Arc<dyn ScriptHost>,
             rng_seed: None,
         });
         // The file watches are armed before the files are compared with the

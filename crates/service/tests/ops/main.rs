@@ -2,7 +2,8 @@
 //! Service + Engine + SQLite store + file/SQLite connectors on copies of
 //! the quickstart: retries and the failed state, staging thresholds,
 //! operators' controls, blackout windows, hooks, reload, notifications,
-//! and one test per known problem of the original (`known_problems`).
+//! triggers fed by the connector (`changes`), and one test per known
+//! problem of the original (`known_problems`).
 //! Peers (webhook receiver, SMTP server) are real, on loopback.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -10,6 +11,7 @@
 mod support;
 
 mod blackouts;
+mod changes;
 mod controls;
 mod email;
 mod hooks;
