@@ -95,7 +95,7 @@ fn check(cli: &Cli, json: bool) -> Result<Code, Failure> {
         Ok(loaded) => loaded,
         Err(e) => return invalid(e),
     };
-    if let Err(d) = autosync_service::controller_config(&loaded) {
+    if let Err(d) = autosync_service::controller_config(&loaded, &registry) {
         return invalid(loaded.error(d));
     }
     let schemas = autosync_config::check_schemas(&loaded, &registry);
@@ -162,7 +162,7 @@ pub(crate) fn print_run(
 fn history(cli: &Cli, a: &HistoryArgs) -> Result<Code, Failure> {
     let located = Located::find(&cli.config)?;
     located.warn();
-    if let (Some(ma), Some(loaded)) = (&a.ma, located.loaded()) {
+    if let (Some(ma), Some((loaded, _))) = (&a.ma, located.loaded()) {
         check_ma(&loaded.system, ma)?;
     }
     let store = located.open_store()?;

@@ -220,9 +220,9 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
         None => {
             let store = located.open_store()?;
             match located.loaded() {
-                Some(loaded) => {
-                    let config =
-                        controller_config(loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
+                Some((loaded, registry)) => {
+                    let config = controller_config(loaded, registry)
+                        .map_err(|d| Failure::Config(loaded.error(d)))?;
                     status_from_store(store.as_ref(), &config)
                 }
                 None => status_from_store_alone(store.as_ref()),
@@ -298,8 +298,9 @@ pub fn queue(cli: &Cli, a: &QueueArgs) -> Result<Code, Failure> {
 /// Adds the request to the persisted queue, for the next service start
 /// (it needs the configuration, to check the MA and the profile).
 fn queue_in_store(located: Located, body: QueueBody) -> Result<QueueAnswer, Failure> {
-    let (loaded, _) = located.into_loaded()?;
-    let config = controller_config(&loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
+    let (loaded, registry) = located.into_loaded()?;
+    let config =
+        controller_config(&loaded, &registry).map_err(|d| Failure::Config(loaded.error(d)))?;
     let Some(ma) = config.mas.get(&body.ma) else {
         let names: Vec<&str> = config.mas.keys().map(String::as_str).collect();
         return Err(Failure::Usage(format!(

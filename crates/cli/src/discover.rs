@@ -12,8 +12,8 @@ use autosync_service::discover::{self, History};
 use autosync_store::{Store, sqlite::SqliteStore};
 
 pub fn discover(cli: &Cli, a: &DiscoverArgs) -> Result<Code, Failure> {
-    let (loaded, _) = load(cli)?;
-    if let Err(diagnostics) = autosync_service::controller_config(&loaded) {
+    let (loaded, registry) = load(cli)?;
+    if let Err(diagnostics) = autosync_service::controller_config(&loaded, &registry) {
         eprintln!(
             "warning: the controller settings have problems; they are kept in the proposal as written:\n{}",
             loaded.error(diagnostics)
@@ -27,7 +27,7 @@ pub fn discover(cli: &Cli, a: &DiscoverArgs) -> Result<Code, Failure> {
     } else {
         History::default()
     };
-    let proposal = discover::propose(&loaded, &history);
+    let proposal = discover::propose(&loaded, &registry, &history);
     let toml = discover::to_toml(&proposal);
     if let Some(path) = &a.write {
         // Readable by its owner only: it holds the user's settings.

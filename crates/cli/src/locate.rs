@@ -49,8 +49,11 @@ impl Located {
     }
 
     /// The configuration, when it loads.
-    pub fn loaded(&self) -> Option<&Loaded> {
-        self.config.as_ref().ok().map(|(loaded, _)| loaded)
+    pub fn loaded(&self) -> Option<(&Loaded, &Registry)> {
+        self.config
+            .as_ref()
+            .ok()
+            .map(|(loaded, registry)| (loaded, registry.as_ref()))
     }
 
     /// The configuration, for what needs it whole: its errors otherwise.

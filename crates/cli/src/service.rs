@@ -37,7 +37,8 @@ pub(crate) fn take_service_lease(
 
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
     let (loaded, registry) = load(cli)?;
-    let config = controller_config(&loaded).map_err(|d| Failure::Config(loaded.error(d)))?;
+    let config =
+        controller_config(&loaded, &registry).map_err(|d| Failure::Config(loaded.error(d)))?;
     let no_controller_section = loaded.system.controller.is_none()
         && loaded.system.mas.iter().all(|m| m.controller.is_none());
     let store = open_store(&loaded.system)?;
@@ -54,7 +55,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
             tracing::info!(
                 "no controller section: running on defaults (`autosync discover` prints a configuration to start from)"
             );
-            for line in autosync_service::discover::summary_lines(&loaded, &mut *read) {
+            for line in autosync_service::discover::summary_lines(&loaded, &registry, &mut *read) {
                 tracing::info!("{line}");
             }
         }
@@ -220,7 +221,7 @@ impl Reloader {
         let registry = crate::commands::registry();
         let loaded = autosync_config::load(&self.config_path, &registry)
             .map_err(|e| format!("configuration reload refused ({keep}):\n{e}"))?;
-        let config = controller_config(&loaded).map_err(|d| {
+        let config = controller_config(&loaded, &registry).map_err(|d| {
             format!(
                 "configuration reload refused ({keep}):\n{}",
                 loaded.error(d)

@@ -17,11 +17,21 @@
 //!   columns), so that `autosync check` finds a rule reading a name the
 //!   system does not have; where that cannot be known (JSON lines), the
 //!   answer says so and a full import warns instead.
+//! * A factory says how its system's changes can be noticed (a file to
+//!   watch, a value to poll: [`ConnectorFactory::change_detection`], see
+//!   [`change`]) and may lend functions to trigger scripts
+//!   ([`ConnectorFactory::script_functions`]), so that discovery, the
+//!   default triggers and the triggers themselves know no connector type.
 
+pub mod change;
 #[cfg(feature = "compliance")]
 pub mod compliance;
 mod schema;
 
+pub use change::{
+    ChangeDetection, ChangeOffer, ChangeOfferKind, ChangeProbe, FileContent, FileWatchOffer,
+    NotificationOffer, PollOffer, ScriptFunction, ScriptValue,
+};
 pub use schema::{ObjectTypeSchema, SchemaLookup, SourceSchema};
 
 use autosync_model::{AttrChanges, Attributes, ExportKind, RunStatus};
@@ -263,6 +273,29 @@ pub trait ConnectorFactory: Send + Sync {
         let _ = (settings, ctx);
         SchemaLookup::Undeclared
     }
+
+    /// How changes of the system can be noticed, best first, from settings
+    /// that passed [`validate`](Self::validate), without contacting the
+    /// system. `shown` is the same `connector` table as the configuration
+    /// file writes it (`${ENV}` references and `X_file` keys as they are):
+    /// the offers' sentences and shown paths quote it, never `settings`,
+    /// so they print no value a reference or a file stands for. The
+    /// default offers nothing.
+    fn change_detection(
+        &self,
+        settings: &serde_json::Map<String, serde_json::Value>,
+        shown: &serde_json::Map<String, serde_json::Value>,
+        ctx: &BuildContext,
+    ) -> ChangeDetection {
+        let _ = (settings, shown, ctx);
+        ChangeDetection::none(format!("{} connector: no change notification", self.kind()))
+    }
+
+    /// Functions this connector type lends to trigger scripts (the SQLite
+    /// connector's `sql_scalar`). The default lends none.
+    fn script_functions(&self) -> Vec<ScriptFunction> {
+        Vec::new()
+    }
 }
 
 /// The connector types a program knows.
@@ -294,5 +327,33 @@ impl Registry {
     }
     pub fn kinds(&self) -> Vec<&'static str> {
         self.factories.iter().map(|f| f.kind()).collect()
+    }
+
+    /// What the factory of `kind` offers to notice changes (see
+    /// [`ConnectorFactory::change_detection`]); nothing, and why, for a
+    /// type this registry does not know.
+    pub fn change_detection(
+        &self,
+        kind: &str,
+        settings: &serde_json::Map<String, serde_json::Value>,
+        shown: &serde_json::Map<String, serde_json::Value>,
+        ctx: &BuildContext,
+    ) -> ChangeDetection {
+        match self.get(kind) {
+            Some(factory) => factory.change_detection(settings, shown, ctx),
+            None => ChangeDetection::none(format!("{kind} connector: unknown connector type")),
+        }
+    }
+
+    /// Every function the registered connector types lend to trigger
+    /// scripts (the first of a name wins).
+    pub fn script_functions(&self) -> Vec<ScriptFunction> {
+        let mut out: Vec<ScriptFunction> = Vec::new();
+        for f in self.factories.iter().flat_map(|f| f.script_functions()) {
+            if !out.iter().any(|o| o.name == f.name) {
+                out.push(f);
+            }
+        }
+        out
     }
 }

@@ -11,6 +11,7 @@ pub mod file;
 pub mod jsonl;
 pub mod settings;
 pub mod sqlite;
+mod watch;
 
 use autosync_connector::Registry;
 

@@ -3,19 +3,22 @@
 //! configuration. Every problem becomes a located [`Diagnostic`] (file,
 //! line, key), so `autosync check` and `autosync run` report them alike.
 //!
-//! Defaults: a *source* file MA (its connector has a `path` and it has more
-//! import flows than export flows) with no `triggers` key gets one
-//! file-watch trigger on its connector's file, so a simple file-to-targets
-//! setup needs no controller section at all. Targets need no trigger: the
-//! cycle exports to them and confirms.
+//! Defaults: a *source* MA (more import flows than export flows) with no
+//! `triggers` key gets what its connector offers ([`crate::changes`]): a
+//! file-watch trigger on its connector's file when it has one, so a simple
+//! file-to-targets setup needs no controller section at all. Targets need
+//! no trigger: the cycle exports to them and confirms. What connectors
+//! offer and lend comes from the connector registry.
 
+use crate::changes;
 use crate::hooks::{Hooks, HooksConfig};
 use autosync_config::{Diagnostic, Loaded, PathSegment};
+use autosync_connector::{Registry, ScriptFunction};
 use autosync_controller::{
     BlackoutConfig, Blackouts, DEFAULT_OSCILLATION_LIMIT, FollowUps, LockGroup, MaInfo,
     ProfileError, ProfileOverrides, RetryPolicy, RunMode, Scheduler, resolve_profiles,
 };
-use autosync_model::{MaDef, RunStatus, SystemDef};
+use autosync_model::{MaDef, RunStatus};
 use autosync_notify::{KeySegment, NotifyConfig};
 use autosync_triggers::{BuildContext, HumanDuration, TriggerConfig, TriggerSet, parse_triggers};
 use serde::Deserialize;
@@ -73,6 +76,9 @@ pub struct ControllerConfig {
     pub mas: BTreeMap<String, MaControllerConfig>,
     /// Folder of the configuration file (trigger paths resolve against it).
     pub base_dir: PathBuf,
+    /// Functions the connector types lend to trigger scripts (the
+    /// registry's).
+    pub script_functions: Vec<ScriptFunction>,
 }
 
 /// One MA's controller settings.
@@ -89,7 +95,8 @@ pub struct MaControllerConfig {
     /// `false`: the MA is disabled: no trigger, no run, whatever operators
     /// do; its queue is kept for when it is enabled again.
     pub enabled: bool,
-    /// The connector's file, when it has one (default file-watch path).
+    /// The connector's file, when it offers a file watch (the default
+    /// file-watch path).
     pub connector_path: Option<PathBuf>,
     /// Retries of runs that end in a retryable status (`[controller.retry]`
     /// with this MA's `retry` keys over it).
@@ -266,28 +273,6 @@ impl Reader<'_> {
     }
 }
 
-/// The connector's `path` setting, resolved against the configuration's
-/// folder.
-fn connector_path(system: &SystemDef, ma: &MaDef) -> Option<PathBuf> {
-    let path = ma.connector.settings.get("path")?.as_str()?;
-    Some(system.base_dir.join(path))
-}
-
-/// The triggers of an MA with no `triggers` key.
-fn default_triggers(ma: &MaDef, path: Option<&PathBuf>) -> Vec<TriggerConfig> {
-    let is_source = ma.import_flows.len() > ma.export_flows.len();
-    if !is_source || path.is_none() {
-        return Vec::new();
-    }
-    match serde_json::from_value(serde_json::json!({ "type": "file-watch" })) {
-        Ok(t) => vec![t],
-        Err(e) => {
-            tracing::error!("the default file-watch trigger does not decode: {e}");
-            Vec::new()
-        }
-    }
-}
-
 /// `[controller.notifications]`, decoded and validated.
 fn notifications(
     r: &mut Reader<'_>,
@@ -323,8 +308,14 @@ fn notifications(
     Some(config)
 }
 
-/// Reads the controller configuration of `loaded`, reporting every problem.
-pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagnostic>> {
+/// Reads the controller configuration of `loaded`, reporting every problem;
+/// what each MA's connector offers (default triggers, a file watch's
+/// default file, a change poll's probe) and the functions connector types
+/// lend to scripts come from `registry`.
+pub fn controller_config(
+    loaded: &Loaded,
+    registry: &Registry,
+) -> Result<ControllerConfig, Vec<Diagnostic>> {
     let system = &loaded.system;
     let mut r = Reader {
         loaded,
@@ -384,9 +375,10 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
         let table = r.table(ma.controller.as_ref(), &base, MA_KEYS).cloned();
         let table = table.unwrap_or_default();
         let info = MaInfo::from_def(ma);
-        let path = connector_path(system, ma);
-        let (triggers, default) = match table.get("triggers") {
-            None => (default_triggers(ma, path.as_ref()), true),
+        let offers = changes::change_detection(loaded, registry, index);
+        let path = offers.file_watch().map(|w| w.path.clone());
+        let (mut triggers, default) = match table.get("triggers") {
+            None => (changes::default_triggers(ma, &offers), true),
             Some(value) => match parse_triggers(&ma.name, value) {
                 Ok(t) => (t, false),
                 Err(errors) => {
@@ -402,6 +394,7 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
                 }
             },
         };
+        changes::provide(&mut triggers, &offers, &system.base_dir);
         let names: Vec<String> = info.profiles.keys().cloned().collect();
         let ctx = BuildContext {
             ma: &ma.name,
@@ -513,5 +506,6 @@ pub fn controller_config(loaded: &Loaded) -> Result<ControllerConfig, Vec<Diagno
         full_sync_on_rule_change,
         mas,
         base_dir: system.base_dir.clone(),
+        script_functions: registry.script_functions(),
     })
 }

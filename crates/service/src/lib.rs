@@ -6,6 +6,9 @@
 //!   `[controller]` and `[ma.controller]` tables, with located diagnostics;
 //! - [`adapter`]: [`EngineAdapter`], our engine behind the controller's
 //!   `SyncEngine` trait;
+//! - [`changes`]: what each MA's connector offers to notice changes (asked
+//!   through the connector registry), made into default triggers and
+//!   given to the triggers that use it;
 //! - `executor`: the event loop: events in, the machine's effects carried
 //!   out (`jobs` on blocking threads, `persister` writing the state);
 //!   `wiring`: the commands and the machine's view of the configuration;
@@ -16,6 +19,7 @@
 //! - [`service_lease`]: one service per store, across hosts.
 
 pub mod adapter;
+pub mod changes;
 pub mod config;
 pub mod discover;
 mod executor;

@@ -7,6 +7,7 @@ use crate::config::ControllerConfig;
 use crate::executor::Executor;
 use crate::persist::{self, PersistError};
 use crate::wiring::{Command, request_of, trigger_states};
+use autosync_connector::ScriptFunction;
 use autosync_controller::SyncEngine;
 use autosync_controller::machine::{Startup, Summary};
 use autosync_model::{RunRecord, RunStatus};
@@ -32,13 +33,21 @@ pub enum ServiceError {
     Startup(String),
 }
 
-/// Scripts see the store's run history.
-struct StoreHost(Arc<dyn Store>);
+/// Scripts see the store's run history and the functions connector types
+/// lend (`sql_scalar`).
+struct StoreHost {
+    store: Arc<dyn Store>,
+    functions: Vec<ScriptFunction>,
+}
 
 impl ScriptHost for StoreHost {
     fn last_run(&self, ma: &str) -> Option<RunRecord> {
-        let mut read = self.0.read().ok()?;
+        let mut read = self.store.read().ok()?;
         read.runs(Some(ma), 1).ok()?.into_iter().next()
+    }
+
+    fn functions(&self) -> &[ScriptFunction] {
+        &self.functions
     }
 }
 
@@ -179,7 +188,10 @@ impl Service {
         let deps = (!once).then(|| TriggerDeps {
             sink: Arc::new(events_tx.clone()),
             clock: Arc::new(SystemClock),
-            host: Arc::new(StoreHost(self.store.clone())) as Arc<dyn ScriptHost>,
+            host: Arc::new(StoreHost {
+                store: self.store.clone(),
+                functions: self.config.script_functions.clone(),
+            }) as Arc<dyn ScriptHost>,
             rng_seed: None,
         });
         // The file watches are armed before the files are compared with the

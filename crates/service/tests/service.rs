@@ -43,16 +43,20 @@ fn quickstart(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
     dir
 }
 
-fn load(dir: &Path) -> Result<Loaded, autosync_config::ConfigError> {
+fn registry() -> Registry {
     let mut registry = Registry::new();
     autosync_connectors::register_all(&mut registry);
-    autosync_config::load(&dir.join("autosync.toml"), &registry)
+    registry
+}
+
+fn load(dir: &Path) -> Result<Loaded, autosync_config::ConfigError> {
+    autosync_config::load(&dir.join("autosync.toml"), &registry())
 }
 
 /// A service over the folder's configuration, with its store.
 fn start_service(dir: &Path) -> (Service, Arc<dyn Store>) {
     let loaded = load(dir).unwrap();
-    let config = controller_config(&loaded).unwrap();
+    let config = controller_config(&loaded, &registry()).unwrap();
     let system = Arc::new(loaded.system);
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&system.base_dir.join(&system.store.path)).unwrap());
@@ -178,7 +182,7 @@ fn bad_controller_keys_should_be_reported_with_their_line_and_key() {
     });
     let loaded = load(dir.path()).unwrap();
     let errors = loaded
-        .error(controller_config(&loaded).unwrap_err())
+        .error(controller_config(&loaded, &registry()).unwrap_err())
         .to_string();
     let text = std::fs::read_to_string(dir.path().join("autosync.toml")).unwrap();
     let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
@@ -205,7 +209,7 @@ fn a_source_file_ma_without_triggers_should_watch_its_file_and_targets_nothing()
             "",
         )
     });
-    let config = controller_config(&load(dir.path()).unwrap()).unwrap();
+    let config = controller_config(&load(dir.path()).unwrap(), &registry()).unwrap();
     let hr = &config.mas["hr"];
     assert!(hr.default_triggers);
     assert_eq!(hr.triggers.len(), 1);
@@ -345,7 +349,7 @@ enabled = false"#,
         "{:?}",
         ran(&summary)
     );
-    let config = controller_config(&load(dir.path()).unwrap()).unwrap();
+    let config = controller_config(&load(dir.path()).unwrap(), &registry()).unwrap();
     let status = autosync_service::status_from_store(store.as_ref(), &config).unwrap();
     assert_eq!(
         status.mas["hr"].state,

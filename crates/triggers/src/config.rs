@@ -13,6 +13,7 @@
 
 use crate::TriggerRequest;
 use crate::auto_import::AutoImportConfig;
+use crate::change_poll::ChangePollConfig;
 use crate::file_watch::FileWatchConfig;
 use crate::interval::IntervalConfig;
 use crate::schedule::ScheduleConfig;
@@ -27,6 +28,7 @@ pub enum TriggerConfig {
     Schedule(ScheduleConfig),
     AutoImport(AutoImportConfig),
     FileWatch(FileWatchConfig),
+    ChangePoll(ChangePollConfig),
     Script(ScriptConfig),
 }
 
@@ -38,6 +40,7 @@ impl TriggerConfig {
             TriggerConfig::Schedule(_) => "schedule",
             TriggerConfig::AutoImport(_) => "auto-import",
             TriggerConfig::FileWatch(_) => "file-watch",
+            TriggerConfig::ChangePoll(_) => "change-poll",
             TriggerConfig::Script(_) => "script",
         }
     }
@@ -220,10 +223,16 @@ mod tests {
                 { type = "auto-import" },
                 { type = "file-watch", path = "data/hr.csv" },
                 { type = "script", script = "()" },
+                { type = "change-poll", every = "1m" },
             ]"#,
         )
         .unwrap();
-        assert_eq!(configs.len(), 5);
+        assert_eq!(configs.len(), 6);
+        let TriggerConfig::ChangePoll(poll) = &configs[5] else {
+            panic!("not a change poll")
+        };
+        assert_eq!(poll.every, HumanDurationOf::mins(1));
+        assert_eq!(poll.profile, "delta-import");
         let TriggerConfig::Interval(interval) = &configs[0] else {
             panic!("not an interval")
         };

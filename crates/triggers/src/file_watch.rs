@@ -6,13 +6,20 @@
 //! (default 5 s), never dropped. Reads of the file (our own imports open it)
 //! are not changes. If the folder cannot be watched, the error is reported
 //! and the watch is retried every 30 s.
+//!
+//! Its default file is the MA connector's (`BuildContext::default_watch_path`,
+//! from the connector's file-watch offer), and on that file
+//! `ignore_attributes` reads records as the connector does
+//! ([`FileWatchConfig::content`], see [`crate::content_filter`]).
 
 use crate::change_filter::ChangeFilter;
 use crate::clock::Clock;
 use crate::coalescer::Coalescer;
 use crate::config::{Ask, Common, check_profile, default_profile, key_error};
 use crate::duration::HumanDuration;
+use crate::provided::Provided;
 use crate::sink::RequestSink;
+use autosync_connector::FileContent;
 use notify::event::{MetadataKind, ModifyKind};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use serde::{Deserialize, Serialize};
@@ -47,6 +54,11 @@ pub struct FileWatchConfig {
     /// e.g. a last-logon timestamp that changes all day.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_attributes: Vec<String>,
+    /// How the MA's connector reads the watched file (for
+    /// `ignore_attributes`): provided when the watch is on the connector's
+    /// own file; other files are compared whole. Not a key of the file.
+    #[serde(skip)]
+    pub content: Provided<dyn FileContent>,
 }
 
 fn default_debounce() -> HumanDuration {
@@ -67,6 +79,8 @@ pub struct FileWatchTrigger {
     pub max_delay: Duration,
     /// Attributes whose changes ask for no import (empty: every change asks).
     pub ignore: ChangeFilter,
+    /// How the connector reads the file (`None`: compared whole).
+    pub content: Option<Arc<dyn FileContent>>,
 }
 
 impl FileWatchConfig {
@@ -144,6 +158,7 @@ impl FileWatchConfig {
             debounce: self.debounce.0,
             max_delay: self.max_delay.0,
             ignore: ChangeFilter::new(self.ignore_attributes.iter().cloned()),
+            content: self.content.get().cloned(),
         })
     }
 }
@@ -315,9 +330,11 @@ impl FileWatchTrigger {
     async fn relevant_fingerprint(&self) -> Option<u64> {
         let path = self.folder.join(&self.file_name);
         let filter = self.ignore.clone();
-        let result =
-            tokio::task::spawn_blocking(move || crate::content_filter::fingerprint(&path, &filter))
-                .await;
+        let content = self.content.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            crate::content_filter::fingerprint(&path, &filter, content.as_deref())
+        })
+        .await;
         match result {
             Ok(Ok(fp)) => Some(fp),
             Ok(Err(e)) => {
@@ -398,6 +415,7 @@ mod tests {
             debounce: "1s".parse().unwrap(),
             max_delay: "5s".parse().unwrap(),
             ignore_attributes: Vec::new(),
+            content: Provided::default(),
         };
         let trigger = config.validate("hr", 0, dir.path(), None).unwrap();
         let mut active = trigger.watch().unwrap();
@@ -462,6 +480,7 @@ mod tests {
             debounce: "2s".parse().unwrap(),
             max_delay: "1s".parse().unwrap(),
             ignore_attributes: Vec::new(),
+            content: Provided::default(),
         };
         let err = config
             .validate("hr", 0, Path::new("/cfg"), None)
@@ -493,6 +512,7 @@ mod tests {
             debounce: "1s".parse().unwrap(),
             max_delay: "5s".parse().unwrap(),
             ignore_attributes: Vec::new(),
+            content: Provided::default(),
         };
         let trigger = config.validate("hr", 0, Path::new("/cfg"), None).unwrap();
         assert_eq!(trigger.folder, PathBuf::from("/cfg/data"));

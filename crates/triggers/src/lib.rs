@@ -11,12 +11,20 @@
 //!   once per slot, optional catch-up of one missed slot;
 //! - [`auto_import`]: "import every N when nothing else imported";
 //! - [`file_watch`]: a file changed (coalesced: debounce plus max delay);
+//! - [`change_poll`]: the MA connector's probe says its data moved;
 //! - [`script`]: a sandboxed Rhai script returns the profiles to queue;
 //! - [`change_filter`]: ignore changes that touch only listed attributes;
 //! - [`set`]: all triggers of one MA, started and stopped together.
+//!
+//! Triggers know no connector type: what a connector provides (a file
+//! watch's default file and its reader, a change poll's probe, functions
+//! for scripts) comes through the connector contract
+//! (`autosync_connector::change`), filled in by whoever reads the
+//! configuration ([`provided`]).
 
 pub mod auto_import;
 pub mod change_filter;
+pub mod change_poll;
 pub mod clock;
 pub mod coalescer;
 pub mod config;
@@ -24,6 +32,7 @@ pub mod content_filter;
 pub mod duration;
 pub mod file_watch;
 pub mod interval;
+pub mod provided;
 pub mod schedule;
 pub mod script;
 pub mod set;
@@ -33,6 +42,7 @@ pub use change_filter::ChangeFilter;
 pub use clock::{Clock, SystemClock, TokioWallClock};
 pub use config::{TriggerConfig, TriggerConfigError, parse_triggers};
 pub use duration::HumanDuration;
+pub use provided::Provided;
 pub use script::{NoScriptHost, ScriptHost};
 pub use set::{BuildContext, Trigger, TriggerDeps, TriggerSet};
 pub use sink::{RequestSink, SinkClosed, TriggerEvent};

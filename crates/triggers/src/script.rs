@@ -8,7 +8,8 @@
 //! State between calls: the variable `state` (a map, initially `#{}`) keeps
 //! whatever the script puts in it; other top-level variables start afresh at
 //! each call. Functions the script can call are in [`api`]: `last_run(ma)`,
-//! `http_get(url)`, `sql_scalar(sqlite_path, query)`, `now()`, `log(msg)`.
+//! `http_get(url)`, `now()`, `log(msg)`, and those connector types lend
+//! (`sql_scalar(sqlite_path, query)` of the SQLite connector).
 //!
 //! Sandboxed: a maximum number of operations, a wall-time budget per call,
 //! no `eval`, no `import` of modules, bounded strings, arrays, maps and call
@@ -96,7 +97,8 @@ pub struct ScriptTrigger {
     pub every: Duration,
     pub on_error: OnError,
     pub limits: Limits,
-    /// Relative `sql_scalar` paths resolve against it.
+    /// Relative paths given to functions connector types lend (the file
+    /// of `sql_scalar`) resolve against it.
     pub base_dir: PathBuf,
 }
 

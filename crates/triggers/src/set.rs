@@ -9,6 +9,7 @@
 
 use crate::TriggerState;
 use crate::auto_import::AutoImportTrigger;
+use crate::change_poll::ChangePollTrigger;
 use crate::clock::Clock;
 use crate::config::{TriggerConfig, TriggerConfigError};
 use crate::file_watch::FileWatchTrigger;
@@ -32,7 +33,8 @@ pub struct BuildContext<'a> {
     pub ma: &'a str,
     /// The configuration file's folder (relative paths resolve against it).
     pub base_dir: &'a Path,
-    /// The MA connector's file, the default for file-watch triggers.
+    /// The MA connector's file (its file-watch offer), the default for
+    /// file-watch triggers.
     pub default_watch_path: Option<&'a Path>,
     /// The MA's run profile names: a trigger asking for another one is a
     /// configuration error. Empty: not checked.
@@ -56,6 +58,7 @@ pub enum Trigger {
     Schedule(Box<ScheduleTrigger>),
     AutoImport(AutoImportTrigger),
     FileWatch(FileWatchTrigger),
+    ChangePoll(ChangePollTrigger),
     Script(ScriptTrigger),
 }
 
@@ -66,6 +69,7 @@ impl Trigger {
             Trigger::Schedule(t) => &t.ask,
             Trigger::AutoImport(t) => &t.ask,
             Trigger::FileWatch(t) => &t.ask,
+            Trigger::ChangePoll(t) => &t.ask,
             Trigger::Script(t) => &t.ask,
         }
     }
@@ -158,6 +162,7 @@ impl TriggerSet {
                 TriggerConfig::FileWatch(c) => c
                     .validate(ma, index, ctx.base_dir, ctx.default_watch_path)
                     .map(Trigger::FileWatch),
+                TriggerConfig::ChangePoll(c) => c.validate(ma, index).map(Trigger::ChangePoll),
                 TriggerConfig::Script(c) => {
                     c.validate(ma, index, ctx.base_dir).map(Trigger::Script)
                 }
@@ -272,6 +277,7 @@ impl TriggerSet {
                     }),
                     Err(_) => tokio::spawn(t.run(clock, sink, token)),
                 },
+                Trigger::ChangePoll(t) => tokio::spawn(t.run(clock, sink, token)),
                 Trigger::Script(t) => tokio::spawn(t.run(deps.host.clone(), clock, sink, token)),
             };
             tasks.push(task);

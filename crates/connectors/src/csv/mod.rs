@@ -3,6 +3,7 @@
 //! support (a delta import reads the whole file) but a fingerprint watermark
 //! so an untouched file is reported `unchanged`; atomic export.
 
+mod change;
 pub mod config;
 mod export;
 mod import;
@@ -13,9 +14,10 @@ mod source;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{
-    BuildContext, Capabilities, Connector, ConnectorError, ConnectorFactory, ExportSession,
-    ImportStream, SchemaLookup, SettingError,
+    BuildContext, Capabilities, ChangeDetection, Connector, ConnectorError, ConnectorFactory,
+    ExportSession, ImportStream, SchemaLookup, SettingError,
 };
+pub use change::CsvContent;
 pub use config::{CsvConfig, CsvSettings};
 
 /// Builds CSV connectors.
@@ -48,6 +50,22 @@ impl ConnectorFactory for CsvFactory {
             Err(e) => {
                 SchemaLookup::Unavailable(settings::into_connector_error(&ctx.ma, &e).message)
             }
+        }
+    }
+
+    /// A file watch on the file, read with the connector's delimiter.
+    fn change_detection(
+        &self,
+        settings: &Settings,
+        shown: &Settings,
+        ctx: &BuildContext,
+    ) -> ChangeDetection {
+        match CsvSettings::from_settings(settings, ctx) {
+            Ok(s) => change::detection(&s, shown),
+            Err(e) => ChangeDetection::none(format!(
+                "csv connector: {}",
+                settings::into_connector_error(&ctx.ma, &e).message
+            )),
         }
     }
 }

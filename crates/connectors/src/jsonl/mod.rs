@@ -5,15 +5,17 @@
 //! as the CSV connector: streaming import with per-line errors, fingerprint
 //! watermark, no delta, atomic export with lines sorted by anchor.
 
+mod change;
 pub mod config;
 mod export;
 mod import;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{
-    BuildContext, Capabilities, Connector, ConnectorError, ConnectorFactory, ExportSession,
-    ImportStream, SchemaLookup, SettingError,
+    BuildContext, Capabilities, ChangeDetection, Connector, ConnectorError, ConnectorFactory,
+    ExportSession, ImportStream, SchemaLookup, SettingError,
 };
+pub use change::JsonlContent;
 pub use config::{JsonlConfig, JsonlSettings};
 
 /// Builds JSON Lines connectors.
@@ -43,6 +45,22 @@ impl ConnectorFactory for JsonlFactory {
     /// import warns about a flow whose attribute no object has).
     fn schema(&self, _settings: &Settings, _ctx: &BuildContext) -> SchemaLookup {
         SchemaLookup::Undeclared
+    }
+
+    /// A file watch on the file, read line by line as JSON objects.
+    fn change_detection(
+        &self,
+        settings: &Settings,
+        shown: &Settings,
+        ctx: &BuildContext,
+    ) -> ChangeDetection {
+        match JsonlSettings::from_settings(settings, ctx) {
+            Ok(s) => change::detection(&s, shown),
+            Err(e) => ChangeDetection::none(format!(
+                "jsonl connector: {}",
+                settings::into_connector_error(&ctx.ma, &e).message
+            )),
+        }
     }
 }
 

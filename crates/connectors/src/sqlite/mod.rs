@@ -10,6 +10,7 @@
 //! as any value (lists as arrays), INTEGER, TEXT, BLOB, REAL (read as text,
 //! no rounding), NULL absent; a value a column would alter fails its row.
 
+mod change;
 pub mod config;
 mod db;
 mod export;
@@ -19,9 +20,10 @@ pub mod types;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{
-    BuildContext, Capabilities, Connector, ConnectorError, ConnectorFactory, ExportSession,
-    ImportStream, SchemaLookup, SettingError,
+    BuildContext, Capabilities, ChangeDetection, Connector, ConnectorError, ConnectorFactory,
+    ExportSession, ImportStream, SchemaLookup, ScriptFunction, SettingError,
 };
+pub use change::{SQL_SCALAR, SqliteProbe};
 pub use config::{DeltaConfig, SqliteConfig, SqliteSettings};
 use rusqlite::Connection;
 
@@ -57,6 +59,29 @@ impl ConnectorFactory for SqliteFactory {
                 SchemaLookup::Unavailable(settings::into_connector_error(&ctx.ma, &e).message)
             }
         }
+    }
+
+    /// With `delta`, a poll of the changelog or the change-tracking column
+    /// (proposed); always a file watch on the database file (not proposed:
+    /// in WAL mode writes reach it late).
+    fn change_detection(
+        &self,
+        settings: &Settings,
+        shown: &Settings,
+        ctx: &BuildContext,
+    ) -> ChangeDetection {
+        match SqliteSettings::from_settings(settings, ctx) {
+            Ok(s) => change::detection(&s, shown),
+            Err(e) => ChangeDetection::none(format!(
+                "sqlite connector: {}",
+                settings::into_connector_error(&ctx.ma, &e).message
+            )),
+        }
+    }
+
+    /// `sql_scalar(sqlite_path, query)`.
+    fn script_functions(&self) -> Vec<ScriptFunction> {
+        vec![SQL_SCALAR]
     }
 }
 

@@ -4,6 +4,7 @@
 use super::{MaKind, MaProposal, Proposal, ProposedTrigger, Role, RoleChoice};
 use crate::config::{DEFAULT_RECONCILE_EVERY, DEFAULT_START_STAGGER};
 use autosync_config::{Loaded, PathSegment};
+use autosync_connector::Registry;
 use autosync_controller::DEFAULT_OSCILLATION_LIMIT;
 use autosync_store::StoreRead;
 use autosync_triggers::duration::format_duration;
@@ -227,12 +228,16 @@ fn role_text(r: &RoleChoice) -> String {
 /// log at first start without a controller section). The run history comes
 /// from `store`; when it cannot be read, the proposal is made without it and
 /// a last line says why.
-pub fn summary_lines(loaded: &Loaded, store: &mut dyn StoreRead) -> Vec<String> {
+pub fn summary_lines(
+    loaded: &Loaded,
+    registry: &Registry,
+    store: &mut dyn StoreRead,
+) -> Vec<String> {
     let (history, problem) = match super::read_history(loaded, store) {
         Ok(h) => (h, None),
         Err(e) => (super::History::default(), Some(e)),
     };
-    let mut lines = summary_lines_of(&super::propose(loaded, &history));
+    let mut lines = summary_lines_of(&super::propose(loaded, registry, &history));
     if let Some(e) = problem {
         lines.push(format!(
             "discover: the run history could not be read ({e}); the proposal above ignores it"
@@ -284,11 +289,12 @@ pub fn summary_lines_of(p: &Proposal) -> Vec<String> {
 
 fn trigger_summary(t: &ProposedTrigger) -> String {
     match t {
-        ProposedTrigger::FileWatch { path, profile } => {
-            format!("file watch on {path} asking for `{profile}`")
-        }
-        ProposedTrigger::Script { name, every, .. } => {
-            format!("poll `{name}` every {every}")
+        ProposedTrigger::FileWatch { path, profile } => format!(
+            "file watch on {} asking for `{profile}`",
+            path.as_deref().unwrap_or("the connector's file")
+        ),
+        ProposedTrigger::ChangePoll { every, profile } => {
+            format!("change poll every {every} asking for `{profile}`")
         }
         ProposedTrigger::Interval { every, profile } => format!("`{profile}` every {every}"),
         ProposedTrigger::Schedule {

@@ -1,15 +1,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod contract;
+mod history;
+
 use super::*;
 use autosync_config::Loaded;
 use autosync_connector::Registry;
-use autosync_model::{RunRecord, StepCounters, StepRecord};
-use autosync_store::Store;
-use autosync_store::sqlite::SqliteStore;
-use autosync_triggers::script::ScriptRunner;
-use autosync_triggers::{NoScriptHost, SystemClock, TriggerConfig, parse_triggers};
+use autosync_triggers::change_poll::Seen;
+use autosync_triggers::{TriggerConfig, parse_triggers};
 use std::path::Path;
-use std::sync::Arc;
+use std::time::Duration;
 
 fn registry() -> Registry {
     let mut r = Registry::new();
@@ -97,7 +97,7 @@ fn merge(config: &str, proposal: &str) -> String {
 fn round_trip(dir: &Path, config: &str, proposal: &Proposal) -> crate::ControllerConfig {
     let merged = merge(config, &to_toml(proposal));
     let loaded = load(dir, &merged);
-    crate::controller_config(&loaded)
+    crate::controller_config(&loaded, &registry())
         .unwrap_or_else(|d| panic!("{}\n---\n{merged}", loaded.error(d)))
 }
 
@@ -113,13 +113,13 @@ fn role(m: &MaProposal, r: Role) -> &RoleChoice {
 fn quickstart_should_watch_the_hr_file_and_give_the_targets_no_trigger() {
     let dir = tempfile::tempdir().unwrap();
     let text = quickstart_text();
-    let p = propose(&load(dir.path(), &text), &History::default());
+    let p = propose(&load(dir.path(), &text), &registry(), &History::default());
     let hr = ma(&p, "hr");
     assert_eq!(hr.kind, MaKind::Source);
     assert_eq!(
         hr.triggers,
         vec![ProposedTrigger::FileWatch {
-            path: "data/hr.csv".into(),
+            path: Some("data/hr.csv".into()),
             profile: "delta-import".into()
         }]
     );
@@ -144,7 +144,7 @@ fn quickstart_should_watch_the_hr_file_and_give_the_targets_no_trigger() {
 fn quickstart_proposal_merged_into_the_config_should_pass_the_controller_check() {
     let dir = tempfile::tempdir().unwrap();
     let text = quickstart_text();
-    let p = propose(&load(dir.path(), &text), &History::default());
+    let p = propose(&load(dir.path(), &text), &registry(), &History::default());
     let config = round_trip(dir.path(), &text, &p);
     let hr = &config.mas["hr"];
     assert!(!hr.default_triggers, "the proposal's triggers are used");
@@ -200,192 +200,58 @@ fn sqlite_source_with_a_changelog_should_get_a_poll_that_asks_only_when_the_chan
     let text = sqlite_source(
         r#"{ kind = "changelog", table = "people_log", sequence_column = "seq", anchor_column = "id" }"#,
     );
-    let p = propose(&load(dir.path(), &text), &History::default());
+    let p = propose(&load(dir.path(), &text), &registry(), &History::default());
     let people = ma(&p, "people");
-    let [ProposedTrigger::Script { name, every, .. }] = people.triggers.as_slice() else {
-        panic!("{:?}", people.triggers);
-    };
-    assert_eq!((name.as_str(), every.as_str()), ("people-poll", "30s"));
-    assert!(
-        people.triggers_why.contains("changelog"),
-        "{}",
-        people.triggers_why
+    assert_eq!(
+        people.triggers,
+        vec![ProposedTrigger::ChangePoll {
+            every: "30s".into(),
+            profile: "delta-import".into()
+        }]
+    );
+    assert_eq!(
+        people.triggers_why,
+        "sqlite connector with a changelog: a change poll asks people.db for \
+         `SELECT max(\"seq\") FROM \"people_log\"` every 30s and asks for `delta-import` \
+         when the answer moved"
     );
 
+    // The proposal, pasted, polls the connector's own probe.
     let config = round_trip(dir.path(), &text, &p);
     let triggers = &config.mas["people"].triggers;
-    let [TriggerConfig::Script(script)] = triggers.as_slice() else {
+    let [TriggerConfig::ChangePoll(poll)] = triggers.as_slice() else {
         panic!("{triggers:?}");
     };
-    let trigger = script.validate("people", 0, dir.path()).unwrap();
-    let mut runner = ScriptRunner::new(&trigger, Arc::new(NoScriptHost), Arc::new(SystemClock));
-    assert!(
-        runner.call().unwrap().is_unit(),
-        "first call: nothing to compare with"
-    );
-    assert!(runner.call().unwrap().is_unit(), "no change: no request");
+    let trigger = poll.validate("people", 0).unwrap();
+    let mut seen = Seen::default();
+    let mut moved = || seen.moved(trigger.probe.token().unwrap());
+    assert!(!moved(), "first read: nothing to compare with");
+    assert!(!moved(), "no change: no request");
     conn.execute("insert into people_log(id, op) values ('1', 'I')", [])
         .unwrap();
-    assert_eq!(
-        runner.call().unwrap().into_string().unwrap(),
-        "delta-import",
-        "the changelog grew: a delta import is asked for"
-    );
-    assert!(runner.call().unwrap().is_unit(), "asked once per change");
+    assert!(moved(), "the changelog grew: a delta import is asked for");
+    assert!(!moved(), "asked once per change");
 }
 
 #[test]
 fn sqlite_source_with_a_change_tracking_column_should_poll_that_column() {
     let dir = tempfile::tempdir().unwrap();
     let text = sqlite_source(r#"{ kind = "column", column = "updated_at" }"#);
-    let p = propose(&load(dir.path(), &text), &History::default());
-    let [ProposedTrigger::Script { script, .. }] = ma(&p, "people").triggers.as_slice() else {
-        panic!();
-    };
+    let p = propose(&load(dir.path(), &text), &registry(), &History::default());
+    let people = ma(&p, "people");
     assert!(
-        script.contains(r#"SELECT max(\"updated_at\") FROM \"people\""#),
-        "{script}"
-    );
-    round_trip(dir.path(), &text, &p);
-}
-
-#[test]
-fn source_without_change_notification_or_history_should_import_every_15_minutes() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = sqlite_source("");
-    let p = propose(&load(dir.path(), &text), &History::default());
-    let people = ma(&p, "people");
-    assert_eq!(
-        people.triggers,
-        vec![ProposedTrigger::Interval {
-            every: "15m".into(),
-            profile: "delta-import".into()
-        }]
-    );
-    assert!(people.triggers_why.contains("no import in its run history"));
-    round_trip(dir.path(), &text, &p);
-}
-
-fn history(ma: &str, times: &[&str]) -> History {
-    let mut h = History::default();
-    h.imports
-        .insert(ma.into(), times.iter().map(|t| at(t)).collect());
-    h
-}
-
-#[test]
-fn source_with_history_should_import_at_the_median_gap_rounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = sqlite_source("");
-    let loaded = load(dir.path(), &text);
-    // Gaps 28m, 31m, 29m, 2h (an outage): median 30m.
-    let h = history(
-        "people",
-        &[
-            "2026-11-01T08:00:00Z",
-            "2026-11-01T08:28:00Z",
-            "2026-11-01T08:59:00Z",
-            "2026-11-01T09:28:00Z",
-            "2026-11-01T11:28:00Z",
-        ],
-    );
-    let p = propose(&loaded, &h);
-    let people = ma(&p, "people");
-    assert_eq!(
-        people.triggers,
-        vec![ProposedTrigger::Interval {
-            every: "30m".into(),
-            profile: "delta-import".into()
-        }]
+        matches!(&people.triggers[..], [ProposedTrigger::ChangePoll { .. }]),
+        "{:?}",
+        people.triggers
     );
     assert!(
-        people.triggers_why.contains("median 30m apart"),
+        people
+            .triggers_why
+            .contains(r#"SELECT max("updated_at") FROM "people""#),
         "{}",
         people.triggers_why
     );
-    assert_eq!(people.history.as_ref().unwrap().imports, 5);
     round_trip(dir.path(), &text, &p);
-}
-
-#[test]
-fn source_imported_daily_should_get_a_daily_schedule_at_its_usual_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = sqlite_source("");
-    let h = history(
-        "people",
-        &[
-            "2026-11-01T02:05:00Z",
-            "2026-11-02T02:00:00Z",
-            "2026-11-03T02:10:00Z",
-            "2026-11-04T02:00:00Z",
-        ],
-    );
-    let p = propose(&load(dir.path(), &text), &h);
-    assert_eq!(
-        ma(&p, "people").triggers,
-        vec![ProposedTrigger::Schedule {
-            cron: "5 2 * * *".into(),
-            timezone: "UTC".into(),
-            profile: "delta-import".into()
-        }]
-    );
-    round_trip(dir.path(), &text, &p);
-}
-
-#[test]
-fn source_imported_weekly_should_get_a_weekly_schedule() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = sqlite_source("");
-    // Mondays at 06:00.
-    let h = history(
-        "people",
-        &[
-            "2026-11-02T06:00:00Z",
-            "2026-11-09T06:00:00Z",
-            "2026-11-16T06:00:00Z",
-        ],
-    );
-    let p = propose(&load(dir.path(), &text), &h);
-    assert_eq!(
-        ma(&p, "people").triggers,
-        vec![ProposedTrigger::Schedule {
-            cron: "0 6 * * 1".into(),
-            timezone: "UTC".into(),
-            profile: "delta-import".into()
-        }]
-    );
-    round_trip(dir.path(), &text, &p);
-}
-
-#[test]
-fn a_single_past_import_should_not_make_a_schedule() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = sqlite_source("");
-    let p = propose(
-        &load(dir.path(), &text),
-        &history("people", &["2026-11-02T06:00:00Z"]),
-    );
-    let people = ma(&p, "people");
-    assert!(
-        people.triggers_why.contains("a single import"),
-        "{}",
-        people.triggers_why
-    );
-    assert!(
-        matches!(&people.triggers[..], [ProposedTrigger::Interval { every, .. }] if every == "15m")
-    );
-}
-
-#[test]
-fn round_interval_should_pick_the_nearest_sensible_interval() {
-    let m = |n: u64| Duration::from_secs(n * 60);
-    assert_eq!(round_interval(Duration::from_secs(3)), m(1));
-    assert_eq!(round_interval(m(14)), m(15));
-    assert_eq!(round_interval(m(17)), m(15));
-    assert_eq!(round_interval(m(19)), m(20));
-    assert_eq!(round_interval(m(50)), m(60));
-    assert_eq!(round_interval(m(23 * 60)), m(24 * 60));
-    assert_eq!(round_interval(m(60 * 24 * 30)), m(60 * 24 * 7));
 }
 
 #[test]
@@ -395,7 +261,7 @@ fn an_ma_with_only_a_full_import_should_say_the_full_import_is_used() {
         "import_flows =",
         "run_profiles = { full-import = [\"full-import\"], delta-sync = [\"delta-sync\"] }\nimport_flows =",
     );
-    let p = propose(&load(dir.path(), &text), &History::default());
+    let p = propose(&load(dir.path(), &text), &registry(), &History::default());
     let people = ma(&p, "people");
     let delta = role(people, Role::DeltaImport);
     assert_eq!(delta.profile, None);
@@ -423,7 +289,7 @@ fn a_target_without_an_export_profile_should_be_told_it_is_missing() {
         "provisioning = [{ condition = \"status == 'active'\", anchor = \"employeeId\", dn = \"email\" }]",
         "provisioning = [{ condition = \"status == 'active'\", anchor = \"employeeId\", dn = \"email\" }]\nrun_profiles = { full-import = [\"full-import\"], delta-sync = [\"delta-sync\"] }",
     );
-    let p = propose(&load(dir.path(), &text), &History::default());
+    let p = propose(&load(dir.path(), &text), &registry(), &History::default());
     let export = role(ma(&p, "directory"), Role::Export);
     assert_eq!(export.profile, None);
     assert!(
@@ -439,7 +305,7 @@ fn several_fitting_profiles_should_be_resolved_and_named_under_profiles() {
         "import_flows =",
         "run_profiles = { delta-import = [\"delta-import\"], sync-a = [\"delta-sync\"], sync-b = [\"delta-sync\"] }\nimport_flows =",
     );
-    let p = propose(&load(dir.path(), &text), &History::default());
+    let p = propose(&load(dir.path(), &text), &registry(), &History::default());
     let people = ma(&p, "people");
     assert_eq!(
         people.profiles,
@@ -464,7 +330,7 @@ fn user_settings_should_be_kept_as_written_and_marked_as_theirs() {
         "  { mv = \"source\", constant = \"hr\" },\n]\n[ma.controller]\ntriggers = [\n  { type = \"interval\", every = \"5m\" },   # every five minutes\n]\nfollow_ups = { export = false }\n",
     ) + "\n[controller]\nstart_stagger = \"0s\"\nrun_mode = \"exclusive\"\n";
     let loaded = load(dir.path(), &text);
-    let p = propose(&loaded, &History::default());
+    let p = propose(&loaded, &registry(), &History::default());
     let hr = ma(&p, "hr");
     assert!(hr.triggers_kept);
     let kept = hr.kept("triggers").unwrap();
@@ -499,7 +365,7 @@ fn user_settings_should_be_kept_as_written_and_marked_as_theirs() {
     // The user's sections replace nothing: merge into the text without them.
     let bare = quickstart_text();
     let merged = merge(&bare, &rendered);
-    let config = crate::controller_config(&load(dir.path(), &merged)).unwrap();
+    let config = crate::controller_config(&load(dir.path(), &merged), &registry()).unwrap();
     let hr = &config.mas["hr"];
     assert!(matches!(
         hr.triggers.as_slice(),
@@ -513,13 +379,16 @@ fn user_settings_should_be_kept_as_written_and_marked_as_theirs() {
 fn parse_triggers_should_read_every_proposed_trigger_kind() {
     let all = [
         ProposedTrigger::FileWatch {
-            path: "a.csv".into(),
+            path: Some("a.csv".into()),
             profile: "delta-import".into(),
         },
-        ProposedTrigger::Script {
-            name: "p".into(),
+        ProposedTrigger::FileWatch {
+            path: None,
+            profile: "delta-import".into(),
+        },
+        ProposedTrigger::ChangePoll {
             every: "30s".into(),
-            script: "()".into(),
+            profile: "delta-import".into(),
         },
         ProposedTrigger::Interval {
             every: "15m".into(),
@@ -535,104 +404,12 @@ fn parse_triggers_should_read_every_proposed_trigger_kind() {
     let parsed = parse_triggers("hr", &value).unwrap();
     assert_eq!(
         parsed.iter().map(TriggerConfig::kind).collect::<Vec<_>>(),
-        ["file-watch", "script", "interval", "schedule"]
+        [
+            "file-watch",
+            "file-watch",
+            "change-poll",
+            "interval",
+            "schedule"
+        ]
     );
-}
-
-fn run(ma: &str, profile: &str, step: StepType, reason: RunReason, started: &str) -> RunRecord {
-    let started_at = at(started);
-    RunRecord {
-        id: 0,
-        ma: ma.into(),
-        profile: profile.into(),
-        status: RunStatus::Success,
-        started_at,
-        ended_at: Some(started_at + chrono::Duration::seconds(5)),
-        reason,
-        steps: vec![StepRecord {
-            step_type: step,
-            status: RunStatus::Success,
-            started_at,
-            ended_at: Some(started_at + chrono::Duration::seconds(5)),
-            counters: StepCounters::for_step(step),
-            errors: 0,
-            message: None,
-        }],
-    }
-}
-
-#[test]
-fn read_history_should_count_asked_imports_but_not_confirming_imports_or_syncs() {
-    let dir = tempfile::tempdir().unwrap();
-    let loaded = load(dir.path(), &quickstart_text());
-    let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
-    let manual = || RunReason::Manual { by: "cli".into() };
-    let mut runs = vec![
-        run(
-            "hr",
-            "full-import",
-            StepType::FullImport,
-            manual(),
-            "2026-11-01T08:00:00Z",
-        ),
-        run(
-            "hr",
-            "delta-import",
-            StepType::DeltaImport,
-            RunReason::Trigger {
-                trigger: "interval (15m)".into(),
-            },
-            "2026-11-01T08:15:00Z",
-        ),
-        run(
-            "hr",
-            "delta-sync",
-            StepType::DeltaSync,
-            manual(),
-            "2026-11-01T08:16:00Z",
-        ),
-        run(
-            "app",
-            "delta-import",
-            StepType::DeltaImport,
-            RunReason::FollowUp {
-                run_id: 1,
-                because: "confirming import".into(),
-            },
-            "2026-11-01T08:17:00Z",
-        ),
-        run(
-            "app",
-            "full-import",
-            StepType::FullImport,
-            manual(),
-            "2026-11-01T07:00:00Z",
-        ),
-    ];
-    let mut txn = store.begin().unwrap();
-    for r in &mut runs {
-        txn.run_insert(r).unwrap();
-    }
-    txn.commit().unwrap();
-    let h = read_history(&loaded, &mut *store.read().unwrap()).unwrap();
-    assert_eq!(
-        h.imports["hr"],
-        vec![at("2026-11-01T08:00:00Z"), at("2026-11-01T08:15:00Z")]
-    );
-    assert_eq!(h.imports["app"], vec![at("2026-11-01T07:00:00Z")]);
-    assert!(h.imports["directory"].is_empty());
-
-    let lines = summary_lines(&loaded, &mut *store.read().unwrap());
-    assert_eq!(lines.len(), 3, "one line per MA: {lines:#?}");
-    assert!(
-        lines[0].starts_with("discover: MA `hr` is a source"),
-        "{}",
-        lines[0]
-    );
-    assert!(
-        lines[0].contains("file watch on data/hr.csv"),
-        "{}",
-        lines[0]
-    );
-    assert!(lines[1].contains("no trigger"), "{}", lines[1]);
 }

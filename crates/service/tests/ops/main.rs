@@ -1,14 +1,16 @@
 //! End-to-end tests of the controller's operations through the real
 //! Service + Engine + SQLite store + file/SQLite connectors on copies of
 //! the quickstart: retries and the failed state, staging thresholds,
-//! operators' controls, hooks, reload, notifications,
-//! and one test per known problem of the original (`known_problems`).
+//! operators' controls, hooks, reload, notifications, triggers fed by
+//! the connector (`changes`), and one test per known problem of the
+//! original (`known_problems`).
 //! Peers (webhook receiver, SMTP server) are real, on loopback.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
+mod changes;
 mod controls;
 mod email;
 mod hooks;

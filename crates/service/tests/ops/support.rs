@@ -125,7 +125,7 @@ pub fn load(dir: &Path) -> Result<Loaded, autosync_config::ConfigError> {
 /// controller's configuration and an engine over `store`.
 pub fn build(dir: &Path, store: &Arc<dyn Store>) -> (Arc<dyn SyncEngine>, ControllerConfig) {
     let loaded = load(dir).unwrap();
-    let config = match controller_config(&loaded) {
+    let config = match controller_config(&loaded, &registry()) {
         Ok(c) => c,
         Err(d) => panic!("{}", loaded.error(d)),
     };
@@ -144,7 +144,7 @@ pub fn open_store(dir: &Path) -> Arc<dyn Store> {
 pub fn service(dir: &Path) -> (Service, Arc<dyn Store>) {
     let store = open_store(dir);
     let loaded = load(dir).unwrap();
-    let config = match controller_config(&loaded) {
+    let config = match controller_config(&loaded, &registry()) {
         Ok(c) => c,
         Err(d) => panic!("{}", loaded.error(d)),
     };

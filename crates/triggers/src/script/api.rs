@@ -4,24 +4,34 @@
 //! | --- | --- |
 //! | `last_run(ma)` | `#{ id, profile, status, started_at, ended_at }` of the MA's last run (times in unix seconds, `ended_at` is `()` while running), or `()` when it never ran |
 //! | `http_get(url)` | the body of a plain-HTTP GET (10 s timeout; an error status or a failure is a script error) |
-//! | `sql_scalar(sqlite_path, query)` | the first column of the first row of a query on an SQLite file opened read-only (`()` when no row) |
 //! | `now()` | the current time in unix seconds (the controller's clock) |
 //! | `log(msg)` | logs `msg` (as do `print` and `debug`) |
+//!
+//! and the functions connector types lend ([`ScriptHost::functions`],
+//! e.g. the SQLite connector's `sql_scalar(sqlite_path, query)`), which
+//! the host gathers from its connector registry: this crate links no
+//! database client.
 
 use crate::clock::Clock;
 use crate::config::Ask;
+use autosync_connector::{ScriptFunction, ScriptValue};
 use autosync_model::RunRecord;
-use rhai::{Dynamic, Engine, EvalAltResult, Map};
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags};
+use rhai::{Blob, Dynamic, Engine, EvalAltResult, Map};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What the controller tells scripts about runs.
+/// What the program running the triggers lends scripts: the run history,
+/// and the functions its connector types lend.
 pub trait ScriptHost: Send + Sync {
     /// The last run of `ma` (finished or running), if any.
     fn last_run(&self, ma: &str) -> Option<RunRecord>;
+
+    /// Functions lent by connector types (`Registry::script_functions`),
+    /// registered on every script. None by default.
+    fn functions(&self) -> &[ScriptFunction] {
+        &[]
+    }
 }
 
 /// A host that knows no runs (for tests and tools without a controller).
@@ -50,6 +60,9 @@ pub fn register(
     host: Arc<dyn ScriptHost>,
     clock: Arc<dyn Clock>,
 ) {
+    for function in host.functions() {
+        register_lent(engine, *function, base_dir);
+    }
     engine.register_fn("last_run", move |ma: &str| -> Dynamic {
         host.last_run(ma)
             .map_or(Dynamic::UNIT, |run| Dynamic::from_map(run_map(&run)))
@@ -69,15 +82,6 @@ pub fn register(
             .read_to_string()
             .map_err(|e| script_error(format!("http_get({url}): reading the body: {e}")))
     });
-
-    let base: PathBuf = base_dir.to_path_buf();
-    engine.register_fn(
-        "sql_scalar",
-        move |path: &str, query: &str| -> FnResult<Dynamic> {
-            sql_scalar(&base.join(path), query)
-                .map_err(|e| script_error(format!("sql_scalar({path}): {e}")))
-        },
-    );
 
     engine.register_fn("now", move || -> i64 { clock.now().timestamp() });
 
@@ -110,23 +114,40 @@ fn run_map(run: &RunRecord) -> Map {
     map
 }
 
-/// The first column of the first row, from a read-only connection.
-pub fn sql_scalar(path: &Path, query: &str) -> Result<Dynamic, rusqlite::Error> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    let mut statement = conn.prepare(query)?;
-    let mut rows = statement.query([])?;
-    let Some(row) = rows.next()? else {
-        return Ok(Dynamic::UNIT);
+/// Registers a function a connector type lends (one to three text
+/// arguments); relative paths it is given resolve against `base_dir`.
+fn register_lent(engine: &mut Engine, function: ScriptFunction, base_dir: &Path) {
+    let base: PathBuf = base_dir.to_path_buf();
+    let call = move |args: &[&str]| -> FnResult<Dynamic> {
+        (function.call)(&base, args)
+            .map(to_dynamic)
+            .map_err(script_error)
     };
-    Ok(match row.get_ref(0)? {
-        ValueRef::Null => Dynamic::UNIT,
-        ValueRef::Integer(i) => Dynamic::from_int(i),
-        ValueRef::Real(f) => Dynamic::from_float(f),
-        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-        ValueRef::Blob(b) => Dynamic::from_blob(b.to_vec()),
-    })
+    match function.params.len() {
+        1 => {
+            engine.register_fn(function.name, move |a: &str| call(&[a]));
+        }
+        2 => {
+            engine.register_fn(function.name, move |a: &str, b: &str| call(&[a, b]));
+        }
+        3 => {
+            engine.register_fn(function.name, move |a: &str, b: &str, c: &str| {
+                call(&[a, b, c])
+            });
+        }
+        n => tracing::error!(
+            function = function.name,
+            "a script function with {n} parameters cannot be lent to scripts (one to three)"
+        ),
+    }
+}
+
+fn to_dynamic(value: ScriptValue) -> Dynamic {
+    match value {
+        ScriptValue::Unit => Dynamic::UNIT,
+        ScriptValue::Integer(i) => Dynamic::from_int(i),
+        ScriptValue::Float(f) => Dynamic::from_float(f),
+        ScriptValue::Text(t) => t.into(),
+        ScriptValue::Bytes(b) => Dynamic::from_blob(Blob::from(b)),
+    }
 }

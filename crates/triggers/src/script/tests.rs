@@ -198,35 +198,67 @@ fn last_run_should_give_the_hosts_run_as_a_map_or_unit() {
     );
 }
 
-#[test]
-fn sql_scalar_should_read_one_value_from_an_sqlite_file_and_never_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("source.db");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(
-        "create table changes(id integer); insert into changes values (1), (2), (3);",
-    )
-    .unwrap();
-    drop(conn);
-    let mut c = config(r#"sql_scalar("source.db", "select count(*) from changes")"#);
-    c.script = Some(r#"sql_scalar("source.db", "select count(*) from changes")"#.into());
-    let trigger = c.validate("hr", 0, dir.path()).unwrap();
-    let value = runner_with(&trigger, Arc::new(NoScriptHost))
-        .call()
-        .unwrap();
-    assert_eq!(value.as_int().unwrap(), 3);
+/// A host lending `file_text(path)` (a file's text, relative to the
+/// configuration's folder) and `join3(a, b, c)`, as connector types lend
+/// functions.
+struct Lending(Vec<autosync_connector::ScriptFunction>);
+impl ScriptHost for Lending {
+    fn last_run(&self, _ma: &str) -> Option<RunRecord> {
+        None
+    }
+    fn functions(&self) -> &[autosync_connector::ScriptFunction] {
+        &self.0
+    }
+}
 
-    c.script = Some(r#"sql_scalar("source.db", "delete from changes")"#.into());
+fn lending() -> Arc<dyn ScriptHost> {
+    use autosync_connector::{ScriptFunction, ScriptValue};
+    Arc::new(Lending(vec![
+        ScriptFunction {
+            name: "file_text",
+            params: &["path"],
+            doc: "a file's text",
+            call: |base, args| {
+                std::fs::read_to_string(base.join(args[0]))
+                    .map(ScriptValue::Text)
+                    .map_err(|e| format!("file_text({}): {e}", args[0]))
+            },
+        },
+        ScriptFunction {
+            name: "join3",
+            params: &["a", "b", "c"],
+            doc: "three texts joined",
+            call: |_, args| Ok(ScriptValue::Text(args.join("+"))),
+        },
+    ]))
+}
+
+#[test]
+fn functions_lent_by_the_host_should_be_callable_with_paths_from_the_config_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("flag"), "delta-import").unwrap();
+    let mut c = config(r#"file_text("flag")"#);
     let trigger = c.validate("hr", 0, dir.path()).unwrap();
+    let value = runner_with(&trigger, lending()).call().unwrap();
+    assert_eq!(value.into_string().unwrap(), "delta-import");
+
+    c.script = Some(r#"join3("a", "b", "c")"#.into());
+    let trigger = c.validate("hr", 0, dir.path()).unwrap();
+    let value = runner_with(&trigger, lending()).call().unwrap();
+    assert_eq!(value.into_string().unwrap(), "a+b+c");
+
+    c.script = Some(r#"file_text("missing")"#.into());
+    let trigger = c.validate("hr", 0, dir.path()).unwrap();
+    let err = runner_with(&trigger, lending()).call().unwrap_err();
+    assert!(err.contains("file_text(missing)"), "{err}");
+
     let err = runner_with(&trigger, Arc::new(NoScriptHost))
         .call()
         .unwrap_err();
-    assert!(err.contains("readonly"), "{err}");
-    let count: i64 = rusqlite::Connection::open(&db)
-        .unwrap()
-        .query_row("select count(*) from changes", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(count, 3);
+    assert!(
+        err.contains("file_text"),
+        "not lent: unknown function: {err}"
+    );
 }
 
 #[test]
@@ -306,37 +338,4 @@ async fn a_failing_script_with_on_error_continue_should_report_and_run_again_nex
     assert_eq!(r.profile, "delta-import");
     assert_eq!(start.elapsed(), Duration::from_secs(60), "second tick");
     task.abort();
-}
-
-#[test]
-fn the_readme_example_should_queue_an_import_only_when_the_change_counter_moves() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("data")).unwrap();
-    let db = dir.path().join("data/source.db");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch("create table changes(id integer); insert into changes values (1);")
-        .unwrap();
-    let mut c = config("");
-    c.script = Some(
-        r#"
-        let n = sql_scalar("data/source.db", "select count(*) from changes");
-        let before = if state.contains("n") { state.n } else { n };
-        state.n = n;
-        if n != before { "delta-import" }
-        "#
-        .into(),
-    );
-    let trigger = c.validate("hr", 0, dir.path()).unwrap();
-    let mut runner = runner_with(&trigger, Arc::new(NoScriptHost));
-    assert!(
-        runner.call().unwrap().is_unit(),
-        "first call only learns the count"
-    );
-    assert!(runner.call().unwrap().is_unit(), "nothing changed");
-    conn.execute("insert into changes values (2)", []).unwrap();
-    assert_eq!(
-        runner.call().unwrap().into_string().unwrap(),
-        "delta-import"
-    );
-    assert!(runner.call().unwrap().is_unit());
 }

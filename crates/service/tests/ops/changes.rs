@@ -1,0 +1,127 @@
+//! Triggers fed by what the MA's connector provides, in the running
+//! service: a `change-poll` reads the SQLite connector's probe of its
+//! changelog, a `script` calls `sql_scalar`, the function the SQLite
+//! connector lends; a change poll on a connector that offers none is a
+//! located configuration error.
+
+use crate::support::*;
+use autosync_model::{RunReason, RunRecord};
+use autosync_service::controller_config;
+use std::path::Path;
+
+/// A SQLite source (`people`, changelog `people_log`) and its triggers.
+fn sqlite_source(dir: &Path, triggers: &str) {
+    let conn = rusqlite::Connection::open(dir.join("people.db")).unwrap();
+    conn.execute_batch(
+        "create table people(id text primary key, name text);
+         create table people_log(seq integer primary key, id text, op text);
+         insert into people values ('1', 'Ann');
+         insert into people_log(id, op) values ('1', 'I');",
+    )
+    .unwrap();
+    let text = format!(
+        r#"
+[store]
+path = "state/autosync.db"
+
+[metaverse.person]
+attributes = ["employeeId", "name"]
+
+[[ma]]
+name = "people"
+connector = {{ type = "sqlite", path = "people.db", table = "people", delta = {{ kind = "changelog", table = "people_log", sequence_column = "seq", anchor_column = "id" }} }}
+object_types = [{{ name = "person", anchor = "id" }}]
+projection = [{{ mv_type = "person" }}]
+join = [{{ on = [{{ cs = "id", mv = "employeeId" }}] }}]
+import_flows = [{{ mv = "employeeId", from = "id" }}, {{ mv = "name", from = "name" }}]
+controller = {{ triggers = [{triggers}] }}
+
+[controller]
+start_stagger = "0s"
+"#
+    );
+    std::fs::write(dir.join("autosync.toml"), text).unwrap();
+}
+
+fn add_person(dir: &Path, id: &str) {
+    let conn = rusqlite::Connection::open(dir.join("people.db")).unwrap();
+    conn.execute_batch(&format!(
+        "insert into people values ('{id}', 'Someone'); insert into people_log(id, op) values ('{id}', 'I');"
+    ))
+    .unwrap();
+}
+
+fn asked_by(run: &RunRecord, kind: &str) -> bool {
+    matches!(&run.reason, RunReason::Trigger { trigger } if trigger.starts_with(kind))
+}
+
+/// Starts the service with `triggers` on the source, then changes the
+/// source until the trigger of `kind` asks for an import. The trigger
+/// learns the source's state some time after start (a poll's first read, a
+/// script's first call), and a change made before that is its baseline:
+/// so the test changes the source again every 200 ms until asked, and then
+/// checks that it never asked more often than the source changed.
+async fn imported_when_the_source_changed(triggers: &str, kind: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    sqlite_source(dir.path(), triggers);
+    let svc = Running::start(dir.path());
+    svc.wait_quiet("start-up").await;
+    let mut polls = 0;
+    let mut changes = 0;
+    svc.wait(&format!("an import asked by the {kind} trigger"), |s| {
+        if polls % 10 == 0 {
+            changes += 1;
+            add_person(dir.path(), &format!("p{changes}"));
+        }
+        polls += 1;
+        quiet(s) && svc.runs(Some("people")).iter().any(|r| asked_by(r, kind))
+    })
+    .await;
+    let asked: Vec<RunRecord> = svc
+        .runs(Some("people"))
+        .into_iter()
+        .filter(|r| asked_by(r, kind))
+        .collect();
+    assert!(
+        (1..=changes).contains(&asked.len()),
+        "{changes} changes, {} requests: {asked:?}",
+        asked.len()
+    );
+    assert!(asked.iter().all(|r| r.profile == "delta-import"));
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_poll_should_import_a_sqlite_source_when_its_changelog_grows() {
+    imported_when_the_source_changed(
+        r#"{ type = "change-poll", every = "100ms" }"#,
+        "change-poll",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_script_should_call_sql_scalar_lent_by_the_sqlite_connector() {
+    let script = r#"let n = sql_scalar(\"people.db\", \"select count(*) from people\"); let before = if state.contains(\"n\") { state.n } else { n }; state.n = n; if n != before { \"delta-import\" }"#;
+    imported_when_the_source_changed(
+        &format!(r#"{{ type = "script", every = "100ms", script = "{script}" }}"#),
+        "script",
+    )
+    .await;
+}
+
+#[test]
+fn a_change_poll_on_a_connector_that_offers_none_should_be_a_located_error() {
+    let dir = quickstart();
+    edit_config(dir.path(), |t| {
+        hr_controller(&t, r#"triggers = [{ type = "change-poll" }]"#)
+    });
+    let loaded = load(dir.path()).unwrap();
+    let errors = loaded
+        .error(controller_config(&loaded, &registry()).unwrap_err())
+        .to_string();
+    assert!(
+        errors.contains("triggers[0] (change-poll)") && errors.contains("offers nothing to poll"),
+        "{errors}"
+    );
+}
