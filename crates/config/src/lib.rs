@@ -26,7 +26,6 @@ mod document;
 mod interpolate;
 mod schema;
 mod schemas;
-mod suggest;
 mod validate;
 
 pub use diagnostic::{ConfigError, Diagnostic, Location, PathSegment, Severity, parse_key_path};

@@ -26,6 +26,7 @@
 //! - Overlapping or touching occurrences form one blackout: `next_change`
 //!   gives the instant the status really changes.
 
+use autosync_model::{duration, suggest};
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
 };
@@ -503,7 +504,7 @@ fn parse_time_zone(name: &str) -> Result<Tz, String> {
 }
 
 /// The closest IANA name: same name in another case, a name whose city
-/// is `name`, or one a few edits away.
+/// is `name`, or one a few edits away (the shared "did you mean" rule).
 fn suggest_time_zone(name: &str) -> Option<&'static str> {
     let lower = name.trim().to_lowercase().replace(' ', "_");
     let names = || chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
@@ -517,74 +518,20 @@ fn suggest_time_zone(name: &str) -> Option<&'static str> {
     }) {
         return Some(found);
     }
-    let limit = (lower.chars().count() / 3).max(1);
-    names()
-        .map(|n| (edit_distance(&lower, &n.to_lowercase()), n))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, n)| n)
+    suggest::closest(&lower, names())
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
-/// `"3h"`, `"90m"`, `"1h30m"`, `"45s"`, `"2d"`: a positive duration.
+/// `"3h"`, `"90m"`, `"1h30m"`, `"45s"`, `"2d"`: a positive duration, in the
+/// form every duration of the configuration is written
+/// (`autosync_model::duration`).
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = |why: &str| {
         format!(
             "`duration` = \"{text}\" is not a duration: {why} (write e.g. \"3h\", \"90m\", \"1h30m\")"
         )
     };
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad("it is empty"));
-    }
-    let mut total = Duration::zero();
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(bad(&format!("expected a number at `{rest}`")));
-        }
-        let value: i64 = rest[..digits]
-            .parse()
-            .map_err(|_| bad("the number is too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c.is_whitespace())
-            .unwrap_or(rest.len());
-        let seconds_per = match &rest[..unit_len] {
-            "s" => 1,
-            "m" | "min" => 60,
-            "h" => 3_600,
-            "d" => 86_400,
-            "" => return Err(bad(&format!("`{value}` has no unit (s, m, h or d)"))),
-            unit => return Err(bad(&format!("unknown unit `{unit}`"))),
-        };
-        rest = rest[unit_len..].trim_start();
-        let part = value
-            .checked_mul(seconds_per)
-            .and_then(Duration::try_seconds)
-            .ok_or_else(|| bad("it is too long"))?;
-        total = total
-            .checked_add(&part)
-            .ok_or_else(|| bad("it is too long"))?;
-    }
+    let parsed = duration::parse_duration(text).map_err(|e| bad(&e.reason))?;
+    let total = Duration::from_std(parsed).map_err(|_| bad("it is too long"))?;
     if total <= Duration::zero() {
         return Err(bad("it must be longer than 0"));
     }
