@@ -11,7 +11,7 @@
 //! plain strings; it is still read.
 //! Integers are LEB128 varints (signed ones zigzag-encoded), strings and
 //! byte strings a varint length then the bytes, options a `0`/`1` byte then
-//! the value, maps a varint count then key/value pairs. A [`Value`] is a tag
+//! the value, maps a varint count then key/value pairs. A [`Value`](autosync_model::Value) is a tag
 //! byte (`0` string, `1` integer, `2` false, `3` true, `4` binary, `5` list)
 //! then its payload. Decoding checks every length and every string's UTF-8:
 //! a damaged body is a decode error naming the object, never a panic.

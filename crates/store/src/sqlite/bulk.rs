@@ -19,6 +19,13 @@
 //! reads of each object touch nothing the earlier objects wrote, so the two
 //! threads rarely wait for each other.
 //!
+//! The transaction is committed in parts ([`StoreTxn::commit_so_far`],
+//! see `txn`): a part's commit and the next part's begin are queued and
+//! the caller goes on at once. The reader takes a new snapshot for each
+//! part (it sees the data as of the part's begin); another process's
+//! commit between two parts is caught at the next begin (`PRAGMA
+//! data_version`) and fails the part after it with `Conflict`.
+//!
 //! Ids of new objects are handed out by the caller's side (the counters
 //! are read at begin, inside the transaction, and saved at commit), so an
 //! insert returns its id at once.
@@ -32,7 +39,7 @@
 //! caller's side ([`BulkTxn`], what it wrote in [`Touched`], the queue
 //! plumbing); `writer` is the writer thread and the writes queued to it;
 //! `reads` decides which reads the reader connection can answer; `txn` is
-//! the [`StoreRead`]/[`StoreTxn`] API on top.
+//! the [`StoreRead`](crate::StoreRead)/[`StoreTxn`] API on top.
 
 mod reads;
 mod txn;

@@ -1,5 +1,5 @@
 //! Write transactions: the single writer connection (behind the store's
-//! mutex) and the [`StoreTxn`] that holds it from `BEGIN IMMEDIATE` to
+//! mutex) and the [`StoreTxn`](crate::StoreTxn) that holds it from `BEGIN IMMEDIATE` to
 //! `COMMIT`, or rolls back when dropped.
 //!
 //! This file is the writer connection ([`Writer`]: id counters, begin and
@@ -142,7 +142,7 @@ impl Writer {
     /// and perhaps moved): keep what `fresh` knows a superset.
     /// The connection and, borrowed apart from it, what the frequent
     /// writes update (so that statements borrowed from the connection can
-    /// live across many writes: see [`Hot`]).
+    /// live across many writes: see [`Hot`](super::hot::Hot)).
     pub(crate) fn parts(&mut self) -> Parts<'_> {
         Parts {
             conn: &self.conn,

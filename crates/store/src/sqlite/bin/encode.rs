@@ -35,7 +35,7 @@ fn put_str(buf: &mut Vec<u8>, s: &str) {
 }
 
 /// How an encoder writes a name: a dictionary (format [`FORMAT`]) or as
-/// plain text (format [`FORMAT_V1`], kept for tests).
+/// plain text (format [`FORMAT_V1`](super::FORMAT_V1), kept for tests).
 trait PutName: Copy {
     fn put(self, buf: &mut Vec<u8>, s: &str);
 }

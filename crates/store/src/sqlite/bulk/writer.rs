@@ -1,7 +1,9 @@
 //! The writer thread of a bulk transaction and the writes queued to it:
 //! the frequent writes of a synchronisation travel as plain data
-//! ([`Write`]), the rest as boxed jobs; a run of frequent writes shares its
-//! prepared statements ([`Hot`]).
+//! ([`Write`]: no boxed closure to allocate, call and free per object),
+//! with MA names and object types sent once per transaction and then by
+//! number; the rest travel as boxed jobs. A run of frequent writes shares
+//! its prepared statements ([`Hot`]).
 
 use crate::api::{StoreError, StoreErrorKind, StoreResult};
 use crate::sqlite::bin;
