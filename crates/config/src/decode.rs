@@ -5,7 +5,7 @@
 
 use crate::diagnostic::PathSegment;
 use crate::document::Problem;
-use crate::suggest;
+use autosync_model::suggest;
 use autosync_model::{MaDef, MvTypeDef, StagingThresholds, StoreDef, SystemDef};
 use serde::Deserialize;
 use serde::de::IntoDeserializer;

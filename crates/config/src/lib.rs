@@ -31,7 +31,6 @@ mod interpolate;
 mod locate;
 mod schema;
 mod schemas;
-mod suggest;
 mod validate;
 
 pub use diagnostic::{ConfigError, Diagnostic, Location, PathSegment, Severity, parse_key_path};

@@ -5,7 +5,7 @@
 
 use crate::diagnostic::PathSegment;
 use crate::document::Problem;
-use crate::suggest;
+use autosync_model::suggest;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 

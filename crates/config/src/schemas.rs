@@ -14,10 +14,10 @@ use crate::Loaded;
 use crate::cs_reads::{CsRead, cs_reads};
 use crate::diagnostic::{Diagnostic, PathSegment};
 use crate::document::{self, lookup, name_span, render_key, to_span};
-use crate::suggest;
 use crate::validate::key_path;
 use autosync_connector::{BuildContext, Registry, SchemaLookup, SourceSchema};
 use autosync_model::MaDef;
+use autosync_model::suggest;
 use std::ops::Range;
 
 /// What the connectors said and what did not match.
@@ -239,8 +239,8 @@ fn fix(name: &str, attributes: &[String], source: &str) -> String {
             names.push(a);
         }
     }
-    match suggest::closest(name, names.iter().copied()) {
-        Some(close) => format!("did you mean `{close}`?"),
+    match suggest::did_you_mean(name, names.iter().copied()) {
+        Some(did_you_mean) => did_you_mean,
         None if names.is_empty() => format!("{source} has no attributes"),
         None => format!("{source} has: {}", suggest::list(&names)),
     }

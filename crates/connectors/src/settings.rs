@@ -4,6 +4,7 @@
 
 use autosync_connector::{BuildContext, ConnectorError, ConnectorErrorKind, SettingError};
 use autosync_model::ObjectTypeDef;
+use autosync_model::suggest;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -99,32 +100,12 @@ pub fn error(key: &str, message: &str, help: Option<String>) -> SettingError {
 }
 
 fn unknown_key(key: &str, keys: &[KeyHelp]) -> SettingError {
-    let best = keys
-        .iter()
-        .map(|k| (edit_distance(key, k.key), k.key))
-        .min()
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3));
     let known: Vec<&str> = keys.iter().map(|k| k.key).collect();
-    let help = match best {
-        Some((_, k)) => format!("did you mean `{k}`? Known settings: {}", known.join(", ")),
+    let help = match suggest::did_you_mean(key, known.iter().copied()) {
+        Some(did_you_mean) => format!("{did_you_mean} Known settings: {}", known.join(", ")),
         None => format!("known settings: {}", known.join(", ")),
     };
     error(key, &format!("unknown setting `{key}`"), Some(help))
-}
-
-/// Levenshtein distance, for "did you mean".
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// A path setting resolved against the configuration file's folder.
@@ -249,17 +230,5 @@ impl ObjectTypes {
     /// The DN attribute of a type, when it is not the anchor.
     pub fn dn_attr(t: &ObjectTypeDef) -> Option<&str> {
         t.dn.as_deref().filter(|d| *d != t.anchor)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn edit_distance_should_count_single_character_edits() {
-        assert_eq!(edit_distance("delimeter", "delimiter"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("path", "path"), 0);
     }
 }

@@ -41,28 +41,3 @@ fn did_you_mean(suggestion: &Option<String>) -> String {
         None => String::new(),
     }
 }
-
-/// The closest name to `wanted` among `known`, when one is close enough to be
-/// a likely typo.
-pub(crate) fn closest<'a>(
-    wanted: &str,
-    known: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
-    known
-        .into_iter()
-        .map(|k| (strsim::damerau_levenshtein(wanted, k), k))
-        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn closest_should_suggest_a_name_one_typo_away() {
-        assert_eq!(closest("hrr", ["hr", "directory"]), Some("hr".into()));
-        assert_eq!(closest("zzzzzz", ["hr", "directory"]), None);
-    }
-}

@@ -216,7 +216,11 @@ impl Engine {
             let known: Vec<String> = self.system.mas.iter().map(|m| m.name.clone()).collect();
             EngineError::UnknownMa {
                 name: name.to_owned(),
-                suggestion: error::closest(name, known.iter().map(String::as_str)),
+                suggestion: autosync_model::suggest::closest(
+                    name,
+                    known.iter().map(String::as_str),
+                )
+                .map(str::to_owned),
                 known,
             }
         })

@@ -2,7 +2,7 @@
 //! goes, one step after another until one stops (a sync step once it is its
 //! turn: `sync_turn`), and what every step sees of the run (its context).
 
-use crate::error::{EngineError, closest};
+use crate::error::EngineError;
 use crate::history::{StepOutcome, worst};
 use crate::options::RunOptions;
 use crate::{Engine, export, import, sync, thresholds};
@@ -161,7 +161,8 @@ pub(crate) fn run_profile(
         EngineError::UnknownProfile {
             ma: ma.to_owned(),
             profile: profile.to_owned(),
-            suggestion: closest(profile, known.iter().map(String::as_str)),
+            suggestion: autosync_model::suggest::closest(profile, known.iter().map(String::as_str))
+                .map(str::to_owned),
             known,
         }
     })?;

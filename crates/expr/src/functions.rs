@@ -3,6 +3,7 @@
 //! suggestion for misspelt names.
 
 use crate::shared::Shared;
+use autosync_model::suggest::closest;
 
 /// A built-in function, resolved at compile time so that evaluation never
 /// looks a function up by name.
@@ -320,61 +321,17 @@ pub(crate) fn unknown_function_help(name: &str) -> String {
     }
 }
 
-/// The candidate nearest to `name`, when it is close enough to be a typo
-/// (ignoring case). Configuration validation can use it
-/// for "unknown attribute `emial`; did you mean `email`?".
-pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let lowered = name.to_lowercase();
-    let limit = (name.chars().count() / 3).max(1);
-    candidates
-        .map(|c| (edit_distance(&lowered, &c.to_lowercase()), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-/// Edit distance over characters where swapping two neighbours counts as
-/// one edit (optimal string alignment): `emial` is one edit from `email`.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    for i in 0..=a.len() {
-        d[i * width] = i;
-    }
-    for (j, cell) in d.iter_mut().enumerate().take(width) {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[(i - 1) * width + j] + 1)
-                .min(d[i * width + j - 1] + 1)
-                .min(d[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[(i - 2) * width + j - 2] + 1);
-            }
-            d[i * width + j] = best;
-        }
-    }
-    d[a.len() * width + b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn close_typos_are_suggested_and_far_names_are_not() {
+    fn close_typos_of_function_names_are_suggested_and_far_names_are_not() {
         assert_eq!(closest("lowr", function_names()), Some("lower"));
         assert_eq!(closest("UPPER", function_names()), Some("upper"));
         assert_eq!(closest("startswith", function_names()), Some("starts_with"));
         assert_eq!(closest("frobnicate", function_names()), None);
         assert_eq!(closest("trmi", function_names()), Some("trim"));
-        let attrs = ["employeeId", "email", "displayName"];
-        assert_eq!(closest("emial", attrs.into_iter()), Some("email"));
-        assert_eq!(closest("EmployeeID", attrs.into_iter()), Some("employeeId"));
     }
 
     #[test]

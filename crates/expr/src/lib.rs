@@ -32,7 +32,7 @@ mod script_scan;
 mod shared;
 
 pub use error::{CompileError, EvalError};
-pub use functions::{closest, function_names};
+pub use functions::function_names;
 pub use hook::{HookScript, compile_hook};
 pub use lookups::{Context, FoundMv, MAX_LOOKUPS, Metaverse, MvConnector};
 pub use program::{Lookup, Program, compile_expr, compile_script, compile_source};

@@ -1,11 +1,15 @@
 //! Plain types shared by every autosync crate: attribute values, connector-space
 //! and metaverse objects, the definitions that configuration produces, run
-//! records with MIM's counters and statuses. Nothing here does I/O.
+//! records with MIM's counters and statuses; and the small helpers every
+//! crate's messages and settings share: "did you mean" (`suggest`) and
+//! durations as people write them (`duration`). Nothing here does I/O.
 
 pub mod compare;
 pub mod def;
+pub mod duration;
 pub mod object;
 pub mod run;
+pub mod suggest;
 pub mod threshold;
 pub mod value;
 

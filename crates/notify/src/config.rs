@@ -4,7 +4,8 @@
 //! redacted in `Debug` output.
 
 use autosync_model::RunStatus;
-use autosync_triggers::HumanDuration;
+use autosync_model::duration::HumanDuration;
+use autosync_model::suggest;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -258,8 +259,8 @@ impl NotifyConfig {
         for (i, name) in self.ignore_statuses.iter().enumerate() {
             if RunStatus::parse(name).is_none() {
                 let names: Vec<&str> = ALL_STATUSES.iter().map(|s| s.as_str()).collect();
-                let hint = closest(name, &names)
-                    .map(|c| format!(" (did you mean `{c}`?)"))
+                let hint = suggest::did_you_mean(name, names.iter().copied())
+                    .map(|h| format!(" ({h})"))
                     .unwrap_or_default();
                 problems.push(ConfigProblem::new(
                     vec![key("ignore_statuses"), KeySegment::Index(i)],
@@ -416,28 +417,4 @@ fn validate_webhook(hook: &WebhookConfig, i: usize, problems: &mut Vec<ConfigPro
             "must be more than 0 (e.g. \"10s\")",
         ));
     }
-}
-
-/// The candidate nearest to `word` by edit distance, when close enough.
-fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(word, c), *c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }

@@ -8,13 +8,12 @@
 //! prepared statement; connector-space and metaverse objects are compact
 //! binary bodies (see `bin`; runs and their errors stay JSON), with the
 //! columns filters use (MV connection, pending import/export, unconfirmed
-//! export, error) beside them so that every filter is an index lookup. Long
-//! pages (`cs_page`, `cs_by_anchors`, `mv_get_many`) are read into one
-//! buffer first, then decoded. Schema version 4 (MA numbers in `cs`, binary
-//! bodies that carry numbers of the name dictionary, see `names`); a
-//! version-2 or -3 store is migrated in place, version 1 (JSON bodies) is
-//! refused with a clear error. [`Store::write_bulk`] runs a transaction's
-//! writes on a second thread (see `bulk`).
+//! export, error) beside them so that every filter is an index lookup.
+//!
+//! Schema and versions (see `schema`, whose `SCHEMA_VERSION` says what each
+//! version changed): version 5; a version-2, -3 or -4 store is migrated in
+//! place when opened, version 1 (JSON bodies) is refused with a clear
+//! error, and bodies of the older format `0xB1` are still read.
 //!
 //! Durability (see `schema`): WAL with `synchronous=NORMAL` keeps every
 //! committed transaction across a crash of the process; a power loss may
@@ -22,12 +21,43 @@
 //! unreadable, read-only or written by a newer autosync makes
 //! [`SqliteStore::open`] fail: the store never silently starts empty.
 //!
-//! A new store file is created mode 0600 (its `-wal` and `-shm` follow it:
-//! SQLite gives them the database file's mode).
+//! A new store file is created mode 0600 before SQLite opens it (its `-wal`
+//! and `-shm` follow it: SQLite gives them the database file's mode). New
+//! stores use 8 KiB pages ([`SqliteOptions::page_size`]).
 //!
 //! One process at a time should write a store: the metaverse index
 //! definitions are cached in memory (another process would see `Busy` while
 //! a write transaction is open anyway).
+//!
+//! Where the speed of a large synchronisation comes from, each told in
+//! its module:
+//! - `bulk`: [`Store::write_bulk`] runs a transaction's writes on a second
+//!   thread while the caller computes the next ones; reads that touch
+//!   nothing it wrote go to a reader connection (one read snapshot per
+//!   part), the others wait for the queue and run on the writer;
+//!   `commit_so_far` commits a part without waiting, and another process's
+//!   commit between two parts fails the part after it with `Conflict`.
+//!   The frequent writes travel to the writer thread as plain data, with
+//!   MA names and object types sent once per transaction, then by number.
+//! - `hot`: a run of frequent writes shares its prepared statements.
+//! - `fresh`: the writer connection remembers, across bulk transactions,
+//!   the anchors an MA it filled from empty may hold and the texts of each
+//!   join-index key it filled from empty (hashes, valid while
+//!   `PRAGMA data_version` is unchanged; `set_mv_index` drops them), so an
+//!   initial provisioning or sync need not ask SQLite for each new object.
+//! - `bin` and `names`: binary bodies, whose names are numbers of the
+//!   store's append-only name dictionary ([`Store::declare_names`], format
+//!   `0xB2`, bodies about a third smaller); a reader that meets a number
+//!   its copy lacks reads the dictionary again.
+//! - `mvindex`: the join index (table `mv_key`), one text per value of
+//!   each declared index, strings folded to lower case (`fold_case`,
+//!   `join_texts`: joins ignore case) and lookups folded the same way, so a
+//!   join is one index probe. An index is an MV attribute or a key the
+//!   engine derives (`MvKeyDerive`: a join condition's `mv_expr`), computed
+//!   by the store whenever it writes an object of that type.
+//! - `read`: long pages (`cs_page`, `cs_by_anchors`, `mv_get_many`) copy
+//!   their rows into one buffer, then decode them on the caller's thread
+//!   (`codec::RawRows`).
 
 mod bin;
 mod bulk;

@@ -5,12 +5,12 @@
 use super::Checker;
 use crate::diagnostic::PathSegment;
 use crate::document::{lookup, name_span, string_content_start};
-use crate::suggest;
 use autosync_expr::{
     CompileError, Program, RuleScript, ScriptLimits, compile_expr, compile_rule_script,
     compile_script,
 };
 use autosync_model::Value;
+use autosync_model::suggest;
 
 /// Compiles an expression; reports a compile error at the offending character.
 pub fn check_expr(c: &mut Checker<'_, '_>, path: Vec<PathSegment>, src: &str) -> Option<Program> {

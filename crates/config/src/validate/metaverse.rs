@@ -4,7 +4,7 @@
 //! nothing flows into.
 
 use super::{Checker, key_path};
-use crate::suggest;
+use autosync_model::suggest;
 use autosync_model::{DeletionRule, MaDef, PrecedenceDef, SystemDef};
 
 pub fn check_metaverse(c: &mut Checker<'_, '_>) {

@@ -9,8 +9,8 @@
 use super::Checker;
 use crate::diagnostic::PathSegment;
 use crate::document::name_span;
-use crate::suggest;
 use autosync_expr::Program;
+use autosync_model::suggest;
 
 /// Reports every name `program` (compiled from `src`, the value at `at`)
 /// reads that metaverse type `mv_type` does not declare. `rule` names the

@@ -8,7 +8,7 @@ use super::exprs::{FlowSources, check_expr, check_flow_source, check_rule_script
 use super::mv_reads::{check_mv_reads, check_mv_reads_of};
 use super::{Checker, key_path};
 use crate::diagnostic::PathSegment;
-use crate::suggest;
+use autosync_model::suggest;
 use autosync_model::{MaDef, script_variables};
 
 pub fn check_rules(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {

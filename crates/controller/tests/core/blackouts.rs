@@ -221,6 +221,25 @@ fn a_cron_window_lasts_its_duration() {
 }
 
 #[test]
+fn a_cron_window_duration_is_written_like_every_other_duration() {
+    let lasting = |duration: &str| BlackoutConfig {
+        cron: Some("0 22 * * 6".into()),
+        duration: Some(duration.into()),
+        ..BlackoutConfig::default()
+    };
+    for same in ["3h", "3hours", "180min", "2h 60m", "10800s"] {
+        let w = window(&lasting(same));
+        assert!(w.active_at(at("2026-06-14T00:59:00Z")), "{same}");
+        assert!(!w.active_at(at("2026-06-14T01:00:00Z")), "{same}");
+    }
+    assert_eq!(
+        error(&lasting("0m")),
+        "`duration` = \"0m\" is not a duration: it must be longer than 0 (write e.g. \"3h\", \"90m\", \"1h30m\")"
+    );
+    assert!(error(&lasting("")).contains("`duration` = \"\" is not a duration: it is empty"));
+}
+
+#[test]
 fn overlapping_cron_windows_make_one_blackout() {
     let config = BlackoutConfig {
         cron: Some("0 * * * *".into()),
@@ -301,10 +320,10 @@ fn bad_configs_are_explained() {
     };
     assert!(error(&no_duration).contains("needs `duration`"));
     let bad_duration = BlackoutConfig {
-        duration: Some("3hours".into()),
+        duration: Some("3hrs".into()),
         ..no_duration.clone()
     };
-    assert!(error(&bad_duration).contains("unknown unit `hours`"));
+    assert!(error(&bad_duration).contains("unknown unit `hrs`"));
     let bad_cron = BlackoutConfig {
         cron: Some("0 25 * * *".into()),
         duration: Some("1h".into()),

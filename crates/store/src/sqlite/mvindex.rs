@@ -6,7 +6,9 @@
 //! ignores case. The declared indexes are persisted in `mv_index` (a
 //! derived one with `derived = 1`: its computation is known only to the
 //! process that declared it); `set_mv_index` adds and drops indexes and
-//! builds the keys of existing objects.
+//! builds the keys of existing objects. The store computes a derived key
+//! whenever it writes an object of its type, so a process that has not
+//! declared a derived index is refused such writes.
 
 use super::bin::BodyError;
 use super::codec;

@@ -1,0 +1,239 @@
+//! Encoding of bodies (see the parent module for the layout).
+
+#[cfg(test)]
+use super::FORMAT_V1;
+use super::{FORMAT, T_BINARY, T_FALSE, T_INTEGER, T_MULTI, T_REMOVE, T_STRING, T_TRUE};
+use crate::sqlite::names::Names;
+use autosync_model::{
+    AttrChanges, Attributes, Connection, CsObject, ErrorStage, ExportKind, ImportKind, MvObject,
+    PendingExport, Value,
+};
+
+fn put_u64(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+fn put_i64(buf: &mut Vec<u8>, v: i64) {
+    put_u64(buf, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+fn put_len(buf: &mut Vec<u8>, n: usize) {
+    put_u64(buf, n as u64);
+}
+
+fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
+    put_len(buf, b.len());
+    buf.extend_from_slice(b);
+}
+
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    put_bytes(buf, s.as_bytes());
+}
+
+/// How an encoder writes a name: a dictionary (format [`FORMAT`]) or as
+/// plain text (format [`FORMAT_V1`](super::FORMAT_V1), kept for tests).
+trait PutName: Copy {
+    fn put(self, buf: &mut Vec<u8>, s: &str);
+}
+
+/// A name: its number when the dictionary has one, else its text.
+impl PutName for &Names {
+    #[inline]
+    fn put(self, buf: &mut Vec<u8>, s: &str) {
+        match self.id(s) {
+            Some(id) => put_u64(buf, (u64::from(id) << 1) | 1),
+            None => {
+                put_u64(buf, (s.len() as u64) << 1);
+                buf.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+}
+
+/// Every name as a plain string (format [`FORMAT_V1`]).
+#[cfg(test)]
+#[derive(Clone, Copy)]
+struct Text;
+
+#[cfg(test)]
+impl PutName for Text {
+    fn put(self, buf: &mut Vec<u8>, s: &str) {
+        put_str(buf, s);
+    }
+}
+
+fn put_opt_str(buf: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            buf.push(1);
+            put_str(buf, s);
+        }
+        None => buf.push(0),
+    }
+}
+
+fn put_value(buf: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::String(s) => {
+            buf.push(T_STRING);
+            put_str(buf, s);
+        }
+        Value::Integer(i) => {
+            buf.push(T_INTEGER);
+            put_i64(buf, *i);
+        }
+        Value::Boolean(false) => buf.push(T_FALSE),
+        Value::Boolean(true) => buf.push(T_TRUE),
+        Value::Binary(b) => {
+            buf.push(T_BINARY);
+            put_bytes(buf, b);
+        }
+        Value::Multi(vs) => {
+            buf.push(T_MULTI);
+            put_len(buf, vs.len());
+            for v in vs {
+                put_value(buf, v);
+            }
+        }
+    }
+}
+
+fn put_attributes(buf: &mut Vec<u8>, names: impl PutName, attrs: &Attributes) {
+    put_len(buf, attrs.len());
+    for (k, v) in attrs {
+        names.put(buf, k);
+        put_value(buf, v);
+    }
+}
+
+fn put_changes(buf: &mut Vec<u8>, names: impl PutName, changes: &AttrChanges) {
+    put_len(buf, changes.len());
+    for (k, v) in changes {
+        names.put(buf, k);
+        match v {
+            Some(v) => put_value(buf, v),
+            None => buf.push(T_REMOVE),
+        }
+    }
+}
+
+fn import_kind(k: ImportKind) -> u8 {
+    match k {
+        ImportKind::Add => 0,
+        ImportKind::Update => 1,
+        ImportKind::Delete => 2,
+        ImportKind::DeleteAdd => 3,
+    }
+}
+
+fn export_kind(k: ExportKind) -> u8 {
+    match k {
+        ExportKind::Add => 0,
+        ExportKind::Update => 1,
+        ExportKind::Rename => 2,
+        ExportKind::Delete => 3,
+        ExportKind::DeleteAdd => 4,
+    }
+}
+
+fn put_pending_export(buf: &mut Vec<u8>, names: impl PutName, p: Option<&PendingExport>) {
+    let Some(p) = p else {
+        buf.push(0);
+        return;
+    };
+    buf.push(1);
+    buf.push(export_kind(p.kind));
+    put_changes(buf, names, &p.changes);
+    put_opt_str(buf, p.new_dn.as_deref());
+}
+
+/// Encode a connector-space object (its id is the row's id, not stored).
+pub(crate) fn encode_cs(buf: &mut Vec<u8>, names: &Names, o: &CsObject) {
+    encode_cs_as(buf, FORMAT, names, o);
+}
+
+fn encode_cs_as(buf: &mut Vec<u8>, format: u8, names: impl PutName, o: &CsObject) {
+    buf.clear();
+    buf.push(format);
+    names.put(buf, &o.ma);
+    put_str(buf, &o.anchor);
+    put_str(buf, &o.dn);
+    names.put(buf, &o.object_type);
+    put_attributes(buf, names, &o.hologram);
+    // Bit 0: present; bit 1: created by provisioning (bodies written
+    // before that bit existed hold 0 or 1, read as not provisioned).
+    buf.push(u8::from(o.present) | (u8::from(o.provisioned) << 1));
+    match o.connection {
+        Connection::Disconnector => buf.push(0),
+        Connection::Connector { mv_id } => {
+            buf.push(1);
+            put_i64(buf, mv_id);
+        }
+        Connection::ExplicitDisconnector => buf.push(2),
+    }
+    match &o.pending_import {
+        Some(p) => {
+            buf.push(1);
+            buf.push(import_kind(p.kind));
+            put_attributes(buf, names, &p.attributes);
+            put_opt_str(buf, p.dn.as_deref());
+            put_opt_str(buf, p.object_type.as_deref());
+        }
+        None => buf.push(0),
+    }
+    put_pending_export(buf, names, o.pending_export.as_ref());
+    put_pending_export(buf, names, o.unconfirmed_export.as_ref());
+    match &o.error {
+        Some(e) => {
+            buf.push(1);
+            buf.push(match e.stage {
+                ErrorStage::Import => 0,
+                ErrorStage::Sync => 1,
+                ErrorStage::Export => 2,
+            });
+            put_str(buf, &e.error_type);
+            put_str(buf, &e.detail);
+            match e.run_id {
+                Some(id) => {
+                    buf.push(1);
+                    put_i64(buf, id);
+                }
+                None => buf.push(0),
+            }
+        }
+        None => buf.push(0),
+    }
+}
+
+/// Encode a metaverse object (its id is the row's id, not stored).
+pub(crate) fn encode_mv(buf: &mut Vec<u8>, names: &Names, o: &MvObject) {
+    encode_mv_as(buf, FORMAT, names, o);
+}
+
+fn encode_mv_as(buf: &mut Vec<u8>, format: u8, names: impl PutName, o: &MvObject) {
+    buf.clear();
+    buf.push(format);
+    names.put(buf, &o.object_type);
+    put_len(buf, o.attributes.len());
+    for (k, v) in &o.attributes {
+        names.put(buf, k);
+        put_value(buf, &v.value);
+        names.put(buf, &v.contributor);
+    }
+}
+
+/// The encoders of format 0xB1 (schema version 3), kept to prove that
+/// its bodies still decode: the same layout with every name as text.
+#[cfg(test)]
+pub(crate) fn encode_cs_v1(buf: &mut Vec<u8>, o: &CsObject) {
+    encode_cs_as(buf, FORMAT_V1, Text, o);
+}
+
+#[cfg(test)]
+pub(crate) fn encode_mv_v1(buf: &mut Vec<u8>, o: &MvObject) {
+    encode_mv_as(buf, FORMAT_V1, Text, o);
+}

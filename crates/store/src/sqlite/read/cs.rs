@@ -1,0 +1,223 @@
+//! Reads of connector spaces.
+
+use super::{CHUNK, Ctx, PAGE_ROOM, SMALL_CHUNK, next_chunk, placeholders};
+use crate::api::{CsCounts, CsFilter, StoreResult};
+use crate::sqlite::codec::RawRows;
+use crate::sqlite::error;
+use autosync_model::{CsId, CsObject, MvId};
+use rusqlite::params;
+use rusqlite::types::Value as SqlValue;
+
+impl Ctx<'_> {
+    pub(crate) fn cs_get(&self, id: CsId) -> StoreResult<Option<CsObject>> {
+        self.one(
+            "SELECT id, data FROM cs WHERE id = ?1",
+            [id],
+            &|| format!("read connector-space object {id} from store"),
+            |r, p| self.cs_row(r, p),
+        )
+    }
+
+    pub(crate) fn cs_by_anchor(&self, ma: &str, anchor: &str) -> StoreResult<Option<CsObject>> {
+        self.one(
+            "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND anchor = ?2",
+            [ma, anchor],
+            &|| format!("read connector-space object {ma}/{anchor} from store"),
+            |r, p| self.cs_row(r, p),
+        )
+    }
+
+    pub(crate) fn cs_by_anchors(&self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>> {
+        let mut raw = RawRows::with_capacity(anchors.len());
+        let op = || {
+            format!(
+                "read {} connector-space objects of {ma} from store",
+                anchors.len()
+            )
+        };
+        let mut rest = anchors;
+        while !rest.is_empty() {
+            let (chunk, size, tail) = next_chunk(rest);
+            rest = tail;
+            let sql = if size == CHUNK {
+                &*BY_ANCHORS_BIG
+            } else {
+                &*BY_ANCHORS_SMALL
+            };
+            let err = |e| error::sql(self.path, op(), e);
+            let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+            stmt.raw_bind_parameter(1, ma).map_err(err)?;
+            for i in 0..size {
+                let slot = i + 2;
+                match chunk.get(i) {
+                    Some(a) => stmt.raw_bind_parameter(slot, *a).map_err(err)?,
+                    None => stmt.raw_bind_parameter(slot, SqlValue::Null).map_err(err)?,
+                }
+            }
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next().map_err(err)? {
+                raw.push(row, self.path)?;
+            }
+        }
+        self.cs_objects(&raw)
+    }
+
+    pub(crate) fn cs_page(
+        &self,
+        ma: &str,
+        filter: CsFilter,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsObject>> {
+        let sql = match filter {
+            CsFilter::All => {
+                "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+            CsFilter::PendingImport => {
+                "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pi = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+            CsFilter::PendingExport => {
+                "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pe = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+            CsFilter::UnconfirmedExport => {
+                "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_ue = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+            CsFilter::Errors => {
+                "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_err = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut raw = RawRows::with_capacity(usize::try_from(limit).unwrap_or(0).min(PAGE_ROOM));
+        let err = |e| {
+            error::sql(
+                self.path,
+                format_args!("list connector-space objects of {ma} from store"),
+                e,
+            )
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+        let mut rows = stmt.query(params![ma, after, limit]).map_err(err)?;
+        while let Some(row) = rows.next().map_err(err)? {
+            raw.push(row, self.path)?;
+        }
+        self.cs_objects(&raw)
+    }
+
+    pub(crate) fn cs_page_ids(
+        &self,
+        ma: &str,
+        filter: CsFilter,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsId>> {
+        let sql = match filter {
+            CsFilter::All => {
+                "SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+            CsFilter::PendingImport => {
+                "SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pi = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+            CsFilter::PendingExport => {
+                "SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pe = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+            CsFilter::UnconfirmedExport => {
+                "SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_ue = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+            CsFilter::Errors => {
+                "SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_err = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut out = Vec::new();
+        self.collect(
+            sql,
+            params![ma, after, limit],
+            &|| format!("list connector-space object ids of {ma} from store"),
+            |row, path| {
+                row.get(0)
+                    .map_err(|e| error::sql(path, "read connector-space object id from store", e))
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    pub(crate) fn cs_by_mv(&self, mv_id: MvId) -> StoreResult<Vec<CsObject>> {
+        let mut out = Vec::new();
+        self.collect(
+            "SELECT id, data FROM cs WHERE mv_id = ?1 ORDER BY id",
+            [mv_id],
+            &|| format!("read the connectors of metaverse object {mv_id} from store"),
+            |r, p| self.cs_row(r, p),
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    /// Whether metaverse index key `k` holds any text.
+    pub(crate) fn mv_key_any(&self, k: i64) -> StoreResult<bool> {
+        self.conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM mv_key WHERE k = ?1)")
+            .and_then(|mut s| s.query_row([k], |r| r.get(0)))
+            .map_err(|e| error::sql(self.path, "look for metaverse index keys in store", e))
+    }
+
+    /// Whether `ma` has any connector-space object.
+    pub(crate) fn cs_any(&self, ma: &str) -> StoreResult<bool> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1))",
+            )
+            .and_then(|mut s| s.query_row([ma], |r| r.get(0)))
+            .map_err(|e| {
+                error::sql(
+                    self.path,
+                    format_args!("look for connector-space objects of {ma} in store"),
+                    e,
+                )
+            })
+    }
+
+    pub(crate) fn cs_counts(&self, ma: &str) -> StoreResult<CsCounts> {
+        let err = |e| {
+            error::sql(
+                self.path,
+                format_args!("count connector-space objects of {ma} in store"),
+                e,
+            )
+        };
+        let count = |sql: &str| -> StoreResult<u64> {
+            let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+            let n: i64 = stmt.query_row([ma], |r| r.get(0)).map_err(err)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        Ok(CsCounts {
+            total: count("SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1)")?,
+            pending_import: count(
+                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pi = 1",
+            )?,
+            pending_export: count(
+                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pe = 1",
+            )?,
+            unconfirmed_export: count(
+                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_ue = 1",
+            )?,
+            errors: count(
+                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_err = 1",
+            )?,
+        })
+    }
+}
+
+static BY_ANCHORS_BIG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND anchor IN ({})",
+        placeholders(CHUNK)
+    )
+});
+static BY_ANCHORS_SMALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND anchor IN ({})",
+        placeholders(SMALL_CHUNK)
+    )
+});

@@ -1,0 +1,364 @@
+//! The write transaction ([`StoreTxn`]): holds the writer from `BEGIN
+//! IMMEDIATE` until committed, or rolls back when dropped.
+
+use super::{CsRow, KNOWN_MAX, Known, Seq, WriterRef};
+use crate::api::{StoreErrorKind, StoreResult, StoreTxn};
+use crate::sqlite::bin;
+use crate::sqlite::codec::{Blob, JsonText, RunErrorBody, encode};
+use crate::sqlite::error;
+use crate::sqlite::hot::Hot;
+use crate::sqlite::mvindex;
+use crate::sqlite::read::{Ctx, impl_store_read};
+use autosync_model::{CsId, CsObject, MvId, MvObject, RunObjectError, RunRecord};
+use rusqlite::params;
+use std::path::Path;
+
+/// A write transaction; holds the writer until committed or dropped.
+pub(crate) struct SqliteTxn<'s> {
+    pub(crate) w: WriterRef<'s>,
+    pub(crate) path: &'s Path,
+}
+
+impl SqliteTxn<'_> {
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            conn: &self.w.conn,
+            path: self.path,
+            defs: &self.w.defs,
+            names: &self.w.names,
+        }
+    }
+}
+
+impl SqliteTxn<'_> {
+    /// Remember the columns of objects read (they are what is stored).
+    fn note_cs(&mut self, objs: &[CsObject]) {
+        let known = &mut self.w.known;
+        if known.len() + objs.len() > KNOWN_MAX {
+            return;
+        }
+        for o in objs {
+            known.insert(o.id, Known::of(o));
+        }
+    }
+}
+
+impl Drop for SqliteTxn<'_> {
+    fn drop(&mut self) {
+        self.w.reset(self.path);
+    }
+}
+
+impl_store_read!(SqliteTxn<'_>);
+
+fn changed(n: usize, path: &Path, what: impl FnOnce() -> String) -> StoreResult<()> {
+    if n == 0 {
+        return Err(error::other(
+            StoreErrorKind::Invalid,
+            path,
+            format!("{} does not exist", what()),
+        ));
+    }
+    Ok(())
+}
+
+impl SqliteTxn<'_> {
+    /// Insert a connector-space object whose id (`obj.id`) is already
+    /// taken from the id counter.
+    pub(crate) fn cs_insert_at(&mut self, obj: &CsObject) -> StoreResult<()> {
+        let mut buf = std::mem::take(&mut self.w.buf);
+        bin::encode_cs(&mut buf, &self.w.dict, obj);
+        let res = self.cs_insert_row(&CsRow::new(obj, &buf));
+        self.w.buf = buf;
+        res
+    }
+
+    /// Insert a connector-space object already encoded.
+    pub(crate) fn cs_insert_row(&mut self, r: &CsRow<'_>) -> StoreResult<()> {
+        let path = self.path;
+        self.w.parts().cs_insert_row(&mut Hot::default(), path, r)
+    }
+
+    /// Replace a connector-space object with one already encoded.
+    pub(crate) fn cs_update_row(&mut self, r: &CsRow<'_>) -> StoreResult<()> {
+        let path = self.path;
+        self.w
+            .parts()
+            .cs_update_row(&mut Hot::default(), path, r, None)
+    }
+
+    /// Insert a metaverse object whose id (`obj.id`) is already taken from
+    /// the id counter.
+    pub(crate) fn mv_insert_at(&mut self, obj: &MvObject) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        let id = obj.id;
+        bin::encode_mv(&mut w.buf, &w.dict, obj);
+        w.conn
+            .prepare_cached("INSERT INTO mv (id, type, data) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![id, obj.object_type, Blob(&w.buf)]))
+            .map_err(|e| {
+                error::sql(
+                    path,
+                    format_args!("insert metaverse object {id} into store"),
+                    e,
+                )
+            })?;
+        if w.defs.has_type(&obj.object_type) {
+            w.defs.keys_of(obj, path, &mut w.keys)?;
+            w.fresh_wrote_mv();
+            mvindex::insert_keys(&w.conn, path, id, &w.keys)?;
+        }
+        Ok(())
+    }
+
+    /// Remember what the stored row of a connector-space object holds (its
+    /// columns as read by another connection of the same transaction).
+    #[cfg(test)]
+    pub(crate) fn know(&mut self, id: CsId, known: Known) {
+        if self.w.known.len() < KNOWN_MAX {
+            self.w.known.insert(id, known);
+        }
+    }
+}
+
+impl StoreTxn for SqliteTxn<'_> {
+    fn cs_insert(&mut self, obj: &mut CsObject) -> StoreResult<()> {
+        let id = self.w.next_id(Seq::Cs, self.path)?;
+        obj.id = id;
+        let res = self.cs_insert_at(obj);
+        if res.is_err() {
+            obj.id = 0;
+        }
+        res
+    }
+    fn cs_update(&mut self, obj: &CsObject) -> StoreResult<()> {
+        let mut buf = std::mem::take(&mut self.w.buf);
+        bin::encode_cs(&mut buf, &self.w.dict, obj);
+        let res = self.cs_update_row(&CsRow::new(obj, &buf));
+        self.w.buf = buf;
+        res
+    }
+
+    fn cs_delete(&mut self, id: CsId) -> StoreResult<()> {
+        self.w.known.remove(&id);
+        self.w
+            .conn
+            .prepare_cached("DELETE FROM cs WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(|e| {
+                error::sql(
+                    self.path,
+                    format_args!("delete connector-space object {id} from store"),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    fn mv_insert(&mut self, obj: &mut MvObject) -> StoreResult<()> {
+        let id = self.w.next_id(Seq::Mv, self.path)?;
+        obj.id = id;
+        let res = self.mv_insert_at(obj);
+        if res.is_err() {
+            obj.id = 0;
+        }
+        res
+    }
+
+    fn mv_update(&mut self, obj: &MvObject) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        let id = obj.id;
+        let err = |e| {
+            error::sql(
+                path,
+                format_args!("update metaverse object {id} in store"),
+                e,
+            )
+        };
+        // The keys the stored object has (from its stored body: there is
+        // no index from an object to its keys).
+        let old_indexed =
+            mvindex::stored_keys(&w.conn, path, &w.defs, &w.names, id, &mut w.old_keys)?;
+        let Some(old_indexed) = old_indexed else {
+            return Err(error::other(
+                StoreErrorKind::Invalid,
+                path,
+                format!("cannot update metaverse object {id}: it does not exist"),
+            ));
+        };
+        bin::encode_mv(&mut w.buf, &w.dict, obj);
+        w.conn
+            .prepare_cached("UPDATE mv SET type = ?3, data = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![id, Blob(&w.buf), obj.object_type]))
+            .map_err(err)?;
+        let new_indexed = w.defs.has_type(&obj.object_type);
+        if !old_indexed && !new_indexed {
+            return Ok(());
+        }
+        w.defs.keys_of(obj, path, &mut w.keys)?;
+        w.fresh_wrote_mv();
+        mvindex::change_keys(&w.conn, path, id, &w.old_keys, &w.keys)
+    }
+
+    fn mv_delete(&mut self, id: MvId) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        let found = mvindex::stored_keys(&w.conn, path, &w.defs, &w.names, id, &mut w.old_keys)?;
+        if found.is_none() {
+            return Ok(());
+        }
+        w.conn
+            .prepare_cached("DELETE FROM mv WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(|e| {
+                error::sql(
+                    path,
+                    format_args!("delete metaverse object {id} from store"),
+                    e,
+                )
+            })?;
+        mvindex::change_keys(&w.conn, path, id, &w.old_keys, &[])
+    }
+
+    fn set_watermark(&mut self, ma: &str, watermark: Option<&str>) -> StoreResult<()> {
+        let res = match watermark {
+            Some(v) => self
+                .w
+                .conn
+                .prepare_cached(
+                    "INSERT INTO watermark (ma, value) VALUES (?1, ?2) ON CONFLICT (ma) DO UPDATE SET value = excluded.value",
+                )
+                .and_then(|mut s| s.execute([ma, v])),
+            None => self
+                .w
+                .conn
+                .prepare_cached("DELETE FROM watermark WHERE ma = ?1")
+                .and_then(|mut s| s.execute([ma])),
+        };
+        res.map_err(|e| {
+            error::sql(
+                self.path,
+                format_args!("save the watermark of {ma} in store"),
+                e,
+            )
+        })?;
+        Ok(())
+    }
+
+    fn run_insert(&mut self, run: &mut RunRecord) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        let id = w.next_id(Seq::Run, path)?;
+        run.id = id;
+        encode(&mut w.buf, run, path, format_args!("run {id}"))?;
+        let res = w
+            .conn
+            .prepare_cached(
+                "INSERT INTO run (id, ma, profile, status, started_at, ended_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    run.ma,
+                    run.profile,
+                    run.status.as_str(),
+                    run.started_at.to_rfc3339(),
+                    run.ended_at.map(|t| t.timestamp_millis()),
+                    JsonText(&w.buf)
+                ])
+            });
+        if let Err(e) = res {
+            run.id = 0;
+            return Err(error::sql(
+                path,
+                format_args!("insert run {id} into store"),
+                e,
+            ));
+        }
+        Ok(())
+    }
+
+    fn run_update(&mut self, run: &RunRecord) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        let id = run.id;
+        encode(&mut w.buf, run, path, format_args!("run {id}"))?;
+        let n = w
+            .conn
+            .prepare_cached(
+                "UPDATE run SET ma = ?2, profile = ?3, status = ?4, started_at = ?5, ended_ms = ?6, data = ?7 WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    id,
+                    run.ma,
+                    run.profile,
+                    run.status.as_str(),
+                    run.started_at.to_rfc3339(),
+                    run.ended_at.map(|t| t.timestamp_millis()),
+                    JsonText(&w.buf)
+                ])
+            })
+            .map_err(|e| error::sql(path, format_args!("update run {id} in store"), e))?;
+        changed(n, path, || format!("cannot update run {id}: it"))
+    }
+
+    fn run_errors_insert(&mut self, errors: &[RunObjectError]) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        for e in errors {
+            let run_id = e.run_id;
+            let body = RunErrorBody {
+                step_index: e.step_index,
+                ma: &e.ma,
+                object: &e.object,
+                error: &e.error,
+            };
+            encode(
+                &mut w.buf,
+                &body,
+                path,
+                format_args!("an error of run {run_id}"),
+            )?;
+            w.conn
+                .prepare_cached(
+                    "INSERT INTO run_error (run_id, ma, object, error_type, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut s| s.execute(params![run_id, e.ma, e.object, e.error.error_type, JsonText(&w.buf)]))
+                .map_err(|err| error::sql(path, format_args!("record an error of run {run_id} in store"), err))?;
+        }
+        Ok(())
+    }
+
+    fn set_meta(&mut self, key: &str, value: Option<&str>) -> StoreResult<()> {
+        let res = match value {
+            Some(v) => self
+                .w
+                .conn
+                .prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .and_then(|mut s| s.execute([key, v])),
+            None => self
+                .w
+                .conn
+                .prepare_cached("DELETE FROM meta WHERE key = ?1")
+                .and_then(|mut s| s.execute([key])),
+        };
+        res.map_err(|e| error::sql(self.path, format_args!("save meta value {key} in store"), e))?;
+        Ok(())
+    }
+
+    fn commit_so_far(&mut self) -> StoreResult<()> {
+        let path = self.path;
+        self.w.commit(path)?;
+        self.w.begin(path)
+    }
+
+    fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        let path = self.path;
+        self.w.commit(path)
+    }
+}
