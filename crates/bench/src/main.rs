@@ -246,7 +246,14 @@ fn main() -> anyhow::Result<()> {
             let bin = service_proc::find_binary(autosync)?;
             let load_before = machine::load_average();
             let (results, bars) = status_scenario::run(&bin, objects, keep)?;
-            report("status-under-load", objects, json, load_before, results, bars)?;
+            report(
+                "status-under-load",
+                objects,
+                json,
+                load_before,
+                results,
+                bars,
+            )?;
         }
         Scenario::Idle { service, seconds } => {
             let common = service.common()?;

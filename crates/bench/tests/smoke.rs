@@ -179,7 +179,11 @@ fn status_under_load_should_measure_both_windows() {
         let w = &r[window];
         assert!(number(w, "requests") >= 1.0, "{window}: {r}");
         assert_eq!(w["failed"], 0, "{window}: {r}");
-        let (p50, p99, max) = (number(w, "p50_ms"), number(w, "p99_ms"), number(w, "max_ms"));
+        let (p50, p99, max) = (
+            number(w, "p50_ms"),
+            number(w, "p99_ms"),
+            number(w, "max_ms"),
+        );
         assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{window}: {r}");
     }
     // The store was locked for the whole window (four seconds).
@@ -188,7 +192,11 @@ fn status_under_load_should_measure_both_windows() {
         "status_p99_ms_during_full_sync",
         "status_p99_ms_while_store_locked",
     ] {
-        assert!(report["bars"][bar]["met"].is_boolean(), "{bar}: {}", report["bars"]);
+        assert!(
+            report["bars"][bar]["met"].is_boolean(),
+            "{bar}: {}",
+            report["bars"]
+        );
     }
 }
 
