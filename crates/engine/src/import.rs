@@ -114,6 +114,10 @@ struct Importer<'a, 'c> {
 
 type Stop = Option<(RunStatus, String)>;
 
+/// A batch's connector-space objects by anchor: those found in the store
+/// and those the batch adds.
+type Existing = HashMap<String, CsObject>;
+
 /// A set of CS ids as a bitmap (ids are dense and never reused: one bit
 /// per id up to the highest seen, 125 KB per million).
 #[derive(Default)]
@@ -231,11 +235,10 @@ impl<'c> Importer<'_, 'c> {
                 Err(e) => e.anchor.as_deref(),
             })
             .collect();
-        let mut existing: HashMap<String, CsObject> = txn
-            .cs_by_anchors(ma, &anchors)?
-            .into_iter()
-            .map(|o| (o.anchor.clone(), o))
-            .collect();
+        let found = txn.cs_by_anchors(ma, &anchors)?;
+        // Room for the objects this batch adds too: the map never grows.
+        let mut existing: Existing = HashMap::with_capacity(found.len() + items.len());
+        existing.extend(found.into_iter().map(|o| (o.anchor.clone(), o)));
         if let Some(reads) = &mut self.flow_reads {
             reads.observe(&items);
         }
@@ -261,11 +264,15 @@ impl<'c> Importer<'_, 'c> {
             }
         }
         let max = self.max_value_size;
+        // The label is built only for a value found too large: this runs
+        // for every attribute of every imported object.
         let too_large = obj
             .attributes
             .iter()
-            .map(|(name, v)| (size(v), format!("attribute `{name}`")))
-            .find(|(n, _)| *n > max)
+            .find_map(|(name, v)| {
+                let n = size(v);
+                (n > max).then(|| (n, format!("attribute `{name}`")))
+            })
             .or_else(|| {
                 (obj.dn.len() > max).then(|| (obj.dn.len(), "the display key (DN)".into()))
             });
@@ -293,7 +300,7 @@ impl<'c> Importer<'_, 'c> {
     fn record_failure(
         &mut self,
         txn: &mut dyn StoreTxn,
-        existing: &mut HashMap<String, CsObject>,
+        existing: &mut Existing,
         e: ImportRecordError,
     ) -> StoreResult<()> {
         self.counters.stage_failure += 1;
@@ -328,7 +335,7 @@ impl<'c> Importer<'_, 'c> {
     fn stage_object(
         &mut self,
         txn: &mut dyn StoreTxn,
-        existing: &mut HashMap<String, CsObject>,
+        existing: &mut Existing,
         obj: ImportedObject,
     ) -> StoreResult<()> {
         let ma = self.ctx.ma.name.as_str();
@@ -338,7 +345,12 @@ impl<'c> Importer<'_, 'c> {
                 self.counters.stage_no_change += 1;
                 return Ok(());
             }
-            let mut cs = CsObject::new(ma, &obj.anchor, &obj.dn, &obj.object_type);
+            // The object's texts are moved in, not copied (the anchor also
+            // keys `existing`).
+            let mut cs = CsObject::new(ma, "", "", "");
+            cs.anchor = obj.anchor.clone();
+            cs.dn = obj.dn;
+            cs.object_type = obj.object_type;
             cs.present = true;
             cs.pending_import = Some(PendingImport {
                 kind: ImportKind::Add,

@@ -17,6 +17,7 @@ use autosync_connector::{
 use autosync_model::{Attributes, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
@@ -28,6 +29,11 @@ pub struct Layout {
     /// Per object type (in `types` order): the anchor and DN columns.
     pub per_type: Vec<(usize, Option<usize>)>,
     pub multi: Vec<bool>,
+    /// The columns in the order of their names. A record's attributes are
+    /// inserted in the reverse of this order: each new name is then the
+    /// smallest, found after one comparison (the map of a record is one
+    /// node, searched from its start).
+    pub by_name: Vec<usize>,
 }
 
 impl Layout {
@@ -60,11 +66,14 @@ impl Layout {
             per_type.push((anchor, dn));
         }
         let multi = header.iter().map(|h| s.is_multi_valued(h)).collect();
+        let mut by_name: Vec<usize> = (0..header.len()).collect();
+        by_name.sort_by(|a, b| header.get(*a).cmp(&header.get(*b)));
         Ok(Layout {
             header,
             type_col,
             per_type,
             multi,
+            by_name,
         })
     }
 }
@@ -409,20 +418,34 @@ impl<'a> CsvImport<'a> {
             let detail = format!("no anchor: column `{}` is empty", otype.anchor);
             return self.record_error(line, None, "missing-anchor", detail);
         }
-        if let Some(first) = self.seen.get(anchor) {
-            let detail = format!(
-                "anchor {anchor:?} was already read on line {}; the first is kept",
-                self.line(*first)
-            );
-            return self.record_error(line, Some(anchor.to_owned()), "duplicate-anchor", detail);
+        // One search: the anchor is copied before it is known to be new.
+        match self.seen.entry(anchor.into()) {
+            Entry::Occupied(seen) => {
+                let first = *seen.get();
+                let detail = format!(
+                    "anchor {anchor:?} was already read on line {}; the first is kept",
+                    self.line(first)
+                );
+                return self.record_error(
+                    line,
+                    Some(anchor.to_owned()),
+                    "duplicate-anchor",
+                    detail,
+                );
+            }
+            Entry::Vacant(new) => {
+                new.insert(line);
+            }
         }
-        self.seen.insert(anchor.into(), line);
         let mut attributes = Attributes::new();
-        for (i, name) in layout.header.iter().enumerate() {
+        for &i in layout.by_name.iter().rev() {
             let cell = field(i);
             if cell.is_empty() || Some(i) == layout.type_col {
                 continue;
             }
+            let Some(name) = layout.header.get(i) else {
+                continue;
+            };
             let value = match (&self.s.separator, layout.multi.get(i)) {
                 (Some(sep), Some(true)) => {
                     let values: Vec<Value> = super::multi::split(cell, sep)
