@@ -84,25 +84,10 @@ impl Exporter<'_, '_> {
     fn pending_deletes(&self, threshold: u64) -> StoreResult<u64> {
         let ma = self.ctx.ma.name.as_str();
         let mut read = self.ctx.store().read()?;
-        if read.cs_counts(ma)?.pending_export <= threshold {
+        if read.cs_count(ma, CsFilter::PendingExport)? <= threshold {
             return Ok(0);
         }
-        let (mut after, mut deletes) = (0, 0);
-        loop {
-            let page = read.cs_page(ma, CsFilter::PendingExport, after, PAGE)?;
-            let Some(last) = page.last() else {
-                return Ok(deletes);
-            };
-            after = last.id;
-            deletes += page
-                .iter()
-                .filter(|o| {
-                    o.pending_export
-                        .as_ref()
-                        .is_some_and(|p| p.kind == ExportKind::Delete)
-                })
-                .count() as u64;
-        }
+        read.cs_pending_export_count(ma, ExportKind::Delete)
     }
 
     /// Check the deletion threshold; `Some` when the export must not start.
@@ -111,7 +96,7 @@ impl Exporter<'_, '_> {
     fn check_threshold(&self) -> StoreResult<Stop> {
         let ma = self.ctx.ma.name.as_str();
         let threshold = self.ctx.ma.export_deletion_threshold;
-        let total = self.ctx.store().read()?.cs_counts(ma)?.total;
+        let total = self.ctx.store().read()?.cs_count(ma, CsFilter::All)?;
         let deletes = match threshold.allowed(total) {
             Some(allowed) => self.pending_deletes(allowed)?,
             None => 0,

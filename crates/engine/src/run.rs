@@ -8,7 +8,7 @@ use crate::options::RunOptions;
 use crate::{Engine, export, import, sync, thresholds};
 use autosync_connector::{BuildContext, Connector, ConnectorError, ConnectorErrorKind};
 use autosync_model::{MaDef, RunId, RunRecord, RunStatus, StepCounters, StepRecord, StepType};
-use autosync_store::{Store, StoreResult};
+use autosync_store::{CsFilter, Store, StoreResult};
 
 /// Objects per page and per transaction in sync and export.
 pub(crate) const PAGE: usize = 5000;
@@ -405,18 +405,24 @@ fn sync_turn<'a>(
 }
 
 fn run_step(ctx: &StepCtx<'_>, index: usize, step: StepType) -> StoreResult<StepOutcome> {
-    let expected = match step {
-        StepType::FullImport | StepType::DeltaImport => None,
-        StepType::FullSync => Some(ctx.store().read()?.cs_counts(&ctx.ma.name)?.total),
-        StepType::DeltaSync => Some(ctx.store().read()?.cs_counts(&ctx.ma.name)?.pending_import),
-        StepType::Export => Some(ctx.store().read()?.cs_counts(&ctx.ma.name)?.pending_export),
-    };
     if let Some(p) = &ctx.opts.progress {
+        // Counted only for someone watching: a count reads an index of
+        // the whole connector space.
+        let expected = match step {
+            StepType::FullImport | StepType::DeltaImport => None,
+            StepType::FullSync => Some(CsFilter::All),
+            StepType::DeltaSync => Some(CsFilter::PendingImport),
+            StepType::Export => Some(CsFilter::PendingExport),
+        };
+        let expected = match expected {
+            Some(filter) => Some(ctx.store().read()?.cs_count(&ctx.ma.name, filter)?),
+            None => None,
+        };
         p.step_started(index, step, expected);
     }
     match step {
         StepType::FullImport | StepType::DeltaImport => {
-            let before = ctx.store().read()?.cs_counts(&ctx.ma.name)?.total;
+            let before = ctx.store().read()?.cs_count(&ctx.ma.name, CsFilter::All)?;
             let mut outcome = import::run(ctx, step == StepType::FullImport)?;
             if let StepCounters::Import(counters) = &outcome.counters
                 && !outcome.status.is_stopped()

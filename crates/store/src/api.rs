@@ -1,6 +1,8 @@
 //! The store contract.
 
-use autosync_model::{CsId, CsObject, MvId, MvObject, RunId, RunObjectError, RunRecord, Value};
+use autosync_model::{
+    CsId, CsObject, ExportKind, MvId, MvObject, RunId, RunObjectError, RunRecord, Value,
+};
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -245,6 +247,36 @@ pub trait StoreRead {
     /// Every connector (on any MA) joined to this MV object.
     fn cs_by_mv(&mut self, mv_id: MvId) -> StoreResult<Vec<CsObject>>;
     fn cs_counts(&mut self, ma: &str) -> StoreResult<CsCounts>;
+    /// One figure of [`StoreRead::cs_counts`]: the objects of `ma` that
+    /// `filter` lists (a store may count one for a fraction of the cost of
+    /// all five).
+    fn cs_count(&mut self, ma: &str, filter: CsFilter) -> StoreResult<u64> {
+        let c = self.cs_counts(ma)?;
+        Ok(match filter {
+            CsFilter::All => c.total,
+            CsFilter::PendingImport => c.pending_import,
+            CsFilter::PendingExport => c.pending_export,
+            CsFilter::UnconfirmedExport => c.unconfirmed_export,
+            CsFilter::Errors => c.errors,
+        })
+    }
+    /// The objects of `ma` whose pending export is of kind `kind` (a store
+    /// may count them without reading whole objects).
+    fn cs_pending_export_count(&mut self, ma: &str, kind: ExportKind) -> StoreResult<u64> {
+        const PAGE: usize = 1000;
+        let (mut after, mut n) = (0, 0);
+        loop {
+            let page = self.cs_page(ma, CsFilter::PendingExport, after, PAGE)?;
+            let Some(last) = page.last() else {
+                return Ok(n);
+            };
+            after = last.id;
+            n += page
+                .iter()
+                .filter(|o| o.pending_export.as_ref().is_some_and(|p| p.kind == kind))
+                .count() as u64;
+        }
+    }
 
     fn mv_get(&mut self, id: MvId) -> StoreResult<Option<MvObject>>;
     /// Batch lookup; missing ids are absent from the result.

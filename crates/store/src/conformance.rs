@@ -96,6 +96,10 @@ pub const CHECKS: &[Check] = &[
         cs::cs_page_should_filter_by_ma_and_flag_in_id_order_with_paging,
     ),
     (
+        "one_count_and_the_pending_deletes_should_agree_with_the_objects",
+        cs::one_count_and_the_pending_deletes_should_agree_with_the_objects,
+    ),
+    (
         "cs_by_mv_should_return_connectors_of_every_ma",
         cs::cs_by_mv_should_return_connectors_of_every_ma,
     ),

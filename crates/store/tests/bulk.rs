@@ -288,7 +288,13 @@ fn apply(t: &mut dyn StoreTxn, op: &Op, ids: &Ids) -> StoreResult<Answer> {
             let after = after.and_then(|i| pick(&ids.cs, i)).unwrap_or(0);
             Answer::CsList(t.cs_page(MAS[*ma], filter, after, *limit)?)
         }
-        Op::ReadCsCounts { ma } => Answer::Counts(format!("{:?}", t.cs_counts(MAS[*ma])?)),
+        Op::ReadCsCounts { ma } => Answer::Counts(format!(
+            "{:?} {} {} {}",
+            t.cs_counts(MAS[*ma])?,
+            t.cs_count(MAS[*ma], CsFilter::All)?,
+            t.cs_count(MAS[*ma], CsFilter::PendingImport)?,
+            t.cs_pending_export_count(MAS[*ma], autosync_model::ExportKind::Delete)?
+        )),
         Op::ReadMvCount => Answer::Count(t.mv_count(Some("person"))?),
     })
 }

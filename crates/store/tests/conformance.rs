@@ -61,6 +61,7 @@ conformance_suite!(
     cs_update_that_changes_the_anchor_should_be_found_by_the_new_anchor,
     cs_delete_should_remove_the_object_everywhere,
     cs_page_should_filter_by_ma_and_flag_in_id_order_with_paging,
+    one_count_and_the_pending_deletes_should_agree_with_the_objects,
     cs_by_mv_should_return_connectors_of_every_ma,
     ids_should_never_be_reused_after_a_delete,
     cs_page_ids_should_list_the_ids_cs_page_returns,

@@ -4,7 +4,7 @@
 use super::ConformanceTarget;
 use super::fixtures::*;
 use crate::api::{CsCounts, CsFilter, Store, StoreErrorKind};
-use autosync_model::{Connection, CsObject};
+use autosync_model::{Connection, CsObject, ExportKind, PendingExport};
 
 fn insert(store: &dyn Store, objs: Vec<CsObject>) -> Vec<CsObject> {
     let mut txn = store.begin().unwrap();
@@ -202,6 +202,60 @@ pub fn cs_page_should_filter_by_ma_and_flag_in_id_order_with_paging(t: &Conforma
         }
     );
     assert!(objs.windows(2).all(|w| w[0].id < w[1].id));
+}
+
+pub fn one_count_and_the_pending_deletes_should_agree_with_the_objects(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    let delete = |mut o: CsObject| {
+        o.pending_export = Some(PendingExport {
+            kind: ExportKind::Delete,
+            changes: Default::default(),
+            new_dn: None,
+        });
+        o
+    };
+    insert(
+        store,
+        vec![
+            with_pending_import(cs("hr", "pi1")),
+            with_pending_export(cs("hr", "pe1")),
+            delete(with_pending_import(cs("hr", "gone1"))),
+            delete(with_error(cs("hr", "gone2"))),
+            with_unconfirmed_export(cs("hr", "ue1")),
+            delete(cs("ad", "other-ma")),
+        ],
+    );
+    let mut r = store.read().unwrap();
+    let counts = r.cs_counts("hr").unwrap();
+    for (filter, n) in [
+        (CsFilter::All, counts.total),
+        (CsFilter::PendingImport, counts.pending_import),
+        (CsFilter::PendingExport, counts.pending_export),
+        (CsFilter::UnconfirmedExport, counts.unconfirmed_export),
+        (CsFilter::Errors, counts.errors),
+    ] {
+        assert_eq!(r.cs_count("hr", filter).unwrap(), n, "{filter:?}");
+    }
+    assert_eq!(counts.total, 5);
+    assert_eq!(
+        r.cs_pending_export_count("hr", ExportKind::Delete).unwrap(),
+        2
+    );
+    assert_eq!(
+        r.cs_pending_export_count("hr", ExportKind::Update).unwrap(),
+        1
+    );
+    assert_eq!(r.cs_pending_export_count("hr", ExportKind::Add).unwrap(), 0);
+    assert_eq!(
+        r.cs_pending_export_count("ad", ExportKind::Delete).unwrap(),
+        1
+    );
+    assert_eq!(
+        r.cs_pending_export_count("none", ExportKind::Delete)
+            .unwrap(),
+        0
+    );
 }
 
 pub fn cs_by_mv_should_return_connectors_of_every_ma(t: &ConformanceTarget) {

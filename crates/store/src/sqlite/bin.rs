@@ -25,7 +25,7 @@ mod encode;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use decode::{BodyError, decode_cs, decode_mv, mv_attrs};
+pub(crate) use decode::{BodyError, cs_pending_export_kind, decode_cs, decode_mv, mv_attrs};
 pub(crate) use encode::{encode_cs, encode_mv};
 #[cfg(test)]
 pub(crate) use encode::{encode_cs_v1, encode_mv_v1};

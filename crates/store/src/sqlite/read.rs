@@ -199,6 +199,20 @@ macro_rules! impl_store_read {
             fn cs_counts(&mut self, ma: &str) -> $crate::api::StoreResult<$crate::api::CsCounts> {
                 self.ctx().cs_counts(ma)
             }
+            fn cs_count(
+                &mut self,
+                ma: &str,
+                filter: $crate::api::CsFilter,
+            ) -> $crate::api::StoreResult<u64> {
+                self.ctx().cs_count(ma, filter)
+            }
+            fn cs_pending_export_count(
+                &mut self,
+                ma: &str,
+                kind: autosync_model::ExportKind,
+            ) -> $crate::api::StoreResult<u64> {
+                self.ctx().cs_pending_export_count(ma, kind)
+            }
             fn mv_get(
                 &mut self,
                 id: autosync_model::MvId,

@@ -119,6 +119,11 @@ proptest! {
             let mut buf = Vec::new();
             encode_cs(&mut buf, &names, &o);
             prop_assert_eq!(decode_cs(7, &buf, &names).unwrap(), o.clone());
+            // Skipping to the pending export finds its kind.
+            prop_assert_eq!(
+                cs_pending_export_kind(7, &buf, &names).unwrap(),
+                o.pending_export.as_ref().map(|p| p.kind)
+            );
         }
     }
 
@@ -129,6 +134,10 @@ proptest! {
         // length, which was the plain length.
         let mut buf = Vec::new();
         encode_cs_v1(&mut buf, &o);
+        prop_assert_eq!(
+            cs_pending_export_kind(7, &buf, &dict()).unwrap(),
+            o.pending_export.as_ref().map(|p| p.kind)
+        );
         prop_assert_eq!(decode_cs(7, &buf, &dict()).unwrap(), o);
     }
 
@@ -174,6 +183,7 @@ proptest! {
         let i = flip.0.index(buf.len());
         buf[i] ^= flip.1 | 1;
         let _ = decode_cs(1, &buf, &names);
+        let _ = cs_pending_export_kind(1, &buf, &names);
         let _ = decode_mv(1, &buf, &names);
         let _ = mv_attrs(&buf, &names, &|_| true, &mut |_, _| {});
     }

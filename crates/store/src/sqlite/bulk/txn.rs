@@ -10,7 +10,9 @@ use crate::sqlite::bin;
 use crate::sqlite::error;
 use crate::sqlite::fresh::cs_key;
 use crate::sqlite::write::Seq;
-use autosync_model::{CsId, CsObject, MvId, MvObject, RunId, RunObjectError, RunRecord, Value};
+use autosync_model::{
+    CsId, CsObject, ExportKind, MvId, MvObject, RunId, RunObjectError, RunRecord, Value,
+};
 use std::sync::mpsc::sync_channel;
 
 impl StoreRead for BulkTxn<'_, '_> {
@@ -121,6 +123,22 @@ impl StoreRead for BulkTxn<'_, '_> {
         }
         let ma = ma.to_owned();
         self.call(move |t| t.cs_counts(&ma))
+    }
+
+    fn cs_count(&mut self, ma: &str, filter: CsFilter) -> StoreResult<u64> {
+        if !self.wrote {
+            return self.reader.cs_count(ma, filter);
+        }
+        let ma = ma.to_owned();
+        self.call(move |t| t.cs_count(&ma, filter))
+    }
+
+    fn cs_pending_export_count(&mut self, ma: &str, kind: ExportKind) -> StoreResult<u64> {
+        if !self.wrote {
+            return self.reader.cs_pending_export_count(ma, kind);
+        }
+        let ma = ma.to_owned();
+        self.call(move |t| t.cs_pending_export_count(&ma, kind))
     }
 
     fn mv_get(&mut self, id: MvId) -> StoreResult<Option<MvObject>> {

@@ -4,7 +4,9 @@ use super::{CHUNK, Ctx, PAGE_ROOM, SMALL_CHUNK, next_chunk, placeholders};
 use crate::api::{CsCounts, CsFilter, StoreResult};
 use crate::sqlite::codec::RawRows;
 use crate::sqlite::error;
-use autosync_model::{CsId, CsObject, MvId};
+use crate::sqlite::bin;
+use crate::sqlite::codec::decode_bin;
+use autosync_model::{CsId, CsObject, ExportKind, MvId};
 use rusqlite::params;
 use rusqlite::types::Value as SqlValue;
 
@@ -176,6 +178,61 @@ impl Ctx<'_> {
                     e,
                 )
             })
+    }
+
+    /// One of [`Ctx::cs_counts`]' counts.
+    pub(crate) fn cs_count(&self, ma: &str, filter: CsFilter) -> StoreResult<u64> {
+        let sql = match filter {
+            CsFilter::All => "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1)",
+            CsFilter::PendingImport => {
+                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pi = 1"
+            }
+            CsFilter::PendingExport => {
+                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pe = 1"
+            }
+            CsFilter::UnconfirmedExport => {
+                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_ue = 1"
+            }
+            CsFilter::Errors => {
+                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_err = 1"
+            }
+        };
+        let err = |e| {
+            error::sql(
+                self.path,
+                format_args!("count connector-space objects of {ma} in store"),
+                e,
+            )
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+        let n: i64 = stmt.query_row([ma], |r| r.get(0)).map_err(err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// The objects of `ma` with a pending export of kind `kind`: each body
+    /// is read only as far as its pending export's kind.
+    pub(crate) fn cs_pending_export_count(&self, ma: &str, kind: ExportKind) -> StoreResult<u64> {
+        let op = || format!("count pending exports of {ma} in store");
+        let err = |e| error::sql(self.path, op(), e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pe = 1",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query([ma]).map_err(err)?;
+        let mut n = 0;
+        while let Some(row) = rows.next().map_err(err)? {
+            let found = decode_bin(
+                row,
+                self.path,
+                "connector-space object",
+                bin::cs_pending_export_kind,
+                self.names(),
+            )?;
+            n += u64::from(found == Some(kind));
+        }
+        Ok(n)
     }
 
     pub(crate) fn cs_counts(&self, ma: &str) -> StoreResult<CsCounts> {
