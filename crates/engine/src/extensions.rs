@@ -104,6 +104,9 @@ pub(crate) fn in_context<T>(
 }
 
 /// Evaluate a computed value, in a script context only when it needs one.
+/// (Inlined, the script case apart: every flow of every object comes
+/// through here.)
+#[inline(always)]
 pub(crate) fn eval_source<'a>(
     txn: &mut dyn StoreTxn,
     source: &'a Compute,
@@ -112,17 +115,30 @@ pub(crate) fn eval_source<'a>(
     what: impl FnOnce() -> String,
 ) -> Result<Option<Cow<'a, Value>>, Fail> {
     match source {
-        Compute::Program(p) if p.needs_context() => in_context(txn, mv, what, |ctx| {
-            Ok(p.eval_in(view, ctx)?.map(Cow::<Value>::Owned))
-        })
-        .map(|v| v.filter(|v| !v.is_empty())),
+        Compute::Program(p) if p.needs_context() => eval_in_context(txn, p, view, mv, what),
         _ => source
             .eval_ref(view)
             .map_err(|e| expression_failed(&what(), e)),
     }
 }
 
+/// [`eval_source`] of a program that needs a script context.
+#[inline(never)]
+fn eval_in_context<'a>(
+    txn: &mut dyn StoreTxn,
+    p: &autosync_expr::Program,
+    view: &'a dyn Lookup,
+    mv: Option<&dyn Lookup>,
+    what: impl FnOnce() -> String,
+) -> Result<Option<Cow<'a, Value>>, Fail> {
+    in_context(txn, mv, what, |ctx| {
+        Ok(p.eval_in(view, ctx)?.map(Cow::<Value>::Owned))
+    })
+    .map(|v| v.filter(|v| !v.is_empty()))
+}
+
 /// Evaluate a condition, in a script context only when it needs one.
+#[inline]
 pub(crate) fn eval_condition(
     txn: &mut dyn StoreTxn,
     program: &autosync_expr::Program,

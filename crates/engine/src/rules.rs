@@ -138,6 +138,14 @@ pub(crate) struct MaRules {
     pub projections: Vec<Projection>,
     pub inbound: Vec<InboundFlow>,
     pub outbound: Vec<OutboundFlow>,
+    /// A new object's attributes go into maps searched from the smallest
+    /// name, so they are added from the greatest name (see `by_attr`).
+    /// `outbound` by `cs_attr`, the same attribute as configured.
+    pub outbound_by_attr: Vec<usize>,
+    /// `inbound` by `mv_attr`, when the order a new metaverse object is
+    /// filled in does not matter: each flow writes an attribute of its own
+    /// and none reads the metaverse object.
+    pub inbound_by_attr: Option<Vec<usize>>,
     pub provisioning: Vec<Provisioning>,
     pub deprovisioning: DeprovisionAction,
     /// Decides the action per connector (MIM's `Deprovision`).
@@ -172,6 +180,8 @@ impl MaRules {
             projections: Vec::new(),
             inbound: Vec::new(),
             outbound: Vec::new(),
+            outbound_by_attr: Vec::new(),
+            inbound_by_attr: Some(Vec::new()),
             provisioning: Vec::new(),
             deprovisioning: DeprovisionAction::Disconnect,
             deprovision_joined: false,
@@ -186,6 +196,16 @@ impl MaRules {
     pub fn flows_into(&self, object_type: &str, mv_type: &str) -> Option<&FxHashSet<String>> {
         self.flows_into.get(object_type)?.get(mv_type)
     }
+}
+
+/// The indexes of flows writing `attrs`, the greatest name first and one
+/// name's flows as configured: inserted in this order, each name goes in
+/// front of the map's node after one comparison, and of one name's values
+/// the last configured stays (as when inserted as configured).
+fn by_attr<'a>(attrs: impl Iterator<Item = &'a str>) -> Vec<usize> {
+    let mut order: Vec<(&str, usize)> = attrs.enumerate().map(|(i, a)| (a, i)).collect();
+    order.sort_by(|(a, i), (b, j)| b.cmp(a).then(i.cmp(j)));
+    order.into_iter().map(|(_, i)| i).collect()
 }
 
 fn applies(rule_type: &Option<String>, actual: &str) -> bool {
@@ -548,6 +568,18 @@ impl MaCompiler<'_> {
                 order,
             });
         }
+        let outbound_by_attr = by_attr(outbound.iter().map(|f| f.cs_attr.as_str()));
+        let distinct = inbound
+            .iter()
+            .map(|f| &f.mv_attr)
+            .collect::<HashSet<_>>()
+            .len()
+            == inbound.len();
+        let reads_mv = inbound
+            .iter()
+            .any(|f| matches!(&f.source, Compute::Program(p) if p.needs_context()));
+        let inbound_by_attr =
+            (distinct && !reads_mv).then(|| by_attr(inbound.iter().map(|f| f.mv_attr.as_str())));
         let provisioning = self.provisioning()?;
         let mut reads = Some(HashSet::new());
         let all = inbound
@@ -585,6 +617,8 @@ impl MaCompiler<'_> {
             projections,
             inbound,
             outbound,
+            outbound_by_attr,
+            inbound_by_attr,
             provisioning,
             deprovisioning: d.deprovisioning,
             deprovisioning_script: d

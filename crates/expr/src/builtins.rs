@@ -136,7 +136,9 @@ pub(crate) fn call<'a>(
 }
 
 /// A function shared with scripts: its arguments evaluated, the second one
-/// already compiled when it was a literal pattern or format.
+/// already compiled when it was a literal pattern or format. (Not inlined:
+/// its room for arguments would grow every call of [`call`].)
+#[inline(never)]
 fn call_shared<'a>(
     shared: Shared,
     name: &'static str,

@@ -121,21 +121,30 @@ pub fn join_texts(value: &Value, f: &mut dyn FnMut(&str) -> bool) -> Option<bool
     }
 }
 
-/// `f` of [`fold_case`]`(text)`; a short ASCII text is folded on the stack
-/// (the join lookups of a sync do this for every object).
+thread_local! {
+    /// The buffer [`with_folded`] folds ASCII text in.
+    static FOLDED: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// `f` of [`fold_case`]`(text)`; short ASCII text is folded in a buffer
+/// kept by the thread, without an allocation or a UTF-8 check (the join
+/// lookups of a sync do this several times per object).
 fn with_folded(text: &str, f: &mut dyn FnMut(&str) -> bool) -> bool {
-    let mut buf = [0u8; 64];
-    match buf.get_mut(..text.len()) {
-        Some(short) if text.is_ascii() => {
-            short.copy_from_slice(text.as_bytes());
-            short.make_ascii_lowercase();
-            match std::str::from_utf8(short) {
-                Ok(folded) => f(folded),
-                Err(_) => f(&fold_case(text)),
-            }
-        }
-        _ => f(&fold_case(text)),
+    /// Longer text is folded in a buffer of its own (the thread's stays small).
+    const KEPT: usize = 256;
+    if text.len() > KEPT || !text.is_ascii() {
+        return f(&fold_case(text));
     }
+    FOLDED.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut folded) => {
+            folded.clear();
+            folded.push_str(text);
+            folded.make_ascii_lowercase();
+            f(&folded)
+        }
+        // `f` folds a text itself.
+        Err(_) => f(&text.to_ascii_lowercase()),
+    })
 }
 
 /// How the keys of a derived join index are computed from a metaverse

@@ -8,7 +8,7 @@ use super::outbound::Deprovision;
 use super::{Action, Fail, MvWork, Syncer, Work, expression_failed};
 use crate::compute::{AttrView, CsView, MvView};
 use crate::extensions::{eval_condition, eval_source, in_context, resolve_join, should_delete};
-use crate::rules::{Deletion, JoinRule, MaRules, Rules, values_match};
+use crate::rules::{Deletion, InboundFlow, JoinRule, MaRules, Rules, values_match};
 use crate::values::same_in;
 use autosync_model::{
     Attributes, Connection, CsId, CsObject, ExportKind, ImportKind, MvObject, MvValue, Value,
@@ -57,7 +57,7 @@ impl<'a> Syncer<'a> {
             left: None,
             previous: None,
             inserts: Vec::new(),
-            counters: Default::default(),
+            counters: std::mem::take(&mut self.spare_counters),
         };
         let pending = w.source.pending_import.as_ref().map(|p| p.kind);
         match pending {
@@ -470,6 +470,11 @@ impl<'a> Syncer<'a> {
         let Some(mv) = w.mv.as_mut() else {
             return Ok(false);
         };
+        if mv.is_new
+            && let Some(by_attr) = &ma.inbound_by_attr
+        {
+            return fill_new(txn, ma, mv, &w.source, by_attr);
+        }
         let mut changed = false;
         if self.full && !mv.is_new {
             changed |= self.recall_stale(txn, mv, &w.source)?;
@@ -635,6 +640,55 @@ impl<'a> Syncer<'a> {
             (None, _) => Ok(false),
         }
     }
+}
+
+/// Rule 3 for a metaverse object projected just now, when the order its
+/// flows fill it in does not matter (`inbound_by_attr`): each value as
+/// [`Syncer::set_value`] sets it into the empty object, added from the
+/// greatest attribute (one comparison each). Should a flow fail, the flows
+/// are evaluated again as configured, so that the error is the first
+/// configured flow's, as always.
+fn fill_new(
+    txn: &mut dyn StoreTxn,
+    ma: &MaRules,
+    mv: &mut MvWork,
+    source: &CsObject,
+    by_attr: &[usize],
+) -> Result<bool, Fail> {
+    let view = CsView(source);
+    let mv_type = mv.obj.object_type.as_str();
+    let applies = |f: &&InboundFlow| f.applies(&source.object_type, mv_type);
+    let mut changed = false;
+    for f in by_attr
+        .iter()
+        .filter_map(|&i| ma.inbound.get(i))
+        .filter(applies)
+    {
+        // No flow reads the metaverse object (`inbound_by_attr`).
+        let what = || format!("import flow to `{}`", f.mv_attr);
+        match eval_source(txn, &f.source, &view, None, what) {
+            Ok(Some(value)) => {
+                mv.obj.attributes.insert(
+                    f.mv_attr.clone(),
+                    MvValue {
+                        value: value.into_owned(),
+                        contributor: ma.name.clone(),
+                    },
+                );
+                changed = true;
+            }
+            Ok(None) => {}
+            Err(last) => {
+                for f in ma.inbound.iter().filter(applies) {
+                    let what = || format!("import flow to `{}`", f.mv_attr);
+                    eval_source(txn, &f.source, &view, None, what)?;
+                }
+                return Err(last);
+            }
+        }
+    }
+    mv.dirty |= changed;
+    Ok(changed)
 }
 
 impl MvWork {

@@ -14,8 +14,8 @@ use crate::history::{StepErrors, StepOutcome, clear_error, completed};
 use crate::rules::{MaRules, Rules};
 use crate::run::StepCtx;
 use autosync_model::{
-    Connection, CsId, CsObject, ErrorStage, ImportKind, MvId, MvObject, PendingImport, RunStatus,
-    StepCounters, SyncCounters,
+    Connection, CsId, CsObject, ErrorStage, ImportKind, MvId, MvObject, OutboundCounters,
+    PendingImport, RunStatus, StepCounters, SyncCounters,
 };
 use autosync_store::{CsFilter, StoreError, StoreErrorKind, StoreResult, StoreTxn};
 use rustc_hash::FxHashMap;
@@ -99,6 +99,9 @@ pub(crate) struct Syncer<'a> {
     pub last_failure: String,
     /// The batch's join lookups.
     pub joins: prefetch::JoinPrefetch,
+    /// The counters of the last object, zeroed, for the next one: its
+    /// outbound entries keep their names (no copy per object).
+    pub spare_counters: SyncCounters,
 }
 
 /// When this many objects in a row fail in rules expressions or scripts
@@ -188,6 +191,7 @@ fn run_pass(ctx: &StepCtx<'_>, ma: &MaRules, pass: Pass) -> StoreResult<StepOutc
         failures_before_success: 0,
         last_failure: String::new(),
         joins: prefetch::JoinPrefetch::default(),
+        spare_counters: SyncCounters::default(),
     };
     let filter = if pass == Pass::Delta {
         CsFilter::PendingImport
@@ -419,6 +423,7 @@ impl Syncer<'_> {
             }
         }
         add_counters(&mut self.counters, &w.counters);
+        self.spare_counters = zeroed(std::mem::take(&mut w.counters));
         let inserts = std::mem::take(&mut w.inserts);
         if w.source_delete {
             txn.cs_delete(w.source.id)?;
@@ -472,6 +477,19 @@ fn fix_new_mv(cs: &mut CsObject, id: MvId) {
     }
 }
 
+/// `c` counting nothing, its outbound entries kept (see `spare_counters`).
+fn zeroed(mut c: SyncCounters) -> SyncCounters {
+    let outbound = std::mem::take(&mut c.outbound);
+    let mut c = SyncCounters {
+        outbound,
+        ..Default::default()
+    };
+    for o in c.outbound.values_mut() {
+        *o = OutboundCounters::default();
+    }
+    c
+}
+
 fn add_counters(total: &mut SyncCounters, one: &SyncCounters) {
     total.projections += one.projections;
     total.joins += one.joins;
@@ -482,7 +500,17 @@ fn add_counters(total: &mut SyncCounters, one: &SyncCounters) {
     total.deleted += one.deleted;
     total.failures += one.failures;
     for (ma, c) in &one.outbound {
-        let t = total.outbound.entry(ma.clone()).or_default();
+        // A kept entry that counted nothing (see `spare_counters`).
+        if *c == OutboundCounters::default() {
+            continue;
+        }
+        // The name is copied only the first time.
+        if !total.outbound.contains_key(ma) {
+            total.outbound.insert(ma.clone(), Default::default());
+        }
+        let Some(t) = total.outbound.get_mut(ma) else {
+            continue;
+        };
         t.provisioned_adds += c.provisioned_adds;
         t.provisioned_renames += c.provisioned_renames;
         t.provisioned_disconnects += c.provisioned_disconnects;

@@ -9,7 +9,7 @@ use super::plan::{Decision, Plan, decide};
 use super::{Action, Fail, MvWork, Syncer};
 use crate::compute::MvView;
 use crate::extensions::{deprovision_action, eval_condition, eval_source, eval_text};
-use crate::rules::MaRules;
+use crate::rules::{MaRules, OutboundFlow};
 use crate::values::{merge_changes, same_in};
 use autosync_model::{
     AttrChanges, Connection, CsObject, DeprovisionAction, ExportKind, MvObject, OutboundCounters,
@@ -393,15 +393,30 @@ impl Syncer<'_> {
             (None, None) => None,
         }
         .unwrap_or_else(|| anchor.to_owned());
+        let applies = |f: &&OutboundFlow| f.applies(plan.object_type(), &mv.object_type);
+        // Added from the greatest attribute (see `outbound_by_attr`); should
+        // a flow fail, they are evaluated again as configured, so that the
+        // error is the first configured flow's, as always.
         let mut changes = AttrChanges::new();
-        for f in target
-            .outbound
-            .iter()
-            .filter(|f| f.applies(plan.object_type(), &mv.object_type))
+        let by_attr = target.outbound_by_attr.iter();
+        for f in by_attr
+            .filter_map(|&i| target.outbound.get(i))
+            .filter(applies)
         {
             let what = || format!("export flow of `{}` to `{}`", target.name, f.cs_attr);
-            if let Some(v) = eval_source(txn, &f.source, &view, None, what)? {
-                changes.insert(f.cs_attr.clone(), Some(v.into_owned()));
+            match eval_source(txn, &f.source, &view, None, what) {
+                Ok(Some(v)) => {
+                    changes.insert(f.cs_attr.clone(), Some(v.into_owned()));
+                }
+                Ok(None) => {}
+                Err(last) => {
+                    for f in target.outbound.iter().filter(applies) {
+                        let what =
+                            || format!("export flow of `{}` to `{}`", target.name, f.cs_attr);
+                        eval_source(txn, &f.source, &view, None, what)?;
+                    }
+                    return Err(last);
+                }
             }
         }
         Ok((changes, dn))

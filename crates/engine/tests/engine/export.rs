@@ -225,3 +225,72 @@ fn an_export_over_the_deletion_threshold_should_stop_until_approved_once() {
     hr_round(&w, "id,first,last,dept\n");
     w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
 }
+
+#[test]
+fn a_provisioned_object_should_take_each_attribute_from_its_last_flow_that_gives_a_value() {
+    // Flows in no particular order of their attributes; two write `dept`,
+    // and of two that write `title` the later gives nothing.
+    let flows = r#"export_flows = [
+  { cs = "zeta", from = "lastName" },
+  { cs = "dept", from = "department" },
+  { cs = "title", expr = 'firstName + "!"' },
+  { cs = "alpha", from = "firstName" },
+  { cs = "dept", expr = '"x-" + department' },
+  { cs = "title", from = "nothing" },
+]"#;
+    let config = renaming(None)
+        .replace(
+            r#"export_flows = [{ cs = "dept", from = "department" }]"#,
+            flows,
+        )
+        .replace(
+            r#"attributes = ["employeeId", "firstName", "lastName", "department"]"#,
+            r#"attributes = ["employeeId", "firstName", "lastName", "department", "nothing"]"#,
+        );
+    let w = World::new(&config, &[("hr.csv", HR_CSV)]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    let p = w.cs("dir", "u1").unwrap().pending_export.unwrap();
+    assert_eq!(p.kind, ExportKind::Add);
+    let changes: Vec<(String, String)> = p
+        .changes
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_ref().map(|v| v.to_text()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("alpha".to_owned(), "Ada".to_owned()),
+            ("dept".to_owned(), "x-R&D".to_owned()),
+            ("title".to_owned(), "Ada!".to_owned()),
+            ("zeta".to_owned(), "Lovelace".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn of_several_failing_export_flows_the_first_configured_should_be_the_objects_error() {
+    let flows = r#"export_flows = [
+  { cs = "alpha", expr = 'to_string(to_int(firstName))' },
+  { cs = "zeta", expr = 'to_string(to_int(lastName))' },
+]"#;
+    let config = renaming(None).replace(
+        r#"export_flows = [{ cs = "dept", from = "department" }]"#,
+        flows,
+    );
+    let w = World::new(&config, &[("hr.csv", HR_CSV)]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::CompletedSyncErrors);
+    let error = w.cs("hr", "1").unwrap().error.unwrap();
+    assert_eq!(error.error_type, "expression-failed");
+    assert!(
+        error.detail.contains("export flow of `dir` to `alpha`"),
+        "{}",
+        error.detail
+    );
+}

@@ -398,6 +398,50 @@ name = "badge""#,
     assert_eq!(w.mv_text("hr", "1", "phone").as_deref(), Some("999"));
 }
 
+#[test]
+fn of_several_failing_flows_the_first_configured_should_be_the_objects_error() {
+    // `department` is configured before `phone`, whose name is greater.
+    let config = badge_config(BY_ID, "", "")
+        .replace(
+            r#"{ mv = "department", from = "dept" },"#,
+            r#"{ mv = "department", expr = "to_string(to_int(phone))" },"#,
+        )
+        .replace(
+            r#"  { mv = "phone", from = "phone" },
+]
+
+[[ma]]
+name = "badge""#,
+            r#"  { mv = "phone", expr = "to_string(to_int(first))" },
+]
+
+[[ma]]
+name = "badge""#,
+        );
+    let w = World::new(
+        &config,
+        &[
+            (
+                "hr.csv",
+                "id,first,last,dept,phone\n1,Ada,Lovelace,R&D,abc\n2,7,Turing,R&D,8\n",
+            ),
+            ("badge.csv", ""),
+        ],
+    );
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    let s = sync_counters(&w.run_ok("hr", "full-sync", RunStatus::CompletedSyncErrors));
+    assert_eq!((s.projections, s.failures), (1, 1));
+    let error = w.cs("hr", "1").unwrap().error.unwrap();
+    assert_eq!(error.error_type, "expression-failed");
+    assert!(
+        error.detail.contains("import flow to `department`"),
+        "{}",
+        error.detail
+    );
+    assert_eq!(w.mv_text("hr", "2", "phone").as_deref(), Some("7"));
+    assert_eq!(w.mv_text("hr", "2", "department").as_deref(), Some("8"));
+}
+
 /// More objects than one sync batch holds (20,000), so the later pages are
 /// read ahead while a batch is written; a delta sync after an update of
 /// every other person then crosses pages of pending imports.

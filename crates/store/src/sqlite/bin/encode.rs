@@ -219,10 +219,20 @@ fn encode_mv_as(buf: &mut Vec<u8>, format: u8, names: impl PutName, o: &MvObject
     buf.push(format);
     names.put(buf, &o.object_type);
     put_len(buf, o.attributes.len());
+    // Values of one contributor in a row (the usual case) repeat the bytes
+    // of its name, looked up once.
+    let mut last: Option<(&str, std::ops::Range<usize>)> = None;
     for (k, v) in &o.attributes {
         names.put(buf, k);
         put_value(buf, &v.value);
-        names.put(buf, &v.contributor);
+        match &last {
+            Some((c, bytes)) if *c == v.contributor => buf.extend_from_within(bytes.clone()),
+            _ => {
+                let start = buf.len();
+                names.put(buf, &v.contributor);
+                last = Some((&v.contributor, start..buf.len()));
+            }
+        }
     }
 }
 
