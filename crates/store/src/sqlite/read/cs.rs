@@ -2,10 +2,10 @@
 
 use super::{CHUNK, Ctx, PAGE_ROOM, SMALL_CHUNK, next_chunk, placeholders};
 use crate::api::{CsCounts, CsFilter, StoreResult};
-use crate::sqlite::codec::RawRows;
-use crate::sqlite::error;
 use crate::sqlite::bin;
+use crate::sqlite::codec::RawRows;
 use crate::sqlite::codec::decode_bin;
+use crate::sqlite::error;
 use autosync_model::{CsId, CsObject, ExportKind, MvId};
 use rusqlite::params;
 use rusqlite::types::Value as SqlValue;
@@ -183,7 +183,9 @@ impl Ctx<'_> {
     /// One of [`Ctx::cs_counts`]' counts.
     pub(crate) fn cs_count(&self, ma: &str, filter: CsFilter) -> StoreResult<u64> {
         let sql = match filter {
-            CsFilter::All => "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1)",
+            CsFilter::All => {
+                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1)"
+            }
             CsFilter::PendingImport => {
                 "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pi = 1"
             }
