@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use autosync_api::ApiFile;
 use autosync_engine::Engine;
 use autosync_service::CancellationToken;
-use autosync_service::{EngineAdapter, Service, controller_config};
+use autosync_service::{EngineAdapter, Reloader, Service, controller_config};
 use autosync_service::{ServiceLease, ServiceLeaseError};
 use autosync_store::lease::{Instance, LeaseTiming, Leases};
 use signals::wait_for_signal;
@@ -62,6 +62,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
     }
     let system = Arc::new(loaded.system);
     let store_path = system.base_dir.join(&system.store.path);
+    let registry_for_reload = registry.clone();
     let engine = Engine::new(system, store.clone(), registry).context("cannot start the engine")?;
     engine
         .close_unfinished_runs()
@@ -86,12 +87,13 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
             tracing::info!("stop requested; stopping gracefully");
             stop.cancel();
         });
-        let reloader = Reloader {
-            config_path: cli.config.clone(),
-            store: store.clone(),
-            store_path: store_path.clone(),
-            commands: service.commands(),
-        };
+        let reloader = Reloader::new(
+            cli.config.clone(),
+            registry_for_reload,
+            store.clone(),
+            store_path.clone(),
+            service.commands(),
+        );
         if !a.once && !a.no_api {
             start_api(
                 a.api,
@@ -132,114 +134,6 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
         );
     }
     Ok(code)
-}
-
-/// Reloads the configuration on SIGHUP: a file that does not load or
-/// validate is refused with its diagnostics (file, line, key) and the
-/// running configuration stays. `POST /api/v1/reload` does the same.
-#[derive(Clone)]
-struct Reloader {
-    config_path: std::path::PathBuf,
-    store: Arc<dyn autosync_store::Store>,
-    store_path: std::path::PathBuf,
-    commands: tokio::sync::mpsc::UnboundedSender<autosync_service::Command>,
-}
-
-impl Reloader {
-    async fn on_sighup(self, stop: CancellationToken) {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut hup = match signal(SignalKind::hangup()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("cannot listen for SIGHUP (no reload on signal): {e}");
-                    return;
-                }
-            };
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    got = hup.recv() => if got.is_none() { return },
-                }
-                tracing::info!(file = %self.config_path.display(), "SIGHUP: reloading the configuration");
-                let _ = self.reload().await;
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = stop;
-            let _ = &self.commands;
-        }
-    }
-
-    /// Reloads; the answer says what changed, or why nothing did.
-    async fn reload(&self) -> Result<String, String> {
-        let stopping = || "the service is stopping".to_owned();
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        match self.prepare() {
-            Ok((engine, config)) => {
-                let command = autosync_service::Command::Reload {
-                    engine,
-                    config: Box::new(config),
-                    reply,
-                };
-                if self.commands.send(command).is_err() {
-                    return Err(stopping());
-                }
-                let answer = answer.await.map_err(|_| stopping())?;
-                match &answer {
-                    Ok(m) => tracing::info!("{m}"),
-                    Err(m) => tracing::error!("the reload failed: {m}"),
-                }
-                answer
-            }
-            Err(message) => {
-                tracing::error!("{message}");
-                let _ = self
-                    .commands
-                    .send(autosync_service::Command::ReloadRejected {
-                        message: message.clone(),
-                    });
-                Err(message)
-            }
-        }
-    }
-
-    /// Loads, validates and builds everything the new configuration needs,
-    /// or says why it cannot be used.
-    fn prepare(
-        &self,
-    ) -> Result<
-        (
-            Arc<dyn autosync_service::SyncEngine>,
-            autosync_service::ControllerConfig,
-        ),
-        String,
-    > {
-        let keep = "the running configuration stays; fix the file and send SIGHUP again";
-        let registry = crate::commands::registry();
-        let loaded = autosync_config::load(&self.config_path, &registry)
-            .map_err(|e| format!("configuration reload refused ({keep}):\n{e}"))?;
-        let config = controller_config(&loaded, &registry).map_err(|d| {
-            format!(
-                "configuration reload refused ({keep}):\n{}",
-                loaded.error(d)
-            )
-        })?;
-        let system = Arc::new(loaded.system);
-        let new_store = system.base_dir.join(&system.store.path);
-        if new_store != self.store_path {
-            return Err(format!(
-                "configuration reload refused ({keep}): the store moved from {} to {}; a new store needs a restart",
-                self.store_path.display(),
-                new_store.display()
-            ));
-        }
-        let engine = Engine::new(system, self.store.clone(), Arc::new(registry))
-            .map_err(|e| format!("configuration reload refused ({keep}): {e}"))?;
-        Ok((Arc::new(EngineAdapter(Arc::new(engine))), config))
-    }
 }
 
 /// Serves the HTTP API on loopback and writes its URL and token next to

@@ -16,7 +16,10 @@
 //! - [`status`]: per-MA state and queue, from the service or the store;
 //! - [`service`]: [`Service`], start-up (reconciliation, changes made while
 //!   stopped), triggers, the executor, and graceful stop;
-//! - [`service_lease`]: one service per store, across hosts.
+//! - [`service_lease`]: one service per store, across hosts;
+//! - [`reload`]: [`Reloader`], a new configuration loaded, validated and
+//!   built beside the running one, then handed to the service (SIGHUP and
+//!   `POST /api/v1/reload`).
 
 pub mod adapter;
 pub mod changes;
@@ -28,6 +31,7 @@ mod jobs;
 mod notices;
 pub mod persist;
 mod persister;
+pub mod reload;
 pub mod service;
 pub mod service_lease;
 pub mod status;
@@ -38,6 +42,7 @@ pub use autosync_controller::machine::Summary;
 pub use autosync_controller::{Control, PushOutcome, SyncEngine};
 pub use config::{ControllerConfig, MaControllerConfig, controller_config};
 pub use persist::{PersistedState, STATE_KEY};
+pub use reload::Reloader;
 pub use service::{Service, ServiceError};
 pub use service_lease::{ServiceLease, ServiceLeaseError};
 pub use status::{MaStateView, MaStatus, Status, status_from_store, status_from_store_alone};

@@ -5,21 +5,25 @@
 
 use crate::support::*;
 use autosync_model::RunReason;
-use autosync_service::{Command, Control};
-use tokio::sync::oneshot;
+use autosync_service::{Command, Control, Reloader};
 
-/// Reloads the folder's configuration into the running service.
+/// The reloader `autosync run` makes for the folder's running service.
+pub fn reloader(svc: &Running) -> Reloader {
+    let loaded = load(&svc.dir).unwrap();
+    let store_path = loaded.system.base_dir.join(&loaded.system.store.path);
+    Reloader::new(
+        svc.dir.join("autosync.toml"),
+        std::sync::Arc::new(registry()),
+        svc.store.clone(),
+        store_path,
+        svc.commands.clone(),
+    )
+}
+
+/// Reloads the folder's configuration into the running service, as
+/// SIGHUP and `POST /api/v1/reload` do.
 pub async fn reload(svc: &Running) -> Result<String, String> {
-    let (engine, config) = build(&svc.dir, &svc.store);
-    let (reply, answer) = oneshot::channel();
-    svc.commands
-        .send(Command::Reload {
-            engine,
-            config: Box::new(config),
-            reply,
-        })
-        .unwrap();
-    answer.await.unwrap()
+    reloader(svc).reload().await
 }
 
 /// app's profiles without `full-import` (its imports are delta imports).
@@ -108,7 +112,7 @@ async fn a_refused_reload_is_notified_and_the_running_configuration_stays() {
         global_controller(&t, &webhook_section(&hook.url))
     });
     let svc = Running::start(dir.path());
-    // What `autosync run` sends when the file does not load.
+    let reloader = reloader(&svc);
     let text = std::fs::read_to_string(dir.path().join("autosync.toml")).unwrap();
     // A half-written file: a table header cut short.
     std::fs::write(
@@ -116,13 +120,9 @@ async fn a_refused_reload_is_notified_and_the_running_configuration_stays() {
         format!("{text}\n[[ma]\nname = "),
     )
     .unwrap();
-    let error = load(dir.path()).unwrap_err().to_string();
+    let error = reloader.reload().await.unwrap_err();
     assert!(error.contains("autosync.toml:"), "{error}");
-    svc.commands
-        .send(Command::ReloadRejected {
-            message: format!("configuration reload refused:\n{error}"),
-        })
-        .unwrap();
+    assert!(error.contains("the running configuration stays"), "{error}");
     let sent = hook.wait_events("config-reload-rejected", 1).await;
     assert!(
         sent[0]["message"]
@@ -168,5 +168,36 @@ async fn a_reload_that_adds_notifications_notifies_from_then_on() {
         "{:#}",
         sent[0]
     );
+    svc.shutdown().await;
+}
+
+/// A reload that names another store is refused before the running
+/// service sees it: a new store needs a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_moves_the_store_is_refused_and_nothing_changes() {
+    let dir = converged_quickstart().await;
+    edit_config(dir.path(), |t| hr_controller(&t, "triggers = []"));
+    let svc = Running::start(dir.path());
+    svc.wait_quiet("start-up").await;
+    let reloader = reloader(&svc);
+    let text = std::fs::read_to_string(dir.path().join("autosync.toml")).unwrap();
+    let store_line = "path = \"state/autosync.db\"";
+    assert!(text.contains(store_line), "the quickstart's store line");
+    std::fs::write(
+        dir.path().join("autosync.toml"),
+        text.replacen(store_line, "path = \"elsewhere.db\"", 1),
+    )
+    .unwrap();
+    assert!(reloader.prepare().is_err());
+    let error = reloader.reload().await.unwrap_err();
+    assert!(error.contains("the store moved"), "{error}");
+    assert!(error.contains("elsewhere.db"), "{error}");
+    assert!(
+        !dir.path().join("elsewhere.db").exists(),
+        "nothing opened the new store"
+    );
+    // The running service goes on with its store.
+    svc.queue("hr", "delta-import").await.unwrap();
+    svc.wait_quiet("a run after the refusal").await;
     svc.shutdown().await;
 }
