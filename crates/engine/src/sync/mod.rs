@@ -8,6 +8,7 @@
 mod inbound;
 mod outbound;
 mod plan;
+mod precedence;
 mod prefetch;
 
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
