@@ -5,7 +5,7 @@
 //! With no import known yet, N is counted from when the trigger started.
 
 use crate::clock::{Clock, wait_until};
-use crate::config::{Ask, Common, check_profile, default_profile, key_error};
+use crate::config::{Ask, Common, check_positive, check_profile, default_profile};
 use crate::duration::HumanDuration;
 use crate::sink::RequestSink;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -50,15 +50,7 @@ impl AutoImportConfig {
     ) -> Result<AutoImportTrigger, crate::TriggerConfigError> {
         let kind = "auto-import";
         check_profile(ma, index, kind, &self.profile)?;
-        if self.every.0.is_zero() {
-            return Err(key_error(
-                ma,
-                index,
-                kind,
-                "every",
-                "must be longer than 0s",
-            ));
-        }
+        check_positive(ma, index, kind, "every", self.every.0)?;
         let common = Common {
             profile: &self.profile,
             exclusive: self.exclusive,

@@ -13,7 +13,7 @@
 
 use crate::TriggerError;
 use crate::clock::Clock;
-use crate::config::{Ask, Common, check_profile, default_profile, key_error};
+use crate::config::{Ask, Common, check_positive, check_profile, default_profile, key_error};
 use crate::duration::HumanDuration;
 use crate::provided::Provided;
 use crate::sink::RequestSink;
@@ -66,15 +66,7 @@ impl ChangePollConfig {
     ) -> Result<ChangePollTrigger, crate::TriggerConfigError> {
         let kind = "change-poll";
         check_profile(ma, index, kind, &self.profile)?;
-        if self.every.0.is_zero() {
-            return Err(key_error(
-                ma,
-                index,
-                kind,
-                "every",
-                "must be longer than 0s",
-            ));
-        }
+        check_positive(ma, index, kind, "every", self.every.0)?;
         let Some(probe) = self.probe.get() else {
             return Err(key_error(
                 ma,

@@ -204,6 +204,20 @@ pub(crate) fn check_profile(
     Ok(())
 }
 
+/// Checks that the duration at `key` is longer than zero.
+pub(crate) fn check_positive(
+    ma: &str,
+    index: usize,
+    kind: &str,
+    key: &str,
+    value: std::time::Duration,
+) -> Result<(), TriggerConfigError> {
+    if value.is_zero() {
+        return Err(key_error(ma, index, kind, key, "must be longer than 0s"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

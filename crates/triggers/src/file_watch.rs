@@ -15,7 +15,7 @@
 use crate::change_filter::ChangeFilter;
 use crate::clock::Clock;
 use crate::coalescer::Coalescer;
-use crate::config::{Ask, Common, check_profile, default_profile, key_error};
+use crate::config::{Ask, Common, check_positive, check_profile, default_profile, key_error};
 use crate::duration::HumanDuration;
 use crate::provided::Provided;
 use crate::sink::RequestSink;
@@ -114,15 +114,7 @@ impl FileWatchConfig {
                 format!("`{}` does not name a file", path.display()),
             ));
         };
-        if self.debounce.0.is_zero() {
-            return Err(key_error(
-                ma,
-                index,
-                kind,
-                "debounce",
-                "must be longer than 0s",
-            ));
-        }
+        check_positive(ma, index, kind, "debounce", self.debounce.0)?;
         if self.max_delay.0 < self.debounce.0 {
             return Err(key_error(
                 ma,

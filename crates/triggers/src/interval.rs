@@ -3,7 +3,7 @@
 //! do not all start together. The first request comes one interval after the
 //! trigger starts (start-up reconciliation covers what is already pending).
 
-use crate::config::{Ask, Common, check_profile, default_profile, key_error};
+use crate::config::{Ask, Common, check_positive, check_profile, default_profile, key_error};
 use crate::duration::{HumanDuration, format_duration};
 use crate::sink::RequestSink;
 use rand::rngs::StdRng;
@@ -51,15 +51,7 @@ impl IntervalConfig {
     ) -> Result<IntervalTrigger, crate::TriggerConfigError> {
         let kind = "interval";
         check_profile(ma, index, kind, &self.profile)?;
-        if self.every.0.is_zero() {
-            return Err(key_error(
-                ma,
-                index,
-                kind,
-                "every",
-                "must be longer than 0s",
-            ));
-        }
+        check_positive(ma, index, kind, "every", self.every.0)?;
         let jitter = self.jitter.map(|j| j.0).unwrap_or_default();
         if jitter >= self.every.0 {
             return Err(key_error(

@@ -24,7 +24,7 @@ pub mod api;
 mod tests;
 
 use crate::clock::Clock;
-use crate::config::{Ask, Common, key_error};
+use crate::config::{Ask, Common, check_positive, key_error};
 use crate::duration::HumanDuration;
 use crate::sink::RequestSink;
 use crate::{TriggerError, TriggerRequest};
@@ -126,15 +126,7 @@ impl ScriptConfig {
         base_dir: &Path,
     ) -> Result<ScriptTrigger, crate::TriggerConfigError> {
         let kind = "script";
-        if self.every.0.is_zero() {
-            return Err(key_error(
-                ma,
-                index,
-                kind,
-                "every",
-                "must be longer than 0s",
-            ));
-        }
+        check_positive(ma, index, kind, "every", self.every.0)?;
         if self.max_operations == 0 {
             return Err(key_error(
                 ma,
@@ -144,15 +136,7 @@ impl ScriptConfig {
                 "must be at least 1",
             ));
         }
-        if self.time_budget.0.is_zero() {
-            return Err(key_error(
-                ma,
-                index,
-                kind,
-                "time_budget",
-                "must be longer than 0s",
-            ));
-        }
+        check_positive(ma, index, kind, "time_budget", self.time_budget.0)?;
         let (source, key, origin) = match (&self.script, &self.file) {
             (Some(s), None) => (s.clone(), "script", "inline".to_owned()),
             (None, Some(f)) => {
