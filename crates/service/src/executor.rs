@@ -385,7 +385,9 @@ impl Executor {
     /// the configuration and their persisted states.
     async fn restart_triggers(&mut self, name: &str, start: bool) {
         if let Some(mut set) = self.triggers.remove(name) {
-            set.stop().await;
+            // Cancelled now; waiting for a trigger in the middle of a probe
+            // or a script call happens beside the loop, not in it.
+            tokio::spawn(async move { set.stop().await });
         }
         let Some(ma) = self.config.mas.get(name).filter(|_| start) else {
             return;

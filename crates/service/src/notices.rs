@@ -2,6 +2,8 @@
 //! (email, webhooks) through `autosync-notify`, with repeats suppressed and
 //! reminders; the suppression state is kept in the store (meta
 //! `controller.notifications`) so a restart does not re-send or forget.
+//! Every store call runs on a blocking thread: a store held by a long sync
+//! or another process never stalls the async workers the API answers on.
 
 use autosync_controller::machine::Notice;
 use autosync_notify::{Event, Notifier, NotifyConfig, ObjectErrorSummary, SuppressionState};
@@ -22,6 +24,18 @@ pub(crate) enum NotifierMessage {
 
 /// Per-object errors attached to a failed run's notification.
 const FIRST_ERRORS: usize = 10;
+
+/// Runs a store call on a blocking thread; `fallback` if that thread died.
+async fn off_loop<T: Send + 'static>(
+    store: &Arc<dyn Store>,
+    fallback: T,
+    call: impl FnOnce(&dyn Store) -> T + Send + 'static,
+) -> T {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || call(store.as_ref()))
+        .await
+        .unwrap_or(fallback)
+}
 
 fn load_state(store: &dyn Store) -> SuppressionState {
     let text = store.read().and_then(|mut r| r.meta(NOTIFY_STATE_KEY));
@@ -68,14 +82,20 @@ pub(crate) fn spawn(
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel::<NotifierMessage>();
     let handle = tokio::spawn(async move {
-        let mut notifier = config.map(|c| Notifier::new(c, load_state(store.as_ref())));
+        let mut notifier = match config {
+            Some(c) => Some(Notifier::new(
+                c,
+                off_loop(&store, SuppressionState::default(), load_state).await,
+            )),
+            None => None,
+        };
         while let Some(message) = rx.recv().await {
             let notice = match message {
                 NotifierMessage::Notice(notice) => notice,
                 NotifierMessage::Reconfigure(config) => {
                     let state = match &notifier {
                         Some(n) => n.state().clone(),
-                        None => load_state(store.as_ref()),
+                        None => off_loop(&store, SuppressionState::default(), load_state).await,
                     };
                     notifier = config.map(|c| Notifier::new(c, state));
                     continue;
@@ -89,11 +109,15 @@ pub(crate) fn spawn(
                 Notice::RunEnded(run) => {
                     let errors: Vec<ObjectErrorSummary> = if run.steps.iter().any(|s| s.errors > 0)
                     {
-                        store
-                            .read()
-                            .and_then(|mut r| r.run_errors(run.id, FIRST_ERRORS))
-                            .map(|v| v.iter().map(ObjectErrorSummary::from).collect())
-                            .unwrap_or_default()
+                        let id = run.id;
+                        off_loop(&store, Vec::new(), move |store| {
+                            store
+                                .read()
+                                .and_then(|mut r| r.run_errors(id, FIRST_ERRORS))
+                                .map(|v| v.iter().map(ObjectErrorSummary::from).collect())
+                                .unwrap_or_default()
+                        })
+                        .await
                     } else {
                         Vec::new()
                     };
@@ -111,7 +135,8 @@ pub(crate) fn spawn(
                     tracing::warn!(channel = ?failure.channel, "a notification was not delivered: {e}");
                 }
             }
-            save_state(store.as_ref(), notifier.state());
+            let state = notifier.state().clone();
+            off_loop(&store, (), move |store| save_state(store, &state)).await;
         }
     });
     (tx, handle)

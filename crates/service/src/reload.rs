@@ -65,7 +65,13 @@ impl Reloader {
     /// refusal is logged and sent to operators as a notice.
     pub async fn reload(&self) -> Result<String, String> {
         let stopping = || "the service is stopping".to_owned();
-        match self.prepare() {
+        // Building an engine reads and writes the store: off the event
+        // loop, so that a store held by a long sync stalls no API answer.
+        let this = self.clone();
+        let prepared = tokio::task::spawn_blocking(move || this.prepare())
+            .await
+            .unwrap_or_else(|e| Err(format!("configuration reload failed: {e}")));
+        match prepared {
             Ok((engine, config)) => {
                 let (reply, answer) = oneshot::channel();
                 let command = Command::Reload {
