@@ -118,9 +118,13 @@ fn render_state(state: &MaStateView) -> String {
             status,
             attempts,
             next_retry,
+            error,
             ..
         } => {
             let mut text = format!("failed: {profile} {status} after {attempts} attempt(s)");
+            if let Some(error) = error {
+                let _ = write!(text, " at {error}");
+            }
             if let Some(at) = next_retry {
                 let _ = write!(text, "; next try at {}", at.format("%H:%M:%S UTC"));
             }

@@ -6,6 +6,7 @@
 //! the controller) or the engine unavailable waits a moment. A trigger
 //! that fires while the source was unavailable retries at once.
 
+use super::runs::run_error;
 use super::state::Failed;
 use super::{HOLD_BACK, Machine, Notice, after};
 use crate::queue::QueuedRequest;
@@ -24,6 +25,8 @@ pub(super) enum HoldWhy {
         profile: String,
         status: RunStatus,
         run_id: RunId,
+        /// The error of the step that stopped the run, when it has one.
+        error: Option<String>,
     },
     /// A run the controller did not start holds the MA.
     Busy,
@@ -49,9 +52,16 @@ impl Hold {
                 profile,
                 status,
                 run_id,
-            } => format!(
-                "waiting: retry {attempt} of {max_attempts} after `{profile}` ended {status} (run {run_id}); next try at {next}"
-            ),
+                error,
+            } => {
+                let error = error
+                    .as_deref()
+                    .map(|e| format!(" at {e}"))
+                    .unwrap_or_default();
+                format!(
+                    "waiting: retry {attempt} of {max_attempts} after `{profile}` ended {status} (run {run_id}){error}; next try at {next}"
+                )
+            }
             HoldWhy::Busy => format!(
                 "waiting: the MA is running a profile the controller did not start; next try at {next}"
             ),
@@ -177,6 +187,7 @@ impl Machine {
                 run_id: record.id,
                 attempts: attempt - 1,
                 since: now,
+                error: run_error(record),
             });
             tracing::error!(ma = %ma, profile = %record.profile, status = %record.status, "failed after {} retries; still trying every {}s", attempt - 1, delay.as_secs());
             self.notify(Notice::MaFailed {
@@ -198,6 +209,7 @@ impl Machine {
                     profile: record.profile.clone(),
                     status: record.status,
                     run_id: record.id,
+                    error: run_error(record),
                 },
             },
         );

@@ -262,11 +262,10 @@ pub fn log_run_ended(record: &RunRecord) {
     }
 }
 
-/// Why a run stopped, in words: its status, then the error text of the
-/// step that stopped it (else of the first step that has one), else where
-/// to look.
-pub fn stop_reason(record: &RunRecord) -> String {
-    let stopping = record
+/// The error text of the step that stopped a run (else of the first step
+/// that has one), with the step: `step 1 delta-import: cannot open ...`.
+pub fn run_error(record: &RunRecord) -> Option<String> {
+    let (i, step) = record
         .steps
         .iter()
         .enumerate()
@@ -277,15 +276,21 @@ pub fn stop_reason(record: &RunRecord) -> String {
                 .iter()
                 .enumerate()
                 .find(|(_, s)| s.message.is_some())
-        });
-    match stopping {
-        Some((i, step)) => format!(
-            "{} at step {} {}: {}",
-            record.status,
-            i + 1,
-            step.step_type,
-            step.message.as_deref().unwrap_or_default()
-        ),
+        })?;
+    Some(format!(
+        "step {} {}: {}",
+        i + 1,
+        step.step_type,
+        step.message.as_deref().unwrap_or_default()
+    ))
+}
+
+/// Why a run stopped, in words: its status, then the error text of the
+/// step that stopped it (else of the first step that has one), else where
+/// to look.
+pub fn stop_reason(record: &RunRecord) -> String {
+    match run_error(record) {
+        Some(error) => format!("{} at {error}", record.status),
         None => format!(
             "{} (no error text recorded; `autosync history {}` shows the run)",
             record.status, record.id

@@ -82,6 +82,9 @@ pub struct Failed {
     pub run_id: RunId,
     pub attempts: u32,
     pub since: DateTime<Utc>,
+    /// The error of the step that stopped the last run, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What a staging threshold holds back.

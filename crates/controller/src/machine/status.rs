@@ -44,6 +44,10 @@ pub enum MaStateView {
         run_id: RunId,
         attempts: u32,
         since: DateTime<Utc>,
+        /// The error of the step that stopped the last run, when it has one
+        /// (`step 1 delta-import: cannot open ...`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
         /// When the service tries again (a running service only).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next_retry: Option<DateTime<Utc>>,
@@ -139,6 +143,7 @@ pub fn state_view(facts: StateFacts<'_>) -> MaStateView {
             run_id: f.run_id,
             attempts: f.attempts,
             since: f.since,
+            error: f.error.clone(),
             next_retry: facts.next_retry,
         };
     }

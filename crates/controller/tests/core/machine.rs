@@ -62,6 +62,11 @@ fn a_source_that_is_down_is_retried_with_backoff_then_failed_once_and_recovers_b
         reason.contains("retry 1 of 2 after `delta-import` ended stopped-server-down (run 1)"),
         "{reason}"
     );
+    // Which error, not only which status.
+    assert!(
+        reason.contains("at step 1 delta-import: the system of `hr` is down"),
+        "{reason}"
+    );
     assert!(reason.contains("next try at"), "{reason}");
     // Not before the backoff (5 s ± 10 %).
     sim.advance(4);
@@ -78,11 +83,16 @@ fn a_source_that_is_down_is_retried_with_backoff_then_failed_once_and_recovers_b
             status,
             attempts,
             next_retry,
+            error,
             ..
         } => {
             assert_eq!(profile, "delta-import");
             assert_eq!(status, RunStatus::StoppedServerDown);
             assert_eq!(attempts, 2);
+            assert_eq!(
+                error.as_deref(),
+                Some("step 1 delta-import: the system of `hr` is down")
+            );
             assert!(next_retry.is_some_and(|t| t > sim.now));
         }
         other => panic!("not failed: {other:?}"),
@@ -414,6 +424,7 @@ fn the_status_shows_a_disabled_ma_as_disabled_whatever_else_is_recorded() {
             run_id: 3,
             attempts: 5,
             since: at(0),
+            error: None,
         }),
         threshold: Some(HeldThreshold {
             run_id: 2,

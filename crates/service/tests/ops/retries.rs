@@ -34,11 +34,15 @@ retry = { backoff = "50ms", max_backoff = "200ms", max_attempts = 2 }"#,
         profile,
         status: st,
         attempts,
+        error,
         ..
     } = Running::state(&status, "hr")
     else {
         unreachable!()
     };
+    // The status says which error, not only which status.
+    let error = error.expect("the failed run's error");
+    assert!(error.contains("hr.csv"), "{error}");
     assert_eq!(profile, "delta-import");
     assert_eq!(st, RunStatus::StoppedServerDown);
     assert_eq!(attempts, 2, "failed after the configured 2 retries");

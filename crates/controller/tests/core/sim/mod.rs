@@ -382,7 +382,8 @@ impl Sim {
                 ended_at: Some(self.now),
                 counters: done.counters,
                 errors: 0,
-                message: None,
+                message: (done.status == RunStatus::StoppedServerDown)
+                    .then(|| format!("the system of `{}` is down", record.ma)),
             });
             if done.last {
                 break;
