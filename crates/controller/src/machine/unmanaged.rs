@@ -60,7 +60,8 @@ impl Machine {
                 }
                 self.seen.insert(run.id);
                 if run.status != RunStatus::NoStartMaAlreadyRunning {
-                    tracing::info!(ma = %run.ma, profile = %run.profile, run_id = run.id, status = %run.status, "a run started outside the controller ended; its follow-ups are queued");
+                    super::runs::log_run_ended(&run);
+                    tracing::info!(ma = %run.ma, profile = %run.profile, run_id = run.id, "that run was started outside the controller; its follow-ups are queued");
                     self.followed_up(&run, Vec::new(), &facts, now);
                     self.notify(Notice::RunEnded(run.clone()));
                 }
