@@ -64,9 +64,6 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
     let store_path = system.base_dir.join(&system.store.path);
     let registry_for_reload = registry.clone();
     let engine = Engine::new(system, store.clone(), registry).context("cannot start the engine")?;
-    engine
-        .close_unfinished_runs()
-        .context("cannot close runs left unfinished by an earlier crash")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -192,6 +192,14 @@ pub trait SyncEngine: Send + Sync {
         self.run_profile(ma, profile, reason, cancel)
     }
 
+    /// Closes the runs a crashed process left `in-progress` (as
+    /// `stopped-server`), leaving alone those of live processes; returns
+    /// the runs it closed. The service does it at start-up, before it
+    /// reads the run history. An engine without run history closes none.
+    fn close_unfinished_runs(&self) -> Result<Vec<RunRecord>, EngineCallError> {
+        Ok(Vec::new())
+    }
+
     /// The MAs whose connector space was last synchronised under other
     /// rules than the current ones, each with why: a full sync of each
     /// re-applies them. An engine that cannot tell says none.

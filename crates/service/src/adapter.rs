@@ -114,6 +114,10 @@ impl SyncEngine for EngineAdapter {
         }
     }
 
+    fn close_unfinished_runs(&self) -> Result<Vec<RunRecord>, EngineCallError> {
+        self.0.close_unfinished_runs().map_err(engine_error)
+    }
+
     fn runs_since(&self, after_run_id: RunId) -> Result<Vec<RunRecord>, EngineCallError> {
         let mut runs = self
             .0

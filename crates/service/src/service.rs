@@ -80,8 +80,8 @@ fn last_import(store: &dyn Store, ma: &str) -> Option<DateTime<Utc>> {
 
 impl Service {
     /// A service over `engine` (whose runs it starts) and `store` (where it
-    /// keeps its state). The caller closes runs a crash left unfinished
-    /// before calling [`Service::run`].
+    /// keeps its state). [`Service::run`] first closes the runs a crash
+    /// left unfinished.
     pub fn new(
         engine: Arc<dyn SyncEngine>,
         store: Arc<dyn Store>,
@@ -180,6 +180,17 @@ impl Service {
     /// Runs the service until its shutdown token is cancelled, or with
     /// `once` until nothing is left to do. Returns what ran.
     pub async fn run(self, once: bool) -> Result<Summary, ServiceError> {
+        let engine = self.engine.clone();
+        // Runs a crash left in progress are closed (`stopped-server`, the
+        // engine logs each) before anything reads the run history.
+        tokio::task::spawn_blocking(move || engine.close_unfinished_runs())
+            .await
+            .map_err(|e| ServiceError::Startup(e.to_string()))?
+            .map_err(|e| {
+                ServiceError::Startup(format!(
+                    "cannot close the runs an earlier crash left unfinished: {e}"
+                ))
+            })?;
         let state = persist::load(self.store.as_ref())?;
         let mut sets = self.build_triggers(&state.triggers)?;
         let (events_tx, events_rx) = mpsc::unbounded_channel::<TriggerEvent>();

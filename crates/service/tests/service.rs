@@ -63,7 +63,6 @@ fn start_service(dir: &Path) -> (Service, Arc<dyn Store>) {
     let mut registry = Registry::new();
     autosync_connectors::register_all(&mut registry);
     let engine = Engine::new(system, store.clone(), Arc::new(registry)).unwrap();
-    engine.close_unfinished_runs().unwrap();
     let adapter = EngineAdapter(Arc::new(engine));
     (
         Service::new(Arc::new(adapter), store.clone(), config),

@@ -818,3 +818,49 @@ async fn no_167_a_persisted_request_for_a_removed_profile_does_not_block_the_sta
     assert_eq!(ran, vec!["delta-import".to_owned()], "{ran:?}");
     svc.shutdown().await;
 }
+
+/// A run a crash left in progress before the service started is closed
+/// by the service's own start-up (`stopped-server`), before it reads the
+/// run history: whoever starts a `Service` gets crash recovery, not only
+/// `autosync run`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_left_in_progress_by_a_crash_is_closed_when_the_service_starts() {
+    let dir = converged_quickstart().await;
+    edit_config(dir.path(), |t| hr_controller(&t, "triggers = []"));
+    let store = open_store(dir.path());
+    let mut ghost = RunRecord {
+        id: 0,
+        ma: "hr".into(),
+        profile: "full-import".into(),
+        status: RunStatus::InProgress,
+        started_at: Utc::now(),
+        ended_at: None,
+        reason: RunReason::Manual {
+            by: "a process that crashed".into(),
+        },
+        steps: Vec::new(),
+    };
+    {
+        let mut txn = store.begin().unwrap();
+        txn.run_insert(&mut ghost).unwrap();
+        txn.commit().unwrap();
+    }
+    drop(store);
+    let svc = Running::start(dir.path());
+    // The first answer comes after start-up: the dead run is closed
+    // already, so nothing is shown running outside the controller.
+    let first = svc.status().await;
+    assert!(
+        !matches!(Running::state(&first, "hr"), MaStateView::Running { .. }),
+        "{:?}",
+        Running::state(&first, "hr")
+    );
+    svc.wait_quiet("start-up").await;
+    let after = svc
+        .runs(Some("hr"))
+        .into_iter()
+        .find(|r| r.id == ghost.id)
+        .unwrap();
+    assert_eq!(after.status, RunStatus::StoppedServer);
+    svc.shutdown().await;
+}

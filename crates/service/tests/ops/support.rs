@@ -150,7 +150,6 @@ pub fn service(dir: &Path) -> (Service, Arc<dyn Store>) {
     };
     let system = Arc::new(loaded.system);
     let engine = Engine::new(system, store.clone(), Arc::new(registry())).unwrap();
-    engine.close_unfinished_runs().unwrap();
     let adapter = EngineAdapter(Arc::new(engine));
     (
         Service::new(Arc::new(adapter), store.clone(), config),
