@@ -86,10 +86,31 @@ impl Machine {
         self.push(requests, now);
     }
 
-    /// Drops queued requests whose MA or profile the configuration does
-    /// not have (loudly); returns them as `MA profile`.
+    /// Drops queued, deferred (paused triggers) and threshold-held
+    /// requests whose MA or profile the configuration does not have
+    /// (loudly); returns them as `MA profile`.
     fn drop_stale_requests(&mut self) -> Vec<String> {
         let mut dropped = Vec::new();
+        let config = &self.config;
+        let runnable = |r: &Request| {
+            config
+                .mas
+                .get(&r.ma)
+                .is_some_and(|m| m.info.steps(&r.profile).is_some())
+        };
+        for control in self.state.mas.values_mut() {
+            let held = control.threshold.as_mut().map(|t| &mut t.held);
+            for list in [Some(&mut control.deferred), held].into_iter().flatten() {
+                list.retain(|r| {
+                    let keep = runnable(r);
+                    if !keep {
+                        tracing::warn!(ma = %r.ma, profile = %r.profile, "dropped a waiting request: the configuration has no such management agent or run profile");
+                        dropped.push(format!("{} {}", r.ma, r.profile));
+                    }
+                    keep
+                });
+            }
+        }
         let names: Vec<String> = self
             .state
             .queues

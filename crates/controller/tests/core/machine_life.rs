@@ -128,6 +128,29 @@ fn a_reload_drops_only_the_requests_it_cannot_run_and_restarts_changed_triggers(
     assert_eq!(queue, vec!["full-import".to_owned()]);
 }
 
+/// A request waiting for resume (paused triggers) for a profile the new
+/// configuration removed is dropped and named too, not queued on resume.
+#[test]
+fn a_reload_drops_a_waiting_request_for_a_removed_profile_and_says_so() {
+    let mut sim = Sim::new(Setup::default());
+    sim.control(Control::Pause, Some("hr")).unwrap();
+    sim.trigger("hr", "import-sync", false, false);
+    sim.trigger("hr", "full-import", false, false);
+    assert_eq!(sim.machine.state().mas["hr"].deferred.len(), 2);
+    let message = sim.reload(true, false);
+    assert!(message.contains("hr import-sync"), "{message}");
+    let deferred: Vec<&str> = sim.machine.state().mas["hr"]
+        .deferred
+        .iter()
+        .map(|r| r.profile.as_str())
+        .collect();
+    assert_eq!(deferred, vec!["full-import"]);
+    sim.control(Control::Resume, Some("hr")).unwrap();
+    sim.deliver_all();
+    assert_eq!(ran(&sim, "hr", "import-sync"), 0);
+    assert_eq!(ran(&sim, "hr", "full-import"), 1);
+}
+
 #[test]
 fn a_reload_that_changes_sync_rules_says_which_full_syncs_are_needed() {
     let mut sim = Sim::new(Setup::default());
