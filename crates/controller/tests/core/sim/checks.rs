@@ -6,6 +6,7 @@
 use super::Sim;
 use autosync_controller::machine::{Event, RunOutcome};
 use autosync_controller::{Control, RunMode};
+use autosync_model::RunStatus;
 use std::collections::BTreeSet;
 
 impl Sim {
@@ -66,9 +67,11 @@ impl Sim {
             .map(|m| m.at.to_rfc3339())
     }
 
-    /// Every request the test made ran after it was made, or still waits
-    /// (queued, deferred, held by a threshold), or the test allowed it to
-    /// be dropped. Checked against the test's own list, not the machine's.
+    /// Every request the test made ran after it was made (a run that a
+    /// crash killed does not count: its request must run again), or still
+    /// waits (queued, deferred, held by a threshold), or the test allowed
+    /// it to be dropped. Checked against the test's own list, not the
+    /// machine's.
     pub fn check_no_request_lost(&self) {
         let state = self.machine.state();
         for m in &self.made {
@@ -80,6 +83,10 @@ impl Sim {
                     && s.ma == m.ma
                     && s.profile == m.profile
                     && s.exclusive == m.exclusive
+                    && self
+                        .runs
+                        .get(&s.run_id)
+                        .is_none_or(|r| r.status != RunStatus::StoppedServer)
             }) || self
                 .flights
                 .iter()

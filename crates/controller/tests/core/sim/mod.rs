@@ -117,6 +117,7 @@ pub struct Started {
     pub ma: String,
     pub profile: String,
     pub exclusive: bool,
+    pub run_id: RunId,
 }
 
 /// The machine, the world, the store's run history and the clock.
@@ -356,6 +357,7 @@ impl Sim {
             ma: ma.clone(),
             profile: request.profile.clone(),
             exclusive: request.exclusive,
+            run_id: id,
         });
         self.flights.push(Flight {
             has_sync: has_sync_step(&steps),
