@@ -8,7 +8,7 @@ use crate::commands::load;
 use crate::exit::{Code, Failure};
 use crate::private_file;
 use anyhow::Context as _;
-use autosync_service::discover::{self, History};
+use autosync_discover::{self as discover, History};
 use autosync_store::{Store, sqlite::SqliteStore};
 
 pub fn discover(cli: &Cli, a: &DiscoverArgs) -> Result<Code, Failure> {

@@ -55,7 +55,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
             tracing::info!(
                 "no controller section: running on defaults (`autosync discover` prints a configuration to start from)"
             );
-            for line in autosync_service::discover::summary_lines(&loaded, &registry, &mut *read) {
+            for line in autosync_discover::summary_lines(&loaded, &registry, &mut *read) {
                 tracing::info!("{line}");
             }
         }

@@ -7,7 +7,7 @@
 //! - a file-watch trigger's default file and, on that file, the
 //!   connector's reader for `ignore_attributes`; a change poll's probe
 //!   ([`provide`]);
-//! - `autosync discover`'s proposal (`crate::discover`).
+//! - `autosync discover`'s proposal (the `autosync-discover` crate).
 
 use autosync_config::{Loaded, PathSegment};
 use autosync_connector::{BuildContext, ChangeDetection, ChangeOfferKind, Registry};

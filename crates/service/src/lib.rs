@@ -24,7 +24,6 @@
 pub mod adapter;
 pub mod changes;
 pub mod config;
-pub mod discover;
 mod executor;
 pub mod hooks;
 mod jobs;

@@ -268,7 +268,7 @@ fn propose_ma(
     ma: &MaDef,
     imports: &[DateTime<Utc>],
 ) -> MaProposal {
-    let kind = if crate::changes::is_source(ma) {
+    let kind = if autosync_service::changes::is_source(ma) {
         MaKind::Source
     } else {
         MaKind::Target
@@ -308,7 +308,7 @@ fn propose_ma(
             "no trigger: the MA has no import profile to ask for (add one whose only step is delta-import or full-import)".into(),
         ),
         (MaKind::Source, Some(profile)) => {
-            let changes = crate::changes::change_detection(loaded, registry, index);
+            let changes = autosync_service::changes::change_detection(loaded, registry, index);
             source_triggers(ma, &changes, &profile, imports, &history)
         }
     };

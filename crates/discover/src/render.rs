@@ -2,10 +2,10 @@
 //! summary line per MA (for the service's log at first start).
 
 use super::{MaKind, MaProposal, Proposal, ProposedTrigger, Role, RoleChoice};
-use crate::config::{DEFAULT_RECONCILE_EVERY, DEFAULT_START_STAGGER};
 use autosync_config::{Loaded, PathSegment};
 use autosync_connector::Registry;
 use autosync_controller::DEFAULT_OSCILLATION_LIMIT;
+use autosync_service::config::{DEFAULT_RECONCILE_EVERY, DEFAULT_START_STAGGER};
 use autosync_store::StoreRead;
 use autosync_triggers::duration::format_duration;
 use std::fmt::Write as _;

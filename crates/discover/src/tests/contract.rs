@@ -142,7 +142,7 @@ fn each_shipped_connector_should_get_what_its_offer_says() {
             m.triggers_why
         );
         // So do the default triggers, and the poll is given the probe.
-        let config = crate::controller_config(&loaded, &polling_registry()).unwrap();
+        let config = autosync_service::controller_config(&loaded, &polling_registry()).unwrap();
         let m = &config.mas[name];
         assert!(m.default_triggers, "{kind}");
         assert!(
@@ -228,7 +228,7 @@ fn a_new_connector_type_should_need_nothing_but_its_factory_in_the_registry() {
         "the setting as written, never its value"
     );
 
-    let config = crate::controller_config(&loaded, &registry).unwrap();
+    let config = autosync_service::controller_config(&loaded, &registry).unwrap();
     let people = &config.mas["people"];
     assert!(people.default_triggers);
     let ctx = autosync_triggers::BuildContext {
@@ -251,7 +251,7 @@ fn a_new_connector_type_should_need_nothing_but_its_factory_in_the_registry() {
         "controller = { triggers = [{ type = \"file-watch\" }] }\nimport_flows =",
     );
     let loaded = autosync_config::load_str_with_env(&text, &file, &registry, &env).unwrap();
-    let errors = crate::controller_config(&loaded, &registry).unwrap_err();
+    let errors = autosync_service::controller_config(&loaded, &registry).unwrap_err();
     let text = loaded.error(errors).to_string();
     assert!(text.contains("no file to default to"), "{text}");
 }
@@ -263,7 +263,8 @@ fn a_file_watch_should_read_with_the_connectors_reader_only_the_connectors_own_f
         "  { mv = \"source\", constant = \"hr\" },\n]\n",
         "  { mv = \"source\", constant = \"hr\" },\n]\n[ma.controller]\ntriggers = [\n  { type = \"file-watch\", ignore_attributes = [\"title\"] },\n  { type = \"file-watch\", path = \"./data/hr.csv\" },\n  { type = \"file-watch\", path = \"data/other.csv\" },\n]\n",
     );
-    let config = crate::controller_config(&load(dir.path(), &text), &registry()).unwrap();
+    let config =
+        autosync_service::controller_config(&load(dir.path(), &text), &registry()).unwrap();
     let hr = &config.mas["hr"];
     let read: Vec<bool> = hr
         .triggers

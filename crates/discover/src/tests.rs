@@ -94,10 +94,10 @@ fn merge(config: &str, proposal: &str) -> String {
     out
 }
 
-fn round_trip(dir: &Path, config: &str, proposal: &Proposal) -> crate::ControllerConfig {
+fn round_trip(dir: &Path, config: &str, proposal: &Proposal) -> autosync_service::ControllerConfig {
     let merged = merge(config, &to_toml(proposal));
     let loaded = load(dir, &merged);
-    crate::controller_config(&loaded, &registry())
+    autosync_service::controller_config(&loaded, &registry())
         .unwrap_or_else(|d| panic!("{}\n---\n{merged}", loaded.error(d)))
 }
 
@@ -365,7 +365,8 @@ fn user_settings_should_be_kept_as_written_and_marked_as_theirs() {
     // The user's sections replace nothing: merge into the text without them.
     let bare = quickstart_text();
     let merged = merge(&bare, &rendered);
-    let config = crate::controller_config(&load(dir.path(), &merged), &registry()).unwrap();
+    let config =
+        autosync_service::controller_config(&load(dir.path(), &merged), &registry()).unwrap();
     let hr = &config.mas["hr"];
     assert!(matches!(
         hr.triggers.as_slice(),
