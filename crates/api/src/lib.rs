@@ -231,7 +231,7 @@ async fn queue(
             merged: matches!(outcome, autosync_service::PushOutcome::Merged { .. }),
         })
         .into_response(),
-        Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
+        Ok(Err(refusal)) => error(StatusCode::BAD_REQUEST, refusal.message),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping"),
     }
 }
@@ -311,7 +311,7 @@ async fn control(
     }
     match answer.await {
         Ok(Ok(message)) => Json(ControlAnswer { ok: true, message }).into_response(),
-        Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
+        Ok(Err(refusal)) => error(StatusCode::BAD_REQUEST, refusal.message),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping"),
     }
 }

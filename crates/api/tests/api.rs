@@ -68,7 +68,10 @@ async fn a_queue_request_with_the_token_should_reach_the_service() {
                     (ma.as_str(), profile.as_str(), by.as_str()),
                     ("hr", "delta-import", "api")
                 );
-                let _ = reply.send(Err("management agent `hr` is not there".into()));
+                let _ = reply.send(Err(autosync_service::Refusal::new(
+                    autosync_service::RefusalCode::UnknownMa,
+                    "management agent `hr` is not there",
+                )));
             }
             other => panic!("unexpected command {other:?}"),
         }
@@ -187,7 +190,11 @@ async fn answer_control(
             by,
             reply,
         } => {
-            reply.send(result).unwrap();
+            reply
+                .send(result.map_err(|m| {
+                    autosync_service::Refusal::new(autosync_service::RefusalCode::NotRunning, m)
+                }))
+                .unwrap();
             (action, ma, by)
         }
         other => panic!("unexpected command {other:?}"),
