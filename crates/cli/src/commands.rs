@@ -34,6 +34,7 @@ pub fn dispatch(cli: &Cli) -> Result<Code, Failure> {
         Command::Resume(a) => control(cli, Control::Resume, a.ma.as_deref(), a.json),
         Command::Reject(a) => crate::control::reject(cli, a),
         Command::Maintenance(a) => crate::control::maintenance(cli, a.mode, a.json),
+        Command::Events(a) => crate::events::events(cli, a),
     }
 }
 
