@@ -32,7 +32,8 @@ pub enum ServiceEvent {
     TriggerFired {
         at: DateTime<Utc>,
         ma: String,
-        /// Which trigger asked, its kind first (`file-watch data/hr.csv`).
+        /// Which trigger asked, its kind first
+        /// (`schedule hr-nightly (0 2 * * *, Europe/Paris)`).
         trigger: String,
         profile: String,
         deferred: bool,
