@@ -194,8 +194,9 @@ impl Machine {
     }
 
     /// Handles one event at `now`; returns what to do, in order: the
-    /// effects of the event, the runs that start, the state to persist,
-    /// the replies (sent once that state is written), and when to wake.
+    /// effects of the event (with what it publishes), the runs that start,
+    /// the state to persist, the MAs' state changes to publish, the replies
+    /// (sent once that state is written), and when to wake.
     pub fn handle(&mut self, event: Event, now: DateTime<Utc>) -> Vec<Effect> {
         self.now = now;
         match event {
