@@ -2,6 +2,12 @@
 //! a bearer token:
 //!
 //! - `GET /api/v1/status`: every MA's state and queue ([`Status`]);
+//! - `GET /api/v1/events` (with [`router_with`] and an [`EventFeed`]): the
+//!   service's events as Server-Sent Events, each `event: <type>`,
+//!   `id: <seq>`, `data: <json>` ([`Published`]); a follower that fell
+//!   behind gets `event: lagged` with how many it missed, and the stream
+//!   goes on; keep-alive comments every 15 s; the stream ends when the
+//!   service stops;
 //! - `POST /api/v1/queue` with `{"ma": "hr", "profile": "delta-import"}`
 //!   (optional `exclusive`, `run_immediate`): queue a run;
 //! - `POST /api/v1/mas/{ma}/{action}` and `POST /api/v1/{action}` (every MA,
@@ -9,24 +15,30 @@
 //!   [`Control`] (`start`, `stop`, `cancel`, `clear-queue`, `pause`,
 //!   `resume`, `approve`, `reject`, `maintenance`, `end-maintenance`),
 //!   answered with [`ControlAnswer`];
-//! - `POST /api/v1/reload` (with [`router_with_reload`]): reload the
-//!   configuration file, answered with [`ControlAnswer`] or 400 with why it
-//!   was refused.
+//! - `POST /api/v1/reload` (with a reloader): reload the configuration
+//!   file, answered with [`ControlAnswer`] or `reload-refused` with why.
+//!
+//! Every error is an [`ApiError`]: a status, a stable [`ErrorCode`] and a
+//! sentence, answered as `{"error": "<sentence>", "code": "<code>"}`.
 //!
 //! The token is compared in constant time ([`token_matches`]). The service
-//! writes [`ApiFile`] (URL and token) next to its store, mode 0600, so that the CLI on the same machine (and only users who may read
-//! the store) can reach it; the file is removed when the service stops.
+//! writes [`ApiFile`] (URL and token) next to its store, mode 0600, so
+//! that the CLI on the same machine (and only users who may read the
+//! store) can reach it; the file is removed when the service stops.
 
-use autosync_service::{Command, Control, Status};
+use autosync_service::{Command, Control, EventFeed, Published, Refusal, RefusalCode, Status};
 use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, oneshot};
 
 /// The file's name, in the store's folder.
@@ -168,18 +180,207 @@ struct AppState {
     commands: mpsc::UnboundedSender<Command>,
     token: String,
     reload: Option<Reload>,
+    events: Option<EventFeed>,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+/// The code of an API error: a refusal's code ([`RefusalCode`]) or one of
+/// the API's own. The kebab-case names are stable: programs match on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    UnknownMa,
+    UnknownProfile,
+    HeldByThreshold,
+    MaDisabled,
+    NotRunning,
+    Busy,
+    NothingToApprove,
+    NothingToReject,
+    NotInMaintenance,
+    NeedsMa,
+    GlobalOnly,
+    EngineFailed,
+    ServiceStopping,
+    ReloadRefused,
+    /// No bearer token, or not the service's.
+    Unauthorized,
+    /// No such control action.
+    UnknownAction,
+    /// The body is not the JSON the route takes.
+    BadBody,
+    /// This service does not reload its configuration over the API.
+    ReloadUnavailable,
+    /// This service does not publish its events over the API.
+    EventsUnavailable,
 }
 
-fn authorised(state: &AppState, headers: &HeaderMap) -> bool {
-    headers
+impl ErrorCode {
+    /// Every code, for documentation and tests.
+    pub const ALL: [ErrorCode; 19] = [
+        ErrorCode::UnknownMa,
+        ErrorCode::UnknownProfile,
+        ErrorCode::HeldByThreshold,
+        ErrorCode::MaDisabled,
+        ErrorCode::NotRunning,
+        ErrorCode::Busy,
+        ErrorCode::NothingToApprove,
+        ErrorCode::NothingToReject,
+        ErrorCode::NotInMaintenance,
+        ErrorCode::NeedsMa,
+        ErrorCode::GlobalOnly,
+        ErrorCode::EngineFailed,
+        ErrorCode::ServiceStopping,
+        ErrorCode::ReloadRefused,
+        ErrorCode::Unauthorized,
+        ErrorCode::UnknownAction,
+        ErrorCode::BadBody,
+        ErrorCode::ReloadUnavailable,
+        ErrorCode::EventsUnavailable,
+    ];
+
+    /// The code's name (`unknown-ma`), as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::UnknownMa => "unknown-ma",
+            ErrorCode::UnknownProfile => "unknown-profile",
+            ErrorCode::HeldByThreshold => "held-by-threshold",
+            ErrorCode::MaDisabled => "ma-disabled",
+            ErrorCode::NotRunning => "not-running",
+            ErrorCode::Busy => "busy",
+            ErrorCode::NothingToApprove => "nothing-to-approve",
+            ErrorCode::NothingToReject => "nothing-to-reject",
+            ErrorCode::NotInMaintenance => "not-in-maintenance",
+            ErrorCode::NeedsMa => "needs-ma",
+            ErrorCode::GlobalOnly => "global-only",
+            ErrorCode::EngineFailed => "engine-failed",
+            ErrorCode::ServiceStopping => "service-stopping",
+            ErrorCode::ReloadRefused => "reload-refused",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::UnknownAction => "unknown-action",
+            ErrorCode::BadBody => "bad-body",
+            ErrorCode::ReloadUnavailable => "reload-unavailable",
+            ErrorCode::EventsUnavailable => "events-unavailable",
+        }
+    }
+
+    /// The code by name (`None` for a code this version does not know).
+    pub fn from_name(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// The HTTP status it is answered with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::UnknownMa | ErrorCode::UnknownProfile | ErrorCode::UnknownAction => {
+                StatusCode::NOT_FOUND
+            }
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::ServiceStopping => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Busy | ErrorCode::HeldByThreshold | ErrorCode::NotRunning => {
+                StatusCode::CONFLICT
+            }
+            ErrorCode::MaDisabled
+            | ErrorCode::NothingToApprove
+            | ErrorCode::NothingToReject
+            | ErrorCode::NotInMaintenance
+            | ErrorCode::NeedsMa
+            | ErrorCode::GlobalOnly
+            | ErrorCode::EngineFailed
+            | ErrorCode::ReloadRefused
+            | ErrorCode::BadBody
+            | ErrorCode::ReloadUnavailable
+            | ErrorCode::EventsUnavailable => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<RefusalCode> for ErrorCode {
+    fn from(code: RefusalCode) -> ErrorCode {
+        match code {
+            RefusalCode::UnknownMa => ErrorCode::UnknownMa,
+            RefusalCode::UnknownProfile => ErrorCode::UnknownProfile,
+            RefusalCode::HeldByThreshold => ErrorCode::HeldByThreshold,
+            RefusalCode::MaDisabled => ErrorCode::MaDisabled,
+            RefusalCode::NotRunning => ErrorCode::NotRunning,
+            RefusalCode::Busy => ErrorCode::Busy,
+            RefusalCode::NothingToApprove => ErrorCode::NothingToApprove,
+            RefusalCode::NothingToReject => ErrorCode::NothingToReject,
+            RefusalCode::NotInMaintenance => ErrorCode::NotInMaintenance,
+            RefusalCode::NeedsMa => ErrorCode::NeedsMa,
+            RefusalCode::GlobalOnly => ErrorCode::GlobalOnly,
+            RefusalCode::EngineFailed => ErrorCode::EngineFailed,
+            RefusalCode::ServiceStopping => ErrorCode::ServiceStopping,
+            RefusalCode::ReloadRefused => ErrorCode::ReloadRefused,
+        }
+    }
+}
+
+/// The body of every error answer. `error` stays a plain string, as
+/// older clients read it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub code: ErrorCode,
+}
+
+/// The one error type of the API's routes: its status follows its code.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: code.status(),
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn unauthorized() -> ApiError {
+        ApiError::new(ErrorCode::Unauthorized, "missing or wrong bearer token")
+    }
+
+    fn stopping() -> ApiError {
+        ApiError::new(ErrorCode::ServiceStopping, "the service is stopping")
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        ApiError::new(refusal.code.into(), refusal.message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.message,
+            code: self.code,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| token_matches(&state.token, t))
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(t) if token_matches(&state.token, t) => Ok(()),
+        _ => Err(ApiError::unauthorized()),
+    }
 }
 
 /// Whether `given` is the token, compared in constant time (`subtle`): how
@@ -191,49 +392,55 @@ pub fn token_matches(token: &str, given: &str) -> bool {
     bool::from(token.as_bytes().ct_eq(given.as_bytes()))
 }
 
-async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if !authorised(&state, &headers) {
-        return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-    }
-    let (reply, answer) = oneshot::channel::<Status>();
-    if state.commands.send(Command::Status { reply }).is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping");
-    }
-    match answer.await {
-        Ok(status) => Json(status).into_response(),
-        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping"),
-    }
+/// Sends `command` and waits for its answer.
+async fn ask<T>(
+    state: &AppState,
+    command: impl FnOnce(oneshot::Sender<T>) -> Command,
+) -> Result<T, ApiError> {
+    let (reply, answer) = oneshot::channel();
+    state
+        .commands
+        .send(command(reply))
+        .map_err(|_| ApiError::stopping())?;
+    answer.await.map_err(|_| ApiError::stopping())
+}
+
+async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Status>, ApiError> {
+    authorise(&state, &headers)?;
+    let status = ask(&state, |reply| Command::Status { reply }).await?;
+    Ok(Json(status))
 }
 
 async fn queue(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<QueueBody>,
-) -> Response {
-    if !authorised(&state, &headers) {
-        return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-    }
-    let (reply, answer) = oneshot::channel();
-    let command = Command::Queue {
+    body: Bytes,
+) -> Result<Json<QueueAnswer>, ApiError> {
+    authorise(&state, &headers)?;
+    let body: QueueBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::BadBody,
+            format!(
+                "the body is not `{{\"ma\": \"...\", \"profile\": \"...\"}}` (optional `exclusive`, `run_immediate`): {e}"
+            ),
+        )
+    })?;
+    let outcome = ask(&state, |reply| Command::Queue {
         ma: body.ma,
         profile: body.profile,
         exclusive: body.exclusive,
         run_immediate: body.run_immediate,
         by: "api".into(),
         reply,
-    };
-    if state.commands.send(command).is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping");
-    }
-    match answer.await {
-        Ok(Ok(outcome)) => Json(QueueAnswer {
-            request: outcome.id().0,
-            merged: matches!(outcome, autosync_service::PushOutcome::Merged { .. }),
-        })
-        .into_response(),
-        Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
-        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping"),
-    }
+    })
+    .await??;
+    Ok(Json(QueueAnswer {
+        request: outcome.id().0,
+        merged: matches!(outcome, autosync_service::PushOutcome::Merged { .. }),
+    }))
 }
 
 fn action_names() -> String {
@@ -245,23 +452,23 @@ fn action_names() -> String {
 }
 
 /// Checks the action against where it was asked (one MA or none).
-fn parse_action(action: &str, ma: Option<&str>) -> Result<Control, (StatusCode, String)> {
+fn parse_action(action: &str, ma: Option<&str>) -> Result<Control, ApiError> {
     let Some(control) = Control::from_name(action) else {
-        return Err((
-            StatusCode::NOT_FOUND,
+        return Err(ApiError::new(
+            ErrorCode::UnknownAction,
             format!("no action `{action}` (there are: {})", action_names()),
         ));
     };
     match ma {
-        Some(ma) if control.global_only() => Err((
-            StatusCode::BAD_REQUEST,
+        Some(ma) if control.global_only() => Err(ApiError::new(
+            ErrorCode::GlobalOnly,
             format!(
                 "`{action}` applies to the whole service, not to management agent `{ma}`: POST {}",
                 control_path(control, None)
             ),
         )),
-        None if control.needs_ma() => Err((
-            StatusCode::BAD_REQUEST,
+        None if control.needs_ma() => Err(ApiError::new(
+            ErrorCode::NeedsMa,
             format!("`{action}` needs a management agent: POST /api/v1/mas/{{ma}}/{action}"),
         )),
         _ => Ok(control),
@@ -269,13 +476,13 @@ fn parse_action(action: &str, ma: Option<&str>) -> Result<Control, (StatusCode, 
 }
 
 /// Decodes the optional body; an empty body is `{}`.
-fn control_body(body: &[u8]) -> Result<ControlBody, (StatusCode, String)> {
+fn control_body(body: &[u8]) -> Result<ControlBody, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(ControlBody::default());
     }
     serde_json::from_slice(body).map_err(|e| {
-        (
-            StatusCode::BAD_REQUEST,
+        ApiError::new(
+            ErrorCode::BadBody,
             format!("the body is not `{{\"by\": \"...\"}}`: {e}"),
         )
     })
@@ -287,33 +494,18 @@ async fn control(
     action: &str,
     ma: Option<String>,
     body: &[u8],
-) -> Response {
-    if !authorised(state, headers) {
-        return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-    }
-    let action = match parse_action(action, ma.as_deref()) {
-        Ok(action) => action,
-        Err((status, message)) => return error(status, message),
-    };
-    let by = match control_body(body) {
-        Ok(body) => body.by.unwrap_or_else(|| "api".into()),
-        Err((status, message)) => return error(status, message),
-    };
-    let (reply, answer) = oneshot::channel();
-    let command = Command::Control {
+) -> Result<Json<ControlAnswer>, ApiError> {
+    authorise(state, headers)?;
+    let action = parse_action(action, ma.as_deref())?;
+    let by = control_body(body)?.by.unwrap_or_else(|| "api".into());
+    let message = ask(state, |reply| Command::Control {
         action,
         ma,
         by,
         reply,
-    };
-    if state.commands.send(command).is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping");
-    }
-    match answer.await {
-        Ok(Ok(message)) => Json(ControlAnswer { ok: true, message }).into_response(),
-        Ok(Err(message)) => error(StatusCode::BAD_REQUEST, message),
-        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping"),
-    }
+    })
+    .await??;
+    Ok(Json(ControlAnswer { ok: true, message }))
 }
 
 async fn control_ma(
@@ -321,7 +513,7 @@ async fn control_ma(
     headers: HeaderMap,
     UrlPath((ma, action)): UrlPath<(String, String)>,
     body: Bytes,
-) -> Response {
+) -> Result<Json<ControlAnswer>, ApiError> {
     control(&state, &headers, &action, Some(ma), &body).await
 }
 
@@ -330,33 +522,71 @@ async fn control_all(
     headers: HeaderMap,
     UrlPath(action): UrlPath<String>,
     body: Bytes,
-) -> Response {
+) -> Result<Json<ControlAnswer>, ApiError> {
     control(&state, &headers, &action, None, &body).await
 }
 
-async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if !authorised(&state, &headers) {
-        return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
-    }
+async fn reload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<ControlAnswer>, ApiError> {
+    authorise(&state, &headers)?;
     let Some(reload) = &state.reload else {
-        return error(
-            StatusCode::NOT_FOUND,
+        return Err(ApiError::new(
+            ErrorCode::ReloadUnavailable,
             "this service does not reload its configuration over the API",
-        );
+        ));
     };
     match reload().await {
-        Ok(message) => Json(ControlAnswer { ok: true, message }).into_response(),
-        Err(message) => error(StatusCode::BAD_REQUEST, message),
+        Ok(message) => Ok(Json(ControlAnswer { ok: true, message })),
+        Err(message) => Err(ApiError::new(ErrorCode::ReloadRefused, message)),
     }
+}
+
+/// One published event as Server-Sent Events write it: its type, its
+/// number, its JSON.
+fn sse_event(published: &Published) -> SseEvent {
+    let data = serde_json::to_string(published).unwrap_or_default();
+    SseEvent::default()
+        .event(published.event.kind())
+        .id(published.seq.to_string())
+        .data(data)
+}
+
+/// What a follower that fell behind is told: how many events it missed.
+fn lagged_event(missed: u64) -> SseEvent {
+    SseEvent::default()
+        .event("lagged")
+        .data(serde_json::json!({ "type": "lagged", "missed": missed }).to_string())
+}
+
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    authorise(&state, &headers)?;
+    let Some(feed) = &state.events else {
+        return Err(ApiError::new(
+            ErrorCode::EventsUnavailable,
+            "this service does not publish its events over the API",
+        ));
+    };
+    let receiver = feed.subscribe().ok_or_else(ApiError::stopping)?;
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let event = match receiver.recv().await {
+            Ok(published) => sse_event(&published),
+            Err(RecvError::Lagged(missed)) => lagged_event(missed),
+            // The service stopped: the stream ends after its last event.
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), receiver))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 /// The API's routes over the service's command channel.
 pub fn router(commands: mpsc::UnboundedSender<Command>, token: String) -> Router {
-    routes(AppState {
-        commands,
-        token,
-        reload: None,
-    })
+    router_with(commands, token, None, None)
 }
 
 /// [`router`], and `POST /api/v1/reload` calling `reload`.
@@ -365,16 +595,29 @@ pub fn router_with_reload(
     token: String,
     reload: Reload,
 ) -> Router {
+    router_with(commands, token, Some(reload), None)
+}
+
+/// [`router`], with `POST /api/v1/reload` calling `reload` and
+/// `GET /api/v1/events` following `events` when they are given.
+pub fn router_with(
+    commands: mpsc::UnboundedSender<Command>,
+    token: String,
+    reload: Option<Reload>,
+    events: Option<EventFeed>,
+) -> Router {
     routes(AppState {
         commands,
         token,
-        reload: Some(reload),
+        reload,
+        events,
     })
 }
 
 fn routes(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/status", get(status))
+        .route("/api/v1/events", get(events))
         .route("/api/v1/queue", post(queue))
         .route("/api/v1/reload", post(reload))
         .route("/api/v1/mas/{ma}/{action}", post(control_ma))

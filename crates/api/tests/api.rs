@@ -1,9 +1,13 @@
-//! The API over a real (loopback) socket: the token is required, and a
-//! queue request reaches the service's command channel.
+//! The API over a real (loopback) socket: the token is required, a queue
+//! request and the controls reach the service's command channel, every
+//! error answers its status and stable code, and the event stream follows
+//! the service (Server-Sent Events, `lagged` for a follower that fell
+//! behind).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
-use autosync_service::Command;
+use autosync_api::ErrorCode;
+use autosync_service::{Command, Refusal, RefusalCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -68,15 +72,21 @@ async fn a_queue_request_with_the_token_should_reach_the_service() {
                     (ma.as_str(), profile.as_str(), by.as_str()),
                     ("hr", "delta-import", "api")
                 );
-                let _ = reply.send(Err("management agent `hr` is not there".into()));
+                let _ = reply.send(Err(Refusal::new(
+                    RefusalCode::UnknownMa,
+                    "management agent `hr` is not there",
+                )));
             }
             other => panic!("unexpected command {other:?}"),
         }
     });
     let answer = http(addr, request).await;
     answering.await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
-    assert!(answer.contains("is not there"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert_eq!(
+        json_body(&answer),
+        serde_json::json!({ "error": "management agent `hr` is not there", "code": "unknown-ma" })
+    );
 }
 
 #[test]
@@ -178,7 +188,7 @@ fn json_body(answer: &str) -> serde_json::Value {
 /// hands back what it asked.
 async fn answer_control(
     rx: &mut mpsc::UnboundedReceiver<Command>,
-    result: Result<String, String>,
+    result: Result<String, Refusal>,
 ) -> (autosync_service::Control, Option<String>, String) {
     match rx.recv().await.unwrap() {
         Command::Control {
@@ -230,21 +240,124 @@ async fn a_global_control_should_reach_the_service_without_an_ma_and_record_who_
 }
 
 #[tokio::test]
-async fn a_control_the_service_refuses_should_answer_400_with_its_reason() {
+async fn a_control_the_service_refuses_should_answer_its_code_and_reason() {
     let (addr, mut rx) = serve().await;
     let asking = tokio::spawn(http(addr, post("/api/v1/mas/hr/cancel", "secret", None)));
     let asked = answer_control(
         &mut rx,
-        Err("management agent `hr` is not running anything to cancel".into()),
+        Err(Refusal::new(
+            RefusalCode::NotRunning,
+            "management agent `hr` is not running anything to cancel",
+        )),
     )
     .await;
     assert_eq!(asked.0, autosync_service::Control::Cancel);
     let answer = asking.await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 409"), "{answer}");
     assert_eq!(
-        json_body(&answer)["error"],
-        "management agent `hr` is not running anything to cancel"
+        json_body(&answer),
+        serde_json::json!({
+            "error": "management agent `hr` is not running anything to cancel",
+            "code": "not-running",
+        })
     );
+}
+
+/// Every refusal's status, by its code (README, API).
+fn expected_status(code: RefusalCode) -> u16 {
+    match code {
+        RefusalCode::UnknownMa | RefusalCode::UnknownProfile => 404,
+        RefusalCode::ServiceStopping => 503,
+        RefusalCode::Busy | RefusalCode::HeldByThreshold | RefusalCode::NotRunning => 409,
+        RefusalCode::MaDisabled
+        | RefusalCode::NothingToApprove
+        | RefusalCode::NothingToReject
+        | RefusalCode::NotInMaintenance
+        | RefusalCode::NeedsMa
+        | RefusalCode::GlobalOnly
+        | RefusalCode::EngineFailed
+        | RefusalCode::ReloadRefused => 400,
+    }
+}
+
+#[tokio::test]
+async fn every_refusal_should_answer_its_status_and_code_through_the_router() {
+    let (addr, mut rx) = serve().await;
+    for code in RefusalCode::ALL {
+        let asking = tokio::spawn(http(addr, post("/api/v1/mas/hr/stop", "secret", None)));
+        answer_control(&mut rx, Err(Refusal::new(code, format!("refused: {code}")))).await;
+        let answer = asking.await.unwrap();
+        let status = expected_status(code);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{code}: {answer}"
+        );
+        assert_eq!(
+            json_body(&answer),
+            serde_json::json!({ "error": format!("refused: {code}"), "code": code.as_str() }),
+            "{code}"
+        );
+        // A queue request's refusal answers the same way.
+        let body = r#"{"ma":"hr","profile":"export"}"#;
+        let asking = tokio::spawn(http(addr, post("/api/v1/queue", "secret", Some(body))));
+        match rx.recv().await.unwrap() {
+            Command::Queue { reply, .. } => reply.send(Err(Refusal::new(code, "no"))).unwrap(),
+            other => panic!("unexpected command {other:?}"),
+        }
+        let answer = asking.await.unwrap();
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{code}: {answer}"
+        );
+        assert_eq!(json_body(&answer)["code"], code.as_str());
+    }
+}
+
+#[test]
+fn the_error_codes_should_keep_their_names_and_statuses() {
+    // Programs match on these: a code once published keeps its name and
+    // its status. A new code is added here, never renamed.
+    let expected: [(&str, u16); 19] = [
+        ("unknown-ma", 404),
+        ("unknown-profile", 404),
+        ("held-by-threshold", 409),
+        ("ma-disabled", 400),
+        ("not-running", 409),
+        ("busy", 409),
+        ("nothing-to-approve", 400),
+        ("nothing-to-reject", 400),
+        ("not-in-maintenance", 400),
+        ("needs-ma", 400),
+        ("global-only", 400),
+        ("engine-failed", 400),
+        ("service-stopping", 503),
+        ("reload-refused", 400),
+        ("unauthorized", 401),
+        ("unknown-action", 404),
+        ("bad-body", 400),
+        ("reload-unavailable", 400),
+        ("events-unavailable", 400),
+    ];
+    let codes: Vec<(&str, u16)> = ErrorCode::ALL
+        .iter()
+        .map(|c| (c.as_str(), c.status().as_u16()))
+        .collect();
+    assert_eq!(codes, expected);
+    for code in ErrorCode::ALL {
+        assert_eq!(
+            serde_json::to_value(code).unwrap(),
+            serde_json::json!(code.as_str())
+        );
+        assert_eq!(ErrorCode::from_name(code.as_str()), Some(code));
+    }
+    // Every refusal of the service is an API code of the same name.
+    for code in RefusalCode::ALL {
+        assert_eq!(ErrorCode::from(code).as_str(), code.as_str());
+        assert_eq!(
+            ErrorCode::from(code).status().as_u16(),
+            expected_status(code)
+        );
+    }
 }
 
 #[tokio::test]
@@ -253,6 +366,7 @@ async fn an_unknown_action_should_answer_404_with_the_list_of_actions() {
     for path in ["/api/v1/mas/hr/explode", "/api/v1/explode"] {
         let answer = http(addr, post(path, "secret", None)).await;
         assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+        assert_eq!(json_body(&answer)["code"], "unknown-action");
         let error = json_body(&answer)["error"].as_str().unwrap().to_owned();
         assert!(error.contains("`explode`"), "{error}");
         for control in autosync_service::Control::ALL {
@@ -270,10 +384,12 @@ async fn a_control_asked_in_the_wrong_place_should_answer_400_without_reaching_t
     let (addr, mut rx) = serve().await;
     let answer = http(addr, post("/api/v1/cancel", "secret", None)).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(json_body(&answer)["code"], "needs-ma");
     let error = json_body(&answer)["error"].as_str().unwrap().to_owned();
     assert!(error.contains("needs a management agent"), "{error}");
     let answer = http(addr, post("/api/v1/mas/hr/maintenance", "secret", None)).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(json_body(&answer)["code"], "global-only");
     let error = json_body(&answer)["error"].as_str().unwrap().to_owned();
     assert!(error.contains("whole service"), "{error}");
     let answer = http(
@@ -282,6 +398,12 @@ async fn a_control_asked_in_the_wrong_place_should_answer_400_without_reaching_t
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(json_body(&answer)["code"], "bad-body");
+    for body in [r#"{"ma":"hr"}"#, "not json", ""] {
+        let answer = http(addr, post("/api/v1/queue", "secret", Some(body))).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{body}: {answer}");
+        assert_eq!(json_body(&answer)["code"], "bad-body", "{body}");
+    }
     assert!(
         rx.try_recv().is_err(),
         "a misplaced control reached the service"
@@ -291,9 +413,18 @@ async fn a_control_asked_in_the_wrong_place_should_answer_400_without_reaching_t
 #[tokio::test]
 async fn a_control_without_the_token_should_be_refused_before_anything_else() {
     let (addr, mut rx) = serve().await;
-    for path in ["/api/v1/mas/hr/stop", "/api/v1/stop", "/api/v1/explode"] {
+    for path in [
+        "/api/v1/mas/hr/stop",
+        "/api/v1/stop",
+        "/api/v1/explode",
+        "/api/v1/queue",
+    ] {
         let answer = http(addr, post(path, "guess", None)).await;
         assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        assert_eq!(
+            json_body(&answer),
+            serde_json::json!({ "error": "missing or wrong bearer token", "code": "unauthorized" })
+        );
         let no_token = http(
             addr,
             format!(
@@ -317,10 +448,12 @@ async fn a_control_while_the_service_stops_should_answer_503() {
     drop(rx.recv().await.unwrap());
     let answer = asking.await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert_eq!(json_body(&answer)["code"], "service-stopping");
     // The service is gone.
     drop(rx);
     let answer = http(addr, post("/api/v1/mas/hr/start", "secret", None)).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert_eq!(json_body(&answer)["code"], "service-stopping");
 }
 
 #[tokio::test]
@@ -330,13 +463,21 @@ async fn an_ma_name_that_is_not_url_safe_should_reach_the_service_as_typed() {
     assert_eq!(path, "/api/v1/mas/h%20r%2F%C3%A4/stop");
     let (addr, mut rx) = serve().await;
     let asking = tokio::spawn(http(addr, post(&path, "secret", None)));
-    let asked = answer_control(&mut rx, Err("no management agent named `h r/ä`".into())).await;
+    let asked = answer_control(
+        &mut rx,
+        Err(Refusal::new(
+            RefusalCode::UnknownMa,
+            "no management agent named `h r/ä`",
+        )),
+    )
+    .await;
     assert_eq!(
         asked,
         (Control::Stop, Some("h r/ä".to_owned()), "api".to_owned())
     );
     let answer = asking.await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert_eq!(json_body(&answer)["code"], "unknown-ma");
 }
 
 #[tokio::test]
@@ -373,6 +514,7 @@ async fn reload_should_answer_what_the_reload_said() {
     );
     let answer = http(addr, post("/api/v1/reload", "secret", None)).await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(json_body(&answer)["code"], "reload-refused");
     assert!(
         json_body(&answer)["error"]
             .as_str()
@@ -384,8 +526,235 @@ async fn reload_should_answer_what_the_reload_said() {
 }
 
 #[tokio::test]
-async fn reload_without_a_reloader_should_answer_404() {
+async fn reload_without_a_reloader_should_answer_reload_unavailable() {
     let (addr, _rx) = serve().await;
     let answer = http(addr, post("/api/v1/reload", "secret", None)).await;
-    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(json_body(&answer)["code"], "reload-unavailable");
+}
+
+/// One Server-Sent Event as the client reads it.
+#[derive(Debug, PartialEq)]
+struct Frame {
+    event: String,
+    id: Option<String>,
+    data: serde_json::Value,
+}
+
+/// A client of `GET /api/v1/events`: the head, then the frames of the
+/// chunked body as they come.
+struct EventsClient {
+    reader: tokio::io::BufReader<tokio::net::TcpStream>,
+    pending: String,
+}
+
+impl EventsClient {
+    /// Opens the stream; `Err` with the whole answer when it is refused.
+    async fn open(addr: std::net::SocketAddr, token: &str) -> Result<EventsClient, String> {
+        use tokio::io::AsyncBufReadExt;
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(
+                format!("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut reader = tokio::io::BufReader::new(stream);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            within(reader.read_line(&mut line)).await.unwrap();
+            head.push_str(&line);
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        if !head.starts_with("HTTP/1.1 200") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            within(reader.read_exact(&mut body)).await.unwrap();
+            return Err(format!("{head}{}", String::from_utf8(body).unwrap()));
+        }
+        assert!(head.contains("text/event-stream"), "{head}");
+        Ok(EventsClient {
+            reader,
+            pending: String::new(),
+        })
+    }
+
+    /// The next frame (keep-alive comments skipped); `None` when the
+    /// stream ended.
+    async fn next(&mut self) -> Option<Frame> {
+        use tokio::io::AsyncBufReadExt;
+        loop {
+            if let Some(end) = self.pending.find("\n\n") {
+                let block: String = self.pending.drain(..end + 2).collect();
+                let mut frame = Frame {
+                    event: String::new(),
+                    id: None,
+                    data: serde_json::Value::Null,
+                };
+                let mut any = false;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        frame.event = v.to_owned();
+                        any = true;
+                    } else if let Some(v) = line.strip_prefix("id: ") {
+                        frame.id = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        frame.data = serde_json::from_str(v).unwrap();
+                    }
+                }
+                if any {
+                    return Some(frame);
+                }
+                continue;
+            }
+            let mut size = String::new();
+            within(self.reader.read_line(&mut size)).await.unwrap();
+            let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if size == 0 {
+                return None;
+            }
+            let mut chunk = vec![0; size + 2];
+            within(self.reader.read_exact(&mut chunk)).await.unwrap();
+            chunk.truncate(size);
+            self.pending.push_str(&String::from_utf8(chunk).unwrap());
+        }
+    }
+}
+
+/// Awaits `f`, bounded (a bound, not a timing assertion).
+async fn within<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(std::time::Duration::from_secs(10), f)
+        .await
+        .expect("nothing came from the API within 10 s")
+}
+
+/// An API serving `feed`'s events (no reloader).
+async fn serve_events(feed: Option<autosync_service::EventFeed>) -> std::net::SocketAddr {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::mem::forget(rx);
+    let (listener, addr) = autosync_api::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let router = autosync_api::router_with(tx, "secret".into(), None, feed);
+    tokio::spawn(autosync_api::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    addr
+}
+
+fn published(seq: u64, event: autosync_service::ServiceEvent) -> autosync_service::Published {
+    autosync_service::Published { seq, event }
+}
+
+fn state_changed(ma: &str, to: autosync_service::MaStateName) -> autosync_service::ServiceEvent {
+    autosync_service::ServiceEvent::StateChanged {
+        at: at(),
+        ma: ma.into(),
+        from: None,
+        to: Some(to),
+        detail: None,
+    }
+}
+
+/// A fixed time.
+fn at() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::UNIX_EPOCH
+}
+
+#[tokio::test]
+async fn the_event_stream_should_send_each_event_with_its_type_number_and_json_and_end_with_the_service()
+ {
+    use autosync_service::{MaStateName, ServiceEvent, ServiceState};
+    let (sender, _) = tokio::sync::broadcast::channel(16);
+    let addr = serve_events(Some(autosync_service::EventFeed::new(&sender))).await;
+    let mut client = EventsClient::open(addr, "secret").await.unwrap();
+    let sent = [
+        published(
+            1,
+            ServiceEvent::Service {
+                at: at(),
+                state: ServiceState::Started,
+            },
+        ),
+        published(2, state_changed("hr", MaStateName::Idle)),
+        published(3, state_changed("hr", MaStateName::Running)),
+    ];
+    for p in &sent {
+        sender.send(p.clone()).unwrap();
+    }
+    for p in &sent {
+        let frame = client.next().await.unwrap();
+        assert_eq!(frame.event, p.event.kind());
+        assert_eq!(frame.id, Some(p.seq.to_string()));
+        assert_eq!(frame.data, serde_json::to_value(p).unwrap());
+        assert_eq!(frame.data["type"], p.event.kind());
+    }
+    // The service stops: the stream ends.
+    drop(sender);
+    assert_eq!(client.next().await, None);
+}
+
+#[tokio::test]
+async fn a_follower_that_falls_behind_should_be_told_how_many_events_it_missed_and_go_on() {
+    use autosync_service::MaStateName;
+    let (sender, _) = tokio::sync::broadcast::channel(4);
+    let addr = serve_events(Some(autosync_service::EventFeed::new(&sender))).await;
+    let mut client = EventsClient::open(addr, "secret").await.unwrap();
+    // Ten at once, on this one thread: the API's receiver keeps only four.
+    for seq in 1..=10 {
+        sender
+            .send(published(seq, state_changed("hr", MaStateName::Idle)))
+            .unwrap();
+    }
+    let lagged = client.next().await.unwrap();
+    assert_eq!(
+        lagged,
+        Frame {
+            event: "lagged".into(),
+            id: None,
+            data: serde_json::json!({ "type": "lagged", "missed": 6 }),
+        }
+    );
+    for seq in 7..=10 {
+        let frame = client.next().await.unwrap();
+        assert_eq!(frame.id, Some(seq.to_string()));
+    }
+    // And the stream goes on.
+    sender
+        .send(published(11, state_changed("hr", MaStateName::Running)))
+        .unwrap();
+    assert_eq!(client.next().await.unwrap().id, Some("11".into()));
+}
+
+#[tokio::test]
+async fn the_event_stream_should_be_refused_without_the_token_a_feed_or_a_running_service() {
+    let (sender, _) = tokio::sync::broadcast::channel(4);
+    let feed = autosync_service::EventFeed::new(&sender);
+    let addr = serve_events(Some(feed.clone())).await;
+    let answer = EventsClient::open(addr, "guess").await.err().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert_eq!(json_body(&answer)["code"], "unauthorized");
+    // The service has stopped.
+    drop(sender);
+    let answer = EventsClient::open(addr, "secret").await.err().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert_eq!(json_body(&answer)["code"], "service-stopping");
+    // An API without the service's events.
+    let addr = serve_events(None).await;
+    let answer = EventsClient::open(addr, "secret").await.err().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(json_body(&answer)["code"], "events-unavailable");
 }

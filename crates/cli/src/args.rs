@@ -78,6 +78,20 @@ pub enum Command {
     /// Maintenance mode of the running service: `on`, no run starts (running
     /// ones finish, triggers still queue); `off`, runs start again.
     Maintenance(MaintenanceArgs),
+    /// Follow the running service's events (runs queued, started, their
+    /// progress and end, MAs' state changes, notices), one line each,
+    /// until interrupted or the service stops.
+    Events(EventsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Print each event as its JSON (one object a line) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit after this many events (for scripts and tests).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
 }
 
 #[derive(Debug, Args)]

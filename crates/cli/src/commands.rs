@@ -34,6 +34,7 @@ pub fn dispatch(cli: &Cli) -> Result<Code, Failure> {
         Command::Resume(a) => control(cli, Control::Resume, a.ma.as_deref(), a.json),
         Command::Reject(a) => crate::control::reject(cli, a),
         Command::Maintenance(a) => crate::control::maintenance(cli, a.mode, a.json),
+        Command::Events(a) => crate::events::events(cli, a),
     }
 }
 
@@ -75,10 +76,9 @@ fn check_ma(system: &SystemDef, ma: &str) -> Result<(), Failure> {
     if system.ma(ma).is_some() {
         return Ok(());
     }
-    let names: Vec<&str> = system.mas.iter().map(|m| m.name.as_str()).collect();
-    Err(Failure::Usage(format!(
-        "no management agent named `{ma}` in the configuration (there are: {})",
-        names.join(", ")
+    let names = system.mas.iter().map(|m| m.name.as_str());
+    Err(Failure::Usage(autosync_model::suggest::unknown_ma(
+        ma, names,
     )))
 }
 
@@ -115,11 +115,11 @@ fn run_profile(cli: &Cli, a: &RunProfileArgs) -> Result<Code, Failure> {
         .ma(&a.ma)
         .ok_or_else(|| Failure::Usage(a.ma.clone()))?;
     if ma.profile(&a.profile).is_none() {
-        return Err(Failure::Usage(format!(
-            "management agent `{}` has no run profile `{}` (it has: {})",
-            a.ma,
-            a.profile,
-            ma.profile_names().join(", ")
+        let names = ma.profile_names();
+        return Err(Failure::Usage(autosync_model::suggest::unknown_profile(
+            &a.ma,
+            &a.profile,
+            names.iter().map(String::as_str),
         )));
     }
     let sink = progress::sink(a.no_progress || a.json);

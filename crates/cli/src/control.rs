@@ -14,7 +14,8 @@ use crate::args::{ApproveArgs, Cli, MaControlArgs, OnOff, QueueArgs};
 use crate::exit::{Code, Failure};
 use crate::locate::Located;
 use anyhow::Context as _;
-use autosync_api::{ApiFile, ControlAnswer, ControlBody, QueueAnswer, QueueBody};
+use autosync_api::{ApiFile, ControlAnswer, ControlBody, ErrorCode, QueueAnswer, QueueBody};
+use autosync_controller::machine::Refusal;
 use autosync_controller::{PushOutcome, Request};
 use autosync_model::RunReason;
 use autosync_service::{
@@ -24,7 +25,7 @@ use autosync_service::{
 use std::fmt::Write as _;
 
 /// An agent that hands back error statuses as answers.
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -64,15 +65,32 @@ fn call(api: &ApiFile, path: &str, body: Option<String>) -> Option<Result<(u16, 
     }
 }
 
-fn api_error(code: u16, text: &str) -> Failure {
-    let message = serde_json::from_str::<serde_json::Value>(text)
-        .ok()
+/// The failure an API error answer stands for: a refusal (a 4xx with the
+/// service's reason) is a usage failure, exit 2; a wrong token, a service
+/// that is stopping or anything else is a failure, exit 4. The `code`
+/// decides; an older service's answer without one, its status.
+pub(crate) fn api_error(status: u16, text: &str) -> Failure {
+    let body = serde_json::from_str::<serde_json::Value>(text).ok();
+    let message = body
+        .as_ref()
         .and_then(|v| v["error"].as_str().map(str::to_owned))
         .unwrap_or_else(|| text.to_owned());
-    if code == 400 {
+    let code = body
+        .as_ref()
+        .and_then(|v| v["code"].as_str())
+        .and_then(ErrorCode::from_name);
+    let refused = match code {
+        Some(ErrorCode::Unauthorized | ErrorCode::ServiceStopping) => false,
+        Some(_) => (400..500).contains(&status),
+        None => status == 400,
+    };
+    if refused {
         Failure::Usage(message)
     } else {
-        Failure::Other(anyhow::anyhow!("the API answered {code}: {message}"))
+        let code = code.map(|c| format!(" {c}")).unwrap_or_default();
+        Failure::Other(anyhow::anyhow!(
+            "the API answered {status}{code}: {message}"
+        ))
     }
 }
 
@@ -305,22 +323,14 @@ fn queue_in_store(located: Located, body: QueueBody) -> Result<QueueAnswer, Fail
     let (loaded, registry) = located.into_loaded()?;
     let config =
         controller_config(&loaded, &registry).map_err(|d| Failure::Config(loaded.error(d)))?;
+    // The service's own refusals, word for word.
     let Some(ma) = config.mas.get(&body.ma) else {
-        let names: Vec<&str> = config.mas.keys().map(String::as_str).collect();
-        return Err(Failure::Usage(format!(
-            "no management agent named `{}` in the configuration (there are: {})",
-            body.ma,
-            names.join(", ")
-        )));
+        let names = config.mas.keys().map(String::as_str);
+        return Err(Failure::Usage(Refusal::unknown_ma(&body.ma, names).message));
     };
     if ma.info.steps(&body.profile).is_none() {
-        let names: Vec<&str> = ma.info.profiles.keys().map(String::as_str).collect();
-        return Err(Failure::Usage(format!(
-            "management agent `{}` has no run profile `{}` (it has: {})",
-            body.ma,
-            body.profile,
-            names.join(", ")
-        )));
+        let refusal = Refusal::unknown_profile(&body.ma, &body.profile, &ma.info);
+        return Err(Failure::Usage(refusal.message));
     }
     // A service that runs without a reachable API would overwrite the
     // queue saved here with its own: refuse rather than lose the request.

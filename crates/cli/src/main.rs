@@ -10,6 +10,7 @@ mod commands;
 mod control;
 mod cs_delete;
 mod discover;
+mod events;
 mod exit;
 mod locate;
 mod private_file;

@@ -96,6 +96,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
                 a.api,
                 &api_file,
                 service.commands(),
+                service.events(),
                 reloader.clone(),
                 token.clone(),
             )
@@ -139,6 +140,7 @@ async fn start_api(
     addr: std::net::SocketAddr,
     api_file: &std::path::Path,
     commands: tokio::sync::mpsc::UnboundedSender<autosync_service::Command>,
+    events: autosync_service::EventFeed,
     reloader: Reloader,
     stop: CancellationToken,
 ) -> Result<(), Failure> {
@@ -162,7 +164,7 @@ async fn start_api(
         let reloader = reloader.clone();
         Box::pin(async move { reloader.reload().await })
     });
-    let router = autosync_api::router_with_reload(commands, token, reload);
+    let router = autosync_api::router_with(commands, token, Some(reload), Some(events));
     tokio::spawn(async move {
         if let Err(e) =
             autosync_api::serve(listener, router, async move { stop.cancelled().await }).await

@@ -11,6 +11,7 @@ mod cli {
     mod controls;
     mod crash;
     mod discover;
+    mod events;
     mod operator;
     mod quickstart;
     mod reload;

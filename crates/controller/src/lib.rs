@@ -29,7 +29,9 @@ pub use engine_api::{
     CancelFlag, CsState, EngineCallError, MaInfo, ProgressState, RunProgress, SyncEngine,
     has_sync_step,
 };
-pub use machine::{Effect, Event, Machine, MachineConfig};
+pub use machine::{
+    Effect, Event, Machine, MachineConfig, Published, Refusal, RefusalCode, ServiceEvent,
+};
 pub use profiles::{
     FollowUpKind, ProfileError, ProfileOverrides, ResolvedProfiles, resolve_profiles,
 };

@@ -7,14 +7,14 @@ use autosync_store::StoreError;
 /// Why the engine could not start or record a run.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("unknown management agent `{name}`{}; the management agents are: {}", did_you_mean(.suggestion), .known.join(", "))]
+    #[error("{}", autosync_model::suggest::unknown_ma(.name, .known.iter().map(String::as_str)))]
     UnknownMa {
         name: String,
         suggestion: Option<String>,
         known: Vec<String>,
     },
 
-    #[error("management agent `{ma}` has no run profile `{profile}`{}; its run profiles are: {}", did_you_mean(.suggestion), .known.join(", "))]
+    #[error("{}", autosync_model::suggest::unknown_profile(.ma, .profile, .known.iter().map(String::as_str)))]
     UnknownProfile {
         ma: String,
         profile: String,
@@ -33,11 +33,4 @@ pub enum EngineError {
 
     #[error("store: {0}")]
     Store(#[from] StoreError),
-}
-
-fn did_you_mean(suggestion: &Option<String>) -> String {
-    match suggestion {
-        Some(s) => format!(" (did you mean `{s}`?)"),
-        None => String::new(),
-    }
 }

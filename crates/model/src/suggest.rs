@@ -69,9 +69,49 @@ pub fn list(candidates: &[&str]) -> String {
     shown.join(", ")
 }
 
+/// The one sentence for an unknown management agent, wherever it is
+/// named (the CLI, the service, the engine, the API): the closest name,
+/// else every name in alphabetical order.
+pub fn unknown_ma<'a>(ma: &str, names: impl IntoIterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = names.into_iter().collect();
+    names.sort_unstable();
+    format!("no management agent named `{ma}` ({})", hint(ma, &names))
+}
+
+/// The one sentence for a run profile `ma` does not have: the closest
+/// name, else every profile of the MA in alphabetical order.
+pub fn unknown_profile<'a>(
+    ma: &str,
+    profile: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) -> String {
+    let mut names: Vec<&str> = names.into_iter().collect();
+    names.sort_unstable();
+    format!(
+        "management agent `{ma}` has no run profile `{profile}` ({})",
+        hint(profile, &names)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_names_are_said_one_way_with_a_suggestion_or_the_sorted_list() {
+        assert_eq!(
+            unknown_ma("hrr", ["hr", "app"]),
+            "no management agent named `hrr` (did you mean `hr`?)"
+        );
+        assert_eq!(
+            unknown_ma("payroll", ["hr", "app"]),
+            "no management agent named `payroll` (one of: `app`, `hr`)"
+        );
+        assert_eq!(
+            unknown_profile("hr", "delta-imprt", ["full-import", "delta-import"]),
+            "management agent `hr` has no run profile `delta-imprt` (did you mean `delta-import`?)"
+        );
+    }
 
     #[test]
     fn closest_should_prefer_a_case_only_difference() {

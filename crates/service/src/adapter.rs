@@ -108,9 +108,7 @@ impl SyncEngine for EngineAdapter {
             Err(RejectError::Discard(DiscardError::Running { ma })) => {
                 Err(EngineCallError::AlreadyRunning { ma })
             }
-            Err(e @ RejectError::Nothing { .. }) => Err(EngineCallError::Failed {
-                message: e.to_string(),
-            }),
+            Err(RejectError::Nothing { ma }) => Err(EngineCallError::NothingWaits { ma }),
         }
     }
 

@@ -3,9 +3,11 @@
 //! runs and the answers of blocking work, operators' commands, the timer
 //! the machine asked for), hands each to [`Machine::handle`] with the time,
 //! and carries out the effects it returns ([`Executor::carry_out`], the one
-//! place every effect passes: an event stream is one line there). Every
-//! engine and store call runs on a blocking thread; a status request is
-//! answered from the machine's memory.
+//! place every effect passes). What the machine publishes is numbered and
+//! broadcast to the service's followers; while runs are in progress their
+//! progress is sampled about once a second for the machine to publish what
+//! moved. Every engine and store call runs on a blocking thread; a status
+//! request is answered from the machine's memory.
 
 use crate::config::ControllerConfig;
 use crate::jobs;
@@ -14,7 +16,7 @@ use crate::persister::Persister;
 use crate::wiring::Command;
 use crate::wiring::{machine_config, request_of, trigger_states};
 use autosync_controller::machine::{
-    Answer, Effect, Event, Machine, Notice, Options, ReplyId, Startup, Summary,
+    Answer, Effect, Event, Machine, Options, Published, Refusal, ReplyId, Startup, Summary,
 };
 use autosync_controller::{
     CancelFlag, PushOutcome, QueuedRequest, Request, RunProgress, SyncEngine,
@@ -25,7 +27,8 @@ use autosync_triggers::{BuildContext, TriggerDeps, TriggerEvent, TriggerSet};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -35,10 +38,15 @@ struct RunHandle {
     progress: RunProgress,
 }
 
+/// How often the progress of the runs in progress is sampled.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
 /// A caller waiting for the machine's answer.
 enum Waiter {
-    Queue(oneshot::Sender<Result<PushOutcome, String>>),
-    Done(oneshot::Sender<Result<String, String>>),
+    Queue(oneshot::Sender<Result<PushOutcome, Refusal>>),
+    Done(oneshot::Sender<Result<String, Refusal>>),
+    /// A reload's caller, which takes the refusal's sentence.
+    Reload(oneshot::Sender<Result<String, String>>),
 }
 
 /// The shell's state: the machine, and what carries out its effects.
@@ -56,6 +64,11 @@ pub(crate) struct Executor {
     answers: mpsc::UnboundedSender<Event>,
     notices: mpsc::UnboundedSender<NotifierMessage>,
     persister: Persister,
+    /// Where what the machine publishes goes, and the last number given.
+    events: broadcast::Sender<Published>,
+    seq: u64,
+    /// When the progress of the runs is sampled next (only while one runs).
+    sample_at: Option<Instant>,
     wake: Option<DateTime<Utc>>,
     shutdown: CancellationToken,
     once: bool,
@@ -69,6 +82,7 @@ impl Executor {
         once: bool,
         notices: mpsc::UnboundedSender<NotifierMessage>,
         answers: mpsc::UnboundedSender<Event>,
+        events: broadcast::Sender<Published>,
     ) -> Executor {
         let seed = u64::from(Utc::now().timestamp_subsec_nanos()) ^ u64::from(std::process::id());
         let machine = Machine::new(machine_config(&config), Options { once, seed });
@@ -85,6 +99,9 @@ impl Executor {
             last_reply: 0,
             answers,
             notices,
+            events,
+            seq: 0,
+            sample_at: None,
             wake: None,
             shutdown: CancellationToken::new(),
             once,
@@ -124,12 +141,29 @@ impl Executor {
                 continue;
             }
             let wake = self.wake.map(instant_of);
+            // Progress is sampled only while something runs: an idle
+            // service keeps no timer.
+            if self.runs.is_empty() {
+                self.sample_at = None;
+            } else if self.sample_at.is_none() {
+                self.sample_at = Some(Instant::now() + PROGRESS_EVERY);
+            }
+            let sample = self.sample_at;
             tokio::select! {
                 Some(event) = answers.recv() => self.dispatch(event).await,
                 Some(event) = events.recv() => self.dispatch(trigger_event(event)).await,
                 Some(command) = commands.recv() => self.command(command).await,
                 _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
                     self.dispatch(Event::Tick).await;
+                }
+                _ = tokio::time::sleep_until(sample.unwrap_or_else(Instant::now)), if sample.is_some() => {
+                    self.sample_at = None;
+                    let progress = self
+                        .runs
+                        .iter()
+                        .map(|(ma, run)| (ma.clone(), run.progress.get()))
+                        .collect();
+                    self.dispatch(Event::Progress(progress)).await;
                 }
                 _ = shutdown.cancelled(), if !stopping => {
                     stopping = true;
@@ -170,6 +204,15 @@ impl Executor {
                 Effect::Notify(notice) => {
                     let _ = self.notices.send(NotifierMessage::Notice(notice));
                 }
+                Effect::Publish(event) => {
+                    // Never waits: a follower that lags loses the oldest
+                    // events (and is told how many); none listening is fine.
+                    self.seq += 1;
+                    let _ = self.events.send(Published {
+                        seq: self.seq,
+                        event,
+                    });
+                }
                 Effect::CheckApproval { reply, ma } => {
                     let store = self.store.clone();
                     self.blocking(move || jobs::check_approval(store.as_ref(), reply, ma));
@@ -181,7 +224,7 @@ impl Executor {
                 } => {
                     let engine = self.engine.clone();
                     self.blocking(move || {
-                        let result = engine.approve(&ma).map_err(|e| e.to_string());
+                        let result = engine.approve(&ma);
                         Event::Approved {
                             reply,
                             ma,
@@ -258,14 +301,14 @@ impl Executor {
             .get(&request.ma)
             .map(|m| m.hooks.clone())
             .unwrap_or_default();
-        let notices = self.notices.clone();
+        let answers = self.answers.clone();
         self.blocking(move || {
             let hook_error = |e: crate::hooks::HookError| {
                 tracing::warn!("{e}");
-                let _ = notices.send(NotifierMessage::Notice(Notice::HookError {
+                let _ = answers.send(Event::HookFailed {
                     ma: e.ma.clone(),
                     message: e.to_string(),
-                }));
+                });
             };
             let end = jobs::run_request(
                 engine.as_ref(),
@@ -291,6 +334,9 @@ impl Executor {
             }
             (Waiter::Done(tx), Answer::Done(a)) => {
                 let _ = tx.send(a);
+            }
+            (Waiter::Reload(tx), Answer::Done(a)) => {
+                let _ = tx.send(a.map_err(|refusal| refusal.message));
             }
             _ => tracing::error!("an answer of the wrong kind; the caller gets none"),
         };
@@ -361,7 +407,7 @@ impl Executor {
                 config,
                 reply,
             } => {
-                let reply = self.waiter(Waiter::Done(reply));
+                let reply = self.waiter(Waiter::Reload(reply));
                 let machine = Box::new(machine_config(&config));
                 // Notification settings take effect with the rest; repeats
                 // already suppressed stay suppressed.

@@ -178,17 +178,14 @@ pub(crate) fn reject(
     reply: ReplyId,
     ma: String,
 ) -> Event {
-    let result = engine
-        .reject(&ma)
-        .map_err(|e| e.to_string())
-        .map(|message| {
-            let pending = store
-                .read()
-                .and_then(|mut r| r.cs_counts(&ma))
-                .map(|c| c.pending_import)
-                .unwrap_or(0);
-            (message, pending)
-        });
+    let result = engine.reject(&ma).map(|message| {
+        let pending = store
+            .read()
+            .and_then(|mut r| r.cs_counts(&ma))
+            .map(|c| c.pending_import)
+            .unwrap_or(0);
+        (message, pending)
+    });
     Event::Rejected { reply, ma, result }
 }
 

@@ -10,12 +10,14 @@
 //!   through the connector registry), made into default triggers and
 //!   given to the triggers that use it;
 //! - `executor`: the event loop: events in, the machine's effects carried
-//!   out (`jobs` on blocking threads, `persister` writing the state);
+//!   out (`jobs` on blocking threads, `persister` writing the state, what
+//!   the machine publishes numbered and broadcast);
 //!   `wiring`: the commands and the machine's view of the configuration;
 //! - [`persist`]: the controller's state in the store's meta table;
 //! - [`status`]: per-MA state and queue, from the service or the store;
 //! - [`service`]: [`Service`], start-up (reconciliation, changes made while
-//!   stopped), triggers, the executor, and graceful stop;
+//!   stopped), triggers, the executor, and graceful stop; its published
+//!   events ([`Service::subscribe`], [`EventFeed`]);
 //! - [`service_lease`]: one service per store, across hosts;
 //! - [`reload`]: [`Reloader`], a new configuration loaded, validated and
 //!   built beside the running one, then handed to the service (SIGHUP and
@@ -37,12 +39,15 @@ pub mod status;
 mod wiring;
 
 pub use adapter::EngineAdapter;
-pub use autosync_controller::machine::Summary;
+pub use autosync_controller::machine::{
+    MaStateName, NoticeKind, Published, Refusal, RefusalCode, RunCounts, ServiceEvent,
+    ServiceState, Summary,
+};
 pub use autosync_controller::{Control, PushOutcome, SyncEngine};
 pub use config::{ControllerConfig, MaControllerConfig, controller_config};
 pub use persist::{PersistedState, STATE_KEY};
 pub use reload::Reloader;
-pub use service::{Service, ServiceError};
+pub use service::{EVENTS_KEPT, EventFeed, Service, ServiceError};
 pub use service_lease::{ServiceLease, ServiceLeaseError};
 pub use status::{MaStateView, MaStatus, Status, status_from_store, status_from_store_alone};
 pub use tokio_util::sync::CancellationToken;

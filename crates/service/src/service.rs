@@ -9,7 +9,7 @@ use crate::persist::{self, PersistError};
 use crate::wiring::{Command, request_of, trigger_states};
 use autosync_connector::ScriptFunction;
 use autosync_controller::SyncEngine;
-use autosync_controller::machine::{Startup, Summary};
+use autosync_controller::machine::{Published, Startup, Summary};
 use autosync_model::{RunRecord, RunStatus};
 use autosync_store::Store;
 use autosync_triggers::{
@@ -19,8 +19,32 @@ use autosync_triggers::{
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
+
+/// How many published events the broadcast keeps for a follower that has
+/// not read them yet; one further behind loses the oldest.
+pub const EVENTS_KEPT: usize = 1024;
+
+/// Subscribes to the events a service publishes (its API's
+/// `GET /api/v1/events`). Cloneable; it does not keep the stream open:
+/// once the service has stopped, [`EventFeed::subscribe`] gives `None`
+/// and the receivers already given end after the last event.
+#[derive(Clone, Debug)]
+pub struct EventFeed(broadcast::WeakSender<Published>);
+
+impl EventFeed {
+    /// The feed of `sender`'s events.
+    pub fn new(sender: &broadcast::Sender<Published>) -> EventFeed {
+        EventFeed(sender.downgrade())
+    }
+
+    /// A receiver of the events published from now on; `None` once the
+    /// service has stopped.
+    pub fn subscribe(&self) -> Option<broadcast::Receiver<Published>> {
+        self.0.upgrade().map(|sender| sender.subscribe())
+    }
+}
 
 /// Why the service could not run.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +83,8 @@ pub struct Service {
     shutdown: CancellationToken,
     commands_tx: mpsc::UnboundedSender<Command>,
     commands_rx: mpsc::UnboundedReceiver<Command>,
+    /// Where the executor publishes; it owns it once running.
+    events: broadcast::Sender<Published>,
 }
 
 impl std::fmt::Debug for Service {
@@ -88,6 +114,7 @@ impl Service {
         config: ControllerConfig,
     ) -> Service {
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(EVENTS_KEPT);
         Service {
             engine,
             store,
@@ -95,6 +122,7 @@ impl Service {
             shutdown: CancellationToken::new(),
             commands_tx,
             commands_rx,
+            events,
         }
     }
 
@@ -106,6 +134,19 @@ impl Service {
     /// Where operator commands go.
     pub fn commands(&self) -> mpsc::UnboundedSender<Command> {
         self.commands_tx.clone()
+    }
+
+    /// A receiver of every event the service publishes from now on (take
+    /// it before [`Service::run`] to see the start). A receiver that falls
+    /// more than [`EVENTS_KEPT`] events behind loses the oldest and is
+    /// told how many (`RecvError::Lagged`); the service never waits for it.
+    pub fn subscribe(&self) -> broadcast::Receiver<Published> {
+        self.events.subscribe()
+    }
+
+    /// A handle that subscribes while the service runs (for the API).
+    pub fn events(&self) -> EventFeed {
+        EventFeed::new(&self.events)
     }
 
     /// Builds every MA's triggers with their persisted states.
@@ -221,6 +262,7 @@ impl Service {
             shutdown,
             commands_tx,
             commands_rx,
+            events,
         } = self;
         drop(commands_tx);
         let (notices, notifier) =
@@ -238,7 +280,7 @@ impl Service {
         .await
         .map_err(|e| ServiceError::Startup(e.to_string()))?;
         let (answers_tx, answers_rx) = mpsc::unbounded_channel();
-        let summary = Executor::new(engine, store, config, once, notices, answers_tx)
+        let summary = Executor::new(engine, store, config, once, notices, answers_tx, events)
             .with_triggers(std::mem::take(&mut sets), deps)
             .run(startup, events_rx, commands_rx, answers_rx, shutdown)
             .await;

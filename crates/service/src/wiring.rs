@@ -4,7 +4,7 @@
 
 use crate::config::ControllerConfig;
 use crate::status::Status;
-use autosync_controller::machine::{MaConfig, MachineConfig};
+use autosync_controller::machine::{MaConfig, MachineConfig, Refusal};
 use autosync_controller::{PushOutcome, Request, SyncEngine};
 use autosync_triggers::{TriggerRequest, TriggerState};
 use std::collections::BTreeMap;
@@ -20,18 +20,19 @@ pub enum Command {
         exclusive: bool,
         run_immediate: bool,
         by: String,
-        reply: oneshot::Sender<Result<PushOutcome, String>>,
+        reply: oneshot::Sender<Result<PushOutcome, Refusal>>,
     },
     /// Every MA's state and queue (from memory).
     Status { reply: oneshot::Sender<Status> },
     /// An operator's control (start, stop, cancel, clear-queue, pause,
     /// resume, approve, reject, maintenance) on one MA or, with `ma: None`,
-    /// on every MA / the whole service. The reply says what was done.
+    /// on every MA / the whole service. The reply says what was done, or
+    /// why it was refused.
     Control {
         action: crate::Control,
         ma: Option<String>,
         by: String,
-        reply: oneshot::Sender<Result<String, String>>,
+        reply: oneshot::Sender<Result<String, Refusal>>,
     },
     /// A new configuration was loaded and validated (and its engine built):
     /// switch to it. Running profiles finish on the engine they started on;

@@ -101,10 +101,10 @@ fn check_known_profile(
         index,
         kind: kind.to_owned(),
         key: "profile".into(),
-        message: format!(
-            "MA `{}` has no run profile `{profile}` (it has: {})",
+        message: autosync_model::suggest::unknown_profile(
             ctx.ma,
-            ctx.profiles.join(", ")
+            profile,
+            ctx.profiles.iter().map(String::as_str),
         ),
     })
 }

@@ -186,7 +186,7 @@ fn a_trigger_asking_for_a_profile_the_ma_does_not_have_should_be_rejected() {
     assert!(
         errors[0]
             .message
-            .contains("has no run profile `delta-imprt` (it has: delta-import, full-import)"),
+            .contains("has no run profile `delta-imprt` (did you mean `delta-import`?)"),
         "{}",
         errors[0]
     );

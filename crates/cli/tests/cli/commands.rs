@@ -379,7 +379,15 @@ fn unknown_management_agent_should_be_a_usage_error_listing_the_known_ones() {
     let out = w.run(&["run-profile", "hrr", "full-import"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("`hrr`") && err.contains("hr, dir"), "{err}");
+    assert!(
+        err.contains("`hrr`") && err.contains("did you mean `hr`?"),
+        "{err}"
+    );
+    // Too far from any name: the list, in alphabetical order.
+    let out = w.run(&["run-profile", "payroll", "full-import"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("one of: `dir`, `hr`"), "{err}");
     let out = w.run(&["mv", "--filter", "nonsense"]);
     assert_eq!(out.status.code(), Some(2));
 }

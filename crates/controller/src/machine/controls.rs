@@ -5,8 +5,11 @@
 //! wrong.
 
 use super::state::Since;
-use super::{Answer, Effect, Machine, ReplyId, Stops, count_mas};
+use super::{
+    Answer, Effect, Machine, Refusal, RefusalCode, ReplyId, ServiceEvent, Stops, count_mas,
+};
 use crate::control::Control;
+use crate::engine_api::EngineCallError;
 use crate::request::Request;
 use crate::scheduler::MaState;
 use autosync_model::RunReason;
@@ -16,6 +19,17 @@ impl Machine {
     /// A trigger's request: queued, or deferred while the MA's triggers
     /// are paused.
     pub(super) fn trigger_request(&mut self, request: Request, now: DateTime<Utc>) {
+        let paused = self.state.mas.get(&request.ma).is_some_and(|c| c.paused);
+        self.publish(ServiceEvent::TriggerFired {
+            at: now,
+            ma: request.ma.clone(),
+            trigger: match &request.reason {
+                RunReason::Trigger { trigger } => trigger.clone(),
+                other => other.to_string(),
+            },
+            profile: request.profile.clone(),
+            deferred: paused,
+        });
         let control = self.control_of(&request.ma);
         if control.paused {
             if !control
@@ -37,10 +51,13 @@ impl Machine {
     pub(super) fn queue(&mut self, reply: ReplyId, request: Request, now: DateTime<Utc>) {
         let (ma, profile) = (request.ma.clone(), request.profile.clone());
         let answer = match self.config.mas.get(&ma) {
-            None => Err(format!("no management agent named `{ma}`")),
-            Some(m) if m.info.steps(&profile).is_none() => Err(format!(
-                "management agent `{ma}` has no run profile `{profile}`"
+            None => Err(Refusal::unknown_ma(
+                &ma,
+                self.config.mas.keys().map(String::as_str),
             )),
+            Some(m) if m.info.steps(&profile).is_none() => {
+                Err(Refusal::unknown_profile(&ma, &profile, &m.info))
+            }
             Some(m)
                 if m.info.has_sync(&profile)
                     && self
@@ -49,38 +66,42 @@ impl Machine {
                         .get(&ma)
                         .is_some_and(|c| c.threshold.is_some()) =>
             {
-                Err(format!(
-                    "`{ma}` waits for an operator: an import went over a staging threshold, so its syncs are held; `autosync approve {ma}` lets the staged changes flow, `autosync reject {ma}` discards them"
+                Err(Refusal::new(
+                    RefusalCode::HeldByThreshold,
+                    format!(
+                        "`{ma}` waits for an operator: an import went over a staging threshold, so its syncs are held; `autosync approve {ma}` lets the staged changes flow, `autosync reject {ma}` discards them"
+                    ),
                 ))
             }
             Some(_) => {
                 self.retry_now_if_unavailable(&ma);
-                self.push(vec![request], now)
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| "nothing queued".to_owned())
+                self.push(vec![request], now).into_iter().next().ok_or_else(|| {
+                    Refusal::new(
+                        RefusalCode::HeldByThreshold,
+                        format!("`{ma}` waits for an operator: the request is held with its staging threshold"),
+                    )
+                })
             }
         };
         self.reply(reply, Answer::Queued(answer));
     }
 
     /// The MAs an action applies to: the one named, or every MA.
-    fn targets(&self, action: Control, ma: Option<&str>) -> Result<Vec<String>, String> {
+    fn targets(&self, action: Control, ma: Option<&str>) -> Result<Vec<String>, Refusal> {
         match ma {
-            Some(_) if action.global_only() => Err(format!(
-                "`{action}` applies to the whole service, not to one management agent"
+            Some(_) if action.global_only() => Err(Refusal::new(
+                RefusalCode::GlobalOnly,
+                format!("`{action}` applies to the whole service, not to one management agent"),
             )),
             Some(name) if self.config.mas.contains_key(name) => Ok(vec![name.to_owned()]),
-            Some(name) => Err(format!(
-                "no management agent named `{name}` (management agents: {})",
-                self.config
-                    .mas
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
+            Some(name) => Err(Refusal::unknown_ma(
+                name,
+                self.config.mas.keys().map(String::as_str),
             )),
-            None if action.needs_ma() => Err(format!("`{action}` needs a management agent")),
+            None if action.needs_ma() => Err(Refusal::new(
+                RefusalCode::NeedsMa,
+                format!("`{action}` needs a management agent"),
+            )),
             None => Ok(self.config.mas.keys().cloned().collect()),
         }
     }
@@ -107,9 +128,12 @@ impl Machine {
                 Control::Reject => {
                     let one = targets.into_iter().next().unwrap_or_default();
                     match self.active.get(&one) {
-                        Some(a) => Err(format!(
-                            "`{one}` is running `{}`; reject again when it ends",
-                            a.request.profile
+                        Some(a) => Err(Refusal::new(
+                            RefusalCode::Busy,
+                            format!(
+                                "`{one}` is running `{}`; reject again when it ends",
+                                a.request.profile
+                            ),
                         )),
                         None => {
                             self.chores.calls.insert(reply, (action, by.to_owned()));
@@ -130,7 +154,7 @@ impl Machine {
         reply: ReplyId,
         action: Control,
         by: &str,
-        answer: Result<String, String>,
+        answer: Result<String, Refusal>,
     ) {
         match &answer {
             Ok(message) => tracing::info!(by = %by, action = %action, "{message}"),
@@ -148,7 +172,7 @@ impl Machine {
         targets: &[String],
         by: &str,
         now: DateTime<Utc>,
-    ) -> Result<String, String> {
+    ) -> Result<String, Refusal> {
         let one = targets.first().cloned().unwrap_or_default();
         let which = || ma.map_or_else(|| count_mas(targets.len()), |m| format!("`{m}`"));
         match action {
@@ -156,8 +180,11 @@ impl Machine {
                 if let Some(m) = ma
                     && self.ma_state(m) == MaState::Disabled
                 {
-                    return Err(format!(
-                        "`{m}` is disabled in the configuration (`enabled = false` under its `[ma.controller]`); enable it and reload"
+                    return Err(Refusal::new(
+                        RefusalCode::MaDisabled,
+                        format!(
+                            "`{m}` is disabled in the configuration (`enabled = false` under its `[ma.controller]`); enable it and reload"
+                        ),
                     ));
                 }
                 for t in targets {
@@ -202,7 +229,10 @@ impl Machine {
                         "cancelling `{profile}` on `{one}`: it stops at its next safe point, keeping what it committed"
                     ))
                 }
-                None => Err(format!("`{one}` is not running a profile")),
+                None => Err(Refusal::new(
+                    RefusalCode::NotRunning,
+                    format!("`{one}` is not running a profile"),
+                )),
             },
             Control::ClearQueue => {
                 let dropped = self.state.queues.get_mut(&one).clear();
@@ -252,16 +282,22 @@ impl Machine {
             }
             Control::EndMaintenance => {
                 if self.state.maintenance.take().is_none() {
-                    return Err("maintenance mode is not on".to_owned());
+                    return Err(Refusal::new(
+                        RefusalCode::NotInMaintenance,
+                        "maintenance mode is not on",
+                    ));
                 }
                 Ok("maintenance mode off: queued runs start".to_owned())
             }
-            Control::Approve | Control::Reject => Err(format!("`{action}` needs the engine")),
+            Control::Approve | Control::Reject => Err(Refusal::new(
+                RefusalCode::EngineFailed,
+                format!("`{action}` needs the engine"),
+            )),
         }
     }
 
     /// Answers a control that waited for the engine.
-    fn answer_call(&mut self, reply: ReplyId, answer: Result<String, String>) {
+    fn answer_call(&mut self, reply: ReplyId, answer: Result<String, Refusal>) {
         let (action, by) = self
             .chores
             .calls
@@ -284,10 +320,16 @@ impl Machine {
             .get(ma)
             .is_some_and(|c| c.threshold.is_some());
         let answer = match found {
-            Err(e) => Err(e),
+            Err(e) => Err(Refusal::new(
+                RefusalCode::EngineFailed,
+                format!("cannot read what waits for an approval on `{ma}`: {e}"),
+            )),
             Ok(stops) if !threshold && !stops.stopped_export && !stops.held_staging => {
-                Err(format!(
-                    "`{ma}` waits for no approval (no staging threshold exceeded, and no export stopped at the deletion threshold)"
+                Err(Refusal::new(
+                    RefusalCode::NothingToApprove,
+                    format!(
+                        "`{ma}` waits for no approval (no staging threshold exceeded, and no export stopped at the deletion threshold)"
+                    ),
                 ))
             }
             Ok(stops) => {
@@ -309,9 +351,10 @@ impl Machine {
         reply: ReplyId,
         ma: &str,
         stopped_export: bool,
-        result: Result<String, String>,
+        result: Result<String, EngineCallError>,
         now: DateTime<Utc>,
     ) {
+        let result = result.map_err(|e| Refusal::of_engine(e, RefusalCode::NothingToApprove));
         let answer = result.map(|message| {
             let threshold = self.control_of(ma).threshold.take();
             let mut queued: Vec<Request> = threshold.map(|t| t.held).unwrap_or_default();
@@ -350,9 +393,10 @@ impl Machine {
         &mut self,
         reply: ReplyId,
         ma: &str,
-        result: Result<(String, u64), String>,
+        result: Result<(String, u64), EngineCallError>,
         now: DateTime<Utc>,
     ) {
+        let result = result.map_err(|e| Refusal::of_engine(e, RefusalCode::NothingToReject));
         let answer = result.map(|(message, pending_import)| {
             self.control_of(ma).threshold = None;
             if pending_import > 0

@@ -5,9 +5,11 @@
 
 use super::config::MachineConfig;
 use super::notice::Notice;
+use super::published::ServiceEvent;
+use super::refusal::Refusal;
 use super::state::PersistedState;
 use crate::control::Control;
-use crate::engine_api::{CsState, EngineCallError};
+use crate::engine_api::{CsState, EngineCallError, ProgressState};
 use crate::queue::{PushOutcome, QueuedRequest};
 use crate::request::Request;
 use autosync_model::{RunId, RunRecord, RunStatus, StepCounters};
@@ -31,6 +33,8 @@ pub enum Event {
         trigger: String,
         message: String,
     },
+    /// A controller hook failed (its safe default was used).
+    HookFailed { ma: String, message: String },
     /// A trigger's own state changed (persisted with the controller's).
     TriggerState {
         ma: String,
@@ -67,14 +71,14 @@ pub enum Event {
         reply: ReplyId,
         ma: String,
         stopped_export: bool,
-        result: Result<String, String>,
+        result: Result<String, EngineCallError>,
     },
     /// The answer to [`Effect::Reject`]: the engine's sentence and the
     /// pending imports left in the connector space.
     Rejected {
         reply: ReplyId,
         ma: String,
-        result: Result<(String, u64), String>,
+        result: Result<(String, u64), EngineCallError>,
     },
     /// A new configuration, loaded and validated: plan the switch.
     Reload {
@@ -83,6 +87,9 @@ pub enum Event {
     },
     /// A configuration reload was refused; the running one stays.
     ReloadRejected { message: String },
+    /// Where the runs in progress are (sampled by the service about once
+    /// a second while something runs), by MA.
+    Progress(Vec<(String, ProgressState)>),
     /// A time the machine asked for ([`Effect::WakeAt`]) came.
     Tick,
     /// Stop gracefully: cancel running profiles, wait for them, persist.
@@ -206,13 +213,13 @@ pub fn facts_wanted(record: &RunRecord) -> (Vec<String>, bool) {
     (mas, hold)
 }
 
-/// The answer to a caller.
+/// The answer to a caller: what was done, or why it was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
     /// To [`Event::Queue`].
-    Queued(Result<PushOutcome, String>),
+    Queued(Result<PushOutcome, Refusal>),
     /// To [`Event::Control`] and [`Event::Reload`]: what was done.
-    Done(Result<String, String>),
+    Done(Result<String, Refusal>),
 }
 
 /// What the machine asks the service to do, in order.
@@ -228,6 +235,8 @@ pub enum Effect {
     /// Write this state (the newest write wins).
     Persist(Box<PersistedState>),
     Notify(Notice),
+    /// Tell whoever follows the service (numbered and broadcast by it).
+    Publish(ServiceEvent),
     /// Read what a threshold stopped on `ma`; answer with
     /// [`Event::ApprovalChecked`].
     CheckApproval {

@@ -6,7 +6,10 @@
 //! a stop cancels what runs and waits for it.
 
 use super::config::MachineConfig;
-use super::{Answer, Effect, Machine, Notice, Phase, ReplyId, Startup, view_of};
+use super::{
+    Answer, Effect, Machine, Notice, Phase, Refusal, RefusalCode, ReplyId, ServiceEvent,
+    ServiceState, Startup, view_of,
+};
 use crate::decide::reconcile;
 use crate::engine_api::CsState;
 use crate::queue::QueuedRequest;
@@ -36,6 +39,10 @@ fn completes(run: &RunRecord, r: &QueuedRequest) -> bool {
 impl Machine {
     /// Start-up: see the module documentation.
     pub(super) fn started(&mut self, startup: Startup, now: DateTime<Utc>) {
+        self.publish(ServiceEvent::Service {
+            at: now,
+            state: ServiceState::Started,
+        });
         self.state = startup.state;
         self.last_run = startup.last_runs;
         self.requeue_interrupted(&startup.recent_runs, now);
@@ -231,7 +238,10 @@ impl Machine {
         if self.phase != Phase::Running {
             self.reply(
                 reply,
-                Answer::Done(Err("the service is stopping".to_owned())),
+                Answer::Done(Err(Refusal::new(
+                    RefusalCode::ServiceStopping,
+                    "the service is stopping",
+                ))),
             );
             return;
         }
@@ -362,6 +372,10 @@ impl Machine {
                 "stopping: cancelling running profiles"
             );
         }
+        self.publish(ServiceEvent::Service {
+            at: self.now,
+            state: ServiceState::Stopping,
+        });
         let mas: Vec<String> = self.active.keys().cloned().collect();
         for ma in mas {
             self.effects.push(Effect::Cancel { ma });

@@ -15,7 +15,9 @@
 //!   rule change, runs started outside the controller (`lifecycle`,
 //!   `unmanaged`);
 //! - the status of every MA ([`Machine::status`]) and quiescence for
-//!   `autosync run --once` ([`Machine::quiescent`]).
+//!   `autosync run --once` ([`Machine::quiescent`]);
+//! - what is published to whoever follows the service ([`ServiceEvent`],
+//!   `published`), and why a request is refused ([`Refusal`]).
 //!
 //! No I/O, no async, no clock: `now` is an argument, and randomness (the
 //! ±10 % jitter of backoffs and periods) comes from a seeded generator.
@@ -25,6 +27,8 @@ mod controls;
 mod event;
 mod lifecycle;
 mod notice;
+mod published;
+mod refusal;
 mod retries;
 mod runs;
 mod schedule;
@@ -40,8 +44,10 @@ pub use event::{
     Stops, facts_wanted,
 };
 pub use notice::Notice;
+pub use published::{NoticeKind, Published, RunCounts, ServiceEvent, ServiceState};
+pub use refusal::{Refusal, RefusalCode};
 pub use state::{Failed, HeldThreshold, MaControl, PersistedState, Since};
-pub use status::{MaStateView, MaStatus, StateFacts, Status, state_view};
+pub use status::{MaStateName, MaStateView, MaStatus, StateFacts, Status, state_view};
 
 use crate::engine_api::ProgressState;
 use crate::profiles::resolve_profiles;
@@ -49,7 +55,7 @@ use crate::queue::{PushOutcome, QueuedRequest};
 use crate::request::Request;
 use crate::scheduler::{MaState, Running};
 use crate::view::{ControllerView, MaView};
-use autosync_model::{RunId, RunRecord};
+use autosync_model::{RunId, RunReason, RunRecord};
 use chrono::{DateTime, Utc};
 use retries::{Hold, ObjectRetry};
 use std::collections::{BTreeMap, BTreeSet};
@@ -77,6 +83,8 @@ pub struct Summary {
 struct Active {
     running: Running,
     request: QueuedRequest,
+    /// Its progress as last published.
+    progress: ProgressState,
 }
 
 /// Where the machine is in its life.
@@ -144,6 +152,10 @@ pub struct Machine {
     once: bool,
     /// The state changed since it was last persisted.
     dirty: bool,
+    /// Each MA's state as last published (`state-changed`).
+    published_states: BTreeMap<String, MaStateName>,
+    /// The time of the event being handled.
+    now: DateTime<Utc>,
     rng: u64,
     effects: Vec<Effect>,
     replies: Vec<Effect>,
@@ -172,6 +184,8 @@ impl Machine {
             phase: Phase::Starting,
             once: options.once,
             dirty: false,
+            published_states: BTreeMap::new(),
+            now: DateTime::<Utc>::MIN_UTC,
             // xorshift needs a non-zero state.
             rng: options.seed | 1,
             effects: Vec::new(),
@@ -180,9 +194,11 @@ impl Machine {
     }
 
     /// Handles one event at `now`; returns what to do, in order: the
-    /// effects of the event, the runs that start, the state to persist,
-    /// the replies (sent once that state is written), and when to wake.
+    /// effects of the event (with what it publishes), the runs that start,
+    /// the state to persist, the MAs' state changes to publish, the replies
+    /// (sent once that state is written), and when to wake.
     pub fn handle(&mut self, event: Event, now: DateTime<Utc>) -> Vec<Effect> {
+        self.now = now;
         match event {
             Event::Started(startup) => self.started(*startup, now),
             Event::Triggered(request) => self.trigger_request(request, now),
@@ -195,6 +211,7 @@ impl Machine {
                 trigger,
                 message,
             }),
+            Event::HookFailed { ma, message } => self.notify(Notice::HookError { ma, message }),
             Event::TriggerState { ma, key, state } => {
                 self.state
                     .triggers
@@ -230,6 +247,7 @@ impl Machine {
                 tracing::error!("{message}");
                 self.notify(Notice::ReloadRejected { message });
             }
+            Event::Progress(progress) => self.progressed(progress),
             Event::Tick => {}
             Event::Shutdown => self.shutdown(),
         }
@@ -243,7 +261,8 @@ impl Machine {
     }
 
     /// After every event: release what is due, start what may start,
-    /// persist what changed, finish a graceful stop.
+    /// persist what changed, publish the MAs' state changes, finish a
+    /// graceful stop.
     fn settle(&mut self, now: DateTime<Utc>) {
         match self.phase {
             Phase::Running => {
@@ -256,12 +275,18 @@ impl Machine {
                 self.flush();
                 self.summary.queued = self.state.queues.total();
                 self.phase = Phase::Stopped;
+                self.publish_state_changes();
+                self.publish(ServiceEvent::Service {
+                    at: now,
+                    state: ServiceState::Stopped,
+                });
                 self.effects.push(Effect::Stopped);
                 return;
             }
             _ => {}
         }
         self.flush();
+        self.publish_state_changes();
     }
 
     /// The earliest time something is due.
@@ -334,8 +359,8 @@ impl Machine {
         let mas = self
             .config
             .mas
-            .iter()
-            .map(|(name, ma)| {
+            .keys()
+            .map(|name| {
                 let queue: Vec<QueuedRequest> = self
                     .state
                     .queues
@@ -343,19 +368,8 @@ impl Machine {
                     .map(|q| q.iter().cloned().collect())
                     .unwrap_or_default();
                 let control = self.state.mas.get(name);
-                let state = state_view(StateFacts {
-                    running: self.running_view(name, &progress),
-                    enabled: ma.enabled,
-                    control,
-                    started: self.started_flag(name),
-                    queued: !queue.is_empty(),
-                    maintenance: self.state.maintenance.is_some(),
-                    waiting: self.waiting.get(name).map(String::as_str),
-                    next_retry: self.held.get(name).map(|h| h.until),
-                    service: true,
-                });
                 let status = MaStatus {
-                    state,
+                    state: self.state_of(name, &progress),
                     queue,
                     paused: control.is_some_and(|c| c.paused),
                     deferred: control.map(|c| c.deferred.clone()).unwrap_or_default(),
@@ -369,6 +383,79 @@ impl Machine {
             service: true,
             maintenance: self.state.maintenance.clone(),
             mas,
+        }
+    }
+
+    /// One MA's state, as the status shows it and `state-changed` names it.
+    fn state_of(
+        &self,
+        name: &str,
+        progress: &impl Fn(&str) -> Option<ProgressState>,
+    ) -> MaStateView {
+        let control = self.state.mas.get(name);
+        state_view(StateFacts {
+            running: self.running_view(name, progress),
+            enabled: self.config.mas.get(name).is_some_and(|m| m.enabled),
+            control,
+            started: self.started_flag(name),
+            queued: self.state.queues.get(name).is_some_and(|q| !q.is_empty()),
+            maintenance: self.state.maintenance.is_some(),
+            waiting: self.waiting.get(name).map(String::as_str),
+            next_retry: self.held.get(name).map(|h| h.until),
+            service: true,
+        })
+    }
+
+    /// Publishes the MAs whose state changed since it was last published
+    /// (compared by name: a new waiting reason is not a change).
+    fn publish_state_changes(&mut self) {
+        if self.phase == Phase::Starting {
+            return;
+        }
+        let mut changes = Vec::new();
+        for name in self.config.mas.keys() {
+            let view = self.state_of(name, &|_| None);
+            let to = view.name();
+            let from = self.published_states.get(name).copied();
+            if from != Some(to) {
+                changes.push((name.clone(), from, Some(to), view.detail()));
+            }
+        }
+        for (name, from) in &self.published_states {
+            if !self.config.mas.contains_key(name) {
+                changes.push((name.clone(), Some(*from), None, None));
+            }
+        }
+        for (ma, from, to, detail) in changes {
+            match to {
+                Some(to) => self.published_states.insert(ma.clone(), to),
+                None => self.published_states.remove(&ma),
+            };
+            self.publish(ServiceEvent::StateChanged {
+                at: self.now,
+                ma,
+                from,
+                to,
+                detail,
+            });
+        }
+    }
+
+    /// The progress of the runs in progress: each that changed since it
+    /// was last published is published.
+    fn progressed(&mut self, progress: Vec<(String, ProgressState)>) {
+        let now = self.now;
+        let mut events = Vec::new();
+        for (ma, p) in progress {
+            if let Some(a) = self.active.get_mut(&ma)
+                && a.progress != p
+            {
+                events.push(ServiceEvent::progress(now, &ma, &a.request.profile, &p));
+                a.progress = p;
+            }
+        }
+        for event in events {
+            self.publish(event);
         }
     }
 
@@ -429,7 +516,14 @@ impl Machine {
     }
 
     fn notify(&mut self, notice: Notice) {
+        if let Some(event) = ServiceEvent::notice(self.now, &notice) {
+            self.publish(event);
+        }
         self.effects.push(Effect::Notify(notice));
+    }
+
+    fn publish(&mut self, event: ServiceEvent) {
+        self.effects.push(Effect::Publish(event));
     }
 
     fn reply(&mut self, reply: ReplyId, answer: Answer) {
@@ -481,17 +575,33 @@ impl Machine {
         rest
     }
 
-    /// Queues requests (those a staging threshold holds are held with it).
+    /// Queues requests (those a staging threshold holds are held with it)
+    /// and publishes each.
     fn push(&mut self, requests: Vec<Request>, now: DateTime<Utc>) -> Vec<PushOutcome> {
         let requests = self.divert_held(requests);
         if requests.is_empty() {
             return Vec::new();
         }
-        for r in &requests {
-            tracing::info!(ma = %r.ma, profile = %r.profile, reason = %r.reason, "queued");
-        }
+        let asked: Vec<(String, String, RunReason)> = requests
+            .iter()
+            .map(|r| {
+                tracing::info!(ma = %r.ma, profile = %r.profile, reason = %r.reason, "queued");
+                (r.ma.clone(), r.profile.clone(), r.reason.clone())
+            })
+            .collect();
         self.dirty = true;
-        self.state.queues.push_all(requests, now)
+        let outcomes = self.state.queues.push_all(requests, now);
+        for ((ma, profile, reason), outcome) in asked.into_iter().zip(&outcomes) {
+            self.publish(ServiceEvent::Queued {
+                at: now,
+                ma,
+                profile,
+                request: outcome.id(),
+                reason,
+                merged: matches!(outcome, PushOutcome::Merged { .. }),
+            });
+        }
+        outcomes
     }
 
     /// A number in `[-1, 1]` (xorshift64).

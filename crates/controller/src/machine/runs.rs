@@ -4,7 +4,9 @@
 
 use super::retries::HoldWhy;
 use super::state::HeldThreshold;
-use super::{Effect, Machine, Notice, Phase, RunEnd, RunFacts, RunOutcome};
+use super::{
+    Effect, Machine, Notice, Phase, RunCounts, RunEnd, RunFacts, RunOutcome, ServiceEvent,
+};
 use crate::decide::{Report, decide};
 use crate::queue::QueuedRequest;
 use crate::request::{ChainLink, Request};
@@ -20,23 +22,37 @@ impl Machine {
         };
         let request = active.request;
         self.dirty = true;
+        let not_run = |message: String| ServiceEvent::RunEnded {
+            at: now,
+            ma: request.ma.clone(),
+            profile: request.profile.clone(),
+            request: Some(request.id),
+            run_id: None,
+            status: None,
+            message: Some(message),
+            counts: RunCounts::default(),
+        };
         let record = match end.outcome {
             RunOutcome::Skipped(why) => {
                 tracing::info!(ma = %request.ma, profile = %request.profile, "not run: the before hook skipped it ({why})");
+                self.publish(not_run(format!("the before hook skipped it ({why})")));
                 return;
             }
             RunOutcome::Ran(record) => record,
             RunOutcome::NotStarted(e) if e.is_retryable() => {
+                self.publish(not_run(format!("the run could not start: {e}")));
                 self.after_hook(&request.ma, end.after);
                 self.hold_back(request, HoldWhy::Unavailable(e.to_string()), now);
                 return;
             }
             RunOutcome::NotStarted(e) => {
+                self.publish(not_run(format!("the run could not start: {e}")));
                 self.after_hook(&request.ma, end.after);
                 tracing::error!(ma = %request.ma, profile = %request.profile, "the run could not start: {e}");
                 return;
             }
         };
+        self.publish(ServiceEvent::run_ended(now, &record, Some(request.id)));
         self.after_hook(&request.ma, end.after);
         self.seen.insert(record.id);
         if record.status == RunStatus::NoStartMaAlreadyRunning {

@@ -4,7 +4,8 @@
 //! periodic chores (reconciliation, looking for runs started elsewhere,
 //! trimming history).
 
-use super::{Active, Effect, FIRST_TRIM, Machine, TRIM_EVERY, UNMANAGED_POLL, after};
+use super::{Active, Effect, FIRST_TRIM, Machine, ServiceEvent, TRIM_EVERY, UNMANAGED_POLL, after};
+use crate::engine_api::ProgressState;
 use crate::queue::QueuedRequest;
 use crate::scheduler::{Running, Slot};
 use chrono::{DateTime, Utc};
@@ -168,8 +169,21 @@ impl Machine {
         tracing::info!(ma = %request.ma, profile = %request.profile, reason = %request.reason, "starting");
         self.last_start = Some(now);
         self.effects.push(Effect::Start(request.clone()));
-        self.active
-            .insert(running.ma.clone(), Active { running, request });
+        self.publish(ServiceEvent::RunStarted {
+            at: now,
+            ma: request.ma.clone(),
+            profile: request.profile.clone(),
+            request: Some(request.id),
+            reason: request.reason.clone(),
+        });
+        self.active.insert(
+            running.ma.clone(),
+            Active {
+                running,
+                request,
+                progress: ProgressState::default(),
+            },
+        );
         self.dirty = true;
     }
 }

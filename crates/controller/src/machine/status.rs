@@ -64,6 +64,80 @@ pub enum MaStateView {
     Queued,
 }
 
+/// The name of an MA's state, as the status names it (the `state` field
+/// of [`MaStateView`]): what a `state-changed` event says an MA went from
+/// and to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaStateName {
+    Idle,
+    Running,
+    Waiting,
+    Stopped,
+    Disabled,
+    Failed,
+    ThresholdExceeded,
+    Queued,
+}
+
+impl MaStateName {
+    /// The name as serde writes it (`threshold-exceeded`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MaStateName::Idle => "idle",
+            MaStateName::Running => "running",
+            MaStateName::Waiting => "waiting",
+            MaStateName::Stopped => "stopped",
+            MaStateName::Disabled => "disabled",
+            MaStateName::Failed => "failed",
+            MaStateName::ThresholdExceeded => "threshold-exceeded",
+            MaStateName::Queued => "queued",
+        }
+    }
+}
+
+impl std::fmt::Display for MaStateName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl MaStateView {
+    /// The state's name.
+    pub fn name(&self) -> MaStateName {
+        match self {
+            MaStateView::Idle => MaStateName::Idle,
+            MaStateView::Running { .. } => MaStateName::Running,
+            MaStateView::Waiting { .. } => MaStateName::Waiting,
+            MaStateView::Stopped => MaStateName::Stopped,
+            MaStateView::Disabled => MaStateName::Disabled,
+            MaStateView::Failed { .. } => MaStateName::Failed,
+            MaStateView::ThresholdExceeded { .. } => MaStateName::ThresholdExceeded,
+            MaStateView::Queued => MaStateName::Queued,
+        }
+    }
+
+    /// What a one-line view adds to the name: the profile that runs, what
+    /// the MA waits for, why it failed, which threshold it went over.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            MaStateView::Running { profile, .. } => Some(profile.clone()),
+            MaStateView::Waiting { reason } => Some(reason.clone()),
+            MaStateView::Failed {
+                profile,
+                status,
+                attempts,
+                ..
+            } => Some(format!("{profile} {status} after {attempts} attempt(s)")),
+            MaStateView::ThresholdExceeded { exceeded, .. } => Some(exceeded.join(", ")),
+            MaStateView::Idle
+            | MaStateView::Stopped
+            | MaStateView::Disabled
+            | MaStateView::Queued => None,
+        }
+    }
+}
+
 /// One MA in the status.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MaStatus {

@@ -5,7 +5,7 @@
 //! thresholds, notifications). The cursor only passes a run once it is
 //! handled, so none is missed and none handled twice.
 
-use super::{Effect, Machine, Notice, Phase, SeenRun};
+use super::{Effect, Machine, Notice, Phase, SeenRun, ServiceEvent};
 use autosync_model::RunStatus;
 use chrono::{DateTime, Utc};
 
@@ -40,8 +40,15 @@ impl Machine {
             if run.status == RunStatus::InProgress {
                 cursor_blocked = true;
                 if !self.active.contains_key(&run.ma) && !handled {
-                    if !self.unmanaged.contains_key(&run.ma) {
+                    if self.unmanaged.get(&run.ma).is_none_or(|u| u.id != run.id) {
                         tracing::info!(ma = %run.ma, profile = %run.profile, run_id = run.id, "a run started outside the controller is in progress; its MA's locks are held until it ends");
+                        self.publish(ServiceEvent::RunStarted {
+                            at: now,
+                            ma: run.ma.clone(),
+                            profile: run.profile.clone(),
+                            request: None,
+                            reason: run.reason.clone(),
+                        });
                     }
                     self.unmanaged.insert(run.ma.clone(), run);
                 }
@@ -62,6 +69,7 @@ impl Machine {
                 if run.status != RunStatus::NoStartMaAlreadyRunning {
                     super::runs::log_run_ended(&run);
                     tracing::info!(ma = %run.ma, profile = %run.profile, run_id = run.id, "that run was started outside the controller; its follow-ups are queued");
+                    self.publish(ServiceEvent::run_ended(now, &run, None));
                     self.followed_up(&run, Vec::new(), &facts, now);
                     self.notify(Notice::RunEnded(run.clone()));
                 }

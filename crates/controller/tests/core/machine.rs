@@ -8,7 +8,8 @@
 use crate::sim::{Setup, Sim};
 use crate::support::at;
 use autosync_controller::machine::{
-    Answer, Event, MaStateView, Notice, RunEnd, RunFacts, RunOutcome, StateFacts, state_view,
+    Answer, Event, MaStateView, Notice, Refusal, RefusalCode, RunEnd, RunFacts, RunOutcome,
+    StateFacts, state_view,
 };
 use autosync_controller::machine::{Failed, HeldThreshold, MaControl};
 use autosync_controller::{Control, RunMode};
@@ -204,7 +205,10 @@ fn an_import_over_a_staging_threshold_holds_the_syncs_until_approved() {
             .any(|n| matches!(n, Notice::ThresholdExceeded { ma, .. } if ma == "hr"))
     );
     match sim.queue("hr", "delta-sync") {
-        Answer::Queued(Err(e)) => assert!(e.contains("autosync approve hr"), "{e}"),
+        Answer::Queued(Err(e)) => {
+            assert_eq!(e.code, RefusalCode::HeldByThreshold);
+            assert!(e.message.contains("autosync approve hr"), "{e}");
+        }
         other => panic!("a held sync was queued: {other:?}"),
     }
     sim.made.clear();
@@ -230,7 +234,9 @@ fn a_rejected_threshold_drops_the_held_syncs_and_a_second_reject_is_refused() {
     assert!(sim.flights.is_empty(), "nothing synchronised");
     assert_eq!(sim.world.source["hr"], 10, "the source gives them again");
     let again = sim.control(Control::Reject, Some("hr")).unwrap_err();
-    assert!(again.contains("waits for no approval"), "{again}");
+    assert_eq!(again.code, RefusalCode::NothingToReject);
+    assert!(again.message.contains("waits for no approval"), "{again}");
+    assert!(!again.message.contains("failed"), "{again}");
 }
 
 #[test]
@@ -245,7 +251,8 @@ fn an_approval_the_engine_refuses_keeps_the_threshold_waiting() {
     // The store cannot be written now.
     sim.world.down.insert("hr".into());
     let refused = sim.control(Control::Approve, Some("hr")).unwrap_err();
-    assert!(refused.contains("unavailable"), "{refused}");
+    assert_eq!(refused.code, RefusalCode::EngineFailed);
+    assert!(refused.message.contains("unavailable"), "{refused}");
     assert!(matches!(
         state(&sim, "hr"),
         MaStateView::ThresholdExceeded { .. }
@@ -342,7 +349,10 @@ fn maintenance_mode_holds_every_start_until_it_ends() {
     sim.control(Control::EndMaintenance, None).unwrap();
     assert!(running(&sim, "hr"));
     let again = sim.control(Control::EndMaintenance, None).unwrap_err();
-    assert_eq!(again, "maintenance mode is not on");
+    assert_eq!(
+        again,
+        Refusal::new(RefusalCode::NotInMaintenance, "maintenance mode is not on")
+    );
 }
 
 #[test]
@@ -383,35 +393,80 @@ fn a_stopped_ma_keeps_its_queue_and_paused_triggers_defer_without_loss() {
 #[test]
 fn refused_controls_say_what_is_wrong() {
     let mut sim = Sim::new(Setup::default());
-    let cases: [(Control, Option<&str>, &str); 5] = [
+    let cases: [(Control, Option<&str>, RefusalCode, &str); 6] = [
         (
             Control::Start,
             Some("payroll"),
-            "no management agent named `payroll` (management agents: ad, app, hr, ldap)",
+            RefusalCode::UnknownMa,
+            "no management agent named `payroll` (one of: `ad`, `app`, `hr`, `ldap`)",
         ),
-        (Control::Cancel, None, "`cancel` needs a management agent"),
+        (
+            Control::Cancel,
+            None,
+            RefusalCode::NeedsMa,
+            "`cancel` needs a management agent",
+        ),
         (
             Control::Cancel,
             Some("app"),
+            RefusalCode::NotRunning,
             "`app` is not running a profile",
         ),
         (
             Control::Maintenance,
             Some("app"),
+            RefusalCode::GlobalOnly,
             "applies to the whole service",
         ),
-        (Control::Approve, Some("hr"), "waits for no approval"),
+        (
+            Control::Approve,
+            Some("hr"),
+            RefusalCode::NothingToApprove,
+            "waits for no approval",
+        ),
+        (
+            Control::Reject,
+            Some("hr"),
+            RefusalCode::NothingToReject,
+            "waits for no approval or rejection",
+        ),
     ];
-    for (action, ma, expected) in cases {
+    for (action, ma, code, expected) in cases {
         let refused = sim.control(action, ma).unwrap_err();
-        assert!(refused.contains(expected), "{action} {ma:?}: {refused}");
+        assert_eq!(refused.code, code, "{action} {ma:?}: {refused}");
+        assert!(
+            refused.message.contains(expected),
+            "{action} {ma:?}: {refused}"
+        );
     }
     sim.trigger("hr", "delta-import", false, false);
     let refused = sim.control(Control::Reject, Some("hr")).unwrap_err();
-    assert!(refused.contains("reject again when it ends"), "{refused}");
-    match sim.queue("app", "nightly") {
-        Answer::Queued(Err(e)) => assert!(e.contains("has no run profile `nightly`"), "{e}"),
-        other => panic!("{other:?}"),
+    assert_eq!(refused.code, RefusalCode::Busy);
+    assert!(
+        refused.message.contains("reject again when it ends"),
+        "{refused}"
+    );
+    for (ma, profile, code, expected) in [
+        (
+            "app",
+            "nightly",
+            RefusalCode::UnknownProfile,
+            "has no run profile `nightly`",
+        ),
+        (
+            "payroll",
+            "export",
+            RefusalCode::UnknownMa,
+            "no management agent named `payroll`",
+        ),
+    ] {
+        match sim.queue(ma, profile) {
+            Answer::Queued(Err(e)) => {
+                assert_eq!(e.code, code, "{e}");
+                assert!(e.message.contains(expected), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
 
@@ -465,8 +520,9 @@ fn the_status_shows_a_disabled_ma_as_disabled_whatever_else_is_recorded() {
     });
     assert_eq!(state(&sim, "app"), MaStateView::Disabled);
     let refused = sim.control(Control::Start, Some("app")).unwrap_err();
+    assert_eq!(refused.code, RefusalCode::MaDisabled);
     assert!(
-        refused.contains("disabled in the configuration"),
+        refused.message.contains("disabled in the configuration"),
         "{refused}"
     );
 }

@@ -1,6 +1,7 @@
 //! The controller core's tests, in one binary: the cycle (`decide`),
-//! reconciliation, profile resolution, queues, the scheduler, and property
-//! tests that drive them together in a simulated loop.
+//! reconciliation, profile resolution, queues, the scheduler, the state
+//! machine and what it publishes, and property tests that drive them
+//! together in a simulated loop.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,6 +11,7 @@ mod machine;
 mod machine_life;
 mod profiles;
 mod properties;
+mod published;
 mod queues;
 mod reconciliation;
 mod scheduling;

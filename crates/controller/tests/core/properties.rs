@@ -7,11 +7,12 @@
 //! or rejected, reloads, and `run_immediate` storms against a waiting sync.
 
 use crate::sim::{MAS, Setup, Sim};
-use autosync_controller::machine::Answer;
+use autosync_controller::machine::{Answer, MaStateName, RefusalCode, ServiceEvent, ServiceState};
 use autosync_controller::{Control, Request, RunMode};
 use autosync_model::RunReason;
 use proptest::collection::vec;
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug)]
 enum Action {
@@ -172,7 +173,8 @@ fn play(sim: &mut Sim, actions: &[Action]) {
                 let answer = sim.queue(MAS[*ma], &p);
                 if let Answer::Queued(Err(e)) = answer {
                     // Only a sync held by a staging threshold is refused.
-                    assert!(e.contains("staging threshold"), "{e}");
+                    assert_eq!(e.code, RefusalCode::HeldByThreshold, "{e}");
+                    assert!(e.message.contains("staging threshold"), "{e}");
                     sim.made.pop();
                 }
             }
@@ -314,6 +316,41 @@ proptest! {
                 prop_assert!(keys.insert((r.profile.clone(), r.exclusive)), "duplicate {} queued on {}", r.profile, ma);
             }
         }
+    }
+
+    #[test]
+    fn replaying_the_published_state_changes_should_give_the_status_of_every_ma(
+        setup in setup(),
+        actions in vec(action(), 0..120),
+    ) {
+        let mut sim = Sim::new(Setup { echoes: Some(2), ..setup });
+        play(&mut sim, &actions);
+        // From the start, as a follower that saw every event would: a
+        // service start begins afresh, each change starts where the last
+        // one of its MA ended.
+        let mut replayed = BTreeMap::new();
+        for event in &sim.published {
+            match event {
+                ServiceEvent::Service { state: ServiceState::Started, .. } => replayed.clear(),
+                ServiceEvent::StateChanged { ma, from, to, .. } => {
+                    prop_assert_ne!(from, to);
+                    prop_assert_eq!(replayed.get(ma).copied(), *from, "missed or repeated: {:?}", event);
+                    match to {
+                        Some(to) => replayed.insert(ma.clone(), *to),
+                        None => replayed.remove(ma),
+                    };
+                }
+                _ => {}
+            }
+        }
+        let status: BTreeMap<String, MaStateName> = sim
+            .machine
+            .status(|_| None)
+            .mas
+            .into_iter()
+            .map(|(ma, s)| (ma, s.state.name()))
+            .collect();
+        prop_assert_eq!(replayed, status);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::support::*;
 use autosync_model::{RunStatus, StepCounters};
-use autosync_service::{Control, MaStateView};
+use autosync_service::{Control, MaStateView, RefusalCode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_ma_keeps_its_queue_and_runs_it_when_started() {
@@ -182,34 +182,64 @@ async fn maintenance_mode_holds_every_start_until_it_ends() {
 async fn refused_controls_say_what_is_wrong() {
     let dir = converged_quickstart().await;
     let svc = Running::start(dir.path());
-    let cases: [(Control, Option<&str>, &str); 7] = [
+    let cases: [(Control, Option<&str>, RefusalCode, &str); 7] = [
         (
             Control::Start,
             Some("payroll"),
-            "no management agent named `payroll` (management agents: app, directory, hr)",
+            RefusalCode::UnknownMa,
+            "no management agent named `payroll` (one of: `app`, `directory`, `hr`)",
         ),
-        (Control::Cancel, None, "`cancel` needs a management agent"),
+        (
+            Control::Cancel,
+            None,
+            RefusalCode::NeedsMa,
+            "`cancel` needs a management agent",
+        ),
         (
             Control::Cancel,
             Some("app"),
+            RefusalCode::NotRunning,
             "`app` is not running a profile",
         ),
         (
             Control::Maintenance,
             Some("app"),
+            RefusalCode::GlobalOnly,
             "applies to the whole service",
         ),
-        (Control::EndMaintenance, None, "maintenance mode is not on"),
-        (Control::Approve, Some("hr"), "waits for no approval"),
-        (Control::Reject, Some("hr"), "waits for no approval"),
+        (
+            Control::EndMaintenance,
+            None,
+            RefusalCode::NotInMaintenance,
+            "maintenance mode is not on",
+        ),
+        (
+            Control::Approve,
+            Some("hr"),
+            RefusalCode::NothingToApprove,
+            "waits for no approval",
+        ),
+        // The engine's own refusal: nothing to reject, not a failure.
+        (
+            Control::Reject,
+            Some("hr"),
+            RefusalCode::NothingToReject,
+            "waits for no approval",
+        ),
     ];
-    for (action, ma, expected) in cases {
-        let refused = svc.control(action, ma).await.unwrap_err();
-        assert!(refused.contains(expected), "{action} {ma:?}: {refused}");
+    for (action, ma, code, expected) in cases {
+        let refused = svc.control_refusal(action, ma).await.unwrap_err();
+        assert_eq!(refused.code, code, "{action} {ma:?}: {refused}");
+        assert!(
+            refused.message.contains(expected),
+            "{action} {ma:?}: {refused}"
+        );
+        assert!(!refused.message.contains("failed"), "{refused}");
     }
     let unknown = svc.queue("app", "nightly").await.unwrap_err();
+    assert_eq!(unknown.code, RefusalCode::UnknownProfile);
     assert!(
-        unknown.contains("has no run profile `nightly`"),
+        unknown.message.contains("has no run profile `nightly`"),
         "{unknown}"
     );
     svc.shutdown().await;

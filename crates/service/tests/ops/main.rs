@@ -2,8 +2,8 @@
 //! Service + Engine + SQLite store + file/SQLite connectors on copies of
 //! the quickstart: retries and the failed state, staging thresholds,
 //! operators' controls, hooks, reload, notifications, triggers fed by
-//! the connector (`changes`), and one test per known problem of the
-//! original (`known_problems`).
+//! the connector (`changes`), the published event stream (`events`), and
+//! one test per known problem of the original (`known_problems`).
 //! Peers (webhook receiver, SMTP server) are real, on loopback.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -13,6 +13,7 @@ mod support;
 mod changes;
 mod controls;
 mod email;
+mod events;
 mod hooks;
 mod known_problems;
 mod reload;

@@ -8,8 +8,8 @@ use autosync_connector::Registry;
 use autosync_engine::Engine;
 use autosync_model::RunRecord;
 use autosync_service::{
-    Command, Control, ControllerConfig, EngineAdapter, MaStateView, PushOutcome, Service, Status,
-    Summary, SyncEngine, controller_config,
+    Command, Control, ControllerConfig, EngineAdapter, MaStateView, PushOutcome, Refusal, Service,
+    Status, Summary, SyncEngine, controller_config,
 };
 use autosync_store::Store;
 use autosync_store::sqlite::SqliteStore;
@@ -230,7 +230,19 @@ impl Running {
         self.wait(what, quiet).await
     }
 
+    /// An operator's control; a refusal as its sentence
+    /// ([`Running::control_refusal`] keeps its code).
     pub async fn control(&self, action: Control, ma: Option<&str>) -> Result<String, String> {
+        self.control_refusal(action, ma)
+            .await
+            .map_err(|refusal| refusal.message)
+    }
+
+    pub async fn control_refusal(
+        &self,
+        action: Control,
+        ma: Option<&str>,
+    ) -> Result<String, Refusal> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Control {
@@ -243,7 +255,7 @@ impl Running {
         answer.await.unwrap()
     }
 
-    pub async fn queue(&self, ma: &str, profile: &str) -> Result<PushOutcome, String> {
+    pub async fn queue(&self, ma: &str, profile: &str) -> Result<PushOutcome, Refusal> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Queue {

@@ -98,7 +98,8 @@ async fn deletes_over_a_percentage_hold_the_sync_until_approved_then_flow() {
     assert_eq!(notified[0]["run_id"], run_id);
     // A manual sync is refused while the threshold waits.
     let refused = svc.queue("hr", "delta-sync").await.unwrap_err();
-    assert!(refused.contains("approve"), "{refused}");
+    assert_eq!(refused.code, autosync_service::RefusalCode::HeldByThreshold);
+    assert!(refused.message.contains("approve"), "{refused}");
 
     let answer = svc.control(Control::Approve, Some("hr")).await.unwrap();
     assert!(answer.contains("approved"), "{answer}");

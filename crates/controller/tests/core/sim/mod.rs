@@ -11,8 +11,9 @@ pub mod world;
 
 use crate::support::at;
 use autosync_controller::machine::{
-    Answer, Effect, Event, MaConfig, Machine, MachineConfig, Notice, Options, PersistedState,
-    ReplyId, RunEnd, RunFacts, RunOutcome, SeenRun, Stops, facts_wanted,
+    Answer, Effect, Event, MaConfig, MaStateName, Machine, MachineConfig, Notice, Options,
+    PersistedState, Refusal, ReplyId, RunEnd, RunFacts, RunOutcome, SeenRun, ServiceEvent,
+    ServiceState, Stops, facts_wanted,
 };
 use autosync_controller::{
     BlackoutConfig, Blackouts, Control, EngineCallError, LockGroup, QueuedRequest, Request,
@@ -137,6 +138,11 @@ pub struct Sim {
     pub persisted: Option<String>,
     pub wake: Option<DateTime<Utc>>,
     pub notices: Vec<Notice>,
+    /// Every event the machine published, in order.
+    pub published: Vec<ServiceEvent>,
+    /// Each MA's state as the published `state-changed` events say, replayed
+    /// from the last `service started`.
+    pub replayed: BTreeMap<String, MaStateName>,
     pub made: Vec<Made>,
     pub starts: Vec<Started>,
     /// Operators' stops in force.
@@ -176,6 +182,8 @@ impl Sim {
             persisted: None,
             wake: None,
             notices: Vec::new(),
+            published: Vec::new(),
+            replayed: BTreeMap::new(),
             made: Vec::new(),
             starts: Vec::new(),
             stopped_mas: Vec::new(),
@@ -203,6 +211,47 @@ impl Sim {
         for effect in effects {
             self.carry_out(effect);
         }
+        self.check_replayed_states();
+    }
+
+    /// Replays one published event: a `state-changed` must start from the
+    /// state last published for its MA (none missed, none twice).
+    fn replay(&mut self, event: &ServiceEvent) {
+        match event {
+            ServiceEvent::Service {
+                state: ServiceState::Started,
+                ..
+            } => self.replayed.clear(),
+            ServiceEvent::StateChanged { ma, from, to, .. } => {
+                assert_ne!(from, to, "a state-changed that changes nothing: {event:?}");
+                assert_eq!(
+                    self.replayed.get(ma).copied(),
+                    *from,
+                    "a state change of {ma} was missed or published twice: {event:?}"
+                );
+                match to {
+                    Some(to) => self.replayed.insert(ma.clone(), *to),
+                    None => self.replayed.remove(ma),
+                };
+            }
+            _ => {}
+        }
+    }
+
+    /// The replayed `state-changed` events give every MA's state as the
+    /// status names it.
+    pub fn check_replayed_states(&self) {
+        let status: BTreeMap<String, MaStateName> = self
+            .machine
+            .status(|_| None)
+            .mas
+            .into_iter()
+            .map(|(ma, s)| (ma, s.state.name()))
+            .collect();
+        assert_eq!(
+            self.replayed, status,
+            "the published states are not the status's"
+        );
     }
 
     fn reply_id(&mut self) -> ReplyId {
@@ -222,6 +271,10 @@ impl Sim {
                 self.persisted = Some(serde_json::to_string(&state).expect("the state encodes"));
             }
             Effect::Notify(notice) => self.notices.push(notice),
+            Effect::Publish(event) => {
+                self.replay(&event);
+                self.published.push(event);
+            }
             Effect::CheckApproval { reply, ma } => {
                 let found = Ok(Stops {
                     stopped_export: false,
@@ -510,7 +563,7 @@ impl Sim {
     }
 
     /// An operator's control; answers that need the engine are delivered.
-    pub fn control(&mut self, action: Control, ma: Option<&str>) -> Result<String, String> {
+    pub fn control(&mut self, action: Control, ma: Option<&str>) -> Result<String, Refusal> {
         let reply = self.reply_id();
         self.handle(Event::Control {
             reply,

@@ -4,7 +4,7 @@
 //! much is held, as the engine holds it, until approved or rejected). It
 //! stands in for the engine and its systems; it simulates no server.
 
-use autosync_controller::{CsState, MaInfo};
+use autosync_controller::{CsState, EngineCallError, MaInfo};
 use autosync_model::{
     ExportCounters, ImportCounters, OutboundCounters, RunStatus, StepCounters, StepType,
     SyncCounters,
@@ -195,9 +195,11 @@ impl World {
     /// An operator's approval: the held changes may be synchronised (as
     /// the engine's, it succeeds when nothing is held). The store of an MA
     /// that is down refuses it.
-    pub fn approve(&mut self, ma: &str) -> Result<String, String> {
+    pub fn approve(&mut self, ma: &str) -> Result<String, EngineCallError> {
         if self.down.contains(ma) {
-            return Err(format!("the store is unavailable for `{ma}`"));
+            return Err(EngineCallError::Unavailable {
+                message: format!("the store is unavailable for `{ma}`"),
+            });
         }
         Ok(if self.held.remove(ma) {
             format!("approved the staged changes of `{ma}`")
@@ -208,11 +210,9 @@ impl World {
 
     /// An operator's rejection: the held changes are dropped and the
     /// source will give them again; returns the pending imports left.
-    pub fn reject(&mut self, ma: &str) -> Result<(String, u64), String> {
+    pub fn reject(&mut self, ma: &str) -> Result<(String, u64), EngineCallError> {
         if !self.held.remove(ma) {
-            return Err(format!(
-                "`{ma}` waits for no approval (the engine holds nothing)"
-            ));
+            return Err(EngineCallError::NothingWaits { ma: ma.to_owned() });
         }
         let cs = self.cs.entry(ma.to_owned()).or_default();
         let dropped = std::mem::take(&mut cs.pending_import);
