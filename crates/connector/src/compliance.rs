@@ -23,16 +23,14 @@
 //! Enabled by the `compliance` cargo feature (test support code).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::{
-    Connector, ExportChange, ExportOutcome, ImportChange, ImportItem, ImportStream, ImportedObject,
-};
-use autosync_model::{AttrChanges, Attributes, ExportKind, ObjectTypeDef, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::{ExportChange, ExportOutcome, ImportChange};
+use autosync_model::Value;
+use std::collections::BTreeMap;
 
 mod target;
 mod value_types;
 pub use target::ComplianceTarget;
-use target::{Expected, Imported, drain};
+use target::{Expected, drain};
 pub use value_types::{VALUE_TYPES, every_value_type_reads_back_equal};
 
 /// Exported adds are what a full import returns: anchors, DNs, attributes;
