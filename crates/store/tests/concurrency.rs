@@ -1,7 +1,8 @@
 //! Concurrency the SQLite store adds to the conformance suite's (readers
 //! beside a writer, dropped transactions, writers on two handles: see
 //! `conformance.rs`): a thread that panics mid-transaction does not wedge
-//! the store, and processes opening a fresh store at once all succeed.
+//! the store, processes opening a fresh store at once all succeed, and an
+//! existing store opens while another process holds its write lock.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
@@ -64,4 +65,36 @@ fn processes_opening_a_fresh_store_at_once_should_all_succeed() {
             }
         }
     }
+}
+
+#[test]
+fn an_existing_store_should_open_and_read_while_another_process_holds_its_write_lock() {
+    // `autosync history` or `status` during a long sync: opening a store of
+    // this version only reads, so it does not wait for the write lock.
+    let t = store();
+    let path = t.dir.path().join("state").join("store.db");
+    {
+        let mut txn = t.store.begin().unwrap();
+        let mut o = cs("hr", "before");
+        txn.cs_insert(&mut o).unwrap();
+        txn.commit().unwrap();
+    }
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let opened = std::time::Instant::now();
+    let other = autosync_store::SqliteStore::open(&path).unwrap();
+    assert!(
+        opened.elapsed() < std::time::Duration::from_secs(5),
+        "the open waited for the write lock: {:?}",
+        opened.elapsed()
+    );
+    assert!(
+        other
+            .read()
+            .unwrap()
+            .cs_by_anchor("hr", "before")
+            .unwrap()
+            .is_some()
+    );
+    holder.execute_batch("ROLLBACK").unwrap();
 }

@@ -35,6 +35,7 @@ mod schedule;
 mod state;
 mod status;
 mod unmanaged;
+mod views;
 
 pub use config::{
     DEFAULT_KEEP_HISTORY, DEFAULT_RECONCILE_EVERY, DEFAULT_START_STAGGER, MaConfig, MachineConfig,
@@ -351,139 +352,6 @@ impl Machine {
     /// The configuration in use.
     pub fn config(&self) -> &MachineConfig {
         &self.config
-    }
-
-    /// Every MA's state and queue, from memory. `progress` gives the
-    /// progress of the run on an MA (the service's shared cells).
-    pub fn status(&self, progress: impl Fn(&str) -> Option<ProgressState>) -> Status {
-        let mas = self
-            .config
-            .mas
-            .keys()
-            .map(|name| {
-                let queue: Vec<QueuedRequest> = self
-                    .state
-                    .queues
-                    .get(name)
-                    .map(|q| q.iter().cloned().collect())
-                    .unwrap_or_default();
-                let control = self.state.mas.get(name);
-                let status = MaStatus {
-                    state: self.state_of(name, &progress),
-                    queue,
-                    paused: control.is_some_and(|c| c.paused),
-                    deferred: control.map(|c| c.deferred.clone()).unwrap_or_default(),
-                    last_run: self.last_run.get(name).cloned(),
-                    full_sync_needed: self.full_sync_needed.get(name).cloned(),
-                };
-                (name.clone(), status)
-            })
-            .collect();
-        Status {
-            service: true,
-            maintenance: self.state.maintenance.clone(),
-            mas,
-        }
-    }
-
-    /// One MA's state, as the status shows it and `state-changed` names it.
-    fn state_of(
-        &self,
-        name: &str,
-        progress: &impl Fn(&str) -> Option<ProgressState>,
-    ) -> MaStateView {
-        let control = self.state.mas.get(name);
-        state_view(StateFacts {
-            running: self.running_view(name, progress),
-            enabled: self.config.mas.get(name).is_some_and(|m| m.enabled),
-            control,
-            started: self.started_flag(name),
-            queued: self.state.queues.get(name).is_some_and(|q| !q.is_empty()),
-            maintenance: self.state.maintenance.is_some(),
-            waiting: self.waiting.get(name).map(String::as_str),
-            next_retry: self.held.get(name).map(|h| h.until),
-            service: true,
-        })
-    }
-
-    /// Publishes the MAs whose state changed since it was last published
-    /// (compared by name: a new waiting reason is not a change).
-    fn publish_state_changes(&mut self) {
-        if self.phase == Phase::Starting {
-            return;
-        }
-        let mut changes = Vec::new();
-        for name in self.config.mas.keys() {
-            let view = self.state_of(name, &|_| None);
-            let to = view.name();
-            let from = self.published_states.get(name).copied();
-            if from != Some(to) {
-                changes.push((name.clone(), from, Some(to), view.detail()));
-            }
-        }
-        for (name, from) in &self.published_states {
-            if !self.config.mas.contains_key(name) {
-                changes.push((name.clone(), Some(*from), None, None));
-            }
-        }
-        for (ma, from, to, detail) in changes {
-            match to {
-                Some(to) => self.published_states.insert(ma.clone(), to),
-                None => self.published_states.remove(&ma),
-            };
-            self.publish(ServiceEvent::StateChanged {
-                at: self.now,
-                ma,
-                from,
-                to,
-                detail,
-            });
-        }
-    }
-
-    /// The progress of the runs in progress: each that changed since it
-    /// was last published is published.
-    fn progressed(&mut self, progress: Vec<(String, ProgressState)>) {
-        let now = self.now;
-        let mut events = Vec::new();
-        for (ma, p) in progress {
-            if let Some(a) = self.active.get_mut(&ma)
-                && a.progress != p
-            {
-                events.push(ServiceEvent::progress(now, &ma, &a.request.profile, &p));
-                a.progress = p;
-            }
-        }
-        for event in events {
-            self.publish(event);
-        }
-    }
-
-    fn running_view(
-        &self,
-        ma: &str,
-        progress: &impl Fn(&str) -> Option<ProgressState>,
-    ) -> Option<MaStateView> {
-        if let Some(u) = self.unmanaged.get(ma) {
-            return Some(MaStateView::Running {
-                profile: u.profile.clone(),
-                reason: format!("started outside the controller (run {})", u.id),
-                step: None,
-                step_index: None,
-                processed: 0,
-                expected: None,
-            });
-        }
-        let a = self.active.get(ma)?;
-        let p = progress(ma).unwrap_or_default();
-        Some(MaStateView::Running {
-            profile: a.request.profile.clone(),
-            reason: a.request.reason.to_string(),
-            step: p.step.map(|s| s.to_string()),
-            step_index: p.step_index,
-            processed: p.processed,
-            expected: p.expected,
-        })
     }
 
     /// An operator's start or stop, else the configuration's `auto_start`.

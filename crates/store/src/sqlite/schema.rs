@@ -249,6 +249,13 @@ pub(crate) fn prepare(
             ),
         ));
     }
+    // A store already at this version is only checked, in a read
+    // transaction: opening it never waits for the write lock, so `autosync
+    // history` or `status` works while a long sync (or another process)
+    // holds it.
+    if !new && current(conn, path, opts)? {
+        return Ok(());
+    }
     // Checks and creation or migration happen in one write transaction, so
     // two processes opening a fresh store at once (the service and
     // `autosync status`, say) cannot both try to create it.
@@ -260,6 +267,28 @@ pub(crate) fn prepare(
         result?;
         return Err(error::sql(path, "prepare store", e));
     }
+    result
+}
+
+/// Whether the store is an autosync store of this very schema version
+/// (and, with `quick_check`, undamaged), read in a read transaction. Any
+/// other answer (new, older, newer, foreign) is left to
+/// [`check_and_build`], which says what is wrong under the write lock.
+fn current(conn: &Connection, path: &Path, opts: &SqliteOptions) -> StoreResult<bool> {
+    let open_err = |e| error::sql(path, "open store", e);
+    conn.execute_batch("BEGIN DEFERRED").map_err(open_err)?;
+    let result = (|| {
+        let app_id = pragma_i64(conn, path, "application_id")?;
+        let version = pragma_i64(conn, path, "user_version")?;
+        if app_id != APPLICATION_ID || version != SCHEMA_VERSION {
+            return Ok(false);
+        }
+        if opts.quick_check {
+            quick_check(conn, path)?;
+        }
+        Ok(true)
+    })();
+    let _ = conn.execute_batch("COMMIT");
     result
 }
 
