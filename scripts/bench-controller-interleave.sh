@@ -12,7 +12,7 @@ set -euo pipefail
 BENCH=$(realpath "${BENCH:-./target/release/autosync-bench}")
 OLD=$(realpath "${OLD:?the old autosync binary}")
 NEW=$(realpath "${NEW:-./target/release/autosync}")
-EXAMPLE_OLD=$(realpath "${EXAMPLE_OLD:?the old checkout's examples/quickstart}")
+EXAMPLE_OLD=$(realpath "${EXAMPLE_OLD:?the examples/quickstart folder of the old checkout}")
 EXAMPLE_NEW=$(realpath "${EXAMPLE_NEW:-./examples/quickstart}")
 OUT=$(realpath -m "${OUT:-controller-results.jsonl}")
 run() { # label binary example scenario args...
