@@ -5,7 +5,7 @@
 //! Every store call runs on a blocking thread: a store held by a long sync
 //! or another process never stalls the async workers the API answers on.
 
-use autosync_controller::machine::Notice;
+use autosync_controller::machine::{Notice, ma_failed_message};
 use autosync_notify::{Event, Notifier, NotifyConfig, ObjectErrorSummary, SuppressionState};
 use autosync_store::Store;
 use std::sync::Arc;
@@ -152,9 +152,7 @@ fn event_of(notice: Notice) -> Option<Event> {
             attempts,
             status,
         } => Event::MaFailed {
-            message: format!(
-                "`{profile}` on `{ma}` ended {status} {attempts} times in a row; the controller keeps retrying at the longest backoff, and the MA recovers by itself when a run succeeds"
-            ),
+            message: ma_failed_message(&ma, &profile, attempts, status),
             ma,
             profile,
             attempts,

@@ -44,7 +44,7 @@ pub use event::{
     AfterDecision, Answer, Effect, Event, ReplyId, RunEnd, RunFacts, RunOutcome, SeenRun, Startup,
     Stops, facts_wanted,
 };
-pub use notice::Notice;
+pub use notice::{Notice, ma_failed_message};
 pub use published::{NoticeKind, Published, RunCounts, ServiceEvent, ServiceState};
 pub use refusal::{Refusal, RefusalCode};
 pub use state::{Failed, HeldThreshold, MaControl, PersistedState, Since};

@@ -4,6 +4,14 @@
 
 use autosync_model::{RunId, RunRecord, RunStatus};
 
+/// What a failed MA's notice says, wherever it is shown (the notification,
+/// the published `notice` event).
+pub fn ma_failed_message(ma: &str, profile: &str, attempts: u32, status: RunStatus) -> String {
+    format!(
+        "`{profile}` on `{ma}` ended {status} {attempts} times in a row; the controller keeps retrying at the longest backoff, and the MA recovers by itself when a run succeeds"
+    )
+}
+
 /// Something an operator should hear about.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Notice {

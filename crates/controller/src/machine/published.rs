@@ -273,9 +273,7 @@ impl ServiceEvent {
             } => (
                 NoticeKind::MaFailed,
                 Some(ma),
-                format!(
-                    "`{profile}` on `{ma}` ended {status} {attempts} times in a row; still retried at the longest backoff"
-                ),
+                super::notice::ma_failed_message(ma, profile, *attempts, *status),
             ),
             Notice::ThresholdExceeded {
                 ma,
