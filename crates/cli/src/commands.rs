@@ -86,7 +86,7 @@ fn check(cli: &Cli, json: bool) -> Result<Code, Failure> {
     let registry = registry();
     let invalid = |e: autosync_config::ConfigError| -> Result<Code, Failure> {
         if json {
-            print!("{}", render::check_invalid(&e));
+            out!("{}", render::check_invalid(&e));
             return Ok(Code::Config);
         }
         Err(Failure::Config(e))
@@ -103,7 +103,7 @@ fn check(cli: &Cli, json: bool) -> Result<Code, Failure> {
         let errors = schemas.diagnostics.iter().filter(|d| d.is_error());
         return invalid(loaded.error(errors.cloned().collect()));
     }
-    print!("{}", render::check(&loaded, &schemas, json));
+    out!("{}", render::check(&loaded, &schemas, json));
     Ok(Code::Ok)
 }
 
@@ -144,14 +144,14 @@ pub(crate) fn print_run(
     json: bool,
 ) -> Result<Code, Failure> {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&render::run_json(record))
                 .context("cannot encode the run record")?
         );
     } else {
         let errors = engine.store().read()?.run_errors(record.id, 10)?;
-        print!("{}", render::run(record, &errors));
+        out!("{}", render::run(record, &errors));
     }
     Ok(Code::of_run(record.status))
 }
@@ -172,12 +172,12 @@ fn history(cli: &Cli, a: &HistoryArgs) -> Result<Code, Failure> {
     let runs = store.read()?.runs(a.ma.as_deref(), a.limit)?;
     if a.json {
         let v: Vec<_> = runs.iter().map(render::run_json).collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&v).context("cannot encode the history")?
         );
     } else {
-        print!("{}", render::history(&runs));
+        out!("{}", render::history(&runs));
     }
     Ok(Code::Ok)
 }
@@ -200,12 +200,12 @@ fn history_run(store: &Arc<dyn Store>, a: &HistoryArgs, id: i64) -> Result<Code,
     if a.json {
         let mut v = render::run_json(&run);
         v["errors"] = serde_json::to_value(&errors).context("cannot encode the errors")?;
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&v).context("cannot encode the run")?
         );
     } else {
-        print!("{}", render::run_with_errors(&run, &errors));
+        out!("{}", render::run_with_errors(&run, &errors));
     }
     Ok(Code::Ok)
 }
@@ -253,14 +253,14 @@ fn cs(cli: &Cli, a: &CsArgs) -> Result<Code, Failure> {
             .map(Listed::Object)
             .chain(records.iter().map(Listed::Record))
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&all).context("cannot encode connector space objects")?
         );
     } else {
-        print!("{}", render::cs(ma, &objects, &counts));
+        out!("{}", render::cs(ma, &objects, &counts));
         if filter == CsFilter::Errors {
-            print!("{}", render::record_errors(&records));
+            out!("{}", render::record_errors(&records));
         }
     }
     Ok(Code::Ok)
@@ -295,12 +295,12 @@ fn mv(cli: &Cli, a: &MvArgs) -> Result<Code, Failure> {
     };
     let objects = store.read()?.mv_page(&query, 0, a.limit)?;
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&objects).context("cannot encode metaverse objects")?
         );
     } else {
-        print!("{}", render::mv(&objects));
+        out!("{}", render::mv(&objects));
     }
     Ok(Code::Ok)
 }

@@ -253,17 +253,17 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
         }
     };
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&status).context("cannot encode the status")?
         );
     } else {
         if !status.service && located.loaded().is_none() {
-            println!(
+            outln!(
                 "(the configuration does not load: the MAs are those the store knows, their settings unknown)"
             );
         }
-        print!("{}", render_status(&status));
+        out!("{}", render_status(&status));
     }
     Ok(Code::Ok)
 }
@@ -297,7 +297,7 @@ pub fn queue(cli: &Cli, a: &QueueArgs) -> Result<Code, Failure> {
         None => (queue_in_store(located, body)?, false),
     };
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&answer).context("cannot encode the answer")?
         );
@@ -312,7 +312,7 @@ pub fn queue(cli: &Cli, a: &QueueArgs) -> Result<Code, Failure> {
         } else {
             " (no service running: it runs at the next start)"
         };
-        println!("{} {}: {how} #{}{when}", a.ma, a.profile, answer.request);
+        outln!("{} {}: {how} #{}{when}", a.ma, a.profile, answer.request);
     }
     Ok(Code::Ok)
 }
@@ -409,12 +409,12 @@ fn send_control(located: &Located, action: Control, ma: Option<&str>) -> Result<
 
 fn print_answer(answer: &ControlAnswer, json: bool) -> Result<Code, Failure> {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(answer).context("cannot encode the answer")?
         );
     } else {
-        println!("{}", answer.message);
+        outln!("{}", answer.message);
     }
     Ok(Code::Ok)
 }

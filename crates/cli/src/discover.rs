@@ -47,20 +47,20 @@ pub fn discover(cli: &Cli, a: &DiscoverArgs) -> Result<Code, Failure> {
         }
     }
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&proposal).context("cannot encode the proposal")?
         );
     } else if let Some(path) = &a.write {
-        println!(
+        outln!(
             "wrote the proposed controller configuration to {}",
             path.display()
         );
         for line in discover::summary_lines_of(&proposal) {
-            println!("{}", line.trim_start_matches("discover: "));
+            outln!("{}", line.trim_start_matches("discover: "));
         }
     } else {
-        print!("{toml}");
+        out!("{toml}");
     }
     Ok(Code::Ok)
 }

@@ -75,9 +75,9 @@ pub fn events(cli: &Cli, a: &EventsArgs) -> Result<Code, Failure> {
                 // A keep-alive comment.
                 continue;
             }
-            println!("{}", if a.json { done.data } else { text_of(&done) });
+            outln!("{}", if a.json { done.data } else { text_of(&done) });
             printed += 1;
-            if a.count.is_some_and(|n| printed >= n) {
+            if a.count.is_some_and(|n| printed >= n) || crate::output::is_closed() {
                 return Ok(Code::Ok);
             }
             continue;

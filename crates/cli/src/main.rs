@@ -5,6 +5,18 @@
 
 #![allow(clippy::print_stdout)] // a command-line program prints its results
 
+/// `print!` that ends the program quietly when its output is closed (a
+/// pipe whose reader is gone: `autosync history --json | head -1`), where
+/// `print!` would panic.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::output::write(format_args!($($arg)*), false) };
+}
+
+/// `println!` that ends the program quietly when its output is closed.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::output::write(format_args!($($arg)*), true) };
+}
+
 mod args;
 mod commands;
 mod control;
@@ -13,6 +25,7 @@ mod discover;
 mod events;
 mod exit;
 mod locate;
+mod output;
 mod private_file;
 mod progress;
 mod render;
