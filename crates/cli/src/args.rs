@@ -154,6 +154,7 @@ pub struct QueueArgs {
     /// Front of the MA's queue instead of the back.
     #[arg(long)]
     pub run_immediate: bool,
+    /// Print the answer (request id, merged or not) as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -208,6 +209,7 @@ pub struct HistoryArgs {
     /// At most this many runs (with RUN_ID: errors).
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// Print the runs (or the run with its errors) as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -243,6 +245,7 @@ pub struct CsArgs {
     /// At most this many objects.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
+    /// Print the connector-space objects as JSON (one array).
     #[arg(long)]
     pub json: bool,
 }
@@ -283,6 +286,7 @@ pub struct MvArgs {
     /// At most this many objects.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
+    /// Print the metaverse objects as JSON (one array).
     #[arg(long)]
     pub json: bool,
 }
@@ -294,4 +298,36 @@ pub struct ApproveArgs {
     /// Print the answer as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory as _;
+
+    /// Every argument of every command says what it does in `--help`.
+    #[test]
+    fn every_argument_has_help_text() {
+        fn missing(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    out.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                missing(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let mut out = Vec::new();
+        missing(&Cli::command(), "autosync", &mut out);
+        assert!(
+            out.is_empty(),
+            "arguments without help text:\n{}",
+            out.join("\n")
+        );
+    }
 }
