@@ -9,12 +9,11 @@ use crate::persist::{self, PersistError};
 use crate::wiring::{Command, request_of, trigger_states};
 use autosync_connector::ScriptFunction;
 use autosync_controller::SyncEngine;
-use autosync_controller::machine::{Published, Startup, Summary};
+use autosync_controller::machine::{Published, Startup, Summary, WatchedFile};
 use autosync_model::{RunRecord, RunStatus};
 use autosync_store::Store;
 use autosync_triggers::{
-    BuildContext, ScriptHost, SystemClock, Trigger, TriggerDeps, TriggerEvent, TriggerRequest,
-    TriggerSet,
+    BuildContext, ScriptHost, SystemClock, Trigger, TriggerDeps, TriggerEvent, TriggerSet,
 };
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -186,16 +185,13 @@ impl Service {
         Ok(sets)
     }
 
-    /// The requests of file-watch triggers whose file changed after the
-    /// MA's last import (or that never imported): changes made while the
-    /// service was not running.
-    fn changed_while_stopped(&self, sets: &BTreeMap<String, TriggerSet>) -> Vec<TriggerRequest> {
-        let mut requests = Vec::new();
+    /// Every file watch's file as start finds it (when it was written,
+    /// when its MA last imported): the machine decides which changed while
+    /// the service was stopped.
+    fn watched_files(&self, sets: &BTreeMap<String, TriggerSet>) -> Vec<WatchedFile> {
+        let mut watched = Vec::new();
         for (name, set) in sets {
-            if !self.config.mas.get(name).is_some_and(|m| m.auto_start) {
-                continue;
-            }
-            let last = last_import(self.store.as_ref(), name);
+            let mut last = None;
             for trigger in set.triggers() {
                 let Trigger::FileWatch(t) = trigger else {
                     continue;
@@ -208,14 +204,18 @@ impl Service {
                         continue;
                     }
                 };
-                if last.is_none_or(|l| modified > l) {
-                    let mut request = t.ask.request();
-                    request.trigger = format!("{} (changed before start)", request.trigger);
-                    requests.push(request);
-                }
+                let last_import =
+                    *last.get_or_insert_with(|| last_import(self.store.as_ref(), name));
+                let mut request = t.ask.request();
+                request.trigger = format!("{} (changed before start)", request.trigger);
+                watched.push(WatchedFile {
+                    request: request_of(request),
+                    modified,
+                    last_import,
+                });
             }
         }
-        requests
+        watched
     }
 
     /// Runs the service until its shutdown token is cancelled, or with
@@ -254,7 +254,7 @@ impl Service {
                 set.start(deps);
             }
         }
-        let initial = self.changed_while_stopped(&sets);
+        let watched = self.watched_files(&sets);
         let Service {
             engine,
             store,
@@ -269,7 +269,7 @@ impl Service {
             crate::notices::spawn(config.notifications.clone(), store.clone());
         let startup = Startup {
             state,
-            initial: initial.into_iter().map(request_of).collect(),
+            watched,
             ..Startup::default()
         };
         let mas: Vec<String> = config.mas.keys().cloned().collect();

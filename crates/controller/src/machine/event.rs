@@ -111,8 +111,23 @@ pub struct Startup {
     pub cs: BTreeMap<String, Option<CsState>>,
     /// MAs whose rules changed while the service was stopped.
     pub full_syncs_needed: Result<Vec<(String, String)>, String>,
-    /// Trigger requests for changes made while the service was stopped.
+    /// Trigger requests to make at start, whatever else holds.
     pub initial: Vec<Request>,
+    /// Each file watch's file as start finds it: the machine queues the
+    /// requests of those written after their MA's last import (changes made
+    /// while the service was stopped).
+    pub watched: Vec<WatchedFile>,
+}
+
+/// A watched file as start-up finds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WatchedFile {
+    /// What its file-watch trigger asks for.
+    pub request: Request,
+    /// When the file was last written.
+    pub modified: DateTime<Utc>,
+    /// When the MA last started an import (`None`: never).
+    pub last_import: Option<DateTime<Utc>>,
 }
 
 impl Default for Startup {
@@ -126,6 +141,7 @@ impl Default for Startup {
             cs: BTreeMap::new(),
             full_syncs_needed: Ok(Vec::new()),
             initial: Vec::new(),
+            watched: Vec::new(),
         }
     }
 }

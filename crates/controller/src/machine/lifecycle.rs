@@ -60,6 +60,19 @@ impl Machine {
         for request in startup.initial {
             self.trigger_request(request, now);
         }
+        // Changes made while the service was stopped: a watched file
+        // written after its MA's last import (or an MA that never
+        // imported) asks for its import, on MAs that start by themselves.
+        for w in startup.watched {
+            let starts = self
+                .config
+                .mas
+                .get(&w.request.ma)
+                .is_some_and(|m| m.auto_start);
+            if starts && w.last_import.is_none_or(|l| w.modified > l) {
+                self.trigger_request(w.request, now);
+            }
+        }
         self.schedule_chores(now);
     }
 

@@ -42,7 +42,7 @@ pub use config::{
 };
 pub use event::{
     AfterDecision, Answer, Effect, Event, ReplyId, RunEnd, RunFacts, RunOutcome, SeenRun, Startup,
-    Stops, facts_wanted,
+    Stops, WatchedFile, facts_wanted,
 };
 pub use notice::{Notice, ma_failed_message};
 pub use published::{NoticeKind, Published, RunCounts, ServiceEvent, ServiceState};

@@ -6,6 +6,7 @@
 use crate::sim::{Setup, Sim};
 use autosync_controller::machine::{
     AfterDecision, Effect, Event, Machine, Notice, Options, RunEnd, RunFacts, RunOutcome, Startup,
+    WatchedFile,
 };
 use autosync_controller::{Control, Request};
 use autosync_model::{RunReason, RunStatus};
@@ -210,6 +211,62 @@ fn answer_reads(
         machine.handle(answer, now);
     }
     effects
+}
+
+/// Changes made while the service was stopped: a watched file written
+/// after its MA's last import (or whose MA never imported) asks for its
+/// import at start; one written before does not; an MA that does not
+/// start by itself (`auto_start = false`) is left to its operator.
+#[test]
+fn a_watched_file_written_while_the_service_was_stopped_asks_for_its_import_at_start() {
+    let mut config = Setup::default().config(0);
+    config.mas.get_mut("ad").unwrap().auto_start = false;
+    let mut machine = Machine::new(config, Options::default());
+    let now = crate::support::at(100);
+    let file = |ma: &str, modified: i64, last: Option<i64>| WatchedFile {
+        request: Request::trigger(ma, "delta-import", "file"),
+        modified: crate::support::at(modified),
+        last_import: last.map(crate::support::at),
+    };
+    let startup = Startup {
+        watched: vec![
+            file("hr", 50, Some(40)),  // written after the last import
+            file("app", 30, Some(40)), // written before it
+            file("ldap", 30, None),    // never imported
+            file("ad", 50, Some(40)),  // does not start by itself
+        ],
+        ..Startup::default()
+    };
+    let effects = machine.handle(Event::Started(Box::new(startup)), now);
+    let mut started: Vec<String> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Start(r) => Some(r.ma.clone()),
+            _ => None,
+        })
+        .collect();
+    let queued = |ma: &str| {
+        machine
+            .state()
+            .queues
+            .get(ma)
+            .is_some_and(|q| q.iter().any(|r| r.profile == "delta-import"))
+    };
+    for ma in ["hr", "ldap"] {
+        if queued(ma) {
+            started.push(ma.to_owned());
+        }
+    }
+    assert!(started.contains(&"hr".to_owned()), "{started:?}");
+    assert!(started.contains(&"ldap".to_owned()), "{started:?}");
+    assert!(
+        !started.contains(&"app".to_owned()) && !queued("app"),
+        "{started:?}"
+    );
+    assert!(
+        !started.contains(&"ad".to_owned()) && !queued("ad"),
+        "{started:?}"
+    );
 }
 
 #[test]

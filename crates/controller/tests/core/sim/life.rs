@@ -41,6 +41,7 @@ impl Sim {
             cs: self.counts(),
             full_syncs_needed: Ok(self.full_syncs_needed()),
             initial: Vec::new(),
+            watched: Vec::new(),
         }
     }
 
