@@ -551,6 +551,22 @@ fn cs_delete_should_delete_the_connector_space_of_a_retired_ma_once_confirmed() 
     w.expect(&["cs", "hr", "--limit", "1"], 0);
 }
 
+/// Runs `autosync ARGS` on `w` with a standard output nobody reads: its
+/// reader is gone before the command writes.
+fn unread(w: &Workdir, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(BIN)
+        .arg("-c")
+        .arg(w.config())
+        .args(args)
+        .env_remove("AUTOSYNC_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
 /// `autosync history --json | head -1`: a reader that goes away ends the
 /// command quietly (its own exit code, nothing on stderr), never a panic;
 /// a run's exit code survives it.
@@ -563,35 +579,14 @@ fn a_closed_output_pipe_should_end_the_command_quietly() {
         &["history"][..],
         &["cs", "hr", "--json"][..],
     ] {
-        let mut child = std::process::Command::new(BIN)
-            .arg("-c")
-            .arg(w.config())
-            .args(args)
-            .env_remove("AUTOSYNC_LOG")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        // The reader is gone before the command writes.
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
+        let out = unread(&w, args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
     }
     // A run whose output nobody reads still exits with its run's code (1:
     // the small HR file has a record in error).
-    let mut child = std::process::Command::new(BIN)
-        .arg("-c")
-        .arg(w.config())
-        .args(["run-profile", "hr", "full-import", "--no-progress"])
-        .env_remove("AUTOSYNC_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
+    let out = unread(&w, &["run-profile", "hr", "full-import", "--no-progress"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
