@@ -2,7 +2,9 @@
 //! config, reporting every problem at once: one [`SettingError`] per key, with
 //! a help text, and "did you mean ..." for unknown keys.
 
-use autosync_connector::{BuildContext, ConnectorError, ConnectorErrorKind, SettingError};
+use autosync_connector::{
+    BuildContext, ChangeDetection, ConnectorError, ConnectorErrorKind, SettingError,
+};
 use autosync_model::ObjectTypeDef;
 use autosync_model::suggest;
 use serde::de::DeserializeOwned;
@@ -170,6 +172,24 @@ pub fn check_batch_size(batch_size: Option<usize>) -> Vec<SettingError> {
 }
 
 /// The configuration error `build` returns when settings do not validate.
+/// What a connector of type `kind` offers to notice changes (`detect`, from
+/// its checked settings); settings that do not check offer nothing and say
+/// why.
+pub fn change_detection<S>(
+    kind: &str,
+    ctx: &BuildContext,
+    parsed: Result<S, Vec<SettingError>>,
+    detect: impl FnOnce(&S) -> ChangeDetection,
+) -> ChangeDetection {
+    match parsed {
+        Ok(s) => detect(&s),
+        Err(e) => ChangeDetection::none(format!(
+            "{kind} connector: {}",
+            into_connector_error(&ctx.ma, &e).message
+        )),
+    }
+}
+
 pub fn into_connector_error(ma: &str, errors: &[SettingError]) -> ConnectorError {
     let text: Vec<String> = errors
         .iter()

@@ -14,7 +14,7 @@ use crate::jobs;
 use crate::notices::NotifierMessage;
 use crate::persister::Persister;
 use crate::wiring::Command;
-use crate::wiring::{machine_config, request_of, trigger_states};
+use crate::wiring::{build_trigger_set, machine_config, request_of};
 use autosync_controller::machine::{
     Answer, Effect, Event, Machine, Options, Published, Refusal, ReplyId, Startup, Summary,
 };
@@ -23,7 +23,7 @@ use autosync_controller::{
 };
 use autosync_model::RunReason;
 use autosync_store::Store;
-use autosync_triggers::{BuildContext, TriggerDeps, TriggerEvent, TriggerSet};
+use autosync_triggers::{TriggerDeps, TriggerEvent, TriggerSet};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -435,18 +435,11 @@ impl Executor {
             // or a script call happens beside the loop, not in it.
             tokio::spawn(async move { set.stop().await });
         }
-        let Some(ma) = self.config.mas.get(name).filter(|_| start) else {
+        if !start || !self.config.mas.contains_key(name) {
             return;
-        };
-        let profiles: Vec<String> = ma.info.profiles.keys().cloned().collect();
-        let ctx = BuildContext {
-            ma: name,
-            base_dir: &self.config.base_dir,
-            default_watch_path: ma.connector_path.as_deref(),
-            profiles: &profiles,
-        };
-        let states = trigger_states(name, &self.machine.trigger_states(name));
-        match TriggerSet::build(&ctx, &ma.triggers, &states) {
+        }
+        let states = self.machine.trigger_states(name);
+        match build_trigger_set(&self.config, name, &states) {
             Ok(mut set) => {
                 if let Some(deps) = &self.trigger_deps {
                     set.start(deps);
@@ -455,8 +448,7 @@ impl Executor {
             }
             Err(errors) => {
                 // Validated before the reload; report rather than stop.
-                let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                tracing::error!(ma = %name, "the triggers cannot be built: {}", text.join("; "));
+                tracing::error!(ma = %name, "the triggers cannot be built: {errors}");
             }
         }
     }

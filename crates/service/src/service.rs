@@ -6,15 +6,13 @@
 use crate::config::ControllerConfig;
 use crate::executor::Executor;
 use crate::persist::{self, PersistError};
-use crate::wiring::{Command, request_of, trigger_states};
+use crate::wiring::{Command, build_trigger_set, request_of};
 use autosync_connector::ScriptFunction;
 use autosync_controller::SyncEngine;
 use autosync_controller::machine::{Published, Startup, Summary, WatchedFile};
 use autosync_model::{RunRecord, RunStatus};
 use autosync_store::Store;
-use autosync_triggers::{
-    BuildContext, ScriptHost, SystemClock, Trigger, TriggerDeps, TriggerEvent, TriggerSet,
-};
+use autosync_triggers::{ScriptHost, SystemClock, Trigger, TriggerDeps, TriggerEvent, TriggerSet};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -159,22 +157,11 @@ impl Service {
             if !ma.enabled {
                 continue;
             }
-            let profiles: Vec<String> = ma.info.profiles.keys().cloned().collect();
-            let ctx = BuildContext {
-                ma: name,
-                base_dir: &self.config.base_dir,
-                default_watch_path: ma.connector_path.as_deref(),
-                profiles: &profiles,
-            };
-            let states = trigger_states(name, states.get(name).unwrap_or(&empty));
-            let set = TriggerSet::build(&ctx, &ma.triggers, &states).map_err(|errors| {
+            let states = states.get(name).unwrap_or(&empty);
+            let set = build_trigger_set(&self.config, name, states).map_err(|message| {
                 ServiceError::Triggers {
                     ma: name.clone(),
-                    message: errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; "),
+                    message,
                 }
             })?;
             if let Some(at) = last_import(self.store.as_ref(), name) {

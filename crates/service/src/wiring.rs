@@ -6,7 +6,7 @@ use crate::config::ControllerConfig;
 use crate::status::Status;
 use autosync_controller::machine::{MaConfig, MachineConfig, Refusal};
 use autosync_controller::{PushOutcome, Request, SyncEngine};
-use autosync_triggers::{TriggerRequest, TriggerState};
+use autosync_triggers::{BuildContext, TriggerRequest, TriggerSet, TriggerState};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -119,4 +119,30 @@ pub(crate) fn trigger_states(
             }
         })
         .collect()
+}
+
+/// Builds MA `name`'s triggers from the configuration with their saved
+/// states (not started); the errors as one sentence.
+pub(crate) fn build_trigger_set(
+    config: &ControllerConfig,
+    name: &str,
+    states: &BTreeMap<String, serde_json::Value>,
+) -> Result<TriggerSet, String> {
+    let Some(ma) = config.mas.get(name) else {
+        return Err(format!("no management agent named `{name}`"));
+    };
+    let profiles: Vec<String> = ma.info.profiles.keys().cloned().collect();
+    let ctx = BuildContext {
+        ma: name,
+        base_dir: &config.base_dir,
+        default_watch_path: ma.connector_path.as_deref(),
+        profiles: &profiles,
+    };
+    TriggerSet::build(&ctx, &ma.triggers, &trigger_states(name, states)).map_err(|errors| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
 }

@@ -60,13 +60,8 @@ impl ConnectorFactory for CsvFactory {
         shown: &Settings,
         ctx: &BuildContext,
     ) -> ChangeDetection {
-        match CsvSettings::from_settings(settings, ctx) {
-            Ok(s) => change::detection(&s, shown),
-            Err(e) => ChangeDetection::none(format!(
-                "csv connector: {}",
-                settings::into_connector_error(&ctx.ma, &e).message
-            )),
-        }
+        let parsed = CsvSettings::from_settings(settings, ctx);
+        settings::change_detection("csv", ctx, parsed, |s| change::detection(s, shown))
     }
 }
 

@@ -54,13 +54,8 @@ impl ConnectorFactory for JsonlFactory {
         shown: &Settings,
         ctx: &BuildContext,
     ) -> ChangeDetection {
-        match JsonlSettings::from_settings(settings, ctx) {
-            Ok(s) => change::detection(&s, shown),
-            Err(e) => ChangeDetection::none(format!(
-                "jsonl connector: {}",
-                settings::into_connector_error(&ctx.ma, &e).message
-            )),
-        }
+        let parsed = JsonlSettings::from_settings(settings, ctx);
+        settings::change_detection("jsonl", ctx, parsed, |s| change::detection(s, shown))
     }
 }
 

@@ -70,13 +70,8 @@ impl ConnectorFactory for SqliteFactory {
         shown: &Settings,
         ctx: &BuildContext,
     ) -> ChangeDetection {
-        match SqliteSettings::from_settings(settings, ctx) {
-            Ok(s) => change::detection(&s, shown),
-            Err(e) => ChangeDetection::none(format!(
-                "sqlite connector: {}",
-                settings::into_connector_error(&ctx.ma, &e).message
-            )),
-        }
+        let parsed = SqliteSettings::from_settings(settings, ctx);
+        settings::change_detection("sqlite", ctx, parsed, |s| change::detection(s, shown))
     }
 
     /// `sql_scalar(sqlite_path, query)`.
