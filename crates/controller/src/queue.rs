@@ -4,7 +4,7 @@
 //! plain data (serde) so the executor can persist them.
 
 use crate::request::{ChainLink, Placement, Request};
-use autosync_model::RunReason;
+use autosync_model::{RunId, RunReason};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -45,6 +45,12 @@ pub struct QueuedRequest {
     /// is told from an earlier run of the same profile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
+    /// The newest run that existed when its run started (set while it
+    /// runs): the run that completed it has a greater id. Times alone
+    /// cannot tell two runs of the same profile started within the same
+    /// second (the store keeps whole seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_run: Option<RunId>,
 }
 
 impl QueuedRequest {
@@ -140,6 +146,7 @@ impl MaQueue {
             enqueued_at,
             merged: 0,
             started_at: None,
+            after_run: None,
         };
         match placement {
             Placement::Front => self.items.push_front(queued),

@@ -292,6 +292,7 @@ async fn after_a_kill_only_requests_whose_run_did_not_complete_should_run_again(
         enqueued_at: at,
         merged: 0,
         started_at: None,
+        after_run: None,
     };
     let write_running = |r: QueuedRequest| {
         let mut state = persist::load(store.as_ref()).unwrap();

@@ -20,12 +20,14 @@ use std::collections::BTreeMap;
 
 /// Whether `run` is the completed run of the interrupted request `r`: the
 /// request's profile and reason, started when the request's run started
-/// (or after it was queued, for a state that does not say), and not
+/// (or after it was queued, for a state that does not say) and created
+/// after the newest run that existed then (same-second starts), and not
 /// closed by the crash.
 fn completes(run: &RunRecord, r: &QueuedRequest) -> bool {
     run.profile == r.profile
         && run.reason == r.reason
         && run.started_at >= r.started_at.unwrap_or(r.enqueued_at)
+        && r.after_run.is_none_or(|after| run.id > after)
         && run.ended_at.is_some()
         && !matches!(
             run.status,
@@ -45,6 +47,7 @@ impl Machine {
         });
         self.state = startup.state;
         self.last_run = startup.last_runs;
+        self.newest_run = self.newest_run.max(startup.newest_run);
         self.requeue_interrupted(&startup.recent_runs, now);
         // The configuration may have changed while the service was stopped.
         if !self.drop_stale_requests().is_empty() {

@@ -147,6 +147,9 @@ pub struct Machine {
     full_sync_needed: BTreeMap<String, String>,
     /// Each MA's newest run that ended (or one found in progress).
     last_run: BTreeMap<String, RunRecord>,
+    /// The newest run id known (run ids only grow): a run started after
+    /// now has a greater one.
+    newest_run: RunId,
     summary: Summary,
     chores: Chores,
     phase: Phase,
@@ -180,6 +183,7 @@ impl Machine {
             unmanaged: BTreeMap::new(),
             full_sync_needed: BTreeMap::new(),
             last_run: BTreeMap::new(),
+            newest_run: 0,
             summary: Summary::default(),
             chores: Chores::default(),
             phase: Phase::Starting,

@@ -52,6 +52,7 @@ impl Machine {
                 return;
             }
         };
+        self.newest_run = self.newest_run.max(record.id);
         self.publish(ServiceEvent::run_ended(now, &record, Some(request.id)));
         self.after_hook(&request.ma, end.after);
         self.seen.insert(record.id);

@@ -166,6 +166,7 @@ impl Machine {
 
     fn spawn(&mut self, running: Running, mut request: QueuedRequest, now: DateTime<Utc>) {
         request.started_at = Some(now);
+        request.after_run = Some(self.newest_run);
         tracing::info!(ma = %request.ma, profile = %request.profile, reason = %request.reason, "starting");
         self.last_start = Some(now);
         self.effects.push(Effect::Start(request.clone()));

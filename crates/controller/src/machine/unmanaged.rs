@@ -36,6 +36,7 @@ impl Machine {
         let mut cursor_blocked = false;
         let cursor_before = self.state.last_seen_run;
         for SeenRun { record: run, facts } in runs {
+            self.newest_run = self.newest_run.max(run.id);
             let handled = self.seen.contains(&run.id);
             if run.status == RunStatus::InProgress {
                 cursor_blocked = true;

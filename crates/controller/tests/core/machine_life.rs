@@ -35,6 +35,35 @@ fn a_request_whose_run_died_with_the_service_runs_again_after_the_restart() {
 }
 
 #[test]
+fn a_request_whose_run_died_is_not_mistaken_for_an_earlier_run_of_the_same_second() {
+    // The store keeps whole seconds: an earlier run of the same profile,
+    // for the same reason, that started and ended in the second the dead
+    // run started in, must not count as the dead run's completion.
+    let mut sim = Sim::new(Setup::default());
+    sim.trigger("hr", "delta-import", false, false);
+    // The service dies just after the run ended (nothing staged: nothing
+    // follows it).
+    sim.crash(true);
+    assert_eq!(sim.runs[&1].status, RunStatus::Success);
+    assert!(sim.flights.is_empty());
+    sim.trigger("hr", "delta-import", false, false);
+    let dead = sim.starts.last().unwrap().run_id;
+    assert_eq!(sim.runs[&dead].profile, "delta-import");
+    assert_eq!(
+        sim.runs[&1].started_at, sim.runs[&dead].started_at,
+        "both runs start in the same second"
+    );
+    sim.crash(false);
+    assert_eq!(sim.runs[&dead].status, RunStatus::StoppedServer);
+    assert_eq!(
+        ran(&sim, "hr", "delta-import"),
+        3,
+        "the dead run's request is queued again and started"
+    );
+    sim.check_no_request_lost();
+}
+
+#[test]
 fn a_request_whose_run_completed_before_the_crash_is_not_run_again_and_its_follow_ups_are_found() {
     let mut sim = Sim::new(Setup::default());
     *sim.world.source.get_mut("hr").unwrap() = 1;

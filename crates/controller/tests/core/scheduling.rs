@@ -20,6 +20,7 @@ fn head(ma: &str, profile: &str, t: i64) -> QueuedRequest {
         enqueued_at: at(t),
         merged: 0,
         started_at: None,
+        after_run: None,
     }
 }
 
