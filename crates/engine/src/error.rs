@@ -31,6 +31,39 @@ pub enum EngineError {
         message: String,
     },
 
+    /// The message carries the store's (no `source`, so that a chain
+    /// printed with `{:#}` says it once).
     #[error("store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        EngineError::Store(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autosync_store::StoreErrorKind;
+
+    /// Printed as a chain (`anyhow`'s `{:#}`: each error, then its
+    /// sources), the store's message appears once.
+    #[test]
+    fn a_store_error_is_said_once_in_the_error_chain() {
+        let e = EngineError::from(StoreError::new(StoreErrorKind::Busy, "database is locked"));
+        let mut chain = vec![e.to_string()];
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            chain.push(s.to_string());
+            source = s.source();
+        }
+        let printed = chain.join(": ");
+        assert_eq!(
+            printed.matches("database is locked").count(),
+            1,
+            "{printed}"
+        );
+    }
 }

@@ -15,9 +15,24 @@ pub const STATE_KEY: &str = "controller.state";
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
     #[error("cannot read or write the controller's state in the store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     #[error("the controller's state in the store (meta `{STATE_KEY}`) cannot be decoded: {0}")]
-    Decode(#[from] serde_json::Error),
+    Decode(serde_json::Error),
+}
+
+impl From<serde_json::Error> for PersistError {
+    fn from(e: serde_json::Error) -> Self {
+        PersistError::Decode(e)
+    }
+}
+
+/// Not `#[from]` (here and for `Decode`): the message carries the inner
+/// error's, so there is no `source` and a chain printed with `{:#}` says
+/// it once.
+impl From<StoreError> for PersistError {
+    fn from(e: StoreError) -> Self {
+        PersistError::Store(e)
+    }
 }
 
 /// Reads the persisted state (empty when there is none).

@@ -34,7 +34,15 @@ pub enum ServiceLeaseError {
         holder: String,
     },
     #[error("cannot take the service lease of the store: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+/// Not `#[from]`: the message carries the store's, so the error has no
+/// `source` and a chain printed with `{:#}` says it once.
+impl From<StoreError> for ServiceLeaseError {
+    fn from(e: StoreError) -> Self {
+        ServiceLeaseError::Store(e)
+    }
 }
 
 /// The service lease, held until dropped (then released).
