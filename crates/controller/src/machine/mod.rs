@@ -314,13 +314,15 @@ impl Machine {
         .min()
     }
 
-    /// Nothing runs or is being asked of the store, and no MA that may run
-    /// has a queued request: `autosync run --once` ends here. With `once`,
-    /// an MA in the failed state counts as done (its request stays queued
-    /// for the next run).
+    /// Nothing runs (neither a run the controller started nor one started
+    /// outside it: its end brings follow-ups) or is being asked of the
+    /// store, and no MA that may run has a queued request: `autosync run
+    /// --once` ends here. With `once`, an MA in the failed state counts as
+    /// done (its request stays queued for the next run).
     pub fn quiescent(&self) -> bool {
         self.phase == Phase::Running
             && self.active.is_empty()
+            && self.unmanaged.is_empty()
             && !self.chores.reading_counts
             && !self.chores.looking_for_runs
             && !self.chores.checking_rules

@@ -437,3 +437,35 @@ fn a_sync_held_by_a_threshold_is_persisted_with_it_and_survives_a_crash() {
     );
     sim.check_no_request_lost();
 }
+
+#[test]
+fn a_run_started_outside_the_service_keeps_it_from_being_quiescent_until_it_ends() {
+    // `--once` must not end while another process imports: the import's
+    // follow-ups (the delta sync) are the service's to run.
+    let mut sim = Sim::new(Setup {
+        echoes: Some(0),
+        ..Setup::default()
+    });
+    *sim.world.source.get_mut("app").unwrap() = 1;
+    sim.external_start("app", "full-import");
+    sim.advance(62);
+    sim.deliver_all();
+    assert!(
+        sim.published.iter().any(|e| matches!(
+            e,
+            autosync_controller::machine::ServiceEvent::RunStarted { request: None, .. }
+        )),
+        "the machine saw the run in progress"
+    );
+    assert!(
+        !sim.machine.quiescent(),
+        "a run in progress outside the service"
+    );
+    sim.settle(|| (0, false), 1_000).expect("settles");
+    assert!(
+        sim.world.quiescent(),
+        "the import's follow-ups ran: {:?}",
+        sim.world.cs
+    );
+    assert_eq!(ran(&sim, "app", "delta-sync"), 1);
+}

@@ -183,6 +183,7 @@ impl Sim {
             }
             if !self.external.is_empty() {
                 self.external_end(0);
+                idle = self.idle_reconciles;
                 continue;
             }
             if self.machine.quiescent()
