@@ -3,7 +3,10 @@
 //! NULL, UNIQUE, CHECK, type) fails alone and the rest of the batch commits.
 //! An add whose anchor exists updates the row in place (replayable); columns
 //! the add does not name are left as they are. Identifiers are quoted and
-//! values always bound.
+//! values always bound. Nothing to send opens no write transaction, and an
+//! update only writes a row whose values differ (compared byte for byte,
+//! whatever the column's collation), so an export of changes the table
+//! already holds leaves the database file untouched.
 
 use super::config::SqliteSettings;
 use super::db::{Schema, q, row_rejection, step_error};
@@ -172,12 +175,20 @@ impl<'c> SqliteExport<'c> {
                 .enumerate()
                 .map(|(i, (n, _))| format!("{} = ?{}", q(n), i + 1))
                 .collect();
+            // Only a row that differs is written (`IS NOT` treats NULLs as
+            // values; BINARY, so a change of case is a change).
+            let differs: Vec<String> = sets
+                .iter()
+                .enumerate()
+                .map(|(i, (n, _))| format!("{} IS NOT ?{} COLLATE BINARY", q(n), i + 1))
+                .collect();
             let sql = format!(
-                "UPDATE {} SET {} WHERE {} = ?{}",
+                "UPDATE {} SET {} WHERE {} = ?{} AND ({})",
                 q(&self.s.table),
                 assigns.join(", "),
                 q(&self.s.anchor_column),
-                sets.len() + 1
+                sets.len() + 1,
+                differs.join(" OR ")
             );
             *last = (sets.iter().map(|(n, _)| n.clone()).collect(), sql);
         }
@@ -185,9 +196,16 @@ impl<'c> SqliteExport<'c> {
             .into_iter()
             .map(|(_, v)| v)
             .chain(std::iter::once(SqlValue::Text(anchor.to_owned())));
-        self.conn
+        let written = self
+            .conn
             .prepare_cached(&last.1)?
-            .execute(params_from_iter(values))
+            .execute(params_from_iter(values))?;
+        // No row written: the row holds these values already, or there is
+        // no row.
+        match written {
+            0 => Ok(usize::from(self.exists(anchor)?)),
+            n => Ok(n),
+        }
     }
 
     fn apply_one(&self, c: &ExportChange) -> Result<(), RowError> {
@@ -253,6 +271,9 @@ impl<'c> SqliteExport<'c> {
 
 impl ExportSession for SqliteExport<'_> {
     fn apply(&mut self, batch: &[ExportChange]) -> Result<Vec<ExportOutcome>, ConnectorError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
         let what = format!("cannot export to table `{}`", self.s.table);
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
