@@ -3,10 +3,10 @@
 //! NULL, UNIQUE, CHECK, type) fails alone and the rest of the batch commits.
 //! An add whose anchor exists updates the row in place (replayable); columns
 //! the add does not name are left as they are. Identifiers are quoted and
-//! values always bound. Nothing to send opens no write transaction, and an
-//! update only writes a row whose values differ (compared byte for byte,
-//! whatever the column's collation), so an export of changes the table
-//! already holds leaves the database file untouched.
+//! values always bound. Nothing to send opens no write transaction, so an
+//! export with nothing to send leaves the database file untouched. A change
+//! the table already holds (a batch sent again after a crash) is written
+//! again, changing nothing: the table's own triggers see such a replay.
 
 use super::config::SqliteSettings;
 use super::db::{Schema, q, row_rejection, step_error};
@@ -175,20 +175,12 @@ impl<'c> SqliteExport<'c> {
                 .enumerate()
                 .map(|(i, (n, _))| format!("{} = ?{}", q(n), i + 1))
                 .collect();
-            // Only a row that differs is written (`IS NOT` treats NULLs as
-            // values; BINARY, so a change of case is a change).
-            let differs: Vec<String> = sets
-                .iter()
-                .enumerate()
-                .map(|(i, (n, _))| format!("{} IS NOT ?{} COLLATE BINARY", q(n), i + 1))
-                .collect();
             let sql = format!(
-                "UPDATE {} SET {} WHERE {} = ?{} AND ({})",
+                "UPDATE {} SET {} WHERE {} = ?{}",
                 q(&self.s.table),
                 assigns.join(", "),
                 q(&self.s.anchor_column),
-                sets.len() + 1,
-                differs.join(" OR ")
+                sets.len() + 1
             );
             *last = (sets.iter().map(|(n, _)| n.clone()).collect(), sql);
         }
@@ -196,16 +188,9 @@ impl<'c> SqliteExport<'c> {
             .into_iter()
             .map(|(_, v)| v)
             .chain(std::iter::once(SqlValue::Text(anchor.to_owned())));
-        let written = self
-            .conn
+        self.conn
             .prepare_cached(&last.1)?
-            .execute(params_from_iter(values))?;
-        // No row written: the row holds these values already, or there is
-        // no row.
-        match written {
-            0 => Ok(usize::from(self.exists(anchor)?)),
-            n => Ok(n),
-        }
+            .execute(params_from_iter(values))
     }
 
     fn apply_one(&self, c: &ExportChange) -> Result<(), RowError> {
