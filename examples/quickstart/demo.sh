@@ -39,11 +39,24 @@ done
 dir="${dir:-$root/target/quickstart}"
 
 # The working copy: made from the example unless it exists (or --fresh).
-mkdir -p "$dir"
-dir="$(cd "$dir" && pwd)"
+# DIR as an absolute path (its existing part resolved), checked before
+# anything is created: never inside the example folder.
+abs="$dir"
+[[ "$abs" == /* ]] || abs="$PWD/$abs"
+existing="$abs"
+rest=""
+while [ ! -d "$existing" ]; do
+  rest="/$(basename "$existing")$rest"
+  existing="$(dirname "$existing")"
+done
+dir="$(cd "$existing" && pwd -P)$rest"
 case "$dir/" in
-  "$here/"*) echo "demo.sh: $dir is inside the example folder; choose another DIR" >&2; exit 2 ;;
+  "$(cd "$here" && pwd -P)/"*)
+    echo "demo.sh: $dir is inside the example folder; choose another DIR" >&2
+    exit 2
+    ;;
 esac
+mkdir -p "$dir"
 if [ "$fresh" -eq 1 ]; then
   rm -rf "$dir/autosync.toml" "$dir/data" "$dir/state"
 fi

@@ -290,6 +290,24 @@ fn the_quickstart_demo_script_should_work_on_a_reused_copy_and_never_write_in_th
         example,
         "demo.sh wrote in examples/"
     );
+
+    // A DIR inside the example folder is refused before anything is made.
+    let inside = quickstart_dir().join("work/copy");
+    let out = std::process::Command::new("bash")
+        .arg(quickstart_dir().join("demo.sh"))
+        .arg(&inside)
+        .env("AUTOSYNC", BIN)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("inside the example folder"), "{stderr}");
+    assert!(!quickstart_dir().join("work").exists());
+    assert_eq!(
+        snapshot(&quickstart_dir()),
+        example,
+        "demo.sh wrote in examples/"
+    );
 }
 
 /// A file's identity and last write: inode and modification time.
