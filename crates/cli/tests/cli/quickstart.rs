@@ -1,6 +1,8 @@
 //! The quickstart works end to end, from a copy of its folder anywhere.
 
 use super::support::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 #[test]
 fn quickstart_cycle_should_give_every_active_person_an_account_in_both_targets() {
@@ -128,12 +130,31 @@ fn quickstart_folder_should_work_when_copied_elsewhere_and_run_from_another_dire
     assert!(!elsewhere.path().join("state").exists());
 }
 
-/// Runs the copied folder's `demo.sh` (the README's first command) with
-/// this build's binary, from another directory.
-fn demo(w: &Workdir) -> String {
+/// Every file of a folder, by path relative to it, with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_owned();
+                files.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// Runs the repository's `demo.sh` (the README's first command) with this
+/// build's binary, from another directory, with `args` (`[--fresh] DIR`).
+fn demo(args: &[&Path]) -> String {
     let elsewhere = tempfile::tempdir().unwrap();
     let out = std::process::Command::new("bash")
-        .arg(w.path().join("demo.sh"))
+        .arg(quickstart_dir().join("demo.sh"))
+        .args(args)
         .current_dir(elsewhere.path())
         .env("AUTOSYNC", BIN)
         .output()
@@ -148,39 +169,183 @@ fn demo(w: &Workdir) -> String {
     stdout
 }
 
-/// The README's first command works on a copy of the folder: every active
-/// person gets an account in both targets, the output shows the runs and
-/// the history, and a second run changes nothing.
+/// The counters of the latest run of `ma`/`profile` in the working copy's
+/// history (its one step).
+fn last_counters(w: &Path, ma: &str, profile: &str) -> serde_json::Value {
+    let out = std::process::Command::new(BIN)
+        .arg("-c")
+        .arg(w.join("autosync.toml"))
+        .args(["history", "--ma", ma, "--limit", "20", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["profile"] == profile)
+        .unwrap_or_else(|| panic!("no {ma} {profile} run in {runs}"));
+    run["steps"][0]["counters"].clone()
+}
+
+/// The README's first command: `demo.sh DIR` makes a working copy of the
+/// example in DIR and runs it there, leaving the example folder byte for
+/// byte as it was; a second run reuses the working copy (an edit of its HR
+/// file stays, and only the difference flows); `--fresh` starts again from
+/// the example.
 #[test]
-fn the_quickstart_demo_script_should_run_end_to_end_and_change_nothing_the_second_time() {
-    let w = Workdir::quickstart();
-    let first = demo(&w);
+fn the_quickstart_demo_script_should_work_on_a_reused_copy_and_never_write_in_the_example() {
+    let example = snapshot(&quickstart_dir());
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path().join("work");
+    let first = demo(&[&w]);
     for shown in [
+        "made a working copy of the example in",
         "$ autosync run-profile hr full-import",
         "$ autosync run-profile app export",
         "$ autosync history",
         "accounts)",
+        "working copy:",
     ] {
         assert!(first.contains(shown), "{shown:?} not shown:\n{first}");
     }
-    let active = hr_with_status(w.path(), "active");
-    let users: Vec<String> = app_users(w.path()).into_iter().map(|u| u.0).collect();
+    assert!(
+        first.contains(w.to_str().unwrap()),
+        "path not shown:\n{first}"
+    );
+    assert!(w.join("data/app.db").is_file() && w.join("data/directory.jsonl").is_file());
+    let active = hr_with_status(&w, "active");
+    let users: Vec<String> = app_users(&w).into_iter().map(|u| u.0).collect();
     assert_eq!(users, active);
-    assert_eq!(directory(w.path()).len(), active.len());
-    let before = (app_users(w.path()), directory(w.path()));
-    let second = demo(&w);
-    for quiet in [
-        // A full import reads the file again, and stages nothing.
-        "hr / full-import: success",
-        "app / export: completed-no-objects",
-        "directory / export: completed-no-objects",
-    ] {
-        assert!(second.contains(quiet), "{quiet:?} not shown:\n{second}");
+    assert_eq!(directory(&w).len(), active.len());
+    assert_eq!(
+        snapshot(&quickstart_dir()),
+        example,
+        "demo.sh wrote in examples/"
+    );
+
+    // An edit of the working copy: one title changed, one person leaves.
+    let (changed, leaver) = (active[0].clone(), active[1].clone());
+    let hr = w.join("data/hr.csv");
+    let text = std::fs::read_to_string(&hr).unwrap();
+    let edited: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut f: Vec<String> = l.split(',').map(str::to_owned).collect();
+            if f[0] == changed {
+                f[5] = "Chief Synchronisation Officer".into();
+            }
+            if f[0] == leaver {
+                f[7] = "terminated".into();
+            }
+            f.join(",")
+        })
+        .collect();
+    std::fs::write(&hr, edited.join("\n") + "\n").unwrap();
+    let second = demo(&[&w]);
+    assert!(second.contains("reusing the working copy in"), "{second}");
+    // Only the difference flowed: two people staged as updated, one
+    // account updated and one deleted in each target.
+    let staged = last_counters(&w, "hr", "full-import");
+    assert_eq!(staged["stage-update"], 2, "{staged}");
+    assert_eq!(
+        staged.get("stage-add").map_or(0, |n| n.as_u64().unwrap()),
+        0
+    );
+    for target in ["app", "directory"] {
+        let exported = last_counters(&w, target, "export");
+        assert_eq!(exported["updates"], 1, "{target}: {exported}");
+        assert_eq!(exported["deletes"], 1, "{target}: {exported}");
+        assert_eq!(exported.get("adds").map_or(0, |n| n.as_u64().unwrap()), 0);
     }
-    for change in ["stage-add", "stage-update", "stage-delete"] {
-        assert!(!second.contains(change), "{change:?} shown:\n{second}");
+    let users = app_users(&w);
+    assert_eq!(users.len(), active.len() - 1);
+    assert!(users.iter().all(|u| u.0 != leaver));
+    assert!(
+        users
+            .iter()
+            .any(|u| u.0 == changed && u.2 == "Chief Synchronisation Officer")
+    );
+    assert_eq!(
+        snapshot(&quickstart_dir()),
+        example,
+        "demo.sh wrote in examples/"
+    );
+
+    // --fresh: the example again, every active person back.
+    let third = demo(&[Path::new("--fresh"), &w]);
+    assert!(
+        third.contains("made a working copy of the example in"),
+        "{third}"
+    );
+    assert_eq!(
+        std::fs::read(&hr).unwrap(),
+        example[Path::new("data/hr.csv")]
+    );
+    let users: Vec<String> = app_users(&w).into_iter().map(|u| u.0).collect();
+    assert_eq!(users, active);
+    assert_eq!(
+        snapshot(&quickstart_dir()),
+        example,
+        "demo.sh wrote in examples/"
+    );
+
+    // A DIR inside the example folder is refused before anything is made.
+    let inside = quickstart_dir().join("work/copy");
+    let out = std::process::Command::new("bash")
+        .arg(quickstart_dir().join("demo.sh"))
+        .arg(&inside)
+        .env("AUTOSYNC", BIN)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("inside the example folder"), "{stderr}");
+    assert!(!quickstart_dir().join("work").exists());
+    assert_eq!(
+        snapshot(&quickstart_dir()),
+        example,
+        "demo.sh wrote in examples/"
+    );
+}
+
+/// A file's identity and last write: inode and modification time.
+fn stamp(path: &Path) -> (u64, std::time::SystemTime) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).unwrap();
+    (meta.ino(), meta.modified().unwrap())
+}
+
+/// Exports with nothing to send leave the targets as they are: after a
+/// second cycle on an unchanged HR file, the directory file and the
+/// application database have the inode and modification time they had (a
+/// watcher on them sees no change that did not happen).
+#[test]
+fn a_second_quickstart_cycle_should_leave_the_target_files_untouched() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let files = [
+        w.path().join("data/directory.jsonl"),
+        w.path().join("data/app.db"),
+    ];
+    // An hour back, so that any write shows whatever the clock's grain.
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for f in &files {
+        std::fs::File::options()
+            .write(true)
+            .open(f)
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
     }
-    assert_eq!((app_users(w.path()), directory(w.path())), before);
+    let before: Vec<_> = files.iter().map(|f| stamp(f)).collect();
+    let bytes: Vec<_> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    w.cycle();
+    let after: Vec<_> = files.iter().map(|f| stamp(f)).collect();
+    assert_eq!(after, before, "{files:?}");
+    let now: Vec<_> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    assert_eq!(now, bytes);
 }
 
 /// The application's usernames by employee id.

@@ -3,7 +3,10 @@
 //! file atomically. Nothing is durable before `commit`; an add for an
 //! existing anchor replaces that row (replayable export). Row order is kept,
 //! new rows go at the end; the header is kept, new attributes are appended
-//! (or ordered by the `columns` setting).
+//! (or ordered by the `columns` setting). An export that changes no row
+//! (nothing to send, or only values the file already holds) and adds no
+//! column leaves an existing file untouched: not rewritten, its
+//! modification time and inode unchanged.
 
 use super::config::CsvSettings;
 use super::import::{parse_header, reader};
@@ -24,6 +27,12 @@ pub struct CsvExport<'a> {
     /// header (columns added later): missing cells are empty.
     rows: Vec<Option<Vec<Box<str>>>>,
     index: HashMap<Box<str>, usize>,
+    /// Whether the file must be written: a row changed, or there is no file
+    /// yet (an export creates its target, empty when nothing to send).
+    /// New columns are seen at `commit` (the header grew).
+    dirty: bool,
+    /// The header's length as read from the file.
+    loaded_columns: usize,
 }
 
 type Failure = (&'static str, String);
@@ -38,10 +47,15 @@ impl<'a> CsvExport<'a> {
             columns: HashMap::new(),
             rows: Vec::new(),
             index: HashMap::new(),
+            dirty: false,
+            loaded_columns: 0,
         };
         let f = match std::fs::File::open(&s.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(export),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                export.dirty = true;
+                return Ok(export);
+            }
             Err(e) => return Err(file::io_error(&s.path, "cannot open", &e)),
         };
         let label = file::label(&s.path);
@@ -63,6 +77,7 @@ impl<'a> CsvExport<'a> {
         for name in parse_header(&rec, &label)? {
             export.column(&name);
         }
+        export.loaded_columns = export.header.len();
         while read(&mut rdr, &mut rec)? {
             let line = rec.position().map(|p| p.line()).unwrap_or(0);
             if rec.len() != export.header.len() {
@@ -179,6 +194,7 @@ impl<'a> CsvExport<'a> {
             if let Some(i) = existing {
                 self.rows[i] = None;
                 self.index.remove(c.anchor.as_str());
+                self.dirty = true;
             }
             return Ok(());
         }
@@ -230,6 +246,15 @@ impl<'a> CsvExport<'a> {
             };
             set(self, name, text);
         }
+        if let Some(i) = existing
+            && self.rows[i]
+                .as_deref()
+                .is_some_and(|old| same_cells(old, &cells, self.header.len()))
+        {
+            // The row already holds these values: nothing to write.
+            return Ok(());
+        }
+        self.dirty = true;
         let row = Some(cells.into_iter().map(String::into_boxed_str).collect());
         match existing {
             Some(i) => self.rows[i] = row,
@@ -257,6 +282,12 @@ impl<'a> CsvExport<'a> {
         }
         order
     }
+}
+
+/// Whether two rows read the same in a file of `width` columns (a missing
+/// cell is an empty one).
+fn same_cells(old: &[Box<str>], new: &[String], width: usize) -> bool {
+    (0..width).all(|i| old.get(i).map_or("", |c| &**c) == new.get(i).map_or("", String::as_str))
 }
 
 /// The text of a value in a column holding one value (a list of one
@@ -304,6 +335,10 @@ impl ExportSession for CsvExport<'_> {
     fn commit(mut self: Box<Self>) -> Result<(), ConnectorError> {
         let order = self.order();
         let s = self.s;
+        if !self.dirty && self.header.len() == self.loaded_columns {
+            tracing::debug!(file = %s.path.display(), "CSV export changed nothing; the file is left as it is");
+            return Ok(());
+        }
         file::write_atomically(&s.path, |out| {
             if order.is_empty() {
                 return Ok(());

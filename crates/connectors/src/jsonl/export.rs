@@ -3,6 +3,10 @@
 //! replaces the file atomically with lines sorted by anchor (stable diffs).
 //! Untouched lines are written back as they were; changed ones as compact
 //! JSON with sorted keys. An add for an existing anchor replaces that line.
+//! An export that changes no line (nothing to send, or only changes the
+//! file already holds) leaves an existing file untouched: not rewritten,
+//! its modification time and inode unchanged, so nothing watching it sees a
+//! change that did not happen.
 
 use super::config::JsonlSettings;
 use super::import::{identify, parse_line};
@@ -20,6 +24,9 @@ pub struct JsonlExport<'a> {
     s: &'a JsonlSettings,
     /// Anchor -> the line's JSON text.
     lines: BTreeMap<Box<str>, Box<str>>,
+    /// Whether the file must be written: a line changed, or there is no
+    /// file yet (an export creates its target, empty when nothing to send).
+    dirty: bool,
 }
 
 impl<'a> JsonlExport<'a> {
@@ -30,7 +37,11 @@ impl<'a> JsonlExport<'a> {
         let f = match std::fs::File::open(&s.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(JsonlExport { s, lines });
+                return Ok(JsonlExport {
+                    s,
+                    lines,
+                    dirty: true,
+                });
             }
             Err(e) => return Err(file::io_error(&s.path, "cannot open", &e)),
         };
@@ -56,23 +67,36 @@ impl<'a> JsonlExport<'a> {
                 return Err(bad(i + 1, &format!("anchor {anchor:?} appears twice")));
             }
         }
-        Ok(JsonlExport { s, lines })
+        Ok(JsonlExport {
+            s,
+            lines,
+            dirty: false,
+        })
     }
 
     fn apply_one(&mut self, c: &ExportChange) -> Result<(), Failure> {
         change::object_type(&self.s.types, c)?;
         if matches!(c.kind, ExportKind::Delete) {
-            self.lines.remove(c.anchor.as_str());
+            if self.lines.remove(c.anchor.as_str()).is_some() {
+                self.dirty = true;
+            }
             return Ok(());
         }
         let existing = match self.lines.get(c.anchor.as_str()) {
             Some(text) => Some(parse_line(text)?),
             None => None,
         };
+        let before = existing.clone();
         let attrs = change::apply(&self.s.types, c, existing)?;
+        // A change that leaves the object as the file holds it (the same
+        // attributes and values) keeps the line as it is.
+        if before.as_ref() == Some(&attrs) {
+            return Ok(());
+        }
         let text = serde_json::to_string(&attrs)
             .map_err(|e| ("value-not-representable", e.to_string()))?;
         self.lines.insert(c.anchor.as_str().into(), text.into());
+        self.dirty = true;
         Ok(())
     }
 }
@@ -96,6 +120,10 @@ impl ExportSession for JsonlExport<'_> {
     }
 
     fn commit(self: Box<Self>) -> Result<(), ConnectorError> {
+        if !self.dirty {
+            tracing::debug!(file = %self.s.path.display(), "JSON Lines export changed nothing; the file is left as it is");
+            return Ok(());
+        }
         file::write_atomically(&self.s.path, |out| {
             for text in self.lines.values() {
                 out.write_all(text.as_bytes())?;

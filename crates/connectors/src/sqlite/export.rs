@@ -3,7 +3,10 @@
 //! NULL, UNIQUE, CHECK, type) fails alone and the rest of the batch commits.
 //! An add whose anchor exists updates the row in place (replayable); columns
 //! the add does not name are left as they are. Identifiers are quoted and
-//! values always bound.
+//! values always bound. Nothing to send opens no write transaction, so an
+//! export with nothing to send leaves the database file untouched. A change
+//! the table already holds (a batch sent again after a crash) is written
+//! again, changing nothing: the table's own triggers see such a replay.
 
 use super::config::SqliteSettings;
 use super::db::{Schema, q, row_rejection, step_error};
@@ -253,6 +256,9 @@ impl<'c> SqliteExport<'c> {
 
 impl ExportSession for SqliteExport<'_> {
     fn apply(&mut self, batch: &[ExportChange]) -> Result<Vec<ExportOutcome>, ConnectorError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
         let what = format!("cannot export to table `{}`", self.s.table);
         self.conn
             .execute_batch("BEGIN IMMEDIATE")

@@ -1,8 +1,9 @@
 //! Integration tests of the shipped connectors against real files and real
 //! SQLite databases in temporary folders: the shared compliance suite, then
 //! each connector's own behaviour (per-record errors, atomic export,
-//! watermarks, delta, constraints, injection), and what each offers to
-//! notice changes (`change`).
+//! watermarks, delta, constraints, injection), what each offers to
+//! notice changes (`change`), and that an export changing nothing leaves
+//! its target untouched (`untouched`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod change;
@@ -14,3 +15,4 @@ mod fuzz_files;
 mod jsonl;
 mod schema;
 mod sqlite;
+mod untouched;
