@@ -32,6 +32,7 @@ mod private_file;
 mod progress;
 mod render;
 mod service;
+mod status_text;
 
 use clap::Parser;
 use std::process::ExitCode;
