@@ -178,7 +178,13 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
         );
         return Ok(Code::Ok);
     }
-    out!("{}", render::cs(ma, &objects, &counts));
+    let text = render::cs(ma, &objects, &counts);
+    if objects.is_empty() && a.offset > 0 {
+        // Past the end: the counts, not an empty table.
+        outln!("{}", text.lines().next().unwrap_or_default());
+    } else {
+        out!("{text}");
+    }
     out!("{}", page.footer("objects"));
     if filter == CsFilter::Errors {
         out!("{}", render::record_errors(&records));

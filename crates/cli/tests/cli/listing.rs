@@ -298,6 +298,13 @@ fn offset_should_page_cs_mv_and_history_and_say_where_the_next_page_starts() {
         "{text}"
     );
     assert!(text.contains(" export "), "{text}");
+    let text = w.expect(&["cs", "hr", "--offset", "50"], 0);
+    assert!(text.starts_with("hr: 5 objects, "), "{text}");
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.ends_with("\nno objects after the first 50 of 5\n"),
+        "{text}"
+    );
     let text = w.expect(&["history", "--offset", "10"], 0);
     assert_eq!(text, "no runs after the first 10 of 4\n");
     // The whole listing on one page: no line about pages.
