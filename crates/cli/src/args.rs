@@ -209,6 +209,10 @@ pub struct HistoryArgs {
     /// At most this many runs (with RUN_ID: errors).
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
+    /// Skip this many runs (the most recent) first: the next page starts
+    /// at the offset the text output names.
+    #[arg(long, default_value_t = 0, value_name = "N", conflicts_with = "run")]
+    pub offset: usize,
     /// Print the runs (or the run with its errors) as JSON.
     #[arg(long)]
     pub json: bool,
@@ -242,9 +246,20 @@ pub struct CsArgs {
     pub ma: Option<String>,
     #[command(flatten)]
     pub filter: CsFilterArgs,
+    /// Only the object with this anchor (compared exactly).
+    #[arg(long, value_name = "VALUE", conflicts_with_all = ["dn", "offset", "CsFilterArgs"])]
+    pub anchor: Option<String>,
+    /// Only the objects with this DN (ignoring case; reads the whole
+    /// connector space).
+    #[arg(long, value_name = "DN", conflicts_with_all = ["offset", "CsFilterArgs"])]
+    pub dn: Option<String>,
     /// At most this many objects.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
+    /// Skip this many objects (in id order) first: the next page starts at
+    /// the offset the text output names.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub offset: usize,
     /// Print the connector-space objects as JSON (one array).
     #[arg(long)]
     pub json: bool,
@@ -280,12 +295,36 @@ pub struct MvArgs {
     /// Only objects of this metaverse type.
     #[arg(long = "type")]
     pub object_type: Option<String>,
-    /// Only objects whose attribute has this value: `attr=value`.
+    /// Only objects whose attribute has this value: `attr=value` (any
+    /// value of a multi-valued attribute; ignoring case unless
+    /// --case-sensitive).
     #[arg(long)]
     pub filter: Option<String>,
+    /// Compare the --filter value exactly, case included.
+    #[arg(long, requires = "filter")]
+    pub case_sensitive: bool,
+    /// Only the metaverse object with this id.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["object_type", "filter", "offset", "connector"])]
+    pub id: Option<i64>,
+    /// Only the metaverse object joined to a connector-space object of this
+    /// management agent, named by --anchor or --dn.
+    #[arg(long, value_name = "MA", conflicts_with_all = ["object_type", "filter", "offset"])]
+    #[arg(requires = "cs_key")]
+    pub connector: Option<String>,
+    /// With --connector: the anchor of its connector-space object.
+    #[arg(long, value_name = "VALUE", group = "cs_key", requires = "connector")]
+    pub anchor: Option<String>,
+    /// With --connector: the DN of its connector-space object (ignoring
+    /// case).
+    #[arg(long, value_name = "DN", group = "cs_key", requires = "connector")]
+    pub dn: Option<String>,
     /// At most this many objects.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
+    /// Skip this many objects (in id order) first: the next page starts at
+    /// the offset the text output names.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub offset: usize,
     /// Print the metaverse objects as JSON (one array).
     #[arg(long)]
     pub json: bool,

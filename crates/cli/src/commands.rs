@@ -1,6 +1,6 @@
 //! One function per subcommand: load what it needs, call the library, render.
 
-use crate::args::{Cli, Command, CsAction, CsArgs, HistoryArgs, MvArgs, RunProfileArgs};
+use crate::args::{Cli, Command, RunProfileArgs};
 use crate::control::control;
 use crate::exit::{Code, Failure};
 use crate::locate::Located;
@@ -11,16 +11,16 @@ use autosync_connector::Registry;
 use autosync_engine::{CancelFlag, Engine, RunOptions};
 use autosync_model::{RunReason, SystemDef};
 use autosync_service::Control;
-use autosync_store::{CsFilter, MvQuery, Store, sqlite::SqliteStore};
+use autosync_store::{Store, sqlite::SqliteStore};
 use std::sync::Arc;
 
 pub fn dispatch(cli: &Cli) -> Result<Code, Failure> {
     match &cli.command {
         Command::Check(a) => check(cli, a.json),
         Command::RunProfile(a) => run_profile(cli, a),
-        Command::History(a) => history(cli, a),
-        Command::Cs(a) => cs(cli, a),
-        Command::Mv(a) => mv(cli, a),
+        Command::History(a) => crate::listing::history(cli, a),
+        Command::Cs(a) => crate::listing::cs(cli, a),
+        Command::Mv(a) => crate::listing::mv(cli, a),
         Command::Approve(a) => crate::control::approve(cli, a),
         Command::Run(a) => crate::service::run(cli, a),
         Command::Status(a) => crate::control::status(cli, a.json),
@@ -72,7 +72,7 @@ fn engine_of((loaded, registry): (Loaded, Arc<Registry>)) -> Result<Engine, Fail
     Ok(engine)
 }
 
-fn check_ma(system: &SystemDef, ma: &str) -> Result<(), Failure> {
+pub(crate) fn check_ma(system: &SystemDef, ma: &str) -> Result<(), Failure> {
     if system.ma(ma).is_some() {
         return Ok(());
     }
@@ -154,155 +154,6 @@ pub(crate) fn print_run(
         out!("{}", render::run(record, &errors));
     }
     Ok(Code::of_run(record.status))
-}
-
-/// `autosync history`: it reads the store only, so it goes on (with a
-/// warning) while the configuration does not load; `--ma` is then not
-/// checked against it.
-fn history(cli: &Cli, a: &HistoryArgs) -> Result<Code, Failure> {
-    let located = Located::find(&cli.config)?;
-    located.warn();
-    if let (Some(ma), Some((loaded, _))) = (&a.ma, located.loaded()) {
-        check_ma(&loaded.system, ma)?;
-    }
-    let store = located.open_store()?;
-    if let Some(id) = a.run {
-        return history_run(&store, a, id);
-    }
-    let runs = store.read()?.runs(a.ma.as_deref(), a.limit)?;
-    if a.json {
-        let v: Vec<_> = runs.iter().map(render::run_json).collect();
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&v).context("cannot encode the history")?
-        );
-    } else {
-        out!("{}", render::history(&runs));
-    }
-    Ok(Code::Ok)
-}
-
-/// `autosync history RUN_ID`: one run and its per-object errors.
-fn history_run(store: &Arc<dyn Store>, a: &HistoryArgs, id: i64) -> Result<Code, Failure> {
-    let mut read = store.read()?;
-    let Some(run) = read.run_get(id)? else {
-        return Err(Failure::Usage(format!(
-            "there is no run {id} in the history (`autosync history` lists the runs)"
-        )));
-    };
-    if let Some(ma) = a.ma.as_deref().filter(|ma| *ma != run.ma) {
-        return Err(Failure::Usage(format!(
-            "run {id} is a run of `{}`, not of `{ma}`",
-            run.ma
-        )));
-    }
-    let errors = read.run_errors(id, a.limit)?;
-    if a.json {
-        let mut v = render::run_json(&run);
-        v["errors"] = serde_json::to_value(&errors).context("cannot encode the errors")?;
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&v).context("cannot encode the run")?
-        );
-    } else {
-        out!("{}", render::run_with_errors(&run, &errors));
-    }
-    Ok(Code::Ok)
-}
-
-fn cs(cli: &Cli, a: &CsArgs) -> Result<Code, Failure> {
-    let ma = match (&a.action, &a.ma) {
-        (Some(CsAction::Delete(d)), _) => return crate::cs_delete::run(cli, d),
-        (None, Some(ma)) => ma,
-        (None, None) => return Err(Failure::Usage("name a management agent".to_owned())),
-    };
-    let (loaded, _) = load(cli)?;
-    check_ma(&loaded.system, ma)?;
-    let store = open_store(&loaded.system)?;
-    let filter = if a.filter.pending_import {
-        CsFilter::PendingImport
-    } else if a.filter.pending_export {
-        CsFilter::PendingExport
-    } else if a.filter.unconfirmed_export {
-        CsFilter::UnconfirmedExport
-    } else if a.filter.errors {
-        CsFilter::Errors
-    } else {
-        CsFilter::All
-    };
-    let mut read = store.read()?;
-    let objects = read.cs_page(ma, filter, 0, a.limit)?;
-    let counts = read.cs_counts(ma)?;
-    let mut records = if filter == CsFilter::Errors {
-        autosync_engine::record_errors(read.as_mut(), ma)?
-    } else {
-        Vec::new()
-    };
-    records.truncate(a.limit);
-    if a.json {
-        // The objects, then the record errors (`anchor`, `location`,
-        // `error`: the keys they share with objects, plus `location`).
-        #[derive(serde::Serialize)]
-        #[serde(untagged)]
-        enum Listed<'a> {
-            Object(&'a autosync_model::CsObject),
-            Record(&'a autosync_engine::RecordError),
-        }
-        let all: Vec<Listed<'_>> = objects
-            .iter()
-            .map(Listed::Object)
-            .chain(records.iter().map(Listed::Record))
-            .collect();
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&all).context("cannot encode connector space objects")?
-        );
-    } else {
-        out!("{}", render::cs(ma, &objects, &counts));
-        if filter == CsFilter::Errors {
-            out!("{}", render::record_errors(&records));
-        }
-    }
-    Ok(Code::Ok)
-}
-
-fn mv(cli: &Cli, a: &MvArgs) -> Result<Code, Failure> {
-    let (loaded, _) = load(cli)?;
-    let attribute = match &a.filter {
-        None => None,
-        Some(f) => match f.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => Some((k.trim().to_owned(), v.to_owned())),
-            _ => {
-                return Err(Failure::Usage(format!(
-                    "--filter `{f}` is not of the form attr=value (e.g. --filter department=Sales)"
-                )));
-            }
-        },
-    };
-    if let Some(t) = &a.object_type
-        && !loaded.system.metaverse.contains_key(t)
-    {
-        let types: Vec<&str> = loaded.system.metaverse.keys().map(String::as_str).collect();
-        return Err(Failure::Usage(format!(
-            "no metaverse type `{t}` (there are: {})",
-            types.join(", ")
-        )));
-    }
-    let store = open_store(&loaded.system)?;
-    let query = MvQuery {
-        object_type: a.object_type.clone(),
-        attribute,
-    };
-    let objects = store.read()?.mv_page(&query, 0, a.limit)?;
-    if a.json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&objects).context("cannot encode metaverse objects")?
-        );
-    } else {
-        out!("{}", render::mv(&objects));
-    }
-    Ok(Code::Ok)
 }
 
 /// Approves in the store what a threshold stopped on `ma` (no service

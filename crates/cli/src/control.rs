@@ -19,10 +19,8 @@ use autosync_controller::machine::Refusal;
 use autosync_controller::{PushOutcome, Request};
 use autosync_model::RunReason;
 use autosync_service::{
-    Control, MaStateView, Status, controller_config, persist, status_from_store,
-    status_from_store_alone,
+    Control, Status, controller_config, persist, status_from_store, status_from_store_alone,
 };
-use std::fmt::Write as _;
 
 /// An agent that hands back error statuses as answers.
 pub(crate) fn agent() -> ureq::Agent {
@@ -94,138 +92,6 @@ pub(crate) fn api_error(status: u16, text: &str) -> Failure {
     }
 }
 
-/// One MA's state in words.
-fn render_state(state: &MaStateView) -> String {
-    match state {
-        MaStateView::Idle => "idle".to_owned(),
-        MaStateView::Running {
-            profile,
-            step,
-            step_index,
-            processed,
-            expected,
-            ..
-        } => {
-            let mut text = format!("running {profile}");
-            if let Some(step) = step {
-                match step_index {
-                    Some(i) => {
-                        let _ = write!(text, ", step {} {step}", i + 1);
-                    }
-                    None => {
-                        let _ = write!(text, ", {step}");
-                    }
-                }
-            }
-            match expected {
-                Some(expected) => {
-                    let _ = write!(text, " {processed}/{expected}");
-                }
-                None if *processed > 0 => {
-                    let _ = write!(text, " {processed} objects");
-                }
-                None => {}
-            }
-            text
-        }
-        MaStateView::Waiting { reason } => reason.clone(),
-        MaStateView::Stopped => "stopped".to_owned(),
-        MaStateView::Disabled => "disabled".to_owned(),
-        MaStateView::Failed {
-            profile,
-            status,
-            attempts,
-            next_retry,
-            error,
-            ..
-        } => {
-            let mut text = format!("failed: {profile} {status} after {attempts} attempt(s)");
-            if let Some(error) = error {
-                let _ = write!(text, " at {error}");
-            }
-            if let Some(at) = next_retry {
-                let _ = write!(text, "; next try at {}", at.format("%H:%M:%S UTC"));
-            }
-            text
-        }
-        MaStateView::ThresholdExceeded { exceeded, .. } => format!(
-            "threshold exceeded ({}): approve or reject",
-            exceeded.join(", ")
-        ),
-        MaStateView::Queued => "queued".to_owned(),
-    }
-}
-
-fn render_status(status: &Status) -> String {
-    let mut out = String::new();
-    let source = if status.service {
-        "service"
-    } else {
-        "store (no service running)"
-    };
-    let _ = writeln!(out, "from the {source}");
-    if let Some(m) = &status.maintenance {
-        let _ = writeln!(
-            out,
-            "maintenance mode on since {} (by {}): no run starts",
-            m.at.format("%Y-%m-%d %H:%M:%S UTC"),
-            m.by
-        );
-    }
-    let states: Vec<String> = status
-        .mas
-        .values()
-        .map(|s| {
-            let mut state = render_state(&s.state);
-            if s.paused {
-                state.push_str(" (triggers paused)");
-            }
-            state
-        })
-        .collect();
-    // Columns as wide as their longest cell (at least 16 and 40), so a
-    // long state (`failed: ...`) does not push its row out of line.
-    let ma_width = status
-        .mas
-        .keys()
-        .map(|m| m.chars().count())
-        .fold(16, usize::max);
-    let state_width = states
-        .iter()
-        .map(|s| s.chars().count())
-        .fold(40, usize::max);
-    let _ = writeln!(
-        out,
-        "{:<ma_width$} {:<state_width$} {:>6}  last run",
-        "MA", "STATE", "QUEUED"
-    );
-    for ((ma, s), state) in status.mas.iter().zip(&states) {
-        let last = s
-            .last_run
-            .as_ref()
-            .map(|r| format!("{} {} ({})", r.profile, r.status, r.id))
-            .unwrap_or_else(|| "none".to_owned());
-        let _ = writeln!(
-            out,
-            "{ma:<ma_width$} {state:<state_width$} {:>6}  {last}",
-            s.queue.len()
-        );
-        for q in &s.queue {
-            let _ = writeln!(out, "  {} {}: {}", q.id, q.profile, q.reason);
-        }
-        for d in &s.deferred {
-            let _ = writeln!(out, "  waiting for resume {}: {}", d.profile, d.reason);
-        }
-        if let Some(why) = &s.full_sync_needed {
-            let _ = writeln!(
-                out,
-                "  full sync needed: {why} (queue one: `autosync queue {ma} full-sync`)"
-            );
-        }
-    }
-    out
-}
-
 pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
     let located = Located::find(&cli.config)?;
     located.warn();
@@ -263,7 +129,10 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
                 "(the configuration does not load: the MAs are those the store knows, their settings unknown)"
             );
         }
-        out!("{}", render_status(&status));
+        out!(
+            "{}",
+            crate::status_text::render(&status, crate::status_text::terminal_width())
+        );
     }
     Ok(Code::Ok)
 }

@@ -24,12 +24,15 @@ mod cs_delete;
 mod discover;
 mod events;
 mod exit;
+mod listing;
 mod locate;
 mod output;
+mod page;
 mod private_file;
 mod progress;
 mod render;
 mod service;
+mod status_text;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -4,7 +4,9 @@
 
 use autosync_config::{ConfigError, Loaded, SchemaCheck};
 use autosync_connector::SchemaLookup;
-use autosync_model::{CsObject, MvObject, RunObjectError, RunRecord, StepCounters, Value};
+use autosync_model::{
+    CsObject, MvObject, RunObjectError, RunRecord, StepCounters, SystemDef, Value,
+};
 use autosync_store::CsCounts;
 use std::fmt::Write as _;
 
@@ -421,8 +423,37 @@ fn kebab<T: serde::Serialize>(v: &T) -> String {
     }
 }
 
-/// `autosync mv`.
-pub fn mv(objects: &[MvObject]) -> String {
+/// How a connector came to be joined, as far as the store records it.
+fn how_joined(o: &CsObject) -> &'static str {
+    match (o.provisioned, o.present) {
+        (true, true) => "provisioned",
+        (true, false) => "provisioned, not exported yet",
+        (false, _) => "joined or projected",
+    }
+}
+
+/// A connector's DN, when its object type has one (a type without one
+/// has its anchor as DN); an MA no longer configured: when it differs.
+fn dn_of<'a>(system: &SystemDef, o: &'a CsObject) -> Option<&'a str> {
+    let declared = system
+        .ma(&o.ma)
+        .and_then(|m| m.object_types.iter().find(|t| t.name == o.object_type))
+        .map(|t| t.dn.is_some());
+    let has = declared.unwrap_or(o.dn != o.anchor);
+    (has && !o.dn.is_empty()).then_some(o.dn.as_str())
+}
+
+/// The connectors of metaverse object `mv_id` among `connectors`.
+fn connectors_of(connectors: &[CsObject], mv_id: i64) -> impl Iterator<Item = &CsObject> {
+    connectors.iter().filter(move |o| {
+        matches!(o.connection, autosync_model::Connection::Connector { mv_id: m } if m == mv_id)
+    })
+}
+
+/// `autosync mv`: each object's attributes (with the MA that gave each),
+/// then its connectors (MIM's Connectors tab): MA, object type, anchor
+/// and DN, and whether provisioning created it.
+pub fn mv(system: &SystemDef, objects: &[MvObject], connectors: &[CsObject]) -> String {
     if objects.is_empty() {
         return "no metaverse objects match\n".into();
     }
@@ -437,8 +468,80 @@ pub fn mv(objects: &[MvObject]) -> String {
                 v.contributor
             );
         }
+        let rows: Vec<Vec<String>> = connectors_of(connectors, o.id)
+            .map(|c| {
+                let mut key = format!("anchor {}", c.anchor);
+                if let Some(dn) = dn_of(system, c) {
+                    let _ = write!(key, ", dn {dn}");
+                }
+                vec![
+                    c.ma.clone(),
+                    c.object_type.clone(),
+                    key,
+                    how_joined(c).to_owned(),
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            let _ = writeln!(out, "  connectors: none");
+            continue;
+        }
+        let _ = writeln!(out, "  connectors:");
+        for line in table(&rows).lines() {
+            let _ = writeln!(out, "    {line}");
+        }
     }
     out
+}
+
+/// `autosync mv --json`: one metaverse object as stored (`id`,
+/// `object_type`, `attributes`) with its `connectors`.
+#[derive(serde::Serialize)]
+pub struct MvJson<'a> {
+    #[serde(flatten)]
+    object: &'a MvObject,
+    connectors: Vec<ConnectorJson<'a>>,
+}
+
+/// A connector of a metaverse object, in `autosync mv --json`.
+#[derive(serde::Serialize)]
+struct ConnectorJson<'a> {
+    ma: &'a str,
+    object_type: &'a str,
+    anchor: &'a str,
+    /// `null` when the object type has no DN.
+    dn: Option<&'a str>,
+    /// Its id in the connector space.
+    cs_id: i64,
+    /// Created by provisioning (else joined or projected by a sync).
+    provisioned: bool,
+    /// In the connected system as far as the last import or export knows.
+    present: bool,
+}
+
+/// `autosync mv --json`: each object with its connectors.
+pub fn mv_json<'a>(
+    system: &SystemDef,
+    objects: &'a [MvObject],
+    connectors: &'a [CsObject],
+) -> Vec<MvJson<'a>> {
+    objects
+        .iter()
+        .map(|o| MvJson {
+            object: o,
+            connectors: connectors_of(connectors, o.id)
+                .map(|c| ConnectorJson {
+                    ma: &c.ma,
+                    object_type: &c.object_type,
+                    anchor: &c.anchor,
+                    dn: dn_of(system, c),
+                    cs_id: c.id,
+                    provisioned: c.provisioned,
+                    present: c.present,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// Left-aligned columns separated by two spaces.

@@ -12,6 +12,7 @@ mod cli {
     mod crash;
     mod discover;
     mod events;
+    mod listing;
     mod operator;
     mod quickstart;
     mod reload;

@@ -70,8 +70,12 @@ pub enum CsFilter {
 pub struct MvQuery {
     pub object_type: Option<String>,
     /// Attribute name and value that must match (compared as text, and
-    /// ignoring case, as [`fold_case`] does: as join rules compare).
+    /// ignoring case, as [`fold_case`] does: as join rules compare; any
+    /// value of a multi-valued attribute matches).
     pub attribute: Option<(String, String)>,
+    /// Compare the attribute's value exactly, case included (strings only:
+    /// other values compare as their text either way).
+    pub case_sensitive: bool,
 }
 
 /// The text a join index holds for `text`, and that lookups compare: its
@@ -255,6 +259,16 @@ pub trait StoreRead {
     }
     /// Every connector (on any MA) joined to this MV object.
     fn cs_by_mv(&mut self, mv_id: MvId) -> StoreResult<Vec<CsObject>>;
+    /// [`StoreRead::cs_by_mv`] for many MV objects at once (a page of
+    /// them): every connector joined to any of `mv_ids`, in id order.
+    fn cs_by_mvs(&mut self, mv_ids: &[MvId]) -> StoreResult<Vec<CsObject>> {
+        let mut out = Vec::new();
+        for id in mv_ids {
+            out.extend(self.cs_by_mv(*id)?);
+        }
+        out.sort_unstable_by_key(|o| o.id);
+        Ok(out)
+    }
     fn cs_counts(&mut self, ma: &str) -> StoreResult<CsCounts>;
     /// One figure of [`StoreRead::cs_counts`]: the objects of `ma` that
     /// `filter` lists (a store may count one for a fraction of the cost of
@@ -314,8 +328,25 @@ pub trait StoreRead {
         }
         Ok(out)
     }
+    /// MV objects matching `query` with `id > after`, in id order, at
+    /// most `limit`.
     fn mv_page(&mut self, query: &MvQuery, after: MvId, limit: usize)
     -> StoreResult<Vec<MvObject>>;
+    /// The ids [`StoreRead::mv_page`] would return (a store may serve them
+    /// without reading the objects, as to skip the first pages of a
+    /// listing).
+    fn mv_page_ids(
+        &mut self,
+        query: &MvQuery,
+        after: MvId,
+        limit: usize,
+    ) -> StoreResult<Vec<MvId>> {
+        Ok(self
+            .mv_page(query, after, limit)?
+            .into_iter()
+            .map(|o| o.id)
+            .collect())
+    }
     fn mv_count(&mut self, object_type: Option<&str>) -> StoreResult<u64>;
 
     fn watermark(&mut self, ma: &str) -> StoreResult<Option<String>>;
@@ -323,6 +354,24 @@ pub trait StoreRead {
     fn run_get(&mut self, id: RunId) -> StoreResult<Option<RunRecord>>;
     /// Most recent first.
     fn runs(&mut self, ma: Option<&str>, limit: usize) -> StoreResult<Vec<RunRecord>>;
+    /// [`StoreRead::runs`] without the `offset` most recent: a page of the
+    /// history. The default reads the skipped runs too; a store should
+    /// skip them without decoding them (the SQLite store does).
+    fn runs_page(
+        &mut self,
+        ma: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<RunRecord>> {
+        let mut runs = self.runs(ma, offset.saturating_add(limit))?;
+        runs.drain(..offset.min(runs.len()));
+        Ok(runs)
+    }
+    /// How many runs [`StoreRead::runs`] can list (of `ma`, or of all).
+    /// The default lists them; a store should count them.
+    fn run_count(&mut self, ma: Option<&str>) -> StoreResult<u64> {
+        Ok(self.runs(ma, usize::MAX)?.len() as u64)
+    }
     /// Per-object errors recorded with a run, at most `limit`.
     fn run_errors(&mut self, run_id: RunId, limit: usize) -> StoreResult<Vec<RunObjectError>>;
 

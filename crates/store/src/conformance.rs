@@ -112,6 +112,10 @@ pub const CHECKS: &[Check] = &[
         cs::cs_page_ids_should_list_the_ids_cs_page_returns,
     ),
     (
+        "cs_by_mvs_should_return_the_connectors_of_every_listed_mv_object_in_id_order",
+        cs::cs_by_mvs_should_return_the_connectors_of_every_listed_mv_object_in_id_order,
+    ),
+    (
         "mv_objects_should_read_back_equal_singly_and_in_batches",
         mv::mv_objects_should_read_back_equal_singly_and_in_batches,
     ),
@@ -144,6 +148,10 @@ pub const CHECKS: &[Check] = &[
         mv::mv_page_should_filter_by_type_and_attribute_indexed_or_not,
     ),
     (
+        "mv_page_should_compare_exactly_when_case_sensitive_and_mv_page_ids_should_agree",
+        mv::mv_page_should_compare_exactly_when_case_sensitive_and_mv_page_ids_should_agree,
+    ),
+    (
         "mv_find_many_should_say_which_value_found_which_object_across_chunks",
         mv::mv_find_many_should_say_which_value_found_which_object_across_chunks,
     ),
@@ -166,6 +174,10 @@ pub const CHECKS: &[Check] = &[
     (
         "runs_should_read_back_and_list_most_recent_first_per_ma",
         history::runs_should_read_back_and_list_most_recent_first_per_ma,
+    ),
+    (
+        "runs_page_should_skip_the_most_recent_and_run_count_should_count_them",
+        history::runs_page_should_skip_the_most_recent_and_run_count_should_count_them,
     ),
     (
         "run_update_should_replace_the_record_and_fail_for_a_missing_one",

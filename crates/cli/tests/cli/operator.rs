@@ -226,10 +226,10 @@ fn run_once_should_exit_3_and_warn_with_the_reason_when_a_source_stays_unreachab
     let status: Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["mas"]["hr"]["state"], "failed", "{status}");
     // The long state keeps the table in line: each row's last run starts
-    // under `last run`.
+    // under `LAST RUN`.
     let text = w.expect(&["status"], 0);
     let header = text.lines().find(|l| l.starts_with("MA ")).unwrap();
-    let column = header.find("last run").unwrap();
+    let column = header.find("LAST RUN").unwrap();
     for ma in ["app ", "directory ", "hr "] {
         let row = text.lines().find(|l| l.starts_with(ma)).unwrap();
         assert!(row.len() > column, "{text}");

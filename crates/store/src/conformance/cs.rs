@@ -323,3 +323,32 @@ pub fn cs_page_ids_should_list_the_ids_cs_page_returns(t: &ConformanceTarget) {
     assert_eq!(ids, expected);
     assert_eq!(ids[0], objs[3].id);
 }
+
+pub fn cs_by_mvs_should_return_the_connectors_of_every_listed_mv_object_in_id_order(
+    t: &ConformanceTarget,
+) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    // More objects than one query of the SQLite store takes (500).
+    let objs = insert(
+        store,
+        (0..1200)
+            .map(|i| {
+                joined(
+                    cs(if i % 2 == 0 { "hr" } else { "ad" }, &format!("a{i}")),
+                    i / 2 + 1,
+                )
+            })
+            .chain([cs("ad", "disconnector")])
+            .collect(),
+    );
+    let mut r = store.read().unwrap();
+    let all: Vec<i64> = (1..=600).collect();
+    let found = r.cs_by_mvs(&all).unwrap();
+    assert_eq!(found, objs[..1200], "every connector of 600 objects");
+    let some = r.cs_by_mvs(&[3, 600, 9999]).unwrap();
+    let anchors: Vec<&str> = some.iter().map(|o| o.anchor.as_str()).collect();
+    assert_eq!(anchors, ["a4", "a5", "a1198", "a1199"]);
+    assert!(r.cs_by_mvs(&[]).unwrap().is_empty());
+    assert!(r.cs_by_mvs(&[9999]).unwrap().is_empty());
+}

@@ -249,3 +249,42 @@ pub fn compare_and_set_meta_should_have_one_winner_among_handles(t: &Conformance
         t.name
     );
 }
+
+pub fn runs_page_should_skip_the_most_recent_and_run_count_should_count_them(
+    t: &ConformanceTarget,
+) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    let runs = insert_runs(
+        store,
+        (0..7)
+            .map(|i| {
+                run(
+                    if i % 2 == 0 { "hr" } else { "ad" },
+                    RunStatus::Success,
+                    Some(10 - i),
+                )
+            })
+            .collect(),
+    );
+    let mut r = store.read().unwrap();
+    let ids = |v: Vec<RunRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(r.runs_page(None, 2, 3).unwrap()),
+        [runs[4].id, runs[3].id, runs[2].id]
+    );
+    assert_eq!(
+        ids(r.runs_page(None, 0, 2).unwrap()),
+        ids(r.runs(None, 2).unwrap())
+    );
+    assert_eq!(
+        ids(r.runs_page(Some("hr"), 1, 10).unwrap()),
+        [runs[4].id, runs[2].id, runs[0].id]
+    );
+    assert!(r.runs_page(None, 7, 10).unwrap().is_empty());
+    assert!(r.runs_page(Some("hr"), 100, 10).unwrap().is_empty());
+    assert_eq!(r.run_count(None).unwrap(), 7);
+    assert_eq!(r.run_count(Some("hr")).unwrap(), 4);
+    assert_eq!(r.run_count(Some("ad")).unwrap(), 3);
+    assert_eq!(r.run_count(Some("none")).unwrap(), 0);
+}

@@ -280,16 +280,19 @@ pub fn mv_page_should_filter_by_type_and_attribute_indexed_or_not(t: &Conformanc
     let people = MvQuery {
         object_type: Some("person".into()),
         attribute: None,
+        ..MvQuery::default()
     };
     assert_eq!(ids(people, 0, 10), [objs[0].id, objs[2].id]);
     let by_mail = MvQuery {
         object_type: Some("person".into()),
         attribute: Some(("mail".into(), "b@x".into())),
+        ..MvQuery::default()
     };
     assert_eq!(ids(by_mail, 0, 10), [objs[2].id]);
     let it_anything = MvQuery {
         object_type: None,
         attribute: Some(("dept".into(), "IT".into())),
+        ..MvQuery::default()
     };
     assert_eq!(
         ids(it_anything.clone(), 0, 10),
@@ -424,6 +427,7 @@ pub fn mv_find_should_ignore_the_case_of_strings_but_not_of_binary_data(t: &Conf
         let q = MvQuery {
             object_type: object_type.clone(),
             attribute: Some(("mail".into(), "ALIAS@X".into())),
+            ..MvQuery::default()
         };
         let page = r.mv_page(&q, 0, 10).unwrap();
         assert_eq!(
@@ -471,6 +475,7 @@ pub fn a_derived_index_should_find_objects_by_the_key_it_computes_as_they_change
     let q = MvQuery {
         object_type: Some("person".into()),
         attribute: Some((key.into(), "ada.king".into())),
+        ..MvQuery::default()
     };
     assert!(store.read().unwrap().mv_page(&q, 0, 10).unwrap().is_empty());
 }
@@ -512,4 +517,81 @@ pub fn a_handle_that_did_not_declare_a_derived_index_should_refuse_to_write_its_
         find(again, "person", "mv_expr:dotted", "alan.turing".into()),
         [alan.id]
     );
+}
+
+pub fn mv_page_should_compare_exactly_when_case_sensitive_and_mv_page_ids_should_agree(
+    t: &ConformanceTarget,
+) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    store.set_mv_index(&[pair("person", "mail")]).unwrap();
+    let objs = insert(
+        store,
+        vec![
+            mv(
+                "person",
+                &[("mail", Value::from("Ada@X")), ("dept", Value::from("IT"))],
+            ),
+            mv(
+                "person",
+                &[("mail", Value::from("ada@x")), ("dept", Value::from("it"))],
+            ),
+            mv(
+                "person",
+                &[
+                    ("mail", Value::Multi(vec!["b@x".into(), "Ada@X".into()])),
+                    ("dept", Value::Multi(vec!["HR".into(), "IT".into()])),
+                ],
+            ),
+            mv("group", &[("dept", Value::from("IT"))]),
+        ],
+    );
+    let ids = |q: &MvQuery, after: i64, limit: usize| -> Vec<i64> {
+        let mut r = store.read().unwrap();
+        let page: Vec<i64> = r
+            .mv_page(q, after, limit)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.id)
+            .collect();
+        assert_eq!(
+            r.mv_page_ids(q, after, limit).unwrap(),
+            page,
+            "mv_page_ids of {q:?} after {after}"
+        );
+        page
+    };
+    let q = |t: Option<&str>, a: &str, v: &str, case_sensitive: bool| MvQuery {
+        object_type: t.map(str::to_owned),
+        attribute: Some((a.into(), v.into())),
+        case_sensitive,
+    };
+    let [a, b, c, g] = [objs[0].id, objs[1].id, objs[2].id, objs[3].id];
+    // Through the index (mail of person) and by a scan (dept, or no type).
+    assert_eq!(
+        ids(&q(Some("person"), "mail", "ADA@x", false), 0, 10),
+        [a, b, c]
+    );
+    assert_eq!(
+        ids(&q(Some("person"), "mail", "Ada@X", true), 0, 10),
+        [a, c]
+    );
+    assert_eq!(ids(&q(Some("person"), "mail", "Ada@X", true), a, 1), [c]);
+    assert!(ids(&q(Some("person"), "mail", "ADA@X", true), 0, 10).is_empty());
+    assert_eq!(ids(&q(None, "mail", "Ada@X", true), 0, 10), [a, c]);
+    assert_eq!(
+        ids(&q(Some("person"), "dept", "it", false), 0, 10),
+        [a, b, c]
+    );
+    assert_eq!(ids(&q(Some("person"), "dept", "IT", true), 0, 10), [a, c]);
+    assert_eq!(ids(&q(None, "dept", "IT", true), 0, 10), [a, c, g]);
+    assert_eq!(ids(&q(None, "dept", "IT", true), a, 2), [c, g]);
+    // Without an attribute, by type or not.
+    let people = MvQuery {
+        object_type: Some("person".into()),
+        ..MvQuery::default()
+    };
+    assert_eq!(ids(&people, 0, 10), [a, b, c]);
+    assert_eq!(ids(&people, a, 1), [b]);
+    assert_eq!(ids(&MvQuery::default(), b, 10), [c, g]);
 }

@@ -196,6 +196,14 @@ macro_rules! impl_store_read {
                 self.note_cs(&o);
                 Ok(o)
             }
+            fn cs_by_mvs(
+                &mut self,
+                mv_ids: &[autosync_model::MvId],
+            ) -> $crate::api::StoreResult<Vec<autosync_model::CsObject>> {
+                let o = self.ctx().cs_by_mvs(mv_ids)?;
+                self.note_cs(&o);
+                Ok(o)
+            }
             fn cs_counts(&mut self, ma: &str) -> $crate::api::StoreResult<$crate::api::CsCounts> {
                 self.ctx().cs_counts(ma)
             }
@@ -249,6 +257,14 @@ macro_rules! impl_store_read {
             ) -> $crate::api::StoreResult<Vec<autosync_model::MvObject>> {
                 self.ctx().mv_page(query, after, limit)
             }
+            fn mv_page_ids(
+                &mut self,
+                query: &$crate::api::MvQuery,
+                after: autosync_model::MvId,
+                limit: usize,
+            ) -> $crate::api::StoreResult<Vec<autosync_model::MvId>> {
+                self.ctx().mv_page_ids(query, after, limit)
+            }
             fn mv_count(&mut self, object_type: Option<&str>) -> $crate::api::StoreResult<u64> {
                 self.ctx().mv_count(object_type)
             }
@@ -267,6 +283,17 @@ macro_rules! impl_store_read {
                 limit: usize,
             ) -> $crate::api::StoreResult<Vec<autosync_model::RunRecord>> {
                 self.ctx().runs(ma, limit)
+            }
+            fn runs_page(
+                &mut self,
+                ma: Option<&str>,
+                offset: usize,
+                limit: usize,
+            ) -> $crate::api::StoreResult<Vec<autosync_model::RunRecord>> {
+                self.ctx().runs_page(ma, offset, limit)
+            }
+            fn run_count(&mut self, ma: Option<&str>) -> $crate::api::StoreResult<u64> {
+                self.ctx().run_count(ma)
             }
             fn run_errors(
                 &mut self,

@@ -156,6 +156,43 @@ impl Ctx<'_> {
         Ok(out)
     }
 
+    pub(crate) fn cs_by_mvs(&self, mv_ids: &[MvId]) -> StoreResult<Vec<CsObject>> {
+        let mut raw = RawRows::with_capacity(mv_ids.len());
+        let op = || {
+            format!(
+                "read the connectors of {} metaverse objects from store",
+                mv_ids.len()
+            )
+        };
+        let mut rest = mv_ids;
+        while !rest.is_empty() {
+            let (chunk, size, tail) = next_chunk(rest);
+            rest = tail;
+            let sql = if size == CHUNK {
+                &*BY_MVS_BIG
+            } else {
+                &*BY_MVS_SMALL
+            };
+            let err = |e| error::sql(self.path, op(), e);
+            let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+            for i in 0..size {
+                match chunk.get(i) {
+                    Some(id) => stmt.raw_bind_parameter(i + 1, *id).map_err(err)?,
+                    None => stmt
+                        .raw_bind_parameter(i + 1, SqlValue::Null)
+                        .map_err(err)?,
+                }
+            }
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next().map_err(err)? {
+                raw.push(row, self.path)?;
+            }
+        }
+        let mut out = self.cs_objects(&raw)?;
+        out.sort_unstable_by_key(|o| o.id);
+        Ok(out)
+    }
+
     /// Whether metaverse index key `k` holds any text.
     pub(crate) fn mv_key_any(&self, k: i64) -> StoreResult<bool> {
         self.conn
@@ -280,3 +317,16 @@ static BY_ANCHORS_SMALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
         placeholders(SMALL_CHUNK)
     )
 });
+static BY_MVS_BIG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| by_mvs(CHUNK));
+static BY_MVS_SMALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| by_mvs(SMALL_CHUNK));
+
+/// The connectors of `n` metaverse objects (the `cs_mv` index serves it).
+fn by_mvs(n: usize) -> String {
+    format!(
+        "SELECT id, data FROM cs WHERE mv_id IN ({})",
+        (1..=n)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}

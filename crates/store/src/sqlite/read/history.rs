@@ -42,26 +42,55 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn runs(&self, ma: Option<&str>, limit: usize) -> StoreResult<Vec<RunRecord>> {
+        self.runs_page(ma, 0, limit)
+    }
+
+    /// Most recent first, without the `offset` most recent: SQLite steps
+    /// over the skipped rows in the id order (of the `run_ma` index with an
+    /// MA) without reading their records.
+    pub(crate) fn runs_page(
+        &self,
+        ma: Option<&str>,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<RunRecord>> {
         let lim = i64::try_from(limit).unwrap_or(i64::MAX);
+        let off = i64::try_from(offset).unwrap_or(i64::MAX);
         let mut out = Vec::new();
         let op = || "list runs from store".to_owned();
         match ma {
             Some(ma) => self.collect(
-                "SELECT id, data FROM run WHERE ma = ?1 ORDER BY id DESC LIMIT ?2",
-                params![ma, lim],
+                "SELECT id, data FROM run WHERE ma = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+                params![ma, lim, off],
                 &op,
                 run_row,
                 &mut out,
             )?,
             None => self.collect(
-                "SELECT id, data FROM run ORDER BY id DESC LIMIT ?1",
-                [lim],
+                "SELECT id, data FROM run ORDER BY id DESC LIMIT ?1 OFFSET ?2",
+                params![lim, off],
                 &op,
                 run_row,
                 &mut out,
             )?,
         }
         Ok(out)
+    }
+
+    pub(crate) fn run_count(&self, ma: Option<&str>) -> StoreResult<u64> {
+        let err = |e| error::sql(self.path, "count runs in store", e);
+        let n: i64 = match ma {
+            Some(ma) => self
+                .conn
+                .prepare_cached("SELECT count(*) FROM run WHERE ma = ?1")
+                .and_then(|mut s| s.query_row([ma], |r| r.get(0))),
+            None => self
+                .conn
+                .prepare_cached("SELECT count(*) FROM run")
+                .and_then(|mut s| s.query_row([], |r| r.get(0))),
+        }
+        .map_err(err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     pub(crate) fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>> {

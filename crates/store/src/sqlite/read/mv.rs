@@ -179,19 +179,33 @@ impl Ctx<'_> {
         let mut out = Vec::new();
         let op = || "list metaverse objects from store".to_owned();
         let lim = i64::try_from(limit).unwrap_or(i64::MAX);
-        let indexed = match (&query.object_type, &query.attribute) {
-            (Some(t), Some((a, _))) => self.defs.attribute_key(t, a),
-            _ => None,
-        };
-        match (&query.object_type, &query.attribute, indexed) {
-            (Some(_), Some((_, v)), Some(k)) => self.collect(
-                "SELECT m.id, m.data FROM mv_key AS x JOIN mv AS m ON m.id = x.mv_id \
-                 WHERE x.k = ?1 AND x.value = ?2 AND x.mv_id > ?3 ORDER BY x.mv_id LIMIT ?4",
+        match (&query.object_type, &query.attribute, self.index_of(query)) {
+            (Some(_), Some((_, v)), Some(k)) if !query.case_sensitive => self.collect(
+                BY_KEY,
                 params![k, crate::api::fold_case(v), after, lim],
                 &op,
                 |r, p| self.mv_row(r, p),
                 &mut out,
             )?,
+            (Some(_), Some((_, v)), Some(k)) => {
+                // The index holds folded text: it narrows, then each value
+                // is compared exactly.
+                let mut after = after;
+                while out.len() < limit {
+                    let mut page = Vec::new();
+                    self.collect(
+                        BY_KEY,
+                        params![k, crate::api::fold_case(v), after, SCAN],
+                        &op,
+                        |r, p| self.mv_row(r, p),
+                        &mut page,
+                    )?;
+                    let Some(last) = page.last() else { break };
+                    after = last.id;
+                    out.extend(page.into_iter().filter(|o| matches_query(o, None, query)));
+                }
+                out.truncate(limit);
+            }
             (Some(t), None, _) => self.collect(
                 "SELECT id, data FROM mv WHERE type = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
                 params![t, after, lim],
@@ -199,14 +213,14 @@ impl Ctx<'_> {
                 |r, p| self.mv_row(r, p),
                 &mut out,
             )?,
-            (_, attr, _) => {
+            (object_type, _, _) => {
                 // Not indexed: scan in id order and filter here.
                 let mut after = after;
                 while out.len() < limit {
                     let mut page = Vec::new();
                     self.collect(
-                        "SELECT id, data FROM mv WHERE id > ?1 ORDER BY id LIMIT 1000",
-                        [after],
+                        "SELECT id, data FROM mv WHERE id > ?1 ORDER BY id LIMIT ?2",
+                        params![after, SCAN],
                         &op,
                         |r, p| self.mv_row(r, p),
                         &mut page,
@@ -214,15 +228,71 @@ impl Ctx<'_> {
                     let Some(last) = page.last() else { break };
                     after = last.id;
                     out.extend(
-                        page.into_iter().filter(|o| {
-                            matches_query(o, query.object_type.as_deref(), attr.as_ref())
-                        }),
+                        page.into_iter()
+                            .filter(|o| matches_query(o, object_type.as_deref(), query)),
                     );
                 }
                 out.truncate(limit);
             }
         }
         Ok(out)
+    }
+
+    /// The ids `mv_page` would return: from the table or the join index
+    /// alone when no value must be compared exactly or without an index.
+    pub(crate) fn mv_page_ids(
+        &self,
+        query: &MvQuery,
+        after: MvId,
+        limit: usize,
+    ) -> StoreResult<Vec<MvId>> {
+        let mut out = Vec::new();
+        let op = || "list metaverse object ids from store".to_owned();
+        let lim = i64::try_from(limit).unwrap_or(i64::MAX);
+        let id = |row: &rusqlite::Row<'_>, path: &std::path::Path| {
+            row.get(0)
+                .map_err(|e| error::sql(path, "read metaverse object id from store", e))
+        };
+        match (&query.object_type, &query.attribute, self.index_of(query)) {
+            (Some(_), Some((_, v)), Some(k)) if !query.case_sensitive => self.collect(
+                "SELECT mv_id FROM mv_key WHERE k = ?1 AND value = ?2 AND mv_id > ?3 \
+                 ORDER BY mv_id LIMIT ?4",
+                params![k, crate::api::fold_case(v), after, lim],
+                &op,
+                id,
+                &mut out,
+            )?,
+            (Some(t), None, _) => self.collect(
+                "SELECT id FROM mv WHERE type = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                params![t, after, lim],
+                &op,
+                id,
+                &mut out,
+            )?,
+            (None, None, _) => self.collect(
+                "SELECT id FROM mv WHERE id > ?1 ORDER BY id LIMIT ?2",
+                params![after, lim],
+                &op,
+                id,
+                &mut out,
+            )?,
+            _ => {
+                return Ok(self
+                    .mv_page(query, after, limit)?
+                    .into_iter()
+                    .map(|o| o.id)
+                    .collect());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The join index that serves `query`'s attribute (of its type).
+    fn index_of(&self, query: &MvQuery) -> Option<i64> {
+        match (&query.object_type, &query.attribute) {
+            (Some(t), Some((a, _))) => self.defs.attribute_key(t, a),
+            _ => None,
+        }
     }
 
     pub(crate) fn mv_count(&self, object_type: Option<&str>) -> StoreResult<u64> {
@@ -242,21 +312,35 @@ impl Ctx<'_> {
     }
 }
 
-fn matches_query(
-    obj: &MvObject,
-    object_type: Option<&str>,
-    attr: Option<&(String, String)>,
-) -> bool {
+/// The objects read per query when a page is filtered here.
+const SCAN: i64 = 1000;
+
+/// The objects of the join index `?1` holding text `?2`, after `?3`.
+const BY_KEY: &str = "SELECT m.id, m.data FROM mv_key AS x JOIN mv AS m ON m.id = x.mv_id \
+     WHERE x.k = ?1 AND x.value = ?2 AND x.mv_id > ?3 ORDER BY x.mv_id LIMIT ?4";
+
+fn matches_query(obj: &MvObject, object_type: Option<&str>, query: &MvQuery) -> bool {
     if object_type.is_some_and(|t| t != obj.object_type) {
         return false;
     }
-    match attr {
+    match &query.attribute {
         None => true,
+        Some((a, v)) if query.case_sensitive => obj.get(a).is_some_and(|val| exact_text(val, v)),
         Some((a, v)) => {
             let v = crate::api::fold_case(v);
             obj.get(a)
                 .is_some_and(|val| mvindex::any_text(val, &mut |t| t == v))
         }
+    }
+}
+
+/// Whether `value` (or any value of a multi-value) has text `text`, case
+/// included.
+fn exact_text(value: &Value, text: &str) -> bool {
+    match value {
+        Value::Multi(vs) => vs.iter().any(|v| exact_text(v, text)),
+        Value::String(s) => s == text,
+        other => other.to_text() == text,
     }
 }
 

@@ -1,0 +1,330 @@
+//! `autosync history`, `cs` and `mv`: pages of the run history, of a
+//! connector space and of the metaverse, and lookups of one object (by
+//! anchor, DN or id).
+//!
+//! A lookup that finds nothing is an empty answer, not an error: exit 0,
+//! `[]` with `--json`, and a line saying what was not found. Names that do
+//! not exist (an MA, a metaverse type, an attribute) are usage errors
+//! (exit 2) with the closest name.
+
+use crate::args::{CsAction, CsArgs, HistoryArgs, MvArgs};
+use crate::commands::{check_ma, load, open_store};
+use crate::exit::{Code, Failure};
+use crate::locate::Located;
+use crate::page::{self, Page};
+use crate::render;
+use anyhow::Context as _;
+use autosync_model::suggest;
+use autosync_model::{Connection, CsObject, MvObject, SystemDef};
+use autosync_store::{CsFilter, MvQuery, Store, StoreRead, StoreResult, fold_case};
+use std::sync::Arc;
+
+/// How many objects one read of a DN lookup's scan takes.
+const DN_SCAN: usize = 1000;
+
+/// `autosync history`: it reads the store only, so it goes on (with a
+/// warning) while the configuration does not load; `--ma` is then not
+/// checked against it.
+pub fn history(cli: &crate::args::Cli, a: &HistoryArgs) -> Result<Code, Failure> {
+    let located = Located::find(&cli.config)?;
+    located.warn();
+    if let (Some(ma), Some((loaded, _))) = (&a.ma, located.loaded()) {
+        check_ma(&loaded.system, ma)?;
+    }
+    let store = located.open_store()?;
+    if let Some(id) = a.run {
+        return history_run(&store, a, id);
+    }
+    let mut read = store.read()?;
+    let mut runs = read.runs_page(a.ma.as_deref(), a.offset, a.limit.saturating_add(1))?;
+    let total = read.run_count(a.ma.as_deref())?;
+    let page = Page::cut(&mut runs, a.offset, a.limit, Some(total));
+    if a.json {
+        let v: Vec<_> = runs.iter().map(render::run_json).collect();
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&v).context("cannot encode the history")?
+        );
+    } else {
+        if !runs.is_empty() || a.offset == 0 {
+            out!("{}", render::history(&runs));
+        }
+        out!("{}", page.footer("runs"));
+    }
+    Ok(Code::Ok)
+}
+
+/// `autosync history RUN_ID`: one run and its per-object errors.
+fn history_run(store: &Arc<dyn Store>, a: &HistoryArgs, id: i64) -> Result<Code, Failure> {
+    let mut read = store.read()?;
+    let Some(run) = read.run_get(id)? else {
+        return Err(Failure::Usage(format!(
+            "there is no run {id} in the history (`autosync history` lists the runs)"
+        )));
+    };
+    if let Some(ma) = a.ma.as_deref().filter(|ma| *ma != run.ma) {
+        return Err(Failure::Usage(format!(
+            "run {id} is a run of `{}`, not of `{ma}`",
+            run.ma
+        )));
+    }
+    let errors = read.run_errors(id, a.limit)?;
+    if a.json {
+        let mut v = render::run_json(&run);
+        v["errors"] = serde_json::to_value(&errors).context("cannot encode the errors")?;
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&v).context("cannot encode the run")?
+        );
+    } else {
+        out!("{}", render::run_with_errors(&run, &errors));
+    }
+    Ok(Code::Ok)
+}
+
+/// The objects of `ma` whose DN is `dn`, ignoring case (DNs are not
+/// indexed: the connector space is read in pages).
+fn cs_by_dn(read: &mut dyn StoreRead, ma: &str, dn: &str) -> StoreResult<Vec<CsObject>> {
+    let wanted = fold_case(dn);
+    let (mut after, mut found) = (0, Vec::new());
+    loop {
+        let page = read.cs_page(ma, CsFilter::All, after, DN_SCAN)?;
+        let Some(last) = page.last() else {
+            return Ok(found);
+        };
+        after = last.id;
+        found.extend(page.into_iter().filter(|o| fold_case(&o.dn) == wanted));
+    }
+}
+
+/// What a lookup named, for the line that says it found nothing.
+fn cs_key(anchor: Option<&str>, dn: Option<&str>) -> String {
+    match (anchor, dn) {
+        (Some(a), _) => format!("anchor `{a}`"),
+        (None, Some(dn)) => format!("DN `{dn}`"),
+        (None, None) => String::new(),
+    }
+}
+
+pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
+    let ma = match (&a.action, &a.ma) {
+        (Some(CsAction::Delete(d)), _) => return crate::cs_delete::run(cli, d),
+        (None, Some(ma)) => ma,
+        (None, None) => return Err(Failure::Usage("name a management agent".to_owned())),
+    };
+    let (loaded, _) = load(cli)?;
+    check_ma(&loaded.system, ma)?;
+    let store = open_store(&loaded.system)?;
+    let filter = if a.filter.pending_import {
+        CsFilter::PendingImport
+    } else if a.filter.pending_export {
+        CsFilter::PendingExport
+    } else if a.filter.unconfirmed_export {
+        CsFilter::UnconfirmedExport
+    } else if a.filter.errors {
+        CsFilter::Errors
+    } else {
+        CsFilter::All
+    };
+    let mut read = store.read()?;
+    let counts = read.cs_counts(ma)?;
+    let lookup = a.anchor.is_some() || a.dn.is_some();
+    let (objects, page) = if let Some(anchor) = &a.anchor {
+        let mut found: Vec<CsObject> = read.cs_by_anchor(ma, anchor)?.into_iter().collect();
+        let page = Page::cut(&mut found, 0, usize::MAX, None);
+        (found, page)
+    } else if let Some(dn) = &a.dn {
+        let mut found = cs_by_dn(read.as_mut(), ma, dn)?;
+        let page = Page::cut(&mut found, 0, a.limit, None);
+        (found, page)
+    } else {
+        let after = page::cs_after(read.as_mut(), ma, filter, a.offset)?;
+        let mut objects = read.cs_page(ma, filter, after, a.limit.saturating_add(1))?;
+        let total = read.cs_count(ma, filter)?;
+        let page = Page::cut(&mut objects, a.offset, a.limit, Some(total));
+        (objects, page)
+    };
+    let mut records = if filter == CsFilter::Errors && a.offset == 0 {
+        autosync_engine::record_errors(read.as_mut(), ma)?
+    } else {
+        Vec::new()
+    };
+    records.truncate(a.limit);
+    if a.json {
+        // The objects, then the record errors (`anchor`, `location`,
+        // `error`: the keys they share with objects, plus `location`).
+        #[derive(serde::Serialize)]
+        #[serde(untagged)]
+        enum Listed<'a> {
+            Object(&'a CsObject),
+            Record(&'a autosync_engine::RecordError),
+        }
+        let all: Vec<Listed<'_>> = objects
+            .iter()
+            .map(Listed::Object)
+            .chain(records.iter().map(Listed::Record))
+            .collect();
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&all).context("cannot encode connector space objects")?
+        );
+        return Ok(Code::Ok);
+    }
+    if lookup && objects.is_empty() {
+        outln!(
+            "no object with {} in the connector space of {ma} ({} objects)",
+            cs_key(a.anchor.as_deref(), a.dn.as_deref()),
+            page::thousands(counts.total)
+        );
+        return Ok(Code::Ok);
+    }
+    let text = render::cs(ma, &objects, &counts);
+    if objects.is_empty() && a.offset > 0 {
+        // Past the end: the counts, not an empty table.
+        outln!("{}", text.lines().next().unwrap_or_default());
+    } else {
+        out!("{text}");
+    }
+    out!("{}", page.footer("objects"));
+    if filter == CsFilter::Errors {
+        out!("{}", render::record_errors(&records));
+    }
+    Ok(Code::Ok)
+}
+
+/// The metaverse types' attributes `name` must be one of (of `object_type`,
+/// or of any type): a usage error naming the closest one otherwise.
+fn check_attribute(
+    system: &SystemDef,
+    object_type: Option<&str>,
+    name: &str,
+) -> Result<(), Failure> {
+    let mut names: Vec<&str> = match object_type.and_then(|t| system.metaverse.get(t)) {
+        Some(t) => t.attributes.iter().map(String::as_str).collect(),
+        None => system
+            .metaverse
+            .values()
+            .flat_map(|t| t.attributes.iter().map(String::as_str))
+            .collect(),
+    };
+    if names.contains(&name) {
+        return Ok(());
+    }
+    names.sort_unstable();
+    names.dedup();
+    let whose = match object_type {
+        Some(t) => format!("metaverse type `{t}` has no attribute `{name}`"),
+        None => format!("no metaverse type has an attribute `{name}`"),
+    };
+    let hint = match suggest::did_you_mean(name, names.iter().copied()) {
+        Some(h) => h,
+        None => format!("its attributes: {}", names.join(", ")),
+    };
+    Err(Failure::Usage(format!("--filter: {whose} ({hint})")))
+}
+
+/// `--filter attr=value`, its attribute checked against the metaverse.
+fn parse_filter(
+    system: &SystemDef,
+    object_type: Option<&str>,
+    filter: &str,
+) -> Result<(String, String), Failure> {
+    match filter.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => {
+            let k = k.trim();
+            check_attribute(system, object_type, k)?;
+            Ok((k.to_owned(), v.to_owned()))
+        }
+        _ => Err(Failure::Usage(format!(
+            "--filter `{filter}` is not of the form attr=value (e.g. --filter department=Sales)"
+        ))),
+    }
+}
+
+pub fn mv(cli: &crate::args::Cli, a: &MvArgs) -> Result<Code, Failure> {
+    let (loaded, _) = load(cli)?;
+    let system = &loaded.system;
+    if let Some(t) = &a.object_type
+        && !system.metaverse.contains_key(t)
+    {
+        let types: Vec<&str> = system.metaverse.keys().map(String::as_str).collect();
+        return Err(Failure::Usage(format!(
+            "no metaverse type `{t}` ({})",
+            suggest::hint(t, &types)
+        )));
+    }
+    let attribute = match &a.filter {
+        None => None,
+        Some(f) => Some(parse_filter(system, a.object_type.as_deref(), f)?),
+    };
+    if let Some(ma) = &a.connector {
+        check_ma(system, ma)?;
+    }
+    let store = open_store(system)?;
+    let mut read = store.read()?;
+    let (objects, page, missing) = if let Some(id) = a.id {
+        let found: Vec<MvObject> = read.mv_get(id)?.into_iter().collect();
+        let missing = format!("no metaverse object {id}");
+        (found, None, missing)
+    } else if let Some(ma) = &a.connector {
+        let connectors = match (&a.anchor, &a.dn) {
+            (Some(anchor), _) => read.cs_by_anchor(ma, anchor)?.into_iter().collect(),
+            (None, Some(dn)) => cs_by_dn(read.as_mut(), ma, dn)?,
+            (None, None) => Vec::new(),
+        };
+        let key = cs_key(a.anchor.as_deref(), a.dn.as_deref());
+        let mut ids: Vec<i64> = connectors
+            .iter()
+            .filter_map(|o| match o.connection {
+                Connection::Connector { mv_id } => Some(mv_id),
+                _ => None,
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let missing = if connectors.is_empty() {
+            format!("no object with {key} in the connector space of {ma}")
+        } else {
+            format!(
+                "the object with {key} in the connector space of {ma} is a disconnector: joined to no metaverse object"
+            )
+        };
+        (read.mv_get_many(&ids)?, None, missing)
+    } else {
+        let query = MvQuery {
+            object_type: a.object_type.clone(),
+            attribute,
+            case_sensitive: a.case_sensitive,
+        };
+        let after = page::mv_after(read.as_mut(), &query, a.offset)?;
+        let mut objects = read.mv_page(&query, after, a.limit.saturating_add(1))?;
+        // Counted only when the store counts them cheaply (no filter).
+        let total = match query.attribute {
+            None => Some(read.mv_count(query.object_type.as_deref())?),
+            Some(_) => None,
+        };
+        let page = Page::cut(&mut objects, a.offset, a.limit, total);
+        (objects, Some(page), String::new())
+    };
+    let ids: Vec<i64> = objects.iter().map(|o| o.id).collect();
+    let connectors = read.cs_by_mvs(&ids)?;
+    if a.json {
+        let v = render::mv_json(system, &objects, &connectors);
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&v).context("cannot encode metaverse objects")?
+        );
+        return Ok(Code::Ok);
+    }
+    match page {
+        Some(page) => {
+            if !objects.is_empty() || a.offset == 0 {
+                out!("{}", render::mv(system, &objects, &connectors));
+            }
+            out!("{}", page.footer("objects"));
+        }
+        None if objects.is_empty() => outln!("{missing}"),
+        None => out!("{}", render::mv(system, &objects, &connectors)),
+    }
+    Ok(Code::Ok)
+}

@@ -1,0 +1,290 @@
+//! `autosync status` as text: one row per MA (name, state, queue length,
+//! last run), then its queued requests. Columns are as wide as their
+//! content; on a terminal, a state too long for the room left (a waiting
+//! or failed MA's reason) wraps inside its column, so the rows stay in
+//! line; piped, every state is kept whole on its row.
+
+use autosync_service::{MaStateView, Status};
+use std::fmt::Write as _;
+
+/// The width of the terminal standard output is, if it is one.
+pub fn terminal_width() -> Option<usize> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return None;
+    }
+    terminal_size::terminal_size().map(|(w, _)| usize::from(w.0))
+}
+
+/// The narrowest the state column is made on a terminal (a narrower
+/// terminal gets longer lines instead).
+const MIN_STATE: usize = 24;
+
+/// One MA's state in words.
+fn render_state(state: &MaStateView) -> String {
+    match state {
+        MaStateView::Idle => "idle".to_owned(),
+        MaStateView::Running {
+            profile,
+            step,
+            step_index,
+            processed,
+            expected,
+            ..
+        } => {
+            let mut text = format!("running {profile}");
+            if let Some(step) = step {
+                match step_index {
+                    Some(i) => {
+                        let _ = write!(text, ", step {} {step}", i + 1);
+                    }
+                    None => {
+                        let _ = write!(text, ", {step}");
+                    }
+                }
+            }
+            match expected {
+                Some(expected) => {
+                    let _ = write!(text, " {processed}/{expected}");
+                }
+                None if *processed > 0 => {
+                    let _ = write!(text, " {processed} objects");
+                }
+                None => {}
+            }
+            text
+        }
+        MaStateView::Waiting { reason } => reason.clone(),
+        MaStateView::Stopped => "stopped".to_owned(),
+        MaStateView::Disabled => "disabled".to_owned(),
+        MaStateView::Failed {
+            profile,
+            status,
+            attempts,
+            next_retry,
+            error,
+            ..
+        } => {
+            let mut text = format!("failed: {profile} {status} after {attempts} attempt(s)");
+            if let Some(error) = error {
+                let _ = write!(text, " at {error}");
+            }
+            if let Some(at) = next_retry {
+                let _ = write!(text, "; next try at {}", at.format("%H:%M:%S UTC"));
+            }
+            text
+        }
+        MaStateView::ThresholdExceeded { exceeded, .. } => format!(
+            "threshold exceeded ({}): approve or reject",
+            exceeded.join(", ")
+        ),
+        MaStateView::Queued => "queued".to_owned(),
+    }
+}
+
+/// The status as text; `width`: the terminal's, to wrap states to it.
+pub fn render(status: &Status, width: Option<usize>) -> String {
+    let mut out = String::new();
+    let source = if status.service {
+        "service"
+    } else {
+        "store (no service running)"
+    };
+    let _ = writeln!(out, "from the {source}");
+    if let Some(m) = &status.maintenance {
+        let _ = writeln!(
+            out,
+            "maintenance mode on since {} (by {}): no run starts",
+            m.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            m.by
+        );
+    }
+    let rows: Vec<[String; 4]> = status
+        .mas
+        .iter()
+        .map(|(ma, s)| {
+            let mut state = render_state(&s.state);
+            if s.paused {
+                state.push_str(" (triggers paused)");
+            }
+            let last = s
+                .last_run
+                .as_ref()
+                .map(|r| format!("{} {} ({})", r.profile, r.status, r.id))
+                .unwrap_or_else(|| "none".to_owned());
+            [ma.clone(), state, s.queue.len().to_string(), last]
+        })
+        .collect();
+    let header = [
+        "MA".to_owned(),
+        "STATE".to_owned(),
+        "QUEUED".to_owned(),
+        "LAST RUN".to_owned(),
+    ];
+    let w = |i: usize| {
+        rows.iter()
+            .chain(std::iter::once(&header))
+            .map(|r| r[i].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let (ma_w, queued_w, last_w) = (w(0), w(2), w(3));
+    let mut state_w = w(1);
+    if let Some(width) = width {
+        // MA, two spaces, STATE, two spaces, QUEUED, two spaces, LAST RUN.
+        let room = width.saturating_sub(ma_w + queued_w + last_w + 6);
+        state_w = state_w.min(room.max(MIN_STATE));
+    }
+    let line = |out: &mut String, r: &[String; 4]| {
+        let mut state = wrap(&r[1], state_w).into_iter();
+        let first = state.next().unwrap_or_default();
+        let text = format!(
+            "{:<ma_w$}  {first:<state_w$}  {:>queued_w$}  {}",
+            r[0], r[2], r[3]
+        );
+        let _ = writeln!(out, "{}", text.trim_end());
+        for more in state {
+            let _ = writeln!(out, "{:<ma_w$}  {more}", "");
+        }
+    };
+    line(&mut out, &header);
+    for ((ma, s), row) in status.mas.iter().zip(&rows) {
+        line(&mut out, row);
+        for q in &s.queue {
+            let _ = writeln!(out, "  {} {}: {}", q.id, q.profile, q.reason);
+        }
+        for d in &s.deferred {
+            let _ = writeln!(out, "  waiting for resume {}: {}", d.profile, d.reason);
+        }
+        if let Some(why) = &s.full_sync_needed {
+            let _ = writeln!(
+                out,
+                "  full sync needed: {why} (queue one: `autosync queue {ma} full-sync`)"
+            );
+        }
+    }
+    out
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a
+/// word longer than a line is cut).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        let used = line.chars().count();
+        if used > 0 && used + 1 + word.len() <= width {
+            line.push(' ');
+            line.extend(&word);
+            continue;
+        }
+        if used > 0 {
+            lines.push(std::mem::take(&mut line));
+        }
+        while word.len() > width {
+            lines.push(word.drain(..width).collect());
+        }
+        line.extend(&word);
+    }
+    lines.push(line);
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autosync_model::{RunReason, RunRecord, RunStatus};
+    use chrono::{TimeZone, Utc};
+
+    fn status() -> Status {
+        let mut status: Status = serde_json::from_value(serde_json::json!({
+            "service": true,
+            "mas": {
+                "hr": { "state": "idle", "queue": [] },
+                "a-management-agent-with-a-long-name": {
+                    "state": "threshold-exceeded",
+                    "run_id": 7,
+                    "exceeded": ["deletes 12% > 10%"],
+                    "held": ["delta-sync"],
+                    "queue": [],
+                },
+                "directory": {
+                    "state": "waiting",
+                    "reason": "retry in 2m: at step 1 delta-import: cannot open /srv/exports/directory/people-2026-12-05.jsonl: No such file or directory (os error 2)",
+                    "queue": [],
+                },
+                "app": {
+                    "state": "failed",
+                    "profile": "export",
+                    "status": "stopped-connectivity",
+                    "run_id": 9,
+                    "attempts": 5,
+                    "since": "2026-12-05T12:00:00Z",
+                    "error": "step 1 export: cannot connect to the database: connection refused",
+                    "queue": [],
+                },
+            },
+        }))
+        .unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap();
+        if let Some(hr) = status.mas.get_mut("hr") {
+            hr.last_run = Some(RunRecord {
+                id: 12,
+                ma: "hr".into(),
+                profile: "delta-import".into(),
+                status: RunStatus::Success,
+                started_at: at,
+                ended_at: Some(at),
+                reason: RunReason::Manual { by: "test".into() },
+                steps: vec![],
+            });
+        }
+        status
+    }
+
+    /// Asserts that each MA's row has its last run under `LAST RUN`.
+    fn assert_in_line(text: &str) {
+        let mut lines = text.lines().skip(1);
+        let header = lines.next().unwrap_or_default();
+        let column = header.find("LAST RUN").unwrap_or(0);
+        for row in lines.filter(|l| !l.starts_with(' ')) {
+            assert_eq!(row.get(column - 2..column), Some("  "), "{text}");
+            assert_ne!(row.get(column..=column), Some(" "), "{text}");
+        }
+    }
+
+    #[test]
+    fn piped_status_should_keep_each_state_whole_on_its_row_in_line() {
+        let text = render(&status(), None);
+        insta::assert_snapshot!("status_piped", text);
+        // One line per MA (plus the source and the header), in line.
+        assert_eq!(text.lines().count(), 6, "{text}");
+        assert_in_line(&text);
+        assert!(text.contains("(os error 2)  "), "{text}");
+    }
+
+    #[test]
+    fn status_on_a_terminal_should_wrap_long_states_inside_their_column() {
+        let text = render(&status(), Some(100));
+        insta::assert_snapshot!("status_terminal_100", text);
+        for line in text.lines() {
+            assert!(line.chars().count() <= 100, "{line:?} is too long\n{text}");
+        }
+        assert_in_line(&text);
+        // Nothing of a state is lost.
+        let joined: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            joined.contains("No such file or directory (os error 2)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn wrap_should_break_at_spaces_and_cut_only_a_word_too_long_for_a_line() {
+        assert_eq!(wrap("a bb ccc", 4), ["a bb", "ccc"]);
+        assert_eq!(wrap("abcdefghij x", 4), ["abcd", "efgh", "ij x"]);
+        assert_eq!(wrap("short", 40), ["short"]);
+        assert_eq!(wrap("", 10), [""]);
+    }
+}
