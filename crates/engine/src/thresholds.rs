@@ -71,6 +71,16 @@ pub struct DeletionStop {
     pub cs_total: u64,
 }
 
+impl DeletionStop {
+    /// What the status and the log say of it.
+    pub fn summary(&self) -> String {
+        format!(
+            "export stopped at the deletion threshold: {} pending deletes, at most {} of {} objects (run {})",
+            self.deletes, self.allowed, self.cs_total, self.run_id
+        )
+    }
+}
+
 /// What [`Engine::approve`] let through.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Approval {

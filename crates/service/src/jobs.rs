@@ -88,9 +88,21 @@ fn facts(engine: &dyn SyncEngine, store: &dyn Store, record: &RunRecord) -> RunF
     } else {
         Vec::new()
     };
+    let deletion_stop = record
+        .steps
+        .iter()
+        .any(|s| s.status == RunStatus::StoppedDeletionThresholdExceeded)
+        .then(|| {
+            autosync_engine::thresholds::deletion_stop(store, &record.ma)
+                .ok()
+                .flatten()
+        })
+        .flatten()
+        .map(|d| d.summary());
     RunFacts {
         cs: counts(engine, &mas),
         staging_exceeded,
+        deletion_stop,
     }
 }
 
@@ -222,6 +234,19 @@ pub(crate) fn startup(
         }
     }
     drop(read);
+    for ma in mas {
+        match autosync_engine::thresholds::deletion_stop(store, ma) {
+            Ok(Some(stop)) => {
+                startup
+                    .deletion_stops
+                    .insert(ma.clone(), (stop.run_id, stop.summary()));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(ma = %ma, "cannot read whether an export stopped at the deletion threshold: {e}")
+            }
+        }
+    }
     startup.cs = counts(engine, mas);
     startup.full_syncs_needed = engine.full_syncs_needed().map_err(|e| e.to_string());
     startup

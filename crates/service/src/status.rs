@@ -78,6 +78,8 @@ fn from_store(
             .map(|q| q.iter().cloned().collect())
             .unwrap_or_default();
         let control = state.mas.get(name);
+        let deletion_stop = autosync_engine::thresholds::deletion_stop(store, name)?
+            .map(|d| (d.run_id, d.summary()));
         let state_view = state_view(StateFacts {
             running: None,
             enabled: ma.enabled,
@@ -88,6 +90,9 @@ fn from_store(
             waiting: None,
             next_retry: None,
             service: false,
+            deletion_stop: deletion_stop
+                .as_ref()
+                .map(|(run, what)| (*run, what.as_str())),
         });
         let last_run = read.runs(Some(name), 1)?.into_iter().next();
         mas.insert(

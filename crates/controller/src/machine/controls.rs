@@ -356,6 +356,9 @@ impl Machine {
     ) {
         let result = result.map_err(|e| Refusal::of_engine(e, RefusalCode::NothingToApprove));
         let answer = result.map(|message| {
+            if stopped_export {
+                self.deletion_stops.remove(ma);
+            }
             let threshold = self.control_of(ma).threshold.take();
             let mut queued: Vec<Request> = threshold.map(|t| t.held).unwrap_or_default();
             if stopped_export
@@ -399,6 +402,7 @@ impl Machine {
         let result = result.map_err(|e| Refusal::of_engine(e, RefusalCode::NothingToReject));
         let answer = result.map(|(message, pending_import)| {
             self.control_of(ma).threshold = None;
+            self.deletion_stops.remove(ma);
             if pending_import > 0
                 && let Some(sync) = self
                     .view

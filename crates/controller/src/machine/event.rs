@@ -117,6 +117,9 @@ pub struct Startup {
     /// requests of those written after their MA's last import (changes made
     /// while the service was stopped).
     pub watched: Vec<WatchedFile>,
+    /// MAs whose last export stopped at the deletion threshold and wait
+    /// for an operator: the run and what the stop says.
+    pub deletion_stops: BTreeMap<String, (RunId, String)>,
 }
 
 /// A watched file as start-up finds it.
@@ -142,6 +145,7 @@ impl Default for Startup {
             full_syncs_needed: Ok(Vec::new()),
             initial: Vec::new(),
             watched: Vec::new(),
+            deletion_stops: BTreeMap::new(),
         }
     }
 }
@@ -180,6 +184,9 @@ pub struct RunFacts {
     /// When the run stopped at a staging threshold: what the hold says was
     /// exceeded.
     pub staging_exceeded: Vec<String>,
+    /// When the run's export stopped at the deletion threshold: what the
+    /// stop says (pending deletes, the most allowed).
+    pub deletion_stop: Option<String>,
 }
 
 /// A run that [`Effect::Start`] asked for ended.

@@ -48,6 +48,7 @@ impl Machine {
         self.state = startup.state;
         self.last_run = startup.last_runs;
         self.newest_run = self.newest_run.max(startup.newest_run);
+        self.deletion_stops = startup.deletion_stops;
         self.requeue_interrupted(&startup.recent_runs, now);
         // The configuration may have changed while the service was stopped.
         if !self.drop_stale_requests().is_empty() {

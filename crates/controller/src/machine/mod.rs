@@ -150,6 +150,10 @@ pub struct Machine {
     /// The newest run id known (run ids only grow): a run started after
     /// now has a greater one.
     newest_run: RunId,
+    /// MAs whose last export stopped at the deletion threshold, waiting
+    /// for `approve` or `reject`: the run and what the stop says. Not
+    /// persisted: the store keeps the stop, start-up reads it.
+    deletion_stops: BTreeMap<String, (RunId, String)>,
     summary: Summary,
     chores: Chores,
     phase: Phase,
@@ -184,6 +188,7 @@ impl Machine {
             full_sync_needed: BTreeMap::new(),
             last_run: BTreeMap::new(),
             newest_run: 0,
+            deletion_stops: BTreeMap::new(),
             summary: Summary::default(),
             chores: Chores::default(),
             phase: Phase::Starting,

@@ -139,6 +139,7 @@ impl Machine {
             });
         }
         self.check_thresholds(record, &facts.staging_exceeded, now);
+        self.check_deletion_stop(record, facts);
         self.push(decision.requests, now);
     }
 
@@ -239,6 +240,36 @@ impl Machine {
             run_id: record.id,
             exceeded: exceeded.to_vec(),
         });
+    }
+}
+
+impl Machine {
+    /// After a run with an export step: whether its export stopped at the
+    /// deletion threshold (the MA then waits for an operator, as the status
+    /// says) or ran (whatever stopped an earlier one is over).
+    fn check_deletion_stop(&mut self, record: &RunRecord, facts: &RunFacts) {
+        let exported = record.steps.iter().any(|s| s.step_type == StepType::Export);
+        if !exported {
+            return;
+        }
+        let stopped = record
+            .steps
+            .iter()
+            .find(|s| s.status == RunStatus::StoppedDeletionThresholdExceeded);
+        match stopped {
+            Some(step) => {
+                let what = facts.deletion_stop.clone().unwrap_or_else(|| {
+                    step.message
+                        .clone()
+                        .unwrap_or_else(|| "export stopped at the deletion threshold".to_owned())
+                });
+                self.deletion_stops
+                    .insert(record.ma.clone(), (record.id, what));
+            }
+            None => {
+                self.deletion_stops.remove(&record.ma);
+            }
+        }
     }
 }
 

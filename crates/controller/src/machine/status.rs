@@ -52,8 +52,9 @@ pub enum MaStateView {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next_retry: Option<DateTime<Utc>>,
     },
-    /// An import went over a staging threshold: the MA's syncs wait for
-    /// `autosync approve` or `autosync reject`.
+    /// An import went over a staging threshold (the MA's syncs wait), or
+    /// an export stopped at the deletion threshold (its deletes wait, and
+    /// `held` is empty): `autosync approve` or `autosync reject`.
     ThresholdExceeded {
         run_id: RunId,
         exceeded: Vec<String>,
@@ -188,11 +189,16 @@ pub struct StateFacts<'a> {
     pub next_retry: Option<DateTime<Utc>>,
     /// A running service answers (else the persisted state is shown).
     pub service: bool,
+    /// The MA's last export stopped at the deletion threshold and waits
+    /// for an operator: the run and what the stop says.
+    pub deletion_stop: Option<(RunId, &'a str)>,
 }
 
 /// One MA's state, by one precedence everywhere: running, then disabled
 /// (the configuration's word: nothing runs or retries, whatever else is
-/// recorded), then a staging threshold waiting for an operator, then the
+/// recorded), then a staging threshold waiting for an operator, then an
+/// export stopped at the deletion threshold (also `threshold-exceeded`:
+/// `approve` or `reject` ends both), then the
 /// failed state, then stopped; then, from a running service, waiting
 /// (maintenance mode, or what the scheduler said) or idle, and from the
 /// store, queued or idle.
@@ -208,6 +214,13 @@ pub fn state_view(facts: StateFacts<'_>) -> MaStateView {
             run_id: t.run_id,
             exceeded: t.exceeded.clone(),
             held: t.held.iter().map(|r| r.profile.clone()).collect(),
+        };
+    }
+    if let Some((run_id, what)) = facts.deletion_stop {
+        return MaStateView::ThresholdExceeded {
+            run_id,
+            exceeded: vec![what.to_owned()],
+            held: Vec::new(),
         };
     }
     if let Some(f) = facts.control.and_then(|c| c.failed.as_ref()) {

@@ -469,3 +469,75 @@ fn a_run_started_outside_the_service_keeps_it_from_being_quiescent_until_it_ends
     );
     assert_eq!(ran(&sim, "app", "delta-sync"), 1);
 }
+
+#[test]
+fn an_export_stopped_at_the_deletion_threshold_shows_until_approved_or_rejected() {
+    use autosync_controller::machine::{MaStateName, MaStateView, RunFacts};
+    use autosync_model::{StepCounters, StepRecord, StepType};
+    let mut sim = Sim::new(Setup::default());
+    let state = |sim: &Sim| sim.machine.status(|_| None).mas["app"].state.clone();
+    for answer in ["approve", "reject"] {
+        sim.queue("app", "export");
+        let flight = sim
+            .flights
+            .iter()
+            .position(|f| f.request.ma == "app")
+            .expect("the export runs");
+        let flight = sim.flights.remove(flight);
+        let mut record = sim.runs[&flight.run_id].clone();
+        record.status = RunStatus::StoppedDeletionThresholdExceeded;
+        record.ended_at = Some(sim.now);
+        record.steps.push(StepRecord {
+            step_type: StepType::Export,
+            status: RunStatus::StoppedDeletionThresholdExceeded,
+            started_at: sim.now,
+            ended_at: Some(sim.now),
+            counters: StepCounters::for_step(StepType::Export),
+            errors: 0,
+            message: Some("12 pending export deletes exceed the deletion threshold".into()),
+        });
+        sim.runs.insert(record.id, record.clone());
+        sim.world.deletion_stopped.insert("app".into());
+        let run_id = record.id;
+        sim.handle(Event::RunEnded(Box::new(RunEnd {
+            ma: "app".into(),
+            outcome: RunOutcome::Ran(record),
+            after: Default::default(),
+            facts: RunFacts {
+                deletion_stop: Some("export stopped at the deletion threshold: 12 pending deletes, at most 10 of 100 objects".into()),
+                ..RunFacts::default()
+            },
+        })));
+        sim.deliver_all();
+        match state(&sim) {
+            MaStateView::ThresholdExceeded {
+                run_id: r,
+                exceeded,
+                held,
+            } => {
+                assert_eq!(r, run_id);
+                assert!(exceeded[0].contains("12 pending deletes"), "{exceeded:?}");
+                assert!(held.is_empty());
+            }
+            other => panic!("{answer}: expected threshold-exceeded, got {other:?}"),
+        }
+        assert!(
+            sim.published.iter().any(|e| matches!(e, autosync_controller::machine::ServiceEvent::StateChanged { ma, to: Some(MaStateName::ThresholdExceeded), .. } if ma == "app")),
+            "a state change says so"
+        );
+        let control = if answer == "approve" {
+            Control::Approve
+        } else {
+            Control::Reject
+        };
+        sim.control(control, Some("app"))
+            .unwrap_or_else(|e| panic!("{answer}: {e}"));
+        sim.deliver_all();
+        assert_ne!(
+            state(&sim).name(),
+            MaStateName::ThresholdExceeded,
+            "after {answer}"
+        );
+        sim.settle(|| (0, false), 1_000).expect("settles");
+    }
+}

@@ -42,6 +42,19 @@ impl Sim {
             full_syncs_needed: Ok(self.full_syncs_needed()),
             initial: Vec::new(),
             watched: Vec::new(),
+            // The store's deletion stops, as the shell reads them at start.
+            deletion_stops: (self.world.deletion_stopped.iter())
+                .filter_map(|ma| {
+                    let run = newest(ma).into_iter().next()?;
+                    Some((
+                        ma.clone(),
+                        (
+                            run.id,
+                            "export stopped at the deletion threshold".to_owned(),
+                        ),
+                    ))
+                })
+                .collect(),
         }
     }
 

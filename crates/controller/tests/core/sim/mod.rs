@@ -277,7 +277,7 @@ impl Sim {
             }
             Effect::CheckApproval { reply, ma } => {
                 let found = Ok(Stops {
-                    stopped_export: false,
+                    stopped_export: self.world.deletion_stopped.contains(&ma),
                     held_staging: self.world.held.contains(&ma),
                 });
                 self.answers
@@ -346,6 +346,7 @@ impl Sim {
                     (ma, cs)
                 })
                 .collect(),
+            deletion_stop: None,
             staging_exceeded: if hold {
                 vec![format!("updates > {}", self.setup.threshold.unwrap_or(0))]
             } else {

@@ -68,6 +68,9 @@ pub struct World {
     pub staging_threshold: Option<u64>,
     /// MAs whose staged changes a staging threshold holds.
     pub held: BTreeSet<String>,
+    /// MAs whose export stopped at the deletion threshold (the store's
+    /// deletion stop).
+    pub deletion_stopped: BTreeSet<String>,
 }
 
 impl World {
@@ -92,6 +95,7 @@ impl World {
             down: BTreeSet::new(),
             staging_threshold: None,
             held: BTreeSet::new(),
+            deletion_stopped: BTreeSet::new(),
         }
     }
 
@@ -201,7 +205,8 @@ impl World {
                 message: format!("the store is unavailable for `{ma}`"),
             });
         }
-        Ok(if self.held.remove(ma) {
+        let export = self.deletion_stopped.remove(ma);
+        Ok(if self.held.remove(ma) || export {
             format!("approved the staged changes of `{ma}`")
         } else {
             format!("approved `{ma}`: nothing was held")
@@ -211,7 +216,11 @@ impl World {
     /// An operator's rejection: the held changes are dropped and the
     /// source will give them again; returns the pending imports left.
     pub fn reject(&mut self, ma: &str) -> Result<(String, u64), EngineCallError> {
+        let export = self.deletion_stopped.remove(ma);
         if !self.held.remove(ma) {
+            if export {
+                return Ok((format!("dropped the pending deletes of `{ma}`"), 0));
+            }
             return Err(EngineCallError::NothingWaits { ma: ma.to_owned() });
         }
         let cs = self.cs.entry(ma.to_owned()).or_default();
