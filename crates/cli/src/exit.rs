@@ -1,4 +1,4 @@
-//! Exit codes (documented in the README and in `autosync --help`) and the
+//! Exit codes (documented in docs/src/reference/exit-codes.md and in `autosync --help`) and the
 //! one failure type of the binary.
 
 use autosync_model::{RunRecord, RunStatus};

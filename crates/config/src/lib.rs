@@ -21,7 +21,7 @@
 //! talk to the running service and its store while the rest of the file
 //! does not load.
 //!
-//! The file format is documented in this crate's README.md.
+//! The file format is documented in the book: docs/src/reference/configuration.md.
 
 mod cs_reads;
 mod decode;

@@ -34,7 +34,7 @@ pub(crate) enum Node {
     Const(Option<Value>),
     /// An attribute of the input.
     Attr(Box<str>),
-    /// `a + b + c ...`, evaluated left to right (see the README for the
+    /// `a + b + c ...`, evaluated left to right (see docs/src/reference/expressions.md for the
     /// rules on integers and absent operands).
     Add(Box<[Node]>),
     Cmp(CmpOp, Box<Node>, Box<Node>),

@@ -1,5 +1,5 @@
 //! What each built-in function does at evaluation time. Absent inputs give
-//! absent results (except where noted in the README); text functions apply
+//! absent results (except where noted in docs/src/reference/expressions.md); text functions apply
 //! element-wise to multi-values; positions and counts are clamped, never
 //! errors.
 

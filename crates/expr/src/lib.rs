@@ -3,7 +3,7 @@
 //! sandboxed Rhai scripts for anything more. Both compile once to a
 //! [`Program`] and evaluate per object against a [`Lookup`] of attributes.
 //!
-//! The language is described in this crate's README.md.
+//! The language is described in the book: docs/src/reference/expressions.md.
 //!
 //! ```
 //! use autosync_expr::compile_expr;

@@ -118,7 +118,7 @@ impl fmt::Debug for Program {
     }
 }
 
-/// Compile an expression of the expression language (see the README).
+/// Compile an expression of the expression language (see docs/src/reference/expressions.md).
 pub fn compile_expr(src: &str) -> Result<Program, CompileError> {
     let parsed = parse(src)?;
     Ok(Program::new(

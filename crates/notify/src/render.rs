@@ -1,5 +1,5 @@
 //! The message of an event: a subject line, a plain-text body, and the JSON
-//! document webhooks receive (field names documented in the README).
+//! document webhooks receive (field names documented in docs/src/reference/notifications.md).
 
 use crate::event::{Event, EventKind, ObjectErrorSummary};
 use autosync_model::{RunRecord, RunStatus, StepCounters};

@@ -116,7 +116,7 @@ fn check_should_pass_the_quickstart_and_say_what_each_source_was_checked_against
 /// doubles): a reader who copies it gets a configuration that loads.
 #[test]
 fn the_configuration_references_complete_example_should_pass_check() {
-    let readme = include_str!("../../../config/README.md");
+    let readme = include_str!("../../../../docs/src/reference/configuration.md");
     let start = readme.find("## A complete example").unwrap();
     let block = &readme[start..];
     let block = &block[block.find("```toml\n").unwrap() + 8..];

@@ -218,8 +218,8 @@ fn load_str_with_env_should_read_variables_only_from_the_given_lookup() {
 }
 
 #[test]
-fn the_readme_example_should_load_without_warnings() {
-    let readme = include_str!("../../README.md");
+fn the_configuration_references_complete_example_should_load_without_warnings() {
+    let readme = include_str!("../../../../docs/src/reference/configuration.md");
     let start = readme.find("## A complete example").unwrap();
     let block = &readme[start..];
     let block = &block[block.find("```toml\n").unwrap() + 8..];
@@ -235,7 +235,7 @@ fn the_readme_example_should_load_without_warnings() {
     let directory = loaded.system.ma("directory").unwrap();
     assert_eq!(directory.deprovisioning, DeprovisionAction::Delete);
     assert_eq!(
-        directory.staging_thresholds.adds,
+        loaded.system.ma("hr").unwrap().staging_thresholds.adds,
         autosync_model::Limit::Count(1000)
     );
     assert_eq!(

@@ -454,9 +454,9 @@ fn lookups_should_see_the_names_given_in_earlier_batches_and_bulk_parts() {
 }
 
 #[test]
-fn the_config_readme_example_of_every_hook_should_load_and_compile() {
-    let readme = include_str!("../../../config/README.md");
-    let section = &readme[readme.find("## Rules extensions: scripts").unwrap()..];
+fn the_expressions_pages_example_of_every_hook_should_load_and_compile() {
+    let page = include_str!("../../../../docs/src/reference/expressions.md");
+    let section = &page[page.find("## Rules extensions").unwrap()..];
     let start = section.find("```toml\n").unwrap() + "```toml\n".len();
     let end = start + section[start..].find("```").unwrap();
     let w = World::new(&section[start..end], &[]);
