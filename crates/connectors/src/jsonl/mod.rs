@@ -12,6 +12,7 @@ mod import;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{
+    Shape,
     BuildContext, Capabilities, ChangeDetection, Connector, ConnectorError, ConnectorFactory,
     ExportSession, ImportStream, SchemaLookup, SettingError,
 };
@@ -25,6 +26,10 @@ pub struct JsonlFactory;
 impl ConnectorFactory for JsonlFactory {
     fn kind(&self) -> &'static str {
         "jsonl"
+    }
+
+    fn settings_shape(&self) -> Vec<(String, Shape)> {
+        settings::shape(config::KEYS, Vec::new())
     }
 
     fn validate(&self, settings: &Settings, ctx: &BuildContext) -> Result<(), Vec<SettingError>> {

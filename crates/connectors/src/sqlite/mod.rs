@@ -20,6 +20,7 @@ pub mod types;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{
+    Shape,
     BuildContext, Capabilities, ChangeDetection, Connector, ConnectorError, ConnectorFactory,
     ExportSession, ImportStream, SchemaLookup, ScriptFunction, SettingError,
 };
@@ -34,6 +35,13 @@ pub struct SqliteFactory;
 impl ConnectorFactory for SqliteFactory {
     fn kind(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn settings_shape(&self) -> Vec<(String, Shape)> {
+        settings::shape(config::KEYS, vec![
+            ("delta", Shape::tagged_of::<config::DeltaConfig>("kind")),
+            ("column_types", Shape::Leaf.map("column")),
+        ])
     }
 
     fn validate(&self, settings: &Settings, ctx: &BuildContext) -> Result<(), Vec<SettingError>> {
