@@ -150,9 +150,10 @@ fn from_node(node: &Node, path: &mut Vec<&'static str>, free: &Free<'_>) -> Shap
                 .collect(),
         ),
         Node::Array(child) => Shape::Array(Box::new(from_node(child, path, free))),
-        Node::Map(placeholder, child) => {
-            Shape::Map((*placeholder).to_owned(), Box::new(from_node(child, path, free)))
-        }
+        Node::Map(placeholder, child) => Shape::Map(
+            (*placeholder).to_owned(),
+            Box::new(from_node(child, path, free)),
+        ),
     }
 }
 
@@ -265,10 +266,19 @@ mod tests {
             "ma.controller.triggers.type",
             "ma.controller.triggers(interval).every",
         ] {
-            assert!(paths.contains(&expected.to_owned()), "{expected} in {paths:#?}");
+            assert!(
+                paths.contains(&expected.to_owned()),
+                "{expected} in {paths:#?}"
+            );
         }
         // Tables are not keys of their own.
-        for table in ["store", "ma", "ma.connector", "ma.object_types", "metaverse.<type>"] {
+        for table in [
+            "store",
+            "ma",
+            "ma.connector",
+            "ma.object_types",
+            "metaverse.<type>",
+        ] {
             assert!(!paths.contains(&table.to_owned()), "{table}");
         }
         let mut unique = paths.clone();
@@ -285,7 +295,10 @@ mod tests {
         assert_eq!(k.header(), "[ma.connector]");
         assert_eq!(k.heading(), "`[ma.connector]` with `type = \"csv\"`");
         assert_eq!(k.key, "path");
-        assert_eq!(find("ma.object_types.dn").heading(), "`[[ma.object_types]]`");
+        assert_eq!(
+            find("ma.object_types.dn").heading(),
+            "`[[ma.object_types]]`"
+        );
         assert_eq!(find("ma.name").heading(), "`[[ma]]`");
         assert_eq!(
             find("metaverse.<type>.precedence.<attribute>").heading(),

@@ -132,7 +132,10 @@ const BOGUS: &str = "\u{1}not-a-key";
 /// when the type accepts the bogus key or fails otherwise.
 pub fn serde_fields<T: DeserializeOwned>() -> Option<Vec<String>> {
     let value = serde_json::json!({ BOGUS: 0 });
-    expected_names(serde_json::from_value::<T>(value).err()?.to_string(), "field")
+    expected_names(
+        serde_json::from_value::<T>(value).err()?.to_string(),
+        "field",
+    )
 }
 
 /// The values of the tag of an internally tagged serde enum.
@@ -148,7 +151,10 @@ pub fn serde_variants<T: DeserializeOwned>(tag: &str) -> Option<Vec<String>> {
 /// for a unit variant: serde lets it take any key).
 pub fn tagged_fields<T: DeserializeOwned>(tag: &str, variant: &str) -> Option<Vec<String>> {
     let value = serde_json::json!({ tag: variant, BOGUS: 0 });
-    expected_names(serde_json::from_value::<T>(value).err()?.to_string(), "field")
+    expected_names(
+        serde_json::from_value::<T>(value).err()?.to_string(),
+        "field",
+    )
 }
 
 /// The names in "unknown {what} `x`, expected one of `a`, `b`" (also

@@ -25,8 +25,8 @@ pub fn register_all(registry: &mut Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autosync_connector::{ConnectorFactory, Shape};
     use autosync_connector::keys::serde_fields;
+    use autosync_connector::{ConnectorFactory, Shape};
 
     fn shape_keys(registry: &Registry, kind: &str) -> Vec<String> {
         let factory = registry.get(kind).unwrap();
@@ -75,8 +75,17 @@ mod tests {
         let names: Vec<&str> = variants.iter().map(|(v, _)| v.as_str()).collect();
         assert_eq!(names, ["column", "changelog"]);
         assert_eq!(
-            variants[1].1.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
-            ["table", "sequence_column", "anchor_column", "operation_column"]
+            variants[1]
+                .1
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>(),
+            [
+                "table",
+                "sequence_column",
+                "anchor_column",
+                "operation_column"
+            ]
         );
         assert_eq!(get("column_types"), Shape::Leaf.map("column"));
     }

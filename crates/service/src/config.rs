@@ -631,7 +631,10 @@ mod tests {
             "ma.connector(csv).path",
             "store.path",
         ] {
-            assert!(keys.contains(&expected.to_owned()), "{expected} in {keys:#?}");
+            assert!(
+                keys.contains(&expected.to_owned()),
+                "{expected} in {keys:#?}"
+            );
         }
     }
 }

@@ -151,6 +151,13 @@ fn every_example_in_the_docs_should_pass_check() {
         "examples of the docs",
         &check_examples(&root, &pages, &config_shape()),
     );
+    // Checking nothing passes too: the reference must have examples.
+    let reference = parse_markdown(&read_reference(&root));
+    let complete = reference.blocks.iter().filter(|b| b.info == "toml").count();
+    assert!(
+        complete > 0,
+        "{REFERENCE} has no complete example (```toml) for the test to check"
+    );
 }
 
 #[test]
@@ -462,9 +469,7 @@ fn headings(text: &str) -> Vec<Heading> {
             continue;
         }
         let level = t.chars().take_while(|c| *c == '#').count();
-        if (1..=6).contains(&level)
-            && (t.len() == level || t[level..].starts_with([' ', '\t']))
-        {
+        if (1..=6).contains(&level) && (t.len() == level || t[level..].starts_with([' ', '\t'])) {
             let original = originals[i].trim_start()[level..].trim();
             // A closing run of #s.
             let original = original.trim_end_matches('#').trim_end();
@@ -628,7 +633,9 @@ fn check_links(root: &Path, files: &BTreeSet<String>) -> Vec<String> {
     let mut anchors_of = |rel: &str| -> BTreeSet<String> {
         anchor_cache
             .entry(rel.to_owned())
-            .or_insert_with(|| anchors(&std::fs::read_to_string(root.join(rel)).unwrap_or_default()))
+            .or_insert_with(|| {
+                anchors(&std::fs::read_to_string(root.join(rel)).unwrap_or_default())
+            })
             .clone()
     };
     let mut problems = Vec::new();
@@ -659,9 +666,7 @@ fn check_links(root: &Path, files: &BTreeSet<String>) -> Vec<String> {
                 match resolve(parent_of(file), &path) {
                     Some(r) => r,
                     None => {
-                        problems.push(format!(
-                            "{at}: `{target}` points outside the repository"
-                        ));
+                        problems.push(format!("{at}: `{target}` points outside the repository"));
                         continue;
                     }
                 }
@@ -932,7 +937,7 @@ fn missing_keys(accepted: &[KeyPath], documented: &[DocumentedKey], file: &str) 
         .into_iter()
         .map(|(heading, rows)| {
             format!(
-                "{file}: under the heading `## {heading}` (## to ####), add the rows:\n    {}",
+                "{file}: under the heading  ### {heading}  (any level, ## to ####), add the rows:\n    {}",
                 rows.join("\n    ")
             )
         })
@@ -1073,7 +1078,12 @@ fn unknown_keys(table: &toml::Table, shape: &Shape, path: &str, out: &mut Vec<St
 
 fn check_value(value: &toml::Value, shape: &Shape, path: &str, out: &mut Vec<String>) {
     match value {
-        toml::Value::Table(t) => unknown_keys(t, shape, path, out),
+        // A fragment may write one table of an array of tables as a plain
+        // table (`[ma.connector]` without `[[ma]]` above it).
+        toml::Value::Table(t) => match shape {
+            Shape::Array(child) => unknown_keys(t, child, path, out),
+            _ => unknown_keys(t, shape, path, out),
+        },
         toml::Value::Array(items) => {
             if let Shape::Array(child) = shape {
                 for item in items {
@@ -1098,7 +1108,11 @@ fn check_examples(root: &Path, pages: &[String], shape: &Shape) -> Vec<String> {
         };
         for block in parse_markdown(&text).blocks {
             let at = format!("{page}:{}", block.line);
-            let info: Vec<&str> = block.info.split([',', ' ']).filter(|s| !s.is_empty()).collect();
+            let info: Vec<&str> = block
+                .info
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .collect();
             match info.as_slice() {
                 ["toml"] => {
                     if let Err(why) = check_complete(&block.text) {
@@ -1154,8 +1168,12 @@ fn check_complete(text: &str) -> Result<(), String> {
     Err(format!(
         "    exit {:?}\n    {}\n    {}",
         out.status.code(),
-        String::from_utf8_lossy(&out.stdout).trim().replace('\n', "\n    "),
-        String::from_utf8_lossy(&out.stderr).trim().replace('\n', "\n    ")
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .replace('\n', "\n    "),
+        String::from_utf8_lossy(&out.stderr)
+            .trim()
+            .replace('\n', "\n    ")
     ))
 }
 
@@ -1202,7 +1220,10 @@ mod fixtures {
         let a = anchors("# Title\n\n## Same\n\n## Same\n\n```\n## not a heading\n```\n");
         assert_eq!(
             a,
-            ["title", "same", "same-1"].map(String::from).into_iter().collect()
+            ["title", "same", "same-1"]
+                .map(String::from)
+                .into_iter()
+                .collect()
         );
     }
 
@@ -1246,7 +1267,11 @@ mod fixtures {
         write(d, "crates/x/lib.rs", "");
         let problems = check_links(d, &files_of(d));
         assert_eq!(problems.len(), 3, "{problems:#?}");
-        assert!(problems[0].starts_with("README.md:4: `docs/missing.md`"), "{}", problems[0]);
+        assert!(
+            problems[0].starts_with("README.md:4: `docs/missing.md`"),
+            "{}",
+            problems[0]
+        );
         assert!(
             problems[1].starts_with("README.md:5: `docs/a.md#nope`: docs/a.md has no heading"),
             "{}",
@@ -1284,8 +1309,16 @@ mod fixtures {
         write(d, "docs/src/unlisted.md", "# Unlisted\n");
         let problems = check_summary(d, &files_of(d));
         assert_eq!(problems.len(), 2, "{problems:#?}");
-        assert!(problems[0].contains("names docs/src/reference/gone.md"), "{}", problems[0]);
-        assert!(problems[1].starts_with("docs/src/unlisted.md is a page"), "{}", problems[1]);
+        assert!(
+            problems[0].contains("names docs/src/reference/gone.md"),
+            "{}",
+            problems[0]
+        );
+        assert!(
+            problems[1].starts_with("docs/src/unlisted.md is a page"),
+            "{}",
+            problems[1]
+        );
     }
 
     fn small_keys() -> (Shape, Vec<KeyPath>) {
@@ -1375,7 +1408,8 @@ mod fixtures {
                 )
             })
             .collect();
-        let row = |h: &str, v: Option<&str>, k: &str| (h.to_owned(), v.map(str::to_owned), k.to_owned());
+        let row =
+            |h: &str, v: Option<&str>, k: &str| (h.to_owned(), v.map(str::to_owned), k.to_owned());
         assert_eq!(
             got,
             [
@@ -1401,7 +1435,7 @@ mod fixtures {
         let problems = missing_keys(&keys, &doc, "ref.md");
         assert_eq!(problems.len(), 2, "{problems:#?}");
         assert!(
-            problems[0].starts_with("ref.md: under the heading `## `[ma.connector]` with `type = \"sqlite\"``")
+            problems[0].starts_with("ref.md: under the heading  ### `[ma.connector]` with `type = \"sqlite\"`  (any level")
                 && problems[0].contains("| `table` | ... |   (ma.connector(sqlite).table)"),
             "{}",
             problems[0]
@@ -1425,7 +1459,9 @@ mod fixtures {
             problems[0]
         );
         assert!(
-            problems[1].starts_with("ref.md:35: `delimiter` under `[ma.connector]` with `type = \"sqlite\"`"),
+            problems[1].starts_with(
+                "ref.md:35: `delimiter` under `[ma.connector]` with `type = \"sqlite\"`"
+            ),
             "{}",
             problems[1]
         );
@@ -1446,6 +1482,11 @@ mod fixtures {
         );
         // Without its type, a connector key of any type will do.
         assert!(check("[[ma]]\nconnector = { table = \"t\" }\n").is_empty());
+        // A table of an array of tables, without the array's header.
+        assert_eq!(
+            check("[ma.connector]\ntype = \"csv\"\ntable = \"t\"\n"),
+            ["`ma.connector.table` is not a key the code accepts (keys here: type, path)"]
+        );
         assert_eq!(
             check("[[ma]]\nconnector = { type = \"csv\", table = \"t\" }\n"),
             ["`ma.connector.table` is not a key the code accepts (keys here: type, path)"]
@@ -1483,10 +1524,20 @@ mod fixtures {
             problems[0]
         );
         let starts = |i: usize, text: &str| {
-            assert!(problems[i].starts_with(text), "{}\n{problems:#?}", problems[i]);
+            assert!(
+                problems[i].starts_with(text),
+                "{}\n{problems:#?}",
+                problems[i]
+            );
         };
         starts(1, "docs/src/page.md:27: fragment: `store.size`");
-        starts(2, "docs/src/page.md:32: this fragment (```toml,fragment) is not TOML");
-        starts(3, "docs/src/page.md:36: unknown kind of TOML block ```toml,ignore");
+        starts(
+            2,
+            "docs/src/page.md:32: this fragment (```toml,fragment) is not TOML",
+        );
+        starts(
+            3,
+            "docs/src/page.md:36: unknown kind of TOML block ```toml,ignore",
+        );
     }
 }

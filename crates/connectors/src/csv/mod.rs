@@ -14,9 +14,8 @@ mod source;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{
-    Shape,
     BuildContext, Capabilities, ChangeDetection, Connector, ConnectorError, ConnectorFactory,
-    ExportSession, ImportStream, SchemaLookup, SettingError,
+    ExportSession, ImportStream, SchemaLookup, SettingError, Shape,
 };
 pub use change::CsvContent;
 pub use config::{CsvConfig, CsvSettings};

@@ -12,9 +12,8 @@ mod import;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{
-    Shape,
     BuildContext, Capabilities, ChangeDetection, Connector, ConnectorError, ConnectorFactory,
-    ExportSession, ImportStream, SchemaLookup, SettingError,
+    ExportSession, ImportStream, SchemaLookup, SettingError, Shape,
 };
 pub use change::JsonlContent;
 pub use config::{JsonlConfig, JsonlSettings};

@@ -20,9 +20,8 @@ pub mod types;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{
-    Shape,
     BuildContext, Capabilities, ChangeDetection, Connector, ConnectorError, ConnectorFactory,
-    ExportSession, ImportStream, SchemaLookup, ScriptFunction, SettingError,
+    ExportSession, ImportStream, SchemaLookup, ScriptFunction, SettingError, Shape,
 };
 pub use change::{SQL_SCALAR, SqliteProbe};
 pub use config::{DeltaConfig, SqliteConfig, SqliteSettings};
@@ -38,10 +37,13 @@ impl ConnectorFactory for SqliteFactory {
     }
 
     fn settings_shape(&self) -> Vec<(String, Shape)> {
-        settings::shape(config::KEYS, vec![
-            ("delta", Shape::tagged_of::<config::DeltaConfig>("kind")),
-            ("column_types", Shape::Leaf.map("column")),
-        ])
+        settings::shape(
+            config::KEYS,
+            vec![
+                ("delta", Shape::tagged_of::<config::DeltaConfig>("kind")),
+                ("column_types", Shape::Leaf.map("column")),
+            ],
+        )
     }
 
     fn validate(&self, settings: &Settings, ctx: &BuildContext) -> Result<(), Vec<SettingError>> {
