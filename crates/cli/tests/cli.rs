@@ -11,6 +11,7 @@ mod cli {
     mod controls;
     mod crash;
     mod discover;
+    mod docs;
     mod events;
     mod listing;
     mod operator;

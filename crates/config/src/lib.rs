@@ -28,6 +28,7 @@ mod decode;
 pub mod diagnostic;
 mod document;
 mod interpolate;
+pub mod keys;
 mod locate;
 mod schema;
 mod schemas;

@@ -20,22 +20,23 @@ pub enum Node {
     Table(&'static [(&'static str, Node)]),
     /// An array whose items have this shape.
     Array(&'static Node),
-    /// A table of user-chosen names whose values have this shape.
-    Map(&'static Node),
+    /// A table of user-chosen names whose values have this shape; the
+    /// placeholder the reference writes for a name (`type`: `<type>`).
+    Map(&'static str, &'static Node),
 }
 
 const LEAF: Node = Node::Leaf;
 
 pub const ROOT: Node = Node::Table(&[
     ("store", Node::Table(&[("kind", LEAF), ("path", LEAF)])),
-    ("metaverse", Node::Map(&MV_TYPE)),
+    ("metaverse", Node::Map("type", &MV_TYPE)),
     ("ma", Node::Array(&MA)),
     ("controller", Node::Free),
 ]);
 
 const MV_TYPE: Node = Node::Table(&[
     ("attributes", LEAF),
-    ("precedence", Node::Map(&LEAF)),
+    ("precedence", Node::Map("attribute", &LEAF)),
     (
         "deletion",
         Node::Table(&[("rule", LEAF), ("mas", LEAF), ("script", LEAF)]),
@@ -131,7 +132,7 @@ const MA: Node = Node::Table(&[
     ("deprovisioning", LEAF),
     ("deprovisioning_script", LEAF),
     ("deprovision_joined", LEAF),
-    ("run_profiles", Node::Map(&LEAF)),
+    ("run_profiles", Node::Map("profile", &LEAF)),
     ("export_deletion_threshold", LEAF),
     ("reject_deletions", LEAF),
     ("staging_thresholds", STAGING),
@@ -184,7 +185,7 @@ fn check_table(
                 path.pop();
             }
         }
-        Node::Map(child) => {
+        Node::Map(_, child) => {
             for (key, value) in table.iter() {
                 path.push(PathSegment::key(key.get_ref().as_ref()));
                 check_value(value, child, path, problems);
@@ -202,7 +203,7 @@ fn check_value(
     problems: &mut Vec<Problem>,
 ) {
     match (value.get_ref(), node) {
-        (DeValue::Table(t), Node::Table(_) | Node::Map(_)) => check_table(t, node, path, problems),
+        (DeValue::Table(t), Node::Table(_) | Node::Map(..)) => check_table(t, node, path, problems),
         (DeValue::Array(items), Node::Array(child)) => {
             for (i, item) in items.iter().enumerate() {
                 path.push(PathSegment::Index(i));

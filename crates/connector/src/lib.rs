@@ -26,12 +26,14 @@
 pub mod change;
 #[cfg(feature = "compliance")]
 pub mod compliance;
+pub mod keys;
 mod schema;
 
 pub use change::{
     ChangeDetection, ChangeOffer, ChangeOfferKind, ChangeProbe, FileContent, FileWatchOffer,
     NotificationOffer, PollOffer, ScriptFunction, ScriptValue,
 };
+pub use keys::Shape;
 pub use schema::{ObjectTypeSchema, SchemaLookup, SourceSchema};
 
 use autosync_model::{AttrChanges, Attributes, ExportKind, RunStatus};
@@ -294,6 +296,15 @@ pub trait ConnectorFactory: Send + Sync {
     /// Functions this connector type lends to trigger scripts (the SQLite
     /// connector's `sql_scalar`). The default lends none.
     fn script_functions(&self) -> Vec<ScriptFunction> {
+        Vec::new()
+    }
+
+    /// The keys its `connector` table accepts besides `type` (the keys
+    /// [`validate`](Self::validate) does not reject as unknown), with the
+    /// shape of those that hold tables: the list of every key the
+    /// configuration accepts, and the docs test that checks the reference
+    /// documents each, read it. The default declares none.
+    fn settings_shape(&self) -> Vec<(String, Shape)> {
         Vec::new()
     }
 }

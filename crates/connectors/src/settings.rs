@@ -3,7 +3,7 @@
 //! a help text, and "did you mean ..." for unknown keys.
 
 use autosync_connector::{
-    BuildContext, ChangeDetection, ConnectorError, ConnectorErrorKind, SettingError,
+    BuildContext, ChangeDetection, ConnectorError, ConnectorErrorKind, SettingError, Shape,
 };
 use autosync_model::ObjectTypeDef;
 use autosync_model::suggest;
@@ -19,6 +19,20 @@ pub type Settings = Map<String, Value>;
 pub struct KeyHelp {
     pub key: &'static str,
     pub help: &'static str,
+}
+
+/// The shape of a `connector` table whose keys are `keys` (what
+/// [`parse`] accepts), all plain values but those in `tables`.
+pub fn shape(keys: &[KeyHelp], tables: Vec<(&str, Shape)>) -> Vec<(String, Shape)> {
+    keys.iter()
+        .map(|k| {
+            let shape = tables
+                .iter()
+                .find(|(name, _)| *name == k.key)
+                .map_or(Shape::Leaf, |(_, s)| s.clone());
+            (k.key.to_owned(), shape)
+        })
+        .collect()
 }
 
 /// Deserialize `settings` into `T` (a `deny_unknown_fields` struct whose

@@ -12,6 +12,7 @@
 
 use crate::changes;
 use crate::hooks::{Hooks, HooksConfig};
+use autosync_config::keys::{KeyPath, Shape};
 use autosync_config::{Diagnostic, Loaded, PathSegment};
 use autosync_connector::{Registry, ScriptFunction};
 use autosync_controller::{
@@ -19,7 +20,7 @@ use autosync_controller::{
     ProfileError, ProfileOverrides, RetryPolicy, RunMode, Scheduler, resolve_profiles,
 };
 use autosync_model::{MaDef, RunStatus};
-use autosync_notify::{KeySegment, NotifyConfig};
+use autosync_notify::{KeySegment, NotifyConfig, SmtpConfig, WebhookConfig};
 use autosync_triggers::{BuildContext, HumanDuration, TriggerConfig, TriggerSet, parse_triggers};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -204,6 +205,41 @@ struct LockGroupToml {
 
 fn yes() -> bool {
     true
+}
+
+/// The shape of the `[controller]` table: the keys [`controller_config`]
+/// reads (the others are errors), with the tables they hold, read from
+/// the serde types that decode them.
+pub fn controller_shape() -> Shape {
+    let webhooks = Shape::of::<WebhookConfig>().with("headers", Shape::Leaf.map("header"));
+    let notifications = Shape::of::<NotifyConfig>()
+        .with("smtp", Shape::of::<SmtpConfig>())
+        .with("webhooks", webhooks.array());
+    Shape::leaves(GLOBAL_KEYS)
+        .with("retry", Shape::of::<RetryToml>())
+        .with("lock_groups", Shape::of::<LockGroupToml>().array())
+        .with("notifications", notifications)
+}
+
+/// The shape of an MA's `[ma.controller]` table (see [`controller_shape`]).
+pub fn ma_controller_shape() -> Shape {
+    Shape::leaves(MA_KEYS)
+        .with(
+            "triggers",
+            Shape::tagged_of::<TriggerConfig>("type").array(),
+        )
+        .with("follow_ups", Shape::of::<FollowUpsToml>())
+        .with("profiles", Shape::of::<ProfilesToml>())
+        .with("retry", Shape::of::<RetryToml>())
+        .with("blackouts", Shape::of::<BlackoutConfig>().array())
+        .with("hooks", Shape::of::<HooksConfig>())
+}
+
+/// Every key the configuration file accepts, the controller's included
+/// (see [`autosync_config::keys`]); the connector types' keys come from
+/// `registry`.
+pub fn accepted_keys(registry: &Registry) -> Vec<KeyPath> {
+    autosync_config::keys::accepted(registry, &controller_shape(), &ma_controller_shape())
 }
 
 /// Collects diagnostics while reading.
@@ -508,4 +544,97 @@ pub fn controller_config(
         base_dir: system.base_dir.clone(),
         script_functions: registry.script_functions(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every table of `shape`, by path, must list keys: an empty one is a
+    /// struct serde does not list fields of (no `deny_unknown_fields`), or
+    /// a `with` that named no key.
+    fn assert_tables_have_keys(shape: &Shape, path: &str) {
+        match shape {
+            Shape::Table(keys) => {
+                assert!(!keys.is_empty(), "`{path}` lists no key");
+                for (k, child) in keys {
+                    assert_tables_have_keys(child, &format!("{path}.{k}"));
+                }
+            }
+            Shape::Tagged { variants, .. } => {
+                assert!(!variants.is_empty(), "`{path}` lists no variant");
+                for (v, keys) in variants {
+                    assert!(!keys.is_empty(), "`{path}({v})` lists no key");
+                    for (k, child) in keys {
+                        assert_tables_have_keys(child, &format!("{path}({v}).{k}"));
+                    }
+                }
+            }
+            Shape::Array(inner) | Shape::Map(_, inner) => assert_tables_have_keys(inner, path),
+            Shape::Leaf => {}
+        }
+    }
+
+    #[test]
+    fn the_controller_tables_should_list_their_keys() {
+        assert_tables_have_keys(&controller_shape(), "controller");
+        assert_tables_have_keys(&ma_controller_shape(), "ma.controller");
+        // The keys that hold tables are tables.
+        for (shape, keys) in [
+            (
+                controller_shape(),
+                &["retry", "lock_groups", "notifications"][..],
+            ),
+            (
+                ma_controller_shape(),
+                &[
+                    "triggers",
+                    "follow_ups",
+                    "profiles",
+                    "retry",
+                    "blackouts",
+                    "hooks",
+                ][..],
+            ),
+        ] {
+            let Shape::Table(entries) = &shape else {
+                panic!("{shape:?}");
+            };
+            for key in keys {
+                let (_, child) = entries.iter().find(|(k, _)| k == key).unwrap();
+                assert_ne!(child, &Shape::Leaf, "`{key}` holds a table");
+            }
+        }
+    }
+
+    #[test]
+    fn the_accepted_keys_should_include_the_controllers() {
+        let mut registry = Registry::new();
+        autosync_connectors::register_all(&mut registry);
+        let keys: Vec<String> = accepted_keys(&registry)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        for expected in [
+            "controller.run_mode",
+            "controller.retry.max_attempts",
+            "controller.lock_groups.mas",
+            "controller.notifications.smtp.host",
+            "controller.notifications.webhooks.headers.<header>",
+            "ma.controller.enabled",
+            "ma.controller.triggers.type",
+            "ma.controller.triggers(interval).every",
+            "ma.controller.triggers(file-watch).debounce",
+            "ma.controller.triggers(script).time_budget",
+            "ma.controller.blackouts.cron",
+            "ma.controller.hooks.before_file",
+            "ma.connector(csv).path",
+            "store.path",
+        ] {
+            assert!(
+                keys.contains(&expected.to_owned()),
+                "{expected} in {keys:#?}"
+            );
+        }
+    }
 }

@@ -217,7 +217,7 @@ fn discover_proposal_should_fail_check_when_merged_wrongly() {
     let w = quickstart_without_controller();
     let proposal = w.expect(&["discover"], 0);
     let config = std::fs::read_to_string(w.config()).unwrap();
-    std::fs::write(w.config(), config + &proposal).unwrap();
+    std::fs::write(w.config(), config + proposal.as_str()).unwrap();
     let out = w.run(&["check"]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -31,7 +31,7 @@ fn run_profile_err(w: &Workdir, ma: &str, profile: &str, code: i32) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(code), "{stdout}\n{stderr}");
-    stdout + &stderr
+    stdout + stderr.as_str()
 }
 
 /// A terminated person's status in `count` active rows.

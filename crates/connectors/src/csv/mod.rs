@@ -15,7 +15,7 @@ mod source;
 use crate::settings::{self, Settings};
 use autosync_connector::{
     BuildContext, Capabilities, ChangeDetection, Connector, ConnectorError, ConnectorFactory,
-    ExportSession, ImportStream, SchemaLookup, SettingError,
+    ExportSession, ImportStream, SchemaLookup, SettingError, Shape,
 };
 pub use change::CsvContent;
 pub use config::{CsvConfig, CsvSettings};
@@ -27,6 +27,10 @@ pub struct CsvFactory;
 impl ConnectorFactory for CsvFactory {
     fn kind(&self) -> &'static str {
         "csv"
+    }
+
+    fn settings_shape(&self) -> Vec<(String, Shape)> {
+        settings::shape(config::KEYS, Vec::new())
     }
 
     fn validate(&self, settings: &Settings, ctx: &BuildContext) -> Result<(), Vec<SettingError>> {

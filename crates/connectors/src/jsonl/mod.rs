@@ -13,7 +13,7 @@ mod import;
 use crate::settings::{self, Settings};
 use autosync_connector::{
     BuildContext, Capabilities, ChangeDetection, Connector, ConnectorError, ConnectorFactory,
-    ExportSession, ImportStream, SchemaLookup, SettingError,
+    ExportSession, ImportStream, SchemaLookup, SettingError, Shape,
 };
 pub use change::JsonlContent;
 pub use config::{JsonlConfig, JsonlSettings};
@@ -25,6 +25,10 @@ pub struct JsonlFactory;
 impl ConnectorFactory for JsonlFactory {
     fn kind(&self) -> &'static str {
         "jsonl"
+    }
+
+    fn settings_shape(&self) -> Vec<(String, Shape)> {
+        settings::shape(config::KEYS, Vec::new())
     }
 
     fn validate(&self, settings: &Settings, ctx: &BuildContext) -> Result<(), Vec<SettingError>> {

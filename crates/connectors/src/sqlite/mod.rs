@@ -21,7 +21,7 @@ pub mod types;
 use crate::settings::{self, Settings};
 use autosync_connector::{
     BuildContext, Capabilities, ChangeDetection, Connector, ConnectorError, ConnectorFactory,
-    ExportSession, ImportStream, SchemaLookup, ScriptFunction, SettingError,
+    ExportSession, ImportStream, SchemaLookup, ScriptFunction, SettingError, Shape,
 };
 pub use change::{SQL_SCALAR, SqliteProbe};
 pub use config::{DeltaConfig, SqliteConfig, SqliteSettings};
@@ -34,6 +34,16 @@ pub struct SqliteFactory;
 impl ConnectorFactory for SqliteFactory {
     fn kind(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn settings_shape(&self) -> Vec<(String, Shape)> {
+        settings::shape(
+            config::KEYS,
+            vec![
+                ("delta", Shape::tagged_of::<config::DeltaConfig>("kind")),
+                ("column_types", Shape::Leaf.map("column")),
+            ],
+        )
     }
 
     fn validate(&self, settings: &Settings, ctx: &BuildContext) -> Result<(), Vec<SettingError>> {

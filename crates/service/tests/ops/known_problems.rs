@@ -1,5 +1,5 @@
 //! One test per known problem of the original (lithnet/miis-autosync issue
-//! numbers; the list at the end of shared/spec/autosync.md), end to end
+//! numbers, as the specification lists them), end to end
 //! through the real service where the problem can be shown that way.
 
 use crate::reload::{APP_PROFILES_WITHOUT_FULL_IMPORT, reload};
