@@ -14,6 +14,11 @@ use toml::de::{DeTable, DeValue};
 /// Tables in which `X_file = "path"` reads secret `X` from a file.
 pub const SECRET_TABLES: &[&str] = &["connector", "smtp"];
 
+/// Keys of those tables that end in `_file` but are settings of their own
+/// (the path of a file the table uses), never a secret's file: `smtp`'s
+/// `ca_file` is the CA certificate to trust, not the file of a secret `ca`.
+pub const PATH_KEYS: &[&str] = &["ca_file"];
+
 /// Where environment variables come from (the process, or a map in tests).
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -150,6 +155,7 @@ fn read_secret_files(
             k.get_ref()
                 .strip_suffix("_file")
                 .is_some_and(|base| !base.is_empty())
+                && !PATH_KEYS.contains(&k.get_ref().as_ref())
         })
         .cloned()
         .collect();
@@ -219,6 +225,33 @@ mod tests {
             "EMPTY" => Some(String::new()),
             _ => None,
         }
+    }
+
+    #[test]
+    fn a_path_key_ending_in_file_is_kept_and_a_secret_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
+        let text =
+            "[controller.notifications.smtp]\nca_file = \"ca.pem\"\npassword_file = \"pw\"\n";
+        let mut root = DeTable::parse(text).unwrap();
+        let problems = apply(&mut root, &env, dir.path());
+        assert!(
+            problems.is_empty(),
+            "{:?}",
+            problems.iter().map(|p| &p.message).collect::<Vec<_>>()
+        );
+        let smtp = root.get_ref()["controller"].get_ref().as_table().unwrap()["notifications"]
+            .get_ref()
+            .as_table()
+            .unwrap()["smtp"]
+            .get_ref()
+            .as_table()
+            .unwrap()
+            .clone();
+        assert_eq!(smtp["ca_file"].get_ref().as_str(), Some("ca.pem"));
+        assert!(!smtp.contains_key("ca"));
+        assert_eq!(smtp["password"].get_ref().as_str(), Some("s3cret"));
+        assert!(!smtp.contains_key("password_file"));
     }
 
     #[test]
