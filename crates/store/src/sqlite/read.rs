@@ -37,6 +37,47 @@ fn next_chunk<T>(rest: &[T]) -> (&[T], usize, &[T]) {
     (chunk, size, tail)
 }
 
+impl Ctx<'_> {
+    /// The rows of a batch lookup by `keys`, a chunk at a time: `big` and
+    /// `small` are the statements with `CHUNK` and `SMALL_CHUNK` slots for
+    /// keys (padded with NULLs), after `fixed`, bound to `?1` when given.
+    fn chunked_rows<K: rusqlite::ToSql>(
+        &self,
+        fixed: Option<&str>,
+        keys: &[K],
+        (big, small): (&str, &str),
+        op: &dyn Fn() -> String,
+    ) -> StoreResult<RawRows> {
+        let mut raw = RawRows::with_capacity(keys.len());
+        let first = if fixed.is_some() { 2 } else { 1 };
+        let mut rest = keys;
+        while !rest.is_empty() {
+            let (chunk, size, tail) = next_chunk(rest);
+            rest = tail;
+            let sql = if size == CHUNK { big } else { small };
+            let err = |e| error::sql(self.path, op(), e);
+            let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+            if let Some(f) = fixed {
+                stmt.raw_bind_parameter(1, f).map_err(err)?;
+            }
+            for i in 0..size {
+                let slot = i + first;
+                match chunk.get(i) {
+                    Some(k) => stmt.raw_bind_parameter(slot, k).map_err(err)?,
+                    None => stmt
+                        .raw_bind_parameter(slot, rusqlite::types::Null)
+                        .map_err(err)?,
+                }
+            }
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next().map_err(err)? {
+                raw.push(row, self.path)?;
+            }
+        }
+        Ok(raw)
+    }
+}
+
 /// What a query needs: the connection, the store path (for messages), the
 /// metaverse index definitions and the name dictionary.
 pub(crate) struct Ctx<'a> {

@@ -1,6 +1,6 @@
 //! Reads of connector spaces.
 
-use super::{CHUNK, Ctx, PAGE_ROOM, SMALL_CHUNK, next_chunk, placeholders};
+use super::{CHUNK, Ctx, PAGE_ROOM, SMALL_CHUNK, placeholders};
 use crate::api::{CsCounts, CsFilter, StoreResult};
 use crate::sqlite::bin;
 use crate::sqlite::codec::RawRows;
@@ -8,7 +8,6 @@ use crate::sqlite::codec::decode_bin;
 use crate::sqlite::error;
 use autosync_model::{CsId, CsObject, ExportKind, MvId};
 use rusqlite::params;
-use rusqlite::types::Value as SqlValue;
 
 impl Ctx<'_> {
     pub(crate) fn cs_get(&self, id: CsId) -> StoreResult<Option<CsObject>> {
@@ -30,37 +29,17 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn cs_by_anchors(&self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>> {
-        let mut raw = RawRows::with_capacity(anchors.len());
-        let op = || {
-            format!(
-                "read {} connector-space objects of {ma} from store",
-                anchors.len()
-            )
-        };
-        let mut rest = anchors;
-        while !rest.is_empty() {
-            let (chunk, size, tail) = next_chunk(rest);
-            rest = tail;
-            let sql = if size == CHUNK {
-                &*BY_ANCHORS_BIG
-            } else {
-                &*BY_ANCHORS_SMALL
-            };
-            let err = |e| error::sql(self.path, op(), e);
-            let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
-            stmt.raw_bind_parameter(1, ma).map_err(err)?;
-            for i in 0..size {
-                let slot = i + 2;
-                match chunk.get(i) {
-                    Some(a) => stmt.raw_bind_parameter(slot, *a).map_err(err)?,
-                    None => stmt.raw_bind_parameter(slot, SqlValue::Null).map_err(err)?,
-                }
-            }
-            let mut rows = stmt.raw_query();
-            while let Some(row) = rows.next().map_err(err)? {
-                raw.push(row, self.path)?;
-            }
-        }
+        let raw = self.chunked_rows(
+            Some(ma),
+            anchors,
+            (&BY_ANCHORS_BIG, &BY_ANCHORS_SMALL),
+            &|| {
+                format!(
+                    "read {} connector-space objects of {ma} from store",
+                    anchors.len()
+                )
+            },
+        )?;
         self.cs_objects(&raw)
     }
 
@@ -157,37 +136,12 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn cs_by_mvs(&self, mv_ids: &[MvId]) -> StoreResult<Vec<CsObject>> {
-        let mut raw = RawRows::with_capacity(mv_ids.len());
-        let op = || {
+        let raw = self.chunked_rows(None, mv_ids, (&BY_MVS_BIG, &BY_MVS_SMALL), &|| {
             format!(
                 "read the connectors of {} metaverse objects from store",
                 mv_ids.len()
             )
-        };
-        let mut rest = mv_ids;
-        while !rest.is_empty() {
-            let (chunk, size, tail) = next_chunk(rest);
-            rest = tail;
-            let sql = if size == CHUNK {
-                &*BY_MVS_BIG
-            } else {
-                &*BY_MVS_SMALL
-            };
-            let err = |e| error::sql(self.path, op(), e);
-            let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
-            for i in 0..size {
-                match chunk.get(i) {
-                    Some(id) => stmt.raw_bind_parameter(i + 1, *id).map_err(err)?,
-                    None => stmt
-                        .raw_bind_parameter(i + 1, SqlValue::Null)
-                        .map_err(err)?,
-                }
-            }
-            let mut rows = stmt.raw_query();
-            while let Some(row) = rows.next().map_err(err)? {
-                raw.push(row, self.path)?;
-            }
-        }
+        })?;
         let mut out = self.cs_objects(&raw)?;
         out.sort_unstable_by_key(|o| o.id);
         Ok(out)

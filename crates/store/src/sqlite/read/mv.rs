@@ -1,9 +1,9 @@
 //! Reads of the metaverse and its join index.
 
-use super::{CHUNK, Ctx, SMALL_CHUNK, next_chunk, placeholders};
+use super::{CHUNK, Ctx, SMALL_CHUNK, placeholders};
 use crate::api::{MvQuery, StoreErrorKind, StoreResult};
 use crate::sqlite::bin;
-use crate::sqlite::codec::{RawRows, decode_rows};
+use crate::sqlite::codec::decode_rows;
 use crate::sqlite::error;
 use crate::sqlite::mvindex;
 use autosync_model::{MvId, MvObject, Value};
@@ -21,32 +21,9 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn mv_get_many(&self, ids: &[MvId]) -> StoreResult<Vec<MvObject>> {
-        let mut raw = RawRows::with_capacity(ids.len());
-        let op = || format!("read {} metaverse objects from store", ids.len());
-        let mut rest = ids;
-        while !rest.is_empty() {
-            let (chunk, size, tail) = next_chunk(rest);
-            rest = tail;
-            let sql = if size == CHUNK {
-                &*MV_MANY_BIG
-            } else {
-                &*MV_MANY_SMALL
-            };
-            let err = |e| error::sql(self.path, op(), e);
-            let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
-            for i in 0..size {
-                match chunk.get(i) {
-                    Some(id) => stmt.raw_bind_parameter(i + 1, *id).map_err(err)?,
-                    None => stmt
-                        .raw_bind_parameter(i + 1, SqlValue::Null)
-                        .map_err(err)?,
-                }
-            }
-            let mut rows = stmt.raw_query();
-            while let Some(row) = rows.next().map_err(err)? {
-                raw.push(row, self.path)?;
-            }
-        }
+        let raw = self.chunked_rows(None, ids, (&MV_MANY_BIG, &MV_MANY_SMALL), &|| {
+            format!("read {} metaverse objects from store", ids.len())
+        })?;
         decode_rows(
             &raw,
             self.path,
