@@ -25,8 +25,8 @@ pub struct RetryPolicy {
     /// The statuses that are retried.
     pub statuses: Vec<RunStatus>,
     /// Attempts (after the first run) before the MA is marked failed. The
-    /// failed MA is still tried every `max_backoff`, so it recovers by
-    /// itself when the connected system returns.
+    /// failed MA is still tried (the delay growing up to `max_backoff`), so
+    /// it recovers by itself when the connected system returns.
     pub max_attempts: u32,
     /// The first delay; attempt *n* waits `backoff × n`.
     pub backoff: Duration,
