@@ -123,10 +123,12 @@ fn run_profile(cli: &Cli, a: &RunProfileArgs) -> Result<Code, Failure> {
         )));
     }
     let sink = progress::sink(a.no_progress || a.json);
+    let cancel = CancelFlag::default();
+    cancel_on_signal(&cancel);
     let opts = RunOptions {
         reason: RunReason::Manual { by: "cli".into() },
         progress: Some(sink.clone()),
-        cancel: CancelFlag::default(),
+        cancel,
         sync_batch: None,
     };
     let record = engine
@@ -134,6 +136,59 @@ fn run_profile(cli: &Cli, a: &RunProfileArgs) -> Result<Code, Failure> {
         .with_context(|| format!("run profile `{}` of `{}` could not run", a.profile, a.ma))?;
     sink.finish();
     print_run(&engine, &record, a.json)
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM cancels the run at its next safe point: it
+/// ends `stopped-user-requested`, what it committed kept (also while it
+/// waits for another process's sync). A second one ends the process at
+/// once (the run is then closed `stopped-server` by the next start). The
+/// handlers are in place when this returns.
+fn cancel_on_signal(cancel: &CancelFlag) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::warn!("cannot listen for Ctrl-C (the run cannot be cancelled): {e}");
+            return;
+        }
+    };
+    let streams = {
+        let _entered = runtime.enter();
+        signal(SignalKind::interrupt()).and_then(|i| Ok((i, signal(SignalKind::terminate())?)))
+    };
+    let (mut interrupt, mut terminate) = match streams {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot listen for Ctrl-C (the run cannot be cancelled): {e}");
+            return;
+        }
+    };
+    let cancel = cancel.clone();
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+                eprintln!(
+                    "cancelling the run at its next safe point (Ctrl-C again to quit at once)"
+                );
+                cancel.cancel();
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+                std::process::exit(Code::Stopped as i32);
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot listen for Ctrl-C (the run cannot be cancelled): {e}");
+    }
 }
 
 /// Prints a finished run (as JSON, or as text with its first errors) and

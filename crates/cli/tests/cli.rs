@@ -6,6 +6,7 @@
 mod cli {
     pub mod support;
 
+    mod cancel;
     mod check;
     mod commands;
     mod controls;
