@@ -37,7 +37,9 @@ fi
 # --- checks ------------------------------------------------------------------
 say "cargo fmt --check"
 cargo fmt --all --check
-say "cargo clippy"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
-say "cargo nextest"
+# On a fresh clone the first build compiles about 300 crates (several
+# minutes on 2 cores); cargo shows its progress.
+say "cargo clippy (lints every crate; the first time it compiles the dependencies)"
+cargo clippy --workspace --all-targets -- -D warnings
+say "cargo nextest (builds the tests, then runs them)"
 cargo nextest run --workspace --no-fail-fast --profile ci
