@@ -119,7 +119,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
         .into());
     }
     let summary = summary?.context("the service failed")?;
-    tracing::info!(runs = summary.runs.len(), queued = summary.queued, "done");
+    tracing::info!(runs = summary.ended, queued = summary.queued, "done");
     if !a.once {
         return Ok(Code::Ok);
     }

@@ -278,7 +278,7 @@ impl Service {
             tracing::warn!("the notifier ended abnormally: {e}");
         }
         tracing::info!(
-            runs = summary.runs.len(),
+            runs = summary.ended,
             queued = summary.queued,
             "service stopped"
         );

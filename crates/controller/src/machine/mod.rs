@@ -70,11 +70,19 @@ pub const UNMANAGED_POLL: Duration = Duration::from_secs(5);
 pub const FIRST_TRIM: Duration = Duration::from_secs(60);
 pub const TRIM_EVERY: Duration = Duration::from_secs(6 * 3600);
 
+/// How many ended runs [`Summary::runs`] keeps when the service runs
+/// without `--once` (it may run for months: every run would grow it
+/// without end).
+pub const SUMMARY_RUNS: usize = 1_000;
+
 /// What a service run did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Summary {
-    /// The controller's runs that ended, in the order they ended.
+    /// The controller's runs that ended, in the order they ended: all of
+    /// them with `--once`, else the last [`SUMMARY_RUNS`].
     pub runs: Vec<RunRecord>,
+    /// How many of the controller's runs ended.
+    pub ended: u64,
     /// Requests still queued at the end.
     pub queued: usize,
 }

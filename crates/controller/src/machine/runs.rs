@@ -71,6 +71,10 @@ impl Machine {
             again.run_immediate = true;
             self.push(vec![again], now);
         }
+        self.summary.ended += 1;
+        if !self.once && self.summary.runs.len() >= super::SUMMARY_RUNS {
+            self.summary.runs.remove(0);
+        }
         self.summary.runs.push(record);
     }
 

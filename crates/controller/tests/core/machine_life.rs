@@ -541,3 +541,30 @@ fn an_export_stopped_at_the_deletion_threshold_shows_until_approved_or_rejected(
         sim.settle(|| (0, false), 1_000).expect("settles");
     }
 }
+
+#[test]
+fn a_long_running_service_keeps_a_bounded_summary_of_its_runs() {
+    use autosync_controller::machine::SUMMARY_RUNS;
+    let mut sim = Sim::new(Setup::default());
+    let n = SUMMARY_RUNS + 5;
+    for _ in 0..n {
+        sim.trigger("ldap", "full-import", false, false);
+        sim.settle(|| (0, false), 100).expect("settles");
+    }
+    sim.handle(Event::Shutdown);
+    sim.deliver_all();
+    let summary = sim.machine.summary();
+    assert!(summary.ended >= n as u64, "{}", summary.ended);
+    assert_eq!(summary.runs.len(), SUMMARY_RUNS);
+    let newest = sim
+        .runs
+        .values()
+        .filter(|r| r.ended_at.is_some())
+        .map(|r| r.id)
+        .max();
+    assert_eq!(
+        summary.runs.last().map(|r| r.id),
+        newest,
+        "the newest runs are kept"
+    );
+}
