@@ -217,6 +217,17 @@ pub(crate) fn print_run(
 pub(crate) fn approve_in_store(located: Located, ma: &str) -> Result<String, Failure> {
     let engine = engine_of(located.into_loaded()?)?;
     check_ma(engine.system(), ma)?;
+    let store = engine.store();
+    let waits = autosync_engine::thresholds::staging_hold(store.as_ref(), ma)
+        .and_then(|h| {
+            Ok(h.is_some()
+                || autosync_engine::thresholds::deletion_stop_waiting(store.as_ref(), ma)?
+                    .is_some())
+        })
+        .with_context(|| format!("cannot read what waits for an approval on `{ma}`"))?;
+    if !waits {
+        return Err(Failure::Usage(autosync_model::threshold::nothing_waits(ma)));
+    }
     let approval = engine
         .approve(ma)
         .with_context(|| format!("cannot record the approval for `{ma}`"))?;

@@ -138,10 +138,7 @@ pub enum EngineCallError {
     #[error("management agent `{ma}` is already running a profile")]
     AlreadyRunning { ma: String },
     /// An approval or rejection found nothing that a threshold stopped.
-    #[error(
-        "management agent `{ma}` waits for no approval or rejection: no import went over a \
-         staging threshold and no export stopped at the deletion threshold"
-    )]
+    #[error("{}", autosync_model::threshold::nothing_waits(.ma))]
     NothingWaits { ma: String },
     /// The engine cannot be reached or is shutting down; worth retrying.
     #[error("the engine is unavailable: {message}")]

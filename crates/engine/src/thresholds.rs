@@ -186,6 +186,18 @@ pub fn deletion_stop(store: &dyn Store, ma: &str) -> StoreResult<Option<Deletion
     read_json(store, &deletion_stop_key(ma))
 }
 
+/// The export of `ma` stopped at the deletion threshold and no operator
+/// approved it yet (after `approve`, the stop is kept until the export it
+/// lets through runs, but nothing waits for an operator any more).
+pub fn deletion_stop_waiting(store: &dyn Store, ma: &str) -> StoreResult<Option<DeletionStop>> {
+    let stop = deletion_stop(store, ma)?;
+    if stop.is_none() {
+        return Ok(None);
+    }
+    let approved = store.read()?.meta(&deletion_approval_key(ma))?.is_some();
+    Ok(stop.filter(|_| !approved))
+}
+
 /// After an import step: hold the MA's syncs when it staged more than its
 /// staging thresholds allow on a connector space of `cs_total` objects
 /// before the import. Returns the step's stop (status and message).
@@ -235,10 +247,7 @@ pub(crate) fn sync_held(store: &dyn Store, ma: &str) -> StoreResult<Option<Strin
 pub enum RejectError {
     #[error(transparent)]
     Discard(#[from] DiscardError),
-    #[error(
-        "management agent `{ma}` waits for no approval: no import went over a staging threshold \
-         and no export stopped at the deletion threshold"
-    )]
+    #[error("{}", autosync_model::threshold::nothing_waits(.ma))]
     Nothing { ma: String },
 }
 

@@ -361,6 +361,15 @@ impl<'de> Deserialize<'de> for DeletionThreshold {
     }
 }
 
+/// What `approve` and `reject` say when no threshold stopped anything on
+/// `ma` (one sentence, from the service and from the store).
+pub fn nothing_waits(ma: &str) -> String {
+    format!(
+        "management agent `{ma}` waits for no approval or rejection: no import went over a \
+         staging threshold and no export stopped at the deletion threshold"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,7 +93,7 @@ fn facts(engine: &dyn SyncEngine, store: &dyn Store, record: &RunRecord) -> RunF
         .iter()
         .any(|s| s.status == RunStatus::StoppedDeletionThresholdExceeded)
         .then(|| {
-            autosync_engine::thresholds::deletion_stop(store, &record.ma)
+            autosync_engine::thresholds::deletion_stop_waiting(store, &record.ma)
                 .ok()
                 .flatten()
         })
@@ -169,7 +169,7 @@ pub(crate) fn look_for_runs(
 /// What a threshold stopped on `ma`.
 pub(crate) fn check_approval(store: &dyn Store, reply: ReplyId, ma: String) -> Event {
     let found = (|| {
-        let stopped_export = autosync_engine::thresholds::deletion_stop(store, &ma)
+        let stopped_export = autosync_engine::thresholds::deletion_stop_waiting(store, &ma)
             .map_err(|e| e.to_string())?
             .is_some();
         let held_staging = autosync_engine::thresholds::staging_hold(store, &ma)
@@ -235,7 +235,7 @@ pub(crate) fn startup(
     }
     drop(read);
     for ma in mas {
-        match autosync_engine::thresholds::deletion_stop(store, ma) {
+        match autosync_engine::thresholds::deletion_stop_waiting(store, ma) {
             Ok(Some(stop)) => {
                 startup
                     .deletion_stops

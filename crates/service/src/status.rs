@@ -78,7 +78,7 @@ fn from_store(
             .map(|q| q.iter().cloned().collect())
             .unwrap_or_default();
         let control = state.mas.get(name);
-        let deletion_stop = autosync_engine::thresholds::deletion_stop(store, name)?
+        let deletion_stop = autosync_engine::thresholds::deletion_stop_waiting(store, name)?
             .map(|d| (d.run_id, d.summary()));
         let state_view = state_view(StateFacts {
             running: None,

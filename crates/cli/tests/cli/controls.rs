@@ -205,9 +205,10 @@ fn controls_without_a_service_should_fail_with_the_documented_message_and_exit_c
     .unwrap();
     let stderr = refused(&w, &["stop", "hr"], NO_SERVICE);
     assert!(stderr.contains("no autosync service answers"), "{stderr}");
-    // `approve` without a service keeps approving in the store.
-    let out = w.expect(&["approve", "directory"], 0);
-    assert!(out.contains("deletion threshold"), "{out}");
+    // `approve` without a service acts on the store: with nothing waiting
+    // it is refused there too, as the service refuses it.
+    let stderr = refused(&w, &["approve", "directory"], 2);
+    assert!(stderr.contains("waits for no approval or rejection"), "{stderr}");
 }
 
 #[test]

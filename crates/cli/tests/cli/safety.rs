@@ -120,8 +120,22 @@ fn a_mass_termination_should_stop_at_the_export_until_rejected_or_approved() {
     assert_eq!(app_users(w.path()), users);
     // The directory's are approved: its next export deletes them, once.
     run_profile_err(&w, "directory", "export", 3);
+    let state = |w: &Workdir| -> String {
+        let status: serde_json::Value =
+            serde_json::from_str(&w.expect(&["status", "--json"], 0)).unwrap();
+        status["mas"]["directory"]["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        state(&w),
+        "threshold-exceeded",
+        "the stop waits for an operator"
+    );
     let said = w.expect(&["approve", "directory"], 0);
     assert!(said.contains("may delete 50 objects"), "{said}");
+    assert_eq!(state(&w), "idle", "approved: nothing waits for an operator");
     run_profile(&w, "directory", "export", 0);
     let left: Vec<String> = directory(w.path())
         .iter()
@@ -150,6 +164,25 @@ fn a_mass_termination_reverted_before_the_export_should_delete_nobody() {
     run_profile(&w, "directory", "export", 0);
     assert_eq!(app_users(w.path()), users);
     assert_eq!(directory(w.path()).len(), users.len());
+}
+
+#[test]
+fn an_approval_with_nothing_waiting_should_be_refused_and_arm_nothing() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let out = w.run(&["approve", "app"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("management agent `app` waits for no approval or rejection"),
+        "{stderr}"
+    );
+    // No approval was recorded: a mass delete still stops at the threshold.
+    terminate(&w, 50);
+    run_profile(&w, "hr", "full-import", 0);
+    run_profile(&w, "hr", "delta-sync", 0);
+    let out = run_profile_err(&w, "app", "export", 3);
+    assert!(out.contains("stopped-deletion-threshold-exceeded"), "{out}");
 }
 
 #[test]

@@ -327,9 +327,7 @@ impl Machine {
             Ok(stops) if !threshold && !stops.stopped_export && !stops.held_staging => {
                 Err(Refusal::new(
                     RefusalCode::NothingToApprove,
-                    format!(
-                        "`{ma}` waits for no approval (no staging threshold exceeded, and no export stopped at the deletion threshold)"
-                    ),
+                    autosync_model::threshold::nothing_waits(ma),
                 ))
             }
             Ok(stops) => {
