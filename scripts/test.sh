@@ -37,7 +37,7 @@ fi
 # --- checks ------------------------------------------------------------------
 say "cargo fmt --check"
 cargo fmt --all --check
-# On a fresh clone the first build compiles about 300 crates (several
+# On a fresh clone the first build compiles about 350 crates (several
 # minutes on 2 cores); cargo shows its progress.
 say "cargo clippy (lints every crate; the first time it compiles the dependencies)"
 cargo clippy --workspace --all-targets -- -D warnings

@@ -208,7 +208,7 @@ fn describe(out: &mut String, event: &ServiceEvent) -> std::fmt::Result {
             let figures: Vec<String> = [
                 ("imported", counts.imported),
                 ("synced", counts.synced),
-                ("provisioned", counts.provisioned),
+                ("staged for export", counts.provisioned),
                 ("exported", counts.exported),
                 ("errors", counts.errors),
             ]

@@ -208,7 +208,10 @@ fn controls_without_a_service_should_fail_with_the_documented_message_and_exit_c
     // `approve` without a service acts on the store: with nothing waiting
     // it is refused there too, as the service refuses it.
     let stderr = refused(&w, &["approve", "directory"], 2);
-    assert!(stderr.contains("waits for no approval or rejection"), "{stderr}");
+    assert!(
+        stderr.contains("waits for no approval or rejection"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -146,7 +146,10 @@ pub struct RunCounts {
     /// Metaverse changes of its syncs (projections, joins,
     /// disconnections, connectors whose values flowed, deletions).
     pub synced: u64,
-    /// Changes its syncs staged for export to other MAs.
+    /// Changes its syncs staged for export to other MAs: provisioned
+    /// adds, renames, disconnects and delete-adds, and export attribute
+    /// flows (the name is the events API's; the CLI says "staged for
+    /// export").
     pub provisioned: u64,
     /// Changes its exports sent.
     pub exported: u64,
