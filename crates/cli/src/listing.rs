@@ -179,9 +179,14 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
         return Ok(Code::Ok);
     }
     let text = render::cs(ma, &objects, &counts);
+    let no_records = filter != CsFilter::Errors || records.is_empty();
     if objects.is_empty() && a.offset > 0 {
         // Past the end: the counts, not an empty table.
         outln!("{}", text.lines().next().unwrap_or_default());
+    } else if objects.is_empty() && no_records {
+        // Nothing matches: the counts and a line saying so, not an empty table.
+        outln!("{}", text.lines().next().unwrap_or_default());
+        outln!("no objects match");
     } else {
         out!("{text}");
     }

@@ -378,3 +378,14 @@ fn check_json_should_give_every_kind_of_invalid_file_as_diagnostics() {
         "{error}"
     );
 }
+
+#[test]
+fn a_listing_that_matches_nothing_should_say_so_not_print_an_empty_table() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let out = w.expect(&["cs", "app", "--unconfirmed-export"], 0);
+    assert!(out.contains("no objects match"), "{out}");
+    assert!(!out.contains("ANCHOR"), "{out}");
+    let all = w.expect(&["cs", "app", "--limit", "1"], 0);
+    assert!(all.contains("ANCHOR"), "{all}");
+}
