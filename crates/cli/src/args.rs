@@ -38,12 +38,6 @@ pub enum Command {
     Cs(CsArgs),
     /// Show metaverse objects.
     Mv(MvArgs),
-    /// Approve what a threshold stopped on an MA: through the running
-    /// service, whatever the MA waits for (staged changes over the staging
-    /// threshold, or an export stopped at the deletion threshold); without
-    /// a service, the next export of the MA may exceed its deletion
-    /// threshold, once.
-    Approve(ApproveArgs),
     /// Run the service: triggers ask for imports, the controller runs every
     /// follow-up (delta sync, exports, confirming imports) until quiescent.
     /// Stops gracefully on SIGINT/SIGTERM, keeping its queue.
@@ -72,8 +66,16 @@ pub enum Command {
     Pause(ControlArgs),
     /// Resume paused triggers (running service).
     Resume(ControlArgs),
-    /// Discard the changes a staging threshold stopped on an MA; the next
-    /// import reads the source again (running service).
+    /// Let through what a threshold stopped on an MA: the syncs held by a
+    /// staging threshold run, and its next export may exceed the deletion
+    /// threshold, once (through the running service, else in the store;
+    /// refused when nothing waits).
+    Approve(ApproveArgs),
+    /// Discard what a threshold stopped on an MA: the changes staged over a
+    /// staging threshold (the next import reads the source again) and the
+    /// pending deletes of an export stopped at the deletion threshold
+    /// (through the running service, else in the store; refused when
+    /// nothing waits).
     Reject(MaControlArgs),
     /// Maintenance mode of the running service: `on`, no run starts (running
     /// ones finish, triggers still queue); `off`, runs start again.
