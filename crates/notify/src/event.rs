@@ -63,7 +63,7 @@ pub enum Event {
     ThresholdExceeded {
         ma: String,
         run_id: RunId,
-        /// e.g. `deletes 120 > 100 (12.0% > 10%)`.
+        /// e.g. `deletes 120 > 10% (12.0% of 1000 objects)`.
         what: String,
     },
     /// A trigger failed (it keeps running).

@@ -256,8 +256,9 @@ pub fn render(event: &Event, ctx: &Context) -> Rendered {
             let _ = writeln!(
                 text,
                 "MA \"{ma}\" is marked failed: profile \"{profile}\" failed {attempts} time(s), \
-                 the last with status {last_status}. It is not retried until an operator \
-                 starts it again.\n"
+                 the last with status {last_status}. It is still retried, the delay growing \
+                 up to its max_backoff, and recovers by itself when a run succeeds; \
+                 `autosync start {ma}` retries at once.\n"
             );
             let _ = writeln!(text, "MA:        {ma}");
             let _ = writeln!(text, "Profile:   {profile}");
