@@ -78,8 +78,17 @@ fn from_store(
             .map(|q| q.iter().cloned().collect())
             .unwrap_or_default();
         let control = state.mas.get(name);
-        let deletion_stop = autosync_engine::thresholds::deletion_stop_waiting(store, name)?
-            .map(|d| (d.run_id, d.summary()));
+        // What a threshold stopped and the store records: the persisted
+        // state knows only the service's own runs, not an import or an
+        // export run from a shell.
+        let threshold_stop = match autosync_engine::thresholds::staging_hold(store, name)? {
+            Some(h) => Some((
+                h.run_id,
+                format!("an import went over a staging threshold: {}", h.summary()),
+            )),
+            None => autosync_engine::thresholds::deletion_stop_waiting(store, name)?
+                .map(|d| (d.run_id, d.summary())),
+        };
         let state_view = state_view(StateFacts {
             running: None,
             enabled: ma.enabled,
@@ -90,7 +99,7 @@ fn from_store(
             waiting: None,
             next_retry: None,
             service: false,
-            deletion_stop: deletion_stop
+            threshold_stop: threshold_stop
                 .as_ref()
                 .map(|(run, what)| (*run, what.as_str())),
         });

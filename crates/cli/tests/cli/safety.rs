@@ -194,3 +194,34 @@ fn a_rejection_with_nothing_waiting_should_be_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("waits for no approval"), "{stderr}");
 }
+
+#[test]
+fn a_staging_stop_from_a_shell_should_show_in_the_status_read_from_the_store() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let header = std::fs::read_to_string(w.path().join("data/hr.csv"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    std::fs::write(w.path().join("data/hr.csv"), format!("{header}\n")).unwrap();
+    run_profile_err(&w, "hr", "full-import", 3);
+    let state = |w: &Workdir| -> serde_json::Value {
+        let status: serde_json::Value =
+            serde_json::from_str(&w.expect(&["status", "--json"], 0)).unwrap();
+        assert_eq!(status["service"], false);
+        status["mas"]["hr"].clone()
+    };
+    let held = state(&w);
+    assert_eq!(held["state"], "threshold-exceeded", "{held}");
+    assert!(
+        held["exceeded"][0]
+            .as_str()
+            .unwrap()
+            .contains("staging threshold"),
+        "{held}"
+    );
+    w.expect(&["reject", "hr"], 0);
+    assert_eq!(state(&w)["state"], "idle");
+}

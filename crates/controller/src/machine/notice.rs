@@ -8,7 +8,7 @@ use autosync_model::{RunId, RunRecord, RunStatus};
 /// the published `notice` event).
 pub fn ma_failed_message(ma: &str, profile: &str, attempts: u32, status: RunStatus) -> String {
     format!(
-        "`{profile}` on `{ma}` ended {status} {attempts} times in a row; the controller keeps retrying at the longest backoff, and the MA recovers by itself when a run succeeds"
+        "`{profile}` on `{ma}` was retried {attempts} times and ended {status} each time; the controller keeps retrying, the delay growing up to its max_backoff, and the MA recovers by itself when a run succeeds"
     )
 }
 

@@ -189,16 +189,19 @@ pub struct StateFacts<'a> {
     pub next_retry: Option<DateTime<Utc>>,
     /// A running service answers (else the persisted state is shown).
     pub service: bool,
-    /// The MA's last export stopped at the deletion threshold and waits
-    /// for an operator: the run and what the stop says.
-    pub deletion_stop: Option<(RunId, &'a str)>,
+    /// A threshold stop the store records and no operator decided yet:
+    /// an export at the deletion threshold, or (read from the store, no
+    /// service running) an import over a staging threshold run from a
+    /// shell. The run and what the stop says.
+    pub threshold_stop: Option<(RunId, &'a str)>,
 }
 
 /// One MA's state, by one precedence everywhere: running, then disabled
 /// (the configuration's word: nothing runs or retries, whatever else is
-/// recorded), then a staging threshold waiting for an operator, then an
-/// export stopped at the deletion threshold (also `threshold-exceeded`:
-/// `approve` or `reject` ends both), then the
+/// recorded), then a staging threshold waiting for an operator, then a
+/// threshold stop the store records (an export stopped at the deletion
+/// threshold; also `threshold-exceeded`: `approve` or `reject` ends both),
+/// then the
 /// failed state, then stopped; then, from a running service, waiting
 /// (maintenance mode, or what the scheduler said) or idle, and from the
 /// store, queued or idle.
@@ -216,7 +219,7 @@ pub fn state_view(facts: StateFacts<'_>) -> MaStateView {
             held: t.held.iter().map(|r| r.profile.clone()).collect(),
         };
     }
-    if let Some((run_id, what)) = facts.deletion_stop {
+    if let Some((run_id, what)) = facts.threshold_stop {
         return MaStateView::ThresholdExceeded {
             run_id,
             exceeded: vec![what.to_owned()],

@@ -55,7 +55,7 @@ impl Machine {
             waiting: self.waiting.get(name).map(String::as_str),
             next_retry: self.held.get(name).map(|h| h.until),
             service: true,
-            deletion_stop: self
+            threshold_stop: self
                 .deletion_stops
                 .get(name)
                 .map(|(run, what)| (*run, what.as_str())),
