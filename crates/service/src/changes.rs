@@ -42,24 +42,23 @@ pub fn is_source(ma: &MaDef) -> bool {
     ma.import_flows.len() > ma.export_flows.len()
 }
 
-/// The triggers of an MA with no `triggers` key: for a source, a file
-/// watch on its connector's file when the connector offers one (the
-/// quickest to notice a change, and what autosync always did), else a
-/// change poll when the connector offers one to propose; nothing for a
-/// target (the cycle exports to it and confirms).
+/// The triggers of an MA with no `triggers` key: for a source, what its
+/// connector proposes (a file watch on a CSV or JSON-lines file, a change
+/// poll on an SQLite changelog or change-tracking column: the connector
+/// knows which of its offers notices every change); without a proposal, a
+/// file watch on its file when it offers one, as autosync always did (an
+/// SQLite database without `delta`: a write in WAL mode reaches the file
+/// at a checkpoint); nothing for a target (the cycle exports to it and
+/// confirms).
 pub fn default_triggers(ma: &MaDef, changes: &ChangeDetection) -> Vec<TriggerConfig> {
     if !is_source(ma) {
         return Vec::new();
     }
-    let kind = if changes.file_watch().is_some() {
-        "file-watch"
-    } else if matches!(
-        changes.proposed().map(|o| &o.kind),
-        Some(ChangeOfferKind::Poll(_))
-    ) {
-        "change-poll"
-    } else {
-        return Vec::new();
+    let kind = match changes.proposed().map(|o| &o.kind) {
+        Some(ChangeOfferKind::FileWatch(_)) => "file-watch",
+        Some(ChangeOfferKind::Poll(_)) => "change-poll",
+        _ if changes.file_watch().is_some() => "file-watch",
+        _ => return Vec::new(),
     };
     match serde_json::from_value(serde_json::json!({ "type": kind })) {
         Ok(t) => vec![t],

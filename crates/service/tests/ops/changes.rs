@@ -125,3 +125,28 @@ fn a_change_poll_on_a_connector_that_offers_none_should_be_a_located_error() {
         "{errors}"
     );
 }
+
+#[test]
+fn an_sqlite_source_with_a_changelog_and_no_triggers_should_be_polled_not_watched() {
+    // In WAL mode a write reaches the database file only at a checkpoint:
+    // the default trigger is the change poll the connector proposes.
+    let dir = tempfile::tempdir().unwrap();
+    sqlite_source(dir.path(), "");
+    let path = dir.path().join("autosync.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("controller = { triggers = [] }\n", "");
+    std::fs::write(&path, text).unwrap();
+    let loaded = load(dir.path()).unwrap();
+    let config = controller_config(&loaded, &registry()).unwrap();
+    let people = &config.mas["people"];
+    assert!(people.default_triggers);
+    assert!(
+        matches!(
+            people.triggers.as_slice(),
+            [autosync_triggers::TriggerConfig::ChangePoll(c)] if c.probe.get().is_some()
+        ),
+        "{:?}",
+        people.triggers
+    );
+}
