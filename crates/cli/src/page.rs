@@ -19,25 +19,27 @@ pub fn cs_after(
     filter: CsFilter,
     offset: usize,
 ) -> StoreResult<CsId> {
-    let (mut after, mut left) = (0, offset);
-    while left > 0 {
-        let ids = read.cs_page_ids(ma, filter, after, left.min(SKIP_CHUNK))?;
-        let Some(last) = ids.last() else { break };
-        after = *last;
-        left -= ids.len();
-    }
-    Ok(after)
+    skip(offset, |after, n| read.cs_page_ids(ma, filter, after, n))
 }
 
 /// The id after which the page that skips `offset` metaverse objects
 /// matching `query` starts.
 pub fn mv_after(read: &mut dyn StoreRead, query: &MvQuery, offset: usize) -> StoreResult<MvId> {
+    skip(offset, |after, n| read.mv_page_ids(query, after, n))
+}
+
+/// Skips `offset` ids in id order, `SKIP_CHUNK` at a time (`ids(after, n)`:
+/// at most `n` ids after `after`); the last id skipped (0: none).
+fn skip(
+    offset: usize,
+    mut ids: impl FnMut(i64, usize) -> StoreResult<Vec<i64>>,
+) -> StoreResult<i64> {
     let (mut after, mut left) = (0, offset);
     while left > 0 {
-        let ids = read.mv_page_ids(query, after, left.min(SKIP_CHUNK))?;
-        let Some(last) = ids.last() else { break };
+        let chunk = ids(after, left.min(SKIP_CHUNK))?;
+        let Some(last) = chunk.last() else { break };
         after = *last;
-        left -= ids.len();
+        left -= chunk.len();
     }
     Ok(after)
 }

@@ -35,7 +35,7 @@ mod schemas;
 mod validate;
 
 pub use diagnostic::{ConfigError, Diagnostic, Location, PathSegment, Severity, parse_key_path};
-pub use interpolate::{EnvLookup, SECRET_TABLES};
+pub use interpolate::{EnvLookup, PATH_KEYS, SECRET_TABLES};
 pub use locate::locate_store;
 pub use miette::SourceSpan;
 pub use schemas::{SchemaCheck, check_schemas};

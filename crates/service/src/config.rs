@@ -550,6 +550,29 @@ pub fn controller_config(
 mod tests {
     use super::*;
 
+    /// In a secret table (`connector`, `smtp`), `X_file` reads secret `X`
+    /// from a file, unless `X_file` is a setting of its own (a path the
+    /// table uses, listed in `PATH_KEYS`): a new such setting that is not
+    /// listed would be read as a secret's file and refused.
+    #[test]
+    fn every_accepted_key_ending_in_file_of_a_secret_table_is_a_path_key() {
+        let mut registry = autosync_connector::Registry::new();
+        autosync_connectors::register_all(&mut registry);
+        for key in accepted_keys(&registry) {
+            let secret_table = key
+                .tables
+                .last()
+                .is_some_and(|t| autosync_config::SECRET_TABLES.contains(&t.name.as_str()));
+            if secret_table && key.key.ends_with("_file") {
+                assert!(
+                    autosync_config::PATH_KEYS.contains(&key.key.as_str()),
+                    "`{key}` would be read as the file of a secret `{}`: add it to PATH_KEYS",
+                    key.key.trim_end_matches("_file")
+                );
+            }
+        }
+    }
+
     /// Every table of `shape`, by path, must list keys: an empty one is a
     /// struct serde does not list fields of (no `deny_unknown_fields`), or
     /// a `with` that named no key.

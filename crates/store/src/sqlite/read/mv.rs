@@ -167,21 +167,15 @@ impl Ctx<'_> {
             (Some(_), Some((_, v)), Some(k)) => {
                 // The index holds folded text: it narrows, then each value
                 // is compared exactly.
-                let mut after = after;
-                while out.len() < limit {
-                    let mut page = Vec::new();
-                    self.collect(
-                        BY_KEY,
-                        params![k, crate::api::fold_case(v), after, SCAN],
-                        &op,
-                        |r, p| self.mv_row(r, p),
-                        &mut page,
-                    )?;
-                    let Some(last) = page.last() else { break };
-                    after = last.id;
-                    out.extend(page.into_iter().filter(|o| matches_query(o, None, query)));
-                }
-                out.truncate(limit);
+                let folded = crate::api::fold_case(v);
+                out = self.scan_filtered(
+                    BY_KEY,
+                    |after| (k, folded.clone(), after, SCAN),
+                    |o| matches_query(o, None, query),
+                    after,
+                    limit,
+                    &op,
+                )?;
             }
             (Some(t), None, _) => self.collect(
                 "SELECT id, data FROM mv WHERE type = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
@@ -192,26 +186,39 @@ impl Ctx<'_> {
             )?,
             (object_type, _, _) => {
                 // Not indexed: scan in id order and filter here.
-                let mut after = after;
-                while out.len() < limit {
-                    let mut page = Vec::new();
-                    self.collect(
-                        "SELECT id, data FROM mv WHERE id > ?1 ORDER BY id LIMIT ?2",
-                        params![after, SCAN],
-                        &op,
-                        |r, p| self.mv_row(r, p),
-                        &mut page,
-                    )?;
-                    let Some(last) = page.last() else { break };
-                    after = last.id;
-                    out.extend(
-                        page.into_iter()
-                            .filter(|o| matches_query(o, object_type.as_deref(), query)),
-                    );
-                }
-                out.truncate(limit);
+                out = self.scan_filtered(
+                    "SELECT id, data FROM mv WHERE id > ?1 ORDER BY id LIMIT ?2",
+                    |after| (after, SCAN),
+                    |o| matches_query(o, object_type.as_deref(), query),
+                    after,
+                    limit,
+                    &op,
+                )?;
             }
         }
+        Ok(out)
+    }
+
+    /// The objects `sql` (bound by `bind(after)`, `SCAN` at a time, in id
+    /// order) returns after `after` that `keep` keeps, up to `limit`.
+    fn scan_filtered<P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        bind: impl Fn(MvId) -> P,
+        keep: impl Fn(&MvObject) -> bool,
+        mut after: MvId,
+        limit: usize,
+        op: &dyn Fn() -> String,
+    ) -> StoreResult<Vec<MvObject>> {
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let mut page = Vec::new();
+            self.collect(sql, bind(after), op, |r, p| self.mv_row(r, p), &mut page)?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            out.extend(page.into_iter().filter(|o| keep(o)));
+        }
+        out.truncate(limit);
         Ok(out)
     }
 
