@@ -42,6 +42,7 @@ const MV_TYPE: Node = Node::Table(&[
         Node::Table(&[("rule", LEAF), ("mas", LEAF), ("script", LEAF)]),
     ),
     ("ordered", LEAF),
+    ("references", Node::Map("attribute", &LEAF)),
 ]);
 
 const MA: Node = Node::Table(&[
@@ -53,6 +54,7 @@ const MA: Node = Node::Table(&[
             ("name", LEAF),
             ("anchor", LEAF),
             ("dn", LEAF),
+            ("references", Node::Map("attribute", &LEAF)),
         ])),
     ),
     (
@@ -238,6 +240,7 @@ mod tests {
                     mas: vec!["m".into()],
                 },
                 ordered: vec!["a".into()],
+                references: [("m".to_owned(), "person".to_owned())].into(),
             },
         );
         metaverse.insert(
@@ -249,6 +252,7 @@ mod tests {
                     script: "true".into(),
                 },
                 ordered: vec!["a".into()],
+                references: BTreeMap::new(),
             },
         );
         let mut run_profiles = BTreeMap::new();
@@ -263,6 +267,15 @@ mod tests {
                 name: "t".into(),
                 anchor: "id".into(),
                 dn: some(),
+                references: [(
+                    "r".to_owned(),
+                    CsReferenceDef::Full(CsReferenceSpec {
+                        by: RefBy::Dn,
+                        object_type: some(),
+                        ma: some(),
+                    }),
+                )]
+                .into(),
             }],
             filters: vec![FilterDef {
                 object_type: some(),

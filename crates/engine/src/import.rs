@@ -260,7 +260,7 @@ impl<'c> Importer<'_, 'c> {
                 Value::String(s) => s.len(),
                 Value::Binary(b) => b.len(),
                 Value::Multi(vs) => vs.iter().map(size).max().unwrap_or(0),
-                Value::Integer(_) | Value::Boolean(_) => 0,
+                Value::Integer(_) | Value::Boolean(_) | Value::Reference(_) => 0,
             }
         }
         let max = self.max_value_size;

@@ -119,6 +119,7 @@ pub(crate) fn describe(value: &Value) -> String {
         Value::Integer(i) => format!("integer {i}"),
         Value::Boolean(b) => format!("boolean {b}"),
         Value::Binary(b) => format!("binary value of {} bytes", b.len()),
+        Value::Reference(id) => format!("reference to metaverse object {id}"),
         Value::Multi(vs) => format!("multi-value with {} values", vs.len()),
     }
 }

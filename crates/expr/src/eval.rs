@@ -209,6 +209,11 @@ pub(crate) fn text<'v>(func: &str, v: &'v Value) -> Result<Cow<'v, str>, EvalErr
             "cannot use binary data as text; use to_string(x) for its base64 form",
             v,
         )),
+        Value::Reference(_) => Err(EvalError::in_function(
+            func,
+            "cannot use a reference as text: copy it with `from` to a reference attribute",
+            v,
+        )),
         Value::Multi(_) => match scalar(func, v)? {
             Some(one) => text(func, one),
             None => Ok(Cow::Borrowed("")),

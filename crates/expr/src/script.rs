@@ -369,6 +369,8 @@ pub(crate) fn to_dynamic(value: &Value) -> Dynamic {
         Value::Integer(i) => Dynamic::from_int(*i),
         Value::Boolean(b) => Dynamic::from_bool(*b),
         Value::Binary(b) => Dynamic::from_blob(b.clone()),
+        // A script sees a reference as the metaverse object's id.
+        Value::Reference(id) => Dynamic::from_int(*id),
         Value::Multi(vs) => Dynamic::from_array(vs.iter().map(to_dynamic).collect()),
     }
 }

@@ -144,6 +144,8 @@ fn scalars_equal(x: &Value, y: &Value) -> bool {
         return true;
     }
     match (x, y) {
+        // A reference is the same only as the same reference.
+        (Value::Reference(_), _) | (_, Value::Reference(_)) => false,
         (Value::String(s), other) | (other, Value::String(s)) => text_is(other, s),
         (Value::Integer(i), other) | (other, Value::Integer(i)) => {
             let mut buf = [0u8; 20];
@@ -188,6 +190,7 @@ fn text_is(v: &Value, text: &str) -> bool {
         Value::Boolean(b) => bool_text(*b) == text,
         Value::Binary(bytes) => base64_is(bytes, text.as_bytes()),
         Value::Multi(_) => v.to_text() == text,
+        Value::Reference(_) => false,
     }
 }
 

@@ -121,7 +121,16 @@ pub struct MvTypeDef {
     /// count when an export is confirmed or a change is detected.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ordered: Vec<String>,
+    /// Attributes that hold references to other metaverse objects (a
+    /// manager, a group's members), each with the metaverse type it refers
+    /// to, or `"any"`. Single- or multi-valued, like any attribute.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub references: BTreeMap<String, String>,
 }
+
+/// What a metaverse reference attribute may refer to when its declared
+/// type is this.
+pub const ANY_TYPE: &str = "any";
 
 /// Precedence of one metaverse attribute.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -312,6 +321,65 @@ pub struct ObjectTypeDef {
     /// Attribute used as display key (DN); defaults to the anchor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dn: Option<String>,
+    /// Attributes of this object type that refer to other objects, and
+    /// how the connected system spells a reference.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub references: BTreeMap<String, CsReferenceDef>,
+}
+
+/// How a connected system spells a reference: `"anchor"` or `"dn"`, or a
+/// table that also names the referred object's type and MA.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CsReferenceDef {
+    By(RefBy),
+    Full(CsReferenceSpec),
+}
+
+/// The table form of [`CsReferenceDef`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsReferenceSpec {
+    pub by: RefBy,
+    /// The referred object's type in its MA (any type when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_type: Option<String>,
+    /// The MA whose connector space holds the referred objects: this MA
+    /// when absent (as in MIM). Another MA lets a source of groups name
+    /// the people another source brings (`groups.csv` naming the HR file's
+    /// employee ids); only import flows read such a reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ma: Option<String>,
+}
+
+/// What a reference value holds: the referred object's anchor, or its DN
+/// (compared ignoring case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefBy {
+    Anchor,
+    Dn,
+}
+
+impl CsReferenceDef {
+    pub fn by(&self) -> RefBy {
+        match self {
+            CsReferenceDef::By(b) => *b,
+            CsReferenceDef::Full(s) => s.by,
+        }
+    }
+    pub fn object_type(&self) -> Option<&str> {
+        match self {
+            CsReferenceDef::By(_) => None,
+            CsReferenceDef::Full(s) => s.object_type.as_deref(),
+        }
+    }
+    pub fn ma(&self) -> Option<&str> {
+        match self {
+            CsReferenceDef::By(_) => None,
+            CsReferenceDef::Full(s) => s.ma.as_deref(),
+        }
+    }
 }
 
 /// A computed value: exactly one of `from` (copy an attribute), `constant`,

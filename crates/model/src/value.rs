@@ -27,6 +27,12 @@ pub enum Value {
     Integer(i64),
     Boolean(bool),
     Binary(Vec<u8>),
+    /// A reference to a metaverse object (its id): a metaverse attribute
+    /// declared a reference holds these (a person's manager, a group's
+    /// members). Connected systems never see one: synchronisation turns a
+    /// connector-space reference (an anchor or DN of another object) into
+    /// this and back (see the engine's `refs`). JSON form `{"ref": id}`.
+    Reference(i64),
     /// A multi-valued attribute. Order is kept as the source gave it, but
     /// synchronisation compares it as a set unless its attribute is
     /// declared ordered (see [`crate::compare`]).
@@ -50,6 +56,7 @@ impl Value {
             Value::Integer(i) => i.to_string(),
             Value::Boolean(b) => b.to_string(),
             Value::Binary(b) => base64::engine::general_purpose::STANDARD.encode(b),
+            Value::Reference(id) => format!("mv:{id}"),
             Value::Multi(vs) => vs.iter().map(Value::to_text).collect::<Vec<_>>().join(";"),
         }
     }
@@ -107,6 +114,11 @@ impl Serialize for Value {
                 )?;
                 m.end()
             }
+            Value::Reference(id) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("ref", id)?;
+                m.end()
+            }
             Value::Multi(vs) => {
                 let mut seq = s.serialize_seq(Some(vs.len()))?;
                 for v in vs {
@@ -124,7 +136,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string, integer, boolean, list or {\"base64\": ...}")
+        f.write_str("a string, integer, boolean, list, {\"base64\": ...} or {\"ref\": id}")
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
         Ok(Value::Boolean(v))
@@ -159,6 +171,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut data = None;
         while let Some(key) = map.next_key::<String>()? {
+            if key == "ref" {
+                let id: i64 = map.next_value()?;
+                return Ok(Value::Reference(id));
+            }
             if key == "base64" {
                 let text: String = map.next_value()?;
                 let bytes = base64::engine::general_purpose::STANDARD
@@ -167,7 +183,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
                 data = Some(bytes);
             } else {
                 return Err(de::Error::custom(format!(
-                    "unexpected key `{key}` in a value object: only {{\"base64\": ...}} is allowed"
+                    "unexpected key `{key}` in a value object: only {{\"base64\": ...}} and {{\"ref\": id}} are allowed"
                 )));
             }
         }
@@ -207,6 +223,7 @@ mod tests {
             any::<i64>().prop_map(Value::Integer),
             any::<bool>().prop_map(Value::Boolean),
             proptest::collection::vec(any::<u8>(), 0..8).prop_map(Value::Binary),
+            any::<i64>().prop_map(Value::Reference),
         ];
         leaf.prop_recursive(2, 8, 4, |inner| {
             proptest::collection::vec(inner, 0..4).prop_map(Value::Multi)

@@ -225,6 +225,17 @@ pub struct CsCounts {
     pub errors: u64,
 }
 
+/// A reference of a connector-space object that names an object not there
+/// (yet), or not joined: attribute `attr` names the object of MA `ma`
+/// whose anchor is `key`. Kept until the referrer's references are worked
+/// out again; [`StoreRead::ref_in_ready`] finds those whose object came.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RefWait {
+    pub attr: String,
+    pub ma: String,
+    pub key: String,
+}
+
 /// Reads. Available on the store itself (a consistent snapshot per call) and
 /// inside a transaction (sees the transaction's own writes).
 pub trait StoreRead {
@@ -377,6 +388,21 @@ pub trait StoreRead {
 
     /// A small named value (approvals, configuration fingerprints, ...).
     fn meta(&mut self, key: &str) -> StoreResult<Option<String>>;
+
+    /// The references of connector-space object `cs_id` that wait for the
+    /// object they name, sorted.
+    fn ref_waits_of(&mut self, cs_id: CsId) -> StoreResult<Vec<RefWait>>;
+    /// The objects of `ma` with a reference that waits, `id > after` in id
+    /// order, at most `limit`.
+    fn ref_waiting_page(&mut self, ma: &str, after: CsId, limit: usize) -> StoreResult<Vec<CsId>>;
+    /// How many objects of `ma` have a reference that waits.
+    fn ref_waiting_count(&mut self, ma: &str) -> StoreResult<u64>;
+    /// The connector-space objects with a waiting reference whose object is
+    /// now there and joined (its wait is over), in id order.
+    fn ref_in_ready(&mut self) -> StoreResult<Vec<CsId>>;
+    /// The metaverse objects with a reference that waits for a connector on
+    /// a target MA that the referred object now has, in id order.
+    fn ref_out_ready(&mut self) -> StoreResult<Vec<MvId>>;
 }
 
 /// Writes, all or nothing.
@@ -422,6 +448,13 @@ pub trait StoreTxn: StoreRead {
     fn run_errors_insert(&mut self, errors: &[RunObjectError]) -> StoreResult<()>;
 
     fn set_meta(&mut self, key: &str, value: Option<&str>) -> StoreResult<()>;
+
+    /// Replace the waiting references of connector-space object `cs_id`
+    /// (none: it has none).
+    fn ref_waits_set(&mut self, cs_id: CsId, waits: &[RefWait]) -> StoreResult<()>;
+    /// Replace the references of metaverse object `mv_id` that wait for a
+    /// connector: each `(target MA, referred metaverse object)`.
+    fn ref_out_waits_set(&mut self, mv_id: MvId, waits: &[(String, MvId)]) -> StoreResult<()>;
 
     /// Make every write so far durable and go on in a new transaction
     /// (this same object): if anything later fails or the transaction is

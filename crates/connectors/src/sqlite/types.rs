@@ -295,6 +295,16 @@ fn bind(column: &str, t: ColumnType, v: &Value) -> Result<SqlValue, Unrepresenta
             _ => SqlValue::Text(b.to_string()),
         },
         Value::Binary(b) => SqlValue::Blob(b.clone()),
+        // The engine turns references into the connected system's anchors
+        // or DNs before an export: one reaching here is a defect upstream.
+        Value::Reference(id) => {
+            return Err((
+                "value-not-representable",
+                format!(
+                    "column `{column}` was given a reference to metaverse object {id}; declare the attribute a reference of its object type so that it is exported as an anchor or DN"
+                ),
+            ));
+        }
     })
 }
 

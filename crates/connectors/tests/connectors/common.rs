@@ -9,6 +9,7 @@ pub fn person() -> ObjectTypeDef {
         name: "person".into(),
         anchor: "id".into(),
         dn: None,
+        references: Default::default(),
     }
 }
 

@@ -336,6 +336,7 @@ fn rows_should_take_their_object_type_from_the_type_column() {
         name: "group".into(),
         anchor: "gid".into(),
         dn: None,
+        references: Default::default(),
     };
     let mut conn = build(
         &CsvFactory,

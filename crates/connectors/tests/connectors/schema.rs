@@ -62,6 +62,7 @@ fn a_csv_schema_should_leave_out_the_object_type_column_for_every_type() {
         name: "group".into(),
         anchor: "id".into(),
         dn: Some("name".into()),
+        references: Default::default(),
     };
     let schema = known(CsvFactory.schema(
         &settings(json!({"path": "all.csv", "object_type_column": "kind"})),

@@ -256,6 +256,21 @@ impl StoreRead for FaultyTxn<'_> {
     fn meta(&mut self, key: &str) -> StoreResult<Option<String>> {
         self.inner.meta(key)
     }
+    fn ref_waits_of(&mut self, cs_id: CsId) -> StoreResult<Vec<autosync_store::RefWait>> {
+        self.inner.ref_waits_of(cs_id)
+    }
+    fn ref_waiting_page(&mut self, ma: &str, after: CsId, limit: usize) -> StoreResult<Vec<CsId>> {
+        self.inner.ref_waiting_page(ma, after, limit)
+    }
+    fn ref_waiting_count(&mut self, ma: &str) -> StoreResult<u64> {
+        self.inner.ref_waiting_count(ma)
+    }
+    fn ref_in_ready(&mut self) -> StoreResult<Vec<CsId>> {
+        self.inner.ref_in_ready()
+    }
+    fn ref_out_ready(&mut self) -> StoreResult<Vec<MvId>> {
+        self.inner.ref_out_ready()
+    }
 }
 
 impl StoreTxn for FaultyTxn<'_> {
@@ -296,6 +311,16 @@ impl StoreTxn for FaultyTxn<'_> {
     }
     fn set_watermark(&mut self, ma: &str, watermark: Option<&str>) -> StoreResult<()> {
         self.inner.set_watermark(ma, watermark)
+    }
+    fn ref_waits_set(
+        &mut self,
+        cs_id: CsId,
+        waits: &[autosync_store::RefWait],
+    ) -> StoreResult<()> {
+        self.inner.ref_waits_set(cs_id, waits)
+    }
+    fn ref_out_waits_set(&mut self, mv_id: MvId, waits: &[(String, MvId)]) -> StoreResult<()> {
+        self.inner.ref_out_waits_set(mv_id, waits)
     }
     fn run_insert(&mut self, run: &mut RunRecord) -> StoreResult<()> {
         self.inner.run_insert(run)

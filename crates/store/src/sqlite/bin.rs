@@ -43,6 +43,10 @@ const T_BINARY: u8 = 4;
 const T_MULTI: u8 = 5;
 /// An attribute change that removes the attribute.
 const T_REMOVE: u8 = 6;
+/// A reference to a metaverse object (its id). Bodies without one are
+/// written as before, so older builds still read every body that holds
+/// no reference.
+const T_REFERENCE: u8 = 7;
 
 /// Nesting limit of multi-valued values when decoding (a damaged body must
 /// not overflow the stack).

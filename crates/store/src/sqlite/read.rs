@@ -8,6 +8,7 @@
 mod cs;
 mod history;
 mod mv;
+mod refs;
 
 use super::bin;
 use super::codec::{NameSrc, RawRows, decode_bin, decode_col, decode_rows};
@@ -345,6 +346,29 @@ macro_rules! impl_store_read {
             }
             fn meta(&mut self, key: &str) -> $crate::api::StoreResult<Option<String>> {
                 self.ctx().meta(key)
+            }
+            fn ref_waits_of(
+                &mut self,
+                cs_id: autosync_model::CsId,
+            ) -> $crate::api::StoreResult<Vec<$crate::api::RefWait>> {
+                self.ctx().ref_waits_of(cs_id)
+            }
+            fn ref_waiting_page(
+                &mut self,
+                ma: &str,
+                after: autosync_model::CsId,
+                limit: usize,
+            ) -> $crate::api::StoreResult<Vec<autosync_model::CsId>> {
+                self.ctx().ref_waiting_page(ma, after, limit)
+            }
+            fn ref_waiting_count(&mut self, ma: &str) -> $crate::api::StoreResult<u64> {
+                self.ctx().ref_waiting_count(ma)
+            }
+            fn ref_in_ready(&mut self) -> $crate::api::StoreResult<Vec<autosync_model::CsId>> {
+                self.ctx().ref_in_ready()
+            }
+            fn ref_out_ready(&mut self) -> $crate::api::StoreResult<Vec<autosync_model::MvId>> {
+                self.ctx().ref_out_ready()
             }
         }
     };

@@ -34,9 +34,11 @@ pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
 /// texts of the join indexes to lower case (joins ignore case, see
 /// `mvindex`) and marks derived indexes (`mv_index.derived`); the
 /// migration builds every index's keys again from the stored bodies, in
-/// the same transaction. A version-2, -3 or -4 store is migrated in place
+/// the same transaction. Version 6 adds the tables of references waiting
+/// for the object they name (`ref_wait_in`, `ref_wait_out`, see
+/// [`crate::api::RefWait`]). A version-2 to -5 store is migrated in place
 /// when opened.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The oldest schema version this build opens.
 const OLDEST_SUPPORTED: i64 = 2;
@@ -79,7 +81,33 @@ DROP INDEX mv_key_mv;
     // 4 -> 5: derived join indexes; the keys are built again, folded
     // (`REBUILD_JOIN_KEYS`).
     "ALTER TABLE mv_index ADD COLUMN derived INTEGER NOT NULL DEFAULT 0;",
+    // 5 -> 6: references waiting for the object they name.
+    REF_TABLES,
 ];
+
+/// References that wait: of a connector-space object (`cs_id`, attribute
+/// `attr`) for the object of MA `ma` whose anchor is `key` to be there and
+/// joined (`ref_wait_in`); of a metaverse object (`mv_id`) for a connector
+/// of the object it refers to (`target`) on target MA `ma`
+/// (`ref_wait_out`). Each row is replaced whenever its referrer's
+/// references are worked out again.
+const REF_TABLES: &str = "
+CREATE TABLE ref_wait_in (
+    cs_id INTEGER NOT NULL,
+    attr TEXT NOT NULL,
+    ma TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (cs_id, attr, ma, key)
+) WITHOUT ROWID;
+CREATE INDEX ref_wait_in_key ON ref_wait_in (ma, key);
+CREATE TABLE ref_wait_out (
+    mv_id INTEGER NOT NULL,
+    ma TEXT NOT NULL,
+    target INTEGER NOT NULL,
+    PRIMARY KEY (mv_id, ma, target)
+) WITHOUT ROWID;
+CREATE INDEX ref_wait_out_target ON ref_wait_out (target);
+";
 
 /// The version whose migration builds the join index's keys again from
 /// the stored bodies (after its SQL, in the same transaction).
@@ -336,7 +364,7 @@ fn check_and_build(conn: &Connection, path: &Path, opts: &SqliteOptions) -> Stor
 /// Creates the schema (inside the caller's transaction).
 fn create(conn: &Connection, path: &Path) -> StoreResult<()> {
     let batch = format!(
-        "{SCHEMA}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+        "{SCHEMA}; {REF_TABLES}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
     );
     conn.execute_batch(&batch)
         .map_err(|e| error::sql(path, "create store", e))?;

@@ -2,7 +2,7 @@
 //! a damaged body is an error naming why, never a panic.
 
 use super::{
-    FORMAT, FORMAT_V1, MAX_DEPTH, T_BINARY, T_FALSE, T_INTEGER, T_MULTI, T_REMOVE, T_STRING, T_TRUE,
+    FORMAT, FORMAT_V1, MAX_DEPTH, T_BINARY, T_FALSE, T_INTEGER, T_MULTI, T_REFERENCE, T_REMOVE, T_STRING, T_TRUE,
 };
 use crate::sqlite::names::Names;
 use autosync_model::{
@@ -186,6 +186,7 @@ impl<'a> Reader<'a> {
             T_FALSE => Value::Boolean(false),
             T_TRUE => Value::Boolean(true),
             T_BINARY => Value::Binary(self.bytes()?.to_vec()),
+            T_REFERENCE => Value::Reference(self.i64()?),
             T_MULTI => {
                 if depth >= MAX_DEPTH {
                     return Err("values nested too deeply".into());

@@ -2,7 +2,9 @@
 
 #[cfg(test)]
 use super::FORMAT_V1;
-use super::{FORMAT, T_BINARY, T_FALSE, T_INTEGER, T_MULTI, T_REMOVE, T_STRING, T_TRUE};
+use super::{
+    FORMAT, T_BINARY, T_FALSE, T_INTEGER, T_MULTI, T_REFERENCE, T_REMOVE, T_STRING, T_TRUE,
+};
 use crate::sqlite::names::Names;
 use autosync_model::{
     AttrChanges, Attributes, Connection, CsObject, ErrorStage, ExportKind, ImportKind, MvObject,
@@ -91,6 +93,10 @@ fn put_value(buf: &mut Vec<u8>, v: &Value) {
         Value::Binary(b) => {
             buf.push(T_BINARY);
             put_bytes(buf, b);
+        }
+        Value::Reference(id) => {
+            buf.push(T_REFERENCE);
+            put_i64(buf, *id);
         }
         Value::Multi(vs) => {
             buf.push(T_MULTI);

@@ -262,6 +262,26 @@ impl StoreRead for BulkTxn<'_, '_> {
         let key = key.to_owned();
         self.call(move |t| t.meta(&key))
     }
+
+    // The waiting references are few and read by the end of a sync, after
+    // its writes: asked of the writer thread, which sees them all.
+    fn ref_waits_of(&mut self, cs_id: CsId) -> StoreResult<Vec<crate::api::RefWait>> {
+        self.call(move |t| t.ref_waits_of(cs_id))
+    }
+    fn ref_waiting_page(&mut self, ma: &str, after: CsId, limit: usize) -> StoreResult<Vec<CsId>> {
+        let ma = ma.to_owned();
+        self.call(move |t| t.ref_waiting_page(&ma, after, limit))
+    }
+    fn ref_waiting_count(&mut self, ma: &str) -> StoreResult<u64> {
+        let ma = ma.to_owned();
+        self.call(move |t| t.ref_waiting_count(&ma))
+    }
+    fn ref_in_ready(&mut self) -> StoreResult<Vec<CsId>> {
+        self.call(|t| t.ref_in_ready())
+    }
+    fn ref_out_ready(&mut self) -> StoreResult<Vec<MvId>> {
+        self.call(|t| t.ref_out_ready())
+    }
 }
 
 impl StoreTxn for BulkTxn<'_, '_> {
@@ -392,6 +412,16 @@ impl StoreTxn for BulkTxn<'_, '_> {
     fn run_errors_insert(&mut self, errors: &[RunObjectError]) -> StoreResult<()> {
         let errors = errors.to_vec();
         self.push_job(Box::new(move |t| t.run_errors_insert(&errors)))
+    }
+
+    fn ref_waits_set(&mut self, cs_id: CsId, waits: &[crate::api::RefWait]) -> StoreResult<()> {
+        let waits = waits.to_vec();
+        self.push_job(Box::new(move |t| t.ref_waits_set(cs_id, &waits)))
+    }
+
+    fn ref_out_waits_set(&mut self, mv_id: MvId, waits: &[(String, MvId)]) -> StoreResult<()> {
+        let waits = waits.to_vec();
+        self.push_job(Box::new(move |t| t.ref_out_waits_set(mv_id, &waits)))
     }
 
     fn set_meta(&mut self, key: &str, value: Option<&str>) -> StoreResult<()> {

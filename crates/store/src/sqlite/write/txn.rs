@@ -122,6 +122,17 @@ impl SqliteTxn<'_> {
     }
 }
 
+impl SqliteTxn<'_> {
+    fn exec(&self, sql: &str, params: impl rusqlite::Params, op: &dyn Fn() -> String) -> StoreResult<()> {
+        self.w
+            .conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.execute(params))
+            .map_err(|e| error::sql(self.path, op(), e))?;
+        Ok(())
+    }
+}
+
 impl StoreTxn for SqliteTxn<'_> {
     fn cs_insert(&mut self, obj: &mut CsObject) -> StoreResult<()> {
         let id = self.w.next_id(Seq::Cs, self.path)?;
@@ -138,6 +149,32 @@ impl StoreTxn for SqliteTxn<'_> {
         let res = self.cs_update_row(&CsRow::new(obj, &buf));
         self.w.buf = buf;
         res
+    }
+
+    fn ref_waits_set(&mut self, cs_id: CsId, waits: &[crate::api::RefWait]) -> StoreResult<()> {
+        let op = || format!("write the waiting references of connector-space object {cs_id}");
+        self.exec("DELETE FROM ref_wait_in WHERE cs_id = ?1", [cs_id], &op)?;
+        for w in waits {
+            self.exec(
+                "INSERT OR IGNORE INTO ref_wait_in (cs_id, attr, ma, key) VALUES (?1, ?2, ?3, ?4)",
+                params![cs_id, w.attr, w.ma, w.key],
+                &op,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn ref_out_waits_set(&mut self, mv_id: MvId, waits: &[(String, MvId)]) -> StoreResult<()> {
+        let op = || format!("write the waiting references of metaverse object {mv_id}");
+        self.exec("DELETE FROM ref_wait_out WHERE mv_id = ?1", [mv_id], &op)?;
+        for (ma, target) in waits {
+            self.exec(
+                "INSERT OR IGNORE INTO ref_wait_out (mv_id, ma, target) VALUES (?1, ?2, ?3)",
+                params![mv_id, ma, target],
+                &op,
+            )?;
+        }
+        Ok(())
     }
 
     fn cs_delete(&mut self, id: CsId) -> StoreResult<()> {

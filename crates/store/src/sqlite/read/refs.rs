@@ -1,0 +1,96 @@
+//! Reads of the references that wait for the object they name (tables
+//! `ref_wait_in` and `ref_wait_out`).
+
+use super::Ctx;
+use crate::api::{RefWait, StoreResult};
+use autosync_model::{CsId, MvId};
+use rusqlite::params;
+
+impl Ctx<'_> {
+    pub(crate) fn ref_waits_of(&self, cs_id: CsId) -> StoreResult<Vec<RefWait>> {
+        let mut out = Vec::new();
+        self.collect(
+            "SELECT attr, ma, key FROM ref_wait_in WHERE cs_id = ?1 ORDER BY attr, ma, key",
+            [cs_id],
+            &|| format!("read the waiting references of connector-space object {cs_id}"),
+            |r, p| {
+                let get = |i| {
+                    r.get::<_, String>(i)
+                        .map_err(|e| crate::sqlite::error::sql(p, "read a waiting reference", e))
+                };
+                Ok(RefWait {
+                    attr: get(0)?,
+                    ma: get(1)?,
+                    key: get(2)?,
+                })
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    pub(crate) fn ref_waiting_page(
+        &self,
+        ma: &str,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsId>> {
+        let mut out = Vec::new();
+        self.collect(
+            "SELECT DISTINCT w.cs_id FROM ref_wait_in AS w JOIN cs ON cs.id = w.cs_id \
+             WHERE cs.ma = (SELECT id FROM ma WHERE name = ?1) AND w.cs_id > ?2 \
+             ORDER BY w.cs_id LIMIT ?3",
+            params![ma, after, limit as i64],
+            &|| format!("read the objects of {ma} with waiting references"),
+            |r, p| id(r, p),
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    pub(crate) fn ref_waiting_count(&self, ma: &str) -> StoreResult<u64> {
+        let n = self.one(
+            "SELECT count(DISTINCT w.cs_id) FROM ref_wait_in AS w JOIN cs ON cs.id = w.cs_id \
+             WHERE cs.ma = (SELECT id FROM ma WHERE name = ?1)",
+            [ma],
+            &|| format!("count the objects of {ma} with waiting references"),
+            |r, p| id(r, p),
+        )?;
+        Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
+    pub(crate) fn ref_in_ready(&self) -> StoreResult<Vec<CsId>> {
+        let mut out = Vec::new();
+        self.collect(
+            "SELECT DISTINCT w.cs_id FROM ref_wait_in AS w \
+             JOIN ma AS m ON m.name = w.ma \
+             JOIN cs AS c ON c.ma = m.id AND c.anchor = w.key \
+             WHERE c.mv_id IS NOT NULL ORDER BY w.cs_id",
+            [],
+            &|| "read the waiting references whose object came".to_owned(),
+            |r, p| id(r, p),
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    pub(crate) fn ref_out_ready(&self) -> StoreResult<Vec<MvId>> {
+        let mut out = Vec::new();
+        self.collect(
+            "SELECT DISTINCT w.mv_id FROM ref_wait_out AS w \
+             JOIN ma AS m ON m.name = w.ma \
+             JOIN cs AS c ON c.mv_id = w.target AND c.ma = m.id \
+             ORDER BY w.mv_id",
+            [],
+            &|| "read the waiting outbound references whose connector came".to_owned(),
+            |r, p| id(r, p),
+            &mut out,
+        )?;
+        Ok(out)
+    }
+}
+
+fn id(r: &rusqlite::Row<'_>, p: &std::path::Path) -> StoreResult<i64> {
+    r.get::<_, i64>(0)
+        .map_err(|e| crate::sqlite::error::sql(p, "read an id", e))
+}
