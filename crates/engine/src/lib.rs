@@ -39,6 +39,7 @@ pub mod lease;
 mod options;
 mod order;
 mod record_errors;
+mod refs;
 pub use record_errors::{RecordError, record_errors};
 mod rules;
 mod run;
@@ -103,7 +104,12 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let rules = rules::Rules::compile(&system)?;
         let mut index = rules.join_index();
-        for (mv_type, attr) in rules.lookup_index() {
+        // The references to an object are found by its id (`refs`).
+        for (mv_type, attr) in rules
+            .lookup_index()
+            .into_iter()
+            .chain(rules.mv_refs.clone())
+        {
             let def = autosync_store::MvIndexDef::attribute(&mv_type, &attr);
             if !index.contains(&def) {
                 index.push(def);

@@ -34,6 +34,12 @@ pub(crate) struct Rules {
     /// Whether any metaverse type declares an ordered attribute (when not,
     /// [`Rules::mv_order`] answers without a lookup).
     pub any_ordered: bool,
+    /// Whether any flow copies a reference (then every sync step ends with
+    /// the references that waited, see `sync::refpass`).
+    pub has_refs: bool,
+    /// The reference attributes of the metaverse, `(type, attribute)`:
+    /// each is indexed, so the objects referring to one are found.
+    pub mv_refs: Vec<(String, String)>,
 }
 
 /// Rules of one metaverse type.
@@ -91,6 +97,9 @@ pub(crate) struct InboundFlow {
     pub ranks: Ranks,
     /// How the values of `mv_attr` compare (ordered when it is declared so).
     pub order: ValueOrder,
+    /// The flow copies a reference: its values are resolved to metaverse
+    /// objects (see `refs`).
+    pub reference: Option<crate::refs::InRef>,
 }
 
 /// Ranks by metaverse type name.
@@ -105,6 +114,9 @@ pub(crate) struct OutboundFlow {
     /// How the values of `cs_attr` compare: ordered when the flow reads a
     /// metaverse attribute declared ordered.
     pub order: ValueOrder,
+    /// The flow copies a reference: each referred metaverse object becomes
+    /// its connector's anchor or DN on this MA (see `refs`).
+    pub reference: Option<crate::refs::OutRef>,
 }
 
 pub(crate) struct Provisioning {
@@ -415,7 +427,18 @@ impl Rules {
             );
         }
         let lookups = scripted::lookup_pairs(&mas, &deletion_scripts);
+        let has_refs = mas.iter().any(|m| {
+            m.inbound.iter().any(|f| f.reference.is_some())
+                || m.outbound.iter().any(|f| f.reference.is_some())
+        });
+        let mv_refs = system
+            .metaverse
+            .iter()
+            .flat_map(|(t, d)| d.references.keys().map(move |a| (t.clone(), a.clone())))
+            .collect();
         let mut rules = Rules {
+            has_refs,
+            mv_refs,
             any_ordered: mv_types.values().any(|t| !t.ordered.is_empty()),
             mas,
             ma_index,
@@ -541,13 +564,25 @@ impl MaCompiler<'_> {
                 None => {}
             }
             let order = order::declared(self.system, mv_type.as_deref(), &f.mv);
+            let object_type = self.object_type(&rule, &f.object_type)?;
+            let source = self.source(&rule, f.source())?;
+            let reference = crate::refs::compile_in(
+                self.system,
+                self.def,
+                object_type.as_deref(),
+                mv_type.as_deref(),
+                &f.mv,
+                &source,
+            )
+            .map_err(|m| self.err(rule.clone(), m))?;
             inbound.push(InboundFlow {
-                object_type: self.object_type(&rule, &f.object_type)?,
+                object_type,
                 mv_type,
                 mv_attr: f.mv.clone(),
-                source: self.source(&rule, f.source())?,
+                source,
                 ranks: Vec::new(),
                 order,
+                reference,
             });
         }
         let mut outbound = Vec::new();
@@ -559,13 +594,24 @@ impl MaCompiler<'_> {
             };
             let source = self.source(&rule, f.source())?;
             let order = order::of_outbound(self.system, mv_type.as_deref(), &source);
+            let object_type = self.object_type(&rule, &f.object_type)?;
+            let reference = crate::refs::compile_out(
+                self.system,
+                self.def,
+                object_type.as_deref(),
+                mv_type.as_deref(),
+                &f.cs,
+                &source,
+            )
+            .map_err(|m| self.err(rule.clone(), m))?;
             outbound.push(OutboundFlow {
-                object_type: self.object_type(&rule, &f.object_type)?,
+                object_type,
                 mv_type,
                 cs_attr: f.cs.clone(),
                 source,
                 initial_only: f.initial_only,
                 order,
+                reference,
             });
         }
         let outbound_by_attr = by_attr(outbound.iter().map(|f| f.cs_attr.as_str()));
@@ -578,8 +624,10 @@ impl MaCompiler<'_> {
         let reads_mv = inbound
             .iter()
             .any(|f| matches!(&f.source, Compute::Program(p) if p.needs_context()));
-        let inbound_by_attr =
-            (distinct && !reads_mv).then(|| by_attr(inbound.iter().map(|f| f.mv_attr.as_str())));
+        // References are resolved one by one (`inbound`), with their waits.
+        let refs = inbound.iter().any(|f| f.reference.is_some());
+        let inbound_by_attr = (distinct && !reads_mv && !refs)
+            .then(|| by_attr(inbound.iter().map(|f| f.mv_attr.as_str())));
         let provisioning = self.provisioning()?;
         let mut reads = Some(HashSet::new());
         let all = inbound

@@ -453,8 +453,9 @@ pub trait StoreTxn: StoreRead {
     /// (none: it has none).
     fn ref_waits_set(&mut self, cs_id: CsId, waits: &[RefWait]) -> StoreResult<()>;
     /// Replace the references of metaverse object `mv_id` that wait for a
-    /// connector: each `(target MA, referred metaverse object)`.
-    fn ref_out_waits_set(&mut self, mv_id: MvId, waits: &[(String, MvId)]) -> StoreResult<()>;
+    /// connector on target MA `ma`: the referred metaverse objects without
+    /// one there (`ma` empty: on every MA, as when the object is deleted).
+    fn ref_out_waits_set(&mut self, mv_id: MvId, ma: &str, targets: &[MvId]) -> StoreResult<()>;
 
     /// Make every write so far durable and go on in a new transaction
     /// (this same object): if anything later fails or the transaction is

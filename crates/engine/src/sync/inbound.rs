@@ -58,7 +58,9 @@ impl<'a> Syncer<'a> {
             previous: None,
             inserts: Vec::new(),
             counters: std::mem::take(&mut self.spare_counters),
+            in_waits: None,
         };
+        self.ref_notes.get_mut().out_waits.clear();
         let pending = w.source.pending_import.as_ref().map(|p| p.kind);
         match pending {
             Some(ImportKind::Delete) => {
@@ -441,7 +443,14 @@ impl<'a> Syncer<'a> {
             }
             let what = || format!("import flow to `{}`", f.mv_attr);
             let current = MvView(&mv.obj.attributes);
-            let v = eval_source(txn, &f.source, &view, Some(&current), what)?;
+            let v = match &f.reference {
+                Some(r) => {
+                    let waits = w.in_waits.get_or_insert_with(Vec::new);
+                    crate::refs::resolve_in(txn, r, &w.source.hologram, Some(waits))?
+                        .map(Cow::Owned)
+                }
+                None => eval_source(txn, &f.source, &view, Some(&current), what)?,
+            };
             let rank = self.rules.inbound_rank(f, &mv.obj.object_type, ma.index);
             if rank.is_none()
                 && !joined_now
@@ -452,11 +461,18 @@ impl<'a> Syncer<'a> {
                 // changed, so the last writer keeps winning; a full sync
                 // re-applies every flow (as MIM's does).
                 if let Some(prev) = &w.previous {
-                    let prev = AttrView(prev);
-                    let current = MvView(&mv.obj.attributes);
-                    let before = eval_source(txn, &f.source, &prev, Some(&current), what)?;
-                    if same_in(before.as_deref(), v.as_deref(), f.order) {
-                        continue;
+                    if let Some(r) = &f.reference {
+                        // The same anchors name the same objects.
+                        if prev.get(&r.cs_attr) == w.source.hologram.get(&r.cs_attr) {
+                            continue;
+                        }
+                    } else {
+                        let prev = AttrView(prev);
+                        let current = MvView(&mv.obj.attributes);
+                        let before = eval_source(txn, &f.source, &prev, Some(&current), what)?;
+                        if same_in(before.as_deref(), v.as_deref(), f.order) {
+                            continue;
+                        }
                     }
                 } else {
                     // Without a previous hologram, the value is compared

@@ -10,6 +10,7 @@ mod outbound;
 mod plan;
 mod precedence;
 mod prefetch;
+mod refpass;
 
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
 use crate::rules::{MaRules, Rules};
@@ -79,6 +80,22 @@ pub(crate) struct Work {
     /// Objects provisioned on target MAs.
     pub inserts: Vec<CsObject>,
     pub counters: SyncCounters,
+    /// The source's references that wait for the object they name (when
+    /// its MA has reference flows and they ran).
+    pub in_waits: Option<Vec<autosync_store::RefWait>>,
+}
+
+/// What an object's outbound work noted about references, kept apart
+/// because outbound rules read the syncer only (`&self`).
+#[derive(Default)]
+pub(crate) struct RefNotes {
+    /// Per referring metaverse object (0: the one projected by the object
+    /// being synchronised) and target MA: the referred objects without a
+    /// connector there.
+    pub out_waits: Vec<(MvId, String, Vec<MvId>)>,
+    /// Metaverse objects whose connector on some MA was renamed or is
+    /// leaving: the references to them are worked out again.
+    pub touched: rustc_hash::FxHashSet<MvId>,
 }
 
 /// The state of one sync step.
@@ -103,6 +120,13 @@ pub(crate) struct Syncer<'a> {
     /// The counters of the last object, zeroed, for the next one: its
     /// outbound entries keep their names (no copy per object).
     pub spare_counters: SyncCounters,
+    /// Whether this MA's import flows copy references (their waits are
+    /// written with every object).
+    pub in_refs: bool,
+    /// What outbound rules noted about references (see [`RefNotes`]).
+    pub ref_notes: std::cell::RefCell<RefNotes>,
+    /// Metaverse objects this step deleted: the references to them go.
+    pub deleted_mvs: Vec<MvId>,
 }
 
 /// When this many objects in a row fail in rules expressions or scripts
@@ -179,21 +203,13 @@ pub(crate) fn delete_all(ctx: &StepCtx<'_>) -> StoreResult<StepOutcome> {
 fn run_pass(ctx: &StepCtx<'_>, ma: &MaRules, pass: Pass) -> StoreResult<StepOutcome> {
     let rules = &ctx.engine.rules;
     let full = pass == Pass::Full;
-    let mut s = Syncer {
+    let mut s = Syncer::new(
         rules,
         ma,
         full,
-        delete_all: pass == Pass::DeleteAll,
-        counters: SyncCounters::default(),
-        errors: StepErrors::new(ctx.run_id, ctx.step_index, &ctx.ma.name, ErrorStage::Sync),
-        processed: 0,
-        mv_cache: FxHashMap::default(),
-        any_success: false,
-        failures_before_success: 0,
-        last_failure: String::new(),
-        joins: prefetch::JoinPrefetch::default(),
-        spare_counters: SyncCounters::default(),
-    };
+        StepErrors::new(ctx.run_id, ctx.step_index, &ctx.ma.name, ErrorStage::Sync),
+    );
+    s.delete_all = pass == Pass::DeleteAll;
     let filter = if pass == Pass::Delta {
         CsFilter::PendingImport
     } else {
@@ -294,6 +310,9 @@ fn run_pass(ctx: &StepCtx<'_>, ma: &MaRules, pass: Pass) -> StoreResult<StepOutc
             break;
         }
     }
+    if stop.is_none() && rules.has_refs {
+        refpass::run(ctx, &mut s)?;
+    }
     let (status, message) = match stop {
         Some((st, m)) => (st, Some(m)),
         None => (
@@ -313,7 +332,33 @@ fn run_pass(ctx: &StepCtx<'_>, ma: &MaRules, pass: Pass) -> StoreResult<StepOutc
     })
 }
 
-impl Syncer<'_> {
+impl<'a> Syncer<'a> {
+    pub(crate) fn new(
+        rules: &'a Rules,
+        ma: &'a MaRules,
+        full: bool,
+        errors: StepErrors,
+    ) -> Syncer<'a> {
+        Syncer {
+            rules,
+            ma,
+            full,
+            delete_all: false,
+            counters: SyncCounters::default(),
+            errors,
+            processed: 0,
+            mv_cache: FxHashMap::default(),
+            any_success: false,
+            failures_before_success: 0,
+            last_failure: String::new(),
+            joins: prefetch::JoinPrefetch::default(),
+            spare_counters: SyncCounters::default(),
+            in_refs: ma.inbound.iter().any(|f| f.reference.is_some()),
+            ref_notes: Default::default(),
+            deleted_mvs: Vec::new(),
+        }
+    }
+
     fn resume_point(&self, after: CsId) -> Resume {
         Resume {
             after,
@@ -371,18 +416,32 @@ impl Syncer<'_> {
                 }
                 Err(Fail::Store(e)) => return Err(e),
                 Err(Fail::Object { error_type, detail }) => {
-                    self.counters.failures += 1;
-                    if error_type == "expression-failed" && !self.any_success {
-                        self.failures_before_success += 1;
-                        self.last_failure.clone_from(&detail);
-                    }
-                    let error = self.errors.push(&anchor, error_type, detail);
-                    if let Some(mut orig) = txn.cs_get(id)? {
-                        orig.error = Some(error);
-                        txn.cs_update(&orig)?;
-                    }
+                    self.object_failed(txn, id, &anchor, error_type, detail)?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// One object's sync failed: the error is counted, recorded with the
+    /// run and kept on the object as it was.
+    pub(crate) fn object_failed(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        id: CsId,
+        anchor: &str,
+        error_type: &'static str,
+        detail: String,
+    ) -> StoreResult<()> {
+        self.counters.failures += 1;
+        if error_type == "expression-failed" && !self.any_success {
+            self.failures_before_success += 1;
+            self.last_failure.clone_from(&detail);
+        }
+        let error = self.errors.push(anchor, error_type, detail);
+        if let Some(mut orig) = txn.cs_get(id)? {
+            orig.error = Some(error);
+            txn.cs_update(&orig)?;
         }
         Ok(())
     }
@@ -400,7 +459,7 @@ impl Syncer<'_> {
     }
 
     /// Write one object's work.
-    fn apply(&mut self, txn: &mut dyn StoreTxn, mut w: Work) -> StoreResult<()> {
+    pub(crate) fn apply(&mut self, txn: &mut dyn StoreTxn, mut w: Work) -> StoreResult<()> {
         let source_dirty = clear_error(&mut w.source, ErrorStage::Sync) | w.source_dirty;
         if let Some(left) = w.left.take() {
             self.write_mv(txn, left, Vec::new())?;
@@ -426,6 +485,16 @@ impl Syncer<'_> {
         add_counters(&mut self.counters, &w.counters);
         self.spare_counters = zeroed(std::mem::take(&mut w.counters));
         let inserts = std::mem::take(&mut w.inserts);
+        if self.in_refs {
+            let waits = if w.source_delete {
+                Vec::new()
+            } else {
+                w.in_waits.take().unwrap_or_default()
+            };
+            txn.ref_waits_set(w.source.id, &waits)?;
+        }
+        let new_id = mv.as_ref().filter(|m| m.is_new).map(|m| m.obj.id);
+        self.write_out_waits(txn, new_id)?;
         if w.source_delete {
             txn.cs_delete(w.source.id)?;
         } else if source_dirty {
@@ -440,7 +509,7 @@ impl Syncer<'_> {
     /// Write a metaverse object's work: its other connectors, the objects
     /// provisioned for it, then the object itself (a new one is written
     /// already). The objects go to the store without copies.
-    fn write_mv(
+    pub(crate) fn write_mv(
         &mut self,
         txn: &mut dyn StoreTxn,
         mut mv: MvWork,
@@ -459,6 +528,10 @@ impl Syncer<'_> {
         if mv.delete {
             txn.mv_delete(mv.obj.id)?;
             self.mv_cache.remove(&mv.obj.id);
+            if self.rules.has_refs {
+                txn.ref_out_waits_set(mv.obj.id, "", &[])?;
+                self.deleted_mvs.push(mv.obj.id);
+            }
         } else if !mv.is_new {
             if let Some(cached) = self.mv_cache.get_mut(&mv.obj.id) {
                 cached.clone_from(&mv.obj);
@@ -467,6 +540,27 @@ impl Syncer<'_> {
                 self.note_mv_written(&mv.obj);
                 txn.mv_update_owned(mv.obj)?;
             }
+        }
+        Ok(())
+    }
+}
+
+impl Syncer<'_> {
+    /// Write the outbound waits the last object's work noted; `new_id`:
+    /// the id of the metaverse object it projected, if any.
+    pub(crate) fn write_out_waits(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        new_id: Option<MvId>,
+    ) -> StoreResult<()> {
+        let waits = std::mem::take(&mut self.ref_notes.get_mut().out_waits);
+        for (mv_id, ma, targets) in waits {
+            let id = match (mv_id, new_id) {
+                (0, Some(n)) => n,
+                (0, None) => continue,
+                (id, _) => id,
+            };
+            txn.ref_out_waits_set(id, &ma, &targets)?;
         }
         Ok(())
     }
@@ -491,7 +585,7 @@ fn zeroed(mut c: SyncCounters) -> SyncCounters {
     c
 }
 
-fn add_counters(total: &mut SyncCounters, one: &SyncCounters) {
+pub(crate) fn add_counters(total: &mut SyncCounters, one: &SyncCounters) {
     total.projections += one.projections;
     total.joins += one.joins;
     total.filtered_disconnectors += one.filtered_disconnectors;

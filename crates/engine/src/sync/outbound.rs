@@ -9,11 +9,12 @@ use super::plan::{Decision, Plan, decide};
 use super::{Action, Fail, MvWork, Syncer};
 use crate::compute::MvView;
 use crate::extensions::{deprovision_action, eval_condition, eval_source, eval_text};
+use crate::refs::resolve_out;
 use crate::rules::{MaRules, OutboundFlow};
 use crate::values::{merge_changes, same_in};
 use autosync_model::{
-    AttrChanges, Connection, CsObject, DeprovisionAction, ExportKind, MvObject, OutboundCounters,
-    PendingExport, SyncCounters, Value,
+    AttrChanges, Connection, CsObject, DeprovisionAction, ExportKind, MvId, MvObject,
+    OutboundCounters, PendingExport, SyncCounters, Value,
 };
 use autosync_store::StoreTxn;
 use std::borrow::Cow;
@@ -326,15 +327,29 @@ impl Syncer<'_> {
         }
         let view = MvView(&mv.attributes);
         let mut changes = AttrChanges::new();
+        let mut ref_waits: Option<Vec<MvId>> = None;
         for f in &target.outbound {
             if f.initial_only || !f.applies(&x.object_type, &mv.object_type) {
                 continue;
             }
             let what = || format!("export flow of `{}` to `{}`", target.name, f.cs_attr);
-            let d = eval_source(txn, &f.source, &view, None, what)?;
+            let d = match &f.reference {
+                Some(r) => {
+                    let waits = ref_waits.get_or_insert_with(Vec::new);
+                    let v = mv.attributes.get(&r.mv_attr).map(|v| &v.value);
+                    resolve_out(txn, r, &target.name, x.id, v, waits)?.map(Cow::Owned)
+                }
+                None => eval_source(txn, &f.source, &view, None, what)?,
+            };
             if !same_in(effective(x, &f.cs_attr), d.as_deref(), f.order) {
                 changes.insert(f.cs_attr.clone(), d.map(Cow::into_owned));
             }
+        }
+        if let Some(waits) = ref_waits {
+            self.ref_notes
+                .borrow_mut()
+                .out_waits
+                .push((mv.id, target.name.clone(), waits));
         }
         let mut changed = false;
         if changes.is_empty() {
@@ -367,6 +382,10 @@ impl Syncer<'_> {
             if let Some(dn) = dn
                 && dn != current
             {
+                if self.rules.has_refs {
+                    // References to it that the target spells by DN change.
+                    self.ref_notes.borrow_mut().touched.insert(mv.id);
+                }
                 stage_rename(x, dn);
                 count_outbound(counters, &target.name, |c| c.provisioned_renames += 1);
                 changed = true;
@@ -398,13 +417,22 @@ impl Syncer<'_> {
         // a flow fail, they are evaluated again as configured, so that the
         // error is the first configured flow's, as always.
         let mut changes = AttrChanges::new();
+        let mut ref_waits: Option<Vec<MvId>> = None;
         let by_attr = target.outbound_by_attr.iter();
         for f in by_attr
             .filter_map(|&i| target.outbound.get(i))
             .filter(applies)
         {
             let what = || format!("export flow of `{}` to `{}`", target.name, f.cs_attr);
-            match eval_source(txn, &f.source, &view, None, what) {
+            let value = match &f.reference {
+                Some(r) => {
+                    let waits = ref_waits.get_or_insert_with(Vec::new);
+                    let v = mv.attributes.get(&r.mv_attr).map(|v| &v.value);
+                    Ok(resolve_out(txn, r, &target.name, 0, v, waits)?.map(Cow::Owned))
+                }
+                None => eval_source(txn, &f.source, &view, None, what),
+            };
+            match value {
                 Ok(Some(v)) => {
                     changes.insert(f.cs_attr.clone(), Some(v.into_owned()));
                 }
@@ -413,11 +441,19 @@ impl Syncer<'_> {
                     for f in target.outbound.iter().filter(applies) {
                         let what =
                             || format!("export flow of `{}` to `{}`", target.name, f.cs_attr);
-                        eval_source(txn, &f.source, &view, None, what)?;
+                        if f.reference.is_none() {
+                            eval_source(txn, &f.source, &view, None, what)?;
+                        }
                     }
                     return Err(last);
                 }
             }
+        }
+        if let Some(waits) = ref_waits {
+            self.ref_notes
+                .borrow_mut()
+                .out_waits
+                .push((mv.id, target.name.clone(), waits));
         }
         Ok((changes, dn))
     }
@@ -548,6 +584,12 @@ impl Syncer<'_> {
             .and_then(|&i| self.rules.mas.get(i));
         if !leaving(x) {
             count_outbound(counters, &x.ma, |c| c.provisioned_disconnects += 1);
+        }
+        if self.rules.has_refs
+            && let Some(id) = x.connection.mv_id()
+        {
+            // References to it on this MA go.
+            self.ref_notes.borrow_mut().touched.insert(id);
         }
         if !x.present && x.unconfirmed_export.is_none() {
             return Ok(Action::Delete);

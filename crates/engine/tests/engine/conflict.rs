@@ -312,15 +312,11 @@ impl StoreTxn for FaultyTxn<'_> {
     fn set_watermark(&mut self, ma: &str, watermark: Option<&str>) -> StoreResult<()> {
         self.inner.set_watermark(ma, watermark)
     }
-    fn ref_waits_set(
-        &mut self,
-        cs_id: CsId,
-        waits: &[autosync_store::RefWait],
-    ) -> StoreResult<()> {
+    fn ref_waits_set(&mut self, cs_id: CsId, waits: &[autosync_store::RefWait]) -> StoreResult<()> {
         self.inner.ref_waits_set(cs_id, waits)
     }
-    fn ref_out_waits_set(&mut self, mv_id: MvId, waits: &[(String, MvId)]) -> StoreResult<()> {
-        self.inner.ref_out_waits_set(mv_id, waits)
+    fn ref_out_waits_set(&mut self, mv_id: MvId, ma: &str, targets: &[MvId]) -> StoreResult<()> {
+        self.inner.ref_out_waits_set(mv_id, ma, targets)
     }
     fn run_insert(&mut self, run: &mut RunRecord) -> StoreResult<()> {
         self.inner.run_insert(run)

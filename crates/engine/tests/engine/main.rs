@@ -11,6 +11,7 @@ mod flow_reads;
 mod import;
 mod import_errors;
 mod joins;
+mod refs;
 mod rules_applied;
 mod runs;
 mod scenario;

@@ -92,21 +92,21 @@ DROP INDEX mv_key_mv;
 /// (`ref_wait_out`). Each row is replaced whenever its referrer's
 /// references are worked out again.
 const REF_TABLES: &str = "
-CREATE TABLE ref_wait_in (
+CREATE TABLE IF NOT EXISTS ref_wait_in (
     cs_id INTEGER NOT NULL,
     attr TEXT NOT NULL,
     ma TEXT NOT NULL,
     key TEXT NOT NULL,
     PRIMARY KEY (cs_id, attr, ma, key)
 ) WITHOUT ROWID;
-CREATE INDEX ref_wait_in_key ON ref_wait_in (ma, key);
-CREATE TABLE ref_wait_out (
+CREATE INDEX IF NOT EXISTS ref_wait_in_key ON ref_wait_in (ma, key);
+CREATE TABLE IF NOT EXISTS ref_wait_out (
     mv_id INTEGER NOT NULL,
     ma TEXT NOT NULL,
     target INTEGER NOT NULL,
     PRIMARY KEY (mv_id, ma, target)
 ) WITHOUT ROWID;
-CREATE INDEX ref_wait_out_target ON ref_wait_out (target);
+CREATE INDEX IF NOT EXISTS ref_wait_out_target ON ref_wait_out (target);
 ";
 
 /// The version whose migration builds the join index's keys again from

@@ -2,7 +2,8 @@
 //! a damaged body is an error naming why, never a panic.
 
 use super::{
-    FORMAT, FORMAT_V1, MAX_DEPTH, T_BINARY, T_FALSE, T_INTEGER, T_MULTI, T_REFERENCE, T_REMOVE, T_STRING, T_TRUE,
+    FORMAT, FORMAT_V1, MAX_DEPTH, T_BINARY, T_FALSE, T_INTEGER, T_MULTI, T_REFERENCE, T_REMOVE,
+    T_STRING, T_TRUE,
 };
 use crate::sqlite::names::Names;
 use autosync_model::{

@@ -419,9 +419,9 @@ impl StoreTxn for BulkTxn<'_, '_> {
         self.push_job(Box::new(move |t| t.ref_waits_set(cs_id, &waits)))
     }
 
-    fn ref_out_waits_set(&mut self, mv_id: MvId, waits: &[(String, MvId)]) -> StoreResult<()> {
-        let waits = waits.to_vec();
-        self.push_job(Box::new(move |t| t.ref_out_waits_set(mv_id, &waits)))
+    fn ref_out_waits_set(&mut self, mv_id: MvId, ma: &str, targets: &[MvId]) -> StoreResult<()> {
+        let (ma, targets) = (ma.to_owned(), targets.to_vec());
+        self.push_job(Box::new(move |t| t.ref_out_waits_set(mv_id, &ma, &targets)))
     }
 
     fn set_meta(&mut self, key: &str, value: Option<&str>) -> StoreResult<()> {

@@ -123,7 +123,12 @@ impl SqliteTxn<'_> {
 }
 
 impl SqliteTxn<'_> {
-    fn exec(&self, sql: &str, params: impl rusqlite::Params, op: &dyn Fn() -> String) -> StoreResult<()> {
+    fn exec(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        op: &dyn Fn() -> String,
+    ) -> StoreResult<()> {
         self.w
             .conn
             .prepare_cached(sql)
@@ -164,10 +169,18 @@ impl StoreTxn for SqliteTxn<'_> {
         Ok(())
     }
 
-    fn ref_out_waits_set(&mut self, mv_id: MvId, waits: &[(String, MvId)]) -> StoreResult<()> {
+    fn ref_out_waits_set(&mut self, mv_id: MvId, ma: &str, targets: &[MvId]) -> StoreResult<()> {
         let op = || format!("write the waiting references of metaverse object {mv_id}");
-        self.exec("DELETE FROM ref_wait_out WHERE mv_id = ?1", [mv_id], &op)?;
-        for (ma, target) in waits {
+        if ma.is_empty() {
+            self.exec("DELETE FROM ref_wait_out WHERE mv_id = ?1", [mv_id], &op)?;
+        } else {
+            self.exec(
+                "DELETE FROM ref_wait_out WHERE mv_id = ?1 AND ma = ?2",
+                params![mv_id, ma],
+                &op,
+            )?;
+        }
+        for target in targets {
             self.exec(
                 "INSERT OR IGNORE INTO ref_wait_out (mv_id, ma, target) VALUES (?1, ?2, ?3)",
                 params![mv_id, ma, target],

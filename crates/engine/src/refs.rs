@@ -1,0 +1,354 @@
+//! Reference attributes: a connector-space value that names another object
+//! (its anchor) becomes, on import, a reference to that object's metaverse
+//! object ([`resolve_in`]); a metaverse reference becomes, on export, the
+//! anchor or DN of the referred object's connector on the target MA
+//! ([`resolve_out`]).
+//!
+//! A value that cannot be resolved yet (the object is not there, or not
+//! joined; the referred object has no connector on the target) is left
+//! out, never guessed, and its wait is kept in the store
+//! (`ref_wait_in`, `ref_wait_out`): the end of every sync step resolves
+//! the waits whose object came (`sync::refpass`), so the result does not
+//! depend on the order objects are synchronised in.
+
+use crate::compute::Compute;
+use autosync_model::{
+    Attributes, Connection, CsId, CsObject, ExportKind, MaDef, MvId, RefBy, SystemDef, Value,
+};
+use autosync_store::{RefWait, StoreResult, StoreTxn};
+use rustc_hash::FxHashMap;
+
+/// An import flow that copies a reference.
+#[derive(Clone, Debug)]
+pub(crate) struct InRef {
+    /// The connector-space attribute holding the anchors.
+    pub cs_attr: String,
+    /// The MA whose connector space holds the referred objects.
+    pub ma: String,
+}
+
+/// An export flow that copies a reference.
+#[derive(Clone, Debug)]
+pub(crate) struct OutRef {
+    /// The metaverse attribute holding the references.
+    pub mv_attr: String,
+    /// How the target spells a reference.
+    pub by: RefBy,
+}
+
+/// Whether `attr` is a reference of metaverse type `mv_type` (of any type
+/// that has the attribute, when `None`). `Err` when the types disagree.
+fn mv_reference(system: &SystemDef, mv_type: Option<&str>, attr: &str) -> Result<bool, String> {
+    match mv_type {
+        Some(t) => Ok(system
+            .metaverse
+            .get(t)
+            .is_some_and(|d| d.references.contains_key(attr))),
+        None => {
+            let with: Vec<(&String, bool)> = system
+                .metaverse
+                .iter()
+                .filter(|(_, d)| d.attributes.iter().any(|a| a == attr))
+                .map(|(n, d)| (n, d.references.contains_key(attr)))
+                .collect();
+            let refs = with.iter().filter(|(_, r)| *r).count();
+            if refs > 0 && refs < with.len() {
+                return Err(format!(
+                    "`{attr}` is a reference in some metaverse types and not in others: give the flow an `mv_type`"
+                ));
+            }
+            Ok(refs > 0)
+        }
+    }
+}
+
+/// The reference declarations of `attr` on the object types a flow
+/// applies to; `Err` when some declare it and others do not, or they
+/// differ.
+fn cs_reference(
+    ma: &MaDef,
+    object_type: Option<&str>,
+    attr: &str,
+) -> Result<Option<(RefBy, Option<String>)>, String> {
+    let mut found: Option<(RefBy, Option<String>)> = None;
+    let mut plain = false;
+    for t in ma
+        .object_types
+        .iter()
+        .filter(|t| object_type.is_none_or(|o| o == t.name))
+    {
+        match t.references.get(attr) {
+            Some(r) => {
+                let this = (r.by(), r.ma().map(str::to_owned));
+                if found.as_ref().is_some_and(|f| *f != this) {
+                    return Err(format!(
+                        "object types of `{}` declare reference `{attr}` differently: give the flow an `object_type`",
+                        ma.name
+                    ));
+                }
+                found = Some(this);
+            }
+            None => plain = true,
+        }
+    }
+    if found.is_some() && plain {
+        return Err(format!(
+            "`{attr}` is a reference in some object types of `{}` and not in others: give the flow an `object_type`",
+            ma.name
+        ));
+    }
+    Ok(found)
+}
+
+/// The reference an import flow copies, if any.
+pub(crate) fn compile_in(
+    system: &SystemDef,
+    ma: &MaDef,
+    object_type: Option<&str>,
+    mv_type: Option<&str>,
+    mv_attr: &str,
+    source: &Compute,
+) -> Result<Option<InRef>, String> {
+    let mv_ref = mv_reference(system, mv_type, mv_attr)?;
+    let from = match source {
+        Compute::Attribute(a) => Some(a.as_str()),
+        _ => None,
+    };
+    let cs_ref = match from {
+        Some(a) => cs_reference(ma, object_type, a)?,
+        None => None,
+    };
+    match (mv_ref, from, cs_ref) {
+        (false, _, None) => Ok(None),
+        (false, Some(a), Some(_)) => Err(format!(
+            "`{a}` is a reference and `{mv_attr}` is not: declare `{mv_attr}` under `references` of its metaverse type, or read `{a}` with an expression to copy its text"
+        )),
+        (false, None, Some(_)) => Ok(None),
+        (true, None, _) => Err(format!(
+            "`{mv_attr}` is a reference: an import flow to it copies a reference attribute with `from`"
+        )),
+        (true, Some(a), None) => Err(format!(
+            "`{mv_attr}` is a reference and `{a}` is not: declare `{a}` under `references` of the object type"
+        )),
+        (true, Some(a), Some((RefBy::Dn, _))) => Err(format!(
+            "`{a}` refers by DN: an import flow resolves references by anchor only in this version"
+        )),
+        (true, Some(a), Some((RefBy::Anchor, other))) => Ok(Some(InRef {
+            cs_attr: a.to_owned(),
+            ma: other.unwrap_or_else(|| ma.name.clone()),
+        })),
+    }
+}
+
+/// The reference an export flow copies, if any.
+pub(crate) fn compile_out(
+    system: &SystemDef,
+    ma: &MaDef,
+    object_type: Option<&str>,
+    mv_type: Option<&str>,
+    cs_attr: &str,
+    source: &Compute,
+) -> Result<Option<OutRef>, String> {
+    let cs_ref = cs_reference(ma, object_type, cs_attr)?;
+    let from = match source {
+        Compute::Attribute(a) => Some(a.as_str()),
+        _ => None,
+    };
+    let mv_ref = match from {
+        Some(a) => mv_reference(system, mv_type, a)?,
+        None => false,
+    };
+    match (cs_ref, from, mv_ref) {
+        (None, _, false) => Ok(None),
+        (None, Some(a), true) => Err(format!(
+            "`{a}` is a reference and `{cs_attr}` is not: declare `{cs_attr}` under `references` of the object type"
+        )),
+        (None, None, true) => Ok(None),
+        (Some(_), None, _) => Err(format!(
+            "`{cs_attr}` is a reference: an export flow to it copies a metaverse reference with `from`"
+        )),
+        (Some(_), Some(a), false) => Err(format!(
+            "`{cs_attr}` is a reference and `{a}` is not: declare `{a}` under `references` of its metaverse type"
+        )),
+        (Some((_, Some(other))), Some(_), true) if other != ma.name => Err(format!(
+            "`{cs_attr}` refers to objects of `{other}`: an export flow writes references to objects of `{}` only",
+            ma.name
+        )),
+        (Some((by, _)), Some(a), true) => Ok(Some(OutRef {
+            mv_attr: a.to_owned(),
+            by,
+        })),
+    }
+}
+
+/// The texts a connector-space reference value holds (each value of a
+/// multi-value, without repeats), and whether it is multi-valued.
+fn keys_of(v: &Value) -> (Vec<String>, bool) {
+    match v {
+        Value::Multi(vs) => {
+            let mut keys: Vec<String> = Vec::with_capacity(vs.len());
+            let mut seen = rustc_hash::FxHashSet::default();
+            for x in vs.iter().filter(|x| !x.is_empty()) {
+                let k = x.to_text();
+                if seen.insert(k.clone()) {
+                    keys.push(k);
+                }
+            }
+            (keys, true)
+        }
+        other if other.is_empty() => (Vec::new(), false),
+        other => (vec![other.to_text()], false),
+    }
+}
+
+/// The metaverse references the connector-space reference `r` of an
+/// object with attributes `attrs` stands for: each anchor names the
+/// object of `r.ma` with that anchor; one that is there and joined gives
+/// its metaverse object; any other is left out and, with `waits`, noted.
+pub(crate) fn resolve_in(
+    txn: &mut dyn StoreTxn,
+    r: &InRef,
+    attrs: &Attributes,
+    waits: Option<&mut Vec<RefWait>>,
+) -> StoreResult<Option<Value>> {
+    let Some(v) = attrs.get(&r.cs_attr) else {
+        return Ok(None);
+    };
+    let (keys, multi) = keys_of(v);
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let found: Vec<CsObject> = match keys.as_slice() {
+        [one] => txn.cs_by_anchor(&r.ma, one)?.into_iter().collect(),
+        many => {
+            let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+            txn.cs_by_anchors(&r.ma, &refs)?
+        }
+    };
+    let joined: FxHashMap<&str, MvId> = found
+        .iter()
+        .filter_map(|x| match x.connection {
+            Connection::Connector { mv_id } if mv_id != 0 => Some((x.anchor.as_str(), mv_id)),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::with_capacity(keys.len());
+    let mut waits = waits;
+    for k in &keys {
+        match joined.get(k.as_str()) {
+            Some(id) => out.push(Value::Reference(*id)),
+            None => {
+                if let Some(w) = waits.as_deref_mut() {
+                    w.push(RefWait {
+                        attr: r.cs_attr.clone(),
+                        ma: r.ma.clone(),
+                        key: k.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(if multi {
+        (!out.is_empty()).then_some(Value::Multi(out))
+    } else {
+        out.pop()
+    })
+}
+
+/// The metaverse objects a reference value refers to.
+pub(crate) fn referred(v: &Value) -> Vec<MvId> {
+    match v {
+        Value::Reference(id) => vec![*id],
+        Value::Multi(vs) => vs
+            .iter()
+            .filter_map(|x| match x {
+                Value::Reference(id) => Some(*id),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn leaving(x: &CsObject) -> bool {
+    x.pending_export
+        .as_ref()
+        .is_some_and(|p| p.kind == ExportKind::Delete)
+}
+
+/// How target `ma` spells a reference to the object `x` is the connector
+/// of: its anchor, or its DN (the one a pending rename gives it).
+fn spelling(x: &CsObject, by: RefBy) -> String {
+    match by {
+        RefBy::Anchor => x.anchor.clone(),
+        RefBy::Dn => x
+            .pending_export
+            .as_ref()
+            .and_then(|p| p.new_dn.clone())
+            .unwrap_or_else(|| x.dn.clone()),
+    }
+}
+
+/// Whether a reference from the connector `referrer` (its id; a new one
+/// gets the greatest) to connector `x` of the same MA may be exported now:
+/// `x` exists in the connected system, or its add is sent before the
+/// referrer's change (an export sends changes in id order). Otherwise the
+/// reference waits for the add to be exported, so that a system that
+/// checks references never receives one to an object it lacks.
+fn sendable(x: &CsObject, referrer: CsId) -> bool {
+    let adding = x
+        .pending_export
+        .as_ref()
+        .is_some_and(|p| matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd));
+    !adding || x.id < referrer
+}
+
+/// What a metaverse reference `value` becomes on target `ma` for its
+/// connector `referrer` (0 for one being provisioned): for each referred
+/// object, its connector's anchor or DN there; one without a connector
+/// there (or whose connector is being deleted, or whose add would be sent
+/// after the referrer's change) is left out and noted in `waits`.
+pub(crate) fn resolve_out(
+    txn: &mut dyn StoreTxn,
+    r: &OutRef,
+    ma: &str,
+    referrer: CsId,
+    value: Option<&Value>,
+    waits: &mut Vec<MvId>,
+) -> StoreResult<Option<Value>> {
+    let referrer = if referrer == 0 { CsId::MAX } else { referrer };
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    let multi = matches!(v, Value::Multi(_));
+    let ids = referred(v);
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let connectors = match ids.as_slice() {
+        [one] => txn.cs_by_mv(*one)?,
+        many => txn.cs_by_mvs(many)?,
+    };
+    // The first connector (lowest id) of each object on the target.
+    let mut spelled: FxHashMap<MvId, String> = FxHashMap::default();
+    for x in &connectors {
+        if x.ma != ma || leaving(x) || !sendable(x, referrer) {
+            continue;
+        }
+        if let Connection::Connector { mv_id } = x.connection {
+            spelled.entry(mv_id).or_insert_with(|| spelling(x, r.by));
+        }
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for id in &ids {
+        match spelled.remove(id) {
+            Some(s) => out.push(Value::String(s)),
+            None => waits.push(*id),
+        }
+    }
+    Ok(if multi {
+        (!out.is_empty()).then_some(Value::Multi(out))
+    } else {
+        out.pop()
+    })
+}

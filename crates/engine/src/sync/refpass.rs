@@ -1,0 +1,191 @@
+//! The end of a sync step when flows copy references: the references that
+//! waited for an object that is now there are worked out again, so that
+//! what a sync gives does not depend on the order it took the objects in
+//! (a report synchronised before its manager gets the manager in the same
+//! step), and a reference waits no longer than the sync that brings its
+//! object. Also: the references to a metaverse object this step deleted go
+//! (its referrers' connectors are synchronised again: their anchors no
+//! longer name a joined object), and the references to one whose connector
+//! was renamed or is leaving are exported again.
+//!
+//! Each round is one transaction: the waits whose object came
+//! (`ref_in_ready`: a connector-space object to synchronise again;
+//! `ref_out_ready`: a metaverse object whose outbound flows run again),
+//! plus the referrers of what the round before deleted, renamed or
+//! deprovisioned. An object is taken at most once per step by the waits
+//! (one whose wait cannot end is not taken again and again).
+
+use super::{Fail, MvWork, Syncer, add_counters};
+use crate::history::StepErrors;
+use crate::rules::MaRules;
+use crate::run::StepCtx;
+use autosync_model::{CsId, ErrorStage, MvId, SyncCounters, Value};
+use autosync_store::{StoreResult, StoreTxn};
+use rustc_hash::FxHashSet;
+
+/// At most this many rounds per step: each round can only come from the
+/// one before (a reference resolved, an object provisioned).
+const ROUNDS: usize = 8;
+
+pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
+    let rules = s.rules;
+    // Outbound rules for a metaverse object alone: every MA is a target.
+    let nobody = MaRules::retired("", usize::MAX);
+    let mut seen_in: FxHashSet<CsId> = FxHashSet::default();
+    let mut seen_out: FxHashSet<MvId> = FxHashSet::default();
+    for _ in 0..ROUNDS {
+        if ctx.cancelled() {
+            break;
+        }
+        let mut txn = ctx.store().begin()?;
+        let mut resync: Vec<CsId> = txn
+            .ref_in_ready()?
+            .into_iter()
+            .filter(|id| seen_in.insert(*id))
+            .collect();
+        let mut refresh: Vec<MvId> = txn
+            .ref_out_ready()?
+            .into_iter()
+            .filter(|id| seen_out.insert(*id))
+            .collect();
+        let deleted = std::mem::take(&mut s.deleted_mvs);
+        let touched = std::mem::take(&mut s.ref_notes.get_mut().touched);
+        for (t, gone) in deleted
+            .iter()
+            .map(|t| (*t, true))
+            .chain(touched.iter().map(|t| (*t, false)))
+        {
+            for (mv_type, attr) in &rules.mv_refs {
+                for r in txn.mv_find(mv_type, attr, &Value::Reference(t))? {
+                    if gone {
+                        for x in txn.cs_by_mv(r)? {
+                            let with_refs = rules
+                                .ma_index
+                                .get(&x.ma)
+                                .and_then(|&i| rules.mas.get(i))
+                                .is_some_and(|m| m.inbound.iter().any(|f| f.reference.is_some()));
+                            if with_refs {
+                                resync.push(x.id);
+                            }
+                        }
+                    }
+                    refresh.push(r);
+                }
+            }
+        }
+        resync.sort_unstable();
+        resync.dedup();
+        refresh.sort_unstable();
+        refresh.dedup();
+        if resync.is_empty() && refresh.is_empty() {
+            break;
+        }
+        tracing::debug!(
+            resync = resync.len(),
+            refresh = refresh.len(),
+            "references worked out again"
+        );
+        for id in resync {
+            s.resync(txn.as_mut(), id)?;
+        }
+        for id in refresh {
+            s.refresh_refs(txn.as_mut(), id, &nobody)?;
+        }
+        s.errors.flush(txn.as_mut())?;
+        crate::crashpoint::crash_point("sync.refs.before-commit");
+        txn.commit()?;
+        crate::crashpoint::crash_point("sync.refs.committed");
+        ctx.renew_leases();
+    }
+    Ok(())
+}
+
+impl<'a> Syncer<'a> {
+    /// A syncer for `ma` that records its errors with this step's.
+    fn sub<'b>(&mut self, ma: &'b MaRules) -> Syncer<'b>
+    where
+        'a: 'b,
+    {
+        let errors = std::mem::replace(
+            &mut self.errors,
+            StepErrors::new(0, 0, "", ErrorStage::Sync),
+        );
+        Syncer::new(self.rules, ma, false, errors)
+    }
+
+    /// Take back what `sub` counted and noted.
+    fn merge(&mut self, mut sub: Syncer<'_>) {
+        add_counters(&mut self.counters, &sub.counters);
+        self.deleted_mvs.append(&mut sub.deleted_mvs);
+        let notes = std::mem::take(sub.ref_notes.get_mut());
+        self.ref_notes.get_mut().touched.extend(notes.touched);
+        self.errors = sub.errors;
+    }
+
+    /// Synchronise connector-space object `id` again (its references).
+    fn resync(&mut self, txn: &mut dyn StoreTxn, id: CsId) -> StoreResult<()> {
+        let rules = self.rules;
+        let found = txn.cs_get(id)?;
+        let ma = found
+            .as_ref()
+            .and_then(|cs| rules.ma_index.get(&cs.ma))
+            .and_then(|&i| rules.mas.get(i));
+        let (Some(cs), Some(ma)) = (found, ma) else {
+            return txn.ref_waits_set(id, &[]);
+        };
+        if cs.connection.mv_id().is_none() {
+            return txn.ref_waits_set(id, &[]);
+        }
+        let anchor = cs.anchor.clone();
+        let mut sub = self.sub(ma);
+        let res = match sub.sync_object(txn, cs) {
+            Ok(work) => sub.apply(txn, work),
+            Err(Fail::Store(e)) => Err(e),
+            Err(Fail::Object { error_type, detail }) => {
+                sub.object_failed(txn, id, &anchor, error_type, detail)
+            }
+        };
+        self.merge(sub);
+        res
+    }
+
+    /// Run the outbound flows of metaverse object `id` again, on every MA.
+    fn refresh_refs(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        id: MvId,
+        nobody: &MaRules,
+    ) -> StoreResult<()> {
+        let Some(obj) = txn.mv_get(id)? else {
+            return txn.ref_out_waits_set(id, "", &[]);
+        };
+        let mut sub = self.sub(nobody);
+        let mut mv = MvWork::existing(obj);
+        let mut inserts = Vec::new();
+        let mut counters = SyncCounters::default();
+        let res = match sub.outbound(
+            txn,
+            &mut mv,
+            None,
+            &mut inserts,
+            &mut counters,
+            (true, false),
+        ) {
+            Ok(_) => {
+                add_counters(&mut sub.counters, &counters);
+                sub.write_out_waits(txn, None)
+                    .and_then(|()| sub.write_mv(txn, mv, inserts))
+            }
+            Err(Fail::Store(e)) => Err(e),
+            Err(Fail::Object { error_type, detail }) => {
+                // No connector-space object to keep it on: the run has it.
+                sub.counters.failures += 1;
+                sub.errors
+                    .push(&format!("metaverse object {id}"), error_type, detail);
+                Ok(())
+            }
+        };
+        self.merge(sub);
+        res
+    }
+}

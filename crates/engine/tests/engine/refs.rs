@@ -1,0 +1,350 @@
+//! Reference attributes: a manager named by an anchor in HR becomes a
+//! reference in the metaverse and the manager's DN (mail) in the
+//! directory; group members named by HR's anchors in another MA. Order
+//! independence, waits that resolve later, cycles, self-references,
+//! deletion and rename of a referred object, same-run provisioning.
+
+use crate::fixture::*;
+use autosync_model::{RunStatus, Value};
+use autosync_store::{CsFilter, Store};
+
+pub const REFS: &str = r#"
+[metaverse.person]
+attributes = ["employeeId", "mail", "manager"]
+references = { manager = "person" }
+
+[metaverse.group]
+attributes = ["groupId", "members"]
+references = { members = "person" }
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "person", anchor = "id", references = { manager_id = "anchor" } }]
+join = [{ mv_type = "person", on = [{ cs = "id", mv = "employeeId" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [
+  { mv_type = "person", mv = "employeeId", from = "id" },
+  { mv_type = "person", mv = "mail", from = "mail" },
+  { mv_type = "person", mv = "manager", from = "manager_id" },
+]
+staging_thresholds = { deletes = "off" }
+
+[[ma]]
+name = "groups"
+connector = { type = "csv", path = "groups.csv", multi_valued = ["members"], multi_value_separator = ";" }
+object_types = [{ name = "group", anchor = "gid", references = { members = { by = "anchor", ma = "hr" } } }]
+join = [{ mv_type = "group", on = [{ cs = "gid", mv = "groupId" }] }]
+projection = [{ mv_type = "group" }]
+import_flows = [
+  { mv_type = "group", mv = "groupId", from = "gid" },
+  { mv_type = "group", mv = "members", from = "members" },
+]
+staging_thresholds = { deletes = "off" }
+
+[[ma]]
+name = "dir"
+connector = { type = "jsonl", path = "dir.jsonl", object_type_column = "kind" }
+object_types = [
+  { name = "account", anchor = "id", dn = "mail", references = { manager = "dn" } },
+  { name = "group", anchor = "id", references = { member = "dn" } },
+]
+deprovisioning = "delete"
+export_deletion_threshold = "off"
+export_flows = [
+  { object_type = "account", mv_type = "person", cs = "mail", from = "mail" },
+  { object_type = "account", mv_type = "person", cs = "manager", from = "manager" },
+  { object_type = "group", mv_type = "group", cs = "member", from = "members" },
+]
+provisioning = [
+  { mv_type = "person", object_type = "account", anchor = "employeeId", dn = "mail" },
+  { mv_type = "group", object_type = "group", anchor = "groupId" },
+]
+"#;
+
+/// A world with these HR rows (`id,mail,manager_id`) and groups
+/// (`gid,members`).
+fn world(hr: &[&str], groups: &[&str]) -> World {
+    let hr = format!("id,mail,manager_id\n{}\n", hr.join("\n"));
+    let groups = format!("gid,members\n{}\n", groups.join("\n"));
+    World::new(
+        REFS,
+        &[("hr.csv", &hr), ("groups.csv", &groups), ("dir.jsonl", "")],
+    )
+}
+
+fn write_hr(w: &World, hr: &[&str]) {
+    w.write(
+        "hr.csv",
+        &format!("id,mail,manager_id\n{}\n", hr.join("\n")),
+    );
+}
+
+fn mv_id(w: &World, ma: &str, anchor: &str) -> i64 {
+    w.cs(ma, anchor)
+        .and_then(|c| c.connection.mv_id())
+        .unwrap_or_else(|| panic!("{ma}/{anchor} is not joined"))
+}
+
+/// The metaverse value of `attr` of HR person `anchor`.
+fn manager_of(w: &World, anchor: &str) -> Option<Value> {
+    w.mv_of("hr", anchor)
+        .and_then(|m| m.get("manager").cloned())
+}
+
+fn sync_hr(w: &World, profile: &str) {
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", profile, RunStatus::Success);
+}
+
+/// Export the directory and confirm it, as the controller would.
+fn export_dir(w: &World) {
+    w.run("dir", "export");
+    w.run("dir", "full-import");
+    w.run("dir", "delta-sync");
+}
+
+/// Directory records by id.
+fn dir(w: &World) -> std::collections::BTreeMap<String, serde_json::Value> {
+    w.read("dir.jsonl")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["id"].as_str().unwrap().to_owned(), v)
+        })
+        .collect()
+}
+
+fn waiting(w: &World, ma: &str) -> u64 {
+    w.store.read().unwrap().ref_waiting_count(ma).unwrap()
+}
+
+#[test]
+fn a_report_synchronised_before_its_manager_gets_the_manager_in_the_same_sync() {
+    // E3 comes first in the file (and in id order), its manager E1 last.
+    let w = world(&["E3,c@x,E1", "E2,b@x,E1", "E1,a@x,"], &[]);
+    sync_hr(&w, "full-sync");
+    let boss = mv_id(&w, "hr", "E1");
+    assert_eq!(manager_of(&w, "E3"), Some(Value::Reference(boss)));
+    assert_eq!(manager_of(&w, "E2"), Some(Value::Reference(boss)));
+    assert_eq!(manager_of(&w, "E1"), None);
+    assert_eq!(waiting(&w, "hr"), 0, "nothing waits once the manager came");
+}
+
+#[test]
+fn a_reference_to_an_object_not_there_waits_and_resolves_in_a_later_delta_sync() {
+    let w = world(&["E3,c@x,E9", "E1,a@x,"], &[]);
+    sync_hr(&w, "full-sync");
+    assert_eq!(manager_of(&w, "E3"), None, "never a guessed value");
+    assert_eq!(waiting(&w, "hr"), 1);
+    let waits = w
+        .store
+        .read()
+        .unwrap()
+        .ref_waits_of(w.cs("hr", "E3").unwrap().id)
+        .unwrap();
+    assert_eq!(waits.len(), 1);
+    assert_eq!(
+        (waits[0].attr.as_str(), waits[0].key.as_str()),
+        ("manager_id", "E9")
+    );
+    // E9 arrives; a delta sync (not a full one) resolves E3's manager.
+    write_hr(&w, &["E3,c@x,E9", "E1,a@x,", "E9,i@x,"]);
+    sync_hr(&w, "delta-sync");
+    assert_eq!(
+        manager_of(&w, "E3"),
+        Some(Value::Reference(mv_id(&w, "hr", "E9")))
+    );
+    assert_eq!(waiting(&w, "hr"), 0);
+}
+
+#[test]
+fn cycles_and_self_references_resolve() {
+    let w = world(&["A,a@x,B", "B,b@x,A", "S,s@x,S"], &[]);
+    sync_hr(&w, "full-sync");
+    assert_eq!(
+        manager_of(&w, "A"),
+        Some(Value::Reference(mv_id(&w, "hr", "B")))
+    );
+    assert_eq!(
+        manager_of(&w, "B"),
+        Some(Value::Reference(mv_id(&w, "hr", "A")))
+    );
+    assert_eq!(
+        manager_of(&w, "S"),
+        Some(Value::Reference(mv_id(&w, "hr", "S")))
+    );
+    assert_eq!(waiting(&w, "hr"), 0);
+    // And they reach the directory as DNs, the self-reference too. A
+    // reference to an object whose add is sent in the same export (or
+    // after the referrer's) follows in the next one.
+    export_dir(&w);
+    assert!(dir(&w)["A"].get("manager").is_none());
+    export_dir(&w);
+    let d = dir(&w);
+    assert_eq!(d["A"]["manager"], "b@x");
+    assert_eq!(d["B"]["manager"], "a@x");
+    assert_eq!(d["S"]["manager"], "s@x");
+}
+
+#[test]
+fn the_directory_gets_the_managers_dn_and_a_manager_change_is_one_value() {
+    let w = world(&["E1,a@x,", "E2,b@x,", "E3,c@x,E1"], &[]);
+    sync_hr(&w, "full-sync");
+    export_dir(&w);
+    assert_eq!(dir(&w)["E3"]["manager"], "a@x");
+    write_hr(&w, &["E1,a@x,", "E2,b@x,", "E3,c@x,E2"]);
+    sync_hr(&w, "delta-sync");
+    let pending = w.cs("dir", "E3").unwrap().pending_export.unwrap();
+    assert_eq!(
+        pending.changes.keys().collect::<Vec<_>>(),
+        vec!["manager"],
+        "only the manager changes: {pending:?}"
+    );
+    assert_eq!(pending.changes["manager"], Some(Value::from("b@x")));
+    export_dir(&w);
+    assert_eq!(dir(&w)["E3"]["manager"], "b@x");
+}
+
+#[test]
+fn a_deleted_manager_is_removed_from_every_reference_and_the_removal_flows_out() {
+    let w = world(&["E1,a@x,", "E3,c@x,E1"], &["G1,E1;E3"]);
+    sync_hr(&w, "full-sync");
+    w.run_ok("groups", "full-import", RunStatus::Success);
+    w.run_ok("groups", "full-sync", RunStatus::Success);
+    export_dir(&w);
+    assert_eq!(dir(&w)["E3"]["manager"], "a@x");
+    assert_eq!(dir(&w)["G1"]["member"], serde_json::json!(["a@x", "c@x"]));
+    // E1 leaves HR: its metaverse object goes, and with it every
+    // reference to it, in the metaverse and in the directory.
+    write_hr(&w, &["E3,c@x,E1"]);
+    sync_hr(&w, "delta-sync");
+    assert!(w.cs("hr", "E1").is_none());
+    assert_eq!(manager_of(&w, "E3"), None);
+    let group = w.mv_of("groups", "G1").unwrap();
+    assert_eq!(
+        group.get("members"),
+        Some(&Value::Multi(vec![Value::Reference(mv_id(&w, "hr", "E3"))]))
+    );
+    export_dir(&w);
+    let d = dir(&w);
+    assert!(!d.contains_key("E1"), "the account is deleted: {d:?}");
+    assert!(d["E3"].get("manager").is_none(), "{:?}", d["E3"]);
+    assert_eq!(d["G1"]["member"], serde_json::json!(["c@x"]));
+    // E3 still names E1 in HR: the reference waits, should E1 come back.
+    assert_eq!(waiting(&w, "hr"), 1);
+}
+
+#[test]
+fn a_renamed_manager_updates_the_references_a_directory_holds_by_dn() {
+    let w = world(&["E1,a@x,", "E3,c@x,E1"], &["G1,E1"]);
+    sync_hr(&w, "full-sync");
+    w.run_ok("groups", "full-import", RunStatus::Success);
+    w.run_ok("groups", "full-sync", RunStatus::Success);
+    export_dir(&w);
+    // E1's mail, the directory's DN, changes: a rename there.
+    write_hr(&w, &["E1,a2@x,", "E3,c@x,E1"]);
+    sync_hr(&w, "delta-sync");
+    let e3 = w.cs("dir", "E3").unwrap().pending_export.unwrap();
+    assert_eq!(e3.changes.get("manager"), Some(&Some(Value::from("a2@x"))));
+    export_dir(&w);
+    let d = dir(&w);
+    assert_eq!(d["E1"]["mail"], "a2@x");
+    assert_eq!(d["E3"]["manager"], "a2@x");
+    assert_eq!(d["G1"]["member"], serde_json::json!(["a2@x"]));
+}
+
+#[test]
+fn group_members_from_another_ma_resolve_in_either_order_of_syncs() {
+    // The groups come first: their members wait for HR's people.
+    let w = world(&["E1,a@x,", "E2,b@x,"], &["G1,E1;E2;E7"]);
+    w.run_ok("groups", "full-import", RunStatus::Success);
+    w.run_ok("groups", "full-sync", RunStatus::Success);
+    assert_eq!(w.mv_of("groups", "G1").unwrap().get("members"), None);
+    assert_eq!(waiting(&w, "groups"), 1);
+    // HR's sync brings them: its end resolves the groups' waits.
+    sync_hr(&w, "full-sync");
+    let members = w.mv_of("groups", "G1").unwrap().get("members").cloned();
+    assert_eq!(
+        members,
+        Some(Value::Multi(vec![
+            Value::Reference(mv_id(&w, "hr", "E1")),
+            Value::Reference(mv_id(&w, "hr", "E2")),
+        ]))
+    );
+    // E7 is still not there.
+    assert_eq!(waiting(&w, "groups"), 1);
+    // The group was provisioned before its members: its add goes first,
+    // the members once their adds are exported.
+    export_dir(&w);
+    export_dir(&w);
+    assert_eq!(dir(&w)["G1"]["member"], serde_json::json!(["a@x", "b@x"]));
+    // One member removed: one value less.
+    w.write("groups.csv", "gid,members\nG1,E2;E7\n");
+    w.run_ok("groups", "full-import", RunStatus::Success);
+    w.run_ok("groups", "delta-sync", RunStatus::Success);
+    export_dir(&w);
+    assert_eq!(dir(&w)["G1"]["member"], serde_json::json!(["b@x"]));
+}
+
+#[test]
+fn a_reference_to_an_object_whose_add_is_not_yet_exported_waits_for_the_add() {
+    // E1's manager E2 is provisioned in the same sync with a greater
+    // connector id: E1's add goes out first, without the manager, and the
+    // manager follows once E2's add is exported and confirmed.
+    let w = world(&["E1,a@x,E2", "E2,b@x,"], &[]);
+    sync_hr(&w, "full-sync");
+    let e1 = w.cs("dir", "E1").unwrap();
+    let e2 = w.cs("dir", "E2").unwrap();
+    assert!(e1.id < e2.id);
+    assert!(
+        !e1.pending_export
+            .as_ref()
+            .unwrap()
+            .changes
+            .contains_key("manager"),
+        "{e1:?}"
+    );
+    w.run("dir", "export");
+    assert!(dir(&w)["E1"].get("manager").is_none());
+    w.run("dir", "full-import");
+    w.run("dir", "delta-sync");
+    assert_eq!(
+        w.cs("dir", "E1").unwrap().pending_export.unwrap().changes["manager"],
+        Some(Value::from("b@x"))
+    );
+    export_dir(&w);
+    assert_eq!(dir(&w)["E1"]["manager"], "b@x");
+    assert_eq!(w.cs_all("dir", CsFilter::PendingExport).len(), 0);
+}
+
+#[test]
+fn a_manager_without_a_connector_in_the_target_is_left_out_not_guessed() {
+    // Only active people get accounts: E1 has none, so E3's manager is
+    // left out of the directory until E1 gets one.
+    let config = REFS.replace(
+        r#"{ mv_type = "person", object_type = "account", anchor = "employeeId", dn = "mail" }"#,
+        r#"{ mv_type = "person", object_type = "account", condition = "mail != 'a@x'", anchor = "employeeId", dn = "mail" }"#,
+    );
+    let w = World::new(
+        &config,
+        &[
+            ("hr.csv", "id,mail,manager_id\nE1,a@x,\nE3,c@x,E1\n"),
+            ("groups.csv", "gid,members\n"),
+            ("dir.jsonl", ""),
+        ],
+    );
+    sync_hr(&w, "full-sync");
+    export_dir(&w);
+    let d = dir(&w);
+    assert!(!d.contains_key("E1"));
+    assert!(d["E3"].get("manager").is_none(), "{:?}", d["E3"]);
+    // E1's mail changes: now in scope, provisioned, and E3's manager
+    // follows in the same sync.
+    write_hr(&w, &["E1,a1@x,", "E3,c@x,E1"]);
+    sync_hr(&w, "delta-sync");
+    export_dir(&w);
+    export_dir(&w);
+    assert_eq!(dir(&w)["E3"]["manager"], "a1@x");
+}
