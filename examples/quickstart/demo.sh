@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Runs the quickstart end to end: import the HR file, synchronise, export to
-# the application database and the directory file, confirm the exports, and
-# show what happened.
+# Runs the quickstart end to end: import the HR and groups files,
+# synchronise, export to the application database and the directory file,
+# confirm the exports, and show what happened.
 #
 #   demo.sh [--fresh] [DIR]
 #
 # It never writes inside examples/. It works on a copy of the example (its
-# autosync.toml and data/hr.csv), the working copy, in DIR (default:
+# autosync.toml, data/hr.csv and data/groups.csv), the working copy, in DIR (default:
 # target/quickstart of this repository, which git ignores). A working copy
 # that exists already is reused: edit DIR/data/hr.csv, run this again, and
 # only the difference flows. --fresh replaces the working copy with the
@@ -66,6 +66,7 @@ else
   mkdir -p "$dir/data"
   cp "$here/autosync.toml" "$dir/autosync.toml"
   cp "$here/data/hr.csv" "$dir/data/hr.csv"
+  cp "$here/data/groups.csv" "$dir/data/groups.csv"
   echo "made a working copy of the example in $dir"
 fi
 echo
@@ -86,35 +87,32 @@ else
   echo >&2
 fi
 
-run() {
-  echo "\$ autosync run-profile $1 $2"
-  "$bin" -c "$cfg" run-profile "$1" "$2" --no-progress || {
-    code=$?
-    # 1 = completed with per-object errors: shown above, carry on.
-    [ "$code" -eq 1 ] || exit "$code"
-  }
-  echo
-}
-
 "$bin" -c "$cfg" check
 echo
-run hr full-import
-run hr full-sync
-run app export
-run directory export
-run app full-import
-run directory full-import
-run app delta-sync
-run directory delta-sync
+# The service, until nothing is left to do (--once): it imports what changed
+# (both files at first), synchronises, exports to each target and confirms,
+# as often as references and provisioning need. Its log goes to a file.
+log="$dir/state/run.log"
+mkdir -p "$dir/state"
+echo "\$ autosync run --once   (log: $log)"
+"$bin" -c "$cfg" run --once 2>"$log" || {
+  code=$?
+  # 1 = completed with per-object errors: the history shows them.
+  [ "$code" -eq 1 ] || { tail -20 "$log" >&2; exit "$code"; }
+}
+echo
 
 echo "\$ autosync history"
-"$bin" -c "$cfg" history --limit 8
+"$bin" -c "$cfg" history --limit 16
 echo
+accounts="$(grep -c '"kind":"account"' "$dir/data/directory.jsonl" || true)"
+groups="$(grep -c '"kind":"group"' "$dir/data/directory.jsonl" || true)"
 echo "working copy:         $dir"
-echo "application database: $dir/data/app.db (table users)"
-echo "directory file:       $dir/data/directory.jsonl ($(wc -l < "$dir/data/directory.jsonl") accounts)"
+echo "application database: $dir/data/app.db (tables users and groups)"
+echo "directory file:       $dir/data/directory.jsonl ($accounts accounts, $groups groups)"
 echo
-echo "Try: edit $dir/data/hr.csv (change a title, set a status to terminated)"
-echo "and run this again: only the difference flows. Or keep the targets in step"
-echo "as you edit, with the service:"
+echo "Try: edit $dir/data/hr.csv (change a title or a manager_id, set a status"
+echo "to terminated) or $dir/data/groups.csv (a group's members), and run this"
+echo "again: only the difference flows. Or keep the targets in step as you"
+echo "edit, with the service:"
 echo "  $shown run -c $cfg"

@@ -236,6 +236,10 @@ pub struct CsFilterArgs {
     /// are no object (a new row the import could not read).
     #[arg(long)]
     pub errors: bool,
+    /// Only objects with a reference that waits for the object it names
+    /// (not there yet, or not joined), each with what it waits for.
+    #[arg(long)]
+    pub unresolved: bool,
 }
 
 #[derive(Debug, Args)]

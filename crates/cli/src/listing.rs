@@ -128,8 +128,19 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
     };
     let mut read = store.read()?;
     let counts = read.cs_counts(ma)?;
+    let unresolved = read.ref_waiting_count(ma)?;
     let lookup = a.anchor.is_some() || a.dn.is_some();
-    let (objects, page) = if let Some(anchor) = &a.anchor {
+    let (objects, page) = if a.filter.unresolved {
+        // Few objects wait: their ids are read up to the page's end.
+        let end = a.offset.saturating_add(a.limit).saturating_add(1);
+        let ids = read.ref_waiting_page(ma, 0, end)?;
+        let mut found = Vec::new();
+        for id in ids.into_iter().skip(a.offset) {
+            found.extend(read.cs_get(id)?);
+        }
+        let page = Page::cut(&mut found, a.offset, a.limit, Some(unresolved));
+        (found, page)
+    } else if let Some(anchor) = &a.anchor {
         let mut found: Vec<CsObject> = read.cs_by_anchor(ma, anchor)?.into_iter().collect();
         let page = Page::cut(&mut found, 0, usize::MAX, None);
         (found, page)
@@ -150,20 +161,57 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
         Vec::new()
     };
     records.truncate(a.limit);
+    // What each listed object's references wait for (`--unresolved`).
+    let mut waits = Vec::new();
+    if a.filter.unresolved {
+        for o in &objects {
+            waits.push(read.ref_waits_of(o.id)?);
+        }
+    }
     if a.json {
         // The objects, then the record errors (`anchor`, `location`,
         // `error`: the keys they share with objects, plus `location`).
+        // With `--unresolved`, each object has its `unresolved` references.
         #[derive(serde::Serialize)]
         #[serde(untagged)]
         enum Listed<'a> {
             Object(&'a CsObject),
+            Waiting {
+                #[serde(flatten)]
+                object: &'a CsObject,
+                unresolved: Vec<WaitJson<'a>>,
+            },
             Record(&'a autosync_engine::RecordError),
         }
-        let all: Vec<Listed<'_>> = objects
-            .iter()
-            .map(Listed::Object)
-            .chain(records.iter().map(Listed::Record))
-            .collect();
+        #[derive(serde::Serialize)]
+        struct WaitJson<'a> {
+            attribute: &'a str,
+            ma: &'a str,
+            anchor: &'a str,
+        }
+        let all: Vec<Listed<'_>> = if a.filter.unresolved {
+            objects
+                .iter()
+                .zip(&waits)
+                .map(|(object, w)| Listed::Waiting {
+                    object,
+                    unresolved: w
+                        .iter()
+                        .map(|w| WaitJson {
+                            attribute: &w.attr,
+                            ma: &w.ma,
+                            anchor: &w.key,
+                        })
+                        .collect(),
+                })
+                .collect()
+        } else {
+            objects
+                .iter()
+                .map(Listed::Object)
+                .chain(records.iter().map(Listed::Record))
+                .collect()
+        };
         outln!(
             "{}",
             serde_json::to_string_pretty(&all).context("cannot encode connector space objects")?
@@ -178,7 +226,7 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
         );
         return Ok(Code::Ok);
     }
-    let text = render::cs(ma, &objects, &counts);
+    let text = render::cs(ma, &objects, &counts, unresolved);
     let no_records = filter != CsFilter::Errors || records.is_empty();
     if objects.is_empty() && a.offset > 0 {
         // Past the end: the counts, not an empty table.
@@ -193,6 +241,9 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
     out!("{}", page.footer("objects"));
     if filter == CsFilter::Errors {
         out!("{}", render::record_errors(&records));
+    }
+    if a.filter.unresolved {
+        out!("{}", render::unresolved(&objects, &waits));
     }
     Ok(Code::Ok)
 }

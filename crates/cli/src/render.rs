@@ -183,6 +183,7 @@ pub fn counters(c: &StepCounters) -> Vec<(String, u64)> {
             v.push(("renames".into(), e.renames));
             v.push(("deletes".into(), e.deletes));
             v.push(("delete-adds".into(), e.delete_adds));
+            v.push(("references-ready".into(), e.references_ready));
             v.push(("failures".into(), e.failures));
         }
     }
@@ -365,9 +366,9 @@ fn attr_text(v: &Value) -> String {
 }
 
 /// `autosync cs`.
-pub fn cs(ma: &str, objects: &[CsObject], counts: &CsCounts) -> String {
+pub fn cs(ma: &str, objects: &[CsObject], counts: &CsCounts, unresolved: u64) -> String {
     let mut out = String::new();
-    let _ = writeln!(
+    let _ = write!(
         out,
         "{ma}: {} objects, {} pending import, {} pending export, {} unconfirmed export, {} with errors",
         counts.total,
@@ -376,6 +377,10 @@ pub fn cs(ma: &str, objects: &[CsObject], counts: &CsCounts) -> String {
         counts.unconfirmed_export,
         counts.errors
     );
+    if unresolved > 0 {
+        let _ = write!(out, ", {unresolved} with unresolved references");
+    }
+    out.push('\n');
     let mut rows = vec![vec![
         "ANCHOR".to_owned(),
         "DN".into(),
@@ -414,6 +419,28 @@ pub fn cs(ma: &str, objects: &[CsObject], counts: &CsCounts) -> String {
     }
     out.push_str(&table(&rows));
     out
+}
+
+/// `autosync cs --unresolved`: what each object's references wait for.
+pub fn unresolved(objects: &[CsObject], waits: &[Vec<autosync_store::RefWait>]) -> String {
+    let mut rows = vec![vec![
+        "ANCHOR".to_owned(),
+        "ATTRIBUTE".into(),
+        "WAITS FOR".into(),
+    ]];
+    for (o, w) in objects.iter().zip(waits) {
+        for w in w {
+            rows.push(vec![
+                o.anchor.clone(),
+                w.attr.clone(),
+                format!("{}/{} (not there, or not joined)", w.ma, w.key),
+            ]);
+        }
+    }
+    if rows.len() == 1 {
+        return String::new();
+    }
+    format!("\n{}", table(&rows))
 }
 
 fn kebab<T: serde::Serialize>(v: &T) -> String {

@@ -5,7 +5,7 @@
 use autosync_model::{ExportCounters, ImportCounters, OutboundCounters};
 
 /// `1 add`, `2 adds`.
-fn count(n: u64, one: &str, many: &str) -> String {
+pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
     if n == 1 {
         format!("1 {one}")
     } else {
@@ -114,5 +114,6 @@ pub fn add_export(a: &mut ExportCounters, b: &ExportCounters) {
     a.renames += b.renames;
     a.deletes += b.deletes;
     a.delete_adds += b.delete_adds;
+    a.references_ready += b.references_ready;
     a.failures += b.failures;
 }

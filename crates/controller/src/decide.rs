@@ -165,6 +165,8 @@ struct Needs {
     /// By target MA.
     exports: BTreeMap<String, OutboundCounters>,
     confirming_import: Option<ExportCounters>,
+    /// References that waited for objects an export added.
+    references_ready: u64,
 }
 
 /// A step that ran to its end (with or without object errors) covers the
@@ -211,6 +213,7 @@ fn needs_of(finished: &RunRecord, profile_steps: &[StepType]) -> Needs {
                     needs.confirming_import.get_or_insert_with(Default::default),
                     c,
                 );
+                needs.references_ready += c.references_ready;
             }
             _ => {}
         }
@@ -254,6 +257,21 @@ pub fn decide(finished: &RunRecord, profile_steps: &[StepType], view: &Controlle
         }
         let because = because::outbound(target, c);
         decision.follow_up(view, target, FollowUpKind::Export, because, origin, &chain);
+    }
+    if needs.references_ready > 0 {
+        // A sync's end exports the references that waited for the adds.
+        let because = format!(
+            "{} waited for objects this export added",
+            because::count(needs.references_ready, "reference", "references")
+        );
+        decision.follow_up(
+            view,
+            &finished.ma,
+            FollowUpKind::DeltaSync,
+            because,
+            origin,
+            &chain,
+        );
     }
     if let Some(c) = &needs.confirming_import {
         let because = because::exported(c);

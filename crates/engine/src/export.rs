@@ -53,6 +53,9 @@ pub(crate) fn run(ctx: &StepCtx<'_>) -> StoreResult<StepOutcome> {
         processed: 0,
     };
     let stop = exp.export()?;
+    if ctx.engine.rules.has_refs && exp.counters.adds + exp.counters.delete_adds > 0 {
+        exp.counters.references_ready = ctx.store().read()?.ref_out_sendable_count(&ctx.ma.name)?;
+    }
     let (status, message) = match stop {
         Some((s, m)) => (s, Some(m)),
         None => (

@@ -34,6 +34,9 @@ pub(crate) struct OutRef {
     pub mv_attr: String,
     /// How the target spells a reference.
     pub by: RefBy,
+    /// The MA whose connectors the references name, when not the target
+    /// itself (a table of groups naming the users of another table).
+    pub ma: Option<String>,
 }
 
 /// Whether `attr` is a reference of metaverse type `mv_type` (of any type
@@ -170,13 +173,10 @@ pub(crate) fn compile_out(
         (Some(_), Some(a), false) => Err(format!(
             "`{cs_attr}` is a reference and `{a}` is not: declare `{a}` under `references` of its metaverse type"
         )),
-        (Some((_, Some(other))), Some(_), true) if other != ma.name => Err(format!(
-            "`{cs_attr}` refers to objects of `{other}`: an export flow writes references to objects of `{}` only",
-            ma.name
-        )),
-        (Some((by, _)), Some(a), true) => Ok(Some(OutRef {
+        (Some((by, other)), Some(a), true) => Ok(Some(OutRef {
             mv_attr: a.to_owned(),
             by,
+            ma: other.filter(|o| *o != ma.name),
         })),
     }
 }
@@ -305,18 +305,24 @@ fn sendable(x: &CsObject, referrer: CsId) -> bool {
 
 /// What a metaverse reference `value` becomes on target `ma` for its
 /// connector `referrer` (0 for one being provisioned): for each referred
-/// object, its connector's anchor or DN there; one without a connector
-/// there (or whose connector is being deleted, or whose add would be sent
-/// after the referrer's change) is left out and noted in `waits`.
+/// object, its connector's anchor or DN there (or on the MA the reference
+/// names); one without a connector there (or whose connector is being
+/// deleted, or whose add would be sent after the referrer's change: on
+/// another MA, any add not yet sent) is left out and noted in `waits`.
 pub(crate) fn resolve_out(
     txn: &mut dyn StoreTxn,
     r: &OutRef,
     ma: &str,
     referrer: CsId,
     value: Option<&Value>,
-    waits: &mut Vec<MvId>,
+    waits: &mut Vec<(MvId, String)>,
 ) -> StoreResult<Option<Value>> {
     let referrer = if referrer == 0 { CsId::MAX } else { referrer };
+    // Another MA's export runs apart: its adds are sent when they are.
+    let (ma, referrer) = match &r.ma {
+        Some(other) => (other.as_str(), CsId::MIN),
+        None => (ma, referrer),
+    };
     let Some(v) = value else {
         return Ok(None);
     };
@@ -343,7 +349,7 @@ pub(crate) fn resolve_out(
     for id in &ids {
         match spelled.remove(id) {
             Some(s) => out.push(Value::String(s)),
-            None => waits.push(*id),
+            None => waits.push((*id, ma.to_owned())),
         }
     }
     Ok(if multi {

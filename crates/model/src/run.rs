@@ -215,6 +215,14 @@ pub struct ExportCounters {
     pub deletes: u64,
     pub delete_adds: u64,
     pub failures: u64,
+    /// References that waited for an object this export added (see the
+    /// engine's `refs`): they can be exported now, after a sync.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub references_ready: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ExportCounters {

@@ -403,6 +403,14 @@ pub trait StoreRead {
     /// The metaverse objects with a reference that waits for a connector on
     /// a target MA that the referred object now has, in id order.
     fn ref_out_ready(&mut self) -> StoreResult<Vec<MvId>>;
+    /// How many metaverse objects have a reference that waits for a
+    /// connector on `via` that is there with nothing left to export (its
+    /// add was sent).
+    fn ref_out_sendable_count(&mut self, via: &str) -> StoreResult<u64>;
+    /// The metaverse objects whose referrers are to be worked out again,
+    /// each with whether it was deleted, in id order (see
+    /// [`StoreTxn::ref_touched_add`]).
+    fn ref_touched(&mut self) -> StoreResult<Vec<(MvId, bool)>>;
 }
 
 /// Writes, all or nothing.
@@ -452,10 +460,22 @@ pub trait StoreTxn: StoreRead {
     /// Replace the waiting references of connector-space object `cs_id`
     /// (none: it has none).
     fn ref_waits_set(&mut self, cs_id: CsId, waits: &[RefWait]) -> StoreResult<()>;
-    /// Replace the references of metaverse object `mv_id` that wait for a
-    /// connector on target MA `ma`: the referred metaverse objects without
-    /// one there (`ma` empty: on every MA, as when the object is deleted).
-    fn ref_out_waits_set(&mut self, mv_id: MvId, ma: &str, targets: &[MvId]) -> StoreResult<()>;
+    /// Replace the references of metaverse object `mv_id` that wait on
+    /// target MA `ma` (`ma` empty: on every MA, as when the object is
+    /// deleted): each referred metaverse object and the MA it waits for a
+    /// connector on (the target itself, or the MA the reference names).
+    fn ref_out_waits_set(
+        &mut self,
+        mv_id: MvId,
+        ma: &str,
+        targets: &[(MvId, String)],
+    ) -> StoreResult<()>;
+
+    /// Note metaverse objects whose referrers are to be worked out again
+    /// (`true`: it was deleted; a deletion noted stays noted).
+    fn ref_touched_add(&mut self, touched: &[(MvId, bool)]) -> StoreResult<()>;
+    /// Forget these noted objects (their referrers were worked out).
+    fn ref_touched_clear(&mut self, ids: &[MvId]) -> StoreResult<()>;
 
     /// Make every write so far durable and go on in a new transaction
     /// (this same object): if anything later fails or the transaction is

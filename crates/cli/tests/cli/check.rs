@@ -6,7 +6,7 @@
 
 use super::support::*;
 
-const TITLE: &str = r#"{ mv = "title", from = "title" }"#;
+const TITLE: &str = r#"{ mv_type = "person", mv = "title", from = "title" }"#;
 const CONDITION: &str =
     r#"condition = "status == 'active'", anchor = "employeeId", dn = "accountName""#;
 
@@ -40,7 +40,10 @@ fn stderr_of_check(w: &Workdir) -> String {
 
 #[test]
 fn check_should_reject_an_import_flow_reading_a_column_the_hr_file_lacks() {
-    let w = quickstart_with(TITLE, r#"{ mv = "title", from = "titel" }"#);
+    let w = quickstart_with(
+        TITLE,
+        r#"{ mv_type = "person", mv = "title", from = "titel" }"#,
+    );
     let err = stderr_of_check(&w);
     let (line, column) = position(&w, r#""titel""#);
     let expected = format!(
@@ -64,7 +67,10 @@ fn check_should_reject_a_provisioning_condition_naming_an_undeclared_attribute()
 
 #[test]
 fn check_json_should_carry_the_errors_and_exit_2() {
-    let w = quickstart_with(TITLE, r#"{ mv = "title", from = "titel" }"#);
+    let w = quickstart_with(
+        TITLE,
+        r#"{ mv_type = "person", mv = "title", from = "titel" }"#,
+    );
     let out = w.run(&["check", "--json"]);
     assert_eq!(out.status.code(), Some(2));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -58,7 +58,7 @@ const REPLAYING_POINTS: [&str; 2] = ["export.batch.applied", "export.record.befo
 const IMPORT_BATCH: &str = "batch_size = 100";
 
 fn prepare() -> Workdir {
-    let w = Workdir::quickstart();
+    let w = Workdir::quickstart_with_groups();
     let conn = rusqlite::Connection::open(w.path().join("data/app.db")).unwrap();
     conn.execute_batch(&state::users_ddl()).unwrap();
     w.edit("autosync.toml", |text| {
@@ -99,37 +99,88 @@ fn change_hr(w: &Workdir, round: usize) {
             lines.push(f.join(","));
         }
         for n in 0..6 {
+            // A new hire managed by the first person of the file.
             lines.push(format!(
-                "N{round}{n:03},New,Hire{round}x{n},new.hire{round}x{n}@example.com,Engineering,Engineer,,active"
+                "N{round}{n:03},New,Hire{round}x{n},new.hire{round}x{n}@example.com,Engineering,Engineer,E10001,active"
             ));
+        }
+        lines.join("\n") + "\n"
+    });
+    // Each group loses its first member and gains a new hire.
+    w.edit("data/groups.csv", |text| {
+        let mut lines: Vec<String> = Vec::new();
+        for (i, l) in text.lines().enumerate() {
+            if i == 0 {
+                lines.push(l.to_owned());
+                continue;
+            }
+            let f: Vec<&str> = l.splitn(3, ',').collect();
+            let mut members: Vec<String> = f[2].split(';').skip(1).map(str::to_owned).collect();
+            members.push(format!("N{round}{:03}", i % 6));
+            lines.push(format!("{},{},{}", f[0], f[1], members.join(";")));
         }
         lines.join("\n") + "\n"
     });
 }
 
+/// The quickstart's full cycle with its groups, twice over the exports (a
+/// reference to an object added by the same export follows in the next).
+const FULL_CYCLE: [(&str, &str); 19] = [
+    ("hr", "full-import"),
+    ("groups", "full-import"),
+    ("hr", "full-sync"),
+    ("groups", "full-sync"),
+    ("app", "export"),
+    ("app-groups", "export"),
+    ("directory", "export"),
+    ("app", "full-import"),
+    ("app-groups", "full-import"),
+    ("directory", "full-import"),
+    ("app", "delta-sync"),
+    ("app-groups", "delta-sync"),
+    ("directory", "delta-sync"),
+    ("app", "export"),
+    ("app-groups", "export"),
+    ("directory", "export"),
+    ("app", "full-import"),
+    ("app-groups", "full-import"),
+    ("directory", "full-import"),
+];
+
 /// The quickstart's cycle with delta steps: the HR file compared with the
 /// connector space (its watermark skips an unchanged file, so a watermark
 /// saved ahead of its staged changes would lose them), a delta sync of the
 /// pending imports only, and delta confirming imports.
-const DELTA_CYCLE: [(&str, &str); 8] = [
+const DELTA_CYCLE: [(&str, &str); 19] = [
     ("hr", "delta-import"),
+    ("groups", "delta-import"),
     ("hr", "delta-sync"),
+    ("groups", "delta-sync"),
     ("app", "export"),
+    ("app-groups", "export"),
     ("directory", "export"),
     ("app", "delta-import"),
+    ("app-groups", "delta-import"),
     ("directory", "delta-import"),
     ("app", "delta-sync"),
+    ("app-groups", "delta-sync"),
     ("directory", "delta-sync"),
+    ("app", "export"),
+    ("app-groups", "export"),
+    ("directory", "export"),
+    ("app", "delta-import"),
+    ("app-groups", "delta-import"),
+    ("directory", "delta-import"),
 ];
 
 /// The runs of the scenario: a full cycle, a change, a delta cycle, a
 /// change, a full cycle, a delta cycle.
 fn commands() -> Vec<(&'static str, &'static str)> {
-    let mut v = CYCLE.to_vec();
+    let mut v = FULL_CYCLE.to_vec();
     v.push(("--change--", ""));
     v.extend(DELTA_CYCLE);
     v.push(("--change--", ""));
-    v.extend(CYCLE);
+    v.extend(FULL_CYCLE);
     v.extend(DELTA_CYCLE);
     v
 }

@@ -202,10 +202,9 @@ fn the_quickstart_demo_script_should_work_on_a_reused_copy_and_never_write_in_th
     let first = demo(&[&w]);
     for shown in [
         "made a working copy of the example in",
-        "$ autosync run-profile hr full-import",
-        "$ autosync run-profile app export",
+        "$ autosync run --once",
         "$ autosync history",
-        "accounts)",
+        "accounts, 7 groups)",
         "working copy:",
     ] {
         assert!(first.contains(shown), "{shown:?} not shown:\n{first}");
@@ -225,8 +224,25 @@ fn the_quickstart_demo_script_should_work_on_a_reused_copy_and_never_write_in_th
         "demo.sh wrote in examples/"
     );
 
-    // An edit of the working copy: one title changed, one person leaves.
-    let (changed, leaver) = (active[0].clone(), active[1].clone());
+    // Every group reached both targets, with its members.
+    let groups: Vec<serde_json::Value> = directory_groups(&w);
+    assert_eq!(groups.len(), 7);
+    assert!(
+        groups
+            .iter()
+            .all(|g| g["member"].as_array().is_some_and(|m| !m.is_empty()))
+    );
+
+    // An edit of the working copy: one title changed, one person leaves
+    // (one who manages nobody: then only their group changes besides).
+    let text = std::fs::read_to_string(w.join("data/hr.csv")).unwrap();
+    let managers: Vec<&str> = text.lines().filter_map(|l| l.split(',').nth(6)).collect();
+    let changed = active[0].clone();
+    let leaver = active[1..]
+        .iter()
+        .find(|a| !managers.contains(&a.as_str()))
+        .unwrap()
+        .clone();
     let hr = w.join("data/hr.csv");
     let text = std::fs::read_to_string(&hr).unwrap();
     let edited: Vec<String> = text
@@ -246,19 +262,22 @@ fn the_quickstart_demo_script_should_work_on_a_reused_copy_and_never_write_in_th
     let second = demo(&[&w]);
     assert!(second.contains("reusing the working copy in"), "{second}");
     // Only the difference flowed: two people staged as updated, one
-    // account updated and one deleted in each target.
-    let staged = last_counters(&w, "hr", "full-import");
+    // account updated and one deleted in each target, and the leaver's
+    // group updated (one member less).
+    let staged = last_counters(&w, "hr", "delta-import");
     assert_eq!(staged["stage-update"], 2, "{staged}");
     assert_eq!(
         staged.get("stage-add").map_or(0, |n| n.as_u64().unwrap()),
         0
     );
-    for target in ["app", "directory"] {
+    for (target, updates) in [("app", 1), ("directory", 2)] {
         let exported = last_counters(&w, target, "export");
-        assert_eq!(exported["updates"], 1, "{target}: {exported}");
+        assert_eq!(exported["updates"], updates, "{target}: {exported}");
         assert_eq!(exported["deletes"], 1, "{target}: {exported}");
         assert_eq!(exported.get("adds").map_or(0, |n| n.as_u64().unwrap()), 0);
     }
+    let groups = last_counters(&w, "app-groups", "export");
+    assert_eq!(groups["updates"], 1, "{groups}");
     let users = app_users(&w);
     assert_eq!(users.len(), active.len() - 1);
     assert!(users.iter().all(|u| u.0 != leaver));

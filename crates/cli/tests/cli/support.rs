@@ -17,8 +17,17 @@ pub struct Workdir {
 }
 
 impl Workdir {
-    /// Copy the quickstart (config and data, not its state) into a temp dir.
+    /// Copy the quickstart (config and data, not its state) into a temp
+    /// dir, without its groups ([`without_groups`]).
     pub fn quickstart() -> Workdir {
+        let w = Self::quickstart_with_groups();
+        let _ = std::fs::remove_file(w.path().join("data/groups.csv"));
+        w.edit("autosync.toml", |text| without_groups(&text));
+        w
+    }
+
+    /// Copy the whole quickstart (config and data, not its state).
+    pub fn quickstart_with_groups() -> Workdir {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&quickstart_dir(), dir.path());
         let _ = std::fs::remove_dir_all(dir.path().join("state"));
@@ -92,6 +101,31 @@ impl Workdir {
     }
 }
 
+/// The quickstart's configuration without its groups (the `groups`
+/// source and the `app-groups` target, cut at their section comments):
+/// the people alone, which is what most tests need.
+pub fn without_groups(config: &str) -> String {
+    let cut = |text: &str, from: &str, to: &str| -> String {
+        let a = text
+            .find(from)
+            .unwrap_or_else(|| panic!("the quickstart has no `{from}`"));
+        let b = text
+            .find(to)
+            .unwrap_or_else(|| panic!("the quickstart has no `{to}`"));
+        format!("{}{}", &text[..a], &text[b..])
+    };
+    let text = cut(
+        config,
+        "# --- Source: groups",
+        "# --- Target: the application's user table",
+    );
+    cut(
+        &text,
+        "# --- Target: the application's group table",
+        "# --- Target: the directory",
+    )
+}
+
 /// The quickstart's full cycle, in order.
 pub const CYCLE: [(&str, &str); 8] = [
     ("hr", "full-import"),
@@ -129,11 +163,21 @@ pub fn app_users(dir: &Path) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// The directory file's objects, by line.
+/// The directory file's accounts, by line.
 pub fn directory(dir: &Path) -> Vec<serde_json::Value> {
+    directory_of_kind(dir, "account")
+}
+
+/// The directory file's groups, by line.
+pub fn directory_groups(dir: &Path) -> Vec<serde_json::Value> {
+    directory_of_kind(dir, "group")
+}
+
+fn directory_of_kind(dir: &Path, kind: &str) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(dir.join("data/directory.jsonl")).unwrap_or_default();
     text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|o| o["kind"] == kind)
         .collect()
 }
 

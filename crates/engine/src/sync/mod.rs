@@ -92,7 +92,7 @@ pub(crate) struct RefNotes {
     /// Per referring metaverse object (0: the one projected by the object
     /// being synchronised) and target MA: the referred objects without a
     /// connector there.
-    pub out_waits: Vec<(MvId, String, Vec<MvId>)>,
+    pub out_waits: Vec<(MvId, String, Vec<(MvId, String)>)>,
     /// Metaverse objects whose connector on some MA was renamed or is
     /// leaving: the references to them are worked out again.
     pub touched: rustc_hash::FxHashSet<MvId>,
@@ -125,8 +125,6 @@ pub(crate) struct Syncer<'a> {
     pub in_refs: bool,
     /// What outbound rules noted about references (see [`RefNotes`]).
     pub ref_notes: std::cell::RefCell<RefNotes>,
-    /// Metaverse objects this step deleted: the references to them go.
-    pub deleted_mvs: Vec<MvId>,
 }
 
 /// When this many objects in a row fail in rules expressions or scripts
@@ -355,7 +353,6 @@ impl<'a> Syncer<'a> {
             spare_counters: SyncCounters::default(),
             in_refs: ma.inbound.iter().any(|f| f.reference.is_some()),
             ref_notes: Default::default(),
-            deleted_mvs: Vec::new(),
         }
     }
 
@@ -495,6 +492,7 @@ impl<'a> Syncer<'a> {
         }
         let new_id = mv.as_ref().filter(|m| m.is_new).map(|m| m.obj.id);
         self.write_out_waits(txn, new_id)?;
+        self.write_touched(txn)?;
         if w.source_delete {
             txn.cs_delete(w.source.id)?;
         } else if source_dirty {
@@ -529,8 +527,10 @@ impl<'a> Syncer<'a> {
             txn.mv_delete(mv.obj.id)?;
             self.mv_cache.remove(&mv.obj.id);
             if self.rules.has_refs {
+                // The references to it go (at the end of the step, or of
+                // the next one should this process die first).
                 txn.ref_out_waits_set(mv.obj.id, "", &[])?;
-                self.deleted_mvs.push(mv.obj.id);
+                txn.ref_touched_add(&[(mv.obj.id, true)])?;
             }
         } else if !mv.is_new {
             if let Some(cached) = self.mv_cache.get_mut(&mv.obj.id) {
@@ -563,6 +563,19 @@ impl Syncer<'_> {
             txn.ref_out_waits_set(id, &ma, &targets)?;
         }
         Ok(())
+    }
+
+    /// Note in the store the objects the last object's work renamed or
+    /// deprovisioned connectors of (with its batch: nothing is lost to a
+    /// crash before the end of the step).
+    pub(crate) fn write_touched(&mut self, txn: &mut dyn StoreTxn) -> StoreResult<()> {
+        let touched = std::mem::take(&mut self.ref_notes.get_mut().touched);
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let mut noted: Vec<(MvId, bool)> = touched.into_iter().map(|id| (id, false)).collect();
+        noted.sort_unstable();
+        txn.ref_touched_add(&noted)
     }
 }
 

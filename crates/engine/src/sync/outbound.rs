@@ -51,6 +51,37 @@ fn effective<'a>(x: &'a CsObject, attr: &str) -> Option<&'a Value> {
     x.hologram.get(attr)
 }
 
+/// What the connected system holds for `attr` once the exports already
+/// sent are confirmed (the pending export left out).
+fn confirmed<'a>(x: &'a CsObject, attr: &str) -> Option<&'a Value> {
+    if let Some(u) = &x.unconfirmed_export
+        && let Some(c) = u.changes.get(attr)
+    {
+        return c.as_ref();
+    }
+    x.hologram.get(attr)
+}
+
+/// Whether the pending export is an update (or rename) that changes `attr`.
+fn pending_update_of(x: &CsObject, attr: &str) -> bool {
+    x.pending_export.as_ref().is_some_and(|p| {
+        matches!(p.kind, ExportKind::Update | ExportKind::Rename) && p.changes.contains_key(attr)
+    })
+}
+
+/// Drop the pending changes of `attrs` (an update left with nothing to
+/// send goes).
+fn drop_changes(x: &mut CsObject, attrs: &[String]) {
+    if let Some(p) = &mut x.pending_export {
+        for a in attrs {
+            p.changes.remove(a);
+        }
+        if p.kind == ExportKind::Update && p.changes.is_empty() && p.new_dn.is_none() {
+            x.pending_export = None;
+        }
+    }
+}
+
 fn stage_changes(x: &mut CsObject, changes: AttrChanges) {
     match &mut x.pending_export {
         Some(p) if matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd) => {
@@ -327,7 +358,8 @@ impl Syncer<'_> {
         }
         let view = MvView(&mv.attributes);
         let mut changes = AttrChanges::new();
-        let mut ref_waits: Option<Vec<MvId>> = None;
+        let mut reverted: Vec<String> = Vec::new();
+        let mut ref_waits: Option<Vec<(MvId, String)>> = None;
         for f in &target.outbound {
             if f.initial_only || !f.applies(&x.object_type, &mv.object_type) {
                 continue;
@@ -342,8 +374,20 @@ impl Syncer<'_> {
                 None => eval_source(txn, &f.source, &view, None, what)?,
             };
             if !same_in(effective(x, &f.cs_attr), d.as_deref(), f.order) {
-                changes.insert(f.cs_attr.clone(), d.map(Cow::into_owned));
+                if pending_update_of(x, &f.cs_attr)
+                    && same_in(confirmed(x, &f.cs_attr), d.as_deref(), f.order)
+                {
+                    // Back to what the system holds before the export ran:
+                    // the pending change goes, nothing is sent.
+                    reverted.push(f.cs_attr.clone());
+                } else {
+                    changes.insert(f.cs_attr.clone(), d.map(Cow::into_owned));
+                }
             }
+        }
+        let mut changed = !reverted.is_empty();
+        if changed {
+            drop_changes(x, &reverted);
         }
         if let Some(waits) = ref_waits {
             self.ref_notes
@@ -351,7 +395,6 @@ impl Syncer<'_> {
                 .out_waits
                 .push((mv.id, target.name.clone(), waits));
         }
-        let mut changed = false;
         if changes.is_empty() {
             count_outbound(counters, &target.name, |c| c.export_no_flow += 1);
         } else {
@@ -417,7 +460,7 @@ impl Syncer<'_> {
         // a flow fail, they are evaluated again as configured, so that the
         // error is the first configured flow's, as always.
         let mut changes = AttrChanges::new();
-        let mut ref_waits: Option<Vec<MvId>> = None;
+        let mut ref_waits: Option<Vec<(MvId, String)>> = None;
         let by_attr = target.outbound_by_attr.iter();
         for f in by_attr
             .filter_map(|&i| target.outbound.get(i))

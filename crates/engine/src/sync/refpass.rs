@@ -48,13 +48,11 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
             .into_iter()
             .filter(|id| seen_out.insert(*id))
             .collect();
-        let deleted = std::mem::take(&mut s.deleted_mvs);
-        let touched = std::mem::take(&mut s.ref_notes.get_mut().touched);
-        for (t, gone) in deleted
-            .iter()
-            .map(|t| (*t, true))
-            .chain(touched.iter().map(|t| (*t, false)))
-        {
+        // Taken now: what this round notes again comes in the next one.
+        let noted = txn.ref_touched()?;
+        let ids: Vec<MvId> = noted.iter().map(|(id, _)| *id).collect();
+        txn.ref_touched_clear(&ids)?;
+        for (t, gone) in noted {
             for (mv_type, attr) in &rules.mv_refs {
                 for r in txn.mv_find(mv_type, attr, &Value::Reference(t))? {
                     if gone {
@@ -78,6 +76,10 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
         refresh.sort_unstable();
         refresh.dedup();
         if resync.is_empty() && refresh.is_empty() {
+            if !ids.is_empty() {
+                // Noted objects nobody refers to: forgotten.
+                txn.commit()?;
+            }
             break;
         }
         tracing::debug!(
@@ -85,6 +87,9 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
             refresh = refresh.len(),
             "references worked out again"
         );
+        // Objects taken again count as processed: a step that only
+        // resolved references did something.
+        s.processed += (resync.len() + refresh.len()) as u64;
         for id in resync {
             s.resync(txn.as_mut(), id)?;
         }
@@ -113,12 +118,9 @@ impl<'a> Syncer<'a> {
         Syncer::new(self.rules, ma, false, errors)
     }
 
-    /// Take back what `sub` counted and noted.
-    fn merge(&mut self, mut sub: Syncer<'_>) {
+    /// Take back what `sub` counted (what it noted, it wrote).
+    fn merge(&mut self, sub: Syncer<'_>) {
         add_counters(&mut self.counters, &sub.counters);
-        self.deleted_mvs.append(&mut sub.deleted_mvs);
-        let notes = std::mem::take(sub.ref_notes.get_mut());
-        self.ref_notes.get_mut().touched.extend(notes.touched);
         self.errors = sub.errors;
     }
 
@@ -174,6 +176,7 @@ impl<'a> Syncer<'a> {
             Ok(_) => {
                 add_counters(&mut sub.counters, &counters);
                 sub.write_out_waits(txn, None)
+                    .and_then(|()| sub.write_touched(txn))
                     .and_then(|()| sub.write_mv(txn, mv, inserts))
             }
             Err(Fail::Store(e)) => Err(e),

@@ -271,6 +271,12 @@ impl StoreRead for FaultyTxn<'_> {
     fn ref_out_ready(&mut self) -> StoreResult<Vec<MvId>> {
         self.inner.ref_out_ready()
     }
+    fn ref_out_sendable_count(&mut self, via: &str) -> StoreResult<u64> {
+        self.inner.ref_out_sendable_count(via)
+    }
+    fn ref_touched(&mut self) -> StoreResult<Vec<(MvId, bool)>> {
+        self.inner.ref_touched()
+    }
 }
 
 impl StoreTxn for FaultyTxn<'_> {
@@ -312,10 +318,21 @@ impl StoreTxn for FaultyTxn<'_> {
     fn set_watermark(&mut self, ma: &str, watermark: Option<&str>) -> StoreResult<()> {
         self.inner.set_watermark(ma, watermark)
     }
+    fn ref_touched_add(&mut self, touched: &[(MvId, bool)]) -> StoreResult<()> {
+        self.inner.ref_touched_add(touched)
+    }
+    fn ref_touched_clear(&mut self, ids: &[MvId]) -> StoreResult<()> {
+        self.inner.ref_touched_clear(ids)
+    }
     fn ref_waits_set(&mut self, cs_id: CsId, waits: &[autosync_store::RefWait]) -> StoreResult<()> {
         self.inner.ref_waits_set(cs_id, waits)
     }
-    fn ref_out_waits_set(&mut self, mv_id: MvId, ma: &str, targets: &[MvId]) -> StoreResult<()> {
+    fn ref_out_waits_set(
+        &mut self,
+        mv_id: MvId,
+        ma: &str,
+        targets: &[(MvId, String)],
+    ) -> StoreResult<()> {
         self.inner.ref_out_waits_set(mv_id, ma, targets)
     }
     fn run_insert(&mut self, run: &mut RunRecord) -> StoreResult<()> {

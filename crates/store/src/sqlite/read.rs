@@ -370,6 +370,14 @@ macro_rules! impl_store_read {
             fn ref_out_ready(&mut self) -> $crate::api::StoreResult<Vec<autosync_model::MvId>> {
                 self.ctx().ref_out_ready()
             }
+            fn ref_out_sendable_count(&mut self, via: &str) -> $crate::api::StoreResult<u64> {
+                self.ctx().ref_out_sendable_count(via)
+            }
+            fn ref_touched(
+                &mut self,
+            ) -> $crate::api::StoreResult<Vec<(autosync_model::MvId, bool)>> {
+                self.ctx().ref_touched()
+            }
         }
     };
 }

@@ -87,10 +87,14 @@ DROP INDEX mv_key_mv;
 
 /// References that wait: of a connector-space object (`cs_id`, attribute
 /// `attr`) for the object of MA `ma` whose anchor is `key` to be there and
-/// joined (`ref_wait_in`); of a metaverse object (`mv_id`) for a connector
-/// of the object it refers to (`target`) on target MA `ma`
-/// (`ref_wait_out`). Each row is replaced whenever its referrer's
-/// references are worked out again.
+/// joined (`ref_wait_in`); of a metaverse object (`mv_id`), exported to
+/// target MA `ma`, for a connector of the object it refers to (`target`)
+/// on MA `via` (`ref_wait_out`). Each row is replaced whenever its referrer's
+/// references are worked out again. `ref_touched`: metaverse objects a
+/// sync deleted (`gone`), or whose connector somewhere was renamed or is
+/// leaving, whose referrers are still to be worked out again; written with
+/// the sync's batch, taken by the end of a sync step (of any MA, should
+/// the process die in between).
 const REF_TABLES: &str = "
 CREATE TABLE IF NOT EXISTS ref_wait_in (
     cs_id INTEGER NOT NULL,
@@ -104,9 +108,14 @@ CREATE TABLE IF NOT EXISTS ref_wait_out (
     mv_id INTEGER NOT NULL,
     ma TEXT NOT NULL,
     target INTEGER NOT NULL,
-    PRIMARY KEY (mv_id, ma, target)
+    via TEXT NOT NULL,
+    PRIMARY KEY (mv_id, ma, target, via)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ref_wait_out_target ON ref_wait_out (target);
+CREATE TABLE IF NOT EXISTS ref_touched (
+    mv_id INTEGER PRIMARY KEY,
+    gone INTEGER NOT NULL
+);
 ";
 
 /// The version whose migration builds the join index's keys again from

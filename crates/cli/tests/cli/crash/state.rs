@@ -32,7 +32,7 @@ pub const USER_COLUMNS: [&str; 7] = [
     "email",
     "department",
     "title",
-    "manager_id",
+    "manager",
 ];
 
 /// The application table, and triggers that record every write to it in
@@ -47,7 +47,7 @@ pub fn users_ddl() -> String {
     let (old, new) = (image("OLD"), image("NEW"));
     format!(
         "CREATE TABLE users (employee_id TEXT PRIMARY KEY, username TEXT, display_name TEXT,
-           email TEXT, department TEXT, title TEXT, manager_id TEXT);
+           email TEXT, department TEXT, title TEXT, manager TEXT);
          CREATE TABLE audit_write (seq INTEGER PRIMARY KEY, op TEXT NOT NULL,
            employee_id TEXT NOT NULL, old TEXT, new TEXT);
          CREATE TRIGGER users_insert AFTER INSERT ON users BEGIN
@@ -61,6 +61,30 @@ pub fn users_ddl() -> String {
            INSERT INTO audit_write (op, employee_id, old) VALUES ('delete', OLD.employee_id, {old});
          END;"
     )
+}
+
+/// Replace every reference (`{"ref": id}`) in `v` by the referred
+/// object's key.
+fn refs_by_key(v: &mut Value, key: &dyn Fn(i64) -> Value) {
+    match v {
+        Value::Object(m) => {
+            if m.len() == 1
+                && let Some(id) = m.get("ref").and_then(Value::as_i64)
+            {
+                m.insert("ref".into(), key(id));
+                return;
+            }
+            for x in m.values_mut() {
+                refs_by_key(x, key);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                refs_by_key(x, key);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Everything that must converge, with store-assigned ids replaced by
@@ -90,7 +114,7 @@ fn cli_json(w: &Workdir, args: &[&str]) -> Vec<Value> {
 fn store_objects(w: &Workdir) -> (Value, Value) {
     let mut spaces: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     let mut joined: HashMap<i64, Vec<String>> = HashMap::new();
-    for ma in ["hr", "app", "directory"] {
+    for ma in ["hr", "groups", "app", "app-groups", "directory"] {
         let objects = cli_json(w, &["cs", ma, "--json", "--limit", "1000000"]);
         for o in &objects {
             if let Some(id) = o["connection"]["mv_id"].as_i64() {
@@ -115,6 +139,8 @@ fn store_objects(w: &Workdir) -> (Value, Value) {
             let m = o.as_object_mut().unwrap();
             m.remove("id");
             m.insert("connectors".into(), key(id));
+            // References hold ids too: each stands for its object's key.
+            refs_by_key(&mut o, &key);
             o
         })
         .collect();

@@ -282,6 +282,13 @@ impl StoreRead for BulkTxn<'_, '_> {
     fn ref_out_ready(&mut self) -> StoreResult<Vec<MvId>> {
         self.call(|t| t.ref_out_ready())
     }
+    fn ref_out_sendable_count(&mut self, via: &str) -> StoreResult<u64> {
+        let via = via.to_owned();
+        self.call(move |t| t.ref_out_sendable_count(&via))
+    }
+    fn ref_touched(&mut self) -> StoreResult<Vec<(MvId, bool)>> {
+        self.call(|t| t.ref_touched())
+    }
 }
 
 impl StoreTxn for BulkTxn<'_, '_> {
@@ -419,9 +426,24 @@ impl StoreTxn for BulkTxn<'_, '_> {
         self.push_job(Box::new(move |t| t.ref_waits_set(cs_id, &waits)))
     }
 
-    fn ref_out_waits_set(&mut self, mv_id: MvId, ma: &str, targets: &[MvId]) -> StoreResult<()> {
+    fn ref_out_waits_set(
+        &mut self,
+        mv_id: MvId,
+        ma: &str,
+        targets: &[(MvId, String)],
+    ) -> StoreResult<()> {
         let (ma, targets) = (ma.to_owned(), targets.to_vec());
         self.push_job(Box::new(move |t| t.ref_out_waits_set(mv_id, &ma, &targets)))
+    }
+
+    fn ref_touched_add(&mut self, touched: &[(MvId, bool)]) -> StoreResult<()> {
+        let touched = touched.to_vec();
+        self.push_job(Box::new(move |t| t.ref_touched_add(&touched)))
+    }
+
+    fn ref_touched_clear(&mut self, ids: &[MvId]) -> StoreResult<()> {
+        let ids = ids.to_vec();
+        self.push_job(Box::new(move |t| t.ref_touched_clear(&ids)))
     }
 
     fn set_meta(&mut self, key: &str, value: Option<&str>) -> StoreResult<()> {

@@ -78,7 +78,7 @@ impl Ctx<'_> {
         let mut out = Vec::new();
         self.collect(
             "SELECT DISTINCT w.mv_id FROM ref_wait_out AS w \
-             JOIN ma AS m ON m.name = w.ma \
+             JOIN ma AS m ON m.name = w.via \
              JOIN cs AS c ON c.mv_id = w.target AND c.ma = m.id \
              ORDER BY w.mv_id",
             [],
@@ -87,6 +87,39 @@ impl Ctx<'_> {
             &mut out,
         )?;
         Ok(out)
+    }
+}
+
+impl Ctx<'_> {
+    pub(crate) fn ref_touched(&self) -> StoreResult<Vec<(MvId, bool)>> {
+        let mut out = Vec::new();
+        self.collect(
+            "SELECT mv_id, gone FROM ref_touched ORDER BY mv_id",
+            [],
+            &|| "read the objects whose references are to be worked out again".to_owned(),
+            |r, p| {
+                let id = id(r, p)?;
+                let gone = r
+                    .get::<_, bool>(1)
+                    .map_err(|e| crate::sqlite::error::sql(p, "read a noted object", e))?;
+                Ok((id, gone))
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    pub(crate) fn ref_out_sendable_count(&self, via: &str) -> StoreResult<u64> {
+        let n = self.one(
+            "SELECT count(DISTINCT w.mv_id) FROM ref_wait_out AS w \
+             JOIN ma AS m ON m.name = w.via \
+             JOIN cs AS c ON c.mv_id = w.target AND c.ma = m.id \
+             WHERE w.via = ?1 AND c.has_pe = 0",
+            [via],
+            &|| format!("count the references waiting for objects of {via}"),
+            |r, p| id(r, p),
+        )?;
+        Ok(n.unwrap_or(0).max(0) as u64)
     }
 }
 

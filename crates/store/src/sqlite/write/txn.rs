@@ -169,7 +169,12 @@ impl StoreTxn for SqliteTxn<'_> {
         Ok(())
     }
 
-    fn ref_out_waits_set(&mut self, mv_id: MvId, ma: &str, targets: &[MvId]) -> StoreResult<()> {
+    fn ref_out_waits_set(
+        &mut self,
+        mv_id: MvId,
+        ma: &str,
+        targets: &[(MvId, String)],
+    ) -> StoreResult<()> {
         let op = || format!("write the waiting references of metaverse object {mv_id}");
         if ma.is_empty() {
             self.exec("DELETE FROM ref_wait_out WHERE mv_id = ?1", [mv_id], &op)?;
@@ -180,12 +185,33 @@ impl StoreTxn for SqliteTxn<'_> {
                 &op,
             )?;
         }
-        for target in targets {
+        for (target, via) in targets {
             self.exec(
-                "INSERT OR IGNORE INTO ref_wait_out (mv_id, ma, target) VALUES (?1, ?2, ?3)",
-                params![mv_id, ma, target],
+                "INSERT OR IGNORE INTO ref_wait_out (mv_id, ma, target, via) VALUES (?1, ?2, ?3, ?4)",
+                params![mv_id, ma, target, via],
                 &op,
             )?;
+        }
+        Ok(())
+    }
+
+    fn ref_touched_add(&mut self, touched: &[(MvId, bool)]) -> StoreResult<()> {
+        let op = || "note objects whose references are to be worked out again".to_owned();
+        for (id, gone) in touched {
+            self.exec(
+                "INSERT INTO ref_touched (mv_id, gone) VALUES (?1, ?2) \
+                 ON CONFLICT (mv_id) DO UPDATE SET gone = max(gone, excluded.gone)",
+                params![id, gone],
+                &op,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn ref_touched_clear(&mut self, ids: &[MvId]) -> StoreResult<()> {
+        let op = || "forget objects whose references were worked out again".to_owned();
+        for id in ids {
+            self.exec("DELETE FROM ref_touched WHERE mv_id = ?1", [id], &op)?;
         }
         Ok(())
     }
