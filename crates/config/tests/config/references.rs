@@ -495,10 +495,11 @@ fn a_misspelt_reference_declaration_should_say_what_is_wrong_in_either_form() {
     );
     let d = the_error(
         &text,
-        r#"ma "groups" > object_types[0] > references > member_ids"#,
+        r#"ma "groups" > object_types[0] > references > member_ids > objecttype"#,
         "objecttype",
         "unknown key `objecttype`",
     );
+    assert_eq!(d.message, "unknown key `objecttype`", "{d}");
     assert!(help(&d).contains("did you mean `object_type`?"), "{d}");
     let text = replace(r#"manager_id = "anchor""#, "manager_id = 1");
     let d = the_error(
