@@ -6,7 +6,9 @@
 use crate::diagnostic::PathSegment;
 use crate::document::Problem;
 use autosync_model::suggest;
-use autosync_model::{MaDef, MvTypeDef, StagingThresholds, StoreDef, SystemDef};
+use autosync_model::{
+    CsReferenceSpec, MaDef, MvTypeDef, RefBy, StagingThresholds, StoreDef, SystemDef,
+};
 use serde::Deserialize;
 use serde::de::IntoDeserializer;
 use std::collections::BTreeSet;
@@ -196,6 +198,9 @@ fn reword(message: &str, raw: &str, path: &[PathSegment]) -> (String, Option<Str
             ),
         );
     }
+    if message.contains("untagged enum CsReferenceDef") {
+        return reword_reference(raw, path);
+    }
     if let Some(rest) = message.strip_prefix("invalid type: ") {
         let rest = if raw.contains("${") {
             // The value came from the environment: say so, do not show it.
@@ -227,6 +232,39 @@ fn reword(message: &str, raw: &str, path: &[PathSegment]) -> (String, Option<Str
         );
     }
     (message.to_owned(), None)
+}
+
+/// A reference declaration (`object_types[i].references.<attribute>`) that
+/// is neither form: what is wrong with the form it was written in (a
+/// string: `"anchor"` or `"dn"`; a table: `by`, `object_type`, `ma`).
+fn reword_reference(raw: &str, path: &[PathSegment]) -> (String, Option<String>) {
+    let generic = || {
+        (
+            "a reference is `\"anchor\"`, `\"dn\"` or a table `{ by, object_type, ma }`".to_owned(),
+            Some(
+                "e.g. `manager_id = \"anchor\"` or `member_ids = { by = \"anchor\", object_type = \"person\", ma = \"hr\" }` (`by` is \"anchor\" or \"dn\"; `object_type` and `ma` are optional)"
+                    .to_owned(),
+            ),
+        )
+    };
+    if raw.contains("${") {
+        return generic();
+    }
+    let Ok(mut parsed) = format!("r = {raw}").parse::<toml::Table>() else {
+        return generic();
+    };
+    let error = match parsed.remove("r") {
+        Some(v @ toml::Value::String(_)) => RefBy::deserialize(v).err(),
+        Some(v @ toml::Value::Table(_)) => CsReferenceSpec::deserialize(v).err(),
+        _ => None,
+    };
+    match error {
+        Some(e) if !e.message().contains("untagged enum") => {
+            let (message, help) = reword(e.message(), raw, path);
+            (format!("in this reference: {message}"), help)
+        }
+        _ => generic(),
+    }
 }
 
 /// serde's type names in words.

@@ -45,6 +45,10 @@ const MV_TYPE: Node = Node::Table(&[
     ("references", Node::Map("attribute", &LEAF)),
 ]);
 
+/// A reference of an object type: `"anchor"` or `"dn"` (a string, which
+/// the tree leaves to deserialization), or this table.
+const CS_REFERENCE: Node = Node::Table(&[("by", LEAF), ("object_type", LEAF), ("ma", LEAF)]);
+
 const MA: Node = Node::Table(&[
     ("name", LEAF),
     ("connector", Node::Free),
@@ -54,7 +58,7 @@ const MA: Node = Node::Table(&[
             ("name", LEAF),
             ("anchor", LEAF),
             ("dn", LEAF),
-            ("references", Node::Map("attribute", &LEAF)),
+            ("references", Node::Map("attribute", &CS_REFERENCE)),
         ])),
     ),
     (

@@ -140,7 +140,10 @@ pub fn check_metaverse(c: &mut Checker<'_, '_>) {
 }
 
 /// The metaverse type a rule applies to: the one named, or the only one.
-fn rule_mv_type<'a>(system: &'a SystemDef, given: &'a Option<String>) -> Option<&'a str> {
+pub(super) fn rule_mv_type<'a>(
+    system: &'a SystemDef,
+    given: &'a Option<String>,
+) -> Option<&'a str> {
     match given {
         Some(t) => Some(t),
         None if system.metaverse.len() == 1 => system.metaverse.keys().next().map(String::as_str),
@@ -148,7 +151,8 @@ fn rule_mv_type<'a>(system: &'a SystemDef, given: &'a Option<String>) -> Option<
     }
 }
 
-fn rule_object_type<'a>(ma: &'a MaDef, given: &'a Option<String>) -> Option<&'a str> {
+/// The CS object type a rule applies to: the one named, or the MA's only one.
+pub(super) fn rule_object_type<'a>(ma: &'a MaDef, given: &'a Option<String>) -> Option<&'a str> {
     match given {
         Some(t) => Some(t),
         None if ma.object_types.len() == 1 => ma.object_types.first().map(|t| t.name.as_str()),

@@ -1,11 +1,13 @@
 //! Semantic validation of a decoded configuration: names, references between
-//! MAs, metaverse types and attributes, connector settings, expressions,
+//! MAs, metaverse types and attributes, reference attributes and the flows
+//! that carry them, connector settings, expressions,
 //! precedence and flow loops. Every problem is located at the key or value
 //! it is about, and all of them are reported together.
 
 mod exprs;
 mod metaverse;
 mod mv_reads;
+mod references;
 mod rules;
 
 use crate::decode::Decoded;
@@ -130,8 +132,11 @@ pub fn validate(
         check_ma_basics(&mut checker, ma, i);
         rules::check_rules(&mut checker, ma, i);
         rules::check_deprovisioning(&mut checker, ma, i);
+        references::check_object_type_references(&mut checker, ma, i);
+        references::check_reference_flows(&mut checker, ma, i);
     }
     metaverse::check_metaverse(&mut checker);
+    references::check_metaverse_references(&mut checker);
     checker.problems
 }
 

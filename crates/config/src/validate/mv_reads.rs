@@ -4,7 +4,9 @@
 //! a provisioning condition reading one is never true, and every connector
 //! it provisioned would be deprovisioned. So an expression reading one is an
 //! error; a script's literal read (`attr("x")`, `attrs.x`) is a warning,
-//! since a script may test for an attribute on purpose.
+//! since a script may test for an attribute on purpose. An expression that
+//! reads a reference attribute (`[metaverse.T] references`) is an error
+//! too: a reference is not text (references flow only by copy).
 
 use super::Checker;
 use crate::diagnostic::PathSegment;
@@ -47,10 +49,30 @@ pub fn check_mv_reads_of(
         .filter(|a| !declared.contains(a))
         .cloned()
         .collect();
-    if unknown.is_empty() {
-        return;
-    }
+    let references: Vec<String> = if is_script {
+        Vec::new()
+    } else {
+        names
+            .iter()
+            .filter(|a| def.references.contains_key(*a) && declared.contains(a))
+            .cloned()
+            .collect()
+    };
     let value = c.span(at);
+    for name in references {
+        let span = name_span(c.text, &value, src, &name);
+        c.push(
+            at.to_vec(),
+            span,
+            format!(
+                "{rule} reads `{name}`, a reference attribute of metaverse type `{t}`: a reference is not text, an expression cannot read it"
+            ),
+            Some(format!(
+                "a reference flows only by copy (`from = \"{name}\"`) into an attribute declared a reference; read a text attribute here"
+            )),
+            false,
+        );
+    }
     for name in unknown {
         let span = name_span(c.text, &value, src, &name);
         let fix = match suggest::closest(&name, declared.iter().map(String::as_str)) {

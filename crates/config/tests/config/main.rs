@@ -10,5 +10,6 @@ mod extensions;
 mod fuzz;
 mod loading;
 mod mv_reads;
+mod references;
 mod schemas;
 mod support;
