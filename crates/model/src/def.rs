@@ -347,7 +347,8 @@ pub struct CsReferenceSpec {
     /// The MA whose connector space holds the referred objects: this MA
     /// when absent (as in MIM). Another MA lets a source of groups name
     /// the people another source brings (`groups.csv` naming the HR file's
-    /// employee ids); only import flows read such a reference.
+    /// employee ids); on export, the MA whose connectors spell the values
+    /// (a groups table naming a users table's usernames).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ma: Option<String>,
 }

@@ -184,22 +184,6 @@ pub fn check_reference_flows(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
             .filter_map(|ot| ot.references.get(&flow.cs).map(|d| (*ot, d)))
             .collect();
         let cs = &flow.cs;
-        for (ot, reference) in &declared {
-            if let Some(other) = reference.ma()
-                && other != ma.name
-            {
-                c.error(
-                    with(&rule, "cs"),
-                    format!(
-                        "`{cs}` of object type `{}` refers to objects of MA `{other}` (its `ma`), which only an import flow can read: an export writes references to this MA's own objects",
-                        ot.name
-                    ),
-                    format!(
-                        "export to a reference declared without `ma` (e.g. `{cs} = \"dn\"`), or remove this flow"
-                    ),
-                );
-            }
-        }
         let Some(t) = rule_mv_type(system, &flow.mv_type) else {
             continue;
         };
@@ -438,16 +422,22 @@ fn check_export_copy(c: &mut Checker<'_, '_>, f: &Outbound<'_>) {
         return;
     }
     for (ot, reference) in f.declared {
-        if reference.ma().is_some_and(|m| m != f.ma.name) {
-            continue;
-        }
+        // The connectors a reference names: of this MA, or of the MA it
+        // names (a groups table naming another table's users).
+        let referred = match reference.ma() {
+            Some(m) => match f.system.ma(m) {
+                Some(other) => other,
+                None => continue,
+            },
+            None => f.ma,
+        };
         let Some(o) = reference.object_type() else {
             continue;
         };
-        if f.ma.object_type(o).is_none() || connects(f.system, f.ma, target, o) {
+        if referred.object_type(o).is_none() || connects(f.system, referred, target, o) {
             continue;
         }
-        let m = &f.ma.name;
+        let m = &referred.name;
         c.error(
             with(f.rule, "cs"),
             format!(
