@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../service/tests/common/people.rs"]
+mod people;
+
 mod cli {
     pub mod support;
 

@@ -27,19 +27,28 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A fresh copy of the quickstart, its configuration changed by `edit`.
+#[path = "common/people.rs"]
+mod people;
+
+/// A fresh copy of the quickstart without its groups, its configuration
+/// changed by `edit`.
 fn quickstart(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
     copy_dir(&source, dir.path());
-    for generated in ["state", "data/app.db", "data/directory.jsonl"] {
+    for generated in [
+        "state",
+        "data/app.db",
+        "data/directory.jsonl",
+        "data/groups.csv",
+    ] {
         let p = dir.path().join(generated);
         let _ = std::fs::remove_dir_all(&p);
         let _ = std::fs::remove_file(&p);
     }
     let config = dir.path().join("autosync.toml");
     let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, edit(text)).unwrap();
+    std::fs::write(&config, edit(people::without_groups(&text))).unwrap();
     dir
 }
 

@@ -462,8 +462,8 @@ fn rules_edited_while_stopped(controller_extra: &str) -> Workdir {
     w.cycle();
     w.edit("autosync.toml", |t| {
         t.replacen(
-            r#"{ mv = "title", from = "title" }"#,
-            r#"{ mv = "title", expr = "upper(title)" }"#,
+            r#"{ mv_type = "person", mv = "title", from = "title" }"#,
+            r#"{ mv_type = "person", mv = "title", expr = "upper(title)" }"#,
             1,
         )
         .replacen(

@@ -241,6 +241,7 @@ fn run_once_should_exit_3_and_warn_with_the_reason_when_a_source_stays_unreachab
     outputs(&w, &["run", "--once"], 3);
     // Fixed, the next run ends well and exits 0.
     copy_dir(&quickstart_dir().join("data"), &w.path().join("data"));
+    std::fs::remove_file(w.path().join("data/groups.csv")).unwrap();
     w.expect(&["run", "--once"], 0);
     let status = w.expect(&["status", "--json"], 0);
     let status: Value = serde_json::from_str(&status).unwrap();
@@ -271,8 +272,8 @@ fn run_once_should_exit_1_when_objects_are_left_in_error() {
     // One person's title cannot be made a number: a per-object sync error.
     w.edit("autosync.toml", |t| {
         t.replace(
-            "{ mv = \"title\", from = \"title\" }",
-            "{ mv = \"title\", expr = \"employee_id == 'E10001' ? to_int(title) : title\" }",
+            "{ mv_type = \"person\", mv = \"title\", from = \"title\" }",
+            "{ mv_type = \"person\", mv = \"title\", expr = \"employee_id == 'E10001' ? to_int(title) : title\" }",
         )
     });
     let (_, stderr) = outputs(&w, &["run", "--once"], 1);

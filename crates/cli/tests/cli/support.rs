@@ -18,11 +18,11 @@ pub struct Workdir {
 
 impl Workdir {
     /// Copy the quickstart (config and data, not its state) into a temp
-    /// dir, without its groups ([`without_groups`]).
+    /// dir, without its groups ([`crate::people::without_groups`]).
     pub fn quickstart() -> Workdir {
         let w = Self::quickstart_with_groups();
         let _ = std::fs::remove_file(w.path().join("data/groups.csv"));
-        w.edit("autosync.toml", |text| without_groups(&text));
+        w.edit("autosync.toml", |text| crate::people::without_groups(&text));
         w
     }
 
@@ -99,31 +99,6 @@ impl Workdir {
             );
         }
     }
-}
-
-/// The quickstart's configuration without its groups (the `groups`
-/// source and the `app-groups` target, cut at their section comments):
-/// the people alone, which is what most tests need.
-pub fn without_groups(config: &str) -> String {
-    let cut = |text: &str, from: &str, to: &str| -> String {
-        let a = text
-            .find(from)
-            .unwrap_or_else(|| panic!("the quickstart has no `{from}`"));
-        let b = text
-            .find(to)
-            .unwrap_or_else(|| panic!("the quickstart has no `{to}`"));
-        format!("{}{}", &text[..a], &text[b..])
-    };
-    let text = cut(
-        config,
-        "# --- Source: groups",
-        "# --- Target: the application's user table",
-    );
-    cut(
-        &text,
-        "# --- Target: the application's group table",
-        "# --- Target: the directory",
-    )
 }
 
 /// The quickstart's full cycle, in order.

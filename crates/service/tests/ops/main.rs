@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../common/people.rs"]
+mod people;
 mod support;
 
 mod changes;

@@ -42,7 +42,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A fresh copy of the quickstart (no state, no target data), without its
-/// groups ([`without_groups`]).
+/// groups ([`crate::people::without_groups`]).
 pub fn quickstart() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart");
@@ -59,33 +59,8 @@ pub fn quickstart() -> tempfile::TempDir {
     }
     let config = dir.path().join("autosync.toml");
     let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, without_groups(&text)).unwrap();
+    std::fs::write(&config, crate::people::without_groups(&text)).unwrap();
     dir
-}
-
-/// The quickstart's configuration without its groups (the `groups`
-/// source and the `app-groups` target, cut at their section comments):
-/// the people alone, which is what most tests need.
-pub fn without_groups(config: &str) -> String {
-    let cut = |text: &str, from: &str, to: &str| -> String {
-        let a = text
-            .find(from)
-            .unwrap_or_else(|| panic!("the quickstart has no `{from}`"));
-        let b = text
-            .find(to)
-            .unwrap_or_else(|| panic!("the quickstart has no `{to}`"));
-        format!("{}{}", &text[..a], &text[b..])
-    };
-    let text = cut(
-        config,
-        "# --- Source: groups",
-        "# --- Target: the application's user table",
-    );
-    cut(
-        &text,
-        "# --- Target: the application's group table",
-        "# --- Target: the directory",
-    )
 }
 
 /// A copy of the quickstart after one service run on its own configuration
