@@ -1,7 +1,10 @@
 //! Scenario `engine`: the raw speed of the engine on the embedded default.
 //! N people in a CSV file; an HR source MA with a join rule, a projection
 //! rule and 10 import flows; an application MA (SQLite table) with 10 export
-//! flows and provisioning. Measures full import, full sync and export.
+//! flows and provisioning. Measures full import, full sync and export; then
+//! the same people with a manager reference each and groups
+//! (`engine_refs`): their full sync against the plain one, and against the
+//! store's own write rate, all in the same run.
 
 use crate::machine;
 use anyhow::{Context, bail};
@@ -138,8 +141,12 @@ pub fn bars(results: &serde_json::Value, objects: u64) -> serde_json::Value {
     let rss = results["peak_rss_bytes"].as_u64().unwrap_or(u64::MAX);
     serde_json::json!({
         "full_import_objects_per_s": rate("full_import_objects_per_s", 50_000.0),
-        "full_sync_objects_per_s": rate("full_sync_objects_per_s", 100_000.0),
+        "full_sync_plain_objects_per_s": rate("full_sync_plain_objects_per_s", 100_000.0),
         "export_objects_per_s": rate("export_objects_per_s", 50_000.0),
+        // Issue 20: references and groups cost at most 25 % of the plain
+        // sync, and the sync writes at least half as fast as the store can.
+        "refs_vs_plain": rate("refs_vs_plain", 0.75),
+        "sync_vs_raw": rate("sync_vs_raw", 0.5),
         "peak_rss_bytes": {
             "bar": 1u64 << 30,
             "at_objects": 1_000_000,
@@ -152,9 +159,17 @@ pub fn bars(results: &serde_json::Value, objects: u64) -> serde_json::Value {
 /// The scenario's folder under `root`: N people in `hr.csv`, the
 /// configuration in `autosync.toml`; the engine on its store.
 fn setup(root: &Path, objects: u64) -> anyhow::Result<(Engine, Arc<SqliteStore>)> {
+    setup_with(root, objects, CONFIG)
+}
+
+fn setup_with(
+    root: &Path,
+    objects: u64,
+    config: &str,
+) -> anyhow::Result<(Engine, Arc<SqliteStore>)> {
     write_people(&root.join("hr.csv"), objects)?;
     let cfg = root.join("autosync.toml");
-    std::fs::write(&cfg, CONFIG)?;
+    std::fs::write(&cfg, config)?;
 
     let mut registry = Registry::new();
     autosync_connectors::register_all(&mut registry);
@@ -207,14 +222,57 @@ pub fn run(objects: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
             counts.pending_export
         );
     }
+    drop(engine);
+    drop(store);
     let n = objects as f64;
+    let plain_rate = n / sync_s;
+
+    // The same people with references and groups, in a folder of their own.
+    let refs_root = root.join("refs");
+    std::fs::create_dir_all(&refs_root)?;
+    crate::engine_refs::write_groups(&refs_root.join("groups.csv"), objects)?;
+    let (engine, store) = setup_with(&refs_root, objects, crate::engine_refs::CONFIG)?;
+    run_step(&engine, "hr", "full-import")?;
+    run_step(&engine, "groups", "full-import")?;
+    let (_, refs_hr_s) = run_step(&engine, "hr", "full-sync")?;
+    let (_, refs_groups_s) = run_step(&engine, "groups", "full-sync")?;
+    let refs_sync_s = refs_hr_s + refs_groups_s;
+    let synced = objects + crate::engine_refs::GROUPS + 1;
+    let refs_rate = synced as f64 / refs_sync_s;
+    let (_, refs_export_s) = run_step(&engine, "app", "export")?;
+    let (_, groups_export_s) = run_step(&engine, "app-groups", "export")?;
+    // Every manager reached the application (person i's manager is
+    // person i / 10, for i >= 10).
+    let managers: i64 = rusqlite::Connection::open(refs_root.join("app.db"))?.query_row(
+        "SELECT count(*) FROM users WHERE manager IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    let expected = objects.saturating_sub(10) as i64;
+    if managers != expected {
+        bail!("{managers} users have a manager in the application, {expected} should");
+    }
+    drop(engine);
+    let store_path = refs_root.join("state/autosync.db");
+    drop(store);
+    let sizes = crate::engine_refs::body_sizes(&store_path, "app")?;
+    let raw_rate = crate::engine_refs::raw_store_rate(&refs_root, objects, 20_000, sizes)?;
     let results = serde_json::json!({
         "full_import_objects_per_s": (n / import_s).round(),
-        "full_sync_objects_per_s": (n / sync_s).round(),
+        "full_sync_objects_per_s": refs_rate.round(),
+        "full_sync_plain_objects_per_s": plain_rate.round(),
+        "refs_vs_plain": (refs_rate / plain_rate * 1000.0).round() / 1000.0,
+        "raw_store_objects_per_s": raw_rate.round(),
+        "sync_vs_raw": (refs_rate / raw_rate * 1000.0).round() / 1000.0,
         "export_objects_per_s": (n / export_s).round(),
         "full_import_s": import_s,
-        "full_sync_s": sync_s,
+        "full_sync_plain_s": sync_s,
+        "full_sync_s": refs_sync_s,
+        "full_sync_groups_s": refs_groups_s,
         "export_s": export_s,
+        "refs_export_s": refs_export_s,
+        "groups_export_s": groups_export_s,
+        "raw_store_body_bytes": [sizes.0, sizes.1],
         "peak_rss_bytes": machine::peak_rss_bytes(),
     });
     if keep {

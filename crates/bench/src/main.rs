@@ -3,6 +3,7 @@
 //! measured here, never in tests. See BENCHMARKS.md for the latest figures.
 
 mod controller_scenarios;
+mod engine_refs;
 mod engine_scenario;
 mod machine;
 mod service_proc;

@@ -54,7 +54,8 @@ pub(crate) fn run(ctx: &StepCtx<'_>) -> StoreResult<StepOutcome> {
     };
     let stop = exp.export()?;
     if ctx.engine.rules.has_refs && exp.counters.adds + exp.counters.delete_adds > 0 {
-        exp.counters.references_ready = ctx.store().read()?.ref_out_sendable_count(&ctx.ma.name)?;
+        exp.counters.references_ready +=
+            ctx.store().read()?.ref_out_sendable_count(&ctx.ma.name)?;
     }
     let (status, message) = match stop {
         Some((s, m)) => (s, Some(m)),
@@ -426,6 +427,14 @@ impl Recorder<'_> {
                     return txn.cs_update(cs);
                 }
                 if sent.kind == ExportKind::Delete {
+                    if let Some(mv_id) = cs.connection.mv_id()
+                        && self.ctx.engine.rules.has_refs
+                    {
+                        // References to it on this MA stood while its
+                        // delete waited; they go now (a sync's end).
+                        txn.ref_touched_add(&[(mv_id, false)])?;
+                        self.counters.references_ready += 1;
+                    }
                     return txn.cs_delete(cs.id);
                 }
                 if let Some(done) = cs.pending_export.take() {

@@ -270,12 +270,6 @@ pub(crate) fn referred(v: &Value) -> Vec<MvId> {
     }
 }
 
-fn leaving(x: &CsObject) -> bool {
-    x.pending_export
-        .as_ref()
-        .is_some_and(|p| p.kind == ExportKind::Delete)
-}
-
 /// How target `ma` spells a reference to the object `x` is the connector
 /// of: its anchor, or its DN (the one a pending rename gives it).
 fn spelling(x: &CsObject, by: RefBy) -> String {
@@ -306,9 +300,9 @@ fn sendable(x: &CsObject, referrer: CsId) -> bool {
 /// What a metaverse reference `value` becomes on target `ma` for its
 /// connector `referrer` (0 for one being provisioned): for each referred
 /// object, its connector's anchor or DN there (or on the MA the reference
-/// names); one without a connector there (or whose connector is being
-/// deleted, or whose add would be sent after the referrer's change: on
-/// another MA, any add not yet sent) is left out and noted in `waits`.
+/// names); one without a connector there (or whose add would be sent
+/// after the referrer's change: on another MA, any add not yet sent) is
+/// left out and noted in `waits`.
 pub(crate) fn resolve_out(
     txn: &mut dyn StoreTxn,
     r: &OutRef,
@@ -338,7 +332,10 @@ pub(crate) fn resolve_out(
     // The first connector (lowest id) of each object on the target.
     let mut spelled: FxHashMap<MvId, String> = FxHashMap::default();
     for x in &connectors {
-        if x.ma != ma || leaving(x) || !sendable(x, referrer) {
+        // A connector whose delete waits (for the export, or for an
+        // approval over the deletion threshold) is still there: the
+        // references to it go when the delete is exported.
+        if x.ma != ma || !sendable(x, referrer) {
             continue;
         }
         if let Connection::Connector { mv_id } = x.connection {

@@ -348,3 +348,49 @@ fn a_manager_without_a_connector_in_the_target_is_left_out_not_guessed() {
     export_dir(&w);
     assert_eq!(dir(&w)["E3"]["manager"], "a1@x");
 }
+
+#[test]
+fn references_to_an_object_whose_delete_waits_stay_until_the_delete_is_exported() {
+    // Out of scope (mail `gone@x`): E1's account is to be deleted. Until
+    // that delete is exported (it may wait for an approval over the
+    // deletion threshold), its report and its group keep referring to it.
+    let config = REFS.replace(
+        r#"{ mv_type = "person", object_type = "account", anchor = "employeeId", dn = "mail" }"#,
+        r#"{ mv_type = "person", object_type = "account", condition = "mail != 'gone@x'", anchor = "employeeId", dn = "mail" }"#,
+    );
+    let w = World::new(
+        &config,
+        &[
+            ("hr.csv", "id,mail,manager_id\nE1,a@x,\nE3,c@x,E1\n"),
+            ("groups.csv", "gid,members\nG1,E1;E3\n"),
+            ("dir.jsonl", ""),
+        ],
+    );
+    sync_hr(&w, "full-sync");
+    w.run_ok("groups", "full-import", RunStatus::Success);
+    w.run_ok("groups", "full-sync", RunStatus::Success);
+    export_dir(&w);
+    export_dir(&w);
+    assert_eq!(dir(&w)["G1"]["member"], serde_json::json!(["a@x", "c@x"]));
+    write_hr(&w, &["E1,gone@x,", "E3,c@x,E1"]);
+    sync_hr(&w, "delta-sync");
+    let e1 = w.cs("dir", "E1").unwrap();
+    assert_eq!(
+        e1.pending_export.as_ref().map(|p| p.kind),
+        Some(autosync_model::ExportKind::Delete)
+    );
+    assert!(w.cs("dir", "E3").unwrap().pending_export.is_none());
+    assert!(w.cs("dir", "G1").unwrap().pending_export.is_none());
+    // The delete goes out: the export asks for a sync, whose end removes
+    // the references to it.
+    let exported = w.run("dir", "export");
+    assert_eq!(export_counters(&exported).references_ready, 1);
+    w.run("dir", "delta-sync");
+    let e3 = w.cs("dir", "E3").unwrap().pending_export.unwrap();
+    assert_eq!(e3.changes.get("manager"), Some(&None));
+    export_dir(&w);
+    let d = dir(&w);
+    assert!(!d.contains_key("E1"));
+    assert!(d["E3"].get("manager").is_none(), "{:?}", d["E3"]);
+    assert_eq!(d["G1"]["member"], serde_json::json!(["c@x"]));
+}
