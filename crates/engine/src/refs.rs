@@ -18,6 +18,93 @@ use autosync_model::{
 use autosync_store::{RefWait, StoreResult, StoreTxn};
 use rustc_hash::FxHashMap;
 
+/// What a sync step knows of the objects it wrote of the MAs references
+/// name: per MA, anchor → the metaverse object it is joined to (`None`:
+/// not joined, or gone); and per (metaverse object, MA) the connector's
+/// spelling. Answers before the store, which a bulk transaction would
+/// have to ask past every write still queued.
+#[derive(Default)]
+pub(crate) struct Joined {
+    anchors: FxHashMap<String, FxHashMap<String, Option<MvId>>>,
+    connectors: FxHashMap<(MvId, String), Option<Spelling>>,
+}
+
+/// A connector as references to its metaverse object spell it.
+#[derive(Clone)]
+pub(crate) struct Spelling {
+    pub id: CsId,
+    pub anchor: String,
+    pub dn: String,
+    pub adding: bool,
+}
+
+/// Most entries a step keeps (then it asks the store).
+const JOINED_MAX: usize = 2_000_000;
+
+impl Joined {
+    fn get(&self, ma: &str, anchor: &str) -> Option<Option<MvId>> {
+        self.anchors.get(ma)?.get(anchor).copied()
+    }
+
+    fn spelling(&self, mv: MvId, ma: &str) -> Option<&Option<Spelling>> {
+        self.connectors.get(&(mv, ma.to_owned()))
+    }
+
+    /// Note connector-space object `x` as written with id `id` (or,
+    /// `gone`, deleted), when its MA is one references name.
+    pub(crate) fn wrote(
+        &mut self,
+        x: &CsObject,
+        id: CsId,
+        gone: bool,
+        (in_mas, out_mas): (&[String], &[String]),
+    ) {
+        if in_mas.iter().any(|m| *m == x.ma) {
+            let size: usize = self.anchors.values().map(FxHashMap::len).sum();
+            let m = self.anchors.entry(x.ma.clone()).or_default();
+            let joined = if gone {
+                None
+            } else {
+                x.connection.mv_id().filter(|id| *id != 0)
+            };
+            if size < JOINED_MAX || m.contains_key(&x.anchor) {
+                m.insert(x.anchor.clone(), joined);
+            } else {
+                m.remove(&x.anchor);
+            }
+        }
+        if out_mas.iter().any(|m| *m == x.ma)
+            && let Some(mv) = x.connection.mv_id().filter(|id| *id != 0)
+        {
+            let key = (mv, x.ma.clone());
+            if gone {
+                self.connectors.insert(key, None);
+            } else if self.connectors.len() < JOINED_MAX || self.connectors.contains_key(&key) {
+                let adding = x
+                    .pending_export
+                    .as_ref()
+                    .is_some_and(|p| matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd));
+                let dn = x
+                    .pending_export
+                    .as_ref()
+                    .and_then(|p| p.new_dn.clone())
+                    .unwrap_or_else(|| x.dn.clone());
+                self.connectors.insert(
+                    key,
+                    Some(Spelling {
+                        id,
+                        anchor: x.anchor.clone(),
+                        dn,
+                        adding,
+                    }),
+                );
+            } else {
+                self.connectors.remove(&key);
+            }
+        }
+    }
+}
+
 /// An import flow that copies a reference.
 #[derive(Clone, Debug)]
 pub(crate) struct InRef {
@@ -210,6 +297,7 @@ pub(crate) fn resolve_in(
     r: &InRef,
     attrs: &Attributes,
     waits: Option<&mut Vec<RefWait>>,
+    known: Option<&Joined>,
 ) -> StoreResult<Option<Value>> {
     let Some(v) = attrs.get(&r.cs_attr) else {
         return Ok(None);
@@ -218,20 +306,26 @@ pub(crate) fn resolve_in(
     if keys.is_empty() {
         return Ok(None);
     }
-    let found: Vec<CsObject> = match keys.as_slice() {
-        [one] => txn.cs_by_anchor(&r.ma, one)?.into_iter().collect(),
-        many => {
-            let refs: Vec<&str> = many.iter().map(String::as_str).collect();
-            txn.cs_by_anchors(&r.ma, &refs)?
+    // What this sync step wrote first (the store would have to be asked
+    // past what it still writes), then the store's index.
+    let mut joined: FxHashMap<String, MvId> = FxHashMap::default();
+    let mut ask: Vec<&str> = Vec::new();
+    for k in &keys {
+        match known.and_then(|j| j.get(&r.ma, k)) {
+            Some(Some(id)) => {
+                joined.insert(k.clone(), id);
+            }
+            Some(None) => {}
+            None => ask.push(k),
         }
-    };
-    let joined: FxHashMap<&str, MvId> = found
-        .iter()
-        .filter_map(|x| match x.connection {
-            Connection::Connector { mv_id } if mv_id != 0 => Some((x.anchor.as_str(), mv_id)),
-            _ => None,
-        })
-        .collect();
+    }
+    if !ask.is_empty() {
+        for (anchor, id) in txn.cs_joined_by_anchors(&r.ma, &ask)? {
+            if id != 0 {
+                joined.insert(anchor, id);
+            }
+        }
+    }
     let mut out = Vec::with_capacity(keys.len());
     let mut waits = waits;
     for k in &keys {
@@ -310,6 +404,7 @@ pub(crate) fn resolve_out(
     referrer: CsId,
     value: Option<&Value>,
     waits: &mut Vec<(MvId, String)>,
+    known: Option<&Joined>,
 ) -> StoreResult<Option<Value>> {
     let referrer = if referrer == 0 { CsId::MAX } else { referrer };
     // Another MA's export runs apart: its adds are sent when they are.
@@ -325,12 +420,30 @@ pub(crate) fn resolve_out(
     if ids.is_empty() {
         return Ok(None);
     }
-    let connectors = match ids.as_slice() {
+    let mut spelled: FxHashMap<MvId, String> = FxHashMap::default();
+    let mut ask: Vec<MvId> = Vec::new();
+    for id in &ids {
+        match known.and_then(|j| j.spelling(*id, ma)) {
+            Some(Some(s)) => {
+                // A connector written by this step (the first one).
+                if !s.adding || s.id < referrer {
+                    let text = match r.by {
+                        RefBy::Anchor => s.anchor.clone(),
+                        RefBy::Dn => s.dn.clone(),
+                    };
+                    spelled.insert(*id, text);
+                }
+            }
+            Some(None) => {}
+            None => ask.push(*id),
+        }
+    }
+    let connectors = match ask.as_slice() {
+        [] => Vec::new(),
         [one] => txn.cs_by_mv(*one)?,
         many => txn.cs_by_mvs(many)?,
     };
     // The first connector (lowest id) of each object on the target.
-    let mut spelled: FxHashMap<MvId, String> = FxHashMap::default();
     for x in &connectors {
         // A connector whose delete waits (for the export, or for an
         // approval over the deletion threshold) is still there: the

@@ -40,6 +40,9 @@ pub(crate) struct Rules {
     /// The reference attributes of the metaverse, `(type, attribute)`:
     /// each is indexed, so the objects referring to one are found.
     pub mv_refs: Vec<(String, String)>,
+    /// The MAs whose objects import flows' references name, and those
+    /// whose connectors export flows' references spell.
+    pub ref_mas: (Vec<String>, Vec<String>),
 }
 
 /// Rules of one metaverse type.
@@ -436,9 +439,28 @@ impl Rules {
             .iter()
             .flat_map(|(t, d)| d.references.keys().map(move |a| (t.clone(), a.clone())))
             .collect();
+        let mut ref_in: Vec<String> = mas
+            .iter()
+            .flat_map(|m| m.inbound.iter().filter_map(|f| f.reference.as_ref()))
+            .map(|r| r.ma.clone())
+            .collect();
+        ref_in.sort();
+        ref_in.dedup();
+        let mut ref_out: Vec<String> = mas
+            .iter()
+            .flat_map(|m| {
+                m.outbound
+                    .iter()
+                    .filter_map(|f| f.reference.as_ref())
+                    .map(|r| r.ma.clone().unwrap_or_else(|| m.name.clone()))
+            })
+            .collect();
+        ref_out.sort();
+        ref_out.dedup();
         let mut rules = Rules {
             has_refs,
             mv_refs,
+            ref_mas: (ref_in, ref_out),
             any_ordered: mv_types.values().any(|t| !t.ordered.is_empty()),
             mas,
             ma_index,

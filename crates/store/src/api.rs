@@ -268,6 +268,23 @@ pub trait StoreRead {
             .map(|o| o.id)
             .collect())
     }
+    /// The metaverse objects the objects of `ma` with these anchors are
+    /// joined to (`(anchor, mv_id)`; an object not there or not joined is
+    /// absent), read from the index alone: what resolving a reference needs.
+    fn cs_joined_by_anchors(
+        &mut self,
+        ma: &str,
+        anchors: &[&str],
+    ) -> StoreResult<Vec<(String, MvId)>> {
+        Ok(self
+            .cs_by_anchors(ma, anchors)?
+            .into_iter()
+            .filter_map(|o| match o.connection.mv_id() {
+                Some(id) => Some((o.anchor, id)),
+                None => None,
+            })
+            .collect())
+    }
     /// Every connector (on any MA) joined to this MV object.
     fn cs_by_mv(&mut self, mv_id: MvId) -> StoreResult<Vec<CsObject>>;
     /// [`StoreRead::cs_by_mv`] for many MV objects at once (a page of
@@ -411,6 +428,9 @@ pub trait StoreRead {
     /// each with whether it was deleted, in id order (see
     /// [`StoreTxn::ref_touched_add`]).
     fn ref_touched(&mut self) -> StoreResult<Vec<(MvId, bool)>>;
+    /// The metaverse objects with a reference that waits on some target
+    /// MA, in id order.
+    fn ref_out_waiting(&mut self) -> StoreResult<Vec<MvId>>;
 }
 
 /// Writes, all or nothing.

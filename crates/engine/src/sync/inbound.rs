@@ -446,8 +446,14 @@ impl<'a> Syncer<'a> {
             let v = match &f.reference {
                 Some(r) => {
                     let waits = w.in_waits.get_or_insert_with(Vec::new);
-                    crate::refs::resolve_in(txn, r, &w.source.hologram, Some(waits))?
-                        .map(Cow::Owned)
+                    crate::refs::resolve_in(
+                        txn,
+                        r,
+                        &w.source.hologram,
+                        Some(waits),
+                        self.joined.as_ref(),
+                    )?
+                    .map(Cow::Owned)
                 }
                 None => eval_source(txn, &f.source, &view, Some(&current), what)?,
             };

@@ -17,10 +17,10 @@ use crate::rules::{MaRules, Rules};
 use crate::run::StepCtx;
 use autosync_model::{
     Connection, CsId, CsObject, ErrorStage, ImportKind, MvId, MvObject, OutboundCounters,
-    PendingImport, RunStatus, StepCounters, SyncCounters,
+    PendingExport, PendingImport, RunStatus, StepCounters, SyncCounters,
 };
 use autosync_store::{CsFilter, StoreError, StoreErrorKind, StoreResult, StoreTxn};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Why one object's sync failed.
 pub(crate) enum Fail {
@@ -125,6 +125,14 @@ pub(crate) struct Syncer<'a> {
     pub in_refs: bool,
     /// What outbound rules noted about references (see [`RefNotes`]).
     pub ref_notes: std::cell::RefCell<RefNotes>,
+    /// What this step wrote of the objects references name (`None`
+    /// without references).
+    pub joined: Option<crate::refs::Joined>,
+    /// The objects of this MA whose references waited when the step
+    /// began, and the metaverse objects whose outbound references did:
+    /// only these (and those that wait now) have their waits written.
+    /// `None`: every object's waits are written.
+    pub waiting: Option<(FxHashSet<CsId>, FxHashSet<MvId>)>,
 }
 
 /// When this many objects in a row fail in rules expressions or scripts
@@ -208,6 +216,9 @@ fn run_pass(ctx: &StepCtx<'_>, ma: &MaRules, pass: Pass) -> StoreResult<StepOutc
         StepErrors::new(ctx.run_id, ctx.step_index, &ctx.ma.name, ErrorStage::Sync),
     );
     s.delete_all = pass == Pass::DeleteAll;
+    if rules.has_refs {
+        s.waiting = Some(waiting_at_start(ctx, &ma.name)?);
+    }
     let filter = if pass == Pass::Delta {
         CsFilter::PendingImport
     } else {
@@ -353,6 +364,8 @@ impl<'a> Syncer<'a> {
             spare_counters: SyncCounters::default(),
             in_refs: ma.inbound.iter().any(|f| f.reference.is_some()),
             ref_notes: Default::default(),
+            joined: rules.has_refs.then(Default::default),
+            waiting: None,
         }
     }
 
@@ -377,6 +390,11 @@ impl<'a> Syncer<'a> {
         self.any_success = r.any_success;
         self.failures_before_success = r.failures_before_success;
         self.last_failure = r.last_failure;
+        // What the lost part wrote is gone: forget what was noted of it.
+        if self.joined.is_some() {
+            self.joined = Some(Default::default());
+        }
+        self.waiting = None;
         r.after
     }
 
@@ -488,7 +506,22 @@ impl<'a> Syncer<'a> {
             } else {
                 w.in_waits.take().unwrap_or_default()
             };
-            txn.ref_waits_set(w.source.id, &waits)?;
+            // Written only when something waits now or waited before.
+            let write = match &mut self.waiting {
+                None => true,
+                Some((cs, _)) if !waits.is_empty() => {
+                    cs.insert(w.source.id);
+                    true
+                }
+                Some((cs, _)) => cs.remove(&w.source.id),
+            };
+            if write {
+                txn.ref_waits_set(w.source.id, &waits)?;
+            }
+        }
+        if let Some(j) = &mut self.joined {
+            let mas = (&self.rules.ref_mas.0[..], &self.rules.ref_mas.1[..]);
+            j.wrote(&w.source, w.source.id, w.source_delete, mas);
         }
         let new_id = mv.as_ref().filter(|m| m.is_new).map(|m| m.obj.id);
         self.write_out_waits(txn, new_id)?;
@@ -513,7 +546,13 @@ impl<'a> Syncer<'a> {
         mut mv: MvWork,
         inserts: Vec<CsObject>,
     ) -> StoreResult<()> {
+        let mas = (&self.rules.ref_mas.0[..], &self.rules.ref_mas.1[..]);
         for (x, action) in mv.others.take().into_iter().flatten() {
+            if let Some(j) = &mut self.joined
+                && action != Action::Keep
+            {
+                j.wrote(&x, x.id, action == Action::Delete, mas);
+            }
             match action {
                 Action::Keep => {}
                 Action::Update => txn.cs_update_owned(x)?,
@@ -521,7 +560,23 @@ impl<'a> Syncer<'a> {
             }
         }
         for x in inserts {
-            txn.cs_insert_owned(x)?;
+            match &mut self.joined {
+                Some(j) => {
+                    // Noted with the id the store gives it.
+                    let mut noted = CsObject::new(&x.ma, &x.anchor, &x.dn, &x.object_type);
+                    noted.connection = x.connection;
+                    noted.pending_export = x.pending_export.as_ref().map(|p| PendingExport {
+                        kind: p.kind,
+                        changes: Default::default(),
+                        new_dn: p.new_dn.clone(),
+                    });
+                    let id = txn.cs_insert_owned(x)?;
+                    j.wrote(&noted, id, false, mas);
+                }
+                None => {
+                    txn.cs_insert_owned(x)?;
+                }
+            }
         }
         if mv.delete {
             txn.mv_delete(mv.obj.id)?;
@@ -560,6 +615,14 @@ impl Syncer<'_> {
                 (0, None) => continue,
                 (id, _) => id,
             };
+            // Written only when something waits now or waited before.
+            if let Some((_, mvs)) = &mut self.waiting {
+                if !targets.is_empty() {
+                    mvs.insert(id);
+                } else if !mvs.contains(&id) {
+                    continue;
+                }
+            }
             txn.ref_out_waits_set(id, &ma, &targets)?;
         }
         Ok(())
@@ -577,6 +640,25 @@ impl Syncer<'_> {
         noted.sort_unstable();
         txn.ref_touched_add(&noted)
     }
+}
+
+/// The objects of `ma` whose references wait, and the metaverse objects
+/// whose outbound references do, as a step begins.
+fn waiting_at_start(
+    ctx: &StepCtx<'_>,
+    ma: &str,
+) -> StoreResult<(FxHashSet<CsId>, FxHashSet<MvId>)> {
+    let mut read = ctx.store().read()?;
+    let mut cs = FxHashSet::default();
+    let mut after = 0;
+    loop {
+        let page = read.ref_waiting_page(ma, after, 10_000)?;
+        let Some(&last) = page.last() else { break };
+        after = last;
+        cs.extend(page);
+    }
+    let mvs = read.ref_out_waiting()?.into_iter().collect();
+    Ok((cs, mvs))
 }
 
 fn fix_new_mv(cs: &mut CsObject, id: MvId) {

@@ -369,7 +369,8 @@ impl Syncer<'_> {
                 Some(r) => {
                     let waits = ref_waits.get_or_insert_with(Vec::new);
                     let v = mv.attributes.get(&r.mv_attr).map(|v| &v.value);
-                    resolve_out(txn, r, &target.name, x.id, v, waits)?.map(Cow::Owned)
+                    resolve_out(txn, r, &target.name, x.id, v, waits, self.joined.as_ref())?
+                        .map(Cow::Owned)
                 }
                 None => eval_source(txn, &f.source, &view, None, what)?,
             };
@@ -471,7 +472,8 @@ impl Syncer<'_> {
                 Some(r) => {
                     let waits = ref_waits.get_or_insert_with(Vec::new);
                     let v = mv.attributes.get(&r.mv_attr).map(|v| &v.value);
-                    Ok(resolve_out(txn, r, &target.name, 0, v, waits)?.map(Cow::Owned))
+                    let j = self.joined.as_ref();
+                    Ok(resolve_out(txn, r, &target.name, 0, v, waits, j)?.map(Cow::Owned))
                 }
                 None => eval_source(txn, &f.source, &view, None, what),
             };

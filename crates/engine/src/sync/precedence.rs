@@ -45,7 +45,10 @@ impl<'a> Syncer<'a> {
                 let what = || format!("import flow of `{}` to `{attr}`", x.ma);
                 let current = MvView(&mv.obj.attributes);
                 let v = match &f.reference {
-                    Some(r) => crate::refs::resolve_in(txn, r, &x.hologram, None)?.map(Cow::Owned),
+                    Some(r) => {
+                        crate::refs::resolve_in(txn, r, &x.hologram, None, self.joined.as_ref())?
+                            .map(Cow::Owned)
+                    }
                     None => eval_source(txn, &f.source, &view, Some(&current), what)?,
                 };
                 if let Some(value) = v {

@@ -185,6 +185,13 @@ impl StoreRead for FaultyTxn<'_> {
     fn cs_by_anchors(&mut self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>> {
         self.inner.cs_by_anchors(ma, anchors)
     }
+    fn cs_joined_by_anchors(
+        &mut self,
+        ma: &str,
+        anchors: &[&str],
+    ) -> StoreResult<Vec<(String, MvId)>> {
+        self.inner.cs_joined_by_anchors(ma, anchors)
+    }
     fn cs_page(
         &mut self,
         ma: &str,
@@ -276,6 +283,9 @@ impl StoreRead for FaultyTxn<'_> {
     }
     fn ref_touched(&mut self) -> StoreResult<Vec<(MvId, bool)>> {
         self.inner.ref_touched()
+    }
+    fn ref_out_waiting(&mut self) -> StoreResult<Vec<MvId>> {
+        self.inner.ref_out_waiting()
     }
 }
 

@@ -115,7 +115,7 @@ impl RawRows {
     }
 
     /// Row `i`: its id and body.
-    fn get(&self, i: usize) -> Option<(i64, &[u8])> {
+    pub(crate) fn get(&self, i: usize) -> Option<(i64, &[u8])> {
         let id = *self.ids.get(i)?;
         let end = *self.ends.get(i)?;
         let start = match i.checked_sub(1) {

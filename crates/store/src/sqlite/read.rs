@@ -230,6 +230,13 @@ macro_rules! impl_store_read {
             ) -> $crate::api::StoreResult<Vec<autosync_model::CsId>> {
                 self.ctx().cs_page_ids(ma, filter, after, limit)
             }
+            fn cs_joined_by_anchors(
+                &mut self,
+                ma: &str,
+                anchors: &[&str],
+            ) -> $crate::api::StoreResult<Vec<(String, autosync_model::MvId)>> {
+                self.ctx().cs_joined_by_anchors(ma, anchors)
+            }
             fn cs_by_mv(
                 &mut self,
                 mv_id: autosync_model::MvId,
@@ -377,6 +384,9 @@ macro_rules! impl_store_read {
                 &mut self,
             ) -> $crate::api::StoreResult<Vec<(autosync_model::MvId, bool)>> {
                 self.ctx().ref_touched()
+            }
+            fn ref_out_waiting(&mut self) -> $crate::api::StoreResult<Vec<autosync_model::MvId>> {
+                self.ctx().ref_out_waiting()
             }
         }
     };

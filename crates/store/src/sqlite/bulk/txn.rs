@@ -106,6 +106,28 @@ impl StoreRead for BulkTxn<'_, '_> {
         self.call(move |t| t.cs_page_ids(&ma, filter, after, limit))
     }
 
+    fn cs_joined_by_anchors(
+        &mut self,
+        ma: &str,
+        anchors: &[&str],
+    ) -> StoreResult<Vec<(String, MvId)>> {
+        if !anchors
+            .iter()
+            .any(|a| self.touched.cs_keys.contains(&cs_key(ma, a)))
+        {
+            if self.empty_at_begin(ma)? {
+                return Ok(Vec::new());
+            }
+            return self.reader.cs_joined_by_anchors(ma, anchors);
+        }
+        let ma = ma.to_owned();
+        let anchors: Vec<String> = anchors.iter().map(|a| (*a).to_owned()).collect();
+        self.call(move |t| {
+            let refs: Vec<&str> = anchors.iter().map(String::as_str).collect();
+            t.cs_joined_by_anchors(&ma, &refs)
+        })
+    }
+
     fn cs_by_mv(&mut self, mv_id: MvId) -> StoreResult<Vec<CsObject>> {
         if !self.touched.joins_written(mv_id) {
             let found = self.reader.cs_by_mv(mv_id)?;
@@ -288,6 +310,9 @@ impl StoreRead for BulkTxn<'_, '_> {
     }
     fn ref_touched(&mut self) -> StoreResult<Vec<(MvId, bool)>> {
         self.call(|t| t.ref_touched())
+    }
+    fn ref_out_waiting(&mut self) -> StoreResult<Vec<MvId>> {
+        self.call(|t| t.ref_out_waiting())
     }
 }
 

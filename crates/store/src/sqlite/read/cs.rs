@@ -43,6 +43,28 @@ impl Ctx<'_> {
         self.cs_objects(&raw)
     }
 
+    pub(crate) fn cs_joined_by_anchors(
+        &self,
+        ma: &str,
+        anchors: &[&str],
+    ) -> StoreResult<Vec<(String, MvId)>> {
+        // The index alone answers: the metaverse id as the row's id, the
+        // anchor as its body.
+        let raw = self.chunked_rows(
+            Some(ma),
+            anchors,
+            (&JOINED_BY_ANCHORS_BIG, &JOINED_BY_ANCHORS_SMALL),
+            &|| format!("read the joins of {} objects of {ma}", anchors.len()),
+        )?;
+        let mut out = Vec::with_capacity(raw.len());
+        for i in 0..raw.len() {
+            if let Some((mv_id, anchor)) = raw.get(i) {
+                out.push((String::from_utf8_lossy(anchor).into_owned(), mv_id));
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) fn cs_page(
         &self,
         ma: &str,
@@ -268,6 +290,18 @@ static BY_ANCHORS_BIG: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
 static BY_ANCHORS_SMALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND anchor IN ({})",
+        placeholders(SMALL_CHUNK)
+    )
+});
+static JOINED_BY_ANCHORS_BIG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT mv_id, anchor FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND anchor IN ({}) AND mv_id IS NOT NULL",
+        placeholders(CHUNK)
+    )
+});
+static JOINED_BY_ANCHORS_SMALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT mv_id, anchor FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND anchor IN ({}) AND mv_id IS NOT NULL",
         placeholders(SMALL_CHUNK)
     )
 });

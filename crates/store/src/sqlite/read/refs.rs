@@ -109,6 +109,18 @@ impl Ctx<'_> {
         Ok(out)
     }
 
+    pub(crate) fn ref_out_waiting(&self) -> StoreResult<Vec<MvId>> {
+        let mut out = Vec::new();
+        self.collect(
+            "SELECT DISTINCT mv_id FROM ref_wait_out ORDER BY mv_id",
+            [],
+            &|| "read the objects with waiting outbound references".to_owned(),
+            |r, p| id(r, p),
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
     pub(crate) fn ref_out_sendable_count(&self, via: &str) -> StoreResult<u64> {
         let n = self.one(
             "SELECT count(DISTINCT w.mv_id) FROM ref_wait_out AS w \
