@@ -77,6 +77,11 @@ fn waiting(r: &mut dyn StoreRead, ma: &str, limit: usize, at: &str) -> Vec<CsId>
         let page = r.ref_waiting_page(ma, after, limit).unwrap();
         assert!(page.len() <= limit, "{at}: a page of {ma} over its limit");
         let Some(&last) = page.last() else { break };
+        assert!(
+            page.first().is_some_and(|&first| first > after)
+                && page.windows(2).all(|w| w[0] < w[1]),
+            "{at}: a page of {ma} after {after} not in id order: {page:?}"
+        );
         after = last;
         all.extend(page);
     }
