@@ -19,8 +19,10 @@
 //! Covered: connector-space CRUD, filters and paging; the metaverse and
 //! its join index (case folding, multi-values, derived keys); watermarks;
 //! run history (write, list, trim); meta values and their
-//! compare-and-set; transactions all or nothing (dropped, failed, bulk);
-//! the parts of a bulk transaction; writers on two handles; leases.
+//! compare-and-set; the references that wait for the object they name
+//! and the objects noted for their referrers; transactions all or nothing
+//! (dropped, failed, bulk); the parts of a bulk transaction; writers on
+//! two handles; leases.
 //!
 //! Enabled by the `conformance` cargo feature (test support code).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -29,6 +31,7 @@ mod cs;
 pub mod fixtures;
 mod history;
 mod mv;
+mod refs;
 mod txn;
 
 use crate::api::Store;
@@ -37,6 +40,7 @@ use std::sync::Arc;
 pub use cs::*;
 pub use history::*;
 pub use mv::*;
+pub use refs::*;
 pub use txn::*;
 
 /// A store implementation under test.
@@ -202,6 +206,34 @@ pub const CHECKS: &[Check] = &[
     (
         "compare_and_set_meta_should_have_one_winner_among_handles",
         history::compare_and_set_meta_should_have_one_winner_among_handles,
+    ),
+    (
+        "ref_waits_set_should_replace_the_waits_and_ref_waiting_page_should_list_referrers_of_one_ma",
+        refs::ref_waits_set_should_replace_the_waits_and_ref_waiting_page_should_list_referrers_of_one_ma,
+    ),
+    (
+        "ref_in_ready_should_list_a_referrer_once_the_object_it_names_is_there_and_joined",
+        refs::ref_in_ready_should_list_a_referrer_once_the_object_it_names_is_there_and_joined,
+    ),
+    (
+        "ref_out_waits_set_should_replace_only_the_waits_of_its_ma_and_an_empty_ma_should_clear_all",
+        refs::ref_out_waits_set_should_replace_only_the_waits_of_its_ma_and_an_empty_ma_should_clear_all,
+    ),
+    (
+        "ref_out_ready_should_list_a_referrer_once_its_target_has_a_connector_on_the_ma_it_waits_for",
+        refs::ref_out_ready_should_list_a_referrer_once_its_target_has_a_connector_on_the_ma_it_waits_for,
+    ),
+    (
+        "ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_nothing_to_export",
+        refs::ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_nothing_to_export,
+    ),
+    (
+        "ref_touched_should_keep_a_deletion_noted_list_in_id_order_and_clear_only_the_given_ids",
+        refs::ref_touched_should_keep_a_deletion_noted_list_in_id_order_and_clear_only_the_given_ids,
+    ),
+    (
+        "reference_writes_should_be_read_in_their_transaction_and_kept_or_dropped_with_it",
+        refs::reference_writes_should_be_read_in_their_transaction_and_kept_or_dropped_with_it,
     ),
     (
         "a_reader_should_see_committed_data_while_a_write_transaction_is_open",

@@ -369,6 +369,118 @@ fn a_version_4_store_should_get_join_keys_that_ignore_case_in_the_migration() {
     assert_eq!(texts, ["ada@example.com", "alan@example.com", "e1", "e2"]);
 }
 
+/// The tables and indexes of the references that wait (schema version 6).
+fn ref_tables(store: &SqliteStore) -> Vec<String> {
+    store
+        .writer()
+        .conn
+        .prepare("SELECT name FROM sqlite_schema WHERE name LIKE 'ref%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_version_5_store_should_get_the_reference_tables_in_the_migration() {
+    use crate::api::RefWait;
+    use autosync_model::{Connection, MvObject};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let tables = [
+        "ref_touched",
+        "ref_wait_in",
+        "ref_wait_in_key",
+        "ref_wait_out",
+        "ref_wait_out_target",
+    ];
+    let (mut boss, mut referrer, mut p, mut target) = (
+        CsObject::new("hr", "E1", "cn=E1", "person"),
+        CsObject::new("hr", "E2", "cn=E2", "person"),
+        MvObject::new("person"),
+        MvObject::new("person"),
+    );
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(ref_tables(&store), tables);
+        let mut txn = store.begin().unwrap();
+        txn.mv_insert(&mut p).unwrap();
+        txn.mv_insert(&mut target).unwrap();
+        boss.connection = Connection::Connector { mv_id: target.id };
+        txn.cs_insert(&mut boss).unwrap();
+        txn.cs_insert(&mut referrer).unwrap();
+        txn.commit().unwrap();
+    }
+    // What version 5 had: no reference tables.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE ref_wait_in;
+             DROP TABLE ref_wait_out;
+             DROP TABLE ref_touched;
+             PRAGMA user_version = 5;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    {
+        let w = store.writer();
+        let v: i64 = w
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, super::SCHEMA_VERSION);
+        assert_eq!(v, 6);
+    }
+    assert_eq!(ref_tables(&store), tables);
+    let mut r = store.read().unwrap();
+    assert_eq!(r.cs_get(boss.id).unwrap().as_ref(), Some(&boss));
+    assert_eq!(r.mv_get(p.id).unwrap().as_ref(), Some(&p));
+    assert!(r.ref_waits_of(referrer.id).unwrap().is_empty());
+    assert_eq!(r.ref_waiting_count("hr").unwrap(), 0);
+    assert!(r.ref_in_ready().unwrap().is_empty());
+    assert!(r.ref_out_ready().unwrap().is_empty());
+    assert!(r.ref_touched().unwrap().is_empty());
+    drop(r);
+    // The reference methods work on the migrated store.
+    let waits = [RefWait {
+        attr: "manager".into(),
+        ma: "hr".into(),
+        key: "E1".into(),
+    }];
+    let mut txn = store.begin().unwrap();
+    txn.ref_waits_set(referrer.id, &waits).unwrap();
+    txn.ref_out_waits_set(p.id, "ad", &[(target.id, "hr".into())])
+        .unwrap();
+    txn.ref_touched_add(&[(target.id, true)]).unwrap();
+    txn.commit().unwrap();
+    drop(store);
+    // Kept, and read back by a store opened again (at the current version).
+    let store = SqliteStore::open(&path).unwrap();
+    let mut r = store.read().unwrap();
+    assert_eq!(r.ref_waits_of(referrer.id).unwrap(), waits);
+    assert_eq!(r.ref_waiting_page("hr", 0, 10).unwrap(), [referrer.id]);
+    assert_eq!(r.ref_waiting_count("hr").unwrap(), 1);
+    assert_eq!(r.ref_in_ready().unwrap(), [referrer.id]);
+    assert_eq!(r.ref_out_ready().unwrap(), [p.id]);
+    assert_eq!(r.ref_out_sendable_count("hr").unwrap(), 1);
+    assert_eq!(r.ref_touched().unwrap(), [(target.id, true)]);
+    drop(r);
+    store
+        .write_bulk(&mut |txn| {
+            txn.ref_waits_set(referrer.id, &[])?;
+            txn.ref_out_waits_set(p.id, "", &[])?;
+            txn.ref_touched_clear(&[target.id])
+        })
+        .unwrap();
+    let mut r = store.read().unwrap();
+    assert_eq!(r.ref_waiting_count("hr").unwrap(), 0);
+    assert!(r.ref_in_ready().unwrap().is_empty());
+    assert!(r.ref_out_ready().unwrap().is_empty());
+    assert!(r.ref_touched().unwrap().is_empty());
+}
+
 #[test]
 fn a_management_agent_numbered_by_a_rolled_back_transaction_should_be_numbered_again() {
     let dir = tempfile::tempdir().unwrap();
