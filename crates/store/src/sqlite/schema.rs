@@ -36,7 +36,8 @@ pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
 /// migration builds every index's keys again from the stored bodies, in
 /// the same transaction. Version 6 adds the tables of references waiting
 /// for the object they name (`ref_wait_in`, `ref_wait_out`, see
-/// [`crate::api::RefWait`]). A version-2 to -5 store is migrated in place
+/// [`crate::api::RefWait`]) and of referred objects whose referrers are to
+/// be worked out again (`ref_touched`). A version-2 to -5 store is migrated in place
 /// when opened.
 pub const SCHEMA_VERSION: i64 = 6;
 

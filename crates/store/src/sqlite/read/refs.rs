@@ -42,7 +42,7 @@ impl Ctx<'_> {
              ORDER BY w.cs_id LIMIT ?3",
             params![ma, after, limit as i64],
             &|| format!("read the objects of {ma} with waiting references"),
-            |r, p| id(r, p),
+            id,
             &mut out,
         )?;
         Ok(out)
@@ -54,7 +54,7 @@ impl Ctx<'_> {
              WHERE cs.ma = (SELECT id FROM ma WHERE name = ?1)",
             [ma],
             &|| format!("count the objects of {ma} with waiting references"),
-            |r, p| id(r, p),
+            id,
         )?;
         Ok(n.unwrap_or(0).max(0) as u64)
     }
@@ -68,7 +68,7 @@ impl Ctx<'_> {
              WHERE c.mv_id IS NOT NULL ORDER BY w.cs_id",
             [],
             &|| "read the waiting references whose object came".to_owned(),
-            |r, p| id(r, p),
+            id,
             &mut out,
         )?;
         Ok(out)
@@ -83,7 +83,7 @@ impl Ctx<'_> {
              ORDER BY w.mv_id",
             [],
             &|| "read the waiting outbound references whose connector came".to_owned(),
-            |r, p| id(r, p),
+            id,
             &mut out,
         )?;
         Ok(out)
@@ -115,7 +115,7 @@ impl Ctx<'_> {
             "SELECT DISTINCT mv_id FROM ref_wait_out ORDER BY mv_id",
             [],
             &|| "read the objects with waiting outbound references".to_owned(),
-            |r, p| id(r, p),
+            id,
             &mut out,
         )?;
         Ok(out)
@@ -129,7 +129,7 @@ impl Ctx<'_> {
              WHERE w.via = ?1 AND c.has_pe = 0",
             [via],
             &|| format!("count the references waiting for objects of {via}"),
-            |r, p| id(r, p),
+            id,
         )?;
         Ok(n.unwrap_or(0).max(0) as u64)
     }
