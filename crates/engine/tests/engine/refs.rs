@@ -319,22 +319,30 @@ fn a_reference_to_an_object_whose_add_is_not_yet_exported_waits_for_the_add() {
     assert_eq!(w.cs_all("dir", CsFilter::PendingExport).len(), 0);
 }
 
+/// E1 (`a@x`) and E3 (`c@x`, managed by E1), these groups, and accounts in
+/// the directory only for people who meet `condition`.
+fn scoped_world(condition: &str, groups: &str) -> World {
+    let config = REFS.replace(
+        r#"{ mv_type = "person", object_type = "account", anchor = "employeeId", dn = "mail" }"#,
+        &format!(
+            r#"{{ mv_type = "person", object_type = "account", condition = "{condition}", anchor = "employeeId", dn = "mail" }}"#
+        ),
+    );
+    World::new(
+        &config,
+        &[
+            ("hr.csv", "id,mail,manager_id\nE1,a@x,\nE3,c@x,E1\n"),
+            ("groups.csv", groups),
+            ("dir.jsonl", ""),
+        ],
+    )
+}
+
 #[test]
 fn a_manager_without_a_connector_in_the_target_is_left_out_not_guessed() {
     // Only active people get accounts: E1 has none, so E3's manager is
     // left out of the directory until E1 gets one.
-    let config = REFS.replace(
-        r#"{ mv_type = "person", object_type = "account", anchor = "employeeId", dn = "mail" }"#,
-        r#"{ mv_type = "person", object_type = "account", condition = "mail != 'a@x'", anchor = "employeeId", dn = "mail" }"#,
-    );
-    let w = World::new(
-        &config,
-        &[
-            ("hr.csv", "id,mail,manager_id\nE1,a@x,\nE3,c@x,E1\n"),
-            ("groups.csv", "gid,members\n"),
-            ("dir.jsonl", ""),
-        ],
-    );
+    let w = scoped_world("mail != 'a@x'", "gid,members\n");
     sync_hr(&w, "full-sync");
     export_dir(&w);
     let d = dir(&w);
@@ -354,18 +362,7 @@ fn references_to_an_object_whose_delete_waits_stay_until_the_delete_is_exported(
     // Out of scope (mail `gone@x`): E1's account is to be deleted. Until
     // that delete is exported (it may wait for an approval over the
     // deletion threshold), its report and its group keep referring to it.
-    let config = REFS.replace(
-        r#"{ mv_type = "person", object_type = "account", anchor = "employeeId", dn = "mail" }"#,
-        r#"{ mv_type = "person", object_type = "account", condition = "mail != 'gone@x'", anchor = "employeeId", dn = "mail" }"#,
-    );
-    let w = World::new(
-        &config,
-        &[
-            ("hr.csv", "id,mail,manager_id\nE1,a@x,\nE3,c@x,E1\n"),
-            ("groups.csv", "gid,members\nG1,E1;E3\n"),
-            ("dir.jsonl", ""),
-        ],
-    );
+    let w = scoped_world("mail != 'gone@x'", "gid,members\nG1,E1;E3\n");
     sync_hr(&w, "full-sync");
     w.run_ok("groups", "full-import", RunStatus::Success);
     w.run_ok("groups", "full-sync", RunStatus::Success);
