@@ -458,9 +458,14 @@ impl<'a> Syncer<'a> {
                 None => eval_source(txn, &f.source, &view, Some(&current), what)?,
             };
             let rank = self.rules.inbound_rank(f, &mv.obj.object_type, ma.index);
+            // A step's end working references out again applies them
+            // whatever the precedence (their text did not change; what
+            // it names did).
+            let recheck = self.resolving && f.reference.is_some();
             if rank.is_none()
                 && !joined_now
                 && !self.full
+                && !recheck
                 && mv.obj.attributes.contains_key(&f.mv_attr)
             {
                 // Equal precedence: a delta sync writes only a value that

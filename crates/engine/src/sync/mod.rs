@@ -133,6 +133,9 @@ pub(crate) struct Syncer<'a> {
     /// only these (and those that wait now) have their waits written.
     /// `None`: every object's waits are written.
     pub waiting: Option<(FxHashSet<CsId>, FxHashSet<MvId>)>,
+    /// Objects are synchronised again to resolve their references (the
+    /// end of a step, `refpass`).
+    pub resolving: bool,
 }
 
 /// When this many objects in a row fail in rules expressions or scripts
@@ -366,6 +369,7 @@ impl<'a> Syncer<'a> {
             ref_notes: Default::default(),
             joined: rules.has_refs.then(Default::default),
             waiting: None,
+            resolving: false,
         }
     }
 

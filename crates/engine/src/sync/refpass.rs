@@ -115,7 +115,9 @@ impl<'a> Syncer<'a> {
             &mut self.errors,
             StepErrors::new(0, 0, "", ErrorStage::Sync),
         );
-        Syncer::new(self.rules, ma, false, errors)
+        let mut sub = Syncer::new(self.rules, ma, false, errors);
+        sub.resolving = true;
+        sub
     }
 
     /// Take back what `sub` counted (what it noted, it wrote).

@@ -391,3 +391,37 @@ fn references_to_an_object_whose_delete_waits_stay_until_the_delete_is_exported(
     assert!(d["E3"].get("manager").is_none(), "{:?}", d["E3"]);
     assert_eq!(d["G1"]["member"], serde_json::json!(["c@x"]));
 }
+
+#[test]
+fn a_member_that_arrives_later_joins_its_group_under_equal_precedence_too() {
+    let config = REFS.replace(
+        r#"references = { members = "person" }"#,
+        r#"references = { members = "person" }
+precedence = { members = "equal" }"#,
+    );
+    let w = World::new(
+        &config,
+        &[
+            ("hr.csv", "id,mail,manager_id\nE1,a@x,\n"),
+            ("groups.csv", "gid,members\nG1,E1;E9\n"),
+            ("dir.jsonl", ""),
+        ],
+    );
+    sync_hr(&w, "full-sync");
+    w.run_ok("groups", "full-import", RunStatus::Success);
+    w.run_ok("groups", "full-sync", RunStatus::Success);
+    let members = |w: &World| w.mv_of("groups", "G1").unwrap().get("members").cloned();
+    assert_eq!(
+        members(&w),
+        Some(Value::Multi(vec![Value::Reference(mv_id(&w, "hr", "E1"))]))
+    );
+    write_hr(&w, &["E1,a@x,", "E9,i@x,"]);
+    sync_hr(&w, "delta-sync");
+    assert_eq!(
+        members(&w),
+        Some(Value::Multi(vec![
+            Value::Reference(mv_id(&w, "hr", "E1")),
+            Value::Reference(mv_id(&w, "hr", "E9")),
+        ]))
+    );
+}
