@@ -116,6 +116,17 @@ impl Engine {
             }
         }
         store.set_mv_index(&index)?;
+        // The MAs whose objects import flows name by DN.
+        let mut by_dn: Vec<&str> = rules
+            .mas
+            .iter()
+            .flat_map(|m| m.inbound.iter().filter_map(|f| f.reference.as_ref()))
+            .filter(|r| r.by == autosync_model::RefBy::Dn)
+            .map(|r| r.ma.as_str())
+            .collect();
+        by_dn.sort_unstable();
+        by_dn.dedup();
+        store.set_dn_index(&by_dn)?;
         let names = rules.store_names(&system);
         store.declare_names(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
         let fingerprints = applied::Fingerprints::of(&system);

@@ -12,6 +12,7 @@
 //! depend on the order objects are synchronised in.
 
 use crate::compute::Compute;
+use crate::sync::Fail;
 use autosync_model::{
     Attributes, Connection, CsId, CsObject, ExportKind, MaDef, MvId, RefBy, SystemDef, Value,
 };
@@ -108,10 +109,12 @@ impl Joined {
 /// An import flow that copies a reference.
 #[derive(Clone, Debug)]
 pub(crate) struct InRef {
-    /// The connector-space attribute holding the anchors.
+    /// The connector-space attribute holding the anchors (or DNs).
     pub cs_attr: String,
     /// The MA whose connector space holds the referred objects.
     pub ma: String,
+    /// Whether a value is an anchor or a DN (compared ignoring case).
+    pub by: RefBy,
 }
 
 /// An export flow that copies a reference.
@@ -220,12 +223,10 @@ pub(crate) fn compile_in(
         (true, Some(a), None) => Err(format!(
             "`{mv_attr}` is a reference and `{a}` is not: declare `{a}` under `references` of the object type"
         )),
-        (true, Some(a), Some((RefBy::Dn, _))) => Err(format!(
-            "`{a}` refers by DN: an import flow resolves references by anchor only in this version"
-        )),
-        (true, Some(a), Some((RefBy::Anchor, other))) => Ok(Some(InRef {
+        (true, Some(a), Some((by, other))) => Ok(Some(InRef {
             cs_attr: a.to_owned(),
             ma: other.unwrap_or_else(|| ma.name.clone()),
+            by,
         })),
     }
 }
@@ -298,13 +299,16 @@ pub(crate) fn resolve_in(
     attrs: &Attributes,
     waits: Option<&mut Vec<RefWait>>,
     known: Option<&Joined>,
-) -> StoreResult<Option<Value>> {
+) -> Result<Option<Value>, Fail> {
     let Some(v) = attrs.get(&r.cs_attr) else {
         return Ok(None);
     };
     let (keys, multi) = keys_of(v);
     if keys.is_empty() {
         return Ok(None);
+    }
+    if r.by == RefBy::Dn {
+        return resolve_dns(txn, r, keys, multi, waits);
     }
     // What this sync step wrote first (the store would have to be asked
     // past what it still writes), then the store's index.
@@ -337,6 +341,70 @@ pub(crate) fn resolve_in(
                         attr: r.cs_attr.clone(),
                         ma: r.ma.clone(),
                         key: k.clone(),
+                        by_dn: false,
+                    });
+                }
+            }
+        }
+    }
+    Ok(if multi {
+        (!out.is_empty()).then_some(Value::Multi(out))
+    } else {
+        out.pop()
+    })
+}
+
+/// [`resolve_in`] of DNs: each names the object of `r.ma` whose DN it is,
+/// ignoring case (the store's DN index); one DN that two objects have is
+/// the referrer's error (`ambiguous-reference`), never a guess.
+fn resolve_dns(
+    txn: &mut dyn StoreTxn,
+    r: &InRef,
+    keys: Vec<String>,
+    multi: bool,
+    mut waits: Option<&mut Vec<RefWait>>,
+) -> Result<Option<Value>, Fail> {
+    let asked: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let found = txn.cs_joined_by_dns(&r.ma, &asked)?;
+    let mut by_dn: FxHashMap<&str, Vec<(CsId, Option<MvId>)>> = FxHashMap::default();
+    for (dn, id, mv) in &found {
+        let e = by_dn.entry(dn.as_str()).or_default();
+        if !e.iter().any(|(x, _)| x == id) {
+            e.push((*id, *mv));
+        }
+    }
+    let mut out = Vec::with_capacity(keys.len());
+    let mut seen = rustc_hash::FxHashSet::default();
+    for k in &keys {
+        let folded = autosync_store::fold_case(k);
+        match by_dn.get(folded.as_ref()).map(Vec::as_slice) {
+            Some([(_, Some(mv))]) if *mv != 0 => {
+                if seen.insert(*mv) {
+                    out.push(Value::Reference(*mv));
+                }
+            }
+            Some(many) if many.len() > 1 => {
+                return Err(Fail::Object {
+                    error_type: "ambiguous-reference",
+                    detail: format!(
+                        "`{}` = `{k}` names {} objects of `{}` (DNs compare ignoring case): connector-space ids {}",
+                        r.cs_attr,
+                        many.len(),
+                        r.ma,
+                        many.iter()
+                            .map(|(id, _)| id.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+            _ => {
+                if let Some(w) = waits.as_deref_mut() {
+                    w.push(RefWait {
+                        attr: r.cs_attr.clone(),
+                        ma: r.ma.clone(),
+                        key: folded.into_owned(),
+                        by_dn: true,
                     });
                 }
             }

@@ -227,13 +227,16 @@ pub struct CsCounts {
 
 /// A reference of a connector-space object that names an object not there
 /// (yet), or not joined: attribute `attr` names the object of MA `ma`
-/// whose anchor is `key`. Kept until the referrer's references are worked
-/// out again; [`StoreRead::ref_in_ready`] finds those whose object came.
+/// whose anchor is `key` (or, `by_dn`, whose DN is `key`, folded as
+/// [`fold_case`] folds it). Kept until the referrer's references are
+/// worked out again; [`StoreRead::ref_in_ready`] finds those whose object
+/// came.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RefWait {
     pub attr: String,
     pub ma: String,
     pub key: String,
+    pub by_dn: bool,
 }
 
 /// Reads. Available on the store itself (a consistent snapshot per call) and
@@ -285,6 +288,15 @@ pub trait StoreRead {
             })
             .collect())
     }
+    /// The objects of `ma` (an MA with a DN index, see
+    /// [`Store::set_dn_index`]) whose DN is one of `dns`, ignoring case:
+    /// each `(folded DN, object, the metaverse object it is joined to)`.
+    /// Two objects of one DN are both listed.
+    fn cs_joined_by_dns(
+        &mut self,
+        ma: &str,
+        dns: &[&str],
+    ) -> StoreResult<Vec<(String, CsId, Option<MvId>)>>;
     /// Every connector (on any MA) joined to this MV object.
     fn cs_by_mv(&mut self, mv_id: MvId) -> StoreResult<Vec<CsObject>>;
     /// [`StoreRead::cs_by_mv`] for many MV objects at once (a page of
@@ -546,6 +558,11 @@ pub trait Store: Send + Sync {
     /// and maintains it. A store opened by a process that has not declared
     /// its derived indexes refuses to write objects of their types.
     fn set_mv_index(&self, indexed: &[MvIndexDef]) -> StoreResult<()>;
+    /// Keep an index of the DNs (ignoring case) of the objects of exactly
+    /// these MAs, the ones references name by DN: built from what is
+    /// stored when an MA is added, then kept with every write
+    /// ([`StoreRead::cs_joined_by_dns`]).
+    fn set_dn_index(&self, mas: &[&str]) -> StoreResult<()>;
 
     /// Names the configuration uses (attribute names, object types, MA
     /// names): a store may keep them in a dictionary and write a number in

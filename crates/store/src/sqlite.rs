@@ -62,6 +62,7 @@
 mod bin;
 mod bulk;
 mod codec;
+mod dnindex;
 mod error;
 mod fresh;
 mod hot;
@@ -457,6 +458,26 @@ impl Store for SqliteStore {
         *self.defs.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(defs.clone());
         w.defs = defs;
         Ok(())
+    }
+
+    fn set_dn_index(&self, mas: &[&str]) -> StoreResult<()> {
+        let mut wanted: Vec<&str> = mas.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        // Nothing to write when the index is as wanted (the usual case).
+        {
+            let r = self.reader()?;
+            let have: Vec<String> = r.ctx().dn_indexed_mas()?;
+            if have.iter().map(String::as_str).eq(wanted.iter().copied()) {
+                return Ok(());
+            }
+        }
+        let names = self.names.get();
+        let mut w = self.writer();
+        w.fresh = None;
+        in_txn(&mut w, &self.path, |conn| {
+            dnindex::set(conn, &self.path, &names, &wanted)
+        })
     }
 
     fn declare_names(&self, names: &[&str]) -> StoreResult<()> {

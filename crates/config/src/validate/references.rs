@@ -6,11 +6,9 @@
 //!
 //! A reference flows only by copy (`from`), from a reference to a
 //! reference: inbound, each CS value is resolved to the referred MA's CS
-//! object whose anchor it is, then to that object's MV object (by DN is
-//! not resolved yet: the store has no DN index); outbound, each referred
-//! MV object becomes the anchor or DN of its connector in the target MA
-//! (which is why a CS reference that names another `ma` is for import
-//! flows only). When the metaverse reference names a type, the referred
+//! object whose anchor (or DN, ignoring case) it is, then to that object's
+//! MV object; outbound, each referred MV object becomes the anchor or DN
+//! of its connector in the target MA (or in the MA the reference names). When the metaverse reference names a type, the referred
 //! objects must be able to be of that type: some join or projection rule
 //! of the referred MA makes their object type that metaverse type
 //! (inbound), some provisioning or join rule of the target MA connects
@@ -21,7 +19,7 @@ use super::{Checker, key_path};
 use crate::diagnostic::PathSegment;
 use autosync_model::suggest;
 use autosync_model::{
-    ANY_TYPE, CsReferenceDef, FlowSource, MaDef, MvTypeDef, ObjectTypeDef, RefBy, SystemDef,
+    ANY_TYPE, CsReferenceDef, FlowSource, MaDef, MvTypeDef, ObjectTypeDef, SystemDef,
 };
 
 /// `[metaverse.T] references`: each key an attribute of T, each value a
@@ -294,20 +292,6 @@ fn check_import_copy(c: &mut Checker<'_, '_>, f: &Inbound<'_>, mv_ref: Option<&s
             ),
             help,
         );
-    }
-    for (ot, reference) in &declared {
-        if reference.by() == RefBy::Dn {
-            c.error(
-                from_at,
-                format!(
-                    "`{from}` of object type `{}` refers by DN: an import flow cannot resolve a reference by DN yet (the store has no DN index)",
-                    ot.name
-                ),
-                "refer by anchor (`by = \"anchor\"`: the value holds the referred object's anchor), or wait for the DN index"
-                    .to_owned(),
-            );
-            return;
-        }
     }
     // An undeclared type is reported at its declaration.
     if target == ANY_TYPE || !f.system.metaverse.contains_key(target) {

@@ -273,19 +273,14 @@ fn an_import_flow_from_a_cs_reference_into_a_plain_attribute_should_point_at_dec
 }
 
 #[test]
-fn an_import_flow_from_a_reference_by_dn_should_be_refused_until_there_is_a_dn_index() {
+fn an_import_flow_from_a_reference_by_dn_should_load() {
+    // The store keeps a DN index of the referred MA's objects.
     let text = replace(
         r#"by = "anchor", object_type = "person", ma = "hr""#,
         r#"by = "dn", object_type = "person", ma = "hr""#,
     );
-    let d = the_error(
-        &text,
-        r#"ma "groups" > import_flows[1] > from"#,
-        r#"from = "member_ids""#,
-        "`member_ids` of object type `group` refers by DN: an import flow cannot resolve a reference by DN yet",
-    );
-    assert!(help(&d).contains("refer by anchor"), "{d}");
-    assert!(help(&d).contains("DN index"), "{d}");
+    assert!(text.contains(r#"by = "dn""#));
+    load(&text).unwrap();
 }
 
 // 4. Export flows.

@@ -127,6 +127,9 @@ impl Store for FaultyStore {
     fn set_mv_index(&self, indexed: &[autosync_store::MvIndexDef]) -> StoreResult<()> {
         self.inner.set_mv_index(indexed)
     }
+    fn set_dn_index(&self, mas: &[&str]) -> StoreResult<()> {
+        self.inner.set_dn_index(mas)
+    }
 
     fn declare_names(&self, names: &[&str]) -> StoreResult<()> {
         self.inner.declare_names(names)
@@ -184,6 +187,13 @@ impl StoreRead for FaultyTxn<'_> {
     }
     fn cs_by_anchors(&mut self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>> {
         self.inner.cs_by_anchors(ma, anchors)
+    }
+    fn cs_joined_by_dns(
+        &mut self,
+        ma: &str,
+        dns: &[&str],
+    ) -> StoreResult<Vec<(String, CsId, Option<MvId>)>> {
+        self.inner.cs_joined_by_dns(ma, dns)
     }
     fn cs_joined_by_anchors(
         &mut self,

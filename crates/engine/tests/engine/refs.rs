@@ -425,3 +425,103 @@ precedence = { members = "equal" }"#,
         ]))
     );
 }
+
+/// A directory-like source: references hold DNs, compared ignoring case.
+const BY_DN: &str = r#"
+[metaverse.person]
+attributes = ["employeeId", "manager"]
+references = { manager = "person" }
+
+[[ma]]
+name = "src"
+connector = { type = "jsonl", path = "src.jsonl" }
+object_types = [{ name = "person", anchor = "id", dn = "dn", references = { manager = "dn" } }]
+join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [
+  { mv = "employeeId", from = "id" },
+  { mv = "manager", from = "manager" },
+]
+staging_thresholds = { deletes = "off" }
+"#;
+
+fn src(people: &[(&str, &str, &str)]) -> String {
+    people
+        .iter()
+        .map(|(id, dn, manager)| {
+            let mut v = serde_json::json!({ "id": id, "dn": dn });
+            if !manager.is_empty() {
+                v["manager"] = serde_json::json!(manager);
+            }
+            format!("{v}\n")
+        })
+        .collect()
+}
+
+#[test]
+fn references_by_dn_resolve_ignoring_case_in_any_order_and_wait_for_a_dn_not_there() {
+    let w = World::new(
+        BY_DN,
+        &[(
+            "src.jsonl",
+            &src(&[
+                ("1", "cn=Ann,ou=People", "CN=BOB,ou=people"),
+                ("2", "cn=Bob,ou=People", ""),
+                ("3", "cn=Cy,ou=People", "cn=Dee,ou=People"),
+            ]),
+        )],
+    );
+    w.run_ok("src", "full-import", RunStatus::Success);
+    w.run_ok("src", "full-sync", RunStatus::Success);
+    assert_eq!(
+        w.mv_of("src", "1").unwrap().get("manager"),
+        Some(&Value::Reference(mv_id(&w, "src", "2")))
+    );
+    assert_eq!(w.mv_of("src", "3").unwrap().get("manager"), None);
+    assert_eq!(waiting(&w, "src"), 1);
+    // Dee arrives: a delta sync resolves Cy's manager.
+    w.write(
+        "src.jsonl",
+        &src(&[
+            ("1", "cn=Ann,ou=People", "CN=BOB,ou=people"),
+            ("2", "cn=Bob,ou=People", ""),
+            ("3", "cn=Cy,ou=People", "cn=Dee,ou=People"),
+            ("4", "CN=DEE,OU=PEOPLE", ""),
+        ]),
+    );
+    w.run_ok("src", "full-import", RunStatus::Success);
+    w.run_ok("src", "delta-sync", RunStatus::Success);
+    assert_eq!(
+        w.mv_of("src", "3").unwrap().get("manager"),
+        Some(&Value::Reference(mv_id(&w, "src", "4")))
+    );
+    assert_eq!(waiting(&w, "src"), 0);
+}
+
+#[test]
+fn a_dn_that_two_objects_have_is_the_referrers_error_not_a_guess() {
+    let w = World::new(
+        BY_DN,
+        &[(
+            "src.jsonl",
+            &src(&[
+                ("1", "cn=Ann,ou=People", "cn=Twin,ou=People"),
+                ("2", "cn=Twin,ou=People", ""),
+                ("3", "CN=twin,ou=people", ""),
+            ]),
+        )],
+    );
+    w.run_ok("src", "full-import", RunStatus::Success);
+    let r = w.run_ok("src", "full-sync", RunStatus::CompletedSyncErrors);
+    assert_eq!(sync_counters(&r).failures, 1);
+    let ann = w.cs("src", "1").unwrap();
+    let error = ann.error.unwrap();
+    assert_eq!(error.error_type, "ambiguous-reference");
+    assert!(
+        error.detail.contains("names 2 objects of `src`"),
+        "{}",
+        error.detail
+    );
+    // The others are synchronised.
+    assert!(w.mv_of("src", "2").is_some() && w.mv_of("src", "3").is_some());
+}

@@ -44,6 +44,7 @@ fn wait(attr: &str, ma: &str, key: &str) -> RefWait {
         attr: attr.to_owned(),
         ma: ma.to_owned(),
         key: key.to_owned(),
+        by_dn: false,
     }
 }
 

@@ -59,9 +59,37 @@ pub(crate) struct Parts<'w> {
     pub(crate) known: &'w mut FxHashMap<i64, Known>,
     pub(crate) ma_ids: &'w mut MaIds,
     pub(crate) fresh: &'w mut Option<Fresh>,
+    pub(crate) dn_mas: &'w rustc_hash::FxHashSet<i64>,
 }
 
 impl<'w> Parts<'w> {
+    /// Keep the DN index of row `r` (of MA number `ma`), when its MA has
+    /// one: `replace` drops what it held for the object first.
+    fn dn_index(&self, path: &Path, ma: i64, r: &CsRow<'_>, replace: bool) -> StoreResult<()> {
+        if !self.dn_mas.contains(&ma) {
+            return Ok(());
+        }
+        let err = |e| {
+            error::sql(
+                path,
+                format_args!("index the DN of connector-space object {}", r.id),
+                e,
+            )
+        };
+        if replace {
+            self.conn
+                .prepare_cached("DELETE FROM cs_dn WHERE cs_id = ?1")
+                .and_then(|mut s| s.execute([r.id]))
+                .map_err(err)?;
+        }
+        let folded = crate::api::fold_case(r.dn);
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO cs_dn (ma, dn, cs_id) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![ma, folded.as_ref(), r.id]))
+            .map_err(err)?;
+        Ok(())
+    }
+
     /// Note row `r` written, in the fresh knowledge (dropped when it grew
     /// too large).
     fn fresh_wrote(&mut self, r: &CsRow<'_>) {
@@ -115,7 +143,7 @@ impl<'w> Parts<'w> {
         if self.known.len() < KNOWN_MAX {
             self.known.insert(id, r.known());
         }
-        Ok(())
+        self.dn_index(path, ma, r, false)
     }
 
     /// Replace a connector-space object with one already encoded. `known`:
@@ -159,6 +187,7 @@ impl<'w> Parts<'w> {
             }
             .map_err(err)?;
             if changed == 1 {
+                self.dn_index(path, ma, r, true)?;
                 let now = Known {
                     cols: c,
                     key: k.key,
@@ -229,7 +258,7 @@ impl<'w> Parts<'w> {
         if self.known.len() < KNOWN_MAX {
             self.known.insert(id, r.known());
         }
-        Ok(())
+        self.dn_index(path, ma, r, true)
     }
 
     /// Insert a metaverse object already encoded, with its index keys.

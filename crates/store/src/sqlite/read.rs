@@ -237,6 +237,15 @@ macro_rules! impl_store_read {
             ) -> $crate::api::StoreResult<Vec<(String, autosync_model::MvId)>> {
                 self.ctx().cs_joined_by_anchors(ma, anchors)
             }
+            fn cs_joined_by_dns(
+                &mut self,
+                ma: &str,
+                dns: &[&str],
+            ) -> $crate::api::StoreResult<
+                Vec<(String, autosync_model::CsId, Option<autosync_model::MvId>)>,
+            > {
+                self.ctx().cs_joined_by_dns(ma, dns)
+            }
             fn cs_by_mv(
                 &mut self,
                 mv_id: autosync_model::MvId,

@@ -95,14 +95,18 @@ DROP INDEX mv_key_mv;
 /// sync deleted (`gone`), or whose connector somewhere was renamed or is
 /// leaving, whose referrers are still to be worked out again; written with
 /// the sync's batch, taken by the end of a sync step (of any MA, should
-/// the process die in between).
+/// the process die in between). `cs_dn`: the DNs (folded as joins fold
+/// text) of the objects of the MAs in `cs_dn_ma`, those whose objects
+/// references name by DN (`Store::set_dn_index`), kept with every write
+/// of their objects.
 const REF_TABLES: &str = "
 CREATE TABLE IF NOT EXISTS ref_wait_in (
     cs_id INTEGER NOT NULL,
     attr TEXT NOT NULL,
     ma TEXT NOT NULL,
     key TEXT NOT NULL,
-    PRIMARY KEY (cs_id, attr, ma, key)
+    by_dn INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (cs_id, attr, ma, key, by_dn)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ref_wait_in_key ON ref_wait_in (ma, key);
 CREATE TABLE IF NOT EXISTS ref_wait_out (
@@ -117,6 +121,14 @@ CREATE TABLE IF NOT EXISTS ref_touched (
     mv_id INTEGER PRIMARY KEY,
     gone INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cs_dn_ma (ma INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS cs_dn (
+    ma INTEGER NOT NULL,
+    dn TEXT NOT NULL,
+    cs_id INTEGER NOT NULL,
+    PRIMARY KEY (ma, dn, cs_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cs_dn_id ON cs_dn (cs_id);
 ";
 
 /// The version whose migration builds the join index's keys again from

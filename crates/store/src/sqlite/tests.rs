@@ -448,6 +448,7 @@ fn a_version_5_store_should_get_the_reference_tables_in_the_migration() {
         attr: "manager".into(),
         ma: "hr".into(),
         key: "E1".into(),
+        by_dn: false,
     }];
     let mut txn = store.begin().unwrap();
     txn.ref_waits_set(referrer.id, &waits).unwrap();

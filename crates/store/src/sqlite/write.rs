@@ -83,6 +83,9 @@ pub(crate) struct Writer {
     ma_ids: MaIds,
     /// Scratch: the index keys a metaverse object had before a write.
     old_keys: Vec<(i64, String)>,
+    /// The MAs (by number) whose objects' DNs are indexed (`cs_dn`), as
+    /// the transaction began.
+    pub(crate) dn_mas: rustc_hash::FxHashSet<i64>,
     /// MAs this connection filled from empty and the anchors they may
     /// hold (see `fresh`); taken by a bulk transaction while it runs.
     pub fresh: Option<Fresh>,
@@ -113,6 +116,7 @@ impl Writer {
             ma_ids: MaIds::default(),
             old_keys: Vec::new(),
             fresh: None,
+            dn_mas: Default::default(),
         }
     }
 
@@ -149,6 +153,7 @@ impl Writer {
             known: &mut self.known,
             ma_ids: &mut self.ma_ids,
             fresh: &mut self.fresh,
+            dn_mas: &self.dn_mas,
         }
     }
 
@@ -172,6 +177,7 @@ impl Writer {
             .prepare_cached("BEGIN IMMEDIATE")
             .and_then(|mut s| s.execute([]))
             .map_err(|e| error::sql(path, "begin a transaction in store", e))?;
+        self.dn_mas = load_dn_mas(&self.conn, path)?;
         Ok(())
     }
 
@@ -275,4 +281,21 @@ impl std::ops::DerefMut for WriterRef<'_> {
             WriterRef::Lent(w) => w,
         }
     }
+}
+
+/// The MAs whose objects' DNs are indexed (`cs_dn_ma`).
+pub(crate) fn load_dn_mas(
+    conn: &Connection,
+    path: &Path,
+) -> StoreResult<rustc_hash::FxHashSet<i64>> {
+    let err = |e| error::sql(path, "read the MAs whose DNs are indexed", e);
+    let mut stmt = conn
+        .prepare_cached("SELECT ma FROM cs_dn_ma")
+        .map_err(err)?;
+    let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(err)?;
+    let mut out = rustc_hash::FxHashSet::default();
+    for r in rows {
+        out.insert(r.map_err(err)?);
+    }
+    Ok(out)
 }

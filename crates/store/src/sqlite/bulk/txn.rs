@@ -128,6 +128,24 @@ impl StoreRead for BulkTxn<'_, '_> {
         })
     }
 
+    fn cs_joined_by_dns(
+        &mut self,
+        ma: &str,
+        dns: &[&str],
+    ) -> StoreResult<Vec<(String, CsId, Option<MvId>)>> {
+        // DNs are not remembered per write: an MA this transaction wrote
+        // is asked of the writer.
+        if !self.touched.cs_ma_max.contains_key(&super::ma_key(ma)) {
+            return self.reader.cs_joined_by_dns(ma, dns);
+        }
+        let ma = ma.to_owned();
+        let dns: Vec<String> = dns.iter().map(|d| (*d).to_owned()).collect();
+        self.call(move |t| {
+            let refs: Vec<&str> = dns.iter().map(String::as_str).collect();
+            t.cs_joined_by_dns(&ma, &refs)
+        })
+    }
+
     fn cs_by_mv(&mut self, mv_id: MvId) -> StoreResult<Vec<CsObject>> {
         if !self.touched.joins_written(mv_id) {
             let found = self.reader.cs_by_mv(mv_id)?;

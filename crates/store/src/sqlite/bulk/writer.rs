@@ -161,6 +161,7 @@ pub(super) struct OwnedRow {
     /// The MA's name by number ([`Write::Name`]).
     ma: u32,
     anchor: String,
+    dn: String,
     /// `cs_key(ma, anchor)`, computed once on the caller's thread.
     key: u64,
     cols: CsColumns,
@@ -177,6 +178,7 @@ impl OwnedRow {
             ma,
             key,
             anchor: std::mem::take(&mut obj.anchor),
+            dn: std::mem::take(&mut obj.dn),
             data,
         }
     }
@@ -186,6 +188,7 @@ impl OwnedRow {
             id: self.id,
             ma,
             anchor: &self.anchor,
+            dn: &self.dn,
             key: self.key,
             cols: self.cols,
             data: &self.data,

@@ -10,7 +10,7 @@ impl Ctx<'_> {
     pub(crate) fn ref_waits_of(&self, cs_id: CsId) -> StoreResult<Vec<RefWait>> {
         let mut out = Vec::new();
         self.collect(
-            "SELECT attr, ma, key FROM ref_wait_in WHERE cs_id = ?1 ORDER BY attr, ma, key",
+            "SELECT attr, ma, key, by_dn FROM ref_wait_in WHERE cs_id = ?1 ORDER BY attr, ma, key, by_dn",
             [cs_id],
             &|| format!("read the waiting references of connector-space object {cs_id}"),
             |r, p| {
@@ -22,6 +22,9 @@ impl Ctx<'_> {
                     attr: get(0)?,
                     ma: get(1)?,
                     key: get(2)?,
+                    by_dn: r.get::<_, bool>(3).map_err(|e| {
+                        crate::sqlite::error::sql(p, "read a waiting reference", e)
+                    })?,
                 })
             },
             &mut out,
@@ -62,10 +65,17 @@ impl Ctx<'_> {
     pub(crate) fn ref_in_ready(&self) -> StoreResult<Vec<CsId>> {
         let mut out = Vec::new();
         self.collect(
-            "SELECT DISTINCT w.cs_id FROM ref_wait_in AS w \
+            "SELECT w.cs_id FROM ref_wait_in AS w \
              JOIN ma AS m ON m.name = w.ma \
              JOIN cs AS c ON c.ma = m.id AND c.anchor = w.key \
-             WHERE c.mv_id IS NOT NULL ORDER BY w.cs_id",
+             WHERE w.by_dn = 0 AND c.mv_id IS NOT NULL \
+             UNION \
+             SELECT w.cs_id FROM ref_wait_in AS w \
+             JOIN ma AS m ON m.name = w.ma \
+             JOIN cs_dn AS d ON d.ma = m.id AND d.dn = w.key \
+             JOIN cs AS c ON c.id = d.cs_id \
+             WHERE w.by_dn = 1 AND c.mv_id IS NOT NULL \
+             ORDER BY 1",
             [],
             &|| "read the waiting references whose object came".to_owned(),
             id,
@@ -138,4 +148,48 @@ impl Ctx<'_> {
 fn id(r: &rusqlite::Row<'_>, p: &std::path::Path) -> StoreResult<i64> {
     r.get::<_, i64>(0)
         .map_err(|e| crate::sqlite::error::sql(p, "read an id", e))
+}
+
+impl Ctx<'_> {
+    pub(crate) fn dn_indexed_mas(&self) -> StoreResult<Vec<String>> {
+        let mut out = Vec::new();
+        self.collect(
+            "SELECT m.name FROM cs_dn_ma AS d JOIN ma AS m ON m.id = d.ma ORDER BY m.name",
+            [],
+            &|| "read the MAs whose DNs are indexed".to_owned(),
+            |r, p| {
+                r.get::<_, String>(0)
+                    .map_err(|e| crate::sqlite::error::sql(p, "read an MA name", e))
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    pub(crate) fn cs_joined_by_dns(
+        &self,
+        ma: &str,
+        dns: &[&str],
+    ) -> StoreResult<Vec<(String, CsId, Option<MvId>)>> {
+        let mut out = Vec::new();
+        for dn in dns {
+            let folded = crate::api::fold_case(dn);
+            self.collect(
+                "SELECT d.dn, d.cs_id, c.mv_id FROM cs_dn AS d JOIN cs AS c ON c.id = d.cs_id \
+                 WHERE d.ma = (SELECT id FROM ma WHERE name = ?1) AND d.dn = ?2 ORDER BY d.cs_id",
+                params![ma, folded.as_ref()],
+                &|| format!("find objects of {ma} by DN"),
+                |r, p| {
+                    let e = |e| crate::sqlite::error::sql(p, "read a DN", e);
+                    Ok((
+                        r.get::<_, String>(0).map_err(e)?,
+                        r.get::<_, i64>(1).map_err(e)?,
+                        r.get::<_, Option<i64>>(2).map_err(e)?,
+                    ))
+                },
+                &mut out,
+            )?;
+        }
+        Ok(out)
+    }
 }

@@ -41,6 +41,8 @@ pub(crate) struct CsRow<'a> {
     pub id: CsId,
     pub ma: &'a str,
     pub anchor: &'a str,
+    /// Kept in the DN index when the MA has one.
+    pub dn: &'a str,
     /// `fresh::cs_key(ma, anchor)`, computed once per row (a bulk
     /// transaction computes it on the caller's thread).
     pub key: u64,
@@ -54,6 +56,7 @@ impl<'a> CsRow<'a> {
             id: obj.id,
             ma: &obj.ma,
             anchor: &obj.anchor,
+            dn: &obj.dn,
             key: fresh::cs_key(&obj.ma, &obj.anchor),
             cols: CsColumns::of(obj),
             data,

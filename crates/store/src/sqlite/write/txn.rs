@@ -161,8 +161,8 @@ impl StoreTxn for SqliteTxn<'_> {
         self.exec("DELETE FROM ref_wait_in WHERE cs_id = ?1", [cs_id], &op)?;
         for w in waits {
             self.exec(
-                "INSERT OR IGNORE INTO ref_wait_in (cs_id, attr, ma, key) VALUES (?1, ?2, ?3, ?4)",
-                params![cs_id, w.attr, w.ma, w.key],
+                "INSERT OR IGNORE INTO ref_wait_in (cs_id, attr, ma, key, by_dn) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![cs_id, w.attr, w.ma, w.key, w.by_dn],
                 &op,
             )?;
         }
@@ -218,6 +218,10 @@ impl StoreTxn for SqliteTxn<'_> {
 
     fn cs_delete(&mut self, id: CsId) -> StoreResult<()> {
         self.w.known.remove(&id);
+        if !self.w.dn_mas.is_empty() {
+            let op = || format!("drop the DN of connector-space object {id} from the index");
+            self.exec("DELETE FROM cs_dn WHERE cs_id = ?1", [id], &op)?;
+        }
         self.w
             .conn
             .prepare_cached("DELETE FROM cs WHERE id = ?1")
