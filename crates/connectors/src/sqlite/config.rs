@@ -43,6 +43,24 @@ pub struct SqliteConfig {
     /// `create_table` declares.
     #[serde(default)]
     pub column_types: BTreeMap<String, ColumnType>,
+    /// Multi-valued attributes held in child tables, one row per value
+    /// (e.g. `{ members = { table = "group_members", key = "group_id",
+    /// value = "member" } }`).
+    #[serde(default)]
+    pub child_tables: BTreeMap<String, ChildTable>,
+}
+
+/// Where a multi-valued attribute's values are: a child table with one row
+/// per value.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChildTable {
+    /// The child table, e.g. `"group_members"`.
+    pub table: String,
+    /// Its column holding the parent's anchor, e.g. `"group_id"`.
+    pub key: String,
+    /// Its column holding one value, e.g. `"member"`.
+    pub value: String,
 }
 
 /// How a delta import finds changes.
@@ -107,6 +125,10 @@ pub const KEYS: &[KeyHelp] = &[
         key: "column_types",
         help: "types the table's declared types do not give, e.g. column_types = { enabled = \"boolean\", tags = \"json\" } (text, integer, real, boolean, binary, json)",
     },
+    KeyHelp {
+        key: "child_tables",
+        help: "multi-valued attributes kept in child tables, one row per value, e.g. child_tables = { members = { table = \"group_members\", key = \"group_id\", value = \"member\" } }",
+    },
 ];
 
 /// The validated settings, with the path resolved.
@@ -121,8 +143,11 @@ pub struct SqliteSettings {
     pub busy_timeout_ms: u64,
     pub create_table: bool,
     pub types: ObjectTypes,
-    /// Column types given by `column_types`.
+    /// Column types given by `column_types` (for a child table's
+    /// attribute: the type of its value column).
     pub column_types: BTreeMap<String, ColumnType>,
+    /// Attribute -> the child table holding its values.
+    pub child_tables: BTreeMap<String, ChildTable>,
 }
 
 impl SqliteSettings {
@@ -180,6 +205,7 @@ impl SqliteSettings {
                 Some("remove it from column_types".into()),
             ));
         }
+        errors.extend(check_child_tables(&config, &anchor_column, ctx));
         errors.extend(settings::check_batch_size(config.batch_size));
         errors.extend(settings::check_object_types(
             ctx,
@@ -201,6 +227,101 @@ impl SqliteSettings {
             create_table: config.create_table,
             types: ObjectTypes::new(ctx, config.object_type_column),
             column_types: config.column_types,
+            child_tables: config.child_tables,
         })
     }
+}
+
+/// The `child_tables` help, for its errors.
+fn child_help() -> Option<String> {
+    KEYS.iter()
+        .find(|k| k.key == "child_tables")
+        .map(|k| k.help.to_owned())
+}
+
+/// What is wrong with `child_tables`, each problem at that key: a name or
+/// column left empty, an attribute that is also a column (`columns`, the
+/// anchor, the object type column) or an object type's DN, a
+/// child table that is the main table, the changelog or another
+/// attribute's child table, a key column that is the value column.
+fn check_child_tables(
+    config: &SqliteConfig,
+    anchor_column: &str,
+    ctx: &BuildContext,
+) -> Vec<SettingError> {
+    let mut errors = Vec::new();
+    let mut push = |message: String| errors.push(error("child_tables", &message, child_help()));
+    let changelog = match &config.delta {
+        Some(DeltaConfig::Changelog { table, .. }) => Some(table.as_str()),
+        _ => None,
+    };
+    let mut tables: BTreeMap<&str, &str> = BTreeMap::new();
+    for (attr, child) in &config.child_tables {
+        if attr.is_empty() {
+            push("an attribute name in `child_tables` is empty".into());
+            continue;
+        }
+        let mut empty = false;
+        for (what, v) in [
+            ("table", &child.table),
+            ("key", &child.key),
+            ("value", &child.value),
+        ] {
+            if v.is_empty() {
+                push(format!("`child_tables.{attr}.{what}` is empty"));
+                empty = true;
+            }
+        }
+        if empty {
+            continue;
+        }
+        if attr == anchor_column {
+            push(format!(
+                "`{attr}` is the anchor column: the anchor has one value, it cannot be in a child table"
+            ));
+        } else if config.columns.iter().flatten().any(|c| c == attr) {
+            push(format!(
+                "`{attr}` is in `columns` and in `child_tables`: an attribute is either a column of table `{}` or a child table; remove it from `columns`",
+                config.table
+            ));
+        }
+        if config.object_type_column.as_deref() == Some(attr.as_str()) {
+            push(format!(
+                "`{attr}` is the object_type_column: it cannot be in a child table"
+            ));
+        }
+        for t in &ctx.object_types {
+            if ObjectTypes::dn_attr(t) == Some(attr.as_str()) {
+                push(format!(
+                    "`{attr}` is the DN attribute of object type `{}`: the DN has one value, it cannot be in a child table",
+                    t.name
+                ));
+            }
+        }
+        if child.table == config.table {
+            push(format!(
+                "`child_tables.{attr}.table` is `{}`, the table of the objects: a child table is another table",
+                child.table
+            ));
+        }
+        if changelog == Some(child.table.as_str()) {
+            push(format!(
+                "`child_tables.{attr}.table` is `{}`, the changelog table: a child table is another table",
+                child.table
+            ));
+        }
+        if child.key == child.value {
+            push(format!(
+                "`child_tables.{attr}` has `key` and `value` both `{}`: the key column holds the parent's anchor, the value column one value",
+                child.key
+            ));
+        }
+        if let Some(other) = tables.insert(&child.table, attr) {
+            push(format!(
+                "`{other}` and `{attr}` both use child table `{}`: each attribute needs a table of its own",
+                child.table
+            ));
+        }
+    }
+    errors
 }

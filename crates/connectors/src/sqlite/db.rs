@@ -96,6 +96,23 @@ fn open_creating(s: &SqliteSettings) -> Result<Connection, ConnectorError> {
     );
     conn.execute_batch(&ddl)
         .map_err(|e| step_error(&e, &format!("cannot create table `{}`", s.table)))?;
+    for (attr, child) in &s.child_tables {
+        let value = match s.column_types.get(attr) {
+            Some(t) => format!("{} {} NOT NULL", q(&child.value), t.declared()),
+            None => format!("{} NOT NULL", q(&child.value)),
+        };
+        // UNIQUE (key, value): a value is there once, and its index, led
+        // by the key, is the index on the key that reads a parent's values.
+        let ddl = format!(
+            "CREATE TABLE IF NOT EXISTS {} ({} TEXT NOT NULL, {value}, UNIQUE ({}, {}))",
+            q(&child.table),
+            q(&child.key),
+            q(&child.key),
+            q(&child.value)
+        );
+        conn.execute_batch(&ddl)
+            .map_err(|e| step_error(&e, &format!("cannot create child table `{}`", child.table)))?;
+    }
     Ok(conn)
 }
 
@@ -110,6 +127,22 @@ pub struct Schema {
     pub types: Vec<Column>,
     /// Whether rows have a rowid (not a WITHOUT ROWID table).
     pub rowid: bool,
+    /// The attributes held in child tables (`child_tables`).
+    pub children: Vec<Child>,
+}
+
+/// A multi-valued attribute held in a child table, one row per value.
+#[derive(Clone, Debug)]
+pub struct Child {
+    pub attribute: String,
+    pub table: String,
+    /// The column holding the parent's anchor.
+    pub key: String,
+    /// The column holding one value.
+    pub value: String,
+    /// How the value column is treated (its declared type, or the
+    /// attribute's `column_types` entry).
+    pub column: Column,
 }
 
 /// The names of a table's columns (none when the table does not exist).
@@ -217,8 +250,46 @@ impl Schema {
             columns.insert(0, s.anchor_column.clone());
         }
         columns.retain(|c| Some(c) != s.types.type_column.as_ref());
+        let mut children = Vec::with_capacity(s.child_tables.len());
+        for (attr, child) in &s.child_tables {
+            if columns.contains(attr) {
+                return Err(config_error(format!(
+                    "`{attr}` is a column of table `{}` and in child_tables: list `columns` without it",
+                    s.table
+                )));
+            }
+            let declared = declared_columns(conn, &child.table)?;
+            if declared.is_empty() {
+                return Err(config_error(format!(
+                    "child table `{}` (of `{attr}`) does not exist in {}",
+                    child.table,
+                    s.path.display()
+                )));
+            }
+            for (what, col) in [("key", &child.key), ("value", &child.value)] {
+                if !declared.iter().any(|(n, _)| n == col) {
+                    let names: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+                    return Err(config_error(format!(
+                        "child table `{}` (of `{attr}`) has no {what} column `{col}` (columns: {})",
+                        child.table,
+                        names.join(", ")
+                    )));
+                }
+            }
+            let d = declared
+                .iter()
+                .find(|(n, _)| n == &child.value)
+                .map_or("", |(_, d)| d);
+            children.push(Child {
+                attribute: attr.clone(),
+                table: child.table.clone(),
+                key: child.key.clone(),
+                value: child.value.clone(),
+                column: Column::new(d, s.column_types.get(attr).copied()),
+            });
+        }
         for c in s.column_types.keys() {
-            if !columns.contains(c) {
+            if !columns.contains(c) && !s.child_tables.contains_key(c) {
                 return Err(config_error(format!(
                     "column_types names `{c}`, which is not a column this MA reads and writes (columns: {})",
                     columns.join(", ")
@@ -239,6 +310,7 @@ impl Schema {
             columns,
             types,
             rowid,
+            children,
         })
     }
 }

@@ -7,17 +7,26 @@
 //! export with nothing to send leaves the database file untouched. A change
 //! the table already holds (a batch sent again after a crash) is written
 //! again, changing nothing: the table's own triggers see such a replay.
+//!
+//! An attribute kept in a child table is written as a difference: the
+//! parent's rows are read (one query), the values no longer there deleted
+//! and the new ones inserted, one statement per changed value, in the
+//! parent's savepoint. A one-value change costs one read of the parent's
+//! rows and one written row (two when a value replaces another); a replay
+//! finds nothing to change and writes nothing to the child table. Removing the attribute deletes its rows; deleting
+//! the object deletes its rows in every child table.
 
 use super::config::SqliteSettings;
-use super::db::{Schema, q, row_rejection, step_error};
+use super::db::{Child, Schema, q, row_rejection, step_error};
 use super::types;
 use crate::change::{self, Failure};
 use crate::settings::ObjectTypes;
 use autosync_connector::{ConnectorError, ExportChange, ExportOutcome, ExportSession};
 use autosync_model::{ExportKind, Value};
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, params_from_iter};
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+use rusqlite::{Connection, ToSql, params_from_iter};
 use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 /// A running SQLite export.
 pub struct SqliteExport<'c> {
@@ -32,7 +41,85 @@ pub struct SqliteExport<'c> {
     /// built once, not per row.
     last_insert: RefCell<(Vec<String>, String)>,
     last_update: RefCell<(Vec<String>, String)>,
+    /// Per child table (as `schema.children`), its statements.
+    children: Vec<ChildSql>,
 }
+
+/// The statements of one child table (`?1` the parent's anchor, `?2` a
+/// value).
+struct ChildSql {
+    /// The parent's values.
+    select: String,
+    /// One value of the parent.
+    insert: String,
+    /// One value of the parent.
+    delete_one: String,
+    /// Every value of the parent.
+    delete_all: String,
+}
+
+impl ChildSql {
+    fn new(c: &Child) -> ChildSql {
+        let (table, key, value) = (q(&c.table), q(&c.key), q(&c.value));
+        ChildSql {
+            select: format!("SELECT {value} FROM {table} WHERE {key} = ?1"),
+            insert: format!("INSERT INTO {table} ({key}, {value}) VALUES (?1, ?2)"),
+            delete_one: format!("DELETE FROM {table} WHERE {key} = ?1 AND {value} = ?2"),
+            delete_all: format!("DELETE FROM {table} WHERE {key} = ?1"),
+        }
+    }
+}
+
+/// A stored SQLite value, comparable and hashable (a REAL by its bits,
+/// TEXT by its bytes), bound as it is.
+#[derive(PartialEq, Eq, Hash)]
+enum Stored {
+    Null,
+    Integer(i64),
+    Real(u64),
+    Text(Vec<u8>),
+    Blob(Vec<u8>),
+}
+
+impl From<SqlValue> for Stored {
+    fn from(v: SqlValue) -> Stored {
+        match v {
+            SqlValue::Null => Stored::Null,
+            SqlValue::Integer(i) => Stored::Integer(i),
+            SqlValue::Real(f) => Stored::Real(f.to_bits()),
+            SqlValue::Text(t) => Stored::Text(t.into_bytes()),
+            SqlValue::Blob(b) => Stored::Blob(b),
+        }
+    }
+}
+
+impl From<ValueRef<'_>> for Stored {
+    fn from(v: ValueRef<'_>) -> Stored {
+        match v {
+            ValueRef::Null => Stored::Null,
+            ValueRef::Integer(i) => Stored::Integer(i),
+            ValueRef::Real(f) => Stored::Real(f.to_bits()),
+            ValueRef::Text(t) => Stored::Text(t.to_vec()),
+            ValueRef::Blob(b) => Stored::Blob(b.to_vec()),
+        }
+    }
+}
+
+impl ToSql for Stored {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Stored::Null => ValueRef::Null,
+            Stored::Integer(i) => ValueRef::Integer(*i),
+            Stored::Real(bits) => ValueRef::Real(f64::from_bits(*bits)),
+            Stored::Text(t) => ValueRef::Text(t),
+            Stored::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+/// A set or map of stored values, hashed fast (a group's values can be
+/// hundreds of thousands).
+type Fast = xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 /// Whether `names` are the columns of `sets`, in order.
 fn same_columns(names: &[String], sets: &[(String, SqlValue)]) -> bool {
@@ -73,7 +160,120 @@ impl<'c> SqliteExport<'c> {
             schema,
             last_insert: RefCell::new((Vec::new(), String::new())),
             last_update: RefCell::new((Vec::new(), String::new())),
+            children: schema.children.iter().map(ChildSql::new).collect(),
         }
+    }
+
+    /// The child table holding attribute `name`, if any.
+    fn child(&self, name: &str) -> Option<usize> {
+        self.schema
+            .children
+            .iter()
+            .position(|c| c.attribute == name)
+    }
+
+    /// The values a child table is to hold for `value` (`None`: none), as
+    /// stored; empty values are no values. Repeats are left to
+    /// [`Self::write_child`].
+    fn child_values(&self, child: &Child, value: Option<&Value>) -> Result<Vec<Stored>, Failure> {
+        let one = |v: &Value, out: &mut Vec<Stored>| -> Result<(), Failure> {
+            if v.is_empty() {
+                return Ok(());
+            }
+            match types::write(&child.attribute, child.column, Some(v))? {
+                SqlValue::Null => {}
+                stored => out.push(Stored::from(stored)),
+            }
+            Ok(())
+        };
+        let mut out = Vec::new();
+        match value {
+            None => {}
+            Some(Value::Multi(vs)) => {
+                out.reserve(vs.len());
+                for v in vs {
+                    if matches!(v, Value::Multi(_)) {
+                        return Err((
+                            "value-not-representable",
+                            format!(
+                                "`{}` is kept in child table `{}`, one value per row: a value cannot be a list",
+                                child.attribute, child.table
+                            ),
+                        ));
+                    }
+                    one(v, &mut out)?;
+                }
+            }
+            Some(v) => one(v, &mut out)?,
+        }
+        Ok(out)
+    }
+
+    /// Make the parent's rows of child table `i` hold `values`: one read of
+    /// its rows (skipped when `fresh`: it has none), then an INSERT per
+    /// value new and a DELETE per value gone; nothing else is written.
+    fn write_child(
+        &self,
+        i: usize,
+        anchor: &str,
+        values: Vec<Stored>,
+        fresh: bool,
+    ) -> rusqlite::Result<()> {
+        let Some(sql) = self.children.get(i) else {
+            return Ok(());
+        };
+        if values.is_empty() {
+            if !fresh {
+                self.conn
+                    .prepare_cached(&sql.delete_all)?
+                    .execute([anchor])?;
+            }
+            return Ok(());
+        }
+        // The rows there, each with whether it is still wanted.
+        let mut current: HashMap<Stored, bool, Fast> = HashMap::default();
+        if !fresh {
+            let mut stmt = self.conn.prepare_cached(&sql.select)?;
+            let mut rows = stmt.query([anchor])?;
+            while let Some(row) = rows.next()? {
+                current.insert(Stored::from(row.get_ref(0)?), false);
+            }
+        }
+        let mut inserted: HashSet<Stored, Fast> = HashSet::default();
+        let mut insert = self.conn.prepare_cached(&sql.insert)?;
+        for v in values {
+            match current.get_mut(&v) {
+                Some(wanted) => *wanted = true,
+                None => {
+                    if !inserted.contains(&v) {
+                        insert.execute((anchor, &v))?;
+                        inserted.insert(v);
+                    }
+                }
+            }
+        }
+        drop(insert);
+        let mut gone = current
+            .into_iter()
+            .filter_map(|(v, wanted)| (!wanted).then_some(v))
+            .peekable();
+        if gone.peek().is_some() {
+            let mut delete = self.conn.prepare_cached(&sql.delete_one)?;
+            for v in gone {
+                delete.execute((anchor, &v))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Delete the parent's rows of every child table.
+    fn delete_children(&self, anchor: &str) -> rusqlite::Result<()> {
+        for sql in &self.children {
+            self.conn
+                .prepare_cached(&sql.delete_all)?
+                .execute([anchor])?;
+        }
+        Ok(())
     }
 
     /// The column values an add or update sets.
@@ -90,6 +290,9 @@ impl<'c> SqliteExport<'c> {
                         format!("`{name}` is the anchor and cannot change"),
                     ));
                 }
+                continue;
+            }
+            if self.child(name).is_some() {
                 continue;
             }
             let Some(i) = column(name) else {
@@ -196,20 +399,37 @@ impl<'c> SqliteExport<'c> {
     fn apply_one(&self, c: &ExportChange) -> Result<(), RowError> {
         if matches!(c.kind, ExportKind::Delete) {
             change::object_type(&self.s.types, c)?;
+            self.delete_children(&c.anchor)?;
             self.delete(&c.anchor)?;
             return Ok(());
         }
         let sets = self.assignments(c)?;
-        match c.kind {
+        // The child tables' values, checked before anything is written.
+        let mut children = Vec::new();
+        for (name, value) in &c.changes {
+            if let Some(i) = self.child(name)
+                && let Some(child) = self.schema.children.get(i)
+            {
+                children.push((i, self.child_values(child, value.as_ref())?));
+            }
+        }
+        // Whether the parent has no child rows for sure (a new object).
+        let fresh = match c.kind {
             ExportKind::DeleteAdd => {
+                self.delete_children(&c.anchor)?;
                 self.delete(&c.anchor)?;
                 self.insert(&c.anchor, sets)?;
+                true
             }
             ExportKind::Add if self.exists(&c.anchor)? => {
                 self.update(&c.anchor, sets)?;
+                false
             }
             ExportKind::Add => {
                 self.insert(&c.anchor, sets)?;
+                // Rows left by a parent deleted outside are read and
+                // replaced, not added to.
+                false
             }
             _ => {
                 if self.update(&c.anchor, sets)? == 0 {
@@ -219,7 +439,11 @@ impl<'c> SqliteExport<'c> {
                     );
                     return Err(RowError::Rejected(("object-not-found", detail)));
                 }
+                false
             }
+        };
+        for (i, values) in children {
+            self.write_child(i, &c.anchor, values, fresh)?;
         }
         Ok(())
     }

@@ -1,4 +1,6 @@
-//! The SQLite connector (`type = "sqlite"`): one table, one row per object.
+//! The SQLite connector (`type = "sqlite"`): one table, one row per object;
+//! multi-valued attributes in a column (JSON) or in child tables, one row
+//! per value (`child_tables`), exported value by value.
 //! Import streams with keyset pagination inside one read transaction;
 //! delta import through a change-tracking column or a changelog table
 //! filled by triggers; export in one transaction per batch with a savepoint
@@ -24,7 +26,7 @@ use autosync_connector::{
     ExportSession, ImportStream, SchemaLookup, ScriptFunction, SettingError, Shape,
 };
 pub use change::{SQL_SCALAR, SqliteProbe};
-pub use config::{DeltaConfig, SqliteConfig, SqliteSettings};
+pub use config::{ChildTable, DeltaConfig, SqliteConfig, SqliteSettings};
 use rusqlite::Connection;
 
 /// Builds SQLite connectors.
@@ -42,6 +44,10 @@ impl ConnectorFactory for SqliteFactory {
             vec![
                 ("delta", Shape::tagged_of::<config::DeltaConfig>("kind")),
                 ("column_types", Shape::Leaf.map("column")),
+                (
+                    "child_tables",
+                    Shape::of::<config::ChildTable>().map("attribute"),
+                ),
             ],
         )
     }
@@ -61,7 +67,8 @@ impl ConnectorFactory for SqliteFactory {
     }
 
     /// The table's columns as an import reads them (from `columns` when the
-    /// connector will create the table); the database is opened read-only.
+    /// connector will create the table), and the attributes of
+    /// `child_tables`; the database is opened read-only.
     fn schema(&self, settings: &Settings, ctx: &BuildContext) -> SchemaLookup {
         match SqliteSettings::from_settings(settings, ctx) {
             Ok(s) => schema::read(&s, &settings::written_path(settings, &s.path)),

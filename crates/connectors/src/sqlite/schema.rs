@@ -2,8 +2,10 @@
 //! would read (those of `columns`, or every column but the delta one; the
 //! anchor column; not the object type column), read from the table opened
 //! read-only, or taken from `columns` when the connector will create the
-//! table. Settings the table contradicts (a listed column it does not have)
-//! are reported as problems at their key. Nothing is created or changed.
+//! table; then the attributes of `child_tables`. Settings the database
+//! contradicts (a listed column the table does not have, a child table or
+//! column that is missing) are reported as problems at their key. Nothing
+//! is created or changed.
 
 use super::config::{DeltaConfig, SqliteSettings};
 use super::db::table_columns;
@@ -29,7 +31,7 @@ pub fn read(s: &SqliteSettings, written: &str) -> SchemaLookup {
     };
     if !s.path.is_file() {
         return match s.create_table {
-            true => known(created_columns(s), Vec::new()),
+            true => known(with_children(s, created_columns(s)), Vec::new()),
             false => SchemaLookup::Unavailable(format!("database file {written} does not exist")),
         };
     }
@@ -47,15 +49,76 @@ pub fn read(s: &SqliteSettings, written: &str) -> SchemaLookup {
     };
     if all.is_empty() {
         return match s.create_table {
-            true => known(created_columns(s), Vec::new()),
+            true => known(with_children(s, created_columns(s)), Vec::new()),
             false => SchemaLookup::Unavailable(format!(
                 "table `{}` does not exist in {written}",
                 s.table
             )),
         };
     }
-    let (columns, problems) = read_columns(s, &all);
-    known(columns, problems)
+    let (columns, mut problems) = read_columns(s, &all);
+    problems.extend(child_problems(s, &conn, &columns));
+    known(with_children(s, columns), problems)
+}
+
+/// The columns, then the attributes of `child_tables` (each multi-valued:
+/// its child table's rows).
+fn with_children(s: &SqliteSettings, mut columns: Vec<String>) -> Vec<String> {
+    for attr in s.child_tables.keys() {
+        if !columns.contains(attr) {
+            columns.push(attr.clone());
+        }
+    }
+    columns
+}
+
+/// The child tables the database contradicts: an attribute that is also a
+/// column read, a missing child table (unless `create_table` makes it), a
+/// key or value column the child table lacks.
+fn child_problems(s: &SqliteSettings, conn: &Connection, columns: &[String]) -> Vec<SettingError> {
+    let mut problems = Vec::new();
+    for (attr, child) in &s.child_tables {
+        if columns.contains(attr) {
+            problems.push(error(
+                "child_tables",
+                &format!(
+                    "`{attr}` is a column of table `{}` and in child_tables",
+                    s.table
+                ),
+                Some("list `columns` without it".into()),
+            ));
+        }
+        let cols = match table_columns(conn, &child.table) {
+            Ok(cols) => cols,
+            Err(e) => {
+                problems.push(error("child_tables", &e.message, None));
+                continue;
+            }
+        };
+        if cols.is_empty() {
+            if !s.create_table {
+                problems.push(error(
+                    "child_tables",
+                    &format!("child table `{}` (of `{attr}`) does not exist", child.table),
+                    Some("create it, or set create_table = true".into()),
+                ));
+            }
+            continue;
+        }
+        for (what, col) in [("key", &child.key), ("value", &child.value)] {
+            if !cols.contains(col) {
+                problems.push(error(
+                    "child_tables",
+                    &format!(
+                        "the {what} column `{col}` is not a column of child table `{}`",
+                        child.table
+                    ),
+                    Some(format!("table `{}` has: {}", child.table, cols.join(", "))),
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// The columns an import of a table with columns `all` reads, and the
@@ -99,7 +162,11 @@ fn read_columns(s: &SqliteSettings, all: &[String]) -> (Vec<String>, Vec<Setting
         columns.insert(0, s.anchor_column.clone());
     }
     columns.retain(|c| Some(c) != s.types.type_column.as_ref());
-    for c in s.column_types.keys().filter(|c| !columns.contains(c)) {
+    for c in s
+        .column_types
+        .keys()
+        .filter(|c| !columns.contains(c) && !s.child_tables.contains_key(*c))
+    {
         problems.push(error(
             "column_types",
             &format!("column_types names `{c}`, which is not a column this MA reads and writes"),

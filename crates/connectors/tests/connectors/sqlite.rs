@@ -1,7 +1,8 @@
 //! The SQLite connector against real databases: the compliance suite with a
 //! changelog table, a change-tracking column and no delta (on a WITHOUT
 //! ROWID table), then deltas from outside changes, constraint violations,
-//! injection attempts, types and whole-step errors.
+//! injection attempts, types and whole-step errors; multi-valued
+//! attributes in child tables in `children` (sqlite_children.rs).
 
 use crate::common::{build, ctx, drain, person, settings};
 use autosync_connector::compliance::ComplianceTarget;
@@ -81,7 +82,7 @@ fn target(
 /// A target whose typed table is made by `typed_schema` and read with
 /// the settings `typed_extra`.
 fn target_typed(
-    schema: &'static str,
+    schema: &str,
     extra: serde_json::Value,
     delta_sees_deletes: bool,
     typed_schema: &'static str,
@@ -151,8 +152,29 @@ fn read_back(path: &Path) -> BTreeMap<String, Attributes> {
 }
 
 fn changelog_target() -> (TempDir, ComplianceTarget) {
-    let delta = json!({"delta": {"kind": "changelog", "table": "users_changelog", "sequence_column": "seq", "anchor_column": "id", "operation_column": "op"}});
-    target(CHANGELOG_SCHEMA, delta, true)
+    changelog_target_with("", json!({}), TYPED_SCHEMA, json!({}))
+}
+
+/// The changelog target with more tables (`more_schema`) and settings
+/// (`more`), its typed table made by `typed_schema` and read with
+/// `typed_extra`.
+fn changelog_target_with(
+    more_schema: &str,
+    more: serde_json::Value,
+    typed_schema: &'static str,
+    typed_extra: serde_json::Value,
+) -> (TempDir, ComplianceTarget) {
+    let mut extra = settings(
+        json!({"delta": {"kind": "changelog", "table": "users_changelog", "sequence_column": "seq", "anchor_column": "id", "operation_column": "op"}}),
+    );
+    extra.extend(settings(more));
+    target_typed(
+        &format!("{CHANGELOG_SCHEMA}{more_schema}"),
+        serde_json::Value::Object(extra),
+        true,
+        typed_schema,
+        typed_extra,
+    )
 }
 
 fn column_target() -> (TempDir, ComplianceTarget) {
@@ -176,6 +198,10 @@ fn plain_target() -> (TempDir, ComplianceTarget) {
 crate::common::compliance_suite!(with_changelog, changelog_target);
 crate::common::compliance_suite!(with_change_column, column_target);
 crate::common::compliance_suite!(without_delta, plain_target);
+
+/// Multi-valued attributes in child tables.
+#[path = "sqlite_children.rs"]
+mod children;
 
 fn add(id: &str, attrs: &[(&str, Value)]) -> ExportChange {
     ExportChange {
