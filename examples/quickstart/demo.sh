@@ -108,7 +108,7 @@ echo
 accounts="$(grep -c '"kind":"account"' "$dir/data/directory.jsonl" || true)"
 groups="$(grep -c '"kind":"group"' "$dir/data/directory.jsonl" || true)"
 echo "working copy:         $dir"
-echo "application database: $dir/data/app.db (tables users and groups)"
+echo "application database: $dir/data/app.db (tables users, groups, group_members)"
 echo "directory file:       $dir/data/directory.jsonl ($accounts accounts, $groups groups)"
 echo
 echo "Try: edit $dir/data/hr.csv (change a title or a manager_id, set a status"
