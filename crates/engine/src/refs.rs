@@ -60,7 +60,7 @@ impl Joined {
         gone: bool,
         (in_mas, out_mas): (&[String], &[String]),
     ) {
-        if in_mas.iter().any(|m| *m == x.ma) {
+        if in_mas.contains(&x.ma) {
             let size: usize = self.anchors.values().map(FxHashMap::len).sum();
             let m = self.anchors.entry(x.ma.clone()).or_default();
             let joined = if gone {
@@ -74,7 +74,7 @@ impl Joined {
                 m.remove(&x.anchor);
             }
         }
-        if out_mas.iter().any(|m| *m == x.ma)
+        if out_mas.contains(&x.ma)
             && let Some(mv) = x.connection.mv_id().filter(|id| *id != 0)
         {
             let key = (mv, x.ma.clone());

@@ -85,6 +85,11 @@ pub(crate) struct Work {
     pub in_waits: Option<Vec<autosync_store::RefWait>>,
 }
 
+/// The references of one metaverse object (0: the one projected by the
+/// object being synchronised) to one target MA that wait: each referred
+/// object and the MA it waits for a connector on.
+pub(crate) type OutWaits = (MvId, String, Vec<(MvId, String)>);
+
 /// What an object's outbound work noted about references, kept apart
 /// because outbound rules read the syncer only (`&self`).
 #[derive(Default)]
@@ -92,7 +97,7 @@ pub(crate) struct RefNotes {
     /// Per referring metaverse object (0: the one projected by the object
     /// being synchronised) and target MA: the referred objects without a
     /// connector there.
-    pub out_waits: Vec<(MvId, String, Vec<(MvId, String)>)>,
+    pub out_waits: Vec<OutWaits>,
     /// Metaverse objects whose connector on some MA was renamed or is
     /// leaving: the references to them are worked out again.
     pub touched: rustc_hash::FxHashSet<MvId>,
