@@ -146,7 +146,9 @@ fn engine_should_report_every_figure_and_bar() {
     let results = &report["results"];
     for key in [
         "full_import_objects_per_s",
-        "full_sync_objects_per_s",
+        "full_sync_plain_objects_per_s",
+        "refs_vs_plain",
+        "sync_vs_raw",
         "export_objects_per_s",
         "peak_rss_bytes",
     ] {

@@ -22,12 +22,16 @@ fn load(dir: &Path, text: &str) -> Loaded {
         .unwrap_or_else(|e| panic!("{e}\n---\n{text}"))
 }
 
-/// The quickstart's configuration without its controller sections
-/// (`[controller]` and every `[ma.controller]`).
+#[path = "../../service/tests/common/people.rs"]
+mod people;
+
+/// The quickstart's configuration without its groups and its controller
+/// sections (`[controller]` and every `[ma.controller]`).
 fn quickstart_text() -> String {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/autosync.toml");
-    let out = without_controller(&std::fs::read_to_string(path).unwrap());
+    let text = people::without_groups(&std::fs::read_to_string(path).unwrap());
+    let out = without_controller(&text);
     assert!(
         !out.lines()
             .any(|l| l.trim().ends_with("controller]") && !l.trim().starts_with('#')),
@@ -285,9 +289,12 @@ fn an_ma_with_only_a_full_import_should_say_the_full_import_is_used() {
 #[test]
 fn a_target_without_an_export_profile_should_be_told_it_is_missing() {
     let dir = tempfile::tempdir().unwrap();
-    let text = quickstart_text().replace(
-        "provisioning = [{ condition = \"status == 'active'\", anchor = \"employeeId\", dn = \"email\" }]",
-        "provisioning = [{ condition = \"status == 'active'\", anchor = \"employeeId\", dn = \"email\" }]\nrun_profiles = { full-import = [\"full-import\"], delta-sync = [\"delta-sync\"] }",
+    let directory = r#"connector = { type = "jsonl", path = "data/directory.jsonl", object_type_column = "kind" }"#;
+    let text = quickstart_text();
+    assert!(text.contains(directory));
+    let text = text.replace(
+        directory,
+        &format!("{directory}\nrun_profiles = {{ full-import = [\"full-import\"], delta-sync = [\"delta-sync\"] }}"),
     );
     let p = propose(&load(dir.path(), &text), &registry(), &History::default());
     let export = role(ma(&p, "directory"), Role::Export);
@@ -326,8 +333,8 @@ fn several_fitting_profiles_should_be_resolved_and_named_under_profiles() {
 fn user_settings_should_be_kept_as_written_and_marked_as_theirs() {
     let dir = tempfile::tempdir().unwrap();
     let text = quickstart_text().replace(
-        "  { mv = \"source\", constant = \"hr\" },\n]\n",
-        "  { mv = \"source\", constant = \"hr\" },\n]\n[ma.controller]\ntriggers = [\n  { type = \"interval\", every = \"5m\" },   # every five minutes\n]\nfollow_ups = { export = false }\n",
+        "  { mv_type = \"person\", mv = \"source\", constant = \"hr\" },\n]\n",
+        "  { mv_type = \"person\", mv = \"source\", constant = \"hr\" },\n]\n[ma.controller]\ntriggers = [\n  { type = \"interval\", every = \"5m\" },   # every five minutes\n]\nfollow_ups = { export = false }\n",
     ) + "\n[controller]\nstart_stagger = \"0s\"\nrun_mode = \"exclusive\"\n";
     let loaded = load(dir.path(), &text);
     let p = propose(&loaded, &registry(), &History::default());

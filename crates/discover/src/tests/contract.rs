@@ -260,8 +260,8 @@ fn a_new_connector_type_should_need_nothing_but_its_factory_in_the_registry() {
 fn a_file_watch_should_read_with_the_connectors_reader_only_the_connectors_own_file() {
     let dir = tempfile::tempdir().unwrap();
     let text = quickstart_text().replace(
-        "  { mv = \"source\", constant = \"hr\" },\n]\n",
-        "  { mv = \"source\", constant = \"hr\" },\n]\n[ma.controller]\ntriggers = [\n  { type = \"file-watch\", ignore_attributes = [\"title\"] },\n  { type = \"file-watch\", path = \"./data/hr.csv\" },\n  { type = \"file-watch\", path = \"data/other.csv\" },\n]\n",
+        "  { mv_type = \"person\", mv = \"source\", constant = \"hr\" },\n]\n",
+        "  { mv_type = \"person\", mv = \"source\", constant = \"hr\" },\n]\n[ma.controller]\ntriggers = [\n  { type = \"file-watch\", ignore_attributes = [\"title\"] },\n  { type = \"file-watch\", path = \"./data/hr.csv\" },\n  { type = \"file-watch\", path = \"data/other.csv\" },\n]\n",
     );
     let config =
         autosync_service::controller_config(&load(dir.path(), &text), &registry()).unwrap();
