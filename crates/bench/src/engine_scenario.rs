@@ -106,7 +106,11 @@ fn write_people(path: &Path, n: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_step(engine: &Engine, ma: &str, profile: &str) -> anyhow::Result<(RunRecord, f64)> {
+pub(crate) fn run_step(
+    engine: &Engine,
+    ma: &str,
+    profile: &str,
+) -> anyhow::Result<(RunRecord, f64)> {
     let started = Instant::now();
     let record = engine
         .run_profile(

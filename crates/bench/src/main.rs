@@ -5,6 +5,7 @@
 mod controller_scenarios;
 mod engine_refs;
 mod engine_scenario;
+mod group_change;
 mod machine;
 mod service_proc;
 mod status_scenario;
@@ -31,6 +32,20 @@ enum Scenario {
     Engine {
         /// Number of people.
         #[arg(long, default_value_t = 100_000)]
+        objects: u64,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Keep the working folder (printed) instead of deleting it.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// A group of N members in a SQLite source (child table, changelog):
+    /// one member changed, then every member replaced, each propagated
+    /// (delta import, delta sync, export to a SQLite target) and timed.
+    GroupChange {
+        /// Members of the group (2N people).
+        #[arg(long, default_value_t = 500_000)]
         objects: u64,
         /// Print one JSON object instead of text.
         #[arg(long)]
@@ -237,6 +252,16 @@ fn main() -> anyhow::Result<()> {
                 results,
                 bars,
             )?;
+        }
+        Scenario::GroupChange {
+            objects,
+            json,
+            keep,
+        } => {
+            let load_before = machine::load_average();
+            let results = group_change::run(objects, keep)?;
+            let bars = group_change::bars(&results);
+            report("group-change", objects, json, load_before, results, bars)?;
         }
         Scenario::StatusUnderLoad {
             objects,

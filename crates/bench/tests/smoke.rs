@@ -205,3 +205,20 @@ fn status_under_load_should_measure_both_windows() {
 fn num_cores() -> u64 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
 }
+
+/// The `group-change` scenario at a small size: both figures and their
+/// ratio, and the bar with whether the run met it.
+#[test]
+fn group_change_should_report_one_member_against_the_whole_group() {
+    let report = report(&["group-change", "--objects", "300"]);
+    assert_eq!(report["objects"], 300);
+    let r = &report["results"];
+    assert_eq!(r["group_size"], 300);
+    for key in ["one_member_ms", "whole_group_ms", "one_vs_whole"] {
+        assert!(number(r, key) > 0.0, "{key}: {r}");
+    }
+    assert!(
+        report["bars"]["one_vs_whole"]["met"].is_boolean(),
+        "{report}"
+    );
+}
