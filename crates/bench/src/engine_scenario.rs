@@ -172,9 +172,13 @@ fn setup_with(
     config: &str,
 ) -> anyhow::Result<(Engine, Arc<SqliteStore>)> {
     write_people(&root.join("hr.csv"), objects)?;
+    engine_for(root, config)
+}
+
+/// An engine for `config`, written to `root/autosync.toml`, on its store.
+pub(crate) fn engine_for(root: &Path, config: &str) -> anyhow::Result<(Engine, Arc<SqliteStore>)> {
     let cfg = root.join("autosync.toml");
     std::fs::write(&cfg, config)?;
-
     let mut registry = Registry::new();
     autosync_connectors::register_all(&mut registry);
     let loaded = autosync_config::load(&cfg, &registry).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -8,13 +8,9 @@
 
 use crate::engine_scenario::run_step;
 use anyhow::{Context, bail};
-use autosync_connector::Registry;
 use autosync_engine::Engine;
-use autosync_store::Store;
-use autosync_store::sqlite::SqliteStore;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 
 const CONFIG: &str = r#"
 [store]
@@ -137,16 +133,7 @@ pub fn run(size: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
     let root = dir.path();
     write_people(&root.join("hr.csv"), 2 * size)?;
     write_source(&root.join("src.db"), size)?;
-    let cfg = root.join("autosync.toml");
-    std::fs::write(&cfg, CONFIG)?;
-    let mut registry = Registry::new();
-    autosync_connectors::register_all(&mut registry);
-    let loaded = autosync_config::load(&cfg, &registry).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let system = Arc::new(loaded.system);
-    let store = Arc::new(SqliteStore::open(
-        &system.base_dir.join(&system.store.path),
-    )?);
-    let engine = Engine::new(system, store as Arc<dyn Store>, Arc::new(registry))?;
+    let (engine, _store) = crate::engine_scenario::engine_for(root, CONFIG)?;
     // The starting point: everyone in the application, the group in the
     // target with its members.
     run_step(&engine, "hr", "full-import")?;
