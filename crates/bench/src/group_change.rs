@@ -117,12 +117,16 @@ fn target_members(app: &Path) -> anyhow::Result<i64> {
 }
 
 /// Propagate what the source's changelog holds: delta import, delta sync,
-/// export; seconds.
-fn propagate(engine: &Engine) -> anyhow::Result<f64> {
+/// export; seconds of each.
+fn propagate(engine: &Engine) -> anyhow::Result<[f64; 3]> {
     let (_, import_s) = run_step(engine, "src", "delta-import")?;
     let (_, sync_s) = run_step(engine, "src", "delta-sync")?;
     let (_, export_s) = run_step(engine, "dst", "export")?;
-    Ok(import_s + sync_s + export_s)
+    Ok([import_s, sync_s, export_s])
+}
+
+fn ms(s: f64) -> f64 {
+    (s * 1000.0 * 10.0).round() / 10.0
 }
 
 /// Run the scenario with a group of `size` members.
@@ -157,7 +161,8 @@ pub fn run(size: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
         "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",
         [person(size)],
     )?;
-    let one_s = propagate(&engine)?;
+    let one = propagate(&engine)?;
+    let one_s: f64 = one.iter().sum();
     let conn = rusqlite::Connection::open(&app)?;
     let swapped: i64 = conn.query_row(
         "SELECT count(*) FROM group_members WHERE group_id = 'G1' AND employee_id IN (?1, ?2)",
@@ -182,7 +187,8 @@ pub fn run(size: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
         }
         tx.commit()?;
     }
-    let whole_s = propagate(&engine)?;
+    let whole = propagate(&engine)?;
+    let whole_s: f64 = whole.iter().sum();
     let kept: i64 = conn.query_row(
         "SELECT count(*) FROM group_members WHERE group_id = 'G1' AND employee_id < ?1",
         [person(size)],
@@ -193,8 +199,11 @@ pub fn run(size: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
     }
     let results = serde_json::json!({
         "group_size": size,
-        "one_member_ms": (one_s * 1000.0 * 10.0).round() / 10.0,
-        "whole_group_ms": (whole_s * 1000.0 * 10.0).round() / 10.0,
+        "one_member_ms": ms(one_s),
+        "whole_group_ms": ms(whole_s),
+        // Delta import, delta sync, export.
+        "one_member_steps_ms": one.map(ms),
+        "whole_group_steps_ms": whole.map(ms),
         "one_vs_whole": (one_s / whole_s * 10000.0).round() / 10000.0,
         "peak_rss_bytes": crate::machine::peak_rss_bytes(),
     });

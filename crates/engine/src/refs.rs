@@ -506,6 +506,26 @@ pub(crate) fn resolve_out(
             None => ask.push(*id),
         }
     }
+    if r.by == RefBy::Anchor && !ask.is_empty() {
+        // Anchors come from the index alone; only a connector with a
+        // pending export is read whole (is it an add to wait for?).
+        let mut rows = txn.cs_anchors_by_mvs(ma, &ask)?;
+        rows.sort_by_key(|row| row.1);
+        for (mv_id, id, anchor, pending) in rows {
+            if spelled.contains_key(&mv_id) {
+                continue;
+            }
+            if !pending {
+                spelled.insert(mv_id, anchor);
+            } else if let Some(x) = txn.cs_get(id)?
+                && x.connection == (Connection::Connector { mv_id })
+                && sendable(&x, referrer)
+            {
+                spelled.insert(mv_id, anchor);
+            }
+        }
+        ask.clear();
+    }
     let connectors = match ask.as_slice() {
         [] => Vec::new(),
         [one] => txn.cs_by_mv(*one)?,

@@ -297,6 +297,26 @@ pub trait StoreRead {
         ma: &str,
         dns: &[&str],
     ) -> StoreResult<Vec<(String, CsId, Option<MvId>)>>;
+    /// The connectors of `ma` joined to any of `mv_ids`, from the index
+    /// alone: each `(mv_id, id, anchor, has a pending export)`, in no
+    /// particular order.
+    fn cs_anchors_by_mvs(
+        &mut self,
+        ma: &str,
+        mv_ids: &[MvId],
+    ) -> StoreResult<Vec<(MvId, CsId, String, bool)>> {
+        let mut out: Vec<(MvId, CsId, String, bool)> = self
+            .cs_by_mvs(mv_ids)?
+            .into_iter()
+            .filter(|o| o.ma == ma)
+            .filter_map(|o| {
+                let pending = o.pending_export.is_some();
+                o.connection.mv_id().map(|m| (m, o.id, o.anchor, pending))
+            })
+            .collect();
+        out.sort_by_key(|x| x.1);
+        Ok(out)
+    }
     /// Every connector (on any MA) joined to this MV object.
     fn cs_by_mv(&mut self, mv_id: MvId) -> StoreResult<Vec<CsObject>>;
     /// [`StoreRead::cs_by_mv`] for many MV objects at once (a page of

@@ -237,6 +237,15 @@ macro_rules! impl_store_read {
             ) -> $crate::api::StoreResult<Vec<(String, autosync_model::MvId)>> {
                 self.ctx().cs_joined_by_anchors(ma, anchors)
             }
+            fn cs_anchors_by_mvs(
+                &mut self,
+                ma: &str,
+                mv_ids: &[autosync_model::MvId],
+            ) -> $crate::api::StoreResult<
+                Vec<(autosync_model::MvId, autosync_model::CsId, String, bool)>,
+            > {
+                self.ctx().cs_anchors_by_mvs(ma, mv_ids)
+            }
             fn cs_joined_by_dns(
                 &mut self,
                 ma: &str,

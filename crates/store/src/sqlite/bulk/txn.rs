@@ -128,6 +128,20 @@ impl StoreRead for BulkTxn<'_, '_> {
         })
     }
 
+    fn cs_anchors_by_mvs(
+        &mut self,
+        ma: &str,
+        mv_ids: &[MvId],
+    ) -> StoreResult<Vec<(MvId, CsId, String, bool)>> {
+        // An MA this transaction wrote is asked of the writer.
+        if !self.touched.cs_ma_max.contains_key(&super::ma_key(ma)) {
+            return self.reader.cs_anchors_by_mvs(ma, mv_ids);
+        }
+        let ma = ma.to_owned();
+        let ids = mv_ids.to_vec();
+        self.call(move |t| t.cs_anchors_by_mvs(&ma, &ids))
+    }
+
     fn cs_joined_by_dns(
         &mut self,
         ma: &str,

@@ -43,6 +43,51 @@ impl Ctx<'_> {
         self.cs_objects(&raw)
     }
 
+    pub(crate) fn cs_anchors_by_mvs(
+        &self,
+        ma: &str,
+        mv_ids: &[MvId],
+    ) -> StoreResult<Vec<(MvId, CsId, String, bool)>> {
+        let op = || format!("read the anchors of {} connectors of {ma}", mv_ids.len());
+        let err = |e| error::sql(self.path, op(), e);
+        let mut out = Vec::with_capacity(mv_ids.len());
+        let mut rest = mv_ids;
+        while !rest.is_empty() {
+            let size = if rest.len() > SMALL_CHUNK {
+                CHUNK
+            } else {
+                SMALL_CHUNK
+            };
+            let (chunk, tail) = rest.split_at(rest.len().min(size));
+            rest = tail;
+            let sql: &str = if size == CHUNK {
+                &ANCHORS_BY_MVS_BIG
+            } else {
+                &ANCHORS_BY_MVS_SMALL
+            };
+            let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
+            stmt.raw_bind_parameter(1, ma).map_err(err)?;
+            for i in 0..size {
+                match chunk.get(i) {
+                    Some(id) => stmt.raw_bind_parameter(i + 2, id).map_err(err)?,
+                    None => stmt
+                        .raw_bind_parameter(i + 2, rusqlite::types::Null)
+                        .map_err(err)?,
+                }
+            }
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next().map_err(err)? {
+                out.push((
+                    row.get(0).map_err(err)?,
+                    row.get(1).map_err(err)?,
+                    row.get(2).map_err(err)?,
+                    row.get(3).map_err(err)?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) fn cs_joined_by_anchors(
         &self,
         ma: &str,
@@ -302,6 +347,18 @@ static JOINED_BY_ANCHORS_BIG: std::sync::LazyLock<String> = std::sync::LazyLock:
 static JOINED_BY_ANCHORS_SMALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT mv_id, anchor FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND anchor IN ({}) AND mv_id IS NOT NULL",
+        placeholders(SMALL_CHUNK)
+    )
+});
+static ANCHORS_BY_MVS_BIG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT mv_id, id, anchor, has_pe FROM cs WHERE +ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IN ({})",
+        placeholders(CHUNK)
+    )
+});
+static ANCHORS_BY_MVS_SMALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT mv_id, id, anchor, has_pe FROM cs WHERE +ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IN ({})",
         placeholders(SMALL_CHUNK)
     )
 });
