@@ -365,6 +365,29 @@ fn attr_text(v: &Value) -> String {
     }
 }
 
+/// A metaverse value for `autosync mv`: references as the objects they
+/// name (`person #4`, the heading `mv --id 4` shows; `referred` is the
+/// declared type, if any), a long multi-value cut with its count.
+fn mv_value_text(v: &Value, referred: Option<&str>) -> String {
+    let one = |x: &Value| match (x, referred) {
+        (Value::Reference(id), Some(t)) if t != autosync_model::ANY_TYPE => format!("{t} #{id}"),
+        (Value::Reference(id), _) => format!("#{id}"),
+        (other, _) => other.to_text(),
+    };
+    match v {
+        Value::Multi(vs) if vs.iter().any(|x| matches!(x, Value::Reference(_))) => {
+            let shown: Vec<String> = vs.iter().take(4).map(one).collect();
+            if vs.len() > shown.len() {
+                format!("{}, … ({} values)", shown.join(", "), vs.len())
+            } else {
+                shown.join(", ")
+            }
+        }
+        Value::Reference(_) => one(v),
+        other => attr_text(other),
+    }
+}
+
 /// `autosync cs`.
 pub fn cs(ma: &str, objects: &[CsObject], counts: &CsCounts, unresolved: u64) -> String {
     let mut out = String::new();
@@ -487,11 +510,13 @@ pub fn mv(system: &SystemDef, objects: &[MvObject], connectors: &[CsObject]) -> 
     let mut out = String::new();
     for o in objects {
         let _ = writeln!(out, "{} #{}", o.object_type, o.id);
+        let references = system.metaverse.get(&o.object_type).map(|t| &t.references);
         for (name, v) in &o.attributes {
+            let referred = references.and_then(|r| r.get(name)).map(String::as_str);
             let _ = writeln!(
                 out,
                 "  {name} = {}  ({})",
-                attr_text(&v.value),
+                mv_value_text(&v.value, referred),
                 v.contributor
             );
         }

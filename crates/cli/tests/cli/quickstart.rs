@@ -452,3 +452,23 @@ fn quickstart_should_give_people_with_the_same_name_distinct_usernames_and_keep_
     assert_eq!(after["E99002"], "zquux2");
     assert_eq!(after["E99003"], "zquux");
 }
+
+/// `autosync mv` shows a reference as the object it names, the one
+/// `mv --id` shows.
+#[test]
+fn mv_should_show_a_manager_as_the_person_it_names() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let text = w.expect(&["mv", "--filter", "employeeId=E10012"], 0);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("manager = "))
+        .unwrap_or_else(|| panic!("no manager in:\n{text}"));
+    let id = line
+        .split("person #")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("not a person: {line}"));
+    let manager = w.expect(&["mv", "--id", id], 0);
+    assert!(manager.contains("employeeId = E10001"), "{manager}");
+}
