@@ -26,8 +26,12 @@ use rustc_hash::FxHashMap;
 /// have to ask past every write still queued.
 #[derive(Default)]
 pub(crate) struct Joined {
+    /// Per MA: anchor → the metaverse object it is joined to.
     anchors: FxHashMap<String, FxHashMap<String, Option<MvId>>>,
-    connectors: FxHashMap<(MvId, String), Option<Spelling>>,
+    /// Per MA: metaverse object → its connector's spelling there.
+    connectors: FxHashMap<String, FxHashMap<MvId, Option<Spelling>>>,
+    /// Entries in both, against `JOINED_MAX`.
+    entries: usize,
 }
 
 /// A connector as references to its metaverse object spell it.
@@ -48,7 +52,12 @@ impl Joined {
     }
 
     fn spelling(&self, mv: MvId, ma: &str) -> Option<&Option<Spelling>> {
-        self.connectors.get(&(mv, ma.to_owned()))
+        self.connectors.get(ma)?.get(&mv)
+    }
+
+    /// Whether objects of `ma` are noted at all (references name them).
+    pub(crate) fn notes(ma: &str, (in_mas, out_mas): (&[String], &[String])) -> bool {
+        in_mas.iter().any(|m| m == ma) || out_mas.iter().any(|m| m == ma)
     }
 
     /// Note connector-space object `x` as written with id `id` (or,
@@ -60,50 +69,85 @@ impl Joined {
         gone: bool,
         (in_mas, out_mas): (&[String], &[String]),
     ) {
+        let room = self.entries < JOINED_MAX;
         if in_mas.contains(&x.ma) {
-            let size: usize = self.anchors.values().map(FxHashMap::len).sum();
             let m = self.anchors.entry(x.ma.clone()).or_default();
             let joined = if gone {
                 None
             } else {
                 x.connection.mv_id().filter(|id| *id != 0)
             };
-            if size < JOINED_MAX || m.contains_key(&x.anchor) {
-                m.insert(x.anchor.clone(), joined);
-            } else {
-                m.remove(&x.anchor);
+            if room || m.contains_key(&x.anchor) {
+                if m.insert(x.anchor.clone(), joined).is_none() {
+                    self.entries += 1;
+                }
+            } else if m.remove(&x.anchor).is_some() {
+                self.entries -= 1;
             }
         }
         if out_mas.contains(&x.ma)
             && let Some(mv) = x.connection.mv_id().filter(|id| *id != 0)
         {
-            let key = (mv, x.ma.clone());
-            if gone {
-                self.connectors.insert(key, None);
-            } else if self.connectors.len() < JOINED_MAX || self.connectors.contains_key(&key) {
-                let adding = x
-                    .pending_export
-                    .as_ref()
-                    .is_some_and(|p| matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd));
-                let dn = x
-                    .pending_export
-                    .as_ref()
-                    .and_then(|p| p.new_dn.clone())
-                    .unwrap_or_else(|| x.dn.clone());
-                self.connectors.insert(
-                    key,
-                    Some(Spelling {
-                        id,
-                        anchor: x.anchor.clone(),
-                        dn,
-                        adding,
-                    }),
-                );
-            } else {
-                self.connectors.remove(&key);
+            let m = self.connectors.entry(x.ma.clone()).or_default();
+            let now = (!gone).then(|| Spelling {
+                id,
+                anchor: x.anchor.clone(),
+                dn: spelling(x, RefBy::Dn),
+                adding: adding(x),
+            });
+            if gone || room || m.contains_key(&mv) {
+                if m.insert(mv, now).is_none() {
+                    self.entries += 1;
+                }
+            } else if m.remove(&mv).is_some() {
+                self.entries -= 1;
             }
         }
     }
+}
+
+/// Whether `x`'s pending export adds it to its system.
+fn adding(x: &CsObject) -> bool {
+    x.pending_export
+        .as_ref()
+        .is_some_and(|p| matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd))
+}
+
+/// What the rules say of references, for the whole engine: whether any
+/// flow copies one; the metaverse's reference attributes `(type,
+/// attribute)`; the MAs whose objects import flows' references name, and
+/// those whose connectors export flows' references spell.
+pub(crate) type Summary = (bool, Vec<(String, String)>, (Vec<String>, Vec<String>));
+
+pub(crate) fn summary(system: &SystemDef, mas: &[crate::rules::MaRules]) -> Summary {
+    let has_refs = mas.iter().any(|m| {
+        m.inbound.iter().any(|f| f.reference.is_some())
+            || m.outbound.iter().any(|f| f.reference.is_some())
+    });
+    let mv_refs = system
+        .metaverse
+        .iter()
+        .flat_map(|(t, d)| d.references.keys().map(move |a| (t.clone(), a.clone())))
+        .collect();
+    let mut ref_in: Vec<String> = mas
+        .iter()
+        .flat_map(|m| m.inbound.iter().filter_map(|f| f.reference.as_ref()))
+        .map(|r| r.ma.clone())
+        .collect();
+    ref_in.sort();
+    ref_in.dedup();
+    let mut ref_out: Vec<String> = mas
+        .iter()
+        .flat_map(|m| {
+            m.outbound
+                .iter()
+                .filter_map(|f| f.reference.as_ref())
+                .map(|r| r.ma.clone().unwrap_or_else(|| m.name.clone()))
+        })
+        .collect();
+    ref_out.sort();
+    ref_out.dedup();
+    (has_refs, mv_refs, (ref_in, ref_out))
 }
 
 /// An import flow that copies a reference.
@@ -310,6 +354,32 @@ pub(crate) fn resolve_in(
     if r.by == RefBy::Dn {
         return resolve_dns(txn, r, keys, multi, waits);
     }
+    if let [k] = keys.as_slice() {
+        // One anchor (a manager): no map for one answer.
+        let joined = match known.and_then(|j| j.get(&r.ma, k)) {
+            Some(id) => id,
+            None => txn
+                .cs_joined_by_anchors(&r.ma, &[k.as_str()])?
+                .into_iter()
+                .next()
+                .map(|(_, id)| id),
+        };
+        return Ok(match joined.filter(|id| *id != 0) {
+            Some(id) if multi => Some(Value::Multi(vec![Value::Reference(id)])),
+            Some(id) => Some(Value::Reference(id)),
+            None => {
+                if let Some(w) = waits {
+                    w.push(RefWait {
+                        attr: r.cs_attr.clone(),
+                        ma: r.ma.clone(),
+                        key: k.clone(),
+                        by_dn: false,
+                    });
+                }
+                None
+            }
+        });
+    }
     // What this sync step wrote first (the store would have to be asked
     // past what it still writes), then the store's index.
     let mut joined: FxHashMap<String, MvId> = FxHashMap::default();
@@ -452,11 +522,7 @@ fn spelling(x: &CsObject, by: RefBy) -> String {
 /// reference waits for the add to be exported, so that a system that
 /// checks references never receives one to an object it lacks.
 fn sendable(x: &CsObject, referrer: CsId) -> bool {
-    let adding = x
-        .pending_export
-        .as_ref()
-        .is_some_and(|p| matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd));
-    !adding || x.id < referrer
+    !adding(x) || x.id < referrer
 }
 
 /// What a metaverse reference `value` becomes on target `ma` for its

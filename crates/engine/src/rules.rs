@@ -430,37 +430,11 @@ impl Rules {
             );
         }
         let lookups = scripted::lookup_pairs(&mas, &deletion_scripts);
-        let has_refs = mas.iter().any(|m| {
-            m.inbound.iter().any(|f| f.reference.is_some())
-                || m.outbound.iter().any(|f| f.reference.is_some())
-        });
-        let mv_refs = system
-            .metaverse
-            .iter()
-            .flat_map(|(t, d)| d.references.keys().map(move |a| (t.clone(), a.clone())))
-            .collect();
-        let mut ref_in: Vec<String> = mas
-            .iter()
-            .flat_map(|m| m.inbound.iter().filter_map(|f| f.reference.as_ref()))
-            .map(|r| r.ma.clone())
-            .collect();
-        ref_in.sort();
-        ref_in.dedup();
-        let mut ref_out: Vec<String> = mas
-            .iter()
-            .flat_map(|m| {
-                m.outbound
-                    .iter()
-                    .filter_map(|f| f.reference.as_ref())
-                    .map(|r| r.ma.clone().unwrap_or_else(|| m.name.clone()))
-            })
-            .collect();
-        ref_out.sort();
-        ref_out.dedup();
+        let (has_refs, mv_refs, ref_mas) = crate::refs::summary(system, &mas);
         let mut rules = Rules {
             has_refs,
             mv_refs,
-            ref_mas: (ref_in, ref_out),
+            ref_mas,
             any_ordered: mv_types.values().any(|t| !t.ordered.is_empty()),
             mas,
             ma_index,

@@ -13,6 +13,7 @@
 //! no rounding), NULL absent; a value a column would alter fails its row.
 
 mod change;
+mod children;
 pub mod config;
 mod db;
 mod export;

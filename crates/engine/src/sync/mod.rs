@@ -11,6 +11,10 @@ mod plan;
 mod precedence;
 mod prefetch;
 mod refpass;
+mod staging;
+mod waits;
+
+use waits::{RefNotes, waiting_at_start};
 
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
 use crate::rules::{MaRules, Rules};
@@ -83,24 +87,6 @@ pub(crate) struct Work {
     /// The source's references that wait for the object they name (when
     /// its MA has reference flows and they ran).
     pub in_waits: Option<Vec<autosync_store::RefWait>>,
-}
-
-/// The references of one metaverse object (0: the one projected by the
-/// object being synchronised) to one target MA that wait: each referred
-/// object and the MA it waits for a connector on.
-pub(crate) type OutWaits = (MvId, String, Vec<(MvId, String)>);
-
-/// What an object's outbound work noted about references, kept apart
-/// because outbound rules read the syncer only (`&self`).
-#[derive(Default)]
-pub(crate) struct RefNotes {
-    /// Per referring metaverse object (0: the one projected by the object
-    /// being synchronised) and target MA: the referred objects without a
-    /// connector there.
-    pub out_waits: Vec<OutWaits>,
-    /// Metaverse objects whose connector on some MA was renamed or is
-    /// leaving: the references to them are worked out again.
-    pub touched: rustc_hash::FxHashSet<MvId>,
 }
 
 /// The state of one sync step.
@@ -570,7 +556,7 @@ impl<'a> Syncer<'a> {
         }
         for x in inserts {
             match &mut self.joined {
-                Some(j) => {
+                Some(j) if crate::refs::Joined::notes(&x.ma, mas) => {
                     // Noted with the id the store gives it.
                     let mut noted = CsObject::new(&x.ma, &x.anchor, &x.dn, &x.object_type);
                     noted.connection = x.connection;
@@ -582,7 +568,7 @@ impl<'a> Syncer<'a> {
                     let id = txn.cs_insert_owned(x)?;
                     j.wrote(&noted, id, false, mas);
                 }
-                None => {
+                _ => {
                     txn.cs_insert_owned(x)?;
                 }
             }
@@ -607,67 +593,6 @@ impl<'a> Syncer<'a> {
         }
         Ok(())
     }
-}
-
-impl Syncer<'_> {
-    /// Write the outbound waits the last object's work noted; `new_id`:
-    /// the id of the metaverse object it projected, if any.
-    pub(crate) fn write_out_waits(
-        &mut self,
-        txn: &mut dyn StoreTxn,
-        new_id: Option<MvId>,
-    ) -> StoreResult<()> {
-        let waits = std::mem::take(&mut self.ref_notes.get_mut().out_waits);
-        for (mv_id, ma, targets) in waits {
-            let id = match (mv_id, new_id) {
-                (0, Some(n)) => n,
-                (0, None) => continue,
-                (id, _) => id,
-            };
-            // Written only when something waits now or waited before.
-            if let Some((_, mvs)) = &mut self.waiting {
-                if !targets.is_empty() {
-                    mvs.insert(id);
-                } else if !mvs.contains(&id) {
-                    continue;
-                }
-            }
-            txn.ref_out_waits_set(id, &ma, &targets)?;
-        }
-        Ok(())
-    }
-
-    /// Note in the store the objects the last object's work renamed or
-    /// deprovisioned connectors of (with its batch: nothing is lost to a
-    /// crash before the end of the step).
-    pub(crate) fn write_touched(&mut self, txn: &mut dyn StoreTxn) -> StoreResult<()> {
-        let touched = std::mem::take(&mut self.ref_notes.get_mut().touched);
-        if touched.is_empty() {
-            return Ok(());
-        }
-        let mut noted: Vec<(MvId, bool)> = touched.into_iter().map(|id| (id, false)).collect();
-        noted.sort_unstable();
-        txn.ref_touched_add(&noted)
-    }
-}
-
-/// The objects of `ma` whose references wait, and the metaverse objects
-/// whose outbound references do, as a step begins.
-fn waiting_at_start(
-    ctx: &StepCtx<'_>,
-    ma: &str,
-) -> StoreResult<(FxHashSet<CsId>, FxHashSet<MvId>)> {
-    let mut read = ctx.store().read()?;
-    let mut cs = FxHashSet::default();
-    let mut after = 0;
-    loop {
-        let page = read.ref_waiting_page(ma, after, 10_000)?;
-        let Some(&last) = page.last() else { break };
-        after = last;
-        cs.extend(page);
-    }
-    let mvs = read.ref_out_waiting()?.into_iter().collect();
-    Ok((cs, mvs))
 }
 
 fn fix_new_mv(cs: &mut CsObject, id: MvId) {

@@ -6,15 +6,18 @@
 //! deprovisioning script).
 
 use super::plan::{Decision, Plan, decide};
+use super::staging::{
+    confirmed, drop_changes, effective, pending_update_of, stage_changes, stage_rename,
+};
 use super::{Action, Fail, MvWork, Syncer};
 use crate::compute::MvView;
 use crate::extensions::{deprovision_action, eval_condition, eval_source, eval_text};
 use crate::refs::resolve_out;
 use crate::rules::{MaRules, OutboundFlow};
-use crate::values::{merge_changes, same_in};
+use crate::values::same_in;
 use autosync_model::{
     AttrChanges, Connection, CsObject, DeprovisionAction, ExportKind, MvId, MvObject,
-    OutboundCounters, PendingExport, SyncCounters, Value,
+    OutboundCounters, PendingExport, SyncCounters,
 };
 use autosync_store::StoreTxn;
 use std::borrow::Cow;
@@ -29,99 +32,6 @@ fn count_outbound(
     match counters.outbound.get_mut(ma) {
         Some(c) => count(c),
         None => count(counters.outbound.entry(ma.to_owned()).or_default()),
-    }
-}
-
-/// What the connected system will hold for `attr` once the pending and
-/// unconfirmed exports are applied.
-fn effective<'a>(x: &'a CsObject, attr: &str) -> Option<&'a Value> {
-    if let Some(p) = &x.pending_export {
-        if let Some(c) = p.changes.get(attr) {
-            return c.as_ref();
-        }
-        if matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd) {
-            return None;
-        }
-    }
-    if let Some(u) = &x.unconfirmed_export
-        && let Some(c) = u.changes.get(attr)
-    {
-        return c.as_ref();
-    }
-    x.hologram.get(attr)
-}
-
-/// What the connected system holds for `attr` once the exports already
-/// sent are confirmed (the pending export left out).
-fn confirmed<'a>(x: &'a CsObject, attr: &str) -> Option<&'a Value> {
-    if let Some(u) = &x.unconfirmed_export
-        && let Some(c) = u.changes.get(attr)
-    {
-        return c.as_ref();
-    }
-    x.hologram.get(attr)
-}
-
-/// Whether the pending export is an update (or rename) that changes `attr`.
-fn pending_update_of(x: &CsObject, attr: &str) -> bool {
-    x.pending_export.as_ref().is_some_and(|p| {
-        matches!(p.kind, ExportKind::Update | ExportKind::Rename) && p.changes.contains_key(attr)
-    })
-}
-
-/// Drop the pending changes of `attrs` (an update left with nothing to
-/// send goes).
-fn drop_changes(x: &mut CsObject, attrs: &[String]) {
-    if let Some(p) = &mut x.pending_export {
-        for a in attrs {
-            p.changes.remove(a);
-        }
-        if p.kind == ExportKind::Update && p.changes.is_empty() && p.new_dn.is_none() {
-            x.pending_export = None;
-        }
-    }
-}
-
-fn stage_changes(x: &mut CsObject, changes: AttrChanges) {
-    match &mut x.pending_export {
-        Some(p) if matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd) => {
-            for (k, v) in changes {
-                match v {
-                    Some(v) => p.changes.insert(k, Some(v)),
-                    None => p.changes.remove(&k),
-                };
-            }
-        }
-        Some(p) => merge_changes(&mut p.changes, &changes),
-        None => {
-            x.pending_export = Some(PendingExport {
-                kind: ExportKind::Update,
-                changes,
-                new_dn: None,
-            });
-        }
-    }
-}
-
-fn stage_rename(x: &mut CsObject, dn: String) {
-    match &mut x.pending_export {
-        Some(p) if matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd) => {
-            p.new_dn = Some(dn.clone());
-            x.dn = dn;
-        }
-        Some(p) => {
-            p.new_dn = Some(dn);
-            if p.kind == ExportKind::Update {
-                p.kind = ExportKind::Rename;
-            }
-        }
-        None => {
-            x.pending_export = Some(PendingExport {
-                kind: ExportKind::Rename,
-                changes: AttrChanges::new(),
-                new_dn: Some(dn),
-            });
-        }
     }
 }
 

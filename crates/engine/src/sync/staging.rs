@@ -1,0 +1,101 @@
+//! A connector's pending export as outbound rules stage it: what the
+//! connected system will hold once the pending and unconfirmed exports are
+//! applied (`effective`), what it holds once the sent ones are confirmed
+//! (`confirmed`), changes and renames staged onto what is pending, and a
+//! change taken back when the value returned to what the system holds.
+
+use crate::values::merge_changes;
+use autosync_model::{AttrChanges, CsObject, ExportKind, PendingExport, Value};
+
+/// What the connected system will hold for `attr` once the pending and
+/// unconfirmed exports are applied.
+pub(super) fn effective<'a>(x: &'a CsObject, attr: &str) -> Option<&'a Value> {
+    if let Some(p) = &x.pending_export {
+        if let Some(c) = p.changes.get(attr) {
+            return c.as_ref();
+        }
+        if matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd) {
+            return None;
+        }
+    }
+    if let Some(u) = &x.unconfirmed_export
+        && let Some(c) = u.changes.get(attr)
+    {
+        return c.as_ref();
+    }
+    x.hologram.get(attr)
+}
+
+/// What the connected system holds for `attr` once the exports already
+/// sent are confirmed (the pending export left out).
+pub(super) fn confirmed<'a>(x: &'a CsObject, attr: &str) -> Option<&'a Value> {
+    if let Some(u) = &x.unconfirmed_export
+        && let Some(c) = u.changes.get(attr)
+    {
+        return c.as_ref();
+    }
+    x.hologram.get(attr)
+}
+
+/// Whether the pending export is an update (or rename) that changes `attr`.
+pub(super) fn pending_update_of(x: &CsObject, attr: &str) -> bool {
+    x.pending_export.as_ref().is_some_and(|p| {
+        matches!(p.kind, ExportKind::Update | ExportKind::Rename) && p.changes.contains_key(attr)
+    })
+}
+
+/// Drop the pending changes of `attrs` (an update left with nothing to
+/// send goes).
+pub(super) fn drop_changes(x: &mut CsObject, attrs: &[String]) {
+    if let Some(p) = &mut x.pending_export {
+        for a in attrs {
+            p.changes.remove(a);
+        }
+        if p.kind == ExportKind::Update && p.changes.is_empty() && p.new_dn.is_none() {
+            x.pending_export = None;
+        }
+    }
+}
+
+pub(super) fn stage_changes(x: &mut CsObject, changes: AttrChanges) {
+    match &mut x.pending_export {
+        Some(p) if matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd) => {
+            for (k, v) in changes {
+                match v {
+                    Some(v) => p.changes.insert(k, Some(v)),
+                    None => p.changes.remove(&k),
+                };
+            }
+        }
+        Some(p) => merge_changes(&mut p.changes, &changes),
+        None => {
+            x.pending_export = Some(PendingExport {
+                kind: ExportKind::Update,
+                changes,
+                new_dn: None,
+            });
+        }
+    }
+}
+
+pub(super) fn stage_rename(x: &mut CsObject, dn: String) {
+    match &mut x.pending_export {
+        Some(p) if matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd) => {
+            p.new_dn = Some(dn.clone());
+            x.dn = dn;
+        }
+        Some(p) => {
+            p.new_dn = Some(dn);
+            if p.kind == ExportKind::Update {
+                p.kind = ExportKind::Rename;
+            }
+        }
+        None => {
+            x.pending_export = Some(PendingExport {
+                kind: ExportKind::Rename,
+                changes: AttrChanges::new(),
+                new_dn: Some(dn),
+            });
+        }
+    }
+}
