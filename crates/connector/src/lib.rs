@@ -36,7 +36,7 @@ pub use change::{
 pub use keys::Shape;
 pub use schema::{ObjectTypeSchema, SchemaLookup, SourceSchema};
 
-use autosync_model::{AttrChanges, Attributes, ExportKind, RunStatus};
+use autosync_model::{AttrChanges, Attributes, ExportKind, RunStatus, ValueChanges};
 use std::path::PathBuf;
 
 /// What a connector can do.
@@ -49,6 +49,11 @@ pub struct Capabilities {
     pub export: bool,
     /// It can tell when its system changed (a change-notification trigger).
     pub change_notification: bool,
+    /// Its export applies value-level changes of multi-valued attributes
+    /// ([`ExportChange::values`]: one member added to a group is one value
+    /// written). Without it, the engine sends the whole new value in
+    /// `changes` instead.
+    pub value_changes: bool,
 }
 
 /// The kind of a whole-step failure.
@@ -109,6 +114,12 @@ pub enum ImportChange {
     Full,
     /// The object was deleted (delta import only).
     Delete,
+    /// Part of the object changed (delta import only): `attributes` holds
+    /// the attributes that changed, whole (an attribute not there is
+    /// unchanged: to remove one, send `Full`), and `values` the value-level
+    /// changes of multi-valued attributes (a member added to a group of
+    /// 500,000 is one value, never the 500,000).
+    Update,
 }
 
 /// One object read from the connected system.
@@ -119,8 +130,11 @@ pub struct ImportedObject {
     /// Display key (DN); the anchor when the system has none.
     pub dn: String,
     pub change: ImportChange,
-    /// Complete attributes (empty for a delete).
+    /// Complete attributes (empty for a delete; only the changed ones for
+    /// an `Update`).
     pub attributes: Attributes,
+    /// Value-level changes (an `Update` only; empty otherwise).
+    pub values: ValueChanges,
 }
 
 /// A record the connector could not turn into an object.
@@ -170,6 +184,10 @@ pub struct ExportChange {
     /// For an add: the complete attributes. For an update: replacements
     /// (`None` removes the attribute).
     pub changes: AttrChanges,
+    /// For an update, and only to a connector whose capabilities say
+    /// `value_changes`: value-level changes of multi-valued attributes
+    /// that `changes` does not name (add these values, remove those).
+    pub values: ValueChanges,
     /// New display key (rename).
     pub new_dn: Option<String>,
 }

@@ -480,6 +480,7 @@ fn changes_of(page: Vec<CsObject>) -> (Vec<ExportChange>, Vec<Sent>) {
             None
         };
         changes.push(ExportChange {
+            values: Default::default(),
             object_type: cs.object_type,
             anchor: cs.anchor,
             dn,

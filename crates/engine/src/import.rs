@@ -345,6 +345,12 @@ impl<'c> Importer<'_, 'c> {
                 self.counters.stage_no_change += 1;
                 return Ok(());
             }
+            // An update of an object never seen: what it says is all there is.
+            let obj = if obj.change == ImportChange::Update {
+                whole_from_update(&CsObject::new(ma, "", "", ""), obj)
+            } else {
+                obj
+            };
             // The object's texts are moved in, not copied (the anchor also
             // keys `existing`).
             let mut cs = CsObject::new(ma, "", "", "");
@@ -353,6 +359,7 @@ impl<'c> Importer<'_, 'c> {
             cs.object_type = obj.object_type;
             cs.present = true;
             cs.pending_import = Some(PendingImport {
+                values: Default::default(),
                 kind: ImportKind::Add,
                 attributes: without_empty(obj.attributes),
                 dn: None,
@@ -372,6 +379,10 @@ impl<'c> Importer<'_, 'c> {
         let changed = match obj.change {
             ImportChange::Delete => self.stage_delete(cs),
             ImportChange::Full => self.stage_full(cs, obj),
+            ImportChange::Update => {
+                let whole = whole_from_update(cs, obj);
+                self.stage_full(cs, whole)
+            }
         };
         if changed {
             txn.cs_update(cs)?;
@@ -391,6 +402,7 @@ impl<'c> Importer<'_, 'c> {
             return false;
         }
         cs.pending_import = Some(PendingImport {
+            values: Default::default(),
             kind: ImportKind::Delete,
             attributes: Default::default(),
             dn: None,
@@ -420,6 +432,7 @@ impl<'c> Importer<'_, 'c> {
             .unwrap_or(&cs.object_type);
         if obj.object_type != staged_type {
             cs.pending_import = Some(PendingImport {
+                values: Default::default(),
                 kind: ImportKind::DeleteAdd,
                 attributes: attrs,
                 dn: Some(obj.dn),
@@ -514,6 +527,7 @@ impl<'c> Importer<'_, 'c> {
                     cs.dn = dn.clone();
                 }
                 cs.pending_import = Some(PendingImport {
+                    values: Default::default(),
                     kind,
                     attributes: attrs,
                     dn: (kind == ImportKind::DeleteAdd).then_some(dn),
@@ -529,6 +543,7 @@ impl<'c> Importer<'_, 'c> {
                     self.counters.stage_update += 1;
                 }
                 cs.pending_import = Some(PendingImport {
+                    values: Default::default(),
                     kind: ImportKind::Update,
                     attributes: attrs,
                     dn: dn_changed.then_some(dn),
@@ -587,6 +602,36 @@ impl<'c> Importer<'_, 'c> {
             }
         }
     }
+}
+
+/// A partial update made whole against what sync would see of the object
+/// (its pending import, else its hologram): the attributes it names
+/// replaced, its value-level changes applied.
+fn whole_from_update(cs: &CsObject, mut obj: ImportedObject) -> ImportedObject {
+    let mut attrs = match &cs.pending_import {
+        Some(p) if p.kind != ImportKind::Delete => {
+            let mut a = p.attributes.clone();
+            for (name, d) in &p.values {
+                match d.apply_to(cs.hologram.get(name)) {
+                    Some(v) => a.insert(name.clone(), v),
+                    None => a.remove(name),
+                };
+            }
+            a
+        }
+        Some(_) => Default::default(),
+        None => cs.hologram.clone(),
+    };
+    attrs.append(&mut obj.attributes);
+    for (name, d) in std::mem::take(&mut obj.values) {
+        match d.apply_to(attrs.get(&name)) {
+            Some(v) => attrs.insert(name, v),
+            None => attrs.remove(&name),
+        };
+    }
+    obj.attributes = attrs;
+    obj.change = ImportChange::Full;
+    obj
 }
 
 /// How the values of CS attribute `attr` compare on this MA.

@@ -367,6 +367,7 @@ impl Engine {
                         {
                             // Its MA's next sync tries the join rules again.
                             obj.pending_import = Some(PendingImport {
+                                values: Default::default(),
                                 kind: ImportKind::Update,
                                 attributes: obj.hologram.clone(),
                                 dn: None,

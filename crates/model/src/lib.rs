@@ -18,4 +18,4 @@ pub use def::*;
 pub use object::*;
 pub use run::*;
 pub use threshold::{DeletionThreshold, Exceeded, Limit, StagingThresholds};
-pub use value::{AttrChanges, Attributes, Value};
+pub use value::{AttrChanges, Attributes, Value, ValueChanges, ValueDelta};

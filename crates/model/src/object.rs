@@ -1,6 +1,6 @@
 //! Connector-space and metaverse objects.
 
-use crate::value::{AttrChanges, Attributes, Value};
+use crate::value::{AttrChanges, Attributes, Value, ValueChanges};
 use serde::{Deserialize, Serialize};
 
 /// Store-assigned id of a connector-space object (unique across all MAs).
@@ -55,6 +55,12 @@ pub struct PendingImport {
     /// The new object type, for a delete-add that changed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_type: Option<String>,
+    /// For an update: value-level changes of the hologram's large
+    /// multi-valued attributes (the store's value rows), which `attributes`
+    /// then does not hold: the new value is the hologram's with these
+    /// values added and removed. Empty for every other attribute and kind.
+    #[serde(default, skip_serializing_if = "ValueChanges::is_empty")]
+    pub values: ValueChanges,
 }
 
 /// What synchronisation staged for an object on its target system.
@@ -78,6 +84,10 @@ pub struct PendingExport {
     /// The new display key of a rename (or an add's display key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new_dn: Option<String>,
+    /// For an update: value-level changes of multi-valued attributes not
+    /// in `changes` (values added to and removed from the hologram's).
+    #[serde(default, skip_serializing_if = "ValueChanges::is_empty")]
+    pub values: ValueChanges,
 }
 
 /// Where a per-object error was raised.

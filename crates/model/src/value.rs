@@ -198,6 +198,130 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
+/// Value-level changes of one multi-valued attribute: the values added and
+/// the values removed, every other value unchanged. A one-member change of
+/// a group of 500,000 is one of these with one value, from the connector's
+/// delta import through the connector space, the metaverse and the pending
+/// export to the target system. Values compare exactly (as stored).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueDelta {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<Value>,
+}
+
+/// Value-level changes per attribute name.
+pub type ValueChanges = BTreeMap<String, ValueDelta>;
+
+impl ValueDelta {
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+
+    /// Add `value` (cancelling an earlier removal of it).
+    pub fn add(&mut self, value: Value) {
+        if let Some(i) = self.remove.iter().position(|v| *v == value) {
+            self.remove.swap_remove(i);
+        } else if !self.add.contains(&value) {
+            self.add.push(value);
+        }
+    }
+
+    /// Remove `value` (cancelling an earlier addition of it).
+    pub fn remove(&mut self, value: Value) {
+        if let Some(i) = self.add.iter().position(|v| *v == value) {
+            self.add.swap_remove(i);
+        } else if !self.remove.contains(&value) {
+            self.remove.push(value);
+        }
+    }
+
+    /// This delta followed by `later`: a value added then removed is
+    /// neither, removed then added is neither (it was there before).
+    pub fn merge(&mut self, later: ValueDelta) {
+        use std::collections::HashSet;
+        // add = (A1 \ R2) ∪ (A2 \ R1), remove = (R1 \ A2) ∪ (R2 \ A1).
+        let (a1, r1) = (
+            std::mem::take(&mut self.add),
+            std::mem::take(&mut self.remove),
+        );
+        let (a2, r2) = (later.add, later.remove);
+        let set = |xs: &[Value]| -> HashSet<Value> { xs.iter().cloned().collect() };
+        let (sa1, sr1, sa2, sr2) = (set(&a1), set(&r1), set(&a2), set(&r2));
+        let mut taken = HashSet::new();
+        for v in a1.into_iter().filter(|v| !sr2.contains(v)) {
+            if taken.insert(v.clone()) {
+                self.add.push(v);
+            }
+        }
+        for v in a2.into_iter().filter(|v| !sr1.contains(v)) {
+            if taken.insert(v.clone()) {
+                self.add.push(v);
+            }
+        }
+        for v in r1.into_iter().filter(|v| !sa2.contains(v)) {
+            if taken.insert(v.clone()) {
+                self.remove.push(v);
+            }
+        }
+        for v in r2.into_iter().filter(|v| !sa1.contains(v)) {
+            if taken.insert(v.clone()) {
+                self.remove.push(v);
+            }
+        }
+    }
+
+    /// The whole value after this delta, from the whole value before it
+    /// (`None`: absent). The result is `None` when no value is left.
+    pub fn apply_to(&self, before: Option<&Value>) -> Option<Value> {
+        let mut values: Vec<Value> = match before {
+            None => Vec::new(),
+            Some(Value::Multi(vs)) => vs.clone(),
+            Some(v) if v.is_empty() => Vec::new(),
+            Some(v) => vec![v.clone()],
+        };
+        values.retain(|v| !self.remove.contains(v));
+        for v in &self.add {
+            if !values.contains(v) {
+                values.push(v.clone());
+            }
+        }
+        (!values.is_empty()).then_some(Value::Multi(values))
+    }
+
+    /// The delta that turns `before` into `after` (both whole values,
+    /// `None`: absent), comparing values exactly.
+    pub fn between(before: Option<&Value>, after: Option<&Value>) -> ValueDelta {
+        fn items(v: Option<&Value>) -> Vec<&Value> {
+            match v {
+                None => Vec::new(),
+                Some(Value::Multi(vs)) => vs.iter().collect(),
+                Some(v) if v.is_empty() => Vec::new(),
+                Some(v) => vec![v],
+            }
+        }
+        let old = items(before);
+        let new = items(after);
+        let old_set: std::collections::HashSet<&Value> = old.iter().copied().collect();
+        let new_set: std::collections::HashSet<&Value> = new.iter().copied().collect();
+        let mut d = ValueDelta::default();
+        let mut taken = std::collections::HashSet::new();
+        for v in new {
+            if !old_set.contains(v) && taken.insert(v) {
+                d.add.push(v.clone());
+            }
+        }
+        for v in old {
+            if !new_set.contains(v) && taken.insert(v) {
+                d.remove.push(v.clone());
+            }
+        }
+        d
+    }
+}
+
 /// Apply replacements to an attribute set.
 pub fn apply_changes(attrs: &mut Attributes, changes: &AttrChanges) {
     for (name, change) in changes {
@@ -236,6 +360,42 @@ mod tests {
             let text = serde_json::to_string(&v).unwrap();
             let back: Value = serde_json::from_str(&text).unwrap();
             prop_assert_eq!(v, back);
+        }
+    }
+
+    #[test]
+    fn a_value_added_then_removed_is_neither_and_removed_then_added_is_neither() {
+        let mut d = ValueDelta::default();
+        d.add(Value::from("a"));
+        d.merge(ValueDelta {
+            add: vec![Value::from("b")],
+            remove: vec![Value::from("a")],
+        });
+        assert_eq!(d.add, vec![Value::from("b")]);
+        assert!(d.remove.is_empty());
+        d.remove(Value::from("c"));
+        d.add(Value::from("c"));
+        assert_eq!(d.add, vec![Value::from("b")]);
+        assert!(d.remove.is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn between_then_apply_gives_the_new_value_as_a_set(
+            old in proptest::collection::vec(0i64..20, 0..12),
+            new in proptest::collection::vec(0i64..20, 0..12),
+        ) {
+            let whole = |xs: &[i64]| {
+                let vs: Vec<Value> = xs.iter().map(|x| Value::Integer(*x)).collect();
+                (!vs.is_empty()).then_some(Value::Multi(vs))
+            };
+            let (before, after) = (whole(&old), whole(&new));
+            let d = ValueDelta::between(before.as_ref(), after.as_ref());
+            let got = d.apply_to(before.as_ref());
+            let set = |v: Option<Value>| -> std::collections::BTreeSet<Value> {
+                match v { Some(Value::Multi(vs)) => vs.into_iter().collect(), _ => Default::default() }
+            };
+            prop_assert_eq!(set(got), set(after));
         }
     }
 

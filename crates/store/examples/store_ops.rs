@@ -124,6 +124,7 @@ fn main() {
     // Calibration: what the JSON body alone costs, and a bare SQLite lookup.
     let mut sample = CsObject::new("hr", "E0000001", "cn=1", "person");
     sample.pending_import = Some(PendingImport {
+        values: Default::default(),
         kind: ImportKind::Add,
         attributes: person(1),
         dn: None,
@@ -170,6 +171,7 @@ fn main() {
             let mut o = CsObject::new("hr", &anchors[i], &format!("cn={i}"), "person");
             o.present = true;
             o.pending_import = Some(PendingImport {
+                values: Default::default(),
                 kind: ImportKind::Add,
                 attributes: person(i),
                 dn: None,
@@ -307,6 +309,7 @@ fn main() {
             );
             t.connection = Connection::Connector { mv_id: mv.id };
             t.pending_export = Some(PendingExport {
+                values: Default::default(),
                 kind: ExportKind::Add,
                 changes: o
                     .hologram

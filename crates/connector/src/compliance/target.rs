@@ -104,6 +104,7 @@ impl ComplianceTarget {
     pub(super) fn add_with(&self, i: usize, attrs: Attributes) -> ExportChange {
         let e = self.expected(attrs.clone());
         ExportChange {
+            values: Default::default(),
             object_type: self.object_type.name.clone(),
             anchor: Self::anchor(i),
             dn: e.dn,
@@ -115,6 +116,7 @@ impl ComplianceTarget {
 
     pub(super) fn update(&self, anchor: &str, changes: AttrChanges) -> ExportChange {
         ExportChange {
+            values: Default::default(),
             object_type: self.object_type.name.clone(),
             anchor: anchor.to_owned(),
             dn: anchor.to_owned(),

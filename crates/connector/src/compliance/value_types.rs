@@ -101,6 +101,7 @@ impl ComplianceTarget {
 
     fn typed_change(&self, kind: ExportKind, changes: AttrChanges) -> ExportChange {
         ExportChange {
+            values: Default::default(),
             object_type: self.object_type.name.clone(),
             anchor: Self::TYPED.to_owned(),
             dn: Self::TYPED.to_owned(),

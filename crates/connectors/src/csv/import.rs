@@ -466,6 +466,7 @@ impl<'a> CsvImport<'a> {
             .filter(|d| !d.is_empty())
             .unwrap_or(anchor);
         Ok(ImportedObject {
+            values: Default::default(),
             object_type: otype.name.clone(),
             anchor: anchor.to_owned(),
             dn: dn.to_owned(),

@@ -84,6 +84,7 @@ impl CsvConnector {
 impl Connector for CsvConnector {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
+            value_changes: false,
             delta_import: false,
             export: true,
             change_notification: false,

@@ -193,6 +193,7 @@ impl<'a> JsonlImport<'a> {
             attrs.remove(col);
         }
         Some(Ok(ImportedObject {
+            values: Default::default(),
             object_type: t.name.clone(),
             anchor,
             dn,

@@ -78,6 +78,7 @@ impl JsonlConnector {
 impl Connector for JsonlConnector {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
+            value_changes: false,
             delta_import: false,
             export: true,
             change_notification: false,

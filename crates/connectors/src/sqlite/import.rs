@@ -166,6 +166,7 @@ fn item(
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| anchor.clone());
     Ok(Ok(ImportedObject {
+        values: Default::default(),
         object_type: t.name.clone(),
         anchor,
         dn,
@@ -367,6 +368,7 @@ impl<'c> SqliteImport<'c> {
                             .map(|t| t.name.clone())
                             .unwrap_or_default();
                         batch.push(Ok(ImportedObject {
+                            values: Default::default(),
                             object_type,
                             dn: text.clone(),
                             anchor: text,

@@ -148,6 +148,7 @@ impl SqliteConnector {
 impl Connector for SqliteConnector {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
+            value_changes: false,
             delta_import: self.settings.delta.is_some(),
             export: true,
             change_notification: false,

@@ -162,6 +162,7 @@ fn a_missing_file_should_stop_the_import_as_server_down() {
 
 fn add(id: &str, attrs: &[(&str, Value)]) -> ExportChange {
     ExportChange {
+        values: Default::default(),
         object_type: "person".into(),
         anchor: id.into(),
         dn: id.into(),

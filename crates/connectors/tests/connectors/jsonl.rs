@@ -134,6 +134,7 @@ fn each_bad_line_should_be_an_error_and_the_rest_of_the_file_imported() {
 
 fn change(id: &str, kind: ExportKind, attrs: &[(&str, Option<Value>)]) -> ExportChange {
     ExportChange {
+        values: Default::default(),
         object_type: "person".into(),
         anchor: id.into(),
         dn: id.into(),

@@ -205,6 +205,7 @@ mod children;
 
 fn add(id: &str, attrs: &[(&str, Value)]) -> ExportChange {
     ExportChange {
+        values: Default::default(),
         object_type: "person".into(),
         anchor: id.into(),
         dn: id.into(),

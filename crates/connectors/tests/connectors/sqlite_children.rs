@@ -87,6 +87,7 @@ fn objects(conn: &mut dyn Connector) -> BTreeMap<String, ImportedObject> {
 
 fn group_change(id: &str, kind: ExportKind, changes: &[(&str, Option<Value>)]) -> ExportChange {
     ExportChange {
+        values: Default::default(),
         object_type: "group".into(),
         anchor: id.into(),
         dn: id.into(),

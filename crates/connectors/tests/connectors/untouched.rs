@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 
 fn change(id: &str, kind: ExportKind, attrs: &[(&str, &str)]) -> ExportChange {
     ExportChange {
+        values: Default::default(),
         object_type: "person".into(),
         anchor: id.into(),
         dn: id.into(),

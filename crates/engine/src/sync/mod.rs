@@ -411,6 +411,7 @@ impl<'a> Syncer<'a> {
             self.processed += 1;
             if self.delete_all {
                 cs.pending_import = Some(PendingImport {
+                    values: Default::default(),
                     kind: ImportKind::Delete,
                     attributes: Default::default(),
                     dn: None,
@@ -561,6 +562,7 @@ impl<'a> Syncer<'a> {
                     let mut noted = CsObject::new(&x.ma, &x.anchor, &x.dn, &x.object_type);
                     noted.connection = x.connection;
                     noted.pending_export = x.pending_export.as_ref().map(|p| PendingExport {
+                        values: Default::default(),
                         kind: p.kind,
                         changes: Default::default(),
                         new_dn: p.new_dn.clone(),

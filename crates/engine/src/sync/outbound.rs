@@ -432,6 +432,7 @@ impl Syncer<'_> {
         x.connection = Connection::Connector { mv_id: mv.id };
         x.provisioned = true;
         x.pending_export = Some(PendingExport {
+            values: Default::default(),
             kind: ExportKind::DeleteAdd,
             changes,
             new_dn: Some(dn),
@@ -512,6 +513,7 @@ impl Syncer<'_> {
         x.provisioned = true;
         x.connection = Connection::Connector { mv_id: mv.id };
         x.pending_export = Some(PendingExport {
+            values: Default::default(),
             kind: ExportKind::Add,
             changes,
             new_dn: Some(dn),
@@ -563,6 +565,7 @@ impl Syncer<'_> {
                     x.connection = Connection::Disconnector;
                 }
                 x.pending_export = Some(PendingExport {
+                    values: Default::default(),
                     kind: ExportKind::Delete,
                     changes: AttrChanges::new(),
                     new_dn: None,

@@ -70,6 +70,7 @@ pub(super) fn stage_changes(x: &mut CsObject, changes: AttrChanges) {
         Some(p) => merge_changes(&mut p.changes, &changes),
         None => {
             x.pending_export = Some(PendingExport {
+                values: Default::default(),
                 kind: ExportKind::Update,
                 changes,
                 new_dn: None,
@@ -92,6 +93,7 @@ pub(super) fn stage_rename(x: &mut CsObject, dn: String) {
         }
         None => {
             x.pending_export = Some(PendingExport {
+                values: Default::default(),
                 kind: ExportKind::Rename,
                 changes: AttrChanges::new(),
                 new_dn: Some(dn),

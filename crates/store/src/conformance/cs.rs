@@ -209,6 +209,7 @@ pub fn one_count_and_the_pending_deletes_should_agree_with_the_objects(t: &Confo
     let store = &*s.store;
     let delete = |mut o: CsObject| {
         o.pending_export = Some(PendingExport {
+            values: Default::default(),
             kind: ExportKind::Delete,
             changes: Default::default(),
             new_dn: None,

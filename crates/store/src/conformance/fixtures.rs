@@ -22,6 +22,7 @@ pub fn cs(ma: &str, anchor: &str) -> CsObject {
 
 pub fn with_pending_import(mut o: CsObject) -> CsObject {
     o.pending_import = Some(PendingImport {
+        values: Default::default(),
         kind: ImportKind::Update,
         attributes: attrs(&[("name", "new")]),
         dn: None,
@@ -32,6 +33,7 @@ pub fn with_pending_import(mut o: CsObject) -> CsObject {
 
 pub fn with_pending_export(mut o: CsObject) -> CsObject {
     o.pending_export = Some(PendingExport {
+        values: Default::default(),
         kind: ExportKind::Update,
         changes: [("name".to_owned(), Some(Value::from("x")))]
             .into_iter()
@@ -43,6 +45,7 @@ pub fn with_pending_export(mut o: CsObject) -> CsObject {
 
 pub fn with_unconfirmed_export(mut o: CsObject) -> CsObject {
     o.unconfirmed_export = Some(PendingExport {
+        values: Default::default(),
         kind: ExportKind::Add,
         changes: Default::default(),
         new_dn: None,

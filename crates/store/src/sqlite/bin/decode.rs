@@ -310,6 +310,7 @@ impl<'a> Reader<'a> {
             k => return Err(format!("bad export kind {k}")),
         };
         Ok(Some(PendingExport {
+            values: Default::default(),
             kind,
             changes: self.changes()?,
             new_dn: self.opt_str()?,
@@ -373,6 +374,7 @@ fn cs_fields(r: &mut Reader<'_>, id: i64) -> R<CsObject> {
             k => return Err(format!("bad import kind {k}")),
         };
         Some(PendingImport {
+            values: Default::default(),
             kind,
             attributes: r.attributes()?,
             dn: r.opt_str()?,

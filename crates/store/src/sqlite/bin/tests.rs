@@ -32,6 +32,7 @@ fn changes() -> impl Strategy<Value = AttrChanges> {
 fn export() -> impl Strategy<Value = Option<PendingExport>> {
     proptest::option::of((0u8..5, changes(), proptest::option::of(".*")).prop_map(
         |(k, changes, new_dn)| PendingExport {
+            values: Default::default(),
             kind: [
                 ExportKind::Add,
                 ExportKind::Update,
@@ -54,6 +55,7 @@ fn cs() -> impl Strategy<Value = CsObject> {
             proptest::option::of(".*"),
         )
             .prop_map(|(k, attributes, dn, object_type)| PendingImport {
+                values: Default::default(),
                 kind: [
                     ImportKind::Add,
                     ImportKind::Update,
