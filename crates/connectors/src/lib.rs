@@ -84,7 +84,9 @@ mod tests {
                 "table",
                 "sequence_column",
                 "anchor_column",
-                "operation_column"
+                "operation_column",
+                "attribute_column",
+                "value_column"
             ]
         );
         assert_eq!(get("column_types"), Shape::Leaf.map("column"));

@@ -81,6 +81,15 @@ pub enum DeltaConfig {
         /// state decides (a missing row is a delete).
         #[serde(default)]
         operation_column: Option<String>,
+        /// The column naming the attribute of `child_tables` whose value
+        /// changed (a child table's triggers write e.g. `'members'`); NULL
+        /// or empty: the main row changed. Goes with `value_column`.
+        #[serde(default)]
+        attribute_column: Option<String>,
+        /// The column holding the value that changed (the child row's
+        /// value); goes with `attribute_column`.
+        #[serde(default)]
+        value_column: Option<String>,
     },
 }
 
@@ -103,7 +112,7 @@ pub const KEYS: &[KeyHelp] = &[
     },
     KeyHelp {
         key: "delta",
-        help: "delta = { kind = \"column\", column = \"updated_at\" } or delta = { kind = \"changelog\", table = \"users_changelog\", sequence_column = \"seq\", anchor_column = \"id\" }",
+        help: "delta = { kind = \"column\", column = \"updated_at\" } or delta = { kind = \"changelog\", table = \"users_changelog\", sequence_column = \"seq\", anchor_column = \"id\" }; a changelog's attribute_column and value_column (both or neither) name one changed value of a child table, e.g. attribute_column = \"attr\", value_column = \"value\"",
     },
     KeyHelp {
         key: "batch_size",
@@ -191,6 +200,7 @@ impl SqliteSettings {
                 Some(KEYS[4].help.into()),
             ));
         }
+        errors.extend(check_changelog(config.delta.as_ref()));
         if config.create_table && config.columns.as_ref().is_none_or(|c| c.is_empty()) {
             errors.push(error(
                 "create_table",
@@ -230,6 +240,56 @@ impl SqliteSettings {
             child_tables: config.child_tables,
         })
     }
+}
+
+/// What is wrong with a changelog's value-level columns: one of
+/// `attribute_column` and `value_column` without the other, one left empty,
+/// both the same column.
+fn check_changelog(delta: Option<&DeltaConfig>) -> Vec<SettingError> {
+    let Some(DeltaConfig::Changelog {
+        attribute_column,
+        value_column,
+        ..
+    }) = delta
+    else {
+        return Vec::new();
+    };
+    let help = || {
+        KEYS.iter()
+            .find(|k| k.key == "delta")
+            .map(|k| k.help.to_owned())
+    };
+    let mut errors = Vec::new();
+    match (attribute_column, value_column) {
+        (Some(_), None) => errors.push(error(
+            "delta",
+            "`delta.attribute_column` is set without `delta.value_column`: a changelog row names a changed value of a child table with both (the attribute and the value); set both, or neither",
+            help(),
+        )),
+        (None, Some(_)) => errors.push(error(
+            "delta",
+            "`delta.value_column` is set without `delta.attribute_column`: a changelog row names a changed value of a child table with both (the attribute and the value); set both, or neither",
+            help(),
+        )),
+        (Some(a), Some(v)) => {
+            for (key, c) in [("attribute_column", a), ("value_column", v)] {
+                if c.is_empty() {
+                    errors.push(error("delta", &format!("`delta.{key}` is empty"), help()));
+                }
+            }
+            if a == v && !a.is_empty() {
+                errors.push(error(
+                    "delta",
+                    &format!(
+                        "`delta.attribute_column` and `delta.value_column` are both `{a}`: one column names the attribute, the other holds the value"
+                    ),
+                    help(),
+                ));
+            }
+        }
+        (None, None) => {}
+    }
+    errors
 }
 
 /// The `child_tables` help, for its errors.

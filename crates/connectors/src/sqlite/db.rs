@@ -5,7 +5,8 @@
 use super::config::{DeltaConfig, SqliteSettings};
 use super::types::Column;
 use autosync_connector::{ConnectorError, ConnectorErrorKind};
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
+use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql};
 use std::time::Duration;
 
 /// A quoted identifier: `"` around, inner `"` doubled.
@@ -145,6 +146,71 @@ pub struct Child {
     pub column: Column,
 }
 
+/// A stored SQLite value, comparable and hashable (a REAL by its bits,
+/// TEXT by its bytes), bound as it is.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub enum Stored {
+    Null,
+    Integer(i64),
+    Real(u64),
+    Text(Vec<u8>),
+    Blob(Vec<u8>),
+}
+
+impl From<SqlValue> for Stored {
+    fn from(v: SqlValue) -> Stored {
+        match v {
+            SqlValue::Null => Stored::Null,
+            SqlValue::Integer(i) => Stored::Integer(i),
+            SqlValue::Real(f) => Stored::Real(f.to_bits()),
+            SqlValue::Text(t) => Stored::Text(t.into_bytes()),
+            SqlValue::Blob(b) => Stored::Blob(b),
+        }
+    }
+}
+
+impl From<ValueRef<'_>> for Stored {
+    fn from(v: ValueRef<'_>) -> Stored {
+        match v {
+            ValueRef::Null => Stored::Null,
+            ValueRef::Integer(i) => Stored::Integer(i),
+            ValueRef::Real(f) => Stored::Real(f.to_bits()),
+            ValueRef::Text(t) => Stored::Text(t.to_vec()),
+            ValueRef::Blob(b) => Stored::Blob(b.to_vec()),
+        }
+    }
+}
+
+impl Stored {
+    /// The value as rusqlite's owned value; `None` for text that is not
+    /// UTF-8.
+    pub fn into_sql(self) -> Option<SqlValue> {
+        Some(match self {
+            Stored::Null => SqlValue::Null,
+            Stored::Integer(i) => SqlValue::Integer(i),
+            Stored::Real(bits) => SqlValue::Real(f64::from_bits(bits)),
+            Stored::Text(t) => SqlValue::Text(String::from_utf8(t).ok()?),
+            Stored::Blob(b) => SqlValue::Blob(b),
+        })
+    }
+}
+
+impl ToSql for Stored {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Stored::Null => ValueRef::Null,
+            Stored::Integer(i) => ValueRef::Integer(*i),
+            Stored::Real(bits) => ValueRef::Real(f64::from_bits(*bits)),
+            Stored::Text(t) => ValueRef::Text(t),
+            Stored::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+/// A set or map of stored values, hashed fast (a group's values can be
+/// hundreds of thousands).
+pub type Fast = xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
 /// The names of a table's columns (none when the table does not exist).
 pub fn table_columns(conn: &Connection, table: &str) -> Result<Vec<String>, ConnectorError> {
     Ok(declared_columns(conn, table)?
@@ -213,12 +279,16 @@ impl Schema {
                 sequence_column,
                 anchor_column,
                 operation_column,
+                attribute_column,
+                value_column,
             }) => {
                 let log = table_columns(conn, table)?;
                 let wanted = [
                     Some(sequence_column),
                     anchor_column.as_ref(),
                     operation_column.as_ref(),
+                    attribute_column.as_ref(),
+                    value_column.as_ref(),
                 ];
                 let log_anchor = anchor_column.as_ref().unwrap_or(&s.anchor_column);
                 for col in wanted.into_iter().flatten().chain([log_anchor]) {

@@ -15,16 +15,23 @@
 //! rows and one written row (two when a value replaces another); a replay
 //! finds nothing to change and writes nothing to the child table. Removing the attribute deletes its rows; deleting
 //! the object deletes its rows in every child table.
+//!
+//! Value-level changes (`ExportChange::values`, sent because the
+//! capabilities say `value_changes` when the MA has child tables) write
+//! only the values named, reading none: one `DELETE` per value removed,
+//! one `INSERT` per value added unless its row is there (a replay writes
+//! nothing). `values` on an attribute that is not in a child table fails
+//! its change (`value-changes-not-supported`).
 
 use super::config::SqliteSettings;
-use super::db::{Child, Schema, q, row_rejection, step_error};
+use super::db::{Child, Fast, Schema, Stored, q, row_rejection, step_error};
 use super::types;
 use crate::change::{self, Failure};
 use crate::settings::ObjectTypes;
 use autosync_connector::{ConnectorError, ExportChange, ExportOutcome, ExportSession};
 use autosync_model::{ExportKind, Value};
-use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
-use rusqlite::{Connection, ToSql, params_from_iter};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, params_from_iter};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
@@ -52,6 +59,8 @@ struct ChildSql {
     select: String,
     /// One value of the parent.
     insert: String,
+    /// One value of the parent, unless its row is there.
+    insert_new: String,
     /// One value of the parent.
     delete_one: String,
     /// Every value of the parent.
@@ -64,62 +73,20 @@ impl ChildSql {
         ChildSql {
             select: format!("SELECT {value} FROM {table} WHERE {key} = ?1"),
             insert: format!("INSERT INTO {table} ({key}, {value}) VALUES (?1, ?2)"),
+            // Not `INSERT OR IGNORE`: that would also ignore NOT NULL and
+            // CHECK, and it needs a UNIQUE constraint to ignore anything.
+            insert_new: format!(
+                "INSERT INTO {table} ({key}, {value}) SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {key} = ?1 AND {value} = ?2)"
+            ),
             delete_one: format!("DELETE FROM {table} WHERE {key} = ?1 AND {value} = ?2"),
             delete_all: format!("DELETE FROM {table} WHERE {key} = ?1"),
         }
     }
 }
 
-/// A stored SQLite value, comparable and hashable (a REAL by its bits,
-/// TEXT by its bytes), bound as it is.
-#[derive(PartialEq, Eq, Hash)]
-enum Stored {
-    Null,
-    Integer(i64),
-    Real(u64),
-    Text(Vec<u8>),
-    Blob(Vec<u8>),
-}
-
-impl From<SqlValue> for Stored {
-    fn from(v: SqlValue) -> Stored {
-        match v {
-            SqlValue::Null => Stored::Null,
-            SqlValue::Integer(i) => Stored::Integer(i),
-            SqlValue::Real(f) => Stored::Real(f.to_bits()),
-            SqlValue::Text(t) => Stored::Text(t.into_bytes()),
-            SqlValue::Blob(b) => Stored::Blob(b),
-        }
-    }
-}
-
-impl From<ValueRef<'_>> for Stored {
-    fn from(v: ValueRef<'_>) -> Stored {
-        match v {
-            ValueRef::Null => Stored::Null,
-            ValueRef::Integer(i) => Stored::Integer(i),
-            ValueRef::Real(f) => Stored::Real(f.to_bits()),
-            ValueRef::Text(t) => Stored::Text(t.to_vec()),
-            ValueRef::Blob(b) => Stored::Blob(b.to_vec()),
-        }
-    }
-}
-
-impl ToSql for Stored {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(match self {
-            Stored::Null => ValueRef::Null,
-            Stored::Integer(i) => ValueRef::Integer(*i),
-            Stored::Real(bits) => ValueRef::Real(f64::from_bits(*bits)),
-            Stored::Text(t) => ValueRef::Text(t),
-            Stored::Blob(b) => ValueRef::Blob(b),
-        }))
-    }
-}
-
-/// A set or map of stored values, hashed fast (a group's values can be
-/// hundreds of thousands).
-type Fast = xxhash_rust::xxh3::Xxh3DefaultBuilder;
+/// The value-level changes of one child table: its index in
+/// `schema.children`, the values to add, the values to remove.
+type ValueWrites = (usize, Vec<Stored>, Vec<Stored>);
 
 /// Whether `names` are the columns of `sets`, in order.
 fn same_columns(names: &[String], sets: &[(String, SqlValue)]) -> bool {
@@ -176,37 +143,102 @@ impl<'c> SqliteExport<'c> {
     /// stored; empty values are no values. Repeats are left to
     /// [`Self::write_child`].
     fn child_values(&self, child: &Child, value: Option<&Value>) -> Result<Vec<Stored>, Failure> {
-        let one = |v: &Value, out: &mut Vec<Stored>| -> Result<(), Failure> {
+        match value {
+            None => Ok(Vec::new()),
+            Some(Value::Multi(vs)) => Self::child_list(child, vs),
+            Some(v) => Self::child_list(child, std::slice::from_ref(v)),
+        }
+    }
+
+    /// [`Self::child_values`] of a list of values.
+    fn child_list(child: &Child, values: &[Value]) -> Result<Vec<Stored>, Failure> {
+        let mut out = Vec::with_capacity(values.len());
+        for v in values {
+            if matches!(v, Value::Multi(_)) {
+                return Err((
+                    "value-not-representable",
+                    format!(
+                        "`{}` is kept in child table `{}`, one value per row: a value cannot be a list",
+                        child.attribute, child.table
+                    ),
+                ));
+            }
             if v.is_empty() {
-                return Ok(());
+                continue;
             }
             match types::write(&child.attribute, child.column, Some(v))? {
                 SqlValue::Null => {}
                 stored => out.push(Stored::from(stored)),
             }
-            Ok(())
-        };
-        let mut out = Vec::new();
-        match value {
-            None => {}
-            Some(Value::Multi(vs)) => {
-                out.reserve(vs.len());
-                for v in vs {
-                    if matches!(v, Value::Multi(_)) {
-                        return Err((
-                            "value-not-representable",
-                            format!(
-                                "`{}` is kept in child table `{}`, one value per row: a value cannot be a list",
-                                child.attribute, child.table
-                            ),
-                        ));
-                    }
-                    one(v, &mut out)?;
-                }
-            }
-            Some(v) => one(v, &mut out)?,
         }
         Ok(out)
+    }
+
+    /// The value-level changes of `c` as (child table, values to add,
+    /// values to remove), checked before anything is written: each names
+    /// an attribute kept in a child table and values it can hold.
+    fn value_changes(&self, c: &ExportChange) -> Result<Vec<ValueWrites>, Failure> {
+        let mut out = Vec::with_capacity(c.values.len());
+        for (name, delta) in &c.values {
+            let Some((i, child)) = self
+                .child(name)
+                .and_then(|i| self.schema.children.get(i).map(|child| (i, child)))
+            else {
+                let kept: Vec<&str> = self
+                    .schema
+                    .children
+                    .iter()
+                    .map(|c| c.attribute.as_str())
+                    .collect();
+                return Err((
+                    "value-changes-not-supported",
+                    format!(
+                        "values added to or removed from `{name}` cannot be applied: `{name}` is not kept in a child table of this MA (child_tables: {}); only an attribute of child_tables takes value-level changes, any other takes its whole value",
+                        if kept.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            kept.join(", ")
+                        }
+                    ),
+                ));
+            };
+            out.push((
+                i,
+                Self::child_list(child, &delta.add)?,
+                Self::child_list(child, &delta.remove)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Apply the value-level changes of child table `i` to the parent's
+    /// rows, reading none of them: a `DELETE` per value removed, then an
+    /// `INSERT` per value added unless its row is there.
+    fn write_values(
+        &self,
+        i: usize,
+        anchor: &str,
+        add: Vec<Stored>,
+        remove: Vec<Stored>,
+    ) -> rusqlite::Result<()> {
+        let Some(sql) = self.children.get(i) else {
+            return Ok(());
+        };
+        if !remove.is_empty() {
+            let mut delete = self.conn.prepare_cached(&sql.delete_one)?;
+            for v in remove {
+                delete.execute((anchor, &v))?;
+                super::children::count_steps(&delete);
+            }
+        }
+        if !add.is_empty() {
+            let mut insert = self.conn.prepare_cached(&sql.insert_new)?;
+            for v in add {
+                insert.execute((anchor, &v))?;
+                super::children::count_steps(&insert);
+            }
+        }
+        Ok(())
     }
 
     /// Make the parent's rows of child table `i` hold `values`: one read of
@@ -413,6 +445,7 @@ impl<'c> SqliteExport<'c> {
                 children.push((i, self.child_values(child, value.as_ref())?));
             }
         }
+        let values = self.value_changes(c)?;
         // Whether the parent has no child rows for sure (a new object).
         let fresh = match c.kind {
             ExportKind::DeleteAdd => {
@@ -444,6 +477,9 @@ impl<'c> SqliteExport<'c> {
         };
         for (i, values) in children {
             self.write_child(i, &c.anchor, values, fresh)?;
+        }
+        for (i, add, remove) in values {
+            self.write_values(i, &c.anchor, add, remove)?;
         }
         Ok(())
     }

@@ -6,9 +6,12 @@
 //! column, `{"seq": <last sequence>}` for a changelog table.
 //!
 //! Attributes kept in child tables (`child_tables`) are read per batch
-//! (`children`).
+//! (`children`). A changelog delta gathers the changelog's rows per anchor
+//! first (`changelog`): one value of a child table that changed is an
+//! `Update` of that value, never a read of the object's other values.
 
-use super::children::attach_children;
+use super::changelog::{self, Changed};
+use super::children::{attach_children, value_changes};
 use super::config::{DeltaConfig, SqliteSettings};
 use super::db::{Schema, q, step_error};
 use super::types;
@@ -28,8 +31,9 @@ enum Mode {
         since: Option<SqlValue>,
         after: Option<SqlValue>,
     },
-    /// Changelog entries in `(after, upto]`.
-    Changelog { after: i64, upto: i64 },
+    /// The changelog's entries after the watermark, gathered per anchor
+    /// (`changelog`), not yet returned.
+    Changelog(std::vec::IntoIter<Result<Changed, ImportRecordError>>),
 }
 
 /// A running SQLite import.
@@ -235,10 +239,11 @@ impl<'c> SqliteImport<'c> {
                     .or(after)
                     .map(|m| serde_json::json!({ "seq": m }).to_string());
                 if let (true, Some(after)) = (delta, after) {
-                    import.mode = Mode::Changelog {
-                        after,
-                        upto: max.unwrap_or(after),
-                    };
+                    let upto = max.unwrap_or(after);
+                    let pending = changelog::collect(import.conn, s, after, upto).map_err(|e| {
+                        step_error(&e, &format!("cannot read changelog table `{table}`"))
+                    })?;
+                    import.mode = Mode::Changelog(pending.into_iter());
                 }
             }
         }
@@ -306,82 +311,88 @@ impl<'c> SqliteImport<'c> {
         Ok(batch)
     }
 
-    fn changelog_page(&mut self, after: i64, upto: i64) -> rusqlite::Result<Vec<ImportItem>> {
-        let Some(DeltaConfig::Changelog {
-            table,
-            sequence_column,
-            anchor_column,
-            ..
-        }) = &self.s.delta
-        else {
-            self.done = true;
-            return Ok(Vec::new());
-        };
-        let seq = q(sequence_column);
-        let log_anchor = q(anchor_column.as_ref().unwrap_or(&self.s.anchor_column));
-        let log_sql = format!(
-            "SELECT {seq}, {log_anchor} FROM {} WHERE {seq} > ?1 AND {seq} <= ?2 ORDER BY {seq} LIMIT ?3",
-            q(table)
-        );
+    /// The next objects of the changelog's anchors: each read as it is now
+    /// (see `changelog`), the values of the whole ones from their child
+    /// tables.
+    fn changelog_page(
+        &mut self,
+        mut pending: std::vec::IntoIter<Result<Changed, ImportRecordError>>,
+    ) -> rusqlite::Result<Vec<ImportItem>> {
         let row_sql = format!(
             "SELECT {} FROM {} WHERE {} = ?1",
             select_list(self.s, self.schema),
             q(&self.s.table),
             q(&self.s.anchor_column)
         );
-        let conn = &*self.conn;
         let mut batch = Vec::new();
-        let mut after = after;
-        while batch.len() < self.s.batch_size && !self.done {
-            let room = i64::try_from(self.s.batch_size - batch.len()).unwrap_or(i64::MAX);
-            let entries: Vec<(i64, SqlValue)> = conn
-                .prepare_cached(&log_sql)?
-                .query_map([after, upto, room], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            if (entries.len() as i64) < room {
-                self.done = true;
-            }
-            for (n, anchor) in entries {
-                after = n;
-                let text = match &anchor {
-                    SqlValue::Integer(i) => i.to_string(),
-                    SqlValue::Text(t) => t.clone(),
-                    _ => continue,
-                };
-                if self.seen.contains(&text) {
-                    continue;
-                }
-                let mut stmt = conn.prepare_cached(&row_sql)?;
-                let mut rows = stmt.query([&anchor])?;
-                let location = format!("changelog {table} {sequence_column} {n}");
-                match rows.next()? {
-                    Some(row) => {
-                        batch.push(item(self.s, self.schema, &mut self.seen, row, 0, location)?)
-                    }
-                    None => {
-                        self.seen.insert(text.clone());
-                        let object_type = self
-                            .s
-                            .types
-                            .types
-                            .first()
-                            .map(|t| t.name.clone())
-                            .unwrap_or_default();
-                        batch.push(Ok(ImportedObject {
-                            values: Default::default(),
-                            object_type,
-                            dn: text.clone(),
-                            anchor: text,
-                            change: ImportChange::Delete,
-                            attributes: Attributes::new(),
-                        }));
-                    }
-                }
+        while batch.len() < self.s.batch_size {
+            match pending.next() {
+                Some(Ok(c)) => batch.push(self.changed(c, &row_sql)?),
+                Some(Err(e)) => batch.push(Err(e)),
+                None => break,
             }
         }
-        self.mode = Mode::Changelog { after, upto };
-        attach_children(conn, self.s, self.schema, &mut batch)?;
+        if pending.len() == 0 {
+            self.done = true;
+        }
+        self.mode = Mode::Changelog(pending);
+        attach_children(self.conn, self.s, self.schema, &mut batch)?;
         Ok(batch)
+    }
+
+    /// One anchor of the changelog as an import item: a delete when its
+    /// row is gone, the row read whole when it changed (or a value could
+    /// not be named), else an update of the values named.
+    /// `row_sql` reads the main row of an anchor.
+    fn changed(&mut self, c: Changed, row_sql: &str) -> rusqlite::Result<ImportItem> {
+        if let Some((attribute, seq)) = &c.unknown {
+            self.seen.insert(c.text.clone());
+            return Ok(Err(changelog::unknown_attribute(
+                self.s, &c.text, attribute, *seq,
+            )));
+        }
+        let conn = &*self.conn;
+        let location = changelog::location(self.s, c.seq);
+        let mut stmt = conn.prepare_cached(row_sql)?;
+        let mut rows = stmt.query([&c.anchor])?;
+        let read = match rows.next()? {
+            Some(row) => item(self.s, self.schema, &mut self.seen, row, 0, location)?,
+            None => {
+                self.seen.insert(c.text.clone());
+                let object_type = self
+                    .s
+                    .types
+                    .types
+                    .first()
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default();
+                return Ok(Ok(ImportedObject {
+                    values: Default::default(),
+                    object_type,
+                    dn: c.text.clone(),
+                    anchor: c.text,
+                    change: ImportChange::Delete,
+                    attributes: Attributes::new(),
+                }));
+            }
+        };
+        drop(rows);
+        drop(stmt);
+        let mut o = match read {
+            Ok(o) if !c.whole => o,
+            other => return Ok(other),
+        };
+        Ok(
+            match value_changes(conn, self.s, self.schema, &o, c.values)? {
+                Ok(values) => {
+                    o.attributes = Attributes::new();
+                    o.values = values;
+                    o.change = ImportChange::Update;
+                    Ok(o)
+                }
+                Err(e) => Err(e),
+            },
+        )
     }
 
     fn end_transaction(&mut self) {
@@ -409,7 +420,7 @@ impl ImportStream for SqliteImport<'_> {
         );
         let page = match mode {
             Mode::Scan { since, after } => self.scan_page(since, after),
-            Mode::Changelog { after, upto } => self.changelog_page(after, upto),
+            Mode::Changelog(pending) => self.changelog_page(pending),
         };
         let batch = page.map_err(|e| {
             self.end_transaction();

@@ -13,6 +13,7 @@
 //! no rounding), NULL absent; a value a column would alter fails its row.
 
 mod change;
+mod changelog;
 mod children;
 pub mod config;
 mod db;
@@ -148,7 +149,8 @@ impl SqliteConnector {
 impl Connector for SqliteConnector {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            value_changes: false,
+            // Values of child tables are written one row each.
+            value_changes: !self.settings.child_tables.is_empty(),
             delta_import: self.settings.delta.is_some(),
             export: true,
             change_notification: false,

@@ -309,7 +309,7 @@ fn bind(column: &str, t: ColumnType, v: &Value) -> Result<SqlValue, Unrepresenta
 }
 
 /// What SQLite stores for `v` in a column of affinity `affinity`.
-fn stored(affinity: ColumnType, v: SqlValue) -> SqlValue {
+pub(super) fn stored(affinity: ColumnType, v: SqlValue) -> SqlValue {
     match (affinity, v) {
         (ColumnType::Text, SqlValue::Integer(i)) => SqlValue::Text(i.to_string()),
         (ColumnType::Text, SqlValue::Real(f)) => SqlValue::Text(f.to_string()),

@@ -865,3 +865,7 @@ fn the_settings_shape_should_describe_child_tables_per_attribute() {
     assert_eq!(placeholder, "attribute");
     assert_eq!(inner.keys(), ["table", "key", "value"]);
 }
+
+/// Value-level changes of child tables.
+#[path = "sqlite_values.rs"]
+mod values;
