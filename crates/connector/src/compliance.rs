@@ -18,7 +18,10 @@
 //! same way), one of them with commas, quotes, a newline and non-ASCII text;
 //! but one check ([`every_value_type_reads_back_equal`]) exports every value
 //! type to a system set up for them (`make_typed`) and asserts each reads
-//! back equal under the engine's comparison.
+//! back equal under the engine's comparison, and another
+//! ([`value_changes_read_back_as_the_whole_value`]) sends value-level
+//! changes of its multi-valued attributes to a connector whose
+//! capabilities say `value_changes`.
 //!
 //! Enabled by the `compliance` cargo feature (test support code).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -28,9 +31,11 @@ use autosync_model::Value;
 use std::collections::BTreeMap;
 
 mod target;
+mod value_changes;
 mod value_types;
 pub use target::ComplianceTarget;
 use target::{Expected, drain};
+pub use value_changes::value_changes_read_back_as_the_whole_value;
 pub use value_types::{VALUE_TYPES, every_value_type_reads_back_equal};
 
 /// Exported adds are what a full import returns: anchors, DNs, attributes;
@@ -390,6 +395,10 @@ pub const CHECKS: &[Check] = &[
     (
         "every_value_type_reads_back_equal",
         every_value_type_reads_back_equal,
+    ),
+    (
+        "value_changes_read_back_as_the_whole_value",
+        value_changes_read_back_as_the_whole_value,
     ),
 ];
 

@@ -29,12 +29,12 @@ pub const VALUE_TYPES: &[(&str, &str)] = &[
     ("empty_multi", "multi-valued text"),
 ];
 
-fn texts(vs: &[&str]) -> Value {
+pub(super) fn texts(vs: &[&str]) -> Value {
     Value::Multi(vs.iter().map(|v| Value::from(*v)).collect())
 }
 
 /// The values of the first export.
-fn first_values() -> Attributes {
+pub(super) fn first_values() -> Attributes {
     let mut a = Attributes::new();
     a.insert("text".into(), Value::from("plain text"));
     a.insert(
@@ -97,9 +97,9 @@ fn second_values() -> AttrChanges {
 }
 
 impl ComplianceTarget {
-    const TYPED: &'static str = "t0000001";
+    pub(super) const TYPED: &'static str = "t0000001";
 
-    fn typed_change(&self, kind: ExportKind, changes: AttrChanges) -> ExportChange {
+    pub(super) fn typed_change(&self, kind: ExportKind, changes: AttrChanges) -> ExportChange {
         ExportChange {
             values: Default::default(),
             object_type: self.object_type.name.clone(),
@@ -112,7 +112,7 @@ impl ComplianceTarget {
     }
 
     /// Export one change on the typed system and check it was applied.
-    fn export_typed(&self, change: ExportChange, what: &str) {
+    pub(super) fn export_typed(&self, change: ExportChange, what: &str) {
         let mut conn = (self.make_typed)();
         let mut session = conn
             .begin_export()
@@ -131,7 +131,7 @@ impl ComplianceTarget {
     }
 
     /// The typed object as a full import of the typed system reads it.
-    fn import_typed(&self, what: &str) -> ImportedObject {
+    pub(super) fn import_typed(&self, what: &str) -> ImportedObject {
         let mut conn = (self.make_typed)();
         let stream = conn
             .full_import(None)
@@ -150,7 +150,7 @@ impl ComplianceTarget {
 
     /// The imported object holds `want` (and nothing else but its anchor
     /// and DN) as the engine compares values.
-    fn assert_reads_back(&self, want: &Attributes, got: &ImportedObject, what: &str) {
+    pub(super) fn assert_reads_back(&self, want: &Attributes, got: &ImportedObject, what: &str) {
         let mut read = got.attributes.clone();
         read.remove(&self.object_type.anchor);
         if let Some(dn) = self.dn_attr() {

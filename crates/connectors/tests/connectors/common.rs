@@ -72,6 +72,7 @@ macro_rules! compliance_suite {
             delta_import_returns_changes_and_a_watermark,
             unchanged_is_true_only_when_nothing_changed,
             every_value_type_reads_back_equal,
+            value_changes_read_back_as_the_whole_value,
         ]);
     };
     (@checks $module:ident, $target:expr, [$($check:ident),* $(,)?]) => {
