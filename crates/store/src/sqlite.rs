@@ -69,6 +69,7 @@ mod hot;
 mod mvindex;
 mod names;
 mod read;
+mod rows;
 mod schema;
 mod write;
 
@@ -235,7 +236,8 @@ impl SqliteStore {
             .unwrap_or(true);
         let conn = open_conn(path, &options, true)?;
         schema::prepare(&conn, path, &options, new)?;
-        let defs = IndexDefs::load(&conn, path)?;
+        let rows = Arc::new(rows::RowDecl::load(&conn, path)?);
+        let defs = IndexDefs::load(&conn, path)?.with_rows(rows);
         let names = Arc::new(NameCache::new(Names::load(&conn, path)?));
         let readers = (0..options.readers)
             .map(|_| open_conn(path, &options, false).map(Mutex::new))
@@ -452,11 +454,38 @@ impl Store for SqliteStore {
         // Building the keys of a new pair fills its index behind the fresh
         // knowledge's back.
         w.fresh = None;
+        let rows = Arc::clone(&w.defs.rows);
         let defs = in_txn(&mut w, &self.path, |conn| {
-            mvindex::set_index(conn, &self.path, &self.names, indexed)
+            mvindex::set_index(conn, &self.path, &self.names, indexed, &rows)
         })?;
         *self.defs.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(defs.clone());
         w.defs = defs;
+        Ok(())
+    }
+
+    fn set_value_rows(&self, rows: &crate::api::ValueRows) -> StoreResult<()> {
+        // Nothing to write when it is declared so (the usual case).
+        if self.defs().rows.declares(rows) {
+            return Ok(());
+        }
+        let mut w = self.writer();
+        w.fresh = None;
+        w.begin(&self.path)?;
+        let old = w.defs.clone();
+        let mut txn = SqliteTxn {
+            w: write::WriterRef::Guard(w),
+            path: &self.path,
+        };
+        let path = self.path.as_path();
+        let res = txn
+            .declare_rows(&self.names, rows)
+            .and_then(|()| txn.w.commit(path));
+        if let Err(e) = res {
+            // Dropping the transaction rolls it back.
+            txn.w.defs = old;
+            return Err(e);
+        }
+        *self.defs.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(txn.w.defs.clone());
         Ok(())
     }
 

@@ -431,7 +431,7 @@ fn a_version_5_store_should_get_the_reference_tables_in_the_migration() {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, super::SCHEMA_VERSION);
-        assert_eq!(v, 6);
+        assert_eq!(v, 7);
     }
     assert_eq!(ref_tables(&store), tables);
     let mut r = store.read().unwrap();
