@@ -11,7 +11,7 @@
 //! export, error) beside them so that every filter is an index lookup.
 //!
 //! Schema and versions (see `schema`, whose `SCHEMA_VERSION` says what each
-//! version changed): version 5; a version-2, -3 or -4 store is migrated in
+//! version changed): version 7; a version-2 to -6 store is migrated in
 //! place when opened, version 1 (JSON bodies) is refused with a clear
 //! error, and bodies of the older format `0xB1` are still read.
 //!
@@ -55,6 +55,13 @@
 //!   join is one index probe. An index is an MV attribute or a key the
 //!   engine derives (`MvKeyDerive`: a join condition's `mv_expr`), computed
 //!   by the store whenever it writes an object of that type.
+//! - `rows`: value rows. The multi-valued attributes declared with
+//!   [`Store::set_value_rows`] (a group's members) keep one row per value
+//!   (`cs_val`, `mv_val`) behind a marker in the body, so that a
+//!   one-member change of a large group writes one row
+//!   (`StoreTxn::cs_values_change`), light reads (`cs_get_light`, ...)
+//!   skip the rows, and `mv_find` of such an attribute is one index probe
+//!   of `mv_val_value`; objects without a marker read as before.
 //! - `read`: long pages (`cs_page`, `cs_by_anchors`, `mv_get_many`) copy
 //!   their rows into one buffer, then decode them on the caller's thread
 //!   (`codec::RawRows`).

@@ -338,14 +338,10 @@ fn apply(t: &mut dyn StoreTxn, op: &Op, ids: &Ids) -> StoreResult<Answer> {
                 add: refs(add),
                 remove: refs(remove),
             };
-            let (list, change): (&[i64], fn(&mut dyn StoreTxn, i64, &str, &ValueDelta) -> _) =
-                if *cs {
-                    (&ids.cs, |t, id, a, d| t.cs_values_change(id, a, d))
-                } else {
-                    (&ids.mv, |t, id, a, d| t.mv_values_change(id, a, d))
-                };
+            let list = if *cs { &ids.cs } else { &ids.mv };
             match pick(list, *p) {
-                Some(id) => kind(change(t, id, "members", &delta).map(|()| None)),
+                Some(id) if *cs => kind(t.cs_values_change(id, "members", &delta).map(|()| None)),
+                Some(id) => kind(t.mv_values_change(id, "members", &delta).map(|()| None)),
                 None => Answer::Write(Ok(None)),
             }
         }

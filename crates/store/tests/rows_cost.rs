@@ -2,7 +2,12 @@
 //! 500,000 members written, read, changed by one member. A measurement,
 //! not a test of speed (no timing is asserted); ignored by default:
 //! `cargo nextest run -p autosync-store --run-ignored only -E 'binary(rows_cost)' --nocapture`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)] // test code (a measurement prints)
 
 mod common;
 

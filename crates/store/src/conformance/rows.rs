@@ -130,7 +130,7 @@ pub fn a_row_attribute_of_5000_values_should_read_back_whole_by_every_read(t: &C
         .into_iter()
         .map(mv_sorted)
         .collect();
-    assert_eq!(many, [m.clone()], "{name}: mv_get_many");
+    assert_eq!(many, std::slice::from_ref(&m), "{name}: mv_get_many");
     let q = MvQuery {
         object_type: Some("group".into()),
         ..MvQuery::default()
@@ -141,7 +141,7 @@ pub fn a_row_attribute_of_5000_values_should_read_back_whole_by_every_read(t: &C
         .into_iter()
         .map(mv_sorted)
         .collect();
-    assert_eq!(page, [m.clone()], "{name}: mv_page");
+    assert_eq!(page, std::slice::from_ref(&m), "{name}: mv_page");
     assert_eq!(r.cs_values_count(o.id, "members").unwrap(), 5000, "{name}");
     assert_eq!(r.mv_values_count(m.id, "members").unwrap(), 5000, "{name}");
     assert_eq!(
@@ -175,7 +175,7 @@ pub fn a_light_read_should_give_the_placeholder_and_a_light_object_written_back_
         r.cs_by_anchors_light("ad", &["g1"]).unwrap(),
         r.cs_page_light("ad", CsFilter::All, 0, 1).unwrap(),
     ] {
-        assert_eq!(list, [light.clone()], "{name}");
+        assert_eq!(list, std::slice::from_ref(&light), "{name}");
     }
     let single_light = r.cs_get_light(single.id).unwrap().unwrap();
     assert_eq!(single_light, single, "{name}: a single value is whole");
@@ -190,7 +190,7 @@ pub fn a_light_read_should_give_the_placeholder_and_a_light_object_written_back_
     );
     assert_eq!(
         r.mv_get_many_light(&[m.id]).unwrap(),
-        [mlight.clone()],
+        std::slice::from_ref(&mlight),
         "{name}"
     );
     drop(r);
