@@ -1,9 +1,10 @@
 //! The store contract.
 
 use autosync_model::{
-    CsId, CsObject, ExportKind, MvId, MvObject, RunId, RunObjectError, RunRecord, Value,
+    CsId, CsObject, ExportKind, MvId, MvObject, RunId, RunObjectError, RunRecord, Value, ValueDelta,
 };
 use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Why a store operation failed.
@@ -239,6 +240,31 @@ pub struct RefWait {
     pub by_dn: bool,
 }
 
+/// The multi-valued attributes a store keeps one row per value
+/// ([`Store::set_value_rows`]): a group's `members`, whose one-member
+/// change then costs one row, not the whole group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ValueRows {
+    /// Per MA: the hologram attributes kept as rows (never a pending
+    /// import or export's, which stay in the body).
+    pub cs: BTreeMap<String, BTreeSet<String>>,
+    /// Per metaverse object type: the attributes kept as rows (the
+    /// contributor stays in the body).
+    pub mv: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// The values of a multi-valued attribute as a list (a single value is a
+/// list of one, an absent attribute or an empty value none): what the
+/// default value methods of [`StoreRead`] read from whole objects.
+fn listed(v: Option<&Value>) -> Vec<Value> {
+    match v {
+        None => Vec::new(),
+        Some(Value::Multi(vs)) => vs.clone(),
+        Some(v) if v.is_empty() => Vec::new(),
+        Some(v) => vec![v.clone()],
+    }
+}
+
 /// Reads. Available on the store itself (a consistent snapshot per call) and
 /// inside a transaction (sees the transaction's own writes).
 pub trait StoreRead {
@@ -361,14 +387,106 @@ pub trait StoreRead {
         }
     }
 
+    /// [`StoreRead::cs_get`], light: a hologram attribute the store keeps
+    /// as rows ([`Store::set_value_rows`]) that has rows is the placeholder
+    /// `Value::Multi(vec![])`, its rows not read (see
+    /// [`StoreRead::cs_values`]); one without rows is absent; one still in
+    /// the body (a single value, or written before it was declared) is
+    /// whole. Writing a light object back with the ordinary update keeps
+    /// the rows as they are. A store without rows returns the whole object.
+    fn cs_get_light(&mut self, id: CsId) -> StoreResult<Option<CsObject>> {
+        self.cs_get(id)
+    }
+    /// [`StoreRead::cs_by_anchors`], light (see [`StoreRead::cs_get_light`]).
+    fn cs_by_anchors_light(&mut self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>> {
+        self.cs_by_anchors(ma, anchors)
+    }
+    /// [`StoreRead::cs_page`], light (see [`StoreRead::cs_get_light`]).
+    fn cs_page_light(
+        &mut self,
+        ma: &str,
+        filter: CsFilter,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsObject>> {
+        self.cs_page(ma, filter, after, limit)
+    }
+    /// [`StoreRead::cs_by_mvs`], light (see [`StoreRead::cs_get_light`]).
+    fn cs_by_mvs_light(&mut self, mv_ids: &[MvId]) -> StoreResult<Vec<CsObject>> {
+        self.cs_by_mvs(mv_ids)
+    }
+    /// The values of hologram attribute `attr` of object `id` kept as rows,
+    /// in a stable order (none when it has no rows: an attribute held in
+    /// the body is read with the object). A store without rows lists the
+    /// attribute's values from the body.
+    fn cs_values(&mut self, id: CsId, attr: &str) -> StoreResult<Vec<Value>> {
+        Ok(self
+            .cs_get(id)?
+            .map(|o| listed(o.hologram.get(attr)))
+            .unwrap_or_default())
+    }
+    /// Whether each of `values` is one of [`StoreRead::cs_values`]
+    /// (compared exactly), without reading the others.
+    fn cs_values_present(
+        &mut self,
+        id: CsId,
+        attr: &str,
+        values: &[Value],
+    ) -> StoreResult<Vec<bool>> {
+        let have = self.cs_values(id, attr)?;
+        Ok(values.iter().map(|v| have.contains(v)).collect())
+    }
+    /// How many values [`StoreRead::cs_values`] lists, without reading them.
+    fn cs_values_count(&mut self, id: CsId, attr: &str) -> StoreResult<u64> {
+        Ok(self.cs_values(id, attr)?.len() as u64)
+    }
+
     fn mv_get(&mut self, id: MvId) -> StoreResult<Option<MvObject>>;
+    /// [`StoreRead::mv_get`], light: a metaverse attribute kept as rows
+    /// ([`Store::set_value_rows`]) that has rows is the placeholder
+    /// `MvValue { value: Value::Multi(vec![]), contributor }`, its rows not
+    /// read (see [`StoreRead::mv_values`]); otherwise as
+    /// [`StoreRead::cs_get_light`].
+    fn mv_get_light(&mut self, id: MvId) -> StoreResult<Option<MvObject>> {
+        self.mv_get(id)
+    }
+    /// [`StoreRead::mv_get_many`], light (see [`StoreRead::mv_get_light`]).
+    fn mv_get_many_light(&mut self, ids: &[MvId]) -> StoreResult<Vec<MvObject>> {
+        self.mv_get_many(ids)
+    }
+    /// The values of attribute `attr` of metaverse object `id` kept as
+    /// rows (see [`StoreRead::cs_values`]).
+    fn mv_values(&mut self, id: MvId, attr: &str) -> StoreResult<Vec<Value>> {
+        Ok(self
+            .mv_get(id)?
+            .map(|o| listed(o.get(attr)))
+            .unwrap_or_default())
+    }
+    /// Whether each of `values` is one of [`StoreRead::mv_values`].
+    fn mv_values_present(
+        &mut self,
+        id: MvId,
+        attr: &str,
+        values: &[Value],
+    ) -> StoreResult<Vec<bool>> {
+        let have = self.mv_values(id, attr)?;
+        Ok(values.iter().map(|v| have.contains(v)).collect())
+    }
+    /// How many values [`StoreRead::mv_values`] lists.
+    fn mv_values_count(&mut self, id: MvId, attr: &str) -> StoreResult<u64> {
+        Ok(self.mv_values(id, attr)?.len() as u64)
+    }
     /// Batch lookup; missing ids are absent from the result.
     fn mv_get_many(&mut self, ids: &[MvId]) -> StoreResult<Vec<MvObject>>;
     /// MV objects of `object_type` whose join index `attr` (an attribute,
     /// or a derived index's name) holds `value`: compared as text, strings
     /// ignoring case ([`join_texts`]); any value of a multi-valued
     /// attribute or of `value` matches. `attr` must be indexed (see
-    /// [`Store::set_mv_index`]).
+    /// [`Store::set_mv_index`]), or an attribute of `object_type` kept as
+    /// rows ([`Store::set_value_rows`]): then the rows answer, index or
+    /// not, and values compare exactly (as stored; each value of a
+    /// multi-valued `value`), whether the object holds `value` as a row or
+    /// as a single value in its body.
     fn mv_find(&mut self, object_type: &str, attr: &str, value: &Value) -> StoreResult<Vec<MvId>>;
     /// [`StoreRead::mv_find`] for many values at once: `(i, id)` for each
     /// metaverse object `id` that `values[i]` finds (order not guaranteed).
@@ -500,6 +618,45 @@ pub trait StoreTxn: StoreRead {
         self.mv_update(&obj)
     }
 
+    /// Change the rows of hologram attribute `attr` of object `id` (an
+    /// attribute some [`Store::set_value_rows`] declared): insert each value
+    /// of `delta.add` (one already there stays one), delete each of
+    /// `delta.remove` (one not there is ignored), at a cost in proportion
+    /// to the change. Only the rows: the body is not read or written, so
+    /// the caller keeps the placeholder of its light object in step (there
+    /// iff rows are left) and writes the object back. An attribute held in
+    /// the body (a single value) is changed by writing its whole value.
+    /// A store without rows changes the attribute in the body.
+    fn cs_values_change(&mut self, id: CsId, attr: &str, delta: &ValueDelta) -> StoreResult<()> {
+        let Some(mut o) = self.cs_get(id)? else {
+            return Ok(());
+        };
+        match delta.apply_to(o.hologram.get(attr)) {
+            Some(v) => o.hologram.insert(attr.to_owned(), v),
+            None => o.hologram.remove(attr),
+        };
+        self.cs_update_owned(o)
+    }
+    /// [`StoreTxn::cs_values_change`] of metaverse attribute `attr`.
+    fn mv_values_change(&mut self, id: MvId, attr: &str, delta: &ValueDelta) -> StoreResult<()> {
+        let Some(mut o) = self.mv_get(id)? else {
+            return Ok(());
+        };
+        let contributor = o
+            .attributes
+            .get(attr)
+            .map(|v| v.contributor.clone())
+            .unwrap_or_default();
+        match delta.apply_to(o.get(attr)) {
+            Some(value) => o.attributes.insert(
+                attr.to_owned(),
+                autosync_model::MvValue { value, contributor },
+            ),
+            None => o.attributes.remove(attr),
+        };
+        self.mv_update_owned(o)
+    }
+
     fn set_watermark(&mut self, ma: &str, watermark: Option<&str>) -> StoreResult<()>;
 
     /// Insert; sets `run.id`.
@@ -583,6 +740,21 @@ pub trait Store: Send + Sync {
     /// stored when an MA is added, then kept with every write
     /// ([`StoreRead::cs_joined_by_dns`]).
     fn set_dn_index(&self, mas: &[&str]) -> StoreResult<()>;
+
+    /// Declare the multi-valued attributes to keep one row per value, every
+    /// other keeping its values in the object's body (called once at start,
+    /// as [`Store::set_mv_index`]). A declared attribute whose value is a
+    /// `Value::Multi` is written as rows: a non-empty one replaces its rows,
+    /// the placeholder `Value::Multi(vec![])` (what light reads return)
+    /// keeps them as they are, a single value or no value deletes them;
+    /// deleting the object deletes them. Reads do not depend on the
+    /// declaration: an object written with rows reads back whole after the
+    /// declaration changed. A store may ignore it (keep every value in the
+    /// body); the SQLite store keeps them.
+    fn set_value_rows(&self, rows: &ValueRows) -> StoreResult<()> {
+        let _ = rows;
+        Ok(())
+    }
 
     /// Names the configuration uses (attribute names, object types, MA
     /// names): a store may keep them in a dictionary and write a number in

@@ -20,7 +20,8 @@
 //! its join index (case folding, multi-values, derived keys); watermarks;
 //! run history (write, list, trim); meta values and their
 //! compare-and-set; the references that wait for the object they name
-//! and the objects noted for their referrers; transactions all or nothing
+//! and the objects noted for their referrers; value rows (light reads,
+//! value changes, lookups by value); transactions all or nothing
 //! (dropped, failed, bulk); the parts of a bulk transaction; writers on
 //! two handles; leases.
 //!
@@ -32,6 +33,7 @@ pub mod fixtures;
 mod history;
 mod mv;
 mod refs;
+mod rows;
 mod txn;
 
 use crate::api::Store;
@@ -41,6 +43,7 @@ pub use cs::*;
 pub use history::*;
 pub use mv::*;
 pub use refs::*;
+pub use rows::*;
 pub use txn::*;
 
 /// A store implementation under test.
@@ -262,6 +265,42 @@ pub const CHECKS: &[Check] = &[
     (
         "a_lease_should_have_one_holder_across_handles",
         txn::a_lease_should_have_one_holder_across_handles,
+    ),
+    (
+        "a_row_attribute_of_5000_values_should_read_back_whole_by_every_read",
+        rows::a_row_attribute_of_5000_values_should_read_back_whole_by_every_read,
+    ),
+    (
+        "a_light_read_should_give_the_placeholder_and_a_light_object_written_back_should_keep_the_rows",
+        rows::a_light_read_should_give_the_placeholder_and_a_light_object_written_back_should_keep_the_rows,
+    ),
+    (
+        "a_multi_value_should_replace_the_rows_and_a_single_or_absent_one_delete_them",
+        rows::a_multi_value_should_replace_the_rows_and_a_single_or_absent_one_delete_them,
+    ),
+    (
+        "value_changes_should_add_and_remove_values_and_be_idempotent",
+        rows::value_changes_should_add_and_remove_values_and_be_idempotent,
+    ),
+    (
+        "mv_find_on_a_row_attribute_should_answer_from_the_rows_exactly",
+        rows::mv_find_on_a_row_attribute_should_answer_from_the_rows_exactly,
+    ),
+    (
+        "deleting_an_object_should_delete_its_rows",
+        rows::deleting_an_object_should_delete_its_rows,
+    ),
+    (
+        "an_object_should_read_whole_whatever_the_declaration_said_when_it_was_written",
+        rows::an_object_should_read_whole_whatever_the_declaration_said_when_it_was_written,
+    ),
+    (
+        "pending_values_should_round_trip",
+        rows::pending_values_should_round_trip,
+    ),
+    (
+        "a_rolled_back_transaction_should_leave_the_rows_as_they_were",
+        rows::a_rolled_back_transaction_should_leave_the_rows_as_they_were,
     ),
 ];
 

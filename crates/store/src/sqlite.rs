@@ -11,7 +11,7 @@
 //! export, error) beside them so that every filter is an index lookup.
 //!
 //! Schema and versions (see `schema`, whose `SCHEMA_VERSION` says what each
-//! version changed): version 5; a version-2, -3 or -4 store is migrated in
+//! version changed): version 7; a version-2 to -6 store is migrated in
 //! place when opened, version 1 (JSON bodies) is refused with a clear
 //! error, and bodies of the older format `0xB1` are still read.
 //!
@@ -55,6 +55,13 @@
 //!   join is one index probe. An index is an MV attribute or a key the
 //!   engine derives (`MvKeyDerive`: a join condition's `mv_expr`), computed
 //!   by the store whenever it writes an object of that type.
+//! - `rows`: value rows. The multi-valued attributes declared with
+//!   [`Store::set_value_rows`] (a group's members) keep one row per value
+//!   (`cs_val`, `mv_val`) behind a marker in the body, so that a
+//!   one-member change of a large group writes one row
+//!   (`StoreTxn::cs_values_change`), light reads (`cs_get_light`, ...)
+//!   skip the rows, and `mv_find` of such an attribute is one index probe
+//!   of `mv_val_value`; objects without a marker read as before.
 //! - `read`: long pages (`cs_page`, `cs_by_anchors`, `mv_get_many`) copy
 //!   their rows into one buffer, then decode them on the caller's thread
 //!   (`codec::RawRows`).
@@ -69,6 +76,7 @@ mod hot;
 mod mvindex;
 mod names;
 mod read;
+mod rows;
 mod schema;
 mod write;
 
@@ -235,7 +243,8 @@ impl SqliteStore {
             .unwrap_or(true);
         let conn = open_conn(path, &options, true)?;
         schema::prepare(&conn, path, &options, new)?;
-        let defs = IndexDefs::load(&conn, path)?;
+        let rows = Arc::new(rows::RowDecl::load(&conn, path)?);
+        let defs = IndexDefs::load(&conn, path)?.with_rows(rows);
         let names = Arc::new(NameCache::new(Names::load(&conn, path)?));
         let readers = (0..options.readers)
             .map(|_| open_conn(path, &options, false).map(Mutex::new))
@@ -452,11 +461,38 @@ impl Store for SqliteStore {
         // Building the keys of a new pair fills its index behind the fresh
         // knowledge's back.
         w.fresh = None;
+        let rows = Arc::clone(&w.defs.rows);
         let defs = in_txn(&mut w, &self.path, |conn| {
-            mvindex::set_index(conn, &self.path, &self.names, indexed)
+            mvindex::set_index(conn, &self.path, &self.names, indexed, &rows)
         })?;
         *self.defs.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(defs.clone());
         w.defs = defs;
+        Ok(())
+    }
+
+    fn set_value_rows(&self, rows: &crate::api::ValueRows) -> StoreResult<()> {
+        // Nothing to write when it is declared so (the usual case).
+        if self.defs().rows.declares(rows) {
+            return Ok(());
+        }
+        let mut w = self.writer();
+        w.fresh = None;
+        w.begin(&self.path)?;
+        let old = w.defs.clone();
+        let mut txn = SqliteTxn {
+            w: write::WriterRef::Guard(w),
+            path: &self.path,
+        };
+        let path = self.path.as_path();
+        let res = txn
+            .declare_rows(&self.names, rows)
+            .and_then(|()| txn.w.commit(path));
+        if let Err(e) = res {
+            // Dropping the transaction rolls it back.
+            txn.w.defs = old;
+            return Err(e);
+        }
+        *self.defs.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(txn.w.defs.clone());
         Ok(())
     }
 

@@ -2,13 +2,16 @@
 //! thread while reads inside the transaction answer from an overlay merged
 //! with a reader connection. The same random operations, run in a plain
 //! transaction on one store and in a bulk transaction on another, must give
-//! the same answer to every read and the same committed data.
+//! the same answer to every read and the same committed data, value rows
+//! included (light reads, value reads and changes, lookups by value).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 
-use autosync_model::{Connection, CsObject, MvObject, Value};
-use autosync_store::{CsFilter, MvQuery, Store, StoreError, StoreErrorKind, StoreResult, StoreTxn};
+use autosync_model::{Connection, CsObject, MvObject, MvValue, Value, ValueDelta};
+use autosync_store::{
+    CsFilter, MvQuery, Store, StoreError, StoreErrorKind, StoreResult, StoreTxn, ValueRows,
+};
 use common::{cs, joined, mv, with_pending_export, with_pending_import};
 use proptest::prelude::*;
 
@@ -31,6 +34,10 @@ enum Op {
         anchor: Option<u8>,
         mv: Option<Option<usize>>,
         pe: bool,
+        /// Read light (and write the placeholder back).
+        light: bool,
+        /// `members` set as [`members`] says.
+        members: Option<u8>,
     },
     CsDelete {
         pick: usize,
@@ -41,6 +48,26 @@ enum Op {
     MvUpdate {
         pick: usize,
         email: Option<u8>,
+        light: bool,
+        members: Option<u8>,
+    },
+    ValuesChange {
+        cs: bool,
+        pick: usize,
+        add: Vec<u8>,
+        remove: Vec<u8>,
+    },
+    ReadLight {
+        cs: bool,
+        pick: usize,
+    },
+    ReadValues {
+        cs: bool,
+        pick: usize,
+        probe: Vec<u8>,
+    },
+    ReadMvFindMember {
+        member: u8,
     },
     MvDelete {
         pick: usize,
@@ -90,11 +117,18 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0usize..3, 0u8..24, proptest::option::of(0usize..64), any::<bool>())
             .prop_map(|(ma, anchor, mv, pi)| Op::CsInsert { ma, anchor, mv, pi }),
-        3 => (n.clone(), proptest::option::of(0u8..24), proptest::option::of(proptest::option::of(0usize..64)), any::<bool>())
-            .prop_map(|(pick, anchor, mv, pe)| Op::CsUpdate { pick, anchor, mv, pe }),
+        3 => (n.clone(), proptest::option::of(0u8..24), proptest::option::of(proptest::option::of(0usize..64)), any::<bool>(), any::<bool>(), proptest::option::of(0u8..6))
+            .prop_map(|(pick, anchor, mv, pe, light, members)| Op::CsUpdate { pick, anchor, mv, pe, light, members }),
         1 => n.clone().prop_map(|pick| Op::CsDelete { pick }),
         2 => (0u8..12).prop_map(|email| Op::MvInsert { email }),
-        2 => (n.clone(), proptest::option::of(0u8..12)).prop_map(|(pick, email)| Op::MvUpdate { pick, email }),
+        2 => (n.clone(), proptest::option::of(0u8..12), any::<bool>(), proptest::option::of(0u8..6))
+            .prop_map(|(pick, email, light, members)| Op::MvUpdate { pick, email, light, members }),
+        2 => (any::<bool>(), n.clone(), proptest::collection::vec(0u8..8, 0..3), proptest::collection::vec(0u8..8, 0..3))
+            .prop_map(|(cs, pick, add, remove)| Op::ValuesChange { cs, pick, add, remove }),
+        2 => (any::<bool>(), n.clone()).prop_map(|(cs, pick)| Op::ReadLight { cs, pick }),
+        2 => (any::<bool>(), n.clone(), proptest::collection::vec(0u8..8, 0..3))
+            .prop_map(|(cs, pick, probe)| Op::ReadValues { cs, pick, probe }),
+        2 => (0u8..8).prop_map(|member| Op::ReadMvFindMember { member }),
         1 => n.clone().prop_map(|pick| Op::MvDelete { pick }),
         2 => n.clone().prop_map(|pick| Op::ReadCsGet { pick }),
         2 => (0usize..3, 0u8..24).prop_map(|(ma, anchor)| Op::ReadCsByAnchor { ma, anchor }),
@@ -119,6 +153,23 @@ fn email(n: u8) -> Value {
     } else {
         Value::from(format!("p{n}@example.org").as_str())
     }
+}
+
+/// `members` as an update sets it: `0` absent, `1` a single reference,
+/// `2` the placeholder (rows kept), more: references `0..n`.
+fn members(n: u8) -> Option<Value> {
+    match n {
+        0 => None,
+        1 => Some(Value::Reference(1)),
+        2 => Some(Value::Multi(vec![])),
+        n => Some(Value::Multi(
+            (0..i64::from(n)).map(Value::Reference).collect(),
+        )),
+    }
+}
+
+fn refs(ns: &[u8]) -> Vec<Value> {
+    ns.iter().map(|n| Value::Reference(i64::from(*n))).collect()
 }
 
 /// The ids of live objects, as both sides know them (ids agree because
@@ -176,13 +227,26 @@ fn apply(t: &mut dyn StoreTxn, op: &Op, ids: &Ids) -> StoreResult<Answer> {
             anchor,
             mv,
             pe,
+            light,
+            members: n,
         } => {
             let Some(id) = pick(&ids.cs, *p) else {
                 return Ok(Answer::Write(Ok(None)));
             };
-            let Some(mut o) = t.cs_get(id)? else {
+            let read = if *light {
+                t.cs_get_light(id)?
+            } else {
+                t.cs_get(id)?
+            };
+            let Some(mut o) = read else {
                 return Ok(Answer::Write(Ok(None)));
             };
+            if let Some(n) = n {
+                match members(*n) {
+                    Some(v) => o.hologram.insert("members".into(), v),
+                    None => o.hologram.remove("members"),
+                };
+            }
             if let Some(a) = anchor {
                 o.anchor = format!("a{a}");
             }
@@ -219,13 +283,35 @@ fn apply(t: &mut dyn StoreTxn, op: &Op, ids: &Ids) -> StoreResult<Answer> {
             let mut m = mv("person", &[("email", email(*e))]);
             kind(t.mv_insert(&mut m).map(|()| Some(m.id)))
         }
-        Op::MvUpdate { pick: p, email: e } => {
+        Op::MvUpdate {
+            pick: p,
+            email: e,
+            light,
+            members: n,
+        } => {
             let Some(id) = pick(&ids.mv, *p) else {
                 return Ok(Answer::Write(Ok(None)));
             };
-            let Some(mut m) = t.mv_get(id)? else {
+            let read = if *light {
+                t.mv_get_light(id)?
+            } else {
+                t.mv_get(id)?
+            };
+            let Some(mut m) = read else {
                 return Ok(Answer::Write(Ok(None)));
             };
+            if let Some(n) = n {
+                match members(*n) {
+                    Some(value) => m.attributes.insert(
+                        "members".into(),
+                        MvValue {
+                            value,
+                            contributor: "hr".into(),
+                        },
+                    ),
+                    None => m.attributes.remove("members"),
+                };
+            }
             match e {
                 Some(e) => {
                     if let Some(v) = m.attributes.get_mut("email") {
@@ -242,6 +328,59 @@ fn apply(t: &mut dyn StoreTxn, op: &Op, ids: &Ids) -> StoreResult<Answer> {
             Some(id) => kind(t.mv_delete(id).map(|()| None)),
             None => Answer::Write(Ok(None)),
         },
+        Op::ValuesChange {
+            cs,
+            pick: p,
+            add,
+            remove,
+        } => {
+            let delta = ValueDelta {
+                add: refs(add),
+                remove: refs(remove),
+            };
+            let list = if *cs { &ids.cs } else { &ids.mv };
+            match pick(list, *p) {
+                Some(id) if *cs => kind(t.cs_values_change(id, "members", &delta).map(|()| None)),
+                Some(id) => kind(t.mv_values_change(id, "members", &delta).map(|()| None)),
+                None => Answer::Write(Ok(None)),
+            }
+        }
+        Op::ReadLight { cs: true, pick: p } => Answer::Cs(match pick(&ids.cs, *p) {
+            Some(id) => t.cs_get_light(id)?.map(Box::new),
+            None => None,
+        }),
+        Op::ReadLight { cs: false, pick: p } => {
+            let wanted: Vec<i64> = pick(&ids.mv, *p)
+                .into_iter()
+                .chain(pick(&ids.mv, *p + 1))
+                .collect();
+            Answer::MvList(sorted_mv(t.mv_get_many_light(&wanted)?))
+        }
+        Op::ReadValues { cs, pick: p, probe } => {
+            let list = if *cs { &ids.cs } else { &ids.mv };
+            let Some(id) = pick(list, *p) else {
+                return Ok(Answer::Count(0));
+            };
+            let probe = refs(probe);
+            Answer::Counts(if *cs {
+                format!(
+                    "{:?} {:?} {}",
+                    t.cs_values(id, "members")?,
+                    t.cs_values_present(id, "members", &probe)?,
+                    t.cs_values_count(id, "members")?
+                )
+            } else {
+                format!(
+                    "{:?} {:?} {}",
+                    t.mv_values(id, "members")?,
+                    t.mv_values_present(id, "members", &probe)?,
+                    t.mv_values_count(id, "members")?
+                )
+            })
+        }
+        Op::ReadMvFindMember { member } => {
+            Answer::Ids(t.mv_find("person", "members", &Value::Reference(i64::from(*member)))?)
+        }
         Op::ReadCsGet { pick: p } => Answer::Cs(match pick(&ids.cs, *p) {
             Some(id) => t.cs_get(id)?.map(Box::new),
             None => None,
@@ -304,15 +443,39 @@ fn apply(t: &mut dyn StoreTxn, op: &Op, ids: &Ids) -> StoreResult<Answer> {
 fn seeded() -> (common::TestStore, common::TestStore) {
     let a = common::store();
     let b = common::store();
+    let mut rows = ValueRows::default();
+    for ma in MAS {
+        rows.cs
+            .entry(ma.into())
+            .or_default()
+            .insert("members".into());
+    }
+    rows.mv
+        .entry("person".into())
+        .or_default()
+        .insert("members".into());
     for s in [&a.store, &b.store] {
         s.set_mv_index(&[autosync_store::MvIndexDef::attribute("person", "email")])
             .unwrap();
+        s.set_value_rows(&rows).unwrap();
         let mut t = s.begin().unwrap();
         for i in 0..6u8 {
             let mut m = mv("person", &[("email", email(i))]);
+            if let Some(v) = members(i) {
+                m.attributes.insert(
+                    "members".into(),
+                    MvValue {
+                        value: v,
+                        contributor: "hr".into(),
+                    },
+                );
+            }
             t.mv_insert(&mut m).unwrap();
             for ma in &MAS[..2] {
                 let mut o = with_pending_import(joined(cs(ma, &format!("a{i}")), m.id));
+                if let Some(v) = members(i + 1) {
+                    o.hologram.insert("members".into(), v);
+                }
                 t.cs_insert(&mut o).unwrap();
             }
         }

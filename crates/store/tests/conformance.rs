@@ -102,6 +102,15 @@ conformance_suite!(
     writers_on_two_handles_should_all_land,
     a_writer_on_another_handle_should_land_beside_a_bulk_transaction,
     a_lease_should_have_one_holder_across_handles,
+    a_row_attribute_of_5000_values_should_read_back_whole_by_every_read,
+    a_light_read_should_give_the_placeholder_and_a_light_object_written_back_should_keep_the_rows,
+    a_multi_value_should_replace_the_rows_and_a_single_or_absent_one_delete_them,
+    value_changes_should_add_and_remove_values_and_be_idempotent,
+    mv_find_on_a_row_attribute_should_answer_from_the_rows_exactly,
+    deleting_an_object_should_delete_its_rows,
+    an_object_should_read_whole_whatever_the_declaration_said_when_it_was_written,
+    pending_values_should_round_trip,
+    a_rolled_back_transaction_should_leave_the_rows_as_they_were,
 );
 
 #[test]

@@ -16,6 +16,17 @@
 //! then its payload. Decoding checks every length and every string's UTF-8:
 //! a damaged body is a decode error naming the object, never a panic.
 //!
+//! Value rows (see `rows`): a hologram or metaverse attribute whose values
+//! are rows of their own is written as the marker [`T_ROWS`] in place of
+//! its value (a metaverse attribute keeps its contributor); a full read
+//! puts the rows there, a light read the placeholder `Value::Multi([])`.
+//! Pending values: the value-level changes of a pending import, pending
+//! export and unconfirmed export (`values`) follow the error as a trailer,
+//! a `1` byte then the three maps (name, then the added and the removed
+//! values as lists), written only when one is not empty: a body without
+//! them is byte for byte what it was, and an older body (nothing after the
+//! error) reads them empty.
+//!
 //! `encode` writes bodies, `decode` reads them (and the few attributes an
 //! index needs without decoding the rest); names go through the store's
 //! dictionary (`names`) either way.
@@ -25,8 +36,15 @@ mod encode;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use decode::{BodyError, cs_pending_export_kind, decode_cs, decode_mv, mv_attrs};
+#[cfg(test)]
+pub(crate) use decode::decode_mv;
+pub(crate) use decode::{
+    BodyError, Marks, cs_pending_export_kind, decode_cs, decode_cs_marked, decode_mv_marked,
+    decode_value, mv_attrs,
+};
+#[cfg(test)]
 pub(crate) use encode::{encode_cs, encode_mv};
+pub(crate) use encode::{encode_cs_rows, encode_mv_rows, encode_value};
 #[cfg(test)]
 pub(crate) use encode::{encode_cs_v1, encode_mv_v1};
 
@@ -47,6 +65,9 @@ const T_REMOVE: u8 = 6;
 /// written as before, so older builds still read every body that holds
 /// no reference.
 const T_REFERENCE: u8 = 7;
+/// In place of a hologram or metaverse attribute's value: its values are
+/// rows (see `rows`). Only schema version 7 writes it.
+const T_ROWS: u8 = 8;
 
 /// Nesting limit of multi-valued values when decoding (a damaged body must
 /// not overflow the stack).

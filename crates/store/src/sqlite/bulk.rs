@@ -143,6 +143,7 @@ pub(crate) fn run(
             fresh: Some(fresh),
             mv_empty_at_begin: FxHashMap::default(),
             mv_ks_written: FxHashSet::default(),
+            mv_rows_written: false,
         };
         let result = work(&mut txn).and_then(|()| txn.commit_now());
         let fresh = txn.fresh.take().filter(|_| result.is_ok());
@@ -290,6 +291,9 @@ struct BulkTxn<'s, 'f> {
     mv_empty_at_begin: FxHashMap<i64, bool>,
     /// Metaverse index keys this transaction wrote texts to.
     mv_ks_written: FxHashSet<i64>,
+    /// Whether this transaction wrote value rows of metaverse objects (a
+    /// lookup by value rows then asks the writer).
+    mv_rows_written: bool,
 }
 
 fn lost(path: &Path) -> StoreError {

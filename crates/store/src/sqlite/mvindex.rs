@@ -9,11 +9,18 @@
 //! builds the keys of existing objects. The store computes a derived key
 //! whenever it writes an object of its type, so a process that has not
 //! declared a derived index is refused such writes.
+//!
+//! An attribute kept as value rows (see `rows`) has no keys here: its rows
+//! answer `mv_find` (a light object's placeholder would otherwise drop
+//! them). [`IndexDefs`] carries the row declaration for that; a derived
+//! index must not read such an attribute (it would see the placeholder
+//! of a light object).
 
 use super::bin::BodyError;
 use super::codec;
 use super::error;
 use super::names::{NameCache, Names};
+use super::rows::RowDecl;
 use crate::api::{MvIndexDef, MvKeyDerive, StoreError, StoreErrorKind, StoreResult, join_texts};
 use autosync_model::{MvId, MvObject, MvValue, Value};
 use rusqlite::{Connection, Statement, params};
@@ -38,7 +45,21 @@ struct IndexKey {
 impl IndexKey {
     /// Push the texts of `obj` under this index into `out`.
     fn push(&self, obj: &MvObject, path: &Path, out: &mut Vec<(i64, String)>) -> StoreResult<()> {
+        self.push_unless(obj, path, out, &RowDecl::default())
+    }
+
+    /// [`IndexKey::push`], nothing for an attribute kept as rows.
+    fn push_unless(
+        &self,
+        obj: &MvObject,
+        path: &Path,
+        out: &mut Vec<(i64, String)>,
+        rows: &RowDecl,
+    ) -> StoreResult<()> {
         if !self.derived {
+            if rows.mv_attr(&obj.object_type, &self.name).is_some() {
+                return Ok(());
+            }
             if let Some(v) = obj.get(&self.name) {
                 push_texts(self.k, v, out);
             }
@@ -66,10 +87,12 @@ fn undeclared(path: &Path, object_type: &str, name: &str) -> StoreError {
     )
 }
 
-/// The declared indexes, by MV type.
+/// The declared indexes, by MV type, and the declared value rows (what
+/// the store was told to keep apart from bodies, in one place).
 #[derive(Default, Clone)]
 pub(crate) struct IndexDefs {
     by_type: FxHashMap<String, Vec<IndexKey>>,
+    pub(crate) rows: Arc<RowDecl>,
 }
 
 impl std::fmt::Debug for IndexDefs {
@@ -84,7 +107,8 @@ impl std::fmt::Debug for IndexDefs {
 }
 
 impl IndexDefs {
-    /// The persisted definitions (derived ones without their computation).
+    /// The persisted definitions (derived ones without their computation;
+    /// no value rows: see [`IndexDefs::with_rows`]).
     pub(crate) fn load(conn: &Connection, path: &Path) -> StoreResult<Self> {
         let op = |e| error::sql(path, "read the metaverse index definitions of store", e);
         let mut stmt = conn
@@ -129,6 +153,29 @@ impl IndexDefs {
         self
     }
 
+    /// These definitions with the row declaration `rows`.
+    pub(crate) fn with_rows(mut self, rows: Arc<RowDecl>) -> Self {
+        self.rows = rows;
+        self
+    }
+
+    /// The non-derived indexes of attributes kept as rows by `rows` or by
+    /// these definitions' declaration, but not by both: their keys are to
+    /// be dropped or built (`(type, key id)`).
+    pub(crate) fn row_changes(&self, rows: &RowDecl) -> Vec<(String, i64, bool)> {
+        let mut out = Vec::new();
+        for (ty, keys) in &self.by_type {
+            for key in keys.iter().filter(|k| !k.derived) {
+                let before = self.rows.mv_attr(ty, &key.name).is_some();
+                let after = rows.mv_attr(ty, &key.name).is_some();
+                if before != after {
+                    out.push((ty.clone(), key.k, after));
+                }
+            }
+        }
+        out
+    }
+
     /// The key id of an index (an attribute, or a derived index's name).
     pub(crate) fn key(&self, object_type: &str, name: &str) -> Option<i64> {
         self.by_type
@@ -165,7 +212,7 @@ impl IndexDefs {
             return Ok(());
         };
         for key in keys {
-            key.push(obj, path, out)?;
+            key.push_unless(obj, path, out, &self.rows)?;
         }
         out.sort_unstable();
         out.dedup();
@@ -245,7 +292,8 @@ pub(crate) fn insert_keys_with(
 /// The index keys of stored metaverse object `mv_id`, sorted, into `out`
 /// (computed from its stored body: the keys are a function of the body and
 /// the definitions, which `set_index` keeps them in step with). `None` if
-/// the object does not exist, else whether its type is indexed.
+/// the object does not exist, else whether its type is indexed and whether
+/// its type may hold value rows (see `rows`).
 pub(crate) fn stored_keys(
     conn: &Connection,
     path: &Path,
@@ -253,7 +301,7 @@ pub(crate) fn stored_keys(
     names: &NameCache,
     mv_id: MvId,
     out: &mut Vec<(i64, String)>,
-) -> StoreResult<Option<bool>> {
+) -> StoreResult<Option<(bool, bool)>> {
     out.clear();
     let op = |e| {
         error::sql(
@@ -274,19 +322,26 @@ pub(crate) fn stored_keys(
         .map_err(op)?
         .as_str()
         .map_err(|e| op(e.into()))?;
+    let may_hold = defs.rows.mv_may_hold(ty);
     let Some(keys) = defs.by_type.get(ty) else {
-        return Ok(Some(false));
+        return Ok(Some((false, may_hold)));
     };
     let body = row
         .get_ref(1)
         .map_err(op)?
         .as_bytes()
         .map_err(|e| op(e.into()))?;
-    let mut res = stored_texts(ty, body, &names.get(), keys, path, out);
+    let at = Stored {
+        conn,
+        path,
+        id: mv_id,
+        rows: &defs.rows,
+    };
+    let mut res = stored_texts(ty, body, &names.get(), keys, &at, out);
     if let Err(Found::Body(BodyError::UnknownName(_))) = res {
         // A number declared after this copy was read: read it again.
         let newer = names.reload(conn, path)?;
-        res = stored_texts(ty, body, &newer, keys, path, out);
+        res = stored_texts(ty, body, &newer, keys, &at, out);
     }
     match res {
         Ok(()) => {}
@@ -297,7 +352,7 @@ pub(crate) fn stored_keys(
     }
     out.sort_unstable();
     out.dedup();
-    Ok(Some(true))
+    Ok(Some((true, may_hold)))
 }
 
 /// Why the keys of a stored body could not be computed.
@@ -306,17 +361,29 @@ enum Found {
     Store(StoreError),
 }
 
+/// Where a stored body is: its object, for reading the rows of an
+/// attribute its body marks.
+struct Stored<'a> {
+    conn: &'a Connection,
+    path: &'a Path,
+    id: MvId,
+    rows: &'a RowDecl,
+}
+
 /// The texts of a stored body of type `ty` under `keys` into `out`
-/// (cleared first), decoding only the attributes they read.
+/// (cleared first), decoding only the attributes they read (and reading
+/// the rows of one whose values are rows but that is not declared so any
+/// more: its index was built from them).
 fn stored_texts(
     ty: &str,
     body: &[u8],
     names: &Names,
     keys: &[IndexKey],
-    path: &Path,
+    at: &Stored<'_>,
     out: &mut Vec<(i64, String)>,
 ) -> Result<(), Found> {
     out.clear();
+    let path = at.path;
     let derived = keys.iter().any(|k| k.derived);
     let pick = |name: &str| {
         keys.iter().any(|k| {
@@ -325,13 +392,29 @@ fn stored_texts(
                     .as_ref()
                     .is_some_and(|d| d.reads().iter().any(|r| r == name))
             } else {
-                k.name == name
+                k.name == name && at.rows.mv_attr(ty, name).is_none()
             }
         })
     };
     // What derived keys read, as an object of its own.
     let mut read = MvObject::new(ty);
-    let mut found = |name: &str, v: &Value| {
+    let mut failed = None;
+    let mut found = |name: &str, v: &Value, marked: bool| {
+        let whole;
+        let v = if marked {
+            match super::rows::values(at.conn, path, super::rows::Side::Mv, at.id, name) {
+                Ok(vs) => {
+                    whole = Value::Multi(vs);
+                    &whole
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    return;
+                }
+            }
+        } else {
+            v
+        };
         for key in keys.iter().filter(|k| !k.derived && k.name == name) {
             push_texts(key.k, v, out);
         }
@@ -346,6 +429,9 @@ fn stored_texts(
         }
     };
     super::bin::mv_attrs(body, names, &pick, &mut found).map_err(Found::Body)?;
+    if let Some(e) = failed {
+        return Err(Found::Store(e));
+    }
     for key in keys.iter().filter(|k| k.derived) {
         key.push(&read, path, out).map_err(Found::Store)?;
     }
@@ -402,6 +488,7 @@ pub(crate) fn set_index(
     path: &Path,
     names: &NameCache,
     wanted: &[MvIndexDef],
+    rows: &Arc<RowDecl>,
 ) -> StoreResult<IndexDefs> {
     let op = |e| error::sql(path, "change the metaverse index of store", e);
     let current = IndexDefs::load(conn, path)?;
@@ -438,9 +525,35 @@ pub(crate) fn set_index(
             derived,
             derive: d.derive.clone(),
         };
-        build(conn, path, names, &d.object_type, &key)?;
+        build(conn, path, names, &d.object_type, &key, rows)?;
     }
-    Ok(IndexDefs::load(conn, path)?.with_derives(wanted))
+    Ok(IndexDefs::load(conn, path)?
+        .with_derives(wanted)
+        .with_rows(Arc::clone(rows)))
+}
+
+/// Drop the keys of index `k` (of type `ty`, an attribute's) and, unless
+/// its attribute is kept as rows now (`rows`), build them again from the
+/// stored objects: its attribute became, or stopped being, a row
+/// attribute.
+pub(crate) fn rebuild_one(
+    conn: &Connection,
+    path: &Path,
+    names: &NameCache,
+    defs: &IndexDefs,
+    ty: &str,
+    k: i64,
+) -> StoreResult<()> {
+    conn.execute("DELETE FROM mv_key WHERE k = ?1", [k])
+        .map_err(|e| error::sql(path, "change the metaverse index of store", e))?;
+    let Some(key) = defs
+        .by_type
+        .get(ty)
+        .and_then(|keys| keys.iter().find(|key| key.k == k))
+    else {
+        return Ok(());
+    };
+    build(conn, path, names, ty, key, &defs.rows)
 }
 
 fn drop_index(conn: &Connection, path: &Path, k: i64) -> StoreResult<()> {
@@ -460,8 +573,13 @@ fn build(
     names: &NameCache,
     ty: &str,
     key: &IndexKey,
+    rows: &RowDecl,
 ) -> StoreResult<()> {
     let op = |e| error::sql(path, "build the metaverse index of store", e);
+    if !key.derived && rows.mv_attr(ty, &key.name).is_some() {
+        // Its rows answer `mv_find`.
+        return Ok(());
+    }
     let mut stmt = conn
         .prepare("SELECT id, data FROM mv WHERE type = ?1")
         .map_err(op)?;
@@ -470,13 +588,14 @@ fn build(
     let mut n = 0u64;
     while let Some(row) = rows.next().map_err(op)? {
         let id: i64 = row.get(0).map_err(op)?;
-        let obj: MvObject = codec::decode_bin(
+        let (mut obj, marks) = codec::decode_bin(
             row,
             path,
             "metaverse object",
-            super::bin::decode_mv,
+            super::bin::decode_mv_marked,
             codec::NameSrc { cache: names, conn },
         )?;
+        super::rows::fill_mv(conn, path, &mut obj, &marks)?;
         buf.clear();
         key.push(&obj, path, &mut buf)?;
         if !buf.is_empty() {
@@ -505,7 +624,7 @@ pub(crate) fn rebuild(conn: &Connection, path: &Path) -> StoreResult<()> {
             if key.derived {
                 drop_index(conn, path, key.k)?;
             } else {
-                build(conn, path, &names, ty, key)?;
+                build(conn, path, &names, ty, key, &defs.rows)?;
             }
         }
     }

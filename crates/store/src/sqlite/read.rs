@@ -15,6 +15,7 @@ use super::codec::{NameSrc, RawRows, decode_bin, decode_col, decode_rows};
 use super::error;
 use super::mvindex::IndexDefs;
 use super::names::NameCache;
+use super::rows;
 use crate::api::StoreResult;
 use autosync_model::{CsObject, MvObject, RunRecord};
 use rusqlite::{Connection, Row};
@@ -117,29 +118,58 @@ impl Ctx<'_> {
         }
     }
 
-    fn cs_row(&self, row: &Row<'_>, path: &Path) -> StoreResult<CsObject> {
-        decode_bin(
+    /// A connector-space object of a row, whole or `light` (see `rows`).
+    fn cs_row(&self, row: &Row<'_>, path: &Path, light: bool) -> StoreResult<CsObject> {
+        let (mut o, marks) = decode_bin(
             row,
             path,
             "connector-space object",
-            bin::decode_cs,
+            bin::decode_cs_marked,
             self.names(),
-        )
+        )?;
+        if !light && !marks.is_empty() {
+            rows::fill_cs(self.conn, path, &mut o, &marks)?;
+        }
+        Ok(o)
     }
 
-    /// Decode connector-space rows read into `raw`.
-    fn cs_objects(&self, raw: &RawRows) -> StoreResult<Vec<CsObject>> {
-        decode_rows(
+    /// Decode connector-space rows read into `raw`, whole or `light`.
+    fn cs_objects(&self, raw: &RawRows, light: bool) -> StoreResult<Vec<CsObject>> {
+        let decoded = decode_rows(
             raw,
             self.path,
             "connector-space object",
-            bin::decode_cs,
+            bin::decode_cs_marked,
             self.names(),
-        )
+        )?;
+        let mut out = Vec::with_capacity(decoded.len());
+        for (mut o, marks) in decoded {
+            if !light && !marks.is_empty() {
+                rows::fill_cs(self.conn, self.path, &mut o, &marks)?;
+            }
+            out.push(o);
+        }
+        Ok(out)
     }
 
+    /// A metaverse object of a row, whole.
     fn mv_row(&self, row: &Row<'_>, path: &Path) -> StoreResult<MvObject> {
-        decode_bin(row, path, "metaverse object", bin::decode_mv, self.names())
+        self.mv_row_as(row, path, false)
+    }
+
+    /// A metaverse object of a row, whole or `light`.
+    fn mv_row_as(&self, row: &Row<'_>, path: &Path, light: bool) -> StoreResult<MvObject> {
+        let (mut o, marks) = decode_bin(
+            row,
+            path,
+            "metaverse object",
+            bin::decode_mv_marked,
+            self.names(),
+        )?;
+        if !light && !marks.is_empty() {
+            rows::fill_mv(self.conn, path, &mut o, &marks)?;
+        }
+        Ok(o)
     }
 
     /// Run `sql` (bound with `params`) and decode each row with `f`.
@@ -177,6 +207,31 @@ impl Ctx<'_> {
     }
 }
 
+impl Ctx<'_> {
+    pub(crate) fn values(
+        &self,
+        side: rows::Side,
+        id: i64,
+        attr: &str,
+    ) -> StoreResult<Vec<autosync_model::Value>> {
+        rows::values(self.conn, self.path, side, id, attr)
+    }
+
+    pub(crate) fn values_present(
+        &self,
+        side: rows::Side,
+        id: i64,
+        attr: &str,
+        values: &[autosync_model::Value],
+    ) -> StoreResult<Vec<bool>> {
+        rows::present(self.conn, self.path, side, id, attr, values)
+    }
+
+    pub(crate) fn values_count(&self, side: rows::Side, id: i64, attr: &str) -> StoreResult<u64> {
+        rows::count(self.conn, self.path, side, id, attr)
+    }
+}
+
 /// The read methods of [`crate::api::StoreRead`], forwarded to [`Ctx`].
 /// The type has a `note_cs(&mut self, &[CsObject])` that sees every
 /// connector-space object read (a write transaction remembers their filter
@@ -188,7 +243,7 @@ macro_rules! impl_store_read {
                 &mut self,
                 id: autosync_model::CsId,
             ) -> $crate::api::StoreResult<Option<autosync_model::CsObject>> {
-                let o = self.ctx().cs_get(id)?;
+                let o = self.ctx().cs_get(id, false)?;
                 self.note_cs(o.as_slice());
                 Ok(o)
             }
@@ -206,7 +261,7 @@ macro_rules! impl_store_read {
                 ma: &str,
                 anchors: &[&str],
             ) -> $crate::api::StoreResult<Vec<autosync_model::CsObject>> {
-                let o = self.ctx().cs_by_anchors(ma, anchors)?;
+                let o = self.ctx().cs_by_anchors(ma, anchors, false)?;
                 self.note_cs(&o);
                 Ok(o)
             }
@@ -217,7 +272,7 @@ macro_rules! impl_store_read {
                 after: autosync_model::CsId,
                 limit: usize,
             ) -> $crate::api::StoreResult<Vec<autosync_model::CsObject>> {
-                let o = self.ctx().cs_page(ma, filter, after, limit)?;
+                let o = self.ctx().cs_page(ma, filter, after, limit, false)?;
                 self.note_cs(&o);
                 Ok(o)
             }
@@ -267,9 +322,105 @@ macro_rules! impl_store_read {
                 &mut self,
                 mv_ids: &[autosync_model::MvId],
             ) -> $crate::api::StoreResult<Vec<autosync_model::CsObject>> {
-                let o = self.ctx().cs_by_mvs(mv_ids)?;
+                let o = self.ctx().cs_by_mvs(mv_ids, false)?;
                 self.note_cs(&o);
                 Ok(o)
+            }
+            fn cs_get_light(
+                &mut self,
+                id: autosync_model::CsId,
+            ) -> $crate::api::StoreResult<Option<autosync_model::CsObject>> {
+                let o = self.ctx().cs_get(id, true)?;
+                self.note_cs(o.as_slice());
+                Ok(o)
+            }
+            fn cs_by_anchors_light(
+                &mut self,
+                ma: &str,
+                anchors: &[&str],
+            ) -> $crate::api::StoreResult<Vec<autosync_model::CsObject>> {
+                let o = self.ctx().cs_by_anchors(ma, anchors, true)?;
+                self.note_cs(&o);
+                Ok(o)
+            }
+            fn cs_page_light(
+                &mut self,
+                ma: &str,
+                filter: $crate::api::CsFilter,
+                after: autosync_model::CsId,
+                limit: usize,
+            ) -> $crate::api::StoreResult<Vec<autosync_model::CsObject>> {
+                let o = self.ctx().cs_page(ma, filter, after, limit, true)?;
+                self.note_cs(&o);
+                Ok(o)
+            }
+            fn cs_by_mvs_light(
+                &mut self,
+                mv_ids: &[autosync_model::MvId],
+            ) -> $crate::api::StoreResult<Vec<autosync_model::CsObject>> {
+                let o = self.ctx().cs_by_mvs(mv_ids, true)?;
+                self.note_cs(&o);
+                Ok(o)
+            }
+            fn cs_values(
+                &mut self,
+                id: autosync_model::CsId,
+                attr: &str,
+            ) -> $crate::api::StoreResult<Vec<autosync_model::Value>> {
+                self.ctx().values($crate::sqlite::rows::Side::Cs, id, attr)
+            }
+            fn cs_values_present(
+                &mut self,
+                id: autosync_model::CsId,
+                attr: &str,
+                values: &[autosync_model::Value],
+            ) -> $crate::api::StoreResult<Vec<bool>> {
+                self.ctx()
+                    .values_present($crate::sqlite::rows::Side::Cs, id, attr, values)
+            }
+            fn cs_values_count(
+                &mut self,
+                id: autosync_model::CsId,
+                attr: &str,
+            ) -> $crate::api::StoreResult<u64> {
+                self.ctx()
+                    .values_count($crate::sqlite::rows::Side::Cs, id, attr)
+            }
+            fn mv_get_light(
+                &mut self,
+                id: autosync_model::MvId,
+            ) -> $crate::api::StoreResult<Option<autosync_model::MvObject>> {
+                self.ctx().mv_get(id, true)
+            }
+            fn mv_get_many_light(
+                &mut self,
+                ids: &[autosync_model::MvId],
+            ) -> $crate::api::StoreResult<Vec<autosync_model::MvObject>> {
+                self.ctx().mv_get_many(ids, true)
+            }
+            fn mv_values(
+                &mut self,
+                id: autosync_model::MvId,
+                attr: &str,
+            ) -> $crate::api::StoreResult<Vec<autosync_model::Value>> {
+                self.ctx().values($crate::sqlite::rows::Side::Mv, id, attr)
+            }
+            fn mv_values_present(
+                &mut self,
+                id: autosync_model::MvId,
+                attr: &str,
+                values: &[autosync_model::Value],
+            ) -> $crate::api::StoreResult<Vec<bool>> {
+                self.ctx()
+                    .values_present($crate::sqlite::rows::Side::Mv, id, attr, values)
+            }
+            fn mv_values_count(
+                &mut self,
+                id: autosync_model::MvId,
+                attr: &str,
+            ) -> $crate::api::StoreResult<u64> {
+                self.ctx()
+                    .values_count($crate::sqlite::rows::Side::Mv, id, attr)
             }
             fn cs_counts(&mut self, ma: &str) -> $crate::api::StoreResult<$crate::api::CsCounts> {
                 self.ctx().cs_counts(ma)
@@ -292,13 +443,13 @@ macro_rules! impl_store_read {
                 &mut self,
                 id: autosync_model::MvId,
             ) -> $crate::api::StoreResult<Option<autosync_model::MvObject>> {
-                self.ctx().mv_get(id)
+                self.ctx().mv_get(id, false)
             }
             fn mv_get_many(
                 &mut self,
                 ids: &[autosync_model::MvId],
             ) -> $crate::api::StoreResult<Vec<autosync_model::MvObject>> {
-                self.ctx().mv_get_many(ids)
+                self.ctx().mv_get_many(ids, false)
             }
             fn mv_find(
                 &mut self,

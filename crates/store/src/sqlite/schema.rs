@@ -37,9 +37,12 @@ pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
 /// the same transaction. Version 6 adds the tables of references waiting
 /// for the object they name (`ref_wait_in`, `ref_wait_out`, see
 /// [`crate::api::RefWait`]) and of referred objects whose referrers are to
-/// be worked out again (`ref_touched`). A version-2 to -5 store is migrated in place
-/// when opened.
-pub const SCHEMA_VERSION: i64 = 6;
+/// be worked out again (`ref_touched`). Version 7 adds value rows (see
+/// `rows`): the tables `val_attr`, `val_decl`, `cs_val` and `mv_val`, and
+/// the body marker of an attribute whose values are rows (which older
+/// builds cannot read). A version-2 to -6 store is migrated in place when
+/// opened.
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// The oldest schema version this build opens.
 const OLDEST_SUPPORTED: i64 = 2;
@@ -84,7 +87,42 @@ DROP INDEX mv_key_mv;
     "ALTER TABLE mv_index ADD COLUMN derived INTEGER NOT NULL DEFAULT 0;",
     // 5 -> 6: references waiting for the object they name.
     REF_TABLES,
+    // 6 -> 7: value rows.
+    VALUE_TABLES,
 ];
+
+/// Value rows (see `rows`): the multi-valued attributes kept one row per
+/// value. `val_attr` numbers their names (append only); `val_decl` holds
+/// every (side: 0 connector space, 1 metaverse; scope: MA or object type;
+/// attribute) ever declared (`Store::set_value_rows`), `declared` = 1 for
+/// the current declaration; `cs_val` and `mv_val` hold the values, each
+/// as its canonical bytes (`bin::encode_value`), under the attribute's
+/// number. `mv_val` also holds, under the attribute's number negated, the
+/// single value a declared attribute keeps in the body, so that
+/// `mv_val_value` finds every object by any value of the attribute.
+const VALUE_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS val_attr (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS val_decl (
+    side INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    declared INTEGER NOT NULL,
+    PRIMARY KEY (side, scope, attr)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cs_val (
+    cs_id INTEGER NOT NULL,
+    attr INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (cs_id, attr, value)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mv_val (
+    mv_id INTEGER NOT NULL,
+    attr INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (mv_id, attr, value)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mv_val_value ON mv_val (attr, value);
+";
 
 /// References that wait: of a connector-space object (`cs_id`, attribute
 /// `attr`) for the object of MA `ma` whose anchor is `key` to be there and
@@ -386,7 +424,7 @@ fn check_and_build(conn: &Connection, path: &Path, opts: &SqliteOptions) -> Stor
 /// Creates the schema (inside the caller's transaction).
 fn create(conn: &Connection, path: &Path) -> StoreResult<()> {
     let batch = format!(
-        "{SCHEMA}; {REF_TABLES}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+        "{SCHEMA}; {REF_TABLES}; {VALUE_TABLES}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
     );
     conn.execute_batch(&batch)
         .map_err(|e| error::sql(path, "create store", e))?;

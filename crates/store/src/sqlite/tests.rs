@@ -431,7 +431,7 @@ fn a_version_5_store_should_get_the_reference_tables_in_the_migration() {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, super::SCHEMA_VERSION);
-        assert_eq!(v, 6);
+        assert_eq!(v, 7);
     }
     assert_eq!(ref_tables(&store), tables);
     let mut r = store.read().unwrap();
@@ -480,6 +480,96 @@ fn a_version_5_store_should_get_the_reference_tables_in_the_migration() {
     assert!(r.ref_in_ready().unwrap().is_empty());
     assert!(r.ref_out_ready().unwrap().is_empty());
     assert!(r.ref_touched().unwrap().is_empty());
+}
+
+#[test]
+fn a_version_6_store_should_get_the_value_row_tables_in_the_migration() {
+    use crate::api::ValueRows;
+    use autosync_model::{MvObject, MvValue, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let tables = |store: &SqliteStore| -> Vec<String> {
+        store
+            .writer()
+            .conn
+            .prepare(
+                "SELECT name FROM sqlite_schema WHERE name IN \
+                 ('val_attr', 'val_decl', 'cs_val', 'mv_val', 'mv_val_value') ORDER BY name",
+            )
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let all = ["cs_val", "mv_val", "mv_val_value", "val_attr", "val_decl"];
+    let members = Value::Multi((0..4).map(Value::Reference).collect());
+    let mut group = CsObject::new("ad", "g", "cn=g", "group");
+    group.hologram.insert("members".into(), members.clone());
+    let mut m = MvObject::new("group");
+    m.attributes.insert(
+        "members".into(),
+        MvValue {
+            value: members.clone(),
+            contributor: "ad".into(),
+        },
+    );
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(tables(&store), all);
+        let mut txn = store.begin().unwrap();
+        txn.cs_insert(&mut group).unwrap();
+        txn.mv_insert(&mut m).unwrap();
+        txn.commit().unwrap();
+    }
+    // What version 6 had: no value row tables.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE val_attr; DROP TABLE val_decl; DROP TABLE cs_val; DROP TABLE mv_val;
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    {
+        let v: i64 = store
+            .writer()
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, super::SCHEMA_VERSION);
+        assert_eq!(v, 7);
+    }
+    assert_eq!(tables(&store), all);
+    assert_eq!(
+        store.read().unwrap().cs_get(group.id).unwrap(),
+        Some(group.clone())
+    );
+    // Declared on the migrated store: the metaverse values move into rows
+    // (found by value), the connector-space ones on their next write.
+    let mut rows = ValueRows::default();
+    rows.cs
+        .entry("ad".into())
+        .or_default()
+        .insert("members".into());
+    rows.mv
+        .entry("group".into())
+        .or_default()
+        .insert("members".into());
+    store.set_value_rows(&rows).unwrap();
+    let mut txn = store.begin().unwrap();
+    txn.cs_update(&group).unwrap();
+    txn.commit().unwrap();
+    let mut r = store.read().unwrap();
+    assert_eq!(r.cs_values_count(group.id, "members").unwrap(), 4);
+    assert_eq!(r.mv_values_count(m.id, "members").unwrap(), 4);
+    assert_eq!(
+        r.mv_find("group", "members", &Value::Reference(2)).unwrap(),
+        [m.id]
+    );
+    assert_eq!(r.cs_get(group.id).unwrap(), Some(group));
+    assert_eq!(r.mv_get(m.id).unwrap(), Some(m));
 }
 
 #[test]

@@ -3,12 +3,12 @@
 
 use super::{
     FORMAT, FORMAT_V1, MAX_DEPTH, T_BINARY, T_FALSE, T_INTEGER, T_MULTI, T_REFERENCE, T_REMOVE,
-    T_STRING, T_TRUE,
+    T_ROWS, T_STRING, T_TRUE,
 };
 use crate::sqlite::names::Names;
 use autosync_model::{
     AttrChanges, Attributes, Connection, CsObject, ErrorStage, ExportKind, ImportKind, MvObject,
-    MvValue, ObjectError, PendingExport, PendingImport, Value,
+    MvValue, ObjectError, PendingExport, PendingImport, Value, ValueChanges, ValueDelta,
 };
 use std::collections::BTreeMap;
 
@@ -41,6 +41,11 @@ fn sorted_map<V>(pairs: Vec<(String, V)>) -> BTreeMap<String, V> {
     pairs.into_iter().collect()
 }
 
+/// The attributes of a body whose values are rows (the marker
+/// [`T_ROWS`]): decoded as the placeholder `Value::Multi([])`, for a full
+/// read to put the rows in. Empty (no allocation) for most bodies.
+pub(crate) type Marks = Vec<String>;
+
 /// Reads a body; every method fails with a short reason on damaged input.
 struct Reader<'a> {
     b: &'a [u8],
@@ -51,6 +56,8 @@ struct Reader<'a> {
     /// A name number the dictionary lacked (the error is then this, not
     /// damage).
     unknown: Option<u64>,
+    /// The attributes read whose values are rows.
+    marks: Marks,
 }
 
 type R<T> = Result<T, String>;
@@ -63,6 +70,7 @@ impl<'a> Reader<'a> {
             names,
             numbered: false,
             unknown: None,
+            marks: Marks::new(),
         }
     }
 
@@ -209,10 +217,10 @@ impl<'a> Reader<'a> {
             T_STRING | T_BINARY => {
                 self.bytes()?;
             }
-            T_INTEGER => {
+            T_INTEGER | T_REFERENCE => {
                 self.u64()?;
             }
-            T_FALSE | T_TRUE => {}
+            T_FALSE | T_TRUE | T_ROWS => {}
             T_MULTI => {
                 if depth >= MAX_DEPTH {
                     return Err("values nested too deeply".into());
@@ -270,13 +278,53 @@ impl<'a> Reader<'a> {
     }
 
     fn attributes(&mut self) -> R<Attributes> {
+        self.attributes_of(false)
+    }
+
+    /// Attributes where a value may be the marker of rows (a hologram's).
+    fn attributes_of(&mut self, rows: bool) -> R<Attributes> {
         // `len` is at most the bytes left, so the room made is bounded.
         let n = self.len()?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let k = self.name()?;
-            let v = self.value()?;
+            let v = self.value_or_rows(rows, &k)?;
             out.push((k, v));
+        }
+        Ok(sorted_map(out))
+    }
+
+    /// A value, or (`rows`) the marker of rows: the placeholder, with
+    /// attribute `k` noted.
+    fn value_or_rows(&mut self, rows: bool, k: &str) -> R<Value> {
+        let t = self.byte()?;
+        if t == T_ROWS {
+            if !rows {
+                return Err(format!("rows marker out of place at byte {}", self.at - 1));
+            }
+            self.marks.push(k.to_owned());
+            return Ok(Value::Multi(Vec::new()));
+        }
+        self.value_tagged(t, 0)
+    }
+
+    fn values(&mut self) -> R<Vec<Value>> {
+        let n = self.len()?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.value()?);
+        }
+        Ok(out)
+    }
+
+    fn value_changes(&mut self) -> R<ValueChanges> {
+        let n = self.len()?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let k = self.name()?;
+            let add = self.values()?;
+            let remove = self.values()?;
+            out.push((k, ValueDelta { add, remove }));
         }
         Ok(sorted_map(out))
     }
@@ -341,11 +389,32 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decode a connector-space object; its id is set to `id`.
+/// Decode a connector-space object; its id is set to `id`. An attribute
+/// whose values are rows is the placeholder (a light object).
 pub(crate) fn decode_cs(id: i64, b: &[u8], names: &Names) -> Result<CsObject, BodyError> {
+    decode_cs_marked(id, b, names).map(|(o, _)| o)
+}
+
+/// [`decode_cs`], with the attributes whose values are rows.
+pub(crate) fn decode_cs_marked(
+    id: i64,
+    b: &[u8],
+    names: &Names,
+) -> Result<(CsObject, Marks), BodyError> {
     let mut r = Reader::new(b, names);
     let res = cs_fields(&mut r, id);
-    r.outcome(res)
+    let marks = std::mem::take(&mut r.marks);
+    r.outcome(res).map(|o| (o, marks))
+}
+
+/// A value from its canonical bytes ([`super::encode_value`]: a value
+/// row's key).
+pub(crate) fn decode_value(b: &[u8]) -> Result<Value, String> {
+    let names = Names::default();
+    let mut r = Reader::new(b, &names);
+    let v = r.value()?;
+    r.end()?;
+    Ok(v)
 }
 
 fn cs_fields(r: &mut Reader<'_>, id: i64) -> R<CsObject> {
@@ -354,7 +423,7 @@ fn cs_fields(r: &mut Reader<'_>, id: i64) -> R<CsObject> {
     let anchor = r.str()?;
     let dn = r.str()?;
     let object_type = r.name()?;
-    let hologram = r.attributes()?;
+    let hologram = r.attributes_of(true)?;
     let (present, provisioned) = match r.byte()? {
         b @ 0..=3 => (b & 1 != 0, b & 2 != 0),
         b => return Err(format!("bad object flags {b}")),
@@ -405,6 +474,29 @@ fn cs_fields(r: &mut Reader<'_>, id: i64) -> R<CsObject> {
     } else {
         None
     };
+    let mut pending_import = pending_import;
+    let mut pending_export = pending_export;
+    let mut unconfirmed_export = unconfirmed_export;
+    // The pending values' trailer (none in older bodies).
+    if r.at < r.b.len() {
+        if r.byte()? != 1 {
+            return Err(format!("bad pending values flag at byte {}", r.at - 1));
+        }
+        let pi = r.value_changes()?;
+        let pe = r.value_changes()?;
+        let ue = r.value_changes()?;
+        for (values, slot) in [
+            (pi, pending_import.as_mut().map(|p| &mut p.values)),
+            (pe, pending_export.as_mut().map(|p| &mut p.values)),
+            (ue, unconfirmed_export.as_mut().map(|p| &mut p.values)),
+        ] {
+            match slot {
+                Some(slot) => *slot = values,
+                None if values.is_empty() => {}
+                None => return Err("pending values of no pending change".into()),
+            }
+        }
+    }
     r.end()?;
     Ok(CsObject {
         id,
@@ -478,13 +570,14 @@ fn pending_export_kind(r: &mut Reader<'_>) -> R<Option<ExportKind>> {
 }
 
 /// The values of some attributes of a metaverse body, without decoding
-/// the rest (the index keys of a stored object): `found(attr, value)` for
-/// each attribute `pick` selects.
+/// the rest (the index keys of a stored object): `found(attr, value,
+/// rows)` for each attribute `pick` selects (`rows`: its values are rows,
+/// `value` the placeholder).
 pub(crate) fn mv_attrs(
     b: &[u8],
     names: &Names,
     pick: &dyn Fn(&str) -> bool,
-    found: &mut dyn FnMut(&str, &Value),
+    found: &mut dyn FnMut(&str, &Value, bool),
 ) -> Result<(), BodyError> {
     let mut r = Reader::new(b, names);
     let res = mv_attr_fields(&mut r, pick, found);
@@ -494,7 +587,7 @@ pub(crate) fn mv_attrs(
 fn mv_attr_fields(
     r: &mut Reader<'_>,
     pick: &dyn Fn(&str) -> bool,
-    found: &mut dyn FnMut(&str, &Value),
+    found: &mut dyn FnMut(&str, &Value, bool),
 ) -> R<()> {
     r.format()?;
     r.name_ref()?;
@@ -502,8 +595,9 @@ fn mv_attr_fields(
     for _ in 0..n {
         let k = r.name_ref()?;
         if pick(k) {
-            let v = r.value()?;
-            found(k, &v);
+            let before = r.marks.len();
+            let v = r.value_or_rows(true, k)?;
+            found(k, &v, r.marks.len() > before);
         } else {
             r.skip_value(0)?;
         }
@@ -512,11 +606,23 @@ fn mv_attr_fields(
     r.end()
 }
 
-/// Decode a metaverse object; its id is set to `id`.
+/// Decode a metaverse object; its id is set to `id`. An attribute whose
+/// values are rows is the placeholder (a light object).
+#[cfg(test)]
 pub(crate) fn decode_mv(id: i64, b: &[u8], names: &Names) -> Result<MvObject, BodyError> {
+    decode_mv_marked(id, b, names).map(|(o, _)| o)
+}
+
+/// [`decode_mv`], with the attributes whose values are rows.
+pub(crate) fn decode_mv_marked(
+    id: i64,
+    b: &[u8],
+    names: &Names,
+) -> Result<(MvObject, Marks), BodyError> {
     let mut r = Reader::new(b, names);
     let res = mv_fields(&mut r, id);
-    r.outcome(res)
+    let marks = std::mem::take(&mut r.marks);
+    r.outcome(res).map(|o| (o, marks))
 }
 
 fn mv_fields(r: &mut Reader<'_>, id: i64) -> R<MvObject> {
@@ -526,7 +632,7 @@ fn mv_fields(r: &mut Reader<'_>, id: i64) -> R<MvObject> {
     let mut attributes = Vec::with_capacity(n);
     for _ in 0..n {
         let k = r.name()?;
-        let value = r.value()?;
+        let value = r.value_or_rows(true, &k)?;
         let contributor = r.name()?;
         attributes.push((k, MvValue { value, contributor }));
     }

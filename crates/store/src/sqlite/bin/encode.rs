@@ -3,12 +3,12 @@
 #[cfg(test)]
 use super::FORMAT_V1;
 use super::{
-    FORMAT, T_BINARY, T_FALSE, T_INTEGER, T_MULTI, T_REFERENCE, T_REMOVE, T_STRING, T_TRUE,
+    FORMAT, T_BINARY, T_FALSE, T_INTEGER, T_MULTI, T_REFERENCE, T_REMOVE, T_ROWS, T_STRING, T_TRUE,
 };
 use crate::sqlite::names::Names;
 use autosync_model::{
     AttrChanges, Attributes, Connection, CsObject, ErrorStage, ExportKind, ImportKind, MvObject,
-    PendingExport, Value,
+    PendingExport, Value, ValueChanges,
 };
 
 fn put_u64(buf: &mut Vec<u8>, mut v: u64) {
@@ -108,11 +108,49 @@ fn put_value(buf: &mut Vec<u8>, v: &Value) {
     }
 }
 
-fn put_attributes(buf: &mut Vec<u8>, names: impl PutName, attrs: &Attributes) {
+/// A value's canonical bytes (its tag and payload, as bodies hold it):
+/// the key of a value row, so values compare exactly.
+pub(crate) fn encode_value(buf: &mut Vec<u8>, v: &Value) {
+    buf.clear();
+    put_value(buf, v);
+}
+
+/// Whether attribute `k` of value `v` is written as rows: a multi-value of
+/// an attribute in `rows` (sorted names; empty for most objects).
+#[inline]
+pub(crate) fn as_rows(rows: &[(String, i64)], k: &str, v: &Value) -> bool {
+    !rows.is_empty()
+        && matches!(v, Value::Multi(_))
+        && rows.binary_search_by(|(n, _)| n.as_str().cmp(k)).is_ok()
+}
+
+fn put_attributes(
+    buf: &mut Vec<u8>,
+    names: impl PutName,
+    attrs: &Attributes,
+    rows: &[(String, i64)],
+) {
     put_len(buf, attrs.len());
     for (k, v) in attrs {
         names.put(buf, k);
-        put_value(buf, v);
+        if as_rows(rows, k, v) {
+            buf.push(T_ROWS);
+        } else {
+            put_value(buf, v);
+        }
+    }
+}
+
+fn put_value_changes(buf: &mut Vec<u8>, names: impl PutName, changes: &ValueChanges) {
+    put_len(buf, changes.len());
+    for (k, d) in changes {
+        names.put(buf, k);
+        for list in [&d.add, &d.remove] {
+            put_len(buf, list.len());
+            for v in list {
+                put_value(buf, v);
+            }
+        }
     }
 }
 
@@ -158,18 +196,36 @@ fn put_pending_export(buf: &mut Vec<u8>, names: impl PutName, p: Option<&Pending
 }
 
 /// Encode a connector-space object (its id is the row's id, not stored).
+#[cfg(test)]
 pub(crate) fn encode_cs(buf: &mut Vec<u8>, names: &Names, o: &CsObject) {
-    encode_cs_as(buf, FORMAT, names, o);
+    encode_cs_as(buf, FORMAT, names, o, &[]);
 }
 
-fn encode_cs_as(buf: &mut Vec<u8>, format: u8, names: impl PutName, o: &CsObject) {
+/// [`encode_cs`] with the multi-values of the hologram attributes in `rows`
+/// (sorted) written as the marker of rows.
+pub(crate) fn encode_cs_rows(
+    buf: &mut Vec<u8>,
+    names: &Names,
+    o: &CsObject,
+    rows: &[(String, i64)],
+) {
+    encode_cs_as(buf, FORMAT, names, o, rows);
+}
+
+fn encode_cs_as(
+    buf: &mut Vec<u8>,
+    format: u8,
+    names: impl PutName,
+    o: &CsObject,
+    rows: &[(String, i64)],
+) {
     buf.clear();
     buf.push(format);
     names.put(buf, &o.ma);
     put_str(buf, &o.anchor);
     put_str(buf, &o.dn);
     names.put(buf, &o.object_type);
-    put_attributes(buf, names, &o.hologram);
+    put_attributes(buf, names, &o.hologram, rows);
     // Bit 0: present; bit 1: created by provisioning (bodies written
     // before that bit existed hold 0 or 1, read as not provisioned).
     buf.push(u8::from(o.present) | (u8::from(o.provisioned) << 1));
@@ -185,7 +241,7 @@ fn encode_cs_as(buf: &mut Vec<u8>, format: u8, names: impl PutName, o: &CsObject
         Some(p) => {
             buf.push(1);
             buf.push(import_kind(p.kind));
-            put_attributes(buf, names, &p.attributes);
+            put_attributes(buf, names, &p.attributes, &[]);
             put_opt_str(buf, p.dn.as_deref());
             put_opt_str(buf, p.object_type.as_deref());
         }
@@ -213,14 +269,43 @@ fn encode_cs_as(buf: &mut Vec<u8>, format: u8, names: impl PutName, o: &CsObject
         }
         None => buf.push(0),
     }
+    // The pending values, only when there are some (see the module doc).
+    let none = ValueChanges::new();
+    let pi = o.pending_import.as_ref().map_or(&none, |p| &p.values);
+    let pe = o.pending_export.as_ref().map_or(&none, |p| &p.values);
+    let ue = o.unconfirmed_export.as_ref().map_or(&none, |p| &p.values);
+    if !(pi.is_empty() && pe.is_empty() && ue.is_empty()) {
+        buf.push(1);
+        for changes in [pi, pe, ue] {
+            put_value_changes(buf, names, changes);
+        }
+    }
 }
 
 /// Encode a metaverse object (its id is the row's id, not stored).
+#[cfg(test)]
 pub(crate) fn encode_mv(buf: &mut Vec<u8>, names: &Names, o: &MvObject) {
-    encode_mv_as(buf, FORMAT, names, o);
+    encode_mv_as(buf, FORMAT, names, o, &[]);
 }
 
-fn encode_mv_as(buf: &mut Vec<u8>, format: u8, names: impl PutName, o: &MvObject) {
+/// [`encode_mv`] with the multi-values of the attributes in `rows` (sorted)
+/// written as the marker of rows.
+pub(crate) fn encode_mv_rows(
+    buf: &mut Vec<u8>,
+    names: &Names,
+    o: &MvObject,
+    rows: &[(String, i64)],
+) {
+    encode_mv_as(buf, FORMAT, names, o, rows);
+}
+
+fn encode_mv_as(
+    buf: &mut Vec<u8>,
+    format: u8,
+    names: impl PutName,
+    o: &MvObject,
+    rows: &[(String, i64)],
+) {
     buf.clear();
     buf.push(format);
     names.put(buf, &o.object_type);
@@ -230,7 +315,11 @@ fn encode_mv_as(buf: &mut Vec<u8>, format: u8, names: impl PutName, o: &MvObject
     let mut last: Option<(&str, std::ops::Range<usize>)> = None;
     for (k, v) in &o.attributes {
         names.put(buf, k);
-        put_value(buf, &v.value);
+        if as_rows(rows, k, &v.value) {
+            buf.push(T_ROWS);
+        } else {
+            put_value(buf, &v.value);
+        }
         match &last {
             Some((c, bytes)) if *c == v.contributor => buf.extend_from_within(bytes.clone()),
             _ => {
@@ -246,10 +335,10 @@ fn encode_mv_as(buf: &mut Vec<u8>, format: u8, names: impl PutName, o: &MvObject
 /// its bodies still decode: the same layout with every name as text.
 #[cfg(test)]
 pub(crate) fn encode_cs_v1(buf: &mut Vec<u8>, o: &CsObject) {
-    encode_cs_as(buf, FORMAT_V1, Text, o);
+    encode_cs_as(buf, FORMAT_V1, Text, o, &[]);
 }
 
 #[cfg(test)]
 pub(crate) fn encode_mv_v1(buf: &mut Vec<u8>, o: &MvObject) {
-    encode_mv_as(buf, FORMAT_V1, Text, o);
+    encode_mv_as(buf, FORMAT_V1, Text, o, &[]);
 }

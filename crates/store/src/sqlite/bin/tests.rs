@@ -4,7 +4,7 @@ use super::*;
 use crate::sqlite::names::Names;
 use autosync_model::{
     AttrChanges, Attributes, Connection, CsObject, ErrorStage, ExportKind, ImportKind, MvObject,
-    MvValue, ObjectError, PendingExport, PendingImport, Value,
+    MvValue, ObjectError, PendingExport, PendingImport, Value, ValueChanges, ValueDelta,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -15,6 +15,7 @@ fn value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::Integer),
         any::<bool>().prop_map(Value::Boolean),
         proptest::collection::vec(any::<u8>(), 0..8).prop_map(Value::Binary),
+        any::<i64>().prop_map(Value::Reference),
     ];
     leaf.prop_recursive(3, 12, 4, |inner| {
         proptest::collection::vec(inner, 0..4).prop_map(Value::Multi)
@@ -29,21 +30,40 @@ fn changes() -> impl Strategy<Value = AttrChanges> {
     proptest::collection::btree_map(".{0,8}", proptest::option::of(value()), 0..5)
 }
 
+/// Value-level changes (mostly none, as most pending changes have).
+fn value_changes() -> impl Strategy<Value = ValueChanges> {
+    let delta = (
+        proptest::collection::vec(value(), 0..3),
+        proptest::collection::vec(value(), 0..3),
+    )
+        .prop_map(|(add, remove)| ValueDelta { add, remove });
+    prop_oneof![
+        2 => Just(ValueChanges::new()),
+        1 => proptest::collection::btree_map(".{0,8}", delta, 0..3),
+    ]
+}
+
 fn export() -> impl Strategy<Value = Option<PendingExport>> {
-    proptest::option::of((0u8..5, changes(), proptest::option::of(".*")).prop_map(
-        |(k, changes, new_dn)| PendingExport {
-            values: Default::default(),
-            kind: [
-                ExportKind::Add,
-                ExportKind::Update,
-                ExportKind::Rename,
-                ExportKind::Delete,
-                ExportKind::DeleteAdd,
-            ][usize::from(k)],
-            changes,
-            new_dn,
-        },
-    ))
+    proptest::option::of(
+        (
+            0u8..5,
+            changes(),
+            proptest::option::of(".*"),
+            value_changes(),
+        )
+            .prop_map(|(k, changes, new_dn, values)| PendingExport {
+                values,
+                kind: [
+                    ExportKind::Add,
+                    ExportKind::Update,
+                    ExportKind::Rename,
+                    ExportKind::Delete,
+                    ExportKind::DeleteAdd,
+                ][usize::from(k)],
+                changes,
+                new_dn,
+            }),
+    )
 }
 
 fn cs() -> impl Strategy<Value = CsObject> {
@@ -53,9 +73,10 @@ fn cs() -> impl Strategy<Value = CsObject> {
             attrs(),
             proptest::option::of(".*"),
             proptest::option::of(".*"),
+            value_changes(),
         )
-            .prop_map(|(k, attributes, dn, object_type)| PendingImport {
-                values: Default::default(),
+            .prop_map(|(k, attributes, dn, object_type, values)| PendingImport {
+                values,
                 kind: [
                     ImportKind::Add,
                     ImportKind::Update,
@@ -163,7 +184,7 @@ proptest! {
         // Picking some attributes finds exactly those, skipping the rest.
         let picked = |k: &str| k.len().is_multiple_of(2);
         let mut found = Vec::new();
-        mv_attrs(&buf, &names, &picked, &mut |k, v| found.push((k.to_owned(), v.clone()))).unwrap();
+        mv_attrs(&buf, &names, &picked, &mut |k, v, _| found.push((k.to_owned(), v.clone()))).unwrap();
         let expected: Vec<(String, Value)> = o
             .attributes
             .iter()
@@ -187,8 +208,81 @@ proptest! {
         let _ = decode_cs(1, &buf, &names);
         let _ = cs_pending_export_kind(1, &buf, &names);
         let _ = decode_mv(1, &buf, &names);
-        let _ = mv_attrs(&buf, &names, &|_| true, &mut |_, _| {});
+        let _ = mv_attrs(&buf, &names, &|_| true, &mut |_, _, _| {});
     }
+}
+
+proptest! {
+    #[test]
+    fn attributes_kept_as_rows_decode_as_the_placeholder_and_are_named(
+        o in cs(), declared in proptest::collection::btree_set(".{0,8}", 0..4)
+    ) {
+        let names = dict();
+        let rows: Vec<(String, i64)> = declared.iter().cloned().zip(1..).collect();
+        let mut buf = Vec::new();
+        encode_cs_rows(&mut buf, &names, &o, &rows);
+        let (light, marks) = decode_cs_marked(7, &buf, &names).unwrap();
+        let mut want = o.clone();
+        let mut want_marks = Vec::new();
+        for (k, v) in want.hologram.iter_mut() {
+            if declared.contains(k) && matches!(v, Value::Multi(_)) {
+                *v = Value::Multi(Vec::new());
+                want_marks.push(k.clone());
+            }
+        }
+        prop_assert_eq!(light, want);
+        prop_assert_eq!(marks, want_marks);
+        prop_assert_eq!(
+            cs_pending_export_kind(7, &buf, &names).unwrap(),
+            o.pending_export.as_ref().map(|p| p.kind)
+        );
+    }
+
+    #[test]
+    fn a_value_round_trips_through_its_canonical_bytes(v in value()) {
+        let mut buf = Vec::new();
+        encode_value(&mut buf, &v);
+        prop_assert_eq!(decode_value(&buf).unwrap(), v);
+    }
+}
+
+#[test]
+fn a_body_without_pending_values_is_written_as_before() {
+    let mut o = CsObject::new("hr", "a", "cn=a", "person");
+    o.pending_export = Some(PendingExport {
+        kind: ExportKind::Update,
+        changes: AttrChanges::new(),
+        new_dn: None,
+        values: ValueChanges::new(),
+    });
+    let names = dict();
+    let mut before = Vec::new();
+    encode_cs(&mut before, &names, &o);
+    if let Some(p) = o.pending_export.as_mut() {
+        p.values.insert(
+            "member".into(),
+            ValueDelta {
+                add: vec![Value::Reference(4)],
+                remove: vec![],
+            },
+        );
+    }
+    let mut after = Vec::new();
+    encode_cs(&mut after, &names, &o);
+    // The trailer only: a flag, three maps of which one has one entry.
+    assert_eq!(&after[..before.len()], &before[..]);
+    assert_eq!(
+        decode_cs(1, &after, &names).unwrap().pending_export,
+        o.pending_export
+    );
+    let mut older = o.clone();
+    if let Some(p) = older.pending_export.as_mut() {
+        p.values.clear();
+    }
+    assert_eq!(
+        decode_cs(1, &before, &names).unwrap().pending_export,
+        older.pending_export
+    );
 }
 
 #[test]
@@ -234,7 +328,7 @@ fn names_are_numbers_when_the_dictionary_has_them_and_text_otherwise() {
         Err(BodyError::UnknownName(4))
     ));
     assert!(matches!(
-        mv_attrs(&numbered, &older, &|_| true, &mut |_, _| {}),
+        mv_attrs(&numbered, &older, &|_| true, &mut |_, _, _| {}),
         Err(BodyError::UnknownName(4))
     ));
 }

@@ -182,4 +182,24 @@ impl BulkTxn<'_, '_> {
                 .any(|t| self.touched.mv_keys.contains(&mv_text_key(k, t)))
         })
     }
+
+    /// `mv_find_many` of an attribute kept as value rows: on the reader
+    /// unless this transaction wrote metaverse value rows or one of the
+    /// objects found.
+    pub(super) fn mv_find_rows(
+        &mut self,
+        object_type: &str,
+        attr: &str,
+        values: &[Value],
+    ) -> StoreResult<Vec<(usize, MvId)>> {
+        if !self.mv_rows_written {
+            let found = self.reader.mv_find_many(object_type, attr, values)?;
+            if !found.iter().any(|(_, id)| self.touched.mv_written(*id)) {
+                return Ok(found);
+            }
+        }
+        let (object_type, attr, values) =
+            (object_type.to_owned(), attr.to_owned(), values.to_vec());
+        self.call(move |t| t.mv_find_many(&object_type, &attr, &values))
+    }
 }

@@ -11,7 +11,7 @@ use crate::sqlite::error;
 use crate::sqlite::fresh::cs_key;
 use crate::sqlite::write::Seq;
 use autosync_model::{
-    CsId, CsObject, ExportKind, MvId, MvObject, RunId, RunObjectError, RunRecord, Value,
+    CsId, CsObject, ExportKind, MvId, MvObject, RunId, RunObjectError, RunRecord, Value, ValueDelta,
 };
 use std::sync::mpsc::sync_channel;
 
@@ -171,6 +171,146 @@ impl StoreRead for BulkTxn<'_, '_> {
         self.call(move |t| t.cs_by_mv(mv_id))
     }
 
+    fn cs_get_light(&mut self, id: CsId) -> StoreResult<Option<CsObject>> {
+        if self.touched.cs_written(id) {
+            return self.call(move |t| t.cs_get_light(id));
+        }
+        let o = self.reader.cs_get_light(id)?;
+        self.note_db(o.as_slice());
+        Ok(o)
+    }
+
+    fn cs_by_anchors_light(&mut self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>> {
+        if !anchors
+            .iter()
+            .any(|a| self.touched.cs_keys.contains(&cs_key(ma, a)))
+        {
+            if self.empty_at_begin(ma)? {
+                return Ok(Vec::new());
+            }
+            let found = self.reader.cs_by_anchors_light(ma, anchors)?;
+            if !self.any_cs_touched(&found) {
+                self.note_db(&found);
+                return Ok(found);
+            }
+        }
+        let ma = ma.to_owned();
+        let anchors: Vec<String> = anchors.iter().map(|a| (*a).to_owned()).collect();
+        self.call(move |t| {
+            let refs: Vec<&str> = anchors.iter().map(String::as_str).collect();
+            t.cs_by_anchors_light(&ma, &refs)
+        })
+    }
+
+    fn cs_page_light(
+        &mut self,
+        ma: &str,
+        filter: CsFilter,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsObject>> {
+        if !self.touched.cs_page_differs(ma, after) {
+            let page = self.reader.cs_page_light(ma, filter, after, limit)?;
+            if !self.any_cs_touched(&page) {
+                self.note_db(&page);
+                return Ok(page);
+            }
+        }
+        let ma = ma.to_owned();
+        self.call(move |t| t.cs_page_light(&ma, filter, after, limit))
+    }
+
+    fn cs_by_mvs_light(&mut self, mv_ids: &[MvId]) -> StoreResult<Vec<CsObject>> {
+        if !mv_ids.iter().any(|m| self.touched.joins_written(*m)) {
+            let found = self.reader.cs_by_mvs_light(mv_ids)?;
+            if !self.any_cs_touched(&found) {
+                self.note_db(&found);
+                return Ok(found);
+            }
+        }
+        let ids = mv_ids.to_vec();
+        self.call(move |t| t.cs_by_mvs_light(&ids))
+    }
+
+    fn cs_values(&mut self, id: CsId, attr: &str) -> StoreResult<Vec<Value>> {
+        if !self.touched.cs_written(id) {
+            return self.reader.cs_values(id, attr);
+        }
+        let attr = attr.to_owned();
+        self.call(move |t| t.cs_values(id, &attr))
+    }
+
+    fn cs_values_present(
+        &mut self,
+        id: CsId,
+        attr: &str,
+        values: &[Value],
+    ) -> StoreResult<Vec<bool>> {
+        if !self.touched.cs_written(id) {
+            return self.reader.cs_values_present(id, attr, values);
+        }
+        let (attr, values) = (attr.to_owned(), values.to_vec());
+        self.call(move |t| t.cs_values_present(id, &attr, &values))
+    }
+
+    fn cs_values_count(&mut self, id: CsId, attr: &str) -> StoreResult<u64> {
+        if !self.touched.cs_written(id) {
+            return self.reader.cs_values_count(id, attr);
+        }
+        let attr = attr.to_owned();
+        self.call(move |t| t.cs_values_count(id, &attr))
+    }
+
+    fn mv_get_light(&mut self, id: MvId) -> StoreResult<Option<MvObject>> {
+        if self.touched.mv_written(id) {
+            return self.call(move |t| t.mv_get_light(id));
+        }
+        self.reader.mv_get_light(id)
+    }
+
+    fn mv_get_many_light(&mut self, ids: &[MvId]) -> StoreResult<Vec<MvObject>> {
+        let (written, rest): (Vec<MvId>, Vec<MvId>) =
+            ids.iter().partition(|id| self.touched.mv_written(**id));
+        let mut out = if rest.is_empty() {
+            Vec::new()
+        } else {
+            self.reader.mv_get_many_light(&rest)?
+        };
+        if !written.is_empty() {
+            out.extend(self.call(move |t| t.mv_get_many_light(&written))?);
+        }
+        Ok(out)
+    }
+
+    fn mv_values(&mut self, id: MvId, attr: &str) -> StoreResult<Vec<Value>> {
+        if !self.touched.mv_written(id) {
+            return self.reader.mv_values(id, attr);
+        }
+        let attr = attr.to_owned();
+        self.call(move |t| t.mv_values(id, &attr))
+    }
+
+    fn mv_values_present(
+        &mut self,
+        id: MvId,
+        attr: &str,
+        values: &[Value],
+    ) -> StoreResult<Vec<bool>> {
+        if !self.touched.mv_written(id) {
+            return self.reader.mv_values_present(id, attr, values);
+        }
+        let (attr, values) = (attr.to_owned(), values.to_vec());
+        self.call(move |t| t.mv_values_present(id, &attr, &values))
+    }
+
+    fn mv_values_count(&mut self, id: MvId, attr: &str) -> StoreResult<u64> {
+        if !self.touched.mv_written(id) {
+            return self.reader.mv_values_count(id, attr);
+        }
+        let attr = attr.to_owned();
+        self.call(move |t| t.mv_values_count(id, &attr))
+    }
+
     fn cs_counts(&mut self, ma: &str) -> StoreResult<CsCounts> {
         if !self.wrote {
             return self.reader.cs_counts(ma);
@@ -217,6 +357,10 @@ impl StoreRead for BulkTxn<'_, '_> {
     }
 
     fn mv_find(&mut self, object_type: &str, attr: &str, value: &Value) -> StoreResult<Vec<MvId>> {
+        if self.defs.rows.mv_attr(object_type, attr).is_some() {
+            let found = self.mv_find_rows(object_type, attr, std::slice::from_ref(value))?;
+            return Ok(found.into_iter().map(|(_, id)| id).collect());
+        }
         if self
             .mv_maybe(object_type, attr, std::slice::from_ref(value))?
             .is_some_and(|m| m.is_empty())
@@ -239,6 +383,9 @@ impl StoreRead for BulkTxn<'_, '_> {
         attr: &str,
         values: &[Value],
     ) -> StoreResult<Vec<(usize, MvId)>> {
+        if self.defs.rows.mv_attr(object_type, attr).is_some() {
+            return self.mv_find_rows(object_type, attr, values);
+        }
         // Only the values the fresh knowledge may hold are looked up.
         match self.mv_maybe(object_type, attr, values)? {
             Some(maybe) if maybe.is_empty() => return Ok(Vec::new()),
@@ -380,7 +527,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
         obj.id = id;
         self.note_cs_written(&obj, key);
         let ma = self.name(&obj.ma)?;
-        let row = OwnedRow::of(&mut obj, ma, key, &self.dict);
+        let row = OwnedRow::of(&mut obj, ma, key, &self.dict, &self.defs.rows, false);
         drop(obj);
         self.push(Write::CsInsert(row))?;
         Ok(id)
@@ -396,9 +543,23 @@ impl StoreTxn for BulkTxn<'_, '_> {
         let key = cs_key(&obj.ma, &obj.anchor);
         self.note_cs_written(&obj, key);
         let ma = self.name(&obj.ma)?;
-        let row = OwnedRow::of(&mut obj, ma, key, &self.dict);
+        let row = OwnedRow::of(&mut obj, ma, key, &self.dict, &self.defs.rows, true);
         drop(obj);
         self.push(Write::CsUpdate(row, known))
+    }
+
+    fn cs_values_change(&mut self, id: CsId, attr: &str, delta: &ValueDelta) -> StoreResult<()> {
+        self.db_known.remove(&id);
+        self.touched.note_cs(id);
+        let (attr, delta) = (attr.to_owned(), delta.clone());
+        self.push_job(Box::new(move |t| t.cs_values_change(id, &attr, &delta)))
+    }
+
+    fn mv_values_change(&mut self, id: MvId, attr: &str, delta: &ValueDelta) -> StoreResult<()> {
+        self.touched.note_mv(id);
+        self.mv_rows_written = true;
+        let (attr, delta) = (attr.to_owned(), delta.clone());
+        self.push_job(Box::new(move |t| t.mv_values_change(id, &attr, &delta)))
     }
 
     fn cs_delete(&mut self, id: CsId) -> StoreResult<()> {
@@ -423,8 +584,12 @@ impl StoreTxn for BulkTxn<'_, '_> {
         } else {
             Vec::new()
         };
+        let attrs = self.defs.rows.mv_attrs(&obj.object_type);
         let mut data = Vec::with_capacity(256);
-        bin::encode_mv(&mut data, &self.dict, &obj);
+        bin::encode_mv_rows(&mut data, &self.dict, &obj, attrs);
+        let values = obj.attributes.iter().map(|(k, v)| (k, &v.value));
+        let rows = crate::sqlite::rows::plan(attrs, values, true, false).map(Box::new);
+        self.mv_rows_written |= rows.is_some();
         let object_type = self.name(&obj.object_type)?;
         drop(obj);
         self.push(Write::MvInsert {
@@ -432,6 +597,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
             object_type,
             data,
             keys,
+            rows,
         })?;
         Ok(id)
     }
@@ -442,6 +608,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
 
     fn mv_update_owned(&mut self, obj: MvObject) -> StoreResult<()> {
         self.note_mv_written(&obj)?;
+        self.mv_rows_written |= !self.defs.rows.mv_attrs(&obj.object_type).is_empty();
         self.push_job(Box::new(move |t| t.mv_update(&obj)))
     }
 

@@ -11,6 +11,7 @@ use crate::sqlite::codec::CsColumns;
 use crate::sqlite::error;
 use crate::sqlite::hot::Hot;
 use crate::sqlite::names::Names as Dict;
+use crate::sqlite::rows::{self, RowDecl, RowPlan, Side};
 use crate::sqlite::write::{CsRow, Known, SqliteTxn, Writer, WriterRef};
 use autosync_model::{CsId, CsObject, MvId};
 use std::path::Path;
@@ -38,6 +39,8 @@ pub(super) enum Write {
         object_type: u32,
         data: Vec<u8>,
         keys: Vec<(i64, String)>,
+        /// Its value rows (see `rows`), if any.
+        rows: Option<Box<RowPlan>>,
     },
     Job(Job),
 }
@@ -133,18 +136,27 @@ fn run_hot(
             }
             Write::CsInsert(row) => names
                 .get(row.ma, path)
-                .and_then(|ma| p.cs_insert_row(&mut hot, path, &row.row(ma))),
+                .and_then(|ma| p.cs_insert_row(&mut hot, path, &row.row(ma)))
+                .and_then(|()| row.write_rows(p.conn, path)),
             Write::CsUpdate(row, known) => names
                 .get(row.ma, path)
-                .and_then(|ma| p.cs_update_row(&mut hot, path, &row.row(ma), known)),
+                .and_then(|ma| p.cs_update_row(&mut hot, path, &row.row(ma), known))
+                .and_then(|()| row.write_rows(p.conn, path)),
             Write::MvInsert {
                 id,
                 object_type,
                 data,
                 keys,
-            } => names.get(object_type, path).and_then(|object_type| {
-                p.mv_insert_row(&mut hot, path, id, object_type, &data, &keys)
-            }),
+                rows: plan,
+            } => names
+                .get(object_type, path)
+                .and_then(|object_type| {
+                    p.mv_insert_row(&mut hot, path, id, object_type, &data, &keys)
+                })
+                .and_then(|()| match &plan {
+                    Some(plan) => rows::apply(p.conn, path, Side::Mv, id, plan),
+                    None => Ok(()),
+                }),
         };
         if res.is_err() {
             return (None, res);
@@ -166,12 +178,25 @@ pub(super) struct OwnedRow {
     key: u64,
     cols: CsColumns,
     data: Vec<u8>,
+    /// Its value rows (see `rows`), if any.
+    rows: Option<Box<RowPlan>>,
 }
 
 impl OwnedRow {
-    pub(super) fn of(obj: &mut CsObject, ma: u32, key: u64, dict: &Dict) -> Self {
+    /// The row of `obj` (inserted, or an `update`), encoded with the
+    /// value rows `decl` declares.
+    pub(super) fn of(
+        obj: &mut CsObject,
+        ma: u32,
+        key: u64,
+        dict: &Dict,
+        decl: &RowDecl,
+        update: bool,
+    ) -> Self {
+        let attrs = decl.cs_attrs(&obj.ma);
         let mut data = Vec::with_capacity(512);
-        bin::encode_cs(&mut data, dict, obj);
+        bin::encode_cs_rows(&mut data, dict, obj, attrs);
+        let clear = update && decl.cs_may_hold(&obj.ma);
         OwnedRow {
             id: obj.id,
             cols: CsColumns::of(obj),
@@ -180,6 +205,15 @@ impl OwnedRow {
             anchor: std::mem::take(&mut obj.anchor),
             dn: std::mem::take(&mut obj.dn),
             data,
+            rows: rows::plan(attrs, obj.hologram.iter(), false, clear).map(Box::new),
+        }
+    }
+
+    /// Write its value rows, if it has any.
+    fn write_rows(&self, conn: &rusqlite::Connection, path: &Path) -> StoreResult<()> {
+        match &self.rows {
+            Some(plan) => rows::apply(conn, path, Side::Cs, self.id, plan),
+            None => Ok(()),
         }
     }
 

@@ -10,12 +10,12 @@ use autosync_model::{CsId, CsObject, ExportKind, MvId};
 use rusqlite::params;
 
 impl Ctx<'_> {
-    pub(crate) fn cs_get(&self, id: CsId) -> StoreResult<Option<CsObject>> {
+    pub(crate) fn cs_get(&self, id: CsId, light: bool) -> StoreResult<Option<CsObject>> {
         self.one(
             "SELECT id, data FROM cs WHERE id = ?1",
             [id],
             &|| format!("read connector-space object {id} from store"),
-            |r, p| self.cs_row(r, p),
+            |r, p| self.cs_row(r, p, light),
         )
     }
 
@@ -24,11 +24,16 @@ impl Ctx<'_> {
             "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND anchor = ?2",
             [ma, anchor],
             &|| format!("read connector-space object {ma}/{anchor} from store"),
-            |r, p| self.cs_row(r, p),
+            |r, p| self.cs_row(r, p, false),
         )
     }
 
-    pub(crate) fn cs_by_anchors(&self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>> {
+    pub(crate) fn cs_by_anchors(
+        &self,
+        ma: &str,
+        anchors: &[&str],
+        light: bool,
+    ) -> StoreResult<Vec<CsObject>> {
         let raw = self.chunked_rows(
             Some(ma),
             anchors,
@@ -40,7 +45,7 @@ impl Ctx<'_> {
                 )
             },
         )?;
-        self.cs_objects(&raw)
+        self.cs_objects(&raw, light)
     }
 
     pub(crate) fn cs_anchors_by_mvs(
@@ -116,6 +121,7 @@ impl Ctx<'_> {
         filter: CsFilter,
         after: CsId,
         limit: usize,
+        light: bool,
     ) -> StoreResult<Vec<CsObject>> {
         let sql = match filter {
             CsFilter::All => {
@@ -148,7 +154,7 @@ impl Ctx<'_> {
         while let Some(row) = rows.next().map_err(err)? {
             raw.push(row, self.path)?;
         }
-        self.cs_objects(&raw)
+        self.cs_objects(&raw, light)
     }
 
     pub(crate) fn cs_page_ids(
@@ -196,20 +202,20 @@ impl Ctx<'_> {
             "SELECT id, data FROM cs WHERE mv_id = ?1 ORDER BY id",
             [mv_id],
             &|| format!("read the connectors of metaverse object {mv_id} from store"),
-            |r, p| self.cs_row(r, p),
+            |r, p| self.cs_row(r, p, false),
             &mut out,
         )?;
         Ok(out)
     }
 
-    pub(crate) fn cs_by_mvs(&self, mv_ids: &[MvId]) -> StoreResult<Vec<CsObject>> {
+    pub(crate) fn cs_by_mvs(&self, mv_ids: &[MvId], light: bool) -> StoreResult<Vec<CsObject>> {
         let raw = self.chunked_rows(None, mv_ids, (&BY_MVS_BIG, &BY_MVS_SMALL), &|| {
             format!(
                 "read the connectors of {} metaverse objects from store",
                 mv_ids.len()
             )
         })?;
-        let mut out = self.cs_objects(&raw)?;
+        let mut out = self.cs_objects(&raw, light)?;
         out.sort_unstable_by_key(|o| o.id);
         Ok(out)
     }

@@ -6,31 +6,40 @@ use crate::sqlite::bin;
 use crate::sqlite::codec::decode_rows;
 use crate::sqlite::error;
 use crate::sqlite::mvindex;
+use crate::sqlite::rows;
 use autosync_model::{MvId, MvObject, Value};
 use rusqlite::params;
 use rusqlite::types::Value as SqlValue;
 
 impl Ctx<'_> {
-    pub(crate) fn mv_get(&self, id: MvId) -> StoreResult<Option<MvObject>> {
+    pub(crate) fn mv_get(&self, id: MvId, light: bool) -> StoreResult<Option<MvObject>> {
         self.one(
             "SELECT id, data FROM mv WHERE id = ?1",
             [id],
             &|| format!("read metaverse object {id} from store"),
-            |r, p| self.mv_row(r, p),
+            |r, p| self.mv_row_as(r, p, light),
         )
     }
 
-    pub(crate) fn mv_get_many(&self, ids: &[MvId]) -> StoreResult<Vec<MvObject>> {
+    pub(crate) fn mv_get_many(&self, ids: &[MvId], light: bool) -> StoreResult<Vec<MvObject>> {
         let raw = self.chunked_rows(None, ids, (&MV_MANY_BIG, &MV_MANY_SMALL), &|| {
             format!("read {} metaverse objects from store", ids.len())
         })?;
-        decode_rows(
+        let decoded = decode_rows(
             &raw,
             self.path,
             "metaverse object",
-            bin::decode_mv,
+            bin::decode_mv_marked,
             self.names(),
-        )
+        )?;
+        let mut out = Vec::with_capacity(decoded.len());
+        for (mut o, marks) in decoded {
+            if !light && !marks.is_empty() {
+                rows::fill_mv(self.conn, self.path, &mut o, &marks)?;
+            }
+            out.push(o);
+        }
+        Ok(out)
     }
 
     pub(crate) fn mv_find(
@@ -39,6 +48,16 @@ impl Ctx<'_> {
         attr: &str,
         value: &Value,
     ) -> StoreResult<Vec<MvId>> {
+        if let Some(a) = self.defs.rows.mv_attr(object_type, attr) {
+            let found = rows::find(
+                self.conn,
+                self.path,
+                object_type,
+                a,
+                std::slice::from_ref(value),
+            )?;
+            return Ok(found.into_iter().map(|(_, id)| id).collect());
+        }
         let Some(k) = self.defs.key(object_type, attr) else {
             return Err(error::other(
                 StoreErrorKind::Invalid,
@@ -89,6 +108,9 @@ impl Ctx<'_> {
         attr: &str,
         values: &[Value],
     ) -> StoreResult<Vec<(usize, MvId)>> {
+        if let Some(a) = self.defs.rows.mv_attr(object_type, attr) {
+            return rows::find(self.conn, self.path, object_type, a, values);
+        }
         let Some(k) = self.defs.key(object_type, attr) else {
             return Err(error::other(
                 StoreErrorKind::Invalid,
@@ -274,7 +296,10 @@ impl Ctx<'_> {
     /// The join index that serves `query`'s attribute (of its type).
     fn index_of(&self, query: &MvQuery) -> Option<i64> {
         match (&query.object_type, &query.attribute) {
-            (Some(t), Some((a, _))) => self.defs.attribute_key(t, a),
+            // An attribute kept as rows has no keys in the join index.
+            (Some(t), Some((a, _))) if self.defs.rows.mv_attr(t, a).is_none() => {
+                self.defs.attribute_key(t, a)
+            }
             _ => None,
         }
     }

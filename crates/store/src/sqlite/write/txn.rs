@@ -9,9 +9,11 @@ use crate::sqlite::error;
 use crate::sqlite::hot::Hot;
 use crate::sqlite::mvindex;
 use crate::sqlite::read::{Ctx, impl_store_read};
-use autosync_model::{CsId, CsObject, MvId, MvObject, RunObjectError, RunRecord};
+use crate::sqlite::rows::{self, Side};
+use autosync_model::{CsId, CsObject, MvId, MvObject, RunObjectError, RunRecord, ValueDelta};
 use rusqlite::params;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A write transaction; holds the writer until committed or dropped.
 pub(crate) struct SqliteTxn<'s> {
@@ -66,11 +68,28 @@ impl SqliteTxn<'_> {
     /// Insert a connector-space object whose id (`obj.id`) is already
     /// taken from the id counter.
     pub(crate) fn cs_insert_at(&mut self, obj: &CsObject) -> StoreResult<()> {
+        self.cs_write(obj, false)
+    }
+
+    /// Insert or update (`update`) a connector-space object, with its
+    /// value rows.
+    fn cs_write(&mut self, obj: &CsObject, update: bool) -> StoreResult<()> {
+        let decl = Arc::clone(&self.w.defs.rows);
+        let attrs = decl.cs_attrs(&obj.ma);
         let mut buf = std::mem::take(&mut self.w.buf);
-        bin::encode_cs(&mut buf, &self.w.dict, obj);
-        let res = self.cs_insert_row(&CsRow::new(obj, &buf));
+        bin::encode_cs_rows(&mut buf, &self.w.dict, obj, attrs);
+        let res = if update {
+            self.cs_update_row(&CsRow::new(obj, &buf))
+        } else {
+            self.cs_insert_row(&CsRow::new(obj, &buf))
+        };
         self.w.buf = buf;
-        res
+        res?;
+        let clear = update && decl.cs_may_hold(&obj.ma);
+        match rows::plan(attrs, obj.hologram.iter(), false, clear) {
+            Some(p) => rows::apply(&self.w.conn, self.path, Side::Cs, obj.id, &p),
+            None => Ok(()),
+        }
     }
 
     /// Insert a connector-space object already encoded.
@@ -93,7 +112,9 @@ impl SqliteTxn<'_> {
         let path = self.path;
         let w = &mut *self.w;
         let id = obj.id;
-        bin::encode_mv(&mut w.buf, &w.dict, obj);
+        let decl = Arc::clone(&w.defs.rows);
+        let attrs = decl.mv_attrs(&obj.object_type);
+        bin::encode_mv_rows(&mut w.buf, &w.dict, obj, attrs);
         w.conn
             .prepare_cached("INSERT INTO mv (id, type, data) VALUES (?1, ?2, ?3)")
             .and_then(|mut s| s.execute(params![id, obj.object_type, Blob(&w.buf)]))
@@ -104,6 +125,10 @@ impl SqliteTxn<'_> {
                     e,
                 )
             })?;
+        let values = obj.attributes.iter().map(|(k, v)| (k, &v.value));
+        if let Some(p) = rows::plan(attrs, values, true, false) {
+            rows::apply(&w.conn, path, Side::Mv, id, &p)?;
+        }
         if w.defs.has_type(&obj.object_type) {
             w.defs.keys_of(obj, path, &mut w.keys)?;
             w.fresh_wrote_mv();
@@ -123,6 +148,48 @@ impl SqliteTxn<'_> {
 }
 
 impl SqliteTxn<'_> {
+    /// Make the value rows declaration `rows` (`Store::set_value_rows`),
+    /// inside this transaction: the join-index keys of attributes that
+    /// became, or stopped being, row attributes are dropped or built, and
+    /// the values of metaverse attributes declared now are moved into rows
+    /// (so that `mv_find` finds every object by them). The caller commits,
+    /// or puts the old definitions back.
+    pub(crate) fn declare_rows(
+        &mut self,
+        names: &crate::sqlite::names::NameCache,
+        wanted: &crate::api::ValueRows,
+    ) -> StoreResult<()> {
+        let path = self.path;
+        let new = Arc::new(rows::declare(&self.w.conn, path, wanted)?);
+        let before = self.w.defs.clone();
+        let added = new.mv_added(&before.rows);
+        let changed = before.row_changes(&new);
+        self.w.defs = before.with_rows(Arc::clone(&new));
+        for (ty, k, _) in changed {
+            mvindex::rebuild_one(&self.w.conn, path, names, &self.w.defs, &ty, k)?;
+        }
+        for (ty, attrs) in added {
+            let ids: Vec<MvId> = self
+                .w
+                .conn
+                .prepare("SELECT id FROM mv WHERE type = ?1 ORDER BY id")
+                .and_then(|mut s| s.query_map([&ty], |r| r.get(0))?.collect())
+                .map_err(|e| error::sql(path, "read the metaverse objects of a type", e))?;
+            let mut moved = 0u64;
+            for id in ids {
+                let Some(obj) = self.ctx().mv_get(id, false)? else {
+                    continue;
+                };
+                if attrs.iter().any(|a| obj.attributes.contains_key(a)) {
+                    self.mv_update(&obj)?;
+                    moved += 1;
+                }
+            }
+            tracing::info!(store = %path.display(), mv_type = %ty, objects = moved, "values moved into value rows");
+        }
+        Ok(())
+    }
+
     fn exec(
         &self,
         sql: &str,
@@ -149,11 +216,15 @@ impl StoreTxn for SqliteTxn<'_> {
         res
     }
     fn cs_update(&mut self, obj: &CsObject) -> StoreResult<()> {
-        let mut buf = std::mem::take(&mut self.w.buf);
-        bin::encode_cs(&mut buf, &self.w.dict, obj);
-        let res = self.cs_update_row(&CsRow::new(obj, &buf));
-        self.w.buf = buf;
-        res
+        self.cs_write(obj, true)
+    }
+
+    fn cs_values_change(&mut self, id: CsId, attr: &str, delta: &ValueDelta) -> StoreResult<()> {
+        rows::change(&self.w.conn, self.path, Side::Cs, id, attr, delta)
+    }
+
+    fn mv_values_change(&mut self, id: MvId, attr: &str, delta: &ValueDelta) -> StoreResult<()> {
+        rows::change(&self.w.conn, self.path, Side::Mv, id, attr, delta)
     }
 
     fn ref_waits_set(&mut self, cs_id: CsId, waits: &[crate::api::RefWait]) -> StoreResult<()> {
@@ -218,6 +289,9 @@ impl StoreTxn for SqliteTxn<'_> {
 
     fn cs_delete(&mut self, id: CsId) -> StoreResult<()> {
         self.w.known.remove(&id);
+        if self.w.defs.rows.any_cs() {
+            rows::delete_all(&self.w.conn, self.path, Side::Cs, id)?;
+        }
         if !self.w.dn_mas.is_empty() {
             let op = || format!("drop the DN of connector-space object {id} from the index");
             self.exec("DELETE FROM cs_dn WHERE cs_id = ?1", [id], &op)?;
@@ -261,18 +335,25 @@ impl StoreTxn for SqliteTxn<'_> {
         // no index from an object to its keys).
         let old_indexed =
             mvindex::stored_keys(&w.conn, path, &w.defs, &w.names, id, &mut w.old_keys)?;
-        let Some(old_indexed) = old_indexed else {
+        let Some((old_indexed, old_rows)) = old_indexed else {
             return Err(error::other(
                 StoreErrorKind::Invalid,
                 path,
                 format!("cannot update metaverse object {id}: it does not exist"),
             ));
         };
-        bin::encode_mv(&mut w.buf, &w.dict, obj);
+        let decl = Arc::clone(&w.defs.rows);
+        let attrs = decl.mv_attrs(&obj.object_type);
+        bin::encode_mv_rows(&mut w.buf, &w.dict, obj, attrs);
         w.conn
             .prepare_cached("UPDATE mv SET type = ?3, data = ?2 WHERE id = ?1")
             .and_then(|mut s| s.execute(params![id, Blob(&w.buf), obj.object_type]))
             .map_err(err)?;
+        let clear = old_rows || decl.mv_may_hold(&obj.object_type);
+        let values = obj.attributes.iter().map(|(k, v)| (k, &v.value));
+        if let Some(p) = rows::plan(attrs, values, true, clear) {
+            rows::apply(&w.conn, path, Side::Mv, id, &p)?;
+        }
         let new_indexed = w.defs.has_type(&obj.object_type);
         if !old_indexed && !new_indexed {
             return Ok(());
@@ -288,6 +369,9 @@ impl StoreTxn for SqliteTxn<'_> {
         let found = mvindex::stored_keys(&w.conn, path, &w.defs, &w.names, id, &mut w.old_keys)?;
         if found.is_none() {
             return Ok(());
+        }
+        if w.defs.rows.any_mv() {
+            rows::delete_all(&w.conn, path, Side::Mv, id)?;
         }
         w.conn
             .prepare_cached("DELETE FROM mv WHERE id = ?1")
