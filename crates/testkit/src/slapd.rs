@@ -382,7 +382,7 @@ impl SlapdBuilder {
              TLSCACertificateFile {d}/ca.pem\n\
              TLSCertificateFile {d}/server.pem\n\
              TLSCertificateKeyFile {d}/server.key\n\
-             authz-regexp \"gidNumber=[0-9]+\\+uidNumber=[0-9]+,cn=peercred,cn=external,cn=auth\" \"{admin}\"\n\
+             authz-regexp \"gidNumber=[0-9]+[+]uidNumber=[0-9]+,cn=peercred,cn=external,cn=auth\" \"{admin}\"\n\
              \n\
              database config\n\
              rootdn \"cn=config\"\n\

@@ -29,6 +29,10 @@ fn an_owned_slapd_should_serve_ldap_starttls_ldaps_and_ldapi_and_be_gone_when_dr
     assert!(ldaps.status.success(), "{ldaps:?}");
     let external = whoami(&["-H", s.ldapi_url(), "-Y", "EXTERNAL", "-Q"], &[]);
     assert!(external.status.success(), "{external:?}");
+    assert!(
+        String::from_utf8_lossy(&external.stdout).contains(s.admin_dn()),
+        "SASL EXTERNAL over ldapi is the administrator: {external:?}"
+    );
     // Another CA is refused.
     let dir = tempfile_dir();
     let other = dir.join("other.pem");
