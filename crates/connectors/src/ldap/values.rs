@@ -56,6 +56,15 @@ pub fn to_ldap(name: &str, kind: Kind, value: &Value) -> Result<Vec<Vec<u8>>, Fa
                 (Kind::Boolean, false) => b"FALSE".to_vec(),
                 (_, b) => b.to_string().into_bytes(),
             },
+            Value::Binary(b) if kind == Kind::Text && std::str::from_utf8(b).is_ok() => {
+                // It would read back as text, not as these bytes.
+                return Err((
+                    "value-not-representable",
+                    format!(
+                        "`{name}`: binary data that is also text reads back as text; list `{name}` in binary_attributes"
+                    ),
+                ));
+            }
             Value::Binary(b) => b.clone(),
             Value::Reference(_) | Value::Multi(_) => {
                 return Err((
