@@ -13,8 +13,11 @@
 //!   holds a shared `flock` on a `users` file next to it; the watchdog
 //!   (in a session of its own, so that a test runner killing one test's
 //!   process group leaves it alone) waits until no process holds it for
-//!   two seconds, then stops `slapd` and removes the folder. A process
-//!   that comes meanwhile waits for that and starts a new server.
+//!   two seconds, then stops `slapd` and removes the server's folder. A
+//!   process that comes meanwhile waits for that and starts a new server.
+//!   The small folder of the lock and users files stays (one per test
+//!   binary and configuration): removing it could let two processes lock
+//!   two different files.
 //!
 //! The server is ready when its ports accept connections and the suffix
 //! entry is added: waited for by connecting, never by a fixed sleep.
@@ -190,14 +193,13 @@ impl SlapdBuilder {
         Ok(slapd)
     }
 
-    /// This configuration and this test binary, hashed.
+    /// This configuration and this test binary (its path: a rebuilt
+    /// binary shares the folder of the lock, never a server of another
+    /// configuration), hashed.
     fn key(&self) -> u64 {
         let mut h = DefaultHasher::new();
         if let Ok(exe) = std::env::current_exe() {
             exe.hash(&mut h);
-            if let Ok(m) = fs::metadata(&exe).and_then(|m| m.modified()) {
-                m.hash(&mut h);
-            }
         }
         (
             &self.suffix,
