@@ -714,3 +714,30 @@ fn settings_should_be_checked_with_a_message_at_each_key() {
     sasl["password"] = json!("p");
     assert!(errors(sasl).iter().any(|(k, _)| k == "sasl"));
 }
+
+#[test]
+fn an_entry_that_cannot_be_read_should_be_a_record_error_and_the_import_go_on() {
+    let s = slapd();
+    let base = s.new_ou("records").unwrap();
+    s.ldapadd(&add_accounts(&base, 2)).unwrap();
+    s.ldapadd(&format!(
+        "dn: ou=sub,{base}\nobjectClass: organizationalUnit\nou: sub\n"
+    ))
+    .unwrap();
+    // One type, no classes: every entry is an account, and the units
+    // have no uid.
+    let mut conn = build(
+        vec![uid_type("account")],
+        admin_settings(s, &base, json!({})),
+    );
+    let items = import(conn.as_mut());
+    let (ok, errors): (Vec<_>, Vec<_>) = items.into_iter().partition(Result::is_ok);
+    assert_eq!(ok.len(), 2);
+    let errors: Vec<_> = errors.into_iter().map(Result::unwrap_err).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    for e in &errors {
+        assert_eq!(e.error_type, "missing-anchor");
+        assert_eq!(e.anchor, None);
+        assert!(e.location.starts_with("ou="), "{e:?}");
+    }
+}
