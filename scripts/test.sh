@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of autosync on this machine, installing or starting what the
 # tests need first: cargo-nextest, the PostgreSQL and MariaDB servers on
-# loopback, and Python's aiosmtpd (the SMTP sink of the email tests). Safe to run again. This is the one test command: the README
-# names it and .ci/run calls it.
+# loopback, Python's aiosmtpd (the SMTP sink of the email tests) and
+# OpenLDAP's slapd and ldap-utils (the LDAP tests start their own slapd).
+# Safe to run again. This is the one test command: the README names it and
+# .ci/run calls it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,6 +22,10 @@ command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
 # The notification tests send email to a real SMTP sink (aiosmtpd).
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need_apt+=(python3-aiosmtpd)
+# The LDAP tests start their own slapd (crates/testkit) and use ldap-utils;
+# the package's own server is not needed (the kit runs slapd itself).
+[ -x /usr/sbin/slapd ] || need_apt+=(slapd)
+command -v ldapmodify >/dev/null 2>&1 || need_apt+=(ldap-utils)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   say "installing ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -1,5 +1,6 @@
 //! The connectors that ship with autosync, one folder each: CSV files
-//! ([`csv`]), JSON Lines files ([`jsonl`]) and SQLite tables ([`sqlite`]).
+//! ([`csv`]), JSON Lines files ([`jsonl`]), SQLite tables ([`sqlite`]) and
+//! LDAP directories ([`ldap`]).
 //! Each has a [`ConnectorFactory`](autosync_connector::ConnectorFactory)
 //! whose settings are the MA's `connector` table, validated in full (one
 //! error per problem) before anything is built; [`register_all`] adds them
@@ -9,17 +10,20 @@ mod change;
 pub mod csv;
 pub mod file;
 pub mod jsonl;
+pub mod ldap;
 pub mod settings;
 pub mod sqlite;
 mod watch;
 
 use autosync_connector::Registry;
 
-/// Register every connector type of this crate (`csv`, `jsonl`, `sqlite`).
+/// Register every connector type of this crate (`csv`, `jsonl`, `sqlite`,
+/// `ldap`).
 pub fn register_all(registry: &mut Registry) {
     registry.register(Box::new(csv::CsvFactory));
     registry.register(Box::new(jsonl::JsonlFactory));
     registry.register(Box::new(sqlite::SqliteFactory));
+    registry.register(Box::new(ldap::LdapFactory));
 }
 
 #[cfg(test)]
@@ -49,6 +53,7 @@ mod tests {
             ("csv", serde_fields::<csv::CsvConfig>()),
             ("jsonl", serde_fields::<jsonl::JsonlConfig>()),
             ("sqlite", serde_fields::<sqlite::SqliteConfig>()),
+            ("ldap", serde_fields::<ldap::LdapConfig>()),
         ];
         for (kind, fields) in cases {
             let fields = fields.unwrap();

@@ -1,5 +1,6 @@
-//! Integration tests of the shipped connectors against real files and real
-//! SQLite databases in temporary folders: the shared compliance suite, then
+//! Integration tests of the shipped connectors against real files, real
+//! SQLite databases in temporary folders and a real OpenLDAP server (the
+//! testkit's slapd, one for the binary): the shared compliance suite, then
 //! each connector's own behaviour (per-record errors, atomic export,
 //! watermarks, delta, constraints, injection), what each offers to
 //! notice changes (`change`), and that an export changing nothing leaves
@@ -13,6 +14,8 @@ mod csv_quotes;
 mod fuzz;
 mod fuzz_files;
 mod jsonl;
+mod ldap;
+mod ldap_support;
 mod schema;
 mod sqlite;
 mod untouched;

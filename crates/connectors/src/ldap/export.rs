@@ -1,0 +1,609 @@
+//! Export: one LDAP operation (or two, for an update with a rename) per
+//! change, durable as soon as the server answers. What the server refuses
+//! for one entry (schema or object class violation, constraint, no such
+//! entry, insufficient access, ...) fails that change alone with its
+//! result code as the error type; an operation that gets no answer stops
+//! the step.
+//!
+//! * **Add**: the entry at the change's DN (which must be under a base
+//!   DN) with the object type's object classes, the change's attributes
+//!   (not the DN attribute, nor an anchor the server assigns), the anchor
+//!   attribute when the export writes it, and the RDN's values. An anchor
+//!   the server assigns (entryUUID, ...) is read back with the post-read
+//!   control (or a read of the entry) and given to the engine. An add
+//!   whose DN exists is a replay: the entry there is updated in place
+//!   (its attributes replaced) when it is the same object, or the add
+//!   fails with `already-exists` when its anchor says it is another one.
+//! * **Update**: the entry is found by its anchor (a search with the
+//!   anchor escaped into the filter; the DN is the anchor itself for
+//!   `anchor_attribute = "dn"`); whole attributes are replaced
+//!   (`changes`; `None` removes one) and multi-valued ones changed value
+//!   by value (`values`: a member added to a group is one value sent). A
+//!   replayed value change (a value already there, or already gone) is
+//!   applied value by value, ignoring what is already done.
+//! * **Rename and move**: a modify DN with the new RDN (the old RDN value
+//!   deleted) and, when the parent changes, the new superior.
+//! * **Delete**: the entry found by its anchor is deleted; one already
+//!   gone is a success.
+
+use super::ber;
+use super::config::{Anchor, LdapSettings, TypeMap};
+use super::dn::Dn;
+use super::import::{anchor_of, kind, scope};
+use super::session::{POST_READ, Session, describe, server_trouble};
+use super::values;
+use crate::change::Failure;
+use autosync_connector::{
+    ConnectorError, ConnectorErrorKind, ExportChange, ExportOutcome, ExportSession,
+};
+use autosync_model::{ExportKind, Value};
+use ldap3::controls::PostRead;
+use ldap3::result::LdapError;
+use ldap3::{LdapResult, Mod, Scope};
+use std::collections::HashSet;
+
+/// A running LDAP export.
+pub struct LdapExport<'c> {
+    session: &'c mut Session,
+    s: &'c LdapSettings,
+    bases: Vec<Dn>,
+}
+
+/// Why a change was not applied.
+enum Stop {
+    /// This change only.
+    Failed(Failure),
+    /// The step: no answer from the server.
+    Step(ConnectorError),
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Self {
+        Stop::Failed(f)
+    }
+}
+
+type Done<T> = Result<T, Stop>;
+
+/// The error type of a result code the server gave for one entry.
+fn error_type(rc: u32) -> &'static str {
+    match rc {
+        16 => "no-such-attribute",
+        17 | 18 | 21 | 69 => "schema-violation",
+        19 => "constraint-violation",
+        20 => "attribute-or-value-exists",
+        32 => "object-not-found",
+        34 => "invalid-dn",
+        50 => "insufficient-access",
+        53 => "unwilling-to-perform",
+        64 => "naming-violation",
+        65 => "object-class-violation",
+        66 => "not-allowed-on-non-leaf",
+        67 => "not-allowed-on-rdn",
+        68 => "already-exists",
+        _ => "ldap-error",
+    }
+}
+
+impl<'c> LdapExport<'c> {
+    pub fn new(session: &'c mut Session, s: &'c LdapSettings) -> Self {
+        let bases = s
+            .base_dns
+            .iter()
+            .filter_map(|b| Dn::parse(b).ok())
+            .collect();
+        LdapExport { session, s, bases }
+    }
+
+    /// An operation's answer: `Ok` on success, the change's failure on a
+    /// refusal, the step's error when no answer came or the server is
+    /// unwell.
+    fn check(&self, what: &str, dn: &str, r: Result<LdapResult, LdapError>) -> Done<LdapResult> {
+        let r =
+            r.map_err(|e| Stop::Step(self.session.broken(self.s, &format!("{what} `{dn}`"), &e)))?;
+        if r.rc == 0 {
+            return Ok(r);
+        }
+        if server_trouble(r.rc) {
+            return Err(Stop::Step(ConnectorError::new(
+                ConnectorErrorKind::ServerDown,
+                format!("MA `{}`: {what} `{dn}`: {}", self.s.ma, describe(&r)),
+            )));
+        }
+        Err(Stop::Failed((
+            error_type(r.rc),
+            format!("{what} `{dn}`: {}", describe(&r)),
+        )))
+    }
+
+    fn object_type(&self, c: &ExportChange) -> Result<&'c TypeMap, Failure> {
+        self.s
+            .types
+            .iter()
+            .find(|t| t.name == c.object_type)
+            .ok_or_else(|| {
+                (
+                    "unknown-object-type",
+                    format!("object type `{}` is not handled by this MA", c.object_type),
+                )
+            })
+    }
+
+    /// `dn` parsed, and under a base DN.
+    fn in_scope(&self, dn: &str) -> Result<Dn, Failure> {
+        let parsed =
+            Dn::parse(dn).map_err(|e| ("invalid-dn", format!("`{dn}` is not a DN: {e}")))?;
+        if parsed.is_root() || !self.bases.iter().any(|b| parsed.is_within(b)) {
+            return Err((
+                "dn-out-of-scope",
+                format!(
+                    "`{dn}` is under none of the base DNs ({}): the import would never see it",
+                    self.s.base_dns.join("; ")
+                ),
+            ));
+        }
+        Ok(parsed)
+    }
+
+    /// The description and values of `name` = `value`.
+    fn ldap_values(
+        &self,
+        name: &str,
+        value: &Value,
+    ) -> Result<(String, HashSet<Vec<u8>>), Failure> {
+        let k = kind(self.s, self.session, name);
+        let vals = values::to_ldap(name, k, value)?;
+        Ok((values::description(name, k), vals.into_iter().collect()))
+    }
+
+    /// Whether attribute `name` is not written as an attribute: the type's
+    /// DN attribute, or an anchor the server assigns or that is the DN.
+    fn skipped(&self, t: &TypeMap, name: &str) -> bool {
+        t.dn_attr
+            .as_deref()
+            .is_some_and(|d| d.eq_ignore_ascii_case(name))
+            || (!matches!(self.s.anchor, Anchor::Written(_))
+                && self.s.anchor.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The DN of the entry whose anchor is `c.anchor`, if there is one.
+    fn locate(&mut self, c: &ExportChange) -> Done<Option<String>> {
+        if self.s.anchor == Anchor::Dn {
+            return self.exists(&c.anchor).map(|e| e.then(|| c.anchor.clone()));
+        }
+        let name = self.s.anchor.name();
+        let filter =
+            values::anchor_filter(&self.s.anchor, kind(self.s, self.session, name), &c.anchor)?;
+        let mut found: Vec<String> = Vec::new();
+        for base in &self.s.base_dns {
+            let r = self
+                .session
+                .search(base, scope(self.s.scope), &filter, &["1.1"], Vec::new());
+            let r = r.map_err(|e| {
+                Stop::Step(self.session.broken(self.s, &format!("search `{base}`"), &e))
+            })?;
+            if r.1.rc != 0 && r.1.rc != 32 {
+                self.check("search", base, Ok(r.1))?;
+                continue;
+            }
+            for e in r.0 {
+                let raw = ber::entry(e.0).map_err(|why| {
+                    Stop::Step(ConnectorError::new(
+                        ConnectorErrorKind::Connectivity,
+                        format!("MA `{}`: the server sent {why}", self.s.ma),
+                    ))
+                })?;
+                found.push(raw.dn);
+            }
+        }
+        match found.len() {
+            0 | 1 => Ok(found.pop()),
+            n => Err(Stop::Failed((
+                "duplicate-anchor",
+                format!(
+                    "{n} entries have `{name}` = {:?}: {}",
+                    c.anchor,
+                    found.join("; ")
+                ),
+            ))),
+        }
+    }
+
+    /// Whether an entry is at `dn`.
+    fn exists(&mut self, dn: &str) -> Done<bool> {
+        Ok(self.read(dn, &["1.1"])?.is_some())
+    }
+
+    /// The entry at `dn` with attributes `attrs` (`None`: none there).
+    fn read(&mut self, dn: &str, attrs: &[&str]) -> Done<Option<ber::RawEntry>> {
+        let r = self
+            .session
+            .search(dn, Scope::Base, "(objectClass=*)", attrs, Vec::new())
+            .map_err(|e| Stop::Step(self.session.broken(self.s, &format!("read `{dn}`"), &e)))?;
+        if r.1.rc == 32 {
+            return Ok(None);
+        }
+        self.check("read", dn, Ok(r.1))?;
+        match r.0.into_iter().next() {
+            None => Ok(None),
+            Some(e) => ber::entry(e.0).map(Some).map_err(|why| {
+                Stop::Step(ConnectorError::new(
+                    ConnectorErrorKind::Connectivity,
+                    format!("MA `{}`: the server sent {why}", self.s.ma),
+                ))
+            }),
+        }
+    }
+
+    fn add(&mut self, c: &ExportChange) -> Done<Option<String>> {
+        let t = self.object_type(c)?;
+        let dn = self.in_scope(&c.dn)?;
+        let mut attrs: Vec<(String, HashSet<Vec<u8>>)> = Vec::new();
+        let put =
+            |attrs: &mut Vec<(String, HashSet<Vec<u8>>)>, name: String, vals: HashSet<Vec<u8>>| {
+                match attrs
+                    .iter_mut()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+                {
+                    Some((_, existing)) => existing.extend(vals),
+                    None => attrs.push((name, vals)),
+                }
+            };
+        let classes: HashSet<Vec<u8>> = t.classes.iter().map(|c| c.as_bytes().to_vec()).collect();
+        if !classes.is_empty() {
+            put(&mut attrs, "objectClass".to_owned(), classes);
+        }
+        for (name, value) in &c.changes {
+            let Some(value) = value else { continue };
+            if self.skipped(t, name) {
+                continue;
+            }
+            if let Anchor::Written(a) = &self.s.anchor
+                && a.eq_ignore_ascii_case(name)
+                && value.to_text() != c.anchor
+            {
+                return Err(Stop::Failed((
+                    "anchor-mismatch",
+                    format!(
+                        "`{name}` is the anchor ({:?}) and cannot differ from it",
+                        c.anchor
+                    ),
+                )));
+            }
+            let (description, vals) = self.ldap_values(name, value)?;
+            if !vals.is_empty() {
+                put(&mut attrs, description, vals);
+            }
+        }
+        if let Anchor::Written(a) = &self.s.anchor
+            && !attrs.iter().any(|(n, _)| n.eq_ignore_ascii_case(a))
+        {
+            put(&mut attrs, a.clone(), [c.anchor.as_bytes().to_vec()].into());
+        }
+        // The RDN's values belong to the entry.
+        for (a, v) in dn.rdn().map(|r| r.avas.clone()).unwrap_or_default() {
+            let present = attrs
+                .iter()
+                .find(|(n, _)| ber::base_name(n).eq_ignore_ascii_case(&a))
+                .is_some_and(|(_, vs)| {
+                    vs.iter()
+                        .any(|x| String::from_utf8_lossy(x).to_lowercase() == v.to_lowercase())
+                });
+            if !present {
+                put(&mut attrs, a, [v.into_bytes()].into());
+            }
+        }
+        if !attrs
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("objectClass"))
+        {
+            return Err(Stop::Failed((
+                "missing-object-class",
+                format!(
+                    "object type `{}` has no object_classes entry and the change sets no objectClass",
+                    t.name
+                ),
+            )));
+        }
+        let assigned = match &self.s.anchor {
+            Anchor::Assigned(a) => Some(a.clone()),
+            _ => None,
+        };
+        let controls = match &assigned {
+            Some(a) if self.session.supports(POST_READ) => vec![PostRead::new(vec![a.as_str()])],
+            _ => Vec::new(),
+        };
+        let entry: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = attrs
+            .iter()
+            .map(|(n, v)| (n.as_bytes().to_vec(), v.clone()))
+            .collect();
+        let r = self.session.add(&c.dn, entry, controls);
+        let r = match self.check("add", &c.dn, r) {
+            Ok(r) => r,
+            Err(Stop::Failed(("already-exists", _))) => return self.replay_add(c, attrs),
+            Err(e) => return Err(e),
+        };
+        match (&self.s.anchor, assigned) {
+            (Anchor::Dn, _) => Ok((c.anchor != c.dn).then(|| c.dn.clone())),
+            (_, Some(a)) => {
+                let read = r
+                    .ctrls
+                    .iter()
+                    .find(|x| x.1.ctype == POST_READ)
+                    .and_then(|x| x.1.val.as_deref())
+                    .and_then(|v| ber::entry_from_ber(v).ok());
+                let entry = match read {
+                    Some(e) => Some(e),
+                    None => self.read(&c.dn, &[a.as_str()])?,
+                };
+                self.assigned_anchor(c, entry).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The anchor the server gave the entry just added.
+    fn assigned_anchor(&self, c: &ExportChange, entry: Option<ber::RawEntry>) -> Done<String> {
+        entry
+            .and_then(|e| anchor_of(self.s, self.session, &e).ok())
+            .ok_or_else(|| {
+                Stop::Failed((
+                    "anchor-not-readable",
+                    format!(
+                        "`{}` was added but its `{}` cannot be read (the next import finds it)",
+                        c.dn,
+                        self.s.anchor.name()
+                    ),
+                ))
+            })
+    }
+
+    /// An add whose DN exists: update the entry there in place when it is
+    /// the same object.
+    fn replay_add(
+        &mut self,
+        c: &ExportChange,
+        attrs: Vec<(String, HashSet<Vec<u8>>)>,
+    ) -> Done<Option<String>> {
+        let name = self.s.anchor.name().to_owned();
+        let Some(entry) = self.read(&c.dn, &[name.as_str()])? else {
+            return Err(Stop::Failed((
+                "already-exists",
+                format!("`{}` exists and then did not: try again", c.dn),
+            )));
+        };
+        let theirs = anchor_of(self.s, self.session, &entry).ok();
+        if let Anchor::Written(_) = self.s.anchor
+            && theirs.as_deref() != Some(c.anchor.as_str())
+        {
+            return Err(Stop::Failed((
+                "already-exists",
+                format!(
+                    "`{}` already holds another object (`{name}` = {:?}, not {:?})",
+                    c.dn,
+                    theirs.unwrap_or_default(),
+                    c.anchor
+                ),
+            )));
+        }
+        let mods: Vec<Mod<Vec<u8>>> = attrs
+            .into_iter()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case("objectClass"))
+            .map(|(n, v)| Mod::Replace(n.into_bytes(), v))
+            .collect();
+        if !mods.is_empty() {
+            let r = self.session.modify(&c.dn, mods);
+            self.check("update (an add replayed)", &c.dn, r)?;
+        }
+        Ok(match self.s.anchor {
+            Anchor::Assigned(_) => theirs,
+            Anchor::Dn => (c.anchor != c.dn).then(|| c.dn.clone()),
+            Anchor::Written(_) => None,
+        })
+    }
+
+    fn update(&mut self, c: &ExportChange) -> Done<Option<String>> {
+        let t = self.object_type(c)?;
+        let mut replace: Vec<Mod<Vec<u8>>> = Vec::new();
+        for (name, value) in &c.changes {
+            if self.skipped(t, name) {
+                continue;
+            }
+            if let Anchor::Written(a) = &self.s.anchor
+                && a.eq_ignore_ascii_case(name)
+            {
+                if value.as_ref().map(Value::to_text).as_deref() == Some(c.anchor.as_str()) {
+                    continue;
+                }
+                return Err(Stop::Failed((
+                    "anchor-mismatch",
+                    format!("`{name}` is the anchor and cannot change"),
+                )));
+            }
+            let (description, vals) = match value {
+                Some(v) => self.ldap_values(name, v)?,
+                None => (
+                    values::description(name, kind(self.s, self.session, name)),
+                    HashSet::new(),
+                ),
+            };
+            replace.push(Mod::Replace(description.into_bytes(), vals));
+        }
+        let mut by_value: Vec<Mod<Vec<u8>>> = Vec::new();
+        for (name, delta) in &c.values {
+            if self.skipped(t, name) || delta.is_empty() {
+                continue;
+            }
+            let (description, add) = self.ldap_values(name, &Value::Multi(delta.add.clone()))?;
+            let (_, remove) = self.ldap_values(name, &Value::Multi(delta.remove.clone()))?;
+            if !add.is_empty() {
+                by_value.push(Mod::Add(description.clone().into_bytes(), add));
+            }
+            if !remove.is_empty() {
+                by_value.push(Mod::Delete(description.into_bytes(), remove));
+            }
+        }
+        let Some(dn) = self.locate(c)? else {
+            return Err(Stop::Failed((
+                "object-not-found",
+                format!(
+                    "no entry has `{}` = {:?} under {}",
+                    self.s.anchor.name(),
+                    c.anchor,
+                    self.s.base_dns.join("; ")
+                ),
+            )));
+        };
+        if !replace.is_empty() || !by_value.is_empty() {
+            let one: Vec<Mod<Vec<u8>>> = replace
+                .iter()
+                .cloned()
+                .chain(by_value.iter().cloned())
+                .collect();
+            let r = self.session.modify(&dn, one);
+            match self.check("update", &dn, r) {
+                Ok(_) => {}
+                Err(Stop::Failed((
+                    kind @ ("attribute-or-value-exists" | "no-such-attribute"),
+                    _,
+                ))) if !by_value.is_empty() => {
+                    tracing::debug!(dn = %dn, kind, "value changes already (partly) applied: applying them one by one");
+                    self.replay_values(&dn, replace, by_value)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match &c.new_dn {
+            Some(new_dn) => self.rename(&dn, new_dn),
+            None => Ok(None),
+        }
+    }
+
+    /// Value changes sent again (a replay): the whole-attribute changes,
+    /// then each value alone, a value already added or already removed
+    /// being what was asked.
+    fn replay_values(
+        &mut self,
+        dn: &str,
+        replace: Vec<Mod<Vec<u8>>>,
+        by_value: Vec<Mod<Vec<u8>>>,
+    ) -> Done<()> {
+        if !replace.is_empty() {
+            let r = self.session.modify(dn, replace);
+            self.check("update", dn, r)?;
+        }
+        for m in by_value {
+            let (add, name, vals) = match m {
+                Mod::Add(n, v) => (true, n, v),
+                Mod::Delete(n, v) => (false, n, v),
+                _ => continue,
+            };
+            for v in vals {
+                let one = HashSet::from([v]);
+                let op = if add {
+                    Mod::Add(name.clone(), one)
+                } else {
+                    Mod::Delete(name.clone(), one)
+                };
+                let r = self.session.modify(dn, vec![op]);
+                match self.check("update", dn, r) {
+                    Ok(_) => {}
+                    Err(Stop::Failed(("attribute-or-value-exists", _))) if add => {}
+                    Err(Stop::Failed(("no-such-attribute", _))) if !add => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Move the entry at `dn` to `new_dn`; the new anchor when the anchor
+    /// is the DN.
+    fn rename(&mut self, dn: &str, new_dn: &str) -> Done<Option<String>> {
+        let now = Dn::parse(dn).map_err(|e| ("invalid-dn", format!("`{dn}`: {e}")))?;
+        let new = self.in_scope(new_dn)?;
+        let renamed = (self.s.anchor == Anchor::Dn).then(|| new_dn.to_owned());
+        if now.same(&new) {
+            return Ok(renamed);
+        }
+        let Some(rdn) = new.rdn() else {
+            return Err(Stop::Failed((
+                "invalid-dn",
+                format!("`{new_dn}` has no RDN"),
+            )));
+        };
+        let parent = new.parent_text();
+        let superior = (!now.same_parent(&new)).then_some(parent.as_str());
+        let r = self.session.modify_dn(dn, &rdn.raw, superior);
+        self.check("rename", dn, r)?;
+        Ok(renamed)
+    }
+
+    fn delete(&mut self, c: &ExportChange) -> Done<()> {
+        self.object_type(c)?;
+        let Some(dn) = self.locate(c)? else {
+            return Ok(());
+        };
+        let r = self.session.delete(&dn);
+        match self.check("delete", &dn, r) {
+            Ok(_) | Err(Stop::Failed(("object-not-found", _))) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn apply_one(&mut self, c: &ExportChange) -> Done<Option<String>> {
+        match c.kind {
+            ExportKind::Add => self.add(c),
+            ExportKind::DeleteAdd => {
+                self.delete(c)?;
+                self.add(c)
+            }
+            ExportKind::Update | ExportKind::Rename => self.update(c),
+            ExportKind::Delete => self.delete(c).map(|()| None),
+        }
+    }
+}
+
+impl ExportSession for LdapExport<'_> {
+    fn apply(&mut self, batch: &[ExportChange]) -> Result<Vec<ExportOutcome>, ConnectorError> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for c in batch {
+            match self.apply_one(c) {
+                Ok(anchor) => outcomes.push(ExportOutcome::Applied {
+                    anchor: anchor.filter(|a| *a != c.anchor),
+                }),
+                Err(Stop::Failed((kind, detail))) => {
+                    tracing::debug!(anchor = %c.anchor, dn = %c.dn, error_type = kind, %detail, "change refused");
+                    outcomes.push(ExportOutcome::Failed {
+                        error_type: kind.to_owned(),
+                        detail,
+                    });
+                }
+                Err(Stop::Step(e)) => return Err(e),
+            }
+        }
+        Ok(outcomes)
+    }
+
+    fn durable_per_batch(&self) -> bool {
+        true
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn result_codes_should_have_error_types() {
+        assert_eq!(super::error_type(65), "object-class-violation");
+        assert_eq!(super::error_type(68), "already-exists");
+        assert_eq!(super::error_type(999), "ldap-error");
+        assert_eq!(
+            super::super::session::code_name(50),
+            "insufficientAccessRights"
+        );
+    }
+}

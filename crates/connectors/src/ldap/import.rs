@@ -1,0 +1,335 @@
+//! Full import: a paged search (RFC 2696) of each base DN in turn, one
+//! page per batch, so a directory larger than the server's size limit is
+//! read whole and memory stays bounded by the page size. Each entry is
+//! typed from its object classes, anchored by the anchor attribute (or
+//! its DN) and shown by its DN; an entry that cannot be read (no anchor,
+//! no known object class) is a record error that names its anchor when it
+//! has one, and the import goes on.
+//!
+//! A search that the server cuts short (a size or time limit: paging
+//! refused for this account) or whose base DN does not exist stops the
+//! step: an import that read part of the directory would stage the
+//! delete of the rest.
+
+use super::ber::{self, RawEntry};
+use super::config::{Anchor, LdapSettings, Scope as ConfigScope, TypeMap};
+use super::schema::Kind;
+use super::session::{PAGED_RESULTS, Session, describe};
+use super::values;
+use autosync_connector::{
+    ConnectorError, ConnectorErrorKind, ImportChange, ImportItem, ImportRecordError, ImportStream,
+    ImportedObject,
+};
+use autosync_model::{Attributes, Value};
+use ldap3::Scope;
+use ldap3::controls::{PagedResults, RawControl};
+use std::collections::HashSet;
+
+pub fn scope(s: ConfigScope) -> Scope {
+    match s {
+        ConfigScope::Sub => Scope::Subtree,
+        ConfigScope::One => Scope::OneLevel,
+        ConfigScope::Base => Scope::Base,
+    }
+}
+
+/// A running import.
+pub struct LdapImport<'c> {
+    session: &'c mut Session,
+    s: &'c LdapSettings,
+    filter: String,
+    attrs: Vec<String>,
+    /// The base DN being read (index into `base_dns`).
+    base: usize,
+    /// The cookie of the next page of that base (`None`: its first page).
+    cookie: Option<Vec<u8>>,
+    /// Anchors already returned.
+    seen: HashSet<String>,
+}
+
+/// The attributes a search asks for: those configured (or every user
+/// attribute), the object classes and the anchor.
+pub fn requested(s: &LdapSettings) -> Vec<String> {
+    let mut attrs = match &s.attributes {
+        Some(list) => list.clone(),
+        None => vec!["*".to_owned()],
+    };
+    attrs.push("objectClass".to_owned());
+    if s.anchor != Anchor::Dn {
+        attrs.push(s.anchor.name().to_owned());
+    }
+    attrs
+}
+
+impl<'c> LdapImport<'c> {
+    pub fn new(session: &'c mut Session, s: &'c LdapSettings) -> Self {
+        LdapImport {
+            filter: s.search_filter(),
+            attrs: requested(s),
+            session,
+            s,
+            base: 0,
+            cookie: None,
+            seen: HashSet::new(),
+        }
+    }
+
+    /// Read the next page of the current base DN; move to the next base
+    /// when it is the last.
+    fn page(&mut self) -> Result<Vec<ImportItem>, ConnectorError> {
+        let Some(base) = self.s.base_dns.get(self.base) else {
+            return Ok(Vec::new());
+        };
+        let control: RawControl = PagedResults {
+            size: i32::try_from(self.s.page_size).unwrap_or(i32::MAX),
+            cookie: self.cookie.take().unwrap_or_default(),
+        }
+        .into();
+        let attrs: Vec<&str> = self.attrs.iter().map(String::as_str).collect();
+        let (entries, result) = self
+            .session
+            .search(
+                base,
+                scope(self.s.scope),
+                &self.filter,
+                &attrs,
+                vec![control],
+            )
+            .map_err(|e| self.session.broken(self.s, &format!("search `{base}`"), &e))?;
+        let fail = |kind, why: String| {
+            ConnectorError::new(
+                kind,
+                format!("MA `{}`: search of `{base}`: {why}", self.s.ma),
+            )
+        };
+        match result.rc {
+            0 => {}
+            32 => {
+                return Err(fail(
+                    ConnectorErrorKind::Configuration,
+                    format!(
+                        "the base DN does not exist ({}); nothing is imported rather than everything deleted",
+                        describe(&result)
+                    ),
+                ));
+            }
+            3 | 4 | 11 => {
+                return Err(fail(
+                    ConnectorErrorKind::Other,
+                    format!(
+                        "the server stopped it at a limit ({}): it was cut short, so nothing is imported; let this account page past the limit (OpenLDAP: limits ... size.prtotal=unlimited) or lower page_size",
+                        describe(&result)
+                    ),
+                ));
+            }
+            rc if super::session::server_trouble(rc) => {
+                return Err(fail(ConnectorErrorKind::ServerDown, describe(&result)));
+            }
+            _ => return Err(fail(ConnectorErrorKind::Other, describe(&result))),
+        }
+        let next = result
+            .ctrls
+            .iter()
+            .find(|c| c.1.ctype == PAGED_RESULTS)
+            .and_then(|c| c.1.val.as_deref())
+            .map(ber::paged_cookie)
+            .transpose()
+            .map_err(|e| fail(ConnectorErrorKind::Connectivity, e))?
+            .unwrap_or_default();
+        if next.is_empty() {
+            self.base += 1;
+        } else {
+            self.cookie = Some(next);
+        }
+        let mut items = Vec::with_capacity(entries.len());
+        for e in entries {
+            match ber::entry(e.0) {
+                Ok(raw) => items.push(item(self.s, self.session, &mut self.seen, raw)),
+                Err(why) => {
+                    return Err(fail(
+                        ConnectorErrorKind::Connectivity,
+                        format!("the server sent {why}"),
+                    ));
+                }
+            }
+        }
+        Ok(items)
+    }
+}
+
+impl ImportStream for LdapImport<'_> {
+    fn next_batch(&mut self) -> Result<Option<Vec<ImportItem>>, ConnectorError> {
+        while self.base < self.s.base_dns.len() {
+            let items = self.page()?;
+            if !items.is_empty() {
+                return Ok(Some(items));
+            }
+        }
+        Ok(None)
+    }
+
+    fn watermark(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The object type of an entry with object classes `classes`: the type
+/// all of whose classes the entry has (the one with the most when several
+/// do, the first of the MA's list on a tie); the only type when none
+/// names classes.
+pub fn type_of<'s>(types: &'s [TypeMap], classes: &[String]) -> Option<&'s TypeMap> {
+    if let [only] = types
+        && only.classes.is_empty()
+    {
+        return Some(only);
+    }
+    let mut best: Option<&TypeMap> = None;
+    for t in types.iter().filter(|t| !t.classes.is_empty()) {
+        let all = t
+            .classes
+            .iter()
+            .all(|c| classes.iter().any(|e| e.eq_ignore_ascii_case(c)));
+        if all && best.is_none_or(|b| t.classes.len() > b.classes.len()) {
+            best = Some(t);
+        }
+    }
+    best
+}
+
+/// How the import names attribute `name`: as `attributes` or the anchor
+/// spell it, else as the server does.
+fn spelling<'a>(s: &'a LdapSettings, name: &'a str) -> &'a str {
+    if s.anchor.name().eq_ignore_ascii_case(name) {
+        return s.anchor.name();
+    }
+    s.attributes
+        .iter()
+        .flatten()
+        .find(|a| a.eq_ignore_ascii_case(name))
+        .map_or(name, String::as_str)
+}
+
+/// The kind of attribute `name`'s values: `binary_attributes` and the
+/// objectGUID anchor first, then the schema.
+pub fn kind(s: &LdapSettings, session: &Session, name: &str) -> Kind {
+    let base = ber::base_name(name);
+    if s.is_binary(base) || (s.anchor.is_guid() && s.anchor.name().eq_ignore_ascii_case(base)) {
+        match session.schema.kind(base) {
+            Kind::BinaryTransfer => Kind::BinaryTransfer,
+            _ => Kind::Binary,
+        }
+    } else {
+        session.schema.kind(base)
+    }
+}
+
+/// The anchor of entry `e`, as text.
+pub fn anchor_of(s: &LdapSettings, session: &Session, e: &RawEntry) -> Result<String, String> {
+    if s.anchor == Anchor::Dn {
+        return Ok(e.dn.clone());
+    }
+    let name = s.anchor.name();
+    match e.values(name).map(Vec::as_slice) {
+        Some([one]) => Ok(values::anchor_text(&s.anchor, kind(s, session, name), one)),
+        Some([]) | None => Err(format!("the entry has no `{name}`")),
+        Some(_) => Err(format!("the entry has several `{name}` values")),
+    }
+}
+
+/// One entry as an import item.
+fn item(
+    s: &LdapSettings,
+    session: &Session,
+    seen: &mut HashSet<String>,
+    e: RawEntry,
+) -> ImportItem {
+    let err = |anchor: Option<String>, kind: &str, detail: String| {
+        Err(ImportRecordError {
+            anchor,
+            location: e.dn.clone(),
+            error_type: kind.to_owned(),
+            detail: format!("{}: {detail}", e.dn),
+        })
+    };
+    let anchor = match anchor_of(s, session, &e) {
+        Ok(a) => a,
+        Err(why) => return err(None, "missing-anchor", why),
+    };
+    let classes: Vec<String> = e
+        .values("objectClass")
+        .map(|vs| {
+            vs.iter()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(t) = type_of(&s.types, &classes) else {
+        let known: Vec<String> = s
+            .types
+            .iter()
+            .map(|t| format!("{} = {}", t.name, t.classes.join("+")))
+            .collect();
+        return err(
+            Some(anchor),
+            "unknown-object-type",
+            format!(
+                "its object classes ({}) are those of no object type ({})",
+                classes.join(", "),
+                known.join("; ")
+            ),
+        );
+    };
+    let mut attributes = Attributes::new();
+    for (description, vals) in &e.attrs {
+        let name = ber::base_name(description);
+        let listed = match &s.attributes {
+            None => true,
+            Some(list) => {
+                list.iter().any(|a| a.eq_ignore_ascii_case(name))
+                    || s.anchor.name().eq_ignore_ascii_case(name)
+            }
+        };
+        if !listed {
+            continue;
+        }
+        let Some(v) = values::to_value(kind(s, session, name), vals) else {
+            continue;
+        };
+        let key = spelling(s, name).to_owned();
+        match attributes.remove(&key) {
+            // The same attribute under two descriptions (with options).
+            Some(earlier) => {
+                let mut all = match earlier {
+                    Value::Multi(vs) => vs,
+                    one => vec![one],
+                };
+                match v {
+                    Value::Multi(vs) => all.extend(vs),
+                    one => all.push(one),
+                }
+                attributes.insert(key, Value::Multi(all));
+            }
+            None => {
+                attributes.insert(key, v);
+            }
+        }
+    }
+    if let Some(d) = &t.dn_attr {
+        attributes.insert(d.clone(), Value::String(e.dn.clone()));
+    }
+    if !seen.insert(anchor.clone()) {
+        return err(
+            Some(anchor.clone()),
+            "duplicate-anchor",
+            format!("anchor {anchor:?} was already read; the first is kept"),
+        );
+    }
+    Ok(ImportedObject {
+        object_type: t.name.clone(),
+        anchor,
+        dn: e.dn,
+        change: ImportChange::Full,
+        attributes,
+        values: Default::default(),
+    })
+}

@@ -1,0 +1,249 @@
+//! What the directory's schema says of its attributes, read once per
+//! connection from the subschema entry (`attributeTypes`,
+//! `ldapSyntaxes`): which hold integers, booleans or binary data, which
+//! need the `;binary` transfer option. Values are typed from it on import
+//! and written from it on export, so that what is exported reads back
+//! equal. A schema that cannot be read leaves every attribute text (or
+//! binary when not UTF-8, or listed in `binary_attributes`).
+
+use std::collections::{HashMap, HashSet};
+
+const INTEGER: &str = "1.3.6.1.4.1.1466.115.121.1.27";
+const BOOLEAN: &str = "1.3.6.1.4.1.1466.115.121.1.7";
+/// Not human-readable syntaxes, when the server does not list its syntaxes.
+const BINARY: &[&str] = &[
+    "1.3.6.1.4.1.1466.115.121.1.4",
+    "1.3.6.1.4.1.1466.115.121.1.5",
+    "1.3.6.1.4.1.1466.115.121.1.8",
+    "1.3.6.1.4.1.1466.115.121.1.9",
+    "1.3.6.1.4.1.1466.115.121.1.10",
+    "1.3.6.1.4.1.1466.115.121.1.23",
+    "1.3.6.1.4.1.1466.115.121.1.28",
+    "1.3.6.1.4.1.1466.115.121.1.49",
+];
+/// Syntaxes whose values travel with `;binary`.
+const TRANSFER: &[&str] = &[
+    "1.3.6.1.4.1.1466.115.121.1.8",
+    "1.3.6.1.4.1.1466.115.121.1.9",
+    "1.3.6.1.4.1.1466.115.121.1.10",
+    "1.3.6.1.4.1.1466.115.121.1.49",
+];
+
+/// How an attribute's values are read and written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Text (binary when a value is not UTF-8).
+    Text,
+    Integer,
+    /// `TRUE` / `FALSE`.
+    Boolean,
+    /// Bytes, always.
+    Binary,
+    /// Bytes, sent and asked for with `;binary`.
+    BinaryTransfer,
+}
+
+/// One attribute type.
+#[derive(Clone, Debug, Default)]
+struct AttrType {
+    names: Vec<String>,
+    sup: Option<String>,
+    syntax: Option<String>,
+}
+
+/// The attribute types of a directory, by lowercased name and OID.
+#[derive(Clone, Debug, Default)]
+pub struct DirSchema {
+    kinds: HashMap<String, Kind>,
+}
+
+impl DirSchema {
+    /// From the subschema entry's `attributeTypes` and `ldapSyntaxes`
+    /// values; what does not parse is left out.
+    pub fn parse(attribute_types: &[String], ldap_syntaxes: &[String]) -> DirSchema {
+        let mut binary: HashSet<String> = BINARY.iter().map(|s| (*s).to_owned()).collect();
+        let mut transfer: HashSet<String> = TRANSFER.iter().map(|s| (*s).to_owned()).collect();
+        if !ldap_syntaxes.is_empty() {
+            binary.clear();
+            transfer.clear();
+            for s in ldap_syntaxes {
+                let t = tokens(s);
+                let Some(oid) = t.get(1) else { continue };
+                let flag = |name: &str| {
+                    t.windows(2).any(|w| {
+                        w[0].eq_ignore_ascii_case(name) && w[1].eq_ignore_ascii_case("TRUE")
+                    })
+                };
+                if flag("X-NOT-HUMAN-READABLE") {
+                    binary.insert(oid.clone());
+                }
+                if flag("X-BINARY-TRANSFER-REQUIRED") {
+                    transfer.insert(oid.clone());
+                }
+            }
+        }
+        let types: Vec<(String, AttrType)> = attribute_types
+            .iter()
+            .filter_map(|d| parse_attribute_type(d))
+            .collect();
+        let mut by_name: HashMap<String, usize> = HashMap::new();
+        for (i, (oid, t)) in types.iter().enumerate() {
+            by_name.insert(oid.to_ascii_lowercase(), i);
+            for n in &t.names {
+                by_name.insert(n.to_ascii_lowercase(), i);
+            }
+        }
+        let syntax_of = |mut i: usize| -> Option<&str> {
+            // Follow SUP (bounded: a loop in a broken schema ends).
+            for _ in 0..16 {
+                let t = &types.get(i)?.1;
+                if let Some(s) = &t.syntax {
+                    return Some(s.as_str());
+                }
+                i = *by_name.get(&t.sup.as_deref()?.to_ascii_lowercase())?;
+            }
+            None
+        };
+        let mut kinds = HashMap::new();
+        for (name, &i) in &by_name {
+            let kind = match syntax_of(i) {
+                Some(s) if transfer.contains(s) => Kind::BinaryTransfer,
+                Some(s) if binary.contains(s) => Kind::Binary,
+                Some(INTEGER) => Kind::Integer,
+                Some(BOOLEAN) => Kind::Boolean,
+                _ => Kind::Text,
+            };
+            kinds.insert(name.clone(), kind);
+        }
+        DirSchema { kinds }
+    }
+
+    /// How attribute `name` (options ignored) is read and written.
+    pub fn kind(&self, name: &str) -> Kind {
+        let base = super::ber::base_name(name).to_ascii_lowercase();
+        self.kinds.get(&base).copied().unwrap_or(Kind::Text)
+    }
+}
+
+/// An `attributeTypes` value: its OID and what this module needs.
+fn parse_attribute_type(d: &str) -> Option<(String, AttrType)> {
+    let t = tokens(d);
+    if t.first().map(String::as_str) != Some("(") {
+        return None;
+    }
+    let oid = t.get(1)?.clone();
+    let mut out = AttrType::default();
+    let mut i = 2;
+    while i < t.len() {
+        let key = t[i].to_ascii_uppercase();
+        i += 1;
+        // The keyword's argument: one token or a parenthesised list.
+        let mut args = Vec::new();
+        let flag = matches!(
+            key.as_str(),
+            "OBSOLETE" | "SINGLE-VALUE" | "COLLECTIVE" | "NO-USER-MODIFICATION" | ")"
+        );
+        if !flag && i < t.len() {
+            if t[i] == "(" {
+                i += 1;
+                while i < t.len() && t[i] != ")" {
+                    if t[i] != "$" {
+                        args.push(t[i].clone());
+                    }
+                    i += 1;
+                }
+                i += 1;
+            } else {
+                args.push(t[i].clone());
+                i += 1;
+            }
+        }
+        match key.as_str() {
+            "NAME" => out.names = args,
+            "SUP" => out.sup = args.into_iter().next(),
+            "SYNTAX" => {
+                out.syntax = args
+                    .into_iter()
+                    .next()
+                    .map(|s| s.split('{').next().unwrap_or_default().to_owned());
+            }
+            _ => {}
+        }
+    }
+    Some((oid, out))
+}
+
+/// The tokens of a schema description: `(`, `)`, quoted strings (without
+/// their quotes) and bare words.
+fn tokens(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '(' | ')' => {
+                out.push(c.to_string());
+                chars.next();
+            }
+            '\'' => {
+                chars.next();
+                let mut word = String::new();
+                for c in chars.by_ref() {
+                    if c == '\'' {
+                        break;
+                    }
+                    word.push(c);
+                }
+                out.push(word);
+            }
+            _ => {
+                let mut word = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c.is_whitespace() || c == '(' || c == ')' || c == '\'' {
+                        break;
+                    }
+                    word.push(c);
+                    chars.next();
+                }
+                out.push(word);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_should_follow_syntaxes_and_sup() {
+        let types = [
+            "( 2.5.4.41 NAME 'name' EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15{32768} )",
+            "( 2.5.4.3 NAME ( 'cn' 'commonName' ) DESC 'RFC4519: common name(s)' SUP name )",
+            "( 1.3.6.1.1.1.1.0 NAME 'uidNumber' EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )",
+            "( 9.9 NAME 'flag' SYNTAX 1.3.6.1.4.1.1466.115.121.1.7 SINGLE-VALUE )",
+            "( 2.5.4.36 NAME 'userCertificate' SYNTAX 1.3.6.1.4.1.1466.115.121.1.8 )",
+            "( 0.9.2342.19200300.100.1.60 NAME 'jpegPhoto' SYNTAX 1.3.6.1.4.1.1466.115.121.1.28 )",
+            "( 1.1 NAME 'loop' SUP loop )",
+            "garbage ( NAME",
+        ]
+        .map(String::from);
+        let s = DirSchema::parse(&types, &[]);
+        assert_eq!(s.kind("CN"), Kind::Text);
+        assert_eq!(s.kind("uidnumber"), Kind::Integer);
+        assert_eq!(s.kind("flag"), Kind::Boolean);
+        assert_eq!(s.kind("userCertificate;binary"), Kind::BinaryTransfer);
+        assert_eq!(s.kind("jpegPhoto"), Kind::Binary);
+        assert_eq!(s.kind("loop"), Kind::Text);
+        assert_eq!(s.kind("unknown"), Kind::Text);
+        let syntaxes =
+            ["( 1.3.6.1.4.1.1466.115.121.1.28 DESC 'JPEG' X-NOT-HUMAN-READABLE 'TRUE' )"]
+                .map(String::from);
+        let s = DirSchema::parse(&types, &syntaxes);
+        assert_eq!(s.kind("jpegPhoto"), Kind::Binary);
+        assert_eq!(s.kind("userCertificate"), Kind::Text);
+    }
+}

@@ -1,0 +1,82 @@
+//! The kit's slapd: it starts, answers plain LDAP, StartTLS and LDAPS
+//! with the kit's CA, and is gone (process and folder) once dropped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use autosync_testkit::{Slapd, SlapdBuilder};
+use std::process::Command;
+
+fn whoami(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    let mut cmd = Command::new("ldapwhoami");
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn an_owned_slapd_should_serve_ldap_starttls_ldaps_and_ldapi_and_be_gone_when_dropped() {
+    let s = Slapd::start().unwrap();
+    let admin = ["-x", "-D", s.admin_dn(), "-w", s.admin_password()];
+    let plain = whoami(&[&["-H", s.url()], &admin[..]].concat(), &[]);
+    assert!(plain.status.success(), "{plain:?}");
+    assert!(String::from_utf8_lossy(&plain.stdout).contains(s.admin_dn()));
+    let ca = [("LDAPTLS_CACERT", s.ca_file().display().to_string())];
+    let starttls = whoami(&[&["-ZZ", "-H", s.url()], &admin[..]].concat(), &ca);
+    assert!(starttls.status.success(), "{starttls:?}");
+    let ldaps = whoami(&[&["-H", s.ldaps_url()], &admin[..]].concat(), &ca);
+    assert!(ldaps.status.success(), "{ldaps:?}");
+    let external = whoami(&["-H", s.ldapi_url(), "-Y", "EXTERNAL", "-Q"], &[]);
+    assert!(external.status.success(), "{external:?}");
+    assert!(
+        String::from_utf8_lossy(&external.stdout).contains(s.admin_dn()),
+        "SASL EXTERNAL over ldapi is the administrator: {external:?}"
+    );
+    // Another CA is refused.
+    let dir = tempfile_dir();
+    let other = dir.join("other.pem");
+    std::fs::write(&other, autosync_testkit::tls::other_ca_pem().unwrap()).unwrap();
+    let wrong = whoami(
+        &[&["-H", s.ldaps_url()], &admin[..]].concat(),
+        &[("LDAPTLS_CACERT", other.display().to_string())],
+    );
+    assert!(!wrong.status.success(), "a wrong CA must be refused");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let (pid, folder) = (s.pid(), s.dir().to_owned());
+    s.ldapadd("dn: ou=x,dc=example,dc=org\nobjectClass: organizationalUnit\nou: x\n")
+        .unwrap();
+    assert!(
+        s.ldapsearch("dc=example,dc=org", "(ou=x)", &["ou"])
+            .unwrap()
+            .contains("ou: x")
+    );
+    drop(s);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "slapd still runs"
+    );
+    assert!(!folder.exists(), "the folder is left behind");
+}
+
+#[test]
+fn a_shared_slapd_should_be_the_same_for_every_caller_of_the_process() {
+    let builder = || SlapdBuilder::new().database_directive("sizelimit 1000");
+    let a = builder().shared().unwrap();
+    let b = builder().shared().unwrap();
+    assert!(std::ptr::eq(a, b));
+    let ou = a.new_ou("shared").unwrap();
+    assert!(
+        b.ldapsearch(&ou, "(objectClass=*)", &["ou"])
+            .unwrap()
+            .contains(&ou)
+    );
+    a.delete_tree(&ou).unwrap();
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("kit-test-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
