@@ -267,6 +267,22 @@ pub fn a_multi_value_should_replace_the_rows_and_a_single_or_absent_one_delete_t
         "{name}: replaced"
     );
     assert_eq!((cn, mn), (20, 20), "{name}");
+    // Every value replaced.
+    o.hologram.insert("members".into(), refs(100..105));
+    m.attributes.get_mut("members").unwrap().value = refs(100..105);
+    update(&o, &m);
+    let (cv, mv, cn, mn) = read();
+    assert_eq!(
+        set(cv.as_ref()),
+        set(Some(&refs(100..105))),
+        "{name}: all replaced"
+    );
+    assert_eq!(
+        set(mv.as_ref()),
+        set(Some(&refs(100..105))),
+        "{name}: all replaced"
+    );
+    assert_eq!((cn, mn), (5, 5), "{name}");
     // A single value: in the body, no rows.
     o.hologram.insert("members".into(), Value::Reference(3));
     m.attributes.get_mut("members").unwrap().value = Value::Reference(3);
@@ -353,6 +369,10 @@ pub fn value_changes_should_add_and_remove_values_and_be_idempotent(t: &Conforma
     let mut txn = store.begin().unwrap();
     let err = txn
         .cs_values_change(o.id, "undeclared", &delta)
+        .unwrap_err();
+    assert_eq!(err.kind, StoreErrorKind::Invalid, "{name}: {}", err.message);
+    let err = txn
+        .mv_values_change(987_654, "members", &delta)
         .unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::Invalid, "{name}: {}", err.message);
 }

@@ -264,7 +264,7 @@ pub(crate) struct RowPlan {
     /// The attributes written with the marker, by number (sorted): their
     /// new values (canonical bytes, sorted, without duplicates), or `None`:
     /// rows kept as they are (the placeholder).
-    marked: Vec<(i64, Option<Vec<Vec<u8>>>)>,
+    marked: Vec<(i64, Option<Blobs>)>,
     /// Metaverse: the single values declared attributes keep in the body
     /// (number, bytes), indexed for `mv_find`.
     inline: Vec<(i64, Vec<u8>)>,
@@ -304,7 +304,7 @@ pub(crate) fn plan<'a>(
         };
         match v {
             Value::Multi(vs) if vs.is_empty() => p.marked.push((id, None)),
-            Value::Multi(vs) => p.marked.push((id, Some(encoded(vs)))),
+            Value::Multi(vs) => p.marked.push((id, Some(Blobs::of(vs)))),
             single if index_inline => {
                 let mut b = Vec::new();
                 bin::encode_value(&mut b, single);
@@ -317,20 +317,146 @@ pub(crate) fn plan<'a>(
     Some(p)
 }
 
-/// The canonical bytes of `values`, sorted (as SQLite orders blobs: bytes,
+/// Values as their canonical bytes in one buffer (a group of 500,000 is
+/// two allocations, not 500,000), in the order SQLite sorts blobs (bytes,
 /// then length), without duplicates.
-fn encoded(values: &[Value]) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = values
-        .iter()
-        .map(|v| {
-            let mut b = Vec::new();
-            bin::encode_value(&mut b, v);
-            b
-        })
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
+#[derive(Debug, Default)]
+pub(crate) struct Blobs {
+    bytes: Vec<u8>,
+    /// Where each value is in `bytes`.
+    spans: Vec<(usize, usize)>,
+}
+
+impl Blobs {
+    fn of(values: &[Value]) -> Blobs {
+        let mut b = Blobs {
+            bytes: Vec::with_capacity(values.len().saturating_mul(6)),
+            spans: Vec::with_capacity(values.len()),
+        };
+        for v in values {
+            let start = b.bytes.len();
+            bin::append_value(&mut b.bytes, v);
+            b.spans.push((start, b.bytes.len()));
+        }
+        b.sort();
+        b
+    }
+
+    fn push(&mut self, value: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(value);
+        self.spans.push((start, self.bytes.len()));
+    }
+
+    fn get(&self, span: (usize, usize)) -> &[u8] {
+        self.bytes.get(span.0..span.1).unwrap_or_default()
+    }
+
+    /// Sorted (a group read back from the store already is), without
+    /// duplicates. Each value is compared by its first 8 bytes as a
+    /// number first (most values are that short), then whole.
+    fn sort(&mut self) {
+        let bytes = &self.bytes;
+        let at = |s: &(usize, usize)| bytes.get(s.0..s.1).unwrap_or_default();
+        if !self.spans.is_sorted_by(|x, y| at(x) <= at(y)) {
+            let prefix = |b: &[u8]| {
+                let mut k = [0u8; 8];
+                for (d, s) in k.iter_mut().zip(b) {
+                    *d = *s;
+                }
+                u64::from_be_bytes(k)
+            };
+            let mut keyed: Vec<(u64, (usize, usize))> =
+                self.spans.iter().map(|s| (prefix(at(s)), *s)).collect();
+            keyed.sort_unstable_by(|(kx, x), (ky, y)| kx.cmp(ky).then_with(|| at(x).cmp(at(y))));
+            self.spans = keyed.into_iter().map(|(_, s)| s).collect();
+        }
+        self.spans.dedup_by(|x, y| at(x) == at(y));
+    }
+
+    fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
+        self.spans.iter().map(|s| self.get(*s))
+    }
+}
+
+/// Rows written per statement when many are.
+const BATCH: usize = 128;
+
+/// The statement writing `BATCH` rows of one object and attribute
+/// (`?1`, `?2`) at once: an insert of values `?3...`, or a delete.
+fn batch_sql(side: Side, insert: bool) -> String {
+    let table = match side {
+        Side::Cs => ("cs_val", "cs_id"),
+        Side::Mv => ("mv_val", "mv_id"),
+    };
+    let slots = (3..BATCH + 3).map(|i| format!("?{i}"));
+    if insert {
+        let rows: Vec<String> = slots.map(|s| format!("(?1, ?2, {s})")).collect();
+        format!(
+            "INSERT OR IGNORE INTO {} ({}, attr, value) VALUES {}",
+            table.0,
+            table.1,
+            rows.join(", ")
+        )
+    } else {
+        let slots: Vec<String> = slots.collect();
+        format!(
+            "DELETE FROM {} WHERE {} = ?1 AND attr = ?2 AND value IN ({})",
+            table.0,
+            table.1,
+            slots.join(", ")
+        )
+    }
+}
+
+static BATCH_SQL: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock::new(|| {
+    [
+        batch_sql(Side::Cs, true),
+        batch_sql(Side::Cs, false),
+        batch_sql(Side::Mv, true),
+        batch_sql(Side::Mv, false),
+    ]
+});
+
+/// Insert (`insert`) or delete the rows of `values` of attribute `attr`
+/// of object `id`: `BATCH` a statement, the rest one by one.
+fn write_many<'v>(
+    conn: &Connection,
+    side: Side,
+    insert: bool,
+    id: i64,
+    attr: i64,
+    values: impl ExactSizeIterator<Item = &'v [u8]>,
+) -> rusqlite::Result<()> {
+    let mut left = values.len();
+    let mut values = values.peekable();
+    if left >= BATCH {
+        let i = (side as usize) * 2 + usize::from(!insert);
+        let sql = BATCH_SQL.get(i).map_or("", String::as_str);
+        let mut stmt = conn.prepare_cached(sql)?;
+        stmt.raw_bind_parameter(1, id)?;
+        stmt.raw_bind_parameter(2, attr)?;
+        while left >= BATCH {
+            for slot in 3..BATCH + 3 {
+                let v = values.next().unwrap_or_default();
+                stmt.raw_bind_parameter(slot, v)?;
+            }
+            stmt.raw_execute()?;
+            left -= BATCH;
+        }
+    }
+    if values.peek().is_some() {
+        let sql = if insert {
+            INSERT.of(side)
+        } else {
+            DELETE.of(side)
+        };
+        let mut stmt = conn.prepare_cached(sql)?;
+        for v in values {
+            stmt.execute(params![id, attr, v])?;
+        }
+    }
+    Ok(())
 }
 
 /// Carry out `plan` for object `id` (inside the caller's transaction).
@@ -359,29 +485,16 @@ pub(crate) fn apply(
         }
         del.execute(params![id, lo, i64::MAX]).map_err(err)?;
     }
-    let mut insert = None;
     for (attr, values) in &plan.marked {
         let Some(values) = values else { continue };
-        let ins = match &mut insert {
-            Some(s) => s,
-            None => insert.insert(conn.prepare_cached(INSERT.of(side)).map_err(err)?),
-        };
         if !plan.clear {
             // A new object: no rows yet.
-            for v in values {
-                ins.execute(params![id, attr, v]).map_err(err)?;
-            }
+            write_many(conn, side, true, id, *attr, values.iter()).map_err(err)?;
             continue;
         }
         // The rows there, in order: write only the difference.
-        let have: Vec<Vec<u8>> = conn
-            .prepare_cached(VALUES.of(side))
-            .and_then(|mut s| {
-                s.query_map(params![id, attr], |r| r.get::<_, Vec<u8>>(0))?
-                    .collect()
-            })
-            .map_err(err)?;
-        let mut del = None;
+        let have = stored(conn, side, id, *attr).map_err(err)?;
+        let (mut gone, mut new) = (Vec::new(), Vec::new());
         let (mut a, mut b) = (have.iter().peekable(), values.iter().peekable());
         loop {
             match (a.peek(), b.peek()) {
@@ -390,31 +503,45 @@ pub(crate) fn apply(
                     b.next();
                 }
                 (Some(x), y) if y.is_none_or(|y| x < y) => {
-                    let d = match &mut del {
-                        Some(s) => s,
-                        None => del.insert(conn.prepare_cached(DELETE.of(side)).map_err(err)?),
-                    };
-                    d.execute(params![id, attr, x]).map_err(err)?;
+                    gone.push(*x);
                     a.next();
                 }
                 (_, Some(y)) => {
-                    ins.execute(params![id, attr, y]).map_err(err)?;
+                    new.push(*y);
                     b.next();
                 }
                 (Some(_), None) | (None, None) => break,
             }
         }
+        if gone.len() > have.spans.len() / 2 {
+            // Mostly replaced: one range delete, then every value.
+            conn.prepare_cached(DELETE_BETWEEN.of(side))
+                .and_then(|mut s| s.execute(params![id, attr - 1, attr + 1]))
+                .map_err(err)?;
+            write_many(conn, side, true, id, *attr, values.iter()).map_err(err)?;
+            continue;
+        }
+        write_many(conn, side, false, id, *attr, gone.into_iter()).map_err(err)?;
+        write_many(conn, side, true, id, *attr, new.into_iter()).map_err(err)?;
     }
     if !plan.inline.is_empty() {
-        let ins = match &mut insert {
-            Some(s) => s,
-            None => insert.insert(conn.prepare_cached(INSERT.of(side)).map_err(err)?),
-        };
+        let mut ins = conn.prepare_cached(INSERT.of(side)).map_err(err)?;
         for (attr, v) in &plan.inline {
             ins.execute(params![id, -attr, v]).map_err(err)?;
         }
     }
     Ok(())
+}
+
+/// The stored rows of attribute number `attr` of object `id`, in order.
+fn stored(conn: &Connection, side: Side, id: i64, attr: i64) -> rusqlite::Result<Blobs> {
+    let mut stmt = conn.prepare_cached(VALUES.of(side))?;
+    let mut rows = stmt.query(params![id, attr])?;
+    let mut out = Blobs::default();
+    while let Some(row) = rows.next()? {
+        out.push(row.get_ref(0)?.as_blob()?);
+    }
+    Ok(out)
 }
 
 /// Delete every row of object `id`.

@@ -115,6 +115,11 @@ pub(crate) fn encode_value(buf: &mut Vec<u8>, v: &Value) {
     put_value(buf, v);
 }
 
+/// [`encode_value`] appended to `buf`.
+pub(crate) fn append_value(buf: &mut Vec<u8>, v: &Value) {
+    put_value(buf, v);
+}
+
 /// Whether attribute `k` of value `v` is written as rows: a multi-value of
 /// an attribute in `rows` (sorted names; empty for most objects).
 #[inline]
