@@ -107,6 +107,27 @@ const EXISTS: Sql = Sql {
 const FIND: &str = "SELECT v.mv_id FROM mv_val AS v JOIN mv AS m ON m.id = v.mv_id \
      WHERE v.attr IN (?1, -?1) AND v.value = ?2 AND m.type = ?3";
 
+/// Every statement on the rows, for the test that each is an index search.
+#[cfg(test)]
+pub(crate) fn queries() -> Vec<String> {
+    let mut out: Vec<String> = [
+        VALUES,
+        INSERT,
+        DELETE,
+        DELETE_BETWEEN,
+        DELETE_ALL,
+        PRESENT,
+        COUNT,
+    ]
+    .iter()
+    .flat_map(|q| [q.cs.to_owned(), q.mv.to_owned()])
+    .collect();
+    out.push(FIND.to_owned());
+    out.push("SELECT id FROM val_attr WHERE name = ?1".to_owned());
+    out.extend(BATCH_SQL.iter().cloned());
+    out
+}
+
 /// The declared row attributes (as this process last declared or loaded
 /// them) and the scopes ever declared.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
