@@ -179,6 +179,34 @@ pub fn a_light_read_should_give_the_placeholder_and_a_light_object_written_back_
     }
     let single_light = r.cs_get_light(single.id).unwrap().unwrap();
     assert_eq!(single_light, single, "{name}: a single value is whole");
+    drop(r);
+    // The placeholder of an attribute without rows (a new object, or every
+    // value removed) reads as no value, light or whole.
+    let mut empty = group(Value::Multi(vec![]));
+    empty.anchor = "g3".into();
+    insert(store, &mut [&mut empty], &mut []);
+    let mut txn = store.begin().unwrap();
+    let all = ValueDelta {
+        add: vec![],
+        remove: (0..50).map(Value::Reference).collect(),
+    };
+    txn.mv_values_change(m.id, "members", &all).unwrap();
+    assert!(
+        txn.mv_get_light(m.id)
+            .unwrap()
+            .unwrap()
+            .get("members")
+            .is_none(),
+        "{name}"
+    );
+    drop(txn);
+    let mut r = store.read().unwrap();
+    for o in [
+        r.cs_get_light(empty.id).unwrap(),
+        r.cs_get(empty.id).unwrap(),
+    ] {
+        assert_eq!(o.unwrap().hologram.get("members"), None, "{name}: no rows");
+    }
     let mlight = r.mv_get_light(m.id).unwrap().unwrap();
     assert_eq!(
         mlight.attributes.get("members"),

@@ -11,7 +11,9 @@
 //! declaration changed, and an object without markers (every object of an
 //! MA or type without row attributes) costs a read nothing extra. A full
 //! read puts each marked attribute's rows in ([`fill_cs`], [`fill_mv`]); a
-//! light read leaves the placeholder `Value::Multi([])`.
+//! light read leaves the placeholder `Value::Multi([])` where there are
+//! rows, one index probe each, and drops the attribute where there are none
+//! ([`light_cs`], [`light_mv`]).
 //!
 //! Writes ([`plan`], [`apply`]): a declared attribute whose value is a
 //! non-empty multi-value gets the marker and its rows are made exactly its
@@ -97,6 +99,12 @@ const PRESENT: Sql = Sql {
 const COUNT: Sql = Sql {
     cs: "SELECT count(*) FROM cs_val WHERE cs_id = ?1 AND attr = ?2",
     mv: "SELECT count(*) FROM mv_val WHERE mv_id = ?1 AND attr = ?2",
+};
+const ANY: Sql = Sql {
+    cs: "SELECT EXISTS (SELECT 1 FROM cs_val WHERE cs_id = ?1 \
+         AND attr = (SELECT id FROM val_attr WHERE name = ?2))",
+    mv: "SELECT EXISTS (SELECT 1 FROM mv_val WHERE mv_id = ?1 \
+         AND attr = (SELECT id FROM val_attr WHERE name = ?2))",
 };
 const EXISTS: Sql = Sql {
     cs: "SELECT EXISTS (SELECT 1 FROM cs WHERE id = ?1)",
@@ -736,6 +744,50 @@ pub(crate) fn change(
         for v in &delta.add {
             bin::encode_value(&mut buf, v);
             ins.execute(params![id, a, buf]).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether attribute `attr` of object `id` has any row.
+fn any(conn: &Connection, path: &Path, side: Side, id: i64, attr: &str) -> StoreResult<bool> {
+    conn.prepare_cached(ANY.of(side))
+        .and_then(|mut s| s.query_row(params![id, attr], |r| r.get(0)))
+        .map_err(|e| {
+            error::sql(
+                path,
+                format_args!("look for the value rows of {} {id}", side.what()),
+                e,
+            )
+        })
+}
+
+/// A light `obj`: each marked hologram attribute keeps its placeholder if
+/// it has rows (one index probe, its rows not read), else is absent.
+pub(crate) fn light_cs(
+    conn: &Connection,
+    path: &Path,
+    obj: &mut CsObject,
+    marks: &Marks,
+) -> StoreResult<()> {
+    for attr in marks {
+        if !any(conn, path, Side::Cs, obj.id, attr)? {
+            obj.hologram.remove(attr);
+        }
+    }
+    Ok(())
+}
+
+/// [`light_cs`] of a metaverse object.
+pub(crate) fn light_mv(
+    conn: &Connection,
+    path: &Path,
+    obj: &mut MvObject,
+    marks: &Marks,
+) -> StoreResult<()> {
+    for attr in marks {
+        if !any(conn, path, Side::Mv, obj.id, attr)? {
+            obj.attributes.remove(attr);
         }
     }
     Ok(())
