@@ -629,7 +629,10 @@ pub trait StoreTxn: StoreRead {
     /// A store without rows changes the attribute in the body.
     fn cs_values_change(&mut self, id: CsId, attr: &str, delta: &ValueDelta) -> StoreResult<()> {
         let Some(mut o) = self.cs_get(id)? else {
-            return Ok(());
+            return Err(StoreError::new(
+                StoreErrorKind::Invalid,
+                format!("connector-space object {id} does not exist"),
+            ));
         };
         match delta.apply_to(o.hologram.get(attr)) {
             Some(v) => o.hologram.insert(attr.to_owned(), v),
@@ -640,7 +643,10 @@ pub trait StoreTxn: StoreRead {
     /// [`StoreTxn::cs_values_change`] of metaverse attribute `attr`.
     fn mv_values_change(&mut self, id: MvId, attr: &str, delta: &ValueDelta) -> StoreResult<()> {
         let Some(mut o) = self.mv_get(id)? else {
-            return Ok(());
+            return Err(StoreError::new(
+                StoreErrorKind::Invalid,
+                format!("metaverse object {id} does not exist"),
+            ));
         };
         let contributor = o
             .attributes

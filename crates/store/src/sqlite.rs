@@ -26,8 +26,8 @@
 //! stores use 8 KiB pages ([`SqliteOptions::page_size`]).
 //!
 //! One process at a time should write a store: the metaverse index
-//! definitions are cached in memory (another process would see `Busy` while
-//! a write transaction is open anyway).
+//! definitions and the value rows declared are cached in memory (another
+//! process would see `Busy` while a write transaction is open anyway).
 //!
 //! Where the speed of a large synchronisation comes from, each told in
 //! its module:

@@ -179,6 +179,34 @@ pub fn a_light_read_should_give_the_placeholder_and_a_light_object_written_back_
     }
     let single_light = r.cs_get_light(single.id).unwrap().unwrap();
     assert_eq!(single_light, single, "{name}: a single value is whole");
+    drop(r);
+    // The placeholder of an attribute without rows (a new object, or every
+    // value removed) reads as no value, light or whole.
+    let mut empty = group(Value::Multi(vec![]));
+    empty.anchor = "g3".into();
+    insert(store, &mut [&mut empty], &mut []);
+    let mut txn = store.begin().unwrap();
+    let all = ValueDelta {
+        add: vec![],
+        remove: (0..50).map(Value::Reference).collect(),
+    };
+    txn.mv_values_change(m.id, "members", &all).unwrap();
+    assert!(
+        txn.mv_get_light(m.id)
+            .unwrap()
+            .unwrap()
+            .get("members")
+            .is_none(),
+        "{name}"
+    );
+    drop(txn);
+    let mut r = store.read().unwrap();
+    for o in [
+        r.cs_get_light(empty.id).unwrap(),
+        r.cs_get(empty.id).unwrap(),
+    ] {
+        assert_eq!(o.unwrap().hologram.get("members"), None, "{name}: no rows");
+    }
     let mlight = r.mv_get_light(m.id).unwrap().unwrap();
     assert_eq!(
         mlight.attributes.get("members"),
@@ -267,6 +295,22 @@ pub fn a_multi_value_should_replace_the_rows_and_a_single_or_absent_one_delete_t
         "{name}: replaced"
     );
     assert_eq!((cn, mn), (20, 20), "{name}");
+    // Every value replaced.
+    o.hologram.insert("members".into(), refs(100..105));
+    m.attributes.get_mut("members").unwrap().value = refs(100..105);
+    update(&o, &m);
+    let (cv, mv, cn, mn) = read();
+    assert_eq!(
+        set(cv.as_ref()),
+        set(Some(&refs(100..105))),
+        "{name}: all replaced"
+    );
+    assert_eq!(
+        set(mv.as_ref()),
+        set(Some(&refs(100..105))),
+        "{name}: all replaced"
+    );
+    assert_eq!((cn, mn), (5, 5), "{name}");
     // A single value: in the body, no rows.
     o.hologram.insert("members".into(), Value::Reference(3));
     m.attributes.get_mut("members").unwrap().value = Value::Reference(3);
@@ -353,6 +397,10 @@ pub fn value_changes_should_add_and_remove_values_and_be_idempotent(t: &Conforma
     let mut txn = store.begin().unwrap();
     let err = txn
         .cs_values_change(o.id, "undeclared", &delta)
+        .unwrap_err();
+    assert_eq!(err.kind, StoreErrorKind::Invalid, "{name}: {}", err.message);
+    let err = txn
+        .mv_values_change(987_654, "members", &delta)
         .unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::Invalid, "{name}: {}", err.message);
 }

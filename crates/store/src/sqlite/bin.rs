@@ -42,9 +42,9 @@ pub(crate) use decode::{
     BodyError, Marks, cs_pending_export_kind, decode_cs, decode_cs_marked, decode_mv_marked,
     decode_value, mv_attrs,
 };
+pub(crate) use encode::{append_value, encode_cs_rows, encode_mv_rows, encode_value};
 #[cfg(test)]
 pub(crate) use encode::{encode_cs, encode_mv};
-pub(crate) use encode::{encode_cs_rows, encode_mv_rows, encode_value};
 #[cfg(test)]
 pub(crate) use encode::{encode_cs_v1, encode_mv_v1};
 

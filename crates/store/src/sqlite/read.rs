@@ -127,9 +127,7 @@ impl Ctx<'_> {
             bin::decode_cs_marked,
             self.names(),
         )?;
-        if !light && !marks.is_empty() {
-            rows::fill_cs(self.conn, path, &mut o, &marks)?;
-        }
+        self.rows_cs(&mut o, &marks, light)?;
         Ok(o)
     }
 
@@ -144,9 +142,7 @@ impl Ctx<'_> {
         )?;
         let mut out = Vec::with_capacity(decoded.len());
         for (mut o, marks) in decoded {
-            if !light && !marks.is_empty() {
-                rows::fill_cs(self.conn, self.path, &mut o, &marks)?;
-            }
+            self.rows_cs(&mut o, &marks, light)?;
             out.push(o);
         }
         Ok(out)
@@ -166,10 +162,32 @@ impl Ctx<'_> {
             bin::decode_mv_marked,
             self.names(),
         )?;
-        if !light && !marks.is_empty() {
-            rows::fill_mv(self.conn, path, &mut o, &marks)?;
-        }
+        self.rows_mv(&mut o, &marks, light)?;
         Ok(o)
+    }
+
+    /// The value rows of the `marks` of `o`: put in, or (`light`) the
+    /// placeholder kept where there are some (nothing to do without marks).
+    fn rows_cs(&self, o: &mut CsObject, marks: &bin::Marks, light: bool) -> StoreResult<()> {
+        match (marks.is_empty(), light) {
+            (true, _) => Ok(()),
+            (false, false) => rows::fill_cs(self.conn, self.path, o, marks),
+            (false, true) => rows::light_cs(self.conn, self.path, o, marks),
+        }
+    }
+
+    /// [`Ctx::rows_cs`] of a metaverse object.
+    pub(crate) fn rows_mv(
+        &self,
+        o: &mut MvObject,
+        marks: &bin::Marks,
+        light: bool,
+    ) -> StoreResult<()> {
+        match (marks.is_empty(), light) {
+            (true, _) => Ok(()),
+            (false, false) => rows::fill_mv(self.conn, self.path, o, marks),
+            (false, true) => rows::light_mv(self.conn, self.path, o, marks),
+        }
     }
 
     /// Run `sql` (bound with `params`) and decode each row with `f`.

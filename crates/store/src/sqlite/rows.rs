@@ -11,7 +11,9 @@
 //! declaration changed, and an object without markers (every object of an
 //! MA or type without row attributes) costs a read nothing extra. A full
 //! read puts each marked attribute's rows in ([`fill_cs`], [`fill_mv`]); a
-//! light read leaves the placeholder `Value::Multi([])`.
+//! light read leaves the placeholder `Value::Multi([])` where there are
+//! rows, one index probe each, and drops the attribute where there are none
+//! ([`light_cs`], [`light_mv`]).
 //!
 //! Writes ([`plan`], [`apply`]): a declared attribute whose value is a
 //! non-empty multi-value gets the marker and its rows are made exactly its
@@ -31,10 +33,19 @@
 //! attribute moves the values of the existing objects of its type into
 //! rows (`Store::set_value_rows`), so that every object is found.
 
-use super::bin::{self, Marks};
+//!
+//! Parts: this file holds the declaration ([`RowDecl`], [`declare`]) and
+//! the statements; `write` the writes (plans, batches, value changes);
+//! `read` the reads (values, full and light objects, lookups).
+
+mod read;
+mod write;
+
+pub(crate) use read::{count, fill_cs, fill_mv, find, light_cs, light_mv, present, values};
+pub(crate) use write::{RowPlan, apply, change, delete_all, plan};
+
 use super::error;
-use crate::api::{StoreErrorKind, StoreResult, ValueRows};
-use autosync_model::{CsObject, MvObject, Value, ValueDelta};
+use crate::api::{StoreResult, ValueRows};
 use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::Path;
@@ -98,6 +109,12 @@ const COUNT: Sql = Sql {
     cs: "SELECT count(*) FROM cs_val WHERE cs_id = ?1 AND attr = ?2",
     mv: "SELECT count(*) FROM mv_val WHERE mv_id = ?1 AND attr = ?2",
 };
+const ANY: Sql = Sql {
+    cs: "SELECT EXISTS (SELECT 1 FROM cs_val WHERE cs_id = ?1 \
+         AND attr = (SELECT id FROM val_attr WHERE name = ?2))",
+    mv: "SELECT EXISTS (SELECT 1 FROM mv_val WHERE mv_id = ?1 \
+         AND attr = (SELECT id FROM val_attr WHERE name = ?2))",
+};
 const EXISTS: Sql = Sql {
     cs: "SELECT EXISTS (SELECT 1 FROM cs WHERE id = ?1)",
     mv: "SELECT EXISTS (SELECT 1 FROM mv WHERE id = ?1)",
@@ -106,6 +123,27 @@ const EXISTS: Sql = Sql {
 /// row or as the single value of its body.
 const FIND: &str = "SELECT v.mv_id FROM mv_val AS v JOIN mv AS m ON m.id = v.mv_id \
      WHERE v.attr IN (?1, -?1) AND v.value = ?2 AND m.type = ?3";
+
+/// Every statement on the rows, for the test that each is an index search.
+#[cfg(test)]
+pub(crate) fn queries() -> Vec<String> {
+    let mut out: Vec<String> = [
+        VALUES,
+        INSERT,
+        DELETE,
+        DELETE_BETWEEN,
+        DELETE_ALL,
+        PRESENT,
+        COUNT,
+    ]
+    .iter()
+    .flat_map(|q| [q.cs.to_owned(), q.mv.to_owned()])
+    .collect();
+    out.push(FIND.to_owned());
+    out.push("SELECT id FROM val_attr WHERE name = ?1".to_owned());
+    out.extend(write::BATCH_SQL.iter().cloned());
+    out
+}
 
 /// The declared row attributes (as this process last declared or loaded
 /// them) and the scopes ever declared.
@@ -258,412 +296,9 @@ pub(crate) fn declare(conn: &Connection, path: &Path, rows: &ValueRows) -> Store
     RowDecl::load(conn, path)
 }
 
-/// What a write does to the rows of one object.
-#[derive(Debug, Default)]
-pub(crate) struct RowPlan {
-    /// The attributes written with the marker, by number (sorted): their
-    /// new values (canonical bytes, sorted, without duplicates), or `None`:
-    /// rows kept as they are (the placeholder).
-    marked: Vec<(i64, Option<Vec<Vec<u8>>>)>,
-    /// Metaverse: the single values declared attributes keep in the body
-    /// (number, bytes), indexed for `mv_find`.
-    inline: Vec<(i64, Vec<u8>)>,
-    /// Delete the rows of every attribute not marked (an update of an
-    /// object whose scope may hold rows).
-    clear: bool,
-}
-
-/// What writing attributes `attrs` of an object of a scope with declared
-/// attributes `decl` does to its rows; `index_inline`: a metaverse object
-/// (its single values are indexed); `clear`: an update of an object whose
-/// scope may hold rows. `None`: nothing (most objects).
-pub(crate) fn plan<'a>(
-    decl: &[(String, i64)],
-    attrs: impl Iterator<Item = (&'a String, &'a Value)>,
-    index_inline: bool,
-    clear: bool,
-) -> Option<RowPlan> {
-    if decl.is_empty() && !clear {
-        return None;
-    }
-    let mut p = RowPlan {
-        clear,
-        ..RowPlan::default()
-    };
-    if decl.is_empty() {
-        return Some(p);
-    }
-    for (k, v) in attrs {
-        let Some(id) = decl
-            .binary_search_by(|(n, _)| n.as_str().cmp(k))
-            .ok()
-            .and_then(|i| decl.get(i))
-            .map(|(_, id)| *id)
-        else {
-            continue;
-        };
-        match v {
-            Value::Multi(vs) if vs.is_empty() => p.marked.push((id, None)),
-            Value::Multi(vs) => p.marked.push((id, Some(encoded(vs)))),
-            single if index_inline => {
-                let mut b = Vec::new();
-                bin::encode_value(&mut b, single);
-                p.inline.push((id, b));
-            }
-            _ => {}
-        }
-    }
-    p.marked.sort_unstable_by_key(|(id, _)| *id);
-    Some(p)
-}
-
-/// The canonical bytes of `values`, sorted (as SQLite orders blobs: bytes,
-/// then length), without duplicates.
-fn encoded(values: &[Value]) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = values
-        .iter()
-        .map(|v| {
-            let mut b = Vec::new();
-            bin::encode_value(&mut b, v);
-            b
-        })
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// Carry out `plan` for object `id` (inside the caller's transaction).
-pub(crate) fn apply(
-    conn: &Connection,
-    path: &Path,
-    side: Side,
-    id: i64,
-    plan: &RowPlan,
-) -> StoreResult<()> {
-    let err = |e| {
-        error::sql(
-            path,
-            format_args!("write the value rows of {} {id}", side.what()),
-            e,
-        )
-    };
-    if plan.clear {
-        // Every attribute number but the marked ones: the gaps between
-        // them (index rows of single values, negative, included).
-        let mut del = conn.prepare_cached(DELETE_BETWEEN.of(side)).map_err(err)?;
-        let mut lo = i64::MIN;
-        for (attr, _) in &plan.marked {
-            del.execute(params![id, lo, attr]).map_err(err)?;
-            lo = *attr;
-        }
-        del.execute(params![id, lo, i64::MAX]).map_err(err)?;
-    }
-    let mut insert = None;
-    for (attr, values) in &plan.marked {
-        let Some(values) = values else { continue };
-        let ins = match &mut insert {
-            Some(s) => s,
-            None => insert.insert(conn.prepare_cached(INSERT.of(side)).map_err(err)?),
-        };
-        if !plan.clear {
-            // A new object: no rows yet.
-            for v in values {
-                ins.execute(params![id, attr, v]).map_err(err)?;
-            }
-            continue;
-        }
-        // The rows there, in order: write only the difference.
-        let have: Vec<Vec<u8>> = conn
-            .prepare_cached(VALUES.of(side))
-            .and_then(|mut s| {
-                s.query_map(params![id, attr], |r| r.get::<_, Vec<u8>>(0))?
-                    .collect()
-            })
-            .map_err(err)?;
-        let mut del = None;
-        let (mut a, mut b) = (have.iter().peekable(), values.iter().peekable());
-        loop {
-            match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) if x == y => {
-                    a.next();
-                    b.next();
-                }
-                (Some(x), y) if y.is_none_or(|y| x < y) => {
-                    let d = match &mut del {
-                        Some(s) => s,
-                        None => del.insert(conn.prepare_cached(DELETE.of(side)).map_err(err)?),
-                    };
-                    d.execute(params![id, attr, x]).map_err(err)?;
-                    a.next();
-                }
-                (_, Some(y)) => {
-                    ins.execute(params![id, attr, y]).map_err(err)?;
-                    b.next();
-                }
-                (Some(_), None) | (None, None) => break,
-            }
-        }
-    }
-    if !plan.inline.is_empty() {
-        let ins = match &mut insert {
-            Some(s) => s,
-            None => insert.insert(conn.prepare_cached(INSERT.of(side)).map_err(err)?),
-        };
-        for (attr, v) in &plan.inline {
-            ins.execute(params![id, -attr, v]).map_err(err)?;
-        }
-    }
-    Ok(())
-}
-
-/// Delete every row of object `id`.
-pub(crate) fn delete_all(conn: &Connection, path: &Path, side: Side, id: i64) -> StoreResult<()> {
-    conn.prepare_cached(DELETE_ALL.of(side))
-        .and_then(|mut s| s.execute([id]))
-        .map_err(|e| {
-            error::sql(
-                path,
-                format_args!("delete the value rows of {} {id}", side.what()),
-                e,
-            )
-        })?;
-    Ok(())
-}
-
 /// The number of attribute name `attr`, if it was ever declared.
-fn attr_id(conn: &Connection, path: &Path, attr: &str) -> StoreResult<Option<i64>> {
+pub(super) fn attr_id(conn: &Connection, path: &Path, attr: &str) -> StoreResult<Option<i64>> {
     conn.prepare_cached("SELECT id FROM val_attr WHERE name = ?1")
         .and_then(|mut s| s.query_row([attr], |r| r.get(0)).optional())
         .map_err(|e| error::sql(path, "read the value rows' attribute names", e))
-}
-
-/// The values of rows of attribute number `attr` of object `id`.
-fn values_of(
-    conn: &Connection,
-    path: &Path,
-    side: Side,
-    id: i64,
-    attr: i64,
-) -> StoreResult<Vec<Value>> {
-    let what = || format!("{} {id}", side.what());
-    let err = |e| error::sql(path, format_args!("read the value rows of {}", what()), e);
-    let mut stmt = conn.prepare_cached(VALUES.of(side)).map_err(err)?;
-    let mut rows = stmt.query(params![id, attr]).map_err(err)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(err)? {
-        let b = row
-            .get_ref(0)
-            .map_err(err)?
-            .as_blob()
-            .map_err(|e| err(e.into()))?;
-        out.push(bin::decode_value(b).map_err(|e| error::decode(path, what(), e))?);
-    }
-    Ok(out)
-}
-
-/// The values of the rows of attribute `attr` of object `id` (none when
-/// it has none).
-pub(crate) fn values(
-    conn: &Connection,
-    path: &Path,
-    side: Side,
-    id: i64,
-    attr: &str,
-) -> StoreResult<Vec<Value>> {
-    match attr_id(conn, path, attr)? {
-        Some(a) => values_of(conn, path, side, id, a),
-        None => Ok(Vec::new()),
-    }
-}
-
-/// Whether each of `values` is a row of attribute `attr` of object `id`.
-pub(crate) fn present(
-    conn: &Connection,
-    path: &Path,
-    side: Side,
-    id: i64,
-    attr: &str,
-    values: &[Value],
-) -> StoreResult<Vec<bool>> {
-    let Some(a) = attr_id(conn, path, attr)? else {
-        return Ok(vec![false; values.len()]);
-    };
-    let err = |e| {
-        error::sql(
-            path,
-            format_args!("look for value rows of {} {id}", side.what()),
-            e,
-        )
-    };
-    let mut stmt = conn.prepare_cached(PRESENT.of(side)).map_err(err)?;
-    let mut buf = Vec::new();
-    let mut out = Vec::with_capacity(values.len());
-    for v in values {
-        bin::encode_value(&mut buf, v);
-        out.push(
-            stmt.query_row(params![id, a, buf], |r| r.get::<_, bool>(0))
-                .map_err(err)?,
-        );
-    }
-    Ok(out)
-}
-
-/// How many rows attribute `attr` of object `id` has.
-pub(crate) fn count(
-    conn: &Connection,
-    path: &Path,
-    side: Side,
-    id: i64,
-    attr: &str,
-) -> StoreResult<u64> {
-    let Some(a) = attr_id(conn, path, attr)? else {
-        return Ok(0);
-    };
-    let n: i64 = conn
-        .prepare_cached(COUNT.of(side))
-        .and_then(|mut s| s.query_row(params![id, a], |r| r.get(0)))
-        .map_err(|e| {
-            error::sql(
-                path,
-                format_args!("count the value rows of {} {id}", side.what()),
-                e,
-            )
-        })?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
-/// Insert `delta.add` and delete `delta.remove` among the rows of
-/// attribute `attr` of object `id` (which must exist; `attr` must have
-/// been declared).
-pub(crate) fn change(
-    conn: &Connection,
-    path: &Path,
-    side: Side,
-    id: i64,
-    attr: &str,
-    delta: &ValueDelta,
-) -> StoreResult<()> {
-    let err = |e| {
-        error::sql(
-            path,
-            format_args!("change the value rows of {} {id}", side.what()),
-            e,
-        )
-    };
-    let Some(a) = attr_id(conn, path, attr)? else {
-        return Err(error::other(
-            StoreErrorKind::Invalid,
-            path,
-            format!(
-                "cannot change the values of {attr} of {} {id} as rows: no MA or type declares it (set_value_rows)",
-                side.what()
-            ),
-        ));
-    };
-    let exists: bool = conn
-        .prepare_cached(EXISTS.of(side))
-        .and_then(|mut s| s.query_row([id], |r| r.get(0)))
-        .map_err(err)?;
-    if !exists {
-        return Err(error::other(
-            StoreErrorKind::Invalid,
-            path,
-            format!(
-                "cannot change the values of {attr} of {} {id}: it does not exist",
-                side.what()
-            ),
-        ));
-    }
-    let mut buf = Vec::new();
-    if !delta.remove.is_empty() {
-        let mut del = conn.prepare_cached(DELETE.of(side)).map_err(err)?;
-        for v in &delta.remove {
-            bin::encode_value(&mut buf, v);
-            del.execute(params![id, a, buf]).map_err(err)?;
-        }
-    }
-    if !delta.add.is_empty() {
-        let mut ins = conn.prepare_cached(INSERT.of(side)).map_err(err)?;
-        for v in &delta.add {
-            bin::encode_value(&mut buf, v);
-            ins.execute(params![id, a, buf]).map_err(err)?;
-        }
-    }
-    Ok(())
-}
-
-/// Put the rows of the marked hologram attributes into `obj` (an attribute
-/// without rows is absent).
-pub(crate) fn fill_cs(
-    conn: &Connection,
-    path: &Path,
-    obj: &mut CsObject,
-    marks: &Marks,
-) -> StoreResult<()> {
-    for attr in marks {
-        let vs = values(conn, path, Side::Cs, obj.id, attr)?;
-        if vs.is_empty() {
-            obj.hologram.remove(attr);
-        } else if let Some(v) = obj.hologram.get_mut(attr) {
-            *v = Value::Multi(vs);
-        }
-    }
-    Ok(())
-}
-
-/// Put the rows of the marked attributes into `obj` (an attribute without
-/// rows is absent).
-pub(crate) fn fill_mv(
-    conn: &Connection,
-    path: &Path,
-    obj: &mut MvObject,
-    marks: &Marks,
-) -> StoreResult<()> {
-    for attr in marks {
-        let vs = values(conn, path, Side::Mv, obj.id, attr)?;
-        if vs.is_empty() {
-            obj.attributes.remove(attr);
-        } else if let Some(v) = obj.attributes.get_mut(attr) {
-            v.value = Value::Multi(vs);
-        }
-    }
-    Ok(())
-}
-
-/// The objects of type `ty` whose declared attribute number `attr` holds
-/// one of `values` (`(i, id)`: `values[i]`, or one of its values if it is
-/// a multi-value, finds object `id`), sorted, without duplicates.
-pub(crate) fn find(
-    conn: &Connection,
-    path: &Path,
-    ty: &str,
-    attr: i64,
-    values: &[Value],
-) -> StoreResult<Vec<(usize, i64)>> {
-    let err = |e| error::sql(path, format_args!("find {ty} objects by value rows"), e);
-    let mut stmt = conn.prepare_cached(FIND).map_err(err)?;
-    let mut buf = Vec::new();
-    let mut out = Vec::new();
-    let mut one = |i: usize, v: &Value, out: &mut Vec<(usize, i64)>| -> StoreResult<()> {
-        bin::encode_value(&mut buf, v);
-        let mut rows = stmt.query(params![attr, buf, ty]).map_err(err)?;
-        while let Some(row) = rows.next().map_err(err)? {
-            out.push((i, row.get::<_, i64>(0).map_err(err)?));
-        }
-        Ok(())
-    };
-    for (i, v) in values.iter().enumerate() {
-        match v {
-            Value::Multi(vs) => {
-                for v in vs {
-                    one(i, v, &mut out)?;
-                }
-            }
-            v => one(i, v, &mut out)?,
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
 }

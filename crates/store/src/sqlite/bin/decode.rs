@@ -613,7 +613,8 @@ pub(crate) fn decode_mv(id: i64, b: &[u8], names: &Names) -> Result<MvObject, Bo
     decode_mv_marked(id, b, names).map(|(o, _)| o)
 }
 
-/// [`decode_mv`], with the attributes whose values are rows.
+/// A metaverse object (a light one, as `decode_mv` gives it) and the
+/// attributes whose values are rows.
 pub(crate) fn decode_mv_marked(
     id: i64,
     b: &[u8],

@@ -115,6 +115,11 @@ pub(crate) fn encode_value(buf: &mut Vec<u8>, v: &Value) {
     put_value(buf, v);
 }
 
+/// [`encode_value`] appended to `buf`.
+pub(crate) fn append_value(buf: &mut Vec<u8>, v: &Value) {
+    put_value(buf, v);
+}
+
 /// Whether attribute `k` of value `v` is written as rows: a multi-value of
 /// an attribute in `rows` (sorted names; empty for most objects).
 #[inline]
@@ -201,8 +206,8 @@ pub(crate) fn encode_cs(buf: &mut Vec<u8>, names: &Names, o: &CsObject) {
     encode_cs_as(buf, FORMAT, names, o, &[]);
 }
 
-/// [`encode_cs`] with the multi-values of the hologram attributes in `rows`
-/// (sorted) written as the marker of rows.
+/// A connector-space object's body with the multi-values of the hologram
+/// attributes in `rows` (sorted) written as the marker of rows.
 pub(crate) fn encode_cs_rows(
     buf: &mut Vec<u8>,
     names: &Names,
@@ -288,8 +293,8 @@ pub(crate) fn encode_mv(buf: &mut Vec<u8>, names: &Names, o: &MvObject) {
     encode_mv_as(buf, FORMAT, names, o, &[]);
 }
 
-/// [`encode_mv`] with the multi-values of the attributes in `rows` (sorted)
-/// written as the marker of rows.
+/// A metaverse object's body with the multi-values of the attributes in
+/// `rows` (sorted) written as the marker of rows.
 pub(crate) fn encode_mv_rows(
     buf: &mut Vec<u8>,
     names: &Names,

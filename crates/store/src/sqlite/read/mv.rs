@@ -34,9 +34,7 @@ impl Ctx<'_> {
         )?;
         let mut out = Vec::with_capacity(decoded.len());
         for (mut o, marks) in decoded {
-            if !light && !marks.is_empty() {
-                rows::fill_mv(self.conn, self.path, &mut o, &marks)?;
-            }
+            self.rows_mv(&mut o, &marks, light)?;
             out.push(o);
         }
         Ok(out)
