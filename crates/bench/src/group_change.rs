@@ -36,7 +36,7 @@ import_flows = [
 
 [[ma]]
 name = "src"
-connector = { type = "sqlite", path = "src.db", table = "groups", columns = ["group_id"], child_tables = { members = { table = "group_members", key = "group_id", value = "member" } }, delta = { kind = "changelog", table = "changes", sequence_column = "seq" } }
+connector = { type = "sqlite", path = "src.db", table = "groups", columns = ["group_id"], child_tables = { members = { table = "group_members", key = "group_id", value = "member" } }, delta = { kind = "changelog", table = "changes", sequence_column = "seq", attribute_column = "attr", value_column = "member" } }
 object_types = [{ name = "group", anchor = "group_id", references = { members = { by = "anchor", ma = "hr" } } }]
 join = [{ mv_type = "group", on = [{ cs = "group_id", mv = "groupId" }] }]
 projection = [{ mv_type = "group" }]
@@ -75,11 +75,12 @@ fn write_source(path: &Path, size: u64) -> anyhow::Result<()> {
          CREATE TABLE groups (group_id TEXT PRIMARY KEY);
          CREATE TABLE group_members (group_id TEXT NOT NULL, member TEXT NOT NULL,
            UNIQUE (group_id, member));
-         CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, group_id TEXT NOT NULL);
+         CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, group_id TEXT NOT NULL,
+           attr TEXT, member TEXT);
          CREATE TRIGGER member_added AFTER INSERT ON group_members BEGIN
-           INSERT INTO changes (group_id) VALUES (NEW.group_id); END;
+           INSERT INTO changes (group_id, attr, member) VALUES (NEW.group_id, 'members', NEW.member); END;
          CREATE TRIGGER member_removed AFTER DELETE ON group_members BEGIN
-           INSERT INTO changes (group_id) VALUES (OLD.group_id); END;
+           INSERT INTO changes (group_id, attr, member) VALUES (OLD.group_id, 'members', OLD.member); END;
          INSERT INTO groups (group_id) VALUES ('G1');",
     )?;
     let tx = conn.transaction()?;
@@ -117,12 +118,21 @@ fn target_members(app: &Path) -> anyhow::Result<i64> {
 }
 
 /// Propagate what the source's changelog holds: delta import, delta sync,
-/// export; seconds of each.
+/// export; seconds of each. Then (not timed) the confirming import the
+/// controller would run after the export.
 fn propagate(engine: &Engine) -> anyhow::Result<[f64; 3]> {
     let (_, import_s) = run_step(engine, "src", "delta-import")?;
     let (_, sync_s) = run_step(engine, "src", "delta-sync")?;
     let (_, export_s) = run_step(engine, "dst", "export")?;
+    confirm(engine)?;
     Ok([import_s, sync_s, export_s])
+}
+
+/// The target's confirming import and sync.
+fn confirm(engine: &Engine) -> anyhow::Result<()> {
+    run_step(engine, "dst", "full-import")?;
+    run_step(engine, "dst", "delta-sync")?;
+    Ok(())
 }
 
 fn ms(s: f64) -> f64 {
@@ -146,6 +156,7 @@ pub fn run(size: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
     run_step(&engine, "src", "full-import")?;
     run_step(&engine, "src", "full-sync")?;
     run_step(&engine, "dst", "export")?;
+    confirm(&engine)?;
     let app = root.join("app.db");
     if target_members(&app)? != size as i64 {
         bail!(

@@ -239,6 +239,16 @@ pub trait Connector: Send {
     ) -> Result<Box<dyn ImportStream + '_>, ConnectorError>;
 
     fn begin_export(&mut self) -> Result<Box<dyn ExportSession + '_>, ConnectorError>;
+
+    /// Whether its export takes value-level changes of `attr`
+    /// ([`ExportChange::values`]); by default what its capabilities say of
+    /// every attribute. A connector that takes them for some attributes
+    /// only (SQLite: its child tables) says which; the others get whole
+    /// values.
+    fn takes_values(&self, attr: &str) -> bool {
+        let _ = attr;
+        self.capabilities().value_changes
+    }
 }
 
 /// One problem with a connector's settings.

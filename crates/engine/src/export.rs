@@ -13,7 +13,6 @@ use crate::run::{PAGE, StepCtx};
 use crate::thresholds::{
     DeletionStop, clear_deletion_stop, deletion_approval_key, deletion_stop_key,
 };
-use crate::values::merge_changes;
 use autosync_connector::{ExportChange, ExportOutcome};
 use autosync_model::{
     CsId, CsObject, ErrorStage, ExportCounters, ExportKind, PendingExport, RunStatus, StepCounters,
@@ -42,6 +41,11 @@ fn fingerprint(p: &PendingExport) -> u64 {
     std::mem::discriminant(&p.kind).hash(&mut h);
     p.changes.hash(&mut h);
     p.new_dn.hash(&mut h);
+    for (attr, d) in &p.values {
+        attr.hash(&mut h);
+        d.add.hash(&mut h);
+        d.remove.hash(&mut h);
+    }
     h.finish()
 }
 
@@ -169,6 +173,16 @@ impl Exporter<'_, '_> {
             Ok(c) => c,
             Err(e) => return Ok(Some((e.kind.status(), e.message))),
         };
+        // The row attributes the connector takes value-level changes of.
+        let rows = ctx.engine.rules.rows.cs_of(&ctx.ma.name);
+        let connector_values: Vec<String> = rows
+            .map(|r| {
+                r.iter()
+                    .filter(|a| connector.takes_values(a))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut session = match connector.begin_export() {
             Ok(s) => s,
             Err(e) => return Ok(Some((e.kind.status(), e.message))),
@@ -194,7 +208,11 @@ impl Exporter<'_, '_> {
         let processed = &mut self.processed;
         let result = std::thread::scope(|scope| {
             let (page_tx, page_rx) = std::sync::mpsc::sync_channel::<StoreResult<Batch>>(1);
-            scope.spawn(move || read_pages(store, ma, &page_tx));
+            let how = Pages {
+                light: rows.is_some(),
+                value_changes: &connector_values,
+            };
+            scope.spawn(move || read_pages(store, ma, how, &page_tx));
             let recorder = match (durable, slot.take()) {
                 (true, Some(mut rec)) => {
                     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Sent>>(1);
@@ -323,17 +341,52 @@ type Batch = (Vec<ExportChange>, Vec<Sent>);
 
 /// Read the pages of pending exports of `ma` until there are none or the
 /// receiver hangs up.
+/// How pages of pending exports are read and sent.
+#[derive(Clone, Copy)]
+struct Pages<'a> {
+    /// Read light: the MA keeps value rows (see `rows`).
+    light: bool,
+    /// The attributes the connector takes value-level changes of; the
+    /// others' are sent as whole values.
+    value_changes: &'a [String],
+}
+
 fn read_pages(
     store: &dyn autosync_store::Store,
     ma: &str,
+    how: Pages<'_>,
     tx: &std::sync::mpsc::SyncSender<StoreResult<Batch>>,
 ) {
     let mut after = 0;
     loop {
-        let page = store
-            .read()
-            .and_then(|mut r| r.cs_page(ma, CsFilter::PendingExport, after, PAGE));
-        let page = match page {
+        let page = store.read().and_then(|mut r| {
+            if !how.light {
+                return Ok((
+                    r.cs_page(ma, CsFilter::PendingExport, after, PAGE)?,
+                    Vec::new(),
+                ));
+            }
+            let page = r.cs_page_light(ma, CsFilter::PendingExport, after, PAGE)?;
+            // For a connector that replaces whole values: each value-level
+            // change made whole (the fingerprint stays the pending one's).
+            let mut wholes = Vec::new();
+            for x in &page {
+                if let Some(p) = x
+                    .pending_export
+                    .as_ref()
+                    .filter(|p| p.values.keys().any(|a| !how.value_changes.contains(a)))
+                {
+                    let mut whole = p.clone();
+                    whole.values.retain(|a, _| !how.value_changes.contains(a));
+                    crate::rows::whole_export(r.as_mut(), x, &mut whole)?;
+                    let mut values = p.values.clone();
+                    values.retain(|a, _| how.value_changes.contains(a));
+                    wholes.push((x.id, whole.changes, values));
+                }
+            }
+            Ok((page, wholes))
+        });
+        let (page, wholes) = match page {
             Ok(p) => p,
             Err(e) => {
                 let _ = tx.send(Err(e));
@@ -342,7 +395,16 @@ fn read_pages(
         };
         let Some(last) = page.last() else { return };
         after = last.id;
-        if tx.send(Ok(changes_of(page))).is_err() {
+        let (mut changes, sent) = changes_of(page);
+        for (id, whole, values) in wholes {
+            if let Some(i) = sent.iter().position(|s| s.id == id)
+                && let Some(c) = changes.get_mut(i)
+            {
+                c.values = values;
+                c.changes = whole;
+            }
+        }
+        if tx.send(Ok((changes, sent))).is_err() {
             return;
         }
     }
@@ -367,8 +429,13 @@ impl Recorder<'_> {
         let mut txn = self.store.begin()?;
         let mut after = first.id - 1;
         let mut i = 0;
+        let light = self.ctx.engine.rules.rows.cs_of(ma).is_some();
         while i < sent.len() {
-            let page = txn.cs_page(ma, CsFilter::PendingExport, after, PAGE)?;
+            let page = if light {
+                txn.cs_page_light(ma, CsFilter::PendingExport, after, PAGE)?
+            } else {
+                txn.cs_page(ma, CsFilter::PendingExport, after, PAGE)?
+            };
             let Some(last) = page.last() else { break };
             after = last.id;
             for mut cs in page {
@@ -443,10 +510,7 @@ impl Recorder<'_> {
                     }
                     cs.unconfirmed_export = Some(match cs.unconfirmed_export.take() {
                         Some(mut earlier) => {
-                            merge_changes(&mut earlier.changes, &done.changes);
-                            if done.new_dn.is_some() {
-                                earlier.new_dn = done.new_dn;
-                            }
+                            crate::rows::merge_sent(&mut earlier, done);
                             earlier
                         }
                         None => done,
@@ -480,7 +544,7 @@ fn changes_of(page: Vec<CsObject>) -> (Vec<ExportChange>, Vec<Sent>) {
             None
         };
         changes.push(ExportChange {
-            values: Default::default(),
+            values: p.values,
             object_type: cs.object_type,
             anchor: cs.anchor,
             dn,

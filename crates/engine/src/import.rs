@@ -17,6 +17,7 @@ use autosync_model::{
     RunStatus, StepCounters, Value, value::apply_changes,
 };
 use autosync_store::{CsFilter, StoreResult, StoreTxn};
+use rustc_hash::FxHashSet;
 use std::collections::HashMap;
 
 /// Run an import step.
@@ -32,6 +33,7 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         max_value_size: usize::try_from(ctx.ma.max_value_size).unwrap_or(usize::MAX),
         read_whole: false,
         skipped: false,
+        light: FxHashSet::default(),
     };
     let stopped = imp.stream(full)?;
     let processed = imp.processed;
@@ -110,6 +112,8 @@ struct Importer<'a, 'c> {
     read_whole: bool,
     /// The source was unchanged: nothing was read.
     skipped: bool,
+    /// Anchors of this batch's objects read light (see `rows`).
+    light: FxHashSet<String>,
 }
 
 type Stop = Option<(RunStatus, String)>;
@@ -235,7 +239,32 @@ impl<'c> Importer<'_, 'c> {
                 Err(e) => e.anchor.as_deref(),
             })
             .collect();
-        let found = txn.cs_by_anchors(ma, &anchors)?;
+        // Value-level updates read their objects light (row attributes
+        // not read: see `rows`), the others whole.
+        let rows = self.ctx.engine.rules.rows.cs_of(ma);
+        let is_values = |i: &ImportItem| matches!(i, Ok(o) if o.change == ImportChange::Update && !o.values.is_empty());
+        let (found, light) = match rows {
+            Some(_) if items.iter().any(is_values) => {
+                let light: Vec<&str> = items
+                    .iter()
+                    .filter(|i| is_values(i))
+                    .filter_map(|i| i.as_ref().ok().map(|o| o.anchor.as_str()))
+                    .collect();
+                let whole: Vec<&str> = anchors
+                    .iter()
+                    .copied()
+                    .filter(|a| !light.contains(a))
+                    .collect();
+                let mut found = txn.cs_by_anchors(ma, &whole)?;
+                let light_found = txn.cs_by_anchors_light(ma, &light)?;
+                let names: FxHashSet<String> =
+                    light_found.iter().map(|o| o.anchor.clone()).collect();
+                found.extend(light_found);
+                (found, names)
+            }
+            _ => (txn.cs_by_anchors(ma, &anchors)?, FxHashSet::default()),
+        };
+        self.light = light;
         // Room for the objects this batch adds too: the map never grows.
         let mut existing: Existing = HashMap::with_capacity(found.len() + items.len());
         existing.extend(found.into_iter().map(|o| (o.anchor.clone(), o)));
@@ -272,6 +301,12 @@ impl<'c> Importer<'_, 'c> {
             .find_map(|(name, v)| {
                 let n = size(v);
                 (n > max).then(|| (n, format!("attribute `{name}`")))
+            })
+            .or_else(|| {
+                obj.values.iter().find_map(|(name, d)| {
+                    let n = d.add.iter().map(size).max().unwrap_or(0);
+                    (n > max).then(|| (n, format!("attribute `{name}`")))
+                })
             })
             .or_else(|| {
                 (obj.dn.len() > max).then(|| (obj.dn.len(), "the display key (DN)".into()))
@@ -376,10 +411,44 @@ impl<'c> Importer<'_, 'c> {
         if let Some(seen) = &mut self.seen {
             seen.insert(cs.id);
         }
+        if obj.change != ImportChange::Update && self.light.remove(&obj.anchor) {
+            // Read light for an update earlier in the batch: whole now.
+            if let Some(whole) = txn.cs_get(cs.id)? {
+                *cs = whole;
+            }
+        }
         let changed = match obj.change {
             ImportChange::Delete => self.stage_delete(cs),
             ImportChange::Full => self.stage_full(cs, obj),
             ImportChange::Update => {
+                if self.light.contains(&obj.anchor) {
+                    let rows = self.ctx.engine.rules.rows.cs_of(ma);
+                    let staged = match rows {
+                        Some(rows) => {
+                            crate::rows::stage_update(txn, rows, cs, &obj.attributes, &obj.values)?
+                        }
+                        None => Err(()),
+                    };
+                    match staged {
+                        Ok(changed) => {
+                            if changed {
+                                clear_error(cs, ErrorStage::Import);
+                                self.counters.stage_update += 1;
+                                txn.cs_update(cs)?;
+                            } else {
+                                self.counters.stage_no_change += 1;
+                            }
+                            return Ok(());
+                        }
+                        Err(()) => {
+                            // The ordinary way, on the object read whole.
+                            self.light.remove(&obj.anchor);
+                            if let Some(whole) = txn.cs_get(cs.id)? {
+                                *cs = whole;
+                            }
+                        }
+                    }
+                }
                 let whole = whole_from_update(cs, obj);
                 self.stage_full(cs, whole)
             }

@@ -40,6 +40,7 @@ mod options;
 mod order;
 mod record_errors;
 mod refs;
+mod rows;
 pub use record_errors::{RecordError, record_errors};
 mod rules;
 mod run;
@@ -105,11 +106,13 @@ impl Engine {
         let rules = rules::Rules::compile(&system)?;
         let mut index = rules.join_index();
         // The references to an object are found by its id (`refs`).
-        for (mv_type, attr) in rules
-            .lookup_index()
-            .into_iter()
-            .chain(rules.mv_refs.clone())
-        {
+        // (Those kept as value rows are found from their rows.)
+        let refs = rules
+            .mv_refs
+            .iter()
+            .filter(|(t, a)| !rules.rows.mv_has(t, a))
+            .cloned();
+        for (mv_type, attr) in rules.lookup_index().into_iter().chain(refs) {
             let def = autosync_store::MvIndexDef::attribute(&mv_type, &attr);
             if !index.contains(&def) {
                 index.push(def);
@@ -127,6 +130,8 @@ impl Engine {
         by_dn.sort_unstable();
         by_dn.dedup();
         store.set_dn_index(&by_dn)?;
+        // Large multi-valued references: one row per value (`rows`).
+        store.set_value_rows(&rules.rows.declaration())?;
         let names = rules.store_names(&system);
         store.declare_names(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
         let fingerprints = applied::Fingerprints::of(&system);

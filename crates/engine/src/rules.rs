@@ -43,6 +43,10 @@ pub(crate) struct Rules {
     /// The MAs whose objects import flows' references name, and those
     /// whose connectors export flows' references spell.
     pub ref_mas: (Vec<String>, Vec<String>),
+    /// The attributes kept one row per value in the store (see `rows`):
+    /// per MA, its unordered reference attributes; per metaverse type, its
+    /// unordered reference attributes.
+    pub rows: crate::rows::RowAttrs,
 }
 
 /// Rules of one metaverse type.
@@ -431,7 +435,9 @@ impl Rules {
         }
         let lookups = scripted::lookup_pairs(&mas, &deletion_scripts);
         let (has_refs, mv_refs, ref_mas) = crate::refs::summary(system, &mas);
+        let rows = crate::rows::RowAttrs::of(system, &mas);
         let mut rules = Rules {
+            rows,
             has_refs,
             mv_refs,
             ref_mas,

@@ -166,6 +166,60 @@ impl CsObject {
         }
     }
 
+    /// Make value-level pending changes whole (see `PendingImport::values`,
+    /// `PendingExport::values`): each attribute's new value from the
+    /// hologram's whole value (the unconfirmed export's for a pending
+    /// export). What a whole read of the store gives: code that reads
+    /// objects whole never sees value-level changes.
+    pub fn make_whole(&mut self) {
+        fn apply(
+            changes: &mut crate::value::AttrChanges,
+            values: &mut ValueChanges,
+            base: &dyn Fn(&str) -> Option<Value>,
+        ) {
+            for (attr, d) in std::mem::take(values) {
+                let before = match changes.get(&attr) {
+                    Some(c) => c.clone(),
+                    None => base(&attr),
+                };
+                changes.insert(attr, d.apply_to(before.as_ref()));
+            }
+        }
+        if let Some(p) = &mut self.pending_import
+            && !p.values.is_empty()
+        {
+            for (attr, d) in std::mem::take(&mut p.values) {
+                let before = p
+                    .attributes
+                    .get(&attr)
+                    .or_else(|| self.hologram.get(&attr))
+                    .cloned();
+                match d.apply_to(before.as_ref()) {
+                    Some(v) => p.attributes.insert(attr, v),
+                    None => p.attributes.remove(&attr),
+                };
+            }
+        }
+        let hologram = &self.hologram;
+        let mut unconfirmed = self.unconfirmed_export.take();
+        if let Some(u) = &mut unconfirmed
+            && !u.values.is_empty()
+        {
+            let base = |a: &str| hologram.get(a).cloned();
+            apply(&mut u.changes, &mut u.values, &base);
+        }
+        if let Some(p) = &mut self.pending_export
+            && !p.values.is_empty()
+        {
+            let base = |a: &str| match unconfirmed.as_ref().and_then(|u| u.changes.get(a)) {
+                Some(c) => c.clone(),
+                None => hologram.get(a).cloned(),
+            };
+            apply(&mut p.changes, &mut p.values, &base);
+        }
+        self.unconfirmed_export = unconfirmed;
+    }
+
     /// The value of an attribute as synchronisation sees it: the pending
     /// import when there is one, else the hologram.
     pub fn current(&self, attr: &str) -> Option<&Value> {

@@ -175,4 +175,8 @@ impl Connector for SqliteConnector {
         let (conn, schema, s) = self.ready()?;
         Ok(Box::new(export::SqliteExport::new(conn, s, schema)))
     }
+
+    fn takes_values(&self, attr: &str) -> bool {
+        self.settings.child_tables.contains_key(attr)
+    }
 }

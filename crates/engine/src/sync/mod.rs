@@ -11,6 +11,7 @@ mod plan;
 mod precedence;
 mod prefetch;
 mod refpass;
+mod rows;
 mod staging;
 mod waits;
 
@@ -241,7 +242,13 @@ fn run_pass(ctx: &StepCtx<'_>, ma: &MaRules, pass: Pass) -> StoreResult<StepOutc
         let mut batch = |txn: &mut dyn StoreTxn| -> StoreResult<()> {
             loop {
                 resume = s.resume_point(after);
-                let page = txn.cs_page(&ma.name, filter, after, ctx.opts.sync_page(SYNC_PAGE))?;
+                let limit = ctx.opts.sync_page(SYNC_PAGE);
+                // Light (see `rows`) where value-level changes may come.
+                let page = if pass == Pass::Delta && rules.rows.cs_of(&ma.name).is_some() {
+                    txn.cs_page_light(&ma.name, filter, after, limit)?
+                } else {
+                    txn.cs_page(&ma.name, filter, after, limit)?
+                };
                 page_len = page.len();
                 let Some(last) = page.last() else {
                     break;
@@ -400,6 +407,38 @@ impl<'a> Syncer<'a> {
 
     fn batch(&mut self, txn: &mut dyn StoreTxn, page: Vec<CsObject>) -> StoreResult<()> {
         self.mv_cache.clear();
+        // A page read light (the MA keeps value rows): value-level changes
+        // first, at the cost of the change; anything else read whole.
+        let page = if self.rules.rows.cs_of(&self.ma.name).is_some() {
+            let mut rest = Vec::with_capacity(page.len());
+            for cs in page {
+                if !crate::rows::needs_whole(&cs) {
+                    rest.push(cs);
+                    continue;
+                }
+                let id = cs.id;
+                let anchor = cs.anchor.clone();
+                match self.sync_rows(txn, cs) {
+                    Ok(rows::Taken::Done) => {
+                        self.processed += 1;
+                        self.any_success = true;
+                    }
+                    Ok(rows::Taken::Whole) => {
+                        if let Some(whole) = txn.cs_get(id)? {
+                            rest.push(whole);
+                        }
+                    }
+                    Err(Fail::Store(e)) => return Err(e),
+                    Err(Fail::Object { error_type, detail }) => {
+                        self.processed += 1;
+                        self.object_failed(txn, id, &anchor, error_type, detail)?;
+                    }
+                }
+            }
+            rest
+        } else {
+            page
+        };
         let ids: Vec<MvId> = page.iter().filter_map(|c| c.connection.mv_id()).collect();
         if !ids.is_empty() {
             for mv in txn.mv_get_many(&ids)? {

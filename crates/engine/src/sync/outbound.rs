@@ -24,7 +24,7 @@ use std::borrow::Cow;
 
 /// Count on the outbound counters of target `ma` (its name is copied only
 /// the first time).
-fn count_outbound(
+pub(super) fn count_outbound(
     counters: &mut SyncCounters,
     ma: &str,
     count: impl FnOnce(&mut OutboundCounters),

@@ -130,6 +130,9 @@ impl Store for FaultyStore {
     fn set_dn_index(&self, mas: &[&str]) -> StoreResult<()> {
         self.inner.set_dn_index(mas)
     }
+    fn set_value_rows(&self, rows: &autosync_store::ValueRows) -> StoreResult<()> {
+        self.inner.set_value_rows(rows)
+    }
 
     fn declare_names(&self, names: &[&str]) -> StoreResult<()> {
         self.inner.declare_names(names)
@@ -179,6 +182,48 @@ struct FaultyTxn<'a> {
 }
 
 impl StoreRead for FaultyTxn<'_> {
+    fn cs_get_light(&mut self, id: CsId) -> StoreResult<Option<CsObject>> {
+        self.inner.cs_get_light(id)
+    }
+    fn cs_by_anchors_light(&mut self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>> {
+        self.inner.cs_by_anchors_light(ma, anchors)
+    }
+    fn cs_page_light(
+        &mut self,
+        ma: &str,
+        filter: CsFilter,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsObject>> {
+        self.inner.cs_page_light(ma, filter, after, limit)
+    }
+    fn cs_by_mvs_light(&mut self, mv_ids: &[MvId]) -> StoreResult<Vec<CsObject>> {
+        self.inner.cs_by_mvs_light(mv_ids)
+    }
+    fn mv_get_light(&mut self, id: MvId) -> StoreResult<Option<MvObject>> {
+        self.inner.mv_get_light(id)
+    }
+    fn mv_get_many_light(&mut self, ids: &[MvId]) -> StoreResult<Vec<MvObject>> {
+        self.inner.mv_get_many_light(ids)
+    }
+    fn cs_values(&mut self, id: CsId, attr: &str) -> StoreResult<Vec<Value>> {
+        self.inner.cs_values(id, attr)
+    }
+    fn cs_values_present(&mut self, id: CsId, attr: &str, v: &[Value]) -> StoreResult<Vec<bool>> {
+        self.inner.cs_values_present(id, attr, v)
+    }
+    fn cs_values_count(&mut self, id: CsId, attr: &str) -> StoreResult<u64> {
+        self.inner.cs_values_count(id, attr)
+    }
+    fn mv_values(&mut self, id: MvId, attr: &str) -> StoreResult<Vec<Value>> {
+        self.inner.mv_values(id, attr)
+    }
+    fn mv_values_present(&mut self, id: MvId, attr: &str, v: &[Value]) -> StoreResult<Vec<bool>> {
+        self.inner.mv_values_present(id, attr, v)
+    }
+    fn mv_values_count(&mut self, id: MvId, attr: &str) -> StoreResult<u64> {
+        self.inner.mv_values_count(id, attr)
+    }
     fn cs_get(&mut self, id: CsId) -> StoreResult<Option<CsObject>> {
         self.inner.cs_get(id)
     }
@@ -307,6 +352,23 @@ impl StoreRead for FaultyTxn<'_> {
 }
 
 impl StoreTxn for FaultyTxn<'_> {
+    fn cs_values_change(
+        &mut self,
+        id: CsId,
+        attr: &str,
+        d: &autosync_model::ValueDelta,
+    ) -> StoreResult<()> {
+        self.wrote_cs = true;
+        self.inner.cs_values_change(id, attr, d)
+    }
+    fn mv_values_change(
+        &mut self,
+        id: MvId,
+        attr: &str,
+        d: &autosync_model::ValueDelta,
+    ) -> StoreResult<()> {
+        self.inner.mv_values_change(id, attr, d)
+    }
     fn cs_insert(&mut self, obj: &mut CsObject) -> StoreResult<()> {
         self.wrote_cs = true;
         self.inner.cs_insert(obj)

@@ -12,6 +12,7 @@ mod import;
 mod import_errors;
 mod joins;
 mod refs;
+mod rows;
 mod rules_applied;
 mod runs;
 mod scenario;

@@ -168,10 +168,20 @@ impl Ctx<'_> {
 
     /// The value rows of the `marks` of `o`: put in, or (`light`) the
     /// placeholder kept where there are some (nothing to do without marks).
+    /// A whole read also makes value-level pending changes whole
+    /// (`CsObject::make_whole`): code that reads whole never sees them.
     fn rows_cs(&self, o: &mut CsObject, marks: &bin::Marks, light: bool) -> StoreResult<()> {
         match (marks.is_empty(), light) {
-            (true, _) => Ok(()),
-            (false, false) => rows::fill_cs(self.conn, self.path, o, marks),
+            (true, true) => Ok(()),
+            (true, false) => {
+                o.make_whole();
+                Ok(())
+            }
+            (false, false) => {
+                rows::fill_cs(self.conn, self.path, o, marks)?;
+                o.make_whole();
+                Ok(())
+            }
             (false, true) => rows::light_cs(self.conn, self.path, o, marks),
         }
     }

@@ -1,0 +1,343 @@
+//! Large groups: a multi-valued reference kept one row per value, changed
+//! one value at a time from a SQLite source (members in a child table,
+//! value-level changes in its changelog) to a SQLite target (members in a
+//! child table, written one row per change) and a JSON lines file (whole
+//! lists). Checks what is staged at each step, what the targets receive,
+//! and that confirming imports, waits and the ordinary way stay correct.
+
+use crate::fixture::*;
+use autosync_model::{ExportKind, RunStatus, Value, ValueDelta};
+use autosync_store::Store;
+
+const CONFIG: &str = r#"
+[metaverse.person]
+attributes = ["employeeId", "name"]
+
+[metaverse.group]
+attributes = ["groupId", "members"]
+references = { members = "person" }
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "person", anchor = "employee_id" }]
+join = [{ mv_type = "person", on = [{ cs = "employee_id", mv = "employeeId" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [
+  { mv_type = "person", mv = "employeeId", from = "employee_id" },
+  { mv_type = "person", mv = "name", from = "name" },
+]
+staging_thresholds = { deletes = "off" }
+
+[[ma]]
+name = "src"
+connector = { type = "sqlite", path = "src.db", table = "groups", columns = ["group_id"], child_tables = { members = { table = "group_members", key = "group_id", value = "member" } }, delta = { kind = "changelog", table = "changes", sequence_column = "seq", attribute_column = "attr", value_column = "member" } }
+object_types = [{ name = "group", anchor = "group_id", references = { members = { by = "anchor", ma = "hr" } } }]
+join = [{ mv_type = "group", on = [{ cs = "group_id", mv = "groupId" }] }]
+projection = [{ mv_type = "group" }]
+import_flows = [
+  { mv_type = "group", mv = "groupId", from = "group_id" },
+  { mv_type = "group", mv = "members", from = "members" },
+]
+
+[[ma]]
+name = "app"
+connector = { type = "sqlite", path = "app.db", table = "users", create_table = true, columns = ["employee_id", "name"] }
+object_types = [{ name = "user", anchor = "employee_id" }]
+join = [{ mv_type = "person", on = [{ cs = "employee_id", mv = "employeeId" }] }]
+export_flows = [{ mv_type = "person", cs = "name", from = "name" }]
+provisioning = [{ mv_type = "person", anchor = "employeeId" }]
+
+[[ma]]
+name = "dst"
+connector = { type = "sqlite", path = "app.db", table = "groups", create_table = true, columns = ["group_id"], child_tables = { members = { table = "group_members", key = "group_id", value = "employee_id" } } }
+object_types = [{ name = "group", anchor = "group_id", references = { members = { by = "anchor", ma = "app" } } }]
+join = [{ mv_type = "group", on = [{ cs = "group_id", mv = "groupId" }] }]
+export_flows = [{ mv_type = "group", cs = "members", from = "members" }]
+provisioning = [{ mv_type = "group", anchor = "groupId" }]
+
+[[ma]]
+name = "file"
+connector = { type = "jsonl", path = "groups.jsonl" }
+object_types = [{ name = "group", anchor = "group_id", references = { members = { by = "anchor", ma = "app" } } }]
+join = [{ mv_type = "group", on = [{ cs = "group_id", mv = "groupId" }] }]
+export_flows = [{ mv_type = "group", cs = "members", from = "members" }]
+provisioning = [{ mv_type = "group", anchor = "groupId" }]
+"#;
+
+fn person(i: u64) -> String {
+    format!("E{i:06}")
+}
+
+/// People `0..people` in HR; group `G1` with members `0..members` in the
+/// source, its changelog filled by triggers.
+fn world(people: u64, members: u64) -> World {
+    let mut hr = String::from("employee_id,name\n");
+    for i in 0..people {
+        hr.push_str(&format!("{},Person {i}\n", person(i)));
+    }
+    let w = World::new(CONFIG, &[("hr.csv", &hr), ("groups.jsonl", "")]);
+    let mut conn = rusqlite::Connection::open(w.path("src.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE groups (group_id TEXT PRIMARY KEY);
+         CREATE TABLE group_members (group_id TEXT NOT NULL, member TEXT NOT NULL,
+           UNIQUE (group_id, member));
+         CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, group_id TEXT NOT NULL,
+           attr TEXT, member TEXT);
+         CREATE TRIGGER member_added AFTER INSERT ON group_members BEGIN
+           INSERT INTO changes (group_id, attr, member) VALUES (NEW.group_id, 'members', NEW.member); END;
+         CREATE TRIGGER member_removed AFTER DELETE ON group_members BEGIN
+           INSERT INTO changes (group_id, attr, member) VALUES (OLD.group_id, 'members', OLD.member); END;
+         INSERT INTO groups (group_id) VALUES ('G1');",
+    )
+    .unwrap();
+    let tx = conn.transaction().unwrap();
+    for i in 0..members {
+        tx.execute(
+            "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",
+            [person(i)],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    w
+}
+
+fn src(w: &World, sql: &str, member: &str) {
+    let conn = rusqlite::Connection::open(w.path("src.db")).unwrap();
+    conn.execute(sql, [member]).unwrap();
+}
+
+fn add(w: &World, i: u64) {
+    src(
+        w,
+        "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",
+        &person(i),
+    );
+}
+
+fn remove(w: &World, i: u64) {
+    src(w, "DELETE FROM group_members WHERE member = ?1", &person(i));
+}
+
+/// Run, and assert it ended well (with or without objects).
+fn ok(w: &World, ma: &str, profile: &str) -> autosync_model::RunRecord {
+    let r = w.run(ma, profile);
+    assert!(
+        matches!(r.status, RunStatus::Success | RunStatus::CompletedNoObjects),
+        "{ma} {profile}: {r:#?}"
+    );
+    r
+}
+
+/// Everything in step, as the controller would leave it.
+fn settle(w: &World) {
+    ok(w, "hr", "full-import");
+    ok(w, "hr", "delta-sync");
+    ok(w, "app", "export");
+    ok(w, "app", "full-import");
+    ok(w, "app", "delta-sync");
+    ok(w, "src", "delta-import");
+    ok(w, "src", "delta-sync");
+    for ma in ["dst", "file"] {
+        ok(w, ma, "export");
+        ok(w, ma, "full-import");
+        ok(w, ma, "delta-sync");
+    }
+}
+
+/// The target table's members of `G1`.
+fn target(w: &World) -> std::collections::BTreeSet<String> {
+    let conn = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    let mut q = conn
+        .prepare("SELECT employee_id FROM group_members WHERE group_id = 'G1'")
+        .unwrap();
+    q.query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// The JSON lines file's members of `G1`.
+fn file(w: &World) -> std::collections::BTreeSet<String> {
+    let text = w.read("groups.jsonl");
+    let line = text.lines().find(|l| l.contains("\"G1\"")).unwrap_or("{}");
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    v["members"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+fn people(range: impl Iterator<Item = u64>) -> std::collections::BTreeSet<String> {
+    range.map(person).collect()
+}
+
+/// Writes the target's member table received (a trigger counts them).
+fn count_target_writes(w: &World) {
+    let conn = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS writes (n INTEGER NOT NULL);
+         INSERT INTO writes (n) VALUES (0);
+         CREATE TRIGGER w_ins AFTER INSERT ON group_members BEGIN UPDATE writes SET n = n + 1; END;
+         CREATE TRIGGER w_del AFTER DELETE ON group_members BEGIN UPDATE writes SET n = n + 1; END;
+         CREATE TRIGGER w_upd AFTER UPDATE ON group_members BEGIN UPDATE writes SET n = n + 1; END;",
+    )
+    .unwrap();
+}
+
+fn target_writes(w: &World) -> i64 {
+    let conn = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    conn.query_row("SELECT n FROM writes", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_one_member_change_of_a_large_group_travels_as_one_value_to_every_target() {
+    const N: u64 = 20_000;
+    let w = world(N + 10, N);
+    ok(&w, "src", "full-import");
+    settle(&w);
+    assert_eq!(target(&w), people(0..N));
+    assert_eq!(file(&w), people(0..N));
+    count_target_writes(&w);
+
+    // One member out, one in.
+    remove(&w, 3);
+    add(&w, N + 1);
+    let r = ok(&w, "src", "delta-import");
+    assert_eq!(import_counters(&r).stage_update, 1);
+    let group = w.cs("src", "G1").unwrap();
+    let light = w
+        .store
+        .read()
+        .unwrap()
+        .cs_get_light(group.id)
+        .unwrap()
+        .unwrap();
+    let staged = &light.pending_import.as_ref().unwrap().values["members"];
+    assert_eq!(
+        staged,
+        &ValueDelta {
+            add: vec![Value::from(person(N + 1).as_str())],
+            remove: vec![Value::from(person(3).as_str())],
+        },
+        "the import staged the two values, not the group"
+    );
+
+    let r = ok(&w, "src", "delta-sync");
+    assert_eq!(sync_counters(&r).connectors_with_flow_updates, 1);
+    let dst = w.cs("dst", "G1").unwrap();
+    let light = w
+        .store
+        .read()
+        .unwrap()
+        .cs_get_light(dst.id)
+        .unwrap()
+        .unwrap();
+    let p = light.pending_export.as_ref().unwrap();
+    assert_eq!(p.kind, ExportKind::Update);
+    assert!(
+        p.changes.is_empty(),
+        "no whole value pending: {:?}",
+        p.changes.keys()
+    );
+    assert_eq!(
+        p.values["members"],
+        ValueDelta {
+            add: vec![Value::from(person(N + 1).as_str())],
+            remove: vec![Value::from(person(3).as_str())],
+        }
+    );
+    // The metaverse holds the change (read whole).
+    let mv = w.mv_of("src", "G1").unwrap();
+    let Some(Value::Multi(members)) = mv.get("members") else {
+        panic!("no members")
+    };
+    assert_eq!(members.len(), N as usize);
+
+    ok(&w, "dst", "export");
+    assert_eq!(target_writes(&w), 2, "one insert and one delete");
+    ok(&w, "file", "export");
+    let expected: std::collections::BTreeSet<String> = (0..N)
+        .filter(|i| *i != 3)
+        .chain([N + 1])
+        .map(person)
+        .collect();
+    assert_eq!(target(&w), expected);
+    assert_eq!(file(&w), expected, "a file target gets the whole list");
+
+    // Confirming imports leave nothing pending or unconfirmed, and the
+    // holograms hold what the targets hold.
+    for ma in ["dst", "file"] {
+        ok(&w, ma, "full-import");
+        ok(&w, ma, "delta-sync");
+        let x = w.cs(ma, "G1").unwrap();
+        assert!(x.pending_export.is_none(), "{ma}: {:?}", x.pending_export);
+        assert!(
+            x.unconfirmed_export.is_none(),
+            "{ma}: {:?}",
+            x.unconfirmed_export
+        );
+        assert!(x.pending_import.is_none(), "{ma}");
+        let Some(Value::Multi(h)) = x.hologram.get("members") else {
+            panic!("{ma}: no members in the hologram")
+        };
+        let h: std::collections::BTreeSet<String> = h.iter().map(Value::to_text).collect();
+        assert_eq!(h, expected, "{ma}'s hologram");
+    }
+}
+
+#[test]
+fn changes_that_cancel_out_before_the_sync_stage_nothing() {
+    let w = world(30, 20);
+    ok(&w, "src", "full-import");
+    settle(&w);
+    add(&w, 25);
+    remove(&w, 25);
+    remove(&w, 4);
+    add(&w, 4);
+    let r = ok(&w, "src", "delta-import");
+    assert_eq!(import_counters(&r).stage_update, 0);
+    assert!(w.cs("src", "G1").unwrap().pending_import.is_none());
+}
+
+#[test]
+fn a_member_not_yet_there_waits_then_arrives_as_one_value() {
+    let w = world(30, 20);
+    ok(&w, "src", "full-import");
+    settle(&w);
+    // E000040 is not in HR yet.
+    add(&w, 40);
+    ok(&w, "src", "delta-import");
+    ok(&w, "src", "delta-sync");
+    assert_eq!(w.store.read().unwrap().ref_waiting_count("src").unwrap(), 1);
+    assert!(w.cs("dst", "G1").unwrap().pending_export.is_none());
+    // HR brings him; the app gets him; the group follows.
+    let mut hr = w.read("hr.csv");
+    hr.push_str(&format!("{},Person 40\n", person(40)));
+    w.write("hr.csv", &hr);
+    settle(&w);
+    assert_eq!(w.store.read().unwrap().ref_waiting_count("src").unwrap(), 0);
+    let mut expected = people(0..20);
+    expected.insert(person(40));
+    assert_eq!(target(&w), expected);
+    assert_eq!(file(&w), expected);
+}
+
+#[test]
+fn removing_every_member_one_by_one_then_adding_one_back_stays_correct() {
+    let w = world(10, 3);
+    ok(&w, "src", "full-import");
+    settle(&w);
+    for i in 0..3 {
+        remove(&w, i);
+    }
+    settle(&w);
+    assert!(target(&w).is_empty());
+    assert!(w.mv_of("src", "G1").unwrap().get("members").is_none());
+    add(&w, 7);
+    settle(&w);
+    assert_eq!(target(&w), people(7..8));
+    assert_eq!(file(&w), people(7..8));
+}
