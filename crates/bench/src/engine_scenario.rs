@@ -125,7 +125,10 @@ pub(crate) fn run_step(
         )
         .with_context(|| format!("{ma} {profile}"))?;
     let secs = started.elapsed().as_secs_f64();
-    if !matches!(record.status, RunStatus::Success) {
+    if !matches!(
+        record.status,
+        RunStatus::Success | RunStatus::CompletedNoObjects
+    ) {
         bail!(
             "{ma} {profile} ended {}: {:?}",
             record.status,

@@ -143,6 +143,7 @@ pub fn counters(c: &StepCounters) -> Vec<(String, u64)> {
             v.push(("stage-delete-add".into(), i.stage_delete_add));
             v.push(("stage-failure".into(), i.stage_failure));
             v.push(("export-confirmed".into(), i.export_confirmed));
+            v.push(("stage-values".into(), i.stage_values));
         }
         StepCounters::Sync(s) => {
             v.push(("projections".into(), s.projections));
@@ -184,6 +185,7 @@ pub fn counters(c: &StepCounters) -> Vec<(String, u64)> {
             v.push(("deletes".into(), e.deletes));
             v.push(("delete-adds".into(), e.delete_adds));
             v.push(("references-ready".into(), e.references_ready));
+            v.push(("values".into(), e.values));
             v.push(("failures".into(), e.failures));
         }
     }

@@ -27,6 +27,8 @@ struct Sent {
     id: CsId,
     fingerprint: u64,
     kind: ExportKind,
+    /// Values sent as value-level changes.
+    values: u64,
     /// `None` for the common case, applied with no new anchor (kept small:
     /// a non-durable export holds one of these per object until commit).
     outcome: Option<Box<ExportOutcome>>,
@@ -395,7 +397,7 @@ fn read_pages(
         };
         let Some(last) = page.last() else { return };
         after = last.id;
-        let (mut changes, sent) = changes_of(page);
+        let (mut changes, mut sent) = changes_of(page);
         for (id, whole, values) in wholes {
             if let Some(i) = sent.iter().position(|s| s.id == id)
                 && let Some(c) = changes.get_mut(i)
@@ -403,6 +405,13 @@ fn read_pages(
                 c.values = values;
                 c.changes = whole;
             }
+        }
+        for (c, s) in changes.iter().zip(sent.iter_mut()) {
+            s.values = c
+                .values
+                .values()
+                .map(|d| (d.add.len() + d.remove.len()) as u64)
+                .sum();
         }
         if tx.send(Ok((changes, sent))).is_err() {
             return;
@@ -479,7 +488,10 @@ impl Recorder<'_> {
             ExportOutcome::Applied { anchor } => {
                 match sent.kind {
                     ExportKind::Add => self.counters.adds += 1,
-                    ExportKind::Update => self.counters.updates += 1,
+                    ExportKind::Update => {
+                        self.counters.updates += 1;
+                        self.counters.values += sent.values;
+                    }
                     ExportKind::Rename => self.counters.renames += 1,
                     ExportKind::Delete => self.counters.deletes += 1,
                     ExportKind::DeleteAdd => self.counters.delete_adds += 1,
@@ -529,6 +541,7 @@ fn changes_of(page: Vec<CsObject>) -> (Vec<ExportChange>, Vec<Sent>) {
     for cs in page {
         let Some(p) = cs.pending_export else { continue };
         sent.push(Sent {
+            values: 0,
             id: cs.id,
             fingerprint: fingerprint(&p),
             kind: p.kind,

@@ -424,9 +424,14 @@ impl<'c> Importer<'_, 'c> {
                 if self.light.contains(&obj.anchor) {
                     let rows = self.ctx.engine.rules.rows.cs_of(ma);
                     let staged = match rows {
-                        Some(rows) => {
-                            crate::rows::stage_update(txn, rows, cs, &obj.attributes, &obj.values)?
-                        }
+                        Some(rows) => crate::rows::stage_update(
+                            txn,
+                            rows,
+                            cs,
+                            &obj.attributes,
+                            &obj.values,
+                            &mut self.counters.stage_values,
+                        )?,
                         None => Err(()),
                     };
                     match staged {

@@ -140,6 +140,7 @@ pub(crate) fn stage_update(
     cs: &mut CsObject,
     attributes: &Attributes,
     values: &autosync_model::ValueChanges,
+    staged_values: &mut u64,
 ) -> StoreResult<Result<bool, ()>> {
     if !cs.present || values.keys().any(|a| !rows.contains(a)) {
         return Ok(Err(()));
@@ -196,6 +197,8 @@ pub(crate) fn stage_update(
         let net = net_of_rows(txn, cs.id, attr, net)?;
         if net != earlier {
             changed = true;
+            let size = |d: &ValueDelta| (d.add.len() + d.remove.len()) as i64;
+            *staged_values += (size(&net) - size(&earlier)).unsigned_abs();
         }
         if !net.is_empty() {
             pending.values.insert(attr.clone(), net);

@@ -152,6 +152,10 @@ pub struct ImportCounters {
     /// Unconfirmed exports that this import saw applied as sent.
     #[serde(default)]
     pub export_confirmed: u64,
+    /// Values added to or removed from multi-valued attributes by the
+    /// value-level updates staged (a member added to a group: 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stage_values: u64,
 }
 
 impl ImportCounters {
@@ -219,6 +223,10 @@ pub struct ExportCounters {
     /// engine's `refs`): they can be exported now, after a sync.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub references_ready: u64,
+    /// Values sent as value-level changes (added to or removed from a
+    /// multi-valued attribute: a member added to a group is 1).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub values: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

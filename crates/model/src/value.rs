@@ -282,10 +282,16 @@ impl ValueDelta {
             Some(v) if v.is_empty() => Vec::new(),
             Some(v) => vec![v.clone()],
         };
-        values.retain(|v| !self.remove.contains(v));
-        for v in &self.add {
-            if !values.contains(v) {
-                values.push(v.clone());
+        if !self.remove.is_empty() {
+            let removed: std::collections::HashSet<&Value> = self.remove.iter().collect();
+            values.retain(|v| !removed.contains(v));
+        }
+        if !self.add.is_empty() {
+            let mut there: std::collections::HashSet<Value> = values.iter().cloned().collect();
+            for v in &self.add {
+                if there.insert(v.clone()) {
+                    values.push(v.clone());
+                }
             }
         }
         (!values.is_empty()).then_some(Value::Multi(values))

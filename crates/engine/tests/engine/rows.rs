@@ -207,6 +207,11 @@ fn a_one_member_change_of_a_large_group_travels_as_one_value_to_every_target() {
     add(&w, N + 1);
     let r = ok(&w, "src", "delta-import");
     assert_eq!(import_counters(&r).stage_update, 1);
+    assert_eq!(
+        import_counters(&r).stage_values,
+        2,
+        "one added, one removed"
+    );
     let group = w.cs("src", "G1").unwrap();
     let light = w
         .store
@@ -256,7 +261,9 @@ fn a_one_member_change_of_a_large_group_travels_as_one_value_to_every_target() {
     };
     assert_eq!(members.len(), N as usize);
 
-    ok(&w, "dst", "export");
+    let r = ok(&w, "dst", "export");
+    assert_eq!(export_counters(&r).updates, 1);
+    assert_eq!(export_counters(&r).values, 2, "sent as two values");
     assert_eq!(target_writes(&w), 2, "one insert and one delete");
     ok(&w, "file", "export");
     let expected: std::collections::BTreeSet<String> = (0..N)
