@@ -616,16 +616,45 @@ impl<'c> Importer<'_, 'c> {
                 } else {
                     self.counters.stage_update += 1;
                 }
+                let (attributes, values) = self.as_values(cs, attrs);
                 cs.pending_import = Some(PendingImport {
-                    values: Default::default(),
+                    values,
                     kind: ImportKind::Update,
-                    attributes: attrs,
+                    attributes,
                     dn: dn_changed.then_some(dn),
                     object_type: None,
                 });
                 true
             }
         }
+    }
+
+    /// An update's row attributes (see `rows`) as the values added and
+    /// removed against the hologram (read whole), so that the sync and the
+    /// export can take them value by value; any other attribute whole.
+    fn as_values(
+        &mut self,
+        cs: &CsObject,
+        mut attrs: autosync_model::Attributes,
+    ) -> (autosync_model::Attributes, autosync_model::ValueChanges) {
+        let mut values = autosync_model::ValueChanges::new();
+        let Some(rows) = self.ctx.engine.rules.rows.cs_of(&self.ctx.ma.name) else {
+            return (attrs, values);
+        };
+        let listed = |v: Option<&Value>| v.is_none_or(|v| matches!(v, Value::Multi(_)));
+        for attr in rows {
+            let (old, new) = (cs.hologram.get(attr), attrs.get(attr));
+            if (old.is_none() && new.is_none()) || !listed(old) || !listed(new) {
+                continue;
+            }
+            let d = autosync_model::ValueDelta::between(old, new);
+            attrs.remove(attr);
+            if !d.is_empty() {
+                self.counters.stage_values += (d.add.len() + d.remove.len()) as u64;
+                values.insert(attr.clone(), d);
+            }
+        }
+        (attrs, values)
     }
 
     /// After a full import: stage deletes for objects it did not see, and
