@@ -588,17 +588,35 @@ pub fn pending_values_should_round_trip(t: &ConformanceTarget) {
     ));
     insert(store, &mut [&mut o], &mut []);
     let name = &t.name;
+    // A light read keeps them; a whole read makes them whole.
+    let mut whole = o.clone();
+    whole.make_whole();
+    assert_eq!(
+        store.read().unwrap().cs_get_light(o.id).unwrap(),
+        Some(o.clone()),
+        "{name}: light"
+    );
     assert_eq!(
         store.read().unwrap().cs_get(o.id).unwrap(),
-        Some(o.clone()),
-        "{name}"
+        Some(whole.clone()),
+        "{name}: whole"
     );
     store.set_value_rows(&declared()).unwrap();
     let mut txn = store.begin().unwrap();
     txn.cs_update(&o).unwrap();
     txn.commit().unwrap();
     let got = store.read().unwrap().cs_get(o.id).unwrap().unwrap();
-    assert_eq!(cs_sorted(got), cs_sorted(o), "{name}: with rows too");
+    assert_eq!(cs_sorted(got), cs_sorted(whole), "{name}: with rows too");
+    let light = store.read().unwrap().cs_get_light(o.id).unwrap().unwrap();
+    assert_eq!(
+        (
+            &light.pending_import,
+            &light.pending_export,
+            &light.unconfirmed_export
+        ),
+        (&o.pending_import, &o.pending_export, &o.unconfirmed_export),
+        "{name}: with rows, light"
+    );
 }
 
 pub fn a_rolled_back_transaction_should_leave_the_rows_as_they_were(t: &ConformanceTarget) {
