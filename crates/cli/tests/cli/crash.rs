@@ -342,7 +342,7 @@ fn sigkill_at_random_crash_points_should_converge_to_the_uninterrupted_end_state
         .values()
         .map(|v| v[(rng.next() % v.len() as u64) as usize])
         .collect();
-    while (picks.len() as u64) < seeds.max(kinds.len() as u64 + 8) {
+    while (picks.len() as u64) < seeds.max(kinds.len() as u64 + 4) {
         picks.push(points[(rng.next() % points.len() as u64) as usize]);
     }
     let mut replayed = 0;
