@@ -118,6 +118,11 @@ impl DirSchema {
         DirSchema { kinds }
     }
 
+    /// Whether the schema defines attribute `name` (by name or OID).
+    pub fn has(&self, name: &str) -> bool {
+        self.kinds.contains_key(&name.to_ascii_lowercase())
+    }
+
     /// How attribute `name` (options ignored) is read and written.
     pub fn kind(&self, name: &str) -> Kind {
         let base = super::ber::base_name(name).to_ascii_lowercase();

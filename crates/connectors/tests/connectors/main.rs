@@ -15,6 +15,7 @@ mod fuzz;
 mod fuzz_files;
 mod jsonl;
 mod ldap;
+mod ldap_delta;
 mod ldap_support;
 mod schema;
 mod sqlite;
