@@ -357,7 +357,9 @@ impl Refresh<'_> {
         match result.rc {
             0 => {}
             REFRESH_REQUIRED => {
-                return refused("the server asks for a full refresh (e-syncRefreshRequired)".into());
+                return refused(
+                    "the server asks for a full refresh (e-syncRefreshRequired)".into(),
+                );
             }
             // A cookie the server cannot take; limits a refresh of many
             // changes hit (a paged read passes them); the control refused.

@@ -17,12 +17,17 @@
 //! * Filters are built from data only through `ldap3::ldap_escape`; DNs
 //!   come whole from the engine and are parsed, never pasted together.
 //!
-//! Not yet: change notification, schema discovery for `autosync check`.
+//! * Schema ([`discovery`]): for `autosync check`, the attributes each
+//!   object type's classes allow, read from the subschema entry.
+//!
+//! Not yet: change notification.
 
 mod ber;
+mod classes;
 pub mod config;
 mod content_sync;
 pub mod controls;
+mod discovery;
 pub mod dn;
 mod export;
 mod import;
@@ -35,7 +40,7 @@ mod watermark;
 use crate::settings::{self, Settings};
 use autosync_connector::{
     BuildContext, Capabilities, Connector, ConnectorError, ConnectorErrorKind, ConnectorFactory,
-    ExportSession, ImportStream, SettingError, Shape,
+    ExportSession, ImportStream, SchemaLookup, SettingError, Shape,
 };
 pub use config::{LdapConfig, LdapSettings};
 use content_sync::SyncImport;
@@ -62,6 +67,16 @@ impl ConnectorFactory for LdapFactory {
 
     fn validate(&self, settings: &Settings, ctx: &BuildContext) -> Result<(), Vec<SettingError>> {
         LdapSettings::from_settings(settings, ctx).map(|_| ())
+    }
+
+    /// Connects and reads the subschema entry (nothing is changed).
+    fn schema(&self, settings: &Settings, ctx: &BuildContext) -> SchemaLookup {
+        match LdapSettings::from_settings(settings, ctx) {
+            Ok(s) => discovery::read(&s),
+            Err(e) => {
+                SchemaLookup::Unavailable(settings::into_connector_error(&ctx.ma, &e).message)
+            }
+        }
     }
 
     fn build(

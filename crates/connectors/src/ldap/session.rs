@@ -336,14 +336,17 @@ impl Session {
                 &subschema,
                 Scope::Base,
                 "(objectClass=subschema)",
-                &["attributeTypes", "ldapSyntaxes"],
+                &["attributeTypes", "ldapSyntaxes", "objectClasses"],
                 Vec::new(),
             )
             .map_err(|e| self.broken(s, "read the schema", &e))?;
         match found.0.into_iter().next().map(|e| ber::entry(e.0)) {
             Some(Ok(e)) => {
-                self.schema =
-                    DirSchema::parse(&text(&e, "attributeTypes"), &text(&e, "ldapSyntaxes"));
+                self.schema = DirSchema::parse(
+                    &text(&e, "attributeTypes"),
+                    &text(&e, "ldapSyntaxes"),
+                    &text(&e, "objectClasses"),
+                );
             }
             _ => {
                 tracing::debug!(ma = %s.ma, subschema = %subschema, result = %describe(&found.1), "the schema could not be read: every attribute is text")
