@@ -119,6 +119,13 @@ pub enum ImportChange {
     /// unchanged: to remove one, send `Full`), and `values` the value-level
     /// changes of multi-valued attributes (a member added to a group of
     /// 500,000 is one value, never the 500,000).
+    ///
+    /// An `Update` that names nothing (no attribute, no value) says the
+    /// object is there and unchanged (RFC 4533's *present* state): nothing
+    /// is staged and its `dn` and `object_type` are not read; in a
+    /// [complete](ImportStream::complete) stream it counts as seen. The
+    /// engine reports one for an object its connector space lacks as a
+    /// record error (only a full import can read that object).
     Update,
 }
 
@@ -169,6 +176,17 @@ pub trait ImportStream: Send {
     /// `full_import`/`delta_import` (so nothing will be read). Lets the
     /// engine skip diffing a source that did not change.
     fn unchanged(&self) -> bool {
+        false
+    }
+
+    /// Whether this stream turned out to hold every object of the source
+    /// (asked once it has ended): a delta import that could not read only
+    /// the changes (an LDAP content-synchronisation cookie the server no
+    /// longer accepts) reads everything instead and says so here, and the
+    /// engine then stages the deletes of the objects it did not see, as a
+    /// full import does. False by default: a delta stream holds changes
+    /// only.
+    fn complete(&self) -> bool {
         false
     }
 }

@@ -99,7 +99,8 @@ struct Importer<'a, 'c> {
     ctx: &'a StepCtx<'c>,
     counters: ImportCounters,
     errors: StepErrors,
-    /// CS objects seen by a full import.
+    /// CS objects seen by the import (a full one, or a delta stream that
+    /// turns out complete).
     seen: Option<IdSet>,
     /// What a full read shows of the attributes import flows read.
     flow_reads: Option<FlowReads>,
@@ -180,8 +181,10 @@ impl<'c> Importer<'_, 'c> {
             self.skipped = true;
             return Ok(None);
         }
+        // A delta stream may turn out complete (`ImportStream::complete`,
+        // known once it has ended): what it held is tracked from the start.
+        self.seen = Some(IdSet::default());
         if full {
-            self.seen = Some(IdSet::default());
             self.flow_reads = FlowReads::for_step(ctx);
         }
         let mut current = match stream.next_batch() {
@@ -202,7 +205,8 @@ impl<'c> Importer<'_, 'c> {
             let mut txn = ctx.store().begin()?;
             self.stage_batch(txn.as_mut(), batch)?;
             self.errors.flush(txn.as_mut())?;
-            if last && !full && self.counters.stage_failure == 0 {
+            // A complete stream saves its watermark with its deletes.
+            if last && !full && self.counters.stage_failure == 0 && !stream.complete() {
                 txn.set_watermark(ma, stream.watermark().as_deref())?;
             }
             crash_point("import.batch.before-commit");
@@ -215,7 +219,13 @@ impl<'c> Importer<'_, 'c> {
                 Err(e) => return Ok(Some((e.kind.status(), e.message))),
             };
         }
-        if full {
+        if full || stream.complete() {
+            if !full {
+                tracing::info!(
+                    ma,
+                    "the delta import read every object: objects it did not see are staged for deletion"
+                );
+            }
             let watermark = stream.watermark();
             drop(stream);
             if let Some(stop) = self.stage_deletes(watermark.as_deref())? {
@@ -374,6 +384,10 @@ impl<'c> Importer<'_, 'c> {
         obj: ImportedObject,
     ) -> StoreResult<()> {
         let ma = self.ctx.ma.name.as_str();
+        if obj.change == ImportChange::Update && obj.attributes.is_empty() && obj.values.is_empty()
+        {
+            return self.stage_present(txn, existing, obj);
+        }
         self.record_errors.staged(&obj.anchor);
         let Some(cs) = existing.get_mut(&obj.anchor) else {
             if obj.change == ImportChange::Delete {
@@ -461,6 +475,36 @@ impl<'c> Importer<'_, 'c> {
         if changed {
             txn.cs_update(cs)?;
         }
+        Ok(())
+    }
+
+    /// An `Update` naming nothing: the object is there, unchanged. Seen;
+    /// nothing staged. The connector space lacking it is a record error:
+    /// only a full import can read it.
+    fn stage_present(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        existing: &mut Existing,
+        obj: ImportedObject,
+    ) -> StoreResult<()> {
+        let Some(cs) = existing.get(&obj.anchor) else {
+            let location = format!("{} object {:?}", self.ctx.ma.name, obj.anchor);
+            return self.record_failure(
+                txn,
+                existing,
+                ImportRecordError {
+                    anchor: Some(obj.anchor),
+                    location,
+                    error_type: "unknown-object".into(),
+                    detail: "the source says it is there and unchanged, but the connector space does not have it: run a full import to read it".into(),
+                },
+            );
+        };
+        self.record_errors.staged(&obj.anchor);
+        if let Some(seen) = &mut self.seen {
+            seen.insert(cs.id);
+        }
+        self.counters.stage_no_change += 1;
         Ok(())
     }
 

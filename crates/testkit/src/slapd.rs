@@ -6,9 +6,10 @@
 //! shell watchdog:
 //!
 //! * a server of one's own ([`SlapdBuilder::start`]): the watchdog reads
-//!   its standard input from the owner; when the owner drops the
-//!   [`Slapd`] or dies, the pipe closes and the watchdog stops `slapd`
-//!   and removes the folder;
+//!   its standard input from the owner (a `restart` line starts `slapd`
+//!   again on the same ports and data: [`Slapd::restart`]); when the
+//!   owner drops the [`Slapd`] or dies, the pipe closes and the watchdog
+//!   stops `slapd` and removes the folder;
 //! * a shared server ([`SlapdBuilder::shared`]): every process using it
 //!   holds a shared `flock` on a `users` file next to it; the watchdog
 //!   (in a session of its own, so that a test runner killing one test's
@@ -29,7 +30,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -47,15 +48,26 @@ const SLAPD: &[&str] = &[
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The watchdog of a server of one's own: `$1` the folder, then the
-/// `slapd` command. It prints slapd's pid, then waits for its standard
-/// input to close.
+/// `slapd` command. It prints slapd's pid, then reads its standard input:
+/// a `restart` line starts slapd again (same command: same ports and
+/// data) and prints the new pid; the end of its input stops slapd and
+/// removes the folder.
 const OWNED_WATCHDOG: &str = r#"
 dir=$1; shift
-setpriv --pdeathsig KILL -- "$@" >>"$dir/slapd.log" 2>&1 </dev/null &
-pid=$!
-echo "$pid"
+start() {
+  setpriv --pdeathsig KILL -- "$@" >>"$dir/slapd.log" 2>&1 </dev/null &
+  pid=$!
+  echo "$pid"
+}
+start "$@"
+while read -r line; do
+  if [ "$line" = restart ]; then
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    start "$@"
+  fi
+done
 exec >/dev/null
-read -r _ignored || true
 kill "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 rm -rf "$dir"
@@ -93,7 +105,11 @@ pub struct SlapdBuilder {
     admin_password: String,
     schemas: Vec<String>,
     directives: Vec<String>,
+    sessionlog: Option<u32>,
 }
+
+/// The content-synchronisation session log's default size (entries).
+const SESSIONLOG: u32 = 10_000;
 
 impl Default for SlapdBuilder {
     fn default() -> Self {
@@ -103,6 +119,7 @@ impl Default for SlapdBuilder {
             admin_password: "secret".into(),
             schemas: Vec::new(),
             directives: Vec::new(),
+            sessionlog: Some(SESSIONLOG),
         }
     }
 }
@@ -123,10 +140,12 @@ pub struct Slapd {
 
 #[derive(Debug)]
 enum Guard {
-    /// The watchdog and the pipe whose end stops it.
+    /// The watchdog, the pipe whose end stops it and where it prints the
+    /// pids of the slapd it starts.
     Owned {
         watchdog: Child,
         stdin: Option<ChildStdin>,
+        pids: BufReader<ChildStdout>,
     },
     /// The shared lock on the `users` file, held for the process's life.
     Shared { _users: File },
@@ -161,6 +180,18 @@ impl SlapdBuilder {
     /// size.soft=50 size.hard=50 size.prtotal=unlimited`.
     pub fn database_directive(mut self, line: &str) -> Self {
         self.directives.push(line.to_owned());
+        self
+    }
+
+    /// The size of the suffix database's content-synchronisation session
+    /// log (`syncprov-sessionlog`, default 10,000): a refresh with a
+    /// recent cookie then sends the changes and the deletes (RFC 4533's
+    /// delete phase). `None`: no log, so such a refresh sends every
+    /// entry, the unchanged ones as *present* (the present phase). Either
+    /// way a stale cookie is refused (`syncprov-reloadhint`: result
+    /// 4096, e-syncRefreshRequired).
+    pub fn sessionlog(mut self, entries: Option<u32>) -> Self {
+        self.sessionlog = entries;
         self
     }
 
@@ -207,6 +238,7 @@ impl SlapdBuilder {
             &self.admin_password,
             &self.schemas,
             &self.directives,
+            self.sessionlog,
         )
             .hash(&mut h);
         h.finish()
@@ -317,11 +349,16 @@ impl SlapdBuilder {
                     "cannot start slapd's watchdog (sh, setsid, setpriv, flock): {e}"
                 ))
             })?;
-            let pid = read_pid(&mut watchdog)?;
+            let Some(out) = watchdog.stdout.take() else {
+                return Err(KitError::new("the watchdog has no standard output"));
+            };
+            let mut pids = BufReader::new(out);
+            let pid = read_pid(&mut pids)?;
             let guard = match shared.take() {
                 None => Guard::Owned {
                     stdin: watchdog.stdin.take(),
                     watchdog,
+                    pids,
                 },
                 Some((top, users)) => {
                     // The watchdog lives on in its own session; it is
@@ -417,10 +454,12 @@ impl SlapdBuilder {
             c.push_str(line);
             c.push('\n');
         }
+        c.push_str("overlay syncprov\nsyncprov-checkpoint 100 10\nsyncprov-reloadhint TRUE\n");
+        if let Some(n) = self.sessionlog {
+            c.push_str(&format!("syncprov-sessionlog {n}\n"));
+        }
         c.push_str(
-            "overlay syncprov\n\
-             syncprov-checkpoint 100 10\n\
-             overlay accesslog\n\
+            "overlay accesslog\n\
              logdb cn=accesslog\n\
              logops writes\n\
              logsuccess TRUE\n\
@@ -532,6 +571,33 @@ impl Slapd {
         } else {
             Err(KitError::new(format!("kill {} failed", self.slapd_pid)))
         }
+    }
+
+    /// Start `slapd` again on the same ports, configuration and data (after
+    /// [`kill`](Self::kill), or stopping the running one first), and wait
+    /// until it answers. Only a server of one's own can be restarted: the
+    /// others' users share it.
+    pub fn restart(&mut self) -> Result<(), KitError> {
+        let Guard::Owned {
+            stdin: Some(stdin),
+            pids,
+            ..
+        } = &mut self.guard
+        else {
+            return Err(KitError::new(
+                "only a server of one's own (SlapdBuilder::start) can be restarted",
+            ));
+        };
+        stdin.write_all(b"restart\n")?;
+        stdin.flush()?;
+        self.slapd_pid = read_pid(pids)?;
+        let port = |url: &str| {
+            url.rsplit(':')
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+                .unwrap_or(0)
+        };
+        self.wait_ready(&[port(&self.url), port(&self.ldaps_url)])
     }
 
     fn tool(&self, tool: &str, args: &[&str], input: &str) -> Result<String, KitError> {
@@ -655,7 +721,10 @@ impl Slapd {
 
 impl Drop for Slapd {
     fn drop(&mut self) {
-        if let Guard::Owned { watchdog, stdin } = &mut self.guard {
+        if let Guard::Owned {
+            watchdog, stdin, ..
+        } = &mut self.guard
+        {
             // Closing the pipe tells the watchdog to stop slapd and remove
             // the folder; wait for it to have done so.
             drop(stdin.take());
@@ -664,13 +733,10 @@ impl Drop for Slapd {
     }
 }
 
-/// The first line the watchdog prints: slapd's pid.
-fn read_pid(watchdog: &mut Child) -> Result<u32, KitError> {
-    let Some(out) = watchdog.stdout.take() else {
-        return Err(KitError::new("the watchdog has no standard output"));
-    };
+/// The next line the watchdog prints: the pid of the slapd it started.
+fn read_pid(pids: &mut BufReader<ChildStdout>) -> Result<u32, KitError> {
     let mut line = String::new();
-    BufReader::new(out).read_line(&mut line)?;
+    pids.read_line(&mut line)?;
     line.trim().parse().map_err(|_| {
         KitError::new(format!(
             "the watchdog did not start slapd (it printed {line:?})"

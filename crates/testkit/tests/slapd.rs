@@ -61,6 +61,38 @@ fn an_owned_slapd_should_serve_ldap_starttls_ldaps_and_ldapi_and_be_gone_when_dr
 }
 
 #[test]
+fn a_killed_slapd_should_restart_on_its_ports_with_its_data() {
+    let mut s = Slapd::start().unwrap();
+    s.ldapadd("dn: ou=kept,dc=example,dc=org\nobjectClass: organizationalUnit\nou: kept\n")
+        .unwrap();
+    let (url, before) = (s.url().to_owned(), s.pid());
+    s.kill().unwrap();
+    assert!(
+        s.ldapsearch("dc=example,dc=org", "(ou=kept)", &["ou"])
+            .is_err()
+    );
+    s.restart().unwrap();
+    assert_ne!(s.pid(), before);
+    assert_eq!(s.url(), url);
+    assert!(
+        s.ldapsearch("dc=example,dc=org", "(ou=kept)", &["ou"])
+            .unwrap()
+            .contains("ou: kept")
+    );
+    // A running one restarts too.
+    s.restart().unwrap();
+    assert!(
+        s.ldapsearch("dc=example,dc=org", "(ou=kept)", &["ou"])
+            .unwrap()
+            .contains("ou: kept")
+    );
+    let (pid, folder) = (s.pid(), s.dir().to_owned());
+    drop(s);
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert!(!folder.exists());
+}
+
+#[test]
 fn a_shared_slapd_should_be_the_same_for_every_caller_of_the_process() {
     let builder = || SlapdBuilder::new().database_directive("sizelimit 1000");
     let a = builder().shared().unwrap();

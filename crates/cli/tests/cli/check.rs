@@ -2,7 +2,9 @@
 //! binary on the quickstart: a provisioning condition naming an undeclared
 //! attribute (which would deprovision everyone) and an import flow reading
 //! a column the HR file does not have (which would blank a field
-//! everywhere). Both exit 2 with file, line, key and a suggestion.
+//! everywhere). Both exit 2 with file, line, key and a suggestion. Against
+//! the kit's slapd: a flow reading an attribute the object classes do not
+//! allow.
 
 use super::support::*;
 
@@ -136,4 +138,50 @@ fn the_configuration_references_complete_example_should_pass_check() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A directory MA reading `attr` from people (`inetOrgPerson`).
+fn directory_reading(attr: &str) -> Workdir {
+    let s = autosync_testkit::SlapdBuilder::new().shared().unwrap();
+    Workdir::with_config(&format!(
+        r#"
+[metaverse.person]
+attributes = ["uid", "phone"]
+
+[[ma]]
+name = "directory"
+connector = {{ type = "ldap", url = "{url}", bind_dn = "{dn}", password = "{pw}", base_dns = ["{base}"], object_classes = {{ person = "inetOrgPerson" }} }}
+object_types = [{{ name = "person", anchor = "entryUUID", dn = "dn" }}]
+join = [{{ on = [{{ cs = "uid", mv = "uid" }}] }}]
+projection = [{{ mv_type = "person" }}]
+import_flows = [{{ mv = "uid", from = "uid" }}, {{ mv = "phone", from = "{attr}" }}]
+"#,
+        url = s.url(),
+        dn = s.admin_dn(),
+        pw = s.admin_password(),
+        base = s.suffix(),
+    ))
+}
+
+#[test]
+fn check_should_reject_a_flow_reading_an_attribute_the_object_classes_do_not_allow() {
+    let w = directory_reading("uidNumber");
+    let err = stderr_of_check(&w);
+    assert!(
+        err.contains("ma \"directory\" > import_flows[1] > from: import flow to `phone` reads `uidNumber`, which ldap://127.0.0.1:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("(what the object classes allow) does not have"),
+        "{err}"
+    );
+    let w = directory_reading("telephonenumber");
+    let err = stderr_of_check(&w);
+    assert!(
+        err.contains("help: did you mean `telephoneNumber`?"),
+        "{err}"
+    );
+    let w = directory_reading("telephoneNumber");
+    let out = w.expect(&["check"], 0);
+    assert!(out.contains("checked against ldap://127.0.0.1:"), "{out}");
 }

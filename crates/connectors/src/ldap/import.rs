@@ -1,10 +1,15 @@
-//! Full import: a paged search (RFC 2696) of each base DN in turn, one
-//! page per batch, so a directory larger than the server's size limit is
-//! read whole and memory stays bounded by the page size. Each entry is
-//! typed from its object classes, anchored by the anchor attribute (or
-//! its DN) and shown by its DN; an entry that cannot be read (no anchor,
-//! no known object class) is a record error that names its anchor when it
-//! has one, and the import goes on.
+//! Full import (and the delta imports that read everything): a paged
+//! search (RFC 2696) of each base DN in turn, one page per batch, so a
+//! directory larger than the server's size limit is read whole and memory
+//! stays bounded by the page size. Each entry is typed from its object
+//! classes, anchored by the anchor attribute (or its DN) and shown by its
+//! DN; an entry that cannot be read (no anchor, no known object class) is
+//! a record error that names its anchor when it has one, and the import
+//! goes on.
+//!
+//! The same read serves a delta import by change stamps
+//! ([`super::stamps`]: the filter narrowed to recent stamps), and leaves
+//! the watermark of the mode the server allows ([`super::watermark`]).
 //!
 //! A search that the server cuts short (a size or time limit: paging
 //! refused for this account) or whose base DN does not exist stops the
@@ -15,7 +20,9 @@ use super::ber::{self, RawEntry};
 use super::config::{Anchor, LdapSettings, Scope as ConfigScope, TypeMap};
 use super::schema::Kind;
 use super::session::{PAGED_RESULTS, Session, describe};
+use super::stamps::Stamps;
 use super::values;
+use super::watermark::Watermark;
 use autosync_connector::{
     ConnectorError, ConnectorErrorKind, ImportChange, ImportItem, ImportRecordError, ImportStream,
     ImportedObject,
@@ -33,18 +40,32 @@ pub fn scope(s: ConfigScope) -> Scope {
     }
 }
 
-/// A running import.
+/// What a paged read keeps besides the entries.
+#[derive(Debug)]
+pub enum Track {
+    /// The content-sync cookies taken before the read.
+    Cookies(Watermark),
+    /// The change stamps of what it reads (and, for a delta, only the
+    /// entries changed since the watermark).
+    Stamps(Stamps),
+}
+
+/// A running paged read.
 pub struct LdapImport<'c> {
     session: &'c mut Session,
     s: &'c LdapSettings,
     filter: String,
     attrs: Vec<String>,
+    /// Attributes asked for the connector's own use (a stamp): not given
+    /// to the engine.
+    own: Vec<String>,
     /// The base DN being read (index into `base_dns`).
     base: usize,
     /// The cookie of the next page of that base (`None`: its first page).
     cookie: Option<Vec<u8>>,
     /// Anchors already returned.
     seen: HashSet<String>,
+    track: Track,
 }
 
 /// The attributes a search asks for: those configured (or every user
@@ -62,15 +83,34 @@ pub fn requested(s: &LdapSettings) -> Vec<String> {
 }
 
 impl<'c> LdapImport<'c> {
-    pub fn new(session: &'c mut Session, s: &'c LdapSettings) -> Self {
+    pub fn new(session: &'c mut Session, s: &'c LdapSettings, track: Track) -> Self {
+        let mut attrs = requested(s);
+        let mut own = Vec::new();
+        let filter = match &track {
+            Track::Stamps(st) => {
+                attrs.push(st.attribute().to_owned());
+                let listed = s
+                    .attributes
+                    .iter()
+                    .flatten()
+                    .any(|a| a.eq_ignore_ascii_case(st.attribute()));
+                if !listed {
+                    own.push(st.attribute().to_owned());
+                }
+                st.filter(&s.search_filter())
+            }
+            _ => s.search_filter(),
+        };
         LdapImport {
-            filter: s.search_filter(),
-            attrs: requested(s),
+            filter,
+            attrs,
+            own,
             session,
             s,
             base: 0,
             cookie: None,
             seen: HashSet::new(),
+            track,
         }
     }
 
@@ -102,31 +142,7 @@ impl<'c> LdapImport<'c> {
                 format!("MA `{}`: search of `{base}`: {why}", self.s.ma),
             )
         };
-        match result.rc {
-            0 => {}
-            32 => {
-                return Err(fail(
-                    ConnectorErrorKind::Configuration,
-                    format!(
-                        "the base DN does not exist ({}); nothing is imported rather than everything deleted",
-                        describe(&result)
-                    ),
-                ));
-            }
-            3 | 4 | 11 => {
-                return Err(fail(
-                    ConnectorErrorKind::Other,
-                    format!(
-                        "the server stopped it at a limit ({}): it was cut short, so nothing is imported; let this account page past the limit (OpenLDAP: limits ... size.prtotal=unlimited) or lower page_size",
-                        describe(&result)
-                    ),
-                ));
-            }
-            rc if super::session::server_trouble(rc) => {
-                return Err(fail(ConnectorErrorKind::ServerDown, describe(&result)));
-            }
-            _ => return Err(fail(ConnectorErrorKind::Other, describe(&result))),
-        }
+        search_failure(self.s, base, &result)?;
         let next = result
             .ctrls
             .iter()
@@ -138,22 +154,67 @@ impl<'c> LdapImport<'c> {
             .unwrap_or_default();
         if next.is_empty() {
             self.base += 1;
+            if self.base == self.s.base_dns.len()
+                && let Track::Stamps(st) = &mut self.track
+            {
+                st.finish();
+            }
         } else {
             self.cookie = Some(next);
         }
         let mut items = Vec::with_capacity(entries.len());
         for e in entries {
-            match ber::entry(e.0) {
-                Ok(raw) => items.push(item(self.s, self.session, &mut self.seen, raw)),
-                Err(why) => {
-                    return Err(fail(
-                        ConnectorErrorKind::Connectivity,
-                        format!("the server sent {why}"),
-                    ));
+            let raw = ber::entry(e.0).map_err(|why| {
+                fail(
+                    ConnectorErrorKind::Connectivity,
+                    format!("the server sent {why}"),
+                )
+            })?;
+            if let Track::Stamps(st) = &mut self.track {
+                let anchor = anchor_of(self.s, self.session, &raw).ok();
+                if st.observe(anchor.as_deref(), &raw) {
+                    continue;
                 }
             }
+            items.push(item(self.s, self.session, &mut self.seen, &self.own, raw));
         }
         Ok(items)
+    }
+}
+
+/// The step error of a search result that is not a success, if it is
+/// one.
+pub fn search_failure(
+    s: &LdapSettings,
+    base: &str,
+    result: &ldap3::LdapResult,
+) -> Result<(), ConnectorError> {
+    let fail = |kind, why: String| {
+        Err(ConnectorError::new(
+            kind,
+            format!("MA `{}`: search of `{base}`: {why}", s.ma),
+        ))
+    };
+    match result.rc {
+        0 => Ok(()),
+        32 => fail(
+            ConnectorErrorKind::Configuration,
+            format!(
+                "the base DN does not exist ({}); nothing is imported rather than everything deleted",
+                describe(result)
+            ),
+        ),
+        3 | 4 | 11 => fail(
+            ConnectorErrorKind::Other,
+            format!(
+                "the server stopped it at a limit ({}): it was cut short, so nothing is imported; let this account page past the limit (OpenLDAP: limits ... size.prtotal=unlimited) or lower page_size",
+                describe(result)
+            ),
+        ),
+        rc if super::session::server_trouble(rc) => {
+            fail(ConnectorErrorKind::ServerDown, describe(result))
+        }
+        _ => fail(ConnectorErrorKind::Other, describe(result)),
     }
 }
 
@@ -169,7 +230,20 @@ impl ImportStream for LdapImport<'_> {
     }
 
     fn watermark(&self) -> Option<String> {
-        None
+        match &self.track {
+            Track::Cookies(w) => w.text(),
+            Track::Stamps(st) => {
+                if st.missing() > 0 {
+                    tracing::warn!(ma = %self.s.ma, attribute = st.attribute(), entries = st.missing(), "entries without a readable change stamp: the next delta import reads everything");
+                }
+                st.watermark().and_then(|w| w.text())
+            }
+        }
+    }
+
+    /// Everything was read, unless only the entries of recent stamps were.
+    fn complete(&self) -> bool {
+        !matches!(&self.track, Track::Stamps(st) if st.is_delta())
     }
 }
 
@@ -236,11 +310,13 @@ pub fn anchor_of(s: &LdapSettings, session: &Session, e: &RawEntry) -> Result<St
     }
 }
 
-/// One entry as an import item.
-fn item(
+/// One entry as an import item; `own`: attributes asked for the
+/// connector's own use, left out.
+pub fn item(
     s: &LdapSettings,
     session: &Session,
     seen: &mut HashSet<String>,
+    own: &[String],
     e: RawEntry,
 ) -> ImportItem {
     let err = |anchor: Option<String>, kind: &str, detail: String| {
@@ -282,6 +358,9 @@ fn item(
     let mut attributes = Attributes::new();
     for (description, vals) in &e.attrs {
         let name = ber::base_name(description);
+        if own.iter().any(|o| o.eq_ignore_ascii_case(name)) {
+            continue;
+        }
         let listed = match &s.attributes {
             None => true,
             Some(list) => {

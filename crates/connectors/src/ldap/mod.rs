@@ -7,31 +7,47 @@
 //!   anchored by `entryUUID` (or `objectGUID`, `nsUniqueId`,
 //!   `ipaUniqueID`, the DN, or an attribute the export writes), shown by
 //!   their DN; values typed from the directory's schema ([`schema`]).
+//! * Delta import ([`watermark`]): content synchronisation (RFC 4533,
+//!   [`content_sync`]) where the server offers it and the anchor is
+//!   `entryUUID`, else change stamps ([`stamps`]); a cookie the server no
+//!   longer takes makes it read everything, and say so.
 //! * Export ([`export`]): add, modify (whole attributes replaced,
 //!   multi-valued ones changed value by value), delete, rename and move,
 //!   one result per change.
 //! * Filters are built from data only through `ldap3::ldap_escape`; DNs
 //!   come whole from the engine and are parsed, never pasted together.
 //!
-//! Not yet: delta import (content sync cookies), change notification,
-//! schema discovery for `autosync check`: the capabilities say so.
+//! * Schema ([`discovery`]): for `autosync check`, the attributes each
+//!   object type's classes allow, read from the subschema entry.
+//!
+//! Not yet: change notification.
 
 mod ber;
+mod classes;
 pub mod config;
+mod content_sync;
+pub mod controls;
+mod discovery;
 pub mod dn;
 mod export;
 mod import;
 mod schema;
 mod session;
+mod stamps;
 mod values;
+mod watermark;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{
     BuildContext, Capabilities, Connector, ConnectorError, ConnectorErrorKind, ConnectorFactory,
-    ExportSession, ImportStream, SettingError, Shape,
+    ExportSession, ImportStream, SchemaLookup, SettingError, Shape,
 };
 pub use config::{LdapConfig, LdapSettings};
+use content_sync::SyncImport;
+use import::{LdapImport, Track};
 use session::Session;
+use stamps::Stamps;
+use watermark::{Mode, Watermark};
 
 /// Builds LDAP connectors.
 #[derive(Clone, Copy, Debug, Default)]
@@ -51,6 +67,16 @@ impl ConnectorFactory for LdapFactory {
 
     fn validate(&self, settings: &Settings, ctx: &BuildContext) -> Result<(), Vec<SettingError>> {
         LdapSettings::from_settings(settings, ctx).map(|_| ())
+    }
+
+    /// Connects and reads the subschema entry (nothing is changed).
+    fn schema(&self, settings: &Settings, ctx: &BuildContext) -> SchemaLookup {
+        match LdapSettings::from_settings(settings, ctx) {
+            Ok(s) => discovery::read(&s),
+            Err(e) => {
+                SchemaLookup::Unavailable(settings::into_connector_error(&ctx.ma, &e).message)
+            }
+        }
     }
 
     fn build(
@@ -97,7 +123,7 @@ impl LdapConnector {
 impl Connector for LdapConnector {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            delta_import: false,
+            delta_import: true,
             export: true,
             change_notification: false,
             value_changes: true,
@@ -109,15 +135,35 @@ impl Connector for LdapConnector {
         _watermark: Option<&str>,
     ) -> Result<Box<dyn ImportStream + '_>, ConnectorError> {
         let (session, s) = self.ready()?;
-        Ok(Box::new(import::LdapImport::new(session, s)))
+        Ok(match Mode::of(session, s) {
+            Mode::ContentSync => Box::new(content_sync::full_read(session, s)),
+            Mode::Stamp(a) => {
+                let stamps = Stamps::new(&a, watermark::fingerprint(s), None);
+                Box::new(LdapImport::new(session, s, Track::Stamps(stamps)))
+            }
+        })
     }
 
-    /// No delta support yet: everything is read.
+    /// The changes since `watermark`; everything when there is none (or
+    /// one made for other settings), and then the stream says it is
+    /// complete.
     fn delta_import(
         &mut self,
         watermark: Option<&str>,
     ) -> Result<Box<dyn ImportStream + '_>, ConnectorError> {
-        self.full_import(watermark)
+        let (session, s) = self.ready()?;
+        let mode = Mode::of(session, s);
+        let saved = Watermark::read(watermark, s, &mode);
+        Ok(match mode {
+            Mode::ContentSync => match saved.and_then(|w| w.cookies()) {
+                Some(cookies) => Box::new(SyncImport::new(session, s, cookies)),
+                None => Box::new(content_sync::full_read(session, s)),
+            },
+            Mode::Stamp(a) => {
+                let stamps = Stamps::new(&a, watermark::fingerprint(s), saved);
+                Box::new(LdapImport::new(session, s, Track::Stamps(stamps)))
+            }
+        })
     }
 
     fn begin_export(&mut self) -> Result<Box<dyn ExportSession + '_>, ConnectorError> {

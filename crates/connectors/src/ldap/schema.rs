@@ -1,11 +1,15 @@
 //! What the directory's schema says of its attributes, read once per
 //! connection from the subschema entry (`attributeTypes`,
-//! `ldapSyntaxes`): which hold integers, booleans or binary data, which
-//! need the `;binary` transfer option. Values are typed from it on import
-//! and written from it on export, so that what is exported reads back
-//! equal. A schema that cannot be read leaves every attribute text (or
-//! binary when not UTF-8, or listed in `binary_attributes`).
+//! `ldapSyntaxes`, `objectClasses`): which hold integers, booleans or
+//! binary data, which need the `;binary` transfer option. Values are
+//! typed from it on import and written from it on export, so that what is
+//! exported reads back equal. A schema that cannot be read leaves every
+//! attribute text (or binary when not UTF-8, or listed in
+//! `binary_attributes`). The object classes say which attributes an
+//! object type's entries may have ([`super::classes`], for `autosync
+//! check`).
 
+use super::classes::ObjectClasses;
 use std::collections::{HashMap, HashSet};
 
 const INTEGER: &str = "1.3.6.1.4.1.1466.115.121.1.27";
@@ -49,18 +53,30 @@ struct AttrType {
     names: Vec<String>,
     sup: Option<String>,
     syntax: Option<String>,
+    /// `USAGE` other than `userApplications`.
+    operational: bool,
 }
 
-/// The attribute types of a directory, by lowercased name and OID.
+/// The attribute types of a directory, by lowercased name and OID, and
+/// its object classes.
 #[derive(Clone, Debug, Default)]
 pub struct DirSchema {
     kinds: HashMap<String, Kind>,
+    /// Each name and OID's canonical name (the first `NAME`).
+    canonical: HashMap<String, String>,
+    /// Operational attributes (lowercased names and OIDs).
+    operational: HashSet<String>,
+    pub classes: ObjectClasses,
 }
 
 impl DirSchema {
-    /// From the subschema entry's `attributeTypes` and `ldapSyntaxes`
-    /// values; what does not parse is left out.
-    pub fn parse(attribute_types: &[String], ldap_syntaxes: &[String]) -> DirSchema {
+    /// From the subschema entry's `attributeTypes`, `ldapSyntaxes` and
+    /// `objectClasses` values; what does not parse is left out.
+    pub fn parse(
+        attribute_types: &[String],
+        ldap_syntaxes: &[String],
+        object_classes: &[String],
+    ) -> DirSchema {
         let mut binary: HashSet<String> = BINARY.iter().map(|s| (*s).to_owned()).collect();
         let mut transfer: HashSet<String> = TRANSFER.iter().map(|s| (*s).to_owned()).collect();
         if !ldap_syntaxes.is_empty() {
@@ -105,7 +121,15 @@ impl DirSchema {
             None
         };
         let mut kinds = HashMap::new();
+        let mut canonical = HashMap::new();
+        let mut operational = HashSet::new();
         for (name, &i) in &by_name {
+            if let Some((oid, t)) = types.get(i) {
+                canonical.insert(name.clone(), t.names.first().unwrap_or(oid).clone());
+                if t.operational {
+                    operational.insert(name.clone());
+                }
+            }
             let kind = match syntax_of(i) {
                 Some(s) if transfer.contains(s) => Kind::BinaryTransfer,
                 Some(s) if binary.contains(s) => Kind::Binary,
@@ -115,7 +139,35 @@ impl DirSchema {
             };
             kinds.insert(name.clone(), kind);
         }
-        DirSchema { kinds }
+        DirSchema {
+            kinds,
+            canonical,
+            operational,
+            classes: ObjectClasses::parse(object_classes),
+        }
+    }
+
+    /// The canonical name of attribute `name` (its first `NAME`), if the
+    /// schema defines it.
+    pub fn canonical(&self, name: &str) -> Option<&str> {
+        self.canonical
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    /// Every attribute type's canonical name.
+    pub fn attribute_names(&self) -> impl Iterator<Item = &str> {
+        self.canonical.values().map(String::as_str)
+    }
+
+    /// Whether attribute `name` is operational (the server keeps it).
+    pub fn is_operational(&self, name: &str) -> bool {
+        self.operational.contains(&name.to_ascii_lowercase())
+    }
+
+    /// Whether the schema defines attribute `name` (by name or OID).
+    pub fn has(&self, name: &str) -> bool {
+        self.kinds.contains_key(&name.to_ascii_lowercase())
     }
 
     /// How attribute `name` (options ignored) is read and written.
@@ -127,21 +179,57 @@ impl DirSchema {
 
 /// An `attributeTypes` value: its OID and what this module needs.
 fn parse_attribute_type(d: &str) -> Option<(String, AttrType)> {
+    let (oid, fields) = fields(d)?;
+    let mut out = AttrType::default();
+    for (key, args) in fields {
+        match key.as_str() {
+            "NAME" => out.names = args,
+            "SUP" => out.sup = args.into_iter().next(),
+            "SYNTAX" => {
+                out.syntax = args
+                    .into_iter()
+                    .next()
+                    .map(|s| s.split('{').next().unwrap_or_default().to_owned());
+            }
+            "USAGE" => {
+                out.operational = args
+                    .first()
+                    .is_some_and(|u| !u.eq_ignore_ascii_case("userApplications"));
+            }
+            _ => {}
+        }
+    }
+    Some((oid, out))
+}
+
+/// A keyword of a schema description and its argument.
+pub type Field = (String, Vec<String>);
+
+/// A schema description's OID and its fields: each keyword (upper case)
+/// with its argument, one token or a parenthesised list (`$` left out);
+/// flags have none. `None` when it is not a description.
+pub fn fields(d: &str) -> Option<(String, Vec<Field>)> {
     let t = tokens(d);
     if t.first().map(String::as_str) != Some("(") {
         return None;
     }
     let oid = t.get(1)?.clone();
-    let mut out = AttrType::default();
+    let mut out = Vec::new();
     let mut i = 2;
     while i < t.len() {
         let key = t[i].to_ascii_uppercase();
         i += 1;
-        // The keyword's argument: one token or a parenthesised list.
         let mut args = Vec::new();
         let flag = matches!(
             key.as_str(),
-            "OBSOLETE" | "SINGLE-VALUE" | "COLLECTIVE" | "NO-USER-MODIFICATION" | ")"
+            "OBSOLETE"
+                | "SINGLE-VALUE"
+                | "COLLECTIVE"
+                | "NO-USER-MODIFICATION"
+                | "ABSTRACT"
+                | "STRUCTURAL"
+                | "AUXILIARY"
+                | ")"
         );
         if !flag && i < t.len() {
             if t[i] == "(" {
@@ -158,16 +246,8 @@ fn parse_attribute_type(d: &str) -> Option<(String, AttrType)> {
                 i += 1;
             }
         }
-        match key.as_str() {
-            "NAME" => out.names = args,
-            "SUP" => out.sup = args.into_iter().next(),
-            "SYNTAX" => {
-                out.syntax = args
-                    .into_iter()
-                    .next()
-                    .map(|s| s.split('{').next().unwrap_or_default().to_owned());
-            }
-            _ => {}
+        if key != ")" {
+            out.push((key, args));
         }
     }
     Some((oid, out))
@@ -231,7 +311,7 @@ mod tests {
             "garbage ( NAME",
         ]
         .map(String::from);
-        let s = DirSchema::parse(&types, &[]);
+        let s = DirSchema::parse(&types, &[], &[]);
         assert_eq!(s.kind("CN"), Kind::Text);
         assert_eq!(s.kind("uidnumber"), Kind::Integer);
         assert_eq!(s.kind("flag"), Kind::Boolean);
@@ -239,10 +319,13 @@ mod tests {
         assert_eq!(s.kind("jpegPhoto"), Kind::Binary);
         assert_eq!(s.kind("loop"), Kind::Text);
         assert_eq!(s.kind("unknown"), Kind::Text);
+        assert_eq!(s.canonical("COMMONNAME"), Some("cn"));
+        assert_eq!(s.canonical("2.5.4.3"), Some("cn"));
+        assert_eq!(s.canonical("unknown"), None);
         let syntaxes =
             ["( 1.3.6.1.4.1.1466.115.121.1.28 DESC 'JPEG' X-NOT-HUMAN-READABLE 'TRUE' )"]
                 .map(String::from);
-        let s = DirSchema::parse(&types, &syntaxes);
+        let s = DirSchema::parse(&types, &syntaxes, &[]);
         assert_eq!(s.kind("jpegPhoto"), Kind::Binary);
         assert_eq!(s.kind("userCertificate"), Kind::Text);
     }

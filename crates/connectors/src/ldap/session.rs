@@ -35,6 +35,9 @@ pub const POST_READ: &str = "1.3.6.1.1.13.2";
 /// What an operation that reached the server answered, or why it did not.
 pub type OpResult<T> = Result<T, LdapError>;
 
+/// A search read message by message.
+pub type Stream = ldap3::SearchStream<'static, String, Vec<String>>;
+
 /// An open, bound connection.
 pub struct Session {
     rt: Runtime,
@@ -333,14 +336,17 @@ impl Session {
                 &subschema,
                 Scope::Base,
                 "(objectClass=subschema)",
-                &["attributeTypes", "ldapSyntaxes"],
+                &["attributeTypes", "ldapSyntaxes", "objectClasses"],
                 Vec::new(),
             )
             .map_err(|e| self.broken(s, "read the schema", &e))?;
         match found.0.into_iter().next().map(|e| ber::entry(e.0)) {
             Some(Ok(e)) => {
-                self.schema =
-                    DirSchema::parse(&text(&e, "attributeTypes"), &text(&e, "ldapSyntaxes"));
+                self.schema = DirSchema::parse(
+                    &text(&e, "attributeTypes"),
+                    &text(&e, "ldapSyntaxes"),
+                    &text(&e, "objectClasses"),
+                );
             }
             _ => {
                 tracing::debug!(ma = %s.ma, subschema = %subschema, result = %describe(&found.1), "the schema could not be read: every attribute is text")
@@ -364,6 +370,41 @@ impl Session {
 
     pub fn supports(&self, control: &str) -> bool {
         self.controls.contains(control)
+    }
+
+    /// A search whose results are read one by one ([`Session::next`]),
+    /// intermediate responses included; each read waits at most
+    /// `timeout_ms` when `timed` (a persistent search is not).
+    pub fn stream(
+        &mut self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: Vec<String>,
+        controls: Vec<RawControl>,
+        timed: bool,
+    ) -> OpResult<Stream> {
+        let timeout = self.timeout;
+        let ldap = &mut self.ldap;
+        self.rt.block_on(async move {
+            if timed {
+                ldap.with_timeout(timeout);
+            }
+            ldap.with_controls(controls)
+                .streaming_search(base, scope, filter, attrs)
+                .await
+        })
+    }
+
+    /// The next message of a search (`None`: its result came: see
+    /// [`Session::finish`]).
+    pub fn next(&self, stream: &mut Stream) -> OpResult<Option<ResultEntry>> {
+        self.rt.block_on(stream.next())
+    }
+
+    /// The search's result (a stream not read to its end is given up).
+    pub fn finish(&self, stream: &mut Stream) -> LdapResult {
+        self.rt.block_on(stream.finish())
     }
 
     /// One search (entries only; references are skipped) with `controls`.

@@ -297,6 +297,10 @@ impl ImportStream for RelocatedStream<'_> {
     fn unchanged(&self) -> bool {
         self.inner.unchanged()
     }
+
+    fn complete(&self) -> bool {
+        self.inner.complete()
+    }
 }
 
 impl ExportSession for RelocatedExport<'_> {

@@ -15,6 +15,8 @@ mod fuzz;
 mod fuzz_files;
 mod jsonl;
 mod ldap;
+mod ldap_delta;
+mod ldap_schema;
 mod ldap_support;
 mod schema;
 mod sqlite;

@@ -1,4 +1,5 @@
-//! Engine tests against a real SQLite store and the real file connectors.
+//! Engine tests against a real SQLite store and the real connectors (files,
+//! SQLite, and the LDAP connector against the testkit's slapd).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod conflict;
@@ -11,6 +12,7 @@ mod flow_reads;
 mod import;
 mod import_errors;
 mod joins;
+mod ldap_delta;
 mod refs;
 mod rows;
 mod rules_applied;
