@@ -217,22 +217,25 @@ pub(crate) fn net_of_rows(
     txn: &mut dyn StoreTxn,
     id: autosync_model::CsId,
     attr: &str,
-    mut d: ValueDelta,
+    d: ValueDelta,
 ) -> StoreResult<ValueDelta> {
-    if !d.add.is_empty() {
-        let there = txn.cs_values_present(id, attr, &d.add)?;
+    net_of(d, |values| txn.cs_values_present(id, attr, values))
+}
+
+/// `d` without the additions of values `present` says are there and the
+/// removals of values it says are not.
+pub(crate) fn net_of(
+    mut d: ValueDelta,
+    mut present: impl FnMut(&[Value]) -> StoreResult<Vec<bool>>,
+) -> StoreResult<ValueDelta> {
+    for (values, keep_present) in [(&mut d.add, false), (&mut d.remove, true)] {
+        if values.is_empty() {
+            continue;
+        }
+        let there = present(values)?;
         let mut i = 0;
-        d.add.retain(|_| {
-            let keep = !there.get(i).copied().unwrap_or(false);
-            i += 1;
-            keep
-        });
-    }
-    if !d.remove.is_empty() {
-        let there = txn.cs_values_present(id, attr, &d.remove)?;
-        let mut i = 0;
-        d.remove.retain(|_| {
-            let keep = there.get(i).copied().unwrap_or(false);
+        values.retain(|_| {
+            let keep = there.get(i).copied().unwrap_or(false) == keep_present;
             i += 1;
             keep
         });

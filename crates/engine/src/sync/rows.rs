@@ -330,25 +330,7 @@ fn net_of_mv(
     txn: &mut dyn StoreTxn,
     id: MvId,
     attr: &str,
-    mut d: ValueDelta,
+    d: ValueDelta,
 ) -> autosync_store::StoreResult<ValueDelta> {
-    if !d.add.is_empty() {
-        let there = txn.mv_values_present(id, attr, &d.add)?;
-        let mut i = 0;
-        d.add.retain(|_| {
-            let keep = !there.get(i).copied().unwrap_or(false);
-            i += 1;
-            keep
-        });
-    }
-    if !d.remove.is_empty() {
-        let there = txn.mv_values_present(id, attr, &d.remove)?;
-        let mut i = 0;
-        d.remove.retain(|_| {
-            let keep = there.get(i).copied().unwrap_or(false);
-            i += 1;
-            keep
-        });
-    }
-    Ok(d)
+    crate::rows::net_of(d, |values| txn.mv_values_present(id, attr, values))
 }
