@@ -18,9 +18,12 @@
 //!   changelog's last sequence number, the largest change-tracking value):
 //!   the connector provides the [`ChangeProbe`], the trigger asks for an
 //!   import when the token it returns moved;
-//! - a **notification channel** (an LDAP persistent search, a PostgreSQL
-//!   `LISTEN`): declared for the connectors that will have one; no trigger
-//!   uses it yet.
+//! - a **notification channel** (an LDAP persistent search, later a
+//!   PostgreSQL `LISTEN`): the connector provides a [`ChangeSource`] whose
+//!   [`ChangeListener`]s are blocking streams of [`ChangeEvent`]s, each
+//!   with the attributes that changed when the system tells them; the
+//!   `change-notification` trigger runs one on a thread and asks for an
+//!   import at each change.
 //!
 //! Each offer carries the sentence `autosync discover` prints about it.
 //! Sentences and shown paths quote settings only as the configuration file
@@ -33,6 +36,7 @@ use crate::ConnectorError;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What a connector offers to notice changes of its system, best first.
 #[derive(Clone, Debug, Default)]
@@ -64,6 +68,15 @@ impl ChangeDetection {
     pub fn file_watch(&self) -> Option<&FileWatchOffer> {
         self.offers.iter().find_map(|o| match &o.kind {
             ChangeOfferKind::FileWatch(w) => Some(w),
+            _ => None,
+        })
+    }
+
+    /// The connector's notification channel: what a change-notification
+    /// trigger listens to.
+    pub fn notification(&self) -> Option<&NotificationOffer> {
+        self.offers.iter().find_map(|o| match &o.kind {
+            ChangeOfferKind::Notification(n) => Some(n),
             _ => None,
         })
     }
@@ -121,12 +134,46 @@ pub struct PollOffer {
     pub probe: Arc<dyn ChangeProbe>,
 }
 
-/// A channel on which the system announces changes (declared; no trigger
-/// uses one yet).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A channel on which the system announces changes.
+#[derive(Clone, Debug)]
 pub struct NotificationOffer {
-    /// What is listened to, e.g. `LISTEN people_changed`.
+    /// What is listened to, for people, e.g. `a content-synchronisation
+    /// search of ou=people,dc=example,dc=org`.
     pub channel: String,
+    /// Opens listeners on it.
+    pub source: Arc<dyn ChangeSource>,
+}
+
+/// Opens listeners on a system's change notifications.
+pub trait ChangeSource: Send + Sync + fmt::Debug {
+    /// Connects and starts listening; blocking (called from a blocking
+    /// thread). `attributes`: the caller wants to know which attributes
+    /// each change touched (it ignores some): a source that can tell them
+    /// only by reading more (an LDAP directory keeps no such record for a
+    /// content-synchronisation search) does so then, and only then.
+    fn listen(&self, attributes: bool) -> Result<Box<dyn ChangeListener>, ConnectorError>;
+}
+
+/// A running listener: a blocking stream of changes, from the moment
+/// [`ChangeSource::listen`] returned.
+pub trait ChangeListener: Send {
+    /// The next change, waiting at most `wait`; `Ok(None)` when none came
+    /// in that time (so the caller can stop between waits). An error
+    /// means the listener is broken (the connection lost, a message it
+    /// cannot read): drop it and open another; changes made meanwhile
+    /// were not told.
+    fn next_change(&mut self, wait: Duration) -> Result<Option<ChangeEvent>, ConnectorError>;
+}
+
+/// One change a listener noticed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeEvent {
+    /// What changed, for people (an entry's DN).
+    pub object: String,
+    /// The attributes the change touched, when known; `None` when not (an
+    /// add, a delete, a rename, or a system that does not say): such a
+    /// change is never ignored.
+    pub attributes: Option<Vec<String>>,
 }
 
 /// Reads a token that moves whenever the system's data changed.

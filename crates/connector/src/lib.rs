@@ -18,8 +18,8 @@
 //!   system does not have; where that cannot be known (JSON lines), the
 //!   answer says so and a full import warns instead.
 //! * A factory says how its system's changes can be noticed (a file to
-//!   watch, a value to poll: [`ConnectorFactory::change_detection`], see
-//!   [`change`]) and may lend functions to trigger scripts
+//!   watch, a value to poll, a channel to listen to:
+//!   [`ConnectorFactory::change_detection`], see [`change`]) and may lend functions to trigger scripts
 //!   ([`ConnectorFactory::script_functions`]), so that discovery, the
 //!   default triggers and the triggers themselves know no connector type.
 
@@ -30,8 +30,9 @@ pub mod keys;
 mod schema;
 
 pub use change::{
-    ChangeDetection, ChangeOffer, ChangeOfferKind, ChangeProbe, FileContent, FileWatchOffer,
-    NotificationOffer, PollOffer, ScriptFunction, ScriptValue,
+    ChangeDetection, ChangeEvent, ChangeListener, ChangeOffer, ChangeOfferKind, ChangeProbe,
+    ChangeSource, FileContent, FileWatchOffer, NotificationOffer, PollOffer, ScriptFunction,
+    ScriptValue,
 };
 pub use keys::Shape;
 pub use schema::{ObjectTypeSchema, SchemaLookup, SourceSchema};

@@ -152,6 +152,10 @@ pub enum ProposedTrigger {
         every: String,
         profile: String,
     },
+    /// The connector's notification channel, listened to.
+    ChangeNotification {
+        profile: String,
+    },
     Interval {
         every: String,
         profile: String,
@@ -180,6 +184,9 @@ impl ProposedTrigger {
                 ("every", every),
                 ("profile", profile),
             ],
+            ProposedTrigger::ChangeNotification { profile } => {
+                vec![("type", "change-notification"), ("profile", profile)]
+            }
             ProposedTrigger::Interval { every, profile } => {
                 vec![("type", "interval"), ("every", every), ("profile", profile)]
             }
@@ -360,8 +367,8 @@ fn string_at(table: &serde_json::Value, key: &str) -> Option<String> {
 }
 
 /// The triggers of a source, and why: the first offer of its connector
-/// that discovery proposes and a trigger can use (a file watch, a change
-/// poll), else an import schedule from its history.
+/// that discovery proposes (a file watch, a change poll, a change
+/// notification), else an import schedule from its history.
 fn source_triggers(
     ma: &MaDef,
     changes: &ChangeDetection,
@@ -369,21 +376,19 @@ fn source_triggers(
     imports: &[DateTime<Utc>],
     history: &Option<HistorySummary>,
 ) -> (Vec<ProposedTrigger>, String) {
-    for offer in changes.offers.iter().filter(|o| o.proposed) {
+    if let Some(offer) = changes.proposed() {
         let sentence = &offer.sentence;
-        match &offer.kind {
-            ChangeOfferKind::FileWatch(watch) => {
-                return (
-                    vec![ProposedTrigger::FileWatch {
-                        path: watch.shown_path.clone(),
-                        profile: profile.to_owned(),
-                    }],
-                    format!("{sentence} asks for `{profile}` when the file changes"),
-                );
-            }
+        return match &offer.kind {
+            ChangeOfferKind::FileWatch(watch) => (
+                vec![ProposedTrigger::FileWatch {
+                    path: watch.shown_path.clone(),
+                    profile: profile.to_owned(),
+                }],
+                format!("{sentence} asks for `{profile}` when the file changes"),
+            ),
             ChangeOfferKind::Poll(_) => {
                 let every = format_duration(change_poll::DEFAULT_EVERY);
-                return (
+                (
                     vec![ProposedTrigger::ChangePoll {
                         every: every.clone(),
                         profile: profile.to_owned(),
@@ -391,11 +396,17 @@ fn source_triggers(
                     format!(
                         "{sentence} every {every} and asks for `{profile}` when the answer moved"
                     ),
-                );
+                )
             }
-            // No trigger listens to a notification channel yet.
-            ChangeOfferKind::Notification(_) => {}
-        }
+            ChangeOfferKind::Notification(_) => (
+                vec![ProposedTrigger::ChangeNotification {
+                    profile: profile.to_owned(),
+                }],
+                format!(
+                    "{sentence}: the server tells each change as it is made, and a change-notification trigger asks for `{profile}` at once"
+                ),
+            ),
+        };
     }
     let why_not = changes
         .why_none

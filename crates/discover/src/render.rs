@@ -296,6 +296,9 @@ fn trigger_summary(t: &ProposedTrigger) -> String {
         ProposedTrigger::ChangePoll { every, profile } => {
             format!("change poll every {every} asking for `{profile}`")
         }
+        ProposedTrigger::ChangeNotification { profile } => {
+            format!("change notification asking for `{profile}` at each change")
+        }
         ProposedTrigger::Interval { every, profile } => format!("`{profile}` every {every}"),
         ProposedTrigger::Schedule {
             cron,

@@ -398,6 +398,9 @@ fn parse_triggers_should_read_every_proposed_trigger_kind() {
             every: "30s".into(),
             profile: "delta-import".into(),
         },
+        ProposedTrigger::ChangeNotification {
+            profile: "delta-import".into(),
+        },
         ProposedTrigger::Interval {
             every: "15m".into(),
             profile: "delta-import".into(),
@@ -416,8 +419,66 @@ fn parse_triggers_should_read_every_proposed_trigger_kind() {
             "file-watch",
             "file-watch",
             "change-poll",
+            "change-notification",
             "interval",
             "schedule"
         ]
     );
+}
+
+/// An LDAP source: discovery proposes listening to its changes (the
+/// connector's offer, made from its settings alone: no server is asked),
+/// quoting the file as written, and the proposal, pasted, gets the
+/// connector's listener.
+#[test]
+fn ldap_source_should_get_a_change_notification_trigger() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[metaverse.person]
+attributes = ["uid"]
+
+[[ma]]
+name = "directory"
+connector = { type = "ldap", url = "${LDAP_URL}", base_dns = ["ou=people,dc=example,dc=org"], object_classes = { person = "inetOrgPerson" } }
+object_types = [{ name = "person", anchor = "entryUUID", dn = "dn" }]
+projection = [{ mv_type = "person" }]
+join = [{ on = [{ cs = "uid", mv = "uid" }] }]
+import_flows = [{ mv = "uid", from = "uid" }]
+"#;
+    // The variable names a server nobody contacts.
+    let env = |name: &str| (name == "LDAP_URL").then(|| "ldap://127.0.0.1:1".to_owned());
+    let with_env = |text: &str| {
+        let file = dir.path().join("autosync.toml");
+        autosync_config::load_str_with_env(text, &file, &registry(), &env).unwrap()
+    };
+    let p = propose(&with_env(text), &registry(), &History::default());
+    let people = ma(&p, "directory");
+    assert_eq!(
+        people.triggers,
+        vec![ProposedTrigger::ChangeNotification {
+            profile: "delta-import".into()
+        }]
+    );
+    assert_eq!(
+        people.triggers_why,
+        "ldap connector: a persistent search of ou=people,dc=example,dc=org on ${LDAP_URL} \
+         (content synchronisation, or the persistent-search control): the server tells each \
+         change as it is made, and a change-notification trigger asks for `delta-import` at once"
+    );
+    let merged = merge(text, &to_toml(&p));
+    let config = autosync_service::controller_config(&with_env(&merged), &registry()).unwrap();
+    let [TriggerConfig::ChangeNotification(n)] = config.mas["directory"].triggers.as_slice() else {
+        panic!("{:?}", config.mas["directory"].triggers);
+    };
+    assert!(
+        n.source.get().is_some(),
+        "the connector's listener is provided"
+    );
+    n.validate("directory", 0).unwrap();
+    // Without a `triggers` key, the service listens by default.
+    let config = autosync_service::controller_config(&with_env(text), &registry()).unwrap();
+    assert!(matches!(
+        config.mas["directory"].triggers.as_slice(),
+        [TriggerConfig::ChangeNotification(_)]
+    ));
 }

@@ -5,8 +5,8 @@
 //! - the default triggers of a source without a `triggers` key
 //!   ([`default_triggers`]);
 //! - a file-watch trigger's default file and, on that file, the
-//!   connector's reader for `ignore_attributes`; a change poll's probe
-//!   ([`provide`]);
+//!   connector's reader for `ignore_attributes`; a change poll's probe; a
+//!   change notification's listener ([`provide`]);
 //! - `autosync discover`'s proposal (the `autosync-discover` crate).
 
 use autosync_config::{Loaded, PathSegment};
@@ -44,7 +44,8 @@ pub fn is_source(ma: &MaDef) -> bool {
 
 /// The triggers of an MA with no `triggers` key: for a source, what its
 /// connector proposes (a file watch on a CSV or JSON-lines file, a change
-/// poll on an SQLite changelog or change-tracking column: the connector
+/// poll on an SQLite changelog or change-tracking column, a change
+/// notification of an LDAP directory: the connector
 /// knows which of its offers notices every change); without a proposal, a
 /// file watch on its file when it offers one, as autosync always did (an
 /// SQLite database without `delta`: a write in WAL mode reaches the file
@@ -57,6 +58,7 @@ pub fn default_triggers(ma: &MaDef, changes: &ChangeDetection) -> Vec<TriggerCon
     let kind = match changes.proposed().map(|o| &o.kind) {
         Some(ChangeOfferKind::FileWatch(_)) => "file-watch",
         Some(ChangeOfferKind::Poll(_)) => "change-poll",
+        Some(ChangeOfferKind::Notification(_)) => "change-notification",
         _ if changes.file_watch().is_some() => "file-watch",
         _ => return Vec::new(),
     };
@@ -78,6 +80,9 @@ pub fn provide(triggers: &mut [TriggerConfig], changes: &ChangeDetection, base_d
         match trigger {
             TriggerConfig::ChangePoll(c) => {
                 c.probe = Provided(changes.poll().map(|p| p.probe.clone()));
+            }
+            TriggerConfig::ChangeNotification(c) => {
+                c.source = Provided(changes.notification().map(|n| n.source.clone()));
             }
             TriggerConfig::FileWatch(c) => {
                 let own = changes

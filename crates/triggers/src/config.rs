@@ -13,6 +13,7 @@
 
 use crate::TriggerRequest;
 use crate::auto_import::AutoImportConfig;
+use crate::change_notification::ChangeNotificationConfig;
 use crate::change_poll::ChangePollConfig;
 use crate::file_watch::FileWatchConfig;
 use crate::interval::IntervalConfig;
@@ -29,6 +30,7 @@ pub enum TriggerConfig {
     AutoImport(AutoImportConfig),
     FileWatch(FileWatchConfig),
     ChangePoll(ChangePollConfig),
+    ChangeNotification(ChangeNotificationConfig),
     Script(ScriptConfig),
 }
 
@@ -41,6 +43,7 @@ impl TriggerConfig {
             TriggerConfig::AutoImport(_) => "auto-import",
             TriggerConfig::FileWatch(_) => "file-watch",
             TriggerConfig::ChangePoll(_) => "change-poll",
+            TriggerConfig::ChangeNotification(_) => "change-notification",
             TriggerConfig::Script(_) => "script",
         }
     }
@@ -238,10 +241,18 @@ mod tests {
                 { type = "file-watch", path = "data/hr.csv" },
                 { type = "script", script = "()" },
                 { type = "change-poll", every = "1m" },
+                { type = "change-notification", ignore_attributes = ["lastLogon"] },
             ]"#,
         )
         .unwrap();
-        assert_eq!(configs.len(), 6);
+        assert_eq!(configs.len(), 7);
+        let TriggerConfig::ChangeNotification(n) = &configs[6] else {
+            panic!("not a change notification")
+        };
+        assert_eq!(
+            (n.profile.as_str(), n.ignore_attributes.as_slice()),
+            ("delta-import", &["lastLogon".to_owned()][..])
+        );
         let TriggerConfig::ChangePoll(poll) = &configs[5] else {
             panic!("not a change poll")
         };

@@ -12,18 +12,21 @@
 //! - [`auto_import`]: "import every N when nothing else imported";
 //! - [`file_watch`]: a file changed (coalesced: debounce plus max delay);
 //! - [`change_poll`]: the MA connector's probe says its data moved;
+//! - [`change_notification`]: the MA connector's listener (an LDAP
+//!   persistent search) tells each change as it happens;
 //! - [`script`]: a sandboxed Rhai script returns the profiles to queue;
 //! - [`change_filter`]: ignore changes that touch only listed attributes;
 //! - [`set`]: all triggers of one MA, started and stopped together.
 //!
 //! Triggers know no connector type: what a connector provides (a file
-//! watch's default file and its reader, a change poll's probe, functions
-//! for scripts) comes through the connector contract
+//! watch's default file and its reader, a change poll's probe, a change
+//! notification's listener, functions for scripts) comes through the connector contract
 //! (`autosync_connector::change`), filled in by whoever reads the
 //! configuration ([`provided`]).
 
 pub mod auto_import;
 pub mod change_filter;
+pub mod change_notification;
 pub mod change_poll;
 pub mod clock;
 pub mod coalescer;

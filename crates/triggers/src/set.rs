@@ -9,6 +9,7 @@
 
 use crate::TriggerState;
 use crate::auto_import::AutoImportTrigger;
+use crate::change_notification::ChangeNotificationTrigger;
 use crate::change_poll::ChangePollTrigger;
 use crate::clock::Clock;
 use crate::config::{TriggerConfig, TriggerConfigError};
@@ -59,6 +60,7 @@ pub enum Trigger {
     AutoImport(AutoImportTrigger),
     FileWatch(FileWatchTrigger),
     ChangePoll(ChangePollTrigger),
+    ChangeNotification(ChangeNotificationTrigger),
     Script(ScriptTrigger),
 }
 
@@ -70,6 +72,7 @@ impl Trigger {
             Trigger::AutoImport(t) => &t.ask,
             Trigger::FileWatch(t) => &t.ask,
             Trigger::ChangePoll(t) => &t.ask,
+            Trigger::ChangeNotification(t) => &t.ask,
             Trigger::Script(t) => &t.ask,
         }
     }
@@ -163,6 +166,9 @@ impl TriggerSet {
                     .validate(ma, index, ctx.base_dir, ctx.default_watch_path)
                     .map(Trigger::FileWatch),
                 TriggerConfig::ChangePoll(c) => c.validate(ma, index).map(Trigger::ChangePoll),
+                TriggerConfig::ChangeNotification(c) => {
+                    c.validate(ma, index).map(Trigger::ChangeNotification)
+                }
                 TriggerConfig::Script(c) => {
                     c.validate(ma, index, ctx.base_dir).map(Trigger::Script)
                 }
@@ -278,6 +284,7 @@ impl TriggerSet {
                     Err(_) => tokio::spawn(t.run(clock, sink, token)),
                 },
                 Trigger::ChangePoll(t) => tokio::spawn(t.run(clock, sink, token)),
+                Trigger::ChangeNotification(t) => tokio::spawn(t.run(clock, sink, token)),
                 Trigger::Script(t) => tokio::spawn(t.run(deps.host.clone(), clock, sink, token)),
             };
             tasks.push(task);

@@ -19,8 +19,9 @@
 //!
 //! * Schema ([`discovery`]): for `autosync check`, the attributes each
 //!   object type's classes allow, read from the subschema entry.
-//!
-//! Not yet: change notification.
+//! * Change notification ([`listen`]): a persistent search (content
+//!   synchronisation, or the persistent-search control) on a connection
+//!   of its own, for the `change-notification` trigger.
 
 mod ber;
 mod classes;
@@ -31,6 +32,7 @@ mod discovery;
 pub mod dn;
 mod export;
 mod import;
+mod listen;
 mod schema;
 mod session;
 mod stamps;
@@ -39,14 +41,16 @@ mod watermark;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{
-    BuildContext, Capabilities, Connector, ConnectorError, ConnectorErrorKind, ConnectorFactory,
-    ExportSession, ImportStream, SchemaLookup, SettingError, Shape,
+    BuildContext, Capabilities, ChangeDetection, ChangeOffer, ChangeOfferKind, Connector,
+    ConnectorError, ConnectorErrorKind, ConnectorFactory, ExportSession, ImportStream,
+    NotificationOffer, SchemaLookup, SettingError, Shape,
 };
 pub use config::{LdapConfig, LdapSettings};
 use content_sync::SyncImport;
 use import::{LdapImport, Track};
 use session::Session;
 use stamps::Stamps;
+use std::sync::Arc;
 use watermark::{Mode, Watermark};
 
 /// Builds LDAP connectors.
@@ -67,6 +71,42 @@ impl ConnectorFactory for LdapFactory {
 
     fn validate(&self, settings: &Settings, ctx: &BuildContext) -> Result<(), Vec<SettingError>> {
         LdapSettings::from_settings(settings, ctx).map(|_| ())
+    }
+
+    /// A persistent search of its base DNs (proposed): the server tells
+    /// each change as it is made.
+    fn change_detection(
+        &self,
+        settings: &Settings,
+        shown: &Settings,
+        ctx: &BuildContext,
+    ) -> ChangeDetection {
+        let parsed = LdapSettings::from_settings(settings, ctx);
+        settings::change_detection("ldap", ctx, parsed, |s| {
+            let bases = match shown.get("base_dns") {
+                Some(serde_json::Value::Array(b)) => b
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or("?").to_owned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                _ => "`base_dns`".to_owned(),
+            };
+            let url = crate::watch::shown_or_key(shown, &["url"]);
+            let channel = format!("a persistent search of {bases} on {url}");
+            ChangeDetection {
+                offers: vec![ChangeOffer {
+                    sentence: format!(
+                        "ldap connector: {channel} (content synchronisation, or the persistent-search control)"
+                    ),
+                    kind: ChangeOfferKind::Notification(NotificationOffer {
+                        channel,
+                        source: Arc::new(listen::LdapChanges::new(s.clone())),
+                    }),
+                    proposed: true,
+                }],
+                why_none: None,
+            }
+        })
     }
 
     /// Connects and reads the subschema entry (nothing is changed).
@@ -125,7 +165,7 @@ impl Connector for LdapConnector {
         Capabilities {
             delta_import: true,
             export: true,
-            change_notification: false,
+            change_notification: true,
             value_changes: true,
         }
     }

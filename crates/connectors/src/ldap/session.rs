@@ -372,6 +372,20 @@ impl Session {
         self.controls.contains(control)
     }
 
+    /// Run `f` on the session's runtime (its spawned tasks run meanwhile).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// Spawn `f` on the session's runtime: it runs while the session
+    /// blocks on something.
+    pub fn spawn<F>(&self, f: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        drop(self.rt.spawn(f));
+    }
+
     /// A search whose results are read one by one ([`Session::next`]),
     /// intermediate responses included; each read waits at most
     /// `timeout_ms` when `timed` (a persistent search is not).

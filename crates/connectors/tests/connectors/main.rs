@@ -16,6 +16,7 @@ mod fuzz_files;
 mod jsonl;
 mod ldap;
 mod ldap_delta;
+mod ldap_listen;
 mod ldap_schema;
 mod ldap_support;
 mod schema;

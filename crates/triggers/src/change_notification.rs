@@ -1,0 +1,533 @@
+//! The change-notification trigger: the MA connector's listener (an LDAP
+//! persistent search: see `autosync_connector::ChangeSource`) tells each
+//! change as it happens, and the trigger asks for its profile (a delta
+//! import) at once. The listener runs on a blocking thread of its own;
+//! the trigger names no system.
+//!
+//! * **No debounce on the first change**: a change asks at once, since a
+//!   wait would only add latency. Changes that follow within
+//!   [`Timing::gap`] of a request (a burst) are covered by one more
+//!   request at the end of the gap: every change is followed by a request
+//!   made after it, none is dropped. The controller's queue does the rest:
+//!   a request equal to one already queued (same profile) is merged into
+//!   it, and a request made while the import runs queues exactly one
+//!   more, so a burst becomes at most the running import and one more.
+//! * **`ignore_attributes`**: a change that touched only those asks
+//!   nothing (the listener then tells the changed attributes: an LDAP
+//!   listener reads every entry when it connects to tell them). A change
+//!   whose attributes are unknown (an add, a delete, a rename) always
+//!   asks.
+//! * **Disconnects**: a listener that breaks (the server restarted, the
+//!   network) is opened again after a backoff (from
+//!   [`Timing::backoff_min`], doubling up to [`Timing::backoff_max`],
+//!   reset once a listener stayed up [`Timing::stable`]); the failure is
+//!   reported, and once listening again the trigger asks for one
+//!   catch-up import, which reads what changed while nobody listened.
+//!   The first listener asks for none (nothing was missed yet), unless
+//!   opening it failed first.
+
+use crate::TriggerError;
+use crate::change_filter::ChangeFilter;
+use crate::clock::Clock;
+use crate::config::{Ask, Common, check_profile, default_profile, key_error};
+use crate::provided::Provided;
+use crate::sink::RequestSink;
+use autosync_connector::{ChangeEvent, ChangeSource, ConnectorError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// `{ type = "change-notification", profile = "delta-import", ignore_attributes = ["lastLogonTimestamp"] }`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeNotificationConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    #[serde(default)]
+    pub exclusive: bool,
+    #[serde(default)]
+    pub run_immediate: bool,
+    /// Attributes whose changes ask for no import.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_attributes: Vec<String>,
+    /// The MA connector's notification channel (from its offer). Not a key
+    /// of the file: whoever reads the configuration provides it.
+    #[serde(skip)]
+    pub source: Provided<dyn ChangeSource>,
+}
+
+/// How the trigger paces itself (not configurable: tests shorten them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// After a request, changes wait this long for the next one.
+    pub gap: Duration,
+    /// The first wait before opening a broken listener again.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// A listener up this long resets the backoff.
+    pub stable: Duration,
+    /// How long the listener's thread waits for a change before it looks
+    /// whether the trigger stopped.
+    pub poll: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            gap: Duration::from_millis(25),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+            stable: Duration::from_secs(10),
+            poll: Duration::from_millis(200),
+        }
+    }
+}
+
+/// A validated change-notification trigger.
+#[derive(Clone, Debug)]
+pub struct ChangeNotificationTrigger {
+    pub ask: Ask,
+    pub ignore: ChangeFilter,
+    pub source: Arc<dyn ChangeSource>,
+    pub timing: Timing,
+}
+
+impl ChangeNotificationConfig {
+    pub fn validate(
+        &self,
+        ma: &str,
+        index: usize,
+    ) -> Result<ChangeNotificationTrigger, crate::TriggerConfigError> {
+        let kind = "change-notification";
+        check_profile(ma, index, kind, &self.profile)?;
+        let Some(source) = self.source.get() else {
+            return Err(key_error(
+                ma,
+                index,
+                kind,
+                "",
+                "this MA's connector offers no change notification (`autosync discover` says what it offers)",
+            ));
+        };
+        let common = Common {
+            profile: &self.profile,
+            exclusive: self.exclusive,
+            run_immediate: self.run_immediate,
+        };
+        let details = if self.ignore_attributes.is_empty() {
+            "every change".to_owned()
+        } else {
+            format!("ignoring {}", self.ignore_attributes.join(", "))
+        };
+        Ok(ChangeNotificationTrigger {
+            ask: Ask::new(ma, kind, self.name.as_deref(), &details, common),
+            ignore: ChangeFilter::new(self.ignore_attributes.iter().cloned()),
+            source: source.clone(),
+            timing: Timing::default(),
+        })
+    }
+}
+
+/// When to ask: at once, unless a request was made less than `gap` ago;
+/// then at the end of the gap. Pure: the runner feeds it times.
+#[derive(Clone, Debug)]
+pub struct Throttle {
+    gap: Duration,
+    last: Option<Instant>,
+    pending: bool,
+}
+
+impl Throttle {
+    pub fn new(gap: Duration) -> Self {
+        Throttle {
+            gap,
+            last: None,
+            pending: false,
+        }
+    }
+
+    /// A change came at `now`: true when it asks at once.
+    pub fn on_change(&mut self, now: Instant) -> bool {
+        match self.last {
+            Some(last) if now < last + self.gap => {
+                self.pending = true;
+                false
+            }
+            _ => {
+                self.last = Some(now);
+                self.pending = false;
+                true
+            }
+        }
+    }
+
+    /// When the changes waiting ask; `None` when none waits.
+    pub fn deadline(&self) -> Option<Instant> {
+        match (self.pending, self.last) {
+            (true, Some(last)) => Some(last + self.gap),
+            _ => None,
+        }
+    }
+
+    /// True when changes wait and their time has come (then they asked).
+    pub fn poll(&mut self, now: Instant) -> bool {
+        match self.deadline() {
+            Some(d) if now >= d => {
+                self.pending = false;
+                self.last = Some(now);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// What the listener's thread tells the trigger.
+#[derive(Debug)]
+enum Note {
+    /// Listening; `catch_up` when a listener failed before.
+    Up {
+        catch_up: bool,
+    },
+    Change(ChangeEvent),
+    /// The listener broke or could not be opened.
+    Down(ConnectorError),
+}
+
+impl ChangeNotificationTrigger {
+    /// Listens until cancelled or the sink closes.
+    pub async fn run(
+        self,
+        clock: Arc<dyn Clock>,
+        sink: Arc<dyn RequestSink>,
+        cancel: CancellationToken,
+    ) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop_rx) = std_mpsc::channel::<()>();
+        let source = self.source.clone();
+        let (timing, attributes) = (self.timing, !self.ignore.ignore_attributes.is_empty());
+        let worker = tokio::task::spawn_blocking(move || {
+            listen(source.as_ref(), attributes, timing, &tx, &stop_rx);
+        });
+        let mut throttle = Throttle::new(self.timing.gap);
+        loop {
+            let deadline = throttle.deadline();
+            let note = tokio::select! {
+                () = cancel.cancelled() => break,
+                () = sleep_until(deadline) => {
+                    if throttle.poll(Instant::now()) && !self.ask_now(sink.as_ref(), None) {
+                        break;
+                    }
+                    continue;
+                }
+                note = rx.recv() => note,
+            };
+            let asked = match note {
+                None => break,
+                Some(Note::Change(event)) => {
+                    let relevant = self.ignore.is_relevant(
+                        event
+                            .attributes
+                            .as_ref()
+                            .map(|a| a.iter().map(String::as_str)),
+                    );
+                    tracing::debug!(ma = %self.ask.ma, object = %event.object, attributes = ?event.attributes, relevant, "change notified");
+                    if relevant && throttle.on_change(Instant::now()) {
+                        self.ask_now(sink.as_ref(), None)
+                    } else {
+                        true
+                    }
+                }
+                Some(Note::Up { catch_up }) => {
+                    tracing::info!(ma = %self.ask.ma, trigger = %self.ask.trigger, catch_up, "listening to changes");
+                    if catch_up {
+                        throttle.on_change(Instant::now());
+                        self.ask_now(sink.as_ref(), Some("(catch-up after listening again)"))
+                    } else {
+                        true
+                    }
+                }
+                Some(Note::Down(e)) => {
+                    sink.error(TriggerError {
+                        ma: self.ask.ma.clone(),
+                        trigger: self.ask.trigger.clone(),
+                        message: format!(
+                            "not listening to changes: {e}; listening again after a backoff, then asking for a catch-up import"
+                        ),
+                        stopped: false,
+                        at: clock.now(),
+                    });
+                    true
+                }
+            };
+            if !asked {
+                break;
+            }
+        }
+        drop(stop_tx);
+        if let Err(e) = worker.await {
+            tracing::error!(ma = %self.ask.ma, "the change listener's thread failed: {e}");
+        }
+    }
+
+    /// Asks for the profile; false when nobody listens any more.
+    fn ask_now(&self, sink: &dyn RequestSink, note: Option<&str>) -> bool {
+        let request = match note {
+            Some(n) => self.ask.request_with_note(n),
+            None => self.ask.request(),
+        };
+        sink.request(request).is_ok()
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The listener's thread: open, tell, open again after a backoff, until
+/// `stop` is dropped (or the trigger stops receiving).
+fn listen(
+    source: &dyn ChangeSource,
+    attributes: bool,
+    timing: Timing,
+    tx: &mpsc::UnboundedSender<Note>,
+    stop: &std_mpsc::Receiver<()>,
+) {
+    let stopped = || {
+        matches!(
+            stop.try_recv(),
+            Err(std_mpsc::TryRecvError::Disconnected) | Ok(())
+        )
+    };
+    let mut backoff = timing.backoff_min;
+    let mut failed = false;
+    while !stopped() {
+        let error = match source.listen(attributes) {
+            Err(e) => e,
+            Ok(mut listener) => {
+                let opened = Instant::now();
+                if tx.send(Note::Up { catch_up: failed }).is_err() {
+                    return;
+                }
+                let broke = loop {
+                    if stopped() {
+                        return;
+                    }
+                    match listener.next_change(timing.poll) {
+                        Ok(Some(event)) => {
+                            if tx.send(Note::Change(event)).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => break e,
+                    }
+                };
+                if opened.elapsed() >= timing.stable {
+                    backoff = timing.backoff_min;
+                }
+                broke
+            }
+        };
+        failed = true;
+        if tx.send(Note::Down(error)).is_err() {
+            return;
+        }
+        // Waits for the backoff, or for the trigger to stop.
+        if !matches!(
+            stop.recv_timeout(backoff),
+            Err(std_mpsc::RecvTimeoutError::Timeout)
+        ) {
+            return;
+        }
+        backoff = (backoff * 2).min(timing.backoff_max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::sink::TriggerEvent;
+    use autosync_connector::{ChangeListener, ConnectorErrorKind};
+    use std::sync::Mutex;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_change_should_ask_at_once_and_a_burst_once_more_at_the_end_of_the_gap() {
+        let t0 = Instant::now();
+        let mut t = Throttle::new(25 * MS);
+        assert_eq!(t.deadline(), None);
+        assert!(t.on_change(t0), "the first change asks at once");
+        assert!(!t.on_change(t0 + 5 * MS));
+        assert!(!t.on_change(t0 + 20 * MS));
+        assert_eq!(t.deadline(), Some(t0 + 25 * MS));
+        assert!(!t.poll(t0 + 24 * MS));
+        assert!(t.poll(t0 + 25 * MS), "the burst asks once more");
+        assert!(!t.poll(t0 + 60 * MS), "once");
+        assert!(t.on_change(t0 + 60 * MS), "a later change asks at once");
+        let mut zero = Throttle::new(Duration::ZERO);
+        assert!(zero.on_change(t0) && zero.on_change(t0));
+    }
+
+    /// A source whose listeners tell what the test sends them, and fail
+    /// when the test says so.
+    #[derive(Debug, Default)]
+    struct Scripted {
+        opened: Mutex<Vec<bool>>,
+        next: Mutex<Option<std_mpsc::Receiver<Result<ChangeEvent, ConnectorError>>>>,
+    }
+
+    struct ScriptedListener(std_mpsc::Receiver<Result<ChangeEvent, ConnectorError>>);
+
+    impl ChangeListener for ScriptedListener {
+        fn next_change(&mut self, wait: Duration) -> Result<Option<ChangeEvent>, ConnectorError> {
+            match self.0.recv_timeout(wait) {
+                Ok(r) => r.map(Some),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => Ok(None),
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => Err(down()),
+            }
+        }
+    }
+
+    fn down() -> ConnectorError {
+        ConnectorError::new(ConnectorErrorKind::Connectivity, "the server went away")
+    }
+
+    impl ChangeSource for Scripted {
+        fn listen(&self, attributes: bool) -> Result<Box<dyn ChangeListener>, ConnectorError> {
+            self.opened.lock().unwrap().push(attributes);
+            match self.next.lock().unwrap().take() {
+                Some(rx) => Ok(Box::new(ScriptedListener(rx))),
+                None => Err(down()),
+            }
+        }
+    }
+
+    fn event(attributes: Option<&[&str]>) -> ChangeEvent {
+        ChangeEvent {
+            object: "uid=a".into(),
+            attributes: attributes.map(|a| a.iter().map(|s| (*s).to_owned()).collect()),
+        }
+    }
+
+    fn trigger(source: Arc<Scripted>, ignore: &[&str]) -> ChangeNotificationTrigger {
+        let config = ChangeNotificationConfig {
+            name: None,
+            profile: "delta-import".into(),
+            exclusive: false,
+            run_immediate: false,
+            ignore_attributes: ignore.iter().map(|s| (*s).to_owned()).collect(),
+            source: Provided(Some(source)),
+        };
+        let mut t = config.validate("dir", 0).unwrap();
+        t.timing = Timing {
+            gap: Duration::ZERO,
+            backoff_min: 5 * MS,
+            backoff_max: 20 * MS,
+            stable: Duration::from_secs(60),
+            poll: 10 * MS,
+        };
+        t
+    }
+
+    async fn next(rx: &mut mpsc::UnboundedReceiver<TriggerEvent>) -> TriggerEvent {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_trigger_without_a_channel_should_be_a_configuration_error() {
+        let config = ChangeNotificationConfig {
+            name: None,
+            profile: "delta-import".into(),
+            exclusive: false,
+            run_immediate: false,
+            ignore_attributes: Vec::new(),
+            source: Provided(None),
+        };
+        let e = config.validate("dir", 1).unwrap_err();
+        assert!(
+            e.to_string().contains("offers no change notification"),
+            "{e}"
+        );
+        let t = trigger(Arc::new(Scripted::default()), &["lastLogon"]);
+        assert_eq!(t.ask.trigger, "change-notification (ignoring lastLogon)");
+    }
+
+    #[tokio::test]
+    async fn changes_should_ask_ignored_ones_not_and_a_listener_opened_again_should_catch_up() {
+        let source = Arc::new(Scripted::default());
+        let (send, rx) = std_mpsc::channel();
+        *source.next.lock().unwrap() = Some(rx);
+        let t = trigger(source.clone(), &["lastLogon"]);
+        let (tx, mut requests) = mpsc::unbounded_channel::<TriggerEvent>();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(t.run(Arc::new(SystemClock), Arc::new(tx), cancel.clone()));
+
+        send.send(Ok(event(Some(&["lastLogon"])))).unwrap();
+        send.send(Ok(event(Some(&["LASTLOGON"])))).unwrap();
+        send.send(Ok(event(Some(&["title", "lastLogon"])))).unwrap();
+        let TriggerEvent::Request(r) = next(&mut requests).await else {
+            panic!("a request")
+        };
+        assert_eq!(r.trigger, "change-notification (ignoring lastLogon)");
+        send.send(Ok(event(None))).unwrap();
+        assert!(matches!(
+            next(&mut requests).await,
+            TriggerEvent::Request(_)
+        ));
+        assert!(
+            requests.try_recv().is_err(),
+            "ignored changes asked nothing"
+        );
+        assert_eq!(
+            source.opened.lock().unwrap().as_slice(),
+            [true],
+            "attributes asked for"
+        );
+
+        // The listener breaks; opening it fails once, then works.
+        drop(send);
+        let TriggerEvent::Error(e) = next(&mut requests).await else {
+            panic!("an error")
+        };
+        assert!(
+            !e.stopped && e.message.contains("the server went away"),
+            "{e:?}"
+        );
+        // Opening it again fails (reported) until the server is back.
+        assert!(matches!(next(&mut requests).await, TriggerEvent::Error(_)));
+        let (send, rx) = std_mpsc::channel();
+        *source.next.lock().unwrap() = Some(rx);
+        let r = loop {
+            match next(&mut requests).await {
+                TriggerEvent::Request(r) => break r,
+                TriggerEvent::Error(_) => {}
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(
+            r.trigger.ends_with("(catch-up after listening again)"),
+            "{r:?}"
+        );
+        send.send(Ok(event(Some(&["title"])))).unwrap();
+        assert!(matches!(
+            next(&mut requests).await,
+            TriggerEvent::Request(_)
+        ));
+        cancel.cancel();
+        task.await.unwrap();
+    }
+}
