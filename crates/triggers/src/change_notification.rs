@@ -61,6 +61,9 @@ pub struct ChangeNotificationConfig {
     pub source: Provided<dyn ChangeSource>,
 }
 
+/// How long stopping waits for the listener's thread.
+const STOP_WAIT: Duration = Duration::from_secs(2);
+
 /// How the trigger paces itself (not configurable: tests shorten them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timing {
@@ -270,8 +273,17 @@ impl ChangeNotificationTrigger {
             }
         }
         drop(stop_tx);
-        if let Err(e) = worker.await {
-            tracing::error!(ma = %self.ask.ma, "the change listener's thread failed: {e}");
+        // The thread sees the stop between two waits for a change; one
+        // that is connecting ends when the connection is made or refused
+        // (within the connector's timeout): not waited for that long.
+        match tokio::time::timeout(STOP_WAIT, worker).await {
+            Ok(Err(e)) => {
+                tracing::error!(ma = %self.ask.ma, "the change listener's thread failed: {e}");
+            }
+            Ok(Ok(())) => {}
+            Err(_) => {
+                tracing::debug!(ma = %self.ask.ma, "the change listener's thread ends on its own");
+            }
         }
     }
 

@@ -8,8 +8,14 @@
 //! * persistent search (draft-ietf-ldapext-psearch-03): the request
 //!   control and the Entry Change Notification control, for servers
 //!   without content synchronisation (389-ds);
-//! * Active Directory's change notification (1.2.840.113556.1.4.528) and
-//!   DirSync (1.2.840.113556.1.4.841) request controls, by OID.
+//! * Active Directory's change notification (1.2.840.113556.1.4.528,
+//!   used by the listener on a server that offers only it) and DirSync
+//!   (1.2.840.113556.1.4.841, encoded for a later AD delta import; used by
+//!   nothing yet) request controls, by OID. No Active Directory runs here:
+//!   both are tested for their encoding only.
+//!
+//! Public so that tools (and later connectors) can encode the same
+//! controls.
 
 use ldap3::asn1::{PL, StructureTag, TagClass, parse_tag};
 use ldap3::controls::RawControl;

@@ -8,6 +8,11 @@
 //!   between the two), then the server sends each change as it is made.
 //! * **Persistent search** (draft-ietf-ldapext-psearch, 389-ds) where it
 //!   does not: every change, with an Entry Change Notification control.
+//! * **Active Directory's change notification** (1.2.840.113556.1.4.528)
+//!   where the server offers neither: each changed entry is sent (AD
+//!   takes it on a base or one-level search, or a subtree search of a
+//!   naming context's root, filter `(objectClass=*)`; not tried against an
+//!   AD here).
 //!
 //! Which attributes a change touched is not in either protocol. When the
 //! trigger wants them (`ignore_attributes`), the content-sync search reads
@@ -63,6 +68,7 @@ impl ChangeSource for LdapChanges {
 enum How {
     ContentSync,
     Persistent,
+    ActiveDirectory,
 }
 
 /// What a search's task reads.
@@ -97,6 +103,8 @@ struct Listener {
     bases: Vec<Base>,
     ready: VecDeque<ChangeEvent>,
     known: HashMap<String, Known>,
+    /// `listen` returned: changes are being told.
+    opened: bool,
 }
 
 impl Listener {
@@ -109,11 +117,13 @@ impl Listener {
             How::ContentSync
         } else if session.supports(controls::PERSISTENT_SEARCH) {
             How::Persistent
+        } else if session.supports(controls::AD_NOTIFICATION) {
+            How::ActiveDirectory
         } else {
             return Err(ConnectorError::new(
                 ConnectorErrorKind::Configuration,
                 format!(
-                    "MA `{}`: {} offers neither content synchronisation (RFC 4533; OpenLDAP's syncprov overlay) nor the persistent-search control: changes cannot be listened to; import on an interval or a schedule instead",
+                    "MA `{}`: {} offers no change notification (content synchronisation, RFC 4533: OpenLDAP's syncprov overlay; the persistent-search control; Active Directory's): changes cannot be listened to; import on an interval or a schedule instead",
                     s.ma, s.url
                 ),
             ));
@@ -135,6 +145,7 @@ impl Listener {
             rx,
             ready: VecDeque::new(),
             known: HashMap::new(),
+            opened: false,
         };
         // Without attributes, from a cookie of now: the refresh is short.
         let cookies = if how == How::ContentSync && !attributes {
@@ -148,6 +159,7 @@ impl Listener {
         if how == How::ContentSync && attributes {
             l.read_content()?;
         }
+        l.opened = true;
         Ok(l)
     }
 
@@ -169,18 +181,24 @@ impl Listener {
                 controls::sync_request(SyncMode::RefreshAndPersist, cookie.as_deref())
             }
             How::Persistent => controls::persistent_search(),
+            How::ActiveDirectory => controls::ad_notification(),
         };
         let attrs = if self.attributes {
             requested(&self.s)
         } else {
             vec!["1.1".to_owned()]
         };
+        // Active Directory takes no other filter.
+        let filter = match self.how {
+            How::ActiveDirectory => "(objectClass=*)".to_owned(),
+            _ => self.s.search_filter(),
+        };
         let mut stream = self
             .session
             .stream(
                 &base,
                 scope(self.s.scope),
-                &self.s.search_filter(),
+                &filter,
                 attrs,
                 vec![control],
                 false,
@@ -260,7 +278,7 @@ impl Listener {
             }
             Raw::Message(i, m) => match self.how {
                 How::ContentSync => self.sync_message(i, m),
-                How::Persistent => self.persistent_message(m),
+                How::Persistent | How::ActiveDirectory => self.persistent_message(m),
             },
         }
     }
@@ -282,6 +300,14 @@ impl Listener {
             match controls::sync_info(m.0).map_err(|e| self.sent(e))? {
                 Some(SyncInfo::RefreshDone { done: true, .. }) => {
                     self.bases[i].refreshing = false;
+                    if self.opened && !b.from_cookie {
+                        // Listening again from no cookie: what changed
+                        // during the refresh was not told.
+                        self.ready.push_back(ChangeEvent {
+                            object: self.s.base_dns[i].clone(),
+                            attributes: None,
+                        });
+                    }
                 }
                 Some(SyncInfo::IdSet {
                     deletes: true,
@@ -328,6 +354,8 @@ impl Listener {
         Ok(())
     }
 
+    /// A change of a persistent search or of Active Directory's
+    /// notification: the entry as it is now.
     fn persistent_message(&mut self, m: ResultEntry) -> Result<(), ConnectorError> {
         if m.is_ref() || m.is_intermediate() {
             return Ok(());
