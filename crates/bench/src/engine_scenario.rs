@@ -125,6 +125,17 @@ pub(crate) fn run_step(
         )
         .with_context(|| format!("{ma} {profile}"))?;
     let secs = started.elapsed().as_secs_f64();
+    if std::env::var_os("AUTOSYNC_BENCH_STEP_TIMES").is_some() {
+        // Where each step lies on the machine's clock (seconds since boot,
+        // as a profiler's samples are stamped), to profile one step.
+        let now = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
+        let end: f64 = now
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        eprintln!("step {ma} {profile} {:.2} {end:.2}", end - secs);
+    }
     if !matches!(
         record.status,
         RunStatus::Success | RunStatus::CompletedNoObjects
@@ -243,15 +254,26 @@ pub fn run(objects: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
     std::fs::create_dir_all(&refs_root)?;
     crate::engine_refs::write_groups(&refs_root.join("groups.csv"), objects)?;
     let (engine, store) = setup_with(&refs_root, objects, crate::engine_refs::CONFIG)?;
-    run_step(&engine, "hr", "full-import")?;
-    run_step(&engine, "groups", "full-import")?;
-    let (_, refs_hr_s) = run_step(&engine, "hr", "full-sync")?;
-    let (_, refs_groups_s) = run_step(&engine, "groups", "full-sync")?;
+    // The peak memory of each step of this part (the plain part's peak
+    // is the process's until here).
+    let plain_peak = machine::peak_rss_bytes();
+    let mut peaks = serde_json::Map::new();
+    let mut step = |ma: &str, profile: &str| -> anyhow::Result<f64> {
+        machine::reset_peak_rss();
+        let (_, s) = run_step(&engine, ma, profile)?;
+        peaks.insert(format!("{ma} {profile}"), machine::peak_rss_bytes().into());
+        Ok(s)
+    };
+    step("hr", "full-import")?;
+    step("groups", "full-import")?;
+    let refs_hr_s = step("hr", "full-sync")?;
+    let refs_groups_s = step("groups", "full-sync")?;
     let refs_sync_s = refs_hr_s + refs_groups_s;
     let synced = objects + crate::engine_refs::GROUPS + 1;
     let refs_rate = synced as f64 / refs_sync_s;
-    let (_, refs_export_s) = run_step(&engine, "app", "export")?;
-    let (_, groups_export_s) = run_step(&engine, "app-groups", "export")?;
+    let refs_export_s = step("app", "export")?;
+    let groups_export_s = step("app-groups", "export")?;
+    peaks.insert("plain part".into(), plain_peak.into());
     // Every manager reached the application (person i's manager is
     // person i / 10, for i >= 10).
     let managers: i64 = rusqlite::Connection::open(refs_root.join("app.db"))?.query_row(
@@ -284,7 +306,8 @@ pub fn run(objects: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
         "refs_export_s": refs_export_s,
         "groups_export_s": groups_export_s,
         "raw_store_body_bytes": [sizes.0, sizes.1],
-        "peak_rss_bytes": machine::peak_rss_bytes(),
+        "peak_rss_bytes": peaks.values().filter_map(|v| v.as_u64()).max().unwrap_or(0),
+        "peak_rss_by_step": peaks,
     });
     if keep {
         let kept = dir.keep();

@@ -31,6 +31,13 @@ pub fn peak_rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// Start measuring the peak resident set size afresh: Linux resets
+/// VmHWM to the current RSS when "5" is written to `clear_refs`. Returns
+/// whether it could (elsewhere the peak stays the process's).
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
 /// The 1, 5 and 15 minute load averages (the machine is shared: a figure
 /// measured under load is lower than the engine can do).
 pub fn load_average() -> Option<[f64; 3]> {

@@ -14,16 +14,19 @@
 use crate::compute::Compute;
 use crate::sync::Fail;
 use autosync_model::{
-    Attributes, Connection, CsId, CsObject, ExportKind, MaDef, MvId, RefBy, SystemDef, Value,
+    Attributes, CsId, CsObject, ExportKind, MaDef, MvId, RefBy, SystemDef, Value,
 };
 use autosync_store::{RefWait, StoreResult, StoreTxn};
 use rustc_hash::FxHashMap;
+
+mod loaded;
 
 /// What a sync step knows of the objects it wrote of the MAs references
 /// name: per MA, anchor → the metaverse object it is joined to (`None`:
 /// not joined, or gone); and per (metaverse object, MA) the connector's
 /// spelling. Answers before the store, which a bulk transaction would
-/// have to ask past every write still queued.
+/// have to ask past every write still queued. Past a point, the MAs
+/// references ask most of are read whole ([`loaded`]).
 #[derive(Default)]
 pub(crate) struct Joined {
     /// Per MA: anchor → the metaverse object it is joined to.
@@ -32,6 +35,8 @@ pub(crate) struct Joined {
     connectors: FxHashMap<String, FxHashMap<MvId, Option<Spelling>>>,
     /// Entries in both, against `JOINED_MAX`.
     entries: usize,
+    /// MAs read whole (kept current with every write noted here).
+    loaded: std::cell::RefCell<loaded::Loaded>,
 }
 
 /// A connector as references to its metaverse object spell it.
@@ -47,8 +52,26 @@ pub(crate) struct Spelling {
 const JOINED_MAX: usize = 2_000_000;
 
 impl Joined {
+    /// The metaverse object the object of `ma` with `anchor` is joined to,
+    /// if known (`Some(None)`: not there, not joined, or gone).
     fn get(&self, ma: &str, anchor: &str) -> Option<Option<MvId>> {
-        self.anchors.get(ma)?.get(anchor).copied()
+        if let Some(x) = self.anchors.get(ma).and_then(|m| m.get(anchor)) {
+            return Some(*x);
+        }
+        self.loaded.borrow().anchor(ma, anchor)
+    }
+
+    /// Note that `n` objects of `ma` (their joins, or, `spellings`, their
+    /// connectors) are to be asked of the store; reads `ma` whole instead
+    /// when that is cheaper. Returns whether `ma` is read whole.
+    fn read_whole(
+        &self,
+        txn: &mut dyn StoreTxn,
+        ma: &str,
+        spellings: bool,
+        n: usize,
+    ) -> StoreResult<bool> {
+        self.loaded.borrow_mut().ask(txn, ma, spellings, n)
     }
 
     fn spelling(&self, mv: MvId, ma: &str) -> Option<&Option<Spelling>> {
@@ -70,13 +93,28 @@ impl Joined {
         (in_mas, out_mas): (&[String], &[String]),
     ) {
         let room = self.entries < JOINED_MAX;
+        let joined = if gone {
+            None
+        } else {
+            x.connection.mv_id().filter(|id| *id != 0)
+        };
+        if out_mas.contains(&x.ma) && self.loaded.get_mut().has_spellings(&x.ma) {
+            let now = joined.map(|mv| {
+                (
+                    mv,
+                    Spelling {
+                        id,
+                        anchor: x.anchor.clone(),
+                        dn: spelling(x, RefBy::Dn),
+                        adding: adding(x),
+                    },
+                )
+            });
+            self.loaded.get_mut().wrote_connector(&x.ma, id, now);
+        }
         if in_mas.contains(&x.ma) {
+            self.loaded.get_mut().wrote_anchor(&x.ma, &x.anchor, joined);
             let m = self.anchors.entry(x.ma.clone()).or_default();
-            let joined = if gone {
-                None
-            } else {
-                x.connection.mv_id().filter(|id| *id != 0)
-            };
             if room || m.contains_key(&x.anchor) {
                 if m.insert(x.anchor.clone(), joined).is_none() {
                     self.entries += 1;
@@ -358,6 +396,13 @@ pub(crate) fn resolve_in(
         // One anchor (a manager): no map for one answer.
         let joined = match known.and_then(|j| j.get(&r.ma, k)) {
             Some(id) => id,
+            None if known
+                .map(|j| j.read_whole(txn, &r.ma, false, 1))
+                .transpose()?
+                == Some(true) =>
+            {
+                known.and_then(|j| j.get(&r.ma, k)).flatten()
+            }
             None => txn
                 .cs_joined_by_anchors(&r.ma, &[k.as_str()])?
                 .into_iter()
@@ -380,31 +425,36 @@ pub(crate) fn resolve_in(
             }
         });
     }
-    // What this sync step wrote first (the store would have to be asked
-    // past what it still writes), then the store's index.
-    let mut joined: FxHashMap<String, MvId> = FxHashMap::default();
-    let mut ask: Vec<&str> = Vec::new();
-    for k in &keys {
-        match known.and_then(|j| j.get(&r.ma, k)) {
-            Some(Some(id)) => {
-                joined.insert(k.clone(), id);
-            }
-            Some(None) => {}
-            None => ask.push(k),
-        }
-    }
-    if !ask.is_empty() {
+    // What this sync step knows first (the store would have to be asked
+    // past what it still writes), then the store's index, or the MA read
+    // whole when many are asked.
+    let ask: Vec<&str> = keys
+        .iter()
+        .filter(|k| known.and_then(|j| j.get(&r.ma, k)).is_none())
+        .map(String::as_str)
+        .collect();
+    let mut from_store: FxHashMap<String, MvId> = FxHashMap::default();
+    if !ask.is_empty()
+        && known
+            .map(|j| j.read_whole(txn, &r.ma, false, ask.len()))
+            .transpose()?
+            != Some(true)
+    {
         for (anchor, id) in txn.cs_joined_by_anchors(&r.ma, &ask)? {
             if id != 0 {
-                joined.insert(anchor, id);
+                from_store.insert(anchor, id);
             }
         }
     }
     let mut out = Vec::with_capacity(keys.len());
     let mut waits = waits;
     for k in &keys {
-        match joined.get(k.as_str()) {
-            Some(id) => out.push(Value::Reference(*id)),
+        let id = known
+            .and_then(|j| j.get(&r.ma, k))
+            .flatten()
+            .or_else(|| from_store.get(k.as_str()).copied());
+        match id {
+            Some(id) => out.push(Value::Reference(id)),
             None => {
                 if let Some(w) = waits.as_deref_mut() {
                     w.push(RefWait {
@@ -515,22 +565,15 @@ fn spelling(x: &CsObject, by: RefBy) -> String {
     }
 }
 
-/// Whether a reference from the connector `referrer` (its id; a new one
-/// gets the greatest) to connector `x` of the same MA may be exported now:
-/// `x` exists in the connected system, or its add is sent before the
-/// referrer's change (an export sends changes in id order). Otherwise the
-/// reference waits for the add to be exported, so that a system that
-/// checks references never receives one to an object it lacks.
-fn sendable(x: &CsObject, referrer: CsId) -> bool {
-    !adding(x) || x.id < referrer
-}
-
 /// What a metaverse reference `value` becomes on target `ma` for its
 /// connector `referrer` (0 for one being provisioned): for each referred
 /// object, its connector's anchor or DN there (or on the MA the reference
 /// names); one without a connector there (or whose add would be sent
 /// after the referrer's change: on another MA, any add not yet sent) is
-/// left out and noted in `waits`.
+/// left out and noted in `waits`. An export sends changes in id order, so
+/// a referred connector being added is spelled only when its add is sent
+/// before the referrer's change: a system that checks references never
+/// receives one to an object it lacks.
 pub(crate) fn resolve_out(
     txn: &mut dyn StoreTxn,
     r: &OutRef,
@@ -572,41 +615,48 @@ pub(crate) fn resolve_out(
             None => ask.push(*id),
         }
     }
-    if r.by == RefBy::Anchor && !ask.is_empty() {
-        // Anchors come from the index alone; only a connector with a
-        // pending export is read whole (is it an add to wait for?).
-        let mut rows = txn.cs_anchors_by_mvs(ma, &ask)?;
-        rows.sort_by_key(|row| row.1);
-        for (mv_id, id, anchor, pending) in rows {
-            if spelled.contains_key(&mv_id) {
+    if let Some(j) = known
+        && !ask.is_empty()
+        && j.read_whole(txn, ma, true, ask.len())?
+    {
+        let loaded = j.loaded.borrow();
+        for id in ask.drain(..) {
+            if let Some(Some(s)) = loaded.spelling(ma, id, referrer) {
+                let text = match r.by {
+                    RefBy::Anchor => s.anchor.clone(),
+                    RefBy::Dn => s.dn.clone(),
+                };
+                spelled.insert(id, text);
+            }
+        }
+    }
+    if !ask.is_empty() {
+        // The connectors' spellings without their attributes; the first
+        // (lowest id) of each object on the target. A connector whose
+        // delete waits (for the export, or for an approval over the
+        // deletion threshold) is still there: the references to it go when
+        // the delete is exported.
+        let mut rows = txn.cs_spellings_by_mvs(ma, &ask)?;
+        rows.sort_unstable_by_key(|row| row.id);
+        for row in rows {
+            if spelled.contains_key(&row.mv_id) {
                 continue;
             }
-            if !pending {
-                spelled.insert(mv_id, anchor);
-            } else if let Some(x) = txn.cs_get(id)?
-                && x.connection == (Connection::Connector { mv_id })
-                && sendable(&x, referrer)
-            {
-                spelled.insert(mv_id, anchor);
+            let adding = matches!(
+                row.pending,
+                Some((ExportKind::Add | ExportKind::DeleteAdd, _))
+            );
+            if adding && row.id >= referrer {
+                continue;
             }
-        }
-        ask.clear();
-    }
-    let connectors = match ask.as_slice() {
-        [] => Vec::new(),
-        [one] => txn.cs_by_mv(*one)?,
-        many => txn.cs_by_mvs(many)?,
-    };
-    // The first connector (lowest id) of each object on the target.
-    for x in &connectors {
-        // A connector whose delete waits (for the export, or for an
-        // approval over the deletion threshold) is still there: the
-        // references to it go when the delete is exported.
-        if x.ma != ma || !sendable(x, referrer) {
-            continue;
-        }
-        if let Connection::Connector { mv_id } = x.connection {
-            spelled.entry(mv_id).or_insert_with(|| spelling(x, r.by));
+            let text = match r.by {
+                RefBy::Anchor => row.anchor,
+                RefBy::Dn => match row.pending {
+                    Some((_, Some(new_dn))) => new_dn,
+                    _ => row.dn,
+                },
+            };
+            spelled.insert(row.mv_id, text);
         }
     }
     let mut out = Vec::with_capacity(ids.len());

@@ -216,6 +216,18 @@ impl PartialEq for MvIndexDef {
     }
 }
 
+/// How references spell a connector (see [`StoreRead::cs_spellings_by_mvs`]):
+/// the metaverse object it is joined to, its id, anchor and DN, and its
+/// pending export's kind and new DN, if it has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsSpelling {
+    pub mv_id: MvId,
+    pub id: CsId,
+    pub anchor: String,
+    pub dn: String,
+    pub pending: Option<(ExportKind, Option<String>)>,
+}
+
 /// Counts of one MA's connector space, for reconciliation and status.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CsCounts {
@@ -323,25 +335,65 @@ pub trait StoreRead {
         ma: &str,
         dns: &[&str],
     ) -> StoreResult<Vec<(String, CsId, Option<MvId>)>>;
-    /// The connectors of `ma` joined to any of `mv_ids`, from the index
-    /// alone: each `(mv_id, id, anchor, has a pending export)`, in no
-    /// particular order.
-    fn cs_anchors_by_mvs(
-        &mut self,
-        ma: &str,
-        mv_ids: &[MvId],
-    ) -> StoreResult<Vec<(MvId, CsId, String, bool)>> {
-        let mut out: Vec<(MvId, CsId, String, bool)> = self
+    /// Every object of `ma` joined to a metaverse object, as `(anchor,
+    /// mv_id)`, read from the index alone: what resolving many references
+    /// at once needs (one pass instead of one lookup each).
+    fn cs_joined_of_ma(&mut self, ma: &str) -> StoreResult<Vec<(String, MvId)>> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.cs_page(ma, CsFilter::All, after, 10_000)?;
+            let Some(last) = page.last() else {
+                return Ok(out);
+            };
+            after = last.id;
+            out.extend(
+                page.into_iter()
+                    .filter_map(|o| o.connection.mv_id().map(|m| (o.anchor, m))),
+            );
+        }
+    }
+    /// How references spell every connector of `ma` (see
+    /// [`StoreRead::cs_spellings_by_mvs`]), in no particular order.
+    fn cs_spellings_of_ma(&mut self, ma: &str) -> StoreResult<Vec<CsSpelling>> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.cs_page(ma, CsFilter::All, after, 10_000)?;
+            let Some(last) = page.last() else {
+                return Ok(out);
+            };
+            after = last.id;
+            out.extend(page.into_iter().filter_map(|o| {
+                Some(CsSpelling {
+                    mv_id: o.connection.mv_id()?,
+                    id: o.id,
+                    pending: o.pending_export.map(|p| (p.kind, p.new_dn)),
+                    anchor: o.anchor,
+                    dn: o.dn,
+                })
+            }));
+        }
+    }
+    /// How references spell the connectors of `ma` joined to any of
+    /// `mv_ids`, without reading their attributes: each [`CsSpelling`], in
+    /// no particular order.
+    fn cs_spellings_by_mvs(&mut self, ma: &str, mv_ids: &[MvId]) -> StoreResult<Vec<CsSpelling>> {
+        Ok(self
             .cs_by_mvs(mv_ids)?
             .into_iter()
             .filter(|o| o.ma == ma)
             .filter_map(|o| {
-                let pending = o.pending_export.is_some();
-                o.connection.mv_id().map(|m| (m, o.id, o.anchor, pending))
+                let mv_id = o.connection.mv_id()?;
+                Some(CsSpelling {
+                    mv_id,
+                    id: o.id,
+                    pending: o.pending_export.map(|p| (p.kind, p.new_dn)),
+                    anchor: o.anchor,
+                    dn: o.dn,
+                })
             })
-            .collect();
-        out.sort_by_key(|x| x.1);
-        Ok(out)
+            .collect())
     }
     /// Every connector (on any MA) joined to this MV object.
     fn cs_by_mv(&mut self, mv_id: MvId) -> StoreResult<Vec<CsObject>>;
@@ -568,7 +620,9 @@ pub trait StoreRead {
     /// now there and joined (its wait is over), in id order.
     fn ref_in_ready(&mut self) -> StoreResult<Vec<CsId>>;
     /// The metaverse objects with a reference that waits for a connector on
-    /// a target MA that the referred object now has, in id order.
+    /// a target MA that the referred object now has, in id order: on the
+    /// MA the reference is exported to, any; on another MA (whose export
+    /// runs apart), one whose add was sent.
     fn ref_out_ready(&mut self) -> StoreResult<Vec<MvId>>;
     /// How many metaverse objects have a reference that waits for a
     /// connector on `via` that is there with nothing left to export (its

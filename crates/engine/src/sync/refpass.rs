@@ -117,13 +117,22 @@ impl<'a> Syncer<'a> {
         );
         let mut sub = Syncer::new(self.rules, ma, false, errors);
         sub.resolving = true;
+        // What the step knows of the objects references name (what it
+        // wrote, the MAs it read whole) holds for the sub-step too, and
+        // what the sub-step writes is noted there.
+        if self.joined.is_some() {
+            sub.joined = self.joined.take();
+        }
         sub
     }
 
     /// Take back what `sub` counted (what it noted, it wrote).
-    fn merge(&mut self, sub: Syncer<'_>) {
+    fn merge(&mut self, mut sub: Syncer<'_>) {
         add_counters(&mut self.counters, &sub.counters);
         self.errors = sub.errors;
+        if sub.joined.is_some() {
+            self.joined = sub.joined.take();
+        }
     }
 
     /// Synchronise connector-space object `id` again (its references).

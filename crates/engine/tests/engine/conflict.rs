@@ -233,12 +233,18 @@ impl StoreRead for FaultyTxn<'_> {
     fn cs_by_anchors(&mut self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>> {
         self.inner.cs_by_anchors(ma, anchors)
     }
-    fn cs_anchors_by_mvs(
+    fn cs_spellings_by_mvs(
         &mut self,
         ma: &str,
         mv_ids: &[MvId],
-    ) -> StoreResult<Vec<(MvId, CsId, String, bool)>> {
-        self.inner.cs_anchors_by_mvs(ma, mv_ids)
+    ) -> StoreResult<Vec<autosync_store::CsSpelling>> {
+        self.inner.cs_spellings_by_mvs(ma, mv_ids)
+    }
+    fn cs_spellings_of_ma(&mut self, ma: &str) -> StoreResult<Vec<autosync_store::CsSpelling>> {
+        self.inner.cs_spellings_of_ma(ma)
+    }
+    fn cs_joined_of_ma(&mut self, ma: &str) -> StoreResult<Vec<(String, MvId)>> {
+        self.inner.cs_joined_of_ma(ma)
     }
     fn cs_joined_by_dns(
         &mut self,

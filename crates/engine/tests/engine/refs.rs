@@ -525,3 +525,61 @@ fn a_dn_that_two_objects_have_is_the_referrers_error_not_a_guess() {
     // The others are synchronised.
     assert!(w.mv_of("src", "2").is_some() && w.mv_of("src", "3").is_some());
 }
+
+#[test]
+fn many_references_read_the_ma_they_name_whole_and_miss_nothing_written_after() {
+    // 6,000 people, each managed by the next one (synchronised after it),
+    // and a group of everyone plus one not there: past a few thousand
+    // lookups a step reads the MA its references name whole, and what it
+    // writes after must still be seen (the managers projected later, their
+    // accounts provisioned later).
+    const N: usize = 6_000;
+    let hr: Vec<String> = (0..N)
+        .map(|i| {
+            let manager = if i + 1 < N {
+                format!("P{:05}", i + 1)
+            } else {
+                String::new()
+            };
+            format!("P{i:05},p{i}@x,{manager}")
+        })
+        .collect();
+    let hr: Vec<&str> = hr.iter().map(String::as_str).collect();
+    let mut everyone: Vec<String> = (0..N).map(|i| format!("P{i:05}")).collect();
+    everyone.push("NOBODY".into());
+    let group = format!("ALL,{}", everyone.join(";"));
+    let w = world(&hr, &[&group]);
+    sync_hr(&w, "full-sync");
+    for i in [0, 1, 4_095, 4_096, 4_097, N - 2] {
+        let boss = mv_id(&w, "hr", &format!("P{:05}", i + 1));
+        assert_eq!(
+            manager_of(&w, &format!("P{i:05}")),
+            Some(Value::Reference(boss)),
+            "P{i:05}"
+        );
+    }
+    assert_eq!(waiting(&w, "hr"), 0, "every manager came in the same sync");
+    w.run_ok("groups", "full-import", RunStatus::Success);
+    w.run_ok("groups", "full-sync", RunStatus::Success);
+    let Some(Value::Multi(members)) = w.mv_of("groups", "ALL").unwrap().get("members").cloned()
+    else {
+        panic!("the group has no members");
+    };
+    assert_eq!(members.len(), N);
+    assert_eq!(waiting(&w, "groups"), 1, "NOBODY waits");
+    // The directory gets every manager's mail and every member's.
+    export_dir(&w);
+    export_dir(&w);
+    let d = dir(&w);
+    for i in [0, 4_096, N - 2] {
+        assert_eq!(
+            d[&format!("P{i:05}")]["manager"],
+            format!("p{}@x", i + 1),
+            "P{i:05}"
+        );
+    }
+    let listed = d["ALL"]["member"].as_array().unwrap();
+    assert_eq!(listed.len(), N);
+    assert!(listed.contains(&serde_json::json!("p4097@x")));
+    assert_eq!(w.cs_all("dir", CsFilter::PendingExport).len(), 0);
+}

@@ -39,8 +39,8 @@ mod tests;
 #[cfg(test)]
 pub(crate) use decode::decode_mv;
 pub(crate) use decode::{
-    BodyError, Marks, cs_pending_export_kind, decode_cs, decode_cs_marked, decode_mv_marked,
-    decode_value, mv_attrs,
+    BodyError, Marks, cs_pending_export_kind, cs_spelling, decode_cs, decode_cs_marked,
+    decode_mv_marked, decode_value, mv_attrs,
 };
 pub(crate) use encode::{append_value, encode_cs_rows, encode_mv_rows, encode_value};
 #[cfg(test)]

@@ -320,14 +320,24 @@ macro_rules! impl_store_read {
             ) -> $crate::api::StoreResult<Vec<(String, autosync_model::MvId)>> {
                 self.ctx().cs_joined_by_anchors(ma, anchors)
             }
-            fn cs_anchors_by_mvs(
+            fn cs_joined_of_ma(
+                &mut self,
+                ma: &str,
+            ) -> $crate::api::StoreResult<Vec<(String, autosync_model::MvId)>> {
+                self.ctx().cs_joined_of_ma(ma)
+            }
+            fn cs_spellings_of_ma(
+                &mut self,
+                ma: &str,
+            ) -> $crate::api::StoreResult<Vec<$crate::api::CsSpelling>> {
+                self.ctx().cs_spellings_of_ma(ma)
+            }
+            fn cs_spellings_by_mvs(
                 &mut self,
                 ma: &str,
                 mv_ids: &[autosync_model::MvId],
-            ) -> $crate::api::StoreResult<
-                Vec<(autosync_model::MvId, autosync_model::CsId, String, bool)>,
-            > {
-                self.ctx().cs_anchors_by_mvs(ma, mv_ids)
+            ) -> $crate::api::StoreResult<Vec<$crate::api::CsSpelling>> {
+                self.ctx().cs_spellings_by_mvs(ma, mv_ids)
             }
             fn cs_joined_by_dns(
                 &mut self,

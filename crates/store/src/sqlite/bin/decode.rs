@@ -525,15 +525,16 @@ pub(crate) fn cs_pending_export_kind(
     names: &Names,
 ) -> Result<Option<ExportKind>, BodyError> {
     let mut r = Reader::new(b, names);
-    let res = pending_export_kind(&mut r);
+    let res = pending_export_kind(&mut r).map(|(_, kind)| kind);
     r.outcome(res)
 }
 
-fn pending_export_kind(r: &mut Reader<'_>) -> R<Option<ExportKind>> {
+/// The DN and the pending export's kind, the reader left after the kind.
+fn pending_export_kind<'a>(r: &mut Reader<'a>) -> R<(&'a str, Option<ExportKind>)> {
     r.format()?;
     r.skip_name()?; // ma
     r.bytes()?; // anchor
-    r.bytes()?; // dn
+    let dn = r.str_ref()?;
     r.skip_name()?; // object type
     r.skip_attributes()?; // hologram
     if !matches!(r.byte()?, 0..=3) {
@@ -557,16 +558,48 @@ fn pending_export_kind(r: &mut Reader<'_>) -> R<Option<ExportKind>> {
         }
     }
     if !r.flag("pending export")? {
-        return Ok(None);
+        return Ok((dn, None));
     }
-    Ok(Some(match r.byte()? {
+    let kind = match r.byte()? {
         0 => ExportKind::Add,
         1 => ExportKind::Update,
         2 => ExportKind::Rename,
         3 => ExportKind::Delete,
         4 => ExportKind::DeleteAdd,
         k => return Err(format!("bad export kind {k}")),
-    }))
+    };
+    Ok((dn, Some(kind)))
+}
+
+/// How references spell a connector-space object, without decoding its
+/// attributes: its DN, and its pending export's kind and new DN, if it has
+/// one (what comes before them is skipped, lengths checked).
+pub(crate) fn cs_spelling(
+    _id: i64,
+    b: &[u8],
+    names: &Names,
+) -> Result<(String, Option<(ExportKind, Option<String>)>), BodyError> {
+    let mut r = Reader::new(b, names);
+    let res = spelling_fields(&mut r);
+    r.outcome(res)
+}
+
+fn spelling_fields(r: &mut Reader<'_>) -> R<(String, Option<(ExportKind, Option<String>)>)> {
+    let (dn, kind) = pending_export_kind(r)?;
+    let dn = dn.to_owned();
+    let Some(kind) = kind else {
+        return Ok((dn, None));
+    };
+    // The changes, then the new DN.
+    let n = r.len()?;
+    for _ in 0..n {
+        r.skip_name()?;
+        if r.byte()? != T_REMOVE {
+            r.at -= 1;
+            r.skip_value(0)?;
+        }
+    }
+    Ok((dn, Some((kind, r.opt_str()?))))
 }
 
 /// The values of some attributes of a metaverse body, without decoding

@@ -163,6 +163,14 @@ proptest! {
                 cs_pending_export_kind(7, &buf, &names).unwrap(),
                 o.pending_export.as_ref().map(|p| p.kind)
             );
+            // And the spelling: the DN, the pending export's kind and new DN.
+            prop_assert_eq!(
+                cs_spelling(7, &buf, &names).unwrap(),
+                (
+                    o.dn.clone(),
+                    o.pending_export.as_ref().map(|p| (p.kind, p.new_dn.clone()))
+                )
+            );
         }
     }
 

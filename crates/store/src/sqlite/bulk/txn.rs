@@ -128,18 +128,35 @@ impl StoreRead for BulkTxn<'_, '_> {
         })
     }
 
-    fn cs_anchors_by_mvs(
+    fn cs_joined_of_ma(&mut self, ma: &str) -> StoreResult<Vec<(String, MvId)>> {
+        // An MA this transaction wrote is asked of the writer.
+        if !self.touched.cs_ma_max.contains_key(&super::ma_key(ma)) {
+            return self.reader.cs_joined_of_ma(ma);
+        }
+        let ma = ma.to_owned();
+        self.call(move |t| t.cs_joined_of_ma(&ma))
+    }
+
+    fn cs_spellings_of_ma(&mut self, ma: &str) -> StoreResult<Vec<crate::api::CsSpelling>> {
+        if !self.touched.cs_ma_max.contains_key(&super::ma_key(ma)) {
+            return self.reader.cs_spellings_of_ma(ma);
+        }
+        let ma = ma.to_owned();
+        self.call(move |t| t.cs_spellings_of_ma(&ma))
+    }
+
+    fn cs_spellings_by_mvs(
         &mut self,
         ma: &str,
         mv_ids: &[MvId],
-    ) -> StoreResult<Vec<(MvId, CsId, String, bool)>> {
+    ) -> StoreResult<Vec<crate::api::CsSpelling>> {
         // An MA this transaction wrote is asked of the writer.
         if !self.touched.cs_ma_max.contains_key(&super::ma_key(ma)) {
-            return self.reader.cs_anchors_by_mvs(ma, mv_ids);
+            return self.reader.cs_spellings_by_mvs(ma, mv_ids);
         }
         let ma = ma.to_owned();
         let ids = mv_ids.to_vec();
-        self.call(move |t| t.cs_anchors_by_mvs(&ma, &ids))
+        self.call(move |t| t.cs_spellings_by_mvs(&ma, &ids))
     }
 
     fn cs_joined_by_dns(

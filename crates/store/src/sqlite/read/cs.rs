@@ -1,7 +1,7 @@
 //! Reads of connector spaces.
 
 use super::{CHUNK, Ctx, PAGE_ROOM, SMALL_CHUNK, placeholders};
-use crate::api::{CsCounts, CsFilter, StoreResult};
+use crate::api::{CsCounts, CsFilter, CsSpelling, StoreResult};
 use crate::sqlite::bin;
 use crate::sqlite::codec::RawRows;
 use crate::sqlite::codec::decode_bin;
@@ -48,12 +48,70 @@ impl Ctx<'_> {
         self.cs_objects(&raw, light)
     }
 
-    pub(crate) fn cs_anchors_by_mvs(
+    pub(crate) fn cs_joined_of_ma(&self, ma: &str) -> StoreResult<Vec<(String, MvId)>> {
+        let op = || format!("read the joins of every object of {ma}");
+        let err = |e| error::sql(self.path, op(), e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT anchor, mv_id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IS NOT NULL",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query([ma]).map_err(err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(err)? {
+            out.push((row.get(0).map_err(err)?, row.get(1).map_err(err)?));
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn cs_spellings_of_ma(&self, ma: &str) -> StoreResult<Vec<CsSpelling>> {
+        let op = || format!("read the spellings of every connector of {ma}");
+        let err = |e| error::sql(self.path, op(), e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, data, mv_id, anchor FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IS NOT NULL",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query([ma]).map_err(err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(err)? {
+            out.push(self.spelling_row(row)?);
+        }
+        Ok(out)
+    }
+
+    fn spelling_row(&self, row: &rusqlite::Row<'_>) -> StoreResult<CsSpelling> {
+        let err = |e| {
+            error::sql(
+                self.path,
+                "read the spelling of a connector-space object",
+                e,
+            )
+        };
+        let (dn, pending) = decode_bin(
+            row,
+            self.path,
+            "connector-space object",
+            bin::cs_spelling,
+            self.names(),
+        )?;
+        Ok(CsSpelling {
+            id: row.get(0).map_err(err)?,
+            mv_id: row.get(2).map_err(err)?,
+            anchor: row.get(3).map_err(err)?,
+            dn,
+            pending,
+        })
+    }
+
+    pub(crate) fn cs_spellings_by_mvs(
         &self,
         ma: &str,
         mv_ids: &[MvId],
-    ) -> StoreResult<Vec<(MvId, CsId, String, bool)>> {
-        let op = || format!("read the anchors of {} connectors of {ma}", mv_ids.len());
+    ) -> StoreResult<Vec<CsSpelling>> {
+        let op = || format!("read the spellings of {} connectors of {ma}", mv_ids.len());
         let err = |e| error::sql(self.path, op(), e);
         let mut out = Vec::with_capacity(mv_ids.len());
         let mut rest = mv_ids;
@@ -66,9 +124,9 @@ impl Ctx<'_> {
             let (chunk, tail) = rest.split_at(rest.len().min(size));
             rest = tail;
             let sql: &str = if size == CHUNK {
-                &ANCHORS_BY_MVS_BIG
+                &SPELLINGS_BY_MVS_BIG
             } else {
-                &ANCHORS_BY_MVS_SMALL
+                &SPELLINGS_BY_MVS_SMALL
             };
             let mut stmt = self.conn.prepare_cached(sql).map_err(err)?;
             stmt.raw_bind_parameter(1, ma).map_err(err)?;
@@ -82,12 +140,7 @@ impl Ctx<'_> {
             }
             let mut rows = stmt.raw_query();
             while let Some(row) = rows.next().map_err(err)? {
-                out.push((
-                    row.get(0).map_err(err)?,
-                    row.get(1).map_err(err)?,
-                    row.get(2).map_err(err)?,
-                    row.get(3).map_err(err)?,
-                ));
+                out.push(self.spelling_row(row)?);
             }
         }
         Ok(out)
@@ -356,18 +409,19 @@ static JOINED_BY_ANCHORS_SMALL: std::sync::LazyLock<String> = std::sync::LazyLoc
         placeholders(SMALL_CHUNK)
     )
 });
-static ANCHORS_BY_MVS_BIG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+static SPELLINGS_BY_MVS_BIG: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| spellings_by_mvs(CHUNK));
+static SPELLINGS_BY_MVS_SMALL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| spellings_by_mvs(SMALL_CHUNK));
+
+/// The connectors of one MA (`?1`) joined to `n` metaverse objects (the
+/// `cs_mv` index serves it): id, body, metaverse object, anchor.
+fn spellings_by_mvs(n: usize) -> String {
     format!(
-        "SELECT mv_id, id, anchor, has_pe FROM cs WHERE +ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IN ({})",
-        placeholders(CHUNK)
+        "SELECT id, data, mv_id, anchor FROM cs WHERE +ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IN ({})",
+        placeholders(n)
     )
-});
-static ANCHORS_BY_MVS_SMALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "SELECT mv_id, id, anchor, has_pe FROM cs WHERE +ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IN ({})",
-        placeholders(SMALL_CHUNK)
-    )
-});
+}
 static BY_MVS_BIG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| by_mvs(CHUNK));
 static BY_MVS_SMALL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| by_mvs(SMALL_CHUNK));
 

@@ -3,7 +3,7 @@
 
 use super::Ctx;
 use crate::api::{RefWait, StoreResult};
-use autosync_model::{CsId, MvId};
+use autosync_model::{CsId, ExportKind, MvId};
 use rusqlite::params;
 
 impl Ctx<'_> {
@@ -85,17 +85,58 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn ref_out_ready(&self) -> StoreResult<Vec<MvId>> {
-        let mut out = Vec::new();
+        // A connector on the MA the reference is exported to may be named
+        // once it is there; on another MA (whose export runs apart) once
+        // its add was sent: only then is its pending export read.
+        let op = || "read the waiting outbound references whose connector came".to_owned();
+        let err = |e| crate::sqlite::error::sql(self.path, op(), e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT c.id, c.data, w.mv_id, w.via = w.ma FROM ref_wait_out AS w \
+                 JOIN ma AS m ON m.name = w.via \
+                 JOIN cs AS c ON c.mv_id = w.target AND c.ma = m.id \
+                 WHERE w.via = w.ma OR c.has_pe = 1 \
+                 ORDER BY w.mv_id",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query([]).map_err(err)?;
+        let mut out: Vec<MvId> = Vec::new();
+        while let Some(row) = rows.next().map_err(err)? {
+            let mv: MvId = row.get(2).map_err(err)?;
+            if out.last() == Some(&mv) {
+                continue;
+            }
+            let same_ma: bool = row.get(3).map_err(err)?;
+            let adding = !same_ma && {
+                let kind = crate::sqlite::codec::decode_bin(
+                    row,
+                    self.path,
+                    "connector-space object",
+                    crate::sqlite::bin::cs_pending_export_kind,
+                    self.names(),
+                )?;
+                matches!(kind, Some(ExportKind::Add | ExportKind::DeleteAdd))
+            };
+            if !adding {
+                out.push(mv);
+            }
+        }
+        // Those on another MA with nothing left to export.
+        let mut settled = Vec::new();
         self.collect(
             "SELECT DISTINCT w.mv_id FROM ref_wait_out AS w \
              JOIN ma AS m ON m.name = w.via \
              JOIN cs AS c ON c.mv_id = w.target AND c.ma = m.id \
-             ORDER BY w.mv_id",
+             WHERE w.via <> w.ma AND c.has_pe = 0",
             [],
-            &|| "read the waiting outbound references whose connector came".to_owned(),
+            &op,
             id,
-            &mut out,
+            &mut settled,
         )?;
+        out.extend(settled);
+        out.sort_unstable();
+        out.dedup();
         Ok(out)
     }
 }
