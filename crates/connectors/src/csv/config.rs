@@ -3,6 +3,7 @@
 use crate::settings::{self, KeyHelp, ObjectTypes, Settings, error};
 use autosync_connector::{BuildContext, SettingError};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The `connector` table of a `type = "csv"` MA.
@@ -36,6 +37,13 @@ pub struct CsvConfig {
     /// a quoted field running longer is judged unclosed (default 100).
     #[serde(default)]
     pub max_record_lines: Option<u64>,
+    /// One object per distinct value of this column (read only).
+    #[serde(default)]
+    pub group_by: Option<String>,
+    /// With `group_by`: each attribute of a group and the column whose
+    /// values over the group's rows it collects.
+    #[serde(default)]
+    pub group_values: BTreeMap<String, String>,
 }
 
 pub const KEYS: &[KeyHelp] = &[
@@ -75,7 +83,18 @@ pub const KEYS: &[KeyHelp] = &[
         key: "max_record_lines",
         help: "the most lines a record may span through quoted line breaks, 1 to 1000000 (default 100)",
     },
+    KeyHelp {
+        key: "group_by",
+        help: "one object per distinct value of this column, e.g. group_by = \"department\" (the MA then only imports; its object type's anchor is this column)",
+    },
+    KeyHelp {
+        key: "group_values",
+        help: "with group_by: attributes collecting a column's values over each group's rows, e.g. group_values = { members = \"employee_id\" }",
+    },
 ];
+
+const GROUP_BY: usize = 9;
+const GROUP_VALUES: usize = 10;
 
 /// The validated settings, with paths resolved.
 #[derive(Clone, Debug)]
@@ -89,6 +108,18 @@ pub struct CsvSettings {
     pub types: ObjectTypes,
     /// The most lines a record may span (see `quotes`).
     pub max_record_lines: u64,
+    /// `group_by`: one object per distinct value of a column.
+    pub grouping: Option<Grouping>,
+}
+
+/// A file read as groups of rows (`group_by`, `group_values`): one object
+/// per distinct non-empty value of `by`, anchored by it, whose attributes
+/// are that value (as `by`) and, for each `(attribute, column)` of
+/// `values`, the distinct values of the column over the group's rows.
+#[derive(Clone, Debug)]
+pub struct Grouping {
+    pub by: String,
+    pub values: BTreeMap<String, String>,
 }
 
 pub const DEFAULT_BATCH_SIZE: usize = 5000;
@@ -171,6 +202,7 @@ impl CsvSettings {
             ctx,
             config.object_type_column.as_deref(),
         ));
+        let grouping = grouping(&config, ctx, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -183,10 +215,77 @@ impl CsvSettings {
             columns: config.columns,
             types: ObjectTypes::new(ctx, config.object_type_column),
             max_record_lines: config.max_record_lines.unwrap_or(DEFAULT_MAX_RECORD_LINES),
+            grouping,
         })
     }
 
     pub fn is_multi_valued(&self, column: &str) -> bool {
         self.multi_valued.iter().any(|c| c == column)
     }
+}
+
+/// Check `group_by` and `group_values` (pushing one error per problem).
+fn grouping(
+    config: &CsvConfig,
+    ctx: &BuildContext,
+    errors: &mut Vec<SettingError>,
+) -> Option<Grouping> {
+    let help = || Some(KEYS[GROUP_BY].help.to_owned());
+    let Some(by) = &config.group_by else {
+        if !config.group_values.is_empty() {
+            errors.push(error(
+                "group_values",
+                "`group_values` needs `group_by` (the column whose values make the groups)",
+                help(),
+            ));
+        }
+        return None;
+    };
+    let before = errors.len();
+    if by.trim().is_empty() {
+        errors.push(error("group_by", "`group_by` is empty", help()));
+    }
+    if config.object_type_column.is_some() {
+        errors.push(error(
+            "group_by",
+            "`group_by` makes objects of one type: it cannot be used with `object_type_column`",
+            help(),
+        ));
+    }
+    match ctx.object_types.as_slice() {
+        [t] if t.anchor == *by => {}
+        [t] => errors.push(error(
+            "group_by",
+            &format!(
+                "the anchor of object type `{}` is `{}`, but a group is anchored by its \
+                 `group_by` column `{by}`",
+                t.name, t.anchor
+            ),
+            Some(format!(
+                "object_types = [{{ name = \"{}\", anchor = \"{by}\" }}]",
+                t.name
+            )),
+        )),
+        _ => errors.push(error(
+            "group_by",
+            "`group_by` makes objects of one type: give the MA one object type",
+            help(),
+        )),
+    }
+    for (attr, column) in &config.group_values {
+        if attr == by || column.trim().is_empty() {
+            errors.push(error(
+                "group_values",
+                &format!(
+                    "`{attr} = {column:?}`: the attribute must differ from the `group_by` \
+                     column and the column must not be empty"
+                ),
+                Some(KEYS[GROUP_VALUES].help.to_owned()),
+            ));
+        }
+    }
+    (errors.len() == before).then(|| Grouping {
+        by: by.clone(),
+        values: config.group_values.clone(),
+    })
 }

@@ -168,6 +168,9 @@ pub struct CsvImport<'a> {
     unchanged: bool,
     /// The last record read spans lines (see `check_quotes`).
     after_multi_line: bool,
+    /// Whether a repeated anchor is a `duplicate-anchor` error (not when
+    /// rows are read to be grouped: see `group`).
+    unique: bool,
 }
 
 impl<'a> CsvImport<'a> {
@@ -193,6 +196,7 @@ impl<'a> CsvImport<'a> {
                 watermark: Some(fp.to_watermark()),
                 unchanged: true,
                 after_multi_line: false,
+                unique: true,
             });
         }
         let (f, meta) = file::open_source(&s.path)?;
@@ -226,7 +230,14 @@ impl<'a> CsvImport<'a> {
             watermark: None,
             unchanged: false,
             after_multi_line: false,
+            unique: true,
         })
+    }
+
+    /// Rows whose anchors may repeat (read to be grouped).
+    pub fn repeating_anchors(mut self) -> Self {
+        self.unique = false;
+        self
     }
 
     /// The file was read to its end: check it was not changed meanwhile,
@@ -419,22 +430,24 @@ impl<'a> CsvImport<'a> {
             return self.record_error(line, None, "missing-anchor", detail);
         }
         // One search: the anchor is copied before it is known to be new.
-        match self.seen.entry(anchor.into()) {
-            Entry::Occupied(seen) => {
-                let first = *seen.get();
-                let detail = format!(
-                    "anchor {anchor:?} was already read on line {}; the first is kept",
-                    self.line(first)
-                );
-                return self.record_error(
-                    line,
-                    Some(anchor.to_owned()),
-                    "duplicate-anchor",
-                    detail,
-                );
-            }
-            Entry::Vacant(new) => {
-                new.insert(line);
+        if self.unique {
+            match self.seen.entry(anchor.into()) {
+                Entry::Occupied(seen) => {
+                    let first = *seen.get();
+                    let detail = format!(
+                        "anchor {anchor:?} was already read on line {}; the first is kept",
+                        self.line(first)
+                    );
+                    return self.record_error(
+                        line,
+                        Some(anchor.to_owned()),
+                        "duplicate-anchor",
+                        detail,
+                    );
+                }
+                Entry::Vacant(new) => {
+                    new.insert(line);
+                }
             }
         }
         let mut attributes = Attributes::new();

@@ -6,6 +6,7 @@
 mod change;
 pub mod config;
 mod export;
+mod group;
 mod import;
 mod multi;
 mod quotes;
@@ -14,11 +15,11 @@ mod source;
 
 use crate::settings::{self, Settings};
 use autosync_connector::{
-    BuildContext, Capabilities, ChangeDetection, Connector, ConnectorError, ConnectorFactory,
-    ExportSession, ImportStream, SchemaLookup, SettingError, Shape,
+    BuildContext, Capabilities, ChangeDetection, Connector, ConnectorError, ConnectorErrorKind,
+    ConnectorFactory, ExportSession, ImportStream, SchemaLookup, SettingError, Shape,
 };
 pub use change::CsvContent;
-pub use config::{CsvConfig, CsvSettings};
+pub use config::{CsvConfig, CsvSettings, Grouping};
 
 /// Builds CSV connectors.
 #[derive(Clone, Copy, Debug, Default)]
@@ -30,7 +31,10 @@ impl ConnectorFactory for CsvFactory {
     }
 
     fn settings_shape(&self) -> Vec<(String, Shape)> {
-        settings::shape(config::KEYS, Vec::new())
+        settings::shape(
+            config::KEYS,
+            vec![("group_values", Shape::Leaf.map("attribute"))],
+        )
     }
 
     fn validate(&self, settings: &Settings, ctx: &BuildContext) -> Result<(), Vec<SettingError>> {
@@ -44,7 +48,7 @@ impl ConnectorFactory for CsvFactory {
     ) -> Result<Box<dyn Connector>, ConnectorError> {
         let s = CsvSettings::from_settings(settings, ctx)
             .map_err(|e| settings::into_connector_error(&ctx.ma, &e))?;
-        Ok(Box::new(CsvConnector { settings: s }))
+        Ok(Box::new(CsvConnector::new(s)))
     }
 
     /// The file's header row; unavailable while the file does not exist.
@@ -73,11 +77,17 @@ impl ConnectorFactory for CsvFactory {
 #[derive(Clone, Debug)]
 pub struct CsvConnector {
     settings: CsvSettings,
+    /// With `group_by`: the settings its rows are read with.
+    rows: Option<CsvSettings>,
 }
 
 impl CsvConnector {
     pub fn new(settings: CsvSettings) -> Self {
-        CsvConnector { settings }
+        let rows = settings
+            .grouping
+            .as_ref()
+            .map(|g| group::row_settings(&settings, g));
+        CsvConnector { settings, rows }
     }
 }
 
@@ -86,7 +96,7 @@ impl Connector for CsvConnector {
         Capabilities {
             value_changes: false,
             delta_import: false,
-            export: true,
+            export: self.settings.grouping.is_none(),
             change_notification: false,
         }
     }
@@ -95,6 +105,10 @@ impl Connector for CsvConnector {
         &mut self,
         watermark: Option<&str>,
     ) -> Result<Box<dyn ImportStream + '_>, ConnectorError> {
+        if let (Some(g), Some(rows)) = (&self.settings.grouping, &self.rows) {
+            let read = import::CsvImport::start(rows, watermark)?;
+            return Ok(Box::new(group::GroupedImport::new(read, &self.settings, g)));
+        }
         Ok(Box::new(import::CsvImport::start(
             &self.settings,
             watermark,
@@ -109,6 +123,17 @@ impl Connector for CsvConnector {
     }
 
     fn begin_export(&mut self) -> Result<Box<dyn ExportSession + '_>, ConnectorError> {
+        if let Some(g) = &self.settings.grouping {
+            return Err(ConnectorError::new(
+                ConnectorErrorKind::Configuration,
+                format!(
+                    "{}: a file read as groups (group_by = {:?}) is only imported; export to \
+                     another MA",
+                    self.settings.path.display(),
+                    g.by
+                ),
+            ));
+        }
         Ok(Box::new(export::CsvExport::begin(&self.settings)?))
     }
 }

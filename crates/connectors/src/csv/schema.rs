@@ -44,6 +44,23 @@ pub fn read(s: &CsvSettings, written: &str) -> SchemaLookup {
         ));
     }
     header.retain(|h| Some(h) != s.types.type_column.as_ref());
+    if let Some(g) = &s.grouping {
+        // A group's attributes: its column and what it collects.
+        for (key, column) in std::iter::once(("group_by", &g.by))
+            .chain(g.values.values().map(|c| ("group_values", c)))
+        {
+            if !header.contains(column) {
+                problems.push(error(
+                    key,
+                    &format!("`{column}` is not a column of {written}"),
+                    Some(format!("{written} has: {}", header.join(", "))),
+                ));
+            }
+        }
+        header = std::iter::once(g.by.clone())
+            .chain(g.values.keys().cloned())
+            .collect();
+    }
     let mut schema =
         SourceSchema::uniform(written, &s.types.types, &header, |t| t.anchor.clone(), true);
     schema.problems = problems;

@@ -59,6 +59,9 @@ pub struct LdapConfig {
     /// Attributes whose values are binary whatever they hold.
     #[serde(default)]
     pub binary_attributes: Vec<String>,
+    /// Make the missing `ou=` entries above an entry added or moved.
+    #[serde(default)]
+    pub create_parents: bool,
     /// Milliseconds to wait for the server to accept a connection.
     #[serde(default)]
     pub connect_timeout_ms: Option<u64>,
@@ -184,6 +187,10 @@ pub const KEYS: &[KeyHelp] = &[
         help: "attributes whose values are binary, e.g. binary_attributes = [\"jpegPhoto\", \"thumbnailPhoto\"]",
     },
     KeyHelp {
+        key: "create_parents",
+        help: "true: an entry added or moved under a missing `ou=` entry (below a base DN) gets it made, as an organizationalUnit (default false)",
+    },
+    KeyHelp {
         key: "connect_timeout_ms",
         help: "milliseconds to wait for a connection (default 10000)",
     },
@@ -285,6 +292,8 @@ pub struct LdapSettings {
     /// `None`: every user attribute.
     pub attributes: Option<Vec<String>>,
     pub binary_attributes: Vec<String>,
+    /// Make missing `ou=` parents on export (`create_parents`).
+    pub create_parents: bool,
     pub connect_timeout: Duration,
     pub timeout: Duration,
 }
@@ -575,6 +584,7 @@ impl LdapSettings {
             types,
             attributes: config.attributes,
             binary_attributes: config.binary_attributes,
+            create_parents: config.create_parents,
             connect_timeout: Duration::from_millis(config.connect_timeout_ms.unwrap_or(10_000)),
             timeout: Duration::from_millis(config.timeout_ms.unwrap_or(120_000)),
         })

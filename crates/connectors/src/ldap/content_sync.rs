@@ -12,6 +12,13 @@
 //!   without `refreshDeletes`: an `Update` naming nothing (there,
 //!   unchanged).
 //!
+//! With several base DNs, the deletes wait for the end of the last
+//! refresh, and a delete of an entry another base's refresh sent is
+//! dropped: slapd's session log tells the refresh of one base that an
+//! entry renamed within another no longer matches it (as if it had been
+//! in both), and an entry moved from one base to another is a delete in
+//! one and an add in the other.
+//!
 //! A refresh ends with a Sync Done control: with `refreshDeletes` the
 //! server sent the changes and the deletes (the delete phase); without
 //! it, it sent every entry, present or changed (the present phase), and
@@ -116,6 +123,10 @@ struct Refresh<'c> {
     pending: VecDeque<ImportItem>,
     seen: HashSet<String>,
     first_type: String,
+    /// With several base DNs: the deletes, held until every base is read
+    /// (see `hold`), and the anchors a refresh said are there.
+    held: Vec<String>,
+    there: HashSet<String>,
 }
 
 /// Why a refresh cannot be trusted to hold every change.
@@ -136,6 +147,8 @@ impl<'c> SyncImport<'c> {
                 pending: VecDeque::new(),
                 seen: HashSet::new(),
                 first_type: s.types.first().map(|t| t.name.clone()).unwrap_or_default(),
+                held: Vec::new(),
+                there: HashSet::new(),
                 session,
                 s,
             }),
@@ -222,6 +235,7 @@ impl Refresh<'_> {
                             "some base DNs were refreshed whole, others by their changes".into(),
                         )));
                     }
+                    self.release_held();
                     if self.pending.is_empty() {
                         return Ok(Ok(None));
                     }
@@ -302,7 +316,7 @@ impl Refresh<'_> {
                     } else {
                         ImportChange::Update
                     };
-                    self.pending.push_back(Ok(self.bare(uuid, change)));
+                    self.push(Ok(self.bare(uuid, change)));
                 }
             }
             return Ok(());
@@ -334,8 +348,37 @@ impl Refresh<'_> {
             }
             _ => item(self.s, self.session, &mut self.seen, &[], raw),
         };
-        self.pending.push_back(item);
+        self.push(item);
         Ok(())
+    }
+
+    /// Queue an item. With several base DNs, a delete waits for the end
+    /// of the last refresh (`release_held`): slapd's session log tells
+    /// the refresh of one base that an entry renamed or moved in another
+    /// (or into another) no longer matches, and that entry is there.
+    fn push(&mut self, item: ImportItem) {
+        let hold = self.s.base_dns.len() > 1;
+        match item {
+            Ok(o) if hold && o.change == ImportChange::Delete => self.held.push(o.anchor),
+            Ok(o) if hold => {
+                self.there.insert(o.anchor.clone());
+                self.pending.push_back(Ok(o));
+            }
+            other => self.pending.push_back(other),
+        }
+    }
+
+    /// Once every base is read: the held deletes of the entries no
+    /// refresh said are there, each once.
+    fn release_held(&mut self) {
+        let mut done = HashSet::new();
+        for uuid in std::mem::take(&mut self.held) {
+            if !self.there.contains(&uuid) && done.insert(uuid.clone()) {
+                self.pending
+                    .push_back(Ok(self.bare(uuid, ImportChange::Delete)));
+            }
+        }
+        self.there = HashSet::new();
     }
 
     /// An object known by its UUID only (a delete, a present one).

@@ -127,6 +127,15 @@ impl Dn {
             .join(",")
     }
 
+    /// The parent's DN (`None` for the root).
+    pub fn parent(&self) -> Option<Dn> {
+        let rdns = self.rdns.get(1..)?.to_vec();
+        Some(Dn {
+            text: self.parent_text(),
+            rdns,
+        })
+    }
+
     fn keys(&self) -> Vec<Vec<(String, String)>> {
         self.rdns.iter().map(Rdn::key).collect()
     }

@@ -23,6 +23,9 @@
 //!   applied value by value, ignoring what is already done.
 //! * **Rename and move**: a modify DN with the new RDN (the old RDN value
 //!   deleted) and, when the parent changes, the new superior.
+//! * **Missing parents** (`create_parents`): an add or a move refused
+//!   because the new parent is not there makes the missing `ou=` entries
+//!   between a base DN and it, then is sent again (`parents`).
 //! * **Delete**: the entry found by its anchor is deleted; one already
 //!   gone is a success.
 
@@ -41,6 +44,8 @@ use ldap3::controls::PostRead;
 use ldap3::result::LdapError;
 use ldap3::{LdapResult, Mod, Scope};
 use std::collections::HashSet;
+
+mod parents;
 
 /// A running LDAP export.
 pub struct LdapExport<'c> {
@@ -317,10 +322,16 @@ impl<'c> LdapExport<'c> {
             .iter()
             .map(|(n, v)| (n.as_bytes().to_vec(), v.clone()))
             .collect();
-        let r = self.session.add(&c.dn, entry, controls);
+        let r = self.session.add(&c.dn, entry.clone(), controls.clone());
         let r = match self.check("add", &c.dn, r) {
             Ok(r) => r,
             Err(Stop::Failed(("already-exists", _))) => return self.replay_add(c, attrs),
+            // The parent is missing: made when the settings say so.
+            Err(Stop::Failed(("object-not-found", why))) => {
+                self.make_parents(&dn, why)?;
+                let r = self.session.add(&c.dn, entry, controls);
+                self.check("add", &c.dn, r)?
+            }
             Err(e) => return Err(e),
         };
         match (&self.s.anchor, assigned) {
@@ -535,7 +546,16 @@ impl<'c> LdapExport<'c> {
         let parent = new.parent_text();
         let superior = (!now.same_parent(&new)).then_some(parent.as_str());
         let r = self.session.modify_dn(dn, &rdn.raw, superior);
-        self.check("rename", dn, r)?;
+        match self.check("rename", dn, r) {
+            Ok(_) => {}
+            // A move under a missing parent: made when the settings say so.
+            Err(Stop::Failed(("object-not-found", why))) if superior.is_some() => {
+                self.make_parents(&new, why)?;
+                let r = self.session.modify_dn(dn, &rdn.raw, superior);
+                self.check("rename", dn, r)?;
+            }
+            Err(e) => return Err(e),
+        }
         Ok(renamed)
     }
 

@@ -318,3 +318,82 @@ fn a_stamp_delta_should_see_changes_and_renames_but_not_deletes() {
             .is_empty()
     );
 }
+
+/// With several base DNs, an entry moved within one base, or from one to
+/// another, is there after the delta import, never deleted: slapd's
+/// session log tells the other base's refresh that it no longer matches.
+#[test]
+fn a_move_within_or_between_base_dns_should_not_be_a_delete() {
+    let s = slapd();
+    let base = s.new_ou("moves").unwrap();
+    let (a, b) = (format!("ou=a,{base}"), format!("ou=b,{base}"));
+    s.ldapadd(&format!(
+        "dn: {a}\nobjectClass: organizationalUnit\nou: a\n\n\
+         dn: ou=sub,{a}\nobjectClass: organizationalUnit\nou: sub\n\n\
+         dn: {b}\nobjectClass: organizationalUnit\nou: b\n"
+    ))
+    .unwrap();
+    s.ldapadd(&(people(&a, &["ann", "bob"]) + people(&b, &["cid"]).as_str()))
+        .unwrap();
+    let mut conn = build(
+        vec![person_type()],
+        admin_settings(
+            s,
+            &a,
+            json!({
+                "base_dns": [a.clone(), b.clone()],
+                "object_classes": { "person": "autosyncTest" },
+                "attributes": ["uid", "description"],
+            }),
+        ),
+    );
+    let first = full(conn.as_mut());
+    let anchors: BTreeMap<String, String> = first
+        .by_uid()
+        .into_iter()
+        .map(|(uid, o)| (uid, o.anchor))
+        .collect();
+    assert_eq!(anchors.len(), 3);
+    let moved = |uid: &str, from: &str, to: &str| {
+        s.ldapmodify(&format!(
+            "dn: uid={uid},{from}\nchangetype: modrdn\nnewrdn: uid={uid}\ndeleteoldrdn: 1\nnewsuperior: {to}\n"
+        ))
+        .unwrap();
+    };
+    // Ann within base a, Bob from a to b.
+    moved("ann", &a, &format!("ou=sub,{a}"));
+    moved("bob", &a, &b);
+    let second = delta(conn.as_mut(), first.watermark.as_deref());
+    let mine: Vec<&ImportedObject> = second
+        .batches
+        .iter()
+        .flatten()
+        .filter_map(|i| i.as_ref().ok())
+        .filter(|o| anchors.values().any(|x| *x == o.anchor))
+        .collect();
+    assert!(
+        mine.iter().all(|o| o.change == ImportChange::Full),
+        "{mine:#?}"
+    );
+    let dns: BTreeMap<&str, &str> = mine
+        .iter()
+        .map(|o| (o.attributes["uid"].as_str().unwrap(), o.dn.as_str()))
+        .collect();
+    assert_eq!(
+        dns,
+        BTreeMap::from([
+            ("ann", format!("uid=ann,ou=sub,{a}").as_str()),
+            ("bob", format!("uid=bob,{b}").as_str()),
+        ])
+    );
+    // A delete is still a delete, once.
+    s.delete_tree(&format!("uid=cid,{b}")).unwrap();
+    let third = delta(conn.as_mut(), second.watermark.as_deref());
+    let cid: Vec<ImportChange> = third
+        .objects()
+        .into_iter()
+        .filter(|o| o.anchor == anchors["cid"])
+        .map(|o| o.change)
+        .collect();
+    assert_eq!(cid, [ImportChange::Delete]);
+}

@@ -10,6 +10,7 @@
 mod change;
 mod common;
 mod csv;
+mod csv_group;
 mod csv_quotes;
 mod fuzz;
 mod fuzz_files;
@@ -17,6 +18,7 @@ mod jsonl;
 mod ldap;
 mod ldap_delta;
 mod ldap_listen;
+mod ldap_parents;
 mod ldap_schema;
 mod ldap_support;
 mod schema;

@@ -1,0 +1,522 @@
+//! The hr-to-ldap example (`examples/hr-to-ldap`), its files as they are,
+//! against the testkit's slapd (each test under an `ou` of its own, given
+//! as `LDAP_BASE`): people provisioned with their managers, department
+//! groups with their members, a rename, a move, a deprovisioning and a new
+//! department kept in step; the directory as a source (a phone number
+//! changed with ldapmodify reaching the application's database through the
+//! running service's change notification); and its scripts as a newcomer
+//! runs them (`start-slapd.sh`, `demo.sh`, `start-slapd.sh stop`).
+
+use super::support::{BIN, copy_dir};
+use autosync_testkit::{Slapd, SlapdBuilder};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Generous bound for waiting on an event (not a timing assertion).
+const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hr-to-ldap")
+}
+
+/// A copy of the example (its configurations and HR file) in a temp
+/// folder, pointed at a directory by the environment its commands get.
+struct Example {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Example {
+    /// The example on the kit's slapd, under a new `ou` with `ou=people`
+    /// and `ou=groups` (what `start-slapd.sh` makes under its suffix).
+    fn new(s: &Slapd) -> (Example, String) {
+        let base = s.new_ou("hr-to-ldap").unwrap();
+        s.ldapadd(&format!(
+            "dn: ou=people,{base}\nobjectClass: organizationalUnit\nou: people\n\n\
+             dn: ou=groups,{base}\nobjectClass: organizationalUnit\nou: groups\n"
+        ))
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&example_dir(), dir.path());
+        let _ = std::fs::remove_dir_all(dir.path().join("state"));
+        let env = [
+            ("LDAP_URL", s.url()),
+            ("LDAP_BIND_DN", s.admin_dn()),
+            ("LDAP_PASSWORD", s.admin_password()),
+            ("LDAP_BASE", base.as_str()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .to_vec();
+        (Example { dir, env }, base)
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self, config: &str) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("-c")
+            .arg(self.path().join(config))
+            .env_remove("AUTOSYNC_CONFIG")
+            .env_remove("AUTOSYNC_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    fn run(&self, config: &str, args: &[&str]) -> Output {
+        self.command(config).args(args).output().unwrap()
+    }
+
+    /// `autosync -c CONFIG ARGS`, expecting exit code 0: its stdout.
+    fn expect(&self, config: &str, args: &[&str]) -> String {
+        let out = self.run(config, args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "autosync {config} {args:?}\nstdout:\n{}\nstderr:\n{}\nhistory:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&self.run(config, &["history", "--limit", "30"]).stdout),
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Change the HR file's rows: `f` gets each row's fields by name.
+    fn edit_hr(&self, f: impl Fn(&mut BTreeMap<String, String>)) {
+        let path = self.path().join("data/hr.csv");
+        let mut r = csv::Reader::from_path(&path).unwrap();
+        let header: Vec<String> = r.headers().unwrap().iter().map(str::to_owned).collect();
+        let mut out = csv::Writer::from_path(self.path().join("data/hr.csv.new")).unwrap();
+        out.write_record(&header).unwrap();
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            let mut row: BTreeMap<String, String> = header
+                .iter()
+                .cloned()
+                .zip(rec.iter().map(str::to_owned))
+                .collect();
+            f(&mut row);
+            out.write_record(header.iter().map(|h| row[h].as_str()))
+                .unwrap();
+        }
+        out.flush().unwrap();
+        drop(out);
+        std::fs::rename(self.path().join("data/hr.csv.new"), path).unwrap();
+    }
+
+    fn append_hr(&self, line: &str) {
+        let path = self.path().join("data/hr.csv");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(path, text + line + "\n").unwrap();
+    }
+}
+
+/// The LDIF `ldapsearch -LLL` prints, as entries of lowercased attribute
+/// names and their values (with `dn`).
+fn entries(ldif: &str) -> Vec<BTreeMap<String, Vec<String>>> {
+    ldif.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let mut entry: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for line in e.lines() {
+                let (name, value) = line.split_once(": ").unwrap_or_else(|| panic!("{line}"));
+                entry
+                    .entry(name.to_ascii_lowercase())
+                    .or_default()
+                    .push(value.to_owned());
+            }
+            entry
+        })
+        .collect()
+}
+
+/// What the directory holds: people (DN -> manager DN) and groups (DN ->
+/// member DNs), every DN lowercased (DNs compare ignoring case).
+#[derive(Debug, PartialEq)]
+struct State {
+    people: BTreeMap<String, Option<String>>,
+    groups: BTreeMap<String, BTreeSet<String>>,
+}
+
+fn directory(s: &Slapd, base: &str) -> State {
+    let people = s
+        .ldapsearch(
+            &format!("ou=people,{base}"),
+            "(objectClass=inetOrgPerson)",
+            &["manager"],
+        )
+        .unwrap();
+    let groups = s
+        .ldapsearch(
+            &format!("ou=groups,{base}"),
+            "(objectClass=groupOfNames)",
+            &["member"],
+        )
+        .unwrap();
+    let first = |e: &BTreeMap<String, Vec<String>>, k: &str| {
+        e.get(k).and_then(|v| v.first()).map(|v| v.to_lowercase())
+    };
+    State {
+        people: entries(&people)
+            .iter()
+            .map(|e| (first(e, "dn").unwrap(), first(e, "manager")))
+            .collect(),
+        groups: entries(&groups)
+            .iter()
+            .map(|e| {
+                let members = e.get("member").into_iter().flatten();
+                (
+                    first(e, "dn").unwrap(),
+                    members.map(|m| m.to_lowercase()).collect(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// What the directory should hold for the HR file in `dir`: an entry per
+/// active person at `cn=<first last>,ou=<department>,ou=people,<base>`,
+/// with the manager's DN when the manager is active; a group per
+/// department with active people, holding them.
+fn expected(dir: &Path, base: &str) -> State {
+    let mut r = csv::Reader::from_path(dir.join("data/hr.csv")).unwrap();
+    let rows: Vec<BTreeMap<String, String>> = r.deserialize().map(Result::unwrap).collect();
+    let dn = |row: &BTreeMap<String, String>| {
+        format!(
+            "cn={} {},ou={},ou=people,{base}",
+            row["first_name"], row["last_name"], row["department"]
+        )
+        .to_lowercase()
+    };
+    let active: BTreeMap<&str, &BTreeMap<String, String>> = rows
+        .iter()
+        .filter(|r| r["status"] == "active")
+        .map(|r| (r["employee_id"].as_str(), r))
+        .collect();
+    let mut state = State {
+        people: BTreeMap::new(),
+        groups: BTreeMap::new(),
+    };
+    for row in active.values() {
+        let manager = active.get(row["manager_id"].as_str()).map(|m| dn(m));
+        state.people.insert(dn(row), manager);
+        state
+            .groups
+            .entry(format!("cn={},ou=groups,{base}", row["department"]).to_lowercase())
+            .or_default()
+            .insert(dn(row));
+    }
+    state
+}
+
+/// The entryUUID of the entry at `dn`.
+fn uuid(s: &Slapd, dn: &str) -> String {
+    let text = s.ldapsearch(dn, "(objectClass=*)", &["entryUUID"]).unwrap();
+    entries(&text)[0]["entryuuid"][0].clone()
+}
+
+#[test]
+fn the_hr_to_ldap_example_should_keep_people_managers_and_department_groups_in_step() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, base) = Example::new(s);
+    w.expect("autosync.toml", &["check"]);
+    w.expect("autosync.toml", &["run", "--once"]);
+    let first = directory(s, &base);
+    assert_eq!(first, expected(w.path(), &base));
+    // The example's own data: 16 active people in 4 departments, managers
+    // by DN, the terminated left out.
+    assert_eq!(first.people.len(), 16);
+    assert_eq!(first.groups.len(), 4);
+    let alan = format!("cn=alan turing,ou=engineering,ou=people,{base}");
+    assert_eq!(
+        first.people[&alan],
+        Some(format!("cn=grace hopper,ou=engineering,ou=people,{base}"))
+    );
+    assert!(!first.people.keys().any(|p| p.contains("ken thompson")));
+    let ada = uuid(
+        s,
+        &format!("cn=Ada Lovelace,ou=Engineering,ou=people,{base}"),
+    );
+    let frances = uuid(s, &format!("cn=Frances Allen,ou=Sales,ou=people,{base}"));
+
+    // Ada's name changes (a rename; Barbara's manager becomes Ada, so the
+    // reference names the new DN), Frances moves from Sales to Finance (a
+    // move, and a group membership change), John is terminated (a delete,
+    // and a member less), Lynn joins a new department (a new ou and a new
+    // group).
+    w.edit_hr(|row| match row["employee_id"].as_str() {
+        "E1003" => {
+            row.insert("last_name".into(), "King".into());
+        }
+        "E1005" => {
+            row.insert("manager_id".into(), "E1003".into());
+        }
+        "E1009" => {
+            row.insert("department".into(), "Finance".into());
+        }
+        "E1010" => {
+            row.insert("status".into(), "terminated".into());
+        }
+        _ => {}
+    });
+    w.append_hr(
+        "E1019,Lynn,Conway,Lynn.Conway@example.org,Research,Researcher,E1001,+1 555 0119,active",
+    );
+    w.expect("autosync.toml", &["run", "--once"]);
+    let second = directory(s, &base);
+    assert_eq!(second, expected(w.path(), &base));
+    let ada_dn = format!("cn=ada king,ou=engineering,ou=people,{base}");
+    let frances_dn = format!("cn=frances allen,ou=finance,ou=people,{base}");
+    // Renamed and moved, not deleted and added: the same entries.
+    assert_eq!(uuid(s, &ada_dn), ada);
+    assert_eq!(uuid(s, &frances_dn), frances);
+    assert_eq!(
+        second.people[&format!("cn=barbara liskov,ou=engineering,ou=people,{base}")],
+        Some(ada_dn.clone())
+    );
+    let group = |name: &str| &second.groups[&format!("cn={name},ou=groups,{base}")];
+    assert!(group("engineering").contains(&ada_dn));
+    assert!(group("finance").contains(&frances_dn));
+    assert!(
+        !group("sales")
+            .iter()
+            .any(|m| m.contains("frances") || m.contains("backus"))
+    );
+    assert_eq!(group("research").len(), 1);
+    assert!(!second.people.keys().any(|p| p.contains("john backus")));
+    assert_eq!(second.people.len(), 16);
+
+    // The connector space holds every entry as it is, each joined (a
+    // confirming import that took a rename for a delete would have lost
+    // it), Ada under her old anchor.
+    let cs: serde_json::Value = serde_json::from_str(
+        &w.expect("autosync.toml", &["cs", "ldap", "--json", "--limit", "100"]),
+    )
+    .unwrap();
+    let cs = cs.as_array().unwrap();
+    let in_cs: BTreeSet<String> = cs
+        .iter()
+        .map(|o| o["dn"].as_str().unwrap().to_lowercase())
+        .collect();
+    let in_directory: BTreeSet<String> = second
+        .people
+        .keys()
+        .chain(second.groups.keys())
+        .cloned()
+        .collect();
+    assert_eq!(in_cs, in_directory);
+    assert!(
+        cs.iter().all(|o| o["connection"]["state"] == "connector"),
+        "{cs:#?}"
+    );
+    assert!(cs.iter().any(|o| o["anchor"] == ada.as_str()));
+
+    // Nothing changed: another run sends nothing.
+    w.expect("autosync.toml", &["run", "--once"]);
+    assert_eq!(directory(s, &base), second);
+}
+
+/// The running service on `directory-to-app.toml`.
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// (employee_id, phone) of the application's users, or None while the
+/// table cannot be read.
+fn app_phones(dir: &Path) -> Option<BTreeMap<String, String>> {
+    let conn = rusqlite::Connection::open(dir.join("data/app.db")).ok()?;
+    let mut stmt = conn
+        .prepare("SELECT employee_id, coalesce(phone, '') FROM users")
+        .ok()?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .ok()?
+        .collect::<Result<BTreeMap<String, String>, _>>()
+        .ok()?;
+    Some(rows)
+}
+
+/// Wait (polling the database, with a generous bound) until `done`.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < EVENT_TIMEOUT,
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_phone_number_changed_in_the_directory_should_reach_the_application_with_the_service_running() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, base) = Example::new(s);
+    w.expect("autosync.toml", &["run", "--once"]);
+    w.expect("directory-to-app.toml", &["check"]);
+    // The first import (the listener tells changes from when it starts;
+    // the service follows this run up with the sync and the export).
+    w.expect(
+        "directory-to-app.toml",
+        &["run-profile", "directory", "full-import", "--no-progress"],
+    );
+    let service = Service(
+        w.command("directory-to-app.toml")
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The first import: everyone in the directory, with the phone number
+    // HR gave.
+    wait_for("the first import to reach the application", || {
+        app_phones(w.path())
+            .is_some_and(|p| p.len() == 16 && p.get("E1002").is_some_and(|n| n == "+1 555 0102"))
+    });
+    let alan = format!("cn=Alan Turing,ou=Engineering,ou=people,{base}");
+    s.ldapmodify(&format!(
+        "dn: {alan}\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: +44 20 7946 0000\n"
+    ))
+    .unwrap();
+    wait_for("the new phone number in the application", || {
+        app_phones(w.path()).is_some_and(|p| p["E1002"] == "+44 20 7946 0000")
+    });
+    // It came through the directory's notification, not a poll or a
+    // schedule: the delta import that read it says so.
+    let history = w.expect(
+        "directory-to-app.toml",
+        &["history", "--ma", "directory", "--json"],
+    );
+    let runs: serde_json::Value = serde_json::from_str(&history).unwrap();
+    assert!(
+        runs.as_array().unwrap().iter().any(|r| {
+            r["profile"] == "delta-import"
+                && r["reason"]["kind"] == "trigger"
+                && r["reason"].to_string().contains("change-notification")
+        }),
+        "{runs:#}"
+    );
+    // HR's next cycle leaves the directory's number alone (the flow to
+    // the directory is initial only).
+    w.expect("autosync.toml", &["run", "--once"]);
+    let text = s
+        .ldapsearch(&alan, "(objectClass=*)", &["telephoneNumber"])
+        .unwrap();
+    assert_eq!(entries(&text)[0]["telephonenumber"], ["+44 20 7946 0000"]);
+    drop(service);
+}
+
+/// `start-slapd.sh stop` of a server folder, when dropped.
+struct StopSlapd(PathBuf);
+
+impl Drop for StopSlapd {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(example_dir().join("start-slapd.sh"))
+            .arg("stop")
+            .env("SLAPD_DIR", &self.0)
+            .output();
+    }
+}
+
+/// The README's commands: a throwaway slapd from `start-slapd.sh`, the
+/// variables it prints, `demo.sh` with them, then `start-slapd.sh stop`.
+#[test]
+fn the_example_scripts_should_start_a_directory_run_the_demo_and_stop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let slapd_dir = tmp.path().join("slapd");
+    let script = |args: &[&str]| {
+        Command::new("bash")
+            .arg(example_dir().join("start-slapd.sh"))
+            .args(args)
+            .env("SLAPD_DIR", &slapd_dir)
+            .env_remove("LDAP_BASE")
+            .output()
+            .unwrap()
+    };
+    let out = script(&[]);
+    let stop = StopSlapd(slapd_dir.clone());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `export NAME='value'` lines, for eval.
+    let env: BTreeMap<String, String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (k, v) = l.strip_prefix("export ").unwrap().split_once('=').unwrap();
+            (k.to_owned(), v.trim_matches('\'').to_owned())
+        })
+        .collect();
+    assert_eq!(
+        env.keys().collect::<Vec<_>>(),
+        ["LDAP_BASE", "LDAP_BIND_DN", "LDAP_PASSWORD", "LDAP_URL"]
+    );
+    // Started again while it runs: the same server.
+    let again = script(&[]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&again.stdout).contains(&env["LDAP_URL"]));
+
+    let work = tmp.path().join("work");
+    let demo = Command::new("bash")
+        .arg(example_dir().join("demo.sh"))
+        .arg(&work)
+        .current_dir(tmp.path())
+        .envs(&env)
+        .env("AUTOSYNC", BIN)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&demo.stdout);
+    assert_eq!(
+        demo.status.code(),
+        Some(0),
+        "demo.sh failed: {}\n{stdout}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    for shown in [
+        "made a working copy of the example in",
+        "$ autosync run --once",
+        "$ autosync history",
+        "dn: cn=Engineering,ou=groups,dc=example,dc=org",
+        "member: cn=Alan Turing,ou=Engineering,ou=people,dc=example,dc=org",
+        "manager: cn=Grace Hopper,ou=Engineering,ou=people,dc=example,dc=org",
+        "(16 people in ou=people,dc=example,dc=org)",
+    ] {
+        assert!(stdout.contains(shown), "{shown:?} not shown:\n{stdout}");
+    }
+    assert!(
+        !stdout.contains(&env["LDAP_PASSWORD"]),
+        "the password was shown"
+    );
+    // demo.sh without a directory says how to start one.
+    let bare = Command::new("bash")
+        .arg(example_dir().join("demo.sh"))
+        .arg(&work)
+        .env_remove("LDAP_URL")
+        .env_remove("LDAP_BIND_DN")
+        .env_remove("LDAP_PASSWORD")
+        .env("AUTOSYNC", BIN)
+        .output()
+        .unwrap();
+    assert_eq!(bare.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bare.stderr).contains("start-slapd.sh"));
+
+    let out = script(&["stop"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!slapd_dir.exists(), "the server's folder stays");
+    drop(stop);
+}
