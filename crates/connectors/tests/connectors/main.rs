@@ -17,6 +17,7 @@ mod jsonl;
 mod ldap;
 mod ldap_delta;
 mod ldap_listen;
+mod ldap_pipeline;
 mod ldap_schema;
 mod ldap_support;
 mod schema;
