@@ -6,6 +6,9 @@ mod controller_scenarios;
 mod engine_refs;
 mod engine_scenario;
 mod group_change;
+mod ldap_export;
+mod ldap_propagation;
+mod ldap_raw;
 mod machine;
 mod service_proc;
 mod status_scenario;
@@ -74,6 +77,47 @@ enum Scenario {
         /// Number of people.
         #[arg(long, default_value_t = 1_000_000)]
         objects: u64,
+        /// Print one JSON object instead of indented JSON.
+        #[arg(long)]
+        json: bool,
+        /// Keep the working folder (printed) instead of deleting it.
+        #[arg(long)]
+        keep: bool,
+        /// The `autosync` binary (default: $AUTOSYNC, else next to this program).
+        #[arg(long)]
+        autosync: Option<PathBuf>,
+    },
+    /// An LDAP MA's export (N adds, then N modifies, then N deletes)
+    /// against `ldapadd`/`ldapmodify`/`ldapdelete` of one LDIF file of the
+    /// same entries, on one private slapd, in the same run.
+    LdapExport {
+        /// Number of entries.
+        #[arg(long, default_value_t = 10_000)]
+        objects: u64,
+        /// Rounds of the six phases (the figures are the medians).
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Print one JSON object instead of indented JSON.
+        #[arg(long)]
+        json: bool,
+        /// Keep the working folder (printed) instead of deleting it.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// The service with an LDAP source (change-notification trigger) and a
+    /// SQLite target: latency from a modify in slapd to the value in the
+    /// target, at a steady 20 changes/s, then a burst.
+    LdapPropagation {
+        /// Length of the steady phase, in seconds.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        /// Modifies of the burst (one per entry; the directory holds this
+        /// many people).
+        #[arg(long, default_value_t = 10_000)]
+        burst: u64,
+        /// Changes per second of the steady phase.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
         /// Print one JSON object instead of indented JSON.
         #[arg(long)]
         json: bool,
@@ -280,6 +324,36 @@ fn main() -> anyhow::Result<()> {
                 results,
                 bars,
             )?;
+        }
+        Scenario::LdapExport {
+            objects,
+            rounds,
+            json,
+            keep,
+        } => {
+            let load_before = machine::load_average();
+            let results = ldap_export::run(objects, rounds, keep)?;
+            let bars = ldap_export::bars(&results);
+            report("ldap-export", objects, json, load_before, results, bars)?;
+        }
+        Scenario::LdapPropagation {
+            seconds,
+            burst,
+            rate,
+            json,
+            keep,
+            autosync,
+        } => {
+            let bin = service_proc::find_binary(autosync)?;
+            let load_before = machine::load_average();
+            let args = ldap_propagation::Args {
+                seconds,
+                burst,
+                rate,
+                keep,
+            };
+            let (results, bars) = ldap_propagation::run(&bin, &args)?;
+            report("ldap-propagation", burst, json, load_before, results, bars)?;
         }
         Scenario::Idle { service, seconds } => {
             let common = service.common()?;

@@ -222,3 +222,54 @@ fn group_change_should_report_one_member_against_the_whole_group() {
         "{report}"
     );
 }
+
+/// The `ldap-export` scenario on a few entries (its own slapd): every
+/// rate and ratio a positive number, and each bar with whether it was met.
+#[test]
+fn ldap_export_should_report_each_operation_against_the_raw_tools() {
+    let report = report(&["ldap-export", "--objects", "25"]);
+    assert_eq!(report["objects"], 25);
+    let r = &report["results"];
+    for op in ["add", "modify", "delete"] {
+        for key in [
+            format!("export_{op}_per_s"),
+            format!("raw_{op}_per_s"),
+            format!("{op}_ratio"),
+        ] {
+            assert!(number(r, &key) > 0.0, "{key}: {r}");
+        }
+        let bar = format!("{op}_ratio");
+        assert!(report["bars"][&bar]["met"].is_boolean(), "{report}");
+    }
+}
+
+/// The `ldap-propagation` scenario, briefly: every steady change reached
+/// the target (one latency each), the burst too, and the raw rate.
+#[test]
+fn ldap_propagation_should_measure_each_change_and_the_burst() {
+    let binary = autosync();
+    let report = report(&[
+        "ldap-propagation",
+        "--seconds",
+        "1",
+        "--burst",
+        "40",
+        "--autosync",
+        binary.to_str().unwrap(),
+    ]);
+    let r = &report["results"];
+    assert_eq!(r["changes"], 20, "{r}");
+    assert_eq!(r["burst"], 40, "{r}");
+    let (p50, p99, max) = (
+        number(r, "p50_ms"),
+        number(r, "p99_ms"),
+        number(r, "max_ms"),
+    );
+    assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{r}");
+    assert!(number(r, "burst_seconds") >= number(r, "burst_written_seconds"));
+    assert!(number(r, "raw_modify_per_s") > 0.0, "{r}");
+    assert!(number(r, "steady_run_profiles") >= 3.0, "{r}");
+    for bar in ["p50_ms", "p99_ms", "burst_seconds"] {
+        assert!(report["bars"][bar]["met"].is_boolean(), "{report}");
+    }
+}

@@ -146,6 +146,17 @@ impl Dn {
         mine.len() >= theirs.len() && mine[mine.len() - theirs.len()..] == theirs[..]
     }
 
+    /// A text equal for two DNs exactly when they are [`same`](Dn::same).
+    pub fn key_text(&self) -> String {
+        format!("{:?}", self.keys())
+    }
+
+    /// The [`key_text`](Dn::key_text) of the parent (the root's for a DN
+    /// of one RDN; `None` for the root).
+    pub fn parent_key_text(&self) -> Option<String> {
+        self.keys().get(1..).map(|k| format!("{k:?}"))
+    }
+
     /// Whether both name the same entry, ignoring case and escaping.
     pub fn same(&self, other: &Dn) -> bool {
         self.keys() == other.keys()

@@ -3,7 +3,8 @@
 //! for one entry (schema or object class violation, constraint, no such
 //! entry, insufficient access, ...) fails that change alone with its
 //! result code as the error type; an operation that gets no answer stops
-//! the step.
+//! the step. Changes that do not touch one another are sent together,
+//! several in flight on the connection ([`pipeline`]).
 //!
 //! * **Add**: the entry at the change's DN (which must be under a base
 //!   DN) with the object type's object classes, the change's attributes
@@ -16,7 +17,9 @@
 //!   fails with `already-exists` when its anchor says it is another one.
 //! * **Update**: the entry is found by its anchor (a search with the
 //!   anchor escaped into the filter; the DN is the anchor itself for
-//!   `anchor_attribute = "dn"`); whole attributes are replaced
+//!   `anchor_attribute = "dn"`; or, with an anchor the server assigns, the
+//!   DN the engine knows with an assertion of the anchor: see
+//!   [`pipeline`]); whole attributes are replaced
 //!   (`changes`; `None` removes one) and multi-valued ones changed value
 //!   by value (`values`: a member added to a group is one value sent). A
 //!   replayed value change (a value already there, or already gone) is
@@ -33,19 +36,21 @@ use super::ber;
 use super::config::{Anchor, LdapSettings, TypeMap};
 use super::dn::Dn;
 use super::import::{anchor_of, kind, scope};
-use super::session::{POST_READ, Session, describe, server_trouble};
+use super::session::{OpResult, POST_READ, Session, describe, server_trouble};
 use super::values;
 use crate::change::Failure;
 use autosync_connector::{
     ConnectorError, ConnectorErrorKind, ExportChange, ExportOutcome, ExportSession,
 };
 use autosync_model::{ExportKind, Value};
-use ldap3::controls::PostRead;
+use ldap3::controls::{PostRead, RawControl};
 use ldap3::result::LdapError;
 use ldap3::{LdapResult, Mod, Scope};
 use std::collections::HashSet;
 
 mod parents;
+mod pipeline;
+mod replay;
 
 /// A running LDAP export.
 pub struct LdapExport<'c> {
@@ -69,6 +74,23 @@ impl From<Failure> for Stop {
 }
 
 type Done<T> = Result<T, Stop>;
+
+/// An add ready to send: the entry's attributes, the anchor attribute the
+/// server assigns (read back), the controls.
+struct AddRequest {
+    attrs: Vec<(String, HashSet<Vec<u8>>)>,
+    assigned: Option<String>,
+    controls: Vec<RawControl>,
+}
+
+impl AddRequest {
+    fn entry(&self) -> Vec<(Vec<u8>, HashSet<Vec<u8>>)> {
+        self.attrs
+            .iter()
+            .map(|(n, v)| (n.as_bytes().to_vec(), v.clone()))
+            .collect()
+    }
+}
 
 /// The error type of a result code the server gave for one entry.
 fn error_type(rc: u32) -> &'static str {
@@ -240,7 +262,8 @@ impl<'c> LdapExport<'c> {
         }
     }
 
-    fn add(&mut self, c: &ExportChange) -> Done<Option<String>> {
+    /// The add of `c`, ready to send: everything but the server's answer.
+    fn add_request(&self, c: &ExportChange) -> Done<AddRequest> {
         let t = self.object_type(c)?;
         let dn = self.in_scope(&c.dn)?;
         let mut attrs: Vec<(String, HashSet<Vec<u8>>)> = Vec::new();
@@ -318,17 +341,48 @@ impl<'c> LdapExport<'c> {
             Some(a) if self.session.supports(POST_READ) => vec![PostRead::new(vec![a.as_str()])],
             _ => Vec::new(),
         };
-        let entry: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = attrs
-            .iter()
-            .map(|(n, v)| (n.as_bytes().to_vec(), v.clone()))
-            .collect();
-        let r = self.session.add(&c.dn, entry.clone(), controls.clone());
+        Ok(AddRequest {
+            attrs,
+            assigned,
+            controls,
+        })
+    }
+
+    fn add(&mut self, c: &ExportChange) -> Done<Option<String>> {
+        let mut req = self.add_request(c)?;
+        let controls = std::mem::take(&mut req.controls);
+        let r = self.session.add(&c.dn, req.entry(), controls);
+        self.add_answered(c, req, r)
+    }
+
+    /// What an add's answer makes of it: the anchor the server assigned,
+    /// a replay when the entry exists, or the change's failure.
+    fn add_answered(
+        &mut self,
+        c: &ExportChange,
+        req: AddRequest,
+        r: OpResult<LdapResult>,
+    ) -> Done<Option<String>> {
+        let AddRequest {
+            attrs, assigned, ..
+        } = req;
         let r = match self.check("add", &c.dn, r) {
             Ok(r) => r,
             Err(Stop::Failed(("already-exists", _))) => return self.replay_add(c, attrs),
             // The parent is missing: made when the settings say so.
             Err(Stop::Failed(("object-not-found", why))) => {
+                let dn = self.in_scope(&c.dn)?;
                 self.make_parents(&dn, why)?;
+                let controls = match &assigned {
+                    Some(a) if self.session.supports(POST_READ) => {
+                        vec![PostRead::new(vec![a.as_str()])]
+                    }
+                    _ => Vec::new(),
+                };
+                let entry = attrs
+                    .iter()
+                    .map(|(n, v)| (n.as_bytes().to_vec(), v.clone()))
+                    .collect();
                 let r = self.session.add(&c.dn, entry, controls);
                 self.check("add", &c.dn, r)?
             }
@@ -369,51 +423,59 @@ impl<'c> LdapExport<'c> {
             })
     }
 
-    /// An add whose DN exists: update the entry there in place when it is
-    /// the same object.
-    fn replay_add(
-        &mut self,
-        c: &ExportChange,
-        attrs: Vec<(String, HashSet<Vec<u8>>)>,
-    ) -> Done<Option<String>> {
-        let name = self.s.anchor.name().to_owned();
-        let Some(entry) = self.read(&c.dn, &[name.as_str()])? else {
+    fn update(&mut self, c: &ExportChange) -> Done<Option<String>> {
+        let (replace, by_value) = self.update_mods(c)?;
+        let Some(dn) = self.locate(c)? else {
             return Err(Stop::Failed((
-                "already-exists",
-                format!("`{}` exists and then did not: try again", c.dn),
-            )));
-        };
-        let theirs = anchor_of(self.s, self.session, &entry).ok();
-        if let Anchor::Written(_) = self.s.anchor
-            && theirs.as_deref() != Some(c.anchor.as_str())
-        {
-            return Err(Stop::Failed((
-                "already-exists",
+                "object-not-found",
                 format!(
-                    "`{}` already holds another object (`{name}` = {:?}, not {:?})",
-                    c.dn,
-                    theirs.unwrap_or_default(),
-                    c.anchor
+                    "no entry has `{}` = {:?} under {}",
+                    self.s.anchor.name(),
+                    c.anchor,
+                    self.s.base_dns.join("; ")
                 ),
             )));
+        };
+        if !replace.is_empty() || !by_value.is_empty() {
+            let one: Vec<Mod<Vec<u8>>> = replace
+                .iter()
+                .cloned()
+                .chain(by_value.iter().cloned())
+                .collect();
+            let r = self.session.modify(&dn, one);
+            self.update_answered(&dn, replace, by_value, r)?;
         }
-        let mods: Vec<Mod<Vec<u8>>> = attrs
-            .into_iter()
-            .filter(|(n, _)| !n.eq_ignore_ascii_case("objectClass"))
-            .map(|(n, v)| Mod::Replace(n.into_bytes(), v))
-            .collect();
-        if !mods.is_empty() {
-            let r = self.session.modify(&c.dn, mods);
-            self.check("update (an add replayed)", &c.dn, r)?;
+        match &c.new_dn {
+            Some(new_dn) => self.rename(&dn, new_dn),
+            None => Ok(None),
         }
-        Ok(match self.s.anchor {
-            Anchor::Assigned(_) => theirs,
-            Anchor::Dn => (c.anchor != c.dn).then(|| c.dn.clone()),
-            Anchor::Written(_) => None,
-        })
     }
 
-    fn update(&mut self, c: &ExportChange) -> Done<Option<String>> {
+    /// What the answer to an update's modify of `dn` makes of it: done, a
+    /// replay of its value changes one by one, or the change's failure.
+    fn update_answered(
+        &mut self,
+        dn: &str,
+        replace: Vec<Mod<Vec<u8>>>,
+        by_value: Vec<Mod<Vec<u8>>>,
+        r: OpResult<LdapResult>,
+    ) -> Done<()> {
+        match self.check("update", dn, r) {
+            Ok(_) => Ok(()),
+            Err(Stop::Failed((kind @ ("attribute-or-value-exists" | "no-such-attribute"), _)))
+                if !by_value.is_empty() =>
+            {
+                tracing::debug!(dn = %dn, kind, "value changes already (partly) applied: applying them one by one");
+                self.replay_values(dn, replace, by_value)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// An update's modifications: whole attributes replaced, and values
+    /// added and removed.
+    #[allow(clippy::type_complexity)]
+    fn update_mods(&self, c: &ExportChange) -> Done<(Vec<Mod<Vec<u8>>>, Vec<Mod<Vec<u8>>>)> {
         let t = self.object_type(c)?;
         let mut replace: Vec<Mod<Vec<u8>>> = Vec::new();
         for (name, value) in &c.changes {
@@ -454,78 +516,7 @@ impl<'c> LdapExport<'c> {
                 by_value.push(Mod::Delete(description.into_bytes(), remove));
             }
         }
-        let Some(dn) = self.locate(c)? else {
-            return Err(Stop::Failed((
-                "object-not-found",
-                format!(
-                    "no entry has `{}` = {:?} under {}",
-                    self.s.anchor.name(),
-                    c.anchor,
-                    self.s.base_dns.join("; ")
-                ),
-            )));
-        };
-        if !replace.is_empty() || !by_value.is_empty() {
-            let one: Vec<Mod<Vec<u8>>> = replace
-                .iter()
-                .cloned()
-                .chain(by_value.iter().cloned())
-                .collect();
-            let r = self.session.modify(&dn, one);
-            match self.check("update", &dn, r) {
-                Ok(_) => {}
-                Err(Stop::Failed((
-                    kind @ ("attribute-or-value-exists" | "no-such-attribute"),
-                    _,
-                ))) if !by_value.is_empty() => {
-                    tracing::debug!(dn = %dn, kind, "value changes already (partly) applied: applying them one by one");
-                    self.replay_values(&dn, replace, by_value)?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        match &c.new_dn {
-            Some(new_dn) => self.rename(&dn, new_dn),
-            None => Ok(None),
-        }
-    }
-
-    /// Value changes sent again (a replay): the whole-attribute changes,
-    /// then each value alone, a value already added or already removed
-    /// being what was asked.
-    fn replay_values(
-        &mut self,
-        dn: &str,
-        replace: Vec<Mod<Vec<u8>>>,
-        by_value: Vec<Mod<Vec<u8>>>,
-    ) -> Done<()> {
-        if !replace.is_empty() {
-            let r = self.session.modify(dn, replace);
-            self.check("update", dn, r)?;
-        }
-        for m in by_value {
-            let (add, name, vals) = match m {
-                Mod::Add(n, v) => (true, n, v),
-                Mod::Delete(n, v) => (false, n, v),
-                _ => continue,
-            };
-            for v in vals {
-                let one = HashSet::from([v]);
-                let op = if add {
-                    Mod::Add(name.clone(), one)
-                } else {
-                    Mod::Delete(name.clone(), one)
-                };
-                let r = self.session.modify(dn, vec![op]);
-                match self.check("update", dn, r) {
-                    Ok(_) => {}
-                    Err(Stop::Failed(("attribute-or-value-exists", _))) if add => {}
-                    Err(Stop::Failed(("no-such-attribute", _))) if !add => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Ok(())
+        Ok((replace, by_value))
     }
 
     /// Move the entry at `dn` to `new_dn`; the new anchor when the anchor
@@ -587,8 +578,8 @@ impl<'c> LdapExport<'c> {
 impl ExportSession for LdapExport<'_> {
     fn apply(&mut self, batch: &[ExportChange]) -> Result<Vec<ExportOutcome>, ConnectorError> {
         let mut outcomes = Vec::with_capacity(batch.len());
-        for c in batch {
-            match self.apply_one(c) {
+        for (c, done) in batch.iter().zip(self.apply_grouped(batch)?) {
+            match done {
                 Ok(anchor) => outcomes.push(ExportOutcome::Applied {
                     anchor: anchor.filter(|a| *a != c.anchor),
                 }),

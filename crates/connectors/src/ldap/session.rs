@@ -31,12 +31,49 @@ use tokio::runtime::Runtime;
 pub const PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
 /// The post-read control's OID (RFC 4527).
 pub const POST_READ: &str = "1.3.6.1.1.13.2";
+/// The assertion control's OID (RFC 4528).
+pub const ASSERTION: &str = "1.3.6.1.1.12";
 
 /// What an operation that reached the server answered, or why it did not.
 pub type OpResult<T> = Result<T, LdapError>;
 
 /// A search read message by message.
 pub type Stream = ldap3::SearchStream<'static, String, Vec<String>>;
+
+/// A write operation sent with others at once ([`Session::pipeline`]).
+pub enum Op {
+    Add {
+        dn: String,
+        attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)>,
+        controls: Vec<RawControl>,
+    },
+    Modify {
+        dn: String,
+        mods: Vec<Mod<Vec<u8>>>,
+        controls: Vec<RawControl>,
+    },
+    Delete {
+        dn: String,
+        controls: Vec<RawControl>,
+    },
+}
+
+impl Op {
+    async fn send(self, ldap: &mut Ldap, timeout: Duration) -> OpResult<LdapResult> {
+        let ldap = ldap.with_timeout(timeout);
+        match self {
+            Op::Add {
+                dn,
+                attrs,
+                controls,
+            } => ldap.with_controls(controls).add(&dn, attrs).await,
+            Op::Modify { dn, mods, controls } => {
+                ldap.with_controls(controls).modify(&dn, mods).await
+            }
+            Op::Delete { dn, controls } => ldap.with_controls(controls).delete(&dn).await,
+        }
+    }
+}
 
 /// An open, bound connection.
 pub struct Session {
@@ -470,6 +507,34 @@ impl Session {
         let ldap = &mut self.ldap;
         self.rt
             .block_on(async move { ldap.with_timeout(timeout).delete(dn).await })
+    }
+
+    /// Sends `ops` on the connection with up to `window` of them in
+    /// flight at once (the server may apply those in any order): each
+    /// one's answer, in the order of `ops` (`None`: its task ended
+    /// without one).
+    pub fn pipeline(&mut self, ops: Vec<Op>, window: usize) -> Vec<Option<OpResult<LdapResult>>> {
+        let timeout = self.timeout;
+        let ldap = self.ldap.clone();
+        let mut answers: Vec<Option<OpResult<LdapResult>>> = Vec::new();
+        answers.resize_with(ops.len(), || None);
+        self.rt.block_on(async move {
+            let mut pending = ops.into_iter().enumerate();
+            let mut running = tokio::task::JoinSet::new();
+            loop {
+                while running.len() < window.max(1) {
+                    let Some((i, op)) = pending.next() else { break };
+                    let mut handle = ldap.clone();
+                    running.spawn(async move { (i, op.send(&mut handle, timeout).await) });
+                }
+                match running.join_next().await {
+                    Some(Ok((i, answer))) => answers[i] = Some(answer),
+                    Some(Err(e)) => tracing::debug!(error = %e, "an LDAP operation's task ended"),
+                    None => break,
+                }
+            }
+            answers
+        })
     }
 
     pub fn modify_dn(

@@ -19,6 +19,7 @@ mod ldap;
 mod ldap_delta;
 mod ldap_listen;
 mod ldap_parents;
+mod ldap_pipeline;
 mod ldap_schema;
 mod ldap_support;
 mod schema;
