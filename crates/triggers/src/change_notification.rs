@@ -23,8 +23,9 @@
 //!   reset once a listener stayed up [`Timing::stable`]); the failure is
 //!   reported, and once listening again the trigger asks for one
 //!   catch-up import, which reads what changed while nobody listened.
-//!   The first listener asks for none (nothing was missed yet), unless
-//!   opening it failed first.
+//!   So does the first listener: what changed while the service was
+//!   stopped (or before the MA was ever imported) is read then, not at
+//!   the next change.
 
 use crate::TriggerError;
 use crate::change_filter::ChangeFilter;
@@ -193,9 +194,9 @@ impl Throttle {
 /// What the listener's thread tells the trigger.
 #[derive(Debug)]
 enum Note {
-    /// Listening; `catch_up` when a listener failed before.
+    /// Listening; `again` when a listener failed before (else the first).
     Up {
-        catch_up: bool,
+        again: bool,
     },
     Change(ChangeEvent),
     /// The listener broke or could not be opened.
@@ -246,14 +247,15 @@ impl ChangeNotificationTrigger {
                         true
                     }
                 }
-                Some(Note::Up { catch_up }) => {
-                    tracing::info!(ma = %self.ask.ma, trigger = %self.ask.trigger, catch_up, "listening to changes");
-                    if catch_up {
-                        throttle.on_change(Instant::now());
-                        self.ask_now(sink.as_ref(), Some("(catch-up after listening again)"))
+                Some(Note::Up { again }) => {
+                    tracing::info!(ma = %self.ask.ma, trigger = %self.ask.trigger, again, "listening to changes");
+                    throttle.on_change(Instant::now());
+                    let why = if again {
+                        "(catch-up after listening again)"
                     } else {
-                        true
-                    }
+                        "(catch-up as it starts listening)"
+                    };
+                    self.ask_now(sink.as_ref(), Some(why))
                 }
                 Some(Note::Down(e)) => {
                     sink.error(TriggerError {
@@ -326,7 +328,7 @@ fn listen(
             Err(e) => e,
             Ok(mut listener) => {
                 let opened = Instant::now();
-                if tx.send(Note::Up { catch_up: failed }).is_err() {
+                if tx.send(Note::Up { again: failed }).is_err() {
                     return;
                 }
                 let broke = loop {
@@ -487,6 +489,14 @@ mod tests {
         let (tx, mut requests) = mpsc::unbounded_channel::<TriggerEvent>();
         let cancel = CancellationToken::new();
         let task = tokio::spawn(t.run(Arc::new(SystemClock), Arc::new(tx), cancel.clone()));
+        // Listening, it first asks for what changed while nobody listened.
+        let TriggerEvent::Request(r) = next(&mut requests).await else {
+            panic!("a request")
+        };
+        assert!(
+            r.trigger.ends_with("(catch-up as it starts listening)"),
+            "{r:?}"
+        );
 
         send.send(Ok(event(Some(&["lastLogon"])))).unwrap();
         send.send(Ok(event(Some(&["LASTLOGON"])))).unwrap();
