@@ -404,6 +404,7 @@ fn a_phone_number_changed_in_the_directory_should_reach_the_application_with_the
             r["profile"] == "delta-import"
                 && r["reason"]["kind"] == "trigger"
                 && r["reason"].to_string().contains("change-notification")
+                && !r["reason"].to_string().contains("catch-up")
         }),
         "{runs:#}"
     );
