@@ -81,32 +81,6 @@ pub fn shown(v: &Value) -> Option<&'static str> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_form_should_be_told_apart_and_shown_without_its_value() {
-        let sealed = Value::String(format!("{SEALED}abc$Zm9v"));
-        assert_eq!(
-            classify(&sealed),
-            Some(Secret::Sealed {
-                tag: "abc",
-                data: "Zm9v"
-            })
-        );
-        assert_eq!(tag(&sealed), Some("abc"));
-        let set = set_marker("2024-05-01T10:00:00Z", "abc");
-        assert_eq!(tag(&set), Some("abc"));
-        assert_eq!(shown(&set), Some("(write-only, set)"));
-        assert_eq!(shown(&generate()), Some("(write-only, to be generated)"));
-        assert_eq!(shown(&sealed), Some("(write-only, sealed)"));
-        assert_eq!(classify(&Value::String("secret".into())), None);
-        assert_eq!(classify(&Value::String(format!("{SEALED}no-tag"))), None);
-        assert_eq!(shown(&Value::Integer(1)), None);
-    }
-}
-
 /// `v` with every secret's form (also within a list) replaced by what
 /// [`shown`] says: for listings that print whole values.
 pub fn hide(v: &mut Value) {
@@ -132,5 +106,31 @@ pub fn hide_in(o: &mut crate::object::CsObject) {
         .flatten()
     {
         p.changes.values_mut().flatten().for_each(hide);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_form_should_be_told_apart_and_shown_without_its_value() {
+        let sealed = Value::String(format!("{SEALED}abc$Zm9v"));
+        assert_eq!(
+            classify(&sealed),
+            Some(Secret::Sealed {
+                tag: "abc",
+                data: "Zm9v"
+            })
+        );
+        assert_eq!(tag(&sealed), Some("abc"));
+        let set = set_marker("2024-05-01T10:00:00Z", "abc");
+        assert_eq!(tag(&set), Some("abc"));
+        assert_eq!(shown(&set), Some("(write-only, set)"));
+        assert_eq!(shown(&generate()), Some("(write-only, to be generated)"));
+        assert_eq!(shown(&sealed), Some("(write-only, sealed)"));
+        assert_eq!(classify(&Value::String("secret".into())), None);
+        assert_eq!(classify(&Value::String(format!("{SEALED}no-tag"))), None);
+        assert_eq!(shown(&Value::Integer(1)), None);
     }
 }
