@@ -130,7 +130,7 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
     let counts = read.cs_counts(ma)?;
     let unresolved = read.ref_waiting_count(ma)?;
     let lookup = a.anchor.is_some() || a.dn.is_some();
-    let (objects, page) = if a.filter.unresolved {
+    let (mut objects, page) = if a.filter.unresolved {
         // Few objects wait: their ids are read up to the page's end.
         let end = a.offset.saturating_add(a.limit).saturating_add(1);
         let ids = read.ref_waiting_page(ma, 0, end)?;
@@ -155,6 +155,8 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
         let page = Page::cut(&mut objects, a.offset, a.limit, Some(total));
         (objects, page)
     };
+    // Write-only and sealed values are never shown, not even sealed.
+    objects.iter_mut().for_each(autosync_model::secret::hide_in);
     let mut records = if filter == CsFilter::Errors && a.offset == 0 {
         autosync_engine::record_errors(read.as_mut(), ma)?
     } else {
@@ -318,7 +320,7 @@ pub fn mv(cli: &crate::args::Cli, a: &MvArgs) -> Result<Code, Failure> {
     }
     let store = open_store(system)?;
     let mut read = store.read()?;
-    let (objects, page, missing) = if let Some(id) = a.id {
+    let (mut objects, page, missing) = if let Some(id) = a.id {
         let found: Vec<MvObject> = read.mv_get(id)?.into_iter().collect();
         let missing = format!("no metaverse object {id}");
         (found, None, missing)
@@ -362,6 +364,11 @@ pub fn mv(cli: &crate::args::Cli, a: &MvArgs) -> Result<Code, Failure> {
         let page = Page::cut(&mut objects, a.offset, a.limit, total);
         (objects, Some(page), String::new())
     };
+    for o in &mut objects {
+        o.attributes
+            .values_mut()
+            .for_each(|v| autosync_model::secret::hide(&mut v.value));
+    }
     let ids: Vec<i64> = objects.iter().map(|o| o.id).collect();
     let connectors = read.cs_by_mvs(&ids)?;
     if a.json {

@@ -143,7 +143,24 @@ const MA: Node = Node::Table(&[
     ("reject_deletions", LEAF),
     ("staging_thresholds", STAGING),
     ("max_value_size", LEAF),
+    ("write_only", Node::Map("attribute", &WRITE_ONLY)),
+    ("sealed", LEAF),
     ("controller", Node::Free),
+]);
+
+const WRITE_ONLY: Node = Node::Table(&[
+    (
+        "generate",
+        Node::Table(&[
+            ("length", LEAF),
+            ("lower", LEAF),
+            ("upper", LEAF),
+            ("digits", LEAF),
+            ("symbols", LEAF),
+        ]),
+    ),
+    ("object_types", LEAF),
+    ("on_change", LEAF),
 ]);
 
 const STAGING: Node = Node::Table(&[
@@ -352,6 +369,22 @@ mod tests {
                 changes: Limit::Count(6),
             },
             max_value_size: 2,
+            write_only: [(
+                "userPassword".to_owned(),
+                WriteOnlyDef {
+                    generate: Some(PasswordPolicy {
+                        length: 12,
+                        lower: false,
+                        upper: true,
+                        digits: false,
+                        symbols: true,
+                    }),
+                    object_types: vec!["t".into()],
+                    on_change: true,
+                },
+            )]
+            .into(),
+            sealed: vec!["password".into()],
             controller: Some(serde_json::json!({ "any": { "thing": 1 } })),
         };
         SystemDef {

@@ -340,6 +340,14 @@ pub trait ConnectorFactory: Send + Sync {
         ChangeDetection::none(format!("{} connector: no change notification", self.kind()))
     }
 
+    /// The attributes of this type's systems that are write-only whether
+    /// or not the configuration says so (passwords: the LDAP connector's
+    /// `userPassword` and `unicodePwd`): never read back by an import,
+    /// never kept in clear text. The default is none.
+    fn write_only_attributes(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
     /// Functions this connector type lends to trigger scripts (the SQLite
     /// connector's `sql_scalar`). The default lends none.
     fn script_functions(&self) -> Vec<ScriptFunction> {

@@ -253,6 +253,8 @@ impl Exporter<'_, '_> {
                     }
                     Err(_) => break,
                 };
+                // Write-only values opened (or generated) in memory only.
+                let (changes, refused) = reveal(ctx, changes);
                 let outcomes = match session.apply(&changes) {
                     Ok(o) if o.len() == changes.len() => o,
                     Ok(o) => {
@@ -273,8 +275,14 @@ impl Exporter<'_, '_> {
                 };
                 drop(changes);
                 crash_point("export.batch.applied");
-                for (s, outcome) in sent.iter_mut().zip(outcomes) {
-                    s.outcome = (outcome != APPLIED).then(|| Box::new(outcome));
+                let mut outcomes = outcomes.into_iter();
+                let mut refused = refused.into_iter().peekable();
+                for (i, s) in sent.iter_mut().enumerate() {
+                    let outcome = match refused.next_if(|(j, _)| *j == i) {
+                        Some((_, o)) => Some(o),
+                        None => outcomes.next(),
+                    };
+                    s.outcome = outcome.filter(|o| *o != APPLIED).map(Box::new);
                 }
                 *processed += sent.len() as u64;
                 match &rec_tx {
@@ -516,7 +524,13 @@ impl Recorder<'_> {
                     }
                     return txn.cs_delete(cs.id);
                 }
-                if let Some(done) = cs.pending_export.take() {
+                if let Some(mut done) = cs.pending_export.take() {
+                    if let Some(rules) = self.ctx.engine.rules.mas.get(self.ctx.ma_index) {
+                        // What was set, not the value, is kept.
+                        let now =
+                            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                        rules.write_only.sent(&mut done, &now);
+                    }
                     if let Some(dn) = &done.new_dn {
                         cs.dn.clone_from(dn);
                     }
@@ -532,6 +546,37 @@ impl Recorder<'_> {
             }
         }
     }
+}
+
+/// `changes` with their write-only values opened or generated, and the
+/// failures of those that could not be (by index in `changes`), which are
+/// not sent.
+fn reveal(
+    ctx: &StepCtx<'_>,
+    changes: Vec<ExportChange>,
+) -> (Vec<ExportChange>, Vec<(usize, ExportOutcome)>) {
+    let Some(rules) = ctx.engine.rules.mas.get(ctx.ma_index) else {
+        return (changes, Vec::new());
+    };
+    if rules.write_only.is_empty() {
+        return (changes, Vec::new());
+    }
+    let secrets = &ctx.engine.rules.secrets;
+    let mut kept = Vec::with_capacity(changes.len());
+    let mut refused = Vec::new();
+    for (i, mut c) in changes.into_iter().enumerate() {
+        match rules.write_only.reveal(secrets, &mut c) {
+            Ok(()) => kept.push(c),
+            Err(detail) => refused.push((
+                i,
+                ExportOutcome::Failed {
+                    error_type: "write-only-failed".into(),
+                    detail,
+                },
+            )),
+        }
+    }
+    (kept, refused)
 }
 
 /// The changes to send for a page of objects with a pending export.

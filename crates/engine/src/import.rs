@@ -283,7 +283,10 @@ impl<'c> Importer<'_, 'c> {
         }
         for item in items {
             self.processed += 1;
-            match item.and_then(|obj| self.within_size(obj)) {
+            let item = item
+                .and_then(|obj| self.within_size(obj))
+                .and_then(|obj| self.write_only_in(obj));
+            match item {
                 Ok(obj) => self.stage_object(txn, &mut existing, obj)?,
                 Err(e) => self.record_failure(txn, &mut existing, e)?,
             }
@@ -340,6 +343,27 @@ impl<'c> Importer<'_, 'c> {
                 "{what} holds a value of {bytes} bytes, more than the MA's max_value_size of {max} bytes"
             ),
         })
+    }
+
+    /// The object with its write-only attributes dropped and its sealed
+    /// ones sealed (`write_only`); a store key that cannot be read makes
+    /// it a record error.
+    fn write_only_in(&self, mut obj: ImportedObject) -> Result<ImportedObject, ImportRecordError> {
+        let Some(rules) = self.rules() else {
+            return Ok(obj);
+        };
+        match rules
+            .write_only
+            .on_import(&self.ctx.engine.rules.secrets, &mut obj)
+        {
+            Ok(()) => Ok(obj),
+            Err(detail) => Err(ImportRecordError {
+                location: format!("{} object {:?}", self.ctx.ma.name, obj.anchor),
+                anchor: Some(obj.anchor),
+                error_type: "secret-key-unavailable".to_owned(),
+                detail,
+            }),
+        }
     }
 
     fn record_failure(
@@ -537,7 +561,12 @@ impl<'c> Importer<'_, 'c> {
 
     /// The complete current state of an object already in the CS.
     fn stage_full(&mut self, cs: &mut CsObject, obj: ImportedObject) -> bool {
-        let attrs = without_empty(obj.attributes);
+        let mut attrs = without_empty(obj.attributes);
+        if let Some(rules) = self.rules() {
+            // What was set of write-only attributes stands for them: never
+            // read, never compared.
+            rules.write_only.with_markers(cs, &mut attrs);
+        }
         let mut changed = clear_error(cs, ErrorStage::Import);
         if !cs.present {
             cs.present = true;

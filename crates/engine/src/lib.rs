@@ -44,10 +44,12 @@ mod rows;
 pub use record_errors::{RecordError, record_errors};
 mod rules;
 mod run;
+mod secrets;
 mod sync;
 mod sync_turn;
 pub mod thresholds;
 mod values;
+mod write_only;
 
 pub use applied::FullSyncNeeded;
 pub use error::EngineError;
@@ -103,7 +105,21 @@ impl Engine {
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
     ) -> Result<Engine, EngineError> {
-        let rules = rules::Rules::compile(&system)?;
+        let mut rules = rules::Rules::compile(&system)?;
+        // Write-only attributes: the MA's and its connector type's own. A
+        // flow to one flows only on provisioning unless it says otherwise.
+        for (m, def) in rules.mas.iter_mut().zip(&system.mas) {
+            let defaults = registry
+                .get(&def.connector.kind)
+                .map(|f| f.write_only_attributes())
+                .unwrap_or_default();
+            m.write_only = write_only::WriteOnly::of(def, &defaults);
+            for f in &mut m.outbound {
+                if m.write_only.get(&f.cs_attr).is_some_and(|d| !d.on_change) {
+                    f.initial_only = true;
+                }
+            }
+        }
         let mut index = rules.join_index();
         // The references to an object are found by its id (`refs`).
         // (Those kept as value rows are found from their rows.)

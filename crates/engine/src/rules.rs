@@ -47,6 +47,8 @@ pub(crate) struct Rules {
     /// per MA, its unordered reference attributes; per metaverse type, its
     /// unordered reference attributes.
     pub rows: crate::rows::RowAttrs,
+    /// The store's key for write-only and sealed values (`secrets`).
+    pub secrets: crate::secrets::Secrets,
 }
 
 /// Rules of one metaverse type.
@@ -182,6 +184,9 @@ pub(crate) struct MaRules {
     /// flow fills from an ordered metaverse attribute, and those an inbound
     /// flow reads into one. Usually empty.
     pub ordered_cs: FxHashSet<String>,
+    /// Write-only and sealed attributes (`write_only`); set by the engine,
+    /// which knows the connector type's own.
+    pub write_only: crate::write_only::WriteOnly,
 }
 
 impl MaRules {
@@ -207,6 +212,7 @@ impl MaRules {
             inbound_reads: Some(HashSet::new()),
             flows_into: FxHashMap::default(),
             ordered_cs: FxHashSet::default(),
+            write_only: Default::default(),
         }
     }
 
@@ -437,6 +443,7 @@ impl Rules {
         let (has_refs, mv_refs, ref_mas) = crate::refs::summary(system, &mas);
         let rows = crate::rows::RowAttrs::of(system, &mas);
         let mut rules = Rules {
+            secrets: crate::secrets::Secrets::beside(&system.store.path),
             rows,
             has_refs,
             mv_refs,
@@ -656,6 +663,7 @@ impl MaCompiler<'_> {
             }
         }
         Ok(MaRules {
+            write_only: Default::default(),
             flows_into,
             ordered_cs: order::ordered_cs(&inbound, &outbound),
             inbound_reads: reads,

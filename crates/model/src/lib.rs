@@ -9,6 +9,7 @@ pub mod def;
 pub mod duration;
 pub mod object;
 pub mod run;
+pub mod secret;
 pub mod suggest;
 pub mod threshold;
 pub mod value;

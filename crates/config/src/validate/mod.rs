@@ -9,6 +9,7 @@ mod metaverse;
 mod mv_reads;
 mod references;
 mod rules;
+mod write_only;
 
 use crate::decode::Decoded;
 use crate::diagnostic::PathSegment;
@@ -134,6 +135,7 @@ pub fn validate(
         rules::check_deprovisioning(&mut checker, ma, i);
         references::check_object_type_references(&mut checker, ma, i);
         references::check_reference_flows(&mut checker, ma, i);
+        write_only::check_write_only(&mut checker, ma, i);
     }
     metaverse::check_metaverse(&mut checker);
     references::check_metaverse_references(&mut checker);

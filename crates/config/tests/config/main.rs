@@ -13,3 +13,4 @@ mod mv_reads;
 mod references;
 mod schemas;
 mod support;
+mod write_only;

@@ -62,6 +62,10 @@ impl ConnectorFactory for LdapFactory {
         "ldap"
     }
 
+    fn write_only_attributes(&self) -> Vec<&'static str> {
+        vec!["userPassword", "unicodePwd"]
+    }
+
     fn settings_shape(&self) -> Vec<(String, Shape)> {
         settings::shape(
             config::KEYS,

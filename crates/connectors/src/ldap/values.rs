@@ -49,6 +49,7 @@ pub fn to_ldap(name: &str, kind: Kind, value: &Value) -> Result<Vec<Vec<u8>>, Fa
             return Ok(());
         }
         out.push(match v {
+            Value::String(s) if name.eq_ignore_ascii_case("unicodePwd") => unicode_pwd(s),
             Value::String(s) => s.as_bytes().to_vec(),
             Value::Integer(i) => i.to_string().into_bytes(),
             Value::Boolean(b) => match (kind, b) {
@@ -86,6 +87,16 @@ pub fn to_ldap(name: &str, kind: Kind, value: &Value) -> Result<Vec<Vec<u8>>, Fa
         v => push(v)?,
     }
     Ok(out)
+}
+
+/// Active Directory's `unicodePwd`: the password in double quotes,
+/// UTF-16LE, sent as bytes (a replace, which is how an administrator sets
+/// one; AD accepts it only over an encrypted connection).
+pub fn unicode_pwd(password: &str) -> Vec<u8> {
+    format!("\"{password}\"")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect()
 }
 
 /// The attribute description to write `name` under: with `;binary` when
@@ -178,6 +189,32 @@ fn guid_bytes(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unicode_pwd_should_be_the_quoted_password_in_utf16le() {
+        // "Aé1" → "\"Aé1\"": each UTF-16 unit low byte first.
+        assert_eq!(
+            unicode_pwd("Aé1"),
+            vec![0x22, 0, 0x41, 0, 0xE9, 0, 0x31, 0, 0x22, 0]
+        );
+        // Outside the BMP: a surrogate pair, each unit little-endian.
+        assert_eq!(
+            unicode_pwd("😀"),
+            vec![0x22, 0, 0x3D, 0xD8, 0x00, 0xDE, 0x22, 0]
+        );
+        // Written so whatever the attribute's kind (AD's is binary), as a
+        // string value given to the connector.
+        for kind in [Kind::Text, Kind::Binary] {
+            assert_eq!(
+                to_ldap("unicodePwd", kind, &Value::from("x")).unwrap(),
+                vec![vec![0x22, 0, 0x78, 0, 0x22, 0]]
+            );
+        }
+        assert_eq!(
+            to_ldap("userPassword", Kind::Text, &Value::from("x")).unwrap(),
+            vec![b"x".to_vec()]
+        );
+    }
 
     #[test]
     fn guids_should_read_as_ad_writes_them_and_back() {

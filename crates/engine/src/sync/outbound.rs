@@ -8,6 +8,7 @@
 use super::plan::{Decision, Plan, decide};
 use super::staging::{
     confirmed, drop_changes, effective, pending_update_of, stage_changes, stage_rename,
+    write_only_change, write_only_failed,
 };
 use super::{Action, Fail, MvWork, Syncer};
 use crate::compute::MvView;
@@ -284,6 +285,14 @@ impl Syncer<'_> {
                 }
                 None => eval_source(txn, &f.source, &view, None, what)?,
             };
+            if target.write_only.get(&f.cs_attr).is_some() {
+                // An `on_change` write-only value: sealed, compared by tag.
+                let secrets = &self.rules.secrets;
+                if let Some(c) = write_only_change(secrets, target, x, &f.cs_attr, d)? {
+                    changes.insert(f.cs_attr.clone(), Some(c));
+                }
+                continue;
+            }
             if !same_in(effective(x, &f.cs_attr), d.as_deref(), f.order) {
                 if pending_update_of(x, &f.cs_attr)
                     && same_in(confirmed(x, &f.cs_attr), d.as_deref(), f.order)
@@ -410,6 +419,11 @@ impl Syncer<'_> {
                 .out_waits
                 .push((mv.id, target.name.clone(), waits));
         }
+        let secrets = &self.rules.secrets;
+        target
+            .write_only
+            .initial(secrets, plan.object_type(), &mut changes)
+            .map_err(write_only_failed)?;
         Ok((changes, dn))
     }
 

@@ -4,8 +4,40 @@
 //! (`confirmed`), changes and renames staged onto what is pending, and a
 //! change taken back when the value returned to what the system holds.
 
+use super::Fail;
+use crate::rules::MaRules;
+use crate::secrets::Secrets;
 use crate::values::merge_changes;
 use autosync_model::{AttrChanges, CsObject, ExportKind, PendingExport, Value};
+use std::borrow::Cow;
+
+pub(super) fn write_only_failed(detail: String) -> Fail {
+    Fail::Object {
+        error_type: "write-only-failed",
+        detail,
+    }
+}
+
+/// The sealed value to stage for write-only `attr` of `x` (a flow with
+/// `on_change`) when the flowed value `d` differs, by tag, from what was
+/// set or is pending. No value flowed never clears it.
+pub(super) fn write_only_change(
+    secrets: &Secrets,
+    target: &MaRules,
+    x: &CsObject,
+    attr: &str,
+    d: Option<Cow<'_, Value>>,
+) -> Result<Option<Value>, Fail> {
+    let Some(d) = d.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let sealed = target
+        .write_only
+        .sealed_value(secrets, d.into_owned())
+        .map_err(write_only_failed)?;
+    let now = effective(x, attr).and_then(autosync_model::secret::tag);
+    Ok((now != autosync_model::secret::tag(&sealed)).then_some(sealed))
+}
 
 /// What the connected system will hold for `attr` once the pending and
 /// unconfirmed exports are applied.

@@ -13,6 +13,7 @@ mod import;
 mod import_errors;
 mod joins;
 mod ldap_delta;
+mod passwords;
 mod refs;
 mod rows;
 mod rules_applied;
