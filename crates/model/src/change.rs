@@ -5,6 +5,7 @@
 //! group of 500,000 members replaced whole stays a small record.
 
 use crate::object::{ExportKind, ImportKind, RunId};
+use crate::run::{StepCounters, StepRecord};
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -119,6 +120,11 @@ pub enum AttrChange {
         /// The same for `remove`.
         #[serde(default, skip_serializing_if = "is_zero")]
         remove_total: u64,
+        /// Set when an export sent these as the whole new value (to a
+        /// connector that takes no value-level changes): how many values
+        /// it had.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sent_whole: Option<u64>,
     },
 }
 
@@ -157,6 +163,14 @@ impl AttrChange {
         }
     }
 
+    /// Set what a replacement replaced (capped); a change of values keeps
+    /// no old value.
+    pub fn set_old(&mut self, before: Option<&Value>) {
+        if let AttrChange::Replace { old, old_total, .. } = self {
+            (*old, *old_total) = capped(before);
+        }
+    }
+
     /// Values added and removed.
     pub fn values(add: &[Value], remove: &[Value]) -> AttrChange {
         let (add, add_total) = capped_list(add.iter());
@@ -166,6 +180,7 @@ impl AttrChange {
             remove,
             add_total,
             remove_total,
+            sent_whole: None,
         }
     }
 
@@ -213,7 +228,23 @@ impl AttrChange {
             remove,
             add_total,
             remove_total,
+            sent_whole: None,
         })
+    }
+}
+
+impl StepRecord {
+    /// The objects this step changed, as the history records them (up to
+    /// its cap per step): an import's staged changes, an export's applied
+    /// ones; a sync step records none.
+    pub fn changed_objects(&self) -> u64 {
+        match &self.counters {
+            StepCounters::Import(c) => c.staged(),
+            StepCounters::Export(c) => {
+                c.adds + c.updates + c.renames + c.deletes + c.delete_adds
+            }
+            StepCounters::Sync(_) => 0,
+        }
     }
 }
 
@@ -299,6 +330,7 @@ mod tests {
             remove,
             add_total,
             remove_total,
+            ..
         }) = AttrChange::between(Some(&multi(1000)), Some(&Value::from("z")))
         else {
             panic!("not values")
