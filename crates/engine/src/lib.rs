@@ -25,6 +25,7 @@
 //!   `value-too-large` error (known objects are kept, with the error).
 
 pub mod applied;
+mod changes;
 mod compute;
 mod crashpoint;
 mod discard;
@@ -51,6 +52,7 @@ mod values;
 
 pub use applied::FullSyncNeeded;
 pub use error::EngineError;
+pub use changes::MAX_RECORDED_CHANGES;
 pub use history::MAX_RECORDED_ERRORS;
 pub use options::{CancelFlag, ProgressSink, RunOptions};
 pub use run::DELETE_CONNECTOR_SPACE;

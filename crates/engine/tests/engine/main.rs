@@ -8,6 +8,7 @@ mod cs_delete;
 mod export;
 mod extensions;
 mod fixture;
+mod history;
 mod flow_reads;
 mod import;
 mod import_errors;
