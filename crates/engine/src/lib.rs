@@ -51,8 +51,8 @@ pub mod thresholds;
 mod values;
 
 pub use applied::FullSyncNeeded;
-pub use error::EngineError;
 pub use changes::MAX_RECORDED_CHANGES;
+pub use error::EngineError;
 pub use history::MAX_RECORDED_ERRORS;
 pub use options::{CancelFlag, ProgressSink, RunOptions};
 pub use run::DELETE_CONNECTOR_SPACE;

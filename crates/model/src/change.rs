@@ -240,9 +240,7 @@ impl StepRecord {
     pub fn changed_objects(&self) -> u64 {
         match &self.counters {
             StepCounters::Import(c) => c.staged(),
-            StepCounters::Export(c) => {
-                c.adds + c.updates + c.renames + c.deletes + c.delete_adds
-            }
+            StepCounters::Export(c) => c.adds + c.updates + c.renames + c.deletes + c.delete_adds,
             StepCounters::Sync(_) => 0,
         }
     }
@@ -307,7 +305,10 @@ mod tests {
         vs.retain(|v| *v != Value::from("m7"));
         assert_eq!(
             AttrChange::between(Some(&old), Some(&Value::Multi(vs.clone()))),
-            Some(AttrChange::values(&[Value::from("new")], &[Value::from("m7")]))
+            Some(AttrChange::values(
+                &[Value::from("new")],
+                &[Value::from("m7")]
+            ))
         );
         vs.reverse();
         let same = Value::Multi(vs.clone());

@@ -1,7 +1,8 @@
 //! The store contract.
 
 use autosync_model::{
-    CsId, CsObject, ExportKind, MvId, MvObject, RunChange, RunId, RunObjectError, RunRecord, Value, ValueDelta,
+    CsId, CsObject, ExportKind, MvId, MvObject, RunChange, RunId, RunObjectError, RunRecord, Value,
+    ValueDelta,
 };
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};

@@ -79,7 +79,11 @@ fn person(i: u64) -> String {
 fn hr(people: u64, manager_of_5: u64) -> String {
     let mut hr = String::from("employee_id,name,manager_id\n");
     for i in 0..people {
-        let manager = if i == 5 { person(manager_of_5) } else { String::new() };
+        let manager = if i == 5 {
+            person(manager_of_5)
+        } else {
+            String::new()
+        };
         hr.push_str(&format!("{},Person {i},{manager}\n", person(i)));
     }
     hr
@@ -88,10 +92,7 @@ fn hr(people: u64, manager_of_5: u64) -> String {
 /// People `0..people` in HR; group `G1` with members `0..members` in the
 /// source, its changelog filled by triggers.
 fn world(people: u64, members: u64) -> World {
-    let w = World::new(
-        CONFIG,
-        &[("hr.csv", &hr(people, 4)), ("groups.jsonl", "")],
-    );
+    let w = World::new(CONFIG, &[("hr.csv", &hr(people, 4)), ("groups.jsonl", "")]);
     let mut conn = rusqlite::Connection::open(w.path("src.db")).unwrap();
     conn.execute_batch(
         "CREATE TABLE groups (group_id TEXT PRIMARY KEY);
@@ -128,7 +129,11 @@ fn ok(w: &World, ma: &str, profile: &str) -> RunRecord {
 }
 
 fn changes(w: &World, run: &RunRecord) -> Vec<RunChange> {
-    w.store.read().unwrap().run_changes(run.id, 0, 100_000).unwrap()
+    w.store
+        .read()
+        .unwrap()
+        .run_changes(run.id, 0, 100_000)
+        .unwrap()
 }
 
 /// The one change of a run, with its one attribute.
@@ -136,7 +141,11 @@ fn one(w: &World, run: &RunRecord, object: &str, attr: &str) -> AttrChange {
     let all = changes(w, run);
     assert_eq!(all.len(), 1, "{} {}: {all:#?}", run.ma, run.profile);
     let c = &all[0];
-    assert_eq!((c.object.as_str(), c.kind), (object, ChangeKind::Update), "{c:#?}");
+    assert_eq!(
+        (c.object.as_str(), c.kind),
+        (object, ChangeKind::Update),
+        "{c:#?}"
+    );
     assert_eq!(
         c.attributes.keys().collect::<Vec<_>>(),
         [attr],
@@ -164,7 +173,10 @@ fn a_manager_change_and_a_one_member_change_are_recorded_as_one_value_each() {
     let recorded = w.store.read().unwrap().run_change_count(first.id).unwrap();
     assert_eq!(recorded, MAX_RECORDED_CHANGES);
     let sample = &w.store.read().unwrap().run_changes(first.id, 5, 1).unwrap()[0];
-    assert_eq!((sample.object.as_str(), sample.kind), ("E000005", ChangeKind::Add));
+    assert_eq!(
+        (sample.object.as_str(), sample.kind),
+        ("E000005", ChangeKind::Add)
+    );
     assert_eq!(
         sample.attributes["manager_id"],
         AttrChange::replace(Some(&v(4)), None)

@@ -4,8 +4,8 @@
 use super::ConformanceTarget;
 use crate::api::{Store, StoreErrorKind};
 use autosync_model::{
-    AttrChange, ChangeKind, ErrorStage, ObjectError, RunChange, RunObjectError, RunReason, RunRecord,
-    RunStatus, Value,
+    AttrChange, ChangeKind, ErrorStage, ObjectError, RunChange, RunObjectError, RunReason,
+    RunRecord, RunStatus, Value,
 };
 use chrono::{Duration, TimeZone, Utc};
 use std::sync::Arc;
@@ -179,7 +179,8 @@ pub fn run_changes_should_read_back_per_run_in_order_and_page_by_offset(t: &Conf
     assert!(r.run_changes(777, 0, 10).unwrap().is_empty());
     // A rolled-back transaction records nothing.
     let mut txn = store.begin().unwrap();
-    txn.run_changes_insert(&[change(runs[1].id, "lost")]).unwrap();
+    txn.run_changes_insert(&[change(runs[1].id, "lost")])
+        .unwrap();
     drop(txn);
     assert_eq!(
         store.read().unwrap().run_change_count(runs[1].id).unwrap(),

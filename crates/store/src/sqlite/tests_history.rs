@@ -42,7 +42,10 @@ fn a_version_7_store_should_get_the_run_change_table_in_the_migration_and_keep_i
         .unwrap();
     assert_eq!(v, super::SCHEMA_VERSION);
     assert_eq!(v, 8);
-    assert_eq!(store.read().unwrap().run_get(r.id).unwrap(), Some(r.clone()));
+    assert_eq!(
+        store.read().unwrap().run_get(r.id).unwrap(),
+        Some(r.clone())
+    );
     // The table works on the migrated store.
     let mut change = RunChange {
         run_id: r.id,
