@@ -202,20 +202,28 @@ pub struct RunProfileArgs {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// Show this run, with its per-object errors, instead of the list.
+    /// Show this run, with its per-object changes and errors, instead of
+    /// the list.
     #[arg(value_name = "RUN_ID")]
     pub run: Option<i64>,
     /// Only runs of this management agent.
     #[arg(long)]
     pub ma: Option<String>,
-    /// At most this many runs (with RUN_ID: errors).
+    /// At most this many runs (with RUN_ID: changes, and errors).
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
-    /// Skip this many runs (the most recent) first: the next page starts
-    /// at the offset the text output names.
-    #[arg(long, default_value_t = 0, value_name = "N", conflicts_with = "run")]
+    /// Skip this many runs (the most recent) first, or with RUN_ID that
+    /// many changes: the next page starts at the offset the text output
+    /// names.
+    #[arg(long, default_value_t = 0, value_name = "N")]
     pub offset: usize,
-    /// Print the runs (or the run with its errors) as JSON.
+    /// With RUN_ID: only its changes, not its errors.
+    #[arg(long, requires = "run", conflicts_with = "errors")]
+    pub changes: bool,
+    /// With RUN_ID: only its errors, not its changes.
+    #[arg(long, requires = "run")]
+    pub errors: bool,
+    /// Print the runs (or the run with its changes and errors) as JSON.
     #[arg(long)]
     pub json: bool,
 }

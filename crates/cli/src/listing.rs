@@ -54,7 +54,8 @@ pub fn history(cli: &crate::args::Cli, a: &HistoryArgs) -> Result<Code, Failure>
     Ok(Code::Ok)
 }
 
-/// `autosync history RUN_ID`: one run and its per-object errors.
+/// `autosync history RUN_ID`: one run, a page of its per-object changes
+/// (`--offset`, `--limit`) and its first errors (`--limit`).
 fn history_run(store: &Arc<dyn Store>, a: &HistoryArgs, id: i64) -> Result<Code, Failure> {
     let mut read = store.read()?;
     let Some(run) = read.run_get(id)? else {
@@ -68,16 +69,41 @@ fn history_run(store: &Arc<dyn Store>, a: &HistoryArgs, id: i64) -> Result<Code,
             run.ma
         )));
     }
-    let errors = read.run_errors(id, a.limit)?;
+    let (show_changes, show_errors) = (!a.errors, !a.changes);
+    let errors = if show_errors {
+        read.run_errors(id, a.limit)?
+    } else {
+        Vec::new()
+    };
+    let (changes, page) = if show_changes {
+        let mut changes = read.run_changes(id, a.offset, a.limit.saturating_add(1))?;
+        let recorded = read.run_change_count(id)?;
+        let page = Page::cut(&mut changes, a.offset, a.limit, Some(recorded));
+        (changes, Some(page))
+    } else {
+        (Vec::new(), None)
+    };
     if a.json {
         let mut v = render::run_json(&run);
-        v["errors"] = serde_json::to_value(&errors).context("cannot encode the errors")?;
+        if show_changes {
+            v["changes"] = serde_json::to_value(&changes).context("cannot encode the changes")?;
+        }
+        if show_errors {
+            v["errors"] = serde_json::to_value(&errors).context("cannot encode the errors")?;
+        }
         outln!(
             "{}",
             serde_json::to_string_pretty(&v).context("cannot encode the run")?
         );
     } else {
-        out!("{}", render::run_with_errors(&run, &errors));
+        let mut text = render::run(&run, &[]);
+        if let Some(page) = page {
+            text.push_str(&render::run_changes(&run, &changes, &page));
+        }
+        if show_errors {
+            text.push_str(&render::run_errors(&run, &errors));
+        }
+        out!("{text}");
     }
     Ok(Code::Ok)
 }

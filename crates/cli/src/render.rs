@@ -10,6 +10,9 @@ use autosync_model::{
 use autosync_store::CsCounts;
 use std::fmt::Write as _;
 
+mod changes;
+pub use changes::run_changes;
+
 /// `autosync check`: a summary of a valid configuration, with what each
 /// MA's connector said of its schema, and every warning.
 pub fn check(loaded: &Loaded, schemas: &SchemaCheck, json: bool) -> String {
@@ -250,10 +253,10 @@ pub fn run(run: &RunRecord, errors: &[RunObjectError]) -> String {
     out
 }
 
-/// `autosync history RUN_ID`: the run as `run-profile` shows it, then its
-/// recorded per-object errors.
-pub fn run_with_errors(run: &RunRecord, errors: &[RunObjectError]) -> String {
-    let mut out = self::run(run, &[]);
+/// `autosync history RUN_ID`, after the run as `run-profile` shows it and
+/// its changes: its recorded per-object errors.
+pub fn run_errors(run: &RunRecord, errors: &[RunObjectError]) -> String {
+    let mut out = String::new();
     let total: u64 = run.steps.iter().map(|s| s.errors).sum();
     if total == 0 {
         return out;

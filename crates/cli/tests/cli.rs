@@ -17,6 +17,7 @@ mod cli {
     mod discover;
     mod docs;
     mod events;
+    mod history;
     mod hr_to_ldap;
     mod listing;
     mod operator;

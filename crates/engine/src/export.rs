@@ -7,6 +7,7 @@
 //! previous one's outcomes run on three threads (two cores): a crash between
 //! sending a batch and recording it replays that batch, as it always could.
 
+use crate::changes::{self, StepChanges};
 use crate::crashpoint::crash_point;
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
 use crate::run::{PAGE, StepCtx};
@@ -15,7 +16,8 @@ use crate::thresholds::{
 };
 use autosync_connector::{ExportChange, ExportOutcome};
 use autosync_model::{
-    CsId, CsObject, ErrorStage, ExportCounters, ExportKind, PendingExport, RunStatus, StepCounters,
+    CsId, CsObject, ErrorStage, ExportCounters, ExportKind, PendingExport, RunChange, RunStatus,
+    StepCounters,
 };
 use autosync_store::{CsFilter, StoreResult};
 use rustc_hash::FxHasher;
@@ -32,6 +34,12 @@ struct Sent {
     /// `None` for the common case, applied with no new anchor (kept small:
     /// a non-durable export holds one of these per object until commit).
     outcome: Option<Box<ExportOutcome>>,
+    /// What was sent, for the run's history (applied changes up to the
+    /// cap; `None` past it).
+    change: Option<Box<RunChange>>,
+    /// The value-level changes sent as whole values (to a connector that
+    /// takes none), for the history.
+    made_whole: Option<Box<autosync_model::ValueChanges>>,
 }
 
 const APPLIED: ExportOutcome = ExportOutcome::Applied { anchor: None };
@@ -206,7 +214,11 @@ impl Exporter<'_, '_> {
                 &mut self.errors,
                 StepErrors::new(ctx.run_id, ctx.step_index, ma, ErrorStage::Export),
             ),
+            changes: Vec::new(),
         });
+        // Counts the changes the history records (up to its cap): only
+        // those are built.
+        let mut history = StepChanges::new(ctx.run_id, ctx.step_index, ma);
         let processed = &mut self.processed;
         let result = std::thread::scope(|scope| {
             let (page_tx, page_rx) = std::sync::mpsc::sync_channel::<StoreResult<Batch>>(1);
@@ -273,17 +285,39 @@ impl Exporter<'_, '_> {
                         break;
                     }
                 };
-                drop(changes);
                 crash_point("export.batch.applied");
                 let mut outcomes = outcomes.into_iter();
                 let mut refused = refused.into_iter().peekable();
+                let mut kept = changes.iter();
+                let write_only = ctx
+                    .engine
+                    .rules
+                    .mas
+                    .get(ctx.ma_index)
+                    .map(|r| &r.write_only)
+                    .filter(|w| !w.is_empty());
                 for (i, s) in sent.iter_mut().enumerate() {
-                    let outcome = match refused.next_if(|(j, _)| *j == i) {
-                        Some((_, o)) => Some(o),
-                        None => outcomes.next(),
+                    let (outcome, c) = match refused.next_if(|(j, _)| *j == i) {
+                        Some((_, o)) => (Some(o), None),
+                        None => (outcomes.next(), kept.next()),
                     };
+                    if let (Some(ExportOutcome::Applied { anchor }), Some(c)) = (&outcome, c)
+                        && history.reserve()
+                    {
+                        let anchor = anchor.as_deref().unwrap_or(&c.anchor);
+                        let whole = s.made_whole.as_deref();
+                        let mut change = changes::of_export(&history, c, anchor, whole);
+                        // What was sent of a write-only attribute is the
+                        // value in clear: the history says only that it was.
+                        if let Some(w) = write_only {
+                            changes::hide_write_only(&mut change, |k| w.get(k).is_some());
+                        }
+                        s.change = Some(Box::new(change));
+                    }
+                    s.made_whole = None;
                     s.outcome = outcome.filter(|o| *o != APPLIED).map(Box::new);
                 }
+                drop(changes);
                 *processed += sent.len() as u64;
                 match &rec_tx {
                     Some(tx) => {
@@ -380,6 +414,7 @@ fn read_pages(
             // For a connector that replaces whole values: each value-level
             // change made whole (the fingerprint stays the pending one's).
             let mut wholes = Vec::new();
+            // The changes made whole, as they were (for the history).
             for x in &page {
                 if let Some(p) = x
                     .pending_export
@@ -391,7 +426,9 @@ fn read_pages(
                     crate::rows::whole_export(r.as_mut(), x, &mut whole)?;
                     let mut values = p.values.clone();
                     values.retain(|a, _| how.value_changes.contains(a));
-                    wholes.push((x.id, whole.changes, values));
+                    let mut made_whole = p.values.clone();
+                    made_whole.retain(|a, _| !how.value_changes.contains(a));
+                    wholes.push((x.id, whole.changes, values, made_whole));
                 }
             }
             Ok((page, wholes))
@@ -406,12 +443,13 @@ fn read_pages(
         let Some(last) = page.last() else { return };
         after = last.id;
         let (mut changes, mut sent) = changes_of(page);
-        for (id, whole, values) in wholes {
+        for (id, whole, values, made_whole) in wholes {
             if let Some(i) = sent.iter().position(|s| s.id == id)
                 && let Some(c) = changes.get_mut(i)
             {
                 c.values = values;
                 c.changes = whole;
+                sent[i].made_whole = Some(Box::new(made_whole));
             }
         }
         for (c, s) in changes.iter().zip(sent.iter_mut()) {
@@ -434,6 +472,8 @@ struct Recorder<'a> {
     ma: &'a str,
     counters: ExportCounters,
     errors: StepErrors,
+    /// The changes of the history to write with the outcomes.
+    changes: Vec<RunChange>,
 }
 
 impl Recorder<'_> {
@@ -466,6 +506,7 @@ impl Recorder<'_> {
             }
         }
         self.errors.flush(txn.as_mut())?;
+        StepChanges::flush_these(txn.as_mut(), &mut self.changes)?;
         crash_point("export.record.before-commit");
         txn.commit()?;
         crash_point("export.record.committed");
@@ -494,6 +535,11 @@ impl Recorder<'_> {
                 txn.cs_update(cs)
             }
             ExportOutcome::Applied { anchor } => {
+                if let Some(change) = sent.change.as_deref() {
+                    let mut change = change.clone();
+                    changes::fill_old(&mut change, cs);
+                    self.changes.push(change);
+                }
                 match sent.kind {
                     ExportKind::Add => self.counters.adds += 1,
                     ExportKind::Update => {
@@ -586,6 +632,8 @@ fn changes_of(page: Vec<CsObject>) -> (Vec<ExportChange>, Vec<Sent>) {
     for cs in page {
         let Some(p) = cs.pending_export else { continue };
         sent.push(Sent {
+            change: None,
+            made_whole: None,
             values: 0,
             id: cs.id,
             fingerprint: fingerprint(&p),

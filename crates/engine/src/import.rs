@@ -3,6 +3,7 @@
 //! unconfirmed exports; on a full import, stage deletes for objects no longer
 //! there; save the watermark in the same transaction as the last batch.
 
+use crate::changes::{self, StepChanges};
 use crate::crashpoint::crash_point;
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
 use crate::import_schema::FlowReads;
@@ -26,6 +27,7 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         ctx,
         counters: ImportCounters::default(),
         errors: StepErrors::new(ctx.run_id, ctx.step_index, &ctx.ma.name, ErrorStage::Import),
+        changes: StepChanges::new(ctx.run_id, ctx.step_index, &ctx.ma.name),
         seen: None,
         flow_reads: None,
         processed: 0,
@@ -99,6 +101,8 @@ struct Importer<'a, 'c> {
     ctx: &'a StepCtx<'c>,
     counters: ImportCounters,
     errors: StepErrors,
+    /// The per-object changes recorded with the run.
+    changes: StepChanges,
     /// CS objects seen by the import (a full one, or a delta stream that
     /// turns out complete).
     seen: Option<IdSet>,
@@ -205,6 +209,7 @@ impl<'c> Importer<'_, 'c> {
             let mut txn = ctx.store().begin()?;
             self.stage_batch(txn.as_mut(), batch)?;
             self.errors.flush(txn.as_mut())?;
+            self.changes.flush(txn.as_mut())?;
             // A complete stream saves its watermark with its deletes.
             if last && !full && self.counters.stage_failure == 0 && !stream.complete() {
                 txn.set_watermark(ma, stream.watermark().as_deref())?;
@@ -287,7 +292,18 @@ impl<'c> Importer<'_, 'c> {
                 .and_then(|obj| self.within_size(obj))
                 .and_then(|obj| self.write_only_in(obj));
             match item {
-                Ok(obj) => self.stage_object(txn, &mut existing, obj)?,
+                Ok(obj) => {
+                    // Only a change the history keeps costs anything.
+                    let anchor = self.changes.wants().then(|| obj.anchor.clone());
+                    let staged = self.counters.staged();
+                    self.stage_object(txn, &mut existing, obj)?;
+                    if let Some(anchor) = anchor
+                        && self.counters.staged() > staged
+                        && let Some(cs) = existing.get(&anchor)
+                    {
+                        self.record_change(cs);
+                    }
+                }
                 Err(e) => self.record_failure(txn, &mut existing, e)?,
             }
         }
@@ -532,6 +548,16 @@ impl<'c> Importer<'_, 'c> {
         Ok(())
     }
 
+    /// Record the change staged on `cs` in the run's history.
+    fn record_change(&mut self, cs: &CsObject) {
+        let rules = self.rules();
+        let rows = self.ctx.engine.rules.rows.cs_of(&self.ctx.ma.name);
+        let order = |a: &str| cs_order(rules, a);
+        if let Some(change) = changes::of_import(&self.changes, cs, rows, &order) {
+            self.changes.push(change);
+        }
+    }
+
     /// A delete read from a delta import.
     fn stage_delete(&mut self, cs: &mut CsObject) -> bool {
         let known = cs.present || cs.unconfirmed_export.is_some() || cs.pending_import.is_some();
@@ -762,12 +788,16 @@ impl<'c> Importer<'_, 'c> {
                 };
                 if cs.present && self.stage_delete(&mut cs) {
                     self.processed += 1;
+                    if self.changes.wants() {
+                        self.record_change(&cs);
+                    }
                     txn.cs_update(&cs)?;
                 }
             }
             if last && self.counters.stage_failure == 0 {
                 txn.set_watermark(ma, watermark)?;
             }
+            self.changes.flush(txn.as_mut())?;
             crash_point("import.deletes.before-commit");
             txn.commit()?;
             crash_point("import.deletes.committed");

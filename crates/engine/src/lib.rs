@@ -25,6 +25,7 @@
 //!   `value-too-large` error (known objects are kept, with the error).
 
 pub mod applied;
+mod changes;
 mod compute;
 mod crashpoint;
 mod discard;
@@ -52,6 +53,7 @@ mod values;
 mod write_only;
 
 pub use applied::FullSyncNeeded;
+pub use changes::MAX_RECORDED_CHANGES;
 pub use error::EngineError;
 pub use history::MAX_RECORDED_ERRORS;
 pub use options::{CancelFlag, ProgressSink, RunOptions};

@@ -4,6 +4,7 @@
 //! crate's messages and settings share: "did you mean" (`suggest`) and
 //! durations as people write them (`duration`). Nothing here does I/O.
 
+pub mod change;
 pub mod compare;
 pub mod def;
 pub mod duration;
@@ -14,6 +15,7 @@ pub mod suggest;
 pub mod threshold;
 pub mod value;
 
+pub use change::{AttrChange, ChangeKind, RunChange};
 pub use compare::ValueOrder;
 pub use def::*;
 pub use object::*;

@@ -1,7 +1,8 @@
 //! The store contract.
 
 use autosync_model::{
-    CsId, CsObject, ExportKind, MvId, MvObject, RunId, RunObjectError, RunRecord, Value, ValueDelta,
+    CsId, CsObject, ExportKind, MvId, MvObject, RunChange, RunId, RunObjectError, RunRecord, Value,
+    ValueDelta,
 };
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -604,6 +605,16 @@ pub trait StoreRead {
     }
     /// Per-object errors recorded with a run, at most `limit`.
     fn run_errors(&mut self, run_id: RunId, limit: usize) -> StoreResult<Vec<RunObjectError>>;
+    /// Per-object changes recorded with a run, in the order they were
+    /// recorded, without the first `offset`, at most `limit`.
+    fn run_changes(
+        &mut self,
+        run_id: RunId,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<RunChange>>;
+    /// How many per-object changes are recorded with a run.
+    fn run_change_count(&mut self, run_id: RunId) -> StoreResult<u64>;
 
     /// A small named value (approvals, configuration fingerprints, ...).
     fn meta(&mut self, key: &str) -> StoreResult<Option<String>>;
@@ -723,6 +734,8 @@ pub trait StoreTxn: StoreRead {
     fn run_insert(&mut self, run: &mut RunRecord) -> StoreResult<()>;
     fn run_update(&mut self, run: &RunRecord) -> StoreResult<()>;
     fn run_errors_insert(&mut self, errors: &[RunObjectError]) -> StoreResult<()>;
+    /// Record per-object changes with their runs (each `RunChange::run_id`).
+    fn run_changes_insert(&mut self, changes: &[RunChange]) -> StoreResult<()>;
 
     fn set_meta(&mut self, key: &str, value: Option<&str>) -> StoreResult<()>;
 
@@ -854,7 +867,8 @@ pub trait Store: Send + Sync {
     /// them.
     fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>>;
 
-    /// Delete run records (and their errors) that ended before `before`.
+    /// Delete run records (and their errors and changes) that ended before
+    /// `before`.
     fn trim_runs(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64>;
 }
 

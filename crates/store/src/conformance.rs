@@ -195,6 +195,10 @@ pub const CHECKS: &[Check] = &[
         history::run_errors_should_be_listed_per_run_in_order_up_to_the_limit,
     ),
     (
+        "run_changes_should_read_back_per_run_in_order_and_page_by_offset",
+        history::run_changes_should_read_back_per_run_in_order_and_page_by_offset,
+    ),
+    (
         "trim_runs_should_delete_runs_ended_before_the_cutoff_with_their_errors",
         history::trim_runs_should_delete_runs_ended_before_the_cutoff_with_their_errors,
     ),

@@ -82,6 +82,8 @@ mod write;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_history;
 
 use crate::api::{Store, StoreRead, StoreResult, StoreTxn};
 use autosync_model::RunRecord;
@@ -542,6 +544,12 @@ impl Store for SqliteStore {
                 "DELETE FROM run_error WHERE run_id IN (SELECT id FROM run WHERE ended_ms < ?1)",
                 [cutoff],
             )
+            .and_then(|_| {
+                conn.execute(
+                    "DELETE FROM run_change WHERE run_id IN (SELECT id FROM run WHERE ended_ms < ?1)",
+                    [cutoff],
+                )
+            })
             .and_then(|_| conn.execute("DELETE FROM run WHERE ended_ms < ?1", [cutoff]))
             .map_err(|e| error::sql(&self.path, "trim the run history of store", e))
         })?;

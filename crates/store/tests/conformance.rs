@@ -84,6 +84,7 @@ conformance_suite!(
     runs_page_should_skip_the_most_recent_and_run_count_should_count_them,
     run_update_should_replace_the_record_and_fail_for_a_missing_one,
     run_errors_should_be_listed_per_run_in_order_up_to_the_limit,
+    run_changes_should_read_back_per_run_in_order_and_page_by_offset,
     trim_runs_should_delete_runs_ended_before_the_cutoff_with_their_errors,
     watermarks_and_meta_values_should_be_set_replaced_and_cleared,
     compare_and_set_meta_should_change_only_the_value_it_expects,

@@ -472,3 +472,92 @@ fn mv_should_show_a_manager_as_the_person_it_names() {
     let manager = w.expect(&["mv", "--id", id], 0);
     assert!(manager.contains("employeeId = E10001"), "{manager}");
 }
+
+/// The README's manager change and membership change, made by the service
+/// as `demo.sh` runs it (`run --once`): `history RUN_ID` of each import
+/// and export that carries one shows it as one value.
+#[test]
+fn the_readme_manager_and_membership_change_should_show_as_one_value_each_in_the_history() {
+    let w = Workdir::quickstart_with_groups();
+    w.expect(&["run", "--once"], 0);
+    let before = last_run_id(w.path());
+    // The README's two `sed` commands.
+    w.edit("data/hr.csv", |t| {
+        t.lines()
+            .map(|l| match l.strip_suffix(",E10004,active") {
+                Some(head) if l.starts_with("E10005,") => format!("{head},E10001,active"),
+                _ => l.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    });
+    w.edit("data/groups.csv", |t| {
+        t.lines()
+            .map(|l| {
+                if l.starts_with("G100,") {
+                    format!("{l};E10006")
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n"
+    });
+    w.expect(&["run", "--once"], 0);
+    // Each run since, with its changes.
+    let runs: serde_json::Value =
+        serde_json::from_str(&w.expect(&["history", "--limit", "100", "--json"], 0)).unwrap();
+    let mut shown = BTreeMap::new();
+    for run in runs.as_array().unwrap() {
+        let id = run["id"].as_i64().unwrap();
+        if id <= before {
+            continue;
+        }
+        let (ma, profile) = (
+            run["ma"].as_str().unwrap(),
+            run["profile"].as_str().unwrap(),
+        );
+        let text = w.expect(&["history", &id.to_string(), "--changes"], 0);
+        let lines: Vec<String> = text
+            .split("  changes:\n")
+            .nth(1)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        if !lines.is_empty() {
+            assert!(
+                shown.insert(format!("{ma} {profile}"), lines).is_none(),
+                "two {ma} {profile} runs with changes: {text}"
+            );
+        }
+    }
+    let expected: BTreeMap<String, Vec<String>> = [
+        (
+            "hr delta-import",
+            "E10005  update  manager_id: E10004 -> E10001",
+        ),
+        ("groups delta-import", "G100  update  members: +E10006"),
+        ("app export", "E10005  update  manager: fpetrova"),
+        ("app-groups export", "G100  update  members: +ewirth"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), vec![format!("    {v}")]))
+    .collect();
+    for (run, lines) in &expected {
+        assert_eq!(shown.get(run), Some(lines), "{shown:#?}");
+    }
+    // The directory gets both in one export: the manager's DN and the
+    // member added to a whole list (a file takes no value-level changes).
+    let directory = &shown["directory export"];
+    assert_eq!(
+        directory,
+        &[
+            "    group-G100  update  member: +elena.wirth@example.com (sent as the whole value, 59 values)",
+            "    E10005      update  manager: fatima.petrova@example.com",
+        ],
+        "{shown:#?}"
+    );
+}

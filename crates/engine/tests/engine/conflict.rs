@@ -328,6 +328,17 @@ impl StoreRead for FaultyTxn<'_> {
     ) -> StoreResult<Vec<autosync_model::RunObjectError>> {
         self.inner.run_errors(run_id, limit)
     }
+    fn run_changes(
+        &mut self,
+        run_id: i64,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<autosync_model::RunChange>> {
+        self.inner.run_changes(run_id, offset, limit)
+    }
+    fn run_change_count(&mut self, run_id: i64) -> StoreResult<u64> {
+        self.inner.run_change_count(run_id)
+    }
     fn meta(&mut self, key: &str) -> StoreResult<Option<String>> {
         self.inner.meta(key)
     }
@@ -438,6 +449,9 @@ impl StoreTxn for FaultyTxn<'_> {
     }
     fn run_errors_insert(&mut self, errors: &[autosync_model::RunObjectError]) -> StoreResult<()> {
         self.inner.run_errors_insert(errors)
+    }
+    fn run_changes_insert(&mut self, changes: &[autosync_model::RunChange]) -> StoreResult<()> {
+        self.inner.run_changes_insert(changes)
     }
     fn set_meta(&mut self, key: &str, value: Option<&str>) -> StoreResult<()> {
         self.inner.set_meta(key, value)

@@ -9,6 +9,7 @@ mod export;
 mod extensions;
 mod fixture;
 mod flow_reads;
+mod history;
 mod import;
 mod import_errors;
 mod joins;

@@ -3,7 +3,10 @@
 
 use super::ConformanceTarget;
 use crate::api::{Store, StoreErrorKind};
-use autosync_model::{ErrorStage, ObjectError, RunObjectError, RunReason, RunRecord, RunStatus};
+use autosync_model::{
+    AttrChange, ChangeKind, ErrorStage, ObjectError, RunChange, RunObjectError, RunReason,
+    RunRecord, RunStatus, Value,
+};
 use chrono::{Duration, TimeZone, Utc};
 use std::sync::Arc;
 
@@ -119,6 +122,72 @@ pub fn run_errors_should_be_listed_per_run_in_order_up_to_the_limit(t: &Conforma
     assert_eq!(r.run_errors(runs[1].id, 100).unwrap().len(), 1);
 }
 
+fn change(run_id: i64, object: &str) -> RunChange {
+    let mut c = RunChange {
+        run_id,
+        step_index: 1,
+        ma: "hr".into(),
+        object: object.into(),
+        dn: Some(format!("cn={object}")),
+        kind: ChangeKind::Update,
+        new_dn: None,
+        attributes: Default::default(),
+    };
+    c.attributes.insert(
+        "manager".into(),
+        AttrChange::replace(Some(&Value::from("E1")), Some(&Value::from("E4"))),
+    );
+    c.attributes.insert(
+        "members".into(),
+        AttrChange::values(&[Value::Reference(7)], &[Value::from("E9")]),
+    );
+    c
+}
+
+pub fn run_changes_should_read_back_per_run_in_order_and_page_by_offset(t: &ConformanceTarget) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    let runs = insert_runs(
+        store,
+        vec![
+            run("hr", RunStatus::Success, Some(0)),
+            run("hr", RunStatus::Success, Some(0)),
+        ],
+    );
+    let changes: Vec<RunChange> = (0..7)
+        .map(|i| change(runs[0].id, &format!("o{i}")))
+        .collect();
+    let mut txn = store.begin().unwrap();
+    txn.run_changes_insert(&changes[..4]).unwrap();
+    txn.run_changes_insert(&[change(runs[1].id, "other")])
+        .unwrap();
+    txn.run_changes_insert(&changes[4..]).unwrap();
+    // The transaction sees its own writes.
+    assert_eq!(txn.run_change_count(runs[0].id).unwrap(), 7);
+    txn.commit().unwrap();
+    let mut r = store.read().unwrap();
+    assert_eq!(r.run_changes(runs[0].id, 0, 100).unwrap(), changes);
+    assert_eq!(r.run_changes(runs[0].id, 0, 2).unwrap(), changes[..2]);
+    assert_eq!(r.run_changes(runs[0].id, 5, 10).unwrap(), changes[5..]);
+    assert!(r.run_changes(runs[0].id, 7, 10).unwrap().is_empty());
+    assert_eq!(r.run_change_count(runs[0].id).unwrap(), 7);
+    assert_eq!(
+        r.run_changes(runs[1].id, 0, 10).unwrap(),
+        [change(runs[1].id, "other")]
+    );
+    assert_eq!(r.run_change_count(777).unwrap(), 0);
+    assert!(r.run_changes(777, 0, 10).unwrap().is_empty());
+    // A rolled-back transaction records nothing.
+    let mut txn = store.begin().unwrap();
+    txn.run_changes_insert(&[change(runs[1].id, "lost")])
+        .unwrap();
+    drop(txn);
+    assert_eq!(
+        store.read().unwrap().run_change_count(runs[1].id).unwrap(),
+        1
+    );
+}
+
 pub fn trim_runs_should_delete_runs_ended_before_the_cutoff_with_their_errors(
     t: &ConformanceTarget,
 ) {
@@ -135,6 +204,8 @@ pub fn trim_runs_should_delete_runs_ended_before_the_cutoff_with_their_errors(
     let mut txn = store.begin().unwrap();
     txn.run_errors_insert(&[object_error(runs[0].id, "a"), object_error(runs[1].id, "b")])
         .unwrap();
+    txn.run_changes_insert(&[change(runs[0].id, "a"), change(runs[1].id, "b")])
+        .unwrap();
     txn.commit().unwrap();
     let cutoff = Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap() - Duration::days(30);
     assert_eq!(store.trim_runs(cutoff).unwrap(), 1);
@@ -142,6 +213,8 @@ pub fn trim_runs_should_delete_runs_ended_before_the_cutoff_with_their_errors(
     assert_eq!(r.run_get(runs[0].id).unwrap(), None);
     assert!(r.run_errors(runs[0].id, 10).unwrap().is_empty());
     assert_eq!(r.run_errors(runs[1].id, 10).unwrap().len(), 1);
+    assert_eq!(r.run_change_count(runs[0].id).unwrap(), 0);
+    assert_eq!(r.run_change_count(runs[1].id).unwrap(), 1);
     // A run still in progress has no end and is never trimmed.
     assert_eq!(r.runs(None, 10).unwrap().len(), 2);
 }

@@ -558,6 +558,20 @@ macro_rules! impl_store_read {
             ) -> $crate::api::StoreResult<Vec<autosync_model::RunObjectError>> {
                 self.ctx().run_errors(run_id, limit)
             }
+            fn run_changes(
+                &mut self,
+                run_id: autosync_model::RunId,
+                offset: usize,
+                limit: usize,
+            ) -> $crate::api::StoreResult<Vec<autosync_model::RunChange>> {
+                self.ctx().run_changes(run_id, offset, limit)
+            }
+            fn run_change_count(
+                &mut self,
+                run_id: autosync_model::RunId,
+            ) -> $crate::api::StoreResult<u64> {
+                self.ctx().run_change_count(run_id)
+            }
             fn meta(&mut self, key: &str) -> $crate::api::StoreResult<Option<String>> {
                 self.ctx().meta(key)
             }

@@ -40,9 +40,10 @@ pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
 /// be worked out again (`ref_touched`). Version 7 adds value rows (see
 /// `rows`): the tables `val_attr`, `val_decl`, `cs_val` and `mv_val`, and
 /// the body marker of an attribute whose values are rows (which older
-/// builds cannot read). A version-2 to -6 store is migrated in place when
-/// opened.
-pub const SCHEMA_VERSION: i64 = 7;
+/// builds cannot read). Version 8 adds the per-object changes of runs
+/// (table `run_change`, see [`RUN_CHANGE_TABLE`]). A version-2 to -7 store
+/// is migrated in place when opened.
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The oldest schema version this build opens.
 const OLDEST_SUPPORTED: i64 = 2;
@@ -89,7 +90,26 @@ DROP INDEX mv_key_mv;
     REF_TABLES,
     // 6 -> 7: value rows.
     VALUE_TABLES,
+    // 7 -> 8: the per-object changes of runs.
+    RUN_CHANGE_TABLE,
 ];
+
+/// The per-object changes recorded with a run (`autosync history RUN_ID`):
+/// one row per object and step, up to the engine's cap per step; `data`
+/// is the change's JSON (`RunChange`, its values capped). They go with
+/// their run (`Store::trim_runs`).
+const RUN_CHANGE_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS run_change (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL,
+    step_index INTEGER NOT NULL,
+    ma TEXT NOT NULL,
+    object TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS run_change_run ON run_change (run_id);
+";
 
 /// Value rows (see `rows`): the multi-valued attributes kept one row per
 /// value. `val_attr` numbers their names (append only); `val_decl` holds
@@ -424,7 +444,7 @@ fn check_and_build(conn: &Connection, path: &Path, opts: &SqliteOptions) -> Stor
 /// Creates the schema (inside the caller's transaction).
 fn create(conn: &Connection, path: &Path) -> StoreResult<()> {
     let batch = format!(
-        "{SCHEMA}; {REF_TABLES}; {VALUE_TABLES}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+        "{SCHEMA}; {REF_TABLES}; {VALUE_TABLES}; {RUN_CHANGE_TABLE}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
     );
     conn.execute_batch(&batch)
         .map_err(|e| error::sql(path, "create store", e))?;

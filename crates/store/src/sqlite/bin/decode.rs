@@ -571,6 +571,9 @@ fn pending_export_kind<'a>(r: &mut Reader<'a>) -> R<(&'a str, Option<ExportKind>
     Ok((dn, Some(kind)))
 }
 
+/// A connector's DN, and its pending export's kind and new DN.
+pub(crate) type Spelled = (String, Option<(ExportKind, Option<String>)>);
+
 /// How references spell a connector-space object, without decoding its
 /// attributes: its DN, and its pending export's kind and new DN, if it has
 /// one (what comes before them is skipped, lengths checked).
@@ -578,13 +581,13 @@ pub(crate) fn cs_spelling(
     _id: i64,
     b: &[u8],
     names: &Names,
-) -> Result<(String, Option<(ExportKind, Option<String>)>), BodyError> {
+) -> Result<Spelled, BodyError> {
     let mut r = Reader::new(b, names);
     let res = spelling_fields(&mut r);
     r.outcome(res)
 }
 
-fn spelling_fields(r: &mut Reader<'_>) -> R<(String, Option<(ExportKind, Option<String>)>)> {
+fn spelling_fields(r: &mut Reader<'_>) -> R<Spelled> {
     let (dn, kind) = pending_export_kind(r)?;
     let dn = dn.to_owned();
     let Some(kind) = kind else {

@@ -473,6 +473,25 @@ impl StoreRead for BulkTxn<'_, '_> {
         self.call(move |t| t.run_errors(run_id, limit))
     }
 
+    fn run_changes(
+        &mut self,
+        run_id: RunId,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<autosync_model::RunChange>> {
+        if !self.wrote {
+            return self.reader.run_changes(run_id, offset, limit);
+        }
+        self.call(move |t| t.run_changes(run_id, offset, limit))
+    }
+
+    fn run_change_count(&mut self, run_id: RunId) -> StoreResult<u64> {
+        if !self.wrote {
+            return self.reader.run_change_count(run_id);
+        }
+        self.call(move |t| t.run_change_count(run_id))
+    }
+
     fn meta(&mut self, key: &str) -> StoreResult<Option<String>> {
         if !self.wrote {
             return self.reader.meta(key);
@@ -660,6 +679,11 @@ impl StoreTxn for BulkTxn<'_, '_> {
     fn run_errors_insert(&mut self, errors: &[RunObjectError]) -> StoreResult<()> {
         let errors = errors.to_vec();
         self.push_job(Box::new(move |t| t.run_errors_insert(&errors)))
+    }
+
+    fn run_changes_insert(&mut self, changes: &[autosync_model::RunChange]) -> StoreResult<()> {
+        let changes = changes.to_vec();
+        self.push_job(Box::new(move |t| t.run_changes_insert(&changes)))
     }
 
     fn ref_waits_set(&mut self, cs_id: CsId, waits: &[crate::api::RefWait]) -> StoreResult<()> {

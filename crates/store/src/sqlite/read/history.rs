@@ -4,7 +4,7 @@ use super::{Ctx, run_row};
 use crate::api::StoreResult;
 use crate::sqlite::codec::{RunErrorRow, decode_col};
 use crate::sqlite::error;
-use autosync_model::{RunId, RunObjectError, RunRecord};
+use autosync_model::{RunChange, RunId, RunObjectError, RunRecord};
 use rusqlite::params;
 
 impl Ctx<'_> {
@@ -123,5 +123,46 @@ impl Ctx<'_> {
             &mut out,
         )?;
         Ok(out)
+    }
+
+    /// A page of a run's changes: the ids are stepped over in the
+    /// `run_change_run` index, only the page's rows are read.
+    pub(crate) fn run_changes(
+        &self,
+        run_id: RunId,
+        offset: usize,
+        limit: usize,
+    ) -> StoreResult<Vec<RunChange>> {
+        let lim = i64::try_from(limit).unwrap_or(i64::MAX);
+        let off = i64::try_from(offset).unwrap_or(i64::MAX);
+        let mut out = Vec::new();
+        self.collect(
+            "SELECT id, data FROM run_change WHERE id IN \
+             (SELECT id FROM run_change WHERE run_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3) \
+             ORDER BY id",
+            params![run_id, lim, off],
+            &|| format!("list the changes of run {run_id} from store"),
+            |row, path| {
+                decode_col::<RunChange>(row, 1, path, &|| format!("a change of run {run_id}"))
+                    .map(|c| RunChange { run_id, ..c })
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    pub(crate) fn run_change_count(&self, run_id: RunId) -> StoreResult<u64> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM run_change WHERE run_id = ?1")
+            .and_then(|mut s| s.query_row([run_id], |r| r.get(0)))
+            .map_err(|e| {
+                error::sql(
+                    self.path,
+                    format_args!("count the changes of run {run_id} in store"),
+                    e,
+                )
+            })?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 }

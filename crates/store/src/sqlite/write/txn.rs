@@ -496,6 +496,38 @@ impl StoreTxn for SqliteTxn<'_> {
         Ok(())
     }
 
+    fn run_changes_insert(&mut self, changes: &[autosync_model::RunChange]) -> StoreResult<()> {
+        let path = self.path;
+        let w = &mut *self.w;
+        for c in changes {
+            let run_id = c.run_id;
+            encode(
+                &mut w.buf,
+                c,
+                path,
+                format_args!("a change of run {run_id}"),
+            )?;
+            w.conn
+                .prepare_cached(
+                    "INSERT INTO run_change (run_id, step_index, ma, object, kind, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        run_id,
+                        c.step_index,
+                        c.ma,
+                        c.object,
+                        c.kind.as_str(),
+                        JsonText(&w.buf)
+                    ])
+                })
+                .map_err(|err| {
+                    error::sql(path, format_args!("record a change of run {run_id} in store"), err)
+                })?;
+        }
+        Ok(())
+    }
+
     fn set_meta(&mut self, key: &str, value: Option<&str>) -> StoreResult<()> {
         let res = match value {
             Some(v) => self
