@@ -577,11 +577,7 @@ pub(crate) type Spelled = (String, Option<(ExportKind, Option<String>)>);
 /// How references spell a connector-space object, without decoding its
 /// attributes: its DN, and its pending export's kind and new DN, if it has
 /// one (what comes before them is skipped, lengths checked).
-pub(crate) fn cs_spelling(
-    _id: i64,
-    b: &[u8],
-    names: &Names,
-) -> Result<Spelled, BodyError> {
+pub(crate) fn cs_spelling(_id: i64, b: &[u8], names: &Names) -> Result<Spelled, BodyError> {
     let mut r = Reader::new(b, names);
     let res = spelling_fields(&mut r);
     r.outcome(res)
