@@ -33,6 +33,7 @@ pub mod dn;
 mod export;
 mod import;
 mod listen;
+mod pool;
 mod schema;
 mod session;
 mod stamps;
@@ -134,12 +135,13 @@ impl ConnectorFactory for LdapFactory {
     }
 }
 
-/// An LDAP connector bound to one MA's settings. It connects on first use
-/// and again when the connection was lost.
+/// An LDAP connector bound to one MA's settings. It takes the MA's idle
+/// session, or connects, on first use, and again when the connection was
+/// lost; it leaves its session open for the next one ([`pool`]).
 #[derive(Debug)]
 pub struct LdapConnector {
     settings: LdapSettings,
-    session: Option<Session>,
+    session: Option<pool::Held>,
 }
 
 impl LdapConnector {
@@ -151,15 +153,23 @@ impl LdapConnector {
     }
 
     fn ready(&mut self) -> Result<(&mut Session, &LdapSettings), ConnectorError> {
-        if self.session.as_mut().is_none_or(Session::is_closed) {
-            self.session = Some(Session::open(&self.settings)?);
+        if self.session.as_mut().is_none_or(|h| h.session.is_closed()) {
+            self.session = Some(pool::take(&self.settings)?);
         }
         match &mut self.session {
-            Some(session) => Ok((session, &self.settings)),
+            Some(held) => Ok((&mut held.session, &self.settings)),
             None => Err(ConnectorError::new(
                 ConnectorErrorKind::Other,
                 "the LDAP connection is not open",
             )),
+        }
+    }
+}
+
+impl Drop for LdapConnector {
+    fn drop(&mut self) {
+        if let Some(held) = self.session.take() {
+            pool::give_back(&self.settings, held);
         }
     }
 }

@@ -405,6 +405,16 @@ impl Session {
         self.ldap.is_closed()
     }
 
+    /// Whether the server still answers on this connection: one read of
+    /// the root DSE, no attribute asked (a kept session is proved so
+    /// before it is used again: the server may have closed it while idle).
+    pub fn answers(&mut self) -> bool {
+        matches!(
+            self.search("", Scope::Base, "(objectClass=*)", &["1.1"], Vec::new()),
+            Ok((_, r)) if r.rc == 0
+        )
+    }
+
     pub fn supports(&self, control: &str) -> bool {
         self.controls.contains(control)
     }

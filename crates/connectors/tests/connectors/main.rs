@@ -20,6 +20,7 @@ mod ldap_delta;
 mod ldap_listen;
 mod ldap_parents;
 mod ldap_pipeline;
+mod ldap_pool;
 mod ldap_schema;
 mod ldap_support;
 mod schema;
