@@ -259,6 +259,29 @@ pub trait Connector: Send {
 
     fn begin_export(&mut self) -> Result<Box<dyn ExportSession + '_>, ConnectorError>;
 
+    /// Whether [`Connector::look_up`] reads objects by anchor. The engine
+    /// uses it for a confirming import on a connector without delta
+    /// support: it reads back the objects whose export is unconfirmed
+    /// instead of the whole source.
+    fn looks_up(&self) -> bool {
+        false
+    }
+
+    /// The objects of `anchors` as they are now: each one found as a
+    /// `Full` item, each one not there as a `Delete`; nothing else. The
+    /// stream is never complete and has no watermark (the last import's
+    /// stays). Only called when [`Connector::looks_up`] says so.
+    fn look_up(
+        &mut self,
+        anchors: Vec<String>,
+    ) -> Result<Box<dyn ImportStream + '_>, ConnectorError> {
+        let _ = anchors;
+        Err(ConnectorError::new(
+            ConnectorErrorKind::Other,
+            "this connector cannot read objects by anchor",
+        ))
+    }
+
     /// Whether its export takes value-level changes of `attr`
     /// ([`ExportChange::values`]); by default what its capabilities say of
     /// every attribute. A connector that takes them for some attributes

@@ -121,7 +121,11 @@ impl Decision {
                 exclusive: false,
                 run_immediate: false,
                 reason: match origin {
-                    Origin::FollowUp(run_id) => RunReason::FollowUp { run_id, because },
+                    Origin::FollowUp(run_id) => RunReason::FollowUp {
+                        run_id,
+                        because,
+                        confirming: kind == FollowUpKind::ConfirmingImport,
+                    },
                     Origin::Reconciliation => RunReason::Reconciliation { because },
                 },
                 chain: chain.to_vec(),

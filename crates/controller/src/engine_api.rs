@@ -63,9 +63,6 @@ pub struct CsState {
     pub pending_export: u64,
     /// Objects exported and not yet seen back by a confirming import.
     pub unconfirmed_export: u64,
-    /// Objects in the connector space (what percentage thresholds are of).
-    #[serde(default)]
-    pub total: u64,
 }
 
 impl CsState {

@@ -102,7 +102,8 @@ impl MaQueue {
     }
 
     /// Adds `request` under `id`, or merges it into an equal queued one. A
-    /// merge keeps the queued request's id and reason, takes the longer
+    /// merge keeps the queued request's id and reason (but a confirming
+    /// import's reason gives way to an ordinary import's), takes the longer
     /// causal chain (so oscillation is still seen), and moves it to the front
     /// when the new request goes to the front (`run_immediate` or a
     /// follow-up).
@@ -122,6 +123,11 @@ impl MaQueue {
         {
             queued.merged += 1;
             queued.run_immediate |= request.run_immediate;
+            // A confirming import reads back only what was exported: a
+            // request for an ordinary import merged into it makes it one.
+            if queued.reason.confirming() && !request.reason.confirming() {
+                queued.reason = request.reason;
+            }
             if request.chain.len() > queued.chain.len() {
                 queued.chain = request.chain;
             }

@@ -150,6 +150,13 @@ impl IdSet {
     }
 }
 
+/// A confirming import reads back at most this many objects one by one;
+/// past it (or past a quarter of the connector space) it reads the source.
+const LOOK_UP_MAX: u64 = 10_000;
+/// Up to this many, a confirming import reads them one by one whatever
+/// the connector space's size.
+const LOOK_UP_ANY: u64 = 64;
+
 /// Ids per transaction when a full import looks for objects it did not see.
 const DELETE_SCAN_PAGE: usize = 20_000;
 
@@ -164,8 +171,23 @@ impl<'c> Importer<'_, 'c> {
         };
         let watermark = ctx.store().read()?.watermark(ma)?;
         let delta_step = !full;
-        let full = full || !connector.capabilities().delta_import;
-        let opened = if full {
+        let native_delta = connector.capabilities().delta_import;
+        // A confirming import of a source without change tracking reads
+        // back only what the export sent, when the connector can.
+        let looked_up = match delta_step && !native_delta && ctx.opts.reason.confirming() {
+            true if connector.looks_up() => self.unconfirmed_anchors()?,
+            _ => None,
+        };
+        let full = looked_up.is_none() && (full || !native_delta);
+        let keep_watermark = looked_up.is_some();
+        let opened = if let Some(anchors) = looked_up {
+            tracing::info!(
+                ma,
+                objects = anchors.len(),
+                "confirming import: reading back the objects the export sent"
+            );
+            connector.look_up(anchors)
+        } else if full {
             // A full import step reads the source every time, so that its
             // errors are seen again; a delta import step may skip a source
             // its watermark shows unchanged.
@@ -211,7 +233,12 @@ impl<'c> Importer<'_, 'c> {
             self.errors.flush(txn.as_mut())?;
             self.changes.flush(txn.as_mut())?;
             // A complete stream saves its watermark with its deletes.
-            if last && !full && self.counters.stage_failure == 0 && !stream.complete() {
+            if last
+                && !full
+                && !keep_watermark
+                && self.counters.stage_failure == 0
+                && !stream.complete()
+            {
                 txn.set_watermark(ma, stream.watermark().as_deref())?;
             }
             crash_point("import.batch.before-commit");
@@ -236,13 +263,37 @@ impl<'c> Importer<'_, 'c> {
             if let Some(stop) = self.stage_deletes(watermark.as_deref())? {
                 return Ok(Some(stop));
             }
-        } else if self.processed == 0 {
+        } else if self.processed == 0 && !keep_watermark {
             // An empty stream: no batch carried the watermark.
             let mut txn = ctx.store().begin()?;
             txn.set_watermark(ma, stream.watermark().as_deref())?;
             txn.commit()?;
         }
         Ok(None)
+    }
+
+    /// The anchors of the MA's objects whose export is unconfirmed, when
+    /// reading them one by one costs less than reading the source: at most
+    /// [`LOOK_UP_MAX`] and, past [`LOOK_UP_ANY`], a quarter of the
+    /// connector space (counted only then: a count reads the whole index).
+    fn unconfirmed_anchors(&self) -> StoreResult<Option<Vec<String>>> {
+        let ma = self.ctx.ma.name.as_str();
+        let mut read = self.ctx.store().read()?;
+        let unconfirmed = read.cs_count(ma, CsFilter::UnconfirmedExport)?;
+        if unconfirmed > LOOK_UP_MAX
+            || (unconfirmed > LOOK_UP_ANY && unconfirmed > read.cs_count(ma, CsFilter::All)? / 4)
+        {
+            return Ok(None);
+        }
+        let mut anchors = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = read.cs_page_light(ma, CsFilter::UnconfirmedExport, after, 1_000)?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            anchors.extend(page.into_iter().map(|o| o.anchor));
+        }
+        Ok(Some(anchors))
     }
 
     fn stage_batch(&mut self, txn: &mut dyn StoreTxn, items: Vec<ImportItem>) -> StoreResult<()> {

@@ -287,9 +287,30 @@ pub enum RunReason {
     /// Asked for by a trigger.
     Trigger { trigger: String },
     /// A follow-up of another run.
-    FollowUp { run_id: RunId, because: String },
+    FollowUp {
+        run_id: RunId,
+        because: String,
+        /// The run reads back what an export sent (a confirming import):
+        /// a connector without change tracking that can look objects up
+        /// by anchor reads only the objects whose export is unconfirmed.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        confirming: bool,
+    },
     /// Found necessary by reconciliation of connector spaces.
     Reconciliation { because: String },
+}
+
+impl RunReason {
+    /// Whether the run is a confirming import asked for by an export.
+    pub fn confirming(&self) -> bool {
+        matches!(
+            self,
+            RunReason::FollowUp {
+                confirming: true,
+                ..
+            }
+        )
+    }
 }
 
 impl fmt::Display for RunReason {
@@ -297,7 +318,9 @@ impl fmt::Display for RunReason {
         match self {
             RunReason::Manual { by } => write!(f, "manual ({by})"),
             RunReason::Trigger { trigger } => write!(f, "trigger {trigger}"),
-            RunReason::FollowUp { run_id, because } => {
+            RunReason::FollowUp {
+                run_id, because, ..
+            } => {
                 write!(f, "follow-up of run {run_id}: {because}")
             }
             RunReason::Reconciliation { because } => write!(f, "reconciliation: {because}"),

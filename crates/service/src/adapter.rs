@@ -7,7 +7,7 @@ use autosync_controller::{CancelFlag, CsState, EngineCallError, MaInfo, RunProgr
 use autosync_engine::{DiscardError, Engine, EngineError, ProgressSink, RejectError, RunOptions};
 use autosync_model::{RunId, RunReason, RunRecord, RunStatus};
 use autosync_model::{StepRecord, StepType};
-use autosync_store::StoreError;
+use autosync_store::{CsFilter, StoreError};
 use std::sync::Arc;
 
 /// How many recent runs `runs_since` looks at.
@@ -58,18 +58,17 @@ impl SyncEngine for EngineAdapter {
         if self.0.system().ma(ma).is_none() {
             return Err(EngineCallError::UnknownMa { ma: ma.to_owned() });
         }
-        let counts = self
-            .0
-            .store()
-            .read()
-            .and_then(|mut r| r.cs_counts(ma))
-            .map_err(store_error)?;
-        Ok(CsState {
-            pending_import: counts.pending_import,
-            pending_export: counts.pending_export,
-            unconfirmed_export: counts.unconfirmed_export,
-            total: counts.total,
-        })
+        // Asked after every run: only the figures that flow, each counted
+        // from its own (small) index, never the whole connector space.
+        let count = || -> Result<CsState, StoreError> {
+            let mut r = self.0.store().read()?;
+            Ok(CsState {
+                pending_import: r.cs_count(ma, CsFilter::PendingImport)?,
+                pending_export: r.cs_count(ma, CsFilter::PendingExport)?,
+                unconfirmed_export: r.cs_count(ma, CsFilter::UnconfirmedExport)?,
+            })
+        };
+        count().map_err(store_error)
     }
 
     fn run_profile_with_progress(

@@ -120,6 +120,7 @@ fn add_history(w: &Workdir) {
         RunReason::FollowUp {
             run_id: 1,
             because: "confirming import".into(),
+            confirming: true,
         },
         5,
     ));

@@ -34,6 +34,8 @@ enum Mode {
     /// The changelog's entries after the watermark, gathered per anchor
     /// (`changelog`), not yet returned.
     Changelog(std::vec::IntoIter<Result<Changed, ImportRecordError>>),
+    /// The rows of these anchors, not yet returned (`look_up`).
+    Anchors(std::vec::IntoIter<String>),
 }
 
 /// A running SQLite import.
@@ -250,6 +252,79 @@ impl<'c> SqliteImport<'c> {
         Ok(import)
     }
 
+    /// A read of the rows of `anchors` (see `Connector::look_up`).
+    pub fn look_up(
+        conn: &'c mut Connection,
+        s: &'c SqliteSettings,
+        schema: &'c Schema,
+        anchors: Vec<String>,
+    ) -> Result<SqliteImport<'c>, ConnectorError> {
+        conn.execute_batch("BEGIN")
+            .map_err(|e| step_error(&e, "cannot start a read transaction"))?;
+        Ok(SqliteImport {
+            conn,
+            s,
+            schema,
+            mode: Mode::Anchors(anchors.into_iter()),
+            in_transaction: true,
+            done: false,
+            watermark: None,
+            seen: HashSet::new(),
+        })
+    }
+
+    /// The next anchors' rows: each found one whole (with its child
+    /// tables), each missing one a delete.
+    fn anchors_page(
+        &mut self,
+        mut pending: std::vec::IntoIter<String>,
+    ) -> rusqlite::Result<Vec<ImportItem>> {
+        let row_sql = format!(
+            "SELECT {} FROM {} WHERE {} = ?1",
+            select_list(self.s, self.schema),
+            q(&self.s.table),
+            q(&self.s.anchor_column)
+        );
+        let mut batch = Vec::new();
+        while batch.len() < self.s.batch_size {
+            let Some(anchor) = pending.next() else { break };
+            if self.seen.contains(&anchor) {
+                continue;
+            }
+            let conn = &*self.conn;
+            let mut stmt = conn.prepare_cached(&row_sql)?;
+            let mut rows = stmt.query([&anchor])?;
+            let location = format!("table {}", self.s.table);
+            let read = match rows.next()? {
+                Some(row) => item(self.s, self.schema, &mut self.seen, row, 0, location)?,
+                None => {
+                    self.seen.insert(anchor.clone());
+                    Ok(ImportedObject {
+                        values: Default::default(),
+                        object_type: self
+                            .s
+                            .types
+                            .types
+                            .first()
+                            .map(|t| t.name.clone())
+                            .unwrap_or_default(),
+                        dn: anchor.clone(),
+                        anchor,
+                        change: ImportChange::Delete,
+                        attributes: Attributes::new(),
+                    })
+                }
+            };
+            batch.push(read);
+        }
+        if pending.len() == 0 {
+            self.done = true;
+        }
+        self.mode = Mode::Anchors(pending);
+        attach_children(self.conn, self.s, self.schema, &mut batch)?;
+        Ok(batch)
+    }
+
     fn scan_page(
         &mut self,
         since: Option<SqlValue>,
@@ -421,6 +496,7 @@ impl ImportStream for SqliteImport<'_> {
         let page = match mode {
             Mode::Scan { since, after } => self.scan_page(since, after),
             Mode::Changelog(pending) => self.changelog_page(pending),
+            Mode::Anchors(pending) => self.anchors_page(pending),
         };
         let batch = page.map_err(|e| {
             self.end_transaction();

@@ -179,4 +179,20 @@ impl Connector for SqliteConnector {
     fn takes_values(&self, attr: &str) -> bool {
         self.settings.child_tables.contains_key(attr)
     }
+
+    fn looks_up(&self) -> bool {
+        true
+    }
+
+    /// The rows of `anchors` (a confirming import of a table without
+    /// change tracking reads only what the export wrote).
+    fn look_up(
+        &mut self,
+        anchors: Vec<String>,
+    ) -> Result<Box<dyn ImportStream + '_>, ConnectorError> {
+        let (conn, schema, s) = self.ready()?;
+        Ok(Box::new(import::SqliteImport::look_up(
+            conn, s, schema, anchors,
+        )?))
+    }
 }

@@ -42,7 +42,8 @@ fn import_with_staged_changes_should_queue_a_delta_sync_on_the_same_ma() {
         d.requests[0].reason,
         RunReason::FollowUp {
             run_id: 7,
-            because: "staged 3 changes (2 adds, 1 update)".into()
+            because: "staged 3 changes (2 adds, 1 update)".into(),
+            confirming: false,
         }
     );
     assert!(!d.requests[0].exclusive && !d.requests[0].run_immediate);
@@ -172,7 +173,8 @@ fn export_that_sent_changes_should_queue_a_confirming_import_on_that_ma() {
         d.requests[0].reason,
         RunReason::FollowUp {
             run_id: 9,
-            because: "export sent 5 changes".into()
+            because: "export sent 5 changes".into(),
+            confirming: true,
         }
     );
 }

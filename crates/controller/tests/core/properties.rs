@@ -364,7 +364,7 @@ proptest! {
             sim.trigger(MAS[*ma], "full-import", false, false);
         }
         let sync = Request {
-            reason: RunReason::FollowUp { run_id: 1, because: "staged 1 change (1 update)".into() },
+            reason: RunReason::FollowUp { run_id: 1, because: "staged 1 change (1 update)".into(), confirming: false },
             ..Request::trigger("hr", "delta-sync", "cycle")
         };
         sim.handle(autosync_controller::machine::Event::Triggered(sync));

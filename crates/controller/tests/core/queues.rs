@@ -13,6 +13,7 @@ fn follow_up(ma: &str, profile: &str) -> Request {
         reason: RunReason::FollowUp {
             run_id: 1,
             because: "staged 1 change (1 add)".into(),
+            confirming: false,
         },
         chain: Vec::new(),
     }
@@ -246,4 +247,43 @@ fn queues_should_survive_a_round_trip_through_json_and_keep_handing_out_new_ids(
         next > a && next.0 == 3,
         "ids continue after a restart: {next}"
     );
+}
+
+#[test]
+fn an_ordinary_import_merged_into_a_queued_confirming_one_should_make_it_read_everything() {
+    let confirming = || Request {
+        reason: RunReason::FollowUp {
+            run_id: 4,
+            because: "export sent 1 change".into(),
+            confirming: true,
+        },
+        ..follow_up("app", "delta-import")
+    };
+    // A confirming import, then a trigger's import of the same profile.
+    let mut q = Queues::new();
+    q.push(confirming(), at(0));
+    q.push(
+        Request::trigger("app", "delta-import", "every 5 min"),
+        at(1),
+    );
+    let queued: Vec<&RunReason> = q.get("app").unwrap().iter().map(|r| &r.reason).collect();
+    assert_eq!(queued.len(), 1);
+    assert!(!queued[0].confirming(), "{:?}", queued[0]);
+
+    // The other way round: the ordinary import stays ordinary.
+    let mut q = Queues::new();
+    q.push(
+        Request::trigger("app", "delta-import", "every 5 min"),
+        at(0),
+    );
+    q.push(confirming(), at(1));
+    let queued: Vec<&RunReason> = q.get("app").unwrap().iter().map(|r| &r.reason).collect();
+    assert_eq!(queued.len(), 1);
+    assert!(!queued[0].confirming(), "{:?}", queued[0]);
+
+    // Two confirming imports stay one confirming import.
+    let mut q = Queues::new();
+    q.push(confirming(), at(0));
+    q.push(confirming(), at(1));
+    assert!(q.get("app").unwrap().iter().all(|r| r.reason.confirming()));
 }

@@ -145,7 +145,6 @@ pub fn set_cs(
             pending_import,
             pending_export,
             unconfirmed_export,
-            total: 0,
         });
     }
 }

@@ -205,6 +205,7 @@ fn read_history_should_count_asked_imports_but_not_confirming_imports_or_syncs()
             RunReason::FollowUp {
                 run_id: 1,
                 because: "confirming import".into(),
+                confirming: true,
             },
             "2026-11-01T08:17:00Z",
         ),

@@ -2,6 +2,7 @@
 //! SQLite, and the LDAP connector against the testkit's slapd).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod confirm;
 mod conflict;
 mod converge;
 mod cs_delete;

@@ -1,0 +1,167 @@
+//! A confirming import of a target without change tracking (an SQLite
+//! table) reads back only the objects whose export is unconfirmed, when
+//! they are few; an ordinary import, or a confirming import of many
+//! objects, reads the whole table.
+
+use crate::fixture::*;
+use autosync_engine::RunOptions;
+use autosync_model::{RunReason, RunRecord, RunStatus};
+use autosync_store::{CsFilter, Store as _};
+
+const CONFIG: &str = r#"
+[metaverse.person]
+attributes = ["employeeId", "firstName", "department"]
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "person", anchor = "id" }]
+join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [
+  { mv = "employeeId", from = "id" },
+  { mv = "firstName", from = "first" },
+  { mv = "department", from = "dept" },
+]
+
+[[ma]]
+name = "app"
+connector = { type = "sqlite", path = "app.db", table = "users", columns = ["uid", "name", "dept"], create_table = true }
+object_types = [{ name = "user", anchor = "uid" }]
+deprovisioning = "delete"
+export_flows = [
+  { cs = "name", from = "firstName" },
+  { cs = "dept", from = "department" },
+]
+provisioning = [{ mv_type = "person", object_type = "user", anchor = '"u" + employeeId' }]
+"#;
+
+fn hr_csv(people: &[(u32, &str)]) -> String {
+    let mut out = "id,first,dept\n".to_owned();
+    for (id, dept) in people {
+        out.push_str(&format!("{id},P{id},{dept}\n"));
+    }
+    out
+}
+
+/// A hundred people: more than a confirming import reads one by one
+/// whatever the connector space's size.
+fn hundred() -> Vec<(u32, &'static str)> {
+    (1..=100).map(|i| (i, "R&D")).collect()
+}
+
+/// The import an export's follow-up runs.
+fn confirming(w: &World, export: &RunRecord) -> RunRecord {
+    let reason = RunReason::FollowUp {
+        run_id: export.id,
+        because: "export sent changes".into(),
+        confirming: true,
+    };
+    let r = w
+        .engine
+        .run_profile("app", "delta-import", RunOptions::new(reason))
+        .unwrap();
+    assert!(!r.status.is_stopped(), "{r:#?}");
+    r
+}
+
+fn app_sql(w: &World, sql: &str) {
+    let c = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    c.execute_batch(sql).unwrap();
+}
+
+fn unconfirmed(w: &World) -> usize {
+    w.cs_all("app", CsFilter::UnconfirmedExport).len()
+}
+
+#[test]
+fn a_confirming_import_of_a_few_exports_should_read_back_only_those_objects() {
+    let w = World::new(CONFIG, &[("hr.csv", &hr_csv(&hundred()))]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    let export = w.run_ok("app", "export", RunStatus::Success);
+    assert_eq!(export_counters(&export).adds, 100);
+    // A hundred of a hundred unconfirmed: the whole table is read, and a
+    // row someone else added is seen.
+    app_sql(
+        &w,
+        "INSERT INTO users (uid, name, dept) VALUES ('x1', 'Other', 'Ops')",
+    );
+    let c = import_counters(&confirming(&w, &export));
+    assert_eq!((c.export_confirmed, c.stage_add), (100, 1), "{c:?}");
+    assert_eq!(unconfirmed(&w), 0);
+
+    // One person moves, one leaves: an update and a delete exported.
+    let mut people = hundred();
+    people[0].1 = "Sales";
+    people.retain(|(id, _)| *id != 2);
+    w.write("hr.csv", &hr_csv(&people));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    let export = w.run_ok("app", "export", RunStatus::Success);
+    let e = export_counters(&export);
+    assert_eq!((e.updates, e.deletes), (1, 1), "{e:?}");
+    // The delete leaves no object to confirm.
+    assert_eq!(unconfirmed(&w), 1);
+    // Someone else changes another row meanwhile.
+    app_sql(&w, "UPDATE users SET dept = 'Elsewhere' WHERE uid = 'u5'");
+
+    // The confirming import reads the one object only: confirmed, nothing
+    // else read, the other change not seen.
+    let c = import_counters(&confirming(&w, &export));
+    assert_eq!(c.export_confirmed, 1, "{c:?}");
+    assert_eq!((c.stage_no_change, c.stage_update), (0, 0), "{c:?}");
+    assert_eq!(unconfirmed(&w), 0);
+    assert!(w.cs("app", "u2").is_none_or(|o| !o.present));
+    assert_eq!(
+        w.cs("app", "u1").unwrap().hologram["dept"].to_text(),
+        "Sales"
+    );
+    assert_eq!(w.cs("app", "u5").unwrap().hologram["dept"].to_text(), "R&D");
+
+    // An ordinary delta import of the same profile reads the whole table
+    // (the table has no change tracking) and sees the other change.
+    let c = import_counters(&w.run_ok("app", "delta-import", RunStatus::Success));
+    assert_eq!(c.stage_update, 1, "{c:?}");
+    let staged = w.cs("app", "u5").unwrap().pending_import.unwrap();
+    assert_eq!(staged.attributes["dept"].to_text(), "Elsewhere");
+}
+
+#[test]
+fn a_confirming_import_should_see_an_exported_row_that_is_gone_or_changed_since() {
+    let w = World::new(CONFIG, &[("hr.csv", &hr_csv(&hundred()))]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    let export = w.run_ok("app", "export", RunStatus::Success);
+    confirming(&w, &export);
+    let mut people = hundred();
+    people[2].1 = "Sales";
+    people[3].1 = "Sales";
+    w.write("hr.csv", &hr_csv(&people));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    let export = w.run_ok("app", "export", RunStatus::Success);
+    assert_eq!(export_counters(&export).updates, 2);
+    // Before the confirming import: one exported row deleted, the other
+    // changed again by someone else.
+    app_sql(
+        &w,
+        "DELETE FROM users WHERE uid = 'u3'; UPDATE users SET dept = 'Ops' WHERE uid = 'u4'",
+    );
+    let c = import_counters(&confirming(&w, &export));
+    assert_eq!(
+        (c.stage_delete, c.stage_update, c.export_confirmed),
+        (1, 1, 0),
+        "{c:?}"
+    );
+    assert_eq!(c.stage_no_change, 0, "{c:?}");
+    // The sync puts the changed one back (the deleted one is
+    // disconnected, as after a full import).
+    w.run_ok("app", "delta-sync", RunStatus::Success);
+    w.run_ok("app", "export", RunStatus::Success);
+    let c = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    let dept: String = c
+        .query_row("SELECT dept FROM users WHERE uid = 'u4'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(dept, "Sales");
+}
