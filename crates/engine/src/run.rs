@@ -422,12 +422,11 @@ fn run_step(ctx: &StepCtx<'_>, index: usize, step: StepType) -> StoreResult<Step
     }
     match step {
         StepType::FullImport | StepType::DeltaImport => {
-            let before = ctx.store().read()?.cs_count(&ctx.ma.name, CsFilter::All)?;
             let mut outcome = import::run(ctx, step == StepType::FullImport)?;
             if let StepCounters::Import(counters) = &outcome.counters
                 && !outcome.status.is_stopped()
                 && let Some(message) =
-                    thresholds::check_staging(ctx.store(), ctx.ma, ctx.run_id, counters, before)?
+                    thresholds::check_staging(ctx.store(), ctx.ma, ctx.run_id, counters)?
             {
                 outcome.status = RunStatus::StoppedStagingThresholdExceeded;
                 outcome.message = Some(message);

@@ -206,8 +206,21 @@ pub(crate) fn check_staging(
     ma: &autosync_model::MaDef,
     run_id: RunId,
     counters: &ImportCounters,
-    cs_total: u64,
 ) -> StoreResult<Option<String>> {
+    // A share of a connector space never allows fewer than its floor, a
+    // count the same whatever the size, and an empty connector space has
+    // no limit: what goes over nothing on a connector space of one object
+    // goes over nothing on any. Only then is it counted (a count reads an
+    // index of the whole connector space).
+    if ma.staging_thresholds.evaluate(counters, 1).is_empty() {
+        return Ok(None);
+    }
+    // Its size before the import: the import inserted exactly the objects
+    // it counted as adds.
+    let cs_total = store
+        .read()?
+        .cs_count(&ma.name, autosync_store::CsFilter::All)?
+        .saturating_sub(counters.stage_add);
     let exceeded = ma.staging_thresholds.evaluate(counters, cs_total);
     if exceeded.is_empty() {
         return Ok(None);

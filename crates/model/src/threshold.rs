@@ -382,6 +382,34 @@ mod tests {
         serde_json::from_str(json).map_err(|e| e.to_string())
     }
 
+    /// What the engine relies on to skip counting the connector space:
+    /// a limit allows its least on a connector space of one object.
+    #[test]
+    fn no_limit_should_allow_less_on_a_larger_connector_space_than_on_one_object() {
+        let limits = [
+            Limit::Count(0),
+            Limit::Count(7),
+            Limit::Percent(0.0),
+            Limit::Percent(0.5),
+            Limit::Percent(10.0),
+            Limit::Percent(100.0),
+            Limit::Off,
+        ];
+        for limit in limits {
+            for value in [0, 1, 9, 10, 11, 50, 1_000, 1_000_000] {
+                if limit.exceeded(value, 1) {
+                    continue;
+                }
+                for total in [0, 1, 2, 9, 10, 99, 100, 101, 10_000, 1_000_000, u64::MAX] {
+                    assert!(
+                        !limit.exceeded(value, total),
+                        "{limit} exceeded by {value} of {total} but not of 1"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn limits_should_parse_counts_percentages_and_off() {
         let t = staging(r#"{"adds": 100, "deletes": "10%", "changes": "250"}"#).unwrap();

@@ -8,7 +8,9 @@
 //!   wait would only add latency. Changes that follow within
 //!   [`Timing::gap`] of a request (a burst) are covered by one more
 //!   request at the end of the gap: every change is followed by a request
-//!   made after it, none is dropped. The controller's queue does the rest:
+//!   made after it, none is dropped. While a burst lasts the gap doubles,
+//!   up to four times its length ([`Throttle`]), so that it becomes a few
+//!   large imports rather than many small ones. The controller's queue does the rest:
 //!   a request equal to one already queued (same profile) is merged into
 //!   it, and a request made while the import runs queues exactly one
 //!   more, so a burst becomes at most the running import and one more.
@@ -137,18 +139,28 @@ impl ChangeNotificationConfig {
     }
 }
 
-/// When to ask: at once, unless a request was made less than `gap` ago;
-/// then at the end of the gap. Pure: the runner feeds it times.
+/// When to ask: at once, unless a request was made less than the gap
+/// ago; then at the end of the gap. While changes keep coming (every gap
+/// ends with changes waiting) the gap doubles, up to [`GAP_GROWTH`] times
+/// the first: a sustained burst becomes fewer, larger imports (each cycle
+/// of import, sync, export and confirming import costs a few
+/// milliseconds whatever it carries). A change after a quiet gap asks at
+/// once and the gap is short again. Pure: the runner feeds it times.
 #[derive(Clone, Debug)]
 pub struct Throttle {
+    base: Duration,
     gap: Duration,
     last: Option<Instant>,
     pending: bool,
 }
 
+/// How many times its first length a gap grows to during a burst.
+pub const GAP_GROWTH: u32 = 4;
+
 impl Throttle {
     pub fn new(gap: Duration) -> Self {
         Throttle {
+            base: gap,
             gap,
             last: None,
             pending: false,
@@ -162,9 +174,18 @@ impl Throttle {
                 self.pending = true;
                 false
             }
+            // Changes waited through the gap (the deadline passed while
+            // this change was on its way): the burst goes on.
+            Some(_) if self.pending => {
+                self.pending = false;
+                self.last = Some(now);
+                self.gap = (self.gap * 2).min(self.base * GAP_GROWTH);
+                true
+            }
             _ => {
                 self.last = Some(now);
                 self.pending = false;
+                self.gap = self.base;
                 true
             }
         }
@@ -178,12 +199,14 @@ impl Throttle {
         }
     }
 
-    /// True when changes wait and their time has come (then they asked).
+    /// True when changes wait and their time has come (then they asked,
+    /// and the next gap is longer).
     pub fn poll(&mut self, now: Instant) -> bool {
         match self.deadline() {
             Some(d) if now >= d => {
                 self.pending = false;
                 self.last = Some(now);
+                self.gap = (self.gap * 2).min(self.base * GAP_GROWTH);
                 true
             }
             _ => false,
@@ -388,9 +411,46 @@ mod tests {
         assert!(!t.poll(t0 + 24 * MS));
         assert!(t.poll(t0 + 25 * MS), "the burst asks once more");
         assert!(!t.poll(t0 + 60 * MS), "once");
-        assert!(t.on_change(t0 + 60 * MS), "a later change asks at once");
+        // The burst doubled the gap (to 50 ms from its last request).
+        assert!(t.on_change(t0 + 80 * MS), "a later change asks at once");
         let mut zero = Throttle::new(Duration::ZERO);
         assert!(zero.on_change(t0) && zero.on_change(t0));
+    }
+
+    #[test]
+    fn a_sustained_burst_should_ask_less_often_and_a_quiet_gap_make_it_quick_again() {
+        let t0 = Instant::now();
+        let mut t = Throttle::new(25 * MS);
+        assert!(t.on_change(t0));
+        // A change every millisecond: each gap ends with changes waiting.
+        let mut asked = Vec::new();
+        for ms in 1..=400u32 {
+            let now = t0 + ms * MS;
+            if t.poll(now) {
+                asked.push(ms);
+            }
+            assert!(!t.on_change(now), "{ms}: inside a gap");
+        }
+        // Gaps of 25, 50, then 100 ms (four times the first), no longer.
+        assert_eq!(asked, [25, 75, 175, 275, 375]);
+        // The last changes ask at the end of their gap: none is dropped.
+        assert_eq!(t.deadline(), Some(t0 + 475 * MS));
+        assert!(t.poll(t0 + 475 * MS));
+        // A change after a quiet gap asks at once; the gap is short again.
+        assert!(t.on_change(t0 + 600 * MS));
+        assert!(!t.on_change(t0 + 601 * MS));
+        assert_eq!(t.deadline(), Some(t0 + 625 * MS));
+        // A change that comes after the deadline passed, before the
+        // deadline was seen (its waker and the change raced), is the
+        // burst going on: it asks, and the gap still grows.
+        assert!(t.on_change(t0 + 630 * MS));
+        assert!(!t.on_change(t0 + 631 * MS));
+        assert_eq!(t.deadline(), Some(t0 + 680 * MS));
+        assert!(t.poll(t0 + 680 * MS));
+        // Quiet for a whole gap (100 ms now): short again.
+        assert!(t.on_change(t0 + 900 * MS));
+        assert!(!t.on_change(t0 + 901 * MS));
+        assert_eq!(t.deadline(), Some(t0 + 925 * MS));
     }
 
     /// A source whose listeners tell what the test sends them, and fail
