@@ -12,7 +12,11 @@
 //!   [`SlapdBuilder::start`] gives a server of one's own, stopped and
 //!   removed when dropped.
 //!
-//! A server never outlives its users: it runs under a small shell
+//! * [`SmtpSink`]: an SMTP server (Python's aiosmtpd, plain, STARTTLS or
+//!   TLS) that keeps every message it accepts for the test to read; one
+//!   per test, stopped when dropped.
+//!
+//! A slapd never outlives its users: it runs under a small shell
 //! watchdog that stops it and removes its folder when the last process
 //! using it is gone, however that process ended (normally, by a panic
 //! or killed), and `slapd` itself gets SIGKILL when its watchdog dies
@@ -24,10 +28,12 @@
 //! and `flock`.
 
 mod slapd;
+pub mod smtp;
 mod state;
 pub mod tls;
 
 pub use slapd::{Slapd, SlapdBuilder};
+pub use smtp::{Mail, SinkTls, SmtpSink};
 
 /// What went wrong starting or using a test server, with what the server
 /// or the tool said.

@@ -615,10 +615,23 @@ impl Slapd {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| KitError::new(format!("cannot run {tool} (ldap-utils): {e}")))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(input.as_bytes())?;
-        }
+        // The input is written by a thread of its own while the output is
+        // read here: the tool prints a line per entry, and a large input
+        // would otherwise fill both pipes and stop the two of them.
+        let writer = child.stdin.take().map(|mut stdin| {
+            let input = input.as_bytes().to_vec();
+            std::thread::spawn(move || stdin.write_all(&input))
+        });
         let out = child.wait_with_output()?;
+        if let Some(writer) = writer {
+            match writer.join() {
+                Ok(Ok(())) => {}
+                // The tool stopped reading (it failed): its status says why.
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Err(KitError::new(format!("writing {tool}'s input failed"))),
+            }
+        }
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {

@@ -107,6 +107,57 @@ fn a_shared_slapd_should_be_the_same_for_every_caller_of_the_process() {
     a.delete_tree(&ou).unwrap();
 }
 
+#[test]
+fn ldapadd_should_take_thousands_of_entries_at_once() {
+    // Its output (a line per entry) is more than a pipe holds.
+    let s = SlapdBuilder::new().shared().unwrap();
+    let ou = s.new_ou("many").unwrap();
+    let ldif: String = (0..3_000)
+        .map(|i| format!("dn: cn=p{i},{ou}\nobjectClass: person\ncn: p{i}\nsn: p{i}\n\n"))
+        .collect();
+    s.ldapadd(&ldif).unwrap();
+    let found = s.ldapsearch(&ou, "(objectClass=person)", &["cn"]).unwrap();
+    assert_eq!(found.matches("\ncn: p").count(), 3_000);
+    s.delete_tree(&ou).unwrap();
+}
+
+// The SMTP sink: a message sent over a raw SMTP dialogue is kept.
+#[test]
+fn the_smtp_sink_should_keep_each_message_it_accepts() {
+    use std::io::{BufRead, BufReader, Write};
+    let sink = autosync_testkit::SmtpSink::start().unwrap();
+    let stream = std::net::TcpStream::connect(("127.0.0.1", sink.port())).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let mut line = String::new();
+    let mut expect = |code: &str, reader: &mut BufReader<std::net::TcpStream>| loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with(code), "{line}");
+        if line.as_bytes().get(3) == Some(&b' ') {
+            break;
+        }
+    };
+    expect("220", &mut reader);
+    for (say, code) in [
+        ("EHLO test", "250"),
+        ("MAIL FROM:<a@example.org>", "250"),
+        ("RCPT TO:<b@example.org>", "250"),
+        ("DATA", "354"),
+        ("Subject: hello\r\n\r\nbody\r\n.", "250"),
+        ("QUIT", "221"),
+    ] {
+        write!(writer, "{say}\r\n").unwrap();
+        expect(code, &mut reader);
+    }
+    let mails = sink.mails().unwrap();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].rcpt_tos, ["b@example.org"]);
+    assert_eq!(mails[0].header("subject").as_deref(), Some("hello"));
+    assert_eq!(mails[0].body().trim(), "body");
+    assert!(!mails[0].tls);
+}
+
 fn tempfile_dir() -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("kit-test-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();

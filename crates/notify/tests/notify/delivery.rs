@@ -1,8 +1,9 @@
-use crate::peers::{SinkTls, SmtpSink, dead_port, errors, http_sink, run, silent_server, t};
+use crate::peers::{dead_port, errors, http_sink, run, silent_server, t};
 use autosync_model::RunStatus;
 use autosync_notify::{
     Channel, Delivery, Event, EventKind, Notifier, NotifyConfig, SendError, SuppressionState,
 };
+use autosync_testkit::{SinkTls, SmtpSink};
 
 /// A configuration from TOML (as `[controller.notifications]`).
 fn config(text: &str) -> NotifyConfig {
@@ -43,20 +44,20 @@ fn channels(d: &Delivery) -> &[autosync_notify::ChannelOutcome] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_should_reach_the_smtp_server_with_subject_body_and_recipients() {
-    let sink = SmtpSink::start();
-    let mut n = Notifier::new(config(&smtp_toml(sink.port)), SuppressionState::new());
+    let sink = SmtpSink::start().unwrap();
+    let mut n = Notifier::new(config(&smtp_toml(sink.port())), SuppressionState::new());
     let d = n.notify(failed(42), t(10, 2)).await;
     let ch = channels(&d);
     assert_eq!(ch.len(), 1);
     assert_eq!(
         ch[0].channel,
         Channel::Email {
-            server: format!("127.0.0.1:{}", sink.port)
+            server: format!("127.0.0.1:{}", sink.port())
         }
     );
     assert_eq!(ch[0].result, Ok(()));
 
-    let mails = sink.mails();
+    let mails = sink.mails().unwrap();
     assert_eq!(mails.len(), 1);
     let m = &mails[0];
     assert_eq!(m.mail_from, "autosync@example.org");
@@ -122,11 +123,11 @@ async fn a_webhook_should_receive_a_json_post_with_its_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_that_never_answers_should_time_out_and_email_still_go_out() {
-    let sink = SmtpSink::start();
+    let sink = SmtpSink::start().unwrap();
     let silent = silent_server().await;
     let cfg = config(&format!(
         "{}\n[[webhooks]]\nurl = \"{silent}/hook\"\ntimeout = \"1s\"\n",
-        smtp_toml(sink.port)
+        smtp_toml(sink.port())
     ));
     let mut n = Notifier::new(cfg, SuppressionState::new());
     let d = n.notify(failed(1), t(10, 2)).await;
@@ -140,7 +141,7 @@ async fn a_webhook_that_never_answers_should_time_out_and_email_still_go_out() {
     );
     assert!(d.delivered());
     assert_eq!(d.failures().len(), 1);
-    assert_eq!(sink.mails().len(), 1);
+    assert_eq!(sink.mails().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -326,21 +327,21 @@ fn tls_toml(sink: &SmtpSink, security: &str, ca: bool) -> String {
         timeout = "5s"
         {ca_line}
         "#,
-        sink.port
+        sink.port()
     )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starttls_and_tls_should_deliver_to_a_server_whose_ca_is_trusted() {
     for (mode, security) in [(SinkTls::Starttls, "starttls"), (SinkTls::Tls, "tls")] {
-        let sink = SmtpSink::start_with(mode);
+        let sink = SmtpSink::start_with(mode).unwrap();
         let mut n = Notifier::new(
             config(&tls_toml(&sink, security, true)),
             SuppressionState::new(),
         );
         let d = n.notify(failed(7), t(10, 2)).await;
         assert_eq!(channels(&d)[0].result, Ok(()), "{security}");
-        let mails = sink.mails();
+        let mails = sink.mails().unwrap();
         assert_eq!(mails.len(), 1, "{security}");
         assert!(mails[0].tls, "{security}: the message went over TLS");
         assert_eq!(mails[0].login.as_ref().unwrap()[0], "autosync");
@@ -349,7 +350,7 @@ async fn starttls_and_tls_should_deliver_to_a_server_whose_ca_is_trusted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untrusted_server_certificate_should_be_refused() {
-    let sink = SmtpSink::start_with(SinkTls::Starttls);
+    let sink = SmtpSink::start_with(SinkTls::Starttls).unwrap();
     let mut n = Notifier::new(
         config(&tls_toml(&sink, "starttls", false)),
         SuppressionState::new(),
@@ -361,7 +362,7 @@ async fn an_untrusted_server_certificate_should_be_refused() {
         error.to_string().to_lowercase().contains("certificate"),
         "{error}"
     );
-    assert!(sink.mails().is_empty());
+    assert!(sink.mails().unwrap().is_empty());
     assert!(!error.to_string().contains("smtp-s3cret"));
 }
 
