@@ -15,6 +15,8 @@
 //! * [`SmtpSink`]: an SMTP server (Python's aiosmtpd, plain, STARTTLS or
 //!   TLS) that keeps every message it accepts for the test to read; one
 //!   per test, stopped when dropped.
+//! * [`ServiceProcess`]: the real service (`autosync run`) as a child
+//!   process, its log kept, stopped when dropped.
 //!
 //! A slapd never outlives its users: it runs under a small shell
 //! watchdog that stops it and removes its folder when the last process
@@ -27,11 +29,13 @@
 //! `ldapdelete`/`ldapsearch`, `sh`, and util-linux's `setsid`, `setpriv`
 //! and `flock`.
 
+pub mod service;
 mod slapd;
 pub mod smtp;
 mod state;
 pub mod tls;
 
+pub use service::ServiceProcess;
 pub use slapd::{Slapd, SlapdBuilder};
 pub use smtp::{Mail, SinkTls, SmtpSink};
 

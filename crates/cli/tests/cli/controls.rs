@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
 use super::support::*;
+use autosync_testkit::ServiceProcess;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Generous bound for waiting on an event (not a timing assertion).
@@ -28,24 +28,14 @@ pub(super) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// A service (`autosync run`) on the folder, killed when dropped.
-pub(super) struct Service(Child);
+/// A service (`autosync run`) on the folder, stopped when dropped.
+pub(super) struct Service(ServiceProcess);
 
 impl Service {
     /// Starts the service and waits until its API answers and the first
     /// cycle over the quickstart has ended (every MA idle, nothing queued).
     pub(super) fn start(w: &Workdir) -> Service {
-        let child = Command::new(BIN)
-            .arg("-c")
-            .arg(w.config())
-            .arg("run")
-            .env_remove("AUTOSYNC_CONFIG")
-            .env("AUTOSYNC_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let service = Service(child);
+        let service = Service(ServiceProcess::start(Path::new(BIN), &w.config(), &[]).unwrap());
         let api_file = w.path().join("state/api.json");
         wait_for("the service's API file", || api_file.exists());
         wait_for("the first cycle to end", || {
@@ -62,20 +52,8 @@ impl Service {
     }
 
     /// SIGTERM, then the exit code.
-    pub(super) fn terminate(mut self) -> Option<i32> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.0.wait().unwrap().code()
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    pub(super) fn terminate(self) -> Option<i32> {
+        self.0.terminate().unwrap().0
     }
 }
 

@@ -8,10 +8,10 @@
 //! runs them (`start-slapd.sh`, `demo.sh`, `start-slapd.sh stop`).
 
 use super::support::{BIN, copy_dir};
-use autosync_testkit::{Slapd, SlapdBuilder};
+use autosync_testkit::{ServiceProcess, Slapd, SlapdBuilder};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// Generous bound for waiting on an event (not a timing assertion).
@@ -319,18 +319,6 @@ fn the_hr_to_ldap_example_should_keep_people_managers_and_department_groups_in_s
     assert_eq!(directory(s, &base), second);
 }
 
-/// The running service on `directory-to-app.toml`.
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
 /// (employee_id, phone) of the application's users, or None while the
 /// table cannot be read.
 fn app_phones(dir: &Path) -> Option<BTreeMap<String, String>> {
@@ -370,14 +358,18 @@ fn a_phone_number_changed_in_the_directory_should_reach_the_application_with_the
         "directory-to-app.toml",
         &["run-profile", "directory", "full-import", "--no-progress"],
     );
-    let service = Service(
-        w.command("directory-to-app.toml")
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let env: Vec<(&str, &str)> = w
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let service = ServiceProcess::start_with_env(
+        Path::new(BIN),
+        &w.path().join("directory-to-app.toml"),
+        &[],
+        &env,
+    )
+    .unwrap();
     // The first import: everyone in the directory, with the phone number
     // HR gave.
     wait_for("the first import to reach the application", || {

@@ -4,82 +4,32 @@
 //! then applied.
 
 use super::support::{BIN, Workdir, app_users, hr_with_status};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use autosync_testkit::ServiceProcess;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `autosync run` in the background, its log collected as it comes.
-struct Service {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
+/// `autosync run --no-api` in the background (the kit's), its log
+/// collected as it comes.
+struct Service(ServiceProcess);
 
 impl Service {
     fn start(w: &Workdir) -> Service {
-        let mut child = Command::new(BIN)
-            .arg("-c")
-            .arg(w.config())
-            .args(["run", "--no-api"])
-            .env_remove("AUTOSYNC_CONFIG")
-            .env("AUTOSYNC_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        Service { child, log }
+        Service(ServiceProcess::start(Path::new(BIN), &w.config(), &["--no-api"]).unwrap())
     }
 
     fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.0.log()
     }
 
     /// Waits until `done` holds, failing with the log.
-    fn wait(&mut self, what: &str, mut done: impl FnMut(&str) -> bool) {
-        let start = Instant::now();
-        loop {
-            let log = self.log();
-            if done(&log) {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("the service ended ({status}) while waiting for {what}; log:\n{log}");
-            }
-            assert!(
-                start.elapsed() < EVENT_TIMEOUT,
-                "gave up waiting for {what}; log:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    fn wait(&mut self, what: &str, done: impl FnMut(&str) -> bool) {
+        self.0.wait_log(what, EVENT_TIMEOUT, done).unwrap();
     }
 
     fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.signal(name).unwrap();
     }
 }
 
@@ -131,7 +81,7 @@ fn sighup_with_a_truncated_config_keeps_running_and_says_where_then_applies_a_va
         located.is_some_and(|line| line >= 1),
         "no line number: {refusal}"
     );
-    assert!(svc.child.try_wait().unwrap().is_none(), "the service ended");
+    assert!(svc.0.is_running(), "the service ended");
 
     // A valid, changed configuration: an interval trigger on app.
     let changed = good.replacen(
@@ -149,7 +99,6 @@ fn sighup_with_a_truncated_config_keeps_running_and_says_where_then_applies_a_va
         log.contains("after-reload")
     });
 
-    svc.signal("TERM");
-    let status = svc.child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "log:\n{}", svc.log());
+    let (code, log) = svc.0.terminate().unwrap();
+    assert_eq!(code, Some(0), "log:\n{log}");
 }

@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
 use super::support::*;
+use autosync_testkit::ServiceProcess;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Generous bound for waiting on an event (not a timing assertion).
@@ -71,7 +71,8 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-struct Service(Child);
+/// The service on the folder (the kit's), stopped when dropped.
+struct Service(ServiceProcess);
 
 impl Service {
     fn start(w: &Workdir) -> Service {
@@ -80,41 +81,12 @@ impl Service {
 
     /// `autosync run ARGS`.
     fn start_with(w: &Workdir, args: &[&str]) -> Service {
-        let child = Command::new(BIN)
-            .arg("-c")
-            .arg(w.config())
-            .arg("run")
-            .args(args)
-            .env_remove("AUTOSYNC_CONFIG")
-            .env("AUTOSYNC_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Service(child)
+        Service(ServiceProcess::start(Path::new(BIN), &w.config(), args).unwrap())
     }
 
     /// SIGTERM, then the exit code and the log.
-    fn terminate(mut self) -> (Option<i32>, String) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let out = std::mem::replace(&mut self.0, Command::new("true").spawn().unwrap())
-            .wait_with_output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    fn terminate(self) -> (Option<i32>, String) {
+        self.0.terminate().unwrap()
     }
 }
 
@@ -441,9 +413,7 @@ fn after_a_sigkill_the_service_should_resume_without_losing_or_repeating_a_run()
             .count()
             >= 2
     });
-    let mut child = service;
-    child.0.kill().unwrap();
-    child.0.wait().unwrap();
+    service.0.kill().unwrap();
 
     // The restarted service (to quiescence) converges.
     w.expect(&["run", "--once"], 0);
