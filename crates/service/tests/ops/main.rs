@@ -18,6 +18,7 @@ mod email;
 mod events;
 mod hooks;
 mod known_problems;
+mod ldap_down;
 mod reload;
 mod retries;
 mod thresholds;
