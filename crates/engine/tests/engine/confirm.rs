@@ -6,7 +6,7 @@
 use crate::fixture::*;
 use autosync_engine::RunOptions;
 use autosync_model::{RunReason, RunRecord, RunStatus};
-use autosync_store::{CsFilter, Store as _};
+use autosync_store::CsFilter;
 
 const CONFIG: &str = r#"
 [metaverse.person]
