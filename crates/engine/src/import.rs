@@ -156,6 +156,15 @@ const LOOK_UP_MAX: u64 = 10_000;
 /// Up to this many, a confirming import reads them one by one whatever
 /// the connector space's size.
 const LOOK_UP_ANY: u64 = 64;
+/// A confirming import reads the source whole when the last whole read of
+/// it is older than this (one minute).
+const WHOLE_READ_EVERY_MS: i64 = 60_000;
+
+/// The store's meta key of when the MA's source was last read whole (an
+/// import that read everything and staged the deletes of the rest).
+pub fn whole_read_key(ma: &str) -> String {
+    format!("import.whole-read:{ma}")
+}
 
 /// Ids per transaction when a full import looks for objects it did not see.
 const DELETE_SCAN_PAGE: usize = 20_000;
@@ -279,6 +288,19 @@ impl<'c> Importer<'_, 'c> {
     fn unconfirmed_anchors(&self) -> StoreResult<Option<Vec<String>>> {
         let ma = self.ctx.ma.name.as_str();
         let mut read = self.ctx.store().read()?;
+        // Read whole now and then all the same: changes made outside
+        // autosync to rows it never exported are seen at least that often
+        // while exports flow.
+        let read_lately = read
+            .meta(&whole_read_key(ma))?
+            .and_then(|t| t.parse::<i64>().ok())
+            .is_some_and(|t| {
+                let age = chrono::Utc::now().timestamp_millis().saturating_sub(t);
+                (0..WHOLE_READ_EVERY_MS).contains(&age)
+            });
+        if !read_lately {
+            return Ok(None);
+        }
         let unconfirmed = read.cs_count(ma, CsFilter::UnconfirmedExport)?;
         if unconfirmed > LOOK_UP_MAX
             || (unconfirmed > LOOK_UP_ANY && unconfirmed > read.cs_count(ma, CsFilter::All)? / 4)
@@ -847,6 +869,10 @@ impl<'c> Importer<'_, 'c> {
             }
             if last && self.counters.stage_failure == 0 {
                 txn.set_watermark(ma, watermark)?;
+            }
+            if last {
+                let now = chrono::Utc::now().timestamp_millis().to_string();
+                txn.set_meta(&whole_read_key(ma), Some(&now))?;
             }
             self.changes.flush(txn.as_mut())?;
             crash_point("import.deletes.before-commit");

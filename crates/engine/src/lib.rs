@@ -56,6 +56,7 @@ pub use applied::FullSyncNeeded;
 pub use changes::MAX_RECORDED_CHANGES;
 pub use error::EngineError;
 pub use history::MAX_RECORDED_ERRORS;
+pub use import::whole_read_key;
 pub use options::{CancelFlag, ProgressSink, RunOptions};
 pub use run::DELETE_CONNECTOR_SPACE;
 pub use thresholds::{

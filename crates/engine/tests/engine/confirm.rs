@@ -6,7 +6,7 @@
 use crate::fixture::*;
 use autosync_engine::RunOptions;
 use autosync_model::{RunReason, RunRecord, RunStatus};
-use autosync_store::CsFilter;
+use autosync_store::{CsFilter, Store as _};
 
 const CONFIG: &str = r#"
 [metaverse.person]
@@ -125,6 +125,42 @@ fn a_confirming_import_of_a_few_exports_should_read_back_only_those_objects() {
     assert_eq!(c.stage_update, 1, "{c:?}");
     let staged = w.cs("app", "u5").unwrap().pending_import.unwrap();
     assert_eq!(staged.attributes["dept"].to_text(), "Elsewhere");
+}
+
+#[test]
+fn a_confirming_import_should_read_the_table_whole_when_it_was_not_read_so_for_a_minute() {
+    let w = World::new(CONFIG, &[("hr.csv", &hr_csv(&hundred()))]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    let export = w.run_ok("app", "export", RunStatus::Success);
+    confirming(&w, &export);
+    let mut people = hundred();
+    people[0].1 = "Sales";
+    w.write("hr.csv", &hr_csv(&people));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    let export = w.run_ok("app", "export", RunStatus::Success);
+    app_sql(&w, "UPDATE users SET dept = 'Elsewhere' WHERE uid = 'u5'");
+    // The last whole read was two minutes ago.
+    let key = autosync_engine::whole_read_key("app");
+    let old = (chrono::Utc::now().timestamp_millis() - 120_000).to_string();
+    let mut txn = w.store.begin().unwrap();
+    txn.set_meta(&key, Some(&old)).unwrap();
+    txn.commit().unwrap();
+    let c = import_counters(&confirming(&w, &export));
+    assert_eq!((c.export_confirmed, c.stage_update), (1, 1), "{c:?}");
+    assert!(c.stage_no_change > 90, "the whole table was read: {c:?}");
+    // And that whole read counts: the next one looks up again.
+    let stamp: i64 = w
+        .store
+        .read()
+        .unwrap()
+        .meta(&key)
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(stamp > chrono::Utc::now().timestamp_millis() - 60_000);
 }
 
 #[test]
