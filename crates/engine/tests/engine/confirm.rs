@@ -74,6 +74,24 @@ fn unconfirmed(w: &World) -> usize {
     w.cs_all("app", CsFilter::UnconfirmedExport).len()
 }
 
+/// A hundred people provisioned to the application and confirmed.
+fn exported_and_confirmed() -> World {
+    let w = World::new(CONFIG, &[("hr.csv", &hr_csv(&hundred()))]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    let export = w.run_ok("app", "export", RunStatus::Success);
+    confirming(&w, &export);
+    w
+}
+
+/// HR now says `people`: imported, synchronised and exported.
+fn hr_changes(w: &World, people: &[(u32, &str)]) -> RunRecord {
+    w.write("hr.csv", &hr_csv(people));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    w.run_ok("app", "export", RunStatus::Success)
+}
+
 #[test]
 fn a_confirming_import_of_a_few_exports_should_read_back_only_those_objects() {
     let w = World::new(CONFIG, &[("hr.csv", &hr_csv(&hundred()))]);
@@ -95,10 +113,7 @@ fn a_confirming_import_of_a_few_exports_should_read_back_only_those_objects() {
     let mut people = hundred();
     people[0].1 = "Sales";
     people.retain(|(id, _)| *id != 2);
-    w.write("hr.csv", &hr_csv(&people));
-    w.run_ok("hr", "full-import", RunStatus::Success);
-    w.run_ok("hr", "delta-sync", RunStatus::Success);
-    let export = w.run_ok("app", "export", RunStatus::Success);
+    let export = hr_changes(&w, &people);
     let e = export_counters(&export);
     assert_eq!((e.updates, e.deletes), (1, 1), "{e:?}");
     // The delete leaves no object to confirm.
@@ -129,17 +144,10 @@ fn a_confirming_import_of_a_few_exports_should_read_back_only_those_objects() {
 
 #[test]
 fn a_confirming_import_should_read_the_table_whole_when_it_was_not_read_so_for_a_minute() {
-    let w = World::new(CONFIG, &[("hr.csv", &hr_csv(&hundred()))]);
-    w.run_ok("hr", "full-import", RunStatus::Success);
-    w.run_ok("hr", "full-sync", RunStatus::Success);
-    let export = w.run_ok("app", "export", RunStatus::Success);
-    confirming(&w, &export);
+    let w = exported_and_confirmed();
     let mut people = hundred();
     people[0].1 = "Sales";
-    w.write("hr.csv", &hr_csv(&people));
-    w.run_ok("hr", "full-import", RunStatus::Success);
-    w.run_ok("hr", "delta-sync", RunStatus::Success);
-    let export = w.run_ok("app", "export", RunStatus::Success);
+    let export = hr_changes(&w, &people);
     app_sql(&w, "UPDATE users SET dept = 'Elsewhere' WHERE uid = 'u5'");
     // The last whole read was two minutes ago.
     let key = autosync_engine::whole_read_key("app");
@@ -165,18 +173,11 @@ fn a_confirming_import_should_read_the_table_whole_when_it_was_not_read_so_for_a
 
 #[test]
 fn a_confirming_import_should_see_an_exported_row_that_is_gone_or_changed_since() {
-    let w = World::new(CONFIG, &[("hr.csv", &hr_csv(&hundred()))]);
-    w.run_ok("hr", "full-import", RunStatus::Success);
-    w.run_ok("hr", "full-sync", RunStatus::Success);
-    let export = w.run_ok("app", "export", RunStatus::Success);
-    confirming(&w, &export);
+    let w = exported_and_confirmed();
     let mut people = hundred();
     people[2].1 = "Sales";
     people[3].1 = "Sales";
-    w.write("hr.csv", &hr_csv(&people));
-    w.run_ok("hr", "full-import", RunStatus::Success);
-    w.run_ok("hr", "delta-sync", RunStatus::Success);
-    let export = w.run_ok("app", "export", RunStatus::Success);
+    let export = hr_changes(&w, &people);
     assert_eq!(export_counters(&export).updates, 2);
     // Before the confirming import: one exported row deleted, the other
     // changed again by someone else.
