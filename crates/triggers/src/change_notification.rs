@@ -9,8 +9,8 @@
 //!   [`Timing::gap`] of a request (a burst) are covered by one more
 //!   request at the end of the gap: every change is followed by a request
 //!   made after it, none is dropped. While a burst lasts the gap doubles,
-//!   up to four times its length ([`Throttle`]), so that it becomes a few
-//!   large imports rather than many small ones. The controller's queue does the rest:
+//!   up to eight times its length ([`Throttle`]), so that it becomes a
+//!   few large imports rather than many small ones. The controller's queue does the rest:
 //!   a request equal to one already queued (same profile) is merged into
 //!   it, and a request made while the import runs queues exactly one
 //!   more, so a burst becomes at most the running import and one more.
@@ -155,7 +155,7 @@ pub struct Throttle {
 }
 
 /// How many times its first length a gap grows to during a burst.
-pub const GAP_GROWTH: u32 = 4;
+pub const GAP_GROWTH: u32 = 8;
 
 impl Throttle {
     pub fn new(gap: Duration) -> Self {
@@ -424,33 +424,34 @@ mod tests {
         assert!(t.on_change(t0));
         // A change every millisecond: each gap ends with changes waiting.
         let mut asked = Vec::new();
-        for ms in 1..=400u32 {
+        for ms in 1..=800u32 {
             let now = t0 + ms * MS;
             if t.poll(now) {
                 asked.push(ms);
             }
             assert!(!t.on_change(now), "{ms}: inside a gap");
         }
-        // Gaps of 25, 50, then 100 ms (four times the first), no longer.
-        assert_eq!(asked, [25, 75, 175, 275, 375]);
+        // Gaps of 25, 50, 100, then 200 ms (eight times the first), no
+        // longer.
+        assert_eq!(asked, [25, 75, 175, 375, 575, 775]);
         // The last changes ask at the end of their gap: none is dropped.
-        assert_eq!(t.deadline(), Some(t0 + 475 * MS));
-        assert!(t.poll(t0 + 475 * MS));
+        assert_eq!(t.deadline(), Some(t0 + 975 * MS));
+        assert!(t.poll(t0 + 975 * MS));
         // A change after a quiet gap asks at once; the gap is short again.
-        assert!(t.on_change(t0 + 600 * MS));
-        assert!(!t.on_change(t0 + 601 * MS));
-        assert_eq!(t.deadline(), Some(t0 + 625 * MS));
+        assert!(t.on_change(t0 + 1200 * MS));
+        assert!(!t.on_change(t0 + 1201 * MS));
+        assert_eq!(t.deadline(), Some(t0 + 1225 * MS));
         // A change that comes after the deadline passed, before the
         // deadline was seen (its waker and the change raced), is the
         // burst going on: it asks, and the gap still grows.
-        assert!(t.on_change(t0 + 630 * MS));
-        assert!(!t.on_change(t0 + 631 * MS));
-        assert_eq!(t.deadline(), Some(t0 + 680 * MS));
-        assert!(t.poll(t0 + 680 * MS));
+        assert!(t.on_change(t0 + 1230 * MS));
+        assert!(!t.on_change(t0 + 1231 * MS));
+        assert_eq!(t.deadline(), Some(t0 + 1280 * MS));
+        assert!(t.poll(t0 + 1280 * MS));
         // Quiet for a whole gap (100 ms now): short again.
-        assert!(t.on_change(t0 + 900 * MS));
-        assert!(!t.on_change(t0 + 901 * MS));
-        assert_eq!(t.deadline(), Some(t0 + 925 * MS));
+        assert!(t.on_change(t0 + 1500 * MS));
+        assert!(!t.on_change(t0 + 1501 * MS));
+        assert_eq!(t.deadline(), Some(t0 + 1525 * MS));
     }
 
     /// A source whose listeners tell what the test sends them, and fail
