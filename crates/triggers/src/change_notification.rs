@@ -238,18 +238,12 @@ impl ChangeNotificationTrigger {
         let (stop_tx, stop_rx) = std_mpsc::channel::<()>();
         let source = self.source.clone();
         let (timing, attributes) = (self.timing, !self.ignore.ignore_attributes.is_empty());
-        // While changes wait for the end of a gap, the listener's thread
-        // need not wake for each one that follows: it reads them all at
-        // the end of the gap (they wait in its connection meanwhile).
-        let hold: Hold = Arc::new(std::sync::Mutex::new(None));
-        let held = hold.clone();
         let worker = tokio::task::spawn_blocking(move || {
-            listen(source.as_ref(), attributes, timing, &tx, &stop_rx, &held);
+            listen(source.as_ref(), attributes, timing, &tx, &stop_rx);
         });
         let mut throttle = Throttle::new(self.timing.gap);
         loop {
             let deadline = throttle.deadline();
-            *hold.lock().unwrap_or_else(|e| e.into_inner()) = deadline;
             let note = tokio::select! {
                 () = cancel.cancelled() => break,
                 () = sleep_until(deadline) => {
@@ -337,17 +331,12 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// The listener's thread: open, tell, open again after a backoff, until
 /// `stop` is dropped (or the trigger stops receiving).
-/// Until when the listener's thread may leave changes unread (the end of
-/// the gap that changes wait for), if it may.
-type Hold = Arc<std::sync::Mutex<Option<Instant>>>;
-
 fn listen(
     source: &dyn ChangeSource,
     attributes: bool,
     timing: Timing,
     tx: &mpsc::UnboundedSender<Note>,
     stop: &std_mpsc::Receiver<()>,
-    hold: &Hold,
 ) {
     let stopped = || {
         matches!(
@@ -368,18 +357,6 @@ fn listen(
                 let broke = loop {
                     if stopped() {
                         return;
-                    }
-                    let until = *hold.lock().unwrap_or_else(|e| e.into_inner());
-                    let rest = until.map(|t| t.saturating_duration_since(Instant::now()));
-                    if let Some(rest) = rest.filter(|r| !r.is_zero()) {
-                        // Sleeps (noticing a stop) instead of reading.
-                        if !matches!(
-                            stop.recv_timeout(rest.min(timing.poll)),
-                            Err(std_mpsc::RecvTimeoutError::Timeout)
-                        ) {
-                            return;
-                        }
-                        continue;
                     }
                     match listener.next_change(timing.poll) {
                         Ok(Some(event)) => {
