@@ -11,9 +11,6 @@ use crate::changes::{self, StepChanges};
 use crate::crashpoint::crash_point;
 use crate::history::{StepErrors, StepOutcome, clear_error, completed};
 use crate::run::{PAGE, StepCtx};
-use crate::thresholds::{
-    DeletionStop, clear_deletion_stop, deletion_approval_key, deletion_stop_key,
-};
 use autosync_connector::{ExportChange, ExportOutcome};
 use autosync_model::{
     CsId, CsObject, ErrorStage, ExportCounters, ExportKind, PendingExport, RunChange, RunStatus,
@@ -100,103 +97,8 @@ struct Exporter<'a, 'c> {
 type Stop = Option<(RunStatus, String)>;
 
 impl Exporter<'_, '_> {
-    /// Pending export deletes on the MA, counted only when there are more
-    /// pending exports than the threshold.
-    fn pending_deletes(&self, threshold: u64) -> StoreResult<u64> {
-        let ma = self.ctx.ma.name.as_str();
-        let mut read = self.ctx.store().read()?;
-        if read.cs_count(ma, CsFilter::PendingExport)? <= threshold {
-            return Ok(0);
-        }
-        read.cs_pending_export_count(ma, ExportKind::Delete)
-    }
-
-    /// Check the deletion threshold; `Some` when the export must not start.
-    /// An export under it forgets an earlier stop and any approval (an
-    /// approval never waits for a later mass delete).
-    fn check_threshold(&self) -> StoreResult<Stop> {
-        let ma = self.ctx.ma.name.as_str();
-        let threshold = self.ctx.ma.export_deletion_threshold;
-        // The deletes are among the pending exports, and the connector
-        // space holds at least those, so the threshold allows at least
-        // what it allows of that many: when the pending exports are under
-        // it, neither the deletes nor the connector space (a count of its
-        // whole index) need counting.
-        {
-            let mut read = self.ctx.store().read()?;
-            let pending = read.cs_count(ma, CsFilter::PendingExport)?;
-            let under = pending == 0 || threshold.allowed(pending).is_none_or(|a| pending <= a);
-            if under {
-                let waiting = read.meta(&deletion_approval_key(ma))?.is_some()
-                    || read.meta(&deletion_stop_key(ma))?.is_some();
-                drop(read);
-                if waiting {
-                    let mut txn = self.ctx.store().begin()?;
-                    clear_deletion_stop(txn.as_mut(), ma)?;
-                    txn.commit()?;
-                }
-                return Ok(None);
-            }
-        }
-        let total = self.ctx.store().read()?.cs_count(ma, CsFilter::All)?;
-        let deletes = match threshold.allowed(total) {
-            Some(allowed) => self.pending_deletes(allowed)?,
-            None => 0,
-        };
-        let allowed = threshold.allowed(total).unwrap_or(u64::MAX);
-        let mut txn = self.ctx.store().begin()?;
-        let approved = txn.meta(&deletion_approval_key(ma))?.is_some();
-        if deletes <= allowed {
-            if approved || txn.meta(&deletion_stop_key(ma))?.is_some() {
-                clear_deletion_stop(txn.as_mut(), ma)?;
-                txn.commit()?;
-            }
-            return Ok(None);
-        }
-        if !approved {
-            let stop = DeletionStop {
-                run_id: self.ctx.run_id,
-                deletes,
-                allowed,
-                cs_total: total,
-            };
-            txn.set_meta(
-                &deletion_stop_key(ma),
-                Some(&serde_json::to_string(&stop).unwrap_or_default()),
-            )?;
-            txn.commit()?;
-            tracing::warn!(
-                ma,
-                deletes,
-                allowed,
-                total,
-                "export stopped: deletion threshold exceeded"
-            );
-            return Ok(Some((
-                RunStatus::StoppedDeletionThresholdExceeded,
-                format!(
-                    "{deletes} pending export deletes exceed the deletion threshold of management \
-                     agent `{ma}` ({threshold}: at most {allowed} of its {total} objects); nothing \
-                     was sent. Check them (`autosync cs {ma} --pending-export`), then `autosync \
-                     approve {ma}` lets the next export delete them, or `autosync reject {ma}` \
-                     drops the deletes"
-                ),
-            )));
-        }
-        // The approval is consumed by the export it lets through.
-        clear_deletion_stop(txn.as_mut(), ma)?;
-        txn.commit()?;
-        tracing::info!(
-            ma,
-            deletes,
-            allowed,
-            "deletions over the threshold approved"
-        );
-        Ok(None)
-    }
-
     fn export(&mut self) -> StoreResult<Stop> {
-        if let Some(stop) = self.check_threshold()? {
+        if let Some(stop) = crate::thresholds::check_export_deletions(self.ctx)? {
             return Ok(Some(stop));
         }
         let ctx = self.ctx;

@@ -150,22 +150,6 @@ impl IdSet {
     }
 }
 
-/// A confirming import reads back at most this many objects one by one;
-/// past it (or past a quarter of the connector space) it reads the source.
-const LOOK_UP_MAX: u64 = 10_000;
-/// Up to this many, a confirming import reads them one by one whatever
-/// the connector space's size.
-const LOOK_UP_ANY: u64 = 64;
-/// A confirming import reads the source whole when the last whole read of
-/// it is older than this (one minute).
-const WHOLE_READ_EVERY_MS: i64 = 60_000;
-
-/// The store's meta key of when the MA's source was last read whole (an
-/// import that read everything and staged the deletes of the rest).
-pub fn whole_read_key(ma: &str) -> String {
-    format!("import.whole-read:{ma}")
-}
-
 /// Ids per transaction when a full import looks for objects it did not see.
 const DELETE_SCAN_PAGE: usize = 20_000;
 
@@ -184,7 +168,7 @@ impl<'c> Importer<'_, 'c> {
         // A confirming import of a source without change tracking reads
         // back only what the export sent, when the connector can.
         let looked_up = match delta_step && !native_delta && ctx.opts.reason.confirming() {
-            true if connector.looks_up() => self.unconfirmed_anchors()?,
+            true if connector.looks_up() => crate::confirm::unconfirmed_anchors(ctx.store(), ma)?,
             _ => None,
         };
         let full = looked_up.is_none() && (full || !native_delta);
@@ -279,43 +263,6 @@ impl<'c> Importer<'_, 'c> {
             txn.commit()?;
         }
         Ok(None)
-    }
-
-    /// The anchors of the MA's objects whose export is unconfirmed, when
-    /// reading them one by one costs less than reading the source: at most
-    /// [`LOOK_UP_MAX`] and, past [`LOOK_UP_ANY`], a quarter of the
-    /// connector space (counted only then: a count reads the whole index).
-    fn unconfirmed_anchors(&self) -> StoreResult<Option<Vec<String>>> {
-        let ma = self.ctx.ma.name.as_str();
-        let mut read = self.ctx.store().read()?;
-        // Read whole now and then all the same: changes made outside
-        // autosync to rows it never exported are seen at least that often
-        // while exports flow.
-        let read_lately = read
-            .meta(&whole_read_key(ma))?
-            .and_then(|t| t.parse::<i64>().ok())
-            .is_some_and(|t| {
-                let age = chrono::Utc::now().timestamp_millis().saturating_sub(t);
-                (0..WHOLE_READ_EVERY_MS).contains(&age)
-            });
-        if !read_lately {
-            return Ok(None);
-        }
-        let unconfirmed = read.cs_count(ma, CsFilter::UnconfirmedExport)?;
-        if unconfirmed > LOOK_UP_MAX
-            || (unconfirmed > LOOK_UP_ANY && unconfirmed > read.cs_count(ma, CsFilter::All)? / 4)
-        {
-            return Ok(None);
-        }
-        let mut anchors = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = read.cs_page_light(ma, CsFilter::UnconfirmedExport, after, 1_000)?;
-            let Some(last) = page.last() else { break };
-            after = last.id;
-            anchors.extend(page.into_iter().map(|o| o.anchor));
-        }
-        Ok(Some(anchors))
     }
 
     fn stage_batch(&mut self, txn: &mut dyn StoreTxn, items: Vec<ImportItem>) -> StoreResult<()> {
@@ -871,8 +818,7 @@ impl<'c> Importer<'_, 'c> {
                 txn.set_watermark(ma, watermark)?;
             }
             if last {
-                let now = chrono::Utc::now().timestamp_millis().to_string();
-                txn.set_meta(&whole_read_key(ma), Some(&now))?;
+                crate::confirm::note_whole_read(txn.as_mut(), ma)?;
             }
             self.changes.flush(txn.as_mut())?;
             crash_point("import.deletes.before-commit");

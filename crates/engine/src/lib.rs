@@ -27,6 +27,7 @@
 pub mod applied;
 mod changes;
 mod compute;
+mod confirm;
 mod crashpoint;
 mod discard;
 pub use discard::{DiscardError, Discarded};
@@ -54,9 +55,9 @@ mod write_only;
 
 pub use applied::FullSyncNeeded;
 pub use changes::MAX_RECORDED_CHANGES;
+pub use confirm::whole_read_key;
 pub use error::EngineError;
 pub use history::MAX_RECORDED_ERRORS;
-pub use import::whole_read_key;
 pub use options::{CancelFlag, ProgressSink, RunOptions};
 pub use run::DELETE_CONNECTOR_SPACE;
 pub use thresholds::{

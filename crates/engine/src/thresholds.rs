@@ -15,11 +15,11 @@
 //!   pending deletes are dropped, per the MA's `reject_deletions`).
 
 use crate::error::EngineError;
-use crate::run::MaGuard;
+use crate::run::{MaGuard, StepCtx};
 use crate::{DiscardError, Discarded, Engine};
 use autosync_model::{
     Connection, Exceeded, ExportKind, ImportCounters, ImportKind, PendingImport, RejectDeletions,
-    RunId,
+    RunId, RunStatus,
 };
 use autosync_store::{CsFilter, Store, StoreResult, StoreTxn};
 use serde::{Deserialize, Serialize};
@@ -411,4 +411,101 @@ impl Engine {
 pub(crate) fn clear_deletion_stop(txn: &mut dyn StoreTxn, ma: &str) -> StoreResult<()> {
     txn.set_meta(&deletion_stop_key(ma), None)?;
     txn.set_meta(&deletion_approval_key(ma), None)
+}
+
+/// Pending export deletes on the MA, counted only when there are more
+/// pending exports than the threshold.
+fn pending_deletes(ctx: &StepCtx<'_>, threshold: u64) -> StoreResult<u64> {
+    let ma = ctx.ma.name.as_str();
+    let mut read = ctx.store().read()?;
+    if read.cs_count(ma, CsFilter::PendingExport)? <= threshold {
+        return Ok(0);
+    }
+    read.cs_pending_export_count(ma, ExportKind::Delete)
+}
+
+/// Check the deletion threshold; `Some` when the export must not start.
+/// An export under it forgets an earlier stop and any approval (an
+/// approval never waits for a later mass delete).
+pub(crate) fn check_export_deletions(
+    ctx: &StepCtx<'_>,
+) -> StoreResult<Option<(RunStatus, String)>> {
+    let ma = ctx.ma.name.as_str();
+    let threshold = ctx.ma.export_deletion_threshold;
+    // The deletes are among the pending exports, and the connector
+    // space holds at least those, so the threshold allows at least
+    // what it allows of that many: when the pending exports are under
+    // it, neither the deletes nor the connector space (a count of its
+    // whole index) need counting.
+    {
+        let mut read = ctx.store().read()?;
+        let pending = read.cs_count(ma, CsFilter::PendingExport)?;
+        let under = pending == 0 || threshold.allowed(pending).is_none_or(|a| pending <= a);
+        if under {
+            let waiting = read.meta(&deletion_approval_key(ma))?.is_some()
+                || read.meta(&deletion_stop_key(ma))?.is_some();
+            drop(read);
+            if waiting {
+                let mut txn = ctx.store().begin()?;
+                clear_deletion_stop(txn.as_mut(), ma)?;
+                txn.commit()?;
+            }
+            return Ok(None);
+        }
+    }
+    let total = ctx.store().read()?.cs_count(ma, CsFilter::All)?;
+    let deletes = match threshold.allowed(total) {
+        Some(allowed) => pending_deletes(ctx, allowed)?,
+        None => 0,
+    };
+    let allowed = threshold.allowed(total).unwrap_or(u64::MAX);
+    let mut txn = ctx.store().begin()?;
+    let approved = txn.meta(&deletion_approval_key(ma))?.is_some();
+    if deletes <= allowed {
+        if approved || txn.meta(&deletion_stop_key(ma))?.is_some() {
+            clear_deletion_stop(txn.as_mut(), ma)?;
+            txn.commit()?;
+        }
+        return Ok(None);
+    }
+    if !approved {
+        let stop = DeletionStop {
+            run_id: ctx.run_id,
+            deletes,
+            allowed,
+            cs_total: total,
+        };
+        txn.set_meta(
+            &deletion_stop_key(ma),
+            Some(&serde_json::to_string(&stop).unwrap_or_default()),
+        )?;
+        txn.commit()?;
+        tracing::warn!(
+            ma,
+            deletes,
+            allowed,
+            total,
+            "export stopped: deletion threshold exceeded"
+        );
+        return Ok(Some((
+            RunStatus::StoppedDeletionThresholdExceeded,
+            format!(
+                "{deletes} pending export deletes exceed the deletion threshold of management \
+                 agent `{ma}` ({threshold}: at most {allowed} of its {total} objects); nothing \
+                 was sent. Check them (`autosync cs {ma} --pending-export`), then `autosync \
+                 approve {ma}` lets the next export delete them, or `autosync reject {ma}` \
+                 drops the deletes"
+            ),
+        )));
+    }
+    // The approval is consumed by the export it lets through.
+    clear_deletion_stop(txn.as_mut(), ma)?;
+    txn.commit()?;
+    tracing::info!(
+        ma,
+        deletes,
+        allowed,
+        "deletions over the threshold approved"
+    );
+    Ok(None)
 }
