@@ -17,14 +17,20 @@
 //!   read-only connection polls the row every 1 ms. The target database
 //!   is in WAL mode (this program creates it so), so the polling reader
 //!   never blocks the service's writes, nor they it.
-//! * **Burst**: the writer then changes every entry once (`b<i>`), one
-//!   modify after the other on its connection, as fast as the server
-//!   answers. `burst_seconds` runs from the first modify sent to the poll
-//!   (every 5 ms once the writer is done: a count over the table) that
-//!   finds every value in the target.
+//! * **Burst**: then every entry is changed once (`b<i>`), one modify
+//!   after the other, as fast as the server answers: by `ldapmodify -f`
+//!   of one LDIF file (the default: the tool and the way the raw rate is
+//!   measured, so the bar compares like with like), or by the writer
+//!   above (`--burst-writer ldap3`). `burst_seconds` runs from the first
+//!   modify sent to the poll (every 5 ms once the writer is done: a count
+//!   over the table) that finds every value in the target.
 //! * **Raw**: `ldapmodify` of one LDIF of `--burst` modifies of entries
 //!   under `ou=raw` (outside the MA's base DN, so the service never sees
-//!   them), with the service running and idle, before the steady phase.
+//!   them), with the service running and idle, right before the burst
+//!   and again right after it: `raw_modify_per_s` is the rate of the two
+//!   together (one run of the tool moves by a fifth from one to the
+//!   next). `raw_ldap3_modify_per_s` is the writer's own rate, the same
+//!   way, before the steady phase.
 
 use crate::controller_scenarios::percentile;
 use crate::ldap_raw;
@@ -57,7 +63,18 @@ pub struct Args {
     pub seconds: f64,
     pub burst: u64,
     pub rate: f64,
+    pub burst_writer: BurstWriter,
     pub keep: bool,
+}
+
+/// Who sends the burst's modifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BurstWriter {
+    /// `ldapmodify -f` of one LDIF file: the tool (and the way) the raw
+    /// rate is measured with, so the bar compares like with like.
+    Ldapmodify,
+    /// This program's ldap3 writer (one modify after the other).
+    Ldap3,
 }
 
 fn config(s: &Slapd, people_ou: &str) -> String {
@@ -113,12 +130,12 @@ fn people_ldif(ou: &str, n: u64) -> String {
 }
 
 /// `n` modifies of the people under `ou` (the burst's, for `ldapmodify`).
-fn burst_ldif(ou: &str, n: u64) -> String {
+fn burst_ldif(ou: &str, n: u64, prefix: &str) -> String {
     let mut out = String::with_capacity(n as usize * 90);
     for i in 0..n {
         let _ = writeln!(
             out,
-            "dn: uid={},{ou}\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: b{i}\n-\n",
+            "dn: uid={},{ou}\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: {prefix}{i}\n-\n",
             ldap_raw::uid(i)
         );
     }
@@ -244,13 +261,38 @@ fn steady(s: &Slapd, db: &Path, dn: &str, uid: &str, args: &Args) -> anyhow::Res
 
 /// The burst: (seconds from the first modify to every value in the
 /// target, seconds the writer took).
-fn burst(s: &Slapd, db: &Path, people_ou: &str, n: u64) -> anyhow::Result<(f64, f64)> {
-    let mut w = Writer::open(s)?;
+fn burst(
+    s: &Slapd,
+    dir: &Path,
+    db: &Path,
+    people_ou: &str,
+    n: u64,
+    by: BurstWriter,
+) -> anyhow::Result<(f64, f64)> {
     let ou = people_ou.to_owned();
+    // Connected, or its file written, before the clock starts.
+    enum Ready {
+        Ldap3(Writer),
+        Tool(Box<ldap_raw::Tool>),
+    }
+    let ready = match by {
+        BurstWriter::Ldap3 => Ready::Ldap3(Writer::open(s)?),
+        BurstWriter::Ldapmodify => Ready::Tool(Box::new(ldap_raw::Tool::prepare(
+            s,
+            dir,
+            "ldapmodify",
+            &burst_ldif(&ou, n, "b"),
+        )?)),
+    };
     let start = Instant::now();
     let writer_thread = std::thread::spawn(move || -> anyhow::Result<Instant> {
-        for i in 0..n {
-            w.set_phone(&format!("uid={},{ou}", ldap_raw::uid(i)), &format!("b{i}"))?;
+        match ready {
+            Ready::Ldap3(mut w) => {
+                for i in 0..n {
+                    w.set_phone(&format!("uid={},{ou}", ldap_raw::uid(i)), &format!("b{i}"))?;
+                }
+            }
+            Ready::Tool(tool) => tool.run()?,
         }
         Ok(Instant::now())
     });
@@ -350,23 +392,50 @@ pub fn run(bin: &Path, args: &Args) -> anyhow::Result<(Value, Value)> {
     service.wait_quiescent(Duration::from_secs(1), Duration::from_secs(120))?;
     let before = service.history()?.last().map_or(0, |r| r.id);
 
-    let raw_s = ldap_raw::timed_tool(
-        &slapd,
-        &root,
-        "ldapmodify",
-        &burst_ldif(&raw_ou, args.burst),
-    )?;
-    let raw_rate = args.burst as f64 / raw_s;
+    // This program's writer alone, for comparison with the tool.
+    let writer_s = {
+        let mut w = Writer::open(&slapd)?;
+        let started = Instant::now();
+        for i in 0..args.burst {
+            w.set_phone(
+                &format!("uid={},{raw_ou}", ldap_raw::uid(i)),
+                &format!("w{i}"),
+            )?;
+        }
+        started.elapsed().as_secs_f64()
+    };
 
     let uid = ldap_raw::uid(0);
     let dn = format!("uid={uid},{people_ou}");
     let mut latencies = steady(&slapd, &db, &dn, &uid, args)?;
     let steady_runs = service.history()?.iter().filter(|r| r.id > before).count();
+    service.wait_quiescent(Duration::from_secs(1), Duration::from_secs(120))?;
+    // The raw rate right before and right after the burst (the service
+    // idle): the machine's speed drifts, and one run of the tool moves
+    // by a fifth from one to the next.
+    let raw = |prefix: &str| {
+        ldap_raw::timed_tool(
+            &slapd,
+            &root,
+            "ldapmodify",
+            &burst_ldif(&raw_ou, args.burst, prefix),
+        )
+    };
+    let raw_before = raw("r")?;
     let mid = service.history()?.last().map_or(0, |r| r.id);
-    let (burst_s, written_s) = burst(&slapd, &db, &people_ou, args.burst)?;
+    let (burst_s, written_s) = burst(
+        &slapd,
+        &root,
+        &db,
+        &people_ou,
+        args.burst,
+        args.burst_writer,
+    )?;
     service.wait_quiescent(Duration::from_secs(1), Duration::from_secs(120))?;
     let burst_runs = service.history()?.iter().filter(|r| r.id > mid).count();
+    let raw_after = raw("s")?;
     service.stop()?;
+    let raw_rate = 2.0 * args.burst as f64 / (raw_before + raw_after);
 
     let changes = latencies.len();
     let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
@@ -386,6 +455,15 @@ pub fn run(bin: &Path, args: &Args) -> anyhow::Result<(Value, Value)> {
         "burst_written_seconds": r3(written_s),
         "burst_run_profiles": burst_runs,
         "raw_modify_per_s": raw_rate.round(),
+        "raw_modify_runs_per_s": [
+            (args.burst as f64 / raw_before).round(),
+            (args.burst as f64 / raw_after).round(),
+        ],
+        "raw_ldap3_modify_per_s": (args.burst as f64 / writer_s).round(),
+        "burst_writer": match args.burst_writer {
+            BurstWriter::Ldapmodify => "ldapmodify",
+            BurstWriter::Ldap3 => "ldap3",
+        },
         "burst_bar_seconds": r3(burst_bar),
     });
     let bars = json!({

@@ -95,34 +95,61 @@ pub fn add_ou(s: &Slapd, name: &str) -> anyhow::Result<String> {
 /// returns its wall time in seconds (one process: start, bind, every
 /// operation one after the other, as the tools do).
 pub fn timed_tool(s: &Slapd, dir: &Path, tool: &str, ldif: &str) -> anyhow::Result<f64> {
-    let file = dir.join(format!("{tool}.ldif"));
-    std::fs::write(&file, ldif).with_context(|| format!("cannot write {}", file.display()))?;
+    let tool = Tool::prepare(s, dir, tool, ldif)?;
     let started = Instant::now();
-    let out = Command::new(tool)
-        .arg("-x")
-        .arg("-H")
-        .arg(s.url())
-        .arg("-D")
-        .arg(s.admin_dn())
-        .arg("-w")
-        .arg(s.admin_password())
-        .arg("-f")
-        .arg(&file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("cannot run {tool} (apt-get install -y ldap-utils)"))?;
-    let secs = started.elapsed().as_secs_f64();
-    if !out.status.success() {
-        bail!(
-            "{tool} -f {} failed ({}): {}",
-            file.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+    tool.run()?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// An ldap-utils tool with its LDIF file written, ready to run.
+pub struct Tool {
+    command: Command,
+    name: String,
+    file: std::path::PathBuf,
+}
+
+impl Tool {
+    pub fn prepare(s: &Slapd, dir: &Path, tool: &str, ldif: &str) -> anyhow::Result<Tool> {
+        let file = dir.join(format!("{tool}.ldif"));
+        std::fs::write(&file, ldif).with_context(|| format!("cannot write {}", file.display()))?;
+        let mut command = Command::new(tool);
+        command
+            .arg("-x")
+            .arg("-H")
+            .arg(s.url())
+            .arg("-D")
+            .arg(s.admin_dn())
+            .arg("-w")
+            .arg(s.admin_password())
+            .arg("-f")
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        Ok(Tool {
+            command,
+            name: tool.to_owned(),
+            file,
+        })
     }
-    Ok(secs)
+
+    /// Runs it to its end.
+    pub fn run(mut self) -> anyhow::Result<()> {
+        let (tool, file) = (&self.name, &self.file);
+        let out = self
+            .command
+            .output()
+            .with_context(|| format!("cannot run {tool} (apt-get install -y ldap-utils)"))?;
+        if !out.status.success() {
+            bail!(
+                "{tool} -f {} failed ({}): {}",
+                file.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
 }
 
 /// How many entries right under `ou` (`ldapsearch`, one level).

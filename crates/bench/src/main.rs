@@ -118,6 +118,10 @@ enum Scenario {
         /// Changes per second of the steady phase.
         #[arg(long, default_value_t = 20.0)]
         rate: f64,
+        /// Who sends the burst: `ldapmodify` (the tool that measures the
+        /// raw rate, one LDIF file) or `ldap3` (this program's writer).
+        #[arg(long, value_enum, default_value_t = ldap_propagation::BurstWriter::Ldapmodify)]
+        burst_writer: ldap_propagation::BurstWriter,
         /// Print one JSON object instead of indented JSON.
         #[arg(long)]
         json: bool,
@@ -340,6 +344,7 @@ fn main() -> anyhow::Result<()> {
             seconds,
             burst,
             rate,
+            burst_writer,
             json,
             keep,
             autosync,
@@ -350,6 +355,7 @@ fn main() -> anyhow::Result<()> {
                 seconds,
                 burst,
                 rate,
+                burst_writer,
                 keep,
             };
             let (results, bars) = ldap_propagation::run(&bin, &args)?;

@@ -140,22 +140,29 @@ impl ChangeNotificationConfig {
 }
 
 /// When to ask: at once, unless a request was made less than the gap
-/// ago; then at the end of the gap. While changes keep coming (every gap
-/// ends with changes waiting) the gap doubles, up to [`GAP_GROWTH`] times
-/// the first: a sustained burst becomes fewer, larger imports (each cycle
-/// of import, sync, export and confirming import costs a few
-/// milliseconds whatever it carries). A change after a quiet gap asks at
-/// once and the gap is short again. Pure: the runner feeds it times.
+/// ago; then at the end of the gap. While a burst goes on (the changes
+/// that waited came faster than [`BURST_RATE`]) the gap doubles, up to
+/// [`GAP_GROWTH`] times the first: a sustained burst becomes fewer,
+/// larger imports (each cycle of import, sync, export and confirming
+/// import costs a few milliseconds whatever it carries). Changes that
+/// came slower (a steady trickle that happens to fall inside gaps) make
+/// the gap short again, and so does a change after a quiet gap, which
+/// asks at once. Pure: the runner feeds it times.
 #[derive(Clone, Debug)]
 pub struct Throttle {
     base: Duration,
     gap: Duration,
     last: Option<Instant>,
-    pending: bool,
+    /// Changes waiting for the end of the gap.
+    waiting: u32,
 }
 
 /// How many times its first length a gap grows to during a burst.
 pub const GAP_GROWTH: u32 = 8;
+/// Changes per second above which changes waiting are a burst (and the
+/// next gap doubles); below, the gap is short again. A steady 20 changes
+/// a second never lengthens it, so each of them asks at once.
+pub const BURST_RATE: f64 = 100.0;
 
 impl Throttle {
     pub fn new(gap: Duration) -> Self {
@@ -163,7 +170,7 @@ impl Throttle {
             base: gap,
             gap,
             last: None,
-            pending: false,
+            waiting: 0,
         }
     }
 
@@ -171,20 +178,19 @@ impl Throttle {
     pub fn on_change(&mut self, now: Instant) -> bool {
         match self.last {
             Some(last) if now < last + self.gap => {
-                self.pending = true;
+                self.waiting = self.waiting.saturating_add(1);
                 false
             }
             // Changes waited through the gap (the deadline passed while
-            // this change was on its way): the burst goes on.
-            Some(_) if self.pending => {
-                self.pending = false;
-                self.last = Some(now);
-                self.gap = (self.gap * 2).min(self.base * GAP_GROWTH);
+            // this change was on its way): asks for them and this one.
+            Some(last) if self.waiting > 0 => {
+                let changes = self.waiting.saturating_add(1);
+                self.asked(now, last, changes);
                 true
             }
             _ => {
                 self.last = Some(now);
-                self.pending = false;
+                self.waiting = 0;
                 self.gap = self.base;
                 true
             }
@@ -193,24 +199,35 @@ impl Throttle {
 
     /// When the changes waiting ask; `None` when none waits.
     pub fn deadline(&self) -> Option<Instant> {
-        match (self.pending, self.last) {
-            (true, Some(last)) => Some(last + self.gap),
+        match (self.waiting, self.last) {
+            (1.., Some(last)) => Some(last + self.gap),
             _ => None,
         }
     }
 
-    /// True when changes wait and their time has come (then they asked,
-    /// and the next gap is longer).
+    /// True when changes wait and their time has come (then they asked).
     pub fn poll(&mut self, now: Instant) -> bool {
-        match self.deadline() {
-            Some(d) if now >= d => {
-                self.pending = false;
-                self.last = Some(now);
-                self.gap = (self.gap * 2).min(self.base * GAP_GROWTH);
+        match (self.deadline(), self.last) {
+            (Some(d), Some(last)) if now >= d => {
+                self.asked(now, last, self.waiting);
                 true
             }
             _ => false,
         }
+    }
+
+    /// `changes` came since the request at `last` and asked at `now`: a
+    /// burst doubles the next gap, a trickle makes it short again.
+    fn asked(&mut self, now: Instant, last: Instant, changes: u32) {
+        let secs = now.saturating_duration_since(last).as_secs_f64();
+        let burst = changes >= 2 && f64::from(changes) >= BURST_RATE * secs;
+        self.gap = if burst {
+            (self.gap * 2).min(self.base * GAP_GROWTH)
+        } else {
+            self.base
+        };
+        self.last = Some(now);
+        self.waiting = 0;
     }
 }
 
@@ -238,12 +255,15 @@ impl ChangeNotificationTrigger {
         let (stop_tx, stop_rx) = std_mpsc::channel::<()>();
         let source = self.source.clone();
         let (timing, attributes) = (self.timing, !self.ignore.ignore_attributes.is_empty());
+        let hold = Hold::default();
+        let held = hold.clone();
         let worker = tokio::task::spawn_blocking(move || {
-            listen(source.as_ref(), attributes, timing, &tx, &stop_rx);
+            listen(source.as_ref(), attributes, timing, &tx, &stop_rx, &held);
         });
         let mut throttle = Throttle::new(self.timing.gap);
         loop {
             let deadline = throttle.deadline();
+            hold.set(deadline);
             let note = tokio::select! {
                 () = cancel.cancelled() => break,
                 () = sleep_until(deadline) => {
@@ -329,6 +349,47 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// Until when changes wait for a request (the end of the trigger's gap),
+/// if they do: the listener's thread then reads them in batches.
+///
+/// Reading a change as it comes wakes the listener's thread, the
+/// connection's reader and the trigger's task: in a burst of thousands,
+/// a quarter of the service's CPU, for changes that wait anyway. While
+/// changes wait, the thread reads every [`BATCH`] what came meanwhile
+/// (the server's messages wait in the connection), and reads as they come
+/// again in the last moments of the gap, so that the trigger has seen
+/// every change read before it asks; when the burst ends, what it sent
+/// is read within a batch and the requests end with it.
+#[derive(Clone, Default)]
+struct Hold(Arc<std::sync::Mutex<Option<Instant>>>);
+
+impl Hold {
+    fn set(&self, until: Option<Instant>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = until;
+    }
+
+    /// How long the thread may leave changes unread now.
+    fn nap(&self, now: Instant) -> Option<Duration> {
+        let until = (*self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))?;
+        let nap = until.saturating_duration_since(now).checked_sub(MARGIN)?;
+        (!nap.is_zero()).then_some(nap.min(BATCH))
+    }
+}
+
+/// How often the listener's thread reads while changes wait.
+const BATCH: Duration = Duration::from_millis(10);
+/// How long before a request the listener reads as changes come again.
+const MARGIN: Duration = Duration::from_millis(3);
+/// How long the thread reads a batch: what waited in the connection
+/// comes at once, and a burst that goes on is read in the next batch.
+const DRAIN: Duration = Duration::from_millis(2);
+
 /// The listener's thread: open, tell, open again after a backoff, until
 /// `stop` is dropped (or the trigger stops receiving).
 fn listen(
@@ -337,6 +398,7 @@ fn listen(
     timing: Timing,
     tx: &mpsc::UnboundedSender<Note>,
     stop: &std_mpsc::Receiver<()>,
+    hold: &Hold,
 ) {
     let stopped = || {
         matches!(
@@ -354,17 +416,36 @@ fn listen(
                 if tx.send(Note::Up { again: failed }).is_err() {
                     return;
                 }
+                // While reading a batch: until when.
+                let mut drain: Option<Instant> = None;
                 let broke = loop {
                     if stopped() {
                         return;
                     }
-                    match listener.next_change(timing.poll) {
+                    // Changes wait for a request: sleeps (noticing a
+                    // stop), then reads all that came meanwhile.
+                    let now = Instant::now();
+                    let wait = match (drain, hold.nap(now)) {
+                        (Some(end), _) => end.saturating_duration_since(now),
+                        (None, Some(nap)) => {
+                            if !matches!(
+                                stop.recv_timeout(nap),
+                                Err(std_mpsc::RecvTimeoutError::Timeout)
+                            ) {
+                                return;
+                            }
+                            drain = Some(Instant::now() + DRAIN);
+                            DRAIN
+                        }
+                        (None, None) => timing.poll,
+                    };
+                    match listener.next_change(wait) {
                         Ok(Some(event)) => {
                             if tx.send(Note::Change(event)).is_err() {
                                 return;
                             }
                         }
-                        Ok(None) => {}
+                        Ok(None) => drain = None,
                         Err(e) => break e,
                     }
                 };
@@ -442,16 +523,61 @@ mod tests {
         assert!(!t.on_change(t0 + 1201 * MS));
         assert_eq!(t.deadline(), Some(t0 + 1225 * MS));
         // A change that comes after the deadline passed, before the
-        // deadline was seen (its waker and the change raced), is the
-        // burst going on: it asks, and the gap still grows.
-        assert!(t.on_change(t0 + 1230 * MS));
-        assert!(!t.on_change(t0 + 1231 * MS));
-        assert_eq!(t.deadline(), Some(t0 + 1280 * MS));
-        assert!(t.poll(t0 + 1280 * MS));
-        // Quiet for a whole gap (100 ms now): short again.
+        // deadline was seen (its waker and the change raced), asks for
+        // those that waited; a burst (here 25 changes in 26 ms) still
+        // doubles the gap.
+        for ms in 1202..=1224u32 {
+            assert!(!t.on_change(t0 + ms * MS));
+        }
+        assert!(t.on_change(t0 + 1226 * MS));
+        assert!(!t.on_change(t0 + 1227 * MS));
+        assert_eq!(t.deadline(), Some(t0 + 1276 * MS));
+        assert!(t.poll(t0 + 1276 * MS));
+        // Quiet for a whole gap: short again.
         assert!(t.on_change(t0 + 1500 * MS));
         assert!(!t.on_change(t0 + 1501 * MS));
         assert_eq!(t.deadline(), Some(t0 + 1525 * MS));
+    }
+
+    #[test]
+    fn a_steady_trickle_should_never_lengthen_the_gap() {
+        // As the runner does: a deadline is seen when it comes.
+        fn change(t: &mut Throttle, now: Instant) -> bool {
+            if let Some(d) = t.deadline().filter(|d| *d <= now) {
+                assert!(t.poll(d));
+            }
+            t.on_change(now)
+        }
+        // 20 changes a second, with jitter that puts some inside a gap:
+        // those wait for its end, and the gap stays short.
+        let t0 = Instant::now();
+        let mut t = Throttle::new(25 * MS);
+        let mut at = 0u32;
+        for i in 0..200u32 {
+            at += if i % 3 == 0 { 20 } else { 65 };
+            let now = t0 + at * MS;
+            if !change(&mut t, now) {
+                assert!(t.deadline() <= Some(now + 25 * MS), "{i}: {t:?}");
+            }
+        }
+        // After a burst lengthened it to the most, a trickle makes it
+        // short again within two gaps (the one the burst ended in, and
+        // one of the trickle alone).
+        for ms in 0..1000u32 {
+            change(&mut t, t0 + (20_000 + ms) * MS);
+        }
+        let mut at = 21_000u32;
+        let mut late = Vec::new();
+        for i in 0..100u32 {
+            at += if i % 2 == 0 { 45 } else { 55 };
+            if !change(&mut t, t0 + at * MS) {
+                late.push(i);
+            }
+        }
+        assert!(
+            late.iter().all(|i| *i < 8),
+            "steady changes that waited for a gap: {late:?}"
+        );
     }
 
     /// A source whose listeners tell what the test sends them, and fail
