@@ -136,19 +136,29 @@ pub fn body_sizes(store: &Path, target: &str) -> anyhow::Result<(usize, usize)> 
     Ok((mv.round() as usize, cs.round() as usize))
 }
 
-/// The store's own limit: rows per second a plain loop of prepared
+/// The store's own limit: objects per second a plain loop of prepared
 /// statements writes into a fresh SQLite file in WAL mode (synchronous
 /// NORMAL, as the store), in transactions of `batch` objects: per object
 /// the metaverse object (`mv_bytes`), its join index entry, and the
 /// target's connector-space object (`cs_bytes`, its pending export
 /// flagged), with the store's tables and indexes.
+///
+/// `refs`: also the rows the references and groups need at the least,
+/// one per value as issue 20 asks (a change of one member is one row):
+/// per person its manager's row in `mv_val` (with the index that finds
+/// an object's referrers), and the 1,001 groups (the metaverse object,
+/// its join key and the target's connector-space object), with, per
+/// membership, the metaverse value row and the target's value row of its
+/// pending export. The objects counted are then N + 1,001, as the sync
+/// with references counts them: the rate the store allows that sync.
 pub fn raw_store_rate(
     dir: &Path,
     objects: u64,
     batch: u64,
     (mv_bytes, cs_bytes): (usize, usize),
+    refs: bool,
 ) -> anyhow::Result<f64> {
-    let path = dir.join("raw.db");
+    let path = dir.join(if refs { "raw-refs.db" } else { "raw.db" });
     let _ = std::fs::remove_file(&path);
     let mut conn = rusqlite::Connection::open(&path)?;
     conn.execute_batch(
@@ -162,10 +172,29 @@ pub fn raw_store_rate(
          CREATE INDEX cs_mv ON cs (mv_id) WHERE mv_id IS NOT NULL;
          CREATE TABLE mv (id INTEGER PRIMARY KEY, type TEXT NOT NULL, data BLOB NOT NULL);
          CREATE TABLE mv_key (k INTEGER NOT NULL, value TEXT NOT NULL, mv_id INTEGER NOT NULL,
-           PRIMARY KEY (k, value, mv_id)) WITHOUT ROWID;",
+           PRIMARY KEY (k, value, mv_id)) WITHOUT ROWID;
+         CREATE TABLE cs_val (cs_id INTEGER NOT NULL, attr INTEGER NOT NULL, value BLOB NOT NULL,
+           PRIMARY KEY (cs_id, attr, value)) WITHOUT ROWID;
+         CREATE TABLE mv_val (mv_id INTEGER NOT NULL, attr INTEGER NOT NULL, value BLOB NOT NULL,
+           PRIMARY KEY (mv_id, attr, value)) WITHOUT ROWID;
+         CREATE INDEX mv_val_value ON mv_val (attr, value);",
     )?;
     let mv_body = vec![0x5a_u8; mv_bytes];
     let cs_body = vec![0xa5_u8; cs_bytes];
+    // A reference value as the store keeps it: a tag and an id.
+    let value = |id: u64| {
+        let mut v = vec![0x07_u8];
+        v.extend_from_slice(&id.to_be_bytes());
+        v
+    };
+    let members = |g: u64| -> Vec<u64> {
+        if g == GROUPS {
+            (0..objects).collect()
+        } else {
+            let per = MEMBERSHIPS / GROUPS;
+            (g * per..(g + 1) * per).map(|m| m % objects.max(1)).collect()
+        }
+    };
     let started = Instant::now();
     let mut i = 0u64;
     while i < objects {
@@ -178,6 +207,8 @@ pub fn raw_store_rate(
             let mut cs = tx.prepare_cached(
                 "INSERT INTO cs (id, ma, anchor, mv_id, has_pe, data) VALUES (?1, 2, ?2, ?3, 1, ?4)",
             )?;
+            let mut manager =
+                tx.prepare_cached("INSERT INTO mv_val (mv_id, attr, value) VALUES (?1, -1, ?2)")?;
             let end = (i + batch).min(objects);
             for n in i..end {
                 let id = n as i64 + 1;
@@ -185,11 +216,51 @@ pub fn raw_store_rate(
                 mv.execute(rusqlite::params![id, mv_body])?;
                 key.execute(rusqlite::params![anchor, id])?;
                 cs.execute(rusqlite::params![id, anchor, id, cs_body])?;
+                if refs && n >= 10 {
+                    manager.execute(rusqlite::params![id, value(n / 10 + 1)])?;
+                }
             }
             i = end;
         }
         tx.commit()?;
     }
+    if refs {
+        // The groups, a transaction per `batch` memberships at most.
+        let mut g = 0u64;
+        while g <= GROUPS {
+            let tx = conn.transaction()?;
+            {
+                let mut mv =
+                    tx.prepare_cached("INSERT INTO mv (id, type, data) VALUES (?1, 'group', ?2)")?;
+                let mut key =
+                    tx.prepare_cached("INSERT INTO mv_key (k, value, mv_id) VALUES (2, ?1, ?2)")?;
+                let mut cs = tx.prepare_cached(
+                    "INSERT INTO cs (id, ma, anchor, mv_id, has_pe, data) VALUES (?1, 3, ?2, ?3, 1, ?4)",
+                )?;
+                let mut mv_val =
+                    tx.prepare_cached("INSERT INTO mv_val (mv_id, attr, value) VALUES (?1, 2, ?2)")?;
+                let mut cs_val =
+                    tx.prepare_cached("INSERT INTO cs_val (cs_id, attr, value) VALUES (?1, 3, ?2)")?;
+                let mut written = 0u64;
+                while g <= GROUPS && written < batch {
+                    let id = (objects + g) as i64 + 1;
+                    let anchor = format!("G{g:05}");
+                    mv.execute(rusqlite::params![id, mv_body])?;
+                    key.execute(rusqlite::params![anchor, id])?;
+                    cs.execute(rusqlite::params![id, anchor, id, cs_body])?;
+                    for m in members(g) {
+                        mv_val.execute(rusqlite::params![id, value(m + 1)])?;
+                        // The target's value: the member's spelling there.
+                        cs_val.execute(rusqlite::params![id, format!("user{m:08}")])?;
+                        written += 1;
+                    }
+                    g += 1;
+                }
+            }
+            tx.commit()?;
+        }
+    }
     let secs = started.elapsed().as_secs_f64();
-    Ok(objects as f64 / secs)
+    let counted = if refs { objects + GROUPS + 1 } else { objects };
+    Ok(counted as f64 / secs)
 }

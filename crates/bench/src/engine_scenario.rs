@@ -289,7 +289,11 @@ pub fn run(objects: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
     let store_path = refs_root.join("state/autosync.db");
     drop(store);
     let sizes = crate::engine_refs::body_sizes(&store_path, "app")?;
-    let raw_rate = crate::engine_refs::raw_store_rate(&refs_root, objects, 20_000, sizes)?;
+    let raw_rate = crate::engine_refs::raw_store_rate(&refs_root, objects, 20_000, sizes, false)?;
+    // The same with the rows references and groups need at the least:
+    // the most `refs_vs_plain` a sync at the store's own pace could reach.
+    let raw_refs_rate =
+        crate::engine_refs::raw_store_rate(&refs_root, objects, 20_000, sizes, true)?;
     let results = serde_json::json!({
         "full_import_objects_per_s": (n / import_s).round(),
         "full_sync_objects_per_s": refs_rate.round(),
@@ -297,6 +301,9 @@ pub fn run(objects: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
         "refs_vs_plain": (refs_rate / plain_rate * 1000.0).round() / 1000.0,
         "raw_store_objects_per_s": raw_rate.round(),
         "sync_vs_raw": (refs_rate / raw_rate * 1000.0).round() / 1000.0,
+        "raw_store_refs_objects_per_s": raw_refs_rate.round(),
+        "raw_refs_vs_raw": (raw_refs_rate / raw_rate * 1000.0).round() / 1000.0,
+        "sync_vs_raw_refs": (refs_rate / raw_refs_rate * 1000.0).round() / 1000.0,
         "export_objects_per_s": (n / export_s).round(),
         "full_import_s": import_s,
         "full_sync_plain_s": sync_s,
