@@ -192,7 +192,9 @@ pub fn raw_store_rate(
             (0..objects).collect()
         } else {
             let per = MEMBERSHIPS / GROUPS;
-            (g * per..(g + 1) * per).map(|m| m % objects.max(1)).collect()
+            (g * per..(g + 1) * per)
+                .map(|m| m % objects.max(1))
+                .collect()
         }
     };
     let started = Instant::now();
@@ -237,10 +239,10 @@ pub fn raw_store_rate(
                 let mut cs = tx.prepare_cached(
                     "INSERT INTO cs (id, ma, anchor, mv_id, has_pe, data) VALUES (?1, 3, ?2, ?3, 1, ?4)",
                 )?;
-                let mut mv_val =
-                    tx.prepare_cached("INSERT INTO mv_val (mv_id, attr, value) VALUES (?1, 2, ?2)")?;
-                let mut cs_val =
-                    tx.prepare_cached("INSERT INTO cs_val (cs_id, attr, value) VALUES (?1, 3, ?2)")?;
+                let mut mv_val = tx
+                    .prepare_cached("INSERT INTO mv_val (mv_id, attr, value) VALUES (?1, 2, ?2)")?;
+                let mut cs_val = tx
+                    .prepare_cached("INSERT INTO cs_val (cs_id, attr, value) VALUES (?1, 3, ?2)")?;
                 let mut written = 0u64;
                 while g <= GROUPS && written < batch {
                     let id = (objects + g) as i64 + 1;
