@@ -41,7 +41,7 @@ pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
 /// `rows`): the tables `val_attr`, `val_decl`, `cs_val` and `mv_val`, and
 /// the body marker of an attribute whose values are rows (which older
 /// builds cannot read). Version 8 adds the per-object changes of runs
-/// (table `run_change`, see [`RUN_CHANGE_TABLE`]). A version-2 to -7 store
+/// (table `run_change`, see `RUN_CHANGE_TABLE`). A version-2 to -7 store
 /// is migrated in place when opened.
 pub const SCHEMA_VERSION: i64 = 8;
 
