@@ -40,6 +40,7 @@ pub mod schedule;
 pub mod script;
 pub mod set;
 pub mod sink;
+mod throttle;
 
 pub use change_filter::ChangeFilter;
 pub use clock::{Clock, SystemClock, TokioWallClock};
