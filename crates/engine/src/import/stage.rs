@@ -1,0 +1,506 @@
+//! Staging one imported object: its checks (value sizes, write-only
+//! attributes), the pending import it becomes (a whole object, a
+//! difference, a delete) and the errors it records.
+
+use crate::changes;
+use crate::history::clear_error;
+use crate::record_errors::RecordError;
+use crate::rules::MaRules;
+use crate::values::{same_attributes, same_in, without_empty};
+use autosync_connector::{ImportChange, ImportRecordError, ImportedObject};
+use autosync_model::{
+    CsObject, ErrorStage, ExportKind, ImportKind, ObjectError, PendingImport, Value, ValueOrder,
+    value::apply_changes,
+};
+use autosync_store::{StoreResult, StoreTxn};
+
+use super::{Existing, Importer};
+
+impl<'c> Importer<'_, 'c> {
+    /// The object, or a `value-too-large` error when a value (or its DN) is
+    /// larger than the MA's `max_value_size`: a length compare per value.
+    pub(super) fn within_size(
+        &self,
+        obj: ImportedObject,
+    ) -> Result<ImportedObject, ImportRecordError> {
+        fn size(v: &Value) -> usize {
+            match v {
+                Value::String(s) => s.len(),
+                Value::Binary(b) => b.len(),
+                Value::Multi(vs) => vs.iter().map(size).max().unwrap_or(0),
+                Value::Integer(_) | Value::Boolean(_) | Value::Reference(_) => 0,
+            }
+        }
+        let max = self.max_value_size;
+        // The label is built only for a value found too large: this runs
+        // for every attribute of every imported object.
+        let too_large = obj
+            .attributes
+            .iter()
+            .find_map(|(name, v)| {
+                let n = size(v);
+                (n > max).then(|| (n, format!("attribute `{name}`")))
+            })
+            .or_else(|| {
+                obj.values.iter().find_map(|(name, d)| {
+                    let n = d.add.iter().map(size).max().unwrap_or(0);
+                    (n > max).then(|| (n, format!("attribute `{name}`")))
+                })
+            })
+            .or_else(|| {
+                (obj.dn.len() > max).then(|| (obj.dn.len(), "the display key (DN)".into()))
+            });
+        let Some((bytes, what)) = too_large else {
+            return Ok(obj);
+        };
+        let anchor_len = obj.anchor.len();
+        let anchor = (anchor_len <= max).then_some(obj.anchor);
+        Err(ImportRecordError {
+            location: match &anchor {
+                Some(a) => format!("{} object {a:?}", self.ctx.ma.name),
+                None => format!(
+                    "{} object with an anchor of {anchor_len} bytes",
+                    self.ctx.ma.name
+                ),
+            },
+            anchor,
+            error_type: "value-too-large".to_owned(),
+            detail: format!(
+                "{what} holds a value of {bytes} bytes, more than the MA's max_value_size of {max} bytes"
+            ),
+        })
+    }
+
+    /// The object with its write-only attributes dropped and its sealed
+    /// ones sealed (`write_only`); a store key that cannot be read makes
+    /// it a record error.
+    pub(super) fn write_only_in(
+        &self,
+        mut obj: ImportedObject,
+    ) -> Result<ImportedObject, ImportRecordError> {
+        let Some(rules) = self.rules() else {
+            return Ok(obj);
+        };
+        match rules
+            .write_only
+            .on_import(&self.ctx.engine.rules.secrets, &mut obj)
+        {
+            Ok(()) => Ok(obj),
+            Err(detail) => Err(ImportRecordError {
+                location: format!("{} object {:?}", self.ctx.ma.name, obj.anchor),
+                anchor: Some(obj.anchor),
+                error_type: "secret-key-unavailable".to_owned(),
+                detail,
+            }),
+        }
+    }
+
+    pub(super) fn record_failure(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        existing: &mut Existing,
+        e: ImportRecordError,
+    ) -> StoreResult<()> {
+        self.counters.stage_failure += 1;
+        let object = e.anchor.as_deref().unwrap_or(&e.location);
+        let error = self.errors.push(
+            object,
+            &e.error_type,
+            format!("{}: {}", e.location, e.detail),
+        );
+        if let Some(cs) = e.anchor.as_ref().and_then(|a| existing.get_mut(a)) {
+            // The object is still there, only unreadable: never delete it.
+            if let Some(seen) = &mut self.seen {
+                seen.insert(cs.id);
+            }
+            self.record_errors.staged(&cs.anchor);
+            cs.error = Some(error);
+            txn.cs_update(cs)?;
+        } else {
+            // No object to keep the error on: the MA's list keeps it.
+            self.record_errors.push(RecordError {
+                anchor: e.anchor,
+                location: e.location,
+                error: ObjectError {
+                    detail: e.detail,
+                    ..error
+                },
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn stage_object(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        existing: &mut Existing,
+        obj: ImportedObject,
+    ) -> StoreResult<()> {
+        let ma = self.ctx.ma.name.as_str();
+        if obj.change == ImportChange::Update && obj.attributes.is_empty() && obj.values.is_empty()
+        {
+            return self.stage_present(txn, existing, obj);
+        }
+        self.record_errors.staged(&obj.anchor);
+        let Some(cs) = existing.get_mut(&obj.anchor) else {
+            if obj.change == ImportChange::Delete {
+                self.counters.stage_no_change += 1;
+                return Ok(());
+            }
+            // An update of an object never seen: what it says is all there is.
+            let obj = if obj.change == ImportChange::Update {
+                whole_from_update(&CsObject::new(ma, "", "", ""), obj)
+            } else {
+                obj
+            };
+            // The object's texts are moved in, not copied (the anchor also
+            // keys `existing`).
+            let mut cs = CsObject::new(ma, "", "", "");
+            cs.anchor = obj.anchor.clone();
+            cs.dn = obj.dn;
+            cs.object_type = obj.object_type;
+            cs.present = true;
+            cs.pending_import = Some(PendingImport {
+                values: Default::default(),
+                kind: ImportKind::Add,
+                attributes: without_empty(obj.attributes),
+                dn: None,
+                object_type: None,
+            });
+            txn.cs_insert(&mut cs)?;
+            if let Some(seen) = &mut self.seen {
+                seen.insert(cs.id);
+            }
+            self.counters.stage_add += 1;
+            existing.insert(obj.anchor, cs);
+            return Ok(());
+        };
+        if let Some(seen) = &mut self.seen {
+            seen.insert(cs.id);
+        }
+        if obj.change != ImportChange::Update && self.light.remove(&obj.anchor) {
+            // Read light for an update earlier in the batch: whole now.
+            if let Some(whole) = txn.cs_get(cs.id)? {
+                *cs = whole;
+            }
+        }
+        let changed = match obj.change {
+            ImportChange::Delete => self.stage_delete(cs),
+            ImportChange::Full => self.stage_full(cs, obj),
+            ImportChange::Update => {
+                if self.light.contains(&obj.anchor) {
+                    let rows = self.ctx.engine.rules.rows.cs_of(ma);
+                    let staged = match rows {
+                        Some(rows) => crate::rows::stage_update(
+                            txn,
+                            rows,
+                            cs,
+                            &obj.attributes,
+                            &obj.values,
+                            &mut self.counters.stage_values,
+                        )?,
+                        None => Err(()),
+                    };
+                    match staged {
+                        Ok(changed) => {
+                            if changed {
+                                clear_error(cs, ErrorStage::Import);
+                                self.counters.stage_update += 1;
+                                txn.cs_update(cs)?;
+                            } else {
+                                self.counters.stage_no_change += 1;
+                            }
+                            return Ok(());
+                        }
+                        Err(()) => {
+                            // The ordinary way, on the object read whole.
+                            self.light.remove(&obj.anchor);
+                            if let Some(whole) = txn.cs_get(cs.id)? {
+                                *cs = whole;
+                            }
+                        }
+                    }
+                }
+                let whole = whole_from_update(cs, obj);
+                self.stage_full(cs, whole)
+            }
+        };
+        if changed {
+            txn.cs_update(cs)?;
+        }
+        Ok(())
+    }
+
+    /// An `Update` naming nothing: the object is there, unchanged. Seen;
+    /// nothing staged. The connector space lacking it is a record error:
+    /// only a full import can read it.
+    fn stage_present(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        existing: &mut Existing,
+        obj: ImportedObject,
+    ) -> StoreResult<()> {
+        let Some(cs) = existing.get(&obj.anchor) else {
+            let location = format!("{} object {:?}", self.ctx.ma.name, obj.anchor);
+            return self.record_failure(
+                txn,
+                existing,
+                ImportRecordError {
+                    anchor: Some(obj.anchor),
+                    location,
+                    error_type: "unknown-object".into(),
+                    detail: "the source says it is there and unchanged, but the connector space does not have it: run a full import to read it".into(),
+                },
+            );
+        };
+        self.record_errors.staged(&obj.anchor);
+        if let Some(seen) = &mut self.seen {
+            seen.insert(cs.id);
+        }
+        self.counters.stage_no_change += 1;
+        Ok(())
+    }
+
+    /// Record the change staged on `cs` in the run's history.
+    pub(super) fn record_change(&mut self, cs: &CsObject) {
+        let rules = self.rules();
+        let rows = self.ctx.engine.rules.rows.cs_of(&self.ctx.ma.name);
+        let order = |a: &str| cs_order(rules, a);
+        if let Some(change) = changes::of_import(&self.changes, cs, rows, &order) {
+            self.changes.push(change);
+        }
+    }
+
+    /// A delete read from a delta import.
+    pub(super) fn stage_delete(&mut self, cs: &mut CsObject) -> bool {
+        let known = cs.present || cs.unconfirmed_export.is_some() || cs.pending_import.is_some();
+        let already = cs
+            .pending_import
+            .as_ref()
+            .is_some_and(|p| p.kind == ImportKind::Delete);
+        if !known || already {
+            self.counters.stage_no_change += 1;
+            return false;
+        }
+        cs.pending_import = Some(PendingImport {
+            values: Default::default(),
+            kind: ImportKind::Delete,
+            attributes: Default::default(),
+            dn: None,
+            object_type: None,
+        });
+        self.counters.stage_delete += 1;
+        true
+    }
+
+    /// The compiled rules of this step's MA.
+    fn rules(&self) -> Option<&'c MaRules> {
+        self.ctx.engine.rules.mas.get(self.ctx.ma_index)
+    }
+
+    /// The complete current state of an object already in the CS.
+    fn stage_full(&mut self, cs: &mut CsObject, obj: ImportedObject) -> bool {
+        let mut attrs = without_empty(obj.attributes);
+        if let Some(rules) = self.rules() {
+            // What was set of write-only attributes stands for them: never
+            // read, never compared.
+            rules.write_only.with_markers(cs, &mut attrs);
+        }
+        let mut changed = clear_error(cs, ErrorStage::Import);
+        if !cs.present {
+            cs.present = true;
+            changed = true;
+        }
+        let staged_type = cs
+            .pending_import
+            .as_ref()
+            .and_then(|p| p.object_type.as_deref())
+            .unwrap_or(&cs.object_type);
+        if obj.object_type != staged_type {
+            cs.pending_import = Some(PendingImport {
+                values: Default::default(),
+                kind: ImportKind::DeleteAdd,
+                attributes: attrs,
+                dn: Some(obj.dn),
+                object_type: Some(obj.object_type),
+            });
+            cs.unconfirmed_export = None;
+            self.counters.stage_delete_add += 1;
+            return true;
+        }
+        // Confirming import: was the unconfirmed export applied as sent?
+        let mut force = false;
+        let rules = self.rules();
+        if let Some(unconfirmed) = cs.unconfirmed_export.take() {
+            changed = true;
+            let values_match = unconfirmed.kind != ExportKind::Delete
+                && unconfirmed
+                    .changes
+                    .iter()
+                    .all(|(k, v)| same_in(attrs.get(k), v.as_ref(), cs_order(rules, k)));
+            let dn_matches = unconfirmed.kind != ExportKind::Rename
+                || unconfirmed.new_dn.as_deref() == Some(obj.dn.as_str());
+            if values_match && dn_matches {
+                self.counters.export_confirmed += 1;
+                // Compared with what inbound rules last saw (the hologram
+                // before the export): exported values they read must sync.
+                let reads = rules.map(|m| &m.inbound_reads);
+                let nothing_to_sync = match reads {
+                    Some(Some(names)) => names
+                        .iter()
+                        .all(|n| same_in(attrs.get(n), cs.hologram.get(n), cs_order(rules, n))),
+                    _ => false,
+                };
+                if nothing_to_sync {
+                    apply_changes(&mut cs.hologram, &unconfirmed.changes);
+                    if let Some(dn) = &unconfirmed.new_dn {
+                        cs.dn.clone_from(dn);
+                    }
+                    if cs.pending_import.is_none() && obj.dn == cs.dn {
+                        // Confirmed, and nothing the inbound rules read changed.
+                        cs.hologram = attrs;
+                        return true;
+                    }
+                }
+            } else {
+                // The system stored something else: let sync look again.
+                force = true;
+            }
+        }
+        changed | self.stage_difference(cs, attrs, obj.dn, force)
+    }
+
+    /// Stage `attrs`/`dn` against what sync would see; `force` stages an
+    /// update even when nothing differs from the hologram.
+    fn stage_difference(
+        &mut self,
+        cs: &mut CsObject,
+        attrs: autosync_model::Attributes,
+        dn: String,
+        force: bool,
+    ) -> bool {
+        let dn_changed = dn != cs.dn;
+        let rules = self.rules();
+        let order = |k: &str| cs_order(rules, k);
+        let back_to_hologram =
+            !force && !dn_changed && same_attributes(&attrs, &cs.hologram, order);
+        let same_as_pending = cs.pending_import.as_ref().is_some_and(|p| {
+            p.kind != ImportKind::Delete
+                && same_attributes(&attrs, &p.attributes, order)
+                && p.dn.as_deref().unwrap_or(&cs.dn) == dn
+        });
+        match cs.pending_import.as_ref().map(|p| p.kind) {
+            None if back_to_hologram => {
+                self.counters.stage_no_change += 1;
+                false
+            }
+            Some(ImportKind::Update | ImportKind::Delete) if back_to_hologram => {
+                cs.pending_import = None;
+                self.counters.stage_no_change += 1;
+                true
+            }
+            Some(_) if same_as_pending && !force => {
+                self.counters.stage_no_change += 1;
+                false
+            }
+            Some(kind @ (ImportKind::Add | ImportKind::DeleteAdd)) => {
+                // Not yet synchronised: still an add, with the new state.
+                let object_type = cs
+                    .pending_import
+                    .as_mut()
+                    .and_then(|p| p.object_type.take());
+                if kind == ImportKind::Add {
+                    cs.dn = dn.clone();
+                }
+                cs.pending_import = Some(PendingImport {
+                    values: Default::default(),
+                    kind,
+                    attributes: attrs,
+                    dn: (kind == ImportKind::DeleteAdd).then_some(dn),
+                    object_type,
+                });
+                self.counters.stage_update += 1;
+                true
+            }
+            _ => {
+                if dn_changed {
+                    self.counters.stage_rename += 1;
+                } else {
+                    self.counters.stage_update += 1;
+                }
+                let (attributes, values) = self.as_values(cs, attrs);
+                cs.pending_import = Some(PendingImport {
+                    values,
+                    kind: ImportKind::Update,
+                    attributes,
+                    dn: dn_changed.then_some(dn),
+                    object_type: None,
+                });
+                true
+            }
+        }
+    }
+
+    /// An update's row attributes (see `rows`) as the values added and
+    /// removed against the hologram (read whole), so that the sync and the
+    /// export can take them value by value; any other attribute whole.
+    fn as_values(
+        &mut self,
+        cs: &CsObject,
+        mut attrs: autosync_model::Attributes,
+    ) -> (autosync_model::Attributes, autosync_model::ValueChanges) {
+        let mut values = autosync_model::ValueChanges::new();
+        let Some(rows) = self.ctx.engine.rules.rows.cs_of(&self.ctx.ma.name) else {
+            return (attrs, values);
+        };
+        let listed = |v: Option<&Value>| v.is_none_or(|v| matches!(v, Value::Multi(_)));
+        for attr in rows {
+            let (old, new) = (cs.hologram.get(attr), attrs.get(attr));
+            if (old.is_none() && new.is_none()) || !listed(old) || !listed(new) {
+                continue;
+            }
+            let d = autosync_model::ValueDelta::between(old, new);
+            attrs.remove(attr);
+            if !d.is_empty() {
+                self.counters.stage_values += (d.add.len() + d.remove.len()) as u64;
+                values.insert(attr.clone(), d);
+            }
+        }
+        (attrs, values)
+    }
+}
+
+/// A partial update made whole against what sync would see of the object
+/// (its pending import, else its hologram): the attributes it names
+/// replaced, its value-level changes applied.
+fn whole_from_update(cs: &CsObject, mut obj: ImportedObject) -> ImportedObject {
+    let mut attrs = match &cs.pending_import {
+        Some(p) if p.kind != ImportKind::Delete => {
+            let mut a = p.attributes.clone();
+            for (name, d) in &p.values {
+                match d.apply_to(cs.hologram.get(name)) {
+                    Some(v) => a.insert(name.clone(), v),
+                    None => a.remove(name),
+                };
+            }
+            a
+        }
+        Some(_) => Default::default(),
+        None => cs.hologram.clone(),
+    };
+    attrs.append(&mut obj.attributes);
+    for (name, d) in std::mem::take(&mut obj.values) {
+        match d.apply_to(attrs.get(&name)) {
+            Some(v) => attrs.insert(name, v),
+            None => attrs.remove(&name),
+        };
+    }
+    obj.attributes = attrs;
+    obj.change = ImportChange::Full;
+    obj
+}
+
+/// How the values of CS attribute `attr` compare on this MA.
+fn cs_order(rules: Option<&MaRules>, attr: &str) -> ValueOrder {
+    rules.map_or(ValueOrder::Unordered, |r| r.cs_order(attr))
+}
