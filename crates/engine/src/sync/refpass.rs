@@ -10,7 +10,9 @@
 //!
 //! Each round is one transaction: the waits whose object came
 //! (`ref_in_ready`: a connector-space object to synchronise again;
-//! `ref_out_ready`: a metaverse object whose outbound flows run again),
+//! `ref_out_ready`: a metaverse object whose outbound flows run again,
+//! among the waits for objects whose connectors were written since the
+//! round before),
 //! plus the referrers of what the round before deleted, renamed or
 //! deprovisioned. An object is taken at most once per step by the waits
 //! (one whose wait cannot end is not taken again and again).
@@ -43,11 +45,18 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
             .into_iter()
             .filter(|id| seen_in.insert(*id))
             .collect();
-        let mut refresh: Vec<MvId> = txn
-            .ref_out_ready()?
+        let ready = txn.ref_out_ready()?;
+        let taken = ready.len();
+        let mut refresh: Vec<MvId> = ready
             .into_iter()
             .filter(|id| seen_out.insert(*id))
             .collect();
+        // The objects whose connectors were written are looked at; kept
+        // noted only if a referrer ready now was taken before in this
+        // step (the next step takes it).
+        if refresh.len() == taken {
+            txn.ref_out_due_clear()?;
+        }
         // Taken now: what this round notes again comes in the next one.
         let noted = txn.ref_touched()?;
         let ids: Vec<MvId> = noted.iter().map(|(id, _)| *id).collect();
@@ -76,10 +85,9 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
         refresh.sort_unstable();
         refresh.dedup();
         if resync.is_empty() && refresh.is_empty() {
-            if !ids.is_empty() {
-                // Noted objects nobody refers to: forgotten.
-                txn.commit()?;
-            }
+            // Noted objects nobody refers to, and connectors written that
+            // ended no wait: forgotten.
+            txn.commit()?;
             break;
         }
         tracing::debug!(

@@ -430,6 +430,9 @@ impl StoreTxn for FaultyTxn<'_> {
     fn ref_touched_clear(&mut self, ids: &[MvId]) -> StoreResult<()> {
         self.inner.ref_touched_clear(ids)
     }
+    fn ref_out_due_clear(&mut self) -> StoreResult<()> {
+        self.inner.ref_out_due_clear()
+    }
     fn ref_waits_set(&mut self, cs_id: CsId, waits: &[autosync_store::RefWait]) -> StoreResult<()> {
         self.inner.ref_waits_set(cs_id, waits)
     }

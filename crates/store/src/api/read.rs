@@ -361,10 +361,17 @@ pub trait StoreRead {
     /// a target MA that the referred object now has, in id order: on the
     /// MA the reference is exported to, any; on another MA (whose export
     /// runs apart), one whose add was sent.
+    ///
+    /// Only the waits for objects one of whose connectors was written
+    /// (added, joined, its pending export changed or sent) since the wait
+    /// was, and since the last
+    /// [`StoreTxn::ref_out_due_clear`](super::StoreTxn::ref_out_due_clear),
+    /// are looked at: a wait is written only for an object with no such
+    /// connector yet, and its end comes with a write of one.
     fn ref_out_ready(&mut self) -> StoreResult<Vec<MvId>>;
     /// How many metaverse objects have a reference that waits for a
     /// connector on `via` that is there with nothing left to export (its
-    /// add was sent).
+    /// add was sent); among the waits `ref_out_ready` looks at.
     fn ref_out_sendable_count(&mut self, via: &str) -> StoreResult<u64>;
     /// The metaverse objects whose referrers are to be worked out again,
     /// each with whether it was deleted, in id order (see

@@ -116,6 +116,10 @@ pub trait StoreTxn: StoreRead {
     fn ref_touched_add(&mut self, touched: &[(MvId, bool)]) -> StoreResult<()>;
     /// Forget these noted objects (their referrers were worked out).
     fn ref_touched_clear(&mut self, ids: &[MvId]) -> StoreResult<()>;
+    /// Forget which referred objects had a connector written since the
+    /// last call: the waits for them were looked at (see
+    /// [`StoreRead::ref_out_ready`](super::StoreRead::ref_out_ready)).
+    fn ref_out_due_clear(&mut self) -> StoreResult<()>;
 
     /// Make every write so far durable and go on in a new transaction
     /// (this same object): if anything later fails or the transaction is

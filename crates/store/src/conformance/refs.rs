@@ -336,11 +336,13 @@ pub fn ref_out_waits_set_should_replace_only_the_waits_of_its_ma_and_an_empty_ma
                     0 => {
                         (p, q) = (new_mv(txn)?, new_mv(txn)?);
                         (t1, t2, t3) = (new_mv(txn)?, new_mv(txn)?, new_mv(txn)?);
-                        put(txn, connector("ad", "t1", t1))?;
-                        put(txn, connector("ldap", "t2", t2))?;
                         txn.ref_out_waits_set(p, "ad", &[(t1, "ad".into())])?;
                         txn.ref_out_waits_set(p, "ldap", &[(t2, "ldap".into())])?;
                         txn.ref_out_waits_set(q, "ad", &[(t1, "ad".into())])?;
+                        // The connectors come after the waits (a wait is
+                        // written for an object without one).
+                        put(txn, connector("ad", "t1", t1))?;
+                        put(txn, connector("ldap", "t2", t2))?;
                     }
                     1 => txn.ref_out_waits_set(p, "ad", &[(t3, "ldap".into())])?,
                     2 => txn.ref_out_waits_set(p, "ldap", &[])?,
@@ -389,22 +391,24 @@ pub fn ref_out_ready_should_list_a_referrer_once_its_target_has_a_connector_on_t
         write(store, kind, &mut |txn| {
             r = (0..4).map(|_| new_mv(txn)).collect::<StoreResult<_>>()?;
             tg = (0..4).map(|_| new_mv(txn)).collect::<StoreResult<_>>()?;
-            // r[0] waits for t0 on ad: t0 has no connector yet.
+            // The waits, then the connectors (a wait is written for an
+            // object without one; its end comes with a write of one).
             txn.ref_out_waits_set(r[0], "ad", &[(tg[0], "ad".into())])?;
+            txn.ref_out_waits_set(r[1], "ad", &[(tg[1], "ad".into())])?;
+            txn.ref_out_waits_set(r[2], "ad", &[(tg[2], "ad".into())])?;
+            txn.ref_out_waits_set(r[3], "ad", &[(tg[2], "ad".into())])?;
+            txn.ref_out_waits_set(r[3], "ldap", &[(tg[3], "ldap".into())])?;
+            // r[0] waits for t0 on ad: t0 has no connector yet.
             // r[1] waits for t1 on ad: t1 has a connector on ldap only,
             // and a connector-space object on ad that is not joined.
             put(txn, connector("ldap", "t1", tg[1]))?;
             put(txn, cs("ad", "t1"))?;
-            txn.ref_out_waits_set(r[1], "ad", &[(tg[1], "ad".into())])?;
             // r[2] waits for t2 on ad, which has its connector (with an
             // export still to send: ready all the same).
             t2_ad = put(txn, with_pending_export(connector("ad", "t2", tg[2])))?;
-            txn.ref_out_waits_set(r[2], "ad", &[(tg[2], "ad".into())])?;
             // r[3] waits, on two target MAs, for t2 and t3, both there:
             // listed once.
             put(txn, connector("ldap", "t3", tg[3]))?;
-            txn.ref_out_waits_set(r[3], "ad", &[(tg[2], "ad".into())])?;
-            txn.ref_out_waits_set(r[3], "ldap", &[(tg[3], "ldap".into())])?;
             assert_eq!(
                 txn.ref_out_ready()?,
                 [r[2], r[3]],
@@ -437,6 +441,25 @@ pub fn ref_out_ready_should_list_a_referrer_once_its_target_has_a_connector_on_t
             expect,
             "{at}: committed"
         );
+        // Once the waits were looked at, only a connector written again
+        // makes its referrers ready again (t0's, here).
+        write(store, kind, &mut |txn| {
+            txn.ref_out_due_clear()?;
+            assert!(txn.ref_out_ready()?.is_empty(), "{at}: cleared");
+            let mut t0_ad = txn
+                .cs_by_anchor("ad", "t0")?
+                .ok_or_else(|| StoreError::new(StoreErrorKind::Invalid, "ad/t0 is gone"))?;
+            t0_ad = with_pending_export(t0_ad);
+            txn.cs_update(&t0_ad)?;
+            assert_eq!(txn.ref_out_ready()?, [r[0]], "{at}: t0 written again");
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            store.read().unwrap().ref_out_ready().unwrap(),
+            [r[0]],
+            "{at}: cleared, then t0 written again, committed"
+        );
     }
 }
 
@@ -454,10 +477,6 @@ pub fn ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_
         write(store, kind, &mut |txn| {
             r = (0..6).map(|_| new_mv(txn)).collect::<StoreResult<_>>()?;
             let tg: Vec<MvId> = (0..6).map(|_| new_mv(txn)).collect::<StoreResult<_>>()?;
-            t1_ad = put(txn, with_pending_export(connector("ad", "t1", tg[1])))?;
-            t2_ad = put(txn, connector("ad", "t2", tg[2]))?;
-            put(txn, connector("ldap", "t3", tg[3]))?;
-            put(txn, connector("ad", "t4", tg[4]))?;
             let on = |target: MvId, via: &str| vec![(target, via.to_owned())];
             // r0: t1 on ad has an export still to send: not counted.
             txn.ref_out_waits_set(r[0], "ad", &on(tg[1], "ad"))?;
@@ -471,6 +490,11 @@ pub fn ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_
             txn.ref_out_waits_set(r[4], "ad", &on(tg[5], "ad"))?;
             // r5: t3 on ad, where it has none (its ldap one does not count).
             txn.ref_out_waits_set(r[5], "ldap", &on(tg[3], "ad"))?;
+            // The connectors, after the waits.
+            t1_ad = put(txn, with_pending_export(connector("ad", "t1", tg[1])))?;
+            t2_ad = put(txn, connector("ad", "t2", tg[2]))?;
+            put(txn, connector("ldap", "t3", tg[3]))?;
+            put(txn, connector("ad", "t4", tg[4]))?;
             assert_eq!(sendable(txn, &vias), [2, 1, 0], "{at}: in the transaction");
             Ok(())
         })
@@ -584,9 +608,9 @@ pub fn reference_writes_should_be_read_in_their_transaction_and_kept_or_dropped_
             (p, target) = (new_mv(txn)?, new_mv(txn)?);
             a = txn.cs_insert_owned(cs("hr", "a"))?;
             put(txn, connector("hr", "E1", target))?;
-            put(txn, connector("ad", "t", target))?;
             txn.ref_waits_set(a, &[wait("manager", "hr", "E1")])?;
             txn.ref_out_waits_set(p, "ad", &[(target, "ad".into())])?;
+            put(txn, connector("ad", "t", target))?;
             txn.ref_touched_add(&[(p, false)])?;
             Ok(())
         })
@@ -609,6 +633,7 @@ pub fn reference_writes_should_be_read_in_their_transaction_and_kept_or_dropped_
         let change = |txn: &mut dyn StoreTxn| -> StoreResult<()> {
             txn.ref_waits_set(a, &[wait("manager", "hr", "E2")])?;
             txn.ref_out_waits_set(p, "", &[])?;
+            txn.ref_out_due_clear()?;
             txn.ref_touched_clear(&[p])?;
             txn.ref_touched_add(&[(target, true)])
         };

@@ -26,6 +26,8 @@ const CS_UPDATE_DATA: &str = "UPDATE cs SET data = ?2 WHERE id = ?1 AND ma = ?3 
 const CS_UPDATE_COLS: &str = "UPDATE cs SET mv_id = ?2, has_pi = ?3, has_pe = ?4, has_ue = ?5, has_err = ?6, data = ?7 \
                               WHERE id = ?1 AND ma = ?8 AND anchor = ?9";
 const MV_INSERT: &str = "INSERT INTO mv (id, type, data) VALUES (?1, ?2, ?3)";
+const NOTE_DUE: &str = "INSERT OR IGNORE INTO ref_out_due (target) \
+                        SELECT ?1 WHERE EXISTS (SELECT 1 FROM ref_wait_out WHERE target = ?1)";
 
 /// Statements of the frequent writes, prepared on first use and kept until
 /// dropped (then they go back to the connection's cache).
@@ -36,6 +38,7 @@ pub(crate) struct Hot<'c> {
     cs_update_cols: Option<CachedStatement<'c>>,
     mv_insert: Option<CachedStatement<'c>>,
     mv_key: Option<CachedStatement<'c>>,
+    note_due: Option<CachedStatement<'c>>,
 }
 
 /// The statement in `slot`, prepared (from the connection's cache) if it
@@ -60,6 +63,8 @@ pub(crate) struct Parts<'w> {
     pub(crate) ma_ids: &'w mut MaIds,
     pub(crate) fresh: &'w mut Option<Fresh>,
     pub(crate) dn_mas: &'w rustc_hash::FxHashSet<i64>,
+    /// Whether outbound references may wait (`Writer::waits_out`).
+    pub(crate) waits_out: bool,
 }
 
 impl<'w> Parts<'w> {
@@ -87,6 +92,40 @@ impl<'w> Parts<'w> {
             .prepare_cached("INSERT OR IGNORE INTO cs_dn (ma, dn, cs_id) VALUES (?1, ?2, ?3)")
             .and_then(|mut s| s.execute(params![ma, folded.as_ref(), r.id]))
             .map_err(err)?;
+        Ok(())
+    }
+
+    /// Note the metaverse object `mv_id` due (`ref_out_due`) if a
+    /// reference waits for it: a connector of it was written that may end
+    /// the wait. `old`: the row's columns before (`None`: inserted);
+    /// `moved`: its MA or anchor changed.
+    fn note_due(
+        &self,
+        hot: &mut Hot<'w>,
+        path: &Path,
+        c: CsColumns,
+        old: Option<CsColumns>,
+        moved: bool,
+    ) -> StoreResult<()> {
+        let Some(mv_id) = c.mv_id else {
+            return Ok(());
+        };
+        let may_end = match old {
+            None => true,
+            Some(o) => moved || o.mv_id != c.mv_id || o.has_pe != c.has_pe || c.has_pe,
+        };
+        if !self.waits_out || !may_end {
+            return Ok(());
+        }
+        stmt(&mut hot.note_due, self.conn, NOTE_DUE)
+            .and_then(|s| s.execute([mv_id]))
+            .map_err(|e| {
+                error::sql(
+                    path,
+                    format_args!("note metaverse object {mv_id} for the references waiting for it"),
+                    e,
+                )
+            })?;
         Ok(())
     }
 
@@ -143,6 +182,7 @@ impl<'w> Parts<'w> {
         if self.known.len() < KNOWN_MAX {
             self.known.insert(id, r.known());
         }
+        self.note_due(hot, path, c, None, false)?;
         self.dn_index(path, ma, r, false)
     }
 
@@ -187,6 +227,7 @@ impl<'w> Parts<'w> {
             }
             .map_err(err)?;
             if changed == 1 {
+                self.note_due(hot, path, c, Some(k.cols), false)?;
                 self.dn_index(path, ma, r, true)?;
                 let now = Known {
                     cols: c,
@@ -258,6 +299,7 @@ impl<'w> Parts<'w> {
         if self.known.len() < KNOWN_MAX {
             self.known.insert(id, r.known());
         }
+        self.note_due(hot, path, c, Some(old_cols), !same_key)?;
         self.dn_index(path, ma, r, true)
     }
 

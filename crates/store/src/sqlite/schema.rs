@@ -41,9 +41,12 @@ pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
 /// `rows`): the tables `val_attr`, `val_decl`, `cs_val` and `mv_val`, and
 /// the body marker of an attribute whose values are rows (which older
 /// builds cannot read). Version 8 adds the per-object changes of runs
-/// (table `run_change`, see `RUN_CHANGE_TABLE`). A version-2 to -7 store
+/// (table `run_change`, see `RUN_CHANGE_TABLE`). Version 9 adds the
+/// targets of outbound waits whose connectors changed (`ref_out_due`, see
+/// `REF_DUE`), so that the end of a sync step looks only at those; the
+/// migration notes every target that waits now. A version-2 to -8 store
 /// is migrated in place when opened.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// The oldest schema version this build opens.
 const OLDEST_SUPPORTED: i64 = 2;
@@ -92,6 +95,9 @@ DROP INDEX mv_key_mv;
     VALUE_TABLES,
     // 7 -> 8: the per-object changes of runs.
     RUN_CHANGE_TABLE,
+    // 8 -> 9: the targets of outbound waits whose connectors changed;
+    // every target waited for now is looked at once.
+    REF_DUE,
 ];
 
 /// The per-object changes recorded with a run (`autosync history RUN_ID`):
@@ -188,6 +194,27 @@ CREATE TABLE IF NOT EXISTS cs_dn (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS cs_dn_id ON cs_dn (cs_id);
 ";
+
+/// The targets of outbound waits (`ref_wait_out.target`) that a write of
+/// one of their connectors may have made ready (`ref_out_due`): noted by
+/// the writes of connector-space objects (`hot`) whenever a connector of
+/// an object some reference waits for is added, joined, moved, or has its
+/// pending export changed or sent. `ref_out_ready` looks at these only
+/// (not at every wait, which for a group of half a million members not
+/// yet exported is half a million rows at the end of every sync step),
+/// and the end of a sync step clears them (`StoreTxn::ref_out_due_clear`).
+/// A wait written for a target whose connector is already ready is not
+/// noted: the engine writes a wait only for a target with no connector on
+/// the MA, or one whose add is still to be sent there. (Triggers on `cs`
+/// did the same at twice the cost of a whole synchronisation: a statement
+/// with a trigger keeps a journal of every page it changes.)
+const REF_DUE: &str = "
+CREATE TABLE IF NOT EXISTS ref_out_due (target INTEGER PRIMARY KEY);
+";
+
+/// The version whose migration notes every target waited for as due
+/// (after its SQL, in the same transaction).
+const NOTE_DUE_TARGETS: i64 = 9;
 
 /// The version whose migration builds the join index's keys again from
 /// the stored bodies (after its SQL, in the same transaction).
@@ -444,7 +471,7 @@ fn check_and_build(conn: &Connection, path: &Path, opts: &SqliteOptions) -> Stor
 /// Creates the schema (inside the caller's transaction).
 fn create(conn: &Connection, path: &Path) -> StoreResult<()> {
     let batch = format!(
-        "{SCHEMA}; {REF_TABLES}; {VALUE_TABLES}; {RUN_CHANGE_TABLE}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+        "{SCHEMA}; {REF_TABLES}; {REF_DUE}; {VALUE_TABLES}; {RUN_CHANGE_TABLE}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
     );
     conn.execute_batch(&batch)
         .map_err(|e| error::sql(path, "create store", e))?;
@@ -499,6 +526,12 @@ fn migrate(conn: &Connection, path: &Path, from: i64) -> StoreResult<()> {
         }
         if next == REBUILD_JOIN_KEYS {
             super::mvindex::rebuild(conn, path)?;
+        }
+        if next == NOTE_DUE_TARGETS {
+            conn.execute_batch(
+                "INSERT OR IGNORE INTO ref_out_due (target) SELECT DISTINCT target FROM ref_wait_out",
+            )
+            .map_err(|e| error::sql(path, "note the targets of waiting references", e))?;
         }
         tracing::info!(store = %path.display(), version = next, "store schema migrated");
     }

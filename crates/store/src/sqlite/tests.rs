@@ -402,6 +402,7 @@ fn a_version_5_store_should_get_the_reference_tables_in_the_migration() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
     let tables = [
+        "ref_out_due",
         "ref_touched",
         "ref_wait_in",
         "ref_wait_in_key",
@@ -420,7 +421,6 @@ fn a_version_5_store_should_get_the_reference_tables_in_the_migration() {
         let mut txn = store.begin().unwrap();
         txn.mv_insert(&mut p).unwrap();
         txn.mv_insert(&mut target).unwrap();
-        boss.connection = Connection::Connector { mv_id: target.id };
         txn.cs_insert(&mut boss).unwrap();
         txn.cs_insert(&mut referrer).unwrap();
         txn.commit().unwrap();
@@ -429,7 +429,8 @@ fn a_version_5_store_should_get_the_reference_tables_in_the_migration() {
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
-            "DROP TABLE ref_wait_in;
+            "DROP TABLE ref_out_due;
+             DROP TABLE ref_wait_in;
              DROP TABLE ref_wait_out;
              DROP TABLE ref_touched;
              PRAGMA user_version = 5;",
@@ -467,6 +468,9 @@ fn a_version_5_store_should_get_the_reference_tables_in_the_migration() {
     txn.ref_out_waits_set(p.id, "ad", &[(target.id, "hr".into())])
         .unwrap();
     txn.ref_touched_add(&[(target.id, true)]).unwrap();
+    // The object both wait for comes.
+    boss.connection = Connection::Connector { mv_id: target.id };
+    txn.cs_update(&boss).unwrap();
     txn.commit().unwrap();
     drop(store);
     // Kept, and read back by a store opened again (at the current version).
@@ -492,6 +496,97 @@ fn a_version_5_store_should_get_the_reference_tables_in_the_migration() {
     assert!(r.ref_in_ready().unwrap().is_empty());
     assert!(r.ref_out_ready().unwrap().is_empty());
     assert!(r.ref_touched().unwrap().is_empty());
+}
+
+#[test]
+fn many_waits_of_one_object_should_be_written_whole_and_each_end_with_its_target() {
+    use autosync_model::{Connection, MvObject};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+    let mut p = MvObject::new("group");
+    let mut txn = store.begin().unwrap();
+    txn.mv_insert(&mut p).unwrap();
+    let mut targets = Vec::new();
+    for i in 0..200 {
+        let mut t = MvObject::new("person");
+        txn.mv_insert(&mut t).unwrap();
+        // Batches of 64 on ad, the rest (and two on ldap) one by one.
+        let via = if i % 100 == 7 { "ldap" } else { "ad" };
+        targets.push((t.id, via.to_owned()));
+    }
+    txn.ref_out_waits_set(p.id, "ad", &targets).unwrap();
+    txn.commit().unwrap();
+    let rows: Vec<(i64, String)> = store
+        .writer()
+        .conn
+        .prepare(
+            "SELECT target, via FROM ref_wait_out WHERE mv_id = ?1 AND ma = 'ad' ORDER BY target",
+        )
+        .unwrap()
+        .query_map([p.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, targets);
+    assert!(store.read().unwrap().ref_out_ready().unwrap().is_empty());
+    // The last target of a full batch, and one on ldap, come.
+    for (i, ma) in [(63, "ad"), (107, "ldap")] {
+        let mut txn = store.begin().unwrap();
+        txn.ref_out_due_clear().unwrap();
+        let mut c = CsObject::new(ma, &format!("T{i}"), "", "person");
+        c.connection = Connection::Connector {
+            mv_id: targets[i].0,
+        };
+        txn.cs_insert(&mut c).unwrap();
+        assert_eq!(txn.ref_out_ready().unwrap(), [p.id], "target {i} on {ma}");
+        txn.commit().unwrap();
+    }
+}
+
+#[test]
+fn a_version_8_store_should_note_every_target_waited_for_in_the_migration() {
+    use autosync_model::{Connection, MvObject};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let (mut p, mut target) = (MvObject::new("person"), MvObject::new("person"));
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let mut txn = store.begin().unwrap();
+        txn.mv_insert(&mut p).unwrap();
+        txn.mv_insert(&mut target).unwrap();
+        // The target's connector, then a wait for it (as version 8 could
+        // leave it: a wait that ended when it was not looked at).
+        let mut t = CsObject::new("ad", "T", "cn=T", "person");
+        t.connection = Connection::Connector { mv_id: target.id };
+        txn.cs_insert(&mut t).unwrap();
+        txn.ref_out_waits_set(p.id, "ad", &[(target.id, "ad".into())])
+            .unwrap();
+        txn.commit().unwrap();
+        assert!(store.read().unwrap().ref_out_ready().unwrap().is_empty());
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE ref_out_due;
+             PRAGMA user_version = 8;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.read().unwrap().ref_out_ready().unwrap(), [p.id]);
+    // A connector written after a wait notes it.
+    let mut q = MvObject::new("person");
+    let mut other = MvObject::new("person");
+    let mut txn = store.begin().unwrap();
+    txn.mv_insert(&mut q).unwrap();
+    txn.mv_insert(&mut other).unwrap();
+    txn.ref_out_waits_set(q.id, "ad", &[(other.id, "ad".into())])
+        .unwrap();
+    let mut o = CsObject::new("ad", "O", "cn=O", "person");
+    o.connection = Connection::Connector { mv_id: other.id };
+    txn.cs_insert(&mut o).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(store.read().unwrap().ref_out_ready().unwrap(), [p.id, q.id]);
 }
 
 #[test]

@@ -8,6 +8,7 @@
 
 mod row;
 mod txn;
+mod waits;
 
 pub(crate) use row::{CsRow, KNOWN_MAX, Known};
 pub(crate) use txn::SqliteTxn;
@@ -89,6 +90,11 @@ pub(crate) struct Writer {
     /// MAs this connection filled from empty and the anchors they may
     /// hold (see `fresh`); taken by a bulk transaction while it runs.
     pub fresh: Option<Fresh>,
+    /// Whether any outbound reference may wait (`ref_wait_out` was not
+    /// empty as the transaction began, or it wrote a wait since): only
+    /// then does a write of a connector note its object as due
+    /// (`ref_out_due`, see `hot`).
+    pub(crate) waits_out: bool,
 }
 
 impl Writer {
@@ -117,6 +123,7 @@ impl Writer {
             old_keys: Vec::new(),
             fresh: None,
             dn_mas: Default::default(),
+            waits_out: false,
         }
     }
 
@@ -154,6 +161,7 @@ impl Writer {
             ma_ids: &mut self.ma_ids,
             fresh: &mut self.fresh,
             dn_mas: &self.dn_mas,
+            waits_out: self.waits_out,
         }
     }
 
@@ -178,6 +186,11 @@ impl Writer {
             .and_then(|mut s| s.execute([]))
             .map_err(|e| error::sql(path, "begin a transaction in store", e))?;
         self.dn_mas = load_dn_mas(&self.conn, path)?;
+        self.waits_out = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM ref_wait_out)")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(|e| error::sql(path, "begin a transaction in store", e))?;
         Ok(())
     }
 

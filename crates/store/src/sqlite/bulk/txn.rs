@@ -711,6 +711,10 @@ impl StoreTxn for BulkTxn<'_, '_> {
         self.push_job(Box::new(move |t| t.ref_touched_clear(&ids)))
     }
 
+    fn ref_out_due_clear(&mut self) -> StoreResult<()> {
+        self.push_job(Box::new(|t| t.ref_out_due_clear()))
+    }
+
     fn set_meta(&mut self, key: &str, value: Option<&str>) -> StoreResult<()> {
         let key = key.to_owned();
         let value = value.map(str::to_owned);

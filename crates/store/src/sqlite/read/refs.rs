@@ -93,7 +93,8 @@ impl Ctx<'_> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT c.id, c.data, w.mv_id, w.via = w.ma FROM ref_wait_out AS w \
+                "SELECT c.id, c.data, w.mv_id, w.via = w.ma FROM ref_out_due AS d \
+                 JOIN ref_wait_out AS w ON w.target = d.target \
                  JOIN ma AS m ON m.name = w.via \
                  JOIN cs AS c ON c.mv_id = w.target AND c.ma = m.id \
                  WHERE w.via = w.ma OR c.has_pe = 1 \
@@ -125,7 +126,8 @@ impl Ctx<'_> {
         // Those on another MA with nothing left to export.
         let mut settled = Vec::new();
         self.collect(
-            "SELECT DISTINCT w.mv_id FROM ref_wait_out AS w \
+            "SELECT DISTINCT w.mv_id FROM ref_out_due AS d \
+             JOIN ref_wait_out AS w ON w.target = d.target \
              JOIN ma AS m ON m.name = w.via \
              JOIN cs AS c ON c.mv_id = w.target AND c.ma = m.id \
              WHERE w.via <> w.ma AND c.has_pe = 0",
@@ -163,7 +165,14 @@ impl Ctx<'_> {
     pub(crate) fn ref_out_waiting(&self) -> StoreResult<Vec<MvId>> {
         let mut out = Vec::new();
         self.collect(
-            "SELECT DISTINCT mv_id FROM ref_wait_out ORDER BY mv_id",
+            // Each distinct referrer found by a seek past the one before
+            // (a scan of every wait is half a million rows for one group).
+            "WITH RECURSIVE r(id) AS ( \
+               SELECT min(mv_id) FROM ref_wait_out \
+               UNION ALL \
+               SELECT (SELECT min(mv_id) FROM ref_wait_out WHERE mv_id > r.id) FROM r \
+               WHERE r.id IS NOT NULL) \
+             SELECT id FROM r WHERE id IS NOT NULL",
             [],
             &|| "read the objects with waiting outbound references".to_owned(),
             id,
@@ -174,7 +183,8 @@ impl Ctx<'_> {
 
     pub(crate) fn ref_out_sendable_count(&self, via: &str) -> StoreResult<u64> {
         let n = self.one(
-            "SELECT count(DISTINCT w.mv_id) FROM ref_wait_out AS w \
+            "SELECT count(DISTINCT w.mv_id) FROM ref_out_due AS d \
+             JOIN ref_wait_out AS w ON w.target = d.target \
              JOIN ma AS m ON m.name = w.via \
              JOIN cs AS c ON c.mv_id = w.target AND c.ma = m.id \
              WHERE w.via = ?1 AND c.has_pe = 0",

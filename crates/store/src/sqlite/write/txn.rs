@@ -256,14 +256,11 @@ impl StoreTxn for SqliteTxn<'_> {
                 &op,
             )?;
         }
-        for (target, via) in targets {
-            self.exec(
-                "INSERT OR IGNORE INTO ref_wait_out (mv_id, ma, target, via) VALUES (?1, ?2, ?3, ?4)",
-                params![mv_id, ma, target, via],
-                &op,
-            )?;
+        if targets.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.w.waits_out = true;
+        super::waits::insert(&self.w.conn, self.path, mv_id, ma, targets)
     }
 
     fn ref_touched_add(&mut self, touched: &[(MvId, bool)]) -> StoreResult<()> {
@@ -284,6 +281,12 @@ impl StoreTxn for SqliteTxn<'_> {
         for id in ids {
             self.exec("DELETE FROM ref_touched WHERE mv_id = ?1", [id], &op)?;
         }
+        Ok(())
+    }
+
+    fn ref_out_due_clear(&mut self) -> StoreResult<()> {
+        let op = || "forget the referred objects whose connectors were written".to_owned();
+        self.exec("DELETE FROM ref_out_due", [], &op)?;
         Ok(())
     }
 
