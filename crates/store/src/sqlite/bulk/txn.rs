@@ -9,7 +9,7 @@ use crate::api::{CsCounts, CsFilter, MvQuery, StoreErrorKind, StoreRead, StoreRe
 use crate::sqlite::bin;
 use crate::sqlite::error;
 use crate::sqlite::fresh::cs_key;
-use crate::sqlite::write::Seq;
+use crate::sqlite::write::{Seq, Waits};
 use autosync_model::{
     CsId, CsObject, ExportKind, MvId, MvObject, RunId, RunObjectError, RunRecord, Value, ValueDelta,
 };
@@ -697,8 +697,8 @@ impl StoreTxn for BulkTxn<'_, '_> {
         ma: &str,
         targets: &[(MvId, String)],
     ) -> StoreResult<()> {
-        let (ma, targets) = (ma.to_owned(), targets.to_vec());
-        self.push_job(Box::new(move |t| t.ref_out_waits_set(mv_id, &ma, &targets)))
+        let (ma, waits) = (ma.to_owned(), Waits::of(targets));
+        self.push_job(Box::new(move |t| t.ref_out_waits_write(mv_id, &ma, &waits)))
     }
 
     fn ref_touched_add(&mut self, touched: &[(MvId, bool)]) -> StoreResult<()> {

@@ -1,7 +1,7 @@
 //! The write transaction ([`StoreTxn`]): holds the writer from `BEGIN
 //! IMMEDIATE` until committed, or rolls back when dropped.
 
-use super::{CsRow, KNOWN_MAX, Known, Seq, WriterRef};
+use super::{CsRow, KNOWN_MAX, Known, Seq, Waits, WriterRef};
 use crate::api::{StoreErrorKind, StoreResult, StoreTxn};
 use crate::sqlite::bin;
 use crate::sqlite::codec::{Blob, JsonText, RunErrorBody, encode};
@@ -190,6 +190,31 @@ impl SqliteTxn<'_> {
         Ok(())
     }
 
+    /// `StoreTxn::ref_out_waits_set` with the waits compact (as a bulk
+    /// transaction sends them to its writer thread).
+    pub(crate) fn ref_out_waits_write(
+        &mut self,
+        mv_id: MvId,
+        ma: &str,
+        waits: &Waits,
+    ) -> StoreResult<()> {
+        let op = || format!("write the waiting references of metaverse object {mv_id}");
+        if ma.is_empty() {
+            self.exec("DELETE FROM ref_wait_out WHERE mv_id = ?1", [mv_id], &op)?;
+        } else {
+            self.exec(
+                "DELETE FROM ref_wait_out WHERE mv_id = ?1 AND ma = ?2",
+                params![mv_id, ma],
+                &op,
+            )?;
+        }
+        if waits.is_empty() {
+            return Ok(());
+        }
+        self.w.waits_out = true;
+        super::waits::insert(&self.w.conn, self.path, mv_id, ma, waits)
+    }
+
     fn exec(
         &self,
         sql: &str,
@@ -246,21 +271,7 @@ impl StoreTxn for SqliteTxn<'_> {
         ma: &str,
         targets: &[(MvId, String)],
     ) -> StoreResult<()> {
-        let op = || format!("write the waiting references of metaverse object {mv_id}");
-        if ma.is_empty() {
-            self.exec("DELETE FROM ref_wait_out WHERE mv_id = ?1", [mv_id], &op)?;
-        } else {
-            self.exec(
-                "DELETE FROM ref_wait_out WHERE mv_id = ?1 AND ma = ?2",
-                params![mv_id, ma],
-                &op,
-            )?;
-        }
-        if targets.is_empty() {
-            return Ok(());
-        }
-        self.w.waits_out = true;
-        super::waits::insert(&self.w.conn, self.path, mv_id, ma, targets)
+        self.ref_out_waits_write(mv_id, ma, &Waits::of(targets))
     }
 
     fn ref_touched_add(&mut self, touched: &[(MvId, bool)]) -> StoreResult<()> {

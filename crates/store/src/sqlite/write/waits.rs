@@ -1,6 +1,8 @@
 //! Writes of the outbound references that wait (`ref_wait_out`): a group
-//! whose members' adds are not yet sent waits for every member, so its
-//! waits are written `BATCH` rows a statement.
+//! whose members' adds are not yet sent waits for every member (a million
+//! in the `engine` benchmark), so the waits travel to the writer compact
+//! ([`Waits`]: an id and the number of its MA each, not a string) and are
+//! written `BATCH` rows a statement.
 
 use crate::api::StoreResult;
 use crate::sqlite::error;
@@ -24,14 +26,44 @@ static BATCH_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 const ONE_SQL: &str =
     "INSERT OR IGNORE INTO ref_wait_out (mv_id, ma, target, via) VALUES (?1, ?2, ?3, ?4)";
 
-/// Insert the waits of metaverse object `mv_id` on target MA `ma`: each
-/// referred object and the MA it waits for a connector on.
+/// The waits of one object on one target MA: each referred object, with
+/// the MA it waits for a connector on by its place in `vias`.
+pub(crate) struct Waits {
+    vias: Vec<String>,
+    targets: Vec<(MvId, usize)>,
+}
+
+impl Waits {
+    pub(crate) fn of(targets: &[(MvId, String)]) -> Waits {
+        let mut w = Waits {
+            vias: Vec::new(),
+            targets: Vec::with_capacity(targets.len()),
+        };
+        for (target, via) in targets {
+            let i = match w.vias.iter().position(|v| v == via) {
+                Some(i) => i,
+                None => {
+                    w.vias.push(via.clone());
+                    w.vias.len() - 1
+                }
+            };
+            w.targets.push((*target, i));
+        }
+        w
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+}
+
+/// Insert `waits` of metaverse object `mv_id` on target MA `ma`.
 pub(super) fn insert(
     conn: &Connection,
     path: &Path,
     mv_id: MvId,
     ma: &str,
-    targets: &[(MvId, String)],
+    waits: &Waits,
 ) -> StoreResult<()> {
     let err = |e| {
         error::sql(
@@ -40,30 +72,38 @@ pub(super) fn insert(
             e,
         )
     };
-    // By the MA waited on (most often one), then in batches.
-    let mut sorted: Vec<(&str, MvId)> = targets.iter().map(|(t, v)| (v.as_str(), *t)).collect();
-    sorted.sort_unstable();
-    for group in sorted.chunk_by(|a, b| a.0 == b.0) {
-        let Some(&(via, _)) = group.first() else {
-            continue;
-        };
-        let mut chunks = group.chunks_exact(BATCH);
-        if group.len() >= BATCH {
-            let mut stmt = conn.prepare_cached(&BATCH_SQL).map_err(err)?;
-            stmt.raw_bind_parameter(1, mv_id).map_err(err)?;
-            stmt.raw_bind_parameter(2, ma).map_err(err)?;
-            stmt.raw_bind_parameter(3, via).map_err(err)?;
-            for chunk in chunks.by_ref() {
-                for (slot, (_, target)) in (4..).zip(chunk) {
-                    stmt.raw_bind_parameter(slot, *target).map_err(err)?;
-                }
-                stmt.raw_execute().map_err(err)?;
+    let mut batch = [0 as MvId; BATCH];
+    for (i, via) in waits.vias.iter().enumerate() {
+        let mut n = 0;
+        let mut full: Option<rusqlite::CachedStatement<'_>> = None;
+        for (target, _) in waits.targets.iter().filter(|(_, v)| *v == i) {
+            if let Some(slot) = batch.get_mut(n) {
+                *slot = *target;
             }
+            n += 1;
+            if n < BATCH {
+                continue;
+            }
+            n = 0;
+            let stmt = match full.as_mut() {
+                Some(s) => s,
+                None => {
+                    let mut s = conn.prepare_cached(&BATCH_SQL).map_err(err)?;
+                    s.raw_bind_parameter(1, mv_id).map_err(err)?;
+                    s.raw_bind_parameter(2, ma).map_err(err)?;
+                    s.raw_bind_parameter(3, via.as_str()).map_err(err)?;
+                    full.insert(s)
+                }
+            };
+            for (slot, target) in (4..).zip(&batch) {
+                stmt.raw_bind_parameter(slot, *target).map_err(err)?;
+            }
+            stmt.raw_execute().map_err(err)?;
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
+        drop(full);
+        if n > 0 {
             let mut stmt = conn.prepare_cached(ONE_SQL).map_err(err)?;
-            for (_, target) in rest {
+            for target in batch.iter().take(n) {
                 stmt.execute(params![mv_id, ma, target, via]).map_err(err)?;
             }
         }
