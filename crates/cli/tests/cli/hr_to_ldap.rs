@@ -376,6 +376,23 @@ fn a_phone_number_changed_in_the_directory_should_reach_the_application_with_the
         app_phones(w.path())
             .is_some_and(|p| p.len() == 16 && p.get("E1002").is_some_and(|n| n == "+1 555 0102"))
     });
+    // The listener is up once its catch-up import (asked as it starts
+    // listening) has run: a change made before that is the catch-up's to
+    // read, not the notification's.
+    wait_for("the listener's catch-up import", || {
+        let history = w.expect(
+            "directory-to-app.toml",
+            &["history", "--ma", "directory", "--json"],
+        );
+        let runs: serde_json::Value = serde_json::from_str(&history).unwrap();
+        runs.as_array().unwrap().iter().any(|r| {
+            r["profile"] == "delta-import"
+                && r["reason"]
+                    .to_string()
+                    .contains("catch-up as it starts listening")
+                && !r["ended_at"].is_null()
+        })
+    });
     let alan = format!("cn=Alan Turing,ou=Engineering,ou=people,{base}");
     s.ldapmodify(&format!(
         "dn: {alan}\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: +44 20 7946 0000\n"
