@@ -13,7 +13,7 @@
 
 use crate::sync::Fail;
 use autosync_model::{Attributes, CsId, CsObject, ExportKind, MvId, RefBy, Value};
-use autosync_store::{RefWait, StoreResult, StoreTxn};
+use autosync_store::{OutWaitTargets, RefWait, StoreResult, StoreTxn};
 use rustc_hash::FxHashMap;
 
 mod compile;
@@ -380,7 +380,7 @@ pub(crate) fn resolve_out(
     ma: &str,
     referrer: CsId,
     value: Option<&Value>,
-    waits: &mut Vec<(MvId, String)>,
+    waits: &mut OutWaitTargets,
     known: Option<&Joined>,
 ) -> StoreResult<Option<Value>> {
     let referrer = if referrer == 0 { CsId::MAX } else { referrer };
@@ -463,7 +463,7 @@ pub(crate) fn resolve_out(
     for id in &ids {
         match spelled.remove(id) {
             Some(s) => out.push(Value::String(s)),
-            None => waits.push((*id, ma.to_owned())),
+            None => waits.push(*id, ma),
         }
     }
     Ok(if multi {

@@ -250,6 +250,60 @@ pub struct RefWait {
     pub by_dn: bool,
 }
 
+/// The objects the outbound references of one metaverse object to one
+/// target MA wait for, each with the MA it waits for a connector on
+/// ([`StoreTxn::ref_out_waits_take`]): an id and the MA's place in a short
+/// list each, so that a group of a million members not yet exported waits
+/// in 16 bytes a member, not in a string each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutWaitTargets {
+    vias: Vec<String>,
+    targets: Vec<(MvId, usize)>,
+}
+
+impl OutWaitTargets {
+    /// Wait for `target` to have a connector on `via`.
+    pub fn push(&mut self, target: MvId, via: &str) {
+        let i = match self.vias.iter().position(|v| v == via) {
+            Some(i) => i,
+            None => {
+                self.vias.push(via.to_owned());
+                self.vias.len() - 1
+            }
+        };
+        self.targets.push((target, i));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// The MAs waited on, each with its place (as [`Self::targets`] names
+    /// it).
+    pub fn vias(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.vias.iter().map(String::as_str).enumerate()
+    }
+
+    /// Each target with the place of its MA in [`Self::vias`].
+    pub fn targets(&self) -> &[(MvId, usize)] {
+        &self.targets
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<(MvId, S)> for OutWaitTargets {
+    fn from_iter<I: IntoIterator<Item = (MvId, S)>>(iter: I) -> Self {
+        let mut out = OutWaitTargets::default();
+        for (target, via) in iter {
+            out.push(target, via.as_ref());
+        }
+        out
+    }
+}
+
 /// The multi-valued attributes a store keeps one row per value
 /// ([`Store::set_value_rows`]): a group's `members`, whose one-member
 /// change then costs one row, not the whole group.

@@ -17,10 +17,10 @@ use crate::refs::resolve_out;
 use crate::rules::{MaRules, OutboundFlow};
 use crate::values::same_in;
 use autosync_model::{
-    AttrChanges, Connection, CsObject, DeprovisionAction, ExportKind, MvId, MvObject,
-    OutboundCounters, PendingExport, SyncCounters,
+    AttrChanges, Connection, CsObject, DeprovisionAction, ExportKind, MvObject, OutboundCounters,
+    PendingExport, SyncCounters,
 };
-use autosync_store::StoreTxn;
+use autosync_store::{OutWaitTargets, StoreTxn};
 use std::borrow::Cow;
 
 /// Count on the outbound counters of target `ma` (its name is copied only
@@ -270,7 +270,7 @@ impl Syncer<'_> {
         let view = MvView(&mv.attributes);
         let mut changes = AttrChanges::new();
         let mut reverted: Vec<String> = Vec::new();
-        let mut ref_waits: Option<Vec<(MvId, String)>> = None;
+        let mut ref_waits: Option<OutWaitTargets> = None;
         for f in &target.outbound {
             if f.initial_only || !f.applies(&x.object_type, &mv.object_type) {
                 continue;
@@ -278,7 +278,7 @@ impl Syncer<'_> {
             let what = || format!("export flow of `{}` to `{}`", target.name, f.cs_attr);
             let d = match &f.reference {
                 Some(r) => {
-                    let waits = ref_waits.get_or_insert_with(Vec::new);
+                    let waits = ref_waits.get_or_insert_with(OutWaitTargets::default);
                     let v = mv.attributes.get(&r.mv_attr).map(|v| &v.value);
                     resolve_out(txn, r, &target.name, x.id, v, waits, self.joined.as_ref())?
                         .map(Cow::Owned)
@@ -380,7 +380,7 @@ impl Syncer<'_> {
         // a flow fail, they are evaluated again as configured, so that the
         // error is the first configured flow's, as always.
         let mut changes = AttrChanges::new();
-        let mut ref_waits: Option<Vec<(MvId, String)>> = None;
+        let mut ref_waits: Option<OutWaitTargets> = None;
         let by_attr = target.outbound_by_attr.iter();
         for f in by_attr
             .filter_map(|&i| target.outbound.get(i))
@@ -389,7 +389,7 @@ impl Syncer<'_> {
             let what = || format!("export flow of `{}` to `{}`", target.name, f.cs_attr);
             let value = match &f.reference {
                 Some(r) => {
-                    let waits = ref_waits.get_or_insert_with(Vec::new);
+                    let waits = ref_waits.get_or_insert_with(OutWaitTargets::default);
                     let v = mv.attributes.get(&r.mv_attr).map(|v| &v.value);
                     let j = self.joined.as_ref();
                     Ok(resolve_out(txn, r, &target.name, 0, v, waits, j)?.map(Cow::Owned))

@@ -263,7 +263,7 @@ impl Syncer<'_> {
                     if !target_rows.is_some_and(|rows| rows.contains(&f.cs_attr)) {
                         return Ok(false);
                     }
-                    let mut waits: Vec<(MvId, String)> = Vec::new();
+                    let mut waits = autosync_store::OutWaitTargets::default();
                     let joined = self.joined.as_ref();
                     let added = crate::refs::resolve_out(
                         txn,

@@ -7,13 +7,13 @@
 use super::Syncer;
 use crate::run::StepCtx;
 use autosync_model::{CsId, MvId};
-use autosync_store::{StoreResult, StoreTxn};
+use autosync_store::{OutWaitTargets, StoreResult, StoreTxn};
 use rustc_hash::FxHashSet;
 
 /// The references of one metaverse object (0: the one projected by the
 /// object being synchronised) to one target MA that wait: each referred
 /// object and the MA it waits for a connector on.
-pub(crate) type OutWaits = (MvId, String, Vec<(MvId, String)>);
+pub(crate) type OutWaits = (MvId, String, OutWaitTargets);
 
 /// What an object's outbound work noted about references, kept apart
 /// because outbound rules read the syncer only (`&self`).
@@ -51,7 +51,7 @@ impl Syncer<'_> {
                     continue;
                 }
             }
-            txn.ref_out_waits_set(id, &ma, &targets)?;
+            txn.ref_out_waits_take(id, &ma, targets)?;
         }
         Ok(())
     }

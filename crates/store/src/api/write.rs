@@ -1,7 +1,10 @@
 //! The store contract's writes ([`StoreTxn`]) and the store itself
 //! ([`Store`]).
 
-use super::{MvIndexDef, RefWait, StoreError, StoreErrorKind, StoreRead, StoreResult, ValueRows};
+use super::{
+    MvIndexDef, OutWaitTargets, RefWait, StoreError, StoreErrorKind, StoreRead, StoreResult,
+    ValueRows,
+};
 use autosync_model::{
     CsId, CsObject, MvId, MvObject, RunChange, RunObjectError, RunRecord, ValueDelta,
 };
@@ -110,6 +113,22 @@ pub trait StoreTxn: StoreRead {
         ma: &str,
         targets: &[(MvId, String)],
     ) -> StoreResult<()>;
+    /// [`Self::ref_out_waits_set`] with the targets compact and handed
+    /// over (a store may send them to another thread without a copy).
+    fn ref_out_waits_take(
+        &mut self,
+        mv_id: MvId,
+        ma: &str,
+        targets: OutWaitTargets,
+    ) -> StoreResult<()> {
+        let vias: Vec<&str> = targets.vias().map(|(_, v)| v).collect();
+        let pairs: Vec<(MvId, String)> = targets
+            .targets()
+            .iter()
+            .map(|(t, i)| (*t, vias.get(*i).copied().unwrap_or_default().to_owned()))
+            .collect();
+        self.ref_out_waits_set(mv_id, ma, &pairs)
+    }
 
     /// Note metaverse objects whose referrers are to be worked out again
     /// (`true`: it was deleted; a deletion noted stays noted).

@@ -10,8 +10,6 @@ mod row;
 mod txn;
 mod waits;
 
-pub(crate) use waits::Waits;
-
 pub(crate) use row::{CsRow, KNOWN_MAX, Known};
 pub(crate) use txn::SqliteTxn;
 

@@ -5,11 +5,13 @@
 
 use super::BulkTxn;
 use super::writer::{OwnedRow, Write};
-use crate::api::{CsCounts, CsFilter, MvQuery, StoreErrorKind, StoreRead, StoreResult, StoreTxn};
+use crate::api::{
+    CsCounts, CsFilter, MvQuery, OutWaitTargets, StoreErrorKind, StoreRead, StoreResult, StoreTxn,
+};
 use crate::sqlite::bin;
 use crate::sqlite::error;
 use crate::sqlite::fresh::cs_key;
-use crate::sqlite::write::{Seq, Waits};
+use crate::sqlite::write::Seq;
 use autosync_model::{
     CsId, CsObject, ExportKind, MvId, MvObject, RunId, RunObjectError, RunRecord, Value, ValueDelta,
 };
@@ -697,8 +699,20 @@ impl StoreTxn for BulkTxn<'_, '_> {
         ma: &str,
         targets: &[(MvId, String)],
     ) -> StoreResult<()> {
-        let (ma, waits) = (ma.to_owned(), Waits::of(targets));
-        self.push_job(Box::new(move |t| t.ref_out_waits_write(mv_id, &ma, &waits)))
+        let targets: OutWaitTargets = targets.iter().map(|(t, v)| (*t, v)).collect();
+        self.ref_out_waits_take(mv_id, ma, targets)
+    }
+
+    fn ref_out_waits_take(
+        &mut self,
+        mv_id: MvId,
+        ma: &str,
+        targets: OutWaitTargets,
+    ) -> StoreResult<()> {
+        let ma = ma.to_owned();
+        self.push_job(Box::new(move |t| {
+            t.ref_out_waits_write(mv_id, &ma, &targets)
+        }))
     }
 
     fn ref_touched_add(&mut self, touched: &[(MvId, bool)]) -> StoreResult<()> {

@@ -1,8 +1,8 @@
 //! The write transaction ([`StoreTxn`]): holds the writer from `BEGIN
 //! IMMEDIATE` until committed, or rolls back when dropped.
 
-use super::{CsRow, KNOWN_MAX, Known, Seq, Waits, WriterRef};
-use crate::api::{StoreErrorKind, StoreResult, StoreTxn};
+use super::{CsRow, KNOWN_MAX, Known, Seq, WriterRef};
+use crate::api::{OutWaitTargets, StoreErrorKind, StoreResult, StoreTxn};
 use crate::sqlite::bin;
 use crate::sqlite::codec::{Blob, JsonText, RunErrorBody, encode};
 use crate::sqlite::error;
@@ -190,13 +190,13 @@ impl SqliteTxn<'_> {
         Ok(())
     }
 
-    /// `StoreTxn::ref_out_waits_set` with the waits compact (as a bulk
-    /// transaction sends them to its writer thread).
+    /// `StoreTxn::ref_out_waits_take`, by reference (as a bulk
+    /// transaction's writer thread runs it).
     pub(crate) fn ref_out_waits_write(
         &mut self,
         mv_id: MvId,
         ma: &str,
-        waits: &Waits,
+        waits: &OutWaitTargets,
     ) -> StoreResult<()> {
         let op = || format!("write the waiting references of metaverse object {mv_id}");
         if ma.is_empty() {
@@ -271,7 +271,17 @@ impl StoreTxn for SqliteTxn<'_> {
         ma: &str,
         targets: &[(MvId, String)],
     ) -> StoreResult<()> {
-        self.ref_out_waits_write(mv_id, ma, &Waits::of(targets))
+        let targets: OutWaitTargets = targets.iter().map(|(t, v)| (*t, v)).collect();
+        self.ref_out_waits_write(mv_id, ma, &targets)
+    }
+
+    fn ref_out_waits_take(
+        &mut self,
+        mv_id: MvId,
+        ma: &str,
+        targets: OutWaitTargets,
+    ) -> StoreResult<()> {
+        self.ref_out_waits_write(mv_id, ma, &targets)
     }
 
     fn ref_touched_add(&mut self, touched: &[(MvId, bool)]) -> StoreResult<()> {

@@ -1,10 +1,10 @@
 //! Writes of the outbound references that wait (`ref_wait_out`): a group
 //! whose members' adds are not yet sent waits for every member (a million
-//! in the `engine` benchmark), so the waits travel to the writer compact
-//! ([`Waits`]: an id and the number of its MA each, not a string) and are
-//! written `BATCH` rows a statement.
+//! in the `engine` benchmark), so its waits come compact
+//! ([`OutWaitTargets`], handed to the writer thread without a copy) and
+//! are written `BATCH` rows a statement.
 
-use crate::api::StoreResult;
+use crate::api::{OutWaitTargets, StoreResult};
 use crate::sqlite::error;
 use autosync_model::MvId;
 use rusqlite::{Connection, params};
@@ -26,44 +26,13 @@ static BATCH_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 const ONE_SQL: &str =
     "INSERT OR IGNORE INTO ref_wait_out (mv_id, ma, target, via) VALUES (?1, ?2, ?3, ?4)";
 
-/// The waits of one object on one target MA: each referred object, with
-/// the MA it waits for a connector on by its place in `vias`.
-pub(crate) struct Waits {
-    vias: Vec<String>,
-    targets: Vec<(MvId, usize)>,
-}
-
-impl Waits {
-    pub(crate) fn of(targets: &[(MvId, String)]) -> Waits {
-        let mut w = Waits {
-            vias: Vec::new(),
-            targets: Vec::with_capacity(targets.len()),
-        };
-        for (target, via) in targets {
-            let i = match w.vias.iter().position(|v| v == via) {
-                Some(i) => i,
-                None => {
-                    w.vias.push(via.clone());
-                    w.vias.len() - 1
-                }
-            };
-            w.targets.push((*target, i));
-        }
-        w
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.targets.is_empty()
-    }
-}
-
 /// Insert `waits` of metaverse object `mv_id` on target MA `ma`.
 pub(super) fn insert(
     conn: &Connection,
     path: &Path,
     mv_id: MvId,
     ma: &str,
-    waits: &Waits,
+    waits: &OutWaitTargets,
 ) -> StoreResult<()> {
     let err = |e| {
         error::sql(
@@ -73,10 +42,10 @@ pub(super) fn insert(
         )
     };
     let mut batch = [0 as MvId; BATCH];
-    for (i, via) in waits.vias.iter().enumerate() {
+    for (i, via) in waits.vias() {
         let mut n = 0;
         let mut full: Option<rusqlite::CachedStatement<'_>> = None;
-        for (target, _) in waits.targets.iter().filter(|(_, v)| *v == i) {
+        for (target, _) in waits.targets().iter().filter(|(_, v)| *v == i) {
             if let Some(slot) = batch.get_mut(n) {
                 *slot = *target;
             }
@@ -91,7 +60,7 @@ pub(super) fn insert(
                     let mut s = conn.prepare_cached(&BATCH_SQL).map_err(err)?;
                     s.raw_bind_parameter(1, mv_id).map_err(err)?;
                     s.raw_bind_parameter(2, ma).map_err(err)?;
-                    s.raw_bind_parameter(3, via.as_str()).map_err(err)?;
+                    s.raw_bind_parameter(3, via).map_err(err)?;
                     full.insert(s)
                 }
             };
