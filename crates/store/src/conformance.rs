@@ -33,6 +33,7 @@ pub mod fixtures;
 mod history;
 mod mv;
 mod refs;
+mod refs_out;
 mod rows;
 mod txn;
 
@@ -43,6 +44,7 @@ pub use cs::*;
 pub use history::*;
 pub use mv::*;
 pub use refs::*;
+pub use refs_out::*;
 pub use rows::*;
 pub use txn::*;
 
@@ -224,15 +226,15 @@ pub const CHECKS: &[Check] = &[
     ),
     (
         "ref_out_waits_set_should_replace_only_the_waits_of_its_ma_and_an_empty_ma_should_clear_all",
-        refs::ref_out_waits_set_should_replace_only_the_waits_of_its_ma_and_an_empty_ma_should_clear_all,
+        refs_out::ref_out_waits_set_should_replace_only_the_waits_of_its_ma_and_an_empty_ma_should_clear_all,
     ),
     (
         "ref_out_ready_should_list_a_referrer_once_its_target_has_a_connector_on_the_ma_it_waits_for",
-        refs::ref_out_ready_should_list_a_referrer_once_its_target_has_a_connector_on_the_ma_it_waits_for,
+        refs_out::ref_out_ready_should_list_a_referrer_once_its_target_has_a_connector_on_the_ma_it_waits_for,
     ),
     (
         "ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_nothing_to_export",
-        refs::ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_nothing_to_export,
+        refs_out::ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_nothing_to_export,
     ),
     (
         "ref_touched_should_keep_a_deletion_noted_list_in_id_order_and_clear_only_the_given_ids",

@@ -43,6 +43,7 @@
 
 mod reads;
 mod txn;
+mod txn_read;
 mod writer;
 
 use super::SqliteRead;
