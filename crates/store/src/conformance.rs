@@ -308,6 +308,10 @@ pub const CHECKS: &[Check] = &[
         "a_rolled_back_transaction_should_leave_the_rows_as_they_were",
         rows::a_rolled_back_transaction_should_leave_the_rows_as_they_were,
     ),
+    (
+        "an_update_should_clear_the_rows_an_object_gained_since_it_was_read",
+        rows::an_update_should_clear_the_rows_an_object_gained_since_it_was_read,
+    ),
 ];
 
 /// Runs every check on `t`.

@@ -112,6 +112,7 @@ conformance_suite!(
     an_object_should_read_whole_whatever_the_declaration_said_when_it_was_written,
     pending_values_should_round_trip,
     a_rolled_back_transaction_should_leave_the_rows_as_they_were,
+    an_update_should_clear_the_rows_an_object_gained_since_it_was_read,
 );
 
 #[test]

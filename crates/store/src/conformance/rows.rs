@@ -667,3 +667,54 @@ pub fn a_rolled_back_transaction_should_leave_the_rows_as_they_were(t: &Conforma
         "{name}"
     );
 }
+
+pub fn an_update_should_clear_the_rows_an_object_gained_since_it_was_read(t: &ConformanceTarget) {
+    use super::refs::{KINDS, write};
+    for kind in KINDS {
+        let s = (t.fresh)();
+        let store = &*s.store;
+        store.set_value_rows(&declared()).unwrap();
+        let name = format!("{} {kind:?}", t.name);
+        // One without rows (a single member), one with.
+        let (mut single, mut multi) = (group(Value::Reference(3)), group(refs(0..5)));
+        multi.anchor = "g2".into();
+        insert(store, &mut [&mut single, &mut multi], &mut []);
+        let delta = ValueDelta {
+            add: vec![Value::Reference(10), Value::Reference(11)],
+            remove: Vec::new(),
+        };
+        write(store, kind, &mut |txn| {
+            // Read without rows, given rows, written without the attribute.
+            let mut o = txn.cs_get_light(single.id)?.unwrap();
+            txn.cs_values_change(o.id, "members", &delta)?;
+            o.hologram.remove("members");
+            o.hologram.insert("cn".into(), Value::from("a"));
+            txn.cs_update_owned(o)?;
+            // Read with rows, written with a single value.
+            let mut o = txn.cs_get_light(multi.id)?.unwrap();
+            o.hologram.insert("members".into(), Value::Reference(4));
+            txn.cs_update_owned(o)
+        })
+        .unwrap();
+        let mut r = store.read().unwrap();
+        for (o, members) in [(&single, None), (&multi, Some(Value::Reference(4)))] {
+            assert_eq!(r.cs_values_count(o.id, "members").unwrap(), 0, "{name}");
+            let got = r.cs_get(o.id).unwrap().unwrap();
+            assert_eq!(got.hologram.get("members"), members.as_ref(), "{name}");
+        }
+        // Read without rows and written again without: still none, and the
+        // object as written.
+        write(store, kind, &mut |txn| {
+            let mut o = txn.cs_get_light(multi.id)?.unwrap();
+            o.hologram.insert("members".into(), Value::Reference(5));
+            txn.cs_update_owned(o)
+        })
+        .unwrap();
+        let got = store.read().unwrap().cs_get(multi.id).unwrap().unwrap();
+        assert_eq!(
+            got.hologram.get("members"),
+            Some(&Value::Reference(5)),
+            "{name}"
+        );
+    }
+}

@@ -232,6 +232,7 @@ impl<'w> Parts<'w> {
                 let now = Known {
                     cols: c,
                     key: k.key,
+                    rows: true,
                 };
                 let room = self.known.len() < KNOWN_MAX;
                 match self.known.entry(id) {

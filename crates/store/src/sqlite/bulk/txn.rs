@@ -7,7 +7,7 @@ use crate::api::{OutWaitTargets, StoreErrorKind, StoreRead, StoreResult, StoreTx
 use crate::sqlite::bin;
 use crate::sqlite::error;
 use crate::sqlite::fresh::cs_key;
-use crate::sqlite::write::Seq;
+use crate::sqlite::write::{Known, Seq};
 use autosync_model::{CsId, CsObject, MvId, MvObject, RunObjectError, RunRecord, ValueDelta};
 use std::sync::mpsc::sync_channel;
 
@@ -59,7 +59,8 @@ impl StoreTxn for BulkTxn<'_, '_> {
         let key = cs_key(&obj.ma, &obj.anchor);
         self.note_cs_written(&obj, key);
         let ma = self.name(&obj.ma)?;
-        let row = OwnedRow::of(&mut obj, ma, key, &self.dict, &self.defs.rows, true);
+        let clears = Known::clears(known.as_ref());
+        let row = OwnedRow::of(&mut obj, ma, key, &self.dict, &self.defs.rows, clears);
         drop(obj);
         self.push(Write::CsUpdate(row, known))
     }

@@ -183,20 +183,21 @@ pub(super) struct OwnedRow {
 }
 
 impl OwnedRow {
-    /// The row of `obj` (inserted, or an `update`), encoded with the
-    /// value rows `decl` declares.
+    /// The row of `obj`, encoded with the value rows `decl` declares;
+    /// `old_rows`: an update of an object that may hold rows (they are
+    /// cleared but for the attributes it marks).
     pub(super) fn of(
         obj: &mut CsObject,
         ma: u32,
         key: u64,
         dict: &Dict,
         decl: &RowDecl,
-        update: bool,
+        old_rows: bool,
     ) -> Self {
         let attrs = decl.cs_attrs(&obj.ma);
         let mut data = Vec::with_capacity(512);
         bin::encode_cs_rows(&mut data, dict, obj, attrs);
-        let clear = update && decl.cs_may_hold(&obj.ma);
+        let clear = old_rows && decl.cs_may_hold(&obj.ma);
         OwnedRow {
             id: obj.id,
             cols: CsColumns::of(obj),

@@ -3,7 +3,7 @@
 
 use crate::sqlite::codec::CsColumns;
 use crate::sqlite::fresh;
-use autosync_model::{CsId, CsObject};
+use autosync_model::{CsId, CsObject, Value};
 
 /// What a row of `cs` holds in its filter columns, and a hash of its key
 /// (MA, anchor): an update whose key has the same hash is written with a
@@ -15,6 +15,14 @@ use autosync_model::{CsId, CsObject};
 pub(crate) struct Known {
     pub(crate) cols: CsColumns,
     pub(crate) key: u64,
+    /// Whether the object may hold value rows: false only when it was read
+    /// with no multi-valued attribute (an attribute whose values are rows
+    /// reads as a multi-value, whole or the placeholder), and its rows were
+    /// not changed since. An update of an object that holds none has no
+    /// rows to clear (a sync writes every source object it reads: for an
+    /// MA with a declared reference, a range delete each that finds
+    /// nothing).
+    pub(crate) rows: bool,
 }
 
 impl Known {
@@ -24,6 +32,7 @@ impl Known {
         Known {
             cols: CsColumns::of(obj),
             key,
+            rows: may_hold_rows(obj),
         }
     }
 
@@ -31,7 +40,21 @@ impl Known {
         Known {
             cols: CsColumns::of(obj),
             key: fresh::cs_key(&obj.ma, &obj.anchor),
+            rows: may_hold_rows(obj),
         }
+    }
+}
+
+/// Whether `obj`, as read from the store, may hold value rows.
+fn may_hold_rows(obj: &CsObject) -> bool {
+    obj.hologram.values().any(|v| matches!(v, Value::Multi(_)))
+}
+
+impl Known {
+    /// Whether an update of the object this knows of (`None`: nothing
+    /// known) is to clear the rows of attributes it no longer marks.
+    pub(crate) fn clears(known: Option<&Known>) -> bool {
+        known.is_none_or(|k| k.rows)
     }
 }
 
@@ -67,6 +90,7 @@ impl<'a> CsRow<'a> {
         Known {
             cols: self.cols,
             key: self.key,
+            rows: true,
         }
     }
 }

@@ -75,6 +75,8 @@ impl SqliteTxn<'_> {
     /// value rows.
     fn cs_write(&mut self, obj: &CsObject, update: bool) -> StoreResult<()> {
         let decl = Arc::clone(&self.w.defs.rows);
+        // Read before the row's write notes what it wrote.
+        let clear = update && decl.cs_may_hold(&obj.ma) && Known::clears(self.w.known.get(&obj.id));
         let attrs = decl.cs_attrs(&obj.ma);
         let mut buf = std::mem::take(&mut self.w.buf);
         bin::encode_cs_rows(&mut buf, &self.w.dict, obj, attrs);
@@ -85,7 +87,6 @@ impl SqliteTxn<'_> {
         };
         self.w.buf = buf;
         res?;
-        let clear = update && decl.cs_may_hold(&obj.ma);
         match rows::plan(attrs, obj.hologram.iter(), false, clear) {
             Some(p) => rows::apply(&self.w.conn, self.path, Side::Cs, obj.id, &p),
             None => Ok(()),
@@ -245,6 +246,9 @@ impl StoreTxn for SqliteTxn<'_> {
     }
 
     fn cs_values_change(&mut self, id: CsId, attr: &str, delta: &ValueDelta) -> StoreResult<()> {
+        if let Some(k) = self.w.known.get_mut(&id) {
+            k.rows = true;
+        }
         rows::change(&self.w.conn, self.path, Side::Cs, id, attr, delta)
     }
 
