@@ -294,6 +294,11 @@ pub fn run(objects: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
     // the most `refs_vs_plain` a sync at the store's own pace could reach.
     let raw_refs_rate =
         crate::engine_refs::raw_store_rate(&refs_root, objects, 20_000, sizes, true)?;
+    // What the 0.75 bar leaves the references: the longest the sync with
+    // them may take, less the plain sync's time; against what the bare
+    // loop above spends on their rows alone (both in seconds).
+    let refs_allowance_s = synced as f64 / (0.75 * plain_rate) - sync_s;
+    let raw_refs_rows_s = synced as f64 / raw_refs_rate - n / raw_rate;
     let results = serde_json::json!({
         "full_import_objects_per_s": (n / import_s).round(),
         "full_sync_objects_per_s": refs_rate.round(),
@@ -304,6 +309,8 @@ pub fn run(objects: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
         "raw_store_refs_objects_per_s": raw_refs_rate.round(),
         "raw_refs_vs_raw": (raw_refs_rate / raw_rate * 1000.0).round() / 1000.0,
         "sync_vs_raw_refs": (refs_rate / raw_refs_rate * 1000.0).round() / 1000.0,
+        "refs_allowance_s": (refs_allowance_s * 1000.0).round() / 1000.0,
+        "raw_refs_rows_s": (raw_refs_rows_s * 1000.0).round() / 1000.0,
         "export_objects_per_s": (n / export_s).round(),
         "full_import_s": import_s,
         "full_sync_plain_s": sync_s,

@@ -160,6 +160,11 @@ fn engine_should_report_every_figure_and_bar() {
             report["bars"]
         );
     }
+    // The store's own limit with the references' rows, and what the bar
+    // leaves them (figures only, no bar).
+    for key in ["sync_vs_raw_refs", "raw_refs_rows_s", "refs_allowance_s"] {
+        assert!(results[key].is_f64(), "{key}: {results}");
+    }
 }
 
 /// The `status-under-load` scenario at a small size: the service answered

@@ -157,8 +157,15 @@ impl Loaded {
             return Ok(false);
         }
         if spellings {
-            let mut s = Spellings::default();
-            for row in txn.cs_spellings_of_ma(ma)? {
+            let rows = txn.cs_spellings_of_ma(ma)?;
+            // Sized once (growing a map of a million costs more than
+            // reading it).
+            let mut s = Spellings {
+                first: FxHashMap::with_capacity_and_hasher(rows.len(), Default::default()),
+                mv_of: FxHashMap::with_capacity_and_hasher(rows.len(), Default::default()),
+                more: FxHashMap::default(),
+            };
+            for row in rows {
                 if row.mv_id == 0 {
                     continue;
                 }
@@ -180,11 +187,9 @@ impl Loaded {
             }
             self.spellings.insert(ma.to_owned(), s);
         } else {
-            let map: FxHashMap<String, MvId> = txn
-                .cs_joined_of_ma(ma)?
-                .into_iter()
-                .filter(|(_, mv)| *mv != 0)
-                .collect();
+            let rows = txn.cs_joined_of_ma(ma)?;
+            let mut map = FxHashMap::with_capacity_and_hasher(rows.len(), Default::default());
+            map.extend(rows.into_iter().filter(|(_, mv)| *mv != 0));
             self.anchors.insert(ma.to_owned(), map);
         }
         Ok(true)
