@@ -138,6 +138,7 @@ pub(crate) fn run(
                 ..Touched::default()
             },
             db_known: FxHashMap::default(),
+            values_changed: FxHashSet::default(),
             absent: FxHashSet::default(),
             keys: Vec::new(),
             empty_at_begin: FxHashMap::default(),
@@ -275,6 +276,9 @@ struct BulkTxn<'s, 'f> {
     /// The stored columns of objects read from the reader (what the writer
     /// thread's `cs_update` would otherwise `SELECT`).
     db_known: FxHashMap<CsId, Known>,
+    /// Connector-space objects whose value rows this transaction changed:
+    /// an update of one clears its rows whatever a read of it said.
+    values_changed: FxHashSet<CsId>,
     /// Hashes of (MA, anchor) the reader found no object for (an insert
     /// of one needs no check; a chance match is caught by the unique index
     /// at commit).

@@ -21,7 +21,7 @@ use super::schema::MaIds;
 use crate::api::StoreResult;
 use crate::sqlite::error;
 use rusqlite::{Connection, OptionalExtension, params};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::path::Path;
 use std::sync::{Arc, MutexGuard};
 
@@ -76,6 +76,10 @@ pub(crate) struct Writer {
     /// transaction read or wrote: `cs_update` then needs no `SELECT` of
     /// them (cleared at every begin and commit).
     known: FxHashMap<i64, Known>,
+    /// Connector-space objects whose value rows this transaction changed
+    /// (`cs_values_change`): an update of one clears its rows whatever a
+    /// read of it said (its body need not mark them yet).
+    values_changed: FxHashSet<i64>,
     /// Wakes the checkpoint thread.
     pub ckpt: Option<std::sync::mpsc::SyncSender<()>>,
     /// WAL frames after a commit that ask for a checkpoint.
@@ -117,6 +121,7 @@ impl Writer {
             seq: [None; 3],
             seq_dirty: [false; 3],
             known: FxHashMap::default(),
+            values_changed: FxHashSet::default(),
             ckpt: None,
             ckpt_pages: i32::MAX,
             ma_ids: MaIds::default(),
@@ -137,6 +142,7 @@ impl Writer {
         self.seq = [None; 3];
         self.seq_dirty = [false; 3];
         self.known.clear();
+        self.values_changed.clear();
         self.ma_ids.rolled_back();
     }
 
@@ -213,6 +219,7 @@ impl Writer {
         self.seq = [None; 3];
         self.seq_dirty = [false; 3];
         self.known.clear();
+        self.values_changed.clear();
         let pages = WAL_PAGES.with(|c| c.replace(0));
         if pages >= self.ckpt_pages {
             if let Some(tx) = &self.ckpt {

@@ -59,7 +59,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
         let key = cs_key(&obj.ma, &obj.anchor);
         self.note_cs_written(&obj, key);
         let ma = self.name(&obj.ma)?;
-        let clears = Known::clears(known.as_ref());
+        let clears = self.values_changed.contains(&id) || Known::clears(known.as_ref());
         let row = OwnedRow::of(&mut obj, ma, key, &self.dict, &self.defs.rows, clears);
         drop(obj);
         self.push(Write::CsUpdate(row, known))
@@ -67,6 +67,7 @@ impl StoreTxn for BulkTxn<'_, '_> {
 
     fn cs_values_change(&mut self, id: CsId, attr: &str, delta: &ValueDelta) -> StoreResult<()> {
         self.db_known.remove(&id);
+        self.values_changed.insert(id);
         self.touched.note_cs(id);
         let (attr, delta) = (attr.to_owned(), delta.clone());
         self.push_job(Box::new(move |t| t.cs_values_change(id, &attr, &delta)))

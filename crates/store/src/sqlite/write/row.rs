@@ -15,10 +15,11 @@ use autosync_model::{CsId, CsObject, Value};
 pub(crate) struct Known {
     pub(crate) cols: CsColumns,
     pub(crate) key: u64,
-    /// Whether the object may hold value rows: false only when it was read
-    /// with no multi-valued attribute (an attribute whose values are rows
-    /// reads as a multi-value, whole or the placeholder), and its rows were
-    /// not changed since. An update of an object that holds none has no
+    /// Whether the object may hold value rows: false when it was read with
+    /// no multi-valued attribute (an attribute whose values are rows reads
+    /// as a multi-value, whole or the placeholder). An object whose rows
+    /// the transaction changed (`cs_values_change`, which does not touch
+    /// the body) is cleared whatever this says. An update of an object that holds none has no
     /// rows to clear (a sync writes every source object it reads: for an
     /// MA with a declared reference, a range delete each that finds
     /// nothing).

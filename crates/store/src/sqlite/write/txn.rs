@@ -76,7 +76,10 @@ impl SqliteTxn<'_> {
     fn cs_write(&mut self, obj: &CsObject, update: bool) -> StoreResult<()> {
         let decl = Arc::clone(&self.w.defs.rows);
         // Read before the row's write notes what it wrote.
-        let clear = update && decl.cs_may_hold(&obj.ma) && Known::clears(self.w.known.get(&obj.id));
+        let clear = update
+            && decl.cs_may_hold(&obj.ma)
+            && (self.w.values_changed.contains(&obj.id)
+                || Known::clears(self.w.known.get(&obj.id)));
         let attrs = decl.cs_attrs(&obj.ma);
         let mut buf = std::mem::take(&mut self.w.buf);
         bin::encode_cs_rows(&mut buf, &self.w.dict, obj, attrs);
@@ -246,9 +249,7 @@ impl StoreTxn for SqliteTxn<'_> {
     }
 
     fn cs_values_change(&mut self, id: CsId, attr: &str, delta: &ValueDelta) -> StoreResult<()> {
-        if let Some(k) = self.w.known.get_mut(&id) {
-            k.rows = true;
-        }
+        self.w.values_changed.insert(id);
         rows::change(&self.w.conn, self.path, Side::Cs, id, attr, delta)
     }
 
