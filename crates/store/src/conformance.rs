@@ -35,6 +35,7 @@ mod mv;
 mod refs;
 mod refs_out;
 mod rows;
+mod rows_write;
 mod txn;
 
 use crate::api::Store;
@@ -46,6 +47,7 @@ pub use mv::*;
 pub use refs::*;
 pub use refs_out::*;
 pub use rows::*;
+pub use rows_write::*;
 pub use txn::*;
 
 /// A store implementation under test.
@@ -282,11 +284,11 @@ pub const CHECKS: &[Check] = &[
     ),
     (
         "a_multi_value_should_replace_the_rows_and_a_single_or_absent_one_delete_them",
-        rows::a_multi_value_should_replace_the_rows_and_a_single_or_absent_one_delete_them,
+        rows_write::a_multi_value_should_replace_the_rows_and_a_single_or_absent_one_delete_them,
     ),
     (
         "value_changes_should_add_and_remove_values_and_be_idempotent",
-        rows::value_changes_should_add_and_remove_values_and_be_idempotent,
+        rows_write::value_changes_should_add_and_remove_values_and_be_idempotent,
     ),
     (
         "mv_find_on_a_row_attribute_should_answer_from_the_rows_exactly",
@@ -294,7 +296,7 @@ pub const CHECKS: &[Check] = &[
     ),
     (
         "deleting_an_object_should_delete_its_rows",
-        rows::deleting_an_object_should_delete_its_rows,
+        rows_write::deleting_an_object_should_delete_its_rows,
     ),
     (
         "an_object_should_read_whole_whatever_the_declaration_said_when_it_was_written",
@@ -306,11 +308,11 @@ pub const CHECKS: &[Check] = &[
     ),
     (
         "a_rolled_back_transaction_should_leave_the_rows_as_they_were",
-        rows::a_rolled_back_transaction_should_leave_the_rows_as_they_were,
+        rows_write::a_rolled_back_transaction_should_leave_the_rows_as_they_were,
     ),
     (
         "an_update_should_clear_the_rows_an_object_gained_since_it_was_read",
-        rows::an_update_should_clear_the_rows_an_object_gained_since_it_was_read,
+        rows_write::an_update_should_clear_the_rows_an_object_gained_since_it_was_read,
     ),
 ];
 
