@@ -238,10 +238,12 @@ pub fn an_update_should_clear_the_rows_an_object_gained_since_it_was_read(t: &Co
         let store = &*s.store;
         store.set_value_rows(&declared()).unwrap();
         let name = format!("{} {kind:?}", t.name);
-        // One without rows (a single member), one with.
+        // Two without rows (a single member), one with.
         let (mut single, mut multi) = (group(Value::Reference(3)), group(refs(0..5)));
         multi.anchor = "g2".into();
-        insert(store, &mut [&mut single, &mut multi], &mut []);
+        let mut later = group(Value::Reference(3));
+        later.anchor = "g3".into();
+        insert(store, &mut [&mut single, &mut multi, &mut later], &mut []);
         let delta = ValueDelta {
             add: vec![Value::Reference(10), Value::Reference(11)],
             remove: Vec::new(),
@@ -253,6 +255,12 @@ pub fn an_update_should_clear_the_rows_an_object_gained_since_it_was_read(t: &Co
             o.hologram.remove("members");
             o.hologram.insert("cn".into(), Value::from("a"));
             txn.cs_update_owned(o)?;
+            // Given rows, then read (its body does not mark them yet),
+            // written without the attribute.
+            txn.cs_values_change(later.id, "members", &delta)?;
+            let mut o = txn.cs_get_light(later.id)?.unwrap();
+            o.hologram.remove("members");
+            txn.cs_update_owned(o)?;
             // Read with rows, written with a single value.
             let mut o = txn.cs_get_light(multi.id)?.unwrap();
             o.hologram.insert("members".into(), Value::Reference(4));
@@ -260,7 +268,11 @@ pub fn an_update_should_clear_the_rows_an_object_gained_since_it_was_read(t: &Co
         })
         .unwrap();
         let mut r = store.read().unwrap();
-        for (o, members) in [(&single, None), (&multi, Some(Value::Reference(4)))] {
+        for (o, members) in [
+            (&single, None),
+            (&later, None),
+            (&multi, Some(Value::Reference(4))),
+        ] {
             assert_eq!(r.cs_values_count(o.id, "members").unwrap(), 0, "{name}");
             let got = r.cs_get(o.id).unwrap().unwrap();
             assert_eq!(got.hologram.get("members"), members.as_ref(), "{name}");
