@@ -134,7 +134,12 @@ pub(crate) fn run_step(
             .next()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0);
-        eprintln!("step {ma} {profile} {:.2} {end:.2}", end - secs);
+        // The process's peak memory so far (a step that raised it shows).
+        let peak_mb = crate::machine::peak_rss_bytes() / 1_000_000;
+        eprintln!(
+            "step {ma} {profile} {:.2} {end:.2} peak {peak_mb} MB",
+            end - secs
+        );
     }
     if !matches!(
         record.status,
