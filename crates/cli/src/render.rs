@@ -188,6 +188,7 @@ pub fn counters(c: &StepCounters) -> Vec<(String, u64)> {
             v.push(("deletes".into(), e.deletes));
             v.push(("delete-adds".into(), e.delete_adds));
             v.push(("references-ready".into(), e.references_ready));
+            v.push(("references-held".into(), e.references_held));
             v.push(("values".into(), e.values));
             v.push(("failures".into(), e.failures));
         }

@@ -20,6 +20,8 @@ use autosync_store::{CsFilter, StoreResult};
 use rustc_hash::FxHasher;
 use std::hash::{Hash, Hasher};
 
+mod hold;
+
 /// One object sent: its id, a fingerprint of the pending export sent (to
 /// notice a sync that changed it meanwhile), its kind and the outcome.
 struct Sent {
@@ -37,6 +39,8 @@ struct Sent {
     /// The value-level changes sent as whole values (to a connector that
     /// takes none), for the history.
     made_whole: Option<Box<autosync_model::ValueChanges>>,
+    /// The reference values held back (see `hold`).
+    held: Option<Box<hold::Held>>,
 }
 
 const APPLIED: ExportOutcome = ExportOutcome::Applied { anchor: None };
@@ -139,6 +143,9 @@ impl Exporter<'_, '_> {
             ),
             changes: Vec::new(),
         });
+        // References to this MA's own objects, held back while the add or
+        // rename that gives the name they spell is not sent.
+        let mut holds = hold::Holds::new(own_references(ctx));
         // Counts the changes the history records (up to its cap): only
         // those are built.
         let mut history = StepChanges::new(ctx.run_id, ctx.step_index, ma);
@@ -189,10 +196,10 @@ impl Exporter<'_, '_> {
                     Err(_) => break,
                 };
                 // Write-only values opened (or generated) in memory only.
-                let (changes, refused) = reveal(ctx, changes);
-                let outcomes = match session.apply(&changes) {
-                    Ok(o) if o.len() == changes.len() => o,
-                    Ok(o) => {
+                let (mut changes, refused) = reveal(ctx, changes);
+                let (outcomes, helds) = match holds.apply(&mut *session, &mut changes) {
+                    Ok((o, h)) if o.len() == changes.len() => (o, h),
+                    Ok((o, _)) => {
                         stop = Some((
                             RunStatus::StoppedError,
                             format!(
@@ -211,7 +218,9 @@ impl Exporter<'_, '_> {
                 crash_point("export.batch.applied");
                 let mut outcomes = outcomes.into_iter();
                 let mut refused = refused.into_iter().peekable();
-                let mut kept = changes.iter();
+                let mut kept = changes
+                    .iter()
+                    .zip(helds.into_iter().chain(std::iter::repeat_with(|| None)));
                 let write_only = ctx
                     .engine
                     .rules
@@ -224,6 +233,11 @@ impl Exporter<'_, '_> {
                         Some((_, o)) => (Some(o), None),
                         None => (outcomes.next(), kept.next()),
                     };
+                    let c = c.and_then(|(c, held)| {
+                        s.held = held.map(Box::new);
+                        // A change whose every value waits was not sent.
+                        (!s.held.as_ref().is_some_and(|h| h.all)).then_some(c)
+                    });
                     if let (Some(ExportOutcome::Applied { anchor }), Some(c)) = (&outcome, c)
                         && history.reserve()
                     {
@@ -457,6 +471,11 @@ impl Recorder<'_> {
                 cs.error = Some(error);
                 txn.cs_update(cs)
             }
+            ExportOutcome::Applied { .. } if sent.held.as_ref().is_some_and(|h| h.all) => {
+                // Nothing was sent: the pending export waits as it is.
+                self.counters.references_held += sent.held.as_ref().map_or(0, |h| h.count());
+                Ok(())
+            }
             ExportOutcome::Applied { anchor } => {
                 if let Some(change) = sent.change.as_deref() {
                     let mut change = change.clone();
@@ -494,6 +513,11 @@ impl Recorder<'_> {
                     return txn.cs_delete(cs.id);
                 }
                 if let Some(mut done) = cs.pending_export.take() {
+                    // What was held back stays pending.
+                    let rest = sent.held.as_ref().map(|h| {
+                        self.counters.references_held += h.count();
+                        h.split(&mut done)
+                    });
                     if let Some(rules) = self.ctx.engine.rules.mas.get(self.ctx.ma_index) {
                         // What was set, not the value, is kept.
                         let now =
@@ -510,6 +534,7 @@ impl Recorder<'_> {
                         }
                         None => done,
                     });
+                    cs.pending_export = rest;
                 }
                 txn.cs_update(cs)
             }
@@ -562,6 +587,7 @@ fn changes_of(page: Vec<CsObject>) -> (Vec<ExportChange>, Vec<Sent>) {
             fingerprint: fingerprint(&p),
             kind: p.kind,
             outcome: None,
+            held: None,
         });
         let dn = match p.kind {
             ExportKind::Add | ExportKind::DeleteAdd => p.new_dn.clone().unwrap_or(cs.dn),
@@ -583,4 +609,24 @@ fn changes_of(page: Vec<CsObject>) -> (Vec<ExportChange>, Vec<Sent>) {
         });
     }
     (changes, sent)
+}
+
+/// The attributes of this MA's export flows whose references name its own
+/// objects, and how each spells one.
+fn own_references(ctx: &StepCtx<'_>) -> Vec<(String, autosync_model::RefBy)> {
+    let Some(rules) = ctx.engine.rules.mas.get(ctx.ma_index) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, autosync_model::RefBy)> = rules
+        .outbound
+        .iter()
+        .filter_map(|f| {
+            let r = f.reference.as_ref()?;
+            let own = r.ma.as_deref().is_none_or(|m| m == rules.name);
+            own.then(|| (f.cs_attr.clone(), r.by))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    out
 }

@@ -223,6 +223,11 @@ pub struct ExportCounters {
     /// engine's `refs`): they can be exported now, after a sync.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub references_ready: u64,
+    /// Reference values left out of what was sent: they name an object of
+    /// this MA whose add or rename failed or is not sent yet (they stay
+    /// pending for a later export).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub references_held: u64,
     /// Values sent as value-level changes (added to or removed from a
     /// multi-valued attribute: a member added to a group is 1).
     #[serde(default, skip_serializing_if = "is_zero")]

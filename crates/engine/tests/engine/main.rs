@@ -17,6 +17,7 @@ mod joins;
 mod ldap_delta;
 mod passwords;
 mod refs;
+mod refs_export;
 mod rows;
 mod rules_applied;
 mod runs;

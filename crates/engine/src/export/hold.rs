@@ -1,0 +1,315 @@
+//! References an export holds back. A sync spells a reference to a
+//! connector of the same MA whose add (or rename) is still to be sent when
+//! that change comes first in the export (ids in order). Should the add
+//! fail, the name it gives belongs to no object, or to another one (an
+//! existing account with that user name): the reference must not go. So a
+//! page is sent in phases, each change after the adds and renames of the
+//! same page that its references name, and a reference value that names
+//! an add or rename that failed, or one not sent yet, is left out of what
+//! is sent and kept pending for a later export: the target is never told
+//! a name its system does not give the object meant.
+
+use autosync_connector::{ConnectorError, ExportChange, ExportOutcome, ExportSession};
+use autosync_model::{ExportKind, PendingExport, RefBy, Value, ValueDelta};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// At most this many phases a page (a chain of reports past it waits for
+/// the next export).
+const PHASES: usize = 8;
+
+/// How an object is named: by anchor (exactly) or by DN (ignoring case).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Anchor(String),
+    Dn(String),
+}
+
+impl Key {
+    fn of(by: RefBy, v: &Value) -> Option<Key> {
+        match v {
+            Value::Multi(_) | Value::Reference(_) => None,
+            v if v.is_empty() => None,
+            v => Some(match by {
+                RefBy::Anchor => Key::Anchor(v.to_text()),
+                RefBy::Dn => Key::Dn(autosync_store::fold_case(&v.to_text()).into_owned()),
+            }),
+        }
+    }
+}
+
+/// The names a change gives its object before the system has it under
+/// them: an add's anchor and DN, a rename's new DN.
+fn gives(c: &ExportChange) -> Vec<Key> {
+    let fold = |dn: &str| Key::Dn(autosync_store::fold_case(dn).into_owned());
+    match (c.kind, &c.new_dn) {
+        (ExportKind::Add | ExportKind::DeleteAdd, _) => {
+            vec![Key::Anchor(c.anchor.clone()), fold(&c.dn)]
+        }
+        (ExportKind::Rename | ExportKind::Update, Some(dn)) => vec![fold(dn)],
+        _ => Vec::new(),
+    }
+}
+
+/// What a change held back: it stays pending, for a later export.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Held {
+    /// Whole attributes: what was sent (`None`: not sent at all) and what
+    /// the pending export holds.
+    whole: Vec<(String, Option<Option<Value>>, Option<Value>)>,
+    /// Value-level additions held back, per attribute.
+    added: Vec<(String, Vec<Value>)>,
+    /// Nothing was left to send: the change was not sent.
+    pub all: bool,
+}
+
+impl Held {
+    /// The values held back.
+    pub fn count(&self) -> u64 {
+        let whole = self.whole.iter().map(|(_, sent, held)| {
+            let n = |v: &Option<Value>| match v {
+                Some(Value::Multi(vs)) => vs.len(),
+                Some(_) => 1,
+                None => 0,
+            };
+            n(held).saturating_sub(sent.as_ref().map_or(0, n)).max(1) as u64
+        });
+        let added = self.added.iter().map(|(_, vs)| vs.len() as u64);
+        whole.sum::<u64>() + added.sum::<u64>()
+    }
+
+    /// Split what was sent (`done`, the pending export as it was read)
+    /// into what the system now has, left in `done`, and what is still to
+    /// be sent (returned as a pending update).
+    pub fn split(&self, done: &mut PendingExport) -> PendingExport {
+        let mut kept = PendingExport {
+            kind: ExportKind::Update,
+            changes: Default::default(),
+            new_dn: None,
+            values: Default::default(),
+        };
+        for (attr, sent, held) in &self.whole {
+            match sent {
+                Some(v) => {
+                    done.changes.insert(attr.clone(), v.clone());
+                }
+                None => {
+                    done.changes.remove(attr);
+                }
+            }
+            kept.changes.insert(attr.clone(), held.clone());
+        }
+        for (attr, vs) in &self.added {
+            if let Some(d) = done.values.get_mut(attr) {
+                d.add.retain(|v| !vs.contains(v));
+                if d.is_empty() {
+                    done.values.remove(attr);
+                }
+            }
+            kept.values.insert(
+                attr.clone(),
+                ValueDelta {
+                    add: vs.clone(),
+                    remove: Vec::new(),
+                },
+            );
+        }
+        kept
+    }
+}
+
+/// An export's references to its own MA's objects, and the names whose
+/// add or rename failed in it.
+pub(super) struct Holds {
+    /// The attributes whose values name objects of this MA, and how.
+    attrs: Vec<(String, RefBy)>,
+    failed: FxHashSet<Key>,
+}
+
+impl Holds {
+    pub fn new(attrs: Vec<(String, RefBy)>) -> Holds {
+        Holds {
+            attrs,
+            failed: FxHashSet::default(),
+        }
+    }
+
+    /// The names change `c`'s references give, with where each is.
+    fn names(&self, c: &ExportChange) -> Vec<Key> {
+        let mut out = Vec::new();
+        for (attr, by) in &self.attrs {
+            match c.changes.get(attr) {
+                Some(Some(Value::Multi(vs))) => {
+                    out.extend(vs.iter().filter_map(|v| Key::of(*by, v)));
+                }
+                Some(Some(v)) => out.extend(Key::of(*by, v)),
+                _ => {}
+            }
+            if let Some(d) = c.values.get(attr) {
+                out.extend(d.add.iter().filter_map(|v| Key::of(*by, v)));
+            }
+        }
+        out
+    }
+
+    /// Send `changes` (a page, in id order) in phases; returns one outcome
+    /// per change in order (fewer when the connector answered short), and
+    /// what each change held back.
+    pub fn apply(
+        &mut self,
+        session: &mut dyn ExportSession,
+        changes: &mut [ExportChange],
+    ) -> Result<(Vec<ExportOutcome>, Vec<Option<Held>>), ConnectorError> {
+        if self.attrs.is_empty() {
+            return Ok((session.apply(changes)?, Vec::new()));
+        }
+        // Which change of the page gives each name.
+        let mut giver: FxHashMap<Key, usize> = FxHashMap::default();
+        for (i, c) in changes.iter().enumerate() {
+            for k in gives(c) {
+                giver.insert(k, i);
+            }
+        }
+        let names: Vec<Vec<Key>> = changes.iter().map(|c| self.names(c)).collect();
+        if giver.is_empty() && self.failed.is_empty() {
+            return Ok((session.apply(changes)?, Vec::new()));
+        }
+        // Each change's phase: after every change of the page it names.
+        let mut phase = vec![0usize; changes.len()];
+        for _ in 0..PHASES {
+            let mut moved = false;
+            for (j, ks) in names.iter().enumerate() {
+                for k in ks {
+                    if let Some(&i) = giver.get(k)
+                        && i != j
+                        && phase.get(j) <= phase.get(i)
+                        && let Some(after) = phase.get(i).map(|p| p + 1).filter(|p| *p < PHASES)
+                        && let Some(pj) = phase.get_mut(j)
+                    {
+                        *pj = after;
+                        moved = true;
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        let last = phase.iter().copied().max().unwrap_or(0);
+        let mut outcomes: Vec<Option<ExportOutcome>> = changes.iter().map(|_| None).collect();
+        let mut held: Vec<Option<Held>> = changes.iter().map(|_| None).collect();
+        for p in 0..=last {
+            let these: Vec<usize> = (0..changes.len())
+                .filter(|j| phase.get(*j) == Some(&p))
+                .collect();
+            let mut batch: Vec<ExportChange> = Vec::with_capacity(these.len());
+            let mut sent: Vec<usize> = Vec::with_capacity(these.len());
+            for &j in &these {
+                let Some(c) = changes.get_mut(j) else {
+                    continue;
+                };
+                // A name this change must not send yet: one whose add or
+                // rename failed, or one the page gives in this phase or a
+                // later one (another change's).
+                let hold = |k: &Key| {
+                    self.failed.contains(k)
+                        || giver
+                            .get(k)
+                            .is_some_and(|&i| i != j && phase.get(i) >= Some(&p))
+                };
+                let h = strip(c, &self.attrs, &hold);
+                if h.as_ref().is_some_and(|h| h.all) {
+                    if let Some(o) = outcomes.get_mut(j) {
+                        *o = Some(ExportOutcome::Applied { anchor: None });
+                    }
+                } else {
+                    batch.push(c.clone());
+                    sent.push(j);
+                }
+                if let Some(slot) = held.get_mut(j) {
+                    *slot = h;
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let answered = session.apply(&batch)?;
+            let short = answered.len() != batch.len();
+            for (j, o) in sent.into_iter().zip(answered) {
+                if matches!(o, ExportOutcome::Failed { .. })
+                    && let Some(c) = changes.get(j)
+                {
+                    self.failed.extend(gives(c));
+                }
+                if let Some(slot) = outcomes.get_mut(j) {
+                    *slot = Some(o);
+                }
+            }
+            if short {
+                // The caller reports the connector's short answer.
+                return Ok((outcomes.into_iter().map_while(|o| o).collect(), held));
+            }
+        }
+        Ok((outcomes.into_iter().flatten().collect(), held))
+    }
+}
+
+/// Leave out of `c` the reference values `hold` says must wait; what was
+/// left out, if anything.
+fn strip(
+    c: &mut ExportChange,
+    attrs: &[(String, RefBy)],
+    hold: &dyn Fn(&Key) -> bool,
+) -> Option<Held> {
+    let mut h = Held::default();
+    let held = |by: RefBy, v: &Value| Key::of(by, v).is_some_and(|k| hold(&k));
+    let adding = matches!(c.kind, ExportKind::Add | ExportKind::DeleteAdd);
+    for (attr, by) in attrs {
+        if let Some(Some(v)) = c.changes.get(attr) {
+            // What is sent instead (`None`: the attribute is not sent), when
+            // anything is held.
+            let sent: Option<Option<Option<Value>>> = match v {
+                Value::Multi(vs) if vs.iter().any(|x| held(*by, x)) => {
+                    let rest: Vec<Value> = vs.iter().filter(|x| !held(*by, x)).cloned().collect();
+                    Some(if !rest.is_empty() {
+                        Some(Some(Value::Multi(rest)))
+                    } else if adding {
+                        None
+                    } else {
+                        Some(None)
+                    })
+                }
+                Value::Multi(_) => None,
+                one if held(*by, one) => Some(None),
+                _ => None,
+            };
+            if let Some(sent) = sent {
+                let original = c.changes.remove(attr).flatten();
+                if let Some(v) = &sent {
+                    c.changes.insert(attr.clone(), v.clone());
+                }
+                h.whole.push((attr.clone(), sent, original));
+            }
+        }
+        if let Some(d) = c.values.get_mut(attr)
+            && d.add.iter().any(|x| held(*by, x))
+        {
+            let (out, keep): (Vec<Value>, Vec<Value>) = d.add.drain(..).partition(|x| held(*by, x));
+            d.add = keep;
+            if d.is_empty() {
+                c.values.remove(attr);
+            }
+            h.added.push((attr.clone(), out));
+        }
+    }
+    if h.whole.is_empty() && h.added.is_empty() {
+        return None;
+    }
+    h.all = c.kind == ExportKind::Update
+        && c.changes.is_empty()
+        && c.values.is_empty()
+        && c.new_dn.is_none();
+    Some(h)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,198 @@
+use super::*;
+use autosync_model::AttrChanges;
+
+/// A session that records each batch sent and fails the adds of the
+/// anchors it is told to.
+struct Recording {
+    batches: Vec<Vec<ExportChange>>,
+    fail: Vec<&'static str>,
+}
+
+impl ExportSession for Recording {
+    fn apply(&mut self, batch: &[ExportChange]) -> Result<Vec<ExportOutcome>, ConnectorError> {
+        self.batches.push(batch.to_vec());
+        Ok(batch
+            .iter()
+            .map(|c| {
+                if self.fail.contains(&c.anchor.as_str()) {
+                    ExportOutcome::Failed {
+                        error_type: "constraint-violation".into(),
+                        detail: "taken".into(),
+                    }
+                } else {
+                    ExportOutcome::Applied { anchor: None }
+                }
+            })
+            .collect())
+    }
+    fn durable_per_batch(&self) -> bool {
+        true
+    }
+    fn commit(self: Box<Self>) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+}
+
+fn s(v: &str) -> Value {
+    Value::String(v.into())
+}
+
+fn add(anchor: &str, dn: &str, manager: Option<&str>) -> ExportChange {
+    let mut changes = AttrChanges::new();
+    changes.insert("name".into(), Some(s(dn)));
+    if let Some(m) = manager {
+        changes.insert("manager".into(), Some(s(m)));
+    }
+    ExportChange {
+        object_type: "user".into(),
+        anchor: anchor.into(),
+        dn: dn.into(),
+        kind: ExportKind::Add,
+        changes,
+        values: Default::default(),
+        new_dn: None,
+    }
+}
+
+fn holds() -> Holds {
+    Holds::new(vec![("manager".into(), RefBy::Dn)])
+}
+
+fn session(fail: &[&'static str]) -> Recording {
+    Recording {
+        batches: Vec::new(),
+        fail: fail.to_vec(),
+    }
+}
+
+#[test]
+fn a_page_without_references_to_its_own_adds_goes_in_one_batch() {
+    let mut h = holds();
+    let mut rec = session(&[]);
+    let mut page = vec![add("1", "a", None), add("2", "b", Some("zed"))];
+    let (out, held) = h.apply(&mut rec, &mut page).unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!(rec.batches.len(), 1);
+    assert!(held.iter().all(Option::is_none));
+}
+
+#[test]
+fn a_reference_to_an_add_of_the_same_page_goes_after_it() {
+    let mut h = holds();
+    let mut rec = session(&[]);
+    // The manager's add comes first in id order; the report after it.
+    let mut page = vec![add("1", "boss", None), add("2", "rep", Some("BOSS"))];
+    let (out, held) = h.apply(&mut rec, &mut page).unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!(rec.batches.len(), 2, "the report goes in a second batch");
+    assert_eq!(
+        rec.batches[1][0].changes.get("manager"),
+        Some(&Some(s("BOSS")))
+    );
+    assert!(held.iter().all(Option::is_none));
+}
+
+#[test]
+fn a_reference_to_an_add_that_failed_is_held_back_and_stays_pending() {
+    let mut h = holds();
+    let mut rec = session(&["1"]);
+    let mut page = vec![add("1", "boss", None), add("2", "rep", Some("boss"))];
+    let (out, held) = h.apply(&mut rec, &mut page).unwrap();
+    assert!(matches!(out[0], ExportOutcome::Failed { .. }));
+    assert_eq!(out[1], ExportOutcome::Applied { anchor: None });
+    // The report was added without the manager.
+    assert_eq!(rec.batches[1][0].changes.get("manager"), None);
+    let held = held[1].as_ref().expect("the manager is held");
+    assert!(!held.all);
+    assert_eq!(held.count(), 1);
+    // What the system has is the add without the manager; the manager
+    // stays pending as an update.
+    let mut done = PendingExport {
+        kind: ExportKind::Add,
+        changes: add("2", "rep", Some("boss")).changes,
+        new_dn: None,
+        values: Default::default(),
+    };
+    let rest = held.split(&mut done);
+    assert_eq!(done.changes.get("manager"), None);
+    assert_eq!(done.changes.get("name"), Some(&Some(s("rep"))));
+    assert_eq!(rest.kind, ExportKind::Update);
+    assert_eq!(rest.changes.get("manager"), Some(&Some(s("boss"))));
+
+    // A later page naming the failed add: held too, and an update with
+    // nothing else is not sent at all.
+    let mut update = add("3", "other", Some("boss"));
+    update.kind = ExportKind::Update;
+    update.changes.remove("name");
+    let mut page = vec![update];
+    let (out, held) = h.apply(&mut rec, &mut page).unwrap();
+    assert_eq!(out, vec![ExportOutcome::Applied { anchor: None }]);
+    assert!(held[0].as_ref().is_some_and(|h| h.all));
+    assert_eq!(rec.batches.len(), 2, "nothing was sent");
+}
+
+#[test]
+fn a_member_naming_a_failed_add_is_left_out_of_the_list_and_of_value_changes() {
+    let mut h = Holds::new(vec![("member".into(), RefBy::Anchor)]);
+    let mut rec = session(&["9"]);
+    let mut group = add("g", "g", None);
+    group
+        .changes
+        .insert("member".into(), Some(Value::Multi(vec![s("8"), s("9")])));
+    let mut page = vec![add("8", "x", None), add("9", "y", None), group];
+    let (out, held) = h.apply(&mut rec, &mut page).unwrap();
+    assert_eq!(out.len(), 3);
+    let sent = rec.batches.last().unwrap();
+    assert_eq!(
+        sent[0].changes.get("member"),
+        Some(&Some(Value::Multi(vec![s("8")])))
+    );
+    assert_eq!(held[2].as_ref().map(Held::count), Some(1));
+
+    let mut update = add("h", "h", None);
+    update.kind = ExportKind::Update;
+    update.changes.clear();
+    update.values.insert(
+        "member".into(),
+        ValueDelta {
+            add: vec![s("9"), s("8")],
+            remove: vec![s("7")],
+        },
+    );
+    let mut page = vec![update];
+    let (_, held) = h.apply(&mut rec, &mut page).unwrap();
+    let sent = rec.batches.last().unwrap();
+    assert_eq!(sent[0].values["member"].add, vec![s("8")]);
+    assert_eq!(sent[0].values["member"].remove, vec![s("7")]);
+    let held = held[0].as_ref().unwrap();
+    assert!(!held.all);
+    let mut done = PendingExport {
+        kind: ExportKind::Update,
+        changes: Default::default(),
+        new_dn: None,
+        values: page[0].values.clone(),
+    };
+    done.values.get_mut("member").unwrap().add.push(s("9"));
+    let rest = held.split(&mut done);
+    assert_eq!(done.values["member"].add, vec![s("8")]);
+    assert_eq!(rest.values["member"].add, vec![s("9")]);
+}
+
+#[test]
+fn a_reference_to_a_rename_later_in_the_page_waits_for_the_rename() {
+    let mut h = holds();
+    let mut rec = session(&[]);
+    let mut report = add("1", "rep", Some("boss2"));
+    report.kind = ExportKind::Update;
+    report.changes.remove("name");
+    let mut rename = add("2", "boss", None);
+    rename.kind = ExportKind::Rename;
+    rename.changes.clear();
+    rename.new_dn = Some("boss2".into());
+    let mut page = vec![report, rename];
+    let (out, _) = h.apply(&mut rec, &mut page).unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!(rec.batches.len(), 2);
+    assert_eq!(rec.batches[0][0].anchor, "2", "the rename goes first");
+    assert_eq!(rec.batches[1][0].anchor, "1");
+}

@@ -1,0 +1,138 @@
+//! What an export does with references to objects of its own MA whose add
+//! fails: the referrer goes without them (they stay pending), never with
+//! a name that belongs to no object or to another one.
+
+use crate::fixture::*;
+use autosync_model::{ExportKind, RunStatus, Value};
+
+const CONFIG: &str = r#"
+[metaverse.person]
+attributes = ["employeeId", "name", "manager"]
+references = { manager = "person" }
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "person", anchor = "employee_id", references = { manager_id = "anchor" } }]
+join = [{ mv_type = "person", on = [{ cs = "employee_id", mv = "employeeId" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [
+  { mv_type = "person", mv = "employeeId", from = "employee_id" },
+  { mv_type = "person", mv = "name", from = "name" },
+  { mv_type = "person", mv = "manager", from = "manager_id" },
+]
+
+[[ma]]
+name = "app"
+connector = { type = "sqlite", path = "app.db", table = "users", columns = ["employee_id", "username", "manager"] }
+object_types = [{ name = "user", anchor = "employee_id", dn = "username", references = { manager = "dn" } }]
+join = [{ mv_type = "person", on = [{ cs = "employee_id", mv = "employeeId" }] }]
+export_flows = [
+  { mv_type = "person", cs = "username", from = "name" },
+  { mv_type = "person", cs = "manager", from = "manager" },
+]
+provisioning = [{ mv_type = "person", anchor = "employeeId", dn = "name" }]
+"#;
+
+/// HR rows (`employee_id,name,manager_id`); the application's table holds
+/// an account of its own named `mgr`, which no HR person is.
+fn world(rows: &[&str]) -> World {
+    let hr = format!("employee_id,name,manager_id\n{}\n", rows.join("\n"));
+    let w = World::new(CONFIG, &[("hr.csv", &hr)]);
+    let db = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    db.execute_batch(
+        "CREATE TABLE users (employee_id TEXT PRIMARY KEY, username TEXT UNIQUE, manager TEXT);
+         INSERT INTO users VALUES ('X999', 'mgr', NULL);",
+    )
+    .unwrap();
+    w
+}
+
+fn manager_in_app(w: &World, id: &str) -> Option<String> {
+    let db = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    db.query_row(
+        "SELECT manager FROM users WHERE employee_id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn check_held_then_sent(rows: &[&str]) {
+    let w = world(rows);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    // The manager's add fails: the name is taken by another account.
+    let r = w.run_ok("app", "export", RunStatus::CompletedExportErrors);
+    let c = export_counters(&r);
+    assert_eq!((c.adds, c.failures), (1, 1), "{c:?}");
+    assert_eq!(c.references_held, 1, "{c:?}");
+    // The report is there without a manager, never with the other
+    // account's name.
+    assert_eq!(manager_in_app(&w, "E2"), None);
+    let rep = w.cs("app", "E2").unwrap();
+    let pending = rep
+        .pending_export
+        .as_ref()
+        .expect("the manager stays pending");
+    assert_eq!(pending.kind, ExportKind::Update);
+    assert_eq!(
+        pending.changes.get("manager"),
+        Some(&Some(Value::String("mgr".into())))
+    );
+    assert!(
+        rep.unconfirmed_export
+            .as_ref()
+            .is_some_and(|u| u.kind == ExportKind::Add && !u.changes.contains_key("manager")),
+        "{rep:?}"
+    );
+
+    // Exported again while the name is still taken: held again, nothing
+    // sent for the report.
+    let r = w.run_ok("app", "export", RunStatus::CompletedExportErrors);
+    let c = export_counters(&r);
+    assert_eq!((c.adds, c.updates, c.references_held), (0, 0, 1), "{c:?}");
+    assert_eq!(manager_in_app(&w, "E2"), None);
+
+    // The confirming import and sync keep the held manager pending.
+    w.run_ok("app", "full-import", RunStatus::Success);
+    w.run_ok("app", "delta-sync", RunStatus::Success);
+    assert!(w.cs("app", "E2").unwrap().pending_export.is_some());
+
+    // The name freed: the manager's add goes, then the report's manager.
+    let db = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    db.execute("DELETE FROM users WHERE employee_id = 'X999'", [])
+        .unwrap();
+    let r = w.run_ok("app", "export", RunStatus::Success);
+    let c = export_counters(&r);
+    assert_eq!((c.adds, c.updates, c.references_held), (1, 1, 0), "{c:?}");
+    assert_eq!(manager_in_app(&w, "E2").as_deref(), Some("mgr"));
+    assert!(w.cs("app", "E2").unwrap().pending_export.is_none());
+}
+
+#[test]
+fn a_reference_to_a_manager_whose_add_failed_is_held_back_until_the_add_succeeds() {
+    check_held_then_sent(&["E1,mgr,", "E2,rep,E1"]);
+}
+
+#[test]
+fn a_report_before_its_manager_waits_for_the_add_and_never_gets_the_other_accounts_name() {
+    // The report comes first: its manager waits for the add (a sync
+    // spells only adds sent before it), which fails.
+    let w = world(&["E2,rep,E1", "E1,mgr,"]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w.run_ok("app", "export", RunStatus::CompletedExportErrors);
+    w.run_ok("app", "full-import", RunStatus::Success);
+    w.run_ok("app", "delta-sync", RunStatus::Success);
+    w.run_ok("app", "export", RunStatus::CompletedExportErrors);
+    assert_eq!(manager_in_app(&w, "E2"), None);
+    let db = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    db.execute("DELETE FROM users WHERE employee_id = 'X999'", [])
+        .unwrap();
+    w.run_ok("app", "export", RunStatus::Success);
+    w.run_ok("app", "full-import", RunStatus::Success);
+    w.run_ok("app", "delta-sync", RunStatus::Success);
+    w.run_ok("app", "export", RunStatus::Success);
+    assert_eq!(manager_in_app(&w, "E2").as_deref(), Some("mgr"));
+}
