@@ -51,8 +51,47 @@ fn add_person(dir: &Path, id: &str) {
     .unwrap();
 }
 
+/// Asked by a trigger of `kind` while running (not the one request a
+/// change poll makes at start).
 fn asked_by(run: &RunRecord, kind: &str) -> bool {
-    matches!(&run.reason, RunReason::Trigger { trigger } if trigger.starts_with(kind))
+    matches!(&run.reason, RunReason::Trigger { trigger } if trigger.starts_with(kind) && !trigger.ends_with("(at start)"))
+}
+
+fn asked_at_start(run: &RunRecord) -> bool {
+    matches!(&run.reason, RunReason::Trigger { trigger } if trigger.starts_with("change-poll") && trigger.ends_with("(at start)"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_once_should_import_a_polled_source_never_imported_and_one_changed_while_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    sqlite_source(dir.path(), "");
+    let text = std::fs::read_to_string(dir.path().join("autosync.toml"))
+        .unwrap()
+        .replace("controller = { triggers = [] }\n", "");
+    std::fs::write(dir.path().join("autosync.toml"), text).unwrap();
+    let (svc, store) = service(dir.path());
+    let summary = svc.run(true).await.unwrap();
+    let people: Vec<&RunRecord> = summary.runs.iter().filter(|r| r.ma == "people").collect();
+    assert!(
+        people.first().is_some_and(|r| asked_at_start(r)),
+        "a source never imported is imported by `run --once`: {people:?}"
+    );
+    assert_eq!(store.read().unwrap().cs_counts("people").unwrap().total, 1);
+    drop(store);
+
+    // Changed while no service ran: the next `run --once` imports it.
+    add_person(dir.path(), "2");
+    let (svc, store) = service(dir.path());
+    let summary = svc.run(true).await.unwrap();
+    assert!(
+        summary
+            .runs
+            .iter()
+            .any(|r| r.ma == "people" && asked_at_start(r)),
+        "{:?}",
+        summary.runs
+    );
+    assert_eq!(store.read().unwrap().cs_counts("people").unwrap().total, 2);
 }
 
 /// Starts the service with `triggers` on the source, then changes the
