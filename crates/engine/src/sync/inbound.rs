@@ -29,6 +29,17 @@ fn accept(cs: &mut CsObject) -> Option<Attributes> {
     Some(std::mem::replace(&mut cs.hologram, p.attributes))
 }
 
+/// Whether import flows' references name objects of `ma` by DN.
+fn named_by_dn(rules: &Rules, ma: &str) -> bool {
+    rules.mas.iter().any(|m| {
+        m.inbound.iter().any(|f| {
+            f.reference
+                .as_ref()
+                .is_some_and(|r| r.ma == ma && r.by == autosync_model::RefBy::Dn)
+        })
+    })
+}
+
 /// Whether metaverse object `mv`, a candidate the join index found for the
 /// first condition's value, meets every condition of `rule`, given the CS
 /// side's `values`: any value of a multi-valued one matches; strings
@@ -75,8 +86,20 @@ impl<'a> Syncer<'a> {
             _ => {}
         }
         if pending.is_some() {
+            // A new DN (not only its case) of an object that references
+            // name by DN: those naming the old one no longer name it.
+            let renamed = self.rules.has_refs
+                && w.source.pending_import.as_ref().is_some_and(|p| {
+                    p.dn.as_deref().is_some_and(|dn| {
+                        autosync_store::fold_case(dn) != autosync_store::fold_case(&w.source.dn)
+                    })
+                })
+                && named_by_dn(self.rules, &w.source.ma);
             w.previous = accept(&mut w.source);
             w.source_dirty = true;
+            if renamed && let Some(mv) = w.source.connection.mv_id().filter(|id| *id != 0) {
+                self.ref_notes.get_mut().renamed.insert(mv);
+            }
         }
         let joined_now = match w.source.connection {
             Connection::ExplicitDisconnector => return Ok(w),

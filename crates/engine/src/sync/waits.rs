@@ -26,6 +26,10 @@ pub(crate) struct RefNotes {
     /// Metaverse objects whose connector on some MA was renamed or is
     /// leaving: the references to them are worked out again.
     pub touched: rustc_hash::FxHashSet<MvId>,
+    /// Metaverse objects whose connector on an MA that references name by
+    /// DN has a new DN: the connectors of their referrers are synchronised
+    /// again (a reference naming the old DN names nothing now).
+    pub renamed: rustc_hash::FxHashSet<MvId>,
 }
 
 impl Syncer<'_> {
@@ -60,11 +64,20 @@ impl Syncer<'_> {
     /// deprovisioned connectors of (with its batch: nothing is lost to a
     /// crash before the end of the step).
     pub(crate) fn write_touched(&mut self, txn: &mut dyn StoreTxn) -> StoreResult<()> {
-        let touched = std::mem::take(&mut self.ref_notes.get_mut().touched);
-        if touched.is_empty() {
+        let notes = self.ref_notes.get_mut();
+        let touched = std::mem::take(&mut notes.touched);
+        let renamed = std::mem::take(&mut notes.renamed);
+        if touched.is_empty() && renamed.is_empty() {
             return Ok(());
         }
-        let mut noted: Vec<(MvId, bool)> = touched.into_iter().map(|id| (id, false)).collect();
+        // Renamed: noted as gone is (the referrers' connectors are
+        // synchronised again, then their outbound references).
+        let mut noted: Vec<(MvId, bool)> = touched
+            .into_iter()
+            .filter(|id| !renamed.contains(id))
+            .map(|id| (id, false))
+            .chain(renamed.iter().map(|id| (*id, true)))
+            .collect();
         noted.sort_unstable();
         txn.ref_touched_add(&noted)
     }

@@ -499,6 +499,55 @@ fn references_by_dn_resolve_ignoring_case_in_any_order_and_wait_for_a_dn_not_the
 }
 
 #[test]
+fn a_source_object_given_a_new_dn_is_no_longer_named_by_references_to_its_old_one() {
+    // Bob is renamed; Ann still names his old DN, Cy names the new one.
+    let w = World::new(
+        BY_DN,
+        &[(
+            "src.jsonl",
+            &src(&[
+                ("1", "cn=Ann,ou=People", "cn=Bob,ou=People"),
+                ("2", "cn=Bob,ou=People", ""),
+                ("3", "cn=Cy,ou=People", "cn=Bob,ou=People"),
+            ]),
+        )],
+    );
+    w.run_ok("src", "full-import", RunStatus::Success);
+    w.run_ok("src", "full-sync", RunStatus::Success);
+    let bob = Some(Value::Reference(mv_id(&w, "src", "2")));
+    assert_eq!(w.mv_of("src", "1").unwrap().get("manager").cloned(), bob);
+    w.write(
+        "src.jsonl",
+        &src(&[
+            ("1", "cn=Ann,ou=People", "cn=Bob,ou=People"),
+            ("2", "cn=Robert,ou=People", ""),
+            ("3", "cn=Cy,ou=People", "cn=Robert,ou=People"),
+        ]),
+    );
+    w.run_ok("src", "full-import", RunStatus::Success);
+    w.run_ok("src", "delta-sync", RunStatus::Success);
+    // What a full sync would give, from a delta sync: Ann's reference
+    // names nothing now and waits; Cy's names Bob.
+    assert_eq!(w.mv_of("src", "1").unwrap().get("manager"), None);
+    assert_eq!(w.mv_of("src", "3").unwrap().get("manager").cloned(), bob);
+    assert_eq!(waiting(&w, "src"), 1);
+    // Renamed back: Ann's resolves again, Cy's waits.
+    w.write(
+        "src.jsonl",
+        &src(&[
+            ("1", "cn=Ann,ou=People", "cn=Bob,ou=People"),
+            ("2", "cn=Bob,ou=People", ""),
+            ("3", "cn=Cy,ou=People", "cn=Robert,ou=People"),
+        ]),
+    );
+    w.run_ok("src", "full-import", RunStatus::Success);
+    w.run_ok("src", "delta-sync", RunStatus::Success);
+    assert_eq!(w.mv_of("src", "1").unwrap().get("manager").cloned(), bob);
+    assert_eq!(w.mv_of("src", "3").unwrap().get("manager"), None);
+    assert_eq!(waiting(&w, "src"), 1);
+}
+
+#[test]
 fn a_dn_that_two_objects_have_is_the_referrers_error_not_a_guess() {
     let w = World::new(
         BY_DN,
