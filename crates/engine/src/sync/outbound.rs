@@ -7,8 +7,8 @@
 
 use super::plan::{Decision, Plan, decide};
 use super::staging::{
-    confirmed, drop_changes, effective, pending_update_of, stage_changes, stage_rename,
-    write_only_change, write_only_failed,
+    confirmed, drop_changes, effective, few_values, pending_update_of, stage_changes, stage_rename,
+    stage_values, write_only_change, write_only_failed,
 };
 use super::{Action, Fail, MvWork, Syncer};
 use crate::compute::MvView;
@@ -18,7 +18,7 @@ use crate::rules::{MaRules, OutboundFlow};
 use crate::values::same_in;
 use autosync_model::{
     AttrChanges, Connection, CsObject, DeprovisionAction, ExportKind, MvObject, OutboundCounters,
-    PendingExport, SyncCounters,
+    PendingExport, SyncCounters, ValueDelta,
 };
 use autosync_store::{OutWaitTargets, StoreTxn};
 use std::borrow::Cow;
@@ -271,6 +271,7 @@ impl Syncer<'_> {
         let mut changes = AttrChanges::new();
         let mut reverted: Vec<String> = Vec::new();
         let mut ref_waits: Option<OutWaitTargets> = None;
+        let mut value_changes: Vec<(String, ValueDelta)> = Vec::new();
         for f in &target.outbound {
             if f.initial_only || !f.applies(&x.object_type, &mv.object_type) {
                 continue;
@@ -300,6 +301,10 @@ impl Syncer<'_> {
                     // Back to what the system holds before the export ran:
                     // the pending change goes, nothing is sent.
                     reverted.push(f.cs_attr.clone());
+                } else if let Some(delta) = few_values(self.rules, target, x, f, d.as_deref()) {
+                    // A few members of a group kept in rows (one that left
+                    // with its account): a value-level change.
+                    value_changes.push((f.cs_attr.clone(), delta));
                 } else {
                     changes.insert(f.cs_attr.clone(), d.map(Cow::into_owned));
                 }
@@ -315,11 +320,14 @@ impl Syncer<'_> {
                 .out_waits
                 .push((mv.id, target.name.clone(), waits));
         }
-        if changes.is_empty() {
+        if changes.is_empty() && value_changes.is_empty() {
             count_outbound(counters, &target.name, |c| c.export_no_flow += 1);
         } else {
             count_outbound(counters, &target.name, |c| c.export_attribute_flow += 1);
-            stage_changes(x, changes);
+            if !changes.is_empty() {
+                stage_changes(x, changes);
+            }
+            stage_values(x, value_changes);
             changed = true;
         }
         let dn = match plan {

@@ -8,7 +8,7 @@ use super::Fail;
 use crate::rules::MaRules;
 use crate::secrets::Secrets;
 use crate::values::merge_changes;
-use autosync_model::{AttrChanges, CsObject, ExportKind, PendingExport, Value};
+use autosync_model::{AttrChanges, CsObject, ExportKind, PendingExport, Value, ValueDelta};
 use std::borrow::Cow;
 
 pub(super) fn write_only_failed(detail: String) -> Fail {
@@ -131,5 +131,76 @@ pub(super) fn stage_rename(x: &mut CsObject, dn: String) {
                 new_dn: Some(dn),
             });
         }
+    }
+}
+
+/// A change of a multi-valued attribute that target `target` keeps in
+/// rows, from what the connector has (`effective`) to `new`, as values
+/// added and removed, when it is a few values of many (a member that left
+/// with its account, of a group of 500,000) and nothing sent or pending of
+/// the attribute stands in the way; `None`: stage the whole value.
+pub(super) fn few_values(
+    rules: &crate::rules::Rules,
+    target: &crate::rules::MaRules,
+    x: &CsObject,
+    f: &crate::rules::OutboundFlow,
+    new: Option<&Value>,
+) -> Option<ValueDelta> {
+    if f.order == autosync_model::ValueOrder::Ordered
+        || !rules
+            .rows
+            .cs_of(&target.name)
+            .is_some_and(|r| r.contains(&f.cs_attr))
+    {
+        return None;
+    }
+    match &x.pending_export {
+        Some(p)
+            if p.kind != ExportKind::Update
+                || p.changes.contains_key(&f.cs_attr)
+                || p.values.contains_key(&f.cs_attr) =>
+        {
+            return None;
+        }
+        _ => {}
+    }
+    if x.unconfirmed_export
+        .as_ref()
+        .is_some_and(|u| u.changes.contains_key(&f.cs_attr) || u.values.contains_key(&f.cs_attr))
+    {
+        return None;
+    }
+    let (Some(Value::Multi(old)), Some(Value::Multi(new))) = (x.hologram.get(&f.cs_attr), new)
+    else {
+        return None;
+    };
+    // Values compare as the sync compares them: exactly, as stored.
+    let before: rustc_hash::FxHashSet<&Value> = old.iter().collect();
+    let after: rustc_hash::FxHashSet<&Value> = new.iter().collect();
+    let mut d = ValueDelta::default();
+    d.add
+        .extend(new.iter().filter(|v| !before.contains(v)).cloned());
+    d.remove
+        .extend(old.iter().filter(|v| !after.contains(v)).cloned());
+    d.add.dedup();
+    d.remove.dedup();
+    let changed = d.add.len() + d.remove.len();
+    (changed > 0 && changed.saturating_mul(4) <= old.len()).then_some(d)
+}
+
+/// Stage value-level changes (see [`few_values`]) onto `x`'s pending
+/// export (an update, or none).
+pub(super) fn stage_values(x: &mut CsObject, values: Vec<(String, ValueDelta)>) {
+    if values.is_empty() {
+        return;
+    }
+    let p = x.pending_export.get_or_insert_with(|| PendingExport {
+        values: Default::default(),
+        kind: ExportKind::Update,
+        changes: AttrChanges::new(),
+        new_dn: None,
+    });
+    for (attr, d) in values {
+        p.values.entry(attr).or_default().merge(d);
     }
 }

@@ -249,3 +249,57 @@ fn a_manager_change_and_a_one_member_change_are_recorded_as_one_value_each() {
     assert!(remove.is_empty());
     assert_eq!(sent_whole, Some(N + 1));
 }
+
+#[test]
+fn a_member_who_leaves_with_their_account_is_one_value_removed_from_the_group() {
+    const N: u64 = 2_000;
+    let w = world(N, N);
+    for (ma, profile) in [
+        ("src", "full-import"),
+        ("hr", "full-import"),
+        ("hr", "delta-sync"),
+        ("app", "export"),
+        ("app", "full-import"),
+        ("app", "delta-sync"),
+        ("src", "delta-sync"),
+        ("dst", "export"),
+        ("dst", "full-import"),
+        ("dst", "delta-sync"),
+    ] {
+        ok(&w, ma, profile);
+    }
+    let rows = || -> i64 {
+        rusqlite::Connection::open(w.path("app.db"))
+            .unwrap()
+            .query_row("SELECT count(*) FROM group_members", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(rows(), N as i64);
+
+    // Person 7 leaves HR: the account goes, then the membership.
+    let hr_now: String = hr(N, 4)
+        .lines()
+        .filter(|l| !l.starts_with(&person(7)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    w.write("hr.csv", &hr_now);
+    ok(&w, "hr", "full-import");
+    ok(&w, "hr", "delta-sync");
+    ok(&w, "app", "export");
+    ok(&w, "app", "full-import");
+    ok(&w, "app", "delta-sync");
+    // One value removed is what is pending and sent, not the group's
+    // whole list (a full read shows pending values whole: the export's
+    // counters and history tell what was pending).
+    let r = ok(&w, "dst", "export");
+    let c = export_counters(&r);
+    assert_eq!((c.updates, c.values), (1, 1), "{c:?}");
+    assert_eq!(
+        one(&w, &r, "G1", "members"),
+        AttrChange::values(&[], &[v(7)])
+    );
+    assert_eq!(rows(), N as i64 - 1);
+    ok(&w, "dst", "full-import");
+    ok(&w, "dst", "delta-sync");
+    assert!(w.cs("dst", "G1").unwrap().pending_export.is_none());
+}
