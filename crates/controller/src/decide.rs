@@ -169,8 +169,12 @@ struct Needs {
     /// By target MA.
     exports: BTreeMap<String, OutboundCounters>,
     confirming_import: Option<ExportCounters>,
-    /// References that waited for objects an export added.
+    /// References that waited for objects an export added, and (one per
+    /// object) those to objects it deleted.
     references_ready: u64,
+    /// Whether the export added objects, deleted objects (for the reason).
+    added: bool,
+    deleted: bool,
 }
 
 /// A step that ran to its end (with or without object errors) covers the
@@ -218,6 +222,8 @@ fn needs_of(finished: &RunRecord, profile_steps: &[StepType]) -> Needs {
                     c,
                 );
                 needs.references_ready += c.references_ready;
+                needs.added |= c.adds + c.delete_adds > 0;
+                needs.deleted |= c.deletes > 0;
             }
             _ => {}
         }
@@ -264,10 +270,12 @@ pub fn decide(finished: &RunRecord, profile_steps: &[StepType], view: &Controlle
     }
     if needs.references_ready > 0 {
         // A sync's end exports the references that waited for the adds.
-        let because = format!(
-            "{} waited for objects this export added",
-            because::count(needs.references_ready, "reference", "references")
-        );
+        let n = because::count(needs.references_ready, "reference", "references");
+        let because = match (needs.added, needs.deleted) {
+            (_, false) => format!("{n} waited for objects this export added"),
+            (false, true) => format!("{n} to objects this export deleted"),
+            (true, true) => format!("{n} to objects this export added or deleted"),
+        };
         decision.follow_up(
             view,
             &finished.ma,
