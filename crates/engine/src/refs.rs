@@ -182,6 +182,35 @@ pub(crate) fn resolve_in(
     waits: Option<&mut Vec<RefWait>>,
     known: Option<&Joined>,
 ) -> Result<Option<Value>, Fail> {
+    let resolved = resolve_in_any(txn, r, attrs, waits, known)?;
+    if let (Some(want), Some(v)) = (&r.check_type, &resolved) {
+        // The objects of `r.ma` may be of other types: each named one must
+        // be of the type the metaverse attribute declares.
+        for id in referred(v) {
+            if let Some(mv) = txn.mv_get_light(id)?
+                && mv.object_type != *want
+            {
+                return Err(Fail::Object {
+                    error_type: "reference-type-mismatch",
+                    detail: format!(
+                        "`{}` names an object of `{}` joined to metaverse object {id}, a `{}`: the metaverse attribute holds references to `{want}` objects (its type's `references`)",
+                        r.cs_attr, r.ma, mv.object_type
+                    ),
+                });
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+/// [`resolve_in`] without the check of the referred objects' type.
+pub(crate) fn resolve_in_any(
+    txn: &mut dyn StoreTxn,
+    r: &InRef,
+    attrs: &Attributes,
+    waits: Option<&mut Vec<RefWait>>,
+    known: Option<&Joined>,
+) -> Result<Option<Value>, Fail> {
     let Some(v) = attrs.get(&r.cs_attr) else {
         return Ok(None);
     };

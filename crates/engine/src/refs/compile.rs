@@ -51,6 +51,9 @@ pub(crate) struct InRef {
     pub ma: String,
     /// Whether a value is an anchor or a DN (compared ignoring case).
     pub by: RefBy,
+    /// The metaverse type the attribute's references must name, when the
+    /// objects of `ma` may be of another (each is then checked).
+    pub check_type: Option<String>,
 }
 
 /// An export flow that copies a reference.
@@ -159,12 +162,44 @@ pub(crate) fn compile_in(
         (true, Some(a), None) => Err(format!(
             "`{mv_attr}` is a reference and `{a}` is not: declare `{a}` under `references` of the object type"
         )),
-        (true, Some(a), Some((by, other))) => Ok(Some(InRef {
-            cs_attr: a.to_owned(),
-            ma: other.unwrap_or_else(|| ma.name.clone()),
-            by,
-        })),
+        (true, Some(a), Some((by, other))) => {
+            let named = other.unwrap_or_else(|| ma.name.clone());
+            let check_type =
+                declared_type(system, mv_type, mv_attr).filter(|t| !only_type(system, &named, t));
+            Ok(Some(InRef {
+                cs_attr: a.to_owned(),
+                ma: named,
+                by,
+                check_type,
+            }))
+        }
     }
+}
+
+/// The metaverse type `attr` (of `mv_type`, or of every type that has
+/// it) declares its references name, if one (not `"any"`).
+fn declared_type(system: &SystemDef, mv_type: Option<&str>, attr: &str) -> Option<String> {
+    let mut types = system
+        .metaverse
+        .iter()
+        .filter(|(t, _)| mv_type.is_none_or(|m| m == t.as_str()))
+        .filter_map(|(_, d)| d.references.get(attr));
+    let first = types.next()?;
+    (first != "any" && types.all(|t| t == first)).then(|| first.clone())
+}
+
+/// Whether every object of MA `ma` that joins, projects or is provisioned
+/// is a metaverse object of type `t` (references to its objects need no
+/// check of their type).
+fn only_type(system: &SystemDef, ma: &str, t: &str) -> bool {
+    let Some(def) = system.mas.iter().find(|m| m.name == ma) else {
+        return false;
+    };
+    let only = system.metaverse.len() == 1 && system.metaverse.contains_key(t);
+    let is_t = |m: Option<&String>| m.map_or(only, |m| m == t);
+    def.join.iter().all(|j| is_t(j.mv_type.as_ref()))
+        && def.projection.iter().all(|p| is_t(p.mv_type.as_ref()))
+        && def.provisioning.iter().all(|p| is_t(p.mv_type.as_ref()))
 }
 
 /// The reference an export flow copies, if any.

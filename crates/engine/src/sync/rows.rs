@@ -106,7 +106,8 @@ impl Syncer<'_> {
                 let added =
                     crate::refs::resolve_in(txn, r, &one(&d.add), Some(&mut waits), joined)?;
                 let mut unresolved = Vec::new();
-                let removed = crate::refs::resolve_in(
+                // A value removed goes whatever it names.
+                let removed = crate::refs::resolve_in_any(
                     txn,
                     r,
                     &one(&d.remove),

@@ -632,3 +632,69 @@ fn many_references_read_the_ma_they_name_whole_and_miss_nothing_written_after() 
     assert!(listed.contains(&serde_json::json!("p4097@x")));
     assert_eq!(w.cs_all("dir", CsFilter::PendingExport).len(), 0);
 }
+
+/// One source of people and groups (a directory's shape): references may
+/// name either, and the metaverse says which each must name.
+const MIXED: &str = r#"
+[metaverse.person]
+attributes = ["id", "manager"]
+references = { manager = "person" }
+
+[metaverse.group]
+attributes = ["id", "members"]
+references = { members = "person" }
+
+[[ma]]
+name = "src"
+connector = { type = "jsonl", path = "src.jsonl", object_type_column = "kind" }
+object_types = [
+  { name = "person", anchor = "id", references = { manager = { by = "anchor", object_type = "person" } } },
+  { name = "group", anchor = "id", references = { members = { by = "anchor", object_type = "person" } } },
+]
+join = [
+  { object_type = "person", mv_type = "person", on = [{ cs = "id", mv = "id" }] },
+  { object_type = "group", mv_type = "group", on = [{ cs = "id", mv = "id" }] },
+]
+projection = [{ object_type = "person", mv_type = "person" }, { object_type = "group", mv_type = "group" }]
+import_flows = [
+  { object_type = "person", mv_type = "person", mv = "id", from = "id" },
+  { object_type = "person", mv_type = "person", mv = "manager", from = "manager" },
+  { object_type = "group", mv_type = "group", mv = "id", from = "id" },
+  { object_type = "group", mv_type = "group", mv = "members", from = "members" },
+]
+"#;
+
+#[test]
+fn a_reference_to_an_object_of_another_type_than_declared_is_the_referrers_error() {
+    let lines = [
+        r#"{"kind":"person","id":"p1"}"#,
+        r#"{"kind":"person","id":"p2","manager":"p1"}"#,
+        // A group as a manager, a group as a member: neither is a person.
+        r#"{"kind":"person","id":"p3","manager":"g1"}"#,
+        r#"{"kind":"group","id":"g1","members":["p1","p2"]}"#,
+        r#"{"kind":"group","id":"g2","members":["p1","g1"]}"#,
+    ];
+    let w = World::new(MIXED, &[("src.jsonl", &format!("{}\n", lines.join("\n")))]);
+    w.run_ok("src", "full-import", RunStatus::Success);
+    let r = w.run_ok("src", "full-sync", RunStatus::CompletedSyncErrors);
+    assert_eq!(sync_counters(&r).failures, 2);
+    for bad in ["p3", "g2"] {
+        let e = w.cs("src", bad).unwrap().error.unwrap();
+        assert_eq!(e.error_type, "reference-type-mismatch", "{bad}");
+        assert!(
+            e.detail.contains("a `group`") && e.detail.contains("`person` objects"),
+            "{bad}: {}",
+            e.detail
+        );
+    }
+    // The others are synchronised, with their references.
+    let p1 = Value::Reference(mv_id(&w, "src", "p1"));
+    assert_eq!(w.mv_of("src", "p2").unwrap().get("manager"), Some(&p1));
+    assert_eq!(
+        w.mv_of("src", "g1").unwrap().get("members"),
+        Some(&Value::Multi(vec![
+            p1,
+            Value::Reference(mv_id(&w, "src", "p2"))
+        ]))
+    );
+}
