@@ -112,13 +112,47 @@ pub(crate) fn eval_source<'a>(
     source: &'a Compute,
     view: &'a dyn Lookup,
     mv: Option<&dyn Lookup>,
-    what: impl FnOnce() -> String,
+    what: impl Fn() -> String,
 ) -> Result<Option<Cow<'a, Value>>, Fail> {
     match source {
-        Compute::Program(p) if p.needs_context() => eval_in_context(txn, p, view, mv, what),
+        Compute::Program(p) if p.needs_context() => {
+            no_reference(eval_in_context(txn, p, view, mv, &what)?, &what)
+        }
+        Compute::Program(_) => no_reference(
+            source
+                .eval_ref(view)
+                .map_err(|e| expression_failed(&what(), e))?,
+            &what,
+        ),
         _ => source
             .eval_ref(view)
             .map_err(|e| expression_failed(&what(), e)),
+    }
+}
+
+/// A script's result with no reference in it: a reference reaches an
+/// attribute only by a reference flow (`from`), never as the metaverse
+/// object's id.
+fn no_reference<'a>(
+    v: Option<Cow<'a, Value>>,
+    what: impl FnOnce() -> String,
+) -> Result<Option<Cow<'a, Value>>, Fail> {
+    let found = match v.as_deref() {
+        Some(Value::Reference(id)) => Some(*id),
+        Some(Value::Multi(vs)) => vs.iter().find_map(|x| match x {
+            Value::Reference(id) => Some(*id),
+            _ => None,
+        }),
+        _ => None,
+    };
+    match found {
+        None => Ok(v),
+        Some(id) => Err(expression_failed(
+            &what(),
+            format!(
+                "the script returned a reference (to metaverse object {id}), which only a reference flow carries (`from` of a reference attribute into one declared under `references`); to use the referred object's values, look it up: `mv_connectors(ref)` gives its connectors"
+            ),
+        )),
     }
 }
 

@@ -136,6 +136,9 @@ pub(crate) fn register(engine: &mut Engine) {
         },
     );
     engine.register_fn("mv_connectors", |id: INT| ask(Question::Connectors(id)));
+    engine.register_fn("mv_connectors", |r: crate::script::MvRef| {
+        ask(Question::Connectors(r.0))
+    });
 }
 
 /// Answer `question` with `metaverse`, as the script will see it.

@@ -114,6 +114,7 @@ fn build_engine(limits: &ScriptLimits) -> Engine {
     });
     crate::shared::register(&mut engine);
     crate::lookups::register(&mut engine);
+    register_reference(&mut engine);
     engine.register_fn("attr", |name: ImmutableString| -> Dynamic {
         CURRENT.with(|current| {
             current
@@ -362,6 +363,33 @@ pub(crate) fn limit_error(e: EvalAltResult, limits: &ScriptLimits) -> EvalError 
     EvalError::from_script(message)
 }
 
+/// A reference to a metaverse object as a script sees it (type
+/// `reference`): `.id` is the object's id, `mv_connectors` takes it, and
+/// it compares equal to another reference to the same object or to that
+/// id. It stays a reference: a flow that returns one into an attribute
+/// that is not a reference fails (never the id as text).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MvRef(pub i64);
+
+/// Register the `reference` type and what works on it.
+fn register_reference(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<MvRef>("reference")
+        .register_get("id", |r: &mut MvRef| r.0)
+        .register_fn("to_string", |r: &mut MvRef| {
+            format!("reference to metaverse object {}", r.0)
+        })
+        .register_fn("to_debug", |r: &mut MvRef| {
+            format!("reference to metaverse object {}", r.0)
+        })
+        .register_fn("==", |a: MvRef, b: MvRef| a == b)
+        .register_fn("!=", |a: MvRef, b: MvRef| a != b)
+        .register_fn("==", |a: MvRef, b: rhai::INT| a.0 == b)
+        .register_fn("!=", |a: MvRef, b: rhai::INT| a.0 != b)
+        .register_fn("==", |a: rhai::INT, b: MvRef| a == b.0)
+        .register_fn("!=", |a: rhai::INT, b: MvRef| a != b.0);
+}
+
 /// An attribute value as a Rhai value.
 pub(crate) fn to_dynamic(value: &Value) -> Dynamic {
     match value {
@@ -369,8 +397,9 @@ pub(crate) fn to_dynamic(value: &Value) -> Dynamic {
         Value::Integer(i) => Dynamic::from_int(*i),
         Value::Boolean(b) => Dynamic::from_bool(*b),
         Value::Binary(b) => Dynamic::from_blob(b.clone()),
-        // A script sees a reference as the metaverse object's id.
-        Value::Reference(id) => Dynamic::from_int(*id),
+        // A script sees a reference as its own type: `.id` gives the
+        // metaverse object's id, `mv_connectors` takes it.
+        Value::Reference(id) => Dynamic::from(MvRef(*id)),
         Value::Multi(vs) => Dynamic::from_array(vs.iter().map(to_dynamic).collect()),
     }
 }
@@ -397,6 +426,8 @@ pub(crate) fn from_dynamic(value: Dynamic, what: &str) -> Result<Option<Value>, 
         value.as_float().ok().map(|f| Value::String(f.to_string()))
     } else if value.is_blob() {
         value.into_blob().ok().map(Value::Binary)
+    } else if value.is::<MvRef>() {
+        value.try_cast::<MvRef>().map(|r| Value::Reference(r.0))
     } else if value.is_array() {
         let items = value.into_array().unwrap_or_default();
         let mut out = Vec::with_capacity(items.len());
