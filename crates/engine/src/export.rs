@@ -68,7 +68,9 @@ pub(crate) fn run(ctx: &StepCtx<'_>) -> StoreResult<StepOutcome> {
         processed: 0,
     };
     let stop = exp.export()?;
-    if ctx.engine.rules.has_refs && exp.counters.adds + exp.counters.delete_adds > 0 {
+    // References waited for the adds and renames this export sent.
+    let c = &exp.counters;
+    if ctx.engine.rules.has_refs && c.adds + c.delete_adds + c.renames + c.updates > 0 {
         exp.counters.references_ready +=
             ctx.store().read()?.ref_out_sendable_count(&ctx.ma.name)?;
     }

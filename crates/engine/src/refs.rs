@@ -46,6 +46,8 @@ pub(crate) struct Spelling {
     pub anchor: String,
     pub dn: String,
     pub adding: bool,
+    /// A rename waits to be sent (`dn` is the new DN).
+    pub renaming: bool,
 }
 
 /// Most entries a step keeps (then it asks the store).
@@ -107,6 +109,7 @@ impl Joined {
                         anchor: x.anchor.clone(),
                         dn: spelling(x, RefBy::Dn),
                         adding: adding(x),
+                        renaming: renaming(x),
                     },
                 )
             });
@@ -132,6 +135,7 @@ impl Joined {
                 anchor: x.anchor.clone(),
                 dn: spelling(x, RefBy::Dn),
                 adding: adding(x),
+                renaming: renaming(x),
             });
             if gone || room || m.contains_key(&mv) {
                 if m.insert(mv, now).is_none() {
@@ -142,6 +146,13 @@ impl Joined {
             }
         }
     }
+}
+
+/// Whether `x`'s pending export renames it (not an add).
+fn renaming(x: &CsObject) -> bool {
+    x.pending_export.as_ref().is_some_and(|p| {
+        p.new_dn.is_some() && !matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd)
+    })
 }
 
 /// Whether `x`'s pending export adds it to its system.
@@ -426,10 +437,17 @@ pub(crate) fn resolve_out(
     if ids.is_empty() {
         return Ok(None);
     }
+    // Another MA's connector whose rename is not sent yet keeps its DN
+    // there until it is: the old DN is spelled, and the reference waits
+    // for the rename (a system that checks references never gets a DN it
+    // does not have yet).
+    let other = r.ma.is_some() && r.by == RefBy::Dn;
     let mut spelled: FxHashMap<MvId, String> = FxHashMap::default();
+    let mut renamed: Vec<MvId> = Vec::new();
     let mut ask: Vec<MvId> = Vec::new();
     for id in &ids {
         match known.and_then(|j| j.spelling(*id, ma)) {
+            Some(Some(s)) if other && s.renaming => ask.push(*id),
             Some(Some(s)) => {
                 // A connector written by this step (the first one).
                 if !s.adding || s.id < referrer {
@@ -449,15 +467,21 @@ pub(crate) fn resolve_out(
         && j.read_whole(txn, ma, true, ask.len())?
     {
         let loaded = j.loaded.borrow();
+        let mut renaming = Vec::new();
         for id in ask.drain(..) {
-            if let Some(Some(s)) = loaded.spelling(ma, id, referrer) {
-                let text = match r.by {
-                    RefBy::Anchor => s.anchor.clone(),
-                    RefBy::Dn => s.dn.clone(),
-                };
-                spelled.insert(id, text);
+            match loaded.spelling(ma, id, referrer) {
+                Some(Some(s)) if other && s.renaming => renaming.push(id),
+                Some(Some(s)) => {
+                    let text = match r.by {
+                        RefBy::Anchor => s.anchor.clone(),
+                        RefBy::Dn => s.dn.clone(),
+                    };
+                    spelled.insert(id, text);
+                }
+                _ => {}
             }
         }
+        ask = renaming;
     }
     if !ask.is_empty() {
         // The connectors' spellings without their attributes; the first
@@ -481,6 +505,10 @@ pub(crate) fn resolve_out(
             let text = match r.by {
                 RefBy::Anchor => row.anchor,
                 RefBy::Dn => match row.pending {
+                    Some((_, Some(_))) if other && !adding => {
+                        renamed.push(row.mv_id);
+                        row.dn
+                    }
                     Some((_, Some(new_dn))) => new_dn,
                     _ => row.dn,
                 },
@@ -493,6 +521,9 @@ pub(crate) fn resolve_out(
         match spelled.remove(id) {
             Some(s) => out.push(Value::String(s)),
             None => waits.push(*id, ma),
+        }
+        if renamed.contains(id) {
+            waits.push(*id, ma);
         }
     }
     Ok(if multi {

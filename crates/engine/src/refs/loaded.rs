@@ -173,6 +173,7 @@ impl Loaded {
                     row.pending,
                     Some((ExportKind::Add | ExportKind::DeleteAdd, _))
                 );
+                let renaming = !adding && matches!(row.pending, Some((_, Some(_))));
                 let dn = match row.pending {
                     Some((_, Some(new_dn))) => new_dn,
                     _ => row.dn,
@@ -182,6 +183,7 @@ impl Loaded {
                     anchor: row.anchor,
                     dn,
                     adding,
+                    renaming,
                 };
                 s.add(spelling, row.mv_id);
             }

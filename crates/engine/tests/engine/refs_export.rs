@@ -136,3 +136,177 @@ fn a_report_before_its_manager_waits_for_the_add_and_never_gets_the_other_accoun
     w.run_ok("app", "export", RunStatus::Success);
     assert_eq!(manager_in_app(&w, "E2").as_deref(), Some("mgr"));
 }
+
+#[test]
+fn a_script_returning_a_reference_into_plain_text_fails_and_one_looking_it_up_works() {
+    let config = CONFIG
+        .replace(
+            r#"columns = ["employee_id", "username", "manager"]"#,
+            r#"columns = ["employee_id", "username", "manager", "title", "boss_id"]"#,
+        )
+        .replace(
+            r#"  { mv_type = "person", cs = "manager", from = "manager" },
+]"#,
+            r#"  { mv_type = "person", cs = "manager", from = "manager" },
+  { mv_type = "person", cs = "title", script = "attrs.manager" },
+  { mv_type = "person", cs = "boss_id", script = "if attrs.manager == () { () } else { let h = mv_connectors(attrs.manager).filter(|c| c.ma == \"hr\"); if h.len() == 1 { h[0].anchor } }" },
+]"#,
+        );
+    let w = World::new(
+        &config,
+        &[(
+            "hr.csv",
+            "employee_id,name,manager_id\nE1,boss,\nE2,rep,E1\n",
+        )],
+    );
+    let db = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    db.execute_batch(
+        "CREATE TABLE users (employee_id TEXT PRIMARY KEY, username TEXT, manager TEXT, title TEXT, boss_id TEXT);",
+    )
+    .unwrap();
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::CompletedSyncErrors);
+    // The report's title would be the manager's metaverse id: its sync
+    // fails, naming the flow and what to do.
+    let e = w.cs("hr", "E2").unwrap().error;
+    let e = e.expect("the report's sync failed");
+    assert_eq!(e.error_type, "expression-failed");
+    assert!(
+        e.detail.contains("`title`") && e.detail.contains("returned a reference"),
+        "{}",
+        e.detail
+    );
+    // Without that flow, a script may use the reference to look the
+    // manager up.
+    let fixed = config.replace(
+        "  { mv_type = \"person\", cs = \"title\", script = \"attrs.manager\" },\n",
+        "",
+    );
+    let mut w = w;
+    w.reconfigure(&fixed);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w.run_ok("app", "export", RunStatus::Success);
+    let boss: Option<String> = db
+        .query_row(
+            "SELECT boss_id FROM users WHERE employee_id = 'E2'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(boss.as_deref(), Some("E1"));
+    let title: Option<String> = db
+        .query_row(
+            "SELECT title FROM users WHERE employee_id = 'E2'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(title, None);
+}
+
+/// HR people and groups; the application's users (DN: the user name)
+/// and its groups table naming users by that DN, another MA.
+const ACROSS: &str = r#"
+[metaverse.person]
+attributes = ["employeeId", "name"]
+
+[metaverse.group]
+attributes = ["groupId", "members"]
+references = { members = "person" }
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "person", anchor = "employee_id" }]
+join = [{ mv_type = "person", on = [{ cs = "employee_id", mv = "employeeId" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [
+  { mv_type = "person", mv = "employeeId", from = "employee_id" },
+  { mv_type = "person", mv = "name", from = "name" },
+]
+
+[[ma]]
+name = "groups"
+connector = { type = "csv", path = "groups.csv", multi_valued = ["members"], multi_value_separator = ";" }
+object_types = [{ name = "group", anchor = "gid", references = { members = { by = "anchor", ma = "hr" } } }]
+join = [{ mv_type = "group", on = [{ cs = "gid", mv = "groupId" }] }]
+projection = [{ mv_type = "group" }]
+import_flows = [
+  { mv_type = "group", mv = "groupId", from = "gid" },
+  { mv_type = "group", mv = "members", from = "members" },
+]
+
+[[ma]]
+name = "app"
+connector = { type = "jsonl", path = "users.jsonl" }
+object_types = [{ name = "user", anchor = "employee_id", dn = "username" }]
+join = [{ mv_type = "person", on = [{ cs = "employee_id", mv = "employeeId" }] }]
+export_flows = [{ mv_type = "person", cs = "username", from = "name" }]
+provisioning = [{ mv_type = "person", anchor = "employeeId", dn = "name" }]
+
+[[ma]]
+name = "app-groups"
+connector = { type = "jsonl", path = "groups.jsonl" }
+object_types = [{ name = "group", anchor = "gid", references = { member = { by = "dn", ma = "app" } } }]
+join = [{ mv_type = "group", on = [{ cs = "gid", mv = "groupId" }] }]
+export_flows = [{ mv_type = "group", cs = "member", from = "members" }]
+provisioning = [{ mv_type = "group", anchor = "groupId" }]
+"#;
+
+fn members_in_file(w: &World) -> Vec<String> {
+    let text = w.read("groups.jsonl");
+    let line = text.lines().find(|l| l.contains("G1")).unwrap_or("{}");
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let mut m: Vec<String> = v["member"]
+        .as_array()
+        .map(|a| a.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
+    m.sort();
+    m
+}
+
+#[test]
+fn a_rename_not_yet_sent_on_another_ma_keeps_the_old_dn_until_it_is() {
+    let w = World::new(
+        ACROSS,
+        &[
+            ("hr.csv", "employee_id,name\nE1,ann\nE2,bob\n"),
+            ("groups.csv", "gid,members\nG1,E1;E2\n"),
+            ("users.jsonl", ""),
+            ("groups.jsonl", ""),
+        ],
+    );
+    let settle = |w: &World| {
+        for (ma, profile) in [
+            ("hr", "full-import"),
+            ("groups", "full-import"),
+            ("hr", "delta-sync"),
+            ("groups", "delta-sync"),
+            ("app", "export"),
+            ("app", "full-import"),
+            ("app", "delta-sync"),
+            ("app-groups", "export"),
+            ("app-groups", "full-import"),
+            ("app-groups", "delta-sync"),
+        ] {
+            w.run(ma, profile);
+        }
+    };
+    settle(&w);
+    assert_eq!(members_in_file(&w), ["ann", "bob"]);
+
+    // Bob becomes Robert: the application's rename is pending. The
+    // groups' table, another MA, still names him `bob` until it is sent.
+    w.write("hr.csv", "employee_id,name\nE1,ann\nE2,robert\n");
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    w.run("app-groups", "export");
+    assert_eq!(members_in_file(&w), ["ann", "bob"]);
+    // The rename sent, the export asks for a sync, which spells the new DN.
+    let r = w.run_ok("app", "export", RunStatus::Success);
+    assert!(export_counters(&r).references_ready > 0, "{r:?}");
+    w.run_ok("app", "full-import", RunStatus::Success);
+    w.run_ok("app", "delta-sync", RunStatus::Success);
+    w.run("app-groups", "export");
+    assert_eq!(members_in_file(&w), ["ann", "robert"]);
+}
