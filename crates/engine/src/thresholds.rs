@@ -135,7 +135,7 @@ impl Rejection {
         if let Some((s, r)) = &self.deletions {
             let then = match r.action {
                 RejectDeletions::ReEvaluate => {
-                    "the objects stay, and join their metaverse objects again at the next sync of their MA"
+                    "the objects stay (a connector stays joined, and whether it goes is decided again when its metaverse object next changes or by a full sync of its MA; a disconnector meets the join rules again at its MA's next sync)"
                 }
                 RejectDeletions::ExplicitDisconnector => {
                     "the objects stay as explicit disconnectors, never joined again"
