@@ -75,6 +75,9 @@ impl<'a> Syncer<'a> {
         let pending = w.source.pending_import.as_ref().map(|p| p.kind);
         match pending {
             Some(ImportKind::Delete) => {
+                if self.rules.has_refs && named_by_dn(self.rules, &w.source.ma) {
+                    self.dn_moved = true;
+                }
                 self.disconnect(txn, &mut w)?;
                 w.source_delete = true;
                 return Ok(w);
@@ -97,6 +100,7 @@ impl<'a> Syncer<'a> {
                 && named_by_dn(self.rules, &w.source.ma);
             w.previous = accept(&mut w.source);
             w.source_dirty = true;
+            self.dn_moved |= renamed;
             if renamed && let Some(mv) = w.source.connection.mv_id().filter(|id| *id != 0) {
                 self.ref_notes.get_mut().renamed.insert(mv);
             }

@@ -128,6 +128,12 @@ pub(crate) struct Syncer<'a> {
     /// Objects are synchronised again to resolve their references (the
     /// end of a step, `refpass`).
     pub resolving: bool,
+    /// Objects whose sync failed with `ambiguous-reference` in this step,
+    /// and whether the step deleted or renamed an object that references
+    /// name by DN: those are synchronised again at the step's end (the
+    /// DN may name one object now).
+    pub ambiguous: Vec<CsId>,
+    pub dn_moved: bool,
 }
 
 /// When this many objects in a row fail in rules expressions or scripts
@@ -368,6 +374,8 @@ impl<'a> Syncer<'a> {
             joined: rules.has_refs.then(Default::default),
             waiting: None,
             resolving: false,
+            ambiguous: Vec::new(),
+            dn_moved: false,
         }
     }
 
@@ -484,6 +492,9 @@ impl<'a> Syncer<'a> {
         detail: String,
     ) -> StoreResult<()> {
         self.counters.failures += 1;
+        if error_type == "ambiguous-reference" && !self.resolving {
+            self.ambiguous.push(id);
+        }
         if error_type == "expression-failed" && !self.any_success {
             self.failures_before_success += 1;
             self.last_failure.clone_from(&detail);

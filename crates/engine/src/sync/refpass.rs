@@ -35,6 +35,14 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
     let nobody = MaRules::retired("", usize::MAX);
     let mut seen_in: FxHashSet<CsId> = FxHashSet::default();
     let mut seen_out: FxHashSet<MvId> = FxHashSet::default();
+    // A DN two objects had may name one now: what failed on it is tried
+    // again, once.
+    let mut ambiguous = if s.dn_moved {
+        std::mem::take(&mut s.ambiguous)
+    } else {
+        Vec::new()
+    };
+    let retry: FxHashSet<CsId> = ambiguous.iter().copied().collect();
     for _ in 0..ROUNDS {
         if ctx.cancelled() {
             break;
@@ -43,6 +51,7 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
         let mut resync: Vec<CsId> = txn
             .ref_in_ready()?
             .into_iter()
+            .chain(ambiguous.drain(..))
             .filter(|id| seen_in.insert(*id))
             .collect();
         let ready = txn.ref_out_ready()?;
@@ -99,7 +108,7 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
         // resolved references did something.
         s.processed += (resync.len() + refresh.len()) as u64;
         for id in resync {
-            s.resync(txn.as_mut(), id)?;
+            s.sync_again(txn.as_mut(), id, !retry.contains(&id))?;
         }
         for id in refresh {
             s.refresh_refs(txn.as_mut(), id, &nobody)?;
@@ -143,8 +152,15 @@ impl<'a> Syncer<'a> {
         }
     }
 
-    /// Synchronise connector-space object `id` again (its references).
-    fn resync(&mut self, txn: &mut dyn StoreTxn, id: CsId) -> StoreResult<()> {
+    /// Synchronise connector-space object `id` again (its references);
+    /// `joined_only`: only a connector (what waited), else whatever it is
+    /// (one whose sync failed on an ambiguous DN).
+    fn sync_again(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        id: CsId,
+        joined_only: bool,
+    ) -> StoreResult<()> {
         let rules = self.rules;
         let found = txn.cs_get(id)?;
         let ma = found
@@ -154,7 +170,7 @@ impl<'a> Syncer<'a> {
         let (Some(cs), Some(ma)) = (found, ma) else {
             return txn.ref_waits_set(id, &[]);
         };
-        if cs.connection.mv_id().is_none() {
+        if joined_only && cs.connection.mv_id().is_none() {
             return txn.ref_waits_set(id, &[]);
         }
         let anchor = cs.anchor.clone();

@@ -698,3 +698,38 @@ fn a_reference_to_an_object_of_another_type_than_declared_is_the_referrers_error
         ]))
     );
 }
+
+#[test]
+fn a_dn_that_names_one_object_again_after_a_delete_in_the_same_sync_resolves() {
+    // Ann (synchronised first) names a DN that Twin and its case double
+    // both have: ambiguous. The double leaves in the same delta sync, after
+    // Ann's turn: Ann's manager resolves at the step's end.
+    let w = World::new(
+        BY_DN,
+        &[(
+            "src.jsonl",
+            &src(&[
+                ("1", "cn=Ann,ou=People", "cn=Twin,ou=People"),
+                ("2", "cn=Twin,ou=People", ""),
+                ("3", "CN=twin,ou=people", ""),
+            ]),
+        )],
+    );
+    w.run_ok("src", "full-import", RunStatus::Success);
+    w.run_ok("src", "full-sync", RunStatus::CompletedSyncErrors);
+    w.write(
+        "src.jsonl",
+        &src(&[
+            ("1", "cn=Ann,ou=People", "cn=Twin,ou=People"),
+            ("2", "cn=Twin,ou=People", ""),
+        ]),
+    );
+    w.run_ok("src", "full-import", RunStatus::Success);
+    // The run records the failure it then recovered from.
+    w.run("src", "delta-sync");
+    assert_eq!(
+        w.mv_of("src", "1").unwrap().get("manager"),
+        Some(&Value::Reference(mv_id(&w, "src", "2")))
+    );
+    assert!(w.cs("src", "1").unwrap().error.is_none());
+}
