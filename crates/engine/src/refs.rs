@@ -164,13 +164,13 @@ fn adding(x: &CsObject) -> bool {
 
 /// The texts a connector-space reference value holds (each value of a
 /// multi-value, without repeats), and whether it is multi-valued.
-fn keys_of(v: &Value) -> (Vec<String>, bool) {
-    match v {
+fn keys_of(r: &InRef, v: &Value) -> Result<(Vec<String>, bool), Fail> {
+    Ok(match v {
         Value::Multi(vs) => {
             let mut keys: Vec<String> = Vec::with_capacity(vs.len());
             let mut seen = rustc_hash::FxHashSet::default();
             for x in vs.iter().filter(|x| !x.is_empty()) {
-                let k = x.to_text();
+                let k = key_of(r, x)?;
                 if seen.insert(k.clone()) {
                     keys.push(k);
                 }
@@ -178,7 +178,38 @@ fn keys_of(v: &Value) -> (Vec<String>, bool) {
             (keys, true)
         }
         other if other.is_empty() => (Vec::new(), false),
-        other => (vec![other.to_text()], false),
+        other => (vec![key_of(r, other)?], false),
+    })
+}
+
+/// The anchor or DN one value of a connector-space reference holds: text,
+/// or a whole number (an integer key column); anything else names no
+/// object, and is the object's error rather than a wait that cannot end.
+fn key_of(r: &InRef, v: &Value) -> Result<String, Fail> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Integer(i) => Ok(i.to_string()),
+        other => {
+            let kind = match other {
+                Value::Boolean(_) => "a boolean",
+                Value::Binary(_) => "binary data",
+                Value::Reference(_) => "a metaverse reference",
+                _ => "a list inside a list",
+            };
+            Err(Fail::Object {
+                error_type: "invalid-reference",
+                detail: format!(
+                    "`{}` holds {kind} (`{}`): a reference holds the {} of the object of `{}` it names, as text or a whole number",
+                    r.cs_attr,
+                    other.to_text(),
+                    match r.by {
+                        RefBy::Anchor => "anchor",
+                        RefBy::Dn => "DN",
+                    },
+                    r.ma
+                ),
+            })
+        }
     }
 }
 
@@ -225,7 +256,7 @@ pub(crate) fn resolve_in_any(
     let Some(v) = attrs.get(&r.cs_attr) else {
         return Ok(None);
     };
-    let (keys, multi) = keys_of(v);
+    let (keys, multi) = keys_of(r, v)?;
     if keys.is_empty() {
         return Ok(None);
     }

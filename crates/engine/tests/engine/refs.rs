@@ -733,3 +733,35 @@ fn a_dn_that_names_one_object_again_after_a_delete_in_the_same_sync_resolves() {
     );
     assert!(w.cs("src", "1").unwrap().error.is_none());
 }
+
+#[test]
+fn a_reference_value_that_is_not_text_or_a_number_is_the_objects_error_not_a_wait() {
+    let lines = [
+        r#"{"id":"1","dn":"cn=Ann,ou=People"}"#,
+        r#"{"id":"2","dn":"cn=Bob,ou=People","manager":true}"#,
+        r#"{"id":"3","dn":"cn=Cy,ou=People","manager":{"ref":1}}"#,
+        r#"{"id":"4","dn":"cn=Dee,ou=People","manager":"cn=Ann,ou=People"}"#,
+    ];
+    let w = World::new(BY_DN, &[("src.jsonl", &format!("{}\n", lines.join("\n")))]);
+    w.run_ok("src", "full-import", RunStatus::Success);
+    let r = w.run_ok("src", "full-sync", RunStatus::CompletedSyncErrors);
+    assert_eq!(sync_counters(&r).failures, 2);
+    for (id, kind) in [("2", "a boolean"), ("3", "a metaverse reference")] {
+        let e = w.cs("src", id).unwrap().error.unwrap();
+        assert_eq!(e.error_type, "invalid-reference", "{id}");
+        assert!(
+            e.detail.contains(kind) && e.detail.contains("`manager`"),
+            "{id}: {}",
+            e.detail
+        );
+    }
+    assert_eq!(
+        waiting(&w, "src"),
+        0,
+        "nothing waits for a value that names nothing"
+    );
+    assert_eq!(
+        w.mv_of("src", "4").unwrap().get("manager"),
+        Some(&Value::Reference(mv_id(&w, "src", "1")))
+    );
+}
