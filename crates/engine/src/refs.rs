@@ -474,7 +474,7 @@ pub(crate) fn resolve_out(
     // does not have yet).
     let other = r.ma.is_some() && r.by == RefBy::Dn;
     let mut spelled: FxHashMap<MvId, String> = FxHashMap::default();
-    let mut renamed: Vec<MvId> = Vec::new();
+    let mut renamed: rustc_hash::FxHashSet<MvId> = Default::default();
     let mut ask: Vec<MvId> = Vec::new();
     for id in &ids {
         match known.and_then(|j| j.spelling(*id, ma)) {
@@ -537,7 +537,7 @@ pub(crate) fn resolve_out(
                 RefBy::Anchor => row.anchor,
                 RefBy::Dn => match row.pending {
                     Some((_, Some(_))) if other && !adding => {
-                        renamed.push(row.mv_id);
+                        renamed.insert(row.mv_id);
                         row.dn
                     }
                     Some((_, Some(new_dn))) => new_dn,

@@ -222,7 +222,9 @@ impl Holds {
                         *o = Some(ExportOutcome::Applied { anchor: None });
                     }
                 } else {
-                    batch.push(c.clone());
+                    // Moved, not copied (a group's add may hold half a
+                    // million members), and put back once sent.
+                    batch.push(std::mem::replace(c, placeholder()));
                     sent.push(j);
                 }
                 if let Some(slot) = held.get_mut(j) {
@@ -232,8 +234,15 @@ impl Holds {
             if batch.is_empty() {
                 continue;
             }
-            let answered = session.apply(&batch)?;
-            let short = answered.len() != batch.len();
+            let answered = session.apply(&batch);
+            let sent_len = batch.len();
+            for (&j, c) in sent.iter().zip(batch) {
+                if let Some(slot) = changes.get_mut(j) {
+                    *slot = c;
+                }
+            }
+            let answered = answered?;
+            let short = answered.len() != sent_len;
             for (j, o) in sent.into_iter().zip(answered) {
                 if matches!(o, ExportOutcome::Failed { .. })
                     && let Some(c) = changes.get(j)
@@ -250,6 +259,19 @@ impl Holds {
             }
         }
         Ok((outcomes.into_iter().flatten().collect(), held))
+    }
+}
+
+/// What stands in a page's slot while its change is in a phase's batch.
+fn placeholder() -> ExportChange {
+    ExportChange {
+        object_type: String::new(),
+        anchor: String::new(),
+        dn: String::new(),
+        kind: ExportKind::Update,
+        changes: Default::default(),
+        values: Default::default(),
+        new_dn: None,
     }
 }
 

@@ -4,13 +4,82 @@
 //! MAs and join-index keys filled from empty (`fresh`).
 
 use super::{BulkTxn, ma_key};
-use crate::api::{StoreRead, StoreResult};
-use crate::sqlite::fresh::mv_text_key;
+use crate::api::{CsFilter, StoreRead, StoreResult};
+use crate::sqlite::fresh::{cs_key, mv_text_key};
 use crate::sqlite::mvindex;
 use crate::sqlite::write::{KNOWN_MAX, Known};
-use autosync_model::{CsObject, MvId, MvObject, Value};
+use autosync_model::{CsId, CsObject, MvId, MvObject, Value};
 
 impl BulkTxn<'_, '_> {
+    /// `cs_by_anchors` (or, `light`, `cs_by_anchors_light`): the reader
+    /// answers unless this transaction wrote one of the anchors or one of
+    /// the objects found.
+    pub(super) fn cs_by_anchors_as(
+        &mut self,
+        ma: &str,
+        anchors: &[&str],
+        light: bool,
+    ) -> StoreResult<Vec<CsObject>> {
+        if !anchors
+            .iter()
+            .any(|a| self.touched.cs_keys.contains(&cs_key(ma, a)))
+        {
+            if self.empty_at_begin(ma)? {
+                return Ok(Vec::new());
+            }
+            let found = if light {
+                self.reader.cs_by_anchors_light(ma, anchors)?
+            } else {
+                self.reader.cs_by_anchors(ma, anchors)?
+            };
+            if !self.any_cs_touched(&found) {
+                self.note_db(&found);
+                return Ok(found);
+            }
+        }
+        let ma = ma.to_owned();
+        let anchors: Vec<String> = anchors.iter().map(|a| (*a).to_owned()).collect();
+        self.call(move |t| {
+            let refs: Vec<&str> = anchors.iter().map(String::as_str).collect();
+            if light {
+                t.cs_by_anchors_light(&ma, &refs)
+            } else {
+                t.cs_by_anchors(&ma, &refs)
+            }
+        })
+    }
+
+    /// `cs_page` (or, `light`, `cs_page_light`): after writes too, the
+    /// reader answers when none of them could change the page.
+    pub(super) fn cs_page_as(
+        &mut self,
+        ma: &str,
+        filter: CsFilter,
+        after: CsId,
+        limit: usize,
+        light: bool,
+    ) -> StoreResult<Vec<CsObject>> {
+        if !self.touched.cs_page_differs(ma, after) {
+            let page = if light {
+                self.reader.cs_page_light(ma, filter, after, limit)?
+            } else {
+                self.reader.cs_page(ma, filter, after, limit)?
+            };
+            if !self.any_cs_touched(&page) {
+                self.note_db(&page);
+                return Ok(page);
+            }
+        }
+        let ma = ma.to_owned();
+        self.call(move |t| {
+            if light {
+                t.cs_page_light(&ma, filter, after, limit)
+            } else {
+                t.cs_page(&ma, filter, after, limit)
+            }
+        })
+    }
+
     /// Whether `ma` had no connector-space object at the begin (asked once
     /// per transaction and MA, on the reader, which sees the begin state).
     pub(super) fn empty_at_begin(&mut self, ma: &str) -> StoreResult<bool> {

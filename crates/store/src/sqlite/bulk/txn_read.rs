@@ -42,25 +42,7 @@ impl StoreRead for BulkTxn<'_, '_> {
     }
 
     fn cs_by_anchors(&mut self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>> {
-        if !anchors
-            .iter()
-            .any(|a| self.touched.cs_keys.contains(&cs_key(ma, a)))
-        {
-            if self.empty_at_begin(ma)? {
-                return Ok(Vec::new());
-            }
-            let found = self.reader.cs_by_anchors(ma, anchors)?;
-            if !self.any_cs_touched(&found) {
-                self.note_db(&found);
-                return Ok(found);
-            }
-        }
-        let ma = ma.to_owned();
-        let anchors: Vec<String> = anchors.iter().map(|a| (*a).to_owned()).collect();
-        self.call(move |t| {
-            let refs: Vec<&str> = anchors.iter().map(String::as_str).collect();
-            t.cs_by_anchors(&ma, &refs)
-        })
+        self.cs_by_anchors_as(ma, anchors, false)
     }
 
     fn cs_page(
@@ -70,17 +52,7 @@ impl StoreRead for BulkTxn<'_, '_> {
         after: CsId,
         limit: usize,
     ) -> StoreResult<Vec<CsObject>> {
-        // After writes too, the reader answers when none of them could
-        // change the page.
-        if !self.touched.cs_page_differs(ma, after) {
-            let page = self.reader.cs_page(ma, filter, after, limit)?;
-            if !self.any_cs_touched(&page) {
-                self.note_db(&page);
-                return Ok(page);
-            }
-        }
-        let ma = ma.to_owned();
-        self.call(move |t| t.cs_page(&ma, filter, after, limit))
+        self.cs_page_as(ma, filter, after, limit, false)
     }
 
     fn cs_page_ids(
@@ -192,25 +164,7 @@ impl StoreRead for BulkTxn<'_, '_> {
     }
 
     fn cs_by_anchors_light(&mut self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<CsObject>> {
-        if !anchors
-            .iter()
-            .any(|a| self.touched.cs_keys.contains(&cs_key(ma, a)))
-        {
-            if self.empty_at_begin(ma)? {
-                return Ok(Vec::new());
-            }
-            let found = self.reader.cs_by_anchors_light(ma, anchors)?;
-            if !self.any_cs_touched(&found) {
-                self.note_db(&found);
-                return Ok(found);
-            }
-        }
-        let ma = ma.to_owned();
-        let anchors: Vec<String> = anchors.iter().map(|a| (*a).to_owned()).collect();
-        self.call(move |t| {
-            let refs: Vec<&str> = anchors.iter().map(String::as_str).collect();
-            t.cs_by_anchors_light(&ma, &refs)
-        })
+        self.cs_by_anchors_as(ma, anchors, true)
     }
 
     fn cs_page_light(
@@ -220,15 +174,7 @@ impl StoreRead for BulkTxn<'_, '_> {
         after: CsId,
         limit: usize,
     ) -> StoreResult<Vec<CsObject>> {
-        if !self.touched.cs_page_differs(ma, after) {
-            let page = self.reader.cs_page_light(ma, filter, after, limit)?;
-            if !self.any_cs_touched(&page) {
-                self.note_db(&page);
-                return Ok(page);
-            }
-        }
-        let ma = ma.to_owned();
-        self.call(move |t| t.cs_page_light(&ma, filter, after, limit))
+        self.cs_page_as(ma, filter, after, limit, true)
     }
 
     fn cs_by_mvs_light(&mut self, mv_ids: &[MvId]) -> StoreResult<Vec<CsObject>> {
