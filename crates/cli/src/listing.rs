@@ -155,16 +155,21 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
     let mut read = store.read()?;
     let counts = read.cs_counts(ma)?;
     let unresolved = read.ref_waiting_count(ma)?;
+    let unresolved_out = read.ref_out_waiting_count(ma)?;
     let lookup = a.anchor.is_some() || a.dn.is_some();
     let (mut objects, page) = if a.filter.unresolved {
-        // Few objects wait: their ids are read up to the page's end.
-        let end = a.offset.saturating_add(a.limit).saturating_add(1);
-        let ids = read.ref_waiting_page(ma, 0, end)?;
+        // Few objects wait: every id is read, then the page's objects.
+        let ids = crate::waits::waiting_ids(read.as_mut(), ma)?;
+        let total = ids.len() as u64;
         let mut found = Vec::new();
-        for id in ids.into_iter().skip(a.offset) {
+        for id in ids
+            .into_iter()
+            .skip(a.offset)
+            .take(a.limit.saturating_add(1))
+        {
             found.extend(read.cs_get(id)?);
         }
-        let page = Page::cut(&mut found, a.offset, a.limit, Some(unresolved));
+        let page = Page::cut(&mut found, a.offset, a.limit, Some(total));
         (found, page)
     } else if let Some(anchor) = &a.anchor {
         let mut found: Vec<CsObject> = read.cs_by_anchor(ma, anchor)?.into_iter().collect();
@@ -193,7 +198,12 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
     let mut waits = Vec::new();
     if a.filter.unresolved {
         for o in &objects {
-            waits.push(read.ref_waits_of(o.id)?);
+            waits.push(crate::waits::waits_of(
+                read.as_mut(),
+                &loaded.system,
+                ma,
+                o,
+            )?);
         }
     }
     if a.json {
@@ -207,15 +217,12 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
             Waiting {
                 #[serde(flatten)]
                 object: &'a CsObject,
-                unresolved: Vec<WaitJson<'a>>,
+                unresolved: &'a [crate::waits::Wait],
+                /// Waits past the first `waits::LISTED`, counted.
+                #[serde(skip_serializing_if = "is_zero")]
+                unresolved_more: usize,
             },
             Record(&'a autosync_engine::RecordError),
-        }
-        #[derive(serde::Serialize)]
-        struct WaitJson<'a> {
-            attribute: &'a str,
-            ma: &'a str,
-            anchor: &'a str,
         }
         let all: Vec<Listed<'_>> = if a.filter.unresolved {
             objects
@@ -223,14 +230,8 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
                 .zip(&waits)
                 .map(|(object, w)| Listed::Waiting {
                     object,
-                    unresolved: w
-                        .iter()
-                        .map(|w| WaitJson {
-                            attribute: &w.attr,
-                            ma: &w.ma,
-                            anchor: &w.key,
-                        })
-                        .collect(),
+                    unresolved: &w.listed,
+                    unresolved_more: w.more,
                 })
                 .collect()
         } else {
@@ -254,7 +255,7 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
         );
         return Ok(Code::Ok);
     }
-    let text = render::cs(ma, &objects, &counts, unresolved);
+    let text = render::cs(ma, &objects, &counts, unresolved, unresolved_out);
     let no_records = filter != CsFilter::Errors || records.is_empty();
     if objects.is_empty() && a.offset > 0 {
         // Past the end: the counts, not an empty table.
@@ -416,4 +417,8 @@ pub fn mv(cli: &crate::args::Cli, a: &MvArgs) -> Result<Code, Failure> {
         None => out!("{}", render::mv(system, &objects, &connectors)),
     }
     Ok(Code::Ok)
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -33,6 +33,7 @@ mod progress;
 mod render;
 mod service;
 mod status_text;
+mod waits;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -395,7 +395,13 @@ fn mv_value_text(v: &Value, referred: Option<&str>) -> String {
 }
 
 /// `autosync cs`.
-pub fn cs(ma: &str, objects: &[CsObject], counts: &CsCounts, unresolved: u64) -> String {
+pub fn cs(
+    ma: &str,
+    objects: &[CsObject],
+    counts: &CsCounts,
+    unresolved: u64,
+    unresolved_out: u64,
+) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -408,6 +414,12 @@ pub fn cs(ma: &str, objects: &[CsObject], counts: &CsCounts, unresolved: u64) ->
     );
     if unresolved > 0 {
         let _ = write!(out, ", {unresolved} with unresolved references");
+    }
+    if unresolved_out > 0 {
+        let _ = write!(
+            out,
+            ", {unresolved_out} with references held from export (waiting for the objects they name)"
+        );
     }
     out.push('\n');
     let mut rows = vec![vec![
@@ -451,18 +463,25 @@ pub fn cs(ma: &str, objects: &[CsObject], counts: &CsCounts, unresolved: u64) ->
 }
 
 /// `autosync cs --unresolved`: what each object's references wait for.
-pub fn unresolved(objects: &[CsObject], waits: &[Vec<autosync_store::RefWait>]) -> String {
+pub fn unresolved(objects: &[CsObject], waits: &[crate::waits::Waits]) -> String {
     let mut rows = vec![vec![
         "ANCHOR".to_owned(),
         "ATTRIBUTE".into(),
         "WAITS FOR".into(),
     ]];
     for (o, w) in objects.iter().zip(waits) {
-        for w in w {
+        for w in &w.listed {
             rows.push(vec![
                 o.anchor.clone(),
-                w.attr.clone(),
-                format!("{}/{} (not there, or not joined)", w.ma, w.key),
+                w.attribute().to_owned(),
+                w.waits_for(),
+            ]);
+        }
+        if w.more > 0 {
+            rows.push(vec![
+                o.anchor.clone(),
+                String::new(),
+                format!("... and {} more", crate::page::thousands(w.more as u64)),
             ]);
         }
     }

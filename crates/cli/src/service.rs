@@ -49,15 +49,13 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
         Duration::from_secs(2),
     )?;
     if no_controller_section {
-        // Without a controller section: say what the service will do, as
-        // `autosync discover` would propose it.
-        if let Ok(mut read) = store.read() {
-            tracing::info!(
-                "no controller section: running on defaults (`autosync discover` prints a configuration to start from)"
-            );
-            for line in autosync_discover::summary_lines(&loaded, &registry, &mut *read) {
-                tracing::info!("{line}");
-            }
+        // Without a controller section: say what the service will do (the
+        // triggers it builds by default), not what discover would propose.
+        tracing::info!(
+            "no controller section: running on defaults (`autosync discover` prints a configuration to start from)"
+        );
+        for line in autosync_service::trigger_lines(&config) {
+            tracing::info!("{line}");
         }
     }
     let system = Arc::new(loaded.system);

@@ -51,4 +51,4 @@ pub use service::{EVENTS_KEPT, EventFeed, Service, ServiceError};
 pub use service_lease::{ServiceLease, ServiceLeaseError};
 pub use status::{MaStateView, MaStatus, Status, status_from_store, status_from_store_alone};
 pub use tokio_util::sync::CancellationToken;
-pub use wiring::Command;
+pub use wiring::{Command, trigger_lines};

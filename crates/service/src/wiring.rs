@@ -146,3 +146,40 @@ pub(crate) fn build_trigger_set(
             .join("; ")
     })
 }
+
+/// What each MA's triggers are, one line per MA in name order, as the
+/// service builds them (defaults included): what `autosync run` logs when
+/// the configuration has no controller section.
+pub fn trigger_lines(config: &ControllerConfig) -> Vec<String> {
+    config
+        .mas
+        .iter()
+        .map(|(name, ma)| {
+            let what = match build_trigger_set(config, name, &BTreeMap::new()) {
+                Err(e) => format!("its triggers cannot be built: {e}"),
+                Ok(set) if set.triggers().is_empty() => {
+                    "none (it runs when the cycle or an operator asks for it)".to_owned()
+                }
+                Ok(set) => set
+                    .triggers()
+                    .iter()
+                    .map(|t| format!("{} asks for `{}`", t.description(), t.profile()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            let default = if ma.default_triggers {
+                " (default)"
+            } else {
+                ""
+            };
+            let start = if !ma.enabled {
+                "; disabled"
+            } else if !ma.auto_start {
+                "; not started (auto_start = false)"
+            } else {
+                ""
+            };
+            format!("MA `{name}` triggers{default}: {what}{start}")
+        })
+        .collect()
+}

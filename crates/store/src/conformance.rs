@@ -239,6 +239,10 @@ pub const CHECKS: &[Check] = &[
         refs_out::ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_nothing_to_export,
     ),
     (
+        "ref_out_waiting_page_should_list_the_connectors_of_the_target_ma_whose_references_wait",
+        refs_out::ref_out_waiting_page_should_list_the_connectors_of_the_target_ma_whose_references_wait,
+    ),
+    (
         "ref_touched_should_keep_a_deletion_noted_list_in_id_order_and_clear_only_the_given_ids",
         refs::ref_touched_should_keep_a_deletion_noted_list_in_id_order_and_clear_only_the_given_ids,
     ),

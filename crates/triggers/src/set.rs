@@ -86,6 +86,11 @@ impl Trigger {
     pub fn description(&self) -> &str {
         &self.ask().trigger
     }
+
+    /// The run profile the trigger asks for.
+    pub fn profile(&self) -> &str {
+        &self.ask().profile
+    }
 }
 
 fn check_known_profile(

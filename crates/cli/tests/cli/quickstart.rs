@@ -564,3 +564,112 @@ fn the_readme_manager_and_membership_change_should_show_as_one_value_each_in_the
         "{shown:#?}"
     );
 }
+
+/// `cs MA --unresolved` of a target lists the members held from it and
+/// why: a terminated member never gets an account in `app` (it waits for
+/// good), an active one waits for its add to `app` to be sent, then for
+/// the next sync, and is listed no more once sent.
+#[test]
+fn cs_unresolved_should_list_the_members_held_from_a_target_and_why() {
+    let w = Workdir::quickstart_with_groups();
+    for (ma, profile) in [
+        ("hr", "full-import"),
+        ("hr", "full-sync"),
+        ("groups", "full-import"),
+        ("groups", "full-sync"),
+    ] {
+        w.expect(&["run-profile", ma, profile, "--no-progress"], 0);
+    }
+    let mv_id = |employee: &str| -> i64 {
+        let found: serde_json::Value = serde_json::from_str(&w.expect(
+            &[
+                "mv",
+                "--filter",
+                &format!("employeeId={employee}"),
+                "--json",
+            ],
+            0,
+        ))
+        .unwrap();
+        found[0]["id"].as_i64().unwrap()
+    };
+    let (terminated, active) = (mv_id("E10002"), mv_id("E10001"));
+    // The waits of each listed group, by anchor: (member, reason).
+    let waits = |w: &Workdir| -> BTreeMap<String, Vec<(i64, String)>> {
+        let listed: serde_json::Value =
+            serde_json::from_str(&w.expect(&["cs", "app-groups", "--unresolved", "--json"], 0))
+                .unwrap();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                let waits = o["unresolved"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|u| {
+                        assert_eq!(u["direction"], "out", "{u}");
+                        assert_eq!(u["attribute"], "members", "{u}");
+                        assert_eq!(u["object_type"], "person", "{u}");
+                        assert_eq!(u["via"], "app", "{u}");
+                        (
+                            u["mv_id"].as_i64().unwrap(),
+                            u["reason"].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect();
+                (o["anchor"].as_str().unwrap().to_owned(), waits)
+            })
+            .collect()
+    };
+    let before = waits(&w);
+    // Every group waits: its active members' adds to app are not sent.
+    assert_eq!(before.len(), 7, "{before:?}");
+    assert!(
+        before["G100"].contains(&(active, "add-not-exported".to_owned())),
+        "{before:?}"
+    );
+    assert!(
+        before["G200"].contains(&(terminated, "no-connector".to_owned())),
+        "{before:?}"
+    );
+    let text = w.expect(&["cs", "app-groups", "--unresolved"], 0);
+    assert!(
+        text.contains("7 with references held from export")
+            && text.contains(&format!("person #{terminated}: has no connector in app"))
+            && text.contains(&format!(
+                "person #{active}: its add to app is not exported yet"
+            )),
+        "{text}"
+    );
+    // Sent: the next sync resolves them.
+    w.expect(&["run-profile", "app", "export", "--no-progress"], 0);
+    let sent = waits(&w);
+    assert!(
+        sent["G100"].contains(&(active, "ready".to_owned())),
+        "{sent:?}"
+    );
+    w.expect(&["run-profile", "app", "full-import", "--no-progress"], 0);
+    w.expect(&["run-profile", "app", "delta-sync", "--no-progress"], 0);
+    let after = waits(&w);
+    assert!(
+        after
+            .values()
+            .flatten()
+            .all(|(_, reason)| reason == "no-connector"),
+        "{after:?}"
+    );
+    assert!(
+        after["G200"].contains(&(terminated, "no-connector".to_owned())),
+        "{after:?}"
+    );
+    assert!(
+        after.values().flatten().all(|(m, _)| *m != active),
+        "{after:?}"
+    );
+    // A source's own waits are listed too (inbound): none here.
+    let hr: serde_json::Value =
+        serde_json::from_str(&w.expect(&["cs", "hr", "--unresolved", "--json"], 0)).unwrap();
+    assert_eq!(hr, serde_json::json!([]));
+}

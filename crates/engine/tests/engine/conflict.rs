@@ -348,6 +348,20 @@ impl StoreRead for FaultyTxn<'_> {
     fn ref_waiting_page(&mut self, ma: &str, after: CsId, limit: usize) -> StoreResult<Vec<CsId>> {
         self.inner.ref_waiting_page(ma, after, limit)
     }
+    fn ref_out_waiting_page(
+        &mut self,
+        ma: &str,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsId>> {
+        self.inner.ref_out_waiting_page(ma, after, limit)
+    }
+    fn ref_out_waiting_count(&mut self, ma: &str) -> StoreResult<u64> {
+        self.inner.ref_out_waiting_count(ma)
+    }
+    fn ref_out_waits_of(&mut self, mv_id: MvId, ma: &str) -> StoreResult<Vec<(MvId, String)>> {
+        self.inner.ref_out_waits_of(mv_id, ma)
+    }
     fn ref_waiting_count(&mut self, ma: &str) -> StoreResult<u64> {
         self.inner.ref_waiting_count(ma)
     }

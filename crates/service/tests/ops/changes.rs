@@ -189,3 +189,30 @@ fn an_sqlite_source_with_a_changelog_and_no_triggers_should_be_polled_not_watche
         people.triggers
     );
 }
+
+#[test]
+fn the_start_up_lines_should_name_the_triggers_the_service_builds_not_a_proposal() {
+    // An SQLite source without `delta`: discover would propose an interval,
+    // the service watches the database file. The lines say what runs.
+    let dir = tempfile::tempdir().unwrap();
+    sqlite_source(dir.path(), "");
+    let path = dir.path().join("autosync.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("delta = {").unwrap();
+    let end = start + text[start..].find("} }").unwrap() + 2;
+    let text = format!("{}{}", &text[..start - 2], &text[end..])
+        .replace("controller = { triggers = [] }\n", "");
+    assert!(!text.contains("delta"), "{text}");
+    std::fs::write(&path, text).unwrap();
+    let loaded = load(dir.path()).unwrap();
+    let config = controller_config(&loaded, &registry()).unwrap();
+    let lines = autosync_service::trigger_lines(&config);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("MA `people` triggers (default): file-watch")
+            && lines[0].contains("people.db")
+            && lines[0].ends_with("asks for `delta-import`")
+            && !lines[0].contains("interval"),
+        "{lines:?}"
+    );
+}

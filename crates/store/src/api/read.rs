@@ -354,6 +354,21 @@ pub trait StoreRead {
     fn ref_waiting_page(&mut self, ma: &str, after: CsId, limit: usize) -> StoreResult<Vec<CsId>>;
     /// How many objects of `ma` have a reference that waits.
     fn ref_waiting_count(&mut self, ma: &str) -> StoreResult<u64>;
+    /// The connectors of `ma` whose metaverse object's references exported
+    /// to `ma` wait (for a connector of the object they name),
+    /// `id > after` in id order, at most `limit`.
+    fn ref_out_waiting_page(
+        &mut self,
+        ma: &str,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsId>>;
+    /// How many connectors of `ma` [`Self::ref_out_waiting_page`] lists.
+    fn ref_out_waiting_count(&mut self, ma: &str) -> StoreResult<u64>;
+    /// What the references of metaverse object `mv_id` exported to `ma`
+    /// wait for: each referred metaverse object and the MA it waits for a
+    /// connector on, sorted.
+    fn ref_out_waits_of(&mut self, mv_id: MvId, ma: &str) -> StoreResult<Vec<(MvId, String)>>;
     /// The connector-space objects with a waiting reference whose object is
     /// now there and joined (its wait is over), in id order.
     fn ref_in_ready(&mut self) -> StoreResult<Vec<CsId>>;

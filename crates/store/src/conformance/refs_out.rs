@@ -233,3 +233,103 @@ pub fn ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_
         assert_eq!(rd.ref_out_ready().unwrap(), r[..4], "{at}");
     }
 }
+
+/// `ref_out_waiting_page` of `ma` read page by page (`limit` each), and
+/// `ref_out_waiting_count`, which must agree.
+fn out_waiting(
+    r: &mut dyn StoreRead,
+    ma: &str,
+    limit: usize,
+    at: &str,
+) -> Vec<autosync_model::CsId> {
+    let (mut all, mut after) = (Vec::new(), 0);
+    loop {
+        let page = r.ref_out_waiting_page(ma, after, limit).unwrap();
+        assert!(page.len() <= limit, "{at}: a page of {ma} over its limit");
+        let Some(&last) = page.last() else { break };
+        assert!(
+            page.iter().all(|&id| id > after),
+            "{at}: a page of {ma} not after {after}"
+        );
+        after = last;
+        all.extend(page);
+    }
+    assert_eq!(
+        r.ref_out_waiting_count(ma).unwrap(),
+        all.len() as u64,
+        "{at}: the count of {ma} against its pages"
+    );
+    all
+}
+
+pub fn ref_out_waiting_page_should_list_the_connectors_of_the_target_ma_whose_references_wait(
+    t: &ConformanceTarget,
+) {
+    for kind in KINDS {
+        let s = (t.fresh)();
+        let store = &*s.store;
+        let at = format!("{} ({kind:?})", t.name);
+        let at = at.as_str();
+        let (mut p, mut q, mut u, mut t1, mut t2) = (0, 0, 0, 0, 0);
+        let (mut pc, mut qc) = (0, 0);
+        write(store, kind, &mut |txn| {
+            (p, q, u) = (new_mv(txn)?, new_mv(txn)?, new_mv(txn)?);
+            (t1, t2) = (new_mv(txn)?, new_mv(txn)?);
+            // q's connector on ad written before p's: listed in id order.
+            qc = put(txn, connector("ad", "q", q))?.id;
+            pc = put(txn, connector("ad", "p", p))?.id;
+            put(txn, connector("ldap", "p", p))?;
+            // u waits on ad but has no connector there: not listed.
+            txn.ref_out_waits_set(u, "ad", &[(t1, "ad".into())])?;
+            txn.ref_out_waits_set(p, "ad", &[(t2, "app".into()), (t1, "ad".into())])?;
+            txn.ref_out_waits_set(p, "ldap", &[(t1, "ldap".into())])?;
+            txn.ref_out_waits_set(q, "ad", &[(t2, "ad".into())])?;
+            let mut want = vec![pc, qc];
+            want.sort_unstable();
+            assert_eq!(
+                out_waiting(txn, "ad", 100, at),
+                want,
+                "{at}: in the transaction"
+            );
+            Ok(())
+        })
+        .unwrap();
+        let mut r = store.read().unwrap();
+        let mut want = vec![pc, qc];
+        want.sort_unstable();
+        for limit in [1, 2, 100] {
+            assert_eq!(
+                out_waiting(&mut *r, "ad", limit, at),
+                want,
+                "{at}: limit {limit}"
+            );
+        }
+        assert_eq!(out_waiting(&mut *r, "ldap", 10, at).len(), 1, "{at}");
+        assert!(
+            out_waiting(&mut *r, "app", 10, at).is_empty(),
+            "{at}: by the MA exported to, not the one waited on"
+        );
+        // Sorted by the referred object, then the MA waited on.
+        assert_eq!(
+            r.ref_out_waits_of(p, "ad").unwrap(),
+            [(t1, "ad".to_owned()), (t2, "app".to_owned())],
+            "{at}"
+        );
+        assert_eq!(
+            r.ref_out_waits_of(p, "ldap").unwrap(),
+            [(t1, "ldap".to_owned())],
+            "{at}"
+        );
+        assert!(r.ref_out_waits_of(q, "ldap").unwrap().is_empty(), "{at}");
+        drop(r);
+        // Cleared: listed no more.
+        write(store, kind, &mut |txn| txn.ref_out_waits_set(p, "", &[])).unwrap();
+        let mut r = store.read().unwrap();
+        assert_eq!(
+            out_waiting(&mut *r, "ad", 10, at),
+            [qc],
+            "{at}: after p's waits are cleared"
+        );
+        assert!(out_waiting(&mut *r, "ldap", 10, at).is_empty(), "{at}");
+    }
+}

@@ -592,6 +592,24 @@ macro_rules! impl_store_read {
             fn ref_waiting_count(&mut self, ma: &str) -> $crate::api::StoreResult<u64> {
                 self.ctx().ref_waiting_count(ma)
             }
+            fn ref_out_waiting_page(
+                &mut self,
+                ma: &str,
+                after: autosync_model::CsId,
+                limit: usize,
+            ) -> $crate::api::StoreResult<Vec<autosync_model::CsId>> {
+                self.ctx().ref_out_waiting_page(ma, after, limit)
+            }
+            fn ref_out_waiting_count(&mut self, ma: &str) -> $crate::api::StoreResult<u64> {
+                self.ctx().ref_out_waiting_count(ma)
+            }
+            fn ref_out_waits_of(
+                &mut self,
+                mv_id: autosync_model::MvId,
+                ma: &str,
+            ) -> $crate::api::StoreResult<Vec<(autosync_model::MvId, String)>> {
+                self.ctx().ref_out_waits_of(mv_id, ma)
+            }
             fn ref_in_ready(&mut self) -> $crate::api::StoreResult<Vec<autosync_model::CsId>> {
                 self.ctx().ref_in_ready()
             }

@@ -453,6 +453,23 @@ impl StoreRead for BulkTxn<'_, '_> {
         let ma = ma.to_owned();
         self.call(move |t| t.ref_waiting_count(&ma))
     }
+    fn ref_out_waiting_page(
+        &mut self,
+        ma: &str,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsId>> {
+        let ma = ma.to_owned();
+        self.call(move |t| t.ref_out_waiting_page(&ma, after, limit))
+    }
+    fn ref_out_waiting_count(&mut self, ma: &str) -> StoreResult<u64> {
+        let ma = ma.to_owned();
+        self.call(move |t| t.ref_out_waiting_count(&ma))
+    }
+    fn ref_out_waits_of(&mut self, mv_id: MvId, ma: &str) -> StoreResult<Vec<(MvId, String)>> {
+        let ma = ma.to_owned();
+        self.call(move |t| t.ref_out_waits_of(mv_id, &ma))
+    }
     fn ref_in_ready(&mut self) -> StoreResult<Vec<CsId>> {
         self.call(|t| t.ref_in_ready())
     }

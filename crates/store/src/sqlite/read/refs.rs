@@ -181,6 +181,71 @@ impl Ctx<'_> {
         Ok(out)
     }
 
+    /// The distinct referrers of `ref_wait_out` (a seek past each: a
+    /// scan of every wait is half a million rows for one group) whose
+    /// references to `?1` wait, as the connectors of `?1` they export to.
+    const OUT_WAITING: &'static str = "WITH RECURSIVE r(id) AS ( \
+           SELECT min(mv_id) FROM ref_wait_out \
+           UNION ALL \
+           SELECT (SELECT min(mv_id) FROM ref_wait_out WHERE mv_id > r.id) FROM r \
+           WHERE r.id IS NOT NULL) \
+         SELECT c.id FROM r JOIN cs AS c ON c.mv_id = r.id \
+         AND c.ma = (SELECT id FROM ma WHERE name = ?1) \
+         WHERE r.id IS NOT NULL \
+         AND EXISTS (SELECT 1 FROM ref_wait_out AS w WHERE w.mv_id = r.id AND w.ma = ?1)";
+
+    pub(crate) fn ref_out_waiting_page(
+        &self,
+        ma: &str,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsId>> {
+        let mut out = Vec::new();
+        self.collect(
+            &format!(
+                "SELECT id FROM ({}) WHERE id > ?2 ORDER BY id LIMIT ?3",
+                Self::OUT_WAITING
+            ),
+            params![ma, after, limit as i64],
+            &|| format!("read the connectors of {ma} whose exported references wait"),
+            id,
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    pub(crate) fn ref_out_waiting_count(&self, ma: &str) -> StoreResult<u64> {
+        let n = self.one(
+            &format!("SELECT count(*) FROM ({})", Self::OUT_WAITING),
+            [ma],
+            &|| format!("count the connectors of {ma} whose exported references wait"),
+            id,
+        )?;
+        Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
+    pub(crate) fn ref_out_waits_of(
+        &self,
+        mv_id: MvId,
+        ma: &str,
+    ) -> StoreResult<Vec<(MvId, String)>> {
+        let mut out = Vec::new();
+        self.collect(
+            "SELECT target, via FROM ref_wait_out WHERE mv_id = ?1 AND ma = ?2 ORDER BY target, via",
+            params![mv_id, ma],
+            &|| format!("read the waiting references of metaverse object {mv_id} to {ma}"),
+            |r, p| {
+                let target = id(r, p)?;
+                let via = r
+                    .get::<_, String>(1)
+                    .map_err(|e| crate::sqlite::error::sql(p, "read a waiting reference", e))?;
+                Ok((target, via))
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
     pub(crate) fn ref_out_sendable_count(&self, via: &str) -> StoreResult<u64> {
         let n = self.one(
             "SELECT count(DISTINCT w.mv_id) FROM ref_out_due AS d \
