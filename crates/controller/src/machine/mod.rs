@@ -471,14 +471,22 @@ impl Machine {
         }
         let asked: Vec<(String, String, RunReason)> = requests
             .iter()
-            .map(|r| {
-                tracing::info!(ma = %r.ma, profile = %r.profile, reason = %r.reason, "queued");
-                (r.ma.clone(), r.profile.clone(), r.reason.clone())
-            })
+            .map(|r| (r.ma.clone(), r.profile.clone(), r.reason.clone()))
             .collect();
         self.dirty = true;
         let outcomes = self.state.queues.push_all(requests, now);
         for ((ma, profile, reason), outcome) in asked.into_iter().zip(&outcomes) {
+            // A request equal to one already queued is merged into it: the
+            // run that comes carries the first one's reason, and does this
+            // one's work too.
+            match outcome {
+                PushOutcome::Queued { .. } => {
+                    tracing::info!(%ma, %profile, %reason, "queued");
+                }
+                PushOutcome::Merged { into, .. } => {
+                    tracing::info!(%ma, %profile, %reason, request = %into, "merged into the request already queued");
+                }
+            }
             self.publish(ServiceEvent::Queued {
                 at: now,
                 ma,
