@@ -479,6 +479,23 @@ impl Recorder<'_> {
                 Ok(())
             }
             ExportOutcome::Applied { anchor } => {
+                if let Some(a) = anchor.as_deref().filter(|a| *a != cs.anchor) {
+                    // An anchor another object of this MA has: the system
+                    // answered for that object's entry, not a new one.
+                    if let Some(other) = txn.cs_by_anchor(&cs.ma, a)?
+                        && other.id != cs.id
+                    {
+                        self.counters.failures += 1;
+                        let detail = format!(
+                            "the system answered the add of `{}` with anchor `{a}`, which object `{}` of this MA already has: the entry is that object's, not a new one; the add stays pending",
+                            cs.dn, other.dn
+                        );
+                        let error = self.errors.push(&cs.anchor, "already-exists", detail);
+                        cs.error = Some(error);
+                        return txn.cs_update(cs);
+                    }
+                    cs.anchor = a.to_owned();
+                }
                 if let Some(change) = sent.change.as_deref() {
                     let mut change = change.clone();
                     changes::fill_old(&mut change, cs);
@@ -493,9 +510,6 @@ impl Recorder<'_> {
                     ExportKind::Rename => self.counters.renames += 1,
                     ExportKind::Delete => self.counters.deletes += 1,
                     ExportKind::DeleteAdd => self.counters.delete_adds += 1,
-                }
-                if let Some(a) = anchor {
-                    cs.anchor.clone_from(a);
                 }
                 clear_error(cs, ErrorStage::Export);
                 if !unchanged {

@@ -530,3 +530,69 @@ fn the_example_scripts_should_start_a_directory_run_the_demo_and_stop() {
     assert!(!slapd_dir.exists(), "the server's folder stays");
     drop(stop);
 }
+
+/// A new person whose DN another person's entry already has (a namesake
+/// in the same department): the add fails with `already-exists` on the
+/// newcomer alone, the entry there is left exactly as it was (it is
+/// someone else's), and the MA's exports go on.
+#[test]
+fn an_add_at_a_dn_another_persons_entry_has_should_fail_alone_and_change_nothing_there() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, base) = Example::new(s);
+    w.expect("autosync.toml", &["run", "--once"]);
+    let alan_dn = format!("cn=Alan Turing,ou=Engineering,ou=people,{base}");
+    let attrs = [
+        "employeeNumber",
+        "mail",
+        "uid",
+        "title",
+        "manager",
+        "entryUUID",
+    ];
+    let alan = || entries(&s.ldapsearch(&alan_dn, "(objectClass=*)", &attrs).unwrap());
+    let before = alan();
+    assert_eq!(before[0]["employeenumber"], ["E1002"], "{before:?}");
+    w.append_hr(
+        "E1019,Alan,Turing,Alan.Turing2@example.org,Engineering,Intern,E1002,+1 555 0119,active",
+    );
+    let out = w.run("autosync.toml", &["run", "--once"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "per-object errors: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        alan(),
+        before,
+        "the namesake's add changed another person's entry"
+    );
+    let newcomer: serde_json::Value = serde_json::from_str(&w.expect(
+        "autosync.toml",
+        &["cs", "ldap", "--errors", "--json", "--limit", "100"],
+    ))
+    .unwrap();
+    let errors: Vec<&serde_json::Value> = newcomer.as_array().unwrap().iter().collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(
+        errors[0]["error"]["error_type"], "already-exists",
+        "{errors:#?}"
+    );
+    // The MA is not stuck: a title change still reaches the directory.
+    w.edit_hr(|row| {
+        if row["employee_id"] == "E1001" {
+            row.insert("title".into(), "Chief Scientist".into());
+        }
+    });
+    let _ = w.run("autosync.toml", &["run", "--once"]);
+    let grace = entries(
+        &s.ldapsearch(
+            &format!("cn=Grace Hopper,ou=Engineering,ou=people,{base}"),
+            "(objectClass=*)",
+            &["title"],
+        )
+        .unwrap(),
+    );
+    assert_eq!(grace[0]["title"], ["Chief Scientist"], "{grace:?}");
+    assert_eq!(alan(), before);
+}

@@ -12,9 +12,10 @@
 //!   attribute when the export writes it, and the RDN's values. An anchor
 //!   the server assigns (entryUUID, ...) is read back with the post-read
 //!   control (or a read of the entry) and given to the engine. An add
-//!   whose DN exists is a replay: the entry there is updated in place
-//!   (its attributes replaced) when it is the same object, or the add
-//!   fails with `already-exists` when its anchor says it is another one.
+//!   whose DN exists fails with `already-exists`, the entry there left as
+//!   it is, unless it is a replay of this add (its written anchor is the
+//!   change's; with an assigned anchor or the DN, it holds every value the
+//!   add sends): then it is updated in place ([`replay`]).
 //! * **Update**: the entry is found by its anchor (a search with the
 //!   anchor escaped into the filter; the DN is the anchor itself for
 //!   `anchor_attribute = "dn"`; or, with an anchor the server assigns, the

@@ -313,16 +313,28 @@ fn export_should_add_change_members_by_value_rename_move_and_delete() {
     assert_eq!(p.attributes["entryUUID"], Value::from(anchors[2].as_str()));
     assert_eq!(p.attributes["objectClass"], Value::from("inetOrgPerson"));
 
-    // A replayed add of an entry that exists updates it in place and
-    // gives its anchor.
-    let mut again = person("Ann", "ann@new.example.org");
+    // A replayed add (the export stopped after the server took it, before
+    // the engine recorded it) finds the entry holding what it sends: the
+    // add's own entry, whose anchor it gives.
+    let mail = || search(s, &dn("Ann"), "(objectClass=*)", &["mail"])[0].texts("mail");
+    let now = mail();
+    let mut again = person("Ann", &now[0].to_uppercase());
     again.anchor = "tmp-again".into();
     let out = export(conn.as_mut(), &[again]);
     assert_eq!(assigned(&out[0]), anchors[0]);
-    assert_eq!(
-        search(s, &dn("Ann"), "(objectClass=*)", &["mail"])[0].texts("mail"),
-        vec!["ann@new.example.org"]
+    let now = mail();
+    assert_eq!(now, [now[0].to_uppercase()], "the replay's values are kept");
+    // Another object's add at the same DN (a namesake, an entry made
+    // outside) fails and never touches the entry there.
+    let mut namesake = person("Ann", "another.ann@example.org");
+    namesake.anchor = "tmp-namesake".into();
+    let out = export(conn.as_mut(), &[namesake]);
+    assert!(
+        matches!(&out[0], ExportOutcome::Failed { error_type, detail }
+            if error_type == "already-exists" && detail.contains("`mail` differs")),
+        "{out:?}"
     );
+    assert_eq!(mail(), now);
 
     // Deletes; deleting what is gone is done.
     let del = change(ExportKind::Delete, "person", &anchors[0], &dn("Ann"), &[]);

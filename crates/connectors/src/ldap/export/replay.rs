@@ -11,30 +11,50 @@ use std::collections::HashSet;
 
 impl LdapExport<'_> {
     /// An add whose DN exists: update the entry there in place when it is
-    /// the same object.
+    /// the same object. With an anchor the export writes, the entry's
+    /// anchor says so. With an anchor the server assigns (or the DN), the
+    /// entry is this add's own only if it holds every value the add sends
+    /// (an export that stopped after the server took the add and before
+    /// the engine recorded it sends the same add again): any other entry
+    /// at that DN (a namesake's, one made outside autosync) is never
+    /// changed, and the add fails with `already-exists`.
     pub(super) fn replay_add(
         &mut self,
         c: &ExportChange,
         attrs: Vec<(String, HashSet<Vec<u8>>)>,
     ) -> Done<Option<String>> {
         let name = self.s.anchor.name().to_owned();
-        let Some(entry) = self.read(&c.dn, &[name.as_str()])? else {
+        let mut asked: Vec<&str> = attrs
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| !n.eq_ignore_ascii_case("objectClass"))
+            .collect();
+        asked.push(name.as_str());
+        let Some(entry) = self.read(&c.dn, &asked)? else {
             return Err(Stop::Failed((
                 "already-exists",
                 format!("`{}` exists and then did not: try again", c.dn),
             )));
         };
         let theirs = anchor_of(self.s, self.session, &entry).ok();
-        if let Anchor::Written(_) = self.s.anchor
-            && theirs.as_deref() != Some(c.anchor.as_str())
-        {
+        if let Anchor::Written(_) = self.s.anchor {
+            if theirs.as_deref() != Some(c.anchor.as_str()) {
+                return Err(Stop::Failed((
+                    "already-exists",
+                    format!(
+                        "`{}` already holds another object (`{name}` = {:?}, not {:?})",
+                        c.dn,
+                        theirs.unwrap_or_default(),
+                        c.anchor
+                    ),
+                )));
+            }
+        } else if let Some(differs) = first_difference(&entry, &attrs) {
             return Err(Stop::Failed((
                 "already-exists",
                 format!(
-                    "`{}` already holds another object (`{name}` = {:?}, not {:?})",
-                    c.dn,
-                    theirs.unwrap_or_default(),
-                    c.anchor
+                    "`{}` already holds an entry that is not this object's (its `{differs}` differs from what the add sends); it was left as it is",
+                    c.dn
                 ),
             )));
         }
@@ -91,4 +111,26 @@ impl LdapExport<'_> {
         }
         Ok(())
     }
+}
+
+/// The first attribute of an add (not `objectClass`) whose values `entry`
+/// does not hold exactly: compared ignoring ASCII case and the spaces
+/// around them, as directories store what they were sent.
+fn first_difference(
+    entry: &crate::ldap::ber::RawEntry,
+    attrs: &[(String, HashSet<Vec<u8>>)],
+) -> Option<String> {
+    let norm = |v: &[u8]| -> Vec<u8> { v.trim_ascii().to_ascii_lowercase() };
+    attrs
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("objectClass"))
+        .find(|(n, sent)| {
+            let held: HashSet<Vec<u8>> = entry
+                .values(n)
+                .map(|vs| vs.iter().map(|v| norm(v)).collect())
+                .unwrap_or_default();
+            let sent: HashSet<Vec<u8>> = sent.iter().map(|v| norm(v)).collect();
+            held != sent
+        })
+        .map(|(n, _)| n.clone())
 }
