@@ -7,6 +7,7 @@
 pub mod change;
 pub mod compare;
 pub mod def;
+pub mod dn;
 pub mod duration;
 pub mod object;
 pub mod run;

@@ -596,3 +596,49 @@ fn an_add_at_a_dn_another_persons_entry_has_should_fail_alone_and_change_nothing
     assert_eq!(grace[0]["title"], ["Chief Scientist"], "{grace:?}");
     assert_eq!(alan(), before);
 }
+
+/// DNs written as many administrators write them (`CN=`, `OU=`, a space
+/// after a comma): the directory stores its own spelling, which is the
+/// same DN, not a rename to send again after every confirming import.
+#[test]
+fn a_dn_expression_with_upper_case_types_and_spaces_should_settle_not_rename_forever() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, base) = Example::new(s);
+    let path = w.path().join("autosync.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text
+        .replace(
+            r#"'"cn=" + escape_dn(displayName) + ",ou=" + escape_dn(department) + ",ou=people,"#,
+            r#"'"CN=" + escape_dn(displayName) + ", OU=" + escape_dn(department) + ", OU=people, "#,
+        )
+        .replace(
+            r#"'"cn=" + escape_dn(name) + ",ou=groups,"#,
+            r#"'"CN=" + escape_dn(name) + ", OU=groups, "#,
+        );
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    let runs = || -> usize {
+        let h: serde_json::Value = serde_json::from_str(
+            &w.expect("autosync.toml", &["history", "--limit", "1000", "--json"]),
+        )
+        .unwrap();
+        h.as_array().unwrap().len()
+    };
+    w.expect("autosync.toml", &["run", "--once"]);
+    let first = runs();
+    assert!(first < 30, "{first} runs: the cycle did not settle");
+    assert_eq!(directory(s, &base), expected(w.path(), &base));
+    // Nothing changed: nothing runs, nothing is renamed.
+    w.expect("autosync.toml", &["run", "--once"]);
+    assert_eq!(
+        runs(),
+        first,
+        "runs after a run --once with nothing changed"
+    );
+    let pending: serde_json::Value = serde_json::from_str(&w.expect(
+        "autosync.toml",
+        &["cs", "ldap", "--pending-export", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(pending, serde_json::json!([]));
+}

@@ -350,8 +350,11 @@ impl Syncer<'_> {
                 .as_ref()
                 .and_then(|p| p.new_dn.as_deref())
                 .unwrap_or(&x.dn);
+            // Compared as a directory compares DNs: the system's own
+            // spelling (`cn=` for `CN=`, no spaces after commas) is not a
+            // rename to send again and again.
             if let Some(dn) = dn
-                && dn != current
+                && !autosync_model::dn::same_dn(&dn, current)
             {
                 if self.rules.has_refs {
                     // References to it that the target spells by DN change.

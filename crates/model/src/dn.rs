@@ -1,0 +1,137 @@
+//! Whether two display keys name the same entry as a directory sees it.
+//!
+//! A directory compares DNs by their parts (RFC 4514): attribute types
+//! ignore case (`CN=` is `cn=`), and the spaces around the separators
+//! (`, ` `=` `+`) mean nothing; a server stores and returns its own
+//! spelling. Synchronisation compares the DN it computes with the one the
+//! system returned this way, so that `CN=Ann,OU=People` is not a rename of
+//! `cn=Ann,ou=People` (which the system would answer with its own
+//! spelling, again and again). Values keep their case: changing one's case
+//! is a rename a directory carries out. A key that is not an LDAP DN (a
+//! user name, a file's key) compares exactly.
+
+/// Whether `a` and `b` are the same DN (see the module), or the same text.
+pub fn same_dn(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    match (parts(a), parts(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// The attribute-value assertions of `dn` in order, each `(type in lower
+/// case, value as written without its insignificant spaces)`, with a
+/// marker where a new RDN starts; `None` when `dn` is not an LDAP DN.
+fn parts(dn: &str) -> Option<Vec<(bool, String, String)>> {
+    let mut out = Vec::new();
+    let mut new_rdn = true;
+    for (ava, sep) in split_unescaped(dn, &[',', ';', '+']) {
+        let (t, v) = split_once_unescaped(ava, '=')?;
+        let t = t.trim();
+        let valid = t.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !valid {
+            return None;
+        }
+        out.push((new_rdn, t.to_ascii_lowercase(), trim_value(v).to_owned()));
+        new_rdn = sep != Some('+');
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// `s` cut at each separator not escaped by a backslash, each piece with
+/// the separator that ended it.
+fn split_unescaped<'a>(s: &'a str, seps: &[char]) -> Vec<(&'a str, Option<char>)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if seps.contains(&c) {
+            out.push((&s[start..i], Some(c)));
+            start = i + c.len_utf8();
+        }
+    }
+    out.push((&s[start..], None));
+    out
+}
+
+fn split_once_unescaped(s: &str, sep: char) -> Option<(&str, &str)> {
+    match split_unescaped(s, &[sep]).first() {
+        Some((first, Some(_))) => Some((first, &s[first.len() + sep.len_utf8()..])),
+        _ => None,
+    }
+}
+
+/// A value without the spaces around it, but an escaped trailing space
+/// (`\ `) kept.
+fn trim_value(v: &str) -> &str {
+    let v = v.trim_start();
+    let mut end = v.len();
+    while end > 0 && v.as_bytes()[end - 1] == b' ' {
+        // An odd run of backslashes before the space escapes it.
+        let slashes = v.as_bytes()[..end - 1]
+            .iter()
+            .rev()
+            .take_while(|b| **b == b'\\')
+            .count();
+        if slashes % 2 == 1 {
+            break;
+        }
+        end -= 1;
+    }
+    &v[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_dn;
+
+    #[test]
+    fn types_ignore_case_and_spaces_around_separators_mean_nothing() {
+        let stored = "cn=Alan Turing,ou=people,dc=example,dc=org";
+        for computed in [
+            "CN=Alan Turing,OU=people,DC=example,DC=org",
+            "cn=Alan Turing, ou=people, dc=example, dc=org",
+            "cn = Alan Turing ,ou=people;dc=example,dc=org",
+        ] {
+            assert!(same_dn(computed, stored), "{computed}");
+        }
+    }
+
+    #[test]
+    fn values_keep_their_case_and_their_escapes() {
+        let stored = "cn=Alan Turing,ou=people,dc=example,dc=org";
+        assert!(!same_dn(
+            "cn=alan turing,ou=people,dc=example,dc=org",
+            stored
+        ));
+        assert!(!same_dn(
+            "cn=Alan Turing,ou=People,dc=example,dc=org",
+            stored
+        ));
+        assert!(!same_dn("cn=Alan Turing,ou=people,dc=example", stored));
+        // An escaped comma is part of the value, an escaped space too.
+        assert!(same_dn(r"CN=Turing\, Alan,ou=x", r"cn=Turing\, Alan,ou=x"));
+        assert!(!same_dn(r"cn=Turing\, Alan,ou=x", r"cn=Turing,Alan,ou=x"));
+        assert!(!same_dn(r"cn=Ann\ ,ou=x", "cn=Ann,ou=x"));
+        assert!(same_dn(r"cn=Ann\ ,ou=x", r"CN=Ann\ , ou=x"));
+        // A multi-valued RDN is not two RDNs.
+        assert!(!same_dn("cn=A+uid=a,ou=x", "cn=A,uid=a,ou=x"));
+        assert!(same_dn("cn=A+uid=a,ou=x", "CN=A + UID=a,ou=x"));
+    }
+
+    #[test]
+    fn keys_that_are_not_dns_compare_exactly() {
+        assert!(same_dn("jsmith", "jsmith"));
+        assert!(!same_dn("jsmith", "JSmith"));
+        assert!(!same_dn("Smith, John", "Smith,John"));
+        assert!(!same_dn("", "cn=x"));
+    }
+}
