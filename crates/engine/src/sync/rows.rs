@@ -116,10 +116,15 @@ impl Syncer<'_> {
                 )?;
                 waits_add.extend(waits);
                 waits_drop.extend(unresolved.into_iter().map(|w| (w.attr, w.key)));
-                let delta = ValueDelta {
-                    add: added.map(|v| refs_of(&v)).unwrap_or_default(),
-                    remove: removed.map(|v| refs_of(&v)).unwrap_or_default(),
-                };
+                // A value removed and one added that name the same object
+                // (its DN spelt in another case) are no change to it.
+                let mut delta = ValueDelta::default();
+                for v in removed.map(|v| refs_of(&v)).unwrap_or_default() {
+                    delta.remove(v);
+                }
+                for v in added.map(|v| refs_of(&v)).unwrap_or_default() {
+                    delta.add(v);
+                }
                 changes.push(MvChange {
                     attr: f.mv_attr.clone(),
                     delta,

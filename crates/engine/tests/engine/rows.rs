@@ -348,3 +348,67 @@ fn removing_every_member_one_by_one_then_adding_one_back_stays_correct() {
     assert_eq!(target(&w), people(7..8));
     assert_eq!(file(&w), people(7..8));
 }
+
+/// A source that names members by DN changes only the case of one
+/// member's DN (removes `cn=Person 1,...`, adds `CN=PERSON 1,...` in one
+/// delta): both name the same person, who stays a member everywhere.
+#[test]
+fn a_member_dn_changed_only_in_case_stays_a_member() {
+    let config = CONFIG
+        .replace(
+            r#"object_types = [{ name = "person", anchor = "employee_id" }]"#,
+            r#"object_types = [{ name = "person", anchor = "employee_id", dn = "dn" }]"#,
+        )
+        .replace(
+            r#"references = { members = { by = "anchor", ma = "hr" } }"#,
+            r#"references = { members = { by = "dn", ma = "hr" } }"#,
+        );
+    let dn = |i: u64| format!("cn=Person {i},ou=people");
+    let mut hr = String::from("employee_id,name,dn\n");
+    for i in 0..10 {
+        hr.push_str(&format!("{},Person {i},\"{}\"\n", person(i), dn(i)));
+    }
+    let w = World::new(&config, &[("hr.csv", &hr), ("groups.jsonl", "")]);
+    let conn = rusqlite::Connection::open(w.path("src.db")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE groups (group_id TEXT PRIMARY KEY);
+         CREATE TABLE group_members (group_id TEXT NOT NULL, member TEXT NOT NULL,
+           UNIQUE (group_id, member));
+         CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, group_id TEXT NOT NULL,
+           attr TEXT, member TEXT);
+         CREATE TRIGGER member_added AFTER INSERT ON group_members BEGIN
+           INSERT INTO changes (group_id, attr, member) VALUES (NEW.group_id, 'members', NEW.member); END;
+         CREATE TRIGGER member_removed AFTER DELETE ON group_members BEGIN
+           INSERT INTO changes (group_id, attr, member) VALUES (OLD.group_id, 'members', OLD.member); END;
+         INSERT INTO groups (group_id) VALUES ('G1');",
+    )
+    .unwrap();
+    for i in 0..5 {
+        conn.execute(
+            "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",
+            [dn(i)],
+        )
+        .unwrap();
+    }
+    ok(&w, "src", "full-import");
+    settle(&w);
+    assert_eq!(target(&w), people(0..5));
+    conn.execute_batch(
+        "DELETE FROM group_members WHERE member = 'cn=Person 1,ou=people';
+         INSERT INTO group_members (group_id, member) VALUES ('G1', 'CN=PERSON 1,OU=PEOPLE');",
+    )
+    .unwrap();
+    let import = ok(&w, "src", "delta-import");
+    assert_eq!(import_counters(&import).stage_values, 2, "{import:#?}");
+    ok(&w, "src", "delta-sync");
+    let members = w.mv_of("src", "G1").unwrap().attributes["members"]
+        .value
+        .clone();
+    let Value::Multi(members) = members else {
+        panic!("{members:?}")
+    };
+    assert_eq!(members.len(), 5, "{members:?}");
+    settle(&w);
+    assert_eq!(target(&w), people(0..5));
+    assert_eq!(file(&w), people(0..5));
+}
