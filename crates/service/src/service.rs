@@ -175,12 +175,28 @@ impl Service {
     /// Every file watch's file as start finds it (when it was written,
     /// when its MA last imported): the machine decides which changed while
     /// the service was stopped. A change poll counts as a file written
-    /// now: it asks once at start.
-    fn watched_files(&self, sets: &BTreeMap<String, TriggerSet>) -> Vec<WatchedFile> {
+    /// now: it asks once at start. So does a change notification with
+    /// `once` (no listener runs then, whose first catch-up import reads
+    /// what changed while the service was stopped).
+    fn watched_files(&self, sets: &BTreeMap<String, TriggerSet>, once: bool) -> Vec<WatchedFile> {
         let mut watched = Vec::new();
         for (name, set) in sets {
             let mut last = None;
             for trigger in set.triggers() {
+                if let Trigger::ChangeNotification(t) = trigger
+                    && once
+                {
+                    let last_import =
+                        *last.get_or_insert_with(|| last_import(self.store.as_ref(), name));
+                    let mut request = t.ask.request();
+                    request.trigger = format!("{} (at start)", request.trigger);
+                    watched.push(WatchedFile {
+                        request: request_of(request),
+                        modified: Utc::now(),
+                        last_import,
+                    });
+                    continue;
+                }
                 if let Trigger::ChangePoll(t) = trigger {
                     // A poll learns its token at start: what changed while
                     // the service was stopped it cannot tell, so it asks
@@ -257,7 +273,7 @@ impl Service {
                 set.start(deps);
             }
         }
-        let watched = self.watched_files(&sets);
+        let watched = self.watched_files(&sets, once);
         let Service {
             engine,
             store,

@@ -642,3 +642,25 @@ fn a_dn_expression_with_upper_case_types_and_spaces_should_settle_not_rename_for
     .unwrap();
     assert_eq!(pending, serde_json::json!([]));
 }
+
+/// `run --once` (a cron job) reads a directory source: on a fresh store,
+/// and again after a change made while nothing listened.
+#[test]
+fn run_once_should_import_a_directory_source_never_imported_and_one_changed_since() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, base) = Example::new(s);
+    w.expect("autosync.toml", &["run", "--once"]);
+    w.expect("directory-to-app.toml", &["run", "--once"]);
+    let phones = app_phones(w.path()).unwrap_or_default();
+    assert_eq!(phones.len(), 16, "{phones:?}");
+    let alan = format!("cn=Alan Turing,ou=Engineering,ou=people,{base}");
+    s.ldapmodify(&format!(
+        "dn: {alan}\nchangetype: modify\nreplace: telephoneNumber\ntelephoneNumber: +44 20 7946 0001\n"
+    ))
+    .unwrap();
+    w.expect("directory-to-app.toml", &["run", "--once"]);
+    assert_eq!(
+        app_phones(w.path()).unwrap_or_default()["E1002"],
+        "+44 20 7946 0001"
+    );
+}
