@@ -17,9 +17,20 @@ const RECENT_RUNS: usize = 1000;
 #[derive(Clone, Debug)]
 pub struct EngineAdapter(pub Arc<Engine>);
 
+/// A store that is busy, full, read-only or failing to read or write may
+/// be fine later: the controller asks again (`Unavailable`). A constraint
+/// the data broke, a record that cannot be decoded, a damaged store or
+/// one of a newer version stay so however often the run is tried: the
+/// run failed (`Failed`), it is not tried again and again (`run --once`
+/// would wait for ever).
 fn store_error(e: StoreError) -> EngineCallError {
-    EngineCallError::Unavailable {
-        message: format!("store: {e}"),
+    use autosync_store::StoreErrorKind as K;
+    let message = format!("store: {e}");
+    match e.kind {
+        K::Busy | K::Conflict | K::Full | K::ReadOnly | K::Io => {
+            EngineCallError::Unavailable { message }
+        }
+        K::Invalid | K::Decode | K::Corrupt | K::Version => EngineCallError::Failed { message },
     }
 }
 
@@ -159,4 +170,29 @@ impl ProgressSink for ProgressBridge {
     }
 
     fn step_finished(&self, _index: usize, _record: &StepRecord) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::store_error;
+    use autosync_controller::EngineCallError;
+    use autosync_store::{StoreError, StoreErrorKind as K};
+
+    #[test]
+    fn only_store_errors_a_later_try_may_mend_are_retried() {
+        let error = |kind| StoreError {
+            kind,
+            message: "x".into(),
+        };
+        for kind in [K::Busy, K::Conflict, K::Full, K::ReadOnly, K::Io] {
+            assert!(store_error(error(kind)).is_retryable(), "{kind:?}");
+        }
+        for kind in [K::Invalid, K::Decode, K::Corrupt, K::Version] {
+            let e = store_error(error(kind));
+            assert!(
+                matches!(&e, EngineCallError::Failed { message } if message == "store: x"),
+                "{kind:?}: {e:?}"
+            );
+        }
+    }
 }
