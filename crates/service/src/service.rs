@@ -183,27 +183,19 @@ impl Service {
         for (name, set) in sets {
             let mut last = None;
             for trigger in set.triggers() {
-                if let Trigger::ChangeNotification(t) = trigger
-                    && once
-                {
+                // A poll learns its token at start: what changed while the
+                // service was stopped it cannot tell, so it asks once (a
+                // delta import that finds nothing is cheap); so does a
+                // notification that has no listener (`once`).
+                let at_start = match trigger {
+                    Trigger::ChangePoll(t) => Some(&t.ask),
+                    Trigger::ChangeNotification(t) if once => Some(&t.ask),
+                    _ => None,
+                };
+                if let Some(ask) = at_start {
                     let last_import =
                         *last.get_or_insert_with(|| last_import(self.store.as_ref(), name));
-                    let mut request = t.ask.request();
-                    request.trigger = format!("{} (at start)", request.trigger);
-                    watched.push(WatchedFile {
-                        request: request_of(request),
-                        modified: Utc::now(),
-                        last_import,
-                    });
-                    continue;
-                }
-                if let Trigger::ChangePoll(t) = trigger {
-                    // A poll learns its token at start: what changed while
-                    // the service was stopped it cannot tell, so it asks
-                    // once (a delta import that finds nothing is cheap).
-                    let last_import =
-                        *last.get_or_insert_with(|| last_import(self.store.as_ref(), name));
-                    let mut request = t.ask.request();
+                    let mut request = ask.request();
                     request.trigger = format!("{} (at start)", request.trigger);
                     watched.push(WatchedFile {
                         request: request_of(request),

@@ -77,7 +77,23 @@ fn world(people: u64, members: u64) -> World {
         hr.push_str(&format!("{},Person {i}\n", person(i)));
     }
     let w = World::new(CONFIG, &[("hr.csv", &hr), ("groups.jsonl", "")]);
-    let mut conn = rusqlite::Connection::open(w.path("src.db")).unwrap();
+    let mut conn = source_db(&w);
+    let tx = conn.transaction().unwrap();
+    for i in 0..members {
+        tx.execute(
+            "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",
+            [person(i)],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    w
+}
+
+/// The source's database: group `G1`, its members in a child table, each
+/// value added or removed noted in the changelog by triggers.
+fn source_db(w: &World) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(w.path("src.db")).unwrap();
     conn.execute_batch(
         "CREATE TABLE groups (group_id TEXT PRIMARY KEY);
          CREATE TABLE group_members (group_id TEXT NOT NULL, member TEXT NOT NULL,
@@ -91,16 +107,7 @@ fn world(people: u64, members: u64) -> World {
          INSERT INTO groups (group_id) VALUES ('G1');",
     )
     .unwrap();
-    let tx = conn.transaction().unwrap();
-    for i in 0..members {
-        tx.execute(
-            "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",
-            [person(i)],
-        )
-        .unwrap();
-    }
-    tx.commit().unwrap();
-    w
+    conn
 }
 
 fn src(w: &World, sql: &str, member: &str) {
@@ -369,20 +376,7 @@ fn a_member_dn_changed_only_in_case_stays_a_member() {
         hr.push_str(&format!("{},Person {i},\"{}\"\n", person(i), dn(i)));
     }
     let w = World::new(&config, &[("hr.csv", &hr), ("groups.jsonl", "")]);
-    let conn = rusqlite::Connection::open(w.path("src.db")).unwrap();
-    conn.execute_batch(
-        "CREATE TABLE groups (group_id TEXT PRIMARY KEY);
-         CREATE TABLE group_members (group_id TEXT NOT NULL, member TEXT NOT NULL,
-           UNIQUE (group_id, member));
-         CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, group_id TEXT NOT NULL,
-           attr TEXT, member TEXT);
-         CREATE TRIGGER member_added AFTER INSERT ON group_members BEGIN
-           INSERT INTO changes (group_id, attr, member) VALUES (NEW.group_id, 'members', NEW.member); END;
-         CREATE TRIGGER member_removed AFTER DELETE ON group_members BEGIN
-           INSERT INTO changes (group_id, attr, member) VALUES (OLD.group_id, 'members', OLD.member); END;
-         INSERT INTO groups (group_id) VALUES ('G1');",
-    )
-    .unwrap();
+    let conn = source_db(&w);
     for i in 0..5 {
         conn.execute(
             "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",

@@ -165,14 +165,7 @@ impl Ctx<'_> {
     pub(crate) fn ref_out_waiting(&self) -> StoreResult<Vec<MvId>> {
         let mut out = Vec::new();
         self.collect(
-            // Each distinct referrer found by a seek past the one before
-            // (a scan of every wait is half a million rows for one group).
-            "WITH RECURSIVE r(id) AS ( \
-               SELECT min(mv_id) FROM ref_wait_out \
-               UNION ALL \
-               SELECT (SELECT min(mv_id) FROM ref_wait_out WHERE mv_id > r.id) FROM r \
-               WHERE r.id IS NOT NULL) \
-             SELECT id FROM r WHERE id IS NOT NULL",
+            &format!("{}SELECT id FROM r WHERE id IS NOT NULL", Self::REFERRERS),
             [],
             &|| "read the objects with waiting outbound references".to_owned(),
             id,
@@ -181,15 +174,18 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    /// The distinct referrers of `ref_wait_out` (a seek past each: a
-    /// scan of every wait is half a million rows for one group) whose
-    /// references to `?1` wait, as the connectors of `?1` they export to.
-    const OUT_WAITING: &'static str = "WITH RECURSIVE r(id) AS ( \
+    /// The distinct referrers of `ref_wait_out`, as `r(id)`, each found by
+    /// a seek past the one before (a scan of every wait is half a million
+    /// rows for one group).
+    const REFERRERS: &'static str = "WITH RECURSIVE r(id) AS ( \
            SELECT min(mv_id) FROM ref_wait_out \
            UNION ALL \
            SELECT (SELECT min(mv_id) FROM ref_wait_out WHERE mv_id > r.id) FROM r \
-           WHERE r.id IS NOT NULL) \
-         SELECT c.id FROM r JOIN cs AS c ON c.mv_id = r.id \
+           WHERE r.id IS NOT NULL) ";
+
+    /// The referrers whose references to `?1` wait, as the connectors of
+    /// `?1` they export to.
+    const OUT_WAITING: &'static str = "SELECT c.id FROM r JOIN cs AS c ON c.mv_id = r.id \
          AND c.ma = (SELECT id FROM ma WHERE name = ?1) \
          WHERE r.id IS NOT NULL \
          AND EXISTS (SELECT 1 FROM ref_wait_out AS w WHERE w.mv_id = r.id AND w.ma = ?1)";
@@ -203,7 +199,8 @@ impl Ctx<'_> {
         let mut out = Vec::new();
         self.collect(
             &format!(
-                "SELECT id FROM ({}) WHERE id > ?2 ORDER BY id LIMIT ?3",
+                "{}SELECT id FROM ({}) WHERE id > ?2 ORDER BY id LIMIT ?3",
+                Self::REFERRERS,
                 Self::OUT_WAITING
             ),
             params![ma, after, limit as i64],
@@ -216,7 +213,11 @@ impl Ctx<'_> {
 
     pub(crate) fn ref_out_waiting_count(&self, ma: &str) -> StoreResult<u64> {
         let n = self.one(
-            &format!("SELECT count(*) FROM ({})", Self::OUT_WAITING),
+            &format!(
+                "{}SELECT count(*) FROM ({})",
+                Self::REFERRERS,
+                Self::OUT_WAITING
+            ),
             [ma],
             &|| format!("count the connectors of {ma} whose exported references wait"),
             id,
