@@ -72,9 +72,34 @@ pub(super) fn new_mv(txn: &mut dyn StoreTxn) -> StoreResult<MvId> {
 /// `ref_waiting_page` of `ma` read page by page (`limit` each), and
 /// `ref_waiting_count`, which must agree.
 fn waiting(r: &mut dyn StoreRead, ma: &str, limit: usize, at: &str) -> Vec<CsId> {
+    paged(r, ma, limit, at, Waiting::In)
+}
+
+/// Which waiting objects [`paged`] reads.
+#[derive(Clone, Copy)]
+pub(super) enum Waiting {
+    /// `ref_waiting_page` and `ref_waiting_count`.
+    In,
+    /// `ref_out_waiting_page` and `ref_out_waiting_count`.
+    Out,
+}
+
+/// The waiting objects of `ma` read page by page (`limit` each), checked
+/// in id order and against their count.
+pub(super) fn paged(
+    r: &mut dyn StoreRead,
+    ma: &str,
+    limit: usize,
+    at: &str,
+    which: Waiting,
+) -> Vec<CsId> {
     let (mut all, mut after) = (Vec::new(), 0);
     loop {
-        let page = r.ref_waiting_page(ma, after, limit).unwrap();
+        let page = match which {
+            Waiting::In => r.ref_waiting_page(ma, after, limit),
+            Waiting::Out => r.ref_out_waiting_page(ma, after, limit),
+        }
+        .unwrap();
         assert!(page.len() <= limit, "{at}: a page of {ma} over its limit");
         let Some(&last) = page.last() else { break };
         assert!(
@@ -85,10 +110,14 @@ fn waiting(r: &mut dyn StoreRead, ma: &str, limit: usize, at: &str) -> Vec<CsId>
         after = last;
         all.extend(page);
     }
+    let count = match which {
+        Waiting::In => r.ref_waiting_count(ma),
+        Waiting::Out => r.ref_out_waiting_count(ma),
+    };
     assert_eq!(
-        r.ref_waiting_count(ma).unwrap(),
+        count.unwrap(),
         all.len() as u64,
-        "{at}: ref_waiting_count of {ma} and its pages disagree"
+        "{at}: the count of {ma} and its pages disagree"
     );
     all
 }

@@ -234,32 +234,14 @@ pub fn ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_
     }
 }
 
-/// `ref_out_waiting_page` of `ma` read page by page (`limit` each), and
-/// `ref_out_waiting_count`, which must agree.
+/// `ref_out_waiting_page` of `ma` read page by page, against its count.
 fn out_waiting(
     r: &mut dyn StoreRead,
     ma: &str,
     limit: usize,
     at: &str,
 ) -> Vec<autosync_model::CsId> {
-    let (mut all, mut after) = (Vec::new(), 0);
-    loop {
-        let page = r.ref_out_waiting_page(ma, after, limit).unwrap();
-        assert!(page.len() <= limit, "{at}: a page of {ma} over its limit");
-        let Some(&last) = page.last() else { break };
-        assert!(
-            page.iter().all(|&id| id > after),
-            "{at}: a page of {ma} not after {after}"
-        );
-        after = last;
-        all.extend(page);
-    }
-    assert_eq!(
-        r.ref_out_waiting_count(ma).unwrap(),
-        all.len() as u64,
-        "{at}: the count of {ma} against its pages"
-    );
-    all
+    super::refs::paged(r, ma, limit, at, super::refs::Waiting::Out)
 }
 
 pub fn ref_out_waiting_page_should_list_the_connectors_of_the_target_ma_whose_references_wait(
