@@ -148,6 +148,13 @@ impl Exporter<'_, '_> {
         // References to this MA's own objects, held back while the add or
         // rename that gives the name they spell is not sent.
         let mut holds = hold::Holds::new(own_references(ctx));
+        let no_ranks = rustc_hash::FxHashMap::default();
+        let ranks = ctx
+            .engine
+            .rules
+            .mas
+            .get(ctx.ma_index)
+            .map_or(&no_ranks, |r| &r.export_ranks);
         // Counts the changes the history records (up to its cap): only
         // those are built.
         let mut history = StepChanges::new(ctx.run_id, ctx.step_index, ma);
@@ -157,6 +164,7 @@ impl Exporter<'_, '_> {
             let how = Pages {
                 light: rows.is_some(),
                 value_changes: &connector_values,
+                ranks,
             };
             scope.spawn(move || read_pages(store, ma, how, &page_tx));
             let recorder = match (durable, slot.take()) {
@@ -305,6 +313,9 @@ impl Exporter<'_, '_> {
             }
             crash_point("export.session.committed");
             if let Some(rec) = slot.as_mut() {
+                // Recorded in id order (the types' ranks sent them in
+                // another).
+                log.sort_unstable_by_key(|s| s.id);
                 for chunk in log.chunks(PAGE) {
                     rec.record(chunk)?;
                 }
@@ -329,6 +340,9 @@ type Batch = (Vec<ExportChange>, Vec<Sent>);
 struct Pages<'a> {
     /// Read light: the MA keeps value rows (see `rows`).
     light: bool,
+    /// The object types' ranks: the pending exports are read once per
+    /// rank, lowest first (empty: once, every type).
+    ranks: &'a rustc_hash::FxHashMap<String, usize>,
     /// The attributes the connector takes value-level changes of; the
     /// others' are sent as whole values.
     value_changes: &'a [String],
@@ -340,16 +354,39 @@ fn read_pages(
     how: Pages<'_>,
     tx: &std::sync::mpsc::SyncSender<StoreResult<Batch>>,
 ) {
+    let levels = how.ranks.values().copied().max().unwrap_or(0);
+    for level in 0..=levels {
+        if !read_level(store, ma, &how, level, tx) {
+            return;
+        }
+    }
+}
+
+/// The pending exports of object types of rank `level` (all of them when
+/// no type has a rank), page by page; `false` when reading stopped (an
+/// error sent, or the receiver gone).
+fn read_level(
+    store: &dyn autosync_store::Store,
+    ma: &str,
+    how: &Pages<'_>,
+    level: usize,
+    tx: &std::sync::mpsc::SyncSender<StoreResult<Batch>>,
+) -> bool {
+    let of_level = |x: &CsObject| {
+        how.ranks.is_empty() || how.ranks.get(&x.object_type).copied().unwrap_or(0) == level
+    };
     let mut after = 0;
     loop {
         let page = store.read().and_then(|mut r| {
             if !how.light {
-                return Ok((
-                    r.cs_page(ma, CsFilter::PendingExport, after, PAGE)?,
-                    Vec::new(),
-                ));
+                let mut page = r.cs_page(ma, CsFilter::PendingExport, after, PAGE)?;
+                let last = page.last().map(|x| x.id);
+                page.retain(of_level);
+                return Ok((page, Vec::new(), last));
             }
-            let page = r.cs_page_light(ma, CsFilter::PendingExport, after, PAGE)?;
+            let mut page = r.cs_page_light(ma, CsFilter::PendingExport, after, PAGE)?;
+            let last = page.last().map(|x| x.id);
+            page.retain(of_level);
             // For a connector that replaces whole values: each value-level
             // change made whole (the fingerprint stays the pending one's).
             let mut wholes = Vec::new();
@@ -370,17 +407,20 @@ fn read_pages(
                     wholes.push((x.id, whole.changes, values, made_whole));
                 }
             }
-            Ok((page, wholes))
+            Ok((page, wholes, last))
         });
-        let (page, wholes) = match page {
+        let (page, wholes, last) = match page {
             Ok(p) => p,
             Err(e) => {
                 let _ = tx.send(Err(e));
-                return;
+                return false;
             }
         };
-        let Some(last) = page.last() else { return };
-        after = last.id;
+        let Some(last) = last else { return true };
+        after = last;
+        if page.is_empty() {
+            continue;
+        }
         let (mut changes, mut sent) = changes_of(page);
         for (id, whole, values, made_whole) in wholes {
             if let Some(i) = sent.iter().position(|s| s.id == id)
@@ -399,7 +439,7 @@ fn read_pages(
                 .sum();
         }
         if tx.send(Ok((changes, sent))).is_err() {
-            return;
+            return false;
         }
     }
 }

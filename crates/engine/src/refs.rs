@@ -18,8 +18,10 @@ use rustc_hash::FxHashMap;
 
 mod compile;
 mod loaded;
+mod ranks;
 
 pub(crate) use compile::{InRef, OutRef, compile_in, compile_out, summary};
+pub(crate) use ranks::{RefFlow, export_ranks};
 
 /// What a sync step knows of the objects it wrote of the MAs references
 /// name: per MA, anchor → the metaverse object it is joined to (`None`:
@@ -454,7 +456,13 @@ pub(crate) fn resolve_out(
     waits: &mut OutWaitTargets,
     known: Option<&Joined>,
 ) -> StoreResult<Option<Value>> {
-    let referrer = if referrer == 0 { CsId::MAX } else { referrer };
+    // A referrer being provisioned, or one whose type the export sends
+    // after the referred objects' (their adds go first whatever the ids).
+    let referrer = if referrer == 0 || r.sent_before {
+        CsId::MAX
+    } else {
+        referrer
+    };
     // Another MA's export runs apart: its adds are sent when they are.
     let (ma, referrer) = match &r.ma {
         Some(other) => (other.as_str(), CsId::MIN),

@@ -187,6 +187,10 @@ pub(crate) struct MaRules {
     /// Write-only and sealed attributes (`write_only`); set by the engine,
     /// which knows the connector type's own.
     pub write_only: crate::write_only::WriteOnly,
+    /// The rank of each object type in the export's order (types whose
+    /// references name another type's objects go after them); empty when
+    /// the ids alone give the order.
+    pub export_ranks: FxHashMap<String, usize>,
 }
 
 impl MaRules {
@@ -213,6 +217,7 @@ impl MaRules {
             flows_into: FxHashMap::default(),
             ordered_cs: FxHashSet::default(),
             write_only: Default::default(),
+            export_ranks: FxHashMap::default(),
         }
     }
 
@@ -623,6 +628,19 @@ impl MaCompiler<'_> {
                 reference,
             });
         }
+        let mut ref_flows: Vec<crate::refs::RefFlow<'_>> = outbound
+            .iter_mut()
+            .filter_map(|f| {
+                let OutboundFlow {
+                    object_type,
+                    reference,
+                    ..
+                } = f;
+                reference.as_mut().map(|r| (object_type.as_deref(), r))
+            })
+            .collect();
+        let export_ranks = crate::refs::export_ranks(self.def, &mut ref_flows);
+        drop(ref_flows);
         let outbound_by_attr = by_attr(outbound.iter().map(|f| f.cs_attr.as_str()));
         let distinct = inbound
             .iter()
@@ -664,6 +682,7 @@ impl MaCompiler<'_> {
         }
         Ok(MaRules {
             write_only: Default::default(),
+            export_ranks,
             flows_into,
             ordered_cs: order::ordered_cs(&inbound, &outbound),
             inbound_reads: reads,

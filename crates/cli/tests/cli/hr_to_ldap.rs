@@ -664,3 +664,54 @@ fn run_once_should_import_a_directory_source_never_imported_and_one_changed_sinc
         "+44 20 7946 0001"
     );
 }
+
+/// Groups provisioned by an earlier sync than their members (the groups'
+/// source synchronised first, on a first load, and no condition that
+/// waits for members): the export sends the people's adds first, then
+/// each group's add with its members; a `groupOfNames` needs one.
+#[test]
+fn groups_provisioned_before_their_members_should_be_added_with_them() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, base) = Example::new(s);
+    let path = w.path().join("autosync.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replace(r#"script = "attrs.members != ()", "#, "");
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    for (ma, profile) in [
+        ("departments", "full-import"),
+        ("departments", "full-sync"),
+        ("hr", "full-import"),
+        ("hr", "full-sync"),
+    ] {
+        w.expect(
+            "autosync.toml",
+            &["run-profile", ma, profile, "--no-progress"],
+        );
+    }
+    // No member waits for an add not exported yet: they are spelled,
+    // their adds going first (only the terminated, who get no account,
+    // wait).
+    let waiting: serde_json::Value = serde_json::from_str(&w.expect(
+        "autosync.toml",
+        &["cs", "ldap", "--unresolved", "--json", "--limit", "100"],
+    ))
+    .unwrap();
+    let reasons: Vec<&serde_json::Value> = waiting
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| o["unresolved"].as_array().unwrap())
+        .map(|u| &u["reason"])
+        .collect();
+    assert!(!reasons.is_empty());
+    assert!(reasons.iter().all(|r| *r == "no-connector"), "{waiting:#}");
+    w.expect(
+        "autosync.toml",
+        &["run-profile", "ldap", "export", "--no-progress"],
+    );
+    let state = directory(s, &base);
+    let expected = expected(w.path(), &base);
+    assert_eq!(state.groups, expected.groups);
+    assert_eq!(state.people.len(), expected.people.len());
+}

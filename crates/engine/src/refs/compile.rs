@@ -66,6 +66,13 @@ pub(crate) struct OutRef {
     /// The MA whose connectors the references name, when not the target
     /// itself (a table of groups naming the users of another table).
     pub ma: Option<String>,
+    /// The metaverse type the references name, when declared (not `"any"`).
+    pub names_type: Option<String>,
+    /// The target's connectors that the references name are of object
+    /// types its export sends before the referrer's (people before the
+    /// groups that hold them, see [`super::export_ranks`]): one whose add
+    /// is still to be sent is spelled whatever its id.
+    pub sent_before: bool,
 }
 
 /// Whether `attr` is a reference of metaverse type `mv_type` (of any type
@@ -236,6 +243,8 @@ pub(crate) fn compile_out(
             mv_attr: a.to_owned(),
             by,
             ma: other.filter(|o| *o != ma.name),
+            names_type: declared_type(system, mv_type, a),
+            sent_before: false,
         })),
     }
 }
