@@ -715,3 +715,25 @@ fn groups_provisioned_before_their_members_should_be_added_with_them() {
     assert_eq!(state.groups, expected.groups);
     assert_eq!(state.people.len(), expected.people.len());
 }
+
+/// `check` with the directory's URL variable unset says so, once: not
+/// also that `${LDAP_URL}` is not a URL.
+#[test]
+fn check_with_the_url_variable_unset_should_name_the_variable_only() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, _) = Example::new(s);
+    let out = w
+        .command("autosync.toml")
+        .env_remove("LDAP_URL")
+        .arg("check")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("`LDAP_URL` is not set"), "{text}");
+    assert!(!text.contains("is not a URL"), "{text}");
+}

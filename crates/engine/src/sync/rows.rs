@@ -118,13 +118,10 @@ impl Syncer<'_> {
                 waits_drop.extend(unresolved.into_iter().map(|w| (w.attr, w.key)));
                 // A value removed and one added that name the same object
                 // (its DN spelt in another case) are no change to it.
-                let mut delta = ValueDelta::default();
-                for v in removed.map(|v| refs_of(&v)).unwrap_or_default() {
-                    delta.remove(v);
-                }
-                for v in added.map(|v| refs_of(&v)).unwrap_or_default() {
-                    delta.add(v);
-                }
+                let delta = cancel(ValueDelta {
+                    add: added.map(|v| refs_of(&v)).unwrap_or_default(),
+                    remove: removed.map(|v| refs_of(&v)).unwrap_or_default(),
+                });
                 changes.push(MvChange {
                     attr: f.mv_attr.clone(),
                     delta,
@@ -318,6 +315,25 @@ impl Syncer<'_> {
 }
 
 /// The values of a multi-valued reference (or of one reference).
+/// `d` without the values it both adds and removes (in time linear in
+/// its size: a whole group replaced is a million values).
+fn cancel(d: ValueDelta) -> ValueDelta {
+    let removed: rustc_hash::FxHashSet<&Value> = d.remove.iter().collect();
+    let both: rustc_hash::FxHashSet<Value> = d
+        .add
+        .iter()
+        .filter(|v| removed.contains(v))
+        .cloned()
+        .collect();
+    if both.is_empty() {
+        return d;
+    }
+    ValueDelta {
+        add: d.add.into_iter().filter(|v| !both.contains(v)).collect(),
+        remove: d.remove.into_iter().filter(|v| !both.contains(v)).collect(),
+    }
+}
+
 fn refs_of(v: &Value) -> Vec<Value> {
     match v {
         Value::Multi(vs) => vs.clone(),
