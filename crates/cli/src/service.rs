@@ -121,13 +121,24 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
     if !a.once {
         return Ok(Code::Ok);
     }
-    let code = Code::of_runs(&summary.runs);
-    if code != Code::Ok {
-        tracing::warn!(
-            "exiting with code {}: {}",
-            code as u8,
-            crate::exit::not_ok(&summary.runs).join(", ")
+    let mut code = Code::of_runs(&summary.runs);
+    let mut why = crate::exit::not_ok(&summary.runs);
+    // A cycle stopped because it did not settle: its last runs may all
+    // have succeeded, but what flows is not in step (a warning, as
+    // per-object errors are).
+    if !summary.oscillations.is_empty() {
+        if code == Code::Ok {
+            code = Code::ObjectErrors;
+        }
+        why.extend(
+            summary
+                .oscillations
+                .iter()
+                .map(|ma| format!("the cycle of {ma} did not settle (oscillation)")),
         );
+    }
+    if code != Code::Ok {
+        tracing::warn!("exiting with code {}: {}", code as u8, why.join(", "));
     }
     Ok(code)
 }

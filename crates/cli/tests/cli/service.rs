@@ -467,3 +467,51 @@ fn a_second_service_and_offline_queueing_should_be_refused_while_a_service_runs(
     assert!(out.contains("no service running"), "{out}");
     w.expect(&["run", "--once"], 0);
 }
+
+/// A cycle that never settles (the application's import flow appends to
+/// the title the export sends it, and ranks first) is stopped by the
+/// oscillation guard; `run --once` then exits 1, saying why, though its
+/// last runs succeeded: what flows is not in step.
+#[test]
+fn run_once_should_exit_1_when_a_cycle_did_not_settle() {
+    let w = Workdir::with_config(
+        r#"
+[store]
+path = "state/autosync.db"
+
+[metaverse.person]
+attributes = ["employeeId", "title"]
+precedence = { title = ["app", "hr"] }
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "person", anchor = "id" }]
+join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [{ mv = "employeeId", from = "id" }, { mv = "title", from = "title" }]
+
+[[ma]]
+name = "app"
+connector = { type = "sqlite", path = "app.db", table = "users", create_table = true, columns = ["id", "title"] }
+object_types = [{ name = "user", anchor = "id" }]
+join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
+import_flows = [{ mv = "title", expr = "title + '!'" }]
+export_flows = [{ cs = "title", from = "title" }]
+provisioning = [{ anchor = "employeeId" }]
+
+[controller]
+start_stagger = "0s"
+oscillation_limit = 6
+"#,
+    );
+    std::fs::write(w.path().join("hr.csv"), "id,title\n1,Engineer\n").unwrap();
+    let out = w.run(&["run", "--once"]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("did not settle"), "{log}");
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("exiting with code 1") && log.contains("the cycle of"),
+        "{log}"
+    );
+}

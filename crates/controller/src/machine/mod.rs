@@ -85,6 +85,9 @@ pub struct Summary {
     pub ended: u64,
     /// Requests still queued at the end.
     pub queued: usize,
+    /// The MAs whose cycle did not settle and was stopped (an
+    /// oscillation), in the order it happened.
+    pub oscillations: Vec<String>,
 }
 
 /// A run the machine started.

@@ -123,6 +123,7 @@ impl Machine {
         for report in &decision.reports {
             tracing::warn!("{report}");
             if let Report::Oscillation { ma, .. } = report {
+                self.summary.oscillations.push(ma.clone());
                 self.notify(Notice::Oscillation {
                     ma: ma.clone(),
                     detail: report.to_string(),
