@@ -7,7 +7,7 @@
 //! (outbound, `ref_wait_out`). An outbound wait's value is left out of
 //! what MA is sent until it ends.
 
-use autosync_model::{CsId, CsObject, ExportKind, MvId, MvObject, SystemDef, Value};
+use autosync_model::{CsId, CsObject, ExportKind, MvId, SystemDef, Value};
 use autosync_store::{RefWait, StoreRead, StoreResult};
 use serde::Serialize;
 
@@ -126,32 +126,70 @@ pub fn waits_of(
         .collect();
     let room = LISTED.saturating_sub(listed.len());
     if room > 0 && !outbound.is_empty() {
-        let referrer = match o.connection.mv_id() {
-            Some(mv) => read.mv_get(mv)?,
-            None => None,
+        // The attribute each value flows to: the one reference flow to
+        // this object's type, without reading the referrer (a group of
+        // half a million members); else found in the referrer's values.
+        let flows = reference_flows(system, ma, &o.object_type);
+        let referrer = match (flows.as_slice(), o.connection.mv_id()) {
+            ([_], _) | (_, None) => None,
+            (_, Some(mv)) => read.mv_get(mv)?,
         };
         for (target, via) in outbound.into_iter().take(room) {
-            listed.push(out_wait(
-                read,
-                system,
-                ma,
-                o,
-                referrer.as_ref(),
-                target,
-                via,
-            )?);
+            let attribute = match (flows.as_slice(), &referrer) {
+                ([(cs, _)], _) => cs.clone(),
+                (_, Some(r)) => r
+                    .attributes
+                    .iter()
+                    .find(|(_, v)| names(&v.value, target))
+                    .map(|(name, _)| {
+                        flows
+                            .iter()
+                            .find(|(_, from)| from == name)
+                            .map_or_else(|| name.clone(), |(cs, _)| cs.clone())
+                    })
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            listed.push(out_wait(read, attribute, target, via)?);
         }
     }
     let more = total - listed.len();
     Ok(Waits { listed, more })
 }
 
+/// The export flows of `ma` to objects of `object_type` that copy a
+/// metaverse reference: `(CS attribute, metaverse attribute)` each.
+fn reference_flows(system: &SystemDef, ma: &str, object_type: &str) -> Vec<(String, String)> {
+    let is_reference = |mv_type: Option<&str>, attr: &str| {
+        system
+            .metaverse
+            .iter()
+            .filter(|(t, _)| mv_type.is_none_or(|m| m == t.as_str()))
+            .any(|(_, d)| d.references.contains_key(attr))
+    };
+    let mut flows: Vec<(String, String)> = system
+        .ma(ma)
+        .map(|m| {
+            m.export_flows
+                .iter()
+                .filter(|f| f.object_type.as_deref().is_none_or(|t| t == object_type))
+                .filter_map(|f| {
+                    let from = f.from.as_deref()?;
+                    is_reference(f.mv_type.as_deref(), from)
+                        .then(|| (f.cs.clone(), from.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    flows.dedup();
+    flows
+}
+
+/// Why the reference to `target` waits for a connector on `via`, read
+/// from the connectors' spellings (no attributes decoded).
 fn out_wait(
     read: &mut dyn StoreRead,
-    system: &SystemDef,
-    ma: &str,
-    o: &CsObject,
-    referrer: Option<&MvObject>,
+    attribute: String,
     target: MvId,
     via: String,
 ) -> StoreResult<Wait> {
@@ -159,41 +197,13 @@ fn out_wait(
         .mv_get_light(target)?
         .map(|m| m.object_type)
         .unwrap_or_else(|| "deleted object".to_owned());
-    let connector = read.cs_by_mv(target)?.into_iter().find(|c| c.ma == via);
-    let reason = match connector {
+    let mut connectors = read.cs_spellings_by_mvs(&via, &[target])?;
+    connectors.sort_unstable_by_key(|c| c.id);
+    let reason = match connectors.first().map(|c| &c.pending) {
         None => "no-connector",
-        Some(c) => match c
-            .pending_export
-            .as_ref()
-            .map(|p| (p.kind, p.new_dn.is_some()))
-        {
-            Some((ExportKind::Add | ExportKind::DeleteAdd, _)) => "add-not-exported",
-            Some((_, true)) => "rename-not-exported",
-            _ => "ready",
-        },
-    };
-    let mv_attribute = referrer.and_then(|r| {
-        r.attributes
-            .iter()
-            .find(|(_, v)| names(&v.value, target))
-            .map(|(name, _)| name.as_str())
-    });
-    let attribute = match mv_attribute {
-        None => String::new(),
-        Some(name) => system
-            .ma(ma)
-            .and_then(|m| {
-                m.export_flows
-                    .iter()
-                    .filter(|f| f.object_type.as_deref().is_none_or(|t| t == o.object_type))
-                    .filter(|f| {
-                        referrer
-                            .is_none_or(|r| f.mv_type.as_deref().is_none_or(|t| t == r.object_type))
-                    })
-                    .find(|f| f.from.as_deref() == Some(name))
-            })
-            .map(|f| f.cs.clone())
-            .unwrap_or_else(|| name.to_owned()),
+        Some(Some((ExportKind::Add | ExportKind::DeleteAdd, _))) => "add-not-exported",
+        Some(Some((_, Some(_)))) => "rename-not-exported",
+        Some(_) => "ready",
     };
     Ok(Wait::Out {
         attribute,

@@ -179,6 +179,11 @@ pub fn load_str_with_env(
 
     let mut root = document::parse(text).map_err(fail)?;
     let mut problems: Vec<Problem> = interpolate::apply(&mut root, env, &base_dir);
+    // A value whose `${VAR}` could not be replaced is reported as such:
+    // what a check then says of the text left there (`${LDAP_URL}` is not
+    // a URL) would only mislead.
+    let uninterpolated: std::collections::HashSet<Vec<PathSegment>> =
+        problems.iter().map(|p| p.path.clone()).collect();
     let unknown = schema::unknown_keys(&root);
     for p in &unknown {
         document::remove(&mut root, &p.path);
@@ -188,9 +193,11 @@ pub fn load_str_with_env(
     let decoded = decode::decode(&root, text);
     let mut system = decoded.system.clone();
     problems.extend(decoded.problems.iter().cloned());
-    problems.extend(validate::validate(
-        &decoded, &root, text, registry, &base_dir,
-    ));
+    problems.extend(
+        validate::validate(&decoded, &root, text, registry, &base_dir)
+            .into_iter()
+            .filter(|p| !uninterpolated.contains(&p.path)),
+    );
 
     let diagnostics: Vec<Diagnostic> = problems
         .into_iter()

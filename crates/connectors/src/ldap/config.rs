@@ -327,10 +327,6 @@ impl LdapSettings {
                     Transport::Plain
                 }
             },
-            // `${VAR}` left as it is: the variable is not set, which the
-            // configuration already reports (a second error would only
-            // mislead: "write e.g. ldaps://${LDAP_URL}").
-            None if config.url.contains("${") => Transport::Plain,
             None => {
                 push(
                     "url",

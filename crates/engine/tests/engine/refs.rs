@@ -458,21 +458,25 @@ fn src(people: &[(&str, &str, &str)]) -> String {
         .collect()
 }
 
+/// `src` (references by DN) holding `rows`, imported and fully
+/// synchronised, the sync ending `status`: the world and that sync.
+fn by_dn(rows: &[(&str, &str, &str)], status: RunStatus) -> (World, autosync_model::RunRecord) {
+    let w = World::new(BY_DN, &[("src.jsonl", &src(rows))]);
+    w.run_ok("src", "full-import", RunStatus::Success);
+    let r = w.run_ok("src", "full-sync", status);
+    (w, r)
+}
+
 #[test]
 fn references_by_dn_resolve_ignoring_case_in_any_order_and_wait_for_a_dn_not_there() {
-    let w = World::new(
-        BY_DN,
-        &[(
-            "src.jsonl",
-            &src(&[
-                ("1", "cn=Ann,ou=People", "CN=BOB,ou=people"),
-                ("2", "cn=Bob,ou=People", ""),
-                ("3", "cn=Cy,ou=People", "cn=Dee,ou=People"),
-            ]),
-        )],
+    let (w, _) = by_dn(
+        &[
+            ("1", "cn=Ann,ou=People", "CN=BOB,ou=people"),
+            ("2", "cn=Bob,ou=People", ""),
+            ("3", "cn=Cy,ou=People", "cn=Dee,ou=People"),
+        ],
+        RunStatus::Success,
     );
-    w.run_ok("src", "full-import", RunStatus::Success);
-    w.run_ok("src", "full-sync", RunStatus::Success);
     assert_eq!(
         w.mv_of("src", "1").unwrap().get("manager"),
         Some(&Value::Reference(mv_id(&w, "src", "2")))
@@ -501,19 +505,14 @@ fn references_by_dn_resolve_ignoring_case_in_any_order_and_wait_for_a_dn_not_the
 #[test]
 fn a_source_object_given_a_new_dn_is_no_longer_named_by_references_to_its_old_one() {
     // Bob is renamed; Ann still names his old DN, Cy names the new one.
-    let w = World::new(
-        BY_DN,
-        &[(
-            "src.jsonl",
-            &src(&[
-                ("1", "cn=Ann,ou=People", "cn=Bob,ou=People"),
-                ("2", "cn=Bob,ou=People", ""),
-                ("3", "cn=Cy,ou=People", "cn=Bob,ou=People"),
-            ]),
-        )],
+    let (w, _) = by_dn(
+        &[
+            ("1", "cn=Ann,ou=People", "cn=Bob,ou=People"),
+            ("2", "cn=Bob,ou=People", ""),
+            ("3", "cn=Cy,ou=People", "cn=Bob,ou=People"),
+        ],
+        RunStatus::Success,
     );
-    w.run_ok("src", "full-import", RunStatus::Success);
-    w.run_ok("src", "full-sync", RunStatus::Success);
     let bob = Some(Value::Reference(mv_id(&w, "src", "2")));
     assert_eq!(w.mv_of("src", "1").unwrap().get("manager").cloned(), bob);
     w.write(
@@ -549,19 +548,14 @@ fn a_source_object_given_a_new_dn_is_no_longer_named_by_references_to_its_old_on
 
 #[test]
 fn a_dn_that_two_objects_have_is_the_referrers_error_not_a_guess() {
-    let w = World::new(
-        BY_DN,
-        &[(
-            "src.jsonl",
-            &src(&[
-                ("1", "cn=Ann,ou=People", "cn=Twin,ou=People"),
-                ("2", "cn=Twin,ou=People", ""),
-                ("3", "CN=twin,ou=people", ""),
-            ]),
-        )],
+    let (w, r) = by_dn(
+        &[
+            ("1", "cn=Ann,ou=People", "cn=Twin,ou=People"),
+            ("2", "cn=Twin,ou=People", ""),
+            ("3", "CN=twin,ou=people", ""),
+        ],
+        RunStatus::CompletedSyncErrors,
     );
-    w.run_ok("src", "full-import", RunStatus::Success);
-    let r = w.run_ok("src", "full-sync", RunStatus::CompletedSyncErrors);
     assert_eq!(sync_counters(&r).failures, 1);
     let ann = w.cs("src", "1").unwrap();
     let error = ann.error.unwrap();
@@ -704,19 +698,14 @@ fn a_dn_that_names_one_object_again_after_a_delete_in_the_same_sync_resolves() {
     // Ann (synchronised first) names a DN that Twin and its case double
     // both have: ambiguous. The double leaves in the same delta sync, after
     // Ann's turn: Ann's manager resolves at the step's end.
-    let w = World::new(
-        BY_DN,
-        &[(
-            "src.jsonl",
-            &src(&[
-                ("1", "cn=Ann,ou=People", "cn=Twin,ou=People"),
-                ("2", "cn=Twin,ou=People", ""),
-                ("3", "CN=twin,ou=people", ""),
-            ]),
-        )],
+    let (w, _) = by_dn(
+        &[
+            ("1", "cn=Ann,ou=People", "cn=Twin,ou=People"),
+            ("2", "cn=Twin,ou=People", ""),
+            ("3", "CN=twin,ou=people", ""),
+        ],
+        RunStatus::CompletedSyncErrors,
     );
-    w.run_ok("src", "full-import", RunStatus::Success);
-    w.run_ok("src", "full-sync", RunStatus::CompletedSyncErrors);
     w.write(
         "src.jsonl",
         &src(&[
