@@ -107,6 +107,19 @@ fn write_people(path: &Path, n: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `hr.csv` without person `gone`.
+fn write_people_but(path: &Path, n: u64, gone: u64) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    writeln!(w, "employee_id,name")?;
+    for i in (0..n).filter(|i| *i != gone) {
+        writeln!(w, "{},Person {i}", person(i))?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
 /// The members the target holds for `G1`.
 fn target_members(app: &Path) -> anyhow::Result<i64> {
     let conn = rusqlite::Connection::open(app)?;
@@ -208,8 +221,39 @@ pub fn run(size: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
     if kept != 0 {
         bail!("{kept} old members stayed in the target after the whole group was replaced");
     }
+    // A member leaves: their HR record goes, so does their person; the
+    // group loses them in the metaverse and in the target. Timed: the
+    // delta sync that deletes the person, the application's export (their
+    // account's delete), the confirming sync after it, and the group's
+    // export. Reported, no bar: what one leaver costs beside a 500k group.
+    let leaver = size + 1;
+    write_people_but(&root.join("hr.csv"), 2 * size, leaver)?;
+    run_step(&engine, "hr", "full-import")?;
+    let mut leaves = [0.0; 4];
+    leaves[0] = run_step(&engine, "hr", "delta-sync")?.1;
+    leaves[1] = run_step(&engine, "app", "export")?.1;
+    run_step(&engine, "app", "full-import")?;
+    leaves[2] = run_step(&engine, "app", "delta-sync")?.1;
+    leaves[3] = run_step(&engine, "dst", "export")?.1;
+    let left: i64 = conn.query_row(
+        "SELECT count(*) FROM group_members WHERE group_id = 'G1' AND employee_id = ?1",
+        [person(leaver)],
+        |r| r.get(0),
+    )?;
+    if left != 0 || target_members(&app)? != size as i64 - 2 {
+        bail!(
+            "the leaver is still in the target's group ({left}), or it holds {} members",
+            target_members(&app)?
+        );
+    }
+    let leaves_s: f64 = leaves.iter().sum();
     let results = serde_json::json!({
         "group_size": size,
+        "member_leaves_ms": ms(leaves_s),
+        // Delta sync, the application's export, its confirming sync, the
+        // group's export.
+        "member_leaves_steps_ms": leaves.map(ms),
+        "member_leaves_vs_whole": (leaves_s / whole_s * 10000.0).round() / 10000.0,
         "one_member_ms": ms(one_s),
         "whole_group_ms": ms(whole_s),
         // Delta import, delta sync, export.

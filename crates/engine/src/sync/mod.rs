@@ -5,6 +5,7 @@
 //! a failing expression leaves the object (and everything it would have
 //! touched) as it was, with its pending import kept for the next sync.
 
+mod gone;
 mod inbound;
 mod outbound;
 mod plan;
@@ -135,6 +136,9 @@ pub(crate) struct Syncer<'a> {
     /// DN may name one object now).
     pub ambiguous: Vec<CsId>,
     pub dn_moved: bool,
+    /// How the connectors of the metaverse objects this step deleted were
+    /// named (see `gone`), while fewer than `gone::GONE_KEYS_MAX`.
+    pub gone: FxHashMap<MvId, Vec<gone::GoneKey>>,
 }
 
 /// When this many objects in a row fail in rules expressions or scripts
@@ -377,6 +381,7 @@ impl<'a> Syncer<'a> {
             resolving: false,
             ambiguous: Vec::new(),
             dn_moved: false,
+            gone: FxHashMap::default(),
         }
     }
 

@@ -23,7 +23,7 @@ use crate::rules::MaRules;
 use crate::run::StepCtx;
 use autosync_model::{CsId, ErrorStage, MvId, SyncCounters, Value};
 use autosync_store::{StoreResult, StoreTxn};
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// At most this many rounds per step: each round can only come from the
 /// one before (a reference resolved, an object provisioned).
@@ -70,24 +70,54 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
         let noted = txn.ref_touched()?;
         let ids: Vec<MvId> = noted.iter().map(|(id, _)| *id).collect();
         txn.ref_touched_clear(&ids)?;
+        // Referrers of deleted objects whose names are known: value by
+        // value if they can (see `gone`).
+        let mut dropping: FxHashMap<MvId, Vec<MvId>> = FxHashMap::default();
+        let mut slow: Vec<(MvId, bool)> = Vec::new();
         for (t, gone) in noted {
+            let by_value = gone && s.gone.contains_key(&t);
             for (mv_type, attr) in &rules.mv_refs {
                 for r in txn.mv_find(mv_type, attr, &Value::Reference(t))? {
-                    if gone {
-                        for x in txn.cs_by_mv(r)? {
-                            let with_refs = rules
-                                .ma_index
-                                .get(&x.ma)
-                                .and_then(|&i| rules.mas.get(i))
-                                .is_some_and(|m| m.inbound.iter().any(|f| f.reference.is_some()));
-                            if with_refs {
-                                resync.push(x.id);
-                            }
-                        }
+                    if by_value {
+                        dropping.entry(r).or_default().push(t);
+                    } else {
+                        slow.push((r, gone));
                     }
-                    refresh.push(r);
                 }
             }
+        }
+        let mut dropping: Vec<(MvId, Vec<MvId>)> = dropping.into_iter().collect();
+        dropping.sort_unstable_by_key(|(r, _)| *r);
+        for (r, mut ts) in dropping {
+            ts.sort_unstable();
+            ts.dedup();
+            let named: Vec<_> = ts
+                .iter()
+                .filter_map(|t| s.gone.get(t).map(|k| (*t, k.clone())))
+                .collect();
+            let mut sub = s.sub(&nobody);
+            let done = sub.drop_gone(txn.as_mut(), r, &named);
+            s.merge(sub);
+            match done {
+                Ok(true) => s.processed += 1,
+                Ok(false) | Err(Fail::Object { .. }) => slow.push((r, true)),
+                Err(Fail::Store(e)) => return Err(e),
+            }
+        }
+        for (r, gone) in slow {
+            if gone {
+                for x in txn.cs_by_mv(r)? {
+                    let with_refs = rules
+                        .ma_index
+                        .get(&x.ma)
+                        .and_then(|&i| rules.mas.get(i))
+                        .is_some_and(|m| m.inbound.iter().any(|f| f.reference.is_some()));
+                    if with_refs {
+                        resync.push(x.id);
+                    }
+                }
+            }
+            refresh.push(r);
         }
         resync.sort_unstable();
         resync.dedup();
@@ -146,6 +176,11 @@ impl<'a> Syncer<'a> {
     /// Take back what `sub` counted (what it noted, it wrote).
     fn merge(&mut self, mut sub: Syncer<'_>) {
         add_counters(&mut self.counters, &sub.counters);
+        for (id, keys) in sub.gone.drain() {
+            if self.gone.len() < super::gone::GONE_KEYS_MAX {
+                self.gone.insert(id, keys);
+            }
+        }
         self.errors = sub.errors;
         if sub.joined.is_some() {
             self.joined = sub.joined.take();

@@ -134,7 +134,8 @@ impl Syncer<'_> {
             c.delta = net_of_mv(txn, mv_id, &c.attr, std::mem::take(&mut c.delta))?;
             if !c.delta.remove.is_empty()
                 && c.delta.add.is_empty()
-                && txn.mv_values_count(mv_id, &c.attr)? <= c.delta.remove.len() as u64
+                && txn.mv_values_count_upto(mv_id, &c.attr, c.delta.remove.len() as u64 + 1)?
+                    <= c.delta.remove.len() as u64
             {
                 return Ok(Taken::Whole);
             }
@@ -157,7 +158,7 @@ impl Syncer<'_> {
         }
         for (attr, d) in &values {
             txn.cs_values_change(cs.id, attr, d)?;
-            let has = !d.add.is_empty() || txn.cs_values_count(cs.id, attr)? > 0;
+            let has = !d.add.is_empty() || txn.cs_values_count_upto(cs.id, attr, 1)? > 0;
             if has {
                 cs.hologram.insert(attr.clone(), Value::Multi(Vec::new()));
             } else {

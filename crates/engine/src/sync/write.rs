@@ -13,9 +13,13 @@ impl Syncer<'_> {
     pub(crate) fn apply(&mut self, txn: &mut dyn StoreTxn, mut w: Work) -> StoreResult<()> {
         let source_dirty = clear_error(&mut w.source, ErrorStage::Sync) | w.source_dirty;
         if let Some(left) = w.left.take() {
+            self.note_gone(&left, Some(&w.source));
             self.write_mv(txn, left, Vec::new())?;
         }
         let mut mv = w.mv.take();
+        if let Some(mv) = &mv {
+            self.note_gone(mv, Some(&w.source));
+        }
         if let Some(mv) = &mut mv
             && mv.is_new
         {
@@ -134,6 +138,24 @@ impl Syncer<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Syncer<'_> {
+    /// Note how the connectors of `mv` (and `source`, the object being
+    /// synchronised) were named, if `mv` is being deleted: the references
+    /// to it may then go value by value (see `gone`).
+    fn note_gone(&mut self, mv: &MvWork, source: Option<&CsObject>) {
+        if !mv.delete || !self.rules.has_refs || self.gone.len() >= super::gone::GONE_KEYS_MAX {
+            return;
+        }
+        let others = mv.others.iter().flatten().map(|(x, _)| x);
+        let keys = source
+            .into_iter()
+            .chain(others)
+            .map(super::gone::GoneKey::of)
+            .collect();
+        self.gone.insert(mv.obj.id, keys);
     }
 }
 

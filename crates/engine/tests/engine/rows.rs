@@ -406,3 +406,222 @@ fn a_member_dn_changed_only_in_case_stays_a_member() {
     assert_eq!(target(&w), people(0..5));
     assert_eq!(file(&w), people(0..5));
 }
+
+/// HR without the people `gone`.
+fn hr_without(w: &World, people: u64, gone: &[u64]) {
+    let mut hr = String::from("employee_id,name\n");
+    for i in (0..people).filter(|i| !gone.contains(i)) {
+        hr.push_str(&format!("{},Person {i}\n", person(i)));
+    }
+    w.write("hr.csv", &hr);
+}
+
+/// People who leave (their HR records go, so do their persons) leave the
+/// large group value by value: the metaverse rows lose them, each target
+/// stages their removal as values, the names the source group still holds
+/// wait, and when they come back with the same anchor they are members
+/// again.
+#[test]
+fn people_who_leave_a_large_group_go_as_values_and_come_back_with_their_anchor() {
+    const N: u64 = 2_000;
+    let w = world(N + 10, N);
+    ok(&w, "src", "full-import");
+    settle(&w);
+    assert_eq!(target(&w), people(0..N));
+    count_target_writes(&w);
+
+    hr_without(&w, N + 10, &[5, 6]);
+    ok(&w, "hr", "full-import");
+    let r = ok(&w, "hr", "delta-sync");
+    assert_eq!(sync_counters(&r).deleted, 2, "{r:#?}");
+    // The group is worked once, as values: one flow to each target.
+    for ma in ["dst", "file"] {
+        let c = &sync_counters(&r).outbound[ma];
+        assert_eq!((c.export_attribute_flow, c.export_no_flow), (1, 0), "{ma}");
+    }
+    let Some(Value::Multi(members)) = w.mv_of("src", "G1").unwrap().get("members").cloned() else {
+        panic!("no members")
+    };
+    assert_eq!(members.len(), N as usize - 2);
+    let dst = w.cs("dst", "G1").unwrap();
+    let light = w
+        .store
+        .read()
+        .unwrap()
+        .cs_get_light(dst.id)
+        .unwrap()
+        .unwrap();
+    let p = light.pending_export.as_ref().unwrap();
+    assert!(
+        p.changes.is_empty(),
+        "no whole value: {:?}",
+        p.changes.keys()
+    );
+    let mut removed = p.values["members"].remove.clone();
+    removed.sort_by_key(Value::to_text);
+    assert_eq!(
+        p.values["members"].add,
+        Vec::<Value>::new(),
+        "{:?}",
+        p.values
+    );
+    assert_eq!(
+        removed,
+        vec![
+            Value::from(person(5).as_str()),
+            Value::from(person(6).as_str())
+        ]
+    );
+    // The source group still names them: those names wait.
+    let mut store = w.store.read().unwrap();
+    assert_eq!(store.ref_waiting_count("src").unwrap(), 1);
+    let src = w.cs("src", "G1").unwrap();
+    let mut waits: Vec<String> = store
+        .ref_waits_of(src.id)
+        .unwrap()
+        .into_iter()
+        .map(|x| format!("{} {} {} {}", x.attr, x.ma, x.key, x.by_dn))
+        .collect();
+    waits.sort();
+    assert_eq!(
+        waits,
+        vec![
+            format!("members hr {} false", person(5)),
+            format!("members hr {} false", person(6))
+        ]
+    );
+    drop(store);
+
+    settle(&w);
+    let expected: std::collections::BTreeSet<String> =
+        (0..N).filter(|i| *i != 5 && *i != 6).map(person).collect();
+    assert_eq!(target(&w), expected);
+    assert_eq!(target_writes(&w), 2, "two deletes, nothing else");
+    assert_eq!(file(&w), expected);
+    let x = w.cs("dst", "G1").unwrap();
+    assert!(x.pending_export.is_none() && x.unconfirmed_export.is_none());
+
+    // One comes back with the same employee id: a member again.
+    hr_without(&w, N + 10, &[6]);
+    settle(&w);
+    let mut expected = expected;
+    expected.insert(person(5));
+    assert_eq!(target(&w), expected);
+    assert_eq!(file(&w), expected);
+    let mut store = w.store.read().unwrap();
+    let waits = store.ref_waits_of(src.id).unwrap();
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    assert_eq!(waits[0].key, person(6));
+}
+
+/// The last member leaving empties the group the ordinary way.
+#[test]
+fn the_last_member_leaving_empties_the_group() {
+    let w = world(4, 1);
+    ok(&w, "src", "full-import");
+    settle(&w);
+    assert_eq!(target(&w), people(0..1));
+    hr_without(&w, 4, &[0]);
+    settle(&w);
+    assert!(target(&w).is_empty());
+    assert!(file(&w).is_empty());
+    assert!(w.mv_of("src", "G1").unwrap().get("members").is_none());
+    hr_without(&w, 4, &[]);
+    settle(&w);
+    assert_eq!(target(&w), people(0..1));
+}
+
+/// A member whose account the target has not got yet (its add to the
+/// application is not exported) waits there; when they leave first, the
+/// wait goes with them and nothing is sent for them.
+#[test]
+fn a_member_who_leaves_before_a_target_has_them_stops_waiting_there() {
+    let w = world(30, 20);
+    ok(&w, "src", "full-import");
+    settle(&w);
+    count_target_writes(&w);
+    // E000040 arrives in HR and in the group; the application's add of
+    // their account is not exported yet.
+    let mut hr = w.read("hr.csv");
+    let before = hr.clone();
+    hr.push_str(&format!("{},Person 40\n", person(40)));
+    w.write("hr.csv", &hr);
+    add(&w, 40);
+    ok(&w, "hr", "full-import");
+    ok(&w, "hr", "delta-sync");
+    ok(&w, "src", "delta-import");
+    ok(&w, "src", "delta-sync");
+    let waiting = |w: &World| {
+        w.store
+            .read()
+            .unwrap()
+            .ref_out_waiting_count("dst")
+            .unwrap()
+    };
+    assert_eq!(waiting(&w), 1, "the group waits for E000040's account");
+    // They leave before the export.
+    w.write("hr.csv", &before);
+    ok(&w, "hr", "full-import");
+    ok(&w, "hr", "delta-sync");
+    assert_eq!(waiting(&w), 0);
+    let Some(Value::Multi(members)) = w.mv_of("src", "G1").unwrap().get("members").cloned() else {
+        panic!("no members")
+    };
+    assert_eq!(members.len(), 20);
+    settle(&w);
+    assert_eq!(target(&w), people(0..20));
+    assert_eq!(target_writes(&w), 0, "nothing sent for them");
+}
+
+/// Members named by DN leave value by value too.
+#[test]
+fn members_named_by_dn_who_leave_go_as_values() {
+    let config = CONFIG
+        .replace(
+            r#"object_types = [{ name = "person", anchor = "employee_id" }]"#,
+            r#"object_types = [{ name = "person", anchor = "employee_id", dn = "dn" }]"#,
+        )
+        .replace(
+            r#"references = { members = { by = "anchor", ma = "hr" } }"#,
+            r#"references = { members = { by = "dn", ma = "hr" } }"#,
+        );
+    let dn = |i: u64| format!("cn=Person {i},ou=people");
+    let hr = |gone: u64| {
+        let mut hr = String::from("employee_id,name,dn\n");
+        for i in (0..10).filter(|i| *i != gone) {
+            hr.push_str(&format!("{},Person {i},\"{}\"\n", person(i), dn(i)));
+        }
+        hr
+    };
+    let w = World::new(&config, &[("hr.csv", &hr(99)), ("groups.jsonl", "")]);
+    let conn = source_db(&w);
+    for i in 0..5 {
+        conn.execute(
+            "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",
+            [dn(i)],
+        )
+        .unwrap();
+    }
+    ok(&w, "src", "full-import");
+    settle(&w);
+    assert_eq!(target(&w), people(0..5));
+    w.write("hr.csv", &hr(2));
+    ok(&w, "hr", "full-import");
+    let r = ok(&w, "hr", "delta-sync");
+    let c = &sync_counters(&r).outbound["dst"];
+    assert_eq!((c.export_attribute_flow, c.export_no_flow), (1, 0));
+    let mut store = w.store.read().unwrap();
+    let src = w.cs("src", "G1").unwrap();
+    let waits = store.ref_waits_of(src.id).unwrap();
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    assert!(waits[0].by_dn, "{waits:?}");
+    drop(store);
+    settle(&w);
+    let expected: std::collections::BTreeSet<String> =
+        [0, 1, 3, 4].into_iter().map(person).collect();
+    assert_eq!(target(&w), expected);
+    assert_eq!(file(&w), expected);
+    w.write("hr.csv", &hr(99));
+    settle(&w);
+    assert_eq!(target(&w), people(0..5));
+}

@@ -220,6 +220,11 @@ pub trait StoreRead {
     fn cs_values_count(&mut self, id: CsId, attr: &str) -> StoreResult<u64> {
         Ok(self.cs_values(id, attr)?.len() as u64)
     }
+    /// [`Self::cs_values_count`], counted up to `cap` at most: whether
+    /// a large group has more values than some, without counting it whole.
+    fn cs_values_count_upto(&mut self, id: CsId, attr: &str, cap: u64) -> StoreResult<u64> {
+        Ok(self.cs_values_count(id, attr)?.min(cap))
+    }
 
     fn mv_get(&mut self, id: MvId) -> StoreResult<Option<MvObject>>;
     /// [`StoreRead::mv_get`], light: a metaverse attribute kept as rows
@@ -255,6 +260,10 @@ pub trait StoreRead {
     /// How many values [`StoreRead::mv_values`] lists.
     fn mv_values_count(&mut self, id: MvId, attr: &str) -> StoreResult<u64> {
         Ok(self.mv_values(id, attr)?.len() as u64)
+    }
+    /// [`Self::mv_values_count`], counted up to `cap` at most.
+    fn mv_values_count_upto(&mut self, id: MvId, attr: &str, cap: u64) -> StoreResult<u64> {
+        Ok(self.mv_values_count(id, attr)?.min(cap))
     }
     /// Batch lookup; missing ids are absent from the result.
     fn mv_get_many(&mut self, ids: &[MvId]) -> StoreResult<Vec<MvObject>>;

@@ -143,6 +143,22 @@ pub fn a_row_attribute_of_5000_values_should_read_back_whole_by_every_read(t: &C
     assert_eq!(page, std::slice::from_ref(&m), "{name}: mv_page");
     assert_eq!(r.cs_values_count(o.id, "members").unwrap(), 5000, "{name}");
     assert_eq!(r.mv_values_count(m.id, "members").unwrap(), 5000, "{name}");
+    // Counted up to a cap, a large group is not counted whole.
+    assert_eq!(
+        r.cs_values_count_upto(o.id, "members", 10).unwrap(),
+        10,
+        "{name}"
+    );
+    assert_eq!(
+        r.mv_values_count_upto(m.id, "members", 1).unwrap(),
+        1,
+        "{name}"
+    );
+    assert_eq!(
+        r.mv_values_count_upto(m.id, "members", 9000).unwrap(),
+        5000,
+        "{name}"
+    );
     assert_eq!(
         set(Some(&Value::Multi(r.mv_values(m.id, "members").unwrap()))),
         set(m.get("members")),
@@ -382,6 +398,11 @@ pub fn an_object_should_read_whole_whatever_the_declaration_said_when_it_was_wri
     let mut r = store.read().unwrap();
     assert_eq!(r.cs_get_light(o.id).unwrap().unwrap(), o, "{name}");
     assert_eq!(r.cs_values_count(o.id, "members").unwrap(), 0, "{name}");
+    assert_eq!(
+        r.cs_values_count_upto(o.id, "members", 5).unwrap(),
+        0,
+        "{name}"
+    );
 }
 
 pub fn pending_values_should_round_trip(t: &ConformanceTarget) {

@@ -258,6 +258,16 @@ impl Ctx<'_> {
     pub(crate) fn values_count(&self, side: rows::Side, id: i64, attr: &str) -> StoreResult<u64> {
         rows::count(self.conn, self.path, side, id, attr)
     }
+
+    pub(crate) fn values_count_upto(
+        &self,
+        side: rows::Side,
+        id: i64,
+        attr: &str,
+        cap: u64,
+    ) -> StoreResult<u64> {
+        rows::count_upto(self.conn, self.path, side, id, attr, cap)
+    }
 }
 
 /// The read methods of [`crate::api::StoreRead`], forwarded to [`Ctx`].
@@ -424,6 +434,15 @@ macro_rules! impl_store_read {
                 self.ctx()
                     .values_count($crate::sqlite::rows::Side::Cs, id, attr)
             }
+            fn cs_values_count_upto(
+                &mut self,
+                id: autosync_model::CsId,
+                attr: &str,
+                cap: u64,
+            ) -> $crate::api::StoreResult<u64> {
+                self.ctx()
+                    .values_count_upto($crate::sqlite::rows::Side::Cs, id, attr, cap)
+            }
             fn mv_get_light(
                 &mut self,
                 id: autosync_model::MvId,
@@ -459,6 +478,15 @@ macro_rules! impl_store_read {
             ) -> $crate::api::StoreResult<u64> {
                 self.ctx()
                     .values_count($crate::sqlite::rows::Side::Mv, id, attr)
+            }
+            fn mv_values_count_upto(
+                &mut self,
+                id: autosync_model::MvId,
+                attr: &str,
+                cap: u64,
+            ) -> $crate::api::StoreResult<u64> {
+                self.ctx()
+                    .values_count_upto($crate::sqlite::rows::Side::Mv, id, attr, cap)
             }
             fn cs_counts(&mut self, ma: &str) -> $crate::api::StoreResult<$crate::api::CsCounts> {
                 self.ctx().cs_counts(ma)

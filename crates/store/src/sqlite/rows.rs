@@ -41,7 +41,9 @@
 mod read;
 mod write;
 
-pub(crate) use read::{count, fill_cs, fill_mv, find, light_cs, light_mv, present, values};
+pub(crate) use read::{
+    count, count_upto, fill_cs, fill_mv, find, light_cs, light_mv, present, values,
+};
 pub(crate) use write::{RowPlan, apply, change, delete_all, plan};
 
 use super::error;
@@ -108,6 +110,10 @@ const PRESENT: Sql = Sql {
 const COUNT: Sql = Sql {
     cs: "SELECT count(*) FROM cs_val WHERE cs_id = ?1 AND attr = ?2",
     mv: "SELECT count(*) FROM mv_val WHERE mv_id = ?1 AND attr = ?2",
+};
+const COUNT_UPTO: Sql = Sql {
+    cs: "SELECT count(*) FROM (SELECT 1 FROM cs_val WHERE cs_id = ?1 AND attr = ?2 LIMIT ?3)",
+    mv: "SELECT count(*) FROM (SELECT 1 FROM mv_val WHERE mv_id = ?1 AND attr = ?2 LIMIT ?3)",
 };
 const ANY: Sql = Sql {
     cs: "SELECT EXISTS (SELECT 1 FROM cs_val WHERE cs_id = ?1 \

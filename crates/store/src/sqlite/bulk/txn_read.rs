@@ -218,6 +218,14 @@ impl StoreRead for BulkTxn<'_, '_> {
         self.call(move |t| t.cs_values_count(id, &attr))
     }
 
+    fn cs_values_count_upto(&mut self, id: CsId, attr: &str, cap: u64) -> StoreResult<u64> {
+        if !self.touched.cs_written(id) {
+            return self.reader.cs_values_count_upto(id, attr, cap);
+        }
+        let attr = attr.to_owned();
+        self.call(move |t| t.cs_values_count_upto(id, &attr, cap))
+    }
+
     fn mv_get_light(&mut self, id: MvId) -> StoreResult<Option<MvObject>> {
         if self.touched.mv_written(id) {
             return self.call(move |t| t.mv_get_light(id));
@@ -266,6 +274,14 @@ impl StoreRead for BulkTxn<'_, '_> {
         }
         let attr = attr.to_owned();
         self.call(move |t| t.mv_values_count(id, &attr))
+    }
+
+    fn mv_values_count_upto(&mut self, id: MvId, attr: &str, cap: u64) -> StoreResult<u64> {
+        if !self.touched.mv_written(id) {
+            return self.reader.mv_values_count_upto(id, attr, cap);
+        }
+        let attr = attr.to_owned();
+        self.call(move |t| t.mv_values_count_upto(id, &attr, cap))
     }
 
     fn cs_counts(&mut self, ma: &str) -> StoreResult<CsCounts> {

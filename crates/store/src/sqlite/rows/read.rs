@@ -2,7 +2,7 @@
 //! how many; the rows put into a full object, or the placeholder kept in a
 //! light one; and lookups by value (`mv_find`).
 
-use super::{ANY, COUNT, FIND, PRESENT, Side, VALUES, attr_id};
+use super::{ANY, COUNT, COUNT_UPTO, FIND, PRESENT, Side, VALUES, attr_id};
 use crate::api::StoreResult;
 use crate::sqlite::bin::{self, Marks};
 use crate::sqlite::error;
@@ -95,6 +95,33 @@ pub(crate) fn count(
     let n: i64 = conn
         .prepare_cached(COUNT.of(side))
         .and_then(|mut s| s.query_row(params![id, a], |r| r.get(0)))
+        .map_err(|e| {
+            error::sql(
+                path,
+                format_args!("count the value rows of {} {id}", side.what()),
+                e,
+            )
+        })?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// How many rows attribute `attr` of object `id` has, counted up to
+/// `cap` (a large group is not counted whole to learn it has more).
+pub(crate) fn count_upto(
+    conn: &Connection,
+    path: &Path,
+    side: Side,
+    id: i64,
+    attr: &str,
+    cap: u64,
+) -> StoreResult<u64> {
+    let Some(a) = attr_id(conn, path, attr)? else {
+        return Ok(0);
+    };
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let n: i64 = conn
+        .prepare_cached(COUNT_UPTO.of(side))
+        .and_then(|mut s| s.query_row(params![id, a, cap], |r| r.get(0)))
         .map_err(|e| {
             error::sql(
                 path,
