@@ -51,7 +51,8 @@ connector = { type = "sqlite", path = "app.db", table = "users", create_table = 
 object_types = [{ name = "user", anchor = "employee_id" }]
 join = [{ mv_type = "person", on = [{ cs = "employee_id", mv = "employeeId" }] }]
 export_flows = [{ mv_type = "person", cs = "name", from = "name" }]
-provisioning = [{ mv_type = "person", anchor = "employeeId" }]
+provisioning = [{ mv_type = "person", anchor = "employeeId", condition = "name != 'gone'" }]
+deprovisioning = "delete"
 
 [[ma]]
 name = "dst"
@@ -109,12 +110,22 @@ fn write_people(path: &Path, n: u64) -> anyhow::Result<()> {
 
 /// `hr.csv` without person `gone`.
 fn write_people_but(path: &Path, n: u64, gone: u64) -> anyhow::Result<()> {
+    write_people_as(path, n, gone, u64::MAX)
+}
+
+/// `hr.csv` without person `gone`, person `out` named `gone` (out of the
+/// application's scope).
+fn write_people_as(path: &Path, n: u64, gone: u64, out: u64) -> anyhow::Result<()> {
     let file =
         std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     writeln!(w, "employee_id,name")?;
     for i in (0..n).filter(|i| *i != gone) {
-        writeln!(w, "{},Person {i}", person(i))?;
+        if i == out {
+            writeln!(w, "{},gone", person(i))?;
+        } else {
+            writeln!(w, "{},Person {i}", person(i))?;
+        }
     }
     w.flush()?;
     Ok(())
@@ -247,6 +258,36 @@ pub fn run(size: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
         );
     }
     let leaves_s: f64 = leaves.iter().sum();
+    // The confirming import of the group's export (not timed), as the
+    // controller runs it.
+    confirm(&engine)?;
+
+    // A member's account leaves the application (out of its scope: the
+    // account is deleted): once the delete is exported, the group in the
+    // target loses them. Timed: the delta sync that stages the delete, the
+    // application's export, the confirming sync after it (whose end drops
+    // them from the group), the group's export.
+    let out = size + 2;
+    write_people_as(&root.join("hr.csv"), 2 * size, leaver, out)?;
+    run_step(&engine, "hr", "full-import")?;
+    let mut deleted = [0.0; 4];
+    deleted[0] = run_step(&engine, "hr", "delta-sync")?.1;
+    deleted[1] = run_step(&engine, "app", "export")?.1;
+    run_step(&engine, "app", "full-import")?;
+    deleted[2] = run_step(&engine, "app", "delta-sync")?.1;
+    deleted[3] = run_step(&engine, "dst", "export")?.1;
+    let still: i64 = conn.query_row(
+        "SELECT count(*) FROM group_members WHERE group_id = 'G1' AND employee_id = ?1",
+        [person(out)],
+        |r| r.get(0),
+    )?;
+    if still != 0 || target_members(&app)? != size as i64 - 3 {
+        bail!(
+            "the member whose account went is still in the target's group ({still}), or it holds {} members",
+            target_members(&app)?
+        );
+    }
+    let deleted_s: f64 = deleted.iter().sum();
     let results = serde_json::json!({
         "group_size": size,
         "member_leaves_ms": ms(leaves_s),
@@ -254,6 +295,10 @@ pub fn run(size: u64, keep: bool) -> anyhow::Result<serde_json::Value> {
         // group's export.
         "member_leaves_steps_ms": leaves.map(ms),
         "member_leaves_vs_whole": (leaves_s / whole_s * 10000.0).round() / 10000.0,
+        "account_deleted_ms": ms(deleted_s),
+        // Delta sync, the application's export, its confirming sync, the
+        // group's export.
+        "account_deleted_steps_ms": deleted.map(ms),
         "one_member_ms": ms(one_s),
         "whole_group_ms": ms(whole_s),
         // Delta import, delta sync, export.

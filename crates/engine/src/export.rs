@@ -451,8 +451,15 @@ impl Recorder<'_> {
                         && self.ctx.engine.rules.has_refs
                     {
                         // References to it on this MA stood while its
-                        // delete waited; they go now (a sync's end).
+                        // delete waited; they go now (a sync's end), value
+                        // by value by the name it had.
                         txn.ref_touched_add(&[(mv_id, false)])?;
+                        let name = autosync_store::RefName {
+                            ma: cs.ma.clone(),
+                            anchor: cs.anchor.clone(),
+                            dn: cs.dn.clone(),
+                        };
+                        txn.ref_touched_names_add(mv_id, &[name])?;
                         self.counters.references_ready += 1;
                     }
                     return txn.cs_delete(cs.id);

@@ -236,6 +236,15 @@ pub struct CsCounts {
     pub errors: u64,
 }
 
+/// How a connector that left a metaverse object was named on its MA (see
+/// [`StoreTxn::ref_touched_names_add`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RefName {
+    pub ma: String,
+    pub anchor: String,
+    pub dn: String,
+}
+
 /// A reference of a connector-space object that names an object not there
 /// (yet), or not joined: attribute `attr` names the object of MA `ma`
 /// whose anchor is `key` (or, `by_dn`, whose DN is `key`, folded as

@@ -14,6 +14,12 @@
 //! whose export flow copies the attribute stages the removal of the
 //! object's name there; the outbound waits for the object go.
 //!
+//! A connector that left an object that stays (an account deleted from a
+//! target, a disconnection) is noted with its name (`RefName`, kept in
+//! the store: the export that deletes it is another step); the targets
+//! that spelled the object through that MA stage the removal of the name
+//! and wait for a connector there again (`drop_left`).
+//!
 //! It applies only when the ordinary way would give the same result:
 //! every referring attribute is kept in rows and would not empty; the
 //! contributing connector holds the name in rows and it names nothing
@@ -27,7 +33,7 @@ use autosync_model::{
     Attributes, Connection, CsObject, ExportKind, MvId, MvObject, RefBy, SyncCounters, Value,
     ValueDelta,
 };
-use autosync_store::{RefWait, StoreTxn};
+use autosync_store::{RefName, RefWait, StoreTxn};
 
 /// At most this many deleted objects' names are kept per step (a step
 /// that deletes more takes the ordinary way for the rest).
@@ -356,6 +362,9 @@ impl Syncer<'_> {
                         .flat_map(|t| names_of(gone, *t, via, r.by))
                         .map(Value::String)
                         .collect();
+                    if !removable(txn, x, &f.cs_attr, r.by, &remove)? {
+                        return Ok(false);
+                    }
                     let delta = ValueDelta {
                         add: Vec::new(),
                         remove,
@@ -379,6 +388,219 @@ impl Syncer<'_> {
         }
         Ok(true)
     }
+}
+
+impl Syncer<'_> {
+    /// Remove from the targets of metaverse object `referrer` the names of
+    /// the connectors that left the objects it refers to (`left`: each
+    /// object, with how its connectors that left were named on their MA),
+    /// value by value: each target that spelled the object through such a
+    /// MA stages the removal of that name, and the reference waits there
+    /// (as the ordinary way would note it: the object has no connector on
+    /// that MA now). `false` when the ordinary way must take the referrer
+    /// (nothing was written then).
+    pub(super) fn drop_left(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        referrer: MvId,
+        left: &[(MvId, Vec<RefName>)],
+    ) -> Result<bool, Fail> {
+        let rules = self.rules;
+        let Some(mv) = txn.mv_get_light(referrer)? else {
+            return Ok(false);
+        };
+        let refs: Vec<Value> = left.iter().map(|(t, _)| Value::Reference(*t)).collect();
+        let mut drops: Vec<Dropped> = Vec::new();
+        for (mv_type, attr) in &rules.mv_refs {
+            if *mv_type != mv.object_type {
+                continue;
+            }
+            let Some(v) = mv.attributes.get(attr) else {
+                continue;
+            };
+            if !is_placeholder(&v.value) || !rules.rows.mv_has(&mv.object_type, attr) {
+                if crate::refs::referred(&v.value)
+                    .iter()
+                    .any(|id| left.iter().any(|(t, _)| t == id))
+                {
+                    return Ok(false);
+                }
+                continue;
+            }
+            let there = txn.mv_values_present(referrer, attr, &refs)?;
+            let named: Vec<MvId> = left
+                .iter()
+                .zip(there)
+                .filter(|(_, t)| *t)
+                .map(|((id, _), _)| *id)
+                .collect();
+            if !named.is_empty() {
+                drops.push(Dropped {
+                    attr: attr.clone(),
+                    gone: named,
+                });
+            }
+        }
+        if drops.is_empty() {
+            return Ok(false);
+        }
+        // Each object has no connector left on the MAs named: otherwise
+        // that one is spelled now (the ordinary way).
+        for (t, names) in left {
+            for n in names {
+                if !txn.cs_spellings_by_mvs(&n.ma, &[*t])?.is_empty() {
+                    return Ok(false);
+                }
+            }
+        }
+        let names = |t: MvId, via: &str, by: RefBy| -> Vec<String> {
+            left.iter()
+                .filter(|(id, _)| *id == t)
+                .flat_map(|(_, ns)| ns.iter().filter(|n| n.ma == via))
+                .filter_map(|n| match by {
+                    RefBy::Anchor => Some(n.anchor.clone()),
+                    RefBy::Dn => (!n.dn.is_empty()).then(|| n.dn.clone()),
+                })
+                .collect()
+        };
+        let Some(type_rules) = rules.mv_types.get(&mv.object_type) else {
+            return Ok(false);
+        };
+        let mut connectors = txn.cs_by_mvs_light(&[referrer])?;
+        connectors.retain(|x| x.connection == (Connection::Connector { mv_id: referrer }));
+        let mut staged: Vec<CsObject> = Vec::new();
+        let mut counters = SyncCounters::default();
+        let mut waits: Vec<(String, Vec<(MvId, String)>)> = Vec::new();
+        for &m in &type_rules.targets {
+            let Some(target) = rules.mas.get(m) else {
+                continue;
+            };
+            let target_rows = rules.rows.cs_of(&target.name);
+            for x in connectors.iter_mut().filter(|x| x.ma == target.name) {
+                if x.pending_export
+                    .as_ref()
+                    .is_some_and(|p| p.kind == ExportKind::Delete)
+                {
+                    continue;
+                }
+                let mut changed = false;
+                let mut touched = false;
+                for f in &target.outbound {
+                    if f.initial_only || !f.applies(&x.object_type, &mv.object_type) {
+                        continue;
+                    }
+                    let reads = |d: &Dropped| f.source.reads().is_none_or(|r| r.contains(&d.attr));
+                    if !drops.iter().any(reads) {
+                        continue;
+                    }
+                    let Some(r) = &f.reference else {
+                        return Ok(false);
+                    };
+                    let Some(d) = drops.iter().find(|d| d.attr == r.mv_attr) else {
+                        continue;
+                    };
+                    let via = r.ma.as_deref().unwrap_or(&target.name);
+                    let mut remove = Vec::new();
+                    for t in &d.gone {
+                        let ns = names(*t, via, r.by);
+                        if ns.is_empty() {
+                            continue;
+                        }
+                        remove.extend(ns.into_iter().map(Value::String));
+                        let w = match waits.iter_mut().find(|(ma, _)| *ma == target.name) {
+                            Some((_, w)) => w,
+                            None => {
+                                waits.push((target.name.clone(), Vec::new()));
+                                let Some((_, w)) = waits.last_mut() else {
+                                    return Ok(false);
+                                };
+                                w
+                            }
+                        };
+                        w.push((*t, via.to_owned()));
+                    }
+                    if remove.is_empty() {
+                        continue;
+                    }
+                    touched = true;
+                    if !target_rows.is_some_and(|rows| rows.contains(&f.cs_attr))
+                        || !removable(txn, x, &f.cs_attr, r.by, &remove)?
+                    {
+                        return Ok(false);
+                    }
+                    let delta = ValueDelta {
+                        add: Vec::new(),
+                        remove,
+                    };
+                    match stage_export_values(txn, x, &f.cs_attr, delta)? {
+                        Ok(c) => changed |= c,
+                        Err(()) => return Ok(false),
+                    }
+                }
+                if touched {
+                    super::outbound::count_outbound(&mut counters, &target.name, |c| {
+                        if changed {
+                            c.export_attribute_flow += 1;
+                        } else {
+                            c.export_no_flow += 1;
+                        }
+                    });
+                }
+                if changed {
+                    staged.push(x.clone());
+                }
+            }
+        }
+        // Write: the waits out (the objects have no connector there now),
+        // the targets' pending exports.
+        for (ma, add) in waits {
+            let mut all = txn.ref_out_waits_of(referrer, &ma)?;
+            for w in add {
+                if !all.contains(&w) {
+                    all.push(w);
+                }
+            }
+            all.sort();
+            if let Some((_, mvs)) = &mut self.waiting {
+                mvs.insert(referrer);
+            }
+            txn.ref_out_waits_set(referrer, &ma, &all)?;
+        }
+        for x in staged {
+            txn.cs_update_owned(x)?;
+        }
+        super::add_counters(&mut self.counters, &counters);
+        Ok(true)
+    }
+}
+
+/// Whether removing `names` from attribute `attr` of target connector `x`
+/// value by value gives what the ordinary way (the whole new list against
+/// what the system holds) would: `x`'s hologram is current (no pending
+/// import), nothing of `attr` is pending already (a name added, as a
+/// rename not sent yet spells it, would stay), and a DN is held exactly as
+/// named (a system may hold it in another case, or under a name a rename
+/// since gave it: the ordinary way compares as the system does).
+fn removable(
+    txn: &mut dyn StoreTxn,
+    x: &CsObject,
+    attr: &str,
+    by: RefBy,
+    names: &[Value],
+) -> autosync_store::StoreResult<bool> {
+    if x.pending_import.is_some() {
+        return Ok(false);
+    }
+    if x.pending_export
+        .as_ref()
+        .is_some_and(|p| p.changes.contains_key(attr) || p.values.contains_key(attr))
+    {
+        return Ok(false);
+    }
+    if by == RefBy::Dn && !names.is_empty() {
+        return Ok(txn.cs_values_present(x.id, attr, names)?.iter().all(|h| *h));
+    }
+    Ok(true)
 }
 
 /// What a connector held of a deleted object's names.

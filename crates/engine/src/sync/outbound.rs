@@ -567,13 +567,26 @@ impl Syncer<'_> {
         if !leaving(x) {
             count_outbound(counters, &x.ma, |c| c.provisioned_disconnects += 1);
         }
-        if self.rules.has_refs
-            && let Some(id) = x.connection.mv_id()
-        {
-            // References to it on this MA go.
-            self.ref_notes.borrow_mut().touched.insert(id);
-        }
+        // References to it on this MA go when it leaves (now, or when its
+        // delete is exported: the export notes it then), value by value by
+        // the name it had.
+        let note = |x: &CsObject, id: Option<autosync_model::MvId>| {
+            if let Some(id) = id.filter(|_| self.rules.has_refs) {
+                let mut notes = self.ref_notes.borrow_mut();
+                notes.touched.insert(id);
+                notes.names.push((
+                    id,
+                    autosync_store::RefName {
+                        ma: x.ma.clone(),
+                        anchor: x.anchor.clone(),
+                        dn: x.dn.clone(),
+                    },
+                ));
+            }
+        };
+        let referred = x.connection.mv_id();
         if !x.present && x.unconfirmed_export.is_none() {
+            note(x, referred);
             return Ok(Action::Delete);
         }
         let reason = match why {
@@ -588,6 +601,7 @@ impl Syncer<'_> {
             DeprovisionAction::Delete => {
                 if why == Deprovision::MvDeleted {
                     x.connection = Connection::Disconnector;
+                    note(x, referred);
                 }
                 x.pending_export = Some(PendingExport {
                     values: Default::default(),
@@ -597,10 +611,12 @@ impl Syncer<'_> {
                 });
             }
             DeprovisionAction::Disconnect => {
+                note(x, referred);
                 x.connection = Connection::Disconnector;
                 x.pending_export = None;
             }
             DeprovisionAction::ExplicitDisconnector => {
+                note(x, referred);
                 x.connection = Connection::ExplicitDisconnector;
                 x.pending_export = None;
             }

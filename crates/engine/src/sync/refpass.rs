@@ -22,7 +22,7 @@ use crate::history::StepErrors;
 use crate::rules::MaRules;
 use crate::run::StepCtx;
 use autosync_model::{CsId, ErrorStage, MvId, SyncCounters, Value};
-use autosync_store::{StoreResult, StoreTxn};
+use autosync_store::{RefName, StoreResult, StoreTxn};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// At most this many rounds per step: each round can only come from the
@@ -69,21 +69,53 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
         // Taken now: what this round notes again comes in the next one.
         let noted = txn.ref_touched()?;
         let ids: Vec<MvId> = noted.iter().map(|(id, _)| *id).collect();
+        // How the connectors that left objects still there were named.
+        let mut left_names: FxHashMap<MvId, Vec<RefName>> = FxHashMap::default();
+        for (t, gone) in &noted {
+            if !gone {
+                let names = txn.ref_touched_names(*t)?;
+                if !names.is_empty() {
+                    left_names.insert(*t, names);
+                }
+            }
+        }
         txn.ref_touched_clear(&ids)?;
         // Referrers of deleted objects whose names are known: value by
         // value if they can (see `gone`).
         let mut dropping: FxHashMap<MvId, Vec<MvId>> = FxHashMap::default();
+        let mut leaving: FxHashMap<MvId, Vec<MvId>> = FxHashMap::default();
         let mut slow: Vec<(MvId, bool)> = Vec::new();
         for (t, gone) in noted {
             let by_value = gone && s.gone.contains_key(&t);
+            let left = !gone && left_names.contains_key(&t);
             for (mv_type, attr) in &rules.mv_refs {
                 for r in txn.mv_find(mv_type, attr, &Value::Reference(t))? {
                     if by_value {
                         dropping.entry(r).or_default().push(t);
+                    } else if left {
+                        leaving.entry(r).or_default().push(t);
                     } else {
                         slow.push((r, gone));
                     }
                 }
+            }
+        }
+        let mut leaving: Vec<(MvId, Vec<MvId>)> = leaving.into_iter().collect();
+        leaving.sort_unstable_by_key(|(r, _)| *r);
+        for (r, mut ts) in leaving {
+            ts.sort_unstable();
+            ts.dedup();
+            let named: Vec<_> = ts
+                .iter()
+                .filter_map(|t| left_names.get(t).map(|n| (*t, n.clone())))
+                .collect();
+            let mut sub = s.sub(&nobody);
+            let done = sub.drop_left(txn.as_mut(), r, &named);
+            s.merge(sub);
+            match done {
+                Ok(true) => s.processed += 1,
+                Ok(false) | Err(Fail::Object { .. }) => slow.push((r, false)),
+                Err(Fail::Store(e)) => return Err(e),
             }
         }
         let mut dropping: Vec<(MvId, Vec<MvId>)> = dropping.into_iter().collect();

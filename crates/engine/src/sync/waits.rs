@@ -30,6 +30,8 @@ pub(crate) struct RefNotes {
     /// DN has a new DN: the connectors of their referrers are synchronised
     /// again (a reference naming the old DN names nothing now).
     pub renamed: rustc_hash::FxHashSet<MvId>,
+    /// How the connectors that left the objects in `touched` were named.
+    pub names: Vec<(MvId, autosync_store::RefName)>,
 }
 
 impl Syncer<'_> {
@@ -67,8 +69,12 @@ impl Syncer<'_> {
         let notes = self.ref_notes.get_mut();
         let touched = std::mem::take(&mut notes.touched);
         let renamed = std::mem::take(&mut notes.renamed);
+        let names = std::mem::take(&mut notes.names);
         if touched.is_empty() && renamed.is_empty() {
             return Ok(());
+        }
+        for (id, name) in names {
+            txn.ref_touched_names_add(id, std::slice::from_ref(&name))?;
         }
         // Renamed: noted as gone is (the referrers' connectors are
         // synchronised again, then their outbound references).

@@ -625,3 +625,151 @@ fn members_named_by_dn_who_leave_go_as_values() {
     settle(&w);
     assert_eq!(target(&w), people(0..5));
 }
+
+/// A member whose account leaves a target (they left its scope: the
+/// account is deleted, or disconnected) leaves the target's groups value by
+/// value (once the delete is exported, or at once), waits there while out
+/// of scope, and is a member again when back in scope.
+fn account_leaves(deprovisioning: &str) {
+    let config = CONFIG.replace(
+        r#"provisioning = [{ mv_type = "person", anchor = "employeeId" }]"#,
+        &format!(
+            r#"provisioning = [{{ mv_type = "person", anchor = "employeeId", condition = "name != 'gone'" }}]
+deprovisioning = "{deprovisioning}""#
+        ),
+    );
+    const N: u64 = 500;
+    let mut hr = String::from("employee_id,name\n");
+    for i in 0..N {
+        hr.push_str(&format!("{},Person {i}\n", person(i)));
+    }
+    let w = World::new(&config, &[("hr.csv", &hr), ("groups.jsonl", "")]);
+    let conn = source_db(&w);
+    for i in 0..N {
+        conn.execute(
+            "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",
+            [person(i)],
+        )
+        .unwrap();
+    }
+    ok(&w, "src", "full-import");
+    settle(&w);
+    assert_eq!(target(&w), people(0..N));
+    count_target_writes(&w);
+    let gone = hr.replace("Person 7\n", "gone\n");
+    w.write("hr.csv", &gone);
+    ok(&w, "hr", "full-import");
+    let mut r = ok(&w, "hr", "delta-sync");
+    let pending = |w: &World| {
+        let dst = w.cs("dst", "G1").unwrap();
+        w.store
+            .read()
+            .unwrap()
+            .cs_get_light(dst.id)
+            .unwrap()
+            .unwrap()
+            .pending_export
+    };
+    if deprovisioning == "delete" {
+        // The account's delete waits for the export; the groups keep them.
+        assert_eq!(pending(&w), None);
+        let exported = ok(&w, "app", "export");
+        assert_eq!(export_counters(&exported).references_ready, 1);
+        ok(&w, "app", "full-import");
+        r = ok(&w, "app", "delta-sync");
+    }
+    for ma in ["dst", "file"] {
+        let c = &sync_counters(&r).outbound[ma];
+        assert_eq!((c.export_attribute_flow, c.export_no_flow), (1, 0), "{ma}");
+    }
+    let p = pending(&w).unwrap();
+    assert!(
+        p.changes.is_empty(),
+        "no whole value: {:?}",
+        p.changes.keys()
+    );
+    assert_eq!(
+        p.values["members"],
+        ValueDelta {
+            add: Vec::new(),
+            remove: vec![Value::from(person(7).as_str())],
+        }
+    );
+    let waiting = |w: &World| {
+        w.store
+            .read()
+            .unwrap()
+            .ref_out_waiting_count("dst")
+            .unwrap()
+    };
+    assert_eq!(waiting(&w), 1, "the group waits for their account");
+    settle(&w);
+    let expected: std::collections::BTreeSet<String> =
+        (0..N).filter(|i| *i != 7).map(person).collect();
+    assert_eq!(target(&w), expected);
+    assert_eq!(target_writes(&w), 1, "one delete");
+    assert_eq!(file(&w), expected);
+    // Back in scope: an account again, and a member again.
+    w.write("hr.csv", &hr);
+    settle(&w);
+    assert_eq!(target(&w), people(0..N));
+    assert_eq!(file(&w), people(0..N));
+    assert_eq!(waiting(&w), 0);
+}
+
+#[test]
+fn a_member_whose_account_is_deleted_leaves_the_targets_groups_as_a_value() {
+    account_leaves("delete");
+}
+
+#[test]
+fn a_member_whose_account_is_disconnected_leaves_the_targets_groups_as_a_value() {
+    account_leaves("disconnect");
+}
+
+/// A target that names members by DN may hold one in another case than
+/// the person's (a directory writes DNs its own way): a leaver goes from
+/// it all the same.
+#[test]
+fn a_leaver_goes_from_a_target_that_holds_their_dn_in_another_case() {
+    let config = CONFIG.replace(
+        r#"name = "file"
+connector = { type = "jsonl", path = "groups.jsonl" }
+object_types = [{ name = "group", anchor = "group_id", references = { members = { by = "anchor", ma = "app" } } }]"#,
+        r#"name = "file"
+connector = { type = "jsonl", path = "groups.jsonl" }
+object_types = [{ name = "group", anchor = "group_id", references = { members = { by = "dn", ma = "app" } } }]"#,
+    );
+    assert_ne!(config, CONFIG);
+    let mut hr = String::from("employee_id,name\n");
+    for i in 0..10 {
+        hr.push_str(&format!("{},Person {i}\n", person(i)));
+    }
+    let w = World::new(&config, &[("hr.csv", &hr), ("groups.jsonl", "")]);
+    let conn = source_db(&w);
+    for i in 0..5 {
+        conn.execute(
+            "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",
+            [person(i)],
+        )
+        .unwrap();
+    }
+    ok(&w, "src", "full-import");
+    settle(&w);
+    assert_eq!(file(&w), people(0..5));
+    // The file holds E000003's DN in lower case now.
+    w.write(
+        "groups.jsonl",
+        &w.read("groups.jsonl")
+            .replace(&person(3), &person(3).to_lowercase()),
+    );
+    ok(&w, "file", "full-import");
+    ok(&w, "file", "delta-sync");
+    assert!(w.cs("file", "G1").unwrap().pending_export.is_none());
+    hr_without(&w, 10, &[3]);
+    settle(&w);
+    let expected: std::collections::BTreeSet<String> =
+        [0, 1, 2, 4].into_iter().map(person).collect();
+    assert_eq!(file(&w), expected);
+    assert_eq!(target(&w), expected);
+}

@@ -1,6 +1,6 @@
 //! The store contract's reads ([`StoreRead`]).
 
-use super::{CsCounts, CsFilter, CsSpelling, MvQuery, RefWait, StoreResult, listed};
+use super::{CsCounts, CsFilter, CsSpelling, MvQuery, RefName, RefWait, StoreResult, listed};
 use autosync_model::{
     CsId, CsObject, ExportKind, MvId, MvObject, RunChange, RunId, RunObjectError, RunRecord, Value,
 };
@@ -401,6 +401,13 @@ pub trait StoreRead {
     /// each with whether it was deleted, in id order (see
     /// [`StoreTxn::ref_touched_add`](super::StoreTxn::ref_touched_add)).
     fn ref_touched(&mut self) -> StoreResult<Vec<(MvId, bool)>>;
+    /// The names noted with noted object `id`
+    /// ([`StoreTxn::ref_touched_names_add`](super::StoreTxn::ref_touched_names_add)),
+    /// sorted.
+    fn ref_touched_names(&mut self, id: MvId) -> StoreResult<Vec<RefName>> {
+        let _ = id;
+        Ok(Vec::new())
+    }
     /// The metaverse objects with a reference that waits on some target
     /// MA, in id order.
     fn ref_out_waiting(&mut self) -> StoreResult<Vec<MvId>>;

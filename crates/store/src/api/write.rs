@@ -2,8 +2,8 @@
 //! ([`Store`]).
 
 use super::{
-    MvIndexDef, OutWaitTargets, RefWait, StoreError, StoreErrorKind, StoreRead, StoreResult,
-    ValueRows,
+    MvIndexDef, OutWaitTargets, RefName, RefWait, StoreError, StoreErrorKind, StoreRead,
+    StoreResult, ValueRows,
 };
 use autosync_model::{
     CsId, CsObject, MvId, MvObject, RunChange, RunObjectError, RunRecord, ValueDelta,
@@ -133,8 +133,18 @@ pub trait StoreTxn: StoreRead {
     /// Note metaverse objects whose referrers are to be worked out again
     /// (`true`: it was deleted; a deletion noted stays noted).
     fn ref_touched_add(&mut self, touched: &[(MvId, bool)]) -> StoreResult<()>;
-    /// Forget these noted objects (their referrers were worked out).
+    /// Forget these noted objects (their referrers were worked out), and
+    /// the names noted with them.
     fn ref_touched_clear(&mut self, ids: &[MvId]) -> StoreResult<()>;
+    /// Note, with a noted object `id`, how a connector that left it was
+    /// named: the references targets hold to it by that name may then go
+    /// value by value. A store that keeps no names answers
+    /// [`StoreRead::ref_touched_names`](super::StoreRead::ref_touched_names)
+    /// with none, and the references go the ordinary way.
+    fn ref_touched_names_add(&mut self, id: MvId, names: &[RefName]) -> StoreResult<()> {
+        let _ = (id, names);
+        Ok(())
+    }
     /// Forget which referred objects had a connector written since the
     /// last call: the waits for them were looked at (see
     /// [`StoreRead::ref_out_ready`](super::StoreRead::ref_out_ready)).

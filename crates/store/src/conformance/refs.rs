@@ -344,9 +344,23 @@ pub fn ref_touched_should_keep_a_deletion_noted_list_in_id_order_and_clear_only_
             txn.ref_touched_add(&[(3, false), (5, false)])?;
             txn.ref_touched_add(&[])?;
             assert_eq!(txn.ref_touched()?, first, "{at}: in the transaction");
+            // Names noted with them: sorted, each once.
+            txn.ref_touched_names_add(7, &[name("dir", "E7", "cn=b"), name("app", "E7", "")])?;
+            txn.ref_touched_names_add(7, &[name("dir", "E7", "cn=b")])?;
+            txn.ref_touched_names_add(3, &[name("app", "E3", "")])?;
+            assert_eq!(
+                txn.ref_touched_names(7)?,
+                [name("app", "E7", ""), name("dir", "E7", "cn=b")],
+                "{at}: in the transaction"
+            );
             Ok(())
         })
         .unwrap();
+        assert_eq!(
+            store.read().unwrap().ref_touched_names(3).unwrap(),
+            [name("app", "E3", "")],
+            "{at}: committed"
+        );
         assert_eq!(
             store.read().unwrap().ref_touched().unwrap(),
             first,
@@ -368,7 +382,21 @@ pub fn ref_touched_should_keep_a_deletion_noted_list_in_id_order_and_clear_only_
             second,
             "{at}: committed"
         );
+        // The names went with their note; the others stay.
+        let mut r = store.read().unwrap();
+        assert!(r.ref_touched_names(7).unwrap().is_empty(), "{at}");
+        assert_eq!(r.ref_touched_names(3).unwrap().len(), 1, "{at}");
+        drop(r);
         write(store, kind, &mut |txn| txn.ref_touched_clear(&[1, 3, 5])).unwrap();
+        assert!(
+            store
+                .read()
+                .unwrap()
+                .ref_touched_names(3)
+                .unwrap()
+                .is_empty(),
+            "{at}"
+        );
         assert!(
             store.read().unwrap().ref_touched().unwrap().is_empty(),
             "{at}"
@@ -479,5 +507,13 @@ pub fn reference_writes_should_be_read_in_their_transaction_and_kept_or_dropped_
             after,
             "{at}: the first part kept, the second dropped"
         );
+    }
+}
+
+fn name(ma: &str, anchor: &str, dn: &str) -> crate::api::RefName {
+    crate::api::RefName {
+        ma: ma.into(),
+        anchor: anchor.into(),
+        dn: dn.into(),
     }
 }

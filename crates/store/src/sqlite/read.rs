@@ -652,6 +652,12 @@ macro_rules! impl_store_read {
             ) -> $crate::api::StoreResult<Vec<(autosync_model::MvId, bool)>> {
                 self.ctx().ref_touched()
             }
+            fn ref_touched_names(
+                &mut self,
+                id: autosync_model::MvId,
+            ) -> $crate::api::StoreResult<Vec<$crate::api::RefName>> {
+                self.ctx().ref_touched_names(id)
+            }
             fn ref_out_waiting(&mut self) -> $crate::api::StoreResult<Vec<autosync_model::MvId>> {
                 self.ctx().ref_out_waiting()
             }

@@ -44,9 +44,10 @@ pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
 /// (table `run_change`, see `RUN_CHANGE_TABLE`). Version 9 adds the
 /// targets of outbound waits whose connectors changed (`ref_out_due`, see
 /// `REF_DUE`), so that the end of a sync step looks only at those; the
-/// migration notes every target that waits now. A version-2 to -8 store
-/// is migrated in place when opened.
-pub const SCHEMA_VERSION: i64 = 9;
+/// migration notes every target that waits now. Version 10 adds the names
+/// of the connectors that left a noted object (`ref_touched_name`, see
+/// `REF_NAMES`). A version-2 to -9 store is migrated in place when opened.
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// The oldest schema version this build opens.
 const OLDEST_SUPPORTED: i64 = 2;
@@ -98,7 +99,23 @@ DROP INDEX mv_key_mv;
     // 8 -> 9: the targets of outbound waits whose connectors changed;
     // every target waited for now is looked at once.
     REF_DUE,
+    // 9 -> 10: the names of the connectors that left noted objects.
+    REF_NAMES,
 ];
+
+/// How the connector that left a noted object (`ref_touched`) was named,
+/// on which MA (`ref_touched_name`): the references to it that targets
+/// hold by that name go value by value (`StoreTxn::ref_touched_names_add`);
+/// forgotten with the note.
+const REF_NAMES: &str = "
+CREATE TABLE IF NOT EXISTS ref_touched_name (
+    mv_id INTEGER NOT NULL,
+    ma TEXT NOT NULL,
+    anchor TEXT NOT NULL,
+    dn TEXT NOT NULL,
+    PRIMARY KEY (mv_id, ma, anchor, dn)
+) WITHOUT ROWID;
+";
 
 /// The per-object changes recorded with a run (`autosync history RUN_ID`):
 /// one row per object and step, up to the engine's cap per step; `data`
@@ -471,7 +488,7 @@ fn check_and_build(conn: &Connection, path: &Path, opts: &SqliteOptions) -> Stor
 /// Creates the schema (inside the caller's transaction).
 fn create(conn: &Connection, path: &Path) -> StoreResult<()> {
     let batch = format!(
-        "{SCHEMA}; {REF_TABLES}; {REF_DUE}; {VALUE_TABLES}; {RUN_CHANGE_TABLE}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+        "{SCHEMA}; {REF_TABLES}; {REF_DUE}; {REF_NAMES}; {VALUE_TABLES}; {RUN_CHANGE_TABLE}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
     );
     conn.execute_batch(&batch)
         .map_err(|e| error::sql(path, "create store", e))?;

@@ -404,6 +404,7 @@ fn a_version_5_store_should_get_the_reference_tables_in_the_migration() {
     let tables = [
         "ref_out_due",
         "ref_touched",
+        "ref_touched_name",
         "ref_wait_in",
         "ref_wait_in_key",
         "ref_wait_out",
@@ -587,6 +588,39 @@ fn a_version_8_store_should_note_every_target_waited_for_in_the_migration() {
     txn.cs_insert(&mut o).unwrap();
     txn.commit().unwrap();
     assert_eq!(store.read().unwrap().ref_out_ready().unwrap(), [p.id, q.id]);
+}
+
+#[test]
+fn a_version_9_store_should_get_the_names_of_connectors_that_left_in_the_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let mut txn = store.begin().unwrap();
+        txn.ref_touched_add(&[(4, false)]).unwrap();
+        txn.commit().unwrap();
+    }
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE ref_touched_name;
+             PRAGMA user_version = 9;",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(ref_tables(&store).contains(&"ref_touched_name".to_owned()));
+    let name = crate::api::RefName {
+        ma: "app".into(),
+        anchor: "E4".into(),
+        dn: String::new(),
+    };
+    let mut txn = store.begin().unwrap();
+    assert_eq!(txn.ref_touched().unwrap(), [(4, false)], "the note stays");
+    txn.ref_touched_names_add(4, std::slice::from_ref(&name))
+        .unwrap();
+    txn.commit().unwrap();
+    assert_eq!(store.read().unwrap().ref_touched_names(4).unwrap(), [name]);
 }
 
 #[test]

@@ -205,6 +205,15 @@ impl StoreTxn for BulkTxn<'_, '_> {
         self.push_job(Box::new(move |t| t.ref_touched_clear(&ids)))
     }
 
+    fn ref_touched_names_add(
+        &mut self,
+        id: MvId,
+        names: &[crate::api::RefName],
+    ) -> StoreResult<()> {
+        let names = names.to_vec();
+        self.push_job(Box::new(move |t| t.ref_touched_names_add(id, &names)))
+    }
+
     fn ref_out_due_clear(&mut self) -> StoreResult<()> {
         self.push_job(Box::new(|t| t.ref_out_due_clear()))
     }

@@ -499,6 +499,9 @@ impl StoreRead for BulkTxn<'_, '_> {
     fn ref_touched(&mut self) -> StoreResult<Vec<(MvId, bool)>> {
         self.call(|t| t.ref_touched())
     }
+    fn ref_touched_names(&mut self, id: MvId) -> StoreResult<Vec<crate::api::RefName>> {
+        self.call(move |t| t.ref_touched_names(id))
+    }
     fn ref_out_waiting(&mut self) -> StoreResult<Vec<MvId>> {
         self.call(|t| t.ref_out_waiting())
     }

@@ -146,6 +146,28 @@ impl Ctx<'_> {
 }
 
 impl Ctx<'_> {
+    pub(crate) fn ref_touched_names(&self, mv_id: MvId) -> StoreResult<Vec<crate::api::RefName>> {
+        let mut out = Vec::new();
+        self.collect(
+            "SELECT ma, anchor, dn FROM ref_touched_name WHERE mv_id = ?1 ORDER BY ma, anchor, dn",
+            [mv_id],
+            &|| format!("read the names noted with metaverse object {mv_id}"),
+            |r, p| {
+                let get = |i| {
+                    r.get::<_, String>(i)
+                        .map_err(|e| crate::sqlite::error::sql(p, "read a noted name", e))
+                };
+                Ok(crate::api::RefName {
+                    ma: get(0)?,
+                    anchor: get(1)?,
+                    dn: get(2)?,
+                })
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
     pub(crate) fn ref_touched(&self) -> StoreResult<Vec<(MvId, bool)>> {
         let mut out = Vec::new();
         self.collect(

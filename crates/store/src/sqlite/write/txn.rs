@@ -306,6 +306,24 @@ impl StoreTxn for SqliteTxn<'_> {
         let op = || "forget objects whose references were worked out again".to_owned();
         for id in ids {
             self.exec("DELETE FROM ref_touched WHERE mv_id = ?1", [id], &op)?;
+            self.exec("DELETE FROM ref_touched_name WHERE mv_id = ?1", [id], &op)?;
+        }
+        Ok(())
+    }
+
+    fn ref_touched_names_add(
+        &mut self,
+        id: MvId,
+        names: &[crate::api::RefName],
+    ) -> StoreResult<()> {
+        let op = || format!("note the names of a connector that left metaverse object {id}");
+        for n in names {
+            self.exec(
+                "INSERT OR IGNORE INTO ref_touched_name (mv_id, ma, anchor, dn) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id, n.ma, n.anchor, n.dn],
+                &op,
+            )?;
         }
         Ok(())
     }
