@@ -170,6 +170,12 @@ impl Syncer<'_> {
                     let Some(r) = &f.reference else {
                         return Ok(false);
                     };
+                    // A change of the group not synchronised yet: the
+                    // ordinary way synchronises it now (as it does after a
+                    // crash, when the names are no longer known).
+                    if x.pending_import.is_some() {
+                        return Ok(false);
+                    }
                     if !rules
                         .rows
                         .cs_of(&x.ma)

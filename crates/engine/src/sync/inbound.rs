@@ -220,6 +220,20 @@ impl<'a> Syncer<'a> {
         w.source.connection = Connection::Disconnector;
         w.source_dirty = true;
         w.counters.disconnections += 1;
+        if self.rules.has_refs {
+            // The references that targets spell by this connector's name
+            // go (value by value, by the name it had).
+            let notes = self.ref_notes.get_mut();
+            notes.touched.insert(mv_id);
+            notes.names.push((
+                mv_id,
+                autosync_store::RefName {
+                    ma: w.source.ma.clone(),
+                    anchor: w.source.anchor.clone(),
+                    dn: w.source.dn.clone(),
+                },
+            ));
+        }
         let Some(obj) = self.mv_load(txn, mv_id)? else {
             return Ok(());
         };

@@ -290,6 +290,12 @@ impl Syncer<'_> {
                         &mut waits,
                         joined,
                     )?;
+                    // A removed member that cannot be spelled now (its
+                    // account there went, or is not sent yet) may still be
+                    // in the target: the ordinary way compares whole.
+                    if !waits.is_empty() {
+                        return Ok(false);
+                    }
                     let d = ValueDelta {
                         add: added.map(|v| texts_of(&v)).unwrap_or_default(),
                         remove: removed.map(|v| texts_of(&v)).unwrap_or_default(),

@@ -717,6 +717,48 @@ deprovisioning = "{deprovisioning}""#
     assert_eq!(waiting(&w), 0);
 }
 
+/// The source drops a member whose account's delete was exported before
+/// any sync took it: the target's group loses them all the same (the
+/// removed member cannot be spelled any more; the group goes the ordinary
+/// way).
+#[test]
+fn a_member_removed_after_their_accounts_delete_was_exported_leaves_the_target() {
+    let config = CONFIG.replace(
+        r#"provisioning = [{ mv_type = "person", anchor = "employeeId" }]"#,
+        r#"provisioning = [{ mv_type = "person", anchor = "employeeId", condition = "name != 'gone'" }]
+deprovisioning = "delete""#,
+    );
+    let mut hr = String::from("employee_id,name\n");
+    for i in 0..10 {
+        hr.push_str(&format!("{},Person {i}\n", person(i)));
+    }
+    let w = World::new(&config, &[("hr.csv", &hr), ("groups.jsonl", "")]);
+    let conn = source_db(&w);
+    for i in 0..5 {
+        conn.execute(
+            "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",
+            [person(i)],
+        )
+        .unwrap();
+    }
+    ok(&w, "src", "full-import");
+    settle(&w);
+    assert_eq!(target(&w), people(0..5));
+    w.write("hr.csv", &hr.replace("Person 3\n", "gone\n"));
+    ok(&w, "hr", "full-import");
+    ok(&w, "hr", "delta-sync");
+    ok(&w, "app", "export");
+    // Before any sync: the source drops them from the group.
+    remove(&w, 3);
+    ok(&w, "src", "delta-import");
+    ok(&w, "src", "delta-sync");
+    settle(&w);
+    let expected: std::collections::BTreeSet<String> =
+        [0, 1, 2, 4].into_iter().map(person).collect();
+    assert_eq!(target(&w), expected);
+    assert_eq!(file(&w), expected);
+}
+
 #[test]
 fn a_member_whose_account_is_deleted_leaves_the_targets_groups_as_a_value() {
     account_leaves("delete");
@@ -772,4 +814,53 @@ object_types = [{ name = "group", anchor = "group_id", references = { members = 
         [0, 1, 2, 4].into_iter().map(person).collect();
     assert_eq!(file(&w), expected);
     assert_eq!(target(&w), expected);
+}
+
+/// An account deleted in the target system itself (not by autosync): the
+/// confirming import sees it gone, and the groups there drop the member
+/// as a value and wait for an account again.
+#[test]
+fn a_member_whose_account_is_deleted_in_the_target_system_leaves_its_groups() {
+    let w = world(10, 5);
+    ok(&w, "src", "full-import");
+    settle(&w);
+    let conn = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    conn.execute("DELETE FROM users WHERE employee_id = ?1", [person(2)])
+        .unwrap();
+    ok(&w, "app", "full-import");
+    let r = ok(&w, "app", "delta-sync");
+    assert_eq!(sync_counters(&r).disconnections, 1);
+    let dst = w.cs("dst", "G1").unwrap();
+    let light = w
+        .store
+        .read()
+        .unwrap()
+        .cs_get_light(dst.id)
+        .unwrap()
+        .unwrap();
+    let p = light.pending_export.unwrap();
+    assert_eq!(
+        p.values["members"],
+        ValueDelta {
+            add: Vec::new(),
+            remove: vec![Value::from(person(2).as_str())],
+        }
+    );
+    assert_eq!(
+        w.store
+            .read()
+            .unwrap()
+            .ref_out_waiting_count("dst")
+            .unwrap(),
+        1
+    );
+    for ma in ["dst", "file"] {
+        ok(&w, ma, "export");
+        ok(&w, ma, "full-import");
+        ok(&w, ma, "delta-sync");
+    }
+    let expected: std::collections::BTreeSet<String> =
+        [0, 1, 3, 4].into_iter().map(person).collect();
+    assert_eq!(target(&w), expected);
+    assert_eq!(file(&w), expected);
 }
