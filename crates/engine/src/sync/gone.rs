@@ -14,11 +14,8 @@
 //! whose export flow copies the attribute stages the removal of the
 //! object's name there; the outbound waits for the object go.
 //!
-//! A connector that left an object that stays (an account deleted from a
-//! target, a disconnection) is noted with its name (`RefName`, kept in
-//! the store: the export that deletes it is another step); the targets
-//! that spelled the object through that MA stage the removal of the name
-//! and wait for a connector there again (`drop_left`).
+//! A connector that left an object that stays goes the same way: see
+//! `left`.
 //!
 //! It applies only when the ordinary way would give the same result:
 //! every referring attribute is kept in rows and would not empty; the
@@ -33,7 +30,7 @@ use autosync_model::{
     Attributes, Connection, CsObject, ExportKind, MvId, MvObject, RefBy, SyncCounters, Value,
     ValueDelta,
 };
-use autosync_store::{RefName, RefWait, StoreTxn};
+use autosync_store::{RefWait, StoreTxn};
 
 /// At most this many deleted objects' names are kept per step (a step
 /// that deletes more takes the ordinary way for the rest).
@@ -82,9 +79,9 @@ fn names_of(gone: &[(MvId, Vec<GoneKey>)], t: MvId, ma: &str, by: RefBy) -> Vec<
 }
 
 /// One attribute of the referrer and the deleted objects it names.
-struct Dropped {
-    attr: String,
-    gone: Vec<MvId>,
+pub(super) struct Dropped {
+    pub attr: String,
+    pub gone: Vec<MvId>,
 }
 
 impl Syncer<'_> {
@@ -102,52 +99,12 @@ impl Syncer<'_> {
         let Some(mv) = txn.mv_get_light(referrer)? else {
             return Ok(false);
         };
-        let refs: Vec<Value> = gone.iter().map(|(t, _)| Value::Reference(*t)).collect();
-        // Which attributes name which of them: each kept in rows.
-        let mut drops: Vec<Dropped> = Vec::new();
-        for (mv_type, attr) in &rules.mv_refs {
-            if *mv_type != mv.object_type {
-                continue;
-            }
-            let Some(v) = mv.attributes.get(attr) else {
-                continue;
-            };
-            if !is_placeholder(&v.value) {
-                if crate::refs::referred(&v.value)
-                    .iter()
-                    .any(|id| gone.iter().any(|(t, _)| t == id))
-                {
-                    return Ok(false);
-                }
-                continue;
-            }
-            if !rules.rows.mv_has(&mv.object_type, attr) {
-                return Ok(false);
-            }
-            let there = txn.mv_values_present(referrer, attr, &refs)?;
-            let named: Vec<MvId> = gone
-                .iter()
-                .zip(there)
-                .filter(|(_, t)| *t)
-                .map(|((id, _), _)| *id)
-                .collect();
-            if named.is_empty() {
-                continue;
-            }
-            // A value that would empty goes the ordinary way (precedence
-            // decides then).
-            let n = named.len() as u64;
-            if txn.mv_values_count_upto(referrer, attr, n + 1)? <= n {
-                return Ok(false);
-            }
-            drops.push(Dropped {
-                attr: attr.clone(),
-                gone: named,
-            });
-        }
-        if drops.is_empty() {
+        let ids: Vec<MvId> = gone.iter().map(|(t, _)| *t).collect();
+        // A value that would empty goes the ordinary way (precedence
+        // decides then).
+        let Some(drops) = referring(txn, rules, &mv, &ids, true)? else {
             return Ok(false);
-        }
+        };
         let mut connectors = txn.cs_by_mvs_light(&[referrer])?;
         connectors.retain(|x| x.connection == (Connection::Connector { mv_id: referrer }));
         // Inbound: the names the connectors held become waits.
@@ -396,188 +353,54 @@ impl Syncer<'_> {
     }
 }
 
-impl Syncer<'_> {
-    /// Remove from the targets of metaverse object `referrer` the names of
-    /// the connectors that left the objects it refers to (`left`: each
-    /// object, with how its connectors that left were named on their MA),
-    /// value by value: each target that spelled the object through such a
-    /// MA stages the removal of that name, and the reference waits there
-    /// (as the ordinary way would note it: the object has no connector on
-    /// that MA now). `false` when the ordinary way must take the referrer
-    /// (nothing was written then).
-    pub(super) fn drop_left(
-        &mut self,
-        txn: &mut dyn StoreTxn,
-        referrer: MvId,
-        left: &[(MvId, Vec<RefName>)],
-    ) -> Result<bool, Fail> {
-        let rules = self.rules;
-        let Some(mv) = txn.mv_get_light(referrer)? else {
-            return Ok(false);
+/// The attributes of `mv` that name some of `ids`, each with those it
+/// names; `None` when one keeps them in its body (not in rows), or, with
+/// `not_emptied`, when one would be left empty: the ordinary way then.
+pub(super) fn referring(
+    txn: &mut dyn StoreTxn,
+    rules: &crate::rules::Rules,
+    mv: &MvObject,
+    ids: &[MvId],
+    not_emptied: bool,
+) -> autosync_store::StoreResult<Option<Vec<Dropped>>> {
+    let refs: Vec<Value> = ids.iter().map(|t| Value::Reference(*t)).collect();
+    let mut drops: Vec<Dropped> = Vec::new();
+    for (mv_type, attr) in &rules.mv_refs {
+        if *mv_type != mv.object_type {
+            continue;
+        }
+        let Some(v) = mv.attributes.get(attr) else {
+            continue;
         };
-        let refs: Vec<Value> = left.iter().map(|(t, _)| Value::Reference(*t)).collect();
-        let mut drops: Vec<Dropped> = Vec::new();
-        for (mv_type, attr) in &rules.mv_refs {
-            if *mv_type != mv.object_type {
-                continue;
-            }
-            let Some(v) = mv.attributes.get(attr) else {
-                continue;
-            };
-            if !is_placeholder(&v.value) || !rules.rows.mv_has(&mv.object_type, attr) {
-                if crate::refs::referred(&v.value)
-                    .iter()
-                    .any(|id| left.iter().any(|(t, _)| t == id))
-                {
-                    return Ok(false);
-                }
-                continue;
-            }
-            let there = txn.mv_values_present(referrer, attr, &refs)?;
-            let named: Vec<MvId> = left
+        if !is_placeholder(&v.value) || !rules.rows.mv_has(&mv.object_type, attr) {
+            if crate::refs::referred(&v.value)
                 .iter()
-                .zip(there)
-                .filter(|(_, t)| *t)
-                .map(|((id, _), _)| *id)
-                .collect();
-            if !named.is_empty() {
-                drops.push(Dropped {
-                    attr: attr.clone(),
-                    gone: named,
-                });
+                .any(|id| ids.contains(id))
+            {
+                return Ok(None);
             }
+            continue;
         }
-        if drops.is_empty() {
-            return Ok(false);
+        let there = txn.mv_values_present(mv.id, attr, &refs)?;
+        let named: Vec<MvId> = ids
+            .iter()
+            .zip(there)
+            .filter(|(_, t)| *t)
+            .map(|(id, _)| *id)
+            .collect();
+        if named.is_empty() {
+            continue;
         }
-        // Each object has no connector left on the MAs named: otherwise
-        // that one is spelled now (the ordinary way).
-        for (t, names) in left {
-            for n in names {
-                if !txn.cs_spellings_by_mvs(&n.ma, &[*t])?.is_empty() {
-                    return Ok(false);
-                }
-            }
+        let n = named.len() as u64;
+        if not_emptied && txn.mv_values_count_upto(mv.id, attr, n + 1)? <= n {
+            return Ok(None);
         }
-        let names = |t: MvId, via: &str, by: RefBy| -> Vec<String> {
-            left.iter()
-                .filter(|(id, _)| *id == t)
-                .flat_map(|(_, ns)| ns.iter().filter(|n| n.ma == via))
-                .filter_map(|n| match by {
-                    RefBy::Anchor => Some(n.anchor.clone()),
-                    RefBy::Dn => (!n.dn.is_empty()).then(|| n.dn.clone()),
-                })
-                .collect()
-        };
-        let Some(type_rules) = rules.mv_types.get(&mv.object_type) else {
-            return Ok(false);
-        };
-        let mut connectors = txn.cs_by_mvs_light(&[referrer])?;
-        connectors.retain(|x| x.connection == (Connection::Connector { mv_id: referrer }));
-        let mut staged: Vec<CsObject> = Vec::new();
-        let mut counters = SyncCounters::default();
-        let mut waits: Vec<(String, Vec<(MvId, String)>)> = Vec::new();
-        for &m in &type_rules.targets {
-            let Some(target) = rules.mas.get(m) else {
-                continue;
-            };
-            let target_rows = rules.rows.cs_of(&target.name);
-            for x in connectors.iter_mut().filter(|x| x.ma == target.name) {
-                if x.pending_export
-                    .as_ref()
-                    .is_some_and(|p| p.kind == ExportKind::Delete)
-                {
-                    continue;
-                }
-                let mut changed = false;
-                let mut touched = false;
-                for f in &target.outbound {
-                    if f.initial_only || !f.applies(&x.object_type, &mv.object_type) {
-                        continue;
-                    }
-                    let reads = |d: &Dropped| f.source.reads().is_none_or(|r| r.contains(&d.attr));
-                    if !drops.iter().any(reads) {
-                        continue;
-                    }
-                    let Some(r) = &f.reference else {
-                        return Ok(false);
-                    };
-                    let Some(d) = drops.iter().find(|d| d.attr == r.mv_attr) else {
-                        continue;
-                    };
-                    let via = r.ma.as_deref().unwrap_or(&target.name);
-                    let mut remove = Vec::new();
-                    for t in &d.gone {
-                        let ns = names(*t, via, r.by);
-                        if ns.is_empty() {
-                            continue;
-                        }
-                        remove.extend(ns.into_iter().map(Value::String));
-                        let w = match waits.iter_mut().find(|(ma, _)| *ma == target.name) {
-                            Some((_, w)) => w,
-                            None => {
-                                waits.push((target.name.clone(), Vec::new()));
-                                let Some((_, w)) = waits.last_mut() else {
-                                    return Ok(false);
-                                };
-                                w
-                            }
-                        };
-                        w.push((*t, via.to_owned()));
-                    }
-                    if remove.is_empty() {
-                        continue;
-                    }
-                    touched = true;
-                    if !target_rows.is_some_and(|rows| rows.contains(&f.cs_attr))
-                        || !removable(txn, x, &f.cs_attr, r.by, &remove)?
-                    {
-                        return Ok(false);
-                    }
-                    let delta = ValueDelta {
-                        add: Vec::new(),
-                        remove,
-                    };
-                    match stage_export_values(txn, x, &f.cs_attr, delta)? {
-                        Ok(c) => changed |= c,
-                        Err(()) => return Ok(false),
-                    }
-                }
-                if touched {
-                    super::outbound::count_outbound(&mut counters, &target.name, |c| {
-                        if changed {
-                            c.export_attribute_flow += 1;
-                        } else {
-                            c.export_no_flow += 1;
-                        }
-                    });
-                }
-                if changed {
-                    staged.push(x.clone());
-                }
-            }
-        }
-        // Write: the waits out (the objects have no connector there now),
-        // the targets' pending exports.
-        for (ma, add) in waits {
-            let mut all = txn.ref_out_waits_of(referrer, &ma)?;
-            for w in add {
-                if !all.contains(&w) {
-                    all.push(w);
-                }
-            }
-            all.sort();
-            if let Some((_, mvs)) = &mut self.waiting {
-                mvs.insert(referrer);
-            }
-            txn.ref_out_waits_set(referrer, &ma, &all)?;
-        }
-        for x in staged {
-            txn.cs_update_owned(x)?;
-        }
-        super::add_counters(&mut self.counters, &counters);
-        Ok(true)
+        drops.push(Dropped {
+            attr: attr.clone(),
+            gone: named,
+        });
     }
+    Ok((!drops.is_empty()).then_some(drops))
 }
 
 /// Whether removing `names` from attribute `attr` of target connector `x`
@@ -587,7 +410,7 @@ impl Syncer<'_> {
 /// rename not sent yet spells it, would stay), and a DN is held exactly as
 /// named (a system may hold it in another case, or under a name a rename
 /// since gave it: the ordinary way compares as the system does).
-fn removable(
+pub(super) fn removable(
     txn: &mut dyn StoreTxn,
     x: &CsObject,
     attr: &str,

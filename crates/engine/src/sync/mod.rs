@@ -7,6 +7,7 @@
 
 mod gone;
 mod inbound;
+mod left;
 mod outbound;
 mod plan;
 mod precedence;

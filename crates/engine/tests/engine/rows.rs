@@ -72,11 +72,21 @@ fn person(i: u64) -> String {
 /// People `0..people` in HR; group `G1` with members `0..members` in the
 /// source, its changelog filled by triggers.
 fn world(people: u64, members: u64) -> World {
+    world_with(CONFIG, people, members)
+}
+
+/// HR's file of people `0..people`.
+fn hr_of(people: u64) -> String {
     let mut hr = String::from("employee_id,name\n");
     for i in 0..people {
         hr.push_str(&format!("{},Person {i}\n", person(i)));
     }
-    let w = World::new(CONFIG, &[("hr.csv", &hr), ("groups.jsonl", "")]);
+    hr
+}
+
+/// [`world`] under another configuration.
+fn world_with(config: &str, people: u64, members: u64) -> World {
+    let w = World::new(config, &[("hr.csv", &hr_of(people)), ("groups.jsonl", "")]);
     let mut conn = source_db(&w);
     let tx = conn.transaction().unwrap();
     for i in 0..members {
@@ -639,19 +649,8 @@ deprovisioning = "{deprovisioning}""#
         ),
     );
     const N: u64 = 500;
-    let mut hr = String::from("employee_id,name\n");
-    for i in 0..N {
-        hr.push_str(&format!("{},Person {i}\n", person(i)));
-    }
-    let w = World::new(&config, &[("hr.csv", &hr), ("groups.jsonl", "")]);
-    let conn = source_db(&w);
-    for i in 0..N {
-        conn.execute(
-            "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",
-            [person(i)],
-        )
-        .unwrap();
-    }
+    let hr = hr_of(N);
+    let w = world_with(&config, N, N);
     ok(&w, "src", "full-import");
     settle(&w);
     assert_eq!(target(&w), people(0..N));
@@ -728,19 +727,8 @@ fn a_member_removed_after_their_accounts_delete_was_exported_leaves_the_target()
         r#"provisioning = [{ mv_type = "person", anchor = "employeeId", condition = "name != 'gone'" }]
 deprovisioning = "delete""#,
     );
-    let mut hr = String::from("employee_id,name\n");
-    for i in 0..10 {
-        hr.push_str(&format!("{},Person {i}\n", person(i)));
-    }
-    let w = World::new(&config, &[("hr.csv", &hr), ("groups.jsonl", "")]);
-    let conn = source_db(&w);
-    for i in 0..5 {
-        conn.execute(
-            "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",
-            [person(i)],
-        )
-        .unwrap();
-    }
+    let hr = hr_of(10);
+    let w = world_with(&config, 10, 5);
     ok(&w, "src", "full-import");
     settle(&w);
     assert_eq!(target(&w), people(0..5));
@@ -783,19 +771,7 @@ connector = { type = "jsonl", path = "groups.jsonl" }
 object_types = [{ name = "group", anchor = "group_id", references = { members = { by = "dn", ma = "app" } } }]"#,
     );
     assert_ne!(config, CONFIG);
-    let mut hr = String::from("employee_id,name\n");
-    for i in 0..10 {
-        hr.push_str(&format!("{},Person {i}\n", person(i)));
-    }
-    let w = World::new(&config, &[("hr.csv", &hr), ("groups.jsonl", "")]);
-    let conn = source_db(&w);
-    for i in 0..5 {
-        conn.execute(
-            "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",
-            [person(i)],
-        )
-        .unwrap();
-    }
+    let w = world_with(&config, 10, 5);
     ok(&w, "src", "full-import");
     settle(&w);
     assert_eq!(file(&w), people(0..5));
