@@ -301,7 +301,9 @@ pub fn decide(finished: &RunRecord, profile_steps: &[StepType], view: &Controlle
 }
 
 /// What the connector spaces still need: pending imports → delta sync,
-/// pending exports → export, unconfirmed exports → confirming import. Run at
+/// pending exports → export, unconfirmed exports → confirming import,
+/// references ready to send (an export run outside the controller sent
+/// the adds or deletes they wait for) → delta sync. Run at
 /// start-up, after a run the controller did not start, and periodically.
 /// Requests continue the causal chain of the MA's last run; an MA whose
 /// chain is already at the oscillation limit is reported, not requested, so
@@ -330,6 +332,12 @@ pub fn reconcile(view: &ControllerView) -> Decision {
                 FollowUpKind::ConfirmingImport,
                 "unconfirmed export",
                 "unconfirmed exports",
+            ),
+            (
+                cs.references_ready,
+                FollowUpKind::DeltaSync,
+                "object whose references are ready to send",
+                "objects whose references are ready to send",
             ),
         ];
         for (n, kind, one, many) in wanted {

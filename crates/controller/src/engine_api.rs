@@ -63,12 +63,21 @@ pub struct CsState {
     pub pending_export: u64,
     /// Objects exported and not yet seen back by a confirming import.
     pub unconfirmed_export: u64,
+    /// Referred objects whose connector on this MA was added or left (an
+    /// export sent the add or the delete, a sync disconnected it) and
+    /// whose referrers no sync has worked out since: the references to
+    /// them a sync's end sends.
+    #[serde(default)]
+    pub references_ready: u64,
 }
 
 impl CsState {
     /// Nothing left to flow.
     pub fn is_quiescent(&self) -> bool {
-        self.pending_import == 0 && self.pending_export == 0 && self.unconfirmed_export == 0
+        self.pending_import == 0
+            && self.pending_export == 0
+            && self.unconfirmed_export == 0
+            && self.references_ready == 0
     }
 }
 

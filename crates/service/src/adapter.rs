@@ -77,6 +77,7 @@ impl SyncEngine for EngineAdapter {
                 pending_import: r.cs_count(ma, CsFilter::PendingImport)?,
                 pending_export: r.cs_count(ma, CsFilter::PendingExport)?,
                 unconfirmed_export: r.cs_count(ma, CsFilter::UnconfirmedExport)?,
+                references_ready: r.ref_out_sendable_count(ma)? + r.ref_touched_names_count(ma)?,
             })
         };
         count().map_err(store_error)

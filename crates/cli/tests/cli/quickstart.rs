@@ -673,3 +673,40 @@ fn cs_unresolved_should_list_the_members_held_from_a_target_and_why() {
         serde_json::from_str(&w.expect(&["cs", "hr", "--unresolved", "--json"], 0)).unwrap();
     assert_eq!(hr, serde_json::json!([]));
 }
+
+/// An export run by hand sends the delete of a member's account; the sync
+/// that drops them from the groups is then due. `run --once` runs it (the
+/// store says references are ready to send), and the application's group
+/// loses the member.
+#[test]
+fn run_once_should_send_the_references_an_export_run_by_hand_made_ready() {
+    let w = Workdir::quickstart_with_groups();
+    w.expect(&["run", "--once"], 0);
+    let members = |w: &Workdir| -> i64 {
+        let conn = rusqlite::Connection::open(w.path().join("data/app.db")).unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM group_members WHERE group_id = 'G100'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let before = members(&w);
+    assert!(before > 0);
+    // E10001 (in G100) leaves: their account's delete is exported by hand.
+    let hr_path = w.path().join("data/hr.csv");
+    let hr = std::fs::read_to_string(&hr_path).unwrap();
+    let line = hr.lines().find(|l| l.starts_with("E10001,")).unwrap();
+    let hr = hr.replace(line, &line.replace(",active", ",terminated"));
+    std::fs::write(&hr_path, hr).unwrap();
+    for (ma, profile) in [
+        ("hr", "full-import"),
+        ("hr", "delta-sync"),
+        ("app", "export"),
+    ] {
+        w.expect(&["run-profile", ma, profile, "--no-progress"], 0);
+    }
+    assert_eq!(members(&w), before, "the group still names them");
+    w.expect(&["run", "--once"], 0);
+    assert_eq!(members(&w), before - 1);
+}

@@ -44,6 +44,36 @@ fn reconcile_should_queue_delta_sync_export_and_confirming_import_for_what_each_
     assert!(d.reports.is_empty());
 }
 
+/// An export run outside the controller (`autosync run-profile app
+/// export`) sent the adds or deletes some references wait for: the delta
+/// sync it would have asked for is asked at start-up.
+#[test]
+fn reconcile_should_queue_a_delta_sync_for_references_ready_to_send() {
+    let mut v = view(&["app", "hr"]);
+    set_cs(&mut v, "app", 0, 0, 0);
+    set_cs(&mut v, "hr", 0, 0, 0);
+    if let Some(cs) = v.mas.get_mut("app").and_then(|m| m.cs.as_mut()) {
+        cs.references_ready = 2;
+    }
+    let d = reconcile(&v);
+    let got: Vec<(String, String, RunReason)> = d
+        .requests
+        .iter()
+        .map(|r| (r.ma.clone(), r.profile.clone(), r.reason.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(
+            "app".to_owned(),
+            "delta-sync".to_owned(),
+            RunReason::Reconciliation {
+                because: "2 objects whose references are ready to send in the connector space"
+                    .to_owned()
+            }
+        )]
+    );
+}
+
 #[test]
 fn reconcile_should_ask_nothing_of_quiescent_or_unknown_connector_spaces() {
     let mut v = view(&["ad", "app"]);

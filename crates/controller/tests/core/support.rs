@@ -145,6 +145,7 @@ pub fn set_cs(
             pending_import,
             pending_export,
             unconfirmed_export,
+            references_ready: 0,
         });
     }
 }

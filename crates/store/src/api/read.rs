@@ -408,6 +408,12 @@ pub trait StoreRead {
         let _ = id;
         Ok(Vec::new())
     }
+    /// How many noted objects have a name noted on `ma` (a connector of
+    /// theirs there left, and no sync has worked out their referrers yet).
+    fn ref_touched_names_count(&mut self, ma: &str) -> StoreResult<u64> {
+        let _ = ma;
+        Ok(0)
+    }
     /// The metaverse objects with a reference that waits on some target
     /// MA, in id order.
     fn ref_out_waiting(&mut self) -> StoreResult<Vec<MvId>>;

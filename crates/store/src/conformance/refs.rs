@@ -361,6 +361,11 @@ pub fn ref_touched_should_keep_a_deletion_noted_list_in_id_order_and_clear_only_
             [name("app", "E3", "")],
             "{at}: committed"
         );
+        let mut r = store.read().unwrap();
+        assert_eq!(r.ref_touched_names_count("app").unwrap(), 2, "{at}");
+        assert_eq!(r.ref_touched_names_count("dir").unwrap(), 1, "{at}");
+        assert_eq!(r.ref_touched_names_count("hr").unwrap(), 0, "{at}");
+        drop(r);
         assert_eq!(
             store.read().unwrap().ref_touched().unwrap(),
             first,
@@ -385,6 +390,7 @@ pub fn ref_touched_should_keep_a_deletion_noted_list_in_id_order_and_clear_only_
         // The names went with their note; the others stay.
         let mut r = store.read().unwrap();
         assert!(r.ref_touched_names(7).unwrap().is_empty(), "{at}");
+        assert_eq!(r.ref_touched_names_count("dir").unwrap(), 0, "{at}");
         assert_eq!(r.ref_touched_names(3).unwrap().len(), 1, "{at}");
         drop(r);
         write(store, kind, &mut |txn| txn.ref_touched_clear(&[1, 3, 5])).unwrap();

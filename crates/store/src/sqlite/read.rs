@@ -658,6 +658,9 @@ macro_rules! impl_store_read {
             ) -> $crate::api::StoreResult<Vec<$crate::api::RefName>> {
                 self.ctx().ref_touched_names(id)
             }
+            fn ref_touched_names_count(&mut self, ma: &str) -> $crate::api::StoreResult<u64> {
+                self.ctx().ref_touched_names_count(ma)
+            }
             fn ref_out_waiting(&mut self) -> $crate::api::StoreResult<Vec<autosync_model::MvId>> {
                 self.ctx().ref_out_waiting()
             }

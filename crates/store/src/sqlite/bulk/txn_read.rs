@@ -502,6 +502,10 @@ impl StoreRead for BulkTxn<'_, '_> {
     fn ref_touched_names(&mut self, id: MvId) -> StoreResult<Vec<crate::api::RefName>> {
         self.call(move |t| t.ref_touched_names(id))
     }
+    fn ref_touched_names_count(&mut self, ma: &str) -> StoreResult<u64> {
+        let ma = ma.to_owned();
+        self.call(move |t| t.ref_touched_names_count(&ma))
+    }
     fn ref_out_waiting(&mut self) -> StoreResult<Vec<MvId>> {
         self.call(|t| t.ref_out_waiting())
     }

@@ -146,6 +146,16 @@ impl Ctx<'_> {
 }
 
 impl Ctx<'_> {
+    pub(crate) fn ref_touched_names_count(&self, ma: &str) -> StoreResult<u64> {
+        let n = self.one(
+            "SELECT count(DISTINCT mv_id) FROM ref_touched_name WHERE ma = ?1",
+            [ma],
+            &|| format!("count the objects whose connector on {ma} left"),
+            id,
+        )?;
+        Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
     pub(crate) fn ref_touched_names(&self, mv_id: MvId) -> StoreResult<Vec<crate::api::RefName>> {
         let mut out = Vec::new();
         self.collect(
