@@ -14,7 +14,15 @@ impl Syncer<'_> {
         let source_dirty = clear_error(&mut w.source, ErrorStage::Sync) | w.source_dirty;
         if let Some(left) = w.left.take() {
             self.note_gone(&left, Some(&w.source));
-            self.write_mv(txn, left, Vec::new())?;
+            // What provisioning created for the object the source left
+            // (a value recalled brought it into a target's scope) is
+            // written with it, when the source joins no other object.
+            let inserts = if w.mv.is_none() {
+                std::mem::take(&mut w.inserts)
+            } else {
+                Vec::new()
+            };
+            self.write_mv(txn, left, inserts)?;
         }
         let mut mv = w.mv.take();
         if let Some(mv) = &mv {

@@ -591,3 +591,46 @@ fn constant_flows_should_set_the_same_value_on_every_object_in_and_out() {
     let values: Vec<&str> = lines.map(|l| l.split(',').nth(managed).unwrap()).collect();
     assert_eq!(values, ["true"; 3], "{dir}");
 }
+
+/// A person whose HR record goes stays (another connector remains); a
+/// value HR contributed falls back to the badge system's, which brings
+/// them into a target's provisioning condition: the account is created
+/// by that same sync.
+#[test]
+fn a_value_recalled_when_a_source_leaves_should_provision_what_it_brings_into_scope() {
+    let app = r#"
+[[ma]]
+name = "app"
+connector = { type = "jsonl", path = "app.jsonl" }
+object_types = [{ name = "user", anchor = "id" }]
+export_flows = [{ cs = "dept", from = "department" }]
+provisioning = [{ mv_type = "person", condition = "department == 'Lab'", anchor = "phone" }]
+"#;
+    let config = badge_config(BY_ID, app, r#"deletion = { rule = "last-connector" }"#);
+    let w = World::new(
+        &config,
+        &[
+            ("hr.csv", HR),
+            ("badge.csv", "badge,emp,phone,dept\nb1,1,555,Lab\n"),
+            ("app.jsonl", ""),
+        ],
+    );
+    import_and_sync(&w, "hr");
+    import_and_sync(&w, "badge");
+    assert_eq!(w.mv_text("hr", "1", "department").as_deref(), Some("R&D"));
+    assert!(w.cs_all("app", autosync_store::CsFilter::All).is_empty());
+    w.write(
+        "hr.csv",
+        "id,first,last,dept,phone\n2,Alan,Turing,R&D,\n3,Grace,Hopper,Navy,\n",
+    );
+    let s = import_and_sync(&w, "hr");
+    assert_eq!((s.disconnections, s.deleted), (1, 0));
+    assert_eq!(s.outbound["app"].provisioned_adds, 1, "{s:?}");
+    let x = w
+        .cs("app", "555")
+        .expect("the account provisioned by that sync");
+    assert_eq!(
+        x.pending_export.map(|p| p.kind),
+        Some(autosync_model::ExportKind::Add)
+    );
+}
