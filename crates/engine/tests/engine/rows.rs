@@ -366,11 +366,23 @@ fn removing_every_member_one_by_one_then_adding_one_back_stays_correct() {
     assert_eq!(file(&w), people(7..8));
 }
 
-/// A source that names members by DN changes only the case of one
-/// member's DN (removes `cn=Person 1,...`, adds `CN=PERSON 1,...` in one
-/// delta): both name the same person, who stays a member everywhere.
-#[test]
-fn a_member_dn_changed_only_in_case_stays_a_member() {
+/// Person `i`'s DN in HR.
+fn dn(i: u64) -> String {
+    format!("cn=Person {i},ou=people")
+}
+
+/// HR's file of people `0..10` with their DNs, without `gone`.
+fn dn_hr(gone: &[u64]) -> String {
+    let mut hr = String::from("employee_id,name,dn\n");
+    for i in (0..10).filter(|i| !gone.contains(i)) {
+        hr.push_str(&format!("{},Person {i},\"{}\"\n", person(i), dn(i)));
+    }
+    hr
+}
+
+/// [`world`] with the source naming members by their DN in HR: people
+/// `0..10`, group `G1` of `0..5`; and the source's database.
+fn dn_world() -> (World, rusqlite::Connection) {
     let config = CONFIG
         .replace(
             r#"object_types = [{ name = "person", anchor = "employee_id" }]"#,
@@ -380,12 +392,7 @@ fn a_member_dn_changed_only_in_case_stays_a_member() {
             r#"references = { members = { by = "anchor", ma = "hr" } }"#,
             r#"references = { members = { by = "dn", ma = "hr" } }"#,
         );
-    let dn = |i: u64| format!("cn=Person {i},ou=people");
-    let mut hr = String::from("employee_id,name,dn\n");
-    for i in 0..10 {
-        hr.push_str(&format!("{},Person {i},\"{}\"\n", person(i), dn(i)));
-    }
-    let w = World::new(&config, &[("hr.csv", &hr), ("groups.jsonl", "")]);
+    let w = World::new(&config, &[("hr.csv", &dn_hr(&[])), ("groups.jsonl", "")]);
     let conn = source_db(&w);
     for i in 0..5 {
         conn.execute(
@@ -394,6 +401,15 @@ fn a_member_dn_changed_only_in_case_stays_a_member() {
         )
         .unwrap();
     }
+    (w, conn)
+}
+
+/// A source that names members by DN changes only the case of one
+/// member's DN (removes `cn=Person 1,...`, adds `CN=PERSON 1,...` in one
+/// delta): both name the same person, who stays a member everywhere.
+#[test]
+fn a_member_dn_changed_only_in_case_stays_a_member() {
+    let (w, conn) = dn_world();
     ok(&w, "src", "full-import");
     settle(&w);
     assert_eq!(target(&w), people(0..5));
@@ -586,32 +602,8 @@ fn a_member_who_leaves_before_a_target_has_them_stops_waiting_there() {
 /// Members named by DN leave value by value too.
 #[test]
 fn members_named_by_dn_who_leave_go_as_values() {
-    let config = CONFIG
-        .replace(
-            r#"object_types = [{ name = "person", anchor = "employee_id" }]"#,
-            r#"object_types = [{ name = "person", anchor = "employee_id", dn = "dn" }]"#,
-        )
-        .replace(
-            r#"references = { members = { by = "anchor", ma = "hr" } }"#,
-            r#"references = { members = { by = "dn", ma = "hr" } }"#,
-        );
-    let dn = |i: u64| format!("cn=Person {i},ou=people");
-    let hr = |gone: u64| {
-        let mut hr = String::from("employee_id,name,dn\n");
-        for i in (0..10).filter(|i| *i != gone) {
-            hr.push_str(&format!("{},Person {i},\"{}\"\n", person(i), dn(i)));
-        }
-        hr
-    };
-    let w = World::new(&config, &[("hr.csv", &hr(99)), ("groups.jsonl", "")]);
-    let conn = source_db(&w);
-    for i in 0..5 {
-        conn.execute(
-            "INSERT INTO group_members (group_id, member) VALUES ('G1', ?1)",
-            [dn(i)],
-        )
-        .unwrap();
-    }
+    let (w, _conn) = dn_world();
+    let hr = |gone: u64| dn_hr(&[gone]);
     ok(&w, "src", "full-import");
     settle(&w);
     assert_eq!(target(&w), people(0..5));
@@ -631,7 +623,7 @@ fn members_named_by_dn_who_leave_go_as_values() {
         [0, 1, 3, 4].into_iter().map(person).collect();
     assert_eq!(target(&w), expected);
     assert_eq!(file(&w), expected);
-    w.write("hr.csv", &hr(99));
+    w.write("hr.csv", &dn_hr(&[]));
     settle(&w);
     assert_eq!(target(&w), people(0..5));
 }
