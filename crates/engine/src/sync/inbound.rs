@@ -78,12 +78,12 @@ impl<'a> Syncer<'a> {
                 if self.rules.has_refs && named_by_dn(self.rules, &w.source.ma) {
                     self.dn_moved = true;
                 }
-                self.disconnect(txn, &mut w)?;
+                self.disconnect(txn, &mut w, true)?;
                 w.source_delete = true;
                 return Ok(w);
             }
             Some(ImportKind::DeleteAdd) => {
-                self.disconnect(txn, &mut w)?;
+                self.disconnect(txn, &mut w, false)?;
                 w.source.hologram.clear();
             }
             _ => {}
@@ -143,7 +143,7 @@ impl<'a> Syncer<'a> {
             Connection::Connector { mv_id } => {
                 if self.filtered(txn, &w.source)? {
                     w.counters.filtered_disconnectors += 1;
-                    self.disconnect(txn, &mut w)?;
+                    self.disconnect(txn, &mut w, false)?;
                     return Ok(w);
                 }
                 match self.mv_load(txn, mv_id)? {
@@ -213,7 +213,18 @@ impl<'a> Syncer<'a> {
 
     /// Rule 1: disconnect the source from its metaverse object; the deletion
     /// rule decides whether that object goes.
-    fn disconnect(&mut self, txn: &mut dyn StoreTxn, w: &mut Work) -> Result<(), Fail> {
+    /// Disconnect the source from its metaverse object. `deleted`: the
+    /// object was deleted in its system (and goes from the connector
+    /// space with this work); when the metaverse object stays and is still
+    /// in the scope of this MA's provisioning, the object is provisioned
+    /// again, in this sync, as MIM's provisioning does for a metaverse
+    /// object that lost a connector.
+    fn disconnect(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        w: &mut Work,
+        deleted: bool,
+    ) -> Result<(), Fail> {
         let Some(mv_id) = w.source.connection.mv_id() else {
             return Ok(());
         };
@@ -279,15 +290,18 @@ impl<'a> Syncer<'a> {
                 mv.obj.attributes.insert(attr.clone(), v);
             }
         }
-        if !mine.is_empty() {
-            self.outbound(
+        if !mine.is_empty() || deleted {
+            self.deleted_source = deleted.then_some(w.source.id);
+            let done = self.outbound(
                 txn,
                 &mut mv,
                 None,
                 &mut w.inserts,
                 &mut w.counters,
-                (true, false),
-            )?;
+                (!mine.is_empty(), deleted),
+            );
+            self.deleted_source = None;
+            done?;
         }
         w.left = Some(mv);
         Ok(())

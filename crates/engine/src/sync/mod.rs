@@ -140,6 +140,10 @@ pub(crate) struct Syncer<'a> {
     /// How the connectors of the metaverse objects this step deleted were
     /// named (see `gone`), while fewer than `gone::GONE_KEYS_MAX`.
     pub gone: FxHashMap<MvId, Vec<gone::GoneKey>>,
+    /// The connector being synchronised was deleted in its system and is
+    /// removed with this object's work: provisioning on its own MA does
+    /// not take it for the object it would create again.
+    pub deleted_source: Option<CsId>,
 }
 
 /// When this many objects in a row fail in rules expressions or scripts
@@ -383,6 +387,7 @@ impl<'a> Syncer<'a> {
             ambiguous: Vec::new(),
             dn_moved: false,
             gone: FxHashMap::default(),
+            deleted_source: None,
         }
     }
 

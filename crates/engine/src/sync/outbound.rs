@@ -117,16 +117,17 @@ impl Syncer<'_> {
                 continue;
             }
             let scope = self.scope(txn, target, &mv.obj)?;
-            if own {
-                if let Some(src) = source.as_deref_mut()
-                    && is_connector_of(src, &mv.obj)
-                {
+            if own && let Some(src) = source.as_deref_mut() {
+                if is_connector_of(src, &mv.obj) {
                     let scope = scope.of(src);
                     let a = self.keep_in_step(txn, target, src, &mv.obj, &scope, counters)?;
                     source_action = source_action.max(a);
                 }
                 continue;
             }
+            // Without a source, this MA's connector left (deleted in its
+            // system): the MA is a target like any other, and provisioning
+            // may make the object again.
             self.load_others(txn, mv, source_id)?;
             let MvWork { obj, others, .. } = mv;
             let others = others.get_or_insert_with(Vec::new);
@@ -494,7 +495,10 @@ impl Syncer<'_> {
             error_type: "provisioning-failed",
             detail: format!("{}: the anchor expression gave no value", what()),
         })?;
-        if let Some(mut x) = txn.cs_by_anchor(&target.name, &anchor)? {
+        let found = txn
+            .cs_by_anchor(&target.name, &anchor)?
+            .filter(|x| Some(x.id) != self.deleted_source);
+        if let Some(mut x) = found {
             match x.connection {
                 Connection::ExplicitDisconnector => return Ok(()),
                 Connection::Connector { .. } => {

@@ -12,6 +12,21 @@ impl Syncer<'_> {
     /// Write one object's work.
     pub(crate) fn apply(&mut self, txn: &mut dyn StoreTxn, mut w: Work) -> StoreResult<()> {
         let source_dirty = clear_error(&mut w.source, ErrorStage::Sync) | w.source_dirty;
+        if w.source_delete {
+            // Deleted in its system: the connector goes first, as the
+            // object provisioning may make again in its place has its
+            // anchor.
+            let left = w.left.take();
+            let inserts = std::mem::take(&mut w.inserts);
+            if let Some(left) = &left {
+                self.note_gone(left, Some(&w.source));
+            }
+            self.write_source(txn, w, false, None)?;
+            if let Some(left) = left {
+                self.write_mv(txn, left, inserts)?;
+            }
+            return Ok(());
+        }
         if let Some(left) = w.left.take() {
             self.note_gone(&left, Some(&w.source));
             // What provisioning created for the object the source left
@@ -45,9 +60,27 @@ impl Syncer<'_> {
                 fix_new_mv(x, id);
             }
         }
+        let inserts = std::mem::take(&mut w.inserts);
+        let new_id = mv.as_ref().filter(|m| m.is_new).map(|m| m.obj.id);
+        self.write_source(txn, w, source_dirty, new_id)?;
+        if let Some(mv) = mv {
+            self.write_mv(txn, mv, inserts)?;
+        }
+        Ok(())
+    }
+
+    /// Write the source of one object's work (deleted, changed or kept),
+    /// its counters and what references note of it. `new_id`: the
+    /// metaverse object it projected.
+    fn write_source(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        mut w: Work,
+        source_dirty: bool,
+        new_id: Option<MvId>,
+    ) -> StoreResult<()> {
         add_counters(&mut self.counters, &w.counters);
         self.spare_counters = zeroed(std::mem::take(&mut w.counters));
-        let inserts = std::mem::take(&mut w.inserts);
         if self.in_refs {
             let waits = if w.source_delete {
                 Vec::new()
@@ -71,16 +104,12 @@ impl Syncer<'_> {
             let mas = (&self.rules.ref_mas.0[..], &self.rules.ref_mas.1[..]);
             j.wrote(&w.source, w.source.id, w.source_delete, mas);
         }
-        let new_id = mv.as_ref().filter(|m| m.is_new).map(|m| m.obj.id);
         self.write_out_waits(txn, new_id)?;
         self.write_touched(txn)?;
         if w.source_delete {
             txn.cs_delete(w.source.id)?;
         } else if source_dirty {
             txn.cs_update_owned(w.source)?;
-        }
-        if let Some(mv) = mv {
-            self.write_mv(txn, mv, inserts)?;
         }
         Ok(())
     }

@@ -788,7 +788,8 @@ object_types = [{ name = "group", anchor = "group_id", references = { members = 
 /// confirming import sees it gone, and the groups there drop the member
 /// as a value and wait for an account again.
 #[test]
-fn a_member_whose_account_is_deleted_in_the_target_system_leaves_its_groups() {
+fn a_member_whose_account_is_deleted_in_the_target_system_leaves_its_groups_until_it_is_made_again()
+{
     let w = world(10, 5);
     ok(&w, "src", "full-import");
     settle(&w);
@@ -831,4 +832,24 @@ fn a_member_whose_account_is_deleted_in_the_target_system_leaves_its_groups() {
         [0, 1, 3, 4].into_iter().map(person).collect();
     assert_eq!(target(&w), expected);
     assert_eq!(file(&w), expected);
+    // The same delta sync provisioned the account again (the person is in
+    // the application's scope): once its add is exported, the member is
+    // back in both targets.
+    assert_eq!(
+        w.cs("app", &person(2))
+            .and_then(|x| x.pending_export)
+            .map(|p| p.kind),
+        Some(ExportKind::Add)
+    );
+    ok(&w, "app", "export");
+    ok(&w, "app", "full-import");
+    ok(&w, "app", "delta-sync");
+    for ma in ["dst", "file"] {
+        ok(&w, ma, "export");
+        ok(&w, ma, "full-import");
+        ok(&w, ma, "delta-sync");
+    }
+    let all: std::collections::BTreeSet<String> = (0..5).map(person).collect();
+    assert_eq!(target(&w), all);
+    assert_eq!(file(&w), all);
 }

@@ -634,3 +634,82 @@ provisioning = [{ mv_type = "person", condition = "department == 'Lab'", anchor 
         Some(autosync_model::ExportKind::Add)
     );
 }
+
+/// An account deleted in the target system itself, as an import sees it,
+/// while its person stays in the provisioning rule's scope: the delta sync
+/// of that MA makes it again (MIM's provisioning runs for a metaverse
+/// object that lost a connector), and the export re-creates it. A person
+/// out of the rule's scope (joined, not provisioned) is not made again.
+#[test]
+fn an_account_deleted_in_the_target_system_should_be_provisioned_again_by_the_delta_sync() {
+    let app = r#"
+[[ma]]
+name = "app"
+connector = { type = "jsonl", path = "app.jsonl" }
+object_types = [{ name = "user", anchor = "id" }]
+join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
+export_flows = [{ cs = "dept", from = "department" }]
+provisioning = [{ mv_type = "person", condition = "department == 'R&D'", anchor = "employeeId" }]
+"#;
+    let config = badge_config(BY_ID, app, "");
+    let w = World::new(
+        &config,
+        &[
+            ("hr.csv", HR),
+            ("badge.csv", "badge,emp\n"),
+            ("app.jsonl", "{\"id\":\"3\",\"dept\":\"Navy\"}\n"),
+        ],
+    );
+    import_and_sync(&w, "hr");
+    let s = import_and_sync(&w, "app");
+    assert_eq!(s.joins, 1, "{s:?}");
+    w.run_ok("app", "export", RunStatus::Success);
+    import_and_sync(&w, "app");
+    let accounts = |w: &World| -> Vec<String> {
+        let mut ids: Vec<String> = w
+            .read("app.jsonl")
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["id"].as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let without = |w: &World, id: &str| {
+        let kept: String = w
+            .read("app.jsonl")
+            .lines()
+            .filter(|l| !l.contains(&format!("\"id\":\"{id}\"")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        w.write("app.jsonl", &kept);
+    };
+    assert_eq!(accounts(&w), ["1", "2", "3"]);
+    without(&w, "1");
+    let s = import_and_sync(&w, "app");
+    assert_eq!((s.disconnections, s.deleted), (1, 0), "{s:?}");
+    assert_eq!(s.outbound["app"].provisioned_adds, 1, "{s:?}");
+    let x = w.cs("app", "1").expect("the account made again");
+    assert_eq!(
+        x.pending_export.map(|p| p.kind),
+        Some(autosync_model::ExportKind::Add)
+    );
+    assert!(matches!(x.connection, Connection::Connector { .. }));
+    w.run_ok("app", "export", RunStatus::Success);
+    assert_eq!(accounts(&w), ["1", "2", "3"]);
+    let s = import_and_sync(&w, "app");
+    assert_eq!(s.disconnections, 0, "{s:?}");
+    assert!(w.cs("app", "1").unwrap().pending_export.is_none());
+
+    // Grace (Navy) is out of the rule's scope: her joined account, deleted
+    // in the system, is not made again.
+    without(&w, "3");
+    let s = import_and_sync(&w, "app");
+    assert_eq!(s.disconnections, 1, "{s:?}");
+    assert_eq!(
+        s.outbound.get("app").map_or(0, |o| o.provisioned_adds),
+        0,
+        "{s:?}"
+    );
+    assert!(w.cs("app", "3").is_none());
+}
