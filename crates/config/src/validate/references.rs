@@ -320,7 +320,11 @@ fn check_import_copy(c: &mut Checker<'_, '_>, f: &Inbound<'_>, mv_ref: Option<&s
         let m = &referred.name;
         let help = match (reference.object_type(), fit.first()) {
             (None, Some(good)) => format!(
-                "name the referred object type in the declaration of `{from}` (`{{ by = \"anchor\", object_type = \"{good}\" }}`), or add a join or projection rule of MA `{m}` from {} to `{target}`",
+                "name the referred object type in the declaration of `{from}` (`{{ by = \"{}\", object_type = \"{good}\" }}`), or add a join or projection rule of MA `{m}` from {} to `{target}`",
+                match reference.by() {
+                    autosync_model::RefBy::Anchor => "anchor",
+                    autosync_model::RefBy::Dn => "dn",
+                },
                 quoted(&misfit)
             ),
             _ => format!(

@@ -401,6 +401,42 @@ filters = [{ object_type = "dept", condition = "true" }]"#,
 }
 
 #[test]
+fn the_help_for_a_dn_reference_without_object_type_should_keep_it_by_dn() {
+    // As above, the members named by DN: the help keeps them by DN.
+    let text = replace(
+        r#"object_types = [{ name = "person", anchor = "employee_id", references = { manager_id = "anchor" } }]"#,
+        r#"object_types = [{ name = "person", anchor = "employee_id", references = { manager_id = { by = "anchor", object_type = "person" } } }, { name = "dept", anchor = "dept_id" }]
+filters = [{ object_type = "dept", condition = "true" }]"#,
+    )
+    .replacen(
+        r#"projection = [{ mv_type = "person" }]"#,
+        r#"projection = [{ object_type = "person", mv_type = "person" }]"#,
+        1,
+    )
+    .replacen(
+        r#"join = [{ mv_type = "person", on"#,
+        r#"join = [{ object_type = "person", mv_type = "person", on"#,
+        1,
+    )
+    .replace(r#"{ mv_type = "person", mv = "#, r#"{ object_type = "person", mv_type = "person", mv = "#)
+    .replacen(
+        r#"by = "anchor", object_type = "person", ma = "hr""#,
+        r#"by = "dn", ma = "hr""#,
+        1,
+    );
+    let d = the_error(
+        &text,
+        r#"ma "groups" > import_flows[1] > mv"#,
+        r#"mv = "members""#,
+        "mismatched types: `members` refers to metaverse type `person`, but `member_ids` refers to object type `dept` of MA `hr`",
+    );
+    assert!(
+        help(&d).contains(r#"{ by = "dn", object_type = "person" }"#),
+        "{d}"
+    );
+}
+
+#[test]
 fn an_export_flow_should_refuse_a_reference_flow_between_mismatched_types() {
     let text = replace(
         r#"member = { by = "dn", object_type = "user" }"#,
