@@ -19,7 +19,7 @@
 
 use super::{Fail, MvWork, Syncer, add_counters};
 use crate::history::StepErrors;
-use crate::rules::MaRules;
+use crate::rules::{MaRules, Rules};
 use crate::run::StepCtx;
 use autosync_model::{CsId, ErrorStage, MvId, SyncCounters, Value};
 use autosync_store::{RefName, StoreResult, StoreTxn};
@@ -38,7 +38,9 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
     // A DN two objects had may name one now: what failed on it is tried
     // again, once.
     let mut ambiguous = if s.dn_moved {
-        std::mem::take(&mut s.ambiguous)
+        let mut a = std::mem::take(&mut s.ambiguous);
+        a.extend(ambiguous_before(ctx, rules, &s.ma.name)?);
+        a
     } else {
         Vec::new()
     };
@@ -293,4 +295,38 @@ impl<'a> Syncer<'a> {
         self.merge(sub);
         res
     }
+}
+
+/// The objects of the MAs whose references name `ma`'s objects by DN that
+/// failed on an ambiguous reference in an earlier step (a full sync, or a
+/// delta sync that leaves them be now): a DN that two objects had may name
+/// one now. Objects with errors are few, and read from their index.
+fn ambiguous_before(ctx: &StepCtx<'_>, rules: &Rules, ma: &str) -> StoreResult<Vec<CsId>> {
+    let mut out = Vec::new();
+    let mut read = ctx.store().read()?;
+    let referrers = rules.mas.iter().filter(|m| {
+        m.inbound.iter().any(|f| {
+            f.reference
+                .as_ref()
+                .is_some_and(|r| r.ma == ma && r.by == autosync_model::RefBy::Dn)
+        })
+    });
+    for m in referrers {
+        let mut after = 0;
+        loop {
+            let page = read.cs_page(&m.name, autosync_store::CsFilter::Errors, after, 1_000)?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            out.extend(
+                page.iter()
+                    .filter(|x| {
+                        x.error.as_ref().is_some_and(|e| {
+                            e.stage == ErrorStage::Sync && e.error_type == "ambiguous-reference"
+                        })
+                    })
+                    .map(|x| x.id),
+            );
+        }
+    }
+    Ok(out)
 }

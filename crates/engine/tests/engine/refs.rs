@@ -723,6 +723,43 @@ fn a_dn_that_names_one_object_again_after_a_delete_in_the_same_sync_resolves() {
     assert!(w.cs("src", "1").unwrap().error.is_none());
 }
 
+/// The double arrived, and a full sync failed Ann on it, in earlier steps;
+/// a later delta sync in which the double leaves (deleted, or renamed)
+/// does not take Ann otherwise: her error goes, her manager resolves.
+#[test]
+fn an_ambiguous_reference_from_an_earlier_sync_resolves_when_the_double_leaves_or_is_renamed() {
+    for renamed in [false, true] {
+        let twins = [
+            ("1", "cn=Ann,ou=People", "cn=Twin,ou=People"),
+            ("2", "cn=Twin,ou=People", ""),
+            ("3", "CN=twin,ou=people", ""),
+        ];
+        let (w, _) = by_dn(&twins[..2], RunStatus::Success);
+        w.write("src.jsonl", &src(&twins));
+        w.run_ok("src", "full-import", RunStatus::Success);
+        w.run_ok("src", "full-sync", RunStatus::CompletedSyncErrors);
+        let e = w.cs("src", "1").unwrap().error.unwrap();
+        assert_eq!(e.error_type, "ambiguous-reference");
+        let after: &[(&str, &str, &str)] = if renamed {
+            &[twins[0], twins[1], ("3", "cn=Other,ou=people", "")]
+        } else {
+            &twins[..2]
+        };
+        w.write("src.jsonl", &src(after));
+        w.run_ok("src", "full-import", RunStatus::Success);
+        w.run_ok("src", "delta-sync", RunStatus::Success);
+        assert!(
+            w.cs("src", "1").unwrap().error.is_none(),
+            "renamed: {renamed}"
+        );
+        assert_eq!(
+            w.mv_of("src", "1").unwrap().get("manager"),
+            Some(&Value::Reference(mv_id(&w, "src", "2"))),
+            "renamed: {renamed}"
+        );
+    }
+}
+
 #[test]
 fn a_reference_value_that_is_not_text_or_a_number_is_the_objects_error_not_a_wait() {
     let lines = [
