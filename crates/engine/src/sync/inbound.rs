@@ -231,21 +231,8 @@ impl<'a> Syncer<'a> {
         w.source.connection = Connection::Disconnector;
         w.source_dirty = true;
         w.counters.disconnections += 1;
-        if self.rules.has_refs {
-            // The references that targets spell by this connector's name
-            // go (value by value, by the name it had).
-            let notes = self.ref_notes.get_mut();
-            notes.touched.insert(mv_id);
-            notes.names.push((
-                mv_id,
-                autosync_store::RefName {
-                    ma: w.source.ma.clone(),
-                    anchor: w.source.anchor.clone(),
-                    dn: w.source.dn.clone(),
-                },
-            ));
-        }
         let Some(obj) = self.mv_load(txn, mv_id)? else {
+            self.note_left(mv_id, &w.source);
             return Ok(());
         };
         let mut mv = MvWork::existing(obj);
@@ -266,6 +253,7 @@ impl<'a> Syncer<'a> {
             }
         };
         if delete {
+            self.note_left(mv_id, &w.source);
             w.counters.deleted += 1;
             mv.delete = true;
             for (x, action) in mv.others.iter_mut().flatten() {
@@ -303,8 +291,36 @@ impl<'a> Syncer<'a> {
             self.deleted_source = None;
             done?;
         }
+        // Made again with the same name (deleted in its system, in scope):
+        // the references that spell it stay as they are.
+        let again = deleted
+            && w.inserts
+                .iter()
+                .any(|x| x.ma == w.source.ma && x.anchor == w.source.anchor && x.dn == w.source.dn);
+        if !again {
+            self.note_left(mv_id, &w.source);
+        }
         w.left = Some(mv);
         Ok(())
+    }
+
+    /// Note that connector `source` left metaverse object `mv_id`: the
+    /// references that targets spell by its name go (value by value, by
+    /// the name it had).
+    fn note_left(&mut self, mv_id: autosync_model::MvId, source: &CsObject) {
+        if !self.rules.has_refs {
+            return;
+        }
+        let notes = self.ref_notes.get_mut();
+        notes.touched.insert(mv_id);
+        notes.names.push((
+            mv_id,
+            autosync_store::RefName {
+                ma: source.ma.clone(),
+                anchor: source.anchor.clone(),
+                dn: source.dn.clone(),
+            },
+        ));
     }
 
     fn filtered(&self, txn: &mut dyn StoreTxn, cs: &CsObject) -> Result<bool, Fail> {

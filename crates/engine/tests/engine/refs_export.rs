@@ -310,3 +310,36 @@ fn a_rename_not_yet_sent_on_another_ma_keeps_the_old_dn_until_it_is() {
     w.run("app-groups", "export");
     assert_eq!(members_in_file(&w), ["ann", "robert"]);
 }
+
+/// A manager's account deleted in the application itself is made again,
+/// with the same name, by the delta sync that sees it go: their reports'
+/// manager stays as it is (never cleared, then sent again).
+#[test]
+fn a_managers_account_deleted_in_the_target_system_and_made_again_leaves_the_reports_alone() {
+    let w = world(&["E1,boss,", "E2,ann,E1", "E3,bob,E1"]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w.run_ok("app", "export", RunStatus::Success);
+    w.run_ok("app", "full-import", RunStatus::Success);
+    w.run_ok("app", "delta-sync", RunStatus::Success);
+    assert_eq!(manager_in_app(&w, "E2").as_deref(), Some("boss"));
+    let db = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    db.execute("DELETE FROM users WHERE employee_id = 'E1'", [])
+        .unwrap();
+    w.run_ok("app", "full-import", RunStatus::Success);
+    let r = w.run_ok("app", "delta-sync", RunStatus::Success);
+    let s = sync_counters(&r);
+    assert_eq!(s.disconnections, 1, "{s:?}");
+    assert_eq!(s.outbound["app"].provisioned_adds, 1, "{s:?}");
+    for report in ["E2", "E3"] {
+        assert!(
+            w.cs("app", report).unwrap().pending_export.is_none(),
+            "{report}"
+        );
+    }
+    let r = w.run_ok("app", "export", RunStatus::Success);
+    let c = export_counters(&r);
+    assert_eq!((c.adds, c.updates), (1, 0), "{c:?}");
+    assert_eq!(manager_in_app(&w, "E2").as_deref(), Some("boss"));
+    assert_eq!(manager_in_app(&w, "E3").as_deref(), Some("boss"));
+}

@@ -784,21 +784,27 @@ object_types = [{ name = "group", anchor = "group_id", references = { members = 
     assert_eq!(target(&w), expected);
 }
 
-/// An account deleted in the target system itself (not by autosync): the
-/// confirming import sees it gone, and the groups there drop the member
-/// as a value and wait for an account again.
+/// An account deleted in the target system itself (not by autosync), its
+/// person out of the application's provisioning scope by then: the
+/// confirming import sees it gone, and the groups there drop the member as
+/// a value and wait for an account again.
 #[test]
-fn a_member_whose_account_is_deleted_in_the_target_system_leaves_its_groups_until_it_is_made_again()
-{
-    let w = world(10, 5);
+fn a_member_whose_account_is_deleted_in_the_target_system_leaves_its_groups() {
+    let mut w = world(10, 5);
     ok(&w, "src", "full-import");
     settle(&w);
+    w.reconfigure(&CONFIG.replace(
+        r#"provisioning = [{ mv_type = "person", anchor = "employeeId" }]"#,
+        r#"provisioning = [{ mv_type = "person", anchor = "employeeId", condition = "name != 'Person 2'" }]"#,
+    ));
     let conn = rusqlite::Connection::open(w.path("app.db")).unwrap();
     conn.execute("DELETE FROM users WHERE employee_id = ?1", [person(2)])
         .unwrap();
     ok(&w, "app", "full-import");
     let r = ok(&w, "app", "delta-sync");
-    assert_eq!(sync_counters(&r).disconnections, 1);
+    let s = sync_counters(&r);
+    assert_eq!(s.disconnections, 1);
+    assert_eq!(s.outbound.get("app").map_or(0, |o| o.provisioned_adds), 0);
     let dst = w.cs("dst", "G1").unwrap();
     let light = w
         .store
@@ -832,24 +838,42 @@ fn a_member_whose_account_is_deleted_in_the_target_system_leaves_its_groups_unti
         [0, 1, 3, 4].into_iter().map(person).collect();
     assert_eq!(target(&w), expected);
     assert_eq!(file(&w), expected);
-    // The same delta sync provisioned the account again (the person is in
-    // the application's scope): once its add is exported, the member is
-    // back in both targets.
+}
+
+/// The same, the person still in scope: the delta sync that sees the
+/// account go makes it again with the same name, and the groups keep the
+/// member (nothing removed, nothing waits).
+#[test]
+fn a_member_whose_account_is_deleted_in_the_target_system_and_made_again_stays_in_its_groups() {
+    let w = world(10, 5);
+    ok(&w, "src", "full-import");
+    settle(&w);
+    let conn = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    conn.execute("DELETE FROM users WHERE employee_id = ?1", [person(2)])
+        .unwrap();
+    ok(&w, "app", "full-import");
+    let r = ok(&w, "app", "delta-sync");
+    let s = sync_counters(&r);
+    assert_eq!(s.disconnections, 1);
+    assert_eq!(s.outbound["app"].provisioned_adds, 1);
     assert_eq!(
         w.cs("app", &person(2))
             .and_then(|x| x.pending_export)
             .map(|p| p.kind),
         Some(ExportKind::Add)
     );
-    ok(&w, "app", "export");
-    ok(&w, "app", "full-import");
-    ok(&w, "app", "delta-sync");
     for ma in ["dst", "file"] {
-        ok(&w, ma, "export");
-        ok(&w, ma, "full-import");
-        ok(&w, ma, "delta-sync");
+        assert!(w.cs(ma, "G1").unwrap().pending_export.is_none(), "{ma}");
+        assert_eq!(
+            w.store.read().unwrap().ref_out_waiting_count(ma).unwrap(),
+            0,
+            "{ma}"
+        );
     }
+    ok(&w, "app", "export");
+    settle(&w);
     let all: std::collections::BTreeSet<String> = (0..5).map(person).collect();
     assert_eq!(target(&w), all);
     assert_eq!(file(&w), all);
+    assert!(w.cs("app", &person(2)).unwrap().pending_export.is_none());
 }
