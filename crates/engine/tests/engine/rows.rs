@@ -326,6 +326,39 @@ fn changes_that_cancel_out_before_the_sync_stage_nothing() {
     assert!(w.cs("src", "G1").unwrap().pending_import.is_none());
 }
 
+/// A member added, synchronised, then removed and synchronised again
+/// before any export: nothing is left to export to either target (the
+/// whole-list one included), and nothing stays unconfirmed.
+#[test]
+fn a_member_added_then_removed_before_the_export_leaves_nothing_pending() {
+    let w = world(30, 20);
+    ok(&w, "src", "full-import");
+    settle(&w);
+    add(&w, 25);
+    ok(&w, "src", "delta-import");
+    ok(&w, "src", "delta-sync");
+    remove(&w, 25);
+    ok(&w, "src", "delta-import");
+    ok(&w, "src", "delta-sync");
+    for ma in ["dst", "file"] {
+        let g = w.cs(ma, "G1").unwrap();
+        let light = w
+            .store
+            .read()
+            .unwrap()
+            .cs_get_light(g.id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(light.pending_export, None, "{ma}");
+        ok(&w, ma, "export");
+        ok(&w, ma, "delta-import");
+        ok(&w, ma, "delta-sync");
+        assert_eq!(w.cs(ma, "G1").unwrap().unconfirmed_export, None, "{ma}");
+    }
+    assert_eq!(target(&w), people(0..20));
+    assert_eq!(file(&w), people(0..20));
+}
+
 #[test]
 fn a_member_not_yet_there_waits_then_arrives_as_one_value() {
     let w = world(30, 20);
