@@ -311,6 +311,10 @@ pub const CHECKS: &[Check] = &[
         rows::pending_values_should_round_trip,
     ),
     (
+        "an_update_that_does_not_name_a_row_attribute_should_read_whole_with_it_unchanged",
+        rows::an_update_that_does_not_name_a_row_attribute_should_read_whole_with_it_unchanged,
+    ),
+    (
         "a_rolled_back_transaction_should_leave_the_rows_as_they_were",
         rows_write::a_rolled_back_transaction_should_leave_the_rows_as_they_were,
     ),

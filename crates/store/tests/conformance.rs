@@ -112,6 +112,7 @@ conformance_suite!(
     deleting_an_object_should_delete_its_rows,
     an_object_should_read_whole_whatever_the_declaration_said_when_it_was_written,
     pending_values_should_round_trip,
+    an_update_that_does_not_name_a_row_attribute_should_read_whole_with_it_unchanged,
     a_rolled_back_transaction_should_leave_the_rows_as_they_were,
     an_update_should_clear_the_rows_an_object_gained_since_it_was_read,
 );

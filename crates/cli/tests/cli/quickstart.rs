@@ -710,3 +710,36 @@ fn run_once_should_send_the_references_an_export_run_by_hand_made_ready() {
     w.expect(&["run", "--once"], 0);
     assert_eq!(members(&w), before - 1);
 }
+
+/// A group renamed in the groups file (its members unchanged) keeps its
+/// members in both targets (they were emptied once, found by a black-box
+/// review).
+#[test]
+fn a_group_whose_name_changes_should_keep_its_members_in_both_targets() {
+    let w = Workdir::quickstart_with_groups();
+    w.expect(&["run", "--once"], 0);
+    let members = |w: &Workdir| -> (i64, usize) {
+        let db = rusqlite::Connection::open(w.path().join("data/app.db")).unwrap();
+        let app: i64 = db
+            .query_row(
+                "SELECT count(*) FROM group_members WHERE group_id = 'G100'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let text = std::fs::read_to_string(w.path().join("data/directory.jsonl")).unwrap();
+        let line = text.lines().find(|l| l.contains("\"group-G100\"")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let dir = v["member"].as_array().map_or(0, Vec::len);
+        (app, dir)
+    };
+    let before = members(&w);
+    assert!(before.0 > 50 && before.1 > 50, "{before:?}");
+    w.edit("data/groups.csv", |t| {
+        t.replace("G100,Operations team,", "G100,Operations,")
+    });
+    w.expect(&["run", "--once"], 0);
+    assert_eq!(members(&w), before);
+    let text = std::fs::read_to_string(w.path().join("data/directory.jsonl")).unwrap();
+    assert!(text.contains("\"Operations\""), "the new name is there");
+}

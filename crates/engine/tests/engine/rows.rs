@@ -342,13 +342,7 @@ fn a_member_added_then_removed_before_the_export_leaves_nothing_pending() {
     ok(&w, "src", "delta-sync");
     for ma in ["dst", "file"] {
         let g = w.cs(ma, "G1").unwrap();
-        let light = w
-            .store
-            .read()
-            .unwrap()
-            .cs_get_light(g.id)
-            .unwrap()
-            .unwrap();
+        let light = w.store.read().unwrap().cs_get_light(g.id).unwrap().unwrap();
         assert_eq!(light.pending_export, None, "{ma}");
         ok(&w, ma, "export");
         ok(&w, ma, "delta-import");
@@ -909,4 +903,90 @@ fn a_member_whose_account_is_deleted_in_the_target_system_and_made_again_stays_i
     assert_eq!(target(&w), all);
     assert_eq!(file(&w), all);
     assert!(w.cs("app", &person(2)).unwrap().pending_export.is_none());
+}
+
+/// Another attribute of a group changes, its members do not: the members
+/// stay, in the metaverse and in every target (from a CSV source, whose
+/// members are a multi-valued column, and from the SQLite source).
+#[test]
+fn a_group_whose_name_changes_keeps_its_members() {
+    let config = r#"
+[metaverse.person]
+attributes = ["pid"]
+
+[metaverse.group]
+attributes = ["gid", "name", "members"]
+references = { members = "person" }
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "person", anchor = "id" }]
+join = [{ mv_type = "person", on = [{ cs = "id", mv = "pid" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [{ mv_type = "person", mv = "pid", from = "id" }]
+
+[[ma]]
+name = "grp"
+connector = { type = "csv", path = "groups.csv", multi_valued = ["members"], multi_value_separator = ";" }
+object_types = [{ name = "group", anchor = "id", references = { members = { by = "anchor", ma = "hr" } } }]
+join = [{ mv_type = "group", on = [{ cs = "id", mv = "gid" }] }]
+projection = [{ mv_type = "group" }]
+import_flows = [
+  { mv_type = "group", mv = "gid", from = "id" },
+  { mv_type = "group", mv = "name", from = "name" },
+  { mv_type = "group", mv = "members", from = "members" },
+]
+
+[[ma]]
+name = "file"
+connector = { type = "jsonl", path = "groups.jsonl" }
+object_types = [{ name = "group", anchor = "group_id", references = { members = { by = "anchor", ma = "hr" } } }]
+export_flows = [{ mv_type = "group", cs = "name", from = "name" }, { mv_type = "group", cs = "members", from = "members" }]
+provisioning = [{ mv_type = "group", anchor = "gid" }]
+"#;
+    let w = World::new(
+        config,
+        &[
+            ("hr.csv", "id\na\nb\n"),
+            ("groups.csv", "id,name,members\nG1,Admins,a;b\n"),
+            ("groups.jsonl", ""),
+        ],
+    );
+    let members = |w: &World| -> Option<Value> {
+        let g = w.mv_of("grp", "G1").unwrap();
+        g.get("members").cloned()
+    };
+    for (ma, profile) in [
+        ("hr", "full-import"),
+        ("hr", "full-sync"),
+        ("grp", "full-import"),
+        ("grp", "delta-sync"),
+        ("file", "export"),
+    ] {
+        ok(&w, ma, profile);
+    }
+    let before = members(&w);
+    assert!(
+        matches!(&before, Some(Value::Multi(v)) if v.len() == 2),
+        "{before:?}"
+    );
+    for import in ["full-import", "delta-import"] {
+        let name = format!("Admins {import}");
+        w.write("groups.csv", &format!("id,name,members\nG1,{name},a;b\n"));
+        ok(&w, "grp", import);
+        ok(&w, "grp", "delta-sync");
+        assert_eq!(members(&w), before, "{import}");
+        let g = w.cs("grp", "G1").unwrap();
+        assert!(
+            matches!(g.hologram.get("members"), Some(Value::Multi(v)) if v.len() == 2),
+            "{import}: {:?}",
+            g.hologram
+        );
+        ok(&w, "file", "export");
+        let text = w.read("groups.jsonl");
+        let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(line["name"], name.as_str(), "{import}");
+        assert_eq!(line["members"], serde_json::json!(["a", "b"]), "{import}");
+    }
 }

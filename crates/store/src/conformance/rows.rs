@@ -464,3 +464,56 @@ pub fn pending_values_should_round_trip(t: &ConformanceTarget) {
         "{name}: with rows, light"
     );
 }
+
+/// A pending `Update` that names a row attribute neither whole nor as
+/// values leaves it unchanged: a whole read gives the pending import the
+/// hologram's rows (a group whose name changed keeps its members), by
+/// every whole read; a light read leaves it as written.
+pub fn an_update_that_does_not_name_a_row_attribute_should_read_whole_with_it_unchanged(
+    t: &ConformanceTarget,
+) {
+    let s = (t.fresh)();
+    let store = &*s.store;
+    store.set_value_rows(&declared()).unwrap();
+    let mut o = group(refs(0..3));
+    let pending = PendingImport {
+        kind: ImportKind::Update,
+        attributes: attrs(&[("name", "renamed")]),
+        dn: None,
+        object_type: None,
+        values: Default::default(),
+    };
+    o.pending_import = Some(pending.clone());
+    insert(store, &mut [&mut o], &mut []);
+    let name = &t.name;
+    let whole = [
+        store.read().unwrap().cs_get(o.id).unwrap().unwrap(),
+        store
+            .read()
+            .unwrap()
+            .cs_by_anchor("ad", "g1")
+            .unwrap()
+            .unwrap(),
+        store
+            .read()
+            .unwrap()
+            .cs_page("ad", CsFilter::PendingImport, 0, 10)
+            .unwrap()
+            .remove(0),
+    ];
+    for got in whole {
+        let p = got.pending_import.unwrap();
+        assert_eq!(
+            set(p.attributes.get("members")),
+            set(Some(&refs(0..3))),
+            "{name}"
+        );
+        assert_eq!(
+            p.attributes.get("name"),
+            Some(&Value::from("renamed")),
+            "{name}"
+        );
+    }
+    let light = store.read().unwrap().cs_get_light(o.id).unwrap().unwrap();
+    assert_eq!(light.pending_import, Some(pending), "{name}: light");
+}

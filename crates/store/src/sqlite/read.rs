@@ -183,6 +183,7 @@ impl Ctx<'_> {
             }
             (false, false) => {
                 rows::fill_cs(self.conn, self.path, o, marks)?;
+                unchanged_rows_into_pending(o, marks);
                 o.make_whole();
                 Ok(())
             }
@@ -271,5 +272,27 @@ impl Ctx<'_> {
         cap: u64,
     ) -> StoreResult<u64> {
         rows::count_upto(self.conn, self.path, side, id, attr, cap)
+    }
+}
+
+/// A pending `Update` names its row attributes (`marks`) only where they
+/// change (as values, or whole): one it names neither way is unchanged,
+/// and a whole read gives it as the hologram has it (a group whose name
+/// changes keeps its members).
+fn unchanged_rows_into_pending(o: &mut CsObject, marks: &bin::Marks) {
+    let Some(p) = o
+        .pending_import
+        .as_mut()
+        .filter(|p| p.kind == autosync_model::ImportKind::Update)
+    else {
+        return;
+    };
+    for attr in marks {
+        if p.attributes.contains_key(attr) || p.values.contains_key(attr) {
+            continue;
+        }
+        if let Some(v) = o.hologram.get(attr) {
+            p.attributes.insert(attr.clone(), v.clone());
+        }
     }
 }
