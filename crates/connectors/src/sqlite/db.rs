@@ -283,6 +283,12 @@ impl Schema {
                 value_column,
             }) => {
                 let log = table_columns(conn, table)?;
+                if log.is_empty() {
+                    return Err(config_error(format!(
+                        "the changelog table `{table}` does not exist in {}",
+                        s.path.display()
+                    )));
+                }
                 let wanted = [
                     Some(sequence_column),
                     anchor_column.as_ref(),

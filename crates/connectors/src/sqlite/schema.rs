@@ -58,7 +58,55 @@ pub fn read(s: &SqliteSettings, written: &str) -> SchemaLookup {
     }
     let (columns, mut problems) = read_columns(s, &all);
     problems.extend(child_problems(s, &conn, &columns));
+    problems.extend(changelog_problems(s, &conn));
     known(with_children(s, columns), problems)
+}
+
+/// The changelog the database contradicts: a table that does not exist,
+/// a column named by `delta` (the sequence, anchor, operation, attribute
+/// or value column) that it lacks.
+fn changelog_problems(s: &SqliteSettings, conn: &Connection) -> Vec<SettingError> {
+    let Some(DeltaConfig::Changelog {
+        table,
+        sequence_column,
+        anchor_column,
+        operation_column,
+        attribute_column,
+        value_column,
+    }) = &s.delta
+    else {
+        return Vec::new();
+    };
+    let cols = match table_columns(conn, table) {
+        Ok(cols) => cols,
+        Err(e) => return vec![error("delta", &e.message, None)],
+    };
+    if cols.is_empty() {
+        return vec![error(
+            "delta",
+            &format!("the changelog table `{table}` does not exist"),
+            Some("create it with the triggers that fill it (see the SQLite connector's docs), or correct `delta.table`".into()),
+        )];
+    }
+    let anchor = anchor_column.as_ref().unwrap_or(&s.anchor_column);
+    [
+        ("sequence_column", Some(sequence_column)),
+        ("anchor_column", Some(anchor)),
+        ("operation_column", operation_column.as_ref()),
+        ("attribute_column", attribute_column.as_ref()),
+        ("value_column", value_column.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(key, col)| col.map(|c| (key, c)))
+    .filter(|(_, col)| !cols.contains(col))
+    .map(|(key, col)| {
+        error(
+            "delta",
+            &format!("the changelog's {key} `{col}` is not a column of table `{table}`"),
+            Some(format!("table `{table}` has: {}", cols.join(", "))),
+        )
+    })
+    .collect()
 }
 
 /// The columns, then the attributes of `child_tables` (each multi-valued:

@@ -869,3 +869,73 @@ fn the_settings_shape_should_describe_child_tables_per_attribute() {
 /// Value-level changes of child tables.
 #[path = "sqlite_values.rs"]
 mod values;
+
+#[test]
+fn the_schema_should_report_a_missing_changelog_table_or_column_and_the_import_name_it() {
+    let dir = tempfile::tempdir().unwrap();
+    database(
+        dir.path(),
+        "CREATE TABLE groups (id TEXT PRIMARY KEY, name TEXT);
+         CREATE TABLE group_members (group_id TEXT, member TEXT);
+         CREATE TABLE log (seq INTEGER PRIMARY KEY, id TEXT, attr TEXT, value);",
+    );
+    let context = ctx(dir.path(), vec![group()]);
+    let problems = |delta: serde_json::Value| -> Vec<(String, String)> {
+        let s = settings(json!({"path": "hr.db", "table": "groups",
+            "child_tables": members_setting(), "delta": delta}));
+        let SchemaLookup::Known(schema) = SqliteFactory.schema(&s, &context) else {
+            panic!("the schema should be known")
+        };
+        schema
+            .problems
+            .iter()
+            .map(|p| (p.key.clone(), p.message.clone()))
+            .collect()
+    };
+    let good = json!({"kind": "changelog", "table": "log", "sequence_column": "seq",
+        "anchor_column": "id", "attribute_column": "attr", "value_column": "value"});
+    assert_eq!(problems(good), Vec::<(String, String)>::new());
+    assert_eq!(
+        problems(json!({"kind": "changelog", "table": "logz", "sequence_column": "seq"})),
+        [(
+            "delta".to_owned(),
+            "the changelog table `logz` does not exist".to_owned()
+        )]
+    );
+    assert_eq!(
+        problems(
+            json!({"kind": "changelog", "table": "log", "sequence_column": "sq",
+            "anchor_column": "gid", "attribute_column": "attr", "value_column": "valu"})
+        ),
+        [
+            (
+                "delta".to_owned(),
+                "the changelog's sequence_column `sq` is not a column of table `log`".to_owned()
+            ),
+            (
+                "delta".to_owned(),
+                "the changelog's anchor_column `gid` is not a column of table `log`".to_owned()
+            ),
+            (
+                "delta".to_owned(),
+                "the changelog's value_column `valu` is not a column of table `log`".to_owned()
+            ),
+        ]
+    );
+    // The import says the table is missing (not that it lacks a column).
+    let mut conn = build(
+        &SqliteFactory,
+        dir.path(),
+        vec![group()],
+        json!({"path": "hr.db", "table": "groups", "child_tables": members_setting(),
+            "delta": {"kind": "changelog", "table": "logz", "sequence_column": "seq"}}),
+    );
+    let err = conn.delta_import(None).err().unwrap();
+    assert_eq!(err.kind, ConnectorErrorKind::Configuration);
+    assert!(
+        err.message
+            .contains("the changelog table `logz` does not exist"),
+        "{}",
+        err.message
+    );
+}
