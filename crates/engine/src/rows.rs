@@ -173,7 +173,14 @@ pub(crate) fn stage_update(
             object_type: None,
             values: Default::default(),
         },
-        Some(p) if p.kind == ImportKind::Update => p,
+        // A pending update holding these attributes whole (a sync that
+        // failed wrote it back read whole): the values change that.
+        Some(p)
+            if p.kind == ImportKind::Update
+                && !values.keys().any(|a| p.attributes.contains_key(a)) =>
+        {
+            p
+        }
         Some(p) => {
             cs.pending_import = Some(p);
             return Ok(Err(()));

@@ -396,6 +396,8 @@ impl<'c> Importer<'_, 'c> {
             }
             Some(ImportKind::Update | ImportKind::Delete) if back_to_hologram => {
                 cs.pending_import = None;
+                // What a sync failed on was that change, which is gone.
+                clear_error(cs, ErrorStage::Sync);
                 self.counters.stage_no_change += 1;
                 true
             }

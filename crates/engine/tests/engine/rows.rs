@@ -990,3 +990,38 @@ provisioning = [{ mv_type = "group", anchor = "gid" }]
         assert_eq!(line["members"], serde_json::json!(["a", "b"]), "{import}");
     }
 }
+
+/// A value that can name no object (binary) fails the group's sync; once
+/// it is removed in the source, the next delta import withdraws it (the
+/// pending import, written back whole by the failed sync, goes back to
+/// what the connector space has), the error goes with it, and the group
+/// is as before.
+#[test]
+fn an_invalid_member_removed_again_in_the_source_leaves_nothing_pending_or_failed() {
+    let w = world(10, 5);
+    ok(&w, "src", "full-import");
+    settle(&w);
+    let conn = rusqlite::Connection::open(w.path("src.db")).unwrap();
+    conn.execute("INSERT INTO group_members VALUES ('G1', X'41')", [])
+        .unwrap();
+    ok(&w, "src", "delta-import");
+    let r = w.run("src", "delta-sync");
+    assert_eq!(r.status, RunStatus::CompletedSyncErrors);
+    let e = w.cs("src", "G1").unwrap().error.unwrap();
+    assert_eq!(e.error_type, "invalid-reference");
+    conn.execute("DELETE FROM group_members WHERE member = X'41'", [])
+        .unwrap();
+    ok(&w, "src", "delta-import");
+    let g = w.cs("src", "G1").unwrap();
+    assert_eq!(g.pending_import, None);
+    assert_eq!(g.error, None);
+    let r = w.run("src", "delta-sync");
+    assert!(
+        matches!(r.status, RunStatus::Success | RunStatus::CompletedNoObjects),
+        "{:?}",
+        r.status
+    );
+    settle(&w);
+    assert_eq!(target(&w), people(0..5));
+    assert_eq!(file(&w), people(0..5));
+}
