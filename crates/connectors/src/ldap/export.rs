@@ -437,6 +437,9 @@ impl<'c> LdapExport<'c> {
                 ),
             )));
         };
+        if let Some(new_dn) = &c.new_dn {
+            self.rename_possible(&dn, new_dn)?;
+        }
         if !replace.is_empty() || !by_value.is_empty() {
             let one: Vec<Mod<Vec<u8>>> = replace
                 .iter()
@@ -520,6 +523,23 @@ impl<'c> LdapExport<'c> {
         Ok((replace, by_value))
     }
 
+    /// Whether the entry at `dn` can be renamed to `new_dn`: another entry
+    /// there fails the change before any of it is sent (its other
+    /// attributes are not written), naming the entry in the way.
+    fn rename_possible(&mut self, dn: &str, new_dn: &str) -> Done<()> {
+        let now = Dn::parse(dn).map_err(|e| ("invalid-dn", format!("`{dn}`: {e}")))?;
+        let new = self.in_scope(new_dn)?;
+        if now.same(&new) || self.read(new_dn, &["1.1"])?.is_none() {
+            return Ok(());
+        }
+        Err(Stop::Failed((
+            "already-exists",
+            format!(
+                "rename `{dn}` to `{new_dn}`: another entry is there (nothing of this change was sent)"
+            ),
+        )))
+    }
+
     /// Move the entry at `dn` to `new_dn`; the new anchor when the anchor
     /// is the DN.
     fn rename(&mut self, dn: &str, new_dn: &str) -> Done<Option<String>> {
@@ -538,13 +558,14 @@ impl<'c> LdapExport<'c> {
         let parent = new.parent_text();
         let superior = (!now.same_parent(&new)).then_some(parent.as_str());
         let r = self.session.modify_dn(dn, &rdn.raw, superior);
-        match self.check("rename", dn, r) {
+        let what = format!("rename to `{new_dn}` of");
+        match self.check(&what, dn, r) {
             Ok(_) => {}
             // A move under a missing parent: made when the settings say so.
             Err(Stop::Failed(("object-not-found", why))) if superior.is_some() => {
                 self.make_parents(&new, why)?;
                 let r = self.session.modify_dn(dn, &rdn.raw, superior);
-                self.check("rename", dn, r)?;
+                self.check(&what, dn, r)?;
             }
             Err(e) => return Err(e),
         }

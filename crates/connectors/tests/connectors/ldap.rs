@@ -300,6 +300,26 @@ fn export_should_add_change_members_by_value_rename_move_and_delete() {
     // Replayed: the entries are found by their anchors where they are now.
     let out = export(conn.as_mut(), &[rename, moved]);
     assert_eq!(out, vec![ExportOutcome::Applied { anchor: None }; 2]);
+    // A rename onto another entry's DN fails whole: its other attributes
+    // are not written, and the error names the entry in the way.
+    let mut onto = change(
+        ExportKind::Update,
+        "person",
+        &anchors[1],
+        &dn("Robert"),
+        &[("title", Some(Value::from("taken")))],
+    );
+    onto.new_dn = Some(dn("Ann"));
+    let out = export(conn.as_mut(), &[onto]);
+    match &out[0] {
+        ExportOutcome::Failed { error_type, detail } => {
+            assert_eq!(error_type, "already-exists");
+            assert!(detail.contains(&dn("Ann")), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let robert = &search(s, &dn("Robert"), "(objectClass=*)", &["title"])[0];
+    assert!(robert.texts("title").is_empty(), "nothing of it was sent");
 
     // The import sees it all, typed and anchored.
     let all = objects(import(conn.as_mut()));
