@@ -476,11 +476,12 @@ pub(crate) fn resolve_out(
     if ids.is_empty() {
         return Ok(None);
     }
-    // Another MA's connector whose rename is not sent yet keeps its DN
-    // there until it is: the old DN is spelled, and the reference waits
-    // for the rename (a system that checks references never gets a DN it
-    // does not have yet).
-    let other = r.ma.is_some() && r.by == RefBy::Dn;
+    // A connector whose rename is not sent yet keeps its DN until it is
+    // (on this MA or another): the old DN is spelled, and the reference
+    // waits for the rename. A system that checks references never gets a
+    // DN it does not have yet, and a rename that fails (the DN is taken)
+    // leaves the references naming the entry where it still is.
+    let other = r.by == RefBy::Dn;
     let mut spelled: FxHashMap<MvId, String> = FxHashMap::default();
     let mut renamed: rustc_hash::FxHashSet<MvId> = Default::default();
     let mut ask: Vec<MvId> = Vec::new();

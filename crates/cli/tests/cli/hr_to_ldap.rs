@@ -737,3 +737,66 @@ fn check_with_the_url_variable_unset_should_name_the_variable_only() {
     assert!(text.contains("`LDAP_URL` is not set"), "{text}");
     assert!(!text.contains("is not a URL"), "{text}");
 }
+
+/// A person given a name another person of the department has: the
+/// rename fails (the DN is taken), nothing of the change reaches the
+/// entry, and the department group keeps them under the DN they still
+/// have (found by a black-box review: the group lost them).
+#[test]
+fn a_rename_onto_a_taken_dn_should_keep_the_person_in_their_groups_and_their_entry_as_it_was() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, base) = Example::new(s);
+    w.expect("autosync.toml", &["run", "--once"]);
+    let donald = format!("cn=Donald Knuth,ou=Finance,ou=people,{base}");
+    let finance = || {
+        let e = entries(
+            &s.ldapsearch(
+                &format!("cn=Finance,ou=groups,{base}"),
+                "(objectClass=*)",
+                &["member"],
+            )
+            .unwrap(),
+        );
+        let mut m: Vec<String> = e[0]["member"].iter().map(|d| d.to_lowercase()).collect();
+        m.sort();
+        m
+    };
+    let before = finance();
+    assert!(before.contains(&donald.to_lowercase()), "{before:?}");
+    let title = || {
+        entries(
+            &s.ldapsearch(&donald, "(objectClass=*)", &["title"])
+                .unwrap(),
+        )[0]["title"]
+            .clone()
+    };
+    assert_eq!(title(), ["Accountant"]);
+    w.edit_hr(|row| {
+        if row["employee_id"] == "E1012" {
+            row.insert("first_name".into(), "Radia".into());
+            row.insert("last_name".into(), "Perlman".into());
+            row.insert("title".into(), "Auditor".into());
+        }
+    });
+    let out = w.run("autosync.toml", &["run", "--once"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "per-object errors: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(finance(), before, "the group keeps the entry's DN");
+    assert_eq!(title(), ["Accountant"], "nothing of the change was sent");
+    let errors: serde_json::Value = serde_json::from_str(&w.expect(
+        "autosync.toml",
+        &["cs", "ldap", "--errors", "--json", "--limit", "100"],
+    ))
+    .unwrap();
+    let errors = errors.as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let detail = errors[0]["error"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("cn=Radia Perlman,ou=Finance,ou=people,{base}")),
+        "{detail}"
+    );
+}

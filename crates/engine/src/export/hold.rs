@@ -1,11 +1,11 @@
 //! References an export holds back. A sync spells a reference to a
-//! connector of the same MA whose add (or rename) is still to be sent when
-//! that change comes first in the export (ids in order). Should the add
+//! connector of the same MA whose add is still to be sent when that change
+//! comes first in the export (ids in order). Should the add
 //! fail, the name it gives belongs to no object, or to another one (an
 //! existing account with that user name): the reference must not go. So a
-//! page is sent in phases, each change after the adds and renames of the
-//! same page that its references name, and a reference value that names
-//! an add or rename that failed, or one not sent yet, is left out of what
+//! page is sent in phases, each change after the adds of the same page
+//! that its references name, and a reference value that names an add that
+//! failed, or one not sent yet, is left out of what
 //! is sent and kept pending for a later export: the target is never told
 //! a name its system does not give the object meant.
 
@@ -38,14 +38,16 @@ impl Key {
 }
 
 /// The names a change gives its object before the system has it under
-/// them: an add's anchor and DN, a rename's new DN.
+/// them: an add's anchor and DN. Not a rename's new DN: a sync spells a
+/// renamed object by the DN it has until its rename is sent, so a value
+/// that is a rename's new DN names another object (the one that has it,
+/// should the rename fail for it).
 fn gives(c: &ExportChange) -> Vec<Key> {
     let fold = |dn: &str| Key::Dn(autosync_store::fold_case(dn).into_owned());
-    match (c.kind, &c.new_dn) {
-        (ExportKind::Add | ExportKind::DeleteAdd, _) => {
+    match c.kind {
+        ExportKind::Add | ExportKind::DeleteAdd => {
             vec![Key::Anchor(c.anchor.clone()), fold(&c.dn)]
         }
-        (ExportKind::Rename | ExportKind::Update, Some(dn)) => vec![fold(dn)],
         _ => Vec::new(),
     }
 }

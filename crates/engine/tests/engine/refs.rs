@@ -246,11 +246,18 @@ fn a_renamed_manager_updates_the_references_a_directory_holds_by_dn() {
     // E1's mail, the directory's DN, changes: a rename there.
     write_hr(&w, &["E1,a2@x,", "E3,c@x,E1"]);
     sync_hr(&w, "delta-sync");
+    // The references keep the DN the entry has until its rename is sent
+    // (should it fail, they still name the entry where it is).
+    assert!(w.cs("dir", "E3").unwrap().pending_export.is_none());
+    export_dir(&w);
+    let d = dir(&w);
+    assert_eq!(d["E1"]["mail"], "a2@x");
+    assert_eq!(d["E3"]["manager"], "a@x");
+    // The rename sent and confirmed, the next export sends them.
     let e3 = w.cs("dir", "E3").unwrap().pending_export.unwrap();
     assert_eq!(e3.changes.get("manager"), Some(&Some(Value::from("a2@x"))));
     export_dir(&w);
     let d = dir(&w);
-    assert_eq!(d["E1"]["mail"], "a2@x");
     assert_eq!(d["E3"]["manager"], "a2@x");
     assert_eq!(d["G1"]["member"], serde_json::json!(["a2@x"]));
 }
