@@ -370,10 +370,11 @@ fn an_import_flow_should_refuse_a_reference_flow_between_mismatched_types() {
     );
 }
 
-#[test]
-fn an_import_reference_without_object_type_should_fit_every_object_type_of_the_referred_ma() {
-    // HR also has departments, which become no person: a reference that
-    // does not say which of HR's types it names could name a department.
+/// HR also has departments, which become no person; the groups' members
+/// name HR's objects as `members` says (`by`, without an object type): a
+/// reference that does not say which of HR's types it names could name a
+/// department. The error, and its help.
+fn members_of_any_hr_type(members: &str) -> (Diagnostic, String) {
     let text = replace(
         r#"object_types = [{ name = "person", anchor = "employee_id", references = { manager_id = "anchor" } }]"#,
         r#"object_types = [{ name = "person", anchor = "employee_id", references = { manager_id = { by = "anchor", object_type = "person" } } }, { name = "dept", anchor = "dept_id" }]
@@ -390,48 +391,31 @@ filters = [{ object_type = "dept", condition = "true" }]"#,
         1,
     )
     .replace(r#"{ mv_type = "person", mv = "#, r#"{ object_type = "person", mv_type = "person", mv = "#)
-    .replacen(r#"object_type = "person", ma = "hr""#, r#"ma = "hr""#, 1);
+    .replacen(r#"by = "anchor", object_type = "person", ma = "hr""#, members, 1);
     let d = the_error(
         &text,
         r#"ma "groups" > import_flows[1] > mv"#,
         r#"mv = "members""#,
         "mismatched types: `members` refers to metaverse type `person`, but `member_ids` refers to object type `dept` of MA `hr`",
     );
-    assert!(help(&d).contains(r#"object_type = "person""#), "{d}");
+    let help = help(&d).to_owned();
+    (d, help)
+}
+
+#[test]
+fn an_import_reference_without_object_type_should_fit_every_object_type_of_the_referred_ma() {
+    let (d, help) = members_of_any_hr_type(r#"by = "anchor", ma = "hr""#);
+    assert!(
+        help.contains(r#"{ by = "anchor", object_type = "person" }"#),
+        "{d}"
+    );
 }
 
 #[test]
 fn the_help_for_a_dn_reference_without_object_type_should_keep_it_by_dn() {
-    // As above, the members named by DN: the help keeps them by DN.
-    let text = replace(
-        r#"object_types = [{ name = "person", anchor = "employee_id", references = { manager_id = "anchor" } }]"#,
-        r#"object_types = [{ name = "person", anchor = "employee_id", references = { manager_id = { by = "anchor", object_type = "person" } } }, { name = "dept", anchor = "dept_id" }]
-filters = [{ object_type = "dept", condition = "true" }]"#,
-    )
-    .replacen(
-        r#"projection = [{ mv_type = "person" }]"#,
-        r#"projection = [{ object_type = "person", mv_type = "person" }]"#,
-        1,
-    )
-    .replacen(
-        r#"join = [{ mv_type = "person", on"#,
-        r#"join = [{ object_type = "person", mv_type = "person", on"#,
-        1,
-    )
-    .replace(r#"{ mv_type = "person", mv = "#, r#"{ object_type = "person", mv_type = "person", mv = "#)
-    .replacen(
-        r#"by = "anchor", object_type = "person", ma = "hr""#,
-        r#"by = "dn", ma = "hr""#,
-        1,
-    );
-    let d = the_error(
-        &text,
-        r#"ma "groups" > import_flows[1] > mv"#,
-        r#"mv = "members""#,
-        "mismatched types: `members` refers to metaverse type `person`, but `member_ids` refers to object type `dept` of MA `hr`",
-    );
+    let (d, help) = members_of_any_hr_type(r#"by = "dn", ma = "hr""#);
     assert!(
-        help(&d).contains(r#"{ by = "dn", object_type = "person" }"#),
+        help.contains(r#"{ by = "dn", object_type = "person" }"#),
         "{d}"
     );
 }
