@@ -89,20 +89,30 @@ impl<'a> Syncer<'a> {
             _ => {}
         }
         if pending.is_some() {
-            // A new DN (not only its case) of an object that references
-            // name by DN: those naming the old one no longer name it.
-            let renamed = self.rules.has_refs
+            // A new DN (not only its case), as the system gives it.
+            let dn_changed = self.rules.has_refs
                 && w.source.pending_import.as_ref().is_some_and(|p| {
                     p.dn.as_deref().is_some_and(|dn| {
                         autosync_store::fold_case(dn) != autosync_store::fold_case(&w.source.dn)
                     })
-                })
-                && named_by_dn(self.rules, &w.source.ma);
+                });
+            // Of an object that references name by DN: those naming the
+            // old one no longer name it.
+            let renamed = dn_changed && named_by_dn(self.rules, &w.source.ma);
+            // Of a connector whose DN targets spell: what they hold names
+            // the old DN, and is spelled again.
+            let spelled = dn_changed && self.rules.ref_mas.1.contains(&w.source.ma);
             w.previous = accept(&mut w.source);
             w.source_dirty = true;
             self.dn_moved |= renamed;
-            if renamed && let Some(mv) = w.source.connection.mv_id().filter(|id| *id != 0) {
-                self.ref_notes.get_mut().renamed.insert(mv);
+            if let Some(mv) = w.source.connection.mv_id().filter(|id| *id != 0) {
+                let notes = self.ref_notes.get_mut();
+                if renamed {
+                    notes.renamed.insert(mv);
+                }
+                if spelled {
+                    notes.touched.insert(mv);
+                }
             }
         }
         let joined_now = match w.source.connection {
@@ -274,7 +284,7 @@ impl<'a> Syncer<'a> {
         for attr in &mine {
             mv.obj.attributes.remove(attr);
             mv.dirty = true;
-            if let Some(v) = self.fallback(txn, &mv, attr)? {
+            if let Some(v) = self.fallback(txn, &mv, attr, true)? {
                 mv.obj.attributes.insert(attr.clone(), v);
             }
         }

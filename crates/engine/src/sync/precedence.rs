@@ -16,12 +16,14 @@ use std::collections::btree_map::Entry;
 
 impl<'a> Syncer<'a> {
     /// The value the highest-ranked other connector gives `attr`, computed
-    /// from its hologram (ranked precedence only).
+    /// from its hologram (ranked precedence; equal precedence only when
+    /// `gone`: the contributor or its flow went, not just its value).
     pub(super) fn fallback(
         &self,
         txn: &mut dyn StoreTxn,
         mv: &MvWork,
         attr: &str,
+        gone: bool,
     ) -> Result<Option<MvValue>, Fail> {
         let rules = self.rules;
         let mv_type = mv.obj.object_type.as_str();
@@ -33,8 +35,13 @@ impl<'a> Syncer<'a> {
             let Some(&mi) = rules.ma_index.get(&x.ma) else {
                 continue;
             };
-            let Some(rank) = rules.rank(mv_type, attr, mi) else {
-                return Ok(None);
+            // Equal precedence: the last writer's value stays, even empty;
+            // when the writer is gone (its object, or its flow), another
+            // source's value takes over, the first MA of the file's.
+            let rank = match rules.rank(mv_type, attr, mi) {
+                Some(rank) => rank,
+                None if gone => mi,
+                None => return Ok(None),
             };
             if best.as_ref().is_some_and(|(r, _)| *r <= rank) {
                 continue;
@@ -102,7 +109,7 @@ impl<'a> Syncer<'a> {
                 tracing::info!(mv_id = mv.obj.id, attr = %attr, contributor = %old.contributor, "recalled a value whose flow is no longer configured");
             }
             mv.dirty = true;
-            if let Some(v) = self.fallback(txn, mv, attr)? {
+            if let Some(v) = self.fallback(txn, mv, attr, true)? {
                 mv.obj.attributes.insert(attr.clone(), v);
             }
         }
@@ -184,7 +191,7 @@ impl<'a> Syncer<'a> {
                 mv.obj.attributes.remove(attr);
                 mv.dirty = true;
                 self.load_others(txn, mv, source)?;
-                if let Some(fallback) = self.fallback(txn, mv, attr)? {
+                if let Some(fallback) = self.fallback(txn, mv, attr, false)? {
                     mv.obj.attributes.insert(attr.to_owned(), fallback);
                 }
                 Ok(true)

@@ -262,6 +262,31 @@ fn a_renamed_manager_updates_the_references_a_directory_holds_by_dn() {
     assert_eq!(d["G1"]["member"], serde_json::json!(["a2@x"]));
 }
 
+/// The manager's DN changes as the directory gives it back (their mail,
+/// the DN, is cleared in HR: the confirming import sees the entry under
+/// another DN): the references that named the old DN are spelled again,
+/// never left naming no entry.
+#[test]
+fn references_follow_a_dn_the_target_changed_on_its_own() {
+    let w = world(&["E1,a@x,", "E3,c@x,E1"], &["G1,E1"]);
+    sync_hr(&w, "full-sync");
+    w.run_ok("groups", "full-import", RunStatus::Success);
+    w.run_ok("groups", "full-sync", RunStatus::Success);
+    export_dir(&w);
+    export_dir(&w);
+    assert_eq!(dir(&w)["E3"]["manager"], "a@x");
+    write_hr(&w, &["E1,,", "E3,c@x,E1"]);
+    sync_hr(&w, "delta-sync");
+    for _ in 0..3 {
+        export_dir(&w);
+    }
+    let now = w.cs("dir", "E1").unwrap().dn;
+    assert_ne!(now, "a@x");
+    let d = dir(&w);
+    assert_eq!(d["E3"]["manager"], now.as_str(), "{d:?}");
+    assert_eq!(d["G1"]["member"], serde_json::json!([now]), "{d:?}");
+}
+
 #[test]
 fn group_members_from_another_ma_resolve_in_either_order_of_syncs() {
     // The groups come first: their members wait for HR's people.

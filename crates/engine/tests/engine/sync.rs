@@ -212,6 +212,36 @@ fn equal_precedence_should_let_the_last_writer_win_until_a_full_sync_reapplies_t
     );
 }
 
+/// Equal precedence, the last writer's object goes (the badge is deleted,
+/// the person stays): the other source's value takes over in that sync,
+/// rather than leaving the attribute empty (and exporting it empty) until
+/// a full sync. The last writer emptying its value keeps it empty.
+#[test]
+fn equal_precedence_should_fall_back_to_another_sources_value_when_the_last_writer_goes() {
+    let w = world(
+        &badge_config(BY_ID, "", r#"precedence = { department = "equal" }"#),
+        "badge,emp,phone,dept\nb1,1,,Badges\nb3,3,,Docks\n",
+    );
+    import_and_sync(&w, "badge");
+    assert_eq!(
+        w.mv_text("hr", "1", "department").as_deref(),
+        Some("Badges")
+    );
+    // Badge 3's department emptied by its writer: empty it is.
+    w.write("badge.csv", "badge,emp,phone,dept\nb1,1,,Badges\nb3,3,,\n");
+    import_and_sync(&w, "badge");
+    assert_eq!(w.mv_text("hr", "3", "department"), None);
+    // Badge 1 deleted: HR's value comes back.
+    w.write("badge.csv", "badge,emp,phone,dept\nb3,3,,\n");
+    let s = import_and_sync(&w, "badge");
+    assert_eq!(s.disconnections, 1, "{s:?}");
+    assert_eq!(w.mv_text("hr", "1", "department").as_deref(), Some("R&D"));
+    assert_eq!(
+        w.mv_of("hr", "1").unwrap().attributes["department"].contributor,
+        "hr"
+    );
+}
+
 #[test]
 fn a_full_sync_should_recall_a_value_whose_flow_was_removed_and_let_the_next_source_take_over() {
     let config = badge_config(BY_ID, "", "");
