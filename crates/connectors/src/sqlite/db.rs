@@ -87,7 +87,11 @@ fn open_creating(s: &SqliteSettings) -> Result<Connection, ConnectorError> {
             }
         }
     }
-    if let Some(c) = &s.types.type_column {
+    // The object type column once, whether `columns` lists it or not.
+    if let Some(c) = &s.types.type_column
+        && c != &s.anchor_column
+        && !s.columns.iter().flatten().any(|x| x == c)
+    {
         cols.push(q(c));
     }
     let ddl = format!(

@@ -687,3 +687,24 @@ fn each_bad_row_should_be_an_error_and_the_rest_of_the_table_imported() {
     let utf8 = items[3].as_ref().unwrap_err();
     assert!(utf8.detail.contains("column `name`"), "{}", utf8.detail);
 }
+
+#[test]
+fn create_table_should_make_the_object_type_column_once_when_columns_lists_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = json!({"path": "app.db", "table": "objs", "create_table": true,
+        "columns": ["id", "name", "kind"], "object_type_column": "kind"});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let mut session = conn.begin_export().unwrap();
+    let outcomes = session
+        .apply(&[add("1", &[("name", Value::from("Ada"))])])
+        .unwrap();
+    assert_eq!(outcomes, vec![ExportOutcome::Applied { anchor: None }]);
+    session.commit().unwrap();
+    let db = Connection::open(dir.path().join("app.db")).unwrap();
+    let (name, kind): (String, String) = db
+        .query_row("SELECT name, kind FROM objs WHERE id = '1'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((name.as_str(), kind.as_str()), ("Ada", "person"));
+}
