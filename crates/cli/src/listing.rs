@@ -326,6 +326,36 @@ fn parse_filter(
     }
 }
 
+/// A `--filter` on a reference attribute (`manager=14`, `manager=#14`,
+/// `manager=person #14`): the metaverse types that declare it (of
+/// `object_type`, or all) and the id of the object it names. `None`: not a
+/// reference attribute (the filter compares values as text).
+fn by_reference(
+    system: &SystemDef,
+    object_type: Option<&str>,
+    attr: &str,
+    value: &str,
+) -> Option<Result<(Vec<String>, i64), Failure>> {
+    let types: Vec<String> = system
+        .metaverse
+        .iter()
+        .filter(|(t, def)| {
+            object_type.is_none_or(|o| o == t.as_str()) && def.references.contains_key(attr)
+        })
+        .map(|(t, _)| t.clone())
+        .collect();
+    if types.is_empty() {
+        return None;
+    }
+    let text = value.trim();
+    let number = text.rsplit('#').next().unwrap_or(text).trim();
+    Some(number.parse::<i64>().map(|id| (types, id)).map_err(|_| {
+        Failure::Usage(format!(
+            "--filter `{attr}={value}`: `{attr}` holds references; name the metaverse object by its id, as `mv` shows it (e.g. --filter {attr}=14 or --filter '{attr}=person #14')"
+        ))
+    }))
+}
+
 pub fn mv(cli: &crate::args::Cli, a: &MvArgs) -> Result<Code, Failure> {
     let (loaded, _) = load(cli)?;
     let system = &loaded.system;
@@ -375,6 +405,32 @@ pub fn mv(cli: &crate::args::Cli, a: &MvArgs) -> Result<Code, Failure> {
             )
         };
         (read.mv_get_many(&ids)?, None, missing)
+    } else if let Some((types, id)) = attribute
+        .as_ref()
+        .and_then(|(k, v)| by_reference(system, a.object_type.as_deref(), k, v))
+        .transpose()?
+    {
+        // A reference attribute: the objects that name metaverse object
+        // `id` in it (a manager's reports, a person's groups).
+        let (attr, _) = attribute
+            .as_ref()
+            .map_or(("", ""), |(k, v)| (k.as_str(), v.as_str()));
+        let mut ids: Vec<i64> = Vec::new();
+        for t in types {
+            ids.extend(read.mv_find(&t, attr, &autosync_model::Value::Reference(id))?);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let total = ids.len() as u64;
+        let ids: Vec<i64> = ids
+            .into_iter()
+            .skip(a.offset)
+            .take(a.limit.saturating_add(1))
+            .collect();
+        let mut objects = read.mv_get_many(&ids)?;
+        objects.sort_unstable_by_key(|o| o.id);
+        let page = Page::cut(&mut objects, a.offset, a.limit, Some(total));
+        (objects, Some(page), String::new())
     } else {
         let query = MvQuery {
             object_type: a.object_type.clone(),

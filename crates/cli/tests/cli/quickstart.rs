@@ -471,6 +471,24 @@ fn mv_should_show_a_manager_as_the_person_it_names() {
         .unwrap_or_else(|| panic!("not a person: {line}"));
     let manager = w.expect(&["mv", "--id", id], 0);
     assert!(manager.contains("employeeId = E10001"), "{manager}");
+    // `--filter manager=ID` lists the people that reference names (E10001's
+    // reports, E10012 among them), in each spelling `mv` shows.
+    let hr = std::fs::read_to_string(w.path().join("data/hr.csv")).unwrap();
+    let reports = hr.lines().filter(|l| l.contains(",E10001,")).count();
+    assert!(reports > 1, "{hr}");
+    for filter in [format!("manager={id}"), format!("manager=person #{id}")] {
+        let json: serde_json::Value = serde_json::from_str(
+            &w.expect(&["mv", "--filter", &filter, "--limit", "1000", "--json"], 0),
+        )
+        .unwrap();
+        let got = json.as_array().map_or(0, Vec::len);
+        assert_eq!(got, reports, "{filter}: {json}");
+        assert!(json.to_string().contains("E10012"), "{filter}");
+    }
+    let out = w.run(&["mv", "--filter", "manager=fpetrova"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("holds references"), "{err}");
 }
 
 /// The README's manager change and membership change, made by the service
