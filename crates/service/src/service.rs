@@ -243,7 +243,8 @@ impl Service {
                     "cannot close the runs an earlier crash left unfinished: {e}"
                 ))
             })?;
-        let state = persist::load(self.store.as_ref())?;
+        let mut state = persist::load(self.store.as_ref())?;
+        settle_offline_decisions(self.store.as_ref(), &mut state)?;
         let mut sets = self.build_triggers(&state.triggers)?;
         let (events_tx, events_rx) = mpsc::unbounded_channel::<TriggerEvent>();
         // Every MA's triggers run, stopped MAs' too: their requests wait in
@@ -308,4 +309,29 @@ impl Service {
         );
         Ok(summary)
     }
+}
+
+/// A staging threshold the persisted state says holds an MA, which the
+/// store no longer holds: an operator approved or rejected it while no
+/// service ran (`approve` and `reject` act on the store then). The hold
+/// goes from the state; start-up reconciliation then asks for what the
+/// connector space needs (an approved import's delta sync, for its
+/// pending imports). Left in place, it held the MA's syncs for good.
+fn settle_offline_decisions(
+    store: &dyn Store,
+    state: &mut autosync_controller::machine::PersistedState,
+) -> Result<(), ServiceError> {
+    for (ma, control) in &mut state.mas {
+        if control.threshold.is_none() {
+            continue;
+        }
+        let held = autosync_engine::thresholds::staging_hold(store, ma).map_err(|e| {
+            ServiceError::Startup(format!("cannot read the staging hold of `{ma}`: {e}"))
+        })?;
+        if held.is_none() {
+            tracing::info!(ma = %ma, "the staging threshold was approved or rejected while no service ran: the MA's syncs run again");
+            control.threshold = None;
+        }
+    }
+    Ok(())
 }

@@ -225,3 +225,71 @@ fn a_staging_stop_from_a_shell_should_show_in_the_status_read_from_the_store() {
     w.expect(&["reject", "hr"], 0);
     assert_eq!(state(&w)["state"], "idle");
 }
+
+/// The controller's way (`run --once`, no service between runs): an
+/// import over the staging threshold stops; `approve` (or `reject`) acts
+/// on the store; the next `run --once` runs the held syncs (found by a
+/// black-box review: the controller's saved state still held the MA, for
+/// good, and `run --once` ran nothing and exited 0).
+#[test]
+fn run_once_after_an_offline_approval_or_rejection_should_run_the_held_syncs() {
+    for approve in [true, false] {
+        let w = Workdir::quickstart();
+        w.expect(&["run", "--once"], 0);
+        let users = app_users(w.path());
+        let original = std::fs::read_to_string(w.path().join("data/hr.csv")).unwrap();
+        // A third of the people gone: over the 10 % of deletes.
+        let kept: Vec<&str> = original
+            .lines()
+            .enumerate()
+            .filter(|(i, _)| *i == 0 || i % 3 != 0)
+            .map(|(_, l)| l)
+            .collect();
+        std::fs::write(w.path().join("data/hr.csv"), kept.join("\n") + "\n").unwrap();
+        let out = w.run(&["run", "--once"]);
+        assert_eq!(out.status.code(), Some(3), "{approve}");
+        assert_eq!(app_users(w.path()), users, "{approve}: held");
+        if approve {
+            w.expect(&["approve", "hr"], 0);
+        } else {
+            std::fs::write(w.path().join("data/hr.csv"), &original).unwrap();
+            w.expect(&["reject", "hr"], 0);
+        }
+        if approve {
+            // The deletes now stop at the targets' export deletion
+            // threshold, the second safety net: approved there too.
+            let out = w.run(&["run", "--once"]);
+            assert_eq!(out.status.code(), Some(3));
+            let text = String::from_utf8_lossy(&out.stderr);
+            assert!(text.contains("deletion"), "{text}");
+            w.expect(&["approve", "app"], 0);
+            w.expect(&["approve", "directory"], 0);
+        }
+        w.expect(&["run", "--once"], 0);
+        let status: serde_json::Value =
+            serde_json::from_str(&w.expect(&["status", "--json"], 0)).unwrap();
+        assert_ne!(
+            status["mas"]["hr"]["state"], "threshold-exceeded",
+            "{approve}: {status}"
+        );
+        if approve {
+            assert!(
+                app_users(w.path()).len() < users.len(),
+                "the approved deletes flowed"
+            );
+        } else {
+            assert_eq!(app_users(w.path()), users);
+        }
+        // The MA is not held: a title change flows with the next run.
+        w.edit("data/hr.csv", |t| {
+            t.replacen(",Facilities Coordinator,", ",Facilities Lead,", 1)
+        });
+        w.expect(&["run", "--once"], 0);
+        assert!(
+            app_users(w.path())
+                .iter()
+                .any(|(id, _, title)| id == "E10001" && title == "Facilities Lead"),
+            "{approve}: the change after the decision flowed"
+        );
+    }
+}
