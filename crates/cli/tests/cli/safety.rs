@@ -293,3 +293,27 @@ fn run_once_after_an_offline_approval_or_rejection_should_run_the_held_syncs() {
         );
     }
 }
+
+/// The quickstart's groups file emptied (its header left): the import
+/// stops before the sync, and no group leaves either target (found by a
+/// black-box review: with a share, 7 deletes were under the share's
+/// floor of 10, and every group went).
+#[test]
+fn an_emptied_groups_file_should_stop_before_the_sync() {
+    let w = Workdir::quickstart_with_groups();
+    w.expect(&["run", "--once"], 0);
+    let count = |w: &Workdir| -> i64 {
+        let db = rusqlite::Connection::open(w.path().join("data/app.db")).unwrap();
+        db.query_row("SELECT count(*) FROM groups", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = count(&w);
+    assert!(before >= 7, "{before}");
+    w.edit("data/groups.csv", |t| {
+        t.lines().next().unwrap().to_owned() + "\n"
+    });
+    let out = w.run(&["run", "--once"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(count(&w), before);
+}
