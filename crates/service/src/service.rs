@@ -244,7 +244,7 @@ impl Service {
                 ))
             })?;
         let mut state = persist::load(self.store.as_ref())?;
-        settle_offline_decisions(self.store.as_ref(), &mut state)?;
+        let rejected = settle_offline_decisions(self.store.as_ref(), &mut state)?;
         let mut sets = self.build_triggers(&state.triggers)?;
         let (events_tx, events_rx) = mpsc::unbounded_channel::<TriggerEvent>();
         // Every MA's triggers run, stopped MAs' too: their requests wait in
@@ -266,7 +266,14 @@ impl Service {
                 set.start(deps);
             }
         }
-        let watched = self.watched_files(&sets, once);
+        let mut watched = self.watched_files(&sets, once);
+        // A rejection discarded what the last import staged: the source is
+        // read again, as if it changed after that import.
+        for w in &mut watched {
+            if rejected.contains(&w.request.ma) {
+                w.last_import = None;
+            }
+        }
         let Service {
             engine,
             store,
@@ -317,10 +324,13 @@ impl Service {
 /// goes from the state; start-up reconciliation then asks for what the
 /// connector space needs (an approved import's delta sync, for its
 /// pending imports). Left in place, it held the MA's syncs for good.
+/// Returns the MAs rejected (nothing is left pending): their source is
+/// read again.
 fn settle_offline_decisions(
     store: &dyn Store,
     state: &mut autosync_controller::machine::PersistedState,
-) -> Result<(), ServiceError> {
+) -> Result<Vec<String>, ServiceError> {
+    let mut rejected = Vec::new();
     for (ma, control) in &mut state.mas {
         if control.threshold.is_none() {
             continue;
@@ -331,7 +341,19 @@ fn settle_offline_decisions(
         if held.is_none() {
             tracing::info!(ma = %ma, "the staging threshold was approved or rejected while no service ran: the MA's syncs run again");
             control.threshold = None;
+            let pending = store
+                .read()
+                .and_then(|mut r| r.cs_counts(ma))
+                .map(|c| c.pending_import)
+                .map_err(|e| {
+                    ServiceError::Startup(format!(
+                        "cannot count the pending imports of `{ma}`: {e}"
+                    ))
+                })?;
+            if pending == 0 {
+                rejected.push(ma.clone());
+            }
         }
     }
-    Ok(())
+    Ok(rejected)
 }

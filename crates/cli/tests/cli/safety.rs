@@ -317,3 +317,29 @@ fn an_emptied_groups_file_should_stop_before_the_sync() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert_eq!(count(&w), before);
 }
+
+/// A header-only HR file stops the import; the file is fixed, with a
+/// title change, and imported while the hold waits; the rejection
+/// discards all that was staged, the title change with it: the next
+/// `run --once` reads the source again, and the title change flows
+/// (found by a black-box review: it was lost until the file changed).
+#[test]
+fn a_rejection_should_read_the_source_again_so_nothing_fixed_meanwhile_is_lost() {
+    let w = Workdir::quickstart();
+    w.expect(&["run", "--once"], 0);
+    let original = std::fs::read_to_string(w.path().join("data/hr.csv")).unwrap();
+    let header = original.lines().next().unwrap().to_owned();
+    std::fs::write(w.path().join("data/hr.csv"), header + "\n").unwrap();
+    assert_eq!(w.run(&["run", "--once"]).status.code(), Some(3));
+    let fixed = original.replacen(",Facilities Coordinator,", ",Facilities Lead,", 1);
+    std::fs::write(w.path().join("data/hr.csv"), fixed).unwrap();
+    let _ = w.run(&["run", "--once"]);
+    w.expect(&["reject", "hr"], 0);
+    w.expect(&["run", "--once"], 0);
+    assert!(
+        app_users(w.path())
+            .iter()
+            .any(|(id, _, title)| id == "E10001" && title == "Facilities Lead"),
+        "the fix made while the hold waited flowed"
+    );
+}

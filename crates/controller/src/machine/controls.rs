@@ -399,19 +399,24 @@ impl Machine {
     ) {
         let result = result.map_err(|e| Refusal::of_engine(e, RefusalCode::NothingToReject));
         let answer = result.map(|(message, pending_import)| {
-            self.control_of(ma).threshold = None;
+            let held = self.control_of(ma).threshold.take().is_some();
             self.deletion_stops.remove(ma);
-            if pending_import > 0
-                && let Some(sync) = self
-                    .view
-                    .mas
-                    .get(ma)
-                    .and_then(|m| m.profiles.delta_sync.clone().ok())
-            {
+            // Objects left to join again: the delta sync. Nothing left
+            // after a staging hold: what the held import read is gone, and
+            // the source is read again (an import, as a confirming one).
+            let profiles = self.view.mas.get(ma).map(|m| &m.profiles);
+            let next = if pending_import > 0 {
+                profiles.and_then(|p| p.delta_sync.clone().ok())
+            } else if held {
+                profiles.and_then(|p| p.confirming_import.clone().ok())
+            } else {
+                None
+            };
+            if let Some(profile) = next {
                 self.push(
                     vec![Request {
                         ma: ma.to_owned(),
-                        profile: sync,
+                        profile,
                         exclusive: false,
                         run_immediate: false,
                         reason: RunReason::Manual {

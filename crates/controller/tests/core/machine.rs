@@ -230,9 +230,19 @@ fn a_rejected_threshold_drops_the_held_syncs_and_a_second_reject_is_refused() {
     sim.complete_on("hr", false);
     let answer = sim.control(Control::Reject, Some("hr")).unwrap();
     assert!(answer.contains("rejected 10 staged changes"), "{answer}");
-    assert_eq!(state(&sim, "hr"), MaStateView::Idle);
-    assert!(sim.flights.is_empty(), "nothing synchronised");
+    // Nothing synchronised: the source is read again (what the held import
+    // read, a fix made meanwhile included, was discarded).
+    assert_eq!(sim.flights.len(), 1, "{:?}", sim.flights);
+    assert_eq!(sim.flights[0].request.profile, "delta-import");
+    assert!(matches!(
+        &sim.flights[0].request.reason,
+        RunReason::Manual { by } if by == "reject"
+    ));
     assert_eq!(sim.world.source["hr"], 10, "the source gives them again");
+    // The source fixed meanwhile: read again, nothing is held.
+    *sim.world.source.get_mut("hr").unwrap() = 0;
+    sim.complete_on("hr", false);
+    assert_eq!(state(&sim, "hr"), MaStateView::Idle);
     let again = sim.control(Control::Reject, Some("hr")).unwrap_err();
     assert_eq!(again.code, RefusalCode::NothingToReject);
     assert!(again.message.contains("waits for no approval"), "{again}");
