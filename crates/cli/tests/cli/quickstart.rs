@@ -761,3 +761,45 @@ fn a_group_whose_name_changes_should_keep_its_members_in_both_targets() {
     let text = std::fs::read_to_string(w.path().join("data/directory.jsonl")).unwrap();
     assert!(text.contains("\"Operations\""), "the new name is there");
 }
+
+/// Memberships edited in the application's own tables: its full import
+/// sees the difference, and the next run puts back what the groups file
+/// says (found by a black-box review: the delta sync staged nothing).
+#[test]
+fn memberships_edited_in_the_application_should_be_put_back() {
+    let w = Workdir::quickstart_with_groups();
+    w.expect(&["run", "--once"], 0);
+    let members = |w: &Workdir| -> Vec<(String, String)> {
+        let db = rusqlite::Connection::open(w.path().join("data/app.db")).unwrap();
+        let mut q = db
+            .prepare("SELECT group_id, username FROM group_members ORDER BY 1, 2")
+            .unwrap();
+        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let before = members(&w);
+    let db = rusqlite::Connection::open(w.path().join("data/app.db")).unwrap();
+    let (g, u) = before[0].clone();
+    db.execute(
+        "DELETE FROM group_members WHERE group_id = ?1 AND username = ?2",
+        [&g, &u],
+    )
+    .unwrap();
+    let other = before.iter().find(|(og, _)| *og != g).unwrap().1.clone();
+    if !before.contains(&(g.clone(), other.clone())) {
+        db.execute(
+            "INSERT INTO group_members (group_id, username) VALUES (?1, ?2)",
+            [&g, &other],
+        )
+        .unwrap();
+    }
+    drop(db);
+    w.expect(
+        &["run-profile", "app-groups", "full-import", "--no-progress"],
+        0,
+    );
+    w.expect(&["run", "--once"], 0);
+    assert_eq!(members(&w), before);
+}

@@ -18,7 +18,7 @@ use crate::rules::{MaRules, OutboundFlow};
 use crate::values::same_in;
 use autosync_model::{
     AttrChanges, Connection, CsObject, DeprovisionAction, ExportKind, MvObject, OutboundCounters,
-    PendingExport, SyncCounters, ValueDelta,
+    PendingExport, RefBy, SyncCounters, Value, ValueDelta,
 };
 use autosync_store::{OutWaitTargets, StoreTxn};
 use std::borrow::Cow;
@@ -295,10 +295,21 @@ impl Syncer<'_> {
                 }
                 continue;
             }
-            if !same_in(effective(x, &f.cs_attr), d.as_deref(), f.order) {
-                if pending_update_of(x, &f.cs_attr)
-                    && same_in(confirmed(x, &f.cs_attr), d.as_deref(), f.order)
-                {
+            // DNs compare ignoring case, as directories compare them.
+            let by_dn = f.reference.as_ref().is_some_and(|r| r.by == RefBy::Dn);
+            let same = |held: Option<&Value>| {
+                if by_dn {
+                    same_in(
+                        folded(held).as_ref(),
+                        folded(d.as_deref()).as_ref(),
+                        f.order,
+                    )
+                } else {
+                    same_in(held, d.as_deref(), f.order)
+                }
+            };
+            if !same(effective(x, &f.cs_attr)) {
+                if pending_update_of(x, &f.cs_attr) && same(confirmed(x, &f.cs_attr)) {
                     // Back to what the system holds before the export ran:
                     // the pending change goes, nothing is sent.
                     reverted.push(f.cs_attr.clone());
@@ -627,4 +638,16 @@ impl Syncer<'_> {
         }
         Ok(Action::Update)
     }
+}
+
+/// `v` with its texts as DNs compare (ignoring case).
+fn folded(v: Option<&Value>) -> Option<Value> {
+    let fold = |v: &Value| match v {
+        Value::String(t) => Value::String(autosync_store::fold_case(t).into_owned()),
+        other => other.clone(),
+    };
+    v.map(|v| match v {
+        Value::Multi(vs) => Value::Multi(vs.iter().map(fold).collect()),
+        one => fold(one),
+    })
 }

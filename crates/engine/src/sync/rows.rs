@@ -57,6 +57,10 @@ impl Syncer<'_> {
                     && p.object_type.is_none()
                     && p.values.keys().all(|a| rows.contains(a))
                     && only_rows_changed(&cs.hologram, &p.attributes)
+                    // What this MA's export flows write (a target's own
+                    // copy, changed in the system): the ordinary way
+                    // compares it with what it should hold.
+                    && !ma.outbound.iter().any(|f| p.values.contains_key(&f.cs_attr))
             })
             && cs.pending_export.is_none();
         let Connection::Connector { mv_id } = cs.connection else {

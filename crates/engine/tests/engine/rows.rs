@@ -1025,3 +1025,34 @@ fn an_invalid_member_removed_again_in_the_source_leaves_nothing_pending_or_faile
     assert_eq!(target(&w), people(0..5));
     assert_eq!(file(&w), people(0..5));
 }
+
+/// Members changed in the target's own table (someone edited it): the
+/// import sees the difference as values, and the sync stages what the
+/// target should hold again; the export repairs it (found by a black-box
+/// review: the delta sync took it as an inbound change nobody flows and
+/// staged nothing).
+#[test]
+fn members_changed_in_the_target_itself_are_put_back() {
+    let w = world(10, 5);
+    ok(&w, "src", "full-import");
+    settle(&w);
+    assert_eq!(target(&w), people(0..5));
+    let conn = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    conn.execute(
+        "INSERT INTO group_members (group_id, employee_id) VALUES ('G1', ?1)",
+        [person(7)],
+    )
+    .unwrap();
+    conn.execute(
+        "DELETE FROM group_members WHERE employee_id = ?1",
+        [person(1)],
+    )
+    .unwrap();
+    ok(&w, "dst", "full-import");
+    ok(&w, "dst", "delta-sync");
+    ok(&w, "dst", "export");
+    assert_eq!(target(&w), people(0..5));
+    ok(&w, "dst", "full-import");
+    ok(&w, "dst", "delta-sync");
+    assert!(w.cs("dst", "G1").unwrap().pending_export.is_none());
+}
