@@ -75,6 +75,14 @@ fn world(people: u64, members: u64) -> World {
     world_with(CONFIG, people, members)
 }
 
+/// [`world`], its group imported and everything in step.
+fn settled(people: u64, members: u64) -> World {
+    let w = world(people, members);
+    ok(&w, "src", "full-import");
+    settle(&w);
+    w
+}
+
 /// HR's file of people `0..people`.
 fn hr_of(people: u64) -> String {
     let mut hr = String::from("employee_id,name\n");
@@ -314,9 +322,7 @@ fn a_one_member_change_of_a_large_group_travels_as_one_value_to_every_target() {
 
 #[test]
 fn changes_that_cancel_out_before_the_sync_stage_nothing() {
-    let w = world(30, 20);
-    ok(&w, "src", "full-import");
-    settle(&w);
+    let w = settled(30, 20);
     add(&w, 25);
     remove(&w, 25);
     remove(&w, 4);
@@ -331,9 +337,7 @@ fn changes_that_cancel_out_before_the_sync_stage_nothing() {
 /// whole-list one included), and nothing stays unconfirmed.
 #[test]
 fn a_member_added_then_removed_before_the_export_leaves_nothing_pending() {
-    let w = world(30, 20);
-    ok(&w, "src", "full-import");
-    settle(&w);
+    let w = settled(30, 20);
     add(&w, 25);
     ok(&w, "src", "delta-import");
     ok(&w, "src", "delta-sync");
@@ -355,9 +359,7 @@ fn a_member_added_then_removed_before_the_export_leaves_nothing_pending() {
 
 #[test]
 fn a_member_not_yet_there_waits_then_arrives_as_one_value() {
-    let w = world(30, 20);
-    ok(&w, "src", "full-import");
-    settle(&w);
+    let w = settled(30, 20);
     // E000040 is not in HR yet.
     add(&w, 40);
     ok(&w, "src", "delta-import");
@@ -378,9 +380,7 @@ fn a_member_not_yet_there_waits_then_arrives_as_one_value() {
 
 #[test]
 fn removing_every_member_one_by_one_then_adding_one_back_stays_correct() {
-    let w = world(10, 3);
-    ok(&w, "src", "full-import");
-    settle(&w);
+    let w = settled(10, 3);
     for i in 0..3 {
         remove(&w, i);
     }
@@ -570,9 +570,7 @@ fn people_who_leave_a_large_group_go_as_values_and_come_back_with_their_anchor()
 /// The last member leaving empties the group the ordinary way.
 #[test]
 fn the_last_member_leaving_empties_the_group() {
-    let w = world(4, 1);
-    ok(&w, "src", "full-import");
-    settle(&w);
+    let w = settled(4, 1);
     assert_eq!(target(&w), people(0..1));
     hr_without(&w, 4, &[0]);
     settle(&w);
@@ -589,9 +587,7 @@ fn the_last_member_leaving_empties_the_group() {
 /// wait goes with them and nothing is sent for them.
 #[test]
 fn a_member_who_leaves_before_a_target_has_them_stops_waiting_there() {
-    let w = world(30, 20);
-    ok(&w, "src", "full-import");
-    settle(&w);
+    let w = settled(30, 20);
     count_target_writes(&w);
     // E000040 arrives in HR and in the group; the application's add of
     // their account is not exported yet.
@@ -872,9 +868,7 @@ fn a_member_whose_account_is_deleted_in_the_target_system_leaves_its_groups() {
 /// member (nothing removed, nothing waits).
 #[test]
 fn a_member_whose_account_is_deleted_in_the_target_system_and_made_again_stays_in_its_groups() {
-    let w = world(10, 5);
-    ok(&w, "src", "full-import");
-    settle(&w);
+    let w = settled(10, 5);
     let conn = rusqlite::Connection::open(w.path("app.db")).unwrap();
     conn.execute("DELETE FROM users WHERE employee_id = ?1", [person(2)])
         .unwrap();
@@ -998,9 +992,7 @@ provisioning = [{ mv_type = "group", anchor = "gid" }]
 /// is as before.
 #[test]
 fn an_invalid_member_removed_again_in_the_source_leaves_nothing_pending_or_failed() {
-    let w = world(10, 5);
-    ok(&w, "src", "full-import");
-    settle(&w);
+    let w = settled(10, 5);
     let conn = rusqlite::Connection::open(w.path("src.db")).unwrap();
     conn.execute("INSERT INTO group_members VALUES ('G1', X'41')", [])
         .unwrap();
@@ -1033,9 +1025,7 @@ fn an_invalid_member_removed_again_in_the_source_leaves_nothing_pending_or_faile
 /// staged nothing).
 #[test]
 fn members_changed_in_the_target_itself_are_put_back() {
-    let w = world(10, 5);
-    ok(&w, "src", "full-import");
-    settle(&w);
+    let w = settled(10, 5);
     assert_eq!(target(&w), people(0..5));
     let conn = rusqlite::Connection::open(w.path("app.db")).unwrap();
     conn.execute(
