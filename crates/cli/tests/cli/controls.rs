@@ -365,13 +365,19 @@ fn an_import_over_a_staging_threshold_should_wait_for_approve_or_reject() {
 
     set_title(&w, &who, "Head of Rejecting");
     wait_for("the import over the threshold", || over(&w));
+    // The source fixed, then the rejection: the source is read again, and
+    // nothing is left over the threshold.
+    set_title(&w, &who, "Head of Approving");
     let answer = control(&w, &["reject", "hr"]);
     assert!(
         answer["message"].as_str().unwrap().contains("rejected"),
         "{answer}"
     );
-    assert!(!over(&w));
+    wait_for("the source read again", || {
+        status(&w)["mas"]["hr"]["state"] == "idle"
+    });
     assert!(!app_has_title(w.path(), &who, "Head of Rejecting"));
+    assert!(app_has_title(w.path(), &who, "Head of Approving"));
     // Nothing left to reject: it says so (not that the engine failed).
     let stderr = refused(&w, &["reject", "hr"], 2);
     assert!(
