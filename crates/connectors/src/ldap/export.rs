@@ -25,7 +25,7 @@
 //!   by value (`values`: a member added to a group is one value sent). A
 //!   replayed value change (a value already there, or already gone) is
 //!   applied value by value, ignoring what is already done.
-//! * **Rename and move**: a modify DN with the new RDN (the old RDN value
+//! * **Rename and move** ([`rename`]): a modify DN with the new RDN (the old RDN value
 //!   deleted) and, when the parent changes, the new superior.
 //! * **Missing parents** (`create_parents`): an add or a move refused
 //!   because the new parent is not there makes the missing `ou=` entries
@@ -51,6 +51,7 @@ use std::collections::HashSet;
 
 mod parents;
 mod pipeline;
+mod rename;
 mod replay;
 
 /// A running LDAP export.
@@ -521,55 +522,6 @@ impl<'c> LdapExport<'c> {
             }
         }
         Ok((replace, by_value))
-    }
-
-    /// Whether the entry at `dn` can be renamed to `new_dn`: another entry
-    /// there fails the change before any of it is sent (its other
-    /// attributes are not written), naming the entry in the way.
-    fn rename_possible(&mut self, dn: &str, new_dn: &str) -> Done<()> {
-        let now = Dn::parse(dn).map_err(|e| ("invalid-dn", format!("`{dn}`: {e}")))?;
-        let new = self.in_scope(new_dn)?;
-        if now.same(&new) || self.read(new_dn, &["1.1"])?.is_none() {
-            return Ok(());
-        }
-        Err(Stop::Failed((
-            "already-exists",
-            format!(
-                "rename `{dn}` to `{new_dn}`: another entry is there (nothing of this change was sent)"
-            ),
-        )))
-    }
-
-    /// Move the entry at `dn` to `new_dn`; the new anchor when the anchor
-    /// is the DN.
-    fn rename(&mut self, dn: &str, new_dn: &str) -> Done<Option<String>> {
-        let now = Dn::parse(dn).map_err(|e| ("invalid-dn", format!("`{dn}`: {e}")))?;
-        let new = self.in_scope(new_dn)?;
-        let renamed = (self.s.anchor == Anchor::Dn).then(|| new_dn.to_owned());
-        if now.same(&new) {
-            return Ok(renamed);
-        }
-        let Some(rdn) = new.rdn() else {
-            return Err(Stop::Failed((
-                "invalid-dn",
-                format!("`{new_dn}` has no RDN"),
-            )));
-        };
-        let parent = new.parent_text();
-        let superior = (!now.same_parent(&new)).then_some(parent.as_str());
-        let r = self.session.modify_dn(dn, &rdn.raw, superior);
-        let what = format!("rename to `{new_dn}` of");
-        match self.check(&what, dn, r) {
-            Ok(_) => {}
-            // A move under a missing parent: made when the settings say so.
-            Err(Stop::Failed(("object-not-found", why))) if superior.is_some() => {
-                self.make_parents(&new, why)?;
-                let r = self.session.modify_dn(dn, &rdn.raw, superior);
-                self.check(&what, dn, r)?;
-            }
-            Err(e) => return Err(e),
-        }
-        Ok(renamed)
     }
 
     fn delete(&mut self, c: &ExportChange) -> Done<()> {

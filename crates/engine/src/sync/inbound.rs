@@ -4,7 +4,7 @@
 //! projected; a connector's inbound flows update its metaverse object under
 //! the precedence rules.
 
-use super::outbound::Deprovision;
+use super::deprovision::Deprovision;
 use super::precedence::fill_new;
 use super::{Action, Fail, MvWork, Syncer, Work, expression_failed};
 use crate::compute::{AttrView, CsView, MvView};

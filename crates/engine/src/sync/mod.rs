@@ -5,6 +5,7 @@
 //! a failing expression leaves the object (and everything it would have
 //! touched) as it was, with its pending import kept for the next sync.
 
+mod deprovision;
 mod gone;
 mod inbound;
 mod left;

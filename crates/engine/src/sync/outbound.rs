@@ -5,6 +5,7 @@
 //! asks for them) and deprovisioning per the target MA's action (or its
 //! deprovisioning script).
 
+use super::deprovision::Deprovision;
 use super::plan::{Decision, Plan, decide};
 use super::staging::{
     confirmed, drop_changes, effective, few_values, pending_update_of, stage_changes, stage_rename,
@@ -12,13 +13,13 @@ use super::staging::{
 };
 use super::{Action, Fail, MvWork, Syncer};
 use crate::compute::MvView;
-use crate::extensions::{deprovision_action, eval_condition, eval_source, eval_text};
+use crate::extensions::{eval_condition, eval_source, eval_text};
 use crate::refs::resolve_out;
 use crate::rules::{MaRules, OutboundFlow};
 use crate::values::same_in;
 use autosync_model::{
-    AttrChanges, Connection, CsObject, DeprovisionAction, ExportKind, MvObject, OutboundCounters,
-    PendingExport, RefBy, SyncCounters, Value, ValueDelta,
+    AttrChanges, Connection, CsObject, ExportKind, MvObject, OutboundCounters, PendingExport,
+    RefBy, SyncCounters, Value, ValueDelta,
 };
 use autosync_store::{OutWaitTargets, StoreTxn};
 use std::borrow::Cow;
@@ -73,18 +74,7 @@ impl<'r> Scope<'r> {
     }
 }
 
-/// Why a connector is deprovisioned.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Deprovision {
-    /// Its metaverse object was deleted.
-    MvDeleted,
-    /// Its metaverse object no longer meets the provisioning condition
-    /// (the object stays joined while its delete is pending, so that it
-    /// can come back in scope before the export runs).
-    OutOfScope,
-}
-
-fn leaving(x: &CsObject) -> bool {
+pub(super) fn leaving(x: &CsObject) -> bool {
     x.pending_export
         .as_ref()
         .is_some_and(|p| p.kind == ExportKind::Delete)
@@ -561,82 +551,6 @@ impl Syncer<'_> {
         count_outbound(counters, &target.name, |c| c.provisioned_adds += 1);
         inserts.push(x);
         Ok(())
-    }
-
-    /// Deprovision a connector per its MA's action (or its deprovisioning
-    /// script): an object never exported leaves the CS; otherwise delete
-    /// (pending export delete), disconnect, or make it an explicit
-    /// disconnector. Returns what becomes of it.
-    pub(crate) fn deprovision(
-        &self,
-        txn: &mut dyn StoreTxn,
-        x: &mut CsObject,
-        why: Deprovision,
-        counters: &mut SyncCounters,
-    ) -> Result<Action, Fail> {
-        let ma = self
-            .rules
-            .ma_index
-            .get(&x.ma)
-            .and_then(|&i| self.rules.mas.get(i));
-        if !leaving(x) {
-            count_outbound(counters, &x.ma, |c| c.provisioned_disconnects += 1);
-        }
-        // References to it on this MA go when it leaves (now, or when its
-        // delete is exported: the export notes it then), value by value by
-        // the name it had.
-        let note = |x: &CsObject, id: Option<autosync_model::MvId>| {
-            if let Some(id) = id.filter(|_| self.rules.has_refs) {
-                let mut notes = self.ref_notes.borrow_mut();
-                notes.touched.insert(id);
-                notes.names.push((
-                    id,
-                    autosync_store::RefName {
-                        ma: x.ma.clone(),
-                        anchor: x.anchor.clone(),
-                        dn: x.dn.clone(),
-                    },
-                ));
-            }
-        };
-        let referred = x.connection.mv_id();
-        if !x.present && x.unconfirmed_export.is_none() {
-            note(x, referred);
-            return Ok(Action::Delete);
-        }
-        let reason = match why {
-            Deprovision::MvDeleted => "mv-deleted",
-            Deprovision::OutOfScope => "out-of-scope",
-        };
-        let how = match ma {
-            Some(ma) => deprovision_action(txn, ma, x, reason)?,
-            None => DeprovisionAction::Disconnect,
-        };
-        match how {
-            DeprovisionAction::Delete => {
-                if why == Deprovision::MvDeleted {
-                    x.connection = Connection::Disconnector;
-                    note(x, referred);
-                }
-                x.pending_export = Some(PendingExport {
-                    values: Default::default(),
-                    kind: ExportKind::Delete,
-                    changes: AttrChanges::new(),
-                    new_dn: None,
-                });
-            }
-            DeprovisionAction::Disconnect => {
-                note(x, referred);
-                x.connection = Connection::Disconnector;
-                x.pending_export = None;
-            }
-            DeprovisionAction::ExplicitDisconnector => {
-                note(x, referred);
-                x.connection = Connection::ExplicitDisconnector;
-                x.pending_export = None;
-            }
-        }
-        Ok(Action::Update)
     }
 }
 
