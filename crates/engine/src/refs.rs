@@ -481,13 +481,13 @@ pub(crate) fn resolve_out(
     // waits for the rename. A system that checks references never gets a
     // DN it does not have yet, and a rename that fails (the DN is taken)
     // leaves the references naming the entry where it still is.
-    let other = r.by == RefBy::Dn;
+    let old_dn_while_renaming = r.by == RefBy::Dn;
     let mut spelled: FxHashMap<MvId, String> = FxHashMap::default();
     let mut renamed: rustc_hash::FxHashSet<MvId> = Default::default();
     let mut ask: Vec<MvId> = Vec::new();
     for id in &ids {
         match known.and_then(|j| j.spelling(*id, ma)) {
-            Some(Some(s)) if other && s.renaming => ask.push(*id),
+            Some(Some(s)) if old_dn_while_renaming && s.renaming => ask.push(*id),
             Some(Some(s)) => {
                 // A connector written by this step (the first one).
                 if !s.adding || s.id < referrer {
@@ -510,7 +510,7 @@ pub(crate) fn resolve_out(
         let mut renaming = Vec::new();
         for id in ask.drain(..) {
             match loaded.spelling(ma, id, referrer) {
-                Some(Some(s)) if other && s.renaming => renaming.push(id),
+                Some(Some(s)) if old_dn_while_renaming && s.renaming => renaming.push(id),
                 Some(Some(s)) => {
                     let text = match r.by {
                         RefBy::Anchor => s.anchor.clone(),
@@ -545,7 +545,7 @@ pub(crate) fn resolve_out(
             let text = match r.by {
                 RefBy::Anchor => row.anchor,
                 RefBy::Dn => match row.pending {
-                    Some((_, Some(_))) if other && !adding => {
+                    Some((_, Some(_))) if old_dn_while_renaming && !adding => {
                         renamed.insert(row.mv_id);
                         row.dn
                     }

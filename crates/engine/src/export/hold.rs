@@ -120,7 +120,7 @@ impl Held {
 }
 
 /// An export's references to its own MA's objects, and the names whose
-/// add or rename failed in it.
+/// add failed in it.
 pub(super) struct Holds {
     /// The attributes whose values name objects of this MA, and how.
     attrs: Vec<(String, RefBy)>,
@@ -209,9 +209,9 @@ impl Holds {
                 let Some(c) = changes.get_mut(j) else {
                     continue;
                 };
-                // A name this change must not send yet: one whose add or
-                // rename failed, or one the page gives in this phase or a
-                // later one (another change's).
+                // A name this change must not send yet: one whose add
+                // failed, or one the page gives in this phase or a later
+                // one (another change's).
                 let hold = |k: &Key| {
                     self.failed.contains(k)
                         || giver

@@ -40,6 +40,18 @@ fn named_by_dn(rules: &Rules, ma: &str) -> bool {
     })
 }
 
+/// Whether export flows' references spell objects of `ma` by DN (on `ma`
+/// itself, or naming it from another MA).
+fn spelled_by_dn(rules: &Rules, ma: &str) -> bool {
+    rules.mas.iter().any(|m| {
+        m.outbound.iter().any(|f| {
+            f.reference.as_ref().is_some_and(|r| {
+                r.by == autosync_model::RefBy::Dn && r.ma.as_deref().unwrap_or(&m.name) == ma
+            })
+        })
+    })
+}
+
 /// Whether metaverse object `mv`, a candidate the join index found for the
 /// first condition's value, meets every condition of `rule`, given the CS
 /// side's `values`: any value of a multi-valued one matches; strings
@@ -101,7 +113,7 @@ impl<'a> Syncer<'a> {
             let renamed = dn_changed && named_by_dn(self.rules, &w.source.ma);
             // Of a connector whose DN targets spell: what they hold names
             // the old DN, and is spelled again.
-            let spelled = dn_changed && self.rules.ref_mas.1.contains(&w.source.ma);
+            let spelled = dn_changed && spelled_by_dn(self.rules, &w.source.ma);
             w.previous = accept(&mut w.source);
             w.source_dirty = true;
             self.dn_moved |= renamed;

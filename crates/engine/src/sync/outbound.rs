@@ -287,16 +287,15 @@ impl Syncer<'_> {
             }
             // DNs compare ignoring case, as directories compare them.
             let by_dn = f.reference.as_ref().is_some_and(|r| r.by == RefBy::Dn);
+            // (Folded copies only when the values differ as they are.)
             let same = |held: Option<&Value>| {
-                if by_dn {
-                    same_in(
-                        folded(held).as_ref(),
-                        folded(d.as_deref()).as_ref(),
-                        f.order,
-                    )
-                } else {
-                    same_in(held, d.as_deref(), f.order)
-                }
+                same_in(held, d.as_deref(), f.order)
+                    || by_dn
+                        && same_in(
+                            folded(held).as_ref(),
+                            folded(d.as_deref()).as_ref(),
+                            f.order,
+                        )
             };
             if !same(effective(x, &f.cs_attr)) {
                 if pending_update_of(x, &f.cs_attr) && same(confirmed(x, &f.cs_attr)) {
