@@ -63,6 +63,29 @@ fn fingerprint(p: &PendingExport) -> u64 {
     h.finish()
 }
 
+/// Whether an object of `ma` other than the one with anchor `anchor` has
+/// DN `dn` in the system already (read from the DN index, which MAs whose
+/// objects references name by DN keep; not an add still to be sent). A
+/// read that fails says no: the value waits for the next export.
+fn has_dn_already(store: &dyn autosync_store::Store, ma: &str, dn: &str, anchor: &str) -> bool {
+    let found = (|| -> StoreResult<bool> {
+        let mut read = store.read()?;
+        for (_, id, _) in read.cs_joined_by_dns(ma, &[dn])? {
+            if let Some(o) = read.cs_get_light(id)?
+                && o.anchor != anchor
+                && !o
+                    .pending_export
+                    .as_ref()
+                    .is_some_and(|p| matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })();
+    found.unwrap_or(false)
+}
+
 pub(crate) fn run(ctx: &StepCtx<'_>) -> StoreResult<StepOutcome> {
     let mut exp = Exporter {
         ctx,
@@ -210,24 +233,27 @@ impl Exporter<'_, '_> {
                 };
                 // Write-only values opened (or generated) in memory only.
                 let (mut changes, refused) = reveal(ctx, changes);
-                let (outcomes, helds) = match holds.apply(&mut *session, &mut changes) {
-                    Ok((o, h)) if o.len() == changes.len() => (o, h),
-                    Ok((o, _)) => {
-                        stop = Some((
-                            RunStatus::StoppedError,
-                            format!(
-                                "the connector returned {} outcomes for {} changes",
-                                o.len(),
-                                changes.len()
-                            ),
-                        ));
-                        break;
-                    }
-                    Err(e) => {
-                        stop = Some((e.kind.status(), e.message));
-                        break;
-                    }
-                };
+                let (outcomes, helds) =
+                    match holds.apply(&mut *session, &mut changes, &mut |dn, anchor| {
+                        has_dn_already(store, ma, dn, anchor)
+                    }) {
+                        Ok((o, h)) if o.len() == changes.len() => (o, h),
+                        Ok((o, _)) => {
+                            stop = Some((
+                                RunStatus::StoppedError,
+                                format!(
+                                    "the connector returned {} outcomes for {} changes",
+                                    o.len(),
+                                    changes.len()
+                                ),
+                            ));
+                            break;
+                        }
+                        Err(e) => {
+                            stop = Some((e.kind.status(), e.message));
+                            break;
+                        }
+                    };
                 crash_point("export.batch.applied");
                 let mut outcomes = outcomes.into_iter();
                 let mut refused = refused.into_iter().peekable();
@@ -427,7 +453,7 @@ impl Recorder<'_> {
                 }
                 if let Some(change) = sent.change.as_deref() {
                     let mut change = change.clone();
-                    changes::fill_old(&mut change, cs);
+                    changes::fill_old(&mut change, cs, txn)?;
                     self.changes.push(change);
                 }
                 match sent.kind {

@@ -127,6 +127,11 @@ pub(super) struct Holds {
     failed: FxHashSet<Key>,
 }
 
+/// Whether an object of the MA other than the one with anchor `anchor`
+/// has DN `dn` (folded) in the system already (not an add still to be
+/// sent): a value spelling it names that object.
+pub(super) type Taken<'a> = dyn FnMut(&str, &str) -> bool + 'a;
+
 impl Holds {
     pub fn new(attrs: Vec<(String, RefBy)>) -> Holds {
         Holds {
@@ -153,13 +158,51 @@ impl Holds {
         out
     }
 
+    /// Note the outcome of change `c`: the names a failed add would have
+    /// given are held from now on, unless another object has the name (an
+    /// add of this export that went, or one the system had already: two
+    /// people given one DN, the second's add refused, the first keeps its
+    /// memberships). `given`: the names the page's adds that went gave
+    /// (those of earlier pages are the system's by the time they are
+    /// asked for, or held until the next export).
+    fn outcome(
+        &mut self,
+        c: &ExportChange,
+        o: &ExportOutcome,
+        given: &mut FxHashSet<Key>,
+        taken: &mut Taken<'_>,
+    ) {
+        let names = gives(c);
+        if names.is_empty() {
+            return;
+        }
+        if !matches!(o, ExportOutcome::Failed { .. }) {
+            for k in &names {
+                self.failed.remove(k);
+            }
+            given.extend(names);
+            return;
+        }
+        for k in names {
+            let other = match &k {
+                Key::Dn(dn) => given.contains(&k) || taken(dn, &c.anchor),
+                Key::Anchor(_) => false,
+            };
+            if !other {
+                self.failed.insert(k);
+            }
+        }
+    }
+
     /// Send `changes` (a page, in id order) in phases; returns one outcome
     /// per change in order (fewer when the connector answered short), and
-    /// what each change held back.
+    /// what each change held back. `taken`: whether another object has a
+    /// DN in the system already (asked when an add of that DN fails).
     pub fn apply(
         &mut self,
         session: &mut dyn ExportSession,
         changes: &mut [ExportChange],
+        taken: &mut Taken<'_>,
     ) -> Result<(Vec<ExportOutcome>, Vec<Option<Held>>), ConnectorError> {
         if self.attrs.is_empty() {
             return Ok((session.apply(changes)?, Vec::new()));
@@ -197,6 +240,7 @@ impl Holds {
             }
         }
         let last = phase.iter().copied().max().unwrap_or(0);
+        let mut given: FxHashSet<Key> = FxHashSet::default();
         let mut outcomes: Vec<Option<ExportOutcome>> = changes.iter().map(|_| None).collect();
         let mut held: Vec<Option<Held>> = changes.iter().map(|_| None).collect();
         for p in 0..=last {
@@ -246,10 +290,8 @@ impl Holds {
             let answered = answered?;
             let short = answered.len() != sent_len;
             for (j, o) in sent.into_iter().zip(answered) {
-                if matches!(o, ExportOutcome::Failed { .. })
-                    && let Some(c) = changes.get(j)
-                {
-                    self.failed.extend(gives(c));
+                if let Some(c) = changes.get(j) {
+                    self.outcome(c, &o, &mut given, taken);
                 }
                 if let Some(slot) = outcomes.get_mut(j) {
                     *slot = Some(o);

@@ -70,7 +70,7 @@ fn a_page_without_references_to_its_own_adds_goes_in_one_batch() {
     let mut h = holds();
     let mut rec = session(&[]);
     let mut page = vec![add("1", "a", None), add("2", "b", Some("zed"))];
-    let (out, held) = h.apply(&mut rec, &mut page).unwrap();
+    let (out, held) = h.apply(&mut rec, &mut page, &mut |_, _| false).unwrap();
     assert_eq!(out.len(), 2);
     assert_eq!(rec.batches.len(), 1);
     assert!(held.iter().all(Option::is_none));
@@ -82,7 +82,7 @@ fn a_reference_to_an_add_of_the_same_page_goes_after_it() {
     let mut rec = session(&[]);
     // The manager's add comes first in id order; the report after it.
     let mut page = vec![add("1", "boss", None), add("2", "rep", Some("BOSS"))];
-    let (out, held) = h.apply(&mut rec, &mut page).unwrap();
+    let (out, held) = h.apply(&mut rec, &mut page, &mut |_, _| false).unwrap();
     assert_eq!(out.len(), 2);
     assert_eq!(rec.batches.len(), 2, "the report goes in a second batch");
     assert_eq!(
@@ -97,7 +97,7 @@ fn a_reference_to_an_add_that_failed_is_held_back_and_stays_pending() {
     let mut h = holds();
     let mut rec = session(&["1"]);
     let mut page = vec![add("1", "boss", None), add("2", "rep", Some("boss"))];
-    let (out, held) = h.apply(&mut rec, &mut page).unwrap();
+    let (out, held) = h.apply(&mut rec, &mut page, &mut |_, _| false).unwrap();
     assert!(matches!(out[0], ExportOutcome::Failed { .. }));
     assert_eq!(out[1], ExportOutcome::Applied { anchor: None });
     // The report was added without the manager.
@@ -125,7 +125,7 @@ fn a_reference_to_an_add_that_failed_is_held_back_and_stays_pending() {
     update.kind = ExportKind::Update;
     update.changes.remove("name");
     let mut page = vec![update];
-    let (out, held) = h.apply(&mut rec, &mut page).unwrap();
+    let (out, held) = h.apply(&mut rec, &mut page, &mut |_, _| false).unwrap();
     assert_eq!(out, vec![ExportOutcome::Applied { anchor: None }]);
     assert!(held[0].as_ref().is_some_and(|h| h.all));
     assert_eq!(rec.batches.len(), 2, "nothing was sent");
@@ -140,7 +140,7 @@ fn a_member_naming_a_failed_add_is_left_out_of_the_list_and_of_value_changes() {
         .changes
         .insert("member".into(), Some(Value::Multi(vec![s("8"), s("9")])));
     let mut page = vec![add("8", "x", None), add("9", "y", None), group];
-    let (out, held) = h.apply(&mut rec, &mut page).unwrap();
+    let (out, held) = h.apply(&mut rec, &mut page, &mut |_, _| false).unwrap();
     assert_eq!(out.len(), 3);
     let sent = rec.batches.last().unwrap();
     assert_eq!(
@@ -160,7 +160,7 @@ fn a_member_naming_a_failed_add_is_left_out_of_the_list_and_of_value_changes() {
         },
     );
     let mut page = vec![update];
-    let (_, held) = h.apply(&mut rec, &mut page).unwrap();
+    let (_, held) = h.apply(&mut rec, &mut page, &mut |_, _| false).unwrap();
     let sent = rec.batches.last().unwrap();
     assert_eq!(sent[0].values["member"].add, vec![s("8")]);
     assert_eq!(sent[0].values["member"].remove, vec![s("7")]);
@@ -194,7 +194,7 @@ fn a_value_that_is_a_failing_renames_new_dn_goes_as_it_is() {
     rename.changes.clear();
     rename.new_dn = Some("boss2".into());
     let mut page = vec![rename, report];
-    let (out, held) = h.apply(&mut rec, &mut page).unwrap();
+    let (out, held) = h.apply(&mut rec, &mut page, &mut |_, _| false).unwrap();
     assert_eq!(out.len(), 2);
     assert!(matches!(out[0], ExportOutcome::Failed { .. }));
     assert_eq!(rec.batches.len(), 1, "one phase");
@@ -203,4 +203,53 @@ fn a_value_that_is_a_failing_renames_new_dn_goes_as_it_is() {
         Some(&Some(s("boss2")))
     );
     assert!(held.iter().all(Option::is_none));
+}
+
+/// Two people given one DN: the first's add goes, the second's is
+/// refused. A group naming that DN names the first: the value goes. So
+/// does it when the system had the first already (an earlier export).
+#[test]
+fn a_dn_another_object_has_is_not_held_when_a_second_add_of_it_fails() {
+    let group = |anchor: &str| {
+        let mut g = add(anchor, anchor, None);
+        g.changes
+            .insert("member".into(), Some(Value::Multi(vec![s("John Smith")])));
+        g
+    };
+    let members = || Holds::new(vec![("member".into(), RefBy::Dn)]);
+    // Both adds in the page: the first went.
+    let mut h = members();
+    let mut rec = session(&["2"]);
+    let mut page = vec![
+        add("1", "John Smith", None),
+        add("2", "john smith", None),
+        group("g"),
+    ];
+    let (out, held) = h.apply(&mut rec, &mut page, &mut |_, _| false).unwrap();
+    assert!(matches!(out[1], ExportOutcome::Failed { .. }));
+    assert!(held[2].is_none(), "{held:?}");
+    let sent = rec.batches.last().unwrap();
+    assert_eq!(
+        sent.last().unwrap().changes.get("member"),
+        Some(&Some(Value::Multi(vec![s("John Smith")])))
+    );
+    // The first was there before this export: asked, the system has it.
+    let mut h = members();
+    let mut rec = session(&["2"]);
+    let mut page = vec![add("2", "John Smith", None), group("g")];
+    let mut asked = Vec::new();
+    let (_, held) = h
+        .apply(&mut rec, &mut page, &mut |dn, anchor| {
+            asked.push((dn.to_owned(), anchor.to_owned()));
+            true
+        })
+        .unwrap();
+    assert_eq!(asked, [("john smith".to_owned(), "2".to_owned())]);
+    assert!(held[1].is_none(), "{held:?}");
+    // Nobody has it: held, as before.
+    let mut h = members();
+    let mut rec = session(&["2"]);
+    let mut page = vec![add("2", "John Smith", None), group("g")];
+    let (_, held) = h.apply(&mut rec, &mut page, &mut |_, _| false).unwrap();
+    assert_eq!(held[1].as_ref().map(Held::count), Some(1));
 }
