@@ -224,25 +224,68 @@ pub(crate) fn of_export(
 
 /// Fill in the old value of each attribute an update replaced, from what
 /// the connector space says the target holds: the unconfirmed export's
-/// value, else the hologram's (not when the hologram's is value rows not
-/// read). An add has none.
-pub(crate) fn fill_old(change: &mut RunChange, cs: &CsObject) {
+/// value, else the hologram's (value rows not read are read from `txn`).
+/// A multi-valued attribute sent whole (to a connector that takes no
+/// value-level changes) whose old and new values are both known shows as
+/// the values added and removed, with the size of what was sent. An add
+/// has none.
+pub(crate) fn fill_old(
+    change: &mut RunChange,
+    cs: &CsObject,
+    txn: &mut dyn StoreTxn,
+) -> StoreResult<()> {
     if matches!(change.kind, ChangeKind::Add | ChangeKind::DeleteAdd) {
-        return;
+        return Ok(());
     }
     let unconfirmed: Option<&PendingExport> = cs.unconfirmed_export.as_ref();
     for (name, c) in change.attributes.iter_mut() {
-        if !matches!(c, AttrChange::Replace { .. }) {
+        let AttrChange::Replace { new, new_total, .. } = c else {
             continue;
-        }
+        };
+        let read;
         let before = match unconfirmed.and_then(|u| u.changes.get(name)) {
             Some(v) => v.as_ref(),
-            None => cs.hologram.get(name).filter(|v| !placeholder(v)),
+            None => match cs.hologram.get(name) {
+                Some(v) if placeholder(v) => {
+                    read = Value::Multi(txn.cs_values(cs.id, name)?);
+                    Some(&read)
+                }
+                other => other,
+            },
         };
+        let whole_list = |v: Option<&Value>| matches!(v, Some(Value::Multi(_)) | None);
+        if *new_total == 0
+            && (matches!(new, Some(Value::Multi(_))) || matches!(before, Some(Value::Multi(_))))
+            && whole_list(new.as_ref())
+            && whole_list(before)
+        {
+            let sent = match new {
+                Some(Value::Multi(vs)) => vs.len() as u64,
+                _ => 0,
+            };
+            if let Some(AttrChange::Values {
+                add,
+                remove,
+                add_total,
+                remove_total,
+                ..
+            }) = AttrChange::between(before, new.as_ref())
+            {
+                *c = AttrChange::Values {
+                    add,
+                    remove,
+                    add_total,
+                    remove_total,
+                    sent_whole: Some(sent),
+                };
+                continue;
+            }
+        }
         if before.is_some() {
             c.set_old(before);
         }
     }
+    Ok(())
 }
 
 /// Every value of `change` in a secret's form (a sealed value, a marker)

@@ -114,11 +114,13 @@ fn attribute(change: &AttrChange) -> String {
                     thousands(*remove_total)
                 ));
             }
-            if let Some(n) = sent_whole {
-                parts.push(format!(
+            match sent_whole {
+                Some(0) => parts.push("(sent as the whole value: none left)".to_owned()),
+                Some(n) => parts.push(format!(
                     "(sent as the whole value, {} values)",
                     thousands(*n)
-                ));
+                )),
+                None => {}
             }
             parts.join(" ")
         }
@@ -171,6 +173,17 @@ mod tests {
         assert_eq!(
             attribute(&AttrChange::replace(None, Some(&Value::from("a")))),
             "a -> (none)"
+        );
+        let emptied = AttrChange::Values {
+            add: vec![],
+            remove: vec![Value::from("a"), Value::from("b")],
+            add_total: 0,
+            remove_total: 0,
+            sent_whole: Some(0),
+        };
+        assert_eq!(
+            attribute(&emptied),
+            "-a -b (sent as the whole value: none left)"
         );
     }
 }

@@ -303,3 +303,74 @@ fn a_member_who_leaves_with_their_account_is_one_value_removed_from_the_group() 
     ok(&w, "dst", "delta-sync");
     assert!(w.cs("dst", "G1").unwrap().pending_export.is_none());
 }
+
+/// The group's export to `ma` (after the syncs), then its confirmation.
+fn export_and_confirm(w: &World, ma: &str) -> RunRecord {
+    let r = ok(w, ma, "export");
+    ok(w, ma, "full-import");
+    ok(w, ma, "delta-sync");
+    r
+}
+
+#[test]
+fn a_small_group_sent_whole_shows_the_values_added_and_removed_and_an_emptied_one_what_it_held() {
+    let w = world(10, 3);
+    for (ma, profile) in [
+        ("src", "full-import"),
+        ("hr", "full-import"),
+        ("hr", "delta-sync"),
+        ("app", "export"),
+        ("app", "full-import"),
+        ("app", "delta-sync"),
+        ("src", "delta-sync"),
+    ] {
+        ok(&w, ma, profile);
+    }
+    export_and_confirm(&w, "dst");
+    export_and_confirm(&w, "file");
+    let src = rusqlite::Connection::open(w.path("src.db")).unwrap();
+    // Two of three members change: more than a few, the whole list is
+    // staged; what the history shows is what changed in it.
+    src.execute_batch(
+        "DELETE FROM group_members WHERE member = 'E000000';
+         INSERT INTO group_members (group_id, member) VALUES ('G1', 'E000007'), ('G1', 'E000008');",
+    )
+    .unwrap();
+    ok(&w, "src", "delta-import");
+    ok(&w, "src", "delta-sync");
+    for ma in ["dst", "file"] {
+        let r = export_and_confirm(&w, ma);
+        assert_eq!(
+            one(&w, &r, "G1", "members"),
+            AttrChange::Values {
+                add: vec![v(7), v(8)],
+                remove: vec![v(0)],
+                add_total: 0,
+                remove_total: 0,
+                // The table takes values; the file the whole list.
+                sent_whole: (ma == "file").then_some(4),
+            },
+            "{ma}"
+        );
+    }
+    // Every member leaves: what the group held, each value removed.
+    src.execute("DELETE FROM group_members", []).unwrap();
+    ok(&w, "src", "delta-import");
+    ok(&w, "src", "delta-sync");
+    for ma in ["dst", "file"] {
+        let r = export_and_confirm(&w, ma);
+        let AttrChange::Values {
+            add,
+            mut remove,
+            sent_whole,
+            ..
+        } = one(&w, &r, "G1", "members")
+        else {
+            panic!("{ma}: not values");
+        };
+        remove.sort_by_key(Value::to_text);
+        assert!(add.is_empty(), "{ma}");
+        assert_eq!(remove, [v(1), v(2), v(7), v(8)], "{ma}");
+        assert_eq!(sent_whole, Some(0), "{ma}");
+    }
+}
