@@ -13,14 +13,16 @@
 
 use crate::sync::Fail;
 use autosync_model::{Attributes, CsId, CsObject, ExportKind, MvId, RefBy, Value};
-use autosync_store::{OutWaitTargets, RefWait, StoreResult, StoreTxn};
+use autosync_store::{RefWait, StoreResult, StoreTxn};
 use rustc_hash::FxHashMap;
 
 mod compile;
 mod loaded;
+mod out;
 mod ranks;
 
 pub(crate) use compile::{InRef, OutRef, compile_in, compile_out, summary};
+pub(crate) use out::{Referrer, resolve_out};
 pub(crate) use ranks::{RefFlow, export_ranks};
 
 /// What a sync step knows of the objects it wrote of the MAs references
@@ -436,139 +438,4 @@ fn spelling(x: &CsObject, by: RefBy) -> String {
             .and_then(|p| p.new_dn.clone())
             .unwrap_or_else(|| x.dn.clone()),
     }
-}
-
-/// What a metaverse reference `value` becomes on target `ma` for its
-/// connector `referrer` (0 for one being provisioned): for each referred
-/// object, its connector's anchor or DN there (or on the MA the reference
-/// names); one without a connector there (or whose add would be sent
-/// after the referrer's change: on another MA, any add not yet sent) is
-/// left out and noted in `waits`. An export sends changes in id order, so
-/// a referred connector being added is spelled only when its add is sent
-/// before the referrer's change: a system that checks references never
-/// receives one to an object it lacks.
-pub(crate) fn resolve_out(
-    txn: &mut dyn StoreTxn,
-    r: &OutRef,
-    ma: &str,
-    referrer: CsId,
-    value: Option<&Value>,
-    waits: &mut OutWaitTargets,
-    known: Option<&Joined>,
-) -> StoreResult<Option<Value>> {
-    // A referrer being provisioned, or one whose type the export sends
-    // after the referred objects' (their adds go first whatever the ids).
-    let referrer = if referrer == 0 || r.sent_before {
-        CsId::MAX
-    } else {
-        referrer
-    };
-    // Another MA's export runs apart: its adds are sent when they are.
-    let (ma, referrer) = match &r.ma {
-        Some(other) => (other.as_str(), CsId::MIN),
-        None => (ma, referrer),
-    };
-    let Some(v) = value else {
-        return Ok(None);
-    };
-    let multi = matches!(v, Value::Multi(_));
-    let ids = referred(v);
-    if ids.is_empty() {
-        return Ok(None);
-    }
-    // A connector whose rename is not sent yet keeps its DN until it is
-    // (on this MA or another): the old DN is spelled, and the reference
-    // waits for the rename. A system that checks references never gets a
-    // DN it does not have yet, and a rename that fails (the DN is taken)
-    // leaves the references naming the entry where it still is.
-    let old_dn_while_renaming = r.by == RefBy::Dn;
-    let mut spelled: FxHashMap<MvId, String> = FxHashMap::default();
-    let mut renamed: rustc_hash::FxHashSet<MvId> = Default::default();
-    let mut ask: Vec<MvId> = Vec::new();
-    for id in &ids {
-        match known.and_then(|j| j.spelling(*id, ma)) {
-            Some(Some(s)) if old_dn_while_renaming && s.renaming => ask.push(*id),
-            Some(Some(s)) => {
-                // A connector written by this step (the first one).
-                if !s.adding || s.id < referrer {
-                    let text = match r.by {
-                        RefBy::Anchor => s.anchor.clone(),
-                        RefBy::Dn => s.dn.clone(),
-                    };
-                    spelled.insert(*id, text);
-                }
-            }
-            Some(None) => {}
-            None => ask.push(*id),
-        }
-    }
-    if let Some(j) = known
-        && !ask.is_empty()
-        && j.read_whole(txn, ma, true, ask.len())?
-    {
-        let loaded = j.loaded.borrow();
-        let mut renaming = Vec::new();
-        for id in ask.drain(..) {
-            match loaded.spelling(ma, id, referrer) {
-                Some(Some(s)) if old_dn_while_renaming && s.renaming => renaming.push(id),
-                Some(Some(s)) => {
-                    let text = match r.by {
-                        RefBy::Anchor => s.anchor.clone(),
-                        RefBy::Dn => s.dn.clone(),
-                    };
-                    spelled.insert(id, text);
-                }
-                _ => {}
-            }
-        }
-        ask = renaming;
-    }
-    if !ask.is_empty() {
-        // The connectors' spellings without their attributes; the first
-        // (lowest id) of each object on the target. A connector whose
-        // delete waits (for the export, or for an approval over the
-        // deletion threshold) is still there: the references to it go when
-        // the delete is exported.
-        let mut rows = txn.cs_spellings_by_mvs(ma, &ask)?;
-        rows.sort_unstable_by_key(|row| row.id);
-        for row in rows {
-            if spelled.contains_key(&row.mv_id) {
-                continue;
-            }
-            let adding = matches!(
-                row.pending,
-                Some((ExportKind::Add | ExportKind::DeleteAdd, _))
-            );
-            if adding && row.id >= referrer {
-                continue;
-            }
-            let text = match r.by {
-                RefBy::Anchor => row.anchor,
-                RefBy::Dn => match row.pending {
-                    Some((_, Some(_))) if old_dn_while_renaming && !adding => {
-                        renamed.insert(row.mv_id);
-                        row.dn
-                    }
-                    Some((_, Some(new_dn))) => new_dn,
-                    _ => row.dn,
-                },
-            };
-            spelled.insert(row.mv_id, text);
-        }
-    }
-    let mut out = Vec::with_capacity(ids.len());
-    for id in &ids {
-        match spelled.remove(id) {
-            Some(s) => out.push(Value::String(s)),
-            None => waits.push(*id, ma),
-        }
-        if renamed.contains(id) {
-            waits.push(*id, ma);
-        }
-    }
-    Ok(if multi {
-        (!out.is_empty()).then_some(Value::Multi(out))
-    } else {
-        out.pop()
-    })
 }

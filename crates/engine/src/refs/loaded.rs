@@ -111,6 +111,18 @@ impl Loaded {
         Some(found)
     }
 
+    /// The connector of `mv` on `ma` with the lowest id, whatever it waits
+    /// for (an add not sent yet included).
+    pub(crate) fn first_spelling(&self, ma: &str, mv: MvId) -> Option<&Spelling> {
+        let s = self.spellings.get(ma)?;
+        let more = s.more.get(&mv).into_iter().flatten();
+        s.first
+            .get(&mv)
+            .into_iter()
+            .chain(more)
+            .min_by_key(|x| x.id)
+    }
+
     /// Whether the connectors of `ma` were read whole.
     pub(crate) fn has_spellings(&self, ma: &str) -> bool {
         self.spellings.contains_key(ma)

@@ -14,7 +14,7 @@ use super::staging::{
 use super::{Action, Fail, MvWork, Syncer};
 use crate::compute::MvView;
 use crate::extensions::{eval_condition, eval_source, eval_text};
-use crate::refs::resolve_out;
+use crate::refs::{Referrer, resolve_out};
 use crate::rules::{MaRules, OutboundFlow};
 use crate::values::same_in;
 use autosync_model::{
@@ -272,8 +272,12 @@ impl Syncer<'_> {
                 Some(r) => {
                     let waits = ref_waits.get_or_insert_with(OutWaitTargets::default);
                     let v = mv.attributes.get(&r.mv_attr).map(|v| &v.value);
-                    resolve_out(txn, r, &target.name, x.id, v, waits, self.joined.as_ref())?
-                        .map(Cow::Owned)
+                    let referrer = Referrer {
+                        id: x.id,
+                        held: effective(x, &f.cs_attr),
+                    };
+                    let joined = self.joined.as_ref();
+                    resolve_out(txn, r, &target.name, referrer, v, waits, joined)?.map(Cow::Owned)
                 }
                 None => eval_source(txn, &f.source, &view, None, what)?,
             };
@@ -404,7 +408,8 @@ impl Syncer<'_> {
                     let waits = ref_waits.get_or_insert_with(OutWaitTargets::default);
                     let v = mv.attributes.get(&r.mv_attr).map(|v| &v.value);
                     let j = self.joined.as_ref();
-                    Ok(resolve_out(txn, r, &target.name, 0, v, waits, j)?.map(Cow::Owned))
+                    let referrer = Referrer { id: 0, held: None };
+                    Ok(resolve_out(txn, r, &target.name, referrer, v, waits, j)?.map(Cow::Owned))
                 }
                 None => eval_source(txn, &f.source, &view, None, what),
             };

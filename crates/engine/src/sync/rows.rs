@@ -277,7 +277,10 @@ impl Syncer<'_> {
                         txn,
                         r,
                         &target.name,
-                        x.id,
+                        crate::refs::Referrer {
+                            id: x.id,
+                            held: None,
+                        },
                         Some(&Value::Multi(c.delta.add.clone())),
                         &mut waits,
                         joined,
@@ -289,7 +292,10 @@ impl Syncer<'_> {
                         txn,
                         r,
                         &target.name,
-                        x.id,
+                        crate::refs::Referrer {
+                            id: x.id,
+                            held: None,
+                        },
                         Some(&Value::Multi(c.delta.remove.clone())),
                         &mut waits,
                         joined,

@@ -343,3 +343,51 @@ fn a_managers_account_deleted_in_the_target_system_and_made_again_leaves_the_rep
     assert_eq!(manager_in_app(&w, "E2").as_deref(), Some("boss"));
     assert_eq!(manager_in_app(&w, "E3").as_deref(), Some("boss"));
 }
+
+/// The same, while the reports' accounts drifted too (found by a
+/// black-box review: a report synchronised again in that sync spelled
+/// its manager without the account made again, and the export cleared the
+/// manager, sent again one export later).
+#[test]
+fn a_managers_account_made_again_keeps_the_manager_of_a_report_synchronised_in_the_same_sync() {
+    let w = world(&["E1,boss,", "E2,ann,E1", "E3,bob,E1"]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w.run_ok("app", "export", RunStatus::Success);
+    w.run_ok("app", "full-import", RunStatus::Success);
+    w.run_ok("app", "delta-sync", RunStatus::Success);
+    let db = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    db.execute_batch(
+        "DELETE FROM users WHERE employee_id = 'E1';
+         UPDATE users SET username = 'ann.renamed' WHERE employee_id = 'E2';
+         CREATE TABLE audit (id TEXT, manager TEXT);
+         CREATE TRIGGER audit_manager AFTER UPDATE OF manager ON users
+         BEGIN INSERT INTO audit VALUES (NEW.employee_id, NEW.manager); END;",
+    )
+    .unwrap();
+    w.run_ok("app", "full-import", RunStatus::Success);
+    w.run_ok("app", "delta-sync", RunStatus::Success);
+    let rep = w.cs("app", "E2").unwrap();
+    let pending = rep.pending_export.as_ref().expect("E2's name goes back");
+    assert!(
+        !pending.changes.contains_key("manager"),
+        "the manager stays as it is: {pending:?}"
+    );
+    w.run_ok("app", "export", RunStatus::Success);
+    w.run_ok("app", "full-import", RunStatus::Success);
+    w.run_ok("app", "delta-sync", RunStatus::Success);
+    w.run_ok("app", "export", RunStatus::CompletedNoObjects);
+    let audit: Vec<(String, Option<String>)> = db
+        .prepare("SELECT id, manager FROM audit")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        audit.iter().all(|(_, m)| m.as_deref() == Some("boss")),
+        "never cleared: {audit:?}"
+    );
+    assert_eq!(manager_in_app(&w, "E2").as_deref(), Some("boss"));
+    assert_eq!(manager_in_app(&w, "E3").as_deref(), Some("boss"));
+}

@@ -1046,3 +1046,45 @@ fn members_changed_in_the_target_itself_are_put_back() {
     ok(&w, "dst", "delta-sync");
     assert!(w.cs("dst", "G1").unwrap().pending_export.is_none());
 }
+
+/// A person leaves and a new one is given their name in the same import,
+/// and joins the group: targets that name members by that name hold it at
+/// the end (the leaver's removal by name does not outlast the newcomer's
+/// add).
+#[test]
+fn a_newcomer_given_a_leavers_name_stays_in_the_group_the_leaver_left() {
+    let config = CONFIG
+        .replace(
+            r#"object_types = [{ name = "user", anchor = "employee_id" }]"#,
+            r#"object_types = [{ name = "user", anchor = "employee_id", dn = "name" }]"#,
+        )
+        .replace(
+            r#"provisioning = [{ mv_type = "person", anchor = "employeeId" }]"#,
+            r#"provisioning = [{ mv_type = "person", anchor = "employeeId", dn = "name" }]
+deprovisioning = "delete""#,
+        )
+        .replace(
+            r#"references = { members = { by = "anchor", ma = "app" } }"#,
+            r#"references = { members = { by = "dn", ma = "app" } }"#,
+        );
+    let w = world_with(&config, 6, 5);
+    ok(&w, "src", "full-import");
+    settle(&w);
+    let names = |ids: &[u64]| -> std::collections::BTreeSet<String> {
+        ids.iter().map(|i| format!("Person {i}")).collect()
+    };
+    assert_eq!(target(&w), names(&[0, 1, 2, 3, 4]));
+    // E3 leaves; E99 comes, named as E3 was, and joins the group.
+    let mut hr = String::from("employee_id,name\n");
+    for i in [0, 1, 2, 4, 5] {
+        hr.push_str(&format!("{},Person {i}\n", person(i)));
+    }
+    hr.push_str(&format!("{},Person 3\n", person(99)));
+    w.write("hr.csv", &hr);
+    remove(&w, 3);
+    add(&w, 99);
+    settle(&w);
+    settle(&w);
+    assert_eq!(target(&w), names(&[0, 1, 2, 3, 4]));
+    assert_eq!(file(&w), names(&[0, 1, 2, 3, 4]));
+}
