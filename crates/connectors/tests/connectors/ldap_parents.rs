@@ -127,3 +127,26 @@ fn adds_and_moves_should_make_missing_organizational_units_when_asked() {
     );
     assert_eq!(failed_type(&out[0]), "dn-out-of-scope");
 }
+
+/// Adds into one new `ou=` in one batch go in flight together: each is
+/// refused for the missing parent, the first makes it, and the others,
+/// finding it there, are sent again.
+#[test]
+fn many_adds_into_one_new_organizational_unit_should_all_be_made() {
+    let s = slapd();
+    let base = s.new_ou("siblings").unwrap();
+    let mut conn = connector(&base, true);
+    let batch: Vec<ExportChange> = (0..40)
+        .map(|i| add(&format!("cn=P{i},ou=Research,{base}"), &format!("P{i}")))
+        .collect();
+    let out = export(conn.as_mut(), &batch);
+    let failed: Vec<&ExportOutcome> = out
+        .iter()
+        .filter(|o| matches!(o, ExportOutcome::Failed { .. }))
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(
+        search(s, &format!("ou=Research,{base}"), "(cn=P*)", &["cn"]).len(),
+        40
+    );
+}

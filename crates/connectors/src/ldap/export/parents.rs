@@ -6,7 +6,9 @@
 //! again. Only `ou=` entries are made: a missing parent of another kind
 //! (a `cn=` container) fails the change with the server's
 //! `object-not-found`, as without the setting. An `ou=` made by another
-//! writer meanwhile is fine (`already-exists`). The entries made stay
+//! writer meanwhile is fine (`already-exists`), and so is a parent that
+//! exists by the time the refusal is looked at (made by a sibling's add
+//! in flight beside it): the change is sent again. The entries made stay
 //! when the last entry under them goes: an empty `ou=` harms nothing,
 //! and deleting what nobody asked for is not the export's to decide.
 
@@ -26,21 +28,27 @@ impl LdapExport<'_> {
         // The ancestors below the base DN, nearest first, up to the first
         // one that exists.
         let mut missing: Vec<Dn> = Vec::new();
+        let mut there_now = false;
         let mut at = dn.parent();
         while let Some(parent) = at {
-            if parent.is_root() || self.bases.iter().any(|b| b.same(&parent)) {
+            if parent.is_root()
+                || self.bases.iter().any(|b| b.same(&parent))
+                || !self.bases.iter().any(|b| parent.is_within(b))
+            {
                 break;
             }
-            if !self.bases.iter().any(|b| parent.is_within(b))
-                || self.exists(&parent.to_string())?
-            {
+            if self.exists(&parent.to_string())? {
+                // Made since the change was refused: by a sibling's add
+                // in flight beside it (adds are pipelined), or by another
+                // writer. The change is sent again.
+                there_now = missing.is_empty();
                 break;
             }
             at = parent.parent();
             missing.push(parent);
         }
         if missing.is_empty() {
-            return Err(refused(why));
+            return if there_now { Ok(()) } else { Err(refused(why)) };
         }
         for parent in missing.iter().rev() {
             let ou = match parent.rdn().map(|r| r.avas.as_slice()) {
