@@ -14,7 +14,10 @@
 //! each looked up alone (`children::value_changes`), never reading the
 //! object's other values: one member changed in a group of 500,000 is one
 //! value read. A row naming an attribute that is not in `child_tables`
-//! makes its object a record error (`unknown-attribute`).
+//! (a trigger that writes the wrong name) says only that the object
+//! changed: the object is read whole, and the import warns, naming the
+//! row. (As a record error it held the watermark, so every later change
+//! of that object was refused until a full import.)
 
 use super::config::{DeltaConfig, SqliteSettings};
 use super::db::{Fast, Stored, q};
@@ -35,8 +38,8 @@ pub(super) struct Changed {
     /// The object is read whole: a row said the main row changed, or
     /// named an attribute without a value.
     pub whole: bool,
-    /// The first row naming an attribute that is not in `child_tables`:
-    /// the attribute and the row's sequence.
+    /// The first row naming an attribute that is not in `child_tables`
+    /// (the object is read whole): the attribute and the row's sequence.
     pub unknown: Option<(String, i64)>,
     /// Per attribute of `child_tables`, the values its rows name, each
     /// once, as the changelog holds them (none once `whole`).
@@ -110,7 +113,7 @@ pub(super) fn collect(
                     let location = location(s, n);
                     pending.push(Err(ImportRecordError {
                         anchor: None,
-                        detail: format!("{location}: the anchor is not valid UTF-8"),
+                        detail: "the anchor is not valid UTF-8".to_owned(),
                         location,
                         error_type: "invalid-utf8".to_owned(),
                     }));
@@ -155,6 +158,8 @@ pub(super) fn collect(
         };
         if !s.child_tables.contains_key(&attribute) {
             c.unknown.get_or_insert((attribute, n));
+            c.whole = true;
+            c.values = BTreeMap::new();
             continue;
         }
         match row.get_ref(3)? {
@@ -175,26 +180,16 @@ pub(super) fn collect(
     Ok(pending)
 }
 
-/// The record error of an object whose changelog names an attribute that
-/// is not in `child_tables`.
-pub(super) fn unknown_attribute(
-    s: &SqliteSettings,
-    anchor: &str,
-    attribute: &str,
-    seq: i64,
-) -> ImportRecordError {
+/// The warning for an object whose changelog names an attribute that is
+/// not in `child_tables` (the object is read whole).
+pub(super) fn unknown_attribute(s: &SqliteSettings, attribute: &str, seq: i64) -> String {
     let location = location(s, seq);
     let known: Vec<&str> = s.child_tables.keys().map(String::as_str).collect();
     let known = match known.is_empty() {
         true => "none".to_owned(),
         false => known.join(", "),
     };
-    ImportRecordError {
-        anchor: Some(anchor.to_owned()),
-        detail: format!(
-            "{location}: the changelog names attribute `{attribute}`, which is not kept in a child table (child_tables: {known}); a changelog row's attribute is empty for a change of the main row, or an attribute of child_tables"
-        ),
-        location,
-        error_type: "unknown-attribute".to_owned(),
-    }
+    format!(
+        "{location}: the changelog names attribute `{attribute}`, which is not kept in a child table (child_tables: {known}): the object is read whole; a changelog row's attribute is empty for a change of the main row, or an attribute of child_tables (check the trigger that wrote it)"
+    )
 }

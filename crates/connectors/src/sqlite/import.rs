@@ -49,6 +49,8 @@ pub struct SqliteImport<'c> {
     watermark: Option<String>,
     /// Anchors already returned (duplicates in the table, repeats in a changelog).
     seen: HashSet<String>,
+    /// A delta import that reads everything instead (see `start`).
+    complete: bool,
 }
 
 fn parse_watermark(text: Option<&str>, key: &str) -> Option<serde_json::Value> {
@@ -103,7 +105,7 @@ fn item(
     let err = |anchor: Option<String>, kind: &str, detail: String| {
         Ok(Err(ImportRecordError {
             anchor,
-            detail: format!("{location}: {detail}"),
+            detail,
             location: location.clone(),
             error_type: kind.to_owned(),
         }))
@@ -205,6 +207,7 @@ impl<'c> SqliteImport<'c> {
             done: false,
             watermark: None,
             seen: HashSet::new(),
+            complete: false,
         };
         let what = "cannot read the delta watermark";
         match &s.delta {
@@ -240,12 +243,34 @@ impl<'c> SqliteImport<'c> {
                 import.watermark = max
                     .or(after)
                     .map(|m| serde_json::json!({ "seq": m }).to_string());
-                if let (true, Some(after)) = (delta, after) {
-                    let upto = max.unwrap_or(after);
-                    let pending = changelog::collect(import.conn, s, after, upto).map_err(|e| {
-                        step_error(&e, &format!("cannot read changelog table `{table}`"))
-                    })?;
-                    import.mode = Mode::Changelog(pending.into_iter());
+                match (delta, after) {
+                    (true, Some(after))
+                        if max.is_some_and(|m| m >= after) || max.is_none() && after == 0 =>
+                    {
+                        let upto = max.unwrap_or(after);
+                        let pending =
+                            changelog::collect(import.conn, s, after, upto).map_err(|e| {
+                                step_error(&e, &format!("cannot read changelog table `{table}`"))
+                            })?;
+                        import.mode = Mode::Changelog(pending.into_iter());
+                    }
+                    (true, Some(after)) => {
+                        // The changelog went back: a database restored from
+                        // a backup, the table made again, its sequence
+                        // reset. Its rows after the watermark would miss
+                        // every change since: read everything instead.
+                        tracing::warn!(
+                            table = %s.table,
+                            changelog = %table,
+                            watermark = after,
+                            last = ?max,
+                            "the changelog's last {sequence_column} is below the watermark of the last import (a database restored from a backup, the changelog made again or its sequence reset): this delta import reads everything"
+                        );
+                        import.complete = true;
+                        import.watermark =
+                            Some(serde_json::json!({ "seq": max.unwrap_or(0) }).to_string());
+                    }
+                    _ => {}
                 }
             }
         }
@@ -270,6 +295,7 @@ impl<'c> SqliteImport<'c> {
             done: false,
             watermark: None,
             seen: HashSet::new(),
+            complete: false,
         })
     }
 
@@ -421,10 +447,8 @@ impl<'c> SqliteImport<'c> {
     /// `row_sql` reads the main row of an anchor.
     fn changed(&mut self, c: Changed, row_sql: &str) -> rusqlite::Result<ImportItem> {
         if let Some((attribute, seq)) = &c.unknown {
-            self.seen.insert(c.text.clone());
-            return Ok(Err(changelog::unknown_attribute(
-                self.s, &c.text, attribute, *seq,
-            )));
+            let why = changelog::unknown_attribute(self.s, attribute, *seq);
+            tracing::warn!(table = %self.s.table, anchor = %c.text, "{why}");
         }
         let conn = &*self.conn;
         let location = changelog::location(self.s, c.seq);
@@ -511,6 +535,10 @@ impl ImportStream for SqliteImport<'_> {
 
     fn watermark(&self) -> Option<String> {
         self.watermark.clone()
+    }
+
+    fn complete(&self) -> bool {
+        self.complete
     }
 }
 

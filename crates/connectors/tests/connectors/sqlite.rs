@@ -426,6 +426,66 @@ fn a_changelog_delta_should_return_each_changed_row_once_in_its_current_state() 
     assert_eq!(wm2.as_deref(), Some("{\"seq\":9}"));
 }
 
+/// A changelog whose last sequence is below the watermark (a database
+/// restored from a backup, the changelog made again): its rows after the
+/// watermark would miss every change since, so the delta import reads
+/// everything and says the stream is complete (the engine then stages
+/// the deletes of what it did not see).
+#[test]
+fn a_changelog_gone_back_below_the_watermark_should_make_the_delta_read_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = database(dir.path(), CHANGELOG_SCHEMA);
+    let db = Connection::open(&path).unwrap();
+    db.execute_batch(
+        "INSERT INTO users (id, name) VALUES ('1', 'Ann'), ('2', 'Bob'), ('3', 'Cy');",
+    )
+    .unwrap();
+    let delta = json!({"kind": "changelog", "table": "users_changelog", "sequence_column": "seq"});
+    let s = json!({"path": "hr.db", "table": "users", "delta": delta});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let (_, wm) = drain(conn.full_import(None).unwrap());
+    assert_eq!(wm.as_deref(), Some("{\"seq\":3}"));
+    // The changelog made again: one change, sequence 1.
+    db.execute_batch(
+        "DROP TABLE users_changelog;
+         CREATE TABLE users_changelog (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, op TEXT NOT NULL);
+         UPDATE users SET name = 'Bob 2' WHERE id = '2';",
+    )
+    .unwrap();
+    let mut stream = conn.delta_import(wm.as_deref()).unwrap();
+    let mut names = Vec::new();
+    while let Some(b) = stream.next_batch().unwrap() {
+        names.extend(
+            b.into_iter()
+                .map(|i| i.unwrap())
+                .map(|o| (o.anchor, o.attributes.get("name").map(Value::to_text))),
+        );
+    }
+    assert!(stream.complete(), "the stream holds every object");
+    let wm = stream.watermark();
+    assert_eq!(wm.as_deref(), Some("{\"seq\":1}"));
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ("1".to_owned(), Some("Ann".to_owned())),
+            ("2".to_owned(), Some("Bob 2".to_owned())),
+            ("3".to_owned(), Some("Cy".to_owned())),
+        ]
+    );
+    drop(stream);
+    // The next delta is a delta again.
+    db.execute_batch("UPDATE users SET name = 'Cy 2' WHERE id = '3';")
+        .unwrap();
+    let mut stream = conn.delta_import(wm.as_deref()).unwrap();
+    let mut got = Vec::new();
+    while let Some(b) = stream.next_batch().unwrap() {
+        got.extend(b.into_iter().map(|i| i.unwrap().anchor));
+    }
+    assert!(!stream.complete());
+    assert_eq!(got, ["3"]);
+}
+
 #[test]
 fn a_column_delta_should_return_rows_changed_after_the_watermark() {
     let dir = tempfile::tempdir().unwrap();
