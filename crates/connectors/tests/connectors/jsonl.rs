@@ -248,3 +248,69 @@ fn a_jsonl_file_rewritten_in_place_while_it_is_read_should_stop_the_import() {
     );
     assert!(err.message.contains("changed while it was read"), "{err}");
 }
+
+#[test]
+fn a_dn_another_line_has_should_fail_the_change_with_already_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.jsonl");
+    std::fs::write(&path, "{\"id\":\"1\",\"mail\":\"Ann@x\"}\n").unwrap();
+    let by_mail = ObjectTypeDef {
+        dn: Some("mail".into()),
+        ..person()
+    };
+    let mut conn = build(
+        &JsonlFactory,
+        dir.path(),
+        vec![by_mail],
+        json!({"path": "users.jsonl"}),
+    );
+    let mut session = conn.begin_export().unwrap();
+    let outcomes = session
+        .apply(&[
+            // Another object given the same mail (ignoring case): refused.
+            change("2", ExportKind::Add, &[("mail", Some("ann@X".into()))]),
+            // The first one moves away; then the second may have it.
+            change(
+                "1",
+                ExportKind::Update,
+                &[("mail", Some("ann.old@x".into()))],
+            ),
+            change("2", ExportKind::Add, &[("mail", Some("ann@X".into()))]),
+            // A third takes the DN the first left... and the second's: no.
+            change("3", ExportKind::Add, &[("mail", Some("ANN@x".into()))]),
+            // Once the second is deleted, the third may have it.
+            change("2", ExportKind::Delete, &[]),
+            change("3", ExportKind::Add, &[("mail", Some("ANN@x".into()))]),
+        ])
+        .unwrap();
+    let failed: Vec<Option<(&str, &str)>> = outcomes
+        .iter()
+        .map(|o| match o {
+            ExportOutcome::Failed { error_type, detail } => {
+                Some((error_type.as_str(), detail.as_str()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        failed.iter().filter(|f| f.is_some()).count(),
+        2,
+        "{failed:?}"
+    );
+    let (kind, detail) = failed[0].unwrap();
+    assert_eq!(kind, "already-exists");
+    assert!(
+        detail.contains("`ann@X`") && detail.contains("object `1`"),
+        "{detail}"
+    );
+    assert!(failed[1].is_none() && failed[2].is_none());
+    let (kind, detail) = failed[3].unwrap();
+    assert_eq!(kind, "already-exists");
+    assert!(detail.contains("object `2`"), "{detail}");
+    assert!(failed[4].is_none() && failed[5].is_none());
+    session.commit().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "{\"id\":\"1\",\"mail\":\"ann.old@x\"}\n{\"id\":\"3\",\"mail\":\"ANN@x\"}\n"
+    );
+}
