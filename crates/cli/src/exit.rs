@@ -16,8 +16,9 @@ Exit codes:
   5  a control found no running service
 `run-profile` exits with its run's code; `run --once` with the worst
 code among the last run of each MA's profiles (a run that a retry
-redid counts as the retry ended); `run` without `--once` exits 0 when
-stopped by a signal.";
+redid counts as the retry ended), and 3 while an MA's syncs wait for
+`approve` or `reject`; `run` without `--once` exits 0 when stopped by a
+signal.";
 
 /// The exit codes of `autosync`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +61,15 @@ impl Code {
             .map(|r| Code::of_run(r.status))
             .max_by_key(|c| c.rank())
             .unwrap_or(Code::Ok)
+    }
+
+    /// The worse of `self` and `other`.
+    pub fn max_rank(self, other: Code) -> Code {
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
     }
 
     /// How bad a code is (stopped is worse than object errors).

@@ -58,6 +58,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
             tracing::info!("{line}");
         }
     }
+    let ma_names: Vec<String> = loaded.system.mas.iter().map(|m| m.name.clone()).collect();
     let system = Arc::new(loaded.system);
     let store_path = system.base_dir.join(&system.store.path);
     let registry_for_reload = registry.clone();
@@ -136,6 +137,28 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
                 .iter()
                 .map(|ma| format!("the cycle of {ma} did not settle (oscillation)")),
         );
+    }
+    // An MA whose syncs wait for an operator (an import went over a
+    // staging threshold, in this run or an earlier one): its imports run
+    // and succeed, but nothing they read flows until `approve` or
+    // `reject`. A scheduled `run --once` says so every time, as a stopped
+    // run (3), not as a success.
+    for ma in &ma_names {
+        let hold = autosync_engine::thresholds::staging_hold(store.as_ref(), ma)
+            .with_context(|| format!("cannot read whether the syncs of `{ma}` are held"))?;
+        if let Some(h) = hold {
+            tracing::warn!(
+                ma = %ma,
+                "the syncs of `{ma}` are held: an import went over a staging threshold in run {} ({}); nothing `{ma}` imports flows until `autosync approve {ma}` or `autosync reject {ma}`",
+                h.run_id,
+                h.summary()
+            );
+            code = code.max_rank(Code::Stopped);
+            why.push(format!(
+                "the syncs of {ma} are held by a staging threshold (run {})",
+                h.run_id
+            ));
+        }
     }
     if code != Code::Ok {
         tracing::warn!("exiting with code {}: {}", code as u8, why.join(", "));

@@ -89,6 +89,20 @@ fn from_store(
             None => autosync_engine::thresholds::deletion_stop_waiting(store, name)?
                 .map(|d| (d.run_id, d.summary())),
         };
+        // A hold the saved state still has but the store no longer does
+        // was settled without the service (`approve` or `reject`): it is
+        // gone, as the service's start will find.
+        let settled;
+        let control = match (control, &threshold_stop) {
+            (Some(c), None) if c.threshold.is_some() => {
+                settled = autosync_controller::machine::MaControl {
+                    threshold: None,
+                    ..c.clone()
+                };
+                Some(&settled)
+            }
+            (c, _) => c,
+        };
         let state_view = state_view(StateFacts {
             running: None,
             enabled: ma.enabled,

@@ -333,8 +333,24 @@ fn a_rejection_should_read_the_source_again_so_nothing_fixed_meanwhile_is_lost()
     assert_eq!(w.run(&["run", "--once"]).status.code(), Some(3));
     let fixed = original.replacen(",Facilities Coordinator,", ",Facilities Lead,", 1);
     std::fs::write(w.path().join("data/hr.csv"), fixed).unwrap();
-    let _ = w.run(&["run", "--once"]);
+    // Still held: the import runs, nothing flows, and `run --once` says so
+    // (it exited 0 and logged nothing: found by a black-box review).
+    let out = w.run(&["run", "--once"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("syncs of `hr` are held") && err.contains("autosync reject hr"),
+        "{err}"
+    );
     w.expect(&["reject", "hr"], 0);
+    // Settled: the status read from the store no longer asks for a
+    // decision both commands would refuse.
+    let status: serde_json::Value =
+        serde_json::from_str(&w.expect(&["status", "--json"], 0)).unwrap();
+    assert_ne!(
+        status["mas"]["hr"]["state"], "threshold-exceeded",
+        "{status}"
+    );
     w.expect(&["run", "--once"], 0);
     assert!(
         app_users(w.path())
