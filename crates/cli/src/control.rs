@@ -111,11 +111,23 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
                 Some((loaded, registry)) => {
                     let config = controller_config(loaded, registry)
                         .map_err(|d| Failure::Config(loaded.error(d)))?;
-                    status_from_store(store.as_ref(), &config)
+                    let mut status = status_from_store(store.as_ref(), &config)
+                        .context("cannot read the controller's state")?;
+                    // What the service would say at its start: the MAs
+                    // whose rules changed since their last full sync.
+                    let needed =
+                        autosync_engine::applied::full_syncs_needed(&loaded.system, store.as_ref())
+                            .context("cannot tell which MAs need a full sync")?;
+                    for n in needed {
+                        if let Some(m) = status.mas.get_mut(&n.ma) {
+                            m.full_sync_needed = Some(n.because);
+                        }
+                    }
+                    status
                 }
-                None => status_from_store_alone(store.as_ref()),
+                None => status_from_store_alone(store.as_ref())
+                    .context("cannot read the controller's state")?,
             }
-            .context("cannot read the controller's state")?
         }
     };
     if json {

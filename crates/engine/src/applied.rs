@@ -161,31 +161,48 @@ impl Engine {
     /// source, another MA's outbound rules or the metaverse schema). An MA
     /// that was never synchronised needs none.
     pub fn full_syncs_needed(&self) -> Result<Vec<FullSyncNeeded>, EngineError> {
-        let mut read = self.store.read()?;
-        let mut out = Vec::new();
-        for ma in &self.system.mas {
-            let Some(text) = read.meta(&applied_key(&ma.name))? else {
-                continue;
-            };
-            let Some(now) = self.fingerprints.current(&ma.name) else {
-                continue;
-            };
-            let Ok(then) = serde_json::from_str::<Applied>(&text) else {
-                continue;
-            };
-            let because = if then.own != now.own {
-                "its synchronisation rules changed since its last full sync"
-            } else if then.shared != now.shared && self.fingerprints.sources.contains(&ma.name) {
-                "the metaverse schema (precedence, deletion rules) or another MA's outbound \
-                 flows or provisioning changed since its last full sync"
-            } else {
-                continue;
-            };
-            out.push(FullSyncNeeded {
-                ma: ma.name.clone(),
-                because: because.to_owned(),
-            });
-        }
-        Ok(out)
+        needed(&self.system, &self.fingerprints, self.store.as_ref())
     }
+}
+
+/// [`Engine::full_syncs_needed`] without an engine, reading only: what a
+/// `status` read from the store (no service running) shows.
+pub fn full_syncs_needed(
+    system: &SystemDef,
+    store: &dyn Store,
+) -> Result<Vec<FullSyncNeeded>, EngineError> {
+    needed(system, &Fingerprints::of(system), store)
+}
+
+fn needed(
+    system: &SystemDef,
+    fingerprints: &Fingerprints,
+    store: &dyn Store,
+) -> Result<Vec<FullSyncNeeded>, EngineError> {
+    let mut read = store.read()?;
+    let mut out = Vec::new();
+    for ma in &system.mas {
+        let Some(text) = read.meta(&applied_key(&ma.name))? else {
+            continue;
+        };
+        let Some(now) = fingerprints.current(&ma.name) else {
+            continue;
+        };
+        let Ok(then) = serde_json::from_str::<Applied>(&text) else {
+            continue;
+        };
+        let because = if then.own != now.own {
+            "its synchronisation rules changed since its last full sync"
+        } else if then.shared != now.shared && fingerprints.sources.contains(&ma.name) {
+            "the metaverse schema (precedence, deletion rules) or another MA's outbound \
+             flows or provisioning changed since its last full sync"
+        } else {
+            continue;
+        };
+        out.push(FullSyncNeeded {
+            ma: ma.name.clone(),
+            because: because.to_owned(),
+        });
+    }
+    Ok(out)
 }

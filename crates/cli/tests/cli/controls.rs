@@ -488,6 +488,23 @@ fn rules_edited_while_the_service_was_stopped_should_ask_for_a_full_sync_at_star
 }
 
 #[test]
+fn status_without_a_service_should_say_a_full_sync_is_needed_after_the_rules_changed() {
+    let w = rules_edited_while_stopped("");
+    let s = status(&w);
+    assert_eq!(s["service"], false, "{s:#}");
+    let why = s["mas"]["hr"]["full_sync_needed"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(why.contains("rules changed"), "{s:#}");
+    assert!(s["mas"]["app"].get("full_sync_needed").is_none(), "{s:#}");
+    let text = w.expect(&["status"], 0);
+    assert!(text.contains("full sync needed"), "{text}");
+    // A full sync run by hand clears it.
+    w.expect(&["run-profile", "hr", "full-sync"], 0);
+    assert!(status(&w)["mas"]["hr"].get("full_sync_needed").is_none());
+}
+
+#[test]
 fn rules_edited_while_the_service_was_stopped_should_queue_full_syncs_when_configured_to() {
     let w = rules_edited_while_stopped("full_sync_on_rule_change = true\n");
     let _service = Service::start(&w);
