@@ -172,8 +172,10 @@ struct Needs {
     /// References that waited for objects an export added, and (one per
     /// object) those to objects it deleted.
     references_ready: u64,
-    /// Whether the export added objects, deleted objects (for the reason).
+    /// Whether the export added, renamed or deleted objects (for the
+    /// reason).
     added: bool,
+    renamed: bool,
     deleted: bool,
 }
 
@@ -223,6 +225,7 @@ fn needs_of(finished: &RunRecord, profile_steps: &[StepType]) -> Needs {
                 );
                 needs.references_ready += c.references_ready;
                 needs.added |= c.adds + c.delete_adds > 0;
+                needs.renamed |= c.renames > 0;
                 needs.deleted |= c.deletes > 0;
             }
             _ => {}
@@ -271,10 +274,18 @@ pub fn decide(finished: &RunRecord, profile_steps: &[StepType], view: &Controlle
     if needs.references_ready > 0 {
         // A sync's end exports the references that waited for the adds.
         let n = because::count(needs.references_ready, "reference", "references");
-        let because = match (needs.added, needs.deleted) {
-            (_, false) => format!("{n} waited for objects this export added"),
-            (false, true) => format!("{n} to objects this export deleted"),
-            (true, true) => format!("{n} to objects this export added or deleted"),
+        let made: Vec<&str> = [(needs.added, "added"), (needs.renamed, "renamed")]
+            .into_iter()
+            .filter_map(|(did, verb)| did.then_some(verb))
+            .collect();
+        let because = match (made.is_empty(), needs.deleted) {
+            (false, false) => format!("{n} waited for objects this export {}", made.join(" or ")),
+            (true, false) => format!("{n} waited for objects this export sent"),
+            (true, true) => format!("{n} to objects this export deleted"),
+            (false, true) => format!(
+                "{n} to objects this export {} or deleted",
+                made.join(" or ")
+            ),
         };
         decision.follow_up(
             view,

@@ -225,6 +225,63 @@ fn every_kind_of_export_activity_should_count_towards_the_confirming_import() {
 }
 
 #[test]
+fn the_references_an_export_made_ready_should_say_what_it_did_to_their_objects() {
+    let reason = |counters: ExportCounters| {
+        let run = run(
+            1,
+            "app",
+            "export",
+            vec![step(
+                StepType::Export,
+                RunStatus::Success,
+                StepCounters::Export(ExportCounters {
+                    references_ready: 2,
+                    ..counters
+                }),
+            )],
+        );
+        let d = decide(&run, &steps_of(&run), &view(&["app"]));
+        let sync = d
+            .requests
+            .iter()
+            .find(|r| r.profile == "delta-sync")
+            .expect("a delta sync");
+        because(sync)
+    };
+    let c = |adds, renames, deletes, updates| ExportCounters {
+        adds,
+        renames,
+        deletes,
+        updates,
+        ..Default::default()
+    };
+    assert_eq!(
+        reason(c(1, 0, 0, 0)),
+        "2 references waited for objects this export added"
+    );
+    assert_eq!(
+        reason(c(0, 1, 0, 0)),
+        "2 references waited for objects this export renamed"
+    );
+    assert_eq!(
+        reason(c(1, 1, 0, 0)),
+        "2 references waited for objects this export added or renamed"
+    );
+    assert_eq!(
+        reason(c(0, 0, 0, 1)),
+        "2 references waited for objects this export sent"
+    );
+    assert_eq!(
+        reason(c(0, 0, 1, 0)),
+        "2 references to objects this export deleted"
+    );
+    assert_eq!(
+        reason(c(0, 1, 1, 0)),
+        "2 references to objects this export renamed or deleted"
+    );
+}
+
+#[test]
 fn confirming_import_that_staged_changes_should_go_back_to_delta_sync_and_extend_the_chain() {
     let mut v = view(&["app"]);
     v.mas.get_mut("app").expect("app").chain = vec![ChainLink::of(&import_run(1, "hr", 1, 0))];
