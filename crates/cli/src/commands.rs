@@ -143,7 +143,7 @@ fn run_profile(cli: &Cli, a: &RunProfileArgs) -> Result<Code, Failure> {
 /// waits for another process's sync). A second one ends the process at
 /// once (the run is then closed `stopped-server` by the next start). The
 /// handlers are in place when this returns.
-fn cancel_on_signal(cancel: &CancelFlag) {
+pub(crate) fn cancel_on_signal(cancel: &CancelFlag) {
     use tokio::signal::unix::{SignalKind, signal};
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

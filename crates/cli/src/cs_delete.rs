@@ -38,12 +38,15 @@ pub fn run(cli: &Cli, a: &CsDeleteArgs) -> Result<Code, Failure> {
         )));
     }
     let sink = progress::sink(a.no_progress || a.json);
+    // Ctrl-C stops it at its next safe point, as any run.
+    let cancel = CancelFlag::default();
+    crate::commands::cancel_on_signal(&cancel);
     let opts = RunOptions {
         reason: RunReason::Manual {
             by: "cs delete".into(),
         },
         progress: Some(sink.clone()),
-        cancel: CancelFlag::default(),
+        cancel,
         sync_batch: None,
     };
     let record = engine

@@ -308,7 +308,10 @@ impl<'a> Syncer<'a> {
                 None,
                 &mut w.inserts,
                 &mut w.counters,
-                (!mine.is_empty(), deleted),
+                // A connector space deleted whole makes nothing again on
+                // its own MA (every object it made would be deleted in
+                // turn, for ever).
+                (!mine.is_empty(), deleted && !self.delete_all),
             );
             self.deleted_source = None;
             done?;

@@ -92,3 +92,31 @@ fn deleting_the_connector_space_of_a_source_should_delete_its_people_and_deprovi
         .count();
     assert_eq!(deletes, 3);
 }
+
+/// The connector space of a target that provisions: every object goes,
+/// and nothing is made again on it by the deletion itself (it did, and
+/// each object made was deleted in turn, for ever: found by a black-box
+/// review). The metaverse stays (the target is not authoritative), and
+/// the next sync of the source provisions the accounts again.
+#[test]
+fn deleting_the_connector_space_of_a_provisioned_target_should_end_and_make_nothing_again() {
+    let w = World::new(HR_DIR, &[("hr.csv", HR_CSV)]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w.run_ok("dir", "export", RunStatus::Success);
+    w.run_ok("dir", "full-import", RunStatus::Success);
+    w.run("dir", "delta-sync");
+    let r = delete(&w, "dir");
+    assert_eq!(r.status, RunStatus::Success, "{r:#?}");
+    let StepCounters::Sync(s) = &r.steps[0].counters else {
+        panic!("not a sync step: {r:#?}")
+    };
+    assert_eq!((s.disconnections, s.deleted), (3, 0), "{s:?}");
+    assert!(w.cs_all("dir", CsFilter::All).is_empty());
+    assert_eq!(w.mv_all().len(), 3);
+    let r = w.run_ok("hr", "full-sync", RunStatus::Success);
+    let StepCounters::Sync(s) = &r.steps[0].counters else {
+        panic!("not a sync step: {r:#?}")
+    };
+    assert_eq!(s.outbound["dir"].provisioned_adds, 3, "{s:?}");
+}
