@@ -254,6 +254,9 @@ impl<'a> CsvExport<'a> {
             // The row already holds these values: nothing to write.
             return Ok(());
         }
+        if cells.iter().any(|c| c.contains(['\n', '\r'])) {
+            self.reads_back(&cells)?;
+        }
         self.dirty = true;
         let row = Some(cells.into_iter().map(String::into_boxed_str).collect());
         match existing {
@@ -264,6 +267,45 @@ impl<'a> CsvExport<'a> {
             }
         }
         Ok(())
+    }
+
+    /// A row whose values hold line breaks is written only when the import
+    /// reads it back as one record: a line inside a quoted value that
+    /// reads as a row of its own (`first\n9,Evil,x\nlast`), or a value
+    /// over `max_record_lines` lines, is taken by the import for a quote
+    /// left open, and the row would come back as an error and a stray
+    /// object (the same judge as the import's, `quotes`).
+    fn reads_back(&mut self, cells: &[String]) -> Result<(), Failure> {
+        let order = self.order();
+        let mut w = ::csv::WriterBuilder::new()
+            .delimiter(self.s.delimiter)
+            .terminator(::csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        let written = w.write_record(
+            order
+                .iter()
+                .map(|&i| cells.get(i).map_or("", String::as_str)),
+        );
+        let raw = match (written, w.into_inner()) {
+            (Ok(()), Ok(raw)) => raw,
+            _ => return Ok(()),
+        };
+        let rules = super::quotes::Rules {
+            delimiter: self.s.delimiter,
+            fields: self.header.len(),
+            max_lines: self.s.max_record_lines,
+        };
+        match super::quotes::judge(&raw, &rules, false, 1) {
+            None => Ok(()),
+            Some(u) => Err((
+                "value-not-representable",
+                format!(
+                    "a value with line breaks would not read back from a CSV file as it is (the \
+                     import would take its quote for one left open: {}); the row is not written",
+                    u.why
+                ),
+            )),
+        }
     }
 
     /// Output column order: `columns` first, then the rest in header order.
