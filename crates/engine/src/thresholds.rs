@@ -18,8 +18,8 @@ use crate::error::EngineError;
 use crate::run::{MaGuard, StepCtx};
 use crate::{DiscardError, Discarded, Engine};
 use autosync_model::{
-    Connection, Exceeded, ExportKind, ImportCounters, ImportKind, PendingImport, RejectDeletions,
-    RunId, RunStatus,
+    Connection, CsId, Exceeded, ExportKind, ImportCounters, ImportKind, PendingImport,
+    RejectDeletions, RunId, RunStatus,
 };
 use autosync_store::{CsFilter, Store, StoreResult, StoreTxn};
 use serde::{Deserialize, Serialize};
@@ -135,7 +135,7 @@ impl Rejection {
         if let Some((s, r)) = &self.deletions {
             let then = match r.action {
                 RejectDeletions::ReEvaluate => {
-                    "the objects stay (a connector stays joined, and whether it goes is decided again when its metaverse object next changes or by a full sync of its MA; a disconnector meets the join rules again at its MA's next sync)"
+                    "the objects stay (a connector stays joined and in step, and no delta sync stages its delete again until it is back in its provisioning scope and leaves it again; a full sync of its MA decides again; a disconnector meets the join rules again at its MA's next sync)"
                 }
                 RejectDeletions::ExplicitDisconnector => {
                     "the objects stay as explicit disconnectors, never joined again"
@@ -350,6 +350,7 @@ impl Engine {
             return Err(DiscardError::Running { ma: ma.to_owned() });
         }
         let mut done = RejectedDeletes { dropped: 0, action };
+        let mut rejected = rejected_deletes(self.store().read()?.as_mut(), ma)?;
         let mut after = 0;
         loop {
             let page = self
@@ -375,6 +376,9 @@ impl Engine {
                         obj.connection = Connection::ExplicitDisconnector;
                     }
                     RejectDeletions::ReEvaluate => {
+                        if matches!(obj.connection, Connection::Connector { .. }) {
+                            rejected.insert(obj.id);
+                        }
                         if obj.connection == Connection::Disconnector
                             && obj.pending_import.is_none()
                         {
@@ -396,6 +400,7 @@ impl Engine {
         }
         let mut txn = self.store().begin()?;
         clear_deletion_stop(txn.as_mut(), ma)?;
+        set_rejected_deletes(txn.as_mut(), ma, &rejected)?;
         txn.commit()?;
         tracing::warn!(
             ma,
@@ -408,6 +413,43 @@ impl Engine {
 }
 
 /// Forget an export's stop at the deletion threshold and any approval.
+/// The meta key of the connectors of `ma` whose pending deletes an
+/// operator rejected (`reject_deletions = "re-evaluate"`, joined ones).
+pub fn rejected_deletes_key(ma: &str) -> String {
+    format!("deletes-rejected:{ma}")
+}
+
+/// The connectors of `ma` whose deletes an operator rejected: a delta sync
+/// stages no delete of theirs again (a rejected mass delete does not go
+/// out in parts under the threshold), until they are in scope again or a
+/// full sync of `ma` decides again.
+pub(crate) fn rejected_deletes(
+    read: &mut dyn autosync_store::StoreRead,
+    ma: &str,
+) -> StoreResult<rustc_hash::FxHashSet<CsId>> {
+    Ok(read
+        .meta(&rejected_deletes_key(ma))?
+        .and_then(|t| serde_json::from_str::<Vec<CsId>>(&t).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .collect())
+}
+
+/// Write the set of [`rejected_deletes`] of `ma` (none: the key goes).
+pub(crate) fn set_rejected_deletes(
+    txn: &mut dyn StoreTxn,
+    ma: &str,
+    ids: &rustc_hash::FxHashSet<CsId>,
+) -> StoreResult<()> {
+    if ids.is_empty() {
+        return txn.set_meta(&rejected_deletes_key(ma), None);
+    }
+    let mut sorted: Vec<CsId> = ids.iter().copied().collect();
+    sorted.sort_unstable();
+    let text = serde_json::to_string(&sorted).unwrap_or_default();
+    txn.set_meta(&rejected_deletes_key(ma), Some(&text))
+}
+
 pub(crate) fn clear_deletion_stop(txn: &mut dyn StoreTxn, ma: &str) -> StoreResult<()> {
     txn.set_meta(&deletion_stop_key(ma), None)?;
     txn.set_meta(&deletion_approval_key(ma), None)

@@ -22,6 +22,59 @@ pub(crate) enum Deprovision {
 }
 
 impl Syncer<'_> {
+    /// Whether an operator rejected the delete of connector `x` (see
+    /// `thresholds::rejected_deletes`): not when this is a full sync of
+    /// its MA, which decides again.
+    pub(crate) fn delete_rejected(
+        &self,
+        txn: &mut dyn StoreTxn,
+        x: &CsObject,
+    ) -> Result<bool, Fail> {
+        if self.full && self.ma.name == x.ma {
+            return Ok(false);
+        }
+        let mut rejected = self.rejected.borrow_mut();
+        if !rejected.contains_key(&x.ma) {
+            let ids = crate::thresholds::rejected_deletes(txn, &x.ma)?;
+            rejected.insert(x.ma.clone(), ids);
+        }
+        Ok(rejected.get(&x.ma).is_some_and(|ids| ids.contains(&x.id)))
+    }
+
+    /// Connector `x` is in its MA's provisioning scope: a delete of it an
+    /// operator rejected no longer stands in the way of a later one.
+    pub(crate) fn in_scope_again(&self, txn: &mut dyn StoreTxn, x: &CsObject) -> Result<(), Fail> {
+        if self.delete_rejected(txn, x)? {
+            self.unrejected.borrow_mut().push((x.ma.clone(), x.id));
+            if let Some(ids) = self.rejected.borrow_mut().get_mut(&x.ma) {
+                ids.remove(&x.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the rejected deletes that this batch found in scope again.
+    pub(crate) fn flush_unrejected(
+        &self,
+        txn: &mut dyn StoreTxn,
+    ) -> autosync_store::StoreResult<()> {
+        let done = std::mem::take(&mut *self.unrejected.borrow_mut());
+        if done.is_empty() {
+            return Ok(());
+        }
+        let mut mas: Vec<&str> = done.iter().map(|(ma, _)| ma.as_str()).collect();
+        mas.sort_unstable();
+        mas.dedup();
+        for ma in mas {
+            let mut ids = crate::thresholds::rejected_deletes(txn, ma)?;
+            for (_, id) in done.iter().filter(|(m, _)| m == ma) {
+                ids.remove(id);
+            }
+            crate::thresholds::set_rejected_deletes(txn, ma, &ids)?;
+        }
+        Ok(())
+    }
+
     /// Deprovision a connector per its MA's action (or its deprovisioning
     /// script): an object never exported leaves the CS; otherwise delete
     /// (pending export delete), disconnect, or make it an explicit
@@ -38,6 +91,12 @@ impl Syncer<'_> {
             .ma_index
             .get(&x.ma)
             .and_then(|&i| self.rules.mas.get(i));
+        // An operator rejected its delete (an export over the deletion
+        // threshold): no delete of it is staged again, so that a rejected
+        // mass delete never goes out in parts under the threshold (out of
+        // scope, it stays joined: `keep_in_step`); one whose metaverse
+        // object goes is only disconnected.
+        let rejected = x.present && !leaving(x) && self.delete_rejected(txn, x)?;
         if !leaving(x) {
             count_outbound(counters, &x.ma, |c| c.provisioned_disconnects += 1);
         }
@@ -68,6 +127,7 @@ impl Syncer<'_> {
             Deprovision::OutOfScope => "out-of-scope",
         };
         let how = match ma {
+            Some(_) if rejected => DeprovisionAction::Disconnect,
             Some(ma) => deprovision_action(txn, ma, x, reason)?,
             None => DeprovisionAction::Disconnect,
         };

@@ -145,6 +145,11 @@ pub(crate) struct Syncer<'a> {
     /// removed with this object's work: provisioning on its own MA does
     /// not take it for the object it would create again.
     pub deleted_source: Option<CsId>,
+    /// Per target MA, the connectors whose deletes an operator rejected
+    /// (read when first needed), and those found in scope again by this
+    /// step (written with its batch).
+    pub rejected: std::cell::RefCell<FxHashMap<String, FxHashSet<CsId>>>,
+    pub unrejected: std::cell::RefCell<Vec<(String, CsId)>>,
 }
 
 /// When this many objects in a row fail in rules expressions or scripts
@@ -274,6 +279,7 @@ fn run_pass(ctx: &StepCtx<'_>, ma: &MaRules, pass: Pass) -> StoreResult<StepOutc
                 pages += 1;
                 s.batch(txn, page)?;
                 s.errors.flush(txn)?;
+                s.flush_unrejected(txn)?;
                 ctx.advanced(s.processed);
                 if !bulk || pages >= BATCHES_PER_BULK || ctx.cancelled() || s.rules_broken() {
                     break;
@@ -389,6 +395,8 @@ impl<'a> Syncer<'a> {
             dn_moved: false,
             gone: FxHashMap::default(),
             deleted_source: None,
+            rejected: Default::default(),
+            unrejected: Default::default(),
         }
     }
 

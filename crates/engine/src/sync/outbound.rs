@@ -214,6 +214,7 @@ impl Syncer<'_> {
         let changed = match scope {
             Scope::In(plan) => {
                 let mut changed = false;
+                self.in_scope_again(txn, x)?;
                 if leaving(x) {
                     // Back in scope before the export ran: the object stays.
                     tracing::info!(ma = %target.name, anchor = %x.anchor, "pending export delete cancelled: the object is back in scope");
@@ -232,7 +233,11 @@ impl Syncer<'_> {
             }
             Scope::NoRule => self.refresh(txn, target, x, mv, None, counters)?,
             Scope::Out | Scope::Several(_) if leaving(x) => false,
-            Scope::Out | Scope::Several(_) if x.provisioned || target.deprovision_joined => {
+            // (Unless an operator rejected its delete: it stays, in step.)
+            Scope::Out | Scope::Several(_)
+                if (x.provisioned || target.deprovision_joined)
+                    && !self.delete_rejected(txn, x)? =>
+            {
                 return self.deprovision(txn, x, Deprovision::OutOfScope, counters);
             }
             Scope::Out | Scope::Several(_) => self.refresh(txn, target, x, mv, None, counters)?,

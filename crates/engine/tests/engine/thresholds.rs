@@ -230,3 +230,59 @@ fn an_export_under_the_threshold_should_forget_an_earlier_approval() {
     w.run_ok("hr", "delta-sync", RunStatus::Success);
     w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
 }
+
+/// A rejected mass delete stays rejected: the people still out of scope,
+/// a later change of theirs (here their names; in the quickstart another
+/// target's approved deletes) makes a delta sync decide again, and it
+/// staged their deletes again, a few at a time, under the threshold
+/// (found by a black-box review: 20 of 40 rejected accounts went). Now a
+/// delta sync leaves them, in step; back in scope and out again, a delete
+/// is staged as for anyone; a full sync of the MA decides again.
+#[test]
+fn a_rejected_mass_delete_should_not_go_out_in_parts_under_the_threshold() {
+    let w = converged(&defaults(), 40, 0);
+    let rows = |suffix: &str, out: &dyn Fn(usize) -> bool| {
+        let mut s = String::from("id,name,status\n");
+        for i in 1..=40 {
+            let status = if out(i) { "terminated" } else { "active" };
+            s.push_str(&format!("{i},Person {i}{suffix},{status}\n"));
+        }
+        s
+    };
+    w.write("hr.csv", &rows("", &|i| i <= 12));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
+    w.engine.reject("dir").unwrap();
+    // The terminated people change again (a third of them at a time, each
+    // part under the threshold): nothing is deleted; their names flow.
+    for part in [1..=4, 5..=8, 9..=12] {
+        w.write(
+            "hr.csv",
+            &rows(" (renamed)", &|i| i <= 12).replace(
+                &format!("Person {} (renamed)", part.end() + 1),
+                &format!("Person {}", part.end() + 1),
+            ),
+        );
+        w.run_ok("hr", "full-import", RunStatus::Success);
+        w.run_ok("hr", "delta-sync", RunStatus::Success);
+        assert_eq!(pending_deletes(&w), 0, "{part:?}");
+        w.run_ok("dir", "export", RunStatus::Success);
+    }
+    assert_eq!(w.cs_all("dir", CsFilter::All).len(), 40);
+    assert!(w.read("dir.csv").contains("Person 1 (renamed)"));
+    // Person 1 comes back in scope, then leaves again: an ordinary delete.
+    w.write("hr.csv", &rows(" (renamed)", &|i| (2..=12).contains(&i)));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    w.write("hr.csv", &rows(" (renamed)", &|i| i <= 12));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    assert_eq!(pending_deletes(&w), 1);
+    w.run_ok("dir", "export", RunStatus::Success);
+    // A full sync of the directory's MA decides again: the threshold
+    // stops the others' deletes again.
+    w.run_ok("dir", "full-sync", RunStatus::Success);
+    assert_eq!(pending_deletes(&w), 11);
+    w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
+}
