@@ -263,10 +263,21 @@ pub(crate) fn stage_export_values(
     if x.hologram.get(attr).is_some_and(|v| !is_placeholder(v)) {
         return Ok(Err(()));
     }
-    if let Some(u) = &x.unconfirmed_export
-        && (u.changes.contains_key(attr) || u.values.contains_key(attr))
-    {
-        return Ok(Err(()));
+    // What an export sent and no import confirmed yet: a whole value of
+    // the attribute stands in the way; values sent stand in the way only
+    // of changes of those same values (a member who leaves while another
+    // one's add waits for its confirmation is one value removed, not the
+    // group sent whole).
+    if let Some(u) = &x.unconfirmed_export {
+        if u.changes.contains_key(attr) {
+            return Ok(Err(()));
+        }
+        if let Some(sent) = u.values.get(attr) {
+            let touched = |v: &Value| sent.add.contains(v) || sent.remove.contains(v);
+            if d.add.iter().chain(&d.remove).any(touched) {
+                return Ok(Err(()));
+            }
+        }
     }
     let mut p = match x.pending_export.take() {
         None => PendingExport {

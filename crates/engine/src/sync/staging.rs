@@ -164,26 +164,48 @@ pub(super) fn few_values(
         }
         _ => {}
     }
-    if x.unconfirmed_export
-        .as_ref()
-        .is_some_and(|u| u.changes.contains_key(&f.cs_attr) || u.values.contains_key(&f.cs_attr))
-    {
+    let unconfirmed = x.unconfirmed_export.as_ref();
+    if unconfirmed.is_some_and(|u| u.changes.contains_key(&f.cs_attr)) {
         return None;
     }
+    // Values an export sent and no import confirmed yet: the system has
+    // them (a joiner's add waiting for its confirmation while a leaver
+    // goes is one value removed, not the group sent whole).
+    let sent = unconfirmed.and_then(|u| u.values.get(&f.cs_attr));
     let (Some(Value::Multi(old)), Some(Value::Multi(new))) = (x.hologram.get(&f.cs_attr), new)
     else {
         return None;
     };
     // Values compare as the sync compares them: exactly, as stored.
-    let before: rustc_hash::FxHashSet<&Value> = old.iter().collect();
+    let mut before: rustc_hash::FxHashSet<&Value> = old.iter().collect();
+    if let Some(sent) = sent {
+        sent.remove.iter().for_each(|v| {
+            before.remove(v);
+        });
+        before.extend(&sent.add);
+    }
     let after: rustc_hash::FxHashSet<&Value> = new.iter().collect();
     let mut d = ValueDelta::default();
     d.add
         .extend(new.iter().filter(|v| !before.contains(v)).cloned());
-    d.remove
-        .extend(old.iter().filter(|v| !after.contains(v)).cloned());
+    d.remove.extend(
+        before
+            .iter()
+            .filter(|v| !after.contains(*v))
+            .map(|v| (*v).clone()),
+    );
     d.add.dedup();
+    d.remove.sort_by_key(Value::to_text);
     d.remove.dedup();
+    // A value sent and not confirmed that changes again: whole.
+    if sent.is_some_and(|s| {
+        d.add
+            .iter()
+            .chain(&d.remove)
+            .any(|v| s.add.contains(v) || s.remove.contains(v))
+    }) {
+        return None;
+    }
     let changed = d.add.len() + d.remove.len();
     (changed > 0 && changed.saturating_mul(4) <= old.len()).then_some(d)
 }

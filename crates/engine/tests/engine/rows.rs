@@ -1088,3 +1088,37 @@ deprovisioning = "delete""#,
     assert_eq!(target(&w), names(&[0, 1, 2, 3, 4]));
     assert_eq!(file(&w), names(&[0, 1, 2, 3, 4]));
 }
+
+/// A member leaves while another one's add to the group is sent and not
+/// yet confirmed: the leaver is one value removed, not the group sent
+/// whole (found by a black-box review: a joiner and a leaver in one HR
+/// file sent a 5,000-member group whole).
+#[test]
+fn a_leaver_while_a_joiners_add_waits_for_its_confirmation_is_one_value_removed() {
+    let w = settled(12, 10);
+    add(&w, 10);
+    ok(&w, "src", "delta-import");
+    ok(&w, "src", "delta-sync");
+    let r = ok(&w, "dst", "export");
+    assert_eq!(export_counters(&r).values, 1);
+    ok(&w, "file", "export");
+    for ma in ["dst", "file"] {
+        let g1 = w.cs(ma, "G1").unwrap();
+        assert!(
+            g1.unconfirmed_export.is_some(),
+            "{ma}: sent, not confirmed yet"
+        );
+    }
+    // Person 3 leaves HR: the group loses them as one value.
+    hr_without(&w, 12, &[3]);
+    ok(&w, "hr", "full-import");
+    ok(&w, "hr", "delta-sync");
+    let r = ok(&w, "dst", "export");
+    let c = export_counters(&r);
+    assert_eq!((c.updates, c.values), (1, 1), "{c:?}");
+    settle(&w);
+    let mut expected = people(0..11);
+    expected.remove(&person(3));
+    assert_eq!(target(&w), expected);
+    assert_eq!(file(&w), expected);
+}
