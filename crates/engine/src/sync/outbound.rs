@@ -391,11 +391,21 @@ impl Syncer<'_> {
         let view = MvView(&mv.attributes);
         let what = || format!("provisioning DN of `{}`", target.name);
         let dn = match (&plan.dn, &plan.rule.dn) {
-            (Some(dn), _) => Some(dn.clone()),
-            (None, Some(p)) => eval_text(txn, p, &view, what)?,
-            (None, None) => None,
-        }
-        .unwrap_or_else(|| anchor.to_owned());
+            (Some(dn), _) => dn.clone(),
+            // A DN rule that gives nothing (a new hire without a mail, a
+            // name not known yet) is no DN: the object waits, as MIM's
+            // provisioning refuses an empty DN. The anchor in its place
+            // would be written into the attribute the DN comes from (an
+            // employee id as a mail) and spelled by every reference to it.
+            (None, Some(p)) => eval_text(txn, p, &view, what)?.ok_or_else(|| Fail::Object {
+                error_type: "provisioning-failed",
+                detail: format!(
+                    "{}: the DN expression gave no value; the object is provisioned once it does",
+                    what()
+                ),
+            })?,
+            (None, None) => anchor.to_owned(),
+        };
         let applies = |f: &&OutboundFlow| f.applies(plan.object_type(), &mv.object_type);
         // Added from the greatest attribute (see `outbound_by_attr`); should
         // a flow fail, they are evaluated again as configured, so that the

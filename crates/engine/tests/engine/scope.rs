@@ -288,3 +288,42 @@ fn a_rule_that_adopts_should_join_the_unjoined_object_with_the_same_anchor() {
     assert_eq!(p.kind, ExportKind::Update);
     assert_eq!(p.changes["name"].as_ref().unwrap().to_text(), "Person 1");
 }
+
+/// A provisioning DN rule that gives nothing (a new hire's name not known
+/// yet) provisions nothing: a `provisioning-failed` sync error, the
+/// person's sync kept for the next one, never the anchor as the DN (it
+/// was written into the attribute the DN comes from, and spelled by every
+/// reference: found by a black-box review). Once the value comes, the
+/// account is made under it.
+#[test]
+fn a_dn_rule_that_gives_nothing_should_provision_nothing_until_it_does() {
+    let config = SCOPED
+        .replace(
+            "provisioning = [{ condition = \"status == 'active'\", anchor = '\"u\" + employeeId' }]",
+            "provisioning = [{ condition = \"status == 'active'\", anchor = '\"u\" + employeeId', dn = \"name\" }]",
+        )
+        .replace(
+            r#"object_types = [{ name = "user", anchor = "uid" }]"#,
+            r#"object_types = [{ name = "user", anchor = "uid", dn = "name" }]"#,
+        );
+    assert_ne!(config, SCOPED);
+    let w = converged(&config, 3, 0);
+    let with_new = |name: &str| format!("{}4,{name},active\n", people(3, |_| "active"));
+    w.write("hr.csv", &with_new(""));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    let r = w.run_ok("hr", "delta-sync", RunStatus::CompletedSyncErrors);
+    let errors = autosync_store::Store::read(w.store.as_ref())
+        .unwrap()
+        .run_errors(r.id, 10)
+        .unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].error.error_type, "provisioning-failed");
+    assert!(errors[0].error.detail.contains("DN"), "{errors:?}");
+    assert!(w.cs("dir", "u4").is_none());
+    // The name comes: the account is made under it.
+    w.write("hr.csv", &with_new("Person 4"));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    let s = sync_counters(&w.run_ok("hr", "delta-sync", RunStatus::Success));
+    assert_eq!(s.outbound["dir"].provisioned_adds, 1);
+    assert_eq!(w.cs("dir", "u4").unwrap().dn, "Person 4");
+}
