@@ -6,7 +6,11 @@
 //! A DN is one object's, as in a directory: a change that would give an
 //! object the DN (its type's `dn` attribute, ignoring case) of another
 //! line fails with `already-exists` and leaves the file as it was, so
-//! that references by DN never name two objects.
+//! that references by DN never name two objects. Unlike a directory, the
+//! file is written at once: a change whose DN is held by an object whose
+//! own change comes later in the batch waits for the batch's end, and the
+//! waiting ones are applied together (two objects that swap their DNs, a
+//! rename onto the DN of an object deleted in the same batch).
 //! An export that changes no line (nothing to send, or only changes the
 //! file already holds) leaves an existing file untouched: not rewritten,
 //! its modification time and inode unchanged, so nothing watching it sees a
@@ -107,17 +111,9 @@ impl<'a> JsonlExport<'a> {
         }
     }
 
-    fn apply_one(&mut self, c: &ExportChange) -> Result<(), Failure> {
-        change::object_type(&self.s.types, c)?;
-        if matches!(c.kind, ExportKind::Delete) {
-            if let Some(text) = self.lines.remove(c.anchor.as_str()) {
-                if let Ok(old) = parse_line(&text) {
-                    self.forget_dn(&c.anchor, &old);
-                }
-                self.dirty = true;
-            }
-            return Ok(());
-        }
+    /// The line `c` makes of its object's (`None`: the file holds it as
+    /// it is), with the object as the file held it.
+    fn prepare(&self, c: &ExportChange) -> Result<Option<Prepared>, Failure> {
         let existing = match self.lines.get(c.anchor.as_str()) {
             Some(text) => Some(parse_line(text)?),
             None => None,
@@ -127,34 +123,142 @@ impl<'a> JsonlExport<'a> {
         // A change that leaves the object as the file holds it (the same
         // attributes and values) keeps the line as it is.
         if before.as_ref() == Some(&attrs) {
-            return Ok(());
-        }
-        let new_dn = self.dn_of(&attrs);
-        if let Some((folded, dn)) = &new_dn
-            && let Some(other) = self.dns.get(folded)
-            && **other != *c.anchor
-            && self.lines.contains_key(other)
-        {
-            return Err((
-                "already-exists",
-                format!(
-                    "the DN `{dn}` is taken: object `{other}` of {} has it; nothing of this change was written",
-                    file::label(&self.s.path)
-                ),
-            ));
-        }
-        if let Some(old) = &before {
-            self.forget_dn(&c.anchor, old);
-        }
-        if let Some((folded, _)) = new_dn {
-            self.dns.insert(folded, c.anchor.as_str().into());
+            return Ok(None);
         }
         let text = serde_json::to_string(&attrs)
             .map_err(|e| ("value-not-representable", e.to_string()))?;
-        self.lines.insert(c.anchor.as_str().into(), text.into());
-        self.dirty = true;
-        Ok(())
+        Ok(Some(Prepared {
+            dn: self.dn_of(&attrs),
+            before,
+            text,
+        }))
     }
+
+    /// The object other than `anchor` that has DN `folded` in the file.
+    fn holder(&self, folded: &str, anchor: &str) -> Option<Box<str>> {
+        self.dns
+            .get(folded)
+            .filter(|other| ***other != *anchor && self.lines.contains_key(*other))
+            .cloned()
+    }
+
+    fn taken(&self, dn: &str, other: &str) -> Failure {
+        (
+            "already-exists",
+            format!(
+                "the DN `{dn}` is taken: object `{other}` of {} has it; nothing of this change was written",
+                file::label(&self.s.path)
+            ),
+        )
+    }
+
+    /// Write the line `p` of `anchor`.
+    fn write(&mut self, anchor: &str, p: Prepared) {
+        if let Some(old) = &p.before {
+            self.forget_dn(anchor, old);
+        }
+        if let Some((folded, _)) = p.dn {
+            self.dns.insert(folded, anchor.into());
+        }
+        self.lines.insert(anchor.into(), p.text.into());
+        self.dirty = true;
+    }
+
+    /// Apply `c`; `in_play` says whether an object's own change is still
+    /// to come in this batch: a DN it holds may be freed by it (a swap of
+    /// two DNs, a rename onto the DN of an object deleted later in the
+    /// batch), so the change waits for the end of the batch.
+    fn apply_one(
+        &mut self,
+        c: &ExportChange,
+        in_play: &dyn Fn(&str) -> bool,
+    ) -> Result<Step, Failure> {
+        change::object_type(&self.s.types, c)?;
+        if matches!(c.kind, ExportKind::Delete) {
+            if let Some(text) = self.lines.remove(c.anchor.as_str()) {
+                if let Ok(old) = parse_line(&text) {
+                    self.forget_dn(&c.anchor, &old);
+                }
+                self.dirty = true;
+            }
+            return Ok(Step::Done);
+        }
+        let Some(p) = self.prepare(c)? else {
+            return Ok(Step::Done);
+        };
+        if let Some((folded, dn)) = &p.dn
+            && let Some(other) = self.holder(folded, &c.anchor)
+        {
+            if in_play(&other) {
+                return Ok(Step::Later);
+            }
+            return Err(self.taken(dn, &other));
+        }
+        self.write(&c.anchor, p);
+        Ok(Step::Done)
+    }
+
+    /// The changes that waited for the end of the batch, applied together:
+    /// the DNs they held are free for one another (two objects that swap
+    /// their DNs); one whose new DN another object still has fails.
+    fn apply_together(&mut self, changes: &[&ExportChange]) -> Vec<Result<(), Failure>> {
+        let prepared: Vec<Result<Option<Prepared>, Failure>> =
+            changes.iter().map(|c| self.prepare(c)).collect();
+        for (c, p) in changes.iter().zip(&prepared) {
+            if let Ok(Some(Prepared {
+                before: Some(old), ..
+            })) = p
+            {
+                self.forget_dn(&c.anchor, old);
+            }
+        }
+        let mut out = Vec::with_capacity(changes.len());
+        for (c, p) in changes.iter().zip(prepared) {
+            let p = match p {
+                Ok(Some(p)) => p,
+                Ok(None) => {
+                    out.push(Ok(()));
+                    continue;
+                }
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
+            if let Some((folded, dn)) = &p.dn
+                && let Some(other) = self.holder(folded, &c.anchor)
+            {
+                // Still taken: the object keeps the DN it had, if free.
+                if let Some((old, _)) = p.before.as_ref().and_then(|b| self.dn_of(b)) {
+                    self.dns
+                        .entry(old)
+                        .or_insert_with(|| c.anchor.as_str().into());
+                }
+                out.push(Err(self.taken(dn, &other)));
+                continue;
+            }
+            self.write(&c.anchor, p);
+            out.push(Ok(()));
+        }
+        out
+    }
+}
+
+/// A change's new line, worked out before it is written.
+struct Prepared {
+    /// Its DN (folded, as written), when its type takes one from an
+    /// attribute.
+    dn: Option<(String, String)>,
+    /// The object as the file held it.
+    before: Option<autosync_model::Attributes>,
+    text: String,
+}
+
+/// What became of a change in its batch.
+enum Step {
+    Done,
+    /// Its DN is held by an object whose own change is still to come.
+    Later,
 }
 
 /// Whether type `t` takes the DN of `attrs` from an attribute they have.
@@ -166,15 +270,50 @@ fn has_dn(t: &autosync_model::ObjectTypeDef, attrs: &autosync_model::Attributes)
 
 impl ExportSession for JsonlExport<'_> {
     fn apply(&mut self, batch: &[ExportChange]) -> Result<Vec<ExportOutcome>, ConnectorError> {
-        Ok(batch
-            .iter()
-            .map(|c| match self.apply_one(c) {
-                Ok(()) => ExportOutcome::Applied { anchor: None },
-                Err((error_type, detail)) => ExportOutcome::Failed {
-                    error_type: error_type.to_owned(),
-                    detail,
-                },
-            })
+        let outcome = |r: Result<(), Failure>| match r {
+            Ok(()) => ExportOutcome::Applied { anchor: None },
+            Err((error_type, detail)) => ExportOutcome::Failed {
+                error_type: error_type.to_owned(),
+                detail,
+            },
+        };
+        // The anchors whose changes are still to come, and those waiting.
+        let mut to_come: HashMap<&str, usize> = HashMap::new();
+        for c in batch {
+            *to_come.entry(c.anchor.as_str()).or_default() += 1;
+        }
+        let mut waiting: Vec<usize> = Vec::new();
+        let mut outcomes: Vec<Option<ExportOutcome>> = vec![None; batch.len()];
+        for (i, c) in batch.iter().enumerate() {
+            if let Some(n) = to_come.get_mut(c.anchor.as_str()) {
+                *n = n.saturating_sub(1);
+            }
+            let waits: Vec<&str> = waiting
+                .iter()
+                .filter_map(|&j| batch.get(j).map(|w| w.anchor.as_str()))
+                .collect();
+            let in_play = |a: &str| to_come.get(a).is_some_and(|n| *n > 0) || waits.contains(&a);
+            let done = match self.apply_one(c, &in_play) {
+                Ok(Step::Done) => Ok(()),
+                Ok(Step::Later) => {
+                    waiting.push(i);
+                    continue;
+                }
+                Err(e) => Err(e),
+            };
+            if let Some(slot) = outcomes.get_mut(i) {
+                *slot = Some(outcome(done));
+            }
+        }
+        let later: Vec<&ExportChange> = waiting.iter().filter_map(|&j| batch.get(j)).collect();
+        for (j, r) in waiting.iter().zip(self.apply_together(&later)) {
+            if let Some(slot) = outcomes.get_mut(*j) {
+                *slot = Some(outcome(r));
+            }
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(ExportOutcome::Applied { anchor: None }))
             .collect())
     }
 
