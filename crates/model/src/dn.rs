@@ -36,7 +36,7 @@ fn parts(dn: &str) -> Option<Vec<(bool, String, String)>> {
         if !valid {
             return None;
         }
-        out.push((new_rdn, t.to_ascii_lowercase(), trim_value(v).to_owned()));
+        out.push((new_rdn, t.to_ascii_lowercase(), unescape(trim_value(v))));
         new_rdn = sep != Some('+');
     }
     (!out.is_empty()).then_some(out)
@@ -66,6 +66,62 @@ fn split_once_unescaped(s: &str, sep: char) -> Option<(&str, &str)> {
     match split_unescaped(s, &[sep]).first() {
         Some((first, Some(_))) => Some((first, &s[first.len() + sep.len_utf8()..])),
         _ => None,
+    }
+}
+
+/// The value an escaped one stands for (RFC 4514): `\,` and `\2C` are
+/// both a comma, as a directory reads them (a server returns its own
+/// escapes: OpenLDAP `\2C` for the `\,` it was sent). An escape that is
+/// neither is kept as written.
+fn unescape(v: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = v.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\\' && i + 1 < bytes.len() {
+            let next = bytes[i + 1];
+            if let (Some(h), Some(l)) = (hex(next), bytes.get(i + 2).and_then(|c| hex(*c))) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+            out.push(next);
+            i += 2;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| v.to_owned())
+}
+
+/// The form in which two DNs that a directory takes for the same entry
+/// ignoring case are equal: attribute types and values in lower case,
+/// escapes read, spaces around separators dropped (see [`same_dn`]); a
+/// key that is not an LDAP DN, in lower case. For references by DN,
+/// which a directory compares ignoring case.
+pub fn folded(dn: &str) -> String {
+    match parts(dn) {
+        Some(parts) => {
+            let mut out = String::with_capacity(dn.len());
+            for (i, (new_rdn, t, v)) in parts.iter().enumerate() {
+                if i > 0 {
+                    out.push(if *new_rdn { ',' } else { '+' });
+                }
+                out.push_str(t);
+                out.push('=');
+                for c in v.to_lowercase().chars() {
+                    if matches!(c, ',' | '+' | '=' | '\\' | ';') {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+            }
+            out
+        }
+        None => dn.to_lowercase(),
     }
 }
 
@@ -122,9 +178,25 @@ mod tests {
         assert!(!same_dn(r"cn=Turing\, Alan,ou=x", r"cn=Turing,Alan,ou=x"));
         assert!(!same_dn(r"cn=Ann\ ,ou=x", "cn=Ann,ou=x"));
         assert!(same_dn(r"cn=Ann\ ,ou=x", r"CN=Ann\ , ou=x"));
+        // An escape and its hex form are the same character.
+        assert!(same_dn(r"cn=Kim\, Jr,ou=x", r"cn=Kim\2C Jr,ou=x"));
+        assert!(same_dn(r"cn=Kim\2c Jr,ou=x", r"CN=Kim\, Jr, ou=x"));
+        assert!(same_dn(r"cn=A\+B,ou=x", r"cn=A\2BB,ou=x"));
+        assert!(!same_dn(r"cn=Kim\2C Jr,ou=x", r"cn=Kim\2C JR,ou=x"));
         // A multi-valued RDN is not two RDNs.
         assert!(!same_dn("cn=A+uid=a,ou=x", "cn=A,uid=a,ou=x"));
         assert!(same_dn("cn=A+uid=a,ou=x", "CN=A + UID=a,ou=x"));
+    }
+
+    #[test]
+    fn folded_dns_are_equal_when_a_directory_takes_them_for_one_ignoring_case() {
+        use super::folded;
+        assert_eq!(
+            folded(r"CN=Bob Kim\, Jr, OU=Legal,dc=x"),
+            folded(r"cn=bob kim\2C jr,ou=legal,dc=x")
+        );
+        assert_ne!(folded(r"cn=Kim\, Jr,ou=x"), folded(r"cn=Kim,cn=Jr,ou=x"));
+        assert_eq!(folded("JSmith"), "jsmith");
     }
 
     #[test]

@@ -800,3 +800,56 @@ fn a_rename_onto_a_taken_dn_should_keep_the_person_in_their_groups_and_their_ent
         "{detail}"
     );
 }
+
+/// A name with a comma (`Kim, Jr`): sent as `cn=Bob Kim\, Jr`, the
+/// directory keeps `cn=Bob Kim\2C Jr`, the same DN: the cycle settles, the
+/// report's manager and the group's member name the entry, and a second
+/// `run --once` has nothing to do (found by a black-box review: it looped
+/// until the oscillation limit, the rename never confirmed).
+#[test]
+fn a_name_with_a_comma_should_settle_with_the_directorys_own_escapes() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, base) = Example::new(s);
+    w.expect("autosync.toml", &["run", "--once"]);
+    w.edit_hr(|row| {
+        if row["employee_id"] == "E1012" {
+            row.insert("last_name".into(), "Knuth, Jr".into());
+        }
+    });
+    let runs = || -> usize {
+        let h: serde_json::Value = serde_json::from_str(
+            &w.expect("autosync.toml", &["history", "--limit", "1000", "--json"]),
+        )
+        .unwrap();
+        h.as_array().unwrap().len()
+    };
+    let before = runs();
+    w.expect("autosync.toml", &["run", "--once"]);
+    let after = runs();
+    assert!(
+        after - before < 15,
+        "{} runs: the cycle did not settle",
+        after - before
+    );
+    let finance = entries(
+        &s.ldapsearch(
+            &format!("cn=Finance,ou=groups,{base}"),
+            "(objectClass=*)",
+            &["member"],
+        )
+        .unwrap(),
+    );
+    let members = finance[0]["member"].join("|").to_lowercase();
+    assert!(
+        members.contains("donald knuth\\2c jr") || members.contains("donald knuth\\, jr"),
+        "{members}"
+    );
+    w.expect("autosync.toml", &["run", "--once"]);
+    assert_eq!(runs(), after, "nothing left to do");
+    let unconfirmed: serde_json::Value = serde_json::from_str(&w.expect(
+        "autosync.toml",
+        &["cs", "ldap", "--unconfirmed-export", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(unconfirmed, serde_json::json!([]));
+}

@@ -31,7 +31,7 @@ impl Key {
             v if v.is_empty() => None,
             v => Some(match by {
                 RefBy::Anchor => Key::Anchor(v.to_text()),
-                RefBy::Dn => Key::Dn(autosync_store::fold_case(&v.to_text()).into_owned()),
+                RefBy::Dn => Key::Dn(autosync_model::dn::folded(&v.to_text())),
             }),
         }
     }
@@ -43,7 +43,7 @@ impl Key {
 /// that is a rename's new DN names another object (the one that has it,
 /// should the rename fail for it).
 fn gives(c: &ExportChange) -> Vec<Key> {
-    let fold = |dn: &str| Key::Dn(autosync_store::fold_case(dn).into_owned());
+    let fold = |dn: &str| Key::Dn(autosync_model::dn::folded(dn));
     match c.kind {
         ExportKind::Add | ExportKind::DeleteAdd => {
             vec![Key::Anchor(c.anchor.clone()), fold(&c.dn)]

@@ -43,7 +43,9 @@ pub(crate) fn resolve_out(
     let holds = |text: &str| -> bool {
         let same = |v: &Value| match r.by {
             RefBy::Anchor => v.to_text() == text,
-            RefBy::Dn => autosync_store::fold_case(&v.to_text()) == autosync_store::fold_case(text),
+            RefBy::Dn => {
+                autosync_model::dn::folded(&v.to_text()) == autosync_model::dn::folded(text)
+            }
         };
         match held {
             Some(Value::Multi(vs)) => vs.iter().any(same),
@@ -186,6 +188,22 @@ pub(crate) fn resolve_out(
         }
     }
     Ok(if multi {
+        // Two objects the target spells alike (namesakes, one of whose
+        // adds is refused) are one value there: sent twice, a directory
+        // would refuse the whole change.
+        if r.by == RefBy::Dn && out.len() > 1 {
+            let keep: Vec<bool> = {
+                let mut seen: rustc_hash::FxHashSet<&str> = Default::default();
+                out.iter()
+                    .map(|v| match v {
+                        Value::String(t) => seen.insert(t.as_str()),
+                        _ => true,
+                    })
+                    .collect()
+            };
+            let mut keep = keep.into_iter();
+            out.retain(|_| keep.next().unwrap_or(true));
+        }
         (!out.is_empty()).then_some(Value::Multi(out))
     } else {
         out.pop()

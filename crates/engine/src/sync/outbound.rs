@@ -576,7 +576,7 @@ impl Syncer<'_> {
 /// `v` with its texts as DNs compare (ignoring case).
 fn folded(v: Option<&Value>) -> Option<Value> {
     let fold = |v: &Value| match v {
-        Value::String(t) => Value::String(autosync_store::fold_case(t).into_owned()),
+        Value::String(t) => Value::String(autosync_model::dn::folded(t)),
         other => other.clone(),
     };
     v.map(|v| match v {
