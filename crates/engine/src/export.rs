@@ -63,27 +63,53 @@ fn fingerprint(p: &PendingExport) -> u64 {
     h.finish()
 }
 
-/// Whether an object of `ma` other than the one with anchor `anchor` has
-/// DN `dn` in the system already (read from the DN index, which MAs whose
-/// objects references name by DN keep; not an add still to be sent). A
-/// read that fails says no: the value waits for the next export.
-fn has_dn_already(store: &dyn autosync_store::Store, ma: &str, dn: &str, anchor: &str) -> bool {
-    let found = (|| -> StoreResult<bool> {
+/// The DNs of an MA's objects the system has (not an add still to be
+/// sent), folded as directories compare them, with their anchors: read
+/// once per export, when an add of a DN first fails (two people given one
+/// DN: the value that spells it names the one the system has).
+#[derive(Default)]
+struct DnsThere(Option<rustc_hash::FxHashMap<String, Vec<String>>>);
+
+impl DnsThere {
+    /// Whether an object of `ma` other than the one with anchor `anchor`
+    /// has DN `dn` (folded) in the system already. A read that fails says
+    /// no: the value waits for the next export.
+    fn has(&mut self, store: &dyn autosync_store::Store, ma: &str, dn: &str, anchor: &str) -> bool {
+        if self.0.is_none() {
+            self.0 = Self::read(store, ma).ok();
+        }
+        self.0
+            .as_ref()
+            .and_then(|m| m.get(dn))
+            .is_some_and(|anchors| anchors.iter().any(|a| a != anchor))
+    }
+
+    fn read(
+        store: &dyn autosync_store::Store,
+        ma: &str,
+    ) -> StoreResult<rustc_hash::FxHashMap<String, Vec<String>>> {
+        let mut out: rustc_hash::FxHashMap<String, Vec<String>> = Default::default();
         let mut read = store.read()?;
-        for (_, id, _) in read.cs_joined_by_dns(ma, &[dn])? {
-            if let Some(o) = read.cs_get_light(id)?
-                && o.anchor != anchor
-                && !o
+        let mut after = 0;
+        loop {
+            let page = read.cs_page_light(ma, CsFilter::All, after, PAGE)?;
+            let Some(last) = page.last() else {
+                return Ok(out);
+            };
+            after = last.id;
+            for o in page {
+                let adding = o
                     .pending_export
                     .as_ref()
-                    .is_some_and(|p| matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd))
-            {
-                return Ok(true);
+                    .is_some_and(|p| matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd));
+                if !adding && o.present {
+                    out.entry(autosync_model::dn::folded(&o.dn))
+                        .or_default()
+                        .push(o.anchor);
+                }
             }
         }
-        Ok(false)
-    })();
-    found.unwrap_or(false)
+    }
 }
 
 pub(crate) fn run(ctx: &StepCtx<'_>) -> StoreResult<StepOutcome> {
@@ -174,6 +200,7 @@ impl Exporter<'_, '_> {
         // References to this MA's own objects, held back while the add or
         // rename that gives the name they spell is not sent.
         let mut holds = hold::Holds::new(own_references(ctx));
+        let mut dns_there = DnsThere::default();
         let no_ranks = rustc_hash::FxHashMap::default();
         let ranks = ctx
             .engine
@@ -235,7 +262,7 @@ impl Exporter<'_, '_> {
                 let (mut changes, refused) = reveal(ctx, changes);
                 let (outcomes, helds) =
                     match holds.apply(&mut *session, &mut changes, &mut |dn, anchor| {
-                        has_dn_already(store, ma, dn, anchor)
+                        dns_there.has(store, ma, dn, anchor)
                     }) {
                         Ok((o, h)) if o.len() == changes.len() => (o, h),
                         Ok((o, _)) => {
