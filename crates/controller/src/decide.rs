@@ -172,6 +172,10 @@ struct Needs {
     /// References that waited for objects an export added, and (one per
     /// object) those to objects it deleted.
     references_ready: u64,
+    /// References an export held back while it added or renamed objects:
+    /// a chain of reports deeper than an export page orders, a cycle of
+    /// managers made in one run. The next export sends them.
+    held_after_adds: u64,
     /// Whether the export added, renamed or deleted objects (for the
     /// reason).
     added: bool,
@@ -205,6 +209,7 @@ fn needs_of(finished: &RunRecord, profile_steps: &[StepType]) -> Needs {
                 needs.delta_sync = None;
             } else if step.step_type == StepType::Export {
                 needs.exports.remove(&finished.ma);
+                needs.held_after_adds = 0;
             } else if step.step_type.is_import() {
                 needs.confirming_import = None;
             }
@@ -227,6 +232,9 @@ fn needs_of(finished: &RunRecord, profile_steps: &[StepType]) -> Needs {
                 needs.added |= c.adds + c.delete_adds > 0;
                 needs.renamed |= c.renames > 0;
                 needs.deleted |= c.deletes > 0;
+                if c.adds + c.delete_adds + c.renames > 0 {
+                    needs.held_after_adds += c.references_held;
+                }
             }
             _ => {}
         }
@@ -292,6 +300,20 @@ pub fn decide(finished: &RunRecord, profile_steps: &[StepType], view: &Controlle
             &finished.ma,
             FollowUpKind::DeltaSync,
             because,
+            origin,
+            &chain,
+        );
+    }
+    if needs.held_after_adds > 0 {
+        // Sent now that the objects they name are there (an add that
+        // failed holds them again, and the next export adds nothing: the
+        // chain ends).
+        let n = because::count(needs.held_after_adds, "reference", "references");
+        decision.follow_up(
+            view,
+            &finished.ma,
+            FollowUpKind::Export,
+            format!("{n} held back until the objects this export added or renamed were there"),
             origin,
             &chain,
         );

@@ -282,6 +282,44 @@ fn the_references_an_export_made_ready_should_say_what_it_did_to_their_objects()
 }
 
 #[test]
+fn references_an_export_held_while_it_added_should_ask_for_another_export() {
+    let export = |adds, references_held| {
+        let run = run(
+            1,
+            "app",
+            "export",
+            vec![step(
+                StepType::Export,
+                RunStatus::Success,
+                StepCounters::Export(ExportCounters {
+                    adds,
+                    references_held,
+                    ..Default::default()
+                }),
+            )],
+        );
+        decide(&run, &steps_of(&run), &view(&["app"]))
+    };
+    let d = export(9, 1);
+    let again = d
+        .requests
+        .iter()
+        .find(|r| r.ma == "app" && r.profile == "export")
+        .expect("another export");
+    assert_eq!(
+        because(again),
+        "1 reference held back until the objects this export added or renamed were there"
+    );
+    // Held for an add that failed again, nothing added: the chain ends.
+    let d = export(0, 1);
+    assert!(
+        !d.requests.iter().any(|r| r.profile == "export"),
+        "{:?}",
+        d.requests
+    );
+}
+
+#[test]
 fn confirming_import_that_staged_changes_should_go_back_to_delta_sync_and_extend_the_chain() {
     let mut v = view(&["app"]);
     v.mas.get_mut("app").expect("app").chain = vec![ChainLink::of(&import_run(1, "hr", 1, 0))];
