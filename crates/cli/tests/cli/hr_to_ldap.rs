@@ -853,3 +853,51 @@ fn a_name_with_a_comma_should_settle_with_the_directorys_own_escapes() {
     .unwrap();
     assert_eq!(unconfirmed, serde_json::json!([]));
 }
+
+/// Two people of one department given one DN: the second's add fails.
+/// The group of that department names the first, and keeps naming them
+/// when the group changes again (found by a black-box review: a later
+/// whole replace of the group left the first person out, for good).
+#[test]
+fn a_namesakes_failed_add_should_leave_the_first_in_their_group() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, base) = Example::new(s);
+    w.expect("autosync.toml", &["run", "--once"]);
+    w.append_hr("E2000,Bob,Kim,b1@x.org,Legal,Eng,,1,active");
+    w.append_hr("E2021,Bob,Kim,b2@x.org,Legal,Eng,,1,active");
+    let out = w.run("autosync.toml", &["run", "--once"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bob = format!("cn=bob kim,ou=legal,ou=people,{base}").to_lowercase();
+    let legal = || -> Vec<String> {
+        let e = entries(
+            &s.ldapsearch(
+                &format!("cn=Legal,ou=groups,{base}"),
+                "(objectClass=*)",
+                &["member"],
+            )
+            .unwrap(),
+        );
+        e[0]["member"].iter().map(|d| d.to_lowercase()).collect()
+    };
+    assert!(legal().contains(&bob), "{:?}", legal());
+    // The group changes again: someone else joins Legal.
+    w.edit_hr(|row| {
+        if row["employee_id"] == "E1012" {
+            row.insert("department".into(), "Legal".into());
+        }
+    });
+    let _ = w.run("autosync.toml", &["run", "--once"]);
+    let members = legal();
+    assert!(members.contains(&bob), "{members:?}");
+    assert!(
+        members
+            .iter()
+            .any(|m| m.starts_with("cn=donald knuth,ou=legal")),
+        "{members:?}"
+    );
+}
