@@ -23,11 +23,13 @@ pub fn step_error(e: &rusqlite::Error, what: &str) -> ConnectorError {
             ConnectorErrorKind::Connectivity
         }
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => ConnectorErrorKind::Data,
-        Some(
-            ErrorCode::ReadOnly
-            | ErrorCode::PermissionDenied
-            | ErrorCode::AuthorizationForStatementDenied,
-        ) => ConnectorErrorKind::Configuration,
+        // A database made read-only, a file or folder without permission,
+        // a full disk: the system is not there to write to, as when the
+        // file is missing; retried until someone frees it.
+        Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::DiskFull) => {
+            ConnectorErrorKind::ServerDown
+        }
+        Some(ErrorCode::AuthorizationForStatementDenied) => ConnectorErrorKind::Configuration,
         _ => ConnectorErrorKind::Other,
     };
     ConnectorError::new(kind, format!("{what}: {e}"))
@@ -403,5 +405,27 @@ mod tests {
     fn identifiers_should_be_quoted_with_inner_quotes_doubled() {
         assert_eq!(q("users"), "\"users\"");
         assert_eq!(q("we\"ird\"; DROP"), "\"we\"\"ird\"\"; DROP\"");
+    }
+
+    #[test]
+    fn a_read_only_or_full_database_should_stop_the_step_as_a_server_down_and_be_retried() {
+        use autosync_connector::ConnectorErrorKind;
+        let err = |code: i32| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        for code in [
+            rusqlite::ffi::SQLITE_READONLY,
+            rusqlite::ffi::SQLITE_PERM,
+            rusqlite::ffi::SQLITE_FULL,
+            rusqlite::ffi::SQLITE_CANTOPEN,
+        ] {
+            assert_eq!(
+                super::step_error(&err(code), "x").kind,
+                ConnectorErrorKind::ServerDown,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            super::step_error(&err(rusqlite::ffi::SQLITE_AUTH), "x").kind,
+            ConnectorErrorKind::Configuration
+        );
     }
 }
