@@ -213,6 +213,7 @@ fn queue_in_store(located: Located, body: QueueBody) -> Result<QueueAnswer, Fail
         let refusal = Refusal::unknown_profile(&body.ma, &body.profile, &ma.info);
         return Err(Failure::Usage(refusal.message));
     }
+    let held_sync = ma.info.has_sync(&body.profile);
     // A service that runs without a reachable API would overwrite the
     // queue saved here with its own: refuse rather than lose the request.
     let store_path = loaded.system.base_dir.join(&loaded.system.store.path);
@@ -231,6 +232,17 @@ fn queue_in_store(located: Located, body: QueueBody) -> Result<QueueAnswer, Fail
         }
         other => other?,
     };
+    // A sync that a staging threshold holds: refused, as the service does.
+    if held_sync
+        && autosync_engine::thresholds::staging_hold(store.as_ref(), &body.ma)
+            .context("cannot read the staging thresholds")?
+            .is_some()
+    {
+        let ma = &body.ma;
+        return Err(Failure::Usage(format!(
+            "`{ma}` waits for an operator: an import went over a staging threshold, so its syncs are held; `autosync approve {ma}` lets the staged changes flow, `autosync reject {ma}` discards them"
+        )));
+    }
     let mut state = persist::load(store.as_ref()).context("cannot read the controller's state")?;
     let request = Request {
         ma: body.ma,
@@ -308,9 +320,93 @@ pub fn control(cli: &Cli, action: Control, ma: Option<&str>, json: bool) -> Resu
         Sent::Done(answer) => print_answer(&answer, json),
         Sent::NoService(why) => {
             located.warn();
-            Err(Failure::NoService(why))
+            match action {
+                // What the service's next start reads: set in the store,
+                // so that a cron-driven `run --once` is not left with no
+                // way out of a maintenance or a stop.
+                Control::Start | Control::Stop | Control::Maintenance | Control::EndMaintenance => {
+                    let answer = control_in_store(located, action, ma)?;
+                    print_answer(&answer, json)
+                }
+                _ => Err(Failure::NoService(why)),
+            }
         }
     }
+}
+
+/// Start or stop MAs, or maintenance on or off, in the controller's saved
+/// state, without a service (its next start, `run` or `run --once`, takes
+/// it from there).
+fn control_in_store(
+    located: Located,
+    action: Control,
+    ma: Option<&str>,
+) -> Result<ControlAnswer, Failure> {
+    let (loaded, registry) = located.into_loaded()?;
+    let config =
+        controller_config(&loaded, &registry).map_err(|d| Failure::Config(loaded.error(d)))?;
+    let mas: Vec<String> = match ma {
+        Some(m) if !config.mas.contains_key(m) => {
+            let names = config.mas.keys().map(String::as_str);
+            return Err(Failure::Usage(Refusal::unknown_ma(m, names).message));
+        }
+        Some(m) => vec![m.to_owned()],
+        None => config.mas.keys().cloned().collect(),
+    };
+    let store_path = loaded.system.base_dir.join(&loaded.system.store.path);
+    let store = crate::commands::open_store(&loaded.system)?;
+    let _lease = match crate::service::take_service_lease(
+        &store,
+        &store_path,
+        action.name(),
+        std::time::Duration::ZERO,
+    ) {
+        Err(Failure::Usage(_)) => {
+            return Err(Failure::Usage(format!(
+                "an autosync service runs on the store {} but its API is off (`--no-api`) or does not answer: use a service with its API, or stop it first",
+                store_path.display()
+            )));
+        }
+        other => other?,
+    };
+    let mut state = persist::load(store.as_ref()).context("cannot read the controller's state")?;
+    let message = match action {
+        Control::Start | Control::Stop => {
+            let start = action == Control::Start;
+            for m in &mas {
+                let c = state.mas.entry(m.clone()).or_default();
+                c.started = Some(start);
+                if start {
+                    c.failed = None;
+                    c.attempts = 0;
+                }
+            }
+            format!(
+                "{} {} (no service running: the next start takes it from there)",
+                if start { "started" } else { "stopped" },
+                mas.join(", ")
+            )
+        }
+        Control::Maintenance => {
+            state.maintenance = Some(autosync_controller::machine::Since {
+                by: "cli".into(),
+                at: chrono::Utc::now(),
+            });
+            "maintenance mode on: no run starts (no service running: the next start keeps it)"
+                .to_owned()
+        }
+        _ => {
+            if state.maintenance.take().is_none() {
+                return Err(Failure::Usage(
+                    "maintenance mode is not on: nothing to end".to_owned(),
+                ));
+            }
+            "maintenance mode off (no service running: the next start runs what is queued)"
+                .to_owned()
+        }
+    };
+    persist::save(store.as_ref(), &state).context("cannot write the controller's state")?;
+    Ok(ControlAnswer { ok: true, message })
 }
 
 /// `autosync maintenance on|off`.

@@ -17,8 +17,8 @@ Exit codes:
 `run-profile` exits with its run's code; `run --once` with the worst
 code among the last run of each MA's profiles (a run that a retry
 redid counts as the retry ended), and 3 while an MA's syncs wait for
-`approve` or `reject`; `run` without `--once` exits 0 when stopped by a
-signal.";
+`approve` or `reject`, maintenance is on, or a stopped MA has requests
+queued; `run` without `--once` exits 0 when stopped by a signal.";
 
 /// The exit codes of `autosync`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -160,6 +160,28 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
             ));
         }
     }
+    // Work that waits for an operator's control: maintenance mode, or an
+    // MA stopped with requests queued. Nothing of it ran.
+    let state = autosync_service::persist::load(store.as_ref())
+        .context("cannot read the controller's state")?;
+    if state.maintenance.is_some() {
+        tracing::warn!(
+            "maintenance mode is on: no run starts until `autosync maintenance off` (which works without a service too)"
+        );
+        code = code.max_rank(Code::Stopped);
+        why.push("maintenance mode is on".to_owned());
+    }
+    for (ma, control) in &state.mas {
+        let queued = state.queues.get(ma).is_some_and(|q| !q.is_empty());
+        if control.started == Some(false) && queued {
+            tracing::warn!(
+                ma = %ma,
+                "`{ma}` is stopped with requests queued: they run after `autosync start {ma}` (which works without a service too)"
+            );
+            code = code.max_rank(Code::Stopped);
+            why.push(format!("{ma} is stopped with requests queued"));
+        }
+    }
     if code != Code::Ok {
         tracing::warn!("exiting with code {}: {}", code as u8, why.join(", "));
     }

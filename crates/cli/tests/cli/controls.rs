@@ -152,16 +152,10 @@ fn controls_without_a_service_should_fail_with_the_documented_message_and_exit_c
     let w = Workdir::quickstart();
     w.expect(&["run", "--once"], 0);
     for args in [
-        &["start"][..],
-        &["start", "hr"],
-        &["stop"],
-        &["stop", "hr"],
-        &["cancel", "hr"],
+        &["cancel", "hr"][..],
         &["clear-queue", "hr"],
         &["pause"],
         &["resume", "hr"],
-        &["maintenance", "on"],
-        &["maintenance", "off", "--json"],
     ] {
         let stderr = refused(&w, args, NO_SERVICE);
         assert!(
@@ -181,7 +175,7 @@ fn controls_without_a_service_should_fail_with_the_documented_message_and_exit_c
         format!(r#"{{"url":"{url}","token":"stale"}}"#),
     )
     .unwrap();
-    let stderr = refused(&w, &["stop", "hr"], NO_SERVICE);
+    let stderr = refused(&w, &["pause", "hr"], NO_SERVICE);
     assert!(stderr.contains("no autosync service answers"), "{stderr}");
     // `approve` without a service acts on the store: with nothing waiting
     // it is refused there too, as the service refuses it.
@@ -190,6 +184,64 @@ fn controls_without_a_service_should_fail_with_the_documented_message_and_exit_c
         stderr.contains("waits for no approval or rejection"),
         "{stderr}"
     );
+}
+
+/// A cron-driven deployment (`run --once`, no service between runs):
+/// maintenance mode and a stopped MA are set and cleared in the store,
+/// and while either holds work, `run --once` says so and exits 3 (found
+/// by a black-box review: it exited 0 having run nothing, and only a
+/// running service could end either).
+#[test]
+fn maintenance_and_a_stopped_ma_should_be_controlled_without_a_service_and_held_work_reported() {
+    let w = Workdir::quickstart();
+    w.expect(&["run", "--once"], 0);
+    let who = someone(&w);
+    let said = w.expect(&["maintenance", "on"], 0);
+    assert!(said.contains("maintenance mode on"), "{said}");
+    set_title(&w, &who, "Head of Maintenance");
+    let out = w.run(&["run", "--once"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("maintenance mode is on"), "{err}");
+    assert!(!app_has_title(w.path(), &who, "Head of Maintenance"));
+    w.expect(&["maintenance", "off"], 0);
+    refused(&w, &["maintenance", "off"], 2);
+    w.expect(&["run", "--once"], 0);
+    assert!(app_has_title(w.path(), &who, "Head of Maintenance"));
+
+    let said = w.expect(&["stop", "hr"], 0);
+    assert!(said.contains("stopped hr"), "{said}");
+    set_title(&w, &who, "Head of Stopping");
+    let out = w.run(&["run", "--once"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("`hr` is stopped with requests queued"),
+        "{err}"
+    );
+    assert!(!app_has_title(w.path(), &who, "Head of Stopping"));
+    w.expect(&["start", "hr"], 0);
+    w.expect(&["run", "--once"], 0);
+    assert!(app_has_title(w.path(), &who, "Head of Stopping"));
+}
+
+/// Without a service, a sync that a staging threshold holds is refused at
+/// `queue`, as the service refuses it.
+#[test]
+fn queueing_a_held_sync_without_a_service_should_be_refused() {
+    let w = Workdir::quickstart();
+    w.expect(&["run", "--once"], 0);
+    let header = std::fs::read_to_string(w.path().join("data/hr.csv"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    std::fs::write(w.path().join("data/hr.csv"), format!("{header}\n")).unwrap();
+    assert_eq!(w.run(&["run", "--once"]).status.code(), Some(3));
+    let stderr = refused(&w, &["queue", "hr", "delta-sync"], 2);
+    assert!(stderr.contains("staging threshold"), "{stderr}");
+    w.expect(&["queue", "hr", "full-import"], 0);
 }
 
 #[test]
