@@ -179,8 +179,16 @@ impl<'c> Importer<'_, 'c> {
         } else if full {
             // A full import step reads the source every time, so that its
             // errors are seen again; a delta import step may skip a source
-            // its watermark shows unchanged.
-            connector.full_import(watermark.as_deref().filter(|_| delta_step))
+            // its watermark shows unchanged, unless exports wait for it to
+            // confirm them (an export that found the file holding what it
+            // sent left it as it was: read, it confirms them).
+            let skippable = delta_step
+                && ctx
+                    .store()
+                    .read()?
+                    .cs_count(ma, CsFilter::UnconfirmedExport)?
+                    == 0;
+            connector.full_import(watermark.as_deref().filter(|_| skippable))
         } else {
             connector.delta_import(watermark.as_deref())
         };
