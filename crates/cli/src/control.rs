@@ -318,19 +318,19 @@ pub fn control(cli: &Cli, action: Control, ma: Option<&str>, json: bool) -> Resu
     let located = Located::find(&cli.config)?;
     match send_control(&located, action, ma)? {
         Sent::Done(answer) => print_answer(&answer, json),
-        Sent::NoService(why) => {
-            located.warn();
-            match action {
-                // What the service's next start reads: set in the store,
-                // so that a cron-driven `run --once` is not left with no
-                // way out of a maintenance or a stop.
-                Control::Start | Control::Stop | Control::Maintenance | Control::EndMaintenance => {
-                    let answer = control_in_store(located, action, ma)?;
-                    print_answer(&answer, json)
-                }
-                _ => Err(Failure::NoService(why)),
+        Sent::NoService(why) => match action {
+            // What the service's next start reads: set in the store, so
+            // that a cron-driven `run --once` is not left with no way out
+            // of a maintenance or a stop (it needs the configuration).
+            Control::Start | Control::Stop | Control::Maintenance | Control::EndMaintenance => {
+                let answer = control_in_store(located, action, ma)?;
+                print_answer(&answer, json)
             }
-        }
+            _ => {
+                located.warn();
+                Err(Failure::NoService(why))
+            }
+        },
     }
 }
 

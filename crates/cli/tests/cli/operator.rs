@@ -142,13 +142,9 @@ fn status_and_history_should_read_the_store_while_the_configuration_does_not_loa
     let id = runs[0]["id"].to_string();
     outputs(&w, &["history", &id], 0);
 
-    // The controls say that no service runs (exit 5), not that the file
-    // is broken.
-    for args in [
-        &["stop", "hr"][..],
-        &["cancel", "hr"],
-        &["maintenance", "on"],
-    ] {
+    // The controls that need a service say that none runs (exit 5), not
+    // that the file is broken.
+    for args in [&["cancel", "hr"][..], &["pause", "hr"]] {
         let stderr = refused(&w, args, NO_SERVICE);
         assert_warned_once(&stderr, line);
         assert!(
@@ -156,9 +152,12 @@ fn status_and_history_should_read_the_store_while_the_configuration_does_not_loa
             "{args:?}: {stderr}"
         );
     }
-    // Without a service, queue, approve and reject act on the store and
-    // need the configuration; so do run and run-profile.
+    // Without a service, queue, start, stop, maintenance, approve and
+    // reject act on the store and need the configuration; so do run and
+    // run-profile.
     assert_config_error(&w, &["queue", "hr", "full-import"], line);
+    assert_config_error(&w, &["stop", "hr"], line);
+    assert_config_error(&w, &["maintenance", "on"], line);
     assert_config_error(&w, &["approve", "hr"], line);
     assert_config_error(&w, &["reject", "hr"], line);
     assert_config_error(&w, &["run", "--once"], line);
