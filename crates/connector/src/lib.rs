@@ -259,6 +259,17 @@ pub trait Connector: Send {
 
     fn begin_export(&mut self) -> Result<Box<dyn ExportSession + '_>, ConnectorError>;
 
+    /// Told before an export begins how many of the MA's objects the
+    /// connector space holds with nothing to send, so exported or read
+    /// from the system before (0: none yet, a first export). A connector
+    /// that makes its system when it is missing (SQLite's `create_table`)
+    /// makes it only for a first export: a system that is gone after
+    /// objects were there was lost, and made again empty it would take
+    /// every object for deleted. By default nothing.
+    fn expect_existing(&mut self, objects: u64) {
+        let _ = objects;
+    }
+
     /// Whether [`Connector::look_up`] reads objects by anchor. The engine
     /// uses it for a confirming import on a connector without delta
     /// support: it reads back the objects whose export is unconfirmed

@@ -174,6 +174,9 @@ impl Exporter<'_, '_> {
                     .collect()
             })
             .unwrap_or_default();
+        // What the system holds already: objects with nothing to send.
+        let counts = ctx.store().read()?.cs_counts(&ctx.ma.name)?;
+        connector.expect_existing(counts.total.saturating_sub(counts.pending_export));
         let mut session = match connector.begin_export() {
             Ok(s) => s,
             Err(e) => return Ok(Some((e.kind.status(), e.message))),

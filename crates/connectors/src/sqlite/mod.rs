@@ -104,6 +104,9 @@ impl ConnectorFactory for SqliteFactory {
 pub struct SqliteConnector {
     settings: SqliteSettings,
     db: Option<(Connection, db::Schema)>,
+    /// Objects the connector space holds with nothing to send (see
+    /// `Connector::expect_existing`).
+    existing: u64,
 }
 
 impl std::fmt::Debug for SqliteConnector {
@@ -116,7 +119,11 @@ impl std::fmt::Debug for SqliteConnector {
 
 impl SqliteConnector {
     pub fn new(settings: SqliteSettings) -> Self {
-        SqliteConnector { settings, db: None }
+        SqliteConnector {
+            settings,
+            db: None,
+            existing: 0,
+        }
     }
 
     fn ready(&mut self) -> Result<(&mut Connection, &db::Schema, &SqliteSettings), ConnectorError> {
@@ -171,7 +178,23 @@ impl Connector for SqliteConnector {
         self.import(watermark, true)
     }
 
+    fn expect_existing(&mut self, objects: u64) {
+        self.existing = objects;
+    }
+
     fn begin_export(&mut self) -> Result<Box<dyn ExportSession + '_>, ConnectorError> {
+        if self.settings.create_table && self.existing > 0 && !self.settings.path.is_file() {
+            // A connection kept open would write into the file removed.
+            self.db = None;
+            return Err(ConnectorError::new(
+                autosync_connector::ConnectorErrorKind::ServerDown,
+                format!(
+                    "database file {} does not exist, yet {} object(s) were exported to it or read from it: it was lost or moved; restore it (it is not made again empty: the next import would take every object for deleted). If it was removed on purpose, `autosync cs delete` of this MA starts it again",
+                    self.settings.path.display(),
+                    self.existing,
+                ),
+            ));
+        }
         let (conn, schema, s) = self.ready()?;
         Ok(Box::new(export::SqliteExport::new(conn, s, schema)))
     }

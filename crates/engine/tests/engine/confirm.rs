@@ -202,3 +202,39 @@ fn a_confirming_import_should_see_an_exported_row_that_is_gone_or_changed_since(
         .unwrap();
     assert_eq!(dept, "Sales");
 }
+
+/// The target's database deleted after objects were exported to it: with
+/// `create_table`, an export no longer makes it again empty (whose
+/// updates failed one by one, and whose import would take everyone for
+/// deleted); it stops as `stopped-server-down`, retried, and goes on once
+/// the database is back (found by a black-box review).
+#[test]
+fn a_target_database_lost_after_objects_went_to_it_should_stop_the_export_not_be_made_empty() {
+    let w = World::new(CONFIG, &[("hr.csv", &hr_csv(&[(1, "R&D"), (2, "Ops")]))]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w.run_ok("app", "export", RunStatus::Success);
+    w.run_ok("app", "full-import", RunStatus::Success);
+    w.run("app", "delta-sync");
+    let db = w.path("app.db");
+    let saved = std::fs::read(&db).unwrap();
+    std::fs::remove_file(&db).unwrap();
+    w.write("hr.csv", &hr_csv(&[(1, "Sales"), (2, "Ops")]));
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    let r = w.run_ok("app", "export", RunStatus::StoppedServerDown);
+    let message = r.steps[0].message.clone().unwrap_or_default();
+    assert!(
+        message.contains("does not exist") && message.contains("lost or moved"),
+        "{message}"
+    );
+    assert!(!db.exists(), "not made again empty");
+    // Restored: the change goes.
+    std::fs::write(&db, saved).unwrap();
+    w.run_ok("app", "export", RunStatus::Success);
+    let dept: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT dept FROM users WHERE uid = 'u1'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(dept, "Sales");
+}
