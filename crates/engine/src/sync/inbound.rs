@@ -66,6 +66,38 @@ fn join_matches(rule: &JoinRule, values: &[Option<Cow<'_, Value>>], mv: &MvObjec
         .all(|(c, v)| values_match(v.as_deref(), c.mv.value(mv).as_deref(), rule.case_sensitive))
 }
 
+/// Whether one of `target`'s join rules joins its object `x` to `mv`
+/// (every condition met; the first case-insensitively unless the rule is
+/// case-sensitive, as the index compares it).
+pub(crate) fn joins_to(
+    txn: &mut dyn StoreTxn,
+    target: &crate::rules::MaRules,
+    x: &CsObject,
+    mv: &MvObject,
+) -> Result<bool, Fail> {
+    let view = CsView(x);
+    for (i, rule) in target.joins.iter().enumerate() {
+        if !rule.applies(&x.object_type) || rule.mv_type != mv.object_type {
+            continue;
+        }
+        let what = || format!("join rule #{} of `{}`", i + 1, target.name);
+        let mut values = Vec::with_capacity(rule.conditions.len());
+        for c in &rule.conditions {
+            values.push(eval_source(txn, &c.cs, &view, None, what)?);
+        }
+        if values.iter().any(Option::is_none) {
+            continue;
+        }
+        let all = rule.conditions.iter().zip(&values).all(|(c, v)| {
+            values_match(v.as_deref(), c.mv.value(mv).as_deref(), rule.case_sensitive)
+        });
+        if all {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 impl<'a> Syncer<'a> {
     pub(crate) fn sync_object(
         &mut self,

@@ -540,6 +540,15 @@ impl Syncer<'_> {
                     x.provisioned = true;
                     self.refresh(txn, target, &mut x, mv, Some(plan), counters)?;
                 }
+                // An object there before (an account autosync did not
+                // make) that the MA's own join rules join to this object:
+                // joined, as a sync of the MA would join it; not taken
+                // over (deprovisioning leaves it alone unless
+                // `deprovision_joined`).
+                Connection::Disconnector if super::inbound::joins_to(txn, target, &x, mv)? => {
+                    x.connection = Connection::Connector { mv_id: mv.id };
+                    self.refresh(txn, target, &mut x, mv, Some(plan), counters)?;
+                }
                 Connection::Disconnector => {
                     return Err(Fail::Object {
                         error_type: "object-already-exists",

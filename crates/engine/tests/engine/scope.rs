@@ -327,3 +327,43 @@ fn a_dn_rule_that_gives_nothing_should_provision_nothing_until_it_does() {
     assert_eq!(s.outbound["dir"].provisioned_adds, 1);
     assert_eq!(w.cs("dir", "u4").unwrap().dn, "Person 4");
 }
+
+/// An account there before autosync, imported first (MIM's initial
+/// load), that the target's join rule matches: the person's provisioning
+/// joins it instead of failing `object-already-exists` for good (the
+/// person was never projected, so the target's own sync could never join
+/// it: found by a black-box review). Joined, not taken over: a
+/// termination leaves it alone.
+#[test]
+fn provisioning_onto_an_account_the_targets_join_rule_matches_should_join_it() {
+    let w = World::new(
+        SCOPED,
+        &[
+            ("hr.csv", &people(3, |_| "active")),
+            ("dir.csv", "uid,name,employee\nu2,Legacy Two,2\n"),
+        ],
+    );
+    w.run_ok("dir", "full-import", RunStatus::Success);
+    w.run("dir", "full-sync");
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    let s = sync_counters(&w.run_ok("hr", "full-sync", RunStatus::Success));
+    assert_eq!(s.outbound["dir"].provisioned_adds, 2, "{s:?}");
+    let u2 = w.cs("dir", "u2").unwrap();
+    assert_eq!(u2.connection.mv_id(), Some(w.mv_of("hr", "2").unwrap().id));
+    assert!(!u2.provisioned, "joined, not provisioned");
+    // The export brings it in step (its name), and adds the two others.
+    w.run_ok("dir", "export", RunStatus::Success);
+    assert!(
+        w.read("dir.csv").contains("u2,Person 2,2"),
+        "{}",
+        w.read("dir.csv")
+    );
+    // Terminated: a joined account is not deprovisioned.
+    w.write(
+        "hr.csv",
+        &people(3, |i| if i == 2 { "terminated" } else { "active" }),
+    );
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    assert!(pending_deletes(&w).is_empty(), "{:?}", pending_deletes(&w));
+}
