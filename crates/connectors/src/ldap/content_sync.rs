@@ -17,7 +17,10 @@
 //! dropped: slapd's session log tells the refresh of one base that an
 //! entry renamed within another no longer matches it (as if it had been
 //! in both), and an entry moved from one base to another is a delete in
-//! one and an add in the other.
+//! one and an add in the other. So is a delete of an entry the directory
+//! still has under a base, read by `entryUUID` at the end (one modified
+//! in a base after that base's refresh and before another's: the other
+//! says it no longer matches, and no refresh sent it).
 //!
 //! A refresh ends with a Sync Done control: with `refreshDeletes` the
 //! server sent the changes and the deletes (the delete phase); without
@@ -235,7 +238,7 @@ impl Refresh<'_> {
                             "some base DNs were refreshed whole, others by their changes".into(),
                         )));
                     }
-                    self.release_held();
+                    self.release_held()?;
                     if self.pending.is_empty() {
                         return Ok(Ok(None));
                     }
@@ -369,16 +372,89 @@ impl Refresh<'_> {
     }
 
     /// Once every base is read: the held deletes of the entries no
-    /// refresh said are there, each once.
-    fn release_held(&mut self) {
+    /// refresh said are there, each once, and none of an entry the
+    /// directory still has under a base: slapd tells the refresh of one
+    /// base that an entry modified in another since that one's refresh no
+    /// longer matches it, and such an entry is there (its change comes with
+    /// that base's next refresh). A read that fails keeps the delete out
+    /// too: the step stops, and the next import reads again.
+    fn release_held(&mut self) -> Result<(), ConnectorError> {
         let mut done = HashSet::new();
+        let mut candidates: Vec<String> = Vec::new();
         for uuid in std::mem::take(&mut self.held) {
             if !self.there.contains(&uuid) && done.insert(uuid.clone()) {
+                candidates.push(uuid);
+            }
+        }
+        self.there = HashSet::new();
+        let still = self.still_there(&candidates)?;
+        for uuid in candidates {
+            if !still.contains(&uuid) {
                 self.pending
                     .push_back(Ok(self.bare(uuid, ImportChange::Delete)));
             }
         }
-        self.there = HashSet::new();
+        Ok(())
+    }
+
+    /// Which of `uuids` name an entry the MA's search finds under one of
+    /// its bases now (read by `entryUUID`, 50 a search).
+    fn still_there(&mut self, uuids: &[String]) -> Result<HashSet<String>, ConnectorError> {
+        let mut found = HashSet::new();
+        for chunk in uuids.chunks(50) {
+            let any: String = chunk
+                .iter()
+                .filter(|u| u.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+                .map(|u| format!("(entryUUID={u})"))
+                .collect();
+            if any.is_empty() {
+                continue;
+            }
+            let filter = format!("(&{}(|{any}))", self.filter);
+            for base in self.s.base_dns.clone() {
+                let (entries, result) = self
+                    .session
+                    .search(
+                        &base,
+                        scope(self.s.scope),
+                        &filter,
+                        &["entryUUID"],
+                        Vec::new(),
+                    )
+                    .map_err(|e| self.session.broken(self.s, &format!("search `{base}`"), &e))?;
+                if result.rc == 32 {
+                    continue;
+                }
+                if result.rc != 0 {
+                    return Err(ConnectorError::new(
+                        autosync_connector::ConnectorErrorKind::Connectivity,
+                        format!(
+                            "MA `{}`: cannot tell whether entries the refresh of another base no longer sees are still under `{base}`: {}",
+                            self.s.ma,
+                            describe(&result)
+                        ),
+                    ));
+                }
+                for e in entries {
+                    if let Ok(raw) = ber::entry(e.0) {
+                        for (name, values) in &raw.attrs {
+                            if name.eq_ignore_ascii_case("entryUUID") {
+                                found.extend(
+                                    values
+                                        .iter()
+                                        .map(|v| String::from_utf8_lossy(v).to_lowercase()),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(uuids
+            .iter()
+            .filter(|u| found.contains(&u.to_lowercase()))
+            .cloned()
+            .collect())
     }
 
     /// An object known by its UUID only (a delete, a present one).
