@@ -198,6 +198,40 @@ pub fn queue(cli: &Cli, a: &QueueArgs) -> Result<Code, Failure> {
     Ok(Code::Ok)
 }
 
+/// The store, held against a service starting meanwhile, for a command
+/// that changes the controller's saved state without one. A service that
+/// runs without a reachable API would overwrite that state with its own:
+/// refused (`instead`: what to do then) rather than lose the change.
+fn store_without_service(
+    loaded: &autosync_config::Loaded,
+    command: &str,
+    instead: &str,
+) -> Result<
+    (
+        std::sync::Arc<dyn autosync_store::Store>,
+        autosync_service::ServiceLease,
+    ),
+    Failure,
+> {
+    let store_path = loaded.system.base_dir.join(&loaded.system.store.path);
+    let store = crate::commands::open_store(&loaded.system)?;
+    let lease = match crate::service::take_service_lease(
+        &store,
+        &store_path,
+        command,
+        std::time::Duration::ZERO,
+    ) {
+        Err(Failure::Usage(_)) => {
+            return Err(Failure::Usage(format!(
+                "an autosync service runs on the store {} but its API is off (`--no-api`) or does not answer: {instead}",
+                store_path.display()
+            )));
+        }
+        other => other?,
+    };
+    Ok((store, lease))
+}
+
 /// Adds the request to the persisted queue, for the next service start
 /// (it needs the configuration, to check the MA and the profile).
 fn queue_in_store(located: Located, body: QueueBody) -> Result<QueueAnswer, Failure> {
@@ -214,24 +248,11 @@ fn queue_in_store(located: Located, body: QueueBody) -> Result<QueueAnswer, Fail
         return Err(Failure::Usage(refusal.message));
     }
     let held_sync = ma.info.has_sync(&body.profile);
-    // A service that runs without a reachable API would overwrite the
-    // queue saved here with its own: refuse rather than lose the request.
-    let store_path = loaded.system.base_dir.join(&loaded.system.store.path);
-    let store = crate::commands::open_store(&loaded.system)?;
-    let _lease = match crate::service::take_service_lease(
-        &store,
-        &store_path,
+    let (store, _lease) = store_without_service(
+        &loaded,
         "queue",
-        std::time::Duration::ZERO,
-    ) {
-        Err(Failure::Usage(_)) => {
-            return Err(Failure::Usage(format!(
-                "an autosync service runs on the store {} but its API is off (`--no-api`) or does not answer: queue through a service with its API, or stop it and queue again",
-                store_path.display()
-            )));
-        }
-        other => other?,
-    };
+        "queue through a service with its API, or stop it and queue again",
+    )?;
     // A sync that a staging threshold holds: refused, as the service does.
     if held_sync
         && autosync_engine::thresholds::staging_hold(store.as_ref(), &body.ma)
@@ -353,22 +374,11 @@ fn control_in_store(
         Some(m) => vec![m.to_owned()],
         None => config.mas.keys().cloned().collect(),
     };
-    let store_path = loaded.system.base_dir.join(&loaded.system.store.path);
-    let store = crate::commands::open_store(&loaded.system)?;
-    let _lease = match crate::service::take_service_lease(
-        &store,
-        &store_path,
+    let (store, _lease) = store_without_service(
+        &loaded,
         action.name(),
-        std::time::Duration::ZERO,
-    ) {
-        Err(Failure::Usage(_)) => {
-            return Err(Failure::Usage(format!(
-                "an autosync service runs on the store {} but its API is off (`--no-api`) or does not answer: use a service with its API, or stop it first",
-                store_path.display()
-            )));
-        }
-        other => other?,
-    };
+        "use a service with its API, or stop it first",
+    )?;
     let mut state = persist::load(store.as_ref()).context("cannot read the controller's state")?;
     let message = match action {
         Control::Start | Control::Stop => {

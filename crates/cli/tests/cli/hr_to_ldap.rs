@@ -107,6 +107,15 @@ impl Example {
         std::fs::rename(self.path().join("data/hr.csv.new"), path).unwrap();
     }
 
+    /// How many runs the history holds.
+    fn runs(&self) -> usize {
+        let h: serde_json::Value = serde_json::from_str(
+            &self.expect("autosync.toml", &["history", "--limit", "1000", "--json"]),
+        )
+        .unwrap();
+        h.as_array().unwrap().len()
+    }
+
     fn append_hr(&self, line: &str) {
         let path = self.path().join("data/hr.csv");
         let text = std::fs::read_to_string(&path).unwrap();
@@ -617,13 +626,7 @@ fn a_dn_expression_with_upper_case_types_and_spaces_should_settle_not_rename_for
         );
     assert_ne!(edited, text);
     std::fs::write(&path, edited).unwrap();
-    let runs = || -> usize {
-        let h: serde_json::Value = serde_json::from_str(
-            &w.expect("autosync.toml", &["history", "--limit", "1000", "--json"]),
-        )
-        .unwrap();
-        h.as_array().unwrap().len()
-    };
+    let runs = || w.runs();
     w.expect("autosync.toml", &["run", "--once"]);
     let first = runs();
     assert!(first < 30, "{first} runs: the cycle did not settle");
@@ -816,13 +819,7 @@ fn a_name_with_a_comma_should_settle_with_the_directorys_own_escapes() {
             row.insert("last_name".into(), "Knuth, Jr".into());
         }
     });
-    let runs = || -> usize {
-        let h: serde_json::Value = serde_json::from_str(
-            &w.expect("autosync.toml", &["history", "--limit", "1000", "--json"]),
-        )
-        .unwrap();
-        h.as_array().unwrap().len()
-    };
+    let runs = || w.runs();
     let before = runs();
     w.expect("autosync.toml", &["run", "--once"]);
     let after = runs();

@@ -25,7 +25,7 @@ use autosync_connector::{
     ConnectorError, ConnectorErrorKind, ExportChange, ExportOutcome, ExportSession,
 };
 use autosync_model::ExportKind;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, Write};
 
 /// A running JSON Lines export.
@@ -283,20 +283,19 @@ impl ExportSession for JsonlExport<'_> {
             *to_come.entry(c.anchor.as_str()).or_default() += 1;
         }
         let mut waiting: Vec<usize> = Vec::new();
+        let mut waiting_anchors: HashSet<&str> = HashSet::new();
         let mut outcomes: Vec<Option<ExportOutcome>> = vec![None; batch.len()];
         for (i, c) in batch.iter().enumerate() {
             if let Some(n) = to_come.get_mut(c.anchor.as_str()) {
                 *n = n.saturating_sub(1);
             }
-            let waits: Vec<&str> = waiting
-                .iter()
-                .filter_map(|&j| batch.get(j).map(|w| w.anchor.as_str()))
-                .collect();
-            let in_play = |a: &str| to_come.get(a).is_some_and(|n| *n > 0) || waits.contains(&a);
+            let in_play =
+                |a: &str| to_come.get(a).is_some_and(|n| *n > 0) || waiting_anchors.contains(a);
             let done = match self.apply_one(c, &in_play) {
                 Ok(Step::Done) => Ok(()),
                 Ok(Step::Later) => {
                     waiting.push(i);
+                    waiting_anchors.insert(c.anchor.as_str());
                     continue;
                 }
                 Err(e) => Err(e),

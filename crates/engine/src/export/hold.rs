@@ -158,34 +158,46 @@ impl Holds {
         out
     }
 
-    /// Note the outcome of change `c`: the names a failed add would have
-    /// given are held from now on, unless another object has the name (an
-    /// add of this export that went, or one the system had already: two
-    /// people given one DN, the second's add refused, the first keeps its
-    /// memberships). `given`: the names the page's adds that went gave
-    /// (those of earlier pages are the system's by the time they are
-    /// asked for, or held until the next export).
+    /// Note the outcome of change `j` of the page: the names a failed add
+    /// would have given are held from now on, unless another object has
+    /// the name (an add of this page that went, or one the system had
+    /// already: two people given one DN, the second's add refused, the
+    /// first keeps its memberships). `went`: the adds of the page that
+    /// went so far (those of earlier pages are the system's by the time
+    /// they are asked for, or held until the next export). Names are
+    /// worked out only when an add failed, or one that failed before may
+    /// now have gone.
     fn outcome(
         &mut self,
-        c: &ExportChange,
+        changes: &[ExportChange],
+        j: usize,
         o: &ExportOutcome,
-        given: &mut FxHashSet<Key>,
+        went: &mut Vec<usize>,
         taken: &mut Taken<'_>,
     ) {
-        let names = gives(c);
-        if names.is_empty() {
+        let Some(c) = changes.get(j) else {
+            return;
+        };
+        if !matches!(c.kind, ExportKind::Add | ExportKind::DeleteAdd) {
             return;
         }
         if !matches!(o, ExportOutcome::Failed { .. }) {
-            for k in &names {
-                self.failed.remove(k);
+            if !self.failed.is_empty() {
+                for k in gives(c) {
+                    self.failed.remove(&k);
+                }
             }
-            given.extend(names);
+            went.push(j);
             return;
         }
-        for k in names {
+        for k in gives(c) {
             let other = match &k {
-                Key::Dn(dn) => given.contains(&k) || taken(dn, &c.anchor),
+                Key::Dn(dn) => {
+                    went.iter()
+                        .filter_map(|&i| changes.get(i))
+                        .any(|g| gives(g).contains(&k))
+                        || taken(dn, &c.anchor)
+                }
                 Key::Anchor(_) => false,
             };
             if !other {
@@ -214,10 +226,10 @@ impl Holds {
                 giver.insert(k, i);
             }
         }
-        let names: Vec<Vec<Key>> = changes.iter().map(|c| self.names(c)).collect();
         if giver.is_empty() && self.failed.is_empty() {
             return Ok((session.apply(changes)?, Vec::new()));
         }
+        let names: Vec<Vec<Key>> = changes.iter().map(|c| self.names(c)).collect();
         // Each change's phase: after every change of the page it names.
         let mut phase = vec![0usize; changes.len()];
         for _ in 0..PHASES {
@@ -240,7 +252,7 @@ impl Holds {
             }
         }
         let last = phase.iter().copied().max().unwrap_or(0);
-        let mut given: FxHashSet<Key> = FxHashSet::default();
+        let mut went: Vec<usize> = Vec::new();
         let mut outcomes: Vec<Option<ExportOutcome>> = changes.iter().map(|_| None).collect();
         let mut held: Vec<Option<Held>> = changes.iter().map(|_| None).collect();
         for p in 0..=last {
@@ -290,9 +302,7 @@ impl Holds {
             let answered = answered?;
             let short = answered.len() != sent_len;
             for (j, o) in sent.into_iter().zip(answered) {
-                if let Some(c) = changes.get(j) {
-                    self.outcome(c, &o, &mut given, taken);
-                }
+                self.outcome(changes, j, &o, &mut went, taken);
                 if let Some(slot) = outcomes.get_mut(j) {
                     *slot = Some(o);
                 }

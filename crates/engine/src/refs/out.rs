@@ -39,19 +39,21 @@ pub(crate) fn resolve_out(
     // sent again one export later), and the reference still waits for
     // the add, to be worked out again once it is sent (the name may have
     // been another object's, one that leaves: its removal by name then
-    // does not outlast the add).
+    // does not outlast the add). The names held, as compared (DNs
+    // folded), are read once and only when an add is skipped: a large
+    // group's list is not scanned per member.
+    let key = |t: &str| match r.by {
+        RefBy::Anchor => t.to_owned(),
+        RefBy::Dn => autosync_model::dn::folded(t),
+    };
+    let held_names: std::cell::OnceCell<rustc_hash::FxHashSet<String>> = std::cell::OnceCell::new();
     let holds = |text: &str| -> bool {
-        let same = |v: &Value| match r.by {
-            RefBy::Anchor => v.to_text() == text,
-            RefBy::Dn => {
-                autosync_model::dn::folded(&v.to_text()) == autosync_model::dn::folded(text)
-            }
-        };
-        match held {
-            Some(Value::Multi(vs)) => vs.iter().any(same),
-            Some(v) => same(v),
-            None => false,
-        }
+        let names = held_names.get_or_init(|| match held {
+            Some(Value::Multi(vs)) => vs.iter().map(|v| key(&v.to_text())).collect(),
+            Some(v) if !v.is_empty() => std::iter::once(key(&v.to_text())).collect(),
+            _ => Default::default(),
+        });
+        !names.is_empty() && names.contains(&key(text))
     };
     // A referrer being provisioned, or one whose type the export sends
     // after the referred objects' (their adds go first whatever the ids).

@@ -188,15 +188,15 @@ pub(super) fn few_values(
     let mut d = ValueDelta::default();
     d.add
         .extend(new.iter().filter(|v| !before.contains(v)).cloned());
+    // In the order the system has them: the hologram's, then the values
+    // sent and not confirmed; each once.
+    let mut removed: rustc_hash::FxHashSet<&Value> = Default::default();
+    let held = old.iter().chain(sent.into_iter().flat_map(|s| &s.add));
     d.remove.extend(
-        before
-            .iter()
-            .filter(|v| !after.contains(*v))
-            .map(|v| (*v).clone()),
+        held.filter(|v| before.contains(v) && !after.contains(v) && removed.insert(v))
+            .cloned(),
     );
     d.add.dedup();
-    d.remove.sort_by_key(Value::to_text);
-    d.remove.dedup();
     // A value sent and not confirmed that changes again: whole.
     if sent.is_some_and(|s| {
         d.add

@@ -66,8 +66,8 @@ fn deleting_the_connector_space_of_a_retired_ma_should_recall_what_it_contribute
     assert_eq!(runs[0].profile, DELETE_CONNECTOR_SPACE);
 }
 
-#[test]
-fn deleting_the_connector_space_of_a_source_should_delete_its_people_and_deprovision_them() {
+/// HR and its directory (no deletion threshold), exported and confirmed.
+fn exported_without_threshold() -> World {
     let config = HR_DIR.replace(
         "[[ma]]\nname = \"dir\"",
         "[[ma]]\nname = \"dir\"\nexport_deletion_threshold = \"off\"",
@@ -77,6 +77,12 @@ fn deleting_the_connector_space_of_a_source_should_delete_its_people_and_deprovi
     w.run_ok("hr", "full-sync", RunStatus::Success);
     w.run_ok("dir", "export", RunStatus::Success);
     w.run_ok("dir", "full-import", RunStatus::Success);
+    w
+}
+
+#[test]
+fn deleting_the_connector_space_of_a_source_should_delete_its_people_and_deprovision_them() {
+    let w = exported_without_threshold();
     let r = delete(&w, "hr");
     let StepCounters::Sync(s) = &r.steps[0].counters else {
         panic!("not a sync step: {r:#?}")
@@ -129,15 +135,7 @@ fn deleting_the_connector_space_of_a_provisioned_target_should_end_and_make_noth
 /// unconfirmed for good).
 #[test]
 fn exports_that_left_the_file_as_it_was_should_be_confirmed_by_the_next_import() {
-    let config = HR_DIR.replace(
-        "[[ma]]\nname = \"dir\"",
-        "[[ma]]\nname = \"dir\"\nexport_deletion_threshold = \"off\"",
-    );
-    let w = World::new(&config, &[("hr.csv", HR_CSV)]);
-    w.run_ok("hr", "full-import", RunStatus::Success);
-    w.run_ok("hr", "full-sync", RunStatus::Success);
-    w.run_ok("dir", "export", RunStatus::Success);
-    w.run_ok("dir", "full-import", RunStatus::Success);
+    let w = exported_without_threshold();
     w.run("dir", "delta-sync");
     delete(&w, "hr");
     w.run_ok("hr", "full-import", RunStatus::Success);
