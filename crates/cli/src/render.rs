@@ -147,6 +147,7 @@ pub fn counters(c: &StepCounters) -> Vec<(String, u64)> {
             v.push(("stage-failure".into(), i.stage_failure));
             v.push(("export-confirmed".into(), i.export_confirmed));
             v.push(("stage-values".into(), i.stage_values));
+            v.push(("export-add-existing".into(), i.export_add_existing));
         }
         StepCounters::Sync(s) => {
             v.push(("projections".into(), s.projections));

@@ -95,6 +95,7 @@ pub fn add_import(a: &mut ImportCounters, b: &ImportCounters) {
     a.stage_delete_add += b.stage_delete_add;
     a.stage_failure += b.stage_failure;
     a.export_confirmed += b.export_confirmed;
+    a.export_add_existing += b.export_add_existing;
 }
 
 /// Adds `b` to `a`, counter by counter.

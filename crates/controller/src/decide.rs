@@ -176,6 +176,9 @@ struct Needs {
     /// a chain of reports deeper than an export page orders, a cycle of
     /// managers made in one run. The next export sends them.
     held_after_adds: u64,
+    /// Adds an import found already made in the system (accounts there
+    /// before autosync): their adds are now updates, for the next export.
+    found_existing: u64,
     /// Whether the export added, renamed or deleted objects (for the
     /// reason).
     added: bool,
@@ -215,8 +218,11 @@ fn needs_of(finished: &RunRecord, profile_steps: &[StepType]) -> Needs {
             }
         }
         match &step.counters {
-            StepCounters::Import(c) if c.staged() > 0 => {
-                because::add_import(needs.delta_sync.get_or_insert_with(Default::default), c);
+            StepCounters::Import(c) => {
+                if c.staged() > 0 {
+                    because::add_import(needs.delta_sync.get_or_insert_with(Default::default), c);
+                }
+                needs.found_existing += c.export_add_existing;
             }
             StepCounters::Sync(c) => {
                 for (target, out) in c.outbound.iter().filter(|(_, o)| o.staged() > 0) {
@@ -278,6 +284,18 @@ pub fn decide(finished: &RunRecord, profile_steps: &[StepType], view: &Controlle
         }
         let because = because::outbound(target, c);
         decision.follow_up(view, target, FollowUpKind::Export, because, origin, &chain);
+    }
+    let own_cs = view.ma(&finished.ma).and_then(|m| m.cs);
+    if needs.found_existing > 0 && own_cs.is_none_or(|cs| cs.pending_export > 0) {
+        let n = because::count(needs.found_existing, "add", "adds");
+        decision.follow_up(
+            view,
+            &finished.ma,
+            FollowUpKind::Export,
+            format!("{n} found the object already there: sent as updates of what differs"),
+            origin,
+            &chain,
+        );
     }
     if needs.references_ready > 0 {
         // A sync's end exports the references that waited for the adds.

@@ -18,7 +18,7 @@ use std::collections::HashSet;
 mod compile;
 mod join;
 use compile::MaCompiler;
-pub(crate) use join::{JoinRule, values_match};
+pub(crate) use join::{JoinRule, texts, values_match};
 
 /// Every MA's rules plus the metaverse's. The maps are looked up per object
 /// by sync, with short keys: they use the Fx hasher (the keys come from the

@@ -156,6 +156,11 @@ pub struct ImportCounters {
     /// value-level updates staged (a member added to a group: 1).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stage_values: u64,
+    /// Objects provisioning was to add that this import found already in
+    /// the system, with other values (an account there before autosync):
+    /// their adds became updates of what differs, and they are joined.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub export_add_existing: u64,
 }
 
 impl ImportCounters {

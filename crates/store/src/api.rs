@@ -62,6 +62,9 @@ pub enum CsFilter {
     UnconfirmedExport,
     /// Objects with an error.
     Errors,
+    /// Objects joined to no metaverse object (disconnectors, normal and
+    /// explicit): what provisioning looks at before it adds an object.
+    Unjoined,
 }
 
 /// Which metaverse objects to list.

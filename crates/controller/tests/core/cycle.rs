@@ -87,6 +87,37 @@ fn import_that_staged_no_change_should_queue_nothing() {
     assert!(d.requests.is_empty() && d.reports.is_empty());
 }
 
+/// An import that found objects whose adds were pending already there
+/// (accounts made before autosync): their adds became updates, which the
+/// next export sends, besides the delta sync of what it staged.
+#[test]
+fn an_import_that_found_pending_adds_already_made_should_queue_an_export() {
+    let counters = ImportCounters {
+        stage_update: 2,
+        export_add_existing: 2,
+        ..Default::default()
+    };
+    let run = run(
+        1,
+        "app",
+        "full-import",
+        vec![step(
+            StepType::FullImport,
+            RunStatus::Success,
+            StepCounters::Import(counters),
+        )],
+    );
+    let d = decide(&run, &steps_of(&run), &view(&["app"]));
+    assert_eq!(
+        targets(&d.requests),
+        vec![pair("app", "delta-sync"), pair("app", "export")]
+    );
+    assert_eq!(
+        because(&d.requests[1]),
+        "2 adds found the object already there: sent as updates of what differs"
+    );
+}
+
 #[test]
 fn every_kind_of_staged_change_should_count_towards_the_delta_sync() {
     let counters = ImportCounters {

@@ -9,8 +9,8 @@ use crate::rules::MaRules;
 use crate::values::{same_attributes, same_in, without_empty};
 use autosync_connector::{ImportChange, ImportRecordError, ImportedObject};
 use autosync_model::{
-    CsObject, ErrorStage, ExportKind, ImportKind, ObjectError, PendingImport, Value, ValueOrder,
-    value::apply_changes,
+    AttrChanges, Attributes, CsObject, ErrorStage, ExportKind, ImportKind, ObjectError,
+    PendingExport, PendingImport, Value, ValueOrder, value::apply_changes,
 };
 use autosync_store::{StoreResult, StoreTxn};
 
@@ -308,6 +308,7 @@ impl<'c> Importer<'_, 'c> {
         }
         let mut changed = clear_error(cs, ErrorStage::Import);
         if !cs.present {
+            self.found_before_add(cs, &attrs, &obj.dn);
             cs.present = true;
             changed = true;
         }
@@ -368,6 +369,60 @@ impl<'c> Importer<'_, 'c> {
             }
         }
         changed | self.stage_difference(cs, attrs, obj.dn, force)
+    }
+
+    /// An object provisioning made in the connector space, whose add the
+    /// system never confirmed, read from the system: either this add,
+    /// applied before the store could record it (a crash between the two:
+    /// every value it sends is there), which the confirming below takes as
+    /// sent; or an object that was there before the add (an account made
+    /// before autosync, under the anchor provisioning gives), which the
+    /// connector refused to overwrite (`already-exists`). That one is the
+    /// system's own: the add becomes an update of the values that differ,
+    /// and the object is joined, not taken over (never deprovisioned,
+    /// unless the provisioning rule says `adopt`).
+    fn found_before_add(&mut self, cs: &mut CsObject, attrs: &Attributes, dn: &str) {
+        if cs.unconfirmed_export.is_some()
+            || !cs
+                .pending_export
+                .as_ref()
+                .is_some_and(|p| p.kind == ExportKind::Add)
+        {
+            return;
+        }
+        let Some(add) = cs.pending_export.take() else {
+            return;
+        };
+        let rules = self.rules();
+        let differ: AttrChanges = add
+            .changes
+            .iter()
+            .filter(|(k, v)| !same_in(attrs.get(k.as_str()), v.as_ref(), cs_order(rules, k)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let same_dn = autosync_model::dn::same_dn(&cs.dn, dn);
+        if differ.is_empty() && same_dn {
+            cs.unconfirmed_export = Some(add);
+            return;
+        }
+        self.counters.export_add_existing += 1;
+        cs.provisioned = rules.is_some_and(|r| {
+            r.provisioning
+                .iter()
+                .any(|p| p.adopt && p.object_type == cs.object_type)
+        });
+        clear_error(cs, ErrorStage::Export);
+        let kind = if same_dn {
+            ExportKind::Update
+        } else {
+            ExportKind::Rename
+        };
+        cs.pending_export = (!differ.is_empty() || !same_dn).then(|| PendingExport {
+            kind,
+            changes: differ,
+            new_dn: (!same_dn).then(|| cs.dn.clone()),
+            values: Default::default(),
+        });
     }
 
     /// Stage `attrs`/`dn` against what sync would see; `force` stages an

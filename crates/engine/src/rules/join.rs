@@ -123,7 +123,7 @@ pub(crate) fn values_match(cs: Option<&Value>, mv: Option<&Value>, case_sensitiv
 }
 
 /// Each text of `v` (see [`values_match`]).
-fn texts<'a>(v: &'a Value, case_sensitive: bool, f: &mut dyn FnMut(Cow<'a, str>)) {
+pub(crate) fn texts<'a>(v: &'a Value, case_sensitive: bool, f: &mut dyn FnMut(Cow<'a, str>)) {
     match v {
         Value::Multi(vs) => vs.iter().for_each(|v| texts(v, case_sensitive, f)),
         Value::String(s) if case_sensitive => f(Cow::Borrowed(s)),

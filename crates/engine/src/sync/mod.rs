@@ -16,6 +16,7 @@ mod prefetch;
 mod refpass;
 mod rows;
 mod staging;
+mod unjoined;
 mod waits;
 mod write;
 
@@ -150,6 +151,9 @@ pub(crate) struct Syncer<'a> {
     /// step (written with its batch).
     pub rejected: std::cell::RefCell<FxHashMap<String, FxHashSet<CsId>>>,
     pub unrejected: std::cell::RefCell<Vec<(String, CsId)>>,
+    /// Per target MA, its objects joined to nothing, read when provisioning
+    /// first adds an object to it (see `unjoined`).
+    pub unjoined: std::cell::RefCell<FxHashMap<String, unjoined::Unjoined>>,
 }
 
 /// When this many objects in a row fail in rules expressions or scripts
@@ -397,6 +401,7 @@ impl<'a> Syncer<'a> {
             deleted_source: None,
             rejected: Default::default(),
             unrejected: Default::default(),
+            unjoined: Default::default(),
         }
     }
 

@@ -566,6 +566,17 @@ impl Syncer<'_> {
             others.push((x, Action::Update));
             return Ok(());
         }
+        if let Some(mut x) = self.unjoined_match(txn, target, mv, plan.object_type())? {
+            // An object there before under another anchor (an account
+            // autosync did not make) that the MA's own join rules join to
+            // this object: joined, as a sync of the MA would join it, not
+            // added next to it; not taken over unless the rule adopts.
+            x.connection = Connection::Connector { mv_id: mv.id };
+            x.provisioned = x.provisioned || rule.adopt;
+            self.refresh(txn, target, &mut x, mv, Some(plan), counters)?;
+            others.push((x, Action::Update));
+            return Ok(());
+        }
         let (changes, dn) = self.initial_export(txn, target, plan, mv, &anchor)?;
         let mut x = CsObject::new(&target.name, &anchor, &dn, plan.object_type());
         x.provisioned = true;

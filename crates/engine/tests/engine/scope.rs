@@ -367,3 +367,119 @@ fn provisioning_onto_an_account_the_targets_join_rule_matches_should_join_it() {
     w.run_ok("hr", "delta-sync", RunStatus::Success);
     assert!(pending_deletes(&w).is_empty(), "{:?}", pending_deletes(&w));
 }
+
+/// An account there before autosync under an anchor provisioning does not
+/// give (`legacy7` for employee 2), imported and synchronised before HR
+/// (so it found no one to join then): provisioning joins it, as the
+/// target's join rule says, instead of adding `u2` next to it (found by a
+/// black-box review: MIM's initial load order made duplicates of every
+/// existing account, in LDAP too, where the anchor is the server's).
+#[test]
+fn provisioning_should_join_an_account_under_another_anchor_the_targets_join_rule_matches() {
+    let w = World::new(
+        SCOPED,
+        &[
+            ("hr.csv", &people(3, |_| "active")),
+            (
+                "dir.csv",
+                "uid,name,employee\nlegacy7,Legacy Two,2\nother,Someone,99\n",
+            ),
+        ],
+    );
+    w.run_ok("dir", "full-import", RunStatus::Success);
+    w.run("dir", "full-sync");
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    let s = sync_counters(&w.run_ok("hr", "full-sync", RunStatus::Success));
+    assert_eq!(s.outbound["dir"].provisioned_adds, 2, "{s:?}");
+    let legacy = w.cs("dir", "legacy7").unwrap();
+    assert_eq!(
+        legacy.connection.mv_id(),
+        Some(w.mv_of("hr", "2").unwrap().id)
+    );
+    assert!(!legacy.provisioned, "joined, not provisioned");
+    assert!(w.cs("dir", "u2").is_none(), "no second account");
+    w.run_ok("dir", "export", RunStatus::Success);
+    let dir = w.read("dir.csv");
+    assert!(dir.contains("legacy7,Person 2,2"), "{dir}");
+    assert!(dir.contains("other,Someone,99"), "{dir}");
+    assert_eq!(dir.lines().count(), 5, "{dir}");
+    // Terminated: the joined account is left alone.
+    w.write(
+        "hr.csv",
+        &people(3, |i| if i == 2 { "terminated" } else { "active" }),
+    );
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    assert!(pending_deletes(&w).is_empty(), "{:?}", pending_deletes(&w));
+}
+
+/// Two accounts there before that the join rule both joins to one person:
+/// neither is taken, nothing is added next to them, and the person's sync
+/// says why.
+#[test]
+fn provisioning_should_take_neither_of_two_accounts_the_join_rule_matches() {
+    let w = World::new(
+        SCOPED,
+        &[
+            ("hr.csv", &people(3, |_| "active")),
+            (
+                "dir.csv",
+                "uid,name,employee\nadm2,Admin Two,2\nusr2,User Two,2\n",
+            ),
+        ],
+    );
+    w.run_ok("dir", "full-import", RunStatus::Success);
+    w.run("dir", "full-sync");
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    let r = w.run("hr", "full-sync");
+    let s = sync_counters(&r);
+    assert_eq!(s.outbound["dir"].provisioned_adds, 2, "{s:?}");
+    let two = w.cs("hr", "2").unwrap();
+    let error = two.error.expect("the person's sync failed");
+    assert_eq!(error.error_type, "ambiguous-join", "{error:?}");
+    assert!(
+        error.detail.contains("`adm2`") && error.detail.contains("`usr2`"),
+        "{error:?}"
+    );
+    for anchor in ["adm2", "usr2"] {
+        assert_eq!(w.cs("dir", anchor).unwrap().connection.mv_id(), None);
+    }
+    assert!(w.cs("dir", "u2").is_none());
+}
+
+/// Provisioning staged adds; before they went out, an account appeared in
+/// the target under one of their anchors with other values (made by hand),
+/// and another with every value the add sends (the add itself, applied
+/// before a crash kept the store from recording it). The import takes the
+/// first as the system's own account: its add becomes an update of what
+/// differs, and it is joined, not provisioned; the second as the add,
+/// confirmed.
+#[test]
+fn an_import_finding_an_object_whose_add_is_pending_should_make_the_add_an_update() {
+    let w = World::new(SCOPED, &[("hr.csv", &people(3, |_| "active"))]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    assert!(w.cs("dir", "u2").unwrap().provisioned);
+    w.write(
+        "dir.csv",
+        "uid,name,employee,phone\nu2,Hand Made,2,555\nu3,Person 3,3,\n",
+    );
+    let c = import_counters(&w.run_ok("dir", "full-import", RunStatus::Success));
+    assert_eq!((c.export_add_existing, c.export_confirmed), (1, 1), "{c:?}");
+    let u2 = w.cs("dir", "u2").unwrap();
+    assert!(!u2.provisioned, "there before: joined, not provisioned");
+    let p = u2.pending_export.expect("what differs is still to send");
+    assert_eq!(p.kind, ExportKind::Update);
+    assert_eq!(
+        p.changes.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["name"],
+        "only what differs: {p:?}"
+    );
+    let u3 = w.cs("dir", "u3").unwrap();
+    assert!(u3.provisioned, "the add itself: still provisioned");
+    assert!(u3.pending_export.is_none(), "{:?}", u3.pending_export);
+    assert_eq!(
+        w.cs("dir", "u1").unwrap().pending_export.map(|p| p.kind),
+        Some(ExportKind::Add)
+    );
+}

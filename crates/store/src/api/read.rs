@@ -147,6 +147,17 @@ pub trait StoreRead {
             CsFilter::PendingExport => c.pending_export,
             CsFilter::UnconfirmedExport => c.unconfirmed_export,
             CsFilter::Errors => c.errors,
+            CsFilter::Unjoined => {
+                let (mut after, mut n) = (0, 0u64);
+                loop {
+                    let ids = self.cs_page_ids(ma, filter, after, 10_000)?;
+                    let Some(last) = ids.last() else {
+                        return Ok(n);
+                    };
+                    after = *last;
+                    n += ids.len() as u64;
+                }
+            }
         })
     }
     /// The objects of `ma` whose pending export is of kind `kind` (a store

@@ -46,8 +46,10 @@ pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
 /// `REF_DUE`), so that the end of a sync step looks only at those; the
 /// migration notes every target that waits now. Version 10 adds the names
 /// of the connectors that left a noted object (`ref_touched_name`, see
-/// `REF_NAMES`). A version-2 to -9 store is migrated in place when opened.
-pub const SCHEMA_VERSION: i64 = 10;
+/// `REF_NAMES`). Version 11 indexes each MA's objects joined to nothing
+/// (`cs_unjoined`), which provisioning looks at before it adds an object.
+/// A version-2 to -10 store is migrated in place when opened.
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// The oldest schema version this build opens.
 const OLDEST_SUPPORTED: i64 = 2;
@@ -101,6 +103,8 @@ DROP INDEX mv_key_mv;
     REF_DUE,
     // 9 -> 10: the names of the connectors that left noted objects.
     REF_NAMES,
+    // 10 -> 11: each MA's objects joined to nothing.
+    "CREATE INDEX IF NOT EXISTS cs_unjoined ON cs (ma) WHERE mv_id IS NULL",
 ];
 
 /// How the connector that left a noted object (`ref_touched`) was named,
@@ -266,6 +270,7 @@ CREATE INDEX cs_pending_export ON cs (ma) WHERE has_pe = 1;
 CREATE INDEX cs_unconfirmed_export ON cs (ma) WHERE has_ue = 1;
 CREATE INDEX cs_error ON cs (ma) WHERE has_err = 1;
 CREATE INDEX cs_mv ON cs (mv_id) WHERE mv_id IS NOT NULL;
+CREATE INDEX cs_unjoined ON cs (ma) WHERE mv_id IS NULL;
 
 CREATE TABLE mv (
     id INTEGER PRIMARY KEY,

@@ -192,6 +192,9 @@ impl Ctx<'_> {
             CsFilter::Errors => {
                 "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_err = 1 AND id > ?2 ORDER BY id LIMIT ?3"
             }
+            CsFilter::Unjoined => {
+                "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IS NULL AND id > ?2 ORDER BY id LIMIT ?3"
+            }
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut raw = RawRows::with_capacity(usize::try_from(limit).unwrap_or(0).min(PAGE_ROOM));
@@ -232,6 +235,9 @@ impl Ctx<'_> {
             }
             CsFilter::Errors => {
                 "SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_err = 1 AND id > ?2 ORDER BY id LIMIT ?3"
+            }
+            CsFilter::Unjoined => {
+                "SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IS NULL AND id > ?2 ORDER BY id LIMIT ?3"
             }
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -314,6 +320,9 @@ impl Ctx<'_> {
             }
             CsFilter::Errors => {
                 "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_err = 1"
+            }
+            CsFilter::Unjoined => {
+                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IS NULL"
             }
         };
         let err = |e| {
