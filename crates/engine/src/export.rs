@@ -215,12 +215,17 @@ impl Exporter<'_, '_> {
         // those are built.
         let mut history = StepChanges::new(ctx.run_id, ctx.step_index, ma);
         let processed = &mut self.processed;
+        // Small at first: the size grows while pages go fast (see
+        // `pages::next_size`), so a slow connector's first pages do not
+        // keep a cancel waiting.
+        let page_size = std::sync::atomic::AtomicUsize::new(500);
         let result = std::thread::scope(|scope| {
             let (page_tx, page_rx) = std::sync::mpsc::sync_channel::<StoreResult<Batch>>(1);
             let how = Pages {
                 light: rows.is_some(),
                 value_changes: &connector_values,
                 ranks,
+                size: &page_size,
             };
             scope.spawn(move || read_pages(store, ma, how, &page_tx));
             let recorder = match (durable, slot.take()) {
@@ -263,6 +268,7 @@ impl Exporter<'_, '_> {
                 };
                 // Write-only values opened (or generated) in memory only.
                 let (mut changes, refused) = reveal(ctx, changes);
+                let began = std::time::Instant::now();
                 let (outcomes, helds) =
                     match holds.apply(&mut *session, &mut changes, &mut |dn, anchor| {
                         dns_there.has(store, ma, dn, anchor)
@@ -285,6 +291,10 @@ impl Exporter<'_, '_> {
                         }
                     };
                 crash_point("export.batch.applied");
+                page_size.store(
+                    pages::next_size(changes.len(), began.elapsed()),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 let mut outcomes = outcomes.into_iter();
                 let mut refused = refused.into_iter().peekable();
                 let mut kept = changes

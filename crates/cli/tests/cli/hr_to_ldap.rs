@@ -898,3 +898,22 @@ fn a_namesakes_failed_add_should_leave_the_first_in_their_group() {
         "{members:?}"
     );
 }
+
+/// A header-only HR file (a copy cut short) must not delete the department
+/// groups the same file gives: the `departments` MA holds its deletes at
+/// its own threshold, as `hr` holds the people's (found by a black-box
+/// review: the default share never stopped 4 deletes, and every group went).
+#[test]
+fn a_header_only_hr_file_should_delete_no_department_group() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, base) = Example::new(s);
+    w.expect("autosync.toml", &["run", "--once"]);
+    let before = directory(s, &base);
+    let path = w.path().join("data/hr.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let header = text.lines().next().unwrap();
+    std::fs::write(&path, format!("{header}\n")).unwrap();
+    let out = w.run("autosync.toml", &["run", "--once"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(directory(s, &base), before);
+}

@@ -8,6 +8,7 @@ use crate::run::PAGE;
 use autosync_connector::ExportChange;
 use autosync_model::{CsObject, ExportKind};
 use autosync_store::{CsFilter, StoreResult};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One page to send: the changes and what is remembered of each.
 pub(super) type Batch = (Vec<ExportChange>, Vec<Sent>);
@@ -23,6 +24,24 @@ pub(super) struct Pages<'a> {
     /// The attributes the connector takes value-level changes of; the
     /// others' are sent as whole values.
     pub value_changes: &'a [String],
+    /// How many pending exports a page holds (at most [`PAGE`]): the
+    /// sender makes it smaller while pages take the connector over a
+    /// second (a directory at a few hundred operations a second), so
+    /// that a cancel is seen and progress shown within about a second.
+    pub size: &'a AtomicUsize,
+}
+
+/// The page size after a page of `len` changes took `took`: halved
+/// (down to 50) while a page takes over a second, doubled (up to
+/// [`PAGE`]) while it takes under a quarter of one.
+pub(super) fn next_size(len: usize, took: std::time::Duration) -> usize {
+    if took > std::time::Duration::from_secs(1) {
+        (len / 2).max(50)
+    } else if took < std::time::Duration::from_millis(250) {
+        (len.max(50) * 2).min(PAGE)
+    } else {
+        len.clamp(50, PAGE)
+    }
 }
 
 /// Read the pages of pending exports of `ma` until there are none or the
@@ -56,14 +75,15 @@ fn read_level(
     };
     let mut after = 0;
     loop {
+        let size = how.size.load(Ordering::Relaxed).clamp(1, PAGE);
         let page = store.read().and_then(|mut r| {
             if !how.light {
-                let mut page = r.cs_page(ma, CsFilter::PendingExport, after, PAGE)?;
+                let mut page = r.cs_page(ma, CsFilter::PendingExport, after, size)?;
                 let last = page.last().map(|x| x.id);
                 page.retain(of_level);
                 return Ok((page, Vec::new(), last));
             }
-            let mut page = r.cs_page_light(ma, CsFilter::PendingExport, after, PAGE)?;
+            let mut page = r.cs_page_light(ma, CsFilter::PendingExport, after, size)?;
             let last = page.last().map(|x| x.id);
             page.retain(of_level);
             // For a connector that replaces whole values: each value-level
@@ -159,4 +179,20 @@ fn changes_of(page: Vec<CsObject>) -> (Vec<ExportChange>, Vec<Sent>) {
         });
     }
     (changes, sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PAGE, next_size};
+    use std::time::Duration;
+
+    #[test]
+    fn a_page_slower_than_a_second_should_halve_and_a_fast_one_double_up_to_the_page() {
+        assert_eq!(next_size(500, Duration::from_secs(2)), 250);
+        assert_eq!(next_size(60, Duration::from_secs(9)), 50);
+        assert_eq!(next_size(500, Duration::from_millis(10)), 1000);
+        assert_eq!(next_size(PAGE, Duration::from_millis(10)), PAGE);
+        assert_eq!(next_size(0, Duration::from_millis(10)), 100);
+        assert_eq!(next_size(700, Duration::from_millis(600)), 700);
+    }
 }
