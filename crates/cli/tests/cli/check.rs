@@ -185,3 +185,24 @@ fn check_should_reject_a_flow_reading_an_attribute_the_object_classes_do_not_all
     let out = w.expect(&["check"], 0);
     assert!(out.contains("checked against ldap://127.0.0.1:"), "{out}");
 }
+
+/// An export flow into the attribute the DN comes from, from another
+/// source than the provisioning rule's `dn`, renames the object back and
+/// forth on every change (found by a black-box review): a warning at the
+/// flow (the quickstart's own, which agree, give none: see above).
+#[test]
+fn check_should_warn_of_a_flow_into_the_dn_attribute_that_disagrees_with_provisioning() {
+    let w = quickstart_with(
+        r#"anchor = "employeeId", dn = "email" }"#,
+        r#"anchor = "employeeId", dn = "accountName + '@corp.example.com'" }"#,
+    );
+    let out = w.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let err =
+        String::from_utf8(out.stdout).unwrap() + String::from_utf8(out.stderr).unwrap().as_str();
+    assert_eq!(err.matches("takes its DN from").count(), 1, "{err}");
+    assert!(
+        err.contains(r#"warning: ma "directory" > export_flows[0]: this flow writes `mail`"#),
+        "{err}"
+    );
+}

@@ -362,3 +362,52 @@ fn mv_attribute(
         );
     }
 }
+
+/// An export flow into the attribute an object type takes its DN from,
+/// from another source than a provisioning rule's `dn` for the same type:
+/// the two write the attribute in turn, and every change of the object
+/// renames it back and forth (the DN, then the flow's value, then the DN
+/// again), rippling to every reference to it. A warning: the two may agree
+/// on every object (`from = "email"` and `dn = "lower(email)"`).
+pub fn check_dn_flows(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
+    let one_type = (ma.object_types.len() == 1)
+        .then(|| ma.object_types.first())
+        .flatten();
+    for (k, p) in ma.provisioning.iter().enumerate() {
+        let Some(dn) = p.dn.as_deref().map(str::trim) else {
+            continue;
+        };
+        let t = match &p.object_type {
+            Some(name) => ma.object_types.iter().find(|t| &t.name == name),
+            None => one_type,
+        };
+        let Some((t, dn_attr)) = t.and_then(|t| t.dn.as_deref().map(|d| (t, d))) else {
+            continue;
+        };
+        for (j, f) in ma.export_flows.iter().enumerate() {
+            let same_type = f.object_type.as_deref().is_none_or(|o| o == t.name);
+            let same_mv = match (&f.mv_type, &p.mv_type) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            };
+            if !f.cs.eq_ignore_ascii_case(dn_attr) || !same_type || !same_mv {
+                continue;
+            }
+            let agree = f.from.as_deref().map(str::trim) == Some(dn)
+                || f.expr.as_deref().map(str::trim) == Some(dn);
+            if !agree {
+                c.warning(
+                    key_path!["ma", i, "export_flows", j],
+                    format!(
+                        "this flow writes `{dn_attr}`, which object type `{}` takes its DN from, and provisioning rule #{} computes that DN another way (`dn = {dn:?}`): where the two differ, every change of the object renames it back and forth",
+                        t.name,
+                        k + 1
+                    ),
+                    Some(format!(
+                        "write `{dn_attr}` one way: remove this flow (the DN sets `{dn_attr}`), or give it the provisioning rule's expression (`expr = {dn:?}`)"
+                    )),
+                );
+            }
+        }
+    }
+}
