@@ -121,10 +121,13 @@ pub fn export_update_remove_attribute_and_delete_round_trip(t: &ComplianceTarget
     );
 }
 
-/// Re-sending an add for an object that exists updates it in place: an
-/// export replayed after a crash never creates an object twice.
+/// Re-sending an add that was applied updates its object in place: an
+/// export replayed after a crash never creates an object twice. (An add
+/// over an object it did not write, holding other values, may fail with
+/// `already-exists` instead: the file and SQLite connectors never
+/// overwrite an object made outside autosync.)
 pub fn re_sending_an_add_updates_in_place(t: &ComplianceTarget) {
-    let mut expected = t.seed(3);
+    let mut expected = t.seed(1);
     let a0 = t.attr(0);
     let mut attrs = t.attrs(1);
     attrs.insert(a0, Value::from("replayed"));
@@ -135,6 +138,7 @@ pub fn re_sending_an_add_updates_in_place(t: &ComplianceTarget) {
         t.assert_all_applied(&outcomes, "re-sent adds");
     }
     expected.insert(ComplianceTarget::anchor(1), t.expected(attrs));
+    expected.insert(ComplianceTarget::anchor(2), t.expected(t.attrs(2)));
     t.assert_read_back(&expected, "after re-sending adds");
     t.assert_full_state(
         &t.full_import(None),

@@ -1,6 +1,7 @@
 //! How one export change turns into a record's complete attributes, for the
 //! connectors that rewrite whole records (JSON Lines): object type checks,
-//! anchor immutability, DN attribute and renames, add-as-replace.
+//! anchor immutability, DN attribute and renames, add-as-replace (of a
+//! replayed add only: see each connector's export).
 
 use crate::settings::ObjectTypes;
 use autosync_connector::ExportChange;
@@ -27,8 +28,9 @@ pub fn object_type<'t>(
 }
 
 /// The record after `c` (not a delete): an add or delete-add replaces the
-/// record (an add for an existing anchor is an update in place), an update
-/// or rename changes `existing` (which must exist).
+/// record (the caller lets an add for an existing anchor through only as
+/// a replay: the record holds every value it sends), an update or rename
+/// changes `existing` (which must exist).
 pub fn apply(
     types: &ObjectTypes,
     c: &ExportChange,
@@ -79,4 +81,43 @@ pub fn apply(
     }
     apply_changes(&mut attrs, &c.changes);
     Ok(attrs)
+}
+
+/// Whether an attribute's name says it holds a secret (a password, a
+/// token): an export error never shows its values. The connectors are not
+/// told which attributes are write-only, and the engine sends their
+/// values in clear.
+pub fn secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "passwd", "pwd", "secret", "token", "credential"]
+        .iter()
+        .any(|w| name.contains(w))
+}
+
+/// A value's text as an error shows it: cut after 60 characters.
+pub fn cut(text: String) -> String {
+    match text.char_indices().nth(60) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text,
+    }
+}
+
+/// Why an add over an object it did not write fails, after the values that
+/// differ (see [`named_differences`]).
+pub const OUTSIDE: &str = "an object made outside autosync is not overwritten; the confirming import reads it, and the add becomes an update of the values that differ";
+
+/// The first three of `differ` (each `attribute: held, sent`), and how
+/// many more, for an `already-exists` message.
+pub fn named_differences(differ: &[String]) -> String {
+    const NAMED: usize = 3;
+    let mut text = differ
+        .iter()
+        .take(NAMED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if differ.len() > NAMED {
+        text.push_str(&format!("; and {} more", differ.len() - NAMED));
+    }
+    text
 }

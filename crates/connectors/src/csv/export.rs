@@ -1,12 +1,24 @@
 //! Export to a CSV file: the session loads the current file (an output we
 //! own) keyed by anchor, applies batches in memory, and `commit` replaces the
-//! file atomically. Nothing is durable before `commit`; an add for an
-//! existing anchor replaces that row (replayable export). Row order is kept,
+//! file atomically. Nothing is durable before `commit`. Row order is kept,
 //! new rows go at the end; the header is kept, new attributes are appended
-//! (or ordered by the `columns` setting). An export that changes no row
-//! (nothing to send, or only values the file already holds) and adds no
-//! column leaves an existing file untouched: not rewritten, its
-//! modification time and inode unchanged.
+//! (or ordered by the `columns` setting).
+//!
+//! An add whose anchor has a row already is a replay of this add (a batch
+//! sent again after a crash) only when that row holds every cell the add
+//! writes, as the export writes them (the anchor, the object type and DN
+//! columns, each attribute it names: the same text, a multi-valued
+//! column's values joined the same way; an attribute it removes, an empty
+//! cell): the row is then kept as it is, its other cells too. Any other
+//! row (an account made before autosync under the anchor provisioning
+//! gives) is never overwritten: the add fails with `already-exists`,
+//! naming the first cells that differ, and the row is left as it is (and
+//! no column it names is added). A delete-and-add replaces the row, as it
+//! says.
+//!
+//! An export that changes no row (nothing to send, or only values the file
+//! already holds) and adds no column leaves an existing file untouched:
+//! not rewritten, its modification time and inode unchanged.
 
 use super::config::CsvSettings;
 use super::import::{parse_header, reader};
@@ -199,6 +211,40 @@ impl<'a> CsvExport<'a> {
             return Ok(());
         }
         let is_add = matches!(c.kind, ExportKind::Add | ExportKind::DeleteAdd);
+        // The cells the change writes, in order (a later one for the same
+        // column wins).
+        let mut writes: Vec<(String, String)> = Vec::with_capacity(c.changes.len() + 3);
+        writes.push((t.anchor.clone(), c.anchor.clone()));
+        if let Some(col) = &types.type_column {
+            writes.push((col.clone(), c.object_type.clone()));
+        }
+        let dn_attr = ObjectTypes::dn_attr(&t);
+        if let (true, Some(d)) = (is_add, dn_attr) {
+            writes.push((d.to_owned(), c.dn.clone()));
+        }
+        if let Some(new_dn) = &c.new_dn {
+            match dn_attr {
+                Some(d) => writes.push((d.to_owned(), new_dn.clone())),
+                None => {
+                    return Err((
+                        "rename-not-supported",
+                        format!("object type `{}` has no DN attribute", t.name),
+                    ));
+                }
+            }
+        }
+        for (name, value) in &c.changes {
+            let text = match value {
+                Some(v) => self.render(name, v)?,
+                None => String::new(),
+            };
+            writes.push((name.clone(), text));
+        }
+        if let (ExportKind::Add, Some(i)) = (c.kind, existing) {
+            // A replay: the row holds every cell the add writes, and
+            // keeps the others.
+            return self.replayed(c, i, &writes);
+        }
         let mut cells: Vec<String> = match (is_add, existing) {
             (true, _) => Vec::new(),
             (false, Some(i)) => self.rows[i]
@@ -213,38 +259,12 @@ impl<'a> CsvExport<'a> {
                 ));
             }
         };
-        let mut set = |me: &mut Self, name: &str, text: String| {
-            let i = me.column(name);
+        for (name, text) in writes {
+            let i = self.column(&name);
             if cells.len() <= i {
                 cells.resize(i + 1, String::new());
             }
             cells[i] = text;
-        };
-        set(self, &t.anchor, c.anchor.clone());
-        if let Some(col) = &types.type_column {
-            set(self, col, c.object_type.clone());
-        }
-        let dn_attr = ObjectTypes::dn_attr(&t);
-        if let (true, Some(d)) = (is_add, dn_attr) {
-            set(self, d, c.dn.clone());
-        }
-        if let Some(new_dn) = &c.new_dn {
-            match dn_attr {
-                Some(d) => set(self, d, new_dn.clone()),
-                None => {
-                    return Err((
-                        "rename-not-supported",
-                        format!("object type `{}` has no DN attribute", t.name),
-                    ));
-                }
-            }
-        }
-        for (name, value) in &c.changes {
-            let text = match value {
-                Some(v) => self.render(name, v)?,
-                None => String::new(),
-            };
-            set(self, name, text);
         }
         if let Some(i) = existing
             && self.rows[i]
@@ -267,6 +287,55 @@ impl<'a> CsvExport<'a> {
             }
         }
         Ok(())
+    }
+
+    /// An add whose anchor has row `i` already: `Ok` when it is a replay
+    /// of this add (the row holds each of `writes`, the cells the add
+    /// writes: a column it does not have is an empty cell), the row kept
+    /// as it is; otherwise `already-exists`, naming the first cells that
+    /// differ, the row left as it is.
+    fn replayed(
+        &self,
+        c: &ExportChange,
+        i: usize,
+        writes: &[(String, String)],
+    ) -> Result<(), Failure> {
+        let Some(row) = self.rows.get(i).and_then(Option::as_deref) else {
+            return Err((
+                "already-exists",
+                format!(
+                    "a row has anchor {:?} and then did not: try again",
+                    c.anchor
+                ),
+            ));
+        };
+        let mut differ: Vec<String> = Vec::new();
+        for (at, (name, sent)) in writes.iter().enumerate() {
+            if writes[at + 1..].iter().any(|(later, _)| later == name) {
+                continue;
+            }
+            let held = self.cell(row, name);
+            if held != sent {
+                differ.push(format!(
+                    "`{name}`: the row holds {}, the add sends {}",
+                    shown_cell(name, held),
+                    shown_cell(name, sent)
+                ));
+            }
+        }
+        if differ.is_empty() {
+            return Ok(());
+        }
+        let named = crate::change::named_differences(&differ);
+        Err((
+            "already-exists",
+            format!(
+                "file `{}` has a row with anchor {:?} already, which this add did not write ({named}): {}",
+                file::label(&self.s.path),
+                c.anchor,
+                crate::change::OUTSIDE
+            ),
+        ))
     }
 
     /// A row whose values hold line breaks is written only when the import
@@ -324,6 +393,20 @@ impl<'a> CsvExport<'a> {
         }
         order
     }
+}
+
+/// A cell of column `name` for a message: cut short, never a secret's
+/// (`(secret)` for a value in a secret's form, or any value of a column
+/// whose name says it holds one: the connector is not told which
+/// attributes are write-only, and the engine sends their values in clear).
+fn shown_cell(name: &str, text: &str) -> String {
+    if text.is_empty() {
+        return "nothing".to_owned();
+    }
+    if crate::change::secret_name(name) || text.starts_with("$autosync$") {
+        return "(secret)".to_owned();
+    }
+    crate::change::cut(serde_json::to_string(text).unwrap_or_default())
 }
 
 /// Whether two rows read the same in a file of `width` columns (a missing

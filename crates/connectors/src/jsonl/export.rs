@@ -2,7 +2,17 @@
 //! output we own) keyed by anchor, applies batches in memory, and `commit`
 //! replaces the file atomically with lines sorted by anchor (stable diffs).
 //! Untouched lines are written back as they were; changed ones as compact
-//! JSON with sorted keys. An add for an existing anchor replaces that line.
+//! JSON with sorted keys. An add whose anchor has a line already is a
+//! replay of this add (a batch sent again after a crash) only when that
+//! line holds every value the add sends (each attribute it names, its
+//! object type and DN attributes, compared as JSON values read back; an
+//! attribute it removes, absent): the line is then kept as it is, keys the
+//! add does not name too. Any other line (an account made before autosync
+//! under the anchor provisioning gives) is never overwritten: the add
+//! fails with `already-exists`, naming the first attributes that differ,
+//! and the line is left as it is. A delete-and-add replaces the line, as
+//! it says.
+//!
 //! A DN is one object's, as in a directory: a change that would give an
 //! object the DN (its type's `dn` attribute, ignoring case) of another
 //! line fails with `already-exists` and leaves the file as it was, so
@@ -24,7 +34,7 @@ use crate::settings::ObjectTypes;
 use autosync_connector::{
     ConnectorError, ConnectorErrorKind, ExportChange, ExportOutcome, ExportSession,
 };
-use autosync_model::ExportKind;
+use autosync_model::{Attributes, ExportKind, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, Write};
 
@@ -118,6 +128,12 @@ impl<'a> JsonlExport<'a> {
             Some(text) => Some(parse_line(text)?),
             None => None,
         };
+        if let (ExportKind::Add, Some(held)) = (c.kind, &existing) {
+            // A replay: the line holds every value the add sends, and
+            // keeps the others.
+            self.replayed(c, held)?;
+            return Ok(None);
+        }
         let before = existing.clone();
         let attrs = change::apply(&self.s.types, c, existing)?;
         // A change that leaves the object as the file holds it (the same
@@ -132,6 +148,46 @@ impl<'a> JsonlExport<'a> {
             before,
             text,
         }))
+    }
+
+    /// An add whose anchor has a line already, holding `held`: `Ok` when
+    /// it is a replay of this add (the line holds each value the add sends,
+    /// as the export would write it, and none of the attributes it
+    /// removes; the anchor found it), otherwise `already-exists`, naming
+    /// the first attributes that differ, the line left as it is.
+    fn replayed(&self, c: &ExportChange, held: &Attributes) -> Result<(), Failure> {
+        let t = change::object_type(&self.s.types, c)?;
+        let sent = change::apply(&self.s.types, c, None)?;
+        let removed = c
+            .changes
+            .iter()
+            .filter(|(name, v)| v.is_none() && !sent.contains_key(*name))
+            .map(|(name, _)| name);
+        let differ: Vec<String> = sent
+            .keys()
+            .chain(removed)
+            .filter(|name| **name != t.anchor && held.get(*name) != sent.get(*name))
+            .map(|name| {
+                format!(
+                    "`{name}`: the line holds {}, the add sends {}",
+                    shown(name, held.get(name)),
+                    shown(name, sent.get(name))
+                )
+            })
+            .collect();
+        if differ.is_empty() {
+            return Ok(());
+        }
+        let named = change::named_differences(&differ);
+        Err((
+            "already-exists",
+            format!(
+                "file `{}` has a line with anchor {:?} already, which this add did not write ({named}): {}",
+                file::label(&self.s.path),
+                c.anchor,
+                change::OUTSIDE
+            ),
+        ))
     }
 
     /// The object other than `anchor` that has DN `folded` in the file.
@@ -259,6 +315,30 @@ enum Step {
     Done,
     /// Its DN is held by an object whose own change is still to come.
     Later,
+}
+
+/// A value of attribute `name` for a message: its JSON form cut short,
+/// never a secret's (`(secret)` for a value in a secret's form, or any
+/// value of an attribute whose name says it holds one: the connector is
+/// not told which attributes are write-only, and the engine sends their
+/// values in clear).
+fn shown(name: &str, v: Option<&Value>) -> String {
+    let Some(v) = v else {
+        return "nothing".to_owned();
+    };
+    if change::secret_name(name) || secret_form(v) {
+        return "(secret)".to_owned();
+    }
+    change::cut(serde_json::to_string(v).unwrap_or_default())
+}
+
+/// Whether `v` is (or holds) a value in a secret's form.
+fn secret_form(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.starts_with("$autosync$"),
+        Value::Multi(vs) => vs.iter().any(secret_form),
+        _ => false,
+    }
 }
 
 /// Whether type `t` takes the DN of `attrs` from an attribute they have.

@@ -397,6 +397,12 @@ impl<'a> Syncer<'a> {
     fn join(&mut self, txn: &mut dyn StoreTxn, cs: &CsObject) -> Result<Option<MvObject>, Fail> {
         let ma = self.ma;
         let view = CsView(cs);
+        // Candidates another object of this MA is joined to (not one on
+        // its way out): an object joins one object per MA.
+        let mut taken_by: Option<(autosync_model::MvId, String, usize)> = None;
+        // Whether a rule found a candidate no other object has (one a
+        // resolution script then turned down included).
+        let mut any_free = false;
         for (i, rule) in ma.joins.iter().enumerate() {
             if !rule.applies(&cs.object_type) {
                 continue;
@@ -426,14 +432,24 @@ impl<'a> Syncer<'a> {
                 if !join_matches(rule, &values, &mv) {
                     continue;
                 }
-                let taken = txn
+                let other = txn
                     .cs_by_mv(id)?
-                    .iter()
-                    .any(|x| x.ma == ma.name && x.id != cs.id);
-                if !taken {
-                    found.push(mv);
+                    .into_iter()
+                    .find(|x| x.ma == ma.name && x.id != cs.id);
+                match other {
+                    None => found.push(mv),
+                    Some(o)
+                        if !o
+                            .pending_import
+                            .as_ref()
+                            .is_some_and(|p| p.kind == ImportKind::Delete) =>
+                    {
+                        taken_by.get_or_insert((id, o.anchor, i));
+                    }
+                    Some(_) => {}
                 }
             }
+            any_free |= !found.is_empty();
             if let Some(script) = &rule.resolve
                 && !found.is_empty()
             {
@@ -472,6 +488,20 @@ impl<'a> Syncer<'a> {
                     });
                 }
             }
+        }
+        if let Some((id, anchor, i)) = taken_by.filter(|_| !any_free) {
+            // Neither joined nor projected: a second object for one person
+            // (a duplicate row, an admin account next to the person's own)
+            // would otherwise become a second person, or stay aside
+            // unnoticed.
+            return Err(Fail::Object {
+                error_type: "already-joined",
+                detail: format!(
+                    "join rule #{} matches metaverse object {id}, which object `{anchor}` of `{}` is joined to already: an object joins at most one object of each MA, so this one is neither joined nor projected; if both are one person's, remove or filter out the other; if they are two, make the join rules tell them apart",
+                    i + 1,
+                    ma.name
+                ),
+            });
         }
         Ok(None)
     }
