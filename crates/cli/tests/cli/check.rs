@@ -206,3 +206,22 @@ fn check_should_warn_of_a_flow_into_the_dn_attribute_that_disagrees_with_provisi
         "{err}"
     );
 }
+
+/// An export flow into the anchor: an object joined under another anchor
+/// fails every update (found by a black-box review): a warning at the flow.
+#[test]
+fn check_should_warn_of_a_flow_into_the_anchor() {
+    let w = quickstart_with(
+        r#"  { mv_type = "person", cs = "username", from = "accountName" },"#,
+        r#"  { mv_type = "person", cs = "username", from = "accountName" },
+  { mv_type = "person", cs = "employee_id", from = "employeeId" },"#,
+    );
+    let out = w.run(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text =
+        String::from_utf8(out.stdout).unwrap() + String::from_utf8(out.stderr).unwrap().as_str();
+    assert!(
+        text.contains(r#"warning: ma "app" > export_flows[1]: this flow writes `employee_id`, the anchor of object type `user`"#),
+        "{text}"
+    );
+}

@@ -134,6 +134,7 @@ pub fn validate(
         rules::check_rules(&mut checker, ma, i);
         rules::check_deprovisioning(&mut checker, ma, i);
         rules::check_dn_flows(&mut checker, ma, i);
+        rules::check_anchor_flows(&mut checker, ma, i);
         references::check_object_type_references(&mut checker, ma, i);
         references::check_reference_flows(&mut checker, ma, i);
         write_only::check_write_only(&mut checker, ma, i);

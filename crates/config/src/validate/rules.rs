@@ -411,3 +411,28 @@ pub fn check_dn_flows(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
         }
     }
 }
+
+/// An export flow into an object type's anchor: an anchor never changes,
+/// so an object whose anchor is not the flow's value (an account joined
+/// under its own key) fails every update with `anchor-mismatch`.
+pub fn check_anchor_flows(c: &mut Checker<'_, '_>, ma: &MaDef, i: usize) {
+    for (j, f) in ma.export_flows.iter().enumerate() {
+        let written = ma.object_types.iter().find(|t| {
+            t.anchor.eq_ignore_ascii_case(&f.cs)
+                && f.object_type.as_deref().is_none_or(|o| o == t.name)
+        });
+        if let Some(t) = written {
+            c.warning(
+                key_path!["ma", i, "export_flows", j],
+                format!(
+                    "this flow writes `{}`, the anchor of object type `{}`: an anchor never changes, so an object whose anchor is not the flow's value (an account joined under its own) fails every update with `anchor-mismatch`",
+                    f.cs, t.name
+                ),
+                Some(
+                    "remove this flow: provisioning's `anchor` gives a new object its anchor"
+                        .to_owned(),
+                ),
+            );
+        }
+    }
+}

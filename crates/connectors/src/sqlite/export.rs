@@ -725,7 +725,11 @@ impl ExportSession for SqliteExport<'_> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let what = format!("cannot export to table `{}`", self.s.table);
+        let what = format!(
+            "cannot export to table `{}` of {}",
+            self.s.table,
+            self.s.path.display()
+        );
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| step_error(&e, &what))?;

@@ -524,7 +524,10 @@ impl ImportStream for SqliteImport<'_> {
         };
         let batch = page.map_err(|e| {
             self.end_transaction();
-            step_error(&e, &format!("cannot read table `{}`", self.s.table))
+            step_error(
+                &e,
+                &format!("cannot read table `{}` of {}", self.s.table, self.s.path.display()),
+            )
         })?;
         if batch.is_empty() {
             self.end_transaction();
