@@ -138,6 +138,13 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
                 .map(|ma| format!("the cycle of {ma} did not settle (oscillation)")),
         );
     }
+    // Runs that could not start, time after time (the store's disk
+    // full): nothing of them ran.
+    for (ma, reason) in &summary.unavailable {
+        tracing::error!(ma = %ma, "the runs of `{ma}` could not start, time after time: {reason}");
+        code = Code::Failure;
+        why.push(format!("the runs of {ma} could not start ({reason})"));
+    }
     // An MA whose syncs wait for an operator (an import went over a
     // staging threshold, in this run or an earlier one): its imports run
     // and succeed, but nothing they read flows until `approve` or

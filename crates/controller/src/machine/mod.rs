@@ -88,7 +88,15 @@ pub struct Summary {
     /// The MAs whose cycle did not settle and was stopped (an
     /// oscillation), in the order it happened.
     pub oscillations: Vec<String>,
+    /// With `--once`: the MAs given up on because their runs could not
+    /// start, time after time (the store full, unwritable), with the
+    /// engine's reason.
+    pub unavailable: Vec<(String, String)>,
 }
+
+/// How many times in a row a run of an MA may fail to start before
+/// `run --once` gives up on it (5 s apart: about 20 s).
+const ONCE_NOT_STARTED: u32 = 5;
 
 /// A run the machine started.
 #[derive(Clone, Debug)]
@@ -165,6 +173,9 @@ pub struct Machine {
     /// for `approve` or `reject`: the run and what the stop says. Not
     /// persisted: the store keeps the stop, start-up reads it.
     deletion_stops: BTreeMap<String, (RunId, String)>,
+    /// How many times in a row each MA's run could not start (the engine
+    /// unavailable), and why the last time.
+    not_started: BTreeMap<String, (u32, String)>,
     summary: Summary,
     chores: Chores,
     phase: Phase,
@@ -197,6 +208,7 @@ impl Machine {
             seen: BTreeSet::new(),
             unmanaged: BTreeMap::new(),
             full_sync_needed: BTreeMap::new(),
+            not_started: BTreeMap::new(),
             last_run: BTreeMap::new(),
             newest_run: 0,
             deletion_stops: BTreeMap::new(),
@@ -347,8 +359,18 @@ impl Machine {
                 || self.state.queues.iter().all(|(ma, q)| {
                     q.is_empty()
                         || self.ma_state(ma) != MaState::Active
-                        || (self.once && self.is_failed(ma))
+                        || (self.once && (self.is_failed(ma) || self.given_up(ma)))
                 }))
+    }
+
+    /// With `--once`: whether `ma`'s runs could not start
+    /// [`ONCE_NOT_STARTED`] times in a row (the store full or unwritable):
+    /// `run --once` ends rather than wait for the disk, as it does for an
+    /// MA that failed.
+    fn given_up(&self, ma: &str) -> bool {
+        self.not_started
+            .get(ma)
+            .is_some_and(|(n, _)| *n >= ONCE_NOT_STARTED)
     }
 
     /// The graceful stop is complete ([`Effect::Stopped`] was given).

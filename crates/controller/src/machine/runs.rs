@@ -38,10 +38,24 @@ impl Machine {
                 self.publish(not_run(format!("the before hook skipped it ({why})")));
                 return;
             }
-            RunOutcome::Ran(record) => record,
+            RunOutcome::Ran(record) => {
+                self.not_started.remove(&request.ma);
+                record
+            }
             RunOutcome::NotStarted(e) if e.is_retryable() => {
                 self.publish(not_run(format!("the run could not start: {e}")));
                 self.after_hook(&request.ma, end.after);
+                let count = self
+                    .not_started
+                    .entry(request.ma.clone())
+                    .or_insert((0, String::new()));
+                count.0 += 1;
+                count.1 = e.to_string();
+                if self.once && count.0 == super::ONCE_NOT_STARTED {
+                    self.summary
+                        .unavailable
+                        .push((request.ma.clone(), e.to_string()));
+                }
                 self.hold_back(request, HoldWhy::Unavailable(e.to_string()), now);
                 return;
             }

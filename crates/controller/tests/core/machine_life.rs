@@ -8,7 +8,7 @@ use autosync_controller::machine::{
     AfterDecision, Effect, Event, Machine, Notice, Options, RunEnd, RunFacts, RunOutcome, Startup,
     WatchedFile,
 };
-use autosync_controller::{Control, Request};
+use autosync_controller::{Control, EngineCallError, Request};
 use autosync_model::{RunReason, RunStatus};
 
 fn ran(sim: &Sim, ma: &str, profile: &str) -> usize {
@@ -354,6 +354,60 @@ fn once_ends_when_nothing_is_left_but_not_while_a_retry_waits_unless_the_ma_fail
     let effects = machine.handle(Event::Shutdown, t);
     assert!(effects.contains(&Effect::Stopped));
     assert_eq!(machine.summary().queued, 1, "its request stays queued");
+}
+
+/// With `--once`, an MA whose runs cannot start time after time (the
+/// store's disk full) is given up on, as a failed MA is: `run --once`
+/// ends and says why (found by a black-box review: it logged an error a
+/// second for as long as the disk stayed full, from cron).
+#[test]
+fn once_gives_up_on_an_ma_whose_runs_cannot_start_again_and_again() {
+    let config = Setup::default().config(0);
+    let mut machine = Machine::new(
+        config,
+        Options {
+            once: true,
+            seed: 1,
+        },
+    );
+    let now = crate::support::at(0);
+    let startup = Startup {
+        initial: vec![Request::trigger("hr", "delta-import", "file")],
+        ..Startup::default()
+    };
+    machine.handle(Event::Started(Box::new(startup)), now);
+    let not_started = || {
+        Event::RunEnded(Box::new(RunEnd {
+            ma: "hr".into(),
+            outcome: RunOutcome::NotStarted(EngineCallError::Unavailable {
+                message: "store: database or disk is full".into(),
+            }),
+            after: AfterDecision::Continue,
+            facts: RunFacts::default(),
+        }))
+    };
+    let mut t = now;
+    for attempt in 1..=5 {
+        answer_reads(&mut machine, not_started(), t);
+        if attempt < 5 {
+            assert!(!machine.quiescent(), "tried again (attempt {attempt})");
+            assert!(machine.summary().unavailable.is_empty());
+            t += chrono::Duration::seconds(6);
+            let effects = answer_reads(&mut machine, Event::Tick, t);
+            assert!(
+                effects.iter().any(|e| matches!(e, Effect::Start(_))),
+                "{effects:?}"
+            );
+        }
+    }
+    assert!(machine.quiescent(), "given up: --once ends");
+    assert_eq!(
+        machine.summary().unavailable,
+        vec![(
+            "hr".to_owned(),
+            "the engine is unavailable: store: database or disk is full".to_owned()
+        )]
+    );
 }
 
 #[test]
