@@ -104,7 +104,46 @@ fn check(cli: &Cli, json: bool) -> Result<Code, Failure> {
         return invalid(loaded.error(errors.cloned().collect()));
     }
     out!("{}", render::check(&loaded, &schemas, json));
+    // What the store holds of MAs the configuration no longer names (an MA
+    // renamed, removed): a store not made yet holds nothing.
+    let s = &loaded.system;
+    let store_path = s.base_dir.join(&s.store.path);
+    if !json && store_path.exists() {
+        match autosync_store::sqlite::SqliteStore::open(&store_path) {
+            Ok(store) => {
+                for (ma, n) in left_behind(&store, s)? {
+                    out!("{}", left_behind_warning(&ma, n));
+                }
+            }
+            Err(e) => tracing::warn!("cannot read the store to list connector spaces: {e}"),
+        }
+    }
     Ok(Code::Ok)
+}
+
+/// The connector spaces the store holds of MAs the configuration does not
+/// name (removed, or renamed: a new name is a new MA), with how many
+/// objects each holds.
+pub(crate) fn left_behind(
+    store: &dyn autosync_store::Store,
+    system: &SystemDef,
+) -> Result<Vec<(String, u64)>, Failure> {
+    let mut read = store.read()?;
+    let mut out = Vec::new();
+    for ma in read.cs_mas()? {
+        if system.ma(&ma).is_none() {
+            let n = read.cs_count(&ma, autosync_store::CsFilter::All)?;
+            out.push((ma, n));
+        }
+    }
+    Ok(out)
+}
+
+/// What `check` and `status` say of a connector space [`left_behind`].
+pub(crate) fn left_behind_warning(ma: &str, objects: u64) -> String {
+    format!(
+        "warning: the store holds the connector space of `{ma}` ({objects} objects), which the configuration no longer names: its objects stay joined to the metaverse (an MA renamed is a new MA, with an empty connector space); `autosync cs delete {ma}` removes it\n"
+    )
 }
 
 fn run_profile(cli: &Cli, a: &RunProfileArgs) -> Result<Code, Failure> {

@@ -145,6 +145,15 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
             "{}",
             crate::status_text::render(&status, crate::status_text::terminal_width())
         );
+        // Connector spaces of MAs the configuration no longer names (read
+        // from the store, which a running service shares).
+        if let Some((loaded, _)) = located.loaded()
+            && let Ok(store) = located.open_store()
+        {
+            for (ma, n) in crate::commands::left_behind(store.as_ref(), &loaded.system)? {
+                out!("{}", crate::commands::left_behind_warning(&ma, n));
+            }
+        }
     }
     Ok(Code::Ok)
 }

@@ -307,10 +307,16 @@ impl Machine {
             parts.push(format!("changed: {}", list(&changed)));
         }
         if !added.is_empty() {
-            parts.push(format!("added: {}", list(&added)));
+            parts.push(format!(
+                "added: {} (a new connector space: a system that holds objects already is imported before its first sync provisions to it)",
+                list(&added)
+            ));
         }
         if !removed.is_empty() {
-            parts.push(format!("removed: {}", list(&removed)));
+            parts.push(format!(
+                "removed: {} (the connector space stays in the store, and so do its objects' links to the metaverse, until `autosync cs delete MA`; an MA renamed is a new MA with an empty connector space)",
+                list(&removed)
+            ));
         }
         if changed.is_empty() && added.is_empty() && removed.is_empty() {
             parts.push("no management agent changed".to_owned());

@@ -136,6 +136,12 @@ pub trait StoreRead {
         Ok(out)
     }
     fn cs_counts(&mut self, ma: &str) -> StoreResult<CsCounts>;
+    /// The names of the MAs that have a connector space (any object), in
+    /// name order: what a configuration that no longer names one left
+    /// behind. A store that cannot list them answers none.
+    fn cs_mas(&mut self) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// One figure of [`StoreRead::cs_counts`]: the objects of `ma` that
     /// `filter` lists (a store may count one for a fraction of the cost of
     /// all five).

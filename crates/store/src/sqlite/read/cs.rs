@@ -287,6 +287,22 @@ impl Ctx<'_> {
             .map_err(|e| error::sql(self.path, "look for metaverse index keys in store", e))
     }
 
+    /// The names of the MAs with any connector-space object.
+    pub(crate) fn cs_mas(&self) -> StoreResult<Vec<String>> {
+        let mut out = Vec::new();
+        self.collect(
+            "SELECT name FROM ma WHERE EXISTS (SELECT 1 FROM cs WHERE cs.ma = ma.id) ORDER BY name",
+            [],
+            &|| "list the management agents with a connector space in store".to_owned(),
+            |row, path| {
+                row.get(0)
+                    .map_err(|e| error::sql(path, "read a management agent's name from store", e))
+            },
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
     /// Whether `ma` has any connector-space object.
     pub(crate) fn cs_any(&self, ma: &str) -> StoreResult<bool> {
         self.conn

@@ -45,6 +45,9 @@ macro_rules! impl_store_read {
                 self.note_cs(&o);
                 Ok(o)
             }
+            fn cs_mas(&mut self) -> $crate::api::StoreResult<Vec<String>> {
+                self.ctx().cs_mas()
+            }
             fn cs_page_ids(
                 &mut self,
                 ma: &str,
