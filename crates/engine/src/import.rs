@@ -257,7 +257,7 @@ impl<'c> Importer<'_, 'c> {
             }
             let watermark = stream.watermark();
             drop(stream);
-            if let Some(stop) = self.stage_deletes(watermark.as_deref())? {
+            if let Some(stop) = self.stage_deletes(watermark.as_deref(), full)? {
                 return Ok(Some(stop));
             }
         } else if self.processed == 0 && !keep_watermark {
@@ -336,7 +336,9 @@ impl<'c> Importer<'_, 'c> {
 
     /// After a full import: stage deletes for objects it did not see, and
     /// save the watermark with the last page.
-    fn stage_deletes(&mut self, watermark: Option<&str>) -> StoreResult<Stop> {
+    /// `read_all`: the source was read whole (a file's watermark is what
+    /// it held: see below).
+    fn stage_deletes(&mut self, watermark: Option<&str>, read_all: bool) -> StoreResult<Stop> {
         let ctx = self.ctx;
         let ma = ctx.ma.name.as_str();
         let Some(seen) = self.seen.take() else {
@@ -374,6 +376,16 @@ impl<'c> Importer<'_, 'c> {
             }
             if last && self.counters.stage_failure == 0 {
                 txn.set_watermark(ma, watermark)?;
+            } else if last && read_all {
+                // Records failed: the connector space now holds what this
+                // read staged (deletes of the objects after a cut line
+                // included), which the old watermark (what the source held
+                // at the import before) does not describe. Forgotten, so
+                // that the next import reads the source whatever it holds:
+                // the good file put back is read, not skipped as unchanged.
+                // (A change stream's position stays: read again from it,
+                // the stream gives the same changes.)
+                txn.set_watermark(ma, None)?;
             }
             if last {
                 crate::confirm::note_whole_read(txn.as_mut(), ma)?;

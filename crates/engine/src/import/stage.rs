@@ -184,6 +184,10 @@ impl<'c> Importer<'_, 'c> {
                 *cs = whole;
             }
         }
+        if obj.change != ImportChange::Delete && self.foreign_before_add(txn, cs, &obj)? {
+            txn.cs_update(cs)?;
+            return Ok(());
+        }
         let changed = match obj.change {
             ImportChange::Delete => self.stage_delete(cs),
             ImportChange::Full => self.stage_full(cs, obj),
@@ -369,6 +373,76 @@ impl<'c> Importer<'_, 'c> {
             }
         }
         changed | self.stage_difference(cs, attrs, obj.dn, force)
+    }
+
+    /// Whether the system's object under the anchor of an add provisioning
+    /// staged (never confirmed) is another's: it holds other values than
+    /// the add sends, and the MA's join rules do not join it to the
+    /// add's metaverse object (a namesake's account under the username
+    /// provisioning gives). It is left as it is and not read (the
+    /// connector space holds one object per anchor: the add's); the add
+    /// stays pending, with an error that says why, and fails again
+    /// (`already-exists`) until the account or the anchor changes. An MA
+    /// without join rules takes the anchor for the object's identity (the
+    /// add becomes an update, as in MIM).
+    fn foreign_before_add(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        cs: &mut CsObject,
+        obj: &ImportedObject,
+    ) -> StoreResult<bool> {
+        if cs.present
+            || cs.unconfirmed_export.is_some()
+            || !cs
+                .pending_export
+                .as_ref()
+                .is_some_and(|p| p.kind == ExportKind::Add)
+        {
+            return Ok(false);
+        }
+        let Some(rules) = self.rules().filter(|r| !r.joins.is_empty()) else {
+            return Ok(false);
+        };
+        let Some(mv_id) = cs.connection.mv_id() else {
+            return Ok(false);
+        };
+        let whole = match obj.change {
+            ImportChange::Update => whole_from_update(cs, obj.clone()),
+            _ => obj.clone(),
+        };
+        let attrs = without_empty(whole.attributes);
+        let replay = cs.pending_export.as_ref().is_some_and(|add| {
+            add.changes
+                .iter()
+                .all(|(k, v)| same_in(attrs.get(k.as_str()), v.as_ref(), cs_order(Some(rules), k)))
+        }) && autosync_model::dn::same_dn(&cs.dn, &whole.dn);
+        if replay {
+            return Ok(false);
+        }
+        let Some(mv) = txn.mv_get(mv_id)? else {
+            return Ok(false);
+        };
+        let mut x = CsObject::new(&cs.ma, &cs.anchor, &whole.dn, &whole.object_type);
+        x.hologram = attrs;
+        let joins = match crate::sync::joins_to(txn, rules, &x, &mv) {
+            Ok(joins) => joins,
+            Err(crate::sync::Fail::Store(e)) => return Err(e),
+            Err(crate::sync::Fail::Object { .. }) => false,
+        };
+        if joins {
+            return Ok(false);
+        }
+        self.counters.stage_failure += 1;
+        let detail = format!(
+            "{} has an object with anchor `{}` that this MA's join rules do not join to metaverse object {mv_id}, which provisioning made this add for: another's (a namesake's account under the anchor provisioning gives); it is left as it is and not read, and the add stays pending: remove or rename that object, or give provisioning another anchor",
+            self.ctx.ma.name, cs.anchor
+        );
+        let error = self.errors.push(&cs.anchor, "already-exists", detail);
+        cs.error = Some(error);
+        if let Some(seen) = &mut self.seen {
+            seen.insert(cs.id);
+        }
+        Ok(true)
     }
 
     /// An object provisioning made in the connector space, whose add the

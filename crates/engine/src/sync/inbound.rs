@@ -69,6 +69,16 @@ fn join_matches(rule: &JoinRule, values: &[Option<Cow<'_, Value>>], mv: &MvObjec
 /// Whether one of `target`'s join rules joins its object `x` to `mv`
 /// (every condition met; the first case-insensitively unless the rule is
 /// case-sensitive, as the index compares it).
+/// An object provisioning made whose add was never sent (or never
+/// confirmed sent): nothing of it is in its system.
+pub(crate) fn placeholder(x: &CsObject) -> bool {
+    !x.present
+        && x.unconfirmed_export.is_none()
+        && x.pending_export
+            .as_ref()
+            .is_some_and(|p| p.kind == ExportKind::Add)
+}
+
 pub(crate) fn joins_to(
     txn: &mut dyn StoreTxn,
     target: &crate::rules::MaRules,
@@ -177,7 +187,9 @@ impl<'a> Syncer<'a> {
                 if let Some(mv) = self.join(txn, &w.source)? {
                     w.counters.joins += 1;
                     w.source.connection = Connection::Connector { mv_id: mv.id };
-                    w.mv = Some(MvWork::existing(mv));
+                    let mut work = MvWork::existing(mv);
+                    self.drop_placeholder(txn, &mut work, &w.source)?;
+                    w.mv = Some(work);
                 } else if let Some(mv_type) = self.projection(txn, &w.source)? {
                     w.counters.projections += 1;
                     w.source.connection = Connection::Connector { mv_id: 0 };
@@ -241,6 +253,42 @@ impl<'a> Syncer<'a> {
             }
         }
         Ok(w)
+    }
+
+    /// `source`, just joined to `mv`, was there before an add provisioning
+    /// staged for `mv` on the same MA went out (an account made before
+    /// autosync, imported after the sync that provisioned: an initial load
+    /// in the other order, a directory whose anchors the server gives):
+    /// the placeholder of that add goes, never sent, and `source` is the
+    /// connector (joined, not provisioned), brought in step by the export
+    /// flows. References to the placeholder on this MA are worked out
+    /// again, to `source`'s name.
+    fn drop_placeholder(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        mv: &mut MvWork,
+        source: &CsObject,
+    ) -> StoreResult<()> {
+        self.load_others(txn, mv, source.id)?;
+        let mv_id = mv.obj.id;
+        for (x, action) in mv.others.iter_mut().flatten() {
+            if x.ma == source.ma && placeholder(x) {
+                *action = Action::Delete;
+                if self.rules.has_refs {
+                    let mut notes = self.ref_notes.borrow_mut();
+                    notes.touched.insert(mv_id);
+                    notes.names.push((
+                        mv_id,
+                        autosync_store::RefName {
+                            ma: x.ma.clone(),
+                            anchor: x.anchor.clone(),
+                            dn: x.dn.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Load the metaverse object's connectors other than `source`.
@@ -438,6 +486,10 @@ impl<'a> Syncer<'a> {
                     .find(|x| x.ma == ma.name && x.id != cs.id);
                 match other {
                     None => found.push(mv),
+                    // An add provisioning staged and never exported: this
+                    // object, there already, takes its place (see
+                    // `drop_placeholder`).
+                    Some(o) if placeholder(&o) => found.push(mv),
                     Some(o)
                         if !o
                             .pending_import

@@ -8,6 +8,7 @@
 mod deprovision;
 mod gone;
 mod inbound;
+pub(crate) use inbound::joins_to;
 mod left;
 mod outbound;
 mod plan;

@@ -309,3 +309,34 @@ fn a_full_import_of_an_unchanged_file_should_read_it_and_report_its_errors_again
     let r = w.run_ok("hr", "delta-import", RunStatus::CompletedNoObjects);
     assert_eq!(import_counters(&r), Default::default());
 }
+
+/// A file read half-written (its last row cut, the rows after it missing:
+/// an error, and deletes staged for the missing), then put back whole:
+/// the next delta import reads it, not skipped as the file the watermark
+/// knew, and the deletes go (found by a black-box review: the people after
+/// the cut stayed deleted for good).
+#[test]
+fn the_whole_file_put_back_after_a_cut_one_should_be_read_and_cancel_its_deletes() {
+    let w = synced_hr();
+    let whole = w.read("hr.csv");
+    let cut: String = {
+        let lines: Vec<&str> = whole.lines().collect();
+        let mut text = lines[..2].join("\n");
+        text.push('\n');
+        text.push_str(&lines[2][..3]);
+        text
+    };
+    w.write("hr.csv", &cut);
+    let r = w.run_ok("hr", "delta-import", RunStatus::CompletedImportErrors);
+    let c = import_counters(&r);
+    assert!(c.stage_delete > 0, "{c:?}");
+    w.write("hr.csv", &whole);
+    w.run("hr", "delta-import");
+    let pending: Vec<String> = w
+        .cs_all("hr", autosync_store::CsFilter::PendingImport)
+        .into_iter()
+        .filter(|x| x.pending_import.as_ref().map(|p| p.kind) == Some(ImportKind::Delete))
+        .map(|x| x.anchor)
+        .collect();
+    assert!(pending.is_empty(), "deletes still staged: {pending:?}");
+}

@@ -483,3 +483,65 @@ fn an_import_finding_an_object_whose_add_is_pending_should_make_the_add_an_updat
         Some(ExportKind::Add)
     );
 }
+
+/// Provisioning staged adds; the target, imported only then, holds an
+/// account under another anchor that its join rule joins to one of the
+/// people (an initial load in the other order; a directory whose anchors
+/// the server gives): the account takes the place of the add, which goes
+/// unsent, and is joined, not provisioned (found by a black-box review:
+/// `already-joined` on the account, and a second account added).
+#[test]
+fn an_account_imported_after_provisioning_should_take_the_place_of_the_unsent_add() {
+    let w = World::new(SCOPED, &[("hr.csv", &people(3, |_| "active"))]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    assert!(w.cs("dir", "u2").unwrap().provisioned);
+    w.write("dir.csv", "uid,name,employee\nlegacy2,Legacy Two,2\n");
+    w.run_ok("dir", "full-import", RunStatus::Success);
+    let s = sync_counters(&w.run_ok("dir", "delta-sync", RunStatus::Success));
+    assert_eq!(s.joins, 1, "{s:?}");
+    assert!(w.cs("dir", "u2").is_none(), "the unsent add went");
+    let legacy = w.cs("dir", "legacy2").unwrap();
+    assert_eq!(
+        legacy.connection.mv_id(),
+        Some(w.mv_of("hr", "2").unwrap().id)
+    );
+    assert!(!legacy.provisioned, "joined, not provisioned");
+    w.run_ok("dir", "export", RunStatus::Success);
+    let dir = w.read("dir.csv");
+    assert!(dir.contains("legacy2,Person 2,2"), "{dir}");
+    assert!(!dir.contains("u2,"), "{dir}");
+    assert_eq!(dir.lines().count(), 4, "{dir}");
+}
+
+/// Provisioning staged adds; the target holds, under one add's anchor, a
+/// namesake's account that the join rule does not join to the person
+/// (another employee): it is never read into the add's object nor joined
+/// to the person, the add stays pending with an error, and the account is
+/// left as it is (found by a black-box review: the namesake's account was
+/// taken over and overwritten).
+#[test]
+fn another_persons_account_under_a_pending_adds_anchor_should_be_left_as_it_is() {
+    let w = World::new(SCOPED, &[("hr.csv", &people(3, |_| "active"))]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    let namesake = "uid,name,employee\nu2,Someone Else,77\n";
+    w.write("dir.csv", namesake);
+    let r = w.run_ok("dir", "full-import", RunStatus::CompletedImportErrors);
+    let c = import_counters(&r);
+    assert_eq!((c.export_add_existing, c.stage_failure), (0, 1), "{c:?}");
+    let u2 = w.cs("dir", "u2").unwrap();
+    assert!(!u2.present && u2.provisioned, "{u2:?}");
+    assert_eq!(u2.pending_export.map(|p| p.kind), Some(ExportKind::Add));
+    let error = u2.error.expect("the add says why it waits");
+    assert_eq!(error.error_type, "already-exists", "{error:?}");
+    assert!(error.detail.contains("do not join"), "{error:?}");
+    // The export adds the two others and leaves the namesake's row.
+    w.run("dir", "export");
+    let dir = w.read("dir.csv");
+    assert!(dir.contains("u2,Someone Else,77"), "{dir}");
+    assert!(
+        dir.contains("u1,Person 1,1") && dir.contains("u3,Person 3,3"),
+        "{dir}"
+    );
+}
