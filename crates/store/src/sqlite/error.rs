@@ -18,6 +18,9 @@ pub(crate) fn kind_of(e: &rusqlite::Error, path: &Path) -> StoreErrorKind {
         Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => StoreErrorKind::Corrupt,
         Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => StoreErrorKind::Busy,
         Some(ErrorCode::ConstraintViolation) => StoreErrorKind::Invalid,
+        // SQLite says "disk I/O error" when the disk is full as it opens
+        // the file (its journal or WAL cannot grow).
+        Some(ErrorCode::SystemIoFailure) if no_space(path) => StoreErrorKind::Full,
         _ => match e {
             rusqlite::Error::FromSqlConversionFailure(..)
             | rusqlite::Error::InvalidColumnType(..)
@@ -26,6 +29,30 @@ pub(crate) fn kind_of(e: &rusqlite::Error, path: &Path) -> StoreErrorKind {
             _ => StoreErrorKind::Io,
         },
     }
+}
+
+/// Whether the store's folder has no room for a few kilobytes. Only called
+/// on the error path.
+fn no_space(path: &Path) -> bool {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let probe = dir.join(format!(".autosync-space-probe-{}", std::process::id()));
+    let full = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(mut f) => f
+            .write_all(&[0u8; 16 * 1024])
+            .and_then(|()| f.sync_all())
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::StorageFull),
+        Err(e) => e.kind() == std::io::ErrorKind::StorageFull,
+    };
+    let _ = std::fs::remove_file(&probe);
+    full
 }
 
 /// Whether the store file (when it exists) and its folder can be written.
