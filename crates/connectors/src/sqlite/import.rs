@@ -526,7 +526,11 @@ impl ImportStream for SqliteImport<'_> {
             self.end_transaction();
             step_error(
                 &e,
-                &format!("cannot read table `{}` of {}", self.s.table, self.s.path.display()),
+                &format!(
+                    "cannot read table `{}` of {}",
+                    self.s.table,
+                    self.s.path.display()
+                ),
             )
         })?;
         if batch.is_empty() {
