@@ -545,3 +545,25 @@ fn another_persons_account_under_a_pending_adds_anchor_should_be_left_as_it_is()
         "{dir}"
     );
 }
+
+/// As above, with the target imported but not synchronised yet (its
+/// objects still pending import): provisioning finds them too.
+#[test]
+fn provisioning_should_join_an_account_imported_and_not_yet_synchronised() {
+    let w = World::new(
+        SCOPED,
+        &[
+            ("hr.csv", &people(3, |_| "active")),
+            ("dir.csv", "uid,name,employee\nlegacy7,Legacy Two,2\n"),
+        ],
+    );
+    w.run_ok("dir", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    let s = sync_counters(&w.run_ok("hr", "full-sync", RunStatus::Success));
+    assert_eq!(s.outbound["dir"].provisioned_adds, 2, "{s:?}");
+    assert!(w.cs("dir", "u2").is_none(), "no second account");
+    assert_eq!(
+        w.cs("dir", "legacy7").unwrap().connection.mv_id(),
+        Some(w.mv_of("hr", "2").unwrap().id)
+    );
+}

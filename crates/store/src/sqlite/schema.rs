@@ -47,7 +47,10 @@ pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
 /// migration notes every target that waits now. Version 10 adds the names
 /// of the connectors that left a noted object (`ref_touched_name`, see
 /// `REF_NAMES`). Version 11 indexes each MA's objects joined to nothing
-/// (`cs_unjoined`), which provisioning looks at before it adds an object.
+/// once synchronised (`cs_unjoined`; those with a pending import are found
+/// by `cs_pending_import`), which provisioning looks at before it adds an
+/// object: an object imported and joined by its sync never enters it, so
+/// the index costs the import and the sync of joined objects nothing.
 /// A version-2 to -10 store is migrated in place when opened.
 pub const SCHEMA_VERSION: i64 = 11;
 
@@ -104,7 +107,7 @@ DROP INDEX mv_key_mv;
     // 9 -> 10: the names of the connectors that left noted objects.
     REF_NAMES,
     // 10 -> 11: each MA's objects joined to nothing.
-    "CREATE INDEX IF NOT EXISTS cs_unjoined ON cs (ma) WHERE mv_id IS NULL",
+    "CREATE INDEX IF NOT EXISTS cs_unjoined ON cs (ma) WHERE mv_id IS NULL AND has_pi = 0",
 ];
 
 /// How the connector that left a noted object (`ref_touched`) was named,
@@ -270,7 +273,7 @@ CREATE INDEX cs_pending_export ON cs (ma) WHERE has_pe = 1;
 CREATE INDEX cs_unconfirmed_export ON cs (ma) WHERE has_ue = 1;
 CREATE INDEX cs_error ON cs (ma) WHERE has_err = 1;
 CREATE INDEX cs_mv ON cs (mv_id) WHERE mv_id IS NOT NULL;
-CREATE INDEX cs_unjoined ON cs (ma) WHERE mv_id IS NULL;
+CREATE INDEX cs_unjoined ON cs (ma) WHERE mv_id IS NULL AND has_pi = 0;
 
 CREATE TABLE mv (
     id INTEGER PRIMARY KEY,

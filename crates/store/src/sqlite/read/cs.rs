@@ -192,8 +192,10 @@ impl Ctx<'_> {
             CsFilter::Errors => {
                 "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_err = 1 AND id > ?2 ORDER BY id LIMIT ?3"
             }
+            // Two partial indexes: synchronised (`cs_unjoined`) and with a
+            // pending import (`cs_pending_import`).
             CsFilter::Unjoined => {
-                "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IS NULL AND id > ?2 ORDER BY id LIMIT ?3"
+                "SELECT id, data FROM (SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IS NULL AND has_pi = 0 AND id > ?2 UNION ALL SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pi = 1 AND mv_id IS NULL AND id > ?2) ORDER BY id LIMIT ?3"
             }
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -237,7 +239,7 @@ impl Ctx<'_> {
                 "SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_err = 1 AND id > ?2 ORDER BY id LIMIT ?3"
             }
             CsFilter::Unjoined => {
-                "SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IS NULL AND id > ?2 ORDER BY id LIMIT ?3"
+                "SELECT id FROM (SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IS NULL AND has_pi = 0 AND id > ?2 UNION ALL SELECT id FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pi = 1 AND mv_id IS NULL AND id > ?2) ORDER BY id LIMIT ?3"
             }
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -338,7 +340,7 @@ impl Ctx<'_> {
                 "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_err = 1"
             }
             CsFilter::Unjoined => {
-                "SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IS NULL"
+                "SELECT (SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND mv_id IS NULL AND has_pi = 0) + (SELECT count(*) FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) AND has_pi = 1 AND mv_id IS NULL)"
             }
         };
         let err = |e| {
