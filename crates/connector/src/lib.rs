@@ -259,9 +259,9 @@ pub trait Connector: Send {
 
     fn begin_export(&mut self) -> Result<Box<dyn ExportSession + '_>, ConnectorError>;
 
-    /// Told before an export begins how many of the MA's objects the
-    /// connector space holds with nothing to send, so exported or read
-    /// from the system before (0: none yet, a first export). A connector
+    /// Told before an export begins whether the connector space holds
+    /// objects with nothing to send, so exported or read from the system
+    /// before (0: none yet, a first export; otherwise 1). A connector
     /// that makes its system when it is missing (SQLite's `create_table`)
     /// makes it only for a first export: a system that is gone after
     /// objects were there was lost, and made again empty it would take

@@ -189,9 +189,8 @@ impl Connector for SqliteConnector {
             return Err(ConnectorError::new(
                 autosync_connector::ConnectorErrorKind::ServerDown,
                 format!(
-                    "database file {} does not exist, yet {} object(s) were exported to it or read from it: it was lost or moved; restore it (it is not made again empty: the next import would take every object for deleted). If it was removed on purpose, `autosync cs delete` of this MA starts it again",
+                    "database file {} does not exist, yet objects were exported to it or read from it: it was lost or moved; restore it (it is not made again empty: the next import would take every object for deleted). If it was removed on purpose, `autosync cs delete` of this MA starts it again",
                     self.settings.path.display(),
-                    self.existing,
                 ),
             ));
         }
