@@ -89,6 +89,9 @@ pub struct Approval {
     /// The export stopped at the deletion threshold, whose next export may
     /// now exceed it once.
     pub deletions: Option<DeletionStop>,
+    /// The export deletes pending when approved (fewer than when it
+    /// stopped if people came back in scope meanwhile).
+    pub pending_deletes: u64,
 }
 
 impl Approval {
@@ -103,9 +106,14 @@ impl Approval {
             ));
         }
         if let Some(d) = &self.deletions {
+            let then = if self.pending_deletes == d.deletes {
+                String::new()
+            } else {
+                format!(", {} when it stopped", d.deletes)
+            };
             parts.push(format!(
-                "the next export of `{ma}` may delete {} objects, over its deletion threshold of {} (run {})",
-                d.deletes, d.allowed, d.run_id
+                "the next export of `{ma}` may delete {} objects, over its deletion threshold of {} (run {}{then})",
+                self.pending_deletes, d.allowed, d.run_id
             ));
         }
         if parts.is_empty() {
@@ -289,6 +297,9 @@ impl Engine {
         let approval = Approval {
             staging: staging_hold(store, ma)?,
             deletions: deletion_stop(store, ma)?,
+            pending_deletes: store
+                .read()?
+                .cs_pending_export_count(ma, autosync_model::ExportKind::Delete)?,
         };
         let mut txn = store.begin()?;
         txn.set_meta(&staging_hold_key(ma), None)?;

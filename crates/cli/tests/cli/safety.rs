@@ -359,3 +359,30 @@ fn a_rejection_should_read_the_source_again_so_nothing_fixed_meanwhile_is_lost()
         "the fix made while the hold waited flowed"
     );
 }
+
+/// Some of the people the stopped export would have deleted come back in
+/// scope before the operator approves: `approve` says how many deletes
+/// wait now, and how many when it stopped (found by a black-box review:
+/// it quoted the stop's 40 when 35 were pending).
+#[test]
+fn approve_should_count_the_deletes_pending_now() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let gone = terminate(&w, 50);
+    run_profile(&w, "hr", "full-import", 0);
+    run_profile(&w, "hr", "delta-sync", 0);
+    run_profile_err(&w, "app", "export", 3);
+    let back: Vec<String> = gone.iter().take(5).cloned().collect();
+    edit_rows(&w, |f| {
+        if back.contains(&f[0]) {
+            f[7] = "active".into();
+        }
+    });
+    run_profile(&w, "hr", "full-import", 0);
+    run_profile(&w, "hr", "delta-sync", 0);
+    let said = w.expect(&["approve", "app"], 0);
+    assert!(
+        said.contains("may delete 45 objects") && said.contains("50 when it stopped"),
+        "{said}"
+    );
+}
