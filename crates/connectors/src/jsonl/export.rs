@@ -27,7 +27,7 @@
 //! change that did not happen.
 
 use super::config::JsonlSettings;
-use super::import::{identify, parse_line};
+use super::import::{fallback_anchor, identify, parse_line};
 use crate::change::{self, Failure};
 use crate::file;
 use crate::settings::ObjectTypes;
@@ -85,7 +85,23 @@ impl<'a> JsonlExport<'a> {
             if text.trim().is_empty() {
                 continue;
             }
-            let attrs = parse_line(text).map_err(|(_, d)| bad(i + 1, &d))?;
+            let attrs = match parse_line(text) {
+                Ok(attrs) => attrs,
+                // A JSON object with a value autosync does not read (a
+                // nested object of its own) but an anchor: kept as it is,
+                // untouched; a change of that object fails alone, naming
+                // the value.
+                Err(("invalid-value", d)) => match fallback_anchor(&s.types, text) {
+                    Some(anchor) => {
+                        if lines.insert(anchor.as_str().into(), text.into()).is_some() {
+                            return Err(bad(i + 1, &format!("anchor {anchor:?} appears twice")));
+                        }
+                        continue;
+                    }
+                    None => return Err(bad(i + 1, &d)),
+                },
+                Err((_, d)) => return Err(bad(i + 1, &d)),
+            };
             let (t, anchor, dn) = identify(&s.types, &attrs).map_err(|(_, d)| bad(i + 1, &d))?;
             if has_dn(t, &attrs) {
                 // A file written before DNs were checked may hold one

@@ -47,7 +47,7 @@ pub fn parse_line(text: &str) -> Result<Attributes, Failure> {
 /// anchor attribute (of the first object type, as the CSV connector does)
 /// is a non-empty string or an integer. A full import keeps the object
 /// so named, with the error, instead of staging its delete.
-fn fallback_anchor(types: &ObjectTypes, text: &str) -> Option<String> {
+pub(super) fn fallback_anchor(types: &ObjectTypes, text: &str) -> Option<String> {
     let t = types.types.first()?;
     let serde_json::Value::Object(map) = serde_json::from_str(text).ok()? else {
         return None;

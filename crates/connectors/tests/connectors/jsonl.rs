@@ -189,6 +189,39 @@ fn exported_lines_should_be_sorted_by_anchor_and_untouched_lines_kept_verbatim()
     );
 }
 
+/// A line with a value autosync does not read (a nested object of its
+/// own) is kept as it is: the other lines' changes go out, and a change of
+/// that line's object fails alone (found by a black-box review: one such
+/// line stopped every export of the file).
+#[test]
+fn a_line_with_a_value_autosync_does_not_read_should_stop_only_its_own_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.jsonl");
+    let odd = "{\"id\":\"m\",\"name\":\"Mo\",\"extra\":{\"x\":1}}";
+    std::fs::write(&path, format!("{odd}\n{{\"id\":\"z\",\"name\":\"Zed\"}}\n")).unwrap();
+    let mut conn = connector(dir.path());
+    let mut session = conn.begin_export().unwrap();
+    let outcomes = session
+        .apply(&[
+            change("z", ExportKind::Update, &[("name", Some("Zoe".into()))]),
+            change("m", ExportKind::Update, &[("name", Some("Max".into()))]),
+        ])
+        .unwrap();
+    assert!(
+        matches!(outcomes[0], ExportOutcome::Applied { .. }),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(&outcomes[1], ExportOutcome::Failed { error_type, .. } if error_type == "invalid-value"),
+        "{outcomes:?}"
+    );
+    session.commit().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        format!("{odd}\n{{\"id\":\"z\",\"name\":\"Zoe\"}}\n")
+    );
+}
+
 #[test]
 fn an_export_that_never_commits_should_leave_the_file_untouched() {
     let dir = tempfile::tempdir().unwrap();
