@@ -110,10 +110,13 @@ impl<'a> CsvExport<'a> {
             let anchor = export
                 .row_anchor(&cells)
                 .map_err(|(_, detail)| bad(line, &detail))?;
-            if export.index.contains_key(anchor.as_str()) {
-                return Err(bad(line, &format!("anchor {anchor:?} appears twice")));
+            // A second row with an anchor (the import read the first, and
+            // listed this one as `duplicate-anchor`) is kept as it is and
+            // never changed: changes go to the first, as the import's
+            // object is.
+            if !export.index.contains_key(anchor.as_str()) {
+                export.index.insert(anchor.into(), export.rows.len());
             }
-            export.index.insert(anchor.into(), export.rows.len());
             export.rows.push(Some(cells));
         }
         Ok(export)

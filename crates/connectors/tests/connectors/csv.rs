@@ -203,6 +203,45 @@ fn an_export_that_never_commits_should_leave_the_file_untouched() {
     assert_eq!(files_in(dir.path()), vec![path]);
 }
 
+/// A second row with an anchor another has (the import lists it as
+/// `duplicate-anchor` and reads the first) is kept as it is; the export
+/// goes on, changing the first (found by a black-box review: one such row
+/// stopped every export of the file).
+#[test]
+fn a_row_whose_anchor_another_has_should_be_kept_and_not_stop_the_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    std::fs::write(
+        &path,
+        "id,name
+1,Ann
+2,Bob
+1,Ann Again
+",
+    )
+    .unwrap();
+    let mut conn = connector(dir.path(), json!({}));
+    let mut session = conn.begin_export().unwrap();
+    let update = ExportChange {
+        kind: ExportKind::Update,
+        ..add("1", &[("name", "Anna".into())])
+    };
+    let outcomes = session
+        .apply(&[add("3", &[("name", "Cy".into())]), update])
+        .unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, ExportOutcome::Applied { .. })),
+        "{outcomes:?}"
+    );
+    session.commit().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "id,name\n1,Anna\n2,Bob\n1,Ann Again\n3,Cy\n"
+    );
+}
+
 #[test]
 fn a_committed_export_should_leave_no_temporary_file_and_keep_the_header_order() {
     let dir = tempfile::tempdir().unwrap();
