@@ -104,20 +104,6 @@ fn check(cli: &Cli, json: bool) -> Result<Code, Failure> {
         return invalid(loaded.error(errors.cloned().collect()));
     }
     out!("{}", render::check(&loaded, &schemas, json));
-    // What the store holds of MAs the configuration no longer names (an MA
-    // renamed, removed): a store not made yet holds nothing.
-    let s = &loaded.system;
-    let store_path = s.base_dir.join(&s.store.path);
-    if !json && store_path.exists() {
-        match autosync_store::sqlite::SqliteStore::open(&store_path) {
-            Ok(store) => {
-                for (ma, n) in left_behind(&store, s)? {
-                    out!("{}", left_behind_warning(&ma, n));
-                }
-            }
-            Err(e) => tracing::warn!("cannot read the store to list connector spaces: {e}"),
-        }
-    }
     Ok(Code::Ok)
 }
 
@@ -139,7 +125,7 @@ pub(crate) fn left_behind(
     Ok(out)
 }
 
-/// What `check` and `status` say of a connector space [`left_behind`].
+/// What `status` says of a connector space [`left_behind`].
 pub(crate) fn left_behind_warning(ma: &str, objects: u64) -> String {
     format!(
         "warning: the store holds the connector space of `{ma}` ({objects} objects), which the configuration no longer names: its objects stay joined to the metaverse (an MA renamed is a new MA, with an empty connector space); `autosync cs delete {ma}` removes it\n"

@@ -150,8 +150,13 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
         if let Some((loaded, _)) = located.loaded()
             && let Ok(store) = located.open_store()
         {
-            for (ma, n) in crate::commands::left_behind(store.as_ref(), &loaded.system)? {
-                out!("{}", crate::commands::left_behind_warning(&ma, n));
+            match crate::commands::left_behind(store.as_ref(), &loaded.system) {
+                Ok(left) => {
+                    for (ma, n) in left {
+                        out!("{}", crate::commands::left_behind_warning(&ma, n));
+                    }
+                }
+                Err(_) => tracing::warn!("cannot list the store's connector spaces"),
             }
         }
     }

@@ -257,7 +257,7 @@ impl<'c> Importer<'_, 'c> {
             }
             let watermark = stream.watermark();
             drop(stream);
-            if let Some(stop) = self.stage_deletes(watermark.as_deref(), full)? {
+            if let Some(stop) = self.stage_deletes(watermark.as_deref(), full && !native_delta)? {
                 return Ok(Some(stop));
             }
         } else if self.processed == 0 && !keep_watermark {
@@ -336,8 +336,8 @@ impl<'c> Importer<'_, 'c> {
 
     /// After a full import: stage deletes for objects it did not see, and
     /// save the watermark with the last page.
-    /// `read_all`: the source was read whole (a file's watermark is what
-    /// it held: see below).
+    /// `read_all`: a source without change tracking was read whole (its
+    /// watermark is what it held, a file's fingerprint: see below).
     fn stage_deletes(&mut self, watermark: Option<&str>, read_all: bool) -> StoreResult<Stop> {
         let ctx = self.ctx;
         let ma = ctx.ma.name.as_str();

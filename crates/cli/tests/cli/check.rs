@@ -227,20 +227,19 @@ fn check_should_warn_of_a_flow_into_the_anchor() {
 }
 
 /// An MA renamed is a new MA: the old name's connector space stays in the
-/// store, its objects joined. `check` and `status` say so, with what to do
+/// store, its objects joined. `status` says so, with what to do (`check`
+/// does not open the store: a new binary's check would upgrade it)
 /// (found by a black-box review: nothing said it, and the new MA added
 /// every account again).
 #[test]
-fn check_and_status_should_name_the_connector_space_of_an_ma_no_longer_configured() {
+fn status_should_name_the_connector_space_of_an_ma_no_longer_configured() {
     let w = Workdir::quickstart();
     w.expect(&["run", "--once"], 0);
-    assert!(!w.expect(&["check"], 0).contains("no longer names"));
+    assert!(!w.expect(&["status"], 0).contains("no longer names"));
     w.edit("autosync.toml", |text| {
         text.replacen(r#"name = "directory""#, r#"name = "dir""#, 1)
     });
     let expected = "warning: the store holds the connector space of `directory` (288 objects), which the configuration no longer names";
-    let check = w.expect(&["check"], 0);
-    assert!(check.contains(expected), "{check}");
     let status = w.expect(&["status"], 0);
     assert!(status.contains(expected), "{status}");
     assert!(

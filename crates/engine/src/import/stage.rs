@@ -412,9 +412,10 @@ impl<'c> Importer<'_, 'c> {
         };
         let attrs = without_empty(whole.attributes);
         let replay = cs.pending_export.as_ref().is_some_and(|add| {
-            add.changes
-                .iter()
-                .all(|(k, v)| same_in(attrs.get(k.as_str()), v.as_ref(), cs_order(Some(rules), k)))
+            add.changes.iter().all(|(k, v)| {
+                rules.write_only.get(k).is_some()
+                    || same_in(attrs.get(k.as_str()), v.as_ref(), cs_order(Some(rules), k))
+            })
         }) && autosync_model::dn::same_dn(&cs.dn, &whole.dn);
         if replay {
             return Ok(false);
@@ -468,23 +469,37 @@ impl<'c> Importer<'_, 'c> {
             return;
         };
         let rules = self.rules();
-        let differ: AttrChanges = add
-            .changes
-            .iter()
-            .filter(|(k, v)| !same_in(attrs.get(k.as_str()), v.as_ref(), cs_order(rules, k)))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let same_dn = autosync_model::dn::same_dn(&cs.dn, dn);
-        if differ.is_empty() && same_dn {
-            cs.unconfirmed_export = Some(add);
-            return;
-        }
-        self.counters.export_add_existing += 1;
-        cs.provisioned = rules.is_some_and(|r| {
+        let adopt = rules.is_some_and(|r| {
             r.provisioning
                 .iter()
                 .any(|p| p.adopt && p.object_type == cs.object_type)
         });
+        let same =
+            |k: &str, v: &Option<Value>| same_in(attrs.get(k), v.as_ref(), cs_order(rules, k));
+        // A write-only value (a password) is never read back: not compared.
+        let readable = |k: &str| rules.is_none_or(|r| r.write_only.get(k).is_none());
+        let same_dn = autosync_model::dn::same_dn(&cs.dn, dn);
+        if same_dn && add.changes.iter().all(|(k, v)| !readable(k) || same(k, v)) {
+            cs.unconfirmed_export = Some(add);
+            return;
+        }
+        self.counters.export_add_existing += 1;
+        cs.provisioned = adopt;
+        // What only a new object gets (initial-only flows, write-only
+        // values) is not sent to an object that was there, unless the rule
+        // takes it over.
+        let differ: AttrChanges = add
+            .changes
+            .iter()
+            .filter(|(k, v)| {
+                let new_only = rules.is_some_and(|r| new_only(r, &cs.object_type, k));
+                if new_only && !adopt {
+                    return false;
+                }
+                !readable(k) || !same(k, v)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         clear_error(cs, ErrorStage::Export);
         let kind = if same_dn {
             ExportKind::Update
@@ -634,4 +649,23 @@ fn whole_from_update(cs: &CsObject, mut obj: ImportedObject) -> ImportedObject {
 /// How the values of CS attribute `attr` compare on this MA.
 fn cs_order(rules: Option<&MaRules>, attr: &str) -> ValueOrder {
     rules.map_or(ValueOrder::Unordered, |r| r.cs_order(attr))
+}
+
+/// Whether attribute `attr` of an object of type `object_type` is only a
+/// new object's: write-only (a password; never read back), or written by
+/// initial-only flows alone.
+fn new_only(rules: &MaRules, object_type: &str, attr: &str) -> bool {
+    if rules.write_only.get(attr).is_some() {
+        return true;
+    }
+    let mut flows = rules.outbound.iter().filter(|f| {
+        f.cs_attr.eq_ignore_ascii_case(attr)
+            && f.object_type.as_deref().is_none_or(|t| t == object_type)
+    });
+    let mut any = false;
+    let all_initial = flows.all(|f| {
+        any = true;
+        f.initial_only
+    });
+    any && all_initial
 }

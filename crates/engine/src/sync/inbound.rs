@@ -66,9 +66,6 @@ fn join_matches(rule: &JoinRule, values: &[Option<Cow<'_, Value>>], mv: &MvObjec
         .all(|(c, v)| values_match(v.as_deref(), c.mv.value(mv).as_deref(), rule.case_sensitive))
 }
 
-/// Whether one of `target`'s join rules joins its object `x` to `mv`
-/// (every condition met; the first case-insensitively unless the rule is
-/// case-sensitive, as the index compares it).
 /// An object provisioning made whose add was never sent (or never
 /// confirmed sent): nothing of it is in its system.
 pub(crate) fn placeholder(x: &CsObject) -> bool {
@@ -79,6 +76,9 @@ pub(crate) fn placeholder(x: &CsObject) -> bool {
             .is_some_and(|p| p.kind == ExportKind::Add)
 }
 
+/// Whether one of `target`'s join rules joins its object `x` to `mv`
+/// (every condition met; the first case-insensitively unless the rule is
+/// case-sensitive, as the index compares it).
 pub(crate) fn joins_to(
     txn: &mut dyn StoreTxn,
     target: &crate::rules::MaRules,
@@ -272,7 +272,7 @@ impl<'a> Syncer<'a> {
         self.load_others(txn, mv, source.id)?;
         let mv_id = mv.obj.id;
         for (x, action) in mv.others.iter_mut().flatten() {
-            if x.ma == source.ma && placeholder(x) {
+            if x.ma == source.ma && x.object_type == source.object_type && placeholder(x) {
                 *action = Action::Delete;
                 if self.rules.has_refs {
                     let mut notes = self.ref_notes.borrow_mut();
@@ -480,25 +480,30 @@ impl<'a> Syncer<'a> {
                 if !join_matches(rule, &values, &mv) {
                     continue;
                 }
-                let other = txn
+                let others: Vec<CsObject> = txn
                     .cs_by_mv(id)?
                     .into_iter()
-                    .find(|x| x.ma == ma.name && x.id != cs.id);
-                match other {
-                    None => found.push(mv),
-                    // An add provisioning staged and never exported: this
-                    // object, there already, takes its place (see
-                    // `drop_placeholder`).
-                    Some(o) if placeholder(&o) => found.push(mv),
-                    Some(o)
-                        if !o
+                    .filter(|x| x.ma == ma.name && x.id != cs.id)
+                    .collect();
+                // An add provisioning staged of this type and never
+                // exported: this object, there already, takes its place
+                // (see `drop_placeholder`).
+                let free = others
+                    .iter()
+                    .all(|o| placeholder(o) && o.object_type == cs.object_type);
+                let holder = others.into_iter().find(|o| {
+                    !placeholder(o)
+                        && !o
                             .pending_import
                             .as_ref()
-                            .is_some_and(|p| p.kind == ImportKind::Delete) =>
-                    {
+                            .is_some_and(|p| p.kind == ImportKind::Delete)
+                });
+                match holder {
+                    _ if free => found.push(mv),
+                    Some(o) => {
                         taken_by.get_or_insert((id, o.anchor, i));
                     }
-                    Some(_) => {}
+                    None => {}
                 }
             }
             any_free |= !found.is_empty();

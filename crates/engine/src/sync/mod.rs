@@ -155,6 +155,9 @@ pub(crate) struct Syncer<'a> {
     /// Per target MA, its objects joined to nothing, read when provisioning
     /// first adds an object to it (see `unjoined`).
     pub unjoined: std::cell::RefCell<FxHashMap<String, unjoined::Unjoined>>,
+    /// Objects provisioning took for a metaverse object in this step
+    /// (joined with the batch's writes).
+    pub claimed: std::cell::RefCell<FxHashSet<CsId>>,
 }
 
 /// When this many objects in a row fail in rules expressions or scripts
@@ -403,6 +406,7 @@ impl<'a> Syncer<'a> {
             rejected: Default::default(),
             unrejected: Default::default(),
             unjoined: Default::default(),
+            claimed: Default::default(),
         }
     }
 

@@ -519,6 +519,17 @@ impl Syncer<'_> {
             .cs_by_anchor(&target.name, &anchor)?
             .filter(|x| Some(x.id) != self.deleted_source);
         if let Some(mut x) = found {
+            if x.connection == Connection::Disconnector && self.claimed(x.id) {
+                // Taken by another object of this step (written with the
+                // batch): as joined to another.
+                return Err(Fail::Object {
+                    error_type: "provisioning-conflict",
+                    detail: format!(
+                        "{}: the object with anchor `{anchor}` was joined to another metaverse object in this sync",
+                        what()
+                    ),
+                });
+            }
             match x.connection {
                 Connection::ExplicitDisconnector => return Ok(()),
                 Connection::Connector { .. } => {
@@ -531,11 +542,13 @@ impl Syncer<'_> {
                     });
                 }
                 Connection::Disconnector if leaving(&x) => {
+                    self.claim(x.id);
                     // Its metaverse object went and its delete is not yet
                     // exported: the new one replaces it.
                     self.stage_delete_add(txn, target, &mut x, mv, plan, counters)?;
                 }
                 Connection::Disconnector if x.provisioned || rule.adopt => {
+                    self.claim(x.id);
                     x.connection = Connection::Connector { mv_id: mv.id };
                     x.provisioned = true;
                     self.refresh(txn, target, &mut x, mv, Some(plan), counters)?;
@@ -546,6 +559,7 @@ impl Syncer<'_> {
                 // over (deprovisioning leaves it alone unless
                 // `deprovision_joined`).
                 Connection::Disconnector if super::inbound::joins_to(txn, target, &x, mv)? => {
+                    self.claim(x.id);
                     x.connection = Connection::Connector { mv_id: mv.id };
                     self.refresh(txn, target, &mut x, mv, Some(plan), counters)?;
                 }
@@ -566,7 +580,13 @@ impl Syncer<'_> {
             others.push((x, Action::Update));
             return Ok(());
         }
-        if let Some(mut x) = self.unjoined_match(txn, target, mv, plan.object_type())? {
+        // An anchor a script gave picks its object itself: another one the
+        // join rules find would not be in its plan (`Scope::Several`).
+        let joined = match plan.anchor {
+            Some(_) => None,
+            None => self.unjoined_match(txn, target, mv, plan.object_type())?,
+        };
+        if let Some(mut x) = joined {
             // An object there before under another anchor (an account
             // autosync did not make) that the MA's own join rules join to
             // this object: joined, as a sync of the MA would join it, not

@@ -21,22 +21,25 @@ use crate::extensions::eval_source;
 use crate::rules::{MaRules, texts};
 use autosync_model::{Connection, CsId, CsObject, MvObject};
 use autosync_store::{CsFilter, StoreTxn};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 /// A target's unjoined objects by (join rule, first condition's text).
 #[derive(Default)]
 pub(crate) struct Unjoined {
     keys: FxHashMap<(usize, String), Vec<CsId>>,
-    /// Taken by this step (written with its batch, so not yet seen joined
-    /// by a read of the store).
-    taken: FxHashSet<CsId>,
 }
 
 /// Whether `x` may be joined by provisioning: joined to nothing by an
 /// ordinary disconnection (an explicit disconnector never joins) and not
 /// on its way out of the system.
 fn joinable(x: &CsObject) -> bool {
-    x.connection == Connection::Disconnector && !leaving(x) && x.present
+    x.connection == Connection::Disconnector
+        && !leaving(x)
+        && x.present
+        && !x
+            .pending_import
+            .as_ref()
+            .is_some_and(|p| p.kind == autosync_model::ImportKind::Delete)
 }
 
 impl Unjoined {
@@ -110,7 +113,7 @@ impl Syncer<'_> {
                 };
                 texts(&v, rule.case_sensitive, &mut |t| {
                     if let Some(found) = u.keys.get(&(i, t.into_owned())) {
-                        ids.extend(found.iter().filter(|id| !u.taken.contains(id)));
+                        ids.extend(found.iter().filter(|id| !self.claimed(**id)));
                     }
                 });
             }
@@ -140,11 +143,21 @@ impl Syncer<'_> {
             });
         }
         let found = matches.pop();
-        if let Some(x) = &found
-            && let Some(u) = self.unjoined.borrow_mut().get_mut(&target.name)
-        {
-            u.taken.insert(x.id);
+        if let Some(x) = &found {
+            self.claim(x.id);
         }
         Ok(found)
+    }
+
+    /// Whether provisioning in this step took object `id` for a metaverse
+    /// object (its join is written with the batch: a read of the store
+    /// does not show it yet).
+    pub(super) fn claimed(&self, id: CsId) -> bool {
+        self.claimed.borrow().contains(&id)
+    }
+
+    /// Provisioning took object `id` (see [`Self::claimed`]).
+    pub(super) fn claim(&self, id: CsId) {
+        self.claimed.borrow_mut().insert(id);
     }
 }

@@ -567,3 +567,27 @@ fn provisioning_should_join_an_account_imported_and_not_yet_synchronised() {
         Some(w.mv_of("hr", "2").unwrap().id)
     );
 }
+
+/// An account found where provisioning's add was pending gets the add's
+/// values that differ, but not what only a new object gets (an
+/// initial-only flow; a write-only value such as a password): the account
+/// was there, it is not made anew (found by a code review: every existing
+/// account would have had its password reset).
+#[test]
+fn an_account_found_under_a_pending_add_should_not_get_the_initial_only_values() {
+    let config = SCOPED.replacen(
+        r#"{ cs = "name", from = "name" },"#,
+        r#"{ cs = "name", from = "name", initial_only = true },"#,
+        1,
+    );
+    assert_ne!(config, SCOPED);
+    let w = World::new(&config, &[("hr.csv", &people(3, |_| "active"))]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w.write("dir.csv", "uid,name,employee\nu2,Hand Made,2\n");
+    let c = import_counters(&w.run_ok("dir", "full-import", RunStatus::Success));
+    assert_eq!(c.export_add_existing, 1, "{c:?}");
+    let u2 = w.cs("dir", "u2").unwrap();
+    assert!(!u2.provisioned);
+    assert!(u2.pending_export.is_none(), "{:?}", u2.pending_export);
+}
