@@ -293,7 +293,11 @@ impl Exporter<'_, '_> {
                     };
                 crash_point("export.batch.applied");
                 page_size.store(
-                    pages::next_size(changes.len(), began.elapsed()),
+                    pages::next_size(
+                        page_size.load(std::sync::atomic::Ordering::Relaxed),
+                        changes.len(),
+                        began.elapsed(),
+                    ),
                     std::sync::atomic::Ordering::Relaxed,
                 );
                 let mut outcomes = outcomes.into_iter();

@@ -31,16 +31,18 @@ pub(super) struct Pages<'a> {
     pub size: &'a AtomicUsize,
 }
 
-/// The page size after a page of `len` changes took `took`: halved
-/// (down to 50) while a page takes over a second, doubled (up to
-/// [`PAGE`]) while it takes under a quarter of one.
-pub(super) fn next_size(len: usize, took: std::time::Duration) -> usize {
+/// The page size after a page of `sent` changes took `took`, with pages
+/// of `size` objects read: halved from what was sent (down to 50) while a
+/// page takes over a second, doubled from `size` (up to [`PAGE`]) while it
+/// takes under a quarter of one (a page may send fewer changes than it
+/// read: another rank's objects, references held).
+pub(super) fn next_size(size: usize, sent: usize, took: std::time::Duration) -> usize {
     if took > std::time::Duration::from_secs(1) {
-        (len / 2).max(50)
+        (sent / 2).max(50)
     } else if took < std::time::Duration::from_millis(250) {
-        (len.max(50) * 2).min(PAGE)
+        (size.max(50) * 2).min(PAGE)
     } else {
-        len.clamp(50, PAGE)
+        size.clamp(50, PAGE)
     }
 }
 
@@ -188,11 +190,12 @@ mod tests {
 
     #[test]
     fn a_page_slower_than_a_second_should_halve_and_a_fast_one_double_up_to_the_page() {
-        assert_eq!(next_size(500, Duration::from_secs(2)), 250);
-        assert_eq!(next_size(60, Duration::from_secs(9)), 50);
-        assert_eq!(next_size(500, Duration::from_millis(10)), 1000);
-        assert_eq!(next_size(PAGE, Duration::from_millis(10)), PAGE);
-        assert_eq!(next_size(0, Duration::from_millis(10)), 100);
-        assert_eq!(next_size(700, Duration::from_millis(600)), 700);
+        assert_eq!(next_size(500, 500, Duration::from_secs(2)), 250);
+        assert_eq!(next_size(500, 60, Duration::from_secs(9)), 50);
+        assert_eq!(next_size(500, 500, Duration::from_millis(10)), 1000);
+        assert_eq!(next_size(PAGE, PAGE, Duration::from_millis(10)), PAGE);
+        // Few changes sent of a page read whole: it grows from its size.
+        assert_eq!(next_size(1000, 0, Duration::from_millis(10)), 2000);
+        assert_eq!(next_size(700, 700, Duration::from_millis(600)), 700);
     }
 }
