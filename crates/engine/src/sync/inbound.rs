@@ -6,6 +6,7 @@
 
 use super::deprovision::Deprovision;
 use super::precedence::fill_new;
+use super::unjoined::placeholder;
 use super::{Action, Fail, MvWork, Syncer, Work, expression_failed};
 use crate::compute::{AttrView, CsView, MvView};
 use crate::extensions::{eval_condition, eval_source, in_context, resolve_join, should_delete};
@@ -64,16 +65,6 @@ fn join_matches(rule: &JoinRule, values: &[Option<Cow<'_, Value>>], mv: &MvObjec
         .zip(values)
         .skip(skip)
         .all(|(c, v)| values_match(v.as_deref(), c.mv.value(mv).as_deref(), rule.case_sensitive))
-}
-
-/// An object provisioning made whose add was never sent (or never
-/// confirmed sent): nothing of it is in its system.
-pub(crate) fn placeholder(x: &CsObject) -> bool {
-    !x.present
-        && x.unconfirmed_export.is_none()
-        && x.pending_export
-            .as_ref()
-            .is_some_and(|p| p.kind == ExportKind::Add)
 }
 
 /// Whether one of `target`'s join rules joins its object `x` to `mv`
@@ -253,42 +244,6 @@ impl<'a> Syncer<'a> {
             }
         }
         Ok(w)
-    }
-
-    /// `source`, just joined to `mv`, was there before an add provisioning
-    /// staged for `mv` on the same MA went out (an account made before
-    /// autosync, imported after the sync that provisioned: an initial load
-    /// in the other order, a directory whose anchors the server gives):
-    /// the placeholder of that add goes, never sent, and `source` is the
-    /// connector (joined, not provisioned), brought in step by the export
-    /// flows. References to the placeholder on this MA are worked out
-    /// again, to `source`'s name.
-    fn drop_placeholder(
-        &mut self,
-        txn: &mut dyn StoreTxn,
-        mv: &mut MvWork,
-        source: &CsObject,
-    ) -> StoreResult<()> {
-        self.load_others(txn, mv, source.id)?;
-        let mv_id = mv.obj.id;
-        for (x, action) in mv.others.iter_mut().flatten() {
-            if x.ma == source.ma && x.object_type == source.object_type && placeholder(x) {
-                *action = Action::Delete;
-                if self.rules.has_refs {
-                    let mut notes = self.ref_notes.borrow_mut();
-                    notes.touched.insert(mv_id);
-                    notes.names.push((
-                        mv_id,
-                        autosync_store::RefName {
-                            ma: x.ma.clone(),
-                            anchor: x.anchor.clone(),
-                            dn: x.dn.clone(),
-                        },
-                    ));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Load the metaverse object's connectors other than `source`.

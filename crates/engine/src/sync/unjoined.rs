@@ -15,13 +15,23 @@
 //! one index lookup per step.
 
 use super::outbound::leaving;
-use super::{Fail, Syncer};
+use super::{Action, Fail, MvWork, Syncer};
 use crate::compute::CsView;
 use crate::extensions::eval_source;
 use crate::rules::{MaRules, texts};
-use autosync_model::{Connection, CsId, CsObject, MvObject};
-use autosync_store::{CsFilter, StoreTxn};
+use autosync_model::{Connection, CsId, CsObject, ExportKind, MvObject};
+use autosync_store::{CsFilter, StoreResult, StoreTxn};
 use rustc_hash::FxHashMap;
+
+/// An object provisioning made whose add was never sent (or never
+/// confirmed sent): nothing of it is in its system.
+pub(crate) fn placeholder(x: &CsObject) -> bool {
+    !x.present
+        && x.unconfirmed_export.is_none()
+        && x.pending_export
+            .as_ref()
+            .is_some_and(|p| p.kind == ExportKind::Add)
+}
 
 /// A target's unjoined objects by (join rule, first condition's text).
 #[derive(Default)]
@@ -80,6 +90,42 @@ impl Unjoined {
 }
 
 impl Syncer<'_> {
+    /// `source`, just joined to `mv`, was there before an add provisioning
+    /// staged for `mv` on the same MA went out (an account made before
+    /// autosync, imported after the sync that provisioned: an initial load
+    /// in the other order, a directory whose anchors the server gives):
+    /// the placeholder of that add goes, never sent, and `source` is the
+    /// connector (joined, not provisioned), brought in step by the export
+    /// flows. References to the placeholder on this MA are worked out
+    /// again, to `source`'s name.
+    pub(super) fn drop_placeholder(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        mv: &mut MvWork,
+        source: &CsObject,
+    ) -> StoreResult<()> {
+        self.load_others(txn, mv, source.id)?;
+        let mv_id = mv.obj.id;
+        for (x, action) in mv.others.iter_mut().flatten() {
+            if x.ma == source.ma && x.object_type == source.object_type && placeholder(x) {
+                *action = Action::Delete;
+                if self.rules.has_refs {
+                    let mut notes = self.ref_notes.borrow_mut();
+                    notes.touched.insert(mv_id);
+                    notes.names.push((
+                        mv_id,
+                        autosync_store::RefName {
+                            ma: x.ma.clone(),
+                            anchor: x.anchor.clone(),
+                            dn: x.dn.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The one unjoined object of `target`, of type `object_type`, that
     /// the target's join rules join to `mv`; `None` when there is none; an
     /// `ambiguous-join` failure when there are several (nothing is added

@@ -43,6 +43,15 @@ export_flows = [
 provisioning = [{ condition = "status == 'active'", anchor = '"u" + employeeId' }]
 "#;
 
+/// Three active people synchronised: their accounts provisioned, the
+/// adds not yet exported, the directory not yet imported.
+fn provisioned(config: &str) -> World {
+    let w = World::new(config, &[("hr.csv", &people(3, |_| "active"))]);
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w
+}
+
 /// `n` people, all active.
 pub fn people(n: usize, status: impl Fn(usize) -> &'static str) -> String {
     let mut s = String::from("id,name,status\n");
@@ -456,9 +465,7 @@ fn provisioning_should_take_neither_of_two_accounts_the_join_rule_matches() {
 /// confirmed.
 #[test]
 fn an_import_finding_an_object_whose_add_is_pending_should_make_the_add_an_update() {
-    let w = World::new(SCOPED, &[("hr.csv", &people(3, |_| "active"))]);
-    w.run_ok("hr", "full-import", RunStatus::Success);
-    w.run_ok("hr", "full-sync", RunStatus::Success);
+    let w = provisioned(SCOPED);
     assert!(w.cs("dir", "u2").unwrap().provisioned);
     w.write(
         "dir.csv",
@@ -492,9 +499,7 @@ fn an_import_finding_an_object_whose_add_is_pending_should_make_the_add_an_updat
 /// `already-joined` on the account, and a second account added).
 #[test]
 fn an_account_imported_after_provisioning_should_take_the_place_of_the_unsent_add() {
-    let w = World::new(SCOPED, &[("hr.csv", &people(3, |_| "active"))]);
-    w.run_ok("hr", "full-import", RunStatus::Success);
-    w.run_ok("hr", "full-sync", RunStatus::Success);
+    let w = provisioned(SCOPED);
     assert!(w.cs("dir", "u2").unwrap().provisioned);
     w.write("dir.csv", "uid,name,employee\nlegacy2,Legacy Two,2\n");
     w.run_ok("dir", "full-import", RunStatus::Success);
@@ -522,9 +527,7 @@ fn an_account_imported_after_provisioning_should_take_the_place_of_the_unsent_ad
 /// taken over and overwritten).
 #[test]
 fn another_persons_account_under_a_pending_adds_anchor_should_be_left_as_it_is() {
-    let w = World::new(SCOPED, &[("hr.csv", &people(3, |_| "active"))]);
-    w.run_ok("hr", "full-import", RunStatus::Success);
-    w.run_ok("hr", "full-sync", RunStatus::Success);
+    let w = provisioned(SCOPED);
     let namesake = "uid,name,employee\nu2,Someone Else,77\n";
     w.write("dir.csv", namesake);
     let r = w.run_ok("dir", "full-import", RunStatus::CompletedImportErrors);
@@ -581,9 +584,7 @@ fn an_account_found_under_a_pending_add_should_not_get_the_initial_only_values()
         1,
     );
     assert_ne!(config, SCOPED);
-    let w = World::new(&config, &[("hr.csv", &people(3, |_| "active"))]);
-    w.run_ok("hr", "full-import", RunStatus::Success);
-    w.run_ok("hr", "full-sync", RunStatus::Success);
+    let w = provisioned(&config);
     w.write("dir.csv", "uid,name,employee\nu2,Hand Made,2\n");
     let c = import_counters(&w.run_ok("dir", "full-import", RunStatus::Success));
     assert_eq!(c.export_add_existing, 1, "{c:?}");

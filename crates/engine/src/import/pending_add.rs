@@ -1,0 +1,184 @@
+//! An imported object whose connector-space object is an add provisioning
+//! staged and the system never confirmed (`sync::unjoined::placeholder`):
+//! the add itself, applied before a crash kept the store from recording
+//! it; an account that was there before autosync under the anchor
+//! provisioning gives, whose add becomes an update of what differs (the
+//! account joined, not taken over); or another's object, left aside.
+
+use super::Importer;
+use super::stage::{cs_order, whole_from_update};
+use crate::history::clear_error;
+use crate::rules::MaRules;
+use crate::values::{same_in, without_empty};
+use autosync_connector::{ImportChange, ImportedObject};
+use autosync_model::{
+    AttrChanges, Attributes, CsObject, ErrorStage, ExportKind, PendingExport, Value,
+};
+use autosync_store::{StoreResult, StoreTxn};
+
+impl Importer<'_, '_> {
+    /// Whether the system's object under the anchor of an add provisioning
+    /// staged (never confirmed) is another's: it holds other values than
+    /// the add sends, and the MA's join rules do not join it to the
+    /// add's metaverse object (a namesake's account under the username
+    /// provisioning gives). It is left as it is and not read (the
+    /// connector space holds one object per anchor: the add's); the add
+    /// stays pending, with an error that says why, and fails again
+    /// (`already-exists`) until the account or the anchor changes. An MA
+    /// without join rules takes the anchor for the object's identity (the
+    /// add becomes an update, as in MIM).
+    pub(super) fn foreign_before_add(
+        &mut self,
+        txn: &mut dyn StoreTxn,
+        cs: &mut CsObject,
+        obj: &ImportedObject,
+    ) -> StoreResult<bool> {
+        if cs.present || pending_add(cs).is_none() {
+            return Ok(false);
+        }
+        let Some(rules) = self.rules().filter(|r| !r.joins.is_empty()) else {
+            return Ok(false);
+        };
+        let Some(mv_id) = cs.connection.mv_id() else {
+            return Ok(false);
+        };
+        let whole = match obj.change {
+            ImportChange::Update => whole_from_update(cs, obj.clone()),
+            _ => obj.clone(),
+        };
+        let attrs = without_empty(whole.attributes);
+        if pending_add(cs).is_some_and(|add| replays(Some(rules), cs, add, &attrs, &whole.dn)) {
+            return Ok(false);
+        }
+        let Some(mv) = txn.mv_get(mv_id)? else {
+            return Ok(false);
+        };
+        let mut x = CsObject::new(&cs.ma, &cs.anchor, &whole.dn, &whole.object_type);
+        x.hologram = attrs;
+        let joins = match crate::sync::joins_to(txn, rules, &x, &mv) {
+            Ok(joins) => joins,
+            Err(crate::sync::Fail::Store(e)) => return Err(e),
+            Err(crate::sync::Fail::Object { .. }) => false,
+        };
+        if joins {
+            return Ok(false);
+        }
+        self.counters.stage_failure += 1;
+        let detail = format!(
+            "{} has an object with anchor `{}` that this MA's join rules do not join to metaverse object {mv_id}, which provisioning made this add for: another's (a namesake's account under the anchor provisioning gives); it is left as it is and not read, and the add stays pending: remove or rename that object, or give provisioning another anchor",
+            self.ctx.ma.name, cs.anchor
+        );
+        let error = self.errors.push(&cs.anchor, "already-exists", detail);
+        cs.error = Some(error);
+        if let Some(seen) = &mut self.seen {
+            seen.insert(cs.id);
+        }
+        Ok(true)
+    }
+
+    /// An object provisioning made in the connector space, whose add the
+    /// system never confirmed, read from the system: either this add,
+    /// applied before the store could record it (a crash between the two:
+    /// every value it sends is there), which the confirming below takes as
+    /// sent; or an object that was there before the add (an account made
+    /// before autosync, under the anchor provisioning gives), which the
+    /// connector refused to overwrite (`already-exists`). That one is the
+    /// system's own: the add becomes an update of the values that differ,
+    /// and the object is joined, not taken over (never deprovisioned,
+    /// unless the provisioning rule says `adopt`).
+    pub(super) fn found_before_add(&mut self, cs: &mut CsObject, attrs: &Attributes, dn: &str) {
+        if pending_add(cs).is_none() {
+            return;
+        }
+        let Some(add) = cs.pending_export.take() else {
+            return;
+        };
+        let rules = self.rules();
+        let adopt = rules.is_some_and(|r| {
+            r.provisioning
+                .iter()
+                .any(|p| p.adopt && p.object_type == cs.object_type)
+        });
+        if replays(rules, cs, &add, attrs, dn) {
+            cs.unconfirmed_export = Some(add);
+            return;
+        }
+        let same =
+            |k: &str, v: &Option<Value>| same_in(attrs.get(k), v.as_ref(), cs_order(rules, k));
+        let readable = |k: &str| rules.is_none_or(|r| r.write_only.get(k).is_none());
+        let same_dn = autosync_model::dn::same_dn(&cs.dn, dn);
+        self.counters.export_add_existing += 1;
+        cs.provisioned = adopt;
+        // What only a new object gets (initial-only flows, write-only
+        // values) is not sent to an object that was there, unless the rule
+        // takes it over.
+        let differ: AttrChanges = add
+            .changes
+            .iter()
+            .filter(|(k, v)| {
+                let new_only = rules.is_some_and(|r| new_only(r, &cs.object_type, k));
+                if new_only && !adopt {
+                    return false;
+                }
+                !readable(k) || !same(k, v)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        clear_error(cs, ErrorStage::Export);
+        let kind = if same_dn {
+            ExportKind::Update
+        } else {
+            ExportKind::Rename
+        };
+        cs.pending_export = (!differ.is_empty() || !same_dn).then(|| PendingExport {
+            kind,
+            changes: differ,
+            new_dn: (!same_dn).then(|| cs.dn.clone()),
+            values: Default::default(),
+        });
+    }
+}
+
+/// `cs`'s add that provisioning staged and the system never confirmed.
+fn pending_add(cs: &CsObject) -> Option<&PendingExport> {
+    cs.pending_export
+        .as_ref()
+        .filter(|p| p.kind == ExportKind::Add && cs.unconfirmed_export.is_none())
+}
+
+/// Whether the object read (`attrs`, `dn`) holds every value `add` sends,
+/// its DN included: the add itself, applied before a crash kept the store
+/// from recording it. A write-only value (a password) is never read back:
+/// not compared.
+fn replays(
+    rules: Option<&MaRules>,
+    cs: &CsObject,
+    add: &PendingExport,
+    attrs: &Attributes,
+    dn: &str,
+) -> bool {
+    autosync_model::dn::same_dn(&cs.dn, dn)
+        && add.changes.iter().all(|(k, v)| {
+            rules.is_some_and(|r| r.write_only.get(k).is_some())
+                || same_in(attrs.get(k.as_str()), v.as_ref(), cs_order(rules, k))
+        })
+}
+
+/// Whether attribute `attr` of an object of type `object_type` is only a
+/// new object's: write-only (a password; never read back), or written by
+/// initial-only flows alone.
+fn new_only(rules: &MaRules, object_type: &str, attr: &str) -> bool {
+    if rules.write_only.get(attr).is_some() {
+        return true;
+    }
+    let mut flows = rules.outbound.iter().filter(|f| {
+        f.cs_attr.eq_ignore_ascii_case(attr)
+            && f.object_type.as_deref().is_none_or(|t| t == object_type)
+    });
+    let mut any = false;
+    let all_initial = flows.all(|f| {
+        any = true;
+        f.initial_only
+    });
+    any && all_initial
+}
