@@ -75,6 +75,9 @@ pub struct ControllerConfig {
     pub full_sync_on_rule_change: bool,
     /// Per MA, in configuration order.
     pub mas: BTreeMap<String, MaControllerConfig>,
+    /// A digest of the metaverse's definition (object types, references,
+    /// precedence, deletion rules): a reload names a change of it.
+    pub metaverse_fingerprint: String,
     /// Folder of the configuration file (trigger paths resolve against it).
     pub base_dir: PathBuf,
     /// Functions the connector types lend to trigger scripts (the
@@ -541,6 +544,9 @@ pub fn controller_config(
         notifications,
         full_sync_on_rule_change,
         mas,
+        metaverse_fingerprint: digest(
+            &serde_json::to_value(&system.metaverse).unwrap_or(serde_json::Value::Null),
+        ),
         base_dir: system.base_dir.clone(),
         script_functions: registry.script_functions(),
     })

@@ -74,6 +74,7 @@ pub(crate) fn machine_config(config: &ControllerConfig) -> MachineConfig {
         reconcile_every: config.reconcile_every,
         keep_history: config.keep_history,
         full_sync_on_rule_change: config.full_sync_on_rule_change,
+        metaverse_fingerprint: config.metaverse_fingerprint.clone(),
         mas: config
             .mas
             .iter()

@@ -35,6 +35,9 @@ pub struct MachineConfig {
     /// changed while the service was stopped), queue the full syncs needed
     /// instead of only saying so.
     pub full_sync_on_rule_change: bool,
+    /// A digest of the metaverse's definition: a reload says when it
+    /// changed (precedence, deletion rules), which no MA's digest shows.
+    pub metaverse_fingerprint: String,
     pub mas: BTreeMap<String, MaConfig>,
 }
 
@@ -47,6 +50,7 @@ impl Default for MachineConfig {
             reconcile_every: DEFAULT_RECONCILE_EVERY,
             keep_history: DEFAULT_KEEP_HISTORY,
             full_sync_on_rule_change: false,
+            metaverse_fingerprint: String::new(),
             mas: BTreeMap::new(),
         }
     }

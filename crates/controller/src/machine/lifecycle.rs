@@ -318,7 +318,14 @@ impl Machine {
                 list(&removed)
             ));
         }
-        if changed.is_empty() && added.is_empty() && removed.is_empty() {
+        let metaverse_changed = old.metaverse_fingerprint != self.config.metaverse_fingerprint;
+        if metaverse_changed {
+            parts.push(
+                "the metaverse changed (object types, precedence or deletion rules): the MAs it needs a full sync of are named next, and by `autosync status`"
+                    .to_owned(),
+            );
+        }
+        if changed.is_empty() && added.is_empty() && removed.is_empty() && !metaverse_changed {
             parts.push("no management agent changed".to_owned());
         }
         if !dropped.is_empty() {

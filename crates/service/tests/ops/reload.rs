@@ -201,3 +201,33 @@ async fn a_reload_that_moves_the_store_is_refused_and_nothing_changes() {
     svc.wait_quiet("a run after the refusal").await;
     svc.shutdown().await;
 }
+
+/// A change of the metaverse alone (here a new attribute; precedence and
+/// deletion rules are in the same section) is no MA's change, but the
+/// reload says it happened instead of "no management agent changed".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_changes_only_the_metaverse_says_so() {
+    let dir = converged_quickstart().await;
+    edit_config(dir.path(), |t| hr_controller(&t, "triggers = []"));
+    let svc = Running::start(dir.path());
+    svc.wait_quiet("start-up").await;
+    let unchanged = reload(&svc).await.unwrap();
+    assert!(
+        unchanged.contains("no management agent changed"),
+        "{unchanged}"
+    );
+    assert!(!unchanged.contains("metaverse"), "{unchanged}");
+    edit_config(dir.path(), |t| {
+        let new = t.replacen(
+            "\"status\", \"accountName\",",
+            "\"status\", \"accountName\", \"nickname\",",
+            1,
+        );
+        assert_ne!(new, t, "the quickstart's metaverse attributes");
+        new
+    });
+    let answer = reload(&svc).await.unwrap();
+    assert!(answer.contains("the metaverse changed"), "{answer}");
+    assert!(!answer.contains("no management agent changed"), "{answer}");
+    svc.shutdown().await;
+}
