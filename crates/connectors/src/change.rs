@@ -104,7 +104,7 @@ pub fn cut(text: String) -> String {
 
 /// Why an add over an object it did not write fails, after the values that
 /// differ (see [`named_differences`]).
-pub const OUTSIDE: &str = "an object made outside autosync is not overwritten; the confirming import reads it, and the add becomes an update of the values that differ";
+pub const OUTSIDE: &str = "an object made outside autosync is not overwritten; the confirming import reads it: when the MA's join rules join it to the person (or the provisioning rule adopts), the add becomes an update of the values that differ, and otherwise the add stays pending with this error";
 
 /// The first three of `differ` (each `attribute: held, sent`), and how
 /// many more, for an `already-exists` message.

@@ -18,7 +18,7 @@ use serde_json::json;
 use std::path::Path;
 
 /// The explanation every `already-exists` detail ends with.
-const OUTSIDE: &str = "an object made outside autosync is not overwritten; the confirming import reads it, and the add becomes an update of the values that differ";
+const OUTSIDE: &str = "an object made outside autosync is not overwritten; the confirming import reads it: when the MA's join rules join it to the person (or the provisioning rule adopts), the add becomes an update of the values that differ, and otherwise the add stays pending with this error";
 
 fn person() -> ObjectTypeDef {
     ObjectTypeDef {

@@ -25,8 +25,9 @@ impl Importer<'_, '_> {
     /// connector space holds one object per anchor: the add's); the add
     /// stays pending, with an error that says why, and fails again
     /// (`already-exists`) until the account or the anchor changes. An MA
-    /// without join rules takes the anchor for the object's identity (the
-    /// add becomes an update, as in MIM).
+    /// without join rules joins nothing (an anchor alike is no proof of
+    /// identity), so its object is another's too; a provisioning rule that
+    /// adopts takes any over.
     pub(super) fn foreign_before_add(
         &mut self,
         txn: &mut dyn StoreTxn,
@@ -36,9 +37,12 @@ impl Importer<'_, '_> {
         if cs.present || pending_add(cs).is_none() {
             return Ok(false);
         }
-        let Some(rules) = self.rules().filter(|r| !r.joins.is_empty()) else {
+        let Some(rules) = self.rules() else {
             return Ok(false);
         };
+        if adopts(rules, &cs.object_type) {
+            return Ok(false);
+        }
         let Some(mv_id) = cs.connection.mv_id() else {
             return Ok(false);
         };
@@ -55,19 +59,27 @@ impl Importer<'_, '_> {
         };
         let mut x = CsObject::new(&cs.ma, &cs.anchor, &whole.dn, &whole.object_type);
         x.hologram = attrs;
-        let joins = match crate::sync::joins_to(txn, rules, &x, &mv) {
-            Ok(joins) => joins,
-            Err(crate::sync::Fail::Store(e)) => return Err(e),
-            Err(crate::sync::Fail::Object { .. }) => false,
-        };
+        let joins = !rules.joins.is_empty()
+            && match crate::sync::joins_to(txn, rules, &x, &mv) {
+                Ok(joins) => joins,
+                Err(crate::sync::Fail::Store(e)) => return Err(e),
+                Err(crate::sync::Fail::Object { .. }) => false,
+            };
         if joins {
             return Ok(false);
         }
         self.counters.stage_failure += 1;
-        let detail = format!(
-            "{} has an object with anchor `{}` that this MA's join rules do not join to metaverse object {mv_id}, which provisioning made this add for: another's (a namesake's account under the anchor provisioning gives); it is left as it is and not read, and the add stays pending: remove or rename that object, or give provisioning another anchor",
-            self.ctx.ma.name, cs.anchor
-        );
+        let detail = if rules.joins.is_empty() {
+            format!(
+                "{} has an object with anchor `{}` that autosync did not make, where provisioning made an add for metaverse object {mv_id}; this MA has no join rules, so nothing tells that it is that person's: it is left as it is and not read, and the add stays pending: give the MA a join rule that joins it, set `adopt = true` on the provisioning rule to take it over, or remove or rename that object",
+                self.ctx.ma.name, cs.anchor
+            )
+        } else {
+            format!(
+                "{} has an object with anchor `{}` that this MA's join rules do not join to metaverse object {mv_id}, which provisioning made this add for: another's (a namesake's account under the anchor provisioning gives); it is left as it is and not read, and the add stays pending: remove or rename that object, or give provisioning another anchor",
+                self.ctx.ma.name, cs.anchor
+            )
+        };
         let error = self.errors.push(&cs.anchor, "already-exists", detail);
         cs.error = Some(error);
         if let Some(seen) = &mut self.seen {
@@ -94,11 +106,7 @@ impl Importer<'_, '_> {
             return;
         };
         let rules = self.rules();
-        let adopt = rules.is_some_and(|r| {
-            r.provisioning
-                .iter()
-                .any(|p| p.adopt && p.object_type == cs.object_type)
-        });
+        let adopt = rules.is_some_and(|r| adopts(r, &cs.object_type));
         if replays(rules, cs, &add, attrs, dn) {
             cs.unconfirmed_export = Some(add);
             return;
@@ -137,6 +145,15 @@ impl Importer<'_, '_> {
             values: Default::default(),
         });
     }
+}
+
+/// Whether a provisioning rule of `object_type` takes over what it finds
+/// (`adopt = true`).
+fn adopts(rules: &MaRules, object_type: &str) -> bool {
+    rules
+        .provisioning
+        .iter()
+        .any(|p| p.adopt && p.object_type == object_type)
 }
 
 /// `cs`'s add that provisioning staged and the system never confirmed.

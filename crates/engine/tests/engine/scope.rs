@@ -549,6 +549,59 @@ fn another_persons_account_under_a_pending_adds_anchor_should_be_left_as_it_is()
     );
 }
 
+/// A target without join rules: an account under a pending add's anchor
+/// that autosync did not make is another's too (an anchor alike proves
+/// nothing), left as it is, the add pending with an error saying what to
+/// do; with `adopt = true` the rule takes it over (found by three
+/// black-box reviews: the account was joined and overwritten, while the
+/// docs promise `object-already-exists` unless the rule adopts).
+#[test]
+fn an_account_under_a_pending_adds_anchor_in_a_target_without_join_rules_should_be_left_as_it_is() {
+    let config = SCOPED.replacen(
+        "join = [{ on = [{ cs = \"employee\", mv = \"employeeId\" }] }]\ndeprovisioning",
+        "deprovisioning",
+        1,
+    );
+    assert_ne!(config, SCOPED);
+    let w = provisioned(&config);
+    w.write("dir.csv", "uid,name,employee\nu2,Someone Else,2\n");
+    let r = w.run_ok("dir", "full-import", RunStatus::CompletedImportErrors);
+    let c = import_counters(&r);
+    assert_eq!((c.export_add_existing, c.stage_failure), (0, 1), "{c:?}");
+    let u2 = w.cs("dir", "u2").unwrap();
+    assert!(!u2.present && u2.provisioned, "{u2:?}");
+    let error = u2.error.expect("the add says why it waits");
+    assert_eq!(error.error_type, "already-exists", "{error:?}");
+    assert!(error.detail.contains("no join rules"), "{error:?}");
+    assert!(error.detail.contains("adopt = true"), "{error:?}");
+    w.run("dir", "export");
+    assert!(
+        w.read("dir.csv").contains("u2,Someone Else,2"),
+        "{}",
+        w.read("dir.csv")
+    );
+
+    // The same with a rule that adopts: taken over, provisioned.
+    let adopting = config.replacen(
+        "anchor = '\"u\" + employeeId' }]",
+        "anchor = '\"u\" + employeeId', adopt = true }]",
+        1,
+    );
+    assert_ne!(adopting, config);
+    let w = provisioned(&adopting);
+    w.write("dir.csv", "uid,name,employee\nu2,Someone Else,2\n");
+    let c = import_counters(&w.run_ok("dir", "full-import", RunStatus::Success));
+    assert_eq!(c.export_add_existing, 1, "{c:?}");
+    let u2 = w.cs("dir", "u2").unwrap();
+    assert!(u2.present && u2.provisioned, "adopted: {u2:?}");
+    w.run("dir", "export");
+    assert!(
+        w.read("dir.csv").contains("u2,Person 2,2"),
+        "{}",
+        w.read("dir.csv")
+    );
+}
+
 /// As above, with the target imported but not synchronised yet (its
 /// objects still pending import): provisioning finds them too.
 #[test]
