@@ -39,6 +39,7 @@ mod import;
 mod import_schema;
 pub mod lease;
 mod options;
+mod rebuilt;
 mod order;
 mod record_errors;
 mod refs;

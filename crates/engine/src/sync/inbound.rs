@@ -178,6 +178,7 @@ impl<'a> Syncer<'a> {
                 if let Some(mv) = self.join(txn, &w.source)? {
                     w.counters.joins += 1;
                     w.source.connection = Connection::Connector { mv_id: mv.id };
+                    self.made_before(txn, &mut w.source)?;
                     let mut work = MvWork::existing(mv);
                     self.drop_placeholder(txn, &mut work, &w.source)?;
                     w.mv = Some(work);
@@ -202,6 +203,9 @@ impl<'a> Syncer<'a> {
                     w.counters.filtered_disconnectors += 1;
                     self.disconnect(txn, &mut w, false)?;
                     return Ok(w);
+                }
+                if self.made_before(txn, &mut w.source)? {
+                    w.source_dirty = true;
                 }
                 match self.mv_load(txn, mv_id)? {
                     Some(mv) => w.mv = Some(MvWork::existing(mv)),

@@ -158,6 +158,9 @@ pub(crate) struct Syncer<'a> {
     /// Objects provisioning took for a metaverse object in this step
     /// (joined with the batch's writes).
     pub claimed: std::cell::RefCell<FxHashSet<CsId>>,
+    /// The objects provisioning made before their connector space was
+    /// deleted (read once per MA).
+    pub rebuilt: crate::rebuilt::Rebuilt,
 }
 
 /// When this many objects in a row fail in rules expressions or scripts
@@ -226,7 +229,12 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
 /// and removed.
 pub(crate) fn delete_all(ctx: &StepCtx<'_>) -> StoreResult<StepOutcome> {
     match ctx.delete_all {
-        Some(ma) => run_pass(ctx, ma, Pass::DeleteAll),
+        Some(ma) => {
+            if ctx.ma_index != usize::MAX {
+                crate::rebuilt::remember(ctx.store(), &ma.name)?;
+            }
+            run_pass(ctx, ma, Pass::DeleteAll)
+        }
         None => run(ctx, true),
     }
 }
@@ -407,6 +415,7 @@ impl<'a> Syncer<'a> {
             unrejected: Default::default(),
             unjoined: Default::default(),
             claimed: Default::default(),
+            rebuilt: Default::default(),
         }
     }
 

@@ -593,6 +593,7 @@ impl Syncer<'_> {
             // added next to it; not taken over unless the rule adopts.
             x.connection = Connection::Connector { mv_id: mv.id };
             x.provisioned = x.provisioned || rule.adopt;
+            self.made_before(txn, &mut x)?;
             self.refresh(txn, target, &mut x, mv, Some(plan), counters)?;
             others.push((x, Action::Update));
             return Ok(());

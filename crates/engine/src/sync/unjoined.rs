@@ -195,6 +195,21 @@ impl Syncer<'_> {
         Ok(found)
     }
 
+    /// A connector `x` that provisioning made before its connector space
+    /// was deleted (`crate::rebuilt`) is provisioned again; whether it
+    /// changed.
+    pub(super) fn made_before(
+        &self,
+        txn: &mut dyn StoreTxn,
+        x: &mut CsObject,
+    ) -> StoreResult<bool> {
+        if x.provisioned || !self.rebuilt.made(txn, &x.ma, &x.anchor)? {
+            return Ok(false);
+        }
+        x.provisioned = true;
+        Ok(true)
+    }
+
     /// Whether provisioning in this step took object `id` for a metaverse
     /// object (its join is written with the batch: a read of the store
     /// does not show it yet).
