@@ -148,6 +148,7 @@ pub fn counters(c: &StepCounters) -> Vec<(String, u64)> {
             v.push(("export-confirmed".into(), i.export_confirmed));
             v.push(("stage-values".into(), i.stage_values));
             v.push(("export-add-existing".into(), i.export_add_existing));
+            v.push(("export-not-reimported".into(), i.export_not_reimported));
         }
         StepCounters::Sync(s) => {
             v.push(("projections".into(), s.projections));

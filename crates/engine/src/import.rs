@@ -76,6 +76,25 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
             ),
         ),
     };
+    let (status, message) = match imp.counters.export_not_reimported {
+        0 => (status, message),
+        n => {
+            let warning = format!(
+                "{n} object(s) do not hold what an export sent them (exported-change-not-reimported): not sent again until the metaverse value changes; `autosync cs {} --errors` names them",
+                ctx.ma.name
+            );
+            tracing::warn!(ma = %ctx.ma.name, "{warning}");
+            let status = match status {
+                RunStatus::Success => RunStatus::CompletedWarnings,
+                other => other,
+            };
+            let message = match message {
+                Some(m) => format!("{m}; {warning}"),
+                None => warning,
+            };
+            (status, Some(message))
+        }
+    };
     Ok(StepOutcome {
         status,
         counters: StepCounters::Import(imp.counters),

@@ -161,6 +161,10 @@ pub struct ImportCounters {
     /// their adds became updates of what differs, and they are joined.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub export_add_existing: u64,
+    /// Objects that do not hold what an export sent them (MIM's
+    /// exported-change-not-reimported): a warning each.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub export_not_reimported: u64,
 }
 
 impl ImportCounters {

@@ -16,6 +16,9 @@ use autosync_store::{StoreResult, StoreTxn};
 
 use super::{Existing, Importer};
 
+/// The warning of an object that does not hold what an export sent it.
+const NOT_REIMPORTED: &str = "exported-change-not-reimported";
+
 impl<'c> Importer<'_, 'c> {
     /// The object, or a `value-too-large` error when a value (or its DN) is
     /// larger than the MA's `max_value_size`: a length compare per value.
@@ -310,6 +313,12 @@ impl<'c> Importer<'_, 'c> {
             // read, never compared.
             rules.write_only.with_markers(cs, &mut attrs);
         }
+        // The last import found the system holding other values than an
+        // export sent (see below).
+        let altered_before = cs
+            .error
+            .as_ref()
+            .is_some_and(|e| e.error_type == NOT_REIMPORTED);
         let mut changed = clear_error(cs, ErrorStage::Import);
         if !cs.present {
             self.found_before_add(cs, &attrs, &obj.dn);
@@ -338,14 +347,65 @@ impl<'c> Importer<'_, 'c> {
         let rules = self.rules();
         if let Some(unconfirmed) = cs.unconfirmed_export.take() {
             changed = true;
-            let values_match = unconfirmed.kind != ExportKind::Delete
-                && unconfirmed
-                    .changes
-                    .iter()
-                    .all(|(k, v)| same_in(attrs.get(k), v.as_ref(), cs_order(rules, k)));
+            let differ: Vec<&String> = unconfirmed
+                .changes
+                .iter()
+                .filter(|(k, v)| !same_in(attrs.get(*k), v.as_ref(), cs_order(rules, k)))
+                .map(|(k, _)| k)
+                .collect();
+            let values_match = unconfirmed.kind != ExportKind::Delete && differ.is_empty();
             let dn_matches = unconfirmed.kind != ExportKind::Rename
                 || unconfirmed.new_dn.as_deref() == Some(obj.dn.as_str());
-            if values_match && dn_matches {
+            let altered = !values_match
+                && dn_matches
+                && unconfirmed.kind != ExportKind::Delete
+                && unconfirmed.values.is_empty();
+            if altered && !altered_before {
+                // The system holds other values than were sent: MIM's
+                // exported-change-not-reimported, a warning. Someone may
+                // have changed it just after the export: the sync sends
+                // the value once more.
+                let kept: autosync_model::AttrChanges = unconfirmed
+                    .changes
+                    .iter()
+                    .filter(|(k, _)| differ.contains(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                self.not_reimported(cs, &kept, &attrs, true);
+                force = true;
+            } else if altered {
+                // Altered again, as sent again: the system changes or
+                // refuses the value itself (a trigger, a server
+                // normalising it). What it did not keep stays unconfirmed,
+                // so the sync does not send it again (it would come back
+                // altered every cycle: a loop) until the metaverse value
+                // changes; the object says so at every import.
+                let kept: autosync_model::AttrChanges = unconfirmed
+                    .changes
+                    .iter()
+                    .filter(|(k, _)| differ.contains(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                self.not_reimported(cs, &kept, &attrs, false);
+                apply_changes(
+                    &mut cs.hologram,
+                    &unconfirmed
+                        .changes
+                        .iter()
+                        .filter(|(k, _)| !differ.contains(k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                );
+                cs.unconfirmed_export = Some(autosync_model::PendingExport {
+                    kind: ExportKind::Update,
+                    changes: kept,
+                    new_dn: None,
+                    values: Default::default(),
+                });
+                if let Some(dn) = &unconfirmed.new_dn {
+                    cs.dn.clone_from(dn);
+                }
+            } else if values_match && dn_matches {
                 self.counters.export_confirmed += 1;
                 // Compared with what inbound rules last saw (the hologram
                 // before the export): exported values they read must sync.
@@ -373,6 +433,61 @@ impl<'c> Importer<'_, 'c> {
             }
         }
         changed | self.stage_difference(cs, attrs, obj.dn, force)
+    }
+
+    /// Values an export sent that the system does not hold (`kept`,
+    /// against `held`, what it holds): an `exported-change-not-reimported`
+    /// warning on the object and in the run, naming each attribute with
+    /// both values (a write-only one without them).
+    fn not_reimported(
+        &mut self,
+        cs: &mut CsObject,
+        kept: &autosync_model::AttrChanges,
+        held: &autosync_model::Attributes,
+        again: bool,
+    ) {
+        self.counters.export_not_reimported += 1;
+        let rules = self.rules();
+        let show = |k: &str, v: Option<&Value>| -> String {
+            if rules.is_some_and(|r| r.write_only.get(k).is_some()) {
+                return "(write-only)".to_owned();
+            }
+            match v {
+                None => "(none)".to_owned(),
+                Some(v) => {
+                    let text = v.to_string();
+                    match text.char_indices().nth(80) {
+                        Some((at, _)) => format!("`{}…`", &text[..at]),
+                        None => format!("`{text}`"),
+                    }
+                }
+            }
+        };
+        let parts: Vec<String> = kept
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}: sent {}, holds {}",
+                    show(k, v.as_ref()),
+                    show(k, held.get(k))
+                )
+            })
+            .collect();
+        let detail = if again {
+            format!(
+                "{} does not hold what its export sent ({}): changed since by someone else, or by the system itself; it is sent once more",
+                self.ctx.ma.name,
+                parts.join("; ")
+            )
+        } else {
+            format!(
+                "{} does not hold what its export sent, sent twice ({}): the system changes or refuses the value itself (a trigger, a server that normalises it); it is not sent again until the metaverse value changes; make the export flow give the value the system keeps",
+                self.ctx.ma.name,
+                parts.join("; ")
+            )
+        };
+        let error = self.errors.push(&cs.anchor, NOT_REIMPORTED, detail);
+        cs.error = Some(error);
     }
 
     /// Stage `attrs`/`dn` against what sync would see; `force` stages an
