@@ -93,6 +93,23 @@ impl std::fmt::Debug for Service {
 }
 
 /// When the MA last started an import (any import, whatever its cause).
+/// When a file last changed: the later of its modification time and, on
+/// Unix, its inode's change time.
+fn changed_at(m: &std::fs::Metadata) -> DateTime<Utc> {
+    let modified = m.modified().map(DateTime::<Utc>::from).ok();
+    #[cfg(unix)]
+    let changed = {
+        use std::os::unix::fs::MetadataExt;
+        DateTime::<Utc>::from_timestamp(m.ctime(), u32::try_from(m.ctime_nsec()).unwrap_or(0))
+    };
+    #[cfg(not(unix))]
+    let changed: Option<DateTime<Utc>> = None;
+    match (modified, changed) {
+        (Some(a), Some(b)) => a.max(b),
+        (a, b) => a.or(b).unwrap_or_else(Utc::now),
+    }
+}
+
 fn last_import(store: &dyn Store, ma: &str) -> Option<DateTime<Utc>> {
     let runs = store.read().ok()?.runs(Some(ma), 100).ok()?;
     runs.into_iter()
@@ -208,15 +225,28 @@ impl Service {
                     continue;
                 };
                 let path = t.folder.join(&t.file_name);
-                let modified = match std::fs::metadata(&path).and_then(|m| m.modified()) {
-                    Ok(m) => DateTime::<Utc>::from(m),
-                    Err(e) => {
-                        tracing::warn!(ma = %name, path = %path.display(), "cannot read the watched file's time: {e}");
-                        continue;
-                    }
-                };
                 let last_import =
                     *last.get_or_insert_with(|| last_import(self.store.as_ref(), name));
+                let modified = match std::fs::metadata(&path) {
+                    // The later of the modification and the change time: a
+                    // file copied in keeping an older modification time
+                    // (`cp -p`, `rsync -a`, `tar x`, a move) has a new
+                    // change time, which no tool sets back.
+                    Ok(m) => changed_at(&m),
+                    Err(e) => {
+                        // A source whose file is not there is imported
+                        // anyway: the import says so (`stopped-server-down`,
+                        // retried, notified; `run --once` exits 3) instead
+                        // of the MA looking idle.
+                        let imports = self.config.mas.get(name).is_some_and(|m| m.imports);
+                        if !imports && last_import.is_none() {
+                            tracing::warn!(ma = %name, path = %path.display(), "cannot read the watched file's time: {e}");
+                            continue;
+                        }
+                        tracing::warn!(ma = %name, path = %path.display(), "cannot read the watched file ({e}): importing it to report it");
+                        Utc::now()
+                    }
+                };
                 let mut request = t.ask.request();
                 request.trigger = format!("{} (changed before start)", request.trigger);
                 watched.push(WatchedFile {

@@ -216,3 +216,82 @@ fn the_start_up_lines_should_name_the_triggers_the_service_builds_not_a_proposal
         "{lines:?}"
     );
 }
+
+/// A CSV source watched by its default file watch, for `run --once`.
+fn csv_source(dir: &Path) {
+    std::fs::write(dir.join("hr.csv"), "id,name\n1,Ann\n").unwrap();
+    let text = r#"
+[store]
+path = "state/autosync.db"
+
+[metaverse.person]
+attributes = ["employeeId", "name"]
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "person", anchor = "id" }]
+projection = [{ mv_type = "person" }]
+join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
+import_flows = [{ mv = "employeeId", from = "id" }, { mv = "name", from = "name" }]
+
+[controller]
+start_stagger = "0s"
+retry = { max_attempts = 1 }
+"#;
+    std::fs::write(dir.join("autosync.toml"), text).unwrap();
+}
+
+/// `run --once` after a source file was put in place keeping an older
+/// modification time (`cp -p`, `rsync -a`, `tar x`) imports it (its change
+/// time is new); with the source file gone, it imports it anyway, so that
+/// the run says so (`stopped-server-down`) instead of nothing running and
+/// the exit code saying all is well (found by two black-box reviews).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_once_should_import_a_file_copied_in_with_an_old_time_and_report_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    csv_source(dir.path());
+    let (svc, store) = service(dir.path());
+    svc.run(true).await.unwrap();
+    assert_eq!(store.read().unwrap().cs_counts("hr").unwrap().total, 1);
+    drop(store);
+
+    // Copied in while stopped, dated an hour ago.
+    let new = dir.path().join("new.csv");
+    std::fs::write(&new, "id,name\n1,Ann\n2,Bob\n").unwrap();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&new)
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+    std::fs::rename(&new, dir.path().join("hr.csv")).unwrap();
+    let (svc, store) = service(dir.path());
+    let summary = svc.run(true).await.unwrap();
+    assert!(
+        summary.runs.iter().any(|r| r.ma == "hr"),
+        "{:?}",
+        summary.runs
+    );
+    assert_eq!(store.read().unwrap().cs_counts("hr").unwrap().total, 2);
+    drop(store);
+
+    // Gone: imported, to say so.
+    std::fs::remove_file(dir.path().join("hr.csv")).unwrap();
+    let (svc, store) = service(dir.path());
+    let summary = svc.run(true).await.unwrap();
+    assert!(
+        summary
+            .runs
+            .iter()
+            .any(|r| r.ma == "hr" && r.status == autosync_model::RunStatus::StoppedServerDown),
+        "{:?}",
+        summary.runs
+    );
+    assert_eq!(
+        store.read().unwrap().cs_counts("hr").unwrap().total,
+        2,
+        "nothing deleted"
+    );
+}
