@@ -266,6 +266,12 @@ impl ConfigError {
     /// A configuration error for `path`; `source` is the file's text when it
     /// could be read. Locates every diagnostic in it.
     pub fn new(path: &Path, source: Option<Arc<String>>, diagnostics: Vec<Diagnostic>) -> Self {
+        let mut diagnostics = diagnostics;
+        if let Some(text) = &source {
+            // A parser may quote a value: never a secret one.
+            let secrets = crate::scrub::secrets_of(text, &|n| std::env::var(n).ok());
+            crate::scrub::scrub(&mut diagnostics, &secrets);
+        }
         let mut diagnostics: Vec<Diagnostic> = diagnostics
             .into_iter()
             .map(|d| match &source {

@@ -32,6 +32,7 @@ pub mod keys;
 mod locate;
 mod schema;
 mod schemas;
+pub mod scrub;
 mod validate;
 
 pub use diagnostic::{ConfigError, Diagnostic, Location, PathSegment, Severity, parse_key_path};

@@ -198,6 +198,36 @@ fn check_status_and_the_service_log_should_not_show_secrets() {
     secret_free("history --json", &w.run_env(&["history", "--json"], &ENV));
 }
 
+/// A secret of the wrong type (a password written as a number), or a
+/// setting from the environment that does not decode (a timeout that is a
+/// token): `check`'s error names the key, never the value, which the
+/// parser's own message quoted (a black-box review: in `check`, the log,
+/// the reload refusal, mail and webhooks).
+#[test]
+fn a_secret_that_does_not_decode_should_not_be_shown_in_the_error() {
+    let w = quickstart_with_secrets();
+    w.edit("autosync.toml", |text| {
+        text.replace(
+            r#"password_file = "smtp.secret""#,
+            r#"password = 987654321"#,
+        )
+        .replace(
+            r#"headers = { Authorization = "Bearer ${HOOK_TOKEN}" }"#,
+            r#"headers = { Authorization = "Bearer ${HOOK_TOKEN}" }
+timeout = "${HOOK_TOKEN}""#,
+        )
+    });
+    let out = w.run_env(&["check"], &ENV);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains("987654321"), "{text}");
+        assert_no_secret("check", text);
+    }
+    assert!(stderr.contains("(hidden)"), "{stdout}{stderr}");
+}
+
 /// `autosync run` under umask 000; SIGTERMed and waited for when dropped.
 struct PermissiveService(Child);
 

@@ -1,0 +1,144 @@
+//! Secret values kept out of configuration errors. A value read from the
+//! environment (`${NAME}`), or written for a key that names a secret
+//! (`password`, `token`, an `Authorization` header...), may be quoted by a
+//! parser's message (`invalid type: integer `123456789``, `invalid
+//! duration `...``): every diagnostic of a file has those values replaced
+//! by `(hidden)` before it is shown, logged, mailed or answered.
+
+use crate::diagnostic::Diagnostic;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// Shorter values are not hidden (they would hide ordinary words).
+const SHORTEST: usize = 4;
+
+/// Whether a key names a secret (`password_file` names the file that
+/// holds one: a path, shown).
+pub fn secret_key(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    !lower.ends_with("_file")
+        && [
+            "password",
+            "passwd",
+            "pwd",
+            "secret",
+            "token",
+            "credential",
+            "authorization",
+            "api_key",
+            "apikey",
+        ]
+        .iter()
+        .any(|s| lower.contains(s))
+}
+
+/// The secret values of configuration `source`: the environment's values
+/// of every `${NAME}` it names, and the values written for secret keys.
+pub fn secrets_of(source: &str, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find("${") {
+        rest = &rest[at + 2..];
+        let end = rest.find(['}', ':']).unwrap_or(rest.len());
+        if let Some(v) = env(&rest[..end]) {
+            out.push(v);
+        }
+    }
+    let (root, _) = DeTable::parse_recoverable(source);
+    walk_table(root.get_ref(), source, &mut out);
+    out.retain(|v| v.chars().count() >= SHORTEST);
+    // Longer first: a secret that holds another is hidden whole.
+    out.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    out.dedup();
+    out
+}
+
+fn walk_table(table: &DeTable<'_>, source: &str, out: &mut Vec<String>) {
+    for (key, value) in table {
+        walk_value(value, secret_key(key.get_ref()), source, out);
+    }
+}
+
+fn walk_value(value: &Spanned<DeValue<'_>>, secret: bool, source: &str, out: &mut Vec<String>) {
+    match value.get_ref() {
+        DeValue::Table(t) => walk_table(t, source, out),
+        DeValue::Array(items) => {
+            for item in items {
+                walk_value(item, secret, source, out);
+            }
+        }
+        DeValue::String(s) if secret => out.push(s.to_string()),
+        _ if secret => {
+            if let Some(raw) = source.get(value.span()) {
+                out.push(raw.trim().to_owned());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `diagnostics` with every one of `secrets` replaced by `(hidden)`.
+pub fn scrub(diagnostics: &mut [Diagnostic], secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    let hide = |text: &mut String| {
+        for s in secrets {
+            if text.contains(s.as_str()) {
+                *text = text.replace(s.as_str(), "(hidden)");
+            }
+        }
+    };
+    for d in diagnostics {
+        hide(&mut d.message);
+        if let Some(h) = &mut d.help {
+            hide(h);
+        }
+        if let Some(l) = &mut d.label {
+            hide(l);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_should_be_the_values_of_secret_keys_and_of_the_environment() {
+        let source = r#"
+[[ma]]
+name = "ldap"
+connector = { type = "ldap", password = 123456789, url = "${URL}" }
+[controller.notifications]
+webhook = { url = "https://x", headers = { Authorization = "Bearer abcdef" }, timeout = "${T}" }
+[other]
+name = "plainvalue"
+"#;
+        let env = |n: &str| match n {
+            "T" => Some("s3cr3tvalue".to_owned()),
+            "URL" => Some("ldap://127.0.0.1".to_owned()),
+            _ => None,
+        };
+        let secrets = secrets_of(source, &env);
+        for s in [
+            "123456789",
+            "Bearer abcdef",
+            "s3cr3tvalue",
+            "ldap://127.0.0.1",
+        ] {
+            assert!(secrets.contains(&s.to_owned()), "{s}: {secrets:?}");
+        }
+        assert!(!secrets.contains(&"plainvalue".to_owned()), "{secrets:?}");
+        let mut d = vec![
+            Diagnostic::error("x", "invalid type: integer `123456789`, expected a string")
+                .with_help("invalid duration `s3cr3tvalue`"),
+        ];
+        scrub(&mut d, &secrets);
+        assert_eq!(
+            d[0].message,
+            "invalid type: integer `(hidden)`, expected a string"
+        );
+        assert_eq!(d[0].help.as_deref(), Some("invalid duration `(hidden)`"));
+    }
+}
