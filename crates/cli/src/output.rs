@@ -11,14 +11,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// Writes `args` (and a newline with `line`) to standard output, unless
-/// its reader went away.
+/// its reader went away. Control characters other than newlines and tabs
+/// (an escape sequence in a value read from a source) are written escaped
+/// (`\u{1b}`): data never moves the cursor, clears the screen or fakes a
+/// line on an operator's terminal. JSON output has none (serde escapes
+/// them).
 pub fn write(args: std::fmt::Arguments<'_>, line: bool) {
     if is_closed() {
         return;
     }
+    let text = match args.as_str() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(args.to_string()),
+    };
+    let text = inert(&text);
     let mut out = std::io::stdout().lock();
     let written = out
-        .write_fmt(args)
+        .write_all(text.as_bytes())
         .and_then(|()| if line { out.write_all(b"\n") } else { Ok(()) })
         .and_then(|()| out.flush());
     match written {
@@ -37,4 +46,32 @@ pub fn write(args: std::fmt::Arguments<'_>, line: bool) {
 /// follows something forever stops then).
 pub fn is_closed() -> bool {
     CLOSED.load(Ordering::Relaxed)
+}
+
+/// `text` with its control characters but newlines and tabs escaped.
+pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_should_be_written_escaped() {
+        assert_eq!(super::inert("a\tb\nc"), "a\tb\nc");
+        assert_eq!(super::inert("x\u{1b}[2J\rFAKE"), "x\\u{1b}[2J\\u{d}FAKE");
+    }
 }
