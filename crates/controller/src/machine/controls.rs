@@ -19,6 +19,30 @@ impl Machine {
     /// A trigger's request: queued, or deferred while the MA's triggers
     /// are paused.
     pub(super) fn trigger_request(&mut self, request: Request, now: DateTime<Utc>) {
+        if let Some(m) = self.config.mas.get(&request.ma)
+            && m.info.steps(&request.profile).is_none()
+        {
+            // A script trigger that names a profile the MA does not have:
+            // the trigger's error, notified, never a run that cannot start
+            // (and an error logged at every tick).
+            let trigger = match &request.reason {
+                RunReason::Trigger { trigger } => trigger.clone(),
+                other => other.to_string(),
+            };
+            let message = Refusal::unknown_profile(&request.ma, &request.profile, &m.info).message;
+            if self
+                .bad_profiles
+                .insert((request.ma.clone(), request.profile.clone()))
+            {
+                tracing::warn!(ma = %request.ma, trigger = %trigger, "the trigger asked for a run that cannot start: {message} (notified; not logged again)");
+            }
+            self.notify(super::Notice::TriggerError {
+                ma: request.ma.clone(),
+                trigger,
+                message,
+            });
+            return;
+        }
         let paused = self.state.mas.get(&request.ma).is_some_and(|c| c.paused);
         self.publish(ServiceEvent::TriggerFired {
             at: now,

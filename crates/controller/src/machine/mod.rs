@@ -176,6 +176,9 @@ pub struct Machine {
     /// How many times in a row each MA's run could not start (the engine
     /// unavailable), and why the last time.
     not_started: BTreeMap<String, (u32, String)>,
+    /// Triggers' requests for a profile their MA does not have, already
+    /// logged at WARN (each is notified, never queued).
+    bad_profiles: BTreeSet<(String, String)>,
     summary: Summary,
     chores: Chores,
     phase: Phase,
@@ -209,6 +212,7 @@ impl Machine {
             unmanaged: BTreeMap::new(),
             full_sync_needed: BTreeMap::new(),
             not_started: BTreeMap::new(),
+            bad_profiles: BTreeSet::new(),
             last_run: BTreeMap::new(),
             newest_run: 0,
             deletion_stops: BTreeMap::new(),

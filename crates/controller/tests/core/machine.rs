@@ -536,3 +536,26 @@ fn the_status_shows_a_disabled_ma_as_disabled_whatever_else_is_recorded() {
         "{refused}"
     );
 }
+
+/// A trigger (a script's answer) naming a profile its MA does not have:
+/// the trigger's error, notified each time (the notifier keeps repeats
+/// quiet), never queued as a run that cannot start (a black-box review: an
+/// error logged every 2 s and nothing notified).
+#[test]
+fn a_trigger_asking_for_a_profile_its_ma_lacks_should_be_notified_not_queued() {
+    let mut sim = Sim::new(Setup::default());
+    let before = sim.machine.status(|_| None).mas["hr"].queue.len();
+    for _ in 0..3 {
+        sim.handle(Event::Triggered(autosync_controller::Request::trigger(
+            "hr", "nope", "script s",
+        )));
+    }
+    let errors: Vec<&Notice> = sim
+        .notices
+        .iter()
+        .filter(|n| matches!(n, Notice::TriggerError { ma, message, .. } if ma == "hr" && message.contains("nope")))
+        .collect();
+    assert_eq!(errors.len(), 3, "{:?}", sim.notices);
+    assert_eq!(sim.machine.status(|_| None).mas["hr"].queue.len(), before);
+    assert!(!running(&sim, "hr"));
+}

@@ -252,8 +252,16 @@ fn a_watched_file_written_while_the_service_was_stopped_asks_for_its_import_at_s
     config.mas.get_mut("ad").unwrap().auto_start = false;
     let mut machine = Machine::new(config, Options::default());
     let now = crate::support::at(100);
+    // The simulated `ldap` has no delta import.
+    let profile = |ma: &str| {
+        if ma == "ldap" {
+            "full-import"
+        } else {
+            "delta-import"
+        }
+    };
     let file = |ma: &str, modified: i64, last: Option<i64>| WatchedFile {
-        request: Request::trigger(ma, "delta-import", "file"),
+        request: Request::trigger(ma, profile(ma), "file"),
         modified: crate::support::at(modified),
         last_import: last.map(crate::support::at),
     };
@@ -279,7 +287,7 @@ fn a_watched_file_written_while_the_service_was_stopped_asks_for_its_import_at_s
             .state()
             .queues
             .get(ma)
-            .is_some_and(|q| q.iter().any(|r| r.profile == "delta-import"))
+            .is_some_and(|q| q.iter().any(|r| r.profile == profile(ma)))
     };
     for ma in ["hr", "ldap"] {
         if queued(ma) {
