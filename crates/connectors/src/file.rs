@@ -217,13 +217,18 @@ fn folder(path: &Path) -> PathBuf {
 /// Replace `target` atomically: write a temporary file in the same folder,
 /// fsync it, rename it over the target, fsync the folder. Readers see the
 /// old file or the new one, never a half-written one; on any error the
-/// temporary file is removed and the target is untouched.
+/// temporary file is removed and the target is untouched. A target that
+/// is a symbolic link is written where it points (the link stays; what
+/// reads the real file sees the export).
 pub fn write_atomically(
     target: &Path,
     write: impl FnOnce(&mut BufWriter<&mut File>) -> io::Result<()>,
 ) -> Result<(), ConnectorError> {
+    let resolved = through_links(target);
+    let shown = target;
+    let target = resolved.as_path();
     let dir = check_target_folder(target)?;
-    let wrap = |what: &str, e: io::Error| io_error(target, what, &e);
+    let wrap = |what: &str, e: io::Error| io_error(shown, what, &e);
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{}.", label(target)))
         .suffix(".tmp")
@@ -247,6 +252,24 @@ pub fn write_atomically(
     tmp.persist(target)
         .map_err(|e| wrap("cannot replace", e.error))?;
     sync_folder(&dir).map_err(|e| wrap("cannot sync the folder of", e))
+}
+
+/// The file `path` names, through symbolic links (at most 40, as the
+/// kernel), also when the last one points to a file not made yet; `path`
+/// itself when it is no link.
+fn through_links(path: &Path) -> PathBuf {
+    let mut at = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(&at) {
+                Ok(to) if to.is_absolute() => at = to,
+                Ok(to) => at = folder(&at).join(to),
+                Err(_) => return at,
+            },
+            _ => return at,
+        }
+    }
+    at
 }
 
 #[cfg(unix)]
@@ -283,5 +306,44 @@ mod tests {
         };
         assert_eq!(Fingerprint::parse(&f.to_watermark()), Some(f));
         assert_eq!(Fingerprint::parse("rowversion:12"), None);
+    }
+
+    /// A target that is a symbolic link (to a file, or to one not made
+    /// yet) is written where it points; the link stays a link (found by a
+    /// black-box review: the link was replaced by a file, and the real
+    /// file never changed).
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_should_be_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        std::fs::write(dir.path().join("real/out.csv"), "id\n").unwrap();
+        let link = dir.path().join("out.csv");
+        std::os::unix::fs::symlink("real/out.csv", &link).unwrap();
+        write_atomically(&link, |w| w.write_all(b"id\n1\n")).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("real/out.csv")).unwrap(),
+            "id\n1\n"
+        );
+        // Dangling: the file it names is made.
+        let dangling = dir.path().join("new.csv");
+        std::os::unix::fs::symlink(dir.path().join("real/new.csv"), &dangling).unwrap();
+        write_atomically(&dangling, |w| w.write_all(b"x\n")).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&dangling)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("real/new.csv")).unwrap(),
+            "x\n"
+        );
     }
 }
