@@ -504,6 +504,9 @@ fn kebab<T: serde::Serialize>(v: &T) -> String {
 fn how_joined(o: &CsObject) -> &'static str {
     match (o.provisioned, o.present) {
         (true, true) => "provisioned",
+        (true, false) if o.unconfirmed_export.is_some() => {
+            "provisioned, exported, awaiting confirmation"
+        }
         (true, false) => "provisioned, not exported yet",
         (false, _) => "joined or projected",
     }
