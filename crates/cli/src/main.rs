@@ -26,6 +26,7 @@ mod events;
 mod exit;
 mod listing;
 mod locate;
+mod logline;
 mod output;
 mod page;
 mod private_file;
@@ -68,9 +69,10 @@ fn init_tracing(verbose: u8, service: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("AUTOSYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(logline::EscapingStderr { ansi })
+        .with_ansi(ansi)
         .init();
 }
