@@ -255,14 +255,14 @@ pub fn render(event: &Event, ctx: &Context) -> Rendered {
             p.message = Some(message);
             let _ = writeln!(
                 text,
-                "MA \"{ma}\" is marked failed: profile \"{profile}\" failed {attempts} time(s), \
+                "MA \"{ma}\" is marked failed: profile \"{profile}\" still failed after {attempts} retries, \
                  the last with status {last_status}. It is still retried, the delay growing \
                  up to its max_backoff, and recovers by itself when a run succeeds; \
                  `autosync start {ma}` retries at once.\n"
             );
             let _ = writeln!(text, "MA:        {ma}");
             let _ = writeln!(text, "Profile:   {profile}");
-            let _ = writeln!(text, "Attempts:  {attempts}");
+            let _ = writeln!(text, "Retries:   {attempts} (each one a run that failed again)");
             let _ = writeln!(text, "Status:    {last_status}");
             let _ = writeln!(text, "Message:   {message}");
             format!(
