@@ -198,6 +198,17 @@ impl Machine {
             });
         } else {
             tracing::warn!(ma = %ma, profile = %record.profile, status = %record.status, "retry {attempt} in {:.1}s", delay.as_secs_f64());
+            if matches!(decision, RetryDecision::Failed { .. }) {
+                // Still failed: a repeat of the notice, which the notifier
+                // keeps quiet until its reminder, and sends when the first
+                // one reached no one.
+                self.notify(Notice::MaFailed {
+                    ma: ma.clone(),
+                    profile: record.profile.clone(),
+                    attempts: attempt - 1,
+                    status: record.status,
+                });
+            }
         }
         self.held.insert(
             ma,
