@@ -262,7 +262,10 @@ pub fn render(event: &Event, ctx: &Context) -> Rendered {
             );
             let _ = writeln!(text, "MA:        {ma}");
             let _ = writeln!(text, "Profile:   {profile}");
-            let _ = writeln!(text, "Retries:   {attempts} (each one a run that failed again)");
+            let _ = writeln!(
+                text,
+                "Retries:   {attempts} (each one a run that failed again)"
+            );
             let _ = writeln!(text, "Status:    {last_status}");
             let _ = writeln!(text, "Message:   {message}");
             format!(
