@@ -80,7 +80,7 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         0 => (status, message),
         n => {
             let warning = format!(
-                "{n} object(s) do not hold what an export sent them (exported-change-not-reimported): not sent again until the metaverse value changes; `autosync cs {} --errors` names them",
+                "{n} object(s) do not hold what an export sent them (exported-change-not-reimported): sent once more, then left as the system keeps it until the metaverse value changes; `autosync cs {} --errors` names them",
                 ctx.ma.name
             );
             tracing::warn!(ma = %ctx.ma.name, "{warning}");

@@ -313,12 +313,6 @@ impl<'c> Importer<'_, 'c> {
             // read, never compared.
             rules.write_only.with_markers(cs, &mut attrs);
         }
-        // The last import found the system holding other values than an
-        // export sent (see below).
-        let altered_before = cs
-            .error
-            .as_ref()
-            .is_some_and(|e| e.error_type == NOT_REIMPORTED);
         let mut changed = clear_error(cs, ErrorStage::Import);
         if !cs.present {
             self.found_before_add(cs, &attrs, &obj.dn);
@@ -360,7 +354,17 @@ impl<'c> Importer<'_, 'c> {
                 && dn_matches
                 && unconfirmed.kind != ExportKind::Delete
                 && unconfirmed.values.is_empty();
-            if altered && !altered_before {
+            // The export changed nothing of what differs: the system holds
+            // what it held before (it was sent once more, and came back
+            // altered the same way). A whole multi-valued attribute is not
+            // kept (large groups go value by value): it is sent again.
+            let stuck = altered
+                && differ.iter().all(|k| {
+                    same_in(attrs.get(*k), cs.hologram.get(*k), cs_order(rules, k))
+                        && !matches!(attrs.get(*k), Some(Value::Multi(_)))
+                        && !matches!(unconfirmed.changes.get(*k), Some(Some(Value::Multi(_))))
+                });
+            if altered && !stuck {
                 // The system holds other values than were sent: MIM's
                 // exported-change-not-reimported, a warning. Someone may
                 // have changed it just after the export: the sync sends
@@ -373,7 +377,7 @@ impl<'c> Importer<'_, 'c> {
                     .collect();
                 self.not_reimported(cs, &kept, &attrs, true);
                 force = true;
-            } else if altered {
+            } else if stuck {
                 // Altered again, as sent again: the system changes or
                 // refuses the value itself (a trigger, a server
                 // normalising it). What it did not keep stays unconfirmed,
@@ -387,15 +391,8 @@ impl<'c> Importer<'_, 'c> {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
                 self.not_reimported(cs, &kept, &attrs, false);
-                apply_changes(
-                    &mut cs.hologram,
-                    &unconfirmed
-                        .changes
-                        .iter()
-                        .filter(|(k, _)| !differ.contains(k))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                );
+                // What was confirmed is staged as read, below (the inbound
+                // rules see it).
                 cs.unconfirmed_export = Some(autosync_model::PendingExport {
                     kind: ExportKind::Update,
                     changes: kept,
@@ -451,6 +448,15 @@ impl<'c> Importer<'_, 'c> {
         let show = |k: &str, v: Option<&Value>| -> String {
             if rules.is_some_and(|r| r.write_only.get(k).is_some()) {
                 return "(write-only)".to_owned();
+            }
+            // A password a directory stores hashed comes back altered:
+            // never shown.
+            let lower = k.to_ascii_lowercase();
+            if ["password", "passwd", "pwd", "secret", "token", "credential"]
+                .iter()
+                .any(|s| lower.contains(s))
+            {
+                return "(secret)".to_owned();
             }
             match v {
                 None => "(none)".to_owned(),
