@@ -48,17 +48,21 @@ pub fn is_closed() -> bool {
     CLOSED.load(Ordering::Relaxed)
 }
 
-/// `text` with its control characters but newlines and tabs escaped.
+/// Whether `c` is a C0 control character other than a newline or a tab
+/// (DEL and C1 characters are left: serde_json writes them raw in JSON
+/// strings, and an escape there would make the JSON invalid).
+fn c0(c: char) -> bool {
+    c < ' ' && c != '\n' && c != '\t'
+}
+
+/// `text` with its C0 control characters but newlines and tabs escaped.
 pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
+    if !text.chars().any(c0) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if c.is_control() && c != '\n' && c != '\t' {
+        if c0(c) {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);
@@ -70,8 +74,37 @@ pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn a_value_should_stay_on_its_line() {
+        assert_eq!(super::one_line("ops\nMA  STATE\r"), "ops\\nMA  STATE\\r");
+        assert_eq!(super::one_line("plain"), "plain");
+        // C1 and DEL are left to JSON as serde writes them.
+        assert_eq!(super::inert("a\u{92}b\u{7f}"), "a\u{92}b\u{7f}");
+    }
+
+    #[test]
     fn control_characters_should_be_written_escaped() {
         assert_eq!(super::inert("a\tb\nc"), "a\tb\nc");
         assert_eq!(super::inert("x\u{1b}[2J\rFAKE"), "x\\u{1b}[2J\\u{d}FAKE");
     }
+}
+
+/// A value shown in text output on one line: its newlines, carriage
+/// returns and other line separators escaped (a value from a source or an
+/// API caller cannot start a line that looks like output of its own).
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    let breaks = |c: char| matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}');
+    if !text.chars().any(breaks) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if breaks(c) {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
 }

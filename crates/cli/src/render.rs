@@ -282,7 +282,9 @@ pub fn run_errors(run: &RunRecord, errors: &[RunObjectError]) -> String {
         let _ = writeln!(
             out,
             "    {step}{}: {}: {}",
-            e.object, e.error.error_type, e.error.detail
+            crate::output::one_line(&e.object),
+            e.error.error_type,
+            crate::output::one_line(&e.error.detail)
         );
     }
     out
@@ -628,15 +630,24 @@ pub fn mv_json<'a>(
 
 /// Left-aligned columns separated by two spaces.
 fn table(rows: &[Vec<String>]) -> String {
+    // Each cell on one line (a value from a source may hold a newline).
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| crate::output::one_line(c).into_owned())
+                .collect()
+        })
+        .collect();
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0usize; cols];
-    for r in rows {
+    for r in &rows {
         for (i, c) in r.iter().enumerate() {
             widths[i] = widths[i].max(c.chars().count());
         }
     }
     let mut out = String::new();
-    for r in rows {
+    for r in &rows {
         let mut line = String::new();
         for (i, c) in r.iter().enumerate() {
             if i + 1 == r.len() {

@@ -95,7 +95,7 @@ pub fn render(status: &Status, width: Option<usize>) -> String {
             out,
             "maintenance mode on since {} (by {}): no run starts",
             m.at.format("%Y-%m-%d %H:%M:%S UTC"),
-            m.by
+            crate::output::one_line(&m.by)
         );
     }
     let rows: Vec<[String; 4]> = status
