@@ -127,6 +127,16 @@ impl<'a> Syncer<'a> {
                 w.source_delete = true;
                 return Ok(w);
             }
+            Some(ImportKind::DeleteAdd) if self.rejoins(txn, &w.source)? => {
+                // The same object under another object type (its type
+                // column changed) that joins the metaverse object it is
+                // joined to: it stays that object's connector, an update
+                // (the person did not change: nothing is deleted and made
+                // again, in the metaverse or in the targets).
+                if let Some(p) = w.source.pending_import.as_mut() {
+                    p.kind = ImportKind::Update;
+                }
+            }
             Some(ImportKind::DeleteAdd) => {
                 self.disconnect(txn, &mut w, false)?;
                 w.source.hologram.clear();
@@ -401,6 +411,26 @@ impl<'a> Syncer<'a> {
     }
 
     /// Rule 2: the join rules in order; exactly one candidate joins.
+    /// Whether connector `cs`, whose pending import is a delete-add (a new
+    /// object type), joins in its new state the metaverse object it is
+    /// joined to. Without that, its disconnection could delete that object
+    /// (the deletion rule) while the join that follows takes it again: a
+    /// connector of a deleted object, and its accounts deprovisioned (found
+    /// by a black-box review).
+    fn rejoins(&mut self, txn: &mut dyn StoreTxn, cs: &CsObject) -> Result<bool, Fail> {
+        let Some(current) = cs.connection.mv_id().filter(|id| *id != 0) else {
+            return Ok(false);
+        };
+        let mut probe = cs.clone();
+        accept(&mut probe);
+        probe.connection = Connection::Disconnector;
+        match self.join(txn, &probe) {
+            Ok(found) => Ok(found.is_some_and(|mv| mv.id == current)),
+            Err(Fail::Store(e)) => Err(Fail::Store(e)),
+            Err(Fail::Object { .. }) => Ok(false),
+        }
+    }
+
     fn join(&mut self, txn: &mut dyn StoreTxn, cs: &CsObject) -> Result<Option<MvObject>, Fail> {
         let ma = self.ma;
         let view = CsView(cs);
