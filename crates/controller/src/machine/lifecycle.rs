@@ -295,6 +295,50 @@ impl Machine {
                 start,
             });
         }
+        // A changed source's triggers start again: a change the old ones
+        // had seen and not yet asked for (a debounce window, a poll's next
+        // read) would be lost; one import asks what changed (found by a
+        // black-box review).
+        let mut asks = Vec::new();
+        for name in &changed {
+            let Some(m) = self.config.mas.get(name).filter(|m| m.enabled && m.imports) else {
+                continue;
+            };
+            // Not while its triggers are paused or it is stopped (their
+            // requests wait for the operator), nor when an import of it
+            // waits already.
+            let held = self
+                .state
+                .mas
+                .get(name)
+                .is_some_and(|c| c.paused || c.started == Some(false));
+            let waiting = self.state.queues.get(name).is_some_and(|q| {
+                q.iter().any(|r| {
+                    m.info.steps(&r.profile).is_some_and(|steps| {
+                        steps.iter().any(|s| {
+                            matches!(
+                                s,
+                                autosync_model::StepType::DeltaImport
+                                    | autosync_model::StepType::FullImport
+                            )
+                        })
+                    })
+                })
+            });
+            if held || waiting {
+                continue;
+            }
+            if let Ok(profile) =
+                crate::profiles::resolve_profiles(&m.info, &m.profiles).confirming_import
+            {
+                asks.push(Request::trigger(
+                    name,
+                    &profile,
+                    "reload (its triggers started again)",
+                ));
+            }
+        }
+        self.push(asks, now);
         let full_syncs = self.full_syncs_for(&rules_changed, now);
         self.dirty = true;
         // What changed is now known to the status and the notifications
