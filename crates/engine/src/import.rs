@@ -33,6 +33,7 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         read_whole: false,
         skipped: false,
         light: FxHashSet::default(),
+        rebuilt: Default::default(),
     };
     let stopped = imp.stream(full)?;
     let processed = imp.processed;
@@ -135,6 +136,8 @@ struct Importer<'a, 'c> {
     skipped: bool,
     /// Anchors of this batch's objects read light (see `rows`).
     light: FxHashSet<String>,
+    /// What provisioning made before the connector space was deleted.
+    rebuilt: crate::rebuilt::Rebuilt,
 }
 
 type Stop = Option<(RunStatus, String)>;

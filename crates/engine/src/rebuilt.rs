@@ -64,6 +64,15 @@ pub(crate) struct Rebuilt {
 }
 
 impl Rebuilt {
+    /// [`Rebuilt::made`] from the lists read so far only (`false` for an
+    /// MA whose list was not read).
+    pub(crate) fn made_read(&self, ma: &str, anchor: &str) -> bool {
+        self.lists
+            .borrow()
+            .get(ma)
+            .is_some_and(|l| l.contains(anchor))
+    }
+
     /// Whether provisioning made the object `anchor` of `ma` before its
     /// connector space was deleted.
     pub(crate) fn made(

@@ -40,7 +40,9 @@ impl Importer<'_, '_> {
         let Some(rules) = self.rules() else {
             return Ok(false);
         };
-        if adopts(rules, &cs.object_type) {
+        // One provisioning made before its connector space was deleted
+        // (rebuilt) is the add's own, taken back.
+        if adopts(rules, &cs.object_type) || self.rebuilt.made(txn, &cs.ma, &cs.anchor)? {
             return Ok(false);
         }
         let Some(mv_id) = cs.connection.mv_id() else {
@@ -107,6 +109,9 @@ impl Importer<'_, '_> {
         };
         let rules = self.rules();
         let adopt = rules.is_some_and(|r| adopts(r, &cs.object_type));
+        // Made by provisioning before a rebuild: provisioned again, but
+        // not made anew (no initial-only value, no password sent).
+        let made = self.rebuilt.made_read(&cs.ma, &cs.anchor);
         if replays(rules, cs, &add, attrs, dn) {
             cs.unconfirmed_export = Some(add);
             return;
@@ -116,7 +121,7 @@ impl Importer<'_, '_> {
         let readable = |k: &str| rules.is_none_or(|r| r.write_only.get(k).is_none());
         let same_dn = autosync_model::dn::same_dn(&cs.dn, dn);
         self.counters.export_add_existing += 1;
-        cs.provisioned = adopt;
+        cs.provisioned = adopt || made;
         // What only a new object gets (initial-only flows, write-only
         // values) is not sent to an object that was there, unless the rule
         // takes it over.

@@ -547,7 +547,11 @@ impl Syncer<'_> {
                     // exported: the new one replaces it.
                     self.stage_delete_add(txn, target, &mut x, mv, plan, counters)?;
                 }
-                Connection::Disconnector if x.provisioned || rule.adopt => {
+                Connection::Disconnector
+                    if x.provisioned
+                        || rule.adopt
+                        || self.rebuilt.made(txn, &target.name, &x.anchor)? =>
+                {
                     self.claim(x.id);
                     x.connection = Connection::Connector { mv_id: mv.id };
                     x.provisioned = true;

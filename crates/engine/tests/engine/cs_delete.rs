@@ -220,3 +220,54 @@ fn a_target_rebuilt_after_its_connector_space_is_deleted_should_have_every_accou
         assert!(!dir.contains(",7\n"), "import first: {import_first}: {dir}");
     }
 }
+
+/// The same for a target without join rules, where a rebuild finds its
+/// accounts only under the anchors provisioning gives: in either order,
+/// and with a value changed meanwhile (the add then differs from the
+/// account: no replay), each account provisioning made is taken back,
+/// provisioned (a code review: they stayed pending, `already-exists`).
+#[test]
+fn a_target_without_join_rules_rebuilt_should_take_back_the_accounts_provisioning_made() {
+    let config = HR_DIR.replace(
+        "[[ma]]\nname = \"dir\"",
+        "[[ma]]\nname = \"dir\"\nexport_deletion_threshold = \"off\"",
+    );
+    for import_first in [true, false] {
+        let w = World::new(&config, &[("hr.csv", HR_CSV)]);
+        w.run_ok("hr", "full-import", RunStatus::Success);
+        w.run_ok("hr", "full-sync", RunStatus::Success);
+        w.run_ok("dir", "export", RunStatus::Success);
+        w.run_ok("dir", "full-import", RunStatus::Success);
+        w.run("dir", "delta-sync");
+        assert_eq!(delete(&w, "dir").status, RunStatus::Success);
+        // Meanwhile Grace moves (the add will differ from her account).
+        w.write("hr.csv", &HR_CSV.replace("Hopper,Navy", "Hopper,Admiralty"));
+        w.run_ok("hr", "full-import", RunStatus::Success);
+        if import_first {
+            w.run("dir", "full-import");
+            w.run("dir", "delta-sync");
+            w.run("hr", "full-sync");
+        } else {
+            w.run("hr", "full-sync");
+            w.run("dir", "export");
+            w.run("dir", "full-import");
+            w.run("dir", "delta-sync");
+        }
+        w.run("dir", "export");
+        w.run("dir", "full-import");
+        let all = w.cs_all("dir", CsFilter::All);
+        assert_eq!(all.len(), 3, "import first: {import_first}: {all:#?}");
+        for x in &all {
+            assert!(
+                x.provisioned && x.connection.mv_id().is_some() && x.error.is_none(),
+                "import first: {import_first}: {x:#?}"
+            );
+        }
+        let dir = w.read("dir.csv");
+        assert!(
+            dir.contains("Admiralty"),
+            "import first: {import_first}: {dir}"
+        );
+        assert_eq!(dir.lines().count(), 4, "no account twice: {dir}");
+    }
+}
