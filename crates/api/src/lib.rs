@@ -189,7 +189,12 @@ fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        // The scheme's name is case-insensitive (RFC 9110).
+        .and_then(|v| {
+            v.get(..7)
+                .filter(|s| s.eq_ignore_ascii_case("bearer "))
+                .map(|_| &v[7..])
+        });
     match given {
         Some(t) if token_matches(&state.token, t) => Ok(()),
         _ => Err(ApiError::unauthorized()),

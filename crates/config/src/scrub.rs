@@ -55,7 +55,18 @@ pub fn secrets_of(source: &str, env: &dyn Fn(&str) -> Option<String>) -> Vec<Str
 
 fn walk_table(table: &DeTable<'_>, source: &str, out: &mut Vec<String>) {
     for (key, value) in table {
-        walk_value(value, secret_key(key.get_ref()), source, out);
+        let key = key.get_ref();
+        if key == "headers" {
+            // A webhook's headers carry its credentials, whatever their
+            // names (`X-Api-Key`).
+            if let DeValue::Table(t) = value.get_ref() {
+                for (_, v) in t {
+                    walk_value(v, true, source, out);
+                }
+                continue;
+            }
+        }
+        walk_value(value, secret_key(key), source, out);
     }
 }
 
@@ -111,7 +122,7 @@ mod tests {
 name = "ldap"
 connector = { type = "ldap", password = 123456789, url = "${URL}" }
 [controller.notifications]
-webhook = { url = "https://x", headers = { Authorization = "Bearer abcdef" }, timeout = "${T}" }
+webhook = { url = "https://x", headers = { Authorization = "Bearer abcdef", "X-Api-Key" = 12345678 }, timeout = "${T}" }
 [other]
 name = "plainvalue"
 "#;
@@ -124,6 +135,7 @@ name = "plainvalue"
         for s in [
             "123456789",
             "Bearer abcdef",
+            "12345678",
             "s3cr3tvalue",
             "ldap://127.0.0.1",
         ] {

@@ -191,6 +191,18 @@ fn default_timeout() -> HumanDuration {
 
 /// `scheme://host[:port]/…`: the URL with user info, path and query cut
 /// (webhook URLs of chat services carry their token in the path).
+/// Whether the port an URL authority (`user@host:port`, `[v6]:port`)
+/// names, if any, is one (1 to 65535).
+fn port_ok(authority: &str) -> bool {
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let port = if host_port.starts_with('[') {
+        host_port.split_once("]:").map(|(_, p)| p)
+    } else {
+        host_port.rsplit_once(':').map(|(_, p)| p)
+    };
+    port.is_none_or(|p| p.is_empty() || p.parse::<u16>().is_ok_and(|p| p > 0))
+}
+
 pub fn redact_url(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) => (s, r),
@@ -377,7 +389,18 @@ fn validate_webhook(hook: &WebhookConfig, i: usize, problems: &mut Vec<ConfigPro
     match url.parse::<ureq::http::Uri>() {
         Ok(uri) => {
             let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-            if !scheme_ok || uri.host().is_none_or(str::is_empty) {
+            // A port the authority names but that is no port (`:abc`,
+            // `:99999`, `:-1`): every notice would fail to go out.
+            let port_ok = uri.authority().is_none_or(|a| port_ok(a.as_str()));
+            if !port_ok {
+                problems.push(ConfigProblem::new(
+                    at("url"),
+                    format!(
+                        "`{}` names a port that does not exist (1 to 65535)",
+                        redact_url(url)
+                    ),
+                ));
+            } else if !scheme_ok || uri.host().is_none_or(str::is_empty) {
                 problems.push(ConfigProblem::new(
                     at("url"),
                     format!(
@@ -416,5 +439,18 @@ fn validate_webhook(hook: &WebhookConfig, i: usize, problems: &mut Vec<ConfigPro
             at("timeout"),
             "must be more than 0 (e.g. \"10s\")",
         ));
+    }
+}
+
+#[cfg(test)]
+mod port_tests {
+    #[test]
+    fn a_port_should_be_one() {
+        for ok in ["h", "h:443", "u:p@h:8080", "[::1]", "[::1]:80", "h:"] {
+            assert!(super::port_ok(ok), "{ok}");
+        }
+        for bad in ["h:abc", "h:99999", "h:-1", "h:0", "[::1]:x"] {
+            assert!(!super::port_ok(bad), "{bad}");
+        }
     }
 }
