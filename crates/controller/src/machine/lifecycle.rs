@@ -339,6 +339,12 @@ impl Machine {
             }
         }
         self.push(asks, now);
+        // An MA added again finds what its connector space still holds
+        // (pending exports of an earlier definition of that name):
+        // reconciliation queues it now, not at the next hourly one.
+        if !added.is_empty() && !self.chores.reading_counts {
+            self.read_counts_for_reconciliation();
+        }
         let full_syncs = self.full_syncs_for(&rules_changed, now);
         self.dirty = true;
         // What changed is now known to the status and the notifications
@@ -352,7 +358,7 @@ impl Machine {
         }
         if !added.is_empty() {
             parts.push(format!(
-                "added: {} (a new connector space: a system that holds objects already is imported before its first sync provisions to it)",
+                "added: {} (its connector space, new or left by an earlier definition of that name, is reconciled now)",
                 list(&added)
             ));
         }

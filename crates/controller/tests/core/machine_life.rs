@@ -682,3 +682,30 @@ fn a_reload_that_restarts_a_sources_triggers_should_ask_for_one_import() {
     );
     assert!(!started(&effects, "app") && !queued(&machine, "app"));
 }
+
+/// An MA added by a reload (back after being removed) gets what its
+/// connector space holds reconciled at once: its pending exports go out
+/// now, not at the next hourly reconciliation (found by a black-box
+/// review: 30,000 pending exports waited).
+#[test]
+fn a_reload_that_adds_an_ma_should_reconcile_at_once() {
+    let full = Setup::default().config(0);
+    let mut without = full.clone();
+    without.mas.remove("app");
+    let mut machine = Machine::new(without, Options::default());
+    let now = crate::support::at(100);
+    answer_reads(&mut machine, Event::Started(Box::default()), now);
+    let effects = machine.handle(
+        Event::Reload {
+            reply: autosync_controller::machine::ReplyId(1),
+            config: Box::new(full),
+        },
+        crate::support::at(110),
+    );
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::ReadCounts { mas } if mas.contains(&"app".to_owned()))),
+        "{effects:?}"
+    );
+}
