@@ -371,7 +371,15 @@ impl<'a> Syncer<'a> {
             && w.inserts
                 .iter()
                 .any(|x| x.ma == w.source.ma && x.anchor == w.source.anchor && x.dn == w.source.dn);
-        if !again {
+        // A connector space deleted to rebuild it (its MA still
+        // configured): its objects come back under the same names, and the
+        // references other targets spell by them stay as they are
+        // meanwhile instead of being emptied and filled again (every
+        // group of an application lost its members until the rebuild;
+        // found by a black-box review).
+        let rebuilding =
+            self.delete_all && !mv.delete && self.rules.ma_index.contains_key(&self.ma.name);
+        if !again && !rebuilding {
             self.note_left(mv_id, &w.source);
         }
         w.left = Some(mv);

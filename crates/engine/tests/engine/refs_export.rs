@@ -425,3 +425,42 @@ fn a_chain_of_new_managers_deeper_than_the_phases_is_complete_after_a_second_exp
         );
     }
 }
+
+/// The application's connector space deleted to rebuild it: the groups
+/// of another target that name its accounts keep their members (they
+/// come back under the same names), no removal is staged and sent
+/// meanwhile (found by a black-box review: every group was emptied until
+/// the application was imported again).
+#[test]
+fn a_targets_connector_space_rebuilt_should_leave_the_groups_naming_its_accounts_alone() {
+    let w = World::new(
+        ACROSS,
+        &[
+            ("hr.csv", "employee_id,name\n1,ada\n2,alan\n"),
+            ("groups.csv", "gid,members\nG1,1;2\n"),
+        ],
+    );
+    for (ma, p) in [
+        ("hr", "full-import"),
+        ("groups", "full-import"),
+        ("hr", "full-sync"),
+        ("groups", "full-sync"),
+        ("app", "export"),
+        ("app", "full-import"),
+        ("app", "delta-sync"),
+        ("app-groups", "export"),
+        ("app-groups", "full-import"),
+    ] {
+        w.run(ma, p);
+    }
+    assert_eq!(members_in_file(&w), ["ada", "alan"]);
+    let r = w
+        .engine
+        .delete_connector_space("app", autosync_engine::RunOptions::manual("test"))
+        .unwrap();
+    assert_eq!(r.status, RunStatus::Success, "{r:#?}");
+    let pending = w.cs("app-groups", "G1").unwrap().pending_export;
+    assert!(pending.is_none(), "nothing to send: {pending:?}");
+    w.run("app-groups", "export");
+    assert_eq!(members_in_file(&w), ["ada", "alan"]);
+}
