@@ -312,7 +312,13 @@ impl<'a> Syncer<'a> {
         let others = mv.others.as_deref().unwrap_or_default();
         let delete = match rules.mv_types.get(&mv.obj.object_type).map(|t| &t.deletion) {
             Some(Deletion::LastAuthoritative(set)) => {
-                set.contains(&self.ma.index)
+                // An MA no longer configured whose connector space goes
+                // (`cs delete`): its objects were the source of those no
+                // configured authoritative MA holds (it projected them);
+                // they go with it, as MIM's rule deletes them, instead of
+                // staying blank in every target (a black-box review).
+                let retired = self.delete_all && !rules.ma_index.contains_key(&self.ma.name);
+                (set.contains(&self.ma.index) || retired)
                     && !others
                         .iter()
                         .any(|(x, _)| rules.ma_index.get(&x.ma).is_some_and(|i| set.contains(i)))

@@ -271,3 +271,48 @@ fn a_target_without_join_rules_rebuilt_should_take_back_the_accounts_provisionin
         assert_eq!(dir.lines().count(), 4, "no account twice: {dir}");
     }
 }
+
+/// A source MA that projected its objects leaves the configuration and
+/// its connector space is deleted: the objects no configured
+/// authoritative MA holds go (the default deletion rule), and their
+/// accounts are deprovisioned, instead of staying blank in every target;
+/// those another authoritative MA holds stay (found by a black-box review:
+/// the quickstart's groups stayed, nameless and empty, in both targets).
+#[test]
+fn deleting_the_connector_space_of_a_retired_source_should_delete_what_no_other_source_holds() {
+    let config = HR_DIR.replace(
+        "[[ma]]\nname = \"dir\"",
+        "[[ma]]\nname = \"hr2\"\nconnector = { type = \"csv\", path = \"hr2.csv\" }\nobject_types = [{ name = \"person\", anchor = \"id\" }]\njoin = [{ on = [{ cs = \"id\", mv = \"employeeId\" }] }]\nprojection = [{ mv_type = \"person\" }]\nimport_flows = [{ mv = \"employeeId\", from = \"id\" }]\n\n[[ma]]\nname = \"dir\"\nexport_deletion_threshold = \"off\"",
+    );
+    assert_ne!(config, HR_DIR);
+    let mut w = World::new(&config, &[("hr.csv", HR_CSV), ("hr2.csv", "id\n1\n")]);
+    for (ma, p) in [
+        ("hr", "full-import"),
+        ("hr2", "full-import"),
+        ("hr", "full-sync"),
+        ("hr2", "full-sync"),
+        ("dir", "export"),
+        ("dir", "full-import"),
+    ] {
+        w.run(ma, p);
+    }
+    assert_eq!(w.mv_all().len(), 3);
+    // `hr` leaves the configuration; person 1 is still in `hr2`.
+    let start = config.find("[[ma]]\nname = \"hr\"").unwrap();
+    let end = config.find("[[ma]]\nname = \"hr2\"").unwrap();
+    w.reconfigure(&format!("{}{}", &config[..start], &config[end..]));
+    let r = delete(&w, "hr");
+    assert_eq!(r.status, RunStatus::Success, "{r:#?}");
+    let StepCounters::Sync(s) = &r.steps[0].counters else {
+        panic!("not a sync step: {r:#?}")
+    };
+    assert_eq!((s.disconnections, s.deleted), (3, 2), "{s:?}");
+    assert_eq!(w.mv_all().len(), 1, "person 1 stays: hr2 holds them");
+    w.run("dir", "export");
+    assert_eq!(
+        w.read("dir.csv").lines().count(),
+        2,
+        "{}",
+        w.read("dir.csv")
+    );
+}
