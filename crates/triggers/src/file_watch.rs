@@ -453,8 +453,8 @@ impl FileWatchTrigger {
                             clock,
                             sink,
                             format!(
-                                "the watched folder `{folder}` {what} and cannot be watched again: {e}; retrying in {}",
-                                format_duration(self.retry)
+                                "the watched folder `{folder}` {what}, and no folder is at that path now ({e}): it is watched again as soon as one is (looked for every {}), and an import is asked for then",
+                                format_duration(self.recheck)
                             ),
                         );
                         retry_at = tokio::time::Instant::now() + self.retry;
