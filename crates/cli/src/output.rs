@@ -71,23 +71,6 @@ pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_value_should_stay_on_its_line() {
-        assert_eq!(super::one_line("ops\nMA  STATE\r"), "ops\\nMA  STATE\\r");
-        assert_eq!(super::one_line("plain"), "plain");
-        // C1 and DEL are left to JSON as serde writes them.
-        assert_eq!(super::inert("a\u{92}b\u{7f}"), "a\u{92}b\u{7f}");
-    }
-
-    #[test]
-    fn control_characters_should_be_written_escaped() {
-        assert_eq!(super::inert("a\tb\nc"), "a\tb\nc");
-        assert_eq!(super::inert("x\u{1b}[2J\rFAKE"), "x\\u{1b}[2J\\u{d}FAKE");
-    }
-}
-
 /// A value shown in text output on one line: its newlines, carriage
 /// returns and other line separators escaped (a value from a source or an
 /// API caller cannot start a line that looks like output of its own).
@@ -107,4 +90,21 @@ pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_value_should_stay_on_its_line() {
+        assert_eq!(super::one_line("ops\nMA  STATE\r"), "ops\\nMA  STATE\\r");
+        assert_eq!(super::one_line("plain"), "plain");
+        // C1 and DEL are left to JSON as serde writes them.
+        assert_eq!(super::inert("a\u{92}b\u{7f}"), "a\u{92}b\u{7f}");
+    }
+
+    #[test]
+    fn control_characters_should_be_written_escaped() {
+        assert_eq!(super::inert("a\tb\nc"), "a\tb\nc");
+        assert_eq!(super::inert("x\u{1b}[2J\rFAKE"), "x\\u{1b}[2J\\u{d}FAKE");
+    }
 }
