@@ -397,12 +397,12 @@ pub fn drive(hr: &mut HrFile, tracker: &mut Tracker, w: Workload) -> anyhow::Res
     Ok(Driven { measured })
 }
 
-/// Copies the quickstart's configuration and HR file (not what a run
+/// Copies the quickstart's configuration, HR and groups files (not what a run
 /// generated) into `to`.
 pub fn copy_quickstart(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to.join("data"))
         .with_context(|| format!("cannot create {}", to.display()))?;
-    for f in ["autosync.toml", "data/hr.csv"] {
+    for f in ["autosync.toml", "data/hr.csv", "data/groups.csv"] {
         std::fs::copy(from.join(f), to.join(f)).with_context(|| {
             format!(
                 "cannot copy {} to {}",

@@ -364,18 +364,21 @@ impl<'c> Importer<'_, 'c> {
                         && !matches!(attrs.get(*k), Some(Value::Multi(_)))
                         && !matches!(unconfirmed.changes.get(*k), Some(Some(Value::Multi(_))))
                 });
+            // What the system did not take as sent.
+            let kept = || -> autosync_model::AttrChanges {
+                unconfirmed
+                    .changes
+                    .iter()
+                    .filter(|(k, _)| differ.contains(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            };
             if altered && !stuck {
                 // The system holds other values than were sent: MIM's
                 // exported-change-not-reimported, a warning. Someone may
                 // have changed it just after the export: the sync sends
                 // the value once more.
-                let kept: autosync_model::AttrChanges = unconfirmed
-                    .changes
-                    .iter()
-                    .filter(|(k, _)| differ.contains(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                self.not_reimported(cs, &kept, &attrs, true);
+                self.not_reimported(cs, &kept(), &attrs, true);
                 force = true;
             } else if stuck {
                 // Altered again, as sent again: the system changes or
@@ -384,12 +387,7 @@ impl<'c> Importer<'_, 'c> {
                 // so the sync does not send it again (it would come back
                 // altered every cycle: a loop) until the metaverse value
                 // changes; the object says so at every import.
-                let kept: autosync_model::AttrChanges = unconfirmed
-                    .changes
-                    .iter()
-                    .filter(|(k, _)| differ.contains(k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
+                let kept = kept();
                 self.not_reimported(cs, &kept, &attrs, false);
                 // What was confirmed is staged as read, below (the inbound
                 // rules see it).
