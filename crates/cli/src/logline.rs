@@ -46,11 +46,33 @@ pub fn escape(buf: &[u8], ansi: bool) -> std::borrow::Cow<'_, [u8]> {
         _ => (buf, &b""[..]),
     };
     let plain = |b: u8| b == b'\t' || (ansi && b == 0x1b) || (b >= 0x20 && b != 0x7f);
-    if body.iter().all(|&b| plain(b)) {
+    // Line separators some viewers break lines at: NEL (U+0085, C2 85),
+    // LS and PS (U+2028, U+2029: E2 80 A8, E2 80 A9).
+    let separator = |at: usize| -> usize {
+        match body.get(at..) {
+            Some([0xc2, 0x85, ..]) => 2,
+            Some([0xe2, 0x80, 0xa8 | 0xa9, ..]) => 3,
+            _ => 0,
+        }
+    };
+    if body.iter().all(|&b| plain(b)) && !(0..body.len()).any(|i| separator(i) > 0) {
         return std::borrow::Cow::Borrowed(buf);
     }
     let mut out = Vec::with_capacity(buf.len() + 16);
-    for &b in body {
+    let mut at = 0;
+    while let Some(&b) = body.get(at) {
+        let n = separator(at);
+        if n > 0 {
+            let c = match n {
+                2 => "\\u{85}",
+                _ if body.get(at + 2) == Some(&0xa8) => "\\u{2028}",
+                _ => "\\u{2029}",
+            };
+            out.extend_from_slice(c.as_bytes());
+            at += n;
+            continue;
+        }
+        at += 1;
         match b {
             _ if plain(b) => out.push(b),
             b'\n' => out.extend_from_slice(b"\\n"),
@@ -79,5 +101,9 @@ mod tests {
             &b"\x1b[1mINFO\x1b[0m\n"[..]
         );
         assert_eq!(&*escape(b"\x1b[2J\n", false), &b"\\x1b[2J\n"[..]);
+        assert_eq!(
+            &*escape("a\u{2028}b\u{85}c\u{e9}\n".as_bytes(), false),
+            "a\\u{2028}b\\u{85}c\u{e9}\n".as_bytes()
+        );
     }
 }
