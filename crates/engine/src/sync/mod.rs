@@ -8,7 +8,8 @@
 mod deprovision;
 mod gone;
 mod inbound;
-pub(crate) use inbound::joins_to;
+mod join;
+pub(crate) use join::joins_to;
 mod left;
 mod outbound;
 mod plan;

@@ -562,7 +562,7 @@ impl Syncer<'_> {
                 // joined, as a sync of the MA would join it; not taken
                 // over (deprovisioning leaves it alone unless
                 // `deprovision_joined`).
-                Connection::Disconnector if super::inbound::joins_to(txn, target, &x, mv)? => {
+                Connection::Disconnector if super::join::joins_to(txn, target, &x, mv)? => {
                     self.claim(x.id);
                     x.connection = Connection::Connector { mv_id: mv.id };
                     self.refresh(txn, target, &mut x, mv, Some(plan), counters)?;

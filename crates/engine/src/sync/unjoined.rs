@@ -171,7 +171,7 @@ impl Syncer<'_> {
             let Some(x) = txn.cs_get(id)? else { continue };
             if joinable(&x)
                 && x.object_type == object_type
-                && super::inbound::joins_to(txn, target, &x, mv)?
+                && super::join::joins_to(txn, target, &x, mv)?
             {
                 matches.push(x);
             }
