@@ -17,19 +17,10 @@ const SHORTEST: usize = 4;
 pub fn secret_key(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     !lower.ends_with("_file")
-        && [
-            "password",
-            "passwd",
-            "pwd",
-            "secret",
-            "token",
-            "credential",
-            "authorization",
-            "api_key",
-            "apikey",
-        ]
-        .iter()
-        .any(|s| lower.contains(s))
+        && (autosync_model::secret::secret_name(&lower)
+            || ["authorization", "api_key", "apikey"]
+                .iter()
+                .any(|s| lower.contains(s)))
 }
 
 /// The secret values of configuration `source`: the environment's values

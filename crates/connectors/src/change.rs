@@ -87,12 +87,7 @@ pub fn apply(
 /// token): an export error never shows its values. The connectors are not
 /// told which attributes are write-only, and the engine sends their
 /// values in clear.
-pub fn secret_name(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    ["password", "passwd", "pwd", "secret", "token", "credential"]
-        .iter()
-        .any(|w| name.contains(w))
-}
+pub use autosync_model::secret::secret_name;
 
 /// A value's text as an error shows it: cut after 60 characters.
 pub fn cut(text: String) -> String {

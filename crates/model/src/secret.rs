@@ -109,6 +109,17 @@ pub fn hide_in(o: &mut crate::object::CsObject) {
     }
 }
 
+/// Whether an attribute's or a setting's name says it holds a secret (a
+/// password, a token): its values are never shown in a message. The one
+/// list of such words (connectors' export errors, the engine's
+/// exported-change-not-reimported warning, configuration errors).
+pub fn secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "passwd", "pwd", "secret", "token", "credential"]
+        .iter()
+        .any(|w| name.contains(w))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

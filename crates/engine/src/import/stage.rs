@@ -449,11 +449,7 @@ impl<'c> Importer<'_, 'c> {
             }
             // A password a directory stores hashed comes back altered:
             // never shown.
-            let lower = k.to_ascii_lowercase();
-            if ["password", "passwd", "pwd", "secret", "token", "credential"]
-                .iter()
-                .any(|s| lower.contains(s))
-            {
+            if autosync_model::secret::secret_name(k) {
                 return "(secret)".to_owned();
             }
             match v {
