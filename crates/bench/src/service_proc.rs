@@ -3,7 +3,7 @@
 //! `autosync history --json`, and stopped with SIGTERM (gracefully).
 
 use anyhow::{Context as _, bail};
-use autosync_model::{RunReason, RunRecord};
+use autosync_model::{RunReason, RunRecord, StepType};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -269,19 +269,47 @@ pub fn runs_after(runs: &[RunRecord], after: i64) -> Vec<&RunRecord> {
     runs.iter().filter(|r| r.id > after).collect()
 }
 
-/// For every follow-up run among `runs` whose cause is known and ended: the
-/// time from the cause's end to the follow-up's start, in ms.
-pub fn follow_up_overheads(all: &[RunRecord], runs: &[&RunRecord]) -> Vec<f64> {
+/// For every follow-up run among `runs` whose cause is known and ended:
+/// (the controller's own overhead, the whole wait), in ms. The wait runs
+/// from the cause's end to the follow-up's start. The overhead runs from
+/// the moment the follow-up could start: the later of its cause's end and
+/// the end of the last run, ended in between, that it may not overlap in
+/// the default run mode (`supported`): a run of its own MA, any run when it
+/// syncs, a sync when it imports or exports (a waiting sync also holds the
+/// requests behind it). Waiting for those is the exclusivity the
+/// controller keeps on purpose, not its overhead.
+pub fn follow_up_overheads(all: &[RunRecord], runs: &[&RunRecord]) -> Vec<(f64, f64)> {
     let by_id: BTreeMap<i64, &RunRecord> = all.iter().map(|r| (r.id, r)).collect();
     runs.iter()
         .filter_map(|r| match &r.reason {
             RunReason::FollowUp { run_id, .. } => {
                 let cause = by_id.get(run_id)?;
                 let ended = cause.ended_at?;
-                let d = r.started_at - ended;
-                Some(d.num_microseconds()? as f64 / 1000.0)
+                let ready = all
+                    .iter()
+                    .filter(|x| x.id != r.id && x.started_at < r.started_at)
+                    .filter_map(|x| {
+                        x.ended_at
+                            .filter(|e| *e > ended && *e <= r.started_at)
+                            .map(|e| (x, e))
+                    })
+                    .filter(|(x, _)| x.ma == r.ma || syncs(r) || syncs(x))
+                    .map(|(_, e)| e)
+                    .fold(ended, |a, b| a.max(b));
+                let (over, wait) = (r.started_at - ready, r.started_at - ended);
+                Some((
+                    over.num_microseconds()? as f64 / 1000.0,
+                    wait.num_microseconds()? as f64 / 1000.0,
+                ))
             }
             _ => None,
         })
         .collect()
+}
+
+/// Whether a run has a sync step.
+fn syncs(r: &RunRecord) -> bool {
+    r.steps
+        .iter()
+        .any(|s| matches!(s.step_type, StepType::FullSync | StepType::DeltaSync))
 }

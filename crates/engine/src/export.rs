@@ -63,8 +63,8 @@ fn fingerprint(p: &PendingExport) -> u64 {
     h.finish()
 }
 
-/// The DNs of an MA's objects the system has (not an add still to be
-/// sent), folded as directories compare them, with their anchors: read
+/// The DNs of an MA's joined objects the system has (not an add still to
+/// be sent), folded as directories compare them, with their anchors: read
 /// once per export, when an add of a DN first fails (two people given one
 /// DN: the value that spells it names the one the system has).
 #[derive(Default)]
@@ -102,7 +102,11 @@ impl DnsThere {
                     .pending_export
                     .as_ref()
                     .is_some_and(|p| matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd));
-                if !adding && o.present {
+                // Only a joined object: a sync spells references to
+                // connectors alone, so a value spelling a disconnector's DN
+                // (an entry made by hand under the name a failed add
+                // gives) names the failed add's object, never that entry.
+                if !adding && o.present && o.connection.mv_id().is_some() {
                     out.entry(autosync_model::dn::folded(&o.dn))
                         .or_default()
                         .push(o.anchor);

@@ -127,9 +127,9 @@ pub(super) struct Holds {
     failed: FxHashSet<Key>,
 }
 
-/// Whether an object of the MA other than the one with anchor `anchor`
-/// has DN `dn` (folded) in the system already (not an add still to be
-/// sent): a value spelling it names that object.
+/// Whether a joined object of the MA other than the one with anchor
+/// `anchor` has DN `dn` (folded) in the system already (not an add still
+/// to be sent): a value spelling it names that object.
 pub(super) type Taken<'a> = dyn FnMut(&str, &str) -> bool + 'a;
 
 impl Holds {

@@ -99,6 +99,14 @@ fn check_held_then_sent(rows: &[&str]) {
     w.run_ok("app", "delta-sync", RunStatus::Success);
     assert!(w.cs("app", "E2").unwrap().pending_export.is_some());
 
+    // Exported again once the other account is imported (a disconnector
+    // holding the name): still held, never that account's name (an LDAP
+    // review: a group got the namesake entry as a member).
+    let r = w.run_ok("app", "export", RunStatus::CompletedExportErrors);
+    let c = export_counters(&r);
+    assert_eq!((c.adds, c.updates, c.references_held), (0, 0, 1), "{c:?}");
+    assert_eq!(manager_in_app(&w, "E2"), None);
+
     // The name freed: the manager's add goes, then the report's manager.
     let db = rusqlite::Connection::open(w.path("app.db")).unwrap();
     db.execute("DELETE FROM users WHERE employee_id = 'X999'", [])
