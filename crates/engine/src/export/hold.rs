@@ -7,7 +7,11 @@
 //! that its references name, and a reference value that names an add that
 //! failed, or one not sent yet, is left out of what
 //! is sent and kept pending for a later export: the target is never told
-//! a name its system does not give the object meant.
+//! a name its system does not give the object meant. The same for the DN
+//! an object had before a rename of this export: a change naming it goes
+//! after the rename, and without that name once the rename went (the
+//! object is no longer there; the sync that the rename asks for spells the
+//! new DN); with it, should the rename fail.
 
 use autosync_connector::{ConnectorError, ExportChange, ExportOutcome, ExportSession};
 use autosync_model::{ExportKind, PendingExport, RefBy, Value, ValueDelta};
@@ -49,6 +53,18 @@ fn gives(c: &ExportChange) -> Vec<Key> {
             vec![Key::Anchor(c.anchor.clone()), fold(&c.dn)]
         }
         _ => Vec::new(),
+    }
+}
+
+/// The DN a rename takes from its object (the one it has until the rename
+/// is sent, which a sync spells it by).
+fn leaves(c: &ExportChange) -> Option<Key> {
+    match c.kind {
+        ExportKind::Add | ExportKind::DeleteAdd | ExportKind::Delete => None,
+        _ => c
+            .new_dn
+            .as_ref()
+            .map(|_| Key::Dn(autosync_model::dn::folded(&c.dn))),
     }
 }
 
@@ -125,6 +141,8 @@ pub(super) struct Holds {
     /// The attributes whose values name objects of this MA, and how.
     attrs: Vec<(String, RefBy)>,
     failed: FxHashSet<Key>,
+    /// The DNs renames of this export took from their objects.
+    moved: FxHashSet<Key>,
 }
 
 /// Whether a joined object of the MA other than the one with anchor
@@ -137,6 +155,7 @@ impl Holds {
         Holds {
             attrs,
             failed: FxHashSet::default(),
+            moved: FxHashSet::default(),
         }
     }
 
@@ -178,6 +197,14 @@ impl Holds {
         let Some(c) = changes.get(j) else {
             return;
         };
+        if let Some(k) = leaves(c) {
+            // A rename that went: its old DN names nothing now. One that
+            // failed leaves the object where it is, and its name good.
+            if !matches!(o, ExportOutcome::Failed { .. }) {
+                self.moved.insert(k);
+            }
+            return;
+        }
         if !matches!(c.kind, ExportKind::Add | ExportKind::DeleteAdd) {
             return;
         }
@@ -219,14 +246,20 @@ impl Holds {
         if self.attrs.is_empty() {
             return Ok((session.apply(changes)?, Vec::new()));
         }
-        // Which change of the page gives each name.
+        // Which change of the page gives each name, and which takes one
+        // away (a rename: the changes naming the DN it leaves wait for it).
         let mut giver: FxHashMap<Key, usize> = FxHashMap::default();
+        let mut taker: FxHashMap<Key, usize> = FxHashMap::default();
         for (i, c) in changes.iter().enumerate() {
             for k in gives(c) {
                 giver.insert(k, i);
             }
+            if let Some(k) = leaves(c) {
+                taker.insert(k, i);
+            }
         }
-        if giver.is_empty() && self.failed.is_empty() {
+        if giver.is_empty() && taker.is_empty() && self.failed.is_empty() && self.moved.is_empty()
+        {
             return Ok((session.apply(changes)?, Vec::new()));
         }
         let names: Vec<Vec<Key>> = changes.iter().map(|c| self.names(c)).collect();
@@ -236,7 +269,7 @@ impl Holds {
             let mut moved = false;
             for (j, ks) in names.iter().enumerate() {
                 for k in ks {
-                    if let Some(&i) = giver.get(k)
+                    if let Some(&i) = giver.get(k).or_else(|| taker.get(k))
                         && i != j
                         && phase.get(j) <= phase.get(i)
                         && let Some(after) = phase.get(i).map(|p| p + 1).filter(|p| *p < PHASES)
@@ -266,13 +299,15 @@ impl Holds {
                     continue;
                 };
                 // A name this change must not send yet: one whose add
-                // failed, or one the page gives in this phase or a later
-                // one (another change's).
+                // failed, one a rename took away, or one the page gives
+                // or takes away in this phase or a later one (another
+                // change's).
                 let hold = |k: &Key| {
+                    let pending = |i: &usize| *i != j && phase.get(*i) >= Some(&p);
                     self.failed.contains(k)
-                        || giver
-                            .get(k)
-                            .is_some_and(|&i| i != j && phase.get(i) >= Some(&p))
+                        || self.moved.contains(k)
+                        || giver.get(k).is_some_and(pending)
+                        || taker.get(k).is_some_and(pending)
                 };
                 let h = strip(c, &self.attrs, &hold);
                 if h.as_ref().is_some_and(|h| h.all) {

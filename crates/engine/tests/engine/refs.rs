@@ -823,3 +823,39 @@ fn a_reference_value_that_is_not_text_or_a_number_is_the_objects_error_not_a_wai
         Some(&Value::Reference(mv_id(&w, "src", "1")))
     );
 }
+
+/// A person who joins a group while their DN changes (a move: an HR
+/// change of the attribute the DN is made of) in the same sync: the
+/// group's change names them by the DN they have until the rename is
+/// sent, so the export that sends the rename never gives the group that
+/// old DN, which would name no entry (an LDAP review); the sync the rename
+/// asks for spells the new one.
+#[test]
+fn a_member_added_while_renamed_never_gets_the_old_dn_into_the_group() {
+    let w = world(&["E1,a@x,", "E2,b@x,"], &["G1,E1"]);
+    sync_hr(&w, "full-sync");
+    w.run_ok("groups", "full-import", RunStatus::Success);
+    w.run_ok("groups", "full-sync", RunStatus::Success);
+    export_dir(&w);
+    export_dir(&w);
+    assert_eq!(dir(&w)["G1"]["member"], serde_json::json!(["a@x"]));
+    write_hr(&w, &["E1,a@x,", "E2,b2@x,"]);
+    sync_hr(&w, "delta-sync");
+    w.write("groups.csv", "gid,members\nG1,E1;E2\n");
+    w.run_ok("groups", "full-import", RunStatus::Success);
+    w.run_ok("groups", "delta-sync", RunStatus::Success);
+    export_dir(&w);
+    let d = dir(&w);
+    assert_eq!(d["E2"]["mail"], "b2@x");
+    assert_eq!(d["G1"]["member"], serde_json::json!(["a@x"]), "{d:?}");
+    export_dir(&w);
+    let d = dir(&w);
+    let mut members: Vec<String> = d["G1"]["member"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    members.sort();
+    assert_eq!(members, ["a@x", "b2@x"], "{d:?}");
+}

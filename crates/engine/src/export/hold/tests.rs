@@ -253,3 +253,68 @@ fn a_dn_another_object_has_is_not_held_when_a_second_add_of_it_fails() {
     let (_, held) = h.apply(&mut rec, &mut page, &mut |_, _| false).unwrap();
     assert_eq!(held[1].as_ref().map(Held::count), Some(1));
 }
+
+/// A change naming an object by the DN a rename of the same export takes
+/// away goes after the rename, without that name once the rename went
+/// (an LDAP review: a group got a moved member's old DN, which named no
+/// entry), and with it when the rename failed (the object is still
+/// there). Either order in the page.
+#[test]
+fn a_dn_a_rename_of_the_export_takes_away_is_held_once_the_rename_went() {
+    let rename = |anchor: &str| {
+        let mut r = add(anchor, "boss", None);
+        r.kind = ExportKind::Rename;
+        r.changes.clear();
+        r.new_dn = Some("boss2".into());
+        r
+    };
+    let report = |anchor: &str| {
+        let mut r = add(anchor, "rep", Some("boss"));
+        r.kind = ExportKind::Update;
+        r.changes.remove("name");
+        r
+    };
+    for report_first in [false, true] {
+        // The rename went: the report's manager is held, nothing sent.
+        let mut h = holds();
+        let mut rec = session(&[]);
+        let mut page = if report_first {
+            vec![report("1"), rename("2")]
+        } else {
+            vec![rename("1"), report("2")]
+        };
+        let (out, held) = h.apply(&mut rec, &mut page, &mut |_, _| false).unwrap();
+        assert_eq!(out.len(), 2);
+        let r = usize::from(!report_first);
+        assert!(held[r].as_ref().is_some_and(|h| h.all), "{held:?}");
+        assert!(
+            rec.batches
+                .iter()
+                .flatten()
+                .all(|c| c.changes.get("manager").is_none()),
+            "{:?}",
+            rec.batches
+        );
+        // A later page naming the old DN: held too.
+        let mut page = vec![report("3")];
+        let (_, held) = h.apply(&mut rec, &mut page, &mut |_, _| false).unwrap();
+        assert!(held[0].as_ref().is_some_and(|h| h.all), "{held:?}");
+
+        // The rename failed: the object keeps the name, which goes.
+        let mut h = holds();
+        let mut rec = session(&[if report_first { "2" } else { "1" }]);
+        let mut page = if report_first {
+            vec![report("1"), rename("2")]
+        } else {
+            vec![rename("1"), report("2")]
+        };
+        let (out, held) = h.apply(&mut rec, &mut page, &mut |_, _| false).unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(held.iter().all(Option::is_none), "{held:?}");
+        assert_eq!(rec.batches.len(), 2, "the report after the rename");
+        assert_eq!(
+            rec.batches[1][0].changes.get("manager"),
+            Some(&Some(s("boss")))
+        );
+    }
+}
