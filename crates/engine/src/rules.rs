@@ -192,6 +192,17 @@ pub(crate) struct MaRules {
 }
 
 impl MaRules {
+    /// Whether an export flow writes CS attribute `attr` as a reference
+    /// by DN.
+    pub fn by_dn(&self, attr: &str) -> bool {
+        self.outbound.iter().any(|f| {
+            f.cs_attr == attr
+                && f.reference
+                    .as_ref()
+                    .is_some_and(|r| r.by == autosync_model::RefBy::Dn)
+        })
+    }
+
     /// The rules of an MA no longer in the configuration: none (its
     /// connector space can still be deleted; `index` is outside the
     /// configured MAs, so no deletion rule counts it as authoritative).

@@ -35,6 +35,18 @@ pub(crate) fn without_empty(attrs: Attributes) -> Attributes {
     }
 }
 
+/// `v` with its texts as DNs compare (ignoring case, escapes read).
+pub(crate) fn dn_folded(v: Option<&Value>) -> Option<Value> {
+    let fold = |v: &Value| match v {
+        Value::String(t) => Value::String(autosync_model::dn::folded(t)),
+        other => other.clone(),
+    };
+    v.map(|v| match v {
+        Value::Multi(vs) => Value::Multi(vs.iter().map(fold).collect()),
+        one => fold(one),
+    })
+}
+
 /// Merge `later` replacements over `earlier` ones.
 pub(crate) fn merge_changes(earlier: &mut AttrChanges, later: &AttrChanges) {
     for (k, v) in later {

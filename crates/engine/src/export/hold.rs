@@ -258,8 +258,7 @@ impl Holds {
                 taker.insert(k, i);
             }
         }
-        if giver.is_empty() && taker.is_empty() && self.failed.is_empty() && self.moved.is_empty()
-        {
+        if giver.is_empty() && taker.is_empty() && self.failed.is_empty() && self.moved.is_empty() {
             return Ok((session.apply(changes)?, Vec::new()));
         }
         let names: Vec<Vec<Key>> = changes.iter().map(|c| self.names(c)).collect();

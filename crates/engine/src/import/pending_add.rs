@@ -6,10 +6,10 @@
 //! account joined, not taken over); or another's object, left aside.
 
 use super::Importer;
-use super::stage::{cs_order, whole_from_update};
+use super::stage::{holds_sent, whole_from_update};
 use crate::history::clear_error;
 use crate::rules::MaRules;
-use crate::values::{same_in, without_empty};
+use crate::values::without_empty;
 use autosync_connector::{ImportChange, ImportedObject};
 use autosync_model::{
     AttrChanges, Attributes, CsObject, ErrorStage, ExportKind, PendingExport, Value,
@@ -116,8 +116,7 @@ impl Importer<'_, '_> {
             cs.unconfirmed_export = Some(add);
             return;
         }
-        let same =
-            |k: &str, v: &Option<Value>| same_in(attrs.get(k), v.as_ref(), cs_order(rules, k));
+        let same = |k: &str, v: &Option<Value>| holds_sent(rules, k, attrs.get(k), v.as_ref());
         let readable = |k: &str| rules.is_none_or(|r| r.write_only.get(k).is_none());
         let same_dn = autosync_model::dn::same_dn(&cs.dn, dn);
         self.counters.export_add_existing += 1;
@@ -182,7 +181,7 @@ fn replays(
     autosync_model::dn::same_dn(&cs.dn, dn)
         && add.changes.iter().all(|(k, v)| {
             rules.is_some_and(|r| r.write_only.get(k).is_some())
-                || same_in(attrs.get(k.as_str()), v.as_ref(), cs_order(rules, k))
+                || holds_sent(rules, k, attrs.get(k.as_str()), v.as_ref())
         })
 }
 

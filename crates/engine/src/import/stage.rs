@@ -344,12 +344,15 @@ impl<'c> Importer<'_, 'c> {
             let differ: Vec<&String> = unconfirmed
                 .changes
                 .iter()
-                .filter(|(k, v)| !same_in(attrs.get(*k), v.as_ref(), cs_order(rules, k)))
+                .filter(|(k, v)| !holds_sent(rules, k, attrs.get(*k), v.as_ref()))
                 .map(|(k, _)| k)
                 .collect();
             let values_match = unconfirmed.kind != ExportKind::Delete && differ.is_empty();
             let dn_matches = unconfirmed.kind != ExportKind::Rename
-                || unconfirmed.new_dn.as_deref() == Some(obj.dn.as_str());
+                || unconfirmed
+                    .new_dn
+                    .as_deref()
+                    .is_some_and(|dn| autosync_model::dn::same_dn(dn, &obj.dn));
             let altered = !values_match
                 && dn_matches
                 && unconfirmed.kind != ExportKind::Delete
@@ -360,7 +363,7 @@ impl<'c> Importer<'_, 'c> {
             // kept (large groups go value by value): it is sent again.
             let stuck = altered
                 && differ.iter().all(|k| {
-                    same_in(attrs.get(*k), cs.hologram.get(*k), cs_order(rules, k))
+                    holds_sent(rules, k, attrs.get(*k), cs.hologram.get(*k))
                         && !matches!(attrs.get(*k), Some(Value::Multi(_)))
                         && !matches!(unconfirmed.changes.get(*k), Some(Some(Value::Multi(_))))
                 });
@@ -625,4 +628,24 @@ pub(super) fn whole_from_update(cs: &CsObject, mut obj: ImportedObject) -> Impor
 /// How the values of CS attribute `attr` compare on this MA.
 pub(super) fn cs_order(rules: Option<&MaRules>, attr: &str) -> ValueOrder {
     rules.map_or(ValueOrder::Unordered, |r| r.cs_order(attr))
+}
+
+/// Whether the system holds `sent` as attribute `attr` (`held`): a
+/// reference by DN compares as a directory compares DNs (a server answers
+/// `cn=Smith\2C Jr.` for the `cn=Smith\, Jr.` it was sent), as the sync
+/// compares it.
+pub(super) fn holds_sent(
+    rules: Option<&MaRules>,
+    attr: &str,
+    held: Option<&Value>,
+    sent: Option<&Value>,
+) -> bool {
+    let order = cs_order(rules, attr);
+    same_in(held, sent, order)
+        || rules.is_some_and(|r| r.by_dn(attr))
+            && same_in(
+                crate::values::dn_folded(held).as_ref(),
+                crate::values::dn_folded(sent).as_ref(),
+                order,
+            )
 }

@@ -16,7 +16,7 @@ use crate::compute::MvView;
 use crate::extensions::{eval_condition, eval_source, eval_text};
 use crate::refs::{Referrer, resolve_out};
 use crate::rules::{MaRules, OutboundFlow};
-use crate::values::same_in;
+use crate::values::{dn_folded, same_in};
 use autosync_model::{
     AttrChanges, Connection, CsObject, ExportKind, MvObject, OutboundCounters, PendingExport,
     RefBy, SyncCounters, Value, ValueDelta,
@@ -301,8 +301,8 @@ impl Syncer<'_> {
                 same_in(held, d.as_deref(), f.order)
                     || by_dn
                         && same_in(
-                            folded(held).as_ref(),
-                            folded(d.as_deref()).as_ref(),
+                            dn_folded(held).as_ref(),
+                            dn_folded(d.as_deref()).as_ref(),
                             f.order,
                         )
             };
@@ -616,16 +616,4 @@ impl Syncer<'_> {
         inserts.push(x);
         Ok(())
     }
-}
-
-/// `v` with its texts as DNs compare (ignoring case).
-fn folded(v: Option<&Value>) -> Option<Value> {
-    let fold = |v: &Value| match v {
-        Value::String(t) => Value::String(autosync_model::dn::folded(t)),
-        other => other.clone(),
-    };
-    v.map(|v| match v {
-        Value::Multi(vs) => Value::Multi(vs.iter().map(fold).collect()),
-        one => fold(one),
-    })
 }

@@ -859,3 +859,34 @@ fn a_member_added_while_renamed_never_gets_the_old_dn_into_the_group() {
     members.sort();
     assert_eq!(members, ["a@x", "b2@x"], "{d:?}");
 }
+
+/// A directory answers a DN reference with its own escapes (OpenLDAP
+/// `\2C` for the `\,` it was sent): the confirming import takes it for
+/// what was sent, as the sync does, not for a change someone made (an
+/// LDAP review: every escaped DN kept `exported-change-not-reimported`
+/// for good).
+#[test]
+fn a_dn_reference_the_system_spells_with_other_escapes_is_confirmed() {
+    let w = world(&["E1,\"cn=Smith\\, Jr.,o=x\",", "E3,cn=c\\2Cd,E1"], &[]);
+    sync_hr(&w, "full-sync");
+    w.run_ok("dir", "export", RunStatus::Success);
+    let before = w.read("dir.jsonl");
+    assert!(before.contains(r"cn=Smith\\, Jr.,o=x"), "{before}");
+    // The manager as the server spells it back.
+    let after: Vec<String> = before
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v["id"] == "E3" {
+                v["manager"] = serde_json::json!(r"cn=Smith\2C Jr.,o=x");
+            }
+            v.to_string()
+        })
+        .collect();
+    w.write("dir.jsonl", &(after.join("\n") + "\n"));
+    let r = w.run_ok("dir", "full-import", RunStatus::Success);
+    assert_eq!(import_counters(&r).export_not_reimported, 0, "{r:?}");
+    w.run_ok("dir", "delta-sync", RunStatus::CompletedNoObjects);
+    assert!(w.cs("dir", "E3").unwrap().pending_export.is_none());
+    assert!(w.cs("dir", "E3").unwrap().error.is_none());
+}
