@@ -23,6 +23,22 @@ pub struct Rdn {
 }
 
 impl Rdn {
+    /// Whether both are the same RDN with every value written alike (case
+    /// included): a directory keeps a value's case, so `cn=Grace HOPPER`
+    /// is a rename of `cn=Grace Hopper` even though both name one entry.
+    pub fn same_case(&self, other: &Rdn) -> bool {
+        let exact = |r: &Rdn| {
+            let mut k: Vec<(String, String)> = r
+                .avas
+                .iter()
+                .map(|(a, v)| (a.to_ascii_lowercase(), v.clone()))
+                .collect();
+            k.sort();
+            k
+        };
+        exact(self) == exact(other)
+    }
+
     /// The comparison key: types and values lowercased, runs of spaces
     /// made one, pairs sorted.
     fn key(&self) -> Vec<(String, String)> {
@@ -160,6 +176,13 @@ impl Dn {
     /// Whether both name the same entry, ignoring case and escaping.
     pub fn same(&self, other: &Dn) -> bool {
         self.keys() == other.keys()
+    }
+
+    /// Whether the parents are written alike, values' case included.
+    pub fn same_parent_case(&self, other: &Dn) -> bool {
+        let rest = |d: &Dn| d.rdns.get(1..).map(<[Rdn]>::to_vec).unwrap_or_default();
+        let (a, b) = (rest(self), rest(other));
+        a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.same_case(y))
     }
 
     /// Whether the parents are the same entry.

@@ -779,3 +779,59 @@ fn an_entry_that_cannot_be_read_should_be_a_record_error_and_the_import_go_on() 
         assert!(e.location.starts_with("ou="), "{e:?}");
     }
 }
+
+/// A rename that changes only the case of the entry's RDN value is sent
+/// (the directory keeps the case: an LDAP review saw `Hopper` to `HOPPER`
+/// reported done, and the entry never changed, for ever); one that changes
+/// only a parent's case fails, naming the parent as the directory has it.
+#[test]
+fn a_case_only_rename_should_change_the_entrys_case() {
+    let s = slapd();
+    let base = s.new_ou("case").unwrap();
+    s.ldapadd(&format!(
+        "dn: ou=people,{base}\nobjectClass: organizationalUnit\nou: people\n"
+    ))
+    .unwrap();
+    let mut conn = build(
+        vec![person_type(), group_type()],
+        directory_settings(s, &base),
+    );
+    let dn = |cn: &str| format!("cn={cn},ou=people,{base}");
+    let add = change(
+        ExportKind::Add,
+        "person",
+        "tmp-grace",
+        &dn("Grace Hopper"),
+        &[("sn", Some(Value::from("Hopper")))],
+    );
+    let anchor = assigned(&export(conn.as_mut(), &[add])[0]);
+    let mut rename = change(
+        ExportKind::Rename,
+        "person",
+        &anchor,
+        &dn("Grace Hopper"),
+        &[],
+    );
+    rename.new_dn = Some(dn("Grace HOPPER"));
+    let out = export(conn.as_mut(), &[rename]);
+    assert_eq!(out, vec![ExportOutcome::Applied { anchor: None }]);
+    let e = &search(s, &dn("Grace HOPPER"), "(objectClass=*)", &["cn"])[0];
+    assert!(e.dn.starts_with("cn=Grace HOPPER,"), "{}", e.dn);
+    assert_eq!(e.texts("cn"), vec!["Grace HOPPER"]);
+
+    let mut parent = change(
+        ExportKind::Rename,
+        "person",
+        &anchor,
+        &dn("Grace HOPPER"),
+        &[],
+    );
+    parent.new_dn = Some(format!("cn=Grace HOPPER,OU=PEOPLE,{base}"));
+    match &export(conn.as_mut(), &[parent])[0] {
+        ExportOutcome::Failed { error_type, detail } => {
+            assert_eq!(error_type, "invalid-dn");
+            assert!(detail.contains("ou=people"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -30,15 +30,31 @@ impl LdapExport<'_> {
         let now = Dn::parse(dn).map_err(|e| ("invalid-dn", format!("`{dn}`: {e}")))?;
         let new = self.in_scope(new_dn)?;
         let renamed = (self.s.anchor == Anchor::Dn).then(|| new_dn.to_owned());
-        if now.same(&new) {
-            return Ok(renamed);
-        }
         let Some(rdn) = new.rdn() else {
             return Err(Stop::Failed((
                 "invalid-dn",
                 format!("`{new_dn}` has no RDN"),
             )));
         };
+        if now.same(&new) {
+            // The same entry: nothing to do, unless a value's case changes
+            // (a directory keeps it: `cn=Grace HOPPER`). The entry's own
+            // RDN takes it by a modify DN; a parent's is that entry's name,
+            // which this change cannot give it (sent as a rename, it would
+            // come back in the old case at every import).
+            if !now.same_parent_case(&new) {
+                return Err(Stop::Failed((
+                    "invalid-dn",
+                    format!(
+                        "rename `{dn}` to `{new_dn}`: the parent entry is `{}` in the directory, in another case; only that entry's own rename changes it: write the parent in the provisioning rule's `dn` as the directory has it",
+                        now.parent_text()
+                    ),
+                )));
+            }
+            if now.rdn().is_some_and(|r| r.same_case(rdn)) {
+                return Ok(renamed);
+            }
+        }
         let parent = new.parent_text();
         let superior = (!now.same_parent(&new)).then_some(parent.as_str());
         let r = self.session.modify_dn(dn, &rdn.raw, superior);
