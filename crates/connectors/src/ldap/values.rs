@@ -50,6 +50,22 @@ pub fn to_ldap(name: &str, kind: Kind, value: &Value) -> Result<Vec<Vec<u8>>, Fa
         }
         out.push(match v {
             Value::String(s) if name.eq_ignore_ascii_case("unicodePwd") => unicode_pwd(s),
+            // Binary data and its base64 text are one value (the engine
+            // compares them so): a binary attribute gets the bytes, never
+            // the characters of their base64 (a photo from a CSV column).
+            Value::String(s) if matches!(kind, Kind::Binary | Kind::BinaryTransfer) => {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD
+                    .decode(s.trim())
+                    .map_err(|e| {
+                        (
+                            "value-not-representable",
+                            format!(
+                                "`{name}` is binary: a text value must be the base64 of its bytes ({e})"
+                            ),
+                        )
+                    })?
+            }
             Value::String(s) => s.as_bytes().to_vec(),
             Value::Integer(i) => i.to_string().into_bytes(),
             Value::Boolean(b) => match (kind, b) {

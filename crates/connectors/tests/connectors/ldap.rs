@@ -663,8 +663,44 @@ fn binary_values_should_round_trip() {
         vec![ExportOutcome::Applied { anchor: None }]
     );
     let all = objects(import(conn.as_mut()));
-    assert_eq!(all[0].attributes["jpegPhoto"], Value::Binary(photo));
+    assert_eq!(all[0].attributes["jpegPhoto"], Value::Binary(photo.clone()));
     assert_eq!(all[0].anchor, "pic");
+
+    // The base64 text of a photo (a CSV column) is that photo, not its
+    // characters (an LDAP review: the entry got the text); text that is
+    // no base64 is refused, naming the attribute.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&photo[..100]);
+    let update = change(
+        ExportKind::Update,
+        "person",
+        "pic",
+        &dn,
+        &[("jpegPhoto", Some(Value::from(b64.as_str())))],
+    );
+    assert_eq!(
+        export(conn.as_mut(), &[update]),
+        vec![ExportOutcome::Applied { anchor: None }]
+    );
+    let all = objects(import(conn.as_mut()));
+    assert_eq!(
+        all[0].attributes["jpegPhoto"],
+        Value::Binary(photo[..100].to_vec())
+    );
+    let bad = change(
+        ExportKind::Update,
+        "person",
+        "pic",
+        &dn,
+        &[("jpegPhoto", Some(Value::from("not a photo!")))],
+    );
+    match &export(conn.as_mut(), &[bad])[0] {
+        ExportOutcome::Failed { error_type, detail } => {
+            assert_eq!(error_type, "value-not-representable");
+            assert!(detail.contains("jpegPhoto"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
