@@ -231,6 +231,16 @@ pub trait ExportSession: Send {
     /// until `commit` (a file written atomically at the end).
     fn durable_per_batch(&self) -> bool;
 
+    /// After `apply` failed (the connection lost halfway through a batch):
+    /// per change of that batch, in order, its outcome when the system
+    /// answered it before the failure (`None`: not sent, or no answer, so
+    /// it stays pending). Only a session whose batches are durable as the
+    /// system answers (`durable_per_batch`) may answer anything; the
+    /// default is nothing.
+    fn answered_before_failure(&mut self) -> Vec<Option<ExportOutcome>> {
+        Vec::new()
+    }
+
     /// Make everything applied durable.
     fn commit(self: Box<Self>) -> Result<(), ConnectorError>;
 }

@@ -274,11 +274,16 @@ impl Exporter<'_, '_> {
                 // Write-only values opened (or generated) in memory only.
                 let (mut changes, refused) = reveal(ctx, changes);
                 let began = std::time::Instant::now();
-                let (outcomes, helds) =
+                // The connection failed halfway: what the system answered
+                // is recorded (it is done there), the rest stays pending.
+                let mut cut: Stop = None;
+                let (outcomes, helds): (Vec<Option<ExportOutcome>>, _) =
                     match holds.apply(&mut *session, &mut changes, &mut |dn, anchor| {
                         dns_there.has(store, ma, dn, anchor)
                     }) {
-                        Ok((o, h)) if o.len() == changes.len() => (o, h),
+                        Ok((o, h)) if o.len() == changes.len() => {
+                            (o.into_iter().map(Some).collect(), h)
+                        }
                         Ok((o, _)) => {
                             stop = Some((
                                 RunStatus::StoppedError,
@@ -290,9 +295,14 @@ impl Exporter<'_, '_> {
                             ));
                             break;
                         }
-                        Err(e) => {
-                            stop = Some((e.kind.status(), e.message));
-                            break;
+                        Err(c) => {
+                            let why = Some((c.error.kind.status(), c.error.message));
+                            if !durable || c.answered.iter().all(Option::is_none) {
+                                stop = why;
+                                break;
+                            }
+                            cut = why;
+                            (c.answered, c.held)
                         }
                     };
                 crash_point("export.batch.applied");
@@ -316,10 +326,18 @@ impl Exporter<'_, '_> {
                     .get(ctx.ma_index)
                     .map(|r| &r.write_only)
                     .filter(|w| !w.is_empty());
+                let mut unanswered: Vec<CsId> = Vec::new();
                 for (i, s) in sent.iter_mut().enumerate() {
                     let (outcome, c) = match refused.next_if(|(j, _)| *j == i) {
                         Some((_, o)) => (Some(o), None),
-                        None => (outcomes.next(), kept.next()),
+                        None => match outcomes.next() {
+                            Some(Some(o)) => (Some(o), kept.next()),
+                            _ => {
+                                kept.next();
+                                unanswered.push(s.id);
+                                continue;
+                            }
+                        },
                     };
                     let c = c.and_then(|(c, held)| {
                         s.held = held.map(Box::new);
@@ -343,6 +361,9 @@ impl Exporter<'_, '_> {
                     s.outcome = outcome.filter(|o| *o != APPLIED).map(Box::new);
                 }
                 drop(changes);
+                if !unanswered.is_empty() {
+                    sent.retain(|s| !unanswered.contains(&s.id));
+                }
                 *processed += sent.len() as u64;
                 match &rec_tx {
                     Some(tx) => {
@@ -354,6 +375,10 @@ impl Exporter<'_, '_> {
                     None => log.extend(sent),
                 }
                 ctx.advanced(*processed);
+                if cut.is_some() {
+                    stop = cut;
+                    break;
+                }
             }
             // Let the reader end, then wait for the recorder.
             drop(page_rx);

@@ -15,6 +15,9 @@
 //! * [`SmtpSink`]: an SMTP server (Python's aiosmtpd, plain, STARTTLS or
 //!   TLS) that keeps every message it accepts for the test to read; one
 //!   per test, stopped when dropped.
+//! * [`CutProxy`]: a loopback relay in front of a real LDAP server that
+//!   cuts its connections after a chosen number of write answers (a
+//!   connection lost halfway through an export).
 //! * [`ServiceProcess`]: the real service (`autosync run`) as a child
 //!   process, its log kept, stopped when dropped.
 //!
@@ -29,12 +32,14 @@
 //! `ldapdelete`/`ldapsearch`, `sh`, and util-linux's `setsid`, `setpriv`
 //! and `flock`.
 
+pub mod cut;
 pub mod service;
 mod slapd;
 pub mod smtp;
 mod state;
 pub mod tls;
 
+pub use cut::CutProxy;
 pub use service::ServiceProcess;
 pub use slapd::{Slapd, SlapdBuilder};
 pub use smtp::{Mail, SinkTls, SmtpSink};

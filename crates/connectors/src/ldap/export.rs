@@ -59,6 +59,9 @@ pub struct LdapExport<'c> {
     session: &'c mut Session,
     s: &'c LdapSettings,
     bases: Vec<Dn>,
+    /// The outcomes of the last batch's changes the server answered before
+    /// the connection failed (see `answered_before_failure`).
+    answered: Vec<Option<ExportOutcome>>,
 }
 
 /// Why a change was not applied.
@@ -121,7 +124,12 @@ impl<'c> LdapExport<'c> {
             .iter()
             .filter_map(|b| Dn::parse(b).ok())
             .collect();
-        LdapExport { session, s, bases }
+        LdapExport {
+            session,
+            s,
+            bases,
+            answered: Vec::new(),
+        }
     }
 
     /// An operation's answer: `Ok` on success, the change's failure on a
@@ -551,23 +559,47 @@ impl<'c> LdapExport<'c> {
 
 impl ExportSession for LdapExport<'_> {
     fn apply(&mut self, batch: &[ExportChange]) -> Result<Vec<ExportOutcome>, ConnectorError> {
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for (c, done) in batch.iter().zip(self.apply_grouped(batch)?) {
-            match done {
-                Ok(anchor) => outcomes.push(ExportOutcome::Applied {
+        self.answered.clear();
+        let (done, failure) = match self.apply_grouped(batch) {
+            Ok(done) => (done.into_iter().map(Some).collect(), None),
+            Err((e, done)) => (done, Some(e)),
+        };
+        // Each change the server answered is done, in it, whatever
+        // follows: should the connection fail later in the batch, they are
+        // told as answered (a stopped export recorded none of the entries
+        // it had added, and sent them again as replays).
+        let mut outcomes: Vec<Option<ExportOutcome>> = Vec::with_capacity(batch.len());
+        let mut failure = failure;
+        for (c, done) in batch.iter().zip(done) {
+            outcomes.push(match done {
+                Some(Ok(anchor)) => Some(ExportOutcome::Applied {
                     anchor: anchor.filter(|a| *a != c.anchor),
                 }),
-                Err(Stop::Failed((kind, detail))) => {
+                Some(Err(Stop::Failed((kind, detail)))) => {
                     tracing::debug!(anchor = %c.anchor, dn = %c.dn, error_type = kind, %detail, "change refused");
-                    outcomes.push(ExportOutcome::Failed {
+                    Some(ExportOutcome::Failed {
                         error_type: kind.to_owned(),
                         detail,
-                    });
+                    })
                 }
-                Err(Stop::Step(e)) => return Err(e),
-            }
+                Some(Err(Stop::Step(e))) => {
+                    failure.get_or_insert(e);
+                    None
+                }
+                None => None,
+            });
         }
-        Ok(outcomes)
+        match failure {
+            Some(e) => {
+                self.answered = outcomes;
+                Err(e)
+            }
+            None => Ok(outcomes.into_iter().flatten().collect()),
+        }
+    }
+
+    fn answered_before_failure(&mut self) -> Vec<Option<ExportOutcome>> {
+        std::mem::take(&mut self.answered)
     }
 
     fn durable_per_batch(&self) -> bool {

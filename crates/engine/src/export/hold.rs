@@ -68,6 +68,28 @@ fn leaves(c: &ExportChange) -> Option<Key> {
     }
 }
 
+/// A page the connection failed in: why, and per change of the page its
+/// outcome when the system answered it before (the rest stays pending).
+#[derive(Debug)]
+pub(super) struct Cut {
+    pub error: ConnectorError,
+    pub answered: Vec<Option<ExportOutcome>>,
+    pub held: Vec<Option<Held>>,
+}
+
+impl Cut {
+    /// A cut of a page sent in one batch.
+    fn whole(error: ConnectorError, session: &mut dyn ExportSession, len: usize) -> Cut {
+        let mut answered = session.answered_before_failure();
+        answered.resize(len, None);
+        Cut {
+            error,
+            answered,
+            held: Vec::new(),
+        }
+    }
+}
+
 /// What a change held back: it stays pending, for a later export.
 #[derive(Debug, Default, PartialEq)]
 pub(super) struct Held {
@@ -242,9 +264,15 @@ impl Holds {
         session: &mut dyn ExportSession,
         changes: &mut [ExportChange],
         taken: &mut Taken<'_>,
-    ) -> Result<(Vec<ExportOutcome>, Vec<Option<Held>>), ConnectorError> {
+    ) -> Result<(Vec<ExportOutcome>, Vec<Option<Held>>), Cut> {
+        let whole = |session: &mut dyn ExportSession, changes: &[ExportChange]| {
+            session
+                .apply(changes)
+                .map(|o| (o, Vec::new()))
+                .map_err(|e| Cut::whole(e, session, changes.len()))
+        };
         if self.attrs.is_empty() {
-            return Ok((session.apply(changes)?, Vec::new()));
+            return whole(session, changes);
         }
         // Which change of the page gives each name, and which takes one
         // away (a rename: the changes naming the DN it leaves wait for it).
@@ -259,7 +287,7 @@ impl Holds {
             }
         }
         if giver.is_empty() && taker.is_empty() && self.failed.is_empty() && self.moved.is_empty() {
-            return Ok((session.apply(changes)?, Vec::new()));
+            return whole(session, changes);
         }
         let names: Vec<Vec<Key>> = changes.iter().map(|c| self.names(c)).collect();
         // Each change's phase: after every change of the page it names.
@@ -333,7 +361,23 @@ impl Holds {
                     *slot = c;
                 }
             }
-            let answered = answered?;
+            let answered = match answered {
+                Ok(a) => a,
+                Err(error) => {
+                    // What the system answered of this phase is done too.
+                    let partial = session.answered_before_failure();
+                    for (&j, o) in sent.iter().zip(partial) {
+                        if let (Some(o), Some(slot)) = (o, outcomes.get_mut(j)) {
+                            *slot = Some(o);
+                        }
+                    }
+                    return Err(Cut {
+                        error,
+                        answered: outcomes,
+                        held,
+                    });
+                }
+            };
             let short = answered.len() != sent_len;
             for (j, o) in sent.into_iter().zip(answered) {
                 self.outcome(changes, j, &o, &mut went, taken);

@@ -14,6 +14,7 @@ mod history;
 mod import;
 mod import_errors;
 mod joins;
+mod ldap_cut;
 mod ldap_delta;
 mod passwords;
 mod refs;

@@ -127,13 +127,35 @@ impl Group {
 }
 
 impl LdapExport<'_> {
-    /// The batch, group by group: one result per change, in order.
+    /// The batch, group by group: one result per change, in order; when
+    /// the connection fails, why, with the results of the changes answered
+    /// before (`None`: not sent or not answered).
+    #[allow(clippy::type_complexity)]
     pub(super) fn apply_grouped(
         &mut self,
         batch: &[ExportChange],
-    ) -> Result<Vec<Done<Option<String>>>, ConnectorError> {
+    ) -> Result<Vec<Done<Option<String>>>, (ConnectorError, Vec<Option<Done<Option<String>>>>)>
+    {
         let mut done: Vec<Option<Done<Option<String>>>> = Vec::new();
         done.resize_with(batch.len(), || None);
+        if let Err(e) = self.send_all(batch, &mut done) {
+            return Err((e, done));
+        }
+        if done.iter().any(Option::is_none) {
+            let e = ConnectorError::new(
+                ConnectorErrorKind::Other,
+                format!("MA `{}`: a change of the batch was not sent", self.s.ma),
+            );
+            return Err((e, done));
+        }
+        Ok(done.into_iter().flatten().collect())
+    }
+
+    fn send_all(
+        &mut self,
+        batch: &[ExportChange],
+        done: &mut [Option<Done<Option<String>>>],
+    ) -> Result<(), ConnectorError> {
         let dn_anchor = self.s.anchor == Anchor::Dn;
         let mut group = Group::default();
         for (i, c) in batch.iter().enumerate() {
@@ -142,27 +164,17 @@ impl LdapExport<'_> {
                 ExportKind::Add | ExportKind::Update | ExportKind::Delete
             ) && c.new_dn.is_none();
             if !together {
-                self.send_group(batch, std::mem::take(&mut group), &mut done)?;
+                self.send_group(batch, std::mem::take(&mut group), done)?;
                 done[i] = Some(self.apply_one(c));
                 continue;
             }
             let t = touch(c, dn_anchor);
             if group.meets(&t) {
-                self.send_group(batch, std::mem::take(&mut group), &mut done)?;
+                self.send_group(batch, std::mem::take(&mut group), done)?;
             }
             group.join(i, t);
         }
-        self.send_group(batch, group, &mut done)?;
-        done.into_iter()
-            .map(|d| {
-                d.ok_or_else(|| {
-                    ConnectorError::new(
-                        ConnectorErrorKind::Other,
-                        format!("MA `{}`: a change of the batch was not sent", self.s.ma),
-                    )
-                })
-            })
-            .collect()
+        self.send_group(batch, group, done)
     }
 
     /// Where an update or a delete of `c` goes without a search, and the

@@ -291,7 +291,7 @@ fn a_dn_a_rename_of_the_export_takes_away_is_held_once_the_rename_went() {
             rec.batches
                 .iter()
                 .flatten()
-                .all(|c| c.changes.get("manager").is_none()),
+                .all(|c| !c.changes.contains_key("manager")),
             "{:?}",
             rec.batches
         );
