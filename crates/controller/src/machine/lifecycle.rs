@@ -210,6 +210,10 @@ impl Machine {
                 return;
             }
         };
+        // Rules put back as they were at an MA's last full sync (a reload
+        // undone): no longer needed.
+        self.full_sync_needed
+            .retain(|ma, _| needed.iter().any(|(m, _)| m == ma));
         for (ma, because) in needed {
             let Some(config) = self.config.mas.get(&ma) else {
                 continue;
@@ -344,6 +348,13 @@ impl Machine {
         // reconciliation queues it now, not at the next hourly one.
         if !added.is_empty() && !self.chores.reading_counts {
             self.read_counts_for_reconciliation();
+        }
+        if !rules_changed.is_empty() {
+            // A full sync running now runs on the rules before (another
+            // MA's flows and the metaverse's count for every source).
+            for name in self.config.mas.keys() {
+                self.rules_since.insert(name.clone(), now);
+            }
         }
         let full_syncs = self.full_syncs_for(&rules_changed, now);
         self.dirty = true;

@@ -164,6 +164,10 @@ pub struct Machine {
     unmanaged: BTreeMap<String, RunRecord>,
     /// MAs whose rules changed since their last full sync, with why.
     full_sync_needed: BTreeMap<String, String>,
+    /// When the rules in force took effect (the start, or the last reload
+    /// that changed an MA's rules): a full sync that started before ran
+    /// on the rules before, and does not satisfy `full_sync_needed`.
+    rules_since: BTreeMap<String, DateTime<Utc>>,
     /// Each MA's newest run that ended (or one found in progress).
     last_run: BTreeMap<String, RunRecord>,
     /// The newest run id known (run ids only grow): a run started after
@@ -211,6 +215,7 @@ impl Machine {
             seen: BTreeSet::new(),
             unmanaged: BTreeMap::new(),
             full_sync_needed: BTreeMap::new(),
+            rules_since: BTreeMap::new(),
             not_started: BTreeMap::new(),
             bad_profiles: BTreeSet::new(),
             last_run: BTreeMap::new(),

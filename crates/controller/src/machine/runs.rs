@@ -144,10 +144,17 @@ impl Machine {
                 });
             }
         }
-        if record
-            .steps
-            .iter()
-            .any(|s| s.step_type == StepType::FullSync && !s.status.is_stopped())
+        // A full sync that started before the rules in force took effect
+        // (a reload during it) ran on the earlier ones: still needed.
+        let on_these_rules = self
+            .rules_since
+            .get(&record.ma)
+            .is_none_or(|since| record.started_at >= *since);
+        if on_these_rules
+            && record
+                .steps
+                .iter()
+                .any(|s| s.step_type == StepType::FullSync && !s.status.is_stopped())
         {
             self.full_sync_needed.remove(&record.ma);
         }

@@ -709,3 +709,55 @@ fn a_reload_that_adds_an_ma_should_reconcile_at_once() {
         "{effects:?}"
     );
 }
+
+/// A reload that changes the rules while a full sync runs: that full sync
+/// ran on the rules before, so the full sync is still needed after it (a
+/// review: the flag went, and the new rules were never applied); the next
+/// full sync clears it.
+#[test]
+fn a_full_sync_running_across_a_reload_leaves_the_full_sync_needed() {
+    let mut sim = Sim::new(Setup::default());
+    sim.trigger("hr", "full-sync", false, false);
+    assert!(sim.flights.iter().any(|f| f.request.ma == "hr"));
+    sim.advance(5);
+    let message = sim.reload(false, true);
+    assert!(message.contains("hr full-sync"), "{message}");
+    sim.deliver_all();
+    sim.complete_on("hr", false);
+    sim.deliver_all();
+    let status = sim.machine.status(|_| None);
+    assert!(
+        status.mas["hr"].full_sync_needed.is_some(),
+        "the full sync that ran began before the reload"
+    );
+    sim.advance(5);
+    sim.trigger("hr", "full-sync", false, false);
+    for _ in 0..4 {
+        if sim.flights.iter().any(|f| f.request.ma == "hr") {
+            sim.complete_on("hr", false);
+            sim.deliver_all();
+        }
+    }
+    let status = sim.machine.status(|_| None);
+    assert_eq!(status.mas["hr"].full_sync_needed, None, "the full sync ran");
+}
+
+/// Rules changed, then put back as they were at the last full sync (a
+/// reload undone): no full sync is needed any more.
+#[test]
+fn a_reload_that_puts_the_rules_back_clears_the_full_sync_needed() {
+    let mut sim = Sim::new(Setup::default());
+    sim.reload(false, true);
+    sim.deliver_all();
+    assert!(
+        sim.machine.status(|_| None).mas["hr"]
+            .full_sync_needed
+            .is_some()
+    );
+    sim.reload(false, false);
+    sim.deliver_all();
+    assert_eq!(
+        sim.machine.status(|_| None).mas["hr"].full_sync_needed,
+        None
+    );
+}
