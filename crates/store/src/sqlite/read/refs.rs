@@ -211,7 +211,7 @@ impl Ctx<'_> {
     /// The distinct referrers of `ref_wait_out`, as `r(id)`, each found by
     /// a seek past the one before (a scan of every wait is half a million
     /// rows for one group).
-    const REFERRERS: &'static str = "WITH RECURSIVE r(id) AS ( \
+    pub(crate) const REFERRERS: &'static str = "WITH RECURSIVE r(id) AS ( \
            SELECT min(mv_id) FROM ref_wait_out \
            UNION ALL \
            SELECT (SELECT min(mv_id) FROM ref_wait_out WHERE mv_id > r.id) FROM r \
@@ -219,7 +219,10 @@ impl Ctx<'_> {
 
     /// The referrers whose references to `?1` wait, as the connectors of
     /// `?1` they export to.
-    const OUT_WAITING: &'static str = "SELECT c.id FROM r JOIN cs AS c ON c.mv_id = r.id \
+    /// `CROSS JOIN`: the referrers drive, each connector found by the
+    /// metaverse index (SQLite 3.50 otherwise reads every connector of the
+    /// MA and scans the referrers for each: quadratic).
+    pub(crate) const OUT_WAITING: &'static str = "SELECT c.id FROM r CROSS JOIN cs AS c ON c.mv_id = r.id \
          AND c.ma = (SELECT id FROM ma WHERE name = ?1) \
          WHERE r.id IS NOT NULL \
          AND EXISTS (SELECT 1 FROM ref_wait_out AS w WHERE w.mv_id = r.id AND w.ma = ?1)";
