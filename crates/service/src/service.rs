@@ -265,7 +265,7 @@ impl Service {
         let engine = self.engine.clone();
         // Runs a crash left in progress are closed (`stopped-server`, the
         // engine logs each) before anything reads the run history.
-        tokio::task::spawn_blocking(move || engine.close_unfinished_runs())
+        let closed = tokio::task::spawn_blocking(move || engine.close_unfinished_runs())
             .await
             .map_err(|e| ServiceError::Startup(e.to_string()))?
             .map_err(|e| {
@@ -319,6 +319,7 @@ impl Service {
         let startup = Startup {
             state,
             watched,
+            closed,
             ..Startup::default()
         };
         let mas: Vec<String> = config.mas.keys().cloned().collect();

@@ -120,6 +120,10 @@ pub struct Startup {
     /// MAs whose last export stopped at the deletion threshold and wait
     /// for an operator: the run and what the stop says.
     pub deletion_stops: BTreeMap<String, (RunId, String)>,
+    /// Runs an earlier process left in progress (it crashed or was
+    /// killed), closed `stopped-server` at this start: notified as any run
+    /// that ends in that status.
+    pub closed: Vec<RunRecord>,
 }
 
 /// A watched file as start-up finds it.
@@ -146,6 +150,7 @@ impl Default for Startup {
             initial: Vec::new(),
             watched: Vec::new(),
             deletion_stops: BTreeMap::new(),
+            closed: Vec::new(),
         }
     }
 }

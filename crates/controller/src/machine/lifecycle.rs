@@ -49,6 +49,10 @@ impl Machine {
         self.last_run = startup.last_runs;
         self.newest_run = self.newest_run.max(startup.newest_run);
         self.deletion_stops = startup.deletion_stops;
+        // A crash (or a kill) is told: its runs ended `stopped-server`.
+        for run in startup.closed {
+            self.notify(Notice::RunEnded(run));
+        }
         self.requeue_interrupted(&startup.recent_runs, now);
         // The configuration may have changed while the service was stopped.
         if !self.drop_stale_requests().is_empty() {

@@ -77,8 +77,15 @@ impl Machine {
         log_run_ended(&record);
         self.followed_up(&record, request.chain.clone(), &end.facts, now);
         self.retry(&record, &request, now);
-        self.notify(Notice::RunEnded(record.clone()));
-        if self.phase == Phase::Stopping && record.status == RunStatus::StoppedUserRequested {
+        // A run the service's own stop cancelled (a planned restart, an
+        // upgrade) is no failure: it runs again at the next start, and
+        // nobody is paged for it.
+        let stopped_by_us =
+            self.phase == Phase::Stopping && record.status == RunStatus::StoppedUserRequested;
+        if !stopped_by_us {
+            self.notify(Notice::RunEnded(record.clone()));
+        }
+        if stopped_by_us {
             // What the cancelled run did not get to must run at the next
             // start: its request goes back to the front.
             let mut again = request.request();

@@ -9,7 +9,7 @@ use autosync_controller::machine::{
     WatchedFile,
 };
 use autosync_controller::{Control, EngineCallError, Request};
-use autosync_model::{RunReason, RunStatus};
+use autosync_model::{RunReason, RunRecord, RunStatus};
 
 fn ran(sim: &Sim, ma: &str, profile: &str) -> usize {
     sim.starts
@@ -112,6 +112,15 @@ fn a_graceful_stop_cancels_what_runs_and_keeps_its_request_for_the_next_start() 
     sim.stop_and_start();
     let cancelled = sim.runs[&1].clone();
     assert_eq!(cancelled.status, RunStatus::StoppedUserRequested);
+    // The service's own stop is no failure: nobody is paged for it (an
+    // operations review: every planned restart sent run-failed).
+    assert!(
+        !sim.notices
+            .iter()
+            .any(|n| matches!(n, Notice::RunEnded(r) if r.id == cancelled.id)),
+        "{:?}",
+        sim.notices
+    );
     let kept = sim.machine.state().queues.get("hr").is_some_and(|q| {
         q.iter()
             .any(|r| r.profile == "delta-import" && r.run_immediate)
@@ -759,5 +768,35 @@ fn a_reload_that_puts_the_rules_back_clears_the_full_sync_needed() {
     assert_eq!(
         sim.machine.status(|_| None).mas["hr"].full_sync_needed,
         None
+    );
+}
+
+/// Runs an earlier process left in progress (a crash, a kill), closed at
+/// start, are notified as runs ending `stopped-server` (an operations
+/// review: a service killed and restarted told nobody).
+#[test]
+fn runs_closed_at_start_after_a_crash_are_notified() {
+    let mut machine = Machine::new(Setup::default().config(0), Options::default());
+    let closed = RunRecord {
+        id: 4,
+        ma: "hr".into(),
+        profile: "delta-sync".into(),
+        status: RunStatus::StoppedServer,
+        started_at: crate::support::at(0),
+        ended_at: Some(crate::support::at(1)),
+        reason: RunReason::Manual { by: "cli".into() },
+        steps: Vec::new(),
+    };
+    let startup = Startup {
+        closed: vec![closed],
+        ..Startup::default()
+    };
+    let effects = machine.handle(Event::Started(Box::new(startup)), crate::support::at(2));
+    assert!(
+        effects.iter().any(|e| matches!(
+            e,
+            Effect::Notify(Notice::RunEnded(r)) if r.id == 4 && r.status == RunStatus::StoppedServer
+        )),
+        "{effects:?}"
     );
 }

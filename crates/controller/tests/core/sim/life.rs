@@ -42,6 +42,7 @@ impl Sim {
             full_syncs_needed: Ok(self.full_syncs_needed()),
             initial: Vec::new(),
             watched: Vec::new(),
+            closed: Vec::new(),
             // The store's deletion stops, as the shell reads them at start.
             deletion_stops: (self.world.deletion_stopped.iter())
                 .filter_map(|ma| {
