@@ -168,13 +168,10 @@ fn check_should_reject_a_flow_reading_an_attribute_the_object_classes_do_not_all
     let w = directory_reading("uidNumber");
     let err = stderr_of_check(&w);
     assert!(
-        err.contains("ma \"directory\" > import_flows[1] > from: import flow to `phone` reads `uidNumber`, which ldap://127.0.0.1:"),
+        err.contains("ma \"directory\" > import_flows[1] > from: import flow to `phone` reads `uidNumber`, which the schema of the directory at ldap://127.0.0.1:"),
         "{err}"
     );
-    assert!(
-        err.contains("(what the object classes allow) does not have"),
-        "{err}"
-    );
+    assert!(err.contains(" does not have"), "{err}");
     let w = directory_reading("telephonenumber");
     let err = stderr_of_check(&w);
     assert!(
@@ -183,7 +180,7 @@ fn check_should_reject_a_flow_reading_an_attribute_the_object_classes_do_not_all
     );
     let w = directory_reading("telephoneNumber");
     let out = w.expect(&["check"], 0);
-    assert!(out.contains("checked against ldap://127.0.0.1:"), "{out}");
+    assert!(out.contains("checked against the schema of the directory at ldap://127.0.0.1:"), "{out}");
 }
 
 /// An export flow into the attribute the DN comes from, from another

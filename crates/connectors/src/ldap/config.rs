@@ -298,6 +298,22 @@ pub struct LdapSettings {
     pub timeout: Duration,
 }
 
+/// What is wrong with the port of an `ldap://` or `ldaps://` URL's
+/// `host[:port][/...]` (`None`: no port, or a good one): a port that is
+/// none would pass for a server that is down at every run.
+fn port_problem(rest: &str) -> Option<String> {
+    let authority = rest.split('/').next().unwrap_or_default();
+    let port = match authority.rsplit_once(']') {
+        // `[::1]:389`
+        Some((_, after)) => after.strip_prefix(':')?,
+        None => authority.rsplit_once(':')?.1,
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => None,
+        _ => Some(format!("`{port}` is not a port (a number from 1 to 65535)")),
+    }
+}
+
 impl LdapSettings {
     /// Parse and check everything; one error per problem.
     pub fn from_settings(
@@ -312,6 +328,11 @@ impl LdapSettings {
             Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
                 "ldap" | "ldaps" if rest.trim_end_matches('/').is_empty() => {
                     push("url", format!("`{}` names no host", config.url));
+                    Transport::Plain
+                }
+                "ldap" | "ldaps" if port_problem(rest).is_some() => {
+                    let why = port_problem(rest).unwrap_or_default();
+                    push("url", format!("`{}`: {why}", config.url));
                     Transport::Plain
                 }
                 "ldap" => Transport::Plain,

@@ -86,7 +86,8 @@ pub fn read(s: &LdapSettings) -> SchemaLookup {
         );
     }
     SchemaLookup::Known(SourceSchema {
-        source: format!("{} (what the object classes allow)", s.url),
+        // Read whole even when the URL is hidden (a `${NAME}` value).
+        source: format!("the schema of the directory at {}", s.url),
         object_types,
         export_adds_attributes: false,
         problems,

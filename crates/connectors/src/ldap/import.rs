@@ -207,7 +207,7 @@ pub fn search_failure(
         3 | 4 | 11 => fail(
             ConnectorErrorKind::Other,
             format!(
-                "the server stopped it at a limit ({}): it was cut short: the entries read before it are staged, but no delete is (the rest was not read); let this account page past the limit (OpenLDAP: limits ... size.prtotal=unlimited) or lower page_size",
+                "the server stopped it at a limit ({}): it was cut short: the entries read before it are staged, but no delete is (the rest was not read); let this account read past the limit (OpenLDAP: limits ... size.prtotal=unlimited; a smaller page_size does not help: the limit counts every page)",
                 describe(result)
             ),
         ),

@@ -778,6 +778,31 @@ fn settings_should_be_checked_with_a_message_at_each_key() {
         "scope": "one", "attributes": ["cn", "mail"], "binary_attributes": ["jpegPhoto"],
     });
     assert_eq!(errors(ok.clone()), Vec::new());
+    // A port that is none is an error at `url` (a review: `check` passed
+    // it, then every run was `stopped-server-down`); IPv6 and no port pass.
+    for url in [
+        "ldap://127.0.0.1:99999",
+        "ldaps://ldap.example.org:abc/",
+        "ldap://[::1]:0",
+    ] {
+        let mut bad = ok.clone();
+        bad["url"] = json!(url);
+        let got = errors(bad);
+        assert!(
+            got.iter()
+                .any(|(k, m)| k == "url" && m.contains("is not a port")),
+            "{url}: {got:?}"
+        );
+    }
+    for url in [
+        "ldap://[::1]:389",
+        "ldap://[::1]",
+        "ldaps://ldap.example.org",
+    ] {
+        let mut good = ok.clone();
+        good["url"] = json!(url);
+        assert!(!errors(good).iter().any(|(k, _)| k == "url"), "{url}");
+    }
     let mut bad = ok;
     bad["ca_file"] = json!(42);
     let got = errors(bad);
