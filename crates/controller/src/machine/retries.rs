@@ -189,7 +189,7 @@ impl Machine {
                 since: now,
                 error: run_error(record),
             });
-            tracing::error!(ma = %ma, profile = %record.profile, status = %record.status, "failed after {} retries: the MA is failed; a running service tries again every {}s (`autosync start` tries at once)", attempt - 1, delay.as_secs());
+            tracing::error!(ma = %ma, profile = %record.profile, status = %record.status, "failed after {} retries: the MA is failed; a running service tries again in {}s, then less and less often, up to every max_backoff (`autosync start` tries at once)", attempt - 1, delay.as_secs());
             self.notify(Notice::MaFailed {
                 ma: ma.clone(),
                 profile: record.profile.clone(),
