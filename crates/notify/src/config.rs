@@ -16,6 +16,9 @@ use std::time::Duration;
 pub const DEFAULT_REMINDER_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Default time limit of one send (SMTP conversation, webhook request).
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest time limit of one webhook request: a webhook that takes
+/// longer holds its own queue of notices that long for each.
+pub const MAX_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// Statuses not notified (and which reset suppression) by default.
 pub const DEFAULT_IGNORE_STATUSES: &[RunStatus] =
     &[RunStatus::Success, RunStatus::CompletedNoObjects];
@@ -438,6 +441,15 @@ fn validate_webhook(hook: &WebhookConfig, i: usize, problems: &mut Vec<ConfigPro
         problems.push(ConfigProblem::new(
             at("timeout"),
             "must be more than 0 (e.g. \"10s\")",
+        ));
+    } else if hook.timeout.0 > MAX_WEBHOOK_TIMEOUT {
+        problems.push(ConfigProblem::new(
+            at("timeout"),
+            format!(
+                "`{}` is longer than the most a webhook may take, `{}` (a webhook that does not answer holds each of its notices that long; the default is \"10s\")",
+                HumanDuration(hook.timeout.0),
+                HumanDuration(MAX_WEBHOOK_TIMEOUT)
+            ),
         ));
     }
 }

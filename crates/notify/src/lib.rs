@@ -10,13 +10,16 @@
 //! a "recovered" notice in between). The suppression state is pure data the
 //! caller persists ([`Notifier::state`]).
 //!
-//! Each channel is independent and time-limited: a dead SMTP server does
-//! not stop webhooks, and a failed send is a value ([`Delivery`]), logged,
-//! never a panic. Secrets (SMTP password, webhook URL paths and header
+//! Each channel is independent and time-limited: the mail and each webhook
+//! have their own queue and task, so a dead SMTP server or a webhook that
+//! never answers delays only its own notices, and a failed send is a value
+//! ([`Delivery`]), logged, never a panic. [`Notifier::submit`] decides and
+//! queues at once; the channels' outcomes come later ([`Pending`]). Secrets (SMTP password, webhook URL paths and header
 //! values) never appear in messages, logs or `Debug` output.
 
 pub mod config;
 pub mod event;
+pub mod queue;
 pub mod render;
 pub mod send;
 pub mod suppress;
@@ -31,6 +34,8 @@ pub use suppress::{Decision, Entry, SuppressionState};
 
 use autosync_model::{RunRecord, RunStatus};
 use chrono::{DateTime, Utc};
+use queue::{Outgoing, Queues, Wait};
+use std::sync::{Arc, OnceLock};
 
 /// What became of one event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,12 +79,78 @@ impl Delivery {
     }
 }
 
-/// Sends notifications; owns the suppression state.
+/// What [`Notifier::submit`] did with an event.
+#[derive(Debug)]
+pub enum Submission {
+    /// Decided at once, nothing queued: ignored or suppressed (or a
+    /// notice with no channel configured).
+    Done(Delivery),
+    /// Queued on every channel: [`Pending::outcome`] waits for them.
+    Queued(Pending),
+}
+
+/// A notice queued on its channels, whose outcomes are to come.
+#[derive(Debug)]
+pub struct Pending {
+    kind: EventKind,
+    reminder: bool,
+    /// The problem it notifies (none: not suppressed, e.g. recovered).
+    key: Option<SuppressionKey>,
+    /// When it was decided (the event's time).
+    at: DateTime<Utc>,
+    waits: Vec<(Channel, Wait)>,
+}
+
+impl Pending {
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    /// Waits for every channel's outcome (as long as the slowest channel
+    /// takes, each within its own `timeout`). Give the result to
+    /// [`Notifier::settle`].
+    pub async fn outcome(self) -> Settled {
+        let channels = queue::outcomes(self.waits).await;
+        Settled {
+            key: self.key,
+            at: self.at,
+            delivery: Delivery::Sent {
+                kind: self.kind,
+                reminder: self.reminder,
+                channels,
+            },
+        }
+    }
+}
+
+/// A queued notice's outcome on every channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settled {
+    key: Option<SuppressionKey>,
+    at: DateTime<Utc>,
+    delivery: Delivery,
+}
+
+impl Settled {
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    pub fn into_delivery(self) -> Delivery {
+        self.delivery
+    }
+}
+
+/// Sends notifications; owns the suppression state. Each channel sends
+/// from its own queue, on tasks started (on the current tokio runtime) at
+/// the first notice; they end when the notifier is dropped, once their
+/// queue is sent.
 #[derive(Debug)]
 pub struct Notifier {
     config: NotifyConfig,
     ignored: Vec<RunStatus>,
     state: SuppressionState,
+    queues: OnceLock<Queues>,
 }
 
 impl Notifier {
@@ -91,6 +162,7 @@ impl Notifier {
             config,
             ignored,
             state,
+            queues: OnceLock::new(),
         }
     }
 
@@ -110,7 +182,7 @@ impl Notifier {
 
     /// Every finished run goes here: an ignored status resets suppression
     /// (and may send a recovered notice), any other is notified as
-    /// [`Event::RunFailed`] unless suppressed.
+    /// [`Event::RunFailed`] unless suppressed. Waits for the channels.
     pub async fn run_finished(
         &mut self,
         run: RunRecord,
@@ -122,32 +194,39 @@ impl Notifier {
     }
 
     /// Notifies `event` unless it repeats a failure notified less than
-    /// `reminder_after` ago. A [`Event::RunFailed`] whose status is ignored
-    /// is handled as a success ([`Notifier::on_success`]).
+    /// `reminder_after` ago, and waits for every channel's outcome: this
+    /// is [`Notifier::submit`], [`Pending::outcome`] and
+    /// [`Notifier::settle`] in one (a caller that must not wait for slow
+    /// channels uses those).
     pub async fn notify(&mut self, event: Event, now: DateTime<Utc>) -> Delivery {
+        match self.submit(event, now) {
+            Submission::Done(delivery) => delivery,
+            Submission::Queued(pending) => {
+                let settled = pending.outcome().await;
+                self.settle(&settled);
+                settled.delivery
+            }
+        }
+    }
+
+    /// Decides at once whether `event` is notified (unless it repeats a
+    /// failure notified less than `reminder_after` ago), and queues it on
+    /// every channel without waiting for any: `now` is the event's time,
+    /// the notice's `sent_at` (and `first_seen` of a new failure). A
+    /// [`Event::RunFailed`] whose status is ignored is handled as a success
+    /// ([`Notifier::on_success`]). Must run within a tokio runtime.
+    pub fn submit(&mut self, event: Event, now: DateTime<Utc>) -> Submission {
         if let Event::RunFailed { run, .. } = &event
             && self.is_ignored(run.status)
         {
             let (ma, profile) = (run.ma.clone(), run.profile.clone());
             return match self.on_success(&ma, &profile, now) {
-                Some(recovered) => {
-                    let channels = self.send(&recovered, &Context::first(now)).await;
-                    Delivery::Sent {
-                        kind: EventKind::Recovered,
-                        reminder: false,
-                        channels,
-                    }
-                }
-                None => Delivery::Ignored,
+                Some(recovered) => self.queue(&recovered, &Context::first(now), None, now),
+                None => Submission::Done(Delivery::Ignored),
             };
         }
         let Some((key, fingerprint)) = event.suppression() else {
-            let channels = self.send(&event, &Context::first(now)).await;
-            return Delivery::Sent {
-                kind: event.kind(),
-                reminder: false,
-                channels,
-            };
+            return self.queue(&event, &Context::first(now), None, now);
         };
         match self
             .state
@@ -163,11 +242,11 @@ impl Notifier {
                     suppressed,
                     "notification suppressed (repeat of a failure already notified)"
                 );
-                Delivery::Suppressed {
+                Submission::Done(Delivery::Suppressed {
                     key,
                     last_sent,
                     suppressed,
-                }
+                })
             }
             Decision::Send {
                 reminder,
@@ -180,17 +259,32 @@ impl Notifier {
                     suppressed,
                     first_seen: Some(first_seen),
                 };
-                let channels = self.send(&event, &ctx).await;
-                if !channels.is_empty() && channels.iter().all(|c| c.result.is_err()) {
-                    self.state.undelivered(&key);
-                }
-                Delivery::Sent {
-                    kind: event.kind(),
-                    reminder,
-                    channels,
-                }
+                self.queue(&event, &ctx, Some(key), now)
             }
         }
+    }
+
+    /// A queued notice's outcome: when no channel delivered it, the next
+    /// repeat of its failure is sent again (unless a later notice of the
+    /// same problem went out meanwhile). Returns whether that was so.
+    pub fn settle(&mut self, settled: &Settled) -> bool {
+        let Some(key) = &settled.key else {
+            return false;
+        };
+        let Delivery::Sent { channels, .. } = &settled.delivery else {
+            return false;
+        };
+        if channels.is_empty() || channels.iter().any(|c| c.result.is_ok()) {
+            return false;
+        }
+        let latest = self
+            .state
+            .get(key)
+            .is_some_and(|e| e.last_sent == Some(settled.at));
+        if latest {
+            self.state.undelivered(key);
+        }
+        latest
     }
 
     /// A run of `ma` / `profile` ended well: the next failure is notified
@@ -224,60 +318,48 @@ impl Notifier {
     }
 
     /// Sends `event` on every channel now, without suppression (e.g. a test
-    /// notice). Channels run concurrently, each within its own timeout.
+    /// notice), and waits for every channel's outcome. Channels send
+    /// concurrently, each within its own timeout, after what their queue
+    /// already holds.
     pub async fn send(&self, event: &Event, ctx: &Context) -> Vec<ChannelOutcome> {
+        queue::outcomes(self.push(event, ctx)).await
+    }
+
+    /// Renders `event` and queues it on every channel.
+    fn push(&self, event: &Event, ctx: &Context) -> Vec<(Channel, Wait)> {
         let rendered = render(event, ctx);
         let body = serde_json::to_vec(&rendered.payload).unwrap_or_default();
-        let hooks: Vec<_> = self
-            .config
-            .webhooks
-            .iter()
-            .enumerate()
-            .map(|(index, hook)| {
-                let channel = Channel::Webhook {
-                    index,
-                    target: hook.target(),
-                };
-                let hook = hook.clone();
-                let body = body.clone();
-                let task = tokio::spawn(async move { send::send_webhook(&hook, body).await });
-                (channel, task)
-            })
-            .collect();
-        let mut outcomes = Vec::new();
-        if let Some(smtp) = &self.config.smtp {
-            let channel = Channel::Email {
-                server: format!("{}:{}", smtp.host, smtp.port()),
-            };
-            let result = send::send_email(smtp, &rendered).await;
-            outcomes.push(ChannelOutcome { channel, result });
+        let notice = Arc::new(Outgoing {
+            kind: event.kind(),
+            rendered,
+            body,
+        });
+        self.queues
+            .get_or_init(|| Queues::start(&self.config))
+            .push(&notice)
+    }
+
+    fn queue(
+        &self,
+        event: &Event,
+        ctx: &Context,
+        key: Option<SuppressionKey>,
+        at: DateTime<Utc>,
+    ) -> Submission {
+        let waits = self.push(event, ctx);
+        if waits.is_empty() {
+            return Submission::Done(Delivery::Sent {
+                kind: event.kind(),
+                reminder: ctx.reminder,
+                channels: Vec::new(),
+            });
         }
-        for (channel, task) in hooks {
-            let result = match task.await {
-                Ok(r) => r,
-                Err(e) => Err(SendError::Webhook {
-                    target: channel.to_string(),
-                    message: format!("the sending task failed: {e}"),
-                }),
-            };
-            outcomes.push(ChannelOutcome { channel, result });
-        }
-        for o in &outcomes {
-            match &o.result {
-                Ok(()) => tracing::info!(
-                    event = %event.kind(),
-                    channel = %o.channel,
-                    subject = %rendered.subject,
-                    "notification sent"
-                ),
-                Err(e) => tracing::warn!(
-                    event = %event.kind(),
-                    channel = %o.channel,
-                    error = %e,
-                    "notification not delivered"
-                ),
-            }
-        }
-        outcomes
+        Submission::Queued(Pending {
+            kind: event.kind(),
+            reminder: ctx.reminder,
+            key,
+            at,
+            waits,
+        })
     }
 }

@@ -1,5 +1,6 @@
 //! Delivery over SMTP (lettre, async) and webhooks (ureq on a blocking
 //! thread). Every send has a time limit; a failure is a value, never a panic.
+//! Each channel sends from its own queue ([`crate::queue`]).
 
 use crate::config::{Security, SmtpConfig, WebhookConfig};
 use crate::render::Rendered;
@@ -49,6 +50,10 @@ pub enum SendError {
     WebhookStatus { target: String, status: u16 },
     #[error("{channel}: no answer within {timeout:?}")]
     Timeout { channel: String, timeout: Duration },
+    /// The notice could not be queued for its channel (or its channel's
+    /// task ended before sending it).
+    #[error("{channel}: not sent: {reason}")]
+    NotQueued { channel: String, reason: String },
 }
 
 /// What happened on one channel.

@@ -6,7 +6,10 @@
 //! or another process never stalls the async workers the API answers on.
 
 use autosync_controller::machine::{Notice, ma_failed_message};
-use autosync_notify::{Event, Notifier, NotifyConfig, ObjectErrorSummary, SuppressionState};
+use autosync_notify::{
+    Delivery, Event, Notifier, NotifyConfig, ObjectErrorSummary, Settled, Submission,
+    SuppressionState,
+};
 use autosync_store::Store;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -69,10 +72,14 @@ fn save_state(store: &dyn Store, state: &SuppressionState) {
 }
 
 /// Starts the notifier's task; notices sent to the returned channel are
-/// handled in order. Without a configuration, notices are only logged
-/// (the machine logs them already). A reload's
+/// decided in order, as they come (their time is when they came, a run's
+/// when it ended), and queued on every channel without waiting: each
+/// channel (the mail, each webhook) sends from its own queue, so a slow
+/// one delays only itself. Without a configuration, notices are only
+/// logged (the machine logs them already). A reload's
 /// [`NotifierMessage::Reconfigure`] switches the settings, keeping the
-/// suppression state.
+/// suppression state. When the sender is dropped, the task waits for what
+/// is queued to be sent (or to fail), saves the state and ends.
 pub(crate) fn spawn(
     config: Option<NotifyConfig>,
     store: Arc<dyn Store>,
@@ -82,6 +89,10 @@ pub(crate) fn spawn(
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel::<NotifierMessage>();
     let handle = tokio::spawn(async move {
+        let (saves, saver) = spawn_saver(store.clone());
+        // The channels' outcomes, as they come.
+        let (settled_tx, mut settled_rx) = mpsc::unbounded_channel::<Settled>();
+        let mut in_flight: usize = 0;
         let mut notifier = match config {
             Some(c) => Some(Notifier::new(
                 c,
@@ -89,7 +100,27 @@ pub(crate) fn spawn(
             )),
             None => None,
         };
-        while let Some(message) = rx.recv().await {
+        let mut open = true;
+        while open || in_flight > 0 {
+            let message = tokio::select! {
+                message = rx.recv(), if open => message,
+                Some(settled) = settled_rx.recv() => {
+                    in_flight = in_flight.saturating_sub(1);
+                    log_failures(settled.delivery());
+                    if let Some(n) = notifier.as_mut()
+                        && n.settle(&settled)
+                    {
+                        let _ = saves.send(n.state().clone());
+                    }
+                    continue;
+                }
+                else => break,
+            };
+            let Some(message) = message else {
+                open = false;
+                continue;
+            };
+            let now = chrono::Utc::now();
             let notice = match message {
                 NotifierMessage::Notice(notice) => notice,
                 NotifierMessage::Reconfigure(config) => {
@@ -104,9 +135,10 @@ pub(crate) fn spawn(
             let Some(notifier) = notifier.as_mut() else {
                 continue;
             };
-            let now = chrono::Utc::now();
-            let delivery = match notice {
+            let submission = match notice {
                 Notice::RunEnded(run) => {
+                    // The run's notice is of when it ended.
+                    let at = run.ended_at.filter(|t| *t <= now).unwrap_or(now);
                     let errors: Vec<ObjectErrorSummary> = if run.steps.iter().any(|s| s.errors > 0)
                     {
                         let id = run.id;
@@ -121,21 +153,63 @@ pub(crate) fn spawn(
                     } else {
                         Vec::new()
                     };
-                    notifier.run_finished(run, errors, now).await
+                    notifier.submit(
+                        Event::RunFailed {
+                            run,
+                            first_errors: errors,
+                        },
+                        at,
+                    )
                 }
                 other => {
                     let Some(event) = event_of(other) else {
                         continue;
                     };
-                    notifier.notify(event, now).await
+                    notifier.submit(event, now)
                 }
             };
-            for failure in delivery.failures() {
-                if let Err(e) = &failure.result {
-                    tracing::warn!(channel = ?failure.channel, "a notification was not delivered: {e}");
+            match submission {
+                Submission::Done(delivery) => log_failures(&delivery),
+                Submission::Queued(pending) => {
+                    in_flight += 1;
+                    let settled_tx = settled_tx.clone();
+                    tokio::spawn(async move {
+                        let _ = settled_tx.send(pending.outcome().await);
+                    });
                 }
             }
-            let state = notifier.state().clone();
+            let _ = saves.send(notifier.state().clone());
+        }
+        drop(saves);
+        if let Err(e) = saver.await {
+            tracing::warn!("the notifications' state saver ended abnormally: {e}");
+        }
+    });
+    (tx, handle)
+}
+
+fn log_failures(delivery: &Delivery) {
+    for failure in delivery.failures() {
+        if let Err(e) = &failure.result {
+            tracing::warn!(channel = ?failure.channel, "a notification was not delivered: {e}");
+        }
+    }
+}
+
+/// The task that saves the suppression state, the latest of those sent
+/// (a store held by a long sync delays the saves, never the notices).
+fn spawn_saver(
+    store: Arc<dyn Store>,
+) -> (
+    mpsc::UnboundedSender<SuppressionState>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<SuppressionState>();
+    let handle = tokio::spawn(async move {
+        while let Some(mut state) = rx.recv().await {
+            while let Ok(newer) = rx.try_recv() {
+                state = newer;
+            }
             off_loop(&store, (), move |store| save_state(store, &state)).await;
         }
     });
@@ -172,17 +246,258 @@ fn event_of(notice: Notice) -> Option<Event> {
             trigger,
             message,
         } => Event::TriggerError {
+            message: trigger_message(&ma, &trigger, message),
             ma,
             trigger,
-            message,
         },
         Notice::Oscillation { ma, detail } => Event::Oscillation { ma, detail },
         Notice::FullSyncNeeded { ma, because } => Event::FullSyncNeeded { ma, because },
         Notice::ReloadRejected { message } => Event::ConfigReloadRejected { message },
         Notice::HookError { ma, message } => Event::TriggerError {
+            trigger: hook_trigger(&message),
             ma,
-            trigger: "controller hook".to_owned(),
             message,
         },
     })
+}
+
+/// A trigger's error without what the notice says already: the trigger's
+/// error reads `trigger <name> on MA `<ma>` failed: <why>`, and the
+/// notification names the trigger and the MA itself.
+fn trigger_message(ma: &str, trigger: &str, message: String) -> String {
+    match message.strip_prefix(&format!("trigger {trigger} on MA `{ma}` failed: ")) {
+        Some(why) if !why.trim().is_empty() => why.to_owned(),
+        _ => message,
+    }
+}
+
+/// The "trigger" a failed controller hook is notified as: each hook (the
+/// before and the after hook) is a problem of its own, so that one failing
+/// does not count as a different failure of the other. Its error reads
+/// `the <hook> hook of MA `<ma>` failed: ...`.
+fn hook_trigger(message: &str) -> String {
+    let hook = message
+        .strip_prefix("the ")
+        .and_then(|rest| rest.split_once(" hook of MA "))
+        .map(|(hook, _)| hook)
+        .filter(|hook| !hook.is_empty() && !hook.contains(char::is_whitespace));
+    match hook {
+        Some(hook) => format!("controller hook ({hook})"),
+        None => "controller hook".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::hooks::{HookError, HookKind};
+    use autosync_store::sqlite::SqliteStore;
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// An HTTP server answering 204 to every POST; sends each body (JSON)
+    /// with when it arrived.
+    async fn webhook_sink() -> (
+        String,
+        mpsc::UnboundedReceiver<(Instant, serde_json::Value)>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let n = sock.read(&mut chunk).await.unwrap();
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        let text = String::from_utf8_lossy(&buf).to_string();
+                        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                            continue;
+                        };
+                        let len: usize = head
+                            .lines()
+                            .filter_map(|l| l.split_once(':'))
+                            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                            .map(|(_, v)| v.trim().parse().unwrap())
+                            .unwrap_or(0);
+                        if body.len() < len {
+                            continue;
+                        }
+                        let json = serde_json::from_str(body).unwrap();
+                        let _ = tx.send((Instant::now(), json));
+                        break;
+                    }
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                        .await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        (format!("http://{addr}/hook"), rx)
+    }
+
+    /// An HTTP server that accepts connections and never answers.
+    async fn silent_server() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                held.push(sock);
+            }
+        });
+        format!("http://{addr}/hook")
+    }
+
+    fn config(text: &str) -> NotifyConfig {
+        let c: NotifyConfig = toml::from_str(text).unwrap();
+        c.validate().unwrap();
+        c
+    }
+
+    fn rejected(message: &str) -> NotifierMessage {
+        NotifierMessage::Notice(Notice::ReloadRejected {
+            message: message.to_owned(),
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_webhook_that_never_answers_should_delay_neither_other_channels_nor_later_notices() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
+        let (healthy, mut received) = webhook_sink().await;
+        let silent = silent_server().await;
+        let cfg = config(&format!(
+            "[[webhooks]]\nurl = \"{silent}\"\ntimeout = \"2s\"\n\
+             [[webhooks]]\nurl = \"{healthy}\"\n"
+        ));
+        let (tx, handle) = spawn(Some(cfg), store.clone());
+        let start = Instant::now();
+        tx.send(rejected("first")).unwrap();
+        tx.send(rejected("second")).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let (at, json) = tokio::time::timeout(Duration::from_millis(1500), received.recv())
+                .await
+                .expect("the healthy webhook got both notices at once")
+                .unwrap();
+            assert!(at.duration_since(start) < Duration::from_millis(1500));
+            got.push(json);
+        }
+        let messages: Vec<&str> = got.iter().map(|j| j["message"].as_str().unwrap()).collect();
+        assert_eq!(messages, ["first", "second"], "in order");
+        // The notice's time is when it came, not when a channel was free.
+        let sent_at: chrono::DateTime<chrono::Utc> =
+            got[1]["sent_at"].as_str().unwrap().parse().unwrap();
+        let late = chrono::Utc::now().signed_duration_since(sent_at);
+        assert!(late < chrono::TimeDelta::seconds(2), "{late}");
+        // Ending waits for the silent webhook's timeouts and saves the state.
+        drop(tx);
+        tokio::time::timeout(Duration::from_secs(20), handle)
+            .await
+            .unwrap()
+            .unwrap();
+        let state = load_state(store.as_ref());
+        assert_eq!(state.entries().count(), 1, "{state:?}");
+    }
+
+    fn hook_error(hook: HookKind, message: &str) -> Notice {
+        let e = HookError {
+            hook,
+            ma: "hr".into(),
+            message: message.into(),
+        };
+        Notice::HookError {
+            ma: e.ma.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn failing_before_and_after_hooks_should_each_be_notified_once_then_suppressed() {
+        let before = hook_error(HookKind::Before, "script failed: before hook exploded");
+        let after = hook_error(HookKind::After, "the hook returned 42");
+        let mut n = Notifier::new(config("reminder_after = \"24h\""), SuppressionState::new());
+        let now = chrono::Utc::now();
+        let mut sent = Vec::new();
+        for (i, notice) in [&before, &after, &before, &after, &before, &after]
+            .into_iter()
+            .enumerate()
+        {
+            let event = event_of(notice.clone()).unwrap();
+            let trigger = match &event {
+                Event::TriggerError { trigger, .. } => trigger.clone(),
+                other => panic!("{other:?}"),
+            };
+            let at = now + chrono::TimeDelta::seconds(i as i64);
+            match n.notify(event, at).await {
+                Delivery::Sent { .. } => sent.push(trigger),
+                Delivery::Suppressed { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            sent,
+            ["controller hook (before)", "controller hook (after)"],
+            "each hook once"
+        );
+    }
+
+    #[test]
+    fn a_trigger_error_should_name_the_trigger_once() {
+        let e = autosync_triggers::TriggerError {
+            ma: "a".into(),
+            trigger: "script throws (every 2s, throw.rhai)".into(),
+            message: "Runtime error: boom from script (line 1, position 1)".into(),
+            stopped: false,
+            at: chrono::Utc::now(),
+        };
+        let event = event_of(Notice::TriggerError {
+            ma: e.ma.clone(),
+            trigger: e.trigger.clone(),
+            message: e.to_string(),
+        })
+        .unwrap();
+        let Event::TriggerError { message, .. } = &event else {
+            panic!("{event:?}")
+        };
+        assert_eq!(
+            message,
+            "Runtime error: boom from script (line 1, position 1)"
+        );
+        let rendered =
+            autosync_notify::render(&event, &autosync_notify::Context::first(chrono::Utc::now()));
+        for text in [&rendered.subject, &rendered.text] {
+            assert_eq!(text.matches("throw.rhai").count(), 1, "{text}");
+        }
+        // A stopped trigger says so; a message of another shape is kept.
+        let stopped = autosync_triggers::TriggerError { stopped: true, ..e };
+        let Some(Event::TriggerError { message, .. }) = event_of(Notice::TriggerError {
+            ma: "a".into(),
+            trigger: stopped.trigger.clone(),
+            message: stopped.to_string(),
+        }) else {
+            panic!()
+        };
+        assert!(message.ends_with("(trigger stopped)"), "{message}");
+        assert!(!message.contains("throw.rhai"), "{message}");
+        let Some(Event::TriggerError { message, .. }) = event_of(Notice::TriggerError {
+            ma: "a".into(),
+            trigger: "t".into(),
+            message: "the run profile `x` does not exist".into(),
+        }) else {
+            panic!()
+        };
+        assert_eq!(message, "the run profile `x` does not exist");
+    }
 }

@@ -194,3 +194,26 @@ fn a_ca_file_should_exist_hold_certificates_and_need_tls() {
         assert!(problems[0].message.contains(expected), "{}", problems[0]);
     }
 }
+
+#[test]
+fn a_webhook_timeout_should_be_at_most_five_minutes() {
+    let hook = |timeout: &str| {
+        parse(&format!(
+            "[[webhooks]]\nurl = \"http://ok.example.org/hook\"\ntimeout = \"{timeout}\"\n"
+        ))
+        .unwrap()
+        .validate()
+    };
+    assert!(hook("5m").is_ok());
+    assert!(hook("30s").is_ok());
+    for long in ["365d", "5m1s", "1h"] {
+        let problems = hook(long).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(
+            problems[0].key(),
+            "controller.notifications.webhooks[0].timeout"
+        );
+        let text = problems[0].to_string();
+        assert!(text.contains(long) && text.contains("`5m`"), "{text}");
+    }
+}

@@ -1,7 +1,8 @@
 use crate::peers::{dead_port, errors, http_sink, run, silent_server, t};
 use autosync_model::RunStatus;
 use autosync_notify::{
-    Channel, Delivery, Event, EventKind, Notifier, NotifyConfig, SendError, SuppressionState,
+    Channel, Delivery, Event, EventKind, Notifier, NotifyConfig, SendError, Submission,
+    SuppressionState,
 };
 use autosync_testkit::{SinkTls, SmtpSink};
 
@@ -419,4 +420,108 @@ async fn logs_should_tell_what_failed_without_secrets() {
     assert!(text.contains("answered HTTP 500"), "{text}");
     assert!(!text.contains("s3cret"), "a secret in the logs:\n{text}");
     assert!(!debug.contains("s3cret"), "a secret in Debug:\n{debug}");
+}
+
+fn rejected(message: &str) -> Event {
+    Event::ConfigReloadRejected {
+        message: message.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_channel_should_send_from_its_own_queue_so_a_silent_webhook_delays_only_itself() {
+    let sink = SmtpSink::start().unwrap();
+    let silent = silent_server().await;
+    let (base, mut rx) = http_sink(200).await;
+    let cfg = config(&format!(
+        "{}\n[[webhooks]]\nurl = \"{silent}/hook\"\ntimeout = \"2s\"\n\
+         [[webhooks]]\nurl = \"{base}/ok\"\n",
+        smtp_toml(sink.port())
+    ));
+    let mut n = Notifier::new(cfg, SuppressionState::new());
+    let start = std::time::Instant::now();
+    let mut pending = Vec::new();
+    for (i, message) in ["first", "second", "third"].into_iter().enumerate() {
+        match n.submit(rejected(message), t(8, i as u32)) {
+            Submission::Queued(p) => pending.push(p),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        start.elapsed() < std::time::Duration::from_millis(500),
+        "submit does not wait for a channel"
+    );
+    let mut messages = Vec::new();
+    for _ in 0..3 {
+        let req = tokio::time::timeout(std::time::Duration::from_millis(1500), rx.recv())
+            .await
+            .expect("the healthy webhook is not held by the silent one")
+            .unwrap();
+        messages.push(req.json()["message"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(messages, ["first", "second", "third"], "in order");
+    while sink.mails().unwrap().len() < 3 && start.elapsed() < std::time::Duration::from_secs(2) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(sink.mails().unwrap().len(), 3, "every mail went out");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "the mail is not held by the silent webhook"
+    );
+    // The silent webhook times out, each notice in turn.
+    let first = pending.remove(0).outcome().await;
+    assert!(first.delivery().delivered());
+    assert_eq!(first.delivery().failures().len(), 1);
+    assert!(
+        matches!(
+            first.delivery().failures()[0].result,
+            Err(SendError::Timeout { .. })
+        ),
+        "{first:?}"
+    );
+    assert!(!n.settle(&first), "delivered: nothing to send again");
+}
+
+#[tokio::test]
+async fn a_notice_no_channel_delivered_should_be_sent_again_unless_a_later_one_went_out() {
+    let cfg = config(&format!(
+        "[[webhooks]]\nurl = \"http://127.0.0.1:{}/hook\"\n",
+        dead_port()
+    ));
+    let mut n = Notifier::new(cfg, SuppressionState::new());
+    let Submission::Queued(first) = n.submit(failed(1), t(8, 0)) else {
+        panic!()
+    };
+    // A different failure went out before the first one's outcome came.
+    let Submission::Queued(second) = n.submit(
+        Event::RunFailed {
+            run: run(2, "hr", "Delta Import", RunStatus::StoppedServerDown),
+            first_errors: vec![],
+        },
+        t(8, 1),
+    ) else {
+        panic!()
+    };
+    let first = first.outcome().await;
+    assert!(!first.delivery().delivered());
+    assert!(!n.settle(&first), "a later notice of the problem went out");
+    let second = second.outcome().await;
+    assert!(n.settle(&second));
+    let again = n.notify(
+        Event::RunFailed {
+            run: run(3, "hr", "Delta Import", RunStatus::StoppedServerDown),
+            first_errors: vec![],
+        },
+        t(8, 2),
+    );
+    assert!(
+        matches!(
+            again.await,
+            Delivery::Sent {
+                reminder: false,
+                ..
+            }
+        ),
+        "the undelivered repeat is sent again"
+    );
 }
