@@ -37,11 +37,18 @@ pub enum ErrorCode {
     ReloadUnavailable,
     /// This service does not publish its events over the API.
     EventsUnavailable,
+    /// No route of the API has that path.
+    NotFound,
+    /// The route does not take that method (the answer's `allow` header
+    /// says which it takes).
+    MethodNotAllowed,
+    /// The body is larger than the API takes.
+    BodyTooLarge,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and tests.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::UnknownMa,
         ErrorCode::UnknownProfile,
         ErrorCode::HeldByThreshold,
@@ -61,6 +68,9 @@ impl ErrorCode {
         ErrorCode::BadBody,
         ErrorCode::ReloadUnavailable,
         ErrorCode::EventsUnavailable,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::BodyTooLarge,
     ];
 
     /// The code's name (`unknown-ma`), as serde writes it.
@@ -85,6 +95,9 @@ impl ErrorCode {
             ErrorCode::BadBody => "bad-body",
             ErrorCode::ReloadUnavailable => "reload-unavailable",
             ErrorCode::EventsUnavailable => "events-unavailable",
+            ErrorCode::NotFound => "not-found",
+            ErrorCode::MethodNotAllowed => "method-not-allowed",
+            ErrorCode::BodyTooLarge => "body-too-large",
         }
     }
 
@@ -96,9 +109,12 @@ impl ErrorCode {
     /// The HTTP status it is answered with.
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::UnknownMa | ErrorCode::UnknownProfile | ErrorCode::UnknownAction => {
-                StatusCode::NOT_FOUND
-            }
+            ErrorCode::UnknownMa
+            | ErrorCode::UnknownProfile
+            | ErrorCode::UnknownAction
+            | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::ServiceStopping => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Busy | ErrorCode::HeldByThreshold | ErrorCode::NotRunning => {

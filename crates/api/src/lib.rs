@@ -18,8 +18,15 @@
 //! - `POST /api/v1/reload` (with a reloader): reload the configuration
 //!   file, answered with [`ControlAnswer`] or `reload-refused` with why.
 //!
-//! Every error is an [`ApiError`]: a status, a stable [`ErrorCode`] and a
-//! sentence, answered as `{"error": "<sentence>", "code": "<code>"}`.
+//! Every request is authenticated first, whatever its path, method or
+//! body: without the token it answers `unauthorized` and nothing else is
+//! looked at. Every error is an [`ApiError`]: a status, a stable
+//! [`ErrorCode`] and a sentence, answered as
+//! `{"error": "<sentence>", "code": "<code>"}`, the router's own too (an
+//! unknown path `not-found`, a method the route does not take
+//! `method-not-allowed` with its `allow` header, a body over
+//! [`BODY_LIMIT`] `body-too-large`). A body with a field its route does not
+//! take is refused (`bad-body`, naming the field).
 //!
 //! The token is compared in constant time ([`token_matches`]). The service
 //! writes [`ApiFile`] (URL and token) next to its store, mode 0600, so
@@ -28,9 +35,12 @@
 
 use autosync_service::{Command, Control, EventFeed, Published, Status};
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::HeaderMap;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Request, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::middleware::Next;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -106,8 +116,14 @@ pub fn new_token() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-/// The body of `POST /api/v1/queue`.
+/// The largest request body the API takes, in bytes (2 MiB); a larger one
+/// answers `body-too-large`.
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// The body of `POST /api/v1/queue`. A field it does not have is refused
+/// (a misspelt `run_immediate` is not silently dropped).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct QueueBody {
     pub ma: String,
     pub profile: String,
@@ -201,6 +217,100 @@ fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+/// Authenticates every request before anything else is looked at (its
+/// path, its method, its body): without the token, `unauthorized`.
+async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Err(refused) = authorise(&state, request.headers()) {
+        return refused.into_response();
+    }
+    let mut response = next.run(request).await;
+    // An unknown action asked with another method than POST is no route
+    // (`not-found`), but the router adds the `allow` header of the
+    // `{action}` route it matched: a path that is not there allows nothing.
+    if response.status() == axum::http::StatusCode::NOT_FOUND {
+        response.headers_mut().remove(axum::http::header::ALLOW);
+    }
+    response
+}
+
+/// The request's body, or the error that says why it could not be read
+/// (`body-too-large` over [`BODY_LIMIT`]).
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorCode::BodyTooLarge,
+                format!(
+                    "the request body is larger than the API takes ({BODY_LIMIT} bytes at most)"
+                ),
+            )
+        } else {
+            ApiError::new(
+                ErrorCode::BadBody,
+                format!(
+                    "the request body could not be read: {}",
+                    rejection.body_text()
+                ),
+            )
+        }
+    })
+}
+
+/// The path's parameters, or `not-found` when they do not decode (a
+/// segment that is not UTF-8 names no MA and no action).
+fn path_params<T>(params: Result<UrlPath<T>, PathRejection>, uri: &Uri) -> Result<T, ApiError> {
+    params.map(|UrlPath(p)| p).map_err(|rejection| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("no route `{}`: {}", uri.path(), rejection.body_text()),
+        )
+    })
+}
+
+/// The API's routes, as the errors list them.
+const ROUTES: &str = "GET /api/v1/status, GET /api/v1/events, POST /api/v1/queue, \
+POST /api/v1/reload, POST /api/v1/{action}, POST /api/v1/mas/{ma}/{action}";
+
+/// A path no route has.
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!(
+            "no route `{method} {}` (the API's routes: {ROUTES})",
+            uri.path()
+        ),
+    )
+}
+
+/// A route asked with a method it does not take (the router adds the
+/// `allow` header). A path that only matched an `{action}` route with an
+/// action that does not exist is no route: `not-found`.
+async fn method_not_allowed(
+    method: Method,
+    uri: Uri,
+    params: Result<UrlPath<std::collections::HashMap<String, String>>, PathRejection>,
+) -> ApiError {
+    let known = match params {
+        Ok(UrlPath(params)) => params
+            .get("action")
+            .is_none_or(|a| Control::from_name(a).is_some()),
+        // A route without parameters (`/api/v1/status`, ...) is known.
+        Err(PathRejection::MissingPathParams(_)) => true,
+        Err(_) => false,
+    };
+    if !known {
+        return not_found(method, uri).await;
+    }
+    let takes = match uri.path() {
+        "/api/v1/status" | "/api/v1/events" => "GET",
+        _ => "POST",
+    };
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("`{}` takes {takes}, not {method}", uri.path()),
+    )
+}
+
 /// Whether `given` is the token, compared in constant time (`subtle`): how
 /// long the answer takes says nothing about how much of a guess was right.
 /// Only a difference in length answers at once (every token has the same
@@ -223,21 +333,16 @@ async fn ask<T>(
     answer.await.map_err(|_| ApiError::stopping())
 }
 
-async fn status(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Status>, ApiError> {
-    authorise(&state, &headers)?;
+async fn status(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     let status = ask(&state, |reply| Command::Status { reply }).await?;
     Ok(Json(status))
 }
 
 async fn queue(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<QueueAnswer>, ApiError> {
-    authorise(&state, &headers)?;
+    let body = read_body(body)?;
     let body: QueueBody = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             ErrorCode::BadBody,
@@ -308,14 +413,14 @@ fn control_body(body: &[u8]) -> Result<ControlBody, ApiError> {
 
 async fn control(
     state: &AppState,
-    headers: &HeaderMap,
     action: &str,
     ma: Option<String>,
-    body: &[u8],
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ControlAnswer>, ApiError> {
-    authorise(state, headers)?;
     let action = parse_action(action, ma.as_deref())?;
-    let by = control_body(body)?.by.unwrap_or_else(|| "api".into());
+    let by = control_body(&read_body(body)?)?
+        .by
+        .unwrap_or_else(|| "api".into());
     let message = ask(state, |reply| Command::Control {
         action,
         ma,
@@ -328,27 +433,49 @@ async fn control(
 
 async fn control_ma(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    UrlPath((ma, action)): UrlPath<(String, String)>,
-    body: Bytes,
+    uri: Uri,
+    params: Result<UrlPath<(String, String)>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ControlAnswer>, ApiError> {
-    control(&state, &headers, &action, Some(ma), &body).await
+    let (ma, action) = path_params(params, &uri)?;
+    control(&state, &action, Some(ma), body).await
 }
 
 async fn control_all(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    UrlPath(action): UrlPath<String>,
-    body: Bytes,
+    uri: Uri,
+    params: Result<UrlPath<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ControlAnswer>, ApiError> {
-    control(&state, &headers, &action, None, &body).await
+    let action = path_params(params, &uri)?;
+    control(&state, &action, None, body).await
+}
+
+/// Checks the body of `POST /api/v1/reload`: empty, or a JSON object
+/// without fields (the route takes none).
+fn reload_body(body: &[u8]) -> Result<(), ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let refused = |why: String| {
+        ApiError::new(
+            ErrorCode::BadBody,
+            format!("the body of `POST /api/v1/reload` is empty or `{{}}`: {why}"),
+        )
+    };
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).map_err(|e| refused(e.to_string()))?;
+    match object.keys().next() {
+        None => Ok(()),
+        Some(field) => Err(refused(format!("unknown field `{field}`, there are none"))),
+    }
 }
 
 async fn reload(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ControlAnswer>, ApiError> {
-    authorise(&state, &headers)?;
+    reload_body(&read_body(body)?)?;
     let Some(reload) = &state.reload else {
         return Err(ApiError::new(
             ErrorCode::ReloadUnavailable,
@@ -380,9 +507,7 @@ fn lagged_event(missed: u64) -> SseEvent {
 
 async fn events(
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    authorise(&state, &headers)?;
     let Some(feed) = &state.events else {
         return Err(ApiError::new(
             ErrorCode::EventsUnavailable,
@@ -433,14 +558,23 @@ pub fn router_with(
 }
 
 fn routes(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/events", get(events))
         .route("/api/v1/queue", post(queue))
         .route("/api/v1/reload", post(reload))
         .route("/api/v1/mas/{ma}/{action}", post(control_ma))
         .route("/api/v1/{action}", post(control_all))
-        .with_state(state)
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state.clone());
+    // Authentication wraps the whole router, so that it comes before
+    // routing: a request without the token learns nothing of the routes
+    // (no 404, no 405 and its `allow` header, no 413).
+    Router::new()
+        .fallback_service(api)
+        .layer(axum::middleware::from_fn_with_state(state, authenticate))
 }
 
 /// Binds `addr` (loopback), returning the listener and its real address.

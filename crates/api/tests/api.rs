@@ -317,7 +317,7 @@ async fn every_refusal_should_answer_its_status_and_code_through_the_router() {
 fn the_error_codes_should_keep_their_names_and_statuses() {
     // Programs match on these: a code once published keeps its name and
     // its status. A new code is added here, never renamed.
-    let expected: [(&str, u16); 19] = [
+    let expected: [(&str, u16); 22] = [
         ("unknown-ma", 404),
         ("unknown-profile", 404),
         ("held-by-threshold", 409),
@@ -337,6 +337,9 @@ fn the_error_codes_should_keep_their_names_and_statuses() {
         ("bad-body", 400),
         ("reload-unavailable", 400),
         ("events-unavailable", 400),
+        ("not-found", 404),
+        ("method-not-allowed", 405),
+        ("body-too-large", 413),
     ];
     let codes: Vec<(&str, u16)> = ErrorCode::ALL
         .iter()
