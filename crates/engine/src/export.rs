@@ -566,7 +566,7 @@ impl Recorder<'_> {
                 }
                 if let Some(mut done) = cs.pending_export.take() {
                     // What was held back stays pending.
-                    let rest = sent.held.as_ref().map(|h| {
+                    let rest = sent.held.as_ref().and_then(|h| {
                         self.counters.references_held += h.count();
                         h.split(&mut done)
                     });

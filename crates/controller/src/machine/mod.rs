@@ -191,6 +191,9 @@ pub struct Machine {
     dirty: bool,
     /// Each MA's state as last published (`state-changed`).
     published_states: BTreeMap<String, MaStateName>,
+    /// The profile last published as running, per running MA: a running
+    /// MA that goes on to its next profile changes state too.
+    published_profiles: BTreeMap<String, String>,
     /// The time of the event being handled.
     now: DateTime<Utc>,
     rng: u64,
@@ -227,6 +230,7 @@ impl Machine {
             once: options.once,
             dirty: false,
             published_states: BTreeMap::new(),
+            published_profiles: BTreeMap::new(),
             now: DateTime::<Utc>::MIN_UTC,
             // xorshift needs a non-zero state.
             rng: options.seed | 1,

@@ -63,7 +63,9 @@ impl Machine {
     }
 
     /// Publishes the MAs whose state changed since it was last published
-    /// (compared by name: a new waiting reason is not a change).
+    /// (compared by name: a new waiting reason is not a change; a running
+    /// MA's next profile is, so that `state-changed` replayed gives the
+    /// profile `status` shows).
     pub(super) fn publish_state_changes(&mut self) {
         if self.phase == Phase::Starting {
             return;
@@ -73,8 +75,11 @@ impl Machine {
             let view = self.state_of(name, &|_| None);
             let to = view.name();
             let from = self.published_states.get(name).copied();
-            if from != Some(to) {
-                changes.push((name.clone(), from, Some(to), view.detail()));
+            let detail = view.detail();
+            let next_profile =
+                to == MaStateName::Running && self.published_profiles.get(name) != detail.as_ref();
+            if from != Some(to) || next_profile {
+                changes.push((name.clone(), from, Some(to), detail));
             }
         }
         for (name, from) in &self.published_states {
@@ -87,6 +92,14 @@ impl Machine {
                 Some(to) => self.published_states.insert(ma.clone(), to),
                 None => self.published_states.remove(&ma),
             };
+            match (&to, &detail) {
+                (Some(MaStateName::Running), Some(profile)) => {
+                    self.published_profiles.insert(ma.clone(), profile.clone());
+                }
+                _ => {
+                    self.published_profiles.remove(&ma);
+                }
+            }
             self.publish(ServiceEvent::StateChanged {
                 at: self.now,
                 ma,

@@ -7,11 +7,10 @@
 //! that its references name, and a reference value that names an add that
 //! failed, or one not sent yet, is left out of what
 //! is sent and kept pending for a later export: the target is never told
-//! a name its system does not give the object meant. The same for the DN
-//! an object had before a rename of this export: a change naming it goes
-//! after the rename, and without that name once the rename went (the
-//! object is no longer there; the sync that the rename asks for spells the
-//! new DN); with it, should the rename fail.
+//! a name its system does not give the object meant. A change naming an
+//! object by the DN it had before a rename of this export goes after the
+//! rename, and names it by its new DN once the rename went (the old one
+//! names no entry now); by the old one, should the rename fail.
 
 use autosync_connector::{ConnectorError, ExportChange, ExportOutcome, ExportSession};
 use autosync_model::{ExportKind, PendingExport, RefBy, Value, ValueDelta};
@@ -96,6 +95,9 @@ pub(super) struct Held {
     /// Whole attributes: what was sent (`None`: not sent at all) and what
     /// the pending export holds.
     whole: Vec<(String, Option<Option<Value>>, Option<Value>)>,
+    /// Values sent under the new DN of an object a rename of this export
+    /// moved: (attribute, the old DN as the value had it, the new DN).
+    renamed: Vec<(String, Value, Value)>,
     /// Value-level additions held back, per attribute.
     added: Vec<(String, Vec<Value>)>,
     /// Nothing was left to send: the change was not sent.
@@ -119,8 +121,27 @@ impl Held {
 
     /// Split what was sent (`done`, the pending export as it was read)
     /// into what the system now has, left in `done`, and what is still to
-    /// be sent (returned as a pending update).
-    pub fn split(&self, done: &mut PendingExport) -> PendingExport {
+    /// be sent (returned as a pending update; `None`: nothing).
+    pub fn split(&self, done: &mut PendingExport) -> Option<PendingExport> {
+        // What went under a new DN is what the system has.
+        for (attr, old, new) in &self.renamed {
+            let swap = |v: &mut Value| {
+                if v == old {
+                    *v = new.clone();
+                }
+            };
+            match done.changes.get_mut(attr) {
+                Some(Some(Value::Multi(vs))) => vs.iter_mut().for_each(swap),
+                Some(Some(v)) => swap(v),
+                _ => {}
+            }
+            if let Some(d) = done.values.get_mut(attr) {
+                d.add.iter_mut().for_each(swap);
+            }
+        }
+        if self.whole.is_empty() && self.added.is_empty() {
+            return None;
+        }
         let mut kept = PendingExport {
             kind: ExportKind::Update,
             changes: Default::default(),
@@ -153,7 +174,7 @@ impl Held {
                 },
             );
         }
-        kept
+        Some(kept)
     }
 }
 
@@ -163,8 +184,9 @@ pub(super) struct Holds {
     /// The attributes whose values name objects of this MA, and how.
     attrs: Vec<(String, RefBy)>,
     failed: FxHashSet<Key>,
-    /// The DNs renames of this export took from their objects.
-    moved: FxHashSet<Key>,
+    /// The DNs renames of this export took from their objects, with the
+    /// DN each gave its object instead.
+    moved: FxHashMap<Key, String>,
 }
 
 /// Whether a joined object of the MA other than the one with anchor
@@ -177,7 +199,7 @@ impl Holds {
         Holds {
             attrs,
             failed: FxHashSet::default(),
-            moved: FxHashSet::default(),
+            moved: FxHashMap::default(),
         }
     }
 
@@ -220,10 +242,13 @@ impl Holds {
             return;
         };
         if let Some(k) = leaves(c) {
-            // A rename that went: its old DN names nothing now. One that
-            // failed leaves the object where it is, and its name good.
-            if !matches!(o, ExportOutcome::Failed { .. }) {
-                self.moved.insert(k);
+            // A rename that went: its old DN names nothing now, the new
+            // one the object. One that failed leaves the object where it
+            // is, and its name good.
+            if !matches!(o, ExportOutcome::Failed { .. })
+                && let Some(new) = &c.new_dn
+            {
+                self.moved.insert(k, new.clone());
             }
             return;
         }
@@ -326,17 +351,17 @@ impl Holds {
                     continue;
                 };
                 // A name this change must not send yet: one whose add
-                // failed, one a rename took away, or one the page gives
-                // or takes away in this phase or a later one (another
-                // change's).
+                // failed, or one the page gives or takes away in this
+                // phase or a later one (another change's). One a rename
+                // of this export took away goes as the new DN.
                 let hold = |k: &Key| {
                     let pending = |i: &usize| *i != j && phase.get(*i) >= Some(&p);
                     self.failed.contains(k)
-                        || self.moved.contains(k)
                         || giver.get(k).is_some_and(pending)
                         || taker.get(k).is_some_and(pending)
                 };
-                let h = strip(c, &self.attrs, &hold);
+                let renamed = |k: &Key| self.moved.get(k).cloned();
+                let h = strip(c, &self.attrs, &hold, &renamed);
                 if h.as_ref().is_some_and(|h| h.all) {
                     if let Some(o) = outcomes.get_mut(j) {
                         *o = Some(ExportOutcome::Applied { anchor: None });
@@ -413,8 +438,27 @@ fn strip(
     c: &mut ExportChange,
     attrs: &[(String, RefBy)],
     hold: &dyn Fn(&Key) -> bool,
+    renamed: &dyn Fn(&Key) -> Option<String>,
 ) -> Option<Held> {
     let mut h = Held::default();
+    // Values naming an object a rename of this export moved: its new DN.
+    for (attr, by) in attrs {
+        let mut swap = |v: &mut Value| {
+            if let Some(new) = Key::of(*by, v).and_then(|k| renamed(&k)) {
+                let new = Value::String(new);
+                h.renamed
+                    .push((attr.clone(), std::mem::replace(v, new.clone()), new));
+            }
+        };
+        match c.changes.get_mut(attr) {
+            Some(Some(Value::Multi(vs))) => vs.iter_mut().for_each(&mut swap),
+            Some(Some(v)) => swap(v),
+            _ => {}
+        }
+        if let Some(d) = c.values.get_mut(attr) {
+            d.add.iter_mut().for_each(&mut swap);
+        }
+    }
     let held = |by: RefBy, v: &Value| Key::of(by, v).is_some_and(|k| hold(&k));
     let adding = matches!(c.kind, ExportKind::Add | ExportKind::DeleteAdd);
     for (attr, by) in attrs {
@@ -455,7 +499,7 @@ fn strip(
             h.added.push((attr.clone(), out));
         }
     }
-    if h.whole.is_empty() && h.added.is_empty() {
+    if h.whole.is_empty() && h.added.is_empty() && h.renamed.is_empty() {
         return None;
     }
     h.all = c.kind == ExportKind::Update
