@@ -66,11 +66,7 @@ fn each_object_type_should_have_what_its_classes_allow() {
         !schema.object_types.contains_key("group"),
         "extensibleObject allows anything"
     );
-    assert!(
-        schema.source.ends_with(slapd().url()),
-        "{}",
-        schema.source
-    );
+    assert!(schema.source.ends_with(slapd().url()), "{}", schema.source);
 }
 
 #[test]
