@@ -180,7 +180,10 @@ fn check_should_reject_a_flow_reading_an_attribute_the_object_classes_do_not_all
     );
     let w = directory_reading("telephoneNumber");
     let out = w.expect(&["check"], 0);
-    assert!(out.contains("checked against the schema of the directory at ldap://127.0.0.1:"), "{out}");
+    assert!(
+        out.contains("checked against the schema of the directory at ldap://127.0.0.1:"),
+        "{out}"
+    );
 }
 
 /// An export flow into the attribute the DN comes from, from another
