@@ -103,6 +103,9 @@ const ONCE_NOT_STARTED: u32 = 5;
 struct Active {
     running: Running,
     request: QueuedRequest,
+    /// When the machine started it (the engine it runs on was the one in
+    /// force then; the run's own start comes after its before hook).
+    began: DateTime<Utc>,
     /// Its progress as last published.
     progress: ProgressState,
 }

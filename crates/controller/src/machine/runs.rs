@@ -21,6 +21,7 @@ impl Machine {
             return;
         };
         let request = active.request;
+        let began = active.began;
         self.dirty = true;
         let not_run = |message: String| ServiceEvent::RunEnded {
             at: now,
@@ -75,7 +76,7 @@ impl Machine {
             return;
         }
         log_run_ended(&record);
-        self.followed_up(&record, request.chain.clone(), &end.facts, now);
+        self.followed_up(&record, Some(began), request.chain.clone(), &end.facts, now);
         self.retry(&record, &request, now);
         // A run the service's own stop cancelled (a planned restart, an
         // upgrade) is no failure: it runs again at the next start, and
@@ -117,9 +118,12 @@ impl Machine {
     /// What follows a run that ended (the controller's or not): triggers
     /// learn of its import, `decide` queues its follow-ups, staging
     /// thresholds may hold its MA's syncs.
+    /// `began`: when the machine started the run (`None`: another process
+    /// did; its record's start counts).
     pub(super) fn followed_up(
         &mut self,
         record: &RunRecord,
+        began: Option<DateTime<Utc>>,
         chain: Vec<ChainLink>,
         facts: &RunFacts,
         now: DateTime<Utc>,
@@ -156,7 +160,7 @@ impl Machine {
         let on_these_rules = self
             .rules_since
             .get(&record.ma)
-            .is_none_or(|since| record.started_at >= *since);
+            .is_none_or(|since| began.unwrap_or(record.started_at) >= *since);
         if on_these_rules
             && record
                 .steps

@@ -182,6 +182,7 @@ impl Machine {
             Active {
                 running,
                 request,
+                began: now,
                 progress: ProgressState::default(),
             },
         );

@@ -71,7 +71,7 @@ impl Machine {
                     super::runs::log_run_ended(&run);
                     tracing::info!(ma = %run.ma, profile = %run.profile, run_id = run.id, "that run was started outside the controller; its follow-ups are queued");
                     self.publish(ServiceEvent::run_ended(now, &run, None));
-                    self.followed_up(&run, Vec::new(), &facts, now);
+                    self.followed_up(&run, None, Vec::new(), &facts, now);
                     self.notify(Notice::RunEnded(run.clone()));
                 }
             }

@@ -800,3 +800,32 @@ fn runs_closed_at_start_after_a_crash_are_notified() {
         "{effects:?}"
     );
 }
+
+/// The engine a run uses is the one in force when the machine started it;
+/// the run's record starts later (after its before hook). A reload in
+/// between changed the rules after the run took its engine: the full sync
+/// is still needed (a code review).
+#[test]
+fn a_full_sync_whose_record_starts_after_the_reload_but_began_before_leaves_the_need() {
+    let mut sim = Sim::new(Setup::default());
+    sim.trigger("hr", "full-sync", false, false);
+    let run_id = sim
+        .flights
+        .iter()
+        .find(|f| f.request.ma == "hr")
+        .map(|f| f.run_id)
+        .expect("the full sync runs");
+    sim.advance(5);
+    sim.reload(false, true);
+    sim.deliver_all();
+    sim.advance(5);
+    // Its before hook took that long: the record starts after the reload.
+    sim.runs.get_mut(&run_id).unwrap().started_at = sim.now;
+    sim.complete_on("hr", false);
+    sim.deliver_all();
+    assert!(
+        sim.machine.status(|_| None).mas["hr"]
+            .full_sync_needed
+            .is_some()
+    );
+}
