@@ -82,6 +82,13 @@ impl Machine {
             Some(m) if m.info.steps(&profile).is_none() => {
                 Err(Refusal::unknown_profile(&ma, &profile, &m.info))
             }
+            // Queued, it would wait for ever, silently (a review).
+            Some(_) if self.ma_state(&ma) == MaState::Disabled => Err(Refusal::new(
+                RefusalCode::MaDisabled,
+                format!(
+                    "`{ma}` is disabled in the configuration (`enabled = false` under its `[ma.controller]`): no run of it starts; enable it and reload"
+                ),
+            )),
             Some(m)
                 if m.info.has_sync(&profile)
                     && self
@@ -211,13 +218,35 @@ impl Machine {
                         ),
                     ));
                 }
-                for t in targets {
+                // A disabled MA is not started (a review: "started 2"
+                // counted it).
+                let (enabled, disabled): (Vec<&String>, Vec<&String>) = targets
+                    .iter()
+                    .partition(|t| self.ma_state(t) != MaState::Disabled);
+                for t in &enabled {
                     self.control_of(t).started = Some(true);
                     self.clear_retries(t);
                 }
+                let skipped = match disabled.len() {
+                    0 => String::new(),
+                    _ => format!(
+                        " ({} disabled in the configuration, left as {}: {})",
+                        disabled.len(),
+                        if disabled.len() == 1 {
+                            "it is"
+                        } else {
+                            "they are"
+                        },
+                        disabled
+                            .iter()
+                            .map(|d| format!("`{d}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
                 Ok(match ma {
                     Some(m) => format!("started `{m}`"),
-                    None => format!("started {}", count_mas(targets.len())),
+                    None => format!("started {}{skipped}", count_mas(enabled.len())),
                 })
             }
             Control::Stop => {

@@ -538,6 +538,17 @@ fn the_status_shows_a_disabled_ma_as_disabled_whatever_else_is_recorded() {
         refused.message.contains("disabled in the configuration"),
         "{refused}"
     );
+    // A request for it is refused, not queued to wait for ever; starting
+    // every MA says it left it (an API review).
+    match sim.queue("app", "full-import") {
+        Answer::Queued(Err(r)) => assert_eq!(r.code, RefusalCode::MaDisabled, "{r}"),
+        other => panic!("{other:?}"),
+    }
+    let started = sim.control(Control::Start, None).unwrap();
+    assert!(
+        started.contains("1 disabled") && started.contains("`app`"),
+        "{started}"
+    );
 }
 
 /// A trigger (a script's answer) naming a profile its MA does not have:
