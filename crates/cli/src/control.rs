@@ -261,6 +261,13 @@ fn queue_in_store(located: Located, body: QueueBody) -> Result<QueueAnswer, Fail
         let refusal = Refusal::unknown_profile(&body.ma, &body.profile, &ma.info);
         return Err(Failure::Usage(refusal.message));
     }
+    // As the service refuses it: queued, it would never run.
+    if !ma.enabled {
+        return Err(Failure::Usage(format!(
+            "`{}` is disabled in the configuration (`enabled = false` under its `[ma.controller]`): no run of it starts; enable it first",
+            body.ma
+        )));
+    }
     let held_sync = ma.info.has_sync(&body.profile);
     let (store, _lease) = store_without_service(
         &loaded,

@@ -573,3 +573,19 @@ fn rules_edited_while_the_service_was_stopped_should_queue_full_syncs_when_confi
     );
     assert!(status(&w)["mas"]["hr"].get("full_sync_needed").is_none());
 }
+
+/// A request for an MA disabled in the configuration, queued without a
+/// service, is refused as the service refuses it (queued, it would never
+/// run; an API review).
+#[test]
+fn queue_without_a_service_should_refuse_a_disabled_ma() {
+    let w = Workdir::quickstart();
+    w.edit("autosync.toml", |text| {
+        text.replacen("[ma.controller]\n", "[ma.controller]\nenabled = false\n", 1)
+    });
+    let stderr = refused(&w, &["queue", "hr", "full-import"], 2);
+    assert!(
+        stderr.contains("`hr` is disabled in the configuration"),
+        "{stderr}"
+    );
+}
