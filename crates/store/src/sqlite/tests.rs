@@ -90,17 +90,8 @@ fn every_filter_and_lookup_should_be_an_index_search_not_a_table_scan() {
         if sql.starts_with("INSERT") {
             continue;
         }
-        let mut stmt = w
-            .conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap();
-        let mut rows = stmt.raw_query();
-        let mut plan = Vec::new();
-        while let Some(row) = rows.next().unwrap() {
-            plan.push(row.get::<_, String>(3).unwrap());
-        }
         // `SELECT EXISTS (...)` reads its one constant row: no table.
-        let plan = plan.join(" | ").replace("SCAN CONSTANT ROW", "");
+        let plan = plan_of(&w.conn, sql).replace("SCAN CONSTANT ROW", "");
         assert!(plan.contains("SEARCH"), "{sql}: {plan}");
         assert!(
             !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"),
@@ -901,20 +892,22 @@ fn waiting_connectors_should_be_found_from_the_waits() {
             Ctx::OUT_WAITING
         ),
     ] {
-        let mut stmt = w
-            .conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap();
-        let mut rows = stmt.raw_query();
-        let mut plan = Vec::new();
-        while let Some(row) = rows.next().unwrap() {
-            plan.push(row.get::<_, String>(3).unwrap());
-        }
-        let plan = plan.join(" | ");
+        let plan = plan_of(&w.conn, &sql);
         let scan_r = plan.find("SCAN r").unwrap_or(usize::MAX);
         let search_c = plan
             .find("SEARCH c USING INDEX cs_mv")
             .unwrap_or(usize::MAX);
         assert!(scan_r < search_c && search_c < usize::MAX, "{plan}");
     }
+}
+
+/// SQLite's plan of `sql`, its steps joined by ` | `.
+fn plan_of(conn: &rusqlite::Connection, sql: &str) -> String {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let mut rows = stmt.raw_query();
+    let mut plan = Vec::new();
+    while let Some(row) = rows.next().unwrap() {
+        plan.push(row.get::<_, String>(3).unwrap());
+    }
+    plan.join(" | ")
 }
