@@ -19,6 +19,7 @@ mod cli {
     mod events;
     mod history;
     mod hr_to_ldap;
+    mod killed;
     mod listing;
     mod operator;
     mod quickstart;

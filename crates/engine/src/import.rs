@@ -105,6 +105,16 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
 }
 
 impl Importer<'_, '_> {
+    /// The counters so far into the run's record, in the transaction
+    /// that commits what they count (see [`StepCtx::record_counters`]).
+    fn record_counters(&self, txn: &mut dyn StoreTxn) -> StoreResult<()> {
+        self.ctx.record_counters(
+            txn,
+            StepCounters::Import(self.counters.clone()),
+            self.errors.count,
+        )
+    }
+
     /// Tell the run what is committed so far.
     fn committed(&self) {
         self.ctx.committed(
@@ -261,6 +271,7 @@ impl<'c> Importer<'_, 'c> {
             {
                 txn.set_watermark(ma, stream.watermark().as_deref())?;
             }
+            self.record_counters(txn.as_mut())?;
             crash_point("import.batch.before-commit");
             txn.commit()?;
             crash_point("import.batch.committed");
@@ -414,6 +425,7 @@ impl<'c> Importer<'_, 'c> {
                 crate::confirm::note_whole_read(txn.as_mut(), ma)?;
             }
             self.changes.flush(txn.as_mut())?;
+            self.record_counters(txn.as_mut())?;
             crash_point("import.deletes.before-commit");
             txn.commit()?;
             crash_point("import.deletes.committed");

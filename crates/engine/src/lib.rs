@@ -232,7 +232,9 @@ impl Engine {
                 if step.status == RunStatus::InProgress {
                     step.status = RunStatus::StoppedServer;
                     step.ended_at = Some(now);
-                    step.message = Some("the process ended while this step was running".into());
+                    step.message = Some(
+                        "the process ended while this step was running; its counters are what it committed".into(),
+                    );
                 }
             }
             run.status = RunStatus::StoppedServer;

@@ -8,7 +8,7 @@ use crate::options::RunOptions;
 use crate::{Engine, export, import, sync, thresholds};
 use autosync_connector::{BuildContext, Connector, ConnectorError, ConnectorErrorKind};
 use autosync_model::{MaDef, RunId, RunRecord, RunStatus, StepCounters, StepRecord, StepType};
-use autosync_store::{CsFilter, Store, StoreResult};
+use autosync_store::{CsFilter, Store, StoreResult, StoreTxn};
 
 /// Objects per page and per transaction in sync and export.
 pub(crate) const PAGE: usize = 5000;
@@ -24,6 +24,10 @@ pub(crate) struct StepCtx<'a> {
     /// The step's counters and error count as of its last commit: what
     /// its record shows if the store then fails and the step stops.
     pub durable: std::sync::Mutex<Option<(StepCounters, u64)>>,
+    /// The run's record as persisted when this step started (the step
+    /// last, in progress): what [`StepCtx::record_counters`] writes again
+    /// with the step's counters so far.
+    pub record: RunRecord,
     /// A deletion of the connector space: the sync step disconnects and
     /// removes every object, under these rules (the MA's own, or none for an
     /// MA no longer in the configuration).
@@ -53,6 +57,25 @@ impl StepCtx<'_> {
     /// Everything counted so far is committed (`counters`, `errors`).
     pub fn committed(&self, counters: StepCounters, errors: u64) {
         *self.durable.lock().unwrap_or_else(|e| e.into_inner()) = Some((counters, errors));
+    }
+
+    /// Writes the step's counters so far into its run's record, in `txn`:
+    /// the transaction that commits what they count. A run the process
+    /// did not live to finish (killed, the host lost) is closed at the
+    /// next start with what it committed, as MIM keeps a stopped run's
+    /// counters, never as a run that changed nothing.
+    pub fn record_counters(
+        &self,
+        txn: &mut dyn StoreTxn,
+        counters: StepCounters,
+        errors: u64,
+    ) -> StoreResult<()> {
+        let mut record = self.record.clone();
+        if let Some(step) = record.steps.last_mut() {
+            step.counters = counters;
+            step.errors = errors;
+        }
+        txn.run_update(&record)
     }
 
     fn take_durable(&self) -> Option<(StepCounters, u64)> {
@@ -288,6 +311,7 @@ fn run_steps(
             step_index: u32::try_from(index).unwrap_or(u32::MAX),
             opts: &opts,
             durable: std::sync::Mutex::new(None),
+            record: record.clone(),
             delete_all,
         };
         let step_span =

@@ -54,6 +54,11 @@ impl Recorder<'_> {
         }
         self.errors.flush(txn.as_mut())?;
         StepChanges::flush_these(txn.as_mut(), &mut self.changes)?;
+        self.ctx.record_counters(
+            txn.as_mut(),
+            StepCounters::Export(self.counters.clone()),
+            self.errors.count,
+        )?;
         crash_point("export.record.before-commit");
         txn.commit()?;
         crash_point("export.record.committed");

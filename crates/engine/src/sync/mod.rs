@@ -297,6 +297,7 @@ fn run_pass(ctx: &StepCtx<'_>, ma: &MaRules, pass: Pass) -> StoreResult<StepOutc
                 s.batch(txn, page)?;
                 s.errors.flush(txn)?;
                 s.flush_unrejected(txn)?;
+                ctx.record_counters(txn, StepCounters::Sync(s.counters.clone()), s.errors.count)?;
                 ctx.advanced(s.processed);
                 if !bulk || pages >= BATCHES_PER_BULK || ctx.cancelled() || s.rules_broken() {
                     break;

@@ -178,6 +178,11 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
             s.refresh_refs(txn.as_mut(), id, &nobody)?;
         }
         s.errors.flush(txn.as_mut())?;
+        ctx.record_counters(
+            txn.as_mut(),
+            autosync_model::StepCounters::Sync(s.counters.clone()),
+            s.errors.count,
+        )?;
         crate::crashpoint::crash_point("sync.refs.before-commit");
         txn.commit()?;
         crate::crashpoint::crash_point("sync.refs.committed");

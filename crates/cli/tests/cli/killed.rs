@@ -1,0 +1,92 @@
+//! A run killed halfway (SIGKILL, the host lost) keeps in its history what
+//! it committed: each step writes its counters into its run's record in the
+//! transaction that commits what they count, and the next start closes the
+//! run as `stopped-server` with them (MIM keeps a stopped run's counters).
+//! Before, such a run showed "no changes" though its work was in the store.
+//!
+//! The kill comes from the crash harness (`AUTOSYNC_CRASH_AFTER=n`: the
+//! process SIGKILLs itself at the n-th crash point), the point found by a
+//! traced reference run of the same step: no timing is assumed.
+
+use super::support::*;
+use serde_json::Value;
+
+/// The number of the `nth` (1-based) crash point named `name` passed by
+/// `autosync run-profile MA PROFILE` in a copy of `w` taken now (the
+/// reference run must not change `w`).
+fn point_of(w: &Workdir, ma: &str, profile: &str, name: &str, nth: usize) -> u64 {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(w.path(), copy.path());
+    let reference = Workdir { dir: copy };
+    let trace = reference.path().join("trace.txt");
+    let out = reference.run_env(
+        &["run-profile", ma, profile, "--no-progress"],
+        &[("AUTOSYNC_CRASH_TRACE", trace.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    text.lines()
+        .filter_map(|l| {
+            let (n, point) = l.split_once(' ')?;
+            (point == name).then(|| n.parse::<u64>().unwrap())
+        })
+        .nth(nth - 1)
+        .unwrap_or_else(|| panic!("no {name} point number {nth} in\n{text}"))
+}
+
+/// Runs `MA PROFILE` killed at crash point `point`, then lets the next
+/// command close it; returns that run from `history --json`.
+fn killed_run(w: &Workdir, ma: &str, profile: &str, point: u64) -> Value {
+    let out = w.run_env(
+        &["run-profile", ma, profile, "--no-progress"],
+        &[("AUTOSYNC_CRASH_AFTER", &point.to_string())],
+    );
+    assert_eq!(out.status.code(), None, "the run should be killed: {out:?}");
+    // Any command that runs the engine closes the runs a crash left.
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
+    let text = w.expect(&["history", "--ma", ma, "--json"], 0);
+    let runs: Vec<Value> = serde_json::from_str(&text).unwrap();
+    runs.into_iter()
+        .find(|r| r["profile"] == profile && r["status"] == "stopped-server")
+        .unwrap_or_else(|| panic!("no stopped-server {ma} {profile} run in {text}"))
+}
+
+fn counter(run: &Value, name: &str) -> u64 {
+    run["steps"][0]["counters"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no counter {name} in {run}"))
+}
+
+#[test]
+fn an_import_killed_after_two_batches_should_show_what_those_batches_staged() {
+    let w = Workdir::quickstart();
+    w.edit("autosync.toml", |t| {
+        t.replacen(
+            r#"connector = { type = "csv", path = "data/hr.csv" }"#,
+            r#"connector = { type = "csv", path = "data/hr.csv", batch_size = 2 }"#,
+            1,
+        )
+    });
+    let point = point_of(&w, "hr", "full-import", "import.batch.committed", 2);
+    let run = killed_run(&w, "hr", "full-import", point);
+    assert_eq!(counter(&run, "stage-add"), 4, "{run}");
+    assert_eq!(run["steps"][0]["status"], "stopped-server", "{run}");
+}
+
+#[test]
+fn a_sync_and_an_export_killed_after_their_commit_should_show_what_they_committed() {
+    let w = Workdir::quickstart();
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
+    let people = std::fs::read_to_string(w.path().join("data/hr.csv"))
+        .unwrap()
+        .lines()
+        .count() as u64
+        - 1;
+    let point = point_of(&w, "hr", "full-sync", "sync.batch.committed", 1);
+    let sync = killed_run(&w, "hr", "full-sync", point);
+    assert_eq!(counter(&sync, "projections"), people, "{sync}");
+
+    let point = point_of(&w, "app", "export", "export.record.committed", 1);
+    let export = killed_run(&w, "app", "export", point);
+    assert!(counter(&export, "adds") > 0, "{export}");
+}
