@@ -10,6 +10,7 @@ pub mod def;
 pub mod dn;
 pub mod duration;
 pub mod object;
+pub mod repeated;
 pub mod run;
 pub mod secret;
 pub mod suggest;

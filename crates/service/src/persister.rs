@@ -1,13 +1,15 @@
 //! Writes the controller's state to the store off the event loop: one task
 //! writes the newest state it was given (on a blocking thread), in order,
 //! skipping states a newer one replaced; a failed write is tried again
-//! after a second. Each write has a generation, so a reply can wait until
-//! the state that holds its change is written.
+//! after a second (logged the first time, then once a minute while it
+//! goes on: `Repeated`). Each write has a generation, so a reply can wait
+//! until the state that holds its change is written.
 
 use crate::persist::{self, PersistedState};
+use autosync_model::repeated::{Repeated, Say};
 use autosync_store::Store;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// How long a failed write waits before it is tried again (unless a newer
@@ -24,6 +26,18 @@ pub(crate) struct Persister {
     generation: u64,
 }
 
+/// Logs a failed write: the first, then one a minute while they go on.
+fn log_failure(failing: &mut Repeated, e: &dyn std::fmt::Display) {
+    match failing.failed(Instant::now()) {
+        Say::Log { failures: 1, .. } => tracing::error!("{e}"),
+        Say::Log { failures, for_ } => tracing::error!(
+            "{e} (still failing: {failures} attempts in {} s, tried again every second; logged once a minute)",
+            for_.as_secs()
+        ),
+        Say::Quiet => tracing::debug!("{e}"),
+    }
+}
+
 impl Persister {
     /// Starts the writer.
     pub(crate) fn spawn(store: Arc<dyn Store>) -> Persister {
@@ -32,6 +46,7 @@ impl Persister {
         let task = tokio::spawn(async move {
             // The last generation written; `closed`: no more states come.
             let (mut last, mut closed) = (0u64, false);
+            let mut failing = Repeated::default();
             loop {
                 let next = rx.borrow_and_update().clone();
                 let Some((generation, state)) = next.filter(|(g, _)| *g > last) else {
@@ -48,14 +63,23 @@ impl Persister {
                 let ok = match result {
                     Ok(Ok(())) => true,
                     Ok(Err(e)) => {
-                        tracing::error!("{e}");
+                        log_failure(&mut failing, &e);
                         false
                     }
                     Err(e) => {
-                        tracing::error!("the controller's state was not written: {e}");
+                        log_failure(
+                            &mut failing,
+                            &format_args!("the controller's state was not written: {e}"),
+                        );
                         false
                     }
                 };
+                if ok && let Some((failures, over)) = failing.worked(Instant::now()) {
+                    tracing::info!(
+                        "the controller's state was written again, after {failures} failed attempts over {} s",
+                        over.as_secs()
+                    );
+                }
                 // Replies wait for this write, done or failed (a failure is
                 // logged, and the newest state is written again).
                 done.send_replace(generation);

@@ -11,6 +11,7 @@
 
 use super::{Inner, Leases};
 use crate::api::StoreResult;
+use autosync_model::repeated::{Repeated, Say};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -40,6 +41,8 @@ struct Held {
     generation: u64,
     due: Instant,
     on_lost: Vec<Box<dyn FnOnce() + Send>>,
+    /// Renewals failed since the last that worked (logged once a minute).
+    failing: Repeated,
 }
 
 impl Keeper {
@@ -56,6 +59,7 @@ impl Keeper {
             generation: st.generation,
             due: Instant::now() + every,
             on_lost: Vec::new(),
+            failing: Repeated::default(),
         };
         st.held.insert(key.to_owned(), held);
         st.lost.remove(key);
@@ -153,7 +157,16 @@ pub(super) fn renew_due(leases: &Leases, all: bool) -> StoreResult<()> {
             continue;
         };
         match renewed {
-            Ok(true) => held.due = Instant::now() + every,
+            Ok(true) => {
+                held.due = Instant::now() + every;
+                if let Some((failures, over)) = held.failing.worked(Instant::now()) {
+                    tracing::info!(
+                        lease = %key,
+                        "the lease was renewed again, after {failures} failed attempts over {} s",
+                        over.as_secs()
+                    );
+                }
+            }
             Ok(false) => {
                 let callbacks = st.held.remove(&key).map(|h| h.on_lost).unwrap_or_default();
                 st.lost.insert(key.clone());
@@ -175,8 +188,20 @@ pub(super) fn renew_due(leases: &Leases, all: bool) -> StoreResult<()> {
             }
             Err(e) => {
                 held.due = Instant::now() + RETRY.min(every);
+                let say = held.failing.failed(Instant::now());
                 drop(st);
-                tracing::warn!(lease = %key, "cannot renew the lease (tried again shortly): {e}");
+                match say {
+                    Say::Log { failures: 1, .. } => tracing::warn!(
+                        lease = %key,
+                        "cannot renew the lease (tried again shortly): {e}"
+                    ),
+                    Say::Log { failures, for_ } => tracing::warn!(
+                        lease = %key,
+                        "cannot renew the lease (tried again shortly): {e} (still failing: {failures} attempts in {} s; logged once a minute)",
+                        for_.as_secs()
+                    ),
+                    Say::Quiet => tracing::debug!(lease = %key, "cannot renew the lease: {e}"),
+                }
                 first_error.get_or_insert(e);
             }
         }
