@@ -50,8 +50,11 @@ pub fn load(cli: &Cli) -> Result<(Loaded, Arc<Registry>), Failure> {
     Ok((loaded, Arc::new(registry)))
 }
 
+/// The store, for a command that runs or changes something: created (and
+/// its folder) when missing. A command that only reads uses
+/// [`crate::locate::read_store`], which never creates it.
 pub fn open_store(system: &SystemDef) -> Result<Arc<dyn Store>, Failure> {
-    let path = system.base_dir.join(&system.store.path);
+    let path = crate::locate::store_path_of(system);
     let store = SqliteStore::open(&path)?;
     Ok(Arc::new(store))
 }

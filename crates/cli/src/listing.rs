@@ -6,11 +6,14 @@
 //! `[]` with `--json`, and a line saying what was not found. Names that do
 //! not exist (an MA, a metaverse type, an attribute) are usage errors
 //! (exit 2) with the closest name.
+//!
+//! They only read: a store that does not exist is not created (see
+//! `locate`): a note on stderr says so, and the answer is empty.
 
 use crate::args::{CsAction, CsArgs, HistoryArgs, MvArgs};
-use crate::commands::{check_ma, load, open_store};
+use crate::commands::{check_ma, load};
 use crate::exit::{Code, Failure};
-use crate::locate::Located;
+use crate::locate::{Located, read_store, store_path_of};
 use crate::page::{self, Page};
 use crate::render;
 use anyhow::Context as _;
@@ -140,7 +143,7 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
     };
     let (loaded, _) = load(cli)?;
     check_ma(&loaded.system, ma)?;
-    let store = open_store(&loaded.system)?;
+    let store = read_store(&store_path_of(&loaded.system), &cli.config)?;
     let filter = if a.filter.pending_import {
         CsFilter::PendingImport
     } else if a.filter.pending_export {
@@ -375,7 +378,7 @@ pub fn mv(cli: &crate::args::Cli, a: &MvArgs) -> Result<Code, Failure> {
     if let Some(ma) = &a.connector {
         check_ma(system, ma)?;
     }
-    let store = open_store(system)?;
+    let store = read_store(&store_path_of(system), &cli.config)?;
     let mut read = store.read()?;
     let (mut objects, page, missing) = if let Some(id) = a.id {
         let found: Vec<MvObject> = read.mv_get(id)?.into_iter().collect();

@@ -24,11 +24,16 @@
 //!
 //! Heartbeats are the writers' wall-clock times: hosts that share a store
 //! keep their clocks in step (NTP) to well within the time to live.
+//!
+//! A lease also names the store file it was taken in
+//! ([`Store::store_file`]): in a copy of the store on the same host (a
+//! backup restored beside the original), the original's leases are
+//! [`Gone::OtherFile`], free at once.
 
 mod holder;
 mod keeper;
 
-pub use holder::{Gone, Holder, Instance, Standing};
+pub use holder::{Gone, Holder, Instance, Standing, StoreFile};
 
 use crate::api::{Store, StoreResult};
 use chrono::{DateTime, Utc};
@@ -99,6 +104,9 @@ pub struct Leases {
 
 struct Inner {
     store: Arc<dyn Store>,
+    /// The store's file, recorded in the leases taken and compared with
+    /// theirs.
+    file: Option<StoreFile>,
     instance: Instance,
     timing: LeaseTiming,
     clock: Clock,
@@ -136,6 +144,7 @@ impl Leases {
     ) -> Leases {
         Leases {
             inner: Arc::new(Inner {
+                file: store.store_file(),
                 store,
                 instance,
                 timing,
@@ -165,7 +174,7 @@ impl Leases {
     /// What `claim`'s holder is to this instance now.
     pub fn standing(&self, claim: &Claim) -> Standing {
         match &claim.holder {
-            Some(h) => h.standing(&self.inner.instance, (self.inner.clock)()),
+            Some(h) => h.standing_in(&self.inner.instance, self.inner.file, (self.inner.clock)()),
             None => Standing::Gone(Gone::Expired),
         }
     }
@@ -285,7 +294,8 @@ impl Leases {
     /// The lease text for this instance now: the holder and `fields`.
     fn record(&self, fields: &Map<String, Value>) -> String {
         let now = (self.inner.clock)();
-        let holder = self.inner.instance.holder(now, self.inner.timing.ttl);
+        let mut holder = self.inner.instance.holder(now, self.inner.timing.ttl);
+        holder.store_file = self.inner.file;
         let mut value = fields.clone();
         if let Ok(Value::Object(h)) = serde_json::to_value(&holder) {
             value.extend(h);

@@ -19,11 +19,18 @@
 //! committed transaction across a crash of the process; a power loss may
 //! lose the last few commits, never part of one. A store that is damaged,
 //! unreadable, read-only or written by a newer autosync makes
-//! [`SqliteStore::open`] fail: the store never silently starts empty.
+//! [`SqliteStore::open`] fail: the store never silently starts empty. So
+//! does a store file that exists but is empty (0 bytes: truncated by a
+//! disk incident, or a copy that failed), with or without a `-wal` beside
+//! it (SQLite would delete that log and start an empty store).
 //!
-//! A new store file is created mode 0600 before SQLite opens it (its `-wal`
-//! and `-shm` follow it: SQLite gives them the database file's mode). New
-//! stores use 8 KiB pages ([`SqliteOptions::page_size`]).
+//! A new store is built whole in a private temporary file beside its path
+//! (mode 0600: its `-wal` and `-shm` follow it, SQLite gives them the
+//! database file's mode), then linked in place: the path never holds a
+//! half-made store, and of processes creating it at once one wins and the
+//! others open its store. New stores use 8 KiB pages
+//! ([`SqliteOptions::page_size`]). [`SqliteStore::open_existing`] opens a
+//! store only if it exists, creating nothing (commands that only read).
 //!
 //! One process at a time should write a store: the metaverse index
 //! definitions and the value rows declared are cached in memory (another
@@ -158,6 +165,8 @@ pub struct SqliteStore {
     defs: RwLock<Arc<IndexDefs>>,
     /// The name dictionary every connection decodes and encodes with.
     names: Arc<NameCache>,
+    /// The store file's identity when it was opened (leases record it).
+    file: Option<crate::lease::StoreFile>,
     /// The background checkpoint thread (declared last: dropped after the
     /// writer, which holds its wake-up sender).
     checkpointer: Option<std::thread::JoinHandle<()>>,
@@ -215,7 +224,11 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// Open the store at `path`, creating the file (and its folder) when
-    /// missing, with the default [`SqliteOptions`].
+    /// missing, with the default [`SqliteOptions`]. An existing file that
+    /// is empty (0 bytes) is refused ([`StoreErrorKind::Corrupt`]): it is
+    /// not a new store.
+    ///
+    /// [`StoreErrorKind::Corrupt`]: crate::api::StoreErrorKind::Corrupt
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         Self::open_with(path, SqliteOptions::default())
     }
@@ -239,12 +252,37 @@ impl SqliteStore {
                 ),
             ));
         }
-        create_private(path)?;
-        let new = std::fs::metadata(path)
-            .map(|m| m.len() == 0)
-            .unwrap_or(true);
+        let new = create_store(path, &options)?;
+        Self::open_file(path, options, new)
+    }
+
+    /// Open the store at `path` only if its file exists: `Ok(None)` when
+    /// it does not, and then nothing is created (neither the file nor its
+    /// folder). With the default [`SqliteOptions`].
+    pub fn open_existing(path: &Path) -> StoreResult<Option<SqliteStore>> {
+        Self::open_existing_with(path, SqliteOptions::default())
+    }
+
+    /// [`SqliteStore::open_existing`] with the given tuning.
+    pub fn open_existing_with(
+        path: &Path,
+        options: SqliteOptions,
+    ) -> StoreResult<Option<SqliteStore>> {
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => Self::open_file(path, options, false).map(Some),
+        }
+    }
+
+    /// Open the store file at `path`, which exists (SQLite is never asked
+    /// to create it). `new`: created just now, empty, by this open.
+    fn open_file(path: &Path, options: SqliteOptions, new: bool) -> StoreResult<SqliteStore> {
+        if !new {
+            refuse_empty(path)?;
+        }
         let conn = open_conn(path, &options, true)?;
         schema::prepare(&conn, path, &options, new)?;
+        let file = file_identity(path);
         let rows = Arc::new(rows::RowDecl::load(&conn, path)?);
         let defs = IndexDefs::load(&conn, path)?.with_rows(rows);
         let names = Arc::new(NameCache::new(Names::load(&conn, path)?));
@@ -262,6 +300,7 @@ impl SqliteStore {
             names,
             readers,
             options,
+            file,
             checkpointer: Some(checkpointer),
         })
     }
@@ -313,12 +352,140 @@ fn in_txn<T>(
     out
 }
 
-/// Creates a missing store file empty, readable and writable by its owner
-/// only (0600), before SQLite opens it: it holds identities. SQLite gives
+/// `path` with `suffix` added to its file name (`-wal`, `-shm`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Makes a new store at `path` when no file is there (its folder exists):
+/// built whole in a private temporary file beside it, then hard-linked in
+/// place, which fails when another process linked its own first (its
+/// store is then opened). `true` only where the folder's file system has
+/// no hard links: the store file was then created empty in place, for
+/// this open to build (another process opening it meanwhile finds it
+/// empty and is refused).
+///
+/// A `-wal` with content where no store file is refuses: the store file
+/// was deleted or moved with changes still in its log, and a new store
+/// beside that log would take the log's pages for its own.
+fn create_store(path: &Path, options: &SqliteOptions) -> StoreResult<bool> {
+    if std::fs::metadata(path).is_ok() {
+        return Ok(false);
+    }
+    let wal = sibling(path, "-wal");
+    if let Ok(m) = std::fs::metadata(&wal)
+        && m.len() > 0
+    {
+        return Err(error::other(
+            crate::api::StoreErrorKind::Corrupt,
+            path,
+            format!(
+                "cannot create store: there is no store file, but its write-ahead log {} ({} bytes) is there: the store file was deleted or moved with changes still in its log; put it back (or restore it from a backup), or remove {} and {} to start a new store",
+                wal.display(),
+                m.len(),
+                wal.display(),
+                sibling(path, "-shm").display()
+            ),
+        ));
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.new-{:016x}", rand::random::<u64>()));
+    let linked = build_store(&tmp, path, options).and_then(|()| {
+        match std::fs::hard_link(&tmp, path) {
+            // Linked; or another process linked its store first.
+            Ok(()) => Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => {
+                tracing::info!(store = %path.display(), "cannot link the new store in place ({e}): creating it in place");
+                create_private(path)
+            }
+        }
+    });
+    for file in [sibling(&tmp, "-wal"), sibling(&tmp, "-shm"), tmp] {
+        if let Err(e) = std::fs::remove_file(&file)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(file = %file.display(), "cannot remove a temporary file of the new store: {e}");
+        }
+    }
+    linked
+}
+
+/// Builds a new, empty store in the file `tmp` (named `path` in messages),
+/// and closes it: SQLite then writes its log into the file and removes it.
+fn build_store(tmp: &Path, path: &Path, options: &SqliteOptions) -> StoreResult<()> {
+    if !create_private(tmp)? {
+        return Err(error::other(
+            crate::api::StoreErrorKind::Io,
+            path,
+            format!(
+                "cannot create store: its temporary file {} exists already",
+                tmp.display()
+            ),
+        ));
+    }
+    let conn = open_conn(tmp, options, true)?;
+    schema::prepare(&conn, path, options, true)?;
+    conn.close()
+        .map_err(|(_, e)| error::sql(path, "create store", e))
+}
+
+/// Refuses an existing store file that is empty (0 bytes): autosync never
+/// leaves one so (a new store is linked in place whole), so it was
+/// truncated or a copy of it failed. Opening it would start an empty store
+/// and import everything again as new; SQLite would even delete a `-wal`
+/// beside it, so that is refused too (and left as it is).
+fn refuse_empty(path: &Path) -> StoreResult<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() && m.len() == 0 => {}
+        _ => return Ok(()),
+    }
+    let log = match std::fs::metadata(sibling(path, "-wal")) {
+        Ok(m) if m.len() > 0 => format!(
+            "; its write-ahead log {} ({} bytes) is left as it is: SQLite cannot rebuild a store from its log alone",
+            sibling(path, "-wal").display(),
+            m.len()
+        ),
+        _ => String::new(),
+    };
+    Err(error::other(
+        crate::api::StoreErrorKind::Corrupt,
+        path,
+        format!(
+            "cannot open store: the file is empty (0 bytes), which autosync never leaves a store: it was truncated (a disk incident) or a copy of it failed{log}; restore it from a backup, or remove it to start a new store (every object is then imported again as new)"
+        ),
+    ))
+}
+
+/// The identity (device and inode) of the file at `path`; `None` where it
+/// cannot be read or there is none (not unix).
+fn file_identity(path: &Path) -> Option<crate::lease::StoreFile> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| crate::lease::StoreFile {
+                dev: m.dev(),
+                ino: m.ino(),
+            })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Creates a missing file empty, readable and writable by its owner only
+/// (0600), before SQLite opens it: a store holds identities. SQLite gives
 /// the `-wal` and `-shm` files it creates the database file's mode, so they
 /// are 0600 too. An existing file keeps its mode (an administrator may have
-/// chosen a group), and so do its `-wal` and `-shm`.
-fn create_private(path: &Path) -> StoreResult<()> {
+/// chosen a group), and so do its `-wal` and `-shm`. `true` when it created
+/// the file.
+fn create_private(path: &Path) -> StoreResult<bool> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -327,8 +494,8 @@ fn create_private(path: &Path) -> StoreResult<()> {
         options.mode(0o600);
     }
     match options.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => {
             let kind = if e.kind() == std::io::ErrorKind::PermissionDenied {
                 crate::api::StoreErrorKind::ReadOnly
@@ -346,10 +513,10 @@ fn create_private(path: &Path) -> StoreResult<()> {
     }
 }
 
-/// Open one connection and refuse a read-only file.
+/// Open one connection to the existing file `path` (SQLite never creates
+/// it: a file removed meanwhile fails to open) and refuse a read-only file.
 fn open_conn(path: &Path, options: &SqliteOptions, writer: bool) -> StoreResult<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn =
@@ -440,6 +607,10 @@ impl_store_read!(SqliteRead<'_>);
 impl Store for SqliteStore {
     fn read(&self) -> StoreResult<Box<dyn StoreRead + '_>> {
         Ok(Box::new(self.reader()?))
+    }
+
+    fn store_file(&self) -> Option<crate::lease::StoreFile> {
+        self.file
     }
 
     fn begin(&self) -> StoreResult<Box<dyn StoreTxn + '_>> {

@@ -591,3 +591,30 @@ fn a_closed_output_pipe_should_end_the_command_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(1), "{err}");
 }
+
+/// A store file that exists but is empty (0 bytes: truncated, or a copy
+/// that failed) is not started anew (everything would be imported and
+/// provisioned again as new): refused, exit 4, naming it, left as it is.
+#[test]
+fn an_empty_store_file_should_be_refused_not_started_anew() {
+    let w = small();
+    let store = w.path().join("state/autosync.db");
+    std::fs::create_dir_all(store.parent().unwrap()).unwrap();
+    std::fs::write(&store, b"").unwrap();
+    for args in [
+        &["run-profile", "hr", "full-import", "--no-progress"][..],
+        &["status"][..],
+        &["history"][..],
+    ] {
+        let out = w.run(args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&store.display().to_string())
+                && err.contains("the file is empty (0 bytes)")
+                && err.contains("restore it from a backup"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(std::fs::metadata(&store).unwrap().len(), 0, "{args:?}");
+    }
+}

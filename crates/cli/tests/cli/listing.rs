@@ -389,3 +389,70 @@ fn a_listing_that_matches_nothing_should_say_so_not_print_an_empty_table() {
     let all = w.expect(&["cs", "app", "--limit", "1"], 0);
     assert!(all.contains("ANCHOR"), "{all}");
 }
+
+/// The commands that only read never create the store, nor its folder: a
+/// wrong `[store] path` (a typo, a configuration copied to a new host)
+/// is said on stderr, with the store's absolute path, and the answer is
+/// empty (valid JSON with `--json`); `status` still lists the MAs.
+#[test]
+fn reading_commands_on_a_missing_store_should_create_nothing_and_say_so() {
+    let w = Workdir::with_config(CONFIG);
+    let store = w.path().join("state/autosync.db");
+    let note = format!(
+        "note: there is no store at {} yet: nothing has run with this configuration",
+        store.display()
+    );
+    let runs: [&[&str]; 10] = [
+        &["status"],
+        &["status", "--json"],
+        &["history"],
+        &["history", "--json"],
+        &["cs", "hr"],
+        &["cs", "hr", "--json"],
+        &["cs", "hr", "--anchor", "1"],
+        &["mv"],
+        &["mv", "--json"],
+        &["mv", "--id", "1", "--json"],
+    ];
+    for args in runs {
+        let out = w.run(args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(0), "{args:?}\n{stdout}\n{stderr}");
+        assert!(stderr.contains(&note), "{args:?}: {stderr}");
+        assert!(stderr.contains("check `[store] path` in"), "{stderr}");
+        assert_eq!(stderr.matches("note: there is no store").count(), 1);
+        assert!(
+            !w.path().join("state").exists(),
+            "{args:?} made the store's folder"
+        );
+        if args.contains(&"--json") {
+            let v: Value =
+                serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}\n{stdout}"));
+            match args[0] {
+                "status" => {
+                    assert!(v["mas"]["hr"].is_object(), "{v}");
+                    assert!(v["mas"]["dir"].is_object(), "{v}");
+                    assert_eq!(v["service"], false, "{v}");
+                }
+                _ => assert_eq!(v, Value::Array(Vec::new()), "{args:?}"),
+            }
+        }
+        if args == ["status"] {
+            assert!(stdout.contains("hr") && stdout.contains("dir"), "{stdout}");
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(w.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["autosync.toml"]);
+    // A command that runs something creates it, as ever.
+    std::fs::write(w.path().join("hr.csv"), PEOPLE).unwrap();
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
+    assert!(store.is_file());
+    let err = stderr_of(&w, &["history"], 0);
+    assert!(!err.contains("no store"), "{err}");
+}

@@ -254,6 +254,14 @@ pub trait Store: Send + Sync {
         Ok(true)
     }
 
+    /// The identity of the file this store is, taken when it was opened:
+    /// leases record it, and one read from another file (a copy of the
+    /// store) is not held (see [`crate::lease`]). `None` (the default) for
+    /// a store that is no file of this host.
+    fn store_file(&self) -> Option<crate::lease::StoreFile> {
+        None
+    }
+
     /// Runs still marked `in-progress` (left by a crash); the caller closes
     /// them.
     fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>>;

@@ -9,6 +9,14 @@
 //! from its pid (and start time, so that a recycled pid is not taken for
 //! it). Elsewhere (another host, another container, no `/proc`) only the
 //! heartbeat tells.
+//!
+//! A holder also records the store file it took the lease in
+//! ([`StoreFile`]: device and inode, on unix). A copy of the store (a
+//! backup, restored elsewhere on the same host) holds the leases of the
+//! service it was copied from; read from another file of the same host and
+//! scope, such a lease is not held ([`Gone::OtherFile`]). Two processes on
+//! the same file see the same identity and exclude each other as ever.
+//! Leases written before this record keep the rules above.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -88,7 +96,8 @@ impl Instance {
     }
 
     /// The record this instance writes into a lease it takes or renews at
-    /// `now`, valid for `ttl`.
+    /// `now`, valid for `ttl` (with no store file: [`super::Leases`] adds
+    /// its store's).
     pub fn holder(&self, now: DateTime<Utc>, ttl: Duration) -> Holder {
         Holder {
             instance: self.id.clone(),
@@ -98,8 +107,18 @@ impl Instance {
             scope: self.scope.clone(),
             renewed_at: Some(now),
             ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+            store_file: None,
         }
     }
+}
+
+/// Which file a store is on its host: the device and inode of its main
+/// database file, taken when it was opened ([`crate::Store::store_file`]).
+/// A copy of the file is another file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreFile {
+    pub dev: u64,
+    pub ino: u64,
 }
 
 /// The holder's part of a lease as stored (JSON; the lease's other fields
@@ -124,6 +143,10 @@ pub struct Holder {
     /// How long after its last heartbeat the lease lapses.
     #[serde(default)]
     pub ttl_ms: u64,
+    /// The store file the lease was taken in; absent in leases written
+    /// before it was recorded, or where the store has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_file: Option<StoreFile>,
 }
 
 /// What a lease's holder is to the instance that reads it.
@@ -144,11 +167,26 @@ pub enum Gone {
     ProcessEnded,
     /// No heartbeat within its time to live.
     Expired,
+    /// It was taken in another store file of the reader's host and scope:
+    /// the lease came with a copy of the store (a backup restored).
+    OtherFile,
 }
 
 impl Holder {
-    /// This holder as `me` sees it at `now`.
+    /// This holder as `me` sees it at `now`, whatever store file it was
+    /// read from.
     pub fn standing(&self, me: &Instance, now: DateTime<Utc>) -> Standing {
+        self.standing_in(me, None, now)
+    }
+
+    /// This holder as `me` sees it at `now`, read from the store file
+    /// `file` (`None`: unknown, as [`Holder::standing`]).
+    pub fn standing_in(
+        &self,
+        me: &Instance,
+        file: Option<StoreFile>,
+        now: DateTime<Utc>,
+    ) -> Standing {
         if self.instance.is_empty() {
             // The old format: one host, the process decides.
             if self.pid == me.pid && (self.started == me.started || self.started == 0) {
@@ -164,10 +202,17 @@ impl Holder {
             return Standing::Mine;
         }
         // Same host and scope: the pid is this host's (without `/proc` the
-        // scope is empty and every process counts as alive).
-        if self.host == me.host && self.scope == me.scope && !process_alive(self.pid, self.started)
-        {
+        // scope is empty and every process counts as alive), and so is the
+        // store file's identity.
+        let here = self.host == me.host && self.scope == me.scope;
+        if here && !process_alive(self.pid, self.started) {
             return Standing::Gone(Gone::ProcessEnded);
+        }
+        if here
+            && let (Some(theirs), Some(mine)) = (self.store_file, file)
+            && theirs != mine
+        {
+            return Standing::Gone(Gone::OtherFile);
         }
         let ttl = chrono::Duration::milliseconds(i64::try_from(self.ttl_ms).unwrap_or(i64::MAX));
         match self.renewed_at.and_then(|t| t.checked_add_signed(ttl)) {
@@ -293,6 +338,45 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(old.standing(&me, at(0)), Standing::Gone(Gone::ProcessEnded));
+    }
+
+    #[test]
+    fn a_holder_in_another_store_file_should_be_gone_only_on_this_host() {
+        let me = Instance::fresh();
+        let (here, copy) = (StoreFile { dev: 1, ino: 10 }, StoreFile { dev: 1, ino: 11 });
+        let ttl = Duration::from_secs(60);
+        let twin = Holder {
+            store_file: Some(here),
+            ..Instance::fresh().holder(at(0), ttl)
+        };
+        assert_eq!(twin.standing_in(&me, Some(here), at(1)), Standing::Live);
+        assert_eq!(
+            twin.standing_in(&me, Some(copy), at(1)),
+            Standing::Gone(Gone::OtherFile)
+        );
+        // Unknown on either side: the heartbeat and the process tell.
+        assert_eq!(twin.standing_in(&me, None, at(1)), Standing::Live);
+        let older = Instance::fresh().holder(at(0), ttl);
+        assert_eq!(older.standing_in(&me, Some(copy), at(1)), Standing::Live);
+        // Another host's file identity means nothing here.
+        let remote = Holder {
+            store_file: Some(here),
+            ..Instance::elsewhere("host-b", 77).holder(at(0), ttl)
+        };
+        assert_eq!(remote.standing_in(&me, Some(copy), at(1)), Standing::Live);
+        // It is kept in the lease's text, and absent from older ones.
+        let text = serde_json::to_string(&twin).unwrap();
+        assert!(
+            text.contains(r#""store_file":{"dev":1,"ino":10}"#),
+            "{text}"
+        );
+        let back: Holder = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, twin);
+        assert!(
+            !serde_json::to_string(&older)
+                .unwrap()
+                .contains("store_file")
+        );
     }
 
     #[test]

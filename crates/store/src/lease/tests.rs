@@ -245,3 +245,49 @@ fn a_take_should_fail_when_the_lease_changed_since_it_was_read() {
     assert!(!n.b.take(KEY, seen.as_ref(), &fields(2)).unwrap());
     assert_eq!(n.b.read(KEY).unwrap().unwrap().value["run_id"], 1);
 }
+
+/// A backup taken while a service runs (`VACUUM INTO`) holds the service's
+/// leases; restored beside the original on the same host, the copy is
+/// another file: its leases are free at once, and the original's still
+/// held. Two handles on one file (the nodes above) share its identity.
+#[test]
+fn a_copy_of_the_store_should_not_hold_the_leases_of_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let copy = dir.path().join("restored/copy.db");
+    let open = |p: &std::path::Path| -> Arc<dyn Store> { Arc::new(SqliteStore::open(p).unwrap()) };
+    let timing = LeaseTiming::default();
+    // A live holder: this very process, as the service would be.
+    let service = Leases::new(open(&path), Instance::fresh(), timing);
+    service
+        .acquire(KEY, &fields(1), &mut still_held)
+        .unwrap()
+        .unwrap();
+    std::fs::create_dir(copy.parent().unwrap()).unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+        .unwrap();
+    let restored = Leases::new(open(&copy), Instance::fresh(), timing);
+    let claim = restored.read(KEY).unwrap().expect("the copy has no lease");
+    assert_eq!(
+        claim.holder.as_ref().unwrap().instance,
+        service.instance().id()
+    );
+    assert_eq!(restored.standing(&claim), Standing::Gone(Gone::OtherFile));
+    assert!(restored.live_holder(KEY).unwrap().is_none());
+    restored
+        .acquire(KEY, &fields(2), &mut still_held)
+        .unwrap()
+        .unwrap();
+    // The original is still held, by the service, for another handle.
+    let other = Leases::new(open(&path), Instance::fresh(), timing);
+    let held = other.acquire(KEY, &fields(3), &mut still_held).unwrap();
+    let claim = held.expect_err("a second handle took the original's live lease");
+    assert_eq!(
+        claim.holder.as_ref().unwrap().instance,
+        service.instance().id()
+    );
+    assert_eq!(other.standing(&claim), Standing::Live);
+    assert_eq!(service.read(KEY).unwrap().unwrap().value["run_id"], 1);
+}

@@ -911,3 +911,140 @@ fn plan_of(conn: &rusqlite::Connection, sql: &str) -> String {
     }
     plan.join(" | ")
 }
+
+/// An existing store file of 0 bytes is no new store: autosync never
+/// leaves one so (a truncated file, a copy that failed). Opened as new, it
+/// would import and provision everything again: it is refused, untouched.
+#[test]
+fn an_existing_empty_store_file_should_be_refused_not_started_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    std::fs::write(&path, b"").unwrap();
+    let err = SqliteStore::open(&path).unwrap_err();
+    assert_eq!(err.kind, StoreErrorKind::Corrupt, "{}", err.message);
+    for part in [
+        path.display().to_string().as_str(),
+        "the file is empty (0 bytes)",
+        "restore it from a backup",
+        "remove it to start a new store",
+    ] {
+        assert!(err.message.contains(part), "{part}: {}", err.message);
+    }
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "written");
+    for file in &store_files(&path)[1..] {
+        assert!(!file.exists(), "{} was made", file.display());
+    }
+    // So does opening it only if it exists (a command that only reads).
+    let err = SqliteStore::open_existing(&path).unwrap_err();
+    assert_eq!(err.kind, StoreErrorKind::Corrupt, "{}", err.message);
+}
+
+/// A 0-byte store file with a `-wal` beside it: SQLite does not recover a
+/// store from its log (it deletes the log of an empty file and starts an
+/// empty store), so it is refused too, and the log is left as it is.
+#[test]
+fn an_empty_store_file_with_a_wal_beside_it_should_be_refused_and_its_wal_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let mut txn = store.begin().unwrap();
+    let mut person = CsObject::new("hr", "1", "cn=one", "person");
+    txn.cs_insert(&mut person).unwrap();
+    txn.commit().unwrap();
+    // The log as it is while the store is open, beside a truncated file.
+    let [_, wal, _] = store_files(&path);
+    let log = std::fs::read(&wal).unwrap();
+    assert!(!log.is_empty());
+    let copy = dir.path().join("copy/store.db");
+    std::fs::create_dir(copy.parent().unwrap()).unwrap();
+    std::fs::write(&copy, b"").unwrap();
+    let [_, copy_wal, _] = store_files(&copy);
+    std::fs::write(&copy_wal, &log).unwrap();
+    let err = SqliteStore::open(&copy).unwrap_err();
+    assert_eq!(err.kind, StoreErrorKind::Corrupt, "{}", err.message);
+    assert!(err.message.contains("the file is empty"), "{}", err.message);
+    assert!(
+        err.message.contains(&format!(
+            "its write-ahead log {} ({} bytes) is left as it is",
+            copy_wal.display(),
+            log.len()
+        )),
+        "{}",
+        err.message
+    );
+    assert_eq!(std::fs::read(&copy_wal).unwrap(), log, "the log changed");
+    assert_eq!(std::fs::metadata(&copy).unwrap().len(), 0);
+}
+
+/// A log where no store file is (the file deleted or moved with changes
+/// in its log): no new store is made beside it.
+#[test]
+fn a_wal_without_its_store_file_should_be_refused_not_joined_to_a_new_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let mut txn = store.begin().unwrap();
+    let mut person = CsObject::new("hr", "1", "cn=one", "person");
+    txn.cs_insert(&mut person).unwrap();
+    txn.commit().unwrap();
+    let [_, wal, _] = store_files(&path);
+    let log = std::fs::read(&wal).unwrap();
+    let other = dir.path().join("other.db");
+    let [_, other_wal, _] = store_files(&other);
+    std::fs::write(&other_wal, &log).unwrap();
+    let err = SqliteStore::open(&other).unwrap_err();
+    assert_eq!(err.kind, StoreErrorKind::Corrupt, "{}", err.message);
+    assert!(
+        err.message
+            .contains("there is no store file, but its write-ahead log"),
+        "{}",
+        err.message
+    );
+    assert!(!other.exists(), "a store was made beside the log");
+    assert_eq!(std::fs::read(&other_wal).unwrap(), log);
+}
+
+/// A new store appears whole at its path (built beside it, then linked):
+/// no temporary file is left behind, and it is a store at once.
+#[test]
+fn a_new_store_should_leave_no_temporary_file_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/store.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let names: Vec<String> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["store.db"]);
+    let page_size: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(page_size, 8192);
+    // Opened again: the same store, not a new one.
+    let store = SqliteStore::open(&path).unwrap();
+    let mut txn = store.begin().unwrap();
+    let mut person = CsObject::new("hr", "1", "cn=one", "person");
+    txn.cs_insert(&mut person).unwrap();
+    txn.commit().unwrap();
+}
+
+/// Opening only an existing store creates nothing when it is missing:
+/// neither the file nor its folder.
+#[test]
+fn open_existing_should_create_nothing_for_a_missing_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/store.db");
+    assert!(SqliteStore::open_existing(&path).unwrap().is_none());
+    assert!(!dir.path().join("state").exists(), "its folder was made");
+    drop(SqliteStore::open(&path).unwrap());
+    let store = SqliteStore::open_existing(&path).unwrap().unwrap();
+    assert!(
+        store
+            .read()
+            .unwrap()
+            .cs_by_anchor("hr", "1")
+            .unwrap()
+            .is_none()
+    );
+}
