@@ -42,15 +42,30 @@ pub fn history(cli: &crate::args::Cli, a: &HistoryArgs) -> Result<Code, Failure>
     let mut runs = read.runs_page(a.ma.as_deref(), a.offset, a.limit.saturating_add(1))?;
     let total = read.run_count(a.ma.as_deref())?;
     let page = Page::cut(&mut runs, a.offset, a.limit, Some(total));
+    let mut ended = Vec::new();
+    for r in &runs {
+        if autosync_engine::lease::left_by_an_ended_process(store.clone(), r)? {
+            ended.push(r.id);
+        }
+    }
     if a.json {
-        let v: Vec<_> = runs.iter().map(render::run_json).collect();
+        let v: Vec<_> = runs
+            .iter()
+            .map(|r| {
+                let mut v = render::run_json(r);
+                if ended.contains(&r.id) {
+                    v["process_ended"] = serde_json::Value::Bool(true);
+                }
+                v
+            })
+            .collect();
         outln!(
             "{}",
             serde_json::to_string_pretty(&v).context("cannot encode the history")?
         );
     } else {
         if !runs.is_empty() || a.offset == 0 {
-            out!("{}", render::history(&runs));
+            out!("{}", render::history(&runs, &ended));
         }
         out!("{}", page.footer("runs"));
     }

@@ -319,7 +319,9 @@ pub fn record_errors(records: &[autosync_engine::RecordError]) -> String {
 }
 
 /// `autosync history`.
-pub fn history(runs: &[RunRecord]) -> String {
+/// `ended`: the runs in progress whose process has ended (see
+/// `autosync_engine::lease::left_by_an_ended_process`).
+pub fn history(runs: &[RunRecord], ended: &[autosync_model::RunId]) -> String {
     if runs.is_empty() {
         return "no runs yet\n".into();
     }
@@ -357,12 +359,29 @@ pub fn history(runs: &[RunRecord]) -> String {
             r.profile.clone(),
             r.status.to_string(),
             r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-            duration(r),
+            if ended.contains(&r.id) {
+                "process ended".to_owned()
+            } else {
+                duration(r)
+            },
             changes.to_string(),
             r.reason.to_string(),
         ]);
     }
-    table(&rows)
+    let mut out = table(&rows);
+    if !ended.is_empty() {
+        let ids: Vec<String> = ended.iter().map(|id| id.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "(run{} {} {} left in progress by a process that ended (killed, or the host went down): the next `autosync run` or `run-profile` closes {} as stopped-server, with the counters of what {} committed)",
+            if ids.len() == 1 { "" } else { "s" },
+            ids.join(", "),
+            if ids.len() == 1 { "was" } else { "were" },
+            if ids.len() == 1 { "it" } else { "them" },
+            if ids.len() == 1 { "it" } else { "they" },
+        );
+    }
+    out
 }
 
 fn attr_text(v: &Value) -> String {

@@ -55,6 +55,26 @@ fn fields(pairs: &[(&str, Value)]) -> Map<String, Value> {
         .collect()
 }
 
+/// Whether `run`, recorded in progress, was left so by a process that
+/// ended (killed, crashed, its host lost): no live process holds its MA's
+/// lease for it. The next start of an engine on the store closes such a
+/// run `stopped-server` ([`crate::Engine::close_unfinished_runs`]); until
+/// then listings say so rather than "running".
+pub fn left_by_an_ended_process(
+    store: std::sync::Arc<dyn Store>,
+    run: &autosync_model::RunRecord,
+) -> StoreResult<bool> {
+    if run.status != RunStatus::InProgress || run.ended_at.is_some() {
+        return Ok(false);
+    }
+    let leases = Leases::new(store, Instance::current(), LeaseTiming::default());
+    Ok(match holder(&leases, &run.ma)? {
+        None => true,
+        // Held for another run (0: the run not yet recorded with it).
+        Some(owner) => owner.run_id != 0 && owner.run_id != run.id,
+    })
+}
+
 /// The live owner of `ma`'s lease in another instance, if any.
 pub(crate) fn holder(leases: &Leases, ma: &str) -> StoreResult<Option<LeaseOwner>> {
     Ok(leases

@@ -6,7 +6,8 @@
 //!
 //! The kill comes from the crash harness (`AUTOSYNC_CRASH_AFTER=n`: the
 //! process SIGKILLs itself at the n-th crash point), the point found by a
-//! traced reference run of the same step: no timing is assumed.
+//! traced reference run of the same step: no timing is assumed. Until the
+//! run is closed, `history` says its process ended, not that it runs.
 
 use super::support::*;
 use serde_json::Value;
@@ -42,6 +43,20 @@ fn killed_run(w: &Workdir, ma: &str, profile: &str, point: u64) -> Value {
         &[("AUTOSYNC_CRASH_AFTER", &point.to_string())],
     );
     assert_eq!(out.status.code(), None, "the run should be killed: {out:?}");
+    // Until then, the history says its process ended (not "running").
+    let text = w.expect(&["history", "--ma", ma], 0);
+    assert!(
+        text.contains("process ended") && text.contains("left in progress by a process that ended"),
+        "{text}"
+    );
+    assert!(!text.contains("running"), "{text}");
+    let runs: Vec<Value> =
+        serde_json::from_str(&w.expect(&["history", "--ma", ma, "--json"], 0)).unwrap();
+    assert!(
+        runs.iter()
+            .any(|r| r["status"] == "in-progress" && r["process_ended"] == true),
+        "{runs:?}"
+    );
     // Any command that runs the engine closes the runs a crash left.
     w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
     let text = w.expect(&["history", "--ma", ma, "--json"], 0);
