@@ -8,7 +8,7 @@ use autosync_connector::{BuildContext, SettingError};
 use autosync_model::suggest;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The `connector` table of a `type = "ldap"` MA.
@@ -564,6 +564,26 @@ impl LdapSettings {
                 ),
             ));
         }
+        // The CA file is read at every connection: one that cannot be
+        // read would fail them all, so it is an error now (as a secret
+        // file that cannot be read is), not a surprise at the first run.
+        if let Some(ca) = config
+            .ca_file
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+            && tls
+            && tls_verify
+            && let Err(message) = check_ca_file(&settings::resolve(ctx, ca), ca)
+        {
+            errors.push(error(
+                "ca_file",
+                &message,
+                Some(
+                    "a PEM file of CA certificates (-----BEGIN CERTIFICATE-----); a relative path is relative to the configuration file's folder"
+                        .into(),
+                ),
+            ));
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -652,6 +672,33 @@ impl LdapSettings {
             format!("(&{}{classes})", self.filter)
         }
     }
+}
+
+/// Whether the CA file at `path` (written `written`) can be read and holds
+/// a certificate the TLS connection can trust, as a connection reads it.
+fn check_ca_file(path: &Path, written: &Path) -> Result<(), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let shown = if written.is_absolute() {
+        format!("`{}`", written.display())
+    } else {
+        format!("`{}` ({})", written.display(), path.display())
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read ca_file {shown}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "ca_file {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        ));
+    }
+    let (added, _) = rustls::RootCertStore::empty().add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(format!(
+            "ca_file {shown} holds no certificate that can be used (none parses as an X.509 CA certificate)"
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `f` parses as an LDAP filter.

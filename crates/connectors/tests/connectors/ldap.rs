@@ -733,9 +733,66 @@ fn connection_problems_should_stop_the_step_with_the_right_kind() {
     assert_eq!(err.kind, ConnectorErrorKind::Configuration, "{err}");
 }
 
+/// A `ca_file` that cannot be read, or holds no certificate, fails every
+/// connection: it is an error of the settings at `ca_file`, naming the
+/// file (it was found at the first run, `check` only warning that the
+/// schema could not be read).
+#[test]
+fn a_ca_file_that_cannot_be_read_or_holds_no_certificate_should_be_an_error_at_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ca.pem"),
+        autosync_testkit::tls::other_ca_pem().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("junk.pem"), "not a certificate").unwrap();
+    let ctx = crate::common::ctx(dir.path(), vec![uid_type("account")]);
+    let errors = |ca: &str, tls: serde_json::Value| -> Vec<(String, String)> {
+        let mut v = json!({ "ca_file": ca, "base_dns": ["dc=example,dc=org"] });
+        for (k, x) in tls.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        match LdapFactory.validate(&crate::common::settings(v), &ctx) {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| (e.key, e.message)).collect(),
+        }
+    };
+    let ldaps = json!({ "url": "ldaps://ldap.example.org" });
+    let start_tls = json!({ "url": "ldap://ldap.example.org", "start_tls": true });
+    for tls in [&ldaps, &start_tls] {
+        assert_eq!(errors("ca.pem", tls.clone()), Vec::new(), "{tls}");
+        let absolute = dir.path().join("ca.pem").display().to_string();
+        assert_eq!(errors(&absolute, tls.clone()), Vec::new(), "{tls}");
+        for (file, says) in [
+            ("missing.pem", "cannot read ca_file `missing.pem`"),
+            ("junk.pem", "ca_file `junk.pem`"),
+            ("certs", "cannot read ca_file `certs`"),
+        ] {
+            if file == "certs" {
+                std::fs::create_dir_all(dir.path().join("certs")).unwrap();
+            }
+            let got = errors(file, tls.clone());
+            assert_eq!(got.len(), 1, "{file} {tls}: {got:?}");
+            assert_eq!(got[0].0, "ca_file", "{got:?}");
+            assert!(got[0].1.contains(says), "{file}: {got:?}");
+            let full = dir.path().join(file).display().to_string();
+            assert!(got[0].1.contains(&full), "names the file read: {got:?}");
+        }
+    }
+    let got = errors("junk.pem", ldaps);
+    assert!(got[0].1.contains("holds no PEM certificate"), "{got:?}");
+}
+
 #[test]
 fn settings_should_be_checked_with_a_message_at_each_key() {
-    let ctx = crate::common::ctx(std::path::Path::new("."), vec![person_type(), group_type()]);
+    // `ca_file = "ca.pem"` below is read, relative to the configuration.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ca.pem"),
+        autosync_testkit::tls::other_ca_pem().unwrap(),
+    )
+    .unwrap();
+    let ctx = crate::common::ctx(dir.path(), vec![person_type(), group_type()]);
     let errors = |v: serde_json::Value| -> Vec<(String, String)> {
         match LdapFactory.validate(&crate::common::settings(v), &ctx) {
             Ok(()) => Vec::new(),
