@@ -18,6 +18,12 @@
 //! - `POST /api/v1/reload` (with a reloader): reload the configuration
 //!   file, answered with [`ControlAnswer`] or `reload-refused` with why.
 //!
+//! The service serves it ([`router_with_stop`]) through its graceful stop,
+//! until it has stopped: the status and the events answer as usual, and
+//! what would start work answers `service-stopping` (503): a reload once
+//! the stop began, the queue and the controls that start work as the
+//! service refuses them.
+//!
 //! Every request is authenticated first, whatever its path, method or
 //! body: without the token it answers `unauthorized` and nothing else is
 //! looked at. Every error is an [`ApiError`]: a status, a stable
@@ -33,7 +39,7 @@
 //! that the CLI on the same machine (and only users who may read the
 //! store) can reach it; the file is removed when the service stops.
 
-use autosync_service::{Command, Control, EventFeed, Published, Status};
+use autosync_service::{CancellationToken, Command, Control, EventFeed, Published, Status};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Request, State};
@@ -199,6 +205,8 @@ struct AppState {
     token: String,
     reload: Option<Reload>,
     events: Option<EventFeed>,
+    /// Cancelled when the service's graceful stop begins.
+    stopping: Option<CancellationToken>,
 }
 
 fn authorise(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -482,6 +490,17 @@ async fn reload(
             "this service does not reload its configuration over the API",
         ));
     };
+    // No new engine is built for a service that is stopping.
+    if state
+        .stopping
+        .as_ref()
+        .is_some_and(CancellationToken::is_cancelled)
+    {
+        return Err(ApiError::new(
+            ErrorCode::ServiceStopping,
+            "the service is stopping (a graceful stop): nothing new starts; reload once it has started again",
+        ));
+    }
     match reload().await {
         Ok(message) => Ok(Json(ControlAnswer { ok: true, message })),
         Err(message) => Err(ApiError::new(ErrorCode::ReloadRefused, message)),
@@ -554,6 +573,28 @@ pub fn router_with(
         token,
         reload,
         events,
+        stopping: None,
+    })
+}
+
+/// [`router_with`] for a service whose graceful stop begins when
+/// `stopping` is cancelled: from then on, until the API closes, a reload
+/// answers `service-stopping` (the service refuses the queue and the
+/// controls that would start work itself; the status and the events
+/// answer as usual).
+pub fn router_with_stop(
+    commands: mpsc::UnboundedSender<Command>,
+    token: String,
+    reload: Option<Reload>,
+    events: Option<EventFeed>,
+    stopping: CancellationToken,
+) -> Router {
+    routes(AppState {
+        commands,
+        token,
+        reload,
+        events,
+        stopping: Some(stopping),
     })
 }
 
@@ -593,4 +634,57 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn post_reload(addr: SocketAddr) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = "POST /api/v1/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer secret\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+
+    /// Once the service's graceful stop began, a reload answers
+    /// `service-stopping` (503) without building anything; before, it
+    /// reloads.
+    #[tokio::test]
+    async fn a_reload_during_the_graceful_stop_should_answer_service_stopping() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let reload: Reload = Arc::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok("configuration reloaded".to_owned()) })
+        });
+        let stopping = CancellationToken::new();
+        let router = router_with_stop(tx, "secret".into(), Some(reload), None, stopping.clone());
+        let (listener, addr) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        tokio::spawn(serve(listener, router, std::future::pending()));
+        let answer = post_reload(addr).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        stopping.cancel();
+        let answer = post_reload(addr).await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(body["code"], "service-stopping");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("the service is stopping"),
+            "{body}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "nothing was reloaded");
+    }
 }

@@ -7,6 +7,14 @@
 //! without one they fail with [`Code::NoService`]. `approve` goes through
 //! the service when one runs, else records a deletion-threshold approval in
 //! the store.
+//!
+//! Every command finds the service the same way ([`service_without_api`]):
+//! its API when `api.json` names one that answers; else a live `autosync
+//! run` holding the store's service lease is a service without its API
+//! (`--no-api`), which `status` says (showing what it last saved in the
+//! store) and the other commands refuse, saying so (its state is its own:
+//! a change written to the store behind it would be overwritten); else no
+//! service runs.
 
 #![allow(clippy::print_stdout)] // printing is what these commands are for
 
@@ -63,6 +71,42 @@ fn call(api: &ApiFile, path: &str, body: Option<String>) -> Option<Result<(u16, 
     }
 }
 
+/// When no API answers: the sentence saying that a service runs on the
+/// store all the same, without its API (`--no-api`, or an API that does
+/// not answer), when a live `autosync run` holds the store's service
+/// lease; `None` when no service runs (or there is no store yet).
+pub(crate) fn service_without_api(located: &Located) -> Result<Option<String>, Failure> {
+    if !located.store_path.is_file() {
+        return Ok(None);
+    }
+    let store = located.open_store()?;
+    let leases = autosync_store::lease::Leases::new(
+        store,
+        autosync_store::lease::Instance::current(),
+        autosync_store::lease::LeaseTiming::default(),
+    );
+    let holder = autosync_service::running_service(&leases)
+        .context("cannot read the store's service lease")?;
+    Ok(holder.map(|holder| {
+        format!(
+            "an autosync service runs on the store {} ({holder}) but its API is off (`--no-api`) or does not answer",
+            located.store_path.display()
+        )
+    }))
+}
+
+/// A command's refusal when the service runs without its API: `instead`
+/// says why it cannot go on and what to do.
+fn refuse_without_api(located: &Located, instead: &str) -> Result<(), Failure> {
+    match service_without_api(located)? {
+        Some(why) => {
+            located.warn();
+            Err(Failure::Usage(format!("{why}: {instead}")))
+        }
+        None => Ok(()),
+    }
+}
+
 /// The failure an API error answer stands for: a refusal (a 4xx with the
 /// service's reason) is a usage failure, exit 2; a wrong token, a service
 /// that is stopping or anything else is a failure, exit 4. The `code`
@@ -106,6 +150,18 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
             serde_json::from_str(&text).context("the API's status cannot be decoded")?
         }
         None => {
+            // A service without its API saves its state in the store as it
+            // goes: that is what is shown, and said so.
+            if let Some(why) = service_without_api(&located)? {
+                let note = format!(
+                    "{why}: this is the state it last saved in the store (what runs now and what it waits for are not shown)"
+                );
+                if json {
+                    eprintln!("note: {note}");
+                } else {
+                    outln!("({note})");
+                }
+            }
             let store = located.open_store()?;
             match located.loaded() {
                 Some((loaded, registry)) => {
@@ -189,7 +245,13 @@ pub fn queue(cli: &Cli, a: &QueueArgs) -> Result<Code, Failure> {
                 serde_json::from_str(&text).context("the API's answer cannot be decoded")?;
             (answer, true)
         }
-        None => (queue_in_store(located, body)?, false),
+        None => {
+            refuse_without_api(
+                &located,
+                "it keeps its queue in memory and would overwrite a request written to the store; queue through a service with its API, or stop it and queue again",
+            )?;
+            (queue_in_store(located, body)?, false)
+        }
     };
     if a.json {
         outln!(
@@ -360,19 +422,54 @@ pub fn control(cli: &Cli, action: Control, ma: Option<&str>, json: bool) -> Resu
     let located = Located::find(&cli.config)?;
     match send_control(&located, action, ma)? {
         Sent::Done(answer) => print_answer(&answer, json),
-        Sent::NoService(why) => match action {
-            // What the service's next start reads: set in the store, so
-            // that a cron-driven `run --once` is not left with no way out
-            // of a maintenance or a stop (it needs the configuration).
-            Control::Start | Control::Stop | Control::Maintenance | Control::EndMaintenance => {
-                let answer = control_in_store(located, action, ma)?;
-                print_answer(&answer, json)
-            }
-            _ => {
-                located.warn();
-                Err(Failure::NoService(why))
-            }
-        },
+        Sent::NoService(why) => {
+            refuse_without_api(
+                &located,
+                &format!(
+                    "`autosync {}` needs its API; run it with its API (without `--no-api`), or stop it first{}",
+                    match action {
+                        Control::Maintenance => "maintenance on",
+                        Control::EndMaintenance => "maintenance off",
+                        other => other.name(),
+                    },
+                    if matches!(
+                        action,
+                        Control::Start
+                            | Control::Stop
+                            | Control::Maintenance
+                            | Control::EndMaintenance
+                    ) {
+                        " (without a service the command acts on the store)"
+                    } else {
+                        ""
+                    }
+                ),
+            )?;
+            control_without_service(located, action, ma, json, why)
+        }
+    }
+}
+
+/// A control when no service runs: in the store, or [`Code::NoService`].
+fn control_without_service(
+    located: Located,
+    action: Control,
+    ma: Option<&str>,
+    json: bool,
+    why: String,
+) -> Result<Code, Failure> {
+    match action {
+        // What the service's next start reads: set in the store, so
+        // that a cron-driven `run --once` is not left with no way out
+        // of a maintenance or a stop (it needs the configuration).
+        Control::Start | Control::Stop | Control::Maintenance | Control::EndMaintenance => {
+            let answer = control_in_store(located, action, ma)?;
+            print_answer(&answer, json)
+        }
+        _ => {
+            located.warn();
+            Err(Failure::NoService(why))
+        }
     }
 }
 
@@ -418,14 +515,25 @@ fn control_in_store(
                 mas.join(", ")
             )
         }
-        Control::Maintenance => {
-            state.maintenance = Some(autosync_controller::machine::Since {
-                by: "cli".into(),
-                at: chrono::Utc::now(),
-            });
-            "maintenance mode on: no run starts (no service running: the next start keeps it)"
-                .to_owned()
-        }
+        // Who turned it on, and since when, stay the first's (as the
+        // service answers).
+        Control::Maintenance => match &state.maintenance {
+            Some(since) => {
+                let answer = autosync_controller::machine::maintenance_already_on(since);
+                return Ok(ControlAnswer {
+                    ok: true,
+                    message: format!("{answer} (no service running)"),
+                });
+            }
+            None => {
+                state.maintenance = Some(autosync_controller::machine::Since {
+                    by: "cli".into(),
+                    at: chrono::Utc::now(),
+                });
+                "maintenance mode on: no run starts (no service running: the next start keeps it)"
+                    .to_owned()
+            }
+        },
         _ => {
             if state.maintenance.take().is_none() {
                 return Err(Failure::Usage(
@@ -456,6 +564,10 @@ pub fn reject(cli: &Cli, a: &MaControlArgs) -> Result<Code, Failure> {
     let answer = match send_control(&located, Control::Reject, Some(&a.ma))? {
         Sent::Done(answer) => answer,
         Sent::NoService(why) => {
+            refuse_without_api(
+                &located,
+                "`autosync reject` needs its API (the service would go on holding what the store no longer does); run it with its API (without `--no-api`), or stop it first and reject again",
+            )?;
             tracing::info!("{why}: rejecting in the store");
             ControlAnswer {
                 ok: true,
@@ -474,6 +586,10 @@ pub fn approve(cli: &Cli, a: &ApproveArgs) -> Result<Code, Failure> {
     let answer = match send_control(&located, Control::Approve, Some(&a.ma))? {
         Sent::Done(answer) => answer,
         Sent::NoService(why) => {
+            refuse_without_api(
+                &located,
+                "`autosync approve` needs its API (the service would go on holding what the store no longer does); run it with its API (without `--no-api`), or stop it first and approve again",
+            )?;
             tracing::info!("{why}: approving in the store");
             ControlAnswer {
                 ok: true,

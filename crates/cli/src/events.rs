@@ -3,12 +3,13 @@
 //! the API file next to the store as the controls find it) and prints one
 //! line per event, as text or as the event's JSON, until interrupted, the
 //! service stops, or `--count` events were printed. Without a service it
-//! fails as the controls do (exit 5).
+//! fails as the controls do (exit 5); with a service that runs without its
+//! API (`--no-api`), it says so (exit 2).
 
 #![allow(clippy::print_stdout)] // printing is what this command is for
 
 use crate::args::{Cli, EventsArgs};
-use crate::control::{agent, api_error};
+use crate::control::{agent, api_error, service_without_api};
 use crate::exit::{Code, Failure};
 use crate::locate::Located;
 use autosync_api::ApiFile;
@@ -23,15 +24,29 @@ struct Frame {
     data: String,
 }
 
+/// The failure when no API answers: a service without its API, or none.
+fn no_api(located: &Located, none: String) -> Failure {
+    located.warn();
+    match service_without_api(located) {
+        Ok(Some(why)) => Failure::Usage(format!(
+            "{why}: `autosync events` follows the event stream of its API; run it with its API (without `--no-api`) (its log says what it does meanwhile)"
+        )),
+        Ok(None) => Failure::NoService(none),
+        Err(e) => e,
+    }
+}
+
 pub fn events(cli: &Cli, a: &EventsArgs) -> Result<Code, Failure> {
     let located = Located::find(&cli.config)?;
     let path = located.api_path();
     let Some(api) = ApiFile::read(&path) else {
-        located.warn();
-        return Err(Failure::NoService(format!(
-            "no autosync service is running for this configuration (no {}); start it with `autosync run`",
-            path.display()
-        )));
+        return Err(no_api(
+            &located,
+            format!(
+                "no autosync service is running for this configuration (no {}); start it with `autosync run`",
+                path.display()
+            ),
+        ));
     };
     let url = format!("{}/api/v1/events", api.url);
     let answer = agent()
@@ -39,17 +54,20 @@ pub fn events(cli: &Cli, a: &EventsArgs) -> Result<Code, Failure> {
         .header("Authorization", &format!("Bearer {}", api.token))
         .header("Accept", "text/event-stream")
         .call();
-    located.warn();
     let mut response = match answer {
         Ok(response) => response,
         Err(e) => {
-            return Err(Failure::NoService(format!(
-                "no autosync service answers at {} (named by {}, which a service that did not stop cleanly left behind; {e}); start it with `autosync run`",
-                api.url,
-                path.display()
-            )));
+            return Err(no_api(
+                &located,
+                format!(
+                    "no autosync service answers at {} (named by {}, which a service that did not stop cleanly left behind; {e}); start it with `autosync run`",
+                    api.url,
+                    path.display()
+                ),
+            ));
         }
     };
+    located.warn();
     let status = response.status().as_u16();
     if status != 200 {
         let text = response.body_mut().read_to_string().unwrap_or_default();
@@ -244,6 +262,12 @@ fn describe(out: &mut String, event: &ServiceEvent) -> std::fmt::Result {
                 .unwrap_or_default();
             write!(out, "{kind}: {message}")
         }
+        ServiceEvent::Control {
+            action,
+            by,
+            message,
+            ..
+        } => write!(out, "{action} by {by}: {message}"),
     }
 }
 
@@ -285,6 +309,38 @@ mod tests {
         assert_eq!(
             line(&ended),
             "00:00:00 hr: delta-import ended success (run 3): 2 imported"
+        );
+        let paused = ServiceEvent::Control {
+            at: at(),
+            action: autosync_service::Control::Pause,
+            ma: Some("hr".into()),
+            by: "cli".into(),
+            message: "paused the triggers of `hr`".into(),
+        };
+        assert_eq!(
+            line(&paused),
+            "00:00:00 hr: pause by cli: paused the triggers of `hr`"
+        );
+        let maintenance = ServiceEvent::Control {
+            at: at(),
+            action: autosync_service::Control::Maintenance,
+            ma: None,
+            by: "cli".into(),
+            message: "maintenance mode on".into(),
+        };
+        assert_eq!(
+            line(&maintenance),
+            "00:00:00 maintenance by cli: maintenance mode on"
+        );
+        let recovered = ServiceEvent::Notice {
+            at: at(),
+            kind: autosync_service::NoticeKind::Recovered,
+            ma: Some("hr".into()),
+            message: "`delta-import` on `hr` recovered".into(),
+        };
+        assert_eq!(
+            line(&recovered),
+            "00:00:00 hr: recovered: `delta-import` on `hr` recovered"
         );
         let lagged = Frame {
             event: "lagged".into(),

@@ -1,6 +1,7 @@
 //! `autosync run`: the service in the foreground, until SIGINT/SIGTERM
 //! (graceful: running profiles are cancelled at a safe point, the queue is
-//! kept), or with `--once` until nothing is left to do.
+//! kept; the API answers until the service has stopped), or with `--once`
+//! until nothing is left to do.
 
 use crate::args::{Cli, RunArgs};
 use crate::commands::{load, open_store};
@@ -16,6 +17,10 @@ use signals::wait_for_signal;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long the API has, once the service stopped, to finish the answers
+/// it is writing (the event streams end with the service).
+const API_CLOSE: Duration = Duration::from_secs(5);
 
 /// Takes the store's service lease (one service per store, on this host
 /// or any other sharing it) for `command`, waiting `wait` for a command
@@ -90,22 +95,42 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
             store_path.clone(),
             service.commands(),
         );
-        if !a.once && !a.no_api {
-            start_api(
-                a.api,
-                &api_file,
-                service.commands(),
-                service.events(),
-                reloader.clone(),
-                token.clone(),
+        // The API has its own stop: it keeps answering through the graceful
+        // stop (the status and the events; what would start work answers
+        // `service-stopping`), and closes once the service has stopped.
+        let api_stop = CancellationToken::new();
+        let api = if !a.once && !a.no_api {
+            Some(
+                start_api(
+                    a.api,
+                    &api_file,
+                    service.commands(),
+                    service.events(),
+                    reloader.clone(),
+                    token.clone(),
+                    api_stop.clone(),
+                )
+                .await?,
             )
-            .await?;
-        }
+        } else {
+            None
+        };
         if !a.once {
             tokio::spawn(reloader.on_sighup(token.clone()));
         }
         let summary = service.run(a.once).await;
         token.cancel();
+        if let Some(api) = api {
+            // The file first: no command finds a service that has stopped.
+            let _ = std::fs::remove_file(&api_file);
+            api_stop.cancel();
+            if tokio::time::timeout(API_CLOSE, api).await.is_err() {
+                tracing::warn!(
+                    "the API did not close within {}s of the service's stop; closing it now",
+                    API_CLOSE.as_secs()
+                );
+            }
+        }
         Ok::<_, Failure>(summary)
     });
     if !a.once && !a.no_api {
@@ -195,16 +220,19 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
     Ok(code)
 }
 
-/// Serves the HTTP API on loopback and writes its URL and token next to
-/// the store.
+/// Serves the HTTP API on loopback until `stop`, and writes its URL and
+/// token next to the store; `stopping` is the service's graceful stop (a
+/// reload then answers `service-stopping`). Returns the task that serves
+/// it.
 async fn start_api(
     addr: std::net::SocketAddr,
     api_file: &std::path::Path,
     commands: tokio::sync::mpsc::UnboundedSender<autosync_service::Command>,
     events: autosync_service::EventFeed,
     reloader: Reloader,
+    stopping: CancellationToken,
     stop: CancellationToken,
-) -> Result<(), Failure> {
+) -> Result<tokio::task::JoinHandle<()>, Failure> {
     if !addr.ip().is_loopback() {
         return Err(Failure::Usage(format!(
             "--api {addr}: the API listens on loopback only (127.0.0.1 or ::1)"
@@ -225,15 +253,15 @@ async fn start_api(
         let reloader = reloader.clone();
         Box::pin(async move { reloader.reload().await })
     });
-    let router = autosync_api::router_with(commands, token, Some(reload), Some(events));
-    tokio::spawn(async move {
+    let router =
+        autosync_api::router_with_stop(commands, token, Some(reload), Some(events), stopping);
+    Ok(tokio::spawn(async move {
         if let Err(e) =
             autosync_api::serve(listener, router, async move { stop.cancelled().await }).await
         {
             tracing::error!("the API stopped: {e}");
         }
-    });
-    Ok(())
+    }))
 }
 
 mod signals {

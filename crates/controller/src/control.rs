@@ -85,6 +85,20 @@ impl Control {
         )
     }
 
+    /// Whether the action would start work (runs, or an engine call):
+    /// refused while the service stops gracefully. `stop`, `cancel`,
+    /// `clear-queue`, `pause` and `maintenance` only hold or drop work.
+    pub fn starts_work(self) -> bool {
+        matches!(
+            self,
+            Control::Start
+                | Control::Resume
+                | Control::Approve
+                | Control::Reject
+                | Control::EndMaintenance
+        )
+    }
+
     /// Whether the action applies to the whole service only.
     pub fn global_only(self) -> bool {
         matches!(self, Control::Maintenance | Control::EndMaintenance)

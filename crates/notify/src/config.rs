@@ -266,7 +266,94 @@ fn key(k: &str) -> KeySegment {
     KeySegment::Key(k.to_owned())
 }
 
+/// serde's message about a value in words (the unknown keys apart).
+fn reword(message: &str) -> String {
+    if let Some(field) = between(message, "missing field `", "`") {
+        return format!("missing key `{field}` (add `{field} = ...` to this table)");
+    }
+    if let Some(variant) = between(message, "unknown variant `", "`") {
+        let known = backticked(message.split_once("expected").map_or("", |(_, k)| k));
+        let hint = suggest::did_you_mean(variant, known.iter().map(String::as_str))
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        return format!(
+            "unknown value `{variant}`{hint}; the values are: {}",
+            known.join(", ")
+        );
+    }
+    let Some(rest) = message.strip_prefix("invalid type: ") else {
+        return message.to_owned();
+    };
+    let mut text = format!("wrong type of value: found {rest}");
+    for (from, to) in [
+        ("expected u16", "expected a whole number from 1 to 65535"),
+        ("expected a sequence", "expected an array `[...]`"),
+        ("expected a map", "expected a table"),
+        ("expected a boolean", "expected `true` or `false`"),
+        ("found sequence", "found an array"),
+        ("found map", "found a table"),
+    ] {
+        text = text.replace(from, to);
+    }
+    if let Some(i) = text.find("expected struct ") {
+        text.replace_range(i.., "expected a table");
+    }
+    text
+}
+
+/// The text of `text` between `start` and the next `end`.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = &text[text.find(start)? + start.len()..];
+    Some(&rest[..rest.find(end)?])
+}
+
+/// The names serde lists in backticks (`a`, `b`).
+fn backticked(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
 impl NotifyConfig {
+    /// Decodes `[controller.notifications]` (as JSON, after `${ENV}` and
+    /// `X_file`). An error names the key it is at, e.g.
+    /// `webhooks[0].timeout` for a bad duration or a wrong type, the
+    /// unknown key itself (with the closest known one), or the table that
+    /// misses a key.
+    pub fn decode(value: &serde_json::Value) -> Result<NotifyConfig, ConfigProblem> {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let mut path: Vec<KeySegment> = e
+                .path()
+                .iter()
+                .filter_map(|seg| match seg {
+                    serde_path_to_error::Segment::Map { key } => Some(KeySegment::Key(key.clone())),
+                    serde_path_to_error::Segment::Seq { index } => Some(KeySegment::Index(*index)),
+                    _ => None,
+                })
+                .collect();
+            let message = e.inner().to_string();
+            let message = match between(&message, "unknown field `", "`") {
+                Some(field) => {
+                    let known = backticked(message.split_once("expected").map_or("", |(_, k)| k));
+                    let hint = suggest::did_you_mean(field, known.iter().map(String::as_str))
+                        .map(|h| format!(" ({h})"))
+                        .unwrap_or_default();
+                    if path.last() != Some(&KeySegment::Key(field.to_owned())) {
+                        path.push(key(field));
+                    }
+                    format!(
+                        "unknown key `{field}`{hint}; the keys here are: {}",
+                        known.join(", ")
+                    )
+                }
+                None => reword(&message),
+            };
+            ConfigProblem::new(path, message)
+        })
+    }
+
     /// Every problem of the configuration, each naming its key; empty when
     /// it can be used.
     pub fn validate(&self) -> Result<(), Vec<ConfigProblem>> {

@@ -28,6 +28,7 @@ pub use config::{
     ConfigProblem, KeySegment, NotifyConfig, Secret, Security, SmtpConfig, WebhookConfig,
 };
 pub use event::{Event, EventKind, ObjectErrorSummary, SuppressionKey};
+pub use queue::{Closing, STOP_WITHIN};
 pub use render::{Context, Rendered, render};
 pub use send::{Channel, ChannelOutcome, SendError};
 pub use suppress::{Decision, Entry, SuppressionState};
@@ -144,7 +145,8 @@ impl Settled {
 /// Sends notifications; owns the suppression state. Each channel sends
 /// from its own queue, on tasks started (on the current tokio runtime) at
 /// the first notice; they end when the notifier is dropped, once their
-/// queue is sent.
+/// queue is sent, or as [`Notifier::close`] and [`Closing::finish`] say
+/// (a stop: bounded, what is not sent by then is not taken as sent).
 #[derive(Debug)]
 pub struct Notifier {
     config: NotifyConfig,
@@ -323,6 +325,24 @@ impl Notifier {
     /// already holds.
     pub async fn send(&self, event: &Event, ctx: &Context) -> Vec<ChannelOutcome> {
         queue::outcomes(self.push(event, ctx)).await
+    }
+
+    /// Stops taking notices on the channels started so far (none started:
+    /// `None`): each sends what its queue holds, which [`Closing::finish`]
+    /// bounds in time. Settle the outcomes of the notices still pending
+    /// ([`Notifier::settle`]) after that, so those never delivered are not
+    /// taken as sent. A notice submitted after this starts new channels.
+    pub fn close(&mut self) -> Option<Closing> {
+        self.queues.take().map(Queues::close)
+    }
+
+    /// [`Notifier::close`], then [`Closing::finish`] within `within` (at a
+    /// stop: [`STOP_WITHIN`]). Returns whether it gave up on a notice.
+    pub async fn stop(&mut self, within: std::time::Duration) -> bool {
+        match self.close() {
+            Some(closing) => closing.finish(tokio::time::Instant::now() + within).await,
+            None => false,
+        }
     }
 
     /// Renders `event` and queues it on every channel.

@@ -1,5 +1,5 @@
-//! Delivery over SMTP (lettre, async) and webhooks (ureq on a blocking
-//! thread). Every send has a time limit; a failure is a value, never a panic.
+//! Delivery over SMTP (lettre, async) and webhooks (ureq on a thread of
+//! its own). Every send has a time limit; a failure is a value, never a panic.
 //! Each channel sends from its own queue ([`crate::queue`]).
 
 use crate::config::{Security, SmtpConfig, WebhookConfig};
@@ -54,6 +54,10 @@ pub enum SendError {
     /// task ended before sending it).
     #[error("{channel}: not sent: {reason}")]
     NotQueued { channel: String, reason: String },
+    /// The service stopped before the channel could send it (a stop waits
+    /// [`crate::queue::STOP_WITHIN`] at most): not delivered.
+    #[error("{channel}: not sent: the service stopped before this channel could send it")]
+    Abandoned { channel: String },
 }
 
 /// What happened on one channel.
@@ -148,17 +152,29 @@ pub async fn send_email(smtp: &SmtpConfig, r: &Rendered) -> Result<(), SendError
     }
 }
 
-/// POSTs `body` (JSON) to one webhook.
+/// POSTs `body` (JSON) to one webhook. The request runs on a thread of
+/// its own, not on the runtime's blocking pool: a send given up at a stop
+/// (this future dropped) leaves that thread to its time limit without
+/// holding the runtime's shutdown, nor the process's exit, that long.
 pub async fn send_webhook(hook: &WebhookConfig, body: Vec<u8>) -> Result<(), SendError> {
     let target = hook.target();
     let timeout = hook.timeout.0;
     let owned = hook.clone();
-    let task = tokio::task::spawn_blocking(move || post(&owned, &body));
-    match tokio::time::timeout(timeout.saturating_add(GRACE), task).await {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("autosync-webhook".into())
+        .spawn(move || {
+            let _ = tx.send(post(&owned, &body));
+        })
+        .map_err(|e| SendError::Webhook {
+            target: target.clone(),
+            message: format!("cannot start the sending thread: {e}"),
+        })?;
+    match tokio::time::timeout(timeout.saturating_add(GRACE), rx).await {
         Ok(Ok(result)) => result,
-        Ok(Err(join)) => Err(SendError::Webhook {
+        Ok(Err(_)) => Err(SendError::Webhook {
             target,
-            message: format!("the sending thread failed: {join}"),
+            message: "the sending thread failed".into(),
         }),
         Err(_) => Err(SendError::Timeout {
             channel: format!("webhook {target}"),

@@ -323,13 +323,22 @@ fn notifications(
         PathSegment::key("notifications"),
     ];
     let value = global.get("notifications")?;
-    let mut config = match serde_json::from_value::<NotifyConfig>(value.clone()) {
+    // A decode error is at its key (`webhooks[0].timeout`), as the
+    // checks' problems are; files (`smtp.ca_file`) are checked where
+    // they are, relative to the configuration's folder.
+    let mut config = match NotifyConfig::decode(value) {
         Ok(c) => c,
-        Err(e) => {
-            r.error(&base, e.to_string());
+        Err(p) => {
+            let mut path = base.to_vec();
+            path.extend(p.path.iter().map(|seg| match seg {
+                KeySegment::Key(k) => PathSegment::key(k.as_str()),
+                KeySegment::Index(i) => PathSegment::Index(*i),
+            }));
+            r.error(&path, p.message);
             return None;
         }
     };
+    config.resolve_paths(base_dir);
     if let Err(problems) = config.validate() {
         for p in problems {
             let mut path = base.to_vec();
@@ -343,7 +352,6 @@ fn notifications(
         }
         return None;
     }
-    config.resolve_paths(base_dir);
     Some(config)
 }
 

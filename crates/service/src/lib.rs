@@ -48,7 +48,7 @@ pub use config::{ControllerConfig, MaControllerConfig, controller_config};
 pub use persist::{PersistedState, STATE_KEY};
 pub use reload::Reloader;
 pub use service::{EVENTS_KEPT, EventFeed, Service, ServiceError};
-pub use service_lease::{ServiceLease, ServiceLeaseError};
+pub use service_lease::{ServiceLease, ServiceLeaseError, running_service};
 pub use status::{MaStateView, MaStatus, Status, status_from_store, status_from_store_alone};
 pub use tokio_util::sync::CancellationToken;
 pub use wiring::{Command, trigger_lines};

@@ -5,7 +5,7 @@
 //! Every store call runs on a blocking thread: a store held by a long sync
 //! or another process never stalls the async workers the API answers on.
 
-use autosync_controller::machine::{Notice, ma_failed_message};
+use autosync_controller::machine::{Notice, ma_failed_message, trigger_error_reason};
 use autosync_notify::{
     Delivery, Event, Notifier, NotifyConfig, ObjectErrorSummary, Settled, Submission,
     SuppressionState,
@@ -78,11 +78,26 @@ fn save_state(store: &dyn Store, state: &SuppressionState) {
 /// one delays only itself. Without a configuration, notices are only
 /// logged (the machine logs them already). A reload's
 /// [`NotifierMessage::Reconfigure`] switches the settings, keeping the
-/// suppression state. When the sender is dropped, the task waits for what
-/// is queued to be sent (or to fail), saves the state and ends.
+/// suppression state. When the sender is dropped (the service stops), the
+/// task gives the channels [`autosync_notify::STOP_WITHIN`] in all to send
+/// what they hold; what is not delivered by then is logged as an error and
+/// saved as not sent (the next equal notice goes out); it saves the state
+/// and ends.
 pub(crate) fn spawn(
     config: Option<NotifyConfig>,
     store: Arc<dyn Store>,
+) -> (
+    mpsc::UnboundedSender<NotifierMessage>,
+    tokio::task::JoinHandle<()>,
+) {
+    spawn_within(config, store, autosync_notify::STOP_WITHIN)
+}
+
+/// [`spawn`], whose stop gives the channels `stop_within`.
+fn spawn_within(
+    config: Option<NotifyConfig>,
+    store: Arc<dyn Store>,
+    stop_within: std::time::Duration,
 ) -> (
     mpsc::UnboundedSender<NotifierMessage>,
     tokio::task::JoinHandle<()>,
@@ -93,6 +108,8 @@ pub(crate) fn spawn(
         // The channels' outcomes, as they come.
         let (settled_tx, mut settled_rx) = mpsc::unbounded_channel::<Settled>();
         let mut in_flight: usize = 0;
+        // The channels of the settings a reload replaced, still sending.
+        let mut retired: Vec<autosync_notify::Closing> = Vec::new();
         let mut notifier = match config {
             Some(c) => Some(Notifier::new(
                 c,
@@ -118,6 +135,20 @@ pub(crate) fn spawn(
             };
             let Some(message) = message else {
                 open = false;
+                // The stop: every channel gets until the deadline; what it
+                // has not delivered then fails (logged), and its outcome,
+                // settled below, records it as not sent.
+                let deadline = tokio::time::Instant::now() + stop_within;
+                retired.extend(notifier.as_mut().and_then(Notifier::close));
+                let mut gave_up = false;
+                for closing in retired.drain(..) {
+                    gave_up |= closing.finish(deadline).await;
+                }
+                if gave_up {
+                    tracing::warn!(
+                        "stopping: notifications not sent within {stop_within:?} were given up (each is logged)"
+                    );
+                }
                 continue;
             };
             let now = chrono::Utc::now();
@@ -128,6 +159,8 @@ pub(crate) fn spawn(
                         Some(n) => n.state().clone(),
                         None => off_loop(&store, SuppressionState::default(), load_state).await,
                     };
+                    retired.retain(|c| !c.is_finished());
+                    retired.extend(notifier.as_mut().and_then(Notifier::close));
                     notifier = config.map(|c| Notifier::new(c, state));
                     continue;
                 }
@@ -136,7 +169,19 @@ pub(crate) fn spawn(
                 continue;
             };
             let submission = match notice {
-                Notice::RunEnded(run) => {
+                // The machine judged the MA back (no threshold stop waits
+                // on it): the notifier forgets the profile's failures and
+                // says it recovered, if it notified them.
+                Notice::Recovered { ma, profile, .. } => {
+                    match notifier.on_success(&ma, &profile, now) {
+                        Some(event) => notifier.submit(event, now),
+                        None => {
+                            let _ = saves.send(notifier.state().clone());
+                            continue;
+                        }
+                    }
+                }
+                Notice::RunFailed(run) => {
                     // The run's notice is of when it ended.
                     let at = run.ended_at.filter(|t| *t <= now).unwrap_or(now);
                     let errors: Vec<ObjectErrorSummary> = if run.steps.iter().any(|s| s.errors > 0)
@@ -216,10 +261,10 @@ fn spawn_saver(
     (tx, handle)
 }
 
-/// The notification of a notice (runs are handled apart).
+/// The notification of a notice (runs and recoveries are handled apart).
 fn event_of(notice: Notice) -> Option<Event> {
     Some(match notice {
-        Notice::RunEnded(_) => return None,
+        Notice::RunFailed(_) | Notice::Recovered { .. } => return None,
         Notice::MaFailed {
             ma,
             profile,
@@ -255,19 +300,30 @@ fn event_of(notice: Notice) -> Option<Event> {
         Notice::ReloadRejected { message } => Event::ConfigReloadRejected { message },
         Notice::HookError { ma, message } => Event::TriggerError {
             trigger: hook_trigger(&message),
+            message: hook_message(&ma, message),
             ma,
-            message,
         },
     })
 }
 
-/// A trigger's error without what the notice says already: the trigger's
-/// error reads `trigger <name> on MA `<ma>` failed: <why>`, and the
-/// notification names the trigger and the MA itself.
+/// A trigger's error without what the notice says already (the machine
+/// strips it; an error of another shape is kept whole).
 fn trigger_message(ma: &str, trigger: &str, message: String) -> String {
-    match message.strip_prefix(&format!("trigger {trigger} on MA `{ma}` failed: ")) {
-        Some(why) if !why.trim().is_empty() => why.to_owned(),
-        _ => message,
+    trigger_error_reason(ma, trigger, &message)
+}
+
+/// A failed hook's error without what the notification says already: it
+/// reads `the <hook> hook of MA `<ma>` failed: <why>`, and the notification
+/// names the hook (as its trigger) and the MA itself.
+fn hook_message(ma: &str, message: String) -> String {
+    let why = message
+        .strip_prefix("the ")
+        .and_then(|rest| rest.split_once(&format!(" hook of MA `{ma}` failed: ")))
+        .map(|(_, why)| why)
+        .filter(|why| !why.trim().is_empty());
+    match why {
+        Some(why) => why.to_owned(),
+        None => message,
     }
 }
 
@@ -411,6 +467,43 @@ mod tests {
         assert_eq!(state.entries().count(), 1, "{state:?}");
     }
 
+    /// A stop gives a webhook that never answers (its `timeout` 5 minutes)
+    /// the bound at most, and the notice it did not deliver is saved as
+    /// not sent: the next equal notice is not suppressed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stop_should_give_up_on_a_silent_webhook_within_its_bound_and_save_the_notice_as_not_sent()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
+        let silent = silent_server().await;
+        let cfg = config(&format!(
+            "[[webhooks]]\nurl = \"{silent}\"\ntimeout = \"5m\"\n"
+        ));
+        let bound = Duration::from_millis(300);
+        let (tx, handle) = spawn_within(Some(cfg.clone()), store.clone(), bound);
+        tx.send(rejected("the reload failed")).unwrap();
+        drop(tx);
+        let start = Instant::now();
+        tokio::time::timeout(bound * 4, handle)
+            .await
+            .expect("the stop returns within its bound")
+            .unwrap();
+        assert!(start.elapsed() >= bound, "{:?}", start.elapsed());
+        let state = load_state(store.as_ref());
+        let entries: Vec<_> = state.entries().collect();
+        assert_eq!(entries.len(), 1, "{state:?}");
+        assert_eq!(entries[0].1.last_sent, None, "not delivered: {state:?}");
+        let mut n = Notifier::new(cfg, state);
+        let event = event_of(Notice::ReloadRejected {
+            message: "the reload failed".into(),
+        })
+        .unwrap();
+        assert!(
+            matches!(n.submit(event, chrono::Utc::now()), Submission::Queued(_)),
+            "the notice never delivered is sent again"
+        );
+    }
+
     fn hook_error(hook: HookKind, message: &str) -> Notice {
         let e = HookError {
             hook,
@@ -451,6 +544,25 @@ mod tests {
             ["controller hook (before)", "controller hook (after)"],
             "each hook once"
         );
+    }
+
+    /// A failed hook is notified as a trigger error of the hook: its text
+    /// names the hook and the MA once (it said `controller hook (before)`
+    /// of MA "hr" failed: the before hook of MA `hr` failed: ...).
+    #[test]
+    fn a_hook_error_should_name_the_hook_and_the_ma_once() {
+        let event = event_of(hook_error(HookKind::Before, "script failed: boom")).unwrap();
+        let Event::TriggerError { message, .. } = &event else {
+            panic!("{event:?}")
+        };
+        assert_eq!(message, "script failed: boom");
+        let rendered =
+            autosync_notify::render(&event, &autosync_notify::Context::first(chrono::Utc::now()));
+        for text in [&rendered.subject, &rendered.text] {
+            assert_eq!(text.matches("before").count(), 1, "{text}");
+            assert!(!text.contains("`hr`"), "{text}");
+        }
+        assert!(rendered.text.contains("script failed: boom"));
     }
 
     #[test]

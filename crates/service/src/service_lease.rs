@@ -100,6 +100,25 @@ impl Drop for ServiceLease {
     }
 }
 
+/// The service that runs on the store `leases` are on, whether or not it
+/// serves its API: a live `autosync run` holding the service lease, as
+/// `autosync run, process 1234 on host-b, since ...`; `None` when none
+/// does (`autosync queue`, which holds it a moment without a service, is
+/// no service). What every command asks to tell a service that runs
+/// without its API (`--no-api`) from no service.
+pub fn running_service(leases: &Leases) -> Result<Option<String>, StoreError> {
+    let Some(claim) = leases.live_holder(SERVICE_LEASE_KEY)? else {
+        return Ok(None);
+    };
+    if claim.value["command"]
+        .as_str()
+        .is_some_and(|command| command != "run")
+    {
+        return Ok(None);
+    }
+    Ok(Some(describe(leases, &claim)))
+}
+
 /// `autosync run, process 1234 on host-b, since 2025-06-01T12:00:00+00:00`.
 fn describe(leases: &Leases, claim: &Claim) -> String {
     let mut parts = Vec::new();
@@ -153,8 +172,17 @@ mod tests {
             );
             assert!(text.contains(", since "), "{text}");
         }
+        // What the commands see of it, from this host and another.
+        for looker in [Instance::fresh(), Instance::elsewhere("node-b", 1)] {
+            let seen = running_service(&leases(&path, looker)).unwrap().unwrap();
+            assert!(seen.starts_with("autosync run, process "), "{seen}");
+        }
         // Released when dropped: the next one takes it.
         drop(first);
+        assert_eq!(
+            running_service(&leases(&path, Instance::fresh())).unwrap(),
+            None
+        );
         let again = ServiceLease::take(
             leases(&path, Instance::elsewhere("node-b", 1)),
             "store.db",
@@ -177,6 +205,7 @@ mod tests {
         )
         .unwrap();
         let (taking_tx, taking) = std::sync::mpsc::channel();
+        let looked = path.clone();
         let waiter = std::thread::spawn(move || {
             taking_tx.send(()).unwrap();
             ServiceLease::take(
@@ -187,6 +216,11 @@ mod tests {
             )
         });
         taking.recv().unwrap();
+        // A queue holding it a moment is no service.
+        assert_eq!(
+            running_service(&leases(&looked, Instance::fresh())).unwrap(),
+            None
+        );
         drop(queue);
         waiter.join().unwrap().unwrap();
     }

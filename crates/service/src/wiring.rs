@@ -75,6 +75,12 @@ pub(crate) fn machine_config(config: &ControllerConfig) -> MachineConfig {
         keep_history: config.keep_history,
         full_sync_on_rule_change: config.full_sync_on_rule_change,
         metaverse_fingerprint: config.metaverse_fingerprint.clone(),
+        // What the notifications ignore is no `run-failed` on the event
+        // stream either (the notifications' default without a section).
+        ignore_statuses: config.notifications.as_ref().map_or_else(
+            || autosync_notify::NotifyConfig::default().ignored_statuses(),
+            autosync_notify::NotifyConfig::ignored_statuses,
+        ),
         mas: config
             .mas
             .iter()

@@ -247,3 +247,105 @@ fn status_should_name_the_connector_space_of_an_ma_no_longer_configured() {
         "{status}"
     );
 }
+
+/// The quickstart with `[controller.notifications]` tables `extra` at its end.
+fn quickstart_notifying(extra: &str) -> Workdir {
+    let w = Workdir::quickstart();
+    w.edit("autosync.toml", |text| format!("{text}\n{extra}"));
+    w
+}
+
+/// A bad value or key of the notifications' settings is reported at its
+/// key's line and column, naming the key, as every other error is (it was
+/// reported at the `[controller.notifications]` table).
+#[test]
+fn check_should_report_a_bad_notification_setting_at_its_key() {
+    for (extra, needle, key, says) in [
+        (
+            "[[controller.notifications.webhooks]]\nurl = \"https://h.example.org/x\"\ntimeout = \"abc\"\n",
+            "\"abc\"",
+            "controller > notifications > webhooks[0] > timeout",
+            "invalid duration `abc`",
+        ),
+        (
+            "[controller.notifications.smtp]\nhost = \"mx\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\ntimout = \"5s\"\n",
+            "\"5s\"",
+            "controller > notifications > smtp > timout",
+            "unknown key `timout` (did you mean `timeout`?)",
+        ),
+        (
+            "[controller.notifications]\nnotify_recovered = \"yes\"\n",
+            "\"yes\"",
+            "controller > notifications > notify_recovered",
+            "wrong type of value",
+        ),
+    ] {
+        let w = quickstart_notifying(extra);
+        let err = stderr_of_check(&w);
+        let (line, column) = position(&w, needle);
+        let at = format!("{}:{line}:{column}: {key}: ", w.config().display());
+        assert!(err.starts_with(&at), "expected {at}…\n{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}
+
+/// The SMTP `ca_file` is read relative to the configuration file's folder
+/// (it was read relative to the working directory); one that cannot be
+/// read is an error at the key, naming the file.
+#[test]
+fn check_should_read_the_smtp_ca_file_beside_the_configuration_and_reject_a_missing_one() {
+    let smtp = "[controller.notifications.smtp]\nhost = \"mx\"\nfrom = \"a@example.org\"\nto = [\"b@example.org\"]\nca_file = \"certs/ca.pem\"\n";
+    let w = quickstart_notifying(smtp);
+    std::fs::create_dir(w.path().join("certs")).unwrap();
+    std::fs::write(
+        w.path().join("certs/ca.pem"),
+        autosync_testkit::tls::other_ca_pem().unwrap(),
+    )
+    .unwrap();
+    let out = w.expect(&["check"], 0);
+    assert!(!out.contains("warning"), "{out}");
+    std::fs::remove_file(w.path().join("certs/ca.pem")).unwrap();
+    let err = stderr_of_check(&w);
+    let (line, column) = position(&w, "\"certs/ca.pem\"");
+    let at = format!(
+        "{}:{line}:{column}: controller > notifications > smtp > ca_file: CA file {}: cannot be read",
+        w.config().display(),
+        w.path().join("certs/ca.pem").display()
+    );
+    assert!(err.starts_with(&at), "expected {at}…\n{err}");
+}
+
+/// An LDAP MA's `ca_file` that cannot be read fails every connection: an
+/// error at the key, naming the file (`check` only warned that the schema
+/// could not be read).
+#[test]
+fn check_should_reject_an_ldap_ca_file_that_cannot_be_read() {
+    let w = Workdir::with_config(
+        r#"
+[metaverse.person]
+attributes = ["uid"]
+
+[[ma]]
+name = "directory"
+object_types = [{ name = "person", anchor = "entryUUID", dn = "dn" }]
+join = [{ on = [{ cs = "uid", mv = "uid" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [{ mv = "uid", from = "uid" }]
+
+[ma.connector]
+type = "ldap"
+url = "ldaps://127.0.0.1:1"
+ca_file = "certs/ca.pem"
+base_dns = ["dc=example,dc=org"]
+object_classes = { person = "inetOrgPerson" }
+"#,
+    );
+    let err = stderr_of_check(&w);
+    let (line, column) = position(&w, "\"certs/ca.pem\"");
+    let expected = format!(
+        "{}:{line}:{column}: ma \"directory\" > connector > ca_file: cannot read ca_file `certs/ca.pem` ({}): ",
+        w.config().display(),
+        w.path().join("certs/ca.pem").display()
+    );
+    assert!(err.starts_with(&expected), "expected {expected}…\n{err}");
+}

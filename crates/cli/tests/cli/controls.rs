@@ -385,6 +385,40 @@ fn maintenance_should_hold_every_run_until_it_ends() {
     assert_eq!(service.terminate(), Some(0));
 }
 
+/// A second `maintenance on` keeps who turned it on and since when, with
+/// a service and without one, and says so as a success (a review: it
+/// overwrote them).
+#[test]
+fn maintenance_on_twice_should_keep_who_and_since_of_the_first() {
+    let w = Workdir::quickstart();
+    w.expect(&["run", "--once"], 0);
+    w.expect(&["maintenance", "on"], 0);
+    let first = status(&w)["maintenance"].clone();
+    assert_eq!(first["by"], "cli", "{first}");
+    let again = w.expect(&["maintenance", "on"], 0);
+    assert!(
+        again.contains("maintenance mode is already on since") && again.contains("(by cli)"),
+        "{again}"
+    );
+    assert_eq!(status(&w)["maintenance"], first);
+    w.expect(&["maintenance", "off"], 0);
+
+    let service = Service::start(&w);
+    control(&w, &["maintenance", "on"]);
+    let first = status(&w)["maintenance"].clone();
+    assert_eq!(first["by"], "cli", "{first}");
+    // Asked again by someone else (the API's default `by` is `api`).
+    let (code, answer) = post_api(&w, "/api/v1/maintenance");
+    assert_eq!(code, 200, "{answer}");
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("maintenance mode is already on since") && message.contains("(by cli)"),
+        "{message}"
+    );
+    assert_eq!(status(&w)["maintenance"], first);
+    assert_eq!(service.terminate(), Some(0));
+}
+
 #[test]
 fn an_import_over_a_staging_threshold_should_wait_for_approve_or_reject() {
     let w = Workdir::quickstart();

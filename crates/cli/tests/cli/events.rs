@@ -119,7 +119,8 @@ fn events_should_follow_a_queued_runs_life_as_json_and_count_out_as_text() {
     let mut one = Follower::start(&w, &["--count", "1"]);
     w.expect(&["stop", "app"], 0);
     let line = one.next_line();
-    assert!(line.ends_with("app: idle -> stopped"), "{line}");
+    // The control comes first, then the state it changed.
+    assert!(line.contains(" app: stop by cli: stopped `app`"), "{line}");
     let start = Instant::now();
     let status = loop {
         if let Some(status) = one.child.try_wait().unwrap() {
@@ -129,6 +130,24 @@ fn events_should_follow_a_queued_runs_life_as_json_and_count_out_as_text() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0));
+
+    // Maintenance mode and paused triggers are no MA state: the controls
+    // that change them are published, with who asked (a review: a
+    // follower could not see them).
+    let two = Follower::start(&w, &["--count", "2"]);
+    w.expect(&["maintenance", "on"], 0);
+    w.expect(&["pause", "hr"], 0);
+    let line = two.next_line();
+    assert!(
+        line.contains(" maintenance by cli: maintenance mode on"),
+        "{line}"
+    );
+    let line = two.next_line();
+    assert!(
+        line.contains(" hr: pause by cli: paused the triggers of `hr`"),
+        "{line}"
+    );
+    drop(two);
     assert_eq!(service.terminate(), Some(0));
 }
 

@@ -441,6 +441,55 @@ fn after_a_sigkill_the_service_should_resume_without_losing_or_repeating_a_run()
     assert!(repeated.is_empty(), "ran twice: {repeated:?}\n{runs:#?}");
 }
 
+/// SIGTERM stops the service gracefully; while it waits for what runs to
+/// end (here hr's before hook, which runs to its timeout), its API still
+/// answers (a black-box review: it stopped at once, though the
+/// documentation said it answers 503 then): the status, as the service
+/// sees it, and `service-stopping` (503, exit 4) to what would start work.
+/// It closes, its file gone, once the service has stopped.
+#[test]
+fn during_a_graceful_stop_the_api_should_answer_the_status_and_refuse_new_work() {
+    let w = Workdir::quickstart();
+    w.edit("autosync.toml", |t| {
+        t.replacen(
+            r#"triggers = [{ type = "file-watch", debounce = "100ms", max_delay = "1s" }]"#,
+            r#"triggers = [{ type = "file-watch", debounce = "100ms", max_delay = "1s" }]
+hooks = { before = "loop {}", timeout = "15s" }"#,
+            1,
+        )
+    });
+    let mut service = Service::start(&w);
+    let api_file = w.path().join("state/api.json");
+    service
+        .0
+        .wait_log("hr's first run", EVENT_TIMEOUT, |log| {
+            log.lines()
+                .any(|l| l.contains(" starting") && l.contains("ma=hr"))
+        })
+        .unwrap();
+    assert!(api_file.exists());
+    service.0.signal("TERM").unwrap();
+    service
+        .0
+        .wait_log("the graceful stop", EVENT_TIMEOUT, |log| {
+            log.contains("stop requested")
+        })
+        .unwrap();
+    let status: Value = serde_json::from_str(&w.expect(&["status", "--json"], 0)).unwrap();
+    assert_eq!(status["service"], true, "{status}");
+    assert_eq!(status["mas"]["hr"]["state"], "running", "{status}");
+    let queued = w.run(&["queue", "app", "full-import"]);
+    let err = String::from_utf8_lossy(&queued.stderr);
+    assert_eq!(queued.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("503 service-stopping") && err.contains("the service is stopping"),
+        "{err}"
+    );
+    let (code, log) = service.terminate();
+    assert_eq!(code, Some(0), "log:\n{log}");
+    assert!(!api_file.exists(), "the API file outlived the service");
+}
+
 /// One service per store: a second `autosync run` is refused, and so is
 /// `autosync queue` writing the store behind a service that runs without
 /// its API (the service would overwrite the queue it saved). Once the
@@ -461,6 +510,39 @@ fn a_second_service_and_offline_queueing_should_be_refused_while_a_service_runs(
     assert_eq!(queued.status.code(), Some(2), "{queued:?}");
     let err = String::from_utf8_lossy(&queued.stderr);
     assert!(err.contains("its API is off"), "{err}");
+    // Every command sees that service the same way (a review: `status`
+    // said none ran while `queue` refused because one did): the status
+    // is what it saved in the store, and says so; the controls and the
+    // event stream, which need its API, say it is off (not "no service").
+    let text = w.expect(&["status"], 0);
+    assert!(
+        text.contains("an autosync service runs on the store")
+            && text.contains("its API is off")
+            && text.contains("the state it last saved in the store"),
+        "{text}"
+    );
+    let json = w.run(&["status", "--json"]);
+    assert_eq!(json.status.code(), Some(0), "{json:?}");
+    let status: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(status["service"], false, "{status}");
+    assert!(
+        String::from_utf8_lossy(&json.stderr).contains("its API is off"),
+        "{json:?}"
+    );
+    for args in [
+        &["pause", "hr"][..],
+        &["maintenance", "on"],
+        &["approve", "hr"],
+        &["events", "--count", "1"],
+    ] {
+        let out = w.run(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("an autosync service runs on the store") && err.contains("its API is off"),
+            "{args:?}: {err}"
+        );
+    }
     let (code, log) = service.terminate();
     assert_eq!(code, Some(0), "log:\n{log}");
     let out = w.expect(&["queue", "hr", "full-import"], 0);

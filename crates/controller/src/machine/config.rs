@@ -10,6 +10,7 @@ use crate::profiles::ProfileOverrides;
 use crate::retry::RetryPolicy;
 use crate::scheduler::Scheduler;
 use crate::view::{DEFAULT_OSCILLATION_LIMIT, FollowUps};
+use autosync_model::RunStatus;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -19,6 +20,10 @@ pub const DEFAULT_START_STAGGER: Duration = Duration::from_secs(1);
 pub const DEFAULT_RECONCILE_EVERY: Duration = Duration::from_secs(3600);
 /// Default time run history is kept.
 pub const DEFAULT_KEEP_HISTORY: Duration = Duration::from_secs(90 * 24 * 3600);
+/// The run statuses that are no news by default (the notifications'
+/// default `ignore_statuses`).
+pub const DEFAULT_IGNORE_STATUSES: [RunStatus; 2] =
+    [RunStatus::Success, RunStatus::CompletedNoObjects];
 
 /// The controller's configuration, as the machine uses it.
 #[derive(Clone, Debug)]
@@ -38,6 +43,10 @@ pub struct MachineConfig {
     /// A digest of the metaverse's definition: a reload says when it
     /// changed (precedence, deletion rules), which no MA's digest shows.
     pub metaverse_fingerprint: String,
+    /// Run statuses that are no news (the notifications'
+    /// `ignore_statuses`): a run ending in one is no `run-failed`, and ends
+    /// its profile's failure (`recovered`); any other is a `run-failed`.
+    pub ignore_statuses: Vec<RunStatus>,
     pub mas: BTreeMap<String, MaConfig>,
 }
 
@@ -51,6 +60,7 @@ impl Default for MachineConfig {
             keep_history: DEFAULT_KEEP_HISTORY,
             full_sync_on_rule_change: false,
             metaverse_fingerprint: String::new(),
+            ignore_statuses: DEFAULT_IGNORE_STATUSES.to_vec(),
             mas: BTreeMap::new(),
         }
     }

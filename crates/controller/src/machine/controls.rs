@@ -2,11 +2,12 @@
 //! profile, start/stop, cancel, clear a queue, pause/resume triggers
 //! (their requests deferred, never lost), approve/reject what a threshold
 //! stopped, maintenance mode. Each answer says what was done, or what is
-//! wrong.
+//! wrong; each control carried out is published (`control`). During the
+//! graceful stop, what would start work is refused (`service-stopping`).
 
 use super::state::Since;
 use super::{
-    Answer, Effect, Machine, Refusal, RefusalCode, ReplyId, ServiceEvent, Stops, count_mas,
+    Answer, Effect, Machine, Phase, Refusal, RefusalCode, ReplyId, ServiceEvent, Stops, count_mas,
 };
 use crate::control::Control;
 use crate::engine_api::EngineCallError;
@@ -14,6 +15,25 @@ use crate::request::Request;
 use crate::scheduler::MaState;
 use autosync_model::RunReason;
 use chrono::{DateTime, Utc};
+
+/// What a second `maintenance` answers: maintenance mode stays as the
+/// first one turned it on (who, since when). The same sentence with and
+/// without a service.
+pub fn maintenance_already_on(since: &Since) -> String {
+    format!(
+        "maintenance mode is already on since {} (by {}): nothing changed",
+        since.at.format("%Y-%m-%d %H:%M:%S UTC"),
+        since.by
+    )
+}
+
+/// The refusal of what would start work during the graceful stop.
+fn stopping(then: &str) -> Refusal {
+    Refusal::new(
+        RefusalCode::ServiceStopping,
+        format!("the service is stopping (a graceful stop): nothing new starts; {then}"),
+    )
+}
 
 impl Machine {
     /// A trigger's request: queued, or deferred while the MA's triggers
@@ -75,6 +95,9 @@ impl Machine {
     pub(super) fn queue(&mut self, reply: ReplyId, request: Request, now: DateTime<Utc>) {
         let (ma, profile) = (request.ma.clone(), request.profile.clone());
         let answer = match self.config.mas.get(&ma) {
+            _ if self.phase != Phase::Running => Err(stopping(
+                "queue it again once the service has stopped (the request then waits in the store for the next start) or has started again",
+            )),
             None => Err(Refusal::unknown_ma(
                 &ma,
                 self.config.mas.keys().map(String::as_str),
@@ -147,12 +170,23 @@ impl Machine {
         by: &str,
         now: DateTime<Utc>,
     ) {
+        if self.phase != Phase::Running && action.starts_work() {
+            let answer = Err(stopping(if action == Control::Resume {
+                "ask again once it has started again"
+            } else {
+                "ask again once it has stopped (without a service, the command acts on the store) or started again"
+            }));
+            self.answer_control(reply, action, ma, by, answer);
+            return;
+        }
         let answer = match self.targets(action, ma) {
             Err(e) => Err(e),
             Ok(targets) => match action {
                 Control::Approve => {
                     let one = targets.into_iter().next().unwrap_or_default();
-                    self.chores.calls.insert(reply, (action, by.to_owned()));
+                    self.chores
+                        .calls
+                        .insert(reply, (action, one.clone(), by.to_owned()));
                     self.effects.push(Effect::CheckApproval { reply, ma: one });
                     return;
                 }
@@ -167,7 +201,9 @@ impl Machine {
                             ),
                         )),
                         None => {
-                            self.chores.calls.insert(reply, (action, by.to_owned()));
+                            self.chores
+                                .calls
+                                .insert(reply, (action, one.clone(), by.to_owned()));
                             self.effects.push(Effect::Reject { reply, ma: one });
                             return;
                         }
@@ -176,19 +212,30 @@ impl Machine {
                 _ => self.act(action, ma, &targets, by, now),
             },
         };
-        self.answer_control(reply, action, by, answer);
+        self.answer_control(reply, action, ma, by, answer);
     }
 
-    /// Logs and sends a control's answer; the state is persisted first.
+    /// Logs, publishes (when carried out) and sends a control's answer;
+    /// the state is persisted first.
     fn answer_control(
         &mut self,
         reply: ReplyId,
         action: Control,
+        ma: Option<&str>,
         by: &str,
         answer: Result<String, Refusal>,
     ) {
         match &answer {
-            Ok(message) => tracing::info!(by = %by, action = %action, "{message}"),
+            Ok(message) => {
+                tracing::info!(by = %by, action = %action, "{message}");
+                self.publish(ServiceEvent::Control {
+                    at: self.now,
+                    action,
+                    ma: ma.map(str::to_owned),
+                    by: by.to_owned(),
+                    message: message.clone(),
+                });
+            }
             Err(message) => tracing::warn!(by = %by, action = %action, "refused: {message}"),
         }
         self.dirty = true;
@@ -324,6 +371,11 @@ impl Machine {
                 ))
             }
             Control::Maintenance => {
+                // Who turned it on, and since when, stay the first's (a
+                // review: a second `maintenance` overwrote them).
+                if let Some(since) = &self.state.maintenance {
+                    return Ok(maintenance_already_on(since));
+                }
                 self.state.maintenance = Some(Since {
                     by: by.to_owned(),
                     at: now,
@@ -351,12 +403,12 @@ impl Machine {
 
     /// Answers a control that waited for the engine.
     fn answer_call(&mut self, reply: ReplyId, answer: Result<String, Refusal>) {
-        let (action, by) = self
-            .chores
-            .calls
-            .remove(&reply)
-            .unwrap_or((Control::Approve, String::new()));
-        self.answer_control(reply, action, &by, answer);
+        let (action, ma, by) = self.chores.calls.remove(&reply).unwrap_or((
+            Control::Approve,
+            String::new(),
+            String::new(),
+        ));
+        self.answer_control(reply, action, Some(&ma), &by, answer);
     }
 
     /// What a threshold stopped on `ma` is known: approve it through the

@@ -51,7 +51,7 @@ impl Machine {
         self.deletion_stops = startup.deletion_stops;
         // A crash (or a kill) is told: its runs ended `stopped-server`.
         for run in startup.closed {
-            self.notify(Notice::RunEnded(run));
+            self.run_news(&run);
         }
         self.requeue_interrupted(&startup.recent_runs, now);
         // The configuration may have changed while the service was stopped.

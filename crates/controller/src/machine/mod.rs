@@ -38,13 +38,17 @@ mod unmanaged;
 mod views;
 
 pub use config::{
-    DEFAULT_KEEP_HISTORY, DEFAULT_RECONCILE_EVERY, DEFAULT_START_STAGGER, MaConfig, MachineConfig,
+    DEFAULT_IGNORE_STATUSES, DEFAULT_KEEP_HISTORY, DEFAULT_RECONCILE_EVERY, DEFAULT_START_STAGGER,
+    MaConfig, MachineConfig,
 };
+pub use controls::maintenance_already_on;
 pub use event::{
     AfterDecision, Answer, Effect, Event, ReplyId, RunEnd, RunFacts, RunOutcome, SeenRun, Startup,
     Stops, WatchedFile, facts_wanted,
 };
-pub use notice::{Notice, ma_failed_message};
+pub use notice::{
+    Notice, ma_failed_message, recovered_message, run_failed_message, trigger_error_reason,
+};
 pub use published::{NoticeKind, Published, RunCounts, ServiceEvent, ServiceState};
 pub use refusal::{Refusal, RefusalCode};
 pub use state::{Failed, HeldThreshold, MaControl, PersistedState, Since};
@@ -131,8 +135,8 @@ struct Chores {
     looking_for_runs: bool,
     checking_rules: bool,
     /// Engine calls (approve, reject) in flight, with the control they
-    /// answer and who asked.
-    calls: BTreeMap<ReplyId, (crate::control::Control, String)>,
+    /// answer, its MA and who asked.
+    calls: BTreeMap<ReplyId, (crate::control::Control, String, String)>,
 }
 
 /// How the service runs the machine.
@@ -256,9 +260,9 @@ impl Machine {
                 trigger,
                 message,
             } => self.notify(Notice::TriggerError {
+                message: notice::trigger_error_reason(&ma, &trigger, &message),
                 ma,
                 trigger,
-                message,
             }),
             Event::HookFailed { ma, message } => self.notify(Notice::HookError { ma, message }),
             Event::TriggerState { ma, key, state } => {
@@ -444,9 +448,7 @@ impl Machine {
     }
 
     fn notify(&mut self, notice: Notice) {
-        if let Some(event) = ServiceEvent::notice(self.now, &notice) {
-            self.publish(event);
-        }
+        self.publish(ServiceEvent::notice(self.now, &notice));
         self.effects.push(Effect::Notify(notice));
     }
 

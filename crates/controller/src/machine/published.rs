@@ -11,6 +11,7 @@
 
 use super::notice::Notice;
 use super::status::MaStateName;
+use crate::control::Control;
 use crate::engine_api::ProgressState;
 use crate::queue::RequestId;
 use autosync_model::{RunId, RunReason, RunRecord, RunStatus, StepCounters, StepType};
@@ -105,13 +106,28 @@ pub enum ServiceEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
-    /// Something operators should hear about (what is also notified by
-    /// email and webhooks; a run's end is `run-ended`).
+    /// Something operators should hear about: every notice that is also
+    /// notified by email and webhooks (there with repeats suppressed,
+    /// here each time).
     Notice {
         at: DateTime<Utc>,
         kind: NoticeKind,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ma: Option<String>,
+        message: String,
+    },
+    /// An operator's control was carried out (`start`, `stop`, `pause`,
+    /// `resume`, `maintenance`, `end-maintenance`, ...): who asked, on
+    /// which MA (absent: every MA, or the whole service), and the
+    /// service's answer. Maintenance mode and paused triggers are no MA
+    /// state (the status shows them beside it): this is where the stream
+    /// says they changed.
+    Control {
+        at: DateTime<Utc>,
+        action: Control,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ma: Option<String>,
+        by: String,
         message: String,
     },
 }
@@ -129,6 +145,11 @@ pub enum ServiceState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NoticeKind {
+    /// A run ended in a status that is news (not ignored).
+    RunFailed,
+    /// A profile whose runs failed ran well again, and no threshold stop
+    /// waits on its MA.
+    Recovered,
     MaFailed,
     ThresholdExceeded,
     TriggerError,
@@ -194,6 +215,7 @@ impl ServiceEvent {
             ServiceEvent::RunEnded { .. } => "run-ended",
             ServiceEvent::StateChanged { .. } => "state-changed",
             ServiceEvent::Notice { .. } => "notice",
+            ServiceEvent::Control { .. } => "control",
         }
     }
 
@@ -207,7 +229,8 @@ impl ServiceEvent {
             | ServiceEvent::StepProgress { at, .. }
             | ServiceEvent::RunEnded { at, .. }
             | ServiceEvent::StateChanged { at, .. }
-            | ServiceEvent::Notice { at, .. } => *at,
+            | ServiceEvent::Notice { at, .. }
+            | ServiceEvent::Control { at, .. } => *at,
         }
     }
 
@@ -215,7 +238,7 @@ impl ServiceEvent {
     pub fn ma(&self) -> Option<&str> {
         match self {
             ServiceEvent::Service { .. } => None,
-            ServiceEvent::Notice { ma, .. } => ma.as_deref(),
+            ServiceEvent::Notice { ma, .. } | ServiceEvent::Control { ma, .. } => ma.as_deref(),
             ServiceEvent::TriggerFired { ma, .. }
             | ServiceEvent::Queued { ma, .. }
             | ServiceEvent::RunStarted { ma, .. }
@@ -264,10 +287,25 @@ impl ServiceEvent {
         }
     }
 
-    /// The `notice` of a notice (`None` for a run's end: `run-ended` says it).
-    pub(super) fn notice(at: DateTime<Utc>, notice: &Notice) -> Option<ServiceEvent> {
+    /// The `notice` of a notice.
+    pub(super) fn notice(at: DateTime<Utc>, notice: &Notice) -> ServiceEvent {
         let (kind, ma, message) = match notice {
-            Notice::RunEnded(_) => return None,
+            Notice::RunFailed(run) => (
+                NoticeKind::RunFailed,
+                Some(&run.ma),
+                super::notice::run_failed_message(run),
+            ),
+            Notice::Recovered {
+                ma,
+                profile,
+                run_id,
+                status,
+                failing_since,
+            } => (
+                NoticeKind::Recovered,
+                Some(ma),
+                super::notice::recovered_message(ma, profile, *run_id, *status, *failing_since),
+            ),
             Notice::MaFailed {
                 ma,
                 profile,
@@ -290,6 +328,8 @@ impl ServiceEvent {
                     exceeded.join(", ")
                 ),
             ),
+            // The trigger's own error without what it repeats: the
+            // message is what went wrong, the trigger named once here.
             Notice::TriggerError {
                 ma,
                 trigger,
@@ -297,7 +337,7 @@ impl ServiceEvent {
             } => (
                 NoticeKind::TriggerError,
                 Some(ma),
-                format!("trigger {trigger}: {message}"),
+                format!("trigger {trigger} failed: {message}"),
             ),
             Notice::Oscillation { ma, detail } => {
                 (NoticeKind::Oscillation, Some(ma), detail.clone())
@@ -312,12 +352,12 @@ impl ServiceEvent {
             }
             Notice::HookError { ma, message } => (NoticeKind::HookError, Some(ma), message.clone()),
         };
-        Some(ServiceEvent::Notice {
+        ServiceEvent::Notice {
             at,
             kind,
             ma: ma.cloned(),
             message,
-        })
+        }
     }
 }
 

@@ -84,7 +84,7 @@ impl Machine {
         let stopped_by_us =
             self.phase == Phase::Stopping && record.status == RunStatus::StoppedUserRequested;
         if !stopped_by_us {
-            self.notify(Notice::RunEnded(record.clone()));
+            self.run_news(&record);
         }
         if stopped_by_us {
             // What the cancelled run did not get to must run at the next
@@ -98,6 +98,68 @@ impl Machine {
             self.summary.runs.remove(0);
         }
         self.summary.runs.push(record);
+    }
+
+    /// What a run that ended (the controller's or not) is to operators: a
+    /// `run-failed` when its status is news (not one of
+    /// `ignore_statuses`); else, when runs of its profile failed, a
+    /// `recovered`, but only once no threshold stop waits on its MA. While
+    /// one waits (an import over a staging threshold holds its syncs, an
+    /// export stopped at the deletion threshold), a run that ends well is
+    /// no recovery: nothing the MA imports flows, or its deletes wait (an
+    /// import after the one that went over, the confirming import of an
+    /// export); the failure goes on, and the first good run of the
+    /// profile once `approve` or `reject` ended the stop says it ended.
+    pub(super) fn run_news(&mut self, record: &RunRecord) {
+        let (ma, profile, now) = (&record.ma, &record.profile, self.now);
+        if !self.config.ignore_statuses.contains(&record.status) {
+            let failing = &mut self.control_of(ma).failing;
+            if !failing.contains_key(profile) {
+                failing.insert(profile.clone(), now);
+                self.dirty = true;
+            }
+            self.notify(Notice::RunFailed(record.clone()));
+            return;
+        }
+        let failing = self
+            .state
+            .mas
+            .get(ma)
+            .is_some_and(|c| c.failing.contains_key(profile));
+        if !failing {
+            return;
+        }
+        if self.threshold_waits(ma) {
+            tracing::info!(ma = %ma, profile = %profile, run_id = record.id, status = %record.status, "not recovered: a threshold stop still waits for `autosync approve {ma}` or `autosync reject {ma}`");
+            return;
+        }
+        let Some(failing_since) = self
+            .state
+            .mas
+            .get_mut(ma)
+            .and_then(|c| c.failing.remove(profile))
+        else {
+            return;
+        };
+        self.dirty = true;
+        tracing::info!(ma = %ma, profile = %profile, run_id = record.id, status = %record.status, "recovered: the profile's runs failed since {failing_since}");
+        self.notify(Notice::Recovered {
+            ma: ma.clone(),
+            profile: profile.clone(),
+            run_id: record.id,
+            status: record.status,
+            failing_since,
+        });
+    }
+
+    /// Whether a threshold stop waits on `ma` for an operator: an import
+    /// over a staging threshold, or an export at the deletion threshold.
+    pub(super) fn threshold_waits(&self, ma: &str) -> bool {
+        self.state
+            .mas
+            .get(ma)
+            .is_some_and(|c| c.threshold.is_some())
+            || self.deletion_stops.contains_key(ma)
     }
 
     /// What the after hook decided about the MA or the service.

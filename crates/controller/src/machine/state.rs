@@ -68,6 +68,11 @@ pub struct MaControl {
     /// for an operator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<HeldThreshold>,
+    /// The profiles whose runs failed (a `run-failed`), with when the
+    /// first of those failures was seen, until one ends well while no
+    /// threshold stop waits on the MA (a `recovered`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failing: BTreeMap<String, DateTime<Utc>>,
 }
 
 fn is_zero(n: &u32) -> bool {

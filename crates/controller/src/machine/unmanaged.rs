@@ -5,7 +5,7 @@
 //! thresholds, notifications). The cursor only passes a run once it is
 //! handled, so none is missed and none handled twice.
 
-use super::{Effect, Machine, Notice, Phase, SeenRun, ServiceEvent};
+use super::{Effect, Machine, Phase, SeenRun, ServiceEvent};
 use autosync_model::RunStatus;
 use chrono::{DateTime, Utc};
 
@@ -72,7 +72,7 @@ impl Machine {
                     tracing::info!(ma = %run.ma, profile = %run.profile, run_id = run.id, "that run was started outside the controller; its follow-ups are queued");
                     self.publish(ServiceEvent::run_ended(now, &run, None));
                     self.followed_up(&run, None, Vec::new(), &facts, now);
-                    self.notify(Notice::RunEnded(run.clone()));
+                    self.run_news(&run);
                 }
             }
             if !cursor_blocked {

@@ -368,6 +368,81 @@ fn maintenance_mode_holds_every_start_until_it_ends() {
     );
 }
 
+/// A second `maintenance` while it is on keeps who turned it on and since
+/// when (a review: it overwrote them), and says so, as a success.
+#[test]
+fn maintenance_asked_again_keeps_who_and_since_of_the_first() {
+    let mut sim = Sim::new(Setup::default());
+    let first = sim.now;
+    sim.control(Control::Maintenance, None).unwrap();
+    sim.advance(3600);
+    let reply = autosync_controller::machine::ReplyId(4242);
+    sim.handle(Event::Control {
+        reply,
+        action: Control::Maintenance,
+        ma: None,
+        by: "bob".into(),
+    });
+    let answer = match sim.replies.remove(&reply) {
+        Some(Answer::Done(Ok(answer))) => answer,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        answer,
+        format!(
+            "maintenance mode is already on since {} (by sim): nothing changed",
+            first.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    );
+    let since = sim.machine.state().maintenance.clone().unwrap();
+    assert_eq!((since.by.as_str(), since.at), ("sim", first));
+    assert_eq!(
+        sim.machine.status(|_| None).maintenance.map(|m| m.by),
+        Some("sim".to_owned())
+    );
+}
+
+/// During the graceful stop (a run being cancelled), the status still
+/// answers, what would start work (a queued request, `start`, `resume`,
+/// `approve`, `reject`, `end-maintenance`) is refused `service-stopping`,
+/// and what only holds work back (`pause`, `maintenance`, `stop`) is
+/// carried out.
+#[test]
+fn during_the_graceful_stop_what_would_start_work_is_refused_as_stopping() {
+    let mut sim = Sim::new(Setup::default());
+    sim.trigger("hr", "delta-import", false, false);
+    assert!(running(&sim, "hr"));
+    sim.handle(Event::Shutdown);
+    assert!(!sim.machine.stopped(), "the run is being cancelled");
+    match sim.queue("app", "full-import") {
+        Answer::Queued(Err(r)) => {
+            assert_eq!(r.code, RefusalCode::ServiceStopping, "{r}");
+            assert!(r.message.starts_with("the service is stopping"), "{r}");
+        }
+        other => panic!("{other:?}"),
+    }
+    for (action, ma) in [
+        (Control::Start, Some("app")),
+        (Control::Resume, None),
+        (Control::Approve, Some("hr")),
+        (Control::Reject, Some("hr")),
+        (Control::EndMaintenance, None),
+    ] {
+        let refused = sim.control(action, ma).unwrap_err();
+        assert_eq!(
+            refused.code,
+            RefusalCode::ServiceStopping,
+            "{action}: {refused}"
+        );
+    }
+    sim.control(Control::Pause, Some("app")).unwrap();
+    sim.control(Control::Maintenance, None).unwrap();
+    assert!(sim.machine.status(|_| None).service);
+    assert!(sim.machine.status(|_| None).maintenance.is_some());
+    sim.complete_on("hr", false);
+    assert!(sim.machine.stopped());
+}
+
 #[test]
 fn the_start_stagger_spreads_starts_that_would_overlap() {
     let mut sim = Sim::new(Setup {

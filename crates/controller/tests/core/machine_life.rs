@@ -117,7 +117,7 @@ fn a_graceful_stop_cancels_what_runs_and_keeps_its_request_for_the_next_start() 
     assert!(
         !sim.notices
             .iter()
-            .any(|n| matches!(n, Notice::RunEnded(r) if r.id == cancelled.id)),
+            .any(|n| matches!(n, Notice::RunFailed(r) if r.id == cancelled.id)),
         "{:?}",
         sim.notices
     );
@@ -795,7 +795,7 @@ fn runs_closed_at_start_after_a_crash_are_notified() {
     assert!(
         effects.iter().any(|e| matches!(
             e,
-            Effect::Notify(Notice::RunEnded(r)) if r.id == 4 && r.status == RunStatus::StoppedServer
+            Effect::Notify(Notice::RunFailed(r)) if r.id == 4 && r.status == RunStatus::StoppedServer
         )),
         "{effects:?}"
     );

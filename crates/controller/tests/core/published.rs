@@ -7,7 +7,9 @@
 //! every event by the simulation itself, and by a property test.)
 
 use crate::sim::{Setup, Sim};
-use autosync_controller::machine::{Event, MaStateName, NoticeKind, ServiceEvent, ServiceState};
+use autosync_controller::machine::{
+    Event, MaStateName, Notice, NoticeKind, ServiceEvent, ServiceState,
+};
 use autosync_controller::{Control, ProgressState, RequestId};
 use autosync_model::{RunReason, RunStatus, StepType};
 
@@ -42,6 +44,7 @@ fn story(sim: &Sim, ma: &str) -> Vec<String> {
                 to.map_or("none", |s| s.as_str())
             ),
             ServiceEvent::Notice { kind, .. } => format!("notice {kind:?}"),
+            ServiceEvent::Control { action, .. } => format!("control {action}"),
             ServiceEvent::Service { state, .. } => format!("service {state:?}"),
         })
         .collect()
@@ -153,6 +156,7 @@ fn a_threshold_stop_publishes_its_notice_and_the_waiting_state() {
         [
             "run-ended delta-import stopped-staging-threshold-exceeded",
             "notice ThresholdExceeded",
+            "notice RunFailed",
             "state-changed running->threshold-exceeded",
         ]
     );
@@ -177,6 +181,7 @@ fn a_threshold_stop_publishes_its_notice_and_the_waiting_state() {
         story(&sim, "hr"),
         [
             "queued delta-sync",
+            "control approve",
             "run-started delta-sync",
             "state-changed threshold-exceeded->running",
         ]
@@ -238,6 +243,7 @@ fn a_trigger_request_while_paused_is_published_as_deferred_and_not_queued() {
         story(&sim, "hr")[1..],
         [
             "queued delta-import",
+            "control resume",
             "run-started delta-import",
             "state-changed idle->running",
         ]
@@ -378,4 +384,223 @@ fn a_state_name_is_the_state_the_status_writes() {
             "{view:?}"
         );
     }
+}
+
+/// The messages of the published notices of `kind`, in order.
+fn notices(sim: &Sim, kind: NoticeKind) -> Vec<String> {
+    sim.published
+        .iter()
+        .filter_map(|e| match e {
+            ServiceEvent::Notice {
+                kind: k, message, ..
+            } if *k == kind => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Ends runs (the clock moving to each wake-up when nothing runs) until
+/// a run of `profile` on `ma` has ended; returns its status.
+fn finish(sim: &mut Sim, ma: &str, profile: &str) -> RunStatus {
+    for _ in 0..1_000 {
+        let mine = sim
+            .flights
+            .iter()
+            .position(|f| f.request.ma == ma && f.request.profile == profile);
+        match mine {
+            Some(pick) => {
+                let id = sim.flights[pick].run_id;
+                sim.complete(pick, false);
+                return sim.runs[&id].status;
+            }
+            None if !sim.flights.is_empty() => sim.complete(0, false),
+            None => {
+                let wake = sim.wake.expect("something is due");
+                sim.advance_to(wake);
+                sim.deliver_all();
+            }
+        }
+    }
+    panic!("no run of {profile} on {ma} ended");
+}
+
+/// Every notice that goes out by email and webhooks is on the stream
+/// too: a run that failed (`run-failed`) and the profile's recovery
+/// (`recovered`), each time (a black-box review: a pager bridge following
+/// the stream saw neither). A good run of a profile that did not fail is
+/// no recovery.
+#[test]
+fn a_failed_run_and_its_recovery_are_published_as_notices() {
+    let mut sim = Sim::new(Setup::default());
+    sim.world.down.insert("hr".into());
+    *sim.world.source.get_mut("hr").unwrap() = 2;
+    sim.trigger("hr", "delta-import", false, false);
+    sim.published.clear();
+    sim.complete_on("hr", false);
+    assert_eq!(
+        notices(&sim, NoticeKind::RunFailed),
+        [
+            "run 1 of `delta-import` on `hr` ended stopped-server-down at step 1 delta-import: the system of `hr` is down"
+        ]
+    );
+    sim.world.down.remove("hr");
+    assert_eq!(finish(&mut sim, "hr", "delta-import"), RunStatus::Success);
+    let recovered = notices(&sim, NoticeKind::Recovered);
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert!(
+        recovered[0].starts_with("`delta-import` on `hr` recovered: run 2 ended success"),
+        "{}",
+        recovered[0]
+    );
+    // Its follow-ups end well too: no recovery, they never failed.
+    assert_eq!(finish(&mut sim, "hr", "delta-sync"), RunStatus::Success);
+    assert_eq!(notices(&sim, NoticeKind::Recovered).len(), 1);
+    let event = sim
+        .published
+        .iter()
+        .find(|e| {
+            matches!(
+                e,
+                ServiceEvent::Notice {
+                    kind: NoticeKind::Recovered,
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    let json = serde_json::to_value(event).unwrap();
+    assert_eq!(json["type"], "notice");
+    assert_eq!(json["kind"], "recovered");
+    assert_eq!(json["ma"], "hr");
+}
+
+/// An import over a staging threshold holds its MA's syncs until an
+/// operator approves or rejects: a later run of the profile that ends
+/// well (an import reading nothing new) is no recovery while the hold
+/// waits (a black-box review: `recovered` went out while nothing of `hr`
+/// could flow). The first good run once approved is.
+#[test]
+fn a_good_run_while_a_staging_threshold_waits_is_no_recovery() {
+    let mut sim = Sim::new(Setup {
+        threshold: Some(3),
+        ..Setup::default()
+    });
+    *sim.world.source.get_mut("hr").unwrap() = 10;
+    sim.trigger("hr", "delta-import", false, false);
+    assert_eq!(
+        finish(&mut sim, "hr", "delta-import"),
+        RunStatus::StoppedStagingThresholdExceeded
+    );
+    assert_eq!(notices(&sim, NoticeKind::RunFailed).len(), 1);
+    sim.trigger("hr", "delta-import", false, false);
+    assert_eq!(finish(&mut sim, "hr", "delta-import"), RunStatus::Success);
+    assert_eq!(
+        sim.machine.status(|_| None).mas["hr"].state.name(),
+        MaStateName::ThresholdExceeded
+    );
+    let recovered = |sim: &Sim| {
+        sim.notices
+            .iter()
+            .filter(|n| matches!(n, Notice::Recovered { .. }))
+            .count()
+    };
+    assert_eq!(recovered(&sim), 0, "{:?}", sim.notices);
+    assert!(notices(&sim, NoticeKind::Recovered).is_empty());
+    // Still failing, across a restart.
+    sim.stop_and_start();
+    sim.control(Control::Approve, Some("hr")).unwrap();
+    assert_eq!(finish(&mut sim, "hr", "delta-sync"), RunStatus::Success);
+    assert_eq!(recovered(&sim), 0, "the profile did not run yet");
+    sim.trigger("hr", "delta-import", false, false);
+    assert_eq!(finish(&mut sim, "hr", "delta-import"), RunStatus::Success);
+    assert_eq!(recovered(&sim), 1, "{:?}", sim.notices);
+    assert!(sim.notices.iter().any(|n| matches!(
+        n,
+        Notice::Recovered { ma, profile, .. } if ma == "hr" && profile == "delta-import"
+    )));
+}
+
+/// Maintenance mode and paused triggers are no MA state: each control an
+/// operator carried out is published (`control`) with who asked and the
+/// service's answer; a refused one is not.
+#[test]
+fn maintenance_and_paused_triggers_are_published_as_controls() {
+    let mut sim = Sim::new(Setup::default());
+    sim.published.clear();
+    sim.control(Control::Maintenance, None).unwrap();
+    sim.control(Control::EndMaintenance, None).unwrap();
+    sim.control(Control::EndMaintenance, None).unwrap_err();
+    sim.control(Control::Pause, Some("hr")).unwrap();
+    sim.control(Control::Resume, None).unwrap();
+    let controls: Vec<(Control, Option<String>, String, String)> = sim
+        .published
+        .iter()
+        .filter_map(|e| match e {
+            ServiceEvent::Control {
+                action,
+                ma,
+                by,
+                message,
+                ..
+            } => Some((*action, ma.clone(), by.clone(), message.clone())),
+            _ => None,
+        })
+        .collect();
+    let actions: Vec<(Control, Option<&str>)> = controls
+        .iter()
+        .map(|(a, ma, _, _)| (*a, ma.as_deref()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (Control::Maintenance, None),
+            (Control::EndMaintenance, None),
+            (Control::Pause, Some("hr")),
+            (Control::Resume, None),
+        ]
+    );
+    assert!(controls.iter().all(|(_, _, by, _)| by == "sim"));
+    assert!(
+        controls[0].3.starts_with("maintenance mode on"),
+        "{controls:?}"
+    );
+    assert!(
+        controls[2].3.starts_with("paused the triggers of `hr`"),
+        "{controls:?}"
+    );
+    let json = serde_json::to_value(
+        sim.published
+            .iter()
+            .find(|e| e.kind() == "control")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["type"], "control");
+    assert_eq!(json["action"], "maintenance");
+    assert_eq!(json["by"], "sim");
+    assert!(json.get("ma").is_none(), "{json}");
+    assert_eq!(story(&sim, "hr"), ["control pause"]);
+}
+
+/// A trigger's error names its trigger once: the trigger's own message
+/// (`trigger T on MA `hr` failed: why`) is not prefixed by the trigger
+/// again (an API integrator's review); the notifier gets the why alone.
+#[test]
+fn a_trigger_error_names_its_trigger_once() {
+    let mut sim = Sim::new(Setup::default());
+    sim.published.clear();
+    let trigger = "script throws (every 2s, throw.rhai)";
+    sim.handle(Event::TriggerFailed {
+        ma: "hr".into(),
+        trigger: trigger.into(),
+        message: format!("trigger {trigger} on MA `hr` failed: Runtime error: boom"),
+    });
+    assert_eq!(
+        notices(&sim, NoticeKind::TriggerError),
+        ["trigger script throws (every 2s, throw.rhai) failed: Runtime error: boom"]
+    );
+    assert!(sim.notices.iter().any(|n| matches!(
+        n,
+        Notice::TriggerError { message, .. } if message == "Runtime error: boom"
+    )));
 }

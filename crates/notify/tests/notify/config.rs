@@ -217,3 +217,80 @@ fn a_webhook_timeout_should_be_at_most_five_minutes() {
         assert!(text.contains(long) && text.contains("`5m`"), "{text}");
     }
 }
+
+/// A decode error names the key it is at, not the table: a bad duration,
+/// a wrong type, an unknown key (with the closest one), a bad value.
+#[test]
+fn decode_errors_should_name_the_key_they_are_at() {
+    let decode = |text: &str| {
+        let table: toml::Table = toml::from_str(text).unwrap();
+        let value = serde_json::to_value(table).unwrap();
+        let problem = NotifyConfig::decode(&value).unwrap_err();
+        (problem.key(), problem.message)
+    };
+    let hook = "[[webhooks]]\nurl = \"https://hooks.example.org/x\"\n";
+    let smtp = "[smtp]\nhost = \"mx\"\nfrom = \"a@b.org\"\nto = [\"c@d.org\"]\n";
+    for (text, key, message) in [
+        (
+            format!("{hook}[[webhooks]]\nurl = \"https://h/y\"\ntimeout = \"abc\"\n"),
+            "controller.notifications.webhooks[1].timeout",
+            "invalid duration `abc`",
+        ),
+        (
+            format!("{hook}timeout = 5\n"),
+            "controller.notifications.webhooks[0].timeout",
+            "wrong type of value: found integer `5`, expected a string",
+        ),
+        (
+            format!("{hook}timout = \"5s\"\n"),
+            "controller.notifications.webhooks[0].timout",
+            "unknown key `timout` (did you mean `timeout`?)",
+        ),
+        (
+            format!("{hook}headers = 3\n"),
+            "controller.notifications.webhooks[0].headers",
+            "expected a table",
+        ),
+        (
+            format!("{smtp}port = \"x\"\n"),
+            "controller.notifications.smtp.port",
+            "wrong type of value: found string \"x\", expected a whole number from 1 to 65535",
+        ),
+        (
+            format!("{smtp}security = \"ssl\"\n"),
+            "controller.notifications.smtp.security",
+            "unknown value `ssl`",
+        ),
+        (
+            format!("{smtp}timeout = \"10\"\n"),
+            "controller.notifications.smtp.timeout",
+            "10",
+        ),
+        (
+            "[smtp]\nhost = \"mx\"\n".to_owned(),
+            "controller.notifications.smtp",
+            "missing key `from`",
+        ),
+        (
+            "ignore_status = []\n".to_owned(),
+            "controller.notifications.ignore_status",
+            "unknown key `ignore_status` (did you mean `ignore_statuses`?)",
+        ),
+        (
+            "reminder_after = \"1x\"\n".to_owned(),
+            "controller.notifications.reminder_after",
+            "1x",
+        ),
+        (
+            "ignore_statuses = \"success\"\n".to_owned(),
+            "controller.notifications.ignore_statuses",
+            "expected an array",
+        ),
+    ] {
+        let (got_key, got_message) = decode(&text);
+        assert_eq!(got_key, key, "{text}: {got_message}");
+        assert!(got_message.contains(message), "{text}: {got_message}");
+    }
+    let ok: toml::Table = toml::from_str(&format!("{smtp}\n{hook}")).unwrap();
+    assert!(NotifyConfig::decode(&serde_json::to_value(ok).unwrap()).is_ok());
+}

@@ -525,3 +525,128 @@ async fn a_notice_no_channel_delivered_should_be_sent_again_unless_a_later_one_w
         "the undelivered repeat is sent again"
     );
 }
+
+/// A stop bounds the time the channels get: a webhook that never answers
+/// (its `timeout` 5 minutes) holds neither the stop nor the runtime's end
+/// beyond the bound, and what it did not deliver is logged as an error and
+/// is not taken as sent (the next equal notice goes out).
+#[test]
+fn a_stop_should_give_up_on_a_silent_webhook_within_its_bound_and_not_take_its_notices_as_sent() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bound = std::time::Duration::from_millis(400);
+    let started = std::time::Instant::now();
+    // Silent on a thread of its own: the runtime's end does not close the
+    // connections it holds (as a remote server's would not be).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept() {
+            held.push(sock);
+        }
+    });
+    runtime.block_on(async {
+        let cfg = config(&format!(
+            "[[webhooks]]\nurl = \"{silent}/hook/tok-s3cret\"\ntimeout = \"5m\"\n"
+        ));
+        let mut n = Notifier::new(cfg, SuppressionState::new());
+        // One notice being sent, one waiting behind it.
+        let Submission::Queued(first) = n.submit(failed(1), t(8, 0)) else {
+            panic!()
+        };
+        let Submission::Queued(second) = n.submit(rejected("queued"), t(8, 1)) else {
+            panic!()
+        };
+        let outcomes = tokio::spawn(async move { (first.outcome().await, second.outcome().await) });
+        let stop = std::time::Instant::now();
+        let gave_up = tokio::time::timeout(bound * 3, n.stop(bound))
+            .await
+            .expect("the stop returns within its bound");
+        assert!(gave_up);
+        let took = stop.elapsed();
+        assert!(
+            took >= bound && took < bound + std::time::Duration::from_secs(1),
+            "the stop took {took:?} (bound {bound:?})"
+        );
+        let (first, second) = tokio::time::timeout(std::time::Duration::from_secs(1), outcomes)
+            .await
+            .expect("the outcomes come at once")
+            .unwrap();
+        for settled in [&first, &second] {
+            let failures = settled.delivery().failures();
+            assert_eq!(failures.len(), 1, "{settled:?}");
+            assert!(
+                matches!(failures[0].result, Err(SendError::Abandoned { .. })),
+                "{settled:?}"
+            );
+        }
+        assert!(n.settle(&first), "not delivered: not taken as sent");
+        let key = autosync_notify::SuppressionKey::new(EventKind::RunFailed, "hr", "Delta Import");
+        assert_eq!(
+            n.state().get(&key).unwrap().last_sent,
+            None,
+            "{:?}",
+            n.state()
+        );
+        // The next equal failure is notified, not suppressed as a repeat.
+        assert!(
+            matches!(n.submit(failed(2), t(8, 2)), Submission::Queued(_)),
+            "the failure never delivered is sent again"
+        );
+    });
+    let (ended, end) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(runtime);
+        let _ = ended.send(());
+    });
+    end.recv_timeout(std::time::Duration::from_secs(2))
+        .expect("the webhook's request does not hold the runtime's end");
+    assert!(started.elapsed() < bound + std::time::Duration::from_secs(2));
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let errors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains("notification not delivered"))
+        .collect();
+    assert_eq!(errors.len(), 2, "{text}");
+    assert!(
+        errors[0].contains("event=run-failed")
+            && errors[0].contains("channel=webhook 0 (http://127.0.0.1:")
+            && errors[0]
+                .contains("subject=[autosync] hr/Delta Import: completed-import-errors (run 1)"),
+        "{text}"
+    );
+    assert!(errors[1].contains("event=config-reload-rejected"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+}
+
+#[tokio::test]
+async fn a_stop_should_wait_for_what_the_channels_send_within_the_bound() {
+    let (base, mut rx) = http_sink(200).await;
+    let cfg = config(&format!("[[webhooks]]\nurl = \"{base}/ok\"\n"));
+    let mut n = Notifier::new(cfg, SuppressionState::new());
+    let Submission::Queued(pending) = n.submit(failed(1), t(8, 0)) else {
+        panic!()
+    };
+    assert!(
+        !n.stop(std::time::Duration::from_secs(60)).await,
+        "nothing given up"
+    );
+    assert!(rx.try_recv().is_ok(), "sent before the stop returned");
+    let settled = pending.outcome().await;
+    assert!(settled.delivery().delivered());
+    assert!(!n.settle(&settled));
+    assert!(
+        !n.stop(std::time::Duration::from_secs(60)).await,
+        "nothing left"
+    );
+}

@@ -4,8 +4,8 @@
 //! next import stages them again.
 
 use crate::support::*;
-use autosync_model::RunReason;
 use autosync_model::StepType;
+use autosync_model::{RunReason, RunStatus};
 use autosync_service::{Control, MaStateView};
 use std::path::Path;
 
@@ -231,5 +231,52 @@ async fn a_threshold_waiting_for_an_operator_survives_a_restart() {
     })
     .await;
     assert_eq!(app_ids(dir.path()), hr_active(dir.path()));
+    svc.shutdown().await;
+}
+
+/// While a staging threshold waits for an operator, an import that ends
+/// well (it reads nothing new) is no recovery: nothing hr imports can
+/// flow (a black-box review: `recovered` was notified then). The first
+/// good import once the threshold is approved is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovered_should_be_notified_only_once_the_threshold_no_longer_waits() {
+    let (dir, hook) = setup(r#"{ deletes = "10%" }"#).await;
+    remove_rows(dir.path(), 100);
+    let svc = Running::start(dir.path());
+    let (tripped, _) = trip(&svc).await;
+    let failed = hook.wait_events("run-failed", 1).await;
+    assert_eq!(failed[0]["status"], "stopped-staging-threshold-exceeded");
+    svc.queue("hr", "delta-import").await.unwrap();
+    svc.wait("a second import that ends well", |s| {
+        quiet(s)
+            && s.mas["hr"].last_run.as_ref().is_some_and(|r| {
+                r.id > tripped
+                    && matches!(r.status, RunStatus::Success | RunStatus::CompletedNoObjects)
+            })
+    })
+    .await;
+    assert!(matches!(
+        Running::state(&svc.status().await, "hr"),
+        MaStateView::ThresholdExceeded { .. }
+    ));
+    // Notices go out in order: once a later one arrived, a recovery
+    // notified for the second import would have too.
+    svc.commands
+        .send(autosync_service::Command::ReloadRejected {
+            message: "a marker".into(),
+        })
+        .unwrap();
+    hook.wait_events("config-reload-rejected", 1).await;
+    assert!(hook.events("recovered").is_empty(), "{:?}", hook.bodies());
+
+    svc.control(Control::Approve, Some("hr")).await.unwrap();
+    svc.wait("approved", |s| {
+        quiet(s) && matches!(Running::state(s, "hr"), MaStateView::Idle)
+    })
+    .await;
+    svc.queue("hr", "delta-import").await.unwrap();
+    let recovered = hook.wait_events("recovered", 1).await;
+    assert_eq!(recovered[0]["ma"], "hr");
+    assert_eq!(recovered[0]["profile"], "delta-import");
     svc.shutdown().await;
 }
