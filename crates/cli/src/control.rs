@@ -89,7 +89,7 @@ pub(crate) fn service_without_api(located: &Located) -> Result<Option<String>, F
         .context("cannot read the store's service lease")?;
     Ok(holder.map(|holder| {
         format!(
-            "an autosync service runs on the store {} ({holder}) but its API is off (`--no-api`) or does not answer",
+            "an autosync service runs on the store {} ({holder}) but its API is off (`--no-api`, `--once`) or does not answer",
             located.store_path.display()
         )
     }))
@@ -139,16 +139,25 @@ pub(crate) fn api_error(status: u16, text: &str) -> Failure {
 pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
     let located = Located::find(&cli.config)?;
     located.warn();
-    let from_api =
-        ApiFile::read(&located.api_path()).and_then(|api| call(&api, "/api/v1/status", None));
-    let status: Status = match from_api {
+    let from_api = match ApiFile::read(&located.api_path())
+        .and_then(|api| call(&api, "/api/v1/status", None))
+    {
         Some(answer) => {
             let (code, text) = answer?;
-            if code != 200 {
+            // In the last moments of its stop (its notifications sent) the
+            // service no longer answers its status: what it saved is read.
+            if code == 503 {
+                None
+            } else if code != 200 {
                 return Err(api_error(code, &text));
+            } else {
+                Some(text)
             }
-            serde_json::from_str(&text).context("the API's status cannot be decoded")?
         }
+        None => None,
+    };
+    let status: Status = match from_api {
+        Some(text) => serde_json::from_str(&text).context("the API's status cannot be decoded")?,
         None => {
             // A service without its API saves its state in the store as it
             // goes: that is what is shown, and said so.
@@ -299,7 +308,7 @@ fn store_without_service(
     ) {
         Err(Failure::Usage(_)) => {
             return Err(Failure::Usage(format!(
-                "an autosync service runs on the store {} but its API is off (`--no-api`) or does not answer: {instead}",
+                "an autosync service runs on the store {} but its API is off (`--no-api`, `--once`) or does not answer: {instead}",
                 store_path.display()
             )));
         }
@@ -426,7 +435,7 @@ pub fn control(cli: &Cli, action: Control, ma: Option<&str>, json: bool) -> Resu
             refuse_without_api(
                 &located,
                 &format!(
-                    "`autosync {}` needs its API; run it with its API (without `--no-api`), or stop it first{}",
+                    "`autosync {}` needs its API; run the service with its API (`autosync run` without `--no-api` or `--once`; `run --once` ends by itself), or stop it first{}",
                     match action {
                         Control::Maintenance => "maintenance on",
                         Control::EndMaintenance => "maintenance off",
@@ -566,7 +575,7 @@ pub fn reject(cli: &Cli, a: &MaControlArgs) -> Result<Code, Failure> {
         Sent::NoService(why) => {
             refuse_without_api(
                 &located,
-                "`autosync reject` needs its API (the service would go on holding what the store no longer does); run it with its API (without `--no-api`), or stop it first and reject again",
+                "`autosync reject` needs its API (the service would go on holding what the store no longer does); run the service with its API (`autosync run` without `--no-api` or `--once`; `run --once` ends by itself), or stop it first and reject again",
             )?;
             tracing::info!("{why}: rejecting in the store");
             ControlAnswer {
@@ -588,7 +597,7 @@ pub fn approve(cli: &Cli, a: &ApproveArgs) -> Result<Code, Failure> {
         Sent::NoService(why) => {
             refuse_without_api(
                 &located,
-                "`autosync approve` needs its API (the service would go on holding what the store no longer does); run it with its API (without `--no-api`), or stop it first and approve again",
+                "`autosync approve` needs its API (the service would go on holding what the store no longer does); run the service with its API (`autosync run` without `--no-api` or `--once`; `run --once` ends by itself), or stop it first and approve again",
             )?;
             tracing::info!("{why}: approving in the store");
             ControlAnswer {

@@ -21,11 +21,9 @@ pub fn discover(cli: &Cli, a: &DiscoverArgs) -> Result<Code, Failure> {
     }
     // Read the history only from a store that exists: discover creates nothing.
     let store_path = loaded.system.base_dir.join(&loaded.system.store.path);
-    let history = if store_path.exists() {
-        let store = SqliteStore::open(&store_path)?;
-        discover::read_history(&loaded, &mut *store.read()?)?
-    } else {
-        History::default()
+    let history = match SqliteStore::open_existing(&store_path)? {
+        Some(store) => discover::read_history(&loaded, &mut *store.read()?)?,
+        None => History::default(),
     };
     let proposal = discover::propose(&loaded, &registry, &history);
     let toml = discover::to_toml(&proposal);

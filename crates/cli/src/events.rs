@@ -29,7 +29,7 @@ fn no_api(located: &Located, none: String) -> Failure {
     located.warn();
     match service_without_api(located) {
         Ok(Some(why)) => Failure::Usage(format!(
-            "{why}: `autosync events` follows the event stream of its API; run it with its API (without `--no-api`) (its log says what it does meanwhile)"
+            "{why}: `autosync events` follows the event stream of its API; run the service with its API (`autosync run` without `--no-api` or `--once`; `run --once` ends by itself) (its log says what it does meanwhile)"
         )),
         Ok(None) => Failure::NoService(none),
         Err(e) => e,

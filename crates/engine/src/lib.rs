@@ -227,6 +227,14 @@ impl Engine {
                 tracing::info!(run_id = run.id, ma = %run.ma, pid = owner.holder.pid, host = %owner.holder.host, "a run in progress in another process; left alone");
                 continue;
             }
+            let mut txn = self.store.begin()?;
+            // Read again under the write lock: its process may have ended
+            // it (and released its lease) since it was read above, or
+            // committed more of it before it died.
+            match txn.run_get(run.id)? {
+                Some(fresh) if fresh.status == RunStatus::InProgress => run = fresh,
+                _ => continue,
+            }
             let now = chrono::Utc::now();
             for step in &mut run.steps {
                 if step.status == RunStatus::InProgress {
@@ -239,7 +247,6 @@ impl Engine {
             }
             run.status = RunStatus::StoppedServer;
             run.ended_at = Some(now);
-            let mut txn = self.store.begin()?;
             txn.run_update(&run)?;
             txn.commit()?;
             tracing::warn!(run_id = run.id, ma = %run.ma, profile = %run.profile, "closed a run left in progress");

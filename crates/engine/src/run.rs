@@ -50,7 +50,8 @@ impl StepCtx<'_> {
     /// thread's then).
     pub fn renew_leases(&self) {
         if let Err(e) = self.engine.leases.renew_due() {
-            tracing::warn!("cannot renew this run's leases (tried again shortly): {e}");
+            // The lease keeper logs it (the first time, then once a minute).
+            tracing::debug!("cannot renew this run's leases (tried again shortly): {e}");
         }
     }
 

@@ -253,12 +253,14 @@ impl SqliteStore {
             ));
         }
         let new = create_store(path, &options)?;
-        Self::open_file(path, options, new)
+        Self::open_file(path, options, new, true)
     }
 
     /// Open the store at `path` only if its file exists: `Ok(None)` when
     /// it does not, and then nothing is created (neither the file nor its
-    /// folder). With the default [`SqliteOptions`].
+    /// folder). It is never built nor migrated either: a store of another
+    /// schema version is refused (commands that only read). With the
+    /// default [`SqliteOptions`].
     pub fn open_existing(path: &Path) -> StoreResult<Option<SqliteStore>> {
         Self::open_existing_with(path, SqliteOptions::default())
     }
@@ -270,18 +272,25 @@ impl SqliteStore {
     ) -> StoreResult<Option<SqliteStore>> {
         match std::fs::metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            _ => Self::open_file(path, options, false).map(Some),
+            _ => Self::open_file(path, options, false, false).map(Some),
         }
     }
 
     /// Open the store file at `path`, which exists (SQLite is never asked
     /// to create it). `new`: created just now, empty, by this open.
-    fn open_file(path: &Path, options: SqliteOptions, new: bool) -> StoreResult<SqliteStore> {
+    /// `may_change`: it may be migrated (`false` for commands that only
+    /// read: a store of another version is refused).
+    fn open_file(
+        path: &Path,
+        options: SqliteOptions,
+        new: bool,
+        may_change: bool,
+    ) -> StoreResult<SqliteStore> {
         if !new {
             refuse_empty(path)?;
         }
         let conn = open_conn(path, &options, true)?;
-        schema::prepare(&conn, path, &options, new)?;
+        schema::prepare(&conn, path, &options, new, may_change)?;
         let file = file_identity(path);
         let rows = Arc::new(rows::RowDecl::load(&conn, path)?);
         let defs = IndexDefs::load(&conn, path)?.with_rows(rows);
@@ -374,9 +383,28 @@ fn create_store(path: &Path, options: &SqliteOptions) -> StoreResult<bool> {
     if std::fs::metadata(path).is_ok() {
         return Ok(false);
     }
+    // A dangling symbolic link: the store is made where it points (at
+    // most 40 links, as the kernel follows).
+    let mut target = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&target) {
+            Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(&target) {
+                Ok(to) if to.is_relative() => {
+                    target = target.parent().map_or(to.clone(), |dir| dir.join(&to));
+                }
+                Ok(to) => target = to,
+                Err(_) => break,
+            },
+            _ => break,
+        }
+    }
+    let path = target.as_path();
     let wal = sibling(path, "-wal");
     if let Ok(m) = std::fs::metadata(&wal)
         && m.len() > 0
+        // Another process may have made the store just now (its log
+        // beside it): then it is there.
+        && std::fs::metadata(path).is_err()
     {
         return Err(error::other(
             crate::api::StoreErrorKind::Corrupt,
@@ -391,6 +419,7 @@ fn create_store(path: &Path, options: &SqliteOptions) -> StoreResult<bool> {
         ));
     }
     let name = path.file_name().unwrap_or_default().to_string_lossy();
+    remove_stale_builds(path, &name);
     let tmp = path.with_file_name(format!(".{name}.new-{:016x}", rand::random::<u64>()));
     let linked = build_store(&tmp, path, options).and_then(|()| {
         match std::fs::hard_link(&tmp, path) {
@@ -413,6 +442,42 @@ fn create_store(path: &Path, options: &SqliteOptions) -> StoreResult<bool> {
     linked
 }
 
+/// Removes what a process killed while building a new store at `path`
+/// left beside it (`.NAME.new-<16 hex digits>` and its `-wal`, `-shm`),
+/// once it is a minute old: one younger may be another process's build
+/// under way.
+fn remove_stale_builds(path: &Path, name: &str) {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.new-");
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let hex = rest
+            .strip_suffix("-wal")
+            .or_else(|| rest.strip_suffix("-shm"))
+            .unwrap_or(rest);
+        if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= std::time::Duration::from_secs(60));
+        if old && std::fs::remove_file(entry.path()).is_ok() {
+            tracing::info!(file = %entry.path().display(), "removed what an interrupted creation of the store left");
+        }
+    }
+}
+
 /// Builds a new, empty store in the file `tmp` (named `path` in messages),
 /// and closes it: SQLite then writes its log into the file and removes it.
 fn build_store(tmp: &Path, path: &Path, options: &SqliteOptions) -> StoreResult<()> {
@@ -427,7 +492,7 @@ fn build_store(tmp: &Path, path: &Path, options: &SqliteOptions) -> StoreResult<
         ));
     }
     let conn = open_conn(tmp, options, true)?;
-    schema::prepare(&conn, path, options, true)?;
+    schema::prepare(&conn, path, options, true, true)?;
     conn.close()
         .map_err(|(_, e)| error::sql(path, "create store", e))
 }
@@ -459,17 +524,22 @@ fn refuse_empty(path: &Path) -> StoreResult<()> {
     ))
 }
 
-/// The identity (device and inode) of the file at `path`; `None` where it
-/// cannot be read or there is none (not unix).
+/// The identity (device, inode, and a hash of the path) of the file at
+/// `path`; `None` where it cannot be read or there is none (not unix).
 fn file_identity(path: &Path) -> Option<crate::lease::StoreFile> {
     #[cfg(unix)]
     {
+        use std::hash::{Hash as _, Hasher as _};
         use std::os::unix::fs::MetadataExt as _;
+        let at = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut h = rustc_hash::FxHasher::default();
+        at.hash(&mut h);
         std::fs::metadata(path)
             .ok()
             .map(|m| crate::lease::StoreFile {
                 dev: m.dev(),
                 ino: m.ino(),
+                path: h.finish().max(1),
             })
     }
     #[cfg(not(unix))]

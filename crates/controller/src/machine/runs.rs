@@ -127,6 +127,21 @@ impl Machine {
             .get(ma)
             .is_some_and(|c| c.failing.contains_key(profile));
         if !failing {
+            // The notifier may still hold a failure of the profile that the
+            // machine does not know (noted before an upgrade, before the
+            // MA was removed and added back, or before a crash between
+            // their two saves): it forgets it, and says the profile
+            // recovered if it notified that failure. Not published: the
+            // machine saw no failure.
+            if !self.threshold_waits(ma) {
+                self.effects.push(Effect::Notify(Notice::Recovered {
+                    ma: ma.clone(),
+                    profile: profile.clone(),
+                    run_id: record.id,
+                    status: record.status,
+                    failing_since: now,
+                }));
+            }
             return;
         }
         if self.threshold_waits(ma) {

@@ -159,7 +159,13 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
         refresh.dedup();
         if resync.is_empty() && refresh.is_empty() {
             // Noted objects nobody refers to, and connectors written that
-            // ended no wait: forgotten.
+            // ended no wait: forgotten (with what the drops above did).
+            s.errors.flush(txn.as_mut())?;
+            ctx.record_counters(
+                txn.as_mut(),
+                autosync_model::StepCounters::Sync(s.counters.clone()),
+                s.errors.count,
+            )?;
             txn.commit()?;
             break;
         }

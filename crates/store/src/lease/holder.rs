@@ -14,8 +14,10 @@
 //! ([`StoreFile`]: device and inode, on unix). A copy of the store (a
 //! backup, restored elsewhere on the same host) holds the leases of the
 //! service it was copied from; read from another file of the same host and
-//! scope, such a lease is not held ([`Gone::OtherFile`]). Two processes on
-//! the same file see the same identity and exclude each other as ever.
+//! scope and file system, such a lease is not held ([`Gone::OtherFile`]).
+//! Two processes on the same file see the same identity and exclude each
+//! other as ever; on another device (a second mount of one NFS export
+//! has its own device number) the heartbeat decides.
 //! Leases written before this record keep the rules above.
 
 use chrono::{DateTime, Utc};
@@ -119,6 +121,15 @@ impl Instance {
 pub struct StoreFile {
     pub dev: u64,
     pub ino: u64,
+    /// A hash of the path it was opened at, made absolute (0: unknown):
+    /// another file now at the same path (a backup restored over the
+    /// store of a process that still runs) is not a copy elsewhere.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub path: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// The holder's part of a lease as stored (JSON; the lease's other fields
@@ -208,9 +219,16 @@ impl Holder {
         if here && !process_alive(self.pid, self.started) {
             return Standing::Gone(Gone::ProcessEnded);
         }
+        // Another file of the same file system at another path (a copy):
+        // surely not this store. A different device proves nothing (one
+        // NFS export mounted twice has two device numbers), nor does
+        // another file at the same path (the store replaced under a
+        // process that still runs on the old one): the heartbeat decides.
         if here
             && let (Some(theirs), Some(mine)) = (self.store_file, file)
-            && theirs != mine
+            && theirs.dev == mine.dev
+            && theirs.ino != mine.ino
+            && (theirs.path == 0 || theirs.path != mine.path)
         {
             return Standing::Gone(Gone::OtherFile);
         }
@@ -343,7 +361,18 @@ mod tests {
     #[test]
     fn a_holder_in_another_store_file_should_be_gone_only_on_this_host() {
         let me = Instance::fresh();
-        let (here, copy) = (StoreFile { dev: 1, ino: 10 }, StoreFile { dev: 1, ino: 11 });
+        let (here, copy) = (
+            StoreFile {
+                dev: 1,
+                ino: 10,
+                path: 0,
+            },
+            StoreFile {
+                dev: 1,
+                ino: 11,
+                path: 0,
+            },
+        );
         let ttl = Duration::from_secs(60);
         let twin = Holder {
             store_file: Some(here),
@@ -352,6 +381,28 @@ mod tests {
         assert_eq!(twin.standing_in(&me, Some(here), at(1)), Standing::Live);
         assert_eq!(
             twin.standing_in(&me, Some(copy), at(1)),
+            Standing::Gone(Gone::OtherFile)
+        );
+        // Another device (one NFS export mounted twice): the heartbeat.
+        let mount = StoreFile {
+            dev: 2,
+            ino: 11,
+            path: 0,
+        };
+        assert_eq!(twin.standing_in(&me, Some(mount), at(1)), Standing::Live);
+        // Another file at the same path (restored over a live process's
+        // store): the heartbeat; at another path, a copy.
+        let at_path = |ino, path| StoreFile { dev: 1, ino, path };
+        let placed = Holder {
+            store_file: Some(at_path(10, 7)),
+            ..Instance::fresh().holder(at(0), ttl)
+        };
+        assert_eq!(
+            placed.standing_in(&me, Some(at_path(11, 7)), at(1)),
+            Standing::Live
+        );
+        assert_eq!(
+            placed.standing_in(&me, Some(at_path(11, 8)), at(1)),
             Standing::Gone(Gone::OtherFile)
         );
         // Unknown on either side: the heartbeat and the process tell.

@@ -393,6 +393,7 @@ pub(crate) fn prepare(
     path: &Path,
     opts: &SqliteOptions,
     new: bool,
+    may_change: bool,
 ) -> StoreResult<()> {
     let open_err = |e| error::sql(path, "open store", e);
     if new {
@@ -415,6 +416,9 @@ pub(crate) fn prepare(
     // holds it.
     if !new && current(conn, path, opts)? {
         return Ok(());
+    }
+    if !may_change {
+        return refuse_change(conn, path);
     }
     // Checks and creation or migration happen in one write transaction, so
     // two processes opening a fresh store at once (the service and
@@ -450,6 +454,40 @@ fn current(conn: &Connection, path: &Path, opts: &SqliteOptions) -> StoreResult<
     })();
     let _ = conn.execute_batch("COMMIT");
     result
+}
+
+/// Why a store that is not of this schema version is not opened by a
+/// command that only reads: such a command never builds nor migrates a
+/// store (under a service of the older version, that would stop it).
+fn refuse_change(conn: &Connection, path: &Path) -> StoreResult<()> {
+    let app_id = pragma_i64(conn, path, "application_id")?;
+    let version = pragma_i64(conn, path, "user_version")?;
+    let (kind, why) = if app_id != APPLICATION_ID {
+        (
+            StoreErrorKind::Corrupt,
+            "the file is an SQLite database but not an autosync store (is the path right?)"
+                .to_owned(),
+        )
+    } else if version > SCHEMA_VERSION {
+        (
+            StoreErrorKind::Version,
+            format!(
+                "it was written by a newer autosync (schema version {version}; this build understands up to {SCHEMA_VERSION}): upgrade autosync or use another store"
+            ),
+        )
+    } else {
+        (
+            StoreErrorKind::Version,
+            format!(
+                "it is of schema version {version}, older than this build's {SCHEMA_VERSION}, and a command that only reads never migrates a store: stop the service of the older autosync, then `autosync run` or `autosync run-profile` of this one migrates it"
+            ),
+        )
+    };
+    Err(error::other(
+        kind,
+        path,
+        format!("cannot read store: {why}"),
+    ))
 }
 
 fn check_and_build(conn: &Connection, path: &Path, opts: &SqliteOptions) -> StoreResult<()> {

@@ -614,6 +614,83 @@ fn a_version_9_store_should_get_the_names_of_connectors_that_left_in_the_migrati
     assert_eq!(store.read().unwrap().ref_touched_names(4).unwrap(), [name]);
 }
 
+/// A store path that is a symbolic link to a file not made yet gets its
+/// store where the link points (a code review: the new creation took the
+/// link for another process's store and failed), and a build a killed
+/// process left beside the store, once a minute old, is removed.
+#[cfg(unix)]
+#[test]
+fn a_store_path_linking_to_no_file_yet_should_get_its_store_there() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    let link = dir.path().join("store.db");
+    std::os::unix::fs::symlink("real/store.db", &link).unwrap();
+    let left = dir.path().join("real/.store.db.new-0123456789abcdef");
+    std::fs::write(&left, b"half").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(&left)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let store = SqliteStore::open(&link).unwrap();
+    let mut txn = store.begin().unwrap();
+    txn.set_watermark("hr", Some("w")).unwrap();
+    txn.commit().unwrap();
+    drop(store);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::metadata(dir.path().join("real/store.db"))
+            .unwrap()
+            .len()
+            > 0
+    );
+    assert!(!left.exists(), "the killed build's file is removed");
+    let again = SqliteStore::open(&link).unwrap();
+    assert_eq!(
+        again.read().unwrap().watermark("hr").unwrap().as_deref(),
+        Some("w")
+    );
+}
+
+/// A command that only reads (`status`, `history`) never migrates a
+/// store: under a running service of the older version that would stop
+/// it (a code review). It says what migrates it; the store is left as it
+/// was; a store that needs nothing opens.
+#[test]
+fn a_store_opened_only_to_read_should_never_be_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    drop(SqliteStore::open(&path).unwrap());
+    assert!(SqliteStore::open_existing(&path).unwrap().is_some());
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP TABLE ref_touched_name; PRAGMA user_version = 9;")
+            .unwrap();
+    }
+    let err = SqliteStore::open_existing(&path).err().unwrap();
+    assert_eq!(err.kind, crate::api::StoreErrorKind::Version, "{err}");
+    assert!(
+        err.to_string().contains("schema version 9") && err.to_string().contains("never migrates"),
+        "{err}"
+    );
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 9, "left as it was");
+    drop(conn);
+    // A command that runs migrates it.
+    drop(SqliteStore::open(&path).unwrap());
+    assert!(SqliteStore::open_existing(&path).unwrap().is_some());
+}
+
 #[test]
 fn a_version_6_store_should_get_the_value_row_tables_in_the_migration() {
     use crate::api::ValueRows;
