@@ -210,6 +210,22 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
             "{}",
             crate::status_text::render(&status, crate::status_text::terminal_width())
         );
+        // Last runs left in progress by a process that ended (killed, its
+        // host down): not running, whatever their record says.
+        if let Ok(store) = located.open_store() {
+            for (ma, m) in &status.mas {
+                let Some(run) = &m.last_run else { continue };
+                if autosync_engine::lease::left_by_an_ended_process(store.clone(), run)
+                    .unwrap_or(false)
+                {
+                    outln!(
+                        "({ma}: its last run, {} {}, was left in progress by a process that ended (killed, or the host went down): the next `autosync run` or `run-profile` closes it as stopped-server)",
+                        run.profile,
+                        run.id
+                    );
+                }
+            }
+        }
         // Connector spaces of MAs the configuration no longer names (read
         // from the store, which a running service shares).
         if let Some((loaded, _)) = located.loaded()

@@ -265,12 +265,27 @@ impl Reader<'_> {
         key: &str,
     ) -> Option<T> {
         let value = table.get(key)?;
-        match serde_json::from_value::<T>(value.clone()) {
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
             Ok(v) => Some(v),
             Err(e) => {
+                // At the key inside the value that is wrong
+                // (`retry.max_attempts`, `triggers[1].every`), not only at
+                // the value's own key.
                 let mut path = base.to_vec();
                 path.push(PathSegment::key(key));
-                self.error(&path, e.to_string());
+                for seg in e.path().iter() {
+                    match seg {
+                        serde_path_to_error::Segment::Seq { index } => {
+                            path.push(PathSegment::Index(*index));
+                        }
+                        serde_path_to_error::Segment::Map { key } => {
+                            path.push(PathSegment::key(key.as_str()));
+                        }
+                        serde_path_to_error::Segment::Enum { .. }
+                        | serde_path_to_error::Segment::Unknown => {}
+                    }
+                }
+                self.error(&path, e.into_inner().to_string());
                 None
             }
         }

@@ -349,3 +349,20 @@ object_classes = { person = "inetOrgPerson" }
     );
     assert!(err.starts_with(&expected), "expected {expected}…\n{err}");
 }
+
+/// A wrong value inside another controller setting is reported at its own
+/// key too (`controller > retry > max_attempts`), not at the setting's
+/// (a review: the notifications' were fixed, the others' still pointed at
+/// their table).
+#[test]
+fn check_should_report_a_bad_controller_setting_at_the_key_inside_it() {
+    let w = quickstart_notifying("[controller.retry]\nmax_attempts = \"three\"\n");
+    let err = stderr_of_check(&w);
+    let (line, column) = position(&w, "\"three\"");
+    let at = format!(
+        "{}:{line}:{column}: controller > retry > max_attempts: ",
+        w.config().display()
+    );
+    assert!(err.starts_with(&at), "expected {at}…\n{err}");
+    assert!(err.contains("expected u32"), "{err}");
+}

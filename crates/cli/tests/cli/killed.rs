@@ -50,6 +50,12 @@ fn killed_run(w: &Workdir, ma: &str, profile: &str, point: u64) -> Value {
         "{text}"
     );
     assert!(!text.contains("running"), "{text}");
+    let status = w.expect(&["status"], 0);
+    assert!(
+        status.contains(&format!("({ma}: its last run, {profile} "))
+            && status.contains("left in progress by a process that ended"),
+        "{status}"
+    );
     let runs: Vec<Value> =
         serde_json::from_str(&w.expect(&["history", "--ma", ma, "--json"], 0)).unwrap();
     assert!(
