@@ -38,14 +38,6 @@ fn completes(run: &RunRecord, r: &QueuedRequest) -> bool {
         )
 }
 
-/// How far behind the time a run is stamped with a file's time may be:
-/// the kernel stamps files with a coarse clock (up to a tick, 4 to 10 ms,
-/// behind), so a file written just after an import started may bear an
-/// earlier time. A watched file written up to this long before its MA's
-/// last import counts as written after it (at worst one import more, which
-/// a file read unchanged ends at once).
-const FILE_CLOCK_LAG: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
-
 impl Machine {
     /// Start-up: see the module documentation.
     pub(super) fn started(&mut self, startup: Startup, now: DateTime<Utc>) {
@@ -85,10 +77,7 @@ impl Machine {
                 .mas
                 .get(&w.request.ma)
                 .is_some_and(|m| m.auto_start);
-            if starts
-                && w.last_import
-                    .is_none_or(|l| w.modified > l - FILE_CLOCK_LAG)
-            {
+            if starts && w.last_import.is_none_or(|l| w.modified > l) {
                 self.trigger_request(w.request, now);
             }
         }

@@ -281,15 +281,9 @@ fn a_watched_file_written_while_the_service_was_stopped_asks_for_its_import_at_s
         modified: crate::support::at(modified),
         last_import: last.map(crate::support::at),
     };
-    // Written just after the last import started, stamped by the kernel's
-    // coarse clock a few milliseconds before it: written after it.
-    let just_after = WatchedFile {
-        modified: crate::support::at(40) - chrono::TimeDelta::milliseconds(6),
-        ..file("hr", 0, Some(40))
-    };
     let startup = Startup {
         watched: vec![
-            just_after,
+            file("hr", 50, Some(40)),  // written after the last import
             file("app", 30, Some(40)), // written before it
             file("ldap", 30, None),    // never imported
             file("ad", 50, Some(40)),  // does not start by itself
