@@ -242,6 +242,32 @@ retry = { max_attempts = 1 }
     std::fs::write(dir.join("autosync.toml"), text).unwrap();
 }
 
+/// Waits until a file made in `dir` is stamped later than `t` (the file
+/// system's clock is coarse: a tick behind the wall clock).
+fn file_clock_past(dir: &std::path::Path, t: chrono::DateTime<chrono::Utc>) {
+    use std::os::unix::fs::MetadataExt as _;
+    let probe = dir.join(".clock-probe");
+    let start = std::time::Instant::now();
+    loop {
+        std::fs::write(&probe, b"").unwrap();
+        let m = std::fs::metadata(&probe).unwrap();
+        let ctime = chrono::DateTime::<chrono::Utc>::from_timestamp(
+            m.ctime(),
+            u32::try_from(m.ctime_nsec()).unwrap(),
+        )
+        .unwrap();
+        if ctime > t {
+            std::fs::remove_file(&probe).unwrap();
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "the file system's clock never passed {t}"
+        );
+        std::thread::yield_now();
+    }
+}
+
 /// `run --once` after a source file was put in place keeping an older
 /// modification time (`cp -p`, `rsync -a`, `tar x`) imports it (its change
 /// time is new); with the source file gone, it imports it anyway, so that
@@ -254,9 +280,14 @@ async fn run_once_should_import_a_file_copied_in_with_an_old_time_and_report_a_m
     let (svc, store) = service(dir.path());
     svc.run(true).await.unwrap();
     assert_eq!(store.read().unwrap().cs_counts("hr").unwrap().total, 1);
+    // Copied in while stopped, dated an hour ago: after the last run, as
+    // the file system's clock tells (it stamps files with a coarse clock,
+    // a tick behind the one runs are stamped with: a file put in place
+    // within a tick of the import's start looks older than it; the CI
+    // failed so once).
+    let started = store.read().unwrap().runs(Some("hr"), 1).unwrap()[0].started_at;
     drop(store);
-
-    // Copied in while stopped, dated an hour ago.
+    file_clock_past(dir.path(), started);
     let new = dir.path().join("new.csv");
     std::fs::write(&new, "id,name\n1,Ann\n2,Bob\n").unwrap();
     let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
