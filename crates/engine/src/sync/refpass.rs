@@ -160,12 +160,7 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
         if resync.is_empty() && refresh.is_empty() {
             // Noted objects nobody refers to, and connectors written that
             // ended no wait: forgotten (with what the drops above did).
-            s.errors.flush(txn.as_mut())?;
-            ctx.record_counters(
-                txn.as_mut(),
-                autosync_model::StepCounters::Sync(s.counters.clone()),
-                s.errors.count,
-            )?;
+            s.flush_counted(ctx, txn.as_mut())?;
             txn.commit()?;
             break;
         }
@@ -183,18 +178,26 @@ pub(super) fn run(ctx: &StepCtx<'_>, s: &mut Syncer<'_>) -> StoreResult<()> {
         for id in refresh {
             s.refresh_refs(txn.as_mut(), id, &nobody)?;
         }
-        s.errors.flush(txn.as_mut())?;
-        ctx.record_counters(
-            txn.as_mut(),
-            autosync_model::StepCounters::Sync(s.counters.clone()),
-            s.errors.count,
-        )?;
+        s.flush_counted(ctx, txn.as_mut())?;
         crate::crashpoint::crash_point("sync.refs.before-commit");
         txn.commit()?;
         crate::crashpoint::crash_point("sync.refs.committed");
         ctx.renew_leases();
     }
     Ok(())
+}
+
+impl Syncer<'_> {
+    /// The step's errors and its counters so far (into its run's record),
+    /// written in `txn`, which commits what they count.
+    fn flush_counted(&mut self, ctx: &StepCtx<'_>, txn: &mut dyn StoreTxn) -> StoreResult<()> {
+        self.errors.flush(txn)?;
+        ctx.record_counters(
+            txn,
+            autosync_model::StepCounters::Sync(self.counters.clone()),
+            self.errors.count,
+        )
+    }
 }
 
 impl<'a> Syncer<'a> {

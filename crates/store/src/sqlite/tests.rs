@@ -902,6 +902,17 @@ fn mode(path: &std::path::Path) -> u32 {
 }
 
 /// The store file and the `-wal` and `-shm` files beside it.
+/// A store at `path` holding one connector-space object (committed, so
+/// its write-ahead log is not empty while the store is open).
+fn store_with_one_object(path: &std::path::Path) -> SqliteStore {
+    let store = SqliteStore::open(path).unwrap();
+    let mut txn = store.begin().unwrap();
+    let mut person = CsObject::new("hr", "1", "cn=one", "person");
+    txn.cs_insert(&mut person).unwrap();
+    txn.commit().unwrap();
+    store
+}
+
 fn store_files(path: &std::path::Path) -> [std::path::PathBuf; 3] {
     let with = |suffix: &str| {
         let mut name = path.file_name().unwrap().to_os_string();
@@ -916,11 +927,7 @@ fn store_files(path: &std::path::Path) -> [std::path::PathBuf; 3] {
 fn a_new_store_and_its_wal_and_shm_files_should_be_readable_by_their_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/store.db");
-    let store = SqliteStore::open(&path).unwrap();
-    let mut txn = store.begin().unwrap();
-    let mut person = CsObject::new("hr", "1", "cn=one", "person");
-    txn.cs_insert(&mut person).unwrap();
-    txn.commit().unwrap();
+    let _open = store_with_one_object(&path);
     // Open, with a commit in the WAL: all three files exist.
     for file in store_files(&path) {
         assert!(file.exists(), "{} is missing", file.display());
@@ -936,11 +943,7 @@ fn an_existing_store_should_keep_the_mode_its_administrator_gave_it() {
     let path = dir.path().join("store.db");
     drop(SqliteStore::open(&path).unwrap());
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let store = SqliteStore::open(&path).unwrap();
-    let mut txn = store.begin().unwrap();
-    let mut person = CsObject::new("hr", "1", "cn=one", "person");
-    txn.cs_insert(&mut person).unwrap();
-    txn.commit().unwrap();
+    let _open = store_with_one_object(&path);
     for file in store_files(&path) {
         assert_eq!(mode(&file), 0o640, "{}", file.display());
     }
@@ -1023,11 +1026,7 @@ fn an_existing_empty_store_file_should_be_refused_not_started_anew() {
 fn an_empty_store_file_with_a_wal_beside_it_should_be_refused_and_its_wal_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
-    let store = SqliteStore::open(&path).unwrap();
-    let mut txn = store.begin().unwrap();
-    let mut person = CsObject::new("hr", "1", "cn=one", "person");
-    txn.cs_insert(&mut person).unwrap();
-    txn.commit().unwrap();
+    let _open = store_with_one_object(&path);
     // The log as it is while the store is open, beside a truncated file.
     let [_, wal, _] = store_files(&path);
     let log = std::fs::read(&wal).unwrap();
@@ -1059,11 +1058,7 @@ fn an_empty_store_file_with_a_wal_beside_it_should_be_refused_and_its_wal_kept()
 fn a_wal_without_its_store_file_should_be_refused_not_joined_to_a_new_store() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
-    let store = SqliteStore::open(&path).unwrap();
-    let mut txn = store.begin().unwrap();
-    let mut person = CsObject::new("hr", "1", "cn=one", "person");
-    txn.cs_insert(&mut person).unwrap();
-    txn.commit().unwrap();
+    let _open = store_with_one_object(&path);
     let [_, wal, _] = store_files(&path);
     let log = std::fs::read(&wal).unwrap();
     let other = dir.path().join("other.db");
@@ -1099,11 +1094,7 @@ fn a_new_store_should_leave_no_temporary_file_behind() {
         .unwrap();
     assert_eq!(page_size, 8192);
     // Opened again: the same store, not a new one.
-    let store = SqliteStore::open(&path).unwrap();
-    let mut txn = store.begin().unwrap();
-    let mut person = CsObject::new("hr", "1", "cn=one", "person");
-    txn.cs_insert(&mut person).unwrap();
-    txn.commit().unwrap();
+    let _open = store_with_one_object(&path);
 }
 
 /// Opening only an existing store creates nothing when it is missing:
