@@ -68,6 +68,12 @@ pub struct ApiFile {
     /// `http://127.0.0.1:PORT`
     pub url: String,
     pub token: String,
+    /// The store the service runs on (its path, symbolic links resolved).
+    /// A copy of the store's folder (a snapshot restored elsewhere, `cp
+    /// -a`) carries the file: read beside another store, it names another
+    /// store's service, and [`ApiFile::for_store`] leaves it aside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
 }
 
 impl ApiFile {
@@ -77,6 +83,35 @@ impl ApiFile {
             .parent()
             .map(|p| p.join(API_FILE))
             .unwrap_or_else(|| PathBuf::from(API_FILE))
+    }
+
+    /// The file of the service running on the store at `store_path`: the
+    /// one beside it, unless it names another store (a copy of a running
+    /// service's folder: its commands would reach that service).
+    pub fn for_store(store_path: &Path) -> Option<ApiFile> {
+        let file = Self::read(&Self::path_for(store_path))?;
+        if let Some(theirs) = &file.store {
+            let mine = Self::store_name(store_path);
+            if *theirs != mine {
+                tracing::warn!(
+                    file = %Self::path_for(store_path).display(),
+                    names = %theirs,
+                    store = %mine,
+                    "left aside: this api.json names the service of another store (a copy of its folder)"
+                );
+                return None;
+            }
+        }
+        Some(file)
+    }
+
+    /// How [`ApiFile::store`] names the store at `store_path`.
+    pub fn store_name(store_path: &Path) -> String {
+        std::fs::canonicalize(store_path)
+            .or_else(|_| std::path::absolute(store_path))
+            .unwrap_or_else(|_| store_path.to_path_buf())
+            .display()
+            .to_string()
     }
 
     /// Reads the file, if a service wrote one.

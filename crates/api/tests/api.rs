@@ -96,6 +96,7 @@ fn the_api_file_should_be_readable_by_its_owner_only() {
     let file = autosync_api::ApiFile {
         url: "http://127.0.0.1:1".into(),
         token: autosync_api::new_token(),
+        store: None,
     };
     file.write(&path).unwrap();
     assert_eq!(autosync_api::ApiFile::read(&path), Some(file));
@@ -124,6 +125,7 @@ fn a_new_api_file_should_never_put_the_token_into_an_older_wider_file() {
     let file = autosync_api::ApiFile {
         url: "http://127.0.0.1:1".into(),
         token: autosync_api::new_token(),
+        store: None,
     };
     file.write(&path).unwrap();
     let mut seen = String::new();
@@ -760,4 +762,41 @@ async fn the_event_stream_should_be_refused_without_the_token_a_feed_or_a_runnin
     let answer = EventsClient::open(addr, "secret").await.err().unwrap();
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert_eq!(json_body(&answer)["code"], "events-unavailable");
+}
+
+/// An `api.json` copied with its store's folder (a snapshot restored
+/// elsewhere) names the service of the original store: read beside the
+/// copy it is left aside, so that commands on the copy never reach that
+/// service (a black-box review: `maintenance` on the copy put the running
+/// original in maintenance).
+#[test]
+fn an_api_file_copied_beside_another_store_should_be_left_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let (prod, copy) = (dir.path().join("prod"), dir.path().join("copy"));
+    std::fs::create_dir(&prod).unwrap();
+    std::fs::create_dir(&copy).unwrap();
+    let (prod_store, copy_store) = (prod.join("autosync.db"), copy.join("autosync.db"));
+    std::fs::write(&prod_store, b"x").unwrap();
+    std::fs::write(&copy_store, b"x").unwrap();
+    let file = autosync_api::ApiFile {
+        url: "http://127.0.0.1:1".into(),
+        token: autosync_api::new_token(),
+        store: Some(autosync_api::ApiFile::store_name(&prod_store)),
+    };
+    file.write(&autosync_api::ApiFile::path_for(&prod_store))
+        .unwrap();
+    std::fs::copy(
+        autosync_api::ApiFile::path_for(&prod_store),
+        autosync_api::ApiFile::path_for(&copy_store),
+    )
+    .unwrap();
+    assert_eq!(autosync_api::ApiFile::for_store(&prod_store), Some(file));
+    assert_eq!(autosync_api::ApiFile::for_store(&copy_store), None);
+    // Reached through a symbolic link, it is the same store.
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&prod, &link).unwrap();
+        assert!(autosync_api::ApiFile::for_store(&link.join("autosync.db")).is_some());
+    }
 }

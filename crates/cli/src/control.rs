@@ -139,7 +139,8 @@ pub(crate) fn api_error(status: u16, text: &str) -> Failure {
 pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
     let located = Located::find(&cli.config)?;
     located.warn();
-    let from_api = match ApiFile::read(&located.api_path())
+    let from_api = match located
+        .api_file()
         .and_then(|api| call(&api, "/api/v1/status", None))
     {
         Some(answer) => {
@@ -252,7 +253,7 @@ pub fn queue(cli: &Cli, a: &QueueArgs) -> Result<Code, Failure> {
         run_immediate: a.run_immediate,
     };
     let located = Located::find(&cli.config)?;
-    let from_api = match ApiFile::read(&located.api_path()) {
+    let from_api = match located.api_file() {
         Some(api) => {
             let text = serde_json::to_string(&body).context("cannot encode the request")?;
             call(&api, "/api/v1/queue", Some(text))
@@ -402,7 +403,7 @@ enum Sent {
 /// Warns that the configuration does not load once the service answered.
 fn send_control(located: &Located, action: Control, ma: Option<&str>) -> Result<Sent, Failure> {
     let path = located.api_path();
-    let Some(api) = ApiFile::read(&path) else {
+    let Some(api) = located.api_file() else {
         return Ok(Sent::NoService(format!(
             "no autosync service is running for this configuration (no {}); start it with `autosync run`",
             path.display()

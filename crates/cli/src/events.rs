@@ -12,7 +12,6 @@ use crate::args::{Cli, EventsArgs};
 use crate::control::{agent, api_error, service_without_api};
 use crate::exit::{Code, Failure};
 use crate::locate::Located;
-use autosync_api::ApiFile;
 use autosync_service::{Published, ServiceEvent, ServiceState};
 use std::fmt::Write as _;
 use std::io::BufRead as _;
@@ -39,7 +38,7 @@ fn no_api(located: &Located, none: String) -> Failure {
 pub fn events(cli: &Cli, a: &EventsArgs) -> Result<Code, Failure> {
     let located = Located::find(&cli.config)?;
     let path = located.api_path();
-    let Some(api) = ApiFile::read(&path) else {
+    let Some(api) = located.api_file() else {
         return Err(no_api(
             &located,
             format!(

@@ -116,6 +116,12 @@ impl Located {
     pub fn api_path(&self) -> PathBuf {
         autosync_api::ApiFile::path_for(&self.store_path)
     }
+
+    /// The running service's `api.json`, unless it names another store's
+    /// service (copied with a running service's folder).
+    pub fn api_file(&self) -> Option<autosync_api::ApiFile> {
+        autosync_api::ApiFile::for_store(&self.store_path)
+    }
 }
 
 /// The store file a configuration names.

@@ -103,7 +103,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
             Some(
                 start_api(
                     a.api,
-                    &api_file,
+                    &store_path,
                     service.commands(),
                     service.events(),
                     reloader.clone(),
@@ -226,7 +226,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
 /// it.
 async fn start_api(
     addr: std::net::SocketAddr,
-    api_file: &std::path::Path,
+    store_path: &std::path::Path,
     commands: tokio::sync::mpsc::UnboundedSender<autosync_service::Command>,
     events: autosync_service::EventFeed,
     reloader: Reloader,
@@ -242,9 +242,12 @@ async fn start_api(
         .await
         .with_context(|| format!("cannot listen on {addr} for the API"))?;
     let token = autosync_api::new_token();
+    let api_file = ApiFile::path_for(store_path);
+    let api_file = api_file.as_path();
     ApiFile {
         url: format!("http://{local}"),
         token: token.clone(),
+        store: Some(ApiFile::store_name(store_path)),
     }
     .write(api_file)
     .with_context(|| format!("cannot write {}", api_file.display()))?;
