@@ -101,8 +101,12 @@ fn history_run(store: &Arc<dyn Store>, a: &HistoryArgs, id: i64) -> Result<Code,
     } else {
         (Vec::new(), None)
     };
+    let ended = autosync_engine::lease::left_by_an_ended_process(store.clone(), &run)?;
     if a.json {
         let mut v = render::run_json(&run);
+        if ended {
+            v["process_ended"] = serde_json::Value::Bool(true);
+        }
         if show_changes {
             v["changes"] = serde_json::to_value(&changes).context("cannot encode the changes")?;
         }
@@ -115,6 +119,13 @@ fn history_run(store: &Arc<dyn Store>, a: &HistoryArgs, id: i64) -> Result<Code,
         );
     } else {
         let mut text = render::run(&run, &[]);
+        if ended {
+            text = text.replace("(running)", "(process ended)");
+            text.push_str(&format!(
+                "(run {} was left in progress by a process that ended (killed, or the host went down): the next `autosync run` or `run-profile` closes it as stopped-server, with the counters of what it committed)\n",
+                run.id
+            ));
+        }
         if let Some(page) = page {
             text.push_str(&render::run_changes(&run, &changes, &page));
         }

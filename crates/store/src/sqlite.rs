@@ -271,7 +271,23 @@ impl SqliteStore {
         options: SqliteOptions,
     ) -> StoreResult<Option<SqliteStore>> {
         match std::fs::metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // No store file, but its log: the store was deleted or
+                // moved with changes in its log; not "nothing has run".
+                let wal = sibling(path, "-wal");
+                match std::fs::metadata(&wal) {
+                    Ok(m) if m.len() > 0 => Err(error::other(
+                        crate::api::StoreErrorKind::Corrupt,
+                        path,
+                        format!(
+                            "cannot read store: there is no store file, but its write-ahead log {} ({} bytes) is there: the store file was deleted or moved with changes still in its log; put it back (or restore it from a backup)",
+                            wal.display(),
+                            m.len()
+                        ),
+                    )),
+                    _ => Ok(None),
+                }
+            }
             _ => Self::open_file(path, options, false, false).map(Some),
         }
     }

@@ -63,6 +63,15 @@ fn killed_run(w: &Workdir, ma: &str, profile: &str, point: u64) -> Value {
             .any(|r| r["status"] == "in-progress" && r["process_ended"] == true),
         "{runs:?}"
     );
+    let id = runs.iter().find(|r| r["status"] == "in-progress").unwrap()["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let one = w.expect(&["history", &id], 0);
+    assert!(
+        one.contains("left in progress by a process that ended") && !one.contains("running"),
+        "{one}"
+    );
     // Any command that runs the engine closes the runs a crash left.
     w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
     let text = w.expect(&["history", "--ma", ma, "--json"], 0);

@@ -1052,6 +1052,24 @@ fn an_empty_store_file_with_a_wal_beside_it_should_be_refused_and_its_wal_kept()
     assert_eq!(std::fs::metadata(&copy).unwrap().len(), 0);
 }
 
+/// A log where no store file is, opened only to read: refused too, not
+/// answered as a store where nothing ran (a black-box review).
+#[test]
+fn a_wal_without_its_store_file_should_be_refused_when_only_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let _open = store_with_one_object(&path);
+    let [_, wal, _] = store_files(&path);
+    let log = std::fs::read(&wal).unwrap();
+    let other = dir.path().join("other.db");
+    let [_, other_wal, _] = store_files(&other);
+    std::fs::write(&other_wal, &log).unwrap();
+    let err = SqliteStore::open_existing(&other).err().unwrap();
+    assert_eq!(err.kind, StoreErrorKind::Corrupt, "{}", err.message);
+    assert!(err.message.contains("no store file"), "{}", err.message);
+    assert!(!other.exists());
+}
+
 /// A log where no store file is (the file deleted or moved with changes
 /// in its log): no new store is made beside it.
 #[test]
