@@ -53,9 +53,20 @@ pub fn load(cli: &Cli) -> Result<(Loaded, Arc<Registry>), Failure> {
 /// The store, for a command that runs or changes something: created (and
 /// its folder) when missing. A command that only reads uses
 /// [`crate::locate::read_store`], which never creates it.
+/// A store made anew is said at WARN: with a wrong `[store] path` every
+/// object would be imported as new beside the real store, and accounts
+/// already in the targets joined rather than provisioned (never
+/// deprovisioned).
 pub fn open_store(system: &SystemDef) -> Result<Arc<dyn Store>, Failure> {
     let path = crate::locate::store_path_of(system);
+    let existed = std::fs::symlink_metadata(&path).is_ok();
     let store = SqliteStore::open(&path)?;
+    if !existed {
+        tracing::warn!(
+            store = %path.display(),
+            "made a new, empty store: every object is imported as new; if this configuration has run before, its store is elsewhere: check `[store] path` (a relative path is read from the configuration's folder)"
+        );
+    }
     Ok(Arc::new(store))
 }
 

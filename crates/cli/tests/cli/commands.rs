@@ -618,3 +618,23 @@ fn an_empty_store_file_should_be_refused_not_started_anew() {
         assert_eq!(std::fs::metadata(&store).unwrap().len(), 0, "{args:?}");
     }
 }
+
+/// A command that makes a new store says so at WARN, with what to check:
+/// a wrong `[store] path` otherwise starts an empty store beside the real
+/// one in silence, and the accounts in the targets are joined again
+/// rather than provisioned (a black-box review). Once made, it is quiet.
+#[test]
+fn a_command_that_makes_a_new_store_should_warn_and_name_store_path() {
+    let w = Workdir::quickstart();
+    let out = w.run(&["run-profile", "hr", "full-import", "--no-progress"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("made a new, empty store") && err.contains("check `[store] path`"),
+        "{err}"
+    );
+    let out = w.run(&["run-profile", "hr", "full-sync", "--no-progress"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("made a new, empty store"), "{err}");
+}
