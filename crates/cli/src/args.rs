@@ -287,6 +287,19 @@ pub enum CsAction {
     /// if deleted in its system, so the metaverse deletion rule and
     /// deprovisioning apply, then removed.
     Delete(CsDeleteArgs),
+    /// Make an explicit disconnector (never joined again: deprovisioned
+    /// as `explicit-disconnector`, or its delete rejected) a normal
+    /// disconnector: its MA's join rules meet it at that MA's next sync,
+    /// and the provisioning that made it takes it back.
+    Release(CsReleaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CsReleaseArgs {
+    /// Management agent name.
+    pub ma: String,
+    /// The object's anchor (compared exactly).
+    pub anchor: String,
 }
 
 #[derive(Debug, Args)]

@@ -1,8 +1,9 @@
 //! `autosync cs delete MA [--yes]`: delete a management agent's connector
 //! space, configured or no longer in the configuration. Without `--yes` it
-//! says what would happen and changes nothing (exit 2).
+//! says what would happen and changes nothing (exit 2). And `autosync cs
+//! release MA ANCHOR`: make one explicit disconnector a normal one.
 
-use crate::args::{Cli, CsDeleteArgs};
+use crate::args::{Cli, CsDeleteArgs, CsReleaseArgs};
 use crate::commands::{engine, print_run};
 use crate::exit::{Code, Failure};
 use crate::progress;
@@ -54,4 +55,32 @@ pub fn run(cli: &Cli, a: &CsDeleteArgs) -> Result<Code, Failure> {
         .with_context(|| format!("the connector space of `{}` could not be deleted", a.ma))?;
     sink.finish();
     print_run(&engine, &record, a.json)
+}
+
+pub fn release(cli: &Cli, a: &CsReleaseArgs) -> Result<Code, Failure> {
+    use autosync_engine::{DiscardError, ReleaseError};
+    let engine = engine(cli)?;
+    match engine.release_explicit_disconnector(&a.ma, &a.anchor) {
+        Ok(()) => {
+            println!(
+                "released: the object of `{}` with anchor `{}` is a normal disconnector; `{}`'s join \
+                 rules meet it at its next sync, and the provisioning that made it takes it back at \
+                 the next sync of the object's source (the one that reported object-already-exists)",
+                a.ma, a.anchor, a.ma
+            );
+            Ok(Code::Ok)
+        }
+        Err(e @ (ReleaseError::NoObject { .. } | ReleaseError::NotExplicit { .. })) => {
+            Err(Failure::Usage(e.to_string()))
+        }
+        Err(ReleaseError::Refused(DiscardError::Running { ma })) => Err(Failure::Usage(format!(
+            "management agent `{ma}` is running a profile: release the object when the run ends"
+        ))),
+        Err(ReleaseError::Refused(DiscardError::Engine(
+            e @ autosync_engine::EngineError::UnknownMa { .. },
+        ))) => Err(Failure::Usage(e.to_string())),
+        Err(ReleaseError::Refused(DiscardError::Engine(e))) => Err(Failure::Other(
+            anyhow::Error::new(e).context(format!("`{}` `{}` was not released", a.ma, a.anchor)),
+        )),
+    }
 }

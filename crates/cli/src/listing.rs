@@ -164,6 +164,7 @@ fn cs_key(anchor: Option<&str>, dn: Option<&str>) -> String {
 pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
     let ma = match (&a.action, &a.ma) {
         (Some(CsAction::Delete(d)), _) => return crate::cs_delete::run(cli, d),
+        (Some(CsAction::Release(r)), _) => return crate::cs_delete::release(cli, r),
         (None, Some(ma)) => ma,
         (None, None) => return Err(Failure::Usage("name a management agent".to_owned())),
     };

@@ -638,3 +638,69 @@ fn a_command_that_makes_a_new_store_should_warn_and_name_store_path() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("made a new, empty store"), "{err}");
 }
+
+/// A person deprovisioned as an explicit disconnector comes back: their
+/// provisioning fails, naming `cs release`; released, the account is
+/// taken back (no second one).
+#[test]
+fn cs_release_should_let_a_returning_person_have_their_account_back() {
+    let w = Workdir::with_config(&SMALL.replace(
+        "deprovisioning = \"delete\"",
+        "deprovisioning = \"explicit-disconnector\"",
+    ));
+    std::fs::write(w.path().join("hr.csv"), PEOPLE).unwrap();
+    let go = |w: &Workdir, ma: &str, profile: &str| {
+        w.run(&["run-profile", ma, profile, "--no-progress"])
+    };
+    for (ma, p) in [
+        ("hr", "full-import"),
+        ("hr", "full-sync"),
+        ("dir", "export"),
+    ] {
+        go(&w, ma, p);
+    }
+    w.edit("hr.csv", |t| {
+        t.replace("alan@example.com,active", "alan@example.com,terminated")
+    });
+    go(&w, "hr", "full-import");
+    go(&w, "hr", "delta-sync");
+    let out = w.expect(&["cs", "dir", "--anchor", "2"], 0);
+    assert!(out.contains("explicit"), "{out}");
+    w.edit("hr.csv", |t| {
+        t.replace("alan@example.com,terminated", "alan@example.com,active")
+    });
+    go(&w, "hr", "full-import");
+    let out = go(&w, "hr", "delta-sync");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("object-already-exists") && text.contains("autosync cs release dir 2"),
+        "{text}"
+    );
+    // Refused: not there, not explicit, unknown MA.
+    let err =
+        String::from_utf8_lossy(&w.run(&["cs", "release", "dir", "nobody"]).stderr).into_owned();
+    assert!(err.contains("no object with anchor `nobody`"), "{err}");
+    assert_eq!(w.run(&["cs", "release", "dir", "1"]).status.code(), Some(2));
+    assert_eq!(
+        w.run(&["cs", "release", "nope", "2"]).status.code(),
+        Some(2)
+    );
+    let text = w.expect(&["cs", "release", "dir", "2"], 0);
+    assert!(text.contains("normal disconnector"), "{text}");
+    let out = go(&w, "hr", "delta-sync");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = w.expect(&["cs", "dir", "--anchor", "2", "--json"], 0);
+    assert!(out.contains("\"connector\""), "{out}");
+    let lines = std::fs::read_to_string(w.path().join("dir.jsonl")).unwrap();
+    assert_eq!(
+        lines.lines().filter(|l| l.contains("\"2\"")).count(),
+        1,
+        "{lines}"
+    );
+}

@@ -184,6 +184,12 @@ pub(super) struct Holds {
     /// The attributes whose values name objects of this MA, and how.
     attrs: Vec<(String, RefBy)>,
     failed: FxHashSet<Key>,
+    /// The DNs of adds that failed while another object of the MA has
+    /// that DN: a value newly given to a referrer may have been meant for
+    /// the failed one (a report of a namesake whose add was refused) and
+    /// is held; one a referrer's whole list keeps is the other's (its
+    /// membership stays).
+    contested: FxHashSet<Key>,
     /// The DNs renames of this export took from their objects, with the
     /// DN each gave its object instead.
     moved: FxHashMap<Key, String>,
@@ -199,6 +205,7 @@ impl Holds {
         Holds {
             attrs,
             failed: FxHashSet::default(),
+            contested: FxHashSet::default(),
             moved: FxHashMap::default(),
         }
     }
@@ -222,10 +229,13 @@ impl Holds {
     }
 
     /// Note the outcome of change `j` of the page: the names a failed add
-    /// would have given are held from now on, unless another object has
-    /// the name (an add of this page that went, or one the system had
-    /// already: two people given one DN, the second's add refused, the
-    /// first keeps its memberships). `went`: the adds of the page that
+    /// would have given are held from now on. When another object has the
+    /// name (an add of this page that went, or one the system had
+    /// already: two people given one DN, the second's add refused), a
+    /// value is held only where it is new to its referrer (a manager, a
+    /// value-level member add, a new group's list: it may mean the one
+    /// refused, and would name the other); a list an update replaces
+    /// whole keeps it (the first keeps its memberships). `went`: the adds of the page that
     /// went so far (those of earlier pages are the system's by the time
     /// they are asked for, or held until the next export). Names are
     /// worked out only when an add failed, or one that failed before may
@@ -256,9 +266,10 @@ impl Holds {
             return;
         }
         if !matches!(o, ExportOutcome::Failed { .. }) {
-            if !self.failed.is_empty() {
+            if !self.failed.is_empty() || !self.contested.is_empty() {
                 for k in gives(c) {
                     self.failed.remove(&k);
+                    self.contested.remove(&k);
                 }
             }
             went.push(j);
@@ -274,7 +285,9 @@ impl Holds {
                 }
                 Key::Anchor(_) => false,
             };
-            if !other {
+            if other {
+                self.contested.insert(k);
+            } else {
                 self.failed.insert(k);
             }
         }
@@ -311,7 +324,12 @@ impl Holds {
                 taker.insert(k, i);
             }
         }
-        if giver.is_empty() && taker.is_empty() && self.failed.is_empty() && self.moved.is_empty() {
+        if giver.is_empty()
+            && taker.is_empty()
+            && self.failed.is_empty()
+            && self.contested.is_empty()
+            && self.moved.is_empty()
+        {
             return whole(session, changes);
         }
         let names: Vec<Vec<Key>> = changes.iter().map(|c| self.names(c)).collect();
@@ -360,8 +378,17 @@ impl Holds {
                         || giver.get(k).is_some_and(pending)
                         || taker.get(k).is_some_and(pending)
                 };
+                let new = |k: &Key| hold(k) || self.contested.contains(k);
                 let renamed = |k: &Key| self.moved.get(k).cloned();
-                let h = strip(c, &self.attrs, &hold, &renamed);
+                let h = strip(
+                    c,
+                    &self.attrs,
+                    &Hold {
+                        hold: &hold,
+                        new: &new,
+                    },
+                    &renamed,
+                );
                 if h.as_ref().is_some_and(|h| h.all) {
                     if let Some(o) = outcomes.get_mut(j) {
                         *o = Some(ExportOutcome::Applied { anchor: None });
@@ -432,12 +459,20 @@ fn placeholder() -> ExportChange {
     }
 }
 
+/// Which names a change must not send yet: `hold` of any value, `new` of
+/// a value the change gives its object (a value-level add, a single
+/// value, an add's list), not of one a whole list it replaces keeps.
+struct Hold<'a> {
+    hold: &'a dyn Fn(&Key) -> bool,
+    new: &'a dyn Fn(&Key) -> bool,
+}
+
 /// Leave out of `c` the reference values `hold` says must wait; what was
 /// left out, if anything.
 fn strip(
     c: &mut ExportChange,
     attrs: &[(String, RefBy)],
-    hold: &dyn Fn(&Key) -> bool,
+    Hold { hold, new }: &Hold<'_>,
     renamed: &dyn Fn(&Key) -> Option<String>,
 ) -> Option<Held> {
     let mut h = Held::default();
@@ -459,15 +494,25 @@ fn strip(
             d.add.iter_mut().for_each(&mut swap);
         }
     }
-    let held = |by: RefBy, v: &Value| Key::of(by, v).is_some_and(|k| hold(&k));
     let adding = matches!(c.kind, ExportKind::Add | ExportKind::DeleteAdd);
+    let held = |by: RefBy, v: &Value| Key::of(by, v).is_some_and(|k| hold(&k));
+    let held_new = |by: RefBy, v: &Value| Key::of(by, v).is_some_and(|k| new(&k));
+    // A list an update replaces whole: only `hold` (a value it keeps may
+    // name the other object with the name).
+    let held_in_list = |by: RefBy, v: &Value| {
+        if adding { held_new(by, v) } else { held(by, v) }
+    };
     for (attr, by) in attrs {
         if let Some(Some(v)) = c.changes.get(attr) {
             // What is sent instead (`None`: the attribute is not sent), when
             // anything is held.
             let sent: Option<Option<Option<Value>>> = match v {
-                Value::Multi(vs) if vs.iter().any(|x| held(*by, x)) => {
-                    let rest: Vec<Value> = vs.iter().filter(|x| !held(*by, x)).cloned().collect();
+                Value::Multi(vs) if vs.iter().any(|x| held_in_list(*by, x)) => {
+                    let rest: Vec<Value> = vs
+                        .iter()
+                        .filter(|x| !held_in_list(*by, x))
+                        .cloned()
+                        .collect();
                     Some(if !rest.is_empty() {
                         Some(Some(Value::Multi(rest)))
                     } else if adding {
@@ -477,7 +522,7 @@ fn strip(
                     })
                 }
                 Value::Multi(_) => None,
-                one if held(*by, one) => Some(None),
+                one if held_new(*by, one) => Some(None),
                 _ => None,
             };
             if let Some(sent) = sent {
@@ -489,9 +534,10 @@ fn strip(
             }
         }
         if let Some(d) = c.values.get_mut(attr)
-            && d.add.iter().any(|x| held(*by, x))
+            && d.add.iter().any(|x| held_new(*by, x))
         {
-            let (out, keep): (Vec<Value>, Vec<Value>) = d.add.drain(..).partition(|x| held(*by, x));
+            let (out, keep): (Vec<Value>, Vec<Value>) =
+                d.add.drain(..).partition(|x| held_new(*by, x));
             d.add = keep;
             if d.is_empty() {
                 c.values.remove(attr);

@@ -531,7 +531,23 @@ impl Syncer<'_> {
                 });
             }
             match x.connection {
-                Connection::ExplicitDisconnector => return Ok(()),
+                // Never joined again (MIM's explicit disconnector): the
+                // person came back in scope, and MIM's provisioning fails
+                // on the object that is there; an operator releases it.
+                Connection::ExplicitDisconnector => {
+                    return Err(Fail::Object {
+                        error_type: "object-already-exists",
+                        detail: format!(
+                            "{}: `{}` has an explicit disconnector with anchor `{anchor}` (never \
+                             joined again: deprovisioned as `explicit-disconnector`, or its delete \
+                             rejected); `autosync cs release {} {anchor}` makes it a normal \
+                             disconnector, which this provisioning then takes back if it made it",
+                            what(),
+                            target.name,
+                            target.name
+                        ),
+                    });
+                }
                 Connection::Connector { .. } => {
                     return Err(Fail::Object {
                         error_type: "provisioning-conflict",

@@ -472,3 +472,52 @@ fn a_targets_connector_space_rebuilt_should_leave_the_groups_naming_its_accounts
     w.run("app-groups", "export");
     assert_eq!(members_in_file(&w), ["ada", "alan"]);
 }
+
+/// A new person given the name of a person the application has already
+/// (their account joined, not an unknown one): the add is refused, and
+/// their report must not be sent the other person as manager (a
+/// black-box review: `manager = mgr`, the namesake's account), in that
+/// export or a later one, until the name is fixed in HR.
+#[test]
+fn a_report_of_a_namesake_whose_add_was_refused_never_gets_the_other_persons_name() {
+    let w = world(&["E1,boss,"]);
+    let cycle = |w: &World| {
+        w.run("hr", "full-import");
+        w.run("hr", "delta-sync");
+        w.run("app", "export");
+        w.run("app", "full-import");
+        w.run("app", "delta-sync");
+    };
+    cycle(&w);
+    assert!(w.cs("app", "E1").unwrap().pending_export.is_none());
+    // E2 is given E1's name; E3 reports to E2.
+    w.write(
+        "hr.csv",
+        "employee_id,name,manager_id\nE1,boss,\nE2,boss,\nE3,rep,E2\n",
+    );
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    let r = w.run_ok("app", "export", RunStatus::CompletedExportErrors);
+    let c = export_counters(&r);
+    assert_eq!((c.adds, c.failures, c.references_held), (1, 1, 1), "{c:?}");
+    assert_eq!(manager_in_app(&w, "E3"), None);
+    // A later report of E2, in a later export: held too.
+    w.write(
+        "hr.csv",
+        "employee_id,name,manager_id\nE1,boss,\nE2,boss,\nE3,rep,E2\nE4,rep2,E2\n",
+    );
+    cycle(&w);
+    w.run_ok("app", "export", RunStatus::CompletedExportErrors);
+    assert_eq!(manager_in_app(&w, "E3"), None);
+    assert_eq!(manager_in_app(&w, "E4"), None);
+    // E1's report is still E1's (nothing changed for it).
+    // The name fixed in HR: E2's add goes, then the reports' manager.
+    w.write(
+        "hr.csv",
+        "employee_id,name,manager_id\nE1,boss,\nE2,boss2,\nE3,rep,E2\nE4,rep2,E2\n",
+    );
+    cycle(&w);
+    w.run("app", "export");
+    assert_eq!(manager_in_app(&w, "E3").as_deref(), Some("boss2"));
+    assert_eq!(manager_in_app(&w, "E4").as_deref(), Some("boss2"));
+}

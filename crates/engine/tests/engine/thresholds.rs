@@ -167,14 +167,43 @@ fn a_rejection_configured_as_explicit_disconnectors_should_never_join_them_again
     let u1 = w.cs("dir", "u1").unwrap();
     assert_eq!(u1.connection, Connection::ExplicitDisconnector);
     assert!(u1.pending_export.is_none());
-    // Back in scope: the explicit disconnector is left alone.
+    // Back in scope: the explicit disconnector is left alone, and each
+    // person's provisioning fails on it, as in MIM (never silently).
     w.write("hr.csv", &people(40, |_| "active"));
     w.run_ok("hr", "full-import", RunStatus::Success);
-    w.run_ok("hr", "delta-sync", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::CompletedSyncErrors);
     assert_eq!(
         w.cs("dir", "u1").unwrap().connection,
         Connection::ExplicitDisconnector
     );
+    assert_eq!(w.cs_all("dir", CsFilter::All).len(), 40);
+    let e1 = w.cs("hr", "1").unwrap().error.unwrap();
+    assert_eq!(e1.error_type, "object-already-exists");
+    assert!(
+        e1.detail.contains("explicit disconnector")
+            && e1.detail.contains("autosync cs release dir u1"),
+        "{}",
+        e1.detail
+    );
+    // An operator releases one: the next sync of the source takes it back
+    // (no second account); the others still fail.
+    w.engine.release_explicit_disconnector("dir", "u1").unwrap();
+    assert!(matches!(
+        w.engine.release_explicit_disconnector("dir", "u1"),
+        Err(autosync_engine::ReleaseError::NotExplicit { .. })
+    ));
+    assert!(matches!(
+        w.engine.release_explicit_disconnector("dir", "nobody"),
+        Err(autosync_engine::ReleaseError::NoObject { .. })
+    ));
+    w.run_ok("hr", "delta-sync", RunStatus::CompletedSyncErrors);
+    let u1 = w.cs("dir", "u1").unwrap();
+    assert!(
+        matches!(u1.connection, Connection::Connector { .. }),
+        "{:?}",
+        u1.connection
+    );
+    assert!(w.cs("hr", "1").unwrap().error.is_none());
     assert_eq!(w.cs_all("dir", CsFilter::All).len(), 40);
 }
 
