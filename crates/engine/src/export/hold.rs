@@ -100,6 +100,11 @@ pub(super) struct Held {
     renamed: Vec<(String, Value, Value)>,
     /// Value-level additions held back, per attribute.
     added: Vec<(String, Vec<Value>)>,
+    /// Values added and removed by one change that name one entry (a DN
+    /// in another case, or the old DN of a rename of this export once
+    /// spelled as the new one): neither was sent. Per attribute, the
+    /// values as the pending export holds them (after `renamed`).
+    cancelled: Vec<(String, ValueDelta)>,
     /// Nothing was left to send: the change was not sent.
     pub all: bool,
 }
@@ -137,6 +142,23 @@ impl Held {
             }
             if let Some(d) = done.values.get_mut(attr) {
                 d.add.iter_mut().for_each(swap);
+            }
+        }
+        // Not sent, and the system holds what it held.
+        for (attr, gone) in &self.cancelled {
+            if let Some(d) = done.values.get_mut(attr) {
+                let first = |vs: &mut Vec<Value>, of: &[Value]| {
+                    for v in of {
+                        if let Some(i) = vs.iter().position(|x| x == v) {
+                            vs.remove(i);
+                        }
+                    }
+                };
+                first(&mut d.add, &gone.add);
+                first(&mut d.remove, &gone.remove);
+                if d.is_empty() {
+                    done.values.remove(attr);
+                }
             }
         }
         if self.whole.is_empty() && self.added.is_empty() {
@@ -494,6 +516,28 @@ fn strip(
             d.add.iter_mut().for_each(&mut swap);
         }
     }
+    // A DN added and removed by one change naming one entry (a rename's
+    // old DN spelled as its new one, or a DN in another case): the
+    // directory would take the add as the value it has, then remove it.
+    // Neither goes.
+    for (attr, by) in attrs {
+        if *by != RefBy::Dn {
+            continue;
+        }
+        let Some(d) = c.values.get_mut(attr) else {
+            continue;
+        };
+        if d.add.is_empty() || d.remove.is_empty() {
+            continue;
+        }
+        let gone = crate::sync::cancel_same_dns(d);
+        if !gone.is_empty() {
+            if d.is_empty() {
+                c.values.remove(attr);
+            }
+            h.cancelled.push((attr.clone(), gone));
+        }
+    }
     let adding = matches!(c.kind, ExportKind::Add | ExportKind::DeleteAdd);
     let held = |by: RefBy, v: &Value| Key::of(by, v).is_some_and(|k| hold(&k));
     let held_new = |by: RefBy, v: &Value| Key::of(by, v).is_some_and(|k| new(&k));
@@ -545,7 +589,7 @@ fn strip(
             h.added.push((attr.clone(), out));
         }
     }
-    if h.whole.is_empty() && h.added.is_empty() && h.renamed.is_empty() {
+    if h.whole.is_empty() && h.added.is_empty() && h.renamed.is_empty() && h.cancelled.is_empty() {
         return None;
     }
     h.all = c.kind == ExportKind::Update

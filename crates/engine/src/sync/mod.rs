@@ -10,6 +10,7 @@ mod gone;
 mod inbound;
 mod join;
 pub(crate) use join::joins_to;
+pub(crate) use staging::cancel_same_dns;
 mod left;
 mod outbound;
 mod plan;

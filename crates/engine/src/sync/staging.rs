@@ -197,6 +197,18 @@ pub(super) fn few_values(
             .cloned(),
     );
     d.add.dedup();
+    // A DN spelled in another case is the same entry (as the directory
+    // compares it): added and removed in one change, the directory would
+    // take the add as the value it has, then remove it (a member renamed
+    // only in case left the group). Neither goes.
+    if f.reference
+        .as_ref()
+        .is_some_and(|r| r.by == autosync_model::RefBy::Dn)
+        && !d.add.is_empty()
+        && !d.remove.is_empty()
+    {
+        cancel_same_dns(&mut d);
+    }
     // A value sent and not confirmed that changes again: whole.
     if sent.is_some_and(|s| {
         d.add
@@ -208,6 +220,35 @@ pub(super) fn few_values(
     }
     let changed = d.add.len() + d.remove.len();
     (changed > 0 && changed.saturating_mul(4) <= old.len()).then_some(d)
+}
+
+/// Drop from `d` each added DN that a removed one names too (ignoring
+/// case and spacing, as directories compare DNs), and that removed one;
+/// returns what was dropped.
+pub(crate) fn cancel_same_dns(d: &mut ValueDelta) -> ValueDelta {
+    let fold = |v: &Value| autosync_model::dn::folded(&v.to_text());
+    let removed: rustc_hash::FxHashSet<String> = d.remove.iter().map(fold).collect();
+    let mut gone = ValueDelta::default();
+    let mut names: rustc_hash::FxHashSet<String> = Default::default();
+    for v in std::mem::take(&mut d.add) {
+        let k = fold(&v);
+        if removed.contains(&k) {
+            names.insert(k);
+            gone.add.push(v);
+        } else {
+            d.add.push(v);
+        }
+    }
+    if !names.is_empty() {
+        for v in std::mem::take(&mut d.remove) {
+            if names.contains(&fold(&v)) {
+                gone.remove.push(v);
+            } else {
+                d.remove.push(v);
+            }
+        }
+    }
+    gone
 }
 
 /// Stage value-level changes (see [`few_values`]) onto `x`'s pending
@@ -224,5 +265,31 @@ pub(super) fn stage_values(x: &mut CsObject, values: Vec<(String, ValueDelta)>) 
     });
     for (attr, d) in values {
         p.values.entry(attr).or_default().merge(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Value {
+        Value::String(v.into())
+    }
+
+    /// A member renamed only in case (the group holds the old spelling)
+    /// while another member changes: one value-level change adds the new
+    /// spelling and removes the old; the directory takes them as one
+    /// value, so the member left the group (an LDAP review).
+    #[test]
+    fn a_dn_added_and_removed_in_another_case_is_neither() {
+        let mut d = ValueDelta {
+            add: vec![s("cn=Nils SCHMIDT13,ou=Sales"), s("cn=Paul,ou=Sales")],
+            remove: vec![s("cn=Nils Schmidt13, ou=sales"), s("cn=Old,ou=Sales")],
+        };
+        let gone = cancel_same_dns(&mut d);
+        assert_eq!(d.add, vec![s("cn=Paul,ou=Sales")]);
+        assert_eq!(d.remove, vec![s("cn=Old,ou=Sales")]);
+        assert_eq!(gone.add, vec![s("cn=Nils SCHMIDT13,ou=Sales")]);
+        assert_eq!(gone.remove, vec![s("cn=Nils Schmidt13, ou=sales")]);
     }
 }
