@@ -72,17 +72,24 @@ fn fingerprint(p: &PendingExport) -> u64 {
 struct DnsThere(Option<rustc_hash::FxHashMap<String, Vec<String>>>);
 
 impl DnsThere {
-    /// Whether an object of `ma` other than the one with anchor `anchor`
-    /// has DN `dn` (folded) in the system already. A read that fails says
-    /// no: the value waits for the next export.
-    fn has(&mut self, store: &dyn autosync_store::Store, ma: &str, dn: &str, anchor: &str) -> bool {
+    /// The anchors of the objects of `ma` other than the one with anchor
+    /// `anchor` that have DN `dn` (folded) in the system already. A read
+    /// that fails says none: the value waits for the next export.
+    fn others(
+        &mut self,
+        store: &dyn autosync_store::Store,
+        ma: &str,
+        dn: &str,
+        anchor: &str,
+    ) -> Vec<String> {
         if self.0.is_none() {
             self.0 = Self::read(store, ma).ok();
         }
         self.0
             .as_ref()
             .and_then(|m| m.get(dn))
-            .is_some_and(|anchors| anchors.iter().any(|a| a != anchor))
+            .map(|anchors| anchors.iter().filter(|a| *a != anchor).cloned().collect())
+            .unwrap_or_default()
     }
 
     fn read(
@@ -115,6 +122,53 @@ impl DnsThere {
             }
         }
     }
+}
+
+/// Whether the metaverse object of the MA's object with anchor `referrer`
+/// refers, in what an export flow into CS attribute `attr` reads, to the
+/// metaverse object of one of the MA's objects `anchors` (a name two
+/// objects share, one of whose adds failed: the value names the other
+/// rightly only then). Read only when such an add failed.
+fn refers_to(
+    ctx: &StepCtx<'_>,
+    referrer: &str,
+    attr: &str,
+    anchors: &[String],
+) -> StoreResult<bool> {
+    let Some(rules) = ctx.engine.rules.mas.get(ctx.ma_index) else {
+        return Ok(false);
+    };
+    let ma = ctx.ma.name.as_str();
+    let mut read = ctx.store().read()?;
+    let Some(mv) = read
+        .cs_by_anchor(ma, referrer)?
+        .and_then(|x| x.connection.mv_id())
+    else {
+        return Ok(false);
+    };
+    let anchors: Vec<&str> = anchors.iter().map(String::as_str).collect();
+    let targets: Vec<autosync_model::MvId> = read
+        .cs_by_anchors(ma, &anchors)?
+        .into_iter()
+        .filter_map(|x| x.connection.mv_id())
+        .collect();
+    if targets.is_empty() {
+        return Ok(false);
+    }
+    let Some(obj) = read.mv_get(mv)? else {
+        return Ok(false);
+    };
+    Ok(rules
+        .outbound
+        .iter()
+        .filter(|f| f.cs_attr == attr)
+        .filter_map(|f| f.reference.as_ref())
+        .filter_map(|r| obj.attributes.get(&r.mv_attr))
+        .any(|v| {
+            crate::refs::referred(&v.value)
+                .iter()
+                .any(|id| targets.contains(id))
+        }))
 }
 
 pub(crate) fn run(ctx: &StepCtx<'_>) -> StoreResult<StepOutcome> {
@@ -278,34 +332,38 @@ impl Exporter<'_, '_> {
                 // The connection failed halfway: what the system answered
                 // is recorded (it is done there), the rest stays pending.
                 let mut cut: Stop = None;
-                let (outcomes, helds): (Vec<Option<ExportOutcome>>, _) =
-                    match holds.apply(&mut *session, &mut changes, &mut |dn, anchor| {
-                        dns_there.has(store, ma, dn, anchor)
-                    }) {
-                        Ok((o, h)) if o.len() == changes.len() => {
-                            (o.into_iter().map(Some).collect(), h)
-                        }
-                        Ok((o, _)) => {
-                            stop = Some((
-                                RunStatus::StoppedError,
-                                format!(
-                                    "the connector returned {} outcomes for {} changes",
-                                    o.len(),
-                                    changes.len()
-                                ),
-                            ));
+                let (outcomes, helds): (Vec<Option<ExportOutcome>>, _) = match holds.apply(
+                    &mut *session,
+                    &mut changes,
+                    &mut |dn, anchor| dns_there.others(store, ma, dn, anchor),
+                    &mut |referrer, attr, anchors| {
+                        refers_to(ctx, referrer, attr, anchors).unwrap_or(false)
+                    },
+                ) {
+                    Ok((o, h)) if o.len() == changes.len() => {
+                        (o.into_iter().map(Some).collect(), h)
+                    }
+                    Ok((o, _)) => {
+                        stop = Some((
+                            RunStatus::StoppedError,
+                            format!(
+                                "the connector returned {} outcomes for {} changes",
+                                o.len(),
+                                changes.len()
+                            ),
+                        ));
+                        break;
+                    }
+                    Err(c) => {
+                        let why = Some((c.error.kind.status(), c.error.message));
+                        if !durable || c.answered.iter().all(Option::is_none) {
+                            stop = why;
                             break;
                         }
-                        Err(c) => {
-                            let why = Some((c.error.kind.status(), c.error.message));
-                            if !durable || c.answered.iter().all(Option::is_none) {
-                                stop = why;
-                                break;
-                            }
-                            cut = why;
-                            (c.answered, c.held)
-                        }
-                    };
+                        cut = why;
+                        (c.answered, c.held)
+                    }
+                };
                 crash_point("export.batch.applied");
                 page_size.store(
                     pages::next_size(

@@ -21,6 +21,43 @@ pub fn same_dn(a: &str, b: &str) -> bool {
     }
 }
 
+/// Whether `a` and `b` name one entry and differ at most in the case of
+/// their parent's values (`cn=Ann,ou=People` and `cn=Ann,ou=people`): a
+/// directory keeps the parent's own spelling, which only that entry's
+/// own rename changes, so such a difference is no rename of the child.
+/// The entry's own RDN keeps its case, as in [`same_dn`].
+pub fn same_entry(a: &str, b: &str) -> bool {
+    if same_dn(a, b) {
+        return true;
+    }
+    let (Some(x), Some(y)) = (parts(a), parts(b)) else {
+        return false;
+    };
+    if x.len() != y.len() {
+        return false;
+    }
+    // The first RDN: up to the second part that starts a new RDN.
+    let rdn_len = |p: &[(bool, String, String)]| {
+        p.iter()
+            .skip(1)
+            .position(|(new_rdn, _, _)| *new_rdn)
+            .map_or(p.len(), |i| i + 1)
+    };
+    let n = rdn_len(&x);
+    if n != rdn_len(&y) || n == x.len() {
+        return false;
+    }
+    x.iter().zip(&y).enumerate().all(|(i, (p, q))| {
+        p.0 == q.0
+            && p.1 == q.1
+            && if i < n {
+                p.2 == q.2
+            } else {
+                p.2.to_lowercase() == q.2.to_lowercase()
+            }
+    })
+}
+
 /// The attribute-value assertions of `dn` in order, each `(type in lower
 /// case, value as written without its insignificant spaces)`, with a
 /// marker where a new RDN starts; `None` when `dn` is not an LDAP DN.
@@ -147,7 +184,20 @@ fn trim_value(v: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::same_dn;
+    use super::{same_dn, same_entry};
+
+    #[test]
+    fn a_parent_in_another_case_is_the_same_entry_and_the_rdn_keeps_its_case() {
+        assert!(same_entry("cn=Ann,ou=People,dc=x", "cn=Ann,ou=people,DC=X"));
+        assert!(same_entry("CN=Ann, ou=People", "cn=Ann,ou=people"));
+        assert!(!same_entry("cn=ANN,ou=People", "cn=Ann,ou=People"));
+        assert!(!same_entry("cn=Ann,ou=Staff", "cn=Ann,ou=People"));
+        assert!(!same_entry("cn=Ann", "cn=ann"));
+        assert!(!same_entry("cn=Ann+uid=a,ou=P", "cn=Ann+uid=A,ou=p"));
+        assert!(same_entry("cn=Ann+uid=a,ou=P", "cn=Ann+uid=a,ou=p"));
+        assert!(!same_entry("ann@x", "ANN@x"));
+        assert!(!same_entry("cn=Ann,ou=a,ou=b", "cn=Ann,ou=a"));
+    }
 
     #[test]
     fn types_ignore_case_and_spaces_around_separators_mean_nothing() {

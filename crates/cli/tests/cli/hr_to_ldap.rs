@@ -917,3 +917,47 @@ fn a_header_only_hr_file_should_delete_no_department_group() {
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert_eq!(directory(s, &base), before);
 }
+
+/// The provisioning rule's parent written in another case than the
+/// directory has it (`ou=People` for `ou=people`): the parent entry's own
+/// name, which no rename of its children changes. It renamed every entry
+/// (each rename then refused at export) and, the rule changed back, left
+/// renames to the same DN pending (an LDAP review). Neither is a rename.
+#[test]
+fn a_parent_written_in_another_case_should_rename_nothing() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, base) = Example::new(s);
+    let path = w.path().join("autosync.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    w.expect("autosync.toml", &["run", "--once"]);
+    let before = directory(s, &base);
+    let edited = text.replace(
+        r#"'"cn=" + escape_dn(displayName) + ",ou=" + escape_dn(department) + ",ou=people,"#,
+        r#"'"cn=" + escape_dn(displayName) + ",ou=" + escape_dn(department) + ",ou=People,"#,
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&path, &edited).unwrap();
+    let out = w.expect(
+        "autosync.toml",
+        &["run-profile", "hr", "full-sync", "--no-progress", "--json"],
+    );
+    let run: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let outbound = &run["steps"][0]["counters"]["outbound"]["ldap"];
+    assert!(outbound.is_object(), "{out}");
+    assert_eq!(
+        outbound["provisioned-renames"].as_u64().unwrap_or(0),
+        0,
+        "{out}"
+    );
+    let pending = || -> serde_json::Value {
+        serde_json::from_str(&w.expect(
+            "autosync.toml",
+            &["cs", "ldap", "--pending-export", "--json"],
+        ))
+        .unwrap()
+    };
+    assert_eq!(pending(), serde_json::json!([]));
+    w.expect("autosync.toml", &["run", "--once"]);
+    assert_eq!(directory(s, &base), before);
+    assert_eq!(pending(), serde_json::json!([]));
+}

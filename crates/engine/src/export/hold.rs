@@ -206,28 +206,34 @@ pub(super) struct Holds {
     /// The attributes whose values name objects of this MA, and how.
     attrs: Vec<(String, RefBy)>,
     failed: FxHashSet<Key>,
-    /// The DNs of adds that failed while another object of the MA has
-    /// that DN: a value newly given to a referrer may have been meant for
-    /// the failed one (a report of a namesake whose add was refused) and
-    /// is held; one a referrer's whole list keeps is the other's (its
-    /// membership stays).
-    contested: FxHashSet<Key>,
+    /// The DNs of adds that failed while other objects of the MA have
+    /// that DN (their anchors): a value newly given to a referrer is held
+    /// unless the referrer's metaverse object refers to one of those (a
+    /// report of a namesake whose add was refused must not get the other
+    /// as manager; a group of both keeps the one there); one a
+    /// referrer's whole list keeps stays (its membership).
+    contested: FxHashMap<Key, Vec<String>>,
     /// The DNs renames of this export took from their objects, with the
     /// DN each gave its object instead.
     moved: FxHashMap<Key, String>,
 }
 
-/// Whether a joined object of the MA other than the one with anchor
-/// `anchor` has DN `dn` (folded) in the system already (not an add still
-/// to be sent): a value spelling it names that object.
-pub(super) type Taken<'a> = dyn FnMut(&str, &str) -> bool + 'a;
+/// The anchors of the joined objects of the MA other than the one with
+/// anchor `anchor` that have DN `dn` (folded) in the system already (not
+/// an add still to be sent): a value spelling it names one of them.
+pub(super) type Taken<'a> = dyn FnMut(&str, &str) -> Vec<String> + 'a;
+
+/// Whether the metaverse object of the MA's object with anchor
+/// `referrer` refers, in what the export flow into CS attribute `attr`
+/// reads, to the metaverse object of one of the MA's objects `anchors`.
+pub(super) type Refers<'a> = dyn FnMut(&str, &str, &[String]) -> bool + 'a;
 
 impl Holds {
     pub fn new(attrs: Vec<(String, RefBy)>) -> Holds {
         Holds {
             attrs,
             failed: FxHashSet::default(),
-            contested: FxHashSet::default(),
+            contested: FxHashMap::default(),
             moved: FxHashMap::default(),
         }
     }
@@ -267,7 +273,7 @@ impl Holds {
         changes: &[ExportChange],
         j: usize,
         o: &ExportOutcome,
-        went: &mut Vec<usize>,
+        went: &mut Vec<(usize, Option<String>)>,
         taken: &mut Taken<'_>,
     ) {
         let Some(c) = changes.get(j) else {
@@ -294,23 +300,30 @@ impl Holds {
                     self.contested.remove(&k);
                 }
             }
-            went.push(j);
+            // The anchor the system gave it, if any: the store has one
+            // or the other, as the outcome is recorded meanwhile.
+            let given = match o {
+                ExportOutcome::Applied { anchor } => anchor.clone(),
+                _ => None,
+            };
+            went.push((j, given));
             return;
         }
         for k in gives(c) {
-            let other = match &k {
-                Key::Dn(dn) => {
-                    went.iter()
-                        .filter_map(|&i| changes.get(i))
-                        .any(|g| gives(g).contains(&k))
-                        || taken(dn, &c.anchor)
-                }
-                Key::Anchor(_) => false,
+            let others: Vec<String> = match &k {
+                Key::Dn(dn) => went
+                    .iter()
+                    .filter_map(|(i, given)| Some((changes.get(*i)?, given)))
+                    .filter(|(g, _)| gives(g).contains(&k))
+                    .flat_map(|(g, given)| std::iter::once(g.anchor.clone()).chain(given.clone()))
+                    .chain(taken(dn, &c.anchor))
+                    .collect(),
+                Key::Anchor(_) => Vec::new(),
             };
-            if other {
-                self.contested.insert(k);
-            } else {
+            if others.is_empty() {
                 self.failed.insert(k);
+            } else {
+                self.contested.insert(k, others);
             }
         }
     }
@@ -324,6 +337,7 @@ impl Holds {
         session: &mut dyn ExportSession,
         changes: &mut [ExportChange],
         taken: &mut Taken<'_>,
+        refers: &mut Refers<'_>,
     ) -> Result<(Vec<ExportOutcome>, Vec<Option<Held>>), Cut> {
         let whole = |session: &mut dyn ExportSession, changes: &[ExportChange]| {
             session
@@ -377,7 +391,7 @@ impl Holds {
             }
         }
         let last = phase.iter().copied().max().unwrap_or(0);
-        let mut went: Vec<usize> = Vec::new();
+        let mut went: Vec<(usize, Option<String>)> = Vec::new();
         let mut outcomes: Vec<Option<ExportOutcome>> = changes.iter().map(|_| None).collect();
         let mut held: Vec<Option<Held>> = changes.iter().map(|_| None).collect();
         for p in 0..=last {
@@ -400,7 +414,26 @@ impl Holds {
                         || giver.get(k).is_some_and(pending)
                         || taker.get(k).is_some_and(pending)
                 };
-                let new = |k: &Key| hold(k) || self.contested.contains(k);
+                // Contested names this change's object refers to.
+                let mut meant: FxHashSet<(&str, Key)> = FxHashSet::default();
+                if !self.contested.is_empty() {
+                    for (attr, by) in &self.attrs {
+                        for v in values_of(c, attr) {
+                            let Some(k) = Key::of(*by, v) else {
+                                continue;
+                            };
+                            if let Some(others) = self.contested.get(&k)
+                                && !meant.contains(&(attr.as_str(), k.clone()))
+                                && refers(&c.anchor, attr, others)
+                            {
+                                meant.insert((attr.as_str(), k));
+                            }
+                        }
+                    }
+                }
+                let new = |attr: &str, k: &Key| {
+                    hold(k) || self.contested.contains_key(k) && !meant.contains(&(attr, k.clone()))
+                };
                 let renamed = |k: &Key| self.moved.get(k).cloned();
                 let h = strip(
                     c,
@@ -486,7 +519,21 @@ fn placeholder() -> ExportChange {
 /// value, an add's list), not of one a whole list it replaces keeps.
 struct Hold<'a> {
     hold: &'a dyn Fn(&Key) -> bool,
-    new: &'a dyn Fn(&Key) -> bool,
+    new: &'a dyn Fn(&str, &Key) -> bool,
+}
+
+/// The values of reference attribute `attr` change `c` sends: its whole
+/// value, and its value-level additions.
+fn values_of<'c>(c: &'c ExportChange, attr: &str) -> Vec<&'c Value> {
+    let mut out: Vec<&Value> = match c.changes.get(attr) {
+        Some(Some(Value::Multi(vs))) => vs.iter().collect(),
+        Some(Some(v)) => vec![v],
+        _ => Vec::new(),
+    };
+    if let Some(d) = c.values.get(attr) {
+        out.extend(&d.add);
+    }
+    out
 }
 
 /// Leave out of `c` the reference values `hold` says must wait; what was
@@ -540,21 +587,25 @@ fn strip(
     }
     let adding = matches!(c.kind, ExportKind::Add | ExportKind::DeleteAdd);
     let held = |by: RefBy, v: &Value| Key::of(by, v).is_some_and(|k| hold(&k));
-    let held_new = |by: RefBy, v: &Value| Key::of(by, v).is_some_and(|k| new(&k));
+    let held_new = |attr: &str, by: RefBy, v: &Value| Key::of(by, v).is_some_and(|k| new(attr, &k));
     // A list an update replaces whole: only `hold` (a value it keeps may
     // name the other object with the name).
-    let held_in_list = |by: RefBy, v: &Value| {
-        if adding { held_new(by, v) } else { held(by, v) }
+    let held_in_list = |attr: &str, by: RefBy, v: &Value| {
+        if adding {
+            held_new(attr, by, v)
+        } else {
+            held(by, v)
+        }
     };
     for (attr, by) in attrs {
         if let Some(Some(v)) = c.changes.get(attr) {
             // What is sent instead (`None`: the attribute is not sent), when
             // anything is held.
             let sent: Option<Option<Option<Value>>> = match v {
-                Value::Multi(vs) if vs.iter().any(|x| held_in_list(*by, x)) => {
+                Value::Multi(vs) if vs.iter().any(|x| held_in_list(attr, *by, x)) => {
                     let rest: Vec<Value> = vs
                         .iter()
-                        .filter(|x| !held_in_list(*by, x))
+                        .filter(|x| !held_in_list(attr, *by, x))
                         .cloned()
                         .collect();
                     Some(if !rest.is_empty() {
@@ -566,7 +617,7 @@ fn strip(
                     })
                 }
                 Value::Multi(_) => None,
-                one if held_new(*by, one) => Some(None),
+                one if held_new(attr, *by, one) => Some(None),
                 _ => None,
             };
             if let Some(sent) = sent {
@@ -578,10 +629,10 @@ fn strip(
             }
         }
         if let Some(d) = c.values.get_mut(attr)
-            && d.add.iter().any(|x| held_new(*by, x))
+            && d.add.iter().any(|x| held_new(attr, *by, x))
         {
             let (out, keep): (Vec<Value>, Vec<Value>) =
-                d.add.drain(..).partition(|x| held_new(*by, x));
+                d.add.drain(..).partition(|x| held_new(attr, *by, x));
             d.add = keep;
             if d.is_empty() {
                 c.values.remove(attr);

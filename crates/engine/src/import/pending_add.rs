@@ -118,7 +118,7 @@ impl Importer<'_, '_> {
         }
         let same = |k: &str, v: &Option<Value>| holds_sent(rules, k, attrs.get(k), v.as_ref());
         let readable = |k: &str| rules.is_none_or(|r| r.write_only.get(k).is_none());
-        let same_dn = autosync_model::dn::same_dn(&cs.dn, dn);
+        let same_dn = autosync_model::dn::same_entry(&cs.dn, dn);
         self.counters.export_add_existing += 1;
         cs.provisioned = adopt || made;
         // What only a new object gets (initial-only flows, write-only
@@ -178,7 +178,7 @@ fn replays(
     attrs: &Attributes,
     dn: &str,
 ) -> bool {
-    autosync_model::dn::same_dn(&cs.dn, dn)
+    autosync_model::dn::same_entry(&cs.dn, dn)
         && add.changes.iter().all(|(k, v)| {
             rules.is_some_and(|r| r.write_only.get(k).is_some())
                 || holds_sent(rules, k, attrs.get(k.as_str()), v.as_ref())

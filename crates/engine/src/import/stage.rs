@@ -352,7 +352,7 @@ impl<'c> Importer<'_, 'c> {
                 || unconfirmed
                     .new_dn
                     .as_deref()
-                    .is_some_and(|dn| autosync_model::dn::same_dn(dn, &obj.dn));
+                    .is_some_and(|dn| autosync_model::dn::same_entry(dn, &obj.dn));
             let altered = !values_match
                 && dn_matches
                 && unconfirmed.kind != ExportKind::Delete

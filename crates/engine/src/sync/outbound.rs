@@ -8,8 +8,8 @@
 use super::deprovision::Deprovision;
 use super::plan::{Decision, Plan, decide};
 use super::staging::{
-    confirmed, drop_changes, effective, few_values, pending_update_of, stage_changes, stage_rename,
-    stage_values, write_only_change, write_only_failed,
+    cancel_rename, confirmed, drop_changes, effective, few_values, pending_update_of,
+    stage_changes, stage_rename, stage_values, write_only_change, write_only_failed,
 };
 use super::{Action, Fail, MvWork, Syncer};
 use crate::compute::MvView;
@@ -355,16 +355,35 @@ impl Syncer<'_> {
             _ => None,
         };
         if let Some(dn) = dn {
-            let current = x
+            let pending_rename = x
                 .pending_export
                 .as_ref()
-                .and_then(|p| p.new_dn.as_deref())
-                .unwrap_or(&x.dn);
+                .filter(|p| !matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd))
+                .and_then(|p| p.new_dn.clone());
+            // A rename not sent yet whose DN the rule no longer gives, the
+            // DN the system has being given again (the rule changed back):
+            // the rename goes, nothing of it is sent.
+            let back = pending_rename.is_some()
+                && dn
+                    .as_deref()
+                    .is_some_and(|d| autosync_model::dn::same_entry(d, &x.dn))
+                && x.unconfirmed_export
+                    .as_ref()
+                    .is_none_or(|u| u.new_dn.is_none());
+            if back {
+                cancel_rename(x);
+                changed = true;
+            }
+            let current = match (&pending_rename, back) {
+                (Some(new), false) => new.clone(),
+                _ => x.dn.clone(),
+            };
             // Compared as a directory compares DNs: the system's own
-            // spelling (`cn=` for `CN=`, no spaces after commas) is not a
-            // rename to send again and again.
+            // spelling (`cn=` for `CN=`, no spaces after commas, a parent
+            // in another case: the parent entry's own name, which only its
+            // own rename changes) is not a rename to send again and again.
             if let Some(dn) = dn
-                && !autosync_model::dn::same_dn(&dn, current)
+                && !autosync_model::dn::same_entry(&dn, &current)
             {
                 if self.rules.has_refs {
                     // References to it that the target spells by DN change.

@@ -134,6 +134,27 @@ pub(super) fn stage_rename(x: &mut CsObject, dn: String) {
     }
 }
 
+/// Drop the rename `x`'s pending export holds (not an add's DN): the
+/// pending export goes with it when nothing else is in it.
+pub(super) fn cancel_rename(x: &mut CsObject) {
+    let Some(p) = &mut x.pending_export else {
+        return;
+    };
+    if matches!(
+        p.kind,
+        ExportKind::Add | ExportKind::DeleteAdd | ExportKind::Delete
+    ) {
+        return;
+    }
+    p.new_dn = None;
+    if p.kind == ExportKind::Rename {
+        p.kind = ExportKind::Update;
+    }
+    if p.changes.is_empty() && p.values.is_empty() {
+        x.pending_export = None;
+    }
+}
+
 /// A change of a multi-valued attribute that target `target` keeps in
 /// rows, from what the connector has (`effective`) to `new`, as values
 /// added and removed, when it is a few values of many (a member that left

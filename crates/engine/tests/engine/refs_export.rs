@@ -521,3 +521,33 @@ fn a_report_of_a_namesake_whose_add_was_refused_never_gets_the_other_persons_nam
     assert_eq!(manager_in_app(&w, "E3").as_deref(), Some("boss2"));
     assert_eq!(manager_in_app(&w, "E4").as_deref(), Some("boss2"));
 }
+
+/// A rename not exported yet whose DN the rule gives no more, the DN the
+/// system has being given again: the rename goes (it was sent as a
+/// rename to the same DN, and stayed unconfirmed: an LDAP review).
+#[test]
+fn a_rename_not_sent_whose_old_dn_comes_back_is_dropped() {
+    let w = world(&["E1,boss,"]);
+    for (ma, p) in [
+        ("hr", "full-import"),
+        ("hr", "full-sync"),
+        ("app", "export"),
+        ("app", "full-import"),
+        ("app", "delta-sync"),
+    ] {
+        w.run(ma, p);
+    }
+    assert!(w.cs("app", "E1").unwrap().pending_export.is_none());
+    w.write("hr.csv", "employee_id,name,manager_id\nE1,chief,\n");
+    w.run("hr", "full-import");
+    w.run("hr", "delta-sync");
+    let p = w.cs("app", "E1").unwrap().pending_export.unwrap();
+    assert_eq!(p.new_dn.as_deref(), Some("chief"));
+    w.write("hr.csv", "employee_id,name,manager_id\nE1,boss,\n");
+    w.run("hr", "full-import");
+    w.run("hr", "delta-sync");
+    let x = w.cs("app", "E1").unwrap();
+    assert!(x.pending_export.is_none(), "{:?}", x.pending_export);
+    let r = w.run("app", "export");
+    assert_eq!(export_counters(&r).renames, 0);
+}
