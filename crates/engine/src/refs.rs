@@ -412,6 +412,85 @@ fn resolve_dns(
     })
 }
 
+/// The metaverse objects that `removed`, values that leave the
+/// connector-space reference `r` of a referrer, had resolved to, found
+/// without resolving them again: a value that leaves never fails its
+/// referrer. A DN names every object of `r.ma` that has it, ignoring case:
+/// when a second object came with it after the value resolved (a case
+/// double: the value would be `ambiguous-reference` now), both of their
+/// metaverse objects are given, and since an object of `r.ma` is joined to
+/// one metaverse object and a metaverse object has at most one connector
+/// in `r.ma`, the one of them the referrer's metaverse value holds is the
+/// one this value resolved to (a value that never resolved holds neither).
+/// A value that names nothing (not there, not joined), or that is not a
+/// name at all, gives nothing. `unresolved` gets the wait, as
+/// [`resolve_in`] notes it, of each value that names no one object (the
+/// caller drops those waits: a value that waited, or that two objects
+/// came for while it waited).
+pub(crate) fn resolved_before(
+    txn: &mut dyn StoreTxn,
+    r: &InRef,
+    removed: &[Value],
+    unresolved: &mut Vec<RefWait>,
+    known: Option<&Joined>,
+) -> Result<Vec<MvId>, Fail> {
+    // A value that cannot be a name resolved to nothing.
+    let names: Vec<Value> = removed
+        .iter()
+        .filter(|v| !v.is_empty() && key_of(r, v).is_ok())
+        .cloned()
+        .collect();
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    if r.by == RefBy::Anchor {
+        // An anchor names one object: resolving it cannot fail.
+        let mut attrs = Attributes::new();
+        attrs.insert(r.cs_attr.clone(), Value::Multi(names));
+        return Ok(resolve_in_any(txn, r, &attrs, Some(unresolved), known)?
+            .map(|v| referred(&v))
+            .unwrap_or_default());
+    }
+    let mut folded: Vec<String> = names
+        .iter()
+        .filter_map(|v| key_of(r, v).ok())
+        .map(|k| autosync_store::fold_case(&k).into_owned())
+        .collect();
+    folded.sort_unstable();
+    folded.dedup();
+    let asked: Vec<&str> = folded.iter().map(String::as_str).collect();
+    // Per DN: the objects that have it, and the metaverse objects they
+    // are joined to.
+    let mut by_dn: FxHashMap<String, (Vec<CsId>, Vec<MvId>)> = FxHashMap::default();
+    for (dn, id, mv) in txn.cs_joined_by_dns(&r.ma, &asked)? {
+        let (ids, mvs) = by_dn.entry(dn).or_default();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+        if let Some(mv) = mv.filter(|mv| *mv != 0)
+            && !mvs.contains(&mv)
+        {
+            mvs.push(mv);
+        }
+    }
+    let mut out = Vec::new();
+    for k in folded {
+        let (ids, mvs) = by_dn.remove(&k).unwrap_or_default();
+        // Only a DN that names one object, joined, resolved: any other
+        // may have waited.
+        if ids.len() != 1 || mvs.len() != 1 {
+            unresolved.push(RefWait {
+                attr: r.cs_attr.clone(),
+                ma: r.ma.clone(),
+                key: k,
+                by_dn: true,
+            });
+        }
+        out.extend(mvs);
+    }
+    Ok(out)
+}
+
 /// The metaverse objects a reference value refers to.
 pub(crate) fn referred(v: &Value) -> Vec<MvId> {
     match v {

@@ -109,22 +109,21 @@ impl Syncer<'_> {
                 let joined = self.joined.as_ref();
                 let added =
                     crate::refs::resolve_in(txn, r, &one(&d.add), Some(&mut waits), joined)?;
+                // A value removed takes away what it had resolved to (of
+                // what its name gives, what the metaverse rows hold: see
+                // `net_of_mv` below), and its wait, if it waited; it is
+                // not resolved again (a DN that a case double since took
+                // too would fail the group on a value it no longer has).
                 let mut unresolved = Vec::new();
-                // A value removed goes whatever it names.
-                let removed = crate::refs::resolve_in_any(
-                    txn,
-                    r,
-                    &one(&d.remove),
-                    Some(&mut unresolved),
-                    joined,
-                )?;
+                let removed =
+                    crate::refs::resolved_before(txn, r, &d.remove, &mut unresolved, joined)?;
                 waits_add.extend(waits);
                 waits_drop.extend(unresolved.into_iter().map(|w| (w.attr, w.key)));
                 // A value removed and one added that name the same object
                 // (its DN spelt in another case) are no change to it.
                 let delta = cancel(ValueDelta {
                     add: added.map(|v| refs_of(&v)).unwrap_or_default(),
-                    remove: removed.map(|v| refs_of(&v)).unwrap_or_default(),
+                    remove: removed.into_iter().map(Value::Reference).collect(),
                 });
                 changes.push(MvChange {
                     attr: f.mv_attr.clone(),
