@@ -16,10 +16,15 @@ use crate::exit::{Code, Failure};
 use crate::locate::{Located, read_store, store_path_of};
 use crate::page::{self, Page};
 use crate::render;
+use crate::waits::{LISTED, Wait};
 use anyhow::Context as _;
 use autosync_model::suggest;
-use autosync_model::{Connection, CsObject, MvObject, SystemDef};
+use autosync_model::{
+    Connection, CsId, CsObject, ErrorStage, ExportKind, MvId, MvObject, RefBy, SystemDef, Value,
+};
 use autosync_store::{CsFilter, MvQuery, Store, StoreRead, StoreResult, fold_case};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// How many objects one read of a DN lookup's scan takes.
@@ -185,11 +190,36 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
     let mut read = store.read()?;
     let counts = read.cs_counts(ma)?;
     let unresolved = read.ref_waiting_count(ma)?;
-    let unresolved_out = read.ref_out_waiting_count(ma)?;
+    // The values an export holds back are counted with the outbound waits
+    // (references held from export), each connector once: for the text's
+    // first line, or to list them.
+    let held = if a.filter.unresolved || !a.json {
+        held_at_export(read.as_mut(), &loaded.system, ma, counts.errors)?
+    } else {
+        BTreeMap::new()
+    };
+    let unresolved_out = if held.is_empty() {
+        read.ref_out_waiting_count(ma)?
+    } else {
+        let mut ids: BTreeSet<CsId> = held.keys().copied().collect();
+        let mut after = 0;
+        loop {
+            let page = read.ref_out_waiting_page(ma, after, 10_000)?;
+            let Some(&last) = page.last() else { break };
+            after = last;
+            ids.extend(page);
+        }
+        ids.len() as u64
+    };
     let lookup = a.anchor.is_some() || a.dn.is_some();
     let (mut objects, page) = if a.filter.unresolved {
         // Few objects wait: every id is read, then the page's objects.
-        let ids = crate::waits::waiting_ids(read.as_mut(), ma)?;
+        let mut ids = crate::waits::waiting_ids(read.as_mut(), ma)?;
+        if !held.is_empty() {
+            ids.extend(held.keys().copied());
+            ids.sort_unstable();
+            ids.dedup();
+        }
         let total = ids.len() as u64;
         let mut found = Vec::new();
         for id in ids
@@ -228,12 +258,18 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
     let mut waits = Vec::new();
     if a.filter.unresolved {
         for o in &objects {
-            waits.push(crate::waits::waits_of(
-                read.as_mut(),
-                &loaded.system,
-                ma,
-                o,
-            )?);
+            let w = crate::waits::waits_of(read.as_mut(), &loaded.system, ma, o)?;
+            let mut rows = UnresolvedOf {
+                listed: found(read.as_mut(), &loaded.system, o, w.listed)?,
+                more: w.more,
+            };
+            if let Some(h) = held.get(&o.id) {
+                let room = LISTED.saturating_sub(rows.listed.len()).min(h.listed.len());
+                rows.listed
+                    .extend(h.listed.iter().take(room).cloned().map(Unresolved::Held));
+                rows.more += h.listed.len() - room + h.more;
+            }
+            waits.push(rows);
         }
     }
     if a.json {
@@ -247,7 +283,7 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
             Waiting {
                 #[serde(flatten)]
                 object: &'a CsObject,
-                unresolved: &'a [crate::waits::Wait],
+                unresolved: &'a [Unresolved],
                 /// Waits past the first `waits::LISTED`, counted.
                 #[serde(skip_serializing_if = "is_zero")]
                 unresolved_more: usize,
@@ -507,4 +543,500 @@ pub fn mv(cli: &crate::args::Cli, a: &MvArgs) -> Result<Code, Failure> {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+/// One row of `cs MA --unresolved`: a wait the store keeps (see `waits`),
+/// with what this listing found of the object it names; or a reference
+/// value an export holds back.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Unresolved {
+    Wait {
+        #[serde(flatten)]
+        wait: Wait,
+        #[serde(flatten)]
+        found: Found,
+    },
+    Held(HeldValue),
+}
+
+impl Unresolved {
+    pub fn attribute(&self) -> &str {
+        match self {
+            Unresolved::Wait { wait, .. } => wait.attribute(),
+            Unresolved::Held(h) => &h.attribute,
+        }
+    }
+}
+
+/// The rows of one listed object, at most [`LISTED`], and how many more.
+#[derive(Clone, Debug)]
+pub struct UnresolvedOf<T = Unresolved> {
+    pub listed: Vec<T>,
+    pub more: usize,
+}
+
+/// What the listing found of the object a wait names.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Found {
+    /// An inbound wait's object is there and joined (the wait is over, or
+    /// cannot end as it is).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub joined: Option<Joined>,
+    /// A connector of an outbound wait's referred object on another MA:
+    /// which object it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_as: Option<KnownAs>,
+}
+
+/// The metaverse object an inbound wait's object is joined to.
+#[derive(Clone, Debug, Serialize)]
+pub struct Joined {
+    /// `type-mismatch`: the reference names an object of another type than
+    /// its metaverse attribute holds (the sync fails with
+    /// `reference-type-mismatch`); `ready`: the next sync resolves it.
+    pub reason: &'static str,
+    pub mv_id: MvId,
+    pub object_type: String,
+    /// The type the metaverse attribute holds references to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_type: Option<String>,
+}
+
+/// A connector of a metaverse object: its MA, anchor and DN.
+#[derive(Clone, Debug, Serialize)]
+pub struct KnownAs {
+    pub ma: String,
+    pub anchor: String,
+    pub dn: String,
+}
+
+/// A reference value of a pending export that names an object of the same
+/// MA whose add failed: an export leaves it out of what it sends (the
+/// system would be given a name that is no object's, or another's), and
+/// it stays pending until the add goes.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeldValue {
+    /// Always `held`.
+    pub direction: &'static str,
+    pub attribute: String,
+    /// The value held, as the system spells it.
+    pub value: String,
+    /// The object it names: its MA, anchor and DN.
+    pub ma: String,
+    pub anchor: String,
+    pub dn: String,
+    /// Always `add-failed`.
+    pub reason: &'static str,
+    /// The error of the add (the object's error).
+    pub error_type: String,
+}
+
+/// The rows of waits `waits` of object `o`, with what the store says of
+/// the objects they name: an inbound wait's object that is there and
+/// joined (of another type than the reference holds, or to be resolved by
+/// the next sync), and a connector of an outbound wait's referred object
+/// (its anchor or DN on a source), read in a few batches per object.
+fn found(
+    read: &mut dyn StoreRead,
+    system: &SystemDef,
+    o: &CsObject,
+    waits: Vec<Wait>,
+) -> StoreResult<Vec<Unresolved>> {
+    let references = system
+        .ma(&o.ma)
+        .and_then(|m| m.object_types.iter().find(|t| t.name == o.object_type))
+        .map(|t| &t.references);
+    let by_of = |attr: &str| references.and_then(|r| r.get(attr)).map(|r| r.by());
+    // Inbound: the named objects that are there and joined, by (MA, name).
+    // (MA, by DN): the names asked.
+    let mut asked: BTreeMap<(&str, bool), Vec<&str>> = BTreeMap::new();
+    for w in &waits {
+        if let Wait::In {
+            attribute,
+            ma,
+            anchor,
+        } = w
+            && let Some(by) = by_of(attribute)
+        {
+            asked.entry((ma, by == RefBy::Dn)).or_default().push(anchor);
+        }
+    }
+    let mut joined: HashMap<(String, String), MvId> = HashMap::new();
+    for ((ma, by_dn), keys) in &asked {
+        match by_dn {
+            false => {
+                for (anchor, mv) in read.cs_joined_by_anchors(ma, keys)? {
+                    if mv != 0 {
+                        joined.insert(((*ma).to_owned(), anchor), mv);
+                    }
+                }
+            }
+            true => {
+                // One object of the DN, joined (two are ambiguous).
+                let mut of: HashMap<String, Vec<(CsId, Option<MvId>)>> = HashMap::new();
+                for (dn, id, mv) in read.cs_joined_by_dns(ma, keys)? {
+                    of.entry(fold_case(&dn).into_owned())
+                        .or_default()
+                        .push((id, mv));
+                }
+                for (dn, mut objects) in of {
+                    objects.dedup_by_key(|(id, _)| *id);
+                    if let [(_, Some(mv))] = objects.as_slice()
+                        && *mv != 0
+                    {
+                        joined.insert(((*ma).to_owned(), dn), *mv);
+                    }
+                }
+            }
+        }
+    }
+    let mut types: HashMap<MvId, String> = HashMap::new();
+    if !joined.is_empty() {
+        let ids: BTreeSet<MvId> = joined.values().copied().collect();
+        let ids: Vec<MvId> = ids.into_iter().collect();
+        for m in read.mv_get_many_light(&ids)? {
+            types.insert(m.id, m.object_type);
+        }
+    }
+    // Outbound: a connector of each referred object, on an MA other than
+    // the one it waits for (the first MA in the configuration's order).
+    let targets: BTreeSet<MvId> = waits
+        .iter()
+        .filter_map(|w| match w {
+            Wait::Out { mv_id, .. } => Some(*mv_id),
+            Wait::In { .. } => None,
+        })
+        .collect();
+    let mut known: HashMap<MvId, Vec<KnownAs>> = HashMap::new();
+    if !targets.is_empty() {
+        let targets: Vec<MvId> = targets.into_iter().collect();
+        for m in &system.mas {
+            let mut found = read.cs_spellings_by_mvs(&m.name, &targets)?;
+            found.sort_unstable_by_key(|c| c.id);
+            for c in found {
+                known.entry(c.mv_id).or_default().push(KnownAs {
+                    ma: m.name.clone(),
+                    anchor: c.anchor,
+                    dn: c.dn,
+                });
+            }
+        }
+    }
+    Ok(waits
+        .into_iter()
+        .map(|wait| {
+            let found = match &wait {
+                Wait::In {
+                    attribute,
+                    ma,
+                    anchor,
+                } => {
+                    let key = match by_of(attribute) {
+                        Some(RefBy::Dn) => fold_case(anchor).into_owned(),
+                        _ => anchor.clone(),
+                    };
+                    let joined = joined.get(&(ma.clone(), key)).map(|&mv_id| {
+                        let object_type = types
+                            .get(&mv_id)
+                            .cloned()
+                            .unwrap_or_else(|| "deleted object".to_owned());
+                        let expected = expected_type(system, o, attribute);
+                        let reason = match &expected {
+                            Some(t) if *t != object_type => "type-mismatch",
+                            _ => "ready",
+                        };
+                        Joined {
+                            reason,
+                            mv_id,
+                            object_type,
+                            expected_type: expected,
+                        }
+                    });
+                    Found {
+                        joined,
+                        known_as: None,
+                    }
+                }
+                Wait::Out { mv_id, via, .. } => Found {
+                    joined: None,
+                    known_as: known
+                        .get(mv_id)
+                        .and_then(|cs| cs.iter().find(|c| c.ma != *via))
+                        .cloned(),
+                },
+            };
+            Unresolved::Wait { wait, found }
+        })
+        .collect())
+}
+
+/// The metaverse type the import flows of `o`'s MA that copy reference
+/// `attr` say its values name (one, not `any`), if they say one.
+fn expected_type(system: &SystemDef, o: &CsObject, attr: &str) -> Option<String> {
+    let ma = system.ma(&o.ma)?;
+    let mut types = ma
+        .import_flows
+        .iter()
+        .filter(|f| f.from.as_deref() == Some(attr))
+        .filter(|f| f.object_type.as_deref().is_none_or(|t| t == o.object_type))
+        .flat_map(|f| {
+            system
+                .metaverse
+                .iter()
+                .filter(|(t, _)| f.mv_type.as_deref().is_none_or(|m| m == t.as_str()))
+                .filter_map(|(_, d)| d.references.get(&f.mv))
+        });
+    let first = types.next()?;
+    (first != autosync_model::ANY_TYPE && types.all(|t| t == first)).then(|| first.clone())
+}
+
+/// How a reference value names an object of its MA: its anchor, or its DN
+/// (folded, as an export compares them).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Name {
+    Anchor(String),
+    Dn(String),
+}
+
+impl Name {
+    fn of(by: RefBy, v: &Value) -> Option<Name> {
+        match v {
+            Value::Multi(_) | Value::Reference(_) => None,
+            v if v.is_empty() => None,
+            v => Some(match by {
+                RefBy::Anchor => Name::Anchor(v.to_text()),
+                RefBy::Dn => Name::Dn(autosync_model::dn::folded(&v.to_text())),
+            }),
+        }
+    }
+}
+
+/// An object of the MA whose add failed.
+struct Failed {
+    id: CsId,
+    anchor: String,
+    dn: String,
+    error_type: String,
+}
+
+/// The reference values of `ma`'s pending exports that an export holds
+/// back because the object of `ma` they name has an add that failed (see
+/// the engine's `export::hold`), per referrer: at most [`LISTED`] each,
+/// and how many more. Read only when an object of `ma` has an error (its
+/// errors are read, then, should an add have failed, the pending exports).
+fn held_at_export(
+    read: &mut dyn StoreRead,
+    system: &SystemDef,
+    ma: &str,
+    errors: u64,
+) -> StoreResult<BTreeMap<CsId, UnresolvedOf<HeldValue>>> {
+    let mut out = BTreeMap::new();
+    let Some(def) = system.ma(ma) else {
+        return Ok(out);
+    };
+    // The attributes of each object type that name objects of this MA.
+    let attrs: HashMap<&str, Vec<(&str, RefBy)>> = def
+        .object_types
+        .iter()
+        .map(|t| {
+            let own = t
+                .references
+                .iter()
+                .filter(|(_, r)| r.ma().is_none_or(|m| m == ma))
+                .map(|(a, r)| (a.as_str(), r.by()))
+                .collect::<Vec<_>>();
+            (t.name.as_str(), own)
+        })
+        .filter(|(_, own)| !own.is_empty())
+        .collect();
+    if attrs.is_empty() || errors == 0 {
+        return Ok(out);
+    }
+    let mut failed: Vec<Failed> = Vec::new();
+    let mut names: HashMap<Name, usize> = HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = read.cs_page_light(ma, CsFilter::Errors, after, DN_SCAN)?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for o in page {
+            let Some(e) = o.error.as_ref().filter(|e| e.stage == ErrorStage::Export) else {
+                continue;
+            };
+            let Some(p) = o.pending_export.as_ref().filter(|_| adding(&o)) else {
+                continue;
+            };
+            let dn = p.new_dn.clone().unwrap_or_else(|| o.dn.clone());
+            let i = failed.len();
+            names.insert(Name::Anchor(o.anchor.clone()), i);
+            names.insert(Name::Dn(autosync_model::dn::folded(&dn)), i);
+            failed.push(Failed {
+                id: o.id,
+                anchor: o.anchor.clone(),
+                dn,
+                error_type: e.error_type.clone(),
+            });
+        }
+    }
+    if failed.is_empty() {
+        return Ok(out);
+    }
+    // The DNs joined objects of the MA have in the system (read once, when
+    // a value names a failed add by DN): a value naming one of them may
+    // be meant for that object (see `export::hold`).
+    let mut taken: Option<HashMap<String, Vec<String>>> = None;
+    let mut after = 0;
+    loop {
+        let page = read.cs_page_light(ma, CsFilter::PendingExport, after, DN_SCAN)?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for o in page {
+            let (Some(p), Some(own)) = (&o.pending_export, attrs.get(o.object_type.as_str()))
+            else {
+                continue;
+            };
+            let replaced = !adding(&o);
+            let mut held: Vec<HeldValue> = Vec::new();
+            for (attr, by) in own {
+                // (value, whether an update's whole list holds it)
+                let mut values: Vec<(&Value, bool)> = Vec::new();
+                match p.changes.get(*attr) {
+                    Some(Some(Value::Multi(vs))) => values.extend(vs.iter().map(|v| (v, replaced))),
+                    Some(Some(v)) => values.push((v, false)),
+                    _ => {}
+                }
+                if let Some(d) = p.values.get(*attr) {
+                    values.extend(d.add.iter().map(|v| (v, false)));
+                }
+                for (v, in_list) in values {
+                    let Some(name) = Name::of(*by, v) else {
+                        continue;
+                    };
+                    let Some(f) = names.get(&name).and_then(|&i| failed.get(i)) else {
+                        continue;
+                    };
+                    if f.id == o.id {
+                        continue;
+                    }
+                    if let Name::Dn(dn) = &name {
+                        // A name another object has too: a whole list an
+                        // update replaces keeps it, and a value new to the
+                        // referrer is held unless its metaverse object
+                        // refers to one of the others.
+                        let taken = match &mut taken {
+                            Some(t) => t,
+                            None => taken.insert(dns_taken(read, ma)?),
+                        };
+                        let others: Vec<&str> = taken
+                            .get(dn)
+                            .into_iter()
+                            .flatten()
+                            .filter(|a| **a != f.anchor)
+                            .map(String::as_str)
+                            .collect();
+                        if !others.is_empty()
+                            && (in_list || refers_to(read, def, &o, attr, &others)?)
+                        {
+                            continue;
+                        }
+                    }
+                    let value = v.to_text();
+                    if held
+                        .iter()
+                        .any(|h| h.attribute == *attr && h.value == value)
+                    {
+                        continue;
+                    }
+                    held.push(HeldValue {
+                        direction: "held",
+                        attribute: (*attr).to_owned(),
+                        value,
+                        ma: ma.to_owned(),
+                        anchor: f.anchor.clone(),
+                        dn: f.dn.clone(),
+                        reason: "add-failed",
+                        error_type: f.error_type.clone(),
+                    });
+                }
+            }
+            if !held.is_empty() {
+                let more = held.len().saturating_sub(LISTED);
+                held.truncate(LISTED);
+                out.insert(o.id, UnresolvedOf { listed: held, more });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the metaverse object of `o` (an object of MA `def`) refers, in
+/// what an export flow into `attr` reads, to the metaverse object of one of
+/// the objects of the MA with anchors `anchors` (a name two objects share,
+/// one of whose adds failed: the value names the other rightly only then,
+/// and the export sends it).
+fn refers_to(
+    read: &mut dyn StoreRead,
+    def: &autosync_model::MaDef,
+    o: &CsObject,
+    attr: &str,
+    anchors: &[&str],
+) -> StoreResult<bool> {
+    let Some(mv) = o.connection.mv_id() else {
+        return Ok(false);
+    };
+    let targets: Vec<MvId> = read
+        .cs_joined_by_anchors(&def.name, anchors)?
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    if targets.is_empty() {
+        return Ok(false);
+    }
+    let Some(obj) = read.mv_get(mv)? else {
+        return Ok(false);
+    };
+    let refers = |v: &Value| match v {
+        Value::Reference(id) => targets.contains(id),
+        Value::Multi(vs) => vs
+            .iter()
+            .any(|x| matches!(x, Value::Reference(id) if targets.contains(id))),
+        _ => false,
+    };
+    Ok(def
+        .export_flows
+        .iter()
+        .filter(|f| f.cs == attr)
+        .filter(|f| f.object_type.as_deref().is_none_or(|t| t == o.object_type))
+        .filter_map(|f| f.from.as_deref())
+        .filter_map(|from| obj.attributes.get(from))
+        .any(|v| refers(&v.value)))
+}
+
+/// Whether `o`'s pending export adds it to its system.
+fn adding(o: &CsObject) -> bool {
+    o.pending_export
+        .as_ref()
+        .is_some_and(|p| matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd))
+}
+
+/// The DNs (folded) of the joined objects of `ma` the system has, each
+/// with the anchors of the objects that have it.
+fn dns_taken(read: &mut dyn StoreRead, ma: &str) -> StoreResult<HashMap<String, Vec<String>>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = read.cs_page_light(ma, CsFilter::All, after, DN_SCAN)?;
+        let Some(last) = page.last() else {
+            return Ok(out);
+        };
+        after = last.id;
+        for o in page {
+            if !adding(&o) && o.present && o.connection.mv_id().is_some() {
+                out.entry(autosync_model::dn::folded(&o.dn))
+                    .or_default()
+                    .push(o.anchor);
+            }
+        }
+    }
 }

@@ -486,7 +486,7 @@ pub fn cs(
 }
 
 /// `autosync cs --unresolved`: what each object's references wait for.
-pub fn unresolved(objects: &[CsObject], waits: &[crate::waits::Waits]) -> String {
+pub fn unresolved(objects: &[CsObject], waits: &[crate::listing::UnresolvedOf]) -> String {
     let mut rows = vec![vec![
         "ANCHOR".to_owned(),
         "ATTRIBUTE".into(),
@@ -497,7 +497,7 @@ pub fn unresolved(objects: &[CsObject], waits: &[crate::waits::Waits]) -> String
             rows.push(vec![
                 o.anchor.clone(),
                 w.attribute().to_owned(),
-                w.waits_for(),
+                waits_for(w),
             ]);
         }
         if w.more > 0 {
@@ -512,6 +512,54 @@ pub fn unresolved(objects: &[CsObject], waits: &[crate::waits::Waits]) -> String
         return String::new();
     }
     format!("\n{}", table(&rows))
+}
+
+/// The `WAITS FOR` column of `cs --unresolved`: what the wait says, with
+/// what the listing found of the object it names.
+fn waits_for(u: &crate::listing::Unresolved) -> String {
+    use crate::listing::{Found, Joined, Unresolved};
+    use crate::waits::Wait;
+    match u {
+        Unresolved::Wait {
+            wait: Wait::In { ma, anchor, .. },
+            found:
+                Found {
+                    joined:
+                        Some(Joined {
+                            reason,
+                            mv_id,
+                            object_type,
+                            expected_type,
+                        }),
+                    ..
+                },
+        } => match (*reason, expected_type) {
+            ("type-mismatch", Some(expected)) => format!(
+                "{ma}/{anchor} is there, joined to {object_type} #{mv_id}: not a {expected} (reference-type-mismatch)"
+            ),
+            _ => format!(
+                "{ma}/{anchor} is there, joined to {object_type} #{mv_id}: the next sync resolves it"
+            ),
+        },
+        Unresolved::Wait {
+            wait,
+            found: Found {
+                known_as: Some(c), ..
+            },
+        } => format!("{} (its connector in {}: {})", wait.waits_for(), c.ma, c.dn),
+        Unresolved::Wait { wait, .. } => wait.waits_for(),
+        Unresolved::Held(h) => {
+            let named = if h.value == h.anchor {
+                format!("{}/{}", h.ma, h.value)
+            } else {
+                format!("{}/{} (anchor {})", h.ma, h.value, h.anchor)
+            };
+            format!(
+                "{named}: its add failed ({}); the value is held from export until the add goes",
+                h.error_type
+            )
+        }
+    }
 }
 
 fn kebab<T: serde::Serialize>(v: &T) -> String {

@@ -456,3 +456,286 @@ fn reading_commands_on_a_missing_store_should_create_nothing_and_say_so() {
     let err = stderr_of(&w, &["history"], 0);
     assert!(!err.contains("no store"), "{err}");
 }
+
+/// `hr` projects people with a manager (by employee id); `app`, an SQLite
+/// table whose trigger refuses an address with `bad` in it, is given
+/// accounts naming their manager by user name (the DN).
+const HELD: &str = r#"
+[store]
+path = "state/autosync.db"
+
+[metaverse.person]
+attributes = ["employeeId", "email", "status", "manager", "uname"]
+references = { manager = "person" }
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "person", anchor = "id", references = { mgr = "anchor" } }]
+join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [
+  { mv = "employeeId", from = "id" },
+  { mv = "email", from = "email" },
+  { mv = "uname", from = "uname" },
+  { mv = "status", from = "status" },
+  { mv = "manager", from = "mgr" },
+]
+
+[[ma]]
+name = "app"
+connector = { type = "sqlite", path = "app.db", table = "users", columns = ["eid", "username", "email", "manager"] }
+object_types = [{ name = "user", anchor = "eid", dn = "username", references = { manager = "dn" } }]
+join = [{ on = [{ cs = "eid", mv = "employeeId" }] }]
+export_flows = [
+  { cs = "email", from = "email" },
+  { cs = "manager", from = "manager" },
+]
+provisioning = [{ condition = "status == 'active'", anchor = "employeeId", dn = "uname" }]
+"#;
+
+/// A manager's add fails: the report is added without the manager, whose
+/// user name the export holds back (it names no account). `cs
+/// --unresolved` lists that value, naming the manager's account and why,
+/// beside a reference to a terminated manager (no account, named by their
+/// connector in `hr`), and counts both; once the add goes, the value is
+/// sent and listed no more.
+#[test]
+fn cs_unresolved_should_list_a_value_held_at_export_because_its_add_failed() {
+    let w = Workdir::with_config(HELD);
+    std::fs::write(
+        w.path().join("hr.csv"),
+        "id,uname,email,status,mgr\n\
+         E1,boss,bad@example.com,active,\n\
+         E2,report,r@example.com,active,E1\n\
+         E3,other,o@example.com,active,E9\n\
+         E9,gone,g@example.com,terminated,\n",
+    )
+    .unwrap();
+    let db = rusqlite::Connection::open(w.path().join("app.db")).unwrap();
+    db.execute_batch(
+        "CREATE TABLE users (eid TEXT PRIMARY KEY, username TEXT UNIQUE NOT NULL, email TEXT, manager TEXT);
+         CREATE TRIGGER users_bad BEFORE INSERT ON users WHEN NEW.email LIKE '%bad%'
+           BEGIN SELECT RAISE(ABORT, 'bad email'); END;",
+    )
+    .unwrap();
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
+    w.expect(&["run-profile", "hr", "full-sync", "--no-progress"], 0);
+    let export = w.expect(&["run-profile", "app", "export", "--no-progress"], 1);
+    assert!(export.contains("references-held 1"), "{export}");
+
+    let text = w.expect(&["cs", "app", "--unresolved"], 0);
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with(", 2 with references held from export (waiting for the objects they name)"),
+        "{text}"
+    );
+    let row = |anchor: &str| {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{anchor} ")) && l.contains("manager"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        row("E2"),
+        [
+            "E2 manager app/boss (anchor E1): its add failed (constraint-violation); the value is held from export until the add goes"
+        ],
+        "{text}"
+    );
+    let e3 = row("E3");
+    assert!(
+        e3.len() == 1 && e3[0].ends_with(": has no connector in app (its connector in hr: E9)"),
+        "{text}"
+    );
+    // The plain listing counts them alike.
+    let all = w.expect(&["cs", "app"], 0);
+    assert_eq!(all.lines().next(), text.lines().next(), "{all}");
+
+    let listed = json(&w, &["cs", "app", "--unresolved", "--json"]);
+    let of = |anchor: &str| -> Vec<Value> {
+        listed
+            .iter()
+            .find(|o| o["anchor"] == anchor)
+            .map(|o| o["unresolved"].as_array().unwrap().clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        of("E2"),
+        [serde_json::json!({
+            "direction": "held", "attribute": "manager", "value": "boss",
+            "ma": "app", "anchor": "E1", "dn": "boss",
+            "reason": "add-failed", "error_type": "constraint-violation",
+        })],
+        "{listed:#?}"
+    );
+    let e3 = of("E3");
+    assert_eq!(e3.len(), 1, "{listed:#?}");
+    assert_eq!(e3[0]["reason"], "no-connector");
+    assert_eq!(
+        e3[0]["known_as"],
+        serde_json::json!({ "ma": "hr", "anchor": "E9", "dn": "E9" })
+    );
+
+    // The address is let through: the add goes, then the held manager.
+    db.execute_batch("DROP TRIGGER users_bad;").unwrap();
+    w.expect(&["run-profile", "app", "export", "--no-progress"], 0);
+    let manager: Option<String> = db
+        .query_row("SELECT manager FROM users WHERE eid = 'E2'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(manager.as_deref(), Some("boss"));
+    let listed = json(&w, &["cs", "app", "--unresolved", "--json"]);
+    assert_eq!(
+        listed
+            .iter()
+            .map(|o| o["anchor"].clone())
+            .collect::<Vec<_>>(),
+        ["E3"],
+        "{listed:#?}"
+    );
+}
+
+/// A manager's DN names a group, which is there and joined: the sync
+/// fails with `reference-type-mismatch`. `cs --unresolved` says so (not
+/// that the group is not there), as the ERROR column does.
+#[test]
+fn cs_unresolved_should_say_a_reference_names_an_object_of_another_type() {
+    let w = Workdir::with_config(
+        r#"
+[store]
+path = "state/autosync.db"
+
+[metaverse.person]
+attributes = ["pid", "manager"]
+references = { manager = "person" }
+
+[metaverse.group]
+attributes = ["gid"]
+
+[[ma]]
+name = "src"
+connector = { type = "jsonl", path = "src.jsonl", object_type_column = "kind" }
+object_types = [
+  { name = "user", anchor = "id", dn = "dn", references = { manager = { by = "dn", object_type = "user" } } },
+  { name = "group", anchor = "id", dn = "dn" },
+]
+projection = [{ object_type = "user", mv_type = "person" }, { object_type = "group", mv_type = "group" }]
+import_flows = [
+  { object_type = "user", mv_type = "person", mv = "pid", from = "id" },
+  { object_type = "user", mv_type = "person", mv = "manager", from = "manager" },
+  { object_type = "group", mv_type = "group", mv = "gid", from = "id" },
+]
+"#,
+    );
+    // The group comes after the person naming it.
+    std::fs::write(
+        w.path().join("src.jsonl"),
+        r#"{"kind":"user","id":"1","dn":"cn=Ann,ou=p"}
+{"kind":"user","id":"6","dn":"cn=Eve,ou=p","manager":"cn=Team,ou=g"}
+{"kind":"group","id":"g1","dn":"cn=Team,ou=g"}
+"#,
+    )
+    .unwrap();
+    w.expect(&["run-profile", "src", "full-import", "--no-progress"], 0);
+    w.expect(&["run-profile", "src", "full-sync", "--no-progress"], 1);
+    let group = json(&w, &["mv", "--type", "group", "--json"]);
+    let group = group[0]["id"].as_i64().unwrap();
+
+    let text = w.expect(&["cs", "src", "--unresolved"], 0);
+    assert!(
+        text.contains("reference-type-mismatch: `manager`"),
+        "{text}"
+    );
+    assert!(!text.contains("not there"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("6 ")
+            && l.ends_with(&format!(
+                "src/cn=team,ou=g is there, joined to group #{group}: not a person (reference-type-mismatch)"
+            ))),
+        "{text}"
+    );
+    let listed = json(&w, &["cs", "src", "--unresolved", "--json"]);
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(
+        listed[0]["unresolved"],
+        serde_json::json!([{
+            "direction": "in", "attribute": "manager", "ma": "src", "anchor": "cn=team,ou=g",
+            "reason": "type-mismatch", "mv_id": group, "object_type": "group", "expected_type": "person",
+        }]),
+        "{listed:#?}"
+    );
+}
+
+/// A new hire is given the user name another account has: their add
+/// fails, and their report's manager (that user name) is held, as it would
+/// name the other account. `cs --unresolved` names the new hire's account,
+/// not the other one.
+#[test]
+fn cs_unresolved_should_name_the_namesake_whose_add_failed_for_a_held_value() {
+    let w = Workdir::with_config(HELD);
+    let hr = w.path().join("hr.csv");
+    std::fs::write(
+        &hr,
+        "id,uname,email,status,mgr\nE1,ann,a@example.com,active,\n",
+    )
+    .unwrap();
+    let db = rusqlite::Connection::open(w.path().join("app.db")).unwrap();
+    db.execute_batch(
+        "CREATE TABLE users (eid TEXT PRIMARY KEY, username TEXT UNIQUE NOT NULL, email TEXT, manager TEXT);",
+    )
+    .unwrap();
+    for (ma, profile, code) in [
+        ("hr", "full-import", 0),
+        ("hr", "full-sync", 0),
+        ("app", "export", 0),
+        ("app", "full-import", 0),
+        ("app", "delta-sync", 0),
+    ] {
+        w.expect(&["run-profile", ma, profile, "--no-progress"], code);
+    }
+    std::fs::write(
+        &hr,
+        "id,uname,email,status,mgr\n\
+         E1,ann,a@example.com,active,\n\
+         E2,ann,a2@example.com,active,\n\
+         E3,bob,b@example.com,active,E2\n",
+    )
+    .unwrap();
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
+    w.expect(&["run-profile", "hr", "full-sync", "--no-progress"], 0);
+    let export = w.expect(&["run-profile", "app", "export", "--no-progress"], 1);
+    assert!(export.contains("references-held 1"), "{export}");
+    let manager: Option<String> = db
+        .query_row("SELECT manager FROM users WHERE eid = 'E3'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(manager, None);
+
+    let listed = json(&w, &["cs", "app", "--unresolved", "--json"]);
+    let rows: Vec<(&Value, &Value)> = listed
+        .iter()
+        .flat_map(|o| {
+            o["unresolved"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |u| (&o["anchor"], u))
+        })
+        .collect();
+    assert_eq!(rows.len(), 1, "{listed:#?}");
+    let (referrer, held) = rows[0];
+    assert_eq!(referrer, "E3");
+    assert_eq!(held["direction"], "held");
+    assert_eq!(held["value"], "ann");
+    assert_eq!(held["anchor"], "E2", "{held}");
+    let text = w.expect(&["cs", "app", "--unresolved"], 0);
+    assert!(
+        text.contains("app/ann (anchor E2): its add failed ("),
+        "{text}"
+    );
+}
