@@ -21,6 +21,12 @@ pub fn same_dn(a: &str, b: &str) -> bool {
     }
 }
 
+/// Whether `text` is an LDAP DN (`cn=Ann,ou=People`), not a key of
+/// another kind (a user name, a mail address).
+pub fn is_dn(text: &str) -> bool {
+    parts(text).is_some()
+}
+
 /// Whether `a` and `b` name one entry and differ at most in the case of
 /// their parent's values (`cn=Ann,ou=People` and `cn=Ann,ou=people`): a
 /// directory keeps the parent's own spelling, which only that entry's

@@ -30,10 +30,18 @@ pub fn run_changes(run: &RunRecord, changes: &[RunChange], page: &Page) -> Strin
     let steps = run.steps.len() > 1;
     let mut rows: Vec<[String; 3]> = Vec::new();
     for c in changes {
+        // A directory entry whose anchor is not its DN (its entryUUID) by
+        // its DN too: which entry it is, at a glance.
+        let name = match &c.dn {
+            Some(dn) if dn != &c.object && autosync_model::dn::is_dn(dn) => {
+                format!("{dn} ({})", c.object)
+            }
+            _ => c.object.clone(),
+        };
         let object = if steps {
-            format!("step {}: {}", c.step_index + 1, c.object)
+            format!("step {}: {name}", c.step_index + 1)
         } else {
-            c.object.clone()
+            name
         };
         let mut lines = attribute_lines(c);
         if lines.is_empty() {

@@ -961,3 +961,35 @@ fn a_parent_written_in_another_case_should_rename_nothing() {
     assert_eq!(directory(s, &base), before);
     assert_eq!(pending(), serde_json::json!([]));
 }
+
+/// A directory entry's changes in `history RUN_ID` name it by its DN, its
+/// anchor (an `entryUUID` the example's export reads back) after it: the
+/// anchor alone said nothing of which entry it was (an LDAP review).
+#[test]
+fn history_should_name_a_directory_entry_by_its_dn() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, _base) = Example::new(s);
+    w.expect("autosync.toml", &["run", "--once"]);
+    let runs: serde_json::Value = serde_json::from_str(&w.expect(
+        "autosync.toml",
+        &["history", "--ma", "ldap", "--limit", "100", "--json"],
+    ))
+    .unwrap();
+    let export = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["profile"] == "export")
+        .expect("an export of ldap");
+    let text = w.expect(
+        "autosync.toml",
+        &["history", &export["id"].to_string(), "--changes"],
+    );
+    let adds: Vec<&str> = text.lines().filter(|l| l.contains("  add  ")).collect();
+    assert!(!adds.is_empty(), "{text}");
+    assert!(
+        adds.iter()
+            .all(|l| l.trim_start().starts_with("cn=") && l.contains(") ")),
+        "{text}"
+    );
+}
