@@ -18,10 +18,9 @@ use crate::page::{self, Page};
 use crate::render;
 use crate::waits::{LISTED, Wait};
 use anyhow::Context as _;
+pub use autosync_engine::HeldValue;
 use autosync_model::suggest;
-use autosync_model::{
-    Connection, CsId, CsObject, ErrorStage, ExportKind, MvId, MvObject, RefBy, SystemDef, Value,
-};
+use autosync_model::{Connection, CsId, CsObject, MvId, MvObject, RefBy, SystemDef};
 use autosync_store::{CsFilter, MvQuery, Store, StoreRead, StoreResult, fold_case};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -194,7 +193,10 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
     // (references held from export), each connector once: for the text's
     // first line, or to list them.
     let held = if a.filter.unresolved || !a.json {
-        held_at_export(read.as_mut(), &loaded.system, ma, counts.errors)?
+        autosync_engine::held_at_export(read.as_mut(), &loaded.system, ma, counts.errors, LISTED)?
+            .into_iter()
+            .map(|(id, (listed, more))| (id, UnresolvedOf { listed, more }))
+            .collect()
     } else {
         BTreeMap::new()
     };
@@ -611,27 +613,6 @@ pub struct KnownAs {
     pub dn: String,
 }
 
-/// A reference value of a pending export that names an object of the same
-/// MA whose add failed: an export leaves it out of what it sends (the
-/// system would be given a name that is no object's, or another's), and
-/// it stays pending until the add goes.
-#[derive(Clone, Debug, Serialize)]
-pub struct HeldValue {
-    /// Always `held`.
-    pub direction: &'static str,
-    pub attribute: String,
-    /// The value held, as the system spells it.
-    pub value: String,
-    /// The object it names: its MA, anchor and DN.
-    pub ma: String,
-    pub anchor: String,
-    pub dn: String,
-    /// Always `add-failed`.
-    pub reason: &'static str,
-    /// The error of the add (the object's error).
-    pub error_type: String,
-}
-
 /// The rows of waits `waits` of object `o`, with what the store says of
 /// the objects they name: an inbound wait's object that is there and
 /// joined (of another type than the reference holds, or to be resolved by
@@ -789,254 +770,4 @@ fn expected_type(system: &SystemDef, o: &CsObject, attr: &str) -> Option<String>
         });
     let first = types.next()?;
     (first != autosync_model::ANY_TYPE && types.all(|t| t == first)).then(|| first.clone())
-}
-
-/// How a reference value names an object of its MA: its anchor, or its DN
-/// (folded, as an export compares them).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Name {
-    Anchor(String),
-    Dn(String),
-}
-
-impl Name {
-    fn of(by: RefBy, v: &Value) -> Option<Name> {
-        match v {
-            Value::Multi(_) | Value::Reference(_) => None,
-            v if v.is_empty() => None,
-            v => Some(match by {
-                RefBy::Anchor => Name::Anchor(v.to_text()),
-                RefBy::Dn => Name::Dn(autosync_model::dn::folded(&v.to_text())),
-            }),
-        }
-    }
-}
-
-/// An object of the MA whose add failed.
-struct Failed {
-    id: CsId,
-    anchor: String,
-    dn: String,
-    error_type: String,
-}
-
-/// The reference values of `ma`'s pending exports that an export holds
-/// back because the object of `ma` they name has an add that failed (see
-/// the engine's `export::hold`), per referrer: at most [`LISTED`] each,
-/// and how many more. Read only when an object of `ma` has an error (its
-/// errors are read, then, should an add have failed, the pending exports).
-fn held_at_export(
-    read: &mut dyn StoreRead,
-    system: &SystemDef,
-    ma: &str,
-    errors: u64,
-) -> StoreResult<BTreeMap<CsId, UnresolvedOf<HeldValue>>> {
-    let mut out = BTreeMap::new();
-    let Some(def) = system.ma(ma) else {
-        return Ok(out);
-    };
-    // The attributes of each object type that name objects of this MA.
-    let attrs: HashMap<&str, Vec<(&str, RefBy)>> = def
-        .object_types
-        .iter()
-        .map(|t| {
-            let own = t
-                .references
-                .iter()
-                .filter(|(_, r)| r.ma().is_none_or(|m| m == ma))
-                .map(|(a, r)| (a.as_str(), r.by()))
-                .collect::<Vec<_>>();
-            (t.name.as_str(), own)
-        })
-        .filter(|(_, own)| !own.is_empty())
-        .collect();
-    if attrs.is_empty() || errors == 0 {
-        return Ok(out);
-    }
-    let mut failed: Vec<Failed> = Vec::new();
-    let mut names: HashMap<Name, usize> = HashMap::new();
-    let mut after = 0;
-    loop {
-        let page = read.cs_page_light(ma, CsFilter::Errors, after, DN_SCAN)?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        for o in page {
-            let Some(e) = o.error.as_ref().filter(|e| e.stage == ErrorStage::Export) else {
-                continue;
-            };
-            let Some(p) = o.pending_export.as_ref().filter(|_| adding(&o)) else {
-                continue;
-            };
-            let dn = p.new_dn.clone().unwrap_or_else(|| o.dn.clone());
-            let i = failed.len();
-            names.insert(Name::Anchor(o.anchor.clone()), i);
-            names.insert(Name::Dn(autosync_model::dn::folded(&dn)), i);
-            failed.push(Failed {
-                id: o.id,
-                anchor: o.anchor.clone(),
-                dn,
-                error_type: e.error_type.clone(),
-            });
-        }
-    }
-    if failed.is_empty() {
-        return Ok(out);
-    }
-    // The DNs joined objects of the MA have in the system (read once, when
-    // a value names a failed add by DN): a value naming one of them may
-    // be meant for that object (see `export::hold`).
-    let mut taken: Option<HashMap<String, Vec<String>>> = None;
-    let mut after = 0;
-    loop {
-        let page = read.cs_page_light(ma, CsFilter::PendingExport, after, DN_SCAN)?;
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        for o in page {
-            let (Some(p), Some(own)) = (&o.pending_export, attrs.get(o.object_type.as_str()))
-            else {
-                continue;
-            };
-            let replaced = !adding(&o);
-            let mut held: Vec<HeldValue> = Vec::new();
-            for (attr, by) in own {
-                // (value, whether an update's whole list holds it)
-                let mut values: Vec<(&Value, bool)> = Vec::new();
-                match p.changes.get(*attr) {
-                    Some(Some(Value::Multi(vs))) => values.extend(vs.iter().map(|v| (v, replaced))),
-                    Some(Some(v)) => values.push((v, false)),
-                    _ => {}
-                }
-                if let Some(d) = p.values.get(*attr) {
-                    values.extend(d.add.iter().map(|v| (v, false)));
-                }
-                for (v, in_list) in values {
-                    let Some(name) = Name::of(*by, v) else {
-                        continue;
-                    };
-                    let Some(f) = names.get(&name).and_then(|&i| failed.get(i)) else {
-                        continue;
-                    };
-                    if f.id == o.id {
-                        continue;
-                    }
-                    if let Name::Dn(dn) = &name {
-                        // A name another object has too: a whole list an
-                        // update replaces keeps it, and a value new to the
-                        // referrer is held unless its metaverse object
-                        // refers to one of the others.
-                        let taken = match &mut taken {
-                            Some(t) => t,
-                            None => taken.insert(dns_taken(read, ma)?),
-                        };
-                        let others: Vec<&str> = taken
-                            .get(dn)
-                            .into_iter()
-                            .flatten()
-                            .filter(|a| **a != f.anchor)
-                            .map(String::as_str)
-                            .collect();
-                        if !others.is_empty()
-                            && (in_list || refers_to(read, def, &o, attr, &others)?)
-                        {
-                            continue;
-                        }
-                    }
-                    let value = v.to_text();
-                    if held
-                        .iter()
-                        .any(|h| h.attribute == *attr && h.value == value)
-                    {
-                        continue;
-                    }
-                    held.push(HeldValue {
-                        direction: "held",
-                        attribute: (*attr).to_owned(),
-                        value,
-                        ma: ma.to_owned(),
-                        anchor: f.anchor.clone(),
-                        dn: f.dn.clone(),
-                        reason: "add-failed",
-                        error_type: f.error_type.clone(),
-                    });
-                }
-            }
-            if !held.is_empty() {
-                let more = held.len().saturating_sub(LISTED);
-                held.truncate(LISTED);
-                out.insert(o.id, UnresolvedOf { listed: held, more });
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Whether the metaverse object of `o` (an object of MA `def`) refers, in
-/// what an export flow into `attr` reads, to the metaverse object of one of
-/// the objects of the MA with anchors `anchors` (a name two objects share,
-/// one of whose adds failed: the value names the other rightly only then,
-/// and the export sends it).
-fn refers_to(
-    read: &mut dyn StoreRead,
-    def: &autosync_model::MaDef,
-    o: &CsObject,
-    attr: &str,
-    anchors: &[&str],
-) -> StoreResult<bool> {
-    let Some(mv) = o.connection.mv_id() else {
-        return Ok(false);
-    };
-    let targets: Vec<MvId> = read
-        .cs_joined_by_anchors(&def.name, anchors)?
-        .into_iter()
-        .map(|(_, id)| id)
-        .collect();
-    if targets.is_empty() {
-        return Ok(false);
-    }
-    let Some(obj) = read.mv_get(mv)? else {
-        return Ok(false);
-    };
-    let refers = |v: &Value| match v {
-        Value::Reference(id) => targets.contains(id),
-        Value::Multi(vs) => vs
-            .iter()
-            .any(|x| matches!(x, Value::Reference(id) if targets.contains(id))),
-        _ => false,
-    };
-    Ok(def
-        .export_flows
-        .iter()
-        .filter(|f| f.cs == attr)
-        .filter(|f| f.object_type.as_deref().is_none_or(|t| t == o.object_type))
-        .filter_map(|f| f.from.as_deref())
-        .filter_map(|from| obj.attributes.get(from))
-        .any(|v| refers(&v.value)))
-}
-
-/// Whether `o`'s pending export adds it to its system.
-fn adding(o: &CsObject) -> bool {
-    o.pending_export
-        .as_ref()
-        .is_some_and(|p| matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd))
-}
-
-/// The DNs (folded) of the joined objects of `ma` the system has, each
-/// with the anchors of the objects that have it.
-fn dns_taken(read: &mut dyn StoreRead, ma: &str) -> StoreResult<HashMap<String, Vec<String>>> {
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    let mut after = 0;
-    loop {
-        let page = read.cs_page_light(ma, CsFilter::All, after, DN_SCAN)?;
-        let Some(last) = page.last() else {
-            return Ok(out);
-        };
-        after = last.id;
-        for o in page {
-            if !adding(&o) && o.present && o.connection.mv_id().is_some() {
-                out.entry(autosync_model::dn::folded(&o.dn))
-                    .or_default()
-                    .push(o.anchor);
-            }
-        }
-    }
 }

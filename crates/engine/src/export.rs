@@ -19,6 +19,7 @@ use autosync_store::{CsFilter, StoreResult};
 use rustc_hash::FxHasher;
 use std::hash::{Hash, Hasher};
 
+pub(crate) mod held;
 mod hold;
 mod pages;
 mod record;
@@ -69,7 +70,7 @@ fn fingerprint(p: &PendingExport) -> u64 {
 /// once per export, when an add of a DN first fails (two people given one
 /// DN: the value that spells it names the one the system has).
 #[derive(Default)]
-struct DnsThere(Option<rustc_hash::FxHashMap<String, Vec<String>>>);
+struct DnsThere(Option<std::collections::HashMap<String, Vec<String>>>);
 
 impl DnsThere {
     /// The anchors of the objects of `ma` other than the one with anchor
@@ -83,7 +84,10 @@ impl DnsThere {
         anchor: &str,
     ) -> Vec<String> {
         if self.0.is_none() {
-            self.0 = Self::read(store, ma).ok();
+            self.0 = store
+                .read()
+                .and_then(|mut read| held::dns_taken(read.as_mut(), ma))
+                .ok();
         }
         self.0
             .as_ref()
@@ -91,84 +95,24 @@ impl DnsThere {
             .map(|anchors| anchors.iter().filter(|a| *a != anchor).cloned().collect())
             .unwrap_or_default()
     }
-
-    fn read(
-        store: &dyn autosync_store::Store,
-        ma: &str,
-    ) -> StoreResult<rustc_hash::FxHashMap<String, Vec<String>>> {
-        let mut out: rustc_hash::FxHashMap<String, Vec<String>> = Default::default();
-        let mut read = store.read()?;
-        let mut after = 0;
-        loop {
-            let page = read.cs_page_light(ma, CsFilter::All, after, PAGE)?;
-            let Some(last) = page.last() else {
-                return Ok(out);
-            };
-            after = last.id;
-            for o in page {
-                let adding = o
-                    .pending_export
-                    .as_ref()
-                    .is_some_and(|p| matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd));
-                // Only a joined object: a sync spells references to
-                // connectors alone, so a value spelling a disconnector's DN
-                // (an entry made by hand under the name a failed add
-                // gives) names the failed add's object, never that entry.
-                if !adding && o.present && o.connection.mv_id().is_some() {
-                    out.entry(autosync_model::dn::folded(&o.dn))
-                        .or_default()
-                        .push(o.anchor);
-                }
-            }
-        }
-    }
 }
 
 /// Whether the metaverse object of the MA's object with anchor `referrer`
 /// refers, in what an export flow into CS attribute `attr` reads, to the
-/// metaverse object of one of the MA's objects `anchors` (a name two
-/// objects share, one of whose adds failed: the value names the other
-/// rightly only then). Read only when such an add failed.
+/// metaverse object of one of the MA's objects `anchors` (see
+/// `held::refers_to`). Read only when such an add failed.
 fn refers_to(
     ctx: &StepCtx<'_>,
     referrer: &str,
     attr: &str,
     anchors: &[String],
 ) -> StoreResult<bool> {
-    let Some(rules) = ctx.engine.rules.mas.get(ctx.ma_index) else {
-        return Ok(false);
-    };
-    let ma = ctx.ma.name.as_str();
     let mut read = ctx.store().read()?;
-    let Some(mv) = read
-        .cs_by_anchor(ma, referrer)?
-        .and_then(|x| x.connection.mv_id())
-    else {
+    let Some(o) = read.cs_by_anchor(&ctx.ma.name, referrer)? else {
         return Ok(false);
     };
     let anchors: Vec<&str> = anchors.iter().map(String::as_str).collect();
-    let targets: Vec<autosync_model::MvId> = read
-        .cs_by_anchors(ma, &anchors)?
-        .into_iter()
-        .filter_map(|x| x.connection.mv_id())
-        .collect();
-    if targets.is_empty() {
-        return Ok(false);
-    }
-    let Some(obj) = read.mv_get(mv)? else {
-        return Ok(false);
-    };
-    Ok(rules
-        .outbound
-        .iter()
-        .filter(|f| f.cs_attr == attr)
-        .filter_map(|f| f.reference.as_ref())
-        .filter_map(|r| obj.attributes.get(&r.mv_attr))
-        .any(|v| {
-            crate::refs::referred(&v.value)
-                .iter()
-                .any(|id| targets.contains(id))
-        }))
+    held::refers_to(read.as_mut(), ctx.ma, &o, attr, &anchors)
 }
 
 pub(crate) fn run(ctx: &StepCtx<'_>) -> StoreResult<StepOutcome> {

@@ -31,6 +31,7 @@ mod confirm;
 mod crashpoint;
 mod discard;
 pub use discard::{DiscardError, Discarded};
+pub use export::held::{HeldValue, held_at_export};
 pub use release::ReleaseError;
 mod error;
 mod export;

@@ -98,16 +98,7 @@ impl Engine {
             });
         }
         obj.connection = Connection::Disconnector;
-        if obj.pending_import.is_none() {
-            // Its MA's next sync tries the join rules again.
-            obj.pending_import = Some(PendingImport {
-                values: Default::default(),
-                kind: ImportKind::Update,
-                attributes: obj.hologram.clone(),
-                dn: None,
-                object_type: None,
-            });
-        }
+        meet_join_rules_again(&mut obj);
         txn.cs_update(&obj)?;
         txn.commit()?;
         tracing::warn!(
@@ -116,5 +107,19 @@ impl Engine {
             "explicit disconnector released: a normal disconnector, which the MA's join rules meet at its next sync"
         );
         Ok(())
+    }
+}
+
+/// Stage disconnector `obj` for its MA's next sync, which tries the join
+/// rules on it again (as a change of its system would).
+pub(crate) fn meet_join_rules_again(obj: &mut autosync_model::CsObject) {
+    if obj.pending_import.is_none() {
+        obj.pending_import = Some(PendingImport {
+            values: Default::default(),
+            kind: ImportKind::Update,
+            attributes: obj.hologram.clone(),
+            dn: None,
+            object_type: None,
+        });
     }
 }

@@ -18,8 +18,7 @@ use crate::error::EngineError;
 use crate::run::{MaGuard, StepCtx};
 use crate::{DiscardError, Discarded, Engine};
 use autosync_model::{
-    Connection, CsId, Exceeded, ExportKind, ImportCounters, ImportKind, PendingImport,
-    RejectDeletions, RunId, RunStatus,
+    Connection, CsId, Exceeded, ExportKind, ImportCounters, RejectDeletions, RunId, RunStatus,
 };
 use autosync_store::{CsFilter, Store, StoreResult, StoreTxn};
 use serde::{Deserialize, Serialize};
@@ -390,17 +389,8 @@ impl Engine {
                         if matches!(obj.connection, Connection::Connector { .. }) {
                             rejected.insert(obj.id);
                         }
-                        if obj.connection == Connection::Disconnector
-                            && obj.pending_import.is_none()
-                        {
-                            // Its MA's next sync tries the join rules again.
-                            obj.pending_import = Some(PendingImport {
-                                values: Default::default(),
-                                kind: ImportKind::Update,
-                                attributes: obj.hologram.clone(),
-                                dn: None,
-                                object_type: None,
-                            });
+                        if obj.connection == Connection::Disconnector {
+                            crate::release::meet_join_rules_again(&mut obj);
                         }
                     }
                 }

@@ -22,13 +22,13 @@ const PHASES: usize = 8;
 
 /// How an object is named: by anchor (exactly) or by DN (ignoring case).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Key {
+pub(crate) enum Key {
     Anchor(String),
     Dn(String),
 }
 
 impl Key {
-    fn of(by: RefBy, v: &Value) -> Option<Key> {
+    pub(crate) fn of(by: RefBy, v: &Value) -> Option<Key> {
         match v {
             Value::Multi(_) | Value::Reference(_) => None,
             v if v.is_empty() => None,
