@@ -157,12 +157,15 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
         }
         None => None,
     };
+    // A service that runs without its API (`--once`, `--no-api`).
+    let mut saved_by_service = false;
     let status: Status = match from_api {
         Some(text) => serde_json::from_str(&text).context("the API's status cannot be decoded")?,
         None => {
             // A service without its API saves its state in the store as it
             // goes: that is what is shown, and said so.
             if let Some(why) = service_without_api(&located)? {
+                saved_by_service = true;
                 let note = format!(
                     "{why}: this is the state it last saved in the store (what runs now and what it waits for are not shown)"
                 );
@@ -207,10 +210,18 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
                 "(the configuration does not load: the MAs are those the store knows, their settings unknown)"
             );
         }
-        out!(
-            "{}",
-            crate::status_text::render(&status, crate::status_text::terminal_width())
-        );
+        let text = crate::status_text::render(&status, crate::status_text::terminal_width());
+        // Not "no service running": one runs, and saved this.
+        let text = if saved_by_service {
+            text.replacen(
+                crate::status_text::FROM_STORE,
+                "from the store (as the running service last saved it)",
+                1,
+            )
+        } else {
+            text
+        };
+        out!("{text}");
         // Last runs left in progress by a process that ended (killed, its
         // host down): not running, whatever their record says.
         if let Ok(store) = located.open_store() {

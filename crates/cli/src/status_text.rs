@@ -81,15 +81,18 @@ fn render_state(state: &MaStateView) -> String {
     }
 }
 
+/// The first line of a status read from the store.
+pub const FROM_STORE: &str = "from the store (no service running)";
+
 /// The status as text; `width`: the terminal's, to wrap states to it.
 pub fn render(status: &Status, width: Option<usize>) -> String {
     let mut out = String::new();
     let source = if status.service {
-        "service"
+        "from the service"
     } else {
-        "store (no service running)"
+        FROM_STORE
     };
-    let _ = writeln!(out, "from the {source}");
+    let _ = writeln!(out, "{source}");
     if let Some(m) = &status.maintenance {
         let _ = writeln!(
             out,

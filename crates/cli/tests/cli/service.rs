@@ -521,6 +521,13 @@ fn a_second_service_and_offline_queueing_should_be_refused_while_a_service_runs(
             && text.contains("the state it last saved in the store"),
         "{text}"
     );
+    // ...and never, in the same breath, that no service runs (an LDAP
+    // review).
+    assert!(
+        !text.contains("no service running")
+            && text.contains("from the store (as the running service last saved it)"),
+        "{text}"
+    );
     let json = w.run(&["status", "--json"]);
     assert_eq!(json.status.code(), Some(0), "{json:?}");
     let status: Value = serde_json::from_slice(&json.stdout).unwrap();
