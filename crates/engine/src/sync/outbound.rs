@@ -374,16 +374,16 @@ impl Syncer<'_> {
                 cancel_rename(x);
                 changed = true;
             }
-            let current = match (&pending_rename, back) {
-                (Some(new), false) => new.clone(),
-                _ => x.dn.clone(),
+            let current: &str = match (&pending_rename, back) {
+                (Some(new), false) => new,
+                _ => &x.dn,
             };
             // Compared as a directory compares DNs: the system's own
             // spelling (`cn=` for `CN=`, no spaces after commas, a parent
             // in another case: the parent entry's own name, which only its
             // own rename changes) is not a rename to send again and again.
             if let Some(dn) = dn
-                && !autosync_model::dn::same_entry(&dn, &current)
+                && !autosync_model::dn::same_entry(&dn, current)
             {
                 if self.rules.has_refs {
                     // References to it that the target spells by DN change.
