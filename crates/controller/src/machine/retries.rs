@@ -107,16 +107,34 @@ impl Machine {
     /// the MA was busy with a run the controller did not start, or the
     /// engine was unavailable. The request is never dropped.
     pub(super) fn hold_back(&mut self, request: QueuedRequest, why: HoldWhy, now: DateTime<Utc>) {
+        self.hold_back_for(request, why, HOLD_BACK, 1, now);
+    }
+
+    /// [`Self::hold_back`] for `delay`, the `times`-th time in a row: said
+    /// at WARN the first time and every tenth, at DEBUG in between (a
+    /// full disk is not three lines every few seconds).
+    pub(super) fn hold_back_for(
+        &mut self,
+        request: QueuedRequest,
+        why: HoldWhy,
+        delay: std::time::Duration,
+        times: u32,
+        now: DateTime<Utc>,
+    ) {
         let what = match &why {
             HoldWhy::Busy => "the MA is running a profile the controller did not start".to_owned(),
             HoldWhy::Unavailable(m) => format!("the run could not start: {m}"),
             HoldWhy::Retry { .. } => "retry".to_owned(),
         };
-        tracing::warn!(ma = %request.ma, profile = %request.profile, "{what}; trying again in {}s", HOLD_BACK.as_secs());
+        if times <= 1 || times % 10 == 0 {
+            tracing::warn!(ma = %request.ma, profile = %request.profile, times, "{what}; trying again in {}s", delay.as_secs());
+        } else {
+            tracing::debug!(ma = %request.ma, profile = %request.profile, times, "{what}; trying again in {}s", delay.as_secs());
+        }
         self.held.insert(
             request.ma.clone(),
             Hold {
-                until: after(now, HOLD_BACK),
+                until: after(now, delay),
                 why,
             },
         );

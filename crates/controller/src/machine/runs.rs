@@ -52,12 +52,34 @@ impl Machine {
                     .or_insert((0, String::new()));
                 count.0 += 1;
                 count.1 = e.to_string();
-                if self.once && count.0 == super::ONCE_NOT_STARTED {
+                let times = count.0;
+                if self.once && times == super::ONCE_NOT_STARTED {
                     self.summary
                         .unavailable
                         .push((request.ma.clone(), e.to_string()));
                 }
-                self.hold_back(request, HoldWhy::Unavailable(e.to_string()), now);
+                // Another process's run of the MA ends soon: a moment. A
+                // store that cannot be written (a full disk) may take
+                // long: the retry policy's growing backoff, not a try (and
+                // three log lines) every few seconds.
+                let delay = match &e {
+                    crate::engine_api::EngineCallError::Unavailable { .. } => {
+                        let jitter = self.jitter_unit();
+                        self.config
+                            .mas
+                            .get(&request.ma)
+                            .map_or(super::HOLD_BACK, |m| m.retry.delay(times, jitter))
+                            .max(super::HOLD_BACK)
+                    }
+                    _ => super::HOLD_BACK,
+                };
+                self.hold_back_for(
+                    request,
+                    HoldWhy::Unavailable(e.to_string()),
+                    delay,
+                    times,
+                    now,
+                );
                 return;
             }
             RunOutcome::NotStarted(e) => {

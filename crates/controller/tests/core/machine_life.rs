@@ -383,7 +383,9 @@ fn once_ends_when_nothing_is_left_but_not_while_a_retry_waits_unless_the_ma_fail
 /// With `--once`, an MA whose runs cannot start time after time (the
 /// store's disk full) is given up on, as a failed MA is: `run --once`
 /// ends and says why (found by a black-box review: it logged an error a
-/// second for as long as the disk stayed full, from cron).
+/// second for as long as the disk stayed full, from cron). Each try waits
+/// the retry policy's growing backoff (it was every 5 s, with three log
+/// lines each, for as long as the disk stayed full).
 #[test]
 fn once_gives_up_on_an_ma_whose_runs_cannot_start_again_and_again() {
     let config = Setup::default().config(0);
@@ -416,7 +418,15 @@ fn once_gives_up_on_an_ma_whose_runs_cannot_start_again_and_again() {
         if attempt < 5 {
             assert!(!machine.quiescent(), "tried again (attempt {attempt})");
             assert!(machine.summary().unavailable.is_empty());
-            t += chrono::Duration::seconds(6);
+            // The retry policy's backoff (5 s × attempt ± 10 %): not
+            // before it, and once it is over.
+            t += chrono::Duration::seconds(4 * i64::from(attempt));
+            let early = answer_reads(&mut machine, Event::Tick, t);
+            assert!(
+                !early.iter().any(|e| matches!(e, Effect::Start(_))),
+                "attempt {attempt} waits its backoff: {early:?}"
+            );
+            t += chrono::Duration::seconds(2 * i64::from(attempt));
             let effects = answer_reads(&mut machine, Event::Tick, t);
             assert!(
                 effects.iter().any(|e| matches!(e, Effect::Start(_))),
