@@ -126,7 +126,7 @@ impl Machine {
             HoldWhy::Unavailable(m) => format!("the run could not start: {m}"),
             HoldWhy::Retry { .. } => "retry".to_owned(),
         };
-        if times <= 1 || times % 10 == 0 {
+        if times <= 1 || times.is_multiple_of(10) {
             tracing::warn!(ma = %request.ma, profile = %request.profile, times, "{what}; trying again in {}s", delay.as_secs());
         } else {
             tracing::debug!(ma = %request.ma, profile = %request.profile, times, "{what}; trying again in {}s", delay.as_secs());
