@@ -65,7 +65,8 @@ pub fn release(cli: &Cli, a: &CsReleaseArgs) -> Result<Code, Failure> {
             println!(
                 "released: the object of `{}` with anchor `{}` is a normal disconnector; `{}`'s join \
                  rules meet it at its next sync, and the provisioning that made it takes it back at \
-                 the next sync of the object's source (the one that reported object-already-exists)",
+                 the next sync that tries the person again (the service's retry of the sync that \
+                 reported object-already-exists, or `autosync run-profile SOURCE delta-sync`)",
                 a.ma, a.anchor, a.ma
             );
             Ok(Code::Ok)
