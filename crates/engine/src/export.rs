@@ -344,8 +344,8 @@ impl Exporter<'_, '_> {
                     };
                     let c = c.and_then(|(c, held)| {
                         s.held = held.map(Box::new);
-                        // A change whose every value waits was not sent.
-                        (!s.held.as_ref().is_some_and(|h| h.all)).then_some(c)
+                        // A change with nothing left to send was not sent.
+                        (!s.held.as_ref().is_some_and(|h| h.empty)).then_some(c)
                     });
                     if let (Some(ExportOutcome::Applied { anchor }), Some(c)) = (&outcome, c)
                         && history.reserve()

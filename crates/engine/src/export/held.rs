@@ -117,13 +117,12 @@ pub fn held_at_export(
             else {
                 continue;
             };
-            let replaced = !adding(&o);
             let mut held: Vec<HeldValue> = Vec::new();
             for (attr, by) in own {
                 // (value, whether an update's whole list holds it)
                 let mut values: Vec<(&Value, bool)> = Vec::new();
                 match p.changes.get(*attr) {
-                    Some(Some(Value::Multi(vs))) => values.extend(vs.iter().map(|v| (v, replaced))),
+                    Some(Some(Value::Multi(vs))) => values.extend(vs.iter().map(|v| (v, false))),
                     Some(Some(v)) => values.push((v, false)),
                     _ => {}
                 }

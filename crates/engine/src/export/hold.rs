@@ -106,10 +106,18 @@ pub(super) struct Held {
     /// values as the pending export holds them (after `renamed`).
     cancelled: Vec<(String, ValueDelta)>,
     /// Nothing was left to send: the change was not sent.
-    pub all: bool,
+    pub empty: bool,
 }
 
 impl Held {
+    /// Every value of the change was held back (nothing was sent): its
+    /// pending export waits as it is. Not so when nothing was left to
+    /// send because what it added and removed named one entry: it is
+    /// done.
+    pub fn all(&self) -> bool {
+        self.empty && (!self.whole.is_empty() || !self.added.is_empty())
+    }
+
     /// The values held back.
     pub fn count(&self) -> u64 {
         let whole = self.whole.iter().map(|(_, sent, held)| {
@@ -435,16 +443,8 @@ impl Holds {
                     hold(k) || self.contested.contains_key(k) && !meant.contains(&(attr, k.clone()))
                 };
                 let renamed = |k: &Key| self.moved.get(k).cloned();
-                let h = strip(
-                    c,
-                    &self.attrs,
-                    &Hold {
-                        hold: &hold,
-                        new: &new,
-                    },
-                    &renamed,
-                );
-                if h.as_ref().is_some_and(|h| h.all) {
+                let h = strip(c, &self.attrs, &new, &renamed);
+                if h.as_ref().is_some_and(|h| h.empty) {
                     if let Some(o) = outcomes.get_mut(j) {
                         *o = Some(ExportOutcome::Applied { anchor: None });
                     }
@@ -514,14 +514,6 @@ fn placeholder() -> ExportChange {
     }
 }
 
-/// Which names a change must not send yet: `hold` of any value, `new` of
-/// a value the change gives its object (a value-level add, a single
-/// value, an add's list), not of one a whole list it replaces keeps.
-struct Hold<'a> {
-    hold: &'a dyn Fn(&Key) -> bool,
-    new: &'a dyn Fn(&str, &Key) -> bool,
-}
-
 /// The values of reference attribute `attr` change `c` sends: its whole
 /// value, and its value-level additions.
 fn values_of<'c>(c: &'c ExportChange, attr: &str) -> Vec<&'c Value> {
@@ -536,12 +528,13 @@ fn values_of<'c>(c: &'c ExportChange, attr: &str) -> Vec<&'c Value> {
     out
 }
 
-/// Leave out of `c` the reference values `hold` says must wait; what was
-/// left out, if anything.
+/// Leave out of `c` the reference values `new` says must wait (per
+/// attribute and name: `hold`, or a name another object has that the
+/// referrer does not refer to); what was left out, if anything.
 fn strip(
     c: &mut ExportChange,
     attrs: &[(String, RefBy)],
-    Hold { hold, new }: &Hold<'_>,
+    new: &dyn Fn(&str, &Key) -> bool,
     renamed: &dyn Fn(&Key) -> Option<String>,
 ) -> Option<Held> {
     let mut h = Held::default();
@@ -586,26 +579,19 @@ fn strip(
         }
     }
     let adding = matches!(c.kind, ExportKind::Add | ExportKind::DeleteAdd);
-    let held = |by: RefBy, v: &Value| Key::of(by, v).is_some_and(|k| hold(&k));
+    // A name another object has too goes where the referrer refers to
+    // that object (a list an update replaces keeps the one a member),
+    // whatever kind of value holds it.
     let held_new = |attr: &str, by: RefBy, v: &Value| Key::of(by, v).is_some_and(|k| new(attr, &k));
-    // A list an update replaces whole: only `hold` (a value it keeps may
-    // name the other object with the name).
-    let held_in_list = |attr: &str, by: RefBy, v: &Value| {
-        if adding {
-            held_new(attr, by, v)
-        } else {
-            held(by, v)
-        }
-    };
     for (attr, by) in attrs {
         if let Some(Some(v)) = c.changes.get(attr) {
             // What is sent instead (`None`: the attribute is not sent), when
             // anything is held.
             let sent: Option<Option<Option<Value>>> = match v {
-                Value::Multi(vs) if vs.iter().any(|x| held_in_list(attr, *by, x)) => {
+                Value::Multi(vs) if vs.iter().any(|x| held_new(attr, *by, x)) => {
                     let rest: Vec<Value> = vs
                         .iter()
-                        .filter(|x| !held_in_list(attr, *by, x))
+                        .filter(|x| !held_new(attr, *by, x))
                         .cloned()
                         .collect();
                     Some(if !rest.is_empty() {
@@ -643,7 +629,7 @@ fn strip(
     if h.whole.is_empty() && h.added.is_empty() && h.renamed.is_empty() && h.cancelled.is_empty() {
         return None;
     }
-    h.all = c.kind == ExportKind::Update
+    h.empty = c.kind == ExportKind::Update
         && c.changes.is_empty()
         && c.values.is_empty()
         && c.new_dn.is_none();

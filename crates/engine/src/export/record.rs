@@ -86,7 +86,7 @@ impl Recorder<'_> {
                 cs.error = Some(error);
                 txn.cs_update(cs)
             }
-            ExportOutcome::Applied { .. } if sent.held.as_ref().is_some_and(|h| h.all) => {
+            ExportOutcome::Applied { .. } if sent.held.as_ref().is_some_and(|h| h.all()) => {
                 // Nothing was sent: the pending export waits as it is.
                 self.counters.references_held += sent.held.as_ref().map_or(0, |h| h.count());
                 Ok(())
@@ -114,7 +114,11 @@ impl Recorder<'_> {
                     changes::fill_old(&mut change, cs, txn)?;
                     self.changes.push(change);
                 }
+                // Nothing was left to send (what it added and removed
+                // named one entry): done, not counted.
+                let nothing_sent = sent.held.as_ref().is_some_and(|h| h.empty);
                 match sent.kind {
+                    _ if nothing_sent => {}
                     ExportKind::Add => self.counters.adds += 1,
                     ExportKind::Update => {
                         self.counters.updates += 1;
@@ -163,13 +167,19 @@ impl Recorder<'_> {
                     if let Some(dn) = &done.new_dn {
                         cs.dn.clone_from(dn);
                     }
-                    cs.unconfirmed_export = Some(match cs.unconfirmed_export.take() {
-                        Some(mut earlier) => {
-                            crate::rows::merge_sent(&mut earlier, done);
-                            earlier
-                        }
-                        None => done,
-                    });
+                    let nothing = done.changes.is_empty()
+                        && done.values.is_empty()
+                        && done.new_dn.is_none()
+                        && done.kind == ExportKind::Update;
+                    if !nothing {
+                        cs.unconfirmed_export = Some(match cs.unconfirmed_export.take() {
+                            Some(mut earlier) => {
+                                crate::rows::merge_sent(&mut earlier, done);
+                                earlier
+                            }
+                            None => done,
+                        });
+                    }
                     cs.pending_export = rest;
                 }
                 txn.cs_update(cs)
