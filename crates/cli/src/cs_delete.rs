@@ -63,10 +63,10 @@ pub fn release(cli: &Cli, a: &CsReleaseArgs) -> Result<Code, Failure> {
     match engine.release_explicit_disconnector(&a.ma, &a.anchor) {
         Ok(()) => {
             println!(
-                "released: the object of `{}` with anchor `{}` is a normal disconnector; `{}`'s join \
-                 rules meet it at its next sync, and the provisioning that made it takes it back at \
-                 the next sync that tries the person again (the service's retry of the sync that \
-                 reported object-already-exists, or `autosync run-profile SOURCE delta-sync`)",
+                "released: the object of `{}` with anchor `{}` is a normal disconnector; the \
+                 person's provisioning takes it back (or joins it, by `{}`'s join rules) at the next \
+                 sync that tries the person again (the service's retry of the sync that reported \
+                 object-already-exists, or `autosync run-profile SOURCE delta-sync`)",
                 a.ma, a.anchor, a.ma
             );
             Ok(Code::Ok)

@@ -41,6 +41,10 @@ pub(crate) struct Joined {
     entries: usize,
     /// MAs read whole (kept current with every write noted here).
     loaded: std::cell::RefCell<loaded::Loaded>,
+    /// Per MA, read once when first asked: the DNs (folded) its joined
+    /// objects have in the system, with their anchors (see
+    /// [`Joined::dn_of_another`]).
+    dns: std::cell::RefCell<FxHashMap<String, std::collections::HashMap<String, Vec<String>>>>,
 }
 
 /// A connector as references to its metaverse object spell it.
@@ -58,6 +62,29 @@ pub(crate) struct Spelling {
 const JOINED_MAX: usize = 2_000_000;
 
 impl Joined {
+    /// Whether an object of `ma` other than the one with anchor `anchor`
+    /// has DN `dn` in the system (joined, not an add still to be sent):
+    /// a name an add not sent yet gives, that another object has (two
+    /// people given one name). Read once per step and MA, and only when
+    /// asked (a referrer holding such a name already).
+    pub(crate) fn dn_of_another(
+        &self,
+        txn: &mut dyn autosync_store::StoreTxn,
+        ma: &str,
+        dn: &str,
+        anchor: &str,
+    ) -> autosync_store::StoreResult<bool> {
+        let mut dns = self.dns.borrow_mut();
+        if !dns.contains_key(ma) {
+            let read = crate::export::held::dns_taken(txn, ma)?;
+            dns.insert(ma.to_owned(), read);
+        }
+        Ok(dns
+            .get(ma)
+            .and_then(|m| m.get(&autosync_model::dn::folded(dn)))
+            .is_some_and(|anchors| anchors.iter().any(|a| a != anchor)))
+    }
+
     /// The metaverse object the object of `ma` with `anchor` is joined to,
     /// if known (`Some(None)`: not there, not joined, or gone).
     fn get(&self, ma: &str, anchor: &str) -> Option<Option<MvId>> {

@@ -1,13 +1,13 @@
 //! Releasing an explicit disconnector (MIM's Joiner, for one object): an
 //! operator makes an object that deprovisioning or a rejected delete made
-//! an explicit disconnector (never joined again) a normal disconnector, so
-//! its MA's join rules meet it again at that MA's next sync, and a
-//! provisioning that made it takes it back (the person came back).
+//! an explicit disconnector (never joined again) a normal disconnector,
+//! which the person's next provisioning takes back (the person came
+//! back).
 
 use crate::Engine;
 use crate::discard::DiscardError;
 use crate::run::MaGuard;
-use autosync_model::{Connection, ImportKind, PendingImport, RunReason, StepType};
+use autosync_model::{Connection, RunReason, StepType};
 
 /// Why an object was not released.
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +42,8 @@ impl From<crate::EngineError> for ReleaseError {
 
 impl Engine {
     /// Makes the explicit disconnector of `ma` with anchor `anchor` a
-    /// normal disconnector, staged for its MA's next sync (which tries the
-    /// join rules). Refused while the MA runs a profile, here or in
-    /// another process.
+    /// normal disconnector. Refused while the MA runs a profile, here or
+    /// in another process.
     pub fn release_explicit_disconnector(
         &self,
         ma: &str,
@@ -97,29 +96,21 @@ impl Engine {
                 state,
             });
         }
+        // Not staged for its MA's join rules: the person's metaverse object
+        // may still be what the failed provisioning left it (a sync of the
+        // source failed on it as a whole), and a join now would be
+        // deprovisioned again at once (a second review). The source's
+        // next sync of the person provisions onto it (taking it back when
+        // provisioning made it, joining it by the MA's join rules when
+        // they match); a full sync of the MA meets it too.
         obj.connection = Connection::Disconnector;
-        meet_join_rules_again(&mut obj);
         txn.cs_update(&obj)?;
         txn.commit()?;
         tracing::warn!(
             ma,
             anchor,
-            "explicit disconnector released: a normal disconnector, which the MA's join rules meet at its next sync"
+            "explicit disconnector released: a normal disconnector, which the next provisioning of its person takes back"
         );
         Ok(())
-    }
-}
-
-/// Stage disconnector `obj` for its MA's next sync, which tries the join
-/// rules on it again (as a change of its system would).
-pub(crate) fn meet_join_rules_again(obj: &mut autosync_model::CsObject) {
-    if obj.pending_import.is_none() {
-        obj.pending_import = Some(PendingImport {
-            values: Default::default(),
-            kind: ImportKind::Update,
-            attributes: obj.hologram.clone(),
-            dn: None,
-            object_type: None,
-        });
     }
 }

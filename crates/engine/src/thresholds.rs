@@ -18,7 +18,8 @@ use crate::error::EngineError;
 use crate::run::{MaGuard, StepCtx};
 use crate::{DiscardError, Discarded, Engine};
 use autosync_model::{
-    Connection, CsId, Exceeded, ExportKind, ImportCounters, RejectDeletions, RunId, RunStatus,
+    Connection, CsId, Exceeded, ExportKind, ImportCounters, ImportKind, PendingImport,
+    RejectDeletions, RunId, RunStatus,
 };
 use autosync_store::{CsFilter, Store, StoreResult, StoreTxn};
 use serde::{Deserialize, Serialize};
@@ -390,7 +391,7 @@ impl Engine {
                             rejected.insert(obj.id);
                         }
                         if obj.connection == Connection::Disconnector {
-                            crate::release::meet_join_rules_again(&mut obj);
+                            meet_join_rules_again(&mut obj);
                         }
                     }
                 }
@@ -551,4 +552,18 @@ pub(crate) fn check_export_deletions(
         "deletions over the threshold approved"
     );
     Ok(None)
+}
+
+/// Stage disconnector `obj` for its MA's next sync, which tries the join
+/// rules on it again (as a change of its system would).
+fn meet_join_rules_again(obj: &mut autosync_model::CsObject) {
+    if obj.pending_import.is_none() {
+        obj.pending_import = Some(PendingImport {
+            values: Default::default(),
+            kind: ImportKind::Update,
+            attributes: obj.hologram.clone(),
+            dn: None,
+            object_type: None,
+        });
+    }
 }

@@ -688,6 +688,12 @@ fn cs_release_should_let_a_returning_person_have_their_account_back() {
     );
     let text = w.expect(&["cs", "release", "dir", "2"], 0);
     assert!(text.contains("normal disconnector"), "{text}");
+    // The target synchronised first (its join rules match): the person's
+    // metaverse object is still what the failed provisioning left, and the
+    // account must not be joined and deprovisioned again (a second review).
+    go(&w, "dir", "delta-sync");
+    let out = w.expect(&["cs", "dir", "--anchor", "2", "--json"], 0);
+    assert!(!out.contains("explicit"), "{out}");
     let out = go(&w, "hr", "delta-sync");
     assert_eq!(
         out.status.code(),

@@ -55,6 +55,23 @@ pub(crate) fn resolve_out(
         });
         !names.is_empty() && names.contains(&key(text))
     };
+    // An add not sent yet named by a DN the referrer holds already, which
+    // another object of the MA has in the system (two people given one
+    // name, the second's add refused): the value the referrer holds is
+    // that other one's, not this object's, and must go (a second review:
+    // a report whose manager became the namesake kept the first as
+    // manager). Left out; the reference waits for the add.
+    let another_has = |txn: &mut dyn StoreTxn,
+                       known: Option<&Joined>,
+                       ma: &str,
+                       text: &str,
+                       anchor: &str|
+     -> StoreResult<bool> {
+        match known {
+            Some(j) if r.by == RefBy::Dn => j.dn_of_another(txn, ma, text, anchor),
+            _ => Ok(false),
+        }
+    };
     // A referrer being provisioned, or one whose type the export sends
     // after the referred objects' (their adds go first whatever the ids).
     let referrer = if referrer == 0 || r.sent_before {
@@ -94,7 +111,9 @@ pub(crate) fn resolve_out(
                     RefBy::Anchor => &s.anchor,
                     RefBy::Dn => &s.dn,
                 };
-                if !s.adding || s.id < referrer {
+                if s.adding && holds(text) && another_has(txn, known, ma, text, &s.anchor)? {
+                    // Left out: waits.
+                } else if !s.adding || s.id < referrer {
                     spelled.insert(*id, text.clone());
                 } else if holds(text) {
                     spelled.insert(*id, text.clone());
@@ -119,7 +138,10 @@ pub(crate) fn resolve_out(
                         RefBy::Anchor => s.anchor.clone(),
                         RefBy::Dn => s.dn.clone(),
                     };
-                    spelled.insert(id, text);
+                    if !(s.adding && holds(&text) && another_has(txn, known, ma, &text, &s.anchor)?)
+                    {
+                        spelled.insert(id, text);
+                    }
                 }
                 Some(None) => {
                     if let Some(s) = loaded.first_spelling(ma, id) {
@@ -127,7 +149,8 @@ pub(crate) fn resolve_out(
                             RefBy::Anchor => &s.anchor,
                             RefBy::Dn => &s.dn,
                         };
-                        if s.adding && holds(text) {
+                        if s.adding && holds(text) && !another_has(txn, known, ma, text, &s.anchor)?
+                        {
                             spelled.insert(id, text.clone());
                             held_meanwhile.insert(id);
                         }
@@ -154,16 +177,21 @@ pub(crate) fn resolve_out(
                 row.pending,
                 Some((ExportKind::Add | ExportKind::DeleteAdd, _))
             );
-            if adding && row.id >= referrer {
+            if adding {
                 let text = match r.by {
                     RefBy::Anchor => &row.anchor,
                     RefBy::Dn => &row.dn,
                 };
-                if holds(text) {
-                    spelled.insert(row.mv_id, text.clone());
-                    held_meanwhile.insert(row.mv_id);
+                if holds(text) && another_has(txn, known, ma, text, &row.anchor)? {
+                    continue;
                 }
-                continue;
+                if row.id >= referrer {
+                    if holds(text) {
+                        spelled.insert(row.mv_id, text.clone());
+                        held_meanwhile.insert(row.mv_id);
+                    }
+                    continue;
+                }
             }
             let text = match r.by {
                 RefBy::Anchor => row.anchor,

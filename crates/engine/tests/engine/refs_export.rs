@@ -551,3 +551,71 @@ fn a_rename_not_sent_whose_old_dn_comes_back_is_dropped() {
     let r = w.run("app", "export");
     assert_eq!(export_counters(&r).renames, 0);
 }
+
+/// A report's manager changed to a person whose add was refused because
+/// the old manager has the name: the report held that name already, so
+/// nothing looked changed, and the target kept the old manager (a second
+/// review). The old manager goes; the new one follows once the name is
+/// fixed.
+#[test]
+fn a_manager_changed_to_a_namesake_whose_add_failed_does_not_stay_the_old_one() {
+    const DIR: &str = r#"
+[metaverse.person]
+attributes = ["eid", "mail", "manager"]
+references = { manager = "person" }
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "p", anchor = "id", references = { mgr = "anchor" } }]
+projection = [{ mv_type = "person" }]
+import_flows = [
+  { mv = "eid", from = "id" },
+  { mv = "mail", from = "mail" },
+  { mv = "manager", from = "mgr" },
+]
+
+[[ma]]
+name = "dir"
+connector = { type = "jsonl", path = "dir.jsonl" }
+object_types = [{ name = "acct", anchor = "id", dn = "mail", references = { manager = "dn" } }]
+export_flows = [{ cs = "manager", from = "manager" }]
+provisioning = [{ anchor = "eid", dn = "mail" }]
+"#;
+    let w = World::new(
+        DIR,
+        &[
+            ("hr.csv", "id,mail,mgr\nE1,ann@x,\nE6,eve@x,E1\n"),
+            ("dir.jsonl", ""),
+        ],
+    );
+    let cycle = |w: &World| {
+        w.run("hr", "full-import");
+        w.run("hr", "delta-sync");
+        w.run("dir", "export");
+        w.run("dir", "full-import");
+        w.run("dir", "delta-sync");
+    };
+    let manager = |w: &World| -> Option<String> {
+        std::fs::read_to_string(w.path("dir.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["id"] == "E6")
+            .and_then(|v| v["manager"].as_str().map(str::to_owned))
+    };
+    cycle(&w);
+    assert_eq!(manager(&w).as_deref(), Some("ann@x"));
+    w.write("hr.csv", "id,mail,mgr\nE1,ann@x,\nE6,eve@x,E1\nE5,ann@x,\n");
+    cycle(&w);
+    w.write("hr.csv", "id,mail,mgr\nE1,ann@x,\nE6,eve@x,E5\nE5,ann@x,\n");
+    cycle(&w);
+    assert_eq!(manager(&w), None, "the old manager went");
+    w.write(
+        "hr.csv",
+        "id,mail,mgr\nE1,ann@x,\nE6,eve@x,E5\nE5,ann5@x,\n",
+    );
+    cycle(&w);
+    cycle(&w);
+    assert_eq!(manager(&w).as_deref(), Some("ann5@x"));
+}
