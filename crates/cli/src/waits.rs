@@ -59,9 +59,13 @@ pub enum Wait {
         mv_id: MvId,
         object_type: String,
         via: String,
-        /// `no-connector`, `add-not-exported`, `rename-not-exported`, or
-        /// `ready` (the next sync resolves it).
+        /// `no-connector`, `add-not-exported`, `add-failed` (the add was
+        /// sent and refused: `error`), `rename-not-exported`, or `ready`
+        /// (the next sync resolves it).
         reason: &'static str,
+        /// The error the connector's add failed with (`add-failed`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
 }
 
@@ -75,11 +79,16 @@ impl Wait {
                 object_type,
                 via,
                 reason,
+                error,
                 ..
             } => {
                 let why = match *reason {
                     "no-connector" => format!("has no connector in {via}"),
                     "add-not-exported" => format!("its add to {via} is not exported yet"),
+                    "add-failed" => format!(
+                        "its add to {via} failed ({}): it waits until the add goes",
+                        error.as_deref().unwrap_or("error")
+                    ),
                     "rename-not-exported" => format!("its rename in {via} is not exported yet"),
                     _ => format!("its connector in {via} is there: the next sync sends it"),
                 };
@@ -199,11 +208,26 @@ fn out_wait(
         .unwrap_or_else(|| "deleted object".to_owned());
     let mut connectors = read.cs_spellings_by_mvs(&via, &[target])?;
     connectors.sort_unstable_by_key(|c| c.id);
-    let reason = match connectors.first().map(|c| &c.pending) {
+    let mut error = None;
+    let reason = match connectors.first() {
         None => "no-connector",
-        Some(Some((ExportKind::Add | ExportKind::DeleteAdd, _))) => "add-not-exported",
-        Some(Some((_, Some(_)))) => "rename-not-exported",
-        Some(_) => "ready",
+        Some(c) => match &c.pending {
+            Some((ExportKind::Add | ExportKind::DeleteAdd, _)) => {
+                // Sent and refused: its error says why (a name taken).
+                error = read
+                    .cs_get_light(c.id)?
+                    .and_then(|o| o.error)
+                    .filter(|e| e.stage == autosync_model::ErrorStage::Export)
+                    .map(|e| e.error_type);
+                if error.is_some() {
+                    "add-failed"
+                } else {
+                    "add-not-exported"
+                }
+            }
+            Some((_, Some(_))) => "rename-not-exported",
+            _ => "ready",
+        },
     };
     Ok(Wait::Out {
         attribute,
@@ -211,6 +235,7 @@ fn out_wait(
         object_type,
         via,
         reason,
+        error,
     })
 }
 

@@ -739,3 +739,56 @@ fn cs_unresolved_should_name_the_namesake_whose_add_failed_for_a_held_value() {
         "{text}"
     );
 }
+
+/// A reference that waits for an add that was sent and refused says so,
+/// with the add's error (a second review: it said "not exported yet").
+#[test]
+fn cs_unresolved_should_say_the_add_a_reference_waits_for_failed() {
+    let w = Workdir::with_config(
+        r#"
+[store]
+path = "state/autosync.db"
+
+[metaverse.person]
+attributes = ["eid", "mail", "manager"]
+references = { manager = "person" }
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "p", anchor = "id", references = { mgr = "anchor" } }]
+projection = [{ mv_type = "person" }]
+import_flows = [
+  { mv = "eid", from = "id" },
+  { mv = "mail", from = "mail" },
+  { mv = "manager", from = "mgr" },
+]
+
+[[ma]]
+name = "dir"
+connector = { type = "jsonl", path = "dir.jsonl" }
+object_types = [{ name = "acct", anchor = "id", dn = "mail", references = { manager = "dn" } }]
+export_flows = [{ cs = "manager", from = "manager" }]
+provisioning = [{ anchor = "eid", dn = "mail" }]
+"#,
+    );
+    let hr = w.path().join("hr.csv");
+    std::fs::write(w.path().join("dir.jsonl"), "").unwrap();
+    std::fs::write(&hr, "id,mail,mgr\nE1,ann@x,\nE6,eve@x,E1\n").unwrap();
+    w.run(&["run", "--once"]);
+    std::fs::write(&hr, "id,mail,mgr\nE1,ann@x,\nE6,eve@x,E1\nE5,ann@x,\n").unwrap();
+    w.run(&["run", "--once"]);
+    std::fs::write(&hr, "id,mail,mgr\nE1,ann@x,\nE6,eve@x,E5\nE5,ann@x,\n").unwrap();
+    w.run(&["run", "--once"]);
+    let text = w.expect(&["cs", "dir", "--unresolved"], 0);
+    assert!(
+        text.contains("its add to dir failed (already-exists): it waits until the add goes"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&w.expect(&["cs", "dir", "--unresolved", "--json"], 0)).unwrap();
+    assert!(
+        json.to_string().contains(r#""reason":"add-failed""#),
+        "{json}"
+    );
+}
