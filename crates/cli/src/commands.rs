@@ -50,6 +50,18 @@ pub fn load(cli: &Cli) -> Result<(Loaded, Arc<Registry>), Failure> {
     Ok((loaded, Arc::new(registry)))
 }
 
+/// [`load`] for a command that only reads the store: a connector setting
+/// whose `${ENV}` is not set is a warning (see
+/// [`autosync_config::load_to_read`]).
+pub fn load_to_read(cli: &Cli) -> Result<(Loaded, Arc<Registry>), Failure> {
+    let registry = registry();
+    let loaded = autosync_config::load_to_read(&cli.config, &registry).map_err(Failure::Config)?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok((loaded, Arc::new(registry)))
+}
+
 /// The store, for a command that runs or changes something: created (and
 /// its folder) when missing. A command that only reads uses
 /// [`crate::locate::read_store`], which never creates it.

@@ -11,7 +11,7 @@
 //! `locate`): a note on stderr says so, and the answer is empty.
 
 use crate::args::{CsAction, CsArgs, HistoryArgs, MvArgs};
-use crate::commands::{check_ma, load};
+use crate::commands::check_ma;
 use crate::exit::{Code, Failure};
 use crate::locate::{Located, read_store, store_path_of};
 use crate::page::{self, Page};
@@ -172,7 +172,7 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
         (None, Some(ma)) => ma,
         (None, None) => return Err(Failure::Usage("name a management agent".to_owned())),
     };
-    let (loaded, _) = load(cli)?;
+    let (loaded, _) = crate::commands::load_to_read(cli)?;
     check_ma(&loaded.system, ma)?;
     let store = read_store(&store_path_of(&loaded.system), &cli.config)?;
     let filter = if a.filter.pending_import {
@@ -425,7 +425,7 @@ fn by_reference(
 }
 
 pub fn mv(cli: &crate::args::Cli, a: &MvArgs) -> Result<Code, Failure> {
-    let (loaded, _) = load(cli)?;
+    let (loaded, _) = crate::commands::load_to_read(cli)?;
     let system = &loaded.system;
     if let Some(t) = &a.object_type
         && !system.metaverse.contains_key(t)

@@ -45,7 +45,9 @@ impl Located {
     /// nothing: [`Located::warn`] says that the configuration is broken.
     pub fn find(config: &std::path::Path) -> Result<Located, Failure> {
         let registry = registry();
-        match autosync_config::load(config, &registry) {
+        // Commands that find a store never connect: a connector setting
+        // left to the service's environment is a warning here.
+        match autosync_config::load_to_read(config, &registry) {
             Ok(loaded) => Ok(Located {
                 store_path: store_path_of(&loaded.system),
                 config_path: config.to_path_buf(),

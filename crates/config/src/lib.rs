@@ -165,6 +165,31 @@ pub fn load_str(text: &str, path: &Path, registry: &Registry) -> Result<Loaded, 
     load_str_with_env(text, path, registry, &|name| std::env::var(name).ok())
 }
 
+/// [`load`] for a command that only reads the store (`history`, `cs`,
+/// `mv`, `status`): a connector setting whose `${ENV}` is not set (a
+/// directory's URL and password, kept in the service's environment) is a
+/// warning, not an error: such a command never connects. Everything else
+/// is checked as [`load`] checks it.
+pub fn load_to_read(path: &Path, registry: &Registry) -> Result<Loaded, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            path,
+            None,
+            vec![Diagnostic::error(
+                "",
+                format!("cannot read the configuration file: {e}"),
+            )],
+        )
+    })?;
+    load_inner(
+        &text,
+        path,
+        registry,
+        &|name| std::env::var(name).ok(),
+        true,
+    )
+}
+
 /// [`load_str`] with environment variables from `env` (tests, or a service
 /// that keeps its own environment).
 pub fn load_str_with_env(
@@ -173,6 +198,21 @@ pub fn load_str_with_env(
     registry: &Registry,
     env: EnvLookup<'_>,
 ) -> Result<Loaded, ConfigError> {
+    load_inner(text, path, registry, env, false)
+}
+
+/// Whether `path` is inside an MA's `connector` table.
+fn in_connector(path: &[PathSegment]) -> bool {
+    matches!(path, [PathSegment::Key(ma), PathSegment::Index(_), PathSegment::Key(c), ..] if ma == "ma" && c == "connector")
+}
+
+fn load_inner(
+    text: &str,
+    path: &Path,
+    registry: &Registry,
+    env: EnvLookup<'_>,
+    to_read: bool,
+) -> Result<Loaded, ConfigError> {
     let source = Arc::new(text.to_owned());
     let fail =
         |diagnostics: Vec<Diagnostic>| ConfigError::new(path, Some(source.clone()), diagnostics);
@@ -180,6 +220,15 @@ pub fn load_str_with_env(
 
     let mut root = document::parse(text).map_err(fail)?;
     let mut problems: Vec<Problem> = interpolate::apply(&mut root, env, &base_dir);
+    if to_read {
+        for p in problems.iter_mut().filter(|p| in_connector(&p.path)) {
+            p.warning = true;
+            p.help = Some(
+                "this command only reads the store and never connects; the service needs it set"
+                    .into(),
+            );
+        }
+    }
     // A value whose `${VAR}` could not be replaced is reported as such:
     // what a check then says of the text left there (`${LDAP_URL}` is not
     // a URL) would only mislead.

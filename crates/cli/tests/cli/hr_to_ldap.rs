@@ -1033,3 +1033,44 @@ fn an_entry_renamed_by_hand_should_be_renamed_back_and_stay_in_its_groups() {
     w.expect("autosync.toml", &["run", "--once"]);
     assert_eq!(directory(s, &base), before);
 }
+
+/// The commands that only read the store (`history`, `cs`, `status`) work
+/// in a shell without the directory's settings, which the service keeps in
+/// its environment: they never connect (an LDAP review: they refused,
+/// naming `LDAP_URL`). A command that connects still needs them.
+#[test]
+fn commands_that_only_read_should_not_need_the_directorys_environment() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, _base) = Example::new(s);
+    w.expect("autosync.toml", &["run", "--once"]);
+    let bare = |args: &[&str]| {
+        let mut cmd = w.command("autosync.toml");
+        for (k, _) in &w.env {
+            if k.starts_with("LDAP_") && k != "LDAP_BASE" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.args(args).output().unwrap()
+    };
+    for args in [
+        &["history"][..],
+        &["cs", "ldap", "--limit", "3"],
+        &["cs", "ldap", "--unresolved"],
+        &["mv", "--limit", "3"],
+        &["status"],
+    ] {
+        let out = bare(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = bare(&["run-profile", "ldap", "delta-import"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("LDAP_URL"),
+        "{out:?}"
+    );
+}
