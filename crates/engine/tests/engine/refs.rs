@@ -1077,3 +1077,53 @@ fn a_dn_reference_the_system_spells_with_other_escapes_is_confirmed() {
     assert!(w.cs("dir", "E3").unwrap().pending_export.is_none());
     assert!(w.cs("dir", "E3").unwrap().error.is_none());
 }
+
+/// A groups file cut short is held by its staging threshold; meanwhile a
+/// member leaves HR. The leaver goes from the groups, and nothing the held
+/// import staged reaches the metaverse or the directory (a black-box
+/// review: the leaver's sync synchronised the held groups again, and the
+/// cut-short lists went out while `status` still showed the hold).
+#[test]
+fn a_leaver_does_not_let_a_held_groups_import_through() {
+    let config = REFS.replacen(
+        "staging_thresholds = { deletes = \"off\" }\n\n[[ma]]\nname = \"dir\"",
+        "staging_thresholds = { deletes = 1 }\n\n[[ma]]\nname = \"dir\"",
+        1,
+    );
+    assert_ne!(config, REFS);
+    let hr = ["E1,a@x,", "E2,b@x,", "E3,c@x,", "E4,d@x,"];
+    let w = World::new(
+        &config,
+        &[
+            (
+                "hr.csv",
+                &format!("id,mail,manager_id\n{}\n", hr.join("\n")),
+            ),
+            ("groups.csv", "gid,members\nG1,E1;E2;E3;E4\nG2,E1\nG3,E2\n"),
+            ("dir.jsonl", ""),
+        ],
+    );
+    sync_hr(&w, "full-sync");
+    w.run_ok("groups", "full-import", RunStatus::Success);
+    w.run_ok("groups", "full-sync", RunStatus::Success);
+    export_dir(&w);
+    export_dir(&w);
+    let members = |w: &World| dir(w)["G1"]["member"].clone();
+    assert_eq!(members(&w), serde_json::json!(["a@x", "b@x", "c@x", "d@x"]));
+    // Cut short: G2 and G3 gone (2 deletes > 1), G1 down to one member.
+    w.write("groups.csv", "gid,members\nG1,E1\n");
+    w.run_ok(
+        "groups",
+        "full-import",
+        RunStatus::StoppedStagingThresholdExceeded,
+    );
+    // E4 leaves HR.
+    write_hr(&w, &["E1,a@x,", "E2,b@x,", "E3,c@x,"]);
+    sync_hr(&w, "delta-sync");
+    export_dir(&w);
+    assert_eq!(members(&w), serde_json::json!(["a@x", "b@x", "c@x"]));
+    assert!(dir(&w).contains_key("G2") && dir(&w).contains_key("G3"));
+    // Rejected: nothing of it went anywhere.
+    w.engine.reject("groups").unwrap();
+    assert_eq!(members(&w), serde_json::json!(["a@x", "b@x", "c@x"]));
+}
