@@ -235,8 +235,8 @@ pub const CHECKS: &[Check] = &[
         refs_out::ref_out_ready_should_list_a_referrer_once_its_target_has_a_connector_on_the_ma_it_waits_for,
     ),
     (
-        "ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_nothing_to_export",
-        refs_out::ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_nothing_to_export,
+        "ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_no_add_to_send",
+        refs_out::ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_no_add_to_send,
     ),
     (
         "ref_out_waiting_page_should_list_the_connectors_of_the_target_ma_whose_references_wait",

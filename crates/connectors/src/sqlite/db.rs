@@ -81,11 +81,26 @@ fn open_creating(s: &SqliteSettings) -> Result<Connection, ConnectorError> {
         .map_err(|e| step_error(&e, &what))?;
     conn.set_prepared_statement_cache_capacity(64);
     let mut cols = vec![format!("{} TEXT PRIMARY KEY NOT NULL", q(&s.anchor_column))];
+    // A DN is one object's (references by DN name one row): the DN
+    // column of a table made here is UNIQUE, so a second account given a
+    // name another has is refused (`constraint-violation`), as a
+    // directory refuses it.
+    let dn_columns: std::collections::BTreeSet<&str> = s
+        .types
+        .types
+        .iter()
+        .filter_map(crate::settings::ObjectTypes::dn_attr)
+        .collect();
     for c in s.columns.iter().flatten() {
         if c != &s.anchor_column {
+            let unique = if dn_columns.contains(c.as_str()) {
+                " UNIQUE"
+            } else {
+                ""
+            };
             match s.column_types.get(c) {
-                Some(t) => cols.push(format!("{} {}", q(c), t.declared())),
-                None => cols.push(q(c)),
+                Some(t) => cols.push(format!("{} {}{unique}", q(c), t.declared())),
+                None => cols.push(format!("{}{unique}", q(c))),
             }
         }
     }

@@ -610,6 +610,34 @@ fn create_table_should_create_the_database_and_table_then_export_into_it() {
     assert_eq!(name, "Ada");
 }
 
+/// A table made by `create_table` holds a DN once: a second account given
+/// a user name another has is refused, as a directory refuses it
+/// (references by DN name one row; a black-box review saw two).
+#[test]
+fn create_table_should_make_the_dn_column_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = json!({"path": "app.db", "table": "people", "create_table": true, "columns": ["id", "name"]});
+    let mut t = person();
+    t.dn = Some("name".into());
+    let mut conn = build(&SqliteFactory, dir.path(), vec![t], s);
+    let mut session = conn.begin_export().unwrap();
+    let outcomes = session
+        .apply(&[
+            add("1", &[("name", Value::from("ann"))]),
+            add("2", &[("name", Value::from("ann"))]),
+            add("3", &[("name", Value::from("bob"))]),
+        ])
+        .unwrap();
+    session.commit().unwrap();
+    assert_eq!(outcomes[0], ExportOutcome::Applied { anchor: None });
+    assert_eq!(
+        failed_type(&outcomes[1]),
+        Some("constraint-violation"),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[2], ExportOutcome::Applied { anchor: None });
+}
+
 #[test]
 fn create_table_without_columns_should_be_a_setting_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -619,3 +619,76 @@ provisioning = [{ anchor = "eid", dn = "mail" }]
     cycle(&w);
     assert_eq!(manager(&w).as_deref(), Some("ann5@x"));
 }
+
+/// Two new people in one group of another MA (members by the user name
+/// `app` gives): the first's add is refused (its name is taken), the
+/// second's goes with its manager (the first) held. The group must get the
+/// second: its add was sent, whatever else it still has to send (a second
+/// review: the export asked for no sync, and the group never got them).
+#[test]
+fn a_member_whose_add_went_joins_its_group_though_another_add_failed() {
+    let config = format!(
+        "{CONFIG}{}",
+        r#"
+[metaverse.group]
+attributes = ["groupId", "members"]
+references = { members = "person" }
+
+[[ma]]
+name = "groups"
+connector = { type = "csv", path = "groups.csv", multi_valued = ["members"], multi_value_separator = ";" }
+object_types = [{ name = "group", anchor = "gid", references = { members = { by = "anchor", ma = "hr" } } }]
+projection = [{ mv_type = "group" }]
+import_flows = [
+  { mv_type = "group", mv = "groupId", from = "gid" },
+  { mv_type = "group", mv = "members", from = "members" },
+]
+
+[[ma]]
+name = "appg"
+connector = { type = "sqlite", path = "app.db", table = "groups", create_table = true, columns = ["gid"], child_tables = { members = { table = "group_members", key = "gid", value = "username" } } }
+object_types = [{ name = "group", anchor = "gid", references = { members = { by = "dn", ma = "app" } } }]
+export_flows = [{ mv_type = "group", cs = "members", from = "members" }]
+provisioning = [{ mv_type = "group", anchor = "groupId" }]
+"#
+    );
+    let w = World::new(
+        &config,
+        &[
+            (
+                "hr.csv",
+                "employee_id,name,manager_id\nE1,mgr,\nE2,rep,E1\n",
+            ),
+            ("groups.csv", "gid,members\nG1,E1;E2\n"),
+        ],
+    );
+    let db = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    db.execute_batch(
+        "CREATE TABLE users (employee_id TEXT PRIMARY KEY, username TEXT UNIQUE, manager TEXT);
+         INSERT INTO users VALUES ('X999', 'mgr', NULL);",
+    )
+    .unwrap();
+    w.run("hr", "full-import");
+    w.run("hr", "full-sync");
+    w.run("groups", "full-import");
+    w.run("groups", "full-sync");
+    w.run("appg", "export");
+    let r = w.run("app", "export");
+    let c = export_counters(&r);
+    assert_eq!((c.adds, c.failures), (1, 1), "{c:?}");
+    assert!(
+        c.references_ready >= 1,
+        "the group waits for E2's add, which went: a sync is asked for: {c:?}"
+    );
+    w.run("app", "full-import");
+    w.run("app", "delta-sync");
+    w.run("appg", "export");
+    let members: Vec<String> = db
+        .prepare("SELECT username FROM group_members WHERE gid = 'G1' ORDER BY username")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(members, ["rep"]);
+}

@@ -174,7 +174,7 @@ pub fn ref_out_ready_should_list_a_referrer_once_its_target_has_a_connector_on_t
     }
 }
 
-pub fn ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_nothing_to_export(
+pub fn ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_no_add_to_send(
     t: &ConformanceTarget,
 ) {
     for kind in KINDS {
@@ -189,7 +189,7 @@ pub fn ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_
             r = (0..6).map(|_| new_mv(txn)).collect::<StoreResult<_>>()?;
             let tg: Vec<MvId> = (0..6).map(|_| new_mv(txn)).collect::<StoreResult<_>>()?;
             let on = |target: MvId, via: &str| vec![(target, via.to_owned())];
-            // r0: t1 on ad has an export still to send: not counted.
+            // r0: t1 on ad has its add still to send: not counted.
             txn.ref_out_waits_set(r[0], "ad", &on(tg[1], "ad"))?;
             // r1: t2 on ad is sendable.
             txn.ref_out_waits_set(r[1], "ad", &on(tg[2], "ad"))?;
@@ -202,7 +202,7 @@ pub fn ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_
             // r5: t3 on ad, where it has none (its ldap one does not count).
             txn.ref_out_waits_set(r[5], "ldap", &on(tg[3], "ad"))?;
             // The connectors, after the waits.
-            t1_ad = put(txn, with_pending_export(connector("ad", "t1", tg[1])))?;
+            t1_ad = put(txn, adding(connector("ad", "t1", tg[1])))?;
             t2_ad = put(txn, connector("ad", "t2", tg[2]))?;
             put(txn, connector("ldap", "t3", tg[3]))?;
             put(txn, connector("ad", "t4", tg[4]))?;
@@ -221,8 +221,16 @@ pub fn ref_out_sendable_count_should_count_referrers_whose_connector_on_via_has_
             sent.pending_export = None;
             txn.cs_update(&sent)?;
             assert_eq!(sendable(txn, &vias), [3, 1, 0], "{at}: t1 sent");
+            // An update still to send (a value held for another add) does
+            // not stop its object being named: still counted.
             txn.cs_update(&with_pending_export(t2_ad.clone()))?;
-            assert_eq!(sendable(txn, &vias), [2, 1, 0], "{at}: t2 to send");
+            assert_eq!(
+                sendable(txn, &vias),
+                [3, 1, 0],
+                "{at}: t2 has an update to send"
+            );
+            txn.cs_update(&adding(t2_ad.clone()))?;
+            assert_eq!(sendable(txn, &vias), [2, 1, 0], "{at}: t2 to add");
             Ok(())
         })
         .unwrap();
@@ -314,4 +322,13 @@ pub fn ref_out_waiting_page_should_list_the_connectors_of_the_target_ma_whose_re
         );
         assert!(out_waiting(&mut *r, "ldap", 10, at).is_empty(), "{at}");
     }
+}
+
+/// `o` with its add still to send.
+fn adding(o: autosync_model::CsObject) -> autosync_model::CsObject {
+    let mut o = with_pending_export(o);
+    if let Some(p) = o.pending_export.as_mut() {
+        p.kind = autosync_model::ExportKind::Add;
+    }
+    o
 }

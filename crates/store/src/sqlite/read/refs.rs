@@ -285,17 +285,47 @@ impl Ctx<'_> {
     }
 
     pub(crate) fn ref_out_sendable_count(&self, via: &str) -> StoreResult<u64> {
-        let n = self.one(
-            "SELECT count(DISTINCT w.mv_id) FROM ref_out_due AS d \
-             JOIN ref_wait_out AS w ON w.target = d.target \
-             JOIN ma AS m ON m.name = w.via \
-             JOIN cs AS c ON c.mv_id = w.target AND c.ma = m.id \
-             WHERE w.via = ?1 AND c.has_pe = 0",
-            [via],
-            &|| format!("count the references waiting for objects of {via}"),
-            id,
-        )?;
-        Ok(n.unwrap_or(0).max(0) as u64)
+        // A connector whose add was sent may be named, whatever else it
+        // still has to export (a value held back, waiting for another
+        // add): only its pending export's kind is read, and only then.
+        let op = || format!("count the references waiting for objects of {via}");
+        let err = |e| crate::sqlite::error::sql(self.path, op(), e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT c.id, c.data, w.mv_id, c.has_pe FROM ref_out_due AS d \
+                 JOIN ref_wait_out AS w ON w.target = d.target \
+                 JOIN ma AS m ON m.name = w.via \
+                 JOIN cs AS c ON c.mv_id = w.target AND c.ma = m.id \
+                 WHERE w.via = ?1 \
+                 ORDER BY w.mv_id",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query([via]).map_err(err)?;
+        let mut n: u64 = 0;
+        let mut last: Option<MvId> = None;
+        while let Some(row) = rows.next().map_err(err)? {
+            let mv: MvId = row.get(2).map_err(err)?;
+            if last == Some(mv) {
+                continue;
+            }
+            let pending: bool = row.get(3).map_err(err)?;
+            let adding = pending && {
+                let kind = crate::sqlite::codec::decode_bin(
+                    row,
+                    self.path,
+                    "connector-space object",
+                    crate::sqlite::bin::cs_pending_export_kind,
+                    self.names(),
+                )?;
+                matches!(kind, Some(ExportKind::Add | ExportKind::DeleteAdd))
+            };
+            if !adding {
+                n += 1;
+                last = Some(mv);
+            }
+        }
+        Ok(n)
     }
 }
 
