@@ -13,6 +13,7 @@ pub mod jsonl;
 pub mod ldap;
 pub mod settings;
 pub mod sqlite;
+mod unique_dn;
 mod watch;
 
 use autosync_connector::Registry;

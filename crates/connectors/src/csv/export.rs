@@ -16,19 +16,34 @@
 //! no column it names is added). A delete-and-add replaces the row, as it
 //! says.
 //!
+//! A DN is one object's, as in a directory: an add, rename or other change
+//! that would give an object the DN (its type's `dn` column, ignoring
+//! case) of another row fails with `already-exists`, naming the row's
+//! object, and nothing of it is written (no column it names is added), so
+//! that references by DN never name two objects. The file is written at
+//! once: a DN freed by a delete or rename earlier in the batch may be
+//! taken, and a change whose DN is held by an object whose own change
+//! comes later in the batch waits for the batch's end, the waiting ones
+//! applied together (two objects that swap their DNs, a rename onto the DN
+//! of an object deleted later in the batch), as the JSON Lines export does
+//! (`unique_dn`).
+//!
 //! An export that changes no row (nothing to send, or only values the file
 //! already holds) and adds no column leaves an existing file untouched:
 //! not rewritten, its modification time and inode unchanged.
 
 use super::config::CsvSettings;
 use super::import::{parse_header, reader};
+use crate::change::Failure;
 use crate::file;
 use crate::settings::ObjectTypes;
+use crate::unique_dn::{self, Dns, Prepared, Records};
 use autosync_connector::{
     ConnectorError, ConnectorErrorKind, ExportChange, ExportOutcome, ExportSession,
 };
-use autosync_model::{ExportKind, Value};
+use autosync_model::{ExportKind, ObjectTypeDef, Value};
 use std::collections::HashMap;
+use std::path::Path;
 
 /// A running CSV export.
 pub struct CsvExport<'a> {
@@ -39,6 +54,9 @@ pub struct CsvExport<'a> {
     /// header (columns added later): missing cells are empty.
     rows: Vec<Option<Vec<Box<str>>>>,
     index: HashMap<Box<str>, usize>,
+    /// The DNs the rows' types take from a column (folded) -> the anchor
+    /// of the row that has it.
+    dns: Dns,
     /// Whether the file must be written: a row changed, or there is no file
     /// yet (an export creates its target, empty when nothing to send).
     /// New columns are seen at `commit` (the header grew).
@@ -46,8 +64,6 @@ pub struct CsvExport<'a> {
     /// The header's length as read from the file.
     loaded_columns: usize,
 }
-
-type Failure = (&'static str, String);
 
 impl<'a> CsvExport<'a> {
     /// Load the current target file (none yet: an empty one).
@@ -59,6 +75,7 @@ impl<'a> CsvExport<'a> {
             columns: HashMap::new(),
             rows: Vec::new(),
             index: HashMap::new(),
+            dns: Dns::default(),
             dirty: false,
             loaded_columns: 0,
         };
@@ -110,6 +127,11 @@ impl<'a> CsvExport<'a> {
             let anchor = export
                 .row_anchor(&cells)
                 .map_err(|(_, detail)| bad(line, &detail))?;
+            // A file written before DNs were checked may hold one twice:
+            // the first row keeps it.
+            if let Some(dn) = export.row_dn(&cells) {
+                export.dns.load(&dn, &anchor);
+            }
             // A second row with an anchor (the import read the first, and
             // listed this one as `duplicate-anchor`) is kept as it is and
             // never changed: changes go to the first, as the import's
@@ -140,20 +162,33 @@ impl<'a> CsvExport<'a> {
             .unwrap_or("")
     }
 
-    /// The anchor of a loaded row.
-    fn row_anchor(&self, cells: &[Box<str>]) -> Result<String, Failure> {
+    /// The object type of a loaded row.
+    fn row_type(&self, cells: &[Box<str>]) -> Result<&ObjectTypeDef, Failure> {
         let type_value = self
             .s
             .types
             .type_column
             .as_deref()
             .map(|c| self.cell(cells, c));
-        let t = self.s.types.for_row(type_value)?;
+        self.s.types.for_row(type_value)
+    }
+
+    /// The anchor of a loaded row.
+    fn row_anchor(&self, cells: &[Box<str>]) -> Result<String, Failure> {
+        let t = self.row_type(cells)?;
         let anchor = self.cell(cells, &t.anchor);
         if anchor.is_empty() {
             return Err(("missing-anchor", format!("column `{}` is empty", t.anchor)));
         }
         Ok(anchor.to_owned())
+    }
+
+    /// The DN a loaded row gives its object, when its type takes one from
+    /// a column and that cell is not empty.
+    fn row_dn(&self, cells: &[Box<str>]) -> Option<String> {
+        let t = self.row_type(cells).ok()?;
+        let dn = self.cell(cells, ObjectTypes::dn_attr(t)?);
+        (!dn.is_empty()).then(|| dn.to_owned())
     }
 
     /// The text of one value in `column`: in a multi-valued column, its
@@ -183,19 +218,9 @@ impl<'a> CsvExport<'a> {
         Ok(cell)
     }
 
-    fn apply_one(&mut self, c: &ExportChange) -> Result<(), Failure> {
-        let types = &self.s.types;
-        let t = match &types.type_column {
-            Some(_) => types.get(&c.object_type),
-            None => types.types.first(),
-        }
-        .ok_or_else(|| {
-            (
-                "unknown-object-type",
-                format!("object type `{}` is not handled by this MA", c.object_type),
-            )
-        })?
-        .clone();
+    /// The object type of `c`, whose anchor column it does not change.
+    fn object_type(&self, c: &ExportChange) -> Result<ObjectTypeDef, Failure> {
+        let t = crate::change::object_type(&self.s.types, c)?.clone();
         if let Some(Some(v)) = c.changes.get(&t.anchor)
             && v.to_text() != c.anchor
         {
@@ -204,15 +229,15 @@ impl<'a> CsvExport<'a> {
                 format!("`{}` is the anchor and cannot change", t.anchor),
             ));
         }
+        Ok(t)
+    }
+
+    /// The row `c` (not a delete) makes of its object's, not written yet
+    /// (no column added): `None` when the file holds it as it is.
+    fn prepare_row(&mut self, c: &ExportChange) -> Result<Option<Prepared<Row>>, Failure> {
+        let types = &self.s.types;
+        let t = self.object_type(c)?;
         let existing = self.index.get(c.anchor.as_str()).copied();
-        if matches!(c.kind, ExportKind::Delete) {
-            if let Some(i) = existing {
-                self.rows[i] = None;
-                self.index.remove(c.anchor.as_str());
-                self.dirty = true;
-            }
-            return Ok(());
-        }
         let is_add = matches!(c.kind, ExportKind::Add | ExportKind::DeleteAdd);
         // The cells the change writes, in order (a later one for the same
         // column wins).
@@ -246,15 +271,15 @@ impl<'a> CsvExport<'a> {
         if let (ExportKind::Add, Some(i)) = (c.kind, existing) {
             // A replay: the row holds every cell the add writes, and
             // keeps the others.
-            return self.replayed(c, i, &writes);
+            self.replayed(c, i, &writes)?;
+            return Ok(None);
         }
-        let mut cells: Vec<String> = match (is_add, existing) {
+        let old = existing
+            .and_then(|i| self.rows.get(i))
+            .and_then(Option::as_deref);
+        let cells: Vec<String> = match (is_add, old) {
             (true, _) => Vec::new(),
-            (false, Some(i)) => self.rows[i]
-                .iter()
-                .flatten()
-                .map(|c| c.to_string())
-                .collect(),
+            (false, Some(old)) => old.iter().map(|c| c.to_string()).collect(),
             (false, None) => {
                 return Err((
                     "object-not-found",
@@ -262,34 +287,33 @@ impl<'a> CsvExport<'a> {
                 ));
             }
         };
+        let mut row = Row {
+            cells,
+            new: Vec::new(),
+        };
         for (name, text) in writes {
-            let i = self.column(&name);
-            if cells.len() <= i {
-                cells.resize(i + 1, String::new());
-            }
-            cells[i] = text;
+            row.set(&self.columns, name, text);
         }
-        if let Some(i) = existing
-            && self.rows[i]
-                .as_deref()
-                .is_some_and(|old| same_cells(old, &cells, self.header.len()))
+        if let Some(old) = old
+            && same_cells(old, &row.cells, self.header.len())
+            && row.new.iter().all(|(_, text)| text.is_empty())
         {
-            // The row already holds these values: nothing to write.
-            return Ok(());
-        }
-        if cells.iter().any(|c| c.contains(['\n', '\r'])) {
-            self.reads_back(&cells)?;
-        }
-        self.dirty = true;
-        let row = Some(cells.into_iter().map(String::into_boxed_str).collect());
-        match existing {
-            Some(i) => self.rows[i] = row,
-            None => {
-                self.index.insert(c.anchor.as_str().into(), self.rows.len());
-                self.rows.push(row);
+            // The row already holds these values: nothing to write (the
+            // columns it names are added, empty).
+            for (name, _) in &row.new {
+                self.column(name);
             }
+            return Ok(None);
         }
-        Ok(())
+        if row.texts().any(|c| c.contains(['\n', '\r'])) {
+            self.reads_back(&row)?;
+        }
+        let dn = dn_attr
+            .map(|d| row.get(&self.columns, d))
+            .filter(|dn| !dn.is_empty())
+            .map(str::to_owned);
+        let old_dn = old.and_then(|old| self.row_dn(old));
+        Ok(Some(Prepared::new(row, dn, old_dn.as_deref())))
     }
 
     /// An add whose anchor has row `i` already: `Ok` when it is a replay
@@ -347,24 +371,37 @@ impl<'a> CsvExport<'a> {
     /// over `max_record_lines` lines, is taken by the import for a quote
     /// left open, and the row would come back as an error and a stray
     /// object (the same judge as the import's, `quotes`).
-    fn reads_back(&mut self, cells: &[String]) -> Result<(), Failure> {
-        let order = self.order();
+    ///
+    /// `row` is judged as the file would hold it, its new columns and
+    /// those of the `columns` setting appended to the header (which is
+    /// left as it is: a row refused adds no column).
+    fn reads_back(&self, row: &Row) -> Result<(), Failure> {
+        let mut header = self.header.clone();
+        let mut cells: Vec<&str> = row.cells.iter().map(String::as_str).collect();
+        cells.resize(header.len(), "");
+        for (name, text) in &row.new {
+            header.push(name.clone());
+            cells.push(text);
+        }
+        let configured = self.s.columns.as_deref().unwrap_or_default();
+        for name in configured {
+            if !header.contains(name) {
+                header.push(name.clone());
+            }
+        }
+        let order = order_in(&header, configured);
         let mut w = ::csv::WriterBuilder::new()
             .delimiter(self.s.delimiter)
             .terminator(::csv::Terminator::Any(b'\n'))
             .from_writer(Vec::new());
-        let written = w.write_record(
-            order
-                .iter()
-                .map(|&i| cells.get(i).map_or("", String::as_str)),
-        );
+        let written = w.write_record(order.iter().map(|&i| cells.get(i).copied().unwrap_or("")));
         let raw = match (written, w.into_inner()) {
             (Ok(()), Ok(raw)) => raw,
             _ => return Ok(()),
         };
         let rules = super::quotes::Rules {
             delimiter: self.s.delimiter,
-            fields: self.header.len(),
+            fields: header.len(),
             max_lines: self.s.max_record_lines,
         };
         match super::quotes::judge(&raw, &rules, false, 1) {
@@ -380,21 +417,142 @@ impl<'a> CsvExport<'a> {
         }
     }
 
-    /// Output column order: `columns` first, then the rest in header order.
+    /// Output column order: `columns` first (added to the header when
+    /// new), then the rest in header order.
     fn order(&mut self) -> Vec<usize> {
-        let mut order = Vec::with_capacity(self.header.len());
-        for name in self.s.columns.clone().unwrap_or_default() {
+        let s = self.s;
+        let configured = s.columns.as_deref().unwrap_or_default();
+        for name in configured {
+            self.column(name);
+        }
+        order_in(&self.header, configured)
+    }
+}
+
+/// The output column order of `header`: the `columns` setting's first
+/// (those it has), then the rest in header order.
+fn order_in(header: &[String], columns: &[String]) -> Vec<usize> {
+    let mut order = Vec::with_capacity(header.len());
+    for name in columns {
+        if let Some(i) = header.iter().position(|h| h == name)
+            && !order.contains(&i)
+        {
+            order.push(i);
+        }
+    }
+    for i in 0..header.len() {
+        if !order.contains(&i) {
+            order.push(i);
+        }
+    }
+    order
+}
+
+/// A row a change makes, worked out before it is written: its cells in
+/// the header's columns (fewer when the last are empty), then the cells of
+/// columns the header does not have yet, in the order the change names
+/// them (added to the header when the row is written).
+pub struct Row {
+    cells: Vec<String>,
+    new: Vec<(String, String)>,
+}
+
+impl Row {
+    /// Set the cell of column `name` (positions: `columns`).
+    fn set(&mut self, columns: &HashMap<String, usize>, name: String, text: String) {
+        if let Some(&i) = columns.get(&name) {
+            if self.cells.len() <= i {
+                self.cells.resize(i + 1, String::new());
+            }
+            if let Some(cell) = self.cells.get_mut(i) {
+                *cell = text;
+            }
+            return;
+        }
+        match self.new.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, cell)) => *cell = text,
+            None => self.new.push((name, text)),
+        }
+    }
+
+    /// The cell of column `name` (positions: `columns`).
+    fn get<'r>(&'r self, columns: &HashMap<String, usize>, name: &str) -> &'r str {
+        match columns.get(name) {
+            Some(&i) => self.cells.get(i).map_or("", String::as_str),
+            None => self
+                .new
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or("", |(_, text)| text.as_str()),
+        }
+    }
+
+    /// Every cell's text.
+    fn texts(&self) -> impl Iterator<Item = &str> {
+        self.cells
+            .iter()
+            .chain(self.new.iter().map(|(_, text)| text))
+            .map(String::as_str)
+    }
+}
+
+impl Records for CsvExport<'_> {
+    type Record = Row;
+
+    fn dns(&self) -> &Dns {
+        &self.dns
+    }
+
+    fn dns_mut(&mut self) -> &mut Dns {
+        &mut self.dns
+    }
+
+    fn has(&self, anchor: &str) -> bool {
+        self.index.contains_key(anchor)
+    }
+
+    fn path(&self) -> &Path {
+        &self.s.path
+    }
+
+    fn delete(&mut self, c: &ExportChange) -> Result<Option<String>, Failure> {
+        self.object_type(c)?;
+        let Some(i) = self.index.remove(c.anchor.as_str()) else {
+            return Ok(None);
+        };
+        self.dirty = true;
+        let old = self.rows.get_mut(i).and_then(Option::take);
+        Ok(old.and_then(|cells| self.row_dn(&cells)))
+    }
+
+    fn prepare(&mut self, c: &ExportChange) -> Result<Option<Prepared<Row>>, Failure> {
+        self.prepare_row(c)
+    }
+
+    fn put(&mut self, anchor: &str, row: Row) {
+        let Row { mut cells, new } = row;
+        for (name, text) in new {
             let i = self.column(&name);
-            if !order.contains(&i) {
-                order.push(i);
+            if cells.len() <= i {
+                cells.resize(i + 1, String::new());
+            }
+            if let Some(cell) = cells.get_mut(i) {
+                *cell = text;
             }
         }
-        for i in 0..self.header.len() {
-            if !order.contains(&i) {
-                order.push(i);
+        self.dirty = true;
+        let row = Some(cells.into_iter().map(String::into_boxed_str).collect());
+        match self.index.get(anchor).copied() {
+            Some(i) => {
+                if let Some(slot) = self.rows.get_mut(i) {
+                    *slot = row;
+                }
+            }
+            None => {
+                self.index.insert(anchor.into(), self.rows.len());
+                self.rows.push(row);
             }
         }
-        order
     }
 }
 
@@ -444,16 +602,7 @@ fn render_single(column: &str, v: &Value) -> Result<String, Failure> {
 
 impl ExportSession for CsvExport<'_> {
     fn apply(&mut self, batch: &[ExportChange]) -> Result<Vec<ExportOutcome>, ConnectorError> {
-        Ok(batch
-            .iter()
-            .map(|c| match self.apply_one(c) {
-                Ok(()) => ExportOutcome::Applied { anchor: None },
-                Err((error_type, detail)) => ExportOutcome::Failed {
-                    error_type: error_type.to_owned(),
-                    detail,
-                },
-            })
-            .collect())
+        Ok(unique_dn::apply(self, batch))
     }
 
     fn durable_per_batch(&self) -> bool {

@@ -20,7 +20,8 @@
 //! file is written at once: a change whose DN is held by an object whose
 //! own change comes later in the batch waits for the batch's end, and the
 //! waiting ones are applied together (two objects that swap their DNs, a
-//! rename onto the DN of an object deleted in the same batch).
+//! rename onto the DN of an object deleted in the same batch); see
+//! `unique_dn`, which the CSV export shares.
 //! An export that changes no line (nothing to send, or only changes the
 //! file already holds) leaves an existing file untouched: not rewritten,
 //! its modification time and inode unchanged, so nothing watching it sees a
@@ -31,21 +32,23 @@ use super::import::{fallback_anchor, identify, parse_line};
 use crate::change::{self, Failure};
 use crate::file;
 use crate::settings::ObjectTypes;
+use crate::unique_dn::{self, Dns, Prepared, Records};
 use autosync_connector::{
     ConnectorError, ConnectorErrorKind, ExportChange, ExportOutcome, ExportSession,
 };
 use autosync_model::{Attributes, ExportKind, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
+use std::path::Path;
 
 /// A running JSON Lines export.
 pub struct JsonlExport<'a> {
     s: &'a JsonlSettings,
     /// Anchor -> the line's JSON text.
     lines: BTreeMap<Box<str>, Box<str>>,
-    /// The DNs the lines' types take from an attribute (folded to lower
-    /// case) -> the anchor of the line that has it.
-    dns: HashMap<String, Box<str>>,
+    /// The DNs the lines' types take from an attribute (folded) -> the
+    /// anchor of the line that has it.
+    dns: Dns,
     /// Whether the file must be written: a line changed, or there is no
     /// file yet (an export creates its target, empty when nothing to send).
     dirty: bool,
@@ -62,14 +65,14 @@ impl<'a> JsonlExport<'a> {
                 return Ok(JsonlExport {
                     s,
                     lines,
-                    dns: HashMap::new(),
+                    dns: Dns::default(),
                     dirty: true,
                 });
             }
             Err(e) => return Err(file::io_error(&s.path, "cannot open", &e)),
         };
         let label = file::label(&s.path);
-        let mut dns = HashMap::new();
+        let mut dns = Dns::default();
         let bad = |n: usize, what: &str| {
             ConnectorError::new(
                 ConnectorErrorKind::Data,
@@ -106,8 +109,7 @@ impl<'a> JsonlExport<'a> {
             if has_dn(t, &attrs) {
                 // A file written before DNs were checked may hold one
                 // twice: the first line keeps it.
-                dns.entry(dn.to_lowercase())
-                    .or_insert_with(|| anchor.as_str().into());
+                dns.load(&dn, &anchor);
             }
             if lines.insert(anchor.as_str().into(), text.into()).is_some() {
                 return Err(bad(i + 1, &format!("anchor {anchor:?} appears twice")));
@@ -121,25 +123,17 @@ impl<'a> JsonlExport<'a> {
         })
     }
 
-    /// The DN (folded) that `attrs` give their object, when its type takes
-    /// one from an attribute.
-    fn dn_of(&self, attrs: &autosync_model::Attributes) -> Option<(String, String)> {
+    /// The DN that `attrs` give their object, when its type takes one
+    /// from an attribute.
+    fn dn_of(&self, attrs: &autosync_model::Attributes) -> Option<String> {
         let (t, _, dn) = identify(&self.s.types, attrs).ok()?;
-        has_dn(t, attrs).then(|| (dn.to_lowercase(), dn))
-    }
-
-    /// Forget the DN of `anchor`'s line `attrs`, if it holds it.
-    fn forget_dn(&mut self, anchor: &str, attrs: &autosync_model::Attributes) {
-        if let Some((folded, _)) = self.dn_of(attrs)
-            && self.dns.get(&folded).is_some_and(|a| &**a == anchor)
-        {
-            self.dns.remove(&folded);
-        }
+        has_dn(t, attrs).then_some(dn)
     }
 
     /// The line `c` makes of its object's (`None`: the file holds it as
-    /// it is), with the object as the file held it.
-    fn prepare(&self, c: &ExportChange) -> Result<Option<Prepared>, Failure> {
+    /// it is), with the DN the object had in the file.
+    fn prepare_line(&self, c: &ExportChange) -> Result<Option<Prepared<String>>, Failure> {
+        change::object_type(&self.s.types, c)?;
         let existing = match self.lines.get(c.anchor.as_str()) {
             Some(text) => Some(parse_line(text)?),
             None => None,
@@ -159,11 +153,12 @@ impl<'a> JsonlExport<'a> {
         }
         let text = serde_json::to_string(&attrs)
             .map_err(|e| ("value-not-representable", e.to_string()))?;
-        Ok(Some(Prepared {
-            dn: self.dn_of(&attrs),
-            before,
+        let old_dn = before.as_ref().and_then(|b| self.dn_of(b));
+        Ok(Some(Prepared::new(
             text,
-        }))
+            self.dn_of(&attrs),
+            old_dn.as_deref(),
+        )))
     }
 
     /// An add whose anchor has a line already, holding `held`: `Ok` when
@@ -205,132 +200,44 @@ impl<'a> JsonlExport<'a> {
             ),
         ))
     }
+}
 
-    /// The object other than `anchor` that has DN `folded` in the file.
-    fn holder(&self, folded: &str, anchor: &str) -> Option<Box<str>> {
-        self.dns
-            .get(folded)
-            .filter(|other| ***other != *anchor && self.lines.contains_key(*other))
-            .cloned()
+impl Records for JsonlExport<'_> {
+    type Record = String;
+
+    fn dns(&self) -> &Dns {
+        &self.dns
     }
 
-    fn taken(&self, dn: &str, other: &str) -> Failure {
-        (
-            "already-exists",
-            format!(
-                "the DN `{dn}` is taken: object `{other}` of {} has it; nothing of this change was written",
-                file::label(&self.s.path)
-            ),
-        )
+    fn dns_mut(&mut self) -> &mut Dns {
+        &mut self.dns
     }
 
-    /// Write the line `p` of `anchor`.
-    fn write(&mut self, anchor: &str, p: Prepared) {
-        if let Some(old) = &p.before {
-            self.forget_dn(anchor, old);
-        }
-        if let Some((folded, _)) = p.dn {
-            self.dns.insert(folded, anchor.into());
-        }
-        self.lines.insert(anchor.into(), p.text.into());
+    fn has(&self, anchor: &str) -> bool {
+        self.lines.contains_key(anchor)
+    }
+
+    fn path(&self) -> &Path {
+        &self.s.path
+    }
+
+    fn delete(&mut self, c: &ExportChange) -> Result<Option<String>, Failure> {
+        change::object_type(&self.s.types, c)?;
+        let Some(text) = self.lines.remove(c.anchor.as_str()) else {
+            return Ok(None);
+        };
+        self.dirty = true;
+        Ok(parse_line(&text).ok().and_then(|old| self.dn_of(&old)))
+    }
+
+    fn prepare(&mut self, c: &ExportChange) -> Result<Option<Prepared<String>>, Failure> {
+        self.prepare_line(c)
+    }
+
+    fn put(&mut self, anchor: &str, text: String) {
+        self.lines.insert(anchor.into(), text.into());
         self.dirty = true;
     }
-
-    /// Apply `c`; `in_play` says whether an object's own change is still
-    /// to come in this batch: a DN it holds may be freed by it (a swap of
-    /// two DNs, a rename onto the DN of an object deleted later in the
-    /// batch), so the change waits for the end of the batch.
-    fn apply_one(
-        &mut self,
-        c: &ExportChange,
-        in_play: &dyn Fn(&str) -> bool,
-    ) -> Result<Step, Failure> {
-        change::object_type(&self.s.types, c)?;
-        if matches!(c.kind, ExportKind::Delete) {
-            if let Some(text) = self.lines.remove(c.anchor.as_str()) {
-                if let Ok(old) = parse_line(&text) {
-                    self.forget_dn(&c.anchor, &old);
-                }
-                self.dirty = true;
-            }
-            return Ok(Step::Done);
-        }
-        let Some(p) = self.prepare(c)? else {
-            return Ok(Step::Done);
-        };
-        if let Some((folded, dn)) = &p.dn
-            && let Some(other) = self.holder(folded, &c.anchor)
-        {
-            if in_play(&other) {
-                return Ok(Step::Later);
-            }
-            return Err(self.taken(dn, &other));
-        }
-        self.write(&c.anchor, p);
-        Ok(Step::Done)
-    }
-
-    /// The changes that waited for the end of the batch, applied together:
-    /// the DNs they held are free for one another (two objects that swap
-    /// their DNs); one whose new DN another object still has fails.
-    fn apply_together(&mut self, changes: &[&ExportChange]) -> Vec<Result<(), Failure>> {
-        let prepared: Vec<Result<Option<Prepared>, Failure>> =
-            changes.iter().map(|c| self.prepare(c)).collect();
-        for (c, p) in changes.iter().zip(&prepared) {
-            if let Ok(Some(Prepared {
-                before: Some(old), ..
-            })) = p
-            {
-                self.forget_dn(&c.anchor, old);
-            }
-        }
-        let mut out = Vec::with_capacity(changes.len());
-        for (c, p) in changes.iter().zip(prepared) {
-            let p = match p {
-                Ok(Some(p)) => p,
-                Ok(None) => {
-                    out.push(Ok(()));
-                    continue;
-                }
-                Err(e) => {
-                    out.push(Err(e));
-                    continue;
-                }
-            };
-            if let Some((folded, dn)) = &p.dn
-                && let Some(other) = self.holder(folded, &c.anchor)
-            {
-                // Still taken: the object keeps the DN it had, if free.
-                if let Some((old, _)) = p.before.as_ref().and_then(|b| self.dn_of(b)) {
-                    self.dns
-                        .entry(old)
-                        .or_insert_with(|| c.anchor.as_str().into());
-                }
-                out.push(Err(self.taken(dn, &other)));
-                continue;
-            }
-            self.write(&c.anchor, p);
-            out.push(Ok(()));
-        }
-        out
-    }
-}
-
-/// A change's new line, worked out before it is written.
-struct Prepared {
-    /// Its DN (folded, as written), when its type takes one from an
-    /// attribute.
-    dn: Option<(String, String)>,
-    /// The object as the file held it.
-    before: Option<autosync_model::Attributes>,
-    text: String,
-}
-
-/// What became of a change in its batch.
-enum Step {
-    Done,
-    /// Its DN is held by an object whose own change is still to come.
-    Later,
 }
 
 /// A value of attribute `name` for a message: its JSON form cut short,
@@ -366,50 +273,7 @@ fn has_dn(t: &autosync_model::ObjectTypeDef, attrs: &autosync_model::Attributes)
 
 impl ExportSession for JsonlExport<'_> {
     fn apply(&mut self, batch: &[ExportChange]) -> Result<Vec<ExportOutcome>, ConnectorError> {
-        let outcome = |r: Result<(), Failure>| match r {
-            Ok(()) => ExportOutcome::Applied { anchor: None },
-            Err((error_type, detail)) => ExportOutcome::Failed {
-                error_type: error_type.to_owned(),
-                detail,
-            },
-        };
-        // The anchors whose changes are still to come, and those waiting.
-        let mut to_come: HashMap<&str, usize> = HashMap::new();
-        for c in batch {
-            *to_come.entry(c.anchor.as_str()).or_default() += 1;
-        }
-        let mut waiting: Vec<usize> = Vec::new();
-        let mut waiting_anchors: HashSet<&str> = HashSet::new();
-        let mut outcomes: Vec<Option<ExportOutcome>> = vec![None; batch.len()];
-        for (i, c) in batch.iter().enumerate() {
-            if let Some(n) = to_come.get_mut(c.anchor.as_str()) {
-                *n = n.saturating_sub(1);
-            }
-            let in_play =
-                |a: &str| to_come.get(a).is_some_and(|n| *n > 0) || waiting_anchors.contains(a);
-            let done = match self.apply_one(c, &in_play) {
-                Ok(Step::Done) => Ok(()),
-                Ok(Step::Later) => {
-                    waiting.push(i);
-                    waiting_anchors.insert(c.anchor.as_str());
-                    continue;
-                }
-                Err(e) => Err(e),
-            };
-            if let Some(slot) = outcomes.get_mut(i) {
-                *slot = Some(outcome(done));
-            }
-        }
-        let later: Vec<&ExportChange> = waiting.iter().filter_map(|&j| batch.get(j)).collect();
-        for (j, r) in waiting.iter().zip(self.apply_together(&later)) {
-            if let Some(slot) = outcomes.get_mut(*j) {
-                *slot = Some(outcome(r));
-            }
-        }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or(ExportOutcome::Applied { anchor: None }))
-            .collect())
+        Ok(unique_dn::apply(self, batch))
     }
 
     fn durable_per_batch(&self) -> bool {

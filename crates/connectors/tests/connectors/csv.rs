@@ -505,3 +505,197 @@ fn a_file_replaced_by_rename_while_it_is_read_should_be_read_whole_as_it_was() {
     assert_eq!(n, 50);
     assert!(wm.is_some());
 }
+
+/// A connector whose type takes its DN from column `username`.
+fn by_username(dir: &Path) -> Box<dyn autosync_connector::Connector> {
+    let by_username = ObjectTypeDef {
+        dn: Some("username".into()),
+        ..person()
+    };
+    build(
+        &CsvFactory,
+        dir,
+        vec![by_username],
+        json!({"path": "users.csv"}),
+    )
+}
+
+/// A change of `kind` to user `id`, whose DN (user name) is `name`: an
+/// add's, a delete-add's or a rename's new one.
+fn user(id: &str, kind: ExportKind, name: &str, attrs: &[(&str, Value)]) -> ExportChange {
+    let renamed = matches!(kind, ExportKind::Rename);
+    ExportChange {
+        kind,
+        dn: if renamed { id.into() } else { name.into() },
+        new_dn: renamed.then(|| name.into()),
+        ..add(id, attrs)
+    }
+}
+
+fn failed(outcomes: &[ExportOutcome]) -> Vec<Option<(&str, &str)>> {
+    outcomes
+        .iter()
+        .map(|o| match o {
+            ExportOutcome::Failed { error_type, detail } => {
+                Some((error_type.as_str(), detail.as_str()))
+            }
+            ExportOutcome::Applied { .. } => None,
+        })
+        .collect()
+}
+
+/// A DN is one object's, as in a directory and the JSON Lines export:
+/// an add of a user name another row has (ignoring case) fails with
+/// `already-exists` and writes nothing of it (found by a black-box
+/// review: `E1,ann` and `E3,ann` were both written, and a report's
+/// manager `ann` named two rows); the other adds of the batch are written.
+#[test]
+fn an_add_of_a_dn_another_row_has_should_fail_with_already_exists_and_write_nothing_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    std::fs::write(&path, "id,username\nE1,ann\n").unwrap();
+    let mut conn = by_username(dir.path());
+    let mut session = conn.begin_export().unwrap();
+    let outcomes = session
+        .apply(&[
+            user("E2", ExportKind::Add, "bob", &[]),
+            user("E3", ExportKind::Add, "Ann", &[("title", "Boss".into())]),
+            user("E4", ExportKind::Add, "cy", &[]),
+            // The DN an add of this batch wrote is taken too.
+            user("E5", ExportKind::Add, "BOB", &[]),
+        ])
+        .unwrap();
+    let failed = failed(&outcomes);
+    assert_eq!(failed[0], None, "{outcomes:?}");
+    let (kind, detail) = failed[1].unwrap();
+    assert_eq!(kind, "already-exists");
+    assert_eq!(
+        detail,
+        "the DN `Ann` is taken: object `E1` of users.csv has it; nothing of this change was written"
+    );
+    assert_eq!(failed[2], None, "{outcomes:?}");
+    let (kind, detail) = failed[3].unwrap();
+    assert_eq!(kind, "already-exists");
+    assert!(detail.contains("object `E2`"), "{detail}");
+    session.commit().unwrap();
+    // One row has `ann`; the refused add's column was not added.
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "id,username\nE1,ann\nE2,bob\nE4,cy\n"
+    );
+}
+
+/// A rename, an update of the DN column and a delete-add onto a DN
+/// another row has fail alike, and the file is left as it was.
+#[test]
+fn a_rename_onto_a_dn_another_row_has_should_fail_with_already_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    let original = "id,username,title\nE1,ann,Boss\nE2,bob,Clerk\n";
+    std::fs::write(&path, original).unwrap();
+    let mut conn = by_username(dir.path());
+    let mut session = conn.begin_export().unwrap();
+    let outcomes = session
+        .apply(&[
+            user("E2", ExportKind::Rename, "ANN", &[("title", "Boss".into())]),
+            user("E2", ExportKind::Update, "", &[("username", "Ann".into())]),
+            user("E2", ExportKind::DeleteAdd, "ann", &[]),
+        ])
+        .unwrap();
+    for (f, o) in failed(&outcomes).iter().zip(&outcomes) {
+        let (kind, detail) = f.unwrap_or_else(|| panic!("applied: {o:?}"));
+        assert_eq!(kind, "already-exists");
+        assert!(detail.contains("object `E1`"), "{detail}");
+    }
+    session.commit().unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
+}
+
+/// The file is written at once: a DN freed by a delete or a rename
+/// earlier in the batch may be taken, as may one whose holder moves away
+/// or goes later in the batch (two objects that swap their DNs); one still
+/// taken at the batch's end fails, and its object keeps its own.
+#[test]
+fn dns_freed_earlier_or_later_in_the_batch_or_swapped_should_be_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    std::fs::write(
+        &path,
+        "id,username\nE1,ann\nE2,bob\nE3,cy\nE4,dee\nE5,eve\n",
+    )
+    .unwrap();
+    let mut conn = by_username(dir.path());
+    let mut session = conn.begin_export().unwrap();
+    let outcomes = session
+        .apply(&[
+            // 1 and 2 swap.
+            user("E1", ExportKind::Rename, "bob", &[]),
+            user("E2", ExportKind::Rename, "ann", &[]),
+            // 3 goes, then 6 takes its DN.
+            ExportChange {
+                kind: ExportKind::Delete,
+                ..add("E3", &[])
+            },
+            user("E6", ExportKind::Add, "CY", &[]),
+            // 7 takes the DN of 4, which goes later in the batch.
+            user("E7", ExportKind::Add, "dee", &[]),
+            ExportChange {
+                kind: ExportKind::Delete,
+                ..add("E4", &[])
+            },
+            // 8 wants the DN of 5, which moves away and then takes it
+            // back (a delete-add): 8 waits, and fails at the batch's end.
+            user("E8", ExportKind::Add, "eve", &[]),
+            user("E5", ExportKind::Rename, "eva", &[]),
+            user("E5", ExportKind::DeleteAdd, "Eve", &[]),
+        ])
+        .unwrap();
+    let failed = failed(&outcomes);
+    assert!(
+        failed
+            .iter()
+            .enumerate()
+            .all(|(i, f)| (i == 6) == f.is_some()),
+        "{outcomes:?}"
+    );
+    let (kind, detail) = failed[6].unwrap();
+    assert_eq!(kind, "already-exists");
+    assert!(detail.contains("object `E5`"), "{detail}");
+    session.commit().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "id,username\nE1,bob\nE2,ann\nE5,Eve\nE6,CY\nE7,dee\n"
+    );
+}
+
+/// DNs compare as references by DN do: ignoring case, and the spaces and
+/// escapes a directory ignores in an LDAP DN.
+#[test]
+fn dns_should_compare_ignoring_case_as_references_by_dn_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    std::fs::write(&path, "id,dn\n1,\"cn=Kim\\, Ann,ou=People\"\n").unwrap();
+    let by_dn = ObjectTypeDef {
+        dn: Some("dn".into()),
+        ..person()
+    };
+    let mut conn = build(
+        &CsvFactory,
+        dir.path(),
+        vec![by_dn],
+        json!({"path": "users.csv"}),
+    );
+    let mut session = conn.begin_export().unwrap();
+    let outcomes = session
+        .apply(&[
+            user("2", ExportKind::Add, r"CN=kim\2C ann, OU=people", &[]),
+            user("3", ExportKind::Add, "cn=Kim Ann,ou=People", &[]),
+        ])
+        .unwrap();
+    let failed = failed(&outcomes);
+    assert!(
+        matches!(failed[0], Some(("already-exists", d)) if d.contains("object `1`")),
+        "{outcomes:?}"
+    );
+    assert_eq!(failed[1], None, "{outcomes:?}");
+}
