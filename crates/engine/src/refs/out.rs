@@ -80,6 +80,7 @@ pub(crate) fn resolve_out(
         referrer
     };
     // Another MA's export runs apart: its adds are sent when they are.
+    let other_ma = r.ma.as_deref().is_some_and(|m| m != ma);
     let (ma, referrer) = match &r.ma {
         Some(other) => (other.as_str(), CsId::MIN),
         None => (ma, referrer),
@@ -197,6 +198,15 @@ pub(crate) fn resolve_out(
                 RefBy::Anchor => row.anchor,
                 RefBy::Dn => match row.pending {
                     Some((_, Some(_))) if old_dn_while_renaming && !adding => {
+                        // On another MA, whose export runs apart, the
+                        // rename may go before this referrer's change, and
+                        // the old DN then names nothing, or a newcomer
+                        // given it (a third review: a new hire got a
+                        // renamed person's groups). A value the referrer
+                        // holds stays; a new one waits for the rename.
+                        if other_ma && !holds(&row.dn) {
+                            continue;
+                        }
                         renamed.insert(row.mv_id);
                         row.dn
                     }

@@ -692,3 +692,101 @@ provisioning = [{ mv_type = "group", anchor = "groupId" }]
         .collect();
     assert_eq!(members, ["rep"]);
 }
+
+/// A person renamed in the application (u06 to u06b) joins a group the
+/// application keeps in another MA, while a new hire is given the old
+/// name. The application's export renames the first and adds the second
+/// before the groups' export: the group must get the renamed person, never
+/// the old name, which now names the new hire (a third review).
+#[test]
+fn a_new_member_renamed_in_another_ma_is_not_sent_by_the_name_the_rename_frees() {
+    let config = format!(
+        "{CONFIG}{}",
+        r#"
+[metaverse.group]
+attributes = ["groupId", "members"]
+references = { members = "person" }
+
+[[ma]]
+name = "groups"
+connector = { type = "csv", path = "groups.csv", multi_valued = ["members"], multi_value_separator = ";" }
+object_types = [{ name = "group", anchor = "gid", references = { members = { by = "anchor", ma = "hr" } } }]
+projection = [{ mv_type = "group" }]
+import_flows = [
+  { mv_type = "group", mv = "groupId", from = "gid" },
+  { mv_type = "group", mv = "members", from = "members" },
+]
+
+[[ma]]
+name = "appg"
+connector = { type = "sqlite", path = "app.db", table = "groups", create_table = true, columns = ["gid"], child_tables = { members = { table = "group_members", key = "gid", value = "username" } } }
+object_types = [{ name = "group", anchor = "gid", references = { members = { by = "dn", ma = "app" } } }]
+export_flows = [{ mv_type = "group", cs = "members", from = "members" }]
+provisioning = [{ mv_type = "group", anchor = "groupId" }]
+"#
+    );
+    let w = World::new(
+        &config,
+        &[
+            ("hr.csv", "employee_id,name,manager_id\nE1,boss,\nE6,u06,\n"),
+            ("groups.csv", "gid,members\nG1,E1\nG5,E1\n"),
+        ],
+    );
+    let db = rusqlite::Connection::open(w.path("app.db")).unwrap();
+    db.execute_batch(
+        "CREATE TABLE users (employee_id TEXT PRIMARY KEY, username TEXT UNIQUE, manager TEXT);",
+    )
+    .unwrap();
+    let members = |gid: &str| -> Vec<String> {
+        db.prepare("SELECT username FROM group_members WHERE gid = ?1 ORDER BY username")
+            .unwrap()
+            .query_map([gid], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let settle = |w: &World| {
+        for _ in 0..3 {
+            for (ma, p) in [
+                ("hr", "full-import"),
+                ("hr", "delta-sync"),
+                ("groups", "full-import"),
+                ("groups", "delta-sync"),
+                ("app", "export"),
+                ("appg", "export"),
+                ("app", "full-import"),
+                ("app", "delta-sync"),
+                ("appg", "full-import"),
+                ("appg", "delta-sync"),
+            ] {
+                w.run(ma, p);
+            }
+        }
+    };
+    settle(&w);
+    assert_eq!(members("G5"), ["boss"]);
+    // E6 renamed, E41 given the old name, E6 joins G5: synchronised, then
+    // the application's export first, then the groups'.
+    w.write(
+        "hr.csv",
+        "employee_id,name,manager_id\nE1,boss,\nE6,u06b,\nE41,u06,\n",
+    );
+    w.write("groups.csv", "gid,members\nG1,E1\nG5,E1;E6\n");
+    for (ma, p) in [
+        ("hr", "full-import"),
+        ("hr", "delta-sync"),
+        ("groups", "full-import"),
+        ("groups", "delta-sync"),
+        ("app", "export"),
+        ("appg", "export"),
+    ] {
+        w.run(ma, p);
+    }
+    assert!(
+        !members("G5").contains(&"u06".to_owned()),
+        "{:?}",
+        members("G5")
+    );
+    settle(&w);
+    assert_eq!(members("G5"), ["boss", "u06b"]);
+}
