@@ -627,31 +627,7 @@ provisioning = [{ anchor = "eid", dn = "mail" }]
 /// review: the export asked for no sync, and the group never got them).
 #[test]
 fn a_member_whose_add_went_joins_its_group_though_another_add_failed() {
-    let config = format!(
-        "{CONFIG}{}",
-        r#"
-[metaverse.group]
-attributes = ["groupId", "members"]
-references = { members = "person" }
-
-[[ma]]
-name = "groups"
-connector = { type = "csv", path = "groups.csv", multi_valued = ["members"], multi_value_separator = ";" }
-object_types = [{ name = "group", anchor = "gid", references = { members = { by = "anchor", ma = "hr" } } }]
-projection = [{ mv_type = "group" }]
-import_flows = [
-  { mv_type = "group", mv = "groupId", from = "gid" },
-  { mv_type = "group", mv = "members", from = "members" },
-]
-
-[[ma]]
-name = "appg"
-connector = { type = "sqlite", path = "app.db", table = "groups", create_table = true, columns = ["gid"], child_tables = { members = { table = "group_members", key = "gid", value = "username" } } }
-object_types = [{ name = "group", anchor = "gid", references = { members = { by = "dn", ma = "app" } } }]
-export_flows = [{ mv_type = "group", cs = "members", from = "members" }]
-provisioning = [{ mv_type = "group", anchor = "groupId" }]
-"#
-    );
+    let config = format!("{CONFIG}{APP_GROUPS}");
     let w = World::new(
         &config,
         &[
@@ -700,31 +676,7 @@ provisioning = [{ mv_type = "group", anchor = "groupId" }]
 /// the old name, which now names the new hire (a third review).
 #[test]
 fn a_new_member_renamed_in_another_ma_is_not_sent_by_the_name_the_rename_frees() {
-    let config = format!(
-        "{CONFIG}{}",
-        r#"
-[metaverse.group]
-attributes = ["groupId", "members"]
-references = { members = "person" }
-
-[[ma]]
-name = "groups"
-connector = { type = "csv", path = "groups.csv", multi_valued = ["members"], multi_value_separator = ";" }
-object_types = [{ name = "group", anchor = "gid", references = { members = { by = "anchor", ma = "hr" } } }]
-projection = [{ mv_type = "group" }]
-import_flows = [
-  { mv_type = "group", mv = "groupId", from = "gid" },
-  { mv_type = "group", mv = "members", from = "members" },
-]
-
-[[ma]]
-name = "appg"
-connector = { type = "sqlite", path = "app.db", table = "groups", create_table = true, columns = ["gid"], child_tables = { members = { table = "group_members", key = "gid", value = "username" } } }
-object_types = [{ name = "group", anchor = "gid", references = { members = { by = "dn", ma = "app" } } }]
-export_flows = [{ mv_type = "group", cs = "members", from = "members" }]
-provisioning = [{ mv_type = "group", anchor = "groupId" }]
-"#
-    );
+    let config = format!("{CONFIG}{APP_GROUPS}");
     let w = World::new(
         &config,
         &[
@@ -790,3 +742,28 @@ provisioning = [{ mv_type = "group", anchor = "groupId" }]
     settle(&w);
     assert_eq!(members("G5"), ["boss", "u06b"]);
 }
+
+/// Groups from a file, kept in the application's database by another MA
+/// (`appg`), whose members are named by the user name `app` gives.
+const APP_GROUPS: &str = r#"
+[metaverse.group]
+attributes = ["groupId", "members"]
+references = { members = "person" }
+
+[[ma]]
+name = "groups"
+connector = { type = "csv", path = "groups.csv", multi_valued = ["members"], multi_value_separator = ";" }
+object_types = [{ name = "group", anchor = "gid", references = { members = { by = "anchor", ma = "hr" } } }]
+projection = [{ mv_type = "group" }]
+import_flows = [
+  { mv_type = "group", mv = "groupId", from = "gid" },
+  { mv_type = "group", mv = "members", from = "members" },
+]
+
+[[ma]]
+name = "appg"
+connector = { type = "sqlite", path = "app.db", table = "groups", create_table = true, columns = ["gid"], child_tables = { members = { table = "group_members", key = "gid", value = "username" } } }
+object_types = [{ name = "group", anchor = "gid", references = { members = { by = "dn", ma = "app" } } }]
+export_flows = [{ mv_type = "group", cs = "members", from = "members" }]
+provisioning = [{ mv_type = "group", anchor = "groupId" }]
+"#;

@@ -54,6 +54,15 @@ fn add(anchor: &str, dn: &str, manager: Option<&str>) -> ExportChange {
     }
 }
 
+/// `h.apply` when no add's name is another object's.
+fn plain(
+    h: &mut Holds,
+    rec: &mut Recording,
+    page: &mut [ExportChange],
+) -> Result<(Vec<ExportOutcome>, Vec<Option<Held>>), Cut> {
+    h.apply(rec, page, &mut |_, _| Vec::new(), &mut |_, _, _| false)
+}
+
 fn holds() -> Holds {
     Holds::new(vec![("manager".into(), RefBy::Dn)])
 }
@@ -70,14 +79,7 @@ fn a_page_without_references_to_its_own_adds_goes_in_one_batch() {
     let mut h = holds();
     let mut rec = session(&[]);
     let mut page = vec![add("1", "a", None), add("2", "b", Some("zed"))];
-    let (out, held) = h
-        .apply(
-            &mut rec,
-            &mut page,
-            &mut |_, _| Vec::new(),
-            &mut |_, _, _| false,
-        )
-        .unwrap();
+    let (out, held) = plain(&mut h, &mut rec, &mut page).unwrap();
     assert_eq!(out.len(), 2);
     assert_eq!(rec.batches.len(), 1);
     assert!(held.iter().all(Option::is_none));
@@ -89,14 +91,7 @@ fn a_reference_to_an_add_of_the_same_page_goes_after_it() {
     let mut rec = session(&[]);
     // The manager's add comes first in id order; the report after it.
     let mut page = vec![add("1", "boss", None), add("2", "rep", Some("BOSS"))];
-    let (out, held) = h
-        .apply(
-            &mut rec,
-            &mut page,
-            &mut |_, _| Vec::new(),
-            &mut |_, _, _| false,
-        )
-        .unwrap();
+    let (out, held) = plain(&mut h, &mut rec, &mut page).unwrap();
     assert_eq!(out.len(), 2);
     assert_eq!(rec.batches.len(), 2, "the report goes in a second batch");
     assert_eq!(
@@ -111,14 +106,7 @@ fn a_reference_to_an_add_that_failed_is_held_back_and_stays_pending() {
     let mut h = holds();
     let mut rec = session(&["1"]);
     let mut page = vec![add("1", "boss", None), add("2", "rep", Some("boss"))];
-    let (out, held) = h
-        .apply(
-            &mut rec,
-            &mut page,
-            &mut |_, _| Vec::new(),
-            &mut |_, _, _| false,
-        )
-        .unwrap();
+    let (out, held) = plain(&mut h, &mut rec, &mut page).unwrap();
     assert!(matches!(out[0], ExportOutcome::Failed { .. }));
     assert_eq!(out[1], ExportOutcome::Applied { anchor: None });
     // The report was added without the manager.
@@ -146,14 +134,7 @@ fn a_reference_to_an_add_that_failed_is_held_back_and_stays_pending() {
     update.kind = ExportKind::Update;
     update.changes.remove("name");
     let mut page = vec![update];
-    let (out, held) = h
-        .apply(
-            &mut rec,
-            &mut page,
-            &mut |_, _| Vec::new(),
-            &mut |_, _, _| false,
-        )
-        .unwrap();
+    let (out, held) = plain(&mut h, &mut rec, &mut page).unwrap();
     assert_eq!(out, vec![ExportOutcome::Applied { anchor: None }]);
     assert!(held[0].as_ref().is_some_and(|h| h.all()));
     assert_eq!(rec.batches.len(), 2, "nothing was sent");
@@ -168,14 +149,7 @@ fn a_member_naming_a_failed_add_is_left_out_of_the_list_and_of_value_changes() {
         .changes
         .insert("member".into(), Some(Value::Multi(vec![s("8"), s("9")])));
     let mut page = vec![add("8", "x", None), add("9", "y", None), group];
-    let (out, held) = h
-        .apply(
-            &mut rec,
-            &mut page,
-            &mut |_, _| Vec::new(),
-            &mut |_, _, _| false,
-        )
-        .unwrap();
+    let (out, held) = plain(&mut h, &mut rec, &mut page).unwrap();
     assert_eq!(out.len(), 3);
     let sent = rec.batches.last().unwrap();
     assert_eq!(
@@ -195,14 +169,7 @@ fn a_member_naming_a_failed_add_is_left_out_of_the_list_and_of_value_changes() {
         },
     );
     let mut page = vec![update];
-    let (_, held) = h
-        .apply(
-            &mut rec,
-            &mut page,
-            &mut |_, _| Vec::new(),
-            &mut |_, _, _| false,
-        )
-        .unwrap();
+    let (_, held) = plain(&mut h, &mut rec, &mut page).unwrap();
     let sent = rec.batches.last().unwrap();
     assert_eq!(sent[0].values["member"].add, vec![s("8")]);
     assert_eq!(sent[0].values["member"].remove, vec![s("7")]);
@@ -236,14 +203,7 @@ fn a_value_that_is_a_failing_renames_new_dn_goes_as_it_is() {
     rename.changes.clear();
     rename.new_dn = Some("boss2".into());
     let mut page = vec![rename, report];
-    let (out, held) = h
-        .apply(
-            &mut rec,
-            &mut page,
-            &mut |_, _| Vec::new(),
-            &mut |_, _, _| false,
-        )
-        .unwrap();
+    let (out, held) = plain(&mut h, &mut rec, &mut page).unwrap();
     assert_eq!(out.len(), 2);
     assert!(matches!(out[0], ExportOutcome::Failed { .. }));
     assert_eq!(rec.batches.len(), 1, "one phase");
@@ -377,14 +337,7 @@ fn a_dn_another_object_has_is_held_only_where_new_and_not_meant_when_a_second_ad
     let mut h = members();
     let mut rec = session(&["2"]);
     let mut page = vec![add("2", "John Smith", None), replace("h")];
-    let (_, held) = h
-        .apply(
-            &mut rec,
-            &mut page,
-            &mut |_, _| Vec::new(),
-            &mut |_, _, _| false,
-        )
-        .unwrap();
+    let (_, held) = plain(&mut h, &mut rec, &mut page).unwrap();
     assert_eq!(held[1].as_ref().map(Held::count), Some(1));
 }
 
@@ -425,14 +378,7 @@ fn a_dn_a_rename_of_the_export_takes_away_goes_as_the_new_dn_once_the_rename_wen
         } else {
             vec![rename("1"), report("2")]
         };
-        let (out, held) = h
-            .apply(
-                &mut rec,
-                &mut page,
-                &mut |_, _| Vec::new(),
-                &mut |_, _, _| false,
-            )
-            .unwrap();
+        let (out, held) = plain(&mut h, &mut rec, &mut page).unwrap();
         assert_eq!(out.len(), 2);
         assert_eq!(rec.batches.len(), 2, "the report after the rename");
         assert_eq!(managers(&rec), vec![s("boss2")]);
@@ -451,13 +397,7 @@ fn a_dn_a_rename_of_the_export_takes_away_goes_as_the_new_dn_once_the_rename_wen
         // A later page naming the old DN: the new one too.
         let mut rec = session(&[]);
         let mut page = vec![report("3")];
-        h.apply(
-            &mut rec,
-            &mut page,
-            &mut |_, _| Vec::new(),
-            &mut |_, _, _| false,
-        )
-        .unwrap();
+        plain(&mut h, &mut rec, &mut page).unwrap();
         assert_eq!(managers(&rec), vec![s("boss2")]);
 
         // The rename failed: the object keeps the name, which goes.
@@ -468,14 +408,7 @@ fn a_dn_a_rename_of_the_export_takes_away_goes_as_the_new_dn_once_the_rename_wen
         } else {
             vec![rename("1"), report("2")]
         };
-        let (out, held) = h
-            .apply(
-                &mut rec,
-                &mut page,
-                &mut |_, _| Vec::new(),
-                &mut |_, _, _| false,
-            )
-            .unwrap();
+        let (out, held) = plain(&mut h, &mut rec, &mut page).unwrap();
         assert_eq!(out.len(), 2);
         assert!(held.iter().all(Option::is_none), "{held:?}");
         assert_eq!(rec.batches.len(), 2, "the report after the rename");
@@ -525,14 +458,7 @@ fn a_member_added_and_removed_under_one_dn_is_not_sent() {
         ),
         group("i", &["CN=Nils SCHMIDT,ou=p"], &["cn=nils schmidt, ou=p"]),
     ];
-    let (out, held) = h
-        .apply(
-            &mut rec,
-            &mut page,
-            &mut |_, _| Vec::new(),
-            &mut |_, _, _| false,
-        )
-        .unwrap();
+    let (out, held) = plain(&mut h, &mut rec, &mut page).unwrap();
     assert_eq!(out.len(), 4);
     let sent: Vec<&ExportChange> = rec.batches.iter().flatten().collect();
     assert!(

@@ -111,16 +111,7 @@ impl Ctx<'_> {
                 continue;
             }
             let same_ma: bool = row.get(3).map_err(err)?;
-            let adding = !same_ma && {
-                let kind = crate::sqlite::codec::decode_bin(
-                    row,
-                    self.path,
-                    "connector-space object",
-                    crate::sqlite::bin::cs_pending_export_kind,
-                    self.names(),
-                )?;
-                matches!(kind, Some(ExportKind::Add | ExportKind::DeleteAdd))
-            };
+            let adding = !same_ma && self.adding(row)?;
             if !adding {
                 out.push(mv);
             }
@@ -284,6 +275,22 @@ impl Ctx<'_> {
         Ok(out)
     }
 
+    /// Whether the connector of `row` (its id and data first) has its add
+    /// still to send: only its pending export's kind is decoded.
+    fn adding(&self, row: &rusqlite::Row<'_>) -> StoreResult<bool> {
+        let kind = crate::sqlite::codec::decode_bin(
+            row,
+            self.path,
+            "connector-space object",
+            crate::sqlite::bin::cs_pending_export_kind,
+            self.names(),
+        )?;
+        Ok(matches!(
+            kind,
+            Some(ExportKind::Add | ExportKind::DeleteAdd)
+        ))
+    }
+
     pub(crate) fn ref_out_sendable_count(&self, via: &str) -> StoreResult<u64> {
         // A connector whose add was sent may be named, whatever else it
         // still has to export (a value held back, waiting for another
@@ -310,16 +317,7 @@ impl Ctx<'_> {
                 continue;
             }
             let pending: bool = row.get(3).map_err(err)?;
-            let adding = pending && {
-                let kind = crate::sqlite::codec::decode_bin(
-                    row,
-                    self.path,
-                    "connector-space object",
-                    crate::sqlite::bin::cs_pending_export_kind,
-                    self.names(),
-                )?;
-                matches!(kind, Some(ExportKind::Add | ExportKind::DeleteAdd))
-            };
+            let adding = pending && self.adding(row)?;
             if !adding {
                 n += 1;
                 last = Some(mv);
