@@ -178,13 +178,6 @@ impl Dn {
         self.keys() == other.keys()
     }
 
-    /// Whether the parents are written alike, values' case included.
-    pub fn same_parent_case(&self, other: &Dn) -> bool {
-        let rest = |d: &Dn| d.rdns.get(1..).map(<[Rdn]>::to_vec).unwrap_or_default();
-        let (a, b) = (rest(self), rest(other));
-        a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.same_case(y))
-    }
-
     /// Whether the parents are the same entry.
     pub fn same_parent(&self, other: &Dn) -> bool {
         self.keys().get(1..) == other.keys().get(1..)

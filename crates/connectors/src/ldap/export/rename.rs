@@ -39,21 +39,17 @@ impl LdapExport<'_> {
         if now.same(&new) {
             // The same entry: nothing to do, unless a value's case changes
             // (a directory keeps it: `cn=Grace HOPPER`). The entry's own
-            // RDN takes it by a modify DN; a parent's is that entry's name,
-            // which this change cannot give it (sent as a rename, it would
-            // come back in the old case at every import).
-            if !now.same_parent_case(&new) {
-                return Err(Stop::Failed((
-                    "invalid-dn",
-                    format!(
-                        "rename `{dn}` to `{new_dn}`: the parent entry is `{}` in the directory, in another case; only that entry's own rename changes it: write the parent in the provisioning rule's `dn` as the directory has it",
-                        now.parent_text()
-                    ),
-                )));
-            }
+            // RDN takes it by a modify DN; a parent's case is that entry's
+            // own name, which this change cannot give it: the parent stays
+            // as the directory has it (a rule or an HR department in
+            // another case renamed nothing, or failed for ever: a review).
             if now.rdn().is_some_and(|r| r.same_case(rdn)) {
-                return Ok(renamed);
+                return Ok(renamed.map(|_| dn.to_owned()));
             }
+            let kept = format!("{},{}", rdn.raw, now.parent_text());
+            let r = self.session.modify_dn(dn, &rdn.raw, None);
+            self.check(&format!("rename to `{kept}` of"), dn, r)?;
+            return Ok((self.s.anchor == Anchor::Dn).then_some(kept));
         }
         let parent = new.parent_text();
         let superior = (!now.same_parent(&new)).then_some(parent.as_str());
