@@ -97,6 +97,44 @@ impl DnsThere {
     }
 }
 
+/// An export cut short after renames went: the pending exports of `ma`
+/// not sent name the entries by the DNs those renames gave (see
+/// `Holds::respell`). Each object is read again in the transaction that
+/// writes it (a sync may stage changes to it meanwhile).
+fn respell_pending(ctx: &StepCtx<'_>, ma: &str, holds: &hold::Holds) -> StoreResult<()> {
+    let store = ctx.store();
+    let mut after = 0;
+    loop {
+        let page = store
+            .read()?
+            .cs_page_light(ma, CsFilter::PendingExport, after, PAGE)?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = last.id;
+        let mut txn = store.begin()?;
+        for id in page.iter().map(|o| o.id) {
+            let Some(mut o) = txn.cs_get(id)? else {
+                continue;
+            };
+            let Some(p) = o.pending_export.as_mut() else {
+                continue;
+            };
+            if holds.respell(p) {
+                if p.kind == ExportKind::Update
+                    && p.changes.is_empty()
+                    && p.values.is_empty()
+                    && p.new_dn.is_none()
+                {
+                    o.pending_export = None;
+                }
+                txn.cs_update(&o)?;
+            }
+        }
+        txn.commit()?;
+    }
+}
+
 /// Whether the metaverse object of the MA's object with anchor `referrer`
 /// refers, in what an export flow into CS attribute `attr` reads, to the
 /// metaverse object of one of the MA's objects `anchors` (see
@@ -402,6 +440,9 @@ impl Exporter<'_, '_> {
             }
             if let Some(Err(e)) = failed {
                 return Err(e);
+            }
+            if stop.is_some() && holds.moved_any() {
+                respell_pending(ctx, ma, &holds)?;
             }
             if durable {
                 return Ok(stop);

@@ -246,6 +246,53 @@ impl Holds {
         }
     }
 
+    /// After an export cut short: the values of a pending export not sent
+    /// that name the DN a rename of this export took away name its new
+    /// DN (as they would have gone), and a DN then added and removed as one
+    /// entry goes. Sent as they were by the next export (a retry, which
+    /// runs before any sync), they named an entry no longer there, and
+    /// a member left its group (a review). `true` when anything changed.
+    pub fn respell(&self, p: &mut PendingExport) -> bool {
+        if self.moved.is_empty() {
+            return false;
+        }
+        let mut changed = false;
+        for (attr, by) in &self.attrs {
+            if *by != RefBy::Dn {
+                continue;
+            }
+            let mut swap = |v: &mut Value| {
+                if let Some(new) = Key::of(*by, v).and_then(|k| self.moved.get(&k)) {
+                    *v = Value::String(new.clone());
+                    changed = true;
+                }
+            };
+            match p.changes.get_mut(attr) {
+                Some(Some(Value::Multi(vs))) => vs.iter_mut().for_each(&mut swap),
+                Some(Some(v)) => swap(v),
+                _ => {}
+            }
+            if let Some(d) = p.values.get_mut(attr) {
+                d.add.iter_mut().for_each(&mut swap);
+                if !d.add.is_empty()
+                    && !d.remove.is_empty()
+                    && !crate::sync::cancel_same_dns(d).is_empty()
+                {
+                    changed = true;
+                }
+                if d.is_empty() {
+                    p.values.remove(attr);
+                }
+            }
+        }
+        changed
+    }
+
+    /// Whether a rename of this export took a DN away.
+    pub fn moved_any(&self) -> bool {
+        !self.moved.is_empty()
+    }
+
     /// The names change `c`'s references give, with where each is.
     fn names(&self, c: &ExportChange) -> Vec<Key> {
         let mut out = Vec::new();
