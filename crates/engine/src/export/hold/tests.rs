@@ -1,5 +1,5 @@
 use super::*;
-use autosync_model::AttrChanges;
+use autosync_model::{AttrChanges, ValueDelta};
 
 /// A session that records each batch sent and fails the adds of the
 /// anchors it is told to.
