@@ -21,6 +21,7 @@ use std::hash::{Hash, Hasher};
 
 pub(crate) mod held;
 mod hold;
+pub mod in_flight;
 mod pages;
 mod record;
 
@@ -226,6 +227,8 @@ impl Exporter<'_, '_> {
         let durable = session.durable_per_batch();
         let store = ctx.store();
         let ma = ctx.ma.name.as_str();
+        // Adds an earlier export may have sent without recording them.
+        let mut adds_in_flight = in_flight::marked(store.read()?.as_mut(), ma)?;
         // Three stages on two cores: a reader thread reads and decodes the
         // next page while this thread sends the current one, and (when the
         // connector makes batches durable) a recorder thread records the
@@ -308,6 +311,17 @@ impl Exporter<'_, '_> {
                     }
                     Err(_) => break,
                 };
+                if !adds_in_flight
+                    && sent
+                        .iter()
+                        .any(|s| matches!(s.kind, ExportKind::Add | ExportKind::DeleteAdd))
+                {
+                    if let Err(e) = in_flight::mark(store, ma, ctx.run_id) {
+                        failed = Some(Err(e));
+                        break;
+                    }
+                    adds_in_flight = true;
+                }
                 // Write-only values opened (or generated) in memory only.
                 let (mut changes, refused) = reveal(ctx, changes);
                 let began = std::time::Instant::now();
@@ -472,6 +486,10 @@ impl Exporter<'_, '_> {
         if let Some(rec) = slot {
             self.counters = rec.counters;
             self.errors = rec.errors;
+        }
+        if adds_in_flight && matches!(result, Ok(None)) {
+            // Every add sent is recorded, an earlier export's replayed.
+            in_flight::clear(store, ma)?;
         }
         result
     }

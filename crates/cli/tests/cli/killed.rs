@@ -120,3 +120,56 @@ fn a_sync_and_an_export_killed_after_their_commit_should_show_what_they_committe
     let export = killed_run(&w, "app", "export", point);
     assert!(counter(&export, "adds") > 0, "{export}");
 }
+
+/// The quickstart's HR file with hire `E19001` (active) added, or not.
+fn with_hire(w: &Workdir, hired: bool) {
+    w.edit("data/hr.csv", |t| {
+        let kept: String = t
+            .lines()
+            .filter(|l| !l.starts_with("E19001,"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if hired {
+            format!("{kept}E19001,Nora,Quist,Nora.Quist@example.com,Operations,Planner,,active\n")
+        } else {
+            kept
+        }
+    });
+}
+
+#[test]
+fn a_hire_whose_add_went_out_before_a_kill_should_lose_the_account_when_leaving() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    with_hire(&w, true);
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
+    w.expect(&["run-profile", "hr", "delta-sync", "--no-progress"], 0);
+    // Killed once the add is in the table, before the store records it.
+    let point = point_of(&w, "app", "export", "export.batch.applied", 1);
+    let out = w.run_env(
+        &["run-profile", "app", "export", "--no-progress"],
+        &[("AUTOSYNC_CRASH_AFTER", &point.to_string())],
+    );
+    assert_eq!(out.status.code(), None, "the run should be killed: {out:?}");
+    let hired = |w: &Workdir| app_users(w.path()).iter().any(|(id, _, _)| id == "E19001");
+    assert!(hired(&w), "the add went out before the kill");
+    // The hire leaves HR before any export of `app` runs again.
+    with_hire(&w, false);
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
+    w.expect(&["run-profile", "hr", "delta-sync", "--no-progress"], 0);
+    w.expect(&["run", "--once"], 0);
+    assert!(!hired(&w), "{:?}", app_users(w.path()));
+    let left = w.expect(&["cs", "app"], 0);
+    assert!(left.contains("0 pending export"), "{left}");
+    // Nothing is left in flight: the next leaver across no crash goes
+    // as before (a pending add never sent leaves the connector space).
+    with_hire(&w, true);
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
+    w.expect(&["run-profile", "hr", "delta-sync", "--no-progress"], 0);
+    with_hire(&w, false);
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
+    let sync = w.expect(&["run-profile", "hr", "delta-sync", "--no-progress"], 0);
+    let exported = w.expect(&["run-profile", "app", "export", "--no-progress"], 0);
+    assert!(!exported.contains("delete"), "{sync}\n{exported}");
+    assert!(!hired(&w));
+}

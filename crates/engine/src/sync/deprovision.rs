@@ -41,6 +41,26 @@ impl Syncer<'_> {
         Ok(rejected.get(&x.ma).is_some_and(|ids| ids.contains(&x.id)))
     }
 
+    /// Whether the add pending on connector `x` (never confirmed) may be
+    /// in the system: an export of its MA stopped between sending adds and
+    /// recording them (see `export::in_flight`). Read once per MA.
+    fn add_maybe_sent(&self, txn: &mut dyn StoreTxn, x: &CsObject) -> Result<bool, Fail> {
+        let add = x
+            .pending_export
+            .as_ref()
+            .is_some_and(|p| matches!(p.kind, ExportKind::Add | ExportKind::DeleteAdd));
+        if !add {
+            return Ok(false);
+        }
+        let mut known = self.in_flight.borrow_mut();
+        if let Some(&marked) = known.get(&x.ma) {
+            return Ok(marked);
+        }
+        let marked = crate::export::in_flight::marked(txn, &x.ma)?;
+        known.insert(x.ma.clone(), marked);
+        Ok(marked)
+    }
+
     /// Connector `x` is in its MA's provisioning scope: a delete of it an
     /// operator rejected no longer stands in the way of a later one.
     pub(crate) fn in_scope_again(&self, txn: &mut dyn StoreTxn, x: &CsObject) -> Result<(), Fail> {
@@ -118,7 +138,7 @@ impl Syncer<'_> {
             }
         };
         let referred = x.connection.mv_id();
-        if !x.present && x.unconfirmed_export.is_none() {
+        if !x.present && x.unconfirmed_export.is_none() && !self.add_maybe_sent(txn, x)? {
             note(x, referred);
             return Ok(Action::Delete);
         }

@@ -154,6 +154,9 @@ pub(crate) struct Syncer<'a> {
     /// step (written with its batch).
     pub rejected: std::cell::RefCell<FxHashMap<String, FxHashSet<CsId>>>,
     pub unrejected: std::cell::RefCell<Vec<(String, CsId)>>,
+    /// Per target MA, whether an export of it may have sent adds it did
+    /// not record (`export::in_flight`).
+    pub in_flight: std::cell::RefCell<FxHashMap<String, bool>>,
     /// Per target MA, its objects joined to nothing, read when provisioning
     /// first adds an object to it (see `unjoined`).
     pub unjoined: std::cell::RefCell<FxHashMap<String, unjoined::Unjoined>>,
@@ -416,6 +419,7 @@ impl<'a> Syncer<'a> {
             deleted_source: None,
             rejected: Default::default(),
             unrejected: Default::default(),
+            in_flight: Default::default(),
             unjoined: Default::default(),
             claimed: Default::default(),
             rebuilt: Default::default(),
