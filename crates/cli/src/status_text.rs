@@ -158,6 +158,14 @@ pub fn render(status: &Status, width: Option<usize>) -> String {
         for d in &s.deferred {
             let _ = writeln!(out, "  waiting for resume {}: {}", d.profile, d.reason);
         }
+        if s.objects_with_errors > 0 {
+            let n = s.objects_with_errors;
+            let objects = if n == 1 { "object" } else { "objects" };
+            let _ = writeln!(
+                out,
+                "  {n} {objects} with errors (an export refused, a record unreadable): `autosync cs {ma} --errors`"
+            );
+        }
         if let Some(why) = &s.full_sync_needed {
             let _ = writeln!(
                 out,

@@ -382,10 +382,15 @@ impl Executor {
             }
             Command::Status { reply } => {
                 let runs = &self.runs;
-                let status = self
+                let mut status = self
                     .machine
                     .status(|ma| runs.get(ma).map(|r| r.progress.get()));
-                let _ = reply.send(status);
+                // The objects with errors are in the store, off the loop.
+                let store = self.store.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::status::count_errors(store.as_ref(), &mut status);
+                    let _ = reply.send(status);
+                });
             }
             Command::Control {
                 action,

@@ -127,12 +127,31 @@ fn from_store(
                 deferred: control.map(|c| c.deferred.clone()).unwrap_or_default(),
                 last_run,
                 full_sync_needed: None,
+                objects_with_errors: 0,
             },
         );
     }
-    Ok(Status {
+    drop(read);
+    let mut status = Status {
         service: false,
         maintenance: state.maintenance.clone(),
         mas,
-    })
+    };
+    count_errors(store, &mut status);
+    Ok(status)
+}
+
+/// Fills each MA's `objects_with_errors` from the store (an index count
+/// each); a store that cannot say leaves them at 0, the rest of the
+/// status is still shown.
+pub fn count_errors(store: &dyn Store, status: &mut Status) {
+    let Ok(mut read) = store.read() else {
+        return;
+    };
+    for (name, ma) in status.mas.iter_mut() {
+        match read.cs_count(name, autosync_store::CsFilter::Errors) {
+            Ok(n) => ma.objects_with_errors = n,
+            Err(e) => tracing::debug!(ma = %name, "cannot count the objects with errors: {e}"),
+        }
+    }
 }

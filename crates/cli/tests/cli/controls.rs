@@ -623,3 +623,31 @@ fn queue_without_a_service_should_refuse_a_disabled_ma() {
         "{stderr}"
     );
 }
+
+#[test]
+fn status_should_show_the_objects_whose_export_was_refused() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    // An account made by hand in the application has the username the
+    // hire gets: the hire's add is refused, and stays so.
+    let conn = rusqlite::Connection::open(w.path().join("data/app.db")).unwrap();
+    conn.execute(
+        "INSERT INTO users (employee_id, username) VALUES ('X1', 'nquist')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    w.edit("data/hr.csv", |t| {
+        format!("{t}E19001,Nora,Quist,Nora.Quist@example.com,Operations,Planner,,active\n")
+    });
+    w.run(&["run", "--once"]);
+    // The last run of `app` may be its confirming import (a success): the
+    // standing error shows all the same.
+    let text = w.expect(&["status"], 0);
+    assert!(
+        text.contains("1 object with errors") && text.contains("`autosync cs app --errors`"),
+        "{text}"
+    );
+    assert_eq!(status(&w)["mas"]["app"]["objects_with_errors"], 1);
+    assert!(status(&w)["mas"]["hr"].get("objects_with_errors").is_none());
+}

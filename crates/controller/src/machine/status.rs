@@ -156,6 +156,16 @@ pub struct MaStatus {
     /// one), while none has run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_sync_needed: Option<String>,
+    /// Objects of its connector space with an error that stands (an
+    /// export refused, a record that could not be read, ...): read from
+    /// the store by whoever shows the status (`autosync cs MA --errors`
+    /// lists them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub objects_with_errors: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The status of every MA.

@@ -27,6 +27,7 @@ impl Machine {
                     deferred: control.map(|c| c.deferred.clone()).unwrap_or_default(),
                     last_run: self.last_run.get(name).cloned(),
                     full_sync_needed: self.full_sync_needed.get(name).cloned(),
+                    objects_with_errors: 0,
                 };
                 (name.clone(), status)
             })
