@@ -2,10 +2,11 @@
 //! through the configuration's `${ENV}` and `password_file` (the factory
 //! sees `password`); it never appears in a message, a log or `Debug`.
 
+mod object_classes;
+
 use super::dn::Dn;
 use crate::settings::{self, KeyHelp, Settings, error};
 use autosync_connector::{BuildContext, SettingError};
-use autosync_model::suggest;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -498,40 +499,8 @@ impl LdapSettings {
             Anchor::Written(anchor_name)
         };
 
-        let names: Vec<&str> = ctx.object_types.iter().map(|t| t.name.as_str()).collect();
-        for (t, classes) in &config.object_classes {
-            if !names.contains(&t.as_str()) {
-                push(
-                    "object_classes",
-                    format!(
-                        "`{t}` is not an object type of MA `{}`{}",
-                        ctx.ma,
-                        suggest::did_you_mean(t, names.iter().copied())
-                            .map(|d| format!(" ({d})"))
-                            .unwrap_or_default()
-                    ),
-                );
-            }
-            let values = classes.values();
-            if values.is_empty() || values.iter().any(|c| !valid_attribute(c)) {
-                push(
-                    "object_classes",
-                    format!("`object_classes.{t}` must name one or more object classes"),
-                );
-            }
-        }
-        if ctx.object_types.len() > 1 {
-            for t in &ctx.object_types {
-                if !config.object_classes.contains_key(&t.name) {
-                    push(
-                        "object_classes",
-                        format!(
-                            "MA `{}` has several object types: say the object class of `{}`, e.g. object_classes = {{ {} = \"inetOrgPerson\" }}",
-                            ctx.ma, t.name, t.name
-                        ),
-                    );
-                }
-            }
+        for message in object_classes::problems(&config.object_classes, ctx) {
+            push("object_classes", message);
         }
         for (key, list) in [
             (

@@ -3,9 +3,9 @@
 //! directory larger than the server's size limit is read whole and memory
 //! stays bounded by the page size. Each entry is typed from its object
 //! classes, anchored by the anchor attribute (or its DN) and shown by its
-//! DN; an entry that cannot be read (no anchor, no known object class) is
-//! a record error that names its anchor when it has one, and the import
-//! goes on.
+//! DN; an entry that cannot be read (no anchor, no known object class,
+//! the classes of two types alike) is a record error that names its
+//! anchor when it has one, and the import goes on.
 //!
 //! The same read serves a delta import by change stamps
 //! ([`super::stamps`]: the filter narrowed to recent stamps), and leaves
@@ -247,25 +247,32 @@ impl ImportStream for LdapImport<'_> {
     }
 }
 
-/// The object type of an entry with object classes `classes`: the type
-/// all of whose classes the entry has (the one with the most when several
-/// do, the first of the MA's list on a tie); the only type when none
-/// names classes.
-pub fn type_of<'s>(types: &'s [TypeMap], classes: &[String]) -> Option<&'s TypeMap> {
+/// The object types an entry with object classes `classes` may be of:
+/// of the types all of whose classes the entry has, those with the most
+/// (`{a, b}` over `{a}`); the only type when none names classes. One is
+/// the entry's type; several (a tie, e.g. `{a, b}` and `{a, c}` for an
+/// entry of `a`, `b` and `c`) are an ambiguity no order of the MA's list
+/// may settle: a guess would read an entry as a type it was not added as.
+pub fn types_of<'s>(types: &'s [TypeMap], classes: &[String]) -> Vec<&'s TypeMap> {
     if let [only] = types
         && only.classes.is_empty()
     {
-        return Some(only);
+        return vec![only];
     }
-    let mut best: Option<&TypeMap> = None;
+    let mut best: Vec<&TypeMap> = Vec::new();
     for t in types.iter().filter(|t| !t.classes.is_empty()) {
         let all = t
             .classes
             .iter()
             .all(|c| classes.iter().any(|e| e.eq_ignore_ascii_case(c)));
-        if all && best.is_none_or(|b| t.classes.len() > b.classes.len()) {
-            best = Some(t);
+        let most = best.first().map_or(0, |b| b.classes.len());
+        if !all || t.classes.len() < most {
+            continue;
         }
+        if t.classes.len() > most {
+            best.clear();
+        }
+        best.push(t);
     }
     best
 }
@@ -339,21 +346,40 @@ pub fn item(
                 .collect()
         })
         .unwrap_or_default();
-    let Some(t) = type_of(&s.types, &classes) else {
-        let known: Vec<String> = s
-            .types
-            .iter()
-            .map(|t| format!("{} = {}", t.name, t.classes.join("+")))
-            .collect();
-        return err(
-            Some(anchor),
-            "unknown-object-type",
-            format!(
-                "its object classes ({}) are those of no object type ({})",
-                classes.join(", "),
-                known.join("; ")
-            ),
-        );
+    let t = match types_of(&s.types, &classes).as_slice() {
+        [one] => *one,
+        [] => {
+            let known: Vec<String> = s
+                .types
+                .iter()
+                .map(|t| format!("{} = {}", t.name, t.classes.join("+")))
+                .collect();
+            return err(
+                Some(anchor),
+                "unknown-object-type",
+                format!(
+                    "its object classes ({}) are those of no object type ({})",
+                    classes.join(", "),
+                    known.join("; ")
+                ),
+            );
+        }
+        several => {
+            let names: Vec<String> = several
+                .iter()
+                .map(|t| format!("`{}` ({})", t.name, t.classes.join("+")))
+                .collect();
+            return err(
+                Some(anchor),
+                "ambiguous-object-type",
+                format!(
+                    "its object classes ({}) fit object types {} alike (as many classes each): it is read as neither rather than guessed; give the entry the classes of one type only, or the types of MA `{}` classes that tell them apart",
+                    classes.join(", "),
+                    names.join(" and "),
+                    s.ma
+                ),
+            );
+        }
     };
     let mut attributes = Attributes::new();
     for (description, vals) in &e.attrs {

@@ -898,6 +898,146 @@ fn an_entry_that_cannot_be_read_should_be_a_record_error_and_the_import_go_on() 
     }
 }
 
+/// Two object types whose classes are the same set, as LDAP compares
+/// classes (case, repeats and order do not count), are refused at
+/// `object_classes`, naming the MA and both types: the import could not
+/// tell their entries apart (a review: `pgroup` groups read back as
+/// `group`, then were disconnected for ever, every run a success).
+#[test]
+fn two_object_types_with_the_same_classes_should_be_refused() {
+    let pgroup = ObjectTypeDef {
+        name: "pgroup".into(),
+        ..person_type()
+    };
+    let ctx = crate::common::ctx(
+        std::path::Path::new("."),
+        vec![person_type(), group_type(), pgroup],
+    );
+    let errors = |group: serde_json::Value, pgroup: serde_json::Value| {
+        let v = json!({
+            "url": "ldap://x", "base_dns": ["dc=x"],
+            "object_classes": { "person": "inetOrgPerson", "group": group, "pgroup": pgroup },
+        });
+        match LdapFactory.validate(&crate::common::settings(v), &ctx) {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| (e.key, e.message)).collect(),
+        }
+    };
+    let got = errors(json!("groupOfNames"), json!("groupOfNames"));
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (key, message) = &got[0];
+    assert_eq!(key, "object_classes");
+    assert!(
+        message.starts_with(
+            "object types `group` and `pgroup` of MA `test` have the same classes (groupOfNames): an entry read from the directory cannot be told to be one or the other"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains(r#"pgroup = ["groupOfNames", "extensibleObject"]"#),
+        "{message}"
+    );
+    for (group, pgroup) in [
+        (json!("groupOfNames"), json!(["GROUPOFNAMES"])),
+        (
+            json!("groupOfNames"),
+            json!(["groupOfNames", "groupofnames"]),
+        ),
+        (
+            json!(["groupOfNames", "posixGroup"]),
+            json!(["posixgroup", "groupOfNames"]),
+        ),
+    ] {
+        let got = errors(group.clone(), pgroup.clone());
+        assert!(
+            got.iter()
+                .any(|(k, m)| k == "object_classes" && m.contains("the same classes")),
+            "{group} and {pgroup}: {got:?}"
+        );
+    }
+    // Sets that differ pass: the type with the most classes an entry has
+    // is its type, and a tie is the import's record error.
+    for (group, pgroup) in [
+        (
+            json!("groupOfNames"),
+            json!(["groupOfNames", "extensibleObject"]),
+        ),
+        (
+            json!(["groupOfNames", "posixGroup"]),
+            json!(["groupOfNames", "extensibleObject"]),
+        ),
+    ] {
+        assert_eq!(
+            errors(group.clone(), pgroup.clone()),
+            Vec::new(),
+            "{group} and {pgroup}"
+        );
+    }
+}
+
+/// An entry with the classes of two types that have as many classes each
+/// (`{a, b}` and `{a, c}`, which validation cannot rule out, for an entry
+/// of `a`, `b` and `c`) is an `ambiguous-object-type` record error that
+/// names both, not a guess by the MA's order; the other entries are read.
+#[test]
+fn an_entry_with_the_classes_of_two_types_alike_should_be_an_ambiguous_record_error() {
+    let s = slapd();
+    let base = s.new_ou("ambiguous").unwrap();
+    let entry = |uid: &str, classes: &[&str]| {
+        let classes: String = classes
+            .iter()
+            .map(|c| format!("objectClass: {c}\n"))
+            .collect();
+        format!("dn: uid={uid},{base}\n{classes}uid: {uid}\n\n")
+    };
+    s.ldapadd(
+        &[
+            entry("plain", &["autosyncTest"]),
+            entry("ext", &["autosyncTest", "extensibleObject"]),
+            entry("both", &["autosyncTest", "extensibleObject", "uidObject"]),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let mut conn = build(
+        vec![uid_type("plain"), uid_type("ext"), uid_type("uidobj")],
+        admin_settings(
+            s,
+            &base,
+            json!({ "object_classes": {
+                "plain": "autosyncTest",
+                "ext": ["autosyncTest", "extensibleObject"],
+                "uidobj": ["autosyncTest", "uidObject"],
+            } }),
+        ),
+    );
+    let items = import(conn.as_mut());
+    let (ok, errors): (Vec<_>, Vec<_>) = items.into_iter().partition(Result::is_ok);
+    let mut typed: Vec<(String, String)> = objects(ok)
+        .into_iter()
+        .map(|o| (o.anchor, o.object_type))
+        .collect();
+    typed.sort();
+    assert_eq!(
+        typed,
+        [
+            ("ext".into(), "ext".into()),
+            ("plain".into(), "plain".into())
+        ]
+    );
+    let errors: Vec<_> = errors.into_iter().map(Result::unwrap_err).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let e = &errors[0];
+    assert_eq!(e.error_type, "ambiguous-object-type", "{e:?}");
+    assert_eq!(e.anchor.as_deref(), Some("both"));
+    assert!(
+        e.detail.contains(
+            "`ext` (autosyncTest+extensibleObject) and `uidobj` (autosyncTest+uidObject)"
+        ),
+        "{e:?}"
+    );
+}
+
 /// A rename that changes only the case of the entry's RDN value is sent
 /// (the directory keeps the case: an LDAP review saw `Hopper` to `HOPPER`
 /// reported done, and the entry never changed, for ever); a parent's case
