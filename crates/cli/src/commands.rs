@@ -121,15 +121,12 @@ fn check(cli: &Cli, json: bool) -> Result<Code, Failure> {
         Ok(loaded) => loaded,
         Err(e) => return invalid(e),
     };
-    if let Err(d) = autosync_service::controller_config(&loaded, &registry) {
-        return invalid(loaded.error(d));
-    }
-    let schemas = autosync_config::check_schemas(&loaded, &registry);
-    if schemas.has_errors() {
-        let errors = schemas.diagnostics.iter().filter(|d| d.is_error());
-        return invalid(loaded.error(errors.cloned().collect()));
-    }
-    out!("{}", render::check(&loaded, &schemas, json));
+    // What the service refuses at start and on reload, and nothing else.
+    let validated = match autosync_service::validate(&loaded, &registry) {
+        Ok(validated) => validated,
+        Err(e) => return invalid(e),
+    };
+    out!("{}", render::check(&loaded, &validated.schemas, json));
     Ok(Code::Ok)
 }
 

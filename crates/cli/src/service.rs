@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use autosync_api::ApiFile;
 use autosync_engine::Engine;
 use autosync_service::CancellationToken;
-use autosync_service::{EngineAdapter, Reloader, Service, controller_config};
+use autosync_service::{EngineAdapter, Reloader, Service, validate};
 use autosync_service::{ServiceLease, ServiceLeaseError};
 use autosync_store::lease::{Instance, LeaseTiming, Leases};
 use signals::wait_for_signal;
@@ -42,8 +42,10 @@ pub(crate) fn take_service_lease(
 
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
     let (loaded, registry) = load(cli)?;
-    let config =
-        controller_config(&loaded, &registry).map_err(|d| Failure::Config(loaded.error(d)))?;
+    // Refused as `check` refuses it (exit 2), before the store is opened.
+    let validated = validate(&loaded, &registry).map_err(Failure::Config)?;
+    validated.log_warnings();
+    let config = validated.config;
     let no_controller_section = loaded.system.controller.is_none()
         && loaded.system.mas.iter().all(|m| m.controller.is_none());
     let store = open_store(&loaded.system)?;

@@ -21,7 +21,9 @@
 //! - [`service_lease`]: one service per store, across hosts;
 //! - [`reload`]: [`Reloader`], a new configuration loaded, validated and
 //!   built beside the running one, then handed to the service (SIGHUP and
-//!   `POST /api/v1/reload`).
+//!   `POST /api/v1/reload`);
+//! - [`validate`]: what `autosync check` refuses, refused at start and on
+//!   reload too (the names rules read, against each connector's schema).
 
 pub mod adapter;
 pub mod changes;
@@ -36,6 +38,7 @@ pub mod reload;
 pub mod service;
 pub mod service_lease;
 pub mod status;
+pub mod validate;
 mod wiring;
 
 pub use adapter::EngineAdapter;
@@ -51,4 +54,5 @@ pub use service::{EVENTS_KEPT, EventFeed, Service, ServiceError};
 pub use service_lease::{ServiceLease, ServiceLeaseError, running_service};
 pub use status::{MaStateView, MaStatus, Status, status_from_store, status_from_store_alone};
 pub use tokio_util::sync::CancellationToken;
+pub use validate::{Validated, validate};
 pub use wiring::{Command, trigger_lines};

@@ -2,13 +2,14 @@
 //! or `POST /api/v1/reload`: the file is loaded, validated and an engine
 //! built for it off to the side ([`Reloader::prepare`]); only then is it
 //! handed to the running service ([`Command::Reload`]), which plans what
-//! changes. A file that does not load or validate, or that moves the
-//! store, is refused with its diagnostics (file, line, key): the running
-//! configuration stays, and operators are notified
-//! ([`Command::ReloadRejected`]).
+//! changes. A file that does not load or validate (as `autosync check`
+//! validates it: [`crate::validate`], a rule reading a name its source
+//! lacks included), or that moves the store, is refused with its
+//! diagnostics (file, line, key): the running configuration stays, and
+//! operators are notified ([`Command::ReloadRejected`]).
 
 use crate::adapter::EngineAdapter;
-use crate::config::{ControllerConfig, controller_config};
+use crate::config::ControllerConfig;
 use crate::wiring::Command;
 use autosync_connector::Registry;
 use autosync_controller::SyncEngine;
@@ -133,8 +134,10 @@ impl Reloader {
         let refused = |why: String| format!("configuration reload refused ({KEEP}):{why}");
         let loaded = autosync_config::load(&self.config_path, &self.registry)
             .map_err(|e| refused(format!("\n{e}")))?;
-        let config = controller_config(&loaded, &self.registry)
-            .map_err(|d| refused(format!("\n{}", loaded.error(d))))?;
+        let validated = crate::validate::validate(&loaded, &self.registry)
+            .map_err(|e| refused(format!("\n{e}")))?;
+        validated.log_warnings();
+        let config = validated.config;
         let system = Arc::new(loaded.system);
         let new_store = system.base_dir.join(&system.store.path);
         if new_store != self.store_path {

@@ -55,6 +55,66 @@ fn check_should_reject_an_import_flow_reading_a_column_the_hr_file_lacks() {
     assert_eq!(err, expected);
 }
 
+/// The service refuses to start on what `check` refuses (found by a
+/// black-box review: it started without a word, and its first export
+/// removed `title` everywhere): exit 2 with the same located message,
+/// before the store is made or anything runs.
+#[test]
+fn run_should_refuse_to_start_with_an_import_flow_reading_a_column_the_hr_file_lacks() {
+    let w = quickstart_with(
+        TITLE,
+        r#"{ mv_type = "person", mv = "title", from = "titel" }"#,
+    );
+    let out = w.run(&["run", "--once"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (line, column) = position(&w, r#""titel""#);
+    let expected = format!(
+        "{}:{line}:{column}: ma \"hr\" > import_flows[6] > from: import flow to `title` reads `titel`, which data/hr.csv does not have\n  help: did you mean `title`?",
+        w.config().display()
+    );
+    assert!(err.contains(&expected), "{err}");
+    assert!(
+        !w.path().join("state/autosync.db").exists(),
+        "no store made"
+    );
+    assert!(!w.path().join("data/app.db").exists(), "nothing ran");
+}
+
+/// What cannot be checked does not stop a start: with the HR file not
+/// there yet, the service says so at WARN and runs.
+#[test]
+fn run_should_start_with_a_warning_when_the_source_file_does_not_exist_yet() {
+    let w = Workdir::quickstart();
+    std::fs::remove_file(w.path().join("data/hr.csv")).unwrap();
+    let mut svc = autosync_testkit::ServiceProcess::start(
+        std::path::Path::new(BIN),
+        &w.config(),
+        &["--no-api"],
+    )
+    .unwrap();
+    svc.wait_log("the warning", std::time::Duration::from_secs(30), |log| {
+        log.contains("cannot be checked")
+    })
+    .unwrap();
+    let log = svc.log();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("cannot be checked"))
+        .unwrap();
+    assert!(
+        warning.contains("WARN") && warning.contains("data/hr.csv does not exist yet"),
+        "{warning}"
+    );
+    // It runs: the import of the missing file stops, to be retried.
+    svc.wait_log("the import", std::time::Duration::from_secs(30), |log| {
+        log.contains("stopped-server-down")
+    })
+    .unwrap();
+    let (code, log) = svc.terminate().unwrap();
+    assert_eq!(code, Some(0), "it ran until stopped; log:\n{log}");
+}
+
 #[test]
 fn check_should_reject_a_provisioning_condition_naming_an_undeclared_attribute() {
     let w = quickstart_with(CONDITION, &CONDITION.replace("status ==", "stat =="));
