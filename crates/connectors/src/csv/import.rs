@@ -2,9 +2,16 @@
 //! `batch_size` objects, per-record errors that never stop the rest, and the
 //! file's fingerprint computed in the same pass as the watermark.
 //!
-//! Memory: constant in the file size except for the set of anchors seen
-//! (to report duplicates): about 70 bytes per row plus the anchor's length,
-//! i.e. roughly 70-80 MB for a million rows with short anchors.
+//! An anchor on more than one record is no object's: a first pass over the
+//! file finds the repeated anchors (`repeats`), and the read reports every record that has one as `duplicate-anchor`,
+//! naming all their lines. Keeping the first (or the last) would let a
+//! row's place decide whose values an account takes: an old terminated
+//! record of a rehired person put first would delete the account.
+//!
+//! Memory: constant in the file size except for the set of anchors the
+//! first pass holds: about 70 bytes per row plus the anchor's length, i.e.
+//! roughly 70-80 MB for a million rows with short anchors; the read itself
+//! keeps only the repeated ones.
 
 use super::config::CsvSettings;
 use super::quotes;
@@ -14,12 +21,14 @@ use autosync_connector::{
     ConnectorError, ConnectorErrorKind, ImportChange, ImportItem, ImportRecordError, ImportStream,
     ImportedObject,
 };
-use autosync_model::{Attributes, Value};
+use autosync_model::{Attributes, ObjectTypeDef, Value};
+use repeats::repeated_detail;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+
+mod repeats;
 
 /// Column positions, computed once from the header.
 #[derive(Debug)]
@@ -141,6 +150,22 @@ struct At {
     byte: u64,
 }
 
+/// What the file holds next: a record (in `CsvImport::record`) or a record
+/// error (at the record's place).
+enum Next {
+    Record(At),
+    Error(At, ImportRecordError),
+}
+
+/// A record that reads as an object: its text (the record's bytes), its
+/// object type, its anchor and its DN column.
+struct Row<'r, 's> {
+    text: &'r str,
+    otype: &'s ObjectTypeDef,
+    anchor: &'r str,
+    dn_col: Option<usize>,
+}
+
 impl At {
     fn of(pos: Option<&::csv::Position>) -> At {
         pos.map_or(At { line: 0, byte: 0 }, |p| At {
@@ -157,8 +182,11 @@ pub struct CsvImport<'a> {
     reader: Option<::csv::Reader<Source>>,
     layout: Option<Layout>,
     record: ::csv::ByteRecord,
-    /// Anchor -> where it was first read.
-    seen: HashMap<Box<str>, At>,
+    /// A second handle on the open file (sharing its offset), for the
+    /// first pass that finds the repeated anchors; none once it is done.
+    twin: Option<File>,
+    /// The anchors on more than one record -> the lines of those records.
+    repeats: HashMap<Box<str>, Vec<u64>>,
     /// A second handle on the file, to find the line of a record in error.
     lookup: RefCell<Option<File>>,
     mtime_ns: u128,
@@ -189,7 +217,8 @@ impl<'a> CsvImport<'a> {
                 reader: None,
                 layout: None,
                 record: ::csv::ByteRecord::new(),
-                seen: HashMap::new(),
+                twin: None,
+                repeats: HashMap::new(),
                 lookup: RefCell::new(None),
                 mtime_ns: fp.mtime_ns,
                 size: fp.size,
@@ -200,6 +229,9 @@ impl<'a> CsvImport<'a> {
             });
         }
         let (f, meta) = file::open_source(&s.path)?;
+        let twin = f
+            .try_clone()
+            .map_err(|e| file::io_error(&s.path, "cannot open", &e))?;
         let mut reader = reader(s, Source::new(HashingReader::new(f), s.max_record_lines));
         let mut record = ::csv::ByteRecord::new();
         let layout = match reader.read_byte_record(&mut record) {
@@ -223,7 +255,8 @@ impl<'a> CsvImport<'a> {
             reader: Some(reader),
             layout,
             record,
-            seen: HashMap::new(),
+            twin: Some(twin),
+            repeats: HashMap::new(),
             lookup: RefCell::new(None),
             mtime_ns: file::mtime_ns(&meta),
             size: meta.len(),
@@ -237,6 +270,7 @@ impl<'a> CsvImport<'a> {
     /// Rows whose anchors may repeat (read to be grouped).
     pub fn repeating_anchors(mut self) -> Self {
         self.unique = false;
+        self.twin = None;
         self
     }
 
@@ -248,7 +282,7 @@ impl<'a> CsvImport<'a> {
             self.watermark =
                 Some(inner.whole_file_watermark(&self.label, self.size, self.mtime_ns)?);
         }
-        self.seen = HashMap::new();
+        self.repeats = HashMap::new();
         self.lookup = RefCell::new(None);
         Ok(())
     }
@@ -291,12 +325,22 @@ impl<'a> CsvImport<'a> {
         error_type: &str,
         detail: String,
     ) -> ImportItem {
-        Err(ImportRecordError {
+        Err(self.error_at(at, anchor, error_type, detail))
+    }
+
+    fn error_at(
+        &self,
+        at: At,
+        anchor: Option<String>,
+        error_type: &str,
+        detail: String,
+    ) -> ImportRecordError {
+        ImportRecordError {
             anchor,
             location: format!("{} line {}", self.label, self.line(at)),
             error_type: error_type.to_owned(),
             detail,
-        })
+        }
     }
 
     /// Check the quotes of the current record (at `at`, ending at `end`)
@@ -312,7 +356,7 @@ impl<'a> CsvImport<'a> {
         at: At,
         end: u64,
         spans_lines: bool,
-    ) -> Result<Option<ImportItem>, ConnectorError> {
+    ) -> Result<Option<ImportRecordError>, ConnectorError> {
         let after_multi_line = std::mem::take(&mut self.after_multi_line);
         let Some(reader) = self.reader.as_mut() else {
             return Ok(None);
@@ -323,12 +367,12 @@ impl<'a> CsvImport<'a> {
         };
         let first_line = at.line + quotes::newlines(&raw[..quotes::content_start(raw)]);
         let error = |anchor: Option<String>, detail: String| {
-            Some(Err(ImportRecordError {
+            Some(ImportRecordError {
                 anchor,
                 location: format!("{} line {first_line}", self.label),
                 error_type: "malformed-record".to_owned(),
                 detail,
-            }))
+            })
         };
         if !spans_lines && !source.capped() {
             // The record right after one that spans lines.
@@ -371,8 +415,9 @@ impl<'a> CsvImport<'a> {
         Ok(item)
     }
 
-    /// Turn the current record into an object or a record error.
-    fn item(&mut self, layout: &Layout, line: At) -> ImportItem {
+    /// The current record's object type and anchor, or the record error
+    /// it is (naming its anchor when it can be read).
+    fn identify(&self, layout: &Layout, at: At) -> Result<Row<'_, 'a>, ImportRecordError> {
         let rec = &self.record;
         let field_str = |i: usize| rec.get(i).and_then(|f| std::str::from_utf8(f).ok());
         let fallback_anchor = || {
@@ -389,7 +434,7 @@ impl<'a> CsvImport<'a> {
                 layout.header.len(),
                 rec.len()
             );
-            return self.record_error(line, fallback_anchor(), "malformed-record", detail);
+            return Err(self.error_at(at, fallback_anchor(), "malformed-record", detail));
         }
         let text = match std::str::from_utf8(rec.as_slice()) {
             Ok(t)
@@ -404,52 +449,49 @@ impl<'a> CsvImport<'a> {
                     .unwrap_or(0);
                 let name = layout.header.get(col).map(String::as_str).unwrap_or("?");
                 let detail = format!("column `{name}` is not valid UTF-8");
-                return self.record_error(line, fallback_anchor(), "invalid-utf8", detail);
+                return Err(self.error_at(at, fallback_anchor(), "invalid-utf8", detail));
             }
         };
         let field = |i: usize| rec.range(i).and_then(|r| text.get(r)).unwrap_or("");
         let type_value = layout.type_col.map(field);
-        let (ti, otype) = match self.s.types.for_row(type_value) {
+        let types = &self.s.types;
+        let (ti, otype) = match types.for_row(type_value) {
             Ok(t) => (
-                self.s
-                    .types
+                types
                     .types
                     .iter()
                     .position(|x| x.name == t.name)
                     .unwrap_or(0),
                 t,
             ),
-            Err((kind, detail)) => return self.record_error(line, fallback_anchor(), kind, detail),
+            Err((kind, detail)) => return Err(self.error_at(at, fallback_anchor(), kind, detail)),
         };
         let Some(&(anchor_col, dn_col)) = layout.per_type.get(ti) else {
-            return self.record_error(line, None, "unknown-object-type", otype.name.clone());
+            return Err(self.error_at(at, None, "unknown-object-type", otype.name.clone()));
         };
         let anchor = field(anchor_col);
         if anchor.is_empty() {
             let detail = format!("no anchor: column `{}` is empty", otype.anchor);
-            return self.record_error(line, None, "missing-anchor", detail);
+            return Err(self.error_at(at, None, "missing-anchor", detail));
         }
-        // One search: the anchor is copied before it is known to be new.
-        if self.unique {
-            match self.seen.entry(anchor.into()) {
-                Entry::Occupied(seen) => {
-                    let first = *seen.get();
-                    let detail = format!(
-                        "anchor {anchor:?} was already read on line {}; the first is kept",
-                        self.line(first)
-                    );
-                    return self.record_error(
-                        line,
-                        Some(anchor.to_owned()),
-                        "duplicate-anchor",
-                        detail,
-                    );
-                }
-                Entry::Vacant(new) => {
-                    new.insert(line);
-                }
-            }
+        Ok(Row {
+            text,
+            otype,
+            anchor,
+            dn_col,
+        })
+    }
+
+    /// Turn the current record into an object or a record error.
+    fn item(&self, layout: &Layout, at: At) -> ImportItem {
+        let row = self.identify(layout, at)?;
+        let anchor = row.anchor;
+        if let Some(lines) = self.repeats.get(anchor) {
+            let detail = repeated_detail(anchor, lines, &self.label);
+            return self.record_error(at, Some(anchor.to_owned()), "duplicate-anchor", detail);
         }
+        let rec = &self.record;
+        let field = |i: usize| rec.range(i).and_then(|r| row.text.get(r)).unwrap_or("");
         let mut attributes = Attributes::new();
         for &i in layout.by_name.iter().rev() {
             let cell = field(i);
@@ -474,18 +516,52 @@ impl<'a> CsvImport<'a> {
             };
             attributes.insert(name.clone(), value);
         }
-        let dn = dn_col
+        let dn = row
+            .dn_col
             .map(field)
             .filter(|d| !d.is_empty())
             .unwrap_or(anchor);
         Ok(ImportedObject {
             values: Default::default(),
-            object_type: otype.name.clone(),
+            object_type: row.otype.name.clone(),
             anchor: anchor.to_owned(),
             dn: dn.to_owned(),
             change: ImportChange::Full,
             attributes,
         })
+    }
+
+    /// Read the next record (`None` at the end of the file), with the
+    /// quote checks; a record is left in `self.record`.
+    fn next_record(&mut self, layout: &Layout) -> Result<Option<Next>, ConnectorError> {
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(None);
+        };
+        match reader.read_byte_record(&mut self.record) {
+            Ok(true) => {
+                let at = At::of(self.record.position());
+                let end = reader.position().byte();
+                let spans_lines = memchr::memchr2(b'\n', b'\r', self.record.as_slice()).is_some();
+                if (spans_lines || self.after_multi_line || reader.get_ref().capped())
+                    && let Some(error) = self.check_quotes(layout, at, end, spans_lines)?
+                {
+                    return Ok(Some(Next::Error(at, error)));
+                }
+                if let Some(reader) = self.reader.as_mut() {
+                    reader.get_mut().record_done(end);
+                }
+                Ok(Some(Next::Record(at)))
+            }
+            Ok(false) => Ok(None),
+            Err(e) => {
+                let at = At::of(e.position());
+                if let ::csv::ErrorKind::Io(io) = e.kind() {
+                    return Err(file::io_error(&self.s.path, "cannot read", io));
+                }
+                let error = self.error_at(at, None, "malformed-record", e.to_string());
+                Ok(Some(Next::Error(at, error)))
+            }
+        }
     }
 }
 
@@ -495,41 +571,18 @@ impl ImportStream for CsvImport<'_> {
             self.finish()?;
             return Ok(None);
         };
+        if self.unique {
+            self.find_repeats(&layout)?;
+        }
         let mut batch = Vec::with_capacity(self.s.batch_size.min(16_384));
         let mut done = false;
         while batch.len() < self.s.batch_size {
-            let Some(reader) = self.reader.as_mut() else {
-                done = true;
-                break;
-            };
-            match reader.read_byte_record(&mut self.record) {
-                Ok(true) => {
-                    let line = At::of(self.record.position());
-                    let end = reader.position().byte();
-                    let spans_lines =
-                        memchr::memchr2(b'\n', b'\r', self.record.as_slice()).is_some();
-                    if (spans_lines || self.after_multi_line || reader.get_ref().capped())
-                        && let Some(error) = self.check_quotes(&layout, line, end, spans_lines)?
-                    {
-                        batch.push(error);
-                        continue;
-                    }
-                    if let Some(reader) = self.reader.as_mut() {
-                        reader.get_mut().record_done(end);
-                    }
-                    let item = self.item(&layout, line);
-                    batch.push(item);
-                }
-                Ok(false) => {
+            match self.next_record(&layout)? {
+                Some(Next::Record(at)) => batch.push(self.item(&layout, at)),
+                Some(Next::Error(_, error)) => batch.push(Err(error)),
+                None => {
                     done = true;
                     break;
-                }
-                Err(e) => {
-                    let line = At::of(e.position());
-                    if let ::csv::ErrorKind::Io(io) = e.kind() {
-                        return Err(file::io_error(&self.s.path, "cannot read", io));
-                    }
-                    batch.push(self.record_error(line, None, "malformed-record", e.to_string()));
                 }
             }
         }

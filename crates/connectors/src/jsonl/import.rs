@@ -3,8 +3,15 @@
 //! line that is not an object, missing or duplicate anchor) that never stop
 //! the rest, and the file's fingerprint computed in the same pass.
 //!
-//! Memory: constant in the file size except for the set of anchors seen
-//! (to report duplicates), roughly 60-70 MB per million short anchors.
+//! An anchor on more than one line is no object's: a first pass over the
+//! open file finds the repeated anchors (see [`find_repeats`]), and the
+//! read reports every line that has one as `duplicate-anchor`, naming all
+//! of them. Keeping the first (or the last) would let a line's place
+//! decide whose values an account takes.
+//!
+//! Memory: constant in the file size except for the set of anchors the
+//! first pass holds, roughly 60-70 MB per million short anchors; the read
+//! itself keeps only the repeated ones.
 
 use super::config::JsonlSettings;
 use crate::change::Failure;
@@ -14,9 +21,15 @@ use autosync_connector::{
     ConnectorError, ImportChange, ImportItem, ImportRecordError, ImportStream, ImportedObject,
 };
 use autosync_model::{Attributes, ObjectTypeDef, Value};
+use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+
+/// The most lines a `duplicate-anchor` error lists (an anchor on thousands
+/// of lines would otherwise make each of its errors that long).
+const LINES_SHOWN: usize = 10;
 
 /// Parse one line's text into attributes (`null` values dropped).
 pub fn parse_line(text: &str) -> Result<Attributes, Failure> {
@@ -96,6 +109,129 @@ pub fn identify<'t>(
     Ok((t, anchor, dn))
 }
 
+/// A line's content: without its line break, nor a byte order mark on the
+/// first line (Windows tools write one; it is not data).
+fn content(buf: &[u8], line: u64) -> &[u8] {
+    let mut bytes = buf;
+    while let [rest @ .., b'\n' | b'\r'] = bytes {
+        bytes = rest;
+    }
+    if line == 1 {
+        bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    }
+    bytes
+}
+
+/// The attributes of a line that decide its anchor: the object type
+/// attribute's and the anchor attributes' values (a repeated key's last,
+/// as `parse_line` reads it), every other value skipped unread.
+struct Deciding<'n>(&'n [&'n str]);
+
+impl<'de> Visitor<'de> for Deciding<'_> {
+    type Value = Attributes;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attributes, A::Error> {
+        let mut attrs = Attributes::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !self.0.contains(&key.as_str()) {
+                map.next_value::<IgnoredAny>()?;
+            } else if let Some(v) = map.next_value::<Option<Value>>()? {
+                attrs.insert(key, v);
+            } else {
+                attrs.remove(&key);
+            }
+        }
+        Ok(attrs)
+    }
+}
+
+/// The anchor a line names, read only as far as that needs: the object
+/// type and anchor attributes (`deciding`: their names). It is the anchor
+/// of the object the line is, or the one its record error names; a line
+/// that is a JSON object but holds another value the engine cannot read
+/// (`invalid-value`) counts under the anchor of its object type.
+fn named_anchor(types: &ObjectTypes, deciding: &[&str], bytes: &[u8]) -> Option<String> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return fallback_anchor(types, &String::from_utf8_lossy(bytes));
+    };
+    if text.trim().is_empty() {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let attrs = de
+        .deserialize_map(Deciding(deciding))
+        .and_then(|attrs| de.end().map(|()| attrs));
+    match attrs.map(|attrs| identify(types, &attrs).map(|(_, anchor, _)| anchor)) {
+        Ok(Ok(anchor)) => Some(anchor),
+        Ok(Err(f)) if !f.0.ends_with("object-type") => None,
+        _ => fallback_anchor(types, text),
+    }
+}
+
+/// The first pass: every line of the open file `f` read as far as its
+/// anchor (see [`named_anchor`]); the anchors on more than one line, with
+/// those lines. The file is left at its start for the read.
+fn find_repeats(
+    s: &JsonlSettings,
+    mut f: &File,
+) -> Result<HashMap<Box<str>, Vec<u64>>, ConnectorError> {
+    let io = |e: std::io::Error| file::io_error(&s.path, "cannot read", &e);
+    let mut deciding: Vec<&str> = s.types.types.iter().map(|t| t.anchor.as_str()).collect();
+    deciding.extend(s.types.type_column.as_deref());
+    let mut reader = BufReader::with_capacity(1 << 16, f);
+    let (mut buf, mut line) = (Vec::new(), 0);
+    let mut first: HashMap<Box<str>, u64> = HashMap::new();
+    let mut repeats: HashMap<Box<str>, Vec<u64>> = HashMap::new();
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).map_err(io)? == 0 {
+            break;
+        }
+        line += 1;
+        let Some(anchor) = named_anchor(&s.types, &deciding, content(&buf, line)) else {
+            continue;
+        };
+        match first.entry(anchor.into_boxed_str()) {
+            Entry::Occupied(seen) => repeats
+                .entry(seen.key().clone())
+                .or_insert_with(|| vec![*seen.get()])
+                .push(line),
+            Entry::Vacant(new) => {
+                new.insert(line);
+            }
+        }
+    }
+    f.seek(SeekFrom::Start(0)).map_err(io)?;
+    Ok(repeats)
+}
+
+/// The detail of a `duplicate-anchor` error: every line that has the
+/// anchor (the first [`LINES_SHOWN`] of them), none of which is read.
+fn repeated_detail(anchor: &str, lines: &[u64], label: &str) -> String {
+    let mut shown: Vec<String> = lines.iter().take(LINES_SHOWN).map(u64::to_string).collect();
+    let more = lines.len().saturating_sub(LINES_SHOWN);
+    let last = if more > 0 {
+        shown.push("...".to_owned());
+        format!("{more} more")
+    } else {
+        shown.pop().unwrap_or_default()
+    };
+    let (none, until) = if lines.len() > 2 {
+        ("none", "all but one are removed")
+    } else {
+        ("neither", "one is removed")
+    };
+    format!(
+        "anchor {anchor:?} is on lines {} and {last} of {label}: {none} is read; the object is \
+         kept as it was until {until}",
+        shown.join(", ")
+    )
+}
+
 /// A running JSON Lines import.
 pub struct JsonlImport<'a> {
     s: &'a JsonlSettings,
@@ -103,7 +239,8 @@ pub struct JsonlImport<'a> {
     reader: Option<BufReader<HashingReader<File>>>,
     line: u64,
     buf: Vec<u8>,
-    seen: HashMap<Box<str>, u64>,
+    /// The anchors on more than one line -> those lines.
+    repeats: HashMap<Box<str>, Vec<u64>>,
     mtime_ns: u128,
     /// The file's size when opened (see `file::check_read_whole`).
     size: u64,
@@ -122,7 +259,7 @@ impl<'a> JsonlImport<'a> {
             reader: None,
             line: 0,
             buf: Vec::new(),
-            seen: HashMap::new(),
+            repeats: HashMap::new(),
             mtime_ns: 0,
             size: 0,
             watermark: None,
@@ -136,6 +273,7 @@ impl<'a> JsonlImport<'a> {
             return Ok(import);
         }
         let (f, meta) = file::open_source(&s.path)?;
+        import.repeats = find_repeats(s, &f)?;
         import.mtime_ns = file::mtime_ns(&meta);
         import.size = meta.len();
         import.reader = Some(BufReader::with_capacity(1 << 16, HashingReader::new(f)));
@@ -144,14 +282,7 @@ impl<'a> JsonlImport<'a> {
 
     fn item(&mut self) -> Option<ImportItem> {
         let line = self.line;
-        let mut bytes = self.buf.as_slice();
-        while let [rest @ .., b'\n' | b'\r'] = bytes {
-            bytes = rest;
-        }
-        if line == 1 {
-            // A byte order mark (Windows tools write one) is not data.
-            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        }
+        let bytes = content(&self.buf, line);
         let err = |anchor: Option<String>, (kind, detail): Failure| {
             Err(ImportRecordError {
                 anchor,
@@ -183,12 +314,10 @@ impl<'a> JsonlImport<'a> {
             }
             Err(f) => return Some(err(None, f)),
         };
-        if let Some(first) = self.seen.get(anchor.as_str()) {
-            let detail =
-                format!("anchor {anchor:?} was already read on line {first}; the first is kept");
+        if let Some(lines) = self.repeats.get(anchor.as_str()) {
+            let detail = repeated_detail(&anchor, lines, &self.label);
             return Some(err(Some(anchor), ("duplicate-anchor", detail)));
         }
-        self.seen.insert(anchor.as_str().into(), line);
         if let Some(col) = &self.s.types.type_column {
             attrs.remove(col);
         }
@@ -210,7 +339,7 @@ impl<'a> JsonlImport<'a> {
             self.watermark =
                 Some(inner.whole_file_watermark(&self.label, self.size, self.mtime_ns)?);
         }
-        self.seen = HashMap::new();
+        self.repeats = HashMap::new();
         Ok(())
     }
 }

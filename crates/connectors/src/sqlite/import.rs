@@ -9,6 +9,13 @@
 //! (`children`). A changelog delta gathers the changelog's rows per anchor
 //! first (`changelog`): one value of a child table that changed is an
 //! `Update` of that value, never a read of the object's other values.
+//!
+//! An anchor on more than one row is no object's: every row that has it
+//! is a `duplicate-anchor` error naming them all, none is read (keeping
+//! the first would let row order decide whose values an account takes).
+//! A scan finds such anchors up front with one query (`repeats`); a read
+//! by anchor (a changelog's, `look_up`) sees them as the rows its query
+//! gives.
 
 use super::changelog::{self, Changed};
 use super::children::{attach_children, value_changes};
@@ -21,7 +28,9 @@ use autosync_connector::{
 use autosync_model::{Attributes, Value};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, Row, params_from_iter};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+
+mod repeats;
 
 /// What a stream reads.
 enum Mode {
@@ -38,6 +47,13 @@ enum Mode {
     Anchors(std::vec::IntoIter<String>),
 }
 
+/// What the rows of one anchor are (see `SqliteImport::anchor_rows`).
+enum AnchorRows {
+    None,
+    One(ImportItem),
+    Repeated(Vec<ImportItem>),
+}
+
 /// A running SQLite import.
 pub struct SqliteImport<'c> {
     conn: &'c mut Connection,
@@ -47,8 +63,11 @@ pub struct SqliteImport<'c> {
     in_transaction: bool,
     done: bool,
     watermark: Option<String>,
-    /// Anchors already returned (duplicates in the table, repeats in a changelog).
+    /// Anchors already returned (repeats in a changelog or in `look_up`).
     seen: HashSet<String>,
+    /// Of a scan: the anchors (as their rows hold them, see `repeats`) on
+    /// more than one row -> the detail of their `duplicate-anchor` errors.
+    repeats: HashMap<String, String>,
     /// A delta import that reads everything instead (see `start`).
     complete: bool,
 }
@@ -93,11 +112,13 @@ fn select_list(s: &SqliteSettings, schema: &Schema) -> String {
     cols.join(", ")
 }
 
-/// A row (columns as in `select_list`, from `offset`) as an import item.
+/// A row (columns as in `select_list`, from `offset`) as an import item:
+/// an error when its anchor is one of `repeats`.
 fn item(
     s: &SqliteSettings,
     schema: &Schema,
     seen: &mut HashSet<String>,
+    repeats: &HashMap<String, String>,
     row: &Row<'_>,
     offset: usize,
     location: String,
@@ -164,8 +185,17 @@ fn item(
             return err(None, "invalid-anchor", detail);
         }
     };
+    if let Some(detail) = anchor_hint().and_then(|held| repeats.get(&held)) {
+        return err(Some(anchor), "duplicate-anchor", detail.clone());
+    }
     if !seen.insert(anchor.clone()) {
-        let detail = format!("anchor {anchor:?} was already read; the first is kept");
+        // Only when two rows hold one anchor as different types (a REAL
+        // 1.0 and an INTEGER 1), or a changelog names it in both: the
+        // query of `repeats` sees neither.
+        let detail = format!(
+            "anchor {anchor:?} was already read from another row (one holding it as another \
+             type) or changelog entry; this one is not read"
+        );
         return err(Some(anchor), "duplicate-anchor", detail);
     }
     let dn = crate::settings::ObjectTypes::dn_attr(t)
@@ -207,6 +237,7 @@ impl<'c> SqliteImport<'c> {
             done: false,
             watermark: None,
             seen: HashSet::new(),
+            repeats: HashMap::new(),
             complete: false,
         };
         let what = "cannot read the delta watermark";
@@ -274,6 +305,15 @@ impl<'c> SqliteImport<'c> {
                 }
             }
         }
+        if let Mode::Scan { since, .. } = &import.mode {
+            import.repeats =
+                repeats::find(import.conn, s, schema, since.as_ref()).map_err(|e| {
+                    step_error(
+                        &e,
+                        &format!("cannot look for repeated anchors in `{}`", s.table),
+                    )
+                })?;
+        }
         Ok(import)
     }
 
@@ -295,6 +335,7 @@ impl<'c> SqliteImport<'c> {
             done: false,
             watermark: None,
             seen: HashSet::new(),
+            repeats: HashMap::new(),
             complete: false,
         })
     }
@@ -305,27 +346,24 @@ impl<'c> SqliteImport<'c> {
         &mut self,
         mut pending: std::vec::IntoIter<String>,
     ) -> rusqlite::Result<Vec<ImportItem>> {
-        let row_sql = format!(
-            "SELECT {} FROM {} WHERE {} = ?1",
-            select_list(self.s, self.schema),
-            q(&self.s.table),
-            q(&self.s.anchor_column)
-        );
+        let row_sql = self.anchor_sql();
         let mut batch = Vec::new();
         while batch.len() < self.s.batch_size {
             let Some(anchor) = pending.next() else { break };
             if self.seen.contains(&anchor) {
                 continue;
             }
-            let conn = &*self.conn;
-            let mut stmt = conn.prepare_cached(&row_sql)?;
-            let mut rows = stmt.query([&anchor])?;
+            let bound = SqlValue::Text(anchor.clone());
             let location = format!("table {}", self.s.table);
-            let read = match rows.next()? {
-                Some(row) => item(self.s, self.schema, &mut self.seen, row, 0, location)?,
-                None => {
+            match self.anchor_rows(&row_sql, &bound, &anchor, location)? {
+                AnchorRows::One(read) => batch.push(read),
+                AnchorRows::Repeated(errors) => {
+                    self.seen.insert(anchor);
+                    batch.extend(errors);
+                }
+                AnchorRows::None => {
                     self.seen.insert(anchor.clone());
-                    Ok(ImportedObject {
+                    batch.push(Ok(ImportedObject {
                         values: Default::default(),
                         object_type: self
                             .s
@@ -338,10 +376,9 @@ impl<'c> SqliteImport<'c> {
                         anchor,
                         change: ImportChange::Delete,
                         attributes: Attributes::new(),
-                    })
+                    }));
                 }
-            };
-            batch.push(read);
+            }
         }
         if pending.len() == 0 {
             self.done = true;
@@ -399,7 +436,16 @@ impl<'c> SqliteImport<'c> {
                 }
                 _ => format!("table {}", self.s.table),
             };
-            batch.push(item(self.s, self.schema, &mut self.seen, row, 1, location)?);
+            let read = item(
+                self.s,
+                self.schema,
+                &mut self.seen,
+                &self.repeats,
+                row,
+                1,
+                location,
+            );
+            batch.push(read?);
             last = Some(k);
         }
         if batch.len() < self.s.batch_size {
@@ -419,16 +465,11 @@ impl<'c> SqliteImport<'c> {
         &mut self,
         mut pending: std::vec::IntoIter<Result<Changed, ImportRecordError>>,
     ) -> rusqlite::Result<Vec<ImportItem>> {
-        let row_sql = format!(
-            "SELECT {} FROM {} WHERE {} = ?1",
-            select_list(self.s, self.schema),
-            q(&self.s.table),
-            q(&self.s.anchor_column)
-        );
+        let row_sql = self.anchor_sql();
         let mut batch = Vec::new();
         while batch.len() < self.s.batch_size {
             match pending.next() {
-                Some(Ok(c)) => batch.push(self.changed(c, &row_sql)?),
+                Some(Ok(c)) => batch.extend(self.changed(c, &row_sql)?),
                 Some(Err(e)) => batch.push(Err(e)),
                 None => break,
             }
@@ -441,22 +482,85 @@ impl<'c> SqliteImport<'c> {
         Ok(batch)
     }
 
-    /// One anchor of the changelog as an import item: a delete when its
+    /// The query of an anchor's rows: its rowid (NULL in a WITHOUT ROWID
+    /// table), then the columns of `select_list`.
+    fn anchor_sql(&self) -> String {
+        format!(
+            "SELECT {}, {} FROM {} WHERE {} = ?1",
+            if self.schema.rowid { "_rowid_" } else { "NULL" },
+            select_list(self.s, self.schema),
+            q(&self.s.table),
+            q(&self.s.anchor_column)
+        )
+    }
+
+    /// The rows of one anchor (`row_sql`, from `anchor_sql`, with `bound`;
+    /// `text`: the anchor as the engine knows it): its item when it has
+    /// one row (at `location`), and when it has several a
+    /// `duplicate-anchor` error per row, none read.
+    fn anchor_rows(
+        &mut self,
+        row_sql: &str,
+        bound: &SqlValue,
+        text: &str,
+        location: String,
+    ) -> rusqlite::Result<AnchorRows> {
+        let conn = &*self.conn;
+        let mut stmt = conn.prepare_cached(row_sql)?;
+        let mut rows = stmt.query([bound])?;
+        let Some(row) = rows.next()? else {
+            return Ok(AnchorRows::None);
+        };
+        let mut rowids: Vec<Option<i64>> = vec![row.get(0)?];
+        let read = item(
+            self.s,
+            self.schema,
+            &mut self.seen,
+            &self.repeats,
+            row,
+            1,
+            location,
+        )?;
+        while let Some(row) = rows.next()? {
+            rowids.push(row.get(0)?);
+        }
+        if rowids.len() == 1 {
+            return Ok(AnchorRows::One(read));
+        }
+        let known: Vec<i64> = rowids.iter().flatten().copied().collect();
+        let detail = repeats::detail(text, &known, rowids.len(), &self.s.table);
+        let errors = rowids
+            .into_iter()
+            .map(|rowid| {
+                Err(ImportRecordError {
+                    anchor: Some(text.to_owned()),
+                    location: repeats::location(&self.s.table, rowid),
+                    error_type: "duplicate-anchor".to_owned(),
+                    detail: detail.clone(),
+                })
+            })
+            .collect();
+        Ok(AnchorRows::Repeated(errors))
+    }
+
+    /// One anchor of the changelog as import items: a delete when its
     /// row is gone, the row read whole when it changed (or a value could
-    /// not be named), else an update of the values named.
-    /// `row_sql` reads the main row of an anchor.
-    fn changed(&mut self, c: Changed, row_sql: &str) -> rusqlite::Result<ImportItem> {
+    /// not be named), else an update of the values named; an error per row
+    /// when it has several. `row_sql` reads the rows of an anchor
+    /// (`anchor_sql`).
+    fn changed(&mut self, c: Changed, row_sql: &str) -> rusqlite::Result<Vec<ImportItem>> {
         if let Some((attribute, seq)) = &c.unknown {
             let why = changelog::unknown_attribute(self.s, attribute, *seq);
             tracing::warn!(table = %self.s.table, anchor = %c.text, "{why}");
         }
-        let conn = &*self.conn;
         let location = changelog::location(self.s, c.seq);
-        let mut stmt = conn.prepare_cached(row_sql)?;
-        let mut rows = stmt.query([&c.anchor])?;
-        let read = match rows.next()? {
-            Some(row) => item(self.s, self.schema, &mut self.seen, row, 0, location)?,
-            None => {
+        let read = match self.anchor_rows(row_sql, &c.anchor, &c.text, location)? {
+            AnchorRows::One(read) => read,
+            AnchorRows::Repeated(errors) => {
+                self.seen.insert(c.text);
+                return Ok(errors);
+            }
+            AnchorRows::None => {
                 self.seen.insert(c.text.clone());
                 let object_type = self
                     .s
@@ -465,24 +569,22 @@ impl<'c> SqliteImport<'c> {
                     .first()
                     .map(|t| t.name.clone())
                     .unwrap_or_default();
-                return Ok(Ok(ImportedObject {
+                return Ok(vec![Ok(ImportedObject {
                     values: Default::default(),
                     object_type,
                     dn: c.text.clone(),
                     anchor: c.text,
                     change: ImportChange::Delete,
                     attributes: Attributes::new(),
-                }));
+                })]);
             }
         };
-        drop(rows);
-        drop(stmt);
         let mut o = match read {
             Ok(o) if !c.whole => o,
-            other => return Ok(other),
+            other => return Ok(vec![other]),
         };
-        Ok(
-            match value_changes(conn, self.s, self.schema, &o, c.values)? {
+        Ok(vec![
+            match value_changes(self.conn, self.s, self.schema, &o, c.values)? {
                 Ok(values) => {
                     o.attributes = Attributes::new();
                     o.values = values;
@@ -491,7 +593,7 @@ impl<'c> SqliteImport<'c> {
                 }
                 Err(e) => Err(e),
             },
-        )
+        ])
     }
 
     fn end_transaction(&mut self) {

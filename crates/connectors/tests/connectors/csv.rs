@@ -108,6 +108,9 @@ fn anchors(items: &[ImportItem]) -> Vec<String> {
         .collect()
 }
 
+/// Every kind of bad record in one file: each is an error of its kind, the
+/// rest is imported. Two rows with one anchor are both errors naming both
+/// lines, and neither is read (which row came first decides nothing).
 #[test]
 fn each_bad_record_should_be_an_error_and_the_rest_of_the_file_imported() {
     let dir = tempfile::tempdir().unwrap();
@@ -115,16 +118,16 @@ fn each_bad_record_should_be_an_error_and_the_rest_of_the_file_imported() {
     data.extend_from_slice(b"4,Dee,dee@x\n");
     std::fs::write(dir.path().join("users.csv"), data).unwrap();
     let items = import_all(&mut *connector(dir.path(), json!({})));
-    assert_eq!(anchors(&items), vec!["1", "4"]);
-    let first = items[0].as_ref().unwrap();
-    assert_eq!(
-        first.attributes["name"],
-        Value::from("Ann"),
-        "the first of two duplicates is kept"
-    );
+    assert_eq!(anchors(&items), vec!["4"]);
+    let twice = "anchor \"1\" is on lines 2 and 6 of users.csv: neither is read; the object is \
+                 kept as it was until one is removed";
     assert_eq!(
         errors(&items),
         vec![
+            (
+                "duplicate-anchor".into(),
+                format!("users.csv line 2: {twice}")
+            ),
             (
                 "malformed-record".into(),
                 "users.csv line 3: expected 3 fields, found 4".into()
@@ -139,8 +142,7 @@ fn each_bad_record_should_be_an_error_and_the_rest_of_the_file_imported() {
             ),
             (
                 "duplicate-anchor".into(),
-                "users.csv line 6: anchor \"1\" was already read on line 2; the first is kept"
-                    .into()
+                format!("users.csv line 6: {twice}")
             ),
         ]
     );
@@ -149,6 +151,185 @@ fn each_bad_record_should_be_an_error_and_the_rest_of_the_file_imported() {
         (dup.anchor.as_deref(), dup.location.as_str()),
         (Some("1"), "users.csv line 6")
     );
+}
+
+/// Items of a full import of `data` as `users.csv`.
+fn import_data(data: &str) -> Vec<ImportItem> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.csv"), data).unwrap();
+    import_all(&mut *connector(dir.path(), json!({})))
+}
+
+/// (location, anchor) of each `duplicate-anchor` error, and the detail of
+/// the first.
+fn duplicates(items: &[ImportItem]) -> (Vec<(String, Option<String>)>, String) {
+    let dups: Vec<_> = items
+        .iter()
+        .filter_map(|i| i.as_ref().err())
+        .filter(|e| e.error_type == "duplicate-anchor")
+        .collect();
+    let detail = dups.first().map(|e| e.detail.clone()).unwrap_or_default();
+    let at = dups
+        .iter()
+        .map(|e| (e.location.clone(), e.anchor.clone()))
+        .collect();
+    (at, detail)
+}
+
+/// A black-box review (HIGH): the first of two rows with one employee id
+/// was kept, so an old terminated record of a rehired person put first
+/// staged `active -> terminated` and the account was deleted. Now no row
+/// with a repeated anchor is read, whichever comes first, each is an error
+/// naming every line (after a byte order mark and a record spanning lines,
+/// counted as the file has them), and the other rows import.
+#[test]
+fn a_repeated_anchor_should_be_read_from_no_row_whichever_comes_first() {
+    let old_first = "\u{feff}id,name,status\nE1,Old Ann,terminated\nE2,\"Bob\nSmith\",active\n\
+                     E1,Ann,active\nE3,Cy,active\nE1,Ann Again,active\n";
+    let items = import_data(old_first);
+    assert_eq!(anchors(&items), ["E2", "E3"]);
+    assert_eq!(
+        items[1].as_ref().unwrap().attributes["name"],
+        Value::from("Bob\nSmith")
+    );
+    let line = |n: u32| (format!("users.csv line {n}"), Some("E1".to_owned()));
+    assert_eq!(
+        duplicates(&items),
+        (
+            vec![line(2), line(5), line(7)],
+            "anchor \"E1\" is on lines 2, 5 and 7 of users.csv: none is read; the object is kept \
+             as it was until all but one are removed"
+                .to_owned()
+        )
+    );
+    let old_last = "id,name,status\nE1,Ann,active\nE2,Bob,active\nE1,Old Ann,terminated\n";
+    let items = import_data(old_last);
+    assert_eq!(anchors(&items), ["E2"]);
+    let (at, detail) = duplicates(&items);
+    assert_eq!(at, [line(2), line(4)]);
+    assert!(
+        detail.contains("lines 2 and 4 of users.csv: neither is read"),
+        "{detail}"
+    );
+}
+
+/// A row in error that names the anchor counts as one of its rows (the
+/// object is not read from the other); it keeps its own error. Rows that
+/// an unclosed quote ends are read apart in both passes, so a repeat
+/// after one is found.
+#[test]
+fn a_row_in_error_or_after_an_unclosed_quote_should_count_as_a_row_of_its_anchor() {
+    let items = import_data(
+        "id,name,mail\n1,Ann,a@x\n2,Bob,b@x,extra\n3,\"Smith, John,smith@x\n4,Dee,d@x\n\
+         2,Bob,b@x\n1,Ann,a@x\n",
+    );
+    assert_eq!(anchors(&items), ["4"]);
+    let kinds: Vec<(&str, &str, Option<&str>)> = items
+        .iter()
+        .filter_map(|i| i.as_ref().err())
+        .map(|e| {
+            (
+                e.error_type.as_str(),
+                e.location.as_str(),
+                e.anchor.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("duplicate-anchor", "users.csv line 2", Some("1")),
+            ("malformed-record", "users.csv line 3", Some("2")),
+            ("malformed-record", "users.csv line 4", Some("3")),
+            ("duplicate-anchor", "users.csv line 6", Some("2")),
+            ("duplicate-anchor", "users.csv line 7", Some("1")),
+        ]
+    );
+    let detail = &items[4].as_ref().unwrap_err().detail;
+    assert!(detail.contains("lines 3 and 6 of users.csv"), "{detail}");
+}
+
+/// Anchors repeat across object types too (one anchor, one object), and a
+/// detail lists at most ten lines.
+#[test]
+fn a_repeat_should_be_found_across_object_types_and_a_long_list_of_lines_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "kind,id,gid\nperson,x1,\ngroup,,x1\ngroup,,g2\n",
+    )
+    .unwrap();
+    let group = ObjectTypeDef {
+        name: "group".into(),
+        anchor: "gid".into(),
+        dn: None,
+        references: Default::default(),
+    };
+    let mut conn = build(
+        &CsvFactory,
+        dir.path(),
+        vec![person(), group],
+        json!({"path": "users.csv", "object_type_column": "kind"}),
+    );
+    let items = import_all(&mut *conn);
+    assert_eq!(anchors(&items), ["g2"]);
+    let (at, _) = duplicates(&items);
+    assert_eq!(at.len(), 2);
+
+    let rows: String = (0..12).map(|i| format!("7,Row {i}\n")).collect();
+    let items = import_data(&format!("id,name\n{rows}8,Other\n"));
+    assert_eq!(anchors(&items), ["8"]);
+    let (at, detail) = duplicates(&items);
+    assert_eq!(at.len(), 12);
+    assert_eq!(
+        detail,
+        "anchor \"7\" is on lines 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, ... and 2 more of users.csv: \
+         none is read; the object is kept as it was until all but one are removed"
+    );
+}
+
+/// The lines a repeat names are counted as the file has them: after CRLF
+/// line ends, blank lines and a record spanning lines.
+#[test]
+fn repeats_after_crlf_and_blank_lines_should_name_their_own_lines() {
+    for (data, lines) in [
+        ("id,name\r\n1,a\r\n\r\n\r\n1,b\r\nbad\r\n", (2, 5)),
+        ("id,name\n\n1,a\n\n1,b\nbad", (3, 5)),
+        ("id,name\r\n\"1\",\"a\r\nb\"\r\n1,b\r\n\r\nbad\r\n", (2, 4)),
+    ] {
+        let items = import_data(data);
+        let located: Vec<&str> = items
+            .iter()
+            .filter_map(|i| i.as_ref().err())
+            .map(|e| e.location.as_str())
+            .collect();
+        let (first, second) = lines;
+        let at = |n: u32| format!("users.csv line {n}");
+        assert_eq!(located, [at(first), at(second), at(6)], "{data:?}");
+        let (_, detail) = duplicates(&items);
+        let named = format!("lines {first} and {second} of users.csv");
+        assert!(detail.contains(&named), "{data:?}: {detail}");
+    }
+}
+
+/// The first pass reads the file the import opened: one renamed over it
+/// before the first batch (a writer that writes aside) changes neither
+/// pass, so the repeats found are those of the rows read.
+#[test]
+fn the_first_pass_should_read_the_file_opened_even_when_another_is_renamed_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    std::fs::write(&path, "id,name\n1,Ann\n2,Bob\n1,Old Ann\n").unwrap();
+    let mut conn = connector(dir.path(), json!({}));
+    let stream = conn.full_import(None).unwrap();
+    let aside = dir.path().join("users.csv.tmp");
+    std::fs::write(&aside, "id,name\n3,Cy\n").unwrap();
+    std::fs::rename(&aside, &path).unwrap();
+    let (batches, watermark) = drain(stream);
+    let items = batches.concat();
+    assert_eq!(anchors(&items), ["2"]);
+    assert_eq!(duplicates(&items).0.len(), 2);
+    assert!(watermark.is_some());
 }
 
 #[test]

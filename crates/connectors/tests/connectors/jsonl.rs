@@ -81,6 +81,9 @@ fn errors(items: &[ImportItem]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Every kind of bad line in one file: each is an error of its kind, the
+/// rest is imported. Two lines with one anchor (here once a string, once an
+/// integer) are both errors naming both lines, and neither is read.
 #[test]
 fn each_bad_line_should_be_an_error_and_the_rest_of_the_file_imported() {
     let dir = tempfile::tempdir().unwrap();
@@ -93,9 +96,10 @@ fn each_bad_line_should_be_an_error_and_the_rest_of_the_file_imported() {
     data.extend_from_slice(b"{\"id\": \"3\", \"name\": \"C\xff\"}\n");
     data.extend_from_slice(b"{\"name\": \"no id\"}\n");
     data.extend_from_slice(b"\n");
-    data.extend_from_slice(b"{\"id\": \"1\", \"name\": \"again\"}\n");
+    data.extend_from_slice(b"{\"id\": 6, \"name\": \"again\"}\n");
     data.extend_from_slice(b"{\"id\": 4, \"bin\": {\"base64\": \"AQI=\"}}\r\n");
     data.extend_from_slice(b"{\"id\": \"5\", \"name\": {\"first\": \"E\"}}\n");
+    data.extend_from_slice(b"{\"id\": \"6\", \"name\": \"F\"}\n");
     std::fs::write(dir.path().join("users.jsonl"), data).unwrap();
     let items = import_all(&mut *connector(dir.path()));
     let ok: Vec<_> = items.iter().filter_map(|i| i.as_ref().ok()).collect();
@@ -120,7 +124,14 @@ fn each_bad_line_should_be_an_error_and_the_rest_of_the_file_imported() {
             ("missing-anchor".into(), l(5)),
             ("duplicate-anchor".into(), l(7)),
             ("invalid-value".into(), l(9)),
+            ("duplicate-anchor".into(), l(10)),
         ]
+    );
+    let dup = items.last().unwrap().as_ref().unwrap_err();
+    assert_eq!(
+        dup.detail,
+        "anchor \"6\" is on lines 7 and 10 of users.jsonl: neither is read; the object is kept \
+         as it was until one is removed"
     );
     // A line that still names its object carries the anchor (a full
     // import then keeps that object instead of staging its delete).
@@ -129,7 +140,94 @@ fn each_bad_line_should_be_an_error_and_the_rest_of_the_file_imported() {
         .filter_map(|i| i.as_ref().err())
         .map(|e| e.anchor.as_deref())
         .collect();
-    assert_eq!(anchors, [None, None, Some("3"), None, Some("1"), Some("5")]);
+    assert_eq!(
+        anchors,
+        [None, None, Some("3"), None, Some("6"), Some("5"), Some("6")]
+    );
+}
+
+/// (location, anchor) of each `duplicate-anchor` error of a full import of
+/// `data` (with `types` and `extra` settings), the detail of the first,
+/// and the anchors read.
+fn repeats(
+    data: &str,
+    types: Vec<ObjectTypeDef>,
+    extra: serde_json::Value,
+) -> (Vec<(String, String)>, String, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.jsonl"), data).unwrap();
+    let mut s = json!({"path": "users.jsonl"});
+    s.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let items = import_all(&mut *build(&JsonlFactory, dir.path(), types, s));
+    let dups: Vec<_> = items
+        .iter()
+        .filter_map(|i| i.as_ref().err())
+        .filter(|e| e.error_type == "duplicate-anchor")
+        .collect();
+    let at = dups
+        .iter()
+        .map(|e| (e.location.clone(), e.anchor.clone().unwrap_or_default()))
+        .collect();
+    let detail = dups.first().map(|e| e.detail.clone()).unwrap_or_default();
+    let read = items
+        .iter()
+        .filter_map(|i| i.as_ref().ok())
+        .map(|o| o.anchor.clone())
+        .collect();
+    (at, detail, read)
+}
+
+/// The review's case in JSON lines: no line with a repeated anchor is
+/// read, whichever comes first (after a byte order mark); each is an error
+/// naming every line. A line whose other value cannot be read
+/// (`invalid-value`) still counts as a line of its anchor, with its own
+/// error.
+#[test]
+fn a_repeated_anchor_should_be_read_from_no_line_whichever_comes_first() {
+    let data = "\u{feff}{\"id\": \"E1\", \"status\": \"terminated\"}\n{\"id\": \"E2\"}\n\n\
+                {\"id\": \"E1\", \"status\": \"active\"}\n{\"id\": \"E3\", \"x\": {\"nested\": 1}}\n\
+                {\"id\": \"E3\"}\n{\"id\": \"E1\", \"status\": \"active\"}\n";
+    let (at, detail, read) = repeats(data, vec![person()], json!({}));
+    let l = |n: u32, a: &str| (format!("users.jsonl line {n}"), a.to_owned());
+    assert_eq!(at, [l(1, "E1"), l(4, "E1"), l(6, "E3"), l(7, "E1")]);
+    assert_eq!(
+        detail,
+        "anchor \"E1\" is on lines 1, 4 and 7 of users.jsonl: none is read; the object is kept \
+         as it was until all but one are removed"
+    );
+    assert_eq!(read, ["E2"]);
+}
+
+/// The first pass reads only a line's object type and anchor attributes,
+/// as the import reads them: the anchor of the line's own type (another
+/// type's anchor attribute is a plain value), a key written with escapes,
+/// a key given twice (the last counts), an integer and a string alike.
+#[test]
+fn the_first_pass_should_find_the_anchor_the_import_reads() {
+    let group = ObjectTypeDef {
+        name: "group".into(),
+        anchor: "gid".into(),
+        dn: None,
+        references: Default::default(),
+    };
+    let data = r#"{"kind": "person", "id": "x1"}
+{"kind": "group", "gid": "x1", "id": "other"}
+{"kind": "group", "gid": "g2", "id": "x1"}
+{"kind": "person", "i\u0064": "p3"}
+{"kind": "person", "id": "p3", "id": "p4"}
+{"kind": "person", "id": 5}
+{"kind": "person", "note": "} \"id\": 9", "id": "5", "more": ["a", "b"], "gone": null}
+"#;
+    let (at, _, read) = repeats(
+        data,
+        vec![person(), group],
+        json!({"object_type_column": "kind"}),
+    );
+    let l = |n: u32, a: &str| (format!("users.jsonl line {n}"), a.to_owned());
+    assert_eq!(at, [l(1, "x1"), l(2, "x1"), l(6, "5"), l(7, "5")]);
+    assert_eq!(read, ["g2", "p3", "p4"]);
 }
 
 fn change(id: &str, kind: ExportKind, attrs: &[(&str, Option<Value>)]) -> ExportChange {

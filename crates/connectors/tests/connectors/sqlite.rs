@@ -7,7 +7,7 @@
 use crate::common::{build, ctx, drain, person, settings};
 use autosync_connector::compliance::ComplianceTarget;
 use autosync_connector::{
-    ConnectorErrorKind, ConnectorFactory, ExportChange, ExportOutcome, ImportChange,
+    ConnectorErrorKind, ConnectorFactory, ExportChange, ExportOutcome, ImportChange, ImportItem,
 };
 use autosync_connectors::sqlite::SqliteFactory;
 use autosync_model::{Attributes, ExportKind, ObjectTypeDef, Value};
@@ -526,6 +526,161 @@ fn a_column_delta_should_return_rows_changed_after_the_watermark() {
     );
 }
 
+/// (anchor, location) of each `duplicate-anchor` error of `items`, the
+/// detail of the first, and the anchors read.
+fn repeats(items: &[ImportItem]) -> (Vec<(String, String)>, String, Vec<String>) {
+    let dups: Vec<_> = items
+        .iter()
+        .filter_map(|i| i.as_ref().err())
+        .filter(|e| e.error_type == "duplicate-anchor")
+        .collect();
+    let at = dups
+        .iter()
+        .map(|e| (e.anchor.clone().unwrap_or_default(), e.location.clone()))
+        .collect();
+    let detail = dups.first().map(|e| e.detail.clone()).unwrap_or_default();
+    let read = items
+        .iter()
+        .filter_map(|i| i.as_ref().ok())
+        .map(|o| o.anchor.clone())
+        .collect();
+    (at, detail, read)
+}
+
+fn rowid(anchor: &str, rowid: u32) -> (String, String) {
+    (anchor.to_owned(), format!("table users rowid {rowid}"))
+}
+
+/// Every way the import reads rows meets an anchor on two rows the same
+/// way: an error per row naming both, neither read. A column delta that
+/// reads one of them (the other unchanged) does too, and one that reads
+/// neither does not look at them.
+#[test]
+fn a_repeated_anchor_should_be_read_from_no_row_by_a_scan_a_delta_or_a_look_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = database(
+        dir.path(),
+        "CREATE TABLE users (id TEXT, name TEXT, updated_at INTEGER);",
+    );
+    let db = Connection::open(&path).unwrap();
+    db.execute_batch(
+        "INSERT INTO users (rowid, id, name, updated_at) VALUES
+           (1, 'E1', 'Old Ann', 1), (2, 'E2', 'Bob', 1), (3, 'E1', 'Ann', 1);",
+    )
+    .unwrap();
+    let delta = json!({"kind": "column", "column": "updated_at"});
+    let s = json!({"path": "hr.db", "table": "users", "delta": delta});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let (batches, wm) = drain(conn.full_import(None).unwrap());
+    let (at, detail, read) = repeats(&batches.concat());
+    assert_eq!(at, [rowid("E1", 1), rowid("E1", 3)]);
+    assert_eq!(
+        detail,
+        "anchor \"E1\" is on rowids 1 and 3 of table users: neither is read; the object is \
+         kept as it was until one is removed"
+    );
+    assert_eq!(read, ["E2"]);
+
+    db.execute_batch("UPDATE users SET name = 'Ann 2', updated_at = 2 WHERE rowid = 3;")
+        .unwrap();
+    let (batches, wm) = drain(conn.delta_import(wm.as_deref()).unwrap());
+    let (at, detail, read) = repeats(&batches.concat());
+    assert_eq!((at, read.len()), (vec![rowid("E1", 3)], 0));
+    assert!(detail.contains("rowids 1 and 3"), "{detail}");
+    db.execute_batch("UPDATE users SET name = 'Bob 2', updated_at = 3 WHERE id = 'E2';")
+        .unwrap();
+    let (batches, _) = drain(conn.delta_import(wm.as_deref()).unwrap());
+    assert_eq!(repeats(&batches.concat()).2, ["E2"]);
+
+    let (batches, _) = drain(conn.look_up(vec!["E1".into(), "E2".into()]).unwrap());
+    let (at, _, read) = repeats(&batches.concat());
+    assert_eq!(
+        (at, read),
+        (vec![rowid("E1", 1), rowid("E1", 3)], vec!["E2".to_owned()])
+    );
+}
+
+/// A changelog delta reads an anchor's rows by anchor: two rows are an
+/// error each, neither read.
+#[test]
+fn a_changelog_delta_should_read_no_row_of_an_anchor_on_two_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = CHANGELOG_SCHEMA.replace("id TEXT PRIMARY KEY", "id TEXT");
+    let path = database(dir.path(), &schema);
+    let db = Connection::open(&path).unwrap();
+    db.execute_batch(
+        "INSERT INTO users (rowid, id, name) VALUES (1, '1', 'Ann'), (2, '2', 'Bob');",
+    )
+    .unwrap();
+    let delta = json!({"kind": "changelog", "table": "users_changelog", "sequence_column": "seq"});
+    let s = json!({"path": "hr.db", "table": "users", "delta": delta});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let (_, wm) = drain(conn.full_import(None).unwrap());
+    db.execute_batch(
+        "INSERT INTO users (rowid, id, name) VALUES (3, '1', 'Old Ann');
+         UPDATE users SET name = 'Bob 2' WHERE id = '2';",
+    )
+    .unwrap();
+    let (batches, _) = drain(conn.delta_import(wm.as_deref()).unwrap());
+    let (at, detail, read) = repeats(&batches.concat());
+    assert_eq!(
+        (at, read),
+        (vec![rowid("1", 1), rowid("1", 3)], vec!["2".to_owned()])
+    );
+    assert!(detail.contains("rowids 1 and 3 of table users"), "{detail}");
+}
+
+/// Anchors repeat as the engine knows them: an INTEGER 7 and a TEXT '7'
+/// in an untyped column are one anchor, `e1` and `E1` in a NOCASE column
+/// two. A WITHOUT ROWID table counts its rows.
+#[test]
+fn repeats_should_be_the_anchors_the_engine_knows_whatever_the_column_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = database(dir.path(), "CREATE TABLE users (id, name);");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO users (rowid, id, name) VALUES (1, 7, 'A'), (2, '7', 'B'), (3, 8, 'C');",
+        )
+        .unwrap();
+    let s = json!({"path": "hr.db", "table": "users"});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let (at, _, read) = repeats(&drain(conn.full_import(None).unwrap()).0.concat());
+    assert_eq!(
+        (at, read),
+        (vec![rowid("7", 1), rowid("7", 2)], vec!["8".to_owned()])
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = database(
+        dir.path(),
+        "CREATE TABLE users (id TEXT COLLATE NOCASE, name TEXT);
+         CREATE TABLE keyed (k INTEGER PRIMARY KEY, id TEXT, name TEXT) WITHOUT ROWID;",
+    );
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "INSERT INTO users (id, name) VALUES ('e1', 'A'), ('E1', 'B');
+             INSERT INTO keyed VALUES (1, 'x', 'A'), (2, 'x', 'B'), (3, 'y', 'C');",
+        )
+        .unwrap();
+    let s = json!({"path": "hr.db", "table": "users"});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let (at, _, read) = repeats(&drain(conn.full_import(None).unwrap()).0.concat());
+    assert_eq!(
+        (at.len(), read),
+        (0, vec!["e1".to_owned(), "E1".to_owned()])
+    );
+    let s = json!({"path": "hr.db", "table": "keyed", "columns": ["id", "name"]});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let (at, detail, read) = repeats(&drain(conn.full_import(None).unwrap()).0.concat());
+    assert_eq!((at.len(), read), (2, vec!["y".to_owned()]));
+    assert!(
+        detail.contains("is on 2 rows of table keyed: neither"),
+        "{detail}"
+    );
+}
+
 #[test]
 fn a_locked_database_should_stop_the_export_as_deadlocked() {
     let dir = tempfile::tempdir().unwrap();
@@ -724,7 +879,8 @@ fn column_types_should_name_columns_the_ma_handles_and_not_the_anchor() {
 
 /// Every kind of bad row in one import: each is an error of its kind, the
 /// rest is imported, and a row that fails for another reason than its
-/// anchor names its object (a full import then keeps that object).
+/// anchor names its object (a full import then keeps that object). Two
+/// rows with one anchor are both errors naming both rows: neither is read.
 #[test]
 fn each_bad_row_should_be_an_error_and_the_rest_of_the_table_imported() {
     let dir = tempfile::tempdir().unwrap();
@@ -756,7 +912,7 @@ fn each_bad_row_should_be_an_error_and_the_rest_of_the_table_imported() {
         .filter_map(|i| i.as_ref().ok())
         .map(|o| (o.anchor.as_str(), o.attributes["name"].clone()))
         .collect();
-    assert_eq!(ok, [("1", Value::from("Ann")), ("4", Value::from("Dee"))]);
+    assert_eq!(ok, [("4", Value::from("Dee"))]);
     let errors: Vec<(&str, Option<&str>)> = items
         .iter()
         .filter_map(|i| i.as_ref().err())
@@ -765,12 +921,22 @@ fn each_bad_row_should_be_an_error_and_the_rest_of_the_table_imported() {
     assert_eq!(
         errors,
         [
+            ("duplicate-anchor", Some("1")),
             ("missing-anchor", None),
             ("missing-anchor", None),
             ("invalid-utf8", Some("3")),
             ("invalid-anchor", None),
             ("duplicate-anchor", Some("1")),
         ]
+    );
+    let dup = items[5].as_ref().unwrap_err();
+    assert_eq!(
+        (dup.location.as_str(), dup.detail.as_str()),
+        (
+            "table users rowid 6",
+            "anchor \"1\" is on rowids 1 and 6 of table users: neither is read; the object is \
+             kept as it was until one is removed"
+        )
     );
     let utf8 = items[3].as_ref().unwrap_err();
     assert!(utf8.detail.contains("column `name`"), "{}", utf8.detail);

@@ -286,7 +286,8 @@ fn a_cancelled_sync_should_stop_with_stopped_user_requested_and_keep_its_committ
 
 /// Every kind of bad record of a file in one import: each is a per-object
 /// error of its own kind that names its line, every good row is staged,
-/// and the sync that follows projects the good rows.
+/// and the sync that follows projects the good rows. Both rows of an
+/// anchor on two are errors: neither is staged.
 #[test]
 fn each_kind_of_bad_record_should_be_its_own_error_and_the_rest_should_import_and_sync() {
     let w = World::new(HR_DIR, &[]);
@@ -300,8 +301,8 @@ fn each_kind_of_bad_record_should_be_its_own_error_and_the_rest_should_import_an
     std::fs::write(w.path("hr.csv"), data).unwrap();
     let r = w.run_ok("hr", "full-import", RunStatus::CompletedImportErrors);
     let c = import_counters(&r);
-    assert_eq!((c.stage_add, c.stage_failure), (2, 4), "{r:#?}");
-    assert_eq!(r.steps[0].errors, 4);
+    assert_eq!((c.stage_add, c.stage_failure), (1, 5), "{r:#?}");
+    assert_eq!(r.steps[0].errors, 5);
     let mut errors: Vec<(String, String)> = w
         .store
         .read()
@@ -317,6 +318,7 @@ fn each_kind_of_bad_record_should_be_its_own_error_and_the_rest_should_import_an
         kinds,
         [
             "duplicate-anchor",
+            "duplicate-anchor",
             "invalid-utf8",
             "malformed-record",
             "missing-anchor"
@@ -324,24 +326,72 @@ fn each_kind_of_bad_record_should_be_its_own_error_and_the_rest_should_import_an
     );
     let lines: Vec<bool> = errors
         .iter()
-        .zip(["line 6", "line 4", "line 3", "line 5"])
+        .zip(["line 2", "line 6", "line 4", "line 3", "line 5"])
         .map(|((_, detail), line)| detail.contains(&format!("hr.csv {line}")))
         .collect();
-    assert_eq!(lines, [true; 4], "{errors:#?}");
-    // The first of two rows with one anchor is the one kept.
-    let ada = w.cs("hr", "1").unwrap().pending_import.unwrap();
-    assert_eq!(ada.attributes["last"].to_text(), "Lovelace");
+    assert_eq!(lines, [true; 5], "{errors:#?}");
+    // Neither of two rows with one anchor is read: no object.
+    assert!(w.cs("hr", "1").is_none());
     assert!(w.cs("hr", "4").unwrap().pending_import.is_some());
 
     let r = w.run_ok("hr", "full-sync", RunStatus::Success);
-    assert_eq!(sync_counters(&r).projections, 2);
+    assert_eq!(sync_counters(&r).projections, 1);
     let mut people: Vec<String> = w
         .mv_all()
         .iter()
         .map(|m| m.get("employeeId").unwrap().to_text())
         .collect();
     people.sort();
-    assert_eq!(people, ["1", "4"]);
+    assert_eq!(people, ["4"]);
+}
+
+/// A black-box review (HIGH): the first of two rows with one employee id
+/// was kept, so an old terminated record of a rehired person put first
+/// changed the person (and deleted the account). An anchor on two rows of
+/// a full import now leaves its object as it was (values, no pending
+/// change, no delete, the error on it) and adds no new object; the file
+/// put right flows as usual.
+#[test]
+fn an_anchor_on_two_rows_should_leave_its_object_as_it_was_and_add_none() {
+    let w = synced_hr();
+    w.write(
+        "hr.csv",
+        "id,first,last,dept\n1,Ada,Lovelace,Terminated\n1,Ada,Lovelace,R&D\n\
+         2,Alan,Turing,R&D\n3,Grace,Hopper,Navy\n5,New,One,Ops\n5,Other,Two,Ops\n",
+    );
+    let r = w.run_ok("hr", "full-import", RunStatus::CompletedImportErrors);
+    let c = import_counters(&r);
+    assert_eq!(
+        (c.stage_failure, c.staged(), c.stage_no_change),
+        (4, 0, 2),
+        "{c:?}"
+    );
+    let ada = w.cs("hr", "1").unwrap();
+    assert!(ada.pending_import.is_none() && ada.present);
+    assert_eq!(ada.hologram["dept"].to_text(), "R&D");
+    let error = ada.error.unwrap();
+    assert_eq!(error.error_type, "duplicate-anchor");
+    assert!(
+        error.detail.contains("lines 2 and 3 of hr.csv"),
+        "{}",
+        error.detail
+    );
+    assert!(w.cs("hr", "5").is_none());
+    let s = sync_counters(&w.run_ok("hr", "full-sync", RunStatus::Success));
+    assert_eq!(s.projections, 0);
+    assert_eq!(w.mv_text("hr", "1", "department").as_deref(), Some("R&D"));
+
+    w.write(
+        "hr.csv",
+        "id,first,last,dept\n1,Ada,Lovelace,Math\n2,Alan,Turing,R&D\n3,Grace,Hopper,Navy\n\
+         5,New,One,Ops\n",
+    );
+    let c = import_counters(&w.run_ok("hr", "full-import", RunStatus::Success));
+    assert_eq!((c.stage_update, c.stage_add, c.stage_failure), (1, 1, 0));
+    assert!(w.cs("hr", "1").unwrap().error.is_none());
+    let s = sync_counters(&w.run_ok("hr", "delta-sync", RunStatus::Success));
+    assert_eq!(s.projections, 1);
+    assert_eq!(w.mv_text("hr", "1", "department").as_deref(), Some("Math"));
 }
 
 /// A delta import of a file compares it with the connector space: one row
