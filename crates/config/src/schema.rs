@@ -170,6 +170,7 @@ const STAGING: Node = Node::Table(&[
     ("deletes", LEAF),
     ("delete_adds", LEAF),
     ("changes", LEAF),
+    ("values_removed", LEAF),
 ]);
 
 /// Every key of the document that its table does not allow.
@@ -367,6 +368,7 @@ mod tests {
                 deletes: Limit::Off,
                 delete_adds: Limit::Count(5),
                 changes: Limit::Count(6),
+                values_removed: Limit::Count(7),
             },
             max_value_size: 2,
             write_only: [(

@@ -140,7 +140,7 @@ pub(crate) fn stage_update(
     cs: &mut CsObject,
     attributes: &Attributes,
     values: &autosync_model::ValueChanges,
-    staged_values: &mut u64,
+    counters: &mut autosync_model::ImportCounters,
 ) -> StoreResult<Result<bool, ()>> {
     if !cs.present || values.keys().any(|a| !rows.contains(a)) {
         return Ok(Err(()));
@@ -205,7 +205,10 @@ pub(crate) fn stage_update(
         if net != earlier {
             changed = true;
             let size = |d: &ValueDelta| (d.add.len() + d.remove.len()) as i64;
-            *staged_values += (size(&net) - size(&earlier)).unsigned_abs();
+            counters.stage_values += (size(&net) - size(&earlier)).unsigned_abs();
+            let removed = net.remove.len() as i64 - earlier.remove.len() as i64;
+            counters.stage_values_removed =
+                counters.stage_values_removed.saturating_add_signed(removed);
         }
         if !net.is_empty() {
             pending.values.insert(attr.clone(), net);

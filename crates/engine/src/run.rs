@@ -455,6 +455,10 @@ fn run_step(ctx: &StepCtx<'_>, index: usize, step: StepType) -> StoreResult<Step
             {
                 outcome.status = RunStatus::StoppedStagingThresholdExceeded;
                 outcome.message = Some(message);
+            } else if !outcome.status.is_stopped()
+                && let Some(message) = thresholds::lift_if_gone(ctx.store(), ctx.ma, ctx.run_id)?
+            {
+                outcome.message = Some(message);
             }
             Ok(outcome)
         }

@@ -14,6 +14,9 @@
 //!   operator approves (the next export goes through once) or rejects (the
 //!   pending deletes are dropped, per the MA's `reject_deletions`).
 
+mod lift;
+pub(crate) use lift::lift_if_gone;
+
 use crate::error::EngineError;
 use crate::run::{MaGuard, StepCtx};
 use crate::{DiscardError, Discarded, Engine};
@@ -220,16 +223,27 @@ pub(crate) fn check_staging(
     // no limit: what goes over nothing on a connector space of one object
     // goes over nothing on any. Only then is it counted (a count reads an
     // index of the whole connector space).
-    if ma.staging_thresholds.evaluate(counters, 1).is_empty() {
+    let thresholds = &ma.staging_thresholds;
+    let objects = !thresholds.evaluate(counters, 1).is_empty();
+    let values = thresholds.evaluate_values(counters, 1).is_some();
+    if !objects && !values {
         return Ok(None);
     }
-    // Its size before the import: the import inserted exactly the objects
-    // it counted as adds.
-    let cs_total = store
-        .read()?
-        .cs_count(&ma.name, autosync_store::CsFilter::All)?
-        .saturating_sub(counters.stage_add);
-    let exceeded = ma.staging_thresholds.evaluate(counters, cs_total);
+    let mut exceeded = Vec::new();
+    if objects {
+        // Its size before the import: the import inserted exactly the
+        // objects it counted as adds.
+        let cs_total = store
+            .read()?
+            .cs_count(&ma.name, autosync_store::CsFilter::All)?
+            .saturating_sub(counters.stage_add);
+        exceeded = thresholds.evaluate(counters, cs_total);
+    }
+    if values {
+        // An import stages; the rows hold what the last sync took in.
+        let values_total = store.read()?.cs_ma_values_count(&ma.name)?;
+        exceeded.extend(thresholds.evaluate_values(counters, values_total));
+    }
     if exceeded.is_empty() {
         return Ok(None);
     }

@@ -156,6 +156,10 @@ pub struct ImportCounters {
     /// value-level updates staged (a member added to a group: 1).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stage_values: u64,
+    /// Of `stage_values`, the values removed (the staging threshold
+    /// `values_removed` limits them, less those added).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stage_values_removed: u64,
     /// Objects provisioning was to add that this import found already in
     /// the system, with other values (an account there before autosync):
     /// their adds became updates of what differs, and they are joined.

@@ -156,6 +156,13 @@ pub struct StagingThresholds {
     /// All staged changes together.
     #[serde(default = "off", skip_serializing_if = "is_off")]
     pub changes: Limit,
+    /// Values removed from multi-valued references (a group's members)
+    /// by the staged updates, less the values they add: a cut list
+    /// removes values and adds none, a group whose members are replaced
+    /// or people moved between groups add as many as they remove. A share
+    /// is of the values the connector space holds.
+    #[serde(default = "ten_percent")]
+    pub values_removed: Limit,
 }
 
 impl Default for StagingThresholds {
@@ -167,18 +174,24 @@ impl Default for StagingThresholds {
             deletes: ten_percent(),
             delete_adds: Limit::Off,
             changes: Limit::Off,
+            values_removed: ten_percent(),
         }
     }
 }
 
+/// The name of the `values_removed` staging threshold.
+pub const VALUES_REMOVED: &str = "values_removed";
+
 /// One threshold an import went over.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Exceeded {
-    /// `adds`, `updates`, `renames`, `deletes`, `delete_adds` or `changes`.
+    /// `adds`, `updates`, `renames`, `deletes`, `delete_adds`, `changes`
+    /// or `values_removed`.
     pub what: String,
     pub value: u64,
     pub limit: Limit,
-    /// Objects in the connector space before the import.
+    /// Objects in the connector space before the import (for
+    /// `values_removed`: the values its multi-valued references held).
     pub cs_total: u64,
 }
 
@@ -187,7 +200,12 @@ impl fmt::Display for Exceeded {
         write!(f, "{} {} > {}", self.what, self.value, self.limit)?;
         if matches!(self.limit, Limit::Percent(_)) && self.cs_total > 0 {
             let pct = (self.value as f64) * 100.0 / (self.cs_total as f64);
-            write!(f, " ({pct:.1}% of {} objects)", self.cs_total)?;
+            let unit = if self.what == VALUES_REMOVED {
+                "values"
+            } else {
+                "objects"
+            };
+            write!(f, " ({pct:.1}% of {} {unit})", self.cs_total)?;
         }
         Ok(())
     }
@@ -198,6 +216,7 @@ impl StagingThresholds {
     pub fn off() -> Self {
         StagingThresholds {
             deletes: Limit::Off,
+            values_removed: Limit::Off,
             ..Default::default()
         }
     }
@@ -211,9 +230,38 @@ impl StagingThresholds {
             self.deletes,
             self.delete_adds,
             self.changes,
+            self.values_removed,
         ]
         .iter()
         .any(|l| !l.is_off())
+    }
+
+    /// The values `counters` (an import step's) remove, less those they
+    /// add: what [`StagingThresholds::values_removed`] limits.
+    pub fn values_removed_by(counters: &ImportCounters) -> u64 {
+        let added = counters
+            .stage_values
+            .saturating_sub(counters.stage_values_removed);
+        counters.stage_values_removed.saturating_sub(added)
+    }
+
+    /// The `values_removed` threshold, if `counters` go over it for a
+    /// connector space whose multi-valued references hold `values_total`
+    /// values before the import.
+    pub fn evaluate_values(
+        &self,
+        counters: &ImportCounters,
+        values_total: u64,
+    ) -> Option<Exceeded> {
+        let value = Self::values_removed_by(counters);
+        self.values_removed
+            .exceeded(value, values_total)
+            .then(|| Exceeded {
+                what: VALUES_REMOVED.to_owned(),
+                value,
+                limit: self.values_removed,
+                cs_total: values_total,
+            })
     }
 
     /// Every threshold that `counters` (an import step's) go over, for a
@@ -296,13 +344,35 @@ impl fmt::Display for DeletionThreshold {
     }
 }
 
+/// The table form of [`DeletionThreshold`]. Each key checks its own
+/// value, so that a wrong one is reported at that key.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DeletionThresholdTable {
-    #[serde(default = "off")]
+    #[serde(default = "off", deserialize_with = "count_only")]
     count: Limit,
-    #[serde(default = "off")]
+    #[serde(default = "off", deserialize_with = "share_only")]
     share: Limit,
+}
+
+/// `count`: a number of objects or `"off"`, never a percentage.
+fn count_only<'de, D: Deserializer<'de>>(d: D) -> Result<Limit, D::Error> {
+    match Limit::deserialize(d)? {
+        Limit::Percent(_) => Err(de::Error::custom(
+            "`count` is a number of objects (e.g. 500); put a percentage under `share`",
+        )),
+        l => Ok(l),
+    }
+}
+
+/// `share`: a percentage of the connector space or `"off"`, never a count.
+fn share_only<'de, D: Deserializer<'de>>(d: D) -> Result<Limit, D::Error> {
+    match Limit::deserialize(d)? {
+        Limit::Count(_) => Err(de::Error::custom(
+            "`share` is a percentage of the connector space (e.g. \"10%\"); put a number under `count`",
+        )),
+        l => Ok(l),
+    }
 }
 
 impl Serialize for DeletionThreshold {
@@ -315,49 +385,58 @@ impl Serialize for DeletionThreshold {
     }
 }
 
+/// Not an untagged enum: serde's untagged enums replay a buffered copy of
+/// the value and drop the error of each form, so an unknown key in the
+/// table (`shar`) could only be reported as "none of the forms", without
+/// the key or where it is. Reading the table straight from the
+/// deserializer keeps the table's own errors, located at their key.
 impl<'de> Deserialize<'de> for DeletionThreshold {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Form {
-            One(Limit),
-            Both(DeletionThresholdTable),
-        }
-        let form = Form::deserialize(d).map_err(|_| {
-            de::Error::custom(
-                "expected a count (500), a share (\"10%\"), \"off\", or a table \
-                 `{ count = 500, share = \"10%\" }`",
-            )
-        })?;
-        let t = match form {
-            Form::One(l @ Limit::Count(_)) => DeletionThreshold {
-                count: l,
-                share: Limit::Off,
-            },
-            Form::One(l @ Limit::Percent(_)) => DeletionThreshold {
-                count: Limit::Off,
-                share: l,
-            },
-            Form::One(Limit::Off) => DeletionThreshold {
-                count: Limit::Off,
-                share: Limit::Off,
-            },
-            Form::Both(t) => DeletionThreshold {
-                count: t.count,
-                share: t.share,
-            },
+        d.deserialize_any(DeletionThresholdVisitor)
+    }
+}
+
+/// Every form of the threshold, said when a count, share or "off" is wrong.
+const DELETION_THRESHOLD_FORMS: &str = "expected a count (500), a share (\"10%\"), \"off\", \
+     or a table `{ count = 500, share = \"10%\" }`";
+
+struct DeletionThresholdVisitor;
+
+impl DeletionThresholdVisitor {
+    /// A single limit: a count limits the count, a share the share.
+    fn one<E: de::Error>(limit: Result<Limit, E>) -> Result<DeletionThreshold, E> {
+        let (count, share) = match limit.map_err(|_| E::custom(DELETION_THRESHOLD_FORMS))? {
+            l @ Limit::Count(_) => (l, Limit::Off),
+            l @ Limit::Percent(_) => (Limit::Off, l),
+            Limit::Off => (Limit::Off, Limit::Off),
         };
-        if matches!(t.count, Limit::Percent(_)) {
-            return Err(de::Error::custom(
-                "`count` is a number of objects (e.g. 500); put a percentage under `share`",
-            ));
-        }
-        if matches!(t.share, Limit::Count(_)) {
-            return Err(de::Error::custom(
-                "`share` is a percentage of the connector space (e.g. \"10%\"); put a number under `count`",
-            ));
-        }
-        Ok(t)
+        Ok(DeletionThreshold { count, share })
+    }
+}
+
+impl<'de> de::Visitor<'de> for DeletionThresholdVisitor {
+    type Value = DeletionThreshold;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a count (500), a share (\"10%\"), \"off\", or a table \
+             `{ count = 500, share = \"10%\" }`",
+        )
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<DeletionThreshold, E> {
+        Self::one(de::Visitor::visit_u64(LimitVisitor, v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<DeletionThreshold, E> {
+        Self::one(de::Visitor::visit_i64(LimitVisitor, v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<DeletionThreshold, E> {
+        Self::one(de::Visitor::visit_str(LimitVisitor, v))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<DeletionThreshold, A::Error> {
+        let t = DeletionThresholdTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(DeletionThreshold {
+            count: t.count,
+            share: t.share,
+        })
     }
 }
 
@@ -416,8 +495,16 @@ mod tests {
         assert_eq!(t.adds, Limit::Count(100));
         assert_eq!(t.deletes, Limit::Percent(10.0));
         assert_eq!(t.changes, Limit::Count(250));
+        // One key off leaves the others at their defaults.
         assert_eq!(
             staging(r#"{"deletes": "off"}"#).unwrap(),
+            StagingThresholds {
+                values_removed: Limit::Percent(10.0),
+                ..StagingThresholds::off()
+            }
+        );
+        assert_eq!(
+            staging(r#"{"deletes": "off", "values_removed": "off"}"#).unwrap(),
             StagingThresholds::off()
         );
         let e = staging(r#"{"deletes": "110%"}"#).unwrap_err();
@@ -479,8 +566,27 @@ mod tests {
         assert_eq!(both.allowed(10_000), Some(100));
         let e = deletion(r#"{"count": "10%"}"#).unwrap_err();
         assert!(e.contains("`count` is a number"), "{e}");
-        let e = deletion(r#"{"cuont": 5}"#).unwrap_err();
+        let e = deletion(r#""lots""#).unwrap_err();
         assert!(e.contains("expected a count"), "{e}");
+    }
+
+    /// The table's own errors, not "none of the forms": the configuration
+    /// turns them into "unknown key, did you mean" at the key.
+    #[test]
+    fn a_deletion_threshold_table_should_name_its_unknown_key_and_its_wrong_value() {
+        let e = deletion(r#"{"count": 500, "shar": "10%"}"#).unwrap_err();
+        assert!(
+            e.contains("unknown field `shar`, expected `count` or `share`"),
+            "{e}"
+        );
+        let e = deletion(r#"{"share": 20}"#).unwrap_err();
+        assert!(e.contains("`share` is a percentage"), "{e}");
+        let e = deletion(r#"{"count": true}"#).unwrap_err();
+        assert!(e.contains("invalid type: boolean `true`"), "{e}");
+        assert_eq!(
+            deletion(r#"{"count": "off"}"#).unwrap(),
+            deletion(r#""off""#).unwrap()
+        );
     }
 
     #[test]

@@ -99,10 +99,18 @@ fn facts(engine: &dyn SyncEngine, store: &dyn Store, record: &RunRecord) -> RunF
         })
         .flatten()
         .map(|d| d.summary());
+    let imported = record.steps.iter().any(|s| s.step_type.is_import());
+    let staging_hold_gone = imported
+        && !hold
+        && matches!(
+            autosync_engine::thresholds::staging_hold(store, &record.ma),
+            Ok(None)
+        );
     RunFacts {
         cs: counts(engine, &mas),
         staging_exceeded,
         deletion_stop,
+        staging_hold_gone,
     }
 }
 

@@ -332,7 +332,10 @@ fn a_rejection_should_read_the_source_again_so_nothing_fixed_meanwhile_is_lost()
     std::fs::write(w.path().join("data/hr.csv"), header + "\n").unwrap();
     assert_eq!(w.run(&["run", "--once"]).status.code(), Some(3));
     let fixed = original.replacen(",Facilities Coordinator,", ",Facilities Lead,", 1);
-    std::fs::write(w.path().join("data/hr.csv"), fixed).unwrap();
+    // Half the file back, the fix in it: still over the threshold.
+    let half: Vec<&str> = fixed.lines().collect();
+    let half = half[..half.len() / 2].join("\n") + "\n";
+    std::fs::write(w.path().join("data/hr.csv"), half).unwrap();
     // Still held: the import runs, nothing flows, and `run --once` says so
     // (it exited 0 and logged nothing: found by a black-box review).
     let out = w.run(&["run", "--once"]);
@@ -343,6 +346,7 @@ fn a_rejection_should_read_the_source_again_so_nothing_fixed_meanwhile_is_lost()
         "{err}"
     );
     w.expect(&["reject", "hr"], 0);
+    std::fs::write(w.path().join("data/hr.csv"), fixed).unwrap();
     // Settled: the status read from the store no longer asks for a
     // decision both commands would refuse.
     let status: serde_json::Value =
@@ -357,6 +361,39 @@ fn a_rejection_should_read_the_source_again_so_nothing_fixed_meanwhile_is_lost()
             .iter()
             .any(|(id, _, title)| id == "E10001" && title == "Facilities Lead"),
         "the fix made while the hold waited flowed"
+    );
+}
+
+/// The source fixed while a staging threshold holds its MA: the next
+/// import reads it, nothing over a threshold is staged any more, and the
+/// hold goes by itself (it stayed until `approve` or `reject`, and the
+/// status, `approve` and the next sync's reason spoke of deletes that no
+/// longer existed: found by a black-box review).
+#[test]
+fn the_source_fixed_while_held_should_lift_the_hold_and_flow() {
+    let w = Workdir::quickstart();
+    w.expect(&["run", "--once"], 0);
+    let original = std::fs::read_to_string(w.path().join("data/hr.csv")).unwrap();
+    let header = original.lines().next().unwrap().to_owned();
+    std::fs::write(w.path().join("data/hr.csv"), header + "\n").unwrap();
+    assert_eq!(w.run(&["run", "--once"]).status.code(), Some(3));
+    let fixed = original.replacen(",Facilities Coordinator,", ",Facilities Lead,", 1);
+    std::fs::write(w.path().join("data/hr.csv"), fixed).unwrap();
+    let out = w.run(&["run", "--once"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("no longer staged"), "{err}");
+    assert!(
+        app_users(w.path())
+            .iter()
+            .any(|(id, _, title)| id == "E10001" && title == "Facilities Lead"),
+        "the fix flowed"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&w.expect(&["status", "--json"], 0)).unwrap();
+    assert_ne!(
+        status["mas"]["hr"]["state"], "threshold-exceeded",
+        "{status}"
     );
 }
 

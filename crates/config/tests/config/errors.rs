@@ -181,6 +181,22 @@ fn a_zero_export_deletion_threshold_should_suggest_off() {
 }
 
 #[test]
+fn a_misspelt_key_in_the_deletion_threshold_table_should_suggest_the_closest() {
+    insta::assert_snapshot!(errors(&replace(
+        "export_deletion_threshold = 200",
+        "export_deletion_threshold = { count = 500, shar = \"10%\" }"
+    )));
+}
+
+#[test]
+fn a_wrong_value_in_the_deletion_threshold_table_should_be_reported_at_its_key() {
+    insta::assert_snapshot!(errors(&replace(
+        "export_deletion_threshold = 200",
+        "export_deletion_threshold = { count = \"10%\", share = \"20%\" }"
+    )));
+}
+
+#[test]
 fn a_zero_max_value_size_should_name_the_key_and_the_default() {
     insta::assert_snapshot!(errors(&replace(
         "export_deletion_threshold = 200",

@@ -192,6 +192,11 @@ pub struct RunFacts {
     /// When the run's export stopped at the deletion threshold: what the
     /// stop says (pending deletes, the most allowed).
     pub deletion_stop: Option<String>,
+    /// The run imported and the store holds no staging hold of its MA
+    /// (read, not assumed): a hold the machine still has was lifted (the
+    /// import read the source again and what is staged is under the
+    /// thresholds) or settled from a shell.
+    pub staging_hold_gone: bool,
 }
 
 /// A run that [`Effect::Start`] asked for ended.

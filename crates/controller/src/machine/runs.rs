@@ -10,7 +10,7 @@ use super::{
 use crate::decide::{Report, decide};
 use crate::queue::QueuedRequest;
 use crate::request::{ChainLink, Request};
-use autosync_model::{RunRecord, RunStatus, StepType};
+use autosync_model::{RunReason, RunRecord, RunStatus, StepType};
 use chrono::{DateTime, Utc};
 
 impl Machine {
@@ -274,6 +274,9 @@ impl Machine {
                 at: record.started_at,
             });
         }
+        if facts.staging_hold_gone {
+            self.hold_lifted(record, now);
+        }
         self.check_thresholds(record, &facts.staging_exceeded, now);
         self.check_deletion_stop(record, facts);
         self.push(decision.requests, now);
@@ -380,6 +383,34 @@ impl Machine {
 }
 
 impl Machine {
+    /// An import of an MA held by a staging threshold ended and the store
+    /// holds no hold any more (the import read the source again and what is
+    /// staged is under the thresholds, or an operator settled it from a
+    /// shell): the held syncs run, for what is staged now.
+    fn hold_lifted(&mut self, record: &RunRecord, now: DateTime<Utc>) {
+        let Some(threshold) = self.control_of(&record.ma).threshold.take() else {
+            return;
+        };
+        tracing::info!(
+            ma = %record.ma, run_id = record.id,
+            "the staging threshold of run {} ({}) no longer holds after run {}: its held syncs run",
+            threshold.run_id, threshold.exceeded.join(", "), record.id
+        );
+        let because = format!(
+            "run {} read the source again: what run {} staged over the staging threshold is no longer staged",
+            record.id, threshold.run_id
+        );
+        let mut held = threshold.held;
+        for r in &mut held {
+            r.run_immediate = true;
+            r.reason = RunReason::Reconciliation {
+                because: because.clone(),
+            };
+        }
+        self.dirty = true;
+        self.push(held, now);
+    }
+
     /// After a run with an export step: whether its export stopped at the
     /// deletion threshold (the MA then waits for an operator, as the status
     /// says) or ran (whatever stopped an earlier one is over).

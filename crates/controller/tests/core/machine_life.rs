@@ -839,3 +839,71 @@ fn a_full_sync_whose_record_starts_after_the_reload_but_began_before_leaves_the_
             .is_some()
     );
 }
+
+#[test]
+fn a_staging_hold_an_import_lifted_releases_the_held_syncs_for_what_is_staged_now() {
+    use autosync_controller::machine::{MaStateView, RunFacts};
+    use autosync_model::{RunReason, StepCounters, StepRecord, StepType};
+    let mut sim = Sim::new(Setup {
+        threshold: Some(3),
+        ..Setup::default()
+    });
+    *sim.world.source.get_mut("hr").unwrap() = 10;
+    sim.trigger("hr", "delta-import", false, false);
+    sim.complete_on("hr", false);
+    let state = |sim: &Sim| sim.machine.status(|_| None).mas["hr"].state.clone();
+    assert!(
+        matches!(state(&sim), MaStateView::ThresholdExceeded { .. }),
+        "{:?}",
+        state(&sim)
+    );
+    // The source fixed, an import reads it again: the engine lifted the
+    // hold, and the store holds none.
+    sim.queue("hr", "full-import");
+    let flight = sim
+        .flights
+        .iter()
+        .position(|f| f.request.ma == "hr")
+        .expect("the import runs");
+    let flight = sim.flights.remove(flight);
+    let mut record = sim.runs[&flight.run_id].clone();
+    record.status = RunStatus::Success;
+    record.ended_at = Some(sim.now);
+    record.steps.push(StepRecord {
+        step_type: StepType::FullImport,
+        status: RunStatus::Success,
+        started_at: sim.now,
+        ended_at: Some(sim.now),
+        counters: StepCounters::for_step(StepType::FullImport),
+        errors: 0,
+        message: Some(
+            "the changes run 1 staged over the staging threshold are no longer staged".into(),
+        ),
+    });
+    sim.runs.insert(record.id, record.clone());
+    sim.handle(Event::RunEnded(Box::new(RunEnd {
+        ma: "hr".into(),
+        outcome: RunOutcome::Ran(record),
+        after: Default::default(),
+        facts: RunFacts {
+            staging_hold_gone: true,
+            ..RunFacts::default()
+        },
+    })));
+    assert!(
+        !matches!(state(&sim), MaStateView::ThresholdExceeded { .. }),
+        "{:?}",
+        state(&sim)
+    );
+    let sync = sim
+        .flights
+        .iter()
+        .find(|f| f.request.ma == "hr" && f.request.profile == "delta-sync")
+        .expect("the held sync runs");
+    match &sync.request.reason {
+        RunReason::Reconciliation { because } => {
+            assert!(because.contains("no longer staged"), "{because}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

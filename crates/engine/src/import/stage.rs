@@ -204,7 +204,7 @@ impl<'c> Importer<'_, 'c> {
                             cs,
                             &obj.attributes,
                             &obj.values,
-                            &mut self.counters.stage_values,
+                            &mut self.counters,
                         )?,
                         None => Err(()),
                     };
@@ -588,6 +588,7 @@ impl<'c> Importer<'_, 'c> {
             attrs.remove(attr);
             if !d.is_empty() {
                 self.counters.stage_values += (d.add.len() + d.remove.len()) as u64;
+                self.counters.stage_values_removed += d.remove.len() as u64;
                 values.insert(attr.clone(), d);
             }
         }

@@ -7,7 +7,7 @@
 use crate::fixture::*;
 use crate::scope::{SCOPED, converged, people};
 use autosync_engine::RejectError;
-use autosync_model::{Connection, ExportKind, RunStatus};
+use autosync_model::{Connection, ExportKind, RunStatus, Value};
 use autosync_store::CsFilter;
 
 /// SCOPED with the default thresholds.
@@ -314,4 +314,121 @@ fn a_rejected_mass_delete_should_not_go_out_in_parts_under_the_threshold() {
     w.run_ok("dir", "full-sync", RunStatus::Success);
     assert_eq!(pending_deletes(&w), 11);
     w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
+}
+
+/// [`crate::refs::REFS`] with `n` people and groups `G1` of the first
+/// `in_g1` of them and `G2` of five others, synchronised.
+fn groups_world(n: usize, in_g1: std::ops::Range<usize>) -> World {
+    let hr: String = (1..=n).map(|i| format!("E{i},p{i}@x,\n")).collect();
+    let w = World::new(
+        crate::refs::REFS,
+        &[
+            ("hr.csv", &format!("id,mail,manager_id\n{hr}")),
+            ("groups.csv", &groups_file(in_g1)),
+            ("dir.jsonl", ""),
+        ],
+    );
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    w.run_ok("groups", "full-import", RunStatus::Success);
+    w.run_ok("groups", "full-sync", RunStatus::Success);
+    w
+}
+
+fn groups_file(in_g1: std::ops::Range<usize>) -> String {
+    let g1: Vec<String> = in_g1.map(|i| format!("E{i}")).collect();
+    format!("gid,members\nG1,{}\nG2,E31;E32;E33;E34;E35\n", g1.join(";"))
+}
+
+fn members(w: &World, group: &str) -> usize {
+    match w
+        .mv_of("groups", group)
+        .and_then(|m| m.get("members").cloned())
+    {
+        Some(Value::Multi(v)) => v.len(),
+        Some(_) => 1,
+        None => 0,
+    }
+}
+
+#[test]
+fn a_groups_file_cut_inside_a_member_list_should_stop_the_import_before_the_sync() {
+    // 25 values: G1 of E1..E20, G2 of five.
+    let w = groups_world(40, 1..21);
+    // A copy cut in G1's row: two members and half a third are left, and
+    // G2's row is gone (one delete of two objects: under the floor).
+    w.write("groups.csv", "gid,members\nG1,E1;E2;E");
+    let r = w.run_ok(
+        "groups",
+        "full-import",
+        RunStatus::StoppedStagingThresholdExceeded,
+    );
+    let message = r.steps[0].message.clone().unwrap();
+    // 18 removed from G1, one ("E") added: 17 net, over 10 (the floor).
+    assert!(
+        message.contains("values_removed 17 > 10% (68.0% of 25 values)"),
+        "{message}"
+    );
+    assert_eq!(import_counters(&r).stage_delete, 1);
+    w.run_ok(
+        "groups",
+        "delta-sync",
+        RunStatus::StoppedStagingThresholdExceeded,
+    );
+    assert_eq!(members(&w, "G1"), 20);
+    // Rejected, the good file back: nothing changed.
+    w.engine.reject("groups").unwrap();
+    w.write("groups.csv", &groups_file(1..21));
+    let r = w.run_ok("groups", "full-import", RunStatus::Success);
+    assert_eq!(import_counters(&r).staged(), 0);
+    assert_eq!(members(&w, "G1"), 20);
+}
+
+#[test]
+fn replacing_a_groups_members_or_removing_a_few_should_not_be_stopped() {
+    let w = groups_world(40, 1..21);
+    // Every member of G1 replaced: 20 removed, 20 added.
+    w.write("groups.csv", &groups_file(21..41));
+    let r = w.run_ok("groups", "full-import", RunStatus::Success);
+    assert_eq!(import_counters(&r).stage_values_removed, 20);
+    w.run_ok("groups", "delta-sync", RunStatus::Success);
+    assert_eq!(members(&w, "G1"), 20);
+    // Ten members leave (40% of the values, but a share never stops ten).
+    w.write("groups.csv", &groups_file(31..41));
+    w.run_ok("groups", "full-import", RunStatus::Success);
+    w.run_ok("groups", "delta-sync", RunStatus::Success);
+    assert_eq!(members(&w, "G1"), 10);
+}
+
+#[test]
+fn a_hold_whose_changes_the_next_import_no_longer_stages_should_be_lifted() {
+    let w = converged(&defaults(), 40, 0);
+    w.write("hr.csv", "id,name,status\n");
+    w.run_ok(
+        "hr",
+        "full-import",
+        RunStatus::StoppedStagingThresholdExceeded,
+    );
+    // Cut again: half the deletes are still staged, over the threshold:
+    // still held (this import stages nothing new itself).
+    w.write("hr.csv", &people(20, |_| "active"));
+    let r = w.run_ok("hr", "full-import", RunStatus::Success);
+    assert!(r.steps[0].message.is_none(), "{r:?}");
+    w.run_ok(
+        "hr",
+        "delta-sync",
+        RunStatus::StoppedStagingThresholdExceeded,
+    );
+    // The good file back: nothing over any threshold is staged any more.
+    w.write("hr.csv", &people(40, |_| "active"));
+    let r = w.run_ok("hr", "full-import", RunStatus::Success);
+    let message = r.steps[0].message.clone().unwrap_or_default();
+    assert!(message.contains("no longer staged"), "{r:?}");
+    assert!(
+        autosync_engine::thresholds::staging_hold(w.store.as_ref(), "hr")
+            .unwrap()
+            .is_none()
+    );
+    w.run_ok("hr", "delta-sync", RunStatus::CompletedNoObjects);
+    assert_eq!(pending_deletes(&w), 0);
 }

@@ -136,6 +136,12 @@ pub trait StoreRead {
         Ok(out)
     }
     fn cs_counts(&mut self, ma: &str) -> StoreResult<CsCounts>;
+    /// The values the connector-space objects of `ma` keep in value rows
+    /// (their multi-valued references); a store without value rows
+    /// answers 0.
+    fn cs_ma_values_count(&mut self, _ma: &str) -> StoreResult<u64> {
+        Ok(0)
+    }
     /// The names of the MAs that have a connector space (any object), in
     /// name order: what a configuration that no longer names one left
     /// behind. A store that cannot list them answers none.

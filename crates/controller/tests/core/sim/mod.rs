@@ -364,6 +364,8 @@ impl Sim {
             } else {
                 Vec::new()
             },
+            // The simulated store lifts no hold by itself.
+            staging_hold_gone: false,
         }
     }
 

@@ -300,6 +300,14 @@ impl StoreRead for BulkTxn<'_, '_> {
         self.call(move |t| t.cs_count(&ma, filter))
     }
 
+    fn cs_ma_values_count(&mut self, ma: &str) -> StoreResult<u64> {
+        if !self.wrote {
+            return self.reader.cs_ma_values_count(ma);
+        }
+        let ma = ma.to_owned();
+        self.call(move |t| t.cs_ma_values_count(&ma))
+    }
+
     fn cs_pending_export_count(&mut self, ma: &str, kind: ExportKind) -> StoreResult<u64> {
         if !self.wrote {
             return self.reader.cs_pending_export_count(ma, kind);

@@ -355,6 +355,27 @@ impl Ctx<'_> {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// The values the connector-space objects of `ma` hold in value rows
+    /// (their multi-valued references: a group's members).
+    pub(crate) fn cs_ma_values_count(&self, ma: &str) -> StoreResult<u64> {
+        let err = |e| {
+            error::sql(
+                self.path,
+                format_args!("count the values of connector-space objects of {ma} in store"),
+                e,
+            )
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM cs JOIN cs_val ON cs_val.cs_id = cs.id \
+                 WHERE cs.ma = (SELECT id FROM ma WHERE name = ?1)",
+            )
+            .map_err(err)?;
+        let n: i64 = stmt.query_row([ma], |r| r.get(0)).map_err(err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// The objects of `ma` with a pending export of kind `kind`: each body
     /// is read only as far as its pending export's kind.
     pub(crate) fn cs_pending_export_count(&self, ma: &str, kind: ExportKind) -> StoreResult<u64> {

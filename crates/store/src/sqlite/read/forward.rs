@@ -232,6 +232,9 @@ macro_rules! impl_store_read {
             ) -> $crate::api::StoreResult<u64> {
                 self.ctx().cs_count(ma, filter)
             }
+            fn cs_ma_values_count(&mut self, ma: &str) -> $crate::api::StoreResult<u64> {
+                self.ctx().cs_ma_values_count(ma)
+            }
             fn cs_pending_export_count(
                 &mut self,
                 ma: &str,
