@@ -70,7 +70,7 @@ pub use thresholds::{
 };
 
 use autosync_connector::Registry;
-use autosync_model::{RunRecord, RunStatus, SystemDef};
+use autosync_model::{RunRecord, RunStatus, StepType, SystemDef};
 use autosync_store::Store;
 use autosync_store::lease::{Instance, LeaseTiming, Leases};
 use std::collections::HashSet;
@@ -239,13 +239,20 @@ impl Engine {
                 _ => continue,
             }
             let now = chrono::Utc::now();
+            // An export that died sending: what it sent after its last
+            // recorded batch is in the system but not in its counters.
+            let sending = txn
+                .meta(&export::in_flight::key(&run.ma))?
+                .is_some_and(|id| id == run.id.to_string());
             for step in &mut run.steps {
                 if step.status == RunStatus::InProgress {
                     step.status = RunStatus::StoppedServer;
                     step.ended_at = Some(now);
-                    step.message = Some(
-                        "the process ended while this step was running; its counters are what it committed".into(),
-                    );
+                    step.message = Some(if sending && step.step_type == StepType::Export {
+                        "the process ended while this export was sending changes; its counters are what it recorded: changes it sent after its last recorded batch may be in the system and are not counted here (the next export sends them again and counts them)".into()
+                    } else {
+                        "the process ended while this step was running; its counters are what it committed".into()
+                    });
                 }
             }
             run.status = RunStatus::StoppedServer;

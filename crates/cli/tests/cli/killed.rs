@@ -156,6 +156,15 @@ fn a_hire_whose_add_went_out_before_a_kill_should_lose_the_account_when_leaving(
     // The hire leaves HR before any export of `app` runs again.
     with_hire(&w, false);
     w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
+    // The killed export, closed by that command, says what it may have sent.
+    let runs: Vec<serde_json::Value> =
+        serde_json::from_str(&w.expect(&["history", "--ma", "app", "--json"], 0)).unwrap();
+    let killed = runs
+        .iter()
+        .find(|r| r["status"] == "stopped-server")
+        .expect("the killed export is closed");
+    let message = killed["steps"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("may be in the system"), "{killed}");
     w.expect(&["run-profile", "hr", "delta-sync", "--no-progress"], 0);
     w.expect(&["run", "--once"], 0);
     assert!(!hired(&w), "{:?}", app_users(w.path()));
