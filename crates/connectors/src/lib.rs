@@ -11,6 +11,7 @@ pub mod csv;
 pub mod file;
 pub mod jsonl;
 pub mod ldap;
+mod repeated;
 pub mod settings;
 pub mod sqlite;
 mod unique_dn;

@@ -17,12 +17,12 @@ use super::config::CsvSettings;
 use super::quotes;
 use super::source::Source;
 use crate::file::{self, Fingerprint, HashingReader};
+use crate::repeated::repeated_detail;
 use autosync_connector::{
     ConnectorError, ConnectorErrorKind, ImportChange, ImportItem, ImportRecordError, ImportStream,
     ImportedObject,
 };
 use autosync_model::{Attributes, ObjectTypeDef, Value};
-use repeats::repeated_detail;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;

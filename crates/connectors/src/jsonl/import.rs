@@ -16,6 +16,7 @@
 use super::config::JsonlSettings;
 use crate::change::Failure;
 use crate::file::{self, Fingerprint, HashingReader};
+use crate::repeated::repeated_detail;
 use crate::settings::ObjectTypes;
 use autosync_connector::{
     ConnectorError, ImportChange, ImportItem, ImportRecordError, ImportStream, ImportedObject,
@@ -26,10 +27,6 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
-
-/// The most lines a `duplicate-anchor` error lists (an anchor on thousands
-/// of lines would otherwise make each of its errors that long).
-const LINES_SHOWN: usize = 10;
 
 /// Parse one line's text into attributes (`null` values dropped).
 pub fn parse_line(text: &str) -> Result<Attributes, Failure> {
@@ -207,29 +204,6 @@ fn find_repeats(
     }
     f.seek(SeekFrom::Start(0)).map_err(io)?;
     Ok(repeats)
-}
-
-/// The detail of a `duplicate-anchor` error: every line that has the
-/// anchor (the first [`LINES_SHOWN`] of them), none of which is read.
-fn repeated_detail(anchor: &str, lines: &[u64], label: &str) -> String {
-    let mut shown: Vec<String> = lines.iter().take(LINES_SHOWN).map(u64::to_string).collect();
-    let more = lines.len().saturating_sub(LINES_SHOWN);
-    let last = if more > 0 {
-        shown.push("...".to_owned());
-        format!("{more} more")
-    } else {
-        shown.pop().unwrap_or_default()
-    };
-    let (none, until) = if lines.len() > 2 {
-        ("none", "all but one are removed")
-    } else {
-        ("neither", "one is removed")
-    };
-    format!(
-        "anchor {anchor:?} is on lines {} and {last} of {label}: {none} is read; the object is \
-         kept as it was until {until}",
-        shown.join(", ")
-    )
 }
 
 /// A running JSON Lines import.

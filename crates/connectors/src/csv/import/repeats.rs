@@ -8,33 +8,6 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::io::{Seek, SeekFrom};
 
-/// The most lines a `duplicate-anchor` error lists (an anchor on thousands
-/// of rows would otherwise make each of its errors that long).
-const LINES_SHOWN: usize = 10;
-
-/// The detail of a `duplicate-anchor` error: every line that has the
-/// anchor (the first [`LINES_SHOWN`] of them), none of which is read.
-pub(super) fn repeated_detail(anchor: &str, lines: &[u64], label: &str) -> String {
-    let mut shown: Vec<String> = lines.iter().take(LINES_SHOWN).map(u64::to_string).collect();
-    let more = lines.len().saturating_sub(LINES_SHOWN);
-    let last = if more > 0 {
-        shown.push("...".to_owned());
-        format!("{more} more")
-    } else {
-        shown.pop().unwrap_or_default()
-    };
-    let (none, until) = if lines.len() > 2 {
-        ("none", "all but one are removed")
-    } else {
-        ("neither", "one is removed")
-    };
-    format!(
-        "anchor {anchor:?} is on lines {} and {last} of {label}: {none} is read; the object is \
-         kept as it was until {until}",
-        shown.join(", ")
-    )
-}
-
 impl CsvImport<'_> {
     /// The first pass: read the file as the import reads it (the same
     /// records, quote checks and resumptions, from the same open file),
