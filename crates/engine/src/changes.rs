@@ -196,6 +196,11 @@ pub(crate) fn of_export(
 ) -> RunChange {
     let mut change = changes.blank(anchor, &sent.dn, sent.kind.into());
     change.new_dn = sent.new_dn.clone();
+    if sent.kind == autosync_model::ExportKind::Delete {
+        // A delete's values (an add's, so the connector knows its entry)
+        // are not changes.
+        return change;
+    }
     for (name, v) in &sent.changes {
         let c = match made_whole.and_then(|m| m.get(name)) {
             Some(d) => {

@@ -1074,3 +1074,80 @@ fn commands_that_only_read_should_not_need_the_directorys_environment() {
         "{out:?}"
     );
 }
+
+/// An add the directory took just before the process was killed (the
+/// store never recorded it, and the entry's entryUUID, its anchor, never
+/// reached the store), then the person left HR before the next export:
+/// the entry is found at its DN by the values the add sent and deleted,
+/// not left in the directory for good.
+#[test]
+fn an_entry_added_before_a_kill_should_go_when_its_person_leaves_before_the_next_export() {
+    let s = SlapdBuilder::new().shared().unwrap();
+    let (w, base) = Example::new(s);
+    w.expect("autosync.toml", &["run", "--once"]);
+    let sync_hr = || {
+        w.expect(
+            "autosync.toml",
+            &["run-profile", "hr", "full-import", "--no-progress"],
+        );
+        w.expect(
+            "autosync.toml",
+            &["run-profile", "hr", "delta-sync", "--no-progress"],
+        );
+    };
+    // Where the export of one add passes its crash point: traced on a
+    // first hire (the points a one-add export passes do not depend on who).
+    w.append_hr(
+        "E1020,Zelda,Quorum,Zelda.Quorum@example.org,Engineering,Analyst,E1001,+1 555 0120,active",
+    );
+    sync_hr();
+    let trace = w.path().join("trace.txt");
+    let out = w
+        .command("autosync.toml")
+        .args(["run-profile", "ldap", "export", "--no-progress"])
+        .env("AUTOSYNC_CRASH_TRACE", &trace)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let point: u64 = text
+        .lines()
+        .find_map(|l| {
+            let (n, name) = l.split_once(' ')?;
+            (name == "export.batch.applied").then(|| n.parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no export.batch.applied in\n{text}"));
+    w.expect("autosync.toml", &["run", "--once"]);
+    // The second hire's add reaches the directory, then the process dies.
+    w.append_hr("E1021,Yannick,Pemberton,Yannick.Pemberton@example.org,Engineering,Analyst,E1001,+1 555 0121,active");
+    sync_hr();
+    let out = w
+        .command("autosync.toml")
+        .args(["run-profile", "ldap", "export", "--no-progress"])
+        .env("AUTOSYNC_CRASH_AFTER", point.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        None,
+        "the export should be killed: {out:?}"
+    );
+    let dn = format!("cn=Yannick Pemberton,ou=Engineering,ou=people,{base}");
+    let there = || {
+        !entries(
+            &s.ldapsearch(&dn, "(objectClass=*)", &["cn"])
+                .unwrap_or_default(),
+        )
+        .is_empty()
+    };
+    assert!(there(), "the add went out before the kill");
+    // The hire leaves before any export of `ldap` runs again.
+    w.edit_hr(|row| {
+        if row["employee_id"] == "E1021" {
+            row.insert("status".into(), "terminated".into());
+        }
+    });
+    sync_hr();
+    w.expect("autosync.toml", &["run", "--once"]);
+    assert!(!there(), "the leaver's entry stayed in the directory");
+}

@@ -534,8 +534,12 @@ impl<'c> LdapExport<'c> {
 
     fn delete(&mut self, c: &ExportChange) -> Done<()> {
         self.object_type(c)?;
-        let Some(dn) = self.locate(c)? else {
-            return Ok(());
+        let dn = match self.locate(c)? {
+            Some(dn) => dn,
+            None => match self.own_add_at(c)? {
+                Some(dn) => dn,
+                None => return Ok(()),
+            },
         };
         let r = self.session.delete(&dn);
         match self.check("delete", &dn, r) {

@@ -138,10 +138,22 @@ impl Syncer<'_> {
             }
         };
         let referred = x.connection.mv_id();
-        if !x.present && x.unconfirmed_export.is_none() && !self.add_maybe_sent(txn, x)? {
+        let never_confirmed = !x.present && x.unconfirmed_export.is_none();
+        if never_confirmed && !self.add_maybe_sent(txn, x)? {
             note(x, referred);
             return Ok(Action::Delete);
         }
+        // An add that may be in the system: its delete carries the add's
+        // values, so that a connector that cannot find the entry by an
+        // anchor its system assigns knows it at its DN.
+        let sent_add = if never_confirmed {
+            x.pending_export
+                .as_ref()
+                .map(|p| p.changes.clone())
+                .unwrap_or_default()
+        } else {
+            AttrChanges::new()
+        };
         let reason = match why {
             Deprovision::MvDeleted => "mv-deleted",
             Deprovision::OutOfScope => "out-of-scope",
@@ -160,7 +172,7 @@ impl Syncer<'_> {
                 x.pending_export = Some(PendingExport {
                     values: Default::default(),
                     kind: ExportKind::Delete,
-                    changes: AttrChanges::new(),
+                    changes: sent_add,
                     new_dn: None,
                 });
             }

@@ -10,6 +10,30 @@ use ldap3::Mod;
 use std::collections::HashSet;
 
 impl LdapExport<'_> {
+    /// The delete of an add that may have gone out before a crash (the
+    /// engine sends the add's values with it) whose anchor finds nothing:
+    /// with an anchor the server assigns, the add's entry is never found by
+    /// the anchor the engine had before the answer. The entry at the add's
+    /// DN is its own if it holds every value the add sent (as for a
+    /// replayed add): its DN, to delete; anything else there is left.
+    pub(super) fn own_add_at(&mut self, c: &ExportChange) -> Done<Option<String>> {
+        if c.changes.is_empty() || c.dn.is_empty() || matches!(self.s.anchor, Anchor::Written(_)) {
+            return Ok(None);
+        }
+        let attrs = self.add_request(c)?.attrs;
+        let asked: Vec<&str> = attrs
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| !n.eq_ignore_ascii_case("objectClass"))
+            .collect();
+        let Some(entry) = self.read(&c.dn, &asked)? else {
+            return Ok(None);
+        };
+        Ok(first_difference(&entry, &attrs)
+            .is_none()
+            .then(|| c.dn.clone()))
+    }
+
     /// An add whose DN exists: update the entry there in place when it is
     /// the same object. With an anchor the export writes, the entry's
     /// anchor says so. With an anchor the server assigns (or the DN), the
