@@ -242,6 +242,14 @@ impl<'c> Importer<'_, 'c> {
         self.seen = Some(IdSet::default());
         if full {
             self.flow_reads = FlowReads::for_step(ctx);
+            if let Some(missing) = self
+                .flow_reads
+                .as_ref()
+                .and_then(FlowReads::missing_from_schema)
+            {
+                tracing::error!(ma, "{missing}");
+                return Ok(Some((RunStatus::StoppedConfiguration, missing)));
+            }
         }
         let mut current = match stream.next_batch() {
             Ok(b) => b,

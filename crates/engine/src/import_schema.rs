@@ -1,15 +1,17 @@
 //! An import flow reading an attribute the source does not have blanks that
-//! metaverse attribute everywhere. `autosync check` catches it where the
-//! source's schema is known before the run; a full read of the source
-//! catches the rest: a source that declares no schema (JSON lines), one
-//! that could not be read at check time, and a file whose header changed
-//! since (a renamed column). The import step then ends `completed-warnings`
-//! with a message naming the flow and the attribute, and logs it at WARN.
+//! metaverse attribute everywhere. `autosync check` (and the service's
+//! start and reload) catches it where the source's schema is known before
+//! the run; a full read of the source catches the rest: a source that
+//! declares no schema (JSON lines), one that could not be read at check
+//! time, and a file whose header changed since (a renamed column).
 //!
 //! At the start of a full read the connector is asked for its schema
-//! again. Known: a flow reading a name it lacks is reported (unless some
-//! object has it after all). Not known: a flow reading a name that no
-//! object of the whole read had is reported. Only plain reads are watched
+//! again. Known: a flow reading a name it lacks stops the import before it
+//! stages anything (`stopped-configuration`, naming the flow and the
+//! attribute): a renamed CSV column once blanked `title` in every target
+//! while the import only warned. Not known: a flow reading a name that no
+//! object of the whole read had ends the step `completed-warnings` with a
+//! message naming them, logged at WARN (a sparse attribute is no proof). Only plain reads are watched
 //! (`from`, and what an `expr` reads; a script may read names it computes),
 //! only for flows of an object type the read saw an object of, and only
 //! when it read at least one object. Per object the cost is nothing once
@@ -111,6 +113,32 @@ impl FlowReads {
                 self.remaining -= 1;
             }
         }
+    }
+
+    /// Before anything is read: every flow reading a name the source's
+    /// known schema lacks (a renamed column), as the step's stop message;
+    /// `None` when the schema is not known or has them all.
+    pub fn missing_from_schema(&self) -> Option<String> {
+        let source = self.source.as_ref()?;
+        let missing: Vec<String> = self
+            .watches
+            .iter()
+            .filter(|w| !w.seen)
+            .map(|w| {
+                format!(
+                    "import flow to `{}` reads `{}`, which {source} does not have",
+                    w.flow, w.attribute
+                )
+            })
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "{}: nothing was imported (reading on would blank those attributes on every \
+                 object); a renamed column, or a misspelt flow? `autosync check` lists what \
+                 {source} has",
+                missing.join("; ")
+            )
+        })
     }
 
     /// The warning once the whole source was read: every flow whose

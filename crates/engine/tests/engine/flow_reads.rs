@@ -3,7 +3,7 @@
 //! ends `completed-warnings`, naming the flow and the attribute, and logs it
 //! at WARN, instead of silently blanking that metaverse attribute
 //! everywhere; where it can (a CSV header), a column renamed since `check`
-//! is reported the same way.
+//! stops the import before it stages anything.
 
 use crate::fixture::*;
 use autosync_model::{RunRecord, RunStatus};
@@ -89,15 +89,23 @@ fn an_empty_source_should_not_be_a_warning() {
 }
 
 #[test]
-fn a_csv_column_renamed_since_check_should_be_a_warning_too() {
+fn a_csv_column_renamed_since_check_should_stop_the_import_before_it_stages_anything() {
     let w = World::new(HR_DIR, &[("hr.csv", HR_CSV)]);
     w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "full-sync", RunStatus::Success);
+    let before = w.mv_all();
     w.write("hr.csv", &HR_CSV.replacen("first", "given", 1));
-    let r = w.run_ok("hr", "full-import", RunStatus::CompletedWarnings);
+    let r = w.run_ok("hr", "full-import", RunStatus::StoppedConfiguration);
     assert_eq!(
         message(&r),
-        "import flow to `firstName` reads `first`, which hr.csv does not have (a renamed or empty column, or a misspelt flow?)"
+        "import flow to `firstName` reads `first`, which hr.csv does not have: nothing was imported (reading on would blank those attributes on every object); a renamed column, or a misspelt flow? `autosync check` lists what hr.csv has"
     );
+    assert_eq!(import_counters(&r).staged(), 0);
+    w.run_ok("hr", "delta-sync", RunStatus::CompletedNoObjects);
+    assert_eq!(w.mv_all(), before, "no first name was blanked");
+    // The header put back: read as before.
+    w.write("hr.csv", HR_CSV);
+    w.run_ok("hr", "full-import", RunStatus::Success);
 }
 
 #[test]
