@@ -455,10 +455,15 @@ fn run_step(ctx: &StepCtx<'_>, index: usize, step: StepType) -> StoreResult<Step
             {
                 outcome.status = RunStatus::StoppedStagingThresholdExceeded;
                 outcome.message = Some(message);
-            } else if !outcome.status.is_stopped()
-                && let Some(message) = thresholds::lift_if_gone(ctx.store(), ctx.ma, ctx.run_id)?
-            {
-                outcome.message = Some(message);
+            } else if !outcome.status.is_stopped() {
+                match thresholds::lift_if_gone(ctx.store(), ctx.ma, ctx.run_id)? {
+                    Some(thresholds::HoldAfter::Lifted(message)) => outcome.message = Some(message),
+                    Some(thresholds::HoldAfter::Stands(message)) => {
+                        outcome.status = RunStatus::StoppedStagingThresholdExceeded;
+                        outcome.message = Some(message);
+                    }
+                    None => {}
+                }
             }
             Ok(outcome)
         }

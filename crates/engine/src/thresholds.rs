@@ -15,7 +15,7 @@
 //!   pending deletes are dropped, per the MA's `reject_deletions`).
 
 mod lift;
-pub(crate) use lift::lift_if_gone;
+pub(crate) use lift::{HoldAfter, lift_if_gone};
 
 use crate::error::EngineError;
 use crate::run::{MaGuard, StepCtx};

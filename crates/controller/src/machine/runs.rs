@@ -332,6 +332,16 @@ impl Machine {
             }
             return;
         }
+        if waiting && !exceeded.is_empty() {
+            // An import while the MA waits: the hold stands, with the
+            // figures of what is staged now (announced once, when it began).
+            tracing::info!(ma = %record.ma, run_id = record.id, "the staging threshold still holds: {}", exceeded.join(", "));
+            if let Some(t) = self.control_of(&record.ma).threshold.as_mut() {
+                t.exceeded = exceeded.to_vec();
+            }
+            self.dirty = true;
+            return;
+        }
         tracing::error!(
             ma = %record.ma, run_id = record.id,
             "staging threshold exceeded ({}): the MA's syncs wait for `autosync approve {}` or `autosync reject {}`",

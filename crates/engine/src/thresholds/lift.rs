@@ -6,20 +6,29 @@
 //! approve, and a hold that stayed made the status, `approve` and the next
 //! sync's reason speak of deletes that no longer existed.
 
-use super::{staging_hold, staging_hold_key};
+use super::{StagingHold, staging_hold, staging_hold_key};
 use crate::run::PAGE;
 use autosync_model::{ImportCounters, ImportKind, MaDef, RunId};
 use autosync_store::{CsFilter, Store, StoreResult};
 
+/// What an import found of the staging hold it ran under.
+pub(crate) enum HoldAfter {
+    /// What is staged now is under every threshold: the hold is gone.
+    Lifted(String),
+    /// Still over: the hold stands, its figures now what is staged now.
+    Stands(String),
+}
+
 /// After import run `run_id` of `ma` (not itself over a threshold): lift
-/// the MA's staging hold when what is staged now is under its thresholds.
-/// Returns what the step says of it. Reads the pending imports only while
-/// a hold stands.
+/// the MA's staging hold when what is staged now is under its thresholds,
+/// else give the hold the figures of what is staged now (a file half
+/// restored leaves fewer deletes than the hold said). Returns what the
+/// step says of it. Reads the pending imports only while a hold stands.
 pub(crate) fn lift_if_gone(
     store: &dyn Store,
     ma: &MaDef,
     run_id: RunId,
-) -> StoreResult<Option<String>> {
+) -> StoreResult<Option<HoldAfter>> {
     let Some(hold) = staging_hold(store, &ma.name)? else {
         return Ok(None);
     };
@@ -32,16 +41,34 @@ pub(crate) fn lift_if_gone(
     let total = read
         .cs_count(&ma.name, CsFilter::All)?
         .saturating_sub(staged.stage_add);
-    if !thresholds.evaluate(&staged, total).is_empty() {
-        return Ok(None);
-    }
+    let mut exceeded = thresholds.evaluate(&staged, total);
     if thresholds.evaluate_values(&staged, 1).is_some() {
         let values = read.cs_ma_values_count(&ma.name)?;
-        if thresholds.evaluate_values(&staged, values).is_some() {
-            return Ok(None);
-        }
+        exceeded.extend(thresholds.evaluate_values(&staged, values));
     }
     drop(read);
+    if !exceeded.is_empty() {
+        let now = StagingHold {
+            run_id: hold.run_id,
+            exceeded,
+        };
+        if now != hold {
+            let mut txn = store.begin()?;
+            txn.set_meta(
+                &staging_hold_key(&ma.name),
+                Some(&serde_json::to_string(&now).unwrap_or_default()),
+            )?;
+            txn.commit()?;
+        }
+        return Ok(Some(HoldAfter::Stands(format!(
+            "the staging threshold that run {} went over still holds: what is staged now is over \
+             it ({}); no sync of `{}` runs until `autosync approve {2}` or `autosync reject {2}` \
+             (or an import that leaves what is staged under the thresholds)",
+            hold.run_id,
+            now.summary(),
+            ma.name
+        ))));
+    }
     let mut txn = store.begin()?;
     txn.set_meta(&staging_hold_key(&ma.name), None)?;
     txn.commit()?;
@@ -55,7 +82,7 @@ pub(crate) fn lift_if_gone(
         ma.name
     );
     tracing::info!(ma = %ma.name, run_id, "{message}");
-    Ok(Some(message))
+    Ok(Some(HoldAfter::Lifted(message)))
 }
 
 /// What the connector space of `ma` holds staged, counted as an import's

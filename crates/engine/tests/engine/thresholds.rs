@@ -409,11 +409,24 @@ fn a_hold_whose_changes_the_next_import_no_longer_stages_should_be_lifted() {
         "full-import",
         RunStatus::StoppedStagingThresholdExceeded,
     );
-    // Cut again: half the deletes are still staged, over the threshold:
-    // still held (this import stages nothing new itself).
+    // Half the file back: half the deletes are still staged, over the
+    // threshold: still held, with the figures of what is staged now.
     w.write("hr.csv", &people(20, |_| "active"));
-    let r = w.run_ok("hr", "full-import", RunStatus::Success);
-    assert!(r.steps[0].message.is_none(), "{r:?}");
+    let r = w.run_ok(
+        "hr",
+        "full-import",
+        RunStatus::StoppedStagingThresholdExceeded,
+    );
+    let message = r.steps[0].message.clone().unwrap_or_default();
+    assert!(
+        message.contains("still holds")
+            && message.contains("deletes 20 > 10% (50.0% of 40 objects)"),
+        "{message}"
+    );
+    let hold = autosync_engine::thresholds::staging_hold(w.store.as_ref(), "hr")
+        .unwrap()
+        .unwrap();
+    assert_eq!(hold.summary(), "deletes 20 > 10% (50.0% of 40 objects)");
     w.run_ok(
         "hr",
         "delta-sync",
