@@ -23,15 +23,15 @@ use super::config::{DeltaConfig, SqliteSettings};
 use super::db::{Fast, Stored, q};
 use autosync_connector::ImportRecordError;
 use rusqlite::Connection;
-use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::types::ValueRef;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// One anchor's rows of the changelog.
 #[derive(Debug)]
 pub(super) struct Changed {
-    /// The anchor as the changelog holds it (bound to read the main row).
-    pub anchor: SqlValue,
-    /// The anchor as text (what the engine knows it by).
+    /// The anchor as text (what the engine knows it by; an INTEGER as its
+    /// decimal text): its rows are read by it whatever their storage
+    /// class (see `import::repeats::bound`).
     pub text: String,
     /// The sequence of its first row, for messages.
     pub seq: i64,
@@ -105,10 +105,10 @@ pub(super) fn collect(
     let mut at: HashMap<String, usize> = HashMap::new();
     while let Some(row) = rows.next()? {
         let n: i64 = row.get(0)?;
-        let (anchor, text) = match row.get_ref(1)? {
-            ValueRef::Integer(i) => (SqlValue::Integer(i), i.to_string()),
+        let text = match row.get_ref(1)? {
+            ValueRef::Integer(i) => i.to_string(),
             ValueRef::Text(t) => match std::str::from_utf8(t) {
-                Ok(t) => (SqlValue::Text(t.to_owned()), t.to_owned()),
+                Ok(t) => t.to_owned(),
                 Err(_) => {
                     let location = location(s, n);
                     pending.push(Err(ImportRecordError {
@@ -128,7 +128,6 @@ pub(super) fn collect(
             None => {
                 at.insert(text.clone(), pending.len());
                 pending.push(Ok(Changed {
-                    anchor,
                     text,
                     seq: n,
                     whole: !by_value,

@@ -14,8 +14,9 @@
 //! is a `duplicate-anchor` error naming them all, none is read (keeping
 //! the first would let row order decide whose values an account takes).
 //! A scan finds such anchors up front with one query (`repeats`); a read
-//! by anchor (a changelog's, `look_up`) sees them as the rows its query
-//! gives.
+//! by anchor (a changelog's, `look_up`) finds every row of the anchor as
+//! that query judges it (an INTEGER 7 and a TEXT '7' are one anchor):
+//! `repeats::bound`, `repeats::held`.
 
 use super::changelog::{self, Changed};
 use super::children::{attach_children, value_changes};
@@ -353,9 +354,8 @@ impl<'c> SqliteImport<'c> {
             if self.seen.contains(&anchor) {
                 continue;
             }
-            let bound = SqlValue::Text(anchor.clone());
             let location = format!("table {}", self.s.table);
-            match self.anchor_rows(&row_sql, &bound, &anchor, location)? {
+            match self.anchor_rows(&row_sql, &anchor, location)? {
                 AnchorRows::One(read) => batch.push(read),
                 AnchorRows::Repeated(errors) => {
                     self.seen.insert(anchor);
@@ -482,51 +482,73 @@ impl<'c> SqliteImport<'c> {
         Ok(batch)
     }
 
-    /// The query of an anchor's rows: its rowid (NULL in a WITHOUT ROWID
-    /// table), then the columns of `select_list`.
+    /// The query of the rows that may hold an anchor: its rowid (NULL in
+    /// a WITHOUT ROWID table), then the columns of `select_list`; `?1` and
+    /// `?2` are the anchor's forms (`repeats::bound`). Two equalities on
+    /// the column itself, not a comparison of its text, so that an index
+    /// on it serves the query.
     fn anchor_sql(&self) -> String {
+        let anchor = q(&self.s.anchor_column);
         format!(
-            "SELECT {}, {} FROM {} WHERE {} = ?1",
+            "SELECT {}, {} FROM {} WHERE {anchor} = ?1 OR {anchor} = ?2",
             if self.schema.rowid { "_rowid_" } else { "NULL" },
             select_list(self.s, self.schema),
             q(&self.s.table),
-            q(&self.s.anchor_column)
         )
     }
 
-    /// The rows of one anchor (`row_sql`, from `anchor_sql`, with `bound`;
-    /// `text`: the anchor as the engine knows it): its item when it has
-    /// one row (at `location`), and when it has several a
-    /// `duplicate-anchor` error per row, none read.
+    /// The rows of the anchor the engine knows as `text` (`row_sql`, from
+    /// `anchor_sql`): its item when it has one row (at `location`), and
+    /// when it has several a `duplicate-anchor` error per row, none read.
     fn anchor_rows(
         &mut self,
         row_sql: &str,
-        bound: &SqlValue,
         text: &str,
         location: String,
     ) -> rusqlite::Result<AnchorRows> {
+        // Where the anchor is in a row (after its rowid).
+        let at = self
+            .schema
+            .columns
+            .iter()
+            .position(|c| *c == self.s.anchor_column)
+            .map(|i| i + 1);
         let conn = &*self.conn;
         let mut stmt = conn.prepare_cached(row_sql)?;
-        let mut rows = stmt.query([bound])?;
-        let Some(row) = rows.next()? else {
+        let mut rows = stmt.query(repeats::bound(text))?;
+        let mut rowids: Vec<Option<i64>> = Vec::new();
+        let mut read = None;
+        while let Some(row) = rows.next()? {
+            // `=` also meets other anchors: a TEXT '07' for an INTEGER
+            // column's 7, an `E1` for `e1` in a NOCASE column.
+            if let Some(at) = at
+                && repeats::held(row.get_ref(at)?).as_deref() != Some(text)
+            {
+                continue;
+            }
+            rowids.push(row.get(0)?);
+            if read.is_none() {
+                let location = location.clone();
+                read = Some(item(
+                    self.s,
+                    self.schema,
+                    &mut self.seen,
+                    &self.repeats,
+                    row,
+                    1,
+                    location,
+                )?);
+            }
+        }
+        let Some(read) = read else {
             return Ok(AnchorRows::None);
         };
-        let mut rowids: Vec<Option<i64>> = vec![row.get(0)?];
-        let read = item(
-            self.s,
-            self.schema,
-            &mut self.seen,
-            &self.repeats,
-            row,
-            1,
-            location,
-        )?;
-        while let Some(row) = rows.next()? {
-            rowids.push(row.get(0)?);
-        }
         if rowids.len() == 1 {
             return Ok(AnchorRows::One(read));
         }
+        // In rowid order, as a scan names them (an index gives them in
+        // its own).
+        rowids.sort_unstable();
         let known: Vec<i64> = rowids.iter().flatten().copied().collect();
         let detail = repeats::detail(text, &known, rowids.len(), &self.s.table);
         let errors = rowids
@@ -554,7 +576,7 @@ impl<'c> SqliteImport<'c> {
             tracing::warn!(table = %self.s.table, anchor = %c.text, "{why}");
         }
         let location = changelog::location(self.s, c.seq);
-        let read = match self.anchor_rows(row_sql, &c.anchor, &c.text, location)? {
+        let read = match self.anchor_rows(row_sql, &c.text, location)? {
             AnchorRows::One(read) => read,
             AnchorRows::Repeated(errors) => {
                 self.seen.insert(c.text);
@@ -654,5 +676,77 @@ impl ImportStream for SqliteImport<'_> {
 impl Drop for SqliteImport<'_> {
     fn drop(&mut self) {
         self.end_transaction();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autosync_connector::BuildContext;
+    use autosync_model::ObjectTypeDef;
+
+    /// A read by anchor looks for both of an anchor's forms and still
+    /// goes through an index on the anchor column, whatever its type.
+    #[test]
+    fn a_read_by_anchor_should_use_the_index_on_the_anchor_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let tables = [
+            (
+                "untyped",
+                "CREATE TABLE untyped (id, name TEXT); CREATE INDEX u_id ON untyped (id);",
+            ),
+            (
+                "texts",
+                "CREATE TABLE texts (id TEXT COLLATE NOCASE, name TEXT); CREATE INDEX t_id ON texts (id);",
+            ),
+            (
+                "numbers",
+                "CREATE TABLE numbers (id INTEGER, name TEXT); CREATE INDEX n_id ON numbers (id);",
+            ),
+            (
+                "keyed",
+                "CREATE TABLE keyed (id TEXT PRIMARY KEY, name TEXT) WITHOUT ROWID;",
+            ),
+        ];
+        let path = dir.path().join("plan.db");
+        let mut conn = Connection::open(&path).unwrap();
+        for (table, sql) in tables {
+            conn.execute_batch(sql).unwrap();
+            let settings = serde_json::json!({"path": "plan.db", "table": table});
+            let serde_json::Value::Object(settings) = settings else {
+                unreachable!()
+            };
+            let ctx = BuildContext {
+                ma: "test".into(),
+                base_dir: dir.path().to_owned(),
+                object_types: vec![ObjectTypeDef {
+                    name: "person".into(),
+                    anchor: "id".into(),
+                    dn: None,
+                    references: Default::default(),
+                }],
+            };
+            let s = SqliteSettings::from_settings(&settings, &ctx).unwrap();
+            let schema = Schema::read(&conn, &s).unwrap();
+            let sql = SqliteImport::look_up(&mut conn, &s, &schema, Vec::new())
+                .unwrap()
+                .anchor_sql();
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(repeats::bound("7"), |r| r.get(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(
+                plan.iter()
+                    .any(|p| p.contains("INDEX") || p.contains("PRIMARY KEY")),
+                "{table}: {sql}: {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|p| p.starts_with("SCAN")),
+                "{table}: {plan:?}"
+            );
+        }
     }
 }

@@ -681,6 +681,93 @@ fn repeats_should_be_the_anchors_the_engine_knows_whatever_the_column_stores() {
     );
 }
 
+/// The review's case: an untyped anchor column holding INTEGER 7, then a
+/// row holding TEXT '7' written by rowid -1 (the changelog holds the
+/// integer). Every read by anchor (changelog delta, column delta,
+/// look_up of either form's text) sees both rows as one anchor, as the
+/// full import does, and reads neither: Mallory's values never reach
+/// anchor 7. A TEXT '07' is another anchor, and so is `E1` of `e1` in
+/// a NOCASE column. (That an index on the column
+/// still serves these reads: `import::tests`.)
+#[test]
+fn a_read_by_anchor_should_see_every_row_of_an_anchor_whatever_its_storage_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = database(
+        dir.path(),
+        "CREATE TABLE hr (id, name TEXT, status TEXT, title TEXT, updated_at INTEGER);
+         CREATE INDEX hr_id ON hr (id);
+         CREATE TABLE hr_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, id);
+         CREATE TRIGGER hr_ai AFTER INSERT ON hr BEGIN INSERT INTO hr_log(id) VALUES (new.id); END;
+         CREATE TRIGGER hr_au AFTER UPDATE ON hr BEGIN INSERT INTO hr_log(id) VALUES (new.id); END;",
+    );
+    let db = Connection::open(&path).unwrap();
+    db.execute_batch(
+        "INSERT INTO hr (rowid, id, name, status, title, updated_at)
+           VALUES (1, 7, 'Seven', 'active', 'Clerk', 1), (2, '07', 'Oh Seven', 'active', 'Clerk', 1);",
+    )
+    .unwrap();
+    let hr_row = |anchor: &str, rowid: i32| (anchor.to_owned(), format!("table hr rowid {rowid}"));
+    let changelog = json!({"kind": "changelog", "table": "hr_log", "sequence_column": "seq",
+                           "anchor_column": "id"});
+    let s = json!({"path": "hr.db", "table": "hr", "delta": changelog});
+    let mut by_log = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let column = json!({"kind": "column", "column": "updated_at"});
+    let s = json!({"path": "hr.db", "table": "hr", "delta": column});
+    let mut by_column = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let (batches, log_wm) = drain(by_log.full_import(None).unwrap());
+    assert_eq!(repeats(&batches.concat()).2, ["7", "07"]);
+    let (_, column_wm) = drain(by_column.full_import(None).unwrap());
+    let (batches, _) = drain(by_log.look_up(vec!["7".into(), "07".into()]).unwrap());
+    assert_eq!(repeats(&batches.concat()).2, ["7", "07"]);
+
+    db.execute_batch(
+        "INSERT INTO hr (rowid, id, name, status, title, updated_at)
+           VALUES (-1, '7', 'Mallory', 'active', 'CEO', 2);
+         UPDATE hr SET title = 'Senior Clerk' WHERE rowid = 1;",
+    )
+    .unwrap();
+    let both = vec![hr_row("7", -1), hr_row("7", 1)];
+    let (batches, _) = drain(by_log.full_import(None).unwrap());
+    let (at, detail, read) = repeats(&batches.concat());
+    assert_eq!((&at, read), (&both, vec!["07".to_owned()]));
+    assert!(
+        detail.contains("rowids -1 and 1 of table hr: neither is read"),
+        "{detail}"
+    );
+
+    let (batches, _) = drain(by_log.delta_import(log_wm.as_deref()).unwrap());
+    let (at, detail, read) = repeats(&batches.concat());
+    assert_eq!((&at, read), (&both, Vec::<String>::new()), "{batches:?}");
+    assert!(
+        detail.contains("rowids -1 and 1 of table hr: neither is read"),
+        "{detail}"
+    );
+
+    let (batches, _) = drain(by_column.delta_import(column_wm.as_deref()).unwrap());
+    let (at, detail, read) = repeats(&batches.concat());
+    assert_eq!((at, read), (vec![hr_row("7", -1)], vec![]), "{batches:?}");
+    assert!(detail.contains("rowids -1 and 1 of table hr"), "{detail}");
+
+    let (batches, _) = drain(by_log.look_up(vec!["7".into(), "07".into()]).unwrap());
+    let (at, _, read) = repeats(&batches.concat());
+    assert_eq!((&at, read), (&both, vec!["07".to_owned()]));
+
+    // Text is compared exactly, whatever the column's collation.
+    db.execute_batch(
+        "CREATE TABLE names (id TEXT COLLATE NOCASE, name TEXT);
+         INSERT INTO names VALUES ('e1', 'A'), ('E1', 'B');",
+    )
+    .unwrap();
+    let s = json!({"path": "hr.db", "table": "names"});
+    let mut conn = build(&SqliteFactory, dir.path(), vec![person()], s);
+    let (batches, _) = drain(conn.look_up(vec!["e1".into(), "E1".into()]).unwrap());
+    let (at, _, read) = repeats(&batches.concat());
+    assert_eq!(
+        (at.len(), read),
+        (0, vec!["e1".to_owned(), "E1".to_owned()])
+    );
+}
+
 #[test]
 fn a_locked_database_should_stop_the_export_as_deadlocked() {
     let dir = tempfile::tempdir().unwrap();

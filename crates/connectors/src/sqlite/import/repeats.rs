@@ -12,6 +12,7 @@ use super::super::db::{Schema, q};
 use super::super::types::ColumnType;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, params_from_iter};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// The most rowids a `duplicate-anchor` error lists (an anchor on
@@ -80,6 +81,33 @@ pub(super) fn find(
         repeats.insert(held.to_owned(), detail);
     }
     Ok(repeats)
+}
+
+/// The values a read by anchor binds for the anchor the engine knows as
+/// `text`: the text, and the INTEGER whose decimal form it is exactly
+/// (NULL when none: `07`, `+7` and `e1` are no integer's). A column
+/// without affinity holds either and compares neither with the other;
+/// `find` groups them as one anchor.
+pub(super) fn bound(text: &str) -> [SqlValue; 2] {
+    let integer = text
+        .parse::<i64>()
+        .ok()
+        .filter(|n| n.to_string() == text)
+        .map_or(SqlValue::Null, SqlValue::Integer);
+    [SqlValue::Text(text.to_owned()), integer]
+}
+
+/// The anchor a row's anchor column holds, as the import reads it (an
+/// INTEGER, or a REAL, as its decimal text; text as it is), to tell the
+/// rows a query by `bound` finds that are another anchor's (`07` for 7 in
+/// a column of INTEGER affinity, `E1` for `e1` in a NOCASE one).
+pub(super) fn held(v: ValueRef<'_>) -> Option<Cow<'_, str>> {
+    match v {
+        ValueRef::Integer(n) => Some(Cow::Owned(n.to_string())),
+        ValueRef::Real(f) => Some(Cow::Owned(f.to_string())),
+        ValueRef::Text(t) => std::str::from_utf8(t).ok().map(Cow::Borrowed),
+        ValueRef::Null | ValueRef::Blob(_) => None,
+    }
 }
 
 /// The detail of a `duplicate-anchor` error: the anchor is on `rows` rows
