@@ -572,10 +572,16 @@ fn the_engine_should_declare_its_configurations_names_to_the_store() {
     let again = dictionary(&w);
     assert_eq!(again[..names.len()], names[..]);
     assert_eq!(again[names.len()..], ["mail".to_owned()]);
-    // Everything still runs on it (hr.csv has no `mail`: a warning).
-    w.run_ok("hr", "full-import", RunStatus::CompletedWarnings);
-    w.run_ok("hr", "full-sync", RunStatus::Success);
-    assert_eq!(w.mv_text("hr", "1", "firstName").as_deref(), Some("Ada"));
+    // It runs (hr.csv has no `mail`: the import stops, naming it).
+    let r = w.run_ok("hr", "full-import", RunStatus::StoppedConfiguration);
+    assert!(
+        r.steps[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("reads `mail`"),
+        "{r:?}"
+    );
 }
 
 /// A constant flows like any value: into the metaverse on import (with
