@@ -268,7 +268,9 @@ impl Notifier {
 
     /// A queued notice's outcome: when no channel delivered it, the next
     /// repeat of its failure is sent again (unless a later notice of the
-    /// same problem went out meanwhile). Returns whether that was so.
+    /// same problem went out meanwhile). Returns whether that was so. When
+    /// one did, the problem's end is worth a `recovered` notice (the state
+    /// changed: a caller that persists it saves it after a delivery too).
     pub fn settle(&mut self, settled: &Settled) -> bool {
         let Some(key) = &settled.key else {
             return false;
@@ -276,7 +278,11 @@ impl Notifier {
         let Delivery::Sent { channels, .. } = &settled.delivery else {
             return false;
         };
-        if channels.is_empty() || channels.iter().any(|c| c.result.is_ok()) {
+        if channels.iter().any(|c| c.result.is_ok()) {
+            self.state.delivered(key);
+            return false;
+        }
+        if channels.is_empty() {
             return false;
         }
         let latest = self
@@ -294,7 +300,13 @@ impl Notifier {
     /// [`Notifier::notify`]) when a failure was ongoing and
     /// `notify_recovered` is on.
     pub fn on_success(&mut self, ma: &str, profile: &str, _now: DateTime<Utc>) -> Option<Event> {
-        let cleared = self.state.clear_run(ma, profile);
+        // Only a failure someone was told of has a recovery to tell.
+        let cleared: Vec<_> = self
+            .state
+            .clear_run(ma, profile)
+            .into_iter()
+            .filter(|(_, e)| e.delivered)
+            .collect();
         if cleared.is_empty() || !self.config.notify_recovered {
             return None;
         }

@@ -33,6 +33,16 @@ pub struct Entry {
     pub last_sent: Option<DateTime<Utc>>,
     /// Occurrences suppressed since the last notice.
     pub suppressed: u64,
+    /// Whether a notice of this problem reached a channel: only then is
+    /// its end worth a `recovered` notice (a recovery from a failure no
+    /// one heard of says nothing). Entries saved before this was kept are
+    /// taken as notified.
+    #[serde(default = "notified_before")]
+    pub delivered: bool,
+}
+
+fn notified_before() -> bool {
+    true
 }
 
 impl Entry {
@@ -143,6 +153,7 @@ impl SuppressionState {
                     occurrences: 1,
                     last_sent: Some(now),
                     suppressed: 0,
+                    delivered: false,
                 },
             );
             return Decision::Send {
@@ -185,6 +196,18 @@ impl SuppressionState {
     }
 
     /// The last `Send` of `key` reached no one: the next repeat is sent.
+    /// A notice of `key`'s problem reached a channel; returns whether
+    /// that is news (the state changed).
+    pub fn delivered(&mut self, key: &SuppressionKey) -> bool {
+        match self.entries.get_mut(key) {
+            Some(e) if !e.delivered => {
+                e.delivered = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn undelivered(&mut self, key: &SuppressionKey) {
         if let Some(e) = self.entries.get_mut(key) {
             e.last_sent = None;

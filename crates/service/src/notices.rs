@@ -124,10 +124,13 @@ fn spawn_within(
                 Some(settled) = settled_rx.recv() => {
                     in_flight = in_flight.saturating_sub(1);
                     log_failures(settled.delivery());
-                    if let Some(n) = notifier.as_mut()
-                        && n.settle(&settled)
-                    {
-                        let _ = saves.send(n.state().clone());
+                    if let Some(n) = notifier.as_mut() {
+                        // Saved after a delivery too: a failure heard of
+                        // is worth a `recovered` notice after a restart.
+                        let again = n.settle(&settled);
+                        if again || settled.delivery().delivered() {
+                            let _ = saves.send(n.state().clone());
+                        }
                     }
                     continue;
                 }

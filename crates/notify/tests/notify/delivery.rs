@@ -650,3 +650,43 @@ async fn a_stop_should_wait_for_what_the_channels_send_within_the_bound() {
         "nothing left"
     );
 }
+
+#[tokio::test]
+async fn a_failure_no_channel_delivered_should_not_be_followed_by_a_recovered_notice() {
+    let cfg = config(&format!(
+        "[[webhooks]]\nurl = \"http://127.0.0.1:{}/hook\"\n",
+        dead_port()
+    ));
+    let mut n = Notifier::new(cfg, SuppressionState::new());
+    assert!(!n.notify(failed(1), t(8, 0)).await.delivered());
+    // The run ends well: no one heard of the failure, so no recovery.
+    let ok = run(2, "hr", "Delta Import", RunStatus::Success);
+    assert_eq!(
+        n.run_finished(ok, vec![], t(8, 30)).await,
+        Delivery::Ignored
+    );
+    assert!(n.state().is_empty());
+}
+
+#[tokio::test]
+async fn a_delivered_failure_should_be_followed_by_a_recovered_notice() {
+    let (base, mut rx) = http_sink(200).await;
+    let cfg = config(&format!(
+        "reminder_after = \"1h\"\n[[webhooks]]\nurl = \"{base}/hook\"\n"
+    ));
+    let mut n = Notifier::new(cfg, SuppressionState::new());
+    assert!(n.notify(failed(1), t(8, 0)).await.delivered());
+    rx.recv().await.unwrap();
+    let ok = run(2, "hr", "Delta Import", RunStatus::Success);
+    let d = n.run_finished(ok, vec![], t(8, 30)).await;
+    assert!(
+        matches!(
+            d,
+            Delivery::Sent {
+                kind: EventKind::Recovered,
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+}
