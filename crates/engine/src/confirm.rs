@@ -64,5 +64,27 @@ pub(crate) fn unconfirmed_anchors(store: &dyn Store, ma: &str) -> StoreResult<Op
         after = last.id;
         anchors.extend(page.into_iter().map(|o| o.anchor));
     }
+    // Adds the system refused (`already-exists`): the object under their
+    // anchor is read too, so that the import makes the add an update when
+    // the MA's join rules join it, as the error says (`import::pending_add`).
+    let mut after = 0;
+    loop {
+        let page = read.cs_page_light(ma, CsFilter::Errors, after, 1_000)?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        if anchors.len() as u64 > LOOK_UP_MAX {
+            return Ok(None);
+        }
+        anchors.extend(
+            page.into_iter()
+                .filter(|o| {
+                    o.unconfirmed_export.is_none()
+                        && o.pending_export
+                            .as_ref()
+                            .is_some_and(|p| p.kind == autosync_model::ExportKind::Add)
+                })
+                .map(|o| o.anchor),
+        );
+    }
     Ok(Some(anchors))
 }

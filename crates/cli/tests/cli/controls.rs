@@ -651,3 +651,39 @@ fn status_should_show_the_objects_whose_export_was_refused() {
     assert_eq!(status(&w)["mas"]["app"]["objects_with_errors"], 1);
     assert!(status(&w)["mas"]["hr"].get("objects_with_errors").is_none());
 }
+
+/// An account made by hand under the anchor provisioning gives a hire: the
+/// add is refused (`already-exists`, which says the confirming import
+/// reads it), and the confirming import does read it, so the application's
+/// join rule joins it and the add becomes an update (it read only the
+/// objects whose export is unconfirmed, so the add failed at every export:
+/// found by a black-box review).
+#[test]
+fn an_account_made_by_hand_under_a_hires_anchor_should_be_joined_by_the_confirming_import() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let conn = rusqlite::Connection::open(w.path().join("data/app.db")).unwrap();
+    conn.execute(
+        "INSERT INTO users (employee_id, username, display_name) VALUES ('E19001', 'nquist', 'N. Quist (old)')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    w.edit("data/hr.csv", |t| {
+        format!("{t}E19001,Nora,Quist,Nora.Quist@example.com,Operations,Planner,,active\n")
+    });
+    w.run(&["run", "--once"]);
+    w.run(&["run", "--once"]);
+    let users = app_users(w.path());
+    assert!(
+        users
+            .iter()
+            .any(|(id, name, title)| id == "E19001" && name == "nquist" && title == "Planner"),
+        "{users:?}"
+    );
+    assert!(
+        status(&w)["mas"]["app"]
+            .get("objects_with_errors")
+            .is_none()
+    );
+}
