@@ -103,6 +103,29 @@ impl ObjectClasses {
         }
         Allowed::Listed(out)
     }
+
+    /// `classes` with every superclass, by the schema's names (lowercased;
+    /// `top` left out, every class has it; a class the schema lacks as it
+    /// is written): what an entry of them is, whichever of them it lists.
+    pub fn closure(&self, classes: &[String]) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut todo: Vec<String> = classes.to_vec();
+        while let Some(name) = todo.pop() {
+            let Some(c) = self
+                .by_name
+                .get(&name.to_ascii_lowercase())
+                .and_then(|&i| self.classes.get(i))
+            else {
+                out.insert(name.to_ascii_lowercase());
+                continue;
+            };
+            if out.insert(c.name.to_ascii_lowercase()) {
+                todo.extend(c.sup.iter().cloned());
+            }
+        }
+        out.remove("top");
+        out
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +153,30 @@ mod tests {
             Allowed::Listed(s) => s.into_iter().collect(),
             Allowed::Anything => panic!("anything"),
         }
+    }
+
+    #[test]
+    fn a_closure_should_hold_every_superclass_but_top() {
+        let c = classes();
+        let closure = |names: &[&str]| -> Vec<String> {
+            c.closure(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .into_iter()
+                .collect()
+        };
+        assert_eq!(
+            closure(&["inetOrgPerson"]),
+            ["inetorgperson", "organizationalperson", "person"]
+        );
+        assert_eq!(
+            closure(&["inetOrgPerson"]),
+            closure(&["person", "INETORGPERSON"])
+        );
+        assert_ne!(
+            closure(&["inetOrgPerson"]),
+            closure(&["inetOrgPerson", "extensibleObject"])
+        );
+        assert_eq!(closure(&["aliasA"]), ["loopa", "loopb"]);
+        assert_eq!(closure(&["unknownClass"]), ["unknownclass"]);
     }
 
     #[test]

@@ -43,6 +43,42 @@ pub fn read(s: &LdapSettings) -> SchemaLookup {
             });
         }
     }
+    // Types whose entries are the same once superclasses count (an entry
+    // given `person`, which its `inetOrgPerson` is anyway, would change
+    // type): the configuration check catches only the same lists.
+    let closures: Vec<_> = s
+        .types
+        .iter()
+        .filter(|t| !t.classes.is_empty())
+        .map(|t| (t, schema.classes.closure(&t.classes)))
+        .collect();
+    for (i, (a, ca)) in closures.iter().enumerate() {
+        for (b, cb) in closures.iter().skip(i + 1) {
+            let same_lists = {
+                let low = |v: &[String]| -> std::collections::BTreeSet<String> {
+                    v.iter().map(|c| c.to_ascii_lowercase()).collect()
+                };
+                low(&a.classes) == low(&b.classes)
+            };
+            if ca == cb && !same_lists {
+                problems.push(SettingError {
+                    key: "object_classes".into(),
+                    message: format!(
+                        "object types `{}` ({}) and `{}` ({}) are the same classes once their \
+                         superclasses count in the schema of {}: an entry of one that lists a \
+                         superclass it has anyway would be read as the other; give one of them \
+                         a class the other has not (e.g. an auxiliary class)",
+                        a.name,
+                        a.classes.join(", "),
+                        b.name,
+                        b.classes.join(", "),
+                        s.url
+                    ),
+                    help: None,
+                });
+            }
+        }
+    }
     let listed = s.attributes.iter().flatten();
     for a in listed.clone().filter(|a| schema.canonical(a).is_none()) {
         problems.push(SettingError {

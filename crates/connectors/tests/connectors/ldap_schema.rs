@@ -107,3 +107,39 @@ fn a_server_that_cannot_be_reached_should_make_the_schema_unavailable() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `person` is a superclass of `inetOrgPerson`: an entry of either type is
+/// the same classes, and one given `person` by hand would change type (a
+/// review's directory disconnected it so).
+#[test]
+fn two_types_that_are_the_same_classes_once_superclasses_count_should_be_a_problem() {
+    let SchemaLookup::Known(schema) = lookup(json!({
+        "object_classes": { "person": "inetOrgPerson", "group": ["inetOrgPerson", "person", "top"] },
+    })) else {
+        panic!("the schema should be known")
+    };
+    let got: Vec<(&str, &str)> = schema
+        .problems
+        .iter()
+        .map(|p| (p.key.as_str(), p.message.as_str()))
+        .collect();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].0, "object_classes");
+    assert!(
+        got[0]
+            .1
+            .contains("`group` (inetOrgPerson, person, top) and `person` (inetOrgPerson)")
+            || got[0]
+                .1
+                .contains("`person` (inetOrgPerson) and `group` (inetOrgPerson, person, top)"),
+        "{}",
+        got[0].1
+    );
+    // An auxiliary class tells them apart.
+    let SchemaLookup::Known(schema) = lookup(json!({
+        "object_classes": { "person": "inetOrgPerson", "group": ["inetOrgPerson", "extensibleObject"] },
+    })) else {
+        panic!("the schema should be known")
+    };
+    assert!(schema.problems.is_empty(), "{:?}", schema.problems);
+}
