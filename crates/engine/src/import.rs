@@ -15,6 +15,7 @@ use autosync_store::{CsFilter, StoreResult, StoreTxn};
 use rustc_hash::FxHashSet;
 use std::collections::HashMap;
 
+mod admit;
 mod pending_add;
 mod stage;
 
