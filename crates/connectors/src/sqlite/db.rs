@@ -167,6 +167,23 @@ pub struct Child {
     pub column: Column,
 }
 
+/// The values a statement finding rows by anchor binds for the anchor the
+/// engine knows as `text`: the text, and the INTEGER whose decimal form it
+/// is exactly (NULL when none: `07`, `+7` and `e1` are no integer's). A
+/// column without affinity holds either and compares neither with the
+/// other, so such a statement matches `col IN (?a, ?b)` (an index on the
+/// column serves an IN list); in a column of INTEGER or TEXT affinity both
+/// forms are one value. The import's duplicate check groups them as one
+/// anchor too (`import::repeats`).
+pub fn anchor_forms(text: &str) -> [SqlValue; 2] {
+    let integer = text
+        .parse::<i64>()
+        .ok()
+        .filter(|n| n.to_string() == text)
+        .map_or(SqlValue::Null, SqlValue::Integer);
+    [SqlValue::Text(text.to_owned()), integer]
+}
+
 /// A stored SQLite value, comparable and hashable (a REAL by its bits,
 /// TEXT by its bytes), bound as it is.
 #[derive(Debug, PartialEq, Eq, Hash)]

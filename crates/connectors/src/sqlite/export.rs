@@ -27,6 +27,15 @@
 //! finds nothing to change and writes nothing to the child table. Removing the attribute deletes its rows; deleting
 //! the object deletes its rows in every child table.
 //!
+//! Every statement that finds rows by anchor (the row itself, and a
+//! parent's rows in a child table) matches `col IN (?a, ?b)` with both of
+//! the anchor's forms bound (`db::anchor_forms`: the text the engine knows
+//! it by, and the INTEGER of that decimal text): a column without a
+//! declared type holds an account's 7 as the INTEGER 7, which the text
+//! `'7'` alone never equals, so a delete would match nothing and an add
+//! would miss the row and insert a second one. An index on the column
+//! still serves an IN list. Inserts write the anchor as its text.
+//!
 //! Value-level changes (`ExportChange::values`, sent because the
 //! capabilities say `value_changes` when the MA has child tables) write
 //! only the values named, reading none: one `DELETE` per value removed,
@@ -35,7 +44,7 @@
 //! its change (`value-changes-not-supported`).
 
 use super::config::SqliteSettings;
-use super::db::{Child, Fast, Schema, Stored, q, row_rejection, step_error};
+use super::db::{Child, Fast, Schema, Stored, anchor_forms, q, row_rejection, step_error};
 use super::types;
 use crate::change::{self, Failure};
 use crate::settings::ObjectTypes;
@@ -53,7 +62,8 @@ pub struct SqliteExport<'c> {
     pub conn: &'c mut Connection,
     pub s: &'c SqliteSettings,
     pub schema: &'c Schema,
-    /// `SELECT 1 ... WHERE anchor = ?1` and `DELETE ... WHERE anchor = ?1`.
+    /// `SELECT 1 ... WHERE anchor IN (?1, ?2)` and `DELETE ... WHERE
+    /// anchor IN (?1, ?2)`, bound with the anchor's [`Forms`].
     exists_sql: String,
     delete_sql: String,
     /// The last `INSERT` and `UPDATE` built, with the columns they set:
@@ -65,8 +75,14 @@ pub struct SqliteExport<'c> {
     children: Vec<ChildSql>,
 }
 
-/// The statements of one child table (`?1` the parent's anchor, `?2` a
-/// value).
+/// The two forms of an anchor a statement finding its rows binds
+/// (`db::anchor_forms`): its text, and the INTEGER of that text or NULL.
+type Forms = [SqlValue; 2];
+
+/// The statements of one child table. Those finding the parent's rows
+/// bind its [`Forms`] as `?1` and `?2` (then a value as `?3`); `insert`
+/// binds the parent's anchor as text (`?1`) and a value (`?2`), and
+/// `insert_new` writes `?1`, the text, too.
 struct ChildSql {
     /// The parent's values.
     select: String,
@@ -84,15 +100,15 @@ impl ChildSql {
     fn new(c: &Child) -> ChildSql {
         let (table, key, value) = (q(&c.table), q(&c.key), q(&c.value));
         ChildSql {
-            select: format!("SELECT {value} FROM {table} WHERE {key} = ?1"),
+            select: format!("SELECT {value} FROM {table} WHERE {key} IN (?1, ?2)"),
             insert: format!("INSERT INTO {table} ({key}, {value}) VALUES (?1, ?2)"),
             // Not `INSERT OR IGNORE`: that would also ignore NOT NULL and
             // CHECK, and it needs a UNIQUE constraint to ignore anything.
             insert_new: format!(
-                "INSERT INTO {table} ({key}, {value}) SELECT ?1, ?2 WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {key} = ?1 AND {value} = ?2)"
+                "INSERT INTO {table} ({key}, {value}) SELECT ?1, ?3 WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {key} IN (?1, ?2) AND {value} = ?3)"
             ),
-            delete_one: format!("DELETE FROM {table} WHERE {key} = ?1 AND {value} = ?2"),
-            delete_all: format!("DELETE FROM {table} WHERE {key} = ?1"),
+            delete_one: format!("DELETE FROM {table} WHERE {key} IN (?1, ?2) AND {value} = ?3"),
+            delete_all: format!("DELETE FROM {table} WHERE {key} IN (?1, ?2)"),
         }
     }
 }
@@ -133,8 +149,8 @@ impl<'c> SqliteExport<'c> {
     pub fn new(conn: &'c mut Connection, s: &'c SqliteSettings, schema: &'c Schema) -> Self {
         let (table, anchor) = (q(&s.table), q(&s.anchor_column));
         SqliteExport {
-            exists_sql: format!("SELECT 1 FROM {table} WHERE {anchor} = ?1 LIMIT 1"),
-            delete_sql: format!("DELETE FROM {table} WHERE {anchor} = ?1"),
+            exists_sql: format!("SELECT 1 FROM {table} WHERE {anchor} IN (?1, ?2) LIMIT 1"),
+            delete_sql: format!("DELETE FROM {table} WHERE {anchor} IN (?1, ?2)"),
             conn,
             s,
             schema,
@@ -230,7 +246,7 @@ impl<'c> SqliteExport<'c> {
     fn write_values(
         &self,
         i: usize,
-        anchor: &str,
+        anchor: &Forms,
         add: Vec<Stored>,
         remove: Vec<Stored>,
     ) -> rusqlite::Result<()> {
@@ -240,14 +256,14 @@ impl<'c> SqliteExport<'c> {
         if !remove.is_empty() {
             let mut delete = self.conn.prepare_cached(&sql.delete_one)?;
             for v in remove {
-                delete.execute((anchor, &v))?;
+                delete.execute((&anchor[0], &anchor[1], &v))?;
                 super::children::count_steps(&delete);
             }
         }
         if !add.is_empty() {
             let mut insert = self.conn.prepare_cached(&sql.insert_new)?;
             for v in add {
-                insert.execute((anchor, &v))?;
+                insert.execute((&anchor[0], &anchor[1], &v))?;
                 super::children::count_steps(&insert);
             }
         }
@@ -260,7 +276,7 @@ impl<'c> SqliteExport<'c> {
     fn write_child(
         &self,
         i: usize,
-        anchor: &str,
+        anchor: &Forms,
         values: Vec<Stored>,
         fresh: bool,
     ) -> rusqlite::Result<()> {
@@ -271,7 +287,7 @@ impl<'c> SqliteExport<'c> {
             if !fresh {
                 self.conn
                     .prepare_cached(&sql.delete_all)?
-                    .execute([anchor])?;
+                    .execute((&anchor[0], &anchor[1]))?;
             }
             return Ok(());
         }
@@ -279,7 +295,7 @@ impl<'c> SqliteExport<'c> {
         let mut current: HashMap<Stored, bool, Fast> = HashMap::default();
         if !fresh {
             let mut stmt = self.conn.prepare_cached(&sql.select)?;
-            let mut rows = stmt.query([anchor])?;
+            let mut rows = stmt.query((&anchor[0], &anchor[1]))?;
             while let Some(row) = rows.next()? {
                 current.insert(Stored::from(row.get_ref(0)?), false);
             }
@@ -291,7 +307,7 @@ impl<'c> SqliteExport<'c> {
                 Some(wanted) => *wanted = true,
                 None => {
                     if !inserted.contains(&v) {
-                        insert.execute((anchor, &v))?;
+                        insert.execute((&anchor[0], &v))?;
                         inserted.insert(v);
                     }
                 }
@@ -305,18 +321,18 @@ impl<'c> SqliteExport<'c> {
         if gone.peek().is_some() {
             let mut delete = self.conn.prepare_cached(&sql.delete_one)?;
             for v in gone {
-                delete.execute((anchor, &v))?;
+                delete.execute((&anchor[0], &anchor[1], &v))?;
             }
         }
         Ok(())
     }
 
     /// Delete the parent's rows of every child table.
-    fn delete_children(&self, anchor: &str) -> rusqlite::Result<()> {
+    fn delete_children(&self, anchor: &Forms) -> rusqlite::Result<()> {
         for sql in &self.children {
             self.conn
                 .prepare_cached(&sql.delete_all)?
-                .execute([anchor])?;
+                .execute((&anchor[0], &anchor[1]))?;
         }
         Ok(())
     }
@@ -380,15 +396,15 @@ impl<'c> SqliteExport<'c> {
         Ok(sets)
     }
 
-    fn exists(&self, anchor: &str) -> rusqlite::Result<bool> {
+    fn exists(&self, anchor: &Forms) -> rusqlite::Result<bool> {
         let mut stmt = self.conn.prepare_cached(&self.exists_sql)?;
-        stmt.exists([anchor])
+        stmt.exists((&anchor[0], &anchor[1]))
     }
 
-    fn delete(&self, anchor: &str) -> rusqlite::Result<usize> {
+    fn delete(&self, anchor: &Forms) -> rusqlite::Result<usize> {
         self.conn
             .prepare_cached(&self.delete_sql)?
-            .execute([anchor])
+            .execute((&anchor[0], &anchor[1]))
     }
 
     fn insert(&self, anchor: &str, sets: Vec<(String, SqlValue)>) -> rusqlite::Result<usize> {
@@ -412,7 +428,7 @@ impl<'c> SqliteExport<'c> {
             .execute(params_from_iter(values))
     }
 
-    fn update(&self, anchor: &str, sets: Vec<(String, SqlValue)>) -> rusqlite::Result<usize> {
+    fn update(&self, anchor: &Forms, sets: Vec<(String, SqlValue)>) -> rusqlite::Result<usize> {
         if sets.is_empty() {
             return Ok(usize::from(self.exists(anchor)?));
         }
@@ -424,28 +440,30 @@ impl<'c> SqliteExport<'c> {
                 .map(|(i, (n, _))| format!("{} = ?{}", q(n), i + 1))
                 .collect();
             let sql = format!(
-                "UPDATE {} SET {} WHERE {} = ?{}",
+                "UPDATE {} SET {} WHERE {} IN (?{}, ?{})",
                 q(&self.s.table),
                 assigns.join(", "),
                 q(&self.s.anchor_column),
-                sets.len() + 1
+                sets.len() + 1,
+                sets.len() + 2
             );
             *last = (sets.iter().map(|(n, _)| n.clone()).collect(), sql);
         }
         let values = sets
             .into_iter()
             .map(|(_, v)| v)
-            .chain(std::iter::once(SqlValue::Text(anchor.to_owned())));
+            .chain(anchor.iter().cloned());
         self.conn
             .prepare_cached(&last.1)?
             .execute(params_from_iter(values))
     }
 
     fn apply_one(&self, c: &ExportChange) -> Result<(), RowError> {
+        let forms = anchor_forms(&c.anchor);
         if matches!(c.kind, ExportKind::Delete) {
             change::object_type(&self.s.types, c)?;
-            self.delete_children(&c.anchor)?;
-            self.delete(&c.anchor)?;
+            self.delete_children(&forms)?;
+            self.delete(&forms)?;
             return Ok(());
         }
         let sets = self.assignments(c)?;
@@ -462,14 +480,14 @@ impl<'c> SqliteExport<'c> {
         // Whether the parent has no child rows for sure (a new object).
         let fresh = match c.kind {
             ExportKind::DeleteAdd => {
-                self.delete_children(&c.anchor)?;
-                self.delete(&c.anchor)?;
+                self.delete_children(&forms)?;
+                self.delete(&forms)?;
                 self.insert(&c.anchor, sets)?;
                 true
             }
-            ExportKind::Add if self.exists(&c.anchor)? => {
-                self.replayed(c, &sets, &children, &values)?;
-                self.update(&c.anchor, sets)?;
+            ExportKind::Add if self.exists(&forms)? => {
+                self.replayed(c, &forms, &sets, &children, &values)?;
+                self.update(&forms, sets)?;
                 // The child tables hold the add's values already.
                 children.clear();
                 false
@@ -481,7 +499,7 @@ impl<'c> SqliteExport<'c> {
                 false
             }
             _ => {
-                if self.update(&c.anchor, sets)? == 0 {
+                if self.update(&forms, sets)? == 0 {
                     let detail = format!(
                         "no row of table `{}` has anchor {:?}",
                         self.s.table, c.anchor
@@ -492,10 +510,10 @@ impl<'c> SqliteExport<'c> {
             }
         };
         for (i, values) in children {
-            self.write_child(i, &c.anchor, values, fresh)?;
+            self.write_child(i, &forms, values, fresh)?;
         }
         for (i, add, remove) in values {
-            self.write_values(i, &c.anchor, add, remove)?;
+            self.write_values(i, &forms, add, remove)?;
         }
         Ok(())
     }

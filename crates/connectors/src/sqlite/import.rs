@@ -16,12 +16,12 @@
 //! A scan finds such anchors up front with one query (`repeats`); a read
 //! by anchor (a changelog's, `look_up`) finds every row of the anchor as
 //! that query judges it (an INTEGER 7 and a TEXT '7' are one anchor):
-//! `repeats::bound`, `repeats::held`.
+//! `db::anchor_forms`, `repeats::held`.
 
 use super::changelog::{self, Changed};
 use super::children::{attach_children, value_changes};
 use super::config::{DeltaConfig, SqliteSettings};
-use super::db::{Schema, q, step_error};
+use super::db::{Schema, anchor_forms, q, step_error};
 use super::types;
 use autosync_connector::{
     ConnectorError, ImportChange, ImportItem, ImportRecordError, ImportStream, ImportedObject,
@@ -484,7 +484,7 @@ impl<'c> SqliteImport<'c> {
 
     /// The query of the rows that may hold an anchor: its rowid (NULL in
     /// a WITHOUT ROWID table), then the columns of `select_list`; `?1` and
-    /// `?2` are the anchor's forms (`repeats::bound`). Two equalities on
+    /// `?2` are the anchor's forms (`db::anchor_forms`). Two equalities on
     /// the column itself, not a comparison of its text, so that an index
     /// on it serves the query.
     fn anchor_sql(&self) -> String {
@@ -515,7 +515,7 @@ impl<'c> SqliteImport<'c> {
             .map(|i| i + 1);
         let conn = &*self.conn;
         let mut stmt = conn.prepare_cached(row_sql)?;
-        let mut rows = stmt.query(repeats::bound(text))?;
+        let mut rows = stmt.query(anchor_forms(text))?;
         let mut rowids: Vec<Option<i64>> = Vec::new();
         let mut read = None;
         while let Some(row) = rows.next()? {

@@ -25,4 +25,5 @@ mod ldap_schema;
 mod ldap_support;
 mod schema;
 mod sqlite;
+mod sqlite_untyped;
 mod untouched;

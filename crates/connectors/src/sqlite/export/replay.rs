@@ -1,9 +1,11 @@
 //! Whether an add over a row that is there already is a replay of this
 //! add (a batch sent again after a crash), judged in SQL so that each
 //! column's affinity applies, and the `already-exists` message that says
-//! which values differ when it is not (see the module above).
+//! which values differ when it is not (see the module above). The row
+//! and its child rows are found by both of the anchor's forms, as every
+//! statement of the export finds them.
 
-use super::{RowError, SqliteExport, ValueWrites};
+use super::{Forms, RowError, SqliteExport, ValueWrites};
 use crate::change;
 use crate::sqlite::db::{Fast, Stored, q};
 use autosync_connector::ExportChange;
@@ -17,23 +19,25 @@ impl SqliteExport<'_> {
     /// compared in SQL so that each column's affinity applies; the rows of
     /// each child table the add names, as a set; the values it adds and
     /// removes, there and not there); otherwise `already-exists`, naming
-    /// the first values that differ, with nothing written.
+    /// the first values that differ, with nothing written. `anchor` is
+    /// the forms of `c.anchor`.
     pub(super) fn replayed(
         &self,
         c: &ExportChange,
+        anchor: &Forms,
         sets: &[(String, SqlValue)],
         children: &[(usize, Vec<Stored>)],
         values: &[ValueWrites],
     ) -> Result<(), RowError> {
         let mut differ: Vec<String> = Vec::new();
-        let same = self.held_equal(&c.anchor, sets)?;
+        let same = self.held_equal(anchor, sets)?;
         let columns: Vec<&(String, SqlValue)> = sets
             .iter()
             .zip(&same)
             .filter_map(|(set, same)| (!same).then_some(set))
             .collect();
         if !columns.is_empty() {
-            let held = self.held(&c.anchor, &columns)?;
+            let held = self.held(anchor, &columns)?;
             for ((name, sent), held) in columns.iter().zip(held) {
                 differ.push(format!(
                     "`{name}`: the row holds {}, the add sends {}",
@@ -46,7 +50,7 @@ impl SqliteExport<'_> {
             let mut held: HashSet<Stored, Fast> = HashSet::default();
             if let Some(sql) = self.children.get(i) {
                 let mut stmt = self.conn.prepare_cached(&sql.select)?;
-                let mut rows = stmt.query([c.anchor.as_str()])?;
+                let mut rows = stmt.query((&anchor[0], &anchor[1]))?;
                 while let Some(row) = rows.next()? {
                     held.insert(Stored::from(row.get_ref(0)?));
                 }
@@ -110,7 +114,11 @@ impl SqliteExport<'_> {
     /// (every row, should the anchor have several): one query, `IS` so
     /// that NULL equals NULL and the column's affinity applies to the
     /// value bound.
-    fn held_equal(&self, anchor: &str, sets: &[(String, SqlValue)]) -> rusqlite::Result<Vec<bool>> {
+    fn held_equal(
+        &self,
+        anchor: &Forms,
+        sets: &[(String, SqlValue)],
+    ) -> rusqlite::Result<Vec<bool>> {
         let mut same = vec![true; sets.len()];
         if sets.is_empty() {
             return Ok(same);
@@ -118,16 +126,18 @@ impl SqliteExport<'_> {
         let flags: Vec<String> = sets
             .iter()
             .enumerate()
-            .map(|(i, (name, _))| format!("({} IS ?{})", q(name), i + 2))
+            .map(|(i, (name, _))| format!("({} IS ?{})", q(name), i + 3))
             .collect();
         let sql = format!(
-            "SELECT {} FROM {} WHERE {} = ?1",
+            "SELECT {} FROM {} WHERE {} IN (?1, ?2)",
             flags.join(", "),
             q(&self.s.table),
             q(&self.s.anchor_column)
         );
-        let bound =
-            std::iter::once(&anchor as &dyn ToSql).chain(sets.iter().map(|(_, v)| v as &dyn ToSql));
+        let bound = anchor
+            .iter()
+            .map(|v| v as &dyn ToSql)
+            .chain(sets.iter().map(|(_, v)| v as &dyn ToSql));
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(bound))?;
         while let Some(row) = rows.next()? {
@@ -141,16 +151,20 @@ impl SqliteExport<'_> {
     }
 
     /// The values the row of `anchor` holds in `columns`.
-    fn held(&self, anchor: &str, columns: &[&(String, SqlValue)]) -> rusqlite::Result<Vec<Stored>> {
+    fn held(
+        &self,
+        anchor: &Forms,
+        columns: &[&(String, SqlValue)],
+    ) -> rusqlite::Result<Vec<Stored>> {
         let names: Vec<String> = columns.iter().map(|(name, _)| q(name)).collect();
         let sql = format!(
-            "SELECT {} FROM {} WHERE {} = ?1 LIMIT 1",
+            "SELECT {} FROM {} WHERE {} IN (?1, ?2) LIMIT 1",
             names.join(", "),
             q(&self.s.table),
             q(&self.s.anchor_column)
         );
         let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query([anchor])?;
+        let mut rows = stmt.query((&anchor[0], &anchor[1]))?;
         let mut out = Vec::with_capacity(columns.len());
         if let Some(row) = rows.next()? {
             for i in 0..columns.len() {

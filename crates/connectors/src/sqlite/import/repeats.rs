@@ -83,23 +83,9 @@ pub(super) fn find(
     Ok(repeats)
 }
 
-/// The values a read by anchor binds for the anchor the engine knows as
-/// `text`: the text, and the INTEGER whose decimal form it is exactly
-/// (NULL when none: `07`, `+7` and `e1` are no integer's). A column
-/// without affinity holds either and compares neither with the other;
-/// `find` groups them as one anchor.
-pub(super) fn bound(text: &str) -> [SqlValue; 2] {
-    let integer = text
-        .parse::<i64>()
-        .ok()
-        .filter(|n| n.to_string() == text)
-        .map_or(SqlValue::Null, SqlValue::Integer);
-    [SqlValue::Text(text.to_owned()), integer]
-}
-
 /// The anchor a row's anchor column holds, as the import reads it (an
 /// INTEGER, or a REAL, as its decimal text; text as it is), to tell the
-/// rows a query by `bound` finds that are another anchor's (`07` for 7 in
+/// rows a query by `db::anchor_forms` finds that are another anchor's (`07` for 7 in
 /// a column of INTEGER affinity, `E1` for `e1` in a NOCASE one).
 pub(super) fn held(v: ValueRef<'_>) -> Option<Cow<'_, str>> {
     match v {

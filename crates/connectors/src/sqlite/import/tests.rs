@@ -53,7 +53,7 @@ fn a_read_by_anchor_should_use_the_index_on_the_anchor_column() {
         let plan: Vec<String> = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
             .unwrap()
-            .query_map(repeats::bound("7"), |r| r.get(3))
+            .query_map(crate::sqlite::db::anchor_forms("7"), |r| r.get(3))
             .unwrap()
             .map(Result::unwrap)
             .collect();
