@@ -120,11 +120,7 @@ impl<'c> LdapImport<'c> {
         let Some(base) = self.s.base_dns.get(self.base) else {
             return Ok(Vec::new());
         };
-        let control: RawControl = PagedResults {
-            size: i32::try_from(self.s.page_size).unwrap_or(i32::MAX),
-            cookie: self.cookie.take().unwrap_or_default(),
-        }
-        .into();
+        let control = page_control(self.s, self.cookie.take().unwrap_or_default());
         let attrs: Vec<&str> = self.attrs.iter().map(String::as_str).collect();
         let (entries, result) = self
             .session
@@ -143,15 +139,7 @@ impl<'c> LdapImport<'c> {
             )
         };
         search_failure(self.s, base, &result)?;
-        let next = result
-            .ctrls
-            .iter()
-            .find(|c| c.1.ctype == PAGED_RESULTS)
-            .and_then(|c| c.1.val.as_deref())
-            .map(ber::paged_cookie)
-            .transpose()
-            .map_err(|e| fail(ConnectorErrorKind::Connectivity, e))?
-            .unwrap_or_default();
+        let next = next_page(&result).map_err(|e| fail(ConnectorErrorKind::Connectivity, e))?;
         if next.is_empty() {
             self.base += 1;
             if self.base == self.s.base_dns.len()
@@ -180,6 +168,29 @@ impl<'c> LdapImport<'c> {
         }
         Ok(items)
     }
+}
+
+/// The paged-results control of a page of `page_size` entries after
+/// `cookie` (empty: the first page).
+pub fn page_control(s: &LdapSettings, cookie: Vec<u8>) -> RawControl {
+    PagedResults {
+        size: i32::try_from(s.page_size).unwrap_or(i32::MAX),
+        cookie,
+    }
+    .into()
+}
+
+/// The cookie of the page after the one `result` ends (empty: it was the
+/// last).
+pub fn next_page(result: &ldap3::LdapResult) -> Result<Vec<u8>, String> {
+    Ok(result
+        .ctrls
+        .iter()
+        .find(|c| c.1.ctype == PAGED_RESULTS)
+        .and_then(|c| c.1.val.as_deref())
+        .map(ber::paged_cookie)
+        .transpose()?
+        .unwrap_or_default())
 }
 
 /// The step error of a search result that is not a success, if it is

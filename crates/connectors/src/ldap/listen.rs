@@ -15,16 +15,24 @@
 //!   AD here).
 //!
 //! Which attributes a change touched is not in either protocol. When the
-//! trigger wants them (`ignore_attributes`), the content-sync search reads
-//! every entry's attributes first (a refresh without a cookie) and keeps
-//! a hash of each attribute's values per entry: a change then names the
-//! attributes whose hash moved. Adds, deletes, renames, and every change
-//! of a persistent search, name none (they always ask).
+//! trigger wants them (`ignore_attributes`), the listener keeps a hash of
+//! each attribute's values per entry, and a change names the attributes
+//! whose hash moved. The content-sync searches still start from a cookie
+//! (a refresh without one is a single unpaged search, which a server's
+//! size limit ends on a large directory); the hashes come from a paged
+//! search of each base read meanwhile ([`snapshot`]), as a full import
+//! reads. A change told before that read is complete names none (the
+//! read may or may not hold it), and its message gives the entry's hashes.
+//! Adds, deletes, renames, and every change of a persistent search, name
+//! none (they always ask). A base the server gives no cookie for is read
+//! by its refresh, as content.
 //!
 //! The searches are read by tasks on the session's runtime, which run
 //! while [`ChangeListener::next_change`] waits. A message that cannot be
 //! read, a search the server ends and a lost connection are errors: the
 //! trigger opens another listener.
+
+mod snapshot;
 
 use super::ber;
 use super::config::LdapSettings;
@@ -37,7 +45,7 @@ use autosync_connector::{
 };
 use ldap3::result::LdapError;
 use ldap3::{LdapResult, ResultEntry};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -103,6 +111,9 @@ struct Listener {
     bases: Vec<Base>,
     ready: VecDeque<ChangeEvent>,
     known: HashMap<String, Known>,
+    /// While the snapshot is read: the entries a message named (their
+    /// hashes are the message's, newer than or as new as the snapshot's).
+    named: Option<HashSet<String>>,
     /// `listen` returned: changes are being told.
     opened: bool,
 }
@@ -145,19 +156,26 @@ impl Listener {
             rx,
             ready: VecDeque::new(),
             known: HashMap::new(),
+            named: None,
             opened: false,
         };
-        // Without attributes, from a cookie of now: the refresh is short.
-        let cookies = if how == How::ContentSync && !attributes {
+        // From a cookie of now: the refresh is short.
+        let cookies = if how == How::ContentSync {
             probe(&mut l.session, &l.s)
         } else {
             vec![None; l.s.base_dns.len()]
         };
+        let from: Vec<bool> = cookies.iter().map(Option::is_some).collect();
         for (i, cookie) in cookies.into_iter().enumerate() {
             l.start(i, cookie)?;
         }
         if how == How::ContentSync && attributes {
+            l.named = Some(HashSet::new());
+            for (i, _) in from.iter().enumerate().filter(|(_, f)| **f) {
+                l.read_snapshot(i)?;
+            }
             l.read_content()?;
+            l.named = None;
         }
         l.opened = true;
         Ok(l)
@@ -228,8 +246,8 @@ impl Listener {
         Ok(())
     }
 
-    /// Read every base's refresh (the entries' attributes, to tell later
-    /// which changed) before listening starts.
+    /// Read every base's refresh (the changes since its cookie, or the
+    /// entries' attributes where it had none) before listening starts.
     fn read_content(&mut self) -> Result<(), ConnectorError> {
         while self.bases.iter().any(|b| b.refreshing) {
             let (timeout, rx) = (self.s.timeout, &mut self.rx);
@@ -249,7 +267,6 @@ impl Listener {
                 }
             }
         }
-        self.ready.clear();
         Ok(())
     }
 
@@ -316,6 +333,7 @@ impl Listener {
                 }) => {
                     for uuid in uuids {
                         self.known.remove(&uuid);
+                        self.name(&uuid);
                         if tell {
                             self.ready.push_back(ChangeEvent {
                                 object: uuid,
@@ -340,9 +358,18 @@ impl Listener {
             Some(st) if st.state == EntryState::Present => return Ok(()),
             Some(st) if st.state == EntryState::Delete => {
                 self.known.remove(&st.uuid);
+                self.name(&st.uuid);
                 None
             }
-            Some(st) if self.attributes => self.changed(&st.uuid, &raw),
+            Some(st) if self.attributes => {
+                let moved = self.changed(&st.uuid, &raw);
+                // The snapshot may or may not hold this change.
+                if tell && self.name(&st.uuid) {
+                    None
+                } else {
+                    moved
+                }
+            }
             _ => None,
         };
         if tell {
@@ -375,26 +402,22 @@ impl Listener {
         Ok(())
     }
 
+    /// While the snapshot is read: remember that a message named entry
+    /// `uuid`, and say so.
+    fn name(&mut self, uuid: &str) -> bool {
+        match &mut self.named {
+            Some(named) => {
+                named.insert(uuid.to_owned());
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The attributes of entry `uuid` whose values moved since it was last
     /// read (`None`: not read before, or renamed); remembers them.
     fn changed(&mut self, uuid: &str, e: &ber::RawEntry) -> Option<Vec<String>> {
-        let mut attrs: HashMap<String, u64> = HashMap::new();
-        let mut names: HashMap<String, String> = HashMap::new();
-        for (description, values) in &e.attrs {
-            let name = ber::base_name(description);
-            let key = name.to_ascii_lowercase();
-            let mut sorted: Vec<&Vec<u8>> = values.iter().collect();
-            sorted.sort();
-            let mut bytes = Vec::new();
-            for v in sorted {
-                bytes.extend((v.len() as u64).to_le_bytes());
-                bytes.extend(v);
-            }
-            let h = xxhash_rust::xxh3::xxh3_64(&bytes);
-            let slot = attrs.entry(key.clone()).or_insert(0);
-            *slot ^= h;
-            names.entry(key).or_insert_with(|| name.to_owned());
-        }
+        let (attrs, names) = hashes(e);
         let before = self.known.insert(
             uuid.to_owned(),
             Known {
@@ -420,6 +443,30 @@ impl Listener {
         out.sort();
         Some(out)
     }
+}
+
+/// A hash of each attribute's values (by its name in lower case; the
+/// values of its descriptions with options together) and each name as the
+/// server spells it.
+fn hashes(e: &ber::RawEntry) -> (HashMap<String, u64>, HashMap<String, String>) {
+    let mut attrs: HashMap<String, u64> = HashMap::new();
+    let mut names: HashMap<String, String> = HashMap::new();
+    for (description, values) in &e.attrs {
+        let name = ber::base_name(description);
+        let key = name.to_ascii_lowercase();
+        let mut sorted: Vec<&Vec<u8>> = values.iter().collect();
+        sorted.sort();
+        let mut bytes = Vec::new();
+        for v in sorted {
+            bytes.extend((v.len() as u64).to_le_bytes());
+            bytes.extend(v);
+        }
+        let h = xxhash_rust::xxh3::xxh3_64(&bytes);
+        let slot = attrs.entry(key.clone()).or_insert(0);
+        *slot ^= h;
+        names.entry(key).or_insert_with(|| name.to_owned());
+    }
+    (attrs, names)
 }
 
 impl ChangeListener for Listener {
