@@ -10,7 +10,9 @@ use crate::import_schema::FlowReads;
 use crate::record_errors::RecordErrors;
 use crate::run::StepCtx;
 use autosync_connector::{ImportChange, ImportItem};
-use autosync_model::{CsId, CsObject, ErrorStage, ImportCounters, RunStatus, StepCounters};
+use autosync_model::{
+    CsId, CsObject, ErrorStage, ImportCounters, ImportKind, RunStatus, StepCounters,
+};
 use autosync_store::{CsFilter, StoreResult, StoreTxn};
 use rustc_hash::FxHashSet;
 use std::collections::HashMap;
@@ -35,6 +37,8 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         skipped: false,
         light: FxHashSet::default(),
         rebuilt: Default::default(),
+        anchorless: 0,
+        kept_absent: 0,
     };
     let stopped = imp.stream(full)?;
     let processed = imp.processed;
@@ -77,6 +81,20 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
                 processed,
             ),
         ),
+    };
+    let message = match imp.kept_absent {
+        0 => message,
+        n => {
+            let warning = format!(
+                "{n} object(s) absent from this read were not deleted: {} record(s) could not be read and name no anchor (fix them and import again)",
+                imp.anchorless
+            );
+            tracing::warn!(ma = %ctx.ma.name, "{warning}");
+            Some(match message {
+                Some(m) => format!("{m}; {warning}"),
+                None => warning,
+            })
+        }
     };
     let (status, message) = match imp.counters.export_not_reimported {
         0 => (status, message),
@@ -149,6 +167,12 @@ struct Importer<'a, 'c> {
     light: FxHashSet<String>,
     /// What provisioning made before the connector space was deleted.
     rebuilt: crate::rebuilt::Rebuilt,
+    /// Records read that could not be imported and name no anchor: any
+    /// object absent from the read may be one of them, so none is deleted.
+    anchorless: u64,
+    /// Objects absent from a read with anchorless records, left as they
+    /// are instead of deleted.
+    kept_absent: u64,
 }
 
 type Stop = Option<(RunStatus, String)>;
@@ -371,7 +395,12 @@ impl<'c> Importer<'_, 'c> {
                         self.record_change(cs);
                     }
                 }
-                Err(e) => self.record_failure(txn, &mut existing, e)?,
+                Err(e) => {
+                    if e.anchor.is_none() {
+                        self.anchorless += 1;
+                    }
+                    self.record_failure(txn, &mut existing, e)?;
+                }
             }
         }
         Ok(())
@@ -381,12 +410,18 @@ impl<'c> Importer<'_, 'c> {
     /// save the watermark with the last page.
     /// `read_all`: a source without change tracking was read whole (its
     /// watermark is what it held, a file's fingerprint: see below).
+    /// A read with a record it could not import and whose anchor it does
+    /// not know (an unclosed quote, a line that is no JSON) cannot tell
+    /// which absent object that record was: it deletes none of them
+    /// (counted in `kept_absent`); once the record is fixed, a read stages
+    /// the deletes of those truly gone.
     fn stage_deletes(&mut self, watermark: Option<&str>, read_all: bool) -> StoreResult<Stop> {
         let ctx = self.ctx;
         let ma = ctx.ma.name.as_str();
         let Some(seen) = self.seen.take() else {
             return Ok(None);
         };
+        let keep_absent = self.anchorless > 0;
         let mut after = 0;
         loop {
             if ctx.cancelled() {
@@ -409,6 +444,16 @@ impl<'c> Importer<'_, 'c> {
                 let Some(mut cs) = txn.cs_get(id)? else {
                     continue;
                 };
+                if cs.present && keep_absent {
+                    let staged = cs
+                        .pending_import
+                        .as_ref()
+                        .is_some_and(|p| p.kind == ImportKind::Delete);
+                    if !staged {
+                        self.kept_absent += 1;
+                    }
+                    continue;
+                }
                 if cs.present && self.stage_delete(&mut cs) {
                     self.processed += 1;
                     if self.changes.wants() {
@@ -430,7 +475,10 @@ impl<'c> Importer<'_, 'c> {
                 // the stream gives the same changes.)
                 txn.set_watermark(ma, None)?;
             }
-            if last {
+            // Not when deletes were skipped: a confirming import that
+            // looked up only the objects it exported would never stage
+            // them; reading the source whole, it does once it is fixed.
+            if last && !keep_absent {
                 crate::confirm::note_whole_read(txn.as_mut(), ma)?;
             }
             self.changes.flush(txn.as_mut())?;

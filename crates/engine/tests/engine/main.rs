@@ -12,6 +12,7 @@ mod fixture;
 mod flow_reads;
 mod history;
 mod import;
+mod import_anchorless;
 mod import_errors;
 mod joins;
 mod ldap_cut;
