@@ -8,6 +8,7 @@ use crate::record_errors::RecordError;
 use crate::rules::MaRules;
 use crate::values::{same_attributes, same_in, without_empty};
 use autosync_connector::{ImportChange, ImportRecordError, ImportedObject};
+use autosync_model::dn::same_entry;
 use autosync_model::{
     CsObject, ErrorStage, ExportKind, ImportKind, ObjectError, PendingImport, Value, ValueOrder,
     value::apply_changes,
@@ -274,7 +275,7 @@ impl<'c> Importer<'_, 'c> {
                 || unconfirmed
                     .new_dn
                     .as_deref()
-                    .is_some_and(|dn| autosync_model::dn::same_entry(dn, &obj.dn));
+                    .is_some_and(|dn| same_entry(dn, &obj.dn));
             let altered = !values_match
                 && dn_matches
                 && unconfirmed.kind != ExportKind::Delete
@@ -341,9 +342,12 @@ impl<'c> Importer<'_, 'c> {
                     if let Some(dn) = &unconfirmed.new_dn {
                         cs.dn.clone_from(dn);
                     }
-                    if cs.pending_import.is_none() && obj.dn == cs.dn {
-                        // Confirmed, and nothing the inbound rules read changed.
+                    if cs.pending_import.is_none() && same_entry(&obj.dn, &cs.dn) {
+                        // Confirmed, and nothing the inbound rules read
+                        // changed; the DN kept in the system's spelling
+                        // (OpenLDAP's `\2C` for the `\,` sent).
                         cs.hologram = attrs;
+                        cs.dn = obj.dn;
                         return true;
                     }
                 }
@@ -417,6 +421,12 @@ impl<'c> Importer<'_, 'c> {
 
     /// Stage `attrs`/`dn` against what sync would see; `force` stages an
     /// update even when nothing differs from the hologram.
+    ///
+    /// A DN naming the stored one's entry in another spelling (`\2C` for
+    /// `\,`, `CN=`: [`same_entry`]) is no rename: a directory returns its
+    /// own spelling of what it was sent. The stored DN (or a pending
+    /// rename's) takes it, written with the object so that the next
+    /// import compares exactly; nothing is staged or counted for it.
     fn stage_difference(
         &mut self,
         cs: &mut CsObject,
@@ -424,6 +434,9 @@ impl<'c> Importer<'_, 'c> {
         dn: String,
         force: bool,
     ) -> bool {
+        let pending_dn = cs.pending_import.as_mut().and_then(|p| p.dn.as_mut());
+        let respelt =
+            respell(&mut cs.dn, &dn) | pending_dn.is_some_and(|staged| respell(staged, &dn));
         let dn_changed = dn != cs.dn;
         let rules = self.rules();
         let order = |k: &str| cs_order(rules, k);
@@ -434,7 +447,7 @@ impl<'c> Importer<'_, 'c> {
                 && same_attributes(&attrs, &p.attributes, order)
                 && p.dn.as_deref().unwrap_or(&cs.dn) == dn
         });
-        match cs.pending_import.as_ref().map(|p| p.kind) {
+        let staged = match cs.pending_import.as_ref().map(|p| p.kind) {
             None if back_to_hologram => {
                 self.counters.stage_no_change += 1;
                 false
@@ -485,7 +498,8 @@ impl<'c> Importer<'_, 'c> {
                 });
                 true
             }
-        }
+        };
+        staged || respelt
     }
 
     /// An update's row attributes (see `rows`) as the values added and
@@ -546,6 +560,16 @@ pub(super) fn whole_from_update(cs: &CsObject, mut obj: ImportedObject) -> Impor
     obj.attributes = attrs;
     obj.change = ImportChange::Full;
     obj
+}
+
+/// Whether `stored` named the entry `read` names in another spelling
+/// (see [`same_entry`]): then it takes `read`'s, the system's own.
+fn respell(stored: &mut String, read: &str) -> bool {
+    if stored != read && same_entry(stored, read) {
+        read.clone_into(stored);
+        return true;
+    }
+    false
 }
 
 /// How the values of CS attribute `attr` compare on this MA.

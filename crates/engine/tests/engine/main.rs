@@ -13,6 +13,7 @@ mod flow_reads;
 mod history;
 mod import;
 mod import_anchorless;
+mod import_dn;
 mod import_errors;
 mod joins;
 mod ldap_cut;
