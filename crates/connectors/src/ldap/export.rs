@@ -26,7 +26,10 @@
 //!   replayed value change (a value already there, or already gone) is
 //!   applied value by value, ignoring what is already done.
 //! * **Rename and move** ([`rename`]): a modify DN with the new RDN (the old RDN value
-//!   deleted) and, when the parent changes, the new superior.
+//!   deleted) and, when the parent changes, the new superior. Renames of
+//!   the batch onto one another's DNs (a swap of names, a chain) go in
+//!   the order that frees each DN first, a cycle through a DN aside
+//!   ([`swap`]).
 //! * **Missing parents** (`create_parents`): an add or a move refused
 //!   because the new parent is not there makes the missing `ou=` entries
 //!   between a base DN and it, then is sent again (`parents`).
@@ -53,6 +56,7 @@ mod parents;
 mod pipeline;
 mod rename;
 mod replay;
+mod swap;
 
 /// A running LDAP export.
 pub struct LdapExport<'c> {
@@ -62,6 +66,8 @@ pub struct LdapExport<'c> {
     /// The outcomes of the last batch's changes the server answered before
     /// the connection failed (see `answered_before_failure`).
     answered: Vec<Option<ExportOutcome>>,
+    /// The renames of the batch being sent that wait for one another.
+    swaps: swap::Swaps,
 }
 
 /// Why a change was not applied.
@@ -129,6 +135,7 @@ impl<'c> LdapExport<'c> {
             s,
             bases,
             answered: Vec::new(),
+            swaps: swap::Swaps::default(),
         }
     }
 
@@ -555,7 +562,7 @@ impl<'c> LdapExport<'c> {
                 self.delete(c)?;
                 self.add(c)
             }
-            ExportKind::Update | ExportKind::Rename => self.update(c),
+            ExportKind::Update | ExportKind::Rename => self.update_in_order(c),
             ExportKind::Delete => self.delete(c).map(|()| None),
         }
     }
@@ -564,10 +571,24 @@ impl<'c> LdapExport<'c> {
 impl ExportSession for LdapExport<'_> {
     fn apply(&mut self, batch: &[ExportChange]) -> Result<Vec<ExportOutcome>, ConnectorError> {
         self.answered.clear();
+        // With the DN as the anchor, renames that exchange DNs exchange
+        // anchors, which the engine records one outcome at a time and
+        // refuses while another object holds the anchor: the two would be
+        // recorded as failed, each under the other's entry. Such renames
+        // are left to fail as a clash (nothing sent) until that changes.
+        self.swaps = if self.s.anchor == Anchor::Dn {
+            swap::Swaps::default()
+        } else {
+            swap::Swaps::new(batch)
+        };
         let (done, failure) = match self.apply_grouped(batch) {
             Ok(done) => (done.into_iter().map(Some).collect(), None),
-            Err((e, done)) => (done, Some(e)),
+            Err((e, mut done)) => {
+                self.swaps.unreached(&mut done);
+                (done, Some(e))
+            }
         };
+        self.swaps = swap::Swaps::default();
         // Each change the server answered is done, in it, whatever
         // follows: should the connection fail later in the batch, they are
         // told as answered (a stopped export recorded none of the entries

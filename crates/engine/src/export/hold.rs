@@ -10,7 +10,14 @@
 //! a name its system does not give the object meant. A change naming an
 //! object by the DN it had before a rename of this export goes after the
 //! rename, and names it by its new DN once the rename went (the old one
-//! names no entry now); by the old one, should the rename fail.
+//! names no entry now); by the old one, should the rename fail. Renames
+//! onto one another's DNs (a chain, two people who swap names) go in one
+//! phase whatever they name, for the connector to order them in its
+//! batch. A value one of them gives by the DN another of them leaves
+//! cannot go with them (once they went, it names another entry): held,
+//! then sent by the next phase by the DN that rename gave (see
+//! `Held::again`); left pending, an export before any sync would send it
+//! as it was. Refused there, it stays pending.
 
 use autosync_connector::{ConnectorError, ExportChange, ExportOutcome, ExportSession};
 use autosync_model::{ExportKind, PendingExport, RefBy, Value};
@@ -264,6 +271,47 @@ impl Holds {
         }
     }
 
+    /// Leave out of change `j` of the page (or a later phase's update of
+    /// its object) the reference values phase `p` must not send, and
+    /// spell those a rename of this export moved by their new DN: what
+    /// it held back, if anything.
+    fn strip_for(
+        &self,
+        c: &mut ExportChange,
+        j: usize,
+        p: usize,
+        plan: &Plan,
+        refers: &mut Refers<'_>,
+    ) -> Option<Held> {
+        // A name this change must not send yet: one whose add failed, or
+        // one the page gives or takes away in this phase or a later one
+        // (another change's). One a rename of this export took away goes
+        // as the new DN.
+        let hold = |k: &Key| self.failed.contains(k) || plan.pending(k, j, p);
+        // Contested names this change's object refers to.
+        let mut meant: FxHashSet<(&str, Key)> = FxHashSet::default();
+        if !self.contested.is_empty() {
+            for (attr, by) in &self.attrs {
+                for v in values_of(c, attr) {
+                    let Some(k) = Key::of(*by, v) else {
+                        continue;
+                    };
+                    if let Some(others) = self.contested.get(&k)
+                        && !meant.contains(&(attr.as_str(), k.clone()))
+                        && refers(&c.anchor, attr, others)
+                    {
+                        meant.insert((attr.as_str(), k));
+                    }
+                }
+            }
+        }
+        let new = |attr: &str, k: &Key| {
+            hold(k) || self.contested.contains_key(k) && !meant.contains(&(attr, k.clone()))
+        };
+        let renamed = |k: &Key| self.moved.get(k).cloned();
+        strip(c, &self.attrs, &new, &renamed)
+    }
+
     /// Send `changes` (a page, in id order) in phases; returns one outcome
     /// per change in order (fewer when the connector answered short), and
     /// what each change held back. `taken`: whether another object has a
@@ -284,20 +332,9 @@ impl Holds {
         if self.attrs.is_empty() {
             return whole(session, changes);
         }
-        // Which change of the page gives each name, and which takes one
-        // away (a rename: the changes naming the DN it leaves wait for it).
-        let mut giver: FxHashMap<Key, usize> = FxHashMap::default();
-        let mut taker: FxHashMap<Key, usize> = FxHashMap::default();
-        for (i, c) in changes.iter().enumerate() {
-            for k in gives(c) {
-                giver.insert(k, i);
-            }
-            if let Some(k) = leaves(c) {
-                taker.insert(k, i);
-            }
-        }
-        if giver.is_empty()
-            && taker.is_empty()
+        let mut plan = Plan::new(changes);
+        if plan.giver.is_empty()
+            && plan.taker.is_empty()
             && self.failed.is_empty()
             && self.contested.is_empty()
             && self.moved.is_empty()
@@ -305,34 +342,18 @@ impl Holds {
             return whole(session, changes);
         }
         let names: Vec<Vec<Key>> = changes.iter().map(|c| self.names(c)).collect();
-        // Each change's phase: after every change of the page it names.
-        let mut phase = vec![0usize; changes.len()];
-        for _ in 0..PHASES {
-            let mut moved = false;
-            for (j, ks) in names.iter().enumerate() {
-                for k in ks {
-                    if let Some(&i) = giver.get(k).or_else(|| taker.get(k))
-                        && i != j
-                        && phase.get(j) <= phase.get(i)
-                        && let Some(after) = phase.get(i).map(|p| p + 1).filter(|p| *p < PHASES)
-                        && let Some(pj) = phase.get_mut(j)
-                    {
-                        *pj = after;
-                        moved = true;
-                    }
-                }
-            }
-            if !moved {
-                break;
-            }
-        }
-        let last = phase.iter().copied().max().unwrap_or(0);
+        plan.order(changes, &names);
+        let last = plan.last();
         let mut went: Vec<(usize, Option<String>)> = Vec::new();
         let mut outcomes: Vec<Option<ExportOutcome>> = changes.iter().map(|_| None).collect();
         let mut held: Vec<Option<Held>> = changes.iter().map(|_| None).collect();
-        for p in 0..=last {
+        // Updates sending what a change of the phase before held back
+        // and a rename of that phase made sendable (by change).
+        let mut again: Vec<(usize, ExportChange)> = Vec::new();
+        // One more phase than the page's, for what its last one held.
+        for p in 0..=last + 1 {
             let these: Vec<usize> = (0..changes.len())
-                .filter(|j| phase.get(*j) == Some(&p))
+                .filter(|j| plan.phase.get(*j) == Some(&p))
                 .collect();
             let mut batch: Vec<ExportChange> = Vec::with_capacity(these.len());
             let mut sent: Vec<usize> = Vec::with_capacity(these.len());
@@ -340,38 +361,7 @@ impl Holds {
                 let Some(c) = changes.get_mut(j) else {
                     continue;
                 };
-                // A name this change must not send yet: one whose add
-                // failed, or one the page gives or takes away in this
-                // phase or a later one (another change's). One a rename
-                // of this export took away goes as the new DN.
-                let hold = |k: &Key| {
-                    let pending = |i: &usize| *i != j && phase.get(*i) >= Some(&p);
-                    self.failed.contains(k)
-                        || giver.get(k).is_some_and(pending)
-                        || taker.get(k).is_some_and(pending)
-                };
-                // Contested names this change's object refers to.
-                let mut meant: FxHashSet<(&str, Key)> = FxHashSet::default();
-                if !self.contested.is_empty() {
-                    for (attr, by) in &self.attrs {
-                        for v in values_of(c, attr) {
-                            let Some(k) = Key::of(*by, v) else {
-                                continue;
-                            };
-                            if let Some(others) = self.contested.get(&k)
-                                && !meant.contains(&(attr.as_str(), k.clone()))
-                                && refers(&c.anchor, attr, others)
-                            {
-                                meant.insert((attr.as_str(), k));
-                            }
-                        }
-                    }
-                }
-                let new = |attr: &str, k: &Key| {
-                    hold(k) || self.contested.contains_key(k) && !meant.contains(&(attr, k.clone()))
-                };
-                let renamed = |k: &Key| self.moved.get(k).cloned();
-                let h = strip(c, &self.attrs, &new, &renamed);
+                let h = self.strip_for(c, j, p, &plan, refers);
                 if h.as_ref().is_some_and(|h| h.empty) {
                     if let Some(o) = outcomes.get_mut(j) {
                         *o = Some(ExportOutcome::Applied { anchor: None });
@@ -386,12 +376,23 @@ impl Holds {
                     *slot = h;
                 }
             }
+            // After the page's own changes: an update of an object whose
+            // change is in the batch goes after it.
+            let mut resent: Vec<(usize, Option<Held>)> = Vec::new();
+            for (j, mut u) in std::mem::take(&mut again) {
+                let h = self.strip_for(&mut u, j, p, &plan, refers);
+                if !h.as_ref().is_some_and(|h| h.empty) {
+                    batch.push(u);
+                    resent.push((j, h));
+                }
+            }
             if batch.is_empty() {
                 continue;
             }
             let answered = session.apply(&batch);
             let sent_len = batch.len();
-            for (&j, c) in sent.iter().zip(batch) {
+            let mut batch = batch.into_iter();
+            for (&j, c) in sent.iter().zip(batch.by_ref()) {
                 if let Some(slot) = changes.get_mut(j) {
                     *slot = c;
                 }
@@ -399,7 +400,9 @@ impl Holds {
             let answered = match answered {
                 Ok(a) => a,
                 Err(error) => {
-                    // What the system answered of this phase is done too.
+                    // What the system answered of this phase is done too
+                    // (of an update sending what was held: it stays
+                    // held, and goes again).
                     let partial = session.answered_before_failure();
                     for (&j, o) in sent.iter().zip(partial) {
                         if let (Some(o), Some(slot)) = (o, outcomes.get_mut(j)) {
@@ -414,18 +417,68 @@ impl Holds {
                 }
             };
             let short = answered.len() != sent_len;
-            for (j, o) in sent.into_iter().zip(answered) {
+            let mut answered = answered.into_iter();
+            for (&j, o) in sent.iter().zip(answered.by_ref()) {
                 self.outcome(changes, j, &o, &mut went, taken);
                 if let Some(slot) = outcomes.get_mut(j) {
                     *slot = Some(o);
                 }
             }
+            for ((j, h), (u, o)) in resent.into_iter().zip(batch.zip(answered)) {
+                self.resent(changes, &mut held, j, u, h, o);
+            }
             if short {
                 // The caller reports the connector's short answer.
                 return Ok((outcomes.into_iter().map_while(|o| o).collect(), held));
             }
+            // What this phase's changes held back that one of its
+            // renames made sendable goes in the next phase.
+            if !self.moved.is_empty() {
+                for &j in &sent {
+                    if let (Some(Some(h)), Some(c), Some(Some(o))) =
+                        (held.get(j), changes.get(j), outcomes.get(j))
+                        && let Some(u) = h.again(c, o, &self.attrs, &|k| self.moved.contains_key(k))
+                    {
+                        again.push((j, u));
+                    }
+                }
+            }
         }
         Ok((outcomes.into_iter().flatten().collect(), held))
+    }
+
+    /// The answer `o` to update `u`, which sent what change `j` of the
+    /// page held back (holding back `h` of it still): what went is no
+    /// longer held, and the page's change says it went (the history).
+    /// Refused, it stays held, pending for the next export.
+    fn resent(
+        &self,
+        changes: &mut [ExportChange],
+        held: &mut [Option<Held>],
+        j: usize,
+        u: ExportChange,
+        h: Option<Held>,
+        o: ExportOutcome,
+    ) {
+        if let ExportOutcome::Failed { error_type, detail } = &o {
+            tracing::warn!(
+                dn = %u.dn,
+                error_type = %error_type,
+                detail = %detail,
+                "the references held back while renames went were refused; they stay pending"
+            );
+            return;
+        }
+        let (Some(Some(before)), Some(c)) = (held.get_mut(j), changes.get_mut(j)) else {
+            return;
+        };
+        before.resent(&u, h);
+        for (attr, v) in u.changes {
+            c.changes.insert(attr, v);
+        }
+        for (attr, d) in u.values {
+            c.values.entry(attr).or_default().add.extend(d.add);
+        }
     }
 }
 
@@ -442,9 +495,13 @@ fn placeholder() -> ExportChange {
     }
 }
 
+mod phases;
 mod strip;
+use phases::Plan;
 pub(super) use strip::Held;
 use strip::{strip, values_of};
 
+#[cfg(test)]
+mod swap_tests;
 #[cfg(test)]
 mod tests;

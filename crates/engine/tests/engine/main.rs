@@ -18,6 +18,7 @@ mod import_errors;
 mod joins;
 mod ldap_cut;
 mod ldap_delta;
+mod ldap_swap;
 mod passwords;
 mod refs;
 mod refs_export;

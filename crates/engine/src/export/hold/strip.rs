@@ -3,7 +3,7 @@
 //! export gave (`strip`).
 
 use super::Key;
-use autosync_connector::ExportChange;
+use autosync_connector::{ExportChange, ExportOutcome};
 use autosync_model::{ExportKind, PendingExport, RefBy, Value, ValueDelta};
 
 /// What a change held back: it stays pending, for a later export.
@@ -22,6 +22,12 @@ pub(in crate::export) struct Held {
     /// spelled as the new one): neither was sent. Per attribute, the
     /// values as the pending export holds them (after `renamed`).
     cancelled: Vec<(String, ValueDelta)>,
+    /// Whole attributes held back that a later phase sent in full (see
+    /// [`Held::again`]): the value the system has.
+    later_whole: Vec<(String, Option<Value>)>,
+    /// Value-level additions held back that a later phase sent: as the
+    /// pending export holds them (after `renamed`), and as sent.
+    later_added: Vec<(String, Value, Value)>,
     /// Nothing was left to send: the change was not sent.
     pub empty: bool,
 }
@@ -53,10 +59,17 @@ impl Held {
     /// into what the system now has, left in `done`, and what is still to
     /// be sent (returned as a pending update; `None`: nothing).
     pub fn split(&self, done: &mut PendingExport) -> Option<PendingExport> {
-        // What went under a new DN is what the system has.
-        for (attr, old, new) in &self.renamed {
+        // What went under a new DN is what the system has: each value
+        // once (two renames that swap DNs give a list both ways).
+        let mut attrs: Vec<&String> = self.renamed.iter().map(|(a, ..)| a).collect();
+        attrs.dedup();
+        for attr in attrs {
             let swap = |v: &mut Value| {
-                if v == old {
+                if let Some((_, _, new)) = self
+                    .renamed
+                    .iter()
+                    .find(|(a, old, _)| a == attr && old == v)
+                {
                     *v = new.clone();
                 }
             };
@@ -67,6 +80,17 @@ impl Held {
             }
             if let Some(d) = done.values.get_mut(attr) {
                 d.add.iter_mut().for_each(swap);
+            }
+        }
+        // What a later phase sent of what was held.
+        for (attr, v) in &self.later_whole {
+            done.changes.insert(attr.clone(), v.clone());
+        }
+        for (attr, old, new) in &self.later_added {
+            if let Some(d) = done.values.get_mut(attr)
+                && let Some(v) = d.add.iter_mut().find(|v| *v == old)
+            {
+                *v = new.clone();
             }
         }
         // Not sent, and the system holds what it held.
@@ -122,6 +146,119 @@ impl Held {
             );
         }
         Some(kept)
+    }
+}
+
+impl Held {
+    /// An update of the object of change `c` (answered `o`) sending what
+    /// it held back that names a DN `moved` says a rename of the export
+    /// took away (the rename went: its object has a new DN, which the
+    /// update's phase spells): each whole attribute holding such a value
+    /// as the pending export has it, and the value-level additions of an
+    /// attribute with one. A phase holds back a value naming the DN
+    /// another rename of that phase leaves (two people who swap names,
+    /// each the other's manager); the next one sends it, and no export
+    /// leaves pending a DN a rename moved (an export before any sync
+    /// would send it, naming the entry renamed to it). `None`: nothing to
+    /// send, or `c` failed.
+    pub fn again(
+        &self,
+        c: &ExportChange,
+        o: &ExportOutcome,
+        attrs: &[(String, RefBy)],
+        moved: &dyn Fn(&Key) -> bool,
+    ) -> Option<ExportChange> {
+        let anchor = match o {
+            ExportOutcome::Failed { .. } => return None,
+            ExportOutcome::Applied { anchor: Some(a) } => a.clone(),
+            _ => c.anchor.clone(),
+        };
+        let by = |attr: &str| attrs.iter().find(|(a, _)| a == attr).map(|(_, by)| *by);
+        let sendable = |attr: &str, v: &Value| {
+            by(attr)
+                .and_then(|by| Key::of(by, v))
+                .is_some_and(|k| moved(&k))
+        };
+        let mut u = ExportChange {
+            object_type: c.object_type.clone(),
+            anchor,
+            dn: match (&c.kind, &c.new_dn) {
+                (ExportKind::Add | ExportKind::DeleteAdd, _) | (_, None) => c.dn.clone(),
+                (_, Some(new)) => new.clone(),
+            },
+            kind: ExportKind::Update,
+            changes: Default::default(),
+            values: Default::default(),
+            new_dn: None,
+        };
+        for (attr, _, pending) in &self.whole {
+            let any = match pending {
+                Some(Value::Multi(vs)) => vs.iter().any(|v| sendable(attr, v)),
+                Some(v) => sendable(attr, v),
+                None => false,
+            };
+            if any {
+                u.changes.insert(attr.clone(), pending.clone());
+            }
+        }
+        for (attr, vs) in &self.added {
+            if vs.iter().any(|v| sendable(attr, v)) {
+                u.values.insert(
+                    attr.clone(),
+                    ValueDelta {
+                        add: vs.clone(),
+                        remove: Vec::new(),
+                    },
+                );
+            }
+        }
+        (!u.changes.is_empty() || !u.values.is_empty()).then_some(u)
+    }
+
+    /// Update `u` (see [`Held::again`]) went as sent, holding back `h` of
+    /// it still: what it sent is no longer held.
+    pub fn resent(&mut self, u: &ExportChange, h: Option<Held>) {
+        let h = h.unwrap_or_default();
+        let mut later = Vec::new();
+        self.whole.retain_mut(|(attr, sent, _)| {
+            if let Some((_, again, _)) = h.whole.iter().find(|(a, ..)| a == attr) {
+                // Part of it went (a list without what is held still).
+                if again.is_some() {
+                    sent.clone_from(again);
+                }
+                true
+            } else if let Some(v) = u.changes.get(attr) {
+                later.push((attr.clone(), v.clone()));
+                false
+            } else {
+                true
+            }
+        });
+        self.later_whole.extend(later);
+        for (attr, vs) in &mut self.added {
+            let Some(d) = u.values.get(attr) else {
+                continue;
+            };
+            let still: &[Value] = h
+                .added
+                .iter()
+                .find(|(a, _)| a == attr)
+                .map_or(&[], |(_, vs)| vs.as_slice());
+            vs.retain(|v| {
+                let as_sent = h
+                    .renamed
+                    .iter()
+                    .find(|(a, old, _)| a == attr && old == v)
+                    .map_or(v, |(_, _, new)| new);
+                let went = d.add.contains(as_sent) && !still.contains(as_sent);
+                if went {
+                    self.later_added
+                        .push((attr.clone(), v.clone(), as_sent.clone()));
+                }
+                !went
+            });
+        }
+        self.added.retain(|(_, vs)| !vs.is_empty());
     }
 }
 

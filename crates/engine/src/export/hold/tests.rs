@@ -3,9 +3,9 @@ use autosync_model::{AttrChanges, ValueDelta};
 
 /// A session that records each batch sent and fails the adds of the
 /// anchors it is told to.
-struct Recording {
-    batches: Vec<Vec<ExportChange>>,
-    fail: Vec<&'static str>,
+pub(super) struct Recording {
+    pub batches: Vec<Vec<ExportChange>>,
+    pub fail: Vec<&'static str>,
 }
 
 impl ExportSession for Recording {
@@ -33,11 +33,11 @@ impl ExportSession for Recording {
     }
 }
 
-fn s(v: &str) -> Value {
+pub(super) fn s(v: &str) -> Value {
     Value::String(v.into())
 }
 
-fn add(anchor: &str, dn: &str, manager: Option<&str>) -> ExportChange {
+pub(super) fn add(anchor: &str, dn: &str, manager: Option<&str>) -> ExportChange {
     let mut changes = AttrChanges::new();
     changes.insert("name".into(), Some(s(dn)));
     if let Some(m) = manager {
@@ -55,7 +55,7 @@ fn add(anchor: &str, dn: &str, manager: Option<&str>) -> ExportChange {
 }
 
 /// `h.apply` when no add's name is another object's.
-fn plain(
+pub(super) fn plain(
     h: &mut Holds,
     rec: &mut Recording,
     page: &mut [ExportChange],
@@ -67,7 +67,7 @@ fn holds() -> Holds {
     Holds::new(vec![("manager".into(), RefBy::Dn)])
 }
 
-fn session(fail: &[&'static str]) -> Recording {
+pub(super) fn session(fail: &[&'static str]) -> Recording {
     Recording {
         batches: Vec::new(),
         fail: fail.to_vec(),
