@@ -149,8 +149,19 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
     if !a.once {
         return Ok(Code::Ok);
     }
-    let mut code = Code::of_runs(&summary.runs);
-    let mut why = crate::exit::not_ok(&summary.runs);
+    // An export stopped at the deletion threshold whose stop no longer
+    // stands (a later sync of this cycle cancelled the deletes) waits for
+    // nobody: it does not make the exit say "stopped".
+    let mut runs = summary.runs.clone();
+    runs.retain(|r| {
+        r.status != autosync_model::RunStatus::StoppedDeletionThresholdExceeded
+            || !matches!(
+                autosync_engine::thresholds::deletion_stop_waiting(store.as_ref(), &r.ma),
+                Ok(None)
+            )
+    });
+    let mut code = Code::of_runs(&runs);
+    let mut why = crate::exit::not_ok(&runs);
     // A cycle stopped because it did not settle: its last runs may all
     // have succeeded, but what flows is not in step (a warning, as
     // per-object errors are).

@@ -1,9 +1,11 @@
 //! `autosync status` as text: one row per MA (name, state, queue length,
-//! last run), then its queued requests. Columns are as wide as their
-//! content; on a terminal, a state too long for the room left (a waiting
-//! or failed MA's reason) wraps inside its column, so the rows stay in
-//! line; piped, every state is kept whole on its row.
+//! last run), then its queued requests and what wants an operator's eye
+//! (failing triggers, objects with errors, a full sync needed). Columns
+//! are as wide as their content; on a terminal, a state too long for the
+//! room left (a waiting or failed MA's reason) wraps inside its column,
+//! so the rows stay in line; piped, every state is kept whole on its row.
 
+use autosync_controller::machine::TriggerProblem;
 use autosync_service::{MaStateView, Status};
 use std::fmt::Write as _;
 
@@ -166,6 +168,9 @@ pub fn render(status: &Status, width: Option<usize>) -> String {
                 "  {n} {objects} with errors (an export refused, a record unreadable): `autosync cs {ma} --errors`"
             );
         }
+        for t in &s.trigger_errors {
+            let _ = writeln!(out, "  {}", trigger_problem(t));
+        }
         if let Some(why) = &s.full_sync_needed {
             let _ = writeln!(
                 out,
@@ -174,6 +179,35 @@ pub fn render(status: &Status, width: Option<usize>) -> String {
         }
     }
     out
+}
+
+/// A failing trigger's line under its MA: since when, how often, its
+/// last error on one line (a script's error may span several; the rest
+/// is in the log and `--json`). `since` has its date when it is not the
+/// day of the last error.
+fn trigger_problem(t: &TriggerProblem) -> String {
+    const TIME: &str = "%H:%M:%S UTC";
+    let since = if t.since.date_naive() == t.last.date_naive() {
+        t.since.format(TIME)
+    } else {
+        t.since.format("%Y-%m-%d %H:%M:%S UTC")
+    };
+    let times = if t.count == 1 { "time" } else { "times" };
+    let mut lines = t
+        .message
+        .split(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty());
+    let mut message = lines.next().unwrap_or_default().to_owned();
+    if lines.next().is_some() {
+        message.push_str(" ...");
+    }
+    format!(
+        "trigger {} failing since {since} ({} {times}, last {}): {message}",
+        crate::output::one_line(&t.trigger),
+        t.count,
+        t.last.format(TIME),
+    )
 }
 
 /// `text` in lines of at most `width` characters, broken at spaces (a
@@ -289,6 +323,49 @@ mod tests {
             joined.contains("No such file or directory (os error 2)"),
             "{text}"
         );
+    }
+
+    /// A trigger that fails (a change listener that cannot listen) leaves
+    /// its MA idle: a line under the MA's row says so (a black-box review).
+    #[test]
+    fn a_failing_trigger_should_show_under_its_mas_row() {
+        let status: Status = serde_json::from_value(serde_json::json!({
+            "service": true,
+            "mas": {
+                "directory": {
+                    "state": "idle",
+                    "queue": [],
+                    "trigger_errors": [{
+                        "trigger": "change-notification (every change)",
+                        "message": "not listening to changes: connection refused; listening again after a backoff",
+                        "since": "2026-12-05T14:02:11Z",
+                        "last": "2026-12-05T14:09:40Z",
+                        "count": 12,
+                    }, {
+                        "trigger": "script s (every 60s, s.rhai)",
+                        "message": "Runtime error: boom\nin call to function f\n",
+                        "since": "2026-12-04T23:59:00Z",
+                        "last": "2026-12-05T00:00:10Z",
+                        "count": 1,
+                    }],
+                },
+            },
+        }))
+        .unwrap();
+        let text = render(&status, None);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[2].starts_with("directory  idle"), "{text}");
+        assert_eq!(
+            lines[3],
+            "  trigger change-notification (every change) failing since 14:02:11 UTC (12 times, last 14:09:40 UTC): not listening to changes: connection refused; listening again after a backoff",
+            "{text}"
+        );
+        assert_eq!(
+            lines[4],
+            "  trigger script s (every 60s, s.rhai) failing since 2026-12-04 23:59:00 UTC (1 time, last 00:00:10 UTC): Runtime error: boom ...",
+            "{text}"
+        );
+        assert_eq!(lines.len(), 5, "{text}");
     }
 
     #[test]

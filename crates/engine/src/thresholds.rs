@@ -11,18 +11,22 @@
 //! * **Export deletion** (`deletion-stop:<ma>`): an export that would delete
 //!   more than the MA's `export_deletion_threshold` allows ends
 //!   `stopped-deletion-threshold-exceeded` having sent nothing, until an
-//!   operator approves (the next export goes through once) or rejects (the
-//!   pending deletes are dropped, per the MA's `reject_deletions`).
+//!   operator approves (the next export goes through once, with at most
+//!   the deletes pending when approved) or rejects (the pending deletes are
+//!   dropped, per the MA's `reject_deletions`), or its pending deletes are
+//!   no longer over the threshold (see `deletions.rs`).
 
+mod deletions;
 mod lift;
+pub(crate) use deletions::check_export_deletions;
 pub(crate) use lift::{HoldAfter, lift_if_gone};
 
 use crate::error::EngineError;
-use crate::run::{MaGuard, StepCtx};
+use crate::run::MaGuard;
 use crate::{DiscardError, Discarded, Engine};
 use autosync_model::{
     Connection, CsId, Exceeded, ExportKind, ImportCounters, ImportKind, PendingImport,
-    RejectDeletions, RunId, RunStatus,
+    RejectDeletions, RunId,
 };
 use autosync_store::{CsFilter, Store, StoreResult, StoreTxn};
 use serde::{Deserialize, Serialize};
@@ -38,7 +42,7 @@ pub fn deletion_stop_key(ma: &str) -> String {
 }
 
 /// The meta key holding an operator's approval of one export over the
-/// deletion threshold.
+/// deletion threshold (`approved:N`: at most N pending deletes).
 pub fn deletion_approval_key(ma: &str) -> String {
     format!("approve-deletions:{ma}")
 }
@@ -90,10 +94,11 @@ pub struct Approval {
     /// The staging threshold that held the MA's syncs, now released.
     pub staging: Option<StagingHold>,
     /// The export stopped at the deletion threshold, whose next export may
-    /// now exceed it once.
+    /// now exceed it once, with at most `pending_deletes` deletes.
     pub deletions: Option<DeletionStop>,
     /// The export deletes pending when approved (fewer than when it
-    /// stopped if people came back in scope meanwhile).
+    /// stopped if people came back in scope meanwhile): what the approval
+    /// covers (0 when no export stop stood).
     pub pending_deletes: u64,
 }
 
@@ -121,7 +126,7 @@ impl Approval {
         }
         if parts.is_empty() {
             format!(
-                "nothing of `{ma}` waited for an approval; its next export may exceed the deletion threshold once"
+                "nothing of `{ma}` waited for an approval; nothing was recorded (an approval is never recorded in advance of a stop)"
             )
         } else {
             format!("approved: {}", parts.join("; "))
@@ -192,21 +197,31 @@ pub fn staging_hold(store: &dyn Store, ma: &str) -> StoreResult<Option<StagingHo
     read_json(store, &staging_hold_key(ma))
 }
 
-/// The export of `ma` stopped at the deletion threshold, if any.
+/// The export of `ma` stopped at the deletion threshold, if the stop
+/// still stands: its pending deletes are still more than the threshold
+/// allowed (a sync that cancelled them ended it; see `deletions.rs`).
 pub fn deletion_stop(store: &dyn Store, ma: &str) -> StoreResult<Option<DeletionStop>> {
-    read_json(store, &deletion_stop_key(ma))
+    Ok(deletions::standing(store.read()?.as_mut(), ma)?.map(|s| s.stop))
 }
 
-/// The export of `ma` stopped at the deletion threshold and no operator
-/// approved it yet (after `approve`, the stop is kept until the export it
-/// lets through runs, but nothing waits for an operator any more).
+/// The export of `ma` stopped at the deletion threshold, the stop still
+/// stands, and no operator approved what is pending now (after `approve`,
+/// the stop is kept until the export it lets through runs, but nothing
+/// waits for an operator any more, unless more deletes are pending now
+/// than the approval covers: the export would stop again).
 pub fn deletion_stop_waiting(store: &dyn Store, ma: &str) -> StoreResult<Option<DeletionStop>> {
-    let stop = deletion_stop(store, ma)?;
-    if stop.is_none() {
+    let mut read = store.read()?;
+    let Some(s) = deletions::standing(read.as_mut(), ma)? else {
         return Ok(None);
-    }
-    let approved = store.read()?.meta(&deletion_approval_key(ma))?.is_some();
-    Ok(stop.filter(|_| !approved))
+    };
+    let covered = deletions::approval(read.as_mut(), ma)?.is_some_and(|n| s.pending <= n);
+    Ok((!covered).then_some(s.stop))
+}
+
+/// The pending deletes an operator's approval lets the next export of
+/// `ma` send over its deletion threshold, if one is recorded.
+pub fn deletion_approval(store: &dyn Store, ma: &str) -> StoreResult<Option<u64>> {
+    deletions::approval(store.read()?.as_mut(), ma)
 }
 
 /// After an import step: hold the MA's syncs when it staged more than its
@@ -304,25 +319,46 @@ const PAGE: usize = 1000;
 impl Engine {
     /// Let what a threshold stopped on `ma` flow: release a held staging
     /// threshold, and let the next export exceed the deletion threshold
-    /// once.
+    /// once, with at most the deletes pending now, when a stop at it
+    /// stands. No approval is recorded in advance of a stop: with none
+    /// standing, a stale stop record is forgotten instead (the callers
+    /// refuse an approval when nothing waits; this is the last guard).
     pub fn approve(&self, ma: &str) -> Result<Approval, EngineError> {
         self.ma_def(ma)?;
         let store = self.store.as_ref();
-        let approval = Approval {
-            staging: staging_hold(store, ma)?,
-            deletions: deletion_stop(store, ma)?,
-            pending_deletes: store
-                .read()?
-                .cs_pending_export_count(ma, autosync_model::ExportKind::Delete)?,
-        };
+        // Read and written in one transaction: an export that stops
+        // meanwhile records its stop before or after, never lost between.
         let mut txn = store.begin()?;
+        let staging = txn
+            .meta(&staging_hold_key(ma))?
+            .and_then(|t| serde_json::from_str(&t).ok());
+        let standing = deletions::standing(txn.as_mut(), ma)?;
         txn.set_meta(&staging_hold_key(ma), None)?;
-        txn.set_meta(&deletion_approval_key(ma), Some("approved"))?;
+        let approval = match standing {
+            Some(s) => {
+                let value = deletions::approval_value(s.pending);
+                txn.set_meta(&deletion_approval_key(ma), Some(&value))?;
+                Approval {
+                    staging,
+                    deletions: Some(s.stop),
+                    pending_deletes: s.pending,
+                }
+            }
+            None => {
+                clear_deletion_stop(txn.as_mut(), ma)?;
+                Approval {
+                    staging,
+                    deletions: None,
+                    pending_deletes: 0,
+                }
+            }
+        };
         txn.commit()?;
         tracing::info!(
             ma,
             staging = approval.staging.is_some(),
             deletions = approval.deletions.is_some(),
+            pending_deletes = approval.pending_deletes,
             "approved: held syncs may run, the next export may exceed the deletion threshold once"
         );
         Ok(approval)
@@ -345,6 +381,10 @@ impl Engine {
         let store = self.store.as_ref();
         let hold = staging_hold(store, ma)?;
         let stop = deletion_stop(store, ma)?;
+        if stop.is_none() {
+            // A stop whose deletes a sync cancelled: nothing to reject.
+            deletions::forget_if_gone(store, ma)?;
+        }
         if hold.is_none() && stop.is_none() {
             return Err(RejectError::Nothing { ma: ma.to_owned() });
         }
@@ -428,7 +468,6 @@ impl Engine {
     }
 }
 
-/// Forget an export's stop at the deletion threshold and any approval.
 /// The meta key of the connectors of `ma` whose pending deletes an
 /// operator rejected (`reject_deletions = "re-evaluate"`, joined ones).
 pub fn rejected_deletes_key(ma: &str) -> String {
@@ -466,106 +505,10 @@ pub(crate) fn set_rejected_deletes(
     txn.set_meta(&rejected_deletes_key(ma), Some(&text))
 }
 
+/// Forget an export's stop at the deletion threshold and any approval.
 pub(crate) fn clear_deletion_stop(txn: &mut dyn StoreTxn, ma: &str) -> StoreResult<()> {
     txn.set_meta(&deletion_stop_key(ma), None)?;
     txn.set_meta(&deletion_approval_key(ma), None)
-}
-
-/// Pending export deletes on the MA, counted only when there are more
-/// pending exports than the threshold.
-fn pending_deletes(ctx: &StepCtx<'_>, threshold: u64) -> StoreResult<u64> {
-    let ma = ctx.ma.name.as_str();
-    let mut read = ctx.store().read()?;
-    if read.cs_count(ma, CsFilter::PendingExport)? <= threshold {
-        return Ok(0);
-    }
-    read.cs_pending_export_count(ma, ExportKind::Delete)
-}
-
-/// Check the deletion threshold; `Some` when the export must not start.
-/// An export under it forgets an earlier stop and any approval (an
-/// approval never waits for a later mass delete).
-pub(crate) fn check_export_deletions(
-    ctx: &StepCtx<'_>,
-) -> StoreResult<Option<(RunStatus, String)>> {
-    let ma = ctx.ma.name.as_str();
-    let threshold = ctx.ma.export_deletion_threshold;
-    // The deletes are among the pending exports, and the connector
-    // space holds at least those, so the threshold allows at least
-    // what it allows of that many: when the pending exports are under
-    // it, neither the deletes nor the connector space (a count of its
-    // whole index) need counting.
-    {
-        let mut read = ctx.store().read()?;
-        let pending = read.cs_count(ma, CsFilter::PendingExport)?;
-        let under = pending == 0 || threshold.allowed(pending).is_none_or(|a| pending <= a);
-        if under {
-            let waiting = read.meta(&deletion_approval_key(ma))?.is_some()
-                || read.meta(&deletion_stop_key(ma))?.is_some();
-            drop(read);
-            if waiting {
-                let mut txn = ctx.store().begin()?;
-                clear_deletion_stop(txn.as_mut(), ma)?;
-                txn.commit()?;
-            }
-            return Ok(None);
-        }
-    }
-    let total = ctx.store().read()?.cs_count(ma, CsFilter::All)?;
-    let deletes = match threshold.allowed(total) {
-        Some(allowed) => pending_deletes(ctx, allowed)?,
-        None => 0,
-    };
-    let allowed = threshold.allowed(total).unwrap_or(u64::MAX);
-    let mut txn = ctx.store().begin()?;
-    let approved = txn.meta(&deletion_approval_key(ma))?.is_some();
-    if deletes <= allowed {
-        if approved || txn.meta(&deletion_stop_key(ma))?.is_some() {
-            clear_deletion_stop(txn.as_mut(), ma)?;
-            txn.commit()?;
-        }
-        return Ok(None);
-    }
-    if !approved {
-        let stop = DeletionStop {
-            run_id: ctx.run_id,
-            deletes,
-            allowed,
-            cs_total: total,
-        };
-        txn.set_meta(
-            &deletion_stop_key(ma),
-            Some(&serde_json::to_string(&stop).unwrap_or_default()),
-        )?;
-        txn.commit()?;
-        tracing::warn!(
-            ma,
-            deletes,
-            allowed,
-            total,
-            "export stopped: deletion threshold exceeded"
-        );
-        return Ok(Some((
-            RunStatus::StoppedDeletionThresholdExceeded,
-            format!(
-                "{deletes} pending export deletes exceed the deletion threshold of management \
-                 agent `{ma}` ({threshold}: at most {allowed} of its {total} objects); nothing \
-                 was sent. Check them (`autosync cs {ma} --pending-export`), then `autosync \
-                 approve {ma}` lets the next export delete them, or `autosync reject {ma}` \
-                 drops the deletes"
-            ),
-        )));
-    }
-    // The approval is consumed by the export it lets through.
-    clear_deletion_stop(txn.as_mut(), ma)?;
-    txn.commit()?;
-    tracing::info!(
-        ma,
-        deletes,
-        allowed,
-        "deletions over the threshold approved"
-    );
-    Ok(None)
 }
 
 /// Stage disconnector `obj` for its MA's next sync, which tries the join

@@ -106,11 +106,22 @@ fn facts(engine: &dyn SyncEngine, store: &dyn Store, record: &RunRecord) -> RunF
             autosync_engine::thresholds::staging_hold(store, &record.ma),
             Ok(None)
         );
+    let deletion_stops_gone = mas
+        .iter()
+        .filter(|ma| {
+            matches!(
+                autosync_engine::thresholds::deletion_stop_waiting(store, ma),
+                Ok(None)
+            )
+        })
+        .cloned()
+        .collect();
     RunFacts {
         cs: counts(engine, &mas),
         staging_exceeded,
         deletion_stop,
         staging_hold_gone,
+        deletion_stops_gone,
     }
 }
 

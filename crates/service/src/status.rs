@@ -128,6 +128,8 @@ fn from_store(
                 last_run,
                 full_sync_needed: None,
                 objects_with_errors: 0,
+                // The service's memory: none without a service.
+                trigger_errors: Vec::new(),
             },
         );
     }

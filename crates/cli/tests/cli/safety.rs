@@ -432,3 +432,107 @@ fn approve_should_count_the_deletes_pending_now() {
         "{said}"
     );
 }
+
+/// Four people, and `app` provisioned for the active ones, its deletion
+/// threshold one object.
+const ONE_DELETE: &str = r#"
+[store]
+path = "state/autosync.db"
+
+[metaverse.person]
+attributes = ["employeeId", "name", "status"]
+
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "hr.csv" }
+object_types = [{ name = "person", anchor = "id" }]
+join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
+projection = [{ mv_type = "person" }]
+import_flows = [
+  { mv = "employeeId", from = "id" },
+  { mv = "name", from = "name" },
+  { mv = "status", from = "status" },
+]
+staging_thresholds = { deletes = "off" }
+
+[[ma]]
+name = "app"
+connector = { type = "csv", path = "app.csv" }
+object_types = [{ name = "user", anchor = "uid" }]
+join = [{ on = [{ cs = "employee", mv = "employeeId" }] }]
+deprovisioning = "delete"
+export_deletion_threshold = 1
+export_flows = [
+  { cs = "name", from = "name" },
+  { cs = "employee", from = "employeeId" },
+]
+provisioning = [{ condition = "status == 'active'", anchor = '"u" + employeeId' }]
+"#;
+
+/// A stop whose deletes a sync cancelled (the people back in scope) waits
+/// for nobody: the status shows no threshold, `approve` and `reject` are
+/// refused, and a later mass delete stops at the threshold (found by a
+/// black-box review: the status still asked for a decision, `approve`
+/// recorded one for "0 objects", and the next export deleted 3).
+#[test]
+fn a_stop_whose_deletes_a_sync_cancelled_should_not_be_approved() {
+    let w = Workdir::with_config(ONE_DELETE);
+    let hr = |out: &[usize]| {
+        let mut text = String::from("id,name,status\n");
+        for i in 1..=4 {
+            let status = if out.contains(&i) {
+                "terminated"
+            } else {
+                "active"
+            };
+            text.push_str(&format!("E{i},P{i},{status}\n"));
+        }
+        std::fs::write(w.path().join("hr.csv"), text).unwrap();
+    };
+    let state = || -> serde_json::Value {
+        let status: serde_json::Value =
+            serde_json::from_str(&w.expect(&["status", "--json"], 0)).unwrap();
+        status["mas"]["app"]["state"].clone()
+    };
+    let users = || std::fs::read_to_string(w.path().join("app.csv")).unwrap();
+    hr(&[]);
+    std::fs::write(w.path().join("app.csv"), "uid,name,employee\n").unwrap();
+    w.expect(&["run", "--once"], 0);
+    assert_eq!(users().lines().count(), 5, "{}", users());
+    hr(&[2, 3]);
+    assert_eq!(w.run(&["run", "--once"]).status.code(), Some(3));
+    assert_eq!(state(), "threshold-exceeded");
+    hr(&[]);
+    // The cycle's export stops again (the deletes still pending at its
+    // start), then its sync cancels them: nothing waits, and the exit
+    // says so (0, not 3).
+    let out = w.run(&["run", "--once"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cs: serde_json::Value =
+        serde_json::from_str(&w.expect(&["cs", "app", "--pending-export", "--json"], 0)).unwrap();
+    assert_eq!(cs.as_array().unwrap().len(), 0, "{cs}");
+    assert_eq!(state(), "idle");
+    for command in ["approve", "reject"] {
+        let out = w.run(&[command, "app"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(stderr.contains("waits for no approval"), "{stderr}");
+    }
+    // A later mass delete stops at the threshold: nothing was approved.
+    let before = users();
+    hr(&[2, 3, 4]);
+    let out = w.run(&["run", "--once"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("stopped-deletion-threshold-exceeded"),
+        "{stderr}"
+    );
+    assert_eq!(users(), before);
+    assert_eq!(state(), "threshold-exceeded");
+}

@@ -56,12 +56,18 @@ impl Machine {
             {
                 tracing::warn!(ma = %request.ma, trigger = %trigger, "the trigger asked for a run that cannot start: {message} (notified; not logged again)");
             }
+            self.trigger_problems
+                .failed(&request.ma, &trigger, &message, now);
             self.notify(super::Notice::TriggerError {
                 ma: request.ma.clone(),
                 trigger,
                 message,
             });
             return;
+        }
+        // The trigger works (again): its last error, if any, is past.
+        if let RunReason::Trigger { trigger } = &request.reason {
+            self.trigger_problems.asked(&request.ma, trigger);
         }
         let paused = self.state.mas.get(&request.ma).is_some_and(|c| c.paused);
         self.publish(ServiceEvent::TriggerFired {
@@ -430,6 +436,9 @@ impl Machine {
                 format!("cannot read what waits for an approval on `{ma}`: {e}"),
             )),
             Ok(stops) if !threshold && !stops.stopped_export && !stops.held_staging => {
+                // The store has no stop standing (a sync cancelled its
+                // deletes): the status stops saying one waits.
+                self.deletion_stops.remove(ma);
                 Err(Refusal::new(
                     RefusalCode::NothingToApprove,
                     autosync_model::threshold::nothing_waits(ma),
@@ -502,6 +511,11 @@ impl Machine {
         result: Result<(String, u64), EngineCallError>,
         now: DateTime<Utc>,
     ) {
+        if matches!(result, Err(EngineCallError::NothingWaits { .. })) {
+            // The store has no stop standing (a sync cancelled its
+            // deletes): the status stops saying one waits.
+            self.deletion_stops.remove(ma);
+        }
         let result = result.map_err(|e| Refusal::of_engine(e, RefusalCode::NothingToReject));
         let answer = result.map(|(message, pending_import)| {
             let held = self.control_of(ma).threshold.take().is_some();

@@ -197,6 +197,12 @@ pub struct RunFacts {
     /// import read the source again and what is staged is under the
     /// thresholds) or settled from a shell.
     pub staging_hold_gone: bool,
+    /// MAs among those the run touched (its own, and the targets of its
+    /// sync) whose export was stopped at the deletion threshold and whose
+    /// stop the store no longer has standing (read, not assumed): a sync
+    /// cancelled the pending deletes, or an operator settled it from a
+    /// shell.
+    pub deletion_stops_gone: Vec<String>,
 }
 
 /// A run that [`Effect::Start`] asked for ended.

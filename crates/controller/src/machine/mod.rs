@@ -34,6 +34,7 @@ mod runs;
 mod schedule;
 mod state;
 mod status;
+mod trigger_problems;
 mod unmanaged;
 mod views;
 
@@ -52,7 +53,9 @@ pub use notice::{
 pub use published::{NoticeKind, Published, RunCounts, ServiceEvent, ServiceState};
 pub use refusal::{Refusal, RefusalCode};
 pub use state::{Failed, HeldThreshold, MaControl, PersistedState, Since};
-pub use status::{MaStateName, MaStateView, MaStatus, StateFacts, Status, state_view};
+pub use status::{
+    MaStateName, MaStateView, MaStatus, StateFacts, Status, TriggerProblem, state_view,
+};
 
 use crate::engine_api::ProgressState;
 use crate::profiles::resolve_profiles;
@@ -190,6 +193,9 @@ pub struct Machine {
     /// Triggers' requests for a profile their MA does not have, already
     /// logged at WARN (each is notified, never queued).
     bad_profiles: BTreeSet<(String, String)>,
+    /// Triggers that failed and have not asked for a run since (the
+    /// status shows them).
+    trigger_problems: trigger_problems::TriggerProblems,
     summary: Summary,
     chores: Chores,
     phase: Phase,
@@ -228,6 +234,7 @@ impl Machine {
             rules_since: BTreeMap::new(),
             not_started: BTreeMap::new(),
             bad_profiles: BTreeSet::new(),
+            trigger_problems: Default::default(),
             last_run: BTreeMap::new(),
             newest_run: 0,
             deletion_stops: BTreeMap::new(),
@@ -259,11 +266,7 @@ impl Machine {
                 ma,
                 trigger,
                 message,
-            } => self.notify(Notice::TriggerError {
-                message: notice::trigger_error_reason(&ma, &trigger, &message),
-                ma,
-                trigger,
-            }),
+            } => self.trigger_failed(ma, trigger, &message, now),
             Event::HookFailed { ma, message } => self.notify(Notice::HookError { ma, message }),
             Event::TriggerState { ma, key, state } => {
                 self.state
@@ -304,6 +307,7 @@ impl Machine {
             Event::Tick => {}
             Event::Shutdown => self.shutdown(),
         }
+        self.forget_restarted_triggers();
         self.settle(now);
         let mut effects = std::mem::take(&mut self.effects);
         effects.append(&mut self.replies);

@@ -279,6 +279,11 @@ impl Machine {
         }
         self.check_thresholds(record, &facts.staging_exceeded, now);
         self.check_deletion_stop(record, facts);
+        for ma in &facts.deletion_stops_gone {
+            if ma != &record.ma || facts.deletion_stop.is_none() {
+                self.deletion_stops.remove(ma);
+            }
+        }
         self.push(decision.requests, now);
     }
 

@@ -162,6 +162,28 @@ pub struct MaStatus {
     /// lists them).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub objects_with_errors: u64,
+    /// The MA's triggers that fail and have not asked for a run since (a
+    /// change listener that cannot listen retries for ever, and its
+    /// notification is sent once: the state alone says `idle`). A running
+    /// service only: it is the service's memory, not persisted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trigger_errors: Vec<TriggerProblem>,
+}
+
+/// A trigger that failed, as the status shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerProblem {
+    /// The trigger's name (`change-notification (every change)`).
+    pub trigger: String,
+    /// Its last error, without the trigger's and the MA's names.
+    pub message: String,
+    /// Its first error since it last asked for a run (or since the
+    /// service started, or its triggers were rebuilt).
+    pub since: DateTime<Utc>,
+    /// Its last error.
+    pub last: DateTime<Utc>,
+    /// How many errors since `since`.
+    pub count: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

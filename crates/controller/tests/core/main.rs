@@ -7,6 +7,7 @@
 
 mod blackouts;
 mod cycle;
+mod deletion_stop_gone;
 mod machine;
 mod machine_life;
 mod profiles;
@@ -17,3 +18,4 @@ mod reconciliation;
 mod scheduling;
 mod sim;
 mod support;
+mod trigger_status;

@@ -445,3 +445,113 @@ fn a_hold_whose_changes_the_next_import_no_longer_stages_should_be_lifted() {
     w.run_ok("hr", "delta-sync", RunStatus::CompletedNoObjects);
     assert_eq!(pending_deletes(&w), 0);
 }
+
+/// SCOPED with an export deletion threshold of one object.
+fn one_delete() -> String {
+    SCOPED.replace(
+        "export_deletion_threshold = \"off\"",
+        "export_deletion_threshold = 1",
+    )
+}
+
+/// HR of four people, those of `out` terminated, imported and synced.
+fn hr_round(w: &World, out: &[usize]) {
+    w.write(
+        "hr.csv",
+        &people(4, |i| {
+            if out.contains(&i) {
+                "terminated"
+            } else {
+                "active"
+            }
+        }),
+    );
+    w.run_ok("hr", "full-import", RunStatus::Success);
+    w.run_ok("hr", "delta-sync", RunStatus::Success);
+}
+
+fn waiting(w: &World) -> Option<autosync_engine::DeletionStop> {
+    autosync_engine::thresholds::deletion_stop_waiting(w.store.as_ref(), "dir").unwrap()
+}
+
+fn approval(w: &World) -> Option<u64> {
+    autosync_engine::thresholds::deletion_approval(w.store.as_ref(), "dir").unwrap()
+}
+
+/// A stop whose deletes a sync cancelled (the people back in scope) no
+/// longer waits: nothing to approve or reject, and no approval is recorded
+/// for a later mass delete (found by a black-box review: `approve` was
+/// accepted, "may delete 0 objects", and the next export deleted 3).
+#[test]
+fn a_stop_whose_deletes_a_sync_cancelled_should_wait_for_nothing_and_arm_nothing() {
+    let w = converged(&one_delete(), 4, 0);
+    hr_round(&w, &[2, 3]);
+    w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
+    assert_eq!(waiting(&w).unwrap().deletes, 2);
+    hr_round(&w, &[]);
+    assert_eq!(pending_deletes(&w), 0);
+    assert_eq!(waiting(&w), None);
+    assert_eq!(
+        autosync_engine::thresholds::deletion_stop(w.store.as_ref(), "dir").unwrap(),
+        None
+    );
+    assert!(matches!(
+        w.engine.reject("dir"),
+        Err(RejectError::Nothing { .. })
+    ));
+    let approved = w.engine.approve("dir").unwrap();
+    assert_eq!(approved.deletions, None);
+    assert!(
+        approved.describe("dir").contains("nothing was recorded"),
+        "{}",
+        approved.describe("dir")
+    );
+    assert_eq!(approval(&w), None);
+    // A later mass delete stops at the threshold.
+    let before = w.read("dir.csv");
+    hr_round(&w, &[2, 3, 4]);
+    w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
+    assert_eq!(w.read("dir.csv"), before);
+    assert_eq!(waiting(&w).unwrap().deletes, 3);
+}
+
+/// An approval covers the deletes pending when it was given: more by the
+/// export stop again, and say so; a value from before approvals had a
+/// count covers none.
+#[test]
+fn an_approval_of_two_deletes_should_not_let_three_through() {
+    let w = converged(&one_delete(), 4, 0);
+    hr_round(&w, &[2, 3]);
+    w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
+    assert_eq!(w.engine.approve("dir").unwrap().pending_deletes, 2);
+    assert_eq!(approval(&w), Some(2));
+    assert_eq!(waiting(&w), None, "approved: nothing waits");
+    let before = w.read("dir.csv");
+    hr_round(&w, &[2, 3, 4]);
+    assert_eq!(waiting(&w).unwrap().deletes, 2, "3 pending: not covered");
+    let r = w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
+    let message = r.steps[0].message.clone().unwrap();
+    assert!(
+        message.contains("covered 2 pending deletes; 3 are pending now"),
+        "{message}"
+    );
+    assert_eq!(w.read("dir.csv"), before);
+    assert_eq!(approval(&w), None, "spent by the new stop");
+    // An approval without a count (an older store's) covers none.
+    let mut txn = autosync_store::Store::begin(w.store.as_ref()).unwrap();
+    txn.set_meta(
+        &autosync_engine::deletion_approval_key("dir"),
+        Some("approved"),
+    )
+    .unwrap();
+    txn.commit().unwrap();
+    assert_eq!(approval(&w), Some(0));
+    w.run_ok("dir", "export", RunStatus::StoppedDeletionThresholdExceeded);
+    assert_eq!(w.read("dir.csv"), before);
+    // Approved with the three pending: they go.
+    assert_eq!(w.engine.approve("dir").unwrap().pending_deletes, 3);
+    let e = export_counters(&w.run_ok("dir", "export", RunStatus::Success));
+    assert_eq!(e.deletes, 3);
+    assert_eq!(approval(&w), None);
+    assert_eq!(waiting(&w), None);
+}

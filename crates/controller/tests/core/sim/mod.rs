@@ -366,6 +366,7 @@ impl Sim {
             },
             // The simulated store lifts no hold by itself.
             staging_hold_gone: false,
+            deletion_stops_gone: Vec::new(),
         }
     }
 
