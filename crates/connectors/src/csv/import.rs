@@ -123,13 +123,20 @@ pub fn parse_header(
     Ok(header)
 }
 
+/// An anchor cell empty or of only spaces (an export padding an empty
+/// cell): no anchor, else a blanked row would be a new object under ` `
+/// and its own deleted. An anchor with text is read as it is.
+fn blank(anchor: &str) -> bool {
+    anchor.trim().is_empty()
+}
+
 /// The anchor (of the first object type) among a record's fields, when it
-/// is there, valid UTF-8 and not empty: what a record error names.
+/// is there, valid UTF-8 and not blank: what a record error names.
 fn anchor_in<'f>(layout: &Layout, field: impl Fn(usize) -> Option<&'f [u8]>) -> Option<String> {
     let (column, _) = layout.per_type.first()?;
     std::str::from_utf8(field(*column)?)
         .ok()
-        .filter(|a| !a.is_empty())
+        .filter(|a| !blank(a))
         .map(str::to_owned)
 }
 
@@ -425,7 +432,7 @@ impl<'a> CsvImport<'a> {
                 .per_type
                 .first()
                 .and_then(|(a, _)| field_str(*a))
-                .filter(|a| !a.is_empty())
+                .filter(|a| !blank(a))
                 .map(str::to_owned)
         };
         if rec.len() != layout.header.len() {
@@ -470,8 +477,12 @@ impl<'a> CsvImport<'a> {
             return Err(self.error_at(at, None, "unknown-object-type", otype.name.clone()));
         };
         let anchor = field(anchor_col);
-        if anchor.is_empty() {
-            let detail = format!("no anchor: column `{}` is empty", otype.anchor);
+        if blank(anchor) {
+            let detail = if anchor.is_empty() {
+                format!("no anchor: column `{}` is empty", otype.anchor)
+            } else {
+                format!("no anchor: column `{}` holds only spaces", otype.anchor)
+            };
             return Err(self.error_at(at, None, "missing-anchor", detail));
         }
         Ok(Row {

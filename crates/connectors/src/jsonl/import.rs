@@ -106,6 +106,34 @@ pub fn identify<'t>(
     Ok((t, anchor, dn))
 }
 
+/// A line's object type, anchor and DN as the import reads them: as
+/// [`identify`] does, and a string anchor of only spaces (an export padding
+/// an empty value) is missing too. Read as an anchor, it would make a line
+/// whose anchor was blanked a new object, and delete the line's real one.
+/// An anchor with text is kept as it is, spaces around it included. Only
+/// the import: the export reads its own file's lines with [`identify`], so
+/// that a line an older import wrote under such an anchor can be removed.
+fn identify_read<'t>(
+    types: &'t ObjectTypes,
+    attrs: &Attributes,
+) -> Result<(&'t ObjectTypeDef, String, String), Failure> {
+    let (t, anchor, dn) = identify(types, attrs)?;
+    if anchor.trim().is_empty() {
+        return Err((
+            "missing-anchor",
+            format!("no anchor: attribute `{}` holds only spaces", t.anchor),
+        ));
+    }
+    Ok((t, anchor, dn))
+}
+
+/// The anchor a record error of the import names ([`fallback_anchor`]),
+/// none when it holds only spaces (see [`identify_read`]): an error naming
+/// no anchor keeps every object absent from the read.
+fn error_anchor(types: &ObjectTypes, text: &str) -> Option<String> {
+    fallback_anchor(types, text).filter(|a| !a.trim().is_empty())
+}
+
 /// A line's content: without its line break, nor a byte order mark on the
 /// first line (Windows tools write one; it is not data).
 fn content(buf: &[u8], line: u64) -> &[u8] {
@@ -153,7 +181,7 @@ impl<'de> Visitor<'de> for Deciding<'_> {
 /// (`invalid-value`) counts under the anchor of its object type.
 fn named_anchor(types: &ObjectTypes, deciding: &[&str], bytes: &[u8]) -> Option<String> {
     let Ok(text) = std::str::from_utf8(bytes) else {
-        return fallback_anchor(types, &String::from_utf8_lossy(bytes));
+        return error_anchor(types, &String::from_utf8_lossy(bytes));
     };
     if text.trim().is_empty() {
         return None;
@@ -162,10 +190,10 @@ fn named_anchor(types: &ObjectTypes, deciding: &[&str], bytes: &[u8]) -> Option<
     let attrs = de
         .deserialize_map(Deciding(deciding))
         .and_then(|attrs| de.end().map(|()| attrs));
-    match attrs.map(|attrs| identify(types, &attrs).map(|(_, anchor, _)| anchor)) {
+    match attrs.map(|attrs| identify_read(types, &attrs).map(|(_, anchor, _)| anchor)) {
         Ok(Ok(anchor)) => Some(anchor),
         Ok(Err(f)) if !f.0.ends_with("object-type") => None,
-        _ => fallback_anchor(types, text),
+        _ => error_anchor(types, text),
     }
 }
 
@@ -266,7 +294,7 @@ impl<'a> JsonlImport<'a> {
             })
         };
         let Ok(text) = std::str::from_utf8(bytes) else {
-            let anchor = fallback_anchor(&self.s.types, &String::from_utf8_lossy(bytes));
+            let anchor = error_anchor(&self.s.types, &String::from_utf8_lossy(bytes));
             return Some(err(
                 anchor,
                 ("invalid-utf8", "the line is not valid UTF-8".into()),
@@ -277,14 +305,14 @@ impl<'a> JsonlImport<'a> {
         }
         let mut attrs = match parse_line(text) {
             Ok(a) => a,
-            Err(f) => return Some(err(fallback_anchor(&self.s.types, text), f)),
+            Err(f) => return Some(err(error_anchor(&self.s.types, text), f)),
         };
-        let (t, anchor, dn) = match identify(&self.s.types, &attrs) {
+        let (t, anchor, dn) = match identify_read(&self.s.types, &attrs) {
             Ok(x) => x,
             // A missing or unusable anchor is the error itself; only an
             // unknown object type leaves an anchor to name.
             Err(f) if f.0.ends_with("object-type") => {
-                return Some(err(fallback_anchor(&self.s.types, text), f));
+                return Some(err(error_anchor(&self.s.types, text), f));
             }
             Err(f) => return Some(err(None, f)),
         };

@@ -140,7 +140,7 @@ fn item(
         match row.get_ref(offset + i).ok()? {
             ValueRef::Text(t) => std::str::from_utf8(t)
                 .ok()
-                .filter(|a| !a.is_empty())
+                .filter(|a| !a.trim().is_empty())
                 .map(str::to_owned),
             ValueRef::Integer(n) => Some(n.to_string()),
             _ => None,
@@ -174,9 +174,17 @@ fn item(
         Ok(t) => t,
         Err((kind, detail)) => return err(anchor_hint(), kind, detail),
     };
+    // Text of only spaces (an export padding an empty value) is no anchor
+    // either: read as one, a row whose anchor was blanked would be a new
+    // object and its real one would be deleted. An anchor with text is
+    // kept as it is, spaces around it included.
     let anchor = match attrs.get(&s.anchor_column) {
-        Some(Value::String(a)) if !a.is_empty() => a.clone(),
+        Some(Value::String(a)) if !a.trim().is_empty() => a.clone(),
         Some(Value::Integer(i)) => i.to_string(),
+        Some(Value::String(a)) if !a.is_empty() => {
+            let detail = format!("no anchor: column `{}` holds only spaces", s.anchor_column);
+            return err(None, "missing-anchor", detail);
+        }
         Some(Value::String(_)) | None => {
             let detail = format!("no anchor: column `{}` is empty", s.anchor_column);
             return err(None, "missing-anchor", detail);

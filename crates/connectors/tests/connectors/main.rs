@@ -7,6 +7,7 @@
 //! its target untouched (`untouched`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod blank_anchor;
 mod change;
 mod common;
 mod csv;

@@ -179,3 +179,33 @@ fn a_csv_row_removed_beside_an_unclosed_quote_should_be_deleted_once_the_quote_i
 fn a_json_lines_row_removed_beside_a_line_that_is_no_json_should_be_deleted_once_it_is_fixed() {
     removed_row_deleted_once_the_source_is_fixed(&json_lines());
 }
+
+/// Grace's anchor cell padded to a space (an HR export writing ` ` for an
+/// empty cell): a missing anchor, so the read deletes no absent object and
+/// adds none under ` `; the directory keeps Grace's account and gets no
+/// new one.
+#[test]
+fn a_csv_anchor_cell_of_only_spaces_should_delete_and_add_nothing() {
+    let source = csv();
+    let w = source.synced();
+    let dir_before = w.read("dir.csv");
+    let text = (source.text)(&[ADA, ALAN, GRACE]).replace("\n3,Grace,", "\n ,Grace,");
+    assert!(text.contains("\n ,Grace,"), "{text}");
+    w.write(source.file, &text);
+    let r = w.run_ok("hr", "full-import", RunStatus::CompletedImportErrors);
+    let c = import_counters(&r);
+    assert_eq!(
+        (c.stage_failure, c.stage_add, c.stage_delete),
+        (1, 0, 0),
+        "{r:#?}"
+    );
+    assert_eq!(deletes(&w), Vec::<String>::new());
+    assert!(w.cs("hr", " ").is_none());
+    assert!(
+        message(&r).contains("object(s) absent from this read were not deleted"),
+        "{r:#?}"
+    );
+    w.run("hr", "full-sync");
+    w.run("dir", "export");
+    assert_eq!(w.read("dir.csv"), dir_before);
+}

@@ -2,7 +2,8 @@
 //! reads any row: the rows grouped by their anchor as they hold it (an
 //! INTEGER as its decimal text, what the engine knows it by), compared
 //! byte for byte whatever the column's collation (`e1` and `E1` are two
-//! objects). Only INTEGER and TEXT anchors are looked at: a BLOB is no
+//! objects). Only INTEGER and TEXT anchors are looked at, and not empty
+//! text or text of only spaces (a missing anchor to the import): a BLOB is no
 //! anchor, and a REAL one, which no table should have, meets only the
 //! import's own check of anchors already read. A delta scan looks only at
 //! the anchors of the rows it reads, across the whole table.
@@ -53,7 +54,7 @@ pub(super) fn find(
     }
     let sql = format!(
         "SELECT {key}, count(*), group_concat({}) FROM {table} \
-         WHERE typeof({anchor}) IN ('integer', 'text') AND {anchor} <> ''{changed} \
+         WHERE typeof({anchor}) IN ('integer', 'text') AND trim({anchor}) <> ''{changed} \
          GROUP BY 1 HAVING count(*) > 1",
         if schema.rowid { "_rowid_" } else { "NULL" },
     );
@@ -68,6 +69,11 @@ pub(super) fn find(
         let Ok(held) = std::str::from_utf8(held) else {
             continue;
         };
+        // Nor is one of only whitespace (SQLite's `trim` takes only
+        // spaces): the import reads it as a missing anchor.
+        if held.trim().is_empty() {
+            continue;
+        }
         let count: i64 = row.get(1)?;
         let listed: Option<String> = row.get(2)?;
         let mut rowids: Vec<i64> = listed
