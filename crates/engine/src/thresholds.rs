@@ -11,8 +11,9 @@
 //! * **Export deletion** (`deletion-stop:<ma>`): an export that would delete
 //!   more than the MA's `export_deletion_threshold` allows ends
 //!   `stopped-deletion-threshold-exceeded` having sent nothing, until an
-//!   operator approves (the next export goes through once, with at most
-//!   the deletes pending when approved) or rejects (the pending deletes are
+//!   operator approves (the next export goes through once, with only
+//!   deletes of the objects whose deletes were pending when approved) or
+//!   rejects (the pending deletes are
 //!   dropped, per the MA's `reject_deletions`), or its pending deletes are
 //!   no longer over the threshold (see `deletions.rs`).
 
@@ -42,7 +43,7 @@ pub fn deletion_stop_key(ma: &str) -> String {
 }
 
 /// The meta key holding an operator's approval of one export over the
-/// deletion threshold (`approved:N`: at most N pending deletes).
+/// deletion threshold (`approved:[ids]`: the deletes of these objects).
 pub fn deletion_approval_key(ma: &str) -> String {
     format!("approve-deletions:{ma}")
 }
@@ -94,11 +95,11 @@ pub struct Approval {
     /// The staging threshold that held the MA's syncs, now released.
     pub staging: Option<StagingHold>,
     /// The export stopped at the deletion threshold, whose next export may
-    /// now exceed it once, with at most `pending_deletes` deletes.
+    /// now exceed it once, deleting only objects the approval covers.
     pub deletions: Option<DeletionStop>,
     /// The export deletes pending when approved (fewer than when it
-    /// stopped if people came back in scope meanwhile): what the approval
-    /// covers (0 when no export stop stood).
+    /// stopped if people came back in scope meanwhile): how many objects
+    /// the approval covers (0 when no export stop stood).
     pub pending_deletes: u64,
 }
 
@@ -207,21 +208,24 @@ pub fn deletion_stop(store: &dyn Store, ma: &str) -> StoreResult<Option<Deletion
 /// The export of `ma` stopped at the deletion threshold, the stop still
 /// stands, and no operator approved what is pending now (after `approve`,
 /// the stop is kept until the export it lets through runs, but nothing
-/// waits for an operator any more, unless more deletes are pending now
-/// than the approval covers: the export would stop again).
+/// waits for an operator any more, unless a delete is pending now that the
+/// approval does not cover: the export would stop again).
 pub fn deletion_stop_waiting(store: &dyn Store, ma: &str) -> StoreResult<Option<DeletionStop>> {
     let mut read = store.read()?;
     let Some(s) = deletions::standing(read.as_mut(), ma)? else {
         return Ok(None);
     };
-    let covered = deletions::approval(read.as_mut(), ma)?.is_some_and(|n| s.pending <= n);
+    let covered = match deletions::approval(read.as_mut(), ma)? {
+        Some(a) => a.covers_all(read.as_mut(), ma, s.pending)?,
+        None => false,
+    };
     Ok((!covered).then_some(s.stop))
 }
 
-/// The pending deletes an operator's approval lets the next export of
-/// `ma` send over its deletion threshold, if one is recorded.
+/// How many objects' pending deletes an operator's approval lets the next
+/// export of `ma` send over its deletion threshold, if one is recorded.
 pub fn deletion_approval(store: &dyn Store, ma: &str) -> StoreResult<Option<u64>> {
-    deletions::approval(store.read()?.as_mut(), ma)
+    Ok(deletions::approval(store.read()?.as_mut(), ma)?.map(|a| a.len()))
 }
 
 /// After an import step: hold the MA's syncs when it staged more than its
@@ -319,8 +323,8 @@ const PAGE: usize = 1000;
 impl Engine {
     /// Let what a threshold stopped on `ma` flow: release a held staging
     /// threshold, and let the next export exceed the deletion threshold
-    /// once, with at most the deletes pending now, when a stop at it
-    /// stands. No approval is recorded in advance of a stop: with none
+    /// once, with only the deletes of the objects whose deletes are
+    /// pending now (recorded by id), when a stop at it stands. No approval is recorded in advance of a stop: with none
     /// standing, a stale stop record is forgotten instead (the callers
     /// refuse an approval when nothing waits; this is the last guard).
     pub fn approve(&self, ma: &str) -> Result<Approval, EngineError> {
@@ -336,12 +340,13 @@ impl Engine {
         txn.set_meta(&staging_hold_key(ma), None)?;
         let approval = match standing {
             Some(s) => {
-                let value = deletions::approval_value(s.pending);
+                let ids = deletions::pending_delete_ids(txn.as_mut(), ma)?;
+                let value = deletions::approval_value(&ids);
                 txn.set_meta(&deletion_approval_key(ma), Some(&value))?;
                 Approval {
                     staging,
                     deletions: Some(s.stop),
-                    pending_deletes: s.pending,
+                    pending_deletes: ids.len() as u64,
                 }
             }
             None => {

@@ -13,13 +13,17 @@
 //! deletes again makes it stand again (the export stops them regardless:
 //! it reads the deletes, not the record).
 //!
-//! An approval is bound to what it approves: the number of deletes pending
-//! when it was given. The export it lets through may go over the threshold
-//! only with at most that many; with more, it stops as usual.
+//! An approval is bound to what it approves: the objects whose deletes
+//! were pending when it was given (their connector-space ids, stable while
+//! the object exists). The export it lets through may go over the
+//! threshold only when every delete pending then is one of those; with
+//! another (the people approved back in scope and others gone instead: a
+//! count alone let those through, found by a black-box review), it stops
+//! as usual and the approval is spent.
 
 use super::{DeletionStop, clear_deletion_stop, deletion_approval_key, deletion_stop_key};
 use crate::run::StepCtx;
-use autosync_model::{ExportKind, RunStatus};
+use autosync_model::{CsId, ExportKind, RunStatus};
 use autosync_store::{CsFilter, Store, StoreRead, StoreResult};
 
 /// A stop at the deletion threshold that still stands.
@@ -51,27 +55,106 @@ pub(crate) fn standing<R: StoreRead + ?Sized>(
     Ok((pending > stop.allowed).then_some(Standing { stop, pending }))
 }
 
-/// The meta value of an approval of `n` pending deletes.
-pub(crate) fn approval_value(n: u64) -> String {
-    format!("approved:{n}")
+/// Pending delete ids read at a time: what bounds the memory of a check
+/// (an approval itself holds every id it covers).
+const IDS_PAGE: usize = 10_000;
+
+/// The prefix of an approval's meta value, before the JSON list of ids.
+const APPROVED: &str = "approved:";
+
+/// The ids of the objects of `ma` with a pending export delete, in id
+/// order (read as far as each pending export's kind, not whole objects).
+pub(crate) fn pending_delete_ids<R: StoreRead + ?Sized>(
+    read: &mut R,
+    ma: &str,
+) -> StoreResult<Vec<CsId>> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = read.cs_pending_export_ids(ma, ExportKind::Delete, after, IDS_PAGE)?;
+        let Some(&last) = page.last() else {
+            return Ok(out);
+        };
+        after = last;
+        out.extend(page);
+    }
 }
 
-/// The pending deletes an approval's meta value covers. A value without a
-/// count (`approved`, written before approvals were bound to what they
-/// approve, possibly with nothing waiting) covers none: the export over
-/// the threshold stops again and asks for a new approval, rather than let
-/// any number through.
-fn approved_count(text: &str) -> u64 {
-    text.strip_prefix("approved:")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+/// The meta value of an approval of the deletes of the objects `ids`
+/// (`approved:[12,15]`).
+pub(crate) fn approval_value(ids: &[CsId]) -> String {
+    format!(
+        "{APPROVED}{}",
+        serde_json::to_string(ids).unwrap_or_else(|_| "[]".to_owned())
+    )
 }
 
-/// The pending deletes the approval recorded for `ma` covers, if one is.
-pub(crate) fn approval<R: StoreRead + ?Sized>(read: &mut R, ma: &str) -> StoreResult<Option<u64>> {
+/// The objects whose pending deletes an approval covers, sorted.
+pub(crate) struct Approved(Vec<CsId>);
+
+impl Approved {
+    /// Read from an approval's meta value. A value without a list of ids
+    /// covers none: `approved:N` (written when an approval was bound to a
+    /// count, which let other objects' deletes through) and `approved`
+    /// (written before that, possibly with nothing waiting). An export over
+    /// the threshold then stops again and asks for a new approval, rather
+    /// than let deletes nobody checked through.
+    fn parse(text: &str) -> Self {
+        let mut ids = text
+            .strip_prefix(APPROVED)
+            .and_then(|list| serde_json::from_str::<Vec<CsId>>(list).ok())
+            .unwrap_or_default();
+        ids.sort_unstable();
+        ids.dedup();
+        Approved(ids)
+    }
+
+    /// How many objects' deletes it covers.
+    pub(crate) fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+
+    /// How many of the deletes pending on `ma` now it does not cover, read
+    /// a page of ids at a time.
+    pub(crate) fn uncovered<R: StoreRead + ?Sized>(
+        &self,
+        read: &mut R,
+        ma: &str,
+    ) -> StoreResult<u64> {
+        let (mut after, mut n) = (0, 0);
+        loop {
+            let page = read.cs_pending_export_ids(ma, ExportKind::Delete, after, IDS_PAGE)?;
+            let Some(&last) = page.last() else {
+                return Ok(n);
+            };
+            after = last;
+            n += page
+                .iter()
+                .filter(|id| self.0.binary_search(id).is_err())
+                .count() as u64;
+        }
+    }
+
+    /// Whether it covers every delete pending on `ma` now, `pending` of
+    /// them (with more than it covers, some is not one of them).
+    pub(crate) fn covers_all<R: StoreRead + ?Sized>(
+        &self,
+        read: &mut R,
+        ma: &str,
+        pending: u64,
+    ) -> StoreResult<bool> {
+        Ok(pending <= self.len() && self.uncovered(read, ma)? == 0)
+    }
+}
+
+/// The approval recorded for `ma`, if one is.
+pub(crate) fn approval<R: StoreRead + ?Sized>(
+    read: &mut R,
+    ma: &str,
+) -> StoreResult<Option<Approved>> {
     Ok(read
         .meta(&deletion_approval_key(ma))?
-        .map(|t| approved_count(&t)))
+        .map(|t| Approved::parse(&t)))
 }
 
 /// Forget the stop of `ma` and any approval when the stop no longer
@@ -102,8 +185,8 @@ fn pending_deletes(ctx: &StepCtx<'_>, threshold: u64) -> StoreResult<u64> {
 /// Check the deletion threshold; `Some` when the export must not start.
 /// An export under it forgets an earlier stop and any approval (an
 /// approval never waits for a later mass delete); one over it goes
-/// through only with an approval of at least its pending deletes, which
-/// it consumes.
+/// through only with an approval that covers each of its pending deletes,
+/// which it consumes.
 pub(crate) fn check_export_deletions(
     ctx: &StepCtx<'_>,
 ) -> StoreResult<Option<(RunStatus, String)>> {
@@ -145,9 +228,13 @@ pub(crate) fn check_export_deletions(
         }
         return Ok(None);
     }
-    if let Some(covered) = approved
-        && deletes <= covered
-    {
+    // The deletes pending now that the approval does not cover, read in
+    // the transaction that consumes or spends it.
+    let not_covered = match &approved {
+        Some(a) => Some((a.len(), a.uncovered(txn.as_mut(), ma)?)),
+        None => None,
+    };
+    if let Some((covered, 0)) = not_covered {
         // The approval is consumed by the export it lets through.
         clear_deletion_stop(txn.as_mut(), ma)?;
         txn.commit()?;
@@ -170,7 +257,7 @@ pub(crate) fn check_export_deletions(
         &deletion_stop_key(ma),
         Some(&serde_json::to_string(&stop).unwrap_or_default()),
     )?;
-    // An approval of fewer deletes is spent: this stop asks for its own.
+    // An approval of other deletes is spent: this stop asks for its own.
     txn.set_meta(&deletion_approval_key(ma), None)?;
     txn.commit()?;
     tracing::warn!(
@@ -178,12 +265,16 @@ pub(crate) fn check_export_deletions(
         deletes,
         allowed,
         total,
-        ?approved,
+        ?not_covered,
         "export stopped: deletion threshold exceeded"
     );
-    let not_covered = approved
-        .map(|n| {
-            format!(" The approval given covered {n} pending deletes; {deletes} are pending now.")
+    let not_covered = not_covered
+        .map(|(covered, n)| {
+            let are = if n == 1 { "is" } else { "are" };
+            format!(
+                " The approval given covered {covered} pending deletes; {n} of the {deletes} \
+                 pending now {are} not among them."
+            )
         })
         .unwrap_or_default();
     Ok(Some((

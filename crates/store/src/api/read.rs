@@ -189,6 +189,34 @@ pub trait StoreRead {
                 .count() as u64;
         }
     }
+    /// The ids of the objects of `ma` whose pending export is of kind
+    /// `kind`, `id > after` in id order, at most `limit` (a store may read
+    /// each object only as far as its pending export's kind): what an
+    /// approval of an export's deletes records.
+    fn cs_pending_export_ids(
+        &mut self,
+        ma: &str,
+        kind: ExportKind,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsId>> {
+        const PAGE: usize = 1000;
+        let (mut after, mut out) = (after, Vec::new());
+        while out.len() < limit {
+            let page = self.cs_page(ma, CsFilter::PendingExport, after, PAGE)?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = last.id;
+            out.extend(
+                page.iter()
+                    .filter(|o| o.pending_export.as_ref().is_some_and(|p| p.kind == kind))
+                    .map(|o| o.id),
+            );
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
 
     /// [`StoreRead::cs_get`], light: a hologram attribute the store keeps
     /// as rows ([`Store::set_value_rows`](super::Store::set_value_rows)) that has rows is the placeholder

@@ -4,7 +4,7 @@
 use super::ConformanceTarget;
 use super::fixtures::*;
 use crate::api::{CsCounts, CsFilter, Store, StoreErrorKind};
-use autosync_model::{Connection, CsObject, ExportKind, PendingExport};
+use autosync_model::{Connection, CsId, CsObject, ExportKind, PendingExport};
 
 fn insert(store: &dyn Store, objs: Vec<CsObject>) -> Vec<CsObject> {
     let mut txn = store.begin().unwrap();
@@ -216,7 +216,7 @@ pub fn one_count_and_the_pending_deletes_should_agree_with_the_objects(t: &Confo
         });
         o
     };
-    insert(
+    let objs = insert(
         store,
         vec![
             with_pending_import(cs("hr", "pi1")),
@@ -257,6 +257,31 @@ pub fn one_count_and_the_pending_deletes_should_agree_with_the_objects(t: &Confo
             .unwrap(),
         0
     );
+    // Their ids, in id order and paged, as a transaction sees them.
+    let (gone1, gone2) = (objs[2].id, objs[3].id);
+    let ids = |r: &mut dyn crate::api::StoreRead, kind, after, limit| {
+        r.cs_pending_export_ids("hr", kind, after, limit).unwrap()
+    };
+    assert_eq!(ids(&mut *r, ExportKind::Delete, 0, 10), [gone1, gone2]);
+    assert_eq!(ids(&mut *r, ExportKind::Delete, 0, 1), [gone1]);
+    assert_eq!(ids(&mut *r, ExportKind::Delete, gone1, 10), [gone2]);
+    assert_eq!(
+        ids(&mut *r, ExportKind::Delete, gone2, 10),
+        Vec::<CsId>::new()
+    );
+    assert_eq!(ids(&mut *r, ExportKind::Update, 0, 10), [objs[1].id]);
+    assert_eq!(ids(&mut *r, ExportKind::Add, 0, 10), Vec::<CsId>::new());
+    assert_eq!(
+        r.cs_pending_export_ids("ad", ExportKind::Delete, 0, 10)
+            .unwrap(),
+        [objs[5].id]
+    );
+    drop(r);
+    let mut txn = store.begin().unwrap();
+    let mut kept = objs[2].clone();
+    kept.pending_export = None;
+    txn.cs_update(&kept).unwrap();
+    assert_eq!(ids(txn.as_mut(), ExportKind::Delete, 0, 10), [gone2]);
 }
 
 pub fn cs_by_mv_should_return_connectors_of_every_ma(t: &ConformanceTarget) {

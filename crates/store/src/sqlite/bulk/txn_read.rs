@@ -316,6 +316,20 @@ impl StoreRead for BulkTxn<'_, '_> {
         self.call(move |t| t.cs_pending_export_count(&ma, kind))
     }
 
+    fn cs_pending_export_ids(
+        &mut self,
+        ma: &str,
+        kind: ExportKind,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsId>> {
+        if !self.wrote {
+            return self.reader.cs_pending_export_ids(ma, kind, after, limit);
+        }
+        let ma = ma.to_owned();
+        self.call(move |t| t.cs_pending_export_ids(&ma, kind, after, limit))
+    }
+
     fn mv_get(&mut self, id: MvId) -> StoreResult<Option<MvObject>> {
         if self.touched.mv_written(id) {
             return self.call(move |t| t.mv_get(id));

@@ -402,6 +402,45 @@ impl Ctx<'_> {
         Ok(n)
     }
 
+    /// The ids of the objects of `ma` with a pending export of kind `kind`,
+    /// `id > after` in id order, at most `limit`: each body is read only as
+    /// far as its pending export's kind (the kind has no index).
+    pub(crate) fn cs_pending_export_ids(
+        &self,
+        ma: &str,
+        kind: ExportKind,
+        after: CsId,
+        limit: usize,
+    ) -> StoreResult<Vec<CsId>> {
+        let op = || format!("list pending exports of {ma} in store");
+        let err = |e| error::sql(self.path, op(), e);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, data FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1) \
+                 AND has_pe = 1 AND id > ?2 ORDER BY id",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query(params![ma, after]).map_err(err)?;
+        let mut out = Vec::new();
+        while out.len() < limit
+            && let Some(row) = rows.next().map_err(err)?
+        {
+            let found = decode_bin(
+                row,
+                self.path,
+                "connector-space object",
+                bin::cs_pending_export_kind,
+                self.names(),
+            )?;
+            if found == Some(kind) {
+                let id: CsId = row.get(0).map_err(err)?;
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) fn cs_counts(&self, ma: &str) -> StoreResult<CsCounts> {
         let err = |e| {
             error::sql(

@@ -242,6 +242,15 @@ macro_rules! impl_store_read {
             ) -> $crate::api::StoreResult<u64> {
                 self.ctx().cs_pending_export_count(ma, kind)
             }
+            fn cs_pending_export_ids(
+                &mut self,
+                ma: &str,
+                kind: autosync_model::ExportKind,
+                after: autosync_model::CsId,
+                limit: usize,
+            ) -> $crate::api::StoreResult<Vec<autosync_model::CsId>> {
+                self.ctx().cs_pending_export_ids(ma, kind, after, limit)
+            }
             fn mv_get(
                 &mut self,
                 id: autosync_model::MvId,
