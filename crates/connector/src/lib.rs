@@ -269,13 +269,14 @@ pub trait Connector: Send {
 
     fn begin_export(&mut self) -> Result<Box<dyn ExportSession + '_>, ConnectorError>;
 
-    /// Told before an export begins whether the connector space holds
-    /// objects with nothing to send, so exported or read from the system
-    /// before (0: none yet, a first export; otherwise 1). A connector
-    /// that makes its system when it is missing (SQLite's `create_table`)
-    /// makes it only for a first export: a system that is gone after
-    /// objects were there was lost, and made again empty it would take
-    /// every object for deleted. By default nothing.
+    /// Told before an export or an import begins whether the connector
+    /// space holds objects with nothing to send, so exported or read from
+    /// the system before (0: none yet, a first export; otherwise 1). A
+    /// connector that makes its system when it is missing (SQLite's
+    /// `create_table`, a file target) makes it only for a first export: a
+    /// system that is gone after objects were there was lost, and made
+    /// again empty it would take every object for deleted. By default
+    /// nothing.
     fn expect_existing(&mut self, objects: u64) {
         let _ = objects;
     }

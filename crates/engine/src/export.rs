@@ -549,8 +549,8 @@ fn own_references(ctx: &StepCtx<'_>) -> Vec<(String, autosync_model::RefBy)> {
 /// How many of `ma`'s objects have nothing to send, at most one: the
 /// pending exports are counted (an index of those alone), and the ids of
 /// one more than that read; any beyond them is an object with nothing to
-/// send.
-fn held_already(store: &dyn autosync_store::Store, ma: &str) -> StoreResult<u64> {
+/// send. Told the connector before an import as well.
+pub(crate) fn held_already(store: &dyn autosync_store::Store, ma: &str) -> StoreResult<u64> {
     let mut read = store.read()?;
     let pending = read.cs_count(ma, CsFilter::PendingExport)?;
     let want = usize::try_from(pending.saturating_add(1)).unwrap_or(usize::MAX);

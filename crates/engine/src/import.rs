@@ -216,6 +216,10 @@ impl<'c> Importer<'_, 'c> {
             Ok(c) => c,
             Err(e) => return Ok(Some((e.kind.status(), e.message))),
         };
+        // A connector that makes its system when missing makes it only
+        // when nothing was read from it or exported to it yet: lost after
+        // that, made again empty, every object would be taken for deleted.
+        connector.expect_existing(crate::export::held_already(ctx.store(), ma)?);
         let watermark = ctx.store().read()?.watermark(ma)?;
         let delta_step = !full;
         let native_delta = connector.capabilities().delta_import;

@@ -77,6 +77,9 @@ impl ConnectorFactory for CsvFactory {
 #[derive(Clone, Debug)]
 pub struct CsvConnector {
     settings: CsvSettings,
+    /// Objects the connector space holds with nothing to send (see
+    /// `Connector::expect_existing`).
+    existing: u64,
     /// With `group_by`: the settings its rows are read with.
     rows: Option<CsvSettings>,
 }
@@ -87,7 +90,11 @@ impl CsvConnector {
             .grouping
             .as_ref()
             .map(|g| group::row_settings(&settings, g));
-        CsvConnector { settings, rows }
+        CsvConnector {
+            settings,
+            rows,
+            existing: 0,
+        }
     }
 }
 
@@ -134,6 +141,28 @@ impl Connector for CsvConnector {
                 ),
             ));
         }
+        check_not_lost(&self.settings.path, self.existing)?;
         Ok(Box::new(export::CsvExport::begin(&self.settings)?))
     }
+
+    fn expect_existing(&mut self, objects: u64) {
+        self.existing = objects;
+    }
+}
+
+/// A target file missing although objects were exported to it or read from
+/// it (`existing`, see `Connector::expect_existing`) was lost: refused
+/// rather than made again empty, which the next import would take for every
+/// object deleted. A first export creates it.
+fn check_not_lost(path: &std::path::Path, existing: u64) -> Result<(), ConnectorError> {
+    if existing == 0 || path.exists() {
+        return Ok(());
+    }
+    Err(ConnectorError::new(
+        autosync_connector::ConnectorErrorKind::ServerDown,
+        format!(
+            "file {} does not exist, yet objects were exported to it or read from it: it was lost or moved; restore it (it is not made again empty: the next import would take every object for deleted). If it was removed on purpose, `autosync cs delete` of this MA starts it again",
+            path.display(),
+        ),
+    ))
 }

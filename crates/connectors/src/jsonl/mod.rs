@@ -42,7 +42,7 @@ impl ConnectorFactory for JsonlFactory {
     ) -> Result<Box<dyn Connector>, ConnectorError> {
         let s = JsonlSettings::from_settings(settings, ctx)
             .map_err(|e| settings::into_connector_error(&ctx.ma, &e))?;
-        Ok(Box::new(JsonlConnector { settings: s }))
+        Ok(Box::new(JsonlConnector::new(s)))
     }
 
     /// Each line has the keys it has: no schema before a run (a full
@@ -67,11 +67,17 @@ impl ConnectorFactory for JsonlFactory {
 #[derive(Clone, Debug)]
 pub struct JsonlConnector {
     settings: JsonlSettings,
+    /// Objects the connector space holds with nothing to send (see
+    /// `Connector::expect_existing`).
+    existing: u64,
 }
 
 impl JsonlConnector {
     pub fn new(settings: JsonlSettings) -> Self {
-        JsonlConnector { settings }
+        JsonlConnector {
+            settings,
+            existing: 0,
+        }
     }
 }
 
@@ -102,7 +108,29 @@ impl Connector for JsonlConnector {
         self.full_import(watermark)
     }
 
+    fn expect_existing(&mut self, objects: u64) {
+        self.existing = objects;
+    }
+
     fn begin_export(&mut self) -> Result<Box<dyn ExportSession + '_>, ConnectorError> {
+        check_not_lost(&self.settings.path, self.existing)?;
         Ok(Box::new(export::JsonlExport::begin(&self.settings)?))
     }
+}
+
+/// A target file missing although objects were exported to it or read from
+/// it (`existing`, see `Connector::expect_existing`) was lost: refused
+/// rather than made again empty, which the next import would take for every
+/// object deleted. A first export creates it.
+fn check_not_lost(path: &std::path::Path, existing: u64) -> Result<(), ConnectorError> {
+    if existing == 0 || path.exists() {
+        return Ok(());
+    }
+    Err(ConnectorError::new(
+        autosync_connector::ConnectorErrorKind::ServerDown,
+        format!(
+            "file {} does not exist, yet objects were exported to it or read from it: it was lost or moved; restore it (it is not made again empty: the next import would take every object for deleted). If it was removed on purpose, `autosync cs delete` of this MA starts it again",
+            path.display(),
+        ),
+    ))
 }

@@ -46,8 +46,14 @@ pub fn row_rejection(e: &rusqlite::Error) -> Option<&'static str> {
 }
 
 /// Open the database (creating it and the table only with `create_table`).
-pub fn open(s: &SqliteSettings) -> Result<Connection, ConnectorError> {
+/// `existing` (see `Connector::expect_existing`): objects were exported to
+/// the table or read from it before, so a database file or table missing
+/// was lost, and is refused rather than made again empty.
+pub fn open(s: &SqliteSettings, existing: u64) -> Result<Connection, ConnectorError> {
     if s.create_table {
+        if existing > 0 {
+            check_not_lost(s)?;
+        }
         return open_creating(s);
     }
     if !s.path.is_file() {
@@ -63,6 +69,41 @@ pub fn open(s: &SqliteSettings) -> Result<Connection, ConnectorError> {
         .map_err(|e| step_error(&e, &what))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// With `create_table`, refuse a database file or table that is missing
+/// although objects were exported to it or read from it: made again empty,
+/// the next import would take every object for deleted. One look at the
+/// schema, on a connection that creates nothing.
+fn check_not_lost(s: &SqliteSettings) -> Result<(), ConnectorError> {
+    const AGAIN: &str =
+        "If it was removed on purpose, `autosync cs delete` of this MA starts it again";
+    let lost = |what: String, how: &str| {
+        ConnectorError::new(
+            ConnectorErrorKind::ServerDown,
+            format!(
+                "{what}, yet objects were exported to it or read from it: it was {how}; restore it (it is not made again empty: the next import would take every object for deleted). {AGAIN}"
+            ),
+        )
+    };
+    if !s.path.is_file() {
+        let what = format!("database file {} does not exist", s.path.display());
+        return Err(lost(what, "lost or moved"));
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let what = format!("cannot open {}", s.path.display());
+    let conn = Connection::open_with_flags(&s.path, flags).map_err(|e| step_error(&e, &what))?;
+    conn.busy_timeout(Duration::from_millis(s.busy_timeout_ms))
+        .map_err(|e| step_error(&e, &what))?;
+    let tables = std::iter::once(("table", &s.table))
+        .chain(s.child_tables.values().map(|c| ("child table", &c.table)));
+    for (kind, table) in tables {
+        if table_columns(&conn, table)?.is_empty() {
+            let what = format!("{kind} `{table}` does not exist in {}", s.path.display());
+            return Err(lost(what, "dropped"));
+        }
+    }
+    Ok(())
 }
 
 /// Open or create the database, and create the table when missing.

@@ -128,7 +128,7 @@ impl SqliteConnector {
 
     fn ready(&mut self) -> Result<(&mut Connection, &db::Schema, &SqliteSettings), ConnectorError> {
         if self.db.is_none() {
-            let conn = db::open(&self.settings)?;
+            let conn = db::open(&self.settings, self.existing)?;
             let schema = db::Schema::read(&conn, &self.settings)?;
             self.db = Some((conn, schema));
         }
@@ -184,15 +184,9 @@ impl Connector for SqliteConnector {
 
     fn begin_export(&mut self) -> Result<Box<dyn ExportSession + '_>, ConnectorError> {
         if self.settings.create_table && self.existing > 0 && !self.settings.path.is_file() {
-            // A connection kept open would write into the file removed.
+            // A connection kept open would write into the file removed;
+            // opened again, `db::open` refuses the file lost.
             self.db = None;
-            return Err(ConnectorError::new(
-                autosync_connector::ConnectorErrorKind::ServerDown,
-                format!(
-                    "database file {} does not exist, yet objects were exported to it or read from it: it was lost or moved; restore it (it is not made again empty: the next import would take every object for deleted). If it was removed on purpose, `autosync cs delete` of this MA starts it again",
-                    self.settings.path.display(),
-                ),
-            ));
         }
         let (conn, schema, s) = self.ready()?;
         Ok(Box::new(export::SqliteExport::new(conn, s, schema)))

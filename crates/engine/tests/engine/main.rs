@@ -29,5 +29,6 @@ mod scenario;
 mod scope;
 mod sync;
 mod sync_lease;
+mod target_gone;
 mod thresholds;
 mod types;
