@@ -91,10 +91,14 @@ impl Reloader {
                 answer
             }
             Err(message) => {
-                tracing::error!("{message}");
-                let _ = self.commands.send(Command::ReloadRejected {
+                // The controller logs the refusal and notifies; logged here
+                // only if it is gone.
+                let sent = self.commands.send(Command::ReloadRejected {
                     message: message.clone(),
                 });
+                if sent.is_err() {
+                    tracing::error!("{}", autosync_controller::machine::log_line(&message));
+                }
                 Err(message)
             }
         }

@@ -82,6 +82,18 @@ fn sighup_with_a_truncated_config_keeps_running_and_says_where_then_applies_a_va
         "no line number: {refusal}"
     );
     assert!(svc.0.is_running(), "the service ended");
+    // Logged once (not by the reloader and again by the controller), and
+    // on one line: a log line with `\n` spelled out is unreadable.
+    let refusals: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("reload refused"))
+        .collect();
+    assert_eq!(refusals.len(), 1, "the refusal is not logged once:\n{log}");
+    assert!(
+        !refusals[0].contains("\\n"),
+        "the refusal is not one readable line: {}",
+        refusals[0]
+    );
 
     // A valid, changed configuration: an interval trigger on app.
     let changed = good.replacen(

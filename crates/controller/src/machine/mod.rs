@@ -48,7 +48,8 @@ pub use event::{
     Stops, WatchedFile, facts_wanted,
 };
 pub use notice::{
-    Notice, ma_failed_message, recovered_message, run_failed_message, trigger_error_reason,
+    Notice, log_line, ma_failed_message, recovered_message, run_failed_message,
+    trigger_error_reason,
 };
 pub use published::{NoticeKind, Published, RunCounts, ServiceEvent, ServiceState};
 pub use refusal::{Refusal, RefusalCode};
@@ -300,7 +301,7 @@ impl Machine {
             Event::Rejected { reply, ma, result } => self.rejected(reply, &ma, result, now),
             Event::Reload { reply, config } => self.reload(reply, *config, now),
             Event::ReloadRejected { message } => {
-                tracing::error!("{message}");
+                tracing::error!("{}", notice::log_line(&message));
                 self.notify(Notice::ReloadRejected { message });
             }
             Event::Progress(progress) => self.progressed(progress),

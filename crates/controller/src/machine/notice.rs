@@ -105,3 +105,30 @@ pub enum Notice {
     /// A controller hook failed (its safe default was used).
     HookError { ma: String, message: String },
 }
+
+/// A message of several lines (a refusal with its diagnostics) as one log
+/// line: its lines trimmed and joined with "; " (a space after a line
+/// that ends with a colon).
+pub fn log_line(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for line in message.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !out.is_empty() {
+            out.push_str(if out.ends_with(':') { " " } else { "; " });
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod log_line_tests {
+    #[test]
+    fn a_refusal_of_several_lines_should_log_as_one() {
+        let m = "reload refused (kept):\nautosync.toml:3:1: invalid TOML\n  help: truncated?\n";
+        assert_eq!(
+            super::log_line(m),
+            "reload refused (kept): autosync.toml:3:1: invalid TOML; help: truncated?"
+        );
+        assert_eq!(super::log_line("plain"), "plain");
+    }
+}
