@@ -18,6 +18,7 @@ use rustc_hash::FxHashSet;
 use std::collections::HashMap;
 
 mod admit;
+mod held;
 mod pending_add;
 mod stage;
 
@@ -39,6 +40,7 @@ pub(crate) fn run(ctx: &StepCtx<'_>, full: bool) -> StoreResult<StepOutcome> {
         rebuilt: Default::default(),
         anchorless: 0,
         kept_absent: 0,
+        held: held::under_hold(ctx)?,
     };
     let stopped = imp.stream(full)?;
     let processed = imp.processed;
@@ -173,6 +175,9 @@ struct Importer<'a, 'c> {
     /// Objects absent from a read with anchorless records, left as they
     /// are instead of deleted.
     kept_absent: u64,
+    /// An earlier run's import holds the MA's syncs (staging threshold):
+    /// what stays staged is counted against the hologram (`held`).
+    held: bool,
 }
 
 type Stop = Option<(RunStatus, String)>;
@@ -458,11 +463,19 @@ impl<'c> Importer<'_, 'c> {
                     }
                     continue;
                 }
-                if cs.present && self.stage_delete(&mut cs) {
+                if !cs.present {
+                    continue;
+                }
+                // Counted staged: new, or kept from a held import.
+                let staged = self.counters.staged();
+                let changed = self.stage_delete(&mut cs);
+                if self.counters.staged() > staged {
                     self.processed += 1;
                     if self.changes.wants() {
                         self.record_change(&cs);
                     }
+                }
+                if changed {
                     txn.cs_update(&cs)?;
                 }
             }

@@ -230,7 +230,8 @@ pub fn deletion_approval(store: &dyn Store, ma: &str) -> StoreResult<Option<u64>
 
 /// After an import step: hold the MA's syncs when it staged more than its
 /// staging thresholds allow on a connector space of `cs_total` objects
-/// before the import. Returns the step's stop (status and message).
+/// before the import. Returns the step's stop (status and message); none
+/// while another run's hold stands (`lift_if_gone` decides then).
 pub(crate) fn check_staging(
     store: &dyn Store,
     ma: &autosync_model::MaDef,
@@ -264,6 +265,12 @@ pub(crate) fn check_staging(
         exceeded.extend(thresholds.evaluate_values(counters, values_total));
     }
     if exceeded.is_empty() {
+        return Ok(None);
+    }
+    // Under an earlier run's hold, the counters count what that import
+    // staged and this one kept (see `import/held.rs`): the hold stands or
+    // goes by what is staged now (`lift_if_gone`), still that run's.
+    if staging_hold(store, &ma.name)?.is_some_and(|h| h.run_id != run_id) {
         return Ok(None);
     }
     let hold = StagingHold { run_id, exceeded };

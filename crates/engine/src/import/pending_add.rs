@@ -27,7 +27,9 @@ impl Importer<'_, '_> {
     /// (`already-exists`) until the account or the anchor changes. An MA
     /// without join rules joins nothing (an anchor alike is no proof of
     /// identity), so its object is another's too; a provisioning rule that
-    /// adopts takes any over.
+    /// adopts takes any over, except one the MA's filters match (a
+    /// filtered disconnector is never joined: left aside the same way,
+    /// unless it holds every value the add sends, the add itself).
     pub(super) fn foreign_before_add(
         &mut self,
         txn: &mut dyn StoreTxn,
@@ -40,6 +42,37 @@ impl Importer<'_, '_> {
         let Some(rules) = self.rules() else {
             return Ok(false);
         };
+        let whole = match obj.change {
+            ImportChange::Update => whole_from_update(cs, obj.clone()),
+            _ => obj.clone(),
+        };
+        let attrs = without_empty(whole.attributes);
+        // The add itself (applied before a crash kept the store from
+        // recording it): nothing is sent to it again; a filter matching it
+        // disconnects it at the MA's next sync.
+        if pending_add(cs).is_some_and(|add| replays(Some(rules), cs, add, &attrs, &whole.dn)) {
+            return Ok(false);
+        }
+        let mut x = CsObject::new(&cs.ma, &cs.anchor, &whole.dn, &whole.object_type);
+        x.hologram = attrs;
+        // A filtered object is never the add's, whatever made it and
+        // whether or not the rule adopts: a filtered disconnector is never
+        // joined (nor written to).
+        let filtered = match rules.filter_matching(txn, &x) {
+            Ok(n) => n.map(|n| format!("its filter #{n} matches")),
+            Err(crate::sync::Fail::Store(e)) => return Err(e),
+            Err(crate::sync::Fail::Object { detail, .. }) => Some(format!(
+                "its filters could not be evaluated on it ({detail})"
+            )),
+        };
+        if let Some(why) = filtered {
+            let detail = format!(
+                "{} has an object with anchor `{}` where provisioning made an add, and {why}: a filtered disconnector, never joined; it is left as it is and not read, and the add stays pending: change the filter or the object, or remove or rename that object",
+                self.ctx.ma.name, cs.anchor
+            );
+            self.left_aside(cs, detail);
+            return Ok(true);
+        }
         // One provisioning made before its connector space was deleted
         // (rebuilt) is the add's own, taken back.
         if adopts(rules, &cs.object_type) || self.rebuilt.made(txn, &cs.ma, &cs.anchor)? {
@@ -48,19 +81,9 @@ impl Importer<'_, '_> {
         let Some(mv_id) = cs.connection.mv_id() else {
             return Ok(false);
         };
-        let whole = match obj.change {
-            ImportChange::Update => whole_from_update(cs, obj.clone()),
-            _ => obj.clone(),
-        };
-        let attrs = without_empty(whole.attributes);
-        if pending_add(cs).is_some_and(|add| replays(Some(rules), cs, add, &attrs, &whole.dn)) {
-            return Ok(false);
-        }
         let Some(mv) = txn.mv_get(mv_id)? else {
             return Ok(false);
         };
-        let mut x = CsObject::new(&cs.ma, &cs.anchor, &whole.dn, &whole.object_type);
-        x.hologram = attrs;
         let joins = !rules.joins.is_empty()
             && match crate::sync::joins_to(txn, rules, &x, &mv) {
                 Ok(joins) => joins,
@@ -70,7 +93,6 @@ impl Importer<'_, '_> {
         if joins {
             return Ok(false);
         }
-        self.counters.stage_failure += 1;
         let detail = if rules.joins.is_empty() {
             format!(
                 "{} has an object with anchor `{}` that autosync did not make, where provisioning made an add for metaverse object {mv_id}; this MA has no join rules, so nothing tells that it is that person's: it is left as it is and not read, and the add stays pending: give the MA a join rule that joins it, set `adopt = true` on the provisioning rule to take it over, or remove or rename that object",
@@ -82,12 +104,20 @@ impl Importer<'_, '_> {
                 self.ctx.ma.name, cs.anchor
             )
         };
+        self.left_aside(cs, detail);
+        Ok(true)
+    }
+
+    /// The system's object under the anchor of `cs`'s pending add is not
+    /// the add's: not read, `cs` seen (its add stays pending), with an
+    /// `already-exists` error saying why.
+    fn left_aside(&mut self, cs: &mut CsObject, detail: String) {
+        self.counters.stage_failure += 1;
         let error = self.errors.push(&cs.anchor, "already-exists", detail);
         cs.error = Some(error);
         if let Some(seen) = &mut self.seen {
             seen.insert(cs.id);
         }
-        Ok(true)
     }
 
     /// An object provisioning made in the connector space, whose add the

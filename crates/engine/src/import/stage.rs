@@ -138,7 +138,7 @@ impl<'c> Importer<'_, 'c> {
                                 self.counters.stage_update += 1;
                                 txn.cs_update(cs)?;
                             } else {
-                                self.counters.stage_no_change += 1;
+                                self.unchanged(cs);
                             }
                             return Ok(());
                         }
@@ -187,7 +187,7 @@ impl<'c> Importer<'_, 'c> {
         if let Some(seen) = &mut self.seen {
             seen.insert(cs.id);
         }
-        self.counters.stage_no_change += 1;
+        self.unchanged(cs);
         Ok(())
     }
 
@@ -201,7 +201,8 @@ impl<'c> Importer<'_, 'c> {
         }
     }
 
-    /// A delete read from a delta import.
+    /// A delete read from a delta import, or of an object a full read did
+    /// not see: whether `cs` changed (to be written).
     pub(super) fn stage_delete(&mut self, cs: &mut CsObject) -> bool {
         let known = cs.present || cs.unconfirmed_export.is_some() || cs.pending_import.is_some();
         let already = cs
@@ -209,7 +210,7 @@ impl<'c> Importer<'_, 'c> {
             .as_ref()
             .is_some_and(|p| p.kind == ImportKind::Delete);
         if !known || already {
-            self.counters.stage_no_change += 1;
+            self.unchanged(cs);
             return false;
         }
         cs.pending_import = Some(PendingImport {
@@ -460,7 +461,7 @@ impl<'c> Importer<'_, 'c> {
                 true
             }
             Some(_) if same_as_pending && !force => {
-                self.counters.stage_no_change += 1;
+                self.unchanged(cs);
                 false
             }
             Some(kind @ (ImportKind::Add | ImportKind::DeleteAdd)) => {

@@ -9,7 +9,7 @@ use super::precedence::fill_new;
 use super::{Action, Fail, MvWork, Syncer, Work};
 use crate::compute::{AttrView, CsView, MvView};
 use crate::extensions::{eval_condition, eval_source, should_delete};
-use crate::rules::{Deletion, Rules};
+use crate::rules::{Deletion, MaRules, Rules};
 use crate::values::same_in;
 use autosync_model::{Attributes, Connection, CsId, CsObject, ExportKind, ImportKind, MvObject};
 use autosync_store::{StoreResult, StoreTxn};
@@ -363,16 +363,7 @@ impl<'a> Syncer<'a> {
     }
 
     fn filtered(&self, txn: &mut dyn StoreTxn, cs: &CsObject) -> Result<bool, Fail> {
-        for (i, f) in self.ma.filters.iter().enumerate() {
-            if f.applies(&cs.object_type)
-                && eval_condition(txn, &f.condition, &CsView(cs), || {
-                    format!("filter #{}", i + 1)
-                })?
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        Ok(self.ma.filter_matching(txn, cs)?.is_some())
     }
 
     /// Rule 3: inbound flows under precedence; returns whether a metaverse
@@ -454,6 +445,32 @@ impl<'a> Syncer<'a> {
             changed |= self.set_value(txn, mv, w.source.id, &f.mv_attr, v, rank)?;
         }
         Ok(changed)
+    }
+}
+
+impl MaRules {
+    /// The number (from 1, as the configuration lists them) of the first of
+    /// this MA's connector filters that matches `cs` as its hologram holds
+    /// it, or `None`. A matched object is a filtered disconnector: never
+    /// joined nor projected by this MA's sync, and never taken, joined or
+    /// adopted by provisioning to this MA, nor by an import as the object
+    /// of an add provisioning staged. A filter that cannot be evaluated is
+    /// the object's failure (`expression-failed`, naming the filter).
+    pub(crate) fn filter_matching(
+        &self,
+        txn: &mut dyn StoreTxn,
+        cs: &CsObject,
+    ) -> Result<Option<usize>, Fail> {
+        for (i, f) in self.filters.iter().enumerate() {
+            if f.applies(&cs.object_type)
+                && eval_condition(txn, &f.condition, &CsView(cs), || {
+                    format!("filter #{} of `{}`", i + 1, self.name)
+                })?
+            {
+                return Ok(Some(i + 1));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -74,6 +74,18 @@ impl<'r> Scope<'r> {
     }
 }
 
+/// Provisioning to `target` found under `anchor` an object that the
+/// target's filter `#n` matches: `object-already-exists`.
+fn filtered_there(what: &str, target: &str, anchor: &str, n: usize) -> Fail {
+    Fail::Object {
+        error_type: "object-already-exists",
+        detail: format!(
+            "{what}: `{target}` has an object with anchor `{anchor}` that its filter #{n} \
+             matches: a filtered disconnector: never joined; change the filter or the object"
+        ),
+    }
+}
+
 pub(super) fn leaving(x: &CsObject) -> bool {
     x.pending_export
         .as_ref()
@@ -548,6 +560,15 @@ impl Syncer<'_> {
                         what()
                     ),
                 });
+            }
+            // A filtered disconnector of the target is never joined (MIM:
+            // neither by join rules nor by provisioning, whose add fails on
+            // the object that is there): not taken back, adopted, joined
+            // nor replaced, even when provisioning made it.
+            if x.connection == Connection::Disconnector
+                && let Some(n) = target.filter_matching(txn, &x)?
+            {
+                return Err(filtered_there(&what(), &target.name, &anchor, n));
             }
             match x.connection {
                 // Never joined again (MIM's explicit disconnector): the

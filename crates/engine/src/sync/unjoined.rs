@@ -11,8 +11,9 @@
 //! object is provisioned to it, and kept by the first condition's value of
 //! each join rule (as join rules compare: ignoring case unless the rule is
 //! case-sensitive); a candidate is read again before it is taken, so an
-//! object joined meanwhile is not. A target with no unjoined object costs
-//! one index lookup per step.
+//! object joined meanwhile is not, nor one the target's filters match (a
+//! filtered disconnector is never joined). A target with no unjoined
+//! object costs one index lookup per step.
 
 use super::outbound::leaving;
 use super::{Action, Fail, MvWork, Syncer};
@@ -169,8 +170,10 @@ impl Syncer<'_> {
         let mut matches = Vec::new();
         for id in ids {
             let Some(x) = txn.cs_get(id)? else { continue };
+            // A filtered disconnector is never joined: not a candidate.
             if joinable(&x)
                 && x.object_type == object_type
+                && target.filter_matching(txn, &x)?.is_none()
                 && super::join::joins_to(txn, target, &x, mv)?
             {
                 matches.push(x);
