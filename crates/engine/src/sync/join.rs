@@ -1,6 +1,7 @@
 //! Rules 2 and 3 of MIM's order for a disconnector: the join rules in
 //! order (one candidate joins; a candidate another object of the MA holds
-//! is `already-joined`; several are `ambiguous-join`), then projection;
+//! is `already-joined`; several, held or not, are `ambiguous-join`), then
+//! projection;
 //! and whether an object whose type changed still joins its person.
 
 use super::inbound::accept;
@@ -116,6 +117,9 @@ impl<'a> Syncer<'a> {
                 txn.mv_find(&rule.mv_type, first_mv.index(), first)?
             };
             let mut found = Vec::new();
+            // Candidates this rule matched that another object of the MA
+            // holds: they still make the rule's match ambiguous.
+            let mut held = Vec::new();
             for id in ids {
                 let Some(mv) = self.mv_load(txn, id)? else {
                     continue;
@@ -144,6 +148,7 @@ impl<'a> Syncer<'a> {
                 match holder {
                     _ if free => found.push(mv),
                     Some(o) => {
+                        held.push(format!("{id} (joined to `{}`)", o.anchor));
                         taken_by.get_or_insert((id, o.anchor, i));
                     }
                     None => {}
@@ -160,17 +165,23 @@ impl<'a> Syncer<'a> {
             }
             match found.len() {
                 0 => continue,
-                1 => return Ok(found.pop()),
+                1 if held.is_empty() => return Ok(found.pop()),
+                // A rule that matches several people names none of them,
+                // even when all but one are joined already (MIM joins the
+                // one left, so which one depends on the order objects are
+                // synchronised in; see coming-from-mim.md).
                 n => {
                     // Each candidate with its value: they may differ only
                     // in case.
-                    let candidates: Vec<String> = found
+                    let mut candidates: Vec<String> = found
                         .iter()
                         .map(|m| match first_mv.value(m) {
                             Some(v) => format!("{} (`{v}`)", m.id),
                             None => m.id.to_string(),
                         })
                         .collect();
+                    let n = n + held.len();
+                    candidates.append(&mut held);
                     let compared = if rule.case_sensitive {
                         ""
                     } else {

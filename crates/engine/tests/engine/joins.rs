@@ -295,3 +295,41 @@ fn a_second_object_matching_a_person_joined_on_its_ma_should_be_an_error_not_a_s
         "{error:?}"
     );
 }
+
+/// Two people of one name; a badge system joins by employee id, then by
+/// name. A badge with only the name matches both people: it joins
+/// neither, whichever order the badges are synchronised in, even when the
+/// other badge (by employee id) already holds one of them (found by a
+/// black-box review: the name-only badge joined the person left over,
+/// and the export wrote that person's data onto it; which person it got
+/// depended on the order of the rows).
+#[test]
+fn a_rule_matching_two_people_should_join_neither_even_when_one_is_held_already() {
+    const BY_ID_THEN_NAME: &str = r#"{ on = [{ cs = "emp", mv = "employeeId" }] },
+  { on = [{ cs = "first", mv = "firstName" }, { cs = "last", mv = "lastName" }] }"#;
+    let hr = "id,first,last,aliases\nE2,Bob,Smith,\nE3,Bob,Smith,\n";
+    for badges in [
+        "badge,emp,first,last\na1,E2,,\na2,,bob,smith\n",
+        "badge,emp,first,last\na2,,bob,smith\na1,E2,,\n",
+    ] {
+        let w = world(BY_ID_THEN_NAME, hr, badges);
+        w.run_ok("badge", "full-import", RunStatus::Success);
+        w.run_ok("badge", "full-sync", RunStatus::CompletedSyncErrors);
+        assert_eq!(joined_to(&w, "a1").as_deref(), Some("E2"), "{badges}");
+        for (i, profile) in ["full-sync", "delta-sync", "full-sync"].iter().enumerate() {
+            if i > 0 {
+                w.run_ok("badge", profile, RunStatus::CompletedSyncErrors);
+            }
+            let a2 = w.cs("badge", "a2").unwrap();
+            assert_eq!(a2.connection.mv_id(), None, "{badges} after {profile}");
+            let error = a2.error.expect("a2's sync failed");
+            assert_eq!(error.error_type, "ambiguous-join", "{error:?}");
+            // Once a1 holds E2 (from the first sync on, or the second if
+            // a2 came first), the error names the holder.
+            if i > 0 {
+                assert!(error.detail.contains("joined to `a1`"), "{error:?}");
+            }
+        }
+        assert_eq!(joined_to(&w, "a2"), None, "{badges}");
+    }
+}
