@@ -20,6 +20,7 @@ mod cli {
     mod history;
     mod hr_to_ldap;
     mod killed;
+    mod killed_service;
     mod listing;
     mod operator;
     mod quickstart;

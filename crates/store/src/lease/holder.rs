@@ -273,22 +273,63 @@ fn local_scope() -> String {
 /// The start time of process `pid`, from `/proc/<pid>/stat` (field 22).
 /// `None` when the process does not exist.
 fn process_start(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    read_stat(&format!("/proc/{pid}/stat")).map(|(_, started)| started)
+}
+
+/// The state (field 3: `R`, `S`, `Z`, ...) and start time (field 22) of a
+/// process or thread, from its `stat` file at `path`; `None` when it does
+/// not exist.
+fn read_stat(path: &str) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces.
-    let after = stat.rsplit_once(')')?.1;
-    after.split_whitespace().nth(19)?.parse().ok()
+    let mut after = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = after.next()?.chars().next()?;
+    let started = after.nth(18)?.parse().ok()?;
+    Some((state, started))
+}
+
+/// A task that has ended: a zombie (`Z`, ended, not yet reaped by its
+/// parent) or dead (`X`, `x`).
+fn ended(state: char) -> bool {
+    matches!(state, 'Z' | 'X' | 'x')
 }
 
 /// Whether process `pid` started at `started` (0: any) runs on this host.
 /// Without `/proc` (not Linux) a process is taken as alive.
+///
+/// A process killed whose parent has not reaped it yet (a zombie: its
+/// parent has not waited for it, or it was left to an init that does
+/// not reap, as in some containers) still has its `/proc/<pid>/stat`,
+/// start time included, for as long as that lasts: it has ended all the
+/// same, and holds nothing. Its main thread a zombie while another of its
+/// threads runs, it lives.
 fn process_alive(pid: u32, started: u64) -> bool {
     if !std::path::Path::new("/proc/self/stat").exists() {
         return true;
     }
-    match process_start(pid) {
+    match read_stat(&format!("/proc/{pid}/stat")) {
         None => false,
-        Some(s) => started == 0 || s == started,
+        Some((_, s)) if started != 0 && s != started => false,
+        Some((state, _)) if ended(state) => some_thread_runs(pid),
+        Some(_) => true,
     }
+}
+
+/// Whether a thread of process `pid` (whose main thread has ended) has
+/// not ended; `true` when its threads cannot be listed (a holder wrongly
+/// taken as alive lapses with its heartbeat; one wrongly taken as ended
+/// would let two hold a lease).
+fn some_thread_runs(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        // Unless it was reaped meanwhile.
+        return std::path::Path::new(&format!("/proc/{pid}")).exists();
+    };
+    tasks.flatten().any(|task| {
+        let path = task.path().join("stat");
+        path.to_str()
+            .and_then(read_stat)
+            .is_some_and(|(state, _)| !ended(state))
+    })
 }
 
 #[cfg(test)]
@@ -333,6 +374,71 @@ mod tests {
             recycled.standing(&third, at(1)),
             Standing::Gone(Gone::ProcessEnded)
         );
+    }
+
+    /// Waits (up to 10 s) until task `pid` is a zombie.
+    fn until_zombie(pid: u32) {
+        let start = std::time::Instant::now();
+        while read_stat(&format!("/proc/{pid}/stat")).map(|(s, _)| s) != Some('Z') {
+            assert!(start.elapsed() < Duration::from_secs(10), "{pid} no zombie");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A black-box review: `kill -KILL` of `autosync run` left a zombie its
+    /// parent (an init that does not reap) never waited for; its
+    /// `/proc/<pid>/stat` stayed, and every command took the service as
+    /// running until its heartbeat lapsed, a minute later.
+    #[test]
+    fn a_local_holder_killed_and_not_yet_reaped_should_be_gone_at_once() {
+        let me = Instance::fresh();
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let killed = Instance::local_process(child.id()).unwrap();
+        let h = killed.holder(at(0), Duration::from_secs(60));
+        let old = Holder {
+            pid: killed.pid,
+            started: killed.started,
+            ..Holder::default()
+        };
+        assert_eq!(h.standing(&me, at(1)), Standing::Live);
+        assert_eq!(old.standing(&me, at(1)), Standing::Live);
+        child.kill().unwrap();
+        until_zombie(child.id());
+        assert_eq!(h.standing(&me, at(1)), Standing::Gone(Gone::ProcessEnded));
+        assert_eq!(old.standing(&me, at(1)), Standing::Gone(Gone::ProcessEnded));
+        child.wait().unwrap();
+        assert_eq!(h.standing(&me, at(1)), Standing::Gone(Gone::ProcessEnded));
+    }
+
+    /// A process whose main thread ended while another runs lives (its
+    /// main thread is a zombie). Made with Python where it can be.
+    #[test]
+    fn a_process_whose_main_thread_ended_should_live_while_a_thread_runs() {
+        assert!(some_thread_runs(std::process::id()));
+        let script = "import threading, time, ctypes, sys\n\
+            threading.Thread(target=lambda: sys.stdin.read()).start()\n\
+            ctypes.CDLL(None).pthread_exit(None)\n";
+        let Ok(mut child) = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+        else {
+            eprintln!("no python3: the threads' case is not tried");
+            return;
+        };
+        let me = Instance::fresh();
+        let pid = child.id();
+        let h = Instance::local_process(pid)
+            .unwrap()
+            .holder(at(0), Duration::from_secs(60));
+        until_zombie(pid);
+        assert_eq!(h.standing(&me, at(1)), Standing::Live);
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        assert_eq!(h.standing(&me, at(1)), Standing::Gone(Gone::ProcessEnded));
     }
 
     #[test]
