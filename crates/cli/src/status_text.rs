@@ -168,6 +168,17 @@ pub fn render(status: &Status, width: Option<usize>) -> String {
                 "  {n} {objects} with errors (an export refused, a record unreadable): `autosync cs {ma} --errors`"
             );
         }
+        // Exports nothing is about to send (a cancelled or failed export
+        // left them): said while the MA is idle with no export queued.
+        let export_queued = s.queue.iter().any(|q| q.profile.contains("export"));
+        if s.pending_exports > 0 && matches!(s.state, MaStateView::Idle) && !export_queued {
+            let n = s.pending_exports;
+            let objects = if n == 1 { "object" } else { "objects" };
+            let _ = writeln!(
+                out,
+                "  {n} {objects} with an export pending: sent by the MA's next export (queue one: `autosync queue {ma} export`; list them: `autosync cs {ma} --pending-export`)"
+            );
+        }
         for t in &s.trigger_errors {
             let _ = writeln!(out, "  {}", trigger_problem(t));
         }
@@ -366,6 +377,39 @@ mod tests {
             "{text}"
         );
         assert_eq!(lines.len(), 5, "{text}");
+    }
+
+    /// Exports a cancelled export left wait for the next one with the MA
+    /// idle: a line says so while nothing is about to send them (a
+    /// black-box review: `idle 0` beside 16,500 pending exports).
+    #[test]
+    fn pending_exports_nothing_is_about_to_send_should_show_under_the_mas_row() {
+        let one = |state: serde_json::Value, queue: serde_json::Value| -> String {
+            let status: Status = serde_json::from_value(serde_json::json!({
+                "service": true,
+                "mas": { "app": {
+                    "state": state,
+                    "queue": queue,
+                    "pending_exports": 16500,
+                } },
+            }))
+            .unwrap();
+            render(&status, None)
+        };
+        let idle = one(serde_json::json!("idle"), serde_json::json!([]));
+        assert!(
+            idle.contains("  16500 objects with an export pending: sent by the MA's next export (queue one: `autosync queue app export`"),
+            "{idle}"
+        );
+        let queued = one(
+            serde_json::json!("idle"),
+            serde_json::json!([{
+                "id": 7, "ma": "app", "profile": "export",
+                "reason": { "kind": "manual", "by": "test" },
+                "enqueued_at": "2026-12-05T14:02:11Z",
+            }]),
+        );
+        assert!(!queued.contains("export pending"), "{queued}");
     }
 
     #[test]

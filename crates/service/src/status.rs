@@ -128,6 +128,7 @@ fn from_store(
                 last_run,
                 full_sync_needed: None,
                 objects_with_errors: 0,
+                pending_exports: 0,
                 // The service's memory: none without a service.
                 trigger_errors: Vec::new(),
             },
@@ -143,9 +144,9 @@ fn from_store(
     Ok(status)
 }
 
-/// Fills each MA's `objects_with_errors` from the store (an index count
-/// each); a store that cannot say leaves them at 0, the rest of the
-/// status is still shown.
+/// Fills each MA's `objects_with_errors` and `pending_exports` from the
+/// store (an index count each); a store that cannot say leaves them at 0,
+/// the rest of the status is still shown.
 pub fn count_errors(store: &dyn Store, status: &mut Status) {
     let Ok(mut read) = store.read() else {
         return;
@@ -154,6 +155,10 @@ pub fn count_errors(store: &dyn Store, status: &mut Status) {
         match read.cs_count(name, autosync_store::CsFilter::Errors) {
             Ok(n) => ma.objects_with_errors = n,
             Err(e) => tracing::debug!(ma = %name, "cannot count the objects with errors: {e}"),
+        }
+        match read.cs_count(name, autosync_store::CsFilter::PendingExport) {
+            Ok(n) => ma.pending_exports = n,
+            Err(e) => tracing::debug!(ma = %name, "cannot count the pending exports: {e}"),
         }
     }
 }

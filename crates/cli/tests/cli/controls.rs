@@ -687,3 +687,28 @@ fn an_account_made_by_hand_under_a_hires_anchor_should_be_joined_by_the_confirmi
             .is_none()
     );
 }
+
+/// Exports staged and not sent (an export cancelled part way, or not run
+/// yet) with the MA idle and no export queued: `status` says how many and
+/// how to send them (a black-box review: `idle 0` beside 16,500 pending
+/// exports after a cancel).
+#[test]
+fn status_should_show_the_pending_exports_nothing_is_about_to_send() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    w.edit("data/hr.csv", |t| t.replace("Engineer", "Senior Engineer"));
+    w.expect(&["run-profile", "hr", "full-import"], 0);
+    w.expect(&["run-profile", "hr", "full-sync"], 0);
+    let pending = status(&w)["mas"]["app"]["pending_exports"].as_u64().unwrap_or(0);
+    assert!(pending > 0, "{}", status(&w));
+    let text = w.expect(&["status"], 0);
+    assert!(
+        text.contains(&format!("{pending} objects with an export pending"))
+            && text.contains("`autosync queue app export`"),
+        "{text}"
+    );
+    assert!(status(&w)["mas"]["hr"].get("pending_exports").is_none());
+    w.run(&["run", "--once"]);
+    let text = w.expect(&["status"], 0);
+    assert!(!text.contains("export pending"), "{text}");
+}

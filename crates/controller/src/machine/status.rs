@@ -162,6 +162,11 @@ pub struct MaStatus {
     /// lists them).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub objects_with_errors: u64,
+    /// Objects of its connector space with an export pending, read from
+    /// the store as `objects_with_errors` is: what a cancelled or failed
+    /// export left, or what waits for the next export.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pending_exports: u64,
     /// The MA's triggers that fail and have not asked for a run since (a
     /// change listener that cannot listen retries for ever, and its
     /// notification is sent once: the state alone says `idle`). A running

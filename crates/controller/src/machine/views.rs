@@ -28,6 +28,7 @@ impl Machine {
                     last_run: self.last_run.get(name).cloned(),
                     full_sync_needed: self.full_sync_needed.get(name).cloned(),
                     objects_with_errors: 0,
+                    pending_exports: 0,
                     trigger_errors: self.trigger_problems.of(name),
                 };
                 (name.clone(), status)
