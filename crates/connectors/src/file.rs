@@ -19,7 +19,9 @@ pub fn label(path: &Path) -> String {
 /// Map an I/O error on a file to a whole-step connector error.
 pub fn io_error(path: &Path, what: &str, e: &io::Error) -> ConnectorError {
     let kind = match e.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => ConnectorErrorKind::ServerDown,
+        io::ErrorKind::NotFound
+        | io::ErrorKind::PermissionDenied
+        | io::ErrorKind::ReadOnlyFilesystem => ConnectorErrorKind::ServerDown,
         io::ErrorKind::InvalidData => ConnectorErrorKind::Data,
         _ => ConnectorErrorKind::Connectivity,
     };
@@ -219,7 +221,10 @@ fn folder(path: &Path) -> PathBuf {
 /// old file or the new one, never a half-written one; on any error the
 /// temporary file is removed and the target is untouched. A target that
 /// is a symbolic link is written where it points (the link stays; what
-/// reads the real file sees the export).
+/// reads the real file sees the export). A target that is read-only
+/// ([`read_only`]) is refused (`ServerDown`, as SQLite's read-only
+/// database) before anything is written: renaming over it would replace
+/// a file no one is meant to write.
 pub fn write_atomically(
     target: &Path,
     write: impl FnOnce(&mut BufWriter<&mut File>) -> io::Result<()>,
@@ -228,6 +233,16 @@ pub fn write_atomically(
     let shown = target;
     let target = resolved.as_path();
     let dir = check_target_folder(target)?;
+    if let Some(why) = read_only(target) {
+        return Err(ConnectorError::new(
+            ConnectorErrorKind::ServerDown,
+            format!(
+                "{} is read-only ({why}): the export does not replace a file it may not write, \
+                 and wrote nothing; it stops and is retried once the file is writable",
+                shown.display()
+            ),
+        ));
+    }
     let wrap = |what: &str, e: io::Error| io_error(shown, what, &e);
     let prefix = format!(".{}.", label(target));
     remove_leftovers(&dir, &prefix);
@@ -254,6 +269,74 @@ pub fn write_atomically(
     tmp.persist(target)
         .map_err(|e| wrap("cannot replace", e.error))?;
     sync_folder(&dir).map_err(|e| wrap("cannot sync the folder of", e))
+}
+
+/// Why the existing file `path` is read-only, or `None` when it may be
+/// written (or is no file: nothing to refuse). Read-only is: a mode that
+/// gives no one write permission (`chmod a-w`; refused even for root,
+/// who could write it), or a file this process may not open for writing
+/// (another user's, a read-only file system: the check is the open, which
+/// writes nothing; what watches the file sees an access, not a change).
+/// An export would write the file aside and rename it over the read-only
+/// one, which only the folder's permission governs.
+pub fn read_only(path: &Path) -> Option<String> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    if let Some(why) = no_write_bit(&meta) {
+        return Some(why);
+    }
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(_) => None,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            Some(format!(
+                "{}, and this process may not write it: {e}",
+                mode_and_owner(&meta)
+            ))
+        }
+        // Anything else is the write's to report.
+        Err(_) => None,
+    }
+}
+
+/// Why the file `meta` describes is read-only by its mode alone (no one
+/// has write permission), or `None`. Looks at the mode only, opening
+/// nothing (the SQLite connector's check: closing another descriptor of
+/// a database would drop the locks SQLite holds on it).
+#[cfg(unix)]
+pub fn no_write_bit(meta: &std::fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    (meta.permissions().mode() & 0o222 == 0)
+        .then(|| format!("{}: no one has write permission", mode_and_owner(meta)))
+}
+
+#[cfg(not(unix))]
+pub fn no_write_bit(meta: &std::fs::Metadata) -> Option<String> {
+    meta.permissions()
+        .readonly()
+        .then(|| "it is marked read-only".to_owned())
+}
+
+/// `mode 0444, owner uid 1000`, for messages.
+#[cfg(unix)]
+fn mode_and_owner(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    format!(
+        "mode {:04o}, owner uid {}",
+        meta.permissions().mode() & 0o7777,
+        meta.uid()
+    )
+}
+
+#[cfg(not(unix))]
+fn mode_and_owner(_meta: &std::fs::Metadata) -> String {
+    "its permissions".to_owned()
 }
 
 /// Removes the temporary files an earlier write of the same target left

@@ -9,7 +9,7 @@
 //! only at a checkpoint.
 
 use super::config::{DeltaConfig, SqliteSettings};
-use super::db::{q, step_error};
+use super::db::{file_error, q};
 use crate::settings::Settings;
 use crate::watch::{shown_or_key, shown_text};
 use autosync_connector::{
@@ -102,9 +102,9 @@ pub struct SqliteProbe {
 
 impl ChangeProbe for SqliteProbe {
     fn token(&self) -> Result<Option<String>, ConnectorError> {
-        let what = format!("cannot poll {}", self.path.display());
+        let busy_ms = u64::try_from(self.busy_timeout.as_millis()).unwrap_or(u64::MAX);
         let value = scalar(&self.path, &self.query, self.busy_timeout)
-            .map_err(|e| step_error(&e, &what))?;
+            .map_err(|e| file_error(&e, &self.path, busy_ms, "cannot poll for changes"))?;
         Ok(match value {
             ScriptValue::Unit => None,
             ScriptValue::Integer(i) => Some(i.to_string()),

@@ -7,6 +7,7 @@ use super::types::Column;
 use autosync_connector::{ConnectorError, ConnectorErrorKind};
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql};
+use std::path::Path;
 use std::time::Duration;
 
 /// A quoted identifier: `"` around, inner `"` doubled.
@@ -14,10 +15,28 @@ pub fn q(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// How an SQLite error stops a step.
-pub fn step_error(e: &rusqlite::Error, what: &str) -> ConnectorError {
+/// How an SQLite error on the database of `s` stops a step: the message
+/// names the file. A lock another process held past `busy_timeout_ms`
+/// says so (the SQLite text alone, "database is locked", named neither
+/// the file nor the reason); [`in_step`] adds what the step does then.
+pub fn step_error(e: &rusqlite::Error, s: &SqliteSettings, what: &str) -> ConnectorError {
+    file_error(e, &s.path, s.busy_timeout_ms, what)
+}
+
+/// [`step_error`] for a statement on the database file `path`, which
+/// waits `busy_ms` for a lock.
+pub fn file_error(e: &rusqlite::Error, path: &Path, busy_ms: u64, what: &str) -> ConnectorError {
     let kind = match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => ConnectorErrorKind::Deadlocked,
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            return ConnectorError::new(
+                ConnectorErrorKind::Deadlocked,
+                format!(
+                    "database file {} is locked by another process (busy: still locked after \
+                     busy_timeout_ms = {busy_ms} ms): {what}",
+                    path.display()
+                ),
+            );
+        }
         Some(ErrorCode::CannotOpen) => ConnectorErrorKind::ServerDown,
         Some(ErrorCode::SystemIoFailure | ErrorCode::FileLockingProtocolFailed) => {
             ConnectorErrorKind::Connectivity
@@ -32,7 +51,39 @@ pub fn step_error(e: &rusqlite::Error, what: &str) -> ConnectorError {
         Some(ErrorCode::AuthorizationForStatementDenied) => ConnectorErrorKind::Configuration,
         _ => ConnectorErrorKind::Other,
     };
-    ConnectorError::new(kind, format!("{what}: {e}"))
+    ConnectorError::new(kind, format!("{}: {what}: {e}", path.display()))
+}
+
+/// A whole-step error of the `step` (`export`, `import`): a lock says
+/// that the step stops there and is retried (the `stopped-deadlocked`
+/// run, which the service retries by default); other errors are as they
+/// are.
+pub fn in_step(e: ConnectorError, step: &str) -> ConnectorError {
+    match e.kind {
+        ConnectorErrorKind::Deadlocked => ConnectorError::new(
+            e.kind,
+            format!("{}; the {step} stops and is retried later", e.message),
+        ),
+        _ => e,
+    }
+}
+
+/// Refuse to write a database file whose mode gives no one write
+/// permission (`chmod a-w`), as the file connectors refuse such a file:
+/// SQLite refuses it to a user without permission, but root writes it.
+pub fn check_writable(s: &SqliteSettings) -> Result<(), ConnectorError> {
+    let meta = std::fs::metadata(&s.path).ok();
+    let Some(why) = meta.as_ref().and_then(crate::file::no_write_bit) else {
+        return Ok(());
+    };
+    Err(ConnectorError::new(
+        ConnectorErrorKind::ServerDown,
+        format!(
+            "database file {} is read-only ({why}): nothing was written; the export stops and \
+             is retried once the file is writable",
+            s.path.display()
+        ),
+    ))
 }
 
 /// A per-row rejection (error type), or `None` when the error stops the step.
@@ -63,10 +114,10 @@ pub fn open(s: &SqliteSettings, existing: u64) -> Result<Connection, ConnectorEr
         ));
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let what = format!("cannot open {}", s.path.display());
-    let conn = Connection::open_with_flags(&s.path, flags).map_err(|e| step_error(&e, &what))?;
+    let what = "cannot open the database";
+    let conn = Connection::open_with_flags(&s.path, flags).map_err(|e| step_error(&e, s, what))?;
     conn.busy_timeout(Duration::from_millis(s.busy_timeout_ms))
-        .map_err(|e| step_error(&e, &what))?;
+        .map_err(|e| step_error(&e, s, what))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -91,14 +142,14 @@ fn check_not_lost(s: &SqliteSettings) -> Result<(), ConnectorError> {
         return Err(lost(what, "lost or moved"));
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let what = format!("cannot open {}", s.path.display());
-    let conn = Connection::open_with_flags(&s.path, flags).map_err(|e| step_error(&e, &what))?;
+    let what = "cannot open the database";
+    let conn = Connection::open_with_flags(&s.path, flags).map_err(|e| step_error(&e, s, what))?;
     conn.busy_timeout(Duration::from_millis(s.busy_timeout_ms))
-        .map_err(|e| step_error(&e, &what))?;
+        .map_err(|e| step_error(&e, s, what))?;
     let tables = std::iter::once(("table", &s.table))
         .chain(s.child_tables.values().map(|c| ("child table", &c.table)));
     for (kind, table) in tables {
-        if table_columns(&conn, table)?.is_empty() {
+        if table_columns(&conn, s, table)?.is_empty() {
             let what = format!("{kind} `{table}` does not exist in {}", s.path.display());
             return Err(lost(what, "dropped"));
         }
@@ -108,19 +159,38 @@ fn check_not_lost(s: &SqliteSettings) -> Result<(), ConnectorError> {
 
 /// Open or create the database, and create the table when missing.
 fn open_creating(s: &SqliteSettings) -> Result<Connection, ConnectorError> {
-    let what = format!("cannot create {}", s.path.display());
+    let what = "cannot open or create the database";
     if let Some(parent) = s.path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| {
-            ConnectorError::new(ConnectorErrorKind::Configuration, format!("{what}: {e}"))
+            ConnectorError::new(
+                ConnectorErrorKind::Configuration,
+                format!("cannot create {}: {e}", s.path.display()),
+            )
         })?;
     }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(&s.path, flags).map_err(|e| step_error(&e, &what))?;
+    let conn = Connection::open_with_flags(&s.path, flags).map_err(|e| step_error(&e, s, what))?;
     conn.busy_timeout(Duration::from_millis(s.busy_timeout_ms))
-        .map_err(|e| step_error(&e, &what))?;
+        .map_err(|e| step_error(&e, s, what))?;
     conn.set_prepared_statement_cache_capacity(64);
+    // Made only when missing: a statement that makes a table needs the
+    // write lock even when the table is there, and a lock another process
+    // holds read as "cannot create table" a table that exists.
+    if table_columns(&conn, s, &s.table)?.is_empty() {
+        create_table(&conn, s)?;
+    }
+    for (attr, child) in &s.child_tables {
+        if table_columns(&conn, s, &child.table)?.is_empty() {
+            create_child_table(&conn, s, attr, child)?;
+        }
+    }
+    Ok(conn)
+}
+
+/// Make the table of `s`, its columns those of `columns`.
+fn create_table(conn: &Connection, s: &SqliteSettings) -> Result<(), ConnectorError> {
     let mut cols = vec![format!("{} TEXT PRIMARY KEY NOT NULL", q(&s.anchor_column))];
     // A DN is one object's (references by DN name one row): the DN
     // column of a table made here is UNIQUE, so a second account given a
@@ -158,25 +228,32 @@ fn open_creating(s: &SqliteSettings) -> Result<Connection, ConnectorError> {
         cols.join(", ")
     );
     conn.execute_batch(&ddl)
-        .map_err(|e| step_error(&e, &format!("cannot create table `{}`", s.table)))?;
-    for (attr, child) in &s.child_tables {
-        let value = match s.column_types.get(attr) {
-            Some(t) => format!("{} {} NOT NULL", q(&child.value), t.declared()),
-            None => format!("{} NOT NULL", q(&child.value)),
-        };
-        // UNIQUE (key, value): a value is there once, and its index, led
-        // by the key, is the index on the key that reads a parent's values.
-        let ddl = format!(
-            "CREATE TABLE IF NOT EXISTS {} ({} TEXT NOT NULL, {value}, UNIQUE ({}, {}))",
-            q(&child.table),
-            q(&child.key),
-            q(&child.key),
-            q(&child.value)
-        );
-        conn.execute_batch(&ddl)
-            .map_err(|e| step_error(&e, &format!("cannot create child table `{}`", child.table)))?;
-    }
-    Ok(conn)
+        .map_err(|e| step_error(&e, s, &format!("cannot create table `{}`", s.table)))
+}
+
+/// Make the child table of the multi-valued attribute `attr`.
+fn create_child_table(
+    conn: &Connection,
+    s: &SqliteSettings,
+    attr: &str,
+    child: &super::config::ChildTable,
+) -> Result<(), ConnectorError> {
+    let value = match s.column_types.get(attr) {
+        Some(t) => format!("{} {} NOT NULL", q(&child.value), t.declared()),
+        None => format!("{} NOT NULL", q(&child.value)),
+    };
+    // UNIQUE (key, value): a value is there once, and its index, led
+    // by the key, is the index on the key that reads a parent's values.
+    let ddl = format!(
+        "CREATE TABLE IF NOT EXISTS {} ({} TEXT NOT NULL, {value}, UNIQUE ({}, {}))",
+        q(&child.table),
+        q(&child.key),
+        q(&child.key),
+        q(&child.value)
+    );
+    let what = format!("cannot create child table `{}` (of `{attr}`)", child.table);
+    conn.execute_batch(&ddl)
+        .map_err(|e| step_error(&e, s, &what))
 }
 
 /// What the connector knows of its table.
@@ -291,8 +368,12 @@ impl ToSql for Stored {
 pub type Fast = xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 /// The names of a table's columns (none when the table does not exist).
-pub fn table_columns(conn: &Connection, table: &str) -> Result<Vec<String>, ConnectorError> {
-    Ok(declared_columns(conn, table)?
+pub fn table_columns(
+    conn: &Connection,
+    s: &SqliteSettings,
+    table: &str,
+) -> Result<Vec<String>, ConnectorError> {
+    Ok(declared_columns(conn, s, table)?
         .into_iter()
         .map(|(name, _)| name)
         .collect())
@@ -302,18 +383,19 @@ pub fn table_columns(conn: &Connection, table: &str) -> Result<Vec<String>, Conn
 /// not exist).
 pub fn declared_columns(
     conn: &Connection,
+    s: &SqliteSettings,
     table: &str,
 ) -> Result<Vec<(String, String)>, ConnectorError> {
     let what = format!("cannot read the columns of table `{table}`");
     let mut stmt = conn
         .prepare("SELECT name, type FROM pragma_table_info(?1)")
-        .map_err(|e| step_error(&e, &what))?;
+        .map_err(|e| step_error(&e, s, &what))?;
     let names = stmt
         .query_map([table], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| step_error(&e, &what))?;
+        .map_err(|e| step_error(&e, s, &what))?;
     Ok(names)
 }
 
@@ -324,7 +406,7 @@ fn config_error(message: String) -> ConnectorError {
 impl Schema {
     /// Read and check the table, the configured columns and the delta source.
     pub fn read(conn: &Connection, s: &SqliteSettings) -> Result<Schema, ConnectorError> {
-        let declared = declared_columns(conn, &s.table)?;
+        let declared = declared_columns(conn, s, &s.table)?;
         let all: Vec<String> = declared.iter().map(|(n, _)| n.clone()).collect();
         if all.is_empty() {
             return Err(config_error(format!(
@@ -361,7 +443,7 @@ impl Schema {
                 attribute_column,
                 value_column,
             }) => {
-                let log = table_columns(conn, table)?;
+                let log = table_columns(conn, s, table)?;
                 if log.is_empty() {
                     return Err(config_error(format!(
                         "the changelog table `{table}` does not exist in {}",
@@ -413,7 +495,7 @@ impl Schema {
                     s.table
                 )));
             }
-            let declared = declared_columns(conn, &child.table)?;
+            let declared = declared_columns(conn, s, &child.table)?;
             if declared.is_empty() {
                 return Err(config_error(format!(
                     "child table `{}` (of `{attr}`) does not exist in {}",
@@ -491,13 +573,13 @@ mod tests {
             rusqlite::ffi::SQLITE_CANTOPEN,
         ] {
             assert_eq!(
-                super::step_error(&err(code), "x").kind,
+                super::file_error(&err(code), Path::new("x.db"), 10, "x").kind,
                 ConnectorErrorKind::ServerDown,
                 "{code}"
             );
         }
         assert_eq!(
-            super::step_error(&err(rusqlite::ffi::SQLITE_AUTH), "x").kind,
+            super::file_error(&err(rusqlite::ffi::SQLITE_AUTH), Path::new("x.db"), 10, "x").kind,
             ConnectorErrorKind::Configuration
         );
     }

@@ -44,7 +44,10 @@
 //! its change (`value-changes-not-supported`).
 
 use super::config::SqliteSettings;
-use super::db::{Child, Fast, Schema, Stored, anchor_forms, q, row_rejection, step_error};
+use super::db::{
+    Child, Fast, Schema, Stored, anchor_forms, check_writable, in_step, q, row_rejection,
+    step_error,
+};
 use super::types;
 use crate::change::{self, Failure};
 use crate::settings::ObjectTypes;
@@ -553,14 +556,11 @@ impl ExportSession for SqliteExport<'_> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let what = format!(
-            "cannot export to table `{}` of {}",
-            self.s.table,
-            self.s.path.display()
-        );
+        check_writable(self.s)?;
+        let what = format!("cannot export to table `{}`", self.s.table);
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| step_error(&e, &what))?;
+            .map_err(|e| in_step(step_error(&e, self.s, &what), "export"))?;
         let result = self
             .apply_batch(batch)
             .and_then(|outcomes| self.conn.execute_batch("COMMIT").map(|()| outcomes));
@@ -570,7 +570,7 @@ impl ExportSession for SqliteExport<'_> {
             {
                 tracing::warn!(error = %r, "rolling back a failed export batch failed");
             }
-            step_error(&e, &what)
+            in_step(step_error(&e, self.s, &what), "export")
         })
     }
 

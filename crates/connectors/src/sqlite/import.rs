@@ -21,7 +21,7 @@
 use super::changelog::{self, Changed};
 use super::children::{attach_children, value_changes};
 use super::config::{DeltaConfig, SqliteSettings};
-use super::db::{Schema, anchor_forms, q, step_error};
+use super::db::{Schema, anchor_forms, in_step, q, step_error};
 use autosync_connector::{
     ConnectorError, ImportChange, ImportItem, ImportRecordError, ImportStream, ImportedObject,
 };
@@ -126,7 +126,7 @@ impl<'c> SqliteImport<'c> {
         delta: bool,
     ) -> Result<SqliteImport<'c>, ConnectorError> {
         conn.execute_batch("BEGIN")
-            .map_err(|e| step_error(&e, "cannot start a read transaction"))?;
+            .map_err(|e| step_error(&e, s, "cannot start a read transaction"))?;
         let mut import = SqliteImport {
             conn,
             s,
@@ -150,7 +150,7 @@ impl<'c> SqliteImport<'c> {
                 let max: SqlValue = import
                     .conn
                     .query_row(&sql, [], |r| r.get(0))
-                    .map_err(|e| step_error(&e, what))?;
+                    .map_err(|e| step_error(&e, s, what))?;
                 let since = parse_watermark(watermark, "column");
                 import.watermark = sql_to_json(max)
                     .or_else(|| since.clone())
@@ -171,7 +171,7 @@ impl<'c> SqliteImport<'c> {
                 let max: Option<i64> = import
                     .conn
                     .query_row(&sql, [], |r| r.get(0))
-                    .map_err(|e| step_error(&e, what))?;
+                    .map_err(|e| step_error(&e, s, what))?;
                 let after = parse_watermark(watermark, "seq").and_then(|v| v.as_i64());
                 import.watermark = max
                     .or(after)
@@ -183,7 +183,7 @@ impl<'c> SqliteImport<'c> {
                         let upto = max.unwrap_or(after);
                         let pending =
                             changelog::collect(import.conn, s, after, upto).map_err(|e| {
-                                step_error(&e, &format!("cannot read changelog table `{table}`"))
+                                step_error(&e, s, &format!("cannot read changelog table `{table}`"))
                             })?;
                         import.mode = Mode::Changelog(pending.into_iter());
                     }
@@ -212,6 +212,7 @@ impl<'c> SqliteImport<'c> {
                 repeats::find(import.conn, s, schema, since.as_ref()).map_err(|e| {
                     step_error(
                         &e,
+                        s,
                         &format!("cannot look for repeated anchors in `{}`", s.table),
                     )
                 })?;
@@ -227,7 +228,7 @@ impl<'c> SqliteImport<'c> {
         anchors: Vec<String>,
     ) -> Result<SqliteImport<'c>, ConnectorError> {
         conn.execute_batch("BEGIN")
-            .map_err(|e| step_error(&e, "cannot start a read transaction"))?;
+            .map_err(|e| step_error(&e, s, "cannot start a read transaction"))?;
         Ok(SqliteImport {
             conn,
             s,
@@ -549,14 +550,8 @@ impl ImportStream for SqliteImport<'_> {
         };
         let batch = page.map_err(|e| {
             self.end_transaction();
-            step_error(
-                &e,
-                &format!(
-                    "cannot read table `{}` of {}",
-                    self.s.table,
-                    self.s.path.display()
-                ),
-            )
+            let what = format!("cannot read table `{}`", self.s.table);
+            in_step(step_error(&e, self.s, &what), "import")
         })?;
         if batch.is_empty() {
             self.end_transaction();

@@ -126,10 +126,16 @@ impl SqliteConnector {
         }
     }
 
-    fn ready(&mut self) -> Result<(&mut Connection, &db::Schema, &SqliteSettings), ConnectorError> {
+    /// The open database and its checked schema, for the `step`
+    /// (`export`, `import`: named in the message of a lock).
+    fn ready(
+        &mut self,
+        step: &str,
+    ) -> Result<(&mut Connection, &db::Schema, &SqliteSettings), ConnectorError> {
         if self.db.is_none() {
-            let conn = db::open(&self.settings, self.existing)?;
-            let schema = db::Schema::read(&conn, &self.settings)?;
+            let conn = db::open(&self.settings, self.existing).map_err(|e| db::in_step(e, step))?;
+            let schema =
+                db::Schema::read(&conn, &self.settings).map_err(|e| db::in_step(e, step))?;
             self.db = Some((conn, schema));
         }
         match &mut self.db {
@@ -146,10 +152,10 @@ impl SqliteConnector {
         watermark: Option<&str>,
         delta: bool,
     ) -> Result<Box<dyn ImportStream + '_>, ConnectorError> {
-        let (conn, schema, s) = self.ready()?;
-        Ok(Box::new(import::SqliteImport::start(
-            conn, s, schema, watermark, delta,
-        )?))
+        let (conn, schema, s) = self.ready("import")?;
+        let import = import::SqliteImport::start(conn, s, schema, watermark, delta)
+            .map_err(|e| db::in_step(e, "import"))?;
+        Ok(Box::new(import))
     }
 }
 
@@ -188,7 +194,7 @@ impl Connector for SqliteConnector {
             // opened again, `db::open` refuses the file lost.
             self.db = None;
         }
-        let (conn, schema, s) = self.ready()?;
+        let (conn, schema, s) = self.ready("export")?;
         Ok(Box::new(export::SqliteExport::new(conn, s, schema)))
     }
 
@@ -206,9 +212,9 @@ impl Connector for SqliteConnector {
         &mut self,
         anchors: Vec<String>,
     ) -> Result<Box<dyn ImportStream + '_>, ConnectorError> {
-        let (conn, schema, s) = self.ready()?;
-        Ok(Box::new(import::SqliteImport::look_up(
-            conn, s, schema, anchors,
-        )?))
+        let (conn, schema, s) = self.ready("import")?;
+        let import = import::SqliteImport::look_up(conn, s, schema, anchors)
+            .map_err(|e| db::in_step(e, "import"))?;
+        Ok(Box::new(import))
     }
 }

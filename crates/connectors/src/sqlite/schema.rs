@@ -43,7 +43,7 @@ pub fn read(s: &SqliteSettings, written: &str) -> SchemaLookup {
     if let Err(e) = conn.busy_timeout(Duration::from_millis(s.busy_timeout_ms)) {
         return SchemaLookup::Unavailable(format!("cannot open {written}: {e}"));
     }
-    let all = match table_columns(&conn, &s.table) {
+    let all = match table_columns(&conn, s, &s.table) {
         Ok(all) => all,
         Err(e) => return SchemaLookup::Unavailable(e.message),
     };
@@ -77,7 +77,7 @@ fn changelog_problems(s: &SqliteSettings, conn: &Connection) -> Vec<SettingError
     else {
         return Vec::new();
     };
-    let cols = match table_columns(conn, table) {
+    let cols = match table_columns(conn, s, table) {
         Ok(cols) => cols,
         Err(e) => return vec![error("delta", &e.message, None)],
     };
@@ -136,7 +136,7 @@ fn child_problems(s: &SqliteSettings, conn: &Connection, columns: &[String]) -> 
                 Some("list `columns` without it".into()),
             ));
         }
-        let cols = match table_columns(conn, &child.table) {
+        let cols = match table_columns(conn, s, &child.table) {
             Ok(cols) => cols,
             Err(e) => {
                 problems.push(error("child_tables", &e.message, None));

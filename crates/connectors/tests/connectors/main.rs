@@ -29,3 +29,4 @@ mod schema;
 mod sqlite;
 mod sqlite_untyped;
 mod untouched;
+mod unwritable;
