@@ -244,6 +244,7 @@ impl Exporter<'_, '_> {
                 StepErrors::new(ctx.run_id, ctx.step_index, ma, ErrorStage::Export),
             ),
             changes: Vec::new(),
+            recorded: 0,
         });
         // References to this MA's own objects, held back while the add or
         // rename that gives the name they spell is not sent.
@@ -264,6 +265,8 @@ impl Exporter<'_, '_> {
         // `pages::next_size`), so a slow connector's first pages do not
         // keep a cancel waiting.
         let page_size = std::sync::atomic::AtomicUsize::new(500);
+        // A session that is not durable per batch applied what it was sent.
+        let mut session_committed = false;
         let result = std::thread::scope(|scope| {
             let (page_tx, page_rx) = std::sync::mpsc::sync_channel::<StoreResult<Batch>>(1);
             let how = Pages {
@@ -473,6 +476,7 @@ impl Exporter<'_, '_> {
                 return Ok(Some((e.kind.status(), e.message)));
             }
             crash_point("export.session.committed");
+            session_committed = true;
             if let Some(rec) = slot.as_mut() {
                 // Recorded in id order (the types' ranks sent them in
                 // another).
@@ -483,9 +487,16 @@ impl Exporter<'_, '_> {
             }
             Ok(stop)
         });
+        let recorded = slot.as_ref().map_or(0, |r| r.recorded);
         if let Some(rec) = slot {
             self.counters = rec.counters;
             self.errors = rec.errors;
+        }
+        if result.is_err() && (durable || session_committed) && self.processed > recorded {
+            // The store failed after changes went: the step's record says
+            // they may be in the system uncounted.
+            ctx.sent_unrecorded
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         if adds_in_flight && matches!(result, Ok(None)) {
             // Every add sent is recorded, an earlier export's replayed.

@@ -91,6 +91,8 @@ pub struct Engine {
     running: Mutex<HashSet<String>>,
     /// The MA and sync leases this engine takes (see [`lease`]).
     leases: Leases,
+    /// Runs of this process whose end the store could not write yet.
+    unrecorded: run::unrecorded::Unrecorded,
 }
 
 impl std::fmt::Debug for Engine {
@@ -169,6 +171,7 @@ impl Engine {
             fingerprints,
             sync_lock: Mutex::new(()),
             running: Mutex::new(HashSet::new()),
+            unrecorded: Default::default(),
         })
     }
 
@@ -215,14 +218,26 @@ impl Engine {
     /// Runs of MAs running in this process, or whose MA another live
     /// instance holds (see [`lease`]), are still running and are left alone;
     /// so this also closes, at any time, the runs of a process that died.
+    /// Runs of this process whose end the store could not write are
+    /// written as they ended (`stopped-error`, saying so) once it takes
+    /// writes again, and left in progress until then: never closed as if
+    /// their process had ended.
     pub fn close_unfinished_runs(&self) -> Result<Vec<RunRecord>, EngineError> {
         let mut closed = Vec::new();
+        if let Err(e) = run::unrecorded::write(self, None, &mut closed) {
+            // Logged there (once a minute); the other runs are still closed.
+            tracing::debug!("cannot record the end of a run yet: {e}");
+        }
         for mut run in self.store.unfinished_runs()? {
+            // Running here, or ended here with its end not written yet
+            // (checked after: a run's end is kept before its MA leaves the
+            // running set).
             let here = self
                 .running
                 .lock()
                 .map(|r| r.contains(&run.ma))
-                .unwrap_or(true);
+                .unwrap_or(true)
+                || self.unrecorded.has(run.id);
             if here {
                 continue;
             }
@@ -249,7 +264,10 @@ impl Engine {
                     step.status = RunStatus::StoppedServer;
                     step.ended_at = Some(now);
                     step.message = Some(if sending && step.step_type == StepType::Export {
-                        "the process ended while this export was sending changes; its counters are what it recorded: changes it sent after its last recorded batch may be in the system and are not counted here (the next export sends them again and counts them)".into()
+                        format!(
+                            "the process ended while this export was sending changes; its counters are what it recorded: {}",
+                            export::in_flight::UNCOUNTED
+                        )
                     } else {
                         "the process ended while this step was running; its counters are what it committed".into()
                     });

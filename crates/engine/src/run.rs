@@ -10,6 +10,9 @@ use autosync_connector::{BuildContext, Connector, ConnectorError, ConnectorError
 use autosync_model::{MaDef, RunId, RunRecord, RunStatus, StepCounters, StepRecord, StepType};
 use autosync_store::{CsFilter, Store, StoreResult, StoreTxn};
 
+mod failed;
+pub(crate) mod unrecorded;
+
 /// Objects per page and per transaction in sync and export.
 pub(crate) const PAGE: usize = 5000;
 
@@ -24,6 +27,9 @@ pub(crate) struct StepCtx<'a> {
     /// The step's counters and error count as of its last commit: what
     /// its record shows if the store then fails and the step stops.
     pub durable: std::sync::Mutex<Option<(StepCounters, u64)>>,
+    /// An export sent changes it could not record (the store failed):
+    /// they may be in the system and are not in its counters.
+    pub sent_unrecorded: std::sync::atomic::AtomicBool,
     /// The run's record as persisted when this step started (the step
     /// last, in progress): what [`StepCtx::record_counters`] writes again
     /// with the step's counters so far.
@@ -154,6 +160,15 @@ struct LeaseGuard<'a> {
 
 impl Drop for LeaseGuard<'_> {
     fn drop(&mut self) {
+        if self.engine.unrecorded.has_ma(self.ma) {
+            // Kept (and renewed) until the run's end is written
+            // (`unrecorded`): its process has not ended.
+            tracing::debug!(
+                ma = self.ma,
+                "the MA's lease is kept until the run's end is recorded"
+            );
+            return;
+        }
         if let Err(e) = crate::lease::release(&self.engine.leases, self.ma) {
             tracing::warn!(
                 ma = self.ma,
@@ -163,7 +178,7 @@ impl Drop for LeaseGuard<'_> {
     }
 }
 
-fn persist(engine: &Engine, record: &mut RunRecord) -> StoreResult<()> {
+pub(super) fn persist(engine: &Engine, record: &mut RunRecord) -> StoreResult<()> {
     let mut txn = engine.store.begin()?;
     if record.id == 0 {
         txn.run_insert(record)?;
@@ -171,6 +186,21 @@ fn persist(engine: &Engine, record: &mut RunRecord) -> StoreResult<()> {
         txn.run_update(record)?;
     }
     txn.commit()
+}
+
+/// Writes `record`, ended: when the store fails, the record as ended is
+/// kept with why, and written once the store takes writes again
+/// (`unrecorded`); never left for a run whose process ended.
+pub(super) fn persist_end(engine: &Engine, record: &mut RunRecord) -> StoreResult<()> {
+    match persist(engine, record) {
+        Ok(()) => Ok(()),
+        Err(e) if record.id != 0 => {
+            unrecorded::note(record, &e);
+            engine.unrecorded.keep(record.clone());
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub(crate) fn run_profile(
@@ -258,6 +288,9 @@ fn run_steps(
         tracing::warn!("a run of this MA is already in progress");
         return Ok(record);
     };
+    // An earlier run of this MA whose end the store could not write is
+    // written before this one starts (it keeps the MA's lease till then).
+    unrecorded::write(engine, Some(ma), &mut Vec::new())?;
     if let Err(owner) = crate::lease::acquire(&engine.leases, ma)? {
         record.status = RunStatus::NoStartMaAlreadyRunning;
         record.ended_at = Some(now);
@@ -277,104 +310,116 @@ fn run_steps(
         Box::new(move || cancel.cancel()),
     );
     persist(engine, &mut record)?;
-    if !crate::lease::record_run(&engine.leases, ma, record.id)? {
-        tracing::warn!("this MA's lease was taken over by another process before the run started");
-        opts.cancel.cancel();
-    }
     span.record("run_id", record.id);
-    tracing::info!(reason = %record.reason, "run started");
-    for (index, step) in steps.iter().copied().enumerate() {
-        // A sync step starts when it is its turn (it may wait for another
-        // process's sync); its record starts then.
-        let _sync_turn = if step.is_sync() {
-            match sync_turn(engine, &mut record, &opts, index, step)? {
-                Some(turn) => Some(turn),
-                None => break,
-            }
-        } else {
-            None
-        };
-        record.steps.push(StepRecord {
-            step_type: step,
-            status: RunStatus::InProgress,
-            started_at: chrono::Utc::now(),
-            ended_at: None,
-            counters: StepCounters::for_step(step),
-            errors: 0,
-            message: None,
-        });
-        persist(engine, &mut record)?;
-        let ctx = StepCtx {
-            engine,
-            ma: ma_def,
-            ma_index,
-            run_id: record.id,
-            step_index: u32::try_from(index).unwrap_or(u32::MAX),
-            opts: &opts,
-            durable: std::sync::Mutex::new(None),
-            record: record.clone(),
-            delete_all,
-        };
-        let step_span =
-            tracing::info_span!("step", ma, profile, run_id = record.id, step = %step, index);
-        let outcome = step_span.in_scope(|| run_step(&ctx, index, step));
-        let Some(step_record) = record.steps.last_mut() else {
-            break;
-        };
-        match outcome {
-            Ok(outcome) => outcome.fill(step_record),
-            Err(e) => {
-                // What the step committed before the failure is counted.
-                if let Some((counters, errors)) = ctx.take_durable() {
-                    step_record.counters = counters;
-                    step_record.errors = errors;
-                }
-                // Another process held the store's write lock past the
-                // timeout: MIM's `stopped-deadlocked` (retried by default);
-                // anything else is a store failure.
-                let locked = e.kind == autosync_store::StoreErrorKind::Busy;
-                let status = if locked {
-                    RunStatus::StoppedDeadlocked
-                } else {
-                    RunStatus::StoppedError
-                };
-                step_record.status = status;
-                step_record.message = Some(format!("store: {e}"));
-                step_record.ended_at = Some(chrono::Utc::now());
-                record.status = status;
-                record.ended_at = Some(chrono::Utc::now());
-                // Best effort: the store just failed.
-                if let Err(again) = persist(engine, &mut record) {
-                    tracing::error!(error = %again, "could not record the failed run");
-                }
-                if locked {
-                    tracing::warn!(error = %e, "run stopped: the store stayed locked by another process");
-                    if let Some(p) = &opts.progress
-                        && let Some(step_record) = record.steps.last()
-                    {
-                        p.step_finished(index, step_record);
-                    }
-                    return Ok(record);
-                }
-                tracing::error!(error = %e, "run stopped by a store failure");
-                return Err(e.into());
-            }
-        }
-        let status = step_record.status;
-        tracing::info!(status = %status, errors = step_record.errors, "step finished");
-        if let Some(p) = &opts.progress {
-            p.step_finished(index, step_record);
-        }
-        persist(engine, &mut record)?;
-        if status.is_stopped() {
-            break;
-        }
+    let run = Run {
+        engine,
+        ma_def,
+        ma_index,
+        profile,
+        opts: &opts,
+        delete_all,
+    };
+    let result = run.steps(&mut record, steps);
+    if let Err(e) = &result
+        && record.ended_at.is_none()
+    {
+        failed::end(engine, &mut record, e);
     }
-    record.status = worst(&record.steps);
-    record.ended_at = Some(chrono::Utc::now());
-    persist(engine, &mut record)?;
-    tracing::info!(status = %record.status, "run finished");
-    Ok(record)
+    result.map(|()| record)
+}
+
+/// A run started: its record inserted, its MA's lease held.
+struct Run<'a> {
+    engine: &'a Engine,
+    ma_def: &'a MaDef,
+    ma_index: usize,
+    profile: &'a str,
+    opts: &'a RunOptions,
+    delete_all: Option<&'a crate::rules::MaRules>,
+}
+
+impl Run<'_> {
+    /// Runs `steps` one after another until one stops. An `Err` with the
+    /// record not ended: the caller ends it (a store failure).
+    fn steps(&self, record: &mut RunRecord, steps: &[StepType]) -> Result<(), EngineError> {
+        let Run {
+            engine,
+            ma_def,
+            ma_index,
+            profile,
+            opts,
+            delete_all,
+        } = *self;
+        let ma = ma_def.name.as_str();
+        if !crate::lease::record_run(&engine.leases, ma, record.id)? {
+            tracing::warn!(
+                "this MA's lease was taken over by another process before the run started"
+            );
+            opts.cancel.cancel();
+        }
+        tracing::info!(reason = %record.reason, "run started");
+        for (index, step) in steps.iter().copied().enumerate() {
+            // A sync step starts when it is its turn (it may wait for another
+            // process's sync); its record starts then.
+            let _sync_turn = if step.is_sync() {
+                match sync_turn(engine, record, opts, index, step)? {
+                    Some(turn) => Some(turn),
+                    None => break,
+                }
+            } else {
+                None
+            };
+            record.steps.push(StepRecord {
+                step_type: step,
+                status: RunStatus::InProgress,
+                started_at: chrono::Utc::now(),
+                ended_at: None,
+                counters: StepCounters::for_step(step),
+                errors: 0,
+                message: None,
+            });
+            persist(engine, record)?;
+            let ctx = StepCtx {
+                engine,
+                ma: ma_def,
+                ma_index,
+                run_id: record.id,
+                step_index: u32::try_from(index).unwrap_or(u32::MAX),
+                opts,
+                durable: std::sync::Mutex::new(None),
+                sent_unrecorded: std::sync::atomic::AtomicBool::new(false),
+                record: record.clone(),
+                delete_all,
+            };
+            let step_span =
+                tracing::info_span!("step", ma, profile, run_id = record.id, step = %step, index);
+            let outcome = step_span.in_scope(|| run_step(&ctx, index, step));
+            let Some(step_record) = record.steps.last_mut() else {
+                break;
+            };
+            match outcome {
+                Ok(outcome) => outcome.fill(step_record),
+                Err(e) => return failed::step(&ctx, record, index, e),
+            }
+            let Some(step_record) = record.steps.last() else {
+                break;
+            };
+            let status = step_record.status;
+            tracing::info!(status = %status, errors = step_record.errors, "step finished");
+            if let Some(p) = &opts.progress {
+                p.step_finished(index, step_record);
+            }
+            persist(engine, record)?;
+            if status.is_stopped() {
+                break;
+            }
+        }
+        record.status = worst(&record.steps);
+        record.ended_at = Some(chrono::Utc::now());
+        persist_end(engine, record)?;
+        tracing::info!(status = %record.status, "run finished");
+        Ok(())
+    }
 }
 
 /// Waits for the turn of a sync step of `record`'s run. When the run is
@@ -420,8 +465,8 @@ fn sync_turn<'a>(
         Some(e) => {
             record.status = RunStatus::StoppedError;
             record.ended_at = Some(chrono::Utc::now());
-            if let Err(again) = persist(engine, record) {
-                tracing::error!(error = %again, "could not record the failed run");
+            if let Err(again) = persist_end(engine, record) {
+                tracing::error!(error = %again, "could not record the failed run (recorded once the store takes writes again)");
             }
             tracing::error!(error = %e, "run stopped by a store failure");
             Err(e.into())

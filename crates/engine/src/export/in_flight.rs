@@ -10,6 +10,10 @@
 use autosync_model::RunId;
 use autosync_store::{Store, StoreRead, StoreResult};
 
+/// What the record of an export says when it may have sent changes it
+/// did not record (killed while sending, or the store failed).
+pub(crate) const UNCOUNTED: &str = "changes it sent after its last recorded batch may be in the system and are not counted here (the next export sends them again and counts them)";
+
 /// The store's meta key of `ma`'s export that may have sent adds it did
 /// not record.
 pub fn key(ma: &str) -> String {

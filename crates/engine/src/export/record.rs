@@ -21,6 +21,8 @@ pub(super) struct Recorder<'a> {
     pub errors: StepErrors,
     /// The changes of the history to write with the outcomes.
     pub changes: Vec<RunChange>,
+    /// How many outcomes are recorded (committed).
+    pub recorded: u64,
 }
 
 impl Recorder<'_> {
@@ -62,6 +64,7 @@ impl Recorder<'_> {
         crash_point("export.record.before-commit");
         txn.commit()?;
         crash_point("export.record.committed");
+        self.recorded += sent.len() as u64;
         self.ctx.committed(
             StepCounters::Export(self.counters.clone()),
             self.errors.count,

@@ -30,6 +30,7 @@ mod scenario;
 mod scope;
 mod sync;
 mod staging_lift;
+mod store_full;
 mod sync_lease;
 mod target_gone;
 mod thresholds;
