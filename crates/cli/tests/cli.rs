@@ -25,6 +25,7 @@ mod cli {
     mod operator;
     mod quickstart;
     mod reload;
+    mod reload_added;
     mod safety;
     mod secrets;
     mod service;

@@ -2,11 +2,11 @@
 //! running service, the machine's view of the configuration, and the
 //! triggers' requests and states as the machine takes them.
 
-use crate::config::ControllerConfig;
+use crate::config::{ControllerConfig, MaControllerConfig};
 use crate::status::Status;
 use autosync_controller::machine::{MaConfig, MachineConfig, Refusal};
 use autosync_controller::{PushOutcome, Request, SyncEngine};
-use autosync_triggers::{BuildContext, TriggerRequest, TriggerSet, TriggerState};
+use autosync_triggers::{BuildContext, TriggerConfig, TriggerRequest, TriggerSet, TriggerState};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::oneshot;
@@ -94,13 +94,42 @@ pub(crate) fn machine_config(config: &ControllerConfig) -> MachineConfig {
                     retry: m.retry.clone(),
                     blackouts: m.blackouts.clone(),
                     imports: m.imports,
-                    fingerprint: m.fingerprint.clone(),
+                    fingerprint: fingerprint(config, m),
                     rules_fingerprint: m.rules_fingerprint.clone(),
                 };
                 (name.clone(), ma)
             })
             .collect(),
     }
+}
+
+/// What a reload compares to tell whether MA `ma` changed: the digest of
+/// its definition and the text of every file its triggers read as they
+/// are built (a script trigger's `file`), read now. An edited script is a
+/// changed MA, whose triggers are built again (it kept running the old
+/// script until a restart, found by a black-box review); one that does
+/// not compile was refused by the reload's validation, as at start.
+fn fingerprint(config: &ControllerConfig, ma: &MaControllerConfig) -> String {
+    use std::hash::{Hash, Hasher};
+    let files: Vec<&std::path::Path> = ma
+        .triggers
+        .iter()
+        .filter_map(TriggerConfig::file_read_at_build)
+        .collect();
+    if files.is_empty() {
+        return ma.fingerprint.clone();
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for file in files {
+        let path = config.base_dir.join(file);
+        match std::fs::read(&path) {
+            Ok(text) => text.hash(&mut h),
+            // Unreadable now (validation read it): changed, and the
+            // rebuild says why.
+            Err(e) => e.to_string().hash(&mut h),
+        }
+    }
+    format!("{} files:{:016x}", ma.fingerprint, h.finish())
 }
 
 /// A trigger's request as the controller queues it.

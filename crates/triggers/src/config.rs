@@ -47,6 +47,17 @@ impl TriggerConfig {
             TriggerConfig::Script(_) => "script",
         }
     }
+
+    /// The file the trigger reads as it is built, relative to the
+    /// configuration's folder (a script trigger's `file`): its text is
+    /// part of what the trigger is, so a reload that finds it changed
+    /// builds the trigger again.
+    pub fn file_read_at_build(&self) -> Option<&std::path::Path> {
+        match self {
+            TriggerConfig::Script(s) => s.file.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// A trigger configuration that is wrong: which MA, which trigger, which key,

@@ -167,12 +167,17 @@ impl ScriptConfig {
             time_budget: self.time_budget.0,
         };
         let ast = sandboxed_engine(limits).compile(&source).map_err(|e| {
+            // A file's error names the file: its line is that file's.
+            let what = match &self.file {
+                Some(f) => format!("the script `{}`", base_dir.join(f).display()),
+                None => "the script".to_owned(),
+            };
             key_error(
                 ma,
                 index,
                 kind,
                 key,
-                format!("the script does not compile: {e}"),
+                format!("{what} does not compile: {e}"),
             )
         })?;
         let details = format!("every {}, {origin}", self.every);

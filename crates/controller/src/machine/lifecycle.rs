@@ -5,7 +5,7 @@
 //! changed are told of. A reload plans the switch to a new configuration;
 //! a stop cancels what runs and waits for it.
 
-use super::config::MachineConfig;
+use super::config::{MaConfig, MachineConfig};
 use super::{
     Answer, Effect, Machine, Notice, Phase, Refusal, RefusalCode, ReplyId, ServiceEvent,
     ServiceState, Startup, view_of,
@@ -256,9 +256,11 @@ impl Machine {
     }
 
     /// Switches to a new configuration. Running profiles finish; MAs whose
-    /// definition changed, came or went get new triggers; requests for MAs
-    /// or profiles that no longer exist are dropped with a warning; changed
-    /// sync rules need full syncs. The answer says what changed.
+    /// definition changed, came or went get new triggers; changed and added
+    /// sources are read once; requests for MAs or profiles that no longer
+    /// exist are dropped with a warning; changed sync rules need full
+    /// syncs. The answer says what changed; it is given once the engine
+    /// said which MAs need a full sync ([`Machine::rules_checked`]).
     pub(super) fn reload(&mut self, reply: ReplyId, config: MachineConfig, now: DateTime<Utc>) {
         if self.phase != Phase::Running {
             self.reply(
@@ -306,20 +308,24 @@ impl Machine {
         // A changed source's triggers start again: a change the old ones
         // had seen and not yet asked for (a debounce window, a poll's next
         // read) would be lost; one import asks what changed (found by a
-        // black-box review).
+        // black-box review). An added source is read once too, as a start
+        // reads a source that never imported (or changed while no trigger
+        // of it ran): its triggers only see what changes from now on, and
+        // a change poll learns its token without asking (a black-box
+        // review: an added source was never imported until its data
+        // changed).
         let mut asks = Vec::new();
-        for name in &changed {
+        let added_from = changed.len();
+        for (i, name) in changed.iter().chain(&added).enumerate() {
             let Some(m) = self.config.mas.get(name).filter(|m| m.enabled && m.imports) else {
                 continue;
             };
             // Not while its triggers are paused or it is stopped (their
-            // requests wait for the operator), nor when an import of it
-            // waits already.
-            let held = self
-                .state
-                .mas
-                .get(name)
-                .is_some_and(|c| c.paused || c.started == Some(false));
+            // requests wait for the operator; an MA that does not start by
+            // itself is not read at start either), nor when an import of
+            // it waits already.
+            let held =
+                self.state.mas.get(name).is_some_and(|c| c.paused) || !self.started_flag(name);
             let waiting = self.state.queues.get(name).is_some_and(|q| {
                 q.iter().any(|r| {
                     m.info.steps(&r.profile).is_some_and(|steps| {
@@ -336,14 +342,15 @@ impl Machine {
             if held || waiting {
                 continue;
             }
+            let why = if i < added_from {
+                "reload (its triggers started again)"
+            } else {
+                "reload (management agent added)"
+            };
             if let Ok(profile) =
                 crate::profiles::resolve_profiles(&m.info, &m.profiles).confirming_import
             {
-                asks.push(Request::trigger(
-                    name,
-                    &profile,
-                    "reload (its triggers started again)",
-                ));
+                asks.push(Request::trigger(name, &profile, why));
             }
         }
         self.push(asks, now);
@@ -360,10 +367,15 @@ impl Machine {
                 self.rules_since.insert(name.clone(), now);
             }
         }
-        let full_syncs = self.full_syncs_for(&rules_changed, now);
         self.dirty = true;
-        // What changed is now known to the status and the notifications
-        // too (the full syncs queued above are not queued twice).
+        // Which MAs need a full sync is the engine's to say (the rules each
+        // connector space was last synchronised under, in the store): the
+        // answer waits for it, so that it names what the status and the
+        // notifications name, and those full syncs are queued with
+        // `full_sync_on_rule_change` (a target never synchronised needs
+        // none: the sources' full syncs apply its outbound rules; the
+        // answer named it and the status did not, found by a black-box
+        // review).
         self.chores.checking_rules = true;
         self.effects.push(Effect::CheckRules);
         let mut parts = vec!["configuration reloaded".to_owned()];
@@ -373,7 +385,7 @@ impl Machine {
         }
         if !added.is_empty() {
             parts.push(format!(
-                "added: {} (its connector space, new or left by an earlier definition of that name, is reconciled now)",
+                "added: {} (its connector space, new or left by an earlier definition of that name, is reconciled now, and a source is imported now)",
                 list(&added)
             ));
         }
@@ -396,62 +408,76 @@ impl Machine {
         if !dropped.is_empty() {
             parts.push(format!("dropped queued requests: {}", list(&dropped)));
         }
-        if !full_syncs.is_empty() {
-            if self.config.full_sync_on_rule_change {
-                parts.push(format!(
-                    "sync rules changed; full syncs queued: {}",
-                    list(&full_syncs)
-                ));
-            } else {
-                parts.push(format!(
-                    "sync rules changed; these need a full sync (queue them, or set `full_sync_on_rule_change = true`): {}",
-                    list(&full_syncs)
-                ));
+        self.reloads_waiting.push((reply, parts.join("; ")));
+    }
+
+    /// The engine said which MAs need a full sync (asked by a reload):
+    /// the status, the notifications and the full syncs queued follow it,
+    /// and the oldest reload waiting is answered with them.
+    pub(super) fn rules_checked(
+        &mut self,
+        needed: Result<Vec<(String, String)>, String>,
+        now: DateTime<Utc>,
+    ) {
+        let waiting = (!self.reloads_waiting.is_empty()).then(|| self.reloads_waiting.remove(0));
+        self.chores.checking_rules = !self.reloads_waiting.is_empty();
+        let named: Result<Vec<String>, String> = match &needed {
+            Ok(n) => Ok(n.iter().map(|(ma, _)| ma.clone()).collect()),
+            Err(e) => Err(e.clone()),
+        };
+        self.check_rules_applied(needed, now);
+        let Some((reply, mut message)) = waiting else {
+            return;
+        };
+        match named {
+            Ok(mut mas) => {
+                mas.sort();
+                let (mut queued, mut asked) = (Vec::new(), Vec::new());
+                for ma in mas {
+                    match self.config.mas.get(&ma).map(MaConfig::full_sync_profile) {
+                        None => {}
+                        Some(Some(p)) if self.config.full_sync_on_rule_change => {
+                            queued.push(format!("{ma} {p}"));
+                        }
+                        Some(Some(p)) => asked.push(format!("{ma} {p}")),
+                        Some(None) => asked.push(format!("{ma} (no full-sync profile)")),
+                    }
+                }
+                let mut said = Vec::new();
+                if !queued.is_empty() {
+                    said.push(format!("full syncs queued: {}", queued.join(", ")));
+                }
+                if !asked.is_empty() {
+                    said.push(format!(
+                        "these need a full sync (queue them, or set `full_sync_on_rule_change = true`): {}",
+                        asked.join(", ")
+                    ));
+                }
+                if !said.is_empty() {
+                    message.push_str("; sync rules changed since their last full sync; ");
+                    message.push_str(&said.join("; "));
+                }
             }
+            Err(e) => message.push_str(&format!(
+                "; which MAs need a full sync cannot be told now ({e})"
+            )),
         }
-        let message = parts.join("; ");
-        tracing::info!("{message}");
+        // Answered once what the reload changed is written.
+        self.dirty = true;
         self.reply(reply, Answer::Done(Ok(message)));
     }
 
-    /// Changed sync rules: a full sync of each MA whose rules changed, and
-    /// of each MA with import flows, recomputes what they produce. Queued
-    /// with `full_sync_on_rule_change`; returns them as `MA profile`.
-    fn full_syncs_for(&mut self, rules_changed: &[String], now: DateTime<Utc>) -> Vec<String> {
-        let mut full_syncs = Vec::new();
-        if rules_changed.is_empty() {
-            return full_syncs;
+    /// Answers the reloads still waiting for the engine's word on full
+    /// syncs (the service stops: it would never come).
+    fn answer_waiting_reloads(&mut self) {
+        for (reply, message) in std::mem::take(&mut self.reloads_waiting) {
+            self.reply(
+                reply,
+                Answer::Done(Ok(format!(
+                    "{message}; which MAs need a full sync is not known (the service is stopping)"
+                ))),
+            );
         }
-        let sources: Vec<(String, Option<String>)> = self
-            .config
-            .mas
-            .iter()
-            .filter(|(n, m)| rules_changed.contains(n) || m.imports)
-            .map(|(n, m)| (n.clone(), m.full_sync_profile()))
-            .collect();
-        for (name, profile) in sources {
-            match profile {
-                Some(p) if self.config.full_sync_on_rule_change => {
-                    full_syncs.push(format!("{name} {p}"));
-                    self.push(
-                        vec![Request {
-                            ma: name.clone(),
-                            profile: p,
-                            exclusive: false,
-                            run_immediate: false,
-                            reason: RunReason::Reconciliation {
-                                because: "the synchronisation rules changed".to_owned(),
-                            },
-                            chain: Vec::new(),
-                        }],
-                        now,
-                    );
-                }
-                Some(p) => full_syncs.push(format!("{name} {p}")),
-                None => full_syncs.push(format!("{name} (no full-sync profile)")),
-            }
-        }
-        full_syncs
     }
 
     /// Graceful stop: cancel running profiles at their next safe point;
@@ -461,6 +487,7 @@ impl Machine {
         if matches!(self.phase, Phase::Stopping | Phase::Stopped) {
             return;
         }
+        self.answer_waiting_reloads();
         if !self.active.is_empty() {
             tracing::info!(
                 running = self.active.len(),

@@ -175,6 +175,10 @@ pub struct Machine {
     unmanaged: BTreeMap<String, RunRecord>,
     /// MAs whose rules changed since their last full sync, with why.
     full_sync_needed: BTreeMap<String, String>,
+    /// Reloads whose answer waits for the engine's word on which MAs need
+    /// a full sync (the answer names those the status then shows), oldest
+    /// first, each with its answer so far.
+    reloads_waiting: Vec<(ReplyId, String)>,
     /// When the rules in force took effect (the start, or the last reload
     /// that changed an MA's rules): a full sync that started before ran
     /// on the rules before, and does not satisfy `full_sync_needed`.
@@ -232,6 +236,7 @@ impl Machine {
             seen: BTreeSet::new(),
             unmanaged: BTreeMap::new(),
             full_sync_needed: BTreeMap::new(),
+            reloads_waiting: Vec::new(),
             rules_since: BTreeMap::new(),
             not_started: BTreeMap::new(),
             bad_profiles: BTreeSet::new(),
@@ -287,10 +292,7 @@ impl Machine {
             Event::RunEnded(end) => self.run_ended(*end, now),
             Event::RunsSeen(runs) => self.runs_seen(runs, now),
             Event::Counts(cs) => self.counts_read(cs, now),
-            Event::RulesChecked(needed) => {
-                self.chores.checking_rules = false;
-                self.check_rules_applied(needed, now);
-            }
+            Event::RulesChecked(needed) => self.rules_checked(needed, now),
             Event::ApprovalChecked { reply, ma, found } => self.approval_checked(reply, &ma, found),
             Event::Approved {
                 reply,

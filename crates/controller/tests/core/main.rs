@@ -15,6 +15,7 @@ mod properties;
 mod published;
 mod queues;
 mod reconciliation;
+mod reload_answers;
 mod scheduling;
 mod sim;
 mod support;

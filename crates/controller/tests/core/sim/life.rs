@@ -205,6 +205,16 @@ impl Sim {
             reply,
             config: Box::new(config),
         });
+        // The answer waits for the engine's word on the full syncs needed
+        // (the other answers stay in the order the test picks).
+        while !self.replies.contains_key(&reply) {
+            let Some(i) = (self.answers.iter()).position(|e| matches!(e, Event::RulesChecked(_)))
+            else {
+                break;
+            };
+            let checked = self.answers.remove(i).expect("the answer is there");
+            self.handle(checked);
+        }
         match self.replies.remove(&reply) {
             Some(Answer::Done(Ok(message))) => message,
             other => panic!("the reload was not answered: {other:?}"),
