@@ -29,5 +29,6 @@ mod cli {
     mod safety;
     mod secrets;
     mod service;
+    mod store_gone;
     mod sync_lease;
 }

@@ -6,10 +6,11 @@
 use crate::config::ControllerConfig;
 use crate::executor::Executor;
 use crate::persist::{self, PersistError};
+use crate::service_lease::StoreWatch;
 use crate::wiring::{Command, build_trigger_set, request_of};
 use autosync_connector::ScriptFunction;
 use autosync_controller::SyncEngine;
-use autosync_controller::machine::{Published, Startup, Summary, WatchedFile};
+use autosync_controller::machine::{Published, ServiceEvent, Startup, Summary, WatchedFile};
 use autosync_model::{RunRecord, RunStatus};
 use autosync_store::Store;
 use autosync_triggers::{ScriptHost, SystemClock, Trigger, TriggerDeps, TriggerEvent, TriggerSet};
@@ -52,6 +53,11 @@ pub enum ServiceError {
     Triggers { ma: String, message: String },
     #[error("the service's start-up failed: {0}")]
     Startup(String),
+    /// The store file was deleted, moved away, replaced or damaged under
+    /// the service: what happened, where what it held was saved, and what
+    /// to do.
+    #[error("{0}")]
+    StoreFile(String),
 }
 
 /// Scripts see the store's run history and the functions connector types
@@ -329,12 +335,28 @@ impl Service {
         })
         .await
         .map_err(|e| ServiceError::Startup(e.to_string()))?;
+        let watch = StoreWatch::of(&store);
+        let watching = CancellationToken::new();
+        let watcher = watch.clone().map(|w| {
+            tokio::spawn(watch_store(
+                w,
+                events.subscribe(),
+                shutdown.clone(),
+                watching.clone(),
+            ))
+        });
         let (answers_tx, answers_rx) = mpsc::unbounded_channel();
         let summary = Executor::new(engine, store, config, once, notices, answers_tx, events)
             .with_triggers(std::mem::take(&mut sets), deps)
             .run(startup, events_rx, commands_rx, answers_rx, shutdown)
             .await;
         drop(events_tx);
+        // Not waited for: a whole read of a large store may take long,
+        // and what it found is kept in the watch.
+        watching.cancel();
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
         // The executor is gone, so is the notices' sender: the notifier
         // sends what is left and ends.
         if let Err(e) = notifier.await {
@@ -345,7 +367,66 @@ impl Service {
             queued = summary.queued,
             "service stopped"
         );
+        // After the last write: what the file became (also when the
+        // service was stopped before its next look), and what the process
+        // holds saved when it is gone.
+        if let Some(watch) = watch {
+            let concluded = tokio::task::spawn_blocking(move || {
+                let found = watch.found().or_else(|| watch.look(false))?;
+                Some((watch.shown().to_owned(), watch.conclude(&found)))
+            })
+            .await
+            .map_err(|e| ServiceError::Startup(e.to_string()))?;
+            if let Some((shown, message)) = concluded {
+                tracing::error!(store = %shown, "{message}");
+                return Err(ServiceError::StoreFile(message));
+            }
+        }
         Ok(summary)
+    }
+}
+
+/// Looks at the store file with every heartbeat of the service lease and
+/// when a run starts, and reads the whole store when a run ended with an
+/// error naming it; cancels `stop` (the service's graceful stop) when the
+/// file is gone, another one, or damaged. Ends with `done`.
+async fn watch_store(
+    watch: Arc<StoreWatch>,
+    mut events: broadcast::Receiver<Published>,
+    stop: CancellationToken,
+    done: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(watch.every());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let deep = tokio::select! {
+            () = done.cancelled() => return,
+            _ = tick.tick() => false,
+            event = events.recv() => match event {
+                Ok(published) => match &published.event {
+                    ServiceEvent::RunStarted { .. } => false,
+                    ServiceEvent::RunEnded { message: Some(m), .. } if watch.names_store(m) => true,
+                    _ => continue,
+                },
+                Err(broadcast::error::RecvError::Lagged(_)) => false,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        let w = watch.clone();
+        let found = tokio::task::spawn_blocking(move || w.look(deep))
+            .await
+            .ok()
+            .flatten();
+        if let Some(found) = found {
+            tracing::warn!(
+                store = %watch.shown(),
+                "the store file {} was found {}: stopping the service (runs in progress end at their next safe point)",
+                watch.shown(),
+                StoreWatch::seen(&found)
+            );
+            stop.cancel();
+            return;
+        }
     }
 }
 

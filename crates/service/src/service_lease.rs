@@ -9,10 +9,23 @@
 //! taken over at once when its process is gone (this host), or once its
 //! heartbeat lapsed (another host). A service that finds its lease taken
 //! over (it was frozen past the time to live) is told and stops.
+//!
+//! The lease of `autosync run` also watches the store file the service
+//! opened (`StoreWatch`): SQLite goes on writing into a file deleted,
+//! moved away or replaced under it, which nobody will open again. The
+//! service looks with every heartbeat of the lease, when a run starts,
+//! and (reading the whole store) when a run ended with an error naming
+//! the store; it stops on a file that is gone, another one, or damaged,
+//! and saves what it holds first (`Service::run`). The service finds the
+//! watch of its store through `StoreWatch::of`: the lease is taken
+//! before the service is made, by whoever made the store.
 
-use autosync_store::StoreError;
 use autosync_store::lease::{Claim, Leases};
+use autosync_store::sqlite::{FileState, StoreFileWatch};
+use autosync_store::{Store, StoreError};
 use serde_json::{Map, Value};
+use std::path::Path;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// The meta key of the service lease.
@@ -49,6 +62,9 @@ impl From<StoreError> for ServiceLeaseError {
 #[derive(Debug)]
 pub struct ServiceLease {
     leases: Leases,
+    /// The store file's watch (`autosync run` only), held here: the
+    /// service finds it while the lease is held (`StoreWatch::of`).
+    _watch: Option<Arc<StoreWatch>>,
 }
 
 impl ServiceLease {
@@ -67,7 +83,15 @@ impl ServiceLease {
         fields.insert("since".into(), Value::from(chrono::Utc::now().to_rfc3339()));
         loop {
             match leases.acquire(SERVICE_LEASE_KEY, &fields, &mut |_| Ok(true))? {
-                Ok(()) => return Ok(ServiceLease { leases }),
+                Ok(()) => {
+                    let watch = (command == "run")
+                        .then(|| StoreWatch::start(&leases, store))
+                        .flatten();
+                    return Ok(ServiceLease {
+                        leases,
+                        _watch: watch,
+                    });
+                }
                 Err(claim) if Instant::now() >= deadline => {
                     return Err(ServiceLeaseError::Held {
                         store: store.to_owned(),
@@ -96,6 +120,156 @@ impl Drop for ServiceLease {
             tracing::warn!(
                 "cannot release the store's service lease (the next service takes it over once this process has ended): {e}"
             );
+        }
+    }
+}
+
+/// Deep checks (the whole store read) come at most this often.
+const DEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// The watches of the services of this process, found by their store.
+static WATCHES: Mutex<Vec<Weak<StoreWatch>>> = Mutex::new(Vec::new());
+
+/// A service's watch on its store file (see the module's documentation):
+/// what it found, and the means to save what the process holds.
+#[derive(Debug)]
+pub(crate) struct StoreWatch {
+    /// The store the service uses.
+    store: Weak<dyn Store>,
+    /// The path as messages show it (as the store's own errors name it).
+    shown: String,
+    file: StoreFileWatch,
+    /// How often the service looks: the lease's heartbeat.
+    every: Duration,
+    found: Mutex<Option<FileState>>,
+    last_deep: Mutex<Option<Instant>>,
+}
+
+impl StoreWatch {
+    /// Watches the file of the store `leases` are on, at `path` (shown so
+    /// in messages); `None`, said, when it cannot.
+    fn start(leases: &Leases, path: &str) -> Option<Arc<StoreWatch>> {
+        let identity = leases.store().store_file()?;
+        let file = match StoreFileWatch::open(Path::new(path), identity) {
+            Ok(Some(file)) => file,
+            Ok(None) => {
+                tracing::warn!(store = %path, "the store file is not watched: its path names another file than the one opened (a file deleted or replaced under the service is not noticed)");
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(store = %path, "the store file is not watched (a file deleted or replaced under the service is not noticed): {e}");
+                return None;
+            }
+        };
+        let watch = Arc::new(StoreWatch {
+            store: Arc::downgrade(leases.store()),
+            shown: path.to_owned(),
+            file,
+            every: leases.timing().renew_every,
+            found: Mutex::new(None),
+            last_deep: Mutex::new(None),
+        });
+        let mut all = WATCHES.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(&watch));
+        Some(watch)
+    }
+
+    /// The watch of `store`'s file, while its service lease is held.
+    pub(crate) fn of(store: &Arc<dyn Store>) -> Option<Arc<StoreWatch>> {
+        let wanted = Arc::as_ptr(store).cast::<()>();
+        WATCHES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|w| w.store.as_ptr().cast::<()>() == wanted)
+    }
+
+    /// How often to look.
+    pub(crate) fn every(&self) -> Duration {
+        self.every
+    }
+
+    /// The store file's path as messages show it.
+    pub(crate) fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Whether `message` (a run's) is an error of this store that may
+    /// tell of a damaged file.
+    pub(crate) fn names_store(&self, message: &str) -> bool {
+        message.contains(&self.shown) && StoreFileWatch::may_tell_of_damage(message)
+    }
+
+    /// Looks at the file (`deep`: reads the whole store too, at most once
+    /// a minute); what is wrong with it, also kept for
+    /// [`StoreWatch::found`].
+    pub(crate) fn look(&self, deep: bool) -> Option<FileState> {
+        let deep = deep && {
+            let mut last = self.last_deep.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|at| at.elapsed() >= DEEP_EVERY);
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        let state = if deep {
+            self.file.check()
+        } else {
+            self.file.look()
+        };
+        if state == FileState::Same {
+            return None;
+        }
+        let mut found = self.found.lock().unwrap_or_else(|p| p.into_inner());
+        Some(found.get_or_insert(state).clone())
+    }
+
+    /// What was found wrong with the file, if anything.
+    pub(crate) fn found(&self) -> Option<FileState> {
+        self.found.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// What was seen, in a few words.
+    pub(crate) fn seen(state: &FileState) -> String {
+        match state {
+            FileState::Same => "unchanged".into(),
+            FileState::Missing => "deleted or moved away".into(),
+            FileState::Replaced => "replaced by another file".into(),
+            FileState::Damaged(what) => format!("damaged ({what})"),
+        }
+    }
+
+    /// For a service that stopped on `state`: saves what the process holds
+    /// when the file is gone or replaced ([`StoreFileWatch::save_copy`]),
+    /// and says what happened and what to do (the ERROR the service ends
+    /// with). After the service's last write.
+    pub(crate) fn conclude(&self, state: &FileState) -> String {
+        const RESTORE: &str = "docs/src/operations/backup-and-restore.md#restore";
+        let path = &self.shown;
+        let seen = Self::seen(state);
+        if let FileState::Damaged(_) = state {
+            return format!(
+                "the store file {path} is {seen}: the service stopped; restore the store from a backup (see {RESTORE})"
+            );
+        }
+        let what = format!("the store file {path} was {seen} while the service ran");
+        match self.file.save_copy(chrono::Utc::now()) {
+            Ok(copy) if copy.in_place => format!(
+                "{what}: the service stopped and saved what it held (every change until it stopped) at {path} again; the next start goes on from it"
+            ),
+            Ok(copy) if *state == FileState::Missing => format!(
+                "{what}: the service stopped and saved what it held (every change until it stopped) as {}; move it to {path}, then start the service",
+                copy.at.display()
+            ),
+            Ok(copy) => format!(
+                "{what}: the service stopped, left the file now at {path} as it is, and saved what it held (every change until it stopped) as {}; to go on from that copy, move {path} aside and the copy to {path}, then start the service (see {RESTORE}); to go on from the file now there, start the service",
+                copy.at.display()
+            ),
+            Err(e) => format!(
+                "{what}: the service stopped, but could not save what it held ({e}); restore the store from a backup (see {RESTORE})"
+            ),
         }
     }
 }

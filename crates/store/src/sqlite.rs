@@ -105,6 +105,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 use write::{SqliteTxn, Writer};
 
+pub use files::{FileState, SavedCopy, StoreFileWatch};
 pub use schema::SCHEMA_VERSION;
 
 /// Tuning of a [`SqliteStore`]. The defaults suit a store of a few million
@@ -115,9 +116,15 @@ pub struct SqliteOptions {
     pub cache_kib: u64,
     /// Page cache of each reader connection, in KiB (default 16 MiB).
     pub reader_cache_kib: u64,
-    /// How much of the file SQLite maps into memory (default 64 MiB). Each
-    /// connection maps its own window and the mapped pages count towards the
-    /// process's resident memory, so this stays small.
+    /// How much of the file SQLite maps into memory (default 0: none, every
+    /// page is read with `pread` into the page cache). A mapped store file
+    /// that is truncated under the process (`: > autosync.db`, a disk
+    /// incident) kills it with SIGBUS at the next read of a page past the
+    /// new end, with nothing logged and nothing saved; unmapped, that read
+    /// fails with an I/O or "malformed" error that the service reports and
+    /// stops on. The page caches (`cache_kib`, `reader_cache_kib`) keep the
+    /// hot pages in memory either way. Set it only for a store no one can
+    /// truncate (a benchmark: `STORE_MMAP` in `examples/store_ops.rs`).
     pub mmap_bytes: u64,
     /// Page size of a new store, in bytes (default 8192: a commit writes
     /// each dirty page to the WAL with two system calls, and a synchronised
@@ -146,7 +153,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             cache_kib: 64 * 1024,
             reader_cache_kib: 16 * 1024,
-            mmap_bytes: 64 * 1024 * 1024,
+            mmap_bytes: 0,
             page_size: 8192,
             wal_autocheckpoint_pages: 8192,
             busy_timeout: Duration::from_secs(10),

@@ -1,8 +1,10 @@
 //! The store's files: how a new store is made (built whole in a private
 //! temporary file beside its path, then linked in place), what is refused
 //! before SQLite opens a file (an empty store file, a log without its
-//! store), what a killed build left, and the file's identity that leases
-//! record.
+//! store), what a killed build left, the file's identity that leases
+//! record, and [`StoreFileWatch`]: a running process's watch on the file
+//! it opened (deleted, replaced or damaged under it), which can still save
+//! what the process holds.
 
 use super::{SqliteOptions, error, open_conn, schema};
 use crate::api::StoreResult;
@@ -227,5 +229,372 @@ fn create_private(path: &Path) -> StoreResult<bool> {
                 ),
             ))
         }
+    }
+}
+
+/// What the path of an open store names now, as a [`StoreFileWatch`] sees
+/// it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FileState {
+    /// The file the store opened, whole as far as was looked.
+    Same,
+    /// No file at the path: the store file was deleted or moved away.
+    Missing,
+    /// Another file at the path (another device or inode): the store file
+    /// was replaced (a backup moved over it).
+    Replaced,
+    /// The file is damaged: what was seen (truncated, what `quick_check`
+    /// or SQLite said).
+    Damaged(String),
+}
+
+/// Where [`StoreFileWatch::save_copy`] saved the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedCopy {
+    /// The copy.
+    pub at: PathBuf,
+    /// It is at the store's path (which was free): the next open uses it.
+    pub in_place: bool,
+}
+
+/// A watch on the file an open store uses, for a process that must learn
+/// when the store's path no longer names it: deleted, moved away, replaced
+/// by another file, or damaged in place. SQLite goes on writing into a
+/// file deleted or moved under it, which nobody will open again, and
+/// leaves its `-wal` beside the path, where it would be applied to
+/// whatever file is put there.
+///
+/// It holds a connection of its own to the file, opened while the path
+/// still named it: that connection still reads the store (the file and
+/// its log, by the descriptors it holds) after the path changed, so
+/// [`StoreFileWatch::save_copy`] can save what the process holds. The
+/// store file is never opened otherwise (closing any other descriptor of
+/// it would drop the locks SQLite holds on it).
+pub struct StoreFileWatch {
+    path: PathBuf,
+    file: crate::lease::StoreFile,
+    /// Its `-wal` and `-shm` files and their identities when opened: they
+    /// are this store's for as long as it is open.
+    wal: Option<(PathBuf, crate::lease::StoreFile)>,
+    shm: Option<(PathBuf, crate::lease::StoreFile)>,
+    conn: std::sync::Mutex<rusqlite::Connection>,
+}
+
+impl std::fmt::Debug for StoreFileWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreFileWatch")
+            .field("path", &self.path)
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Device and inode alike (the hash of the path aside).
+fn same_file(a: &crate::lease::StoreFile, b: &crate::lease::StoreFile) -> bool {
+    a.dev == b.dev && a.ino == b.ino
+}
+
+/// Below this a file is no SQLite database (the smallest page).
+const SMALLEST_STORE: u64 = 512;
+
+impl StoreFileWatch {
+    /// Watches the store file `file` (a store's [`crate::Store::store_file`])
+    /// at `path`: `None` when `path` does not name that file now.
+    pub fn open(path: &Path, file: crate::lease::StoreFile) -> StoreResult<Option<StoreFileWatch>> {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        if !file_identity(&path).is_some_and(|now| same_file(&now, &file)) {
+            return Ok(None);
+        }
+        let options = SqliteOptions {
+            cache_kib: 2 * 1024,
+            reader_cache_kib: 2 * 1024,
+            ..SqliteOptions::default()
+        };
+        let conn = open_conn(&path, &options, false)?;
+        // One read opens the log and its index, kept open from now on.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+            .map_err(|e| error::sql(&path, "read store", e))?;
+        // Opened on another file than the store's (replaced meanwhile):
+        // no watch rather than a wrong one.
+        if !file_identity(&path).is_some_and(|now| same_file(&now, &file)) {
+            return Ok(None);
+        }
+        let log = |suffix| {
+            let log = sibling(&path, suffix);
+            file_identity(&log).map(|id| (log, id))
+        };
+        Ok(Some(StoreFileWatch {
+            wal: log("-wal"),
+            shm: log("-shm"),
+            path,
+            file,
+            conn: std::sync::Mutex::new(conn),
+        }))
+    }
+
+    /// Whether a store error's message may tell of a damaged file or a
+    /// failing disk (SQLite's words for those errors): worth a
+    /// [`StoreFileWatch::check`], which reads the whole store.
+    pub fn may_tell_of_damage(message: &str) -> bool {
+        ["malformed", "not a database", "I/O error"]
+            .iter()
+            .any(|w| message.contains(w))
+    }
+
+    /// The store file's path (absolute).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the path names now, from its metadata alone (cheap: one
+    /// `stat`): the file, none, another, or a file too short to be a
+    /// store (truncated).
+    pub fn look(&self) -> FileState {
+        match std::fs::metadata(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileState::Missing,
+            // Unknown (permissions, a file system gone): nothing seen.
+            Err(_) => FileState::Same,
+            Ok(m) => match file_identity(&self.path) {
+                Some(now) if !same_file(&now, &self.file) => FileState::Replaced,
+                _ if m.len() < SMALLEST_STORE => {
+                    FileState::Damaged(format!("it was truncated to {} bytes", m.len()))
+                }
+                _ => FileState::Same,
+            },
+        }
+    }
+
+    /// [`StoreFileWatch::look`], then, when the path names the file, a
+    /// read of the whole store (`PRAGMA quick_check`, through the watch's
+    /// own connection, its cache dropped first): damaged when it finds a
+    /// problem or fails as a damaged file or a failing disk fails. It
+    /// reads every page: for when a store error was seen, not on a timer.
+    pub fn check(&self) -> FileState {
+        let looked = self.look();
+        if looked != FileState::Same {
+            return looked;
+        }
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let problems = conn.execute_batch("PRAGMA shrink_memory").and_then(|()| {
+            let mut stmt = conn.prepare("PRAGMA quick_check(3)")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<Vec<String>>>()
+        });
+        match problems {
+            Ok(p) if p.len() == 1 && p[0] == "ok" => FileState::Same,
+            Ok(p) => FileState::Damaged(
+                p.iter()
+                    .flat_map(|r| r.lines())
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with("***"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            Err(e) if damaged_by(&e, &self.path) => {
+                let detail = match &e {
+                    rusqlite::Error::SqliteFailure(_, Some(msg)) => msg.clone(),
+                    other => other.to_string(),
+                };
+                FileState::Damaged(detail)
+            }
+            // Busy, a full disk, ...: not the file's fault.
+            Err(_) => FileState::Same,
+        }
+    }
+
+    /// Saves a copy of the store as this process sees it (`VACUUM INTO`,
+    /// through the watch's connection: a deleted or replaced file is still
+    /// read whole, its log included), made private (0600) and synced.
+    /// Never overwrites a file: when the store's path is free (the file
+    /// was deleted or moved away), the copy is linked there, so that the
+    /// next open simply uses it; otherwise (another file was put there) it
+    /// stays beside it as `<store>.recovered-<at>`. Either way this
+    /// store's own `-wal` and `-shm`, still beside the path, are removed:
+    /// SQLite would apply that log to the file at the path (it keeps it
+    /// when the file it belongs to has moved). For a store that is done
+    /// with: call it after the last write that must be in the copy.
+    pub fn save_copy(&self, at: chrono::DateTime<chrono::Utc>) -> StoreResult<SavedCopy> {
+        let stamp = at.format("%Y%m%dT%H%M%SZ").to_string();
+        let failed = |e: std::io::Error, what: &str, file: &Path| {
+            crate::api::StoreError::new(
+                crate::api::StoreErrorKind::Io,
+                format!(
+                    "cannot save a copy of store {}: cannot {what} {}: {e}",
+                    self.path.display(),
+                    file.display()
+                ),
+            )
+        };
+        // A name no file has, made empty and private for `VACUUM INTO`.
+        let mut copy = sibling(&self.path, &format!(".recovered-{stamp}"));
+        let mut n = 1;
+        while !create_private(&copy)? {
+            n += 1;
+            if n > 100 {
+                return Err(failed(
+                    std::io::ErrorKind::AlreadyExists.into(),
+                    "find a free name for",
+                    &copy,
+                ));
+            }
+            copy = sibling(&self.path, &format!(".recovered-{stamp}-{n}"));
+        }
+        let Some(name) = copy.to_str() else {
+            let _ = std::fs::remove_file(&copy);
+            return Err(failed(
+                std::io::ErrorKind::InvalidInput.into(),
+                "name (not UTF-8)",
+                &copy,
+            ));
+        };
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = conn.execute("VACUUM INTO ?1", [name]) {
+            let _ = std::fs::remove_file(&copy);
+            return Err(error::sql(&self.path, "save a copy of store", e));
+        }
+        drop(conn);
+        std::fs::File::open(&copy)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| failed(e, "sync", &copy))?;
+        // This store's log, beside the path, is made inert first (its
+        // header zeroed: a log whose header does not check is ignored),
+        // then removed with its index once the copy is linked: a crash in
+        // between leaves no log that would be applied to the copy, and
+        // never a free path without a log (where the next open would start
+        // an empty store; it refuses there, and the copy is kept).
+        self.disarm_log();
+        let in_place = matches!(
+            std::fs::symlink_metadata(&self.path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound
+        ) && std::fs::hard_link(&copy, &self.path).is_ok();
+        for (log, id) in self.wal.iter().chain(&self.shm) {
+            if file_identity(log).is_some_and(|now| same_file(&now, id))
+                && let Err(e) = std::fs::remove_file(log)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %log.display(), "cannot remove what is left of the store file that was there: {e}");
+            }
+        }
+        let at = if in_place {
+            if let Err(e) = std::fs::remove_file(&copy) {
+                tracing::warn!(file = %copy.display(), "cannot remove the second name of the saved store: {e}");
+            }
+            self.path.clone()
+        } else {
+            copy
+        };
+        if let Some(dir) = at.parent()
+            && let Ok(d) = std::fs::File::open(dir)
+        {
+            let _ = d.sync_all();
+        }
+        Ok(SavedCopy { at, in_place })
+    }
+}
+
+impl StoreFileWatch {
+    /// Zeroes the header of this store's `-wal` beside the path (when it
+    /// is still this store's): SQLite then ignores it, whatever file it
+    /// finds at the path. Its own connections never read that header
+    /// again (they hold the log's index in memory).
+    fn disarm_log(&self) {
+        use std::io::Write as _;
+        let Some((log, id)) = &self.wal else {
+            return;
+        };
+        let zeroed = std::fs::OpenOptions::new()
+            .write(true)
+            .open(log)
+            .and_then(|mut f| {
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::MetadataExt as _;
+                    let m = f.metadata()?;
+                    if m.dev() != id.dev || m.ino() != id.ino {
+                        return Ok(());
+                    }
+                }
+                f.write_all(&[0u8; WAL_HEADER])?;
+                f.sync_all()
+            });
+        match zeroed {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(file = %log.display(), "cannot disarm the log of the store file that was there: {e}")
+            }
+        }
+    }
+}
+
+/// The size of a WAL file's header.
+const WAL_HEADER: usize = 32;
+
+/// Whether `e` says the store's file is damaged or its disk fails: not a
+/// database, malformed, an I/O error that is not a full disk.
+fn damaged_by(e: &rusqlite::Error, path: &Path) -> bool {
+    use crate::api::StoreErrorKind as K;
+    match error::kind_of(e, path) {
+        K::Corrupt => true,
+        K::Io => e.sqlite_error_code() == Some(rusqlite::ErrorCode::SystemIoFailure),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::super::SqliteStore;
+    use super::*;
+    use crate::api::Store as _;
+
+    fn read_all(store: &SqliteStore, n: usize) -> StoreResult<()> {
+        let mut r = store.read()?;
+        for i in 0..n {
+            r.meta(&format!("k{i}"))?;
+        }
+        Ok(())
+    }
+
+    /// Mapped (`mmap_bytes` > 0), the next read of the store after its
+    /// file was truncated kills the process with SIGBUS.
+    #[test]
+    fn a_store_truncated_under_its_process_should_not_kill_it_and_its_watch_should_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let n = 300;
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            let mut txn = store.begin().unwrap();
+            for i in 0..n {
+                txn.set_meta(&format!("k{i}"), Some(&"x".repeat(1024)))
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let watch = StoreFileWatch::open(&path, store.store_file().unwrap())
+            .unwrap()
+            .unwrap();
+        // A commit (the log now says how long the store is, whatever the
+        // file's length), then reads (which map the file).
+        let mut txn = store.begin().unwrap();
+        txn.set_meta("k0", Some("y")).unwrap();
+        txn.commit().unwrap();
+        read_all(&store, n).unwrap();
+        assert_eq!(watch.look(), FileState::Same);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        // Served from the page cache or failing: either way, alive.
+        let _ = read_all(&store, n);
+        assert_eq!(
+            watch.look(),
+            FileState::Damaged("it was truncated to 0 bytes".into())
+        );
     }
 }
