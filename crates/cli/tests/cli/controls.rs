@@ -699,7 +699,9 @@ fn status_should_show_the_pending_exports_nothing_is_about_to_send() {
     w.edit("data/hr.csv", |t| t.replace("Engineer", "Senior Engineer"));
     w.expect(&["run-profile", "hr", "full-import"], 0);
     w.expect(&["run-profile", "hr", "full-sync"], 0);
-    let pending = status(&w)["mas"]["app"]["pending_exports"].as_u64().unwrap_or(0);
+    let pending = status(&w)["mas"]["app"]["pending_exports"]
+        .as_u64()
+        .unwrap_or(0);
     assert!(pending > 0, "{}", status(&w));
     let text = w.expect(&["status"], 0);
     assert!(
