@@ -130,6 +130,14 @@ impl<'a> Syncer<'a> {
                     .as_ref()
                     .is_some_and(|p| p.kind == ExportKind::Delete);
                 if leaving {
+                    // Its delete was staged (its person left) before the
+                    // MA's filter matched it: the filter wins, an account
+                    // held out of sync is not deleted either.
+                    if self.filtered(txn, &w.source)? {
+                        w.counters.filtered_disconnectors += 1;
+                        drop_staged(&mut w.source);
+                        w.source_dirty = true;
+                    }
                     return Ok(w);
                 }
                 if self.filtered(txn, &w.source)? {
@@ -162,6 +170,10 @@ impl<'a> Syncer<'a> {
             Connection::Connector { mv_id } => {
                 if self.filtered(txn, &w.source)? {
                     w.counters.filtered_disconnectors += 1;
+                    // What another MA's sync staged on it before (an
+                    // update, a delete) is not sent to an object the
+                    // filter now holds out.
+                    drop_staged(&mut w.source);
                     self.disconnect(txn, &mut w, false)?;
                     return Ok(w);
                 }
@@ -483,5 +495,13 @@ impl MvWork {
             dirty: false,
             others: None,
         }
+    }
+}
+
+/// Drops the export staged on `cs`, an object its MA's filter now holds
+/// out (a filtered disconnector is neither written to nor deleted).
+fn drop_staged(cs: &mut CsObject) {
+    if let Some(p) = cs.pending_export.take() {
+        tracing::info!(ma = %cs.ma, anchor = %cs.anchor, kind = ?p.kind, "pending export dropped: a filter of the MA matches the object");
     }
 }

@@ -230,3 +230,48 @@ fn provisioning_should_not_join_a_filtered_object_under_another_anchor() {
     let u = w.cs("dir", "uE3").expect("an account of its own");
     assert_eq!(u.pending_export.map(|p| p.kind), Some(ExportKind::Add));
 }
+
+/// A provisioned account locked in the directory (the filter now matches
+/// it) while HR's sync, run before the directory's, stages a change on
+/// it: the person leaving (a delete) or renamed (an update). The
+/// directory's sync that finds it filtered drops that change: the account
+/// the admin marked is neither deleted nor written (found by a black-box
+/// review: which sync ran first decided whether it was).
+#[test]
+fn a_change_staged_before_the_sync_that_finds_the_account_filtered_should_be_dropped() {
+    let config = FILTERED.replace("protected == 'yes'", "locked == 'yes'");
+    for (hr_after, what) in [
+        ("employee_id,name\nE1,Ann\n", "a delete"),
+        ("employee_id,name\nE1,Ann\nE2,Robert\n", "an update"),
+    ] {
+        let w = world(&config, "employee_id,name\nE1,Ann\nE2,Bob\n", "");
+        clean(&w, "hr", "full-import");
+        clean(&w, "hr", "full-sync");
+        clean(&w, "dir", "export");
+        clean(&w, "dir", "full-import");
+        clean(&w, "dir", "delta-sync");
+        let locked = r#"{"id":"E2","locked":"yes","name":"Bob"}"#;
+        w.write(
+            "dir.jsonl",
+            &format!("{{\"id\":\"E1\",\"name\":\"Ann\"}}\n{locked}\n"),
+        );
+        clean(&w, "dir", "full-import");
+        // HR's sync first: the change is staged on the still joined account.
+        w.write("hr.csv", hr_after);
+        clean(&w, "hr", "full-import");
+        clean(&w, "hr", "delta-sync");
+        assert!(
+            w.cs("dir", "E2").unwrap().pending_export.is_some(),
+            "{what}: nothing staged"
+        );
+        let s = sync_counters(&clean(&w, "dir", "delta-sync"));
+        assert_eq!(s.filtered_disconnectors, 1, "{what}: {s:?}");
+        assert_untouched(&w, "E2");
+        clean(&w, "dir", "export");
+        assert!(
+            w.read("dir.jsonl").contains(locked),
+            "{what}: {}",
+            w.read("dir.jsonl")
+        );
+    }
+}
