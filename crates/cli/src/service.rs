@@ -139,6 +139,10 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
         let _ = std::fs::remove_file(&api_file);
     }
     if lease.is_lost() {
+        if let Some(message) = lease.store_problem() {
+            tracing::error!("{message}");
+            return Err(anyhow::anyhow!("the service stopped: {message}").into());
+        }
         return Err(anyhow::anyhow!(
             "the service stopped: another process took over its lease on the store (this one was frozen or cut off from the store too long)"
         )

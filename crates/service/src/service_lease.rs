@@ -112,6 +112,23 @@ impl ServiceLease {
     pub fn is_lost(&self) -> bool {
         self.leases.lost(SERVICE_LEASE_KEY)
     }
+
+    /// For a service whose lease was lost: what is wrong with its store
+    /// file, if anything, as the message the service ends with (the whole
+    /// store read). A store overwritten in place by a copy holds the
+    /// copy's lease, not this process's: the lease looks taken over, and
+    /// the file, not another process, is the cause.
+    pub fn store_problem(&self) -> Option<String> {
+        let watch = self._watch.as_ref()?;
+        let state = match watch.found() {
+            Some(state) => state,
+            None => match watch.file.check() {
+                FileState::Same => return None,
+                state => state,
+            },
+        };
+        Some(watch.conclude(&state))
+    }
 }
 
 impl Drop for ServiceLease {

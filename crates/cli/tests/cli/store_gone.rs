@@ -322,3 +322,42 @@ fn a_store_overwritten_in_place_under_the_service_should_stop_it_with_4() {
     );
     assert!(named(&w, "autosync.db.recovered-").is_empty());
 }
+
+/// A backup copied over the store in place while the service runs (`cp
+/// backup.db autosync.db`: same file, the copy's content, the live
+/// write-ahead log beside it), then a change: the service stops with exit
+/// 4 on the damaged store, never blaming another process (a black-box
+/// review: the copy's lease rows made the leases look taken over, and the
+/// service ended saying it had been frozen or cut off from the store).
+/// The run finds the damage here; when the lease's heartbeat finds it
+/// first (nothing runs), `ServiceLease::store_problem` gives the same
+/// ending (not tested: the heartbeat is 15 s).
+#[test]
+fn a_backup_copied_over_the_store_in_place_should_stop_the_service_on_the_store_not_a_lease() {
+    let (w, service) = converged();
+    let who = hr_with_status(w.path(), "active")[0].clone();
+    let backup = w.path().join("backup.db");
+    rusqlite::Connection::open(store(&w))
+        .unwrap()
+        .execute("VACUUM INTO ?1", [backup.display().to_string()])
+        .unwrap();
+    // As a backup taken while no service ran: no lease held in it.
+    rusqlite::Connection::open(&backup)
+        .unwrap()
+        .execute("DELETE FROM meta WHERE key LIKE '%lease%'", [])
+        .unwrap();
+    set_title(&w, &who, "Keeper of Backups");
+    wait_for("the change synchronised", || {
+        app_users_now(w.path())
+            .iter()
+            .any(|(_, _, title)| title == "Keeper of Backups")
+    });
+    std::fs::copy(&backup, store(&w)).unwrap();
+    set_title(&w, &who, "Keeper of Stores");
+    let (code, log) = service.wait_exit("a backup was copied over its store");
+
+    assert_eq!(code, Some(4), "log:\n{log}");
+    assert!(!log.contains("frozen or cut off"), "log:\n{log}");
+    let error = error_line(&log);
+    assert!(error.contains("restore the store from a backup"), "{error}");
+}

@@ -178,10 +178,18 @@ pub(super) fn renew_due(leases: &Leases, all: bool) -> StoreResult<()> {
                     .and_then(|c| c.holder)
                     .map(|h| h.describe(leases.instance()))
                     .unwrap_or_else(|| "nobody".into());
-                tracing::error!(
-                    lease = %key,
-                    "this process lost its lease `{key}`: it was taken over (now held by {by}); this process was frozen or cut off from the store longer than the lease's time to live"
-                );
+                if by == "nobody" {
+                    // No holder at all: not another process's doing.
+                    tracing::error!(
+                        lease = %key,
+                        "this process lost its lease `{key}`: the store no longer records it (held by nobody): the store's content was replaced under this process (a copy put over its file?), or the lease was removed by hand"
+                    );
+                } else {
+                    tracing::error!(
+                        lease = %key,
+                        "this process lost its lease `{key}`: it was taken over (now held by {by}); this process was frozen or cut off from the store longer than the lease's time to live"
+                    );
+                }
                 for f in callbacks {
                     f();
                 }
