@@ -57,6 +57,12 @@ pub fn check(loaded: &Loaded, schemas: &SchemaCheck, json: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}: configuration is valid", loaded.path.display());
     let _ = writeln!(out, "store: {}", s.base_dir.join(&s.store.path).display());
+    if s.mas.is_empty() {
+        let _ = writeln!(
+            out,
+            "warning: the configuration names no management agent: nothing to run (is the file empty, or cut short?)"
+        );
+    }
     for (name, t) in &s.metaverse {
         let _ = writeln!(
             out,

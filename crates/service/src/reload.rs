@@ -143,6 +143,13 @@ impl Reloader {
         validated.log_warnings();
         let config = validated.config;
         let system = Arc::new(loaded.system);
+        // An emptied or cut file validates (it names nothing): refused for
+        // what it is, not for the store path it no longer names.
+        if system.mas.is_empty() {
+            return Err(refused(
+                " the file names no management agent (is it empty, or cut short?)".to_owned(),
+            ));
+        }
         let new_store = system.base_dir.join(&system.store.path);
         if new_store != self.store_path {
             return Err(refused(format!(

@@ -95,6 +95,16 @@ fn sighup_with_a_truncated_config_keeps_running_and_says_where_then_applies_a_va
         refusals[0]
     );
 
+    // An emptied file validates (it names nothing): refused for that, not
+    // for the store path it no longer names (a black-box review).
+    std::fs::write(w.config(), "").unwrap();
+    svc.signal("HUP");
+    svc.wait("the refusal of an empty file", |log| {
+        log.contains("names no management agent")
+    });
+    assert!(!svc.log().contains("the store moved"), "{}", svc.log());
+    assert!(svc.0.is_running(), "the service ended");
+
     // A valid, changed configuration: an interval trigger on app.
     let changed = good.replacen(
         "deprovisioning = \"delete\"",

@@ -315,6 +315,7 @@ impl Machine {
         // review: an added source was never imported until its data
         // changed).
         let mut asks = Vec::new();
+        let mut imported_added = Vec::new();
         let added_from = changed.len();
         for (i, name) in changed.iter().chain(&added).enumerate() {
             let Some(m) = self.config.mas.get(name).filter(|m| m.enabled && m.imports) else {
@@ -351,6 +352,9 @@ impl Machine {
                 crate::profiles::resolve_profiles(&m.info, &m.profiles).confirming_import
             {
                 asks.push(Request::trigger(name, &profile, why));
+                if i >= added_from {
+                    imported_added.push(name.clone());
+                }
             }
         }
         self.push(asks, now);
@@ -384,8 +388,15 @@ impl Machine {
             parts.push(format!("changed: {}", list(&changed)));
         }
         if !added.is_empty() {
+            // Only the sources actually read now are said to be (one
+            // disabled, stopped or paused is not: a black-box review).
+            let imported = if imported_added.is_empty() {
+                String::new()
+            } else {
+                format!("; imported now: {}", list(&imported_added))
+            };
             parts.push(format!(
-                "added: {} (its connector space, new or left by an earlier definition of that name, is reconciled now, and a source is imported now)",
+                "added: {} (each one's connector space, new or left by an earlier definition of that name, is reconciled now{imported})",
                 list(&added)
             ));
         }

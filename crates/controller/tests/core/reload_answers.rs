@@ -83,12 +83,29 @@ fn a_reload_that_adds_a_source_should_import_it_once_as_a_start_would() {
         "{asked:?}"
     );
     assert!(!asked.iter().any(|q| q.starts_with("app ")), "{asked:?}");
+    // The answer says which added MAs are read now: the source, not the
+    // target.
+    let said = |machine: &mut autosync_controller::Machine| {
+        let effects = machine.handle(Event::RulesChecked(Ok(vec![])), at(111));
+        answer(&effects, ReplyId(1)).expect("answered").unwrap()
+    };
+    let message = said(&mut machine);
+    assert!(
+        message.contains("added: app, hr") && message.contains("imported now: hr)"),
+        "{message}"
+    );
 
     let mut stopped = full;
     stopped.mas.get_mut("hr").unwrap().auto_start = false;
     let mut machine = started(without);
     let asked = queued(&reload(&mut machine, stopped, 1));
     assert!(!asked.iter().any(|q| q.starts_with("hr ")), "{asked:?}");
+    // An added source that does not start by itself is not said read.
+    let message = said(&mut machine);
+    assert!(
+        message.contains("added: app, hr") && !message.contains("imported now"),
+        "{message}"
+    );
 }
 
 /// The answer names the full syncs the engine says are needed, as the
