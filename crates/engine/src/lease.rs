@@ -82,6 +82,15 @@ pub(crate) fn holder(leases: &Leases, ma: &str) -> StoreResult<Option<LeaseOwner
         .map(|c| c.get().unwrap_or_default()))
 }
 
+/// Whether this process holds `ma`'s lease: a run of another engine of
+/// this process (the one a configuration reload replaced, whose runs
+/// finish on it), not one left by a process that ended.
+pub(crate) fn held_here(leases: &Leases, ma: &str) -> StoreResult<bool> {
+    Ok(leases
+        .read(&lease_key(ma))?
+        .is_some_and(|c| leases.standing(&c) == autosync_store::lease::Standing::Mine))
+}
+
 /// Takes `ma`'s lease for this instance, unless another live one holds it
 /// (then returns that owner).
 pub(crate) fn acquire(leases: &Leases, ma: &str) -> StoreResult<Result<(), LeaseOwner>> {

@@ -220,8 +220,14 @@ impl Engine {
     /// so this also closes, at any time, the runs of a process that died.
     /// Runs of this process whose end the store could not write are
     /// written as they ended (`stopped-error`, saying so) once it takes
-    /// writes again, and left in progress until then: never closed as if
-    /// their process had ended.
+    /// writes again, and left in progress in the store until then: never
+    /// closed as if their process had ended.
+    ///
+    /// Returns the runs closed, and the runs of this process whose end is
+    /// not written yet as they ended: whoever reads the run history
+    /// (the service's look for runs started outside it) takes them for
+    /// ended, not for runs in progress to wait for (`run --once` waited as
+    /// long as the disk stayed full).
     pub fn close_unfinished_runs(&self) -> Result<Vec<RunRecord>, EngineError> {
         let mut closed = Vec::new();
         if let Err(e) = run::unrecorded::write(self, None, &mut closed) {
@@ -232,17 +238,26 @@ impl Engine {
             // Running here, or ended here with its end not written yet
             // (checked after: a run's end is kept before its MA leaves the
             // running set).
-            let here = self
+            let running = self
                 .running
                 .lock()
                 .map(|r| r.contains(&run.ma))
-                .unwrap_or(true)
-                || self.unrecorded.has(run.id);
-            if here {
+                .unwrap_or(true);
+            if let Some(ended) = self.unrecorded.get(run.id) {
+                // Ended: its end is written once the store takes writes.
+                closed.push(ended);
+                continue;
+            }
+            if running {
                 continue;
             }
             if let Some(owner) = lease::holder(&self.leases, &run.ma)? {
                 tracing::info!(run_id = run.id, ma = %run.ma, pid = owner.holder.pid, host = %owner.holder.host, "a run in progress in another process; left alone");
+                continue;
+            }
+            // Another engine of this process runs it (the one a reload
+            // replaced: its runs finish on it).
+            if lease::held_here(&self.leases, &run.ma)? {
                 continue;
             }
             let mut txn = self.store.begin()?;

@@ -9,7 +9,16 @@
 //! the store takes writes again: before the next run of that MA starts, and
 //! when runs left in progress are closed
 //! ([`crate::Engine::close_unfinished_runs`], which the service calls
-//! while a run is in progress), never as "the process ended".
+//! while a run is in progress), never as "the process ended". Until then
+//! `close_unfinished_runs` gives it as it ended, with the runs it closed:
+//! the service does not wait for it as for a run in progress (`run --once`
+//! gives up on an MA whose runs cannot start, and exits).
+//!
+//! The MA's lease is kept, but its heartbeat cannot be written while the
+//! disk stays full: past its time to live other processes take the run for
+//! one left by a process that ended (listings say so; one that closes it
+//! so can only write that once the store takes writes: this one then finds
+//! it closed).
 
 use crate::Engine;
 use autosync_model::repeated::{Repeated, Say};
@@ -48,9 +57,9 @@ impl Unrecorded {
         self.lock().runs.values().any(|r| r.ma == ma)
     }
 
-    /// Whether run `id` waits to be written.
-    pub fn has(&self, id: RunId) -> bool {
-        self.lock().runs.contains_key(&id)
+    /// Run `id` as it ended, if it waits to be written.
+    pub fn get(&self, id: RunId) -> Option<RunRecord> {
+        self.lock().runs.get(&id).cloned()
     }
 }
 

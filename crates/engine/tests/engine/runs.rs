@@ -158,3 +158,42 @@ fn a_target_locked_by_another_writer_should_stop_the_export_deadlocked() {
     let e = export_counters(&w.run_ok("dir", "export", RunStatus::Success));
     assert_eq!(e.adds, 3);
 }
+
+/// A run in progress whose MA's lease this process holds is another
+/// engine's of this process (a configuration reload builds a new engine;
+/// the runs of the old one finish on it): the new engine leaves it alone,
+/// and closes it only once no one holds the lease (a black-box review: a
+/// reload during an export closed the service's own running runs as
+/// `stopped-server` for a second).
+#[test]
+fn a_run_of_another_engine_of_this_process_should_not_be_closed() {
+    use autosync_store::lease::{Instance, LeaseTiming, Leases};
+    let w = World::new(HR_DIR, &[("hr.csv", HR_CSV)]);
+    let leases = Leases::new(w.store.clone(), Instance::current(), LeaseTiming::default());
+    let mut fields = serde_json::Map::new();
+    fields.insert("run_id".into(), serde_json::Value::from(0));
+    leases
+        .acquire("lease:hr", &fields, &mut |_| Ok(true))
+        .unwrap()
+        .unwrap();
+    let mut run = RunRecord {
+        id: 0,
+        ma: "hr".into(),
+        profile: "full-import".into(),
+        status: RunStatus::InProgress,
+        started_at: chrono::Utc::now(),
+        ended_at: None,
+        reason: RunReason::Manual { by: "test".into() },
+        steps: vec![],
+    };
+    let mut txn = w.store.begin().unwrap();
+    txn.run_insert(&mut run).unwrap();
+    txn.commit().unwrap();
+
+    assert!(w.engine.close_unfinished_runs().unwrap().is_empty());
+    let stored = w.store.read().unwrap().run_get(run.id).unwrap().unwrap();
+    assert_eq!(stored.status, RunStatus::InProgress);
+
+    leases.release("lease:hr").unwrap();
+    assert_eq!(w.engine.close_unfinished_runs().unwrap().len(), 1);
+}

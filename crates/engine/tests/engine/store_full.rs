@@ -247,11 +247,11 @@ fn a_run_whose_end_the_full_store_refused_should_be_closed_by_its_process_saying
     let run = s.last_run("dir");
     assert_eq!(run.status, RunStatus::InProgress, "{run:#?}");
 
-    // Nothing can be closed while the store takes no writes (it may say
-    // so); the run is not taken for one whose process ended.
-    if let Ok(closed) = s.engine.close_unfinished_runs() {
-        assert!(closed.is_empty(), "{closed:#?}");
-    }
+    // Nothing can be closed while the store takes no writes; the run is
+    // not taken for one whose process ended, and is given as it ended.
+    let closed = s.engine.close_unfinished_runs().unwrap();
+    assert_eq!(closed.iter().map(|r| r.id).collect::<Vec<_>>(), [run.id]);
+    assert_eq!(closed[0].status, RunStatus::StoppedError, "{closed:#?}");
     assert_eq!(s.stored(run.id).status, RunStatus::InProgress);
 
     s.store.free();
@@ -297,4 +297,66 @@ fn an_export_whose_recording_failed_after_it_sent_should_say_its_changes_may_be_
     assert!(message.contains(UNCOUNTED), "{message}");
     assert!(!message.contains(NOT_RECORDED), "{message}");
     assert_eq!(export_counters(&run).updates, 0, "{run:#?}");
+}
+
+/// The runs after `after` as the service looks for runs started outside
+/// it (`EngineAdapter::runs_since`): the history, with the runs
+/// `close_unfinished_runs` gives in place of those it shows in progress.
+fn runs_since(engine: &Engine, after: autosync_model::RunId) -> Vec<RunRecord> {
+    let mut runs = engine.store().read().unwrap().runs(None, 1000).unwrap();
+    runs.retain(|r| r.id > after);
+    if runs.iter().any(|r| r.status == RunStatus::InProgress) {
+        let closed = engine.close_unfinished_runs().unwrap();
+        for run in &mut runs {
+            if let Some(c) = closed.iter().find(|c| c.id == run.id) {
+                *run = c.clone();
+            }
+        }
+    }
+    runs
+}
+
+/// `run --once` ends once nothing runs: the service looks at the run
+/// history for runs started outside it and waits for those in progress. A
+/// run of this process whose end the full store refused is no such run:
+/// it is seen ended (`stopped-error`, its end written later), so `run
+/// --once` gives up on the full store and exits (it waited as long as the
+/// disk stayed full).
+#[test]
+fn a_run_whose_end_the_full_store_refused_should_not_be_seen_in_progress_by_the_service() {
+    let s = Setup::new();
+    let before = s.last_run("dir").id;
+    s.full_once_sent(None);
+    assert!(s.run("dir", "export").is_err());
+    let run = s.last_run("dir");
+    assert_eq!(run.status, RunStatus::InProgress, "{run:#?}");
+
+    for _ in 0..3 {
+        let seen = runs_since(&s.engine, before);
+        assert!(
+            seen.iter().all(|r| r.status != RunStatus::InProgress),
+            "{seen:#?}"
+        );
+        let kept = seen.iter().find(|r| r.id == run.id).unwrap();
+        assert_eq!(kept.status, RunStatus::StoppedError, "{kept:#?}");
+        assert!(kept.ended_at.is_some(), "{kept:#?}");
+        // Not written: the store takes no writes.
+        assert_eq!(s.stored(run.id).status, RunStatus::InProgress);
+    }
+
+    // Its next run cannot start while the disk is full (what `run --once`
+    // counts to give up).
+    let err = s.run("dir", "export").unwrap_err();
+    assert!(
+        matches!(&err, EngineError::Store(e) if e.kind == StoreErrorKind::Full),
+        "{err:?}"
+    );
+
+    s.store.free();
+    let seen = runs_since(&s.engine, before);
+    assert!(
+        seen.iter().all(|r| r.status != RunStatus::InProgress),
+        "{seen:#?}"
+    );
+    assert_written_truthfully(&s.stored(run.id));
 }
