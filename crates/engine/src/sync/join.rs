@@ -173,11 +173,22 @@ impl<'a> Syncer<'a> {
                 n => {
                     // Each candidate with its value: they may differ only
                     // in case.
+                    // Each candidate with its values of every condition
+                    // (two people of one first name read alike by the
+                    // first alone).
                     let mut candidates: Vec<String> = found
                         .iter()
-                        .map(|m| match first_mv.value(m) {
-                            Some(v) => format!("{} (`{v}`)", m.id),
-                            None => m.id.to_string(),
+                        .map(|m| {
+                            let vals: Vec<String> = rule
+                                .conditions
+                                .iter()
+                                .filter_map(|c| c.mv.value(m).map(|v| format!("`{v}`")))
+                                .collect();
+                            if vals.is_empty() {
+                                m.id.to_string()
+                            } else {
+                                format!("{} ({})", m.id, vals.join(" "))
+                            }
                         })
                         .collect();
                     let n = n + held.len();
@@ -187,13 +198,22 @@ impl<'a> Syncer<'a> {
                     } else {
                         ", ignoring case"
                     };
+                    let on: Vec<String> = rule
+                        .conditions
+                        .iter()
+                        .zip(&values)
+                        .map(|(c, v)| match v {
+                            Some(v) => format!("`{}` = `{v}`", c.mv.index()),
+                            None => format!("`{}`", c.mv.index()),
+                        })
+                        .collect();
                     return Err(Fail::Object {
                         error_type: "ambiguous-join",
                         detail: format!(
-                            "{} matches {n} metaverse objects of type `{}` on `{}` = `{first}`{compared}: ids {}",
+                            "{} matches {n} metaverse objects of type `{}` on {}{compared}: ids {}",
                             what(),
                             rule.mv_type,
-                            first_mv.index(),
+                            on.join(" and "),
                             candidates.join(", ")
                         ),
                     });

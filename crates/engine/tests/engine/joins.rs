@@ -324,6 +324,15 @@ fn a_rule_matching_two_people_should_join_neither_even_when_one_is_held_already(
             assert_eq!(a2.connection.mv_id(), None, "{badges} after {profile}");
             let error = a2.error.expect("a2's sync failed");
             assert_eq!(error.error_type, "ambiguous-join", "{error:?}");
+            // Every condition of the rule is named, and each candidate by
+            // its values of all of them.
+            assert!(
+                error
+                    .detail
+                    .contains("on `firstName` = `bob` and `lastName` = `smith`, ignoring case")
+                    && error.detail.contains("(`Bob` `Smith`)"),
+                "{error:?}"
+            );
             // Once a1 holds E2 (from the first sync on, or the second if
             // a2 came first), the error names the holder.
             if i > 0 {
