@@ -16,6 +16,7 @@ mod outbound;
 mod plan;
 mod precedence;
 mod prefetch;
+mod provision;
 mod refpass;
 mod rows;
 mod staging;
