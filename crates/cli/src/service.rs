@@ -76,11 +76,12 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
         .context("cannot start the async runtime")?;
     let api_file = ApiFile::path_for(&store_path);
     let summary = runtime.block_on(async {
-        let service = Service::new(
+        let mut service = Service::new(
             Arc::new(EngineAdapter(Arc::new(engine))),
             store.clone(),
             config,
         );
+        service.watch_store_file(&lease);
         let token = service.shutdown_token();
         let lost = token.clone();
         lease.when_lost(Box::new(move || lost.cancel()));

@@ -88,6 +88,8 @@ pub struct Service {
     commands_rx: mpsc::UnboundedReceiver<Command>,
     /// Where the executor publishes; it owns it once running.
     events: broadcast::Sender<Published>,
+    /// The store file's watch of the lease it runs under, if any.
+    store_watch: Option<Arc<StoreWatch>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -143,7 +145,14 @@ impl Service {
             commands_tx,
             commands_rx,
             events,
+            store_watch: None,
         }
+    }
+
+    /// Watches the store file `lease` watches (`autosync run`): a file
+    /// deleted, replaced or damaged under the service stops it.
+    pub fn watch_store_file(&mut self, lease: &crate::service_lease::ServiceLease) {
+        self.store_watch = lease.store_watch();
     }
 
     /// Cancel it to stop the service gracefully.
@@ -318,6 +327,7 @@ impl Service {
             commands_tx,
             commands_rx,
             events,
+            store_watch,
         } = self;
         drop(commands_tx);
         let (notices, notifier) =
@@ -335,7 +345,7 @@ impl Service {
         })
         .await
         .map_err(|e| ServiceError::Startup(e.to_string()))?;
-        let watch = StoreWatch::of(&store);
+        let watch = store_watch;
         let watching = CancellationToken::new();
         let watcher = watch.clone().map(|w| {
             tokio::spawn(watch_store(

@@ -16,16 +16,16 @@
 //! service looks with every heartbeat of the lease, when a run starts,
 //! and (reading the whole store) when a run ended with an error naming
 //! the store; it stops on a file that is gone, another one, or damaged,
-//! and saves what it holds first (`Service::run`). The service finds the
-//! watch of its store through `StoreWatch::of`: the lease is taken
-//! before the service is made, by whoever made the store.
+//! and saves what it holds first (`Service::run`). The lease is taken
+//! before the service is made, by whoever made the store, and hands the
+//! watch to it (`Service::watch_store_file`).
 
+use autosync_store::StoreError;
 use autosync_store::lease::{Claim, Leases};
 use autosync_store::sqlite::{FileState, StoreFileWatch};
-use autosync_store::{Store, StoreError};
 use serde_json::{Map, Value};
 use std::path::Path;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The meta key of the service lease.
@@ -62,9 +62,9 @@ impl From<StoreError> for ServiceLeaseError {
 #[derive(Debug)]
 pub struct ServiceLease {
     leases: Leases,
-    /// The store file's watch (`autosync run` only), held here: the
-    /// service finds it while the lease is held (`StoreWatch::of`).
-    _watch: Option<Arc<StoreWatch>>,
+    /// The store file's watch (`autosync run` only), handed to the
+    /// service with [`crate::Service::watch_store_file`].
+    watch: Option<Arc<StoreWatch>>,
 }
 
 impl ServiceLease {
@@ -87,10 +87,7 @@ impl ServiceLease {
                     let watch = (command == "run")
                         .then(|| StoreWatch::start(&leases, store))
                         .flatten();
-                    return Ok(ServiceLease {
-                        leases,
-                        _watch: watch,
-                    });
+                    return Ok(ServiceLease { leases, watch });
                 }
                 Err(claim) if Instant::now() >= deadline => {
                     return Err(ServiceLeaseError::Held {
@@ -108,6 +105,11 @@ impl ServiceLease {
         self.leases.on_lost(SERVICE_LEASE_KEY, f);
     }
 
+    /// The store file's watch, for the service that runs under it.
+    pub(crate) fn store_watch(&self) -> Option<Arc<StoreWatch>> {
+        self.watch.clone()
+    }
+
     /// Whether the lease was found taken over.
     pub fn is_lost(&self) -> bool {
         self.leases.lost(SERVICE_LEASE_KEY)
@@ -119,7 +121,7 @@ impl ServiceLease {
     /// copy's lease, not this process's: the lease looks taken over, and
     /// the file, not another process, is the cause.
     pub fn store_problem(&self) -> Option<String> {
-        let watch = self._watch.as_ref()?;
+        let watch = self.watch.as_ref()?;
         let state = match watch.found() {
             Some(state) => state,
             None => match watch.file.check() {
@@ -144,15 +146,10 @@ impl Drop for ServiceLease {
 /// Deep checks (the whole store read) come at most this often.
 const DEEP_EVERY: Duration = Duration::from_secs(60);
 
-/// The watches of the services of this process, found by their store.
-static WATCHES: Mutex<Vec<Weak<StoreWatch>>> = Mutex::new(Vec::new());
-
 /// A service's watch on its store file (see the module's documentation):
 /// what it found, and the means to save what the process holds.
 #[derive(Debug)]
 pub(crate) struct StoreWatch {
-    /// The store the service uses.
-    store: Weak<dyn Store>,
     /// The path as messages show it (as the store's own errors name it).
     shown: String,
     file: StoreFileWatch,
@@ -179,28 +176,13 @@ impl StoreWatch {
             }
         };
         let watch = Arc::new(StoreWatch {
-            store: Arc::downgrade(leases.store()),
             shown: path.to_owned(),
             file,
             every: leases.timing().renew_every,
             found: Mutex::new(None),
             last_deep: Mutex::new(None),
         });
-        let mut all = WATCHES.lock().unwrap_or_else(|p| p.into_inner());
-        all.retain(|w| w.strong_count() > 0);
-        all.push(Arc::downgrade(&watch));
         Some(watch)
-    }
-
-    /// The watch of `store`'s file, while its service lease is held.
-    pub(crate) fn of(store: &Arc<dyn Store>) -> Option<Arc<StoreWatch>> {
-        let wanted = Arc::as_ptr(store).cast::<()>();
-        WATCHES
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter_map(Weak::upgrade)
-            .find(|w| w.store.as_ptr().cast::<()>() == wanted)
     }
 
     /// How often to look.
