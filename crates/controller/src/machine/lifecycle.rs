@@ -364,9 +364,12 @@ impl Machine {
         if !added.is_empty() && !self.chores.reading_counts {
             self.read_counts_for_reconciliation();
         }
-        if !rules_changed.is_empty() {
+        let metaverse_changed = old.metaverse_fingerprint != self.config.metaverse_fingerprint;
+        if !rules_changed.is_empty() || metaverse_changed {
             // A full sync running now runs on the rules before (another
-            // MA's flows and the metaverse's count for every source).
+            // MA's flows and the metaverse's count for every source; a
+            // change of the metaverse alone, its precedence or deletion
+            // rules, too: a code review).
             for name in self.config.mas.keys() {
                 self.rules_since.insert(name.clone(), now);
             }
@@ -406,7 +409,6 @@ impl Machine {
                 list(&removed)
             ));
         }
-        let metaverse_changed = old.metaverse_fingerprint != self.config.metaverse_fingerprint;
         if metaverse_changed {
             parts.push(
                 "the metaverse changed (object types, precedence or deletion rules): the MAs it needs a full sync of are named next, and by `autosync status`"

@@ -761,6 +761,27 @@ fn a_full_sync_running_across_a_reload_leaves_the_full_sync_needed() {
     assert_eq!(status.mas["hr"].full_sync_needed, None, "the full sync ran");
 }
 
+/// The same when the reload changes the metaverse alone (precedence or
+/// deletion rules, no MA's flows): the full sync running across it ran on
+/// the metaverse before (a code review: only an MA's rules counted).
+#[test]
+fn a_full_sync_running_across_a_metaverse_only_reload_leaves_the_full_sync_needed() {
+    let mut sim = Sim::new(Setup::default());
+    sim.trigger("hr", "full-sync", false, false);
+    assert!(sim.flights.iter().any(|f| f.request.ma == "hr"));
+    sim.advance(5);
+    let message = sim.reload_metaverse();
+    assert!(message.contains("the metaverse changed"), "{message}");
+    sim.deliver_all();
+    sim.complete_on("hr", false);
+    sim.deliver_all();
+    let status = sim.machine.status(|_| None);
+    assert!(
+        status.mas["hr"].full_sync_needed.is_some(),
+        "the full sync that ran began before the metaverse changed"
+    );
+}
+
 /// Rules changed, then put back as they were at the last full sync (a
 /// reload undone): no full sync is needed any more.
 #[test]

@@ -185,12 +185,30 @@ impl Sim {
     /// or without its `import-sync` profile, its rules changed or not.
     pub fn reload(&mut self, without_import_sync: bool, rules_changed: bool) -> String {
         self.generation += 1;
-        self.setup.without_import_sync = without_import_sync;
-        self.rules_changed = rules_changed;
         let mut config = self.setup.config(self.generation);
         if rules_changed && let Some(hr) = config.mas.get_mut("hr") {
             hr.rules_fingerprint = format!("hr-rules-{}", self.generation);
         }
+        self.reload_with(config, without_import_sync, rules_changed)
+    }
+
+    /// A reload that changes the metaverse only (its precedence or
+    /// deletion rules): the engine says `hr` needs a full sync.
+    pub fn reload_metaverse(&mut self) -> String {
+        self.generation += 1;
+        let mut config = self.setup.config(self.generation);
+        config.metaverse_fingerprint = format!("metaverse-{}", self.generation);
+        self.reload_with(config, false, true)
+    }
+
+    fn reload_with(
+        &mut self,
+        config: autosync_controller::MachineConfig,
+        without_import_sync: bool,
+        rules_changed: bool,
+    ) -> String {
+        self.setup.without_import_sync = without_import_sync;
+        self.rules_changed = rules_changed;
         if without_import_sync {
             for m in self
                 .made
