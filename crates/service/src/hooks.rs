@@ -116,6 +116,9 @@ pub struct HookOutcome<D> {
 pub struct Hooks {
     before: Option<HookScript>,
     after: Option<HookScript>,
+    /// A digest of the scripts' texts as read (a file's included): a
+    /// reload compares it to tell an edited hook file.
+    digest: u64,
 }
 
 /// What the before hook can read.
@@ -143,7 +146,9 @@ impl Hooks {
             max_operations: 0,
             ..ScriptLimits::default()
         };
+        let mut digest = std::collections::hash_map::DefaultHasher::new();
         let before = compile_one(
+            &mut digest,
             HookKind::Before,
             config.before.as_deref(),
             config.before_file.as_deref(),
@@ -153,6 +158,7 @@ impl Hooks {
             &mut errors,
         );
         let after = compile_one(
+            &mut digest,
             HookKind::After,
             config.after.as_deref(),
             config.after_file.as_deref(),
@@ -162,7 +168,12 @@ impl Hooks {
             &mut errors,
         );
         if errors.is_empty() {
-            Ok(Hooks { before, after })
+            use std::hash::Hasher;
+            Ok(Hooks {
+                before,
+                after,
+                digest: digest.finish(),
+            })
         } else {
             Err(errors)
         }
@@ -174,6 +185,12 @@ impl Hooks {
 
     pub fn has_after(&self) -> bool {
         self.after.is_some()
+    }
+
+    /// A digest of the hooks' texts as read at compile time (0 without
+    /// hooks): a hook file edited since gives another.
+    pub fn digest(&self) -> u64 {
+        self.digest
     }
 
     /// Runs the before hook (none: `Run`). It reads `ma`, `profile`,
@@ -248,6 +265,7 @@ impl Hooks {
 }
 
 fn compile_one(
+    digest: &mut std::collections::hash_map::DefaultHasher,
     kind: HookKind,
     inline: Option<&str>,
     file: Option<&Path>,
@@ -279,6 +297,10 @@ fn compile_one(
             }
         }
     };
+    {
+        use std::hash::Hash;
+        (kind.to_string(), &source).hash(digest);
+    }
     match compile_hook(&source, variables, limits) {
         Ok(script) => Some(script),
         Err(e) => {

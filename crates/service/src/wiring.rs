@@ -104,8 +104,9 @@ pub(crate) fn machine_config(config: &ControllerConfig) -> MachineConfig {
 }
 
 /// What a reload compares to tell whether MA `ma` changed: the digest of
-/// its definition and the text of every file its triggers read as they
-/// are built (a script trigger's `file`), read now. An edited script is a
+/// its definition, the text of its hooks as compiled, and the text of
+/// every file its triggers read as they are built (a script trigger's
+/// `file`), read now. An edited script is a
 /// changed MA, whose triggers are built again (it kept running the old
 /// script until a restart, found by a black-box review); one that does
 /// not compile was refused by the reload's validation, as at start.
@@ -116,10 +117,15 @@ fn fingerprint(config: &ControllerConfig, ma: &MaControllerConfig) -> String {
         .iter()
         .filter_map(TriggerConfig::file_read_at_build)
         .collect();
-    if files.is_empty() {
+    // A hook read from a file: its text as compiled (an edited hook file
+    // is a changed MA: the reload said "no management agent changed",
+    // found by a black-box review).
+    let hooks = ma.hooks.digest();
+    if files.is_empty() && hooks == 0 {
         return ma.fingerprint.clone();
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    hooks.hash(&mut h);
     for file in files {
         let path = config.base_dir.join(file);
         match std::fs::read(&path) {

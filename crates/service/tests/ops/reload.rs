@@ -303,3 +303,34 @@ async fn a_reload_while_a_source_cannot_be_read_is_applied() {
     assert!(hook.events("config-reload-rejected").is_empty());
     svc.shutdown().await;
 }
+
+/// A hook read from a file and edited: the reload says the MA changed
+/// (it said "no management agent changed", though the next run used the
+/// edited hook: a black-box review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_after_a_hook_file_was_edited_says_the_ma_changed() {
+    let dir = converged_quickstart().await;
+    std::fs::write(dir.path().join("before.rhai"), "#{ skip: false }\n").unwrap();
+    edit_config(dir.path(), |t| {
+        hr_controller(
+            &t,
+            "triggers = []\nhooks = { before_file = \"before.rhai\" }",
+        )
+    });
+    let svc = Running::start(dir.path());
+    svc.wait_quiet("start-up").await;
+    let unchanged = reload(&svc).await.unwrap();
+    assert!(
+        unchanged.contains("no management agent changed"),
+        "{unchanged}"
+    );
+    std::fs::write(
+        dir.path().join("before.rhai"),
+        "#{ skip: true, reason: \"edited\" }\n",
+    )
+    .unwrap();
+    let answer = reload(&svc).await.unwrap();
+    assert!(answer.contains("changed: hr"), "{answer}");
+    assert!(!answer.contains("no management agent changed"), "{answer}");
+    svc.shutdown().await;
+}
