@@ -202,7 +202,7 @@ pub(crate) fn check_approval(store: &dyn Store, reply: ReplyId, ma: String) -> E
     Event::ApprovalChecked { reply, ma, found }
 }
 
-/// The engine's rejection, then the pending imports left.
+/// The engine's rejection, then the pending imports and exports left.
 pub(crate) fn reject(
     engine: &dyn SyncEngine,
     store: &dyn Store,
@@ -210,12 +210,12 @@ pub(crate) fn reject(
     ma: String,
 ) -> Event {
     let result = engine.reject(&ma).map(|message| {
-        let pending = store
+        let (pending_import, pending_export) = store
             .read()
             .and_then(|mut r| r.cs_counts(&ma))
-            .map(|c| c.pending_import)
-            .unwrap_or(0);
-        (message, pending)
+            .map(|c| (c.pending_import, c.pending_export))
+            .unwrap_or((0, 0));
+        (message, pending_import, pending_export)
     });
     Event::Rejected { reply, ma, result }
 }

@@ -503,12 +503,13 @@ impl Machine {
 
     /// The engine rejected: the staging threshold no longer holds; when the
     /// dropped deletes leave objects to be joined again, the MA's delta
-    /// sync is queued.
+    /// sync is queued; when an export stopped at the deletion threshold
+    /// leaves other changes to send (updates, adds), its export is.
     pub(super) fn rejected(
         &mut self,
         reply: ReplyId,
         ma: &str,
-        result: Result<(String, u64), EngineCallError>,
+        result: Result<(String, u64, u64), EngineCallError>,
         now: DateTime<Utc>,
     ) {
         if matches!(result, Err(EngineCallError::NothingWaits { .. })) {
@@ -517,9 +518,9 @@ impl Machine {
             self.deletion_stops.remove(ma);
         }
         let result = result.map_err(|e| Refusal::of_engine(e, RefusalCode::NothingToReject));
-        let answer = result.map(|(message, pending_import)| {
+        let answer = result.map(|(message, pending_import, pending_export)| {
             let held = self.control_of(ma).threshold.take().is_some();
-            self.deletion_stops.remove(ma);
+            let export_stopped = self.deletion_stops.remove(ma).is_some();
             // Objects left to join again: the delta sync. Nothing left
             // after a staging hold: what the held import read is gone, and
             // the source is read again (an import, as a confirming one).
@@ -531,22 +532,33 @@ impl Machine {
             } else {
                 None
             };
-            if let Some(profile) = next {
-                self.push(
-                    vec![Request {
-                        ma: ma.to_owned(),
-                        profile,
-                        exclusive: false,
-                        run_immediate: false,
-                        reason: RunReason::Manual {
-                            by: "reject".to_owned(),
-                        },
-                        chain: Vec::new(),
-                    }],
-                    now,
-                );
+            // The stopped export carried more than its deletes: what is
+            // left goes now, as after an approval (it waited for the next
+            // reconciliation: a black-box review).
+            let export = (export_stopped && pending_export > 0)
+                .then(|| profiles.and_then(|p| p.export.clone().ok()))
+                .flatten();
+            let exporting = export.is_some();
+            let queued: Vec<Request> = next
+                .into_iter()
+                .chain(export)
+                .map(|profile| Request {
+                    ma: ma.to_owned(),
+                    profile,
+                    exclusive: false,
+                    run_immediate: false,
+                    reason: RunReason::Manual {
+                        by: "reject".to_owned(),
+                    },
+                    chain: Vec::new(),
+                })
+                .collect();
+            self.push(queued, now);
+            if exporting {
+                format!("{message}; its export is queued for the {pending_export} other pending export(s)")
+            } else {
+                message
             }
-            message
         });
         self.answer_call(reply, answer);
     }

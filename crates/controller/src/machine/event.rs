@@ -74,11 +74,11 @@ pub enum Event {
         result: Result<String, EngineCallError>,
     },
     /// The answer to [`Effect::Reject`]: the engine's sentence and the
-    /// pending imports left in the connector space.
+    /// pending imports and exports left in the connector space.
     Rejected {
         reply: ReplyId,
         ma: String,
-        result: Result<(String, u64), EngineCallError>,
+        result: Result<(String, u64, u64), EngineCallError>,
     },
     /// A new configuration, loaded and validated: plan the switch.
     Reload {
@@ -291,7 +291,7 @@ pub enum Effect {
     },
     /// The engine rejects what a threshold stopped on `ma` (discards the
     /// staged changes, drops the stopped deletes), then the pending imports
-    /// are counted; answer with [`Event::Rejected`].
+    /// and exports are counted; answer with [`Event::Rejected`].
     Reject {
         reply: ReplyId,
         ma: String,

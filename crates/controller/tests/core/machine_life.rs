@@ -630,6 +630,60 @@ fn an_export_stopped_at_the_deletion_threshold_shows_until_approved_or_rejected(
     }
 }
 
+/// A reject of an export stopped at the deletion threshold drops its
+/// deletes; the other changes it carried (6 updates here) are exported
+/// now, as an approval's would be (they waited for the hourly
+/// reconciliation: a black-box review).
+#[test]
+fn a_rejected_export_stop_sends_the_other_pending_exports() {
+    use autosync_controller::machine::RunFacts;
+    let mut sim = Sim::new(Setup::default());
+    sim.queue("app", "export");
+    let flight = sim
+        .flights
+        .iter()
+        .position(|f| f.request.ma == "app")
+        .expect("the export runs");
+    let flight = sim.flights.remove(flight);
+    let mut record = sim.runs[&flight.run_id].clone();
+    record.status = RunStatus::StoppedDeletionThresholdExceeded;
+    record.ended_at = Some(sim.now);
+    record.steps.push(autosync_model::StepRecord {
+        step_type: autosync_model::StepType::Export,
+        status: RunStatus::StoppedDeletionThresholdExceeded,
+        started_at: sim.now,
+        ended_at: Some(sim.now),
+        counters: autosync_model::StepCounters::for_step(autosync_model::StepType::Export),
+        errors: 0,
+        message: Some("12 pending export deletes exceed the deletion threshold".into()),
+    });
+    sim.runs.insert(record.id, record.clone());
+    sim.world.deletion_stopped.insert("app".into());
+    sim.handle(Event::RunEnded(Box::new(RunEnd {
+        ma: "app".into(),
+        outcome: RunOutcome::Ran(record),
+        after: Default::default(),
+        facts: RunFacts {
+            deletion_stop: Some("export stopped at the deletion threshold: 12 pending deletes, at most 10 of 100 objects".into()),
+            ..RunFacts::default()
+        },
+    })));
+    sim.deliver_all();
+    sim.world.cs.entry("app".into()).or_default().pending_export = 6;
+    let answer = sim.control(Control::Reject, Some("app")).expect("rejected");
+    sim.deliver_all();
+    assert!(answer.contains("export is queued"), "{answer}");
+    let exporting = sim
+        .flights
+        .iter()
+        .any(|f| f.request.ma == "app" && f.request.profile == "export")
+        || sim.machine.status(|_| None).mas["app"]
+            .queue
+            .iter()
+            .any(|q| q.profile == "export");
+    assert!(exporting, "the export of what is left runs or waits");
+}
+
 #[test]
 fn a_long_running_service_keeps_a_bounded_summary_of_its_runs() {
     use autosync_controller::machine::SUMMARY_RUNS;

@@ -185,6 +185,7 @@ impl Sim {
     /// or without its `import-sync` profile, its rules changed or not.
     pub fn reload(&mut self, without_import_sync: bool, rules_changed: bool) -> String {
         self.generation += 1;
+        self.setup.without_import_sync = without_import_sync;
         let mut config = self.setup.config(self.generation);
         if rules_changed && let Some(hr) = config.mas.get_mut("hr") {
             hr.rules_fingerprint = format!("hr-rules-{}", self.generation);

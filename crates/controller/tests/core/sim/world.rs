@@ -215,17 +215,18 @@ impl World {
 
     /// An operator's rejection: the held changes are dropped and the
     /// source will give them again; returns the pending imports left.
-    pub fn reject(&mut self, ma: &str) -> Result<(String, u64), EngineCallError> {
+    pub fn reject(&mut self, ma: &str) -> Result<(String, u64, u64), EngineCallError> {
         let export = self.deletion_stopped.remove(ma);
         if !self.held.remove(ma) {
             if export {
-                return Ok((format!("dropped the pending deletes of `{ma}`"), 0));
+                let left = self.cs.get(ma).map_or(0, |cs| cs.pending_export);
+                return Ok((format!("dropped the pending deletes of `{ma}`"), 0, left));
             }
             return Err(EngineCallError::NothingWaits { ma: ma.to_owned() });
         }
         let cs = self.cs.entry(ma.to_owned()).or_default();
         let dropped = std::mem::take(&mut cs.pending_import);
         *self.source.entry(ma.to_owned()).or_default() += dropped;
-        Ok((format!("rejected {dropped} staged changes of `{ma}`"), 0))
+        Ok((format!("rejected {dropped} staged changes of `{ma}`"), 0, 0))
     }
 }
