@@ -22,6 +22,10 @@ use std::time::Duration;
 /// it is writing (the event streams end with the service).
 const API_CLOSE: Duration = Duration::from_secs(5);
 
+/// Why a service whose lease another process took over stopped (its
+/// error, and its `service-stopped` notice).
+const LEASE_LOST: &str = "another process took over its lease on the store (this one was frozen or cut off from the store too long)";
+
 /// Takes the store's service lease (one service per store, on this host
 /// or any other sharing it) for `command`, waiting `wait` for a command
 /// that holds it briefly (`autosync queue` without a service).
@@ -49,12 +53,12 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
     let no_controller_section = loaded.system.controller.is_none()
         && loaded.system.mas.iter().all(|m| m.controller.is_none());
     let store = open_store(&loaded.system)?;
-    let lease = take_service_lease(
+    let lease = Arc::new(take_service_lease(
         &store,
         &loaded.system.base_dir.join(&loaded.system.store.path),
         "run",
         Duration::from_secs(2),
-    )?;
+    )?);
     if no_controller_section {
         // Without a controller section: say what the service will do (the
         // triggers it builds by default), not what discover would propose.
@@ -82,6 +86,10 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
             config,
         );
         service.watch_store_file(&lease);
+        let held = lease.clone();
+        service.stop_reason(Box::new(move || {
+            held.is_lost().then(|| LEASE_LOST.to_owned())
+        }));
         let token = service.shutdown_token();
         let lost = token.clone();
         lease.when_lost(Box::new(move || lost.cancel()));
@@ -144,10 +152,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
             tracing::error!("{message}");
             return Err(anyhow::anyhow!("the service stopped: {message}").into());
         }
-        return Err(anyhow::anyhow!(
-            "the service stopped: another process took over its lease on the store (this one was frozen or cut off from the store too long)"
-        )
-        .into());
+        return Err(anyhow::anyhow!("the service stopped: {LEASE_LOST}").into());
     }
     let summary = summary?.context("the service failed")?;
     tracing::info!(runs = summary.ended, queued = summary.queued, "done");

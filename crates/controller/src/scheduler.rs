@@ -117,13 +117,13 @@ impl fmt::Display for WaitReason {
                 write!(f, "waiting to run alone (running: {})", running.join(", "))
             }
             WaitReason::DrainingForSync { sync_ma } => {
-                write!(f, "waiting: the sync of `{sync_ma}` goes first")
+                write!(f, "the sync of `{sync_ma}` goes first")
             }
-            WaitReason::Exclusive { held_by } => write!(f, "waiting: `{held_by}` runs alone"),
+            WaitReason::Exclusive { held_by } => write!(f, "`{held_by}` runs alone"),
             WaitReason::LockGroup { group, held_by } => {
                 write!(f, "waiting for lock group `{group}` (held by `{held_by}`)")
             }
-            WaitReason::Blackout => write!(f, "waiting: blackout window"),
+            WaitReason::Blackout => write!(f, "in a blackout window"),
         }
     }
 }

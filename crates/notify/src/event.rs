@@ -91,6 +91,16 @@ pub enum Event {
         /// The status of the last failure.
         last_status: Option<RunStatus>,
     },
+    /// The service stopped by itself (not at an operator's stop): its
+    /// store file was deleted, replaced or damaged under it, or another
+    /// process took over its store lease. Sent once per stop, never
+    /// suppressed.
+    ServiceStopped {
+        /// What happened, what was done and what to do (what the ERROR
+        /// the service ends with says, or as much of it as is known when
+        /// the notice goes).
+        message: String,
+    },
 }
 
 /// The kind of an [`Event`] (the `event` field of the webhook JSON).
@@ -105,6 +115,7 @@ pub enum EventKind {
     FullSyncNeeded,
     ConfigReloadRejected,
     Recovered,
+    ServiceStopped,
 }
 
 impl EventKind {
@@ -118,6 +129,7 @@ impl EventKind {
             EventKind::FullSyncNeeded => "full-sync-needed",
             EventKind::ConfigReloadRejected => "config-reload-rejected",
             EventKind::Recovered => "recovered",
+            EventKind::ServiceStopped => "service-stopped",
         }
     }
 }
@@ -173,6 +185,7 @@ impl Event {
             Event::FullSyncNeeded { .. } => EventKind::FullSyncNeeded,
             Event::ConfigReloadRejected { .. } => EventKind::ConfigReloadRejected,
             Event::Recovered { .. } => EventKind::Recovered,
+            Event::ServiceStopped { .. } => EventKind::ServiceStopped,
         }
     }
 
@@ -186,7 +199,7 @@ impl Event {
             | Event::Oscillation { ma, .. }
             | Event::FullSyncNeeded { ma, .. }
             | Event::Recovered { ma, .. } => Some(ma),
-            Event::ConfigReloadRejected { .. } => None,
+            Event::ConfigReloadRejected { .. } | Event::ServiceStopped { .. } => None,
         }
     }
 
@@ -201,7 +214,7 @@ impl Event {
 
     /// The ongoing problem this event is a repeat of, and what identifies
     /// "the same failure" within it; `None` for events never suppressed
-    /// (recovered notices).
+    /// (recovered notices; a service's stop: each is news).
     ///
     /// - run-failed: MA + profile; same status and first per-object error type
     /// - ma-failed: MA + profile; same last status
@@ -249,7 +262,7 @@ impl Event {
             Event::ConfigReloadRejected { message } => {
                 Some((SuppressionKey::new(kind, "", ""), message.clone()))
             }
-            Event::Recovered { .. } => None,
+            Event::Recovered { .. } | Event::ServiceStopped { .. } => None,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Notifications: tells an operator, by email (SMTP) and webhooks, when a
 //! run fails, an MA is marked failed after its retries, a staging threshold
-//! is exceeded, a trigger fails, runs oscillate or a configuration reload is
-//! rejected.
+//! is exceeded, a trigger fails, runs oscillate, a configuration reload is
+//! rejected or the service stops by itself (its store file gone, replaced
+//! or damaged, its store lease taken over).
 //!
 //! Repeats of the same failure are suppressed, a reminder goes out after
 //! `reminder_after` while it keeps failing, and a run ending in an ignored

@@ -103,6 +103,22 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
+/// What a message is about: its text up to its first `: ` outside
+/// parentheses (`the store file X was deleted or moved away while the
+/// service ran: the service stopped and ...`), or all of it.
+fn headline(message: &str) -> &str {
+    let mut depth = 0usize;
+    for (i, c) in message.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ':' if depth == 0 && message[i + 1..].starts_with(' ') => return &message[..i],
+            _ => {}
+        }
+    }
+    message
+}
+
 /// Per-object errors the run raised in all (the step counts, or the list
 /// when longer).
 fn errors_total(run: &RunRecord, first: &[ObjectErrorSummary]) -> u64 {
@@ -359,6 +375,16 @@ pub fn render(event: &Event, ctx: &Context) -> Rendered {
                 ts(*failing_since)
             );
             format!("{}/{}: recovered", one_line(ma, 60), one_line(profile, 60))
+        }
+        Event::ServiceStopped { message } => {
+            p.message = Some(message);
+            let _ = writeln!(
+                text,
+                "The autosync service stopped by itself:\n\n{message}\n\nNo run starts and \
+                 nothing is synchronised until the service is started again. Its log ends \
+                 with an ERROR saying what happened and what to do."
+            );
+            format!("service stopped: {}", one_line(headline(message), 120))
         }
     };
     if ctx.reminder {

@@ -150,8 +150,7 @@ impl Hooks {
         let before = compile_one(
             &mut digest,
             HookKind::Before,
-            config.before.as_deref(),
-            config.before_file.as_deref(),
+            (config.before.as_deref(), config.before_file.as_deref()),
             base_dir,
             &BEFORE_VARIABLES,
             &limits,
@@ -160,8 +159,7 @@ impl Hooks {
         let after = compile_one(
             &mut digest,
             HookKind::After,
-            config.after.as_deref(),
-            config.after_file.as_deref(),
+            (config.after.as_deref(), config.after_file.as_deref()),
             base_dir,
             &AFTER_VARIABLES,
             &limits,
@@ -267,8 +265,7 @@ impl Hooks {
 fn compile_one(
     digest: &mut std::collections::hash_map::DefaultHasher,
     kind: HookKind,
-    inline: Option<&str>,
-    file: Option<&Path>,
+    (inline, file): (Option<&str>, Option<&Path>),
     base_dir: &Path,
     variables: &[&str],
     limits: &ScriptLimits,

@@ -23,6 +23,9 @@ pub(crate) enum NotifierMessage {
     /// A reload was accepted: notify through these settings from now on
     /// (none: stop notifying), keeping what was already sent.
     Reconfigure(Option<NotifyConfig>),
+    /// The service stopped by itself: why (`service-stopped`, never
+    /// suppressed). Sent after the executor ended, before the stop.
+    ServiceStopped(String),
 }
 
 /// Per-object errors attached to a failed run's notification.
@@ -157,6 +160,13 @@ fn spawn_within(
             let now = chrono::Utc::now();
             let notice = match message {
                 NotifierMessage::Notice(notice) => notice,
+                NotifierMessage::ServiceStopped(message) => {
+                    if let Some(n) = notifier.as_mut() {
+                        let submission = n.submit(Event::ServiceStopped { message }, now);
+                        follow(submission, &mut in_flight, &settled_tx);
+                    }
+                    continue;
+                }
                 NotifierMessage::Reconfigure(config) => {
                     let state = match &notifier {
                         Some(n) => n.state().clone(),
@@ -216,16 +226,7 @@ fn spawn_within(
                     notifier.submit(event, now)
                 }
             };
-            match submission {
-                Submission::Done(delivery) => log_failures(&delivery),
-                Submission::Queued(pending) => {
-                    in_flight += 1;
-                    let settled_tx = settled_tx.clone();
-                    tokio::spawn(async move {
-                        let _ = settled_tx.send(pending.outcome().await);
-                    });
-                }
-            }
+            follow(submission, &mut in_flight, &settled_tx);
             let _ = saves.send(notifier.state().clone());
         }
         drop(saves);
@@ -234,6 +235,21 @@ fn spawn_within(
         }
     });
     (tx, handle)
+}
+
+/// Logs what failed of a notice decided at once, or waits for a queued
+/// one's outcome on a task of its own (sent to `settled` when it comes).
+fn follow(submission: Submission, in_flight: &mut usize, settled: &mpsc::UnboundedSender<Settled>) {
+    match submission {
+        Submission::Done(delivery) => log_failures(&delivery),
+        Submission::Queued(pending) => {
+            *in_flight += 1;
+            let settled = settled.clone();
+            tokio::spawn(async move {
+                let _ = settled.send(pending.outcome().await);
+            });
+        }
+    }
 }
 
 fn log_failures(delivery: &Delivery) {

@@ -13,6 +13,7 @@ use autosync_controller::SyncEngine;
 use autosync_controller::machine::{Published, ServiceEvent, Startup, Summary, WatchedFile};
 use autosync_model::{RunRecord, RunStatus};
 use autosync_store::Store;
+use autosync_store::sqlite::FileState;
 use autosync_triggers::{ScriptHost, SystemClock, Trigger, TriggerDeps, TriggerEvent, TriggerSet};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -90,7 +91,15 @@ pub struct Service {
     events: broadcast::Sender<Published>,
     /// The store file's watch of the lease it runs under, if any.
     store_watch: Option<Arc<StoreWatch>>,
+    /// Why the service stopped, when not at an operator's request (see
+    /// [`Service::stop_reason`]).
+    stop_reason: Option<StopReason>,
 }
+
+/// Says, once the service stopped, why it stopped when that was not at
+/// an operator's request (its lease taken over): the message of its
+/// `service-stopped` notice; `None` for a normal stop.
+pub type StopReason = Box<dyn Fn() -> Option<String> + Send + Sync>;
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -146,6 +155,7 @@ impl Service {
             commands_rx,
             events,
             store_watch: None,
+            stop_reason: None,
         }
     }
 
@@ -153,6 +163,15 @@ impl Service {
     /// deleted, replaced or damaged under the service stops it.
     pub fn watch_store_file(&mut self, lease: &crate::service_lease::ServiceLease) {
         self.store_watch = lease.store_watch();
+    }
+
+    /// How to learn, once the service stopped, whether something other
+    /// than an operator stopped it (`autosync run`: its service lease
+    /// found taken over), and what its `service-stopped` notice says then.
+    /// A store file found gone, replaced or damaged is told by the
+    /// service itself ([`Service::watch_store_file`]).
+    pub fn stop_reason(&mut self, reason: StopReason) {
+        self.stop_reason = Some(reason);
     }
 
     /// Cancel it to stop the service gracefully.
@@ -328,6 +347,7 @@ impl Service {
             commands_rx,
             events,
             store_watch,
+            stop_reason,
         } = self;
         drop(commands_tx);
         let (notices, notifier) =
@@ -356,6 +376,8 @@ impl Service {
             ))
         });
         let (answers_tx, answers_rx) = mpsc::unbounded_channel();
+        // Kept to tell of a stop the service did not ask for.
+        let stopped = notices.clone();
         let summary = Executor::new(engine, store, config, once, notices, answers_tx, events)
             .with_triggers(std::mem::take(&mut sets), deps)
             .run(startup, events_rx, commands_rx, answers_rx, shutdown)
@@ -367,7 +389,13 @@ impl Service {
         if let Some(watcher) = watcher {
             watcher.abort();
         }
-        // The executor is gone, so is the notices' sender: the notifier
+        // A stop nobody asked for is notified once, before the notifier
+        // ends (it sends it within its stop's bound).
+        if let Some(why) = stopped_why(watch.clone(), stop_reason).await {
+            let _ = stopped.send(crate::notices::NotifierMessage::ServiceStopped(why));
+        }
+        drop(stopped);
+        // The executor is gone, so are the notices' senders: the notifier
         // sends what is left and ends.
         if let Err(e) = notifier.await {
             tracing::warn!("the notifier ended abnormally: {e}");
@@ -438,6 +466,44 @@ async fn watch_store(
             return;
         }
     }
+}
+
+/// Why the service stopped by itself, once its executor ended: its store
+/// file found gone, replaced or damaged (also at this last look, after a
+/// stop that came before the watch's next one), else what `reason` says
+/// (the lease taken over; the whole store is read then: a store
+/// overwritten in place by a copy makes the lease look taken over, and
+/// the file is the cause). `None` for a normal stop.
+async fn stopped_why(watch: Option<Arc<StoreWatch>>, reason: Option<StopReason>) -> Option<String> {
+    tokio::task::spawn_blocking(move || {
+        let lost = reason.as_ref().and_then(|reason| reason());
+        let Some(watch) = watch else {
+            return lost;
+        };
+        match watch.found().or_else(|| watch.look(lost.is_some())) {
+            Some(found) => Some(stop_notice(&watch, &found)),
+            None => lost,
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// What the notice of a stop on the store file `found` says, before the
+/// notifier's last write: [`StoreWatch::conclude`]'s ERROR for a damaged
+/// file (nothing is saved then), else what was seen and that the service
+/// saves what it held, which it does after that write (its ERROR says
+/// where).
+fn stop_notice(watch: &StoreWatch, found: &FileState) -> String {
+    if let FileState::Damaged(_) = found {
+        return watch.conclude(found);
+    }
+    let path = watch.shown();
+    format!(
+        "the store file {path} was {} while the service ran: the service stopped, and saves what it held (every change until it stopped) at {path} again when nothing is there, else beside it as {path}.recovered-<time>; the ERROR it ends its log with says where and what to do (see docs/src/operations/runbook.md#the-store-file-was-deleted-replaced-or-damaged-under-the-service)",
+        StoreWatch::seen(found)
+    )
 }
 
 /// A staging threshold the persisted state says holds an MA, which the

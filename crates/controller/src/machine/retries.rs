@@ -59,14 +59,14 @@ impl Hold {
                     .map(|e| format!(" at {e}"))
                     .unwrap_or_default();
                 format!(
-                    "waiting: retry {attempt} of {max_attempts} after `{profile}` ended {status} (run {run_id}){error}; next try at {next}"
+                    "retry {attempt} of {max_attempts} after `{profile}` ended {status} (run {run_id}){error}; next try at {next}"
                 )
             }
             HoldWhy::Busy => format!(
-                "waiting: the MA is running a profile the controller did not start; next try at {next}"
+                "the MA is running a profile the controller did not start; next try at {next}"
             ),
             HoldWhy::Unavailable(message) => {
-                format!("waiting: the run could not start ({message}); next try at {next}")
+                format!("the run could not start ({message}); next try at {next}")
             }
         }
     }

@@ -129,9 +129,9 @@ impl Machine {
             .iter()
             .map(|(ma, r)| {
                 let reason = if maintenance {
-                    "waiting: maintenance mode".to_owned()
+                    "maintenance mode".to_owned()
                 } else if blackout.contains(ma) {
-                    "waiting: in a blackout window".to_owned()
+                    "in a blackout window".to_owned()
                 } else if let Some(why) = self.hold_reason(ma) {
                     why
                 } else {

@@ -335,7 +335,7 @@ fn a_queued_run_waits_out_a_blackout_window_and_starts_when_it_ends() {
     sim.trigger("ad", "full-import", false, false);
     assert!(running(&sim, "ad"), "other MAs run");
     assert!(!running(&sim, "app"));
-    assert_eq!(waiting_reason(&sim, "app"), "waiting: in a blackout window");
+    assert_eq!(waiting_reason(&sim, "app"), "in a blackout window");
     advance_until(&mut sim, "the end of the window", |s| running(s, "app"));
     let ends = opens + Duration::minutes(10);
     assert!(sim.now >= ends, "started at {} in the window", sim.now);

@@ -355,7 +355,7 @@ fn a_state_name_is_the_state_the_status_writes() {
             expected: None,
         },
         MaStateView::Waiting {
-            reason: "waiting: maintenance mode".into(),
+            reason: "maintenance mode".into(),
         },
         MaStateView::Stopped,
         MaStateView::Disabled,

@@ -150,7 +150,7 @@ fn a_sync_waiting_for_idle_should_keep_newer_imports_and_exports_from_starting()
     );
     assert_eq!(
         p.waiting["app"].to_string(),
-        "waiting: the sync of `hr` goes first"
+        "the sync of `hr` goes first"
     );
 }
 
@@ -249,7 +249,7 @@ fn a_running_exclusive_request_should_keep_everything_else_waiting() {
     r.exclusive = true;
     let p = mode(RunMode::Unsupported).plan(&[r], &[slot(&i)]);
     assert!(p.start.is_empty());
-    assert_eq!(p.waiting["app"].to_string(), "waiting: `hr` runs alone");
+    assert_eq!(p.waiting["app"].to_string(), "`hr` runs alone");
 }
 
 #[test]

@@ -147,3 +147,45 @@ fn every_event_should_have_a_one_line_subject_naming_it() {
     assert!(!subject.contains(['\r', '\n']), "{subject:?}");
     assert!(subject.chars().count() < 160, "{subject:?}");
 }
+
+/// A service that stopped by itself: the subject names the problem (the
+/// message up to its first `: ` outside parentheses), the body and the
+/// payload carry the whole message; no MA.
+#[test]
+fn a_service_stop_should_name_its_problem_in_the_subject() {
+    let message = "the store file /var/lib/autosync/autosync.db was deleted or moved away while \
+                   the service ran: the service stopped, and saves what it held";
+    let deleted = Event::ServiceStopped {
+        message: message.into(),
+    };
+    let r = render(&deleted, &Context::first(t(9, 0)));
+    assert_eq!(
+        r.subject,
+        "[autosync] service stopped: the store file /var/lib/autosync/autosync.db was deleted \
+         or moved away while the service ran"
+    );
+    assert!(r.text.contains(message), "{}", r.text);
+    assert_eq!(r.payload["event"], "service-stopped");
+    assert_eq!(r.payload["message"], message);
+    assert!(r.payload.get("ma").is_none(), "{}", r.payload);
+    // Each stop is news: never suppressed as a repeat.
+    assert_eq!(deleted.suppression(), None);
+
+    let damaged = Event::ServiceStopped {
+        message: "the store file /s.db is damaged (quick_check: page 3: btree): the service \
+                  stopped; restore the store from a backup"
+            .into(),
+    };
+    assert_eq!(
+        render(&damaged, &Context::first(t(9, 0))).subject,
+        "[autosync] service stopped: the store file /s.db is damaged (quick_check: page 3: btree)"
+    );
+    let lost = Event::ServiceStopped {
+        message: "another process took over its lease on the store (this one was frozen)".into(),
+    };
+    assert_eq!(
+        render(&lost, &Context::first(t(9, 0))).subject,
+        "[autosync] service stopped: another process took over its lease on the store (this one \
+         was frozen)"
+    );
+}

@@ -21,4 +21,5 @@ mod known_problems;
 mod ldap_down;
 mod reload;
 mod retries;
+mod store_stop_notice;
 mod thresholds;
