@@ -71,6 +71,9 @@ pub(crate) enum Precedence {
 pub(crate) enum Deletion {
     /// Delete when the last connector from one of these MAs goes.
     LastAuthoritative(FxHashSet<usize>),
+    /// Delete when a connector from any of these MAs goes, whatever
+    /// connectors remain (MIM's "any of the following MAs").
+    AnyConnectorFrom(FxHashSet<usize>),
     LastConnector,
     Never,
     /// A script decides (MIM's `ShouldDeleteFromMV`).
@@ -428,6 +431,18 @@ impl Rules {
                             .collect()
                     };
                     Deletion::LastAuthoritative(set)
+                }
+                DeletionRule::AnyConnectorFrom { mas: listed } => {
+                    let mut set = FxHashSet::default();
+                    for m in listed {
+                        let i = ma_index.get(m).copied().ok_or_else(|| EngineError::Rules {
+                            ma: m.clone(),
+                            rule: format!("deletion rule of metaverse type `{name}`"),
+                            message: format!("there is no management agent `{m}`"),
+                        })?;
+                        set.insert(i);
+                    }
+                    Deletion::AnyConnectorFrom(set)
                 }
                 DeletionRule::Script { script } => {
                     let compiled = scripted::deletion_script(name, script)?;

@@ -153,8 +153,18 @@ pub enum EqualPrecedence {
 #[serde(tag = "rule", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum DeletionRule {
     /// Delete the MV object when its last connector from an authoritative MA
-    /// is removed. `mas` defaults to the MAs that project this type.
+    /// is removed (with several, it waits for the last of them). `mas`
+    /// defaults to the MAs that project this type.
     LastAuthoritativeConnector {
+        #[serde(default)]
+        mas: Vec<String>,
+    },
+    /// Delete the MV object when a connector from any of `mas` is removed
+    /// (deleted in its system, filtered, or its connector space deleted),
+    /// whatever other connectors remain: MIM's "when connector from any of
+    /// the following management agents is disconnected". `mas` is required
+    /// and not empty.
+    AnyConnectorFrom {
         #[serde(default)]
         mas: Vec<String>,
     },

@@ -103,7 +103,18 @@ pub fn check_metaverse(c: &mut Checker<'_, '_>) {
             }
             ordered.push(attribute);
         }
-        if let DeletionRule::LastAuthoritativeConnector { mas } = &def.deletion {
+        if let DeletionRule::AnyConnectorFrom { mas } = &def.deletion
+            && mas.is_empty()
+        {
+            c.error(
+                key_path!["metaverse", t.as_str(), "deletion", "mas"],
+                "rule `any-connector-from` needs `mas`: the MAs whose connector leaving deletes the object",
+                "e.g. `deletion = { rule = \"any-connector-from\", mas = [\"hr\"] }`".to_owned(),
+            );
+        }
+        if let DeletionRule::LastAuthoritativeConnector { mas }
+        | DeletionRule::AnyConnectorFrom { mas } = &def.deletion
+        {
             for (k, name) in mas.iter().enumerate() {
                 if !c.ma_exists(name) {
                     let names: Vec<&str> = system.mas.iter().map(|m| m.name.as_str()).collect();

@@ -296,3 +296,41 @@ fn an_ordered_attribute_that_is_not_declared_should_suggest_the_declared_one() {
         "precedence = { email = [\"directory\", \"hr\"] }\nordered = [\"emial\"]"
     )));
 }
+
+#[test]
+fn the_any_connector_from_deletion_rule_without_mas_should_ask_for_them() {
+    let rule = "precedence = { email = [\"directory\", \"hr\"] }\ndeletion";
+    for (mas, at) in [("", "7:12"), (", mas = []", "7:49")] {
+        let text = replace(
+            "precedence = { email = [\"directory\", \"hr\"] }",
+            &format!("{rule} = {{ rule = \"any-connector-from\"{mas} }}"),
+        );
+        let e = errors(&text);
+        assert!(
+            e.starts_with(&format!(
+                "config.toml:{at}: metaverse > person > deletion > mas: \
+                 rule `any-connector-from` needs `mas`"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("help: e.g. `deletion = {"), "{e}");
+        assert_eq!(e.lines().count(), 2, "{e}");
+    }
+}
+
+#[test]
+fn the_any_connector_from_deletion_rule_should_name_an_unknown_ma_and_suggest_one() {
+    let text = replace(
+        "precedence = { email = [\"directory\", \"hr\"] }",
+        "precedence = { email = [\"directory\", \"hr\"] }\n\
+         deletion = { rule = \"any-connector-from\", mas = [\"hr\", \"hrr\"] }",
+    );
+    let e = errors(&text);
+    assert!(
+        e.contains("metaverse > person > deletion > mas[1]: there is no MA named `hrr`"),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `hr`?"), "{e}");
+    let ok = text.replace("\"hrr\"", "\"directory\"");
+    assert!(load(&ok).is_ok(), "{:?}", load(&ok).err());
+}

@@ -13,6 +13,7 @@ use crate::rules::{Deletion, MaRules, Rules};
 use crate::values::same_in;
 use autosync_model::{Attributes, Connection, CsId, CsObject, ExportKind, ImportKind, MvObject};
 use autosync_store::{StoreResult, StoreTxn};
+use rustc_hash::FxHashSet;
 use std::borrow::Cow;
 
 /// Move the pending import into the hologram; returns the old hologram.
@@ -273,18 +274,26 @@ impl<'a> Syncer<'a> {
         self.load_others(txn, &mut mv, w.source.id)?;
         let rules = self.rules;
         let others = mv.others.as_deref().unwrap_or_default();
+        // An MA no longer configured whose connector space goes (`cs
+        // delete`): its objects were the source of those no configured
+        // listed MA holds (it projected them); they go with it, as MIM's
+        // rule deletes them, instead of staying blank in every target (a
+        // black-box review).
+        let retired = self.delete_all && !rules.ma_index.contains_key(&self.ma.name);
+        let none_left = |set: &FxHashSet<usize>| {
+            !others
+                .iter()
+                .any(|(x, _)| rules.ma_index.get(&x.ma).is_some_and(|i| set.contains(i)))
+        };
         let delete = match rules.mv_types.get(&mv.obj.object_type).map(|t| &t.deletion) {
             Some(Deletion::LastAuthoritative(set)) => {
-                // An MA no longer configured whose connector space goes
-                // (`cs delete`): its objects were the source of those no
-                // configured authoritative MA holds (it projected them);
-                // they go with it, as MIM's rule deletes them, instead of
-                // staying blank in every target (a black-box review).
-                let retired = self.delete_all && !rules.ma_index.contains_key(&self.ma.name);
-                (set.contains(&self.ma.index) || retired)
-                    && !others
-                        .iter()
-                        .any(|(x, _)| rules.ma_index.get(&x.ma).is_some_and(|i| set.contains(i)))
+                (set.contains(&self.ma.index) || retired) && none_left(set)
+            }
+            // A retired MA is not known to have been listed (the file no
+            // longer names it): it deletes only what no listed MA holds,
+            // never a person a listed source still has.
+            Some(Deletion::AnyConnectorFrom(set)) => {
+                set.contains(&self.ma.index) || (retired && none_left(set))
             }
             Some(Deletion::LastConnector) => others.is_empty(),
             Some(Deletion::Never) | None => false,

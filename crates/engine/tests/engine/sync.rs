@@ -330,6 +330,90 @@ fn the_last_connector_deletion_rule_should_keep_a_person_while_any_connector_rem
     assert_eq!(w.mv_all().len(), 2);
 }
 
+/// HR and a second HR source, `hrb` (it joins, filters out `dept = "out"`),
+/// with a directory provisioned from the metaverse; `deletion` is the
+/// metaverse type's rule.
+fn two_sources(deletion: &str) -> World {
+    let hrb = r#"
+[[ma]]
+name = "hrb"
+connector = { type = "csv", path = "hrb.csv" }
+object_types = [{ name = "person", anchor = "id" }]
+filters = [{ condition = 'dept == "out"' }]
+join = [{ on = [{ cs = "id", mv = "employeeId" }] }]
+import_flows = [{ mv = "department", from = "dept" }]
+"#;
+    let config = HR_DIR.replacen(
+        "\"email\"]\n",
+        &format!("\"email\"]\ndeletion = {deletion}\n"),
+        1,
+    ) + hrb;
+    let files = [("hr.csv", HR_CSV), ("hrb.csv", "id,dept\n1,Lab\n2,Lab\n")];
+    let w = World::new(&config, &files);
+    for ma in ["hr", "hrb"] {
+        import_and_sync(&w, ma);
+    }
+    w.run_ok("dir", "export", RunStatus::Success);
+    w.run_ok("dir", "full-import", RunStatus::Success);
+    assert_eq!(w.cs_all("dir", autosync_store::CsFilter::All).len(), 3);
+    assert!(w.cs("hrb", "1").unwrap().connection.mv_id().is_some());
+    w
+}
+
+#[test]
+fn the_any_connector_from_deletion_rule_should_delete_a_person_a_listed_source_drops() {
+    let w = two_sources(r#"{ rule = "any-connector-from", mas = ["hr", "hrb"] }"#);
+    // hrb drops Ada (deleted) and filters Alan out; HR still holds both.
+    w.write("hrb.csv", "id,dept\n2,out\n");
+    let s = import_and_sync(&w, "hrb");
+    assert_eq!((s.disconnections, s.deleted), (2, 2), "{s:?}");
+    assert_eq!(s.outbound["dir"].provisioned_disconnects, 2, "{s:?}");
+    assert_eq!(w.mv_all().len(), 1);
+    assert!(w.cs("hr", "1").unwrap().connection.mv_id().is_none());
+    let ada = w.cs("dir", "ada.1").unwrap();
+    assert_eq!(
+        ada.pending_export.map(|p| p.kind),
+        Some(autosync_model::ExportKind::Delete)
+    );
+    let e = export_counters(&w.run_ok("dir", "export", RunStatus::Success));
+    assert_eq!(e.deletes, 2);
+    assert!(!w.read("dir.csv").contains("Lovelace"));
+}
+
+/// A retired MA (here the directory, gone from the file) is not known to
+/// have been listed: deleting its connector space deletes no person a
+/// listed source still holds.
+#[test]
+fn the_any_connector_from_deletion_rule_should_keep_people_when_a_retired_ma_goes() {
+    let mut w = two_sources(r#"{ rule = "any-connector-from", mas = ["hr", "hrb"] }"#);
+    let config = std::fs::read_to_string(w.path("autosync.toml")).unwrap();
+    let start = config.find("[[ma]]\nname = \"dir\"").unwrap();
+    let end = config.find("[[ma]]\nname = \"hrb\"").unwrap();
+    w.reconfigure(&format!("{}{}", &config[..start], &config[end..]));
+    let r = w
+        .engine
+        .delete_connector_space("dir", autosync_engine::RunOptions::manual("test"))
+        .unwrap();
+    assert_eq!(r.status, RunStatus::Success, "{r:#?}");
+    let s = sync_counters(&r);
+    assert_eq!((s.disconnections, s.deleted), (3, 0), "{s:?}");
+    assert_eq!(w.mv_all().len(), 3);
+}
+
+#[test]
+fn the_last_authoritative_connector_deletion_rule_should_wait_for_the_last_listed_connector() {
+    let w = two_sources(r#"{ rule = "last-authoritative-connector", mas = ["hr", "hrb"] }"#);
+    w.write("hrb.csv", "id,dept\n2,out\n");
+    let s = import_and_sync(&w, "hrb");
+    assert_eq!((s.disconnections, s.deleted), (2, 0), "{s:?}");
+    assert_eq!(w.mv_all().len(), 3);
+    assert!(w.cs("dir", "ada.1").unwrap().pending_export.is_none());
+    w.write("hr.csv", "id,first,last,dept\n3,Grace,Hopper,Navy\n");
+    let s = import_and_sync(&w, "hr");
+    assert_eq!((s.disconnections, s.deleted), (2, 2), "{s:?}");
+    assert_eq!(w.mv_all().len(), 1);
+}
+
 #[test]
 fn deprovisioning_to_a_disconnector_should_let_the_object_join_again() {
     let w = world(
