@@ -7,6 +7,7 @@
 mod exprs;
 mod metaverse;
 mod mv_reads;
+mod ref_targets;
 mod references;
 mod rules;
 mod write_only;

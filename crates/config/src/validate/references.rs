@@ -12,9 +12,11 @@
 //! objects must be able to be of that type: some join or projection rule
 //! of the referred MA makes their object type that metaverse type
 //! (inbound), some provisioning or join rule of the target MA connects
-//! that metaverse type to the declared object type (outbound).
+//! that metaverse type to the declared object type, or to one of its
+//! object types when the declaration names none (outbound).
 
 use super::metaverse::{rule_mv_type, rule_object_type};
+use super::ref_targets::{check_some_type_connects, connects};
 use super::{Checker, key_path};
 use crate::diagnostic::PathSegment;
 use autosync_model::suggest;
@@ -346,15 +348,15 @@ fn check_import_copy(c: &mut Checker<'_, '_>, f: &Inbound<'_>, mv_ref: Option<&s
 }
 
 /// An export flow that copies `from` into `cs`.
-struct Outbound<'a> {
-    system: &'a SystemDef,
-    ma: &'a MaDef,
-    rule: &'a [PathSegment],
+pub(super) struct Outbound<'a> {
+    pub(super) system: &'a SystemDef,
+    pub(super) ma: &'a MaDef,
+    pub(super) rule: &'a [PathSegment],
     /// The metaverse type read.
     t: &'a str,
     mv_def: &'a MvTypeDef,
-    cs: &'a str,
-    from: &'a str,
+    pub(super) cs: &'a str,
+    pub(super) from: &'a str,
     /// The object types the flow writes.
     types: &'a [&'a ObjectTypeDef],
     /// Those of them that declare `cs` a reference, with the declaration.
@@ -364,7 +366,8 @@ struct Outbound<'a> {
 /// An export flow's copy: into a CS reference only from a metaverse
 /// reference; a metaverse reference only into a CS reference (declared on
 /// every object type written) whose declared object type the MA can
-/// connect to the referred metaverse type.
+/// connect to the referred metaverse type (without one, some object type
+/// of that MA: `ref_targets`).
 fn check_export_copy(c: &mut Checker<'_, '_>, f: &Outbound<'_>) {
     let (t, cs, from) = (f.t, f.cs, f.from);
     let Some(target) = f.mv_def.references.get(from) else {
@@ -420,7 +423,12 @@ fn check_export_copy(c: &mut Checker<'_, '_>, f: &Outbound<'_>) {
             None => f.ma,
         };
         let Some(o) = reference.object_type() else {
-            continue;
+            // Any of the MA's object types may be the referred one: one of
+            // them at least must be able to hold a `target`'s connector.
+            if check_some_type_connects(c, f, ot, reference, referred, target) {
+                continue;
+            }
+            return;
         };
         if referred.object_type(o).is_none() || connects(f.system, referred, target, o) {
             continue;
@@ -455,22 +463,6 @@ fn becomes(system: &SystemDef, ma: &MaDef, o: &str, t: &str) -> bool {
     joins || projects
 }
 
-/// Whether a metaverse object of type `t` can have a connector of object
-/// type `o` in MA `ma`: some provisioning rule of `ma` for `t` gives `o`
-/// (a provisioning script may give any type), or some join rule joins `o`
-/// to `t`.
-fn connects(system: &SystemDef, ma: &MaDef, t: &str, o: &str) -> bool {
-    let provisions = ma.provisioning.iter().any(|p| {
-        rule_mv_type(system, &p.mv_type) == Some(t)
-            && (p.script.is_some() || rule_object_type(ma, &p.object_type) == Some(o))
-    });
-    let joins = ma.join.iter().any(|j| {
-        rule_object_type(ma, &j.object_type) == Some(o)
-            && rule_mv_type(system, &j.mv_type) == Some(t)
-    });
-    provisions || joins
-}
-
 /// The key of a flow's source.
 fn source_key(source: &FlowSource<'_>) -> &'static str {
     match source {
@@ -482,7 +474,7 @@ fn source_key(source: &FlowSource<'_>) -> &'static str {
 }
 
 /// `` `a` `` or `` `a`, `b` ``.
-fn quoted(names: &[&str]) -> String {
+pub(super) fn quoted(names: &[&str]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
     quoted.join(", ")
 }
@@ -496,7 +488,7 @@ fn applies_to<'a>(ma: &'a MaDef, given: &Option<String>) -> Vec<&'a ObjectTypeDe
     }
 }
 
-fn with(path: &[PathSegment], key: &str) -> Vec<PathSegment> {
+pub(super) fn with(path: &[PathSegment], key: &str) -> Vec<PathSegment> {
     let mut p = path.to_vec();
     p.push(PathSegment::key(key));
     p

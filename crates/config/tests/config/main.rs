@@ -10,6 +10,7 @@ mod extensions;
 mod fuzz;
 mod loading;
 mod mv_reads;
+mod ref_targets;
 mod references;
 mod schemas;
 mod support;
