@@ -16,14 +16,12 @@ use crate::exit::{Code, Failure};
 use crate::locate::{Located, read_store, store_path_of};
 use crate::page::{self, Page};
 use crate::render;
-use crate::waits::{LISTED, Wait};
+use crate::waits::{LISTED, Unresolved, UnresolvedOf, found};
 use anyhow::Context as _;
-pub use autosync_engine::HeldValue;
 use autosync_model::suggest;
-use autosync_model::{Connection, CsId, CsObject, MvId, MvObject, RefBy, SystemDef};
+use autosync_model::{Connection, CsId, CsObject, MvObject, SystemDef};
 use autosync_store::{CsFilter, MvQuery, Store, StoreRead, StoreResult, fold_case};
-use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// How many objects one read of a DN lookup's scan takes.
@@ -248,6 +246,16 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
         let page = Page::cut(&mut objects, a.offset, a.limit, Some(total));
         (objects, page)
     };
+    // Whether the MA's filters hold each unjoined object out now (the
+    // sync works it out each time: it is not stored), on the values as
+    // the sync sees them, so before any is hidden.
+    let filters = autosync_engine::ConnectorFilters::of(&loaded.system, ma);
+    let mut states = Vec::new();
+    if filters.any() {
+        for o in &objects {
+            states.push(filters.state(read.as_mut(), o)?);
+        }
+    }
     // Write-only and sealed values are never shown, not even sealed.
     objects.iter_mut().for_each(autosync_model::secret::hide_in);
     let mut records = if filter == CsFilter::Errors && a.offset == 0 {
@@ -275,16 +283,17 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
         }
     }
     if a.json {
-        // The objects, then the record errors (`anchor`, `location`,
-        // `error`: the keys they share with objects, plus `location`).
+        // The objects (each `connection` as its filters make it now), then
+        // the record errors (`anchor`, `location`, `error`: the keys they
+        // share with objects, plus `location`).
         // With `--unresolved`, each object has its `unresolved` references.
         #[derive(serde::Serialize)]
         #[serde(untagged)]
         enum Listed<'a> {
-            Object(&'a CsObject),
+            Object(render::Stated<'a>),
             Waiting {
                 #[serde(flatten)]
-                object: &'a CsObject,
+                object: render::Stated<'a>,
                 unresolved: &'a [Unresolved],
                 /// Waits past the first `waits::LISTED`, counted.
                 #[serde(skip_serializing_if = "is_zero")]
@@ -296,8 +305,12 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
             objects
                 .iter()
                 .zip(&waits)
-                .map(|(object, w)| Listed::Waiting {
-                    object,
+                .enumerate()
+                .map(|(i, (object, w))| Listed::Waiting {
+                    object: render::Stated {
+                        object,
+                        state: states.get(i),
+                    },
                     unresolved: &w.listed,
                     unresolved_more: w.more,
                 })
@@ -305,7 +318,13 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
         } else {
             objects
                 .iter()
-                .map(Listed::Object)
+                .enumerate()
+                .map(|(i, object)| {
+                    Listed::Object(render::Stated {
+                        object,
+                        state: states.get(i),
+                    })
+                })
                 .chain(records.iter().map(Listed::Record))
                 .collect()
         };
@@ -323,7 +342,7 @@ pub fn cs(cli: &crate::args::Cli, a: &CsArgs) -> Result<Code, Failure> {
         );
         return Ok(Code::Ok);
     }
-    let text = render::cs(ma, &objects, &counts, unresolved, unresolved_out);
+    let text = render::cs(ma, &objects, &states, &counts, unresolved, unresolved_out);
     let no_records = filter != CsFilter::Errors || records.is_empty();
     if objects.is_empty() && a.offset > 0 {
         // Past the end: the counts, not an empty table.
@@ -545,229 +564,4 @@ pub fn mv(cli: &crate::args::Cli, a: &MvArgs) -> Result<Code, Failure> {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
-}
-
-/// One row of `cs MA --unresolved`: a wait the store keeps (see `waits`),
-/// with what this listing found of the object it names; or a reference
-/// value an export holds back.
-#[derive(Clone, Debug, Serialize)]
-#[serde(untagged)]
-pub enum Unresolved {
-    Wait {
-        #[serde(flatten)]
-        wait: Wait,
-        #[serde(flatten)]
-        found: Found,
-    },
-    Held(HeldValue),
-}
-
-impl Unresolved {
-    pub fn attribute(&self) -> &str {
-        match self {
-            Unresolved::Wait { wait, .. } => wait.attribute(),
-            Unresolved::Held(h) => &h.attribute,
-        }
-    }
-}
-
-/// The rows of one listed object, at most [`LISTED`], and how many more.
-#[derive(Clone, Debug)]
-pub struct UnresolvedOf<T = Unresolved> {
-    pub listed: Vec<T>,
-    pub more: usize,
-}
-
-/// What the listing found of the object a wait names.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Found {
-    /// An inbound wait's object is there and joined (the wait is over, or
-    /// cannot end as it is).
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub joined: Option<Joined>,
-    /// A connector of an outbound wait's referred object on another MA:
-    /// which object it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub known_as: Option<KnownAs>,
-}
-
-/// The metaverse object an inbound wait's object is joined to.
-#[derive(Clone, Debug, Serialize)]
-pub struct Joined {
-    /// `type-mismatch`: the reference names an object of another type than
-    /// its metaverse attribute holds (the sync fails with
-    /// `reference-type-mismatch`); `ready`: the next sync resolves it.
-    pub reason: &'static str,
-    pub mv_id: MvId,
-    pub object_type: String,
-    /// The type the metaverse attribute holds references to.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expected_type: Option<String>,
-}
-
-/// A connector of a metaverse object: its MA, anchor and DN.
-#[derive(Clone, Debug, Serialize)]
-pub struct KnownAs {
-    pub ma: String,
-    pub anchor: String,
-    pub dn: String,
-}
-
-/// The rows of waits `waits` of object `o`, with what the store says of
-/// the objects they name: an inbound wait's object that is there and
-/// joined (of another type than the reference holds, or to be resolved by
-/// the next sync), and a connector of an outbound wait's referred object
-/// (its anchor or DN on a source), read in a few batches per object.
-fn found(
-    read: &mut dyn StoreRead,
-    system: &SystemDef,
-    o: &CsObject,
-    waits: Vec<Wait>,
-) -> StoreResult<Vec<Unresolved>> {
-    let references = system
-        .ma(&o.ma)
-        .and_then(|m| m.object_types.iter().find(|t| t.name == o.object_type))
-        .map(|t| &t.references);
-    let by_of = |attr: &str| references.and_then(|r| r.get(attr)).map(|r| r.by());
-    // Inbound: the named objects that are there and joined, by (MA, name).
-    // (MA, by DN): the names asked.
-    let mut asked: BTreeMap<(&str, bool), Vec<&str>> = BTreeMap::new();
-    for w in &waits {
-        if let Wait::In {
-            attribute,
-            ma,
-            anchor,
-        } = w
-            && let Some(by) = by_of(attribute)
-        {
-            asked.entry((ma, by == RefBy::Dn)).or_default().push(anchor);
-        }
-    }
-    let mut joined: HashMap<(String, String), MvId> = HashMap::new();
-    for ((ma, by_dn), keys) in &asked {
-        match by_dn {
-            false => {
-                for (anchor, mv) in read.cs_joined_by_anchors(ma, keys)? {
-                    if mv != 0 {
-                        joined.insert(((*ma).to_owned(), anchor), mv);
-                    }
-                }
-            }
-            true => {
-                // One object of the DN, joined (two are ambiguous).
-                let mut of: HashMap<String, Vec<(CsId, Option<MvId>)>> = HashMap::new();
-                for (dn, id, mv) in read.cs_joined_by_dns(ma, keys)? {
-                    of.entry(fold_case(&dn).into_owned())
-                        .or_default()
-                        .push((id, mv));
-                }
-                for (dn, mut objects) in of {
-                    objects.dedup_by_key(|(id, _)| *id);
-                    if let [(_, Some(mv))] = objects.as_slice()
-                        && *mv != 0
-                    {
-                        joined.insert(((*ma).to_owned(), dn), *mv);
-                    }
-                }
-            }
-        }
-    }
-    let mut types: HashMap<MvId, String> = HashMap::new();
-    if !joined.is_empty() {
-        let ids: BTreeSet<MvId> = joined.values().copied().collect();
-        let ids: Vec<MvId> = ids.into_iter().collect();
-        for m in read.mv_get_many_light(&ids)? {
-            types.insert(m.id, m.object_type);
-        }
-    }
-    // Outbound: a connector of each referred object, on an MA other than
-    // the one it waits for (the first MA in the configuration's order).
-    let targets: BTreeSet<MvId> = waits
-        .iter()
-        .filter_map(|w| match w {
-            Wait::Out { mv_id, .. } => Some(*mv_id),
-            Wait::In { .. } => None,
-        })
-        .collect();
-    let mut known: HashMap<MvId, Vec<KnownAs>> = HashMap::new();
-    if !targets.is_empty() {
-        let targets: Vec<MvId> = targets.into_iter().collect();
-        for m in &system.mas {
-            let mut found = read.cs_spellings_by_mvs(&m.name, &targets)?;
-            found.sort_unstable_by_key(|c| c.id);
-            for c in found {
-                known.entry(c.mv_id).or_default().push(KnownAs {
-                    ma: m.name.clone(),
-                    anchor: c.anchor,
-                    dn: c.dn,
-                });
-            }
-        }
-    }
-    Ok(waits
-        .into_iter()
-        .map(|wait| {
-            let found = match &wait {
-                Wait::In {
-                    attribute,
-                    ma,
-                    anchor,
-                } => {
-                    let key = match by_of(attribute) {
-                        Some(RefBy::Dn) => fold_case(anchor).into_owned(),
-                        _ => anchor.clone(),
-                    };
-                    let joined = joined.get(&(ma.clone(), key)).map(|&mv_id| {
-                        let object_type = types
-                            .get(&mv_id)
-                            .cloned()
-                            .unwrap_or_else(|| "deleted object".to_owned());
-                        let expected = expected_type(system, o, attribute);
-                        let reason = match &expected {
-                            Some(t) if *t != object_type => "type-mismatch",
-                            _ => "ready",
-                        };
-                        Joined {
-                            reason,
-                            mv_id,
-                            object_type,
-                            expected_type: expected,
-                        }
-                    });
-                    Found {
-                        joined,
-                        known_as: None,
-                    }
-                }
-                Wait::Out { mv_id, via, .. } => Found {
-                    joined: None,
-                    known_as: known
-                        .get(mv_id)
-                        .and_then(|cs| cs.iter().find(|c| c.ma != *via))
-                        .cloned(),
-                },
-            };
-            Unresolved::Wait { wait, found }
-        })
-        .collect())
-}
-
-/// The metaverse type the import flows of `o`'s MA that copy reference
-/// `attr` say its values name (one, not `any`), if they say one.
-fn expected_type(system: &SystemDef, o: &CsObject, attr: &str) -> Option<String> {
-    let ma = system.ma(&o.ma)?;
-    let mut types = ma
-        .import_flows
-        .iter()
-        .filter(|f| f.from.as_deref() == Some(attr))
-        .filter(|f| f.object_type.as_deref().is_none_or(|t| t == o.object_type))
-        .flat_map(|f| {
-            system
-                .metaverse
-                .iter()
-                .filter(|(t, _)| f.mv_type.as_deref().is_none_or(|m| m == t.as_str()))
-                .filter_map(|(_, d)| d.references.get(&f.mv))
-        });
-    let first = types.next()?;
-    (first != autosync_model::ANY_TYPE && types.all(|t| t == first)).then(|| first.clone())
 }

@@ -2,6 +2,7 @@
 //! connector spaces and metaverse objects. Text is for people: aligned,
 //! short, zero counters left out; JSON is for programs: everything.
 
+use autosync_engine::FilterState;
 use autosync_model::{
     CsObject, MvObject, RunObjectError, RunRecord, StepCounters, SystemDef, Value,
 };
@@ -10,8 +11,12 @@ use std::fmt::Write as _;
 
 mod changes;
 mod check;
+mod stated;
+mod unresolved;
 pub use changes::run_changes;
 pub use check::{check, check_invalid};
+pub use stated::Stated;
+pub use unresolved::unresolved;
 
 /// The JSON form of a run record (what `history --json` lists).
 pub fn run_json(run: &RunRecord) -> serde_json::Value {
@@ -306,6 +311,7 @@ fn mv_value_text(v: &Value, referred: Option<&str>) -> String {
 pub fn cs(
     ma: &str,
     objects: &[CsObject],
+    filters: &[FilterState],
     counts: &CsCounts,
     unresolved: u64,
     unresolved_out: u64,
@@ -338,11 +344,27 @@ pub fn cs(
         "PENDING".into(),
         "ERROR".into(),
     ]];
-    for o in objects {
-        let state = match o.connection {
-            autosync_model::Connection::Connector { mv_id } => format!("connector (mv {mv_id})"),
-            autosync_model::Connection::Disconnector => "disconnector".into(),
-            autosync_model::Connection::ExplicitDisconnector => "explicit-disconnector".into(),
+    for (i, o) in objects.iter().enumerate() {
+        let state = match (o.connection, filters.get(i)) {
+            (autosync_model::Connection::Connector { mv_id }, _) => {
+                format!("connector (mv {mv_id})")
+            }
+            (autosync_model::Connection::ExplicitDisconnector, _) => "explicit-disconnector".into(),
+            (_, Some(FilterState::Filtered { filter })) => {
+                format!("filtered-disconnector (filter #{filter})")
+            }
+            (
+                _,
+                Some(FilterState::Failed {
+                    filter: Some(n), ..
+                }),
+            ) => {
+                format!("disconnector (filter #{n} cannot be evaluated)")
+            }
+            (_, Some(FilterState::Failed { filter: None, .. })) => {
+                "disconnector (its filters cannot be evaluated)".into()
+            }
+            (autosync_model::Connection::Disconnector, _) => "disconnector".into(),
         };
         let mut pending = Vec::new();
         if let Some(p) = &o.pending_import {
@@ -360,91 +382,30 @@ pub fn cs(
             o.object_type.clone(),
             state,
             pending.join(", "),
-            o.error
-                .as_ref()
-                .map(|e| format!("{}: {}", e.error_type, e.detail))
-                .unwrap_or_default(),
+            error_of(o, filters.get(i)),
         ]);
     }
     out.push_str(&table(&rows));
     out
 }
 
-/// `autosync cs --unresolved`: what each object's references wait for.
-pub fn unresolved(objects: &[CsObject], waits: &[crate::listing::UnresolvedOf]) -> String {
-    let mut rows = vec![vec![
-        "ANCHOR".to_owned(),
-        "ATTRIBUTE".into(),
-        "WAITS FOR".into(),
-    ]];
-    for (o, w) in objects.iter().zip(waits) {
-        for w in &w.listed {
-            rows.push(vec![
-                o.anchor.clone(),
-                w.attribute().to_owned(),
-                waits_for(w),
-            ]);
+/// The ERROR column of `cs`: the object's error and, when its filters
+/// cannot be evaluated on it for another reason than that error says (the
+/// sync's error is that same failure), why.
+fn error_of(o: &CsObject, filter: Option<&FilterState>) -> String {
+    let own = o.error.as_ref();
+    let mut text = own
+        .map(|e| format!("{}: {}", e.error_type, e.detail))
+        .unwrap_or_default();
+    if let Some(FilterState::Failed { error, .. }) = filter
+        && own.is_none_or(|e| e.detail != *error)
+    {
+        if !text.is_empty() {
+            text.push_str("; ");
         }
-        if w.more > 0 {
-            rows.push(vec![
-                o.anchor.clone(),
-                String::new(),
-                format!("... and {} more", crate::page::thousands(w.more as u64)),
-            ]);
-        }
+        text.push_str(error);
     }
-    if rows.len() == 1 {
-        return String::new();
-    }
-    format!("\n{}", table(&rows))
-}
-
-/// The `WAITS FOR` column of `cs --unresolved`: what the wait says, with
-/// what the listing found of the object it names.
-fn waits_for(u: &crate::listing::Unresolved) -> String {
-    use crate::listing::{Found, Joined, Unresolved};
-    use crate::waits::Wait;
-    match u {
-        Unresolved::Wait {
-            wait: Wait::In { ma, anchor, .. },
-            found:
-                Found {
-                    joined:
-                        Some(Joined {
-                            reason,
-                            mv_id,
-                            object_type,
-                            expected_type,
-                        }),
-                    ..
-                },
-        } => match (*reason, expected_type) {
-            ("type-mismatch", Some(expected)) => format!(
-                "{ma}/{anchor} is there, joined to {object_type} #{mv_id}: not a {expected} (reference-type-mismatch)"
-            ),
-            _ => format!(
-                "{ma}/{anchor} is there, joined to {object_type} #{mv_id}: the next sync resolves it"
-            ),
-        },
-        Unresolved::Wait {
-            wait,
-            found: Found {
-                known_as: Some(c), ..
-            },
-        } => format!("{} (its connector in {}: {})", wait.waits_for(), c.ma, c.dn),
-        Unresolved::Wait { wait, .. } => wait.waits_for(),
-        Unresolved::Held(h) => {
-            let named = if h.value == h.anchor {
-                format!("{}/{}", h.ma, h.value)
-            } else {
-                format!("{}/{} (anchor {})", h.ma, h.value, h.anchor)
-            };
-            format!(
-                "{named}: its add failed ({}); the value is held from export until the add goes",
-                h.error_type
-            )
-        }
-    }
+    text
 }
 
 fn kebab<T: serde::Serialize>(v: &T) -> String {

@@ -7,9 +7,11 @@
 //! (outbound, `ref_wait_out`). An outbound wait's value is left out of
 //! what MA is sent until it ends.
 
-use autosync_model::{CsId, CsObject, ExportKind, MvId, SystemDef, Value};
-use autosync_store::{RefWait, StoreRead, StoreResult};
+pub use autosync_engine::HeldValue;
+use autosync_model::{CsId, CsObject, ExportKind, MvId, RefBy, SystemDef, Value};
+use autosync_store::{RefWait, StoreRead, StoreResult, fold_case};
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// At most this many waits of one object are listed (the rest counted),
 /// as a run's recorded changes cap their value lists.
@@ -246,4 +248,266 @@ fn names(v: &Value, target: MvId) -> bool {
         Value::Multi(vs) => vs.iter().any(|v| names(v, target)),
         _ => false,
     }
+}
+
+/// One row of `cs MA --unresolved`: a wait the store keeps (see `waits`),
+/// with what this listing found of the object it names; or a reference
+/// value an export holds back.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Unresolved {
+    Wait {
+        #[serde(flatten)]
+        wait: Wait,
+        #[serde(flatten)]
+        found: Found,
+    },
+    Held(HeldValue),
+}
+
+impl Unresolved {
+    pub fn attribute(&self) -> &str {
+        match self {
+            Unresolved::Wait { wait, .. } => wait.attribute(),
+            Unresolved::Held(h) => &h.attribute,
+        }
+    }
+}
+
+/// The rows of one listed object, at most [`LISTED`], and how many more.
+#[derive(Clone, Debug)]
+pub struct UnresolvedOf<T = Unresolved> {
+    pub listed: Vec<T>,
+    pub more: usize,
+}
+
+/// What the listing found of the object a wait names.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Found {
+    /// An inbound wait's object is there and joined (the wait is over, or
+    /// cannot end as it is).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub joined: Option<Joined>,
+    /// A connector of an outbound wait's referred object on another MA:
+    /// which object it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_as: Option<KnownAs>,
+    /// An inbound wait by anchor whose object is not there: the anchor of
+    /// an object of that MA that differs from it only in case (a reference
+    /// by anchor compares exactly, as an anchor is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub differs_in_case: Option<String>,
+}
+
+/// The metaverse object an inbound wait's object is joined to.
+#[derive(Clone, Debug, Serialize)]
+pub struct Joined {
+    /// `type-mismatch`: the reference names an object of another type than
+    /// its metaverse attribute holds (the sync fails with
+    /// `reference-type-mismatch`); `ready`: the next sync resolves it.
+    pub reason: &'static str,
+    pub mv_id: MvId,
+    pub object_type: String,
+    /// The type the metaverse attribute holds references to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_type: Option<String>,
+}
+
+/// A connector of a metaverse object: its MA, anchor and DN.
+#[derive(Clone, Debug, Serialize)]
+pub struct KnownAs {
+    pub ma: String,
+    pub anchor: String,
+    pub dn: String,
+}
+
+/// The rows of waits `waits` of object `o`, with what the store says of
+/// the objects they name: an inbound wait's object that is there and
+/// joined (of another type than the reference holds, or to be resolved by
+/// the next sync) or, named by anchor and not there, an object whose
+/// anchor differs from it only in case; and a connector of an outbound
+/// wait's referred object (its anchor or DN on a source), read in a few
+/// batches per object.
+pub fn found(
+    read: &mut dyn StoreRead,
+    system: &SystemDef,
+    o: &CsObject,
+    waits: Vec<Wait>,
+) -> StoreResult<Vec<Unresolved>> {
+    let references = system
+        .ma(&o.ma)
+        .and_then(|m| m.object_types.iter().find(|t| t.name == o.object_type))
+        .map(|t| &t.references);
+    let by_of = |attr: &str| references.and_then(|r| r.get(attr)).map(|r| r.by());
+    // Inbound: the named objects that are there and joined, by (MA, name).
+    // (MA, by DN): the names asked.
+    let mut asked: BTreeMap<(&str, bool), Vec<&str>> = BTreeMap::new();
+    for w in &waits {
+        if let Wait::In {
+            attribute,
+            ma,
+            anchor,
+        } = w
+            && let Some(by) = by_of(attribute)
+        {
+            asked.entry((ma, by == RefBy::Dn)).or_default().push(anchor);
+        }
+    }
+    let mut joined: HashMap<(String, String), MvId> = HashMap::new();
+    for ((ma, by_dn), keys) in &asked {
+        match by_dn {
+            false => {
+                for (anchor, mv) in read.cs_joined_by_anchors(ma, keys)? {
+                    if mv != 0 {
+                        joined.insert(((*ma).to_owned(), anchor), mv);
+                    }
+                }
+            }
+            true => {
+                // One object of the DN, joined (two are ambiguous).
+                let mut of: HashMap<String, Vec<(CsId, Option<MvId>)>> = HashMap::new();
+                for (dn, id, mv) in read.cs_joined_by_dns(ma, keys)? {
+                    of.entry(fold_case(&dn).into_owned())
+                        .or_default()
+                        .push((id, mv));
+                }
+                for (dn, mut objects) in of {
+                    objects.dedup_by_key(|(id, _)| *id);
+                    if let [(_, Some(mv))] = objects.as_slice()
+                        && *mv != 0
+                    {
+                        joined.insert(((*ma).to_owned(), dn), *mv);
+                    }
+                }
+            }
+        }
+    }
+    // Inbound by anchor, the object not there or not joined: the anchors
+    // of that MA's objects that differ from it only in case, by (MA,
+    // folded anchor).
+    let mut cased: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for ((ma, by_dn), keys) in &asked {
+        let missing: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|k| !joined.contains_key(&((*ma).to_owned(), (*k).to_owned())))
+            .collect();
+        if *by_dn || missing.is_empty() {
+            continue;
+        }
+        for anchor in read.cs_anchors_ignoring_case(ma, &missing)? {
+            cased
+                .entry(((*ma).to_owned(), fold_case(&anchor).into_owned()))
+                .or_default()
+                .push(anchor);
+        }
+    }
+    let mut types: HashMap<MvId, String> = HashMap::new();
+    if !joined.is_empty() {
+        let ids: BTreeSet<MvId> = joined.values().copied().collect();
+        let ids: Vec<MvId> = ids.into_iter().collect();
+        for m in read.mv_get_many_light(&ids)? {
+            types.insert(m.id, m.object_type);
+        }
+    }
+    // Outbound: a connector of each referred object, on an MA other than
+    // the one it waits for (the first MA in the configuration's order).
+    let targets: BTreeSet<MvId> = waits
+        .iter()
+        .filter_map(|w| match w {
+            Wait::Out { mv_id, .. } => Some(*mv_id),
+            Wait::In { .. } => None,
+        })
+        .collect();
+    let mut known: HashMap<MvId, Vec<KnownAs>> = HashMap::new();
+    if !targets.is_empty() {
+        let targets: Vec<MvId> = targets.into_iter().collect();
+        for m in &system.mas {
+            let mut found = read.cs_spellings_by_mvs(&m.name, &targets)?;
+            found.sort_unstable_by_key(|c| c.id);
+            for c in found {
+                known.entry(c.mv_id).or_default().push(KnownAs {
+                    ma: m.name.clone(),
+                    anchor: c.anchor,
+                    dn: c.dn,
+                });
+            }
+        }
+    }
+    Ok(waits
+        .into_iter()
+        .map(|wait| {
+            let found = match &wait {
+                Wait::In {
+                    attribute,
+                    ma,
+                    anchor,
+                } => {
+                    let key = match by_of(attribute) {
+                        Some(RefBy::Dn) => fold_case(anchor).into_owned(),
+                        _ => anchor.clone(),
+                    };
+                    let joined = joined.get(&(ma.clone(), key)).map(|&mv_id| {
+                        let object_type = types
+                            .get(&mv_id)
+                            .cloned()
+                            .unwrap_or_else(|| "deleted object".to_owned());
+                        let expected = expected_type(system, o, attribute);
+                        let reason = match &expected {
+                            Some(t) if *t != object_type => "type-mismatch",
+                            _ => "ready",
+                        };
+                        Joined {
+                            reason,
+                            mv_id,
+                            object_type,
+                            expected_type: expected,
+                        }
+                    });
+                    // Only when no object has the anchor as named.
+                    let differs_in_case = match (&joined, by_of(attribute)) {
+                        (None, Some(RefBy::Anchor)) => cased
+                            .get(&(ma.clone(), fold_case(anchor).into_owned()))
+                            .filter(|found| !found.contains(anchor))
+                            .and_then(|found| found.iter().min().cloned()),
+                        _ => None,
+                    };
+                    Found {
+                        joined,
+                        known_as: None,
+                        differs_in_case,
+                    }
+                }
+                Wait::Out { mv_id, via, .. } => Found {
+                    joined: None,
+                    differs_in_case: None,
+                    known_as: known
+                        .get(mv_id)
+                        .and_then(|cs| cs.iter().find(|c| c.ma != *via))
+                        .cloned(),
+                },
+            };
+            Unresolved::Wait { wait, found }
+        })
+        .collect())
+}
+
+/// The metaverse type the import flows of `o`'s MA that copy reference
+/// `attr` say its values name (one, not `any`), if they say one.
+fn expected_type(system: &SystemDef, o: &CsObject, attr: &str) -> Option<String> {
+    let ma = system.ma(&o.ma)?;
+    let mut types = ma
+        .import_flows
+        .iter()
+        .filter(|f| f.from.as_deref() == Some(attr))
+        .filter(|f| f.object_type.as_deref().is_none_or(|t| t == o.object_type))
+        .flat_map(|f| {
+            system
+                .metaverse
+                .iter()
+                .filter(|(t, _)| f.mv_type.as_deref().is_none_or(|m| m == t.as_str()))
+                .filter_map(|(_, d)| d.references.get(&f.mv))
+        });
+    let first = types.next()?;
+    (first != autosync_model::ANY_TYPE && types.all(|t| t == first)).then(|| first.clone())
 }

@@ -14,6 +14,7 @@ mod cli {
     mod commands;
     mod controls;
     mod crash;
+    mod cs_states;
     mod discover;
     mod docs;
     mod events;

@@ -36,6 +36,8 @@ pub use release::ReleaseError;
 mod error;
 mod export;
 mod extensions;
+mod filtered;
+pub use filtered::{ConnectorFilters, FilterState};
 mod history;
 mod import;
 mod import_schema;

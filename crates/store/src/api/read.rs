@@ -81,6 +81,31 @@ pub trait StoreRead {
             );
         }
     }
+    /// The anchors of the objects of `ma` that are one of `anchors`
+    /// ignoring case ([`fold_case`](crate::fold_case)), each once, in no
+    /// particular order (an anchor asked that is there is listed too): what
+    /// says that a reference by anchor, which compares exactly, misses an
+    /// object only by case. A store may read them from its index alone.
+    fn cs_anchors_ignoring_case(&mut self, ma: &str, anchors: &[&str]) -> StoreResult<Vec<String>> {
+        let wanted: std::collections::HashSet<String> = anchors
+            .iter()
+            .map(|a| crate::fold_case(a).into_owned())
+            .collect();
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.cs_page_light(ma, CsFilter::All, after, 10_000)?;
+            let Some(last) = page.last() else {
+                return Ok(out);
+            };
+            after = last.id;
+            out.extend(
+                page.into_iter()
+                    .filter(|o| wanted.contains(crate::fold_case(&o.anchor).as_ref()))
+                    .map(|o| o.anchor),
+            );
+        }
+    }
     /// How references spell every connector of `ma` (see
     /// [`StoreRead::cs_spellings_by_mvs`]), in no particular order.
     fn cs_spellings_of_ma(&mut self, ma: &str) -> StoreResult<Vec<CsSpelling>> {

@@ -65,6 +65,35 @@ impl Ctx<'_> {
         Ok(out)
     }
 
+    /// See [`crate::api::StoreRead::cs_anchors_ignoring_case`]: the MA's
+    /// anchors read from the index `cs_anchor` alone, folded here (SQLite's
+    /// `NOCASE` folds ASCII only).
+    pub(crate) fn cs_anchors_ignoring_case(
+        &self,
+        ma: &str,
+        anchors: &[&str],
+    ) -> StoreResult<Vec<String>> {
+        let op = || format!("read the anchors of every object of {ma}");
+        let err = |e| error::sql(self.path, op(), e);
+        let wanted: std::collections::HashSet<String> = anchors
+            .iter()
+            .map(|a| crate::fold_case(a).into_owned())
+            .collect();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT anchor FROM cs WHERE ma = (SELECT id FROM ma WHERE name = ?1)")
+            .map_err(err)?;
+        let mut rows = stmt.query([ma]).map_err(err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(err)? {
+            let anchor: String = row.get(0).map_err(err)?;
+            if wanted.contains(crate::fold_case(&anchor).as_ref()) {
+                out.push(anchor);
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) fn cs_spellings_of_ma(&self, ma: &str) -> StoreResult<Vec<CsSpelling>> {
         let op = || format!("read the spellings of every connector of {ma}");
         let err = |e| error::sql(self.path, op(), e);

@@ -70,6 +70,13 @@ macro_rules! impl_store_read {
             ) -> $crate::api::StoreResult<Vec<(String, autosync_model::MvId)>> {
                 self.ctx().cs_joined_of_ma(ma)
             }
+            fn cs_anchors_ignoring_case(
+                &mut self,
+                ma: &str,
+                anchors: &[&str],
+            ) -> $crate::api::StoreResult<Vec<String>> {
+                self.ctx().cs_anchors_ignoring_case(ma, anchors)
+            }
             fn cs_spellings_of_ma(
                 &mut self,
                 ma: &str,
