@@ -210,7 +210,7 @@ pub struct HistoryArgs {
     #[arg(long)]
     pub ma: Option<String>,
     /// At most this many runs (with RUN_ID: changes, and errors).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = at_least_one)]
     pub limit: usize,
     /// Skip this many runs (the most recent) first, or with RUN_ID that
     /// many changes: the next page starts at the offset the text output
@@ -268,7 +268,7 @@ pub struct CsArgs {
     #[arg(long, value_name = "DN", conflicts_with_all = ["offset", "CsFilterArgs"])]
     pub dn: Option<String>,
     /// At most this many objects.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = at_least_one)]
     pub limit: usize,
     /// Skip this many objects (in id order) first: the next page starts at
     /// the offset the text output names.
@@ -346,7 +346,7 @@ pub struct MvArgs {
     #[arg(long, value_name = "DN", group = "cs_key", requires = "connector")]
     pub dn: Option<String>,
     /// At most this many objects.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = at_least_one)]
     pub limit: usize,
     /// Skip this many objects (in id order) first: the next page starts at
     /// the offset the text output names.
@@ -395,5 +395,15 @@ mod tests {
             "arguments without help text:\n{}",
             out.join("\n")
         );
+    }
+}
+
+/// A `--limit`: 0 would show nothing and then say there is nothing after
+/// the first 0 (a black-box review); refused, naming the smallest.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
     }
 }

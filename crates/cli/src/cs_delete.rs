@@ -16,8 +16,20 @@ pub fn run(cli: &Cli, a: &CsDeleteArgs) -> Result<Code, Failure> {
     let counts = engine.store().read()?.cs_counts(&a.ma)?;
     let configured = engine.system().ma(&a.ma).is_some();
     if counts.total == 0 {
+        // The names it may have meant: the configured MAs and the
+        // connector spaces the store holds (one of an MA removed from the
+        // file too), as every other command suggests them.
+        let mut names: Vec<String> = engine.system().mas.iter().map(|m| m.name.clone()).collect();
+        for ma in engine.store().read()?.cs_mas()? {
+            if !names.contains(&ma) {
+                names.push(ma);
+            }
+        }
+        let hint = autosync_model::suggest::did_you_mean(&a.ma, names.iter().map(String::as_str))
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
         return Err(Failure::Usage(format!(
-            "`{}` has no connector space in the store: nothing to delete",
+            "`{}` has no connector space in the store: nothing to delete{hint}",
             a.ma
         )));
     }

@@ -551,6 +551,30 @@ fn cs_delete_should_delete_the_connector_space_of_a_retired_ma_once_confirmed() 
     w.expect(&["cs", "hr", "--limit", "1"], 0);
 }
 
+/// `cs delete` of a misspelt MA suggests the name, as every other command
+/// does (a black-box review); a `--limit` of 0 is refused (it listed
+/// nothing, then said there was nothing after the first 0).
+#[test]
+fn cs_delete_should_suggest_a_name_and_a_zero_limit_should_be_refused() {
+    let w = Workdir::quickstart();
+    w.cycle();
+    let out = w.run(&["cs", "delete", "directroy"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("did you mean `directory`?"), "{said}");
+    for args in [
+        &["history", "--limit", "0"][..],
+        &["cs", "hr", "--limit", "0"][..],
+        &["mv", "--limit", "0"][..],
+    ] {
+        let out = w.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("at least 1"), "{args:?}: {said}");
+    }
+    w.expect(&["history", "--limit", "1"], 0);
+}
+
 /// Runs `autosync ARGS` on `w` with a standard output nobody reads: its
 /// reader is gone before the command writes.
 fn unread(w: &Workdir, args: &[&str]) -> std::process::Output {
