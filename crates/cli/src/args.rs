@@ -366,6 +366,16 @@ pub struct ApproveArgs {
     pub json: bool,
 }
 
+/// A `--limit`: 0 would show nothing and then say there is nothing after
+/// the first 0 (a black-box review); refused, naming the smallest.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Cli;
@@ -395,15 +405,5 @@ mod tests {
             "arguments without help text:\n{}",
             out.join("\n")
         );
-    }
-}
-
-/// A `--limit`: 0 would show nothing and then say there is nothing after
-/// the first 0 (a black-box review); refused, naming the smallest.
-fn at_least_one(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".to_owned()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
     }
 }

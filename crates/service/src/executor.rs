@@ -7,7 +7,9 @@
 //! broadcast to the service's followers; while runs are in progress their
 //! progress is sampled about once a second for the machine to publish what
 //! moved. Every engine and store call runs on a blocking thread; a status
-//! request is answered from the machine's memory.
+//! request is answered from the machine's memory. Once the machine has
+//! stopped, [`Stopped`] still answers the status (and refuses the rest)
+//! and keeps the event stream open while the service finishes its stop.
 
 use crate::config::ControllerConfig;
 use crate::jobs;
@@ -16,7 +18,8 @@ use crate::persister::Persister;
 use crate::wiring::Command;
 use crate::wiring::{build_trigger_set, machine_config, request_of};
 use autosync_controller::machine::{
-    Answer, Effect, Event, Machine, Options, Published, Refusal, ReplyId, Startup, Summary,
+    Answer, Effect, Event, Machine, Options, Published, Refusal, RefusalCode, ReplyId, Startup,
+    Summary,
 };
 use autosync_controller::{
     CancelFlag, PushOutcome, QueuedRequest, Request, RunProgress, SyncEngine,
@@ -123,14 +126,18 @@ impl Executor {
     /// Runs until shutdown (or, with `once`, until quiescent). `startup`
     /// is what the store said at start; `events` brings trigger events,
     /// `commands` operator commands, `answers` the answers of blocking work.
+    /// Returns what ran once the machine has stopped (its triggers stopped,
+    /// its state written), and the executor after its stop, which goes on
+    /// answering `commands` ([`Stopped::answer_until`]). The notices'
+    /// sender is dropped here: the notifier may end.
     pub(crate) async fn run(
         mut self,
         startup: Startup,
         mut events: mpsc::UnboundedReceiver<TriggerEvent>,
-        mut commands: mpsc::UnboundedReceiver<Command>,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
         mut answers: mpsc::UnboundedReceiver<Event>,
         shutdown: CancellationToken,
-    ) -> Summary {
+    ) -> (Summary, Stopped) {
         self.shutdown = shutdown.clone();
         self.dispatch(Event::Started(Box::new(startup))).await;
         let mut stopping = false;
@@ -176,7 +183,13 @@ impl Executor {
         }
         let summary = self.machine.summary().clone();
         self.persister.finish().await;
-        summary
+        // The rest (the notices' sender among it) is dropped here.
+        let stopped = Stopped {
+            machine: self.machine,
+            store: self.store,
+            _events: self.events,
+        };
+        (summary, stopped)
     }
 
     /// Hands one event to the machine and carries out what it says.
@@ -457,6 +470,75 @@ impl Executor {
             }
         }
     }
+}
+
+/// The executor once the machine has stopped (nothing runs, the state is
+/// written, the triggers are stopped), while the service finishes its
+/// stop (the notifier sends what it holds, up to
+/// [`autosync_notify::STOP_WITHIN`]): the status is still answered, from
+/// the stopped machine, and the event stream stays open; every other
+/// command is refused (`service-stopping`): nothing can be done any more.
+pub(crate) struct Stopped {
+    machine: Machine,
+    store: Arc<dyn Store>,
+    /// Kept so that the event stream's followers stay connected until the
+    /// service has ended.
+    _events: broadcast::Sender<Published>,
+}
+
+impl Stopped {
+    /// Answers `commands` until `done` (the rest of the service's stop)
+    /// completes; returns its output. The event stream ends when this is
+    /// dropped.
+    pub(crate) async fn answer_until<T>(
+        &self,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+        done: impl std::future::Future<Output = T>,
+    ) -> T {
+        tokio::pin!(done);
+        loop {
+            tokio::select! {
+                out = &mut done => return out,
+                Some(command) = commands.recv() => self.command(command),
+            }
+        }
+    }
+
+    fn command(&self, command: Command) {
+        match command {
+            Command::Status { reply } => {
+                let mut status = self.machine.status(|_| None);
+                let store = self.store.clone();
+                tokio::task::spawn_blocking(move || {
+                    crate::status::count_errors(store.as_ref(), &mut status);
+                    let _ = reply.send(status);
+                });
+            }
+            Command::Queue { reply, .. } => {
+                let _ = reply.send(Err(last_phase()));
+            }
+            Command::Control { reply, .. } => {
+                let _ = reply.send(Err(last_phase()));
+            }
+            Command::Reload { reply, .. } => {
+                let _ = reply.send(Err(last_phase().message));
+            }
+            Command::ReloadRejected { message } => {
+                tracing::error!(
+                    "the configuration reload was refused (not notified: the service is stopping): {message}"
+                );
+            }
+        }
+    }
+}
+
+/// The refusal of every command but the status once the machine has
+/// stopped.
+fn last_phase() -> Refusal {
+    Refusal::new(
+        RefusalCode::ServiceStopping,
+        "the service is stopping (a graceful stop): it has stopped its runs and written its state, and is sending its last notifications; nothing more is done: ask again once it has stopped (without a service, the command acts on the store) or started again",
+    )
 }
 
 /// What a trigger tells the controller, as an event.

@@ -11,7 +11,9 @@
 //!   given to the triggers that use it;
 //! - `executor`: the event loop: events in, the machine's effects carried
 //!   out (`jobs` on blocking threads, `persister` writing the state, what
-//!   the machine publishes numbered and broadcast);
+//!   the machine publishes numbered and broadcast); once the machine has
+//!   stopped, it still answers the status and keeps the event stream open
+//!   until the notifier has sent what it holds;
 //!   `wiring`: the commands and the machine's view of the configuration;
 //! - [`persist`]: the controller's state in the store's meta table;
 //! - [`status`]: per-MA state and queue, from the service or the store;

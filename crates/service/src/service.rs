@@ -344,7 +344,7 @@ impl Service {
             config,
             shutdown,
             commands_tx,
-            commands_rx,
+            mut commands_rx,
             events,
             store_watch,
             stop_reason,
@@ -378,28 +378,37 @@ impl Service {
         let (answers_tx, answers_rx) = mpsc::unbounded_channel();
         // Kept to tell of a stop the service did not ask for.
         let stopped = notices.clone();
-        let summary = Executor::new(engine, store, config, once, notices, answers_tx, events)
-            .with_triggers(std::mem::take(&mut sets), deps)
-            .run(startup, events_rx, commands_rx, answers_rx, shutdown)
-            .await;
+        let (summary, last) =
+            Executor::new(engine, store, config, once, notices, answers_tx, events)
+                .with_triggers(std::mem::take(&mut sets), deps)
+                .run(startup, events_rx, &mut commands_rx, answers_rx, shutdown)
+                .await;
         drop(events_tx);
-        // Not waited for: a whole read of a large store may take long,
-        // and what it found is kept in the watch.
-        watching.cancel();
-        if let Some(watcher) = watcher {
-            watcher.abort();
-        }
-        // A stop nobody asked for is notified once, before the notifier
-        // ends (it sends it within its stop's bound).
-        if let Some(why) = stopped_why(watch.clone(), stop_reason).await {
-            let _ = stopped.send(crate::notices::NotifierMessage::ServiceStopped(why));
-        }
-        drop(stopped);
-        // The executor is gone, so are the notices' senders: the notifier
-        // sends what is left and ends.
-        if let Err(e) = notifier.await {
-            tracing::warn!("the notifier ended abnormally: {e}");
-        }
+        let watched = watch.clone();
+        let finish = async move {
+            // Not waited for: a whole read of a large store may take long,
+            // and what it found is kept in the watch.
+            watching.cancel();
+            if let Some(watcher) = watcher {
+                watcher.abort();
+            }
+            // A stop nobody asked for is notified once, before the notifier
+            // ends (it sends it within its stop's bound).
+            if let Some(why) = stopped_why(watched, stop_reason).await {
+                let _ = stopped.send(crate::notices::NotifierMessage::ServiceStopped(why));
+            }
+            drop(stopped);
+            // The executor's notices' sender went with its stop, so this
+            // was the last: the notifier sends what is left and ends.
+            if let Err(e) = notifier.await {
+                tracing::warn!("the notifier ended abnormally: {e}");
+            }
+        };
+        // Until then the stopped executor still answers the status (the
+        // API's, `autosync status`) and refuses the rest, and the event
+        // stream's followers stay connected.
+        last.answer_until(&mut commands_rx, finish).await;
+        drop(last);
         tracing::info!(
             runs = summary.ended,
             queued = summary.queued,

@@ -21,5 +21,6 @@ mod known_problems;
 mod ldap_down;
 mod reload;
 mod retries;
+mod stop_api;
 mod store_stop_notice;
 mod thresholds;
