@@ -11,6 +11,7 @@ mod cli {
 
     mod cancel;
     mod check;
+    mod check_ldap;
     mod commands;
     mod controls;
     mod crash;

@@ -12,7 +12,7 @@
 
 use crate::Loaded;
 use crate::cs_reads::{CsRead, cs_reads};
-use crate::diagnostic::{Diagnostic, PathSegment};
+use crate::diagnostic::{Diagnostic, PathSegment, parse_key_path};
 use crate::document::{self, lookup, name_span, render_key, to_span};
 use crate::validate::key_path;
 use autosync_connector::{BuildContext, Registry, SchemaLookup, SourceSchema};
@@ -119,9 +119,22 @@ impl Report<'_> {
 fn check_ma(report: &mut Report<'_>, ma: &MaDef, i: usize, schema: &SourceSchema) {
     let source = &schema.source;
     for problem in &schema.problems {
+        // At the setting (`filter`), or an item of it (`attributes[3]`),
+        // when the file has it.
         let mut at = key_path!["ma", i, "connector"];
-        if ma.connector.settings.contains_key(&problem.key) {
-            at.push(PathSegment::key(problem.key.as_str()));
+        let setting = parse_key_path(&problem.key);
+        if let Some(PathSegment::Key(key)) = setting.first()
+            && ma.connector.settings.contains_key(key)
+        {
+            let whole = at.len() + 1;
+            at.extend(setting);
+            if report
+                .root
+                .as_ref()
+                .is_some_and(|r| lookup(r, &at).is_none())
+            {
+                at.truncate(whole);
+            }
         }
         let message = problem.message.clone();
         report.push(
@@ -161,36 +174,83 @@ fn check_ma(report: &mut Report<'_>, ma: &MaDef, i: usize, schema: &SourceSchema
         report.push(at, None, Diagnostic::error("", message), Some(help));
     }
     for read in cs_reads(ma, i) {
-        if let Some(attributes) = lacking(schema, ma, read.object_type, &read.name) {
-            report_read(report, &read, source, &attributes);
+        if let Some(lack) = lacking(schema, ma, read.object_type, &read.name) {
+            report_read(report, &read, schema, &lack);
         }
     }
     // A system whose columns are fixed (a table) refuses an export of an
     // attribute it lacks, on every object.
     if !schema.export_adds_attributes {
         for (r, f) in ma.export_flows.iter().enumerate() {
-            if let Some(attributes) = lacking(schema, ma, f.object_type.as_deref(), &f.cs) {
+            if let Some(lack) = lacking(schema, ma, f.object_type.as_deref(), &f.cs) {
                 let at = key_path!["ma", i, "export_flows", r, "cs"];
-                let message = format!(
-                    "export flow to `{}` writes an attribute {source} does not have",
-                    f.cs
-                );
-                let help = fix(&f.cs, &attributes, source);
+                let (message, help) = match restricted(schema, &lack, &f.cs) {
+                    Some((why, help)) => (
+                        format!("export flow to `{}` writes `{}`, which {why}", f.cs, f.cs),
+                        help,
+                    ),
+                    None => (
+                        format!(
+                            "export flow to `{}` writes an attribute {source} does not have",
+                            f.cs
+                        ),
+                        fix(&f.cs, &lack.attributes, source),
+                    ),
+                };
                 report.push(at, None, Diagnostic::error("", message), Some(help));
             }
         }
     }
 }
 
+/// What a rule lacks: the object types it applies to that the schema
+/// knows, and the attributes they have (for the suggestion).
+struct Lack<'a> {
+    types: Vec<&'a str>,
+    attributes: Vec<String>,
+}
+
+/// When `name` is a name the system defines but the object types of
+/// `lack` may not have: the end of the message after ``, which `` (why
+/// they may not) and the help (how one could).
+fn restricted(schema: &SourceSchema, lack: &Lack<'_>, name: &str) -> Option<(String, String)> {
+    let r = &schema.restrictions;
+    let why = r.why_not(&lack.types, name)?;
+    let source = &schema.source;
+    let message = match why.as_slice() {
+        [(t, what)] => {
+            format!("{source} defines, but object type `{t}` cannot have: {what} do not allow it")
+        }
+        several => {
+            let each: Vec<String> = several
+                .iter()
+                .map(|(t, what)| format!("`{t}`: {what} do not allow it"))
+                .collect();
+            format!(
+                "{source} defines, but none of the object types it applies to can have ({})",
+                each.join("; ")
+            )
+        }
+    };
+    let help = match r.names.get(name).cloned().flatten() {
+        Some(how) => how,
+        None => format!(
+            "nothing in {source} allows it; {}",
+            fix(name, &lack.attributes, source)
+        ),
+    };
+    Some((message, help))
+}
+
 /// When no object type a rule of `object_type` (`None`: every type)
 /// applies to has `name`, the attributes they have (for the suggestion);
 /// `None` when one has it or the schema knows none of them.
-fn lacking(
+fn lacking<'a>(
     schema: &SourceSchema,
-    ma: &MaDef,
-    object_type: Option<&str>,
+    ma: &'a MaDef,
+    object_type: Option<&'a str>,
     name: &str,
-) -> Option<Vec<String>> {
+) -> Option<Lack<'a>> {
     let types: Vec<&str> = match object_type {
         Some(t) => vec![t],
         None => ma.object_types.iter().map(|t| t.name.as_str()).collect(),
@@ -202,32 +262,36 @@ fn lacking(
     if known.is_empty() || known.iter().any(|t| schema.has(ma, t, name)) {
         return None;
     }
-    Some(
-        known
-            .iter()
-            .filter_map(|t| schema.object_types.get(*t))
-            .flat_map(|ts| ts.attributes.iter().cloned())
-            .collect(),
-    )
+    let attributes = known
+        .iter()
+        .filter_map(|t| schema.object_types.get(*t))
+        .flat_map(|ts| ts.attributes.iter().cloned())
+        .collect();
+    Some(Lack {
+        types: known,
+        attributes,
+    })
 }
 
-fn report_read(report: &mut Report<'_>, read: &CsRead<'_>, source: &str, attributes: &[String]) {
+fn report_read(report: &mut Report<'_>, read: &CsRead<'_>, schema: &SourceSchema, lack: &Lack<'_>) {
     let CsRead { rule, name, .. } = read;
+    let source = &schema.source;
+    let (why, help) = match restricted(schema, lack, name) {
+        Some((why, help)) => (why, help),
+        None => (
+            format!("{source} does not have"),
+            fix(name, &lack.attributes, source),
+        ),
+    };
     let d = if read.by_script {
         Diagnostic::warning(
             "",
-            format!(
-                "{rule}: the script reads `{name}`, which {source} does not have: it will always be empty"
-            ),
+            format!("{rule}: the script reads `{name}`, which {why}: it will always be empty"),
         )
     } else {
-        Diagnostic::error(
-            "",
-            format!("{rule} reads `{name}`, which {source} does not have"),
-        )
+        Diagnostic::error("", format!("{rule} reads `{name}`, which {why}"))
     };
     let at_name = read.source.map(|src| (src, name.as_str()));
-    let help = fix(name, attributes, source);
     report.push(read.at.clone(), at_name, d, Some(help));
 }
 

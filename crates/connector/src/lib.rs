@@ -35,7 +35,7 @@ pub use change::{
     ScriptValue,
 };
 pub use keys::Shape;
-pub use schema::{ObjectTypeSchema, SchemaLookup, SourceSchema};
+pub use schema::{ObjectTypeSchema, Restrictions, SchemaLookup, SourceSchema};
 
 use autosync_model::{AttrChanges, Attributes, ExportKind, RunStatus, ValueChanges};
 use std::path::PathBuf;

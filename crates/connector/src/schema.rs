@@ -35,6 +35,39 @@ pub struct SourceSchema {
     /// Settings the system contradicts (a configured column the table does
     /// not have), each at its key in the `connector` table: errors.
     pub problems: Vec<SettingError>,
+    /// Why an object type cannot have a name the system defines (an LDAP
+    /// attribute type its object classes do not allow): said instead of
+    /// "does not have". Empty where every object has the same names.
+    pub restrictions: Restrictions,
+}
+
+/// Names a system defines that only some of its objects may have, and
+/// what decides it, in the words of messages.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restrictions {
+    /// Per object type (by name): what limits its names, a phrase that
+    /// takes a plural verb (``object class `inetOrgPerson` and its
+    /// superclasses``).
+    pub object_types: BTreeMap<String, String>,
+    /// Per name the system defines that some object types lack (as the
+    /// system spells it): how an object could have it, a sentence
+    /// (``object class `posixAccount` (auxiliary) allows it: ...``), or
+    /// `None` when nothing in the system allows it.
+    pub names: BTreeMap<String, Option<String>>,
+}
+
+impl Restrictions {
+    /// For `name`, which object types `types` lack: why each lacks it, when
+    /// the system defines it and limits every one of them.
+    pub fn why_not<'a>(&'a self, types: &[&'a str], name: &str) -> Option<Vec<(&'a str, &'a str)>> {
+        if types.is_empty() || !self.names.contains_key(name) {
+            return None;
+        }
+        types
+            .iter()
+            .map(|t| self.object_types.get(*t).map(|why| (*t, why.as_str())))
+            .collect()
+    }
 }
 
 /// The attributes of one object type.
@@ -72,6 +105,7 @@ impl SourceSchema {
                 .collect(),
             export_adds_attributes,
             problems: Vec::new(),
+            restrictions: Restrictions::default(),
         }
     }
 }

@@ -16,6 +16,9 @@ struct Class {
     sup: Vec<String>,
     must: Vec<String>,
     may: Vec<String>,
+    /// `STRUCTURAL`, `AUXILIARY` or `ABSTRACT` (lower case); empty when
+    /// the description says none (structural, RFC 4512).
+    kind: String,
 }
 
 /// The object classes of a directory, by lowercased name and OID.
@@ -49,6 +52,7 @@ impl ObjectClasses {
                     "SUP" => c.sup = args,
                     "MUST" => c.must = args,
                     "MAY" => c.may = args,
+                    "STRUCTURAL" | "AUXILIARY" | "ABSTRACT" => c.kind = key.to_ascii_lowercase(),
                     _ => {}
                 }
             }
@@ -102,6 +106,26 @@ impl ObjectClasses {
             todo.extend(c.sup.iter().cloned());
         }
         Allowed::Listed(out)
+    }
+
+    /// Each attribute a class's own `MUST` or `MAY` names (as the schema
+    /// writes it), with the class and its kind (`structural` or
+    /// `auxiliary`; abstract classes left out), in the schema's order.
+    pub fn allowing(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.classes
+            .iter()
+            .filter(|c| c.kind != "abstract")
+            .flat_map(|c| {
+                let kind = if c.kind.is_empty() {
+                    "structural"
+                } else {
+                    c.kind.as_str()
+                };
+                c.must
+                    .iter()
+                    .chain(&c.may)
+                    .map(move |a| (a.as_str(), c.name.as_str(), kind))
+            })
     }
 
     /// `classes` with every superclass, by the schema's names (lowercased;
@@ -207,5 +231,14 @@ mod tests {
             Allowed::Anything
         );
         assert!(c.has("2.5.6.6") && c.has("Person") && !c.has("nope"));
+        let by = |attr: &str| -> Vec<(&str, &str)> {
+            c.allowing()
+                .filter(|(a, _, _)| *a == attr)
+                .map(|(_, class, kind)| (class, kind))
+                .collect()
+        };
+        assert_eq!(by("mail"), [("inetOrgPerson", "structural")]);
+        assert!(by("objectClass").is_empty(), "top is abstract");
+        assert_eq!(by("a"), [("loopA", "structural")]);
     }
 }

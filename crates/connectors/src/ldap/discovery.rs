@@ -7,15 +7,38 @@
 //! the DN attribute; attribute names as the import spells them (the
 //! schema's first name, or as `attributes` writes it). An export into an
 //! attribute the classes do not allow fails on every entry, so export
-//! flows are checked too. A configured object class or attribute the
-//! schema does not define is a problem at its key.
+//! flows are checked too; a flow naming an attribute of the schema that
+//! the classes do not allow is told which classes would
+//! ([`Restrictions`]). A configured object class or attribute the schema
+//! does not define is a problem at its key; so is an `attributes` entry
+//! that is not the schema's name (another case, an alias: the connector
+//! space holds it as written, where a flow naming the schema's name finds
+//! nothing), and an attribute `filter` names that the schema lacks (the
+//! directory would match no entry: a full import would delete every
+//! object).
 
 use super::classes::Allowed;
 use super::config::{Anchor, LdapSettings};
+use super::schema::DirSchema;
 use super::session::Session;
-use autosync_connector::{ObjectTypeSchema, SchemaLookup, SettingError, SourceSchema};
+use autosync_connector::{
+    ObjectTypeSchema, Restrictions, SchemaLookup, SettingError, SourceSchema,
+};
 use autosync_model::suggest;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// `url` as messages show it: without a userinfo part
+/// (`ldap://user:secret@host` is `ldap://host`).
+pub fn shown_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority = rest.find(['/', '?', '#']).map_or(rest, |end| &rest[..end]);
+    match authority.rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
 
 /// The schema of the directory `s` names, or why it cannot be read.
 pub fn read(s: &LdapSettings) -> SchemaLookup {
@@ -24,10 +47,10 @@ pub fn read(s: &LdapSettings) -> SchemaLookup {
         Err(e) => return SchemaLookup::Unavailable(e.message),
     };
     let schema = &session.schema;
+    let url = shown_url(&s.url);
     if schema.classes.is_empty() {
         return SchemaLookup::Unavailable(format!(
-            "{} gave no object classes (its subschema entry cannot be read by this account)",
-            s.url
+            "{url} gave no object classes (its subschema entry cannot be read by this account)"
         ));
     }
     let mut problems = Vec::new();
@@ -36,8 +59,8 @@ pub fn read(s: &LdapSettings) -> SchemaLookup {
             problems.push(SettingError {
                 key: "object_classes".into(),
                 message: format!(
-                    "object class `{c}` of object type `{}` is not in the schema of {}",
-                    t.name, s.url
+                    "object class `{c}` of object type `{}` is not in the schema of the directory at {url}",
+                    t.name
                 ),
                 help: suggest::did_you_mean(c, schema.classes.names()),
             });
@@ -65,14 +88,14 @@ pub fn read(s: &LdapSettings) -> SchemaLookup {
                     key: "object_classes".into(),
                     message: format!(
                         "object types `{}` ({}) and `{}` ({}) are the same classes once their \
-                         superclasses count in the schema of {}: an entry of one that lists a \
+                         superclasses count in the schema of the directory at {}: an entry of one that lists a \
                          superclass it has anyway would be read as the other; give one of them \
                          a class the other has not (e.g. an auxiliary class)",
                         a.name,
                         a.classes.join(", "),
                         b.name,
                         b.classes.join(", "),
-                        s.url
+                        url
                     ),
                     help: None,
                 });
@@ -80,18 +103,32 @@ pub fn read(s: &LdapSettings) -> SchemaLookup {
         }
     }
     let listed = s.attributes.iter().flatten();
-    for a in listed.clone().filter(|a| schema.canonical(a).is_none()) {
+    problems.extend(attribute_problems(s, schema, &url));
+    for (a, help) in super::filter::undefined(&s.filter, schema) {
         problems.push(SettingError {
-            key: "attributes".into(),
-            message: format!("`{a}` is not an attribute type of the schema of {}", s.url),
-            help: suggest::did_you_mean(a, schema.attribute_names()),
+            key: "filter".into(),
+            message: format!(
+                "`{a}` is not an attribute type of the schema of the directory at {url}: the directory matches no \
+                 entry on it, and a full import would read none and delete every object"
+            ),
+            help,
         });
     }
     let mut object_types = BTreeMap::new();
+    let mut restrictions = Restrictions::default();
     for t in s.types.iter().filter(|t| !t.classes.is_empty()) {
         let Allowed::Listed(allowed) = schema.classes.allowed(&t.classes) else {
             continue;
         };
+        let (class, its) = match t.classes.as_slice() {
+            [_] => ("object class", "its"),
+            _ => ("object classes", "their"),
+        };
+        let classes: Vec<String> = t.classes.iter().map(|c| format!("`{c}`")).collect();
+        restrictions.object_types.insert(
+            t.name.clone(),
+            format!("{class} {} and {its} superclasses", classes.join(", ")),
+        );
         let mut names: Vec<String> = allowed
             .iter()
             .map(|a| schema.canonical(a).unwrap_or(a).to_owned())
@@ -121,11 +158,115 @@ pub fn read(s: &LdapSettings) -> SchemaLookup {
             },
         );
     }
+    if !restrictions.object_types.is_empty() {
+        restrictions.names = allowed_by(schema);
+    }
     SchemaLookup::Known(SourceSchema {
-        // Read whole even when the URL is hidden (a `${NAME}` value).
-        source: format!("the schema of the directory at {}", s.url),
+        source: format!("the schema of the directory at {url}"),
         object_types,
         export_adds_attributes: false,
         problems,
+        restrictions,
     })
+}
+
+/// The entries of `attributes` that are not the schema's name of an
+/// attribute type, each at its place in the list: one the schema lacks,
+/// and one it spells otherwise (another case, an alias or an OID). The
+/// import keys values by the name as written, and flows name them so: a
+/// flow naming the schema's name would find nothing.
+fn attribute_problems(s: &LdapSettings, schema: &DirSchema, url: &str) -> Vec<SettingError> {
+    let mut problems = Vec::new();
+    for (i, a) in s.attributes.iter().flatten().enumerate() {
+        let key = format!("attributes[{i}]");
+        match schema.canonical(a) {
+            None => problems.push(SettingError {
+                key,
+                message: format!(
+                    "`{a}` is not an attribute type of the schema of the directory at {url}"
+                ),
+                help: suggest::did_you_mean(a, schema.attribute_names()),
+            }),
+            Some(c) if c == a => {}
+            Some(c) => {
+                let what = if c.eq_ignore_ascii_case(a) {
+                    format!("is written `{c}` in the schema of the directory at {url}")
+                } else {
+                    format!("is another name of `{c}` in the schema of the directory at {url}")
+                };
+                problems.push(SettingError {
+                    key,
+                    message: format!("`{a}` {what}"),
+                    help: Some(format!(
+                        "write `{c}`, the schema's name: flows and the connector space use the name as written"
+                    )),
+                });
+            }
+        }
+    }
+    problems
+}
+
+/// Per user attribute type of the schema (by its name): the object
+/// classes that allow it, as a sentence (`None`: none does).
+fn allowed_by(schema: &DirSchema) -> BTreeMap<String, Option<String>> {
+    let mut by: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (a, class, kind) in schema.classes.allowing() {
+        if let Some(c) = schema.canonical(a) {
+            let shown = format!("`{class}` ({kind})");
+            let classes = by.entry(c).or_default();
+            if !classes.contains(&shown) {
+                classes.push(shown);
+            }
+        }
+    }
+    let names: BTreeSet<&str> = schema
+        .attribute_names()
+        .filter(|a| !schema.is_operational(a))
+        .collect();
+    names
+        .into_iter()
+        .map(|a| {
+            let sentence = by.get(a).map(|classes| {
+                let (what, allow) = match classes.as_slice() {
+                    [_] => ("object class", "allows"),
+                    _ => ("object classes", "allow"),
+                };
+                let shown: Vec<&str> = classes.iter().map(String::as_str).collect();
+                format!(
+                    "{what} {} {allow} it: an object type whose `object_classes` include one may have it",
+                    list(&shown)
+                )
+            });
+            (a.to_owned(), sentence)
+        })
+        .collect()
+}
+
+/// `a, b, c` (at most 8, then how many more).
+fn list(items: &[&str]) -> String {
+    let mut shown: Vec<String> = items.iter().take(8).map(|s| (*s).to_owned()).collect();
+    if items.len() > 8 {
+        shown.push(format!("... ({} more)", items.len() - 8));
+    }
+    shown.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shown_url_should_have_no_userinfo() {
+        assert_eq!(
+            shown_url("ldap://sync:secret@ldap.example.org:389/"),
+            "ldap://ldap.example.org:389/"
+        );
+        assert_eq!(shown_url("ldaps://h:636"), "ldaps://h:636");
+        assert_eq!(
+            shown_url("ldapi://%2Fvar%2Frun%2Fslapd.sock"),
+            "ldapi://%2Fvar%2Frun%2Fslapd.sock"
+        );
+        assert_eq!(shown_url("ldap://h/?x@y"), "ldap://h/?x@y");
+    }
 }

@@ -18,7 +18,7 @@
 
 use super::ber::{self, RawEntry};
 use super::config::{Anchor, LdapSettings, Scope as ConfigScope, TypeMap};
-use super::schema::Kind;
+use super::schema::{DirSchema, Kind};
 use super::session::{PAGED_RESULTS, Session, describe};
 use super::stamps::Stamps;
 use super::values;
@@ -288,17 +288,22 @@ pub fn types_of<'s>(types: &'s [TypeMap], classes: &[String]) -> Vec<&'s TypeMap
     best
 }
 
-/// How the import names attribute `name`: as `attributes` or the anchor
-/// spell it, else as the server does.
-fn spelling<'a>(s: &'a LdapSettings, name: &'a str) -> &'a str {
-    if s.anchor.name().eq_ignore_ascii_case(name) {
-        return s.anchor.name();
+/// How the import names attribute `name`, as the server sent it: as the
+/// anchor or `attributes` spell it (LDAP names ignore case, and the server
+/// answers an alias, `rfc822Mailbox`, with the schema's name, `mail`),
+/// else as the server does; `None` when `attributes` does not list it.
+fn spelling<'a>(s: &'a LdapSettings, schema: &DirSchema, name: &'a str) -> Option<&'a str> {
+    if schema.same(s.anchor.name(), name) {
+        return Some(s.anchor.name());
     }
-    s.attributes
-        .iter()
-        .flatten()
-        .find(|a| a.eq_ignore_ascii_case(name))
-        .map_or(name, String::as_str)
+    match &s.attributes {
+        None => Some(name),
+        Some(list) => list
+            .iter()
+            .find(|a| a.eq_ignore_ascii_case(name))
+            .or_else(|| list.iter().find(|a| schema.same(a, name)))
+            .map(String::as_str),
+    }
 }
 
 /// The kind of attribute `name`'s values: `binary_attributes` and the
@@ -398,20 +403,13 @@ pub fn item(
         if own.iter().any(|o| o.eq_ignore_ascii_case(name)) {
             continue;
         }
-        let listed = match &s.attributes {
-            None => true,
-            Some(list) => {
-                list.iter().any(|a| a.eq_ignore_ascii_case(name))
-                    || s.anchor.name().eq_ignore_ascii_case(name)
-            }
-        };
-        if !listed {
+        let Some(key) = spelling(s, &session.schema, name) else {
             continue;
-        }
+        };
         let Some(v) = values::to_value(kind(s, session, name), vals) else {
             continue;
         };
-        let key = spelling(s, name).to_owned();
+        let key = key.to_owned();
         match attributes.remove(&key) {
             // The same attribute under two descriptions (with options).
             Some(earlier) => {

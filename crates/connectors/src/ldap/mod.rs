@@ -16,6 +16,8 @@
 //!   one result per change.
 //! * Filters are built from data only through `ldap3::ldap_escape`; DNs
 //!   come whole from the engine and are parsed, never pasted together.
+//!   An import whose configured `filter` names an attribute the schema
+//!   lacks stops before it reads ([`filter`]): it would match nothing.
 //!
 //! * Schema ([`discovery`]): for `autosync check`, the attributes each
 //!   object type's classes allow, read from the subschema entry.
@@ -31,6 +33,7 @@ pub mod controls;
 mod discovery;
 pub mod dn;
 mod export;
+mod filter;
 mod import;
 mod listen;
 mod pool;
@@ -189,6 +192,7 @@ impl Connector for LdapConnector {
         _watermark: Option<&str>,
     ) -> Result<Box<dyn ImportStream + '_>, ConnectorError> {
         let (session, s) = self.ready()?;
+        filter::check_import(s, &session.schema)?;
         Ok(match Mode::of(session, s) {
             Mode::ContentSync => Box::new(content_sync::full_read(session, s)),
             Mode::Stamp(a) => {
@@ -206,6 +210,7 @@ impl Connector for LdapConnector {
         watermark: Option<&str>,
     ) -> Result<Box<dyn ImportStream + '_>, ConnectorError> {
         let (session, s) = self.ready()?;
+        filter::check_import(s, &session.schema)?;
         let mode = Mode::of(session, s);
         let saved = Watermark::read(watermark, s, &mode);
         Ok(match mode {

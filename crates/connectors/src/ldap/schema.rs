@@ -170,6 +170,20 @@ impl DirSchema {
         self.kinds.contains_key(&name.to_ascii_lowercase())
     }
 
+    /// Whether no attribute type was read (the schema could not be).
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    /// Whether `a` and `b` name one attribute type: the same name in
+    /// another case, or another of its names (an alias, its OID).
+    pub fn same(&self, a: &str, b: &str) -> bool {
+        a.eq_ignore_ascii_case(b)
+            || self
+                .canonical(a)
+                .is_some_and(|c| self.canonical(b) == Some(c))
+    }
+
     /// How attribute `name` (options ignored) is read and written.
     pub fn kind(&self, name: &str) -> Kind {
         let base = super::ber::base_name(name).to_ascii_lowercase();
@@ -322,6 +336,8 @@ mod tests {
         assert_eq!(s.canonical("COMMONNAME"), Some("cn"));
         assert_eq!(s.canonical("2.5.4.3"), Some("cn"));
         assert_eq!(s.canonical("unknown"), None);
+        assert!(s.same("commonName", "CN") && s.same("2.5.4.3", "cn") && s.same("x", "X"));
+        assert!(!s.same("cn", "name") && !s.same("unknown", "cn"));
         let syntaxes =
             ["( 1.3.6.1.4.1.1466.115.121.1.28 DESC 'JPEG' X-NOT-HUMAN-READABLE 'TRUE' )"]
                 .map(String::from);

@@ -23,6 +23,7 @@ mod ldap_parents;
 mod ldap_pipeline;
 mod ldap_pool;
 mod ldap_schema;
+mod ldap_spelling;
 mod ldap_support;
 mod ldap_swap;
 mod schema;
