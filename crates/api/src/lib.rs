@@ -9,7 +9,7 @@
 //!   goes on; keep-alive comments every 15 s; the stream ends when the
 //!   service stops;
 //! - `POST /api/v1/queue` with `{"ma": "hr", "profile": "delta-import"}`
-//!   (optional `exclusive`, `run_immediate`): queue a run;
+//!   (optional `exclusive`, `run_immediate`, `by`): queue a run;
 //! - `POST /api/v1/mas/{ma}/{action}` and `POST /api/v1/{action}` (every MA,
 //!   or the whole service), optional body `{"by": "..."}`: an operator's
 //!   [`Control`] (`start`, `stop`, `cancel`, `clear-queue`, `pause`,
@@ -80,6 +80,9 @@ pub struct QueueBody {
     pub exclusive: bool,
     #[serde(default)]
     pub run_immediate: bool,
+    /// Who asks (the run's reason: `manual (by)`); `api` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// The answer of `POST /api/v1/queue`.
@@ -298,7 +301,7 @@ async fn queue(
         ApiError::new(
             ErrorCode::BadBody,
             format!(
-                "the body is not `{{\"ma\": \"...\", \"profile\": \"...\"}}` (optional `exclusive`, `run_immediate`): {e}"
+                "the body is not `{{\"ma\": \"...\", \"profile\": \"...\"}}` (optional `exclusive`, `run_immediate`, `by`): {e}"
             ),
         )
     })?;
@@ -307,7 +310,7 @@ async fn queue(
         profile: body.profile,
         exclusive: body.exclusive,
         run_immediate: body.run_immediate,
-        by: "api".into(),
+        by: body.by.unwrap_or_else(|| "api".into()),
         reply,
     })
     .await??;

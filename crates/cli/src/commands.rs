@@ -183,7 +183,42 @@ fn run_profile(cli: &Cli, a: &RunProfileArgs) -> Result<Code, Failure> {
         .run_profile(&a.ma, &a.profile, opts)
         .with_context(|| format!("run profile `{}` of `{}` could not run", a.profile, a.ma))?;
     sink.finish();
-    print_run(&engine, &record, a.json)
+    if a.json {
+        return print_run(&engine, &record, true);
+    }
+    out!("{}", run_as_history(&engine, &record)?);
+    Ok(Code::of_run(record.status))
+}
+
+/// How many of a run's changes and errors `run-profile` prints (what
+/// `history RUN_ID` shows without `--limit`).
+const SHOWN: usize = 20;
+
+/// A finished run as `history RUN_ID` shows it: its counters, its first
+/// per-object changes and errors, and where the rest are.
+fn run_as_history(engine: &Engine, record: &autosync_model::RunRecord) -> Result<String, Failure> {
+    let mut read = engine.store().read()?;
+    let mut changes = read.run_changes(record.id, 0, SHOWN + 1)?;
+    let recorded = read.run_change_count(record.id)?;
+    let page = crate::page::Page::cut(&mut changes, 0, SHOWN, Some(recorded));
+    let errors = read.run_errors(record.id, SHOWN)?;
+    let mut text = render::run(record, &[]);
+    let changes_text = render::run_changes(record, &changes, &page);
+    // The page's footer names `history`'s own option: said whole here.
+    let changes_text = changes_text.replace(
+        &format!("next: --offset {SHOWN}"),
+        &format!("next: `autosync history {} --offset {SHOWN}`", record.id),
+    );
+    text.push_str(&changes_text);
+    let errors_text = render::run_errors(record, &errors).replace(
+        "--limit shows more",
+        &format!(
+            "`autosync history {} --errors --limit N` shows more",
+            record.id
+        ),
+    );
+    text.push_str(&errors_text);
+    Ok(text)
 }
 
 /// Ctrl-C (SIGINT) or SIGTERM cancels the run at its next safe point: it
@@ -223,9 +258,7 @@ pub(crate) fn cancel_on_signal(cancel: &CancelFlag) {
                     _ = interrupt.recv() => {}
                     _ = terminate.recv() => {}
                 }
-                eprintln!(
-                    "cancelling the run at its next safe point (Ctrl-C again to quit at once)"
-                );
+                errln!("cancelling the run at its next safe point (Ctrl-C again to quit at once)");
                 cancel.cancel();
                 tokio::select! {
                     _ = interrupt.recv() => {}

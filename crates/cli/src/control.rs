@@ -139,6 +139,8 @@ pub(crate) fn api_error(status: u16, text: &str) -> Failure {
 pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
     let located = Located::find(&cli.config)?;
     located.warn();
+    // The service answered `service-stopping`: it is stopping, not off.
+    let mut stopping = false;
     let from_api = match located
         .api_file()
         .and_then(|api| call(&api, "/api/v1/status", None))
@@ -148,6 +150,7 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
             // In the last moments of its stop (its notifications sent) the
             // service no longer answers its status: what it saved is read.
             if code == 503 {
+                stopping = true;
                 None
             } else if code != 200 {
                 return Err(api_error(code, &text));
@@ -164,13 +167,21 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
         None => {
             // A service without its API saves its state in the store as it
             // goes: that is what is shown, and said so.
-            if let Some(why) = service_without_api(&located)? {
+            let why = if stopping {
+                Some(format!(
+                    "the autosync service on the store {} is stopping (a graceful stop) and no longer answers its status",
+                    located.store_path.display()
+                ))
+            } else {
+                service_without_api(&located)?
+            };
+            if let Some(why) = why {
                 saved_by_service = true;
                 let note = format!(
                     "{why}: this is the state it last saved in the store (what runs now and what it waits for are not shown)"
                 );
                 if json {
-                    eprintln!("note: {note}");
+                    errln!("note: {note}");
                 } else {
                     outln!("({note})");
                 }
@@ -262,6 +273,9 @@ pub fn queue(cli: &Cli, a: &QueueArgs) -> Result<Code, Failure> {
         profile: a.profile.clone(),
         exclusive: a.exclusive,
         run_immediate: a.run_immediate,
+        // The run's reason says `manual (cli)`, as `run-profile` and the
+        // controls do.
+        by: Some("cli".into()),
     };
     let located = Located::find(&cli.config)?;
     let from_api = match located.api_file() {

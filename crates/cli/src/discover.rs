@@ -14,7 +14,7 @@ use autosync_store::{Store, sqlite::SqliteStore};
 pub fn discover(cli: &Cli, a: &DiscoverArgs) -> Result<Code, Failure> {
     let (loaded, registry) = load(cli)?;
     if let Err(diagnostics) = autosync_service::controller_config(&loaded, &registry) {
-        eprintln!(
+        errln!(
             "warning: the controller settings have problems; they are kept in the proposal as written:\n{}",
             loaded.error(diagnostics)
         );

@@ -72,7 +72,7 @@ pub fn events(cli: &Cli, a: &EventsArgs) -> Result<Code, Failure> {
         let text = response.body_mut().read_to_string().unwrap_or_default();
         return Err(api_error(status, &text));
     }
-    eprintln!(
+    errln!(
         "following the events of the service at {} (Ctrl-C to stop)",
         api.url
     );
@@ -112,7 +112,7 @@ pub fn events(cli: &Cli, a: &EventsArgs) -> Result<Code, Failure> {
             _ => {}
         }
     }
-    eprintln!("the service stopped: its event stream ended");
+    errln!("the service stopped: its event stream ended");
     Ok(Code::Ok)
 }
 

@@ -134,13 +134,13 @@ impl Failure {
         match self {
             Failure::Config(e) => {
                 if std::io::stderr().is_terminal() {
-                    eprintln!("{}", e.render_fancy(true));
+                    errln!("{}", e.render_fancy(true));
                 } else {
-                    eprintln!("{e}");
+                    errln!("{e}");
                 }
             }
-            Failure::Usage(m) | Failure::NoService(m) => eprintln!("error: {m}"),
-            Failure::Other(e) => eprintln!("error: {e:#}"),
+            Failure::Usage(m) | Failure::NoService(m) => errln!("error: {m}"),
+            Failure::Other(e) => errln!("error: {e:#}"),
         }
     }
 }

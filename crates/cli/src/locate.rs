@@ -98,7 +98,7 @@ impl Located {
             0 => String::new(),
             n => format!(" (and {n} more)"),
         };
-        eprintln!(
+        errln!(
             "warning: the configuration does not load: {first}{more}; going on with the store it names, {} (`autosync check` shows every error)",
             self.store_path.display()
         );
@@ -139,7 +139,7 @@ pub fn read_store(path: &Path, config: &Path) -> Result<Arc<dyn Store>, Failure>
     if let Some(store) = SqliteStore::open_existing(path)? {
         return Ok(Arc::new(store));
     }
-    eprintln!("{}", no_store_note(path, config));
+    errln!("{}", no_store_note(path, config));
     Ok(Arc::new(Absent::new()?))
 }
 

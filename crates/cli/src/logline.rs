@@ -26,15 +26,21 @@ pub struct Escaping {
     ansi: bool,
 }
 
+/// Never fails: an event that cannot be written (stderr a closed pipe,
+/// `autosync run 2>&1 | head -1`; a full disk) is dropped, and the
+/// program goes on to its normal end. An error here would reach the
+/// subscriber, whose report of it is an `eprintln!` that panics in the
+/// thread that logged.
 impl Write for Escaping {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let escaped = escape(buf, self.ansi);
-        io::stderr().lock().write_all(&escaped)?;
+        let _ = io::stderr().lock().write_all(&escaped);
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        io::stderr().flush()
+        let _ = io::stderr().flush();
+        Ok(())
     }
 }
 

@@ -3,7 +3,11 @@
 //! and renders their results for people (tables, progress bars) and programs
 //! (`--json`).
 
-#![allow(clippy::print_stdout)] // a command-line program prints its results
+// A command-line program prints its results.
+#![allow(clippy::print_stdout)]
+// `eprintln!` panics on a closed stderr (`autosync run 2>&1 | head -1`):
+// `errln!` instead.
+#![deny(clippy::print_stderr)]
 
 /// `print!` that ends the program quietly when its output is closed (a
 /// pipe whose reader is gone: `autosync history --json | head -1`), where
@@ -15,6 +19,12 @@ macro_rules! out {
 /// `println!` that ends the program quietly when its output is closed.
 macro_rules! outln {
     ($($arg:tt)*) => { $crate::output::write(format_args!($($arg)*), true) };
+}
+
+/// `eprintln!` that drops what it cannot write (stderr closed: `autosync
+/// run 2>&1 | head -1`), where `eprintln!` would panic.
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::output::write_err(format_args!($($arg)*)) };
 }
 
 mod args;
@@ -46,6 +56,7 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    end_on_panic();
     let args = args::Cli::parse();
     let service = matches!(args.command, args::Command::Run(_));
     init_tracing(args.verbose, service);
@@ -58,7 +69,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// The exit code of a process a panic ended (Rust's own for a panic of
+/// the main thread).
+const PANICKED: i32 = 101;
+
+/// A panic in any thread ends the process, exit 101, after the default
+/// hook said where (it ignores a closed stderr). Without this, a panic in
+/// a thread or task that others wait for (a run's blocking job, whose
+/// answer the service's loop waits for; the task that listens for
+/// SIGTERM) would leave the process waiting for ever, the store's leases
+/// held and its runs in progress. The runs it leaves are closed
+/// `stopped-server` by the next start.
+fn end_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        errln!(
+            "error: autosync ended on an internal error (a bug; exit {PANICKED}); the next `autosync run` or `run-profile` closes the runs it left in progress as stopped-server"
+        );
+        std::process::exit(PANICKED);
+    }));
+}
+
 /// The service logs what it does (info) by default; commands only warn.
+/// The log is a courtesy: a stderr that cannot be written (a closed pipe)
+/// loses it, and nothing else happens (`logline`'s writer drops what it
+/// cannot write; the subscriber's own report of a failed write would be
+/// an `eprintln!`, which panics there: off).
 fn init_tracing(verbose: u8, service: bool) {
     let default = match verbose {
         0 if service => "info",
@@ -74,5 +111,6 @@ fn init_tracing(verbose: u8, service: bool) {
         .with_env_filter(filter)
         .with_writer(logline::EscapingStderr { ansi })
         .with_ansi(ansi)
+        .log_internal_errors(false)
         .init();
 }

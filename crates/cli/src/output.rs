@@ -3,6 +3,11 @@
 //! dropped quietly and the command ends with its own exit code (a run's
 //! status still decides it); `print!` would panic there. Any other write
 //! error is said on stderr and ends the program with code 4.
+//!
+//! Standard error (messages, notes, diagnostics; the log has its writer
+//! in `logline`) is written by [`write_err`], which drops what it cannot
+//! write: `autosync run 2>&1 | head -1` goes on to its normal end and exit
+//! code, where `eprintln!` would panic.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,10 +41,22 @@ pub fn write(args: std::fmt::Arguments<'_>, line: bool) {
             CLOSED.store(true, Ordering::Relaxed);
         }
         Err(e) => {
-            eprintln!("error: cannot write to standard output: {e}");
+            errln!("error: cannot write to standard output: {e}");
             std::process::exit(4);
         }
     }
+}
+
+/// Writes `args` and a newline to standard error in one write; what
+/// cannot be written (a closed pipe, a full disk) is dropped: a message
+/// is never worth failing or stopping a command for.
+pub fn write_err(args: std::fmt::Arguments<'_>) {
+    let mut text = match args.as_str() {
+        Some(s) => s.to_owned(),
+        None => args.to_string(),
+    };
+    text.push('\n');
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Whether the reader of standard output went away (a command that

@@ -12,6 +12,7 @@ mod cli {
     mod cancel;
     mod check;
     mod check_ldap;
+    mod closed_stderr;
     mod commands;
     mod controls;
     mod crash;
