@@ -148,10 +148,7 @@ fn a_sync_waiting_for_idle_should_keep_newer_imports_and_exports_from_starting()
             sync_ma: "hr".into()
         }
     );
-    assert_eq!(
-        p.waiting["app"].to_string(),
-        "the sync of `hr` goes first"
-    );
+    assert_eq!(p.waiting["app"].to_string(), "the sync of `hr` goes first");
 }
 
 #[test]
