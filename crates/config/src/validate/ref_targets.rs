@@ -13,7 +13,7 @@ use autosync_model::{CsReferenceDef, MaDef, ObjectTypeDef, RefBy, SystemDef};
 /// A reference declared without `object_type`, written by an export flow
 /// from a metaverse reference to `target`: some object type of the MA it
 /// names (`referred`: its own, or its `ma`) must be connected to `target`
-/// by a provisioning or join rule, or no value can ever be spelled (each
+/// by a provisioning, join or projection rule, or no value can ever be spelled (each
 /// would wait for a connector that never comes). False when it reported.
 pub(super) fn check_some_type_connects(
     c: &mut Checker<'_, '_>,
@@ -40,12 +40,12 @@ pub(super) fn check_some_type_connects(
         None => format!("MA `{m}` (its own: the declaration names no `ma`)"),
     };
     let message = format!(
-        "`{from}` refers to metaverse type `{target}`, but `{cs}` of object type `{}` names objects of {whose}, and no provisioning or join rule of `{m}` connects a `{target}` to any of its object types ({}): no value of `{cs}` could ever be exported",
+        "`{from}` refers to metaverse type `{target}`, but `{cs}` of object type `{}` names objects of {whose}, and no provisioning, join or projection rule of `{m}` connects a `{target}` to any of its object types ({}): no value of `{cs}` could ever be exported",
         ot.name,
         quoted(&names)
     );
     let rule = format!(
-        "a provisioning or join rule of MA `{m}` from `{target}` to {}",
+        "a provisioning, join or projection rule of MA `{m}` from `{target}` to {}",
         if names.len() == 1 {
             quoted(&names)
         } else {
@@ -111,8 +111,8 @@ fn provisions(system: &SystemDef, ma: &MaDef, t: &str) -> bool {
 
 /// Whether a metaverse object of type `t` can have a connector of object
 /// type `o` in MA `ma`: some provisioning rule of `ma` for `t` gives `o`
-/// (a provisioning script may give any type), or some join rule joins `o`
-/// to `t`.
+/// (a provisioning script may give any type), some join rule joins `o`
+/// to `t`, or some projection rule projects `o` as `t`.
 pub(super) fn connects(system: &SystemDef, ma: &MaDef, t: &str, o: &str) -> bool {
     let provisions = ma.provisioning.iter().any(|p| {
         rule_mv_type(system, &p.mv_type) == Some(t)
@@ -122,5 +122,13 @@ pub(super) fn connects(system: &SystemDef, ma: &MaDef, t: &str, o: &str) -> bool
         rule_object_type(ma, &j.object_type) == Some(o)
             && rule_mv_type(system, &j.mv_type) == Some(t)
     });
-    provisions || joins
+    // A source's objects are connected by its projection (a rule without
+    // an object type applies to every type; a script may project to any
+    // metaverse type): refusing those refused valid configurations (a
+    // black-box review).
+    let projects = ma.projection.iter().any(|p| {
+        (p.object_type.is_none() || rule_object_type(ma, &p.object_type) == Some(o))
+            && (p.script.is_some() || rule_mv_type(system, &p.mv_type) == Some(t))
+    });
+    provisions || joins || projects
 }

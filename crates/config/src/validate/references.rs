@@ -11,7 +11,7 @@
 //! of its connector in the target MA (or in the MA the reference names). When the metaverse reference names a type, the referred
 //! objects must be able to be of that type: some join or projection rule
 //! of the referred MA makes their object type that metaverse type
-//! (inbound), some provisioning or join rule of the target MA connects
+//! (inbound), some provisioning, join or projection rule of the target MA connects
 //! that metaverse type to the declared object type, or to one of its
 //! object types when the declaration names none (outbound).
 
@@ -437,11 +437,11 @@ fn check_export_copy(c: &mut Checker<'_, '_>, f: &Outbound<'_>) {
         c.error(
             with(f.rule, "cs"),
             format!(
-                "mismatched types: `{from}` refers to metaverse type `{target}`, but `{cs}` of object type `{}` refers to object type `{o}`, and no provisioning or join rule of MA `{m}` connects a `{target}` to a `{o}`",
+                "mismatched types: `{from}` refers to metaverse type `{target}`, but `{cs}` of object type `{}` refers to object type `{o}`, and no provisioning, join or projection rule of MA `{m}` connects a `{target}` to a `{o}`",
                 ot.name
             ),
             format!(
-                "add a provisioning or join rule of MA `{m}` from `{target}` to `{o}`, or correct the reference's `object_type`"
+                "add a provisioning, join or projection rule of MA `{m}` from `{target}` to `{o}`, or correct the reference's `object_type`"
             ),
         );
         return;

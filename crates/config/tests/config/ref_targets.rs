@@ -62,12 +62,12 @@ fn an_export_reference_without_ma_to_an_ma_that_connects_no_referred_type_should
     );
     assert_eq!(
         d.message,
-        "`members` refers to metaverse type `person`, but `members` of object type `group` names objects of MA `app-groups` (its own: the declaration names no `ma`), and no provisioning or join rule of `app-groups` connects a `person` to any of its object types (`group`): no value of `members` could ever be exported",
+        "`members` refers to metaverse type `person`, but `members` of object type `group` names objects of MA `app-groups` (its own: the declaration names no `ma`), and no provisioning, join or projection rule of `app-groups` connects a `person` to any of its object types (`group`): no value of `members` could ever be exported",
         "{d}"
     );
     assert_eq!(
         help(&d),
-        "add `ma = \"app\"` to the declaration of `members` (`members = { by = \"dn\", ma = \"app\" }`): the MA whose objects are the `person`s (or another that connects them: `directory`, `hr`); or add a provisioning or join rule of MA `app-groups` from `person` to `group`",
+        "add `ma = \"app\"` to the declaration of `members` (`members = { by = \"dn\", ma = \"app\" }`): the MA whose objects are the `person`s (or another that connects them: `directory`, `hr`); or add a provisioning, join or projection rule of MA `app-groups` from `person` to `group`",
         "{d}"
     );
 }
@@ -85,7 +85,7 @@ fn an_export_reference_whose_ma_connects_no_referred_type_should_be_refused() {
     );
     assert!(
         d.message.contains(
-            "names objects of MA `groups`, and no provisioning or join rule of `groups` connects a `person` to any of its object types (`group`)"
+            "names objects of MA `groups`, and no provisioning, join or projection rule of `groups` connects a `person` to any of its object types (`group`)"
         ),
         "{d}"
     );
@@ -108,7 +108,7 @@ fn an_export_reference_whose_ma_connects_no_referred_type_should_be_refused() {
     assert!(
         d.message.starts_with("mismatched types: ")
             && d.message.contains(
-                "no provisioning or join rule of MA `groups` connects a `person` to a `group`"
+                "no provisioning, join or projection rule of MA `groups` connects a `person` to a `group`"
             ),
         "{d}"
     );
@@ -131,4 +131,42 @@ fn the_help_should_say_to_remove_an_ma_that_names_another_when_the_own_one_fits(
         ),
         "{d}"
     );
+}
+
+/// A reference spelt by the anchors of a source that projects the
+/// referred type (and joins nothing): valid, the projection connects its
+/// objects (a black-box review: the check refused it).
+#[test]
+fn a_reference_to_a_source_that_projects_the_type_should_be_valid() {
+    let text = r#"
+[store]
+path = "state/autosync.db"
+[metaverse.person]
+attributes = ["employeeId", "name"]
+[metaverse.group]
+attributes = ["groupId", "members"]
+references = { members = "person" }
+[[ma]]
+name = "hr"
+connector = { type = "csv", path = "data/hr.csv" }
+object_types = [{ name = "person", anchor = "id" }]
+projection = [{ mv_type = "person" }]
+import_flows = [{ mv_type = "person", mv = "employeeId", from = "id" }, { mv_type = "person", mv = "name", from = "name" }]
+[[ma]]
+name = "groups"
+connector = { type = "csv", path = "data/groups.csv", multi_valued = ["members"], multi_value_separator = ";" }
+object_types = [{ name = "group", anchor = "gid", references = { members = { by = "anchor", ma = "hr" } } }]
+projection = [{ mv_type = "group" }]
+import_flows = [{ mv_type = "group", mv = "groupId", from = "gid" }, { mv_type = "group", mv = "members", from = "members" }]
+[[ma]]
+name = "out"
+connector = { type = "jsonl", path = "data/out.jsonl" }
+object_types = [{ name = "grp", anchor = "gid", references = { members = { by = "anchor", ma = "hr" } } }]
+export_flows = [{ mv_type = "group", cs = "members", from = "members" }]
+provisioning = [{ mv_type = "group", anchor = "groupId" }]
+deprovisioning = "delete"
+"#;
+    if let Err(e) = load(text) {
+        panic!("a source that projects persons connects them: {e}");
+    }
 }

@@ -344,7 +344,7 @@ fn an_export_flow_into_a_cs_reference_of_another_ma_should_check_the_types_there
         &text,
         r#"ma "directory" > export_flows[3] > cs"#,
         r#"cs = "member""#,
-        "no provisioning or join rule of MA `groups` connects a `person` to a `group`",
+        "no provisioning, join or projection rule of MA `groups` connects a `person` to a `group`",
     );
 }
 
@@ -430,7 +430,7 @@ fn an_export_flow_should_refuse_a_reference_flow_between_mismatched_types() {
         &text,
         r#"ma "directory" > export_flows[3] > cs"#,
         r#"cs = "member""#,
-        "mismatched types: `members` refers to metaverse type `person`, but `member` of object type `group` refers to object type `group`, and no provisioning or join rule of MA `directory` connects a `person` to a `group`",
+        "mismatched types: `members` refers to metaverse type `person`, but `member` of object type `group` refers to object type `group`, and no provisioning, join or projection rule of MA `directory` connects a `person` to a `group`",
     );
 }
 
