@@ -184,7 +184,19 @@ fn run_profile(cli: &Cli, a: &RunProfileArgs) -> Result<Code, Failure> {
         .with_context(|| format!("run profile `{}` of `{}` could not run", a.profile, a.ma))?;
     sink.finish();
     if a.json {
-        return print_run(&engine, &record, true);
+        // As `history RUN_ID --json` gives it: its first changes and
+        // errors with the record (they were missing: a black-box review).
+        let mut read = engine.store().read()?;
+        let changes = read.run_changes(record.id, 0, SHOWN)?;
+        let errors = read.run_errors(record.id, SHOWN)?;
+        let mut v = render::run_json(&record);
+        v["changes"] = serde_json::to_value(&changes).context("cannot encode the changes")?;
+        v["errors"] = serde_json::to_value(&errors).context("cannot encode the errors")?;
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&v).context("cannot encode the run")?
+        );
+        return Ok(Code::of_run(record.status));
     }
     out!("{}", run_as_history(&engine, &record)?);
     Ok(Code::of_run(record.status))

@@ -484,12 +484,33 @@ pub fn mv(cli: &crate::args::Cli, a: &MvArgs) -> Result<Code, Failure> {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        let missing = if connectors.is_empty() {
-            format!("no object with {key} in the connector space of {ma}")
-        } else {
-            format!(
-                "the object with {key} in the connector space of {ma} is a disconnector: joined to no metaverse object"
-            )
+        let missing = match connectors.first() {
+            None => format!("no object with {key} in the connector space of {ma}"),
+            // The same state as `cs` shows (MIM's connector states): an
+            // admin asking why it is not joined learns the filter or the
+            // explicit disconnection (a black-box review).
+            Some(cs) => {
+                let state = match &cs.connection {
+                    Connection::ExplicitDisconnector => {
+                        "an explicit disconnector (`autosync cs release` makes it a normal one)"
+                            .to_owned()
+                    }
+                    _ => match autosync_engine::ConnectorFilters::of(system, ma)
+                        .state(read.as_mut(), cs)?
+                    {
+                        autosync_engine::FilterState::Filtered { filter } => format!(
+                            "a filtered disconnector (filter #{filter} of {ma} holds it out)"
+                        ),
+                        autosync_engine::FilterState::Failed { error, .. } => format!(
+                            "a disconnector (a filter of {ma} cannot be evaluated on it: {error})"
+                        ),
+                        autosync_engine::FilterState::NotFiltered => "a disconnector".to_owned(),
+                    },
+                };
+                format!(
+                    "the object with {key} in the connector space of {ma} is {state}: joined to no metaverse object"
+                )
+            }
         };
         (read.mv_get_many(&ids)?, None, missing)
     } else if let Some((types, id)) = attribute

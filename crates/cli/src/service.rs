@@ -24,7 +24,14 @@ const API_CLOSE: Duration = Duration::from_secs(5);
 
 /// Why a service whose lease another process took over stopped (its
 /// error, and its `service-stopped` notice).
-const LEASE_LOST: &str = "another process took over its lease on the store (this one was frozen or cut off from the store too long)";
+/// Why a service whose lease was taken over stopped, naming its store and
+/// what to do (the notice and the error said neither: a black-box review).
+fn lease_lost(store: &std::path::Path) -> String {
+    format!(
+        "another process took over its lease on the store {} (this one was frozen or cut off from the store too long): make sure no other `autosync run` uses that store (`autosync status` names a service that runs on it), then start this service again",
+        store.display()
+    )
+}
 
 /// Takes the store's service lease (one service per store, on this host
 /// or any other sharing it) for `command`, waiting `wait` for a command
@@ -87,8 +94,9 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
         );
         service.watch_store_file(&lease);
         let held = lease.clone();
+        let lost_message = lease_lost(&store_path);
         service.stop_reason(Box::new(move || {
-            held.is_lost().then(|| LEASE_LOST.to_owned())
+            held.is_lost().then(|| lost_message.clone())
         }));
         let token = service.shutdown_token();
         let lost = token.clone();
@@ -152,7 +160,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<Code, Failure> {
             tracing::error!("{message}");
             return Err(anyhow::anyhow!("the service stopped: {message}").into());
         }
-        return Err(anyhow::anyhow!("the service stopped: {LEASE_LOST}").into());
+        return Err(anyhow::anyhow!("the service stopped: {}", lease_lost(&store_path)).into());
     }
     let summary = summary?.context("the service failed")?;
     tracing::info!(runs = summary.ended, queued = summary.queued, "done");

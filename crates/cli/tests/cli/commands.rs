@@ -127,6 +127,9 @@ fn run_profile_json_should_print_the_run_record() {
     assert_eq!(v["ma"], "hr");
     assert_eq!(v["steps"][0]["type"], "full-import");
     assert_eq!(v["steps"][0]["counters"]["stage-add"], 5);
+    // Its changes and errors, as `history RUN_ID --json` gives them.
+    assert_eq!(v["changes"].as_array().map(Vec::len), Some(5), "{out}");
+    assert!(v["errors"].is_array(), "{out}");
     settings().bind(|| insta::assert_snapshot!(out));
 }
 

@@ -206,3 +206,33 @@ fn cs_unresolved_should_say_an_anchor_reference_differs_only_in_case() {
         "{listed:#?}"
     );
 }
+
+/// `mv --connector` of an unjoined object says which kind of disconnector
+/// it is, as `cs` shows it (it said only "a disconnector": a black-box
+/// review).
+#[test]
+fn mv_connector_should_name_the_kind_of_disconnector() {
+    let w = Workdir::with_config(HR);
+    std::fs::write(
+        w.path().join("hr.csv"),
+        "id,status,mgr,note\nE1,active,,\nE2,pending,,\nE3,test,,\n",
+    )
+    .unwrap();
+    w.expect(&["run-profile", "hr", "full-import", "--no-progress"], 0);
+    w.expect(&["run-profile", "hr", "full-sync", "--no-progress"], 0);
+    let said = |anchor: &str| {
+        let out = w.run(&["mv", "--connector", "hr", "--anchor", anchor]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let filtered = said("E3");
+    assert!(
+        filtered.contains("is a filtered disconnector (filter #1 of hr holds it out)"),
+        "{filtered}"
+    );
+    let plain = said("E2");
+    assert!(plain.contains("is a disconnector:"), "{plain}");
+}

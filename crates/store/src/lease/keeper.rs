@@ -182,7 +182,7 @@ pub(super) fn renew_due(leases: &Leases, all: bool) -> StoreResult<()> {
                     // No holder at all: not another process's doing.
                     tracing::error!(
                         lease = %key,
-                        "this process lost its lease `{key}`: the store no longer records it (held by nobody): the store's content was replaced under this process (a copy put over its file?), or the lease was removed by hand"
+                        "this process lost its lease `{key}`: the store no longer records it (held by nobody now): another process took it over while this one was frozen or cut off and has released it since (a `run --once`, a `run-profile`), or the store's content was replaced under this process (a copy put over its file?), or the lease was removed by hand"
                     );
                 } else {
                     tracing::error!(
