@@ -329,10 +329,43 @@ fn check_import_copy(c: &mut Checker<'_, '_>, f: &Inbound<'_>, mv_ref: Option<&s
                 },
                 quoted(&misfit)
             ),
-            _ => format!(
-                "add a join or projection rule of MA `{m}` from {} to `{target}`, correct the reference's `object_type`, or declare `{mv}` as `\"{ANY_TYPE}\"`",
-                quoted(&misfit)
-            ),
+            _ => {
+                // The usual slip: the declaration names (or defaults to)
+                // the wrong MA; the MAs whose objects become the type come
+                // first in the help (a black-box review: it advised a
+                // projection from groups to persons).
+                let others: Vec<&str> = f
+                    .system
+                    .mas
+                    .iter()
+                    .filter(|x| x.name != *m)
+                    .filter(|x| {
+                        x.object_types
+                            .iter()
+                            .any(|ot| becomes(f.system, x, &ot.name, target))
+                    })
+                    .map(|x| x.name.as_str())
+                    .collect();
+                let rule = format!(
+                    "add a join or projection rule of MA `{m}` from {} to `{target}`, correct the reference's `object_type`, or declare `{mv}` as `\"{ANY_TYPE}\"`",
+                    quoted(&misfit)
+                );
+                match (fit.is_empty(), others.first()) {
+                    (true, Some(first)) => format!(
+                        "write `ma = \"{first}\"` in the declaration of `{from}` (`{{ by = \"{}\", ma = \"{first}\" }}`): the MA whose objects are the `{target}`s{}; or {rule}",
+                        match reference.by() {
+                            autosync_model::RefBy::Anchor => "anchor",
+                            autosync_model::RefBy::Dn => "dn",
+                        },
+                        if others.len() > 1 {
+                            format!(" (or another that makes them: {})", quoted(&others[1..]))
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    _ => rule,
+                }
+            }
         };
         c.error(
             with(f.rule, "mv"),

@@ -370,6 +370,29 @@ fn an_import_flow_should_refuse_a_reference_flow_between_mismatched_types() {
     );
 }
 
+/// The groups' members declared without `ma` (they default to the groups'
+/// own MA): the help says to name HR, whose objects are the persons, before
+/// the rules (it advised a projection from groups to persons).
+#[test]
+fn a_reference_without_its_ma_should_be_told_to_name_the_ma_that_makes_the_type() {
+    let text = replace(
+        r#"member_ids = { by = "anchor", object_type = "person", ma = "hr" }"#,
+        r#"member_ids = "anchor""#,
+    );
+    let err = load(&text).expect_err("the configuration should be refused");
+    let d = err
+        .errors()
+        .find(|d| d.message.contains("mismatched types"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no mismatched types error: {err}"));
+    assert!(
+        help(&d).starts_with(
+            "write `ma = \"hr\"` in the declaration of `member_ids` (`{ by = \"anchor\", ma = \"hr\" }`): the MA whose objects are the `person`s"
+        ),
+        "{d}"
+    );
+}
+
 /// HR also has departments, which become no person; the groups' members
 /// name HR's objects as `members` says (`by`, without an object type): a
 /// reference that does not say which of HR's types it names could name a
