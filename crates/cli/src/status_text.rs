@@ -95,6 +95,12 @@ pub fn render(status: &Status, width: Option<usize>) -> String {
         FROM_STORE
     };
     let _ = writeln!(out, "{source}");
+    if status.stopping {
+        let _ = writeln!(
+            out,
+            "the service is stopping: nothing starts any more (the queued requests and retries below wait for its next start)"
+        );
+    }
     if let Some(m) = &status.maintenance {
         let _ = writeln!(
             out,
@@ -252,6 +258,17 @@ mod tests {
     use super::*;
     use autosync_model::{RunReason, RunRecord, RunStatus};
     use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn a_stopping_service_should_say_so_under_the_first_line() {
+        let mut s = status();
+        s.stopping = true;
+        let text = render(&s, None);
+        let second = text.lines().nth(1).unwrap_or_default();
+        assert!(second.starts_with("the service is stopping"), "{text}");
+        s.stopping = false;
+        assert!(!render(&s, None).contains("is stopping"));
+    }
 
     fn status() -> Status {
         let mut status: Status = serde_json::from_value(serde_json::json!({

@@ -137,6 +137,7 @@ fn from_store(
     drop(read);
     let mut status = Status {
         service: false,
+        stopping: false,
         maintenance: state.maintenance.clone(),
         mas,
     };

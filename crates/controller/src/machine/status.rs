@@ -200,6 +200,10 @@ fn is_zero(n: &u64) -> bool {
 pub struct Status {
     /// Whether a running service answered (else: read from the store).
     pub service: bool,
+    /// The service is stopping (a graceful stop): nothing starts any
+    /// more; the queues and retries shown wait for its next start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopping: bool,
     /// Maintenance mode: who turned it on, and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<Since>,

@@ -36,6 +36,7 @@ impl Machine {
             .collect();
         Status {
             service: true,
+            stopping: matches!(self.phase, Phase::Stopping | Phase::Stopped),
             maintenance: self.state.maintenance.clone(),
             mas,
         }

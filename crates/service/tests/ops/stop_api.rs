@@ -182,6 +182,9 @@ retry = { max_attempts = 0, backoff = "1h", max_backoff = "1h" }"#,
     let last = status(&commands).await;
     let last = last.unwrap_or_else(|e| panic!("no status during the last phase of the stop: {e}"));
     assert!(last.service);
+    // It says the service is stopping: the retries it shows never come
+    // from this process (a black-box review).
+    assert!(last.stopping, "{last:#?}");
     assert!(
         matches!(
             Running::state(&last, "hr"),
