@@ -112,6 +112,36 @@ pub fn check_metaverse(c: &mut Checker<'_, '_>) {
                 "e.g. `deletion = { rule = \"any-connector-from\", mas = [\"hr\"] }`".to_owned(),
             );
         }
+        // `mas` where the rule reads none: written, it says something the
+        // rule does not do (a MIM admin reads `last-connector` with `mas`
+        // as "the last of these"): refused; an empty list with the
+        // default rule means the default, said (a black-box review).
+        let mas_at = key_path!["metaverse", t.as_str(), "deletion", "mas"];
+        let mas_written = crate::document::lookup(c.root, &mas_at).is_some();
+        match &def.deletion {
+            DeletionRule::LastConnector | DeletionRule::Never | DeletionRule::Script { .. }
+                if mas_written =>
+            {
+                let rule = match &def.deletion {
+                    DeletionRule::LastConnector => "last-connector",
+                    DeletionRule::Never => "never",
+                    _ => "script",
+                };
+                c.error(
+                    mas_at.clone(),
+                    format!("rule `{rule}` reads no `mas`: the listed MAs would change nothing"),
+                    "remove `mas`, or use `rule = \"any-connector-from\"` (delete when a connector from any listed MA goes) or `\"last-authoritative-connector\"` (when the last of theirs goes)".to_owned(),
+                );
+            }
+            DeletionRule::LastAuthoritativeConnector { mas } if mas_written && mas.is_empty() => {
+                c.warning(
+                    mas_at.clone(),
+                    "`mas` is empty: the MAs that project this type are the authoritative ones, as without `mas`",
+                    "list the authoritative MAs, or remove `mas`".to_owned(),
+                );
+            }
+            _ => {}
+        }
         if let DeletionRule::LastAuthoritativeConnector { mas }
         | DeletionRule::AnyConnectorFrom { mas } = &def.deletion
         {

@@ -334,3 +334,33 @@ fn the_any_connector_from_deletion_rule_should_name_an_unknown_ma_and_suggest_on
     let ok = text.replace("\"hrr\"", "\"directory\"");
     assert!(load(&ok).is_ok(), "{:?}", load(&ok).err());
 }
+
+/// `mas` with a rule that reads none is refused (a MIM admin reads
+/// `last-connector` with `mas` as "the last of these"; it was silently
+/// ignored: a black-box review).
+#[test]
+fn a_deletion_rule_that_reads_no_mas_should_refuse_them() {
+    for rule in ["last-connector", "never"] {
+        let text = replace(
+            "precedence = { email = [\"directory\", \"hr\"] }",
+            &format!(
+                "precedence = {{ email = [\"directory\", \"hr\"] }}\n\
+                 deletion = {{ rule = \"{rule}\", mas = [\"hr\"] }}"
+            ),
+        );
+        let e = errors(&text);
+        assert!(
+            e.contains(&format!(
+                "metaverse > person > deletion > mas: rule `{rule}` reads no `mas`"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("any-connector-from"), "{e}");
+    }
+    let default = replace(
+        "precedence = { email = [\"directory\", \"hr\"] }",
+        "precedence = { email = [\"directory\", \"hr\"] }\n\
+         deletion = { rule = \"last-connector\" }",
+    );
+    assert!(load(&default).is_ok(), "{:?}", load(&default).err());
+}
