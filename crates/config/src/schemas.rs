@@ -189,13 +189,19 @@ fn check_ma(report: &mut Report<'_>, ma: &MaDef, i: usize, schema: &SourceSchema
                         format!("export flow to `{}` writes `{}`, which {why}", f.cs, f.cs),
                         help,
                     ),
-                    None => (
-                        format!(
-                            "export flow to `{}` writes an attribute {source} does not have",
-                            f.cs
+                    None => match written(schema, &f.cs, &lack.attributes) {
+                        Some((why, help)) => (
+                            format!("export flow to `{}` writes `{}`, which {why}", f.cs, f.cs),
+                            help,
                         ),
-                        fix(&f.cs, &lack.attributes, source),
-                    ),
+                        None => (
+                            format!(
+                                "export flow to `{}` writes an attribute {source} does not have",
+                                f.cs
+                            ),
+                            fix(&f.cs, &lack.attributes, source),
+                        ),
+                    },
                 };
                 report.push(at, None, Diagnostic::error("", message), Some(help));
             }
@@ -278,10 +284,12 @@ fn report_read(report: &mut Report<'_>, read: &CsRead<'_>, schema: &SourceSchema
     let source = &schema.source;
     let (why, help) = match restricted(schema, lack, name) {
         Some((why, help)) => (why, help),
-        None => (
-            format!("{source} does not have"),
-            fix(name, &lack.attributes, source),
-        ),
+        None => written(schema, name, &lack.attributes).unwrap_or_else(|| {
+            (
+                format!("{source} does not have"),
+                fix(name, &lack.attributes, source),
+            )
+        }),
     };
     let d = if read.by_script {
         Diagnostic::warning(
@@ -293,6 +301,22 @@ fn report_read(report: &mut Report<'_>, read: &CsRead<'_>, schema: &SourceSchema
     };
     let at_name = read.source.map(|src| (src, name.as_str()));
     report.push(read.at.clone(), at_name, d, Some(help));
+}
+
+/// When the source has `name` in another case (`UIDNumber`, `uidNumber`;
+/// also a name only some object types may have):
+/// the end of the message after ``, which `` and the help. Names are
+/// read as the source spells them.
+fn written(schema: &SourceSchema, name: &str, attributes: &[String]) -> Option<(String, String)> {
+    let source = &schema.source;
+    let spelt = attributes
+        .iter()
+        .chain(schema.restrictions.names.keys())
+        .find(|a| a.as_str() != name && a.eq_ignore_ascii_case(name))?;
+    Some((
+        format!("is written `{spelt}` in {source}"),
+        format!("write `{spelt}`: names are read as {source} spells them"),
+    ))
 }
 
 /// "did you mean `title`?" or the names the source has.

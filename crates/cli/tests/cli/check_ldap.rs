@@ -128,3 +128,66 @@ export_flows = [{ mv_type = "person", cs = "uidNumber", from = "phone" }]"#,
         "{err}"
     );
 }
+
+#[test]
+fn no_output_should_show_a_password_or_query_written_in_the_url() {
+    let (w, url) = directory("", READS_PHONE);
+    let s = autosync_testkit::SlapdBuilder::new().shared().unwrap();
+    w.edit("autosync.toml", |t| {
+        t.replace(
+            &format!("password = \"{}\"", s.admin_password()),
+            "password = \"wrong\"",
+        )
+    });
+    let secret = format!(
+        "{}/?token=QSECRET",
+        url.replacen("://", "://admin:S3CRETPW@", 1)
+    );
+    let env = [("LDAP_URL", secret.as_str())];
+    let mut seen = String::new();
+    for args in [
+        &["check"][..],
+        &["check", "--json"],
+        &["run-profile", "directory", "full-import", "--no-progress"],
+        &["history"],
+        &["history", "1"],
+        &["history", "--json"],
+    ] {
+        let out = w.run_env(args, &env);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for hidden in ["S3CRETPW", "QSECRET", "admin:"] {
+            assert!(!text.contains(hidden), "{args:?} shows {hidden}:\n{text}");
+        }
+        seen.push_str(&text);
+    }
+    // The messages still name the server.
+    assert!(seen.contains(&format!("{url}/ refused the bind")), "{seen}");
+}
+
+#[test]
+fn check_should_say_how_the_schema_writes_a_name_a_flow_spells_otherwise() {
+    let (w, url) = directory(
+        "",
+        r#"import_flows = [{ mv = "uid", from = "uid" }, { mv = "phone", from = "TelephoneNumber" }]
+export_flows = [{ mv_type = "person", cs = "UIDNumber", from = "phone" }]"#,
+    );
+    let (code, err) = check(&w, &url);
+    assert_eq!(code, Some(2), "{err}");
+    let source = format!("the schema of the directory at {url}");
+    assert!(
+        err.contains(&format!(
+            "reads `TelephoneNumber`, which is written `telephoneNumber` in {source}\n  help: write `telephoneNumber`"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "export flow to `UIDNumber` writes `UIDNumber`, which is written `uidNumber` in {source}"
+        )),
+        "{err}"
+    );
+}

@@ -14,11 +14,16 @@ pub struct RawEntry {
 }
 
 impl RawEntry {
-    /// The values of attribute `name` (ignoring case and options).
+    /// The values of attribute `name` (ignoring case and `;binary`; a
+    /// description with another option, `title;lang-fr`, is not `title`).
     pub fn values(&self, name: &str) -> Option<&Vec<Vec<u8>>> {
         self.attrs
             .iter()
-            .find(|(a, _)| base_name(a).eq_ignore_ascii_case(name))
+            .find(|(a, _)| match (attribute_of(a), attribute_of(name)) {
+                (Some(a), Some(name)) => a.eq_ignore_ascii_case(name),
+                (None, None) => a.eq_ignore_ascii_case(name),
+                _ => false,
+            })
             .map(|(_, v)| v)
     }
 }
@@ -27,6 +32,19 @@ impl RawEntry {
 /// is `userCertificate`).
 pub fn base_name(description: &str) -> &str {
     description.split(';').next().unwrap_or(description)
+}
+
+/// The attribute whose values an attribute description holds: its name
+/// when it has no option or only `binary` (`userCertificate;binary` is
+/// `userCertificate`, which travels so); `None` with any other option: a
+/// language tag (`title;lang-fr`) or a range is a subtype, other values
+/// than the attribute's own, read only where `attributes` names it.
+pub fn attribute_of(description: &str) -> Option<&str> {
+    let mut parts = description.split(';');
+    let name = parts.next().unwrap_or(description);
+    parts
+        .all(|o| o.eq_ignore_ascii_case("binary"))
+        .then_some(name)
 }
 
 fn primitive(t: Option<StructureTag>, what: &str) -> Result<Vec<u8>, String> {

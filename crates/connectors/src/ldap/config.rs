@@ -4,6 +4,7 @@
 
 mod object_classes;
 
+use super::discovery::shown_url;
 use super::dn::Dn;
 use crate::settings::{self, KeyHelp, Settings, error};
 use autosync_connector::{BuildContext, SettingError};
@@ -74,7 +75,7 @@ pub struct LdapConfig {
 impl std::fmt::Debug for LdapConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LdapConfig")
-            .field("url", &self.url)
+            .field("url", &super::discovery::shown_url(&self.url))
             .field("bind_dn", &self.bind_dn)
             .field("password", &self.password.as_ref().map(|_| "<secret>"))
             .field("base_dns", &self.base_dns)
@@ -303,7 +304,11 @@ pub struct LdapSettings {
 /// `host[:port][/...]` (`None`: no port, or a good one): a port that is
 /// none would pass for a server that is down at every run.
 fn port_problem(rest: &str) -> Option<String> {
-    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // After a userinfo part (`user:password@host`).
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     let port = match authority.rsplit_once(']') {
         // `[::1]:389`
         Some((_, after)) => after.strip_prefix(':')?,
@@ -328,12 +333,12 @@ impl LdapSettings {
         let transport = match config.url.split_once("://") {
             Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
                 "ldap" | "ldaps" if rest.trim_end_matches('/').is_empty() => {
-                    push("url", format!("`{}` names no host", config.url));
+                    push("url", format!("`{}` names no host", shown_url(&config.url)));
                     Transport::Plain
                 }
                 "ldap" | "ldaps" if port_problem(rest).is_some() => {
                     let why = port_problem(rest).unwrap_or_default();
-                    push("url", format!("`{}`: {why}", config.url));
+                    push("url", format!("`{}`: {why}", shown_url(&config.url)));
                     Transport::Plain
                 }
                 "ldap" => Transport::Plain,
@@ -354,7 +359,8 @@ impl LdapSettings {
                     "url",
                     format!(
                         "`{}` is not a URL: write e.g. ldaps://{}",
-                        config.url, config.url
+                        shown_url(&config.url),
+                        shown_url(&config.url)
                     ),
                 );
                 Transport::Plain
@@ -559,7 +565,7 @@ impl LdapSettings {
         if !tls_verify {
             tracing::warn!(
                 ma = %ctx.ma,
-                url = %config.url,
+                url = %shown_url(&config.url),
                 "tls_verify = false: the LDAP server's certificate is not checked; anyone between autosync and the server can read and change what is sent, the password included"
             );
         }

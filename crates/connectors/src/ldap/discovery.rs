@@ -27,17 +27,21 @@ use autosync_connector::{
 use autosync_model::suggest;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// `url` as messages show it: without a userinfo part
-/// (`ldap://user:secret@host` is `ldap://host`).
+/// `url` as messages show it: without a userinfo part, a query or a
+/// fragment (`ldap://user:secret@host/?token=x` is `ldap://host/`).
 pub fn shown_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
     };
-    let authority = rest.find(['/', '?', '#']).map_or(rest, |end| &rest[..end]);
-    match authority.rfind('@') {
-        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
+    let end = rest.find(['?', '#']).unwrap_or(rest.len());
+    let rest = &rest[..end];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let host = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    format!("{scheme}{host}")
 }
 
 /// The schema of the directory `s` names, or why it cannot be read.
@@ -114,6 +118,16 @@ pub fn read(s: &LdapSettings) -> SchemaLookup {
             help,
         });
     }
+    for (r, help) in super::filter::unknown_rules(&s.filter, schema) {
+        problems.push(SettingError {
+            key: "filter".into(),
+            message: format!(
+                "`{r}` is not a matching rule of the schema of the directory at {url}: the directory matches no \
+                 entry on it, and a full import would read none and delete every object"
+            ),
+            help,
+        });
+    }
     let mut object_types = BTreeMap::new();
     let mut restrictions = Restrictions::default();
     for t in s.types.iter().filter(|t| !t.classes.is_empty()) {
@@ -135,7 +149,7 @@ pub fn read(s: &LdapSettings) -> SchemaLookup {
             .collect();
         // As `attributes` writes them, when the import reads them so.
         for a in listed.clone() {
-            let ok = schema.canonical(a).is_some_and(|c| {
+            let ok = schema.canonical(super::ber::base_name(a)).is_some_and(|c| {
                 schema.is_operational(c) || allowed.iter().any(|x| schema.canonical(x) == Some(c))
             });
             if ok {
@@ -177,8 +191,10 @@ pub fn read(s: &LdapSettings) -> SchemaLookup {
 /// flow naming the schema's name would find nothing.
 fn attribute_problems(s: &LdapSettings, schema: &DirSchema, url: &str) -> Vec<SettingError> {
     let mut problems = Vec::new();
-    for (i, a) in s.attributes.iter().flatten().enumerate() {
+    for (i, written) in s.attributes.iter().flatten().enumerate() {
         let key = format!("attributes[{i}]");
+        // `title;lang-fr`: the options as written, the name checked.
+        let (a, options) = written.split_at(written.find(';').unwrap_or(written.len()));
         match schema.canonical(a) {
             None => problems.push(SettingError {
                 key,
@@ -198,7 +214,7 @@ fn attribute_problems(s: &LdapSettings, schema: &DirSchema, url: &str) -> Vec<Se
                     key,
                     message: format!("`{a}` {what}"),
                     help: Some(format!(
-                        "write `{c}`, the schema's name: flows and the connector space use the name as written"
+                        "write `{c}{options}`, the schema's name: flows and the connector space use the name as written"
                     )),
                 });
             }
@@ -267,6 +283,11 @@ mod tests {
             shown_url("ldapi://%2Fvar%2Frun%2Fslapd.sock"),
             "ldapi://%2Fvar%2Frun%2Fslapd.sock"
         );
-        assert_eq!(shown_url("ldap://h/?x@y"), "ldap://h/?x@y");
+        assert_eq!(shown_url("ldap://h/?x@y"), "ldap://h/");
+        assert_eq!(
+            shown_url("ldap://a:pw@127.0.0.1:389?token=Q#f"),
+            "ldap://127.0.0.1:389"
+        );
+        assert_eq!(shown_url("a:pw@h"), "h");
     }
 }

@@ -37,6 +37,52 @@ pub fn attributes(f: &str) -> Vec<&str> {
     out
 }
 
+/// The matching rules the extensible-match items of filter `f` name
+/// (`(cn:caseExactMatch:=x)`, `(:dn:2.5.13.5:=x)`), each once, in order.
+pub fn matching_rules(f: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    let mut rest = f;
+    while let Some(open) = rest.find('(') {
+        rest = &rest[open + 1..];
+        if rest.starts_with(['&', '|', '!']) {
+            continue;
+        }
+        let close = rest.find(')').unwrap_or(rest.len());
+        // `attr:dn:rule:=` before the value: an extensible match.
+        if let Some(head) = rest[..close]
+            .find('=')
+            .and_then(|eq| rest[..eq].strip_suffix(':'))
+        {
+            let rules = head
+                .split(':')
+                .skip(1)
+                .map(str::trim)
+                .filter(|r| !r.is_empty() && !r.eq_ignore_ascii_case("dn"));
+            for rule in rules {
+                if !out.iter().any(|n| n.eq_ignore_ascii_case(rule)) {
+                    out.push(rule);
+                }
+            }
+        }
+        rest = &rest[close..];
+    }
+    out
+}
+
+/// The matching rules `filter` names that `schema` does not define (none
+/// when it gave no matching rule), each with a suggestion when one is
+/// close.
+pub fn unknown_rules(filter: &str, schema: &DirSchema) -> Vec<(String, Option<String>)> {
+    matching_rules(filter)
+        .into_iter()
+        .filter(|r| schema.has_matching_rule(r) == Some(false))
+        .map(|r| {
+            let help = suggest::did_you_mean(r, schema.matching_rule_names());
+            (r.to_owned(), help)
+        })
+        .collect()
+}
+
 /// The attributes `filter` names that `schema` does not define, each with
 /// a suggestion when one is close.
 pub fn undefined(filter: &str, schema: &DirSchema) -> Vec<(String, Option<String>)> {
@@ -58,16 +104,20 @@ pub fn check_import(s: &LdapSettings, schema: &DirSchema) -> Result<(), Connecto
     if schema.is_empty() {
         return Ok(());
     }
-    let Some((name, help)) = undefined(&s.filter, schema).into_iter().next() else {
-        return Ok(());
+    let url = super::discovery::shown_url(&s.url);
+    let (what, name, help) = match undefined(&s.filter, schema).into_iter().next() {
+        Some((name, help)) => ("", name, help),
+        None => match unknown_rules(&s.filter, schema).into_iter().next() {
+            Some((name, help)) => ("the matching rule ", name, help),
+            None => return Ok(()),
+        },
     };
     let help = help.map(|h| format!(" ({h})")).unwrap_or_default();
     Err(ConnectorError::new(
         ConnectorErrorKind::Configuration,
         format!(
-            "MA `{}`: `filter` names `{name}`, which the schema of the directory at {} does not define{help}: the search would match no entry (and the import would delete every object), so nothing is read; correct `filter`",
+            "MA `{}`: `filter` names {what}`{name}`, which the schema of the directory at {url} does not define{help}: the search would match no entry (and the import would delete every object), so nothing is read; correct `filter`",
             s.ma,
-            super::discovery::shown_url(&s.url)
         ),
     ))
 }
@@ -90,6 +140,17 @@ mod tests {
             ["cn", "sn"]
         );
         assert_eq!(attributes(""), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn every_extensible_match_should_give_its_matching_rule_once() {
+        assert_eq!(
+            matching_rules(
+                "(&(cn:caseExactMatch:=a:b=c)(:dn:2.4.6.8.10:=Dino)(sn:dn:=x)(mail=a:=b)(!(employeeType:CASEEXACTMATCH:=y)))"
+            ),
+            ["caseExactMatch", "2.4.6.8.10"]
+        );
+        assert_eq!(matching_rules("(cn=x)(sn>=y)"), Vec::<&str>::new());
     }
 
     #[test]

@@ -306,6 +306,16 @@ fn spelling<'a>(s: &'a LdapSettings, schema: &DirSchema, name: &'a str) -> Optio
     }
 }
 
+/// How the import names description `description`, which has options
+/// (`title;lang-fr`): as `attributes` writes it, when it lists it.
+fn with_options<'a>(s: &'a LdapSettings, description: &str) -> Option<&'a str> {
+    s.attributes
+        .iter()
+        .flatten()
+        .find(|a| a.eq_ignore_ascii_case(description))
+        .map(String::as_str)
+}
+
 /// The kind of attribute `name`'s values: `binary_attributes` and the
 /// objectGUID anchor first, then the schema.
 pub fn kind(s: &LdapSettings, session: &Session, name: &str) -> Kind {
@@ -399,11 +409,15 @@ pub fn item(
     };
     let mut attributes = Attributes::new();
     for (description, vals) in &e.attrs {
-        let name = ber::base_name(description);
+        let (name, key) = match ber::attribute_of(description) {
+            Some(name) => (name, spelling(s, &session.schema, name)),
+            // With an option (`title;lang-fr`): not the attribute's values.
+            None => (description.as_str(), with_options(s, description)),
+        };
         if own.iter().any(|o| o.eq_ignore_ascii_case(name)) {
             continue;
         }
-        let Some(key) = spelling(s, &session.schema, name) else {
+        let Some(key) = key else {
             continue;
         };
         let Some(v) = values::to_value(kind(s, session, name), vals) else {

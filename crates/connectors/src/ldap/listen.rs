@@ -135,7 +135,8 @@ impl Listener {
                 ConnectorErrorKind::Configuration,
                 format!(
                     "MA `{}`: {} offers no change notification (content synchronisation, RFC 4533: OpenLDAP's syncprov overlay; the persistent-search control; Active Directory's): changes cannot be listened to; import on an interval or a schedule instead",
-                    s.ma, s.url
+                    s.ma,
+                    super::discovery::shown_url(&s.url)
                 ),
             ));
         };
@@ -186,7 +187,8 @@ impl Listener {
             kind,
             format!(
                 "MA `{}`: listening to changes at {}: {why}",
-                self.s.ma, self.s.url
+                self.s.ma,
+                super::discovery::shown_url(&self.s.url)
             ),
         )
     }
@@ -452,7 +454,8 @@ fn hashes(e: &ber::RawEntry) -> (HashMap<String, u64>, HashMap<String, String>) 
     let mut attrs: HashMap<String, u64> = HashMap::new();
     let mut names: HashMap<String, String> = HashMap::new();
     for (description, values) in &e.attrs {
-        let name = ber::base_name(description);
+        // A description with options (`title;lang-fr`) is its own.
+        let name = ber::attribute_of(description).unwrap_or(description);
         let key = name.to_ascii_lowercase();
         let mut sorted: Vec<&Vec<u8>> = values.iter().collect();
         sorted.sort();

@@ -99,7 +99,10 @@ impl ConnectorFactory for LdapFactory {
                     .join(", "),
                 _ => "`base_dns`".to_owned(),
             };
-            let url = crate::watch::shown_or_key(shown, &["url"]);
+            let url = match crate::watch::shown_text(shown, &["url"]) {
+                Some(url) => discovery::shown_url(&url),
+                None => "`url`".to_owned(),
+            };
             let channel = format!("a persistent search of {bases} on {url}");
             ChangeDetection {
                 offers: vec![ChangeOffer {

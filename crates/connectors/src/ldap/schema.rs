@@ -67,9 +67,40 @@ pub struct DirSchema {
     /// Operational attributes (lowercased names and OIDs).
     operational: HashSet<String>,
     pub classes: ObjectClasses,
+    /// Each matching rule's lowercased names and OID, with its name
+    /// (empty when the subschema entry gave none: nothing is checked).
+    rules: HashMap<String, String>,
 }
 
 impl DirSchema {
+    /// With the subschema entry's `matchingRules` values.
+    pub fn with_matching_rules(mut self, matching_rules: &[String]) -> DirSchema {
+        for (oid, fields) in matching_rules.iter().filter_map(|d| fields(d)) {
+            let names = fields
+                .into_iter()
+                .find(|(k, _)| k == "NAME")
+                .map(|(_, names)| names)
+                .unwrap_or_default();
+            let shown = names.first().unwrap_or(&oid).clone();
+            self.rules.insert(oid.to_ascii_lowercase(), shown.clone());
+            for n in names {
+                self.rules.insert(n.to_ascii_lowercase(), shown.clone());
+            }
+        }
+        self
+    }
+
+    /// Whether matching rule `name` (a name or an OID) is the schema's;
+    /// `None` when no matching rule was read.
+    pub fn has_matching_rule(&self, name: &str) -> Option<bool> {
+        (!self.rules.is_empty()).then(|| self.rules.contains_key(&name.to_ascii_lowercase()))
+    }
+
+    /// Every matching rule's name.
+    pub fn matching_rule_names(&self) -> impl Iterator<Item = &str> {
+        self.rules.values().map(String::as_str)
+    }
+
     /// From the subschema entry's `attributeTypes`, `ldapSyntaxes` and
     /// `objectClasses` values; what does not parse is left out.
     pub fn parse(
@@ -144,6 +175,7 @@ impl DirSchema {
             canonical,
             operational,
             classes: ObjectClasses::parse(object_classes),
+            rules: HashMap::new(),
         }
     }
 

@@ -12,6 +12,7 @@
 
 use super::ber;
 use super::config::{Bind, LdapSettings, Transport};
+use super::discovery::shown_url;
 use super::schema::DirSchema;
 use autosync_connector::{ConnectorError, ConnectorErrorKind};
 use ldap3::controls::RawControl;
@@ -265,7 +266,11 @@ impl Session {
         let down = |e: &dyn std::fmt::Display| {
             ConnectorError::new(
                 ConnectorErrorKind::ServerDown,
-                format!("MA `{}`: cannot connect to {}: {e}", s.ma, s.url),
+                format!(
+                    "MA `{}`: cannot connect to {}: {e}",
+                    s.ma,
+                    shown_url(&s.url)
+                ),
             )
         };
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -296,7 +301,7 @@ impl Session {
             timeout: s.timeout,
             controls: HashSet::new(),
             schema: DirSchema::default(),
-            server: s.url.clone(),
+            server: shown_url(&s.url),
         };
         session.bind(s)?;
         session.read_root_dse(s)?;
@@ -322,7 +327,7 @@ impl Session {
         let result = result.map_err(|e| {
             ConnectorError::new(
                 ConnectorErrorKind::ServerDown,
-                format!("MA `{}`: bind as {who} at {}: {e}", s.ma, s.url),
+                format!("MA `{}`: bind as {who} at {}: {e}", s.ma, shown_url(&s.url)),
             )
         })?;
         if result.rc == 0 {
@@ -338,7 +343,7 @@ impl Session {
             format!(
                 "MA `{}`: {} refused the bind as {who}: {}",
                 s.ma,
-                s.url,
+                shown_url(&s.url),
                 describe(&result)
             ),
         ))
@@ -373,7 +378,12 @@ impl Session {
                 &subschema,
                 Scope::Base,
                 "(objectClass=subschema)",
-                &["attributeTypes", "ldapSyntaxes", "objectClasses"],
+                &[
+                    "attributeTypes",
+                    "ldapSyntaxes",
+                    "objectClasses",
+                    "matchingRules",
+                ],
                 Vec::new(),
             )
             .map_err(|e| self.broken(s, "read the schema", &e))?;
@@ -383,7 +393,8 @@ impl Session {
                     &text(&e, "attributeTypes"),
                     &text(&e, "ldapSyntaxes"),
                     &text(&e, "objectClasses"),
-                );
+                )
+                .with_matching_rules(&text(&e, "matchingRules"));
             }
             _ => {
                 tracing::debug!(ma = %s.ma, subschema = %subschema, result = %describe(&found.1), "the schema could not be read: every attribute is text")

@@ -220,3 +220,178 @@ fn an_import_whose_filter_names_an_attribute_the_schema_lacks_should_fail_not_re
     let (batches, _) = drain(good.full_import(None).unwrap());
     assert_eq!(batches.into_iter().flatten().count(), 2);
 }
+
+/// The kit's URL with a userinfo part and a query, both secret.
+fn secret_url(url: &str) -> String {
+    format!(
+        "{}/?token=QSECRET",
+        url.replacen("://", "://admin:S3CRETPW@", 1)
+    )
+}
+
+fn assert_hidden(what: &str, message: &str) {
+    for secret in ["S3CRETPW", "QSECRET", "admin:"] {
+        assert!(
+            !message.contains(secret),
+            "{what} shows {secret}: {message}"
+        );
+    }
+}
+
+#[test]
+fn no_message_should_show_the_urls_userinfo_or_query() {
+    let s = slapd();
+    let base = s.suffix().to_owned();
+    let types = || vec![person()];
+    let with = |url: &str, password: &str| {
+        let mut v = admin_settings(
+            s,
+            &base,
+            json!({ "object_classes": { "person": "inetOrgPerson" } }),
+        );
+        v["url"] = json!(url);
+        v["password"] = json!(password);
+        settings(v)
+    };
+    let ctx = ctx(Path::new("."), types());
+    // A refused bind: the import and `check`'s schema lookup.
+    let wrong = with(&secret_url(s.url()), "wrong");
+    let mut conn = LdapFactory.build(&wrong, &ctx).unwrap();
+    let err = match conn.full_import(None) {
+        Ok(_) => panic!("the bind must be refused"),
+        Err(e) => e,
+    };
+    assert!(
+        err.message
+            .contains(&format!("{}/ refused the bind", s.url())),
+        "{err}"
+    );
+    assert_hidden("a refused bind", &err.message);
+    match LdapFactory.schema(&wrong, &ctx) {
+        SchemaLookup::Unavailable(why) => assert_hidden("check", &why),
+        other => panic!("the bind must be refused: {other:?}"),
+    }
+    // Nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = with(&secret_url(&format!("ldap://127.0.0.1:{port}")), "x");
+    let err = match LdapFactory.build(&down, &ctx).unwrap().full_import(None) {
+        Ok(_) => panic!("nothing listens on {port}"),
+        Err(e) => e,
+    };
+    assert!(
+        err.message
+            .contains(&format!("cannot connect to ldap://127.0.0.1:{port}/:")),
+        "{err}"
+    );
+    assert_hidden("a refused connection", &err.message);
+    // The settings' check, and the change detection's sentence.
+    let bad = with("ldap://admin:S3CRETPW@127.0.0.1:99999/?token=QSECRET", "x");
+    let err = match LdapFactory.build(&bad, &ctx) {
+        Ok(_) => panic!("99999 is no port"),
+        Err(e) => e,
+    };
+    assert!(err.message.contains("`99999` is not a port"), "{err}");
+    assert_hidden("the URL check", &err.message);
+    let no_port = with("ldap://admin:S3CRETPW@127.0.0.1?token=QSECRET", "x");
+    assert!(LdapFactory.build(&no_port, &ctx).is_ok());
+    let ok = with(&secret_url(s.url()), s.admin_password());
+    let detection = LdapFactory.change_detection(&ok, &ok, &ctx);
+    let sentence = &detection.offers[0].sentence;
+    assert!(
+        sentence.contains(&format!("on {}/ ", s.url())),
+        "{sentence}"
+    );
+    assert_hidden("the change detection", sentence);
+}
+
+#[test]
+fn a_value_with_a_language_tag_should_not_be_read_as_the_attributes_own() {
+    let s = slapd();
+    let base = s.new_ou("lang-tag").unwrap();
+    s.ldapadd(&format!(
+        "dn: cn=Ada,{base}\nobjectClass: inetOrgPerson\ncn: Ada\nsn: Ada\n\
+         title: Staff Engineer\ntitle;lang-fr: Ingenieur\n"
+    ))
+    .unwrap();
+    let read = |extra: serde_json::Value| {
+        let mut conn = build_people(&base, extra);
+        let mut got: Vec<_> = import(conn.as_mut())
+            .into_iter()
+            .map(|i| i.unwrap_or_else(|e| panic!("record error: {e:?}")))
+            .collect();
+        assert_eq!(got.len(), 1);
+        got.pop().unwrap().attributes
+    };
+    for extra in [json!({}), json!({ "attributes": ["cn", "title"] })] {
+        let ada = read(extra.clone());
+        assert_eq!(
+            ada.get("title"),
+            Some(&Value::from("Staff Engineer")),
+            "{extra}: {ada:?}"
+        );
+        assert!(!ada.keys().any(|k| k.contains(';')), "{extra}: {ada:?}");
+    }
+    // Named exactly, it is read under that name.
+    let ada = read(json!({ "attributes": ["cn", "title", "title;lang-fr"] }));
+    assert_eq!(ada.get("title"), Some(&Value::from("Staff Engineer")));
+    assert_eq!(
+        ada.get("title;lang-fr"),
+        Some(&Value::from("Ingenieur")),
+        "{ada:?}"
+    );
+    // `check` takes the tagged name, as the schema's attribute.
+    let schema = lookup(
+        &base,
+        json!({ "attributes": ["cn", "title", "title;lang-fr"] }),
+    );
+    assert!(schema.problems.is_empty(), "{:?}", schema.problems);
+    assert!(
+        schema.object_types["person"]
+            .attributes
+            .contains(&"title;lang-fr".to_owned())
+    );
+}
+
+#[test]
+fn a_filter_naming_a_matching_rule_the_schema_lacks_should_be_a_problem_and_stop_an_import() {
+    let base = people("misspelt-rule");
+    let filter = "(!(employeeType:caseExactMatc:=contractor))";
+    let got = problems(&lookup(&base, json!({ "filter": filter })));
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].0, "filter");
+    assert!(
+        got[0].1.starts_with(&format!(
+            "`caseExactMatc` is not a matching rule of the schema of the directory at {}",
+            slapd().url()
+        )),
+        "{}",
+        got[0].1
+    );
+    assert_eq!(got[0].2.as_deref(), Some("did you mean `caseExactMatch`?"));
+    let mut conn = build_people(&base, json!({ "filter": filter }));
+    let err = match conn.full_import(None) {
+        Ok(_) => panic!("the import must not read nothing"),
+        Err(e) => e,
+    };
+    assert_eq!(err.kind, ConnectorErrorKind::Configuration, "{err}");
+    assert!(
+        err.message
+            .contains("`filter` names the matching rule `caseExactMatc`, which the schema"),
+        "{err}"
+    );
+    // Names and OIDs the schema has pass, and match.
+    for good in [
+        "(!(employeeType:caseExactMatch:=contractor))",
+        "(!(employeeType:2.5.13.5:=contractor))",
+    ] {
+        let fine = lookup(&base, json!({ "filter": good }));
+        assert!(fine.problems.is_empty(), "{good}: {:?}", fine.problems);
+        let mut good = build_people(&base, json!({ "filter": good }));
+        let (batches, _) = drain(good.full_import(None).unwrap());
+        assert_eq!(batches.into_iter().flatten().count(), 2);
+    }
+}
