@@ -12,18 +12,19 @@ use crate::rules::MaRules;
 use crate::sync::{Action, Fail, expression_failed};
 use autosync_expr::{Arg, Context, EvalError, FoundMv, Lookup, Metaverse, MvConnector, RuleScript};
 use autosync_model::{CsObject, DeprovisionAction, MvObject, Value};
-use autosync_store::{StoreError, StoreTxn};
+use autosync_store::{StoreError, StoreRead, StoreTxn};
 use serde_json::{Value as Json, json};
 use std::borrow::Cow;
 
-/// Lookups answered from a store transaction. A store failure is kept
-/// aside: it stops the step, it is not the object's error.
-struct TxnMetaverse<'t> {
-    txn: &'t mut dyn StoreTxn,
-    failed: Option<StoreError>,
+/// Lookups answered from the store (a sync's transaction, or a read view
+/// for `cs`'s filtered disconnectors). A store failure is kept aside: it
+/// stops the step, it is not the object's error.
+pub(crate) struct StoreMetaverse<'r> {
+    pub read: &'r mut dyn StoreRead,
+    pub failed: Option<StoreError>,
 }
 
-impl TxnMetaverse<'_> {
+impl StoreMetaverse<'_> {
     fn store<T>(&mut self, r: Result<T, StoreError>) -> Result<T, EvalError> {
         r.map_err(|e| {
             let message = format!("the store failed: {e}");
@@ -36,19 +37,19 @@ impl TxnMetaverse<'_> {
     }
 }
 
-impl Metaverse for TxnMetaverse<'_> {
+impl Metaverse for StoreMetaverse<'_> {
     fn find(
         &mut self,
         object_type: &str,
         attr: &str,
         value: &Value,
     ) -> Result<Vec<FoundMv>, EvalError> {
-        let r = self.txn.mv_find(object_type, attr, value);
+        let r = self.read.mv_find(object_type, attr, value);
         let ids = self.store(r)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let r = self.txn.mv_get_many(&ids);
+        let r = self.read.mv_get_many(&ids);
         let mut found: Vec<FoundMv> = self
             .store(r)?
             .into_iter()
@@ -67,7 +68,7 @@ impl Metaverse for TxnMetaverse<'_> {
     }
 
     fn connectors(&mut self, id: i64) -> Result<Vec<MvConnector>, EvalError> {
-        let r = self.txn.cs_by_mv(id);
+        let r = self.read.cs_by_mv(id);
         let mut found: Vec<MvConnector> = self
             .store(r)?
             .into_iter()
@@ -92,7 +93,10 @@ pub(crate) fn in_context<T>(
     what: impl FnOnce() -> String,
     f: impl FnOnce(&mut Context<'_>) -> Result<T, EvalError>,
 ) -> Result<T, Fail> {
-    let mut metaverse = TxnMetaverse { txn, failed: None };
+    let mut metaverse = StoreMetaverse {
+        read: txn,
+        failed: None,
+    };
     let result = f(&mut Context {
         mv,
         metaverse: Some(&mut metaverse),

@@ -13,9 +13,9 @@
 
 use crate::compute::{AttrView, CsView};
 use crate::rules::{MaRules, Rules};
-use autosync_expr::{Context, EvalError, FoundMv, Lookup, Metaverse, MvConnector};
-use autosync_model::{Connection, CsObject, ImportKind, SystemDef, Value};
-use autosync_store::{StoreError, StoreRead, StoreResult};
+use autosync_expr::{Context, Lookup};
+use autosync_model::{Connection, CsObject, ImportKind, SystemDef};
+use autosync_store::{StoreRead, StoreResult};
 
 /// What an MA's connector filters say of one object now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,7 +96,7 @@ impl ConnectorFilters {
                 continue;
             }
             let matched = if f.condition.needs_context() {
-                let mut metaverse = ReadMetaverse { read, failed: None };
+                let mut metaverse = crate::extensions::StoreMetaverse { read, failed: None };
                 let r = f.condition.eval_bool_in(
                     view,
                     &mut Context {
@@ -123,73 +123,5 @@ impl ConnectorFilters {
             }
         }
         Ok(FilterState::NotFiltered)
-    }
-}
-
-/// A filter script's metaverse lookups, answered from a read view (as the
-/// sync's `TxnMetaverse` answers them from its transaction). A store
-/// failure is kept aside and returned, not taken for the object's.
-struct ReadMetaverse<'r> {
-    read: &'r mut dyn StoreRead,
-    failed: Option<StoreError>,
-}
-
-impl ReadMetaverse<'_> {
-    fn store<T>(&mut self, r: Result<T, StoreError>) -> Result<T, EvalError> {
-        r.map_err(|e| {
-            let message = format!("the store failed: {e}");
-            self.failed = Some(e);
-            EvalError {
-                message,
-                script: true,
-            }
-        })
-    }
-}
-
-impl Metaverse for ReadMetaverse<'_> {
-    fn find(
-        &mut self,
-        object_type: &str,
-        attr: &str,
-        value: &Value,
-    ) -> Result<Vec<FoundMv>, EvalError> {
-        let r = self.read.mv_find(object_type, attr, value);
-        let ids = self.store(r)?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let r = self.read.mv_get_many(&ids);
-        let mut found: Vec<FoundMv> = self
-            .store(r)?
-            .into_iter()
-            .map(|mv| FoundMv {
-                id: mv.id,
-                object_type: mv.object_type,
-                attributes: mv
-                    .attributes
-                    .into_iter()
-                    .map(|(k, v)| (k, v.value))
-                    .collect(),
-            })
-            .collect();
-        found.sort_by_key(|f| f.id);
-        Ok(found)
-    }
-
-    fn connectors(&mut self, id: i64) -> Result<Vec<MvConnector>, EvalError> {
-        let r = self.read.cs_by_mv(id);
-        let mut found: Vec<MvConnector> = self
-            .store(r)?
-            .into_iter()
-            .map(|x| MvConnector {
-                ma: x.ma,
-                anchor: x.anchor,
-                dn: x.dn,
-                object_type: x.object_type,
-            })
-            .collect();
-        found.sort_by(|a, b| (&a.ma, &a.anchor).cmp(&(&b.ma, &b.anchor)));
-        Ok(found)
     }
 }

@@ -238,9 +238,10 @@ fn check_should_reject_a_flow_reading_an_attribute_the_object_classes_do_not_all
     let w = directory_reading("telephonenumber");
     let err = stderr_of_check(&w);
     assert!(
-        err.contains("help: did you mean `telephoneNumber`?"),
+        err.contains("reads `telephonenumber`, which is written `telephoneNumber` in the schema"),
         "{err}"
     );
+    assert!(err.contains("help: write `telephoneNumber`"), "{err}");
     let w = directory_reading("telephoneNumber");
     let out = w.expect(&["check"], 0);
     assert!(
