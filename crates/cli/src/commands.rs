@@ -23,7 +23,7 @@ pub fn dispatch(cli: &Cli) -> Result<Code, Failure> {
         Command::Mv(a) => crate::listing::mv(cli, a),
         Command::Approve(a) => crate::control::approve(cli, a),
         Command::Run(a) => crate::service::run(cli, a),
-        Command::Status(a) => crate::control::status(cli, a.json),
+        Command::Status(a) => crate::status::status(cli, a.json),
         Command::Queue(a) => crate::control::queue(cli, a),
         Command::Discover(a) => crate::discover::discover(cli, a),
         Command::Start(a) => control(cli, Control::Start, a.ma.as_deref(), a.json),

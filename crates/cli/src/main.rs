@@ -43,6 +43,7 @@ mod private_file;
 mod progress;
 mod render;
 mod service;
+mod status;
 mod status_text;
 mod waits;
 

@@ -3,6 +3,7 @@
 //! sees `password`); it never appears in a message, a log or `Debug`.
 
 mod object_classes;
+mod url;
 
 use super::discovery::shown_url;
 use super::dn::Dn;
@@ -300,26 +301,6 @@ pub struct LdapSettings {
     pub timeout: Duration,
 }
 
-/// What is wrong with the port of an `ldap://` or `ldaps://` URL's
-/// `host[:port][/...]` (`None`: no port, or a good one): a port that is
-/// none would pass for a server that is down at every run.
-fn port_problem(rest: &str) -> Option<String> {
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    // After a userinfo part (`user:password@host`).
-    let authority = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let port = match authority.rsplit_once(']') {
-        // `[::1]:389`
-        Some((_, after)) => after.strip_prefix(':')?,
-        None => authority.rsplit_once(':')?.1,
-    };
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => None,
-        _ => Some(format!("`{port}` is not a port (a number from 1 to 65535)")),
-    }
-}
-
 impl LdapSettings {
     /// Parse and check everything; one error per problem.
     pub fn from_settings(
@@ -330,42 +311,10 @@ impl LdapSettings {
         let mut errors = Vec::new();
         let mut push = |key: &str, message: String| errors.push(error(key, &message, help(key)));
 
-        let transport = match config.url.split_once("://") {
-            Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
-                "ldap" | "ldaps" if rest.trim_end_matches('/').is_empty() => {
-                    push("url", format!("`{}` names no host", shown_url(&config.url)));
-                    Transport::Plain
-                }
-                "ldap" | "ldaps" if port_problem(rest).is_some() => {
-                    let why = port_problem(rest).unwrap_or_default();
-                    push("url", format!("`{}`: {why}", shown_url(&config.url)));
-                    Transport::Plain
-                }
-                "ldap" => Transport::Plain,
-                "ldaps" => Transport::Tls,
-                "ldapi" => Transport::Socket,
-                other => {
-                    push(
-                        "url",
-                        format!(
-                            "`{other}://` is not an LDAP URL: use ldap://, ldaps:// or ldapi://"
-                        ),
-                    );
-                    Transport::Plain
-                }
-            },
-            None => {
-                push(
-                    "url",
-                    format!(
-                        "`{}` is not a URL: write e.g. ldaps://{}",
-                        shown_url(&config.url),
-                        shown_url(&config.url)
-                    ),
-                );
-                Transport::Plain
-            }
-        };
+        let (transport, problem) = url::transport_of(&config.url);
+        if let Some(problem) = problem {
+            push("url", problem);
+        }
         if config.start_tls && transport != Transport::Plain {
             push(
                 "start_tls",
