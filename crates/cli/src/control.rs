@@ -295,6 +295,17 @@ enum Sent {
     NoService(String),
 }
 
+/// What `maintenance off` answers while maintenance mode is not on: nothing
+/// changed, a success (as a second `maintenance on` is); the same sentence
+/// with and without a service.
+const MAINTENANCE_NOT_ON: &str = "maintenance mode is not on: nothing changed";
+
+/// The stable code of the API's error answer `text`, when it has one.
+fn error_code(text: &str) -> Option<ErrorCode> {
+    let body = serde_json::from_str::<serde_json::Value>(text).ok()?;
+    body["code"].as_str().and_then(ErrorCode::from_name)
+}
+
 /// Sends `action` (on `ma`, or on every MA / the service) to the running
 /// service. A refusal is a usage failure carrying the service's reason.
 /// Warns that the configuration does not load once the service answered.
@@ -320,6 +331,17 @@ fn send_control(located: &Located, action: Control, ma: Option<&str>) -> Result<
     located.warn();
     let (code, text) = answer?;
     if code != 200 {
+        // `maintenance off` while it is not on changes nothing, as a
+        // second `maintenance on` does: a success saying so (the API
+        // itself answers `not-in-maintenance`).
+        if action == Control::EndMaintenance
+            && error_code(&text) == Some(ErrorCode::NotInMaintenance)
+        {
+            return Ok(Sent::Done(ControlAnswer {
+                ok: true,
+                message: MAINTENANCE_NOT_ON.to_owned(),
+            }));
+        }
         return Err(api_error(code, &text));
     }
     let answer: ControlAnswer =
@@ -459,9 +481,10 @@ fn control_in_store(
         },
         _ => {
             if state.maintenance.take().is_none() {
-                return Err(Failure::Usage(
-                    "maintenance mode is not on: nothing to end".to_owned(),
-                ));
+                return Ok(ControlAnswer {
+                    ok: true,
+                    message: format!("{MAINTENANCE_NOT_ON} (no service running)"),
+                });
             }
             "maintenance mode off (no service running: the next start runs what is queued)"
                 .to_owned()

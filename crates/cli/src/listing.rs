@@ -20,7 +20,7 @@ use crate::waits::{LISTED, Unresolved, UnresolvedOf, found};
 use anyhow::Context as _;
 use autosync_model::suggest;
 use autosync_model::{Connection, CsId, CsObject, MvObject, SystemDef};
-use autosync_store::{CsFilter, MvQuery, Store, StoreRead, StoreResult, fold_case};
+use autosync_store::{CsFilter, MvQuery, Store, StoreRead, StoreResult};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -139,10 +139,14 @@ fn history_run(store: &Arc<dyn Store>, a: &HistoryArgs, id: i64) -> Result<Code,
     Ok(Code::Ok)
 }
 
-/// The objects of `ma` whose DN is `dn`, ignoring case (DNs are not
-/// indexed: the connector space is read in pages).
+/// The objects of `ma` whose DN is `dn` as a directory compares DNs,
+/// ignoring case ([`autosync_model::dn::folded`]: attribute types' and
+/// values' case, the spaces around separators and the spelling of an
+/// escape do not count; a key that is not a DN compares ignoring case).
+/// DNs are not indexed: the connector space is read in pages.
 fn cs_by_dn(read: &mut dyn StoreRead, ma: &str, dn: &str) -> StoreResult<Vec<CsObject>> {
-    let wanted = fold_case(dn);
+    use autosync_model::dn::folded;
+    let wanted = folded(dn);
     let (mut after, mut found) = (0, Vec::new());
     loop {
         let page = read.cs_page(ma, CsFilter::All, after, DN_SCAN)?;
@@ -150,7 +154,7 @@ fn cs_by_dn(read: &mut dyn StoreRead, ma: &str, dn: &str) -> StoreResult<Vec<CsO
             return Ok(found);
         };
         after = last.id;
-        found.extend(page.into_iter().filter(|o| fold_case(&o.dn) == wanted));
+        found.extend(page.into_iter().filter(|o| folded(&o.dn) == wanted));
     }
 }
 

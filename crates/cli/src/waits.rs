@@ -9,8 +9,9 @@
 
 pub use autosync_engine::HeldValue;
 use autosync_model::{CsId, CsObject, ExportKind, MvId, RefBy, SystemDef, Value};
-use autosync_store::{RefWait, StoreRead, StoreResult, fold_case};
+use autosync_store::{RefWait, StoreRead, StoreResult, fold_case, fold_dn};
 use serde::Serialize;
+use serde::ser::SerializeMap;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// At most this many waits of one object are listed (the rest counted),
@@ -48,9 +49,9 @@ pub enum Wait {
     In {
         attribute: String,
         ma: String,
-        /// The anchor or DN named (the key is `anchor` for both: it was
-        /// so before outbound waits were listed).
-        anchor: String,
+        /// The anchor or DN named (JSON: `anchor` or `dn`).
+        #[serde(flatten)]
+        anchor: Named,
     },
     /// The metaverse reference exported to this object names `mv_id`,
     /// which has no usable connector on `via` yet.
@@ -69,6 +70,30 @@ pub enum Wait {
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+}
+
+/// What an inbound wait names: an anchor, or a DN as the referrer holds
+/// it (the store keeps the DN folded, `fold_dn`: one of the referrer's
+/// values of the attribute that folds to it, else that key). Shown as
+/// its text; in JSON under `anchor` or `dn`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Named {
+    pub text: String,
+    pub by_dn: bool,
+}
+
+impl std::fmt::Display for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Serialize for Named {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(if self.by_dn { "dn" } else { "anchor" }, &self.text)?;
+        map.end()
+    }
 }
 
 impl Wait {
@@ -126,13 +151,23 @@ pub fn waits_of(
         None => Vec::new(),
     };
     let total = inbound.len() + outbound.len();
+    let inbound: Vec<RefWait> = inbound.into_iter().take(LISTED).collect();
+    let mut spelled = spellings(o, &inbound);
     let mut listed: Vec<Wait> = inbound
         .into_iter()
-        .take(LISTED)
         .map(|w| Wait::In {
+            anchor: Named {
+                text: if w.by_dn {
+                    spelled
+                        .remove(&(w.attr.clone(), w.key.clone()))
+                        .unwrap_or(w.key)
+                } else {
+                    w.key
+                },
+                by_dn: w.by_dn,
+            },
             attribute: w.attr,
             ma: w.ma,
-            anchor: w.key,
         })
         .collect();
     let room = LISTED.saturating_sub(listed.len());
@@ -166,6 +201,38 @@ pub fn waits_of(
     }
     let more = total - listed.len();
     Ok(Waits { listed, more })
+}
+
+/// The DNs waits by DN name as `o` holds them: per (attribute, folded
+/// key) of `waits`, the first of `o`'s values of that attribute that
+/// folds to the key (the store keeps the key folded). Each attribute's
+/// values are read once, and no further than the last key found.
+fn spellings(o: &CsObject, waits: &[RefWait]) -> HashMap<(String, String), String> {
+    let mut wanted: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for w in waits.iter().filter(|w| w.by_dn) {
+        wanted.entry(&w.attr).or_default().insert(&w.key);
+    }
+    let mut out = HashMap::new();
+    for (attr, mut keys) in wanted {
+        let Some(v) = o.hologram.get(attr) else {
+            continue;
+        };
+        let values = match v {
+            Value::Multi(vs) => vs.as_slice(),
+            one => std::slice::from_ref(one),
+        };
+        for v in values {
+            if keys.is_empty() {
+                break;
+            }
+            let text = v.to_text();
+            let key = fold_dn(&text);
+            if keys.remove(key.as_ref()) {
+                out.insert((attr.to_owned(), key.into_owned()), text);
+            }
+        }
+    }
+    out
 }
 
 /// The export flows of `ma` to objects of `object_type` that copy a
@@ -350,7 +417,10 @@ pub fn found(
         } = w
             && let Some(by) = by_of(attribute)
         {
-            asked.entry((ma, by == RefBy::Dn)).or_default().push(anchor);
+            asked
+                .entry((ma, by == RefBy::Dn))
+                .or_default()
+                .push(&anchor.text);
         }
     }
     let mut joined: HashMap<(String, String), MvId> = HashMap::new();
@@ -367,7 +437,7 @@ pub fn found(
                 // One object of the DN, joined (two are ambiguous).
                 let mut of: HashMap<String, Vec<(CsId, Option<MvId>)>> = HashMap::new();
                 for (dn, id, mv) in read.cs_joined_by_dns(ma, keys)? {
-                    of.entry(fold_case(&dn).into_owned())
+                    of.entry(fold_dn(&dn).into_owned())
                         .or_default()
                         .push((id, mv));
                 }
@@ -444,8 +514,8 @@ pub fn found(
                     anchor,
                 } => {
                     let key = match by_of(attribute) {
-                        Some(RefBy::Dn) => fold_case(anchor).into_owned(),
-                        _ => anchor.clone(),
+                        Some(RefBy::Dn) => fold_dn(&anchor.text).into_owned(),
+                        _ => anchor.text.clone(),
                     };
                     let joined = joined.get(&(ma.clone(), key)).map(|&mv_id| {
                         let object_type = types
@@ -467,8 +537,8 @@ pub fn found(
                     // Only when no object has the anchor as named.
                     let differs_in_case = match (&joined, by_of(attribute)) {
                         (None, Some(RefBy::Anchor)) => cased
-                            .get(&(ma.clone(), fold_case(anchor).into_owned()))
-                            .filter(|found| !found.contains(anchor))
+                            .get(&(ma.clone(), fold_case(&anchor.text).into_owned()))
+                            .filter(|found| !found.contains(&anchor.text))
                             .and_then(|found| found.iter().min().cloned()),
                         _ => None,
                     };
@@ -510,4 +580,128 @@ fn expected_type(system: &SystemDef, o: &CsObject, attr: &str) -> Option<String>
         });
     let first = types.next()?;
     (first != autosync_model::ANY_TYPE && types.all(|t| t == first)).then(|| first.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use autosync_model::Connection;
+    use autosync_store::{SqliteStore, Store};
+
+    /// A source of groups whose members name a directory's people by DN,
+    /// and whose owner names one by anchor.
+    const SYSTEM: &str = r#"
+[metaverse.person]
+attributes = []
+
+[metaverse.group]
+attributes = ["members"]
+references = { members = "person" }
+
+[[ma]]
+name = "groups"
+connector = { type = "jsonl", path = "groups.jsonl" }
+object_types = [{ name = "group", anchor = "gid", references = { member = { by = "dn", ma = "dir" }, owner = { by = "anchor", ma = "dir" } } }]
+import_flows = [{ mv = "members", from = "member" }]
+
+[[ma]]
+name = "dir"
+connector = { type = "jsonl", path = "dir.jsonl" }
+object_types = [{ name = "person", anchor = "id", dn = "dn" }]
+"#;
+
+    fn wait(attr: &str, key: &str, by_dn: bool) -> RefWait {
+        RefWait {
+            attr: attr.into(),
+            ma: "dir".into(),
+            key: key.into(),
+            by_dn,
+        }
+    }
+
+    #[test]
+    fn a_wait_by_dn_is_shown_as_the_referrer_holds_the_dn_under_dn() {
+        let system: SystemDef = toml::from_str(SYSTEM).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+        store.set_dn_index(&["dir"]).unwrap();
+        let ken = r"CN=Thompson\, Ken, ou=People,dc=x";
+        let ann = "uid=alee+cn=Ann Lee, ou=People,dc=x";
+        let mut g = CsObject::new("groups", "G1", "", "group");
+        g.hologram.insert(
+            "member".into(),
+            Value::Multi(vec![
+                Value::from("cn=Bob,ou=People,dc=x"),
+                Value::from(ken),
+                Value::from(ann),
+            ]),
+        );
+        g.hologram.insert("owner".into(), Value::from("E7"));
+        let mut txn = store.begin().unwrap();
+        txn.cs_insert(&mut g).unwrap();
+        txn.ref_waits_set(
+            g.id,
+            &[
+                wait("member", ken, true),
+                wait("member", ann, true),
+                wait("member", "cn=Gone,ou=People,dc=x", true),
+                wait("owner", "E7", false),
+            ],
+        )
+        .unwrap();
+        // Ann Lee is there, joined, spelled her directory's way.
+        let mut mv = autosync_model::MvObject::new("person");
+        txn.mv_insert(&mut mv).unwrap();
+        let mut lee = CsObject::new("dir", "3", "cn=Ann Lee+uid=alee,ou=People,dc=x", "person");
+        lee.connection = Connection::Connector { mv_id: mv.id };
+        txn.cs_insert(&mut lee).unwrap();
+        txn.commit().unwrap();
+        let mut read = store.read().unwrap();
+        let w = waits_of(read.as_mut(), &system, "groups", &g).unwrap();
+        let rows = found(read.as_mut(), &system, &g, w.listed).unwrap();
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect();
+        let named: Vec<(String, Option<&str>, Option<&str>)> = json
+            .iter()
+            .map(|j| {
+                (
+                    j["attribute"].as_str().unwrap().to_owned(),
+                    j.get("dn").and_then(|v| v.as_str()),
+                    j.get("anchor").and_then(|v| v.as_str()),
+                )
+            })
+            .collect();
+        // The referrer's own spelling (in the order of the folded keys);
+        // the folded key when it holds none that folds to it (a value gone
+        // since).
+        assert_eq!(
+            named,
+            [
+                ("member".to_owned(), Some(ann), None),
+                ("member".to_owned(), Some("cn=gone,ou=people,dc=x"), None),
+                ("member".to_owned(), Some(ken), None),
+                ("owner".to_owned(), None, Some("E7")),
+            ]
+        );
+        // Ann Lee's is found there and joined.
+        assert_eq!(json[0]["reason"], "ready", "{}", json[0]);
+        assert_eq!(json[0]["mv_id"], mv.id, "{}", json[0]);
+        assert!(json[2].get("reason").is_none(), "{}", json[2]);
+        assert_eq!(
+            rows[2].clone().wait_text(),
+            format!("dir/{ken} (not there, or not joined)")
+        );
+    }
+
+    impl Unresolved {
+        fn wait_text(self) -> String {
+            match self {
+                Unresolved::Wait { wait, .. } => wait.waits_for(),
+                Unresolved::Held(_) => String::new(),
+            }
+        }
+    }
 }

@@ -20,6 +20,8 @@ mod cli {
     mod discover;
     mod docs;
     mod events;
+    mod h1_cli_fixes;
+    mod h4_history_rename;
     mod history;
     mod hr_to_ldap;
     mod killed;

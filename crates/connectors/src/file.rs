@@ -158,8 +158,9 @@ pub fn check_read_whole(
         ConnectorErrorKind::Connectivity,
         format!(
             "{label} changed while it was read ({size} bytes when opened, {read} read, {} now): \
-             another program is writing it in place; nothing was staged for deletion. Run the \
-             import again once the file is written (a program that writes it aside and renames \
+             another program is writing it in place; nothing was staged for deletion (the adds \
+             and updates read before it stay staged, as MIM keeps what a stopped import staged). \
+             Run the import again once the file is written (a program that writes it aside and renames \
              it into place avoids this)",
             if now_size == u64::MAX {
                 "unknown".to_owned()

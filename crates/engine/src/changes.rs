@@ -114,6 +114,9 @@ fn placeholder(v: &Value) -> bool {
 /// hologram), or `None` when it has none. `rows`: the MA's attributes kept
 /// as value rows (an update names their changes in `values` only);
 /// `order`: how each attribute's values compare.
+///
+/// An update that gives the object another DN is a rename (the step's
+/// `stage-rename`), with the attributes it changes too, as an export's.
 pub(crate) fn of_import(
     changes: &StepChanges,
     cs: &CsObject,
@@ -121,8 +124,13 @@ pub(crate) fn of_import(
     order: &dyn Fn(&str) -> ValueOrder,
 ) -> Option<RunChange> {
     let p = cs.pending_import.as_ref()?;
-    let mut change = changes.blank(&cs.anchor, &cs.dn, p.kind.into());
-    change.new_dn = p.dn.clone().filter(|dn| *dn != cs.dn);
+    let new_dn = p.dn.clone().filter(|dn| *dn != cs.dn);
+    let kind = match p.kind {
+        ImportKind::Update if new_dn.is_some() => ChangeKind::Rename,
+        other => other.into(),
+    };
+    let mut change = changes.blank(&cs.anchor, &cs.dn, kind);
+    change.new_dn = new_dn;
     let attrs = &mut change.attributes;
     match p.kind {
         ImportKind::Delete => {}

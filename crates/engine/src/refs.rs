@@ -398,7 +398,7 @@ fn resolve_dns(
     let mut out = Vec::with_capacity(keys.len());
     let mut seen = rustc_hash::FxHashSet::default();
     for k in &keys {
-        let folded = autosync_store::fold_case(k);
+        let folded = autosync_store::fold_dn(k);
         match by_dn.get(folded.as_ref()).map(Vec::as_slice) {
             Some([(_, Some(mv))]) if *mv != 0 => {
                 if seen.insert(*mv) {
@@ -406,17 +406,23 @@ fn resolve_dns(
                 }
             }
             Some(many) if many.len() > 1 => {
+                // Named as commands take them: anchor, and the DN as the
+                // system writes it (read only for this error).
+                let mut named = Vec::with_capacity(many.len());
+                for (id, _) in many {
+                    named.push(match txn.cs_get_light(*id)? {
+                        Some(x) => format!("{} ({})", x.anchor, x.dn),
+                        None => format!("connector-space object {id} (gone)"),
+                    });
+                }
                 return Err(Fail::Object {
                     error_type: "ambiguous-reference",
                     detail: format!(
-                        "`{}` = `{k}` names {} objects of `{}` (DNs compare ignoring case): connector-space ids {}",
+                        "`{}` = `{k}` names {} objects of `{}` (DNs compare ignoring case): {}",
                         r.cs_attr,
                         many.len(),
                         r.ma,
-                        many.iter()
-                            .map(|(id, _)| id.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        named.join(", ")
                     ),
                 });
             }
@@ -481,7 +487,7 @@ pub(crate) fn resolved_before(
     let mut folded: Vec<String> = names
         .iter()
         .filter_map(|v| key_of(r, v).ok())
-        .map(|k| autosync_store::fold_case(&k).into_owned())
+        .map(|k| autosync_store::fold_dn(&k).into_owned())
         .collect();
     folded.sort_unstable();
     folded.dedup();

@@ -1,10 +1,12 @@
 //! Whether two display keys name the same entry as a directory sees it.
 //!
 //! A directory compares DNs by their parts (RFC 4514): attribute types
-//! ignore case (`CN=` is `cn=`), and the spaces around the separators
-//! (`, ` `=` `+`) mean nothing; a server stores and returns its own
-//! spelling. Synchronisation compares the DN it computes with the one the
-//! system returned this way, so that `CN=Ann,OU=People` is not a rename of
+//! ignore case (`CN=` is `cn=`), the spaces around the separators (`, `
+//! `=` `+`) mean nothing, an escape and its hex form (`\,`, `\2C`) are
+//! one character, and the parts of a multi-valued RDN (`cn=Ann+uid=a`)
+//! are a set, in any order; a server stores and returns its own spelling.
+//! Synchronisation compares the DN it computes with the one the system
+//! returned this way, so that `CN=Ann,OU=People` is not a rename of
 //! `cn=Ann,ou=People` (which the system would answer with its own
 //! spelling, again and again). Values keep their case: changing one's case
 //! is a rename a directory carries out. A key that is not an LDAP DN (a
@@ -15,7 +17,7 @@ pub fn same_dn(a: &str, b: &str) -> bool {
     if a == b {
         return true;
     }
-    match (parts(a), parts(b)) {
+    match (rdns(a), rdns(b)) {
         (Some(x), Some(y)) => x == y,
         _ => false,
     }
@@ -24,7 +26,7 @@ pub fn same_dn(a: &str, b: &str) -> bool {
 /// Whether `text` is an LDAP DN (`cn=Ann,ou=People`), not a key of
 /// another kind (a user name, a mail address).
 pub fn is_dn(text: &str) -> bool {
-    parts(text).is_some()
+    rdns(text).is_some()
 }
 
 /// Whether `a` and `b` name one entry and differ at most in the case of
@@ -36,39 +38,24 @@ pub fn same_entry(a: &str, b: &str) -> bool {
     if same_dn(a, b) {
         return true;
     }
-    let (Some(x), Some(y)) = (parts(a), parts(b)) else {
+    let (Some(x), Some(y)) = (rdns(a), rdns(b)) else {
         return false;
     };
-    if x.len() != y.len() {
+    if x.len() != y.len() || x.first() != y.first() {
         return false;
     }
-    // The first RDN: up to the second part that starts a new RDN.
-    let rdn_len = |p: &[(bool, String, String)]| {
-        p.iter()
-            .skip(1)
-            .position(|(new_rdn, _, _)| *new_rdn)
-            .map_or(p.len(), |i| i + 1)
-    };
-    let n = rdn_len(&x);
-    if n != rdn_len(&y) || n == x.len() {
-        return false;
-    }
-    x.iter().zip(&y).enumerate().all(|(i, (p, q))| {
-        p.0 == q.0
-            && p.1 == q.1
-            && if i < n {
-                p.2 == q.2
-            } else {
-                p.2.to_lowercase() == q.2.to_lowercase()
-            }
-    })
+    x.iter()
+        .zip(&y)
+        .skip(1)
+        .all(|(p, q)| lowered(p.clone()) == lowered(q.clone()))
 }
 
-/// The attribute-value assertions of `dn` in order, each `(type in lower
-/// case, value as written without its insignificant spaces)`, with a
-/// marker where a new RDN starts; `None` when `dn` is not an LDAP DN.
-fn parts(dn: &str) -> Option<Vec<(bool, String, String)>> {
-    let mut out = Vec::new();
+/// The RDNs of `dn` in order, each its attribute-value assertions `(type
+/// in lower case, value as read: escapes read, without its insignificant
+/// spaces)` sorted by type then value (the parts of a multi-valued RDN are
+/// a set); `None` when `dn` is not an LDAP DN.
+fn rdns(dn: &str) -> Option<Vec<Rdn>> {
+    let mut out: Vec<Rdn> = Vec::new();
     let mut new_rdn = true;
     for (ava, sep) in split_unescaped(dn, &[',', ';', '+']) {
         let (t, v) = split_once_unescaped(ava, '=')?;
@@ -79,10 +66,30 @@ fn parts(dn: &str) -> Option<Vec<(bool, String, String)>> {
         if !valid {
             return None;
         }
-        out.push((new_rdn, t.to_ascii_lowercase(), unescape(trim_value(v))));
+        let part = (t.to_ascii_lowercase(), unescape(trim_value(v)));
+        match out.last_mut() {
+            Some(rdn) if !new_rdn => rdn.push(part),
+            _ => out.push(vec![part]),
+        }
         new_rdn = sep != Some('+');
     }
+    for rdn in &mut out {
+        rdn.sort_unstable();
+    }
     (!out.is_empty()).then_some(out)
+}
+
+/// One RDN: its attribute-value assertions, sorted (see [`rdns`]).
+type Rdn = Vec<(String, String)>;
+
+/// `rdn` with its values in lower case, sorted again (two values of one
+/// type may change places).
+fn lowered(mut rdn: Rdn) -> Rdn {
+    for (_, v) in &mut rdn {
+        *v = v.to_lowercase();
+    }
+    rdn.sort_unstable();
+    rdn
 }
 
 /// `s` cut at each separator not escaped by a backslash, each piece with
@@ -142,30 +149,37 @@ fn unescape(v: &str) -> String {
 
 /// The form in which two DNs that a directory takes for the same entry
 /// ignoring case are equal: attribute types and values in lower case,
-/// escapes read, spaces around separators dropped (see [`same_dn`]); a
-/// key that is not an LDAP DN, in lower case. For references by DN,
-/// which a directory compares ignoring case.
+/// escapes read, spaces around separators dropped, the parts of each
+/// multi-valued RDN in one order (by type, then value) (see [`same_dn`]);
+/// a key that is not an LDAP DN, in lower case. For references by DN,
+/// which a directory compares ignoring case. A folded DN folds to itself.
 pub fn folded(dn: &str) -> String {
-    match parts(dn) {
-        Some(parts) => {
-            let mut out = String::with_capacity(dn.len());
-            for (i, (new_rdn, t, v)) in parts.iter().enumerate() {
-                if i > 0 {
-                    out.push(if *new_rdn { ',' } else { '+' });
-                }
-                out.push_str(t);
-                out.push('=');
-                for c in v.to_lowercase().chars() {
-                    if matches!(c, ',' | '+' | '=' | '\\' | ';') {
-                        out.push('\\');
-                    }
-                    out.push(c);
-                }
-            }
-            out
+    let Some(rdns) = rdns(dn) else {
+        return dn.to_lowercase();
+    };
+    let mut out = String::with_capacity(dn.len());
+    for (i, rdn) in rdns.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        None => dn.to_lowercase(),
+        for (j, (t, v)) in lowered(rdn).iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            out.push_str(t);
+            out.push('=');
+            let last = v.chars().count().saturating_sub(1);
+            for (k, c) in v.chars().enumerate() {
+                // A space at either end is escaped: read again, it stays.
+                if matches!(c, ',' | '+' | '=' | '\\' | ';') || (c == ' ' && (k == 0 || k == last))
+                {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+        }
     }
+    out
 }
 
 /// A value without the spaces around it, but an escaped trailing space
@@ -253,6 +267,55 @@ mod tests {
         );
         assert_ne!(folded(r"cn=Kim\, Jr,ou=x"), folded(r"cn=Kim,cn=Jr,ou=x"));
         assert_eq!(folded("JSmith"), "jsmith");
+    }
+
+    #[test]
+    fn the_parts_of_a_multi_valued_rdn_compare_in_any_order() {
+        use super::folded;
+        let held = "cn=Ann Lee+uid=alee,ou=p,dc=x";
+        let computed = "uid=alee+cn=Ann Lee,ou=p,dc=x";
+        assert!(same_dn(computed, held));
+        assert!(same_dn("UID=alee + CN=Ann Lee, ou=p,dc=x", held));
+        assert!(same_entry(computed, "cn=Ann Lee+uid=alee,OU=P,dc=X"));
+        assert_eq!(folded(computed), folded(held));
+        assert_eq!(folded(computed), "cn=ann lee+uid=alee,ou=p,dc=x");
+        // A set, not a bag of parts: each part still counts, and its case.
+        assert!(!same_dn(
+            "uid=alee+cn=Ann Lee,ou=p,dc=x",
+            "cn=Ann Lee,ou=p,dc=x"
+        ));
+        assert!(!same_dn(computed, "cn=ann lee+uid=alee,ou=p,dc=x"));
+        assert!(!same_entry(computed, "cn=ann lee+uid=alee,ou=p,dc=x"));
+        // The parts of one RDN only: RDNs keep their order.
+        assert!(!same_dn("cn=a,ou=b,dc=x", "ou=b,cn=a,dc=x"));
+        assert_ne!(folded("cn=a,ou=b,dc=x"), folded("ou=b,cn=a,dc=x"));
+        // Two values of one type, in any order and case.
+        assert_eq!(folded("cn=B+cn=a,dc=x"), folded("CN=A+cn=b,dc=x"));
+        assert!(same_dn("cn=B+cn=a,dc=x", "cn=a+cn=B,dc=x"));
+        // A parent's multi-valued RDN, its case ignored by `same_entry`.
+        assert!(same_entry("cn=Ann,ou=B+l=A,dc=x", "cn=Ann,l=a+ou=b,dc=x"));
+    }
+
+    #[test]
+    fn a_folded_dn_folds_to_itself() {
+        use super::folded;
+        for dn in [
+            r"CN=Smith\, John, OU=People,dc=x",
+            r"cn=Smith\2C John+UID=js,ou=People,dc=x",
+            r"cn=\ Ann\ ,ou=x",
+            r"cn=a\=b\+c\;d\\e,ou=x",
+            r"cn=Ann\C3,ou=x",
+            "cn= ,ou=x",
+            "Smith, John",
+            "JSmith",
+            "",
+        ] {
+            let once = folded(dn);
+            assert_eq!(folded(&once), once, "{dn}");
+            assert!(same_dn(&once, &folded(&once)), "{dn}");
+        }
+        assert_eq!(folded(r"cn=\ Ann\ ,ou=x"), r"cn=\ ann\ ,ou=x");
+        assert_ne!(folded(r"cn=\ Ann,ou=x"), folded("cn=Ann,ou=x"));
     }
 
     #[test]

@@ -104,6 +104,39 @@ pub fn fold_case(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// The text the DN index (`Store::set_dn_index`) and the references
+/// waiting for a DN ([`RefWait::by_dn`]) hold for `text`, and that a
+/// lookup by DN compares: [`autosync_model::dn::folded`], so that DNs a
+/// directory takes for one entry ignoring case are one key (types' and
+/// values' case, spaces around separators, `\,` and `\2C`, the order of
+/// a multi-valued RDN's parts do not count); a text that is not a DN, in
+/// lower case as [`fold_case`] gives it. A key folds to itself.
+pub fn fold_dn(text: &str) -> Cow<'_, str> {
+    if plain_dn(text) {
+        return Cow::Borrowed(text);
+    }
+    let folded = autosync_model::dn::folded(text);
+    if folded == text {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(folded)
+    }
+}
+
+/// Whether `text` is its own [`fold_dn`], seen without parsing it: lower
+/// case ASCII letters, digits and `,=.-_@` only, at most one `=` between
+/// two commas (no space, escape, multi-valued RDN nor `=` in a value).
+/// The usual folded key, as the engine asks and the index holds it.
+fn plain_dn(text: &str) -> bool {
+    text.bytes().all(|b| {
+        b.is_ascii_lowercase()
+            || b.is_ascii_digit()
+            || matches!(b, b',' | b'=' | b'.' | b'-' | b'_' | b'@')
+    }) && text
+        .split(',')
+        .all(|part| part.bytes().filter(|b| *b == b'=').count() <= 1)
+}
+
 /// Call `f` with each text a join index holds for `value` (and that a
 /// lookup of `value` compares): each value of a multi-value; a string
 /// folded by [`fold_case`], any other value as [`Value::to_text`] renders
@@ -251,9 +284,9 @@ pub struct RefName {
 /// A reference of a connector-space object that names an object not there
 /// (yet), or not joined: attribute `attr` names the object of MA `ma`
 /// whose anchor is `key` (or, `by_dn`, whose DN is `key`, folded as
-/// [`fold_case`] folds it). Kept until the referrer's references are
-/// worked out again; [`StoreRead::ref_in_ready`] finds those whose object
-/// came.
+/// [`fold_dn`] folds it; the store folds it when it writes the wait).
+/// Kept until the referrer's references are worked out again;
+/// [`StoreRead::ref_in_ready`] finds those whose object came.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RefWait {
     pub attr: String,

@@ -91,6 +91,8 @@ mod write;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_dn;
+#[cfg(test)]
 mod tests_history;
 
 use crate::api::{Store, StoreRead, StoreResult, StoreTxn};

@@ -68,17 +68,41 @@ pub fn run_changes(run: &RunRecord, changes: &[RunChange], page: &Page) -> Strin
     out
 }
 
-/// One line per attribute (and one for a new DN).
+/// One line per attribute (and one for a new DN). A rename read from a
+/// source whose DN is a column named `dn` changes that column too: its
+/// line would say the DN's again, so it is shown once.
 fn attribute_lines(c: &RunChange) -> Vec<String> {
     let mut lines = Vec::new();
+    let mut renamed = None;
     if let Some(new) = &c.new_dn {
         let old = c.dn.as_deref().unwrap_or(&c.object);
         lines.push(format!("dn: {old} -> {new}"));
+        renamed = Some((old, new.as_str()));
     }
     for (name, change) in &c.attributes {
+        if renamed.is_some_and(|(old, new)| is_dn_line(name, change, old, new)) {
+            continue;
+        }
         lines.push(format!("{name}: {}", attribute(change)));
     }
     lines
+}
+
+/// Whether attribute `name`'s `change` is a rename's `dn: old -> new`
+/// line again: named `dn` (in any case), replaced by the new DN, from the
+/// old one or from nothing known.
+fn is_dn_line(name: &str, change: &AttrChange, old: &str, new: &str) -> bool {
+    let AttrChange::Replace {
+        new: Some(to),
+        old: from,
+        ..
+    } = change
+    else {
+        return false;
+    };
+    name.eq_ignore_ascii_case("dn")
+        && to.to_text() == new
+        && from.as_ref().is_none_or(|f| f.to_text() == old)
 }
 
 /// `old -> new`, `new` (nothing before), `old -> (none)`, or `+a -b`.
@@ -192,6 +216,34 @@ mod tests {
         assert_eq!(
             attribute(&emptied),
             "-a -b (sent as the whole value: none left)"
+        );
+    }
+
+    #[test]
+    fn a_rename_should_show_its_dn_once_and_a_dn_attribute_that_says_otherwise() {
+        let mut r = RunChange {
+            run_id: 1,
+            step_index: 0,
+            ma: "hr".into(),
+            object: "1".into(),
+            dn: Some("cn=a".into()),
+            kind: ChangeKind::Rename,
+            new_dn: Some("cn=b".into()),
+            attributes: Default::default(),
+        };
+        let dn = |old: &str, new: &str| {
+            AttrChange::replace(Some(&Value::from(new)), Some(&Value::from(old)))
+        };
+        r.attributes.insert("DN".into(), dn("cn=a", "cn=b"));
+        r.attributes.insert("mail".into(), dn("a@x", "b@x"));
+        assert_eq!(
+            attribute_lines(&r),
+            ["dn: cn=a -> cn=b", "mail: a@x -> b@x"]
+        );
+        r.attributes.insert("DN".into(), dn("cn=a", "cn=c"));
+        assert_eq!(
+            attribute_lines(&r),
+            ["dn: cn=a -> cn=b", "DN: cn=a -> cn=c", "mail: a@x -> b@x"]
         );
     }
 }

@@ -654,7 +654,7 @@ import_flows = [
     assert!(
         text.lines().any(|l| l.starts_with("6 ")
             && l.ends_with(&format!(
-                "src/cn=team,ou=g is there, joined to group #{group}: not a person (reference-type-mismatch)"
+                "src/cn=Team,ou=g is there, joined to group #{group}: not a person (reference-type-mismatch)"
             ))),
         "{text}"
     );
@@ -663,7 +663,7 @@ import_flows = [
     assert_eq!(
         listed[0]["unresolved"],
         serde_json::json!([{
-            "direction": "in", "attribute": "manager", "ma": "src", "anchor": "cn=team,ou=g",
+            "direction": "in", "attribute": "manager", "ma": "src", "dn": "cn=Team,ou=g",
             "reason": "type-mismatch", "mv_id": group, "object_type": "group", "expected_type": "person",
         }]),
         "{listed:#?}"

@@ -96,11 +96,13 @@ impl<'a> Syncer<'a> {
             _ => {}
         }
         if pending.is_some() {
-            // A new DN (not only its case), as the system gives it.
+            // A new DN as a directory compares DNs (not only its case,
+            // its spaces, its escapes or the order of its RDN's parts), as
+            // the system gives it: the one references by DN fold alike.
             let dn_changed = self.rules.has_refs
                 && w.source.pending_import.as_ref().is_some_and(|p| {
                     p.dn.as_deref().is_some_and(|dn| {
-                        autosync_store::fold_case(dn) != autosync_store::fold_case(&w.source.dn)
+                        autosync_store::fold_dn(dn) != autosync_store::fold_dn(&w.source.dn)
                     })
                 });
             // Of an object that references name by DN: those naming the

@@ -2,10 +2,12 @@
 //! SQLite, and the LDAP connector against the testkit's slapd).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod ambiguous_names;
 mod confirm;
 mod conflict;
 mod converge;
 mod cs_delete;
+mod dn_forms;
 mod export;
 mod extensions;
 mod filters;

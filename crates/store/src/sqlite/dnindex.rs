@@ -1,4 +1,4 @@
-//! The DN index (`cs_dn`): the DNs, folded as joins fold text, of the
+//! The DN index (`cs_dn`): the DNs, folded as `fold_dn` folds them, of the
 //! objects of the MAs listed in `cs_dn_ma`, so that a reference that names
 //! an object by its DN (a directory's `manager` or `member`) finds it.
 //! Kept by every write of those MAs' objects (`hot`, `cs_delete`); built
@@ -7,7 +7,7 @@
 use super::bin;
 use super::error;
 use super::names::Names;
-use crate::api::{StoreResult, fold_case};
+use crate::api::{StoreResult, fold_dn};
 use rusqlite::{Connection, params};
 use std::path::Path;
 
@@ -51,7 +51,7 @@ pub(crate) fn set(conn: &Connection, path: &Path, names: &Names, mas: &[&str]) -
                 error::decode(path, format!("connector-space object {id}"), e.to_string())
             })?;
             insert
-                .execute(params![ma, fold_case(&obj.dn).as_ref(), id])
+                .execute(params![ma, fold_dn(&obj.dn).as_ref(), id])
                 .map_err(|e| err("index a DN", e))?;
             n += 1;
         }

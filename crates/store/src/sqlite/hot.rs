@@ -87,7 +87,7 @@ impl<'w> Parts<'w> {
                 .and_then(|mut s| s.execute([r.id]))
                 .map_err(err)?;
         }
-        let folded = crate::api::fold_case(r.dn);
+        let folded = crate::api::fold_dn(r.dn);
         self.conn
             .prepare_cached("INSERT OR IGNORE INTO cs_dn (ma, dn, cs_id) VALUES (?1, ?2, ?3)")
             .and_then(|mut s| s.execute(params![ma, folded.as_ref(), r.id]))

@@ -51,8 +51,14 @@ pub(crate) const APPLICATION_ID: i64 = 0x4153_594E;
 /// by `cs_pending_import`), which provisioning looks at before it adds an
 /// object: an object imported and joined by its sync never enters it, so
 /// the index costs the import and the sync of joined objects nothing.
-/// A version-2 to -10 store is migrated in place when opened.
-pub const SCHEMA_VERSION: i64 = 11;
+/// Version 12 folds the keys by DN as a directory compares DNs
+/// (`crate::api::fold_dn`: spaces around separators, `\,` and `\2C`, the
+/// order of a multi-valued RDN's parts do not count; before, only case
+/// did not): the migration builds the DN index (`cs_dn`) again from the
+/// stored bodies and folds again the keys of the references waiting for
+/// a DN (`ref_wait_in` with `by_dn` = 1), in the same transaction.
+/// A version-2 to -11 store is migrated in place when opened.
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// The oldest schema version this build opens.
 const OLDEST_SUPPORTED: i64 = 2;
@@ -108,6 +114,9 @@ DROP INDEX mv_key_mv;
     REF_NAMES,
     // 10 -> 11: each MA's objects joined to nothing.
     "CREATE INDEX IF NOT EXISTS cs_unjoined ON cs (ma) WHERE mv_id IS NULL AND has_pi = 0",
+    // 11 -> 12: keys by DN folded as a directory compares DNs; the DN
+    // index is built again (`REFOLD_DN_KEYS`).
+    "DELETE FROM cs_dn",
 ];
 
 /// How the connector that left a noted object (`ref_touched`) was named,
@@ -183,10 +192,10 @@ CREATE INDEX IF NOT EXISTS mv_val_value ON mv_val (attr, value);
 /// sync deleted (`gone`), or whose connector somewhere was renamed or is
 /// leaving, whose referrers are still to be worked out again; written with
 /// the sync's batch, taken by the end of a sync step (of any MA, should
-/// the process die in between). `cs_dn`: the DNs (folded as joins fold
-/// text) of the objects of the MAs in `cs_dn_ma`, those whose objects
-/// references name by DN (`Store::set_dn_index`), kept with every write
-/// of their objects.
+/// the process die in between). `cs_dn`: the DNs (folded by
+/// `crate::api::fold_dn`) of the objects of the MAs in `cs_dn_ma`, those
+/// whose objects references name by DN (`Store::set_dn_index`), kept
+/// with every write of their objects.
 const REF_TABLES: &str = "
 CREATE TABLE IF NOT EXISTS ref_wait_in (
     cs_id INTEGER NOT NULL,
@@ -243,6 +252,11 @@ const NOTE_DUE_TARGETS: i64 = 9;
 /// The version whose migration builds the join index's keys again from
 /// the stored bodies (after its SQL, in the same transaction).
 const REBUILD_JOIN_KEYS: i64 = 5;
+
+/// The version whose migration builds the DN index again and folds the
+/// keys of the references waiting for a DN again, with `fold_dn` (after
+/// its SQL, which empties `cs_dn`, in the same transaction).
+const REFOLD_DN_KEYS: i64 = 12;
 
 /// The name dictionary (see `names`): append only.
 const NAME_TABLE: &str = "
@@ -590,6 +604,9 @@ fn migrate(conn: &Connection, path: &Path, from: i64) -> StoreResult<()> {
         if next == REBUILD_JOIN_KEYS {
             super::mvindex::rebuild(conn, path)?;
         }
+        if next == REFOLD_DN_KEYS {
+            refold_dn_keys(conn, path)?;
+        }
         if next == NOTE_DUE_TARGETS {
             conn.execute_batch(
                 "INSERT OR IGNORE INTO ref_out_due (target) SELECT DISTINCT target FROM ref_wait_out",
@@ -598,6 +615,55 @@ fn migrate(conn: &Connection, path: &Path, from: i64) -> StoreResult<()> {
         }
         tracing::info!(store = %path.display(), version = next, "store schema migrated");
     }
+    Ok(())
+}
+
+/// Folds every key by DN again with `fold_dn` (schema version 12): the DN
+/// index of each MA that has one is built again from the stored bodies
+/// (`dnindex::set`, as for an MA added to it; the migration's SQL emptied
+/// `cs_dn`), and each reference waiting for a DN gets its key folded
+/// again (two that fold alike are one).
+fn refold_dn_keys(conn: &Connection, path: &Path) -> StoreResult<()> {
+    let err = |what: &str, e| error::sql(path, format_args!("{what} (schema version 12)"), e);
+    let mas: Vec<String> = conn
+        .prepare("SELECT m.name FROM cs_dn_ma AS d JOIN ma AS m ON m.id = d.ma ORDER BY m.name")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(|e| err("read the MAs whose DNs are indexed", e))?;
+    conn.execute("DELETE FROM cs_dn_ma", [])
+        .map_err(|e| err("empty the DN index", e))?;
+    let names = super::names::Names::load(conn, path)?;
+    let mas: Vec<&str> = mas.iter().map(String::as_str).collect();
+    super::dnindex::set(conn, path, &names, &mas)?;
+    let waits: Vec<(i64, String, String, String)> = conn
+        .prepare("SELECT cs_id, attr, ma, key FROM ref_wait_in WHERE by_dn = 1")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(|e| err("read the references waiting for a DN", e))?;
+    let mut n = 0u64;
+    for (cs_id, attr, ma, key) in &waits {
+        let folded = crate::api::fold_dn(key);
+        if folded == key.as_str() {
+            continue;
+        }
+        conn.execute(
+            "DELETE FROM ref_wait_in WHERE cs_id = ?1 AND attr = ?2 AND ma = ?3 AND key = ?4 AND by_dn = 1",
+            rusqlite::params![cs_id, attr, ma, key],
+        )
+        .and_then(|_| {
+            conn.execute(
+                "INSERT OR IGNORE INTO ref_wait_in (cs_id, attr, ma, key, by_dn) VALUES (?1, ?2, ?3, ?4, 1)",
+                rusqlite::params![cs_id, attr, ma, folded.as_ref()],
+            )
+        })
+        .map_err(|e| err("fold the key of a reference waiting for a DN", e))?;
+        n += 1;
+    }
+    tracing::info!(store = %path.display(), waits = n, "keys by DN folded again");
     Ok(())
 }
 

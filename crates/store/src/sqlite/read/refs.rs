@@ -355,7 +355,7 @@ impl Ctx<'_> {
     ) -> StoreResult<Vec<(String, CsId, Option<MvId>)>> {
         let mut out = Vec::new();
         for dn in dns {
-            let folded = crate::api::fold_case(dn);
+            let folded = crate::api::fold_dn(dn);
             self.collect(
                 "SELECT d.dn, d.cs_id, c.mv_id FROM cs_dn AS d JOIN cs AS c ON c.id = d.cs_id \
                  WHERE d.ma = (SELECT id FROM ma WHERE name = ?1) AND d.dn = ?2 ORDER BY d.cs_id",

@@ -261,9 +261,15 @@ impl StoreTxn for SqliteTxn<'_> {
         let op = || format!("write the waiting references of connector-space object {cs_id}");
         self.exec("DELETE FROM ref_wait_in WHERE cs_id = ?1", [cs_id], &op)?;
         for w in waits {
+            // A DN is kept as the DN index holds it (`fold_dn`).
+            let key = if w.by_dn {
+                crate::api::fold_dn(&w.key)
+            } else {
+                std::borrow::Cow::Borrowed(w.key.as_str())
+            };
             self.exec(
                 "INSERT OR IGNORE INTO ref_wait_in (cs_id, attr, ma, key, by_dn) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![cs_id, w.attr, w.ma, w.key, w.by_dn],
+                params![cs_id, w.attr, w.ma, key.as_ref(), w.by_dn],
                 &op,
             )?;
         }
