@@ -21,6 +21,7 @@ mod cli {
     mod docs;
     mod events;
     mod h1_cli_fixes;
+    mod h2_ldap_check;
     mod h4_history_rename;
     mod history;
     mod hr_to_ldap;

@@ -170,7 +170,10 @@ fn check_ma(report: &mut Report<'_>, ma: &MaDef, i: usize, schema: &SourceSchema
             "anchors of object type `{}` are read from `{}`, which {source} does not have",
             t.name, ts.anchor
         );
-        let help = fix(&ts.anchor, &ts.attributes, source);
+        let help = match aliased(schema, &ts.anchor) {
+            Some((why, help)) => format!("`{}` {why}; {help}", ts.anchor),
+            None => fix(&ts.anchor, &ts.attributes, source),
+        };
         report.push(at, None, Diagnostic::error("", message), Some(help));
     }
     for read in cs_reads(ma, i) {
@@ -189,7 +192,9 @@ fn check_ma(report: &mut Report<'_>, ma: &MaDef, i: usize, schema: &SourceSchema
                         format!("export flow to `{}` writes `{}`, which {why}", f.cs, f.cs),
                         help,
                     ),
-                    None => match written(schema, &f.cs, &lack.attributes) {
+                    None => match aliased(schema, &f.cs)
+                        .or_else(|| written(schema, &f.cs, &lack.attributes))
+                    {
                         Some((why, help)) => (
                             format!("export flow to `{}` writes `{}`, which {why}", f.cs, f.cs),
                             help,
@@ -284,12 +289,14 @@ fn report_read(report: &mut Report<'_>, read: &CsRead<'_>, schema: &SourceSchema
     let source = &schema.source;
     let (why, help) = match restricted(schema, lack, name) {
         Some((why, help)) => (why, help),
-        None => written(schema, name, &lack.attributes).unwrap_or_else(|| {
-            (
-                format!("{source} does not have"),
-                fix(name, &lack.attributes, source),
-            )
-        }),
+        None => aliased(schema, name)
+            .or_else(|| written(schema, name, &lack.attributes))
+            .unwrap_or_else(|| {
+                (
+                    format!("{source} does not have"),
+                    fix(name, &lack.attributes, source),
+                )
+            }),
     };
     let d = if read.by_script {
         Diagnostic::warning(
@@ -301,6 +308,23 @@ fn report_read(report: &mut Report<'_>, read: &CsRead<'_>, schema: &SourceSchema
     };
     let at_name = read.source.map(|src| (src, name.as_str()));
     report.push(read.at.clone(), at_name, d, Some(help));
+}
+
+/// When `name` is another name of one the source defines (an LDAP
+/// attribute type's alias or OID, `rfc822Mailbox` for `mail`): the end of
+/// the message after ``, which `` and the help. The system answers with
+/// its own name, and rules read names as the connector space holds them.
+fn aliased(schema: &SourceSchema, name: &str) -> Option<(String, String)> {
+    let source = &schema.source;
+    let to = schema.alias_of(name)?;
+    Some((
+        format!(
+            "is another name of `{to}` in {source}: the connector space holds its values under `{to}`"
+        ),
+        format!(
+            "write `{to}`, the schema's name: the system answers with it, and rules read and compare names as the connector space holds them"
+        ),
+    ))
 }
 
 /// When the source has `name` in another case (`UIDNumber`, `uidNumber`;

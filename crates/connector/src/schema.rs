@@ -39,6 +39,12 @@ pub struct SourceSchema {
     /// attribute type its object classes do not allow): said instead of
     /// "does not have". Empty where every object has the same names.
     pub restrictions: Restrictions,
+    /// Other names the system gives the names it defines (an LDAP
+    /// attribute type's aliases and OID: `rfc822Mailbox` for `mail`),
+    /// lowercased, each with the name the system answers with and the
+    /// connector space holds. A rule naming one reads nothing: it is told
+    /// that name instead of "does not have". Empty where names have none.
+    pub aliases: BTreeMap<String, String>,
 }
 
 /// Names a system defines that only some of its objects may have, and
@@ -106,7 +112,16 @@ impl SourceSchema {
             export_adds_attributes,
             problems: Vec::new(),
             restrictions: Restrictions::default(),
+            aliases: BTreeMap::new(),
         }
+    }
+
+    /// The name the system holds `name`'s values under, when `name` is
+    /// another name of it (an alias or OID, in any case).
+    pub fn alias_of(&self, name: &str) -> Option<&str> {
+        self.aliases
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 }
 

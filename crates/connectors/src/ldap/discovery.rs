@@ -13,9 +13,12 @@
 //! does not define is a problem at its key; so is an `attributes` entry
 //! that is not the schema's name (another case, an alias: the connector
 //! space holds it as written, where a flow naming the schema's name finds
-//! nothing), and an attribute `filter` names that the schema lacks (the
+//! nothing), and an attribute `filter` names that the schema lacks or a
+//! value `filter` compares one with that its syntax refuses (the
 //! directory would match no entry: a full import would delete every
-//! object).
+//! object). The schema's other names of its attribute types (aliases,
+//! OIDs) go with it: a flow naming one is told the schema's name, which
+//! the server answers with and the connector space holds.
 
 use super::classes::Allowed;
 use super::config::{Anchor, LdapSettings};
@@ -128,6 +131,19 @@ pub fn read(s: &LdapSettings) -> SchemaLookup {
             help,
         });
     }
+    for r in super::filter::refused_values(&s.filter, schema) {
+        problems.push(SettingError {
+            key: "filter".into(),
+            message: format!(
+                "`{}` is not a value of `{}`'s syntax, {}, in the schema of the directory at {url}: \
+                 the directory matches no entry on it, and a full import would read none and delete every object",
+                r.value,
+                r.attribute,
+                r.syntax.name()
+            ),
+            help: Some(super::filter::form(r.syntax).to_owned()),
+        });
+    }
     let mut object_types = BTreeMap::new();
     let mut restrictions = Restrictions::default();
     for t in s.types.iter().filter(|t| !t.classes.is_empty()) {
@@ -175,12 +191,19 @@ pub fn read(s: &LdapSettings) -> SchemaLookup {
     if !restrictions.object_types.is_empty() {
         restrictions.names = allowed_by(schema);
     }
+    // The server answers an alias (`rfc822Mailbox`) or an OID with the
+    // schema's name, which the connector space holds.
+    let aliases = schema
+        .other_names()
+        .map(|(other, name)| (other.to_owned(), name.to_owned()))
+        .collect();
     SchemaLookup::Known(SourceSchema {
         source: format!("the schema of the directory at {url}"),
         object_types,
         export_adds_attributes: false,
         problems,
         restrictions,
+        aliases,
     })
 }
 

@@ -1,7 +1,9 @@
 //! What the directory's schema says of its attributes, read once per
 //! connection from the subschema entry (`attributeTypes`,
 //! `ldapSyntaxes`, `objectClasses`): which hold integers, booleans or
-//! binary data, which need the `;binary` transfer option. Values are
+//! binary data, which need the `;binary` transfer option, which have a
+//! syntax whose values' form a `filter` is checked against ([`Syntax`]),
+//! and each attribute type's other names (aliases, OID). Values are
 //! typed from it on import and written from it on export, so that what is
 //! exported reads back equal. A schema that cannot be read leaves every
 //! attribute text (or binary when not UTF-8, or listed in
@@ -14,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 const INTEGER: &str = "1.3.6.1.4.1.1466.115.121.1.27";
 const BOOLEAN: &str = "1.3.6.1.4.1.1466.115.121.1.7";
+const GENERALIZED_TIME: &str = "1.3.6.1.4.1.1466.115.121.1.24";
 /// Not human-readable syntaxes, when the server does not list its syntaxes.
 const BINARY: &[&str] = &[
     "1.3.6.1.4.1.1466.115.121.1.4",
@@ -47,6 +50,29 @@ pub enum Kind {
     BinaryTransfer,
 }
 
+/// A syntax whose values have a form this connector checks (RFC 4517):
+/// a filter's assertion value of another form matches nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Syntax {
+    /// `1.3.6.1.4.1.1466.115.121.1.27`: `0`, `42`, `-7`.
+    Integer,
+    /// `1.3.6.1.4.1.1466.115.121.1.7`: `TRUE` or `FALSE`.
+    Boolean,
+    /// `1.3.6.1.4.1.1466.115.121.1.24`: `20240131235959Z`.
+    GeneralizedTime,
+}
+
+impl Syntax {
+    /// Its name in RFC 4517.
+    pub fn name(self) -> &'static str {
+        match self {
+            Syntax::Integer => "Integer",
+            Syntax::Boolean => "Boolean",
+            Syntax::GeneralizedTime => "Generalized Time",
+        }
+    }
+}
+
 /// One attribute type.
 #[derive(Clone, Debug, Default)]
 struct AttrType {
@@ -62,6 +88,8 @@ struct AttrType {
 #[derive(Clone, Debug, Default)]
 pub struct DirSchema {
     kinds: HashMap<String, Kind>,
+    /// The checked syntax of each name and OID that has one.
+    syntaxes: HashMap<String, Syntax>,
     /// Each name and OID's canonical name (the first `NAME`).
     canonical: HashMap<String, String>,
     /// Operational attributes (lowercased names and OIDs).
@@ -152,6 +180,7 @@ impl DirSchema {
             None
         };
         let mut kinds = HashMap::new();
+        let mut syntaxes = HashMap::new();
         let mut canonical = HashMap::new();
         let mut operational = HashSet::new();
         for (name, &i) in &by_name {
@@ -160,6 +189,15 @@ impl DirSchema {
                 if t.operational {
                     operational.insert(name.clone());
                 }
+            }
+            let syntax = match syntax_of(i) {
+                Some(INTEGER) => Some(Syntax::Integer),
+                Some(BOOLEAN) => Some(Syntax::Boolean),
+                Some(GENERALIZED_TIME) => Some(Syntax::GeneralizedTime),
+                _ => None,
+            };
+            if let Some(syntax) = syntax {
+                syntaxes.insert(name.clone(), syntax);
             }
             let kind = match syntax_of(i) {
                 Some(s) if transfer.contains(s) => Kind::BinaryTransfer,
@@ -172,6 +210,7 @@ impl DirSchema {
         }
         DirSchema {
             kinds,
+            syntaxes,
             canonical,
             operational,
             classes: ObjectClasses::parse(object_classes),
@@ -214,6 +253,22 @@ impl DirSchema {
             || self
                 .canonical(a)
                 .is_some_and(|c| self.canonical(b) == Some(c))
+    }
+
+    /// The syntax of attribute `name` (options ignored), when it is one
+    /// whose values' form is checked.
+    pub fn syntax(&self, name: &str) -> Option<Syntax> {
+        let base = super::ber::base_name(name).to_ascii_lowercase();
+        self.syntaxes.get(&base).copied()
+    }
+
+    /// Each other name of an attribute type (an alias, its OID),
+    /// lowercased, with the type's canonical name.
+    pub fn other_names(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.canonical
+            .iter()
+            .filter(|(k, c)| !k.eq_ignore_ascii_case(c))
+            .map(|(k, c)| (k.as_str(), c.as_str()))
     }
 
     /// How attribute `name` (options ignored) is read and written.

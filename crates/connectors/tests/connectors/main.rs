@@ -18,6 +18,7 @@ mod fuzz_files;
 mod jsonl;
 mod ldap;
 mod ldap_delta;
+mod ldap_filter_values;
 mod ldap_listen;
 mod ldap_parents;
 mod ldap_pipeline;
