@@ -99,7 +99,17 @@ pub fn status(cli: &Cli, json: bool) -> Result<Code, Failure> {
                 "(the configuration does not load: the MAs are those the store knows, their settings unknown)"
             );
         }
-        let text = crate::status_text::render(&status, crate::status_text::terminal_width());
+        // The profiles the hints name, as the controller resolves them
+        // from this configuration (none when it does not load).
+        let profiles = located
+            .loaded()
+            .and_then(|(loaded, registry)| controller_config(loaded, registry).ok())
+            .map(|config| crate::status_text::hint_profiles(&config));
+        let text = crate::status_text::render(
+            &status,
+            crate::status_text::terminal_width(),
+            profiles.as_ref(),
+        );
         // Not "no service running": one runs, and saved this.
         let text = if saved_by_service {
             text.replacen(

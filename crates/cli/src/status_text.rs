@@ -5,9 +5,76 @@
 //! room left (a waiting or failed MA's reason) wraps inside its column,
 //! so the rows stay in line; piped, every state is kept whole on its row.
 
-use autosync_controller::machine::TriggerProblem;
-use autosync_service::{MaStateView, Status};
+use autosync_controller::machine::{MaConfig, TriggerProblem};
+use autosync_controller::resolve_profiles;
+use autosync_model::StepType;
+use autosync_service::{ControllerConfig, MaStateView, Status};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+
+/// The run profiles an MA's hints name, as the controller resolves them
+/// from the configuration (`[ma.run_profiles]`, `[ma.controller.profiles]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HintProfiles {
+    /// The profile that sends the MA's pending exports: its export (what
+    /// the export follow-up runs), else its first profile with an export
+    /// step; or why it has none.
+    pub export: Result<String, String>,
+    /// Every profile with an export step (one of them queued sends the
+    /// pending exports).
+    pub exporting: Vec<String>,
+    /// The profile the service queues for a full sync (its first with a
+    /// full-sync step), if any.
+    pub full_sync: Option<String>,
+}
+
+/// Each MA's [`HintProfiles`], from the controller's configuration.
+pub fn hint_profiles(config: &ControllerConfig) -> BTreeMap<String, HintProfiles> {
+    config
+        .mas
+        .iter()
+        .map(|(ma, m)| {
+            let exporting: Vec<String> = m
+                .info
+                .profiles
+                .iter()
+                .filter(|(_, steps)| steps.contains(&StepType::Export))
+                .map(|(p, _)| p.clone())
+                .collect();
+            let export = match resolve_profiles(&m.info, &m.profiles).export {
+                Ok(p) => Ok(p),
+                Err(_) => exporting.first().cloned().ok_or_else(|| {
+                    let names: Vec<String> =
+                        m.info.profiles.keys().map(|p| format!("`{p}`")).collect();
+                    format!(
+                        "none of its run profiles ({}) has an export step",
+                        names.join(", ")
+                    )
+                }),
+            };
+            let full_sync = MaConfig::new(m.info.clone()).full_sync_profile();
+            (
+                ma.clone(),
+                HintProfiles {
+                    export,
+                    exporting,
+                    full_sync,
+                },
+            )
+        })
+        .collect()
+}
+
+/// `word` as one shell word: as it is when nothing in it is special to
+/// a shell, else in single quotes (a profile named `Full Sync`).
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
 
 /// The width of the terminal standard output is, if it is one.
 pub fn terminal_width() -> Option<usize> {
@@ -86,8 +153,14 @@ fn render_state(state: &MaStateView) -> String {
 /// The first line of a status read from the store.
 pub const FROM_STORE: &str = "from the store (no service running)";
 
-/// The status as text; `width`: the terminal's, to wrap states to it.
-pub fn render(status: &Status, width: Option<usize>) -> String {
+/// The status as text; `width`: the terminal's, to wrap states to it;
+/// `profiles`: each MA's profiles its hints name (`None`: the
+/// configuration does not load, the hints name none).
+pub fn render(
+    status: &Status,
+    width: Option<usize>,
+    profiles: Option<&BTreeMap<String, HintProfiles>>,
+) -> String {
     let mut out = String::new();
     let source = if status.service {
         "from the service"
@@ -176,23 +249,47 @@ pub fn render(status: &Status, width: Option<usize>) -> String {
         }
         // Exports nothing is about to send (a cancelled or failed export
         // left them): said while the MA is idle with no export queued.
-        let export_queued = s.queue.iter().any(|q| q.profile.contains("export"));
+        let known = profiles.map(|p| p.get(ma));
+        let export_queued = s.queue.iter().any(|q| match known {
+            Some(Some(p)) => p.exporting.contains(&q.profile),
+            Some(None) => false,
+            None => q.profile.to_ascii_lowercase().contains("export"),
+        });
         if s.pending_exports > 0 && matches!(s.state, MaStateView::Idle) && !export_queued {
             let n = s.pending_exports;
             let objects = if n == 1 { "object" } else { "objects" };
+            let w = shell_word(ma);
+            let queue = match known {
+                Some(Some(HintProfiles {
+                    export: Ok(export), ..
+                })) => format!("queue one: `autosync queue {w} {}`", shell_word(export)),
+                Some(Some(HintProfiles {
+                    export: Err(why), ..
+                })) => format!("the MA has no export profile to queue: {why}"),
+                Some(None) => "the configuration names no such MA".to_owned(),
+                None => format!("queue its export profile: `autosync queue {w} PROFILE`"),
+            };
             let _ = writeln!(
                 out,
-                "  {n} {objects} with an export pending: sent by the MA's next export (queue one: `autosync queue {ma} export`; list them: `autosync cs {ma} --pending-export`)"
+                "  {n} {objects} with an export pending: sent by the MA's next export ({queue}; list them: `autosync cs {w} --pending-export`)"
             );
         }
         for t in &s.trigger_errors {
             let _ = writeln!(out, "  {}", trigger_problem(t));
         }
         if let Some(why) = &s.full_sync_needed {
-            let _ = writeln!(
-                out,
-                "  full sync needed: {why} (queue one: `autosync queue {ma} full-sync`)"
-            );
+            let w = shell_word(ma);
+            let queue = match profiles.map(|p| p.get(ma).map(|p| &p.full_sync)) {
+                Some(Some(Some(p))) => format!("queue one: `autosync queue {w} {}`", shell_word(p)),
+                Some(Some(None)) => {
+                    "the MA has no run profile with a full-sync step: add one under `[ma.run_profiles]` and queue it".to_owned()
+                }
+                Some(None) => "the configuration names no such MA".to_owned(),
+                None => format!(
+                    "queue its profile with a full-sync step: `autosync queue {w} PROFILE`"
+                ),
+            };
+            let _ = writeln!(out, "  full sync needed: {why} ({queue})");
         }
     }
     out
@@ -263,11 +360,11 @@ mod tests {
     fn a_stopping_service_should_say_so_under_the_first_line() {
         let mut s = status();
         s.stopping = true;
-        let text = render(&s, None);
+        let text = render(&s, None, None);
         let second = text.lines().nth(1).unwrap_or_default();
         assert!(second.starts_with("the service is stopping"), "{text}");
         s.stopping = false;
-        assert!(!render(&s, None).contains("is stopping"));
+        assert!(!render(&s, None, None).contains("is stopping"));
     }
 
     fn status() -> Status {
@@ -329,7 +426,7 @@ mod tests {
 
     #[test]
     fn piped_status_should_keep_each_state_whole_on_its_row_in_line() {
-        let text = render(&status(), None);
+        let text = render(&status(), None, None);
         insta::assert_snapshot!("status_piped", text);
         // One line per MA (plus the source and the header), in line.
         assert_eq!(text.lines().count(), 6, "{text}");
@@ -339,7 +436,7 @@ mod tests {
 
     #[test]
     fn status_on_a_terminal_should_wrap_long_states_inside_their_column() {
-        let text = render(&status(), Some(100));
+        let text = render(&status(), Some(100), None);
         insta::assert_snapshot!("status_terminal_100", text);
         for line in text.lines() {
             assert!(line.chars().count() <= 100, "{line:?} is too long\n{text}");
@@ -380,7 +477,7 @@ mod tests {
             },
         }))
         .unwrap();
-        let text = render(&status, None);
+        let text = render(&status, None, None);
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[2].starts_with("directory  idle"), "{text}");
         assert_eq!(
@@ -411,7 +508,15 @@ mod tests {
                 } },
             }))
             .unwrap();
-            render(&status, None)
+            let profiles = BTreeMap::from([(
+                "app".to_owned(),
+                HintProfiles {
+                    export: Ok("export".into()),
+                    exporting: vec!["export".into()],
+                    full_sync: Some("full-sync".into()),
+                },
+            )]);
+            render(&status, None, Some(&profiles))
         };
         let idle = one(serde_json::json!("idle"), serde_json::json!([]));
         assert!(
@@ -427,6 +532,87 @@ mod tests {
             }]),
         );
         assert!(!queued.contains("export pending"), "{queued}");
+    }
+
+    /// The hints name the MA's own profiles, not the conventional names
+    /// (`autosync queue app export` failed for an MA whose export is
+    /// `Export`: a black-box review), and say so when it has none.
+    #[test]
+    fn hints_should_name_the_mas_own_profiles_or_say_it_has_none() {
+        let status: Status = serde_json::from_value(serde_json::json!({
+            "service": false,
+            "mas": { "app": {
+                "state": "idle",
+                "queue": [],
+                "pending_exports": 3,
+                "full_sync_needed": "its rules changed",
+            } },
+        }))
+        .unwrap();
+        let with = |export: Result<String, String>, full_sync: Option<&str>| {
+            let profiles = BTreeMap::from([(
+                "app".to_owned(),
+                HintProfiles {
+                    exporting: export.clone().into_iter().collect(),
+                    export,
+                    full_sync: full_sync.map(str::to_owned),
+                },
+            )]);
+            render(&status, None, Some(&profiles))
+        };
+        let named = with(Ok("Export".into()), Some("Full Sync"));
+        assert!(
+            named.contains("(queue one: `autosync queue app Export`; list them: `autosync cs app --pending-export`)"),
+            "{named}"
+        );
+        assert!(
+            named.contains(
+                "full sync needed: its rules changed (queue one: `autosync queue app 'Full Sync'`)"
+            ),
+            "{named}"
+        );
+        let none = with(
+            Err("none of its run profiles has an export step".into()),
+            None,
+        );
+        assert!(!none.contains("autosync queue"), "{none}");
+        assert!(
+            none.contains(
+                "the MA has no export profile to queue: none of its run profiles has an export step"
+            ),
+            "{none}"
+        );
+        assert!(
+            none.contains("the MA has no run profile with a full-sync step"),
+            "{none}"
+        );
+        // A queued `Export` sends them: no line.
+        let mut queued = status.clone();
+        if let Some(app) = queued.mas.get_mut("app") {
+            app.queue = serde_json::from_value(serde_json::json!([{
+                "id": 7, "ma": "app", "profile": "Export",
+                "reason": { "kind": "manual", "by": "test" },
+                "enqueued_at": "2026-12-05T14:02:11Z",
+            }]))
+            .unwrap();
+        }
+        let profiles = BTreeMap::from([(
+            "app".to_owned(),
+            HintProfiles {
+                export: Ok("Export".into()),
+                exporting: vec!["Export".into()],
+                full_sync: None,
+            },
+        )]);
+        let text = render(&queued, None, Some(&profiles));
+        assert!(!text.contains("export pending"), "{text}");
+        // Without the configuration: no profile is named.
+        let unknown = render(&status, None, None);
+        assert!(
+            unknown.contains("queue its export profile: `autosync queue app PROFILE`"),
+            "{unknown}"
+        );
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod cli {
     mod h1_cli_fixes;
     mod h2_ldap_check;
     mod h4_history_rename;
+    mod h6_discover_status;
     mod history;
     mod hr_to_ldap;
     mod killed;

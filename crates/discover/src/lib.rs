@@ -1,6 +1,7 @@
-//! Automatic configuration (`autosync discover`, and the first start of
-//! `autosync run` without a controller section): a controller configuration
-//! proposed from what exists, for the user to read, paste and override.
+//! Automatic configuration (`autosync discover`): a controller
+//! configuration proposed from what exists, for the user to read, paste and
+//! override. (`autosync run` without a controller section does not log it:
+//! it logs the default triggers it runs, `autosync_service::trigger_lines`.)
 //!
 //! - An MA with more import flows than export flows is a *source*, else a
 //!   *target*.
@@ -19,7 +20,9 @@
 //!   are kept as written and marked as theirs.
 //! - Everything shown comes from the file as written ([`Loaded::written`]):
 //!   `${ENV}` references and `X_file` keys stay as they are, so no secret
-//!   they stand for is ever printed (the decisions use the values).
+//!   they stand for is ever printed (the decisions use the values); a
+//!   secret written in the file itself (a literal SMTP password, a
+//!   webhook's URL or header) is hidden as the logs hide it (`redact`).
 //!
 //! [`propose`] is pure: the loaded configuration, the connector registry
 //! and the run history ([`History`], read by [`read_history`]) in, a
@@ -27,6 +30,7 @@
 //! per MA) is in `render`.
 
 mod history;
+mod redact;
 mod render;
 mod roles;
 #[cfg(test)]
@@ -35,6 +39,7 @@ mod tests;
 pub use history::{
     DEFAULT_IMPORT_EVERY, HISTORY_RUNS, History, HistorySummary, read_history, round_interval,
 };
+pub use redact::HIDDEN;
 pub use render::{summary_lines, summary_lines_of, to_toml};
 pub use roles::{Role, RoleChoice};
 
@@ -73,8 +78,13 @@ pub struct Proposal {
 pub struct KeptKey {
     pub key: String,
     /// The value as written (`${ENV}` references and `X_file` keys as they
-    /// are, never the values they stand for).
+    /// are, never the values they stand for), with the secrets written in
+    /// the file hidden ([`HIDDEN`], a URL as `https://host/…`).
     pub value: serde_json::Value,
+    /// Some secret written in the file was hidden from `value`: the
+    /// file's own value is to be kept.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub secrets_hidden: bool,
     /// The value's TOML text as written in the file (or rendered from the
     /// value when the file's text cannot be reused).
     #[serde(skip)]
@@ -248,7 +258,9 @@ fn written_table(
     }
 }
 
-/// The user's keys of a table (as written), with their text from the file.
+/// The user's keys of a table (as written, secrets hidden), with their
+/// text from the file (rendered from the value shown when a secret was
+/// hidden).
 fn kept_keys(
     loaded: &Loaded,
     base: &[PathSegment],
@@ -259,10 +271,18 @@ fn kept_keys(
         .map(|(key, value)| {
             let mut path = base.to_vec();
             path.push(PathSegment::key(key.as_str()));
+            let shown = redact::hide_secrets(value);
+            let secrets_hidden = shown != *value;
+            let toml = if secrets_hidden {
+                render::toml_value(&shown)
+            } else {
+                render::kept_text(loaded, &path, value)
+            };
             KeptKey {
                 key: key.clone(),
-                value: value.clone(),
-                toml: render::kept_text(loaded, &path, value),
+                value: shown,
+                secrets_hidden,
+                toml,
             }
         })
         .collect()
@@ -299,7 +319,13 @@ fn propose_ma(
         export: string_at(p, "export"),
         confirming_import: string_at(p, "confirming_import"),
     });
-    let (roles, overrides) = roles::roles(ma, kind, &info, user_profiles.as_ref());
+    let off = |kind: autosync_controller::FollowUpKind| {
+        user.get("follow_ups")
+            .and_then(|f| f.get(roles::follow_up_key(kind)))
+            .and_then(serde_json::Value::as_bool)
+            == Some(false)
+    };
+    let (roles, overrides) = roles::roles(ma, kind, &info, user_profiles.as_ref(), &off);
     let import_profile = roles
         .iter()
         .filter(|r| matches!(r.role, Role::DeltaImport | Role::FullImport))
@@ -320,7 +346,10 @@ fn propose_ma(
         }
     };
     let triggers_kept = user.contains_key("triggers");
-    let mut controller = written;
+    let mut controller = match redact::hide_secrets(&serde_json::Value::Object(written)) {
+        serde_json::Value::Object(shown) => shown,
+        _ => serde_json::Map::new(),
+    };
     if !triggers_kept && !triggers.is_empty() {
         controller.insert(
             "triggers".into(),

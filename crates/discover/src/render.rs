@@ -1,7 +1,7 @@
 //! A [`Proposal`] as TOML with comments (to read and paste), and as one
-//! summary line per MA (for the service's log at first start).
+//! summary line per MA (`autosync discover --write` prints them).
 
-use super::{MaKind, MaProposal, Proposal, ProposedTrigger, Role, RoleChoice};
+use super::{KeptKey, MaKind, MaProposal, Proposal, ProposedTrigger, Role, RoleChoice};
 use autosync_config::{Loaded, PathSegment};
 use autosync_connector::Registry;
 use autosync_controller::DEFAULT_OSCILLATION_LIMIT;
@@ -32,7 +32,7 @@ pub(super) fn kept_text(
 }
 
 /// A JSON value (from the configuration) as a TOML value.
-fn toml_value(value: &serde_json::Value) -> String {
+pub(super) fn toml_value(value: &serde_json::Value) -> String {
     match toml::Value::try_from(value) {
         Ok(v) => v.to_string(),
         // Only `null` cannot be TOML, and a TOML file holds none.
@@ -85,7 +85,7 @@ pub fn to_toml(p: &Proposal) -> String {
     );
     out.push_str("\n[controller]\n");
     for kept in &p.controller {
-        let _ = writeln!(out, "{} = {}  # yours", kept.key, kept.toml);
+        let _ = writeln!(out, "{} = {}  # {}", kept.key, kept.toml, yours(kept));
     }
     let defaults = [
         (
@@ -176,7 +176,7 @@ fn ma_toml(out: &mut String, ma: &MaProposal) {
     }
     out.push_str("[ma.controller]\n");
     if let Some(kept) = ma.kept("triggers") {
-        let _ = writeln!(out, "triggers = {}  # yours", kept.toml);
+        let _ = writeln!(out, "triggers = {}  # {}", kept.toml, yours(kept));
         if !ma.triggers.is_empty() {
             comment(
                 out,
@@ -211,7 +211,16 @@ fn ma_toml(out: &mut String, ma: &MaProposal) {
         let _ = writeln!(out, "profiles = {{ {} }}", parts.join(", "));
     }
     for kept in ma.kept.iter().filter(|k| k.key != "triggers") {
-        let _ = writeln!(out, "{} = {}  # yours", kept.key, kept.toml);
+        let _ = writeln!(out, "{} = {}  # {}", kept.key, kept.toml, yours(kept));
+    }
+}
+
+/// The comment of a kept setting.
+fn yours(kept: &KeptKey) -> &'static str {
+    if kept.secrets_hidden {
+        "yours, its secrets hidden: keep the values your file writes"
+    } else {
+        "yours"
     }
 }
 
@@ -224,8 +233,7 @@ fn role_text(r: &RoleChoice) -> String {
     }
 }
 
-/// One line per MA saying what discover proposes for it (for the service's
-/// log at first start without a controller section). The run history comes
+/// One line per MA saying what discover proposes for it. The run history comes
 /// from `store`; when it cannot be read, the proposal is made without it and
 /// a last line says why.
 pub fn summary_lines(

@@ -75,13 +75,24 @@ fn single_step(info: &MaInfo, step: StepType) -> (Option<String>, Option<String>
     }
 }
 
+/// The key of a follow-up under `follow_ups` and `profiles`.
+pub(super) fn follow_up_key(kind: FollowUpKind) -> &'static str {
+    match kind {
+        FollowUpKind::DeltaSync => "delta_sync",
+        FollowUpKind::Export => "export",
+        FollowUpKind::ConfirmingImport => "confirming_import",
+    }
+}
+
 /// Which profile plays each role, and the `profiles` overrides the
-/// controller needs where the convention alone cannot choose.
+/// controller needs where the convention alone cannot choose. `off`: the
+/// follow-ups the user switched off (`follow_ups`): none is needed.
 pub(super) fn roles(
     ma: &MaDef,
     kind: MaKind,
     info: &MaInfo,
     user: Option<&ProfileOverrides>,
+    off: &dyn Fn(FollowUpKind) -> bool,
 ) -> (Vec<RoleChoice>, Option<ProfileOverrides>) {
     let exports = !ma.export_flows.is_empty() || !ma.provisioning.is_empty();
     let (delta_import, delta_note) = single_step(info, StepType::DeltaImport);
@@ -166,6 +177,13 @@ pub(super) fn roles(
                     "yours (`profiles`) names `{profile}`, which does not exist"
                 )),
             ),
+            Err(ProfileError::NoneFits { .. }) if off(kind_) => (
+                None,
+                Some(format!(
+                    "none (not needed: the follow-up is off, follow_ups = {{ {} = false }})",
+                    follow_up_key(kind_)
+                )),
+            ),
             Err(ProfileError::NoneFits { .. }) if needed => (
                 None,
                 Some(format!(
@@ -175,11 +193,7 @@ pub(super) fn roles(
                         FollowUpKind::Export => "export",
                         FollowUpKind::ConfirmingImport => "delta-import or full-import",
                     },
-                    match kind_ {
-                        FollowUpKind::DeltaSync => "delta_sync",
-                        FollowUpKind::Export => "export",
-                        FollowUpKind::ConfirmingImport => "confirming_import",
-                    }
+                    follow_up_key(kind_)
                 )),
             ),
             Err(ProfileError::NoneFits { .. }) => (

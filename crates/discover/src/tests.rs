@@ -286,21 +286,26 @@ fn an_ma_with_only_a_full_import_should_say_the_full_import_is_used() {
     round_trip(dir.path(), &text, &p);
 }
 
+/// A target whose export is no profile alone (`check` refuses it unless
+/// its export follow-up is off): none is named, and with the follow-up
+/// off none is missing.
 #[test]
-fn a_target_without_an_export_profile_should_be_told_it_is_missing() {
+fn a_target_without_an_export_profile_should_be_told_it_has_none() {
     let dir = tempfile::tempdir().unwrap();
     let directory = r#"connector = { type = "jsonl", path = "data/directory.jsonl", object_type_column = "kind" }"#;
     let text = quickstart_text();
     assert!(text.contains(directory));
     let text = text.replace(
         directory,
-        &format!("{directory}\nrun_profiles = {{ full-import = [\"full-import\"], delta-sync = [\"delta-sync\"] }}"),
+        &format!("{directory}\nrun_profiles = {{ full-import = [\"full-import\"], delta-sync = [\"delta-sync\"], sync-and-export = [\"delta-sync\", \"export\"] }}"),
     );
+    let text = format!("{text}\n[ma.controller]\nfollow_ups = {{ export = false }}\n");
     let p = propose(&load(dir.path(), &text), &registry(), &History::default());
     let export = role(ma(&p, "directory"), Role::Export);
     assert_eq!(export.profile, None);
-    assert!(
-        export.note.as_deref().unwrap().starts_with("MISSING"),
+    assert_eq!(
+        export.note.as_deref(),
+        Some("none (not needed: the follow-up is off, follow_ups = { export = false })"),
         "{export:?}"
     );
 }
